@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kaos-trace event ABI: the one definition shared by the BPF programs
+ * (bpf/*.bpf.c) and the userspace aggregator (user/). Fixed-width types
+ * only, explicit padding, no pointers: the layout is identical on x86_64
+ * and arm64 and in the BPF target.
+ */
+#ifndef KT_EVENT_H
+#define KT_EVENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define KT_MAX_STACK 32 /* user frames captured per event with --stacks */
+
+enum kt_event_type {
+	KT_EV_SEND = 0,
+	KT_EV_RECV = 1,
+	KT_EV_BACKPRESSURE = 2,
+	KT_EV_RETRANSMIT = 3,
+	KT_EV_RING_CLOSE = 4,
+	KT_EV_FUNC = 5, /* plain uprobe entry->return (kaos-trace --func) */
+	KT_EV_TYPES = 6,
+};
+
+/*
+ * One traced operation. The USDT handlers copy the probe's seven
+ * arguments (docs/probes.md) into ring_id..name_ptr unchanged.
+ */
+struct kt_event {
+	__u64 ts_ns;	/* bpf_ktime_get_ns() at the probe */
+	__u32 type;	/* enum kt_event_type */
+	__u32 pid;	/* tgid */
+	__u32 tid;
+	__u32 cpu;
+	__u32 ring_id;	/* KT_EV_FUNC: function index */
+	__u32 n;	/* messages in the operation */
+	__u64 count;	/* cumulative counter of this probe's kind in the ring */
+	__u64 bytes;	/* bytes in the operation */
+	__u64 dur_ns;	/* library-measured duration (backpressure: wait) */
+	__u64 extra;	/* recv: sojourn ns; send: cumulative bp episodes; ... */
+	__u64 name_ptr; /* address of the ring's name in the traced process */
+	__u32 stack_sz; /* bytes of stack[] filled; 0 without --stacks */
+	__u32 flags;
+	__u64 stack[KT_MAX_STACK];
+};
+
+#define KT_EVENT_BASE_SIZE ((unsigned long)&((struct kt_event *)0)->stack)
+
+/* Per-CPU counters indexed like this (map "kt_stats"). */
+enum kt_stat {
+	KT_STAT_FIRED = 0,	  /* probe programs that ran and passed the filters */
+	KT_STAT_DELIVERED = 1,	  /* records committed to the ringbuf */
+	KT_STAT_LOST = 2,	  /* ringbuf reservation failures */
+	KT_STAT_FILTERED = 3,	  /* dropped by pid/ring filters in the kernel */
+	KT_STAT_STACK_ERR = 4,	  /* bpf_get_stack failed (record sent without stack) */
+	KT_STAT_NR = 5,
+};
+
+#define KT_MAX_PIDS 1024 /* pid filter map size */
+
+#endif /* KT_EVENT_H */
