@@ -115,7 +115,7 @@ $(B)/libkaos.so: $(LIBKAOS_SO)
 VMLINUX_H := vmlinux/$(ARCH)/vmlinux.h
 $(B)/bpf/%.bpf.o: bpf/%.bpf.c include/kt_event.h $(wildcard bpf/*.h) $(VMLINUX_H) | deps
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Iinclude -Ivmlinux/$(ARCH) \
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Iinclude -Ivmlinux/$(ARCH) -I/usr/include/$(ARCH)-linux-gnu \
 		-Wall -Werror -c $< -o $@
 
 $(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kaos-trace event ABI: the one definition shared by the BPF programs
- * (bpf/*.bpf.c) and the userspace aggregator (user/). Fixed-width types
+ * (the bpf/ programs) and the userspace aggregator (user/). Fixed-width types
  * only, explicit padding, no pointers: the layout is identical on x86_64
  * and arm64 and in the BPF target.
  */
