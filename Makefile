@@ -70,13 +70,14 @@ LIBKAOS_A := $(B)/libkaos.a
 .PHONY: all deps run test test-unit test-asan test-tsan test-valgrind test-integration \
 	bench clean format vmlinux
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/kaos-trace) \
 	$(APPS) $(PROGS)
 
 # ---------------------------------------------------------------- packages
 DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev \
-	libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3
+	libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \

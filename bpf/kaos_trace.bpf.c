@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * kaos-trace kernel side: one program per libkaos USDT probe. Each hit
+ * becomes one kt_event in a BPF ringbuf (include/kt_event.h); every
+ * reservation failure is counted, so delivered + lost == fired exactly.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
+#include "kt_event.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Set by userspace before load (rodata: the verifier prunes dead branches). */
+const volatile bool filter_pids = false;
+const volatile bool filter_rings = false;
+const volatile bool want_stacks = false;
+/* Wake the consumer only once this many bytes wait; it also polls on a timer. */
+const volatile __u64 wakeup_bytes = 64 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by userspace before load */
+} events SEC(".maps");
+
+/* Per-CPU counters: index = stat * KT_EV_TYPES + event type. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KT_STAT_NR * KT_EV_TYPES);
+	__type(key, __u32);
+	__type(value, __u64);
+} kt_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KT_MAX_PIDS);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} ring_filter SEC(".maps");
+
+static __always_inline void stat_inc(__u32 stat, __u32 type)
+{
+	__u32 key = stat * KT_EV_TYPES + type;
+	__u64 *v = bpf_map_lookup_elem(&kt_stats, &key);
+
+	if (v)
+		*v += 1;
+}
+
+/*
+ * Reads the probe's seven register arguments with one spec lookup
+ * (bpf_usdt_arg() would repeat the lookup per argument). libkaos passes
+ * every argument in a register (include/kaos/probes.h).
+ */
+static __always_inline int read_args(struct pt_regs *ctx, __u64 a[7])
+{
+	struct __bpf_usdt_spec *spec;
+	int spec_id = __bpf_usdt_spec_id(ctx);
+
+	if (spec_id < 0)
+		return -1;
+	spec = bpf_map_lookup_elem(&__bpf_usdt_specs, &spec_id);
+	if (!spec || spec->arg_cnt < 7)
+		return -1;
+#pragma unroll
+	for (int i = 0; i < 7; i++) {
+		struct __bpf_usdt_arg_spec *as = &spec->args[i];
+		unsigned long val = 0;
+
+		if (as->arg_type == BPF_USDT_ARG_REG) {
+			bpf_probe_read_kernel(&val, sizeof(val), (void *)ctx + as->reg_off);
+		} else if (as->arg_type == BPF_USDT_ARG_CONST) {
+			val = as->val_off;
+		} else {
+			long v = 0;
+
+			bpf_usdt_arg(ctx, i, &v);
+			val = v;
+		}
+		a[i] = val;
+	}
+	return 0;
+}
+
+static __always_inline int handle(struct pt_regs *ctx, __u32 type)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct kt_event *e;
+	__u64 a[7];
+	__u32 ring_id;
+
+	if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) {
+		stat_inc(KT_STAT_FILTERED, type);
+		return 0;
+	}
+	if (read_args(ctx, a)) {
+		/* Unreadable arguments: still accounted as fired and lost. */
+		stat_inc(KT_STAT_FIRED, type);
+		stat_inc(KT_STAT_LOST, type);
+		return 0;
+	}
+	ring_id = a[0];
+	if (filter_rings && !bpf_map_lookup_elem(&ring_filter, &ring_id)) {
+		stat_inc(KT_STAT_FILTERED, type);
+		return 0;
+	}
+	stat_inc(KT_STAT_FIRED, type);
+
+	/* Reserve sizes must be constants: one reservation either way. */
+	if (want_stacks)
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	else
+		e = bpf_ringbuf_reserve(&events, KT_EVENT_BASE_SIZE, 0);
+	if (!e) {
+		stat_inc(KT_STAT_LOST, type);
+		return 0;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = type;
+	e->pid = tgid;
+	e->tid = (__u32)pid_tgid;
+	e->cpu = bpf_get_smp_processor_id();
+	e->ring_id = ring_id;
+	e->n = a[2];
+	e->count = a[1];
+	e->bytes = a[3];
+	e->dur_ns = a[4];
+	e->extra = a[5];
+	e->name_ptr = a[6];
+	e->stack_sz = 0;
+	e->flags = 0;
+	if (want_stacks) {
+		long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
+
+		if (n < 0) {
+			stat_inc(KT_STAT_STACK_ERR, type);
+			n = 0;
+		}
+		e->stack_sz = n;
+	}
+	/* Batch wakeups: the consumer also drains on a short timer. */
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	else
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	stat_inc(KT_STAT_DELIVERED, type);
+	return 0;
+}
+
+SEC("usdt")
+int kaos_send(struct pt_regs *ctx)
+{
+	return handle(ctx, KT_EV_SEND);
+}
+
+SEC("usdt")
+int kaos_recv(struct pt_regs *ctx)
+{
+	return handle(ctx, KT_EV_RECV);
+}
+
+SEC("usdt")
+int kaos_backpressure(struct pt_regs *ctx)
+{
+	return handle(ctx, KT_EV_BACKPRESSURE);
+}
+
+SEC("usdt")
+int kaos_retransmit(struct pt_regs *ctx)
+{
+	return handle(ctx, KT_EV_RETRANSMIT);
+}
+
+SEC("usdt")
+int kaos_ring_close(struct pt_regs *ctx)
+{
+	return handle(ctx, KT_EV_RING_CLOSE);
+}

@@ -1,0 +1,75 @@
+# Shared helpers for the kaos-trace integration tests (sourced, not run).
+B=${B:-build}
+KT=$B/kaos-trace
+WORK=$B/tests/progs/kt_workload
+TMP=$(mktemp -d /tmp/kt-test.XXXXXX)
+KT_PIDS=()
+
+cleanup() {
+	for p in "${KT_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${KT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$TMP"/*.err "$TMP"/*.txt; do
+		[ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
+	done
+	exit 1
+}
+
+need() {
+	for b in "$@"; do
+		[ -x "$b" ] || fail "missing $b (run make first)"
+	done
+}
+
+# start_tracer NAME ARGS...: kaos-trace in the background, waits until attached.
+start_tracer() {
+	local name=$1
+	shift
+	"$KT" "$@" >"$TMP/$name.txt" 2>"$TMP/$name.err" &
+	local p=$!
+	KT_PIDS+=("$p")
+	TRACER_PID=$p
+	for _ in $(seq 1 200); do
+		grep -q "attached" "$TMP/$name.err" 2>/dev/null && return 0
+		kill -0 "$p" 2>/dev/null || fail "kaos-trace exited before attaching: $(cat "$TMP/$name.err")"
+		sleep 0.05
+	done
+	fail "kaos-trace did not attach within 10 s"
+}
+
+# stop_tracer: SIGINT, wait; fails if it exits non-zero.
+stop_tracer() {
+	kill -INT "$TRACER_PID" 2>/dev/null || true
+	local rc=0
+	wait "$TRACER_PID" || rc=$?
+	[ $rc -eq 0 ] || fail "kaos-trace exited with $rc"
+}
+
+# json_check FILE PYTHON-EXPR...: asserts on the last JSON line ("final") with python3.
+json_check() {
+	local file=$1
+	shift
+	python3 - "$file" "$@" <<'PY' || fail "JSON assertion failed"
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+final = json.loads(lines[-1])
+assert final["type"] == "final", final["type"]
+ok = True
+for expr in sys.argv[2:]:
+    try:
+        v = eval(expr, {"final": final, "lines": [json.loads(l) for l in lines]})
+    except Exception as e:
+        v = "error: %r" % (e,)
+    if v is not True:
+        print("assertion %s -> %s" % (expr, v), file=sys.stderr)
+        ok = False
+if not ok:
+    print(json.dumps(final, indent=1)[:4000], file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+}

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+#include "kt_agg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const type_names[KT_EV_TYPES] = {
+	[KT_EV_SEND] = "send",
+	[KT_EV_RECV] = "recv",
+	[KT_EV_BACKPRESSURE] = "backpressure",
+	[KT_EV_RETRANSMIT] = "retransmit",
+	[KT_EV_RING_CLOSE] = "ring_close",
+	[KT_EV_FUNC] = "func",
+};
+
+const char *kt_event_type_name(uint32_t type)
+{
+	return type < KT_EV_TYPES ? type_names[type] : "?";
+}
+
+void kt_agg_init(struct kt_agg *a, uint64_t attach_ns)
+{
+	memset(a, 0, sizeof(*a));
+	a->attach_ns = attach_ns;
+}
+
+static void series_free(struct kt_series *s)
+{
+	free(s->dur);
+	free(s->dur_iv);
+	free(s->soj);
+	free(s->soj_iv);
+}
+
+void kt_agg_free(struct kt_agg *a)
+{
+	struct kt_ring_agg *r, *rn;
+	struct kt_proc *p, *pn;
+
+	for (r = a->rings; r; r = rn) {
+		rn = r->next;
+		for (int t = 0; t < KT_EV_TYPES; t++)
+			series_free(&r->s[t]);
+		free(r);
+	}
+	for (p = a->procs; p; p = pn) {
+		pn = p->next;
+		free(p);
+	}
+	memset(a, 0, sizeof(*a));
+}
+
+/* Process start in CLOCK_BOOTTIME ns (/proc/PID/stat field 22), 0 if unknown. */
+static uint64_t proc_start_ns(uint32_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	FILE *f;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return 0;
+	}
+	fclose(f);
+	/* comm may contain spaces and parentheses: fields restart after the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* after ") " come fields 3..; starttime is field 22 */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+		   &start) != 1)
+		return 0;
+	return (uint64_t)start * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid)
+{
+	struct kt_proc *p;
+	char path[64];
+	FILE *f;
+
+	for (p = a->procs; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(p->comm, sizeof(p->comm), f))
+			p->comm[strcspn(p->comm, "\n")] = 0;
+		fclose(f);
+	}
+	if (!p->comm[0])
+		snprintf(p->comm, sizeof(p->comm), "?");
+	/* One clock tick of slack: a process must have started clearly after attach. */
+	uint64_t start = proc_start_ns(pid);
+	uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+	p->started_after_attach = start && start >= a->attach_ns + tick;
+	p->next = a->procs;
+	a->procs = p;
+	a->nprocs++;
+	return p;
+}
+
+struct kt_ring_agg *kt_agg_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id)
+{
+	struct kt_ring_agg *r, **tail = &a->rings;
+
+	for (r = a->rings; r; r = r->next) {
+		if (r->pid == pid && r->ring_id == ring_id)
+			return r;
+		tail = &r->next;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->pid = pid;
+	r->ring_id = ring_id;
+	*tail = r; /* keep first-seen order for stable output */
+	a->nrings++;
+	return r;
+}
+
+static void ring_read_name(struct kt_ring_agg *r, uint64_t name_ptr)
+{
+	char buf[KT_NAME_MAX];
+	struct iovec local = {buf, sizeof(buf)};
+	struct iovec remote = {(void *)(uintptr_t)name_ptr, sizeof(buf)};
+
+	r->name_ptr = name_ptr;
+	if (!name_ptr)
+		return;
+	if (process_vm_readv((pid_t)r->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(buf))
+		return;
+	buf[sizeof(buf) - 1] = 0;
+	for (char *c = buf; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	memcpy(r->name, buf, sizeof(buf));
+}
+
+static struct kt_hist *hist_get(struct kt_hist **h)
+{
+	if (!*h) {
+		*h = malloc(sizeof(**h));
+		if (*h)
+			kt_hist_init(*h);
+	}
+	return *h;
+}
+
+/* Raises a series' cumulative count; the first sighting sets its baseline. */
+static void series_count(struct kt_series *s, const struct kt_proc *p, uint64_t count, uint64_t n)
+{
+	if (!s->seen) {
+		s->seen = true;
+		s->base = p->started_after_attach || count < n ? 0 : count - n;
+		s->last = s->last_iv = s->base;
+	}
+	if (count > s->last)
+		s->last = count;
+}
+
+uint64_t kt_series_count(const struct kt_series *s)
+{
+	return s->seen ? s->last - s->base : 0;
+}
+
+uint64_t kt_series_count_iv(const struct kt_series *s)
+{
+	return s->seen ? s->last - s->last_iv : 0;
+}
+
+struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_t size)
+{
+	struct kt_ring_agg *r;
+	struct kt_series *s;
+	struct kt_proc *p;
+
+	if (size < KT_EVENT_BASE_SIZE || e->type >= KT_EV_TYPES || e->type == KT_EV_FUNC) {
+		a->bad_events++;
+		return NULL;
+	}
+	a->events++;
+	a->events_iv++;
+	p = kt_agg_proc(a, e->pid);
+	r = kt_agg_ring(a, e->pid, e->ring_id);
+	if (!p || !r)
+		return NULL;
+	p->hits++;
+	p->hits_iv++;
+	if (!r->name_ptr && e->name_ptr)
+		ring_read_name(r, e->name_ptr);
+
+	if (e->type == KT_EV_RING_CLOSE) {
+		/* Final counters: exact counts even when sampling skipped the tail. */
+		r->closed = true;
+		series_count(&r->s[KT_EV_SEND], p, e->count, 0);
+		series_count(&r->s[KT_EV_RECV], p, e->extra, 0);
+		return r;
+	}
+	s = &r->s[e->type];
+	uint64_t before = kt_series_count_iv(s);
+	series_count(s, p, e->count, e->n);
+	if (e->type == KT_EV_SEND || e->type == KT_EV_RECV)
+		p->ops_iv += kt_series_count_iv(s) - before;
+	s->events++;
+	s->events_iv++;
+	s->bytes += e->bytes;
+	if (hist_get(&s->dur) && hist_get(&s->dur_iv)) {
+		kt_hist_record(s->dur, e->dur_ns);
+		kt_hist_record(s->dur_iv, e->dur_ns);
+	}
+	if (e->type == KT_EV_RECV && e->extra && hist_get(&s->soj) && hist_get(&s->soj_iv)) {
+		kt_hist_record(s->soj, e->extra);
+		kt_hist_record(s->soj_iv, e->extra);
+	}
+	return r;
+}
+
+void kt_agg_interval_reset(struct kt_agg *a)
+{
+	for (struct kt_ring_agg *r = a->rings; r; r = r->next) {
+		for (int t = 0; t < KT_EV_TYPES; t++) {
+			struct kt_series *s = &r->s[t];
+
+			s->last_iv = s->last;
+			s->events_iv = 0;
+			if (s->dur_iv)
+				kt_hist_reset(s->dur_iv);
+			if (s->soj_iv)
+				kt_hist_reset(s->soj_iv);
+		}
+	}
+	for (struct kt_proc *p = a->procs; p; p = p->next) {
+		p->hits_iv = 0;
+		p->ops_iv = 0;
+	}
+	a->events_iv = 0;
+}

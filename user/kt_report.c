@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+#include "kt_report.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "kt_classify.h"
+#include "kt_hist.h"
+#include "kt_json.h"
+
+static const char *fmt_rate(char *buf, size_t n, double per_s)
+{
+	if (per_s >= 1e9)
+		snprintf(buf, n, "%.2fG", per_s / 1e9);
+	else if (per_s >= 1e6)
+		snprintf(buf, n, "%.2fM", per_s / 1e6);
+	else if (per_s >= 1e3)
+		snprintf(buf, n, "%.2fk", per_s / 1e3);
+	else
+		snprintf(buf, n, "%.1f", per_s);
+	return buf;
+}
+
+static const struct kt_hist *series_hist(const struct kt_series *s, bool soj, bool interval)
+{
+	if (soj)
+		return interval ? s->soj_iv : s->soj;
+	return interval ? s->dur_iv : s->dur;
+}
+
+static void proc_cost(const struct kt_proc *p, const struct kt_report_totals *t, bool interval,
+		      double *pct)
+{
+	double secs = interval ? t->interval_s : t->elapsed_s;
+	uint64_t hits = interval ? p->hits_iv : p->hits;
+
+	*pct = secs > 0 ? (double)hits * t->hit_ns / (secs * 1e9) * 100.0 : 0;
+}
+
+/* One table row: a latency series with count, rate and percentiles. */
+static void row(FILE *f, const struct kt_ring_agg *r, const char *op, uint64_t count, double secs,
+		const struct kt_hist *h, const char *cls)
+{
+	struct kt_hist_summary s = {0};
+	char rate[32], b[6][16];
+
+	if (h)
+		kt_hist_summary(h, &s);
+	fprintf(f, "  %5u %-20.20s %-12s %10" PRIu64 " %9s %9" PRIu64, r->ring_id,
+		r->name[0] ? r->name : "-", op, count,
+		fmt_rate(rate, sizeof(rate), secs > 0 ? (double)count / secs : 0), s.count);
+	if (s.count)
+		fprintf(f, " %8s %8s %8s %8s %8s %8s", kt_fmt_ns(b[0], 16, s.min),
+			kt_fmt_ns(b[1], 16, s.p50), kt_fmt_ns(b[2], 16, s.p90),
+			kt_fmt_ns(b[3], 16, s.p99), kt_fmt_ns(b[4], 16, s.p999),
+			kt_fmt_ns(b[5], 16, s.max));
+	else
+		fprintf(f, " %8s %8s %8s %8s %8s %8s", "-", "-", "-", "-", "-", "-");
+	fprintf(f, "  %s\n", cls ? cls : "");
+}
+
+static void print_hist(FILE *f, const struct kt_ring_agg *r, const char *what,
+		       const struct kt_hist *h)
+{
+	if (!h || !kt_hist_count(h))
+		return;
+	fprintf(f, "\n  ring %u %s: %s\n", r->ring_id, r->name[0] ? r->name : "-", what);
+	kt_hist_print_log2(f, h, what);
+	fputc('\n', f);
+}
+
+void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
+		    bool hist, bool interval)
+{
+	double secs = interval ? t->interval_s : t->elapsed_s;
+	char hb[16];
+
+	fprintf(f, "\n%s %.2f s: events %" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64
+		   ")%s; probe hit %s\n",
+		interval ? "-- interval" : "== kaos-trace summary,", secs, t->delivered, t->lost,
+		t->fired, t->stack_errors ? " [some stacks unavailable]" : "",
+		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
+	fprintf(f, "events lost: %" PRIu64 "\n", t->lost);
+	for (const struct kt_proc *p = a->procs; p; p = p->next) {
+		double pct;
+		bool any = false;
+
+		proc_cost(p, t, interval, &pct);
+		fprintf(f, "pid %u (%s)%s: %" PRIu64 " probe hits, tracing cost %.3f%% of %.2f s",
+			p->pid, p->comm, p->exited ? " [exited]" : "",
+			interval ? p->hits_iv : p->hits, pct, secs);
+		if (p->sample_every > 1)
+			fprintf(f, ", sampling 1 in %u", p->sample_every);
+		fputc('\n', f);
+		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
+			if (r->pid != p->pid)
+				continue;
+			if (!any) {
+				fprintf(f, "  %5s %-20s %-12s %10s %9s %9s %8s %8s %8s %8s %8s %8s  %s\n",
+					"RING", "NAME", "OP", "COUNT", "RATE/s", "SAMPLES", "MIN",
+					"P50", "P90", "P99", "P99.9", "MAX", "CLASS");
+				any = true;
+			}
+			const struct kt_series *snd = &r->s[KT_EV_SEND], *rcv = &r->s[KT_EV_RECV];
+			const struct kt_series *bp = &r->s[KT_EV_BACKPRESSURE];
+			const struct kt_series *rt = &r->s[KT_EV_RETRANSMIT];
+			uint64_t nsend = interval ? kt_series_count_iv(snd) : kt_series_count(snd);
+			uint64_t nrecv = interval ? kt_series_count_iv(rcv) : kt_series_count(rcv);
+			uint64_t nbp = interval ? kt_series_count_iv(bp) : kt_series_count(bp);
+			uint64_t nrt = interval ? kt_series_count_iv(rt) : kt_series_count(rt);
+			struct kt_hist_summary s;
+			char cls[64];
+
+			if (snd->seen) {
+				const struct kt_hist *h = series_hist(snd, false, interval);
+
+				memset(&s, 0, sizeof(s));
+				if (h)
+					kt_hist_summary(h, &s);
+				snprintf(cls, sizeof(cls), "%s (p99)",
+					 kt_lat_class_label(kt_classify_latency(s.p99)));
+				row(f, r, "send", nsend, secs, h, h && s.count ? cls : NULL);
+			}
+			if (rcv->seen) {
+				const struct kt_hist *h = series_hist(rcv, false, interval);
+
+				memset(&s, 0, sizeof(s));
+				if (h)
+					kt_hist_summary(h, &s);
+				snprintf(cls, sizeof(cls), "%s (p99)",
+					 kt_lat_class_label(kt_classify_latency(s.p99)));
+				row(f, r, "recv", nrecv, secs, h, h && s.count ? cls : NULL);
+				h = series_hist(rcv, true, interval);
+				if (h && kt_hist_count(h))
+					row(f, r, "sojourn", kt_hist_count(h), secs, h, NULL);
+			}
+			if (bp->seen || snd->seen) {
+				snprintf(cls, sizeof(cls), "%s",
+					 kt_bp_class_label(kt_classify_backpressure(nbp, nsend)));
+				row(f, r, "backpressure", nbp, secs, series_hist(bp, false, interval),
+				    cls);
+			}
+			if (rt->seen) {
+				snprintf(cls, sizeof(cls), "%s",
+					 kt_rtx_class_label(kt_classify_retransmit(nrt, nsend)));
+				row(f, r, "retransmit", nrt, secs, NULL, cls);
+			}
+		}
+		if (!any)
+			fprintf(f, "  (no events yet)\n");
+		if (!hist)
+			continue;
+		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
+			if (r->pid != p->pid)
+				continue;
+			print_hist(f, r, "send latency", series_hist(&r->s[KT_EV_SEND], false, interval));
+			print_hist(f, r, "recv latency", series_hist(&r->s[KT_EV_RECV], false, interval));
+			print_hist(f, r, "sojourn", series_hist(&r->s[KT_EV_RECV], true, interval));
+			print_hist(f, r, "backpressure wait",
+				   series_hist(&r->s[KT_EV_BACKPRESSURE], false, interval));
+		}
+	}
+	if (a->bad_events)
+		fprintf(f, "malformed events: %" PRIu64 "\n", a->bad_events);
+}
+
+static void json_series(struct kt_json *w, const char *key, const struct kt_series *s,
+			const struct kt_hist *h, uint64_t count, double secs)
+{
+	struct kt_hist empty;
+
+	kt_json_key(w, key);
+	kt_json_object_begin(w);
+	kt_json_key(w, "ops");
+	kt_json_u64(w, count);
+	kt_json_key(w, "ops_rate");
+	kt_json_double(w, secs > 0 ? (double)count / secs : 0);
+	kt_json_key(w, "samples");
+	kt_json_u64(w, h ? kt_hist_count(h) : 0);
+	if (!h) {
+		kt_hist_init(&empty);
+		h = &empty;
+	}
+	kt_json_hist(w, "latency", h, secs);
+	(void)s;
+	kt_json_object_end(w);
+}
+
+void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
+		    bool interval)
+{
+	struct kt_json w;
+	double secs = interval ? t->interval_s : t->elapsed_s;
+
+	kt_json_init_file(&w, f);
+	kt_json_object_begin(&w);
+	kt_json_key(&w, "type");
+	kt_json_string(&w, interval ? "interval" : "final");
+	kt_json_key(&w, "elapsed_s");
+	kt_json_double(&w, t->elapsed_s);
+	kt_json_key(&w, "interval_s");
+	kt_json_double(&w, secs);
+	kt_json_key(&w, "fired");
+	kt_json_u64(&w, t->fired);
+	kt_json_key(&w, "delivered");
+	kt_json_u64(&w, t->delivered);
+	kt_json_key(&w, "lost");
+	kt_json_u64(&w, t->lost);
+	kt_json_key(&w, "probe_hit_ns");
+	kt_json_double(&w, t->hit_ns);
+	kt_json_key(&w, "processes");
+	kt_json_array_begin(&w);
+	for (const struct kt_proc *p = a->procs; p; p = p->next) {
+		double pct;
+
+		proc_cost(p, t, interval, &pct);
+		kt_json_object_begin(&w);
+		kt_json_key(&w, "pid");
+		kt_json_u64(&w, p->pid);
+		kt_json_key(&w, "comm");
+		kt_json_string(&w, p->comm);
+		kt_json_key(&w, "exited");
+		kt_json_bool(&w, p->exited);
+		kt_json_key(&w, "probe_hits");
+		kt_json_u64(&w, interval ? p->hits_iv : p->hits);
+		kt_json_key(&w, "cost_pct");
+		kt_json_double(&w, pct);
+		kt_json_key(&w, "sample_every");
+		kt_json_u64(&w, p->sample_every ? p->sample_every : 1);
+		kt_json_key(&w, "rings");
+		kt_json_array_begin(&w);
+		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
+			if (r->pid != p->pid)
+				continue;
+			kt_json_object_begin(&w);
+			kt_json_key(&w, "id");
+			kt_json_u64(&w, r->ring_id);
+			kt_json_key(&w, "name");
+			kt_json_string(&w, r->name);
+			static const uint32_t types[] = {KT_EV_SEND, KT_EV_RECV,
+							 KT_EV_BACKPRESSURE, KT_EV_RETRANSMIT};
+			for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+				const struct kt_series *s = &r->s[types[i]];
+
+				if (!s->seen)
+					continue;
+				json_series(&w, kt_event_type_name(types[i]), s,
+					    series_hist(s, false, interval),
+					    interval ? kt_series_count_iv(s) : kt_series_count(s),
+					    secs);
+			}
+			const struct kt_hist *soj = series_hist(&r->s[KT_EV_RECV], true, interval);
+
+			if (soj)
+				kt_json_hist(&w, "sojourn", soj, secs);
+			kt_json_object_end(&w);
+		}
+		kt_json_array_end(&w);
+		kt_json_object_end(&w);
+	}
+	kt_json_array_end(&w);
+	kt_json_object_end(&w);
+	fputc('\n', f);
+	fflush(f);
+}

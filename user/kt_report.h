@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kt_report: the human summary (a table per process, bcc-style ASCII
+ * histograms on request) and the JSON-lines summary of a kt_agg.
+ */
+#ifndef KT_REPORT_H
+#define KT_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "kt_agg.h"
+
+struct kt_report_totals {
+	uint64_t fired;	    /* probe programs run (after filters) */
+	uint64_t delivered; /* records committed to the ring buffer */
+	uint64_t lost;	    /* reservations that failed: counted, never silent */
+	uint64_t filtered;
+	uint64_t stack_errors;
+	double hit_ns;	   /* measured cost of one probe hit */
+	double elapsed_s;  /* since attach */
+	double interval_s; /* length of this interval */
+	bool final;
+};
+
+/* interval: report this interval's counts and histograms instead of the totals. */
+void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
+		    bool hist, bool interval);
+void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
+		    bool interval);
+
+#endif /* KT_REPORT_H */
