@@ -41,7 +41,7 @@ PROBE_CFLAGS += -DKAOS_PROBE_NOP1
 endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
-USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -pthread
+USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iuser $(PROBE_CFLAGS) -pthread
 LDLIBS_KT := -lbpf -lelf -lz -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
