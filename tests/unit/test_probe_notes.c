@@ -558,6 +558,173 @@ static void test_probe_control_exported(void **state)
 	assert_int_equal(init.reserved, 0);
 }
 
+/* The probes of docs/probes.md; every one carries seven register arguments. */
+static const char *const kaos_probes[] = {"send", "recv", "backpressure", "retransmit",
+					  "ring_close"};
+#define KAOS_NPROBES (int)(sizeof(kaos_probes) / sizeof(kaos_probes[0]))
+#define KAOS_NARGS   7
+
+static int probe_index(const char *name)
+{
+	for (int i = 0; i < KAOS_NPROBES; i++)
+		if (!strcmp(name, kaos_probes[i]))
+			return i;
+	return -1;
+}
+
+static struct lib *lib_with_notes(void **state)
+{
+	struct lib *l = *state;
+
+	if (l->nnotes < 0)
+		fail_msg("%s: no readable .note.stapsdt section (missing or malformed)", l->path);
+	return l;
+}
+
+/* Exactly the five kaos probes, each at one site or more, nothing else. */
+static void test_probe_set(void **state)
+{
+	struct lib *l = lib_with_notes(state);
+	int sites[KAOS_NPROBES] = {0};
+
+	for (int i = 0; i < l->nnotes; i++) {
+		const struct sdt_note *n = &l->notes[i];
+		int p = probe_index(n->name);
+
+		if (strcmp(n->provider, "kaos") || p < 0)
+			fail_msg("%s: unexpected probe %s:%s", l->path, n->provider, n->name);
+		sites[p]++;
+	}
+	for (int p = 0; p < KAOS_NPROBES; p++) {
+		if (!sites[p])
+			fail_msg("%s: probe kaos:%s is missing", l->path, kaos_probes[p]);
+		print_message("kaos:%-12s %d site(s)\n", kaos_probes[p], sites[p]);
+	}
+}
+
+/* 8@%reg / 8@xN only: libbpf 1.1 cannot read scaled-index memory operands. */
+static void test_probe_args(void **state)
+{
+	struct lib *l = lib_with_notes(state);
+
+	for (int i = 0; i < l->nnotes; i++) {
+		const struct sdt_note *n = &l->notes[i];
+		int nargs = sdt_count_reg_args(n->args, l->eh.e_machine);
+
+		if (nargs != KAOS_NARGS)
+			fail_msg("%s: kaos:%s at 0x%llx: arguments \"%s\": want %d of the form "
+				 "8@<64-bit register>",
+				 l->path, n->name, (unsigned long long)n->pc, n->args, KAOS_NARGS);
+	}
+}
+
+/* Semaphores: in .probes, 2-byte aligned, one per probe, the exported kaos_<name>_semaphore. */
+static void test_probe_semaphores(void **state)
+{
+	struct lib *l = lib_with_notes(state);
+	uint64_t sema[KAOS_NPROBES] = {0};
+	GElf_Shdr probes;
+
+	if (!find_section(l->elf, ".probes", &probes))
+		fail_msg("%s: no .probes section", l->path);
+	assert_int_equal(probes.sh_type, SHT_PROGBITS);
+	/* the kernel increments them in the tracee: allocated and writable */
+	assert_int_equal(probes.sh_flags & (SHF_ALLOC | SHF_WRITE), SHF_ALLOC | SHF_WRITE);
+	for (int i = 0; i < l->nnotes; i++) {
+		const struct sdt_note *n = &l->notes[i];
+		int p = probe_index(n->name);
+
+		assert_true(p >= 0);
+		if (n->sema < probes.sh_addr || n->sema + 2 > probes.sh_addr + probes.sh_size)
+			fail_msg("kaos:%s semaphore 0x%llx outside .probes [0x%llx, 0x%llx)",
+				 n->name, (unsigned long long)n->sema,
+				 (unsigned long long)probes.sh_addr,
+				 (unsigned long long)(probes.sh_addr + probes.sh_size));
+		if (n->sema % 2)
+			fail_msg("kaos:%s semaphore 0x%llx is not 2-byte aligned", n->name,
+				 (unsigned long long)n->sema);
+		if (sema[p] && sema[p] != n->sema)
+			fail_msg("kaos:%s sites disagree on the semaphore (0x%llx, 0x%llx)",
+				 n->name, (unsigned long long)sema[p], (unsigned long long)n->sema);
+		sema[p] = n->sema;
+	}
+	for (int p = 0; p < KAOS_NPROBES; p++) {
+		char name[64];
+		GElf_Sym sym = {0};
+
+		for (int q = 0; q < p; q++)
+			if (sema[q] == sema[p])
+				fail_msg("kaos:%s and kaos:%s share a semaphore", kaos_probes[q],
+					 kaos_probes[p]);
+		snprintf(name, sizeof(name), "kaos_%s_semaphore", kaos_probes[p]);
+		if (!find_dynsym(l->elf, name, &sym))
+			fail_msg("%s: %s not exported", l->path, name);
+		if (sym.st_value != sema[p] || sym.st_size != 2)
+			fail_msg("%s: %s is at 0x%llx (size %llu), the kaos:%s note says 0x%llx",
+				 l->path, name, (unsigned long long)sym.st_value,
+				 (unsigned long long)sym.st_size, kaos_probes[p],
+				 (unsigned long long)sema[p]);
+	}
+}
+
+/* Every site is the expected nop, in .text, at a distinct address. */
+static void test_probe_sites(void **state)
+{
+	struct lib *l = lib_with_notes(state);
+	static const unsigned char nop5[] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+	static const unsigned char nop1[] = {0x90};
+	static const unsigned char a64_nop[] = {0x1f, 0x20, 0x03, 0xd5}; /* 0xd503201f, LE */
+	const unsigned char *want;
+	size_t want_len;
+	GElf_Shdr text, base;
+
+	if (l->eh.e_machine == EM_X86_64) {
+#ifdef KAOS_PROBE_NOP1 /* the same PROBE_CFLAGS the library was built with */
+		want = nop1, want_len = sizeof(nop1);
+#else
+		want = nop5, want_len = sizeof(nop5);
+#endif
+	} else if (l->eh.e_machine == EM_AARCH64) {
+		want = a64_nop, want_len = sizeof(a64_nop);
+	} else {
+		fail_msg("%s: unexpected e_machine %u", l->path, (unsigned)l->eh.e_machine);
+		return;
+	}
+	(void)nop1, (void)nop5;
+	if (!find_section(l->elf, ".text", &text))
+		fail_msg("%s: no .text", l->path);
+	if (!find_section(l->elf, ".stapsdt.base", &base))
+		fail_msg("%s: no .stapsdt.base", l->path);
+	for (int i = 0; i < l->nnotes; i++) {
+		const struct sdt_note *n = &l->notes[i];
+		const unsigned char *code;
+		GElf_Shdr sh;
+
+		/* the note's link-time base must match (nothing is prelinked here) */
+		if (n->base != base.sh_addr)
+			fail_msg("kaos:%s: note base 0x%llx != .stapsdt.base 0x%llx", n->name,
+				 (unsigned long long)n->base, (unsigned long long)base.sh_addr);
+		code = bytes_at(l->elf, n->pc, want_len, &sh);
+		if (!code || sh.sh_addr != text.sh_addr)
+			fail_msg("kaos:%s site 0x%llx is not inside .text", n->name,
+				 (unsigned long long)n->pc);
+		if (memcmp(code, want, want_len)) {
+			char got[3 * 8 + 1] = "";
+
+			for (size_t k = 0; k < want_len; k++)
+				snprintf(got + 3 * k, sizeof(got) - 3 * k, "%02x ", code[k]);
+			fail_msg("kaos:%s site 0x%llx: bytes %sare not the expected %zu-byte nop "
+				 "(library built with another PROBE_NOP setting? make clean)",
+				 n->name, (unsigned long long)n->pc, got, want_len);
+		}
+		for (int j = 0; j < i; j++)
+			if (l->notes[j].pc == n->pc)
+				fail_msg("two notes for one site 0x%llx",
+					 (unsigned long long)n->pc);
+	}
+	print_message("%d sites, each a %zu-byte nop\n", l->nnotes, want_len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest parser_tests[] = {
@@ -569,6 +736,10 @@ int main(void)
 	};
 	const struct CMUnitTest lib_tests[] = {
 		cmocka_unit_test(test_probe_control_exported),
+		cmocka_unit_test(test_probe_set),
+		cmocka_unit_test(test_probe_args),
+		cmocka_unit_test(test_probe_semaphores),
+		cmocka_unit_test(test_probe_sites),
 	};
 	int failed = cmocka_run_group_tests_name("probe note parser", parser_tests, NULL, NULL);
 
