@@ -59,3 +59,63 @@ expect_eq() {
 	[ "$2" = "$3" ] || die "$1: got $2, expected $3"
 	echo "ok: $1 = $2"
 }
+
+# bt_kmap FILE NAME KEY: value of @NAME[KEY] printed at exit (0 if absent).
+bt_kmap() {
+	local v
+	v=$(sed -n "s/^@$2\[$3\]: \(-\{0,1\}[0-9][0-9]*\)\$/\1/p" "$1" | tail -n 1)
+	echo "${v:-0}"
+}
+
+# bt_keys FILE NAME: the keys of map @NAME, sorted, space-separated.
+bt_keys() {
+	sed -n "s/^@$2\[\([^]]*\)\]: .*/\1/p" "$1" | sort -n | tr '\n' ' ' | sed 's/ $//'
+}
+
+# bt_start OUT SCRIPT [BPFTRACE_OPTION...]: runs bpftrace in the background
+# and returns once it has attached every probe (its BEGIN probe fires after
+# that). Sets BT_PID. bpftrace 0.17 cannot attach USDT probes of a shared
+# library with -c (the child has not mapped the library yet: "Error finding
+# location for probe"), so tests start bpftrace first, then the workload.
+BT_PID=
+bt_start() {
+	local out=$1 script=$2 rc=0
+	shift 2
+	bpftrace "$@" -e "BEGIN { printf(\"KAOS_BT_ATTACHED\\n\"); } $script" \
+		>"$out.out" 2>"$out.raw" &
+	BT_PID=$!
+	for _ in $(seq 300); do
+		grep -q KAOS_BT_ATTACHED "$out.out" && return 0
+		if ! kill -0 "$BT_PID" 2>/dev/null; then
+			wait "$BT_PID" || rc=$?
+			BT_PID=
+			bt_filter_noise <"$out.raw" >"$out.err"
+			sed 's/^/  stderr| /' "$out.err" >&2
+			die "bpftrace exited ($rc) before attaching (BPF load or attach failed?)"
+		fi
+		sleep 0.1
+	done
+	die "bpftrace did not attach within 30 s"
+}
+
+# bt_stop OUT: stops the bpftrace of bt_start (SIGINT: it prints its maps).
+bt_stop() {
+	local out=$1 rc=0
+	[ -n "$BT_PID" ] || die "bt_stop: no bpftrace running"
+	kill -INT "$BT_PID" 2>/dev/null || true
+	wait "$BT_PID" || rc=$?
+	BT_PID=
+	bt_filter_noise <"$out.raw" >"$out.err"
+	if [ "$rc" != 0 ]; then
+		sed 's/^/  stderr| /' "$out.err" >&2
+		die "bpftrace exited $rc"
+	fi
+}
+
+# For an EXIT trap: stops a bpftrace this test started and left running.
+bt_cleanup() {
+	if [ -n "$BT_PID" ]; then
+		kill -INT "$BT_PID" 2>/dev/null || true
+		wait "$BT_PID" 2>/dev/null || true
+	fi
+}
