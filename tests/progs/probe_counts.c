@@ -5,7 +5,9 @@
  *   usage: probe_counts [--wait] [N]   (N messages per ring, default 100000)
  *
  * --wait prints "ready pid=P" and waits for a line (or EOF) on stdin before
- * creating any ring, so a tracer can attach to the running process (-p).
+ * creating any ring, so a tracer can attach to the running process (-p)
+ * and set the sampling rate; the program then reads the rate and also
+ * prints how many operations must fire with it (sampled_*_ops).
  *
  * An SPSC ring, driven from one thread so every operation's size is known:
  * per-message sends/recvs, copy batches, zero-copy claim/publish and
@@ -21,8 +23,10 @@
  * counters, and prints per ring one line the test compares with what the
  * tracer saw:
  *   ring kind=K id=I name=S slot_size=Z sent=N send_ops=A recvd=N recv_ops=B
- *        bp=E retransmits=R retransmit_seq_sum=Q
+ *        bp=E retransmits=R retransmit_seq_sum=Q sample_every=S sampled_send_ops=C
+ *        sampled_recv_ops=D
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -33,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kaos/probes.h"
 #include "kaos/ring.h"
 
 #define SLOT_SIZE   16u
@@ -48,7 +53,53 @@ struct msg {
 
 struct tally {
 	uint64_t sent, send_ops, recvd, recv_ops;
+	uint64_t sampled_send_ops, sampled_recv_ops; /* ops expected to fire a probe */
 };
+
+/*
+ * Sampling (docs/probes.md): with kaos_probe_control.sample_every = S (a
+ * power of two, others rounded down), an operation on ring positions
+ * [pos, pos+n) fires send/recv only if the range holds a multiple of S.
+ */
+static uint64_t sample_every = 1;
+
+static int op_sampled(uint64_t pos, uint64_t n)
+{
+	return ((pos + sample_every - 1) & ~(sample_every - 1)) < pos + n;
+}
+
+#ifdef PROBE_COUNTS_DIRECT_CONTROL
+/* A direct reference: the linker copies the object into this executable (R_X86_64_COPY). */
+static const volatile struct kaos_probe_control *control(void)
+{
+	return &kaos_probe_control;
+}
+#else
+/*
+ * Through dlsym, as most programs never name the symbol: the live object is
+ * then the library's own (docs/probes.md, "Finding the control").
+ */
+static const volatile struct kaos_probe_control *control(void)
+{
+	const volatile struct kaos_probe_control *c =
+		dlsym(RTLD_DEFAULT, KAOS_PROBE_CONTROL_SYMBOL);
+
+	if (!c) {
+		fprintf(stderr, "probe_counts: dlsym(%s) failed\n", KAOS_PROBE_CONTROL_SYMBOL);
+		exit(1);
+	}
+	return c;
+}
+#endif
+
+static void read_sample_every(void)
+{
+	uint32_t v = control()->sample_every;
+
+	sample_every = 1;
+	while (v > 1 && sample_every * 2 <= v)
+		sample_every *= 2;
+}
 
 static void die(const char *what, int err)
 {
@@ -80,6 +131,7 @@ static void spsc_send1(struct spsc_state *s)
 
 	if (rc)
 		die("spsc send", rc);
+	s->t.sampled_send_ops += op_sampled(s->next_send, 1);
 	s->next_send++, s->t.sent++, s->t.send_ops++;
 }
 
@@ -90,6 +142,7 @@ static void spsc_recv1(struct spsc_state *s)
 
 	if (rc)
 		die("spsc recv", rc);
+	s->t.sampled_recv_ops += op_sampled(s->next_recv, 1);
 	check_msg(&m, s->next_recv++, 0);
 	s->t.recvd++, s->t.recv_ops++;
 }
@@ -104,6 +157,7 @@ static void spsc_send_batch(struct spsc_state *s, uint32_t n)
 	rc = kaos_ring_send_batch(s->r, m, n);
 	if (rc != (int)n)
 		die("spsc send_batch", rc < 0 ? rc : 0);
+	s->t.sampled_send_ops += op_sampled(s->next_send, n);
 	s->next_send += n, s->t.sent += n, s->t.send_ops++;
 }
 
@@ -114,6 +168,7 @@ static void spsc_recv_batch(struct spsc_state *s, uint32_t n)
 
 	if (rc != (int)n)
 		die("spsc recv_batch", rc < 0 ? rc : 0);
+	s->t.sampled_recv_ops += op_sampled(s->next_recv, n);
 	for (uint32_t i = 0; i < n; i++)
 		check_msg(&m[i], s->next_recv++, 0);
 	s->t.recvd += n, s->t.recv_ops++;
@@ -132,6 +187,7 @@ static uint32_t spsc_claim_publish(struct spsc_state *s, uint32_t want)
 		memcpy((char *)slots + (size_t)i * SLOT_SIZE, &m, sizeof(m));
 	}
 	kaos_ring_publish(s->r, (uint32_t)got);
+	s->t.sampled_send_ops += op_sampled(s->next_send, (uint64_t)got);
 	s->next_send += (uint64_t)got, s->t.sent += (uint64_t)got, s->t.send_ops++;
 	return (uint32_t)got;
 }
@@ -143,6 +199,7 @@ static uint32_t spsc_peek_release(struct spsc_state *s, uint32_t max)
 
 	if (got <= 0)
 		die("spsc peek", got);
+	s->t.sampled_recv_ops += op_sampled(s->next_recv, (uint64_t)got);
 	for (int i = 0; i < got; i++) {
 		struct msg m;
 
@@ -336,6 +393,9 @@ static void run_mpmc(uint64_t n, struct tally *out, uint32_t *id, uint64_t *bp)
 	}
 	*id = kaos_ring_id(sh.r);
 	*bp = st.bp_episodes; /* the producers may have found the ring full */
+	/* per message: the ops holding positions 0, S, 2S, ... */
+	out->sampled_send_ops = out->sampled_recv_ops =
+		(sh.total + sample_every - 1) / sample_every;
 	kaos_ring_destroy(sh.r);
 }
 
@@ -344,9 +404,10 @@ static void report(const char *kind, uint32_t id, const char *name, const struct
 {
 	printf("ring kind=%s id=%" PRIu32 " name=%s slot_size=%u sent=%" PRIu64 " send_ops=%" PRIu64
 	       " recvd=%" PRIu64 " recv_ops=%" PRIu64 " bp=%" PRIu64 " retransmits=%" PRIu64
-	       " retransmit_seq_sum=%" PRIu64 "\n",
+	       " retransmit_seq_sum=%" PRIu64 " sample_every=%" PRIu64 " sampled_send_ops=%" PRIu64
+	       " sampled_recv_ops=%" PRIu64 "\n",
 	       kind, id, name, SLOT_SIZE, t->sent, t->send_ops, t->recvd, t->recv_ops, bp, rt,
-	       rt_sum);
+	       rt_sum, sample_every, t->sampled_send_ops, t->sampled_recv_ops);
 }
 
 int main(int argc, char **argv)
@@ -386,6 +447,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	read_sample_every(); /* a tracer may have set it while we waited */
 	run_spsc(n, &spsc, &spsc_id, &bp, &rt_sum);
 	report("spsc", spsc_id, "counts-spsc", &spsc, bp, RETRANSMITS, rt_sum);
 	run_mpmc(n, &mpmc, &mpmc_id, &bp);
