@@ -60,12 +60,12 @@ while read -r prov name loc sema rest; do
 	case $insn in
 	"0f 1f 44 00 00|nopl"*) kind=nop5 ;;
 	"90|nop"*) kind=nop1 ;;
-	"1f 20 03 d5|nop"*) kind=a64nop ;;
+	"d503201f|nop"* | "1f 20 03 d5|nop"*) kind=a64nop ;; # objdump prints arm64 words
 	*) die "$prov:$name at $loc is not a nop: '$insn'" ;;
 	esac
 	nop_kinds="$nop_kinds $kind"
 done <<<"$notes"
-kinds=$(echo $nop_kinds | tr ' ' '\n' | sort -u | tr '\n' ' ')
+kinds=$(echo $nop_kinds | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')
 [ "$(echo $kinds | wc -w)" = 1 ] || die "sites mix nop kinds: $kinds"
 echo "ok: every site is a $kinds"
 dupes=$(printf '%s\n' "${sema_of[@]}" | sort | uniq -d)
