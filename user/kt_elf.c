@@ -57,7 +57,7 @@ int kt_elf_open(const char *path, struct kt_elf **out)
 	struct kt_elf *e;
 	unsigned char ident[EI_NIDENT];
 	size_t shnum;
-	int err;
+	int err, saved_errno;
 
 	if (!path || !out)
 		return -KT_ELF_EINVAL;
@@ -107,7 +107,8 @@ int kt_elf_open(const char *path, struct kt_elf **out)
 	if (e->ehdr.e_phnum > e->phnum && e->ehdr.e_phnum != PN_XNUM)
 		e->phnum = e->ehdr.e_phnum;
 	if ((shnum > 0 && e->ehdr.e_shentsize != gelf_fsize(e->elf, ELF_T_SHDR, 1, EV_CURRENT)) ||
-	    (e->phnum > 0 && e->ehdr.e_phentsize != gelf_fsize(e->elf, ELF_T_PHDR, 1, EV_CURRENT))) {
+	    (e->phnum > 0 &&
+	     e->ehdr.e_phentsize != gelf_fsize(e->elf, ELF_T_PHDR, 1, EV_CURRENT))) {
 		err = -KT_ELF_ETRUNC;
 		goto fail;
 	}
@@ -125,12 +126,11 @@ int kt_elf_open(const char *path, struct kt_elf **out)
 	*out = e;
 	return 0;
 
-fail_errno: {
-	int saved = errno;
+fail_errno:
+	saved_errno = errno;
 	kt_elf_close(e);
-	errno = saved;
+	errno = saved_errno;
 	return err;
-}
 fail:
 	kt_elf_close(e);
 	return err;
@@ -254,8 +254,8 @@ struct find_section_ctx {
 	GElf_Shdr shdr;
 };
 
-static int find_section_cb(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr,
-			   const char *name, void *arg)
+static int find_section_cb(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr, const char *name,
+			   void *arg)
 {
 	struct find_section_ctx *c = arg;
 
@@ -408,7 +408,8 @@ int kt_elf_vaddr_to_offset(struct kt_elf *e, uint64_t vaddr, uint64_t *off)
 
 		if (!gelf_getphdr(e->elf, (int)i, &ph))
 			return -KT_ELF_ETRUNC;
-		if (ph.p_type == PT_LOAD && vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr < ph.p_memsz) {
+		if (ph.p_type == PT_LOAD && vaddr >= ph.p_vaddr &&
+		    vaddr - ph.p_vaddr < ph.p_memsz) {
 			*off = vaddr - ph.p_vaddr + ph.p_offset;
 			return 0;
 		}
@@ -430,7 +431,8 @@ int kt_elf_segments_offset_to_vaddr(const GElf_Phdr *segs, size_t n, uint64_t of
 			if (pass == 0 && !(ph->p_flags & PF_X))
 				continue;
 			if (off >= start && off < ph->p_offset + ph->p_filesz) {
-				/* Unsigned wrap is fine: p_vaddr and p_offset agree modulo the page. */
+				/* Unsigned wrap is fine: p_vaddr and p_offset agree modulo the
+				 * page. */
 				*vaddr = off - ph->p_offset + ph->p_vaddr;
 				return 0;
 			}

@@ -297,8 +297,8 @@ int kt_folded_write(struct kt_folded *f, FILE *out, unsigned int flags, kt_folde
 	int ret = 0;
 
 	if (!f || !out || !sym ||
-	    (flags & ~(unsigned int)(KT_FOLDED_EVENT_ROOT | KT_FOLDED_EVENT_LEAF |
-				     KT_FOLDED_COMM | KT_FOLDED_PID)))
+	    (flags & ~(unsigned int)(KT_FOLDED_EVENT_ROOT | KT_FOLDED_EVENT_LEAF | KT_FOLDED_COMM |
+				     KT_FOLDED_PID)))
 		return -EINVAL;
 	if (f->n == 0)
 		return 0;

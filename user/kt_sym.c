@@ -21,9 +21,9 @@ struct kt_fn {
 	uint64_t addr;
 	uint64_t size;
 	uint32_t name;
-	uint32_t rank;	/* lower is the better alias (see fn_rank) */
-	bool unsized;	/* st_size was 0: size is an upper bound, clamped to the next symbol */
-	bool boundary;	/* not a function: only ends a preceding size-0 function (load time) */
+	uint32_t rank; /* lower is the better alias (see fn_rank) */
+	bool unsized;  /* st_size was 0: size is an upper bound, clamped to the next symbol */
+	bool boundary; /* not a function: only ends a preceding size-0 function (load time) */
 };
 
 /* The function symbols of one ELF file, shared by every mapping of it. */
@@ -48,11 +48,11 @@ enum map_kind {
 struct kt_mapping {
 	uint64_t start, end, pgoff;
 	enum map_kind kind;
-	bool bound;		/* module lookup done (mod may still be NULL: unreadable) */
-	char *path;		/* as in maps, " (deleted)" stripped; NULL unless MAP_FILE */
+	bool bound; /* module lookup done (mod may still be NULL: unreadable) */
+	char *path; /* as in maps, " (deleted)" stripped; NULL unless MAP_FILE */
 	bool deleted;
-	const char *name;	/* basename of path, or the [pseudo] name */
-	char *special;		/* storage of a [pseudo] name */
+	const char *name; /* basename of path, or the [pseudo] name */
+	char *special;	  /* storage of a [pseudo] name */
 	struct kt_module *mod;
 };
 
@@ -736,9 +736,8 @@ int kt_sym_lookup(struct kt_sym *s, pid_t pid, uint64_t addr, struct kt_sym_info
 	off = addr - mp->start + mp->pgoff;
 	info->kind = KT_SYM_MODULE;
 	info->module_off = off;
-	if (!mp->mod ||
-	    kt_elf_segments_offset_to_vaddr(mp->mod->segs, mp->mod->nsegs, off, s->page_size,
-					    &vaddr) != 0)
+	if (!mp->mod || kt_elf_segments_offset_to_vaddr(mp->mod->segs, mp->mod->nsegs, off,
+							s->page_size, &vaddr) != 0)
 		return info->kind;
 	info->module_off = vaddr;
 	fn = module_find_fn(mp->mod, vaddr);

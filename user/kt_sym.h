@@ -57,12 +57,12 @@ struct kt_sym_info {
 };
 
 struct kt_sym_stats {
-	uint64_t module_loads;	   /* ELF symbol tables loaded (cache misses) */
-	uint64_t module_hits;	   /* mappings bound to an already cached module */
-	uint64_t module_failures;  /* mappings whose ELF could not be read */
-	uint64_t maps_reads;	   /* /proc/PID/maps parses (initial + refreshes) */
-	uint64_t modules_cached;   /* distinct modules in the cache */
-	uint64_t pids;		   /* pids currently tracked */
+	uint64_t module_loads;	  /* ELF symbol tables loaded (cache misses) */
+	uint64_t module_hits;	  /* mappings bound to an already cached module */
+	uint64_t module_failures; /* mappings whose ELF could not be read */
+	uint64_t maps_reads;	  /* /proc/PID/maps parses (initial + refreshes) */
+	uint64_t modules_cached;  /* distinct modules in the cache */
+	uint64_t pids;		  /* pids currently tracked */
 };
 
 #define KT_SYM_REFRESH_NS_DEFAULT 100000000ull /* 100 ms */

@@ -51,8 +51,7 @@ struct usdt_ctx {
 };
 
 /* Parses one stapsdt note descriptor into a new list entry. */
-static int add_probe(struct kt_elf *e, struct usdt_ctx *c, const unsigned char *desc,
-		     size_t len)
+static int add_probe(struct kt_elf *e, struct usdt_ctx *c, const unsigned char *desc, size_t len)
 {
 	size_t asz = e->ehdr.e_ident[EI_CLASS] == ELFCLASS64 ? 8 : 4;
 	const char *s, *end, *strs[3];

@@ -11,14 +11,16 @@
  *
  *   kt_callchain [ITERATIONS [DELAY_MS]]
  *
- * Sleeps DELAY_MS (default 0) first so a tracer can attach, then sends and
- * receives ITERATIONS (default 1000) messages through the chain, prints
+ * Prints "kt_callchain: ready pid=PID" (flushed: a tracer or test can wait
+ * for it), sleeps DELAY_MS (default 0) so a tracer can attach, then sends
+ * and receives ITERATIONS (default 1000) messages through the chain, prints
  * "kt_callchain: N sends" and exits 0.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kaos/probes.h"
 #include "kaos/ring.h"
@@ -75,6 +77,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [ITERATIONS [DELAY_MS]]\n", argv[0]);
 		return 2;
 	}
+	printf("kt_callchain: ready pid=%d\n", (int)getpid());
+	fflush(stdout);
 	if (delay_ms > 0) {
 		struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
 

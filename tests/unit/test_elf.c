@@ -202,8 +202,8 @@ static int section_cb(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr, con
 	return 0;
 }
 
-static int stop_at_third_cb(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr,
-			    const char *name, void *arg)
+static int stop_at_third_cb(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr, const char *name,
+			    void *arg)
 {
 	(void)e;
 	(void)scn;
@@ -260,9 +260,9 @@ static void test_symbol_and_offsets(void **state)
 	assert_int_equal(kt_elf_load_segments(e, NULL, 0), nsegs);
 	assert_int_equal(kt_elf_segments_offset_to_vaddr(segs, (size_t)nsegs, off, 4096, &back), 0);
 	assert_int_equal(back, vaddr);
-	assert_int_equal(kt_elf_segments_offset_to_vaddr(segs, (size_t)nsegs, 1ull << 40, 4096,
-							 &back),
-			 -KT_ELF_ENOADDR);
+	assert_int_equal(
+		kt_elf_segments_offset_to_vaddr(segs, (size_t)nsegs, 1ull << 40, 4096, &back),
+		-KT_ELF_ENOADDR);
 	assert_int_equal(kt_elf_segments_offset_to_vaddr(segs, (size_t)nsegs, off, 3000, &back),
 			 -KT_ELF_EINVAL);
 	assert_int_equal(kt_elf_vaddr_to_offset(e, 1ull << 46, &off), -KT_ELF_ENOADDR);
@@ -279,8 +279,8 @@ static void test_symbol_and_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_files), cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_build_id), cmocka_unit_test(test_sections),
+		cmocka_unit_test(test_bad_files),	   cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_build_id),	   cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_symbol_and_offsets),
 	};
 

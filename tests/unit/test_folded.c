@@ -37,7 +37,7 @@ static const struct fake_fn fake_fns[] = {
 	{0x5000, 0x5100, "semi;colon"},
 	{0x6000, 0x6100, "new\nline\ttab"},
 	{0x7000, 0x7100, ""},
-	{0x8000, 0x8100, "ctl\x01" "char"},
+	{0x8000, 0x8100, "ctl\001char"},
 };
 
 struct fake_ctx {
@@ -324,8 +324,7 @@ __attribute__((noinline)) static size_t capture_fp_stack(uint64_t *out, size_t m
 	pthread_attr_destroy(&attr);
 	lo = (uintptr_t)stack_addr;
 	hi = lo + stack_size;
-	while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= hi &&
-	       !((uintptr_t)fp & 7)) {
+	while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= hi && !((uintptr_t)fp & 7)) {
 		uintptr_t *next = (uintptr_t *)fp[0];
 
 		out[n++] = fp[1];
@@ -378,9 +377,9 @@ static void test_real_call_chain(void **state)
 	for (int i = 0; i < 3; i++) {
 		n = kt_fold_a(stack, 32);
 		assert_true(n >= 4);
-		assert_int_equal(kt_folded_add(f, (uint32_t)getpid(), "test_folded", "send", stack,
-					       n, 1),
-				 0);
+		assert_int_equal(
+			kt_folded_add(f, (uint32_t)getpid(), "test_folded", "send", stack, n, 1),
+			0);
 	}
 	assert_int_equal(kt_folded_size(f), 1);
 	out = open_memstream(&buf, &len);

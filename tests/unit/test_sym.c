@@ -19,10 +19,12 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -398,6 +400,103 @@ static void test_runtime_addr(void **state)
 	assert_int_equal(kt_sym_runtime_addr(0, lib, 0, &addr), -EINVAL);
 }
 
+/* Starts a kt_callchain build that waits; returns its pid once it is ready. */
+static pid_t spawn_waiting(const char *prog)
+{
+	char line[128] = "";
+	int fds[2];
+	pid_t pid;
+	FILE *in;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Dies with this test process even if an assertion skips the kill. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		execl(prog, prog, "1", "60000", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	in = fdopen(fds[0], "r");
+	assert_non_null(in);
+	assert_non_null(fgets(line, sizeof(line), in));
+	fclose(in);
+	assert_true(!strncmp(line, "kt_callchain: ready pid=", 24));
+	assert_int_equal(atoi(line + 24), pid);
+	return pid;
+}
+
+/*
+ * Another process, as kaos-trace sees them: the same program built as a PIE
+ * (loaded at a random base) and as a fixed-address ET_EXEC, plus the
+ * libkaos.so it maps. Runtime addresses come from kt_sym_runtime_addr(),
+ * the expected names from the ELF files.
+ */
+static void check_other_process(const char *prog, bool pie)
+{
+	struct kt_sym *s = kt_sym_new();
+	struct kt_elf *e;
+	uint64_t inner, inner_size, outer, send_vaddr, rt, lib_rt;
+	char lib[PATH_MAX], buf[128];
+	pid_t pid;
+	int status;
+
+	assert_non_null(s);
+	assert_int_equal(kt_elf_open(prog, &e), 0);
+	assert_int_equal(e->ehdr.e_type, pie ? ET_DYN : ET_EXEC);
+	assert_int_equal(kt_elf_find_symbol(e, "kt_chain_inner", &inner, &inner_size), 0);
+	assert_int_equal(kt_elf_find_symbol(e, "kt_chain_outer", &outer, NULL), 0);
+	kt_elf_close(e);
+	assert_true(inner_size > 4);
+	snprintf(lib, sizeof(lib), "%s/libkaos.so", build_dir());
+	assert_int_equal(kt_elf_open(lib, &e), 0);
+	assert_int_equal(kt_elf_find_symbol(e, "kaos_ring_send", &send_vaddr, NULL), 0);
+	kt_elf_close(e);
+
+	pid = spawn_waiting(prog);
+	assert_int_equal(kt_sym_runtime_addr(pid, prog, inner, &rt), 0);
+	if (pie)
+		assert_int_not_equal(rt, inner);
+	else
+		assert_int_equal(rt, inner); /* ET_EXEC runs at its link-time addresses */
+	assert_int_equal(kt_sym_resolve(s, pid, rt, buf, sizeof(buf)), KT_SYM_FUNC);
+	assert_string_equal(buf, "kt_chain_inner");
+	assert_int_equal(kt_sym_resolve(s, pid, rt + inner_size - 1, buf, sizeof(buf)),
+			 KT_SYM_FUNC);
+	assert_string_equal(buf, "kt_chain_inner");
+	assert_int_equal(kt_sym_runtime_addr(pid, prog, outer, &rt), 0);
+	assert_int_equal(kt_sym_resolve(s, pid, rt + 1, buf, sizeof(buf)), KT_SYM_FUNC);
+	assert_string_equal(buf, "kt_chain_outer");
+	assert_int_equal(kt_sym_runtime_addr(pid, lib, send_vaddr, &lib_rt), 0);
+	assert_int_equal(kt_sym_resolve(s, pid, lib_rt, buf, sizeof(buf)), KT_SYM_FUNC);
+	assert_string_equal(buf, "kaos_ring_send");
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	kt_sym_free(s);
+}
+
+static void test_other_process_pie(void **state)
+{
+	char prog[PATH_MAX];
+
+	(void)state;
+	snprintf(prog, sizeof(prog), "%s/tests/progs/kt_callchain", build_dir());
+	check_other_process(prog, true);
+}
+
+static void test_other_process_nopie(void **state)
+{
+	char prog[PATH_MAX];
+
+	(void)state;
+	snprintf(prog, sizeof(prog), "%s/tests/progs/kt_callchain_nopie", build_dir());
+	check_other_process(prog, false);
+}
+
 static void test_bad_args(void **state)
 {
 	struct kt_sym *s = kt_sym_new();
@@ -410,8 +509,8 @@ static void test_bad_args(void **state)
 	assert_int_equal(kt_sym_resolve(s, 0, 0, buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(kt_sym_add_pid(s, -1), -EINVAL);
 	/* Truncation keeps the buffer terminated. */
-	assert_int_equal(kt_sym_resolve(s, getpid(), (uint64_t)(uintptr_t)&kt_test_target_fn,
-					buf, sizeof(buf)),
+	assert_int_equal(kt_sym_resolve(s, getpid(), (uint64_t)(uintptr_t)&kt_test_target_fn, buf,
+					sizeof(buf)),
 			 KT_SYM_FUNC);
 	assert_string_equal(buf, "kt_test");
 	kt_sym_forget_pid(s, 12345678); /* unknown pid: no-op */
@@ -422,11 +521,18 @@ static void test_bad_args(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_self_functions),	 cmocka_unit_test(test_libc_function),
-		cmocka_unit_test(test_dynsym_fallback),	 cmocka_unit_test(test_module_offset),
-		cmocka_unit_test(test_unknown),		 cmocka_unit_test(test_vdso),
-		cmocka_unit_test(test_build_id_cache),	 cmocka_unit_test(test_dlopen_deleted),
-		cmocka_unit_test(test_runtime_addr),	 cmocka_unit_test(test_bad_args),
+		cmocka_unit_test(test_self_functions),
+		cmocka_unit_test(test_libc_function),
+		cmocka_unit_test(test_dynsym_fallback),
+		cmocka_unit_test(test_module_offset),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_vdso),
+		cmocka_unit_test(test_build_id_cache),
+		cmocka_unit_test(test_dlopen_deleted),
+		cmocka_unit_test(test_runtime_addr),
+		cmocka_unit_test(test_other_process_pie),
+		cmocka_unit_test(test_other_process_nopie),
+		cmocka_unit_test(test_bad_args),
 	};
 
 	return cmocka_run_group_tests(tests, setup_self_name, NULL);

@@ -237,9 +237,11 @@ static void test_print(void **state)
 	assert_non_null(f);
 	kt_usdt_print(&l, f);
 	fclose(f);
-	snprintf(want, sizeof(want), "kt_test:tick addr=0x%lx off=0x%lx sema=0x%lx sema_off=0x%lx "
-		 "args=%s\n", (unsigned long)p->addr, (unsigned long)p->offset,
-		 (unsigned long)p->sema_addr, (unsigned long)p->sema_offset, p->args);
+	snprintf(want, sizeof(want),
+		 "kt_test:tick addr=0x%lx off=0x%lx sema=0x%lx sema_off=0x%lx "
+		 "args=%s\n",
+		 (unsigned long)p->addr, (unsigned long)p->offset, (unsigned long)p->sema_addr,
+		 (unsigned long)p->sema_offset, p->args);
 	assert_string_equal(buf, want);
 	free(buf);
 	kt_usdt_list_free(&l);
