@@ -334,28 +334,31 @@ static struct kt_module *cache_find(struct kt_sym *s, const char *key)
 	return NULL;
 }
 
-/* Opens the file behind a mapping: map_files for deleted files, then root/, then the path. */
+/*
+ * Opens the file behind a mapping. /proc/PID/map_files/START-END is the
+ * mapped inode itself (right even if the path was replaced or deleted, or
+ * lives in another mount namespace) but needs CAP_SYS_ADMIN; then the path
+ * as the process sees it (/proc/PID/root), then the path as we see it. A
+ * deleted file is read only through map_files: whatever now sits at its
+ * path is another file.
+ */
 static int open_mapping_elf(pid_t pid, const struct kt_mapping *mp, struct kt_elf **e)
 {
 	char path[4096 + 64];
-	int ret = -KT_ELF_EOPEN;
+	int ret;
 
-	if (mp->deleted) {
-		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid,
-			 mp->start, mp->end);
-		ret = kt_elf_open(path, e);
-		if (ret == 0)
-			return 0;
-	}
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid,
+		 mp->start, mp->end);
+	ret = kt_elf_open(path, e);
+	if (ret == 0 || mp->deleted)
+		return ret;
 	if ((size_t)snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, mp->path) <
 	    sizeof(path)) {
 		ret = kt_elf_open(path, e);
 		if (ret == 0)
 			return 0;
 	}
-	if (!mp->deleted)
-		ret = kt_elf_open(mp->path, e);
-	return ret;
+	return kt_elf_open(mp->path, e);
 }
 
 /* Finds or loads the module of a file mapping; NULL if its ELF cannot be read. */

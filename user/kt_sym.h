@@ -7,9 +7,10 @@
  * each to a module: the function symbols of its ELF file (.symtab, else
  * .dynsym), sorted for binary search. Modules are cached by GNU build-id
  * (fallback: path + device + inode + mtime + size), so a library mapped by
- * many processes is loaded once. Files are read through /proc/PID/root
- * (containers), then the plain path; a "(deleted)" file through
- * /proc/PID/map_files. A pid's mappings and modules are loaded when it is
+ * many processes is loaded once. Files are read through
+ * /proc/PID/map_files (the mapped inode itself; needs CAP_SYS_ADMIN), else
+ * /proc/PID/root/PATH (containers), else PATH; a "(deleted)" file only
+ * through map_files. A pid's mappings and modules are loaded when it is
  * first seen (kt_sym_add_pid() or the first resolve), so they stay usable
  * after the process exits, until kt_sym_forget_pid().
  *

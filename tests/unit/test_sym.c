@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -198,6 +199,8 @@ static void test_module_offset(void **state)
 
 static void test_unknown(void **state)
 {
+	/* Anonymous executable memory (a JIT's): no module to name. */
+	void *anon = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct kt_sym *s = kt_sym_new();
 	char *heap = malloc(64);
 	int on_stack = 0;
@@ -205,6 +208,9 @@ static void test_unknown(void **state)
 	(void)state;
 	assert_non_null(s);
 	assert_non_null(heap);
+	assert_true(anon != MAP_FAILED);
+	resolve_expect(s, (uint64_t)(uintptr_t)anon + 16, "[unknown]", KT_SYM_UNKNOWN);
+	munmap(anon, 4096);
 	resolve_expect(s, 0, "[unknown]", KT_SYM_UNKNOWN);
 	resolve_expect(s, 0x10, "[unknown]", KT_SYM_UNKNOWN);
 	/* Mapped but not executable. */
@@ -360,6 +366,36 @@ static void test_dlopen_deleted(void **state)
 	assert_int_equal(kt_sym_lookup(s, getpid(), (uint64_t)(uintptr_t)fn, &info), KT_SYM_FUNC);
 	assert_string_equal(info.module, "libkt_deleted.so");
 	dlclose(h);
+	kt_sym_free(s);
+}
+
+/* A mapped path with spaces (maps pads and separates fields with spaces too). */
+static void test_path_with_spaces(void **state)
+{
+	struct kt_sym *s = kt_sym_new();
+	char dir[] = "/tmp/kt sym XXXXXX";
+	char src[PATH_MAX], lib[PATH_MAX + 32];
+	struct kt_sym_info info;
+	void *h, *fn;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(mkdtemp(dir));
+	snprintf(src, sizeof(src), "%s/libkaos.so", build_dir());
+	snprintf(lib, sizeof(lib), "%s/lib kt space.so", dir);
+	assert_int_equal(copy_file(src, lib), 0);
+	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	fn = dlsym(h, "kaos_ring_create");
+	assert_non_null(fn);
+	assert_int_equal(kt_sym_lookup(s, getpid(), (uint64_t)(uintptr_t)fn + 1, &info),
+			 KT_SYM_FUNC);
+	assert_string_equal(info.func, "kaos_ring_create");
+	assert_string_equal(info.module, "lib kt space.so");
+	assert_int_equal(info.func_off, 1);
+	dlclose(h);
+	assert_int_equal(unlink(lib), 0);
+	assert_int_equal(rmdir(dir), 0);
 	kt_sym_free(s);
 }
 
@@ -529,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_vdso),
 		cmocka_unit_test(test_build_id_cache),
 		cmocka_unit_test(test_dlopen_deleted),
+		cmocka_unit_test(test_path_with_spaces),
 		cmocka_unit_test(test_runtime_addr),
 		cmocka_unit_test(test_other_process_pie),
 		cmocka_unit_test(test_other_process_nopie),
