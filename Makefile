@@ -145,9 +145,11 @@ LINK_KAOS := -L$(B) -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..' -Wl,-rp
 $(B)/%: apps/%.c $(B)/libkaos.so | deps
 	$(Q)$(CC) $(USER_CFLAGS) -MMD -MP $< -o $@ $(LINK_KAOS) -lz -lm
 
+# tests/progs/*_nopie.c link as classic fixed-address executables (ET_EXEC).
+$(B)/tests/progs/%_nopie: PROG_LDFLAGS := -no-pie
 $(B)/tests/progs/%: tests/progs/%.c $(B)/libkaos.so | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(USER_CFLAGS) -MMD -MP $< -o $@ $(LINK_KAOS) -lm
+	$(Q)$(CC) $(USER_CFLAGS) $(PROG_LDFLAGS) -MMD -MP $< -o $@ $(LINK_KAOS) -lm
 
 # ---------------------------------------------------------------- tests
 TEST_LDLIBS := -lcmocka $(LDLIBS_KT)

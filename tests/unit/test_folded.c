@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kt_folded: aggregation, root-first order, the line grammar, merging,
+ * weights, determinism, prefixes, zero/empty stacks, with a table
+ * symbolizer; and a real frame-pointer stack of this process (a -> b -> c)
+ * symbolized by kt_sym.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../user/kt_folded.h"
+#include "../../user/kt_sym.h"
+
+/* ------------------------------------------------------------ table symbolizer */
+
+struct fake_fn {
+	uint64_t start, end;
+	const char *name;
+};
+
+static const struct fake_fn fake_fns[] = {
+	{0x1000, 0x1100, "leaf"},
+	{0x2000, 0x2100, "mid"},
+	{0x3000, 0x3100, "root"},
+	{0x4000, 0x4100, "operator new(unsigned long)"},
+	{0x5000, 0x5100, "semi;colon"},
+	{0x6000, 0x6100, "new\nline\ttab"},
+	{0x7000, 0x7100, ""},
+	{0x8000, 0x8100, "ctl\001char"},
+};
+
+struct fake_ctx {
+	uint64_t seen[64];
+	uint32_t seen_pid[64];
+	size_t nseen;
+};
+
+static int fake_sym(void *arg, uint32_t pid, uint64_t addr, char *buf, size_t n)
+{
+	struct fake_ctx *c = arg;
+
+	if (c && c->nseen < 64) {
+		c->seen_pid[c->nseen] = pid;
+		c->seen[c->nseen++] = addr;
+	}
+	for (size_t i = 0; i < sizeof(fake_fns) / sizeof(fake_fns[0]); i++) {
+		if (addr >= fake_fns[i].start && addr < fake_fns[i].end) {
+			snprintf(buf, n, "%s", fake_fns[i].name);
+			return 1;
+		}
+	}
+	return -1;
+}
+
+/* Runs kt_folded_write into a string (caller frees). */
+static char *write_folded(struct kt_folded *f, unsigned int flags, struct fake_ctx *ctx, int *ret)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	assert_non_null(out);
+	*ret = kt_folded_write(f, out, flags, fake_sym, ctx);
+	fclose(out);
+	return buf;
+}
+
+/* Every line matches ^[^ ]+ [0-9]+$ and has no empty frame; returns the line count. */
+static int check_grammar(const char *text)
+{
+	regex_t re;
+	const char *p = text;
+	int lines = 0;
+
+	assert_int_equal(regcomp(&re, "^[^ ]+ [0-9]+$", REG_EXTENDED | REG_NOSUB), 0);
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		char line[4096];
+		size_t len;
+
+		assert_non_null(nl);
+		len = (size_t)(nl - p);
+		assert_true(len < sizeof(line));
+		memcpy(line, p, len);
+		line[len] = '\0';
+		assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
+		assert_null(strstr(line, ";;"));
+		assert_true(line[0] != ';');
+		assert_null(strstr(line, "; "));
+		lines++;
+		p = nl + 1;
+	}
+	regfree(&re);
+	return lines;
+}
+
+static void test_aggregate_root_first(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	/* bpf order: leaf first; the later entries are return addresses. */
+	const uint64_t stack[] = {0x1000, 0x2010, 0x3010};
+	struct fake_ctx ctx = {.nseen = 0};
+	char *out;
+	int ret;
+
+	(void)state;
+	assert_non_null(f);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(kt_folded_add(f, 42, "app", "send", stack, 3, 1), 0);
+	assert_int_equal(kt_folded_size(f), 1);
+	out = write_folded(f, 0, &ctx, &ret);
+	assert_int_equal(ret, 1);
+	assert_string_equal(out, "root;mid;leaf 3\n");
+	assert_int_equal(check_grammar(out), 1);
+	/* The leaf is looked up as is, return addresses one byte back (in the call). */
+	assert_int_equal(ctx.nseen, 3);
+	assert_int_equal(ctx.seen[0], 0x3010 - 1);
+	assert_int_equal(ctx.seen[1], 0x2010 - 1);
+	assert_int_equal(ctx.seen[2], 0x1000);
+	assert_int_equal(ctx.seen_pid[0], 42);
+	free(out);
+	kt_folded_free(f);
+}
+
+/* Raw stacks that differ (offsets, pids) but symbolize alike merge; weights add. */
+static void test_merge_and_weights(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t s1[] = {0x1000, 0x2010, 0x3010};
+	const uint64_t s2[] = {0x1004, 0x2020, 0x3020};
+	const uint64_t s3[] = {0x1000, 0x3010}; /* leaf called straight from root */
+	char *out;
+	int ret;
+
+	(void)state;
+	assert_int_equal(kt_folded_add(f, 1, "app", "recv", s1, 3, 1000), 0);
+	assert_int_equal(kt_folded_add(f, 1, "app", "recv", s2, 3, 234), 0);
+	assert_int_equal(kt_folded_add(f, 2, "app", "recv", s1, 3, 5), 0);
+	assert_int_equal(kt_folded_add(f, 2, "app", "recv", s3, 2, 7), 0);
+	assert_int_equal(kt_folded_size(f), 4);
+	out = write_folded(f, 0, NULL, &ret);
+	assert_int_equal(ret, 2);
+	assert_string_equal(out, "root;leaf 7\n"
+				 "root;mid;leaf 1239\n");
+	free(out);
+
+	/* Per process: comm-pid roots keep pids apart. */
+	out = write_folded(f, KT_FOLDED_COMM | KT_FOLDED_PID, NULL, &ret);
+	assert_int_equal(ret, 3);
+	assert_string_equal(out, "app-1;root;mid;leaf 1234\n"
+				 "app-2;root;leaf 7\n"
+				 "app-2;root;mid;leaf 5\n");
+	assert_int_equal(check_grammar(out), 3);
+	free(out);
+
+	/* u64 weights saturate instead of wrapping. */
+	kt_folded_clear(f);
+	assert_int_equal(kt_folded_size(f), 0);
+	assert_int_equal(kt_folded_add(f, 1, NULL, NULL, s1, 3, UINT64_MAX - 1), 0);
+	assert_int_equal(kt_folded_add(f, 1, NULL, NULL, s1, 3, 5), 0);
+	assert_int_equal(kt_folded_add(f, 1, NULL, NULL, s2, 3, UINT64_MAX), 0);
+	out = write_folded(f, 0, NULL, &ret);
+	assert_string_equal(out, "root;mid;leaf 18446744073709551615\n");
+	free(out);
+	kt_folded_free(f);
+}
+
+/* Insertion order does not change the output; lines come sorted. */
+static void test_deterministic(void **state)
+{
+	const uint64_t stacks[][3] = {
+		{0x1000, 0x2010, 0x3010}, {0x2000, 0x3010, 0}, {0x3000, 0, 0},
+		{0x4000, 0x3010, 0},	  {0x1000, 0x5010, 0}, {0x9999, 0x3010, 0},
+	};
+	const size_t ns = sizeof(stacks) / sizeof(stacks[0]);
+	struct kt_folded *a = kt_folded_new(), *b = kt_folded_new();
+	char *oa, *ob;
+	int ra, rb;
+
+	(void)state;
+	for (size_t i = 0; i < ns; i++) {
+		assert_int_equal(kt_folded_add(a, 7, "p", "send", stacks[i], 3, i + 1), 0);
+		assert_int_equal(kt_folded_add(b, 7, "p", "send", stacks[ns - 1 - i], 3, ns - i),
+				 0);
+	}
+	oa = write_folded(a, KT_FOLDED_EVENT_ROOT, NULL, &ra);
+	ob = write_folded(b, KT_FOLDED_EVENT_ROOT, NULL, &rb);
+	assert_int_equal(ra, (int)ns);
+	assert_int_equal(rb, ra);
+	assert_string_equal(oa, ob);
+	assert_int_equal(check_grammar(oa), (int)ns);
+	assert_string_equal(oa, "[send];root 3\n"
+				"[send];root;[unknown] 6\n"
+				"[send];root;mid 2\n"
+				"[send];root;mid;leaf 1\n"
+				"[send];root;operator_new(unsigned_long) 4\n"
+				"[send];semi:colon;leaf 5\n");
+	free(oa);
+	free(ob);
+	kt_folded_free(a);
+	kt_folded_free(b);
+}
+
+/* Names that would break the format are sanitized; prefixes go where documented. */
+static void test_sanitize_and_prefixes(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t s[] = {0x8000, 0x7010, 0x6010, 0x5010, 0x4010};
+	char *out;
+	int ret;
+
+	(void)state;
+	assert_int_equal(kt_folded_add(f, 9, "my prog;x", "backpressure", s, 5, 2), 0);
+	out = write_folded(f, KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, NULL, &ret);
+	assert_int_equal(ret, 1);
+	assert_string_equal(out, "[backpressure];my_prog:x;operator_new(unsigned_long);semi:colon;"
+				 "new_line_tab;[unknown];ctl?char 2\n");
+	assert_int_equal(check_grammar(out), 1);
+	free(out);
+	out = write_folded(f, KT_FOLDED_EVENT_LEAF, NULL, &ret);
+	assert_string_equal(out, "operator_new(unsigned_long);semi:colon;new_line_tab;[unknown];"
+				 "ctl?char;[backpressure] 2\n");
+	free(out);
+	out = write_folded(f, 0x100, NULL, &ret);
+	assert_int_equal(ret, -EINVAL);
+	free(out);
+	kt_folded_free(f);
+}
+
+/* bpf_get_stack zero-fills: a 0 ends the stack; no frames at all is "[no-stack]". */
+static void test_zero_and_empty_stacks(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t s1[] = {0x1000, 0x2010, 0, 0x3010, 0};
+	const uint64_t s2[] = {0x1000, 0x2010};
+	const uint64_t s3[] = {0x3000};
+	const uint64_t zeros[4] = {0};
+	uint64_t big[KT_FOLDED_MAX_FRAMES + 1] = {0};
+	char *out;
+	int ret;
+
+	(void)state;
+	assert_int_equal(kt_folded_add(f, 1, "app", "send", s1, 5, 1), 0);
+	assert_int_equal(kt_folded_add(f, 1, "app", "send", s2, 2, 1), 0);
+	assert_int_equal(kt_folded_size(f), 1); /* same stack once truncated */
+	assert_int_equal(kt_folded_add(f, 1, "app", "send", zeros, 4, 1), 0);
+	assert_int_equal(kt_folded_add(f, 1, "app", "send", NULL, 0, 2), 0);
+	assert_int_equal(kt_folded_size(f), 2);
+	/* A zero weight alone produces no line. */
+	assert_int_equal(kt_folded_add(f, 1, "app", "recv", s3, 1, 0), 0);
+	assert_int_equal(kt_folded_size(f), 3);
+	out = write_folded(f, KT_FOLDED_COMM, NULL, &ret);
+	assert_int_equal(ret, 2);
+	assert_string_equal(out, "app;[no-stack] 3\n"
+				 "app;mid;leaf 2\n");
+	free(out);
+
+	assert_int_equal(kt_folded_add(f, 1, "app", "send", NULL, 3, 1), -EINVAL);
+	assert_int_equal(kt_folded_add(f, 1, "app", "send", big, KT_FOLDED_MAX_FRAMES + 1, 1),
+			 -EINVAL);
+	assert_int_equal(kt_folded_add(NULL, 1, "app", "send", s2, 2, 1), -EINVAL);
+	assert_int_equal(kt_folded_write(f, NULL, 0, fake_sym, NULL), -EINVAL);
+	assert_int_equal(kt_folded_write(f, stdout, 0, NULL, NULL), -EINVAL);
+	kt_folded_free(f);
+	kt_folded_free(NULL);
+}
+
+/* Many distinct stacks: the table grows and keeps every weight. */
+static void test_many_stacks(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	uint64_t total = 0;
+	char *out, *p;
+	int ret;
+
+	(void)state;
+	for (uint64_t i = 0; i < 3000; i++) {
+		uint64_t s[2] = {0x1000 + (i % 0x100), 0x10000 + i};
+
+		assert_int_equal(kt_folded_add(f, 1, "p", "e", s, 2, i + 1), 0);
+		assert_int_equal(kt_folded_add(f, 1, "p", "e", s, 2, 1), 0);
+	}
+	assert_int_equal(kt_folded_size(f), 3000);
+	out = write_folded(f, 0, NULL, &ret);
+	/* Every caller is unknown to the table: all fold into one line. */
+	assert_int_equal(ret, 1);
+	p = strrchr(out, ' ');
+	assert_non_null(p);
+	total = strtoull(p + 1, NULL, 10);
+	assert_int_equal(total, 3000ull * 3001 / 2 + 3000);
+	assert_true(!strncmp(out, "[unknown];leaf ", 15));
+	free(out);
+	kt_folded_free(f);
+}
+
+/* ------------------------------------------------------------ a real stack */
+
+/*
+ * Walks the frame-pointer chain like the kernel's user stack walker behind
+ * bpf_get_stack(BPF_F_USER_STACK): leaf first, return addresses, only
+ * within this thread's stack.
+ */
+__attribute__((noinline)) static size_t capture_fp_stack(uint64_t *out, size_t max)
+{
+	pthread_attr_t attr;
+	void *stack_addr;
+	size_t stack_size, n = 0;
+	uintptr_t lo, hi;
+	uintptr_t *fp = __builtin_frame_address(0);
+
+	assert_int_equal(pthread_getattr_np(pthread_self(), &attr), 0);
+	assert_int_equal(pthread_attr_getstack(&attr, &stack_addr, &stack_size), 0);
+	pthread_attr_destroy(&attr);
+	lo = (uintptr_t)stack_addr;
+	hi = lo + stack_size;
+	while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= hi && !((uintptr_t)fp & 7)) {
+		uintptr_t *next = (uintptr_t *)fp[0];
+
+		out[n++] = fp[1];
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	return n;
+}
+
+/* The chain; the empty asm after each call prevents tail calls (lost frames). */
+__attribute__((noinline)) size_t kt_fold_c(uint64_t *out, size_t max)
+{
+	size_t n = capture_fp_stack(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+__attribute__((noinline)) size_t kt_fold_b(uint64_t *out, size_t max)
+{
+	size_t n = kt_fold_c(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+__attribute__((noinline)) size_t kt_fold_a(uint64_t *out, size_t max)
+{
+	size_t n = kt_fold_b(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+static void test_real_call_chain(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	struct kt_sym *s = kt_sym_new();
+	uint64_t stack[32];
+	char *buf = NULL, *line, *end;
+	size_t len = 0, n = 0;
+	FILE *out;
+	int ret;
+
+	(void)state;
+	assert_non_null(f);
+	assert_non_null(s);
+	/* One call site, three times: identical raw stacks. */
+	for (int i = 0; i < 3; i++) {
+		n = kt_fold_a(stack, 32);
+		assert_true(n >= 4);
+		assert_int_equal(
+			kt_folded_add(f, (uint32_t)getpid(), "test_folded", "send", stack, n, 1),
+			0);
+	}
+	assert_int_equal(kt_folded_size(f), 1);
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	ret = kt_folded_write(f, out, KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt, s);
+	fclose(out);
+	assert_int_equal(ret, 1);
+	assert_int_equal(check_grammar(buf), 1);
+	/* Root first, ending in the known chain, called from this test function. */
+	assert_true(!strncmp(buf, "[send];test_folded;", 19));
+	end = strstr(buf, ";test_real_call_chain;kt_fold_a;kt_fold_b;kt_fold_c 3\n");
+	assert_non_null(end);
+	assert_string_equal(end, ";test_real_call_chain;kt_fold_a;kt_fold_b;kt_fold_c 3\n");
+	/*
+	 * Above the test function sits cmocka, built without frame pointers:
+	 * the walk (like the kernel's) stops in or after it; that frame
+	 * resolves to cmocka's library, by symbol or as module+0xoff.
+	 */
+	line = strstr(buf, "libcmocka.so");
+	assert_non_null(line);
+	assert_true(line < end);
+	free(buf);
+	kt_sym_free(s);
+	kt_folded_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_aggregate_root_first),
+		cmocka_unit_test(test_merge_and_weights),
+		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_sanitize_and_prefixes),
+		cmocka_unit_test(test_zero_and_empty_stacks),
+		cmocka_unit_test(test_many_stacks),
+		cmocka_unit_test(test_real_call_chain),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/* libelf helpers (kt_elf.h). */
+#include "kt_elf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *kt_elf_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case KT_ELF_OK:
+		return "success";
+	case KT_ELF_EINVAL:
+		return "invalid argument";
+	case KT_ELF_EOPEN:
+		return "cannot open file";
+	case KT_ELF_ENOTREG:
+		return "not a regular file";
+	case KT_ELF_ENOTELF:
+		return "not an ELF file";
+	case KT_ELF_ETRUNC:
+		return "truncated or malformed ELF file";
+	case KT_ELF_ENOMEM:
+		return "out of memory";
+	case KT_ELF_ENOBUILDID:
+		return "no GNU build-id note";
+	case KT_ELF_ENOSYMTAB:
+		return "no symbol table (.symtab or .dynsym)";
+	case KT_ELF_ENOSYM:
+		return "symbol not found";
+	case KT_ELF_ENOSECTION:
+		return "section not found";
+	case KT_ELF_ENOADDR:
+		return "address not in any loadable segment";
+	case KT_ELF_ENONOTES:
+		return "no USDT notes (.note.stapsdt)";
+	case KT_ELF_EBADNOTE:
+		return "malformed USDT note";
+	default:
+		return "unknown error";
+	}
+}
+
+/* Does [off, off + len) lie inside a file of size fsize? (overflow-safe) */
+static int in_file(uint64_t off, uint64_t len, uint64_t fsize)
+{
+	return off <= fsize && len <= fsize - off;
+}
+
+int kt_elf_open(const char *path, struct kt_elf **out)
+{
+	struct kt_elf *e;
+	unsigned char ident[EI_NIDENT];
+	size_t shnum;
+	int err, saved_errno;
+
+	if (!path || !out)
+		return -KT_ELF_EINVAL;
+	*out = NULL;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -KT_ELF_ENOTELF;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -KT_ELF_ENOMEM;
+	/* O_NONBLOCK: opening a FIFO must not hang; it is rejected below. */
+	e->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (e->fd < 0) {
+		err = -KT_ELF_EOPEN;
+		goto fail_errno;
+	}
+	if (fstat(e->fd, &e->st) < 0) {
+		err = -KT_ELF_EOPEN;
+		goto fail_errno;
+	}
+	if (!S_ISREG(e->st.st_mode)) {
+		err = -KT_ELF_ENOTREG;
+		goto fail;
+	}
+	/* Decide "not ELF" from the magic ourselves: libelf calls anything ELF_K_NONE. */
+	if (pread(e->fd, ident, sizeof(ident), 0) != (ssize_t)sizeof(ident) ||
+	    memcmp(ident, ELFMAG, SELFMAG) != 0) {
+		err = -KT_ELF_ENOTELF;
+		goto fail;
+	}
+	e->elf = elf_begin(e->fd, ELF_C_READ, NULL);
+	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF || !gelf_getehdr(e->elf, &e->ehdr)) {
+		err = -KT_ELF_ETRUNC;
+		goto fail;
+	}
+	if (elf_getshdrnum(e->elf, &shnum) != 0 || elf_getphdrnum(e->elf, &e->phnum) != 0) {
+		err = -KT_ELF_ETRUNC;
+		goto fail;
+	}
+	/*
+	 * libelf quietly reports 0 sections when the table lies beyond the end
+	 * of the file: check the header's own figures too.
+	 */
+	if (e->ehdr.e_shoff != 0 && e->ehdr.e_shnum > shnum)
+		shnum = e->ehdr.e_shnum;
+	if (e->ehdr.e_shoff != 0 && shnum == 0)
+		shnum = 1; /* extended numbering: entry 0 holds the count */
+	if (e->ehdr.e_phnum > e->phnum && e->ehdr.e_phnum != PN_XNUM)
+		e->phnum = e->ehdr.e_phnum;
+	if ((shnum > 0 && e->ehdr.e_shentsize != gelf_fsize(e->elf, ELF_T_SHDR, 1, EV_CURRENT)) ||
+	    (e->phnum > 0 &&
+	     e->ehdr.e_phentsize != gelf_fsize(e->elf, ELF_T_PHDR, 1, EV_CURRENT))) {
+		err = -KT_ELF_ETRUNC;
+		goto fail;
+	}
+	if (shnum > 0 && (!in_file(e->ehdr.e_shoff, (uint64_t)shnum * e->ehdr.e_shentsize,
+				   (uint64_t)e->st.st_size) ||
+			  elf_getshdrstrndx(e->elf, &e->shstrndx) != 0)) {
+		err = -KT_ELF_ETRUNC;
+		goto fail;
+	}
+	if (e->phnum > 0 && !in_file(e->ehdr.e_phoff, (uint64_t)e->phnum * e->ehdr.e_phentsize,
+				     (uint64_t)e->st.st_size)) {
+		err = -KT_ELF_ETRUNC;
+		goto fail;
+	}
+	*out = e;
+	return 0;
+
+fail_errno:
+	saved_errno = errno;
+	kt_elf_close(e);
+	errno = saved_errno;
+	return err;
+fail:
+	kt_elf_close(e);
+	return err;
+}
+
+void kt_elf_close(struct kt_elf *e)
+{
+	if (!e)
+		return;
+	if (e->elf)
+		elf_end(e->elf);
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e);
+}
+
+/* Section data, refusing sections that claim bytes beyond the end of the file. */
+static Elf_Data *section_data(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr)
+{
+	if (shdr->sh_type != SHT_NOBITS &&
+	    !in_file(shdr->sh_offset, shdr->sh_size, (uint64_t)e->st.st_size))
+		return NULL;
+	return elf_getdata(scn, NULL);
+}
+
+/* Searches a note buffer for the GNU build-id. */
+static int build_id_in_notes(Elf_Data *data, uint8_t *buf, size_t cap)
+{
+	GElf_Nhdr nh;
+	size_t off = 0, next, name_off, desc_off;
+
+	while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const char *name = (const char *)data->d_buf + name_off;
+
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && !memcmp(name, "GNU", 4) &&
+		    nh.n_descsz > 0) {
+			if (nh.n_descsz > cap)
+				return -KT_ELF_EINVAL;
+			memcpy(buf, (const char *)data->d_buf + desc_off, nh.n_descsz);
+			return (int)nh.n_descsz;
+		}
+		off = next;
+	}
+	return -KT_ELF_ENOBUILDID;
+}
+
+int kt_elf_build_id(struct kt_elf *e, uint8_t *buf, size_t cap)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	int ret;
+
+	if (!e || !buf)
+		return -KT_ELF_EINVAL;
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_NOTE)
+			continue;
+		data = section_data(e, scn, &shdr);
+		if (!data)
+			continue;
+		ret = build_id_in_notes(data, buf, cap);
+		if (ret != -KT_ELF_ENOBUILDID)
+			return ret;
+	}
+	/* No section headers (or no note section): try the PT_NOTE segments. */
+	for (size_t i = 0; i < e->phnum; i++) {
+		GElf_Phdr ph;
+		Elf_Data *data;
+
+		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_NOTE ||
+		    !in_file(ph.p_offset, ph.p_filesz, (uint64_t)e->st.st_size))
+			continue;
+		data = elf_getdata_rawchunk(e->elf, (int64_t)ph.p_offset, ph.p_filesz,
+					    ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+		if (!data)
+			continue;
+		ret = build_id_in_notes(data, buf, cap);
+		if (ret != -KT_ELF_ENOBUILDID)
+			return ret;
+	}
+	return -KT_ELF_ENOBUILDID;
+}
+
+void kt_elf_hex(const uint8_t *id, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[id[i] >> 4];
+		out[2 * i + 1] = digits[id[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+int kt_elf_for_each_section(struct kt_elf *e, kt_elf_section_fn cb, void *ctx)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	int ret;
+
+	if (!e || !cb)
+		return -KT_ELF_EINVAL;
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		const char *name;
+
+		if (!gelf_getshdr(scn, &shdr))
+			return -KT_ELF_ETRUNC;
+		name = elf_strptr(e->elf, e->shstrndx, shdr.sh_name);
+		ret = cb(e, scn, &shdr, name ? name : "", ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+struct find_section_ctx {
+	const char *name;
+	Elf_Scn *scn;
+	GElf_Shdr shdr;
+};
+
+static int find_section_cb(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr, const char *name,
+			   void *arg)
+{
+	struct find_section_ctx *c = arg;
+
+	(void)e;
+	if (strcmp(name, c->name) != 0)
+		return 0;
+	c->scn = scn;
+	c->shdr = *shdr;
+	return 1;
+}
+
+int kt_elf_find_section(struct kt_elf *e, const char *name, Elf_Scn **scn, GElf_Shdr *shdr)
+{
+	struct find_section_ctx c = {.name = name};
+	int ret;
+
+	if (!e || !name)
+		return -KT_ELF_EINVAL;
+	ret = kt_elf_for_each_section(e, find_section_cb, &c);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -KT_ELF_ENOSECTION;
+	if (scn)
+		*scn = c.scn;
+	if (shdr)
+		*shdr = c.shdr;
+	return 0;
+}
+
+/* Walks the first non-empty section of type `type`; -KT_ELF_ENOSYMTAB if none. */
+static int walk_symbols(struct kt_elf *e, Elf64_Word type, kt_elf_symbol_fn cb, void *ctx)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	size_t entsz = gelf_fsize(e->elf, ELF_T_SYM, 1, EV_CURRENT);
+
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		Elf_Data *data;
+		size_t n;
+		int visited = 0;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != type || shdr.sh_size == 0)
+			continue;
+		data = section_data(e, scn, &shdr);
+		if (!data || !entsz)
+			return -KT_ELF_ETRUNC;
+		n = data->d_size / entsz;
+		for (size_t i = 1; i < n; i++) { /* entry 0 is the null symbol */
+			GElf_Sym sym;
+			const char *name;
+			int ret;
+
+			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
+				continue;
+			name = elf_strptr(e->elf, shdr.sh_link, sym.st_name);
+			ret = cb(name ? name : "", &sym, ctx);
+			if (ret)
+				return ret;
+			visited++;
+		}
+		return visited;
+	}
+	return -KT_ELF_ENOSYMTAB;
+}
+
+int kt_elf_for_each_symbol(struct kt_elf *e, kt_elf_symbol_fn cb, void *ctx, int *table)
+{
+	int ret;
+
+	if (!e || !cb)
+		return -KT_ELF_EINVAL;
+	ret = walk_symbols(e, SHT_SYMTAB, cb, ctx);
+	if (ret != -KT_ELF_ENOSYMTAB) {
+		if (table)
+			*table = SHT_SYMTAB;
+		return ret;
+	}
+	if (table)
+		*table = SHT_DYNSYM;
+	return walk_symbols(e, SHT_DYNSYM, cb, ctx);
+}
+
+struct find_symbol_ctx {
+	const char *name;
+	size_t len;
+	int found;
+	GElf_Sym sym;
+};
+
+static int find_symbol_cb(const char *name, const GElf_Sym *sym, void *arg)
+{
+	struct find_symbol_ctx *c = arg;
+
+	if (strncmp(name, c->name, c->len) != 0 || (name[c->len] != '\0' && name[c->len] != '@'))
+		return 0;
+	c->sym = *sym;
+	c->found = 1;
+	return 1;
+}
+
+int kt_elf_find_symbol(struct kt_elf *e, const char *name, uint64_t *addr, uint64_t *size)
+{
+	struct find_symbol_ctx c;
+	int ret;
+
+	if (!e || !name || !*name)
+		return -KT_ELF_EINVAL;
+	c.name = name;
+	c.len = strlen(name);
+	c.found = 0;
+	ret = walk_symbols(e, SHT_SYMTAB, find_symbol_cb, &c);
+	if (!c.found)
+		ret = walk_symbols(e, SHT_DYNSYM, find_symbol_cb, &c);
+	if (!c.found)
+		return ret == -KT_ELF_ETRUNC ? ret : -KT_ELF_ENOSYM;
+	if (addr)
+		*addr = c.sym.st_value;
+	if (size)
+		*size = c.sym.st_size;
+	return 0;
+}
+
+int kt_elf_load_segments(struct kt_elf *e, GElf_Phdr *segs, size_t cap)
+{
+	size_t n = 0;
+
+	if (!e || (cap && !segs))
+		return -KT_ELF_EINVAL;
+	for (size_t i = 0; i < e->phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e->elf, (int)i, &ph))
+			return -KT_ELF_ETRUNC;
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (n < cap)
+			segs[n] = ph;
+		n++;
+	}
+	return (int)n;
+}
+
+int kt_elf_vaddr_to_offset(struct kt_elf *e, uint64_t vaddr, uint64_t *off)
+{
+	if (!e || !off)
+		return -KT_ELF_EINVAL;
+	for (size_t i = 0; i < e->phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e->elf, (int)i, &ph))
+			return -KT_ELF_ETRUNC;
+		if (ph.p_type == PT_LOAD && vaddr >= ph.p_vaddr &&
+		    vaddr - ph.p_vaddr < ph.p_memsz) {
+			*off = vaddr - ph.p_vaddr + ph.p_offset;
+			return 0;
+		}
+	}
+	return -KT_ELF_ENOADDR;
+}
+
+int kt_elf_segments_offset_to_vaddr(const GElf_Phdr *segs, size_t n, uint64_t off,
+				    uint64_t page_size, uint64_t *vaddr)
+{
+	if ((n && !segs) || !vaddr || !page_size || (page_size & (page_size - 1)))
+		return -KT_ELF_EINVAL;
+	/* Pages of a text segment may also hold the end of the previous one: code first. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			const GElf_Phdr *ph = &segs[i];
+			uint64_t start = ph->p_offset & ~(page_size - 1);
+
+			if (pass == 0 && !(ph->p_flags & PF_X))
+				continue;
+			if (off >= start && off < ph->p_offset + ph->p_filesz) {
+				/* Unsigned wrap is fine: p_vaddr and p_offset agree modulo the
+				 * page. */
+				*vaddr = off - ph->p_offset + ph->p_vaddr;
+				return 0;
+			}
+		}
+	}
+	return -KT_ELF_ENOADDR;
+}

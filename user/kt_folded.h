@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Folded-stack aggregation for flamegraph.pl (and speedscope, inferno...).
+ *
+ * Events are aggregated by their raw user stack (addresses leaf first, as
+ * bpf_get_stack() returns them), pid, comm and event name; nothing is
+ * symbolized until kt_folded_write(), which emits one line per distinct
+ * symbolized stack:
+ *
+ *   [event];comm;root;...;leaf WEIGHT
+ *
+ * root first, frames separated by ';', weights summed over every raw stack
+ * that symbolizes to the same line (u64, saturating), lines sorted bytewise
+ * so the output is deterministic. Every line matches ^[^ ]+ [0-9]+$: frame
+ * names are sanitized (';' -> ':', whitespace -> '_', other control
+ * characters -> '?', empty -> "[unknown]").
+ *
+ * Prefix frames (flags of kt_folded_write):
+ *   KT_FOLDED_EVENT_ROOT  "[event]" as the outermost frame: events with
+ *                         different weights (counts, sojourn ns, wait ns)
+ *                         then never share a tower of the graph
+ *   KT_FOLDED_EVENT_LEAF  "[event]" on top of the frame that fired it instead
+ *   KT_FOLDED_COMM        the process name as the root of its stacks
+ *                         (after the event root, if any)
+ *   KT_FOLDED_PID         with KT_FOLDED_COMM: "comm-PID" (one tower per process)
+ * kaos-trace uses KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM.
+ *
+ * Frames: the first address is the probe's instruction pointer and is
+ * symbolized as is; the others are return addresses and are symbolized at
+ * address - 1, inside the call instruction, so that a call ending a
+ * function (noreturn) is charged to its caller. A 0 address ends the stack
+ * (bpf_get_stack zero-fills); a stack with no frames yields "[no-stack]".
+ */
+#ifndef KT_FOLDED_H
+#define KT_FOLDED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct kt_folded;
+
+#define KT_FOLDED_MAX_FRAMES 1024
+#define KT_FOLDED_COMM_LEN   16 /* TASK_COMM_LEN: longer names are truncated */
+#define KT_FOLDED_EVENT_LEN  32
+
+enum kt_folded_flags {
+	KT_FOLDED_EVENT_ROOT = 1u << 0,
+	KT_FOLDED_EVENT_LEAF = 1u << 1,
+	KT_FOLDED_COMM = 1u << 2,
+	KT_FOLDED_PID = 1u << 3,
+};
+
+/*
+ * Symbolizer: writes the frame name of addr in pid into buf (n bytes,
+ * NUL-terminated). A negative return or an empty name gives "[unknown]".
+ */
+typedef int (*kt_folded_sym_fn)(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n);
+
+/* kt_folded_sym_fn over a struct kt_sym (ctx): kt_sym_resolve(). */
+int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n);
+
+struct kt_folded *kt_folded_new(void);
+void kt_folded_free(struct kt_folded *f);
+
+/*
+ * Adds weight (1 to count events, or e.g. a latency in ns) to the stack.
+ * comm and event may be NULL. 0, -EINVAL (NULL stack with nframes > 0,
+ * nframes > KT_FOLDED_MAX_FRAMES) or -ENOMEM.
+ */
+int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+		  const uint64_t *stack, size_t nframes, uint64_t weight);
+
+/* Distinct raw stacks held. */
+size_t kt_folded_size(const struct kt_folded *f);
+
+/* Drops all stacks (e.g. after a periodic write). */
+void kt_folded_clear(struct kt_folded *f);
+
+/*
+ * Symbolizes and writes the folded lines (lines whose total weight is 0
+ * are left out). Returns the number of lines, -EINVAL, -ENOMEM or -EIO.
+ */
+int kt_folded_write(struct kt_folded *f, FILE *out, unsigned int flags, kt_folded_sym_fn sym,
+		    void *ctx);
+
+#endif /* KT_FOLDED_H */
