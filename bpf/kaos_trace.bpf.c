@@ -116,7 +116,7 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 	stat_inc(KT_STAT_FIRED, type);
 
 	/* Reserve sizes must be constants: one reservation either way. */
-	if (want_stacks)
+	if (want_stacks || type == KT_EV_RING_CLOSE)
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	else
 		e = bpf_ringbuf_reserve(&events, KT_EVENT_BASE_SIZE, 0);
@@ -138,7 +138,11 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 	e->name_ptr = a[6];
 	e->stack_sz = 0;
 	e->flags = 0;
-	if (want_stacks) {
+	if (type == KT_EV_RING_CLOSE) {
+		/* The process may be gone before userspace could read the name. */
+		if (bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)a[6]) > 0)
+			e->flags = KT_EVF_NAME;
+	} else if (want_stacks) {
 		long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
 
 		if (n < 0) {

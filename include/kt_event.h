@@ -13,6 +13,7 @@
 #endif
 
 #define KT_MAX_STACK 32 /* user frames captured per event with --stacks */
+#define KT_NAME_LEN  32 /* ring names, as libkaos stores them */
 
 enum kt_event_type {
 	KT_EV_SEND = 0,
@@ -42,9 +43,15 @@ struct kt_event {
 	__u64 extra;	/* recv: sojourn ns; send: cumulative bp episodes; ... */
 	__u64 name_ptr; /* address of the ring's name in the traced process */
 	__u32 stack_sz; /* bytes of stack[] filled; 0 without --stacks */
-	__u32 flags;
-	__u64 stack[KT_MAX_STACK];
+	__u32 flags;	/* KT_EVF_* */
+	union {
+		__u64 stack[KT_MAX_STACK];
+		/* KT_EV_RING_CLOSE: the ring's name, copied while the process lives */
+		char name[KT_NAME_LEN];
+	};
 };
+
+#define KT_EVF_NAME 1u /* name[] holds the ring's name */
 
 #define KT_EVENT_BASE_SIZE ((unsigned long)&((struct kt_event *)0)->stack)
 

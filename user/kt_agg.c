@@ -133,9 +133,19 @@ struct kt_ring_agg *kt_agg_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id
 	return r;
 }
 
+/* Names come from the traced process: keep them printable. */
+static void ring_set_name(struct kt_ring_agg *r, const char *name)
+{
+	memcpy(r->name, name, sizeof(r->name));
+	r->name[sizeof(r->name) - 1] = 0;
+	for (char *c = r->name; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+}
+
 static void ring_read_name(struct kt_ring_agg *r, uint64_t name_ptr)
 {
-	char buf[KT_NAME_MAX];
+	char buf[KT_NAME_LEN];
 	struct iovec local = {buf, sizeof(buf)};
 	struct iovec remote = {(void *)(uintptr_t)name_ptr, sizeof(buf)};
 
@@ -144,11 +154,7 @@ static void ring_read_name(struct kt_ring_agg *r, uint64_t name_ptr)
 		return;
 	if (process_vm_readv((pid_t)r->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(buf))
 		return;
-	buf[sizeof(buf) - 1] = 0;
-	for (char *c = buf; *c; c++)
-		if (*c < 0x20 || *c > 0x7e)
-			*c = '?';
-	memcpy(r->name, buf, sizeof(buf));
+	ring_set_name(r, buf);
 }
 
 static struct kt_hist *hist_get(struct kt_hist **h)
@@ -207,6 +213,8 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	if (e->type == KT_EV_RING_CLOSE) {
 		/* Final counters: exact counts even when sampling skipped the tail. */
 		r->closed = true;
+		if (!r->name[0] && (e->flags & KT_EVF_NAME) && size >= sizeof(*e))
+			ring_set_name(r, e->name);
 		series_count(&r->s[KT_EV_SEND], p, e->count, 0);
 		series_count(&r->s[KT_EV_RECV], p, e->extra, 0);
 		return r;

@@ -12,8 +12,6 @@
 #include "kt_event.h"
 #include "kt_hist.h"
 
-#define KT_NAME_MAX 32
-
 struct kt_series {
 	bool seen;
 	uint64_t base;	   /* cumulative count before the first operation counted */
@@ -31,7 +29,7 @@ struct kt_series {
 struct kt_ring_agg {
 	uint32_t pid;
 	uint32_t ring_id;
-	char name[KT_NAME_MAX];
+	char name[KT_NAME_LEN];
 	uint64_t name_ptr; /* where the name lives in the traced process */
 	bool closed;
 	struct kt_series s[KT_EV_TYPES];

@@ -3,6 +3,8 @@
 #include "kt_elf.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,4 +441,97 @@ int kt_elf_segments_offset_to_vaddr(const GElf_Phdr *segs, size_t n, uint64_t of
 		}
 	}
 	return -KT_ELF_ENOADDR;
+}
+
+#if defined(__x86_64__)
+#define KT_MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define KT_MULTIARCH "aarch64-linux-gnu"
+#else
+#define KT_MULTIARCH "."
+#endif
+
+/* Tries each ':'-separated directory of list for name; $ORIGIN is origin. */
+static int search_dirs(const char *list, const char *origin, const char *name, char *out,
+		       size_t outlen)
+{
+	char dir[PATH_MAX];
+
+	while (list && *list) {
+		size_t len = strcspn(list, ":");
+
+		if (len && len < sizeof(dir)) {
+			memcpy(dir, list, len);
+			dir[len] = 0;
+			if (!strncmp(dir, "$ORIGIN", 7) || !strncmp(dir, "${ORIGIN}", 9)) {
+				const char *rest = dir + (dir[1] == '{' ? 9 : 7);
+
+				snprintf(out, outlen, "%s%s/%s", origin, rest, name);
+			} else {
+				snprintf(out, outlen, "%s/%s", dir, name);
+			}
+			if (access(out, R_OK) == 0)
+				return 0;
+		}
+		list += len;
+		if (*list == ':')
+			list++;
+	}
+	return -1;
+}
+
+int kt_elf_find_needed(const char *path, const char *prefix, char *out, size_t outlen)
+{
+	char needed[256] = "", rpath[1024] = "", runpath[1024] = "", origin[PATH_MAX];
+	struct kt_elf *e;
+	Elf_Scn *scn;
+	GElf_Shdr sh;
+	Elf_Data *data;
+	int err;
+
+	err = kt_elf_open(path, &e);
+	if (err)
+		return err;
+	err = kt_elf_find_section(e, ".dynamic", &scn, &sh);
+	if (err) {
+		kt_elf_close(e);
+		return err;
+	}
+	data = elf_getdata(scn, NULL);
+	for (size_t i = 0; data && sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
+		GElf_Dyn dyn;
+		const char *s;
+
+		if (!gelf_getdyn(data, (int)i, &dyn))
+			break;
+		if (dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RPATH && dyn.d_tag != DT_RUNPATH)
+			continue;
+		s = elf_strptr(e->elf, sh.sh_link, dyn.d_un.d_val);
+		if (!s)
+			continue;
+		if (dyn.d_tag == DT_NEEDED && !needed[0] && !strncmp(s, prefix, strlen(prefix)))
+			snprintf(needed, sizeof(needed), "%s", s);
+		else if (dyn.d_tag == DT_RPATH)
+			snprintf(rpath, sizeof(rpath), "%s", s);
+		else if (dyn.d_tag == DT_RUNPATH)
+			snprintf(runpath, sizeof(runpath), "%s", s);
+	}
+	kt_elf_close(e);
+	if (!needed[0])
+		return -KT_ELF_ENOSYM;
+	if (!realpath(path, origin))
+		snprintf(origin, sizeof(origin), "%s", path);
+	char *slash = strrchr(origin, '/');
+
+	if (slash)
+		*slash = 0;
+	else
+		snprintf(origin, sizeof(origin), ".");
+	if ((!runpath[0] && !search_dirs(rpath, origin, needed, out, outlen)) ||
+	    !search_dirs(getenv("LD_LIBRARY_PATH"), origin, needed, out, outlen) ||
+	    !search_dirs(runpath, origin, needed, out, outlen) ||
+	    !search_dirs("/lib/" KT_MULTIARCH ":/usr/lib/" KT_MULTIARCH ":/usr/local/lib:/lib:/usr/lib",
+			 origin, needed, out, outlen))
+		return 0;
+	return -KT_ELF_EOPEN;
 }

@@ -107,4 +107,12 @@ int kt_elf_vaddr_to_offset(struct kt_elf *e, uint64_t vaddr, uint64_t *off);
 int kt_elf_segments_offset_to_vaddr(const GElf_Phdr *segs, size_t n, uint64_t off,
 				    uint64_t page_size, uint64_t *vaddr);
 
+/*
+ * Resolves the DT_NEEDED entry of path whose name starts with prefix (e.g.
+ * "libkaos.so") the way the dynamic linker would: DT_RPATH (without
+ * DT_RUNPATH), LD_LIBRARY_PATH, DT_RUNPATH ($ORIGIN expanded), then the
+ * standard directories. Writes the path found into out. 0 or -KT_ELF_E*.
+ */
+int kt_elf_find_needed(const char *path, const char *prefix, char *out, size_t outlen);
+
 #endif /* KT_ELF_H */

@@ -81,6 +81,10 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		t->fired, t->stack_errors ? " [some stacks unavailable]" : "",
 		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
 	fprintf(f, "events lost: %" PRIu64 "\n", t->lost);
+	if (t->lost)
+		fprintf(f, "warning: %" PRIu64 " events lost: counts and histograms are lower bounds "
+			   "(raise --ringbuf-size or use --sample/--budget)\n",
+			t->lost);
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		double pct;
 		bool any = false;

@@ -52,12 +52,15 @@ void kt_targets_free(struct kt_targets *ts)
 static int kaos_probe_count(const char *path, char *err, size_t errlen)
 {
 	struct kt_usdt_list l;
-	int n = 0;
+	int n, e = kt_usdt_read(path, &l);
 
-	if (kt_usdt_read(path, &l, err, errlen) != 0)
+	if (e == -KT_ELF_ENONOTES)
+		return 0;
+	if (e) {
+		snprintf(err, errlen, "%s: %s", path, kt_elf_strerror(e));
 		return -1;
-	for (size_t i = 0; i < l.n; i++)
-		n += !strcmp(l.v[i].provider, "kaos");
+	}
+	n = (int)kt_usdt_count(&l, "kaos", NULL);
 	kt_usdt_list_free(&l);
 	return n > 0;
 }

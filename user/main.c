@@ -24,9 +24,10 @@
 
 #include "kaos/probes.h"
 #include "kaos/ring.h"
-#include "kaos_trace.skel.h"
+#include "bpf/kaos_trace.skel.h"
 #include "kt_agg.h"
 #include "kt_control.h"
+#include "kt_elf.h"
 #include "kt_event.h"
 #include "kt_folded.h"
 #include "kt_report.h"
@@ -310,11 +311,13 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 		if (nframes > KT_MAX_STACK)
 			nframes = KT_MAX_STACK;
-		kt_folded_add(t->folded, e->pid, kt_event_type_name(e->type), e->stack, nframes, w);
+		kt_folded_add(t->folded, e->pid, p ? p->comm : NULL, kt_event_type_name(e->type),
+			      (const uint64_t *)e->stack, nframes, w);
 	}
 	return 0;
 }
 
+/* Kernel-side counters summed over CPUs, less what calibration contributed. */
 static void read_stats(struct tracer *t, uint64_t out[KT_STAT_NR][KT_EV_TYPES])
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -421,7 +424,10 @@ static double calibrate(struct tracer *t)
 	if (t->skel->rodata->filter_pids)
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.pid_filter), &t->self);
 	ring_buffer__consume(t->rb); /* discards our own events */
-	read_stats(t, t->stats_base);
+	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
+
+	read_stats(t, base); /* stats_base is still zero here */
+	memcpy(t->stats_base, base, sizeof(base));
 	return traced > untraced ? (double)(traced - untraced) / iters : 0;
 }
 
@@ -522,14 +528,23 @@ static int cmd_list(int argc, char **argv)
 		die(1, "%s", err);
 	for (int i = 0; i < tg.n; i++) {
 		struct kt_usdt_list l;
+		int e = kt_usdt_read(tg.v[i].path, &l);
 
-		if (kt_usdt_read(tg.v[i].path, &l, err, sizeof(err)))
-			die(1, "%s", err);
-		printf("%s%s\n", tg.v[i].path, tg.v[i].pid > 0 ? "" : "");
-		for (size_t j = 0; j < l.n; j++)
-			printf("  %s:%-14s addr 0x%llx  sema 0x%llx  args %s\n", l.v[j].provider,
-			       l.v[j].name, (unsigned long long)l.v[j].addr,
-			       (unsigned long long)l.v[j].sema_addr, l.v[j].args);
+		if (e)
+			die(1, "%s: %s", tg.v[i].path, kt_elf_strerror(e));
+		if (tg.v[i].pid > 0)
+			printf("%s (pid %d)\n", tg.v[i].path, tg.v[i].pid);
+		else
+			printf("%s\n", tg.v[i].path);
+		printf("  %-24s %-18s %-18s %s\n", "PROBE", "ADDRESS", "SEMAPHORE", "ARGUMENTS");
+		for (size_t j = 0; j < l.n; j++) {
+			char pn[128];
+
+			snprintf(pn, sizeof(pn), "%s:%s", l.probes[j].provider, l.probes[j].name);
+			printf("  %-24s 0x%016llx 0x%016llx %s\n", pn,
+			       (unsigned long long)l.probes[j].addr,
+			       (unsigned long long)l.probes[j].sema_addr, l.probes[j].args);
+		}
 		kt_usdt_list_free(&l);
 	}
 	kt_targets_free(&tg);
@@ -678,15 +693,21 @@ int main(int argc, char **argv)
 	ring_buffer__consume(t.rb);
 	report(&t, true);
 	if (t.folded) {
-		long nst = kt_folded_write(t.folded, t.sym, folded_out ? folded_out : NULL);
+		int nst = kt_folded_write(t.folded, folded_out ? folded_out : stdout,
+					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt, t.sym);
 
+		if (nst < 0) {
+			fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n",
+				strerror(-nst));
+			rc = 1;
+		}
 		if (folded_out) {
 			if (fclose(folded_out) != 0) {
 				fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.folded_path,
 					strerror(errno));
 				rc = 1;
 			} else {
-				fprintf(stderr, "kaos-trace: wrote %ld folded stacks to %s\n", nst,
+				fprintf(stderr, "kaos-trace: wrote %d folded stacks to %s\n", nst,
 					opt.folded_path);
 			}
 		}
