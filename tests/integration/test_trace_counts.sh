@@ -23,12 +23,13 @@ grep -q "events lost: 0" "$TMP/by_path.txt" || fail "summary does not report 'ev
 
 # -p: one running process; it waits for the tracer before starting.
 coproc W { "$WORK" --wait --msgs 200000 --batch 16 --bp 10; }
+cpid=$W_PID # bash unsets W_PID once the coprocess exits
 read -r ready wpid <&"${W[0]}"
 [ "$ready" = ready ] || fail "workload did not start"
 start_tracer by_pid -p "$wpid" --json "$TMP/by_pid.json"
 echo go >&"${W[1]}"
 cat <&"${W[0]}" >"$TMP/work2.txt"
-wait "$W_PID" || fail "workload failed"
+wait "$cpid" || fail "workload failed"
 # the tracer stops by itself once its only pid has exited
 rc=0
 wait "$TRACER_PID" || rc=$?
