@@ -60,6 +60,7 @@
 #define BATCH 256u	   /* largest batch in the batch cases */
 #define YIELD_AFTER 256u   /* oversubscribed CPUs: spins before sched_yield() */
 #define RTT_BATCH 1000u	   /* round trips per timed RTT sample */
+#define LOCAL_REPS 64u	   /* same-thread cases: BATCH-message rounds per timed sample */
 #define RTT_STOP UINT64_MAX
 #define ECHO_MASK UINT64_C(0x5a5a5a5a5a5a5a5a)
 #define ALIGN 128u
@@ -79,7 +80,7 @@ static const char *const impl_names[IMPL_N] = { "kaos", "kaos-zc", "kaos-copy",
 						"rte",	"ck",	   "bare" };
 
 enum mode { MODE_SPSC, MODE_MPSC, MODE_MPMC };
-enum shape { SHAPE_MSG, SHAPE_BATCH, SHAPE_RTT };
+enum shape { SHAPE_MSG, SHAPE_BATCH, SHAPE_RTT, SHAPE_LOCAL };
 
 struct bench_case {
 	const char *name;
@@ -91,32 +92,37 @@ struct bench_case {
 	enum impl impls[4];
 	enum impl na_impl; /* a peer that cannot run this case, or IMPL_N */
 	const char *na_reason;
+	bool batched; /* SHAPE_LOCAL: batches rather than one message per call */
 };
 
+#define PEERS3 .nimpl = 3, .impls = { IMPL_KAOS, IMPL_RTE, IMPL_CK }, .na_impl = IMPL_N
+#define BATCH3                                                                                    \
+	.nimpl = 3, .impls = { IMPL_KAOS_ZC, IMPL_KAOS_COPY, IMPL_RTE }, .na_impl = IMPL_CK,       \
+	.na_reason = "no batch API (ck_ring moves one entry per call)"
+
 static const struct bench_case cases[] = {
-	{ "spsc-msg8", SHAPE_MSG, MODE_SPSC, 8, 1, 1, 3, { IMPL_KAOS, IMPL_RTE, IMPL_CK }, IMPL_N,
-	  NULL },
-	{ "spsc-msg64", SHAPE_MSG, MODE_SPSC, 64, 1, 1, 3, { IMPL_KAOS, IMPL_RTE, IMPL_CK },
-	  IMPL_N, NULL },
-	{ "spsc-batch8", SHAPE_BATCH, MODE_SPSC, 8, 1, 1, 3,
-	  { IMPL_KAOS_ZC, IMPL_KAOS_COPY, IMPL_RTE }, IMPL_CK,
-	  "no batch API (ck_ring moves one entry per call)" },
-	{ "spsc-batch64", SHAPE_BATCH, MODE_SPSC, 64, 1, 1, 3,
-	  { IMPL_KAOS_ZC, IMPL_KAOS_COPY, IMPL_RTE }, IMPL_CK,
-	  "no batch API (ck_ring moves one entry per call)" },
-	{ "mpsc-2p1c", SHAPE_MSG, MODE_MPSC, 8, 2, 1, 3, { IMPL_KAOS, IMPL_RTE, IMPL_CK }, IMPL_N,
-	  NULL },
-	{ "mpmc-1p1c", SHAPE_MSG, MODE_MPMC, 8, 1, 1, 3, { IMPL_KAOS, IMPL_RTE, IMPL_CK }, IMPL_N,
-	  NULL },
-	{ "mpmc-2p2c", SHAPE_MSG, MODE_MPMC, 8, 2, 2, 3, { IMPL_KAOS, IMPL_RTE, IMPL_CK }, IMPL_N,
-	  NULL },
-	{ "rtt", SHAPE_RTT, MODE_SPSC, 8, 1, 1, 4, { IMPL_KAOS, IMPL_RTE, IMPL_CK, IMPL_BARE },
-	  IMPL_N, NULL },
+	{ "spsc-msg8", SHAPE_MSG, MODE_SPSC, 8, 1, 1, PEERS3 },
+	{ "spsc-msg64", SHAPE_MSG, MODE_SPSC, 64, 1, 1, PEERS3 },
+	{ "spsc-batch8", SHAPE_BATCH, MODE_SPSC, 8, 1, 1, BATCH3 },
+	{ "spsc-batch64", SHAPE_BATCH, MODE_SPSC, 64, 1, 1, BATCH3 },
+	{ "mpsc-2p1c", SHAPE_MSG, MODE_MPSC, 8, 2, 1, PEERS3 },
+	{ "mpmc-1p1c", SHAPE_MSG, MODE_MPMC, 8, 1, 1, PEERS3 },
+	{ "mpmc-2p2c", SHAPE_MSG, MODE_MPMC, 8, 2, 2, PEERS3 },
+	{ "rtt", SHAPE_RTT, MODE_SPSC, 8, 1, 1, .nimpl = 4,
+	  .impls = { IMPL_KAOS, IMPL_RTE, IMPL_CK, IMPL_BARE }, .na_impl = IMPL_N },
+	/*
+	 * One thread sends BATCH messages then receives them: the CPU cost of
+	 * the calls without cross-CPU traffic, hence far less noisy than the
+	 * two-thread cases (used for the untraced probe cost).
+	 */
+	{ "local-msg8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, PEERS3 },
+	{ "local-batch8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, BATCH3, .batched = true },
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
 static const struct bench_case placement_case = {
-	"placement", SHAPE_RTT, MODE_SPSC, 8, 1, 1, 1, { IMPL_BARE }, IMPL_N, NULL
+	"placement", SHAPE_RTT, MODE_SPSC, 8, 1, 1, .nimpl = 1, .impls = { IMPL_BARE },
+	.na_impl = IMPL_N
 };
 
 /* What one consumer saw from one producer (modes with several threads a side). */
@@ -136,7 +142,7 @@ struct worker {
 	uint64_t bad;	/* nonzero: a message failed verification */
 	struct seqcheck chk[MAX_PROD];
 	u64a *buf;		   /* BATCH messages, copy batches */
-	uint32_t *samples;	   /* RTT: ns per RTT_BATCH round trips */
+	double *samples;	   /* timed samples: ns per round trip or per message */
 	size_t nsamples, samples_cap;
 };
 
@@ -707,10 +713,10 @@ static void *batch_consumer_main(void *arg)
 
 /* ------------------------------------------------------------ round trips */
 
-static void rtt_sample(struct worker *w, uint64_t ns)
+static void add_sample(struct worker *w, uint64_t ns, uint64_t units)
 {
-	if (w->nsamples < w->samples_cap)
-		w->samples[w->nsamples++] = (uint32_t)(ns > UINT32_MAX ? UINT32_MAX : ns);
+	if (w->nsamples < w->samples_cap && units)
+		w->samples[w->nsamples++] = (double)ns / (double)units;
 }
 
 /* Initiator: sends i on ring 0, waits for i ^ ECHO_MASK on ring 1. */
@@ -738,7 +744,7 @@ static inline __attribute__((always_inline)) void rtt_initiate(struct worker *w,
 			}
 		}
 		uint64_t t1 = now_ns();
-		rtt_sample(w, t1 - t);
+		add_sample(w, t1 - t, RTT_BATCH);
 		t = t1;
 		if (t1 - w->t0 >= run->dur_ns || w->nsamples == w->samples_cap)
 			break;
@@ -816,6 +822,99 @@ static void *rtt_initiator_main(void *arg)
 static void *rtt_echo_main(void *arg)
 {
 	return rtt_thread(arg, false);
+}
+
+/* ------------------------------------------------------------ same thread */
+
+/* Rounds of BATCH messages sent then received by one thread (ring never full). */
+static inline __attribute__((always_inline)) void local_loop(struct worker *w, const enum impl impl,
+							     const bool batch)
+{
+	struct run *run = w->run;
+	uint64_t sent = 0, got = 0, bad = 0, t = w->t0, got_t = 0;
+
+	for (;;) {
+		for (uint32_t rep = 0; rep < LOCAL_REPS; rep++) {
+			if (!batch) {
+				for (uint32_t k = 0; k < BATCH; k++, sent++)
+					if (!send8(run, impl, MODE_SPSC, 0, sent))
+						run_fail(run, "send failed on a ring with room");
+			} else if (impl == IMPL_KAOS_ZC) {
+				void *slots;
+				int n = kaos_ring_claim(run->kr[0], BATCH, &slots);
+
+				if (n <= 0)
+					run_fail(run, "kaos_ring_claim: %d on a ring with room", n);
+				fill_msgs(slots, sent, (uint32_t)n, 1);
+				kaos_ring_publish(run->kr[0], (uint32_t)n);
+				sent += (uint32_t)n;
+			} else {
+				fill_msgs(w->buf, sent, BATCH, 1);
+				if (send_burst(run, impl, 8, w->buf, BATCH) != BATCH)
+					run_fail(run, "batch send stopped short on a ring with room");
+				sent += BATCH;
+			}
+			while (got < sent) {
+				uint32_t n = 1;
+
+				if (!batch) {
+					uint64_t v;
+
+					if (!recv8(run, impl, MODE_SPSC, 0, &v))
+						n = 0;
+					else
+						bad |= v ^ got;
+				} else if (impl == IMPL_KAOS_ZC) {
+					const void *slots;
+					int rc = kaos_ring_peek(run->kr[0], BATCH, &slots);
+
+					n = rc > 0 ? (uint32_t)rc : 0;
+					if (n) {
+						bad |= check_msgs(slots, got, n, 1);
+						kaos_ring_release(run->kr[0], n);
+					}
+				} else {
+					n = recv_burst(run, impl, 8, w->buf, BATCH);
+					bad |= check_msgs(w->buf, got, n, 1);
+				}
+				if (!n)
+					run_fail(run, "ring empty with %llu messages outstanding",
+						 (unsigned long long)(sent - got));
+				got += n;
+			}
+		}
+		uint64_t t1 = now_ns();
+		add_sample(w, t1 - t, got - got_t);
+		t = t1;
+		got_t = got;
+		if (t1 - w->t0 >= run->dur_ns || w->nsamples == w->samples_cap)
+			break;
+	}
+	w->t1 = now_ns();
+	w->count = got;
+	w->bad = bad;
+}
+
+static void *local_main(void *arg)
+{
+	struct worker *w = arg;
+	const enum impl impl = w->run->impl;
+	const bool batch = w->run->c->batched;
+
+	worker_begin(w);
+#define LOCAL_DISPATCH(i, b)                                                                      \
+	if (impl == IMPL_##i && batch == b) {                                                     \
+		local_loop(w, IMPL_##i, b);                                                       \
+		return NULL;                                                                      \
+	}
+	LOCAL_DISPATCH(KAOS, false)
+	LOCAL_DISPATCH(RTE, false)
+	LOCAL_DISPATCH(CK, false)
+	LOCAL_DISPATCH(KAOS_ZC, true)
+	LOCAL_DISPATCH(KAOS_COPY, true)
+	LOCAL_DISPATCH(RTE, true)
+#undef LOCAL_DISPATCH
+	run_fail(w->run, "no same-thread loop for this ring");
 }
 
 /* ------------------------------------------------------------ set-up */
@@ -994,11 +1093,23 @@ static uint64_t verify_kaos_stats(struct run *run, uint64_t msgs)
 	return st.bp_episodes;
 }
 
-static int cmp_u32(const void *a, const void *b)
+static int cmp_double(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
+}
+
+/* Median and mean of a worker's timed samples (sorts them). */
+static void sample_stats(struct worker *w, double *median, double *mean)
+{
+	double total = 0;
+
+	for (size_t k = 0; k < w->nsamples; k++)
+		total += w->samples[k];
+	qsort(w->samples, w->nsamples, sizeof(*w->samples), cmp_double);
+	*median = w->samples[w->nsamples / 2];
+	*mean = total / (double)w->nsamples;
 }
 
 /* ------------------------------------------------------------ one run */
@@ -1030,10 +1141,13 @@ static void run_once(const struct bench_case *c, enum impl impl, uint64_t dur_ns
 
 		w->run = run;
 		w->idx = i < c->nprod ? i : i - c->nprod;
-		if (c->shape == SHAPE_BATCH)
+		if (c->shape == SHAPE_BATCH || c->shape == SHAPE_LOCAL)
 			w->buf = xalloc(run, (size_t)BATCH * c->size);
-		if (c->shape == SHAPE_RTT && i == 0) {
-			w->samples_cap = dur_ns / (RTT_BATCH * 20) + 64; /* room down to 20 ns */
+		if ((c->shape == SHAPE_RTT || c->shape == SHAPE_LOCAL) && i == 0) {
+			/* room for samples down to 20 ns a round trip, 0.1 ns a message */
+			w->samples_cap = c->shape == SHAPE_RTT
+						 ? dur_ns / (RTT_BATCH * 20) + 64
+						 : dur_ns * 10 / (LOCAL_REPS * BATCH) + 64;
 			w->samples = xalloc(run, w->samples_cap * sizeof(*w->samples));
 		}
 	}
@@ -1050,7 +1164,9 @@ static void run_once(const struct bench_case *c, enum impl impl, uint64_t dur_ns
 		bool prod = i < c->nprod;
 		void *(*fn)(void *);
 
-		if (c->shape == SHAPE_MSG)
+		if (c->shape == SHAPE_LOCAL)
+			fn = local_main;
+		else if (c->shape == SHAPE_MSG)
 			fn = prod ? msg_producer_main : msg_consumer_main;
 		else if (c->shape == SHAPE_BATCH)
 			fn = prod ? batch_producer_main : batch_consumer_main;
@@ -1074,20 +1190,31 @@ static void run_once(const struct bench_case *c, enum impl impl, uint64_t dur_ns
 	}
 	if (c->shape == SHAPE_RTT) {
 		struct worker *a = &run->w[0], *b = &run->w[1];
-		uint64_t total = 0;
 
 		if (a->bad || b->bad)
 			run_fail(run, "a round trip carried the wrong value");
 		if (b->count != a->count || a->nsamples == 0)
 			run_fail(run, "initiator made %llu round trips, echo saw %llu",
 				 (unsigned long long)a->count, (unsigned long long)b->count);
-		for (size_t k = 0; k < a->nsamples; k++)
-			total += a->samples[k];
-		qsort(a->samples, a->nsamples, sizeof(*a->samples), cmp_u32);
 		res->trips = a->count;
-		res->rtt_med_ns = (double)a->samples[a->nsamples / 2] / RTT_BATCH;
-		res->rtt_mean_ns = (double)total / ((double)a->nsamples * RTT_BATCH);
+		sample_stats(a, &res->rtt_med_ns, &res->rtt_mean_ns);
 		free(a->samples);
+	} else if (c->shape == SHAPE_LOCAL) {
+		struct worker *a = &run->w[0];
+		double med, mean;
+
+		if (a->bad)
+			run_fail(run, "received a message out of sequence or damaged");
+		if (a->nsamples == 0)
+			run_fail(run, "no timed sample");
+		sample_stats(a, &med, &mean);
+		res->msgs = a->count;
+		res->ns = a->t1 - a->t0;
+		res->mps = 1e9 / med; /* median sample: robust to preemption */
+		if (run->kr[0])
+			res->bp = verify_kaos_stats(run, res->msgs);
+		free(a->samples);
+		free(a->buf);
 	} else {
 		verify_stream(run);
 		for (int k = 0; k < c->ncons; k++)
