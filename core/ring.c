@@ -346,22 +346,35 @@ static always_inline void prod_publish(struct kaos_ring *r, int kind, uint64_t p
 }
 
 /*
- * Sends n messages (batch) or one (!batch). Returns 0 / -KAOS_EFULL for one
- * message, the count sent for a batch. A stall (no free slot at all) is one
- * backpressure episode; with KAOS_WAIT_FAIL a batch stops at the first stall
- * and the stall counts only if nothing was sent.
+ * The waiting part of a send: messages [sent, n) after the fast path found
+ * the ring (partly) full. Returns 0 / -KAOS_EFULL for one message, the
+ * count sent for a batch. A stall (no free slot at all) is one backpressure
+ * episode; with KAOS_WAIT_FAIL a batch stops at the first stall and the
+ * stall counts only if nothing was sent. Kept out of line so that the fast
+ * path stays a leaf with few registers.
  */
-static always_inline int send_body(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
-				   bool batch, struct probe_ctx *pc)
+static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
+			       bool batch, struct probe_ctx *pc, uint32_t sent)
 {
 	uint32_t size = r->hdr.slot_size;
-	uint32_t sent = 0, spins = 0;
+	uint32_t spins = 0;
 	uint64_t t_bp = 0;
 
 	while (sent < n) {
 		uint64_t pos;
-		uint32_t k = prod_reserve(r, kind, batch ? n - sent : 1, &pos, false);
-		if (unlikely(k == 0)) {
+		uint32_t k;
+		switch (kind) { /* constant-folded reserve per kind */
+		case KIND_SPSC:
+			k = prod_reserve(r, KIND_SPSC, n - sent, &pos, false);
+			break;
+		case KIND_SPMC:
+			k = prod_reserve(r, KIND_SPMC, n - sent, &pos, false);
+			break;
+		default:
+			k = prod_reserve(r, KIND_MPMC, n - sent, &pos, false);
+			break;
+		}
+		if (k == 0) {
 			if (!t_bp) {
 				if (batch && sent && r->hdr.wait == KAOS_WAIT_FAIL)
 					break;
@@ -372,25 +385,51 @@ static always_inline int send_body(struct kaos_ring *r, int kind, const void *ms
 			bp_pause(r, &spins);
 			continue;
 		}
-		if (unlikely(t_bp)) {
+		if (t_bp) {
 			uint64_t t1 = bp_end(r, t_bp);
 			if (pc)
 				pc->ts = t1; /* stamp after the wait: sojourn is time in the ring */
 			t_bp = 0;
 			spins = 0;
 		}
-		if (batch)
-			copy_run(r, pos, k, (uint8_t *)msgs + (size_t)sent * size, true);
-		else
-			copy_msg(slot_at(r, pos), msgs, size);
+		copy_run(r, pos, k, (uint8_t *)msgs + (size_t)sent * size, true);
 		if (pc)
 			pc_produced(r, pc, pos, k);
-		prod_publish(r, kind, pos, k);
+		if (kind == KIND_SPSC)
+			prod_publish(r, KIND_SPSC, pos, k);
+		else if (kind == KIND_SPMC)
+			prod_publish(r, KIND_SPMC, pos, k);
+		else
+			prod_publish(r, KIND_MPMC, pos, k);
 		sent += k;
-		if (batch && r->hdr.wait == KAOS_WAIT_FAIL && sent < n && kind == KIND_SPSC)
-			break; /* SPSC reserve already returned all free slots */
+		if (batch && r->hdr.wait == KAOS_WAIT_FAIL && kind == KIND_SPSC)
+			break; /* SPSC reserve already returned every free slot */
 	}
 	return batch ? (int)sent : 0;
+}
+
+/* Sends n messages (batch) or one (!batch): one reservation, the rest out of line. */
+static always_inline int send_body(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
+				   bool batch, struct probe_ctx *pc)
+{
+	uint64_t pos;
+	uint32_t k = prod_reserve(r, kind, batch ? n : 1, &pos, false);
+
+	if (unlikely(k == 0))
+		return send_wait(r, kind, msgs, n, batch, pc, 0);
+	if (batch)
+		copy_run(r, pos, k, (uint8_t *)msgs, true);
+	else
+		copy_msg(slot_at(r, pos), msgs, r->hdr.slot_size);
+	if (pc)
+		pc_produced(r, pc, pos, k);
+	prod_publish(r, kind, pos, k);
+	if (batch && unlikely(k < n)) {
+		if (r->hdr.wait == KAOS_WAIT_FAIL && kind == KIND_SPSC)
+			return (int)k;
+		return send_wait(r, kind, msgs, n, batch, pc, k);
+	}
+	return batch ? (int)k : 0;
 }
 
 /* ------------------------------------------------------------------ consumer side */
