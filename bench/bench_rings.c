@@ -1024,14 +1024,17 @@ static void join(struct run *run, struct worker *w, const struct timespec *deadl
 	int rc = pthread_timedjoin_np(w->tid, NULL, deadline);
 
 	if (rc == ETIMEDOUT) {
-		uint64_t sent = 0;
+		uint64_t sent = 0, got = 0;
 
 		for (int p = 0; p < run->c->nprod; p++)
 			sent += atomic_load(&run->sent[p]);
-		run_fail(run, "hung: no progress %d s after the run's end (%d/%d producers done, "
-			      "%llu sent)",
+		for (int c = 0; c < run->c->ncons; c++)
+			got += atomic_load(&run->recvd[c]);
+		/* consumers publish their count only once the producers are done */
+		run_fail(run, "hung: not finished %d s after the run's end (%d/%d producers done, "
+			      "%llu sent, %llu received): lost messages or a stuck ring",
 			 WATCHDOG_S, atomic_load(&run->prod_done), run->c->nprod,
-			 (unsigned long long)sent);
+			 (unsigned long long)sent, (unsigned long long)got);
 	}
 	if (rc)
 		run_fail(run, "pthread_join: %s", strerror(rc));
