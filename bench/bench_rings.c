@@ -50,21 +50,21 @@
 #define BENCH_VARIANT "probes"
 #endif
 
-#define MAX_PROD 2 /* power of two: the producer tag is masked with it */
-#define MAX_CONS 2
-#define MAX_THREADS (MAX_PROD + MAX_CONS)
-#define SEQ_BITS 48 /* 8-byte message = producer << 48 | sequence */
-#define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
-#define CLOCK_EVERY 65536u /* messages between a producer's clock reads */
-#define CLOCK_EVERY_MP 4096u /* the same with more threads than CPUs (slower) */
-#define BATCH 256u	   /* largest batch in the batch cases */
-#define YIELD_AFTER 256u   /* oversubscribed CPUs: spins before sched_yield() */
-#define RTT_BATCH 1000u	   /* round trips per timed RTT sample */
-#define LOCAL_REPS 64u	   /* same-thread cases: BATCH-message rounds per timed sample */
-#define RTT_STOP UINT64_MAX
-#define ECHO_MASK UINT64_C(0x5a5a5a5a5a5a5a5a)
-#define ALIGN 128u
-#define WATCHDOG_S 10 /* a run that has not ended this long after -d is a hang */
+#define MAX_PROD       2 /* power of two: the producer tag is masked with it */
+#define MAX_CONS       2
+#define MAX_THREADS    (MAX_PROD + MAX_CONS)
+#define SEQ_BITS       48 /* 8-byte message = producer << 48 | sequence */
+#define SEQ_MASK       ((UINT64_C(1) << SEQ_BITS) - 1)
+#define CLOCK_EVERY    65536u /* messages between a producer's clock reads */
+#define CLOCK_EVERY_MP 4096u  /* the same with more threads than CPUs (slower) */
+#define BATCH	       256u   /* largest batch in the batch cases */
+#define YIELD_AFTER    256u   /* oversubscribed CPUs: spins before sched_yield() */
+#define RTT_BATCH      1000u  /* round trips per timed RTT sample */
+#define LOCAL_REPS     64u    /* same-thread cases: BATCH-message rounds per timed sample */
+#define RTT_STOP       UINT64_MAX
+#define ECHO_MASK      UINT64_C(0x5a5a5a5a5a5a5a5a)
+#define ALIGN	       128u
+#define WATCHDOG_S     10 /* a run that has not ended this long after -d is a hang */
 
 /* Messages are read and written through this type: ring code copies them
  * with other types (rte_ring uses 32-bit words for 64-byte elements). */
@@ -76,8 +76,7 @@ struct msg64 {
 CK_RING_PROTOTYPE(msg64, msg64)
 
 enum impl { IMPL_KAOS, IMPL_KAOS_ZC, IMPL_KAOS_COPY, IMPL_RTE, IMPL_CK, IMPL_BARE, IMPL_N };
-static const char *const impl_names[IMPL_N] = { "kaos", "kaos-zc", "kaos-copy",
-						"rte",	"ck",	   "bare" };
+static const char *const impl_names[IMPL_N] = {"kaos", "kaos-zc", "kaos-copy", "rte", "ck", "bare"};
 
 enum mode { MODE_SPSC, MODE_MPSC, MODE_MPMC };
 enum shape { SHAPE_MSG, SHAPE_BATCH, SHAPE_RTT, SHAPE_LOCAL };
@@ -95,35 +94,34 @@ struct bench_case {
 	bool batched; /* SHAPE_LOCAL: batches rather than one message per call */
 };
 
-#define PEERS3 .nimpl = 3, .impls = { IMPL_KAOS, IMPL_RTE, IMPL_CK }, .na_impl = IMPL_N
-#define BATCH3                                                                                    \
-	.nimpl = 3, .impls = { IMPL_KAOS_ZC, IMPL_KAOS_COPY, IMPL_RTE }, .na_impl = IMPL_CK,       \
+#define PEERS3 .nimpl = 3, .impls = {IMPL_KAOS, IMPL_RTE, IMPL_CK}, .na_impl = IMPL_N
+#define BATCH3                                                                             \
+	.nimpl = 3, .impls = {IMPL_KAOS_ZC, IMPL_KAOS_COPY, IMPL_RTE}, .na_impl = IMPL_CK, \
 	.na_reason = "no batch API (ck_ring moves one entry per call)"
 
 static const struct bench_case cases[] = {
-	{ "spsc-msg8", SHAPE_MSG, MODE_SPSC, 8, 1, 1, PEERS3 },
-	{ "spsc-msg64", SHAPE_MSG, MODE_SPSC, 64, 1, 1, PEERS3 },
-	{ "spsc-batch8", SHAPE_BATCH, MODE_SPSC, 8, 1, 1, BATCH3 },
-	{ "spsc-batch64", SHAPE_BATCH, MODE_SPSC, 64, 1, 1, BATCH3 },
-	{ "mpsc-2p1c", SHAPE_MSG, MODE_MPSC, 8, 2, 1, PEERS3 },
-	{ "mpmc-1p1c", SHAPE_MSG, MODE_MPMC, 8, 1, 1, PEERS3 },
-	{ "mpmc-2p2c", SHAPE_MSG, MODE_MPMC, 8, 2, 2, PEERS3 },
-	{ "rtt", SHAPE_RTT, MODE_SPSC, 8, 1, 1, .nimpl = 4,
-	  .impls = { IMPL_KAOS, IMPL_RTE, IMPL_CK, IMPL_BARE }, .na_impl = IMPL_N },
+	{"spsc-msg8", SHAPE_MSG, MODE_SPSC, 8, 1, 1, PEERS3},
+	{"spsc-msg64", SHAPE_MSG, MODE_SPSC, 64, 1, 1, PEERS3},
+	{"spsc-batch8", SHAPE_BATCH, MODE_SPSC, 8, 1, 1, BATCH3},
+	{"spsc-batch64", SHAPE_BATCH, MODE_SPSC, 64, 1, 1, BATCH3},
+	{"mpsc-2p1c", SHAPE_MSG, MODE_MPSC, 8, 2, 1, PEERS3},
+	{"mpmc-1p1c", SHAPE_MSG, MODE_MPMC, 8, 1, 1, PEERS3},
+	{"mpmc-2p2c", SHAPE_MSG, MODE_MPMC, 8, 2, 2, PEERS3},
+	{"rtt", SHAPE_RTT, MODE_SPSC, 8, 1, 1, .nimpl = 4,
+	 .impls = {IMPL_KAOS, IMPL_RTE, IMPL_CK, IMPL_BARE}, .na_impl = IMPL_N},
 	/*
 	 * One thread sends BATCH messages then receives them: the CPU cost of
 	 * the calls without cross-CPU traffic, hence far less noisy than the
 	 * two-thread cases (used for the untraced probe cost).
 	 */
-	{ "local-msg8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, PEERS3 },
-	{ "local-batch8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, BATCH3, .batched = true },
+	{"local-msg8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, PEERS3},
+	{"local-batch8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, BATCH3, .batched = true},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
 static const struct bench_case placement_case = {
-	"placement", SHAPE_RTT, MODE_SPSC, 8, 1, 1, .nimpl = 1, .impls = { IMPL_BARE },
-	.na_impl = IMPL_N
-};
+	"placement",	      SHAPE_RTT,	MODE_SPSC, 8, 1, 1, .nimpl = 1,
+	.impls = {IMPL_BARE}, .na_impl = IMPL_N};
 
 /* What one consumer saw from one producer (modes with several threads a side). */
 struct seqcheck {
@@ -141,8 +139,8 @@ struct worker {
 	uint64_t count; /* messages sent or received, round trips */
 	uint64_t bad;	/* nonzero: a message failed verification */
 	struct seqcheck chk[MAX_PROD];
-	u64a *buf;		   /* BATCH messages, copy batches */
-	double *samples;	   /* timed samples: ns per round trip or per message */
+	u64a *buf;	 /* BATCH messages, copy batches */
+	double *samples; /* timed samples: ns per round trip or per message */
 	size_t nsamples, samples_cap;
 };
 
@@ -281,7 +279,7 @@ static inline bool kaos_ok(const struct run *run, int rc, int busy, const char *
 }
 
 static inline __attribute__((always_inline)) bool send8(struct run *run, const enum impl impl,
-							 const enum mode mode, int ri, uint64_t v)
+							const enum mode mode, int ri, uint64_t v)
 {
 	switch (impl) {
 	case IMPL_KAOS:
@@ -292,9 +290,11 @@ static inline __attribute__((always_inline)) bool send8(struct run *run, const e
 		return rte_ring_mp_enqueue(run->rr[ri], (void *)(uintptr_t)v) == 0;
 	case IMPL_CK:
 		if (mode == MODE_SPSC)
-			return ck_ring_enqueue_spsc(run->cr[ri], run->cbuf[ri], (void *)(uintptr_t)v);
+			return ck_ring_enqueue_spsc(run->cr[ri], run->cbuf[ri],
+						    (void *)(uintptr_t)v);
 		if (mode == MODE_MPSC)
-			return ck_ring_enqueue_mpsc(run->cr[ri], run->cbuf[ri], (void *)(uintptr_t)v);
+			return ck_ring_enqueue_mpsc(run->cr[ri], run->cbuf[ri],
+						    (void *)(uintptr_t)v);
 		return ck_ring_enqueue_mpmc(run->cr[ri], run->cbuf[ri], (void *)(uintptr_t)v);
 	default:
 		__builtin_unreachable();
@@ -302,7 +302,7 @@ static inline __attribute__((always_inline)) bool send8(struct run *run, const e
 }
 
 static inline __attribute__((always_inline)) bool recv8(struct run *run, const enum impl impl,
-							 const enum mode mode, int ri, uint64_t *v)
+							const enum mode mode, int ri, uint64_t *v)
 {
 	void *p;
 	bool got;
@@ -334,7 +334,7 @@ static inline __attribute__((always_inline)) bool recv8(struct run *run, const e
 
 /* 64-byte messages: SPSC only. */
 static inline __attribute__((always_inline)) bool send64(struct run *run, const enum impl impl,
-							  struct msg64 *m)
+							 struct msg64 *m)
 {
 	switch (impl) {
 	case IMPL_KAOS:
@@ -349,7 +349,7 @@ static inline __attribute__((always_inline)) bool send64(struct run *run, const 
 }
 
 static inline __attribute__((always_inline)) bool recv64(struct run *run, const enum impl impl,
-							  struct msg64 *m)
+							 struct msg64 *m)
 {
 	switch (impl) {
 	case IMPL_KAOS:
@@ -436,7 +436,7 @@ consume_msgs(struct worker *w, const enum impl impl, const enum mode mode, const
 	struct run *run = w->run;
 	const bool oversub = run->oversub;
 	const int nprod = run->c->nprod;
-	struct seqcheck chk[MAX_PROD] = { 0 };
+	struct seqcheck chk[MAX_PROD] = {0};
 	uint64_t n = 0, bad = 0;
 	unsigned spins = 0;
 
@@ -474,24 +474,24 @@ consume_msgs(struct worker *w, const enum impl impl, const enum mode mode, const
 }
 
 /* Every (ring, mode, size) the per-message cases use, each its own loop. */
-#define MSG_VARIANTS(X)                                                                           \
-	X(KAOS, SPSC, 8)                                                                          \
-	X(KAOS, SPSC, 64)                                                                         \
-	X(RTE, SPSC, 8)                                                                           \
-	X(RTE, SPSC, 64)                                                                          \
-	X(CK, SPSC, 8)                                                                            \
-	X(CK, SPSC, 64)                                                                           \
-	X(KAOS, MPSC, 8)                                                                          \
-	X(RTE, MPSC, 8)                                                                           \
-	X(CK, MPSC, 8)                                                                            \
-	X(KAOS, MPMC, 8)                                                                          \
-	X(RTE, MPMC, 8)                                                                           \
+#define MSG_VARIANTS(X)   \
+	X(KAOS, SPSC, 8)  \
+	X(KAOS, SPSC, 64) \
+	X(RTE, SPSC, 8)   \
+	X(RTE, SPSC, 64)  \
+	X(CK, SPSC, 8)    \
+	X(CK, SPSC, 64)   \
+	X(KAOS, MPSC, 8)  \
+	X(RTE, MPSC, 8)   \
+	X(CK, MPSC, 8)    \
+	X(KAOS, MPMC, 8)  \
+	X(RTE, MPMC, 8)   \
 	X(CK, MPMC, 8)
 
-#define MSG_FN(role, i, m, s)                                                                     \
-	static void role##_##i##_##m##_##s(struct worker *w)                                      \
-	{                                                                                         \
-		role##_msgs(w, IMPL_##i, MODE_##m, s);                                            \
+#define MSG_FN(role, i, m, s)                                \
+	static void role##_##i##_##m##_##s(struct worker *w) \
+	{                                                    \
+		role##_msgs(w, IMPL_##i, MODE_##m, s);       \
 	}
 #define MSG_PRODUCER(i, m, s) MSG_FN(produce, i, m, s)
 #define MSG_CONSUMER(i, m, s) MSG_FN(consume, i, m, s)
@@ -507,13 +507,13 @@ static void *msg_thread(void *arg, bool producer)
 	const uint32_t size = run->c->size;
 
 	worker_begin(w);
-#define MSG_DISPATCH(i, m, s)                                                                     \
-	if (impl == IMPL_##i && mode == MODE_##m && size == s) {                                  \
-		if (producer)                                                                     \
-			produce_##i##_##m##_##s(w);                                               \
-		else                                                                              \
-			consume_##i##_##m##_##s(w);                                               \
-		return NULL;                                                                      \
+#define MSG_DISPATCH(i, m, s)                                    \
+	if (impl == IMPL_##i && mode == MODE_##m && size == s) { \
+		if (producer)                                    \
+			produce_##i##_##m##_##s(w);              \
+		else                                             \
+			consume_##i##_##m##_##s(w);              \
+		return NULL;                                     \
 	}
 	MSG_VARIANTS(MSG_DISPATCH)
 #undef MSG_DISPATCH
@@ -532,10 +532,8 @@ static void *msg_consumer_main(void *arg)
 
 /* ------------------------------------------------------------ batches (SPSC) */
 
-static inline __attribute__((always_inline)) uint32_t send_burst(struct run *run,
-								 const enum impl impl,
-								 const uint32_t size, const u64a *m,
-								 uint32_t n)
+static inline __attribute__((always_inline)) uint32_t
+send_burst(struct run *run, const enum impl impl, const uint32_t size, const u64a *m, uint32_t n)
 {
 	int rc;
 
@@ -554,10 +552,8 @@ static inline __attribute__((always_inline)) uint32_t send_burst(struct run *run
 	}
 }
 
-static inline __attribute__((always_inline)) uint32_t recv_burst(struct run *run,
-								 const enum impl impl,
-								 const uint32_t size, u64a *m,
-								 uint32_t max)
+static inline __attribute__((always_inline)) uint32_t
+recv_burst(struct run *run, const enum impl impl, const uint32_t size, u64a *m, uint32_t max)
 {
 	int rc;
 
@@ -576,9 +572,8 @@ static inline __attribute__((always_inline)) uint32_t recv_burst(struct run *run
 	}
 }
 
-static inline __attribute__((always_inline)) void produce_batches(struct worker *w,
-								  const enum impl impl,
-								  const uint32_t size)
+static inline __attribute__((always_inline)) void
+produce_batches(struct worker *w, const enum impl impl, const uint32_t size)
 {
 	struct run *run = w->run;
 	const uint32_t words = size / 8;
@@ -605,8 +600,9 @@ static inline __attribute__((always_inline)) void produce_batches(struct worker 
 
 			fill_msgs(w->buf, seq, BATCH, words);
 			while (done < BATCH) {
-				uint32_t n = send_burst(run, impl, size, w->buf + (size_t)done * words,
-							BATCH - done);
+				uint32_t n =
+					send_burst(run, impl, size, w->buf + (size_t)done * words,
+						   BATCH - done);
 				done += n;
 				if (n == 0)
 					backoff(&spins, false);
@@ -622,9 +618,8 @@ static inline __attribute__((always_inline)) void produce_batches(struct worker 
 	producer_end(w, seq);
 }
 
-static inline __attribute__((always_inline)) void consume_batches(struct worker *w,
-								  const enum impl impl,
-								  const uint32_t size)
+static inline __attribute__((always_inline)) void
+consume_batches(struct worker *w, const enum impl impl, const uint32_t size)
 {
 	struct run *run = w->run;
 	const uint32_t words = size / 8;
@@ -662,18 +657,18 @@ static inline __attribute__((always_inline)) void consume_batches(struct worker 
 	w->bad = bad;
 }
 
-#define BATCH_VARIANTS(X)                                                                         \
-	X(KAOS_ZC, 8)                                                                             \
-	X(KAOS_ZC, 64)                                                                            \
-	X(KAOS_COPY, 8)                                                                           \
-	X(KAOS_COPY, 64)                                                                          \
-	X(RTE, 8)                                                                                 \
+#define BATCH_VARIANTS(X) \
+	X(KAOS_ZC, 8)     \
+	X(KAOS_ZC, 64)    \
+	X(KAOS_COPY, 8)   \
+	X(KAOS_COPY, 64)  \
+	X(RTE, 8)         \
 	X(RTE, 64)
 
-#define BATCH_FN(role, i, s)                                                                      \
-	static void role##_##i##_##s(struct worker *w)                                            \
-	{                                                                                         \
-		role##_batches(w, IMPL_##i, s);                                                   \
+#define BATCH_FN(role, i, s)                           \
+	static void role##_##i##_##s(struct worker *w) \
+	{                                              \
+		role##_batches(w, IMPL_##i, s);        \
 	}
 #define BATCH_PRODUCER(i, s) BATCH_FN(produce, i, s)
 #define BATCH_CONSUMER(i, s) BATCH_FN(consume, i, s)
@@ -688,13 +683,13 @@ static void *batch_thread(void *arg, bool producer)
 	const uint32_t size = run->c->size;
 
 	worker_begin(w);
-#define BATCH_DISPATCH(i, s)                                                                      \
-	if (impl == IMPL_##i && size == s) {                                                      \
-		if (producer)                                                                     \
-			produce_##i##_##s(w);                                                     \
-		else                                                                              \
-			consume_##i##_##s(w);                                                     \
-		return NULL;                                                                      \
+#define BATCH_DISPATCH(i, s)                  \
+	if (impl == IMPL_##i && size == s) {  \
+		if (producer)                 \
+			produce_##i##_##s(w); \
+		else                          \
+			consume_##i##_##s(w); \
+		return NULL;                  \
 	}
 	BATCH_VARIANTS(BATCH_DISPATCH)
 #undef BATCH_DISPATCH
@@ -732,7 +727,8 @@ static inline __attribute__((always_inline)) void rtt_initiate(struct worker *w,
 
 			if (impl == IMPL_BARE) {
 				atomic_store_explicit(&run->ping, i, memory_order_release);
-				while ((v = atomic_load_explicit(&run->pong, memory_order_acquire)) !=
+				while ((v = atomic_load_explicit(&run->pong,
+								 memory_order_acquire)) !=
 				       (i ^ ECHO_MASK))
 					cpu_relax();
 			} else {
@@ -768,8 +764,7 @@ static inline __attribute__((always_inline)) void rtt_echo(struct worker *w, con
 	for (;;) {
 		if (impl == IMPL_BARE) {
 			/* ping starts at RTT_STOP (set before the threads), 0 is the first. */
-			while ((v = atomic_load_explicit(&run->ping, memory_order_acquire)) !=
-			       n) {
+			while ((v = atomic_load_explicit(&run->ping, memory_order_acquire)) != n) {
 				if (v == RTT_STOP && n > 0)
 					goto out;
 				cpu_relax();
@@ -798,13 +793,13 @@ static void *rtt_thread(void *arg, bool initiator)
 	const enum impl impl = w->run->impl;
 
 	worker_begin(w);
-#define RTT_DISPATCH(i)                                                                           \
-	if (impl == IMPL_##i) {                                                                   \
-		if (initiator)                                                                    \
-			rtt_initiate(w, IMPL_##i);                                                \
-		else                                                                              \
-			rtt_echo(w, IMPL_##i);                                                    \
-		return NULL;                                                                      \
+#define RTT_DISPATCH(i)                            \
+	if (impl == IMPL_##i) {                    \
+		if (initiator)                     \
+			rtt_initiate(w, IMPL_##i); \
+		else                               \
+			rtt_echo(w, IMPL_##i);     \
+		return NULL;                       \
 	}
 	RTT_DISPATCH(KAOS)
 	RTT_DISPATCH(RTE)
@@ -851,7 +846,8 @@ static inline __attribute__((always_inline)) void local_loop(struct worker *w, c
 			} else {
 				fill_msgs(w->buf, sent, BATCH, 1);
 				if (send_burst(run, impl, 8, w->buf, BATCH) != BATCH)
-					run_fail(run, "batch send stopped short on a ring with room");
+					run_fail(run,
+						 "batch send stopped short on a ring with room");
 				sent += BATCH;
 			}
 			while (got < sent) {
@@ -902,10 +898,10 @@ static void *local_main(void *arg)
 	const bool batch = w->run->c->batched;
 
 	worker_begin(w);
-#define LOCAL_DISPATCH(i, b)                                                                      \
-	if (impl == IMPL_##i && batch == b) {                                                     \
-		local_loop(w, IMPL_##i, b);                                                       \
-		return NULL;                                                                      \
+#define LOCAL_DISPATCH(i, b)                  \
+	if (impl == IMPL_##i && batch == b) { \
+		local_loop(w, IMPL_##i, b);   \
+		return NULL;                  \
 	}
 	LOCAL_DISPATCH(KAOS, false)
 	LOCAL_DISPATCH(RTE, false)
@@ -1031,8 +1027,9 @@ static void join(struct run *run, struct worker *w, const struct timespec *deadl
 		for (int c = 0; c < run->c->ncons; c++)
 			got += atomic_load(&run->recvd[c]);
 		/* consumers publish their count only once the producers are done */
-		run_fail(run, "hung: not finished %d s after the run's end (%d/%d producers done, "
-			      "%llu sent, %llu received): lost messages or a stuck ring",
+		run_fail(run,
+			 "hung: not finished %d s after the run's end (%d/%d producers done, "
+			 "%llu sent, %llu received): lost messages or a stuck ring",
 			 WATCHDOG_S, atomic_load(&run->prod_done), run->c->nprod,
 			 (unsigned long long)sent, (unsigned long long)got);
 	}
@@ -1065,8 +1062,10 @@ static void verify_stream(struct run *run)
 	}
 	for (int k = 0; k < c->ncons; k++)
 		if (cons[k].bad)
-			run_fail(run, "consumer %d saw a message out of per-producer order or "
-				      "from an unknown producer", k);
+			run_fail(run,
+				 "consumer %d saw a message out of per-producer order or "
+				 "from an unknown producer",
+				 k);
 	for (int p = 0; p < c->nprod; p++) {
 		uint64_t n = run->w[p].count, got = 0, sum = 0, sumsq = 0;
 
@@ -1079,7 +1078,8 @@ static void verify_stream(struct run *run)
 			run_fail(run, "producer %d sent %llu messages, consumers got %llu", p,
 				 (unsigned long long)n, (unsigned long long)got);
 		if (sum != (n ? n * (n - 1) / 2 : 0) || sumsq != (uint64_t)sum_of_squares_below(n))
-			run_fail(run, "producer %d: checksum mismatch (lost and duplicated messages)",
+			run_fail(run,
+				 "producer %d: checksum mismatch (lost and duplicated messages)",
 				 p);
 	}
 }
@@ -1090,7 +1090,8 @@ static uint64_t verify_kaos_stats(struct run *run, uint64_t msgs)
 
 	kaos_ring_stats(run->kr[0], &st);
 	if (st.sent_msgs != msgs || st.recv_msgs != msgs)
-		run_fail(run, "kaos_ring_stats disagrees: sent_msgs %llu recv_msgs %llu, moved %llu",
+		run_fail(run,
+			 "kaos_ring_stats disagrees: sent_msgs %llu recv_msgs %llu, moved %llu",
 			 (unsigned long long)st.sent_msgs, (unsigned long long)st.recv_msgs,
 			 (unsigned long long)msgs);
 	return st.bp_episodes;
@@ -1281,16 +1282,15 @@ static void pick_cpus(const char *spec)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: bench_rings [options] CASE... | all | list\n"
-		"  -r N      measured runs per ring and case (5)\n"
-		"  -d MS     duration of one run in ms (300)\n"
-		"  -w MS     unrecorded warm-up run per ring and case, ms (100; 0: none)\n"
-		"  -p MS     placement ping-pong before each run, ms (5; 0: none)\n"
-		"  -s SLOTS  ring slots, power of two (4096)\n"
-		"  -i LIST   only these rings: kaos,kaos-zc,kaos-copy,rte,ck,bare\n"
-		"  -c A,B    CPUs for producers / consumers (first two allowed)\n"
-		"  -t TAG    set=TAG on every record (main)\n");
+	fprintf(f, "usage: bench_rings [options] CASE... | all | list\n"
+		   "  -r N      measured runs per ring and case (5)\n"
+		   "  -d MS     duration of one run in ms (300)\n"
+		   "  -w MS     unrecorded warm-up run per ring and case, ms (100; 0: none)\n"
+		   "  -p MS     placement ping-pong before each run, ms (5; 0: none)\n"
+		   "  -s SLOTS  ring slots, power of two (4096)\n"
+		   "  -i LIST   only these rings: kaos,kaos-zc,kaos-copy,rte,ck,bare\n"
+		   "  -c A,B    CPUs for producers / consumers (first two allowed)\n"
+		   "  -t TAG    set=TAG on every record (main)\n");
 }
 
 static long parse_num(const char *s, const char *what, long lo, long hi)
@@ -1348,16 +1348,36 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "r:d:w:p:s:i:c:t:h")) != -1) {
 		switch (opt) {
-		case 'r': runs = parse_num(optarg, "-r", 1, 1000); break;
-		case 'd': dur_ms = parse_num(optarg, "-d", 1, 60000); break;
-		case 'w': warm_ms = parse_num(optarg, "-w", 0, 60000); break;
-		case 'p': pp_ms = parse_num(optarg, "-p", 0, 10000); break;
-		case 's': slots = parse_num(optarg, "-s", 2, 1L << 24); break;
-		case 'i': impl_mask = parse_impls(optarg); break;
-		case 'c': cpus = optarg; break;
-		case 't': tag = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'r':
+			runs = parse_num(optarg, "-r", 1, 1000);
+			break;
+		case 'd':
+			dur_ms = parse_num(optarg, "-d", 1, 60000);
+			break;
+		case 'w':
+			warm_ms = parse_num(optarg, "-w", 0, 60000);
+			break;
+		case 'p':
+			pp_ms = parse_num(optarg, "-p", 0, 10000);
+			break;
+		case 's':
+			slots = parse_num(optarg, "-s", 2, 1L << 24);
+			break;
+		case 'i':
+			impl_mask = parse_impls(optarg);
+			break;
+		case 'c':
+			cpus = optarg;
+			break;
+		case 't':
+			tag = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (slots & (slots - 1) || slots < 2 * (long)BATCH) {
