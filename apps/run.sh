@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# `make run`: the main job. Until kaos-trace exists this runs the libkaos
-# demo workload on its own; with a tracer it runs the workload under it.
+# `make run`: the main job. A real libkaos workload runs under kaos-trace,
+# which prints its latency summary and writes folded stacks for
+# flamegraph.pl to out/stacks.folded (and out/stacks.svg when flamegraph.pl
+# is on PATH).
 set -euo pipefail
 B=${B:-build}
-MSGS=${KAOS_DEMO_MSGS:-10000000}
-if [ -x "$B/kaos-trace" ]; then
-	echo "run.sh: kaos-trace present; tracing the demo"
-	exec "$B/kaos-trace" -- "$B/kaos-demo" --msgs "$MSGS"
+OUT=${OUT:-out}
+MSGS=${KAOS_DEMO_MSGS:-2000000}
+mkdir -p "$OUT"
+
+echo "== kaos-demo under kaos-trace: $MSGS messages per ring, every 64th operation traced"
+"$B/kaos-trace" --sample 64 --stacks --folded "$OUT/stacks.folded" --json "$OUT/summary.json" \
+	-H -- "$B/kaos-demo" --msgs "$MSGS"
+
+echo
+echo "folded stacks: $OUT/stacks.folded ($(wc -l <"$OUT/stacks.folded") stacks)"
+echo "JSON summary:  $OUT/summary.json"
+if command -v flamegraph.pl >/dev/null; then
+	flamegraph.pl "$OUT/stacks.folded" >"$OUT/stacks.svg"
+	echo "flame graph:   $OUT/stacks.svg"
+else
+	echo "flame graph:   flamegraph.pl $OUT/stacks.folded > stacks.svg"
 fi
-echo "run.sh: kaos-demo, $MSGS messages per ring (set KAOS_DEMO_MSGS to change)"
-exec "$B/kaos-demo" --msgs "$MSGS"

@@ -151,6 +151,16 @@ int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size
 	return 0;
 }
 
+int kt_targets_add_pid_path(struct kt_targets *ts, pid_t pid, const char *path, char *err,
+			    size_t errlen)
+{
+	if (push(ts, pid, path)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int kt_targets_add_spec(struct kt_targets *ts, const char *spec, char *err, size_t errlen)
 {
 	char *end;

@@ -27,6 +27,9 @@ struct kt_targets {
 int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errlen);
 /* PATH itself, or the libkaos.so it needs (DT_NEEDED) when it has no probes. */
 int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size_t errlen);
+/* pid in path (e.g. a child about to exec path): no /proc lookup. */
+int kt_targets_add_pid_path(struct kt_targets *ts, pid_t pid, const char *path, char *err,
+			    size_t errlen);
 /* "1234" is a pid, anything else a path. */
 int kt_targets_add_spec(struct kt_targets *ts, const char *spec, char *err, size_t errlen);
 void kt_targets_free(struct kt_targets *ts);
