@@ -42,7 +42,7 @@ endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
 USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iuser $(PROBE_CFLAGS) -pthread
-LDLIBS_KT := -lbpf -lelf -lz -lm -pthread
+LDLIBS_KT := -lbpf -lpfm -lelf -lz -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -114,7 +114,7 @@ $(B)/libkaos.so: $(LIBKAOS_SO)
 
 # ---------------------------------------------------------------- BPF
 VMLINUX_H := vmlinux/$(ARCH)/vmlinux.h
-$(B)/bpf/%.bpf.o: bpf/%.bpf.c include/kt_event.h $(wildcard bpf/*.h) $(VMLINUX_H) | deps
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard include/kt_*.h) $(wildcard bpf/*.h) $(VMLINUX_H) | deps
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Iinclude -Ivmlinux/$(ARCH) -I/usr/include/$(ARCH)-linux-gnu \
 		-Wall -Werror -c $< -o $@
