@@ -857,17 +857,28 @@ int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
 	return (int)k;
 }
 
-/* Publishes min(n, claimed-but-unpublished) slots; the rest of a claim stays claimed. */
+/*
+ * Publishes min(n, claimed-but-unpublished) slots; the rest of a claim stays
+ * claimed. Also clamped to the free space the producer knows of, so that
+ * misuse (send() between claim() and publish()) cannot push the cursor past
+ * the consumer.
+ */
 void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 {
 	if (unlikely(!r || r->hdr.kind != KAOS_RING_SPSC))
 		return;
+	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	/* never past the claim, nor into slots the consumer may still hold (send() after claim) */
+	uint64_t room = r->hdr.slots - (pos - r->prod.peer);
+	if (pos - r->prod.peer > r->hdr.slots)
+		room = 0;
 	if (n > r->prod.pending)
 		n = (uint32_t)r->prod.pending;
+	if (n > room)
+		n = (uint32_t)room;
 	if (!n)
 		return;
 	r->prod.pending -= n;
-	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
 	if (RING_PROBES && unlikely(pos + n > r->prod.probe_at)) {
 		struct probe_ctx pc;
 		if (!send_traced()) {
@@ -907,17 +918,23 @@ int kaos_ring_peek(struct kaos_ring *r, uint32_t max, const void **slots)
 	return (int)k;
 }
 
-/* Releases min(n, peeked-but-unreleased) slots. */
+/* Releases min(n, peeked-but-unreleased, published) slots. */
 void kaos_ring_release(struct kaos_ring *r, uint32_t n)
 {
 	if (unlikely(!r || r->hdr.kind != KAOS_RING_SPSC))
 		return;
+	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
+	/* never past the peek, nor past what was published (recv() after peek) */
+	uint64_t avail = r->cons.peer - pos;
+	if (avail > r->hdr.slots)
+		avail = 0;
 	if (n > r->cons.pending)
 		n = (uint32_t)r->cons.pending;
+	if (n > avail)
+		n = (uint32_t)avail;
 	if (!n)
 		return;
 	r->cons.pending -= n;
-	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
 	if (RING_PROBES && unlikely(pos + n > r->cons.probe_at)) {
 		struct probe_ctx pc;
 		if (!KAOS_PROBE_ENABLED(kaos, recv)) {

@@ -8,7 +8,7 @@
  * thread reads the stats concurrently. Small rings force backpressure.
  *
  * KAOS_STRESS_MSGS=N sets the messages per producer (default: 250000, or
- * 40000 under TSan). tests/unit/test_ring_mt.c runs the same scenarios in
+ * 30000 under TSan). tests/unit/test_ring_mt.c runs the same scenarios in
  * the plain, ASan and valgrind builds.
  */
 #include <pthread.h>
@@ -29,7 +29,7 @@
 
 #ifndef DEFAULT_MSGS /* tests/unit/test_ring_mt.c sets its own */
 #if defined(__SANITIZE_THREAD__)
-#define DEFAULT_MSGS 40000u
+#define DEFAULT_MSGS 30000u
 #else
 #define DEFAULT_MSGS 250000u
 #endif

@@ -456,6 +456,36 @@ static void test_claim_publish_peek_release(void **state)
 	kaos_ring_destroy(r);
 }
 
+/* Mixing the copy and zero-copy APIs wrongly must not push a cursor past its peer. */
+static void test_zero_copy_misuse(void **state)
+{
+	(void)state;
+	struct kaos_ring *r = mk(KAOS_RING_SPSC, 4, 8, KAOS_WAIT_FAIL);
+	uint64_t m = 1;
+	void *w;
+	const void *rd;
+
+	assert_int_equal(kaos_ring_claim(r, 4, &w), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(kaos_ring_send(r, &m), 0); /* fills the claimed slots */
+	kaos_ring_publish(r, 4);			    /* nothing left to publish */
+	assert_int_equal(kaos_ring_count(r), 4);
+
+	assert_int_equal(kaos_ring_peek(r, 4, &rd), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(kaos_ring_recv(r, &m), 0); /* consumes the peeked slots */
+	kaos_ring_release(r, 4);			    /* nothing left to release */
+	assert_int_equal(kaos_ring_count(r), 0);
+	struct kaos_ring_stats st;
+	kaos_ring_stats(r, &st);
+	assert_int_equal(st.sent_msgs, 4);
+	assert_int_equal(st.recv_msgs, 4);
+	assert_int_equal(kaos_ring_send(r, &m), 0); /* still a working ring */
+	assert_int_equal(kaos_ring_recv(r, &m), 0);
+	assert_int_equal(kaos_ring_recv(r, &m), -KAOS_EEMPTY);
+	kaos_ring_destroy(r);
+}
+
 static void test_stats_retransmit(void **state)
 {
 	(void)state;
@@ -747,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_backpressure_fail),
 		cmocka_unit_test(test_claim_publish_peek_release),
+		cmocka_unit_test(test_zero_copy_misuse),
 		cmocka_unit_test(test_stats_retransmit),
 		cmocka_unit_test(test_wait_policies),
 		cmocka_unit_test(test_init_at_validate),
