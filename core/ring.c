@@ -37,26 +37,26 @@
 #define REL memory_order_release
 
 /* Untraced, the single side re-reads the semaphores every this many messages. */
-#define PROBE_RECHECK	  4096u
+#define PROBE_RECHECK	   4096u
 #define SPIN_LIMIT_DEFAULT 1024u
-#define NO_SEQ		  UINT64_MAX
+#define NO_SEQ		   UINT64_MAX
 
 #ifdef KAOS_NO_PROBES
 #define RING_PROBES 0
 /* never evaluated, but keeps the arguments "used" */
-#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                                               \
-	do {                                                                                      \
-		if (0) {                                                                          \
-			(void)(a0), (void)(a1), (void)(a2), (void)(a3);                           \
-			(void)(a4), (void)(a5), (void)(a6);                                       \
-		}                                                                                 \
+#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                     \
+	do {                                                            \
+		if (0) {                                                \
+			(void)(a0), (void)(a1), (void)(a2), (void)(a3); \
+			(void)(a4), (void)(a5), (void)(a6);             \
+		}                                                       \
 	} while (0)
 #else
 #define RING_PROBES 1
-#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                                               \
-	do {                                                                                      \
-		if (KAOS_PROBE_ENABLED(kaos, name))                                               \
-			KAOS_PROBE7(kaos, name, a0, a1, a2, a3, a4, a5, a6);                      \
+#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                          \
+	do {                                                                 \
+		if (KAOS_PROBE_ENABLED(kaos, name))                          \
+			KAOS_PROBE7(kaos, name, a0, a1, a2, a3, a4, a5, a6); \
 	} while (0)
 #endif
 
@@ -336,7 +336,8 @@ static always_inline uint32_t prod_reserve(struct kaos_ring *r, int kind, uint32
 		int64_t dif = (int64_t)(s - pos);
 		if (likely(dif == 0)) {
 			uint32_t k = 1;
-			while (k < want && atomic_load_explicit(&seq[(pos + k) & mask], ACQ) == pos + k)
+			while (k < want &&
+			       atomic_load_explicit(&seq[(pos + k) & mask], ACQ) == pos + k)
 				k++;
 			if (!multi_prod(kind)) {
 				*pos_out = pos;
@@ -603,8 +604,7 @@ static void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count,
 	uint64_t n = (uint64_t)done;
 	uint64_t soj = pc->stamp_ts && t1 > pc->stamp_ts ? t1 - pc->stamp_ts : 0;
 
-	RING_FIRE(recv, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0, soj,
-		  r->hdr.name);
+	RING_FIRE(recv, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0, soj, r->hdr.name);
 }
 
 /* Semaphore state as the producer needs it: stamps serve the recv probe's sojourn too. */
@@ -681,22 +681,22 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 }
 
 /* One cold copy per kind and shape: the hot functions only branch to them. */
-#define DEFINE_PROBED(KIND, tag)                                                                  \
-	static slow_path int send1_probed_##tag(struct kaos_ring *r, const void *m)               \
-	{                                                                                         \
-		return send_probed(r, KIND, m, 1, false);                                         \
-	}                                                                                         \
-	static slow_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n)   \
-	{                                                                                         \
-		return send_probed(r, KIND, m, n, true);                                          \
-	}                                                                                         \
-	static slow_path int recv1_probed_##tag(struct kaos_ring *r, void *m)                     \
-	{                                                                                         \
-		return recv_probed(r, KIND, m, 1, false);                                         \
-	}                                                                                         \
-	static slow_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n)         \
-	{                                                                                         \
-		return recv_probed(r, KIND, m, n, true);                                          \
+#define DEFINE_PROBED(KIND, tag)                                                                \
+	static slow_path int send1_probed_##tag(struct kaos_ring *r, const void *m)             \
+	{                                                                                       \
+		return send_probed(r, KIND, m, 1, false);                                       \
+	}                                                                                       \
+	static slow_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n) \
+	{                                                                                       \
+		return send_probed(r, KIND, m, n, true);                                        \
+	}                                                                                       \
+	static slow_path int recv1_probed_##tag(struct kaos_ring *r, void *m)                   \
+	{                                                                                       \
+		return recv_probed(r, KIND, m, 1, false);                                       \
+	}                                                                                       \
+	static slow_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n)       \
+	{                                                                                       \
+		return recv_probed(r, KIND, m, n, true);                                        \
 	}
 
 DEFINE_PROBED(KIND_SPSC, spsc)
@@ -705,11 +705,11 @@ DEFINE_PROBED(KIND_SPMC, spmc)
 DEFINE_PROBED(KIND_MPMC, mpmc)
 
 /* The gates: single side compares its cursor with probe_at, multi side reads semaphores. */
-#define SEND_GATE(r, kind, pos, n)                                                                \
-	(RING_PROBES && (multi_prod(kind) ? unlikely(send_traced())                               \
+#define SEND_GATE(r, kind, pos, n)                                  \
+	(RING_PROBES && (multi_prod(kind) ? unlikely(send_traced()) \
 					  : unlikely((pos) + (n) > (r)->prod.probe_at)))
-#define RECV_GATE(r, kind, pos, n)                                                                \
-	(RING_PROBES && (multi_cons(kind) ? unlikely(KAOS_PROBE_ENABLED(kaos, recv))              \
+#define RECV_GATE(r, kind, pos, n)                                                   \
+	(RING_PROBES && (multi_cons(kind) ? unlikely(KAOS_PROBE_ENABLED(kaos, recv)) \
 					  : unlikely((pos) + (n) > (r)->cons.probe_at)))
 
 /* The single side's own cursor, loaded once per operation (multi sides load in the CAS loop). */
@@ -718,12 +718,12 @@ DEFINE_PROBED(KIND_MPMC, mpmc)
 
 /* ------------------------------------------------------------------ public data path */
 
-#define DISPATCH_SEND1(KIND, tag)                                                                 \
-	case KIND: {                                                                              \
-		uint64_t pos = PROD_POS(r, KIND);                                                 \
-		if (SEND_GATE(r, KIND, pos, 1))                                                   \
-			return send1_probed_##tag(r, msg);                                        \
-		return send_body(r, KIND, msg, 1, false, NULL, pos);                              \
+#define DISPATCH_SEND1(KIND, tag)                                    \
+	case KIND: {                                                 \
+		uint64_t pos = PROD_POS(r, KIND);                    \
+		if (SEND_GATE(r, KIND, pos, 1))                      \
+			return send1_probed_##tag(r, msg);           \
+		return send_body(r, KIND, msg, 1, false, NULL, pos); \
 	}
 
 int kaos_ring_send(struct kaos_ring *r, const void *msg)
@@ -744,12 +744,12 @@ int kaos_ring_send(struct kaos_ring *r, const void *msg)
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_RECV1(KIND, tag)                                                                 \
-	case KIND: {                                                                              \
-		uint64_t pos = CONS_POS(r, KIND);                                                 \
-		if (RECV_GATE(r, KIND, pos, 1))                                                   \
-			return recv1_probed_##tag(r, msg);                                        \
-		return recv_body(r, KIND, msg, 1, false, NULL, pos);                              \
+#define DISPATCH_RECV1(KIND, tag)                                    \
+	case KIND: {                                                 \
+		uint64_t pos = CONS_POS(r, KIND);                    \
+		if (RECV_GATE(r, KIND, pos, 1))                      \
+			return recv1_probed_##tag(r, msg);           \
+		return recv_body(r, KIND, msg, 1, false, NULL, pos); \
 	}
 
 int kaos_ring_recv(struct kaos_ring *r, void *msg)
@@ -770,12 +770,12 @@ int kaos_ring_recv(struct kaos_ring *r, void *msg)
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_SENDN(KIND, tag)                                                                 \
-	case KIND: {                                                                              \
-		uint64_t pos = PROD_POS(r, KIND);                                                 \
-		if (SEND_GATE(r, KIND, pos, n))                                                   \
-			return sendn_probed_##tag(r, msgs, n);                                    \
-		return send_body(r, KIND, msgs, n, true, NULL, pos);                              \
+#define DISPATCH_SENDN(KIND, tag)                                    \
+	case KIND: {                                                 \
+		uint64_t pos = PROD_POS(r, KIND);                    \
+		if (SEND_GATE(r, KIND, pos, n))                      \
+			return sendn_probed_##tag(r, msgs, n);       \
+		return send_body(r, KIND, msgs, n, true, NULL, pos); \
 	}
 
 int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
@@ -798,12 +798,12 @@ int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_RECVN(KIND, tag)                                                                 \
-	case KIND: {                                                                              \
-		uint64_t pos = CONS_POS(r, KIND);                                                 \
-		if (RECV_GATE(r, KIND, pos, max))                                                 \
-			return recvn_probed_##tag(r, msgs, max);                                  \
-		return recv_body(r, KIND, msgs, max, true, NULL, pos);                            \
+#define DISPATCH_RECVN(KIND, tag)                                      \
+	case KIND: {                                                   \
+		uint64_t pos = CONS_POS(r, KIND);                      \
+		if (RECV_GATE(r, KIND, pos, max))                      \
+			return recvn_probed_##tag(r, msgs, max);       \
+		return recv_body(r, KIND, msgs, max, true, NULL, pos); \
 	}
 
 int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t max)
@@ -1167,8 +1167,7 @@ void kaos_ring_destroy(struct kaos_ring *r)
 	uint64_t sent = atomic_load_explicit(&r->prod.pos, RLX);
 	uint64_t recv = atomic_load_explicit(&r->cons.pos, RLX);
 	uint64_t wait = atomic_load_explicit(&r->cnt.bp_wait_ns, RLX);
-	RING_FIRE(ring_close, r->hdr.id, sent, 0, sent * r->hdr.slot_size, wait, recv,
-		  r->hdr.name);
+	RING_FIRE(ring_close, r->hdr.id, sent, 0, sent * r->hdr.slot_size, wait, recv, r->hdr.name);
 	if (r->hdr.flags & KAOS_RING_F_OWNED) {
 		r->hdr.magic = 0; /* a stale pointer fails validation instead of looking alive */
 		free(r);

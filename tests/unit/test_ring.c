@@ -112,8 +112,8 @@ static void test_ids_names(void **state)
 static void test_strerror(void **state)
 {
 	(void)state;
-	static const int codes[] = {KAOS_OK,	KAOS_EINVAL,   KAOS_ENOMEM, KAOS_EFULL,
-				    KAOS_EEMPTY, KAOS_EKIND,    KAOS_ESYS,   KAOS_ECORRUPT,
+	static const int codes[] = {KAOS_OK,	 KAOS_EINVAL,  KAOS_ENOMEM, KAOS_EFULL,
+				    KAOS_EEMPTY, KAOS_EKIND,   KAOS_ESYS,   KAOS_ECORRUPT,
 				    KAOS_EPEER,	 KAOS_EVERSION};
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		const char *s = kaos_strerror(-codes[i]);
@@ -166,7 +166,7 @@ static void test_bad_config(void **state)
 	c.kind = (enum kaos_ring_kind)4;
 	expect_create_einval(c);
 	c = ok;
-	c.kind = (enum kaos_ring_kind)-1;
+	c.kind = (enum kaos_ring_kind) - 1;
 	expect_create_einval(c);
 	c = ok;
 	c.wait = (enum kaos_wait_policy)3;
