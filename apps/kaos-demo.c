@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 		 .nprod = 1,
 		 .ncons = 1,
 		 .recv_batch = 256,
-		 .wait = KAOS_WAIT_SPIN},
+		 .wait = KAOS_WAIT_YIELD},
 		{.name = "demo.mpsc",
 		 .kind = KAOS_RING_MPSC,
 		 .slots = 4096,
