@@ -31,6 +31,8 @@
 #define unlikely(x)   __builtin_expect(!!(x), 0)
 #define always_inline inline __attribute__((always_inline))
 #define slow_path     __attribute__((noinline, cold))
+/* out of line, but optimised for speed: the traced paths run for every op while traced */
+#define traced_path __attribute__((noinline))
 
 #define RLX memory_order_relaxed
 #define ACQ memory_order_acquire
@@ -183,7 +185,7 @@ struct probe_ctx {
 	bool stamp;	   /* producer: write stamps for sampled messages */
 };
 
-static inline uint64_t sample_mask(void)
+static always_inline uint64_t sample_mask(void)
 {
 	uint32_t n = kaos_probe_control.sample_every;
 
@@ -193,12 +195,12 @@ static inline uint64_t sample_mask(void)
 }
 
 /* First sampled sequence >= pos. */
-static inline uint64_t next_sampled(uint64_t pos, uint64_t mask)
+static always_inline uint64_t next_sampled(uint64_t pos, uint64_t mask)
 {
 	return (pos + mask) & ~mask;
 }
 
-static inline void pc_init(struct probe_ctx *pc, uint64_t mask, bool stamp)
+static always_inline void pc_init(struct probe_ctx *pc, uint64_t mask, bool stamp)
 {
 	pc->mask = mask;
 	pc->t0 = 0;
@@ -587,7 +589,7 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-static void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
+static slow_path void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
 {
 	if (!KAOS_PROBE_ENABLED(kaos, send)) /* only recv traced: the stamps were the point */
 		return;
@@ -598,7 +600,7 @@ static void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count,
 		  atomic_load_explicit(&r->cnt.bp_episodes, RLX), r->hdr.name);
 }
 
-static void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
+static slow_path void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
 {
 	uint64_t t1 = now_ns();
 	uint64_t n = (uint64_t)done;
@@ -608,7 +610,7 @@ static void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count,
 }
 
 /* Semaphore state as the producer needs it: stamps serve the recv probe's sojourn too. */
-static inline bool send_traced(void)
+static always_inline bool send_traced(void)
 {
 	return KAOS_PROBE_ENABLED(kaos, send) || KAOS_PROBE_ENABLED(kaos, recv);
 }
@@ -680,23 +682,78 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 	return rc;
 }
 
-/* One cold copy per kind and shape: the hot functions only branch to them. */
-#define DEFINE_PROBED(KIND, tag)                                                                \
-	static slow_path int send1_probed_##tag(struct kaos_ring *r, const void *m)             \
-	{                                                                                       \
-		return send_probed(r, KIND, m, 1, false);                                       \
-	}                                                                                       \
-	static slow_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n) \
-	{                                                                                       \
-		return send_probed(r, KIND, m, n, true);                                        \
-	}                                                                                       \
-	static slow_path int recv1_probed_##tag(struct kaos_ring *r, void *m)                   \
-	{                                                                                       \
-		return recv_probed(r, KIND, m, 1, false);                                       \
-	}                                                                                       \
-	static slow_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n)       \
-	{                                                                                       \
-		return recv_probed(r, KIND, m, n, true);                                        \
+/*
+ * One message on a multi side while traced. Which position it gets is known
+ * only after the claim, so claim first: an unsampled message then costs the
+ * untraced body plus a mask test; a sampled one reads the clock right after
+ * its claim (the duration excludes CAS retries, see docs/rings.md). Every
+ * op sampled (N = 1) and full rings take the general path, which reads the
+ * clock before the claim.
+ */
+static always_inline int send1_multi_traced(struct kaos_ring *r, int kind, const void *msg)
+{
+	uint64_t mask = sample_mask();
+	uint64_t pos = 0;
+
+	if (mask && prod_reserve(r, kind, 1, &pos, false)) {
+		copy_in1(r, pos, msg);
+		if (unlikely(!(pos & mask))) {
+			struct probe_ctx pc;
+			pc_init(&pc, mask, true);
+			pc_produced(r, &pc, pos, 1); /* reads the clock, writes the stamp */
+			prod_publish(r, kind, pos, 1);
+			fire_send(r, &pc, atomic_load_explicit(&r->prod.pos, RLX), 1);
+			return 0;
+		}
+		prod_publish(r, kind, pos, 1);
+		return 0;
+	}
+	return send_probed(r, kind, msg, 1, false);
+}
+
+static always_inline int recv1_multi_traced(struct kaos_ring *r, int kind, void *msg)
+{
+	uint64_t mask = sample_mask();
+	uint64_t pos = 0;
+
+	if (!mask)
+		return recv_probed(r, kind, msg, 1, false);
+	if (!cons_reserve(r, kind, 1, &pos, false))
+		return -KAOS_EEMPTY;
+	copy_out1(r, pos, msg);
+	if (unlikely(!(pos & mask))) {
+		struct probe_ctx pc;
+		pc_init(&pc, mask, false);
+		pc_consumed(r, &pc, pos, 1); /* reads the clock and the stamp */
+		cons_release(r, kind, pos, 1);
+		fire_recv(r, &pc, atomic_load_explicit(&r->cons.pos, RLX), 1);
+		return 0;
+	}
+	cons_release(r, kind, pos, 1);
+	return 0;
+}
+
+/* One out-of-line copy per kind and shape: the hot functions only branch to them. */
+#define DEFINE_PROBED(KIND, tag)                                                                  \
+	static traced_path int send1_probed_##tag(struct kaos_ring *r, const void *m)             \
+	{                                                                                         \
+		if (multi_prod(KIND))                                                             \
+			return send1_multi_traced(r, KIND, m);                                    \
+		return send_probed(r, KIND, m, 1, false);                                         \
+	}                                                                                         \
+	static traced_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n) \
+	{                                                                                         \
+		return send_probed(r, KIND, m, n, true);                                          \
+	}                                                                                         \
+	static traced_path int recv1_probed_##tag(struct kaos_ring *r, void *m)                   \
+	{                                                                                         \
+		if (multi_cons(KIND))                                                             \
+			return recv1_multi_traced(r, KIND, m);                                    \
+		return recv_probed(r, KIND, m, 1, false);                                         \
+	}                                                                                         \
+	static traced_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n)       \
+	{                                                                                         \
+		return recv_probed(r, KIND, m, n, true);                                          \
 	}
 
 DEFINE_PROBED(KIND_SPSC, spsc)
