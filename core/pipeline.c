@@ -111,6 +111,7 @@ struct kaos_pipeline {
 
 	_Atomic uint64_t chunks_in, bytes_in, chunks_out, bytes_out;
 	_Atomic uint32_t held_count;
+	_Atomic uint32_t running; /* threads not yet returned */
 };
 
 /* ------------------------------------------------------------------ waiting */
@@ -371,6 +372,7 @@ static void *thread_main(void *arg)
 		run_stage(p, (uint32_t)w->role, w->index);
 	else
 		run_sink(p);
+	atomic_fetch_sub_explicit(&p->running, 1, memory_order_release);
 	return NULL;
 }
 
@@ -508,6 +510,7 @@ int kaos_pipeline_start(struct kaos_pipeline *p)
 		return -KAOS_ENOMEM;
 	}
 	p->nthreads = n;
+	atomic_store(&p->running, n);
 	/* sink and workers first, so the source never runs ahead into an unstarted pipeline */
 	p->threads[t++] = (struct worker){.p = p, .role = (int)p->nstages, .index = 0};
 	for (uint32_t k = 0; k < p->nstages; k++)
@@ -517,6 +520,7 @@ int kaos_pipeline_start(struct kaos_pipeline *p)
 	for (uint32_t i = 0; i < n; i++) {
 		int e = pthread_create(&p->threads[i].tid, NULL, thread_main, &p->threads[i]);
 		if (e) {
+			atomic_fetch_sub(&p->running, n - i);
 			errno = e;
 			rc = -KAOS_ESYS;
 			fail(p, p->threads[i].role, NULL, rc);
@@ -538,6 +542,13 @@ int kaos_pipeline_wait(struct kaos_pipeline *p)
 		p->joined = true;
 	}
 	return p->err.code;
+}
+
+int kaos_pipeline_running(const struct kaos_pipeline *p)
+{
+	struct kaos_pipeline *m = (struct kaos_pipeline *)p; /* atomics only */
+
+	return p && p->started && atomic_load_explicit(&m->running, memory_order_acquire) != 0;
 }
 
 int kaos_pipeline_run(struct kaos_pipeline *p)

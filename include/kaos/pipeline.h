@@ -118,6 +118,8 @@ int kaos_pipeline_create(const struct kaos_pipeline_config *cfg, struct kaos_pip
 int kaos_pipeline_start(struct kaos_pipeline *p);
 /* Joins the threads: 0 when the sink consumed the whole stream, else the first error's code. */
 int kaos_pipeline_wait(struct kaos_pipeline *p);
+/* 1 while any of the pipeline's threads is still running (poll it, e.g. for progress). */
+int kaos_pipeline_running(const struct kaos_pipeline *p);
 /* start + wait. */
 int kaos_pipeline_run(struct kaos_pipeline *p);
 /* May be called from any thread while running (progress displays). */

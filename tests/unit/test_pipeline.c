@@ -109,6 +109,8 @@ static int sink(void *arg, struct kaos_chunk *c)
 
 	if (c->seq != j->next_seq++)
 		atomic_fetch_add(&j->problems, 1);
+	if (!kaos_pipeline_running(j->p)) /* this very thread is one of its threads */
+		atomic_fetch_add(&j->problems, 1);
 	if (j->fail_where == 2 && c->seq == j->fail_seq) {
 		kaos_chunk_error(c, "disk full");
 		return -KAOS_ESYS;
@@ -171,7 +173,9 @@ static void round_trip(size_t len, size_t chunk, uint32_t w1, uint32_t w2, uint3
 	j.fail_where = -1;
 	j.jitter = jitter;
 	assert_int_equal(kaos_pipeline_create(&cfg, &j.p), 0);
+	assert_int_equal(kaos_pipeline_running(j.p), 0);
 	assert_int_equal(kaos_pipeline_run(j.p), 0);
+	assert_int_equal(kaos_pipeline_running(j.p), 0);
 	assert_int_equal(atomic_load(&j.problems), 0);
 	assert_int_equal(j.out_len, len);
 	assert_memory_equal(j.out, in, len ? len : 0);
