@@ -870,13 +870,18 @@ static enum wait_verdict wait_step(struct kaos_ipc *ch, struct waiter *w)
 	return WAIT_AGAIN;
 }
 
+static __attribute__((noinline, cold)) void op_beat(struct kaos_ipc *ch)
+{
+	ep_beat(ch->self);
+}
+
 static inline void op_done(struct kaos_ipc *ch, uint32_t n)
 {
 	uint32_t before = ch->ops;
 
 	ch->ops += n;
-	if ((before ^ ch->ops) & ~(BEAT_EVERY_OPS - 1))
-		ep_beat(ch->self);
+	if (__builtin_expect(((before ^ ch->ops) & ~(BEAT_EVERY_OPS - 1)) != 0, 0))
+		op_beat(ch);
 }
 
 static int role_check(struct kaos_ipc *ch, enum kaos_ipc_role want)
@@ -945,18 +950,14 @@ static int poll_verdict(struct kaos_ipc *ch, int empty_code)
 	return empty_code;
 }
 
-int kaos_ipc_send(struct kaos_ipc *ch, const void *msg, int timeout_ms)
+/* The ring was full: wait for room (or the timeout, or the consumer's end) and retry. */
+static __attribute__((noinline, cold)) int send_slow(struct kaos_ipc *ch, const void *msg,
+						     int timeout_ms, int rc)
 {
 	struct waiter w;
-	int rc;
 
-	if (__builtin_expect(!ch || ch->role != KAOS_IPC_PRODUCER, 0))
+	if (!ch || ch->role != KAOS_IPC_PRODUCER)
 		return role_check(ch, KAOS_IPC_PRODUCER);
-	rc = kaos_ring_send(ch->ring, msg);
-	if (__builtin_expect(rc == 0, 1)) {
-		op_done(ch, 1);
-		return 0;
-	}
 	if (rc != -KAOS_EFULL)
 		return rc;
 	if (timeout_ms == 0)
@@ -973,6 +974,21 @@ int kaos_ipc_send(struct kaos_ipc *ch, const void *msg, int timeout_ms)
 			return rc;
 		}
 	}
+}
+
+/* Kept small: one ring call and a counter; everything else is in send_slow. */
+int kaos_ipc_send(struct kaos_ipc *ch, const void *msg, int timeout_ms)
+{
+	int rc = -KAOS_EINVAL;
+
+	if (__builtin_expect(ch && ch->role == KAOS_IPC_PRODUCER, 1)) {
+		rc = kaos_ring_send(ch->ring, msg);
+		if (__builtin_expect(rc == 0, 1)) {
+			op_done(ch, 1);
+			return 0;
+		}
+	}
+	return send_slow(ch, msg, timeout_ms, rc);
 }
 
 int kaos_ipc_send_batch(struct kaos_ipc *ch, const void *msgs, uint32_t n, int timeout_ms)
@@ -1052,21 +1068,29 @@ static int recv_wait(struct kaos_ipc *ch, int timeout_ms, enum recv_op op, void 
 	}
 }
 
-int kaos_ipc_recv(struct kaos_ipc *ch, void *msg, int timeout_ms)
+static __attribute__((noinline, cold)) int recv_slow(struct kaos_ipc *ch, void *msg,
+						     int timeout_ms, int rc)
 {
-	int rc;
-
-	if (__builtin_expect(!ch || ch->role != KAOS_IPC_CONSUMER, 0))
+	if (!ch || ch->role != KAOS_IPC_CONSUMER)
 		return role_check(ch, KAOS_IPC_CONSUMER);
-	rc = kaos_ring_recv(ch->ring, msg);
-	if (__builtin_expect(rc == 0, 1)) {
-		op_done(ch, 1);
-		return 0;
-	}
 	if (rc != -KAOS_EEMPTY)
 		return rc;
 	rc = recv_wait(ch, timeout_ms, RECV_ONE, msg, 1, NULL);
 	return rc > 0 ? 0 : rc;
+}
+
+int kaos_ipc_recv(struct kaos_ipc *ch, void *msg, int timeout_ms)
+{
+	int rc = -KAOS_EINVAL;
+
+	if (__builtin_expect(ch && ch->role == KAOS_IPC_CONSUMER, 1)) {
+		rc = kaos_ring_recv(ch->ring, msg);
+		if (__builtin_expect(rc == 0, 1)) {
+			op_done(ch, 1);
+			return 0;
+		}
+	}
+	return recv_slow(ch, msg, timeout_ms, rc);
 }
 
 int kaos_ipc_recv_batch(struct kaos_ipc *ch, void *msgs, uint32_t max, int timeout_ms)
