@@ -124,6 +124,31 @@ static always_inline void copy_msg(void *restrict dst, const void *restrict src,
 	}
 }
 
+/* One message into / out of the slot of pos; 8-byte slots need no multiply. */
+static always_inline void copy_in1(struct kaos_ring *r, uint64_t pos, const void *msg)
+{
+	uint8_t *base = (uint8_t *)(r + 1);
+	size_t idx = (size_t)(pos & r->hdr.mask);
+	uint32_t size = r->hdr.slot_size;
+
+	if (likely(size == 8))
+		memcpy(base + idx * 8, msg, 8);
+	else
+		copy_msg(base + idx * size, msg, size);
+}
+
+static always_inline void copy_out1(struct kaos_ring *r, uint64_t pos, void *msg)
+{
+	const uint8_t *base = (const uint8_t *)(r + 1);
+	size_t idx = (size_t)(pos & r->hdr.mask);
+	uint32_t size = r->hdr.slot_size;
+
+	if (likely(size == 8))
+		memcpy(msg, base + idx * 8, 8);
+	else
+		copy_msg(msg, base + idx * size, size);
+}
+
 /* k messages from ring positions [pos, pos+k) out to dst (or in from src): at most two runs. */
 static always_inline void copy_run(struct kaos_ring *r, uint64_t pos, uint32_t k, uint8_t *buf,
 				   bool in)
@@ -286,7 +311,8 @@ static always_inline uint32_t prod_reserve(struct kaos_ring *r, int kind, uint32
 					   uint64_t *pos_out, bool contig)
 {
 	uint64_t cap = r->hdr.slots;
-	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	/* single producer: the caller loaded its own cursor into *pos_out already */
+	uint64_t pos = multi_prod(kind) ? atomic_load_explicit(&r->prod.pos, RLX) : *pos_out;
 
 	if (kind == KIND_SPSC) {
 		uint64_t used = pos - r->prod.peer;
@@ -346,22 +372,35 @@ static always_inline void prod_publish(struct kaos_ring *r, int kind, uint64_t p
 }
 
 /*
- * Sends n messages (batch) or one (!batch). Returns 0 / -KAOS_EFULL for one
- * message, the count sent for a batch. A stall (no free slot at all) is one
- * backpressure episode; with KAOS_WAIT_FAIL a batch stops at the first stall
- * and the stall counts only if nothing was sent.
+ * The waiting part of a send: messages [sent, n) after the fast path found
+ * the ring (partly) full. Returns 0 / -KAOS_EFULL for one message, the
+ * count sent for a batch. A stall (no free slot at all) is one backpressure
+ * episode; with KAOS_WAIT_FAIL a batch stops at the first stall and the
+ * stall counts only if nothing was sent. Kept out of line so that the fast
+ * path stays a leaf with few registers.
  */
-static always_inline int send_body(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
-				   bool batch, struct probe_ctx *pc)
+static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
+			       bool batch, struct probe_ctx *pc, uint32_t sent)
 {
 	uint32_t size = r->hdr.slot_size;
-	uint32_t sent = 0, spins = 0;
+	uint32_t spins = 0;
 	uint64_t t_bp = 0;
 
 	while (sent < n) {
-		uint64_t pos;
-		uint32_t k = prod_reserve(r, kind, batch ? n - sent : 1, &pos, false);
-		if (unlikely(k == 0)) {
+		uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+		uint32_t k;
+		switch (kind) { /* constant-folded reserve per kind */
+		case KIND_SPSC:
+			k = prod_reserve(r, KIND_SPSC, n - sent, &pos, false);
+			break;
+		case KIND_SPMC:
+			k = prod_reserve(r, KIND_SPMC, n - sent, &pos, false);
+			break;
+		default:
+			k = prod_reserve(r, KIND_MPMC, n - sent, &pos, false);
+			break;
+		}
+		if (k == 0) {
 			if (!t_bp) {
 				if (batch && sent && r->hdr.wait == KAOS_WAIT_FAIL)
 					break;
@@ -372,25 +411,64 @@ static always_inline int send_body(struct kaos_ring *r, int kind, const void *ms
 			bp_pause(r, &spins);
 			continue;
 		}
-		if (unlikely(t_bp)) {
+		if (t_bp) {
 			uint64_t t1 = bp_end(r, t_bp);
 			if (pc)
 				pc->ts = t1; /* stamp after the wait: sojourn is time in the ring */
 			t_bp = 0;
 			spins = 0;
 		}
-		if (batch)
-			copy_run(r, pos, k, (uint8_t *)msgs + (size_t)sent * size, true);
-		else
-			copy_msg(slot_at(r, pos), msgs, size);
+		copy_run(r, pos, k, (uint8_t *)msgs + (size_t)sent * size, true);
 		if (pc)
 			pc_produced(r, pc, pos, k);
-		prod_publish(r, kind, pos, k);
+		if (kind == KIND_SPSC)
+			prod_publish(r, KIND_SPSC, pos, k);
+		else if (kind == KIND_SPMC)
+			prod_publish(r, KIND_SPMC, pos, k);
+		else
+			prod_publish(r, KIND_MPMC, pos, k);
 		sent += k;
-		if (batch && r->hdr.wait == KAOS_WAIT_FAIL && sent < n && kind == KIND_SPSC)
-			break; /* SPSC reserve already returned all free slots */
+		if (batch && r->hdr.wait == KAOS_WAIT_FAIL && kind == KIND_SPSC)
+			break; /* SPSC reserve already returned every free slot */
 	}
 	return batch ? (int)sent : 0;
+}
+
+/* Sends n messages (batch) or one (!batch): one reservation, the rest out of line. */
+static always_inline int send_body(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
+				   bool batch, struct probe_ctx *pc, uint64_t pos)
+{
+	if (kind == KIND_SPSC && !batch) {
+		/* the headline path: one compare against the cached consumer cursor */
+		if (unlikely(pos - r->prod.peer >= r->hdr.slots)) {
+			r->prod.peer = atomic_load_explicit(&r->cons.pos, ACQ);
+			if (unlikely(pos - r->prod.peer >= r->hdr.slots))
+				return send_wait(r, kind, msgs, 1, false, pc, 0);
+		}
+		copy_in1(r, pos, msgs);
+		if (pc)
+			pc_produced(r, pc, pos, 1);
+		atomic_store_explicit(&r->prod.pos, pos + 1, REL);
+		return 0;
+	}
+
+	uint32_t k = prod_reserve(r, kind, batch ? n : 1, &pos, false);
+
+	if (unlikely(k == 0))
+		return send_wait(r, kind, msgs, n, batch, pc, 0);
+	if (batch)
+		copy_run(r, pos, k, (uint8_t *)msgs, true);
+	else
+		copy_in1(r, pos, msgs);
+	if (pc)
+		pc_produced(r, pc, pos, k);
+	prod_publish(r, kind, pos, k);
+	if (batch && unlikely(k < n)) {
+		if (r->hdr.wait == KAOS_WAIT_FAIL && kind == KIND_SPSC)
+			return (int)k;
+		return send_wait(r, kind, msgs, n, batch, pc, k);
+	}
+	return batch ? (int)k : 0;
 }
 
 /* ------------------------------------------------------------------ consumer side */
@@ -399,7 +477,8 @@ static always_inline uint32_t cons_reserve(struct kaos_ring *r, int kind, uint32
 					   uint64_t *pos_out, bool contig)
 {
 	uint64_t cap = r->hdr.slots;
-	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
+	/* single consumer: the caller loaded its own cursor into *pos_out already */
+	uint64_t pos = multi_cons(kind) ? atomic_load_explicit(&r->cons.pos, RLX) : *pos_out;
 
 	if (kind == KIND_SPSC) {
 		uint64_t avail = r->cons.peer - pos;
@@ -460,9 +539,22 @@ static always_inline void cons_release(struct kaos_ring *r, int kind, uint64_t p
 }
 
 static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, uint32_t max,
-				   bool batch, struct probe_ctx *pc)
+				   bool batch, struct probe_ctx *pc, uint64_t pos)
 {
-	uint64_t pos;
+	if (kind == KIND_SPSC && !batch) {
+		if (pos == r->cons.peer) {
+			r->cons.peer = atomic_load_explicit(&r->prod.pos, ACQ);
+			/* empty, or a corrupt producer cursor more than a lap ahead */
+			if (pos == r->cons.peer || r->cons.peer - pos > r->hdr.slots)
+				return -KAOS_EEMPTY;
+		}
+		copy_out1(r, pos, msgs);
+		if (pc)
+			pc_consumed(r, pc, pos, 1);
+		atomic_store_explicit(&r->cons.pos, pos + 1, REL);
+		return 0;
+	}
+
 	uint32_t k = cons_reserve(r, kind, batch ? max : 1, &pos, false);
 
 	if (!k)
@@ -470,7 +562,7 @@ static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, ui
 	if (batch)
 		copy_run(r, pos, k, msgs, false);
 	else
-		copy_msg(msgs, slot_at(r, pos), r->hdr.slot_size);
+		copy_out1(r, pos, msgs);
 	if (pc)
 		pc_consumed(r, pc, pos, k);
 	cons_release(r, kind, pos, k);
@@ -532,21 +624,21 @@ static always_inline int send_probed(struct kaos_ring *r, int kind, const void *
 	if (!send_traced()) {
 		if (!multi_prod(kind))
 			r->prod.probe_at = pos + PROBE_RECHECK;
-		return send_body(r, kind, msgs, n, batch, NULL);
+		return send_body(r, kind, msgs, n, batch, NULL, pos);
 	}
 	uint64_t mask = sample_mask();
 	uint64_t span = batch ? n : 1;
 	if (!multi_prod(kind) && next_sampled(pos, mask) >= pos + span) {
 		/* traced, but this op holds no sampled message: run at full speed until one */
 		r->prod.probe_at = min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK);
-		return send_body(r, kind, msgs, n, batch, NULL);
+		return send_body(r, kind, msgs, n, batch, NULL, pos);
 	}
 	pc_init(&pc, mask, true);
 	/* multi side: read the clock up front only if the op will likely hold a sampled message */
 	if (!multi_prod(kind) || next_sampled(pos, mask) < pos + span)
 		pc.t0 = now_ns();
 	pc.ts = pc.t0;
-	int rc = send_body(r, kind, msgs, n, batch, &pc);
+	int rc = send_body(r, kind, msgs, n, batch, &pc, pos);
 	uint64_t end = atomic_load_explicit(&r->prod.pos, RLX);
 	if (!multi_prod(kind))
 		r->prod.probe_at = min_u64(next_sampled(end, mask), end + PROBE_RECHECK);
@@ -564,20 +656,20 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
 		if (!multi_cons(kind))
 			r->cons.probe_at = pos + PROBE_RECHECK;
-		return recv_body(r, kind, msgs, max, batch, NULL);
+		return recv_body(r, kind, msgs, max, batch, NULL, pos);
 	}
 	uint64_t mask = sample_mask();
 	uint64_t span = batch ? max : 1;
 	if (!multi_cons(kind) && next_sampled(pos, mask) >= pos + span) {
 		r->cons.probe_at = min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK);
-		return recv_body(r, kind, msgs, max, batch, NULL);
+		return recv_body(r, kind, msgs, max, batch, NULL, pos);
 	}
 	if (!cons_ready(r, kind)) /* polling an empty ring reads no clock */
 		return batch ? 0 : -KAOS_EEMPTY;
 	pc_init(&pc, mask, false);
 	if (!multi_cons(kind) || next_sampled(pos, mask) < pos + span)
 		pc.t0 = now_ns();
-	int rc = recv_body(r, kind, msgs, max, batch, &pc);
+	int rc = recv_body(r, kind, msgs, max, batch, &pc, pos);
 	uint64_t end = atomic_load_explicit(&r->cons.pos, RLX);
 	if (!multi_cons(kind))
 		r->cons.probe_at = min_u64(next_sampled(end, mask), end + PROBE_RECHECK);
@@ -611,31 +703,38 @@ DEFINE_PROBED(KIND_SPMC, spmc)
 DEFINE_PROBED(KIND_MPMC, mpmc)
 
 /* The gates: single side compares its cursor with probe_at, multi side reads semaphores. */
-#define SEND_GATE(r, kind, n)                                                                     \
-	(RING_PROBES &&                                                                           \
-	 (multi_prod(kind) ? unlikely(send_traced())                                              \
-			   : unlikely(atomic_load_explicit(&(r)->prod.pos, RLX) + (n) >           \
-				      (r)->prod.probe_at)))
-#define RECV_GATE(r, kind, n)                                                                     \
-	(RING_PROBES &&                                                                           \
-	 (multi_cons(kind) ? unlikely(KAOS_PROBE_ENABLED(kaos, recv))                             \
-			   : unlikely(atomic_load_explicit(&(r)->cons.pos, RLX) + (n) >           \
-				      (r)->cons.probe_at)))
+#define SEND_GATE(r, kind, pos, n)                                                                \
+	(RING_PROBES && (multi_prod(kind) ? unlikely(send_traced())                               \
+					  : unlikely((pos) + (n) > (r)->prod.probe_at)))
+#define RECV_GATE(r, kind, pos, n)                                                                \
+	(RING_PROBES && (multi_cons(kind) ? unlikely(KAOS_PROBE_ENABLED(kaos, recv))              \
+					  : unlikely((pos) + (n) > (r)->cons.probe_at)))
+
+/* The single side's own cursor, loaded once per operation (multi sides load in the CAS loop). */
+#define PROD_POS(r, kind) (multi_prod(kind) ? 0 : atomic_load_explicit(&(r)->prod.pos, RLX))
+#define CONS_POS(r, kind) (multi_cons(kind) ? 0 : atomic_load_explicit(&(r)->cons.pos, RLX))
 
 /* ------------------------------------------------------------------ public data path */
 
 #define DISPATCH_SEND1(KIND, tag)                                                                 \
-	case KIND:                                                                                \
-		if (SEND_GATE(r, KIND, 1))                                                        \
+	case KIND: {                                                                              \
+		uint64_t pos = PROD_POS(r, KIND);                                                 \
+		if (SEND_GATE(r, KIND, pos, 1))                                                   \
 			return send1_probed_##tag(r, msg);                                        \
-		return send_body(r, KIND, msg, 1, false, NULL)
+		return send_body(r, KIND, msg, 1, false, NULL, pos);                              \
+	}
 
 int kaos_ring_send(struct kaos_ring *r, const void *msg)
 {
 	if (unlikely(!r || !msg))
 		return -KAOS_EINVAL;
-	switch (r->hdr.kind) {
-		DISPATCH_SEND1(KIND_SPSC, spsc);
+	uint32_t kind = r->hdr.kind;
+	if (likely(kind == KAOS_RING_SPSC)) {
+		switch (kind) {
+			DISPATCH_SEND1(KIND_SPSC, spsc);
+		}
+	}
+	switch (kind) {
 		DISPATCH_SEND1(KIND_MPSC, mpsc);
 		DISPATCH_SEND1(KIND_SPMC, spmc);
 		DISPATCH_SEND1(KIND_MPMC, mpmc);
@@ -644,17 +743,24 @@ int kaos_ring_send(struct kaos_ring *r, const void *msg)
 }
 
 #define DISPATCH_RECV1(KIND, tag)                                                                 \
-	case KIND:                                                                                \
-		if (RECV_GATE(r, KIND, 1))                                                        \
+	case KIND: {                                                                              \
+		uint64_t pos = CONS_POS(r, KIND);                                                 \
+		if (RECV_GATE(r, KIND, pos, 1))                                                   \
 			return recv1_probed_##tag(r, msg);                                        \
-		return recv_body(r, KIND, msg, 1, false, NULL)
+		return recv_body(r, KIND, msg, 1, false, NULL, pos);                              \
+	}
 
 int kaos_ring_recv(struct kaos_ring *r, void *msg)
 {
 	if (unlikely(!r || !msg))
 		return -KAOS_EINVAL;
-	switch (r->hdr.kind) {
-		DISPATCH_RECV1(KIND_SPSC, spsc);
+	uint32_t kind = r->hdr.kind;
+	if (likely(kind == KAOS_RING_SPSC)) {
+		switch (kind) {
+			DISPATCH_RECV1(KIND_SPSC, spsc);
+		}
+	}
+	switch (kind) {
 		DISPATCH_RECV1(KIND_MPSC, mpsc);
 		DISPATCH_RECV1(KIND_SPMC, spmc);
 		DISPATCH_RECV1(KIND_MPMC, mpmc);
@@ -663,10 +769,12 @@ int kaos_ring_recv(struct kaos_ring *r, void *msg)
 }
 
 #define DISPATCH_SENDN(KIND, tag)                                                                 \
-	case KIND:                                                                                \
-		if (SEND_GATE(r, KIND, n))                                                        \
+	case KIND: {                                                                              \
+		uint64_t pos = PROD_POS(r, KIND);                                                 \
+		if (SEND_GATE(r, KIND, pos, n))                                                   \
 			return sendn_probed_##tag(r, msgs, n);                                    \
-		return send_body(r, KIND, msgs, n, true, NULL)
+		return send_body(r, KIND, msgs, n, true, NULL, pos);                              \
+	}
 
 int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 {
@@ -674,8 +782,13 @@ int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 		return -KAOS_EINVAL;
 	if (unlikely(n == 0))
 		return 0;
-	switch (r->hdr.kind) {
-		DISPATCH_SENDN(KIND_SPSC, spsc);
+	uint32_t kind = r->hdr.kind;
+	if (likely(kind == KAOS_RING_SPSC)) {
+		switch (kind) {
+			DISPATCH_SENDN(KIND_SPSC, spsc);
+		}
+	}
+	switch (kind) {
 		DISPATCH_SENDN(KIND_MPSC, mpsc);
 		DISPATCH_SENDN(KIND_SPMC, spmc);
 		DISPATCH_SENDN(KIND_MPMC, mpmc);
@@ -684,10 +797,12 @@ int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 }
 
 #define DISPATCH_RECVN(KIND, tag)                                                                 \
-	case KIND:                                                                                \
-		if (RECV_GATE(r, KIND, max))                                                      \
+	case KIND: {                                                                              \
+		uint64_t pos = CONS_POS(r, KIND);                                                 \
+		if (RECV_GATE(r, KIND, pos, max))                                                 \
 			return recvn_probed_##tag(r, msgs, max);                                  \
-		return recv_body(r, KIND, msgs, max, true, NULL)
+		return recv_body(r, KIND, msgs, max, true, NULL, pos);                            \
+	}
 
 int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t max)
 {
@@ -695,8 +810,13 @@ int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t max)
 		return -KAOS_EINVAL;
 	if (unlikely(max == 0))
 		return 0;
-	switch (r->hdr.kind) {
-		DISPATCH_RECVN(KIND_SPSC, spsc);
+	uint32_t kind = r->hdr.kind;
+	if (likely(kind == KAOS_RING_SPSC)) {
+		switch (kind) {
+			DISPATCH_RECVN(KIND_SPSC, spsc);
+		}
+	}
+	switch (kind) {
 		DISPATCH_RECVN(KIND_MPSC, mpsc);
 		DISPATCH_RECVN(KIND_SPMC, spmc);
 		DISPATCH_RECVN(KIND_MPMC, mpmc);
@@ -716,7 +836,11 @@ int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
 		return -KAOS_EINVAL;
 	if (unlikely(r->hdr.kind != KAOS_RING_SPSC))
 		return -KAOS_EKIND;
-	while (!(k = prod_reserve(r, KIND_SPSC, want, &pos, true))) {
+	for (;;) {
+		pos = atomic_load_explicit(&r->prod.pos, RLX);
+		k = prod_reserve(r, KIND_SPSC, want, &pos, true);
+		if (k)
+			break;
 		if (!t_bp) {
 			t_bp = bp_begin(r);
 			if (!t_bp) {
@@ -775,6 +899,7 @@ int kaos_ring_peek(struct kaos_ring *r, uint32_t max, const void **slots)
 		return -KAOS_EINVAL;
 	if (unlikely(r->hdr.kind != KAOS_RING_SPSC))
 		return -KAOS_EKIND;
+	pos = atomic_load_explicit(&r->cons.pos, RLX);
 	k = cons_reserve(r, KIND_SPSC, max, &pos, true);
 	r->cons.pending = k;
 	if (k)
