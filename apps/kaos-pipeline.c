@@ -40,16 +40,16 @@
 #include "kaos/pipeline.h"
 #include "kaos/ring.h"
 
-#define PROG		"kaos-pipeline"
-#define HDR_SIZE	32
-#define FRAME_SIZE	32
-#define END_SIZE	32
-#define FORMAT_VERSION	1u
-#define CODEC_ZLIB	1u
-#define CHUNK_DEFAULT	(1u << 20)
-#define CHUNK_MAX	(64u << 20)
-#define WORKERS_MAX	64u
-#define LEVEL_DEFAULT	6
+#define PROG	       "kaos-pipeline"
+#define HDR_SIZE       32
+#define FRAME_SIZE     32
+#define END_SIZE       32
+#define FORMAT_VERSION 1u
+#define CODEC_ZLIB     1u
+#define CHUNK_DEFAULT  (1u << 20)
+#define CHUNK_MAX      (64u << 20)
+#define WORKERS_MAX    64u
+#define LEVEL_DEFAULT  6
 
 static const uint8_t file_magic[8] = {'K', 'A', 'O', 'S', 'P', 'Z', 0x1a, '\n'};
 #define TAG_CHUNK 0x4b48434bu /* "KCHK" */
@@ -93,10 +93,11 @@ static __attribute__((format(printf, 1, 2), noreturn)) void usage_error(const ch
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " compress IN OUT [--workers N] [--chunk-size BYTES] "
-		   "[--level 0-9]\n"
-		   "       " PROG " decompress IN OUT [--workers N]\n"
-		   "IN or OUT may be '-' (stdin/stdout). BYTES takes a k or m suffix (KiB, MiB).\n");
+	fprintf(f,
+		"usage: " PROG " compress IN OUT [--workers N] [--chunk-size BYTES] "
+		"[--level 0-9]\n"
+		"       " PROG " decompress IN OUT [--workers N]\n"
+		"IN or OUT may be '-' (stdin/stdout). BYTES takes a k or m suffix (KiB, MiB).\n");
 }
 
 static uint64_t now_ns(void)
@@ -202,7 +203,8 @@ static int compress_chunk(void *arg, struct kaos_chunk *c)
 	z->next_out = c->scratch;
 	z->avail_out = (uInt)c->cap;
 	if (deflate(z, Z_FINISH) != Z_STREAM_END) {
-		kaos_chunk_error(c, "zlib deflate did not finish (%s)", z->msg ? z->msg : "no room");
+		kaos_chunk_error(c, "zlib deflate did not finish (%s)",
+				 z->msg ? z->msg : "no room");
 		return -KAOS_EINVAL;
 	}
 	c->meta[0] = c->len; /* raw length */

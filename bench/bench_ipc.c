@@ -354,7 +354,8 @@ static double run_cmd(const char *cmd)
 
 static void bench_pipeline(void)
 {
-	char self[PATH_MAX], prog[PATH_MAX + 32], file[] = "/tmp/bench_ipc.XXXXXX", cmd[2 * PATH_MAX];
+	char self[PATH_MAX], prog[PATH_MAX + 32], cmd[2 * PATH_MAX];
+	char file[] = "/tmp/bench_ipc.XXXXXX";
 	size_t mb = getenv("PIPE_MB") ? (size_t)atol(getenv("PIPE_MB")) : 64;
 	int level = getenv("PIPE_LEVEL") ? atoi(getenv("PIPE_LEVEL")) : 6;
 	long workers = getenv("PIPE_WORKERS") ? atol(getenv("PIPE_WORKERS"))
@@ -391,8 +392,8 @@ static void bench_pipeline(void)
 	run_cmd(cmd);
 	int r;
 	for (r = 0; r < runs && r < 64; r++) {
-		snprintf(cmd, sizeof(cmd), "%s compress %s /dev/null --level %d --workers %ld", prog,
-			 file, level, workers);
+		snprintf(cmd, sizeof(cmd), "%s compress %s /dev/null --level %d --workers %ld",
+			 prog, file, level, workers);
 		tp[r] = run_cmd(cmd);
 		snprintf(cmd, sizeof(cmd), "gzip -%d -c %s > /dev/null", level, file);
 		tg[r] = run_cmd(cmd);
@@ -420,8 +421,8 @@ static void bench_pipeline(void)
 		sg[i] = mbytes / tg[i];
 	}
 	double mp = median(sp, runs), mg = median(sg, runs);
-	printf("   %-34s %10.1f MB/s  (median of %d; min %.1f max %.1f)\n", "kaos-pipeline compress",
-	       mp, runs, sp[0], sp[runs - 1]);
+	printf("   %-34s %10.1f MB/s  (median of %d; min %.1f max %.1f)\n",
+	       "kaos-pipeline compress", mp, runs, sp[0], sp[runs - 1]);
 	printf("   %-34s %10.1f MB/s  (median of %d; min %.1f max %.1f)\n", "gzip -c", mg, runs,
 	       sg[0], sg[runs - 1]);
 	printf("   ratio %.2fx  target >= %.1fx on 2 cores: %s\n", mp / mg, TARGET_RATIO,
@@ -464,8 +465,8 @@ int main(void)
 		n_single = 1000, n_batch = 5000;
 	pick_cpus();
 
-	struct shared_times *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shared_times *sh =
+		mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		die("mmap", 0);
 
@@ -480,10 +481,10 @@ int main(void)
 	printf("   single: %llu msgs per run; batch: %llu msgs per run in batches of %u\n",
 	       (unsigned long long)n_single, (unsigned long long)n_batch, BATCH);
 
-	static const char *labels[5] = {
-		"same process, 2 threads, single", "same process, 2 threads, batch",
-		"cross-process (IPC), single", "cross-process (IPC), batch",
-		"cross-process, single, ring calls"};
+	static const char *labels[5] = {"same process, 2 threads, single",
+					"same process, 2 threads, batch",
+					"cross-process (IPC), single", "cross-process (IPC), batch",
+					"cross-process, single, ring calls"};
 	double med[5];
 	for (int c = 0; c < 5; c++) {
 		double v[64];

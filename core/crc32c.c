@@ -40,7 +40,8 @@ static void crc_tab_init(void)
 	}
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
+			crc_tab[t][i] =
+				(crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
 }
 
 /* Little-endian load whatever the host order (compiles to one load on LE). */
@@ -77,7 +78,7 @@ uint32_t kaos_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const void *buf,
-							      size_t len)
+							       size_t len)
 {
 	const unsigned char *p = buf;
 	uint64_t c = ~crc;

@@ -25,13 +25,13 @@
 #include "ipc_layout.h"
 #include "ring_internal.h"
 
-#define IPC_DIR_DEFAULT	 "/dev/shm"
-#define IPC_FILE_PREFIX	 "kaos-ipc-"
-#define PEER_CHECK_NS	 1000000ull /* look at the peers' pids once per ms of waiting */
-#define SPIN_ROUNDS	 1024u	    /* then sched_yield() ... */
-#define YIELD_NS	 2000000ull /* ... for 2 ms of waiting, then sleep */
-#define SLEEP_NS	 100000L
-#define BEAT_EVERY_OPS	 4096u
+#define IPC_DIR_DEFAULT "/dev/shm"
+#define IPC_FILE_PREFIX "kaos-ipc-"
+#define PEER_CHECK_NS	1000000ull /* look at the peers' pids once per ms of waiting */
+#define SPIN_ROUNDS	1024u	   /* then sched_yield() ... */
+#define YIELD_NS	2000000ull /* ... for 2 ms of waiting, then sleep */
+#define SLEEP_NS	100000L
+#define BEAT_EVERY_OPS	4096u
 
 struct kaos_ipc {
 	int fd;
@@ -129,7 +129,8 @@ int kaos_ipc_path(const char *name, char *buf, size_t size)
 	int n;
 
 	if (!name_ok(name))
-		return fail(-KAOS_EINVAL, "bad channel name (1..%u of [A-Za-z0-9._-], no leading '.')",
+		return fail(-KAOS_EINVAL,
+			    "bad channel name (1..%u of [A-Za-z0-9._-], no leading '.')",
 			    KAOS_IPC_NAME_MAX);
 	if (!dir || !dir[0])
 		dir = IPC_DIR_DEFAULT;
@@ -333,8 +334,7 @@ static int config_check(const struct kaos_ipc_config *cfg, size_t *ring_size)
 }
 
 /* Formats the whole file in the mapping at base: ring first, then the header. */
-static int format(void *base, size_t ring_size, const char *name,
-		  const struct kaos_ipc_config *cfg)
+static int format(void *base, size_t ring_size, const char *name, const struct kaos_ipc_config *cfg)
 {
 	struct kaos_ipc_hdr *h = base;
 	char ring_name[KAOS_RING_NAME_MAX];
@@ -534,8 +534,9 @@ static int validate_and_map(int fd, void **base_out, size_t *size_out)
 		return fail(-KAOS_ECORRUPT, "unterminated name");
 	size_t ring_size = kaos_ring_mem_size(h.slots, h.slot_size);
 	if (!ring_size || h.ring_size != ring_size)
-		return fail(-KAOS_ECORRUPT, "bad geometry: %u slots of %u bytes, ring of %llu bytes",
-			    h.slots, h.slot_size, (unsigned long long)h.ring_size);
+		return fail(-KAOS_ECORRUPT,
+			    "bad geometry: %u slots of %u bytes, ring of %llu bytes", h.slots,
+			    h.slot_size, (unsigned long long)h.ring_size);
 	if (h.file_size != (uint64_t)KAOS_IPC_HDR_SIZE + ring_size)
 		return fail(-KAOS_ECORRUPT, "header says %llu bytes, geometry needs %llu",
 			    (unsigned long long)h.file_size,
@@ -759,12 +760,13 @@ static enum kaos_ipc_peer_state peers(struct kaos_ipc *ch, uint64_t stale, bool 
 
 	if (ch->role == KAOS_IPC_PRODUCER) {
 		uint32_t st = ep_state(&ch->hdr->consumer, stale, probe);
-		return st == KAOS_IPC_EP_FREE	? KAOS_IPC_PEER_NONE
-		       : st == KAOS_IPC_EP_ALIVE ? KAOS_IPC_PEER_ALIVE
+		return st == KAOS_IPC_EP_FREE	  ? KAOS_IPC_PEER_NONE
+		       : st == KAOS_IPC_EP_ALIVE  ? KAOS_IPC_PEER_ALIVE
 		       : st == KAOS_IPC_EP_CLOSED ? KAOS_IPC_PEER_CLOSED
 						  : KAOS_IPC_PEER_DEAD;
 	}
-	/* consumer (or observer): the producers; CLOSED only once every expected one came and went */
+	/* consumer (or observer): the producers; CLOSED only once every expected one came and went
+	 */
 	for (uint32_t i = 0; i < ch->hdr->producers; i++) {
 		uint32_t st = ep_state(&ch->hdr->producer[i], stale, probe);
 		if (st == KAOS_IPC_EP_FREE) {
@@ -1068,8 +1070,8 @@ static int recv_wait(struct kaos_ipc *ch, int timeout_ms, enum recv_op op, void 
 	}
 }
 
-static __attribute__((noinline, cold)) int recv_slow(struct kaos_ipc *ch, void *msg,
-						     int timeout_ms, int rc)
+static __attribute__((noinline, cold)) int recv_slow(struct kaos_ipc *ch, void *msg, int timeout_ms,
+						     int rc)
 {
 	if (!ch || ch->role != KAOS_IPC_CONSUMER)
 		return role_check(ch, KAOS_IPC_CONSUMER);
@@ -1165,7 +1167,7 @@ static void ep_info(struct kaos_ipc_ep *ep, enum kaos_ipc_role role, uint32_t in
 
 	o->role = role;
 	o->index = index;
-	o->state = st == KAOS_IPC_EP_FREE    ? KAOS_IPC_PEER_NONE
+	o->state = st == KAOS_IPC_EP_FREE     ? KAOS_IPC_PEER_NONE
 		   : st == KAOS_IPC_EP_ALIVE  ? KAOS_IPC_PEER_ALIVE
 		   : st == KAOS_IPC_EP_CLOSED ? KAOS_IPC_PEER_CLOSED
 					      : KAOS_IPC_PEER_DEAD;

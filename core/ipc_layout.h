@@ -20,12 +20,12 @@
 #define KAOS_IPC_HDR_SIZE 4096u
 
 /* Endpoint owner word: pid << 8 | state. One atomic word, so a record is claimed in one CAS. */
-#define KAOS_IPC_EP_FREE   0u /* never attached */
-#define KAOS_IPC_EP_ALIVE  1u
-#define KAOS_IPC_EP_CLOSED 2u
-#define KAOS_IPC_EP_DEAD   3u /* an observer found the owner gone */
-#define KAOS_IPC_EP_STATE(w) ((uint32_t)((w) & 0xff))
-#define KAOS_IPC_EP_PID(w)   ((int32_t)(uint32_t)((w) >> 8))
+#define KAOS_IPC_EP_FREE	     0u /* never attached */
+#define KAOS_IPC_EP_ALIVE	     1u
+#define KAOS_IPC_EP_CLOSED	     2u
+#define KAOS_IPC_EP_DEAD	     3u /* an observer found the owner gone */
+#define KAOS_IPC_EP_STATE(w)	     ((uint32_t)((w)&0xff))
+#define KAOS_IPC_EP_PID(w)	     ((int32_t)(uint32_t)((w) >> 8))
 #define KAOS_IPC_EP_WORD(pid, state) (((uint64_t)(uint32_t)(pid) << 8) | (state))
 
 struct kaos_ipc_ep {

@@ -36,8 +36,8 @@
 #include "kaos/pipeline.h"
 #include "kaos/ring.h"
 
-#define END_INDEX   UINT32_MAX
-#define SPIN_TRIES  200
+#define END_INDEX    UINT32_MAX
+#define SPIN_TRIES   200
 #define FUTEX_NAP_NS 50000000L /* a sleeper re-checks at least this often */
 
 /* The 16-byte descriptor the rings carry. */
@@ -291,7 +291,8 @@ static void run_stage(struct kaos_pipeline *p, uint32_t k, uint32_t w)
 		if (take(p, &p->q[k], &d))
 			return;
 		if (d.index == END_INDEX) {
-			/* acq_rel: the last one out sees every other worker's sends before its markers */
+			/* acq_rel: the last one out sees every other worker's sends before its
+			 * markers */
 			if (atomic_fetch_add_explicit(&st->finished, 1, memory_order_acq_rel) + 1 ==
 			    st->workers)
 				send_ends(p, k + 1);
@@ -304,7 +305,8 @@ static void run_stage(struct kaos_pipeline *p, uint32_t k, uint32_t w)
 		atomic_fetch_sub_explicit(&st->busy, 1, memory_order_relaxed);
 		if (rc < 0 || s->c.len > s->c.cap) {
 			if (rc >= 0) {
-				kaos_chunk_error(&s->c, "length %zu exceeds the chunk size", s->c.len);
+				kaos_chunk_error(&s->c, "length %zu exceeds the chunk size",
+						 s->c.len);
 				rc = -KAOS_EINVAL;
 			}
 			fail(p, (int)k, s, rc);
@@ -328,7 +330,8 @@ static void run_sink(struct kaos_pipeline *p)
 			return;
 		if (d.index == END_INDEX) {
 			if (atomic_load(&p->held_count) != 0)
-				fail(p, (int)p->nstages, NULL, -KAOS_ECORRUPT); /* a lost chunk: a bug */
+				fail(p, (int)p->nstages, NULL,
+				     -KAOS_ECORRUPT); /* a lost chunk: a bug */
 			return;
 		}
 		/* at most nchunks are in flight, so seq % nchunks cannot collide */

@@ -52,11 +52,11 @@ extern "C" {
 
 #define KAOS_IPC_NAME_MAX      48u /* [A-Za-z0-9._-], not starting with '.' */
 #define KAOS_IPC_MAX_PRODUCERS 32u
-#define KAOS_IPC_VERSION       1u  /* shared-memory layout version */
+#define KAOS_IPC_VERSION       1u /* shared-memory layout version */
 /* recv: all producers closed and the ring is drained. Negative, like the errors, so that
  * counts and codes never mix, but not a KAOS_E* code (kaos_ipc_strerror() names it). */
-#define KAOS_IPC_EOF	       (-100)
-#define KAOS_IPC_FOREVER       (-1) /* timeout_ms: wait until a message or a peer event */
+#define KAOS_IPC_EOF	 (-100)
+#define KAOS_IPC_FOREVER (-1) /* timeout_ms: wait until a message or a peer event */
 
 enum kaos_ipc_role {
 	KAOS_IPC_NONE = 0, /* inspect only: attach to no role */
@@ -142,7 +142,7 @@ void kaos_ipc_heartbeat(struct kaos_ipc *ch);
 
 struct kaos_ipc_endpoint_info {
 	enum kaos_ipc_role role;
-	uint32_t index;		   /* producer record index */
+	uint32_t index;			/* producer record index */
 	enum kaos_ipc_peer_state state; /* ALIVE, CLOSED or DEAD (NONE: never attached) */
 	int32_t pid;
 	uint64_t heartbeats;

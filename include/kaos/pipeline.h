@@ -32,17 +32,17 @@ extern "C" {
 #endif
 
 #define KAOS_PIPELINE_MAX_STAGES  8u
-#define KAOS_PIPELINE_MAX_WORKERS 64u  /* per stage */
+#define KAOS_PIPELINE_MAX_WORKERS 64u /* per stage */
 #define KAOS_PIPELINE_MAX_CHUNK	  (1u << 30)
 #define KAOS_PIPELINE_MAX_CHUNKS  4096u
 
 /* One unit of work. Stages may change len, data (swap with scratch) and meta. */
 struct kaos_chunk {
-	uint64_t seq;	  /* position in the stream: 0, 1, 2, ... */
-	uint32_t index;	  /* pool slot */
-	uint32_t worker;  /* index of the worker making this call (for per-worker state) */
-	size_t len;	  /* bytes valid in data */
-	size_t cap;	  /* capacity of data and of scratch */
+	uint64_t seq;	 /* position in the stream: 0, 1, 2, ... */
+	uint32_t index;	 /* pool slot */
+	uint32_t worker; /* index of the worker making this call (for per-worker state) */
+	size_t len;	 /* bytes valid in data */
+	size_t cap;	 /* capacity of data and of scratch */
 	uint8_t *data;
 	uint8_t *scratch; /* for stages that cannot work in place; see kaos_chunk_swap() */
 	uint64_t meta[4]; /* values a stage leaves for later stages (lengths, checksums) */
@@ -59,9 +59,11 @@ static inline void kaos_chunk_swap(struct kaos_chunk *c)
 void kaos_chunk_error(struct kaos_chunk *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Fills c->data (at most c->cap bytes) and sets c->len: 1 = a chunk, 0 = end of input, < 0 error. */
+/* Fills c->data (at most c->cap bytes) and sets c->len: 1 = a chunk, 0 = end of input, < 0 error.
+ */
 typedef int (*kaos_source_fn)(void *arg, struct kaos_chunk *c);
-/* Transforms (stage) or consumes (sink) one chunk: 0, or a negative code that stops the pipeline. */
+/* Transforms (stage) or consumes (sink) one chunk: 0, or a negative code that stops the pipeline.
+ */
 typedef int (*kaos_chunk_fn)(void *arg, struct kaos_chunk *c);
 
 struct kaos_stage_def {
@@ -72,24 +74,24 @@ struct kaos_stage_def {
 };
 
 struct kaos_pipeline_config {
-	size_t chunk_size; /* bytes per buffer, 1..KAOS_PIPELINE_MAX_CHUNK */
-	uint32_t chunks;   /* pool size (0: 2 x all workers + 2) */
+	size_t chunk_size;	 /* bytes per buffer, 1..KAOS_PIPELINE_MAX_CHUNK */
+	uint32_t chunks;	 /* pool size (0: 2 x all workers + 2) */
 	const char *source_name; /* default "source" */
 	kaos_source_fn source;
 	void *source_arg;
 	const struct kaos_stage_def *stages;
-	uint32_t nstages; /* 0..KAOS_PIPELINE_MAX_STAGES */
+	uint32_t nstages;      /* 0..KAOS_PIPELINE_MAX_STAGES */
 	const char *sink_name; /* default "sink" */
 	kaos_chunk_fn sink;    /* called in sequence order, on one thread */
 	void *sink_arg;
 };
 
 struct kaos_pipeline_error {
-	int code;	/* what the failing function returned (0: no error) */
-	int stage;	/* -1 source, 0..nstages-1 a stage, nstages the sink */
+	int code;  /* what the failing function returned (0: no error) */
+	int stage; /* -1 source, 0..nstages-1 a stage, nstages the sink */
 	const char *stage_name;
-	uint64_t seq;	/* the chunk it failed on */
-	char msg[160];	/* kaos_chunk_error() text, or empty */
+	uint64_t seq;  /* the chunk it failed on */
+	char msg[160]; /* kaos_chunk_error() text, or empty */
 };
 
 struct kaos_pipeline_stage_stats {

@@ -74,7 +74,8 @@ static void test_paths_agree_random(void **state)
 		buf[i] = (unsigned char)rng();
 	/* every alignment, short lengths densely, long ones sparsely */
 	for (size_t off = 0; off < 16; off++) {
-		for (size_t len = 0; len + off <= MAXLEN; len += (len < 80 ? 1 : 97 + (rng() & 63))) {
+		for (size_t len = 0; len + off <= MAXLEN;
+		     len += (len < 80 ? 1 : 97 + (rng() & 63))) {
 			uint32_t seed = (uint32_t)rng();
 			uint32_t want = crc32c_bitwise(seed, buf + off, len);
 			assert_int_equal(kaos_crc32c_sw(seed, buf + off, len), want);
@@ -94,11 +95,11 @@ static void test_chaining(void **state)
 		buf[i] = (unsigned char)(i * 7 + 3);
 	uint32_t whole = kaos_crc32c(0, buf, sizeof(buf));
 	for (size_t cut = 0; cut <= sizeof(buf); cut += 37) {
-		assert_int_equal(kaos_crc32c(kaos_crc32c(0, buf, cut), buf + cut, sizeof(buf) - cut),
-				 whole);
-		assert_int_equal(kaos_crc32c_hw(kaos_crc32c_sw(0, buf, cut), buf + cut,
-						sizeof(buf) - cut),
-				 whole);
+		assert_int_equal(
+			kaos_crc32c(kaos_crc32c(0, buf, cut), buf + cut, sizeof(buf) - cut), whole);
+		assert_int_equal(
+			kaos_crc32c_hw(kaos_crc32c_sw(0, buf, cut), buf + cut, sizeof(buf) - cut),
+			whole);
 	}
 	/* a flipped bit changes the checksum */
 	buf[500] ^= 0x10;

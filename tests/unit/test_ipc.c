@@ -731,7 +731,8 @@ static void test_names_roles_and_identity(void **state)
 		if (kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p2) != -KAOS_EINVAL)
 			_exit(12);
 		struct msg o = {42, 43};
-		if (kaos_ipc_send(p, &o, KAOS_IPC_FOREVER) || kaos_ipc_recv(p, &o, 0) != -KAOS_EINVAL)
+		if (kaos_ipc_send(p, &o, KAOS_IPC_FOREVER) ||
+		    kaos_ipc_recv(p, &o, 0) != -KAOS_EINVAL)
 			_exit(13);
 		kaos_ipc_close(p);
 		_exit(0);
