@@ -478,6 +478,15 @@ int main(void)
 	printf("== bench_ipc (%s): 8-byte messages, SPSC ring of %u slots, CPUs %d,%d, "
 	       "median of %d runs\n",
 	       variant, SLOTS, cpu_a, cpu_b, runs);
+	char load[64] = "?";
+	FILE *lf = fopen("/proc/loadavg", "r");
+	if (lf) {
+		if (!fgets(load, sizeof(load), lf))
+			snprintf(load, sizeof(load), "?");
+		load[strcspn(load, "\n")] = 0;
+		fclose(lf);
+	}
+	printf("   load average at start: %s\n", load);
 	printf("   single: %llu msgs per run; batch: %llu msgs per run in batches of %u\n",
 	       (unsigned long long)n_single, (unsigned long long)n_batch, BATCH);
 
@@ -501,6 +510,10 @@ int main(void)
 	double mrtt = median(rtt, runs);
 	printf("   %-36s %9.0f ns       (min %.0f max %.0f)\n", "cross-process round trip", mrtt,
 	       rtt[0], rtt[runs - 1]);
+	if (mrtt > 1000)
+		printf("   NOTE: a round trip over 1 us means the two CPUs were time-sliced or far "
+		       "apart;"
+		       " throughput figures from this run understate the rings\n");
 	printf("   cross/same ratio: single %.2f (ring calls %.2f), batch %.2f\n", med[2] / med[0],
 	       med[4] / med[0], med[3] / med[1]);
 	printf("   target IPC >= %.0f M msgs/s: single %s, single ring calls %s, batch %s\n",
