@@ -208,9 +208,7 @@ static bool owner_alive(int32_t pid, uint64_t start)
 	if (pid == (int32_t)getpid())
 		return true;
 	rc = proc_stat(pid, &st, &now_start);
-	if (rc == -1)
-		return false;
-	if (rc == -2) /* no /proc: existence is all we can learn */
+	if (rc < 0) /* gone, or /proc cannot show it (none, hidepid): ask the kernel directly */
 		return !(kill(pid, 0) < 0 && errno == ESRCH);
 	if (st == 'Z' || st == 'X' || st == 'x')
 		return false; /* exited, not yet reaped */
