@@ -398,7 +398,8 @@ static int run(const struct kaos_pipeline_config *cfg)
 	while (!rc && show && kaos_pipeline_running(p)) {
 		struct timespec ts = {0, 200000000};
 		nanosleep(&ts, NULL);
-		progress(p, t0, false);
+		if (kaos_pipeline_running(p))
+			progress(p, t0, false);
 	}
 	int wrc = kaos_pipeline_wait(p);
 	if (show)
