@@ -87,6 +87,15 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /* ------------------------------------------------------------------ same process */
 
 struct thr_arg {
@@ -109,9 +118,13 @@ static void *consumer_thread(void *p)
 			for (int i = 0; i < k; i++)
 				sum += buf[i];
 			got += (uint64_t)k;
+			if (!k)
+				cpu_relax();
 		} else if (kaos_ring_recv(a->r, buf) == 0) {
 			sum += buf[0];
 			got++;
+		} else {
+			cpu_relax(); /* as the channel calls do: polling flat out steals the line */
 		}
 	}
 	a->end_ns = now_ns();
