@@ -157,16 +157,29 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBKAOS_A) $(B)/libkt.a | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -MMD -MP $< -o $@ $(B)/libkt.a $(LIBKAOS_A) $(TEST_LDLIBS)
 
-# Sanitizer builds compile everything from source with the sanitizer on.
+# Sanitizer builds: every core/ and user/ module compiled once per sanitizer
+# into an archive that each test links (tests pull in only what they use).
 SAN_SRC = $(CORE_SRC) $(KT_SRC)
-$(B)/tests/asan/%: tests/unit/%.c $(SAN_SRC) $(BPF_SKEL) | deps
+ASAN_FLAGS := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_FLAGS := -O1 -fsanitize=thread
+$(B)/asan/%.o: %.c $(BPF_SKEL) | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(USER_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-		$< $(SAN_SRC) -o $@ $(TEST_LDLIBS)
+	$(Q)$(CC) $(USER_CFLAGS) $(ASAN_FLAGS) -MMD -MP -c $< -o $@
+$(B)/tsan/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+$(B)/libsan-asan.a: $(SAN_SRC:%.c=$(B)/asan/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/libsan-tsan.a: $(CORE_SRC:%.c=$(B)/tsan/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/tests/tsan/%: tests/stress/%.c $(CORE_SRC) | deps
+$(B)/tests/asan/%: tests/unit/%.c $(B)/libsan-asan.a | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(USER_CFLAGS) -O1 -fsanitize=thread $< $(CORE_SRC) -o $@ -lcmocka -lm
+	$(Q)$(CC) $(USER_CFLAGS) $(ASAN_FLAGS) $< -o $@ $(B)/libsan-asan.a $(TEST_LDLIBS)
+
+$(B)/tests/tsan/%: tests/stress/%.c $(B)/libsan-tsan.a | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) $(TSAN_FLAGS) $< -o $@ $(B)/libsan-tsan.a -lcmocka -lm
 
 test: all $(UNIT) $(UNIT_ASAN) $(STRESS)
 	$(Q)B=$(B) ARCH=$(ARCH) tests/run.sh all
