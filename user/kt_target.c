@@ -151,6 +151,11 @@ int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size
 	return 0;
 }
 
+int kt_targets_watch_pid(struct kt_targets *ts, pid_t pid)
+{
+	return push(ts, pid, "");
+}
+
 int kt_targets_add_spec(struct kt_targets *ts, const char *spec, char *err, size_t errlen)
 {
 	char *end;
