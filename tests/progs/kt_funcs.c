@@ -3,12 +3,12 @@
  * Functions of known duration and known call counts, for kaos-trace --func:
  *   kt_funcs [--n20 N] [--n100 N] [--rec CALLS --depth D] [--threads CALLS]
  *            [--hot N] [--dlopen LIB --dl-calls N] [--wait] [--sleep-ms MS]
- *            [--migrate N] [--hold-ms MS]
+ *            [--nest N] [--migrate N] [--hold-ms MS]
  * busy_20us / busy_100us spin on the clock for 20 / 100 us from their own
  * entry; rec_busy(d) spins 50 us and recurses d times (level k lasts
- * (k + 1) * 50 us); thread_busy_50us runs in two threads at once; hot_empty
- * does nothing; migrate_busy spins 20 us on one CPU, moves itself to another
- * and spins 20 us more (its own median duration is printed as "self_p50_ns
+ * (k + 1) * 50 us); nest_busy spins 50 us and calls busy_20us twice (90 us); thread_busy_50us runs
+ * in two threads at once; hot_empty does nothing; migrate_busy spins 20 us on one CPU, moves itself
+ * to another and spins 20 us more (its own median duration is printed as "self_p50_ns
  * migrate_busy=NS", "migrated N" counts calls that did change CPU).
  * --dlopen loads LIB after start and calls its dl_busy_20us.
  * Prints the calls it made, one "calls NAME=N" line per function.
@@ -65,6 +65,13 @@ KT_FUNC_EXPORT uint64_t rec_busy(int depth)
 	r = depth > 0 ? rec_busy(depth - 1) + 1 : 0;
 	sink += r;
 	return r;
+}
+
+KT_FUNC_EXPORT void nest_busy(void)
+{
+	spin_ns(now_ns(), 50000);
+	busy_20us();
+	busy_20us();
 }
 
 KT_FUNC_EXPORT void thread_busy_50us(void)
@@ -145,7 +152,7 @@ int main(int argc, char **argv)
 {
 	long n20 = 0, n100 = 0, rec = 0, depth = 0, hot = 0, dl_calls = 0, sleep_ms = 0,
 	     hold_ms = 0;
-	long migrate = 0, migrated = 0;
+	long migrate = 0, migrated = 0, nest = 0;
 	const char *dl = NULL;
 	int wait = 0;
 
@@ -166,6 +173,8 @@ int main(int argc, char **argv)
 			dl_calls = arg_long(argc, argv, &i);
 		else if (!strcmp(argv[i], "--sleep-ms"))
 			sleep_ms = arg_long(argc, argv, &i);
+		else if (!strcmp(argv[i], "--nest"))
+			nest = arg_long(argc, argv, &i);
 		else if (!strcmp(argv[i], "--migrate"))
 			migrate = arg_long(argc, argv, &i);
 		else if (!strcmp(argv[i], "--hold-ms"))
@@ -195,6 +204,8 @@ int main(int argc, char **argv)
 		busy_100us();
 	for (long i = 0; i < rec; i++)
 		rec_busy((int)depth);
+	for (long i = 0; i < nest; i++)
+		nest_busy();
 	if (thread_calls) {
 		pthread_t th[2];
 
@@ -248,7 +259,8 @@ int main(int argc, char **argv)
 			f();
 		dlclose(h);
 	}
-	printf("calls busy_20us=%ld\n", n20);
+	printf("calls busy_20us=%ld\n", n20 + 2 * nest);
+	printf("calls nest_busy=%ld\n", nest);
 	printf("calls busy_100us=%ld\n", n100);
 	printf("calls rec_busy=%ld\n", rec * (depth + 1));
 	printf("calls thread_busy_50us=%ld\n", 2 * thread_calls);
