@@ -13,6 +13,7 @@
  * kt_stats counts it like a USDT hit: delivered + lost == fired.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "kt_event.h"
@@ -117,6 +118,32 @@ static __always_inline void fstat_inc(__u32 stat)
 		*v += 1;
 }
 
+/*
+ * Is this entry a tail call of a probed function (its return address is
+ * already the kernel's uretprobe trampoline)? Then the frame below at the
+ * same stack pointer is alive; otherwise a frame at the same or a lower
+ * stack pointer belongs to a call that was left without returning
+ * (longjmp, exceptions). The kernel makes the same distinction for its own
+ * return instances.
+ */
+static __always_inline bool tail_call(struct pt_regs *ctx, __u64 sp)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct xol_area *area = BPF_CORE_READ(task, mm, uprobes_state.xol_area);
+	__u64 tramp, ra = 0;
+
+	if (!area)
+		return false; /* no return probe was installed in this process yet */
+	tramp = BPF_CORE_READ(area, vaddr);
+#if defined(__TARGET_ARCH_x86)
+	bpf_probe_read_user(&ra, sizeof(ra), (void *)sp);
+#else
+	(void)sp;
+	ra = PT_REGS_RET(ctx); /* the link register */
+#endif
+	return ra == tramp;
+}
+
 /* Counts one call; returns the count so far (0 if the map is full). */
 static __always_inline __u64 count_call(__u32 tgid, __u32 idx)
 {
@@ -145,7 +172,8 @@ int kt_func_entry(struct pt_regs *ctx)
 	struct thread_stack *st;
 	struct frame *fr;
 	__u32 every = 1, d;
-	__u64 n;
+	bool chained;
+	__u64 n, sp;
 
 	if (idx >= KT_FUNC_MAX)
 		return 0;
@@ -160,6 +188,21 @@ int kt_func_entry(struct pt_regs *ctx)
 	}
 	st->entries++;
 	st->cost += pair_cost_ns[idx & (KT_FUNC_MAX - 1)];
+	sp = PT_REGS_SP(ctx);
+	chained = tail_call(ctx, sp);
+	/* Drop the frames of calls that were left without returning. */
+	for (int i = 0; i < KT_FUNC_MAX_DEPTH; i++) {
+		struct frame *top;
+
+		d = st->depth;
+		if (d == 0 || d > KT_FUNC_MAX_DEPTH)
+			break;
+		top = &st->f[(d - 1) & (KT_FUNC_MAX_DEPTH - 1)];
+		if (top->sp > sp || (top->sp == sp && chained))
+			break;
+		st->depth = d - 1;
+		fstat_inc(KT_FSTAT_ABANDONED);
+	}
 	d = st->depth;
 	if (d >= KT_FUNC_MAX_DEPTH) {
 		/* The kernel installs no return probe this deep either. */
@@ -167,7 +210,7 @@ int kt_func_entry(struct pt_regs *ctx)
 		return 0;
 	}
 	fr = &st->f[d & (KT_FUNC_MAX_DEPTH - 1)];
-	fr->sp = PT_REGS_SP(ctx);
+	fr->sp = sp;
 	fr->idx = idx;
 	fr->inner0 = st->entries;
 	fr->cost0 = st->cost;

@@ -24,7 +24,7 @@ expect_error() {
 
 expect_error nomatch "--func 'nosuch_\*': no function matches 'nosuch_\*' in .*kt_funcs" \
 	"$KT" -b "$FUNCS" --func 'nosuch_*' -d 1
-expect_error toomany "--func matches 6 functions, more than --max-funcs 2" \
+expect_error toomany "--func matches 7 functions, more than --max-funcs 2" \
 	"$KT" -b "$FUNCS" --func '*busy*' --max-funcs 2 -d 1
 expect_error toomany2 "more than --max-funcs 64" "$KT" -b /usr/bin/bash --func '*' -d 1
 expect_error cold "matches only functions that cannot be probed: frag_busy.cold \[.cold fragment" \
@@ -57,7 +57,7 @@ grep -Eq "^  busy_20us +0x[0-9a-f]+ +0x[0-9a-f]+ +[0-9]+ +push +ok$" "$TMP/list.
 	fail "list: no busy_20us row: $(cat "$TMP/list.txt")"
 grep -q "frag_busy.cold .*refused: .cold fragment" "$TMP/list.txt" || fail "list: no refused .cold row"
 grep -q "nosize_busy .*refused: size 0" "$TMP/list.txt" || fail "list: no refused size-0 row"
-grep -q "^6 functions would be probed, 2 refused$" "$TMP/list.txt" || fail "list: wrong summary"
+grep -q "^7 functions would be probed, 2 refused$" "$TMP/list.txt" || fail "list: wrong summary"
 # a glob that also matches refused ones traces the others, with one note
 start_tracer note -b "$FUNCS" --func '*busy*' -d 0.2
 wait "$TRACER_PID" || fail "kaos-trace with a partly refused glob failed"

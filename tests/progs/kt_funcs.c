@@ -3,13 +3,16 @@
  * Functions of known duration and known call counts, for kaos-trace --func:
  *   kt_funcs [--n20 N] [--n100 N] [--rec CALLS --depth D] [--threads CALLS]
  *            [--hot N] [--dlopen LIB --dl-calls N] [--wait] [--sleep-ms MS]
- *            [--nest N] [--migrate N] [--hold-ms MS]
+ *            [--nest N] [--tail N] [--migrate N] [--jumps N] [--hold-ms MS]
  * busy_20us / busy_100us spin on the clock for 20 / 100 us from their own
  * entry; rec_busy(d) spins 50 us and recurses d times (level k lasts
- * (k + 1) * 50 us); nest_busy spins 50 us and calls busy_20us twice (90 us); thread_busy_50us runs
+ * (k + 1) * 50 us); nest_busy spins 50 us and calls busy_20us twice (90 us);
+ * tail_busy is only a jump to busy_20us (a tail call); thread_busy_50us runs
  * in two threads at once; hot_empty does nothing; migrate_busy spins 20 us on one CPU, moves itself
  * to another and spins 20 us more (its own median duration is printed as "self_p50_ns
  * migrate_busy=NS", "migrated N" counts calls that did change CPU).
+ * jump_out_a/jump_out_b spin 20 us and longjmp() back to main, never
+ * returning (--jumps N: N calls, alternating).
  * --dlopen loads LIB after start and calls its dl_busy_20us.
  * Prints the calls it made, one "calls NAME=N" line per function.
  * Also has symbols kaos-trace must refuse: frag_busy.cold (a .cold
@@ -20,6 +23,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +75,12 @@ KT_FUNC_EXPORT void nest_busy(void)
 {
 	spin_ns(now_ns(), 50000);
 	busy_20us();
+	busy_20us();
+}
+
+/* Only a tail call (a jmp to busy_20us): its return is busy_20us's. */
+KT_FUNC_EXPORT void tail_busy(void)
+{
 	busy_20us();
 }
 
@@ -129,6 +139,36 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static jmp_buf jump_env;
+
+KT_FUNC_EXPORT void jump_out_a(void)
+{
+	spin_ns(now_ns(), 20000);
+	longjmp(jump_env, 1);
+}
+
+KT_FUNC_EXPORT void jump_out_b(void)
+{
+	spin_ns(now_ns(), 20000);
+	longjmp(jump_env, 2);
+}
+
+/* n calls that leave by longjmp(), alternating between the two functions. */
+static __attribute__((noinline)) void run_jumps(long n)
+{
+	volatile long done = 0;
+
+	while (done < n) {
+		if (setjmp(jump_env) == 0) {
+			if (done & 1)
+				jump_out_b();
+			else
+				jump_out_a();
+		}
+		done++;
+	}
+}
+
 static long thread_calls;
 
 static void *thread_main(void *arg)
@@ -152,7 +192,7 @@ int main(int argc, char **argv)
 {
 	long n20 = 0, n100 = 0, rec = 0, depth = 0, hot = 0, dl_calls = 0, sleep_ms = 0,
 	     hold_ms = 0;
-	long migrate = 0, migrated = 0, nest = 0;
+	long migrate = 0, migrated = 0, nest = 0, jumps = 0, tail = 0;
 	const char *dl = NULL;
 	int wait = 0;
 
@@ -173,6 +213,10 @@ int main(int argc, char **argv)
 			dl_calls = arg_long(argc, argv, &i);
 		else if (!strcmp(argv[i], "--sleep-ms"))
 			sleep_ms = arg_long(argc, argv, &i);
+		else if (!strcmp(argv[i], "--tail"))
+			tail = arg_long(argc, argv, &i);
+		else if (!strcmp(argv[i], "--jumps"))
+			jumps = arg_long(argc, argv, &i);
 		else if (!strcmp(argv[i], "--nest"))
 			nest = arg_long(argc, argv, &i);
 		else if (!strcmp(argv[i], "--migrate"))
@@ -206,6 +250,9 @@ int main(int argc, char **argv)
 		rec_busy((int)depth);
 	for (long i = 0; i < nest; i++)
 		nest_busy();
+	for (long i = 0; i < tail; i++)
+		tail_busy();
+	run_jumps(jumps);
 	if (thread_calls) {
 		pthread_t th[2];
 
@@ -259,8 +306,11 @@ int main(int argc, char **argv)
 			f();
 		dlclose(h);
 	}
-	printf("calls busy_20us=%ld\n", n20 + 2 * nest);
+	printf("calls busy_20us=%ld\n", n20 + 2 * nest + tail);
+	printf("calls tail_busy=%ld\n", tail);
 	printf("calls nest_busy=%ld\n", nest);
+	printf("calls jump_out_a=%ld\n", (jumps + 1) / 2);
+	printf("calls jump_out_b=%ld\n", jumps / 2);
 	printf("calls busy_100us=%ld\n", n100);
 	printf("calls rec_busy=%ld\n", rec * (depth + 1));
 	printf("calls thread_busy_50us=%ld\n", 2 * thread_calls);
