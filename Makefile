@@ -15,6 +15,7 @@
 #   tests/unit/test_*.c    -> build/tests/unit/*  (+ build/tests/asan/*)
 #   tests/stress/*.c       -> build/tests/tsan/*
 #   tests/progs/*.c        -> build/tests/progs/* (workloads for tracer tests)
+#   tests/progs/lib*.c     -> build/tests/progs/lib*.so (libraries they dlopen)
 #   bench/*.c              -> build/bench/*
 
 ARCH ?= $(shell uname -m)
@@ -57,8 +58,9 @@ UNIT := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
 UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/asan/%)
 STRESS_SRC := $(wildcard tests/stress/*.c)
 STRESS := $(STRESS_SRC:tests/stress/%.c=$(B)/tests/tsan/%)
-PROG_SRC := $(wildcard tests/progs/*.c)
+PROG_SRC := $(filter-out tests/progs/lib%.c,$(wildcard tests/progs/*.c))
 PROGS := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
+PROG_LIBS := $(patsubst tests/progs/%.c,$(B)/tests/progs/%.so,$(wildcard tests/progs/lib*.c))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HAVE_TRACER := $(wildcard user/main.c)
@@ -73,7 +75,7 @@ LIBKAOS_A := $(B)/libkaos.a
 .SECONDARY:
 
 all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/kaos-trace) \
-	$(APPS) $(PROGS)
+	$(APPS) $(PROGS) $(PROG_LIBS)
 
 # ---------------------------------------------------------------- packages
 DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev \
@@ -145,8 +147,13 @@ LINK_KAOS := -L$(B) -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..' -Wl,-rp
 $(B)/%: apps/%.c $(B)/libkaos.so | deps
 	$(Q)$(CC) $(USER_CFLAGS) -MMD -MP $< -o $@ $(LINK_KAOS) -lz -lm
 
-# tests/progs/*_nopie.c link as classic fixed-address executables (ET_EXEC).
+# tests/progs/*_nopie.c link as classic fixed-address executables (ET_EXEC);
+# *_rdynamic.c export their functions (.dynsym).
 $(B)/tests/progs/%_nopie: PROG_LDFLAGS := -no-pie
+$(B)/tests/progs/%_rdynamic: PROG_LDFLAGS := -rdynamic
+$(B)/tests/progs/lib%.so: tests/progs/lib%.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) -fPIC -shared -MMD -MP $< -o $@
 $(B)/tests/progs/%: tests/progs/%.c $(B)/libkaos.so | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) $(PROG_LDFLAGS) -MMD -MP $< -o $@ $(LINK_KAOS) -lm

@@ -76,4 +76,27 @@ enum kt_stat {
 
 #define KT_MAX_PIDS 1024 /* pid filter map size */
 
+/*
+ * KT_EV_FUNC (kaos-trace --func, bpf/kaos_func.bpf.c): one record per timed
+ * call, sent at the function's return. ring_id = function index (the BPF
+ * cookie of its uprobes), count = calls of that function in that process so
+ * far (every call, timed or not), n = probed calls made inside this one,
+ * bytes = their calibrated probe cost in ns (it is inside dur_ns), dur_ns =
+ * entry-to-return as probed (raw), extra = probed frames of this thread
+ * below this call (recursion depth), name_ptr = 0.
+ */
+#define KT_FUNC_MAX	  1024		    /* function indexes 0..KT_FUNC_MAX-1 */
+#define KT_FUNC_CALIB_IDX (KT_FUNC_MAX - 1) /* kaos-trace's own calibration target */
+#define KT_FUNC_MAX_DEPTH 64		    /* probed calls in flight per thread (kernel's limit) */
+
+/* Per-CPU counters of bpf/kaos_func.bpf.c (map "func_stats"). */
+enum kt_func_stat {
+	KT_FSTAT_UNTIMED = 0,	  /* calls counted but not timed: too deep, or no thread storage */
+	KT_FSTAT_UNMATCHED = 1,	  /* returns without a matching entry (attached mid-call) */
+	KT_FSTAT_ABANDONED = 2,	  /* entries that never returned (longjmp, exceptions) */
+	KT_FSTAT_NOCOUNT = 3,	  /* calls not counted: the count map was full */
+	KT_FSTAT_SAMPLED_OUT = 4, /* calls counted but not timed because of --max-rate */
+	KT_FSTAT_NR = 5,
+};
+
 #endif /* KT_EVENT_H */

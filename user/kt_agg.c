@@ -43,7 +43,16 @@ static void series_free(struct kt_series *s)
 void kt_agg_free(struct kt_agg *a)
 {
 	struct kt_ring_agg *r, *rn;
+	struct kt_func_agg *f, *fn;
 	struct kt_proc *p, *pn;
+
+	for (f = a->funcs; f; f = fn) {
+		fn = f->next;
+		series_free(&f->s);
+		free(f->corr);
+		free(f->corr_iv);
+		free(f);
+	}
 
 	for (r = a->rings; r; r = rn) {
 		rn = r->next;
@@ -193,14 +202,87 @@ uint64_t kt_series_count_iv(const struct kt_series *s)
 	return s->seen ? s->last - s->last_iv : 0;
 }
 
+void kt_agg_set_funcs(struct kt_agg *a, const struct kt_func_desc *d, uint32_t n)
+{
+	a->func_desc = d;
+	a->nfuncs = d ? n : 0;
+}
+
+struct kt_func_agg *kt_agg_func(struct kt_agg *a, uint32_t pid, uint32_t idx)
+{
+	struct kt_func_agg *f, **tail = &a->funcs;
+
+	for (f = a->funcs; f; f = f->next) {
+		if (f->pid == pid && f->idx == idx)
+			return f;
+		tail = &f->next;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->pid = pid;
+	f->idx = idx;
+	/* The kernel counts from attach: every call is in the count. */
+	f->s.seen = true;
+	*tail = f;
+	return f;
+}
+
+void kt_agg_func_count(struct kt_agg *a, uint32_t pid, uint32_t idx, uint64_t calls)
+{
+	struct kt_func_agg *f;
+
+	if (idx >= a->nfuncs || !kt_agg_proc(a, pid) || !(f = kt_agg_func(a, pid, idx)))
+		return;
+	if (calls > f->s.last)
+		f->s.last = calls;
+}
+
+uint64_t kt_func_corrected_ns(uint64_t raw_ns, double bias_ns, uint64_t inner_cost_ns)
+{
+	double v = (double)raw_ns - (bias_ns > 0 ? bias_ns : 0) - (double)inner_cost_ns;
+
+	return v > 0 ? (uint64_t)(v + 0.5) : 0;
+}
+
+static void agg_add_func(struct kt_agg *a, const struct kt_event *e)
+{
+	const struct kt_func_desc *d = &a->func_desc[e->ring_id];
+	struct kt_func_agg *f;
+	uint64_t corr;
+
+	a->events++;
+	a->events_iv++;
+	if (!kt_agg_proc(a, e->pid) || !(f = kt_agg_func(a, e->pid, e->ring_id)))
+		return;
+	if (e->count > f->s.last)
+		f->s.last = e->count;
+	f->s.events++;
+	f->s.events_iv++;
+	corr = kt_func_corrected_ns(e->dur_ns, d->bias_ns, e->bytes);
+	if (hist_get(&f->s.dur) && hist_get(&f->s.dur_iv)) {
+		kt_hist_record(f->s.dur, e->dur_ns);
+		kt_hist_record(f->s.dur_iv, e->dur_ns);
+	}
+	if (hist_get(&f->corr) && hist_get(&f->corr_iv)) {
+		kt_hist_record(f->corr, corr);
+		kt_hist_record(f->corr_iv, corr);
+	}
+}
+
 struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_t size)
 {
 	struct kt_ring_agg *r;
 	struct kt_series *s;
 	struct kt_proc *p;
 
-	if (size < KT_EVENT_BASE_SIZE || e->type >= KT_EV_TYPES || e->type == KT_EV_FUNC) {
+	if (size < KT_EVENT_BASE_SIZE || e->type >= KT_EV_TYPES ||
+	    (e->type == KT_EV_FUNC && e->ring_id >= a->nfuncs)) {
 		a->bad_events++;
+		return NULL;
+	}
+	if (e->type == KT_EV_FUNC) {
+		agg_add_func(a, e);
 		return NULL;
 	}
 	a->events++;
@@ -264,6 +346,14 @@ void kt_agg_interval_reset(struct kt_agg *a)
 				if (s->pmu_iv[i])
 					kt_hist_reset(s->pmu_iv[i]);
 		}
+	}
+	for (struct kt_func_agg *f = a->funcs; f; f = f->next) {
+		f->s.last_iv = f->s.last;
+		f->s.events_iv = 0;
+		if (f->s.dur_iv)
+			kt_hist_reset(f->s.dur_iv);
+		if (f->corr_iv)
+			kt_hist_reset(f->corr_iv);
 	}
 	for (struct kt_proc *p = a->procs; p; p = p->next) {
 		p->hits_iv = 0;

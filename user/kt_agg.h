@@ -3,6 +3,8 @@
  * kt_agg: folds kt_events into per-(process, ring, event type) series:
  * exact counts from the cumulative counters the probes carry, latency
  * histograms from the sampled events, per-process probe-hit accounting.
+ * KT_EV_FUNC events (kaos-trace --func) go to per-(process, function)
+ * series: raw and probe-cost-corrected latency.
  */
 #ifndef KT_AGG_H
 #define KT_AGG_H
@@ -53,8 +55,29 @@ struct kt_proc {
 	struct kt_proc *next;
 };
 
+/* A function probed with --func (kt_func), indexed by KT_EV_FUNC's ring_id. */
+struct kt_func_desc {
+	const char *name;   /* symbol */
+	const char *module; /* basename of its file */
+	double bias_ns;	    /* probe time inside each measured latency (calibrated; 0: unknown) */
+	double pair_ns;	    /* what one probed call costs the process (calibrated; 0: unknown) */
+	uint32_t sample_every; /* 1 in N calls timed (--max-rate); counts are exact regardless */
+};
+
+struct kt_func_agg {
+	uint32_t pid;
+	uint32_t idx;
+	struct kt_series s;   /* exact call count; s.dur = raw latency */
+	struct kt_hist *corr; /* latency less the calibrated probe cost inside it */
+	struct kt_hist *corr_iv;
+	struct kt_func_agg *next;
+};
+
 struct kt_agg {
 	struct kt_ring_agg *rings;
+	struct kt_func_agg *funcs;
+	const struct kt_func_desc *func_desc; /* borrowed; kt_agg_set_funcs() */
+	uint32_t nfuncs;
 	struct kt_proc *procs;
 	uint64_t attach_ns; /* CLOCK_MONOTONIC when the probes were attached */
 	uint64_t events;    /* kt_events consumed */
@@ -69,11 +92,25 @@ struct kt_agg {
 void kt_agg_init(struct kt_agg *a, uint64_t attach_ns);
 void kt_agg_free(struct kt_agg *a);
 
-/* Folds one event. Returns the ring it was added to (NULL on bad input). */
+/*
+ * Folds one event. Returns the ring it was added to (NULL on bad input, and
+ * for KT_EV_FUNC events, which go to kt_agg_func()).
+ */
 struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_t size);
 
 struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid);
 struct kt_ring_agg *kt_agg_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id);
+
+/* The functions KT_EV_FUNC events refer to (borrowed: must outlive a). */
+void kt_agg_set_funcs(struct kt_agg *a, const struct kt_func_desc *d, uint32_t n);
+struct kt_func_agg *kt_agg_func(struct kt_agg *a, uint32_t pid, uint32_t idx);
+/* Exact calls of a function in a process since attach (from the kernel's counters). */
+void kt_agg_func_count(struct kt_agg *a, uint32_t pid, uint32_t idx, uint64_t calls);
+/*
+ * Corrected latency: raw less the probe time inside it (bias) and the probe
+ * cost of the probed calls made inside it, floored at 0.
+ */
+uint64_t kt_func_corrected_ns(uint64_t raw_ns, double bias_ns, uint64_t inner_cost_ns);
 
 /* Counted operations of a series (exact, from the cumulative counters). */
 uint64_t kt_series_count(const struct kt_series *s);

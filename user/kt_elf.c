@@ -535,3 +535,33 @@ int kt_elf_find_needed(const char *path, const char *prefix, char *out, size_t o
 		return 0;
 	return -KT_ELF_EOPEN;
 }
+
+int kt_elf_soname(struct kt_elf *e, char *out, size_t outlen)
+{
+	Elf_Scn *scn;
+	GElf_Shdr sh;
+	Elf_Data *data;
+	int err;
+
+	if (!e || !out || !outlen)
+		return -KT_ELF_EINVAL;
+	err = kt_elf_find_section(e, ".dynamic", &scn, &sh);
+	if (err)
+		return err;
+	data = section_data(e, scn, &sh);
+	for (size_t i = 0; data && sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
+		GElf_Dyn dyn;
+		const char *s;
+
+		if (!gelf_getdyn(data, (int)i, &dyn) || dyn.d_tag == DT_NULL)
+			break;
+		if (dyn.d_tag != DT_SONAME)
+			continue;
+		s = elf_strptr(e->elf, sh.sh_link, dyn.d_un.d_val);
+		if (!s)
+			return -KT_ELF_ETRUNC;
+		snprintf(out, outlen, "%s", s);
+		return 0;
+	}
+	return -KT_ELF_ENOSYM;
+}

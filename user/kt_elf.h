@@ -115,4 +115,7 @@ int kt_elf_segments_offset_to_vaddr(const GElf_Phdr *segs, size_t n, uint64_t of
  */
 int kt_elf_find_needed(const char *path, const char *prefix, char *out, size_t outlen);
 
+/* Copies the DT_SONAME of a shared object into out. 0, -KT_ELF_ENOSECTION or -KT_ELF_ENOSYM. */
+int kt_elf_soname(struct kt_elf *e, char *out, size_t outlen);
+
 #endif /* KT_ELF_H */

@@ -28,13 +28,111 @@ static const struct kt_hist *series_hist(const struct kt_series *s, bool soj, bo
 	return interval ? s->dur_iv : s->dur;
 }
 
-static void proc_cost(const struct kt_proc *p, const struct kt_report_totals *t, bool interval,
-		      double *pct)
+/* Calls of a process's probed functions and what their probes cost it (ns). */
+static uint64_t proc_func_calls(const struct kt_agg *a, uint32_t pid, bool interval,
+				double *cost_ns)
+{
+	uint64_t calls = 0;
+
+	*cost_ns = 0;
+	for (const struct kt_func_agg *f = a->funcs; f; f = f->next) {
+		if (f->pid != pid || f->idx >= a->nfuncs)
+			continue;
+		uint64_t n = interval ? kt_series_count_iv(&f->s) : kt_series_count(&f->s);
+
+		calls += n;
+		*cost_ns += (double)n * a->func_desc[f->idx].pair_ns;
+	}
+	return calls;
+}
+
+static void proc_cost(const struct kt_agg *a, const struct kt_proc *p,
+		      const struct kt_report_totals *t, bool interval, double *pct)
 {
 	double secs = interval ? t->interval_s : t->elapsed_s;
 	uint64_t hits = interval ? p->hits_iv : p->hits;
+	double fcost;
 
-	*pct = secs > 0 ? (double)hits * t->hit_ns / (secs * 1e9) * 100.0 : 0;
+	proc_func_calls(a, p->pid, interval, &fcost);
+	*pct = secs > 0 ? ((double)hits * t->hit_ns + fcost) / (secs * 1e9) * 100.0 : 0;
+}
+
+static const struct kt_hist *func_hist(const struct kt_func_agg *f, bool corrected, bool interval)
+{
+	if (corrected)
+		return interval ? f->corr_iv : f->corr;
+	return interval ? f->s.dur_iv : f->s.dur;
+}
+
+static void func_lat(FILE *f, const char *label, const struct kt_hist *h)
+{
+	struct kt_hist_summary s = {0};
+	char b[6][16];
+
+	if (h)
+		kt_hist_summary(h, &s);
+	fprintf(f, " %-9s", label);
+	if (s.count)
+		fprintf(f, " %8s %8s %8s %8s %8s %8s", kt_fmt_ns(b[0], 16, s.min),
+			kt_fmt_ns(b[1], 16, s.p50), kt_fmt_ns(b[2], 16, s.p90),
+			kt_fmt_ns(b[3], 16, s.p99), kt_fmt_ns(b[4], 16, s.p999),
+			kt_fmt_ns(b[5], 16, s.max));
+	else
+		fprintf(f, " %8s %8s %8s %8s %8s %8s", "-", "-", "-", "-", "-", "-");
+	fputc('\n', f);
+}
+
+/* The --func table of one process: two latency lines per function, raw and corrected. */
+static bool func_rows(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
+		      uint32_t pid, double secs, bool hist, bool interval)
+{
+	bool any = false;
+
+	for (const struct kt_func_agg *fa = a->funcs; fa; fa = fa->next) {
+		if (fa->pid != pid || fa->idx >= a->nfuncs)
+			continue;
+		const struct kt_func_desc *d = &a->func_desc[fa->idx];
+		uint64_t n = interval ? kt_series_count_iv(&fa->s) : kt_series_count(&fa->s);
+		const struct kt_hist *raw = func_hist(fa, false, interval);
+		char rate[32], name[64], samples[32];
+
+		if (!any) {
+			fprintf(f,
+				"  functions: raw = entry to return as probed; "
+				"corrected = raw less the probe time inside it%s\n",
+				t->func_calibrated ? " (calibrated at start)"
+						   : " (not calibrated: corrected = raw)");
+			fprintf(f, "  %-32s %10s %9s %9s %-9s %8s %8s %8s %8s %8s %8s\n",
+				"FUNCTION", "CALLS", "RATE/s", "SAMPLES", "LATENCY", "MIN", "P50",
+				"P90", "P99", "P99.9", "MAX");
+			any = true;
+		}
+		snprintf(name, sizeof(name), "%s:%s", d->module, d->name);
+		if (d->sample_every > 1)
+			snprintf(samples, sizeof(samples), "%" PRIu64 "/%u",
+				 raw ? kt_hist_count(raw) : 0, d->sample_every);
+		else
+			snprintf(samples, sizeof(samples), "%" PRIu64,
+				 raw ? kt_hist_count(raw) : 0);
+		fprintf(f, "  %-32.32s %10" PRIu64 " %9s %9s", name, n,
+			fmt_rate(rate, sizeof(rate), secs > 0 ? (double)n / secs : 0), samples);
+		func_lat(f, "raw", raw);
+		fprintf(f, "  %-32s %10s %9s %9s", "", "", "", "");
+		func_lat(f, "corrected", func_hist(fa, true, interval));
+	}
+	if (!any || !hist)
+		return any;
+	for (const struct kt_func_agg *fa = a->funcs; fa; fa = fa->next) {
+		const struct kt_hist *h = func_hist(fa, true, interval);
+
+		if (fa->pid != pid || fa->idx >= a->nfuncs || !h || !kt_hist_count(h))
+			continue;
+		fprintf(f, "\n  function %s:%s: corrected latency\n", a->func_desc[fa->idx].module,
+			a->func_desc[fa->idx].name);
+		kt_hist_print_log2(f, h, "corrected");
+		fputc('\n', f);
+	}
+	return any;
 }
 
 /* One table row: a latency series with count, rate and percentiles. */
@@ -116,10 +214,15 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		double pct;
 		bool any = false;
 
-		proc_cost(p, t, interval, &pct);
-		fprintf(f, "pid %u (%s)%s: %" PRIu64 " probe hits, tracing cost %.3f%% of %.2f s",
-			p->pid, p->comm, p->exited ? " [exited]" : "",
-			interval ? p->hits_iv : p->hits, pct, secs);
+		double fcost;
+		uint64_t fcalls = proc_func_calls(a, p->pid, interval, &fcost);
+
+		proc_cost(a, p, t, interval, &pct);
+		fprintf(f, "pid %u (%s)%s: %" PRIu64 " probe hits", p->pid, p->comm,
+			p->exited ? " [exited]" : "", interval ? p->hits_iv : p->hits);
+		if (fcalls)
+			fprintf(f, ", %" PRIu64 " probed function calls", fcalls);
+		fprintf(f, ", tracing cost %.3f%% of %.2f s", pct, secs);
 		if (p->sample_every > 1)
 			fprintf(f, ", sampling 1 in %u", p->sample_every);
 		fputc('\n', f);
@@ -177,6 +280,8 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				row(f, r, "retransmit", nrt, secs, NULL, cls);
 			}
 		}
+		if (func_rows(f, a, t, p->pid, secs, hist, interval))
+			any = true;
 		if (!any)
 			fprintf(f, "  (no events yet)\n");
 		if (any && a->npmu) {
@@ -199,8 +304,44 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				   series_hist(&r->s[KT_EV_BACKPRESSURE], false, interval));
 		}
 	}
+	const uint64_t *fs = t->func_stats;
+
+	if (fs[KT_FSTAT_UNTIMED] || fs[KT_FSTAT_UNMATCHED] || fs[KT_FSTAT_ABANDONED] ||
+	    fs[KT_FSTAT_NOCOUNT])
+		fprintf(f,
+			"functions: %" PRIu64 " calls not timed (nested deeper than %d), %" PRIu64
+			" returns without entry, %" PRIu64 " calls that never returned, %" PRIu64
+			" calls not counted (count map full)\n",
+			fs[KT_FSTAT_UNTIMED], KT_FUNC_MAX_DEPTH, fs[KT_FSTAT_UNMATCHED],
+			fs[KT_FSTAT_ABANDONED], fs[KT_FSTAT_NOCOUNT]);
 	if (a->bad_events)
 		fprintf(f, "malformed events: %" PRIu64 "\n", a->bad_events);
+}
+
+/* One --func function: exact calls, calibration figures, raw and corrected latency. */
+static void json_func(struct kt_json *w, const struct kt_agg *a, const struct kt_func_agg *fa,
+		      double secs, bool interval)
+{
+	const struct kt_func_desc *d = &a->func_desc[fa->idx];
+	uint64_t n = interval ? kt_series_count_iv(&fa->s) : kt_series_count(&fa->s);
+	const struct kt_hist *raw = func_hist(fa, false, interval);
+	const struct kt_hist *corr = func_hist(fa, true, interval);
+	struct kt_hist empty;
+
+	kt_hist_init(&empty);
+	kt_json_object_begin(w);
+	kt_json_kv_u64(w, "index", fa->idx);
+	kt_json_kv_string(w, "name", d->name);
+	kt_json_kv_string(w, "module", d->module);
+	kt_json_kv_u64(w, "calls", n);
+	kt_json_kv_double(w, "calls_rate", secs > 0 ? (double)n / secs : 0);
+	kt_json_kv_u64(w, "samples", raw ? kt_hist_count(raw) : 0);
+	kt_json_kv_u64(w, "sample_every", d->sample_every ? d->sample_every : 1);
+	kt_json_kv_double(w, "probe_bias_ns", d->bias_ns);
+	kt_json_kv_double(w, "probe_pair_ns", d->pair_ns);
+	kt_json_hist(w, "latency_raw", raw ? raw : &empty, secs);
+	kt_json_hist(w, "latency_corrected", corr ? corr : &empty, secs);
+	kt_json_object_end(w);
 }
 
 static void json_series(struct kt_json *w, const struct kt_agg *a, const char *key,
@@ -262,12 +403,23 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	kt_json_u64(&w, t->lost);
 	kt_json_key(&w, "probe_hit_ns");
 	kt_json_double(&w, t->hit_ns);
+	if (a->nfuncs) {
+		kt_json_key(&w, "func");
+		kt_json_object_begin(&w);
+		kt_json_kv_bool(&w, "calibrated", t->func_calibrated);
+		kt_json_kv_u64(&w, "untimed", t->func_stats[KT_FSTAT_UNTIMED]);
+		kt_json_kv_u64(&w, "unmatched_returns", t->func_stats[KT_FSTAT_UNMATCHED]);
+		kt_json_kv_u64(&w, "abandoned", t->func_stats[KT_FSTAT_ABANDONED]);
+		kt_json_kv_u64(&w, "not_counted", t->func_stats[KT_FSTAT_NOCOUNT]);
+		kt_json_kv_u64(&w, "sampled_out", t->func_stats[KT_FSTAT_SAMPLED_OUT]);
+		kt_json_object_end(&w);
+	}
 	kt_json_key(&w, "processes");
 	kt_json_array_begin(&w);
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		double pct;
 
-		proc_cost(p, t, interval, &pct);
+		proc_cost(a, p, t, interval, &pct);
 		kt_json_object_begin(&w);
 		kt_json_key(&w, "pid");
 		kt_json_u64(&w, p->pid);
@@ -309,6 +461,12 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				kt_json_hist(&w, "sojourn", soj, secs);
 			kt_json_object_end(&w);
 		}
+		kt_json_array_end(&w);
+		kt_json_key(&w, "functions");
+		kt_json_array_begin(&w);
+		for (const struct kt_func_agg *fa = a->funcs; fa; fa = fa->next)
+			if (fa->pid == p->pid && fa->idx < a->nfuncs)
+				json_func(&w, a, fa, secs, interval);
 		kt_json_array_end(&w);
 		kt_json_object_end(&w);
 	}

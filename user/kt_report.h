@@ -18,6 +18,8 @@ struct kt_report_totals {
 	uint64_t filtered;
 	uint64_t stack_errors;
 	double hit_ns;	   /* measured cost of one probe hit */
+	bool func_calibrated;		  /* --func: probe costs were measured */
+	uint64_t func_stats[KT_FSTAT_NR]; /* --func: kernel-side anomalies (enum kt_func_stat) */
 	double elapsed_s;  /* since attach */
 	double interval_s; /* length of this interval */
 	bool final;

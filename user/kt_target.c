@@ -161,6 +161,11 @@ int kt_targets_add_pid_path(struct kt_targets *ts, pid_t pid, const char *path, 
 	return 0;
 }
 
+int kt_targets_watch_pid(struct kt_targets *ts, pid_t pid)
+{
+	return push(ts, pid, "");
+}
+
 int kt_targets_add_spec(struct kt_targets *ts, const char *spec, char *err, size_t errlen)
 {
 	char *end;

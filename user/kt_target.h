@@ -13,7 +13,7 @@
 
 struct kt_target {
 	pid_t pid; /* > 0: that process only; 0: every process mapping path */
-	char path[PATH_MAX];
+	char path[PATH_MAX]; /* "": a watched pid without kaos probes (kaos-trace --func) */
 	bool exited;
 };
 
@@ -30,6 +30,11 @@ int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size
 /* pid in path (e.g. a child about to exec path): no /proc lookup. */
 int kt_targets_add_pid_path(struct kt_targets *ts, pid_t pid, const char *path, char *err,
 			    size_t errlen);
+/*
+ * A target traced by other means (--func) without kaos USDT probes: pid > 0
+ * is watched for its exit; pid 0 (-b PATH) keeps the tracer running.
+ */
+int kt_targets_watch_pid(struct kt_targets *ts, pid_t pid);
 /* "1234" is a pid, anything else a path. */
 int kt_targets_add_spec(struct kt_targets *ts, const char *spec, char *err, size_t errlen);
 void kt_targets_free(struct kt_targets *ts);

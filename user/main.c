@@ -4,7 +4,9 @@
  * retransmit, ring_close) with BPF and prints latency summaries.
  *
  *   kaos-trace -p PID [-p PID...] [-b PATH...] [-d SEC] [-i SEC] ...
+ *   kaos-trace -p PID|-b PATH --func '[LIB:]GLOB' ...   (plain uprobes, user/kt_func.c)
  *   kaos-trace list PID|PATH
+ *   kaos-trace list --func PATTERN PID|PATH
  */
 #include <argp.h>
 #include <errno.h>
@@ -34,6 +36,7 @@
 #include "kt_folded.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
+#include "kt_func.h"
 #include "kt_report.h"
 #include "kt_sym.h"
 #include "kt_target.h"
@@ -69,6 +72,11 @@ struct options {
 	char **cmd;	      /* -- CMD ARGS: start it and trace it */
 	unsigned int profile_hz; /* --profile: sample user stacks at this rate per CPU */
 	const char *pmu;	  /* --pmu EVENT[,EVENT] */
+	const char *funcs[MAX_TARGETS]; /* --func patterns */
+	int nfuncs;
+	uint32_t max_funcs;
+	uint64_t max_rate;
+	bool no_usdt;
 };
 
 static struct options opt = {
@@ -117,6 +125,10 @@ enum {
 	OPT_PROBE_COST,
 	OPT_PROFILE,
 	OPT_PMU,
+	OPT_FUNC,
+	OPT_MAX_FUNCS,
+	OPT_MAX_RATE,
+	OPT_NO_USDT,
 };
 
 static const char args_doc[] = "[-- COMMAND [ARG...]]";
@@ -128,7 +140,9 @@ static const char doc[] =
 	"  kaos-trace -b build/libkaos.so -i 1 every process using the library\n"
 	"  kaos-trace -p 1234 --stacks --folded out.folded --weight latency\n"
 	"  kaos-trace -H -- ./app --flag       start ./app, trace it until it exits\n"
-	"  kaos-trace list 1234                list the probes of a process\n";
+	"  kaos-trace list 1234                list the probes of a process\n"
+	"  kaos-trace -p 1234 --func 'libkaos.so:kaos_ring_*'  time functions (uprobes)\n"
+	"  kaos-trace list --func 'compress_*' ./pipeline      what --func would probe\n";
 
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
@@ -157,6 +171,15 @@ static const struct argp_option options[] = {
 	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
 	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)",
 	 0},
+	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
+	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
+	 "the -b PATH) with an entry and a return uprobe (repeatable)",
+	 0},
+	{"max-funcs", OPT_MAX_FUNCS, "N", 0,
+	 "Refuse --func patterns matching more than N functions (default 64)", 0},
+	{"max-rate", OPT_MAX_RATE, "N", 0,
+	 "Time at most ~N calls/s per --func function (1 in 2^k); counts stay exact", 0},
+	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
 	{},
 };
@@ -256,6 +279,20 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_PMU:
 		opt.pmu = arg;
 		break;
+	case OPT_FUNC:
+		if (opt.nfuncs == MAX_TARGETS)
+			die(2, "too many --func (max %d)", MAX_TARGETS);
+		opt.funcs[opt.nfuncs++] = arg;
+		break;
+	case OPT_MAX_FUNCS:
+		opt.max_funcs = (uint32_t)parse_ull(arg, "--max-funcs", 1, KT_FUNC_MAX - 1);
+		break;
+	case OPT_MAX_RATE:
+		opt.max_rate = parse_ull(arg, "--max-rate", 1, 1ull << 32);
+		break;
+	case OPT_NO_USDT:
+		opt.no_usdt = true;
+		break;
 	case 'v':
 		opt.verbose = true;
 		break;
@@ -301,6 +338,7 @@ static void print_bpf_log_tail(void)
 
 struct tracer {
 	struct kaos_trace_bpf *skel;
+	struct kt_func *func; /* --func, or NULL */
 	struct bpf_link *links[MAX_TARGETS * 2 * NPROBES];
 	int nlinks;
 	struct ring_buffer *rb;
@@ -338,11 +376,14 @@ static int handle_event(void *ctx, void *data, size_t size)
 		}
 		uint32_t nframes = e->stack_sz / sizeof(e->stack[0]);
 		uint64_t w = opt.weight_latency ? e->dur_ns : 1;
+		/* a function's stack is its callers: its name is the root */
+		const char *ev = e->type == KT_EV_FUNC ? kt_func_name(t->func, e->ring_id)
+						       : kt_event_type_name(e->type);
 
 		if (nframes > KT_MAX_STACK)
 			nframes = KT_MAX_STACK;
-		kt_folded_add(t->folded, e->pid, p ? p->comm : NULL, kt_event_type_name(e->type),
-			      (const uint64_t *)e->stack, nframes, w);
+		kt_folded_add(t->folded, e->pid, p ? p->comm : NULL, ev, (const uint64_t *)e->stack,
+			      nframes, w);
 	}
 	return 0;
 }
@@ -380,6 +421,8 @@ static void totals(struct tracer *t, struct kt_report_totals *tot)
 		tot->stack_errors += st[KT_STAT_STACK_ERR][ty];
 	}
 	tot->hit_ns = t->hit_ns;
+	tot->func_calibrated = kt_func_calibrated(t->func);
+	kt_func_stats(t->func, tot->func_stats);
 }
 
 static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid, const char *path,
@@ -515,6 +558,7 @@ static void report(struct tracer *t, bool final)
 	struct kt_report_totals tot;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 
+	kt_func_sync(t->func, &t->agg); /* exact counts from the kernel */
 	totals(t, &tot);
 	tot.elapsed_s = (double)(now - t->t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
@@ -580,8 +624,10 @@ static int cmd_list(int argc, char **argv)
 	struct kt_targets tg = {0};
 	char err[512];
 
+	if (argc >= 3 && !strncmp(argv[2], "--func", 6))
+		return kt_func_cmd_list(argc - 2, argv + 2, stdout, stderr);
 	if (argc != 3)
-		die(2, "usage: kaos-trace list PID|PATH");
+		die(2, "usage: kaos-trace list PID|PATH (or list --func PATTERN PID|PATH)");
 	if (kt_targets_add_spec(&tg, argv[2], err, sizeof(err)))
 		die(1, "%s", err);
 	for (int i = 0; i < tg.n; i++) {
@@ -701,11 +747,33 @@ int main(int argc, char **argv)
 		die(2, "%s", err);
 
 	/* Resolve targets first: bad input fails before anything is loaded. */
+	if (opt.nfuncs) {
+		struct kt_func_opts fo = {.patterns = opt.funcs,
+					  .npatterns = opt.nfuncs,
+					  .pids = opt.pids,
+					  .npids = opt.npids,
+					  .paths = opt.paths,
+					  .npaths = opt.npaths,
+					  .max_funcs = opt.max_funcs,
+					  .max_rate = opt.max_rate,
+					  .warn_pct = opt.budget_pct,
+					  .stacks = opt.stacks};
+
+		if (kt_func_resolve(&fo, &t.func, err, sizeof(err)))
+			die(1, "%s", err);
+	} else if (opt.max_funcs || opt.max_rate || opt.no_usdt) {
+		die(2, "--max-funcs, --max-rate and --no-usdt need --func");
+	}
+	/* With --func, libkaos' USDT probes are traced where they exist (unless --no-usdt). */
 	for (int i = 0; i < opt.npids; i++)
-		if (kt_targets_add_pid(&t.targets, opt.pids[i], err, sizeof(err)))
+		if ((opt.no_usdt ||
+		     kt_targets_add_pid(&t.targets, opt.pids[i], err, sizeof(err))) &&
+		    (!t.func || kt_targets_watch_pid(&t.targets, opt.pids[i])))
 			die(1, "%s", err);
 	for (int i = 0; i < opt.npaths; i++)
-		if (kt_targets_add_path(&t.targets, opt.paths[i], err, sizeof(err)))
+		if ((opt.no_usdt ||
+		     kt_targets_add_path(&t.targets, opt.paths[i], err, sizeof(err))) &&
+		    (!t.func || kt_targets_watch_pid(&t.targets, 0)))
 			die(1, "%s", err);
 	if (opt.cmd)
 		start_command(&t);
@@ -763,12 +831,24 @@ int main(int argc, char **argv)
 		t.hit_ns = opt.probe_cost_ns;
 	else if (!opt.no_calibrate)
 		t.hit_ns = calibrate(&t);
+	if (t.func) {
+		if (kt_func_load(t.func, bpf_map__fd(t.skel->maps.events),
+				 bpf_map__fd(t.skel->maps.kt_stats), opt.ringbuf_bytes / 16, err,
+				 sizeof(err))) {
+			fprintf(stderr, "kaos-trace: %s; libbpf said:\n", err);
+			print_bpf_log_tail();
+			return 1;
+		}
+		if ((!opt.no_calibrate && kt_func_calibrate(t.func, err, sizeof(err))) ||
+		    kt_func_attach(t.func, err, sizeof(err)))
+			die(1, "%s", err);
+	}
 
 	/* Attach every probe of every target. */
 	for (int i = 0; i < t.targets.n; i++) {
 		struct kt_target *tg = &t.targets.v[i];
 
-		for (unsigned int p = 0; p < NPROBES; p++) {
+		for (unsigned int p = 0; p < NPROBES && tg->path[0]; p++) {
 			e = attach_one(&t, probe_prog(&t, p), tg->pid > 0 ? tg->pid : -1, tg->path,
 				       probe_names[p]);
 			if (e)
@@ -781,6 +861,8 @@ int main(int argc, char **argv)
 	t.agg.npmu = pmu.n;
 	memcpy(t.agg.pmu_names, pmu.names, sizeof(t.agg.pmu_names));
 	/* Report traced pids even if they never fire (the command: once it runs). */
+	if (t.func)
+		kt_func_bind(t.func, &t.agg);
 	for (int i = 0; i < t.targets.n; i++)
 		if (t.targets.v[i].pid > 0 && t.targets.v[i].pid != t.child)
 			kt_agg_proc(&t.agg, (uint32_t)t.targets.v[i].pid);
@@ -802,8 +884,11 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	fprintf(stderr, "kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
-		t.nlinks, t.targets.n, t.targets.n == 1 ? "" : "s",
+	if (t.func)
+		kt_func_describe(t.func, stderr);
+	fprintf(stderr,
+		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
+		t.nlinks + kt_func_nlinks(t.func), t.targets.n, t.targets.n == 1 ? "" : "s",
 		opt.duration_s > 0 ? "" : " (Ctrl-C to stop)", t.hit_ns);
 	update_sampling(&t, 0);
 	if (t.child_go >= 0 && t.child) {
@@ -835,6 +920,7 @@ int main(int argc, char **argv)
 				p->ops_iv = 0;
 			next_sample_update = now + 100000000ull;
 		}
+		kt_func_tick(t.func, &t.agg, now);
 		if (iv_ns && now - t.t_iv >= iv_ns) {
 			report(&t, false);
 			kt_agg_interval_reset(&t.agg);
@@ -854,6 +940,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < t.nlinks; i++)
 		bpf_link__destroy(t.links[i]);
 	t.nlinks = 0;
+	kt_func_detach(t.func);
 	ring_buffer__consume(t.rb);
 	report(&t, true);
 	if (t.prof) {
@@ -898,6 +985,7 @@ int main(int argc, char **argv)
 		rc = 1;
 	}
 	ring_buffer__free(t.rb);
+	kt_func_free(t.func);
 	kaos_trace_bpf__destroy(t.skel);
 	kt_pmu_close(&pmu);
 	kt_agg_free(&t.agg);
