@@ -19,28 +19,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-
-#include "kaos/probes.h"
-#include "kaos/ring.h"
-#include "bpf/kaos_trace.skel.h"
 #include "kt_agg.h"
-#include "kt_control.h"
 #include "kt_elf.h"
 #include "kt_event.h"
 #include "kt_folded.h"
 #include "kt_report.h"
-#include "kt_sym.h"
+#include "kt_session.h"
 #include "kt_target.h"
 #include "kt_usdt.h"
 
 #define MAX_TARGETS 64
 #define MAX_RING_FILTER 64
-
-static const char *const probe_names[] = {"send", "recv", "backpressure", "retransmit",
-					  "ring_close"};
-#define NPROBES (sizeof(probe_names) / sizeof(probe_names[0]))
 
 struct options {
 	pid_t pids[MAX_TARGETS];
@@ -86,14 +75,6 @@ static void __attribute__((noreturn, format(printf, 2, 3))) die(int code, const 
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(code);
-}
-
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* ---------------------------------------------------------------- CLI */
@@ -244,244 +225,27 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- libbpf log */
-
-/* Keeps libbpf's last lines so a load failure can show the verifier's verdict. */
-static char bpf_log_tail[8][512];
-static int bpf_log_n;
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char line[512];
-
-	if (level == LIBBPF_DEBUG && !opt.verbose)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (opt.verbose)
-		fputs(line, stderr);
-	snprintf(bpf_log_tail[bpf_log_n++ % 8], sizeof(bpf_log_tail[0]), "%s", line);
-	return 0;
-}
-
-static void print_bpf_log_tail(void)
-{
-	int first = bpf_log_n > 8 ? bpf_log_n - 8 : 0;
-
-	for (int i = first; i < bpf_log_n; i++)
-		fprintf(stderr, "  | %s", bpf_log_tail[i % 8]);
-}
-
 /* ---------------------------------------------------------------- state */
 
 struct tracer {
-	struct kaos_trace_bpf *skel;
-	struct bpf_link *links[MAX_TARGETS * 2 * NPROBES];
-	int nlinks;
-	struct ring_buffer *rb;
-	struct kt_agg agg;
+	struct kt_session s;
 	struct kt_targets targets;
-	struct kt_sym *sym;
-	struct kt_folded *folded;
 	FILE *json;
-	pid_t self;
-	double hit_ns; /* measured cost of one probe hit */
-	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
-	uint64_t t_start;			     /* CLOCK_MONOTONIC at attach */
-	uint64_t t_iv;				     /* start of current interval */
+	uint64_t t_iv; /* start of current interval */
 };
-
-static int handle_event(void *ctx, void *data, size_t size)
-{
-	struct tracer *t = ctx;
-	const struct kt_event *e = data;
-
-	if (size < KT_EVENT_BASE_SIZE || e->pid == (uint32_t)t->self)
-		return 0; /* calibration events of our own */
-	kt_agg_add(&t->agg, e, size);
-	if (t->folded && e->stack_sz && size >= sizeof(*e)) {
-		struct kt_proc *p = kt_agg_proc(&t->agg, e->pid);
-
-		/* Cache its maps while it lives: stacks are symbolized at the end. */
-		if (p && !p->sym_added) {
-			kt_sym_add_pid(t->sym, (pid_t)e->pid);
-			p->sym_added = true;
-		}
-		uint32_t nframes = e->stack_sz / sizeof(e->stack[0]);
-		uint64_t w = opt.weight_latency ? e->dur_ns : 1;
-
-		if (nframes > KT_MAX_STACK)
-			nframes = KT_MAX_STACK;
-		kt_folded_add(t->folded, e->pid, p ? p->comm : NULL, kt_event_type_name(e->type),
-			      (const uint64_t *)e->stack, nframes, w);
-	}
-	return 0;
-}
-
-/* Kernel-side counters summed over CPUs, less what calibration contributed. */
-static void read_stats(struct tracer *t, uint64_t out[KT_STAT_NR][KT_EV_TYPES])
-{
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t vals[ncpu > 0 ? ncpu : 1];
-	int fd = bpf_map__fd(t->skel->maps.kt_stats);
-
-	memset(out, 0, sizeof(uint64_t) * KT_STAT_NR * KT_EV_TYPES);
-	for (uint32_t k = 0; k < KT_STAT_NR * KT_EV_TYPES; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k / KT_EV_TYPES][k % KT_EV_TYPES] += vals[c];
-	}
-	for (int s = 0; s < KT_STAT_NR; s++)
-		for (int ty = 0; ty < KT_EV_TYPES; ty++)
-			out[s][ty] -= t->stats_base[s][ty];
-}
-
-static void totals(struct tracer *t, struct kt_report_totals *tot)
-{
-	uint64_t st[KT_STAT_NR][KT_EV_TYPES];
-
-	read_stats(t, st);
-	memset(tot, 0, sizeof(*tot));
-	for (int ty = 0; ty < KT_EV_TYPES; ty++) {
-		tot->fired += st[KT_STAT_FIRED][ty];
-		tot->delivered += st[KT_STAT_DELIVERED][ty];
-		tot->lost += st[KT_STAT_LOST][ty];
-		tot->filtered += st[KT_STAT_FILTERED][ty];
-		tot->stack_errors += st[KT_STAT_STACK_ERR][ty];
-	}
-	tot->hit_ns = t->hit_ns;
-}
-
-static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid, const char *path,
-		      const char *name)
-{
-	struct bpf_link *l;
-
-	if (t->nlinks == (int)(sizeof(t->links) / sizeof(t->links[0])))
-		return -E2BIG;
-	l = bpf_program__attach_usdt(prog, pid, path, "kaos", name, NULL);
-	if (!l)
-		return -errno;
-	t->links[t->nlinks++] = l;
-	return 0;
-}
-
-static struct bpf_program *probe_prog(struct tracer *t, unsigned int i)
-{
-	struct bpf_program *progs[NPROBES] = {t->skel->progs.kaos_send, t->skel->progs.kaos_recv,
-					      t->skel->progs.kaos_backpressure,
-					      t->skel->progs.kaos_retransmit,
-					      t->skel->progs.kaos_ring_close};
-
-	return progs[i];
-}
-
-/*
- * Measures what one probe hit costs this machine: the same loop of ring
- * sends in kaos-trace's own (statically linked) libkaos, traced and
- * untraced. Done once at start; the result prices every later hit.
- */
-static double calibrate(struct tracer *t)
-{
-	struct kaos_ring_config cfg = {.kind = KAOS_RING_SPSC, .slots = 1024, .slot_size = 8,
-				       .name = "kaos-trace.calibrate"};
-	struct kaos_ring *r;
-	struct bpf_link *l;
-	const int iters = 4000;
-	uint64_t msg = 0, t0, untraced, traced;
-	uint8_t one = 1;
-
-	if (kaos_ring_create(&cfg, &r))
-		return 0;
-	if (t->skel->rodata->filter_pids)
-		bpf_map_update_elem(bpf_map__fd(t->skel->maps.pid_filter), &t->self, &one, BPF_ANY);
-	/* untraced baseline */
-	t0 = now_ns(CLOCK_MONOTONIC);
-	for (int i = 0; i < iters; i++) {
-		kaos_ring_send(r, &msg);
-		kaos_ring_recv(r, &msg);
-	}
-	untraced = now_ns(CLOCK_MONOTONIC) - t0;
-	l = bpf_program__attach_usdt(t->skel->progs.kaos_send, t->self, "/proc/self/exe", "kaos",
-				     "send", NULL);
-	if (!l) {
-		kaos_ring_destroy(r);
-		return 0;
-	}
-	/* warm up: the first hit of a nop5 site goes through the slow path */
-	for (int i = 0; i < 64; i++) {
-		kaos_ring_send(r, &msg);
-		kaos_ring_recv(r, &msg);
-	}
-	t0 = now_ns(CLOCK_MONOTONIC);
-	for (int i = 0; i < iters; i++) {
-		kaos_ring_send(r, &msg);
-		kaos_ring_recv(r, &msg);
-	}
-	traced = now_ns(CLOCK_MONOTONIC) - t0;
-	bpf_link__destroy(l);
-	kaos_ring_destroy(r);
-	if (t->skel->rodata->filter_pids)
-		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.pid_filter), &t->self);
-	ring_buffer__consume(t->rb); /* discards our own events */
-	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
-
-	read_stats(t, base); /* stats_base is still zero here */
-	memcpy(t->stats_base, base, sizeof(base));
-	return traced > untraced ? (double)(traced - untraced) / iters : 0;
-}
-
-/* Applies --sample/--budget to every traced process whose control we can reach. */
-static void update_sampling(struct tracer *t, double iv_s)
-{
-	for (struct kt_proc *p = t->agg.procs; p; p = p->next) {
-		uint32_t want;
-		char msg[256];
-
-		if (p->exited || (!opt.sample && !opt.budget_pct))
-			continue;
-		if (!p->ctl_addr) {
-			p->ctl_addr = kt_control_find((pid_t)p->pid, msg, sizeof(msg));
-			if (!p->ctl_addr) {
-				fprintf(stderr, "kaos-trace: pid %u: cannot set sampling: %s\n",
-					p->pid, msg);
-				p->exited = kill((pid_t)p->pid, 0) != 0;
-				p->ctl_addr = 1; /* don't retry every interval */
-				continue;
-			}
-		}
-		if (p->ctl_addr == 1)
-			continue;
-		if (opt.sample) {
-			want = kt_pow2_floor(opt.sample);
-		} else {
-			uint32_t cur = p->sample_every ? p->sample_every : 1;
-			/* ops counted this interval estimate the process's full rate */
-			double rate = iv_s > 0 ? (double)p->ops_iv / iv_s : 0;
-
-			if (!p->sample_every)
-				want = 1u << 16; /* unknown rate: start sparse, refine */
-			else
-				want = kt_budget_period(rate, t->hit_ns, opt.budget_pct);
-			(void)cur;
-		}
-		if (want != p->sample_every && kt_control_write((pid_t)p->pid, p->ctl_addr, want) == 0)
-			p->sample_every = want;
-	}
-}
 
 static void report(struct tracer *t, bool final)
 {
 	struct kt_report_totals tot;
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
-	totals(t, &tot);
-	tot.elapsed_s = (double)(now - t->t_start) / 1e9;
+	kt_session_totals(&t->s, &tot);
+	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.final = final;
-	kt_report_text(stdout, &t->agg, &tot, opt.hist, !final);
+	kt_report_text(stdout, &t->s.agg, &tot, opt.hist, !final);
 	if (t->json)
-		kt_report_json(t->json, &t->agg, &tot, !final);
+		kt_report_json(t->json, &t->s.agg, &tot, !final);
 	fflush(stdout);
 }
 
@@ -494,7 +258,7 @@ static void check_exited(struct tracer *t)
 			continue;
 		if (kill(tg->pid, 0) != 0 && errno == ESRCH) {
 			tg->exited = true;
-			struct kt_proc *p = kt_agg_proc(&t->agg, (uint32_t)tg->pid);
+			struct kt_proc *p = kt_agg_proc(&t->s.agg, (uint32_t)tg->pid);
 
 			if (p)
 				p->exited = true;
@@ -568,8 +332,6 @@ int main(int argc, char **argv)
 		die(2, "nothing to trace: give -p PID or -b PATH (see --help)");
 	if (opt.sample && opt.budget_pct)
 		die(2, "--sample and --budget are exclusive");
-	libbpf_set_print(libbpf_print);
-	t.self = getpid();
 
 	/* Resolve targets first: bad input fails before anything is loaded. */
 	for (int i = 0; i < opt.npids; i++)
@@ -588,98 +350,73 @@ int main(int argc, char **argv)
 	if (opt.json_path && !(t.json = fopen(opt.json_path, "w")))
 		die(1, "cannot write %s: %s", opt.json_path, strerror(errno));
 
-	t.skel = kaos_trace_bpf__open();
-	if (!t.skel)
-		die(1, "cannot open BPF object: %s", strerror(errno));
-	t.skel->rodata->filter_pids = opt.npids > 0 && opt.npaths == 0;
-	t.skel->rodata->filter_rings = opt.nrings > 0;
-	t.skel->rodata->want_stacks = opt.stacks;
-	t.skel->rodata->wakeup_bytes = opt.ringbuf_bytes / 16;
-	bpf_map__set_max_entries(t.skel->maps.events, (uint32_t)opt.ringbuf_bytes);
-	/* Test hook: makes one program fail verification so the error path can be tested. */
-	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
-		bpf_program__set_type(t.skel->progs.kaos_send, BPF_PROG_TYPE_SOCKET_FILTER);
-	e = kaos_trace_bpf__load(t.skel);
-	if (e) {
-		fprintf(stderr, "kaos-trace: BPF load failed: %s; libbpf said:\n", strerror(-e));
-		print_bpf_log_tail();
-		kaos_trace_bpf__destroy(t.skel);
+	struct kt_session_opts so = {
+		.pids = opt.pids,
+		.npids = opt.npids,
+		.filter_pids = opt.npids > 0 && opt.npaths == 0,
+		.rings = opt.rings,
+		.nrings = opt.nrings,
+		.stacks = opt.stacks,
+		.weight_latency = opt.weight_latency,
+		.ringbuf_bytes = opt.ringbuf_bytes,
+		.verbose = opt.verbose,
+	};
+
+	if (kt_session_open(&t.s, &so, err, sizeof(err))) {
+		fprintf(stderr, "kaos-trace: %s\n", err);
+		kt_session_print_bpf_log(stderr);
 		return 1;
 	}
-	uint8_t one = 1;
-
-	for (int i = 0; t.skel->rodata->filter_pids && i < opt.npids; i++)
-		bpf_map_update_elem(bpf_map__fd(t.skel->maps.pid_filter), &opt.pids[i], &one,
-				    BPF_ANY);
-	for (int i = 0; i < opt.nrings; i++)
-		bpf_map_update_elem(bpf_map__fd(t.skel->maps.ring_filter), &opt.rings[i], &one,
-				    BPF_ANY);
-	t.rb = ring_buffer__new(bpf_map__fd(t.skel->maps.events), handle_event, &t, NULL);
-	if (!t.rb)
-		die(1, "cannot create ring buffer consumer: %s", strerror(errno));
-
 	if (opt.probe_cost_ns > 0)
-		t.hit_ns = opt.probe_cost_ns;
+		t.s.hit_ns = opt.probe_cost_ns;
 	else if (!opt.no_calibrate)
-		t.hit_ns = calibrate(&t);
+		kt_session_calibrate(&t.s);
 
 	/* Attach every probe of every target. */
 	for (int i = 0; i < t.targets.n; i++) {
 		struct kt_target *tg = &t.targets.v[i];
 
-		for (unsigned int p = 0; p < NPROBES; p++) {
-			e = attach_one(&t, probe_prog(&t, p), tg->pid > 0 ? tg->pid : -1, tg->path,
-				       probe_names[p]);
-			if (e)
-				die(1, "cannot attach kaos:%s in %s: %s", probe_names[p], tg->path,
-				    strerror(-e));
-		}
+		if (kt_session_attach(&t.s, tg->pid > 0 ? tg->pid : -1, tg->path, err, sizeof(err)))
+			die(1, "%s", err);
 	}
-	t.t_start = t.t_iv = now_ns(CLOCK_MONOTONIC);
-	kt_agg_init(&t.agg, now_ns(CLOCK_BOOTTIME));
+	kt_session_start(&t.s);
+	t.t_iv = t.s.t_start;
 	for (int i = 0; i < t.targets.n; i++)
 		if (t.targets.v[i].pid > 0)
-			kt_agg_proc(&t.agg, (uint32_t)t.targets.v[i].pid);
-	if (opt.stacks) {
-		t.sym = kt_sym_new();
-		t.folded = kt_folded_new();
-		if (!t.sym || !t.folded)
-			die(1, "out of memory");
-	}
+			kt_agg_proc(&t.s.agg, (uint32_t)t.targets.v[i].pid);
 
 	struct sigaction sa = {.sa_handler = on_signal};
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	fprintf(stderr, "kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
-		t.nlinks, t.targets.n, t.targets.n == 1 ? "" : "s",
-		opt.duration_s > 0 ? "" : " (Ctrl-C to stop)", t.hit_ns);
-	update_sampling(&t, 0);
+		kt_session_nlinks(&t.s), t.targets.n, t.targets.n == 1 ? "" : "s",
+		opt.duration_s > 0 ? "" : " (Ctrl-C to stop)", t.s.hit_ns);
+	kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, 0);
 
-	uint64_t end = opt.duration_s > 0 ? t.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
+	uint64_t end = opt.duration_s > 0 ? t.s.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
 	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
-	uint64_t next_sample_update = t.t_start + 100000000ull;
+	uint64_t next_sample_update = t.s.t_start + 100000000ull;
 	int rc = 0;
 
 	while (!stop_signal) {
-		e = ring_buffer__poll(t.rb, 50);
-		if (e < 0 && e != -EINTR) {
+		e = kt_session_poll(&t.s, 50);
+		if (e < 0) {
 			fprintf(stderr, "kaos-trace: ring buffer poll failed: %s\n", strerror(-e));
 			rc = 1;
 			break;
 		}
-		ring_buffer__consume(t.rb); /* records submitted without a wakeup */
-		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
 		if ((opt.budget_pct || opt.sample) && now >= next_sample_update) {
-			update_sampling(&t, 0.1);
-			for (struct kt_proc *p = t.agg.procs; p; p = p->next)
+			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, 0.1);
+			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)
 				p->ops_iv = 0;
 			next_sample_update = now + 100000000ull;
 		}
 		if (iv_ns && now - t.t_iv >= iv_ns) {
 			report(&t, false);
-			kt_agg_interval_reset(&t.agg);
+			kt_agg_interval_reset(&t.s.agg);
 			t.t_iv = now;
 		}
 		check_exited(&t);
@@ -687,14 +424,13 @@ int main(int argc, char **argv)
 			break;
 	}
 	/* Detach first, then drain what is left: nothing is lost on the way out. */
-	for (int i = 0; i < t.nlinks; i++)
-		bpf_link__destroy(t.links[i]);
-	t.nlinks = 0;
-	ring_buffer__consume(t.rb);
+	kt_session_detach_all(&t.s);
+	kt_session_consume(&t.s);
 	report(&t, true);
-	if (t.folded) {
-		int nst = kt_folded_write(t.folded, folded_out ? folded_out : stdout,
-					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt, t.sym);
+	if (t.s.folded) {
+		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
+					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
+					  t.s.sym);
 
 		if (nst < 0) {
 			fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n",
@@ -711,17 +447,13 @@ int main(int argc, char **argv)
 					opt.folded_path);
 			}
 		}
-		kt_folded_free(t.folded);
-		kt_sym_free(t.sym);
 	}
 	if (t.json && fclose(t.json) != 0) {
 		fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.json_path,
 			strerror(errno));
 		rc = 1;
 	}
-	ring_buffer__free(t.rb);
-	kaos_trace_bpf__destroy(t.skel);
-	kt_agg_free(&t.agg);
+	kt_session_close(&t.s);
 	kt_targets_free(&t.targets);
 	return rc;
 }
