@@ -20,10 +20,12 @@
 #include <unistd.h>
 
 #include "kt_agg.h"
+#include "kt_daemon.h"
 #include "kt_elf.h"
 #include "kt_event.h"
 #include "kt_folded.h"
 #include "kt_report.h"
+#include "kt_rule.h"
 #include "kt_session.h"
 #include "kt_target.h"
 #include "kt_usdt.h"
@@ -51,6 +53,13 @@ struct options {
 	bool verbose;
 	bool no_calibrate;
 	double probe_cost_ns; /* --probe-cost: skip calibration, use this */
+	/* alerts and timeline (kt_daemon.h) */
+	const char *alerts[MAX_TARGETS];
+	int nalerts;
+	const char *alert_log;
+	bool fail_on_alert;
+	const char *timeline;
+	uint64_t timeline_max;
 };
 
 static struct options opt = {
@@ -89,6 +98,11 @@ enum {
 	OPT_RINGBUF,
 	OPT_NO_CALIBRATE,
 	OPT_PROBE_COST,
+	OPT_ALERT,
+	OPT_ALERT_LOG,
+	OPT_FAIL_ON_ALERT,
+	OPT_TIMELINE,
+	OPT_TIMELINE_MAX,
 };
 
 static const char doc[] =
@@ -97,7 +111,9 @@ static const char doc[] =
 	"  kaos-trace -p 1234 -d 10            trace one process for 10 s\n"
 	"  kaos-trace -b build/libkaos.so -i 1 every process using the library\n"
 	"  kaos-trace -p 1234 --stacks --folded out.folded --weight latency\n"
-	"  kaos-trace list 1234                list the probes of a process\n";
+	"  kaos-trace list 1234                list the probes of a process\n"
+	"  kaos-trace -b build/libkaos.so -d 30 --alert 'send.p99 > 1us' --fail-on-alert\n"
+	"  kaos-trace daemon --help            run as a service (docs/daemon.md)\n";
 
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
@@ -121,6 +137,14 @@ static const struct argp_option options[] = {
 	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0, "Skip measuring the probe cost at start", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
+	{"alert", OPT_ALERT, "RULE", 0,
+	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; docs/daemon.md)",
+	 0},
+	{"alert-log", OPT_ALERT_LOG, "FILE", 0, "Alert transitions as JSON lines (default stderr)",
+	 0},
+	{"fail-on-alert", OPT_FAIL_ON_ALERT, NULL, 0, "Exit 3 if any alert fired", 0},
+	{"timeline", OPT_TIMELINE, "FILE", 0, "Write events as Chrome/Perfetto trace JSON", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
 	{},
 };
 
@@ -216,6 +240,30 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case 'v':
 		opt.verbose = true;
+		break;
+	case OPT_ALERT: {
+		struct kt_rule r;
+		struct kt_rule_error re;
+		char eb[256];
+
+		if (opt.nalerts == MAX_TARGETS)
+			die(2, "too many --alert (max %d)", MAX_TARGETS);
+		if (kt_rule_parse(arg, &r, &re))
+			die(2, "--alert '%s': %s", arg, kt_rule_strerror(&re, eb, sizeof(eb)));
+		opt.alerts[opt.nalerts++] = arg;
+		break;
+	}
+	case OPT_ALERT_LOG:
+		opt.alert_log = arg;
+		break;
+	case OPT_FAIL_ON_ALERT:
+		opt.fail_on_alert = true;
+		break;
+	case OPT_TIMELINE:
+		opt.timeline = arg;
+		break;
+	case OPT_TIMELINE_MAX:
+		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
 		break;
 	case ARGP_KEY_ARG:
 		die(2, "unexpected argument '%s' (see --help)", arg);
@@ -326,12 +374,16 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return cmd_list(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "daemon"))
+		return kt_daemon_main(argc - 1, argv + 1);
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
 		return 2;
 	if (!opt.npids && !opt.npaths)
 		die(2, "nothing to trace: give -p PID or -b PATH (see --help)");
 	if (opt.sample && opt.budget_pct)
 		die(2, "--sample and --budget are exclusive");
+	if (opt.fail_on_alert && !opt.nalerts)
+		die(2, "--fail-on-alert needs at least one --alert RULE");
 
 	/* Resolve targets first: bad input fails before anything is loaded. */
 	for (int i = 0; i < opt.npids; i++)
@@ -384,6 +436,15 @@ int main(int argc, char **argv)
 	for (int i = 0; i < t.targets.n; i++)
 		if (t.targets.v[i].pid > 0)
 			kt_agg_proc(&t.s.agg, (uint32_t)t.targets.v[i].pid);
+	struct kt_oneshot *extras = NULL;
+
+	if (opt.nalerts || opt.timeline) {
+		struct kt_oneshot_opts oo = {opt.alerts, opt.nalerts, opt.alert_log, opt.timeline,
+					     opt.timeline_max};
+
+		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
+			die(1, "%s", err);
+	}
 
 	struct sigaction sa = {.sa_handler = on_signal};
 
@@ -419,6 +480,8 @@ int main(int argc, char **argv)
 			kt_agg_interval_reset(&t.s.agg);
 			t.t_iv = now;
 		}
+		if (extras)
+			kt_oneshot_tick(extras, now);
 		check_exited(&t);
 		if ((end && now >= end) || all_pids_exited(&t))
 			break;
@@ -427,6 +490,14 @@ int main(int argc, char **argv)
 	kt_session_detach_all(&t.s);
 	kt_session_consume(&t.s);
 	report(&t, true);
+	if (extras) {
+		int fired = kt_oneshot_finish(extras);
+
+		if (fired < 0)
+			rc = 1;
+		else if (fired > 0 && opt.fail_on_alert && !rc)
+			rc = 3;
+	}
 	if (t.s.folded) {
 		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
 					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
