@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -975,6 +976,13 @@ int kt_daemon_main(int argc, char **argv)
 			goto out;
 		}
 	}
+
+	/*
+	 * Alert actions must not inherit our capabilities: a service granted them as
+	 * ambient capabilities (deploy/kaos-trace.service) would pass them on through
+	 * execve. Our own permitted/effective sets stay.
+	 */
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 
 	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup},
 			 ign = {.sa_handler = SIG_IGN};
