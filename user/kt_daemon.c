@@ -249,6 +249,7 @@ struct exited_proc {
 
 struct daemon {
 	const char *config_path;
+	bool check_only;
 	struct cli_setting cli[MAX_CLI];
 	int ncli;
 	struct kt_config cfg; /* in force */
@@ -301,6 +302,7 @@ enum {
 	OPT_FOLDED_INTERVAL,
 	OPT_RINGBUF,
 	OPT_PROBE_COST,
+	OPT_CHECK,
 };
 
 static const struct argp_option daemon_options[] = {
@@ -331,6 +333,8 @@ static const struct argp_option daemon_options[] = {
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the probe cost instead of measuring it",
 	 0},
+	{"check-config", OPT_CHECK, NULL, 0,
+	 "Check the config and the flags (watched paths included), print the result, exit", 0},
 	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
 	{},
 };
@@ -362,6 +366,10 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 
 	if (key == OPT_CONFIG) {
 		d->config_path = arg;
+		return 0;
+	}
+	if (key == OPT_CHECK) {
+		d->check_only = true;
 		return 0;
 	}
 	if (key == 'v') {
@@ -921,6 +929,21 @@ int kt_daemon_main(int argc, char **argv)
 	if (build_config(&d, &c, err, sizeof(err))) {
 		fprintf(stderr, "kaos-trace: %s\n", err);
 		return 2;
+	}
+	if (d.check_only) {
+		struct kt_targets tg;
+
+		rc = resolve_watches(&c, &tg, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "kaos-trace: %s\n", err);
+		else
+			printf("config OK: %d watch%s (%d object%s with probes), %d rule%s, listen "
+			       "%s\n",
+			       c.nwatch, c.nwatch == 1 ? "" : "es", tg.n, tg.n == 1 ? "" : "s",
+			       c.nrules, c.nrules == 1 ? "" : "s", c.listen[0] ? c.listen : "off");
+		kt_targets_free(&tg);
+		kt_config_free(&c);
+		return rc ? 2 : 0;
 	}
 	kt_log_setup(stderr, c.log_json, c.verbose ? KT_LOG_DEBUG : KT_LOG_INFO);
 	if (kt_check_privileges(err, sizeof(err))) {
