@@ -5,6 +5,7 @@
 #   make run     the main job: a real workload traced end to end
 #   make test    unit (+ASan/UBSan), stress (TSan), valgrind, integration
 #   make bench   benchmarks (not part of make test)
+#   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (not part of make test)
 #
 # Sources are found by pattern; adding a file needs no Makefile edit:
 #   core/*.c               -> build/libkaos.{a,so}
@@ -17,6 +18,7 @@
 #   tests/progs/*.c        -> build/tests/progs/* (workloads for tracer tests)
 #   tests/progs/lib*.c     -> build/tests/progs/lib*.so (libraries they dlopen)
 #   bench/*.c              -> build/bench/*
+#   tests/fuzz/fuzz_*.c    -> build/fuzz/* (clang -fsanitize=fuzzer, with libkt's sources)
 
 ARCH ?= $(shell uname -m)
 B := build
@@ -70,7 +72,7 @@ LIBKAOS_SO := $(B)/$(SONAME).1
 LIBKAOS_A := $(B)/libkaos.a
 
 .PHONY: all deps run test test-unit test-asan test-tsan test-valgrind test-integration \
-	bench clean format vmlinux
+	bench fuzz clean format vmlinux
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -79,7 +81,8 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 
 # ---------------------------------------------------------------- packages
 DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev \
-	libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin
+	libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin \
+	prometheus curl
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
@@ -216,6 +219,23 @@ $(B)/bench/%-noprobes: bench/%.c $(B)/libkaos-noprobes.a | deps
 
 bench: all $(BENCHES) $(BENCHES:%=%-noprobes)
 	$(Q)B=$(B) bench/run.sh
+
+# ---------------------------------------------------------------- fuzz
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_TIME ?= 60
+$(B)/fuzz/%: tests/fuzz/%.c $(SAN_SRC) $(BPF_SKEL) | deps
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(filter-out -Werror,$(USER_CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined \
+		$< $(SAN_SRC) -o $@ $(LDLIBS_KT)
+
+fuzz: $(FUZZERS)
+	$(Q)for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p $(B)/fuzz/corpus-$$n; \
+		echo "fuzz: $$n for $(FUZZ_TIME) s"; \
+		$$f -max_total_time=$(FUZZ_TIME) -timeout=5 -max_len=512 -print_final_stats=1 \
+			$(B)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>$(B)/fuzz/$$n.log \
+		|| { tail -n 40 $(B)/fuzz/$$n.log; exit 1; }; \
+		grep -E '^(stat::number_of_executed_units|Done)' $(B)/fuzz/$$n.log; done
 
 # ---------------------------------------------------------------- run
 run: all

@@ -330,6 +330,37 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	return r;
 }
 
+void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
+{
+	struct kt_ring_agg **rp = &a->rings;
+	struct kt_proc **pp = &a->procs;
+
+	while (*rp) {
+		struct kt_ring_agg *r = *rp;
+
+		if (r->pid != pid) {
+			rp = &r->next;
+			continue;
+		}
+		*rp = r->next;
+		for (int t = 0; t < KT_EV_TYPES; t++)
+			series_free(&r->s[t]);
+		free(r);
+		a->nrings--;
+	}
+	while (*pp) {
+		struct kt_proc *p = *pp;
+
+		if (p->pid != pid) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		free(p);
+		a->nprocs--;
+	}
+}
+
 void kt_agg_interval_reset(struct kt_agg *a)
 {
 	for (struct kt_ring_agg *r = a->rings; r; r = r->next) {

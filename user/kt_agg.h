@@ -116,6 +116,9 @@ uint64_t kt_func_corrected_ns(uint64_t raw_ns, double bias_ns, uint64_t inner_co
 uint64_t kt_series_count(const struct kt_series *s);
 uint64_t kt_series_count_iv(const struct kt_series *s);
 
+/* Drops a process and its rings (a long-running tracer forgets exited processes). */
+void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid);
+
 /* Starts a new interval: interval histograms and counters are reset. */
 void kt_agg_interval_reset(struct kt_agg *a);
 

@@ -4,12 +4,16 @@
  * retransmit, ring_close) with BPF and prints latency summaries.
  *
  *   kaos-trace -p PID [-p PID...] [-b PATH...] [-d SEC] [-i SEC] ...
+ *   kaos-trace [OPTIONS] -- COMMAND [ARG...]
  *   kaos-trace -p PID|-b PATH --func '[LIB:]GLOB' ...   (plain uprobes, user/kt_func.c)
  *   kaos-trace list PID|PATH
  *   kaos-trace list --func PATTERN PID|PATH
+ *   kaos-trace pmu list
+ *   kaos-trace daemon ...                               (user/kt_daemon.c)
  */
 #include <argp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,37 +21,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "kaos/probes.h"
-#include "kaos/ring.h"
 #include "bpf/kaos_trace.skel.h"
 #include "kt_agg.h"
-#include "kt_control.h"
+#include "kt_daemon.h"
 #include "kt_elf.h"
 #include "kt_event.h"
 #include "kt_folded.h"
+#include "kt_func.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
-#include "kt_func.h"
 #include "kt_report.h"
-#include "kt_sym.h"
+#include "kt_rule.h"
+#include "kt_session.h"
 #include "kt_target.h"
 #include "kt_usdt.h"
 
 #define MAX_TARGETS 64
 #define MAX_RING_FILTER 64
-
-static const char *const probe_names[] = {"send", "recv", "backpressure", "retransmit",
-					  "ring_close"};
-#define NPROBES (sizeof(probe_names) / sizeof(probe_names[0]))
 
 struct options {
 	pid_t pids[MAX_TARGETS];
@@ -69,14 +66,21 @@ struct options {
 	bool verbose;
 	bool no_calibrate;
 	double probe_cost_ns; /* --probe-cost: skip calibration, use this */
-	char **cmd;	      /* -- CMD ARGS: start it and trace it */
+	char **cmd;		 /* -- CMD ARGS: start it and trace it */
 	unsigned int profile_hz; /* --profile: sample user stacks at this rate per CPU */
-	const char *pmu;	  /* --pmu EVENT[,EVENT] */
+	const char *pmu;	 /* --pmu EVENT[,EVENT] */
 	const char *funcs[MAX_TARGETS]; /* --func patterns */
 	int nfuncs;
 	uint32_t max_funcs;
 	uint64_t max_rate;
 	bool no_usdt;
+	/* alerts and timeline (kt_daemon.h) */
+	const char *alerts[MAX_TARGETS];
+	int nalerts;
+	const char *alert_log;
+	bool fail_on_alert;
+	const char *timeline;
+	uint64_t timeline_max;
 };
 
 static struct options opt = {
@@ -103,14 +107,6 @@ static void __attribute__((noreturn, format(printf, 2, 3))) die(int code, const 
 	exit(code);
 }
 
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------- CLI */
 
 enum {
@@ -123,6 +119,11 @@ enum {
 	OPT_RINGBUF,
 	OPT_NO_CALIBRATE,
 	OPT_PROBE_COST,
+	OPT_ALERT,
+	OPT_ALERT_LOG,
+	OPT_FAIL_ON_ALERT,
+	OPT_TIMELINE,
+	OPT_TIMELINE_MAX,
 	OPT_PROFILE,
 	OPT_PMU,
 	OPT_FUNC,
@@ -142,7 +143,9 @@ static const char doc[] =
 	"  kaos-trace -H -- ./app --flag       start ./app, trace it until it exits\n"
 	"  kaos-trace list 1234                list the probes of a process\n"
 	"  kaos-trace -p 1234 --func 'libkaos.so:kaos_ring_*'  time functions (uprobes)\n"
-	"  kaos-trace list --func 'compress_*' ./pipeline      what --func would probe\n";
+	"  kaos-trace list --func 'compress_*' ./pipeline      what --func would probe\n"
+	"  kaos-trace -b build/libkaos.so -d 30 --alert 'send.p99 > 1us' --fail-on-alert\n"
+	"  kaos-trace daemon --help            run as a service (docs/daemon.md)\n";
 
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
@@ -181,6 +184,14 @@ static const struct argp_option options[] = {
 	 "Time at most ~N calls/s per --func function (1 in 2^k); counts stay exact", 0},
 	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
+	{"alert", OPT_ALERT, "RULE", 0,
+	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; docs/daemon.md)",
+	 0},
+	{"alert-log", OPT_ALERT_LOG, "FILE", 0, "Alert transitions as JSON lines (default stderr)",
+	 0},
+	{"fail-on-alert", OPT_FAIL_ON_ALERT, NULL, 0, "Exit 3 if any alert fired", 0},
+	{"timeline", OPT_TIMELINE, "FILE", 0, "Write events as Chrome/Perfetto trace JSON", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
 	{},
 };
 
@@ -296,6 +307,30 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'v':
 		opt.verbose = true;
 		break;
+	case OPT_ALERT: {
+		struct kt_rule r;
+		struct kt_rule_error re;
+		char eb[256];
+
+		if (opt.nalerts == MAX_TARGETS)
+			die(2, "too many --alert (max %d)", MAX_TARGETS);
+		if (kt_rule_parse(arg, &r, &re))
+			die(2, "--alert '%s': %s", arg, kt_rule_strerror(&re, eb, sizeof(eb)));
+		opt.alerts[opt.nalerts++] = arg;
+		break;
+	}
+	case OPT_ALERT_LOG:
+		opt.alert_log = arg;
+		break;
+	case OPT_FAIL_ON_ALERT:
+		opt.fail_on_alert = true;
+		break;
+	case OPT_TIMELINE:
+		opt.timeline = arg;
+		break;
+	case OPT_TIMELINE_MAX:
+		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
+		break;
 	case ARGP_KEY_ARG:
 		/* The rest of the line is a command to start and trace. */
 		opt.cmd = &state->argv[state->next - 1];
@@ -307,265 +342,44 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- libbpf log */
-
-/* Keeps libbpf's last lines so a load failure can show the verifier's verdict. */
-static char bpf_log_tail[8][512];
-static int bpf_log_n;
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char line[512];
-
-	if (level == LIBBPF_DEBUG && !opt.verbose)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (opt.verbose)
-		fputs(line, stderr);
-	snprintf(bpf_log_tail[bpf_log_n++ % 8], sizeof(bpf_log_tail[0]), "%s", line);
-	return 0;
-}
-
-static void print_bpf_log_tail(void)
-{
-	int first = bpf_log_n > 8 ? bpf_log_n - 8 : 0;
-
-	for (int i = first; i < bpf_log_n; i++)
-		fprintf(stderr, "  | %s", bpf_log_tail[i % 8]);
-}
-
 /* ---------------------------------------------------------------- state */
 
 struct tracer {
-	struct kaos_trace_bpf *skel;
-	struct kt_func *func; /* --func, or NULL */
-	struct bpf_link *links[MAX_TARGETS * 2 * NPROBES];
-	int nlinks;
-	struct ring_buffer *rb;
-	struct kt_agg agg;
+	struct kt_session s;
 	struct kt_targets targets;
-	struct kt_sym *sym;
-	struct kt_folded *folded;
-	struct kt_profile *prof; /* --profile */
 	FILE *json;
-	pid_t self;
-	double hit_ns; /* measured cost of one probe hit */
-	pid_t child;	  /* -- COMMAND: its pid */
-	int child_go;	  /* write end of the pipe the child waits on before exec */
-	int child_status; /* its exit status, once reaped */
-	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
-	uint64_t t_start;			     /* CLOCK_MONOTONIC at attach */
-	uint64_t t_iv;				     /* start of current interval */
+	uint64_t t_iv;		 /* start of current interval */
+	struct kt_func *func;	 /* --func, or NULL */
+	struct kt_profile *prof; /* --profile */
+	pid_t child;		 /* -- COMMAND: its pid */
+	int child_go;		 /* write end of the pipe the child waits on before exec */
+	int child_status;	 /* its exit status, once reaped */
 };
 
-static int handle_event(void *ctx, void *data, size_t size)
+/* --func events are named after their function in folded stacks. */
+static const char *event_name(void *ctx, const struct kt_event *e)
 {
 	struct tracer *t = ctx;
-	const struct kt_event *e = data;
 
-	if (size < KT_EVENT_BASE_SIZE || e->pid == (uint32_t)t->self)
-		return 0; /* calibration events of our own */
-	kt_agg_add(&t->agg, e, size);
-	if (t->folded && e->stack_sz && size >= sizeof(*e)) {
-		struct kt_proc *p = kt_agg_proc(&t->agg, e->pid);
-
-		/* Cache its maps while it lives: stacks are symbolized at the end. */
-		if (p && !p->sym_added) {
-			kt_sym_add_pid(t->sym, (pid_t)e->pid);
-			p->sym_added = true;
-		}
-		uint32_t nframes = e->stack_sz / sizeof(e->stack[0]);
-		uint64_t w = opt.weight_latency ? e->dur_ns : 1;
-		/* a function's stack is its callers: its name is the root */
-		const char *ev = e->type == KT_EV_FUNC ? kt_func_name(t->func, e->ring_id)
-						       : kt_event_type_name(e->type);
-
-		if (nframes > KT_MAX_STACK)
-			nframes = KT_MAX_STACK;
-		kt_folded_add(t->folded, e->pid, p ? p->comm : NULL, ev, (const uint64_t *)e->stack,
-			      nframes, w);
-	}
-	return 0;
-}
-
-/* Kernel-side counters summed over CPUs, less what calibration contributed. */
-static void read_stats(struct tracer *t, uint64_t out[KT_STAT_NR][KT_EV_TYPES])
-{
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t vals[ncpu > 0 ? ncpu : 1];
-	int fd = bpf_map__fd(t->skel->maps.kt_stats);
-
-	memset(out, 0, sizeof(uint64_t) * KT_STAT_NR * KT_EV_TYPES);
-	for (uint32_t k = 0; k < KT_STAT_NR * KT_EV_TYPES; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k / KT_EV_TYPES][k % KT_EV_TYPES] += vals[c];
-	}
-	for (int s = 0; s < KT_STAT_NR; s++)
-		for (int ty = 0; ty < KT_EV_TYPES; ty++)
-			out[s][ty] -= t->stats_base[s][ty];
-}
-
-static void totals(struct tracer *t, struct kt_report_totals *tot)
-{
-	uint64_t st[KT_STAT_NR][KT_EV_TYPES];
-
-	read_stats(t, st);
-	memset(tot, 0, sizeof(*tot));
-	for (int ty = 0; ty < KT_EV_TYPES; ty++) {
-		tot->fired += st[KT_STAT_FIRED][ty];
-		tot->delivered += st[KT_STAT_DELIVERED][ty];
-		tot->lost += st[KT_STAT_LOST][ty];
-		tot->filtered += st[KT_STAT_FILTERED][ty];
-		tot->stack_errors += st[KT_STAT_STACK_ERR][ty];
-	}
-	tot->hit_ns = t->hit_ns;
-	tot->func_calibrated = kt_func_calibrated(t->func);
-	kt_func_stats(t->func, tot->func_stats);
-}
-
-static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid, const char *path,
-		      const char *name)
-{
-	struct bpf_link *l;
-
-	if (t->nlinks == (int)(sizeof(t->links) / sizeof(t->links[0])))
-		return -E2BIG;
-	l = bpf_program__attach_usdt(prog, pid, path, "kaos", name, NULL);
-	if (!l)
-		return -errno;
-	t->links[t->nlinks++] = l;
-	return 0;
-}
-
-static struct bpf_program *probe_prog(struct tracer *t, unsigned int i)
-{
-	struct bpf_program *progs[NPROBES] = {t->skel->progs.kaos_send, t->skel->progs.kaos_recv,
-					      t->skel->progs.kaos_backpressure,
-					      t->skel->progs.kaos_retransmit,
-					      t->skel->progs.kaos_ring_close};
-
-	return progs[i];
-}
-
-/* Best (least disturbed) per-operation time over rounds of n send+recv pairs. */
-static double best_op_ns(struct kaos_ring *r, int rounds, int n)
-{
-	double best = 1e18;
-	uint64_t msg = 0;
-
-	for (int k = 0; k < rounds; k++) {
-		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
-
-		for (int i = 0; i < n; i++) {
-			kaos_ring_send(r, &msg);
-			kaos_ring_recv(r, &msg);
-		}
-		double per = (double)(now_ns(CLOCK_MONOTONIC) - t0) / n;
-
-		if (per < best)
-			best = per;
-	}
-	return best;
-}
-
-/*
- * Measures what one probe hit costs this machine: ring sends in kaos-trace's
- * own (statically linked) libkaos, untraced and traced. The minimum over
- * short rounds is kept, so preemption on a busy machine does not inflate
- * it. Done once at start; the result prices every later hit.
- */
-static double calibrate(struct tracer *t)
-{
-	struct kaos_ring_config cfg = {.kind = KAOS_RING_SPSC, .slots = 1024, .slot_size = 8,
-				       .name = "kaos-trace.calibrate"};
-	struct kaos_ring *r;
-	struct bpf_link *l;
-	double untraced, traced;
-	uint8_t one = 1;
-
-	if (kaos_ring_create(&cfg, &r))
-		return 0;
-	if (t->skel->rodata->filter_pids)
-		bpf_map_update_elem(bpf_map__fd(t->skel->maps.pid_filter), &t->self, &one, BPF_ANY);
-	untraced = best_op_ns(r, 8, 256);
-	kaos_ring_destroy(r);
-	l = bpf_program__attach_usdt(t->skel->progs.kaos_send, t->self, "/proc/self/exe", "kaos",
-				     "send", NULL);
-	/* A new ring checks the semaphore at its first operation (libkaos
-	 * re-checks it lazily, every 4096 operations, on a running ring). */
-	if (!l || kaos_ring_create(&cfg, &r)) {
-		bpf_link__destroy(l);
-		return 0;
-	}
-	/* the first hit of a nop5 site goes through the slow path: warm up */
-	best_op_ns(r, 1, 64);
-	traced = best_op_ns(r, 8, 256);
-	bpf_link__destroy(l);
-	kaos_ring_destroy(r);
-	if (t->skel->rodata->filter_pids)
-		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.pid_filter), &t->self);
-	ring_buffer__consume(t->rb); /* discards our own events */
-	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
-
-	read_stats(t, base); /* stats_base is still zero here */
-	memcpy(t->stats_base, base, sizeof(base));
-	return traced > untraced ? traced - untraced : 0;
-}
-
-/* Applies --sample/--budget to every traced process whose control we can reach. */
-static void update_sampling(struct tracer *t, double iv_s)
-{
-	for (struct kt_proc *p = t->agg.procs; p; p = p->next) {
-		uint32_t want;
-		char msg[256];
-
-		if (p->exited || (!opt.sample && !opt.budget_pct))
-			continue;
-		if (!p->ctl_addr) {
-			p->ctl_addr = kt_control_find((pid_t)p->pid, msg, sizeof(msg));
-			if (!p->ctl_addr) {
-				fprintf(stderr, "kaos-trace: pid %u: cannot set sampling: %s\n",
-					p->pid, msg);
-				p->exited = kill((pid_t)p->pid, 0) != 0;
-				p->ctl_addr = 1; /* don't retry every interval */
-				continue;
-			}
-		}
-		if (p->ctl_addr == 1)
-			continue;
-		if (opt.sample) {
-			want = kt_pow2_floor(opt.sample);
-		} else {
-			uint32_t cur = p->sample_every ? p->sample_every : 1;
-			/* ops counted this interval estimate the process's full rate */
-			double rate = iv_s > 0 ? (double)p->ops_iv / iv_s : 0;
-
-			if (!p->sample_every)
-				want = 1u << 16; /* unknown rate: start sparse, refine */
-			else
-				want = kt_budget_period(rate, t->hit_ns, opt.budget_pct);
-			(void)cur;
-		}
-		if (want != p->sample_every && kt_control_write((pid_t)p->pid, p->ctl_addr, want) == 0)
-			p->sample_every = want;
-	}
+	return e->type == KT_EV_FUNC ? kt_func_name(t->func, e->ring_id)
+				     : kt_event_type_name(e->type);
 }
 
 static void report(struct tracer *t, bool final)
 {
 	struct kt_report_totals tot;
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
-	kt_func_sync(t->func, &t->agg); /* exact counts from the kernel */
-	totals(t, &tot);
-	tot.elapsed_s = (double)(now - t->t_start) / 1e9;
+	kt_func_sync(t->func, &t->s.agg); /* exact counts from the kernel */
+	kt_session_totals(&t->s, &tot);
+	tot.func_calibrated = kt_func_calibrated(t->func);
+	kt_func_stats(t->func, tot.func_stats);
+	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.final = final;
-	kt_report_text(stdout, &t->agg, &tot, opt.hist, !final);
+	kt_report_text(stdout, &t->s.agg, &tot, opt.hist, !final);
 	if (t->json)
-		kt_report_json(t->json, &t->agg, &tot, !final);
+		kt_report_json(t->json, &t->s.agg, &tot, !final);
 	fflush(stdout);
 }
 
@@ -573,6 +387,7 @@ static void check_exited(struct tracer *t)
 {
 	for (int i = 0; i < t->targets.n; i++) {
 		struct kt_target *tg = &t->targets.v[i];
+
 		int status;
 
 		if (tg->pid <= 0 || tg->exited)
@@ -581,13 +396,12 @@ static void check_exited(struct tracer *t)
 			/* our own child: reap it (a zombie still answers kill(pid, 0)) */
 			if (waitpid(t->child, &status, WNOHANG) != t->child)
 				continue;
-			tg->exited = true;
 			t->child_status = WIFEXITED(status) ? WEXITSTATUS(status)
 							    : 128 + WTERMSIG(status);
 			for (int j = 0; j < t->targets.n; j++)
 				if (t->targets.v[j].pid == t->child)
 					t->targets.v[j].exited = true;
-			for (struct kt_proc *p = t->agg.procs; p; p = p->next)
+			for (struct kt_proc *p = t->s.agg.procs; p; p = p->next)
 				if (p->pid == (uint32_t)t->child)
 					p->exited = true;
 			fprintf(stderr, "kaos-trace: command exited with status %d\n",
@@ -596,7 +410,7 @@ static void check_exited(struct tracer *t)
 		}
 		if (kill(tg->pid, 0) != 0 && errno == ESRCH) {
 			tg->exited = true;
-			struct kt_proc *p = kt_agg_proc(&t->agg, (uint32_t)tg->pid);
+			struct kt_proc *p = kt_agg_proc(&t->s.agg, (uint32_t)tg->pid);
 
 			if (p)
 				p->exited = true;
@@ -728,6 +542,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return cmd_list(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "daemon"))
+		return kt_daemon_main(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "pmu")) {
 		if (argc != 3 || strcmp(argv[2], "list"))
 			die(2, "usage: kaos-trace pmu list");
@@ -739,8 +555,8 @@ int main(int argc, char **argv)
 		die(2, "nothing to trace: give -p PID, -b PATH or -- COMMAND (see --help)");
 	if (opt.sample && opt.budget_pct)
 		die(2, "--sample and --budget are exclusive");
-	libbpf_set_print(libbpf_print);
-	t.self = getpid();
+	if (opt.fail_on_alert && !opt.nalerts)
+		die(2, "--fail-on-alert needs at least one --alert RULE");
 	struct kt_pmu pmu = {0};
 
 	if (opt.pmu && kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err)))
@@ -786,57 +602,50 @@ int main(int argc, char **argv)
 		die(1, "cannot write %s: %s", opt.folded_path, strerror(errno));
 	if (opt.json_path && !(t.json = fopen(opt.json_path, "w")))
 		die(1, "cannot write %s: %s", opt.json_path, strerror(errno));
-
-	t.skel = kaos_trace_bpf__open();
-	if (!t.skel)
-		die(1, "cannot open BPF object: %s", strerror(errno));
-	t.skel->rodata->filter_pids = (opt.npids > 0 || opt.cmd) && opt.npaths == 0;
-	t.skel->rodata->filter_rings = opt.nrings > 0;
-	t.skel->rodata->want_stacks = opt.stacks;
-	t.skel->rodata->wakeup_bytes = opt.ringbuf_bytes / 16;
-	bpf_map__set_max_entries(t.skel->maps.events, (uint32_t)opt.ringbuf_bytes);
 	if (opt.pmu && (e = kt_pmu_open(&pmu, stderr)))
 		die(1, "--pmu: %s", strerror(-e));
-	if (pmu.n) {
-		t.skel->rodata->pmu_nr = (uint32_t)pmu.n;
-		t.skel->rodata->pmu_ncpus = (uint32_t)pmu.ncpus;
-		bpf_map__set_max_entries(t.skel->maps.pmu_events, (uint32_t)(KT_PMU_MAX * pmu.ncpus));
-	}
-	/* Test hook: makes one program fail verification so the error path can be tested. */
-	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
-		bpf_program__set_type(t.skel->progs.kaos_send, BPF_PROG_TYPE_SOCKET_FILTER);
-	e = kaos_trace_bpf__load(t.skel);
-	if (e) {
-		fprintf(stderr, "kaos-trace: BPF load failed: %s; libbpf said:\n", strerror(-e));
-		print_bpf_log_tail();
-		kaos_trace_bpf__destroy(t.skel);
+
+	/* The kernel-side pid filter: every pid target (the command's too). */
+	pid_t fpids[MAX_TARGETS + 1];
+	int nfpids = 0;
+
+	for (int i = 0; i < t.targets.n && nfpids < MAX_TARGETS + 1; i++)
+		if (t.targets.v[i].pid > 0)
+			fpids[nfpids++] = t.targets.v[i].pid;
+	struct kt_session_opts so = {
+		.pids = fpids,
+		.npids = nfpids,
+		.filter_pids = (opt.npids > 0 || opt.cmd) && opt.npaths == 0,
+		.rings = opt.rings,
+		.nrings = opt.nrings,
+		.stacks = opt.stacks,
+		.weight_latency = opt.weight_latency,
+		.ringbuf_bytes = opt.ringbuf_bytes,
+		.verbose = opt.verbose,
+		.folded = opt.profile_hz > 0,
+		.pmu_nr = (uint32_t)pmu.n,
+		.pmu_ncpus = (uint32_t)pmu.ncpus,
+	};
+
+	if (kt_session_open(&t.s, &so, err, sizeof(err))) {
+		fprintf(stderr, "kaos-trace: %s\n", err);
+		kt_session_print_bpf_log(stderr);
 		return 1;
 	}
-	uint8_t one = 1;
-
-	if (pmu.n && (e = kt_pmu_fill_map(&pmu, bpf_map__fd(t.skel->maps.pmu_events))))
+	t.s.event_name = event_name;
+	t.s.event_name_ctx = &t;
+	if (pmu.n && (e = kt_pmu_fill_map(&pmu, bpf_map__fd(t.s.skel->maps.pmu_events))))
 		die(1, "--pmu: cannot give the counters to BPF: %s", strerror(-e));
-	for (int i = 0; t.skel->rodata->filter_pids && i < t.targets.n; i++)
-		if (t.targets.v[i].pid > 0)
-			bpf_map_update_elem(bpf_map__fd(t.skel->maps.pid_filter),
-					    &t.targets.v[i].pid, &one, BPF_ANY);
-	for (int i = 0; i < opt.nrings; i++)
-		bpf_map_update_elem(bpf_map__fd(t.skel->maps.ring_filter), &opt.rings[i], &one,
-				    BPF_ANY);
-	t.rb = ring_buffer__new(bpf_map__fd(t.skel->maps.events), handle_event, &t, NULL);
-	if (!t.rb)
-		die(1, "cannot create ring buffer consumer: %s", strerror(errno));
-
 	if (opt.probe_cost_ns > 0)
-		t.hit_ns = opt.probe_cost_ns;
+		t.s.hit_ns = opt.probe_cost_ns;
 	else if (!opt.no_calibrate)
-		t.hit_ns = calibrate(&t);
+		kt_session_calibrate(&t.s);
 	if (t.func) {
-		if (kt_func_load(t.func, bpf_map__fd(t.skel->maps.events),
-				 bpf_map__fd(t.skel->maps.kt_stats), opt.ringbuf_bytes / 16, err,
+		if (kt_func_load(t.func, bpf_map__fd(t.s.skel->maps.events),
+				 bpf_map__fd(t.s.skel->maps.kt_stats), opt.ringbuf_bytes / 16, err,
 				 sizeof(err))) {
 			fprintf(stderr, "kaos-trace: %s; libbpf said:\n", err);
-			print_bpf_log_tail();
+			kt_session_print_bpf_log(stderr);
 			return 1;
 		}
 		if ((!opt.no_calibrate && kt_func_calibrate(t.func, err, sizeof(err))) ||
@@ -844,40 +653,39 @@ int main(int argc, char **argv)
 			die(1, "%s", err);
 	}
 
-	/* Attach every probe of every target. */
+	/* Attach every probe of every target (watch-only targets have no path). */
 	for (int i = 0; i < t.targets.n; i++) {
 		struct kt_target *tg = &t.targets.v[i];
 
-		for (unsigned int p = 0; p < NPROBES && tg->path[0]; p++) {
-			e = attach_one(&t, probe_prog(&t, p), tg->pid > 0 ? tg->pid : -1, tg->path,
-				       probe_names[p]);
-			if (e)
-				die(1, "cannot attach kaos:%s in %s: %s", probe_names[p], tg->path,
-				    strerror(-e));
-		}
+		if (!tg->path[0])
+			continue;
+		if (kt_session_attach(&t.s, tg->pid > 0 ? tg->pid : -1, tg->path, err, sizeof(err)))
+			die(1, "%s", err);
 	}
-	t.t_start = t.t_iv = now_ns(CLOCK_MONOTONIC);
-	kt_agg_init(&t.agg, now_ns(CLOCK_BOOTTIME));
-	t.agg.npmu = pmu.n;
-	memcpy(t.agg.pmu_names, pmu.names, sizeof(t.agg.pmu_names));
-	/* Report traced pids even if they never fire (the command: once it runs). */
+	kt_session_start(&t.s);
+	t.t_iv = t.s.t_start;
+	t.s.agg.npmu = pmu.n;
+	memcpy(t.s.agg.pmu_names, pmu.names, sizeof(t.s.agg.pmu_names));
 	if (t.func)
-		kt_func_bind(t.func, &t.agg);
+		kt_func_bind(t.func, &t.s.agg);
+	/* Report traced pids even if they never fire (the command: once it runs). */
 	for (int i = 0; i < t.targets.n; i++)
 		if (t.targets.v[i].pid > 0 && t.targets.v[i].pid != t.child)
-			kt_agg_proc(&t.agg, (uint32_t)t.targets.v[i].pid);
-	if (opt.stacks || opt.profile_hz) {
-		t.sym = kt_sym_new();
-		t.folded = kt_folded_new();
-		if (!t.sym || !t.folded)
-			die(1, "out of memory");
-	}
-
+			kt_agg_proc(&t.s.agg, (uint32_t)t.targets.v[i].pid);
 	if (opt.profile_hz) {
-		if (kt_profile_open(&t.prof, opt.profile_hz, t.sym, err, sizeof(err)))
+		if (kt_profile_open(&t.prof, opt.profile_hz, t.s.sym, err, sizeof(err)))
 			die(1, "%s", err);
 		if (t.child)
 			kt_profile_add_pid(t.prof, (uint32_t)t.child);
+	}
+	struct kt_oneshot *extras = NULL;
+
+	if (opt.nalerts || opt.timeline) {
+		struct kt_oneshot_opts oo = {opt.alerts, opt.nalerts, opt.alert_log, opt.timeline,
+					     opt.timeline_max};
+
+		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
+			die(1, "%s", err);
 	}
 
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -886,11 +694,11 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	if (t.func)
 		kt_func_describe(t.func, stderr);
-	fprintf(stderr,
-		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
-		t.nlinks + kt_func_nlinks(t.func), t.targets.n, t.targets.n == 1 ? "" : "s",
-		opt.duration_s > 0 ? "" : " (Ctrl-C to stop)", t.hit_ns);
-	update_sampling(&t, 0);
+	fprintf(stderr, "kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
+		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
+		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
+		t.s.hit_ns);
+	kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, 0);
 	if (t.child_go >= 0 && t.child) {
 		/* attached: let the command exec */
 		if (write(t.child_go, "g", 1) != 1)
@@ -899,53 +707,51 @@ int main(int argc, char **argv)
 		t.child_go = -1;
 	}
 
-	uint64_t end = opt.duration_s > 0 ? t.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
+	uint64_t end = opt.duration_s > 0 ? t.s.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
 	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
-	uint64_t next_sample_update = t.t_start + 100000000ull;
+	uint64_t next_sample_update = t.s.t_start + 100000000ull;
 	int rc = 0;
 
 	while (!stop_signal) {
-		e = ring_buffer__poll(t.rb, 50);
-		if (e < 0 && e != -EINTR) {
+		e = kt_session_poll(&t.s, 50);
+		if (e < 0) {
 			fprintf(stderr, "kaos-trace: ring buffer poll failed: %s\n", strerror(-e));
 			rc = 1;
 			break;
 		}
-		ring_buffer__consume(t.rb); /* records submitted without a wakeup */
-		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
 		if ((opt.budget_pct || opt.sample) && now >= next_sample_update) {
-			update_sampling(&t, 0.1);
-			for (struct kt_proc *p = t.agg.procs; p; p = p->next)
+			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, 0.1);
+			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)
 				p->ops_iv = 0;
 			next_sample_update = now + 100000000ull;
 		}
-		kt_func_tick(t.func, &t.agg, now);
-		if (iv_ns && now - t.t_iv >= iv_ns) {
-			report(&t, false);
-			kt_agg_interval_reset(&t.agg);
-			t.t_iv = now;
-		}
+		kt_func_tick(t.func, &t.s.agg, now);
 		if (t.prof) {
 			/* -p targets are known; -b processes once they produce events */
-			for (struct kt_proc *p = t.agg.procs; p; p = p->next)
+			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)
 				kt_profile_add_pid(t.prof, p->pid);
 			kt_profile_refresh(t.prof);
 		}
+		if (iv_ns && now - t.t_iv >= iv_ns) {
+			report(&t, false);
+			kt_agg_interval_reset(&t.s.agg);
+			t.t_iv = now;
+		}
+		if (extras)
+			kt_oneshot_tick(extras, now);
 		check_exited(&t);
 		if ((end && now >= end) || all_pids_exited(&t))
 			break;
 	}
 	/* Detach first, then drain what is left: nothing is lost on the way out. */
-	for (int i = 0; i < t.nlinks; i++)
-		bpf_link__destroy(t.links[i]);
-	t.nlinks = 0;
+	kt_session_detach_all(&t.s);
 	kt_func_detach(t.func);
-	ring_buffer__consume(t.rb);
-	report(&t, true);
+	kt_session_consume(&t.s);
 	if (t.prof) {
 		struct kt_profile_stats ps;
-		int np = kt_profile_collect(t.prof, t.folded);
+		int np = kt_profile_collect(t.prof, t.s.folded);
 
 		kt_profile_get_stats(t.prof, &ps);
 		fprintf(stderr,
@@ -957,9 +763,19 @@ int main(int argc, char **argv)
 		kt_profile_free(t.prof);
 		rc = np < 0 ? 1 : rc;
 	}
-	if (t.folded) {
-		int nst = kt_folded_write(t.folded, folded_out ? folded_out : stdout,
-					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt, t.sym);
+	report(&t, true);
+	if (extras) {
+		int fired = kt_oneshot_finish(extras);
+
+		if (fired < 0)
+			rc = 1;
+		else if (fired > 0 && opt.fail_on_alert && !rc)
+			rc = 3;
+	}
+	if (t.s.folded) {
+		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
+					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
+					  t.s.sym);
 
 		if (nst < 0) {
 			fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n",
@@ -976,19 +792,15 @@ int main(int argc, char **argv)
 					opt.folded_path);
 			}
 		}
-		kt_folded_free(t.folded);
-		kt_sym_free(t.sym);
 	}
 	if (t.json && fclose(t.json) != 0) {
 		fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.json_path,
 			strerror(errno));
 		rc = 1;
 	}
-	ring_buffer__free(t.rb);
+	kt_session_close(&t.s);
 	kt_func_free(t.func);
-	kaos_trace_bpf__destroy(t.skel);
 	kt_pmu_close(&pmu);
-	kt_agg_free(&t.agg);
 	kt_targets_free(&t.targets);
 	if (t.child && !rc) {
 		if (t.child_status < 0)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Alerts with real BPF. Daemon: a deliberately slow ring (every message
+# waits 200 us) fires a sojourn rule once after its hold time; the same
+# ring running fast again resolves it once; both transitions reach the
+# alert log and the exec action's stdin. One-shot: --fail-on-alert exits 3
+# when a rule fired and 0 when none did; a bad rule is a one-line error.
+set -euo pipefail
+. "$(dirname "$0")/daemon_lib.sh"
+need "$KT" "$WORK"
+
+rule='ring=work.0 sojourn.p90 > 50us over 2s for 1s'
+start_daemon alert --watch "$WORK" --listen 127.0.0.1:0 --windows 2s,10s --eval-interval 500ms \
+	--alert "$rule" --alert 'lost > 0' --alert-log "$TMP/alerts.jsonl" \
+	--alert-exec "/usr/bin/tee -a $TMP/action.jsonl"
+"$WORK" --msgs 15000 --sojourn-us 200 >"$TMP/slow.txt" || fail "slow workload failed"
+wait_file "$TMP/alerts.jsonl" '"alert":"firing"' 20
+"$WORK" --msgs 300000 >"$TMP/fast.txt" || fail "fast workload failed"
+wait_file "$TMP/alerts.jsonl" '"alert":"resolved"' 20
+# a few more evaluations: nothing else may be written
+wait_log "process: pid [0-9]+ \(kt_workload\) exited"
+sleep 2
+scrape /metrics >"$TMP/metrics.txt" || fail "scrape failed"
+stop_daemon
+
+python3 - "$TMP/alerts.jsonl" "$rule" <<'PY' || fail "alert lines"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert [l["alert"] for l in lines] == ["firing", "resolved"], [l["alert"] for l in lines]
+f, r = lines
+for l in lines:
+    assert l["rule"] == sys.argv[2] and l["metric"] == "sojourn.p90", l
+    assert l["ring"] == "work.0" and l["process"] is None and l["pid"] is None, l
+    assert l["threshold"] == 50000 and l["unit"] == "ns", l
+    assert l["window_s"] == 2 and l["for_s"] == 1 and l["series"] >= 1, l
+    assert l["time"].endswith("Z"), l
+assert 150000 <= f["value"] <= 260000, f          # ~200 us in the ring
+assert r["value"] is None or r["value"] < 50000, r  # fast again (or no data left)
+PY
+# the action saw the same two lines on its stdin
+wait_for_action() {
+	for _ in $(seq 1 100); do
+		[ "$(grep -c . "$TMP/action.jsonl" 2>/dev/null || true)" = 2 ] && return 0
+		sleep 0.05
+	done
+	fail "the action got $(grep -c . "$TMP/action.jsonl" 2>/dev/null || echo 0) lines, expected 2"
+}
+wait_for_action
+cmp -s "$TMP/alerts.jsonl" "$TMP/action.jsonl" || fail "action stdin differs from the alert log"
+grep -q "^kaos_trace_alert_transitions_total{transition=\"fired\"} 1$" "$TMP/metrics.txt" ||
+	fail "metrics do not count one firing"
+grep -q '^kaos_trace_alert_firing{rule="lost > 0"} 0$' "$TMP/metrics.txt" || fail "lost rule state"
+
+# one-shot: a CI gate. -p: the tracer stops when the workload exits.
+oneshot() { # NAME RULE WORKLOAD-ARGS... ; sets RC
+	local name=$1 r=$2
+	shift 2
+	coproc W { "$WORK" --wait "$@"; }
+	local cpid=$W_PID wpid ready
+	read -r ready wpid <&"${W[0]}"
+	[ "$ready" = ready ] || fail "$name: workload did not start"
+	start_tracer "$name" -p "$wpid" --alert "$r" --fail-on-alert --alert-log "$TMP/$name.jsonl"
+	echo go >&"${W[1]}"
+	cat <&"${W[0]}" >/dev/null
+	wait "$cpid" || fail "$name: workload failed"
+	RC=0
+	wait "$TRACER_PID" || RC=$?
+}
+oneshot slow 'ring=work.0 sojourn.p50 > 50us' --msgs 3000 --sojourn-us 200
+[ "$RC" = 3 ] || fail "one-shot with a firing rule exited $RC, expected 3"
+grep -q '"alert":"firing".*"window_s":null' "$TMP/slow.jsonl" || fail "one-shot alert line"
+grep -q "alerts: 1 rule, 1 fired" "$TMP/slow.err" || fail "one-shot alert summary"
+oneshot quiet 'ring=work.0 sojourn.p50 > 50ms' --msgs 3000 --sojourn-us 20
+[ "$RC" = 0 ] || fail "one-shot without a firing rule exited $RC"
+[ ! -s "$TMP/quiet.jsonl" ] || fail "one-shot wrote an alert that did not fire"
+rc=0
+"$KT" -b "$B/libkaos.so" -d 1 --alert 'send.p99 >' 2>"$TMP/bad.err" || rc=$?
+[ $rc = 2 ] || fail "bad rule: exit $rc"
+grep -q "^kaos-trace: --alert 'send.p99 >': column 11: expected a number" "$TMP/bad.err" ||
+	fail "bad rule message: $(cat "$TMP/bad.err")"
+echo "PASS: alerts fire once and resolve once (daemon, action), one-shot --fail-on-alert gates"

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kt_alert: the state machine fires once after the hold time and resolves
+ * once; rules are evaluated on real aggregations and windows; transitions
+ * are JSON lines; actions get the line on stdin and are killed on timeout.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../user/kt_alert.h"
+#include "../../user/kt_log.h"
+#include "kt_test_events.h"
+
+#define S  1000000000ull
+#define T0 (1000 * S)
+
+static void test_state_machine(void **state)
+{
+	(void)state;
+	struct kt_alert_sm sm = {0};
+	const uint64_t hold = 3 * S;
+
+	/* true for less than the hold time, then false: nothing */
+	assert_int_equal(kt_alert_step(&sm, true, hold, T0), KT_ALERT_NONE);
+	assert_int_equal(sm.state, KT_ALERT_PENDING);
+	assert_int_equal(kt_alert_step(&sm, true, hold, T0 + 2 * S), KT_ALERT_NONE);
+	assert_int_equal(kt_alert_step(&sm, false, hold, T0 + 3 * S), KT_ALERT_NONE);
+	assert_int_equal(sm.state, KT_ALERT_OK);
+	/* the hold time restarts: fires once after 3 s of true */
+	assert_int_equal(kt_alert_step(&sm, true, hold, T0 + 4 * S), KT_ALERT_NONE);
+	assert_int_equal(kt_alert_step(&sm, true, hold, T0 + 6 * S), KT_ALERT_NONE);
+	assert_int_equal(kt_alert_step(&sm, true, hold, T0 + 7 * S), KT_ALERT_FIRED);
+	/* no re-firing while it stays true */
+	for (uint64_t t = 8; t < 20; t++)
+		assert_int_equal(kt_alert_step(&sm, true, hold, T0 + t * S), KT_ALERT_NONE);
+	assert_int_equal(sm.state, KT_ALERT_FIRING);
+	/* resolves once, then stays quiet */
+	assert_int_equal(kt_alert_step(&sm, false, hold, T0 + 20 * S), KT_ALERT_RESOLVED);
+	for (uint64_t t = 21; t < 30; t++)
+		assert_int_equal(kt_alert_step(&sm, false, hold, T0 + t * S), KT_ALERT_NONE);
+	assert_int_equal(sm.state, KT_ALERT_OK);
+
+	/* without hold: fires at the first true evaluation */
+	struct kt_alert_sm sm0 = {0};
+
+	assert_int_equal(kt_alert_step(&sm0, false, 0, T0), KT_ALERT_NONE);
+	assert_int_equal(kt_alert_step(&sm0, true, 0, T0 + S), KT_ALERT_FIRED);
+	assert_int_equal(kt_alert_step(&sm0, true, 0, T0 + 2 * S), KT_ALERT_NONE);
+	assert_int_equal(kt_alert_step(&sm0, false, 0, T0 + 3 * S), KT_ALERT_RESOLVED);
+}
+
+static struct kt_rule rule(const char *text)
+{
+	struct kt_rule r;
+	struct kt_rule_error e;
+
+	if (kt_rule_parse(text, &r, &e))
+		fail_msg("rule '%s': %s", text, e.msg);
+	return r;
+}
+
+static void test_values(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_windows *w = kt_windows_new(T0);
+	uint64_t g[KT_WIN_G_NR] = {100, 90, 10};
+	struct kt_alert_src src = {
+		.agg = &a, .win = w, .global = g, .now = T0 + 2 * S, .default_win = KT_WIN_ALL};
+	double v;
+	int n;
+
+	kt_agg_init(&a, 0);
+	/* ring 0 (work.0): 100 sends of 1..100 us, 5 backpressure episodes, 2 retransmits */
+	for (uint64_t i = 1; i <= 100; i++)
+		kt_test_event(&a, KT_EV_SEND, 0, i, i * 1000, 0);
+	for (uint64_t i = 1; i <= 5; i++)
+		kt_test_event(&a, KT_EV_BACKPRESSURE, 0, i, 7000, 0);
+	for (uint64_t i = 1; i <= 2; i++)
+		kt_test_event(&a, KT_EV_RETRANSMIT, 0, i, 0, i);
+	/* ring 2 (compress.in): 10 receives with 40 us sojourn */
+	for (uint64_t i = 1; i <= 10; i++)
+		kt_test_event(&a, KT_EV_RECV, 2, i, 500, 40000);
+
+	struct kt_rule r = rule("send.p99 > 1us");
+
+	assert_true(kt_alert_value(&r, &src, &v, &n));
+	assert_true(v >= 98000 && v <= 100000);
+	assert_int_equal(n, 2);
+	r = rule("ring=work.* send.p50 > 1us");
+	assert_true(kt_alert_value(&r, &src, &v, &n));
+	assert_true(v >= 49000 && v <= 51000);
+	assert_int_equal(n, 1);
+	r = rule("ring=compress.in send.p50 > 1us");
+	assert_false(kt_alert_value(&r, &src, &v, &n)); /* no sends there: no data */
+	assert_int_equal(n, 1);
+	r = rule("ring=nothing send.count > 0");
+	assert_true(kt_alert_value(&r, &src, &v, &n));
+	assert_true(v == 0);
+	assert_int_equal(n, 0);
+	r = rule("sojourn.max > 1us");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v == 40000);
+	r = rule("sojourn.count > 1");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v == 10);
+	r = rule("retransmit.ratio > 1%");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v == 0.02);
+	assert_true(kt_rule_holds(&r, v));
+	r = rule("backpressure.ratio > 1%");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v == 0.05);
+	r = rule("send.mean > 1us");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v > 49000 && v < 52000);
+	r = rule("send.min > 1us");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v == 1000);
+	r = rule("lost > 0");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v == 10);
+	/* rates divide by the window's span: the whole run, 2 s here */
+	r = rule("send.rate > 1/s");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v == 50);
+	r = rule("lost.rate > 1/s");
+	assert_true(kt_alert_value(&r, &src, &v, NULL));
+	assert_true(v == 5);
+	/* process= matches the process name (this test's), pid= its id */
+	char comm[32] = "", text[96];
+	FILE *cf = fopen("/proc/self/comm", "r");
+
+	assert_non_null(cf);
+	assert_non_null(fgets(comm, sizeof(comm), cf));
+	fclose(cf);
+	comm[strcspn(comm, "\n")] = 0;
+	comm[4] = 0; /* a prefix and a glob: works under valgrind's name too */
+	snprintf(text, sizeof(text), "process=%s* send.count > 0", comm);
+	r = rule(text);
+	assert_true(kt_alert_value(&r, &src, &v, &n));
+	assert_true(v == 100);
+	assert_int_equal(n, 2);
+	r = rule("process=nomatch send.count > 0");
+	assert_true(kt_alert_value(&r, &src, &v, &n));
+	assert_int_equal(n, 0);
+	snprintf(text, sizeof(text), "pid=%d recv.count > 0", (int)getpid());
+	r = rule(text);
+	assert_true(kt_alert_value(&r, &src, &v, &n));
+	assert_true(v == 10);
+	kt_windows_free(w);
+	kt_agg_free(&a);
+}
+
+static char *read_file(FILE *f)
+{
+	static char buf[8192];
+	size_t n;
+
+	fflush(f);
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	return buf;
+}
+
+static int count_lines(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = s; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* A slow phase, then a fast one: one firing line after the hold, one resolved line. */
+static void test_engine_fire_resolve(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_windows *w = kt_windows_new(T0);
+	struct kt_alerts *al = kt_alerts_new();
+	FILE *out = tmpfile();
+	uint64_t g[KT_WIN_G_NR] = {0};
+	uint64_t lens[] = {2 * S}, cnt = 0;
+	struct kt_rule rules[2] = {rule("ring=work.0 sojourn.p50 > 20us over 2s for 2s"),
+				   rule("lost > 0")};
+
+	assert_non_null(out);
+	kt_agg_init(&a, 0);
+	assert_int_equal(kt_windows_set(w, lens, 1), 0);
+	assert_int_equal(kt_alerts_set_rules(al, rules, 2), 0);
+	assert_int_equal(kt_alerts_set_output(al, out, NULL, 0), 0);
+	int fired_at = -1, resolved_at = -1;
+
+	/* 100 ms steps: 0..5 s slow (50 us sojourn), 5..12 s fast (1 us) */
+	for (int step = 0; step <= 120; step++) {
+		uint64_t now = T0 + (uint64_t)step * S / 10;
+		uint64_t soj = step < 50 ? 50000 : 1000;
+
+		for (int i = 0; i < 10; i++)
+			kt_test_event(&a, KT_EV_RECV, 0, ++cnt, 100, soj);
+		kt_windows_tick(w, &a, g, now);
+		if (step % 10)
+			continue; /* evaluate once a second */
+		struct kt_alert_src src = {
+			.agg = &a, .win = w, .global = g, .now = now, .default_win = 0};
+		uint64_t f0 = kt_alerts_fired(al), r0 = kt_alerts_resolved(al);
+
+		kt_alerts_eval(al, &src);
+		if (kt_alerts_fired(al) > f0)
+			fired_at = step / 10;
+		if (kt_alerts_resolved(al) > r0)
+			resolved_at = step / 10;
+	}
+	/* The first evaluation sees an empty window (its first snapshot was just taken);
+	 * true from 1 s on, fires 2 s later. The slow phase ends at 4.9 s; the p50 of
+	 * the 2..2.2 s window is fast once more than half of it is. */
+	assert_int_equal(fired_at, 3);
+	assert_true(resolved_at >= 6 && resolved_at <= 7);
+	assert_int_equal(kt_alerts_fired(al), 1);
+	assert_int_equal(kt_alerts_resolved(al), 1);
+	assert_int_equal(kt_alerts_state(al, 0), KT_ALERT_OK);
+	assert_int_equal(kt_alerts_state(al, 1), KT_ALERT_OK);
+
+	const char *txt = read_file(out);
+
+	printf("%s", txt);
+	assert_int_equal(count_lines(txt, "\n"), 2);
+	assert_int_equal(count_lines(txt, "\"alert\":\"firing\""), 1);
+	assert_int_equal(count_lines(txt, "\"alert\":\"resolved\""), 1);
+	assert_non_null(strstr(txt, "\"rule\":\"ring=work.0 sojourn.p50 > 20us over 2s for 2s\""));
+	assert_non_null(strstr(txt, "\"metric\":\"sojourn.p50\""));
+	assert_non_null(strstr(txt, "\"threshold\":20000,\"unit\":\"ns\",\"window_s\":2,"
+				    "\"for_s\":2,\"process\":null,\"ring\":\"work.0\","
+				    "\"pid\":null,\"series\":1}"));
+	assert_true(strstr(txt, "\"value\":5") < strstr(txt, "resolved")); /* ~50 us */
+	assert_non_null(strstr(txt, "\"time\":\"20"));
+
+	/* a reload with the same rule keeps its state: no second firing */
+	g[KT_WIN_G_LOST] = 3;
+	struct kt_alert_src src = {
+		.agg = &a, .win = w, .global = g, .now = T0 + 13 * S, .default_win = 0};
+
+	assert_int_equal(kt_alerts_eval(al, &src), 1); /* lost > 0 fires */
+	assert_int_equal(kt_alerts_state(al, 1), KT_ALERT_FIRING);
+	struct kt_rule reload[2] = {rule("lost  >  0"), rule("send.count > 1000000")};
+
+	assert_int_equal(kt_alerts_set_rules(al, reload, 2), 0);
+	assert_int_equal(kt_alerts_state(al, 0), KT_ALERT_FIRING);
+	assert_int_equal(kt_alerts_eval(al, &src), 0);
+	double v;
+
+	assert_true(kt_alerts_last_value(al, 0, &v));
+	assert_true(v == 3);
+	assert_string_equal(kt_alerts_rule(al, 1)->text, "send.count > 1000000");
+	assert_int_equal(kt_alerts_nrules(al), 2);
+
+	kt_alerts_free(al);
+	kt_windows_free(w);
+	kt_agg_free(&a);
+	fclose(out);
+}
+
+/* The action gets the JSON line on stdin; one that hangs is killed after its timeout. */
+static void test_actions(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_alerts *al = kt_alerts_new();
+	FILE *out = tmpfile(), *logf = tmpfile();
+	char path[] = "/tmp/kt-alert-action.XXXXXX";
+	int fd = mkstemp(path);
+	uint64_t g[KT_WIN_G_NR] = {0, 0, 1};
+	struct kt_rule r = rule("lost > 0");
+	char *cp[] = {"/bin/cp", "/dev/stdin", path, NULL};
+	char *hang[] = {"/bin/sleep", "30", NULL};
+	char *missing[] = {"/nonexistent/action", NULL};
+	struct timespec ms10 = {0, 10000000};
+
+	assert_true(fd >= 0);
+	close(fd);
+	kt_log_setup(logf, false, KT_LOG_INFO);
+	kt_agg_init(&a, 0);
+	struct kt_windows *w = kt_windows_new(T0);
+	struct kt_alert_src src = {
+		.agg = &a, .win = w, .global = g, .now = T0, .default_win = KT_WIN_ALL};
+
+	assert_int_equal(kt_alerts_set_rules(al, &r, 1), 0);
+	assert_int_equal(kt_alerts_set_output(al, out, cp, 5 * S), 0);
+	assert_int_equal(kt_alerts_eval(al, &src), 1);
+	assert_int_equal(kt_alerts_running_actions(al), 1);
+	while (kt_alerts_running_actions(al)) {
+		kt_alerts_reap(al, T0);
+		nanosleep(&ms10, NULL);
+	}
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	const char *got = read_file(f);
+
+	fclose(f);
+	assert_string_equal(got, read_file(out));
+	assert_non_null(strstr(got, "\"alert\":\"firing\""));
+
+	/* hangs: killed once past the timeout */
+	assert_int_equal(kt_alerts_set_output(al, out, hang, S / 10), 0);
+	g[KT_WIN_G_LOST] = 0;
+	src.now = T0 + S;
+	assert_int_equal(kt_alerts_eval(al, &src), 1); /* resolved */
+	assert_int_equal(kt_alerts_running_actions(al), 1);
+	kt_alerts_reap(al, T0 + S); /* before the deadline: still running */
+	assert_int_equal(kt_alerts_running_actions(al), 1);
+	while (kt_alerts_running_actions(al)) {
+		kt_alerts_reap(al, T0 + 2 * S);
+		nanosleep(&ms10, NULL);
+	}
+	assert_non_null(strstr(read_file(logf), "timed out after 0.1 s: killed"));
+
+	/* cannot run: one log line, no child */
+	assert_int_equal(kt_alerts_set_output(al, out, missing, S), 0);
+	g[KT_WIN_G_LOST] = 2;
+	src.now = T0 + 3 * S;
+	assert_int_equal(kt_alerts_eval(al, &src), 1);
+	assert_int_equal(kt_alerts_running_actions(al), 0);
+	assert_non_null(strstr(read_file(logf), "/nonexistent/action: cannot run"));
+
+	kt_log_setup(NULL, false, KT_LOG_INFO);
+	kt_alerts_free(al);
+	kt_windows_free(w);
+	kt_agg_free(&a);
+	fclose(out);
+	fclose(logf);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_state_machine),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_engine_fire_resolve),
+		cmocka_unit_test(test_actions),
+	};
+	return cmocka_run_group_tests(tests, 0, 0);
+}

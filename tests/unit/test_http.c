@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/* kt_http: real sockets on loopback, driven like the daemon drives it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../user/kt_http.h"
+
+static char last_accept[256];
+
+static int handler(void *ctx, const char *method, const char *path, const char *accept,
+		   struct kt_http_response *r)
+{
+	int *calls = ctx;
+
+	(*calls)++;
+	snprintf(last_accept, sizeof(last_accept), "%s", accept);
+	if (!strcmp(path, "/fail"))
+		return -1;
+	if (strcmp(path, "/metrics")) {
+		r->status = 404;
+		r->body = strdup("no\n");
+		r->len = 3;
+		return 0;
+	}
+	r->status = 200;
+	r->content_type = "text/plain; version=0.0.4";
+	if (asprintf(&r->body, "m{method=\"%s\"} 1\n", method) < 0)
+		return -1;
+	r->len = strlen(r->body);
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int port_of(struct kt_http *h)
+{
+	const char *b = kt_http_bound(h);
+	return atoi(strrchr(b, ':') + 1);
+}
+
+/* Sends req (len bytes), serves until the server closes, returns what came back. */
+static char *exchange(struct kt_http *h, const char *req, size_t len)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port_of(h))};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	static char resp[65536];
+	size_t got = 0;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if (len)
+		assert_int_equal(send(fd, req, len, 0), (ssize_t)len);
+	for (int i = 0; i < 200; i++) {
+		struct pollfd p[KT_HTTP_MAX_CONNS + 2];
+		int n = kt_http_pollfds(h, p, KT_HTTP_MAX_CONNS + 1);
+		struct pollfd cp = {.fd = fd, .events = POLLIN};
+
+		poll(p, (nfds_t)n, 10);
+		kt_http_service(h, p, n, now_ns());
+		if (poll(&cp, 1, 0) == 1) {
+			ssize_t r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
+
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+	}
+	close(fd);
+	resp[got] = 0;
+	return resp;
+}
+
+static void test_requests(void **state)
+{
+	(void)state;
+	int calls = 0;
+	char err[256];
+	struct kt_http *h = kt_http_listen("127.0.0.1:0", handler, &calls, err, sizeof(err));
+
+	assert_non_null(h);
+	assert_true(port_of(h) > 0);
+	assert_int_equal(strncmp(kt_http_bound(h), "127.0.0.1:", 10), 0);
+
+	const char *get = "GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\naccept: "
+			  "application/openmetrics-text\r\n\r\n";
+	char *r = exchange(h, get, strlen(get));
+
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(r, "Content-Type: text/plain; version=0.0.4\r\n"));
+	assert_non_null(strstr(r, "Content-Length: 18\r\n"));
+	assert_non_null(strstr(r, "\r\n\r\nm{method=\"GET\"} 1\n"));
+	assert_string_equal(last_accept, "application/openmetrics-text");
+	assert_int_equal(calls, 1);
+
+	const char *head = "HEAD /metrics HTTP/1.0\r\n\r\n";
+	r = exchange(h, head, strlen(head));
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK"));
+	assert_non_null(strstr(r, "Content-Length: 19\r\n"));
+	assert_null(strstr(r, "m{"));
+	assert_string_equal(last_accept, "");
+
+	r = exchange(h, "GET /nope HTTP/1.1\r\n\r\n", 22);
+	assert_non_null(strstr(r, "HTTP/1.1 404 Not Found"));
+	r = exchange(h, "GET /fail HTTP/1.1\r\n\r\n", 22);
+	assert_non_null(strstr(r, "HTTP/1.1 500"));
+	r = exchange(h, "POST /metrics HTTP/1.1\r\n\r\n", 26);
+	assert_non_null(strstr(r, "HTTP/1.1 405"));
+	assert_non_null(strstr(r, "Allow: GET, HEAD"));
+	r = exchange(h, "hello\r\n\r\n", 9);
+	assert_non_null(strstr(r, "HTTP/1.1 400"));
+	r = exchange(h, "GET / SMTP/1.0\r\n\r\n", 18);
+	assert_non_null(strstr(r, "HTTP/1.1 400"));
+	/* a head that never ends */
+	char *big = malloc(KT_HTTP_MAX_REQUEST + 100);
+
+	assert_non_null(big);
+	memcpy(big, "GET /metrics HTTP/1.1\r\n", 23);
+	memset(big + 23, 'a', KT_HTTP_MAX_REQUEST + 77);
+	r = exchange(h, big, KT_HTTP_MAX_REQUEST + 100);
+	assert_non_null(strstr(r, "HTTP/1.1 431"));
+	free(big);
+	/* a client that connects and says nothing is dropped at the timeout, others go on */
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port_of(h))};
+	int idle = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(connect(idle, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	r = exchange(h, get, strlen(get));
+	assert_non_null(strstr(r, "200 OK"));
+	struct pollfd p[KT_HTTP_MAX_CONNS + 1];
+	int n = kt_http_pollfds(h, p, KT_HTTP_MAX_CONNS + 1);
+
+	assert_int_equal(n, 2); /* listen + the idle one */
+	kt_http_service(h, p, 0, now_ns() + KT_HTTP_TIMEOUT_NS + 1);
+	assert_int_equal(kt_http_pollfds(h, p, KT_HTTP_MAX_CONNS + 1), 1);
+	char c;
+	assert_int_equal(recv(idle, &c, 1, 0), 0); /* closed by the server */
+	close(idle);
+	assert_int_equal(kt_http_requests(h), 5); /* those that reached the handler */
+	kt_http_close(h);
+}
+
+static void test_listen_errors(void **state)
+{
+	(void)state;
+	char err[256];
+	int calls = 0;
+	struct kt_http *h = kt_http_listen("127.0.0.1:0", handler, &calls, err, sizeof(err));
+	char addr[64];
+
+	assert_non_null(h);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port_of(h));
+	assert_null(kt_http_listen(addr, handler, &calls, err, sizeof(err)));
+	assert_non_null(strstr(err, "Address already in use"));
+	kt_http_close(h);
+	assert_null(kt_http_listen("localhost:80", handler, &calls, err, sizeof(err)));
+	assert_non_null(strstr(err, "numeric address"));
+	assert_null(kt_http_listen("9464", handler, &calls, err, sizeof(err)));
+	assert_non_null(strstr(err, "expected ADDR:PORT"));
+	h = kt_http_listen("[::1]:0", handler, &calls, err, sizeof(err));
+	if (h) { /* IPv6 loopback may be disabled */
+		assert_int_equal(strncmp(kt_http_bound(h), "[::1]:", 6), 0);
+		kt_http_close(h);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_listen_errors),
+	};
+	return cmocka_run_group_tests(tests, 0, 0);
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/* kt_prom: exact exposition lines for counters, cumulative buckets, summaries, alerts. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../user/kt_prom.h"
+#include "kt_test_events.h"
+
+#define S  1000000000ull
+#define T0 (1000 * S)
+
+static char *expose(const struct kt_prom_src *src, bool om)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(kt_prom_write(f, src, om), 0);
+	fclose(f);
+	return buf;
+}
+
+/* The line starting with prefix must be exactly want. */
+static void expect_line(const char *text, const char *prefix, const char *want)
+{
+	for (const char *l = text; *l;) {
+		const char *e = strchr(l, '\n');
+		size_t n = e ? (size_t)(e - l) : strlen(l);
+
+		if (!strncmp(l, prefix, strlen(prefix))) {
+			if (strlen(want) != n || strncmp(l, want, n))
+				fail_msg("line '%.*s', want '%s'", (int)n, l, want);
+			return;
+		}
+		l += n + (e ? 1 : 0);
+	}
+	fail_msg("no line starting with '%s'", prefix);
+}
+
+static void test_buckets(void **state)
+{
+	(void)state;
+	struct kt_hist h;
+	uint64_t b[KT_PROM_NBUCKETS + 1];
+
+	kt_hist_init(&h);
+	kt_hist_record_n(&h, 20, 3);	  /* exact: <= 25 ns */
+	kt_hist_record_n(&h, 25, 1);	  /* exact boundary: le is inclusive */
+	kt_hist_record_n(&h, 1000, 2);	  /* 1 us (bucket midpoint 999) */
+	kt_hist_record_n(&h, 3000000, 1); /* 3 ms */
+	kt_hist_record_n(&h, 200 * S, 1); /* above the histogram: +Inf only */
+	kt_prom_buckets(&h, b);
+	assert_int_equal(b[0], 4);  /* 25 ns */
+	assert_int_equal(b[4], 4);  /* 500 ns */
+	assert_int_equal(b[5], 6);  /* 1 us */
+	assert_int_equal(b[15], 6); /* 2.5 ms */
+	assert_int_equal(b[16], 7); /* 5 ms */
+	assert_int_equal(b[KT_PROM_NBUCKETS - 1], 7);
+	assert_int_equal(b[KT_PROM_NBUCKETS], 8);
+	for (int i = 1; i <= KT_PROM_NBUCKETS; i++)
+		assert_true(b[i] >= b[i - 1]); /* cumulative */
+}
+
+static void test_exposition(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_windows *w = kt_windows_new(T0);
+	struct kt_alerts *al = kt_alerts_new();
+	struct kt_report_totals tot = {
+		.fired = 10, .delivered = 9, .lost = 1, .filtered = 2, .hit_ns = 1500};
+	uint64_t lens[] = {10 * S}, g[KT_WIN_G_NR] = {0};
+	struct kt_rule r;
+	struct kt_rule_error re;
+	char want[512];
+	int pid = getpid();
+
+	kt_agg_init(&a, 0);
+	snprintf(kt_test_names[3], KT_NAME_LEN, "we\"ird\\ring");
+	assert_int_equal(kt_windows_set(w, lens, 1), 0);
+	kt_windows_tick(w, &a, g, T0);
+	kt_test_event(&a, KT_EV_SEND, 3, 5, 100, 0);
+	kt_test_event(&a, KT_EV_SEND, 3, 6, 3000, 0);
+	kt_test_event(&a, KT_EV_RECV, 3, 6, 50, 2000000);
+	kt_test_event(&a, KT_EV_BACKPRESSURE, 3, 1, 0, 6);
+	assert_int_equal(kt_rule_parse("ring=we* send.count > 1", &r, &re), 0);
+	assert_int_equal(kt_alerts_set_rules(al, &r, 1), 0);
+	FILE *devnull = fopen("/dev/null", "w");
+
+	kt_alerts_set_output(al, devnull, NULL, 0);
+	struct kt_alert_src as = {
+		.agg = &a, .win = w, .global = g, .now = T0 + S, .default_win = 0};
+
+	assert_int_equal(kt_alerts_eval(al, &as), 1);
+
+	struct kt_prom_src src = {.agg = &a,
+				  .tot = &tot,
+				  .win = w,
+				  .now = T0 + S,
+				  .alerts = al,
+				  .links = 5,
+				  .reloads = 2,
+				  .reload_failures = 1};
+	char *t = expose(&src, false);
+	char labels[256];
+
+	snprintf(labels, sizeof(labels),
+		 "pid=\"%d\",process=\"%s\",ring=\"we\\\"ird\\\\ring\",ring_id=\"4\"", pid,
+		 a.procs->comm);
+	expect_line(t, "# TYPE kaos_trace_events_lost_total",
+		    "# TYPE kaos_trace_events_lost_total counter");
+	expect_line(t, "kaos_trace_events_lost_total ", "kaos_trace_events_lost_total 1");
+	expect_line(t, "kaos_trace_probe_fired_total ", "kaos_trace_probe_fired_total 10");
+	expect_line(t, "kaos_trace_probe_hit_seconds ", "kaos_trace_probe_hit_seconds 1.5e-06");
+	expect_line(t, "kaos_trace_links ", "kaos_trace_links 5");
+	expect_line(t, "kaos_trace_config_reload_failures_total ",
+		    "kaos_trace_config_reload_failures_total 1");
+	/* counts: 6 sends and 6 receives although only 2 and 1 events came (counters are exact) */
+	snprintf(want, sizeof(want), "kaos_ring_messages_total{%s,op=\"send\"} 6", labels);
+	expect_line(t, "kaos_ring_messages_total{pid", want);
+	snprintf(want, sizeof(want), "kaos_ring_backpressure_episodes_total{%s} 1", labels);
+	expect_line(t, "kaos_ring_backpressure_episodes_total{", want);
+	snprintf(want, sizeof(want),
+		 "kaos_ring_operation_duration_seconds_bucket{%s,op=\"send\",le=\"1e-07\"} 1",
+		 labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want),
+		 "kaos_ring_operation_duration_seconds_bucket{%s,op=\"send\",le=\"2.5e-06\"} 1",
+		 labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want),
+		 "kaos_ring_operation_duration_seconds_bucket{%s,op=\"send\",le=\"5e-06\"} 2",
+		 labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want),
+		 "kaos_ring_operation_duration_seconds_bucket{%s,op=\"send\",le=\"+Inf\"} 2",
+		 labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want),
+		 "kaos_ring_operation_duration_seconds_sum{%s,op=\"send\"} 3.1e-06", labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want), "kaos_ring_operation_duration_seconds_count{%s,op=\"recv\"} 1",
+		 labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want), "kaos_ring_sojourn_seconds_count{%s} 1", labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want),
+		 "kaos_ring_sojourn_window_seconds{%s,window=\"10s\",quantile=\"0.99\"} 0.002",
+		 labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want),
+		 "kaos_ring_backpressure_wait_window_seconds{%s,window=\"10s\",quantile=\"0.5\"} 0",
+		 labels);
+	assert_non_null(strstr(t, want));
+	expect_line(t, "# TYPE kaos_ring_sojourn_window_seconds",
+		    "# TYPE kaos_ring_sojourn_window_seconds summary");
+	expect_line(t, "kaos_trace_alert_firing{",
+		    "kaos_trace_alert_firing{rule=\"ring=we* send.count > 1\"} 1");
+	expect_line(t, "kaos_trace_alert_value{",
+		    "kaos_trace_alert_value{rule=\"ring=we* send.count > 1\"} 6");
+	expect_line(t, "kaos_trace_alert_transitions_total{transition=\"fired\"}",
+		    "kaos_trace_alert_transitions_total{transition=\"fired\"} 1");
+	assert_null(strstr(t, "# EOF"));
+	/* every family is announced once, before its samples */
+	assert_int_equal(strstr(t, "# TYPE kaos_ring_operation_duration_seconds histogram") <
+				 strstr(t, "kaos_ring_operation_duration_seconds_bucket"),
+			 1);
+	const char *second = strstr(t, "# TYPE kaos_ring_operation_duration_seconds histogram") + 1;
+	assert_null(strstr(second, "# TYPE kaos_ring_operation_duration_seconds histogram"));
+	free(t);
+
+	/* OpenMetrics: counters named without _total in TYPE, # EOF at the end */
+	t = expose(&src, true);
+	expect_line(t, "# TYPE kaos_trace_events_lost", "# TYPE kaos_trace_events_lost counter");
+	expect_line(t, "kaos_trace_events_lost_total ", "kaos_trace_events_lost_total 1");
+	size_t len = strlen(t);
+	assert_string_equal(t + len - 6, "# EOF\n");
+	free(t);
+
+	/* empty window: NaN quantiles; no alerts: no alert families */
+	src.alerts = NULL;
+	src.now = T0 + 30 * S;
+	for (uint64_t k = 2; k <= 30; k++)
+		kt_windows_tick(w, &a, g, T0 + k * S);
+	t = expose(&src, false);
+	snprintf(want, sizeof(want),
+		 "kaos_ring_sojourn_window_seconds{%s,window=\"10s\",quantile=\"0.5\"} NaN",
+		 labels);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want), "kaos_ring_sojourn_window_seconds_count{%s,window=\"10s\"} 0",
+		 labels);
+	assert_non_null(strstr(t, want));
+	assert_null(strstr(t, "kaos_trace_alert"));
+	free(t);
+
+	kt_alerts_free(al);
+	fclose(devnull);
+	kt_windows_free(w);
+	kt_agg_free(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buckets),
+		cmocka_unit_test(test_exposition),
+	};
+	return cmocka_run_group_tests(tests, 0, 0);
+}

@@ -1,0 +1,1046 @@
+// SPDX-License-Identifier: MIT
+#include "kt_daemon.h"
+
+#include <argp.h>
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kt_alert.h"
+#include "kt_config.h"
+#include "kt_folded.h"
+#include "kt_http.h"
+#include "kt_log.h"
+#include "kt_prom.h"
+#include "kt_sym.h"
+#include "kt_target.h"
+#include "kt_timeline.h"
+#include "kt_window.h"
+
+#define TICK_NS	      100000000ull /* windows, exits, sampling */
+#define MAX_CLI	      512
+#define MIN_RETAIN_NS 60000000000ull
+
+/* ---------------------------------------------------------------- shared helpers */
+
+static void global_counters(struct kt_session *s, uint64_t g[KT_WIN_G_NR])
+{
+	struct kt_report_totals t;
+
+	kt_session_totals(s, &t);
+	g[KT_WIN_G_FIRED] = t.fired;
+	g[KT_WIN_G_DELIVERED] = t.delivered;
+	g[KT_WIN_G_LOST] = t.lost;
+}
+
+struct timeline_hook {
+	struct kt_timeline *t;
+	const char *path;
+	bool log_plain; /* one-shot: plain stderr line instead of kt_log */
+};
+
+static void timeline_event(void *ctx, const struct kt_event *e, size_t size)
+{
+	struct timeline_hook *h = ctx;
+
+	if (h->t && kt_timeline_add(h->t, e, size)) {
+		if (h->log_plain)
+			fprintf(stderr,
+				"kaos-trace: timeline %s: cap of %llu events reached; later events "
+				"are counted, not written (--timeline-max-events)\n",
+				h->path, (unsigned long long)kt_timeline_written(h->t));
+		else
+			kt_log(KT_LOG_WARN, "timeline",
+			       "%s: cap of %llu events reached; later events are counted, not "
+			       "written ([timeline] max_events)",
+			       h->path, (unsigned long long)kt_timeline_written(h->t));
+	}
+}
+
+/* ---------------------------------------------------------------- one-shot */
+
+struct kt_oneshot {
+	struct kt_session *s;
+	struct kt_windows *win;
+	struct kt_alerts *alerts;
+	FILE *alert_out;
+	const char *alert_path;
+	struct timeline_hook tl;
+	uint64_t next_eval;
+};
+
+static void oneshot_free(struct kt_oneshot *o)
+{
+	char err[256];
+
+	kt_alerts_free(o->alerts);
+	kt_windows_free(o->win);
+	if (o->alert_out && o->alert_out != stderr)
+		fclose(o->alert_out);
+	if (o->tl.t)
+		kt_timeline_close(o->tl.t, err, sizeof(err));
+	free(o);
+}
+
+struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_oneshot_opts *opt,
+				    char *err, size_t errlen)
+{
+	struct kt_oneshot *o = calloc(1, sizeof(*o));
+	struct kt_rule *rules = opt->nrules ? calloc((size_t)opt->nrules, sizeof(*rules)) : NULL;
+	uint64_t lens[KT_WIN_MAX];
+	int nw = 0;
+
+	if (!o || (opt->nrules && !rules)) {
+		free(o);
+		free(rules);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	o->s = s;
+	o->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
+	o->alerts = kt_alerts_new();
+	if (!o->win || !o->alerts)
+		goto oom;
+	for (int i = 0; i < opt->nrules; i++) {
+		struct kt_rule_error re;
+		char eb[256];
+
+		if (kt_rule_parse(opt->rules[i], &rules[i], &re)) {
+			snprintf(err, errlen, "--alert '%s': %s", opt->rules[i],
+				 kt_rule_strerror(&re, eb, sizeof(eb)));
+			goto fail;
+		}
+		bool dup = false;
+
+		for (int j = 0; j < nw; j++)
+			dup |= lens[j] == rules[i].window_ns;
+		if (!rules[i].window_ns || dup)
+			continue;
+		if (nw == KT_WIN_MAX) {
+			snprintf(err, errlen, "--alert: more than %d distinct 'over' windows",
+				 KT_WIN_MAX);
+			goto fail;
+		}
+		lens[nw++] = rules[i].window_ns;
+	}
+	if (kt_windows_set(o->win, lens, nw) || kt_alerts_set_rules(o->alerts, rules, opt->nrules))
+		goto oom;
+	o->alert_path = opt->alert_log;
+	if (opt->alert_log && strcmp(opt->alert_log, "-")) {
+		o->alert_out = fopen(opt->alert_log, "we");
+		if (!o->alert_out) {
+			snprintf(err, errlen, "cannot write %s: %s", opt->alert_log,
+				 strerror(errno));
+			goto fail;
+		}
+	} else {
+		o->alert_out = stderr;
+	}
+	kt_alerts_set_output(o->alerts, o->alert_out, NULL, 0);
+	if (opt->timeline) {
+		o->tl.t = kt_timeline_open(opt->timeline,
+					   opt->timeline_max ? opt->timeline_max : 250000, &s->agg,
+					   err, errlen);
+		if (!o->tl.t)
+			goto fail;
+		o->tl.path = opt->timeline;
+		o->tl.log_plain = true;
+		if (kt_session_add_hook(s, timeline_event, &o->tl)) {
+			snprintf(err, errlen, "too many event hooks");
+			goto fail;
+		}
+	}
+	o->next_eval = kt_now_ns(CLOCK_MONOTONIC) + 1000000000ull;
+	free(rules);
+	return o;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	free(rules);
+	oneshot_free(o);
+	return NULL;
+}
+
+static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
+{
+	uint64_t g[KT_WIN_G_NR];
+	struct kt_alert_src src = {.agg = &o->s->agg,
+				   .win = o->win,
+				   .global = g,
+				   .now = now,
+				   .default_win = KT_WIN_ALL};
+
+	global_counters(o->s, g);
+	kt_windows_tick(o->win, &o->s->agg, g, now);
+	if (kt_alerts_nrules(o->alerts))
+		kt_alerts_eval(o->alerts, &src);
+}
+
+void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
+{
+	uint64_t g[KT_WIN_G_NR];
+
+	if (kt_windows_count(o->win)) {
+		global_counters(o->s, g);
+		kt_windows_tick(o->win, &o->s->agg, g, now);
+	}
+	if (now >= o->next_eval) {
+		oneshot_eval(o, now);
+		o->next_eval = now + 1000000000ull;
+	}
+}
+
+int kt_oneshot_finish(struct kt_oneshot *o)
+{
+	char err[512];
+	int rc = 0;
+
+	if (kt_alerts_nrules(o->alerts)) {
+		oneshot_eval(o, kt_now_ns(CLOCK_MONOTONIC));
+		rc = (int)kt_alerts_fired(o->alerts);
+		fprintf(stderr, "kaos-trace: alerts: %d rule%s, %llu fired, %llu resolved\n",
+			kt_alerts_nrules(o->alerts), kt_alerts_nrules(o->alerts) == 1 ? "" : "s",
+			(unsigned long long)kt_alerts_fired(o->alerts),
+			(unsigned long long)kt_alerts_resolved(o->alerts));
+	}
+	if (o->alert_out && o->alert_out != stderr) {
+		if (fclose(o->alert_out)) {
+			fprintf(stderr, "kaos-trace: writing %s failed: %s\n", o->alert_path,
+				strerror(errno));
+			rc = -1;
+		}
+		o->alert_out = NULL;
+	}
+	if (o->tl.t) {
+		uint64_t written = kt_timeline_written(o->tl.t);
+		uint64_t dropped = kt_timeline_dropped(o->tl.t);
+
+		if (kt_timeline_close(o->tl.t, err, sizeof(err))) {
+			fprintf(stderr, "kaos-trace: timeline: %s\n", err);
+			rc = -1;
+		} else {
+			fprintf(stderr, "kaos-trace: wrote %llu events to timeline %s%s\n",
+				(unsigned long long)written, o->tl.path,
+				dropped ? " (cap reached: some left out)" : "");
+		}
+		o->tl.t = NULL;
+	}
+	oneshot_free(o);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- daemon state */
+
+struct cli_setting {
+	const char *section, *key, *value, *flag;
+};
+
+struct exited_proc {
+	uint32_t pid;
+	uint64_t at;
+};
+
+struct daemon {
+	const char *config_path;
+	bool check_only;
+	struct cli_setting cli[MAX_CLI];
+	int ncli;
+	struct kt_config cfg; /* in force */
+	struct kt_session s;
+	bool session_open;
+	struct kt_windows *win;
+	int default_win;
+	struct kt_alerts *alerts;
+	FILE *alert_out;
+	struct kt_http *http;
+	struct timeline_hook tl;
+	bool stacks; /* fixed at start: the BPF object is loaded once */
+	uint64_t reloads, reload_failures;
+	struct exited_proc *exited;
+	int nexited, capexited;
+	uint32_t *announced;
+	int nannounced, capannounced;
+	uint64_t start;
+};
+
+static volatile sig_atomic_t stop_sig, reload_req;
+
+static void on_stop(int sig)
+{
+	stop_sig = sig;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_req = 1;
+}
+
+/* ---------------------------------------------------------------- CLI */
+
+enum {
+	OPT_CONFIG = 2000,
+	OPT_WATCH,
+	OPT_LISTEN,
+	OPT_LOG_FORMAT,
+	OPT_ALERT,
+	OPT_ALERT_LOG,
+	OPT_ALERT_EXEC,
+	OPT_WINDOWS,
+	OPT_EVAL,
+	OPT_RETAIN,
+	OPT_TIMELINE,
+	OPT_TIMELINE_MAX,
+	OPT_FOLDED_DIR,
+	OPT_FOLDED_INTERVAL,
+	OPT_RINGBUF,
+	OPT_PROBE_COST,
+	OPT_CHECK,
+};
+
+static const struct argp_option daemon_options[] = {
+	{"config", OPT_CONFIG, "FILE", 0, "INI config (deploy/kaos-trace.conf); reread on SIGHUP",
+	 0},
+	{"watch", OPT_WATCH, "PATH", 0,
+	 "Trace every process mapping PATH (program or libkaos.so), now and later (repeatable)", 0},
+	{"listen", OPT_LISTEN, "ADDR:PORT", 0,
+	 "Serve /metrics here (default 127.0.0.1:9464; 'off': no endpoint)", 0},
+	{"log-format", OPT_LOG_FORMAT, "plain|json", 0, "Log line format on stderr", 0},
+	{"alert", OPT_ALERT, "RULE", 0, "Alert rule, e.g. 'send.p99 > 1us for 10s' (repeatable)",
+	 0},
+	{"alert-log", OPT_ALERT_LOG, "FILE", 0, "Alert transitions as JSON lines (default stderr)",
+	 0},
+	{"alert-exec", OPT_ALERT_EXEC, "CMD", 0,
+	 "Run CMD (absolute path + args, no shell) with each alert as JSON on stdin", 0},
+	{"windows", OPT_WINDOWS, "LIST", 0, "Rolling windows (default 10s,1m,10m)", 0},
+	{"eval-interval", OPT_EVAL, "DURATION", 0, "Evaluate alert rules this often (default 1s)",
+	 0},
+	{"retain", OPT_RETAIN, "DURATION", 0,
+	 "Forget exited processes after this long (default: the longest window, >= 1m)", 0},
+	{"timeline", OPT_TIMELINE, "FILE", 0, "Write a Chrome/Perfetto trace-event timeline", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{"folded-dir", OPT_FOLDED_DIR, "DIR", 0,
+	 "Write folded stacks per interval into DIR (enables stack capture)", 0},
+	{"folded-interval", OPT_FOLDED_INTERVAL, "DURATION", 0, "Folded file rotation (default 1m)",
+	 0},
+	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
+	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the probe cost instead of measuring it",
+	 0},
+	{"check-config", OPT_CHECK, NULL, 0,
+	 "Check the config and the flags (watched paths included), print the result, exit", 0},
+	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
+	{},
+};
+
+static const struct {
+	int key;
+	const char *section, *name;
+} flag_map[] = {
+	{OPT_WATCH, "watch", "path"},
+	{OPT_LISTEN, "daemon", "listen"},
+	{OPT_LOG_FORMAT, "daemon", "log_format"},
+	{OPT_ALERT, "alerts", "rule"},
+	{OPT_ALERT_LOG, "alerts", "log"},
+	{OPT_ALERT_EXEC, "alerts", "exec"},
+	{OPT_WINDOWS, "daemon", "windows"},
+	{OPT_EVAL, "daemon", "eval_interval"},
+	{OPT_RETAIN, "daemon", "retain"},
+	{OPT_TIMELINE, "timeline", "file"},
+	{OPT_TIMELINE_MAX, "timeline", "max_events"},
+	{OPT_FOLDED_DIR, "folded", "dir"},
+	{OPT_FOLDED_INTERVAL, "folded", "interval"},
+	{OPT_RINGBUF, "daemon", "ringbuf_size"},
+	{OPT_PROBE_COST, "daemon", "probe_cost"},
+};
+
+static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct daemon *d = state->input;
+
+	if (key == OPT_CONFIG) {
+		d->config_path = arg;
+		return 0;
+	}
+	if (key == OPT_CHECK) {
+		d->check_only = true;
+		return 0;
+	}
+	if (key == 'v') {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "verbose", "yes", "-v"};
+		return 0;
+	}
+	if (key == ARGP_KEY_ARG) {
+		fprintf(stderr, "kaos-trace daemon: unexpected argument '%s' (see --help)\n", arg);
+		exit(2);
+	}
+	for (size_t i = 0; i < sizeof(flag_map) / sizeof(flag_map[0]); i++) {
+		if (flag_map[i].key != key)
+			continue;
+		if (d->ncli == MAX_CLI) {
+			fprintf(stderr, "kaos-trace daemon: too many flags\n");
+			exit(2);
+		}
+		for (size_t j = 0; j < sizeof(daemon_options) / sizeof(daemon_options[0]); j++)
+			if (daemon_options[j].key == key)
+				d->cli[d->ncli].flag = daemon_options[j].name;
+		d->cli[d->ncli].section = flag_map[i].section;
+		d->cli[d->ncli].key = flag_map[i].name;
+		d->cli[d->ncli].value = arg;
+		d->ncli++;
+		return 0;
+	}
+	return ARGP_ERR_UNKNOWN;
+}
+
+/* The config file (if any) with the flags on top, checked. 0 or -1 with err. */
+static int build_config(struct daemon *d, struct kt_config *c, char *err, size_t errlen)
+{
+	char msg[512];
+
+	kt_config_init(c);
+	if (d->config_path && kt_config_load(c, d->config_path, err, errlen))
+		goto fail;
+	for (int i = 0; i < d->ncli; i++) {
+		msg[0] = 0;
+		if (kt_config_set(c, d->cli[i].section, d->cli[i].key, d->cli[i].value, msg,
+				  sizeof(msg))) {
+			snprintf(err, errlen, "--%s: %s", d->cli[i].flag ? d->cli[i].flag : "?",
+				 msg);
+			goto fail;
+		}
+	}
+	if (kt_config_check(c, err, errlen))
+		goto fail;
+	return 0;
+fail:
+	kt_config_free(c);
+	return -1;
+}
+
+/* ---------------------------------------------------------------- /metrics */
+
+static int http_handler(void *ctx, const char *method, const char *path, const char *accept,
+			struct kt_http_response *r)
+{
+	struct daemon *d = ctx;
+
+	(void)method;
+	if (!strcmp(path, "/metrics")) {
+		struct kt_report_totals tot;
+		bool om = strstr(accept, "application/openmetrics-text") != NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&r->body, &len);
+
+		if (!f)
+			return -1;
+		kt_session_consume(&d->s); /* what is waiting counts too */
+		kt_session_totals(&d->s, &tot);
+		struct kt_prom_src src = {.agg = &d->s.agg,
+					  .tot = &tot,
+					  .win = d->win,
+					  .now = kt_now_ns(CLOCK_MONOTONIC),
+					  .alerts = d->alerts,
+					  .links = kt_session_nlinks(&d->s),
+					  .reloads = d->reloads,
+					  .reload_failures = d->reload_failures};
+		int e = kt_prom_write(f, &src, om);
+
+		if (fclose(f) || e) {
+			free(r->body);
+			r->body = NULL;
+			return -1;
+		}
+		r->len = len;
+		r->status = 200;
+		r->content_type = om ? KT_OPENMETRICS_CONTENT_TYPE : KT_PROM_CONTENT_TYPE;
+		return 0;
+	}
+	if (!strcmp(path, "/healthz")) {
+		r->status = 200;
+		r->body = strdup("ok\n");
+		r->len = r->body ? 3 : 0;
+		return r->body ? 0 : -1;
+	}
+	static const char index_page[] =
+		"kaos-trace daemon\n  /metrics  Prometheus/OpenMetrics text\n  /healthz  ok\n";
+
+	r->status = strcmp(path, "/") ? 404 : 200;
+	r->body = strdup(r->status == 200 ? index_page : "not found\n");
+	r->len = r->body ? strlen(r->body) : 0;
+	return r->body ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- applying a config */
+
+static bool same_cstr(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+/* The paths c's watches resolve to (each program's libkaos.so or itself). */
+static int resolve_watches(const struct kt_config *c, struct kt_targets *tg, char *err,
+			   size_t errlen)
+{
+	memset(tg, 0, sizeof(*tg));
+	for (int i = 0; i < c->nwatch; i++) {
+		char e[768];
+
+		if (kt_targets_add_path(tg, c->watch[i], e, sizeof(e))) {
+			snprintf(err, errlen, "watch %s: %s", c->watch[i], e);
+			kt_targets_free(tg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool target_wanted(const struct kt_targets *tg, const char *path)
+{
+	for (int i = 0; i < tg->n; i++)
+		if (!strcmp(tg->v[i].path, path))
+			return true;
+	return false;
+}
+
+/* A watched file replaced on disk (an upgrade) needs a fresh attach. */
+static bool target_replaced(const struct kt_attachment *a)
+{
+	struct stat st;
+
+	return stat(a->path, &st) == 0 && (st.st_ino != a->ino || st.st_dev != a->dev);
+}
+
+static void restart_only(const struct kt_config *old, const struct kt_config *c)
+{
+	if (old->ringbuf_bytes != c->ringbuf_bytes)
+		kt_log(KT_LOG_WARN, "reload", "ringbuf_size changes on restart only: kept %llu",
+		       (unsigned long long)old->ringbuf_bytes);
+	if (!same_cstr(old->folded_dir, c->folded_dir) &&
+	    (!old->folded_dir[0] || !c->folded_dir[0]))
+		kt_log(KT_LOG_WARN, "reload",
+		       "turning folded stacks on or off needs a restart (stack capture is set at "
+		       "load)");
+	if (!same_cstr(old->timeline, c->timeline))
+		kt_log(KT_LOG_WARN, "reload", "the timeline file changes on restart only");
+	if (old->probe_cost_ns != c->probe_cost_ns)
+		kt_log(KT_LOG_WARN, "reload", "probe_cost changes on restart only");
+}
+
+/*
+ * Makes c the config in force. Everything that can fail is done before
+ * anything is changed; on failure the old config stays whole.
+ */
+static int apply_config(struct daemon *d, struct kt_config *c, bool first, char *err, size_t errlen)
+{
+	struct kt_targets tg;
+	struct kt_http *http = d->http;
+	FILE *alert_out = d->alert_out;
+	uint64_t lens[KT_WIN_MAX];
+	int nw;
+	char *new_paths[KT_SESSION_MAX_ATTACH];
+	int nnew = 0;
+
+	if (resolve_watches(c, &tg, err, errlen))
+		return -1;
+	if (!c->listen[0])
+		http = NULL;
+	else if (first || !d->http || strcmp(c->listen, d->cfg.listen))
+		if (!(http = kt_http_listen(c->listen, http_handler, d, err, errlen)))
+			goto fail_targets;
+	if (first || strcmp(c->alert_log, d->cfg.alert_log)) {
+		if (c->alert_log[0] && strcmp(c->alert_log, "-")) {
+			alert_out = fopen(c->alert_log, "ae");
+			if (!alert_out) {
+				snprintf(err, errlen, "alert log %.512s: %s", c->alert_log,
+					 strerror(errno));
+				goto fail_http;
+			}
+			setvbuf(alert_out, NULL, _IOLBF, 0);
+		} else {
+			alert_out = stderr;
+		}
+	}
+	/* attach what is new (or replaced on disk) */
+	for (int i = 0; i < tg.n; i++) {
+		struct kt_attachment *a = kt_session_find(&d->s, -1, tg.v[i].path);
+
+		if (a && !target_replaced(a))
+			continue;
+		if (a)
+			kt_session_detach(&d->s, -1, tg.v[i].path);
+		if (kt_session_attach(&d->s, -1, tg.v[i].path, err, errlen))
+			goto fail_attach;
+		new_paths[nnew++] = tg.v[i].path;
+	}
+	nw = kt_config_windows(c, lens, KT_WIN_MAX);
+
+	/* nothing fails from here on */
+	for (int i = 0; i < d->s.natt;) {
+		if (!target_wanted(&tg, d->s.att[i]->path)) {
+			kt_log(KT_LOG_INFO, "attach", "detached from %s (no longer watched)",
+			       d->s.att[i]->path);
+			kt_session_detach(&d->s, -1, d->s.att[i]->path);
+			continue;
+		}
+		i++;
+	}
+	for (int i = 0; i < nnew; i++)
+		kt_log(KT_LOG_INFO, "attach",
+		       "attached %d probes to %s (every process, now and later)",
+		       KT_SESSION_NPROBES, new_paths[i]);
+	if (http != d->http) {
+		kt_http_close(d->http);
+		d->http = http;
+		if (http)
+			kt_log(KT_LOG_INFO, "http", "metrics on http://%s/metrics",
+			       kt_http_bound(http));
+		else
+			kt_log(KT_LOG_INFO, "http", "metrics endpoint off");
+	}
+	if (alert_out != d->alert_out) {
+		if (d->alert_out && d->alert_out != stderr)
+			fclose(d->alert_out);
+		d->alert_out = alert_out;
+	}
+	kt_windows_set(d->win, lens, nw);
+	/* rules without "over": the shortest configured window */
+	uint64_t shortest = 0;
+
+	for (int i = 0; i < c->nwindows; i++)
+		if (!shortest || c->windows[i] < shortest)
+			shortest = c->windows[i];
+	d->default_win = kt_windows_find(d->win, shortest);
+	kt_alerts_set_rules(d->alerts, c->rules, c->nrules);
+	kt_alerts_set_output(d->alerts, d->alert_out, c->exec_argv[0] ? c->exec_argv : NULL,
+			     c->exec_timeout_ns);
+	kt_log_setup(stderr, c->log_json, c->verbose ? KT_LOG_DEBUG : KT_LOG_INFO);
+	if (!first) {
+		restart_only(&d->cfg, c);
+		/* keep what only a restart changes */
+		c->ringbuf_bytes = d->cfg.ringbuf_bytes;
+		c->probe_cost_ns = d->cfg.probe_cost_ns;
+		if (!d->stacks)
+			c->folded_dir[0] = 0;
+		snprintf(c->timeline, sizeof(c->timeline), "%s", d->cfg.timeline);
+	}
+	kt_config_free(&d->cfg);
+	d->cfg = *c;
+	memset(c, 0, sizeof(*c));
+	kt_targets_free(&tg);
+	return 0;
+
+fail_attach:
+	for (int i = 0; i < nnew; i++)
+		kt_session_detach(&d->s, -1, new_paths[i]);
+	if (alert_out != d->alert_out && alert_out != stderr)
+		fclose(alert_out);
+fail_http:
+	if (http != d->http)
+		kt_http_close(http);
+fail_targets:
+	kt_targets_free(&tg);
+	return -1;
+}
+
+static void reload(struct daemon *d)
+{
+	struct kt_config c;
+	char err[1024];
+
+	kt_log(KT_LOG_INFO, "reload", "SIGHUP: rereading %s",
+	       d->config_path ? d->config_path : "the flags");
+	bool built = build_config(d, &c, err, sizeof(err)) == 0;
+
+	if (!built || apply_config(d, &c, false, err, sizeof(err))) {
+		d->reload_failures++;
+		kt_log(KT_LOG_ERROR, "reload", "rejected: %s; keeping the previous config", err);
+		if (built)
+			kt_config_free(&c);
+		return;
+	}
+	d->reloads++;
+	kt_log(KT_LOG_INFO, "reload", "applied: %d watch%s, %d rule%s, %d window%s", d->cfg.nwatch,
+	       d->cfg.nwatch == 1 ? "" : "es", d->cfg.nrules, d->cfg.nrules == 1 ? "" : "s",
+	       kt_windows_count(d->win), kt_windows_count(d->win) == 1 ? "" : "s");
+}
+
+/* ---------------------------------------------------------------- housekeeping */
+
+static bool pid_in(const uint32_t *v, int n, uint32_t pid)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i] == pid)
+			return true;
+	return false;
+}
+
+static void push_u32(uint32_t **v, int *n, int *cap, uint32_t x)
+{
+	if (*n == *cap) {
+		int nc = *cap ? *cap * 2 : 64;
+		uint32_t *nv = realloc(*v, sizeof(*nv) * (size_t)nc);
+
+		if (!nv)
+			return;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = x;
+}
+
+static uint64_t retain_ns(const struct daemon *d)
+{
+	uint64_t longest = 0;
+
+	if (d->cfg.retain_ns)
+		return d->cfg.retain_ns;
+	for (int i = 0; i < kt_windows_count(d->win); i++)
+		if (kt_windows_len(d->win, i) > longest)
+			longest = kt_windows_len(d->win, i);
+	longest += longest / KT_WIN_SLOTS;
+	return longest > MIN_RETAIN_NS ? longest : MIN_RETAIN_NS;
+}
+
+/* New processes are logged; exited ones are logged, then forgotten after retain. */
+static void track_processes(struct daemon *d, uint64_t now)
+{
+	kt_session_check_exited(&d->s);
+	for (struct kt_proc *p = d->s.agg.procs; p; p = p->next) {
+		if (!pid_in(d->announced, d->nannounced, p->pid)) {
+			push_u32(&d->announced, &d->nannounced, &d->capannounced, p->pid);
+			kt_log(KT_LOG_INFO, "process", "pid %u (%s) traced", p->pid, p->comm);
+		}
+		if (!p->exited)
+			continue;
+		bool known = false;
+
+		for (int i = 0; i < d->nexited; i++)
+			known |= d->exited[i].pid == p->pid;
+		if (known)
+			continue;
+		if (d->nexited == d->capexited) {
+			int nc = d->capexited ? d->capexited * 2 : 64;
+			struct exited_proc *nv = realloc(d->exited, sizeof(*nv) * (size_t)nc);
+
+			if (!nv)
+				continue;
+			d->exited = nv;
+			d->capexited = nc;
+		}
+		d->exited[d->nexited++] = (struct exited_proc){p->pid, now};
+		kt_log(KT_LOG_INFO, "process", "pid %u (%s) exited", p->pid, p->comm);
+	}
+	uint64_t keep = retain_ns(d);
+
+	for (int i = 0; i < d->nexited;) {
+		if (now - d->exited[i].at < keep) {
+			i++;
+			continue;
+		}
+		uint32_t pid = d->exited[i].pid;
+
+		kt_log(KT_LOG_DEBUG, "process", "pid %u forgotten (exited %.0f s ago)", pid,
+		       (double)(now - d->exited[i].at) / 1e9);
+		kt_agg_forget_proc(&d->s.agg, pid);
+		kt_windows_forget_pid(d->win, pid);
+		if (d->s.sym)
+			kt_sym_forget_pid(d->s.sym, (pid_t)pid);
+		for (int k = 0; k < d->nannounced; k++)
+			if (d->announced[k] == pid)
+				d->announced[k] = d->announced[--d->nannounced];
+		d->exited[i] = d->exited[--d->nexited];
+	}
+}
+
+static int cmp_names(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int is_folded_file(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+
+	return !strncmp(e->d_name, "kaos-trace-", 11) && n > 7 &&
+	       !strcmp(e->d_name + n - 7, ".folded");
+}
+
+/* Writes the stacks since the last rotation into a new file; keeps the newest `keep` files. */
+static void rotate_folded(struct daemon *d)
+{
+	char path[PATH_MAX + 320], tmp[PATH_MAX + 340], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f;
+	int n;
+
+	if (!d->s.folded || !d->cfg.folded_dir[0])
+		return;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(path, sizeof(path), "%s/kaos-trace-%s.folded", d->cfg.folded_dir, stamp);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f) {
+		kt_log(KT_LOG_ERROR, "folded", "cannot write %s: %s", tmp, strerror(errno));
+		kt_folded_clear(d->s.folded);
+		return;
+	}
+	n = kt_folded_write(d->s.folded, f, KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
+			    d->s.sym);
+	if (fclose(f) || n < 0 || rename(tmp, path)) {
+		kt_log(KT_LOG_ERROR, "folded", "writing %s failed: %s", path, strerror(errno));
+		unlink(tmp);
+	} else {
+		kt_log(KT_LOG_INFO, "folded", "wrote %d stacks to %s", n, path);
+	}
+	kt_folded_clear(d->s.folded);
+
+	struct dirent **list;
+	int nf = scandir(d->cfg.folded_dir, &list, is_folded_file, cmp_names);
+
+	for (int i = 0; i < nf; i++) {
+		if (i < nf - d->cfg.folded_keep) {
+			snprintf(path, sizeof(path), "%s/%s", d->cfg.folded_dir, list[i]->d_name);
+			unlink(path);
+		}
+		free(list[i]);
+	}
+	if (nf >= 0)
+		free(list);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int daemon_run(struct daemon *d)
+{
+	uint64_t next_tick, next_eval, next_folded, next_sampling;
+	char err[1024];
+
+	d->start = kt_now_ns(CLOCK_MONOTONIC);
+	next_tick = d->start;
+	next_eval = d->start + d->cfg.eval_ns;
+	next_folded = d->start + d->cfg.folded_interval_ns;
+	next_sampling = d->start + TICK_NS;
+	while (!stop_sig) {
+		struct pollfd p[1 + KT_HTTP_MAX_CONNS + 1];
+		int nh = 0, e;
+
+		p[0] = (struct pollfd){.fd = kt_session_fd(&d->s), .events = POLLIN};
+		if (d->http)
+			nh = kt_http_pollfds(d->http, p + 1, KT_HTTP_MAX_CONNS + 1);
+		e = poll(p, (nfds_t)(1 + nh), 100);
+		if (e < 0 && errno != EINTR) {
+			kt_log(KT_LOG_ERROR, "poll", "%s", strerror(errno));
+			return 1;
+		}
+		e = kt_session_consume(&d->s);
+		if (e < 0) {
+			kt_log(KT_LOG_ERROR, "poll", "ring buffer: %s", strerror(-e));
+			return 1;
+		}
+		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
+
+		if (d->http)
+			kt_http_service(d->http, p + 1, nh, now);
+		if (now >= next_tick) {
+			uint64_t g[KT_WIN_G_NR];
+
+			global_counters(&d->s, g);
+			kt_windows_tick(d->win, &d->s.agg, g, now);
+			track_processes(d, now);
+			next_tick = now + TICK_NS;
+		}
+		if ((d->cfg.sample || d->cfg.budget_pct) && now >= next_sampling) {
+			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct,
+						   (double)TICK_NS / 1e9);
+			for (struct kt_proc *pr = d->s.agg.procs; pr; pr = pr->next)
+				pr->ops_iv = 0;
+			next_sampling = now + TICK_NS;
+		}
+		if (now >= next_eval) {
+			uint64_t g[KT_WIN_G_NR];
+			struct kt_alert_src src = {.agg = &d->s.agg,
+						   .win = d->win,
+						   .global = g,
+						   .now = now,
+						   .default_win = d->default_win};
+
+			global_counters(&d->s, g);
+			kt_alerts_eval(d->alerts, &src);
+			next_eval = now + d->cfg.eval_ns;
+		}
+		kt_alerts_reap(d->alerts, now);
+		if (d->cfg.folded_dir[0] && now >= next_folded) {
+			rotate_folded(d);
+			next_folded = now + d->cfg.folded_interval_ns;
+		}
+		if (reload_req) {
+			reload_req = 0;
+			reload(d);
+		}
+	}
+	kt_log(KT_LOG_INFO, "stop", "%s: detaching %d probe links", strsignal(stop_sig),
+	       kt_session_nlinks(&d->s));
+	kt_session_detach_all(&d->s);
+	kt_session_consume(&d->s);
+	if (d->cfg.folded_dir[0] && d->s.folded && kt_folded_size(d->s.folded))
+		rotate_folded(d);
+	if (d->tl.t) {
+		uint64_t written = kt_timeline_written(d->tl.t);
+
+		if (kt_timeline_close(d->tl.t, err, sizeof(err)))
+			kt_log(KT_LOG_ERROR, "timeline", "%s", err);
+		else
+			kt_log(KT_LOG_INFO, "timeline", "wrote %llu events to %s",
+			       (unsigned long long)written, d->cfg.timeline);
+		d->tl.t = NULL;
+	}
+	return 0;
+}
+
+int kt_daemon_main(int argc, char **argv)
+{
+	static const char doc[] =
+		"Run kaos-trace as a service: follow binaries/libraries by path, keep rolling "
+		"windows, evaluate alert rules, serve Prometheus metrics.\v"
+		"Signals: SIGHUP rereads the config (a bad one is rejected, the old one kept); "
+		"SIGTERM/SIGINT detach and exit 0.\n"
+		"Example:\n"
+		"  kaos-trace daemon --watch /usr/lib/x86_64-linux-gnu/libkaos.so.0 \\\n"
+		"      --alert 'send.p99 > 1us for 10s' --listen 127.0.0.1:9464\n";
+	static const struct argp argp = {
+		daemon_options, daemon_parse_opt, NULL, doc, NULL, NULL, NULL};
+	static struct daemon d; /* big (cli table); one per process */
+	struct kt_config c;
+	char err[1024];
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	if (argp_parse(&argp, argc, argv, 0, NULL, &d))
+		return 2;
+	if (build_config(&d, &c, err, sizeof(err))) {
+		fprintf(stderr, "kaos-trace: %s\n", err);
+		return 2;
+	}
+	if (d.check_only) {
+		struct kt_targets tg;
+
+		rc = resolve_watches(&c, &tg, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "kaos-trace: %s\n", err);
+		else
+			printf("config OK: %d watch%s (%d object%s with probes), %d rule%s, listen "
+			       "%s\n",
+			       c.nwatch, c.nwatch == 1 ? "" : "es", tg.n, tg.n == 1 ? "" : "s",
+			       c.nrules, c.nrules == 1 ? "" : "s", c.listen[0] ? c.listen : "off");
+		kt_targets_free(&tg);
+		kt_config_free(&c);
+		return rc ? 2 : 0;
+	}
+	kt_log_setup(stderr, c.log_json, c.verbose ? KT_LOG_DEBUG : KT_LOG_INFO);
+	if (kt_check_privileges(err, sizeof(err))) {
+		kt_log(KT_LOG_ERROR, "start", "%s", err);
+		kt_config_free(&c);
+		return 1;
+	}
+	struct kt_session_opts so = {.stacks = c.folded_dir[0] != 0,
+				     .weight_latency = c.folded_latency,
+				     .ringbuf_bytes = c.ringbuf_bytes,
+				     .verbose = c.verbose};
+
+	if (c.folded_dir[0] && access(c.folded_dir, W_OK)) {
+		kt_log(KT_LOG_ERROR, "start", "folded dir %s: %s", c.folded_dir, strerror(errno));
+		kt_config_free(&c);
+		return 1;
+	}
+	if (kt_session_open(&d.s, &so, err, sizeof(err))) {
+		kt_log(KT_LOG_ERROR, "start", "%s", err);
+		kt_session_print_bpf_log(stderr);
+		kt_config_free(&c);
+		return 1;
+	}
+	d.stacks = so.stacks;
+	if (c.probe_cost_ns > 0)
+		d.s.hit_ns = c.probe_cost_ns;
+	else
+		kt_session_calibrate(&d.s);
+	kt_session_start(&d.s);
+	d.win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
+	d.alerts = kt_alerts_new();
+	if (!d.win || !d.alerts) {
+		kt_log(KT_LOG_ERROR, "start", "out of memory");
+		rc = 1;
+		goto out;
+	}
+	kt_config_init(&d.cfg);
+	d.cfg.listen[0] = 0;
+	d.cfg.alert_log[0] = 0;
+	if (apply_config(&d, &c, true, err, sizeof(err))) {
+		kt_log(KT_LOG_ERROR, "start", "%s", err);
+		kt_config_free(&c);
+		rc = 1;
+		goto out;
+	}
+	if (d.cfg.timeline[0]) {
+		d.tl.t = kt_timeline_open(d.cfg.timeline, d.cfg.timeline_max, &d.s.agg, err,
+					  sizeof(err));
+		d.tl.path = d.cfg.timeline;
+		if (!d.tl.t || kt_session_add_hook(&d.s, timeline_event, &d.tl)) {
+			kt_log(KT_LOG_ERROR, "start", "timeline: %s", err);
+			rc = 1;
+			goto out;
+		}
+	}
+
+	/*
+	 * Alert actions must not inherit our capabilities: a service granted them as
+	 * ambient capabilities (deploy/kaos-trace.service) would pass them on through
+	 * execve. Our own permitted/effective sets stay.
+	 */
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+
+	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup},
+			 ign = {.sa_handler = SIG_IGN};
+
+	sigaction(SIGTERM, &stop, NULL);
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGHUP, &hup, NULL);
+	sigaction(SIGPIPE, &ign, NULL);
+	char wins[128] = "";
+
+	for (int i = 0; i < kt_windows_count(d.win); i++) {
+		char b[32];
+		size_t l = strlen(wins);
+
+		kt_fmt_duration(b, sizeof(b), kt_windows_len(d.win, i));
+		snprintf(wins + l, sizeof(wins) - l, "%s%s", i ? "," : "", b);
+	}
+	kt_log(KT_LOG_INFO, "start",
+	       "running: %d probe links on %d path%s, windows %s, %d alert rule%s, probe hit "
+	       "costs %.0f ns, pid %d",
+	       kt_session_nlinks(&d.s), d.s.natt, d.s.natt == 1 ? "" : "s", wins, d.cfg.nrules,
+	       d.cfg.nrules == 1 ? "" : "s", d.s.hit_ns, (int)getpid());
+	rc = daemon_run(&d);
+	kt_log(KT_LOG_INFO, "stop", "exit %d", rc);
+out:
+	if (d.tl.t)
+		kt_timeline_close(d.tl.t, err, sizeof(err));
+	kt_http_close(d.http);
+	kt_alerts_free(d.alerts);
+	if (d.alert_out && d.alert_out != stderr)
+		fclose(d.alert_out);
+	kt_windows_free(d.win);
+	kt_session_close(&d.s);
+	kt_config_free(&d.cfg);
+	free(d.exited);
+	free(d.announced);
+	return rc;
+}

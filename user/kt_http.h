@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kt_http: a minimal HTTP/1.1 responder for /metrics, driven by the
+ * daemon's own poll() loop (no threads: handlers run on the thread that
+ * owns the tracer's state).
+ *
+ * One request per connection (Connection: close), GET and HEAD only,
+ * request head at most KT_HTTP_MAX_REQUEST bytes, at most
+ * KT_HTTP_MAX_CONNS connections at once (more wait in the listen
+ * backlog), a connection idle for KT_HTTP_TIMEOUT_NS is dropped. All
+ * sockets are non-blocking; a slow reader never stalls the loop.
+ */
+#ifndef KT_HTTP_H
+#define KT_HTTP_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KT_HTTP_MAX_CONNS   16
+#define KT_HTTP_MAX_REQUEST 8192
+#define KT_HTTP_TIMEOUT_NS  10000000000ull
+
+struct kt_http_response {
+	int status;		  /* 200, 404, ... */
+	const char *content_type; /* static string */
+	char *body;		  /* malloc'd, freed by kt_http */
+	size_t len;
+};
+
+/*
+ * Fills resp for a request (method "GET" or "HEAD", the path without the
+ * query string, the Accept header or ""). Return 0; a negative return
+ * gives a 500.
+ */
+typedef int (*kt_http_handler)(void *ctx, const char *method, const char *path, const char *accept,
+			       struct kt_http_response *resp);
+
+struct kt_http;
+
+/*
+ * Listens on "ADDR:PORT" ("[::1]:9464", "0.0.0.0:9464"; port 0 picks a
+ * free one). NULL with err set.
+ */
+struct kt_http *kt_http_listen(const char *addr, kt_http_handler fn, void *ctx, char *err,
+			       size_t errlen);
+void kt_http_close(struct kt_http *h);
+
+/* "127.0.0.1:41234": the address actually bound. */
+const char *kt_http_bound(const struct kt_http *h);
+
+/* The fds to poll (listen socket + connections); returns how many were written (<= max). */
+int kt_http_pollfds(struct kt_http *h, struct pollfd *p, int max);
+/* Handles what poll() reported on those fds, and timeouts at now (CLOCK_MONOTONIC ns). */
+void kt_http_service(struct kt_http *h, const struct pollfd *p, int n, uint64_t now_ns);
+
+/* Well-formed GET/HEAD requests handed to the handler so far. */
+uint64_t kt_http_requests(const struct kt_http *h);
+
+#endif /* KT_HTTP_H */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kt_prom: the tracer's state as Prometheus text exposition (format
+ * 0.0.4) or OpenMetrics text 1.0, for GET /metrics.
+ *
+ * Families (docs/daemon.md has the full list):
+ *   kaos_trace_events_{delivered,lost,filtered}_total, kaos_trace_probe_fired_total
+ *   kaos_ring_messages_total{op="send|recv"}          exact, from the probes' counters
+ *   kaos_ring_backpressure_episodes_total, kaos_ring_retransmits_total
+ *   kaos_ring_operation_duration_seconds{op}          histogram (sampled events)
+ *   kaos_ring_sojourn_seconds, kaos_ring_backpressure_wait_seconds   histograms
+ *   kaos_ring_*_window_seconds{window="10s",quantile} summaries over the rolling windows
+ *   kaos_trace_alert_firing{rule}, kaos_trace_alert_transitions_total{transition}
+ * Ring series carry pid, process (comm), ring (name) and ring_id labels.
+ *
+ * Histogram buckets are fixed (KT_PROM_BUCKETS_NS, 25 ns .. 10 s in 1-2.5-5
+ * steps, then +Inf); each kt_hist bucket is counted by its midpoint, so a
+ * boundary is exact to KT_HIST_REL_ERROR (1/64) like the percentiles.
+ */
+#ifndef KT_PROM_H
+#define KT_PROM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kt_agg.h"
+#include "kt_alert.h"
+#include "kt_report.h"
+#include "kt_window.h"
+
+#define KT_PROM_NBUCKETS 27
+extern const uint64_t KT_PROM_BUCKETS_NS[KT_PROM_NBUCKETS];
+
+#define KT_PROM_CONTENT_TYPE	    "text/plain; version=0.0.4; charset=utf-8"
+#define KT_OPENMETRICS_CONTENT_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+struct kt_prom_src {
+	const struct kt_agg *agg;
+	const struct kt_report_totals *tot; /* kernel event accounting, probe cost */
+	const struct kt_windows *win;	    /* NULL: no window summaries */
+	uint64_t now;			    /* CLOCK_MONOTONIC, for the windows */
+	const struct kt_alerts *alerts;	    /* NULL: no alert families */
+	int links;			    /* BPF links attached */
+	uint64_t reloads, reload_failures;
+};
+
+/* Writes the whole exposition. 0 or -EIO. */
+int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool openmetrics);
+
+/* Cumulative bucket counts of h at KT_PROM_BUCKETS_NS (out[KT_PROM_NBUCKETS] = +Inf). */
+void kt_prom_buckets(const struct kt_hist *h, uint64_t out[KT_PROM_NBUCKETS + 1]);
+
+#endif /* KT_PROM_H */

@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: MIT
+#include "kt_session.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "kaos/ring.h"
+#include "bpf/kaos_trace.skel.h"
+#include "kt_control.h"
+#include "kt_folded.h"
+#include "kt_sym.h"
+
+const char *const kt_session_probe_names[KT_SESSION_NPROBES] = {"send", "recv", "backpressure",
+								"retransmit", "ring_close"};
+
+uint64_t kt_now_ns(int clockid)
+{
+	struct timespec ts;
+
+	clock_gettime((clockid_t)clockid, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- libbpf log */
+
+/* Keeps libbpf's last lines so a load failure can show the verifier's verdict. */
+static char bpf_log_tail[8][512];
+static int bpf_log_n;
+static bool bpf_log_verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	if (level == LIBBPF_DEBUG && !bpf_log_verbose)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (bpf_log_verbose)
+		fputs(line, stderr);
+	snprintf(bpf_log_tail[bpf_log_n++ % 8], sizeof(bpf_log_tail[0]), "%s", line);
+	return 0;
+}
+
+void kt_session_print_bpf_log(FILE *f)
+{
+	int first = bpf_log_n > 8 ? bpf_log_n - 8 : 0;
+
+	for (int i = first; i < bpf_log_n; i++)
+		fprintf(f, "  | %s", bpf_log_tail[i % 8]);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct kt_session *s = ctx;
+	const struct kt_event *e = data;
+
+	if (size < KT_EVENT_BASE_SIZE || e->pid == (uint32_t)s->self)
+		return 0; /* calibration events of our own */
+	kt_agg_add(&s->agg, e, size);
+	if (s->folded && e->stack_sz && size >= sizeof(*e)) {
+		struct kt_proc *p = kt_agg_proc(&s->agg, e->pid);
+
+		/* Cache its maps while it lives: stacks are symbolized at the end. */
+		if (p && !p->sym_added) {
+			kt_sym_add_pid(s->sym, (pid_t)e->pid);
+			p->sym_added = true;
+		}
+		uint32_t nframes = e->stack_sz / sizeof(e->stack[0]);
+		uint64_t w = s->weight_latency ? e->dur_ns : 1;
+
+		if (nframes > KT_MAX_STACK)
+			nframes = KT_MAX_STACK;
+		const char *ev = s->event_name ? s->event_name(s->event_name_ctx, e)
+					       : kt_event_type_name(e->type);
+
+		kt_folded_add(s->folded, e->pid, p ? p->comm : NULL, ev, (const uint64_t *)e->stack,
+			      nframes, w);
+	}
+	for (int i = 0; i < s->nhooks; i++)
+		s->hooks[i].fn(s->hooks[i].ctx, e, size);
+	return 0;
+}
+
+int kt_session_add_hook(struct kt_session *s, kt_session_event_fn fn, void *ctx)
+{
+	if (s->nhooks == KT_SESSION_MAX_HOOKS)
+		return -E2BIG;
+	s->hooks[s->nhooks].fn = fn;
+	s->hooks[s->nhooks].ctx = ctx;
+	s->nhooks++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- open */
+
+int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char *err, size_t errlen)
+{
+	uint64_t rb_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20;
+	uint8_t one = 1;
+	int e;
+
+	memset(s, 0, sizeof(*s));
+	s->self = getpid();
+	s->weight_latency = o->weight_latency;
+	s->filter_pids = o->filter_pids;
+	bpf_log_verbose = o->verbose;
+	libbpf_set_print(libbpf_print);
+
+	s->skel = kaos_trace_bpf__open();
+	if (!s->skel) {
+		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
+		return -1;
+	}
+	s->skel->rodata->filter_pids = o->filter_pids;
+	s->skel->rodata->filter_rings = o->nrings > 0;
+	s->skel->rodata->want_stacks = o->stacks;
+	s->skel->rodata->wakeup_bytes = rb_bytes / 16;
+	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)rb_bytes);
+	if (o->pmu_nr) {
+		s->skel->rodata->pmu_nr = o->pmu_nr;
+		s->skel->rodata->pmu_ncpus = o->pmu_ncpus;
+		bpf_map__set_max_entries(s->skel->maps.pmu_events, KT_PMU_MAX * o->pmu_ncpus);
+	}
+	/* Test hook: makes one program fail verification so the error path can be tested. */
+	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
+		bpf_program__set_type(s->skel->progs.kaos_send, BPF_PROG_TYPE_SOCKET_FILTER);
+	e = kaos_trace_bpf__load(s->skel);
+	if (e) {
+		snprintf(err, errlen, "BPF load failed: %s; libbpf said:", strerror(-e));
+		kaos_trace_bpf__destroy(s->skel);
+		s->skel = NULL;
+		return -1;
+	}
+	for (int i = 0; o->filter_pids && i < o->npids; i++)
+		bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &o->pids[i], &one,
+				    BPF_ANY);
+	for (int i = 0; i < o->nrings; i++)
+		bpf_map_update_elem(bpf_map__fd(s->skel->maps.ring_filter), &o->rings[i], &one,
+				    BPF_ANY);
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
+	if (!s->rb) {
+		snprintf(err, errlen, "cannot create ring buffer consumer: %s", strerror(errno));
+		kaos_trace_bpf__destroy(s->skel);
+		s->skel = NULL;
+		return -1;
+	}
+	if (o->stacks || o->folded) {
+		s->sym = kt_sym_new();
+		s->folded = kt_folded_new();
+		if (!s->sym || !s->folded) {
+			snprintf(err, errlen, "out of memory");
+			kt_session_close(s);
+			return -1;
+		}
+	}
+	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
+	return 0;
+}
+
+void kt_session_start(struct kt_session *s)
+{
+	s->t_start = kt_now_ns(CLOCK_MONOTONIC);
+	kt_agg_free(&s->agg);
+	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
+}
+
+/* ---------------------------------------------------------------- stats */
+
+void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_TYPES])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+	int fd = bpf_map__fd(s->skel->maps.kt_stats);
+
+	memset(out, 0, sizeof(uint64_t) * KT_STAT_NR * KT_EV_TYPES);
+	for (uint32_t k = 0; k < KT_STAT_NR * KT_EV_TYPES; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k / KT_EV_TYPES][k % KT_EV_TYPES] += vals[c];
+	}
+	for (int st = 0; st < KT_STAT_NR; st++)
+		for (int ty = 0; ty < KT_EV_TYPES; ty++)
+			out[st][ty] -= s->stats_base[st][ty];
+}
+
+void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot)
+{
+	uint64_t st[KT_STAT_NR][KT_EV_TYPES];
+
+	kt_session_read_stats(s, st);
+	memset(tot, 0, sizeof(*tot));
+	for (int ty = 0; ty < KT_EV_TYPES; ty++) {
+		tot->fired += st[KT_STAT_FIRED][ty];
+		tot->delivered += st[KT_STAT_DELIVERED][ty];
+		tot->lost += st[KT_STAT_LOST][ty];
+		tot->filtered += st[KT_STAT_FILTERED][ty];
+		tot->stack_errors += st[KT_STAT_STACK_ERR][ty];
+	}
+	tot->hit_ns = s->hit_ns;
+}
+
+/* ---------------------------------------------------------------- attach */
+
+static struct bpf_program *probe_prog(struct kt_session *s, unsigned int i)
+{
+	struct bpf_program *progs[KT_SESSION_NPROBES] = {
+		s->skel->progs.kaos_send, s->skel->progs.kaos_recv,
+		s->skel->progs.kaos_backpressure, s->skel->progs.kaos_retransmit,
+		s->skel->progs.kaos_ring_close};
+
+	return progs[i];
+}
+
+struct kt_attachment *kt_session_find(struct kt_session *s, pid_t pid, const char *path)
+{
+	for (int i = 0; i < s->natt; i++)
+		if (s->att[i]->pid == pid && !strcmp(s->att[i]->path, path))
+			return s->att[i];
+	return NULL;
+}
+
+static void attachment_free(struct kt_attachment *a)
+{
+	for (int i = 0; i < a->nlinks; i++)
+		bpf_link__destroy(a->links[i]);
+	free(a);
+}
+
+int kt_session_attach(struct kt_session *s, pid_t pid, const char *path, char *err, size_t errlen)
+{
+	struct kt_attachment *a;
+	struct stat st;
+
+	if (pid <= 0)
+		pid = -1;
+	if (kt_session_find(s, pid, path))
+		return 0;
+	if (s->natt == KT_SESSION_MAX_ATTACH) {
+		snprintf(err, errlen, "too many targets (max %d)", KT_SESSION_MAX_ATTACH);
+		return -1;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	a->pid = pid;
+	snprintf(a->path, sizeof(a->path), "%s", path);
+	if (stat(path, &st) == 0) {
+		a->dev = st.st_dev;
+		a->ino = st.st_ino;
+	}
+	for (unsigned int p = 0; p < KT_SESSION_NPROBES; p++) {
+		struct bpf_link *l = bpf_program__attach_usdt(probe_prog(s, p), pid, path, "kaos",
+							      kt_session_probe_names[p], NULL);
+
+		if (!l) {
+			int e = errno;
+
+			snprintf(err, errlen, "cannot attach kaos:%s in %s: %s",
+				 kt_session_probe_names[p], path, strerror(e));
+			attachment_free(a);
+			return -1;
+		}
+		a->links[a->nlinks++] = l;
+	}
+	s->att[s->natt++] = a;
+	return 0;
+}
+
+int kt_session_detach(struct kt_session *s, pid_t pid, const char *path)
+{
+	if (pid <= 0)
+		pid = -1;
+	for (int i = 0; i < s->natt; i++) {
+		if (s->att[i]->pid != pid || strcmp(s->att[i]->path, path))
+			continue;
+		attachment_free(s->att[i]);
+		s->att[i] = s->att[--s->natt];
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void kt_session_detach_all(struct kt_session *s)
+{
+	for (int i = 0; i < s->natt; i++)
+		attachment_free(s->att[i]);
+	s->natt = 0;
+}
+
+int kt_session_nlinks(const struct kt_session *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->natt; i++)
+		n += s->att[i]->nlinks;
+	return n;
+}
+
+/* ---------------------------------------------------------------- calibration */
+
+/* Best (least disturbed) per-operation time over rounds of n send+recv pairs. */
+static double best_op_ns(struct kaos_ring *r, int rounds, int n)
+{
+	double best = 1e18;
+	uint64_t msg = 0;
+
+	for (int k = 0; k < rounds; k++) {
+		uint64_t t0 = kt_now_ns(CLOCK_MONOTONIC);
+
+		for (int i = 0; i < n; i++) {
+			kaos_ring_send(r, &msg);
+			kaos_ring_recv(r, &msg);
+		}
+		double per = (double)(kt_now_ns(CLOCK_MONOTONIC) - t0) / n;
+
+		if (per < best)
+			best = per;
+	}
+	return best;
+}
+
+/*
+ * Ring sends in kaos-trace's own (statically linked) libkaos, untraced and
+ * traced. The minimum over short rounds is kept, so preemption on a busy
+ * machine does not inflate it. Done once at start; the result prices
+ * every later hit.
+ */
+double kt_session_calibrate(struct kt_session *s)
+{
+	struct kaos_ring_config cfg = {.kind = KAOS_RING_SPSC,
+				       .slots = 1024,
+				       .slot_size = 8,
+				       .name = "kaos-trace.calibrate"};
+	struct kaos_ring *r;
+	struct bpf_link *l;
+	double untraced, traced;
+	uint8_t one = 1;
+
+	if (kaos_ring_create(&cfg, &r))
+		return 0;
+	if (s->filter_pids)
+		bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &s->self, &one, BPF_ANY);
+	untraced = best_op_ns(r, 8, 256);
+	kaos_ring_destroy(r);
+	l = bpf_program__attach_usdt(s->skel->progs.kaos_send, s->self, "/proc/self/exe", "kaos",
+				     "send", NULL);
+	/* A new ring checks the semaphore at its first operation (libkaos
+	 * re-checks it lazily, every 4096 operations, on a running ring). */
+	if (!l || kaos_ring_create(&cfg, &r)) {
+		bpf_link__destroy(l);
+		return 0;
+	}
+	/* the first hit of a nop5 site goes through the slow path: warm up */
+	best_op_ns(r, 1, 64);
+	traced = best_op_ns(r, 8, 256);
+	bpf_link__destroy(l);
+	kaos_ring_destroy(r);
+	if (s->filter_pids)
+		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.pid_filter), &s->self);
+	ring_buffer__consume(s->rb); /* discards our own events */
+	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
+
+	memset(s->stats_base, 0, sizeof(s->stats_base));
+	kt_session_read_stats(s, base);
+	memcpy(s->stats_base, base, sizeof(base));
+	s->hit_ns = traced > untraced ? traced - untraced : 0;
+	return s->hit_ns;
+}
+
+/* ---------------------------------------------------------------- poll */
+
+int kt_session_poll(struct kt_session *s, int timeout_ms)
+{
+	int e = ring_buffer__poll(s->rb, timeout_ms);
+
+	if (e < 0 && e != -EINTR)
+		return e;
+	int c = ring_buffer__consume(s->rb); /* records submitted without a wakeup */
+
+	if (c < 0)
+		return c;
+	return (e > 0 ? e : 0) + c;
+}
+
+int kt_session_consume(struct kt_session *s)
+{
+	return ring_buffer__consume(s->rb);
+}
+
+int kt_session_fd(const struct kt_session *s)
+{
+	return ring_buffer__epoll_fd(s->rb);
+}
+
+/* ---------------------------------------------------------------- sampling */
+
+void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
+				double iv_s)
+{
+	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
+		uint32_t want;
+		char msg[256];
+
+		if (p->exited || (!sample && !budget_pct))
+			continue;
+		if (!p->ctl_addr) {
+			p->ctl_addr = kt_control_find((pid_t)p->pid, msg, sizeof(msg));
+			if (!p->ctl_addr) {
+				fprintf(stderr, "kaos-trace: pid %u: cannot set sampling: %s\n",
+					p->pid, msg);
+				p->exited = kill((pid_t)p->pid, 0) != 0;
+				p->ctl_addr = 1; /* don't retry every interval */
+				continue;
+			}
+		}
+		if (p->ctl_addr == 1)
+			continue;
+		if (sample) {
+			want = kt_pow2_floor(sample);
+		} else {
+			/* ops counted this interval estimate the process's full rate */
+			double rate = iv_s > 0 ? (double)p->ops_iv / iv_s : 0;
+
+			if (!p->sample_every)
+				want = 1u << 16; /* unknown rate: start sparse, refine */
+			else
+				want = kt_budget_period(rate, s->hit_ns, budget_pct);
+		}
+		if (want != p->sample_every &&
+		    kt_control_write((pid_t)p->pid, p->ctl_addr, want) == 0)
+			p->sample_every = want;
+	}
+}
+
+int kt_session_check_exited(struct kt_session *s)
+{
+	int n = 0;
+
+	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
+		if (p->exited)
+			continue;
+		if (kill((pid_t)p->pid, 0) != 0 && errno == ESRCH) {
+			p->exited = true;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------- close */
+
+void kt_session_close(struct kt_session *s)
+{
+	kt_session_detach_all(s);
+	if (s->rb)
+		ring_buffer__free(s->rb);
+	if (s->skel)
+		kaos_trace_bpf__destroy(s->skel);
+	kt_folded_free(s->folded);
+	kt_sym_free(s->sym);
+	kt_agg_free(&s->agg);
+	s->rb = NULL;
+	s->skel = NULL;
+	s->folded = NULL;
+	s->sym = NULL;
+}

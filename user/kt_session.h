@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kt_session: the tracing machinery shared by one-shot kaos-trace and the
+ * daemon: open and load the BPF object, set the kernel-side filters,
+ * measure the probe cost, attach/detach the USDT probes of targets (one
+ * set of links per (pid, path)), poll the ring buffer into a kt_agg (plus
+ * optional folded stacks and event hooks), read the kernel counters, and
+ * tear everything down.
+ *
+ *	struct kt_session s;
+ *	kt_session_open(&s, &opts, err, sizeof(err));
+ *	kt_session_calibrate(&s);
+ *	kt_session_attach(&s, -1, "/usr/lib/libkaos.so", err, sizeof(err));
+ *	kt_session_start(&s);			// counts start here
+ *	while (...) kt_session_poll(&s, 50);
+ *	kt_session_detach_all(&s);
+ *	kt_session_consume(&s);		// drain what was left
+ *	kt_session_close(&s);
+ *
+ * Not thread-safe: one thread owns a session.
+ */
+#ifndef KT_SESSION_H
+#define KT_SESSION_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "kt_agg.h"
+#include "kt_event.h"
+#include "kt_report.h"
+
+struct kaos_trace_bpf;
+struct ring_buffer;
+struct bpf_link;
+struct kt_sym;
+struct kt_folded;
+
+#define KT_SESSION_NPROBES    5 /* send, recv, backpressure, retransmit, ring_close */
+#define KT_SESSION_MAX_HOOKS  4
+#define KT_SESSION_MAX_ATTACH 256
+
+struct kt_session_opts {
+	const pid_t *pids; /* with filter_pids: only these processes (kernel filter) */
+	int npids;
+	bool filter_pids;
+	const uint32_t *rings; /* only these ring ids (kernel filter); NULL: all */
+	int nrings;
+	bool stacks;		/* user stacks with each event, folded into s->folded */
+	bool weight_latency;	/* folded weight: latency ns instead of 1 */
+	uint64_t ringbuf_bytes; /* power of two >= 4096; 0: 8 MiB */
+	bool verbose;		/* libbpf debug output on stderr */
+	bool folded;		/* a symbolizer and folded stacks even without stacks (--profile) */
+	uint32_t pmu_nr;	/* --pmu: counters read by the probes (kt_pmu), per CPU */
+	uint32_t pmu_ncpus;
+};
+
+/* Frame name of an event in folded stacks (default: its type, "send", ...). */
+typedef const char *(*kt_session_name_fn)(void *ctx, const struct kt_event *e);
+
+/* Called for every well-formed event (after it was aggregated). */
+typedef void (*kt_session_event_fn)(void *ctx, const struct kt_event *e, size_t size);
+
+/* The probes of one target: every kaos probe of path, in pid (-1: any process). */
+struct kt_attachment {
+	pid_t pid;
+	char path[PATH_MAX];
+	dev_t dev; /* of path when attached: a replaced file needs a new attach */
+	ino_t ino;
+	struct bpf_link *links[KT_SESSION_NPROBES];
+	int nlinks;
+};
+
+struct kt_session {
+	struct kaos_trace_bpf *skel;
+	struct ring_buffer *rb;
+	struct kt_agg agg;
+	struct kt_sym *sym;	  /* with stacks: symbolizer of the traced processes */
+	struct kt_folded *folded; /* with stacks: folded stacks since start/clear */
+	bool weight_latency;
+	bool filter_pids;
+	pid_t self;
+	double hit_ns; /* cost of one probe hit (calibrated or given) */
+	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
+	uint64_t t_start;			      /* CLOCK_MONOTONIC at kt_session_start */
+	struct kt_attachment *att[KT_SESSION_MAX_ATTACH];
+	int natt;
+	struct {
+		kt_session_event_fn fn;
+		void *ctx;
+	} hooks[KT_SESSION_MAX_HOOKS];
+	int nhooks;
+	kt_session_name_fn event_name; /* optional */
+	void *event_name_ctx;
+};
+
+extern const char *const kt_session_probe_names[KT_SESSION_NPROBES];
+
+uint64_t kt_now_ns(int clockid);
+
+/*
+ * Opens and loads the BPF object with opts, sets the filter maps and the
+ * ring buffer consumer. 0, or -1 with a one-line reason in err; after a
+ * load failure kt_session_print_bpf_log() shows libbpf's last lines.
+ */
+int kt_session_open(struct kt_session *s, const struct kt_session_opts *opts, char *err,
+		    size_t errlen);
+void kt_session_print_bpf_log(FILE *f);
+
+/*
+ * Measures the cost of one probe hit on this machine (the same ring loop
+ * traced and untraced, in this process's own libkaos) and sets s->hit_ns.
+ * Call before attaching anything. Returns hit_ns (0 if it could not run).
+ */
+double kt_session_calibrate(struct kt_session *s);
+
+/*
+ * Attaches every kaos probe of path in pid (-1: every process mapping
+ * path, now and later). 0, or -1 with err set (nothing stays attached).
+ */
+int kt_session_attach(struct kt_session *s, pid_t pid, const char *path, char *err, size_t errlen);
+/* The attachment of (pid, path), or NULL. */
+struct kt_attachment *kt_session_find(struct kt_session *s, pid_t pid, const char *path);
+/* Destroys the links of (pid, path); -ENOENT if not attached. */
+int kt_session_detach(struct kt_session *s, pid_t pid, const char *path);
+void kt_session_detach_all(struct kt_session *s);
+int kt_session_nlinks(const struct kt_session *s);
+
+/* Starts counting: the aggregation's start, for "started after attach". */
+void kt_session_start(struct kt_session *s);
+
+int kt_session_add_hook(struct kt_session *s, kt_session_event_fn fn, void *ctx);
+
+/* Waits up to timeout_ms for events and drains the ring buffer: events or -errno. */
+int kt_session_poll(struct kt_session *s, int timeout_ms);
+/* Drains without waiting. */
+int kt_session_consume(struct kt_session *s);
+/* An fd that polls readable when events wait (for a caller's own poll()). */
+int kt_session_fd(const struct kt_session *s);
+
+/* Kernel counters summed over CPUs, less the calibration's share. */
+void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_TYPES]);
+/* The same summed over event types, plus hit_ns. */
+void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot);
+
+/*
+ * Sampling control for every traced process: a fixed period (sample > 0)
+ * or one chosen to keep the tracing cost under budget_pct (iv_s: seconds
+ * the processes' ops_iv counters cover).
+ */
+void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
+				double iv_s);
+
+/* Marks processes that no longer exist as exited; returns how many newly exited. */
+int kt_session_check_exited(struct kt_session *s);
+
+/* Detaches everything and frees all (the aggregation too). */
+void kt_session_close(struct kt_session *s);
+
+#endif /* KT_SESSION_H */
