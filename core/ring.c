@@ -301,13 +301,48 @@ static always_inline uint64_t probe_at(struct kaos_ring_side *side)
 	return atomic_load_explicit(&side->probe_at, RLX);
 }
 
-static always_inline void set_probe_at(struct kaos_ring_side *side, uint64_t at)
+/*
+ * SPSC folds the probe gate into the full/empty check: each side's private
+ * `limit` is min(probe_at, the position at which its cached peer cursor says
+ * the ring is full/empty), so the per-message fast path is one compare.
+ * Recomputed whenever the side changes its probe_at or refreshes its peer.
+ */
+static always_inline void spsc_prod_limit(struct kaos_ring *r)
 {
-	atomic_store_explicit(&side->probe_at, at, RLX);
+	uint64_t lim = r->prod.peer + r->hdr.slots;
+
+	if (RING_PROBES && probe_at(&r->prod) < lim)
+		lim = probe_at(&r->prod);
+	r->prod.limit = lim;
+}
+
+static always_inline void spsc_cons_limit(struct kaos_ring *r)
+{
+	uint64_t lim = r->cons.peer;
+
+	if (RING_PROBES && probe_at(&r->cons) < lim)
+		lim = probe_at(&r->cons);
+	r->cons.limit = lim;
+}
+
+static always_inline void set_prod_probe_at(struct kaos_ring *r, uint64_t at)
+{
+	atomic_store_explicit(&r->prod.probe_at, at, RLX);
+	if (r->hdr.kind == KAOS_RING_SPSC)
+		spsc_prod_limit(r);
+}
+
+static always_inline void set_cons_probe_at(struct kaos_ring *r, uint64_t at)
+{
+	atomic_store_explicit(&r->cons.probe_at, at, RLX);
+	if (r->hdr.kind == KAOS_RING_SPSC)
+		spsc_cons_limit(r);
 }
 
 static void prod_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k, const void *src,
 				bool batch);
+static int send1_probed_spsc(struct kaos_ring *r, const void *m);
+static int recv1_probed_spsc(struct kaos_ring *r, void *m);
 static void cons_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k, void *dst,
 				bool batch);
 
@@ -344,6 +379,7 @@ static always_inline uint32_t prod_reserve(struct kaos_ring *r, int kind, uint32
 		uint64_t used = pos - r->prod.peer;
 		if (unlikely(used + want > cap)) {
 			r->prod.peer = atomic_load_explicit(&r->cons.pos, ACQ);
+			spsc_prod_limit(r);
 			used = pos - r->prod.peer;
 			if (used >= cap) /* full (or a corrupt cursor) */
 				return 0;
@@ -468,12 +504,15 @@ static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, 
 
 /* Sends n messages (batch) or one (!batch): one reservation, the rest out of line. */
 static always_inline int send_body(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
-				   bool batch, struct probe_ctx *pc, uint64_t pos)
+				   bool batch, struct probe_ctx *pc, uint64_t pos, bool gate)
 {
 	if (kind == KIND_SPSC && !batch) {
-		/* the headline path: one compare against the cached consumer cursor */
-		if (unlikely(pos - r->prod.peer >= r->hdr.slots)) {
+		/* the headline path: one compare covers the probe gate and the full check */
+		if (unlikely(pos >= r->prod.limit)) {
+			if (RING_PROBES && gate && pos >= probe_at(&r->prod))
+				return send1_probed_spsc(r, msgs);
 			r->prod.peer = atomic_load_explicit(&r->cons.pos, ACQ);
+			spsc_prod_limit(r);
 			if (unlikely(pos - r->prod.peer >= r->hdr.slots))
 				return send_wait(r, kind, msgs, 1, false, pc, 0);
 		}
@@ -484,11 +523,13 @@ static always_inline int send_body(struct kaos_ring *r, int kind, const void *ms
 		return 0;
 	}
 
+	/* multi side: read probe_at before the CAS, whose full barrier would delay the load */
+	uint64_t gate_at = RING_PROBES && multi_prod(kind) ? probe_at(&r->prod) : 0;
 	uint32_t k = prod_reserve(r, kind, batch ? n : 1, &pos, false);
 
 	if (unlikely(k == 0))
 		return send_wait(r, kind, msgs, n, batch, pc, 0);
-	if (RING_PROBES && multi_prod(kind) && unlikely(pos + k > probe_at(&r->prod))) {
+	if (RING_PROBES && multi_prod(kind) && unlikely(pos + k > gate_at)) {
 		/* multi side: the probe gate runs once the positions are known */
 		prod_claimed_traced(r, pos, k, msgs, batch);
 	} else {
@@ -521,6 +562,7 @@ static always_inline uint32_t cons_reserve(struct kaos_ring *r, int kind, uint32
 		uint64_t avail = r->cons.peer - pos;
 		if (unlikely(avail < want)) {
 			r->cons.peer = atomic_load_explicit(&r->prod.pos, ACQ);
+			spsc_cons_limit(r);
 			avail = r->cons.peer - pos;
 			if (avail == 0 || avail > cap) /* empty (or a corrupt cursor) */
 				return 0;
@@ -576,11 +618,15 @@ static always_inline void cons_release(struct kaos_ring *r, int kind, uint64_t p
 }
 
 static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, uint32_t max,
-				   bool batch, struct probe_ctx *pc, uint64_t pos)
+				   bool batch, struct probe_ctx *pc, uint64_t pos, bool gate)
 {
 	if (kind == KIND_SPSC && !batch) {
-		if (pos == r->cons.peer) {
+		/* one compare covers the probe gate and the empty check */
+		if (unlikely(pos >= r->cons.limit)) {
+			if (RING_PROBES && gate && pos >= probe_at(&r->cons))
+				return recv1_probed_spsc(r, msgs);
 			r->cons.peer = atomic_load_explicit(&r->prod.pos, ACQ);
+			spsc_cons_limit(r);
 			/* empty, or a corrupt producer cursor more than a lap ahead */
 			if (pos == r->cons.peer || r->cons.peer - pos > r->hdr.slots)
 				return -KAOS_EEMPTY;
@@ -592,11 +638,12 @@ static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, ui
 		return 0;
 	}
 
+	uint64_t gate_at = RING_PROBES && multi_cons(kind) ? probe_at(&r->cons) : 0;
 	uint32_t k = cons_reserve(r, kind, batch ? max : 1, &pos, false);
 
 	if (!k)
 		return batch ? 0 : -KAOS_EEMPTY;
-	if (RING_PROBES && multi_cons(kind) && unlikely(pos + k > probe_at(&r->cons))) {
+	if (RING_PROBES && multi_cons(kind) && unlikely(pos + k > gate_at)) {
 		cons_claimed_traced(r, pos, k, msgs, batch);
 		return batch ? (int)k : 0;
 	}
@@ -659,21 +706,20 @@ static always_inline int send_probed(struct kaos_ring *r, int kind, const void *
 	uint64_t span = batch ? n : 1;
 
 	if (!send_traced()) {
-		set_probe_at(&r->prod, pos + PROBE_RECHECK);
-		return send_body(r, kind, msgs, n, batch, NULL, pos);
+		set_prod_probe_at(r, pos + PROBE_RECHECK);
+		return send_body(r, kind, msgs, n, batch, NULL, pos, false);
 	}
 	uint64_t mask = sample_mask();
 	if (next_sampled(pos, mask) >= pos + span) {
 		/* traced, but this op holds no sampled message: full speed until the next one */
-		set_probe_at(&r->prod,
-			     min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK));
-		return send_body(r, kind, msgs, n, batch, NULL, pos);
+		set_prod_probe_at(r, min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK));
+		return send_body(r, kind, msgs, n, batch, NULL, pos, false);
 	}
 	pc_init(&pc, mask, true);
 	pc.t0 = pc.ts = now_ns();
-	int rc = send_body(r, kind, msgs, n, batch, &pc, pos);
+	int rc = send_body(r, kind, msgs, n, batch, &pc, pos, false);
 	uint64_t end = atomic_load_explicit(&r->prod.pos, RLX);
-	set_probe_at(&r->prod, min_u64(next_sampled(end, mask), end + PROBE_RECHECK));
+	set_prod_probe_at(r, min_u64(next_sampled(end, mask), end + PROBE_RECHECK));
 	if (pc.sampled != NO_SEQ && rc >= 0)
 		fire_send(r, &pc, end, batch ? rc : 1);
 	return rc;
@@ -687,22 +733,21 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 	uint64_t span = batch ? max : 1;
 
 	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
-		set_probe_at(&r->cons, pos + PROBE_RECHECK);
-		return recv_body(r, kind, msgs, max, batch, NULL, pos);
+		set_cons_probe_at(r, pos + PROBE_RECHECK);
+		return recv_body(r, kind, msgs, max, batch, NULL, pos, false);
 	}
 	uint64_t mask = sample_mask();
 	if (next_sampled(pos, mask) >= pos + span) {
-		set_probe_at(&r->cons,
-			     min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK));
-		return recv_body(r, kind, msgs, max, batch, NULL, pos);
+		set_cons_probe_at(r, min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK));
+		return recv_body(r, kind, msgs, max, batch, NULL, pos, false);
 	}
 	if (!cons_ready(r, kind)) /* polling an empty ring reads no clock */
 		return batch ? 0 : -KAOS_EEMPTY;
 	pc_init(&pc, mask, false);
 	pc.t0 = now_ns();
-	int rc = recv_body(r, kind, msgs, max, batch, &pc, pos);
+	int rc = recv_body(r, kind, msgs, max, batch, &pc, pos, false);
 	uint64_t end = atomic_load_explicit(&r->cons.pos, RLX);
-	set_probe_at(&r->cons, min_u64(next_sampled(end, mask), end + PROBE_RECHECK));
+	set_cons_probe_at(r, min_u64(next_sampled(end, mask), end + PROBE_RECHECK));
 	if (pc.sampled != NO_SEQ && rc >= 0)
 		fire_recv(r, &pc, end, batch ? rc : 1);
 	return rc;
@@ -724,7 +769,7 @@ static traced_path void prod_claimed_traced(struct kaos_ring *r, uint64_t pos, u
 	uint64_t mask = 0;
 	bool traced = send_traced();
 
-	set_probe_at(&r->prod, traced ? 0 : pos + k + PROBE_RECHECK);
+	set_prod_probe_at(r, traced ? 0 : pos + k + PROBE_RECHECK);
 	if (traced)
 		mask = sample_mask();
 	if (!traced || next_sampled(pos, mask) >= pos + k) {
@@ -752,7 +797,7 @@ static traced_path void cons_claimed_traced(struct kaos_ring *r, uint64_t pos, u
 	uint64_t mask = 0;
 	bool traced = KAOS_PROBE_ENABLED(kaos, recv);
 
-	set_probe_at(&r->cons, traced ? 0 : pos + k + PROBE_RECHECK);
+	set_cons_probe_at(r, traced ? 0 : pos + k + PROBE_RECHECK);
 	if (traced)
 		mask = sample_mask();
 	if (batch)
@@ -803,22 +848,31 @@ DEFINE_RECV_PROBED(KIND_MPSC, mpsc)
 		uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);                            \
 		if (RING_PROBES && unlikely(pos + (one ? 1 : n) > probe_at(&r->prod)))             \
 			return one ? send1_probed_##tag(r, msgs) : sendn_probed_##tag(r, msgs, n); \
-		return send_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos);                     \
+		return send_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos, false);              \
 	}
 #define SINGLE_RECV(KIND, tag, one)                                                                \
 	case KIND: {                                                                               \
 		uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);                            \
 		if (RING_PROBES && unlikely(pos + (one ? 1 : n) > probe_at(&r->cons)))             \
 			return one ? recv1_probed_##tag(r, msgs) : recvn_probed_##tag(r, msgs, n); \
-		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos);                     \
+		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos, false);              \
 	}
+/* SPSC per message: the gate is folded into the body's full/empty compare. */
+#define SPSC_SEND1                                                   \
+	case KIND_SPSC:                                              \
+		return send_body(r, KIND_SPSC, msgs, 1, false, NULL, \
+				 atomic_load_explicit(&r->prod.pos, RLX), true);
+#define SPSC_RECV1                                                   \
+	case KIND_SPSC:                                              \
+		return recv_body(r, KIND_SPSC, msgs, 1, false, NULL, \
+				 atomic_load_explicit(&r->cons.pos, RLX), true);
 /* Multi side: the gate sits after the claim, inside the body. */
 #define MULTI_SEND(KIND, one) \
 	case KIND:            \
-		return send_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0);
+		return send_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0, false);
 #define MULTI_RECV(KIND, one) \
 	case KIND:            \
-		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0);
+		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0, false);
 
 int kaos_ring_send(struct kaos_ring *r, const void *msgs)
 {
@@ -829,7 +883,7 @@ int kaos_ring_send(struct kaos_ring *r, const void *msgs)
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			SINGLE_SEND(KIND_SPSC, spsc, true)
+			SPSC_SEND1
 		}
 	}
 	switch (kind) {
@@ -850,7 +904,7 @@ int kaos_ring_recv(struct kaos_ring *r, void *msgs)
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			SINGLE_RECV(KIND_SPSC, spsc, true)
+			SPSC_RECV1
 		}
 	}
 	switch (kind) {
@@ -960,7 +1014,7 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 	if (RING_PROBES && unlikely(pos + n > probe_at(&r->prod))) {
 		struct probe_ctx pc;
 		if (!send_traced()) {
-			set_probe_at(&r->prod, pos + PROBE_RECHECK);
+			set_prod_probe_at(r, pos + PROBE_RECHECK);
 		} else {
 			uint64_t mask = sample_mask();
 			pc_init(&pc, mask, true);
@@ -969,8 +1023,8 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 				pc_produced(r, &pc, pos, n);
 			}
 			prod_publish(r, KIND_SPSC, pos, n);
-			set_probe_at(&r->prod,
-				     min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
+			set_prod_probe_at(
+				r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
 			if (pc.sampled != NO_SEQ)
 				fire_send(r, &pc, pos + n, (int)n);
 			return;
@@ -1016,15 +1070,15 @@ void kaos_ring_release(struct kaos_ring *r, uint32_t n)
 	if (RING_PROBES && unlikely(pos + n > probe_at(&r->cons))) {
 		struct probe_ctx pc;
 		if (!KAOS_PROBE_ENABLED(kaos, recv)) {
-			set_probe_at(&r->cons, pos + PROBE_RECHECK);
+			set_cons_probe_at(r, pos + PROBE_RECHECK);
 		} else {
 			uint64_t mask = sample_mask();
 			pc_init(&pc, mask, false);
 			if (next_sampled(pos, mask) < pos + n)
 				pc_consumed(r, &pc, pos, n);
 			cons_release(r, KIND_SPSC, pos, n);
-			set_probe_at(&r->cons,
-				     min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
+			set_cons_probe_at(
+				r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
 			if (pc.sampled != NO_SEQ)
 				fire_recv(r, &pc, pos + n, (int)n);
 			return;
