@@ -7,12 +7,13 @@
  * (the kind and the batch flag are compile-time constants in each copy), so
  * the per-message path is one switch on the kind plus the body.
  *
- * Probe gating: the single side of a ring keeps a private `probe_at`
- * position on its own cache line; the fast path is one compare of its
- * cursor against it. Past it, a cold function reads the semaphores and the
- * sampling rate and moves probe_at to the next sampled position (or 4096
- * further when untraced). The multi side of a ring has no private state and
- * reads the semaphores directly.
+ * Probe gating: each side of a ring keeps a `probe_at` position on its own
+ * cache line; the fast path is one compare against it. The single side
+ * compares its cursor before the operation; past it, an out-of-line function
+ * reads the semaphores and the sampling rate and moves probe_at to the next
+ * sampled position (or 4096 further when untraced). The multi side compares
+ * the positions it claimed, after its CAS, and finishes the operation out of
+ * line when they reach probe_at (held at 0 while traced).
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -287,6 +288,64 @@ static slow_path uint64_t bp_end(struct kaos_ring *r, uint64_t t_begin)
 	return t1;
 }
 
+/* ------------------------------------------------------------------ probe gate helpers */
+
+/* Semaphore state as the producer needs it: stamps serve the recv probe's sojourn too. */
+static always_inline bool send_traced(void)
+{
+	return KAOS_PROBE_ENABLED(kaos, send) || KAOS_PROBE_ENABLED(kaos, recv);
+}
+
+static always_inline uint64_t probe_at(struct kaos_ring_side *side)
+{
+	return atomic_load_explicit(&side->probe_at, RLX);
+}
+
+/*
+ * SPSC folds the probe gate into the full/empty check: each side's private
+ * `limit` is min(probe_at, the position at which its cached peer cursor says
+ * the ring is full/empty), so the per-message fast path is one compare.
+ * Recomputed whenever the side changes its probe_at or refreshes its peer.
+ */
+static always_inline void spsc_prod_limit(struct kaos_ring *r)
+{
+	uint64_t lim = r->prod.peer + r->hdr.slots;
+
+	if (RING_PROBES && probe_at(&r->prod) < lim)
+		lim = probe_at(&r->prod);
+	r->prod.limit = lim;
+}
+
+static always_inline void spsc_cons_limit(struct kaos_ring *r)
+{
+	uint64_t lim = r->cons.peer;
+
+	if (RING_PROBES && probe_at(&r->cons) < lim)
+		lim = probe_at(&r->cons);
+	r->cons.limit = lim;
+}
+
+static always_inline void set_prod_probe_at(struct kaos_ring *r, uint64_t at)
+{
+	atomic_store_explicit(&r->prod.probe_at, at, RLX);
+	if (r->hdr.kind == KAOS_RING_SPSC)
+		spsc_prod_limit(r);
+}
+
+static always_inline void set_cons_probe_at(struct kaos_ring *r, uint64_t at)
+{
+	atomic_store_explicit(&r->cons.probe_at, at, RLX);
+	if (r->hdr.kind == KAOS_RING_SPSC)
+		spsc_cons_limit(r);
+}
+
+static void prod_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k, const void *src,
+				bool batch);
+static int send1_probed_spsc(struct kaos_ring *r, const void *m);
+static int recv1_probed_spsc(struct kaos_ring *r, void *m);
+static void cons_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k, void *dst,
+				bool batch);
+
 /* ------------------------------------------------------------------ producer side */
 
 #define KIND_SPSC KAOS_RING_SPSC
@@ -320,6 +379,7 @@ static always_inline uint32_t prod_reserve(struct kaos_ring *r, int kind, uint32
 		uint64_t used = pos - r->prod.peer;
 		if (unlikely(used + want > cap)) {
 			r->prod.peer = atomic_load_explicit(&r->cons.pos, ACQ);
+			spsc_prod_limit(r);
 			used = pos - r->prod.peer;
 			if (used >= cap) /* full (or a corrupt cursor) */
 				return 0;
@@ -421,7 +481,13 @@ static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, 
 			t_bp = 0;
 			spins = 0;
 		}
-		copy_run(r, pos, k, (uint8_t *)msgs + (size_t)sent * size, true);
+		const uint8_t *src = (const uint8_t *)msgs + (size_t)sent * size;
+		sent += k;
+		if (RING_PROBES && multi_prod(kind) && unlikely(pos + k > probe_at(&r->prod))) {
+			prod_claimed_traced(r, pos, k, src, true);
+			continue;
+		}
+		copy_run(r, pos, k, (uint8_t *)src, true);
 		if (pc)
 			pc_produced(r, pc, pos, k);
 		if (kind == KIND_SPSC)
@@ -430,7 +496,6 @@ static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, 
 			prod_publish(r, KIND_SPMC, pos, k);
 		else
 			prod_publish(r, KIND_MPMC, pos, k);
-		sent += k;
 		if (batch && r->hdr.wait == KAOS_WAIT_FAIL && kind == KIND_SPSC)
 			break; /* SPSC reserve already returned every free slot */
 	}
@@ -439,12 +504,15 @@ static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, 
 
 /* Sends n messages (batch) or one (!batch): one reservation, the rest out of line. */
 static always_inline int send_body(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
-				   bool batch, struct probe_ctx *pc, uint64_t pos)
+				   bool batch, struct probe_ctx *pc, uint64_t pos, bool gate)
 {
 	if (kind == KIND_SPSC && !batch) {
-		/* the headline path: one compare against the cached consumer cursor */
-		if (unlikely(pos - r->prod.peer >= r->hdr.slots)) {
+		/* the headline path: one compare covers the probe gate and the full check */
+		if (unlikely(pos >= r->prod.limit)) {
+			if (RING_PROBES && gate && pos >= probe_at(&r->prod))
+				return send1_probed_spsc(r, msgs);
 			r->prod.peer = atomic_load_explicit(&r->cons.pos, ACQ);
+			spsc_prod_limit(r);
 			if (unlikely(pos - r->prod.peer >= r->hdr.slots))
 				return send_wait(r, kind, msgs, 1, false, pc, 0);
 		}
@@ -455,17 +523,24 @@ static always_inline int send_body(struct kaos_ring *r, int kind, const void *ms
 		return 0;
 	}
 
+	/* multi side: read probe_at before the CAS, whose full barrier would delay the load */
+	uint64_t gate_at = RING_PROBES && multi_prod(kind) ? probe_at(&r->prod) : 0;
 	uint32_t k = prod_reserve(r, kind, batch ? n : 1, &pos, false);
 
 	if (unlikely(k == 0))
 		return send_wait(r, kind, msgs, n, batch, pc, 0);
-	if (batch)
-		copy_run(r, pos, k, (uint8_t *)msgs, true);
-	else
-		copy_in1(r, pos, msgs);
-	if (pc)
-		pc_produced(r, pc, pos, k);
-	prod_publish(r, kind, pos, k);
+	if (RING_PROBES && multi_prod(kind) && unlikely(pos + k > gate_at)) {
+		/* multi side: the probe gate runs once the positions are known */
+		prod_claimed_traced(r, pos, k, msgs, batch);
+	} else {
+		if (batch)
+			copy_run(r, pos, k, (uint8_t *)msgs, true);
+		else
+			copy_in1(r, pos, msgs);
+		if (pc)
+			pc_produced(r, pc, pos, k);
+		prod_publish(r, kind, pos, k);
+	}
 	if (batch && unlikely(k < n)) {
 		if (r->hdr.wait == KAOS_WAIT_FAIL && kind == KIND_SPSC)
 			return (int)k;
@@ -487,6 +562,7 @@ static always_inline uint32_t cons_reserve(struct kaos_ring *r, int kind, uint32
 		uint64_t avail = r->cons.peer - pos;
 		if (unlikely(avail < want)) {
 			r->cons.peer = atomic_load_explicit(&r->prod.pos, ACQ);
+			spsc_cons_limit(r);
 			avail = r->cons.peer - pos;
 			if (avail == 0 || avail > cap) /* empty (or a corrupt cursor) */
 				return 0;
@@ -542,11 +618,15 @@ static always_inline void cons_release(struct kaos_ring *r, int kind, uint64_t p
 }
 
 static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, uint32_t max,
-				   bool batch, struct probe_ctx *pc, uint64_t pos)
+				   bool batch, struct probe_ctx *pc, uint64_t pos, bool gate)
 {
 	if (kind == KIND_SPSC && !batch) {
-		if (pos == r->cons.peer) {
+		/* one compare covers the probe gate and the empty check */
+		if (unlikely(pos >= r->cons.limit)) {
+			if (RING_PROBES && gate && pos >= probe_at(&r->cons))
+				return recv1_probed_spsc(r, msgs);
 			r->cons.peer = atomic_load_explicit(&r->prod.pos, ACQ);
+			spsc_cons_limit(r);
 			/* empty, or a corrupt producer cursor more than a lap ahead */
 			if (pos == r->cons.peer || r->cons.peer - pos > r->hdr.slots)
 				return -KAOS_EEMPTY;
@@ -558,10 +638,15 @@ static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, ui
 		return 0;
 	}
 
+	uint64_t gate_at = RING_PROBES && multi_cons(kind) ? probe_at(&r->cons) : 0;
 	uint32_t k = cons_reserve(r, kind, batch ? max : 1, &pos, false);
 
 	if (!k)
 		return batch ? 0 : -KAOS_EEMPTY;
+	if (RING_PROBES && multi_cons(kind) && unlikely(pos + k > gate_at)) {
+		cons_claimed_traced(r, pos, k, msgs, batch);
+		return batch ? (int)k : 0;
+	}
 	if (batch)
 		copy_run(r, pos, k, msgs, false);
 	else
@@ -609,43 +694,32 @@ static slow_path void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint6
 	RING_FIRE(recv, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0, soj, r->hdr.name);
 }
 
-/* Semaphore state as the producer needs it: stamps serve the recv probe's sojourn too. */
-static always_inline bool send_traced(void)
-{
-	return KAOS_PROBE_ENABLED(kaos, send) || KAOS_PROBE_ENABLED(kaos, recv);
-}
-
 /*
- * Producer slow path of the probe gate. Single side: the cursor reached
- * probe_at. Multi side: a semaphore is set.
+ * Single side (SPSC, SPMC producer, MPSC consumer): the slow path of the
+ * probe gate, entered before the operation when the cursor reached probe_at.
  */
 static always_inline int send_probed(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
 				     bool batch)
 {
 	struct probe_ctx pc;
 	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	uint64_t span = batch ? n : 1;
 
 	if (!send_traced()) {
-		if (!multi_prod(kind))
-			r->prod.probe_at = pos + PROBE_RECHECK;
-		return send_body(r, kind, msgs, n, batch, NULL, pos);
+		set_prod_probe_at(r, pos + PROBE_RECHECK);
+		return send_body(r, kind, msgs, n, batch, NULL, pos, false);
 	}
 	uint64_t mask = sample_mask();
-	uint64_t span = batch ? n : 1;
-	if (!multi_prod(kind) && next_sampled(pos, mask) >= pos + span) {
-		/* traced, but this op holds no sampled message: run at full speed until one */
-		r->prod.probe_at = min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK);
-		return send_body(r, kind, msgs, n, batch, NULL, pos);
+	if (next_sampled(pos, mask) >= pos + span) {
+		/* traced, but this op holds no sampled message: full speed until the next one */
+		set_prod_probe_at(r, min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK));
+		return send_body(r, kind, msgs, n, batch, NULL, pos, false);
 	}
 	pc_init(&pc, mask, true);
-	/* multi side: read the clock up front only if the op will likely hold a sampled message */
-	if (!multi_prod(kind) || next_sampled(pos, mask) < pos + span)
-		pc.t0 = now_ns();
-	pc.ts = pc.t0;
-	int rc = send_body(r, kind, msgs, n, batch, &pc, pos);
+	pc.t0 = pc.ts = now_ns();
+	int rc = send_body(r, kind, msgs, n, batch, &pc, pos, false);
 	uint64_t end = atomic_load_explicit(&r->prod.pos, RLX);
-	if (!multi_prod(kind))
-		r->prod.probe_at = min_u64(next_sampled(end, mask), end + PROBE_RECHECK);
+	set_prod_probe_at(r, min_u64(next_sampled(end, mask), end + PROBE_RECHECK));
 	if (pc.sampled != NO_SEQ && rc >= 0)
 		fire_send(r, &pc, end, batch ? rc : 1);
 	return rc;
@@ -656,184 +730,191 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 {
 	struct probe_ctx pc;
 	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
+	uint64_t span = batch ? max : 1;
 
 	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
-		if (!multi_cons(kind))
-			r->cons.probe_at = pos + PROBE_RECHECK;
-		return recv_body(r, kind, msgs, max, batch, NULL, pos);
+		set_cons_probe_at(r, pos + PROBE_RECHECK);
+		return recv_body(r, kind, msgs, max, batch, NULL, pos, false);
 	}
 	uint64_t mask = sample_mask();
-	uint64_t span = batch ? max : 1;
-	if (!multi_cons(kind) && next_sampled(pos, mask) >= pos + span) {
-		r->cons.probe_at = min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK);
-		return recv_body(r, kind, msgs, max, batch, NULL, pos);
+	if (next_sampled(pos, mask) >= pos + span) {
+		set_cons_probe_at(r, min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK));
+		return recv_body(r, kind, msgs, max, batch, NULL, pos, false);
 	}
 	if (!cons_ready(r, kind)) /* polling an empty ring reads no clock */
 		return batch ? 0 : -KAOS_EEMPTY;
 	pc_init(&pc, mask, false);
-	if (!multi_cons(kind) || next_sampled(pos, mask) < pos + span)
-		pc.t0 = now_ns();
-	int rc = recv_body(r, kind, msgs, max, batch, &pc, pos);
+	pc.t0 = now_ns();
+	int rc = recv_body(r, kind, msgs, max, batch, &pc, pos, false);
 	uint64_t end = atomic_load_explicit(&r->cons.pos, RLX);
-	if (!multi_cons(kind))
-		r->cons.probe_at = min_u64(next_sampled(end, mask), end + PROBE_RECHECK);
+	set_cons_probe_at(r, min_u64(next_sampled(end, mask), end + PROBE_RECHECK));
 	if (pc.sampled != NO_SEQ && rc >= 0)
 		fire_recv(r, &pc, end, batch ? rc : 1);
 	return rc;
 }
 
 /*
- * One message on a multi side while traced. Which position it gets is known
- * only after the claim, so claim first: an unsampled message then costs the
- * untraced body plus a mask test; a sampled one reads the clock right after
- * its claim (the duration excludes CAS retries, see docs/rings.md). Every
- * op sampled (N = 1) and full rings take the general path, which reads the
- * clock before the claim.
+ * Multi side (MPSC/MPMC producers, SPMC/MPMC consumers): the slow path of
+ * the probe gate, entered after the claim when [pos, pos+k) reached
+ * probe_at; it finishes the operation. Which positions an operation gets is
+ * known only after its CAS, so sampling is decided here, exactly, and the
+ * clock of a sampled operation starts after its claim. probe_at is shared
+ * by the side's threads: untraced, whoever passes it moves it 4096 ahead;
+ * traced, it is held at 0 so that every operation comes here (a racing
+ * "untraced" store can only delay the next check by 4096 positions).
  */
-static always_inline int send1_multi_traced(struct kaos_ring *r, int kind, const void *msg)
+static traced_path void prod_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k,
+					    const void *src, bool batch)
 {
-	uint64_t mask = sample_mask();
-	uint64_t pos = 0;
+	uint64_t mask = 0;
+	bool traced = send_traced();
 
-	if (mask && prod_reserve(r, kind, 1, &pos, false)) {
-		copy_in1(r, pos, msg);
-		if (unlikely(!(pos & mask))) {
-			struct probe_ctx pc;
-			pc_init(&pc, mask, true);
-			pc_produced(r, &pc, pos, 1); /* reads the clock, writes the stamp */
-			prod_publish(r, kind, pos, 1);
-			fire_send(r, &pc, atomic_load_explicit(&r->prod.pos, RLX), 1);
-			return 0;
-		}
-		prod_publish(r, kind, pos, 1);
-		return 0;
+	set_prod_probe_at(r, traced ? 0 : pos + k + PROBE_RECHECK);
+	if (traced)
+		mask = sample_mask();
+	if (!traced || next_sampled(pos, mask) >= pos + k) {
+		if (batch)
+			copy_run(r, pos, k, (uint8_t *)src, true);
+		else
+			copy_in1(r, pos, src);
+		prod_publish(r, KIND_MPMC, pos, k);
+		return;
 	}
-	return send_probed(r, kind, msg, 1, false);
+	struct probe_ctx pc;
+	pc_init(&pc, mask, true);
+	if (batch)
+		copy_run(r, pos, k, (uint8_t *)src, true);
+	else
+		copy_in1(r, pos, src);
+	pc_produced(r, &pc, pos, k); /* reads the clock, writes the stamps */
+	prod_publish(r, KIND_MPMC, pos, k);
+	fire_send(r, &pc, atomic_load_explicit(&r->prod.pos, RLX), (int)k);
 }
 
-static always_inline int recv1_multi_traced(struct kaos_ring *r, int kind, void *msg)
+static traced_path void cons_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k,
+					    void *dst, bool batch)
 {
-	uint64_t mask = sample_mask();
-	uint64_t pos = 0;
+	uint64_t mask = 0;
+	bool traced = KAOS_PROBE_ENABLED(kaos, recv);
 
-	if (!mask)
-		return recv_probed(r, kind, msg, 1, false);
-	if (!cons_reserve(r, kind, 1, &pos, false))
-		return -KAOS_EEMPTY;
-	copy_out1(r, pos, msg);
-	if (unlikely(!(pos & mask))) {
-		struct probe_ctx pc;
-		pc_init(&pc, mask, false);
-		pc_consumed(r, &pc, pos, 1); /* reads the clock and the stamp */
-		cons_release(r, kind, pos, 1);
-		fire_recv(r, &pc, atomic_load_explicit(&r->cons.pos, RLX), 1);
-		return 0;
+	set_cons_probe_at(r, traced ? 0 : pos + k + PROBE_RECHECK);
+	if (traced)
+		mask = sample_mask();
+	if (batch)
+		copy_run(r, pos, k, dst, false);
+	else
+		copy_out1(r, pos, dst);
+	if (!traced || next_sampled(pos, mask) >= pos + k) {
+		cons_release(r, KIND_MPMC, pos, k);
+		return;
 	}
-	cons_release(r, kind, pos, 1);
-	return 0;
+	struct probe_ctx pc;
+	pc_init(&pc, mask, false);
+	pc_consumed(r, &pc, pos, k); /* reads the clock and the stamp */
+	cons_release(r, KIND_MPMC, pos, k);
+	fire_recv(r, &pc, atomic_load_explicit(&r->cons.pos, RLX), (int)k);
 }
 
-/* One out-of-line copy per kind and shape: the hot functions only branch to them. */
-#define DEFINE_PROBED(KIND, tag)                                                                  \
+/* Out-of-line copies of the single-side slow paths: the hot functions only branch to them. */
+#define DEFINE_SEND_PROBED(KIND, tag)                                                             \
 	static traced_path int send1_probed_##tag(struct kaos_ring *r, const void *m)             \
 	{                                                                                         \
-		if (multi_prod(KIND))                                                             \
-			return send1_multi_traced(r, KIND, m);                                    \
 		return send_probed(r, KIND, m, 1, false);                                         \
 	}                                                                                         \
 	static traced_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n) \
 	{                                                                                         \
 		return send_probed(r, KIND, m, n, true);                                          \
-	}                                                                                         \
-	static traced_path int recv1_probed_##tag(struct kaos_ring *r, void *m)                   \
-	{                                                                                         \
-		if (multi_cons(KIND))                                                             \
-			return recv1_multi_traced(r, KIND, m);                                    \
-		return recv_probed(r, KIND, m, 1, false);                                         \
-	}                                                                                         \
-	static traced_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n)       \
-	{                                                                                         \
-		return recv_probed(r, KIND, m, n, true);                                          \
+	}
+#define DEFINE_RECV_PROBED(KIND, tag)                                                       \
+	static traced_path int recv1_probed_##tag(struct kaos_ring *r, void *m)             \
+	{                                                                                   \
+		return recv_probed(r, KIND, m, 1, false);                                   \
+	}                                                                                   \
+	static traced_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n) \
+	{                                                                                   \
+		return recv_probed(r, KIND, m, n, true);                                    \
 	}
 
-DEFINE_PROBED(KIND_SPSC, spsc)
-DEFINE_PROBED(KIND_MPSC, mpsc)
-DEFINE_PROBED(KIND_SPMC, spmc)
-DEFINE_PROBED(KIND_MPMC, mpmc)
-
-/* The gates: single side compares its cursor with probe_at, multi side reads semaphores. */
-#define SEND_GATE(r, kind, pos, n)                                  \
-	(RING_PROBES && (multi_prod(kind) ? unlikely(send_traced()) \
-					  : unlikely((pos) + (n) > (r)->prod.probe_at)))
-#define RECV_GATE(r, kind, pos, n)                                                   \
-	(RING_PROBES && (multi_cons(kind) ? unlikely(KAOS_PROBE_ENABLED(kaos, recv)) \
-					  : unlikely((pos) + (n) > (r)->cons.probe_at)))
-
-/* The single side's own cursor, loaded once per operation (multi sides load in the CAS loop). */
-#define PROD_POS(r, kind) (multi_prod(kind) ? 0 : atomic_load_explicit(&(r)->prod.pos, RLX))
-#define CONS_POS(r, kind) (multi_cons(kind) ? 0 : atomic_load_explicit(&(r)->cons.pos, RLX))
+DEFINE_SEND_PROBED(KIND_SPSC, spsc)
+DEFINE_SEND_PROBED(KIND_SPMC, spmc)
+DEFINE_RECV_PROBED(KIND_SPSC, spsc)
+DEFINE_RECV_PROBED(KIND_MPSC, mpsc)
 
 /* ------------------------------------------------------------------ public data path */
 
-#define DISPATCH_SEND1(KIND, tag)                                    \
-	case KIND: {                                                 \
-		uint64_t pos = PROD_POS(r, KIND);                    \
-		if (SEND_GATE(r, KIND, pos, 1))                      \
-			return send1_probed_##tag(r, msg);           \
-		return send_body(r, KIND, msg, 1, false, NULL, pos); \
+/* Single side: one compare of the own cursor with probe_at, before the operation. */
+#define SINGLE_SEND(KIND, tag, one)                                                                \
+	case KIND: {                                                                               \
+		uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);                            \
+		if (RING_PROBES && unlikely(pos + (one ? 1 : n) > probe_at(&r->prod)))             \
+			return one ? send1_probed_##tag(r, msgs) : sendn_probed_##tag(r, msgs, n); \
+		return send_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos, false);              \
 	}
+#define SINGLE_RECV(KIND, tag, one)                                                                \
+	case KIND: {                                                                               \
+		uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);                            \
+		if (RING_PROBES && unlikely(pos + (one ? 1 : n) > probe_at(&r->cons)))             \
+			return one ? recv1_probed_##tag(r, msgs) : recvn_probed_##tag(r, msgs, n); \
+		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos, false);              \
+	}
+/* SPSC per message: the gate is folded into the body's full/empty compare. */
+#define SPSC_SEND1                                                   \
+	case KIND_SPSC:                                              \
+		return send_body(r, KIND_SPSC, msgs, 1, false, NULL, \
+				 atomic_load_explicit(&r->prod.pos, RLX), true);
+#define SPSC_RECV1                                                   \
+	case KIND_SPSC:                                              \
+		return recv_body(r, KIND_SPSC, msgs, 1, false, NULL, \
+				 atomic_load_explicit(&r->cons.pos, RLX), true);
+/* Multi side: the gate sits after the claim, inside the body. */
+#define MULTI_SEND(KIND, one) \
+	case KIND:            \
+		return send_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0, false);
+#define MULTI_RECV(KIND, one) \
+	case KIND:            \
+		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0, false);
 
-int kaos_ring_send(struct kaos_ring *r, const void *msg)
+int kaos_ring_send(struct kaos_ring *r, const void *msgs)
 {
-	if (unlikely(!r || !msg))
+	const uint32_t n = 1;
+
+	if (unlikely(!r || !msgs))
 		return -KAOS_EINVAL;
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			DISPATCH_SEND1(KIND_SPSC, spsc);
+			SPSC_SEND1
 		}
 	}
 	switch (kind) {
-		DISPATCH_SEND1(KIND_MPSC, mpsc);
-		DISPATCH_SEND1(KIND_SPMC, spmc);
-		DISPATCH_SEND1(KIND_MPMC, mpmc);
+		MULTI_SEND(KIND_MPSC, true)
+		SINGLE_SEND(KIND_SPMC, spmc, true)
+		MULTI_SEND(KIND_MPMC, true)
 	}
+	(void)n;
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_RECV1(KIND, tag)                                    \
-	case KIND: {                                                 \
-		uint64_t pos = CONS_POS(r, KIND);                    \
-		if (RECV_GATE(r, KIND, pos, 1))                      \
-			return recv1_probed_##tag(r, msg);           \
-		return recv_body(r, KIND, msg, 1, false, NULL, pos); \
-	}
-
-int kaos_ring_recv(struct kaos_ring *r, void *msg)
+int kaos_ring_recv(struct kaos_ring *r, void *msgs)
 {
-	if (unlikely(!r || !msg))
+	const uint32_t n = 1;
+
+	if (unlikely(!r || !msgs))
 		return -KAOS_EINVAL;
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			DISPATCH_RECV1(KIND_SPSC, spsc);
+			SPSC_RECV1
 		}
 	}
 	switch (kind) {
-		DISPATCH_RECV1(KIND_MPSC, mpsc);
-		DISPATCH_RECV1(KIND_SPMC, spmc);
-		DISPATCH_RECV1(KIND_MPMC, mpmc);
+		SINGLE_RECV(KIND_MPSC, mpsc, true)
+		MULTI_RECV(KIND_SPMC, true)
+		MULTI_RECV(KIND_MPMC, true)
 	}
+	(void)n;
 	return -KAOS_EINVAL;
 }
-
-#define DISPATCH_SENDN(KIND, tag)                                    \
-	case KIND: {                                                 \
-		uint64_t pos = PROD_POS(r, KIND);                    \
-		if (SEND_GATE(r, KIND, pos, n))                      \
-			return sendn_probed_##tag(r, msgs, n);       \
-		return send_body(r, KIND, msgs, n, true, NULL, pos); \
-	}
 
 int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 {
@@ -844,41 +925,33 @@ int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			DISPATCH_SENDN(KIND_SPSC, spsc);
+			SINGLE_SEND(KIND_SPSC, spsc, false)
 		}
 	}
 	switch (kind) {
-		DISPATCH_SENDN(KIND_MPSC, mpsc);
-		DISPATCH_SENDN(KIND_SPMC, spmc);
-		DISPATCH_SENDN(KIND_MPMC, mpmc);
+		MULTI_SEND(KIND_MPSC, false)
+		SINGLE_SEND(KIND_SPMC, spmc, false)
+		MULTI_SEND(KIND_MPMC, false)
 	}
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_RECVN(KIND, tag)                                      \
-	case KIND: {                                                   \
-		uint64_t pos = CONS_POS(r, KIND);                      \
-		if (RECV_GATE(r, KIND, pos, max))                      \
-			return recvn_probed_##tag(r, msgs, max);       \
-		return recv_body(r, KIND, msgs, max, true, NULL, pos); \
-	}
-
-int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t max)
+int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t n)
 {
-	if (unlikely(!r || (!msgs && max)))
+	if (unlikely(!r || (!msgs && n)))
 		return -KAOS_EINVAL;
-	if (unlikely(max == 0))
+	if (unlikely(n == 0))
 		return 0;
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			DISPATCH_RECVN(KIND_SPSC, spsc);
+			SINGLE_RECV(KIND_SPSC, spsc, false)
 		}
 	}
 	switch (kind) {
-		DISPATCH_RECVN(KIND_MPSC, mpsc);
-		DISPATCH_RECVN(KIND_SPMC, spmc);
-		DISPATCH_RECVN(KIND_MPMC, mpmc);
+		SINGLE_RECV(KIND_MPSC, mpsc, false)
+		MULTI_RECV(KIND_SPMC, false)
+		MULTI_RECV(KIND_MPMC, false)
 	}
 	return -KAOS_EINVAL;
 }
@@ -938,10 +1011,10 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 	if (!n)
 		return;
 	r->prod.pending -= n;
-	if (RING_PROBES && unlikely(pos + n > r->prod.probe_at)) {
+	if (RING_PROBES && unlikely(pos + n > probe_at(&r->prod))) {
 		struct probe_ctx pc;
 		if (!send_traced()) {
-			r->prod.probe_at = pos + PROBE_RECHECK;
+			set_prod_probe_at(r, pos + PROBE_RECHECK);
 		} else {
 			uint64_t mask = sample_mask();
 			pc_init(&pc, mask, true);
@@ -950,8 +1023,8 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 				pc_produced(r, &pc, pos, n);
 			}
 			prod_publish(r, KIND_SPSC, pos, n);
-			r->prod.probe_at =
-				min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK);
+			set_prod_probe_at(
+				r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
 			if (pc.sampled != NO_SEQ)
 				fire_send(r, &pc, pos + n, (int)n);
 			return;
@@ -994,18 +1067,18 @@ void kaos_ring_release(struct kaos_ring *r, uint32_t n)
 	if (!n)
 		return;
 	r->cons.pending -= n;
-	if (RING_PROBES && unlikely(pos + n > r->cons.probe_at)) {
+	if (RING_PROBES && unlikely(pos + n > probe_at(&r->cons))) {
 		struct probe_ctx pc;
 		if (!KAOS_PROBE_ENABLED(kaos, recv)) {
-			r->cons.probe_at = pos + PROBE_RECHECK;
+			set_cons_probe_at(r, pos + PROBE_RECHECK);
 		} else {
 			uint64_t mask = sample_mask();
 			pc_init(&pc, mask, false);
 			if (next_sampled(pos, mask) < pos + n)
 				pc_consumed(r, &pc, pos, n);
 			cons_release(r, KIND_SPSC, pos, n);
-			r->cons.probe_at =
-				min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK);
+			set_cons_probe_at(
+				r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
 			if (pc.sampled != NO_SEQ)
 				fire_recv(r, &pc, pos + n, (int)n);
 			return;
@@ -1144,8 +1217,9 @@ int kaos_ring_init_at(void *mem, size_t size, const struct kaos_ring_config *cfg
 	}
 	atomic_init(&r->prod.pos, 0);
 	atomic_init(&r->cons.pos, 0);
-	r->prod.probe_at = 0; /* the first operation of each side checks the semaphores */
-	r->cons.probe_at = 0;
+	/* the first operation of each side checks the semaphores */
+	atomic_init(&r->prod.probe_at, 0);
+	atomic_init(&r->cons.probe_at, 0);
 
 	_Atomic uint64_t *seq = seq_arr(r);
 	struct kaos_ring_stamp *st = stamp_arr(r);

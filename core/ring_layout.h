@@ -61,7 +61,8 @@ struct kaos_ring_side {
 	uint64_t peer;	      /* SPSC: cached copy of the other side's cursor */
 	uint64_t probe_at;    /* single side: position at which the probe slow path runs */
 	uint64_t pending;     /* SPSC: slots claimed (peeked) but not yet published (released) */
-	uint8_t pad[KAOS_RING_AREA - 32];
+	uint64_t limit;	      /* SPSC: min(probe_at, free/filled limit from peer): one compare */
+	uint8_t pad[KAOS_RING_AREA - 40];
 };
 
 struct kaos_ring_stamp {

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "kaos/probes.h"
 #include "kaos/ring.h"
 #include "../../core/ring_internal.h"
 #include "../../core/ring_layout.h"
@@ -576,6 +577,60 @@ static void test_wait_policies(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ sampling stamps */
+
+static const struct kaos_ring_stamp *stamp_of(struct kaos_ring *r, uint64_t seq)
+{
+	const struct kaos_ring_stamp *st =
+		(const struct kaos_ring_stamp *)((const uint8_t *)r + r->hdr.stamp_off);
+	return &st[seq & r->hdr.mask];
+}
+
+/*
+ * What a tracer does (semaphores up, sample_every = 8), without a tracer: the
+ * producer must stamp exactly the sampled sequence numbers, per message and
+ * in batches; once the semaphores drop, no stamps are written any more.
+ */
+static void test_sampling_stamps(void **state)
+{
+	(void)state;
+	uint64_t m[24] = {0};
+
+	for (int k = 0; k < NKINDS; k++) {
+		struct kaos_ring *r = mk(kinds[k], 64, 8, KAOS_WAIT_FAIL);
+
+		KAOS_PROBE_SEMA(kaos, send)++;
+		KAOS_PROBE_SEMA(kaos, recv)++;
+		kaos_probe_control.sample_every = 12; /* rounded down to 8 */
+		for (int i = 0; i < 20; i++)
+			assert_int_equal(kaos_ring_send(r, m), 0);
+		assert_int_equal(kaos_ring_send_batch(r, m, 20), 20);
+		for (uint64_t seq = 0; seq < 40; seq++) {
+			const struct kaos_ring_stamp *st = stamp_of(r, seq);
+			if (seq % 8 == 0) {
+				assert_int_equal(st->seq, seq);
+				assert_true(st->ts > 0);
+			} else {
+				assert_int_not_equal(st->seq, seq);
+			}
+		}
+		for (int i = 0; i < 40; i++)
+			assert_int_equal(kaos_ring_recv(r, m), 0);
+
+		KAOS_PROBE_SEMA(kaos, send)--;
+		KAOS_PROBE_SEMA(kaos, recv)--;
+		kaos_probe_control.sample_every = 1;
+		for (int i = 0; i < 20; i++)
+			assert_int_equal(kaos_ring_send(r, m), 0);
+		assert_int_equal(kaos_ring_send_batch(r, m, 20), 20);
+		for (uint64_t seq = 40; seq < 80; seq++)
+			assert_int_not_equal(stamp_of(r, seq)->seq, seq);
+		assert_int_equal(kaos_ring_recv_batch(r, m, 24), 24);
+		assert_int_equal(kaos_ring_recv_batch(r, m, 24), 16);
+		kaos_ring_destroy(r);
+	}
+}
+
 /* ------------------------------------------------------------ placement */
 
 struct placed {
@@ -780,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_zero_copy_misuse),
 		cmocka_unit_test(test_stats_retransmit),
 		cmocka_unit_test(test_wait_policies),
+		cmocka_unit_test(test_sampling_stamps),
 		cmocka_unit_test(test_init_at_validate),
 		cmocka_unit_test(test_validate_corrupt),
 		cmocka_unit_test(test_validate_owned),
