@@ -7,12 +7,13 @@
  * (the kind and the batch flag are compile-time constants in each copy), so
  * the per-message path is one switch on the kind plus the body.
  *
- * Probe gating: the single side of a ring keeps a private `probe_at`
- * position on its own cache line; the fast path is one compare of its
- * cursor against it. Past it, a cold function reads the semaphores and the
- * sampling rate and moves probe_at to the next sampled position (or 4096
- * further when untraced). The multi side of a ring has no private state and
- * reads the semaphores directly.
+ * Probe gating: each side of a ring keeps a `probe_at` position on its own
+ * cache line; the fast path is one compare against it. The single side
+ * compares its cursor before the operation; past it, an out-of-line function
+ * reads the semaphores and the sampling rate and moves probe_at to the next
+ * sampled position (or 4096 further when untraced). The multi side compares
+ * the positions it claimed, after its CAS, and finishes the operation out of
+ * line when they reach probe_at (held at 0 while traced).
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -31,32 +32,34 @@
 #define unlikely(x)   __builtin_expect(!!(x), 0)
 #define always_inline inline __attribute__((always_inline))
 #define slow_path     __attribute__((noinline, cold))
+/* out of line, but optimised for speed: the traced paths run for every op while traced */
+#define traced_path __attribute__((noinline))
 
 #define RLX memory_order_relaxed
 #define ACQ memory_order_acquire
 #define REL memory_order_release
 
 /* Untraced, the single side re-reads the semaphores every this many messages. */
-#define PROBE_RECHECK	  4096u
+#define PROBE_RECHECK	   4096u
 #define SPIN_LIMIT_DEFAULT 1024u
-#define NO_SEQ		  UINT64_MAX
+#define NO_SEQ		   UINT64_MAX
 
 #ifdef KAOS_NO_PROBES
 #define RING_PROBES 0
 /* never evaluated, but keeps the arguments "used" */
-#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                                               \
-	do {                                                                                      \
-		if (0) {                                                                          \
-			(void)(a0), (void)(a1), (void)(a2), (void)(a3);                           \
-			(void)(a4), (void)(a5), (void)(a6);                                       \
-		}                                                                                 \
+#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                     \
+	do {                                                            \
+		if (0) {                                                \
+			(void)(a0), (void)(a1), (void)(a2), (void)(a3); \
+			(void)(a4), (void)(a5), (void)(a6);             \
+		}                                                       \
 	} while (0)
 #else
 #define RING_PROBES 1
-#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                                               \
-	do {                                                                                      \
-		if (KAOS_PROBE_ENABLED(kaos, name))                                               \
-			KAOS_PROBE7(kaos, name, a0, a1, a2, a3, a4, a5, a6);                      \
+#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                          \
+	do {                                                                 \
+		if (KAOS_PROBE_ENABLED(kaos, name))                          \
+			KAOS_PROBE7(kaos, name, a0, a1, a2, a3, a4, a5, a6); \
 	} while (0)
 #endif
 
@@ -183,7 +186,7 @@ struct probe_ctx {
 	bool stamp;	   /* producer: write stamps for sampled messages */
 };
 
-static inline uint64_t sample_mask(void)
+static always_inline uint64_t sample_mask(void)
 {
 	uint32_t n = kaos_probe_control.sample_every;
 
@@ -193,12 +196,12 @@ static inline uint64_t sample_mask(void)
 }
 
 /* First sampled sequence >= pos. */
-static inline uint64_t next_sampled(uint64_t pos, uint64_t mask)
+static always_inline uint64_t next_sampled(uint64_t pos, uint64_t mask)
 {
 	return (pos + mask) & ~mask;
 }
 
-static inline void pc_init(struct probe_ctx *pc, uint64_t mask, bool stamp)
+static always_inline void pc_init(struct probe_ctx *pc, uint64_t mask, bool stamp)
 {
 	pc->mask = mask;
 	pc->t0 = 0;
@@ -285,6 +288,29 @@ static slow_path uint64_t bp_end(struct kaos_ring *r, uint64_t t_begin)
 	return t1;
 }
 
+/* ------------------------------------------------------------------ probe gate helpers */
+
+/* Semaphore state as the producer needs it: stamps serve the recv probe's sojourn too. */
+static always_inline bool send_traced(void)
+{
+	return KAOS_PROBE_ENABLED(kaos, send) || KAOS_PROBE_ENABLED(kaos, recv);
+}
+
+static always_inline uint64_t probe_at(struct kaos_ring_side *side)
+{
+	return atomic_load_explicit(&side->probe_at, RLX);
+}
+
+static always_inline void set_probe_at(struct kaos_ring_side *side, uint64_t at)
+{
+	atomic_store_explicit(&side->probe_at, at, RLX);
+}
+
+static void prod_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k, const void *src,
+				bool batch);
+static void cons_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k, void *dst,
+				bool batch);
+
 /* ------------------------------------------------------------------ producer side */
 
 #define KIND_SPSC KAOS_RING_SPSC
@@ -336,7 +362,8 @@ static always_inline uint32_t prod_reserve(struct kaos_ring *r, int kind, uint32
 		int64_t dif = (int64_t)(s - pos);
 		if (likely(dif == 0)) {
 			uint32_t k = 1;
-			while (k < want && atomic_load_explicit(&seq[(pos + k) & mask], ACQ) == pos + k)
+			while (k < want &&
+			       atomic_load_explicit(&seq[(pos + k) & mask], ACQ) == pos + k)
 				k++;
 			if (!multi_prod(kind)) {
 				*pos_out = pos;
@@ -418,7 +445,13 @@ static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, 
 			t_bp = 0;
 			spins = 0;
 		}
-		copy_run(r, pos, k, (uint8_t *)msgs + (size_t)sent * size, true);
+		const uint8_t *src = (const uint8_t *)msgs + (size_t)sent * size;
+		sent += k;
+		if (RING_PROBES && multi_prod(kind) && unlikely(pos + k > probe_at(&r->prod))) {
+			prod_claimed_traced(r, pos, k, src, true);
+			continue;
+		}
+		copy_run(r, pos, k, (uint8_t *)src, true);
 		if (pc)
 			pc_produced(r, pc, pos, k);
 		if (kind == KIND_SPSC)
@@ -427,7 +460,6 @@ static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, 
 			prod_publish(r, KIND_SPMC, pos, k);
 		else
 			prod_publish(r, KIND_MPMC, pos, k);
-		sent += k;
 		if (batch && r->hdr.wait == KAOS_WAIT_FAIL && kind == KIND_SPSC)
 			break; /* SPSC reserve already returned every free slot */
 	}
@@ -456,13 +488,18 @@ static always_inline int send_body(struct kaos_ring *r, int kind, const void *ms
 
 	if (unlikely(k == 0))
 		return send_wait(r, kind, msgs, n, batch, pc, 0);
-	if (batch)
-		copy_run(r, pos, k, (uint8_t *)msgs, true);
-	else
-		copy_in1(r, pos, msgs);
-	if (pc)
-		pc_produced(r, pc, pos, k);
-	prod_publish(r, kind, pos, k);
+	if (RING_PROBES && multi_prod(kind) && unlikely(pos + k > probe_at(&r->prod))) {
+		/* multi side: the probe gate runs once the positions are known */
+		prod_claimed_traced(r, pos, k, msgs, batch);
+	} else {
+		if (batch)
+			copy_run(r, pos, k, (uint8_t *)msgs, true);
+		else
+			copy_in1(r, pos, msgs);
+		if (pc)
+			pc_produced(r, pc, pos, k);
+		prod_publish(r, kind, pos, k);
+	}
 	if (batch && unlikely(k < n)) {
 		if (r->hdr.wait == KAOS_WAIT_FAIL && kind == KIND_SPSC)
 			return (int)k;
@@ -559,6 +596,10 @@ static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, ui
 
 	if (!k)
 		return batch ? 0 : -KAOS_EEMPTY;
+	if (RING_PROBES && multi_cons(kind) && unlikely(pos + k > probe_at(&r->cons))) {
+		cons_claimed_traced(r, pos, k, msgs, batch);
+		return batch ? (int)k : 0;
+	}
 	if (batch)
 		copy_run(r, pos, k, msgs, false);
 	else
@@ -586,8 +627,10 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-static void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
+static slow_path void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
 {
+	if (!KAOS_PROBE_ENABLED(kaos, send)) /* only recv traced: the stamps were the point */
+		return;
 	uint64_t t1 = now_ns();
 	uint64_t n = (uint64_t)done;
 
@@ -595,53 +638,42 @@ static void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count,
 		  atomic_load_explicit(&r->cnt.bp_episodes, RLX), r->hdr.name);
 }
 
-static void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
+static slow_path void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
 {
 	uint64_t t1 = now_ns();
 	uint64_t n = (uint64_t)done;
 	uint64_t soj = pc->stamp_ts && t1 > pc->stamp_ts ? t1 - pc->stamp_ts : 0;
 
-	RING_FIRE(recv, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0, soj,
-		  r->hdr.name);
-}
-
-/* Semaphore state as the producer needs it: stamps serve the recv probe's sojourn too. */
-static inline bool send_traced(void)
-{
-	return KAOS_PROBE_ENABLED(kaos, send) || KAOS_PROBE_ENABLED(kaos, recv);
+	RING_FIRE(recv, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0, soj, r->hdr.name);
 }
 
 /*
- * Producer slow path of the probe gate. Single side: the cursor reached
- * probe_at. Multi side: a semaphore is set.
+ * Single side (SPSC, SPMC producer, MPSC consumer): the slow path of the
+ * probe gate, entered before the operation when the cursor reached probe_at.
  */
 static always_inline int send_probed(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
 				     bool batch)
 {
 	struct probe_ctx pc;
 	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	uint64_t span = batch ? n : 1;
 
 	if (!send_traced()) {
-		if (!multi_prod(kind))
-			r->prod.probe_at = pos + PROBE_RECHECK;
+		set_probe_at(&r->prod, pos + PROBE_RECHECK);
 		return send_body(r, kind, msgs, n, batch, NULL, pos);
 	}
 	uint64_t mask = sample_mask();
-	uint64_t span = batch ? n : 1;
-	if (!multi_prod(kind) && next_sampled(pos, mask) >= pos + span) {
-		/* traced, but this op holds no sampled message: run at full speed until one */
-		r->prod.probe_at = min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK);
+	if (next_sampled(pos, mask) >= pos + span) {
+		/* traced, but this op holds no sampled message: full speed until the next one */
+		set_probe_at(&r->prod,
+			     min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK));
 		return send_body(r, kind, msgs, n, batch, NULL, pos);
 	}
 	pc_init(&pc, mask, true);
-	/* multi side: read the clock up front only if the op will likely hold a sampled message */
-	if (!multi_prod(kind) || next_sampled(pos, mask) < pos + span)
-		pc.t0 = now_ns();
-	pc.ts = pc.t0;
+	pc.t0 = pc.ts = now_ns();
 	int rc = send_body(r, kind, msgs, n, batch, &pc, pos);
 	uint64_t end = atomic_load_explicit(&r->prod.pos, RLX);
-	if (!multi_prod(kind))
-		r->prod.probe_at = min_u64(next_sampled(end, mask), end + PROBE_RECHECK);
+	set_probe_at(&r->prod, min_u64(next_sampled(end, mask), end + PROBE_RECHECK));
 	if (pc.sampled != NO_SEQ && rc >= 0)
 		fire_send(r, &pc, end, batch ? rc : 1);
 	return rc;
@@ -652,129 +684,183 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 {
 	struct probe_ctx pc;
 	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
+	uint64_t span = batch ? max : 1;
 
 	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
-		if (!multi_cons(kind))
-			r->cons.probe_at = pos + PROBE_RECHECK;
+		set_probe_at(&r->cons, pos + PROBE_RECHECK);
 		return recv_body(r, kind, msgs, max, batch, NULL, pos);
 	}
 	uint64_t mask = sample_mask();
-	uint64_t span = batch ? max : 1;
-	if (!multi_cons(kind) && next_sampled(pos, mask) >= pos + span) {
-		r->cons.probe_at = min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK);
+	if (next_sampled(pos, mask) >= pos + span) {
+		set_probe_at(&r->cons,
+			     min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK));
 		return recv_body(r, kind, msgs, max, batch, NULL, pos);
 	}
 	if (!cons_ready(r, kind)) /* polling an empty ring reads no clock */
 		return batch ? 0 : -KAOS_EEMPTY;
 	pc_init(&pc, mask, false);
-	if (!multi_cons(kind) || next_sampled(pos, mask) < pos + span)
-		pc.t0 = now_ns();
+	pc.t0 = now_ns();
 	int rc = recv_body(r, kind, msgs, max, batch, &pc, pos);
 	uint64_t end = atomic_load_explicit(&r->cons.pos, RLX);
-	if (!multi_cons(kind))
-		r->cons.probe_at = min_u64(next_sampled(end, mask), end + PROBE_RECHECK);
+	set_probe_at(&r->cons, min_u64(next_sampled(end, mask), end + PROBE_RECHECK));
 	if (pc.sampled != NO_SEQ && rc >= 0)
 		fire_recv(r, &pc, end, batch ? rc : 1);
 	return rc;
 }
 
-/* One cold copy per kind and shape: the hot functions only branch to them. */
-#define DEFINE_PROBED(KIND, tag)                                                                  \
-	static slow_path int send1_probed_##tag(struct kaos_ring *r, const void *m)               \
+/*
+ * Multi side (MPSC/MPMC producers, SPMC/MPMC consumers): the slow path of
+ * the probe gate, entered after the claim when [pos, pos+k) reached
+ * probe_at; it finishes the operation. Which positions an operation gets is
+ * known only after its CAS, so sampling is decided here, exactly, and the
+ * clock of a sampled operation starts after its claim. probe_at is shared
+ * by the side's threads: untraced, whoever passes it moves it 4096 ahead;
+ * traced, it is held at 0 so that every operation comes here (a racing
+ * "untraced" store can only delay the next check by 4096 positions).
+ */
+static traced_path void prod_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k,
+					    const void *src, bool batch)
+{
+	uint64_t mask = 0;
+	bool traced = send_traced();
+
+	set_probe_at(&r->prod, traced ? 0 : pos + k + PROBE_RECHECK);
+	if (traced)
+		mask = sample_mask();
+	if (!traced || next_sampled(pos, mask) >= pos + k) {
+		if (batch)
+			copy_run(r, pos, k, (uint8_t *)src, true);
+		else
+			copy_in1(r, pos, src);
+		prod_publish(r, KIND_MPMC, pos, k);
+		return;
+	}
+	struct probe_ctx pc;
+	pc_init(&pc, mask, true);
+	if (batch)
+		copy_run(r, pos, k, (uint8_t *)src, true);
+	else
+		copy_in1(r, pos, src);
+	pc_produced(r, &pc, pos, k); /* reads the clock, writes the stamps */
+	prod_publish(r, KIND_MPMC, pos, k);
+	fire_send(r, &pc, atomic_load_explicit(&r->prod.pos, RLX), (int)k);
+}
+
+static traced_path void cons_claimed_traced(struct kaos_ring *r, uint64_t pos, uint32_t k,
+					    void *dst, bool batch)
+{
+	uint64_t mask = 0;
+	bool traced = KAOS_PROBE_ENABLED(kaos, recv);
+
+	set_probe_at(&r->cons, traced ? 0 : pos + k + PROBE_RECHECK);
+	if (traced)
+		mask = sample_mask();
+	if (batch)
+		copy_run(r, pos, k, dst, false);
+	else
+		copy_out1(r, pos, dst);
+	if (!traced || next_sampled(pos, mask) >= pos + k) {
+		cons_release(r, KIND_MPMC, pos, k);
+		return;
+	}
+	struct probe_ctx pc;
+	pc_init(&pc, mask, false);
+	pc_consumed(r, &pc, pos, k); /* reads the clock and the stamp */
+	cons_release(r, KIND_MPMC, pos, k);
+	fire_recv(r, &pc, atomic_load_explicit(&r->cons.pos, RLX), (int)k);
+}
+
+/* Out-of-line copies of the single-side slow paths: the hot functions only branch to them. */
+#define DEFINE_SEND_PROBED(KIND, tag)                                                             \
+	static traced_path int send1_probed_##tag(struct kaos_ring *r, const void *m)             \
 	{                                                                                         \
 		return send_probed(r, KIND, m, 1, false);                                         \
 	}                                                                                         \
-	static slow_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n)   \
+	static traced_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n) \
 	{                                                                                         \
 		return send_probed(r, KIND, m, n, true);                                          \
-	}                                                                                         \
-	static slow_path int recv1_probed_##tag(struct kaos_ring *r, void *m)                     \
-	{                                                                                         \
-		return recv_probed(r, KIND, m, 1, false);                                         \
-	}                                                                                         \
-	static slow_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n)         \
-	{                                                                                         \
-		return recv_probed(r, KIND, m, n, true);                                          \
+	}
+#define DEFINE_RECV_PROBED(KIND, tag)                                                       \
+	static traced_path int recv1_probed_##tag(struct kaos_ring *r, void *m)             \
+	{                                                                                   \
+		return recv_probed(r, KIND, m, 1, false);                                   \
+	}                                                                                   \
+	static traced_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n) \
+	{                                                                                   \
+		return recv_probed(r, KIND, m, n, true);                                    \
 	}
 
-DEFINE_PROBED(KIND_SPSC, spsc)
-DEFINE_PROBED(KIND_MPSC, mpsc)
-DEFINE_PROBED(KIND_SPMC, spmc)
-DEFINE_PROBED(KIND_MPMC, mpmc)
-
-/* The gates: single side compares its cursor with probe_at, multi side reads semaphores. */
-#define SEND_GATE(r, kind, pos, n)                                                                \
-	(RING_PROBES && (multi_prod(kind) ? unlikely(send_traced())                               \
-					  : unlikely((pos) + (n) > (r)->prod.probe_at)))
-#define RECV_GATE(r, kind, pos, n)                                                                \
-	(RING_PROBES && (multi_cons(kind) ? unlikely(KAOS_PROBE_ENABLED(kaos, recv))              \
-					  : unlikely((pos) + (n) > (r)->cons.probe_at)))
-
-/* The single side's own cursor, loaded once per operation (multi sides load in the CAS loop). */
-#define PROD_POS(r, kind) (multi_prod(kind) ? 0 : atomic_load_explicit(&(r)->prod.pos, RLX))
-#define CONS_POS(r, kind) (multi_cons(kind) ? 0 : atomic_load_explicit(&(r)->cons.pos, RLX))
+DEFINE_SEND_PROBED(KIND_SPSC, spsc)
+DEFINE_SEND_PROBED(KIND_SPMC, spmc)
+DEFINE_RECV_PROBED(KIND_SPSC, spsc)
+DEFINE_RECV_PROBED(KIND_MPSC, mpsc)
 
 /* ------------------------------------------------------------------ public data path */
 
-#define DISPATCH_SEND1(KIND, tag)                                                                 \
-	case KIND: {                                                                              \
-		uint64_t pos = PROD_POS(r, KIND);                                                 \
-		if (SEND_GATE(r, KIND, pos, 1))                                                   \
-			return send1_probed_##tag(r, msg);                                        \
-		return send_body(r, KIND, msg, 1, false, NULL, pos);                              \
+/* Single side: one compare of the own cursor with probe_at, before the operation. */
+#define SINGLE_SEND(KIND, tag, one)                                                                \
+	case KIND: {                                                                               \
+		uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);                            \
+		if (RING_PROBES && unlikely(pos + (one ? 1 : n) > probe_at(&r->prod)))             \
+			return one ? send1_probed_##tag(r, msgs) : sendn_probed_##tag(r, msgs, n); \
+		return send_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos);                     \
 	}
+#define SINGLE_RECV(KIND, tag, one)                                                                \
+	case KIND: {                                                                               \
+		uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);                            \
+		if (RING_PROBES && unlikely(pos + (one ? 1 : n) > probe_at(&r->cons)))             \
+			return one ? recv1_probed_##tag(r, msgs) : recvn_probed_##tag(r, msgs, n); \
+		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos);                     \
+	}
+/* Multi side: the gate sits after the claim, inside the body. */
+#define MULTI_SEND(KIND, one) \
+	case KIND:            \
+		return send_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0);
+#define MULTI_RECV(KIND, one) \
+	case KIND:            \
+		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0);
 
-int kaos_ring_send(struct kaos_ring *r, const void *msg)
+int kaos_ring_send(struct kaos_ring *r, const void *msgs)
 {
-	if (unlikely(!r || !msg))
+	const uint32_t n = 1;
+
+	if (unlikely(!r || !msgs))
 		return -KAOS_EINVAL;
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			DISPATCH_SEND1(KIND_SPSC, spsc);
+			SINGLE_SEND(KIND_SPSC, spsc, true)
 		}
 	}
 	switch (kind) {
-		DISPATCH_SEND1(KIND_MPSC, mpsc);
-		DISPATCH_SEND1(KIND_SPMC, spmc);
-		DISPATCH_SEND1(KIND_MPMC, mpmc);
+		MULTI_SEND(KIND_MPSC, true)
+		SINGLE_SEND(KIND_SPMC, spmc, true)
+		MULTI_SEND(KIND_MPMC, true)
 	}
+	(void)n;
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_RECV1(KIND, tag)                                                                 \
-	case KIND: {                                                                              \
-		uint64_t pos = CONS_POS(r, KIND);                                                 \
-		if (RECV_GATE(r, KIND, pos, 1))                                                   \
-			return recv1_probed_##tag(r, msg);                                        \
-		return recv_body(r, KIND, msg, 1, false, NULL, pos);                              \
-	}
-
-int kaos_ring_recv(struct kaos_ring *r, void *msg)
+int kaos_ring_recv(struct kaos_ring *r, void *msgs)
 {
-	if (unlikely(!r || !msg))
+	const uint32_t n = 1;
+
+	if (unlikely(!r || !msgs))
 		return -KAOS_EINVAL;
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			DISPATCH_RECV1(KIND_SPSC, spsc);
+			SINGLE_RECV(KIND_SPSC, spsc, true)
 		}
 	}
 	switch (kind) {
-		DISPATCH_RECV1(KIND_MPSC, mpsc);
-		DISPATCH_RECV1(KIND_SPMC, spmc);
-		DISPATCH_RECV1(KIND_MPMC, mpmc);
+		SINGLE_RECV(KIND_MPSC, mpsc, true)
+		MULTI_RECV(KIND_SPMC, true)
+		MULTI_RECV(KIND_MPMC, true)
 	}
+	(void)n;
 	return -KAOS_EINVAL;
 }
-
-#define DISPATCH_SENDN(KIND, tag)                                                                 \
-	case KIND: {                                                                              \
-		uint64_t pos = PROD_POS(r, KIND);                                                 \
-		if (SEND_GATE(r, KIND, pos, n))                                                   \
-			return sendn_probed_##tag(r, msgs, n);                                    \
-		return send_body(r, KIND, msgs, n, true, NULL, pos);                              \
-	}
 
 int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 {
@@ -785,41 +871,33 @@ int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			DISPATCH_SENDN(KIND_SPSC, spsc);
+			SINGLE_SEND(KIND_SPSC, spsc, false)
 		}
 	}
 	switch (kind) {
-		DISPATCH_SENDN(KIND_MPSC, mpsc);
-		DISPATCH_SENDN(KIND_SPMC, spmc);
-		DISPATCH_SENDN(KIND_MPMC, mpmc);
+		MULTI_SEND(KIND_MPSC, false)
+		SINGLE_SEND(KIND_SPMC, spmc, false)
+		MULTI_SEND(KIND_MPMC, false)
 	}
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_RECVN(KIND, tag)                                                                 \
-	case KIND: {                                                                              \
-		uint64_t pos = CONS_POS(r, KIND);                                                 \
-		if (RECV_GATE(r, KIND, pos, max))                                                 \
-			return recvn_probed_##tag(r, msgs, max);                                  \
-		return recv_body(r, KIND, msgs, max, true, NULL, pos);                            \
-	}
-
-int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t max)
+int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t n)
 {
-	if (unlikely(!r || (!msgs && max)))
+	if (unlikely(!r || (!msgs && n)))
 		return -KAOS_EINVAL;
-	if (unlikely(max == 0))
+	if (unlikely(n == 0))
 		return 0;
 	uint32_t kind = r->hdr.kind;
 	if (likely(kind == KAOS_RING_SPSC)) {
 		switch (kind) {
-			DISPATCH_RECVN(KIND_SPSC, spsc);
+			SINGLE_RECV(KIND_SPSC, spsc, false)
 		}
 	}
 	switch (kind) {
-		DISPATCH_RECVN(KIND_MPSC, mpsc);
-		DISPATCH_RECVN(KIND_SPMC, spmc);
-		DISPATCH_RECVN(KIND_MPMC, mpmc);
+		SINGLE_RECV(KIND_MPSC, mpsc, false)
+		MULTI_RECV(KIND_SPMC, false)
+		MULTI_RECV(KIND_MPMC, false)
 	}
 	return -KAOS_EINVAL;
 }
@@ -857,21 +935,32 @@ int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
 	return (int)k;
 }
 
-/* Publishes min(n, claimed-but-unpublished) slots; the rest of a claim stays claimed. */
+/*
+ * Publishes min(n, claimed-but-unpublished) slots; the rest of a claim stays
+ * claimed. Also clamped to the free space the producer knows of, so that
+ * misuse (send() between claim() and publish()) cannot push the cursor past
+ * the consumer.
+ */
 void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 {
 	if (unlikely(!r || r->hdr.kind != KAOS_RING_SPSC))
 		return;
+	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	/* never past the claim, nor into slots the consumer may still hold (send() after claim) */
+	uint64_t room = r->hdr.slots - (pos - r->prod.peer);
+	if (pos - r->prod.peer > r->hdr.slots)
+		room = 0;
 	if (n > r->prod.pending)
 		n = (uint32_t)r->prod.pending;
+	if (n > room)
+		n = (uint32_t)room;
 	if (!n)
 		return;
 	r->prod.pending -= n;
-	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
-	if (RING_PROBES && unlikely(pos + n > r->prod.probe_at)) {
+	if (RING_PROBES && unlikely(pos + n > probe_at(&r->prod))) {
 		struct probe_ctx pc;
 		if (!send_traced()) {
-			r->prod.probe_at = pos + PROBE_RECHECK;
+			set_probe_at(&r->prod, pos + PROBE_RECHECK);
 		} else {
 			uint64_t mask = sample_mask();
 			pc_init(&pc, mask, true);
@@ -880,8 +969,8 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 				pc_produced(r, &pc, pos, n);
 			}
 			prod_publish(r, KIND_SPSC, pos, n);
-			r->prod.probe_at =
-				min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK);
+			set_probe_at(&r->prod,
+				     min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
 			if (pc.sampled != NO_SEQ)
 				fire_send(r, &pc, pos + n, (int)n);
 			return;
@@ -907,29 +996,35 @@ int kaos_ring_peek(struct kaos_ring *r, uint32_t max, const void **slots)
 	return (int)k;
 }
 
-/* Releases min(n, peeked-but-unreleased) slots. */
+/* Releases min(n, peeked-but-unreleased, published) slots. */
 void kaos_ring_release(struct kaos_ring *r, uint32_t n)
 {
 	if (unlikely(!r || r->hdr.kind != KAOS_RING_SPSC))
 		return;
+	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
+	/* never past the peek, nor past what was published (recv() after peek) */
+	uint64_t avail = r->cons.peer - pos;
+	if (avail > r->hdr.slots)
+		avail = 0;
 	if (n > r->cons.pending)
 		n = (uint32_t)r->cons.pending;
+	if (n > avail)
+		n = (uint32_t)avail;
 	if (!n)
 		return;
 	r->cons.pending -= n;
-	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
-	if (RING_PROBES && unlikely(pos + n > r->cons.probe_at)) {
+	if (RING_PROBES && unlikely(pos + n > probe_at(&r->cons))) {
 		struct probe_ctx pc;
 		if (!KAOS_PROBE_ENABLED(kaos, recv)) {
-			r->cons.probe_at = pos + PROBE_RECHECK;
+			set_probe_at(&r->cons, pos + PROBE_RECHECK);
 		} else {
 			uint64_t mask = sample_mask();
 			pc_init(&pc, mask, false);
 			if (next_sampled(pos, mask) < pos + n)
 				pc_consumed(r, &pc, pos, n);
 			cons_release(r, KIND_SPSC, pos, n);
-			r->cons.probe_at =
-				min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK);
+			set_probe_at(&r->cons,
+				     min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
 			if (pc.sampled != NO_SEQ)
 				fire_recv(r, &pc, pos + n, (int)n);
 			return;
@@ -1068,8 +1163,9 @@ int kaos_ring_init_at(void *mem, size_t size, const struct kaos_ring_config *cfg
 	}
 	atomic_init(&r->prod.pos, 0);
 	atomic_init(&r->cons.pos, 0);
-	r->prod.probe_at = 0; /* the first operation of each side checks the semaphores */
-	r->cons.probe_at = 0;
+	/* the first operation of each side checks the semaphores */
+	atomic_init(&r->prod.probe_at, 0);
+	atomic_init(&r->cons.probe_at, 0);
 
 	_Atomic uint64_t *seq = seq_arr(r);
 	struct kaos_ring_stamp *st = stamp_arr(r);
@@ -1148,8 +1244,7 @@ void kaos_ring_destroy(struct kaos_ring *r)
 	uint64_t sent = atomic_load_explicit(&r->prod.pos, RLX);
 	uint64_t recv = atomic_load_explicit(&r->cons.pos, RLX);
 	uint64_t wait = atomic_load_explicit(&r->cnt.bp_wait_ns, RLX);
-	RING_FIRE(ring_close, r->hdr.id, sent, 0, sent * r->hdr.slot_size, wait, recv,
-		  r->hdr.name);
+	RING_FIRE(ring_close, r->hdr.id, sent, 0, sent * r->hdr.slot_size, wait, recv, r->hdr.name);
 	if (r->hdr.flags & KAOS_RING_F_OWNED) {
 		r->hdr.magic = 0; /* a stale pointer fails validation instead of looking alive */
 		free(r);
