@@ -874,6 +874,25 @@ DEFINE_RECV_PROBED(KIND_MPSC, mpsc)
 	case KIND:            \
 		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0, false);
 
+/*
+ * The multi-producer/consumer kinds live out of line: their traced paths
+ * make real calls, and sharing a function with them would give the SPSC
+ * fast path a stack frame (push/leave) that the probe-free build lacks.
+ */
+static __attribute__((noinline)) int send1_multi(struct kaos_ring *r, const void *msgs,
+						 uint32_t kind)
+{
+	const uint32_t n = 1;
+
+	switch (kind) {
+		MULTI_SEND(KIND_MPSC, true)
+		SINGLE_SEND(KIND_SPMC, spmc, true)
+		MULTI_SEND(KIND_MPMC, true)
+	}
+	(void)n;
+	return -KAOS_EINVAL;
+}
+
 int kaos_ring_send(struct kaos_ring *r, const void *msgs)
 {
 	const uint32_t n = 1;
@@ -886,10 +905,18 @@ int kaos_ring_send(struct kaos_ring *r, const void *msgs)
 			SPSC_SEND1
 		}
 	}
+	(void)n;
+	return send1_multi(r, msgs, kind);
+}
+
+static __attribute__((noinline)) int recv1_multi(struct kaos_ring *r, void *msgs, uint32_t kind)
+{
+	const uint32_t n = 1;
+
 	switch (kind) {
-		MULTI_SEND(KIND_MPSC, true)
-		SINGLE_SEND(KIND_SPMC, spmc, true)
-		MULTI_SEND(KIND_MPMC, true)
+		SINGLE_RECV(KIND_MPSC, mpsc, true)
+		MULTI_RECV(KIND_SPMC, true)
+		MULTI_RECV(KIND_MPMC, true)
 	}
 	(void)n;
 	return -KAOS_EINVAL;
@@ -907,13 +934,8 @@ int kaos_ring_recv(struct kaos_ring *r, void *msgs)
 			SPSC_RECV1
 		}
 	}
-	switch (kind) {
-		SINGLE_RECV(KIND_MPSC, mpsc, true)
-		MULTI_RECV(KIND_SPMC, true)
-		MULTI_RECV(KIND_MPMC, true)
-	}
 	(void)n;
-	return -KAOS_EINVAL;
+	return recv1_multi(r, msgs, kind);
 }
 
 int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
