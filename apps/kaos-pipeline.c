@@ -145,6 +145,12 @@ static int write_full(int fd, const void *buf, size_t n)
 
 /* ------------------------------------------------------------------ shared state */
 
+/* One worker's zlib stream on its own cache lines: deflate updates it constantly. */
+struct worker_z {
+	_Alignas(64) z_stream z;
+	bool ready;
+};
+
 struct job {
 	const char *in_name, *out_name;
 	int in_fd, out_fd;
@@ -154,8 +160,7 @@ struct job {
 	uint32_t workers;
 
 	/* per-worker zlib streams, set up lazily by the worker that owns the slot */
-	z_stream *zs;
-	bool *zs_ready;
+	struct worker_z *zs;
 
 	/* source side */
 	uint64_t seq;
@@ -186,15 +191,15 @@ static int read_raw(void *arg, struct kaos_chunk *c)
 static int compress_chunk(void *arg, struct kaos_chunk *c)
 {
 	struct job *j = arg;
-	z_stream *z = &j->zs[c->worker];
+	z_stream *z = &j->zs[c->worker].z;
 
-	if (!j->zs_ready[c->worker]) {
+	if (!j->zs[c->worker].ready) {
 		memset(z, 0, sizeof(*z));
 		if (deflateInit(z, j->level) != Z_OK) {
 			kaos_chunk_error(c, "zlib deflateInit failed");
 			return -KAOS_ENOMEM;
 		}
-		j->zs_ready[c->worker] = true;
+		j->zs[c->worker].ready = true;
 	} else {
 		deflateReset(z);
 	}
@@ -313,20 +318,20 @@ static int read_frame(void *arg, struct kaos_chunk *c)
 static int decompress_chunk(void *arg, struct kaos_chunk *c)
 {
 	struct job *j = arg;
-	z_stream *z = &j->zs[c->worker];
+	z_stream *z = &j->zs[c->worker].z;
 	int zrc;
 
 	if (kaos_crc32c(0, c->data, c->len) != (uint32_t)c->meta[1]) {
 		kaos_chunk_error(c, "%s: checksum mismatch in the compressed data", j->in_name);
 		return -KAOS_ECORRUPT;
 	}
-	if (!j->zs_ready[c->worker]) {
+	if (!j->zs[c->worker].ready) {
 		memset(z, 0, sizeof(*z));
 		if (inflateInit(z) != Z_OK) {
 			kaos_chunk_error(c, "zlib inflateInit failed");
 			return -KAOS_ENOMEM;
 		}
-		j->zs_ready[c->worker] = true;
+		j->zs[c->worker].ready = true;
 	} else {
 		inflateReset(z);
 	}
@@ -420,15 +425,14 @@ static int run(const struct kaos_pipeline_config *cfg)
 static void free_streams(struct job *j, bool inflating)
 {
 	for (uint32_t i = 0; i < j->workers; i++) {
-		if (!j->zs_ready[i])
+		if (!j->zs[i].ready)
 			continue;
 		if (inflating)
-			inflateEnd(&j->zs[i]);
+			inflateEnd(&j->zs[i].z);
 		else
-			deflateEnd(&j->zs[i]);
+			deflateEnd(&j->zs[i].z);
 	}
 	free(j->zs);
-	free(j->zs_ready);
 }
 
 static uint32_t max_u32(uint32_t a, uint32_t b)
@@ -656,9 +660,10 @@ int main(int argc, char **argv)
 	}
 
 	j.bound = (uint32_t)compressBound(j.chunk_size);
-	j.zs = calloc(j.workers, sizeof(*j.zs));
-	j.zs_ready = calloc(j.workers, sizeof(*j.zs_ready));
-	if (!j.zs || !j.zs_ready) {
+	j.zs = aligned_alloc(64, j.workers * sizeof(*j.zs));
+	if (j.zs)
+		memset(j.zs, 0, j.workers * sizeof(*j.zs));
+	if (!j.zs) {
 		fprintf(stderr, PROG ": out of memory\n");
 		return 1;
 	}
