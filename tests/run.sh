@@ -16,7 +16,8 @@ run_one() { # label, command...
 	shift
 	local log="$logdir/$(echo "$label" | tr '/ ' '__').log"
 	local t0=$SECONDS
-	if "$@" >"$log" 2>&1; then
+	# a hung test fails instead of stalling the run (TEST_TIMEOUT seconds each)
+	if timeout --kill-after=10 "${TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1; then
 		pass=$((pass + 1))
 		printf 'PASS  %-48s %4ds\n' "$label" $((SECONDS - t0))
 	else

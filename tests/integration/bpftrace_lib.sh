@@ -102,7 +102,23 @@ bt_start() {
 bt_stop() {
 	local out=$1 rc=0
 	[ -n "$BT_PID" ] || die "bt_stop: no bpftrace running"
+	# bpftrace 0.17 sometimes ignores a SIGINT (seen here: it exited only on a
+	# second one): repeat it every 2 s, and give up after 30 s, never hang.
+	local waited=0
 	kill -INT "$BT_PID" 2>/dev/null || true
+	while kill -0 "$BT_PID" 2>/dev/null; do
+		sleep 0.1
+		waited=$((waited + 1))
+		if [ $((waited % 20)) -eq 0 ]; then
+			kill -INT "$BT_PID" 2>/dev/null || true
+		fi
+		if [ $waited -ge 300 ]; then
+			kill -KILL "$BT_PID" 2>/dev/null || true
+			wait "$BT_PID" 2>/dev/null || true
+			BT_PID=
+			die "bpftrace did not stop within 30 s of SIGINT"
+		fi
+	done
 	wait "$BT_PID" || rc=$?
 	BT_PID=
 	bt_filter_noise <"$out.raw" >"$out.err"
@@ -116,6 +132,8 @@ bt_stop() {
 bt_cleanup() {
 	if [ -n "$BT_PID" ]; then
 		kill -INT "$BT_PID" 2>/dev/null || true
+		sleep 1
+		kill -KILL "$BT_PID" 2>/dev/null || true
 		wait "$BT_PID" 2>/dev/null || true
 	fi
 }
