@@ -31,6 +31,7 @@
 #include "kt_control.h"
 #include "kt_elf.h"
 #include "kt_event.h"
+#include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_report.h"
 #include "kt_sym.h"
@@ -663,6 +664,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return cmd_list(argc, argv);
+	if (argc == 2 && !strcmp(argv[1], "features"))
+		return kt_features_cmd();
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
 		return 2;
 	if (!opt.npids && !opt.npaths && !opt.cmd)
@@ -682,6 +685,8 @@ int main(int argc, char **argv)
 	if (opt.cmd)
 		start_command(&t);
 	if (kt_check_privileges(err, sizeof(err)))
+		die(1, "%s", err);
+	if (kt_features_check(&t.targets, err, sizeof(err)))
 		die(1, "%s", err);
 
 	FILE *folded_out = NULL;
@@ -706,6 +711,7 @@ int main(int argc, char **argv)
 	if (e) {
 		fprintf(stderr, "kaos-trace: BPF load failed: %s; libbpf said:\n", strerror(-e));
 		print_bpf_log_tail();
+		kt_features_explain(stderr);
 		kaos_trace_bpf__destroy(t.skel);
 		return 1;
 	}
