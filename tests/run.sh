@@ -63,10 +63,13 @@ vm() {
 	local arch kernel
 	while read -r arch kernel _; do
 		case $arch in '' | '#'*) continue ;; esac
+		local failed_before=$fail
 		run_one "vm/$arch-$kernel" env B="$B" tests/vm/vmtest.sh --arch "$arch" \
 			--kernel "$kernel" </dev/null
-		grep -E '^  (PASS|FAIL|COST) |^vmtest: .*passed' \
-			"$logdir/vm_$arch-$kernel.log" 2>/dev/null | sed 's/^ */      /'
+		# a failure has already shown the log's tail
+		[ $fail -ne "$failed_before" ] ||
+			grep -E '^  (PASS|FAIL|COST) |^vmtest: .*passed' \
+				"$logdir/vm_$arch-$kernel.log" 2>/dev/null | sed 's/^ */      /'
 	done < <(cat tests/vm/matrix)
 }
 

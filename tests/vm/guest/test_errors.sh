@@ -12,7 +12,7 @@ expect_error() { # name regex cmd...
 	n=$(grep -vc '^  |' "$TMP/$name.err")
 	[ "$n" -eq 1 ] || fail "$name: expected one message line, got $n"
 }
-expect_error noprobes "no kaos probes" "$KT" -b "$(command -v sh)" -d 1
+expect_error noprobes "no kaos probes" "$KT" -b /bin/sh -d 1
 # above pid_max: no such process can exist
 expect_error nopid "no such process" "$KT" -p $(($(cat /proc/sys/kernel/pid_max) + 1)) -d 1
 expect_error noarg "nothing to trace" "$KT"
