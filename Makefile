@@ -233,9 +233,9 @@ VM_ARCHES := $(sort $(shell awk '!/^\#/ && NF {print $$1}' $(VM_MATRIX) 2>/dev/n
 VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu busybox-static cpio \
 	xz-utils zstd gzip
 GUEST := $(B)/vm/guest
-GUEST_PROGS := kt_workload kt_probe_cost
+GUEST_PROGS := kt_workload
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
-	$(GUEST)/bin/kt_probe_cost-nop1
+	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
 KT_STATIC_LIBS := -static -lbpf -lelf -lz -lm -pthread
 
@@ -271,12 +271,18 @@ $(SYSROOT)/.done: tests/vm/debian.sh | vm-deps
 	$(Q)tests/vm/debian.sh sysroot $(ARCH) $(SYSROOT) && touch $@
 endif
 
-# libkaos with the classic 1-byte nop probe sites (PROBE_NOP=1), for comparison.
+# libkaos with each probe-site instruction whatever PROBE_NOP says, to price a hit on both.
+NOP_VARIANT_CFLAGS = $(filter-out -DKAOS_PROBE_NOP1,$(1)) $(if $(filter nop1,$(2)),-DKAOS_PROBE_NOP1)
 $(B)/nop1/core/%.o: core/%.c | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CORE_CFLAGS) -DKAOS_PROBE_NOP1 -c $< -o $@
+	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(CORE_CFLAGS),nop1) -c $< -o $@
+$(B)/nop5/core/%.o: core/%.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(CORE_CFLAGS),nop5) -c $< -o $@
 
 $(B)/libkaos-nop1.a: $(CORE_SRC:%.c=$(B)/nop1/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/libkaos-nop5.a: $(CORE_SRC:%.c=$(B)/nop5/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The guest has no libraries: everything is linked statically.
@@ -286,7 +292,12 @@ $(GUEST)/bin/kaos-trace: $(B)/user/main.o $(B)/libkt.a $(LIBKAOS_A)
 
 $(GUEST)/bin/%-nop1: tests/progs/%.c $(B)/libkaos-nop1.a | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(USER_CFLAGS) -DKAOS_PROBE_NOP1 -static $< -o $@ $(B)/libkaos-nop1.a -lm -pthread
+	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(USER_CFLAGS),nop1) -static $< -o $@ \
+		$(B)/libkaos-nop1.a -lm -pthread
+$(GUEST)/bin/%-nop5: tests/progs/%.c $(B)/libkaos-nop5.a | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(USER_CFLAGS),nop5) -static $< -o $@ \
+		$(B)/libkaos-nop5.a -lm -pthread
 
 $(GUEST)/bin/%: tests/progs/%.c $(LIBKAOS_A) | deps
 	@mkdir -p $(@D)

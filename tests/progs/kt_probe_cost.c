@@ -8,7 +8,8 @@
  * (the first hit of a 5-byte nop site is slow) and prints:
  *   pairs N warmup 64 ns T site nop1|nop5|nop
  * T covers the N timed pairs only. The site names the probe instruction
- * libkaos was built with (PROBE_NOP=1: nop1).
+ * libkaos was built with: on x86-64 nop5 or nop1 (PROBE_NOP), elsewhere
+ * the architecture's one nop whatever PROBE_NOP says.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -68,12 +69,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-#if defined(KAOS_PROBE_NOP1)
-	site = "nop1";
-#elif defined(__x86_64__)
-	site = "nop5";
-#else
+#if !defined(__x86_64__)
 	site = "nop";
+#elif defined(KAOS_PROBE_NOP1)
+	site = "nop1";
+#else
+	site = "nop5";
 #endif
 	e = kaos_ring_create(&cfg, &r);
 	if (e) {
