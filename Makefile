@@ -33,7 +33,8 @@ BPFTOOL ?= bpftool
 
 WARN := -Wall -Wextra -Werror
 BASE_CFLAGS := -O2 -g -fno-omit-frame-pointer $(WARN) -Iinclude -I$(B) -D_GNU_SOURCE
-# nop5 probe sites must not share the stack with red-zone data (include/kaos/probes.h)
+# nop5 probe sites must not share the stack with red-zone data (include/kaos/probes.h);
+# kept for every x86 build so that objects of either PROBE_NOP mix safely.
 ifeq ($(ARCH),x86_64)
 PROBE_CFLAGS := -mno-red-zone -DKAOS_NO_RED_ZONE
 BPF_ARCH := x86
@@ -41,8 +42,16 @@ else ifeq ($(ARCH),aarch64)
 PROBE_CFLAGS :=
 BPF_ARCH := arm64
 endif
+# The probe-site instruction of libkaos (docs/kernels.md has the numbers):
+#   PROBE_NOP=1 (default) a 1-byte nop, emulated by every kernel;
+#   PROBE_NOP=5 a 5-byte nop: ~3x cheaper to trace on x86 kernels with the uprobe
+#     nop5 optimisation (6.18+), but single-stepped, 3-7x dearer, on older ones.
+# arm64 has one nop either way.
+PROBE_NOP ?= 1
 ifeq ($(PROBE_NOP),1)
 PROBE_CFLAGS += -DKAOS_PROBE_NOP1
+else ifneq ($(PROBE_NOP),5)
+$(error PROBE_NOP must be 1 (1-byte nop, the default) or 5 (5-byte nop))
 endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
@@ -264,12 +273,25 @@ USER_CFLAGS += -isystem $(SYSROOT)/usr/include
 # Debian ships no arm64 libbpf.so for a cross build: kaos-trace links statically.
 LDLIBS_KT := -L$(SYSROOT_LIB) $(KT_STATIC_LIBS)
 KT_STATIC_LIBS := -L$(SYSROOT_LIB) $(KT_STATIC_LIBS)
+# apps and test programs link libkaos.so dynamically, like on the host
+LINK_KAOS += -L$(SYSROOT_LIB) -L$(SYSROOT)/lib/$(ARCH)-linux-gnu \
+	-Wl,-rpath-link,$(SYSROOT_LIB):$(SYSROOT)/lib/$(ARCH)-linux-gnu
 # usdt.bpf.h wants <asm/errno.h>: the cross toolchain's kernel headers have it
 BPF_SYS_INC = -idirafter /usr/$(ARCH)-linux-gnu/include
 deps: vm-deps $(SYSROOT)/.done
 $(SYSROOT)/.done: tests/vm/debian.sh | vm-deps
 	$(Q)tests/vm/debian.sh sysroot $(ARCH) $(SYSROOT) && touch $@
 endif
+
+# Everything built with PROBE_CFLAGS is rebuilt when PROBE_NOP changes.
+PROBE_NOP_STAMP := $(B)/.probe-nop
+$(PROBE_NOP_STAMP): FORCE
+	@mkdir -p $(@D)
+	$(Q)echo $(PROBE_NOP) >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(CORE_OBJ) $(KT_OBJ) $(B)/user/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
+	$(BENCHES) $(GUEST)/bin/kt_workload: $(PROBE_NOP_STAMP)
+.PHONY: FORCE
+FORCE:
 
 # libkaos with each probe-site instruction whatever PROBE_NOP says, to price a hit on both.
 NOP_VARIANT_CFLAGS = $(filter-out -DKAOS_PROBE_NOP1,$(1)) $(if $(filter nop1,$(2)),-DKAOS_PROBE_NOP1)

@@ -686,8 +686,6 @@ int main(int argc, char **argv)
 		start_command(&t);
 	if (kt_check_privileges(err, sizeof(err)))
 		die(1, "%s", err);
-	if (kt_features_check(&t.targets, err, sizeof(err)))
-		die(1, "%s", err);
 
 	FILE *folded_out = NULL;
 
@@ -696,6 +694,8 @@ int main(int argc, char **argv)
 	if (opt.json_path && !(t.json = fopen(opt.json_path, "w")))
 		die(1, "cannot write %s: %s", opt.json_path, strerror(errno));
 
+	if (kt_features_check(&t.targets, err, sizeof(err)))
+		die(1, "%s", err);
 	t.skel = kaos_trace_bpf__open();
 	if (!t.skel)
 		die(1, "cannot open BPF object: %s", strerror(errno));

@@ -131,6 +131,7 @@ static void test_site_advice(void **state)
 	f.nop5_ns = 1200;
 	f.nop5 = KT_NOP5_OPTIMISED;
 	assert_int_equal(kt_features_site_advice(&f, KT_SITE_NOP1, buf, sizeof(buf)), 1);
+	assert_non_null(strstr(buf, "PROBE_NOP=5"));
 	assert_int_equal(kt_features_site_advice(&f, KT_SITE_NOP5, buf, sizeof(buf)), 0);
 
 	f.nop5 = KT_NOP5_EMULATED;

@@ -261,6 +261,13 @@ cmd_sysroot() { # arch dir
 		dpkg-deb -x "$deb" "$2"
 	done
 	rm -rf "$tmp"
+	# absolute links (libz.so -> /lib/...) must point into the sysroot
+	local l t root
+	root=$(cd "$2" && pwd)
+	find "$root" -type l | while read -r l; do
+		t=$(readlink "$l")
+		case $t in /*) ln -sfn "$root$t" "$l" ;; esac
+	done
 }
 
 case ${1:-} in
