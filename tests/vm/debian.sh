@@ -169,11 +169,11 @@ cmd_kernel() { # arch spec
 	arch=$1
 	case $arch in amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; esac
 	if [ -f "$spec" ]; then
-		dir=$VM_CACHE/kernels/local-$(basename "$spec")
+		dir=$VM_CACHE/kernels/local-$(realpath "$spec" | md5sum | cut -c1-12)
+		rm -rf "$dir" # the file may have changed since
 		mkdir -p "$dir"
 		img=$spec
-		echo "$spec" >"$dir/package"
-		strings -n 8 "$spec" 2>/dev/null | awk '/^Linux version /{print $3; exit}' >"$dir/release" || true
+		echo "$(realpath "$spec")" >"$dir/package"
 	else
 		cmd_lists
 		if [ "${spec#linux-image-}" != "$spec" ]; then
@@ -212,7 +212,11 @@ cmd_kernel() { # arch spec
 	fi
 	if [ "$arch" = x86_64 ]; then
 		# qemu boots the inner vmlinux directly (PVH): no decompression under TCG
-		extract_elf "$img" "$dir/image" || die "no vmlinux inside $img"
+		if is_elf "$img"; then
+			cp "$img" "$dir/image"
+		else
+			extract_elf "$img" "$dir/image" || die "no vmlinux inside $img"
+		fi
 	else
 		# arm64's vmlinuz is the Image itself, or gzip'ed
 		if [ "$(head -c2 "$img" | od -An -tx1 | tr -d ' ')" = 1f8b ]; then
@@ -222,6 +226,11 @@ cmd_kernel() { # arch spec
 		fi
 	fi
 	rm -rf "$dir"/boot
+	if [ ! -s "$dir/release" ]; then
+		{ grep -aoE -m1 'Linux version [^ ]+' "$dir/image" || true; } | head -n1 |
+			awk '{print $3}' >"$dir/release"
+		[ -s "$dir/release" ] || echo unknown >"$dir/release"
+	fi
 	if [ "${dir%.tmp}" != "$dir" ]; then
 		rm -rf "${dir%.tmp}"
 		mv "$dir" "${dir%.tmp}"

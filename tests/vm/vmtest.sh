@@ -80,7 +80,9 @@ chmod 755 "$work/root/init" "$work/root/bin"/*
 (cd "$work/root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
 
 # ---------------------------------------------------------------- qemu
-append="panic=-1 quiet loglevel=1 kaos.timeout=$((timeout_s - 60))${only:+ kaos.only=$only}"
+# each guest test gets 300 s at most (half the VM's time when that is short)
+per_test=$((timeout_s > 600 ? 300 : timeout_s / 2 + 1))
+append="panic=-1 quiet loglevel=1 kaos.timeout=$per_test${only:+ kaos.only=$only}"
 native=
 [ "$arch" = "$(uname -m)" ] && [ -w /dev/kvm ] && native=1
 case $arch in
