@@ -20,8 +20,13 @@
 #   bench/*.c              -> build/bench/*
 #   tests/fuzz/fuzz_*.c    -> build/fuzz/* (clang -fsanitize=fuzzer, with libkt's sources)
 
-ARCH ?= $(shell uname -m)
-B := build
+HOST_ARCH := $(shell uname -m)
+ARCH ?= $(HOST_ARCH)
+# Debian's names (arm64, amd64) are aliases of uname -m's (aarch64, x86_64).
+override ARCH := $(patsubst arm64,aarch64,$(patsubst amd64,x86_64,$(ARCH)))
+# Another ARCH cross-compiles into its own build tree (see "kernel CI" at the end).
+CROSS := $(filter-out $(HOST_ARCH),$(ARCH))
+B := build$(if $(CROSS),/$(ARCH))
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
@@ -31,7 +36,8 @@ BPFTOOL ?= bpftool
 
 WARN := -Wall -Wextra -Werror
 BASE_CFLAGS := -O2 -g -fno-omit-frame-pointer $(WARN) -Iinclude -I$(B) -D_GNU_SOURCE
-# nop5 probe sites must not share the stack with red-zone data (include/kaos/probes.h)
+# nop5 probe sites must not share the stack with red-zone data (include/kaos/probes.h);
+# kept for every x86 build so that objects of either PROBE_NOP mix safely.
 ifeq ($(ARCH),x86_64)
 PROBE_CFLAGS := -mno-red-zone -DKAOS_NO_RED_ZONE
 BPF_ARCH := x86
@@ -39,8 +45,16 @@ else ifeq ($(ARCH),aarch64)
 PROBE_CFLAGS :=
 BPF_ARCH := arm64
 endif
+# The probe-site instruction of libkaos (docs/kernels.md has the numbers):
+#   PROBE_NOP=1 (default) a 1-byte nop, emulated by every kernel;
+#   PROBE_NOP=5 a 5-byte nop: ~3x cheaper to trace on x86 kernels with the uprobe
+#     nop5 optimisation (6.18+), but single-stepped, 3-7x dearer, on older ones.
+# arm64 has one nop either way.
+PROBE_NOP ?= 1
 ifeq ($(PROBE_NOP),1)
 PROBE_CFLAGS += -DKAOS_PROBE_NOP1
+else ifneq ($(PROBE_NOP),5)
+$(error PROBE_NOP must be 1 (1-byte nop, the default) or 5 (5-byte nop))
 endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
@@ -119,19 +133,23 @@ $(B)/libkaos.so: $(LIBKAOS_SO)
 
 # ---------------------------------------------------------------- BPF
 VMLINUX_H := vmlinux/$(ARCH)/vmlinux.h
+BPF_SYS_INC = -I/usr/include/$(ARCH)-linux-gnu
 $(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard include/kt_*.h) $(wildcard bpf/*.h) $(VMLINUX_H) | deps
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Iinclude -Ivmlinux/$(ARCH) -I/usr/include/$(ARCH)-linux-gnu \
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Iinclude -Ivmlinux/$(ARCH) $(BPF_SYS_INC) \
 		-Wall -Werror -c $< -o $@
 
 $(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
-# Regenerate the per-arch BTF header from a kernel's BTF (default: this kernel).
+# Regenerate the per-arch BTF header from a kernel's BTF (default: this kernel;
+# another ARCH: its Debian kernel, see "kernel CI" below). BTF may be raw BTF
+# or a vmlinux ELF (tests/vm/debian.sh btf extracts it from a bzImage/Image).
 BTF ?= /sys/kernel/btf/vmlinux
 vmlinux:
 	@mkdir -p vmlinux/$(ARCH)
-	$(BPFTOOL) btf dump file $(BTF) format c > vmlinux/$(ARCH)/vmlinux.h
+	$(BPFTOOL) btf dump file $(BTF) format c > vmlinux/$(ARCH)/vmlinux.h.tmp
+	mv vmlinux/$(ARCH)/vmlinux.h.tmp vmlinux/$(ARCH)/vmlinux.h
 
 # ---------------------------------------------------------------- kaos-trace
 $(B)/user/%.o: user/%.c $(BPF_SKEL) | deps
@@ -247,4 +265,135 @@ format:
 clean:
 	rm -rf $(B) out
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+# ================================================================ kernel CI (tests/vm/, docs/kernels.md)
+#   make vmtest [ARCH=x86_64|arm64] [KERNEL=bookworm|bookworm-backports|linux-image-...|FILE]
+#                     one kernel under qemu (default: bookworm's current 6.1)
+#   make vmtest-all   every kernel of tests/vm/matrix (make test runs them)
+#   make vm-guest     the guest's files for ARCH: static kaos-trace, workloads, scripts
+#   make vmlinux [ARCH=...] [BTF=FILE]   vmlinux/<arch>/vmlinux.h from a kernel's BTF;
+#                     for another ARCH the default is the BTF of its bookworm kernel
+# ARCH other than the host's cross-compiles into $(B) = build/<arch> with
+# $(ARCH)-linux-gnu-gcc and a sysroot of Debian's -dev packages (never installed).
+VM_CACHE ?= build/vm-cache
+export VM_CACHE
+KERNEL ?= bookworm
+VM_MATRIX := tests/vm/matrix
+VM_ARCHES := $(sort $(shell awk '!/^\#/ && NF {print $$1}' $(VM_MATRIX) 2>/dev/null))
+VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu busybox-static cpio \
+	xz-utils zstd gzip
+GUEST := $(B)/vm/guest
+GUEST_PROGS := kt_workload
+GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
+	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
+GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
+KT_STATIC_LIBS := -static -lbpf -lelf -lz -lm -pthread
+
+.PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
+
+vm-deps:
+	$(Q)missing=$$(for p in $(VM_DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+		|| echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "vm-deps: installing $$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			$$missing >/dev/null \
+		|| { echo "vm-deps: apt-get install failed for: $$missing" >&2; exit 1; }; \
+	fi
+
+ifneq ($(CROSS),)
+CROSS_COMPILE ?= $(ARCH)-linux-gnu-
+CC := $(CROSS_COMPILE)gcc
+SYSROOT := $(B)/sysroot
+SYSROOT_LIB := $(SYSROOT)/usr/lib/$(ARCH)-linux-gnu
+CORE_CFLAGS += -isystem $(SYSROOT)/usr/include
+USER_CFLAGS += -isystem $(SYSROOT)/usr/include
+# Debian ships no arm64 libbpf.so for a cross build: kaos-trace links statically.
+LDLIBS_KT := -L$(SYSROOT_LIB) $(KT_STATIC_LIBS)
+KT_STATIC_LIBS := -L$(SYSROOT_LIB) $(KT_STATIC_LIBS)
+# apps and test programs link libkaos.so dynamically, like on the host
+LINK_KAOS += -L$(SYSROOT_LIB) -L$(SYSROOT)/lib/$(ARCH)-linux-gnu \
+	-Wl,-rpath-link,$(SYSROOT_LIB):$(SYSROOT)/lib/$(ARCH)-linux-gnu
+# usdt.bpf.h wants <asm/errno.h>: the cross toolchain's kernel headers have it
+BPF_SYS_INC = -idirafter /usr/$(ARCH)-linux-gnu/include
+deps: vm-deps $(SYSROOT)/.done
+$(SYSROOT)/.done: tests/vm/debian.sh | vm-deps
+	$(Q)tests/vm/debian.sh sysroot $(ARCH) $(SYSROOT) && touch $@
+endif
+
+# Everything built with PROBE_CFLAGS is rebuilt when PROBE_NOP changes.
+PROBE_NOP_STAMP := $(B)/.probe-nop
+$(PROBE_NOP_STAMP): FORCE
+	@mkdir -p $(@D)
+	$(Q)echo $(PROBE_NOP) >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(CORE_OBJ) $(KT_OBJ) $(B)/user/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
+	$(BENCHES) $(GUEST)/bin/kt_workload: $(PROBE_NOP_STAMP)
+.PHONY: FORCE
+FORCE:
+
+# libkaos with each probe-site instruction whatever PROBE_NOP says, to price a hit on both.
+NOP_VARIANT_CFLAGS = $(filter-out -DKAOS_PROBE_NOP1,$(1)) $(if $(filter nop1,$(2)),-DKAOS_PROBE_NOP1)
+$(B)/nop1/core/%.o: core/%.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(CORE_CFLAGS),nop1) -c $< -o $@
+$(B)/nop5/core/%.o: core/%.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(CORE_CFLAGS),nop5) -c $< -o $@
+
+$(B)/libkaos-nop1.a: $(CORE_SRC:%.c=$(B)/nop1/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/libkaos-nop5.a: $(CORE_SRC:%.c=$(B)/nop5/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The guest has no libraries: everything is linked statically.
+$(GUEST)/bin/kaos-trace: $(B)/user/main.o $(B)/libkt.a $(LIBKAOS_A)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(KT_STATIC_LIBS)
+
+$(GUEST)/bin/%-nop1: tests/progs/%.c $(B)/libkaos-nop1.a | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(USER_CFLAGS),nop1) -static $< -o $@ \
+		$(B)/libkaos-nop1.a -lm -pthread
+$(GUEST)/bin/%-nop5: tests/progs/%.c $(B)/libkaos-nop5.a | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(USER_CFLAGS),nop5) -static $< -o $@ \
+		$(B)/libkaos-nop5.a -lm -pthread
+
+$(GUEST)/bin/%: tests/progs/%.c $(LIBKAOS_A) | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) -static $< -o $@ $(LIBKAOS_A) -lm -pthread
+
+$(GUEST)/%: tests/vm/guest/%
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+vm-guest: $(GUEST_BINS) $(GUEST_SCRIPTS)
+
+vmtest: vm-deps vm-guest
+	$(Q)B=$(B) tests/vm/vmtest.sh --arch $(ARCH) --kernel $(KERNEL) --guest $(GUEST)
+
+# Guest files of every architecture in the matrix (others through a cross build).
+vm-prep: vm-deps vm-guest
+	$(Q)for a in $(filter-out $(ARCH),$(VM_ARCHES)); do \
+		$(MAKE) --no-print-directory ARCH=$$a vm-guest || exit 1; done
+
+vmtest-all: vm-prep
+	$(Q)B=$(B) tests/run.sh vm
+
+test: vm-prep
+# tests/integration/test_vm_guest_native.sh runs the guest's tests on the host kernel
+test-integration: vm-guest
+
+# For another ARCH the BTF comes from that architecture's bookworm kernel.
+ifneq ($(CROSS),)
+vmlinux: BTF = $(B)/vm/kernel.btf
+vmlinux: $(B)/vm/kernel.btf
+endif
+$(B)/vm/kernel.btf: tests/vm/debian.sh | vm-deps
+	@mkdir -p $(@D)
+	$(Q)kdir=$$(tests/vm/debian.sh kernel $(ARCH) $(KERNEL)) && \
+		tests/vm/debian.sh btf $$kdir/image $@
+
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

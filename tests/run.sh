@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Test runner: runs each suite's executables, prints one line per test and
 # a closing "N passed, N failed" line; exits non-zero if anything failed.
-#   tests/run.sh unit|asan|tsan|valgrind|integration|all
+#   tests/run.sh unit|asan|tsan|valgrind|integration|vm|all
+# A test exiting 77 is skipped (counted apart, not a failure).
 set -u
 B=${B:-build}
 mode=${1:-all}
 pass=0
 fail=0
+skip=0
 failed=()
 logdir=$B/test-logs
 mkdir -p "$logdir"
@@ -15,11 +17,15 @@ run_one() { # label, command...
 	local label=$1
 	shift
 	local log="$logdir/$(echo "$label" | tr '/ ' '__').log"
-	local t0=$SECONDS
+	local t0=$SECONDS rc=0
 	# a hung test fails instead of stalling the run (TEST_TIMEOUT seconds each)
-	if timeout --kill-after=10 "${TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1; then
+	timeout --kill-after=10 "${TEST_TIMEOUT:-1800}" "$@" >"$log" 2>&1 || rc=$?
+	if [ $rc -eq 0 ]; then
 		pass=$((pass + 1))
 		printf 'PASS  %-48s %4ds\n' "$label" $((SECONDS - t0))
+	elif [ $rc -eq 77 ]; then
+		skip=$((skip + 1))
+		printf 'SKIP  %-48s %4ds  (%s)\n' "$label" $((SECONDS - t0)) "$(tail -n1 "$log")"
 	else
 		fail=$((fail + 1))
 		failed+=("$label")
@@ -52,6 +58,21 @@ integration() {
 		run_one "integration/$(basename "$t" .sh)" env B="$B" bash "$t"
 	done
 }
+vm() {
+	# The BPF integration tests inside qemu, one kernel per line of tests/vm/matrix;
+	# the guest's own per-test lines are shown under each kernel's line.
+	local arch kernel
+	while read -r arch kernel _; do
+		case $arch in '' | '#'*) continue ;; esac
+		local failed_before=$fail
+		run_one "vm/$arch-$kernel" env B="$B" tests/vm/vmtest.sh --arch "$arch" \
+			--kernel "$kernel" </dev/null
+		# a failure has already shown the log's tail
+		[ $fail -ne "$failed_before" ] ||
+			grep -E '^  (PASS|FAIL|COST) |^vmtest: .*passed' \
+				"$logdir/vm_$arch-$kernel.log" 2>/dev/null | sed 's/^ */      /'
+	done < <(cat tests/vm/matrix)
+}
 
 case $mode in
 unit) unit ;;
@@ -59,15 +80,17 @@ asan) asan ;;
 tsan) tsan ;;
 valgrind) valgrind_suite ;;
 integration) integration ;;
+vm) vm ;;
 all)
 	unit
 	asan
 	tsan
 	valgrind_suite
 	integration
+	vm
 	;;
 *)
-	echo "tests/run.sh: unknown suite '$mode' (unit|asan|tsan|valgrind|integration|all)" >&2
+	echo "tests/run.sh: unknown suite '$mode' (unit|asan|tsan|valgrind|integration|vm|all)" >&2
 	exit 2
 	;;
 esac
@@ -76,5 +99,5 @@ echo
 if [ $fail -gt 0 ]; then
 	echo "failed: ${failed[*]}"
 fi
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed$([ $skip -eq 0 ] || echo ", $skip skipped")"
 [ $fail -eq 0 ] && [ $pass -gt 0 ]

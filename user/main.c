@@ -33,6 +33,7 @@
 #include "kt_daemon.h"
 #include "kt_elf.h"
 #include "kt_event.h"
+#include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_func.h"
 #include "kt_pmu.h"
@@ -544,6 +545,8 @@ int main(int argc, char **argv)
 		return cmd_list(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "daemon"))
 		return kt_daemon_main(argc - 1, argv + 1);
+	if (argc == 2 && !strcmp(argv[1], "features"))
+		return kt_features_cmd();
 	if (argc >= 2 && !strcmp(argv[1], "pmu")) {
 		if (argc != 3 || strcmp(argv[2], "list"))
 			die(2, "usage: kaos-trace pmu list");
@@ -605,6 +608,8 @@ int main(int argc, char **argv)
 	if (opt.pmu && (e = kt_pmu_open(&pmu, stderr)))
 		die(1, "--pmu: %s", strerror(-e));
 
+	if (kt_features_check(&t.targets, err, sizeof(err)))
+		die(1, "%s", err);
 	/* The kernel-side pid filter: every pid target (the command's too). */
 	pid_t fpids[MAX_TARGETS + 1];
 	int nfpids = 0;
@@ -630,6 +635,7 @@ int main(int argc, char **argv)
 	if (kt_session_open(&t.s, &so, err, sizeof(err))) {
 		fprintf(stderr, "kaos-trace: %s\n", err);
 		kt_session_print_bpf_log(stderr);
+		kt_features_explain(stderr);
 		return 1;
 	}
 	t.s.event_name = event_name;

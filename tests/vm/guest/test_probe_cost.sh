@@ -1,0 +1,33 @@
+# Prices one probe hit for each probe-site build of libkaos (PROBE_NOP=5 and
+# PROBE_NOP=1; the same instruction on arm64): the same loop untraced and
+# traced, best of 3, with exact counts checked so the figure is for real hits.
+# Prints "@@ COST <build> site=<insn> <ns per hit>" for the host's report:
+# no timed assertion.
+. "$(dirname "$0")/lib.sh"
+
+PAIRS=${PAIRS:-10000}
+elapsed() { # BIN -> ns for PAIRS pairs
+	out=$("$1" --pairs "$PAIRS") || return 1
+	echo "$out" | awk '{print $6}'
+}
+
+for bin in "$BIN/kt_probe_cost-nop5" "$BIN/kt_probe_cost-nop1"; do
+	site=$("$bin" --pairs 1 | awk '{print $8}')
+	best_u=
+	best_t=
+	for r in 1 2 3; do
+		u=$(elapsed "$bin") || fail "$bin failed"
+		start_tracer "cost$r" -b "$bin" --no-calibrate --json "$TMP/cost$r.json"
+		t=$(elapsed "$bin") || fail "$bin failed (traced)"
+		stop_tracer
+		f=$TMP/cost$r.json
+		expect lost "$(json_top "$f" lost)" 0
+		expect send.ops "$(json_ring "$f" cost.0 send ops)" $((PAIRS + 64))
+		expect recv.ops "$(json_ring "$f" cost.0 recv ops)" $((PAIRS + 64))
+		[ -z "$best_u" ] || [ "$u" -lt "$best_u" ] && best_u=$u
+		[ -z "$best_t" ] || [ "$t" -lt "$best_t" ] && best_t=$t
+	done
+	echo "@@ COST ${bin##*-} site=$site $(((best_t - best_u) / (2 * PAIRS))) ns/hit" \
+		"(untraced $((best_u / PAIRS)) ns/pair)"
+done
+echo "PASS: probe cost measured"

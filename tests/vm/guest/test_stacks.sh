@@ -1,0 +1,18 @@
+# Folded stacks of a known call chain, symbolized from the static
+# executable: main -> pump -> libkaos' send, root first.
+. "$(dirname "$0")/lib.sh"
+
+start_tracer st -b "$WORK" --folded "$TMP/out.folded"
+"$WORK" --msgs 5000 --batch 1 --hold-ms 500 >"$TMP/work.txt" || fail "workload failed"
+stop_tracer
+[ -s "$TMP/out.folded" ] || fail "no folded output"
+bad=$(grep -Evc '^[^ ].* [0-9]+$' "$TMP/out.folded")
+[ "$bad" = 0 ] || fail "$bad lines do not match 'frame;frame;... count'"
+grep -Eq '(^|;)main;pump;[^; ]*(kaos|send)[^ ]* [0-9]+$' "$TMP/out.folded" ||
+	fail "chain main;pump;kaos_ring_send... not found root-first: $(head -n 5 "$TMP/out.folded")"
+total=$(awk '{s += $NF} END {print s}' "$TMP/out.folded")
+[ "$total" -ge 10000 ] || fail "folded weights sum to $total, expected >= 10000 events"
+grep -q '0x[0-9a-f]*;main;' "$TMP/out.folded" && fail "unsymbolized frame right above main"
+# the heaviest stack, as evidence in the host's log
+echo "@@ STACK $(sort -t' ' -k2 -n -r "$TMP/out.folded" | head -n 1 | awk '{print $NF, $1}' | cut -c1-300)"
+echo "PASS: folded stacks symbolized, root first"
