@@ -286,7 +286,7 @@ GUEST_PROGS := kt_workload
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
-KT_STATIC_LIBS := -static -lbpf -lelf -lz -lm -pthread
+KT_STATIC_LIBS := -static -lbpf -lpfm -lelf -lz -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 
