@@ -95,7 +95,7 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 
 # ---------------------------------------------------------------- packages
 DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev \
-	libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin \
+	libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin libbpf-tools \
 	prometheus curl
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
@@ -329,7 +329,8 @@ $(PROBE_NOP_STAMP): FORCE
 	@mkdir -p $(@D)
 	$(Q)echo $(PROBE_NOP) >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 $(CORE_OBJ) $(KT_OBJ) $(B)/user/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
-	$(BENCHES) $(GUEST)/bin/kt_workload: $(PROBE_NOP_STAMP)
+	$(BENCHES) $(GUEST)/bin/kt_workload $(SAN_SRC:%.c=$(B)/asan/%.o) $(CORE_SRC:%.c=$(B)/tsan/%.o): \
+	$(PROBE_NOP_STAMP)
 .PHONY: FORCE
 FORCE:
 

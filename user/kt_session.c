@@ -106,7 +106,7 @@ int kt_session_add_hook(struct kt_session *s, kt_session_event_fn fn, void *ctx)
 
 int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char *err, size_t errlen)
 {
-	uint64_t rb_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20;
+	uint64_t rb_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 2u << 20;
 	uint8_t one = 1;
 	int e;
 

@@ -51,7 +51,7 @@ struct kt_session_opts {
 	int nrings;
 	bool stacks;		/* user stacks with each event, folded into s->folded */
 	bool weight_latency;	/* folded weight: latency ns instead of 1 */
-	uint64_t ringbuf_bytes; /* power of two >= 4096; 0: 8 MiB */
+	uint64_t ringbuf_bytes; /* power of two >= 4096; 0: 2 MiB */
 	bool verbose;		/* libbpf debug output on stderr */
 	bool folded;		/* a symbolizer and folded stacks even without stacks (--profile) */
 	uint32_t pmu_nr;	/* --pmu: counters read by the probes (kt_pmu), per CPU */
