@@ -56,7 +56,7 @@ endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
 USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iuser $(PROBE_CFLAGS) -pthread
-LDLIBS_KT := -lbpf -lelf -lz -lm -pthread
+LDLIBS_KT := -lbpf -lpfm -lelf -lz -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -129,7 +129,7 @@ $(B)/libkaos.so: $(LIBKAOS_SO)
 # ---------------------------------------------------------------- BPF
 VMLINUX_H := vmlinux/$(ARCH)/vmlinux.h
 BPF_SYS_INC = -I/usr/include/$(ARCH)-linux-gnu
-$(B)/bpf/%.bpf.o: bpf/%.bpf.c include/kt_event.h $(wildcard bpf/*.h) $(VMLINUX_H) | deps
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard include/kt_*.h) $(wildcard bpf/*.h) $(VMLINUX_H) | deps
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Iinclude -Ivmlinux/$(ARCH) $(BPF_SYS_INC) \
 		-Wall -Werror -c $< -o $@
@@ -175,16 +175,29 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBKAOS_A) $(B)/libkt.a | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -MMD -MP $< -o $@ $(B)/libkt.a $(LIBKAOS_A) $(TEST_LDLIBS)
 
-# Sanitizer builds compile everything from source with the sanitizer on.
+# Sanitizer builds: every core/ and user/ module compiled once per sanitizer
+# into an archive that each test links (tests pull in only what they use).
 SAN_SRC = $(CORE_SRC) $(KT_SRC)
-$(B)/tests/asan/%: tests/unit/%.c $(SAN_SRC) $(BPF_SKEL) | deps
+ASAN_FLAGS := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_FLAGS := -O1 -fsanitize=thread
+$(B)/asan/%.o: %.c $(BPF_SKEL) | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(USER_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-		$< $(SAN_SRC) -o $@ $(TEST_LDLIBS)
+	$(Q)$(CC) $(USER_CFLAGS) $(ASAN_FLAGS) -MMD -MP -c $< -o $@
+$(B)/tsan/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+$(B)/libsan-asan.a: $(SAN_SRC:%.c=$(B)/asan/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/libsan-tsan.a: $(CORE_SRC:%.c=$(B)/tsan/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/tests/tsan/%: tests/stress/%.c $(CORE_SRC) | deps
+$(B)/tests/asan/%: tests/unit/%.c $(B)/libsan-asan.a | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(USER_CFLAGS) -O1 -fsanitize=thread $< $(CORE_SRC) -o $@ -lcmocka -lm
+	$(Q)$(CC) $(USER_CFLAGS) $(ASAN_FLAGS) $< -o $@ $(B)/libsan-asan.a $(TEST_LDLIBS)
+
+$(B)/tests/tsan/%: tests/stress/%.c $(B)/libsan-tsan.a | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) $(TSAN_FLAGS) $< -o $@ $(B)/libsan-tsan.a -lcmocka -lm
 
 test: all $(UNIT) $(UNIT_ASAN) $(STRESS)
 	$(Q)B=$(B) ARCH=$(ARCH) tests/run.sh all
@@ -246,7 +259,7 @@ GUEST_PROGS := kt_workload
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
-KT_STATIC_LIBS := -static -lbpf -lelf -lz -lm -pthread
+KT_STATIC_LIBS := -static -lbpf -lpfm -lelf -lz -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 
@@ -289,7 +302,8 @@ $(PROBE_NOP_STAMP): FORCE
 	@mkdir -p $(@D)
 	$(Q)echo $(PROBE_NOP) >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 $(CORE_OBJ) $(KT_OBJ) $(B)/user/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
-	$(BENCHES) $(GUEST)/bin/kt_workload: $(PROBE_NOP_STAMP)
+	$(SAN_SRC:%.c=$(B)/asan/%.o) $(SAN_SRC:%.c=$(B)/tsan/%.o) \
+	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload: $(PROBE_NOP_STAMP)
 .PHONY: FORCE
 FORCE:
 

@@ -96,7 +96,8 @@ static void *consumer(void *arg)
 		idle = 0;
 		for (int i = 0; i < n; i++) {
 			uint64_t p = buf[i] >> 56, seq = buf[i] & ((1ull << 56) - 1);
-			/* one consumer sees each producer's exact sequence; several see it increase */
+			/* one consumer sees each producer's exact sequence; several see it increase
+			 */
 			if (p >= (uint64_t)d->nprod || (d->ncons == 1 && seq != next[p]) ||
 			    seq < next[p]) {
 				atomic_fetch_add(&d->errors, 1);
@@ -111,8 +112,11 @@ static void *consumer(void *arg)
 
 static int run_ring(struct demo_ring *d, uint64_t msgs)
 {
-	struct kaos_ring_config cfg = {
-		.kind = d->kind, .slots = d->slots, .slot_size = 8, .name = d->name, .wait = d->wait};
+	struct kaos_ring_config cfg = {.kind = d->kind,
+				       .slots = d->slots,
+				       .slot_size = 8,
+				       .name = d->name,
+				       .wait = d->wait};
 	pthread_t pt[MAX_SIDE], ct[MAX_SIDE];
 	struct side ps[MAX_SIDE], cs[MAX_SIDE];
 	int rc = kaos_ring_create(&cfg, &d->r);
@@ -160,14 +164,31 @@ int main(int argc, char **argv)
 {
 	uint64_t msgs = 10000000;
 	struct demo_ring rings[] = {
-		{.name = "demo.spsc", .kind = KAOS_RING_SPSC, .slots = 4096, .nprod = 1,
-		 .ncons = 1, .recv_batch = 256, .wait = KAOS_WAIT_SPIN},
-		{.name = "demo.mpsc", .kind = KAOS_RING_MPSC, .slots = 4096, .nprod = 2,
-		 .ncons = 1, .wait = KAOS_WAIT_YIELD},
-		{.name = "demo.mpmc", .kind = KAOS_RING_MPMC, .slots = 4096, .nprod = 2,
-		 .ncons = 2, .wait = KAOS_WAIT_YIELD},
-		{.name = "demo.tiny-backpressure", .kind = KAOS_RING_SPSC, .slots = 4, .nprod = 1,
-		 .ncons = 1, .wait = KAOS_WAIT_YIELD},
+		{.name = "demo.spsc",
+		 .kind = KAOS_RING_SPSC,
+		 .slots = 4096,
+		 .nprod = 1,
+		 .ncons = 1,
+		 .recv_batch = 256,
+		 .wait = KAOS_WAIT_YIELD},
+		{.name = "demo.mpsc",
+		 .kind = KAOS_RING_MPSC,
+		 .slots = 4096,
+		 .nprod = 2,
+		 .ncons = 1,
+		 .wait = KAOS_WAIT_YIELD},
+		{.name = "demo.mpmc",
+		 .kind = KAOS_RING_MPMC,
+		 .slots = 4096,
+		 .nprod = 2,
+		 .ncons = 2,
+		 .wait = KAOS_WAIT_YIELD},
+		{.name = "demo.tiny-backpressure",
+		 .kind = KAOS_RING_SPSC,
+		 .slots = 4,
+		 .nprod = 1,
+		 .ncons = 1,
+		 .wait = KAOS_WAIT_YIELD},
 	};
 	const size_t nrings = sizeof(rings) / sizeof(rings[0]);
 
@@ -182,8 +203,9 @@ int main(int argc, char **argv)
 			errno = 0;
 			unsigned long long n = strtoull(v, &end, 10);
 			if (errno || end == v || *end || v[0] == '-' || n < 2 || n > (1ull << 40)) {
-				fprintf(stderr, "kaos-demo: --msgs: expected a count from 2 to 2^40, "
-						"got '%s'\n",
+				fprintf(stderr,
+					"kaos-demo: --msgs: expected a count from 2 to 2^40, "
+					"got '%s'\n",
 					v);
 				return 2;
 			}

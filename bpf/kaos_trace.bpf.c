@@ -18,6 +18,9 @@ const volatile bool filter_rings = false;
 const volatile bool want_stacks = false;
 /* Wake the consumer only once this many bytes wait; it also polls on a timer. */
 const volatile __u64 wakeup_bytes = 64 * 1024;
+/* --pmu: counters per CPU in pmu_events at [i * pmu_ncpus + cpu], i < pmu_nr. */
+const volatile __u32 pmu_nr = 0;
+const volatile __u32 pmu_ncpus = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -45,6 +48,30 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } ring_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(max_entries, 1); /* KT_PMU_MAX * CPUs, set by userspace */
+	__type(key, __u32);
+	__type(value, __u32);
+} pmu_events SEC(".maps");
+
+/* Per thread: the counters at its previous probe hit. */
+struct pmu_thread {
+	__u64 val[KT_PMU_MAX];
+	__u64 count; /* that hit's cumulative count */
+	__u32 ring_id;
+	__u32 type;
+	__u32 cpu;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pmu_thread);
+} pmu_threads SEC(".maps");
 
 static __always_inline void stat_inc(__u32 stat, __u32 type)
 {
@@ -90,13 +117,61 @@ static __always_inline int read_args(struct pt_regs *ctx, __u64 a[7])
 	return 0;
 }
 
+/* The counter as if it had run all the time it was enabled (multiplexing). */
+static __always_inline __u64 pmu_read(__u32 i, __u32 cpu)
+{
+	struct bpf_perf_event_value v = {};
+
+	if (bpf_perf_event_read_value(&pmu_events, i * pmu_ncpus + cpu, &v, sizeof(v)))
+		return 0;
+	if (v.running && v.running < v.enabled)
+		return v.counter * v.enabled / v.running;
+	return v.counter;
+}
+
+/*
+ * Reads the counters and stores in e->pmu their change since this thread's
+ * previous hit, per operation: the operations in between are counted from
+ * the cumulative counter when that hit was of the same ring and kind, else
+ * taken as 1 (exact when every operation fires: no --sample).
+ */
+static __always_inline void pmu_fill(struct kt_event *e, __u32 tid, __u32 cpu, __u64 now[KT_PMU_MAX])
+{
+	struct pmu_thread *th = bpf_map_lookup_elem(&pmu_threads, &tid);
+	struct pmu_thread nt = {};
+
+	e->pmu[0] = e->pmu[1] = 0;
+	if (th && th->cpu == cpu) {
+		__u64 ops = 1;
+
+		if (th->ring_id == e->ring_id && th->type == e->type && e->count > th->count &&
+		    e->n)
+			ops = (e->count - th->count) / e->n;
+		if (!ops)
+			ops = 1;
+#pragma unroll
+		for (int i = 0; i < KT_PMU_MAX; i++)
+			if (i < pmu_nr)
+				e->pmu[i] = (now[i] - th->val[i]) / ops;
+		e->flags |= KT_EVF_PMU;
+	}
+#pragma unroll
+	for (int i = 0; i < KT_PMU_MAX; i++)
+		nt.val[i] = now[i];
+	nt.count = e->count;
+	nt.ring_id = e->ring_id;
+	nt.type = e->type;
+	nt.cpu = cpu;
+	bpf_map_update_elem(&pmu_threads, &tid, &nt, BPF_ANY);
+}
+
 static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct kt_event *e;
-	__u64 a[7];
-	__u32 ring_id;
+	__u64 a[7], pmu_now[KT_PMU_MAX] = {};
+	__u32 ring_id, cpu = bpf_get_smp_processor_id();
 
 	if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) {
 		stat_inc(KT_STAT_FILTERED, type);
@@ -114,6 +189,13 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 		return 0;
 	}
 	stat_inc(KT_STAT_FIRED, type);
+	/* read the counters first: the rest of this handler is not the operation's */
+	if (pmu_nr && type != KT_EV_RING_CLOSE) {
+#pragma unroll
+		for (int i = 0; i < KT_PMU_MAX; i++)
+			if (i < pmu_nr)
+				pmu_now[i] = pmu_read(i, cpu);
+	}
 
 	/* Reserve sizes must be constants: one reservation either way. */
 	if (want_stacks || type == KT_EV_RING_CLOSE)
@@ -128,7 +210,7 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 	e->type = type;
 	e->pid = tgid;
 	e->tid = (__u32)pid_tgid;
-	e->cpu = bpf_get_smp_processor_id();
+	e->cpu = cpu;
 	e->ring_id = ring_id;
 	e->n = a[2];
 	e->count = a[1];
@@ -138,6 +220,9 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 	e->name_ptr = a[6];
 	e->stack_sz = 0;
 	e->flags = 0;
+	e->pmu[0] = e->pmu[1] = 0;
+	if (pmu_nr && type != KT_EV_RING_CLOSE)
+		pmu_fill(e, (__u32)pid_tgid, cpu, pmu_now);
 	if (type == KT_EV_RING_CLOSE) {
 		/* The process may be gone before userspace could read the name. */
 		if (bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)a[6]) > 0)

@@ -31,32 +31,34 @@
 #define unlikely(x)   __builtin_expect(!!(x), 0)
 #define always_inline inline __attribute__((always_inline))
 #define slow_path     __attribute__((noinline, cold))
+/* out of line, but optimised for speed: the traced paths run for every op while traced */
+#define traced_path __attribute__((noinline))
 
 #define RLX memory_order_relaxed
 #define ACQ memory_order_acquire
 #define REL memory_order_release
 
 /* Untraced, the single side re-reads the semaphores every this many messages. */
-#define PROBE_RECHECK	  4096u
+#define PROBE_RECHECK	   4096u
 #define SPIN_LIMIT_DEFAULT 1024u
-#define NO_SEQ		  UINT64_MAX
+#define NO_SEQ		   UINT64_MAX
 
 #ifdef KAOS_NO_PROBES
 #define RING_PROBES 0
 /* never evaluated, but keeps the arguments "used" */
-#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                                               \
-	do {                                                                                      \
-		if (0) {                                                                          \
-			(void)(a0), (void)(a1), (void)(a2), (void)(a3);                           \
-			(void)(a4), (void)(a5), (void)(a6);                                       \
-		}                                                                                 \
+#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                     \
+	do {                                                            \
+		if (0) {                                                \
+			(void)(a0), (void)(a1), (void)(a2), (void)(a3); \
+			(void)(a4), (void)(a5), (void)(a6);             \
+		}                                                       \
 	} while (0)
 #else
 #define RING_PROBES 1
-#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                                               \
-	do {                                                                                      \
-		if (KAOS_PROBE_ENABLED(kaos, name))                                               \
-			KAOS_PROBE7(kaos, name, a0, a1, a2, a3, a4, a5, a6);                      \
+#define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                          \
+	do {                                                                 \
+		if (KAOS_PROBE_ENABLED(kaos, name))                          \
+			KAOS_PROBE7(kaos, name, a0, a1, a2, a3, a4, a5, a6); \
 	} while (0)
 #endif
 
@@ -124,6 +126,31 @@ static always_inline void copy_msg(void *restrict dst, const void *restrict src,
 	}
 }
 
+/* One message into / out of the slot of pos; 8-byte slots need no multiply. */
+static always_inline void copy_in1(struct kaos_ring *r, uint64_t pos, const void *msg)
+{
+	uint8_t *base = (uint8_t *)(r + 1);
+	size_t idx = (size_t)(pos & r->hdr.mask);
+	uint32_t size = r->hdr.slot_size;
+
+	if (likely(size == 8))
+		memcpy(base + idx * 8, msg, 8);
+	else
+		copy_msg(base + idx * size, msg, size);
+}
+
+static always_inline void copy_out1(struct kaos_ring *r, uint64_t pos, void *msg)
+{
+	const uint8_t *base = (const uint8_t *)(r + 1);
+	size_t idx = (size_t)(pos & r->hdr.mask);
+	uint32_t size = r->hdr.slot_size;
+
+	if (likely(size == 8))
+		memcpy(msg, base + idx * 8, 8);
+	else
+		copy_msg(msg, base + idx * size, size);
+}
+
 /* k messages from ring positions [pos, pos+k) out to dst (or in from src): at most two runs. */
 static always_inline void copy_run(struct kaos_ring *r, uint64_t pos, uint32_t k, uint8_t *buf,
 				   bool in)
@@ -158,7 +185,7 @@ struct probe_ctx {
 	bool stamp;	   /* producer: write stamps for sampled messages */
 };
 
-static inline uint64_t sample_mask(void)
+static always_inline uint64_t sample_mask(void)
 {
 	uint32_t n = kaos_probe_control.sample_every;
 
@@ -168,12 +195,12 @@ static inline uint64_t sample_mask(void)
 }
 
 /* First sampled sequence >= pos. */
-static inline uint64_t next_sampled(uint64_t pos, uint64_t mask)
+static always_inline uint64_t next_sampled(uint64_t pos, uint64_t mask)
 {
 	return (pos + mask) & ~mask;
 }
 
-static inline void pc_init(struct probe_ctx *pc, uint64_t mask, bool stamp)
+static always_inline void pc_init(struct probe_ctx *pc, uint64_t mask, bool stamp)
 {
 	pc->mask = mask;
 	pc->t0 = 0;
@@ -286,7 +313,8 @@ static always_inline uint32_t prod_reserve(struct kaos_ring *r, int kind, uint32
 					   uint64_t *pos_out, bool contig)
 {
 	uint64_t cap = r->hdr.slots;
-	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	/* single producer: the caller loaded its own cursor into *pos_out already */
+	uint64_t pos = multi_prod(kind) ? atomic_load_explicit(&r->prod.pos, RLX) : *pos_out;
 
 	if (kind == KIND_SPSC) {
 		uint64_t used = pos - r->prod.peer;
@@ -310,7 +338,8 @@ static always_inline uint32_t prod_reserve(struct kaos_ring *r, int kind, uint32
 		int64_t dif = (int64_t)(s - pos);
 		if (likely(dif == 0)) {
 			uint32_t k = 1;
-			while (k < want && atomic_load_explicit(&seq[(pos + k) & mask], ACQ) == pos + k)
+			while (k < want &&
+			       atomic_load_explicit(&seq[(pos + k) & mask], ACQ) == pos + k)
 				k++;
 			if (!multi_prod(kind)) {
 				*pos_out = pos;
@@ -361,7 +390,7 @@ static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, 
 	uint64_t t_bp = 0;
 
 	while (sent < n) {
-		uint64_t pos;
+		uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
 		uint32_t k;
 		switch (kind) { /* constant-folded reserve per kind */
 		case KIND_SPSC:
@@ -410,9 +439,22 @@ static slow_path int send_wait(struct kaos_ring *r, int kind, const void *msgs, 
 
 /* Sends n messages (batch) or one (!batch): one reservation, the rest out of line. */
 static always_inline int send_body(struct kaos_ring *r, int kind, const void *msgs, uint32_t n,
-				   bool batch, struct probe_ctx *pc)
+				   bool batch, struct probe_ctx *pc, uint64_t pos)
 {
-	uint64_t pos;
+	if (kind == KIND_SPSC && !batch) {
+		/* the headline path: one compare against the cached consumer cursor */
+		if (unlikely(pos - r->prod.peer >= r->hdr.slots)) {
+			r->prod.peer = atomic_load_explicit(&r->cons.pos, ACQ);
+			if (unlikely(pos - r->prod.peer >= r->hdr.slots))
+				return send_wait(r, kind, msgs, 1, false, pc, 0);
+		}
+		copy_in1(r, pos, msgs);
+		if (pc)
+			pc_produced(r, pc, pos, 1);
+		atomic_store_explicit(&r->prod.pos, pos + 1, REL);
+		return 0;
+	}
+
 	uint32_t k = prod_reserve(r, kind, batch ? n : 1, &pos, false);
 
 	if (unlikely(k == 0))
@@ -420,7 +462,7 @@ static always_inline int send_body(struct kaos_ring *r, int kind, const void *ms
 	if (batch)
 		copy_run(r, pos, k, (uint8_t *)msgs, true);
 	else
-		copy_msg(slot_at(r, pos), msgs, r->hdr.slot_size);
+		copy_in1(r, pos, msgs);
 	if (pc)
 		pc_produced(r, pc, pos, k);
 	prod_publish(r, kind, pos, k);
@@ -438,7 +480,8 @@ static always_inline uint32_t cons_reserve(struct kaos_ring *r, int kind, uint32
 					   uint64_t *pos_out, bool contig)
 {
 	uint64_t cap = r->hdr.slots;
-	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
+	/* single consumer: the caller loaded its own cursor into *pos_out already */
+	uint64_t pos = multi_cons(kind) ? atomic_load_explicit(&r->cons.pos, RLX) : *pos_out;
 
 	if (kind == KIND_SPSC) {
 		uint64_t avail = r->cons.peer - pos;
@@ -499,9 +542,22 @@ static always_inline void cons_release(struct kaos_ring *r, int kind, uint64_t p
 }
 
 static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, uint32_t max,
-				   bool batch, struct probe_ctx *pc)
+				   bool batch, struct probe_ctx *pc, uint64_t pos)
 {
-	uint64_t pos;
+	if (kind == KIND_SPSC && !batch) {
+		if (pos == r->cons.peer) {
+			r->cons.peer = atomic_load_explicit(&r->prod.pos, ACQ);
+			/* empty, or a corrupt producer cursor more than a lap ahead */
+			if (pos == r->cons.peer || r->cons.peer - pos > r->hdr.slots)
+				return -KAOS_EEMPTY;
+		}
+		copy_out1(r, pos, msgs);
+		if (pc)
+			pc_consumed(r, pc, pos, 1);
+		atomic_store_explicit(&r->cons.pos, pos + 1, REL);
+		return 0;
+	}
+
 	uint32_t k = cons_reserve(r, kind, batch ? max : 1, &pos, false);
 
 	if (!k)
@@ -509,7 +565,7 @@ static always_inline int recv_body(struct kaos_ring *r, int kind, void *msgs, ui
 	if (batch)
 		copy_run(r, pos, k, msgs, false);
 	else
-		copy_msg(msgs, slot_at(r, pos), r->hdr.slot_size);
+		copy_out1(r, pos, msgs);
 	if (pc)
 		pc_consumed(r, pc, pos, k);
 	cons_release(r, kind, pos, k);
@@ -533,8 +589,10 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-static void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
+static slow_path void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
 {
+	if (!KAOS_PROBE_ENABLED(kaos, send)) /* only recv traced: the stamps were the point */
+		return;
 	uint64_t t1 = now_ns();
 	uint64_t n = (uint64_t)done;
 
@@ -542,18 +600,17 @@ static void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count,
 		  atomic_load_explicit(&r->cnt.bp_episodes, RLX), r->hdr.name);
 }
 
-static void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
+static slow_path void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
 {
 	uint64_t t1 = now_ns();
 	uint64_t n = (uint64_t)done;
 	uint64_t soj = pc->stamp_ts && t1 > pc->stamp_ts ? t1 - pc->stamp_ts : 0;
 
-	RING_FIRE(recv, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0, soj,
-		  r->hdr.name);
+	RING_FIRE(recv, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0, soj, r->hdr.name);
 }
 
 /* Semaphore state as the producer needs it: stamps serve the recv probe's sojourn too. */
-static inline bool send_traced(void)
+static always_inline bool send_traced(void)
 {
 	return KAOS_PROBE_ENABLED(kaos, send) || KAOS_PROBE_ENABLED(kaos, recv);
 }
@@ -571,21 +628,21 @@ static always_inline int send_probed(struct kaos_ring *r, int kind, const void *
 	if (!send_traced()) {
 		if (!multi_prod(kind))
 			r->prod.probe_at = pos + PROBE_RECHECK;
-		return send_body(r, kind, msgs, n, batch, NULL);
+		return send_body(r, kind, msgs, n, batch, NULL, pos);
 	}
 	uint64_t mask = sample_mask();
 	uint64_t span = batch ? n : 1;
 	if (!multi_prod(kind) && next_sampled(pos, mask) >= pos + span) {
 		/* traced, but this op holds no sampled message: run at full speed until one */
 		r->prod.probe_at = min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK);
-		return send_body(r, kind, msgs, n, batch, NULL);
+		return send_body(r, kind, msgs, n, batch, NULL, pos);
 	}
 	pc_init(&pc, mask, true);
 	/* multi side: read the clock up front only if the op will likely hold a sampled message */
 	if (!multi_prod(kind) || next_sampled(pos, mask) < pos + span)
 		pc.t0 = now_ns();
 	pc.ts = pc.t0;
-	int rc = send_body(r, kind, msgs, n, batch, &pc);
+	int rc = send_body(r, kind, msgs, n, batch, &pc, pos);
 	uint64_t end = atomic_load_explicit(&r->prod.pos, RLX);
 	if (!multi_prod(kind))
 		r->prod.probe_at = min_u64(next_sampled(end, mask), end + PROBE_RECHECK);
@@ -603,20 +660,20 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
 		if (!multi_cons(kind))
 			r->cons.probe_at = pos + PROBE_RECHECK;
-		return recv_body(r, kind, msgs, max, batch, NULL);
+		return recv_body(r, kind, msgs, max, batch, NULL, pos);
 	}
 	uint64_t mask = sample_mask();
 	uint64_t span = batch ? max : 1;
 	if (!multi_cons(kind) && next_sampled(pos, mask) >= pos + span) {
 		r->cons.probe_at = min_u64(next_sampled(pos + span, mask), pos + PROBE_RECHECK);
-		return recv_body(r, kind, msgs, max, batch, NULL);
+		return recv_body(r, kind, msgs, max, batch, NULL, pos);
 	}
 	if (!cons_ready(r, kind)) /* polling an empty ring reads no clock */
 		return batch ? 0 : -KAOS_EEMPTY;
 	pc_init(&pc, mask, false);
 	if (!multi_cons(kind) || next_sampled(pos, mask) < pos + span)
 		pc.t0 = now_ns();
-	int rc = recv_body(r, kind, msgs, max, batch, &pc);
+	int rc = recv_body(r, kind, msgs, max, batch, &pc, pos);
 	uint64_t end = atomic_load_explicit(&r->cons.pos, RLX);
 	if (!multi_cons(kind))
 		r->cons.probe_at = min_u64(next_sampled(end, mask), end + PROBE_RECHECK);
@@ -625,21 +682,76 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 	return rc;
 }
 
-/* One cold copy per kind and shape: the hot functions only branch to them. */
+/*
+ * One message on a multi side while traced. Which position it gets is known
+ * only after the claim, so claim first: an unsampled message then costs the
+ * untraced body plus a mask test; a sampled one reads the clock right after
+ * its claim (the duration excludes CAS retries, see docs/rings.md). Every
+ * op sampled (N = 1) and full rings take the general path, which reads the
+ * clock before the claim.
+ */
+static always_inline int send1_multi_traced(struct kaos_ring *r, int kind, const void *msg)
+{
+	uint64_t mask = sample_mask();
+	uint64_t pos = 0;
+
+	if (mask && prod_reserve(r, kind, 1, &pos, false)) {
+		copy_in1(r, pos, msg);
+		if (unlikely(!(pos & mask))) {
+			struct probe_ctx pc;
+			pc_init(&pc, mask, true);
+			pc_produced(r, &pc, pos, 1); /* reads the clock, writes the stamp */
+			prod_publish(r, kind, pos, 1);
+			fire_send(r, &pc, atomic_load_explicit(&r->prod.pos, RLX), 1);
+			return 0;
+		}
+		prod_publish(r, kind, pos, 1);
+		return 0;
+	}
+	return send_probed(r, kind, msg, 1, false);
+}
+
+static always_inline int recv1_multi_traced(struct kaos_ring *r, int kind, void *msg)
+{
+	uint64_t mask = sample_mask();
+	uint64_t pos = 0;
+
+	if (!mask)
+		return recv_probed(r, kind, msg, 1, false);
+	if (!cons_reserve(r, kind, 1, &pos, false))
+		return -KAOS_EEMPTY;
+	copy_out1(r, pos, msg);
+	if (unlikely(!(pos & mask))) {
+		struct probe_ctx pc;
+		pc_init(&pc, mask, false);
+		pc_consumed(r, &pc, pos, 1); /* reads the clock and the stamp */
+		cons_release(r, kind, pos, 1);
+		fire_recv(r, &pc, atomic_load_explicit(&r->cons.pos, RLX), 1);
+		return 0;
+	}
+	cons_release(r, kind, pos, 1);
+	return 0;
+}
+
+/* One out-of-line copy per kind and shape: the hot functions only branch to them. */
 #define DEFINE_PROBED(KIND, tag)                                                                  \
-	static slow_path int send1_probed_##tag(struct kaos_ring *r, const void *m)               \
+	static traced_path int send1_probed_##tag(struct kaos_ring *r, const void *m)             \
 	{                                                                                         \
+		if (multi_prod(KIND))                                                             \
+			return send1_multi_traced(r, KIND, m);                                    \
 		return send_probed(r, KIND, m, 1, false);                                         \
 	}                                                                                         \
-	static slow_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n)   \
+	static traced_path int sendn_probed_##tag(struct kaos_ring *r, const void *m, uint32_t n) \
 	{                                                                                         \
 		return send_probed(r, KIND, m, n, true);                                          \
 	}                                                                                         \
-	static slow_path int recv1_probed_##tag(struct kaos_ring *r, void *m)                     \
+	static traced_path int recv1_probed_##tag(struct kaos_ring *r, void *m)                   \
 	{                                                                                         \
+		if (multi_cons(KIND))                                                             \
+			return recv1_multi_traced(r, KIND, m);                                    \
 		return recv_probed(r, KIND, m, 1, false);                                         \
 	}                                                                                         \
-	static slow_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n)         \
+	static traced_path int recvn_probed_##tag(struct kaos_ring *r, void *m, uint32_t n)       \
 	{                                                                                         \
 		return recv_probed(r, KIND, m, n, true);                                          \
 	}
@@ -650,31 +762,38 @@ DEFINE_PROBED(KIND_SPMC, spmc)
 DEFINE_PROBED(KIND_MPMC, mpmc)
 
 /* The gates: single side compares its cursor with probe_at, multi side reads semaphores. */
-#define SEND_GATE(r, kind, n)                                                                     \
-	(RING_PROBES &&                                                                           \
-	 (multi_prod(kind) ? unlikely(send_traced())                                              \
-			   : unlikely(atomic_load_explicit(&(r)->prod.pos, RLX) + (n) >           \
-				      (r)->prod.probe_at)))
-#define RECV_GATE(r, kind, n)                                                                     \
-	(RING_PROBES &&                                                                           \
-	 (multi_cons(kind) ? unlikely(KAOS_PROBE_ENABLED(kaos, recv))                             \
-			   : unlikely(atomic_load_explicit(&(r)->cons.pos, RLX) + (n) >           \
-				      (r)->cons.probe_at)))
+#define SEND_GATE(r, kind, pos, n)                                  \
+	(RING_PROBES && (multi_prod(kind) ? unlikely(send_traced()) \
+					  : unlikely((pos) + (n) > (r)->prod.probe_at)))
+#define RECV_GATE(r, kind, pos, n)                                                   \
+	(RING_PROBES && (multi_cons(kind) ? unlikely(KAOS_PROBE_ENABLED(kaos, recv)) \
+					  : unlikely((pos) + (n) > (r)->cons.probe_at)))
+
+/* The single side's own cursor, loaded once per operation (multi sides load in the CAS loop). */
+#define PROD_POS(r, kind) (multi_prod(kind) ? 0 : atomic_load_explicit(&(r)->prod.pos, RLX))
+#define CONS_POS(r, kind) (multi_cons(kind) ? 0 : atomic_load_explicit(&(r)->cons.pos, RLX))
 
 /* ------------------------------------------------------------------ public data path */
 
-#define DISPATCH_SEND1(KIND, tag)                                                                 \
-	case KIND:                                                                                \
-		if (SEND_GATE(r, KIND, 1))                                                        \
-			return send1_probed_##tag(r, msg);                                        \
-		return send_body(r, KIND, msg, 1, false, NULL)
+#define DISPATCH_SEND1(KIND, tag)                                    \
+	case KIND: {                                                 \
+		uint64_t pos = PROD_POS(r, KIND);                    \
+		if (SEND_GATE(r, KIND, pos, 1))                      \
+			return send1_probed_##tag(r, msg);           \
+		return send_body(r, KIND, msg, 1, false, NULL, pos); \
+	}
 
 int kaos_ring_send(struct kaos_ring *r, const void *msg)
 {
 	if (unlikely(!r || !msg))
 		return -KAOS_EINVAL;
-	switch (r->hdr.kind) {
-		DISPATCH_SEND1(KIND_SPSC, spsc);
+	uint32_t kind = r->hdr.kind;
+	if (likely(kind == KAOS_RING_SPSC)) {
+		switch (kind) {
+			DISPATCH_SEND1(KIND_SPSC, spsc);
+		}
+	}
+	switch (kind) {
 		DISPATCH_SEND1(KIND_MPSC, mpsc);
 		DISPATCH_SEND1(KIND_SPMC, spmc);
 		DISPATCH_SEND1(KIND_MPMC, mpmc);
@@ -682,18 +801,25 @@ int kaos_ring_send(struct kaos_ring *r, const void *msg)
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_RECV1(KIND, tag)                                                                 \
-	case KIND:                                                                                \
-		if (RECV_GATE(r, KIND, 1))                                                        \
-			return recv1_probed_##tag(r, msg);                                        \
-		return recv_body(r, KIND, msg, 1, false, NULL)
+#define DISPATCH_RECV1(KIND, tag)                                    \
+	case KIND: {                                                 \
+		uint64_t pos = CONS_POS(r, KIND);                    \
+		if (RECV_GATE(r, KIND, pos, 1))                      \
+			return recv1_probed_##tag(r, msg);           \
+		return recv_body(r, KIND, msg, 1, false, NULL, pos); \
+	}
 
 int kaos_ring_recv(struct kaos_ring *r, void *msg)
 {
 	if (unlikely(!r || !msg))
 		return -KAOS_EINVAL;
-	switch (r->hdr.kind) {
-		DISPATCH_RECV1(KIND_SPSC, spsc);
+	uint32_t kind = r->hdr.kind;
+	if (likely(kind == KAOS_RING_SPSC)) {
+		switch (kind) {
+			DISPATCH_RECV1(KIND_SPSC, spsc);
+		}
+	}
+	switch (kind) {
 		DISPATCH_RECV1(KIND_MPSC, mpsc);
 		DISPATCH_RECV1(KIND_SPMC, spmc);
 		DISPATCH_RECV1(KIND_MPMC, mpmc);
@@ -701,11 +827,13 @@ int kaos_ring_recv(struct kaos_ring *r, void *msg)
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_SENDN(KIND, tag)                                                                 \
-	case KIND:                                                                                \
-		if (SEND_GATE(r, KIND, n))                                                        \
-			return sendn_probed_##tag(r, msgs, n);                                    \
-		return send_body(r, KIND, msgs, n, true, NULL)
+#define DISPATCH_SENDN(KIND, tag)                                    \
+	case KIND: {                                                 \
+		uint64_t pos = PROD_POS(r, KIND);                    \
+		if (SEND_GATE(r, KIND, pos, n))                      \
+			return sendn_probed_##tag(r, msgs, n);       \
+		return send_body(r, KIND, msgs, n, true, NULL, pos); \
+	}
 
 int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 {
@@ -713,8 +841,13 @@ int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 		return -KAOS_EINVAL;
 	if (unlikely(n == 0))
 		return 0;
-	switch (r->hdr.kind) {
-		DISPATCH_SENDN(KIND_SPSC, spsc);
+	uint32_t kind = r->hdr.kind;
+	if (likely(kind == KAOS_RING_SPSC)) {
+		switch (kind) {
+			DISPATCH_SENDN(KIND_SPSC, spsc);
+		}
+	}
+	switch (kind) {
 		DISPATCH_SENDN(KIND_MPSC, mpsc);
 		DISPATCH_SENDN(KIND_SPMC, spmc);
 		DISPATCH_SENDN(KIND_MPMC, mpmc);
@@ -722,11 +855,13 @@ int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
 	return -KAOS_EINVAL;
 }
 
-#define DISPATCH_RECVN(KIND, tag)                                                                 \
-	case KIND:                                                                                \
-		if (RECV_GATE(r, KIND, max))                                                      \
-			return recvn_probed_##tag(r, msgs, max);                                  \
-		return recv_body(r, KIND, msgs, max, true, NULL)
+#define DISPATCH_RECVN(KIND, tag)                                      \
+	case KIND: {                                                   \
+		uint64_t pos = CONS_POS(r, KIND);                      \
+		if (RECV_GATE(r, KIND, pos, max))                      \
+			return recvn_probed_##tag(r, msgs, max);       \
+		return recv_body(r, KIND, msgs, max, true, NULL, pos); \
+	}
 
 int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t max)
 {
@@ -734,8 +869,13 @@ int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t max)
 		return -KAOS_EINVAL;
 	if (unlikely(max == 0))
 		return 0;
-	switch (r->hdr.kind) {
-		DISPATCH_RECVN(KIND_SPSC, spsc);
+	uint32_t kind = r->hdr.kind;
+	if (likely(kind == KAOS_RING_SPSC)) {
+		switch (kind) {
+			DISPATCH_RECVN(KIND_SPSC, spsc);
+		}
+	}
+	switch (kind) {
 		DISPATCH_RECVN(KIND_MPSC, mpsc);
 		DISPATCH_RECVN(KIND_SPMC, spmc);
 		DISPATCH_RECVN(KIND_MPMC, mpmc);
@@ -755,7 +895,11 @@ int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
 		return -KAOS_EINVAL;
 	if (unlikely(r->hdr.kind != KAOS_RING_SPSC))
 		return -KAOS_EKIND;
-	while (!(k = prod_reserve(r, KIND_SPSC, want, &pos, true))) {
+	for (;;) {
+		pos = atomic_load_explicit(&r->prod.pos, RLX);
+		k = prod_reserve(r, KIND_SPSC, want, &pos, true);
+		if (k)
+			break;
 		if (!t_bp) {
 			t_bp = bp_begin(r);
 			if (!t_bp) {
@@ -772,17 +916,28 @@ int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
 	return (int)k;
 }
 
-/* Publishes min(n, claimed-but-unpublished) slots; the rest of a claim stays claimed. */
+/*
+ * Publishes min(n, claimed-but-unpublished) slots; the rest of a claim stays
+ * claimed. Also clamped to the free space the producer knows of, so that
+ * misuse (send() between claim() and publish()) cannot push the cursor past
+ * the consumer.
+ */
 void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 {
 	if (unlikely(!r || r->hdr.kind != KAOS_RING_SPSC))
 		return;
+	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	/* never past the claim, nor into slots the consumer may still hold (send() after claim) */
+	uint64_t room = r->hdr.slots - (pos - r->prod.peer);
+	if (pos - r->prod.peer > r->hdr.slots)
+		room = 0;
 	if (n > r->prod.pending)
 		n = (uint32_t)r->prod.pending;
+	if (n > room)
+		n = (uint32_t)room;
 	if (!n)
 		return;
 	r->prod.pending -= n;
-	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
 	if (RING_PROBES && unlikely(pos + n > r->prod.probe_at)) {
 		struct probe_ctx pc;
 		if (!send_traced()) {
@@ -814,6 +969,7 @@ int kaos_ring_peek(struct kaos_ring *r, uint32_t max, const void **slots)
 		return -KAOS_EINVAL;
 	if (unlikely(r->hdr.kind != KAOS_RING_SPSC))
 		return -KAOS_EKIND;
+	pos = atomic_load_explicit(&r->cons.pos, RLX);
 	k = cons_reserve(r, KIND_SPSC, max, &pos, true);
 	r->cons.pending = k;
 	if (k)
@@ -821,17 +977,23 @@ int kaos_ring_peek(struct kaos_ring *r, uint32_t max, const void **slots)
 	return (int)k;
 }
 
-/* Releases min(n, peeked-but-unreleased) slots. */
+/* Releases min(n, peeked-but-unreleased, published) slots. */
 void kaos_ring_release(struct kaos_ring *r, uint32_t n)
 {
 	if (unlikely(!r || r->hdr.kind != KAOS_RING_SPSC))
 		return;
+	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
+	/* never past the peek, nor past what was published (recv() after peek) */
+	uint64_t avail = r->cons.peer - pos;
+	if (avail > r->hdr.slots)
+		avail = 0;
 	if (n > r->cons.pending)
 		n = (uint32_t)r->cons.pending;
+	if (n > avail)
+		n = (uint32_t)avail;
 	if (!n)
 		return;
 	r->cons.pending -= n;
-	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
 	if (RING_PROBES && unlikely(pos + n > r->cons.probe_at)) {
 		struct probe_ctx pc;
 		if (!KAOS_PROBE_ENABLED(kaos, recv)) {
@@ -1062,8 +1224,7 @@ void kaos_ring_destroy(struct kaos_ring *r)
 	uint64_t sent = atomic_load_explicit(&r->prod.pos, RLX);
 	uint64_t recv = atomic_load_explicit(&r->cons.pos, RLX);
 	uint64_t wait = atomic_load_explicit(&r->cnt.bp_wait_ns, RLX);
-	RING_FIRE(ring_close, r->hdr.id, sent, 0, sent * r->hdr.slot_size, wait, recv,
-		  r->hdr.name);
+	RING_FIRE(ring_close, r->hdr.id, sent, 0, sent * r->hdr.slot_size, wait, recv, r->hdr.name);
 	if (r->hdr.flags & KAOS_RING_F_OWNED) {
 		r->hdr.magic = 0; /* a stale pointer fails validation instead of looking alive */
 		free(r);

@@ -14,6 +14,7 @@
 
 #define KT_MAX_STACK 32 /* user frames captured per event with --stacks */
 #define KT_NAME_LEN  32 /* ring names, as libkaos stores them */
+#define KT_PMU_MAX   2	/* counters read per event with --pmu */
 
 enum kt_event_type {
 	KT_EV_SEND = 0,
@@ -44,6 +45,13 @@ struct kt_event {
 	__u64 name_ptr; /* address of the ring's name in the traced process */
 	__u32 stack_sz; /* bytes of stack[] filled; 0 without --stacks */
 	__u32 flags;	/* KT_EVF_* */
+	/*
+	 * --pmu: per counter, its change on this CPU since this thread's
+	 * previous probe hit, divided by the operations in between (scaled
+	 * for multiplexing). Valid with KT_EVF_PMU (not on a thread's first
+	 * hit, nor after it changed CPU).
+	 */
+	__u64 pmu[KT_PMU_MAX];
 	union {
 		__u64 stack[KT_MAX_STACK];
 		/* KT_EV_RING_CLOSE: the ring's name, copied while the process lives */
@@ -52,6 +60,7 @@ struct kt_event {
 };
 
 #define KT_EVF_NAME 1u /* name[] holds the ring's name */
+#define KT_EVF_PMU  2u /* pmu[] holds per-operation counter values */
 
 #define KT_EVENT_BASE_SIZE ((unsigned long)&((struct kt_event *)0)->stack)
 

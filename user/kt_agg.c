@@ -34,6 +34,10 @@ static void series_free(struct kt_series *s)
 	free(s->dur_iv);
 	free(s->soj);
 	free(s->soj_iv);
+	for (int i = 0; i < KT_PMU_MAX; i++) {
+		free(s->pmu[i]);
+		free(s->pmu_iv[i]);
+	}
 }
 
 void kt_agg_free(struct kt_agg *a)
@@ -231,6 +235,12 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 		kt_hist_record(s->dur, e->dur_ns);
 		kt_hist_record(s->dur_iv, e->dur_ns);
 	}
+	for (int i = 0; (e->flags & KT_EVF_PMU) && i < a->npmu && i < KT_PMU_MAX; i++) {
+		if (hist_get(&s->pmu[i]) && hist_get(&s->pmu_iv[i])) {
+			kt_hist_record(s->pmu[i], e->pmu[i]);
+			kt_hist_record(s->pmu_iv[i], e->pmu[i]);
+		}
+	}
 	if (e->type == KT_EV_RECV && e->extra && hist_get(&s->soj) && hist_get(&s->soj_iv)) {
 		kt_hist_record(s->soj, e->extra);
 		kt_hist_record(s->soj_iv, e->extra);
@@ -250,6 +260,9 @@ void kt_agg_interval_reset(struct kt_agg *a)
 				kt_hist_reset(s->dur_iv);
 			if (s->soj_iv)
 				kt_hist_reset(s->soj_iv);
+			for (int i = 0; i < KT_PMU_MAX; i++)
+				if (s->pmu_iv[i])
+					kt_hist_reset(s->pmu_iv[i]);
 		}
 	}
 	for (struct kt_proc *p = a->procs; p; p = p->next) {

@@ -24,6 +24,9 @@ struct kt_series {
 	struct kt_hist *dur_iv; /* this interval */
 	struct kt_hist *soj;	/* recv only: time in ring (sojourn) */
 	struct kt_hist *soj_iv;
+	/* --pmu: per-operation counter values (kt_agg.pmu_names), KT_EVF_PMU events */
+	struct kt_hist *pmu[KT_PMU_MAX];
+	struct kt_hist *pmu_iv[KT_PMU_MAX];
 };
 
 struct kt_ring_agg {
@@ -59,6 +62,8 @@ struct kt_agg {
 	uint64_t bad_events; /* malformed records (never expected) */
 	uint32_t nrings;
 	uint32_t nprocs;
+	int npmu; /* --pmu counters carried by the events (set by the caller) */
+	char pmu_names[KT_PMU_MAX][64];
 };
 
 void kt_agg_init(struct kt_agg *a, uint64_t attach_ns);

@@ -59,6 +59,33 @@ static void row(FILE *f, const struct kt_ring_agg *r, const char *op, uint64_t c
 	fprintf(f, "  %s\n", cls ? cls : "");
 }
 
+/* --pmu rows: per-operation counter values (the counter's unit: ns for *-clock). */
+static void pmu_rows(FILE *f, const struct kt_agg *a, const struct kt_ring_agg *r, bool interval)
+{
+	static const uint32_t types[] = {KT_EV_SEND, KT_EV_RECV, KT_EV_BACKPRESSURE,
+					 KT_EV_RETRANSMIT};
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		for (int i = 0; i < a->npmu && i < KT_PMU_MAX; i++) {
+			const struct kt_series *s = &r->s[types[t]];
+			const struct kt_hist *h = interval ? s->pmu_iv[i] : s->pmu[i];
+			struct kt_hist_summary sm;
+			char op[96];
+
+			if (!h || !kt_hist_count(h))
+				continue;
+			kt_hist_summary(h, &sm);
+			snprintf(op, sizeof(op), "%s %s/op", kt_event_type_name(types[t]),
+				 a->pmu_names[i]);
+			fprintf(f,
+				"  %5u %-20.20s %-28s %9" PRIu64 " %10" PRIu64 " %10" PRIu64
+				" %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10.0f\n",
+				r->ring_id, r->name[0] ? r->name : "-", op, sm.count, sm.min, sm.p50,
+				sm.p90, sm.p99, sm.max, sm.mean);
+		}
+	}
+}
+
 static void print_hist(FILE *f, const struct kt_ring_agg *r, const char *what,
 		       const struct kt_hist *h)
 {
@@ -152,6 +179,14 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		}
 		if (!any)
 			fprintf(f, "  (no events yet)\n");
+		if (any && a->npmu) {
+			fprintf(f, "  %5s %-20s %-28s %9s %10s %10s %10s %10s %10s %10s\n", "RING",
+				"NAME", "COUNTER PER OP", "SAMPLES", "MIN", "P50", "P90", "P99",
+				"MAX", "MEAN");
+			for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
+				if (r->pid == p->pid)
+					pmu_rows(f, a, r, interval);
+		}
 		if (!hist)
 			continue;
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
@@ -168,8 +203,9 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		fprintf(f, "malformed events: %" PRIu64 "\n", a->bad_events);
 }
 
-static void json_series(struct kt_json *w, const char *key, const struct kt_series *s,
-			const struct kt_hist *h, uint64_t count, double secs)
+static void json_series(struct kt_json *w, const struct kt_agg *a, const char *key,
+			const struct kt_series *s, const struct kt_hist *h, uint64_t count,
+			double secs, bool interval)
 {
 	struct kt_hist empty;
 
@@ -186,7 +222,21 @@ static void json_series(struct kt_json *w, const char *key, const struct kt_seri
 		h = &empty;
 	}
 	kt_json_hist(w, "latency", h, secs);
-	(void)s;
+	if (a->npmu) {
+		/* per-operation counter values, in the counter's unit */
+		kt_json_key(w, "pmu");
+		kt_json_object_begin(w);
+		for (int i = 0; i < a->npmu && i < KT_PMU_MAX; i++) {
+			const struct kt_hist *ph = interval ? s->pmu_iv[i] : s->pmu[i];
+
+			if (!ph) {
+				kt_hist_init(&empty);
+				ph = &empty;
+			}
+			kt_json_hist(w, a->pmu_names[i], ph, secs);
+		}
+		kt_json_object_end(w);
+	}
 	kt_json_object_end(w);
 }
 
@@ -248,10 +298,10 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 
 				if (!s->seen)
 					continue;
-				json_series(&w, kt_event_type_name(types[i]), s,
+				json_series(&w, a, kt_event_type_name(types[i]), s,
 					    series_hist(s, false, interval),
 					    interval ? kt_series_count_iv(s) : kt_series_count(s),
-					    secs);
+					    secs, interval);
 			}
 			const struct kt_hist *soj = series_hist(&r->s[KT_EV_RECV], true, interval);
 

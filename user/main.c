@@ -33,6 +33,8 @@
 #include "kt_event.h"
 #include "kt_features.h"
 #include "kt_folded.h"
+#include "kt_pmu.h"
+#include "kt_profile.h"
 #include "kt_report.h"
 #include "kt_sym.h"
 #include "kt_target.h"
@@ -66,6 +68,8 @@ struct options {
 	bool no_calibrate;
 	double probe_cost_ns; /* --probe-cost: skip calibration, use this */
 	char **cmd;	      /* -- CMD ARGS: start it and trace it */
+	unsigned int profile_hz; /* --profile: sample user stacks at this rate per CPU */
+	const char *pmu;	  /* --pmu EVENT[,EVENT] */
 };
 
 static struct options opt = {
@@ -112,6 +116,8 @@ enum {
 	OPT_RINGBUF,
 	OPT_NO_CALIBRATE,
 	OPT_PROBE_COST,
+	OPT_PROFILE,
+	OPT_PMU,
 };
 
 static const char args_doc[] = "[-- COMMAND [ARG...]]";
@@ -146,6 +152,12 @@ static const struct argp_option options[] = {
 	 0},
 	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0, "Skip measuring the probe cost at start", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
+	{"profile", OPT_PROFILE, "HZ", 0,
+	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
+	 "output", 0},
+	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
+	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)",
+	 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
 	{},
 };
@@ -239,6 +251,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_PROBE_COST:
 		opt.probe_cost_ns = parse_double(arg, "probe cost", 0.001);
 		break;
+	case OPT_PROFILE:
+		opt.profile_hz = (unsigned int)parse_ull(arg, "profile frequency", 1, 100000);
+		break;
+	case OPT_PMU:
+		opt.pmu = arg;
+		break;
 	case 'v':
 		opt.verbose = true;
 		break;
@@ -291,6 +309,7 @@ struct tracer {
 	struct kt_targets targets;
 	struct kt_sym *sym;
 	struct kt_folded *folded;
+	struct kt_profile *prof; /* --profile */
 	FILE *json;
 	pid_t self;
 	double hit_ns; /* measured cost of one probe hit */
@@ -666,6 +685,11 @@ int main(int argc, char **argv)
 		return cmd_list(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "features"))
 		return kt_features_cmd();
+	if (argc >= 2 && !strcmp(argv[1], "pmu")) {
+		if (argc != 3 || strcmp(argv[2], "list"))
+			die(2, "usage: kaos-trace pmu list");
+		return kt_pmu_list(stdout) ? 1 : 0;
+	}
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
 		return 2;
 	if (!opt.npids && !opt.npaths && !opt.cmd)
@@ -674,6 +698,10 @@ int main(int argc, char **argv)
 		die(2, "--sample and --budget are exclusive");
 	libbpf_set_print(libbpf_print);
 	t.self = getpid();
+	struct kt_pmu pmu = {0};
+
+	if (opt.pmu && kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err)))
+		die(2, "%s", err);
 
 	/* Resolve targets first: bad input fails before anything is loaded. */
 	for (int i = 0; i < opt.npids; i++)
@@ -704,6 +732,13 @@ int main(int argc, char **argv)
 	t.skel->rodata->want_stacks = opt.stacks;
 	t.skel->rodata->wakeup_bytes = opt.ringbuf_bytes / 16;
 	bpf_map__set_max_entries(t.skel->maps.events, (uint32_t)opt.ringbuf_bytes);
+	if (opt.pmu && (e = kt_pmu_open(&pmu, stderr)))
+		die(1, "--pmu: %s", strerror(-e));
+	if (pmu.n) {
+		t.skel->rodata->pmu_nr = (uint32_t)pmu.n;
+		t.skel->rodata->pmu_ncpus = (uint32_t)pmu.ncpus;
+		bpf_map__set_max_entries(t.skel->maps.pmu_events, (uint32_t)(KT_PMU_MAX * pmu.ncpus));
+	}
 	/* Test hook: makes one program fail verification so the error path can be tested. */
 	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
 		bpf_program__set_type(t.skel->progs.kaos_send, BPF_PROG_TYPE_SOCKET_FILTER);
@@ -717,6 +752,8 @@ int main(int argc, char **argv)
 	}
 	uint8_t one = 1;
 
+	if (pmu.n && (e = kt_pmu_fill_map(&pmu, bpf_map__fd(t.skel->maps.pmu_events))))
+		die(1, "--pmu: cannot give the counters to BPF: %s", strerror(-e));
 	for (int i = 0; t.skel->rodata->filter_pids && i < t.targets.n; i++)
 		if (t.targets.v[i].pid > 0)
 			bpf_map_update_elem(bpf_map__fd(t.skel->maps.pid_filter),
@@ -747,15 +784,24 @@ int main(int argc, char **argv)
 	}
 	t.t_start = t.t_iv = now_ns(CLOCK_MONOTONIC);
 	kt_agg_init(&t.agg, now_ns(CLOCK_BOOTTIME));
+	t.agg.npmu = pmu.n;
+	memcpy(t.agg.pmu_names, pmu.names, sizeof(t.agg.pmu_names));
 	/* Report traced pids even if they never fire (the command: once it runs). */
 	for (int i = 0; i < t.targets.n; i++)
 		if (t.targets.v[i].pid > 0 && t.targets.v[i].pid != t.child)
 			kt_agg_proc(&t.agg, (uint32_t)t.targets.v[i].pid);
-	if (opt.stacks) {
+	if (opt.stacks || opt.profile_hz) {
 		t.sym = kt_sym_new();
 		t.folded = kt_folded_new();
 		if (!t.sym || !t.folded)
 			die(1, "out of memory");
+	}
+
+	if (opt.profile_hz) {
+		if (kt_profile_open(&t.prof, opt.profile_hz, t.sym, err, sizeof(err)))
+			die(1, "%s", err);
+		if (t.child)
+			kt_profile_add_pid(t.prof, (uint32_t)t.child);
 	}
 
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -800,6 +846,12 @@ int main(int argc, char **argv)
 			kt_agg_interval_reset(&t.agg);
 			t.t_iv = now;
 		}
+		if (t.prof) {
+			/* -p targets are known; -b processes once they produce events */
+			for (struct kt_proc *p = t.agg.procs; p; p = p->next)
+				kt_profile_add_pid(t.prof, p->pid);
+			kt_profile_refresh(t.prof);
+		}
 		check_exited(&t);
 		if ((end && now >= end) || all_pids_exited(&t))
 			break;
@@ -810,6 +862,20 @@ int main(int argc, char **argv)
 	t.nlinks = 0;
 	ring_buffer__consume(t.rb);
 	report(&t, true);
+	if (t.prof) {
+		struct kt_profile_stats ps;
+		int np = kt_profile_collect(t.prof, t.folded);
+
+		kt_profile_get_stats(t.prof, &ps);
+		fprintf(stderr,
+			"kaos-trace: profile: %llu samples at %u Hz on %d CPUs (%llu without a user "
+			"stack, %llu lost)%s\n",
+			(unsigned long long)ps.samples, opt.profile_hz, ps.ncpus,
+			(unsigned long long)ps.stack_err, (unsigned long long)ps.lost,
+			np < 0 ? ": collecting them failed" : "");
+		kt_profile_free(t.prof);
+		rc = np < 0 ? 1 : rc;
+	}
 	if (t.folded) {
 		int nst = kt_folded_write(t.folded, folded_out ? folded_out : stdout,
 					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt, t.sym);
@@ -839,6 +905,7 @@ int main(int argc, char **argv)
 	}
 	ring_buffer__free(t.rb);
 	kaos_trace_bpf__destroy(t.skel);
+	kt_pmu_close(&pmu);
 	kt_agg_free(&t.agg);
 	kt_targets_free(&t.targets);
 	if (t.child && !rc) {

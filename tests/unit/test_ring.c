@@ -112,8 +112,8 @@ static void test_ids_names(void **state)
 static void test_strerror(void **state)
 {
 	(void)state;
-	static const int codes[] = {KAOS_OK,	KAOS_EINVAL,   KAOS_ENOMEM, KAOS_EFULL,
-				    KAOS_EEMPTY, KAOS_EKIND,    KAOS_ESYS,   KAOS_ECORRUPT,
+	static const int codes[] = {KAOS_OK,	 KAOS_EINVAL,  KAOS_ENOMEM, KAOS_EFULL,
+				    KAOS_EEMPTY, KAOS_EKIND,   KAOS_ESYS,   KAOS_ECORRUPT,
 				    KAOS_EPEER,	 KAOS_EVERSION};
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		const char *s = kaos_strerror(-codes[i]);
@@ -166,7 +166,7 @@ static void test_bad_config(void **state)
 	c.kind = (enum kaos_ring_kind)4;
 	expect_create_einval(c);
 	c = ok;
-	c.kind = (enum kaos_ring_kind)-1;
+	c.kind = (enum kaos_ring_kind) - 1;
 	expect_create_einval(c);
 	c = ok;
 	c.wait = (enum kaos_wait_policy)3;
@@ -453,6 +453,36 @@ static void test_claim_publish_peek_release(void **state)
 	assert_int_equal(st.sent_msgs, 13);
 	assert_int_equal(st.recv_msgs, 13);
 	assert_int_equal(st.bp_episodes, 2);
+	kaos_ring_destroy(r);
+}
+
+/* Mixing the copy and zero-copy APIs wrongly must not push a cursor past its peer. */
+static void test_zero_copy_misuse(void **state)
+{
+	(void)state;
+	struct kaos_ring *r = mk(KAOS_RING_SPSC, 4, 8, KAOS_WAIT_FAIL);
+	uint64_t m = 1;
+	void *w;
+	const void *rd;
+
+	assert_int_equal(kaos_ring_claim(r, 4, &w), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(kaos_ring_send(r, &m), 0); /* fills the claimed slots */
+	kaos_ring_publish(r, 4);			    /* nothing left to publish */
+	assert_int_equal(kaos_ring_count(r), 4);
+
+	assert_int_equal(kaos_ring_peek(r, 4, &rd), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(kaos_ring_recv(r, &m), 0); /* consumes the peeked slots */
+	kaos_ring_release(r, 4);			    /* nothing left to release */
+	assert_int_equal(kaos_ring_count(r), 0);
+	struct kaos_ring_stats st;
+	kaos_ring_stats(r, &st);
+	assert_int_equal(st.sent_msgs, 4);
+	assert_int_equal(st.recv_msgs, 4);
+	assert_int_equal(kaos_ring_send(r, &m), 0); /* still a working ring */
+	assert_int_equal(kaos_ring_recv(r, &m), 0);
+	assert_int_equal(kaos_ring_recv(r, &m), -KAOS_EEMPTY);
 	kaos_ring_destroy(r);
 }
 
@@ -747,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_backpressure_fail),
 		cmocka_unit_test(test_claim_publish_peek_release),
+		cmocka_unit_test(test_zero_copy_misuse),
 		cmocka_unit_test(test_stats_retransmit),
 		cmocka_unit_test(test_wait_policies),
 		cmocka_unit_test(test_init_at_validate),

@@ -264,7 +264,8 @@ cmd_sysroot() { # arch dir
 	tmp=$(mktemp -d)
 	# -dev packages for headers and static archives, runtime ones for the .so links
 	(cd "$tmp" && apt_run apt-get -qq download libbpf-dev:"$darch" libbpf1:"$darch" \
-		libelf-dev:"$darch" libelf1:"$darch" zlib1g-dev:"$darch" zlib1g:"$darch" >/dev/null) ||
+		libelf-dev:"$darch" libelf1:"$darch" zlib1g-dev:"$darch" zlib1g:"$darch" \
+		libpfm4-dev:"$darch" libpfm4:"$darch" >/dev/null) ||
 		die "sysroot: apt-get download failed"
 	for deb in "$tmp"/*.deb; do
 		dpkg-deb -x "$deb" "$2"

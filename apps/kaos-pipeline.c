@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kaos-pipeline: parallel chunked zlib compression on a libkaos pipeline.
+ *
+ *   kaos-pipeline compress IN OUT [--workers N] [--chunk-size BYTES] [--level 0-9]
+ *   kaos-pipeline decompress IN OUT [--workers N]
+ *
+ * compress:   read -> compress (N workers) -> checksum -> write
+ * decompress: read (parse frames) -> decompress (N workers, verifies) -> write
+ *
+ * The container format (docs/pipeline.md), all integers little-endian:
+ *   file header  32 B: magic "KAOSPZ\x1a\n", version u32, codec u32 (1 =
+ *                zlib), chunk_size u32, level u32, reserved u32, crc32c u32
+ *                of the 28 bytes before it
+ *   chunk frame  32 B: tag "KCHK", raw_len u32, comp_len u32, crc32c of the
+ *                compressed bytes u32, crc32c of the raw bytes u32, seq u64,
+ *                crc32c u32 of the 28 bytes before it; then comp_len bytes
+ *                (one zlib stream)
+ *   end marker   32 B: tag "KEND", reserved u32, chunk count u64, total raw
+ *                bytes u64, reserved u32, crc32c u32 of the 28 bytes before it
+ * Nothing may follow the end marker.
+ *
+ * Exit status: 0 done, 1 failed (I/O, damaged or foreign input), 2 bad usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "kaos/crc32c.h"
+#include "kaos/pipeline.h"
+#include "kaos/ring.h"
+
+#define PROG	       "kaos-pipeline"
+#define HDR_SIZE       32
+#define FRAME_SIZE     32
+#define END_SIZE       32
+#define FORMAT_VERSION 1u
+#define CODEC_ZLIB     1u
+#define CHUNK_DEFAULT  (1u << 20)
+#define CHUNK_MAX      (64u << 20)
+#define WORKERS_MAX    64u
+#define LEVEL_DEFAULT  6
+
+static const uint8_t file_magic[8] = {'K', 'A', 'O', 'S', 'P', 'Z', 0x1a, '\n'};
+#define TAG_CHUNK 0x4b48434bu /* "KCHK" */
+#define TAG_END	  0x444e454bu /* "KEND" */
+
+/* ------------------------------------------------------------------ small helpers */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static __attribute__((format(printf, 1, 2), noreturn)) void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (try '" PROG " --help')\n");
+	exit(2);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " compress IN OUT [--workers N] [--chunk-size BYTES] "
+		"[--level 0-9]\n"
+		"       " PROG " decompress IN OUT [--workers N]\n"
+		"IN or OUT may be '-' (stdin/stdout). BYTES takes a k or m suffix (KiB, MiB).\n");
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Reads up to n bytes, retrying short reads: the count (n unless end of file), or -errno. */
+static ssize_t read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = write(fd, (const char *)buf + done, n - done);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ shared state */
+
+struct job {
+	const char *in_name, *out_name;
+	int in_fd, out_fd;
+	uint32_t chunk_size;
+	uint32_t bound; /* largest compressed chunk */
+	int level;
+	uint32_t workers;
+
+	/* per-worker zlib streams, set up lazily by the worker that owns the slot */
+	z_stream *zs;
+	bool *zs_ready;
+
+	/* source side */
+	uint64_t seq;
+	uint64_t raw_total;
+	bool saw_end;
+
+	/* sink side */
+	uint64_t out_chunks, out_raw;
+};
+
+/* ------------------------------------------------------------------ compress */
+
+static int read_raw(void *arg, struct kaos_chunk *c)
+{
+	struct job *j = arg;
+	ssize_t n = read_full(j->in_fd, c->data, j->chunk_size);
+
+	if (n < 0) {
+		kaos_chunk_error(c, "read %s: %s", j->in_name, strerror((int)-n));
+		return -KAOS_ESYS;
+	}
+	if (n == 0)
+		return 0;
+	c->len = (size_t)n;
+	return 1;
+}
+
+static int compress_chunk(void *arg, struct kaos_chunk *c)
+{
+	struct job *j = arg;
+	z_stream *z = &j->zs[c->worker];
+
+	if (!j->zs_ready[c->worker]) {
+		memset(z, 0, sizeof(*z));
+		if (deflateInit(z, j->level) != Z_OK) {
+			kaos_chunk_error(c, "zlib deflateInit failed");
+			return -KAOS_ENOMEM;
+		}
+		j->zs_ready[c->worker] = true;
+	} else {
+		deflateReset(z);
+	}
+	z->next_in = c->data;
+	z->avail_in = (uInt)c->len;
+	z->next_out = c->scratch;
+	z->avail_out = (uInt)c->cap;
+	if (deflate(z, Z_FINISH) != Z_STREAM_END) {
+		kaos_chunk_error(c, "zlib deflate did not finish (%s)",
+				 z->msg ? z->msg : "no room");
+		return -KAOS_EINVAL;
+	}
+	c->meta[0] = c->len; /* raw length */
+	c->len = z->total_out;
+	kaos_chunk_swap(c); /* data: compressed, scratch: raw */
+	return 0;
+}
+
+static int checksum_chunk(void *arg, struct kaos_chunk *c)
+{
+	(void)arg;
+	c->meta[1] = kaos_crc32c(0, c->data, c->len);	     /* compressed */
+	c->meta[2] = kaos_crc32c(0, c->scratch, c->meta[0]); /* raw */
+	return 0;
+}
+
+static int write_frame(void *arg, struct kaos_chunk *c)
+{
+	struct job *j = arg;
+	uint8_t h[FRAME_SIZE];
+	int rc;
+
+	put32(h, TAG_CHUNK);
+	put32(h + 4, (uint32_t)c->meta[0]);
+	put32(h + 8, (uint32_t)c->len);
+	put32(h + 12, (uint32_t)c->meta[1]);
+	put32(h + 16, (uint32_t)c->meta[2]);
+	put64(h + 20, c->seq);
+	put32(h + 28, kaos_crc32c(0, h, 28));
+	if ((rc = write_full(j->out_fd, h, sizeof(h))) ||
+	    (rc = write_full(j->out_fd, c->data, c->len))) {
+		kaos_chunk_error(c, "write %s: %s", j->out_name, strerror(-rc));
+		return -KAOS_ESYS;
+	}
+	j->out_chunks++;
+	j->out_raw += c->meta[0];
+	return 0;
+}
+
+/* ------------------------------------------------------------------ decompress */
+
+static int read_frame(void *arg, struct kaos_chunk *c)
+{
+	struct job *j = arg;
+	uint8_t h[FRAME_SIZE], extra;
+	ssize_t n = read_full(j->in_fd, h, sizeof(h));
+
+	if (n < 0) {
+		kaos_chunk_error(c, "read %s: %s", j->in_name, strerror((int)-n));
+		return -KAOS_ESYS;
+	}
+	if (n < (ssize_t)sizeof(h)) {
+		kaos_chunk_error(c, "%s: truncated (no end marker after %" PRIu64 " chunks)",
+				 j->in_name, j->seq);
+		return -KAOS_ECORRUPT;
+	}
+	if (get32(h + 28) != kaos_crc32c(0, h, 28)) {
+		kaos_chunk_error(c, "%s: damaged frame header after chunk %" PRIu64, j->in_name,
+				 j->seq);
+		return -KAOS_ECORRUPT;
+	}
+	uint32_t tag = get32(h);
+	if (tag == TAG_END) {
+		if (get64(h + 8) != j->seq || get64(h + 16) != j->raw_total) {
+			kaos_chunk_error(c,
+					 "%s: end marker says %" PRIu64 " chunks / %" PRIu64
+					 " bytes, stream had %" PRIu64 " / %" PRIu64,
+					 j->in_name, get64(h + 8), get64(h + 16), j->seq,
+					 j->raw_total);
+			return -KAOS_ECORRUPT;
+		}
+		n = read_full(j->in_fd, &extra, 1);
+		if (n != 0) {
+			kaos_chunk_error(c, "%s: %s after the end marker", j->in_name,
+					 n < 0 ? "read error" : "trailing data");
+			return -KAOS_ECORRUPT;
+		}
+		j->saw_end = true;
+		return 0;
+	}
+	uint32_t raw_len = get32(h + 4), comp_len = get32(h + 8);
+	if (tag != TAG_CHUNK || raw_len == 0 || raw_len > j->chunk_size || comp_len == 0 ||
+	    comp_len > j->bound || get64(h + 20) != j->seq) {
+		kaos_chunk_error(c, "%s: bad frame %" PRIu64 " (tag, lengths or sequence)",
+				 j->in_name, j->seq);
+		return -KAOS_ECORRUPT;
+	}
+	n = read_full(j->in_fd, c->data, comp_len);
+	if (n < 0) {
+		kaos_chunk_error(c, "read %s: %s", j->in_name, strerror((int)-n));
+		return -KAOS_ESYS;
+	}
+	if (n < (ssize_t)comp_len) {
+		kaos_chunk_error(c, "%s: truncated in chunk %" PRIu64, j->in_name, j->seq);
+		return -KAOS_ECORRUPT;
+	}
+	c->len = comp_len;
+	c->meta[0] = raw_len;
+	c->meta[1] = get32(h + 12);
+	c->meta[2] = get32(h + 16);
+	j->seq++;
+	j->raw_total += raw_len;
+	return 1;
+}
+
+static int decompress_chunk(void *arg, struct kaos_chunk *c)
+{
+	struct job *j = arg;
+	z_stream *z = &j->zs[c->worker];
+	int zrc;
+
+	if (kaos_crc32c(0, c->data, c->len) != (uint32_t)c->meta[1]) {
+		kaos_chunk_error(c, "%s: checksum mismatch in the compressed data", j->in_name);
+		return -KAOS_ECORRUPT;
+	}
+	if (!j->zs_ready[c->worker]) {
+		memset(z, 0, sizeof(*z));
+		if (inflateInit(z) != Z_OK) {
+			kaos_chunk_error(c, "zlib inflateInit failed");
+			return -KAOS_ENOMEM;
+		}
+		j->zs_ready[c->worker] = true;
+	} else {
+		inflateReset(z);
+	}
+	z->next_in = c->data;
+	z->avail_in = (uInt)c->len;
+	z->next_out = c->scratch;
+	z->avail_out = (uInt)c->meta[0];
+	zrc = inflate(z, Z_FINISH);
+	if (zrc != Z_STREAM_END || z->avail_in != 0 || z->total_out != c->meta[0]) {
+		kaos_chunk_error(c, "%s: compressed data does not inflate to %" PRIu64 " bytes",
+				 j->in_name, c->meta[0]);
+		return -KAOS_ECORRUPT;
+	}
+	c->len = z->total_out;
+	kaos_chunk_swap(c);
+	if (kaos_crc32c(0, c->data, c->len) != (uint32_t)c->meta[2]) {
+		kaos_chunk_error(c, "%s: checksum mismatch in the restored data", j->in_name);
+		return -KAOS_ECORRUPT;
+	}
+	return 0;
+}
+
+static int write_raw(void *arg, struct kaos_chunk *c)
+{
+	struct job *j = arg;
+	int rc = write_full(j->out_fd, c->data, c->len);
+
+	if (rc) {
+		kaos_chunk_error(c, "write %s: %s", j->out_name, strerror(-rc));
+		return -KAOS_ESYS;
+	}
+	j->out_chunks++;
+	j->out_raw += c->len;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ running */
+
+static void progress(struct kaos_pipeline *p, uint64_t t0, bool final)
+{
+	struct kaos_pipeline_stats st;
+	double secs = (double)(now_ns() - t0) / 1e9;
+
+	kaos_pipeline_stats(p, &st);
+	fprintf(stderr, "\r%8.1f MiB in %8.1f MiB out %7.1f MB/s | queues:",
+		(double)st.bytes_in / 1048576.0, (double)st.bytes_out / 1048576.0,
+		secs > 0 ? (double)st.bytes_in / 1e6 / secs : 0.0);
+	for (uint32_t k = 0; k < st.nstages; k++)
+		fprintf(stderr, " %s %u", st.stage[k].name, st.stage[k].queued);
+	fprintf(stderr, " | free %u/%u ", st.free_chunks, st.chunks);
+	if (final)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static int run(const struct kaos_pipeline_config *cfg)
+{
+	struct kaos_pipeline *p;
+	bool show = isatty(STDERR_FILENO);
+	uint64_t t0 = now_ns();
+	int rc;
+
+	rc = kaos_pipeline_create(cfg, &p);
+	if (rc) {
+		fprintf(stderr, PROG ": cannot set up the pipeline: %s\n", kaos_strerror(rc));
+		return rc;
+	}
+	rc = kaos_pipeline_start(p);
+	while (!rc && show && kaos_pipeline_running(p)) {
+		struct timespec ts = {0, 200000000};
+		nanosleep(&ts, NULL);
+		if (kaos_pipeline_running(p))
+			progress(p, t0, false);
+	}
+	int wrc = kaos_pipeline_wait(p);
+	if (show)
+		progress(p, t0, true);
+	rc = rc ? rc : wrc;
+	if (rc) {
+		const struct kaos_pipeline_error *e = kaos_pipeline_error(p);
+		if (e->msg[0])
+			fprintf(stderr, PROG ": %s\n", e->msg);
+		else
+			fprintf(stderr, PROG ": stage %s failed on chunk %" PRIu64 ": %s\n",
+				e->stage_name, e->seq, kaos_strerror(e->code));
+	}
+	kaos_pipeline_destroy(p);
+	return rc;
+}
+
+static void free_streams(struct job *j, bool inflating)
+{
+	for (uint32_t i = 0; i < j->workers; i++) {
+		if (!j->zs_ready[i])
+			continue;
+		if (inflating)
+			inflateEnd(&j->zs[i]);
+		else
+			deflateEnd(&j->zs[i]);
+	}
+	free(j->zs);
+	free(j->zs_ready);
+}
+
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+static int do_compress(struct job *j)
+{
+	uint8_t h[HDR_SIZE], e[END_SIZE];
+	int rc;
+
+	memcpy(h, file_magic, 8);
+	put32(h + 8, FORMAT_VERSION);
+	put32(h + 12, CODEC_ZLIB);
+	put32(h + 16, j->chunk_size);
+	put32(h + 20, (uint32_t)j->level);
+	put32(h + 24, 0);
+	put32(h + 28, kaos_crc32c(0, h, 28));
+	if ((rc = write_full(j->out_fd, h, sizeof(h)))) {
+		fprintf(stderr, PROG ": write %s: %s\n", j->out_name, strerror(-rc));
+		return 1;
+	}
+	struct kaos_stage_def stages[2] = {
+		{.name = "compress", .fn = compress_chunk, .arg = j, .workers = j->workers},
+		{.name = "checksum", .fn = checksum_chunk, .arg = j, .workers = 1},
+	};
+	struct kaos_pipeline_config cfg = {
+		.chunk_size = max_u32(j->chunk_size, j->bound),
+		.source_name = "read",
+		.source = read_raw,
+		.source_arg = j,
+		.stages = stages,
+		.nstages = 2,
+		.sink_name = "write",
+		.sink = write_frame,
+		.sink_arg = j,
+	};
+	rc = run(&cfg);
+	free_streams(j, false);
+	if (rc)
+		return 1;
+	put32(e, TAG_END);
+	put32(e + 4, 0);
+	put64(e + 8, j->out_chunks);
+	put64(e + 16, j->out_raw);
+	put32(e + 24, 0);
+	put32(e + 28, kaos_crc32c(0, e, 28));
+	if ((rc = write_full(j->out_fd, e, sizeof(e)))) {
+		fprintf(stderr, PROG ": write %s: %s\n", j->out_name, strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+static int do_decompress(struct job *j)
+{
+	uint8_t h[HDR_SIZE];
+	ssize_t n = read_full(j->in_fd, h, sizeof(h));
+	int rc;
+
+	if (n < 0) {
+		fprintf(stderr, PROG ": read %s: %s\n", j->in_name, strerror((int)-n));
+		return 1;
+	}
+	if (n < (ssize_t)sizeof(h) || memcmp(h, file_magic, 8) != 0) {
+		fprintf(stderr, PROG ": %s: not a kaos-pipeline file\n", j->in_name);
+		return 1;
+	}
+	if (get32(h + 28) != kaos_crc32c(0, h, 28)) {
+		fprintf(stderr, PROG ": %s: damaged file header\n", j->in_name);
+		return 1;
+	}
+	if (get32(h + 8) != FORMAT_VERSION || get32(h + 12) != CODEC_ZLIB) {
+		fprintf(stderr, PROG ": %s: format version %u codec %u not supported\n", j->in_name,
+			get32(h + 8), get32(h + 12));
+		return 1;
+	}
+	j->chunk_size = get32(h + 16);
+	if (j->chunk_size == 0 || j->chunk_size > CHUNK_MAX) {
+		fprintf(stderr, PROG ": %s: bad chunk size %u in header\n", j->in_name,
+			j->chunk_size);
+		return 1;
+	}
+	j->bound = (uint32_t)compressBound(j->chunk_size);
+	struct kaos_stage_def stage = {
+		.name = "decompress", .fn = decompress_chunk, .arg = j, .workers = j->workers};
+	struct kaos_pipeline_config cfg = {
+		.chunk_size = max_u32(j->chunk_size, j->bound),
+		.source_name = "read",
+		.source = read_frame,
+		.source_arg = j,
+		.stages = &stage,
+		.nstages = 1,
+		.sink_name = "write",
+		.sink = write_raw,
+		.sink_arg = j,
+	};
+	rc = run(&cfg);
+	free_streams(j, true);
+	if (rc)
+		return 1;
+	if (!j->saw_end) { /* cannot happen: the source ends only at the end marker */
+		fprintf(stderr, PROG ": %s: no end marker\n", j->in_name);
+		return 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ arguments */
+
+static uint64_t parse_num(const char *opt, const char *s, bool suffix, uint64_t lo, uint64_t hi)
+{
+	char *end;
+	uint64_t v, mul = 1;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		usage_error("%s needs a number", opt);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (suffix && (*end == 'k' || *end == 'K'))
+		mul = 1024, end++;
+	else if (suffix && (*end == 'm' || *end == 'M'))
+		mul = 1024 * 1024, end++;
+	if (errno || end == s || *end)
+		usage_error("%s: '%s' is not a number", opt, s);
+	if (v > hi / mul || v * mul < lo || v * mul > hi)
+		usage_error("%s must be %" PRIu64 "..%" PRIu64, opt, lo, hi);
+	return v * mul;
+}
+
+static uint32_t default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > (long)WORKERS_MAX ? WORKERS_MAX : (uint32_t)n;
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && S_ISREG(sa.st_mode) &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int main(int argc, char **argv)
+{
+	struct job j = {.level = LEVEL_DEFAULT, .chunk_size = CHUNK_DEFAULT};
+	const char *pos[2] = {NULL, NULL};
+	bool compress;
+	int npos = 0;
+
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc < 2)
+		usage_error("missing command (compress or decompress)");
+	if (!strcmp(argv[1], "compress"))
+		compress = true;
+	else if (!strcmp(argv[1], "decompress"))
+		compress = false;
+	else
+		usage_error("unknown command '%s'", argv[1]);
+	j.workers = default_workers();
+
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		const char *eq = strchr(a, '=');
+		char opt[32];
+
+		if (a[0] != '-' || !strcmp(a, "-")) {
+			if (npos == 2)
+				usage_error("unexpected argument '%s'", a);
+			pos[npos++] = a;
+			continue;
+		}
+		if (eq && eq - a < (ptrdiff_t)sizeof(opt)) {
+			memcpy(opt, a, (size_t)(eq - a));
+			opt[eq - a] = 0;
+			val = eq + 1;
+		} else {
+			snprintf(opt, sizeof(opt), "%s", a);
+			if (i + 1 < argc)
+				val = argv[i + 1];
+		}
+		if (!strcmp(opt, "--workers")) {
+			j.workers = (uint32_t)parse_num(opt, val, false, 1, WORKERS_MAX);
+		} else if (compress && !strcmp(opt, "--chunk-size")) {
+			j.chunk_size = (uint32_t)parse_num(opt, val, true, 1, CHUNK_MAX);
+		} else if (compress && !strcmp(opt, "--level")) {
+			j.level = (int)parse_num(opt, val, false, 0, 9);
+		} else {
+			usage_error("unknown option '%s' for %s", a, argv[1]);
+		}
+		if (!eq)
+			i++;
+	}
+	if (npos != 2)
+		usage_error("%s needs IN and OUT", argv[1]);
+
+	j.in_name = pos[0];
+	j.out_name = pos[1];
+	j.in_fd = strcmp(j.in_name, "-") ? open(j.in_name, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (j.in_fd < 0) {
+		fprintf(stderr, PROG ": cannot open %s: %s\n", j.in_name, strerror(errno));
+		return 1;
+	}
+	bool out_is_file = strcmp(j.out_name, "-") != 0;
+	j.out_fd = out_is_file ? open(j.out_name, O_WRONLY | O_CREAT | O_CLOEXEC, 0666)
+			       : STDOUT_FILENO;
+	if (j.out_fd < 0) {
+		fprintf(stderr, PROG ": cannot open %s: %s\n", j.out_name, strerror(errno));
+		return 1;
+	}
+	if (same_file(j.in_fd, j.out_fd)) {
+		fprintf(stderr, PROG ": %s and %s are the same file\n", j.in_name, j.out_name);
+		return 1;
+	}
+	struct stat ost;
+	bool out_regular = out_is_file && fstat(j.out_fd, &ost) == 0 && S_ISREG(ost.st_mode);
+	if (out_regular && ftruncate(j.out_fd, 0) < 0) {
+		fprintf(stderr, PROG ": cannot truncate %s: %s\n", j.out_name, strerror(errno));
+		return 1;
+	}
+
+	j.bound = (uint32_t)compressBound(j.chunk_size);
+	j.zs = calloc(j.workers, sizeof(*j.zs));
+	j.zs_ready = calloc(j.workers, sizeof(*j.zs_ready));
+	if (!j.zs || !j.zs_ready) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	int rc = compress ? do_compress(&j) : do_decompress(&j);
+	if (out_is_file && close(j.out_fd) < 0 && rc == 0) {
+		fprintf(stderr, PROG ": write %s: %s\n", j.out_name, strerror(errno));
+		rc = 1;
+	}
+	if (rc && out_regular)
+		unlink(j.out_name); /* no half-written output left behind */
+	if (j.in_fd != STDIN_FILENO)
+		close(j.in_fd);
+	return rc;
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# kaos-pipeline end to end: byte-exact round trips, damaged and foreign input
+# refused, unreadable input, write errors, bad arguments (exit 2).
+set -u
+B=${B:-build}
+P=$B/kaos-pipeline
+T=$(mktemp -d /tmp/kp-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+
+ok() { echo "ok   $*"; }
+bad() {
+	echo "FAIL $*"
+	fails=$((fails + 1))
+}
+
+[ -x "$P" ] || {
+	echo "FAIL $P not built"
+	exit 1
+}
+
+# ---------------------------------------------------------------- inputs
+head -c 0 /dev/null >"$T/empty"
+printf 'x' >"$T/one"
+head -c 4095 /dev/urandom >"$T/c-1"
+head -c 4096 /dev/urandom >"$T/c"
+head -c 4097 /dev/urandom >"$T/c+1"
+head -c 3000000 /dev/urandom >"$T/random"
+# compressible text-like data, a few MB
+awk 'BEGIN { srand(42); for (i = 0; i < 120000; i++) { n = int(rand() * 12) + 3;
+	line = ""; for (k = 0; k < n; k++) line = line sprintf("w%d ", int(rand() * 900));
+	print line } }' >"$T/text"
+
+# roundtrip NAME ARGS...: compress with ARGS, decompress, compare
+roundtrip() {
+	local f=$1
+	shift
+	if ! "$P" compress "$T/$f" "$T/$f.kpz" "$@" 2>"$T/err"; then
+		bad "compress $f $* ($(cat "$T/err"))"
+		return
+	fi
+	if ! "$P" decompress "$T/$f.kpz" "$T/$f.out" --workers 3 2>"$T/err"; then
+		bad "decompress $f $* ($(cat "$T/err"))"
+		return
+	fi
+	if cmp -s "$T/$f" "$T/$f.out"; then
+		ok "roundtrip $f $*"
+	else
+		bad "roundtrip $f $*: output differs"
+	fi
+}
+
+for f in empty one c-1 c c+1; do
+	roundtrip "$f" --chunk-size 4096 --workers 2
+done
+roundtrip random --chunk-size 64k --workers 4 --level 1
+roundtrip c+1 --chunk-size 1 --workers 2
+roundtrip text --level 0 --chunk-size 1m
+roundtrip text --workers 2 --chunk-size=100000 --level=9
+roundtrip text --workers 1
+
+# the text actually got smaller
+if [ "$(stat -c %s "$T/text.kpz")" -lt "$(($(stat -c %s "$T/text") / 2))" ]; then
+	ok "text compresses"
+else
+	bad "text did not compress: $(stat -c %s "$T/text.kpz") bytes"
+fi
+
+# stdin/stdout
+if "$P" compress - - --chunk-size 8192 <"$T/text" 2>"$T/err" | "$P" decompress - - 2>>"$T/err" |
+	cmp -s - "$T/text"; then
+	ok "stdin/stdout pipe"
+else
+	bad "stdin/stdout pipe ($(cat "$T/err"))"
+fi
+
+# ---------------------------------------------------------------- refusals
+# refuse CMD... : must exit non-zero with one line on stderr naming the program
+refuse() {
+	local what=$1 want=$2
+	shift 2
+	"$@" >/dev/null 2>"$T/err"
+	local rc=$?
+	local lines
+	lines=$(wc -l <"$T/err")
+	if [ "$rc" -ne 0 ] && { [ "$want" = any ] || [ "$rc" -eq "$want" ]; } && [ "$lines" -eq 1 ] &&
+		grep -q '^kaos-pipeline: ' "$T/err"; then
+		ok "$what -> exit $rc: $(cat "$T/err")"
+	else
+		bad "$what: exit $rc, stderr: $(cat "$T/err")"
+	fi
+}
+
+good=$T/text.kpz
+size=$(stat -c %s "$good")
+
+# flip one byte at OFFSET of a copy
+flip() {
+	cp "$good" "$T/dmg"
+	local byte
+	byte=$(od -An -tu1 -j "$1" -N1 "$T/dmg" | tr -d ' ')
+	printf "$(printf '\\%03o' $(((byte ^ 0x40) & 255)))" |
+		dd of="$T/dmg" bs=1 seek="$1" conv=notrunc status=none
+}
+
+flip $((size / 2))
+refuse "flipped byte in compressed data" 1 "$P" decompress "$T/dmg" "$T/dmg.out"
+[ -e "$T/dmg.out" ] && bad "partial output left behind" || ok "no partial output"
+flip 40 # inside the first frame header
+refuse "flipped byte in a frame header" 1 "$P" decompress "$T/dmg" "$T/dmg.out"
+flip 5 # file magic
+refuse "flipped byte in the magic" 1 "$P" decompress "$T/dmg" "$T/dmg.out"
+flip 17 # chunk size field
+refuse "flipped byte in the file header" 1 "$P" decompress "$T/dmg" "$T/dmg.out"
+flip $((size - 10)) # end marker
+refuse "flipped byte in the end marker" 1 "$P" decompress "$T/dmg" "$T/dmg.out"
+head -c $((size - 32)) "$good" >"$T/trunc"
+refuse "end marker cut off" 1 "$P" decompress "$T/trunc" "$T/dmg.out"
+head -c $((size / 3)) "$good" >"$T/trunc"
+refuse "truncated mid-chunk" 1 "$P" decompress "$T/trunc" "$T/dmg.out"
+head -c 20 "$good" >"$T/trunc"
+refuse "truncated header" 1 "$P" decompress "$T/trunc" "$T/dmg.out"
+{ cat "$good"; printf 'junk'; } >"$T/trail"
+refuse "trailing data" 1 "$P" decompress "$T/trail" "$T/dmg.out"
+refuse "foreign file (random)" 1 "$P" decompress "$T/random" "$T/dmg.out"
+gzip -c "$T/one" >"$T/one.gz"
+refuse "foreign file (gzip)" 1 "$P" decompress "$T/one.gz" "$T/dmg.out"
+refuse "empty file" 1 "$P" decompress "$T/empty" "$T/dmg.out"
+# two valid files glued: the first end marker is followed by data
+cat "$T/one.kpz" "$T/one.kpz" >"$T/glued"
+refuse "two files concatenated" 1 "$P" decompress "$T/glued" "$T/dmg.out"
+
+refuse "missing input" 1 "$P" compress "$T/nope" "$T/x"
+refuse "directory as input" 1 "$P" compress "$T" "$T/x"
+refuse "unwritable output directory" 1 "$P" compress "$T/one" "$T/nodir/x"
+refuse "same file in and out" 1 "$P" compress "$T/text" "$T/text"
+cmp -s "$T/text" "$T/text.out" && ok "input untouched" || bad "input damaged by same-file run"
+refuse "compress to /dev/full" 1 "$P" compress "$T/text" /dev/full
+grep -q "No space left" "$T/err" && ok "/dev/full error names the cause" ||
+	bad "/dev/full message: $(cat "$T/err")"
+refuse "decompress to /dev/full" 1 "$P" decompress "$T/text.kpz" /dev/full
+
+# ---------------------------------------------------------------- usage (exit 2)
+refuse "no arguments" 2 "$P"
+refuse "unknown command" 2 "$P" squash a b
+refuse "missing OUT" 2 "$P" compress "$T/one"
+refuse "extra argument" 2 "$P" compress "$T/one" "$T/x" "$T/y"
+refuse "workers 0" 2 "$P" compress "$T/one" "$T/x" --workers 0
+refuse "workers not a number" 2 "$P" compress "$T/one" "$T/x" --workers two
+refuse "workers missing value" 2 "$P" compress "$T/one" "$T/x" --workers
+refuse "level 10" 2 "$P" compress "$T/one" "$T/x" --level 10
+refuse "level -1" 2 "$P" compress "$T/one" "$T/x" --level -1
+refuse "chunk size 0" 2 "$P" compress "$T/one" "$T/x" --chunk-size 0
+refuse "chunk size too big" 2 "$P" compress "$T/one" "$T/x" --chunk-size 65m
+refuse "chunk size junk" 2 "$P" compress "$T/one" "$T/x" --chunk-size 12q
+refuse "level on decompress" 2 "$P" decompress "$T/one.kpz" "$T/x" --level 3
+refuse "unknown option" 2 "$P" compress "$T/one" "$T/x" --fast
+"$P" --help >/dev/null && ok "--help exits 0" || bad "--help"
+
+echo
+if [ $fails -gt 0 ]; then
+	echo "$fails check(s) failed"
+	exit 1
+fi
+echo "all checks passed"

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+#include "kt_profile.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/kaos_profile.skel.h"
+#include "kt_profile_abi.h"
+
+#define REFRESH_NS 200000000ull /* kt_profile_refresh: at most every 200 ms */
+
+struct prof_pid {
+	uint32_t pid;
+	bool sym_added;
+	char comm[KT_FOLDED_COMM_LEN];
+};
+
+struct kt_profile {
+	struct kaos_profile_bpf *skel;
+	struct bpf_link **links;
+	int *fds;
+	int ncpus;
+	struct kt_sym *sym;
+	struct prof_pid *pids;
+	size_t npids, cap;
+	uint64_t last_refresh;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct prof_pid *pid_find(struct kt_profile *p, uint32_t pid)
+{
+	for (size_t i = 0; i < p->npids; i++)
+		if (p->pids[i].pid == pid)
+			return &p->pids[i];
+	return NULL;
+}
+
+static struct prof_pid *pid_get(struct kt_profile *p, uint32_t pid)
+{
+	struct prof_pid *e = pid_find(p, pid);
+
+	if (e)
+		return e;
+	if (p->npids == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		struct prof_pid *v = realloc(p->pids, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		p->pids = v;
+		p->cap = cap;
+	}
+	e = &p->pids[p->npids++];
+	memset(e, 0, sizeof(*e));
+	e->pid = pid;
+	return e;
+}
+
+/* The process's name and maps, read while it lives (after its exec). */
+static void pid_capture(struct kt_profile *p, struct prof_pid *e)
+{
+	char path[64];
+	FILE *f;
+
+	if (e->sym_added)
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/comm", e->pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(e->comm, sizeof(e->comm), f))
+			e->comm[strcspn(e->comm, "\n")] = 0;
+		fclose(f);
+	}
+	if (p->sym)
+		kt_sym_add_pid(p->sym, (pid_t)e->pid);
+	e->sym_added = true;
+}
+
+static int perf_open_cpu(unsigned int hz, int cpu)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.size = sizeof(attr),
+		/* a fixed period (cpu-clock counts ns): the same rate on every CPU */
+		.sample_period = 1000000000ull / hz,
+	};
+
+	return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+int kt_profile_open(struct kt_profile **out, unsigned int hz, struct kt_sym *sym, char *err,
+		    size_t n)
+{
+	struct kt_profile *p;
+	int e, ncpu = libbpf_num_possible_cpus();
+
+	*out = NULL;
+	if (hz == 0 || hz > 1000000000u || ncpu <= 0) {
+		snprintf(err, n, "profile: invalid frequency or CPU count");
+		return -EINVAL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->links = calloc((size_t)ncpu, sizeof(*p->links))) ||
+	    !(p->fds = calloc((size_t)ncpu, sizeof(*p->fds)))) {
+		kt_profile_free(p);
+		snprintf(err, n, "profile: out of memory");
+		return -ENOMEM;
+	}
+	p->sym = sym;
+	for (int c = 0; c < ncpu; c++)
+		p->fds[c] = -1;
+	p->skel = kaos_profile_bpf__open_and_load();
+	if (!p->skel) {
+		e = -errno;
+		snprintf(err, n, "profile: cannot load BPF program: %s", strerror(-e));
+		kt_profile_free(p);
+		return e;
+	}
+	for (int c = 0; c < ncpu; c++) {
+		p->fds[c] = perf_open_cpu(hz, c);
+		if (p->fds[c] < 0) {
+			if (errno == ENODEV || errno == ENOENT)
+				continue; /* possible but offline CPU */
+			e = -errno;
+			snprintf(err, n, "profile: perf_event_open(cpu-clock, cpu %d): %s", c,
+				 strerror(-e));
+			kt_profile_free(p);
+			return e;
+		}
+		p->links[c] = bpf_program__attach_perf_event(p->skel->progs.kaos_profile, p->fds[c]);
+		if (!p->links[c]) {
+			e = -errno;
+			snprintf(err, n, "profile: cannot attach to cpu %d: %s", c, strerror(-e));
+			kt_profile_free(p);
+			return e;
+		}
+		p->ncpus++;
+	}
+	if (!p->ncpus) {
+		snprintf(err, n, "profile: no CPU could be sampled");
+		kt_profile_free(p);
+		return -ENODEV;
+	}
+	*out = p;
+	return 0;
+}
+
+int kt_profile_add_pid(struct kt_profile *p, uint32_t pid)
+{
+	uint8_t one = 1;
+
+	if (!p || !pid)
+		return -EINVAL;
+	if (pid_find(p, pid))
+		return 0;
+	if (!pid_get(p, pid))
+		return -ENOMEM;
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.prof_pids), &pid, &one, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void kt_profile_refresh(struct kt_profile *p)
+{
+	int fd = bpf_map__fd(p->skel->maps.prof_counts);
+	struct kt_prof_key key, next, *prev = NULL;
+	uint64_t now = mono_ns();
+
+	if (now - p->last_refresh < REFRESH_NS)
+		return;
+	p->last_refresh = now;
+	/* A pid that has been sampled has run: capture its maps while it lives. */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct prof_pid *e = pid_find(p, next.pid);
+
+		if (e && !e->sym_added)
+			pid_capture(p, e);
+		key = next;
+		prev = &key;
+	}
+}
+
+static void stop_sampling(struct kt_profile *p)
+{
+	for (int c = 0; p->links && p->fds && c < libbpf_num_possible_cpus(); c++) {
+		bpf_link__destroy(p->links[c]);
+		p->links[c] = NULL;
+		if (p->fds[c] >= 0)
+			close(p->fds[c]);
+		p->fds[c] = -1;
+	}
+}
+
+int kt_profile_collect(struct kt_profile *p, struct kt_folded *f)
+{
+	int cfd = bpf_map__fd(p->skel->maps.prof_counts);
+	int sfd = bpf_map__fd(p->skel->maps.prof_stacks);
+	struct kt_prof_key key, next, *prev = NULL;
+	uint64_t stack[KT_PROF_STACK_DEPTH];
+	int lines = 0;
+
+	stop_sampling(p);
+	p->last_refresh = 0;
+	kt_profile_refresh(p);
+	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
+		struct prof_pid *e = pid_find(p, next.pid);
+		uint64_t cnt;
+		size_t nframes = 0;
+		int err;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(cfd, &key, &cnt) || !cnt)
+			continue;
+		if (key.stack_id >= 0 && bpf_map_lookup_elem(sfd, &key.stack_id, stack) == 0)
+			nframes = KT_PROF_STACK_DEPTH; /* zero-filled past the last frame */
+		err = kt_folded_add(f, key.pid, e && e->comm[0] ? e->comm : NULL, "cpu", stack,
+				    nframes, cnt);
+		if (err)
+			return err;
+		lines++;
+	}
+	return lines;
+}
+
+void kt_profile_get_stats(const struct kt_profile *p, struct kt_profile_stats *st)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+	uint64_t *dst[KT_PROF_STAT_NR] = {&st->samples, &st->stack_err, &st->lost};
+	int fd = bpf_map__fd(p->skel->maps.prof_stats);
+
+	memset(st, 0, sizeof(*st));
+	st->ncpus = p->ncpus;
+	for (uint32_t k = 0; k < KT_PROF_STAT_NR; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			*dst[k] += vals[c];
+	}
+}
+
+void kt_profile_free(struct kt_profile *p)
+{
+	if (!p)
+		return;
+	stop_sampling(p);
+	kaos_profile_bpf__destroy(p->skel);
+	free(p->links);
+	free(p->fds);
+	free(p->pids);
+	free(p);
+}
