@@ -282,7 +282,8 @@ VM_ARCHES := $(sort $(shell awk '!/^\#/ && NF {print $$1}' $(VM_MATRIX) 2>/dev/n
 VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu busybox-static cpio \
 	xz-utils zstd gzip
 GUEST := $(B)/vm/guest
-GUEST_PROGS := kt_workload
+# kt_funcs: functions of known call counts for the --func test (once it exists)
+GUEST_PROGS := kt_workload $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs)
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
@@ -329,8 +330,8 @@ $(PROBE_NOP_STAMP): FORCE
 	@mkdir -p $(@D)
 	$(Q)echo $(PROBE_NOP) >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 $(CORE_OBJ) $(KT_OBJ) $(B)/user/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
-	$(BENCHES) $(GUEST)/bin/kt_workload $(SAN_SRC:%.c=$(B)/asan/%.o) $(CORE_SRC:%.c=$(B)/tsan/%.o): \
-	$(PROBE_NOP_STAMP)
+	$(SAN_SRC:%.c=$(B)/asan/%.o) $(SAN_SRC:%.c=$(B)/tsan/%.o) \
+	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload: $(PROBE_NOP_STAMP)
 .PHONY: FORCE
 FORCE:
 

@@ -27,6 +27,9 @@ fail() {
 start_tracer() {
 	name=$1
 	shift
+	# A stale "attached" from an earlier run of the same name would let us go on
+	# before this tracer has its SIGINT handler (background jobs ignore SIGINT).
+	rm -f "$TMP/$name.txt" "$TMP/$name.err"
 	"$KT" "$@" >"$TMP/$name.txt" 2>"$TMP/$name.err" &
 	TRACER_PID=$!
 	i=0

@@ -16,9 +16,12 @@ for bin in "$BIN/kt_probe_cost-nop5" "$BIN/kt_probe_cost-nop1"; do
 	best_u=
 	best_t=
 	for r in 1 2 3; do
+		echo "${bin##*/} round $r: untraced"
 		u=$(elapsed "$bin") || fail "$bin failed"
-		start_tracer "cost$r" -b "$bin" --no-calibrate --json "$TMP/cost$r.json"
+		echo "${bin##*/} round $r: traced"
+		start_tracer "cost-${bin##*-}-$r" -b "$bin" --no-calibrate --json "$TMP/cost$r.json"
 		t=$(elapsed "$bin") || fail "$bin failed (traced)"
+		echo "${bin##*/} round $r: stopping the tracer"
 		stop_tracer
 		f=$TMP/cost$r.json
 		expect lost "$(json_top "$f" lost)" 0
