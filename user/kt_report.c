@@ -8,6 +8,12 @@
 #include "kt_hist.h"
 #include "kt_json.h"
 
+/* Operations of a series: the interval's or since start. */
+static uint64_t series_ops(const struct kt_series *s, bool interval)
+{
+	return interval ? kt_series_count_iv(s) : kt_series_count(s);
+}
+
 static const char *fmt_rate(char *buf, size_t n, double per_s)
 {
 	if (per_s >= 1e9)
@@ -38,7 +44,7 @@ static uint64_t proc_func_calls(const struct kt_agg *a, uint32_t pid, bool inter
 	for (const struct kt_func_agg *f = a->funcs; f; f = f->next) {
 		if (f->pid != pid || f->idx >= a->nfuncs)
 			continue;
-		uint64_t n = interval ? kt_series_count_iv(&f->s) : kt_series_count(&f->s);
+		uint64_t n = series_ops(&f->s, interval);
 
 		calls += n;
 		*cost_ns += (double)n * a->func_desc[f->idx].pair_ns;
@@ -92,7 +98,7 @@ static bool func_rows(FILE *f, const struct kt_agg *a, const struct kt_report_to
 		if (fa->pid != pid || fa->idx >= a->nfuncs)
 			continue;
 		const struct kt_func_desc *d = &a->func_desc[fa->idx];
-		uint64_t n = interval ? kt_series_count_iv(&fa->s) : kt_series_count(&fa->s);
+		uint64_t n = series_ops(&fa->s, interval);
 		const struct kt_hist *raw = func_hist(fa, false, interval);
 		char rate[32], name[64], samples[32];
 
@@ -184,6 +190,19 @@ static void pmu_rows(FILE *f, const struct kt_agg *a, const struct kt_ring_agg *
 	}
 }
 
+/* A send/recv row, classified by its p99 (no class without samples). */
+static void latency_row(FILE *f, const struct kt_ring_agg *r, const char *op, uint64_t count,
+			double secs, const struct kt_hist *h)
+{
+	struct kt_hist_summary s = {0};
+	char cls[64];
+
+	if (h)
+		kt_hist_summary(h, &s);
+	snprintf(cls, sizeof(cls), "%s (p99)", kt_lat_class_label(kt_classify_latency(s.p99)));
+	row(f, r, op, count, secs, h, s.count ? cls : NULL);
+}
+
 static void print_hist(FILE *f, const struct kt_ring_agg *r, const char *what,
 		       const struct kt_hist *h)
 {
@@ -238,32 +257,16 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			const struct kt_series *snd = &r->s[KT_EV_SEND], *rcv = &r->s[KT_EV_RECV];
 			const struct kt_series *bp = &r->s[KT_EV_BACKPRESSURE];
 			const struct kt_series *rt = &r->s[KT_EV_RETRANSMIT];
-			uint64_t nsend = interval ? kt_series_count_iv(snd) : kt_series_count(snd);
-			uint64_t nrecv = interval ? kt_series_count_iv(rcv) : kt_series_count(rcv);
-			uint64_t nbp = interval ? kt_series_count_iv(bp) : kt_series_count(bp);
-			uint64_t nrt = interval ? kt_series_count_iv(rt) : kt_series_count(rt);
-			struct kt_hist_summary s;
+			uint64_t nsend = series_ops(snd, interval), nrecv = series_ops(rcv, interval);
+			uint64_t nbp = series_ops(bp, interval), nrt = series_ops(rt, interval);
 			char cls[64];
 
-			if (snd->seen) {
-				const struct kt_hist *h = series_hist(snd, false, interval);
-
-				memset(&s, 0, sizeof(s));
-				if (h)
-					kt_hist_summary(h, &s);
-				snprintf(cls, sizeof(cls), "%s (p99)",
-					 kt_lat_class_label(kt_classify_latency(s.p99)));
-				row(f, r, "send", nsend, secs, h, h && s.count ? cls : NULL);
-			}
+			if (snd->seen)
+				latency_row(f, r, "send", nsend, secs, series_hist(snd, false, interval));
 			if (rcv->seen) {
-				const struct kt_hist *h = series_hist(rcv, false, interval);
+				const struct kt_hist *h;
 
-				memset(&s, 0, sizeof(s));
-				if (h)
-					kt_hist_summary(h, &s);
-				snprintf(cls, sizeof(cls), "%s (p99)",
-					 kt_lat_class_label(kt_classify_latency(s.p99)));
-				row(f, r, "recv", nrecv, secs, h, h && s.count ? cls : NULL);
+				latency_row(f, r, "recv", nrecv, secs, series_hist(rcv, false, interval));
 				h = series_hist(rcv, true, interval);
 				if (h && kt_hist_count(h))
 					row(f, r, "sojourn", kt_hist_count(h), secs, h, NULL);
@@ -323,7 +326,7 @@ static void json_func(struct kt_json *w, const struct kt_agg *a, const struct kt
 		      double secs, bool interval)
 {
 	const struct kt_func_desc *d = &a->func_desc[fa->idx];
-	uint64_t n = interval ? kt_series_count_iv(&fa->s) : kt_series_count(&fa->s);
+	uint64_t n = series_ops(&fa->s, interval);
 	const struct kt_hist *raw = func_hist(fa, false, interval);
 	const struct kt_hist *corr = func_hist(fa, true, interval);
 	struct kt_hist empty;
@@ -452,7 +455,7 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 					continue;
 				json_series(&w, a, kt_event_type_name(types[i]), s,
 					    series_hist(s, false, interval),
-					    interval ? kt_series_count_iv(s) : kt_series_count(s),
+					    series_ops(s, interval),
 					    secs, interval);
 			}
 			const struct kt_hist *soj = series_hist(&r->s[KT_EV_RECV], true, interval);
