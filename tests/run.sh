@@ -69,7 +69,7 @@ vm() {
 			--kernel "$kernel" </dev/null
 		# a failure has already shown the log's tail
 		[ $fail -ne "$failed_before" ] ||
-			grep -E '^  (PASS|FAIL|SKIP|COST) |^vmtest: .*passed' \
+			grep -E '^  (PASS|FAIL|SKIP|COST) |^vmtest: .*(passed|once more)' \
 				"$logdir/vm_$arch-$kernel.log" 2>/dev/null | sed 's/^ */      /'
 	done < <(cat tests/vm/matrix)
 }
