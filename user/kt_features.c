@@ -378,7 +378,7 @@ void kt_features_print(FILE *out, const struct kt_features *f)
 static struct kt_features probed;
 static bool have_probed;
 
-int kt_features_check(const struct kt_targets *ts, char *err, size_t errlen)
+int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, size_t errlen)
 {
 	enum kt_site sites[64];
 	bool x86_sites = false;
@@ -389,7 +389,7 @@ int kt_features_check(const struct kt_targets *ts, char *err, size_t errlen)
 		sites[i] = kt_site_of(ts->v[i].path, "kaos", NULL);
 		x86_sites |= sites[i] == KT_SITE_NOP1 || sites[i] == KT_SITE_NOP5;
 	}
-	kt_features_probe(&probed, x86_sites);
+	kt_features_probe(&probed, x86_sites && time_sites);
 	have_probed = true;
 	if (kt_features_missing(&probed, err, errlen)) {
 		char tail[128];

@@ -88,12 +88,12 @@ int kt_features_site_advice(const struct kt_features *f, enum kt_site site, char
 void kt_features_print(FILE *out, const struct kt_features *f);
 
 /*
- * kaos-trace's start: probes the kernel (timing nops only if some target
- * has x86 nop sites), prints notes and per-target advice on stderr, and
+ * kaos-trace's start: probes the kernel (timing nops only if time_sites and
+ * some target has x86 nop sites), prints notes and per-target advice on stderr, and
  * returns -1 with err naming what is missing if kaos-trace cannot run here.
  */
 struct kt_targets;
-int kt_features_check(const struct kt_targets *ts, char *err, size_t errlen);
+int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, size_t errlen);
 /* After a failed BPF load: one line of what the kernel offers, for context. */
 void kt_features_explain(FILE *out);
 /* `kaos-trace features`: probe, print, exit status 0 if nothing needed is missing. */

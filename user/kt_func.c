@@ -20,6 +20,7 @@
 #include "bpf/kaos_func.skel.h"
 #include "kt_elf.h"
 #include "kt_hist.h"
+#include "kt_percpu.h"
 
 /* ---------------------------------------------------------------- pure helpers */
 
@@ -1241,18 +1242,10 @@ void kt_func_sync(struct kt_func *f, struct kt_agg *agg)
 
 void kt_func_stats(struct kt_func *f, uint64_t out[KT_FSTAT_NR])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t vals[ncpu > 0 ? ncpu : 1];
-
 	memset(out, 0, sizeof(uint64_t) * KT_FSTAT_NR);
 	if (!f || !f->skel)
 		return;
-	for (uint32_t k = 0; k < KT_FSTAT_NR; k++) {
-		if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.func_stats), &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
+	kt_percpu_sum_u64(bpf_map__fd(f->skel->maps.func_stats), KT_FSTAT_NR, out);
 }
 
 struct tick_ctx {

@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/kaos_profile.skel.h"
+#include "kt_percpu.h"
 #include "kt_profile_abi.h"
 
 #define REFRESH_NS 200000000ull /* kt_profile_refresh: at most every 200 ms */
@@ -243,19 +244,14 @@ int kt_profile_collect(struct kt_profile *p, struct kt_folded *f)
 
 void kt_profile_get_stats(const struct kt_profile *p, struct kt_profile_stats *st)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t vals[ncpu > 0 ? ncpu : 1];
-	uint64_t *dst[KT_PROF_STAT_NR] = {&st->samples, &st->stack_err, &st->lost};
-	int fd = bpf_map__fd(p->skel->maps.prof_stats);
+	uint64_t v[KT_PROF_STAT_NR];
 
+	kt_percpu_sum_u64(bpf_map__fd(p->skel->maps.prof_stats), KT_PROF_STAT_NR, v);
 	memset(st, 0, sizeof(*st));
 	st->ncpus = p->ncpus;
-	for (uint32_t k = 0; k < KT_PROF_STAT_NR; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			*dst[k] += vals[c];
-	}
+	st->samples = v[KT_PROF_STAT_SAMPLES];
+	st->stack_err = v[KT_PROF_STAT_STACK_ERR];
+	st->lost = v[KT_PROF_STAT_LOST];
 }
 
 void kt_profile_free(struct kt_profile *p)

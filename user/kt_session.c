@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_session.h"
+#include "kt_percpu.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -179,17 +180,7 @@ void kt_session_start(struct kt_session *s)
 
 void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_TYPES])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t vals[ncpu > 0 ? ncpu : 1];
-	int fd = bpf_map__fd(s->skel->maps.kt_stats);
-
-	memset(out, 0, sizeof(uint64_t) * KT_STAT_NR * KT_EV_TYPES);
-	for (uint32_t k = 0; k < KT_STAT_NR * KT_EV_TYPES; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k / KT_EV_TYPES][k % KT_EV_TYPES] += vals[c];
-	}
+	kt_percpu_sum_u64(bpf_map__fd(s->skel->maps.kt_stats), KT_STAT_NR * KT_EV_TYPES, &out[0][0]);
 	for (int st = 0; st < KT_STAT_NR; st++)
 		for (int ty = 0; ty < KT_EV_TYPES; ty++)
 			out[st][ty] -= s->stats_base[st][ty];

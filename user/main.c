@@ -168,7 +168,7 @@ static const struct argp_option options[] = {
 	{"hist", 'H', NULL, 0, "Print ASCII latency histograms", 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two, >= 4096)",
 	 0},
-	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0, "Skip measuring the probe cost at start", 0},
+	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0, "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
 	{"profile", OPT_PROFILE, "HZ", 0,
 	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
@@ -609,7 +609,9 @@ int main(int argc, char **argv)
 	if (opt.pmu && (e = kt_pmu_open(&pmu, stderr)))
 		die(1, "--pmu: %s", strerror(-e));
 
-	if (kt_features_check(&t.targets, err, sizeof(err)))
+	/* --no-calibrate and --probe-cost skip every self-probe at start */
+	if (kt_features_check(&t.targets, !opt.no_calibrate && !(opt.probe_cost_ns > 0), err,
+			      sizeof(err)))
 		die(1, "%s", err);
 	/* The kernel-side pid filter: every pid target (the command's too). */
 	pid_t fpids[MAX_TARGETS + 1];
