@@ -980,32 +980,87 @@ int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t n)
 
 /* ------------------------------------------------------------------ zero copy (SPSC) */
 
-int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
+/*
+ * The probe gate of publish()/release() when the cursor reaches probe_at. Out
+ * of line: inlined, its calls gave the hot functions a stack frame and six
+ * callee-saved register spills on every call, traced or not.
+ */
+static traced_path void publish_probed(struct kaos_ring *r, uint64_t pos, uint32_t n)
+{
+	struct probe_ctx pc;
+
+	if (!send_traced()) {
+		set_prod_probe_at(r, pos + PROBE_RECHECK);
+		prod_publish(r, KIND_SPSC, pos, n);
+		return;
+	}
+	uint64_t mask = sample_mask();
+	pc_init(&pc, mask, true);
+	if (next_sampled(pos, mask) < pos + n) {
+		pc.t0 = pc.ts = now_ns();
+		pc_produced(r, &pc, pos, n);
+	}
+	prod_publish(r, KIND_SPSC, pos, n);
+	set_prod_probe_at(r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
+	if (pc.sampled != NO_SEQ)
+		fire_send(r, &pc, pos + n, (int)n);
+}
+
+static traced_path void release_probed(struct kaos_ring *r, uint64_t pos, uint32_t n)
+{
+	struct probe_ctx pc;
+
+	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
+		set_cons_probe_at(r, pos + PROBE_RECHECK);
+		cons_release(r, KIND_SPSC, pos, n);
+		return;
+	}
+	uint64_t mask = sample_mask();
+	pc_init(&pc, mask, false);
+	if (next_sampled(pos, mask) < pos + n)
+		pc_consumed(r, &pc, pos, n);
+	cons_release(r, KIND_SPSC, pos, n);
+	set_cons_probe_at(r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
+	if (pc.sampled != NO_SEQ)
+		fire_recv(r, &pc, pos + n, (int)n);
+}
+
+/* claim() found the ring full: backpressure per the wait policy. */
+static slow_path int claim_wait(struct kaos_ring *r, uint32_t want, void **slots)
 {
 	uint32_t spins = 0;
-	uint64_t t_bp = 0, pos = 0;
+	uint64_t t_bp = bp_begin(r);
+	uint64_t pos;
 	uint32_t k;
 
-	if (unlikely(!r || !slots || want == 0))
-		return -KAOS_EINVAL;
-	if (unlikely(r->hdr.kind != KAOS_RING_SPSC))
-		return -KAOS_EKIND;
+	if (!t_bp) {
+		r->prod.pending = 0;
+		return 0;
+	}
 	for (;;) {
+		bp_pause(r, &spins);
 		pos = atomic_load_explicit(&r->prod.pos, RLX);
 		k = prod_reserve(r, KIND_SPSC, want, &pos, true);
 		if (k)
 			break;
-		if (!t_bp) {
-			t_bp = bp_begin(r);
-			if (!t_bp) {
-				r->prod.pending = 0;
-				return 0;
-			}
-		}
-		bp_pause(r, &spins);
 	}
-	if (unlikely(t_bp))
-		bp_end(r, t_bp);
+	bp_end(r, t_bp);
+	r->prod.pending = k;
+	*slots = slot_at(r, pos);
+	return (int)k;
+}
+
+/* The waiting loop lives in claim_wait(): the hot function stays a leaf without a frame. */
+int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
+{
+	if (unlikely(!r || !slots || want == 0))
+		return -KAOS_EINVAL;
+	if (unlikely(r->hdr.kind != KAOS_RING_SPSC))
+		return -KAOS_EKIND;
+	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	uint32_t k = prod_reserve(r, KIND_SPSC, want, &pos, true);
+	if (unlikely(!k))
+		return claim_wait(r, want, slots);
 	r->prod.pending = k;
 	*slots = slot_at(r, pos);
 	return (int)k;
@@ -1034,23 +1089,8 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 		return;
 	r->prod.pending -= n;
 	if (RING_PROBES && unlikely(pos + n > probe_at(&r->prod))) {
-		struct probe_ctx pc;
-		if (!send_traced()) {
-			set_prod_probe_at(r, pos + PROBE_RECHECK);
-		} else {
-			uint64_t mask = sample_mask();
-			pc_init(&pc, mask, true);
-			if (next_sampled(pos, mask) < pos + n) {
-				pc.t0 = pc.ts = now_ns();
-				pc_produced(r, &pc, pos, n);
-			}
-			prod_publish(r, KIND_SPSC, pos, n);
-			set_prod_probe_at(
-				r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
-			if (pc.sampled != NO_SEQ)
-				fire_send(r, &pc, pos + n, (int)n);
-			return;
-		}
+		publish_probed(r, pos, n);
+		return;
 	}
 	prod_publish(r, KIND_SPSC, pos, n);
 }
@@ -1090,21 +1130,8 @@ void kaos_ring_release(struct kaos_ring *r, uint32_t n)
 		return;
 	r->cons.pending -= n;
 	if (RING_PROBES && unlikely(pos + n > probe_at(&r->cons))) {
-		struct probe_ctx pc;
-		if (!KAOS_PROBE_ENABLED(kaos, recv)) {
-			set_cons_probe_at(r, pos + PROBE_RECHECK);
-		} else {
-			uint64_t mask = sample_mask();
-			pc_init(&pc, mask, false);
-			if (next_sampled(pos, mask) < pos + n)
-				pc_consumed(r, &pc, pos, n);
-			cons_release(r, KIND_SPSC, pos, n);
-			set_cons_probe_at(
-				r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
-			if (pc.sampled != NO_SEQ)
-				fire_recv(r, &pc, pos + n, (int)n);
-			return;
-		}
+		release_probed(r, pos, n);
+		return;
 	}
 	cons_release(r, KIND_SPSC, pos, n);
 }
