@@ -43,6 +43,7 @@
 #include <rte_ring.h>
 
 #include "kaos/ring.h"
+#include "kaos/ring_inline.h"
 
 #ifdef KAOS_BENCH_NOPROBES
 #define BENCH_VARIANT "noprobes"
@@ -75,8 +76,19 @@ struct msg64 {
 };
 CK_RING_PROTOTYPE(msg64, msg64)
 
-enum impl { IMPL_KAOS, IMPL_KAOS_ZC, IMPL_KAOS_COPY, IMPL_RTE, IMPL_CK, IMPL_BARE, IMPL_N };
-static const char *const impl_names[IMPL_N] = {"kaos", "kaos-zc", "kaos-copy", "rte", "ck", "bare"};
+/* kaos: the library calls; kaos-inline: include/kaos/ring_inline.h (header-inline fast path) */
+enum impl {
+	IMPL_KAOS,
+	IMPL_KAOS_INL,
+	IMPL_KAOS_ZC,
+	IMPL_KAOS_COPY,
+	IMPL_RTE,
+	IMPL_CK,
+	IMPL_BARE,
+	IMPL_N
+};
+static const char *const impl_names[IMPL_N] = {"kaos", "kaos-inline", "kaos-zc", "kaos-copy",
+					       "rte",  "ck",	      "bare"};
 
 enum mode { MODE_SPSC, MODE_MPSC, MODE_MPMC };
 enum shape { SHAPE_MSG, SHAPE_BATCH, SHAPE_RTT, SHAPE_LOCAL };
@@ -88,33 +100,34 @@ struct bench_case {
 	uint32_t size;
 	int nprod, ncons;
 	int nimpl;
-	enum impl impls[4];
+	enum impl impls[5];
 	enum impl na_impl; /* a peer that cannot run this case, or IMPL_N */
 	const char *na_reason;
 	bool batched; /* SHAPE_LOCAL: batches rather than one message per call */
 };
 
 #define PEERS3 .nimpl = 3, .impls = {IMPL_KAOS, IMPL_RTE, IMPL_CK}, .na_impl = IMPL_N
+#define PEERS4 .nimpl = 4, .impls = {IMPL_KAOS, IMPL_KAOS_INL, IMPL_RTE, IMPL_CK}, .na_impl = IMPL_N
 #define BATCH3                                                                             \
 	.nimpl = 3, .impls = {IMPL_KAOS_ZC, IMPL_KAOS_COPY, IMPL_RTE}, .na_impl = IMPL_CK, \
 	.na_reason = "no batch API (ck_ring moves one entry per call)"
 
 static const struct bench_case cases[] = {
-	{"spsc-msg8", SHAPE_MSG, MODE_SPSC, 8, 1, 1, PEERS3},
-	{"spsc-msg64", SHAPE_MSG, MODE_SPSC, 64, 1, 1, PEERS3},
+	{"spsc-msg8", SHAPE_MSG, MODE_SPSC, 8, 1, 1, PEERS4},
+	{"spsc-msg64", SHAPE_MSG, MODE_SPSC, 64, 1, 1, PEERS4},
 	{"spsc-batch8", SHAPE_BATCH, MODE_SPSC, 8, 1, 1, BATCH3},
 	{"spsc-batch64", SHAPE_BATCH, MODE_SPSC, 64, 1, 1, BATCH3},
 	{"mpsc-2p1c", SHAPE_MSG, MODE_MPSC, 8, 2, 1, PEERS3},
 	{"mpmc-1p1c", SHAPE_MSG, MODE_MPMC, 8, 1, 1, PEERS3},
 	{"mpmc-2p2c", SHAPE_MSG, MODE_MPMC, 8, 2, 2, PEERS3},
-	{"rtt", SHAPE_RTT, MODE_SPSC, 8, 1, 1, .nimpl = 4,
-	 .impls = {IMPL_KAOS, IMPL_RTE, IMPL_CK, IMPL_BARE}, .na_impl = IMPL_N},
+	{"rtt", SHAPE_RTT, MODE_SPSC, 8, 1, 1, .nimpl = 5,
+	 .impls = {IMPL_KAOS, IMPL_KAOS_INL, IMPL_RTE, IMPL_CK, IMPL_BARE}, .na_impl = IMPL_N},
 	/*
 	 * One thread sends BATCH messages then receives them: the CPU cost of
 	 * the calls without cross-CPU traffic, hence far less noisy than the
 	 * two-thread cases (used for the untraced probe cost).
 	 */
-	{"local-msg8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, PEERS3},
+	{"local-msg8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, PEERS4},
 	{"local-batch8", SHAPE_LOCAL, MODE_SPSC, 8, 1, 0, BATCH3, .batched = true},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -284,6 +297,9 @@ static inline __attribute__((always_inline)) bool send8(struct run *run, const e
 	switch (impl) {
 	case IMPL_KAOS:
 		return kaos_ok(run, kaos_ring_send(run->kr[ri], &v), KAOS_EFULL, "kaos_ring_send");
+	case IMPL_KAOS_INL:
+		return kaos_ok(run, kaos_ring_send_inline(run->kr[ri], &v), KAOS_EFULL,
+			       "kaos_ring_send_inline");
 	case IMPL_RTE:
 		if (mode == MODE_SPSC)
 			return rte_ring_sp_enqueue(run->rr[ri], (void *)(uintptr_t)v) == 0;
@@ -310,6 +326,9 @@ static inline __attribute__((always_inline)) bool recv8(struct run *run, const e
 	switch (impl) {
 	case IMPL_KAOS:
 		return kaos_ok(run, kaos_ring_recv(run->kr[ri], v), KAOS_EEMPTY, "kaos_ring_recv");
+	case IMPL_KAOS_INL:
+		return kaos_ok(run, kaos_ring_recv_inline(run->kr[ri], v), KAOS_EEMPTY,
+			       "kaos_ring_recv_inline");
 	case IMPL_RTE:
 		if (mode == MODE_MPMC)
 			got = rte_ring_mc_dequeue(run->rr[ri], &p) == 0;
@@ -339,6 +358,9 @@ static inline __attribute__((always_inline)) bool send64(struct run *run, const 
 	switch (impl) {
 	case IMPL_KAOS:
 		return kaos_ok(run, kaos_ring_send(run->kr[0], m), KAOS_EFULL, "kaos_ring_send");
+	case IMPL_KAOS_INL:
+		return kaos_ok(run, kaos_ring_send_inline(run->kr[0], m), KAOS_EFULL,
+			       "kaos_ring_send_inline");
 	case IMPL_RTE:
 		return rte_ring_sp_enqueue_elem(run->rr[0], m, sizeof(*m)) == 0;
 	case IMPL_CK:
@@ -354,6 +376,9 @@ static inline __attribute__((always_inline)) bool recv64(struct run *run, const 
 	switch (impl) {
 	case IMPL_KAOS:
 		return kaos_ok(run, kaos_ring_recv(run->kr[0], m), KAOS_EEMPTY, "kaos_ring_recv");
+	case IMPL_KAOS_INL:
+		return kaos_ok(run, kaos_ring_recv_inline(run->kr[0], m), KAOS_EEMPTY,
+			       "kaos_ring_recv_inline");
 	case IMPL_RTE:
 		return rte_ring_sc_dequeue_elem(run->rr[0], m, sizeof(*m)) == 0;
 	case IMPL_CK:
@@ -474,18 +499,20 @@ consume_msgs(struct worker *w, const enum impl impl, const enum mode mode, const
 }
 
 /* Every (ring, mode, size) the per-message cases use, each its own loop. */
-#define MSG_VARIANTS(X)   \
-	X(KAOS, SPSC, 8)  \
-	X(KAOS, SPSC, 64) \
-	X(RTE, SPSC, 8)   \
-	X(RTE, SPSC, 64)  \
-	X(CK, SPSC, 8)    \
-	X(CK, SPSC, 64)   \
-	X(KAOS, MPSC, 8)  \
-	X(RTE, MPSC, 8)   \
-	X(CK, MPSC, 8)    \
-	X(KAOS, MPMC, 8)  \
-	X(RTE, MPMC, 8)   \
+#define MSG_VARIANTS(X)       \
+	X(KAOS, SPSC, 8)      \
+	X(KAOS, SPSC, 64)     \
+	X(KAOS_INL, SPSC, 8)  \
+	X(KAOS_INL, SPSC, 64) \
+	X(RTE, SPSC, 8)       \
+	X(RTE, SPSC, 64)      \
+	X(CK, SPSC, 8)        \
+	X(CK, SPSC, 64)       \
+	X(KAOS, MPSC, 8)      \
+	X(RTE, MPSC, 8)       \
+	X(CK, MPSC, 8)        \
+	X(KAOS, MPMC, 8)      \
+	X(RTE, MPMC, 8)       \
 	X(CK, MPMC, 8)
 
 #define MSG_FN(role, i, m, s)                                \
@@ -802,6 +829,7 @@ static void *rtt_thread(void *arg, bool initiator)
 		return NULL;                       \
 	}
 	RTT_DISPATCH(KAOS)
+	RTT_DISPATCH(KAOS_INL)
 	RTT_DISPATCH(RTE)
 	RTT_DISPATCH(CK)
 	RTT_DISPATCH(BARE)
@@ -904,6 +932,7 @@ static void *local_main(void *arg)
 		return NULL;                  \
 	}
 	LOCAL_DISPATCH(KAOS, false)
+	LOCAL_DISPATCH(KAOS_INL, false)
 	LOCAL_DISPATCH(RTE, false)
 	LOCAL_DISPATCH(CK, false)
 	LOCAL_DISPATCH(KAOS_ZC, true)
@@ -934,6 +963,7 @@ static void rings_create(struct run *run)
 	for (int i = 0; i < nrings; i++) {
 		switch (run->impl) {
 		case IMPL_KAOS:
+		case IMPL_KAOS_INL:
 		case IMPL_KAOS_ZC:
 		case IMPL_KAOS_COPY: {
 			static const enum kaos_ring_kind kinds[] = {
@@ -1411,7 +1441,7 @@ int main(int argc, char **argv)
 
 	for (size_t k = 0; k < ntodo; k++) {
 		const struct bench_case *c = todo[k];
-		enum impl impls[4];
+		enum impl impls[5];
 		int n = 0;
 
 		for (int j = 0; j < c->nimpl; j++)

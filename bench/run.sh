@@ -64,7 +64,7 @@ for ((r = 0; r < PROBE_ROUNDS; r++)); do
 	if ((r % 2 == 0)); then order=("$bin" "$nop"); else order=("$nop" "$bin"); fi
 	for b in "${order[@]}"; do
 		bench "$b" "${common[@]}" -d "$PROBE_DUR_MS" -w 50 -r 1 -t "probecost-$r" \
-			-i kaos,kaos-zc,kaos-copy spsc-msg8 spsc-batch8 local-msg8 local-batch8
+			-i kaos,kaos-inline,kaos-zc,kaos-copy spsc-msg8 spsc-batch8 local-msg8 local-batch8
 	done
 done
 stat1=$(head -1 /proc/stat)
@@ -98,7 +98,8 @@ TARGET_NOTE = {
 }
 VS_RTE = ("spsc-msg8", "spsc-msg64", "spsc-batch8", "spsc-batch64", "mpsc-2p1c", "mpmc-1p1c",
           "mpmc-2p2c", "rtt")
-IMPL = {"kaos": "kaos", "kaos-zc": "kaos claim/peek (zero-copy)",
+IMPL = {"kaos": "kaos", "kaos-inline": "kaos, header-inline fast path",
+        "kaos-zc": "kaos claim/peek (zero-copy)",
         "kaos-copy": "kaos send/recv_batch (copy)", "rte": "DPDK rte_ring",
         "ck": "CK ck_ring", "bare": "bare cache-line ping-pong"}
 PEERS = ("rte", "ck")
@@ -267,7 +268,7 @@ target("round trip <= 250 ns", v, v is not None and v <= 250, f"{v:.0f} ns" if v
 for name, title, metric in CASES:
     if name not in VS_RTE:
         continue
-    for k in ("kaos", "kaos-zc", "kaos-copy"):
+    for k in ("kaos", "kaos-inline", "kaos-zc", "kaos-copy"):
         if (name, k) not in med or (name, "rte") not in med:
             continue
         kv, rv = med[(name, k)], med[(name, "rte")]

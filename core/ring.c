@@ -16,6 +16,7 @@
  * line when they reach probe_at (held at 0 while traced).
  */
 #include <sched.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,8 +26,19 @@
 
 #include "kaos/probes.h"
 #include "kaos/ring.h"
+#include "kaos/ring_inline.h"
 #include "ring_internal.h"
 #include "ring_layout.h"
+
+/* include/kaos/ring_inline.h compiles these offsets into callers */
+_Static_assert(offsetof(struct kaos_ring, hdr.slot_size) == KAOS_RING_OFF_SLOT_SIZE, "inline ABI");
+_Static_assert(offsetof(struct kaos_ring, hdr.mask) == KAOS_RING_OFF_MASK, "inline ABI");
+_Static_assert(offsetof(struct kaos_ring, prod.pos) == KAOS_RING_OFF_PROD_POS, "inline ABI");
+_Static_assert(offsetof(struct kaos_ring, prod.limit) == KAOS_RING_OFF_PROD_LIMIT, "inline ABI");
+_Static_assert(offsetof(struct kaos_ring, cons.pos) == KAOS_RING_OFF_CONS_POS, "inline ABI");
+_Static_assert(offsetof(struct kaos_ring, cons.limit) == KAOS_RING_OFF_CONS_LIMIT, "inline ABI");
+_Static_assert(sizeof(struct kaos_ring) == KAOS_RING_OFF_SLOTS, "inline ABI");
+_Static_assert(sizeof(((struct kaos_ring *)0)->prod.pos) == 8, "inline ABI");
 
 #define likely(x)     __builtin_expect(!!(x), 1)
 #define unlikely(x)   __builtin_expect(!!(x), 0)
@@ -857,15 +869,6 @@ DEFINE_RECV_PROBED(KIND_MPSC, mpsc)
 			return one ? recv1_probed_##tag(r, msgs) : recvn_probed_##tag(r, msgs, n); \
 		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, pos, false);              \
 	}
-/* SPSC per message: the gate is folded into the body's full/empty compare. */
-#define SPSC_SEND1                                                   \
-	case KIND_SPSC:                                              \
-		return send_body(r, KIND_SPSC, msgs, 1, false, NULL, \
-				 atomic_load_explicit(&r->prod.pos, RLX), true);
-#define SPSC_RECV1                                                   \
-	case KIND_SPSC:                                              \
-		return recv_body(r, KIND_SPSC, msgs, 1, false, NULL, \
-				 atomic_load_explicit(&r->cons.pos, RLX), true);
 /* Multi side: the gate sits after the claim, inside the body. */
 #define MULTI_SEND(KIND, one) \
 	case KIND:            \
@@ -875,16 +878,19 @@ DEFINE_RECV_PROBED(KIND_MPSC, mpsc)
 		return recv_body(r, KIND, msgs, one ? 1 : n, !one, NULL, 0, false);
 
 /*
- * The multi-producer/consumer kinds live out of line: their traced paths
- * make real calls, and sharing a function with them would give the SPSC
- * fast path a stack frame (push/leave) that the probe-free build lacks.
+ * Everything but an SPSC message that fits below the side's limit: the
+ * SPSC refresh of the peer's cursor, the probe gate, backpressure, and the
+ * other kinds. Out of line so that the hot functions stay small leaves.
  */
-static __attribute__((noinline)) int send1_multi(struct kaos_ring *r, const void *msgs,
-						 uint32_t kind)
+static __attribute__((noinline)) int send1_slow(struct kaos_ring *r, const void *msgs)
 {
 	const uint32_t n = 1;
 
-	switch (kind) {
+	switch (r->hdr.kind) {
+	case KIND_SPSC:
+		/* the gate is folded into the body's full/empty compare */
+		return send_body(r, KIND_SPSC, msgs, 1, false, NULL,
+				 atomic_load_explicit(&r->prod.pos, RLX), true);
 		MULTI_SEND(KIND_MPSC, true)
 		SINGLE_SEND(KIND_SPMC, spmc, true)
 		MULTI_SEND(KIND_MPMC, true)
@@ -893,27 +899,14 @@ static __attribute__((noinline)) int send1_multi(struct kaos_ring *r, const void
 	return -KAOS_EINVAL;
 }
 
-int kaos_ring_send(struct kaos_ring *r, const void *msgs)
+static __attribute__((noinline)) int recv1_slow(struct kaos_ring *r, void *msgs)
 {
 	const uint32_t n = 1;
 
-	if (unlikely(!r || !msgs))
-		return -KAOS_EINVAL;
-	uint32_t kind = r->hdr.kind;
-	if (likely(kind == KAOS_RING_SPSC)) {
-		switch (kind) {
-			SPSC_SEND1
-		}
-	}
-	(void)n;
-	return send1_multi(r, msgs, kind);
-}
-
-static __attribute__((noinline)) int recv1_multi(struct kaos_ring *r, void *msgs, uint32_t kind)
-{
-	const uint32_t n = 1;
-
-	switch (kind) {
+	switch (r->hdr.kind) {
+	case KIND_SPSC:
+		return recv_body(r, KIND_SPSC, msgs, 1, false, NULL,
+				 atomic_load_explicit(&r->cons.pos, RLX), true);
 		SINGLE_RECV(KIND_MPSC, mpsc, true)
 		MULTI_RECV(KIND_SPMC, true)
 		MULTI_RECV(KIND_MPMC, true)
@@ -922,20 +915,33 @@ static __attribute__((noinline)) int recv1_multi(struct kaos_ring *r, void *msgs
 	return -KAOS_EINVAL;
 }
 
-int kaos_ring_recv(struct kaos_ring *r, void *msgs)
+/*
+ * The per-message fast path: one compare of the own cursor with the side's
+ * private limit covers the ring kind (the other kinds keep limit at 0), the
+ * probe gate and the full/empty check.
+ */
+int kaos_ring_send(struct kaos_ring *r, const void *msgs)
 {
-	const uint32_t n = 1;
-
 	if (unlikely(!r || !msgs))
 		return -KAOS_EINVAL;
-	uint32_t kind = r->hdr.kind;
-	if (likely(kind == KAOS_RING_SPSC)) {
-		switch (kind) {
-			SPSC_RECV1
-		}
-	}
-	(void)n;
-	return recv1_multi(r, msgs, kind);
+	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	if (unlikely(pos >= r->prod.limit))
+		return send1_slow(r, msgs);
+	copy_in1(r, pos, msgs);
+	atomic_store_explicit(&r->prod.pos, pos + 1, REL);
+	return 0;
+}
+
+int kaos_ring_recv(struct kaos_ring *r, void *msgs)
+{
+	if (unlikely(!r || !msgs))
+		return -KAOS_EINVAL;
+	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
+	if (unlikely(pos >= r->cons.limit))
+		return recv1_slow(r, msgs);
+	copy_out1(r, pos, msgs);
+	atomic_store_explicit(&r->cons.pos, pos + 1, REL);
+	return 0;
 }
 
 int kaos_ring_send_batch(struct kaos_ring *r, const void *msgs, uint32_t n)
@@ -980,32 +986,87 @@ int kaos_ring_recv_batch(struct kaos_ring *r, void *msgs, uint32_t n)
 
 /* ------------------------------------------------------------------ zero copy (SPSC) */
 
-int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
+/*
+ * The probe gate of publish()/release() when the cursor reaches probe_at. Out
+ * of line: inlined, its calls gave the hot functions a stack frame and six
+ * callee-saved register spills on every call, traced or not.
+ */
+static traced_path void publish_probed(struct kaos_ring *r, uint64_t pos, uint32_t n)
+{
+	struct probe_ctx pc;
+
+	if (!send_traced()) {
+		set_prod_probe_at(r, pos + PROBE_RECHECK);
+		prod_publish(r, KIND_SPSC, pos, n);
+		return;
+	}
+	uint64_t mask = sample_mask();
+	pc_init(&pc, mask, true);
+	if (next_sampled(pos, mask) < pos + n) {
+		pc.t0 = pc.ts = now_ns();
+		pc_produced(r, &pc, pos, n);
+	}
+	prod_publish(r, KIND_SPSC, pos, n);
+	set_prod_probe_at(r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
+	if (pc.sampled != NO_SEQ)
+		fire_send(r, &pc, pos + n, (int)n);
+}
+
+static traced_path void release_probed(struct kaos_ring *r, uint64_t pos, uint32_t n)
+{
+	struct probe_ctx pc;
+
+	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
+		set_cons_probe_at(r, pos + PROBE_RECHECK);
+		cons_release(r, KIND_SPSC, pos, n);
+		return;
+	}
+	uint64_t mask = sample_mask();
+	pc_init(&pc, mask, false);
+	if (next_sampled(pos, mask) < pos + n)
+		pc_consumed(r, &pc, pos, n);
+	cons_release(r, KIND_SPSC, pos, n);
+	set_cons_probe_at(r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
+	if (pc.sampled != NO_SEQ)
+		fire_recv(r, &pc, pos + n, (int)n);
+}
+
+/* claim() found the ring full: backpressure per the wait policy. */
+static slow_path int claim_wait(struct kaos_ring *r, uint32_t want, void **slots)
 {
 	uint32_t spins = 0;
-	uint64_t t_bp = 0, pos = 0;
+	uint64_t t_bp = bp_begin(r);
+	uint64_t pos;
 	uint32_t k;
 
-	if (unlikely(!r || !slots || want == 0))
-		return -KAOS_EINVAL;
-	if (unlikely(r->hdr.kind != KAOS_RING_SPSC))
-		return -KAOS_EKIND;
+	if (!t_bp) {
+		r->prod.pending = 0;
+		return 0;
+	}
 	for (;;) {
+		bp_pause(r, &spins);
 		pos = atomic_load_explicit(&r->prod.pos, RLX);
 		k = prod_reserve(r, KIND_SPSC, want, &pos, true);
 		if (k)
 			break;
-		if (!t_bp) {
-			t_bp = bp_begin(r);
-			if (!t_bp) {
-				r->prod.pending = 0;
-				return 0;
-			}
-		}
-		bp_pause(r, &spins);
 	}
-	if (unlikely(t_bp))
-		bp_end(r, t_bp);
+	bp_end(r, t_bp);
+	r->prod.pending = k;
+	*slots = slot_at(r, pos);
+	return (int)k;
+}
+
+/* The waiting loop lives in claim_wait(): the hot function stays a leaf without a frame. */
+int kaos_ring_claim(struct kaos_ring *r, uint32_t want, void **slots)
+{
+	if (unlikely(!r || !slots || want == 0))
+		return -KAOS_EINVAL;
+	if (unlikely(r->hdr.kind != KAOS_RING_SPSC))
+		return -KAOS_EKIND;
+	uint64_t pos = atomic_load_explicit(&r->prod.pos, RLX);
+	uint32_t k = prod_reserve(r, KIND_SPSC, want, &pos, true);
+	if (unlikely(!k))
+		return claim_wait(r, want, slots);
 	r->prod.pending = k;
 	*slots = slot_at(r, pos);
 	return (int)k;
@@ -1034,23 +1095,8 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n)
 		return;
 	r->prod.pending -= n;
 	if (RING_PROBES && unlikely(pos + n > probe_at(&r->prod))) {
-		struct probe_ctx pc;
-		if (!send_traced()) {
-			set_prod_probe_at(r, pos + PROBE_RECHECK);
-		} else {
-			uint64_t mask = sample_mask();
-			pc_init(&pc, mask, true);
-			if (next_sampled(pos, mask) < pos + n) {
-				pc.t0 = pc.ts = now_ns();
-				pc_produced(r, &pc, pos, n);
-			}
-			prod_publish(r, KIND_SPSC, pos, n);
-			set_prod_probe_at(
-				r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
-			if (pc.sampled != NO_SEQ)
-				fire_send(r, &pc, pos + n, (int)n);
-			return;
-		}
+		publish_probed(r, pos, n);
+		return;
 	}
 	prod_publish(r, KIND_SPSC, pos, n);
 }
@@ -1090,21 +1136,8 @@ void kaos_ring_release(struct kaos_ring *r, uint32_t n)
 		return;
 	r->cons.pending -= n;
 	if (RING_PROBES && unlikely(pos + n > probe_at(&r->cons))) {
-		struct probe_ctx pc;
-		if (!KAOS_PROBE_ENABLED(kaos, recv)) {
-			set_cons_probe_at(r, pos + PROBE_RECHECK);
-		} else {
-			uint64_t mask = sample_mask();
-			pc_init(&pc, mask, false);
-			if (next_sampled(pos, mask) < pos + n)
-				pc_consumed(r, &pc, pos, n);
-			cons_release(r, KIND_SPSC, pos, n);
-			set_cons_probe_at(
-				r, min_u64(next_sampled(pos + n, mask), pos + n + PROBE_RECHECK));
-			if (pc.sampled != NO_SEQ)
-				fire_recv(r, &pc, pos + n, (int)n);
-			return;
-		}
+		release_probed(r, pos, n);
+		return;
 	}
 	cons_release(r, KIND_SPSC, pos, n);
 }
@@ -1285,6 +1318,9 @@ int kaos_ring_validate_at(const void *mem, size_t size)
 	if (head < tail || head - tail > slots)
 		return -KAOS_ECORRUPT;
 	if (r->prod.pending > slots || r->cons.pending > slots)
+		return -KAOS_ECORRUPT;
+	/* a nonzero limit would let kaos_ring_send()/recv() treat the ring as SPSC */
+	if (r->hdr.kind != KAOS_RING_SPSC && (r->prod.limit || r->cons.limit))
 		return -KAOS_ECORRUPT;
 	return 0;
 }

@@ -55,13 +55,20 @@ struct kaos_ring_counters {
 	uint8_t pad[KAOS_RING_AREA - 24];
 };
 
-/* One side of the ring. Only `pos` is read by other threads. */
+/*
+ * One side of the ring. Only `pos` is read by other threads. `limit` makes
+ * the per-message fast path one compare (pos < limit); it is 0 for the
+ * multi kinds so that the same compare sends them out of line.
+ * include/kaos/ring_inline.h compiles the offsets of hdr.slot_size,
+ * hdr.mask, pos, limit and the slots into callers: moving them needs a new
+ * KAOS_RING_LAYOUT_VERSION (core/ring.c checks them at compile time).
+ */
 struct kaos_ring_side {
 	_Atomic uint64_t pos; /* messages this side has moved (send or recv cursor) */
 	uint64_t peer;	      /* SPSC: cached copy of the other side's cursor */
 	uint64_t probe_at;    /* single side: position at which the probe slow path runs */
 	uint64_t pending;     /* SPSC: slots claimed (peeked) but not yet published (released) */
-	uint64_t limit;	      /* SPSC: min(probe_at, free/filled limit from peer): one compare */
+	uint64_t limit;	      /* SPSC: min(probe_at, free/filled limit from peer); others: 0 */
 	uint8_t pad[KAOS_RING_AREA - 40];
 };
 

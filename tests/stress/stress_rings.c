@@ -16,6 +16,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 #include "kaos/probes.h"
 #include "kaos/ring.h"
+#include "kaos/ring_inline.h"
 
 #ifndef DEFAULT_MSGS /* tests/unit/test_ring_mt.c sets its own */
 #if defined(__SANITIZE_THREAD__)
@@ -43,6 +45,7 @@ enum mode {
 	M_BATCH,  /* send_batch/recv_batch of random sizes */
 	M_MIXED,  /* both, chosen at random per operation */
 	M_ZCOPY,  /* SPSC only: claim/publish, peek/release */
+	M_INLINE, /* one at a time, kaos_ring_send/recv_inline or the calls, at random */
 };
 
 struct scenario {
@@ -162,11 +165,17 @@ static void *producer(void *arg)
 
 	for (uint64_t seq = 0; seq < run->msgs && !atomic_load(&run->errors);) {
 		enum mode m = sc->mode;
+		bool inl = false;
 		if (m == M_MIXED)
 			m = (xorshift(&rng) & 1) ? M_BATCH : M_SINGLE;
+		if (m == M_INLINE) {
+			inl = (xorshift(&rng) & 3) != 0;
+			m = M_SINGLE;
+		}
 		if (m == M_SINGLE) {
 			make_msg(buf, sc->slot_size, p, seq);
-			int rc = kaos_ring_send(run->r, buf);
+			int rc = inl ? kaos_ring_send_inline(run->r, buf)
+				     : kaos_ring_send(run->r, buf);
 			if (rc)
 				note_error(run, "send failed", (uint64_t)-rc, seq);
 			seq++;
@@ -213,10 +222,16 @@ static void *consumer(void *arg)
 	while (atomic_load(&run->received) < total && !atomic_load(&run->errors)) {
 		enum mode m = sc->mode;
 		int k;
+		bool inl = false;
 		if (m == M_MIXED)
 			m = (xorshift(&rng) & 1) ? M_BATCH : M_SINGLE;
+		if (m == M_INLINE) {
+			inl = (xorshift(&rng) & 3) != 0;
+			m = M_SINGLE;
+		}
 		if (m == M_SINGLE) {
-			k = kaos_ring_recv(run->r, buf) == 0;
+			k = (inl ? kaos_ring_recv_inline(run->r, buf)
+				 : kaos_ring_recv(run->r, buf)) == 0;
 			if (k)
 				take_msg(c, buf);
 		} else if (m == M_BATCH) {
@@ -363,6 +378,10 @@ SCENARIO_TEST(spsc_zcopy, "spsc-1p1c-zerocopy", KAOS_RING_SPSC, 1, 1, 32, 16, KA
 	      M_ZCOPY, 0)
 SCENARIO_TEST(spsc_traced, "spsc-1p1c-mixed-traced", KAOS_RING_SPSC, 1, 1, 16, 8, KAOS_WAIT_YIELD,
 	      M_MIXED, 1)
+SCENARIO_TEST(spsc_inline, "spsc-1p1c-inline-yield", KAOS_RING_SPSC, 1, 1, 8, 8, KAOS_WAIT_YIELD,
+	      M_INLINE, 0)
+SCENARIO_TEST(spsc_inline_traced, "spsc-1p1c-inline-traced", KAOS_RING_SPSC, 1, 1, 16, 24,
+	      KAOS_WAIT_YIELD, M_INLINE, 1)
 SCENARIO_TEST(mpsc_single, "mpsc-3p1c-single-yield", KAOS_RING_MPSC, 3, 1, 8, 16, KAOS_WAIT_YIELD,
 	      M_SINGLE, 0)
 SCENARIO_TEST(mpsc_mixed, "mpsc-4p1c-mixed-yield", KAOS_RING_MPSC, 4, 1, 32, 8, KAOS_WAIT_YIELD,
@@ -380,19 +399,23 @@ SCENARIO_TEST(mpmc_mixed, "mpmc-2p2c-mixed-yield", KAOS_RING_MPMC, 2, 2, 16, 128
 /* Pure spinning only with one thread per CPU: oversubscribed spinners starve the peer. */
 SCENARIO_TEST(mpmc_spin, "mpmc-1p1c-batch-spin", KAOS_RING_MPMC, 1, 1, 8, 8, KAOS_WAIT_SPIN,
 	      M_BATCH, 0)
+/* the inline functions on a multi kind: every call goes through the library */
+SCENARIO_TEST(mpmc_inline, "mpmc-2p2c-inline-yield", KAOS_RING_MPMC, 2, 2, 16, 8, KAOS_WAIT_YIELD,
+	      M_INLINE, 0)
 SCENARIO_TEST(mpmc_traced, "mpmc-2p2c-mixed-traced", KAOS_RING_MPMC, 2, 2, 16, 8, KAOS_WAIT_YIELD,
 	      M_MIXED, 1)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(spsc_single_spin), cmocka_unit_test(spsc_mixed_yield),
-		cmocka_unit_test(spsc_zcopy),	    cmocka_unit_test(spsc_traced),
-		cmocka_unit_test(mpsc_single),	    cmocka_unit_test(mpsc_mixed),
-		cmocka_unit_test(mpsc_batch),	    cmocka_unit_test(spmc_single),
-		cmocka_unit_test(spmc_mixed),	    cmocka_unit_test(mpmc_single),
-		cmocka_unit_test(mpmc_mixed),	    cmocka_unit_test(mpmc_traced),
-		cmocka_unit_test(mpmc_spin),
+		cmocka_unit_test(spsc_single_spin),   cmocka_unit_test(spsc_mixed_yield),
+		cmocka_unit_test(spsc_zcopy),	      cmocka_unit_test(spsc_traced),
+		cmocka_unit_test(mpsc_single),	      cmocka_unit_test(mpsc_mixed),
+		cmocka_unit_test(mpsc_batch),	      cmocka_unit_test(spmc_single),
+		cmocka_unit_test(spmc_mixed),	      cmocka_unit_test(mpmc_single),
+		cmocka_unit_test(mpmc_mixed),	      cmocka_unit_test(mpmc_traced),
+		cmocka_unit_test(mpmc_spin),	      cmocka_unit_test(spsc_inline),
+		cmocka_unit_test(spsc_inline_traced), cmocka_unit_test(mpmc_inline),
 	};
 	printf("stress_rings: %llu messages per producer (KAOS_STRESS_MSGS)\n",
 	       (unsigned long long)env_msgs());
