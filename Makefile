@@ -123,7 +123,7 @@ $(LIBKAOS_SO): $(CORE_OBJ)
 # The same library with every probe site compiled out (bench: cost of untraced probes).
 $(B)/noprobes/core/%.o: core/%.c | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CORE_CFLAGS) -DKAOS_NO_PROBES -c $< -o $@
+	$(Q)$(CC) $(CORE_CFLAGS) -DKAOS_NO_PROBES -MMD -MP -c $< -o $@
 
 $(B)/libkaos-noprobes.a: $(CORE_SRC:%.c=$(B)/noprobes/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -232,7 +232,8 @@ $(B)/bench/%: bench/%.c $(LIBKAOS_A) | deps
 # Every benchmark is also linked against the probe-free library as <name>-noprobes.
 $(B)/bench/%-noprobes: bench/%.c $(B)/libkaos-noprobes.a | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(USER_CFLAGS) -march=native -DKAOS_BENCH_NOPROBES $< -o $@ $(B)/libkaos-noprobes.a \
+	$(Q)$(CC) $(USER_CFLAGS) -march=native -DKAOS_BENCH_NOPROBES -MMD -MP $< -o $@ \
+		$(B)/libkaos-noprobes.a \
 		$$(pkg-config --cflags --libs libdpdk 2>/dev/null) -lck -lm -pthread
 
 bench: all $(BENCHES) $(BENCHES:%=%-noprobes)
