@@ -9,6 +9,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "kt_offcpu_abi.h"
 
@@ -80,6 +81,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev)
 	if (id < 0)
 		stat_add(KT_OFF_STAT_STACK_ERR, 1);
 	bpf_get_current_comm(st.comm, sizeof(st.comm));
+	bpf_core_read_str(st.pcomm, sizeof(st.pcomm), &prev->group_leader->comm);
 	st.ts_ns = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&off_start, &tid, &st, BPF_ANY))
 		stat_add(KT_OFF_STAT_START_LOST, 1);
@@ -104,6 +106,7 @@ static __always_inline void switch_in(struct task_struct *next)
 	key.tid = tid;
 	key.stack_id = st->stack_id;
 	__builtin_memcpy(init.comm, st->comm, sizeof(init.comm));
+	__builtin_memcpy(init.pcomm, st->pcomm, sizeof(init.pcomm));
 	bpf_map_delete_elem(&off_start, &tid);
 	if (delta < min_block_ns) {
 		stat_add(KT_OFF_STAT_SHORT, 1);

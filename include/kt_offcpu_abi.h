@@ -22,6 +22,7 @@ struct kt_off_start {
 	__u32 tgid;
 	__s32 stack_id;		    /* off_stacks id; -1: the stack could not be taken */
 	char comm[KT_OFF_COMM_LEN]; /* the thread's name */
+	char pcomm[KT_OFF_COMM_LEN]; /* its process's (main thread's) name */
 };
 
 /* off_counts key: blocked time of one thread in one user stack. */
@@ -36,6 +37,7 @@ struct kt_off_val {
 	__u64 ns;		    /* blocked time, switch-out to switch-in */
 	__u64 blocks;		    /* how many blocks */
 	char comm[KT_OFF_COMM_LEN]; /* the thread's name at its first block here */
+	char pcomm[KT_OFF_COMM_LEN]; /* the process's name then */
 };
 
 enum kt_off_stat {

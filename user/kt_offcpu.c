@@ -53,6 +53,7 @@ int kt_offcpu_data_add(struct kt_offcpu_data *d, const struct kt_offcpu_rec *r)
 	e = &d->v[d->n];
 	*e = *r;
 	e->comm[KT_OFFCPU_COMM_LEN - 1] = 0;
+	e->pcomm[KT_OFFCPU_COMM_LEN - 1] = 0;
 	e->stack = NULL;
 	if (r->nframes) {
 		e->stack = malloc(r->nframes * sizeof(*e->stack));
@@ -138,10 +139,13 @@ static struct thread_row *row_get(struct thread_row *rows, size_t *n, uint32_t t
 
 static void row_charge(struct thread_row *row, const struct kt_offcpu_rec *r)
 {
+	/* a process row is named after the process, else its heaviest thread */
+	const char *name = !row->tid && r->pcomm[0] ? r->pcomm : r->comm;
+
 	row->ns = sat_add(row->ns, r->ns);
 	row->blocks = sat_add(row->blocks, r->blocks);
 	if (!row->comm || r->ns > row->best_ns) {
-		row->comm = r->comm;
+		row->comm = name;
 		row->best_ns = r->ns;
 	}
 }
@@ -201,11 +205,6 @@ int kt_offcpu_data_print(const struct kt_offcpu_data *d, FILE *out, size_t top,
 		total = sat_add(total, r->ns);
 		order[i] = r;
 	}
-	/* a process row is named after its main thread when that blocked */
-	for (size_t i = 0; i < nrows; i++)
-		for (size_t j = 0; !rows[i].tid && j < nrows; j++)
-			if (rows[j].tgid == rows[i].tgid && rows[j].tid == rows[i].tgid)
-				rows[i].comm = rows[j].comm;
 	if (nrows)
 		qsort(rows, nrows, sizeof(*rows), cmp_row);
 	if (d->n)
@@ -479,6 +478,7 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 		r.ns = v.ns;
 		r.blocks = v.blocks;
 		memcpy(r.comm, v.comm, sizeof(r.comm));
+		memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
 		r.stack = stack;
 		r.nframes = read_stack(o, key.stack_id, stack);
 		if ((e = kt_offcpu_data_add(&o->data, &r)))
@@ -500,6 +500,7 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 		r.ns = now - st.ts_ns;
 		r.blocks = 1;
 		memcpy(r.comm, st.comm, sizeof(r.comm));
+		memcpy(r.pcomm, st.pcomm, sizeof(r.pcomm));
 		r.stack = stack;
 		r.nframes = read_stack(o, st.stack_id, stack);
 		if ((e = kt_offcpu_data_add(&o->data, &r)))

@@ -42,7 +42,8 @@ struct kt_offcpu_rec {
 	int32_t stack_id;	       /* -1: no user stack */
 	uint64_t ns;		       /* blocked time */
 	uint64_t blocks;	       /* number of blocks */
-	char comm[KT_OFFCPU_COMM_LEN]; /* the thread's name */
+	char comm[KT_OFFCPU_COMM_LEN];	/* the thread's name */
+	char pcomm[KT_OFFCPU_COMM_LEN]; /* its process's name ("": unknown) */
 	uint64_t *stack;	       /* nframes user addresses, leaf first (owned) */
 	size_t nframes;
 };

@@ -160,19 +160,23 @@ static void test_print_rows_and_top_stacks(void **state)
 	char *t, *p;
 
 	(void)state;
+	/* pid 10 "app" has a process name; pid 20 not (its heaviest thread names it) */
 	r = rec(10, 11, 1, 3000000, 3, "consumer", a, 3); /* 3 ms in 3 blocks */
+	strcpy(r.pcomm, "app");
 	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
 	r = rec(10, 10, 2, 5000000, 1, "main", deep, 8);
+	strcpy(r.pcomm, "app");
 	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
 	r = rec(10, 11, -1, 1000000, 1, "consumer", NULL, 0);
+	strcpy(r.pcomm, "app");
 	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
 	r = rec(20, 21, 1, 1000000, 4, "other", a, 3);
 	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
 
 	t = print_text(&d, 10, fake_sym);
 	assert_non_null(strstr(t, "(blocks >= 1.00us)"));
-	/* pid 10: the process (named after its main thread) first, then threads by time */
-	p = strstr(t, "  10       all      main                 9.00ms          5     1.80ms\n"
+	/* pid 10: the process first, then its threads by time */
+	p = strstr(t, "  10       all      app                  9.00ms          5     1.80ms\n"
 		      "  10       10       main                 5.00ms          1     5.00ms\n"
 		      "  10       11       consumer             4.00ms          4     1.00ms\n"
 		      "  20       all      other                1.00ms          4   250.00us\n"
