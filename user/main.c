@@ -36,6 +36,7 @@
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_func.h"
+#include "kt_offcpu.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
 #include "kt_report.h"
@@ -70,6 +71,8 @@ struct options {
 	char **cmd;		 /* -- CMD ARGS: start it and trace it */
 	unsigned int profile_hz; /* --profile: sample user stacks at this rate per CPU */
 	const char *pmu;	 /* --pmu EVENT[,EVENT] */
+	bool off_cpu;		 /* --off-cpu: blocked time by stack (kt_offcpu) */
+	long long off_cpu_min_us; /* --off-cpu-min-us; -1: not given (1 us) */
 	const char *funcs[MAX_TARGETS]; /* --func patterns */
 	int nfuncs;
 	uint32_t max_funcs;
@@ -85,6 +88,7 @@ struct options {
 };
 
 static struct options opt = {
+	.off_cpu_min_us = -1,
 	/* the ring buffer pages are mapped twice and count in RSS: 2 MiB = ~24,000 events */
 	.ringbuf_bytes = 2u << 20,
 };
@@ -132,6 +136,8 @@ enum {
 	OPT_MAX_FUNCS,
 	OPT_MAX_RATE,
 	OPT_NO_USDT,
+	OPT_OFF_CPU,
+	OPT_OFF_CPU_MIN,
 };
 
 static const char args_doc[] = "[-- COMMAND [ARG...]]";
@@ -173,6 +179,12 @@ static const struct argp_option options[] = {
 	{"profile", OPT_PROFILE, "HZ", 0,
 	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
 	 "output", 0},
+	{"off-cpu", OPT_OFF_CPU, NULL, 0,
+	 "Time the traced threads spend blocked, by user stack (sched_switch); adds an "
+	 "[off-cpu] tower (weights: ns) to the folded output and a summary",
+	 0},
+	{"off-cpu-min-us", OPT_OFF_CPU_MIN, "US", 0,
+	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
 	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
 	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)",
 	 0},
@@ -292,6 +304,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_PMU:
 		opt.pmu = arg;
 		break;
+	case OPT_OFF_CPU:
+		opt.off_cpu = true;
+		break;
+	case OPT_OFF_CPU_MIN:
+		opt.off_cpu_min_us = (long long)parse_ull(arg, "--off-cpu-min-us", 0, 60000000);
+		break;
 	case OPT_FUNC:
 		if (opt.nfuncs == MAX_TARGETS)
 			die(2, "too many --func (max %d)", MAX_TARGETS);
@@ -353,6 +371,7 @@ struct tracer {
 	uint64_t t_iv;		 /* start of current interval */
 	struct kt_func *func;	 /* --func, or NULL */
 	struct kt_profile *prof; /* --profile */
+	struct kt_offcpu *offcpu; /* --off-cpu */
 	pid_t child;		 /* -- COMMAND: its pid */
 	int child_go;		 /* write end of the pipe the child waits on before exec */
 	int child_status;	 /* its exit status, once reaped */
@@ -561,6 +580,8 @@ int main(int argc, char **argv)
 		die(2, "--sample and --budget are exclusive");
 	if (opt.fail_on_alert && !opt.nalerts)
 		die(2, "--fail-on-alert needs at least one --alert RULE");
+	if (opt.off_cpu_min_us >= 0 && !opt.off_cpu)
+		die(2, "--off-cpu-min-us needs --off-cpu");
 	struct kt_pmu pmu = {0};
 
 	if (opt.pmu && kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err)))
@@ -630,7 +651,7 @@ int main(int argc, char **argv)
 		.weight_latency = opt.weight_latency,
 		.ringbuf_bytes = opt.ringbuf_bytes,
 		.verbose = opt.verbose,
-		.folded = opt.profile_hz > 0,
+		.folded = opt.profile_hz > 0 || opt.off_cpu,
 		.pmu_nr = (uint32_t)pmu.n,
 		.pmu_ncpus = (uint32_t)pmu.ncpus,
 	};
@@ -686,6 +707,14 @@ int main(int argc, char **argv)
 			die(1, "%s", err);
 		if (t.child)
 			kt_profile_add_pid(t.prof, (uint32_t)t.child);
+	}
+	if (opt.off_cpu) {
+		uint64_t min_ns = opt.off_cpu_min_us >= 0 ? (uint64_t)opt.off_cpu_min_us * 1000 : 1000;
+
+		if (kt_offcpu_open(&t.offcpu, min_ns, t.s.sym, err, sizeof(err)))
+			die(1, "%s", err);
+		if (t.child)
+			kt_offcpu_add_pid(t.offcpu, (uint32_t)t.child);
 	}
 	struct kt_oneshot *extras = NULL;
 
@@ -743,6 +772,7 @@ int main(int argc, char **argv)
 				kt_profile_add_pid(t.prof, p->pid);
 			kt_profile_refresh(t.prof);
 		}
+		kt_offcpu_tick(t.offcpu, &t.s.agg);
 		if (iv_ns && now - t.t_iv >= iv_ns) {
 			report(&t, false);
 			kt_agg_interval_reset(&t.s.agg);
@@ -773,6 +803,11 @@ int main(int argc, char **argv)
 		rc = np < 0 ? 1 : rc;
 	}
 	report(&t, true);
+	if (t.offcpu) {
+		if (kt_offcpu_finish(t.offcpu, t.s.folded, stdout, stderr) < 0)
+			rc = 1;
+		kt_offcpu_free(t.offcpu);
+	}
 	if (extras) {
 		int fired = kt_oneshot_finish(extras);
 

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kt_offcpu's data half (no BPF): records merged by (tgid, tid, stack id),
+ * copied stacks, saturating sums, bad input; folding into kt_folded
+ * ("[off-cpu];thread;root;...;leaf NS", merged by symbolized stack); the
+ * summary (process and thread rows, order, top stacks, cut stacks).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../user/kt_folded.h"
+#include "../../user/kt_offcpu.h"
+
+/* Table symbolizer: 0xN000..0xN0ff is function fn<N>. */
+static int fake_sym(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n)
+{
+	(void)ctx;
+	(void)pid;
+	if (addr < 0x1000 || addr >= 0x10000 || (addr & 0xf00))
+		return -1;
+	snprintf(buf, n, "fn%llu", (unsigned long long)(addr >> 12));
+	return 1;
+}
+
+static struct kt_offcpu_rec rec(uint32_t tgid, uint32_t tid, int32_t sid, uint64_t ns,
+				uint64_t blocks, const char *comm, uint64_t *stack, size_t nframes)
+{
+	struct kt_offcpu_rec r = {.tgid = tgid,
+				  .tid = tid,
+				  .stack_id = sid,
+				  .ns = ns,
+				  .blocks = blocks,
+				  .stack = stack,
+				  .nframes = nframes};
+
+	snprintf(r.comm, sizeof(r.comm), "%s", comm);
+	return r;
+}
+
+static char *print_text(const struct kt_offcpu_data *d, size_t top, kt_folded_sym_fn sym)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	assert_non_null(out);
+	assert_int_equal(kt_offcpu_data_print(d, out, top, 1000, sym, NULL), 0);
+	fclose(out);
+	return buf;
+}
+
+static void test_add_merges_by_thread_and_stack(void **state)
+{
+	struct kt_offcpu_data d = {0};
+	uint64_t st[3] = {0x1010, 0x2010, 0x3010};
+	struct kt_offcpu_rec r = rec(10, 11, 5, 100, 1, "consumer", st, 3);
+
+	(void)state;
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	st[0] = 0xdead; /* the record keeps its own copy */
+	r = rec(10, 11, 5, 50, 2, "renamed", st, 3);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.v[0].ns, 150);
+	assert_int_equal(d.v[0].blocks, 3);
+	assert_string_equal(d.v[0].comm, "consumer");
+	assert_int_equal(d.v[0].nframes, 3);
+	assert_int_equal(d.v[0].stack[0], 0x1010);
+	assert_int_equal(d.v[0].stack[2], 0x3010);
+	/* another thread, another stack id, another process: new records */
+	r = rec(10, 12, 5, 7, 1, "producer", st, 3);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 11, 6, 9, 1, "consumer", st, 3);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(20, 11, 5, 3, 1, "other", NULL, 0);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	assert_int_equal(d.n, 4);
+	assert_null(d.v[3].stack);
+	/* many records: the array grows */
+	for (uint32_t i = 0; i < 300; i++) {
+		r = rec(30, 100 + i, 1, 1, 1, "pool", st, 1);
+		assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	}
+	assert_int_equal(d.n, 304);
+	assert_int_equal(d.v[303].tid, 399);
+	kt_offcpu_data_free(&d);
+	assert_int_equal(d.n, 0);
+	assert_null(d.v);
+}
+
+static void test_add_bad_input_and_saturation(void **state)
+{
+	struct kt_offcpu_data d = {0};
+	struct kt_offcpu_rec r = rec(1, 1, 1, UINT64_MAX - 10, 1, "t", NULL, 2);
+
+	(void)state;
+	assert_int_equal(kt_offcpu_data_add(&d, &r), -EINVAL); /* frames but no stack */
+	assert_int_equal(kt_offcpu_data_add(NULL, &r), -EINVAL);
+	assert_int_equal(kt_offcpu_data_add(&d, NULL), -EINVAL);
+	assert_int_equal(d.n, 0);
+	r.nframes = 0;
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r.ns = 100;
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	assert_true(d.v[0].ns == UINT64_MAX);
+	kt_offcpu_data_free(&d);
+	kt_offcpu_data_free(NULL);
+}
+
+static void test_fold_root_first_merged(void **state)
+{
+	struct kt_offcpu_data d = {0};
+	struct kt_folded *f = kt_folded_new();
+	uint64_t a[3] = {0x1010, 0x2010, 0x3010}; /* leaf fn1, fn2, root fn3 */
+	uint64_t b[3] = {0x1020, 0x2020, 0x3020}; /* another stack id, same functions */
+	struct kt_offcpu_rec r;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	assert_non_null(f);
+	r = rec(10, 11, 1, 300, 3, "consumer", a, 3);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 11, 2, 50, 1, "consumer", b, 3);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 12, 1, 200, 2, "producer", a, 3);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 11, -1, 7, 1, "consumer", NULL, 0);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	assert_int_equal(kt_offcpu_data_fold(&d, f), 4);
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	assert_int_equal(kt_folded_write(f, out, KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, fake_sym,
+					 NULL),
+			 3);
+	fclose(out);
+	assert_string_equal(buf, "[off-cpu];consumer;[no-stack] 7\n"
+				 "[off-cpu];consumer;fn3;fn2;fn1 350\n"
+				 "[off-cpu];producer;fn3;fn2;fn1 200\n");
+	free(buf);
+	kt_folded_free(f);
+	kt_offcpu_data_free(&d);
+}
+
+static void test_print_rows_and_top_stacks(void **state)
+{
+	struct kt_offcpu_data d = {0};
+	uint64_t a[3] = {0x1010, 0x2010, 0x3010};
+	uint64_t deep[8] = {0x1010, 0x2010, 0x3010, 0x4010, 0x5010, 0x6010, 0x7010, 0x8010};
+	struct kt_offcpu_rec r;
+	char *t, *p;
+
+	(void)state;
+	/* pid 10 "app" has a process name; pid 20 not (its heaviest thread names it) */
+	r = rec(10, 11, 1, 3000000, 3, "consumer", a, 3); /* 3 ms in 3 blocks */
+	strcpy(r.pcomm, "app");
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 10, 2, 5000000, 1, "main", deep, 8);
+	strcpy(r.pcomm, "app");
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 11, -1, 1000000, 1, "consumer", NULL, 0);
+	strcpy(r.pcomm, "app");
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(20, 21, 1, 1000000, 4, "other", a, 3);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+
+	t = print_text(&d, 10, fake_sym);
+	assert_non_null(strstr(t, "(blocks >= 1.00us)"));
+	/* pid 10: the process first, then its threads by time */
+	p = strstr(t, "  10       all      app                  9.00ms          5     1.80ms\n"
+		      "  10       10       main                 5.00ms          1     5.00ms\n"
+		      "  10       11       consumer             4.00ms          4     1.00ms\n"
+		      "  20       all      other                1.00ms          4   250.00us\n"
+		      "  20       21       other                1.00ms          4   250.00us\n");
+	assert_non_null(p);
+	/* top stacks by time, root first; the 8-frame stack cut to its 6 leaf-most frames */
+	p = strstr(t, "      5.00ms   50.0% 10       main             ..;fn6;fn5;fn4;fn3;fn2;fn1\n"
+		      "      3.00ms   30.0% 11       consumer         fn3;fn2;fn1\n");
+	assert_non_null(p);
+	assert_non_null(strstr(t, "   10.0% 11       consumer         [no-stack]\n"));
+	assert_non_null(strstr(t, "   10.0% 21       other            fn3;fn2;fn1\n"));
+	free(t);
+
+	/* top 1, no symbolizer: raw addresses, return addresses - 1 */
+	t = print_text(&d, 1, NULL);
+	assert_non_null(strstr(t, "..;0x600f;0x500f;0x400f;0x300f;0x200f;0x1010\n"));
+	assert_null(strstr(t, "[no-stack]"));
+	free(t);
+	kt_offcpu_data_free(&d);
+
+	t = print_text(&d, 10, fake_sym);
+	assert_non_null(strstr(t, "(no traced thread blocked)"));
+	assert_null(strstr(t, "top stacks"));
+	free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_merges_by_thread_and_stack),
+		cmocka_unit_test(test_add_bad_input_and_saturation),
+		cmocka_unit_test(test_fold_root_first_merged),
+		cmocka_unit_test(test_print_rows_and_top_stacks),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

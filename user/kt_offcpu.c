@@ -1,0 +1,566 @@
+// SPDX-License-Identifier: MIT
+#include "kt_offcpu.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/kaos_offcpu.skel.h"
+#include "kt_agg.h"
+#include "kt_hist.h"
+#include "kt_offcpu_abi.h"
+#include "kt_percpu.h"
+#include "kt_sym.h"
+
+#define REFRESH_NS	 200000000ull /* kt_offcpu_tick: symbols at most every 200 ms */
+#define SUMMARY_FRAMES	 6	      /* leaf-most frames of a stack in the summary */
+#define SUMMARY_FRAME_SZ 96
+
+_Static_assert(KT_OFFCPU_COMM_LEN == KT_OFF_COMM_LEN, "comm lengths differ");
+
+/* ---------------------------------------------------------------- data */
+
+int kt_offcpu_data_add(struct kt_offcpu_data *d, const struct kt_offcpu_rec *r)
+{
+	struct kt_offcpu_rec *e;
+
+	if (!d || !r || (r->nframes && !r->stack))
+		return -EINVAL;
+	for (size_t i = 0; i < d->n; i++) {
+		e = &d->v[i];
+		if (e->tgid == r->tgid && e->tid == r->tid && e->stack_id == r->stack_id) {
+			e->ns = e->ns + r->ns < e->ns ? UINT64_MAX : e->ns + r->ns;
+			e->blocks += r->blocks;
+			return 0;
+		}
+	}
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct kt_offcpu_rec *v = realloc(d->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	e = &d->v[d->n];
+	*e = *r;
+	e->comm[KT_OFFCPU_COMM_LEN - 1] = 0;
+	e->pcomm[KT_OFFCPU_COMM_LEN - 1] = 0;
+	e->stack = NULL;
+	if (r->nframes) {
+		e->stack = malloc(r->nframes * sizeof(*e->stack));
+		if (!e->stack)
+			return -ENOMEM;
+		memcpy(e->stack, r->stack, r->nframes * sizeof(*e->stack));
+	}
+	d->n++;
+	return 0;
+}
+
+void kt_offcpu_data_free(struct kt_offcpu_data *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].stack);
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}
+
+int kt_offcpu_data_fold(const struct kt_offcpu_data *d, struct kt_folded *f)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct kt_offcpu_rec *r = &d->v[i];
+		int e = kt_folded_add(f, r->tgid, r->comm[0] ? r->comm : NULL, "off-cpu", r->stack,
+				      r->nframes, r->ns);
+
+		if (e)
+			return e;
+	}
+	return (int)d->n;
+}
+
+/* One row per thread (and per process: tid 0), summed over its stacks. */
+struct thread_row {
+	uint32_t tgid, tid;
+	uint64_t ns, blocks;
+	uint64_t best_ns; /* the comm is that of the thread's heaviest record */
+	const char *comm;
+};
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct thread_row *x = a, *y = b;
+
+	if (x->tgid != y->tgid)
+		return x->tgid < y->tgid ? -1 : 1;
+	if ((x->tid == 0) != (y->tid == 0))
+		return x->tid == 0 ? -1 : 1; /* the process first */
+	if (x->ns != y->ns)
+		return x->ns > y->ns ? -1 : 1;
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+static int cmp_rec_ns(const void *a, const void *b)
+{
+	const struct kt_offcpu_rec *x = *(const struct kt_offcpu_rec *const *)a;
+	const struct kt_offcpu_rec *y = *(const struct kt_offcpu_rec *const *)b;
+
+	if (x->ns != y->ns)
+		return x->ns > y->ns ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	return x->stack_id < y->stack_id ? -1 : x->stack_id > y->stack_id;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+static struct thread_row *row_get(struct thread_row *rows, size_t *n, uint32_t tgid, uint32_t tid)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (rows[i].tgid == tgid && rows[i].tid == tid)
+			return &rows[i];
+	memset(&rows[*n], 0, sizeof(rows[*n]));
+	rows[*n].tgid = tgid;
+	rows[*n].tid = tid;
+	return &rows[(*n)++];
+}
+
+static void row_charge(struct thread_row *row, const struct kt_offcpu_rec *r)
+{
+	/* a process row is named after the process, else its heaviest thread */
+	const char *name = !row->tid && r->pcomm[0] ? r->pcomm : r->comm;
+
+	row->ns = sat_add(row->ns, r->ns);
+	row->blocks = sat_add(row->blocks, r->blocks);
+	if (!row->comm || r->ns > row->best_ns) {
+		row->comm = name;
+		row->best_ns = r->ns;
+	}
+}
+
+/* "root;...;leaf" of the leaf-most SUMMARY_FRAMES frames ("..;" when cut). */
+static void format_stack(const struct kt_offcpu_rec *r, kt_folded_sym_fn sym, void *ctx, char *buf,
+			 size_t n)
+{
+	size_t nf = 0, len = 0;
+
+	while (nf < r->nframes && r->stack[nf])
+		nf++;
+	buf[0] = 0;
+	if (!nf) {
+		snprintf(buf, n, "[no-stack]");
+		return;
+	}
+	if (nf > SUMMARY_FRAMES) {
+		len += (size_t)snprintf(buf, n, "..;");
+		nf = SUMMARY_FRAMES;
+	}
+	for (size_t i = nf; i-- > 0 && len < n;) {
+		char name[SUMMARY_FRAME_SZ] = "";
+		/* return addresses (all but the leaf) point after the call */
+		uint64_t addr = i ? r->stack[i] - 1 : r->stack[i];
+
+		if (!sym || sym(ctx, r->tgid, addr, name, sizeof(name)) < 0 || !name[0])
+			snprintf(name, sizeof(name), "0x%llx", (unsigned long long)addr);
+		len += (size_t)snprintf(buf + len, n - len, "%s%s", name, i ? ";" : "");
+	}
+}
+
+int kt_offcpu_data_print(const struct kt_offcpu_data *d, FILE *out, size_t top,
+			 uint64_t min_block_ns, kt_folded_sym_fn sym, void *ctx)
+{
+	struct thread_row *rows = NULL;
+	const struct kt_offcpu_rec **order = NULL;
+	size_t nrows = 0;
+	uint64_t total = 0;
+	char b1[32], b2[32];
+
+	if (d->n) {
+		/* at most a thread row and a process row per record */
+		rows = calloc(2 * d->n, sizeof(*rows));
+		order = calloc(d->n, sizeof(*order));
+		if (!rows || !order) {
+			free(rows);
+			free(order);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		const struct kt_offcpu_rec *r = &d->v[i];
+
+		row_charge(row_get(rows, &nrows, r->tgid, 0), r);
+		row_charge(row_get(rows, &nrows, r->tgid, r->tid), r);
+		total = sat_add(total, r->ns);
+		order[i] = r;
+	}
+	if (nrows)
+		qsort(rows, nrows, sizeof(*rows), cmp_row);
+	if (d->n)
+		qsort(order, d->n, sizeof(*order), cmp_rec_ns);
+
+	fprintf(out, "\noff-cpu: time blocked, switch-out to switch-in (blocks >= %s)\n",
+		kt_fmt_ns(b1, sizeof(b1), min_block_ns));
+	if (!d->n)
+		fprintf(out, "  (no traced thread blocked)\n");
+	else
+		fprintf(out, "  %-8s %-8s %-16s %10s %10s %10s\n", "PID", "TID", "THREAD",
+			"BLOCKED", "BLOCKS", "MEAN");
+	for (size_t i = 0; i < nrows; i++) {
+		const struct thread_row *w = &rows[i];
+		char tid[16];
+
+		if (w->tid)
+			snprintf(tid, sizeof(tid), "%u", w->tid);
+		else
+			snprintf(tid, sizeof(tid), "all");
+		fprintf(out, "  %-8u %-8s %-16s %10s %10llu %10s\n", w->tgid, tid,
+			w->comm && w->comm[0] ? w->comm : "?", kt_fmt_ns(b1, sizeof(b1), w->ns),
+			(unsigned long long)w->blocks,
+			kt_fmt_ns(b2, sizeof(b2), w->blocks ? w->ns / w->blocks : 0));
+	}
+	if (top > d->n)
+		top = d->n;
+	if (top) {
+		fprintf(out, "  top stacks (root first, leaf last):\n");
+		fprintf(out, "  %10s %7s %-8s %-16s %s\n", "BLOCKED", "SHARE", "TID", "THREAD",
+			"STACK");
+	}
+	for (size_t i = 0; i < top; i++) {
+		const struct kt_offcpu_rec *r = order[i];
+		char st[SUMMARY_FRAMES * SUMMARY_FRAME_SZ + 8];
+
+		format_stack(r, sym, ctx, st, sizeof(st));
+		fprintf(out, "  %10s %6.1f%% %-8u %-16s %s\n", kt_fmt_ns(b1, sizeof(b1), r->ns),
+			total ? 100.0 * (double)r->ns / (double)total : 0.0, r->tid,
+			r->comm[0] ? r->comm : "?", st);
+	}
+	free(rows);
+	free(order);
+	return ferror(out) ? -EIO : 0;
+}
+
+/* ---------------------------------------------------------------- BPF side */
+
+struct off_pid {
+	uint32_t pid;
+	bool sym_added;
+};
+
+struct kt_offcpu {
+	struct kaos_offcpu_bpf *skel;
+	struct bpf_link *link;
+	struct kt_sym *sym;
+	uint64_t min_block_ns;
+	struct off_pid *pids;
+	size_t npids, cap;
+	uint64_t last_refresh;
+	char self_exe[PATH_MAX];
+	struct kt_offcpu_data data;
+	uint64_t in_progress;
+	bool collected;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct off_pid *pid_find(struct kt_offcpu *o, uint32_t pid)
+{
+	for (size_t i = 0; i < o->npids; i++)
+		if (o->pids[i].pid == pid)
+			return &o->pids[i];
+	return NULL;
+}
+
+/*
+ * The pid's maps, once it runs its own program: a -- COMMAND forked by
+ * kaos-trace is still kaos-trace until its exec.
+ */
+static void pid_capture(struct kt_offcpu *o, struct off_pid *e)
+{
+	char path[64], exe[PATH_MAX];
+	ssize_t len;
+
+	if (e->sym_added || !o->sym)
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/exe", e->pid);
+	len = readlink(path, exe, sizeof(exe) - 1);
+	if (len < 0)
+		return;
+	exe[len] = 0;
+	if (!strcmp(exe, o->self_exe))
+		return;
+	if (kt_sym_add_pid(o->sym, (pid_t)e->pid) == 0)
+		e->sym_added = true;
+}
+
+int kt_offcpu_open(struct kt_offcpu **out, uint64_t min_block_ns, struct kt_sym *sym, char *err,
+		   size_t n)
+{
+	struct kt_offcpu *o;
+	ssize_t len;
+	int e;
+
+	*out = NULL;
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		snprintf(err, n, "off-cpu: out of memory");
+		return -ENOMEM;
+	}
+	o->sym = sym;
+	o->min_block_ns = min_block_ns;
+	len = readlink("/proc/self/exe", o->self_exe, sizeof(o->self_exe) - 1);
+	o->self_exe[len > 0 ? len : 0] = 0;
+	o->skel = kaos_offcpu_bpf__open();
+	if (!o->skel) {
+		e = -errno;
+		snprintf(err, n, "off-cpu: cannot open BPF object: %s", strerror(-e));
+		kt_offcpu_free(o);
+		return e;
+	}
+	o->skel->rodata->min_block_ns = min_block_ns;
+	/* Test hook: makes the program fail verification so the error path can be tested. */
+	if (getenv("KAOS_TRACE_TEST_BREAK_OFFCPU"))
+		bpf_program__set_type(o->skel->progs.kaos_offcpu_switch,
+				      BPF_PROG_TYPE_SOCKET_FILTER);
+	e = kaos_offcpu_bpf__load(o->skel);
+	if (e) {
+		snprintf(err, n,
+			 "off-cpu: cannot load the sched_switch program: %s (needs kernel BTF, "
+			 "5.18+)",
+			 strerror(-e));
+		kt_offcpu_free(o);
+		return e;
+	}
+	o->link = bpf_program__attach(o->skel->progs.kaos_offcpu_switch);
+	if (!o->link) {
+		e = -errno;
+		snprintf(err, n, "off-cpu: cannot attach to sched_switch: %s", strerror(-e));
+		kt_offcpu_free(o);
+		return e;
+	}
+	*out = o;
+	return 0;
+}
+
+int kt_offcpu_add_pid(struct kt_offcpu *o, uint32_t pid)
+{
+	uint8_t one = 1;
+
+	if (!o || !pid)
+		return -EINVAL;
+	if (pid_find(o, pid))
+		return 0;
+	if (o->npids == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16;
+		struct off_pid *v = realloc(o->pids, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		o->pids = v;
+		o->cap = cap;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(o->skel->maps.off_pids), &pid, &one, BPF_ANY))
+		return -errno;
+	o->pids[o->npids++] = (struct off_pid){.pid = pid};
+	return 0;
+}
+
+/* Captures the symbols of every traced pid with a thread asleep or a charged block. */
+static void refresh_syms(struct kt_offcpu *o)
+{
+	int cfd = bpf_map__fd(o->skel->maps.off_counts);
+	int sfd = bpf_map__fd(o->skel->maps.off_start);
+	struct kt_off_key key, next, *prev = NULL;
+	uint32_t tid, ntid, *tprev = NULL;
+	struct kt_off_start st;
+
+	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
+		struct off_pid *e = pid_find(o, next.tgid);
+
+		if (e && !e->sym_added)
+			pid_capture(o, e);
+		key = next;
+		prev = &key;
+	}
+	while (bpf_map_get_next_key(sfd, tprev, &ntid) == 0) {
+		tid = ntid;
+		tprev = &tid;
+		if (bpf_map_lookup_elem(sfd, &tid, &st) == 0) {
+			struct off_pid *e = pid_find(o, st.tgid);
+
+			if (e && !e->sym_added)
+				pid_capture(o, e);
+		}
+	}
+}
+
+void kt_offcpu_tick(struct kt_offcpu *o, const struct kt_agg *agg)
+{
+	uint64_t now;
+
+	if (!o || o->collected)
+		return;
+	/* -p targets are known; -b processes once they produce events */
+	for (const struct kt_proc *p = agg ? agg->procs : NULL; p; p = p->next)
+		kt_offcpu_add_pid(o, p->pid);
+	now = mono_ns();
+	if (now - o->last_refresh < REFRESH_NS)
+		return;
+	o->last_refresh = now;
+	refresh_syms(o);
+}
+
+/* The stack of id, zero-trimmed; 0 frames if it is gone or -1. */
+static size_t read_stack(struct kt_offcpu *o, int32_t id, uint64_t *stack)
+{
+	size_t nf = 0;
+
+	if (id < 0 || bpf_map_lookup_elem(bpf_map__fd(o->skel->maps.off_stacks), &id, stack))
+		return 0;
+	while (nf < KT_OFF_STACK_DEPTH && stack[nf])
+		nf++;
+	return nf;
+}
+
+static bool thread_alive(uint32_t tgid, uint32_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%u/task/%u", tgid, tid);
+	return access(path, F_OK) == 0;
+}
+
+int kt_offcpu_collect(struct kt_offcpu *o)
+{
+	int cfd = bpf_map__fd(o->skel->maps.off_counts);
+	int sfd = bpf_map__fd(o->skel->maps.off_start);
+	struct kt_off_key key, next, *prev = NULL;
+	uint32_t tid, ntid, *tprev = NULL;
+	uint64_t stack[KT_OFF_STACK_DEPTH];
+	uint64_t now;
+	int e;
+
+	if (o->collected)
+		return (int)o->data.n;
+	o->collected = true;
+	bpf_link__destroy(o->link);
+	o->link = NULL;
+	now = mono_ns(); /* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+	refresh_syms(o);
+	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
+		struct kt_off_val v;
+		struct kt_offcpu_rec r = {0};
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(cfd, &key, &v) || !v.ns)
+			continue;
+		r.tgid = key.tgid;
+		r.tid = key.tid;
+		r.stack_id = key.stack_id;
+		r.ns = v.ns;
+		r.blocks = v.blocks;
+		memcpy(r.comm, v.comm, sizeof(r.comm));
+		memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
+		r.stack = stack;
+		r.nframes = read_stack(o, key.stack_id, stack);
+		if ((e = kt_offcpu_data_add(&o->data, &r)))
+			return e;
+	}
+	/* Threads asleep now: charge their block so far (a consumer waiting for good). */
+	while (bpf_map_get_next_key(sfd, tprev, &ntid) == 0) {
+		struct kt_off_start st;
+		struct kt_offcpu_rec r = {0};
+
+		tid = ntid;
+		tprev = &tid;
+		if (bpf_map_lookup_elem(sfd, &tid, &st) || st.ts_ns > now ||
+		    now - st.ts_ns < o->min_block_ns || !thread_alive(st.tgid, tid))
+			continue;
+		r.tgid = st.tgid;
+		r.tid = tid;
+		r.stack_id = st.stack_id;
+		r.ns = now - st.ts_ns;
+		r.blocks = 1;
+		memcpy(r.comm, st.comm, sizeof(r.comm));
+		memcpy(r.pcomm, st.pcomm, sizeof(r.pcomm));
+		r.stack = stack;
+		r.nframes = read_stack(o, st.stack_id, stack);
+		if ((e = kt_offcpu_data_add(&o->data, &r)))
+			return e;
+		o->in_progress++;
+	}
+	return (int)o->data.n;
+}
+
+const struct kt_offcpu_data *kt_offcpu_data(const struct kt_offcpu *o)
+{
+	return &o->data;
+}
+
+void kt_offcpu_get_stats(const struct kt_offcpu *o, struct kt_offcpu_stats *st)
+{
+	uint64_t v[KT_OFF_STAT_NR];
+
+	kt_percpu_sum_u64(bpf_map__fd(o->skel->maps.off_stats), KT_OFF_STAT_NR, v);
+	memset(st, 0, sizeof(*st));
+	st->sleeps = v[KT_OFF_STAT_SLEEPS];
+	st->blocks = v[KT_OFF_STAT_BLOCKS] + o->in_progress;
+	st->short_blocks = v[KT_OFF_STAT_SHORT];
+	st->in_progress = o->in_progress;
+	st->stack_err = v[KT_OFF_STAT_STACK_ERR];
+	st->start_lost = v[KT_OFF_STAT_START_LOST];
+	st->lost = v[KT_OFF_STAT_LOST];
+	st->lost_ns = v[KT_OFF_STAT_LOST_NS];
+}
+
+int kt_offcpu_finish(struct kt_offcpu *o, struct kt_folded *f, FILE *out, FILE *diag)
+{
+	struct kt_offcpu_stats st;
+	char b1[32], b2[32];
+	int n = kt_offcpu_collect(o), e = 0;
+
+	if (n >= 0 && f)
+		n = kt_offcpu_data_fold(&o->data, f);
+	if (n >= 0)
+		e = kt_offcpu_data_print(&o->data, out, 10, o->min_block_ns,
+					 o->sym ? kt_folded_sym_kt : NULL, o->sym);
+	kt_offcpu_get_stats(o, &st);
+	fprintf(diag,
+		"kaos-trace: off-cpu: %llu blocks >= %s (%llu still blocked at the end), %llu "
+		"shorter skipped, %llu without a user stack, %llu lost (%s), %llu not timed%s\n",
+		(unsigned long long)st.blocks, kt_fmt_ns(b1, sizeof(b1), o->min_block_ns),
+		(unsigned long long)st.in_progress, (unsigned long long)st.short_blocks,
+		(unsigned long long)st.stack_err, (unsigned long long)st.lost,
+		kt_fmt_ns(b2, sizeof(b2), st.lost_ns), (unsigned long long)st.start_lost,
+		n < 0 ? ": collecting them failed" : "");
+	return n < 0 ? n : e;
+}
+
+void kt_offcpu_free(struct kt_offcpu *o)
+{
+	if (!o)
+		return;
+	bpf_link__destroy(o->link);
+	kaos_offcpu_bpf__destroy(o->skel);
+	kt_offcpu_data_free(&o->data);
+	free(o->pids);
+	free(o);
+}
