@@ -4,6 +4,12 @@
  * becomes one kt_event in a BPF ringbuf (include/kt_event.h); every
  * reservation failure is counted, so delivered + lost == fired exactly.
  */
+/*
+ * No CO-RE: nothing here depends on kernel struct layouts that vary (only
+ * the arch's fixed register frame, pt_regs), and without relocations libbpf
+ * does not load the kernel's BTF: ~50 ms and ~5 MB less at every start.
+ */
+#define BPF_NO_PRESERVE_ACCESS_INDEX
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -24,7 +30,7 @@ const volatile __u32 pmu_ncpus = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20); /* resized by userspace before load */
+	__uint(max_entries, 2 << 20); /* resized by userspace before load */
 } events SEC(".maps");
 
 /* Per-CPU counters: index = stat * KT_EV_TYPES + event type. */

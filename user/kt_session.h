@@ -84,6 +84,7 @@ struct kt_session {
 	bool filter_pids;
 	pid_t self;
 	double hit_ns; /* cost of one probe hit (calibrated or given) */
+	struct bpf_link *calib_link; /* the calibration's probe: detached at close only */
 	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
 	uint64_t t_start;			      /* CLOCK_MONOTONIC at kt_session_start */
 	struct kt_attachment *att[KT_SESSION_MAX_ATTACH];
@@ -114,6 +115,7 @@ void kt_session_print_bpf_log(FILE *f);
  * Measures the cost of one probe hit on this machine (the same ring loop
  * traced and untraced, in this process's own libkaos) and sets s->hit_ns.
  * Call before attaching anything. Returns hit_ns (0 if it could not run).
+ * Its probe (on this process only) stays attached until kt_session_close().
  */
 double kt_session_calibrate(struct kt_session *s);
 
