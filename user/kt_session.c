@@ -113,7 +113,6 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	memset(s, 0, sizeof(*s));
 	s->self = getpid();
 	s->weight_latency = o->weight_latency;
-	s->filter_pids = o->filter_pids;
 	bpf_log_verbose = o->verbose;
 	libbpf_set_print(libbpf_print);
 
@@ -122,7 +121,6 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
 		return -1;
 	}
-	s->skel->rodata->filter_pids = o->filter_pids;
 	s->skel->rodata->filter_rings = o->nrings > 0;
 	s->skel->rodata->want_stacks = o->stacks;
 	s->skel->rodata->wakeup_bytes = rb_bytes / 16;
@@ -142,9 +140,6 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		s->skel = NULL;
 		return -1;
 	}
-	for (int i = 0; o->filter_pids && i < o->npids; i++)
-		bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &o->pids[i], &one,
-				    BPF_ANY);
 	for (int i = 0; i < o->nrings; i++)
 		bpf_map_update_elem(bpf_map__fd(s->skel->maps.ring_filter), &o->rings[i], &one,
 				    BPF_ANY);
@@ -193,6 +188,9 @@ void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_
 	for (int st = 0; st < KT_STAT_NR; st++)
 		for (int ty = 0; ty < KT_EV_TYPES; ty++)
 			out[st][ty] -= s->stats_base[st][ty];
+	/* The BPF side counts fired and lost only: every other fired hit was delivered. */
+	for (int ty = 0; ty < KT_EV_TYPES; ty++)
+		out[KT_STAT_DELIVERED][ty] = out[KT_STAT_FIRED][ty] - out[KT_STAT_LOST][ty];
 }
 
 void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot)
@@ -360,12 +358,9 @@ double kt_session_calibrate(struct kt_session *s)
 	uint64_t t[ROUNDS], untraced, traced;
 	struct kaos_ring *r;
 	struct bpf_link *l;
-	uint8_t one = 1;
 
 	if (s->calib_link || kaos_ring_create(&cfg, &r))
 		return s->hit_ns;
-	if (s->filter_pids)
-		bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &s->self, &one, BPF_ANY);
 	time_sends(r, ITERS); /* warm up */
 	untraced = median_sends(r, t, ROUNDS, ITERS);
 	kaos_ring_destroy(r);
@@ -375,8 +370,6 @@ double kt_session_calibrate(struct kt_session *s)
 	 * re-checks it lazily, every 4096 operations, on a running ring). */
 	if (!l || kaos_ring_create(&cfg, &r)) {
 		bpf_link__destroy(l);
-		if (s->filter_pids)
-			bpf_map_delete_elem(bpf_map__fd(s->skel->maps.pid_filter), &s->self);
 		return 0;
 	}
 	/* the first hit of a nop5 site goes through the slow path: warm up */
@@ -384,8 +377,6 @@ double kt_session_calibrate(struct kt_session *s)
 	traced = median_sends(r, t, ROUNDS, ITERS);
 	kaos_ring_destroy(r);
 	s->calib_link = l;
-	if (s->filter_pids)
-		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.pid_filter), &s->self);
 	ring_buffer__consume(s->rb); /* discards our own events */
 	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
 

@@ -43,10 +43,11 @@ struct kt_folded;
 #define KT_SESSION_MAX_HOOKS  4
 #define KT_SESSION_MAX_ATTACH 256
 
+/*
+ * No pid filter: kt_session_attach() for a pid makes the kernel run the
+ * probes' programs in that process only.
+ */
 struct kt_session_opts {
-	const pid_t *pids; /* with filter_pids: only these processes (kernel filter) */
-	int npids;
-	bool filter_pids;
 	const uint32_t *rings; /* only these ring ids (kernel filter); NULL: all */
 	int nrings;
 	bool stacks;		/* user stacks with each event, folded into s->folded */
@@ -81,7 +82,6 @@ struct kt_session {
 	struct kt_sym *sym;	  /* with stacks: symbolizer of the traced processes */
 	struct kt_folded *folded; /* with stacks: folded stacks since start/clear */
 	bool weight_latency;
-	bool filter_pids;
 	pid_t self;
 	double hit_ns; /* cost of one probe hit (calibrated or given) */
 	struct bpf_link *calib_link; /* the calibration's probe: detached at close only */

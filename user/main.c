@@ -611,17 +611,7 @@ int main(int argc, char **argv)
 
 	if (kt_features_check(&t.targets, err, sizeof(err)))
 		die(1, "%s", err);
-	/* The kernel-side pid filter: every pid target (the command's too). */
-	pid_t fpids[MAX_TARGETS + 1];
-	int nfpids = 0;
-
-	for (int i = 0; i < t.targets.n && nfpids < MAX_TARGETS + 1; i++)
-		if (t.targets.v[i].pid > 0)
-			fpids[nfpids++] = t.targets.v[i].pid;
 	struct kt_session_opts so = {
-		.pids = fpids,
-		.npids = nfpids,
-		.filter_pids = (opt.npids > 0 || opt.cmd) && opt.npaths == 0,
 		.rings = opt.rings,
 		.nrings = opt.nrings,
 		.stacks = opt.stacks,
