@@ -31,7 +31,7 @@ enum kt_event_type {
  * arguments (docs/probes.md) into ring_id..name_ptr unchanged.
  */
 struct kt_event {
-	__u64 ts_ns;	/* bpf_ktime_get_ns() at the probe */
+	__u64 ts_ns;	/* bpf_ktime_get_ns() at the probe; USDT events: 0 unless want_ts */
 	__u32 type;	/* enum kt_event_type */
 	__u32 pid;	/* tgid */
 	__u32 tid;

@@ -952,6 +952,7 @@ int kt_daemon_main(int argc, char **argv)
 		return 1;
 	}
 	struct kt_session_opts so = {.stacks = c.folded_dir[0] != 0,
+				     .want_ts = c.timeline[0] != 0,
 				     .weight_latency = c.folded_latency,
 				     .ringbuf_bytes = c.ringbuf_bytes,
 				     .verbose = c.verbose};

@@ -123,6 +123,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	}
 	s->skel->rodata->filter_rings = o->nrings > 0;
 	s->skel->rodata->want_stacks = o->stacks;
+	s->skel->rodata->want_ts = o->want_ts;
 	s->skel->rodata->wakeup_bytes = rb_bytes / 16;
 	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)rb_bytes);
 	if (o->pmu_nr) {

@@ -51,6 +51,7 @@ struct kt_session_opts {
 	const uint32_t *rings; /* only these ring ids (kernel filter); NULL: all */
 	int nrings;
 	bool stacks;		/* user stacks with each event, folded into s->folded */
+	bool want_ts;		/* USDT events carry ts_ns (--timeline); else 0, ~60 ns less a hit */
 	bool weight_latency;	/* folded weight: latency ns instead of 1 */
 	uint64_t ringbuf_bytes; /* power of two >= 4096; 0: 2 MiB */
 	bool verbose;		/* libbpf debug output on stderr */

@@ -615,6 +615,7 @@ int main(int argc, char **argv)
 		.rings = opt.rings,
 		.nrings = opt.nrings,
 		.stacks = opt.stacks,
+		.want_ts = opt.timeline != NULL,
 		.weight_latency = opt.weight_latency,
 		.ringbuf_bytes = opt.ringbuf_bytes,
 		.verbose = opt.verbose,
