@@ -859,11 +859,11 @@ static int daemon_run(struct daemon *d)
 			next_tick = now + TICK_NS;
 		}
 		if ((d->cfg.sample || d->cfg.budget_pct) && now >= next_sampling) {
-			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct,
-						   (double)TICK_NS / 1e9);
-			for (struct kt_proc *pr = d->s.agg.procs; pr; pr = pr->next)
-				pr->ops_iv = 0;
+			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct, false);
 			next_sampling = now + TICK_NS;
+		} else if (d->cfg.sample || d->cfg.budget_pct) {
+			/* a new process runs every operation traced until it is set up */
+			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct, true);
 		}
 		if (now >= next_eval) {
 			uint64_t g[KT_WIN_G_NR];

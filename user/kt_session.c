@@ -415,14 +415,27 @@ int kt_session_fd(const struct kt_session *s)
 
 /* ---------------------------------------------------------------- sampling */
 
-void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
-				double iv_s)
+/* Send and receive operations of a process so far, exact (the probes' counters). */
+static uint64_t proc_ops(const struct kt_agg *a, uint32_t pid)
 {
+	uint64_t n = 0;
+
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
+		if (r->pid == pid)
+			n += kt_series_count(&r->s[KT_EV_SEND]) + kt_series_count(&r->s[KT_EV_RECV]);
+	return n;
+}
+
+void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
+				bool new_only)
+{
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
+
 	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
 		uint32_t want;
 		char msg[256];
 
-		if (p->exited || (!sample && !budget_pct))
+		if (p->exited || (!sample && !budget_pct) || (new_only && p->ctl_addr))
 			continue;
 		if (!p->ctl_addr) {
 			p->ctl_addr = kt_control_find((pid_t)p->pid, msg, sizeof(msg));
@@ -436,17 +449,12 @@ void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double bu
 		}
 		if (p->ctl_addr == 1)
 			continue;
-		if (sample) {
+		if (sample)
 			want = kt_pow2_floor(sample);
-		} else {
-			/* ops counted this interval estimate the process's full rate */
-			double rate = iv_s > 0 ? (double)p->ops_iv / iv_s : 0;
-
-			if (!p->sample_every)
-				want = 1u << 16; /* unknown rate: start sparse, refine */
-			else
-				want = kt_budget_period(rate, s->hit_ns, budget_pct);
-		}
+		else
+			want = kt_budget_step(&p->budget, p->sample_every, proc_ops(&s->agg, p->pid),
+					      now, kt_proc_cpu_ns((pid_t)p->pid), s->hit_ns,
+					      budget_pct);
 		if (want != p->sample_every &&
 		    kt_control_write((pid_t)p->pid, p->ctl_addr, want) == 0)
 			p->sample_every = want;

@@ -150,12 +150,15 @@ void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_
 void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot);
 
 /*
- * Sampling control for every traced process: a fixed period (sample > 0)
- * or one chosen to keep the tracing cost under budget_pct (iv_s: seconds
- * the processes' ops_iv counters cover).
+ * Sampling control for the traced processes whose control can be reached:
+ * a fixed period (sample > 0) or one chosen by kt_budget_step() to keep
+ * the tracing cost under budget_pct of each process's time. new_only: only
+ * processes not set up yet (one found through -b runs every operation
+ * traced until then, so a poll loop calls this often, and in full every
+ * ~100 ms).
  */
 void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
-				double iv_s);
+				bool new_only);
 
 /* Marks processes that no longer exist as exited; returns how many newly exited. */
 int kt_session_check_exited(struct kt_session *s);

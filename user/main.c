@@ -559,6 +559,8 @@ int main(int argc, char **argv)
 		die(2, "nothing to trace: give -p PID, -b PATH or -- COMMAND (see --help)");
 	if (opt.sample && opt.budget_pct)
 		die(2, "--sample and --budget are exclusive");
+	if (opt.budget_pct && opt.no_calibrate && !opt.probe_cost_ns)
+		die(2, "--budget needs the probe cost: drop --no-calibrate or give --probe-cost");
 	if (opt.fail_on_alert && !opt.nalerts)
 		die(2, "--fail-on-alert needs at least one --alert RULE");
 	struct kt_pmu pmu = {0};
@@ -696,7 +698,7 @@ int main(int argc, char **argv)
 		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
 		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
 		t.s.hit_ns);
-	kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, 0);
+	kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, false);
 	if (t.child_go >= 0 && t.child) {
 		/* attached: let the command exec */
 		if (write(t.child_go, "g", 1) != 1)
@@ -720,10 +722,10 @@ int main(int argc, char **argv)
 		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
 		if ((opt.budget_pct || opt.sample) && now >= next_sample_update) {
-			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, 0.1);
-			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)
-				p->ops_iv = 0;
+			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, false);
 			next_sample_update = now + 100000000ull;
+		} else if (opt.budget_pct || opt.sample) {
+			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, true);
 		}
 		kt_func_tick(t.func, &t.s.agg, now);
 		if (t.prof) {
