@@ -422,7 +422,8 @@ static uint64_t proc_ops(const struct kt_agg *a, uint32_t pid)
 
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
 		if (r->pid == pid)
-			n += kt_series_count(&r->s[KT_EV_SEND]) + kt_series_count(&r->s[KT_EV_RECV]);
+			n += kt_series_count(&r->s[KT_EV_SEND]) +
+			     kt_series_count(&r->s[KT_EV_RECV]);
 	return n;
 }
 
@@ -452,9 +453,9 @@ void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double bu
 		if (sample)
 			want = kt_pow2_floor(sample);
 		else
-			want = kt_budget_step(&p->budget, p->sample_every, proc_ops(&s->agg, p->pid),
-					      now, kt_proc_cpu_ns((pid_t)p->pid), s->hit_ns,
-					      budget_pct);
+			want = kt_budget_step(&p->budget, p->sample_every,
+					      proc_ops(&s->agg, p->pid), now,
+					      kt_proc_cpu_ns((pid_t)p->pid), s->hit_ns, budget_pct);
 		if (want != p->sample_every &&
 		    kt_control_write((pid_t)p->pid, p->ctl_addr, want) == 0)
 			p->sample_every = want;

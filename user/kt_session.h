@@ -50,9 +50,9 @@ struct kt_folded;
 struct kt_session_opts {
 	const uint32_t *rings; /* only these ring ids (kernel filter); NULL: all */
 	int nrings;
-	bool stacks;		/* user stacks with each event, folded into s->folded */
-	bool want_ts;		/* USDT events carry ts_ns (--timeline); else 0, ~60 ns less a hit */
-	bool weight_latency;	/* folded weight: latency ns instead of 1 */
+	bool stacks;	     /* user stacks with each event, folded into s->folded */
+	bool want_ts;	     /* USDT events carry ts_ns (--timeline); else 0, ~60 ns less a hit */
+	bool weight_latency; /* folded weight: latency ns instead of 1 */
 	uint64_t ringbuf_bytes; /* power of two >= 4096; 0: 2 MiB */
 	bool verbose;		/* libbpf debug output on stderr */
 	bool folded;		/* a symbolizer and folded stacks even without stacks (--profile) */
@@ -84,7 +84,7 @@ struct kt_session {
 	struct kt_folded *folded; /* with stacks: folded stacks since start/clear */
 	bool weight_latency;
 	pid_t self;
-	double hit_ns; /* cost of one probe hit (calibrated or given) */
+	double hit_ns;		     /* cost of one probe hit (calibrated or given) */
 	struct bpf_link *calib_link; /* the calibration's probe: detached at close only */
 	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
 	uint64_t t_start;			      /* CLOCK_MONOTONIC at kt_session_start */
