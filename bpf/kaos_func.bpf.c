@@ -10,7 +10,8 @@
  * function: recursion, tail calls and calls abandoned by longjmp stay
  * consistent. A timed call becomes one KT_EV_FUNC kt_event in the `events`
  * ringbuf shared with kaos_trace.bpf.c (userspace reuses its fd), and
- * kt_stats counts it like a USDT hit: delivered + lost == fired.
+ * kt_stats counts it like a USDT hit: fired and lost (userspace derives
+ * delivered as fired - lost).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -310,6 +311,5 @@ int kt_func_exit(struct pt_regs *ctx)
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	else
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	stat_inc(KT_STAT_DELIVERED, idx);
 	return 0;
 }

@@ -31,7 +31,7 @@ enum kt_event_type {
  * arguments (docs/probes.md) into ring_id..name_ptr unchanged.
  */
 struct kt_event {
-	__u64 ts_ns;	/* bpf_ktime_get_ns() at the probe */
+	__u64 ts_ns;	/* bpf_ktime_get_ns() at the probe; USDT events: 0 unless want_ts */
 	__u32 type;	/* enum kt_event_type */
 	__u32 pid;	/* tgid */
 	__u32 tid;
@@ -67,14 +67,12 @@ struct kt_event {
 /* Per-CPU counters indexed like this (map "kt_stats"). */
 enum kt_stat {
 	KT_STAT_FIRED = 0,	  /* probe programs that ran and passed the filters */
-	KT_STAT_DELIVERED = 1,	  /* records committed to the ringbuf */
+	KT_STAT_DELIVERED = 1,	  /* records committed: FIRED - LOST (not counted in the map) */
 	KT_STAT_LOST = 2,	  /* ringbuf reservation failures */
-	KT_STAT_FILTERED = 3,	  /* dropped by pid/ring filters in the kernel */
+	KT_STAT_FILTERED = 3,	  /* dropped by the ring filter in the kernel */
 	KT_STAT_STACK_ERR = 4,	  /* bpf_get_stack failed (record sent without stack) */
 	KT_STAT_NR = 5,
 };
-
-#define KT_MAX_PIDS 1024 /* pid filter map size */
 
 /*
  * KT_EV_FUNC (kaos-trace --func, bpf/kaos_func.bpf.c): one record per timed

@@ -306,10 +306,7 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 		return r;
 	}
 	s = &r->s[e->type];
-	uint64_t before = kt_series_count_iv(s);
 	series_count(s, p, e->count, e->n);
-	if (e->type == KT_EV_SEND || e->type == KT_EV_RECV)
-		p->ops_iv += kt_series_count_iv(s) - before;
 	s->events++;
 	s->events_iv++;
 	s->bytes += e->bytes;
@@ -388,7 +385,6 @@ void kt_agg_interval_reset(struct kt_agg *a)
 	}
 	for (struct kt_proc *p = a->procs; p; p = p->next) {
 		p->hits_iv = 0;
-		p->ops_iv = 0;
 	}
 	a->events_iv = 0;
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "kt_control.h"
 #include "kt_event.h"
 #include "kt_hist.h"
 
@@ -49,9 +50,9 @@ struct kt_proc {
 	bool sym_added; /* its maps are cached by the symbolizer */
 	uint64_t hits;	  /* probe hits delivered (each cost the process one probe) */
 	uint64_t hits_iv;
-	uint64_t ops_iv;  /* operations counted this interval (all rings, send+recv) */
 	uint32_t sample_every; /* as last written to the process (0: unknown) */
 	uint64_t ctl_addr;     /* address of kaos_probe_control in the process (0: unknown) */
+	struct kt_budget budget; /* --budget: the rate estimate behind sample_every */
 	struct kt_proc *next;
 };
 

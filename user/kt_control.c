@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "kaos/probes.h"
 #include "kt_elf.h"
@@ -32,6 +33,43 @@ uint32_t kt_budget_period(double ops_per_s, double hit_ns, double budget_pct)
 	while (ops_per_s / (double)n * hit_ns > allowed_ns && n < (1u << 30))
 		n *= 2;
 	return (uint32_t)n;
+}
+
+uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, uint64_t now_ns,
+			uint64_t cpu_ns, double hit_ns, double budget_pct)
+{
+	uint64_t ops, wall, cpu;
+	uint32_t want;
+	double rate;
+
+	if (!cur)
+		cur = KT_BUDGET_START_PERIOD;
+	if (!b->wall_ns || now_ns < b->wall_ns || ops_total < b->ops0) {
+		*b = (struct kt_budget){ops_total, now_ns, cpu_ns};
+		return cur;
+	}
+	ops = ops_total - b->ops0;
+	wall = now_ns - b->wall_ns;
+	/* Counts arrive with sampled events only: wait for about two periods' worth, or 1 s. */
+	if (wall < KT_BUDGET_MIN_NS || (ops < 2ull * cur && wall < KT_BUDGET_MAX_NS))
+		return cur;
+	cpu = cpu_ns && b->cpu_ns && cpu_ns > b->cpu_ns ? cpu_ns - b->cpu_ns : 0;
+	rate = (double)ops * 1e9 / (double)(cpu && cpu < wall ? cpu : wall);
+	*b = (struct kt_budget){ops_total, now_ns, cpu_ns};
+	if (!ops)
+		return cur; /* idle: nothing to price, keep what was right before */
+	want = kt_budget_period(rate, hit_ns, budget_pct);
+	return want < cur / 2 ? cur / 2 : want;
+}
+
+uint64_t kt_proc_cpu_ns(pid_t pid)
+{
+	struct timespec ts;
+	clockid_t clk;
+
+	if (clock_getcpuclockid(pid, &clk) || clock_gettime(clk, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int read_remote(pid_t pid, uint64_t addr, void *buf, size_t len)

@@ -31,4 +31,33 @@ uint32_t kt_pow2_floor(uint64_t n);
  */
 uint32_t kt_budget_period(double ops_per_s, double hit_ns, double budget_pct);
 
+/* --budget state of one traced process (all zero: nothing measured yet). */
+struct kt_budget {
+	uint64_t ops0;	  /* the process's operation count when the estimate started */
+	uint64_t wall_ns; /* CLOCK_MONOTONIC then (0: not started) */
+	uint64_t cpu_ns;  /* the process's CPU time then (0: unknown) */
+};
+
+/* Period of a process nothing is known about yet: sparse, refined by kt_budget_step(). */
+#define KT_BUDGET_START_PERIOD (1u << 16)
+#define KT_BUDGET_MIN_NS       100000000ull  /* shortest estimate: 100 ms */
+#define KT_BUDGET_MAX_NS       1000000000ull /* longest wait for counts: 1 s */
+
+/*
+ * One --budget step for a process whose send+recv operations total
+ * ops_total so far (exact, from the probes' counters) and which has used
+ * cpu_ns of CPU time (kt_proc_cpu_ns; 0: unknown). cur is its current
+ * period (0: none yet). Returns the period to use from now on, cur while
+ * the estimate still lacks data. The rate is taken per second of wall time
+ * or per second of the process's CPU time, whichever is higher: a process
+ * that gets a share of a CPU pays for its probe hits out of the time it
+ * runs. The period rises at once and falls at most by half per step, so
+ * one slow interval does not make the next one dense.
+ */
+uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, uint64_t now_ns,
+			uint64_t cpu_ns, double hit_ns, double budget_pct);
+
+/* CPU time (user + system, all threads) that process pid has used, in ns; 0 if unreadable. */
+uint64_t kt_proc_cpu_ns(pid_t pid);
+
 #endif /* KT_CONTROL_H */

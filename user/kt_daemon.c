@@ -859,11 +859,11 @@ static int daemon_run(struct daemon *d)
 			next_tick = now + TICK_NS;
 		}
 		if ((d->cfg.sample || d->cfg.budget_pct) && now >= next_sampling) {
-			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct,
-						   (double)TICK_NS / 1e9);
-			for (struct kt_proc *pr = d->s.agg.procs; pr; pr = pr->next)
-				pr->ops_iv = 0;
+			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct, false);
 			next_sampling = now + TICK_NS;
+		} else if (d->cfg.sample || d->cfg.budget_pct) {
+			/* a new process runs every operation traced until it is set up */
+			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct, true);
 		}
 		if (now >= next_eval) {
 			uint64_t g[KT_WIN_G_NR];
@@ -952,6 +952,7 @@ int kt_daemon_main(int argc, char **argv)
 		return 1;
 	}
 	struct kt_session_opts so = {.stacks = c.folded_dir[0] != 0,
+				     .want_ts = c.timeline[0] != 0,
 				     .weight_latency = c.folded_latency,
 				     .ringbuf_bytes = c.ringbuf_bytes,
 				     .verbose = c.verbose};

@@ -122,6 +122,9 @@ static double ns_per_call(void (*fn)(void), int n)
 	return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / n;
 }
 
+/* The uprobe events of the last measurement (-1: none), see time_nops(). */
+static int kept_fds[2] = {-1, -1};
+
 /* Cost of one hit on each site: the best of a few alternating rounds. */
 static void time_nops(struct kt_features *f)
 {
@@ -149,10 +152,16 @@ static void time_nops(struct kt_features *f)
 		f->nop1_ns = best1;
 		f->nop5 = kt_features_classify_nop5(best5, best1);
 	}
-	if (fd5 >= 0)
-		close(fd5);
-	if (fd1 >= 0)
-		close(fd1);
+	/*
+	 * Closing a uprobe event waits for the kernel to unregister it: ~40 ms
+	 * each here, most of kaos-trace's start-up. The events stay open (their
+	 * sites are never hit again) until the next measurement or exit.
+	 */
+	for (int i = 0; i < 2; i++)
+		if (kept_fds[i] >= 0)
+			close(kept_fds[i]);
+	kept_fds[0] = fd5;
+	kept_fds[1] = fd1;
 }
 #endif
 

@@ -114,7 +114,6 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	memset(s, 0, sizeof(*s));
 	s->self = getpid();
 	s->weight_latency = o->weight_latency;
-	s->filter_pids = o->filter_pids;
 	bpf_log_verbose = o->verbose;
 	libbpf_set_print(libbpf_print);
 
@@ -123,9 +122,9 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
 		return -1;
 	}
-	s->skel->rodata->filter_pids = o->filter_pids;
 	s->skel->rodata->filter_rings = o->nrings > 0;
 	s->skel->rodata->want_stacks = o->stacks;
+	s->skel->rodata->want_ts = o->want_ts;
 	s->skel->rodata->wakeup_bytes = rb_bytes / 16;
 	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)rb_bytes);
 	if (o->pmu_nr) {
@@ -143,9 +142,6 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		s->skel = NULL;
 		return -1;
 	}
-	for (int i = 0; o->filter_pids && i < o->npids; i++)
-		bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &o->pids[i], &one,
-				    BPF_ANY);
 	for (int i = 0; i < o->nrings; i++)
 		bpf_map_update_elem(bpf_map__fd(s->skel->maps.ring_filter), &o->rings[i], &one,
 				    BPF_ANY);
@@ -184,6 +180,9 @@ void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_
 	for (int st = 0; st < KT_STAT_NR; st++)
 		for (int ty = 0; ty < KT_EV_TYPES; ty++)
 			out[st][ty] -= s->stats_base[st][ty];
+	/* The BPF side counts fired and lost only: every other fired hit was delivered. */
+	for (int ty = 0; ty < KT_EV_TYPES; ty++)
+		out[KT_STAT_DELIVERED][ty] = out[KT_STAT_FIRED][ty] - out[KT_STAT_LOST][ty];
 }
 
 void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot)
@@ -303,32 +302,43 @@ int kt_session_nlinks(const struct kt_session *s)
 
 /* ---------------------------------------------------------------- calibration */
 
-/* Best (least disturbed) per-operation time over rounds of n send+recv pairs. */
-static double best_op_ns(struct kaos_ring *r, int rounds, int n)
+/* Thread CPU time of n ring send+recv pairs: time slices lost to others do not count. */
+static uint64_t time_sends(struct kaos_ring *r, int n)
 {
-	double best = 1e18;
-	uint64_t msg = 0;
+	uint64_t msg = 0, t0 = kt_now_ns(CLOCK_THREAD_CPUTIME_ID);
 
-	for (int k = 0; k < rounds; k++) {
-		uint64_t t0 = kt_now_ns(CLOCK_MONOTONIC);
-
-		for (int i = 0; i < n; i++) {
-			kaos_ring_send(r, &msg);
-			kaos_ring_recv(r, &msg);
-		}
-		double per = (double)(kt_now_ns(CLOCK_MONOTONIC) - t0) / n;
-
-		if (per < best)
-			best = per;
+	for (int i = 0; i < n; i++) {
+		kaos_ring_send(r, &msg);
+		kaos_ring_recv(r, &msg);
 	}
-	return best;
+	return kt_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of rounds of n send+recv pairs. */
+static uint64_t median_sends(struct kaos_ring *r, uint64_t *t, int rounds, int n)
+{
+	for (int i = 0; i < rounds; i++)
+		t[i] = time_sends(r, n);
+	qsort(t, (size_t)rounds, sizeof(t[0]), cmp_u64);
+	return t[rounds / 2];
 }
 
 /*
  * Ring sends in kaos-trace's own (statically linked) libkaos, untraced and
- * traced. The minimum over short rounds is kept, so preemption on a busy
- * machine does not inflate it. Done once at start; the result prices
- * every later hit.
+ * traced, in thread CPU time (the median of a few rounds: the wall clock
+ * also counted time slices lost to other processes, 2-4x the real cost on
+ * a busy machine). Done once at start; the result prices every later hit.
+ * The probe stays attached (it never fires again: no ring of ours runs)
+ * until kt_session_close(): detaching a uprobe took ~65 ms here (the
+ * kernel waits for handlers in flight), more than the whole start-up
+ * takes without it.
  */
 double kt_session_calibrate(struct kt_session *s)
 {
@@ -336,16 +346,15 @@ double kt_session_calibrate(struct kt_session *s)
 				       .slots = 1024,
 				       .slot_size = 8,
 				       .name = "kaos-trace.calibrate"};
+	enum { ROUNDS = 5, ITERS = 200 };
+	uint64_t t[ROUNDS], untraced, traced;
 	struct kaos_ring *r;
 	struct bpf_link *l;
-	double untraced, traced;
-	uint8_t one = 1;
 
-	if (kaos_ring_create(&cfg, &r))
-		return 0;
-	if (s->filter_pids)
-		bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &s->self, &one, BPF_ANY);
-	untraced = best_op_ns(r, 8, 256);
+	if (s->calib_link || kaos_ring_create(&cfg, &r))
+		return s->hit_ns;
+	time_sends(r, ITERS); /* warm up */
+	untraced = median_sends(r, t, ROUNDS, ITERS);
 	kaos_ring_destroy(r);
 	l = bpf_program__attach_usdt(s->skel->progs.kaos_send, s->self, "/proc/self/exe", "kaos",
 				     "send", NULL);
@@ -356,19 +365,17 @@ double kt_session_calibrate(struct kt_session *s)
 		return 0;
 	}
 	/* the first hit of a nop5 site goes through the slow path: warm up */
-	best_op_ns(r, 1, 64);
-	traced = best_op_ns(r, 8, 256);
-	bpf_link__destroy(l);
+	time_sends(r, 16);
+	traced = median_sends(r, t, ROUNDS, ITERS);
 	kaos_ring_destroy(r);
-	if (s->filter_pids)
-		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.pid_filter), &s->self);
+	s->calib_link = l;
 	ring_buffer__consume(s->rb); /* discards our own events */
 	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
 
 	memset(s->stats_base, 0, sizeof(s->stats_base));
 	kt_session_read_stats(s, base);
 	memcpy(s->stats_base, base, sizeof(base));
-	s->hit_ns = traced > untraced ? traced - untraced : 0;
+	s->hit_ns = traced > untraced ? (double)(traced - untraced) / ITERS : 0;
 	return s->hit_ns;
 }
 
@@ -399,14 +406,28 @@ int kt_session_fd(const struct kt_session *s)
 
 /* ---------------------------------------------------------------- sampling */
 
-void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
-				double iv_s)
+/* Send and receive operations of a process so far, exact (the probes' counters). */
+static uint64_t proc_ops(const struct kt_agg *a, uint32_t pid)
 {
+	uint64_t n = 0;
+
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
+		if (r->pid == pid)
+			n += kt_series_count(&r->s[KT_EV_SEND]) +
+			     kt_series_count(&r->s[KT_EV_RECV]);
+	return n;
+}
+
+void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
+				bool new_only)
+{
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
+
 	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
 		uint32_t want;
 		char msg[256];
 
-		if (p->exited || (!sample && !budget_pct))
+		if (p->exited || (!sample && !budget_pct) || (new_only && p->ctl_addr))
 			continue;
 		if (!p->ctl_addr) {
 			p->ctl_addr = kt_control_find((pid_t)p->pid, msg, sizeof(msg));
@@ -420,17 +441,12 @@ void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double bu
 		}
 		if (p->ctl_addr == 1)
 			continue;
-		if (sample) {
+		if (sample)
 			want = kt_pow2_floor(sample);
-		} else {
-			/* ops counted this interval estimate the process's full rate */
-			double rate = iv_s > 0 ? (double)p->ops_iv / iv_s : 0;
-
-			if (!p->sample_every)
-				want = 1u << 16; /* unknown rate: start sparse, refine */
-			else
-				want = kt_budget_period(rate, s->hit_ns, budget_pct);
-		}
+		else
+			want = kt_budget_step(&p->budget, p->sample_every,
+					      proc_ops(&s->agg, p->pid), now,
+					      kt_proc_cpu_ns((pid_t)p->pid), s->hit_ns, budget_pct);
 		if (want != p->sample_every &&
 		    kt_control_write((pid_t)p->pid, p->ctl_addr, want) == 0)
 			p->sample_every = want;
@@ -457,6 +473,8 @@ int kt_session_check_exited(struct kt_session *s)
 void kt_session_close(struct kt_session *s)
 {
 	kt_session_detach_all(s);
+	bpf_link__destroy(s->calib_link);
+	s->calib_link = NULL;
 	if (s->rb)
 		ring_buffer__free(s->rb);
 	if (s->skel)

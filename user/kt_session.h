@@ -43,14 +43,16 @@ struct kt_folded;
 #define KT_SESSION_MAX_HOOKS  4
 #define KT_SESSION_MAX_ATTACH 256
 
+/*
+ * No pid filter: kt_session_attach() for a pid makes the kernel run the
+ * probes' programs in that process only.
+ */
 struct kt_session_opts {
-	const pid_t *pids; /* with filter_pids: only these processes (kernel filter) */
-	int npids;
-	bool filter_pids;
 	const uint32_t *rings; /* only these ring ids (kernel filter); NULL: all */
 	int nrings;
-	bool stacks;		/* user stacks with each event, folded into s->folded */
-	bool weight_latency;	/* folded weight: latency ns instead of 1 */
+	bool stacks;	     /* user stacks with each event, folded into s->folded */
+	bool want_ts;	     /* USDT events carry ts_ns (--timeline); else 0, ~60 ns less a hit */
+	bool weight_latency; /* folded weight: latency ns instead of 1 */
 	uint64_t ringbuf_bytes; /* power of two >= 4096; 0: 2 MiB */
 	bool verbose;		/* libbpf debug output on stderr */
 	bool folded;		/* a symbolizer and folded stacks even without stacks (--profile) */
@@ -81,9 +83,9 @@ struct kt_session {
 	struct kt_sym *sym;	  /* with stacks: symbolizer of the traced processes */
 	struct kt_folded *folded; /* with stacks: folded stacks since start/clear */
 	bool weight_latency;
-	bool filter_pids;
 	pid_t self;
-	double hit_ns; /* cost of one probe hit (calibrated or given) */
+	double hit_ns;		     /* cost of one probe hit (calibrated or given) */
+	struct bpf_link *calib_link; /* the calibration's probe: detached at close only */
 	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
 	uint64_t t_start;			      /* CLOCK_MONOTONIC at kt_session_start */
 	struct kt_attachment *att[KT_SESSION_MAX_ATTACH];
@@ -114,6 +116,7 @@ void kt_session_print_bpf_log(FILE *f);
  * Measures the cost of one probe hit on this machine (the same ring loop
  * traced and untraced, in this process's own libkaos) and sets s->hit_ns.
  * Call before attaching anything. Returns hit_ns (0 if it could not run).
+ * Its probe (on this process only) stays attached until kt_session_close().
  */
 double kt_session_calibrate(struct kt_session *s);
 
@@ -147,12 +150,15 @@ void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_
 void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot);
 
 /*
- * Sampling control for every traced process: a fixed period (sample > 0)
- * or one chosen to keep the tracing cost under budget_pct (iv_s: seconds
- * the processes' ops_iv counters cover).
+ * Sampling control for the traced processes whose control can be reached:
+ * a fixed period (sample > 0) or one chosen by kt_budget_step() to keep
+ * the tracing cost under budget_pct of each process's time. new_only: only
+ * processes not set up yet (one found through -b runs every operation
+ * traced until then, so a poll loop calls this often, and in full every
+ * ~100 ms).
  */
 void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
-				double iv_s);
+				bool new_only);
 
 /* Marks processes that no longer exist as exited; returns how many newly exited. */
 int kt_session_check_exited(struct kt_session *s);

@@ -172,9 +172,10 @@ static const struct argp_option options[] = {
 	{"weight", OPT_WEIGHT, "count|latency", 0, "Folded stack weight (default count)", 0},
 	{"json", OPT_JSON, "FILE", 0, "Write one JSON summary line per interval to FILE", 0},
 	{"hist", 'H', NULL, 0, "Print ASCII latency histograms", 0},
-	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two, >= 4096)",
-	 0},
-	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0, "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
+	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0,
+	 "BPF ring buffer size (power of two, >= 4096; default 2 MiB)", 0},
+	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0,
+	 "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
 	{"profile", OPT_PROFILE, "HZ", 0,
 	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
@@ -578,6 +579,8 @@ int main(int argc, char **argv)
 		die(2, "nothing to trace: give -p PID, -b PATH or -- COMMAND (see --help)");
 	if (opt.sample && opt.budget_pct)
 		die(2, "--sample and --budget are exclusive");
+	if (opt.budget_pct && opt.no_calibrate && !opt.probe_cost_ns)
+		die(2, "--budget needs the probe cost: drop --no-calibrate or give --probe-cost");
 	if (opt.fail_on_alert && !opt.nalerts)
 		die(2, "--fail-on-alert needs at least one --alert RULE");
 	if (opt.off_cpu_min_us >= 0 && !opt.off_cpu)
@@ -634,20 +637,11 @@ int main(int argc, char **argv)
 	if (kt_features_check(&t.targets, !opt.no_calibrate && !(opt.probe_cost_ns > 0), err,
 			      sizeof(err)))
 		die(1, "%s", err);
-	/* The kernel-side pid filter: every pid target (the command's too). */
-	pid_t fpids[MAX_TARGETS + 1];
-	int nfpids = 0;
-
-	for (int i = 0; i < t.targets.n && nfpids < MAX_TARGETS + 1; i++)
-		if (t.targets.v[i].pid > 0)
-			fpids[nfpids++] = t.targets.v[i].pid;
 	struct kt_session_opts so = {
-		.pids = fpids,
-		.npids = nfpids,
-		.filter_pids = (opt.npids > 0 || opt.cmd) && opt.npaths == 0,
 		.rings = opt.rings,
 		.nrings = opt.nrings,
 		.stacks = opt.stacks,
+		.want_ts = opt.timeline != NULL,
 		.weight_latency = opt.weight_latency,
 		.ringbuf_bytes = opt.ringbuf_bytes,
 		.verbose = opt.verbose,
@@ -736,7 +730,7 @@ int main(int argc, char **argv)
 		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
 		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
 		t.s.hit_ns);
-	kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, 0);
+	kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, false);
 	if (t.child_go >= 0 && t.child) {
 		/* attached: let the command exec */
 		if (write(t.child_go, "g", 1) != 1)
@@ -760,10 +754,10 @@ int main(int argc, char **argv)
 		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
 		if ((opt.budget_pct || opt.sample) && now >= next_sample_update) {
-			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, 0.1);
-			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)
-				p->ops_iv = 0;
+			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, false);
 			next_sample_update = now + 100000000ull;
+		} else if (opt.budget_pct || opt.sample) {
+			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, true);
 		}
 		kt_func_tick(t.func, &t.s.agg, now);
 		if (t.prof) {

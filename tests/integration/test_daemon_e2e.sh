@@ -120,6 +120,9 @@ sends = [e for e in mine if e["name"] == "send"]
 recvs = [e for e in mine if e["name"] == "recv"]
 assert len(sends) > 1000 and len(recvs) > 1000, (len(sends), len(recvs))
 assert all(e["ph"] == "X" and e["dur"] >= 0 and e["args"]["ring"] == "work.0" for e in sends[:100]), sends[0]
+# real probe timestamps (ts_ns is read only when a timeline asks for it)
+ts = [e["ts"] for e in sends]
+assert min(ts) >= 0 and max(ts) - min(ts) > 100, (min(ts), max(ts))
 assert any(e.get("ph") == "M" and e["name"] == "process_name" and e["pid"] == pid for e in ev)
 assert any(e.get("name") == "timeline cap reached" for e in ev)
 PY

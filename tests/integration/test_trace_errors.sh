@@ -30,6 +30,7 @@ expect_error noarg "nothing to trace" "$KT"
 expect_error badopt "invalid duration" "$KT" -b "$B/libkaos.so" -d abc
 expect_error badrb "power of two" "$KT" -b "$B/libkaos.so" --ringbuf-size 5000
 expect_error excl "exclusive" "$KT" -b "$B/libkaos.so" --sample 4 --budget 3
+expect_error budget_noprice "budget needs the probe cost" "$KT" -b "$B/libkaos.so" --budget 3 --no-calibrate
 expect_error json_unwritable "cannot write /nonexistent-dir/x.json" "$KT" -b "$B/libkaos.so" -d 1 --json /nonexistent-dir/x.json
 expect_error folded_unwritable "cannot write /nonexistent-dir/x.folded" "$KT" -b "$B/libkaos.so" -d 1 --folded /nonexistent-dir/x.folded
 expect_error list_notelf "not an ELF" "$KT" list "$TMP/text.txt"
