@@ -250,8 +250,13 @@ static uint32_t ep_state(struct kaos_ipc_ep *ep, uint64_t stale_ns, bool probe)
 	return KAOS_IPC_EP_ALIVE;
 }
 
-/* Claims a record that is free, closed, or held by a process that is gone. */
-static bool ep_claim(struct kaos_ipc_ep *ep)
+/* Which record states a claim may take (bit 1 << KAOS_IPC_EP_*; DEAD also means "ALIVE, owner gone"). */
+#define CLAIM_FREE   (1u << KAOS_IPC_EP_FREE)
+#define CLAIM_CLOSED (1u << KAOS_IPC_EP_CLOSED)
+#define CLAIM_DEAD   (1u << KAOS_IPC_EP_DEAD)
+
+/* Claims the record if its state is one of `accept`; a live-looking one is judged by its pid. */
+static bool ep_claim(struct kaos_ipc_ep *ep, unsigned accept)
 {
 	int32_t me = (int32_t)getpid();
 
@@ -259,11 +264,16 @@ static bool ep_claim(struct kaos_ipc_ep *ep)
 		uint64_t w = atomic_load_explicit(&ep->owner, memory_order_acquire);
 		uint32_t st = KAOS_IPC_EP_STATE(w);
 
-		if (st == KAOS_IPC_EP_ALIVE && ep_state(ep, 0, true) == KAOS_IPC_EP_ALIVE)
+		if (st == KAOS_IPC_EP_ALIVE) {
+			/* ep_state marks a gone owner DEAD; then judge the record again */
+			if (!(accept & CLAIM_DEAD) || ep_state(ep, 0, true) == KAOS_IPC_EP_ALIVE)
+				return false;
+			continue;
+		}
+		if (st > KAOS_IPC_EP_DEAD)
+			st = KAOS_IPC_EP_DEAD; /* a damaged word: nobody owns it */
+		if (!(accept & (1u << st)))
 			return false;
-		w = atomic_load_explicit(&ep->owner, memory_order_acquire);
-		if (KAOS_IPC_EP_STATE(w) == KAOS_IPC_EP_ALIVE)
-			continue; /* someone else just claimed it; judge again */
 		/* start time first: an observer that sees ALIVE with start 0 judges by pid only */
 		atomic_store(&ep->start_ticks, 0);
 		if (atomic_compare_exchange_strong(&ep->owner, &w,
@@ -286,7 +296,7 @@ static int attach(struct kaos_ipc *ch, enum kaos_ipc_role role)
 	if (role == KAOS_IPC_NONE)
 		return 0;
 	if (role == KAOS_IPC_CONSUMER) {
-		if (!ep_claim(&h->consumer))
+		if (!ep_claim(&h->consumer, CLAIM_FREE | CLAIM_CLOSED | CLAIM_DEAD))
 			return fail(-KAOS_EINVAL, "channel %s already has a live consumer (pid %d)",
 				    h->name, (int)KAOS_IPC_EP_PID(atomic_load(&h->consumer.owner)));
 		ch->self = &h->consumer;
@@ -294,10 +304,22 @@ static int attach(struct kaos_ipc *ch, enum kaos_ipc_role role)
 	}
 	if (role != KAOS_IPC_PRODUCER)
 		return fail(-KAOS_EINVAL, "bad role %d", (int)role);
-	for (uint32_t i = 0; i < h->producers; i++) {
-		if (ep_claim(&h->producer[i])) {
-			ch->self = &h->producer[i];
-			return 0;
+	/*
+	 * The consumer's EOF means "every one of the `producers` records was
+	 * attached once and all are CLOSED", so a record that closed cleanly is
+	 * reused only when no record is left that was never attached: a producer
+	 * that started after another had already finished must not take the
+	 * finished one's record, or the last record would stay FREE and the
+	 * consumer would wait for it forever. A dead producer's record is taken
+	 * over first, so that a restarted producer replaces the one that died.
+	 */
+	static const unsigned order[] = {CLAIM_DEAD, CLAIM_FREE, CLAIM_CLOSED};
+	for (size_t pass = 0; pass < sizeof(order) / sizeof(order[0]); pass++) {
+		for (uint32_t i = 0; i < h->producers; i++) {
+			if (ep_claim(&h->producer[i], order[pass])) {
+				ch->self = &h->producer[i];
+				return 0;
+			}
 		}
 	}
 	return fail(-KAOS_EINVAL, "channel %s already has %u live producer(s)", h->name,

@@ -243,6 +243,86 @@ static void test_mpsc_two_producers(void **state)
 	kaos_ipc_close(ch);
 }
 
+/*
+ * Producers that come one after another: a producer that starts after another
+ * has already finished must take a record that was never attached, not the
+ * finished one's, or the consumer waits for the last record forever (the
+ * test_mpsc_two_producers hang when the second child started late).
+ */
+static void test_mpsc_late_producer(void **state)
+{
+	const char *name = chan_name("late");
+	struct kaos_ipc_config cfg = cfg_of(KAOS_RING_MPSC, 64, 2, KAOS_IPC_CONSUMER);
+	struct kaos_ipc_endpoint_info ep[3];
+	struct kaos_ipc *c, *p;
+	struct msg m = {0, 0};
+	(void)state;
+
+	assert_int_equal(kaos_ipc_create(name, &cfg, &c), 0);
+	/* the first producer sends and closes before the second one exists */
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_send(p, &m, 0), 0);
+	kaos_ipc_close(p);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), 0);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EEMPTY); /* one expected producer left */
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 3), 3);
+	assert_int_equal(ep[1].state, KAOS_IPC_PEER_CLOSED);
+	assert_int_equal(ep[2].state, KAOS_IPC_PEER_NONE);
+
+	/* the late one takes the record nobody attached yet */
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 3), 3);
+	assert_int_equal(ep[1].state, KAOS_IPC_PEER_CLOSED);
+	assert_int_equal(ep[2].state, KAOS_IPC_PEER_ALIVE);
+	m.seq = 1;
+	assert_int_equal(kaos_ipc_send(p, &m, 0), 0);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), 0);
+	assert_int_equal(m.seq, 1);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EEMPTY);
+	kaos_ipc_close(p);
+	/* both expected producers came and closed */
+	assert_int_equal(kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER), KAOS_IPC_EOF);
+
+	/* once every record was used, a closed one is reused */
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_peer_state(c, 0), KAOS_IPC_PEER_ALIVE);
+	kaos_ipc_close(p);
+	kaos_ipc_close(c);
+}
+
+/* A restarted producer takes over the dead one's record before a never-used one. */
+static void test_mpsc_dead_record_taken_over(void **state)
+{
+	const char *name = chan_name("takeover");
+	struct kaos_ipc_config cfg = cfg_of(KAOS_RING_MPSC, 64, 2, KAOS_IPC_CONSUMER);
+	struct kaos_ipc_endpoint_info ep[3];
+	struct kaos_ipc *c, *p;
+	struct msg m;
+	(void)state;
+
+	assert_int_equal(kaos_ipc_create(name, &cfg, &c), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct kaos_ipc *dead;
+		if (kaos_ipc_open(name, KAOS_IPC_PRODUCER, &dead))
+			_exit(10);
+		raise(SIGKILL);
+		_exit(11);
+	}
+	assert_int_equal(child_status(pid), 128 + SIGKILL);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EPEER);
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 3), 3);
+	assert_int_equal(ep[1].state, KAOS_IPC_PEER_ALIVE);
+	assert_int_equal(ep[1].pid, getpid());
+	assert_int_equal(ep[2].state, KAOS_IPC_PEER_NONE);
+	/* the death is no longer news: the stream goes on */
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EEMPTY);
+	kaos_ipc_close(p);
+	kaos_ipc_close(c);
+}
+
 /* --------------------------------------------------------------- peer death */
 
 static void test_producer_death_detected(void **state)
@@ -786,6 +866,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spsc_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spsc_zero_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mpsc_two_producers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mpsc_late_producer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mpsc_dead_record_taken_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_death_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consumer_death_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_heartbeat, setup, teardown),
