@@ -216,7 +216,8 @@ static int read_raw(void *arg, struct kaos_chunk *c)
 		c->meta[3] = j->map_off + 1;
 		c->len = n;
 		j->map_off += n;
-		if (j->map_off == j->map_size && lseek(j->in_fd, (off_t)j->map_size, SEEK_SET) < 0) {
+		if (j->map_off == j->map_size &&
+		    lseek(j->in_fd, (off_t)j->map_size, SEEK_SET) < 0) {
 			kaos_chunk_error(c, "seek %s: %s", j->in_name, strerror(errno));
 			return -KAOS_ESYS;
 		}
@@ -269,7 +270,7 @@ static int checksum_chunk(void *arg, struct kaos_chunk *c)
 {
 	const uint8_t *mapped = raw_input(arg, c);
 
-	c->meta[1] = kaos_crc32c(0, c->data, c->len); /* compressed */
+	c->meta[1] = kaos_crc32c(0, c->data, c->len);			       /* compressed */
 	c->meta[2] = kaos_crc32c(0, mapped ? mapped : c->scratch, c->meta[0]); /* raw */
 	return 0;
 }

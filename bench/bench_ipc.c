@@ -208,10 +208,10 @@ static double run_local(bool ipc, bool batch)
 		if (batch) {
 			for (uint32_t j = 0; j < k; j++)
 				buf[j] = i + j;
-			if ((ipc ? kaos_ipc_send_batch(p, buf, k, 0) : kaos_ring_send_batch(r, buf, k)) !=
-				    (int)k ||
-			    (ipc ? kaos_ipc_recv_batch(c, buf, k, 0) : kaos_ring_recv_batch(r, buf, k)) !=
-				    (int)k)
+			if ((ipc ? kaos_ipc_send_batch(p, buf, k, 0)
+				 : kaos_ring_send_batch(r, buf, k)) != (int)k ||
+			    (ipc ? kaos_ipc_recv_batch(c, buf, k, 0)
+				 : kaos_ring_recv_batch(r, buf, k)) != (int)k)
 				die("one-thread batch", 0);
 			for (uint32_t j = 0; j < k; j++)
 				sum += buf[j];
@@ -615,20 +615,18 @@ int main(void)
 	printf("   single: %llu msgs per run; batch: %llu msgs per run in batches of %u\n",
 	       (unsigned long long)n_single, (unsigned long long)n_batch, BATCH);
 
-	static const char *labels[9] = {"same process, 2 threads, single",
-					"same process, 2 threads, batch",
-					"cross-process (IPC), single",
-					"cross-process (IPC), batch",
-					"cross-process, single, ring calls",
-					"one thread, ring, single",
-					"one thread, ring, batch",
-					"one thread, IPC channel, single",
-					"one thread, IPC channel, batch"};
+	static const char *labels[9] = {
+		"same process, 2 threads, single",   "same process, 2 threads, batch",
+		"cross-process (IPC), single",	     "cross-process (IPC), batch",
+		"cross-process, single, ring calls", "one thread, ring, single",
+		"one thread, ring, batch",	     "one thread, IPC channel, single",
+		"one thread, IPC channel, batch"};
 	double med[9];
 	for (int c = 0; c < 9; c++) {
 		double v[64];
 		if (c == 5)
-			printf("   one thread, both ends (256 sent, then 256 received: per-call cost, no "
+			printf("   one thread, both ends (256 sent, then 256 received: per-call "
+			       "cost, no "
 			       "cross-CPU traffic)\n");
 		for (int r = 0; r < runs; r++)
 			v[r] = c < 2   ? run_threads(c == 1)

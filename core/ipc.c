@@ -51,7 +51,7 @@ struct kaos_ipc {
 	const _Atomic uint64_t *cursor; /* SPSC: this side's own ring cursor */
 	enum kaos_ipc_role role;
 	int fd;
-	pid_t pid; /* the process that attached */
+	pid_t pid;	     /* the process that attached */
 	uint64_t next_check; /* CLOCK_MONOTONIC ns: next look at the peers while waiting */
 	struct kaos_ipc_hdr *hdr;
 	struct kaos_ipc_ep *self; /* NULL for KAOS_IPC_NONE */
@@ -263,7 +263,8 @@ static uint32_t ep_state(struct kaos_ipc_ep *ep, uint64_t stale_ns, bool probe)
 	return KAOS_IPC_EP_ALIVE;
 }
 
-/* Which record states a claim may take (bit 1 << KAOS_IPC_EP_*; DEAD also means "ALIVE, owner gone"). */
+/* Which record states a claim may take (bit 1 << KAOS_IPC_EP_*; DEAD also means "ALIVE, owner
+ * gone"). */
 #define CLAIM_FREE   (1u << KAOS_IPC_EP_FREE)
 #define CLAIM_CLOSED (1u << KAOS_IPC_EP_CLOSED)
 #define CLAIM_DEAD   (1u << KAOS_IPC_EP_DEAD)
@@ -1063,7 +1064,6 @@ static __attribute__((noinline)) int send_one(struct kaos_ipc *ch, const void *m
 	}
 	return send_slow(ch, msg, timeout_ms, rc);
 }
-
 
 /* Messages other than 8 bytes (16..128, a multiple of 8): out of line, word by word. */
 static __attribute__((noinline)) void slot_copy_words(void *restrict dst, const void *restrict src,

@@ -373,7 +373,8 @@ static void test_spsc_fast_path_keeps_probes(void **state)
 			assert_true(st->ts > 0);
 			stamped++;
 		} else {
-			assert_int_equal(stamped, 0); /* once tracing was seen, every one is stamped */
+			assert_int_equal(stamped,
+					 0); /* once tracing was seen, every one is stamped */
 		}
 		assert_int_equal(kaos_ipc_recv(c, &m, 0), 0);
 		assert_int_equal(m.seq, i);
