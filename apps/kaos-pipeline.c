@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +164,15 @@ struct job {
 	/* per-worker zlib streams, set up lazily by the worker that owns the slot */
 	struct worker_z *zs;
 
+	/*
+	 * compress from a regular file: the file as it was at the start, mapped
+	 * (the workers deflate straight from the page cache, no copy); whatever
+	 * was appended since is read after it
+	 */
+	const uint8_t *map;
+	size_t map_size;
+	size_t map_off; /* next byte of the mapping for the source */
+
 	/* source side */
 	uint64_t seq;
 	uint64_t raw_total;
@@ -173,9 +184,45 @@ struct job {
 
 /* ------------------------------------------------------------------ compress */
 
+/* meta[3] of a chunk the source took from the mapping: its offset + 1 (0: read into data) */
+static const uint8_t *raw_input(const struct job *j, const struct kaos_chunk *c)
+{
+	return c->meta[3] ? j->map + (c->meta[3] - 1) : NULL;
+}
+
 static int read_raw(void *arg, struct kaos_chunk *c)
 {
 	struct job *j = arg;
+
+	if (j->map_off < j->map_size) {
+		size_t n = j->map_size - j->map_off;
+		if (n > j->chunk_size)
+			n = j->chunk_size;
+		/*
+		 * Fault the pages in here, on the source's thread, not in the
+		 * workers; a file cut short under us fails here, cleanly (a cut
+		 * between this and the worker's read is a SIGBUS: see
+		 * on_sigbus). Kernels before 5.14 say EINVAL: the workers fault.
+		 */
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+		size_t start = j->map_off & ~(page - 1);
+		if (madvise((void *)(uintptr_t)(j->map + start), j->map_off + n - start,
+			    MADV_POPULATE_READ) < 0 &&
+		    errno != EINVAL) {
+			kaos_chunk_error(c, "read %s: %s (did the file shrink?)", j->in_name,
+					 strerror(errno));
+			return -KAOS_ESYS;
+		}
+		c->meta[3] = j->map_off + 1;
+		c->len = n;
+		j->map_off += n;
+		if (j->map_off == j->map_size &&
+		    lseek(j->in_fd, (off_t)j->map_size, SEEK_SET) < 0) {
+			kaos_chunk_error(c, "seek %s: %s", j->in_name, strerror(errno));
+			return -KAOS_ESYS;
+		}
+		return 1;
+	}
 	ssize_t n = read_full(j->in_fd, c->data, j->chunk_size);
 
 	if (n < 0) {
@@ -203,7 +250,8 @@ static int compress_chunk(void *arg, struct kaos_chunk *c)
 	} else {
 		deflateReset(z);
 	}
-	z->next_in = c->data;
+	const uint8_t *mapped = raw_input(j, c);
+	z->next_in = mapped ? (Bytef *)(uintptr_t)mapped : c->data;
 	z->avail_in = (uInt)c->len;
 	z->next_out = c->scratch;
 	z->avail_out = (uInt)c->cap;
@@ -220,9 +268,10 @@ static int compress_chunk(void *arg, struct kaos_chunk *c)
 
 static int checksum_chunk(void *arg, struct kaos_chunk *c)
 {
-	(void)arg;
-	c->meta[1] = kaos_crc32c(0, c->data, c->len);	     /* compressed */
-	c->meta[2] = kaos_crc32c(0, c->scratch, c->meta[0]); /* raw */
+	const uint8_t *mapped = raw_input(arg, c);
+
+	c->meta[1] = kaos_crc32c(0, c->data, c->len);			       /* compressed */
+	c->meta[2] = kaos_crc32c(0, mapped ? mapped : c->scratch, c->meta[0]); /* raw */
 	return 0;
 }
 
@@ -440,6 +489,45 @@ static uint32_t max_u32(uint32_t a, uint32_t b)
 	return a > b ? a : b;
 }
 
+/* The output to remove if a mapped input is cut short under us (SIGBUS). */
+static const char *sigbus_unlink;
+
+static void on_sigbus(int sig)
+{
+	static const char msg[] = PROG ": input file shrank while it was being read\n";
+	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+	(void)sig;
+	(void)w;
+	if (sigbus_unlink)
+		unlink(sigbus_unlink);
+	_exit(1);
+}
+
+/*
+ * A regular, non-empty input read from its start is mapped; anything else
+ * (a pipe, a descriptor someone already read from, mmap refused) is read.
+ */
+static void map_input(struct job *j)
+{
+	struct stat st;
+
+	if (fstat(j->in_fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > SIZE_MAX || lseek(j->in_fd, 0, SEEK_CUR) != 0)
+		return;
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, j->in_fd, 0);
+	if (m == MAP_FAILED)
+		return;
+	madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigaction(SIGBUS, &sa, NULL);
+	j->map = m;
+	j->map_size = (size_t)st.st_size;
+	j->map_off = 0;
+}
+
 static int do_compress(struct job *j)
 {
 	uint8_t h[HDR_SIZE], e[END_SIZE];
@@ -456,6 +544,7 @@ static int do_compress(struct job *j)
 		fprintf(stderr, PROG ": write %s: %s\n", j->out_name, strerror(-rc));
 		return 1;
 	}
+	map_input(j);
 	struct kaos_stage_def stages[2] = {
 		{.name = "compress", .fn = compress_chunk, .arg = j, .workers = j->workers},
 		{.name = "checksum", .fn = checksum_chunk, .arg = j, .workers = 1},
@@ -473,6 +562,8 @@ static int do_compress(struct job *j)
 	};
 	rc = run(&cfg);
 	free_streams(j, false);
+	if (j->map)
+		munmap((void *)(uintptr_t)j->map, j->map_size);
 	if (rc)
 		return 1;
 	put32(e, TAG_END);
@@ -659,6 +750,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (out_regular)
+		sigbus_unlink = j.out_name;
 	j.bound = (uint32_t)compressBound(j.chunk_size);
 	j.zs = aligned_alloc(64, j.workers * sizeof(*j.zs));
 	if (j.zs)

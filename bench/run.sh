@@ -10,7 +10,8 @@
 # Knobs (environment): RUNS (7) measured runs per ring and case, DUR_MS (300)
 # per run, WARM_MS (100) unrecorded warm-up, PROBE_ROUNDS (10) probes/noprobes
 # pairs of PROBE_DUR_MS (200) runs, SLOTS (4096) ring size, CPUS ("A,B",
-# default the first two allowed), TRACE_BENCH (1; 0 skips bench/bench_trace.sh,
+# default the first two allowed), IPC_BENCH (1; 0 skips build/bench/bench_ipc, whose
+# knobs are in bench/bench_ipc.c), TRACE_BENCH (1; 0 skips bench/bench_trace.sh,
 # which runs last and has its own knobs).
 # Exit status: 0, or 1 if a run failed verification or hung, 2 on bad set-up.
 set -u
@@ -290,6 +291,12 @@ with open(out, "w") as fh:
 print(f"results: {out}  raw records: {raw}")
 sys.exit(1 if fails else 0)
 PY
+
+# IPC channels (one thread, two threads, two processes) and kaos-pipeline vs gzip.
+if [ "${IPC_BENCH:-1}" = 1 ]; then
+	echo
+	"$B/bench/bench_ipc" || status=1
+fi
 
 # Then the cost of tracing: kaos-trace next to bpftrace and funclatency.
 if [ "${TRACE_BENCH:-1}" = 1 ]; then

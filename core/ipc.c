@@ -24,6 +24,7 @@
 #include "kaos/ipc.h"
 #include "ipc_layout.h"
 #include "ring_internal.h"
+#include "ring_layout.h"
 
 #define IPC_DIR_DEFAULT "/dev/shm"
 #define IPC_FILE_PREFIX "kaos-ipc-"
@@ -34,13 +35,25 @@
 #define BEAT_EVERY_OPS	4096u
 
 struct kaos_ipc {
-	int fd;
+	/*
+	 * The per-message fast path of an SPSC channel reads only this first
+	 * line: the ring, and the slot geometry copied from the validated header
+	 * (never re-read from shared memory, so a slot index is always in bounds).
+	 */
+	struct kaos_ring *ring;
+	uint8_t *slots;
+	uint64_t mask;
+	uint32_t slot_size;
+	bool fast_send; /* SPSC producer */
+	bool fast_recv; /* SPSC consumer */
+	/* the heartbeat every BEAT_EVERY_OPS operations counts these: */
+	uint32_t ops;			/* MPSC: channel operations */
+	const _Atomic uint64_t *cursor; /* SPSC: this side's own ring cursor */
 	enum kaos_ipc_role role;
-	pid_t pid; /* the process that attached */
-	uint32_t ops;
+	int fd;
+	pid_t pid;	     /* the process that attached */
 	uint64_t next_check; /* CLOCK_MONOTONIC ns: next look at the peers while waiting */
 	struct kaos_ipc_hdr *hdr;
-	struct kaos_ring *ring;
 	struct kaos_ipc_ep *self; /* NULL for KAOS_IPC_NONE */
 	size_t map_size;
 };
@@ -250,8 +263,14 @@ static uint32_t ep_state(struct kaos_ipc_ep *ep, uint64_t stale_ns, bool probe)
 	return KAOS_IPC_EP_ALIVE;
 }
 
-/* Claims a record that is free, closed, or held by a process that is gone. */
-static bool ep_claim(struct kaos_ipc_ep *ep)
+/* Which record states a claim may take (bit 1 << KAOS_IPC_EP_*; DEAD also means "ALIVE, owner
+ * gone"). */
+#define CLAIM_FREE   (1u << KAOS_IPC_EP_FREE)
+#define CLAIM_CLOSED (1u << KAOS_IPC_EP_CLOSED)
+#define CLAIM_DEAD   (1u << KAOS_IPC_EP_DEAD)
+
+/* Claims the record if its state is one of `accept`; a live-looking one is judged by its pid. */
+static bool ep_claim(struct kaos_ipc_ep *ep, unsigned accept)
 {
 	int32_t me = (int32_t)getpid();
 
@@ -259,11 +278,16 @@ static bool ep_claim(struct kaos_ipc_ep *ep)
 		uint64_t w = atomic_load_explicit(&ep->owner, memory_order_acquire);
 		uint32_t st = KAOS_IPC_EP_STATE(w);
 
-		if (st == KAOS_IPC_EP_ALIVE && ep_state(ep, 0, true) == KAOS_IPC_EP_ALIVE)
+		if (st == KAOS_IPC_EP_ALIVE) {
+			/* ep_state marks a gone owner DEAD; then judge the record again */
+			if (!(accept & CLAIM_DEAD) || ep_state(ep, 0, true) == KAOS_IPC_EP_ALIVE)
+				return false;
+			continue;
+		}
+		if (st > KAOS_IPC_EP_DEAD)
+			st = KAOS_IPC_EP_DEAD; /* a damaged word: nobody owns it */
+		if (!(accept & (1u << st)))
 			return false;
-		w = atomic_load_explicit(&ep->owner, memory_order_acquire);
-		if (KAOS_IPC_EP_STATE(w) == KAOS_IPC_EP_ALIVE)
-			continue; /* someone else just claimed it; judge again */
 		/* start time first: an observer that sees ALIVE with start 0 judges by pid only */
 		atomic_store(&ep->start_ticks, 0);
 		if (atomic_compare_exchange_strong(&ep->owner, &w,
@@ -283,21 +307,40 @@ static int attach(struct kaos_ipc *ch, enum kaos_ipc_role role)
 
 	ch->role = role;
 	ch->pid = getpid();
+	ch->slots = (uint8_t *)(ch->ring + 1);
+	ch->mask = h->slots - 1;
+	ch->slot_size = h->slot_size;
 	if (role == KAOS_IPC_NONE)
 		return 0;
 	if (role == KAOS_IPC_CONSUMER) {
-		if (!ep_claim(&h->consumer))
+		if (!ep_claim(&h->consumer, CLAIM_FREE | CLAIM_CLOSED | CLAIM_DEAD))
 			return fail(-KAOS_EINVAL, "channel %s already has a live consumer (pid %d)",
 				    h->name, (int)KAOS_IPC_EP_PID(atomic_load(&h->consumer.owner)));
 		ch->self = &h->consumer;
+		ch->fast_recv = h->kind == KAOS_RING_SPSC;
+		ch->cursor = ch->fast_recv ? &ch->ring->cons.pos : NULL;
 		return 0;
 	}
 	if (role != KAOS_IPC_PRODUCER)
 		return fail(-KAOS_EINVAL, "bad role %d", (int)role);
-	for (uint32_t i = 0; i < h->producers; i++) {
-		if (ep_claim(&h->producer[i])) {
-			ch->self = &h->producer[i];
-			return 0;
+	/*
+	 * The consumer's EOF means "every one of the `producers` records was
+	 * attached once and all are CLOSED", so a record that closed cleanly is
+	 * reused only when no record is left that was never attached: a producer
+	 * that started after another had already finished must not take the
+	 * finished one's record, or the last record would stay FREE and the
+	 * consumer would wait for it forever. A dead producer's record is taken
+	 * over first, so that a restarted producer replaces the one that died.
+	 */
+	static const unsigned order[] = {CLAIM_DEAD, CLAIM_FREE, CLAIM_CLOSED};
+	for (size_t pass = 0; pass < sizeof(order) / sizeof(order[0]); pass++) {
+		for (uint32_t i = 0; i < h->producers; i++) {
+			if (ep_claim(&h->producer[i], order[pass])) {
+				ch->self = &h->producer[i];
+				ch->fast_send = h->kind == KAOS_RING_SPSC;
+				ch->cursor = ch->fast_send ? &ch->ring->prod.pos : NULL;
+				return 0;
+			}
 		}
 	}
 	return fail(-KAOS_EINVAL, "channel %s already has %u live producer(s)", h->name,
@@ -375,10 +418,12 @@ static int format(void *base, size_t ring_size, const char *name, const struct k
 
 static struct kaos_ipc *handle_new(int fd, void *base, size_t size)
 {
-	struct kaos_ipc *ch = calloc(1, sizeof(*ch));
+	/* cache-line aligned: the fast path's fields share one line */
+	struct kaos_ipc *ch = aligned_alloc(64, (sizeof(*ch) + 63) & ~(size_t)63);
 
 	if (!ch)
 		return NULL;
+	memset(ch, 0, sizeof(*ch));
 	ch->fd = fd;
 	ch->hdr = base;
 	ch->ring = (struct kaos_ring *)((char *)base + KAOS_IPC_HDR_SIZE);
@@ -805,17 +850,35 @@ void kaos_ipc_heartbeat(struct kaos_ipc *ch)
 /* ------------------------------------------------------------------ waiting */
 
 struct waiter {
-	uint64_t start, deadline;
+	uint64_t start, deadline; /* 0 until the first clock read */
+	uint64_t timeout_ns;
 	uint32_t rounds;
 	bool forever;
 };
 
+/*
+ * No clock read here: most waits of a busy channel end within the first
+ * spins, so the clock (and with it the deadline) starts at the first check,
+ * 64 pauses in (a few microseconds at most).
+ */
 static void waiter_init(struct waiter *w, int timeout_ms)
 {
-	w->start = mono_ns();
+	w->start = 0;
+	w->deadline = 0;
 	w->forever = timeout_ms < 0;
-	w->deadline = w->start + (timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000u : 0);
+	w->timeout_ns = timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000u : 0;
 	w->rounds = 0;
+}
+
+static uint64_t waiter_now(struct waiter *w)
+{
+	uint64_t now = mono_ns();
+
+	if (!w->start) {
+		w->start = now;
+		w->deadline = now + w->timeout_ns;
+	}
+	return now;
 }
 
 enum wait_verdict { WAIT_AGAIN, WAIT_TIMEOUT, WAIT_PEER_GONE, WAIT_EOF };
@@ -855,13 +918,13 @@ static enum wait_verdict wait_step(struct kaos_ipc *ch, struct waiter *w)
 		cpu_relax();
 		if (w->rounds & 63)
 			return WAIT_AGAIN;
-	} else if (mono_ns() - w->start < YIELD_NS) {
+	} else if (waiter_now(w) - w->start < YIELD_NS) {
 		sched_yield();
 	} else {
 		struct timespec ts = {0, SLEEP_NS};
 		nanosleep(&ts, NULL);
 	}
-	now = mono_ns();
+	now = waiter_now(w);
 	v = check_peers(ch, now);
 	if (v != WAIT_AGAIN)
 		return v;
@@ -875,12 +938,23 @@ static __attribute__((noinline, cold)) void op_beat(struct kaos_ipc *ch)
 	ep_beat(ch->self);
 }
 
+/*
+ * n operations done: beat whenever the count passes a multiple of
+ * BEAT_EVERY_OPS. An SPSC handle counts with its own ring cursor (so that
+ * its fast path keeps no counter: see beat_due()), an MPSC handle with ops.
+ */
 static inline void op_done(struct kaos_ipc *ch, uint32_t n)
 {
-	uint32_t before = ch->ops;
+	uint64_t after, before;
 
-	ch->ops += n;
-	if (__builtin_expect(((before ^ ch->ops) & ~(BEAT_EVERY_OPS - 1)) != 0, 0))
+	if (ch->cursor) {
+		after = atomic_load_explicit(ch->cursor, memory_order_relaxed);
+		before = after - n;
+	} else {
+		before = ch->ops;
+		after = ch->ops += n;
+	}
+	if (__builtin_expect(((before ^ after) & ~(uint64_t)(BEAT_EVERY_OPS - 1)) != 0, 0))
 		op_beat(ch);
 }
 
@@ -976,8 +1050,8 @@ static __attribute__((noinline, cold)) int send_slow(struct kaos_ipc *ch, const 
 	}
 }
 
-/* Kept small: one ring call and a counter; everything else is in send_slow. */
-int kaos_ipc_send(struct kaos_ipc *ch, const void *msg, int timeout_ms)
+/* One message through the ring calls, with the heartbeat count; the waiting is in send_slow. */
+static __attribute__((noinline)) int send_one(struct kaos_ipc *ch, const void *msg, int timeout_ms)
 {
 	int rc = -KAOS_EINVAL;
 
@@ -991,6 +1065,68 @@ int kaos_ipc_send(struct kaos_ipc *ch, const void *msg, int timeout_ms)
 	return send_slow(ch, msg, timeout_ms, rc);
 }
 
+/* Messages other than 8 bytes (16..128, a multiple of 8): out of line, word by word. */
+static __attribute__((noinline)) void slot_copy_words(void *restrict dst, const void *restrict src,
+						      uint32_t size)
+{
+	for (uint32_t i = 0; i < size; i += 8)
+		memcpy((uint8_t *)dst + i, (const uint8_t *)src + i, 8);
+}
+
+/* The slot of ring position pos; 8-byte slots need no multiply. */
+static inline uint8_t *slot_of(const struct kaos_ipc *ch, uint64_t pos)
+{
+	size_t idx = (size_t)(pos & ch->mask);
+
+	if (__builtin_expect(ch->slot_size == 8, 1))
+		return ch->slots + idx * 8;
+	return ch->slots + idx * ch->slot_size;
+}
+
+/*
+ * SPSC handles beat when their own cursor reaches a multiple of
+ * BEAT_EVERY_OPS: the fast path hands that one message to the general path
+ * (send_one / recv_one), which beats after it moved it.
+ */
+static inline bool beat_due(uint64_t pos)
+{
+	return ((pos + 1) & (BEAT_EVERY_OPS - 1)) == 0;
+}
+
+/* A message is 8..128 bytes, a multiple of 8 (checked at create and open). */
+static inline void slot_copy(void *restrict dst, const void *restrict src, uint32_t size)
+{
+	if (__builtin_expect(size == 8, 1))
+		memcpy(dst, src, 8);
+	else
+		slot_copy_words(dst, src, size);
+}
+
+/*
+ * SPSC fast path: the ring's own headline path (one compare of the cursor
+ * against the producer's `limit`, then copy and a release store), inlined
+ * so that a channel send costs no call and no stack frame. `limit` is
+ * min(probe_at, room the cached consumer cursor allows), so every message
+ * that must run the probe gate, and every time the ring looks full, goes
+ * to kaos_ring_send() as before: probes fire with the channel's ring id and
+ * counts stay exact. Every BEAT_EVERY_OPS-th operation also goes there, for
+ * the heartbeat.
+ */
+int kaos_ipc_send(struct kaos_ipc *ch, const void *msg, int timeout_ms)
+{
+	if (__builtin_expect(ch && ch->fast_send && msg, 1)) {
+		struct kaos_ring *r = ch->ring;
+		uint64_t pos = atomic_load_explicit(&r->prod.pos, memory_order_relaxed);
+
+		if (__builtin_expect(pos < r->prod.limit && !beat_due(pos), 1)) {
+			slot_copy(slot_of(ch, pos), msg, ch->slot_size);
+			atomic_store_explicit(&r->prod.pos, pos + 1, memory_order_release);
+			return 0;
+		}
+	}
+	return send_one(ch, msg, timeout_ms);
+}
+
 int kaos_ipc_send_batch(struct kaos_ipc *ch, const void *msgs, uint32_t n, int timeout_ms)
 {
 	const char *p = msgs;
@@ -1000,8 +1136,8 @@ int kaos_ipc_send_batch(struct kaos_ipc *ch, const void *msgs, uint32_t n, int t
 
 	if (!ch || ch->role != KAOS_IPC_PRODUCER)
 		return role_check(ch, KAOS_IPC_PRODUCER);
-	size = ch->hdr->slot_size;
-	waiter_init(&w, timeout_ms);
+	size = ch->slot_size;
+	bool waiting = false; /* the clock is read only once the ring was full */
 	while (sent < n) {
 		rc = kaos_ring_send_batch(ch->ring, p + (size_t)sent * size, n - sent);
 		if (rc < 0)
@@ -1013,6 +1149,10 @@ int kaos_ipc_send_batch(struct kaos_ipc *ch, const void *msgs, uint32_t n, int t
 		}
 		if (timeout_ms == 0)
 			return sent ? (int)sent : poll_verdict(ch, -KAOS_EFULL);
+		if (!waiting) {
+			waiter_init(&w, timeout_ms);
+			waiting = true;
+		}
 		rc = wait_room(ch, &w);
 		if (rc)
 			return sent ? (int)sent : rc;
@@ -1079,7 +1219,7 @@ static __attribute__((noinline, cold)) int recv_slow(struct kaos_ipc *ch, void *
 	return rc > 0 ? 0 : rc;
 }
 
-int kaos_ipc_recv(struct kaos_ipc *ch, void *msg, int timeout_ms)
+static __attribute__((noinline)) int recv_one(struct kaos_ipc *ch, void *msg, int timeout_ms)
 {
 	int rc = -KAOS_EINVAL;
 
@@ -1091,6 +1231,26 @@ int kaos_ipc_recv(struct kaos_ipc *ch, void *msg, int timeout_ms)
 		}
 	}
 	return recv_slow(ch, msg, timeout_ms, rc);
+}
+
+/*
+ * SPSC fast path, as kaos_ipc_send: the consumer's `limit` is min(probe_at,
+ * the producer cursor it last loaded with acquire), so the slots below it
+ * are published and visible; anything else goes to kaos_ring_recv().
+ */
+int kaos_ipc_recv(struct kaos_ipc *ch, void *msg, int timeout_ms)
+{
+	if (__builtin_expect(ch && ch->fast_recv && msg, 1)) {
+		struct kaos_ring *r = ch->ring;
+		uint64_t pos = atomic_load_explicit(&r->cons.pos, memory_order_relaxed);
+
+		if (__builtin_expect(pos < r->cons.limit && !beat_due(pos), 1)) {
+			slot_copy(msg, slot_of(ch, pos), ch->slot_size);
+			atomic_store_explicit(&r->cons.pos, pos + 1, memory_order_release);
+			return 0;
+		}
+	}
+	return recv_one(ch, msg, timeout_ms);
 }
 
 int kaos_ipc_recv_batch(struct kaos_ipc *ch, void *msgs, uint32_t max, int timeout_ms)

@@ -66,6 +66,26 @@ else
 	bad "text did not compress: $(stat -c %s "$T/text.kpz") bytes"
 fi
 
+# a regular file is mapped, a pipe is read: the same bytes make the same output
+"$P" compress "$T/text" "$T/mapped.kpz" --chunk-size 64k 2>"$T/err" || bad "compress mapped ($(cat "$T/err"))"
+cat "$T/text" | "$P" compress - "$T/piped.kpz" --chunk-size 64k 2>"$T/err" ||
+	bad "compress piped ($(cat "$T/err"))"
+if cmp -s "$T/mapped.kpz" "$T/piped.kpz"; then
+	ok "mapped and read input give the same output"
+else
+	bad "mapped and read input give different output"
+fi
+# stdin already read from: only the rest is compressed (not mapped from byte 0)
+{
+	dd bs=100 count=1 of=/dev/null status=none
+	"$P" compress - "$T/rest.kpz" --chunk-size 64k
+} <"$T/text" 2>"$T/err" || bad "compress rest of stdin ($(cat "$T/err"))"
+if "$P" decompress "$T/rest.kpz" - 2>"$T/err" | cmp -s - <(tail -c +101 "$T/text"); then
+	ok "stdin at an offset: the rest of it"
+else
+	bad "stdin at an offset ($(cat "$T/err"))"
+fi
+
 # stdin/stdout
 if "$P" compress - - --chunk-size 8192 <"$T/text" 2>"$T/err" | "$P" decompress - - 2>>"$T/err" |
 	cmp -s - "$T/text"; then

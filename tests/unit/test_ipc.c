@@ -28,6 +28,7 @@
 #include "kaos/crc32c.h"
 #include "kaos/ipc.h"
 #include "../../core/ipc_layout.h"
+#include "../../core/ring_layout.h"
 
 /* A message: sequence number and a check word tying it to its producer. */
 struct msg {
@@ -241,6 +242,187 @@ static void test_mpsc_two_producers(void **state)
 	assert_int_equal(child_status(p1), 0);
 	assert_int_equal(child_status(p2), 0);
 	kaos_ipc_close(ch);
+}
+
+/*
+ * Producers that come one after another: a producer that starts after another
+ * has already finished must take a record that was never attached, not the
+ * finished one's, or the consumer waits for the last record forever (the
+ * test_mpsc_two_producers hang when the second child started late).
+ */
+static void test_mpsc_late_producer(void **state)
+{
+	const char *name = chan_name("late");
+	struct kaos_ipc_config cfg = cfg_of(KAOS_RING_MPSC, 64, 2, KAOS_IPC_CONSUMER);
+	struct kaos_ipc_endpoint_info ep[3];
+	struct kaos_ipc *c, *p;
+	struct msg m = {0, 0};
+	(void)state;
+
+	assert_int_equal(kaos_ipc_create(name, &cfg, &c), 0);
+	/* the first producer sends and closes before the second one exists */
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_send(p, &m, 0), 0);
+	kaos_ipc_close(p);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), 0);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EEMPTY); /* one expected producer left */
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 3), 3);
+	assert_int_equal(ep[1].state, KAOS_IPC_PEER_CLOSED);
+	assert_int_equal(ep[2].state, KAOS_IPC_PEER_NONE);
+
+	/* the late one takes the record nobody attached yet */
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 3), 3);
+	assert_int_equal(ep[1].state, KAOS_IPC_PEER_CLOSED);
+	assert_int_equal(ep[2].state, KAOS_IPC_PEER_ALIVE);
+	m.seq = 1;
+	assert_int_equal(kaos_ipc_send(p, &m, 0), 0);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), 0);
+	assert_int_equal(m.seq, 1);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EEMPTY);
+	kaos_ipc_close(p);
+	/* both expected producers came and closed */
+	assert_int_equal(kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER), KAOS_IPC_EOF);
+
+	/* once every record was used, a closed one is reused */
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_peer_state(c, 0), KAOS_IPC_PEER_ALIVE);
+	kaos_ipc_close(p);
+	kaos_ipc_close(c);
+}
+
+/* A restarted producer takes over the dead one's record before a never-used one. */
+static void test_mpsc_dead_record_taken_over(void **state)
+{
+	const char *name = chan_name("takeover");
+	struct kaos_ipc_config cfg = cfg_of(KAOS_RING_MPSC, 64, 2, KAOS_IPC_CONSUMER);
+	struct kaos_ipc_endpoint_info ep[3];
+	struct kaos_ipc *c, *p;
+	struct msg m;
+	(void)state;
+
+	assert_int_equal(kaos_ipc_create(name, &cfg, &c), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct kaos_ipc *dead;
+		if (kaos_ipc_open(name, KAOS_IPC_PRODUCER, &dead))
+			_exit(10);
+		raise(SIGKILL);
+		_exit(11);
+	}
+	assert_int_equal(child_status(pid), 128 + SIGKILL);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EPEER);
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 3), 3);
+	assert_int_equal(ep[1].state, KAOS_IPC_PEER_ALIVE);
+	assert_int_equal(ep[1].pid, getpid());
+	assert_int_equal(ep[2].state, KAOS_IPC_PEER_NONE);
+	/* the death is no longer news: the stream goes on */
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EEMPTY);
+	kaos_ipc_close(p);
+	kaos_ipc_close(c);
+}
+
+/* --------------------------------------------------------------- probes */
+
+/* Set by the kernel while a tracer is attached; a test sets them itself. */
+extern volatile unsigned short kaos_send_semaphore;
+extern volatile unsigned short kaos_recv_semaphore;
+
+/*
+ * The SPSC channel calls have their own inlined fast path: it must still
+ * hand every message that the probe gate wants to the ring, which stamps
+ * it (the stamps are the visible side of a traced send; sampling every
+ * message stamps every one), and the counts must stay exact.
+ */
+static void test_spsc_fast_path_keeps_probes(void **state)
+{
+	const char *name = chan_name("probed");
+	struct kaos_ipc_config cfg = cfg_of(KAOS_RING_SPSC, 64, 1, KAOS_IPC_CONSUMER);
+	struct kaos_ipc *c, *p;
+	struct msg m;
+	const uint64_t n = 1000; /* over 15 laps of the ring */
+	(void)state;
+
+	assert_int_equal(kaos_ipc_create(name, &cfg, &c), 0);
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	struct kaos_ring *r = kaos_ipc_ring(c);
+	const struct kaos_ring_stamp *stamps =
+		(const struct kaos_ring_stamp *)((const char *)r + r->hdr.stamp_off);
+
+	/* untraced: nothing stamped */
+	for (uint64_t i = 0; i < 32; i++) {
+		m = (struct msg){i, check_word(1, i)};
+		assert_int_equal(kaos_ipc_send(p, &m, 0), 0);
+		assert_int_equal(kaos_ipc_recv(c, &m, 0), 0);
+		assert_int_equal(m.seq, i);
+	}
+	for (uint32_t i = 0; i < 64; i++)
+		assert_int_equal(stamps[i].seq, UINT64_MAX);
+
+	/* traced from here: the semaphores are re-read at least every 4096 messages */
+	kaos_send_semaphore = 1;
+	kaos_recv_semaphore = 1;
+	uint64_t stamped = 0;
+	for (uint64_t i = 32; i < 32 + 4096 + n; i++) {
+		m = (struct msg){i, check_word(1, i)};
+		assert_int_equal(kaos_ipc_send(p, &m, 0), 0);
+		const struct kaos_ring_stamp *st = &stamps[i & 63];
+		if (st->seq == i) {
+			assert_true(st->ts > 0);
+			stamped++;
+		} else {
+			assert_int_equal(stamped,
+					 0); /* once tracing was seen, every one is stamped */
+		}
+		assert_int_equal(kaos_ipc_recv(c, &m, 0), 0);
+		assert_int_equal(m.seq, i);
+		assert_int_equal(m.check, check_word(1, i));
+	}
+	kaos_send_semaphore = 0;
+	kaos_recv_semaphore = 0;
+	assert_true(stamped >= n);
+
+	struct kaos_ring_stats st;
+	kaos_ring_stats(r, &st);
+	assert_int_equal(st.sent_msgs, 32 + 4096 + n);
+	assert_int_equal(st.recv_msgs, 32 + 4096 + n);
+	kaos_ipc_close(p);
+	kaos_ipc_close(c);
+}
+
+/* Heartbeats: a busy SPSC endpoint beats every 4096 operations, fast path or not. */
+static void test_spsc_heartbeat_counts(void **state)
+{
+	const char *name = chan_name("beats");
+	struct kaos_ipc_config cfg = cfg_of(KAOS_RING_SPSC, 128, 1, KAOS_IPC_CONSUMER);
+	struct kaos_ipc_endpoint_info ep[2];
+	struct kaos_ipc *c, *p;
+	struct msg m = {0, 0}, batch[8];
+	(void)state;
+
+	assert_int_equal(kaos_ipc_create(name, &cfg, &c), 0);
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p), 0);
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 2), 2);
+	uint64_t c0 = ep[0].heartbeats, p0 = ep[1].heartbeats;
+	for (int i = 0; i < 4 * 4096; i++) {
+		assert_int_equal(kaos_ipc_send(p, &m, 0), 0);
+		assert_int_equal(kaos_ipc_recv(c, &m, 0), 0);
+	}
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 2), 2);
+	assert_int_equal(ep[0].heartbeats - c0, 4);
+	assert_int_equal(ep[1].heartbeats - p0, 4);
+	/* batches count every message they move */
+	for (int i = 0; i < 4096 / 8; i++) {
+		assert_int_equal(kaos_ipc_send_batch(p, batch, 8, 0), 8);
+		assert_int_equal(kaos_ipc_recv_batch(c, batch, 8, 0), 8);
+	}
+	assert_int_equal(kaos_ipc_endpoints(c, ep, 2), 2);
+	assert_int_equal(ep[0].heartbeats - c0, 5);
+	assert_int_equal(ep[1].heartbeats - p0, 5);
+	kaos_ipc_close(p);
+	kaos_ipc_close(c);
 }
 
 /* --------------------------------------------------------------- peer death */
@@ -786,6 +968,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spsc_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spsc_zero_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mpsc_two_producers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mpsc_late_producer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mpsc_dead_record_taken_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spsc_fast_path_keeps_probes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spsc_heartbeat_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_death_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consumer_death_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_heartbeat, setup, teardown),
