@@ -58,7 +58,7 @@ uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, u
 	*b = (struct kt_budget){ops_total, now_ns, cpu_ns};
 	if (!ops)
 		return cur; /* idle: nothing to price, keep what was right before */
-	want = kt_budget_period(rate, hit_ns, budget_pct * KT_BUDGET_AIM);
+	want = kt_budget_period(rate, hit_ns, budget_pct);
 	return want < cur / 2 ? cur / 2 : want;
 }
 

@@ -42,13 +42,6 @@ struct kt_budget {
 #define KT_BUDGET_START_PERIOD (1u << 16)
 #define KT_BUDGET_MIN_NS       100000000ull  /* shortest estimate: 100 ms */
 #define KT_BUDGET_MAX_NS       1000000000ull /* longest wait for counts: 1 s */
-/*
- * Share of the budget kt_budget_step() aims at. A hit costs the process more
- * than the calibration loop sees (the caches and branch history it leaves
- * cold); aiming at the whole budget measured 95.4-97.3 % of the untraced
- * throughput under --budget 3 (docs/bench.md). A budget is a ceiling.
- */
-#define KT_BUDGET_AIM 0.75
 
 /*
  * One --budget step for a process whose send+recv operations total

@@ -76,15 +76,12 @@ static void test_step_rate_per_wall_second(void **state)
 	cur = kt_budget_step(&b, cur, 20000000, 1200 * MS, 5200 * MS, 2000, 3);
 	assert_int_equal(cur, 16384);
 	cur = kt_budget_step(&b, cur, 30000000, 1300 * MS, 5300 * MS, 2000, 3);
-	assert_int_equal(cur, 16384);
+	assert_int_equal(cur, 8192); /* kt_budget_period(1e8, 2000, 3) */
 	cur = kt_budget_step(&b, cur, 40000000, 1400 * MS, 5400 * MS, 2000, 3);
-	assert_int_equal(cur, 16384); /* steady */
-	/* aiming at 3/4 of the budget: 2.25 % fits 16,384 (2.44 % at 8,192 would not) */
-	assert_int_equal(cur, kt_budget_period(1e8, 2000, 3 * KT_BUDGET_AIM));
-	assert_int_equal(kt_budget_period(1e8, 2000, 3), 8192);
+	assert_int_equal(cur, 8192); /* steady */
 	/* the rate quadruples: the period follows at once */
 	cur = kt_budget_step(&b, cur, 80000000, 1500 * MS, 5500 * MS, 2000, 3);
-	assert_int_equal(cur, 65536);
+	assert_int_equal(cur, 32768);
 }
 
 /* A process that ran 25 of the last 100 ms pays its hits out of those 25 ms. */
@@ -96,17 +93,17 @@ static void test_step_rate_per_cpu_second(void **state)
 	(void)state;
 	kt_budget_step(&b, cur, 0, 1000 * MS, 5000 * MS, 2000, 3);
 	cur = kt_budget_step(&b, cur, 2500000, 1100 * MS, 5025 * MS, 2000, 3);
-	assert_int_equal(cur, kt_budget_period(1e8, 2000, 3 * KT_BUDGET_AIM)); /* 2.5e6 ops in 25 ms */
+	assert_int_equal(cur, kt_budget_period(1e8, 2000, 3)); /* 2.5e6 ops in 25 ms */
 	/* the same counts without a CPU clock: priced per wall second */
 	kt_budget_step(&w, 8192, 0, 1000 * MS, 0, 2000, 3);
 	wall_only = kt_budget_step(&w, 8192, 2500000, 1100 * MS, 0, 2000, 3);
-	assert_int_equal(wall_only, 4096); /* 2.5e7 ops/s: 4,096 fits 2.25 %, and halving is the limit */
+	assert_int_equal(wall_only, 4096); /* 2.5e7 ops/s: 2,048 would do; halving limit */
 	/* several threads (CPU time > wall time): per wall second, the higher rate */
 	struct kt_budget m = {0};
 
 	kt_budget_step(&m, 8192, 0, 1000 * MS, 5000 * MS, 2000, 3);
 	assert_int_equal(kt_budget_step(&m, 8192, 10000000, 1100 * MS, 5200 * MS, 2000, 3),
-			 kt_budget_period(1e8, 2000, 3 * KT_BUDGET_AIM));
+			 kt_budget_period(1e8, 2000, 3));
 }
 
 /* Counts arrive with sampled events: wait for about two periods of them, at most 1 s. */
