@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "kaos/crc32c.h"
 #include "kaos/ipc.h"
 #include "ipc_layout.h"
@@ -92,31 +93,6 @@ static int fail_sys(const char *what)
 }
 
 /* ------------------------------------------------------------------ helpers */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
 
 static bool name_ok(const char *name)
 {
@@ -232,7 +208,7 @@ static bool owner_alive(int32_t pid, uint64_t start)
 
 static void ep_beat(struct kaos_ipc_ep *ep)
 {
-	atomic_store_explicit(&ep->beat_ns, mono_ns(), memory_order_relaxed);
+	atomic_store_explicit(&ep->beat_ns, clock_ns(CLOCK_MONOTONIC), memory_order_relaxed);
 	atomic_fetch_add_explicit(&ep->beats, 1, memory_order_relaxed);
 }
 
@@ -256,7 +232,7 @@ static uint32_t ep_state(struct kaos_ipc_ep *ep, uint64_t stale_ns, bool probe)
 	}
 	if (stale_ns && KAOS_IPC_EP_PID(w) != (int32_t)getpid()) {
 		uint64_t last = atomic_load_explicit(&ep->beat_ns, memory_order_relaxed);
-		uint64_t now = mono_ns();
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 		if (now > last && now - last > stale_ns)
 			return KAOS_IPC_EP_DEAD;
 	}
@@ -293,7 +269,7 @@ static bool ep_claim(struct kaos_ipc_ep *ep, unsigned accept)
 		if (atomic_compare_exchange_strong(&ep->owner, &w,
 						   KAOS_IPC_EP_WORD(me, KAOS_IPC_EP_ALIVE))) {
 			atomic_store(&ep->start_ticks, self_start_ticks());
-			atomic_store(&ep->attach_ns, mono_ns());
+			atomic_store(&ep->attach_ns, clock_ns(CLOCK_MONOTONIC));
 			ep_beat(ep);
 			return true;
 		}
@@ -410,7 +386,7 @@ static int format(void *base, size_t ring_size, const char *name, const struct k
 	h->ring_id = id;
 	h->producers = cfg->producers ? cfg->producers : 1;
 	h->creator_pid = (int32_t)getpid();
-	h->created_ns = real_ns();
+	h->created_ns = clock_ns(CLOCK_REALTIME);
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	h->hdr_crc = hdr_crc(h);
 	return 0;
@@ -482,7 +458,7 @@ int kaos_ipc_create(const char *name, const struct kaos_ipc_config *cfg, struct 
 	 * create exclusive.
 	 */
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%llx", path, (int)getpid(),
-		 (unsigned long long)mono_ns());
+		 (unsigned long long)clock_ns(CLOCK_MONOTONIC));
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		  cfg->mode ? (mode_t)cfg->mode : 0600);
 	if (fd < 0)
@@ -872,7 +848,7 @@ static void waiter_init(struct waiter *w, int timeout_ms)
 
 static uint64_t waiter_now(struct waiter *w)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
 
 	if (!w->start) {
 		w->start = now;
@@ -1015,7 +991,7 @@ static int wait_msgs(struct kaos_ipc *ch, struct waiter *w, bool *final)
 /* timeout 0: no waiting, but a consumer that polls must still learn about EOF and deaths. */
 static int poll_verdict(struct kaos_ipc *ch, int empty_code)
 {
-	enum wait_verdict v = check_peers(ch, mono_ns());
+	enum wait_verdict v = check_peers(ch, clock_ns(CLOCK_MONOTONIC));
 
 	if (v == WAIT_EOF)
 		return KAOS_IPC_EOF;
@@ -1321,7 +1297,8 @@ static void ep_info(struct kaos_ipc_ep *ep, enum kaos_ipc_role role, uint32_t in
 		    struct kaos_ipc_endpoint_info *o)
 {
 	uint32_t st = ep_state(ep, 0, true);
-	uint64_t w = atomic_load(&ep->owner), now = mono_ns(), last = atomic_load(&ep->beat_ns);
+	uint64_t w = atomic_load(&ep->owner), now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t last = atomic_load(&ep->beat_ns);
 
 	o->role = role;
 	o->index = index;

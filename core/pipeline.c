@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "kaos/pipeline.h"
 #include "kaos/ring.h"
 
@@ -139,15 +140,6 @@ static void wq_wake_all(struct waitq *q)
 {
 	atomic_fetch_add(&q->seq, 1);
 	futex(&q->seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
 }
 
 static bool stopped(struct kaos_pipeline *p)

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cpu.h"
 #include "kaos/probes.h"
 #include "kaos/ring.h"
 #include "kaos/ring_inline.h"
@@ -81,21 +82,7 @@ static _Atomic uint32_t next_ring_id = 1;
 
 static inline uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static inline size_t round_area(size_t n)
