@@ -46,15 +46,16 @@ PROBE_CFLAGS :=
 BPF_ARCH := arm64
 endif
 # The probe-site instruction of libkaos (docs/kernels.md has the numbers):
-#   PROBE_NOP=1 (default) a 1-byte nop, emulated by every kernel;
-#   PROBE_NOP=5 a 5-byte nop: ~3x cheaper to trace on x86 kernels with the uprobe
-#     nop5 optimisation (6.18+), but single-stepped, 3-7x dearer, on older ones.
+#   PROBE_NOP=5 (default) a 5-byte nop: ~3x cheaper to trace on x86 kernels with
+#     the uprobe nop5 optimisation (6.18+, this machine), but single-stepped,
+#     3-7x dearer, on older ones;
+#   PROBE_NOP=1 a 1-byte nop, emulated by every kernel: for fleets on older kernels.
 # arm64 has one nop either way.
-PROBE_NOP ?= 1
+PROBE_NOP ?= 5
 ifeq ($(PROBE_NOP),1)
 PROBE_CFLAGS += -DKAOS_PROBE_NOP1
 else ifneq ($(PROBE_NOP),5)
-$(error PROBE_NOP must be 1 (1-byte nop, the default) or 5 (5-byte nop))
+$(error PROBE_NOP must be 5 (5-byte nop, the default) or 1 (1-byte nop))
 endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread

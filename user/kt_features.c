@@ -347,7 +347,7 @@ int kt_features_site_advice(const struct kt_features *f, enum kt_site site, char
 		snprintf(buf, len,
 			 "its probe sites are 5-byte nops, which this kernel (%s) single-steps: "
 			 "a hit costs ~%.1f us against ~%.1f us on a 1-byte nop; libkaos built "
-			 "with PROBE_NOP=1 (the default) is cheaper to trace here",
+			 "with PROBE_NOP=1 is cheaper to trace here",
 			 f->release, f->nop5_ns / 1e3, f->nop1_ns / 1e3);
 		return 1;
 	}
@@ -355,7 +355,7 @@ int kt_features_site_advice(const struct kt_features *f, enum kt_site site, char
 		snprintf(buf, len,
 			 "its probe sites are 1-byte nops; this kernel (%s) optimises 5-byte nop "
 			 "sites (~%.1f us a hit against ~%.1f us): libkaos built with "
-			 "PROBE_NOP=5 is cheaper to trace here",
+			 "PROBE_NOP=5 (the default) is cheaper to trace here",
 			 f->release, f->nop5_ns / 1e3, f->nop1_ns / 1e3);
 		return 1;
 	}
