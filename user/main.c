@@ -400,7 +400,7 @@ static void report(struct tracer *t, bool final)
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.final = final;
 	if (final && t->json && t->offcpu) {
-		/* collected now (kt_offcpu_finish reuses it): the final JSON gets "off_cpu" */
+		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
 		tot.json_extra = kt_offcpu_json;
 		tot.json_extra_ctx = t->offcpu;
 	}
