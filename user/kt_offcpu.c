@@ -15,6 +15,7 @@
 #include "bpf/kaos_offcpu.skel.h"
 #include "kt_agg.h"
 #include "kt_hist.h"
+#include "kt_json.h"
 #include "kt_offcpu_abi.h"
 #include "kt_percpu.h"
 #include "kt_sym.h"
@@ -22,6 +23,8 @@
 #define REFRESH_NS	 200000000ull /* kt_offcpu_tick: symbols at most every 200 ms */
 #define SUMMARY_FRAMES	 6	      /* leaf-most frames of a stack in the summary */
 #define SUMMARY_FRAME_SZ 96
+#define JSON_FRAME_SZ	 512
+#define JSON_TOP_STACKS	 10 /* heaviest stacks per process in the JSON */
 
 _Static_assert(KT_OFFCPU_COMM_LEN == KT_OFF_COMM_LEN, "comm lengths differ");
 
@@ -150,14 +153,33 @@ static void row_charge(struct thread_row *row, const struct kt_offcpu_rec *r)
 	}
 }
 
+/* The name of frame i of r (return addresses, all but the leaf, point after the call). */
+static void frame_name(const struct kt_offcpu_rec *r, size_t i, kt_folded_sym_fn sym, void *ctx,
+		       char *name, size_t n)
+{
+	uint64_t addr = i ? r->stack[i] - 1 : r->stack[i];
+
+	name[0] = 0;
+	if (!sym || sym(ctx, r->tgid, addr, name, n) < 0 || !name[0])
+		snprintf(name, n, "0x%llx", (unsigned long long)addr);
+}
+
+/* r's frames up to the first zero one. */
+static size_t rec_nframes(const struct kt_offcpu_rec *r)
+{
+	size_t nf = 0;
+
+	while (nf < r->nframes && r->stack[nf])
+		nf++;
+	return nf;
+}
+
 /* "root;...;leaf" of the leaf-most SUMMARY_FRAMES frames ("..;" when cut). */
 static void format_stack(const struct kt_offcpu_rec *r, kt_folded_sym_fn sym, void *ctx, char *buf,
 			 size_t n)
 {
-	size_t nf = 0, len = 0;
+	size_t nf = rec_nframes(r), len = 0;
 
-	while (nf < r->nframes && r->stack[nf])
-		nf++;
 	buf[0] = 0;
 	if (!nf) {
 		snprintf(buf, n, "[no-stack]");
@@ -168,48 +190,64 @@ static void format_stack(const struct kt_offcpu_rec *r, kt_folded_sym_fn sym, vo
 		nf = SUMMARY_FRAMES;
 	}
 	for (size_t i = nf; i-- > 0 && len < n;) {
-		char name[SUMMARY_FRAME_SZ] = "";
-		/* return addresses (all but the leaf) point after the call */
-		uint64_t addr = i ? r->stack[i] - 1 : r->stack[i];
+		char name[SUMMARY_FRAME_SZ];
 
-		if (!sym || sym(ctx, r->tgid, addr, name, sizeof(name)) < 0 || !name[0])
-			snprintf(name, sizeof(name), "0x%llx", (unsigned long long)addr);
+		frame_name(r, i, sym, ctx, name, sizeof(name));
 		len += (size_t)snprintf(buf + len, n - len, "%s%s", name, i ? ";" : "");
 	}
+}
+
+/*
+ * What the text summary and the JSON show: a row per process (tid 0) then
+ * per thread, ordered, and the records by blocked time.
+ */
+struct summary {
+	struct thread_row *rows;
+	size_t nrows;
+	const struct kt_offcpu_rec **order;
+	uint64_t total_ns, total_blocks;
+};
+
+static void summary_free(struct summary *s)
+{
+	free(s->rows);
+	free(s->order);
+}
+
+static int summary_build(const struct kt_offcpu_data *d, struct summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!d->n)
+		return 0;
+	/* at most a thread row and a process row per record */
+	s->rows = calloc(2 * d->n, sizeof(*s->rows));
+	s->order = calloc(d->n, sizeof(*s->order));
+	if (!s->rows || !s->order) {
+		summary_free(s);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		const struct kt_offcpu_rec *r = &d->v[i];
+
+		row_charge(row_get(s->rows, &s->nrows, r->tgid, 0), r);
+		row_charge(row_get(s->rows, &s->nrows, r->tgid, r->tid), r);
+		s->total_ns = sat_add(s->total_ns, r->ns);
+		s->total_blocks = sat_add(s->total_blocks, r->blocks);
+		s->order[i] = r;
+	}
+	qsort(s->rows, s->nrows, sizeof(*s->rows), cmp_row);
+	qsort(s->order, d->n, sizeof(*s->order), cmp_rec_ns);
+	return 0;
 }
 
 int kt_offcpu_data_print(const struct kt_offcpu_data *d, FILE *out, size_t top,
 			 uint64_t min_block_ns, kt_folded_sym_fn sym, void *ctx)
 {
-	struct thread_row *rows = NULL;
-	const struct kt_offcpu_rec **order = NULL;
-	size_t nrows = 0;
-	uint64_t total = 0;
+	struct summary s;
 	char b1[32], b2[32];
 
-	if (d->n) {
-		/* at most a thread row and a process row per record */
-		rows = calloc(2 * d->n, sizeof(*rows));
-		order = calloc(d->n, sizeof(*order));
-		if (!rows || !order) {
-			free(rows);
-			free(order);
-			return -ENOMEM;
-		}
-	}
-	for (size_t i = 0; i < d->n; i++) {
-		const struct kt_offcpu_rec *r = &d->v[i];
-
-		row_charge(row_get(rows, &nrows, r->tgid, 0), r);
-		row_charge(row_get(rows, &nrows, r->tgid, r->tid), r);
-		total = sat_add(total, r->ns);
-		order[i] = r;
-	}
-	if (nrows)
-		qsort(rows, nrows, sizeof(*rows), cmp_row);
-	if (d->n)
-		qsort(order, d->n, sizeof(*order), cmp_rec_ns);
-
+	if (summary_build(d, &s))
+		return -ENOMEM;
 	fprintf(out, "\noff-cpu: time blocked, switch-out to switch-in (blocks >= %s)\n",
 		kt_fmt_ns(b1, sizeof(b1), min_block_ns));
 	if (!d->n)
@@ -217,8 +255,8 @@ int kt_offcpu_data_print(const struct kt_offcpu_data *d, FILE *out, size_t top,
 	else
 		fprintf(out, "  %-8s %-8s %-16s %10s %10s %10s\n", "PID", "TID", "THREAD",
 			"BLOCKED", "BLOCKS", "MEAN");
-	for (size_t i = 0; i < nrows; i++) {
-		const struct thread_row *w = &rows[i];
+	for (size_t i = 0; i < s.nrows; i++) {
+		const struct thread_row *w = &s.rows[i];
 		char tid[16];
 
 		if (w->tid)
@@ -238,17 +276,108 @@ int kt_offcpu_data_print(const struct kt_offcpu_data *d, FILE *out, size_t top,
 			"STACK");
 	}
 	for (size_t i = 0; i < top; i++) {
-		const struct kt_offcpu_rec *r = order[i];
+		const struct kt_offcpu_rec *r = s.order[i];
 		char st[SUMMARY_FRAMES * SUMMARY_FRAME_SZ + 8];
 
 		format_stack(r, sym, ctx, st, sizeof(st));
 		fprintf(out, "  %10s %6.1f%% %-8u %-16s %s\n", kt_fmt_ns(b1, sizeof(b1), r->ns),
-			total ? 100.0 * (double)r->ns / (double)total : 0.0, r->tid,
+			s.total_ns ? 100.0 * (double)r->ns / (double)s.total_ns : 0.0, r->tid,
 			r->comm[0] ? r->comm : "?", st);
 	}
-	free(rows);
-	free(order);
+	summary_free(&s);
 	return ferror(out) ? -EIO : 0;
+}
+
+static void json_row(struct kt_json *w, const struct thread_row *row)
+{
+	kt_json_kv_string(w, "comm", row->comm ? row->comm : "");
+	kt_json_kv_u64(w, "blocked_ns", row->ns);
+	kt_json_kv_u64(w, "blocks", row->blocks);
+}
+
+/* One record: thread, time, and every frame, root first. */
+static void json_stack(struct kt_json *w, const struct kt_offcpu_rec *r, kt_folded_sym_fn sym,
+		       void *ctx)
+{
+	size_t nf = rec_nframes(r);
+
+	kt_json_object_begin(w);
+	kt_json_kv_u64(w, "tid", r->tid);
+	kt_json_kv_string(w, "comm", r->comm);
+	kt_json_kv_u64(w, "blocked_ns", r->ns);
+	kt_json_kv_u64(w, "blocks", r->blocks);
+	kt_json_key(w, "frames");
+	kt_json_array_begin(w);
+	for (size_t i = nf; i-- > 0;) {
+		char name[JSON_FRAME_SZ];
+
+		frame_name(r, i, sym, ctx, name, sizeof(name));
+		kt_json_string(w, name);
+	}
+	kt_json_array_end(w);
+	kt_json_object_end(w);
+}
+
+int kt_offcpu_data_json(const struct kt_offcpu_data *d, struct kt_json *w,
+			const struct kt_offcpu_stats *st, uint64_t min_block_ns, size_t top,
+			kt_folded_sym_fn sym, void *ctx)
+{
+	struct summary s;
+	size_t i = 0;
+
+	if (summary_build(d, &s))
+		return -ENOMEM;
+	kt_json_key(w, "off_cpu");
+	kt_json_object_begin(w);
+	kt_json_kv_u64(w, "min_block_ns", min_block_ns);
+	kt_json_kv_u64(w, "blocked_ns", s.total_ns);
+	kt_json_kv_u64(w, "blocks", s.total_blocks);
+	if (st) {
+		kt_json_kv_u64(w, "sleeps", st->sleeps);
+		kt_json_kv_u64(w, "in_progress", st->in_progress);
+		kt_json_kv_u64(w, "short_skipped", st->short_blocks);
+		kt_json_kv_u64(w, "stack_errors", st->stack_err);
+		kt_json_kv_u64(w, "not_timed", st->start_lost);
+		kt_json_kv_u64(w, "lost_blocks", st->lost);
+		kt_json_kv_u64(w, "lost_ns", st->lost_ns);
+	}
+	kt_json_key(w, "processes");
+	kt_json_array_begin(w);
+	/* rows: each process row is followed by its threads' rows */
+	while (i < s.nrows) {
+		const struct thread_row *p = &s.rows[i++];
+		size_t nstacks = 0, shown = 0;
+
+		kt_json_object_begin(w);
+		kt_json_kv_u64(w, "pid", p->tgid);
+		json_row(w, p);
+		kt_json_key(w, "threads");
+		kt_json_array_begin(w);
+		for (; i < s.nrows && s.rows[i].tgid == p->tgid; i++) {
+			kt_json_object_begin(w);
+			kt_json_kv_u64(w, "tid", s.rows[i].tid);
+			json_row(w, &s.rows[i]);
+			kt_json_object_end(w);
+		}
+		kt_json_array_end(w);
+		for (size_t k = 0; k < d->n; k++)
+			nstacks += s.order[k]->tgid == p->tgid;
+		kt_json_kv_u64(w, "stack_count", nstacks);
+		kt_json_key(w, "top_stacks");
+		kt_json_array_begin(w);
+		for (size_t k = 0; k < d->n && shown < top; k++) {
+			if (s.order[k]->tgid != p->tgid)
+				continue;
+			json_stack(w, s.order[k], sym, ctx);
+			shown++;
+		}
+		kt_json_array_end(w);
+		kt_json_object_end(w);
+	}
+	kt_json_array_end(w);
+	kt_json_object_end(w);
+	summary_free(&s);
+	return kt_json_error(w);
 }
 
 /* ---------------------------------------------------------------- BPF side */
@@ -270,6 +399,7 @@ struct kt_offcpu {
 	struct kt_offcpu_data data;
 	uint64_t in_progress;
 	bool collected;
+	int collect_err; /* kt_offcpu_collect failed: -errno, returned again */
 };
 
 static uint64_t mono_ns(void)
@@ -458,7 +588,7 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 	int e;
 
 	if (o->collected)
-		return (int)o->data.n;
+		return o->collect_err ? o->collect_err : (int)o->data.n;
 	o->collected = true;
 	bpf_link__destroy(o->link);
 	o->link = NULL;
@@ -482,7 +612,7 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 		r.stack = stack;
 		r.nframes = read_stack(o, key.stack_id, stack);
 		if ((e = kt_offcpu_data_add(&o->data, &r)))
-			return e;
+			return o->collect_err = e;
 	}
 	/* Threads asleep now: charge their block so far (a consumer waiting for good). */
 	while (bpf_map_get_next_key(sfd, tprev, &ntid) == 0) {
@@ -504,7 +634,7 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 		r.stack = stack;
 		r.nframes = read_stack(o, st.stack_id, stack);
 		if ((e = kt_offcpu_data_add(&o->data, &r)))
-			return e;
+			return o->collect_err = e;
 		o->in_progress++;
 	}
 	return (int)o->data.n;
@@ -529,6 +659,19 @@ void kt_offcpu_get_stats(const struct kt_offcpu *o, struct kt_offcpu_stats *st)
 	st->start_lost = v[KT_OFF_STAT_START_LOST];
 	st->lost = v[KT_OFF_STAT_LOST];
 	st->lost_ns = v[KT_OFF_STAT_LOST_NS];
+}
+
+int kt_offcpu_json(struct kt_json *w, void *offcpu)
+{
+	struct kt_offcpu *o = offcpu;
+	struct kt_offcpu_stats st;
+	int n = kt_offcpu_collect(o);
+
+	if (n < 0)
+		return n;
+	kt_offcpu_get_stats(o, &st);
+	return kt_offcpu_data_json(&o->data, w, &st, o->min_block_ns, JSON_TOP_STACKS,
+				   o->sym ? kt_folded_sym_kt : NULL, o->sym);
 }
 
 int kt_offcpu_finish(struct kt_offcpu *o, struct kt_folded *f, FILE *out, FILE *diag)

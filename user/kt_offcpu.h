@@ -32,6 +32,7 @@
 
 struct kt_sym;
 struct kt_agg;
+struct kt_json;
 struct kt_offcpu;
 
 #define KT_OFFCPU_COMM_LEN 16
@@ -85,6 +86,19 @@ struct kt_offcpu_stats {
 };
 
 /*
+ * Writes "off_cpu": {...} into w's open object: min_block_ns, the blocked
+ * time and blocks of all records, the counters of st (left out if st is
+ * NULL), then per process (by pid) its totals, its threads (heaviest
+ * first), its number of distinct (thread, stack) records and its top
+ * records by blocked time with every frame, root first, symbolized by sym
+ * (may be NULL: "0x..." addresses). The shape is in docs/kaos-trace.md
+ * ("JSON"). 0, -ENOMEM or w's error.
+ */
+int kt_offcpu_data_json(const struct kt_offcpu_data *d, struct kt_json *w,
+			const struct kt_offcpu_stats *st, uint64_t min_block_ns, size_t top,
+			kt_folded_sym_fn sym, void *ctx);
+
+/*
  * Loads and attaches the sched_switch program. sym (may be NULL) gets each
  * traced pid's maps while it lives. 0, or -errno with a one-line reason in err.
  */
@@ -111,6 +125,14 @@ int kt_offcpu_collect(struct kt_offcpu *o);
 const struct kt_offcpu_data *kt_offcpu_data(const struct kt_offcpu *o);
 
 void kt_offcpu_get_stats(const struct kt_offcpu *o, struct kt_offcpu_stats *st);
+
+/*
+ * kaos-trace's final JSON object: collects (once, like kt_offcpu_finish
+ * after it) and writes "off_cpu" with kt_offcpu_data_json, the ten heaviest
+ * stacks per process. offcpu is a struct kt_offcpu: the signature is that of
+ * kt_report_totals.json_extra. 0 or -errno.
+ */
+int kt_offcpu_json(struct kt_json *w, void *offcpu);
 
 /*
  * kaos-trace's end of run: collect, add the stacks to f, print the summary

@@ -474,6 +474,8 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_object_end(&w);
 	}
 	kt_json_array_end(&w);
+	if (t->json_extra)
+		t->json_extra(&w, t->json_extra_ctx);
 	kt_json_object_end(&w);
 	fputc('\n', f);
 	fflush(f);

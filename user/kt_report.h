@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include "kt_agg.h"
 
+struct kt_json;
+
 struct kt_report_totals {
 	uint64_t fired;	    /* probe programs run (after filters) */
 	uint64_t delivered; /* records committed to the ring buffer */
@@ -23,6 +25,9 @@ struct kt_report_totals {
 	double elapsed_s;  /* since attach */
 	double interval_s; /* length of this interval */
 	bool final;
+	/* if set, kt_report_json calls it to add members (e.g. "off_cpu") at the end */
+	int (*json_extra)(struct kt_json *w, void *ctx);
+	void *json_extra_ctx;
 };
 
 /* interval: report this interval's counts and histograms instead of the totals. */

@@ -399,6 +399,11 @@ static void report(struct tracer *t, bool final)
 	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.final = final;
+	if (final && t->json && t->offcpu) {
+		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
+		tot.json_extra = kt_offcpu_json;
+		tot.json_extra_ctx = t->offcpu;
+	}
 	kt_report_text(stdout, &t->s.agg, &tot, opt.hist, !final);
 	if (t->json)
 		kt_report_json(t->json, &t->s.agg, &tot, !final);

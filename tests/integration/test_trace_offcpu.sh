@@ -5,7 +5,9 @@
 # through wait_for_work, symbolized, root first; flush_output shows too, much
 # smaller; the consumer's total is close to what the program measured itself
 # (a generous 0.6-1.3x: the machine is noisy); an untraced process that
-# blocks gets nothing. Then -p with --profile and a 5 ms minimum, and the
+# blocks gets nothing. The final --json object's "off_cpu" agrees with the
+# stderr counters, the folded file and the text summary. Then -p with
+# --profile and a 5 ms minimum (JSON intervals carry no off_cpu), and the
 # error paths.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -16,7 +18,8 @@ need "$KT" "$OFF"
 bash -c 'while :; do sleep 0.01; done' &
 SLEEPER=$!
 KT_PIDS+=("$SLEEPER")
-"$KT" --off-cpu --folded "$TMP/off.folded" -- "$OFF" --ms 1500 >"$TMP/off.txt" 2>"$TMP/off.err" ||
+"$KT" --off-cpu --folded "$TMP/off.folded" --json "$TMP/off.json" -- "$OFF" --ms 1500 \
+	>"$TMP/off.txt" 2>"$TMP/off.err" ||
 	fail "kaos-trace --off-cpu failed"
 kill "$SLEEPER"
 read -r _ _ wait_ns _ flush_ns _ batches _ < <(grep '^consumer wait_for_work_ns' "$TMP/off.txt") ||
@@ -49,14 +52,45 @@ echo "consumer off-cpu / measured blocking calls: $ratio %"
 [ "$ratio" -ge 60 ] && [ "$ratio" -le 130 ] ||
 	fail "consumer off-cpu $total ns vs $measured ns measured ($ratio %, expected 60-130 %)"
 
+# the final JSON object's "off_cpu": the counters of the stderr line, the one
+# traced process, the consumer's totals equal to the folded file's and to the
+# text summary's rows, its wait_for_work share from the JSON's stacks
+nblocks=$(grep -Eo 'off-cpu: [0-9]+ blocks' "$TMP/off.err" | grep -Eo '[0-9]+')
+read -r _ ttid _ tblocked tblocks _ < <(grep -E '^  [0-9]+ +[0-9]+ +consumer ' "$TMP/off.txt")
+read -r tpid _ _ pblocked pblocks _ < <(grep -E '^  [0-9]+ +all ' "$TMP/off.txt")
+unit() { echo "{'ns': 1, 'us': 1e3, 'ms': 1e6, 's': 1e9}['${1##*[0-9]}']"; }
+num() { echo "${1%%[a-z]*}"; }
+OC='final["off_cpu"]'
+CONS="[t for p in $OC['processes'] for t in p['threads'] if t['comm'] == 'consumer']"
+CSTK="[s for p in $OC['processes'] for s in p['top_stacks'] if s['comm'] == 'consumer']"
+WAIT="sum(s['blocked_ns'] for s in $CSTK if any(f.split('.')[0] == 'wait_for_work' for f in s['frames']))"
+json_check "$TMP/off.json" \
+	"all(k in $OC for k in ('min_block_ns', 'blocked_ns', 'blocks', 'sleeps', 'in_progress',
+	    'short_skipped', 'stack_errors', 'not_timed', 'lost_blocks', 'lost_ns', 'processes'))" \
+	"$OC['min_block_ns'] == 1000 and $OC['lost_blocks'] == 0 and $OC['lost_ns'] == 0" \
+	"$OC['blocks'] == $nblocks and $OC['sleeps'] >= $OC['blocks']" \
+	"[p['pid'] for p in $OC['processes']] == [p['pid'] for p in final['processes']] == [$tpid]" \
+	"$OC['blocked_ns'] == sum(p['blocked_ns'] for p in $OC['processes'])" \
+	"all(p['blocked_ns'] == sum(t['blocked_ns'] for t in p['threads']) for p in $OC['processes'])" \
+	"all(len(p['top_stacks']) == min(10, p['stack_count']) for p in $OC['processes'])" \
+	"all(s['frames'] and s['blocked_ns'] > 0 for p in $OC['processes'] for s in p['top_stacks'])" \
+	"len($CONS) == 1 and $CONS[0]['tid'] == $ttid and $CONS[0]['blocks'] == $tblocks" \
+	"$CONS[0]['blocked_ns'] == $total" \
+	"abs($CONS[0]['blocked_ns'] - $(num "$tblocked") * $(unit "$tblocked")) <= $(unit "$tblocked") / 200 + 1" \
+	"$OC['processes'][0]['blocks'] == $pblocks" \
+	"abs($OC['processes'][0]['blocked_ns'] - $(num "$pblocked") * $(unit "$pblocked")) <= $(unit "$pblocked") / 200 + 1" \
+	"$WAIT * 100 >= 70 * $CONS[0]['blocked_ns']" \
+	"$WAIT == $waitf or $OC['processes'][0]['stack_count'] > 10" \
+	"not any('off_cpu' in l for l in lines[:-1])"
+
 # -p, with --profile and a 5 ms minimum: 1 ms flushes are skipped (and counted),
 # the 20 ms waits are not; folded lines on stdout next to the [cpu] tower
 "$OFF" --ms 2500 >"$TMP/p.prog" &
 PROG=$!
 KT_PIDS+=("$PROG")
 sleep 0.3
-"$KT" -p "$PROG" -d 1 --off-cpu --off-cpu-min-us 5000 --profile 997 >"$TMP/p.txt" 2>"$TMP/p.err" ||
-	fail "kaos-trace -p --off-cpu failed"
+"$KT" -p "$PROG" -d 1 -i 0.4 --json "$TMP/p.json" --off-cpu --off-cpu-min-us 5000 --profile 997 \
+	>"$TMP/p.txt" 2>"$TMP/p.err" || fail "kaos-trace -p --off-cpu failed"
 wait "$PROG" || fail "the workload failed"
 grep -q '^\[off-cpu\];consumer;.*;wait_for_work;' "$TMP/p.txt" || fail "-p: no wait_for_work stacks on stdout"
 if grep -q '^\[off-cpu\];consumer;.*flush_output' "$TMP/p.txt"; then
@@ -67,6 +101,12 @@ fi
 grep -Eq 'off-cpu: [0-9]+ blocks >= 5.00ms .*, [1-9][0-9]* shorter skipped' "$TMP/p.err" ||
 	fail "-p: short blocks not counted"
 grep -q 'profile: [0-9]* samples at 997 Hz' "$TMP/p.err" || fail "-p: no profile line with --off-cpu"
+# the kernel's sums are read once at the end: "off_cpu" in the final object only
+nshort=$(grep -Eo '[0-9]+ shorter skipped' "$TMP/p.err" | cut -d' ' -f1)
+json_check "$TMP/p.json" "len(lines) >= 2" "not any('off_cpu' in l for l in lines[:-1])" \
+	"final['off_cpu']['min_block_ns'] == 5000000" \
+	"final['off_cpu']['short_skipped'] == $nshort" \
+	"[p['pid'] for p in final['off_cpu']['processes']] == [$PROG]"
 
 # errors: one line, non-zero
 rc=0

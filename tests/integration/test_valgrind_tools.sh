@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The shipped programs under valgrind memcheck (0 errors, 0 leaks of any
 # kind), with real BPF: kaos-trace one-shot (-- COMMAND, stacks, folded,
-# JSON, intervals), kaos-trace --func, the daemon (one /metrics scrape, then
-# SIGTERM), and kaos-pipeline compress + decompress (libkaos' threads).
+# JSON, intervals, --off-cpu with a 300 ms sleep at the end), kaos-trace
+# --func, the daemon (one /metrics scrape, then SIGTERM), and kaos-pipeline
+# compress + decompress (libkaos' threads).
 #
 # kaos-trace runs with --probe-cost or --no-calibrate: its start-up
 # self-measurement puts uprobes on its own code, and valgrind executes the
@@ -38,10 +39,13 @@ echo "== kaos-trace -- COMMAND"
 rc=0
 # valgrind slows the consumer ~30x: a ring buffer big enough for the whole run
 "${VG[@]}" "$KT" --probe-cost 1500 --ringbuf-size 67108864 --stacks --folded "$TMP/one.folded" \
-	--json "$TMP/one.json" -i 0.5 -- "$WORK" --msgs 20000 --bp 10 >"$TMP/one.txt" 2>"$TMP/one.err" || rc=$?
+	--json "$TMP/one.json" -i 0.5 --off-cpu -- "$WORK" --msgs 20000 --bp 10 --hold-ms 300 \
+	>"$TMP/one.txt" 2>"$TMP/one.err" || rc=$?
 vg_check one $rc
 json_check "$TMP/one.json" \
 	'final["lost"] == 0' \
+	'[p["pid"] for p in final["off_cpu"]["processes"]] == [p["pid"] for p in final["processes"]]' \
+	'final["off_cpu"]["processes"][0]["top_stacks"][0]["blocked_ns"] >= 250000000' \
 	'[r["send"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "work.0"] == [20000]' \
 	'[r["backpressure"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "work.bp"] == [10]'
 grep -q 'kt_workload' "$TMP/one.folded" || fail "no kt_workload stack in the folded output"

@@ -3,7 +3,9 @@
  * kt_offcpu's data half (no BPF): records merged by (tgid, tid, stack id),
  * copied stacks, saturating sums, bad input; folding into kt_folded
  * ("[off-cpu];thread;root;...;leaf NS", merged by symbolized stack); the
- * summary (process and thread rows, order, top stacks, cut stacks).
+ * summary (process and thread rows, order, top stacks, cut stacks); the
+ * JSON section (same rows, full stacks, counters) and its place at the end
+ * of kt_report_json's object.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../user/kt_agg.h"
 #include "../../user/kt_folded.h"
+#include "../../user/kt_json.h"
 #include "../../user/kt_offcpu.h"
+#include "../../user/kt_report.h"
 
 /* Table symbolizer: 0xN000..0xN0ff is function fn<N>. */
 static int fake_sym(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n)
@@ -203,6 +208,134 @@ static void test_print_rows_and_top_stacks(void **state)
 	free(t);
 }
 
+/* kt_offcpu_data_json inside an object of its own, as a string. */
+static char *json_text(const struct kt_offcpu_data *d, const struct kt_offcpu_stats *st, size_t top,
+		       kt_folded_sym_fn sym)
+{
+	struct kt_json w;
+	char *s;
+
+	kt_json_init_buf(&w);
+	assert_int_equal(kt_json_object_begin(&w), 0);
+	assert_int_equal(kt_offcpu_data_json(d, &w, st, 1000, top, sym, NULL), 0);
+	assert_int_equal(kt_json_object_end(&w), 0);
+	assert_true(kt_json_complete(&w));
+	s = strdup(kt_json_buf(&w, NULL));
+	assert_non_null(s);
+	kt_json_free(&w);
+	return s;
+}
+
+static void test_json_rows_counters_and_stacks(void **state)
+{
+	struct kt_offcpu_data d = {0};
+	uint64_t a[3] = {0x1010, 0x2010, 0x3010};
+	uint64_t deep[8] = {0x1010, 0x2010, 0x3010, 0x4010, 0x5010, 0x6010, 0x7010, 0x8010};
+	struct kt_offcpu_stats st = {.sleeps = 12,
+				     .blocks = 11,
+				     .short_blocks = 3,
+				     .in_progress = 1,
+				     .stack_err = 1,
+				     .start_lost = 4,
+				     .lost = 2,
+				     .lost_ns = 5000};
+	struct kt_offcpu_rec r;
+	char *t;
+
+	(void)state;
+	/* the same records as the text summary test, "other" first */
+	r = rec(20, 21, 1, 1000000, 4, "other", a, 3);
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 11, 1, 3000000, 3, "consumer", a, 3);
+	strcpy(r.pcomm, "app");
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 10, 2, 5000000, 1, "main", deep, 8);
+	strcpy(r.pcomm, "app");
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	r = rec(10, 11, -1, 1000000, 1, "consumer", NULL, 0);
+	strcpy(r.pcomm, "app");
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+
+	/* processes by pid, threads by time, top 2 stacks each: every frame, root first */
+	t = json_text(&d, &st, 2, fake_sym);
+	assert_string_equal(
+		t,
+		"{\"off_cpu\":{\"min_block_ns\":1000,\"blocked_ns\":10000000,\"blocks\":9,"
+		"\"sleeps\":12,\"in_progress\":1,\"short_skipped\":3,\"stack_errors\":1,"
+		"\"not_timed\":4,\"lost_blocks\":2,\"lost_ns\":5000,\"processes\":["
+		"{\"pid\":10,\"comm\":\"app\",\"blocked_ns\":9000000,\"blocks\":5,\"threads\":["
+		"{\"tid\":10,\"comm\":\"main\",\"blocked_ns\":5000000,\"blocks\":1},"
+		"{\"tid\":11,\"comm\":\"consumer\",\"blocked_ns\":4000000,\"blocks\":4}],"
+		"\"stack_count\":3,\"top_stacks\":["
+		"{\"tid\":10,\"comm\":\"main\",\"blocked_ns\":5000000,\"blocks\":1,\"frames\":"
+		"[\"fn8\",\"fn7\",\"fn6\",\"fn5\",\"fn4\",\"fn3\",\"fn2\",\"fn1\"]},"
+		"{\"tid\":11,\"comm\":\"consumer\",\"blocked_ns\":3000000,\"blocks\":3,"
+		"\"frames\":[\"fn3\",\"fn2\",\"fn1\"]}]},"
+		"{\"pid\":20,\"comm\":\"other\",\"blocked_ns\":1000000,\"blocks\":4,\"threads\":["
+		"{\"tid\":21,\"comm\":\"other\",\"blocked_ns\":1000000,\"blocks\":4}],"
+		"\"stack_count\":1,\"top_stacks\":["
+		"{\"tid\":21,\"comm\":\"other\",\"blocked_ns\":1000000,\"blocks\":4,\"frames\":"
+		"[\"fn3\",\"fn2\",\"fn1\"]}]}]}}");
+	free(t);
+
+	/* no symbolizer, no counters, top 3: raw addresses (return addresses - 1), empty stacks */
+	t = json_text(&d, NULL, 3, NULL);
+	assert_null(strstr(t, "\"sleeps\""));
+	assert_non_null(strstr(t, "\"blocks\":9,\"processes\":"));
+	assert_non_null(strstr(t, "\"frames\":[\"0x300f\",\"0x200f\",\"0x1010\"]"));
+	assert_non_null(strstr(t, "{\"tid\":11,\"comm\":\"consumer\",\"blocked_ns\":1000000,"
+				  "\"blocks\":1,\"frames\":[]}"));
+	free(t);
+
+	/* top 0: totals and threads, no stacks */
+	t = json_text(&d, NULL, 0, fake_sym);
+	assert_null(strstr(t, "\"frames\""));
+	assert_non_null(strstr(t, "\"stack_count\":3,\"top_stacks\":[]"));
+	free(t);
+	kt_offcpu_data_free(&d);
+
+	t = json_text(&d, &st, 10, fake_sym);
+	assert_non_null(strstr(t, "\"blocked_ns\":0,\"blocks\":0,\"sleeps\":12,"));
+	assert_non_null(strstr(t, "\"processes\":[]}}"));
+	free(t);
+}
+
+/* kt_report_totals.json_extra: a one-record off_cpu section. */
+static int extra_off_cpu(struct kt_json *w, void *ctx)
+{
+	return kt_offcpu_data_json(ctx, w, NULL, 5000, 10, fake_sym, NULL);
+}
+
+static void test_json_in_report(void **state)
+{
+	struct kt_offcpu_data d = {0};
+	uint64_t a[2] = {0x1010, 0x2010};
+	struct kt_offcpu_rec r = rec(7, 8, 1, 42000, 2, "waiter", a, 2);
+	struct kt_report_totals t = {
+		.elapsed_s = 1, .json_extra = extra_off_cpu, .json_extra_ctx = &d};
+	struct kt_agg agg;
+	char *buf = NULL, *p;
+	size_t len = 0;
+	FILE *m;
+
+	(void)state;
+	assert_int_equal(kt_offcpu_data_add(&d, &r), 0);
+	kt_agg_init(&agg, 0);
+	m = open_memstream(&buf, &len);
+	assert_non_null(m);
+	kt_report_json(m, &agg, &t, false);
+	fclose(m);
+	/* a member of the top-level object, after "processes", and the line ends there */
+	p = strstr(buf,
+		   "\"processes\":[],\"off_cpu\":{\"min_block_ns\":5000,\"blocked_ns\":42000,");
+	assert_non_null(p);
+	assert_non_null(strstr(p, "\"frames\":[\"fn2\",\"fn1\"]}]}]}}\n"));
+	assert_ptr_equal(strchr(buf, '\n'), buf + len - 1); /* one line */
+	free(buf);
+	kt_agg_free(&agg);
+	kt_offcpu_data_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +343,8 @@ int main(void)
 		cmocka_unit_test(test_add_bad_input_and_saturation),
 		cmocka_unit_test(test_fold_root_first_merged),
 		cmocka_unit_test(test_print_rows_and_top_stacks),
+		cmocka_unit_test(test_json_rows_counters_and_stacks),
+		cmocka_unit_test(test_json_in_report),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
