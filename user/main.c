@@ -164,7 +164,8 @@ static const struct argp_option options[] = {
 	{"interval", 'i', "SECONDS", 0, "Print a summary every SECONDS", 0},
 	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
 	{"sample", OPT_SAMPLE, "N", 0,
-	 "Fire probes on every N-th operation (power of two; counts stay exact)", 0},
+	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
+	 "exact)", 0},
 	{"budget", OPT_BUDGET, "PCT", 0,
 	 "Choose the sampling period per process so tracing costs it at most PCT % of time", 0},
 	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
