@@ -640,7 +640,9 @@ static uint64_t parse_num(const char *opt, const char *s, bool suffix, uint64_t 
 	char *end;
 	uint64_t v, mul = 1;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	if (s && s[0] == '-' && s[1] >= '0' && s[1] <= '9') /* a negative number */
+		usage_error("%s must be %" PRIu64 "..%" PRIu64, opt, lo, hi);
+	if (!s || !*s || *s == '-')
 		usage_error("%s needs a number", opt);
 	errno = 0;
 	v = strtoull(s, &end, 10);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define INI_LINE_MAX 4096
@@ -471,12 +472,19 @@ int kt_config_parse(struct kt_config *c, const char *text, const char *name, cha
 int kt_config_load(struct kt_config *c, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
+	struct stat st;
 	char *text;
 	long len;
 	int rc;
 
 	if (!f) {
 		snprintf(err, errlen, "cannot read config %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* a directory opens too, and its size would be read as garbage */
+	if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "config %s is not a regular file", path);
+		fclose(f);
 		return -1;
 	}
 	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {

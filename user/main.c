@@ -152,7 +152,8 @@ static const char doc[] =
 	"  kaos-trace list 1234                list the probes of a process\n"
 	"  kaos-trace -p 1234 --func 'libkaos.so:kaos_ring_*'  time functions (uprobes)\n"
 	"  kaos-trace list --func 'compress_*' ./pipeline      what --func would probe\n"
-	"  kaos-trace -b build/libkaos.so -d 30 --alert 'send.p99 > 1us' --fail-on-alert\n"
+	"  kaos-trace -b build/libkaos.so -d 30 --alert 'send.p99 > 1us' \\\n"
+	"      --fail-on-alert                 a CI gate: exit 3 if it fired\n"
 	"  kaos-trace daemon --help            run as a service (docs/daemon.md)\n";
 
 static const struct argp_option options[] = {
@@ -163,7 +164,8 @@ static const struct argp_option options[] = {
 	{"interval", 'i', "SECONDS", 0, "Print a summary every SECONDS", 0},
 	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
 	{"sample", OPT_SAMPLE, "N", 0,
-	 "Fire probes on every N-th operation (power of two; counts stay exact)", 0},
+	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
+	 "exact)", 0},
 	{"budget", OPT_BUDGET, "PCT", 0,
 	 "Choose the sampling period per process so tracing costs it at most PCT % of time", 0},
 	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
@@ -210,7 +212,8 @@ static const struct argp_option options[] = {
 	{},
 };
 
-static double parse_double(const char *s, const char *what, double min)
+/* max keeps the conversions to nanoseconds (uint64_t) defined; it also rejects inf. */
+static double parse_double(const char *s, const char *what, double min, double max)
 {
 	char *end;
 	double v;
@@ -219,6 +222,8 @@ static double parse_double(const char *s, const char *what, double min)
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !(v >= min))
 		die(2, "invalid %s '%s'", what, s);
+	if (!(v <= max))
+		die(2, "invalid %s '%s' (at most %.15g)", what, s, max);
 	return v;
 }
 
@@ -251,10 +256,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		opt.paths[opt.npaths++] = arg;
 		break;
 	case 'd':
-		opt.duration_s = parse_double(arg, "duration", 0.001);
+		opt.duration_s = parse_double(arg, "duration", 0.001, 1e9);
 		break;
 	case 'i':
-		opt.interval_s = parse_double(arg, "interval", 0.01);
+		opt.interval_s = parse_double(arg, "interval", 0.01, 1e9);
 		break;
 	case 'r':
 		if (opt.nrings == MAX_RING_FILTER)
@@ -265,9 +270,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		opt.sample = (uint32_t)parse_ull(arg, "sample period", 1, 1u << 30);
 		break;
 	case OPT_BUDGET:
-		opt.budget_pct = parse_double(arg, "budget", 0.0001);
-		if (opt.budget_pct > 100)
-			die(2, "invalid budget '%s' (expected 0..100 %%)", arg);
+		opt.budget_pct = parse_double(arg, "budget", 0.0001, 100);
 		break;
 	case OPT_STACKS:
 		opt.stacks = true;
@@ -297,7 +300,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		opt.no_calibrate = true;
 		break;
 	case OPT_PROBE_COST:
-		opt.probe_cost_ns = parse_double(arg, "probe cost", 0.001);
+		opt.probe_cost_ns = parse_double(arg, "probe cost", 0.001, 1e9);
 		break;
 	case OPT_PROFILE:
 		opt.profile_hz = (unsigned int)parse_ull(arg, "profile frequency", 1, 100000);
@@ -352,6 +355,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_TIMELINE_MAX:
 		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
 		break;
+	case ARGP_KEY_INIT:
+		/* getopt's own line names a bad option; argp's "Try --help" would be a second one */
+		state->err_stream = NULL;
+		break;
 	case ARGP_KEY_ARG:
 		/* The rest of the line is a command to start and trace. */
 		opt.cmd = &state->argv[state->next - 1];
@@ -369,6 +376,7 @@ struct tracer {
 	struct kt_session s;
 	struct kt_targets targets;
 	FILE *json;
+	int json_errno;		 /* first --json write error */
 	uint64_t t_iv;		 /* start of current interval */
 	struct kt_func *func;	 /* --func, or NULL */
 	struct kt_profile *prof; /* --profile */
@@ -405,8 +413,12 @@ static void report(struct tracer *t, bool final)
 		tot.json_extra_ctx = t->offcpu;
 	}
 	kt_report_text(stdout, &t->s.agg, &tot, opt.hist, !final);
-	if (t->json)
+	if (t->json) {
 		kt_report_json(t->json, &t->s.agg, &tot, !final);
+		/* each line is flushed: keep the first write error for the exit status */
+		if (ferror(t->json) && !t->json_errno)
+			t->json_errno = errno ? errno : EIO;
+	}
 	fflush(stdout);
 }
 
@@ -529,8 +541,11 @@ static void start_command(struct tracer *t)
 	struct kt_targets found = {0};
 	int go[2];
 
-	if (which(opt.cmd[0], exe, sizeof(exe)))
+	if (which(opt.cmd[0], exe, sizeof(exe))) {
+		if (strchr(opt.cmd[0], '/')) /* a path: say why access() refused it */
+			die(127, "%s: %s", opt.cmd[0], strerror(errno));
 		die(127, "%s: command not found", opt.cmd[0]);
+	}
 	if (kt_targets_add_path(&found, exe, err, sizeof(err)))
 		die(1, "%s", err);
 	if (pipe2(go, O_CLOEXEC))
@@ -569,15 +584,21 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return cmd_list(argc, argv);
-	if (argc >= 2 && !strcmp(argv[1], "daemon"))
+	if (argc >= 2 && !strcmp(argv[1], "daemon")) {
+		argv[1] = (char *)"kaos-trace daemon"; /* argp's name in its usage and errors */
 		return kt_daemon_main(argc - 1, argv + 1);
-	if (argc == 2 && !strcmp(argv[1], "features"))
+	}
+	if (argc >= 2 && !strcmp(argv[1], "features")) {
+		if (argc != 2)
+			die(2, "usage: kaos-trace features");
 		return kt_features_cmd();
+	}
 	if (argc >= 2 && !strcmp(argv[1], "pmu")) {
 		if (argc != 3 || strcmp(argv[2], "list"))
 			die(2, "usage: kaos-trace pmu list");
 		return kt_pmu_list(stdout) ? 1 : 0;
 	}
+	argv[0] = (char *)"kaos-trace"; /* getopt's error lines start with it */
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
 		return 2;
 	if (!opt.npids && !opt.npaths && !opt.cmd)
@@ -588,6 +609,10 @@ int main(int argc, char **argv)
 		die(2, "--budget needs the probe cost: drop --no-calibrate or give --probe-cost");
 	if (opt.fail_on_alert && !opt.nalerts)
 		die(2, "--fail-on-alert needs at least one --alert RULE");
+	if (opt.alert_log && !opt.nalerts)
+		die(2, "--alert-log needs at least one --alert RULE");
+	if (opt.timeline_max && !opt.timeline)
+		die(2, "--timeline-max-events needs --timeline FILE");
 	if (opt.off_cpu_min_us >= 0 && !opt.off_cpu)
 		die(2, "--off-cpu-min-us needs --off-cpu");
 	struct kt_pmu pmu = {0};
@@ -836,9 +861,9 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (t.json && fclose(t.json) != 0) {
+	if (t.json && (fclose(t.json) != 0 || t.json_errno)) {
 		fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.json_path,
-			strerror(errno));
+			strerror(t.json_errno ? t.json_errno : errno));
 		rc = 1;
 	}
 	kt_session_close(&t.s);

@@ -170,6 +170,7 @@ refuse "workers not a number" 2 "$P" compress "$T/one" "$T/x" --workers two
 refuse "workers missing value" 2 "$P" compress "$T/one" "$T/x" --workers
 refuse "level 10" 2 "$P" compress "$T/one" "$T/x" --level 10
 refuse "level -1" 2 "$P" compress "$T/one" "$T/x" --level -1
+grep -q -- '--level must be 0..9' "$T/err" || bad "level -1 names the range: $(cat "$T/err")"
 refuse "chunk size 0" 2 "$P" compress "$T/one" "$T/x" --chunk-size 0
 refuse "chunk size too big" 2 "$P" compress "$T/one" "$T/x" --chunk-size 65m
 refuse "chunk size junk" 2 "$P" compress "$T/one" "$T/x" --chunk-size 12q

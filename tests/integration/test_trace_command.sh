@@ -20,5 +20,9 @@ rc=0
 rc=0
 "$KT" -- /nonexistent/cmd >/dev/null 2>"$TMP/nf.err" || rc=$?
 [ $rc -eq 127 ] || fail "missing command: expected 127, got $rc"
-grep -q "command not found" "$TMP/nf.err" || fail "missing command: $(cat "$TMP/nf.err")"
+grep -q "/nonexistent/cmd: No such file or directory" "$TMP/nf.err" || fail "missing command: $(cat "$TMP/nf.err")"
+rc=0
+"$KT" -- nonexistent-cmd-kt >/dev/null 2>"$TMP/nf2.err" || rc=$?
+[ $rc -eq 127 ] || fail "command not on PATH: expected 127, got $rc"
+grep -q "nonexistent-cmd-kt: command not found" "$TMP/nf2.err" || fail "command not on PATH: $(cat "$TMP/nf2.err")"
 echo "PASS: -- COMMAND traced from its start"

@@ -11,6 +11,7 @@ expect_error() {
 	shift 2
 	local rc=0
 	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null || rc=$?
+	echo $rc >"$TMP/$name.rc"
 	[ $rc -ne 0 ] || fail "$name: exit status 0"
 	grep -Eq "$re" "$TMP/$name.err" || fail "$name: stderr lacks /$re/: $(cat "$TMP/$name.err")"
 	local n
@@ -34,6 +35,25 @@ expect_error budget_noprice "budget needs the probe cost" "$KT" -b "$B/libkaos.s
 expect_error json_unwritable "cannot write /nonexistent-dir/x.json" "$KT" -b "$B/libkaos.so" -d 1 --json /nonexistent-dir/x.json
 expect_error folded_unwritable "cannot write /nonexistent-dir/x.folded" "$KT" -b "$B/libkaos.so" -d 1 --folded /nonexistent-dir/x.folded
 expect_error list_notelf "not an ELF" "$KT" list "$TMP/text.txt"
+# argument errors: one line each (no "Try --help" second line), exit 2
+expect_usage() {
+	expect_error "$@"
+	[ "$(cat "$TMP/$1.rc")" -eq 2 ] || fail "$1: exit $(cat "$TMP/$1.rc"), expected 2 (usage)"
+}
+expect_usage unknown_opt "^kaos-trace: unrecognized option '--bogus'" "$KT" --bogus
+expect_usage missing_arg "^kaos-trace: option requires an argument -- 'p'" "$KT" -p
+expect_usage duration_huge "invalid duration '1e99' \\(at most" "$KT" -b "$B/libkaos.so" -d 1e99
+expect_usage interval_inf "invalid interval 'inf'" "$KT" -b "$B/libkaos.so" -i inf
+expect_usage alertlog_noalert "^kaos-trace: --alert-log needs at least one --alert" "$KT" -b "$B/libkaos.so" --alert-log "$TMP/a.log"
+expect_usage tlmax_notl "^kaos-trace: --timeline-max-events needs --timeline" "$KT" -b "$B/libkaos.so" --timeline-max-events 5
+expect_usage features_extra "usage: kaos-trace features" "$KT" features extra
+expect_error cmd_notexec "text.txt: Permission denied" "$KT" -- "$TMP/text.txt"
+# a --json file that fails while writing: non-zero exit, the error named
+rc=0
+"$KT" -b "$B/libkaos.so" -d 0.3 --json /dev/full >/dev/null 2>"$TMP/jfull.err" </dev/null || rc=$?
+[ $rc -ne 0 ] || fail "--json /dev/full: exit status 0"
+grep -q "writing /dev/full failed: No space left on device" "$TMP/jfull.err" ||
+	fail "--json /dev/full: $(cat "$TMP/jfull.err")"
 # a live process without libkaos
 sleep 30 &
 sp=$!

@@ -227,6 +227,9 @@ static void test_config_errors(void **state)
 	assert_int_equal(kt_config_load(&c, "/nonexistent/k.conf", err, sizeof(err)), -1);
 	assert_string_equal(err,
 			    "cannot read config /nonexistent/k.conf: No such file or directory");
+	/* a directory */
+	assert_int_equal(kt_config_load(&c, "/", err, sizeof(err)), -1);
+	assert_string_equal(err, "config / is not a regular file");
 	kt_config_free(&c);
 }
 
