@@ -372,6 +372,11 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 		d->check_only = true;
 		return 0;
 	}
+	if (key == ARGP_KEY_INIT) {
+		/* getopt's own line names a bad option; argp's "Try --help" would be more */
+		state->err_stream = NULL;
+		return 0;
+	}
 	if (key == 'v') {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "verbose", "yes", "-v"};
 		return 0;

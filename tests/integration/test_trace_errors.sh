@@ -47,6 +47,8 @@ expect_usage interval_inf "invalid interval 'inf'" "$KT" -b "$B/libkaos.so" -i i
 expect_usage alertlog_noalert "^kaos-trace: --alert-log needs at least one --alert" "$KT" -b "$B/libkaos.so" --alert-log "$TMP/a.log"
 expect_usage tlmax_notl "^kaos-trace: --timeline-max-events needs --timeline" "$KT" -b "$B/libkaos.so" --timeline-max-events 5
 expect_usage features_extra "usage: kaos-trace features" "$KT" features extra
+expect_usage daemon_unknown_opt "^kaos-trace daemon: unrecognized option '--bogus'" "$KT" daemon --bogus
+expect_usage daemon_missing_arg "^kaos-trace daemon: option '--listen' requires an argument" "$KT" daemon --listen
 expect_error cmd_notexec "text.txt: Permission denied" "$KT" -- "$TMP/text.txt"
 # a --json file that fails while writing: non-zero exit, the error named
 rc=0
