@@ -62,6 +62,7 @@ struct options {
 	bool stacks;
 	const char *folded_path;
 	bool weight_latency;
+	bool weight_given;
 	const char *json_path;
 	bool hist;
 	uint64_t ringbuf_bytes;
@@ -280,6 +281,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		opt.stacks = true;
 		break;
 	case OPT_WEIGHT:
+		opt.weight_given = true;
 		if (!strcmp(arg, "latency"))
 			opt.weight_latency = true;
 		else if (strcmp(arg, "count"))
@@ -613,6 +615,8 @@ int main(int argc, char **argv)
 		die(2, "--alert-log needs at least one --alert RULE");
 	if (opt.timeline_max && !opt.timeline)
 		die(2, "--timeline-max-events needs --timeline FILE");
+	if (opt.weight_given && !opt.stacks)
+		die(2, "--weight needs --stacks or --folded FILE");
 	if (opt.off_cpu_min_us >= 0 && !opt.off_cpu)
 		die(2, "--off-cpu-min-us needs --off-cpu");
 	struct kt_pmu pmu = {0};

@@ -47,6 +47,7 @@ expect_usage interval_inf "invalid interval 'inf'" "$KT" -b "$B/libkaos.so" -i i
 expect_usage alertlog_noalert "^kaos-trace: --alert-log needs at least one --alert" "$KT" -b "$B/libkaos.so" --alert-log "$TMP/a.log"
 expect_usage tlmax_notl "^kaos-trace: --timeline-max-events needs --timeline" "$KT" -b "$B/libkaos.so" --timeline-max-events 5
 expect_usage features_extra "usage: kaos-trace features" "$KT" features extra
+expect_usage weight_nostacks "^kaos-trace: --weight needs --stacks or --folded FILE" "$KT" -b "$B/libkaos.so" --weight latency
 expect_usage daemon_unknown_opt "^kaos-trace daemon: unrecognized option '--bogus'" "$KT" daemon --bogus
 expect_usage daemon_missing_arg "^kaos-trace daemon: option '--listen' requires an argument" "$KT" daemon --listen
 expect_error cmd_notexec "text.txt: Permission denied" "$KT" -- "$TMP/text.txt"
