@@ -4,6 +4,7 @@
 #include <argp.h>
 #include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -359,6 +360,17 @@ static const struct {
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
 	{OPT_PROBE_COST, "daemon", "probe_cost"},
 };
+
+/* Whether a file could be written at path: it is writable, or its directory is. */
+static bool path_writable(const char *path)
+{
+	char dir[PATH_MAX];
+
+	if (access(path, F_OK) == 0)
+		return access(path, W_OK) == 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	return access(dirname(dir), W_OK) == 0;
+}
 
 static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 {
@@ -964,6 +976,12 @@ int kt_daemon_main(int argc, char **argv)
 
 	if (c.folded_dir[0] && access(c.folded_dir, W_OK)) {
 		kt_log(KT_LOG_ERROR, "start", "folded dir %s: %s", c.folded_dir, strerror(errno));
+		kt_config_free(&c);
+		return 1;
+	}
+	if (c.timeline[0] && !path_writable(c.timeline)) {
+		/* before any BPF is loaded: the file itself is opened once the session runs */
+		kt_log(KT_LOG_ERROR, "start", "timeline %s: %s", c.timeline, strerror(errno));
 		kt_config_free(&c);
 		return 1;
 	}

@@ -50,6 +50,7 @@ expect_usage features_extra "usage: kaos-trace features" "$KT" features extra
 expect_usage weight_nostacks "^kaos-trace: --weight needs --stacks or --folded FILE" "$KT" -b "$B/libkaos.so" --weight latency
 expect_usage daemon_unknown_opt "^kaos-trace daemon: unrecognized option '--bogus'" "$KT" daemon --bogus
 expect_usage daemon_missing_arg "^kaos-trace daemon: option '--listen' requires an argument" "$KT" daemon --listen
+expect_error daemon_timeline_dir "timeline /nonexistent-dir/t.json: No such file or directory" "$KT" daemon --watch "$B/libkaos.so" --timeline /nonexistent-dir/t.json
 expect_error cmd_notexec "text.txt: Permission denied" "$KT" -- "$TMP/text.txt"
 # a --json file that fails while writing: non-zero exit, the error named
 rc=0
