@@ -236,7 +236,8 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 	family(&w, "kaos_ring_retransmits_total", "counter",
 	       "Messages sent again (kaos_ring_note_retransmit, exact).");
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-		if (!r->s[KT_EV_RETRANSMIT].seen)
+		/* 0 for a sending ring without retransmits, as for backpressure */
+		if (!r->s[KT_EV_SEND].seen && !r->s[KT_EV_RETRANSMIT].seen)
 			continue;
 		fputs("kaos_ring_retransmits_total{", f);
 		ring_labels(f, a, r);

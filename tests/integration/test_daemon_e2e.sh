@@ -61,6 +61,10 @@ for w in ("w1", "w2", "w3"):
         got = get("kaos_ring_backpressure_episodes_total", pid=pid, ring=name)
         if int(bp) and got != int(bp):
             bad.append(f"{w} pid {pid} ring {name} backpressure: {got} != {bp}")
+        # kt_workload never retransmits: a sending ring shows an explicit 0
+        got = get("kaos_ring_retransmits_total", pid=pid, ring=name)
+        if got != 0:
+            bad.append(f"{w} pid {pid} ring {name} retransmits: {got} != 0")
 lost = get("kaos_trace_events_lost_total")
 if lost != 0:
     bad.append(f"lost {lost}")
