@@ -5,7 +5,7 @@
 # tolerance of the blocked time the program measured itself (the daemon only
 # starts timing a process once it has seen its first event); the families
 # pass promtool; the folded files carry [off-cpu] stacks of the consumer in
-# wait_for_work; `retain` after the exit the series go (and the kernel's
+# wait_for_work; a reload keeps the (restart-only) minimum; `retain` after the exit the series go (and the kernel's
 # sums with them) while the folded files keep the blocks; a flag error is one line and exit 2; SIGTERM exits 0.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
@@ -23,7 +23,9 @@ rc=0
 	fail "bad --off-cpu-min-block: $(cat "$TMP/bad.err")"
 
 mkdir -p "$TMP/folded"
-start_daemon off --watch "$OFF" --listen 127.0.0.1:0 --off-cpu --off-cpu-min-block 2us \
+# the minimum from the file, --off-cpu from the flags (on top of it)
+printf '[daemon]\noff_cpu_min_block = 2us\n[watch]\npath = %s\n' "$OFF" >"$TMP/off.conf"
+start_daemon off --config "$TMP/off.conf" --listen 127.0.0.1:0 --off-cpu \
 	--folded-dir "$TMP/folded" --folded-interval 1s --probe-cost 1000 --retain 2s
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 grep -q 'off-cpu: sched_switch traced, blocks >= 2us counted' "$DERR" || fail "no off-cpu start line"
@@ -64,6 +66,14 @@ grep -q '^kaos_offcpu_dropped_total{reason="count_map_full"} 0$' "$TMP/metrics.t
 grep -q '^kaos_offcpu_dropped_total{reason="start_map_full"} 0$' "$TMP/metrics.txt" ||
 	fail "no (or non-zero) start_map_full drop counter"
 grep -q '^kaos_offcpu_min_block_seconds 2e-06$' "$TMP/metrics.txt" || fail "no min block gauge"
+# the minimum changes on restart only: a reload keeps it, with a warning
+sed -i 's/2us/5us/' "$TMP/off.conf"
+kill -HUP "$DPID"
+wait_log 'reload: applied'
+grep -q 'off_cpu and off_cpu_min_block change on restart only: kept' "$DERR" ||
+	fail "no restart-only warning for off_cpu_min_block"
+scrape >"$TMP/m5.txt" || fail "scrape after reload failed"
+grep -q '^kaos_offcpu_min_block_seconds 2e-06$' "$TMP/m5.txt" || fail "reload changed the min block"
 # per thread, not per stack: one series per thread of the program
 nser=$(grep -c "^kaos_offcpu_seconds_total{pid=\"$PROG\"" "$TMP/metrics.txt" || true)
 [ "$nser" -le 3 ] || fail "$nser off-cpu series for a 3-thread program"
