@@ -124,6 +124,7 @@ void kt_config_init(struct kt_config *c)
 	c->folded_interval_ns = 60000000000ull;
 	c->folded_keep = 60;
 	c->timeline_max = 250000;
+	c->off_cpu_min_ns = 1000;
 }
 
 static void free_argv(char **argv)
@@ -320,6 +321,15 @@ static int set_daemon(struct kt_config *c, const char *key, const char *v, char 
 	}
 	if (!strcmp(key, "verbose"))
 		return set_bool(&c->verbose, key, v, msg, n);
+	if (!strcmp(key, "off_cpu"))
+		return set_bool(&c->off_cpu, key, v, msg, n);
+	if (!strcmp(key, "off_cpu_min_block")) {
+		if (set_duration(&c->off_cpu_min_ns, key, v, 0, msg, n))
+			return -1;
+		if (c->off_cpu_min_ns > 60000000000ull)
+			return bad(msg, n, "off_cpu_min_block: '%s' is over 1m%s", v, "");
+		return 0;
+	}
 	if (!strcmp(key, "windows"))
 		return set_windows(c, v, msg, n);
 	if (!strcmp(key, "eval_interval"))

@@ -19,6 +19,7 @@
 #include "kt_folded.h"
 #include "kt_http.h"
 #include "kt_log.h"
+#include "kt_offcpu.h"
 #include "kt_prom.h"
 #include "kt_sym.h"
 #include "kt_target.h"
@@ -262,7 +263,8 @@ struct daemon {
 	FILE *alert_out;
 	struct kt_http *http;
 	struct timeline_hook tl;
-	bool stacks; /* fixed at start: the BPF object is loaded once */
+	bool stacks;		  /* fixed at start: the BPF object is loaded once */
+	struct kt_offcpu *offcpu; /* off_cpu = yes: fixed at start too */
 	uint64_t reloads, reload_failures;
 	struct exited_proc *exited;
 	int nexited, capexited;
@@ -304,6 +306,8 @@ enum {
 	OPT_RINGBUF,
 	OPT_PROBE_COST,
 	OPT_CHECK,
+	OPT_OFF_CPU,
+	OPT_OFF_CPU_MIN,
 };
 
 static const struct argp_option daemon_options[] = {
@@ -334,6 +338,10 @@ static const struct argp_option daemon_options[] = {
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the probe cost instead of measuring it",
 	 0},
+	{"off-cpu", OPT_OFF_CPU, NULL, 0,
+	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
+	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", 0,
+	 "Blocks shorter than this are not counted (default 1us)", 0},
 	{"check-config", OPT_CHECK, NULL, 0,
 	 "Check the config and the flags (watched paths included), print the result, exit", 0},
 	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
@@ -359,6 +367,7 @@ static const struct {
 	{OPT_FOLDED_INTERVAL, "folded", "interval"},
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
 	{OPT_PROBE_COST, "daemon", "probe_cost"},
+	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
 };
 
 /* Whether a file could be written at path: it is writable, or its directory is. */
@@ -391,6 +400,10 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 	}
 	if (key == 'v') {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "verbose", "yes", "-v"};
+		return 0;
+	}
+	if (key == OPT_OFF_CPU) {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "off_cpu", "yes", "off-cpu"};
 		return 0;
 	}
 	if (key == ARGP_KEY_ARG) {
@@ -459,6 +472,22 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 			return -1;
 		kt_session_consume(&d->s); /* what is waiting counts too */
 		kt_session_totals(&d->s, &tot);
+		struct kt_offcpu_stats ost;
+		const struct kt_offcpu_thread *othr = NULL;
+		int nothr = 0;
+
+		if (d->offcpu) {
+			/* processes seen since the last tick */
+			kt_offcpu_tick(d->offcpu, &d->s.agg);
+			nothr = kt_offcpu_threads(d->offcpu, &othr);
+			if (nothr < 0) {
+				fclose(f);
+				free(r->body);
+				r->body = NULL;
+				return -1;
+			}
+			kt_offcpu_get_stats(d->offcpu, &ost);
+		}
 		struct kt_prom_src src = {.agg = &d->s.agg,
 					  .tot = &tot,
 					  .win = d->win,
@@ -466,7 +495,11 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 					  .alerts = d->alerts,
 					  .links = kt_session_nlinks(&d->s),
 					  .reloads = d->reloads,
-					  .reload_failures = d->reload_failures};
+					  .reload_failures = d->reload_failures,
+					  .offcpu_threads = othr,
+					  .noffcpu_threads = (size_t)nothr,
+					  .offcpu_stats = d->offcpu ? &ost : NULL,
+					  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns};
 		int e = kt_prom_write(f, &src, om);
 
 		if (fclose(f) || e) {
@@ -536,6 +569,9 @@ static bool target_replaced(const struct kt_attachment *a)
 
 static void restart_only(const struct kt_config *old, const struct kt_config *c)
 {
+	if (old->off_cpu != c->off_cpu || old->off_cpu_min_ns != c->off_cpu_min_ns)
+		kt_log(KT_LOG_WARN, "reload",
+		       "off_cpu and off_cpu_min_block change on restart only: kept");
 	if (old->ringbuf_bytes != c->ringbuf_bytes)
 		kt_log(KT_LOG_WARN, "reload", "ringbuf_size changes on restart only: kept %llu",
 		       (unsigned long long)old->ringbuf_bytes);
@@ -643,6 +679,8 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 		/* keep what only a restart changes */
 		c->ringbuf_bytes = d->cfg.ringbuf_bytes;
 		c->probe_cost_ns = d->cfg.probe_cost_ns;
+		c->off_cpu = d->cfg.off_cpu;
+		c->off_cpu_min_ns = d->cfg.off_cpu_min_ns;
 		if (!d->stacks)
 			c->folded_dir[0] = 0;
 		snprintf(c->timeline, sizeof(c->timeline), "%s", d->cfg.timeline);
@@ -767,6 +805,9 @@ static void track_processes(struct daemon *d, uint64_t now)
 		       (double)(now - d->exited[i].at) / 1e9);
 		kt_agg_forget_proc(&d->s.agg, pid);
 		kt_windows_forget_pid(d->win, pid);
+		if (d->offcpu && d->s.folded && d->cfg.folded_dir[0])
+			kt_offcpu_fold_since(d->offcpu, d->s.folded); /* its last blocks */
+		kt_offcpu_forget_pid(d->offcpu, pid);
 		if (d->s.sym)
 			kt_sym_forget_pid(d->s.sym, (pid_t)pid);
 		for (int k = 0; k < d->nannounced; k++)
@@ -800,6 +841,8 @@ static void rotate_folded(struct daemon *d)
 
 	if (!d->s.folded || !d->cfg.folded_dir[0])
 		return;
+	if (d->offcpu && kt_offcpu_fold_since(d->offcpu, d->s.folded) < 0)
+		kt_log(KT_LOG_WARN, "folded", "off-cpu stacks: out of memory, some left out");
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(path, sizeof(path), "%s/kaos-trace-%s.folded", d->cfg.folded_dir, stamp);
@@ -873,6 +916,7 @@ static int daemon_run(struct daemon *d)
 			global_counters(&d->s, g);
 			kt_windows_tick(d->win, &d->s.agg, g, now);
 			track_processes(d, now);
+			kt_offcpu_tick(d->offcpu, &d->s.agg);
 			next_tick = now + TICK_NS;
 		}
 		if ((d->cfg.sample || d->cfg.budget_pct) && now >= next_sampling) {
@@ -908,6 +952,8 @@ static int daemon_run(struct daemon *d)
 	       kt_session_nlinks(&d->s));
 	kt_session_detach_all(&d->s);
 	kt_session_consume(&d->s);
+	if (d->offcpu && d->s.folded && d->cfg.folded_dir[0])
+		kt_offcpu_fold_since(d->offcpu, d->s.folded); /* the last blocks, if any */
 	if (d->cfg.folded_dir[0] && d->s.folded && kt_folded_size(d->s.folded))
 		rotate_folded(d);
 	if (d->tl.t) {
@@ -992,6 +1038,18 @@ int kt_daemon_main(int argc, char **argv)
 		return 1;
 	}
 	d.stacks = so.stacks;
+	if (c.off_cpu && kt_offcpu_open(&d.offcpu, c.off_cpu_min_ns, d.s.sym, err, sizeof(err))) {
+		kt_log(KT_LOG_ERROR, "start", "%s", err);
+		kt_session_close(&d.s);
+		kt_config_free(&c);
+		return 1;
+	}
+	if (d.offcpu) {
+		char b[32];
+
+		kt_log(KT_LOG_INFO, "start", "off-cpu: sched_switch traced, blocks >= %s counted",
+		       kt_fmt_duration(b, sizeof(b), c.off_cpu_min_ns));
+	}
 	if (c.probe_cost_ns > 0)
 		d.s.hit_ns = c.probe_cost_ns;
 	else
@@ -1062,6 +1120,7 @@ out:
 	if (d.alert_out && d.alert_out != stderr)
 		fclose(d.alert_out);
 	kt_windows_free(d.win);
+	kt_offcpu_free(d.offcpu);
 	kt_session_close(&d.s);
 	kt_config_free(&d.cfg);
 	free(d.exited);

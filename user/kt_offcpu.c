@@ -400,6 +400,10 @@ struct kt_offcpu {
 	uint64_t in_progress;
 	bool collected;
 	int collect_err; /* kt_offcpu_collect failed: -errno, returned again */
+	/* the daemon's live view (kt_offcpu_threads) and folded intervals */
+	struct kt_offcpu_thread *live;
+	size_t nlive, caplive;
+	struct kt_offcpu_data folded_last; /* per record: what was folded so far */
 };
 
 static uint64_t mono_ns(void)
@@ -697,6 +701,208 @@ int kt_offcpu_finish(struct kt_offcpu *o, struct kt_folded *f, FILE *out, FILE *
 	return n < 0 ? n : e;
 }
 
+/* ---------------------------------------------------------------- the daemon's live view */
+
+static struct kt_offcpu_thread *live_get(struct kt_offcpu *o, uint32_t tgid, uint32_t tid)
+{
+	for (size_t i = 0; i < o->nlive; i++)
+		if (o->live[i].tgid == tgid && o->live[i].tid == tid)
+			return &o->live[i];
+	if (o->nlive == o->caplive) {
+		size_t cap = o->caplive ? o->caplive * 2 : 16;
+		struct kt_offcpu_thread *v = realloc(o->live, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		o->live = v;
+		o->caplive = cap;
+	}
+	o->live[o->nlive] = (struct kt_offcpu_thread){.tgid = tgid, .tid = tid};
+	return &o->live[o->nlive++];
+}
+
+/* A reading of this thread (ns, blocks): the view keeps the larger. */
+static int live_note(struct kt_offcpu *o, uint32_t tgid, uint32_t tid, uint64_t ns, uint64_t blocks,
+		     const char *comm, const char *pcomm)
+{
+	struct kt_offcpu_thread *t = live_get(o, tgid, tid);
+
+	if (!t)
+		return -ENOMEM;
+	if (ns > t->ns)
+		t->ns = ns;
+	if (blocks > t->blocks)
+		t->blocks = blocks;
+	if (comm[0]) {
+		memcpy(t->comm, comm, KT_OFFCPU_COMM_LEN);
+		t->comm[KT_OFFCPU_COMM_LEN - 1] = 0;
+	}
+	if (pcomm[0]) {
+		memcpy(t->pcomm, pcomm, KT_OFFCPU_COMM_LEN);
+		t->pcomm[KT_OFFCPU_COMM_LEN - 1] = 0;
+	}
+	return 0;
+}
+
+int kt_offcpu_threads(struct kt_offcpu *o, const struct kt_offcpu_thread **out)
+{
+	int cfd = bpf_map__fd(o->skel->maps.off_counts);
+	int sfd = bpf_map__fd(o->skel->maps.off_start);
+	struct kt_off_key key, next, *prev = NULL;
+	uint32_t tid, ntid, *tprev = NULL;
+	struct kt_offcpu_data sum = {0};
+	uint64_t now = mono_ns();
+	int e = 0;
+
+	*out = o->live;
+	/* a thread's records summed over its stacks (all with stack_id 0) */
+	while (!e && bpf_map_get_next_key(cfd, prev, &next) == 0) {
+		struct kt_off_val v;
+		struct kt_offcpu_rec r = {0};
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(cfd, &key, &v) || !v.ns)
+			continue;
+		r.tgid = key.tgid;
+		r.tid = key.tid;
+		r.ns = v.ns;
+		r.blocks = v.blocks;
+		memcpy(r.comm, v.comm, sizeof(r.comm));
+		memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
+		e = kt_offcpu_data_add(&sum, &r);
+	}
+	/* a block in progress counts up to now (a consumer waiting for good grows) */
+	while (!e && bpf_map_get_next_key(sfd, tprev, &ntid) == 0) {
+		struct kt_off_start st;
+		struct kt_offcpu_rec r = {0};
+
+		tid = ntid;
+		tprev = &tid;
+		if (bpf_map_lookup_elem(sfd, &tid, &st) || st.ts_ns > now ||
+		    now - st.ts_ns < o->min_block_ns || !pid_find(o, st.tgid))
+			continue;
+		r.tgid = st.tgid;
+		r.tid = tid;
+		r.ns = now - st.ts_ns;
+		r.blocks = 1;
+		memcpy(r.comm, st.comm, sizeof(r.comm));
+		memcpy(r.pcomm, st.pcomm, sizeof(r.pcomm));
+		e = kt_offcpu_data_add(&sum, &r);
+	}
+	for (size_t i = 0; !e && i < sum.n; i++) {
+		const struct kt_offcpu_rec *r = &sum.v[i];
+
+		if (pid_find(o, r->tgid)) /* not one forgotten meanwhile */
+			e = live_note(o, r->tgid, r->tid, r->ns, r->blocks, r->comm, r->pcomm);
+	}
+	kt_offcpu_data_free(&sum);
+	*out = o->live;
+	return e ? e : (int)o->nlive;
+}
+
+void kt_offcpu_forget_pid(struct kt_offcpu *o, uint32_t pid)
+{
+	int cfd;
+	struct kt_off_key key, next, *prev = NULL;
+	size_t k = 0;
+
+	if (!o)
+		return;
+	for (size_t i = 0; i < o->npids; i++)
+		if (o->pids[i].pid == pid)
+			o->pids[i--] = o->pids[--o->npids];
+	cfd = bpf_map__fd(o->skel->maps.off_counts);
+	bpf_map_delete_elem(bpf_map__fd(o->skel->maps.off_pids), &pid);
+	/* deleting while walking can restart the walk: collect the keys first */
+	struct kt_off_key *dead = NULL;
+	size_t ndead = 0, capdead = 0;
+
+	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (key.tgid != pid)
+			continue;
+		if (ndead == capdead) {
+			size_t cap = capdead ? capdead * 2 : 16;
+			struct kt_off_key *v = realloc(dead, cap * sizeof(*v));
+
+			if (!v)
+				break;
+			dead = v;
+			capdead = cap;
+		}
+		dead[ndead++] = key;
+	}
+	for (size_t i = 0; i < ndead; i++)
+		bpf_map_delete_elem(cfd, &dead[i]);
+	free(dead);
+	/* off_start: a dead process's threads left it when they last ran */
+	for (size_t i = 0; i < o->nlive; i++)
+		if (o->live[i].tgid != pid)
+			o->live[k++] = o->live[i];
+	o->nlive = k;
+	k = 0;
+	for (size_t i = 0; i < o->folded_last.n; i++) {
+		if (o->folded_last.v[i].tgid == pid)
+			free(o->folded_last.v[i].stack);
+		else
+			o->folded_last.v[k++] = o->folded_last.v[i];
+	}
+	o->folded_last.n = k;
+}
+
+int kt_offcpu_fold_since(struct kt_offcpu *o, struct kt_folded *f)
+{
+	int cfd = bpf_map__fd(o->skel->maps.off_counts);
+	struct kt_off_key key, next, *prev = NULL;
+	uint64_t stack[KT_OFF_STACK_DEPTH];
+	int e = 0, n = 0;
+
+	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
+		struct kt_off_val v;
+		struct kt_offcpu_rec r = {0};
+		uint64_t done = 0, done_blocks = 0;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(cfd, &key, &v) || !v.ns || !pid_find(o, key.tgid))
+			continue;
+		for (size_t i = 0; i < o->folded_last.n; i++) {
+			const struct kt_offcpu_rec *l = &o->folded_last.v[i];
+
+			if (l->tgid == key.tgid && l->tid == key.tid &&
+			    l->stack_id == key.stack_id) {
+				done = l->ns;
+				done_blocks = l->blocks;
+				break;
+			}
+		}
+		if (v.ns <= done)
+			continue;
+		r.tgid = key.tgid;
+		r.tid = key.tid;
+		r.stack_id = key.stack_id;
+		r.ns = v.ns - done;
+		r.blocks = v.blocks > done_blocks ? v.blocks - done_blocks : 0;
+		memcpy(r.comm, v.comm, sizeof(r.comm));
+		memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
+		r.stack = stack;
+		r.nframes = read_stack(o, key.stack_id, stack);
+		e = kt_folded_add(f, r.tgid, r.comm[0] ? r.comm : NULL, "off-cpu", r.stack,
+				  r.nframes, r.ns);
+		if (e || (e = kt_offcpu_data_add(&o->folded_last, &r)))
+			return e;
+		n++;
+	}
+	return n;
+}
+
+uint64_t kt_offcpu_min_block_ns(const struct kt_offcpu *o)
+{
+	return o->min_block_ns;
+}
+
 void kt_offcpu_free(struct kt_offcpu *o)
 {
 	if (!o)
@@ -704,6 +910,8 @@ void kt_offcpu_free(struct kt_offcpu *o)
 	bpf_link__destroy(o->link);
 	kaos_offcpu_bpf__destroy(o->skel);
 	kt_offcpu_data_free(&o->data);
+	kt_offcpu_data_free(&o->folded_last);
+	free(o->live);
 	free(o->pids);
 	free(o);
 }

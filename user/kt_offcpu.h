@@ -11,7 +11,10 @@
  *
  * Only processes added with kt_offcpu_add_pid() are traced (all their
  * threads), like kt_profile: kaos-trace adds the -p pids and the
- * -- COMMAND at start, and -b processes when they produce their first event.
+ * -- COMMAND at start, and -b processes when they produce their first event;
+ * kaos-trace daemon --off-cpu adds each process it follows the same way,
+ * reads the sums live (kt_offcpu_threads, kt_offcpu_fold_since) and drops
+ * an exited process's sums when it forgets it (kt_offcpu_forget_pid).
  *
  * The result goes into a kt_folded under the event "off-cpu" with the
  * thread's name as comm (so KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM gives
@@ -125,6 +128,38 @@ int kt_offcpu_collect(struct kt_offcpu *o);
 const struct kt_offcpu_data *kt_offcpu_data(const struct kt_offcpu *o);
 
 void kt_offcpu_get_stats(const struct kt_offcpu *o, struct kt_offcpu_stats *st);
+
+/* One thread's cumulative blocked time, for the daemon's /metrics. */
+struct kt_offcpu_thread {
+	uint32_t tgid, tid;
+	uint64_t ns, blocks;
+	char comm[KT_OFFCPU_COMM_LEN];	/* the thread's name */
+	char pcomm[KT_OFFCPU_COMM_LEN]; /* its process's name */
+};
+
+/*
+ * The daemon's live view, tracing on: per thread, the blocked time and
+ * blocks charged so far (all stacks summed) plus a block in progress up to
+ * now. Each value is the maximum ever returned for that thread, so it never
+ * goes down between calls (a Prometheus counter). *out points into o, valid
+ * until the next call or kt_offcpu_forget_pid. Threads or -errno.
+ */
+int kt_offcpu_threads(struct kt_offcpu *o, const struct kt_offcpu_thread **out);
+
+/*
+ * Stops tracing pid and drops its sums (kernel maps and live view): the
+ * daemon forgets exited processes, so the maps do not fill up with them.
+ */
+void kt_offcpu_forget_pid(struct kt_offcpu *o, uint32_t pid);
+
+/*
+ * Adds to f the blocked time charged since the previous call (the first
+ * call: since the start), per thread and stack, like kt_offcpu_data_fold:
+ * the daemon's folded file of each interval. Records added or -errno.
+ */
+int kt_offcpu_fold_since(struct kt_offcpu *o, struct kt_folded *f);
+
+uint64_t kt_offcpu_min_block_ns(const struct kt_offcpu *o);
 
 /*
  * kaos-trace's final JSON object: collects (once, like kt_offcpu_finish

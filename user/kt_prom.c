@@ -150,6 +150,62 @@ static void counter(struct pw *w, const char *name, const char *help, uint64_t v
 	fprintf(w->f, "%s %" PRIu64 "\n", name, v);
 }
 
+/* ---------------------------------------------------------------- off-CPU time */
+
+static void offcpu_labels(FILE *f, const struct kt_offcpu_thread *t)
+{
+	fprintf(f, "{pid=\"%u\",process=\"", t->tgid);
+	label_value(f, t->pcomm);
+	fprintf(f, "\",tid=\"%u\",thread=\"", t->tid);
+	label_value(f, t->comm);
+	fputs("\"}", f);
+}
+
+static void write_offcpu(struct pw *w, const struct kt_prom_src *src)
+{
+	const struct kt_offcpu_stats *st = src->offcpu_stats;
+	char buf[64];
+
+	family(w, "kaos_offcpu_seconds_total", "counter",
+	       "Time the traced threads spent blocked (switched out, not runnable), blocks "
+	       "in progress included.");
+	for (size_t i = 0; i < src->noffcpu_threads; i++) {
+		fputs("kaos_offcpu_seconds_total", w->f);
+		offcpu_labels(w->f, &src->offcpu_threads[i]);
+		/* exact: whole seconds and nanoseconds */
+		fprintf(w->f, " %" PRIu64 ".%09" PRIu64 "\n",
+			src->offcpu_threads[i].ns / 1000000000u,
+			src->offcpu_threads[i].ns % 1000000000u);
+	}
+	family(w, "kaos_offcpu_blocks_total", "counter",
+	       "Blocks of the traced threads at least the minimum block long.");
+	for (size_t i = 0; i < src->noffcpu_threads; i++) {
+		fputs("kaos_offcpu_blocks_total", w->f);
+		offcpu_labels(w->f, &src->offcpu_threads[i]);
+		fprintf(w->f, " %" PRIu64 "\n", src->offcpu_threads[i].blocks);
+	}
+	family(w, "kaos_offcpu_dropped_total", "counter",
+	       "Blocks not counted: count map full (count_map_full) or too many threads asleep "
+	       "at once to time them (start_map_full).");
+	fprintf(w->f, "kaos_offcpu_dropped_total{reason=\"count_map_full\"} %" PRIu64 "\n",
+		st->lost);
+	fprintf(w->f, "kaos_offcpu_dropped_total{reason=\"start_map_full\"} %" PRIu64 "\n",
+		st->start_lost);
+	family(w, "kaos_offcpu_dropped_seconds_total", "counter",
+	       "Blocked time of the blocks dropped because the count map was full.");
+	fprintf(w->f, "kaos_offcpu_dropped_seconds_total %" PRIu64 ".%09" PRIu64 "\n",
+		st->lost_ns / 1000000000u, st->lost_ns % 1000000000u);
+	counter(w, "kaos_offcpu_short_blocks_total",
+		"Blocks shorter than the minimum block: not counted.", st->short_blocks);
+	counter(w, "kaos_offcpu_no_stack_blocks_total",
+		"Blocks whose user stack could not be taken (counted, stack unknown).",
+		st->stack_err);
+	family(w, "kaos_offcpu_min_block_seconds", "gauge",
+	       "Blocks shorter than this are not counted.");
+	fmt_seconds(buf, sizeof(buf), src->offcpu_min_block_ns / 1e9);
+	fprintf(w->f, "kaos_offcpu_min_block_seconds %s\n", buf);
+}
+
 /* ---------------------------------------------------------------- the exposition */
 
 /* The latency families: which histogram, its name, op label. */
@@ -304,6 +360,8 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 			"kaos_trace_alert_transitions_total{transition=\"resolved\"} %" PRIu64 "\n",
 			kt_alerts_resolved(src->alerts));
 	}
+	if (src->offcpu_stats)
+		write_offcpu(&w, src);
 	if (om)
 		fputs("# EOF\n", f);
 	free(h);

@@ -11,6 +11,8 @@
  *   kaos_ring_sojourn_seconds, kaos_ring_backpressure_wait_seconds   histograms
  *   kaos_ring_*_window_seconds{window="10s",quantile} summaries over the rolling windows
  *   kaos_trace_alert_firing{rule}, kaos_trace_alert_transitions_total{transition}
+ *   kaos_offcpu_{seconds,blocks}_total{pid,process,tid,thread}   with --off-cpu
+ *   kaos_offcpu_dropped_total{reason}, kaos_offcpu_short_blocks_total, ...
  * Ring series carry pid, process (comm), ring (name) and ring_id labels.
  *
  * Histogram buckets are fixed (KT_PROM_BUCKETS_NS, 25 ns .. 10 s in 1-2.5-5
@@ -26,6 +28,7 @@
 
 #include "kt_agg.h"
 #include "kt_alert.h"
+#include "kt_offcpu.h"
 #include "kt_report.h"
 #include "kt_window.h"
 
@@ -43,6 +46,11 @@ struct kt_prom_src {
 	const struct kt_alerts *alerts;	    /* NULL: no alert families */
 	int links;			    /* BPF links attached */
 	uint64_t reloads, reload_failures;
+	/* off-CPU time (kaos-trace daemon --off-cpu); offcpu_stats NULL: no such families */
+	const struct kt_offcpu_thread *offcpu_threads;
+	size_t noffcpu_threads;
+	const struct kt_offcpu_stats *offcpu_stats;
+	uint64_t offcpu_min_block_ns;
 };
 
 /* Writes the whole exposition. 0 or -EIO. */

@@ -100,6 +100,8 @@ static void test_config_full(void **state)
 			   "retain = 20m\n"
 			   "ringbuf_size = 16777216\n"
 			   "budget = 2.5\n"
+			   "off_cpu = yes\n"
+			   "off_cpu_min_block = 50us\n"
 			   "[watch]\n"
 			   "path = /usr/lib/libkaos.so\n"
 			   "path = /opt/app/server\n"
@@ -121,6 +123,8 @@ static void test_config_full(void **state)
 	kt_config_init(&c);
 	assert_string_equal(c.listen, "127.0.0.1:9464");
 	assert_int_equal(c.nwindows, 3);
+	assert_false(c.off_cpu);
+	assert_int_equal(c.off_cpu_min_ns, 1000);
 	assert_int_equal(kt_config_parse(&c, text, "k.conf", err, sizeof(err)), 0);
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
 	assert_string_equal(c.listen, "[::1]:9100");
@@ -132,6 +136,8 @@ static void test_config_full(void **state)
 	assert_int_equal(c.retain_ns, 1200 * S);
 	assert_int_equal(c.ringbuf_bytes, 16777216);
 	assert_true(c.budget_pct == 2.5);
+	assert_true(c.off_cpu);
+	assert_int_equal(c.off_cpu_min_ns, 50000);
 	assert_int_equal(c.nwatch, 2);
 	assert_string_equal(c.watch[1], "/opt/app/server");
 	assert_int_equal(c.nrules, 2);
@@ -191,6 +197,9 @@ static void test_config_errors(void **state)
 	expect_bad("[daemon]\nringbuf_size = 5000\n", "not a power of two");
 	expect_bad("[daemon]\nringbuf_size = -4096\n", "expected a number");
 	expect_bad("[daemon]\nbudget = 200\n", "budget: expected a positive number");
+	expect_bad("[daemon]\noff_cpu = maybe\n", "off_cpu: expected yes or no");
+	expect_bad("[daemon]\noff_cpu_min_block = 5\n", "off_cpu_min_block: invalid duration");
+	expect_bad("[daemon]\noff_cpu_min_block = 2m\n", "off_cpu_min_block: '2m' is over 1m");
 	expect_bad("[watch]\nfile = /x\n", "unknown key 'file' in [watch]");
 	expect_bad("[alerts]\n\nrule = send.p99 > 1\n",
 		   "k.conf:3: rule 'send.p99 > 1': column 13: expected a time unit");

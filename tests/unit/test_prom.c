@@ -210,11 +210,71 @@ static void test_exposition(void **state)
 	kt_agg_free(&a);
 }
 
+/* Off-CPU families: exact seconds, escaped labels, drop reasons; absent without stats. */
+static void test_offcpu(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_report_totals tot = {0};
+	struct kt_offcpu_thread th[2] = {
+		{.tgid = 42, .tid = 43, .ns = 3000000001ull, .blocks = 7},
+		{.tgid = 42, .tid = 42, .ns = 999, .blocks = 1},
+	};
+	struct kt_offcpu_stats st = {.short_blocks = 5,
+				     .stack_err = 2,
+				     .start_lost = 3,
+				     .lost = 4,
+				     .lost_ns = 1500000000};
+	struct kt_prom_src src = {.agg = &a, .tot = &tot};
+	char *t;
+
+	kt_agg_init(&a, 0);
+	snprintf(th[0].comm, sizeof(th[0].comm), "con\"sumer");
+	snprintf(th[0].pcomm, sizeof(th[0].pcomm), "prog");
+	snprintf(th[1].comm, sizeof(th[1].comm), "prog");
+	snprintf(th[1].pcomm, sizeof(th[1].pcomm), "prog");
+	t = expose(&src, false);
+	assert_null(strstr(t, "kaos_offcpu"));
+	free(t);
+
+	src.offcpu_threads = th;
+	src.noffcpu_threads = 2;
+	src.offcpu_stats = &st;
+	src.offcpu_min_block_ns = 2000;
+	t = expose(&src, false);
+	expect_line(t, "# TYPE kaos_offcpu_seconds_total",
+		    "# TYPE kaos_offcpu_seconds_total counter");
+	expect_line(t, "kaos_offcpu_seconds_total{pid=\"42\",process=\"prog\",tid=\"43\"",
+		    "kaos_offcpu_seconds_total{pid=\"42\",process=\"prog\",tid=\"43\","
+		    "thread=\"con\\\"sumer\"} 3.000000001");
+	expect_line(t, "kaos_offcpu_seconds_total{pid=\"42\",process=\"prog\",tid=\"42\"",
+		    "kaos_offcpu_seconds_total{pid=\"42\",process=\"prog\",tid=\"42\","
+		    "thread=\"prog\"} 0.000000999");
+	expect_line(t, "kaos_offcpu_blocks_total{pid=\"42\",process=\"prog\",tid=\"43\"",
+		    "kaos_offcpu_blocks_total{pid=\"42\",process=\"prog\",tid=\"43\","
+		    "thread=\"con\\\"sumer\"} 7");
+	expect_line(t, "kaos_offcpu_dropped_total{reason=\"count_map_full\"}",
+		    "kaos_offcpu_dropped_total{reason=\"count_map_full\"} 4");
+	expect_line(t, "kaos_offcpu_dropped_total{reason=\"start_map_full\"}",
+		    "kaos_offcpu_dropped_total{reason=\"start_map_full\"} 3");
+	expect_line(t, "kaos_offcpu_dropped_seconds_total ",
+		    "kaos_offcpu_dropped_seconds_total 1.500000000");
+	expect_line(t, "kaos_offcpu_short_blocks_total ", "kaos_offcpu_short_blocks_total 5");
+	expect_line(t, "kaos_offcpu_no_stack_blocks_total ", "kaos_offcpu_no_stack_blocks_total 2");
+	expect_line(t, "kaos_offcpu_min_block_seconds ", "kaos_offcpu_min_block_seconds 2e-06");
+	free(t);
+	t = expose(&src, true);
+	expect_line(t, "# TYPE kaos_offcpu_blocks", "# TYPE kaos_offcpu_blocks counter");
+	free(t);
+	kt_agg_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buckets),
 		cmocka_unit_test(test_exposition),
+		cmocka_unit_test(test_offcpu),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }
