@@ -406,6 +406,21 @@ struct kt_offcpu {
 	struct kt_offcpu_data folded_last; /* per record: what was folded so far */
 };
 
+/* A record of one kernel (thread, stack) entry; its stack is read separately. */
+static struct kt_offcpu_rec rec_of(const struct kt_off_key *k, const struct kt_off_val *v)
+{
+	struct kt_offcpu_rec r = {0};
+
+	r.tgid = k->tgid;
+	r.tid = k->tid;
+	r.stack_id = k->stack_id;
+	r.ns = v->ns;
+	r.blocks = v->blocks;
+	memcpy(r.comm, v->comm, sizeof(r.comm));
+	memcpy(r.pcomm, v->pcomm, sizeof(r.pcomm));
+	return r;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -600,19 +615,13 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 	refresh_syms(o);
 	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
 		struct kt_off_val v;
-		struct kt_offcpu_rec r = {0};
+		struct kt_offcpu_rec r;
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(cfd, &key, &v) || !v.ns)
 			continue;
-		r.tgid = key.tgid;
-		r.tid = key.tid;
-		r.stack_id = key.stack_id;
-		r.ns = v.ns;
-		r.blocks = v.blocks;
-		memcpy(r.comm, v.comm, sizeof(r.comm));
-		memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
+		r = rec_of(&key, &v);
 		r.stack = stack;
 		r.nframes = read_stack(o, key.stack_id, stack);
 		if ((e = kt_offcpu_data_add(&o->data, &r)))
@@ -758,18 +767,14 @@ int kt_offcpu_threads(struct kt_offcpu *o, const struct kt_offcpu_thread **out)
 	/* a thread's records summed over its stacks (all with stack_id 0) */
 	while (!e && bpf_map_get_next_key(cfd, prev, &next) == 0) {
 		struct kt_off_val v;
-		struct kt_offcpu_rec r = {0};
+		struct kt_offcpu_rec r;
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(cfd, &key, &v) || !v.ns)
 			continue;
-		r.tgid = key.tgid;
-		r.tid = key.tid;
-		r.ns = v.ns;
-		r.blocks = v.blocks;
-		memcpy(r.comm, v.comm, sizeof(r.comm));
-		memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
+		r = rec_of(&key, &v);
+		r.stack_id = 0;
 		e = kt_offcpu_data_add(&sum, &r);
 	}
 	/* a block in progress counts up to now (a consumer waiting for good grows) */
@@ -880,13 +885,9 @@ int kt_offcpu_fold_since(struct kt_offcpu *o, struct kt_folded *f)
 		}
 		if (v.ns <= done)
 			continue;
-		r.tgid = key.tgid;
-		r.tid = key.tid;
-		r.stack_id = key.stack_id;
+		r = rec_of(&key, &v);
 		r.ns = v.ns - done;
 		r.blocks = v.blocks > done_blocks ? v.blocks - done_blocks : 0;
-		memcpy(r.comm, v.comm, sizeof(r.comm));
-		memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
 		r.stack = stack;
 		r.nframes = read_stack(o, key.stack_id, stack);
 		e = kt_folded_add(f, r.tgid, r.comm[0] ? r.comm : NULL, "off-cpu", r.stack,
