@@ -70,21 +70,28 @@ static const struct kt_hist *func_hist(const struct kt_func_agg *f, bool correct
 	return interval ? f->s.dur_iv : f->s.dur;
 }
 
+/* The MIN P50 P90 P99 P99.9 MAX columns of a summary ("-" when it is empty). */
+static void latency_cols(FILE *f, const struct kt_hist_summary *s)
+{
+	char b[6][16];
+
+	if (s->count)
+		fprintf(f, " %8s %8s %8s %8s %8s %8s", kt_fmt_ns(b[0], 16, s->min),
+			kt_fmt_ns(b[1], 16, s->p50), kt_fmt_ns(b[2], 16, s->p90),
+			kt_fmt_ns(b[3], 16, s->p99), kt_fmt_ns(b[4], 16, s->p999),
+			kt_fmt_ns(b[5], 16, s->max));
+	else
+		fprintf(f, " %8s %8s %8s %8s %8s %8s", "-", "-", "-", "-", "-", "-");
+}
+
 static void func_lat(FILE *f, const char *label, const struct kt_hist *h)
 {
 	struct kt_hist_summary s = {0};
-	char b[6][16];
 
 	if (h)
 		kt_hist_summary(h, &s);
 	fprintf(f, " %-9s", label);
-	if (s.count)
-		fprintf(f, " %8s %8s %8s %8s %8s %8s", kt_fmt_ns(b[0], 16, s.min),
-			kt_fmt_ns(b[1], 16, s.p50), kt_fmt_ns(b[2], 16, s.p90),
-			kt_fmt_ns(b[3], 16, s.p99), kt_fmt_ns(b[4], 16, s.p999),
-			kt_fmt_ns(b[5], 16, s.max));
-	else
-		fprintf(f, " %8s %8s %8s %8s %8s %8s", "-", "-", "-", "-", "-", "-");
+	latency_cols(f, &s);
 	fputc('\n', f);
 }
 
@@ -146,20 +153,14 @@ static void row(FILE *f, const struct kt_ring_agg *r, const char *op, uint64_t c
 		const struct kt_hist *h, const char *cls)
 {
 	struct kt_hist_summary s = {0};
-	char rate[32], b[6][16];
+	char rate[32];
 
 	if (h)
 		kt_hist_summary(h, &s);
 	fprintf(f, "  %5u %-20.20s %-12s %10" PRIu64 " %9s %9" PRIu64, r->ring_id,
 		r->name[0] ? r->name : "-", op, count,
 		fmt_rate(rate, sizeof(rate), secs > 0 ? (double)count / secs : 0), s.count);
-	if (s.count)
-		fprintf(f, " %8s %8s %8s %8s %8s %8s", kt_fmt_ns(b[0], 16, s.min),
-			kt_fmt_ns(b[1], 16, s.p50), kt_fmt_ns(b[2], 16, s.p90),
-			kt_fmt_ns(b[3], 16, s.p99), kt_fmt_ns(b[4], 16, s.p999),
-			kt_fmt_ns(b[5], 16, s.max));
-	else
-		fprintf(f, " %8s %8s %8s %8s %8s %8s", "-", "-", "-", "-", "-", "-");
+	latency_cols(f, &s);
 	fprintf(f, "  %s\n", cls ? cls : "");
 }
 
@@ -184,8 +185,8 @@ static void pmu_rows(FILE *f, const struct kt_agg *a, const struct kt_ring_agg *
 			fprintf(f,
 				"  %5u %-20.20s %-28s %9" PRIu64 " %10" PRIu64 " %10" PRIu64
 				" %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10.0f\n",
-				r->ring_id, r->name[0] ? r->name : "-", op, sm.count, sm.min, sm.p50,
-				sm.p90, sm.p99, sm.max, sm.mean);
+				r->ring_id, r->name[0] ? r->name : "-", op, sm.count, sm.min,
+				sm.p50, sm.p90, sm.p99, sm.max, sm.mean);
 		}
 	}
 }
@@ -213,21 +214,23 @@ static void print_hist(FILE *f, const struct kt_ring_agg *r, const char *what,
 	fputc('\n', f);
 }
 
-void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
-		    bool hist, bool interval)
+void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t, bool hist,
+		    bool interval)
 {
 	double secs = interval ? t->interval_s : t->elapsed_s;
 	char hb[16];
 
-	fprintf(f, "\n%s %.2f s: events %" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64
-		   ")%s; probe hit %s\n",
+	fprintf(f,
+		"\n%s %.2f s: events %" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64
+		")%s; probe hit %s\n",
 		interval ? "-- interval" : "== kaos-trace summary,", secs, t->delivered, t->lost,
 		t->fired, t->stack_errors ? " [some stacks unavailable]" : "",
 		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
 	fprintf(f, "events lost: %" PRIu64 "\n", t->lost);
 	if (t->lost)
-		fprintf(f, "warning: %" PRIu64 " events lost: counts and histograms are lower bounds "
-			   "(raise --ringbuf-size or use --sample/--budget)\n",
+		fprintf(f,
+			"warning: %" PRIu64 " events lost: counts and histograms are lower bounds "
+			"(raise --ringbuf-size or use --sample/--budget)\n",
 			t->lost);
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		double pct;
@@ -249,7 +252,9 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			if (r->pid != p->pid)
 				continue;
 			if (!any) {
-				fprintf(f, "  %5s %-20s %-12s %10s %9s %9s %8s %8s %8s %8s %8s %8s  %s\n",
+				fprintf(f,
+					"  %5s %-20s %-12s %10s %9s %9s %8s %8s %8s %8s %8s %8s  "
+					"%s\n",
 					"RING", "NAME", "OP", "COUNT", "RATE/s", "SAMPLES", "MIN",
 					"P50", "P90", "P99", "P99.9", "MAX", "CLASS");
 				any = true;
@@ -257,16 +262,19 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			const struct kt_series *snd = &r->s[KT_EV_SEND], *rcv = &r->s[KT_EV_RECV];
 			const struct kt_series *bp = &r->s[KT_EV_BACKPRESSURE];
 			const struct kt_series *rt = &r->s[KT_EV_RETRANSMIT];
-			uint64_t nsend = series_ops(snd, interval), nrecv = series_ops(rcv, interval);
+			uint64_t nsend = series_ops(snd, interval),
+				 nrecv = series_ops(rcv, interval);
 			uint64_t nbp = series_ops(bp, interval), nrt = series_ops(rt, interval);
 			char cls[64];
 
 			if (snd->seen)
-				latency_row(f, r, "send", nsend, secs, series_hist(snd, false, interval));
+				latency_row(f, r, "send", nsend, secs,
+					    series_hist(snd, false, interval));
 			if (rcv->seen) {
 				const struct kt_hist *h;
 
-				latency_row(f, r, "recv", nrecv, secs, series_hist(rcv, false, interval));
+				latency_row(f, r, "recv", nrecv, secs,
+					    series_hist(rcv, false, interval));
 				h = series_hist(rcv, true, interval);
 				if (h && kt_hist_count(h))
 					row(f, r, "sojourn", kt_hist_count(h), secs, h, NULL);
@@ -274,8 +282,8 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			if (bp->seen || snd->seen) {
 				snprintf(cls, sizeof(cls), "%s",
 					 kt_bp_class_label(kt_classify_backpressure(nbp, nsend)));
-				row(f, r, "backpressure", nbp, secs, series_hist(bp, false, interval),
-				    cls);
+				row(f, r, "backpressure", nbp, secs,
+				    series_hist(bp, false, interval), cls);
 			}
 			if (rt->seen) {
 				snprintf(cls, sizeof(cls), "%s",
@@ -300,8 +308,10 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
 			if (r->pid != p->pid)
 				continue;
-			print_hist(f, r, "send latency", series_hist(&r->s[KT_EV_SEND], false, interval));
-			print_hist(f, r, "recv latency", series_hist(&r->s[KT_EV_RECV], false, interval));
+			print_hist(f, r, "send latency",
+				   series_hist(&r->s[KT_EV_SEND], false, interval));
+			print_hist(f, r, "recv latency",
+				   series_hist(&r->s[KT_EV_RECV], false, interval));
 			print_hist(f, r, "sojourn", series_hist(&r->s[KT_EV_RECV], true, interval));
 			print_hist(f, r, "backpressure wait",
 				   series_hist(&r->s[KT_EV_BACKPRESSURE], false, interval));
@@ -446,8 +456,8 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			kt_json_u64(&w, r->ring_id);
 			kt_json_key(&w, "name");
 			kt_json_string(&w, r->name);
-			static const uint32_t types[] = {KT_EV_SEND, KT_EV_RECV,
-							 KT_EV_BACKPRESSURE, KT_EV_RETRANSMIT};
+			static const uint32_t types[] = {KT_EV_SEND, KT_EV_RECV, KT_EV_BACKPRESSURE,
+							 KT_EV_RETRANSMIT};
 			for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 				const struct kt_series *s = &r->s[types[i]];
 
@@ -455,8 +465,7 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 					continue;
 				json_series(&w, a, kt_event_type_name(types[i]), s,
 					    series_hist(s, false, interval),
-					    series_ops(s, interval),
-					    secs, interval);
+					    series_ops(s, interval), secs, interval);
 			}
 			const struct kt_hist *soj = series_hist(&r->s[KT_EV_RECV], true, interval);
 
