@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_alert.h"
+#include "kt_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -267,14 +268,6 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void kt_alerts_free(struct kt_alerts *a)
 {
 	if (!a)
@@ -282,7 +275,7 @@ void kt_alerts_free(struct kt_alerts *a)
 	while (a->nchildren) {
 		struct timespec ts = {0, 10000000};
 
-		kt_alerts_reap(a, mono_ns());
+		kt_alerts_reap(a, kt_now_ns(CLOCK_MONOTONIC));
 		if (a->nchildren)
 			nanosleep(&ts, NULL);
 	}

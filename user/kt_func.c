@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_func.h"
+#include "kt_clock.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -983,14 +984,6 @@ static void (*const calib_target[KT_FUNC_NKINDS])(void) = {
 #define CALIB_CALLS  250 /* per round */
 #define CALIB_ROUNDS 4
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1052,10 +1045,10 @@ static int calib_event(void *ctx, void *data, size_t size)
 static uint64_t timed_round(void (*fn)(void), uint64_t *t, struct ring_buffer *rb)
 {
 	for (int i = 0; i < CALIB_CALLS; i++) {
-		uint64_t t0 = mono_ns();
+		uint64_t t0 = kt_now_ns(CLOCK_MONOTONIC);
 
 		fn();
-		t[i] = mono_ns() - t0;
+		t[i] = kt_now_ns(CLOCK_MONOTONIC) - t0;
 		if (rb && (i & 7) == 7)
 			ring_buffer__consume(rb); /* small ring buffers: drain as we go */
 	}

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_offcpu.h"
+#include "kt_clock.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -421,14 +422,6 @@ static struct kt_offcpu_rec rec_of(const struct kt_off_key *k, const struct kt_o
 	return r;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static struct off_pid *pid_find(struct kt_offcpu *o, uint32_t pid)
 {
 	for (size_t i = 0; i < o->npids; i++)
@@ -569,7 +562,7 @@ void kt_offcpu_tick(struct kt_offcpu *o, const struct kt_agg *agg)
 	/* -p targets are known; -b processes once they produce events */
 	for (const struct kt_proc *p = agg ? agg->procs : NULL; p; p = p->next)
 		kt_offcpu_add_pid(o, p->pid);
-	now = mono_ns();
+	now = kt_now_ns(CLOCK_MONOTONIC);
 	if (now - o->last_refresh < REFRESH_NS)
 		return;
 	o->last_refresh = now;
@@ -611,7 +604,7 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 	o->collected = true;
 	bpf_link__destroy(o->link);
 	o->link = NULL;
-	now = mono_ns(); /* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+	now = kt_now_ns(CLOCK_MONOTONIC); /* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
 	refresh_syms(o);
 	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
 		struct kt_off_val v;
@@ -760,7 +753,7 @@ int kt_offcpu_threads(struct kt_offcpu *o, const struct kt_offcpu_thread **out)
 	struct kt_off_key key, next, *prev = NULL;
 	uint32_t tid, ntid, *tprev = NULL;
 	struct kt_offcpu_data sum = {0};
-	uint64_t now = mono_ns();
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 	int e = 0;
 
 	*out = o->live;

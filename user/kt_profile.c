@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_profile.h"
+#include "kt_clock.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -36,14 +37,6 @@ struct kt_profile {
 	size_t npids, cap;
 	uint64_t last_refresh;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct prof_pid *pid_find(struct kt_profile *p, uint32_t pid)
 {
@@ -183,7 +176,7 @@ void kt_profile_refresh(struct kt_profile *p)
 {
 	int fd = bpf_map__fd(p->skel->maps.prof_counts);
 	struct kt_prof_key key, next, *prev = NULL;
-	uint64_t now = mono_ns();
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
 	if (now - p->last_refresh < REFRESH_NS)
 		return;

@@ -23,14 +23,6 @@
 const char *const kt_session_probe_names[KT_SESSION_NPROBES] = {"send", "recv", "backpressure",
 								"retransmit", "ring_close"};
 
-uint64_t kt_now_ns(int clockid)
-{
-	struct timespec ts;
-
-	clock_gettime((clockid_t)clockid, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------- libbpf log */
 
 /* Keeps libbpf's last lines so a load failure can show the verifier's verdict. */

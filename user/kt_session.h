@@ -22,6 +22,7 @@
 #ifndef KT_SESSION_H
 #define KT_SESSION_H
 
+#include "kt_clock.h"
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -100,8 +101,6 @@ struct kt_session {
 };
 
 extern const char *const kt_session_probe_names[KT_SESSION_NPROBES];
-
-uint64_t kt_now_ns(int clockid);
 
 /*
  * Opens and loads the BPF object with opts, sets the filter maps and the

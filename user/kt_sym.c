@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Symbolizer for user addresses of live processes (kt_sym.h). */
 #include "kt_sym.h"
+#include "kt_clock.h"
 #include "kt_elf.h"
 
 #include <errno.h>
@@ -72,14 +73,6 @@ struct kt_sym {
 	uint64_t page_size;
 	struct kt_sym_stats st;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint32_t str_hash(const char *s)
 {
@@ -527,7 +520,7 @@ static int proc_read_maps(struct kt_sym *s, struct kt_proc *p)
 	FILE *f;
 	int ret = 0;
 
-	p->read_ns = now_ns();
+	p->read_ns = kt_now_ns(CLOCK_MONOTONIC);
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)p->pid);
 	f = fopen(path, "re");
 	if (!f)
@@ -720,7 +713,7 @@ int kt_sym_lookup(struct kt_sym *s, pid_t pid, uint64_t addr, struct kt_sym_info
 			return KT_SYM_UNKNOWN;
 	}
 	i = maps_find(p->maps, p->n, addr);
-	if (i < 0 && now_ns() - p->read_ns >= s->refresh_ns) {
+	if (i < 0 && kt_now_ns(CLOCK_MONOTONIC) - p->read_ns >= s->refresh_ns) {
 		/* On failure (the pid exited) keep what we had. */
 		proc_read_maps(s, p);
 		i = maps_find(p->maps, p->n, addr);
