@@ -407,6 +407,21 @@ struct kt_offcpu {
 	struct kt_offcpu_data folded_last; /* per record: what was folded so far */
 };
 
+/* A record of a block in progress since st, charged up to now. */
+static struct kt_offcpu_rec rec_of_start(uint32_t tid, const struct kt_off_start *st, uint64_t now)
+{
+	struct kt_offcpu_rec r = {0};
+
+	r.tgid = st->tgid;
+	r.tid = tid;
+	r.stack_id = st->stack_id;
+	r.ns = now - st->ts_ns;
+	r.blocks = 1;
+	memcpy(r.comm, st->comm, sizeof(r.comm));
+	memcpy(r.pcomm, st->pcomm, sizeof(r.pcomm));
+	return r;
+}
+
 /* A record of one kernel (thread, stack) entry; its stack is read separately. */
 static struct kt_offcpu_rec rec_of(const struct kt_off_key *k, const struct kt_off_val *v)
 {
@@ -623,20 +638,14 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 	/* Threads asleep now: charge their block so far (a consumer waiting for good). */
 	while (bpf_map_get_next_key(sfd, tprev, &ntid) == 0) {
 		struct kt_off_start st;
-		struct kt_offcpu_rec r = {0};
+		struct kt_offcpu_rec r;
 
 		tid = ntid;
 		tprev = &tid;
 		if (bpf_map_lookup_elem(sfd, &tid, &st) || st.ts_ns > now ||
 		    now - st.ts_ns < o->min_block_ns || !thread_alive(st.tgid, tid))
 			continue;
-		r.tgid = st.tgid;
-		r.tid = tid;
-		r.stack_id = st.stack_id;
-		r.ns = now - st.ts_ns;
-		r.blocks = 1;
-		memcpy(r.comm, st.comm, sizeof(r.comm));
-		memcpy(r.pcomm, st.pcomm, sizeof(r.pcomm));
+		r = rec_of_start(tid, &st, now);
 		r.stack = stack;
 		r.nframes = read_stack(o, st.stack_id, stack);
 		if ((e = kt_offcpu_data_add(&o->data, &r)))
@@ -773,19 +782,15 @@ int kt_offcpu_threads(struct kt_offcpu *o, const struct kt_offcpu_thread **out)
 	/* a block in progress counts up to now (a consumer waiting for good grows) */
 	while (!e && bpf_map_get_next_key(sfd, tprev, &ntid) == 0) {
 		struct kt_off_start st;
-		struct kt_offcpu_rec r = {0};
+		struct kt_offcpu_rec r;
 
 		tid = ntid;
 		tprev = &tid;
 		if (bpf_map_lookup_elem(sfd, &tid, &st) || st.ts_ns > now ||
 		    now - st.ts_ns < o->min_block_ns || !pid_find(o, st.tgid))
 			continue;
-		r.tgid = st.tgid;
-		r.tid = tid;
-		r.ns = now - st.ts_ns;
-		r.blocks = 1;
-		memcpy(r.comm, st.comm, sizeof(r.comm));
-		memcpy(r.pcomm, st.pcomm, sizeof(r.pcomm));
+		r = rec_of_start(tid, &st, now);
+		r.stack_id = 0; /* summed per thread */
 		e = kt_offcpu_data_add(&sum, &r);
 	}
 	for (size_t i = 0; !e && i < sum.n; i++) {
