@@ -281,8 +281,10 @@ export VM_CACHE
 KERNEL ?= bookworm
 VM_MATRIX := tests/vm/matrix
 VM_ARCHES := $(sort $(shell awk '!/^\#/ && NF {print $$1}' $(VM_MATRIX) 2>/dev/null))
-VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu busybox-static cpio \
-	xz-utils zstd gzip
+# libc6-dev-arm64-cross: the arm64 kernel headers (asm/errno.h for the BPF build) and the
+# C library the static guest programs link; --no-install-recommends leaves it out otherwise.
+VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	busybox-static cpio xz-utils zstd gzip
 GUEST := $(B)/vm/guest
 # kt_funcs: functions of known call counts for the --func test (once it exists);
 # kt_offcpu: a consumer blocked in a known function (--off-cpu)
