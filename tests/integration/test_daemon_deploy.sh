@@ -12,6 +12,17 @@ unit=$root/deploy/kaos-trace.service
 kt_abs=$(cd "$(dirname "$KT")" && pwd)/$(basename "$KT")
 lib_abs=$(cd "$B" && pwd)/libkaos.so
 
+# What the unprivileged user runs and reads, copied where it can reach them: the
+# clone may live under a directory only its owner can enter (mktemp -d makes 0700).
+# The workload maps the copied library, the one the daemon watches.
+chmod 711 "$TMP"
+pub=$TMP/pub
+mkdir -m 755 "$pub"
+cp "$KT" "$pub/kaos-trace"
+cp "$(readlink -f "$lib_abs")" "$pub/libkaos.so.0"
+cp "$WORK" "$pub/kt_workload"
+chmod 755 "$pub"/*
+
 # the example config is valid (its library path swapped for the one built here)
 sed "s|^path = /usr/lib/x86_64-linux-gnu/libkaos.so.0|path = $lib_abs|" \
 	"$root/deploy/kaos-trace.conf" >"$TMP/example.conf"
@@ -36,7 +47,7 @@ if command -v systemd-analyze >/dev/null; then
 	awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 < 4.0) }' ||
 		fail "exposure '$score' is not below 4.0"
 else
-	echo "systemd-analyze not installed: unit not verified"
+	fail "systemd-analyze is missing (make test-deps installs systemd): the unit cannot be verified"
 fi
 
 # The unit's capabilities, as an unprivileged user (nobody), root's workload.
@@ -47,7 +58,7 @@ run_as_nobody() { # NAME CAPS
 	local name=$1 c=$2
 	DERR=$TMP/$name.err
 	capsh --caps="$c+eip cap_setpcap,cap_setuid,cap_setgid+ep" --keep=1 --user=nobody \
-		--addamb="$c" -- -c "exec $kt_abs daemon --watch $lib_abs --listen 127.0.0.1:0" \
+		--addamb="$c" -- -c "exec $pub/kaos-trace daemon --watch $pub/libkaos.so.0 --listen 127.0.0.1:0" \
 		>"$TMP/$name.out" 2>"$DERR" &
 	DPID=$!
 	KT_PIDS+=("$DPID")
@@ -59,8 +70,14 @@ run_as_nobody() { # NAME CAPS
 	grep -q "start: running" "$DERR" || fail "$name: daemon did not start"
 	PORT=$(grep -o 'metrics on http://127.0.0.1:[0-9]*' "$DERR" | grep -o '[0-9]*$')
 	# a process of root's, alive while the daemon reads its ring names
-	"$WORK" --msgs 5000 --hold-ms 4000 >/dev/null &
+	LD_LIBRARY_PATH=$pub "$pub/kt_workload" --msgs 5000 --hold-ms 4000 >/dev/null &
 	local wp=$!
+	for _ in $(seq 1 100); do
+		grep -q "$pub/libkaos.so.0" "/proc/$wp/maps" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q "$pub/libkaos.so.0" "/proc/$wp/maps" ||
+		fail "$name: the workload does not map $pub/libkaos.so.0"
 	RING=""
 	for _ in $(seq 1 60); do
 		scrape /metrics >"$TMP/$name.metrics" || fail "$name: scrape failed"
