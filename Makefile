@@ -1,11 +1,13 @@
 # kaos: libkaos (core/) and kaos-trace (bpf/, user/). The one entry point.
 #
-#   make deps    install the Debian packages the project needs (idempotent)
+#   make deps    install the Debian packages building needs (idempotent; every
+#                target installs its own: test-deps, bench-deps, vm-deps; deps-all)
 #   make         libkaos, kaos-trace, apps, test programs
 #   make run     the main job: a real workload traced end to end
 #   make test    unit (+ASan/UBSan), stress (TSan), valgrind, integration
 #   make bench   benchmarks (not part of make test)
 #   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (not part of make test)
+#   make test-fresh  README's two commands in a fresh Debian root (tests/fresh/, not part of make test)
 #
 # Sources are found by pattern; adding a file needs no Makefile edit:
 #   core/*.c               -> build/libkaos.{a,so}
@@ -86,8 +88,8 @@ SONAME := libkaos.so.0
 LIBKAOS_SO := $(B)/$(SONAME).1
 LIBKAOS_A := $(B)/libkaos.a
 
-.PHONY: all deps run test test-unit test-asan test-tsan test-valgrind test-integration \
-	bench fuzz clean format vmlinux
+.PHONY: all deps test-deps bench-deps deps-all run test test-unit test-asan test-tsan \
+	test-valgrind test-integration bench fuzz clean format vmlinux test-fresh fresh-deps
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -95,20 +97,42 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 	$(APPS) $(PROGS) $(PROG_LIBS)
 
 # ---------------------------------------------------------------- packages
+# Each target installs the Debian packages it uses, and no more: a fresh machine
+# that only builds gets no qemu or DPDK. `make test-fresh` proves the lists complete.
+#   deps        building: libkaos, kaos-trace, apps, test programs (and make run)
+#   test-deps   make test: cmocka, valgrind, bpftrace (peer test), prometheus (promtool),
+#               curl (/metrics), python3 (JSON checks), libcap2-bin (capsh),
+#               systemd (systemd-analyze), procps (pgrep); vm-deps below for its kernel CI
+#   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
+#               libbpf-tools' funclatency (the tracers compared), python3 (the report)
 DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev \
-	libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin libbpf-tools \
-	prometheus curl
-deps:
-	$(Q)missing=$$(for p in $(DEB_PKGS); do \
+	binutils
+TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
+	procps
+BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3
+
+# install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
+# installed yet. Serialised by a lock: with make -j two lists may install at once.
+define install_pkgs
+	$(Q)missing=$$(for p in $(2); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
-		|| echo $$p; done); \
+		|| printf '%s ' $$p; done); \
 	if [ -n "$$missing" ]; then \
-		echo "deps: installing $$missing"; \
+		echo "$(1): installing $$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
-		|| { echo "deps: apt-get install failed for: $$missing" >&2; exit 1; }; \
+		flock /tmp/kaos-deps.lock $$SUDO sh -c "apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(3) $$missing >/dev/null" \
+		|| { echo "$(1): apt-get install failed for: $$missing" >&2; exit 1; }; \
 	fi
+endef
+
+deps:
+	$(call install_pkgs,deps,$(DEB_PKGS))
+test-deps: | deps
+	$(call install_pkgs,test-deps,$(TEST_DEB_PKGS))
+bench-deps: | deps
+	$(call install_pkgs,bench-deps,$(BENCH_DEB_PKGS))
+deps-all: deps test-deps bench-deps vm-deps fresh-deps
 
 # ---------------------------------------------------------------- libkaos
 $(B)/core/%.o: core/%.c | deps
@@ -182,7 +206,7 @@ $(B)/tests/progs/%: tests/progs/%.c $(B)/libkaos.so | deps
 
 # ---------------------------------------------------------------- tests
 TEST_LDLIBS := -lcmocka $(LDLIBS_KT)
-$(B)/tests/unit/%: tests/unit/%.c $(LIBKAOS_A) $(B)/libkt.a | deps
+$(B)/tests/unit/%: tests/unit/%.c $(LIBKAOS_A) $(B)/libkt.a | test-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -MMD -MP $< -o $@ $(B)/libkt.a $(LIBKAOS_A) $(TEST_LDLIBS)
 
@@ -202,42 +226,42 @@ $(B)/libsan-asan.a: $(SAN_SRC:%.c=$(B)/asan/%.o)
 $(B)/libsan-tsan.a: $(CORE_SRC:%.c=$(B)/tsan/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/tests/asan/%: tests/unit/%.c $(B)/libsan-asan.a | deps
+$(B)/tests/asan/%: tests/unit/%.c $(B)/libsan-asan.a | test-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) $(ASAN_FLAGS) $< -o $@ $(B)/libsan-asan.a $(TEST_LDLIBS)
 
-$(B)/tests/tsan/%: tests/stress/%.c $(B)/libsan-tsan.a | deps
+$(B)/tests/tsan/%: tests/stress/%.c $(B)/libsan-tsan.a | test-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) $(TSAN_FLAGS) $< -o $@ $(B)/libsan-tsan.a -lcmocka -lm
 
-test: all $(UNIT) $(UNIT_ASAN) $(STRESS)
+test: all test-deps $(UNIT) $(UNIT_ASAN) $(STRESS)
 	$(Q)B=$(B) ARCH=$(ARCH) tests/run.sh all
 
-test-unit: all $(UNIT)
+test-unit: all test-deps $(UNIT)
 	$(Q)B=$(B) tests/run.sh unit
-test-asan: all $(UNIT_ASAN)
+test-asan: all test-deps $(UNIT_ASAN)
 	$(Q)B=$(B) tests/run.sh asan
-test-tsan: all $(STRESS)
+test-tsan: all test-deps $(STRESS)
 	$(Q)B=$(B) tests/run.sh tsan
-test-valgrind: all $(UNIT)
+test-valgrind: all test-deps $(UNIT)
 	$(Q)B=$(B) tests/run.sh valgrind
-test-integration: all
+test-integration: all test-deps
 	$(Q)B=$(B) tests/run.sh integration
 
 # ---------------------------------------------------------------- bench
-$(B)/bench/%: bench/%.c $(LIBKAOS_A) | deps
+$(B)/bench/%: bench/%.c $(LIBKAOS_A) | bench-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -march=native -MMD -MP $< -o $@ $(LIBKAOS_A) \
 		$$(pkg-config --cflags --libs libdpdk 2>/dev/null) -lck -lm -pthread
 
 # Every benchmark is also linked against the probe-free library as <name>-noprobes.
-$(B)/bench/%-noprobes: bench/%.c $(B)/libkaos-noprobes.a | deps
+$(B)/bench/%-noprobes: bench/%.c $(B)/libkaos-noprobes.a | bench-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -march=native -DKAOS_BENCH_NOPROBES -MMD -MP $< -o $@ \
 		$(B)/libkaos-noprobes.a \
 		$$(pkg-config --cflags --libs libdpdk 2>/dev/null) -lck -lm -pthread
 
-bench: all $(BENCHES) $(BENCHES:%=%-noprobes)
+bench: all bench-deps $(BENCHES) $(BENCHES:%=%-noprobes)
 	$(Q)B=$(B) bench/run.sh
 
 # ---------------------------------------------------------------- fuzz
@@ -260,6 +284,16 @@ fuzz: $(FUZZERS)
 # ---------------------------------------------------------------- run
 run: all
 	$(Q)B=$(B) apps/run.sh
+
+# ---------------------------------------------------------------- fresh machine
+# README's two commands (make run, then make test) in a fresh minimal Debian root
+# built from this machine's apt sources, with a clean clone of HEAD under a 0700
+# directory: proves the package lists and that nothing depends on the clone's place.
+FRESH_DEB_PKGS := mmdebstrap
+fresh-deps:
+	$(call install_pkgs,fresh-deps,$(FRESH_DEB_PKGS),--no-install-recommends)
+test-fresh: fresh-deps
+	$(Q)tests/fresh/fresh.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^vmlinux/')
@@ -297,17 +331,7 @@ KT_STATIC_LIBS := -static -lbpf -lpfm -lelf -lz -lm -pthread
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 
 vm-deps:
-	$(Q)missing=$$(for p in $(VM_DEB_PKGS); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
-		|| echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "vm-deps: installing $$missing"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-			$$missing >/dev/null \
-		|| { echo "vm-deps: apt-get install failed for: $$missing" >&2; exit 1; }; \
-	fi
+	$(call install_pkgs,vm-deps,$(VM_DEB_PKGS),--no-install-recommends)
 
 ifneq ($(CROSS),)
 CROSS_COMPILE ?= $(ARCH)-linux-gnu-
