@@ -105,14 +105,16 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 #               systemd (systemd-analyze), procps (pgrep); vm-deps below for its kernel CI
 #   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
 #               libbpf-tools' funclatency (the tracers compared), python3 (the report)
-DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev \
+DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev \
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
 	procps
 BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3
 
 # install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
-# installed yet. Serialised by a lock: with make -j two lists may install at once.
+# installed yet. Serialised by a lock (with make -j two lists may install at once), and
+# waits for dpkg's lock (another apt-get on the machine) instead of failing.
+APT_WAIT := -o DPkg::Lock::Timeout=600
 define install_pkgs
 	$(Q)missing=$$(for p in $(2); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
@@ -120,8 +122,9 @@ define install_pkgs
 	if [ -n "$$missing" ]; then \
 		echo "$(1): installing $$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		flock /tmp/kaos-deps.lock $$SUDO sh -c "apt-get update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(3) $$missing >/dev/null" \
+		flock /tmp/kaos-deps.lock $$SUDO sh -c "apt-get $(APT_WAIT) update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq $(3) $$missing \
+			>/dev/null" \
 		|| { echo "$(1): apt-get install failed for: $$missing" >&2; exit 1; }; \
 	fi
 endef
