@@ -1014,6 +1014,12 @@ int kt_daemon_main(int argc, char **argv)
 		kt_config_free(&c);
 		return 1;
 	}
+	/* /metrics holds many connections at once (kt_http.h): room for them */
+	long nofile = kt_http_raise_nofile();
+
+	if (nofile < 0)
+		kt_log(KT_LOG_WARN, "start", "cannot raise the open-file limit: %s",
+		       strerror((int)-nofile));
 	struct kt_session_opts so = {.stacks = c.folded_dir[0] != 0,
 				     .want_ts = c.timeline[0] != 0,
 				     .weight_latency = c.folded_latency,
