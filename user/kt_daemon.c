@@ -29,6 +29,7 @@
 #define TICK_NS	      100000000ull /* windows, exits, sampling */
 #define MAX_CLI	      512
 #define MIN_RETAIN_NS 60000000000ull
+#define LOSS_LOG_NS   10000000000ull /* at most one "events lost" line per 10 s */
 
 /* ---------------------------------------------------------------- shared helpers */
 
@@ -271,6 +272,7 @@ struct daemon {
 	uint32_t *announced;
 	int nannounced, capannounced;
 	uint64_t start;
+	uint64_t lost_logged, lost_logged_at; /* log_loss: what the last line said, when */
 };
 
 static volatile sig_atomic_t stop_sig, reload_req;
@@ -817,6 +819,29 @@ static void track_processes(struct daemon *d, uint64_t now)
 	}
 }
 
+/*
+ * Events lost since the last line, at most one line per LOSS_LOG_NS with the
+ * numbers: a flood must be seen in the log without flooding it.
+ */
+static void log_loss(struct daemon *d, uint64_t now)
+{
+	struct kt_report_totals t;
+
+	kt_session_totals(&d->s, &t);
+	if (t.lost == d->lost_logged ||
+	    (d->lost_logged_at && now - d->lost_logged_at < LOSS_LOG_NS))
+		return;
+	kt_log(KT_LOG_WARN, "loss",
+	       "%llu events lost in the last %.1f s (%llu of %llu fired since start): ring "
+	       "counts are lower bounds (kaos_trace_counts_exact 0); raise ringbuf_size or "
+	       "sample",
+	       (unsigned long long)(t.lost - d->lost_logged),
+	       (double)(now - (d->lost_logged_at ? d->lost_logged_at : d->start)) / 1e9,
+	       (unsigned long long)t.lost, (unsigned long long)t.fired);
+	d->lost_logged = t.lost;
+	d->lost_logged_at = now;
+}
+
 static int cmp_names(const struct dirent **a, const struct dirent **b)
 {
 	return strcmp((*a)->d_name, (*b)->d_name);
@@ -916,6 +941,7 @@ static int daemon_run(struct daemon *d)
 			global_counters(&d->s, g);
 			kt_windows_tick(d->win, &d->s.agg, g, now);
 			track_processes(d, now);
+			log_loss(d, now);
 			kt_offcpu_tick(d->offcpu, &d->s.agg);
 			next_tick = now + TICK_NS;
 		}

@@ -237,8 +237,13 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 	counter(&w, "kaos_trace_events_delivered_total", "Events delivered to kaos-trace.",
 		t->delivered);
 	counter(&w, "kaos_trace_events_lost_total",
-		"Events lost (ring buffer full): counts stay exact, histograms miss them.",
+		"Events lost (ring buffer full): from the first one on, the ring counts are "
+		"lower bounds (kaos_trace_counts_exact 0) and histograms miss them.",
 		t->lost);
+	family(&w, "kaos_trace_counts_exact", "gauge",
+	       "1 while no event was lost since the daemon attached: the ring counts are exact; "
+	       "0: they are lower bounds.");
+	fprintf(f, "kaos_trace_counts_exact %d\n", kt_report_counts_exact(t));
 	counter(&w, "kaos_trace_events_filtered_total", "Probe hits dropped by the kernel filters.",
 		t->filtered);
 	family(&w, "kaos_trace_probe_hit_seconds", "gauge", "Measured cost of one probe hit.");
@@ -268,7 +273,8 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 	}
 
 	family(&w, "kaos_ring_messages_total", "counter",
-	       "Messages sent/received per ring (exact, from the probes' cumulative counters).");
+	       "Messages sent/received per ring, from the probes' cumulative counters: exact while "
+	       "kaos_trace_counts_exact is 1, else lower bounds.");
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
 		static const char *const ops[] = {"send", "recv"};
 
@@ -281,7 +287,8 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 		}
 	}
 	family(&w, "kaos_ring_backpressure_episodes_total", "counter",
-	       "Sends that found the ring full (exact).");
+	       "Sends that found the ring full (exact while kaos_trace_counts_exact is 1, else "
+	       "lower bounds).");
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
 		if (!r->s[KT_EV_SEND].seen && !r->s[KT_EV_BACKPRESSURE].seen)
 			continue;
@@ -290,7 +297,8 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 		fprintf(f, "} %" PRIu64 "\n", kt_series_count(&r->s[KT_EV_BACKPRESSURE]));
 	}
 	family(&w, "kaos_ring_retransmits_total", "counter",
-	       "Messages sent again (kaos_ring_note_retransmit, exact).");
+	       "Messages sent again (kaos_ring_note_retransmit; exact while "
+	       "kaos_trace_counts_exact is 1, else lower bounds).");
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
 		/* 0 for a sending ring without retransmits, as for backpressure */
 		if (!r->s[KT_EV_SEND].seen && !r->s[KT_EV_RETRANSMIT].seen)

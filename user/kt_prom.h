@@ -4,8 +4,10 @@
  * 0.0.4) or OpenMetrics text 1.0, for GET /metrics.
  *
  * Families (docs/daemon.md has the full list):
- *   kaos_trace_events_{delivered,lost,filtered}_total, kaos_trace_probe_fired_total
- *   kaos_ring_messages_total{op="send|recv"}          exact, from the probes' counters
+ *   kaos_trace_events_{delivered,lost,filtered}_total, kaos_trace_probe_fired_total,
+ *   kaos_trace_counts_exact
+ *   kaos_ring_messages_total{op="send|recv"}          from the probes' counters: exact
+ *       while kaos_trace_counts_exact is 1, lower bounds once events were lost
  *   kaos_ring_backpressure_episodes_total, kaos_ring_retransmits_total
  *   kaos_ring_operation_duration_seconds{op}          histogram (sampled events)
  *   kaos_ring_sojourn_seconds, kaos_ring_backpressure_wait_seconds   histograms

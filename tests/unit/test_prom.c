@@ -122,6 +122,15 @@ static void test_exposition(void **state)
 		    "# TYPE kaos_trace_events_lost_total counter");
 	expect_line(t, "kaos_trace_events_lost_total ", "kaos_trace_events_lost_total 1");
 	expect_line(t, "kaos_trace_probe_fired_total ", "kaos_trace_probe_fired_total 10");
+	/* an event was lost: the counts are lower bounds, and nothing says "exact" alone */
+	expect_line(t, "kaos_trace_counts_exact ", "kaos_trace_counts_exact 0");
+	expect_line(t, "# TYPE kaos_trace_counts_exact", "# TYPE kaos_trace_counts_exact gauge");
+	expect_line(t, "# HELP kaos_ring_messages_total",
+		    "# HELP kaos_ring_messages_total Messages sent/received per ring, from the "
+		    "probes' cumulative counters: exact while kaos_trace_counts_exact is 1, else "
+		    "lower bounds.");
+	assert_null(strstr(t, "counts stay exact"));
+	assert_null(strstr(t, "(exact)"));
 	expect_line(t, "kaos_trace_probe_hit_seconds ", "kaos_trace_probe_hit_seconds 1.5e-06");
 	expect_line(t, "kaos_trace_links ", "kaos_trace_links 5");
 	expect_line(t, "kaos_trace_config_reload_failures_total ",
@@ -187,6 +196,13 @@ static void test_exposition(void **state)
 	size_t len = strlen(t);
 	assert_string_equal(t + len - 6, "# EOF\n");
 	free(t);
+
+	/* nothing lost: exact */
+	tot.lost = 0;
+	t = expose(&src, false);
+	expect_line(t, "kaos_trace_counts_exact ", "kaos_trace_counts_exact 1");
+	free(t);
+	tot.lost = 1;
 
 	/* empty window: NaN quantiles; no alerts: no alert families */
 	src.alerts = NULL;
