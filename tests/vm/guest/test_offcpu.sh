@@ -32,9 +32,10 @@ pct=$((100 * waitf / total))
 ratio=$(awk -v t="$total" -v m="$measured" 'BEGIN {printf "%d", 100 * t / m}')
 echo "@@ OFFCPU consumer $total ns blocked, wait_for_work $pct % (the program measured $own_pct %)," \
 	"$ratio % of the $measured ns measured"
-# Compared with the program's own clock, not with a fixed share: on a busy host
-# the program itself measured 26-63 % in wait_for_work in some runs (its flushes
-# ran long). The tracer leaves out the wake-up-to-run delay the program counts:
+# Compared with the program's own clock, in ns, not with a fixed share nor the
+# program's share: on a busy host the program itself measured 26-63 % in
+# wait_for_work in some runs (its flushes ran long), where the tracer's share
+# was up to 15 points above it. The tracer leaves out the wake-up-to-run delay the program counts:
 # 82-100 % of the program's wait_for_work ns in 9 runs here.
 [ "${own_wait:-0}" -gt 0 ] || fail "the workload measured no time in wait_for_work: $line"
 wratio=$(awk -v w="$waitf" -v m="$own_wait" 'BEGIN {printf "%d", 100 * w / m}')
