@@ -296,7 +296,7 @@ FRESH_DEB_PKGS := mmdebstrap
 fresh-deps:
 	$(call install_pkgs,fresh-deps,$(FRESH_DEB_PKGS),--no-install-recommends)
 test-fresh: fresh-deps
-	$(Q)tests/fresh/fresh.sh
+	$(Q)B=$(B) tests/fresh/fresh.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^vmlinux/')
