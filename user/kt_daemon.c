@@ -308,6 +308,8 @@ enum {
 	OPT_CHECK,
 	OPT_OFF_CPU,
 	OPT_OFF_CPU_MIN,
+	OPT_SAMPLE,
+	OPT_BUDGET,
 };
 
 static const struct argp_option daemon_options[] = {
@@ -342,6 +344,14 @@ static const struct argp_option daemon_options[] = {
 	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
 	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", 0,
 	 "Blocks shorter than this are not counted (default 1us)", 0},
+	{"sample", OPT_SAMPLE, "N", 0,
+	 "Fire probes on every N-th operation (power of two; counts stay exact); 1: every "
+	 "operation",
+	 0},
+	{"budget", OPT_BUDGET, "PCT", 0,
+	 "Sampling period per process so tracing costs it at most PCT % of its CPU time "
+	 "(default 1 unless --sample)",
+	 0},
 	{"check-config", OPT_CHECK, NULL, 0,
 	 "Check the config and the flags (watched paths included), print the result, exit", 0},
 	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
@@ -368,6 +378,8 @@ static const struct {
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
 	{OPT_PROBE_COST, "daemon", "probe_cost"},
 	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
+	{OPT_SAMPLE, "daemon", "sample"},
+	{OPT_BUDGET, "daemon", "budget"},
 };
 
 /* Whether a file could be written at path: it is writable, or its directory is. */
@@ -496,6 +508,7 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 					  .links = kt_session_nlinks(&d->s),
 					  .reloads = d->reloads,
 					  .reload_failures = d->reload_failures,
+					  .cost_warnings = d->s.cost_warnings,
 					  .offcpu_threads = othr,
 					  .noffcpu_threads = (size_t)nothr,
 					  .offcpu_stats = d->offcpu ? &ost : NULL,
@@ -584,6 +597,27 @@ static void restart_only(const struct kt_config *old, const struct kt_config *c)
 		kt_log(KT_LOG_WARN, "reload", "the timeline file changes on restart only");
 	if (old->probe_cost_ns != c->probe_cost_ns)
 		kt_log(KT_LOG_WARN, "reload", "probe_cost changes on restart only");
+}
+
+/* Sampling notes (reclaimed requests, cost warnings) go to the log. */
+static void sampling_note(void *ctx, bool warning, const char *line)
+{
+	(void)ctx;
+	kt_log(warning ? KT_LOG_WARN : KT_LOG_INFO, "sampling", "%s", line);
+}
+
+/* The sampling of the config in force: logged at start and whenever a reload changes it. */
+static void set_sampling(struct daemon *d, bool first)
+{
+	struct kt_sampling m = kt_sampling_from_flags(d->cfg.sample, d->cfg.budget_pct);
+	char b[128];
+
+	d->s.note = sampling_note;
+	if (!first && m.mode == d->s.sampling.mode && m.period == d->s.sampling.period &&
+	    m.budget_pct == d->s.sampling.budget_pct)
+		return;
+	d->s.sampling = m;
+	kt_log(KT_LOG_INFO, "sampling", "%s", kt_sampling_describe(&m, b, sizeof(b)));
 }
 
 /*
@@ -688,6 +722,7 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 	kt_config_free(&d->cfg);
 	d->cfg = *c;
 	memset(c, 0, sizeof(*c));
+	set_sampling(d, first);
 	kt_targets_free(&tg);
 	return 0;
 
@@ -919,12 +954,13 @@ static int daemon_run(struct daemon *d)
 			kt_offcpu_tick(d->offcpu, &d->s.agg);
 			next_tick = now + TICK_NS;
 		}
-		if ((d->cfg.sample || d->cfg.budget_pct) && now >= next_sampling) {
-			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct, false);
+		if (now >= next_sampling) {
+			kt_session_update_sampling(&d->s, false);
+			kt_session_check_cost(&d->s);
 			next_sampling = now + TICK_NS;
-		} else if (d->cfg.sample || d->cfg.budget_pct) {
+		} else {
 			/* a new process runs every operation traced until it is set up */
-			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct, true);
+			kt_session_update_sampling(&d->s, true);
 		}
 		if (now >= next_eval) {
 			uint64_t g[KT_WIN_G_NR];

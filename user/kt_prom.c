@@ -267,6 +267,18 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 		fprintf(f, "\"} %d\n", !p->exited);
 	}
 
+	family(&w, "kaos_trace_process_sample_every", "gauge",
+	       "Sampling period in effect in a traced process (1 in N operations fire), read back "
+	       "from it.");
+	for (const struct kt_proc *p = a->procs; p; p = p->next) {
+		fprintf(f, "kaos_trace_process_sample_every{pid=\"%u\",process=\"", p->pid);
+		label_value(f, p->comm);
+		fprintf(f, "\"} %u\n", p->sample_every ? p->sample_every : 1);
+	}
+	counter(&w, "kaos_trace_cost_warnings_total",
+		"Times a traced process's tracing cost passed the budget or 10 % (each logged).",
+		src->cost_warnings);
+
 	family(&w, "kaos_ring_messages_total", "counter",
 	       "Messages sent/received per ring (exact, from the probes' cumulative counters).");
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
