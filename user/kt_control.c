@@ -339,6 +339,17 @@ int kt_control_read(const struct kt_control *c, struct kt_control_state *st)
 	return read_summary(c, st);
 }
 
+/* The finest period the slots ask for (0: no request). */
+static uint32_t finest_request(const struct kaos_probe_control *ctl, uint32_t nslots)
+{
+	uint32_t eff = 0;
+
+	for (uint32_t i = 0; i < nslots; i++)
+		if (ctl->slots[i].tracer_pid && (!eff || ctl->slots[i].every < eff))
+			eff = ctl->slots[i].every;
+	return eff;
+}
+
 /*
  * The read-modify-write itself, under the lock: drop stale requests, set
  * ours (every 0: none), and write the finest live one into sample_every.
@@ -365,6 +376,9 @@ static int update_slots(struct kt_control *c, uint32_t every, struct kaos_probe_
 		if (!r->tracer_pid && free_slot < 0)
 			free_slot = (int)i;
 	}
+	/* a period nobody asks for: left by a tracer without a slot (version 1, a debugger) */
+	if (!finest_request(ctl, c->nslots) && !st->nreclaimed && ctl->sample_every > 1)
+		st->orphan_every = ctl->sample_every;
 	if (mine < 0 && every) {
 		if (free_slot < 0)
 			return -ENOSPC;
@@ -374,11 +388,7 @@ static int update_slots(struct kt_control *c, uint32_t every, struct kaos_probe_
 		ctl->slots[mine] =
 			every ? (struct kaos_probe_request){c->self_pid, every, c->self_start}
 			      : (struct kaos_probe_request){0};
-	for (uint32_t i = 0; i < c->nslots; i++)
-		if (ctl->slots[i].tracer_pid && (!eff || ctl->slots[i].every < eff))
-			eff = ctl->slots[i].every;
-	if (!eff && !st->nreclaimed && ctl->sample_every > 1)
-		st->orphan_every = ctl->sample_every; /* left by a tracer without a slot */
+	eff = finest_request(ctl, c->nslots);
 	/* the slots first, then the one word the hot path reads */
 	if ((e = write_remote(c->pid, c->addr + KAOS_PROBE_CONTROL_V1_SIZE, ctl->slots,
 			      len - KAOS_PROBE_CONTROL_V1_SIZE)))
