@@ -25,7 +25,7 @@ rc=0
 mkdir -p "$TMP/folded"
 # the minimum from the file, --off-cpu from the flags (on top of it)
 printf '[daemon]\noff_cpu_min_block = 2us\n[watch]\npath = %s\n' "$OFF" >"$TMP/off.conf"
-start_daemon off --config "$TMP/off.conf" --listen 127.0.0.1:0 --off-cpu \
+start_daemon off --sample 1 --config "$TMP/off.conf" --listen 127.0.0.1:0 --off-cpu \
 	--folded-dir "$TMP/folded" --folded-interval 1s --probe-cost 1000 --retain 2s
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 grep -q 'off-cpu: sched_switch traced, blocks >= 2us counted' "$DERR" || fail "no off-cpu start line"

@@ -29,7 +29,7 @@ write_conf() { # extra rule lines...
 	} >"$conf"
 }
 write_conf
-start_daemon reload --config "$conf"
+start_daemon reload --sample 1 --config "$conf"
 python3 - "$DERR" <<'PY' || fail "log lines are not JSON"
 import json, sys
 for l in open(sys.argv[1]):
