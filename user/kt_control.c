@@ -236,7 +236,8 @@ int kt_control_open(struct kt_control *c, pid_t pid, char *msg, size_t msglen)
 
 	if (!addr) {
 		memset(c, 0, sizeof(*c));
-		return -1;
+		/* no libkaos in it (e.g. a --func target) is not a failure to say */
+		return strncmp(msg, "no mapped object", 16) ? -1 : -ENOENT;
 	}
 	return kt_control_open_at(c, pid, addr, msg, msglen);
 }

@@ -69,7 +69,8 @@ uint64_t kt_control_find(pid_t pid, char *msg, size_t msglen);
 /*
  * Prepares c for process pid: finds its control (kt_control_open) or takes
  * the given address (kt_control_open_at), reads its version, and this
- * tracer's identity. 0, or -1 with msg set. Nothing is written.
+ * tracer's identity. 0, or -1 with msg set (kt_control_open: -ENOENT when
+ * no object of the process defines the control). Nothing is written.
  */
 int kt_control_open(struct kt_control *c, pid_t pid, char *msg, size_t msglen);
 int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, char *msg, size_t msglen);

@@ -224,8 +224,8 @@ static void sampling_text(FILE *f, const struct kt_proc *p, const struct kt_repo
 	const struct kt_sampling *m = &t->sampling;
 
 	if (!p->sample_every) {
-		if (t->has_sampling && p->ctl_tried)
-			fputs(", sampling unknown (no control)", f);
+		if (t->has_sampling && p->ctl_failed)
+			fputs(", sampling unknown (its control cannot be set)", f);
 		return;
 	}
 	if (p->sample_every == 1)

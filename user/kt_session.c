@@ -450,15 +450,20 @@ static void note_change(struct kt_session *s, const struct kt_proc *p,
 static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 {
 	char msg[256];
+	int e;
 
 	if (p->ctl_tried)
 		return p->ctl.addr != 0;
 	p->ctl_tried = true;
-	if (kt_control_open(&p->ctl, (pid_t)p->pid, msg, sizeof(msg))) {
+	e = kt_control_open(&p->ctl, (pid_t)p->pid, msg, sizeof(msg));
+	if (e) {
 		p->ctl.addr = 0;
 		p->exited = kill((pid_t)p->pid, 0) != 0 && errno == ESRCH;
-		if (!p->exited)
+		/* a process without libkaos (a --func target) has nothing to sample */
+		if (!p->exited && (e != -ENOENT || s->sampling.mode != KT_SAMPLING_DEFAULT_BUDGET)) {
 			note(s, true, "pid %u: cannot set sampling: %s", p->pid, msg);
+			p->ctl_failed = true;
+		}
 		return false;
 	}
 	if (p->ctl.version < 2)
@@ -490,6 +495,11 @@ void kt_session_update_sampling(struct kt_session *s, bool new_only)
 		uint32_t want;
 		int e = 0;
 
+		if (p->exited && p->ctl.requested) {
+			/* gone: nothing to restore, but its lock file goes (kt_control_request) */
+			kt_control_release(&p->ctl, &st, msg, sizeof(msg));
+			p->ctl.requested = 0;
+		}
 		if (p->exited || (new_only && p->ctl_tried) || !sampling_setup(s, p))
 			continue;
 		want = sampling_want(s, p, now);
