@@ -20,6 +20,9 @@ __attribute__((used, visibility("default"))) struct kaos_probe_control kaos_prob
 
 /* Tracers rely on these offsets (version 1's fields first) and on the slots' size. */
 _Static_assert(offsetof(struct kaos_probe_control, sample_every) == 8, "v1 layout");
-_Static_assert(offsetof(struct kaos_probe_control, slots) == KAOS_PROBE_CONTROL_V1_SIZE,
+_Static_assert(offsetof(struct kaos_probe_control, nslots) + 4 == KAOS_PROBE_CONTROL_V1_SIZE,
 	       "v1 layout");
+_Static_assert(offsetof(struct kaos_probe_control, owner_start) == KAOS_PROBE_CONTROL_V1_SIZE,
+	       "v2 layout");
+_Static_assert(offsetof(struct kaos_probe_control, slots) == 24, "v2 layout");
 _Static_assert(sizeof(struct kaos_probe_request) == 16, "slot layout");

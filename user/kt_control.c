@@ -293,6 +293,21 @@ static void lock_drop(int fd, const char *path, bool remove)
 
 /* ---------------------------------------------------------------- requests */
 
+/* Bytes of the control this tracer reads: version 1's, or up to the last slot. */
+static size_t control_len(const struct kt_control *c)
+{
+	if (!c->nslots)
+		return KAOS_PROBE_CONTROL_V1_SIZE;
+	return offsetof(struct kaos_probe_control, slots) +
+	       c->nslots * sizeof(struct kaos_probe_request);
+}
+
+/* The slots were written for another process: its parent, before a fork. */
+static bool inherited(const struct kt_control *c, const struct kaos_probe_control *ctl)
+{
+	return ctl->owner_start != c->proc_start;
+}
+
 /* Fills st from a control read from the process (st->nreclaimed etc. untouched). */
 static void summarize(const struct kt_control *c, const struct kaos_probe_control *ctl,
 		      struct kt_control_state *st)
@@ -307,7 +322,7 @@ static void summarize(const struct kt_control *c, const struct kaos_probe_contro
 
 		if (!r->tracer_pid)
 			continue;
-		if (!request_is_self(c, r) && !request_live(r)) {
+		if (inherited(c, ctl) || (!request_is_self(c, r) && !request_live(r))) {
 			st->nstale++;
 			continue;
 		}
@@ -323,7 +338,7 @@ static void summarize(const struct kt_control *c, const struct kaos_probe_contro
 static int read_summary(const struct kt_control *c, struct kt_control_state *st)
 {
 	struct kaos_probe_control ctl = {0};
-	size_t len = KAOS_PROBE_CONTROL_V1_SIZE + c->nslots * sizeof(ctl.slots[0]);
+	size_t len = control_len(c);
 	int e = read_remote(c->pid, c->addr, &ctl, len);
 
 	if (e)
@@ -358,7 +373,7 @@ static uint32_t finest_request(const struct kaos_probe_control *ctl, uint32_t ns
 static int update_slots(struct kt_control *c, uint32_t every, struct kaos_probe_control *ctl,
 			struct kt_control_state *st)
 {
-	size_t len = KAOS_PROBE_CONTROL_V1_SIZE + c->nslots * sizeof(ctl->slots[0]);
+	size_t len = control_len(c);
 	int mine = -1, free_slot = -1, e;
 	uint32_t eff = 0;
 
@@ -367,9 +382,10 @@ static int update_slots(struct kt_control *c, uint32_t every, struct kaos_probe_
 	for (uint32_t i = 0; i < c->nslots; i++) {
 		struct kaos_probe_request *r = &ctl->slots[i];
 
-		if (r->tracer_pid && request_is_self(c, r)) {
+		if (r->tracer_pid && request_is_self(c, r) && !inherited(c, ctl)) {
 			mine = (int)i;
-		} else if (r->tracer_pid && !request_live(r)) {
+		} else if (r->tracer_pid && (inherited(c, ctl) || !request_live(r))) {
+			st->inherited |= inherited(c, ctl);
 			st->reclaimed_pid[st->nreclaimed] = r->tracer_pid;
 			st->reclaimed_every[st->nreclaimed++] = r->every;
 			memset(r, 0, sizeof(*r));
@@ -391,7 +407,8 @@ static int update_slots(struct kt_control *c, uint32_t every, struct kaos_probe_
 			      : (struct kaos_probe_request){0};
 	eff = finest_request(ctl, c->nslots);
 	/* the slots first, then the one word the hot path reads */
-	if ((e = write_remote(c->pid, c->addr + KAOS_PROBE_CONTROL_V1_SIZE, ctl->slots,
+	ctl->owner_start = c->proc_start;
+	if ((e = write_remote(c->pid, c->addr + KAOS_PROBE_CONTROL_V1_SIZE, &ctl->owner_start,
 			      len - KAOS_PROBE_CONTROL_V1_SIZE)))
 		return e;
 	return write_sample_every(c->pid, c->addr, eff ? eff : 1);

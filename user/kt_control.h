@@ -8,6 +8,7 @@
 #ifndef KT_CONTROL_H
 #define KT_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,6 +59,7 @@ struct kt_control_state {
 	int32_t reclaimed_pid[KAOS_PROBE_CONTROL_SLOTS];
 	uint32_t reclaimed_every[KAOS_PROBE_CONTROL_SLOTS];
 	uint32_t orphan_every; /* sample_every > 1 found with no live request (reset), or 0 */
+	bool inherited;	       /* the reclaimed requests came from the parent, by fork */
 };
 
 /*

@@ -438,8 +438,10 @@ static void note_change(struct kt_session *s, const struct kt_proc *p,
 			const struct kt_control_state *st)
 {
 	for (int i = 0; i < st->nreclaimed; i++)
-		note(s, true, "pid %u: a stale sampling 1/%u left by pid %d was reclaimed", p->pid,
-		     st->reclaimed_every[i], (int)st->reclaimed_pid[i]);
+		note(s, true, "pid %u: a stale sampling 1/%u %s pid %d was reclaimed", p->pid,
+		     st->reclaimed_every[i],
+		     st->inherited ? "inherited from its parent, requested by" : "left by",
+		     (int)st->reclaimed_pid[i]);
 	if (st->orphan_every)
 		note(s, true,
 		     "pid %u: a stale sampling 1/%u without a live tracer's request was reset",
@@ -460,7 +462,8 @@ static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 		p->ctl.addr = 0;
 		p->exited = kill((pid_t)p->pid, 0) != 0 && errno == ESRCH;
 		/* a process without libkaos (a --func target) has nothing to sample */
-		if (!p->exited && (e != -ENOENT || s->sampling.mode != KT_SAMPLING_DEFAULT_BUDGET)) {
+		if (!p->exited &&
+		    (e != -ENOENT || s->sampling.mode != KT_SAMPLING_DEFAULT_BUDGET)) {
 			note(s, true, "pid %u: cannot set sampling: %s", p->pid, msg);
 			p->ctl_failed = true;
 		}

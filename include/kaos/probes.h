@@ -131,7 +131,10 @@ KAOS_PROBE_SEMA_DECLARE(kaos, ring_close);
  * a slot recomputes `sample_every` as the finest live request (1 when no
  * slot is in use: every operation, which is what a tracer that does not
  * know this control, e.g. bpftrace, expects). A slot whose tracer is gone
- * (SIGKILL) is reclaimed by the next tracer. Tracers serialize their
+ * (SIGKILL) is reclaimed by the next tracer. A child inherits its parent's
+ * control by fork: owner_start (the traced process's start time, written
+ * with the slots) then names another process, and the next tracer of the
+ * child reclaims every inherited request. Tracers serialize their
  * read-modify-write of this struct with a lock file (docs/probes.md).
  * libkaos itself never writes here after start-up.
  *
@@ -151,6 +154,7 @@ struct kaos_probe_control {
 	uint32_t version;
 	volatile uint32_t sample_every; /* in effect: the finest live request */
 	uint32_t nslots;		/* KAOS_PROBE_CONTROL_SLOTS (version 1: reserved, 0) */
+	uint64_t owner_start;		/* start time of the process the slots were written for */
 	struct kaos_probe_request slots[KAOS_PROBE_CONTROL_SLOTS];
 };
 #define KAOS_PROBE_CONTROL_MAGIC   0x6b616f73u /* "kaos" */

@@ -190,6 +190,7 @@ static void open_self(struct kt_control *c, int who)
 static void reset_control(void)
 {
 	memset(kaos_probe_control.slots, 0, sizeof(kaos_probe_control.slots));
+	kaos_probe_control.owner_start = kt_proc_start_time(getpid());
 	kaos_probe_control.sample_every = 1;
 }
 
@@ -322,6 +323,37 @@ static void test_dead_tracer_reclaimed(void **state)
 	assert_false(lock_file_exists());
 }
 
+/*
+ * A forked child inherits its parent's control: live tracers' requests
+ * written for another process (owner_start) are stale here, and reclaimed.
+ */
+static void test_inherited_by_fork_reclaimed(void **state)
+{
+	struct kt_control c;
+	struct kt_control_state st;
+	uint64_t pstart = kt_proc_start_time(getppid());
+	char msg[256];
+
+	(void)state;
+	reset_control();
+	kaos_probe_control.owner_start = pstart; /* as if written for the parent */
+	kaos_probe_control.slots[0] = (struct kaos_probe_request){getppid(), 64, pstart};
+	kaos_probe_control.sample_every = 64;
+	open_self(&c, 0);
+	assert_int_equal(kt_control_read(&c, &st), 0);
+	assert_int_equal(st.nstale, 1); /* its tracer lives, but traces the parent */
+	assert_int_equal(st.nlive, 0);
+	assert_int_equal(kt_control_request(&c, 8, &st, msg, sizeof(msg)), 0);
+	assert_int_equal(st.nreclaimed, 1);
+	assert_true(st.inherited);
+	assert_int_equal(st.reclaimed_every[0], 64);
+	assert_int_equal(kaos_probe_control.sample_every, 8);
+	assert_int_equal(kaos_probe_control.owner_start, kt_proc_start_time(getpid()));
+	assert_int_equal(kt_control_release(&c, &st, msg, sizeof(msg)), 0);
+	assert_int_equal(kaos_probe_control.sample_every, 1);
+	assert_false(lock_file_exists());
+}
+
 /* A period written without a slot (no request behind it) is found, said and reset. */
 static void test_orphan_period_reset(void **state)
 {
@@ -445,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_request_then_release_restores),
 		cmocka_unit_test(test_two_tracers_finest_wins),
 		cmocka_unit_test(test_dead_tracer_reclaimed),
+		cmocka_unit_test(test_inherited_by_fork_reclaimed),
 		cmocka_unit_test(test_orphan_period_reset),
 		cmocka_unit_test(test_slots_full),
 		cmocka_unit_test(test_version1_one_writer),
