@@ -62,8 +62,18 @@ uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, u
 	cpu = cpu_ns && b->cpu_ns && cpu_ns > b->cpu_ns ? cpu_ns - b->cpu_ns : 0;
 	rate = (double)ops * 1e9 / (double)(cpu && cpu < wall ? cpu : wall);
 	*b = (struct kt_budget){ops_total, now_ns, cpu_ns};
-	if (!ops)
-		return cur; /* idle: nothing to price, keep what was right before */
+	if (!ops) {
+		/*
+		 * No event for a second: each ring moved fewer than cur messages (one
+		 * in cur fires), so its rate is below cur per second. Price that bound,
+		 * falling by at most KT_BUDGET_IDLE_FALL a step: a process too slow to
+		 * show up at the sparse start period is not left unsampled.
+		 */
+		want = kt_budget_period((double)cur * 1e9 / (double)wall, hit_ns, budget_pct);
+		return want < cur / KT_BUDGET_IDLE_FALL ? cur / KT_BUDGET_IDLE_FALL
+		       : want < cur			? want
+							: cur;
+	}
 	want = kt_budget_period(rate, hit_ns, budget_pct);
 	return want < cur / 2 ? cur / 2 : want;
 }

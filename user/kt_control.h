@@ -157,13 +157,16 @@ struct kt_budget {
 #define KT_BUDGET_START_PERIOD (1u << 16)
 #define KT_BUDGET_MIN_NS       100000000ull  /* shortest estimate: 100 ms */
 #define KT_BUDGET_MAX_NS       1000000000ull /* longest wait for counts: 1 s */
+#define KT_BUDGET_IDLE_FALL    16u /* a step without any operation divides the period by <= 16 */
 
 /*
  * One --budget step for a process whose send+recv operations total
  * ops_total so far (exact, from the probes' counters) and which has used
  * cpu_ns of CPU time (kt_proc_cpu_ns; 0: unknown). cur is its current
  * period (0: none yet). Returns the period to use from now on, cur while
- * the estimate still lacks data. The rate is taken per second of wall time
+ * the estimate still lacks data (a step that saw no operation for 1 s
+ * prices the bound that silence gives: fewer than cur operations a second
+ * per ring). The rate is taken per second of wall time
  * or per second of the process's CPU time, whichever is higher: a process
  * that gets a share of a CPU pays for its probe hits out of the time it
  * runs. The period rises at once and falls at most by half per step, so

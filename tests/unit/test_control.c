@@ -132,8 +132,21 @@ static void test_step_waits_for_enough_operations(void **state)
 	assert_int_equal(kt_budget_step(&b, cur, 65536, 1200 * MS, 0, 2000, 3), cur);
 	/* 131072 ops over 300 ms (4.4e5/s): cheap enough for every op, but one halving a step */
 	assert_int_equal(kt_budget_step(&b, cur, 131072, 1300 * MS, 0, 2000, 3), 32768);
-	/* idle for a second: the period is kept, nothing to price */
-	assert_int_equal(kt_budget_step(&b, 32768, 131072, 2400 * MS, 0, 2000, 3), 32768);
+	/*
+	 * idle for a second: fewer than 32768 ops/s (else one would have fired),
+	 * which at 2 us a hit under 3 % would allow 4: it falls 16x a step
+	 */
+	assert_int_equal(kt_budget_step(&b, 32768, 131072, 2400 * MS, 0, 2000, 3), 2048);
+	assert_int_equal(kt_budget_step(&b, 2048, 131072, 3400 * MS, 0, 2000, 3), 128);
+	assert_int_equal(kt_budget_step(&b, 128, 131072, 4400 * MS, 0, 2000, 3), 8);
+	/* 8 ops/s at most: every operation fits in the budget */
+	assert_int_equal(kt_budget_step(&b, 8, 131072, 5400 * MS, 0, 2000, 3), 1);
+	assert_int_equal(kt_budget_step(&b, 1, 131072, 6400 * MS, 0, 2000, 3), 1);
+	/* under a tiny budget the bound can keep a period: never raised by silence */
+	struct kt_budget t = {0};
+
+	kt_budget_step(&t, 64, 0, 1000 * MS, 0, 2000, 3);
+	assert_int_equal(kt_budget_step(&t, 64, 0, 2100 * MS, 0, 2000, 0.0001), 64);
 }
 
 static void test_proc_cpu_clock(void **state)
