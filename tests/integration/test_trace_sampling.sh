@@ -8,7 +8,8 @@
 #  3. one that is SIGKILLed leaves 64 behind: the next tracer reclaims it,
 #     says so, and reports (and gets) its own sampling; after it, 1 again;
 #  4. two tracers at once asking 4 and 64 both report 4 in effect; once the
-#     4-tracer exits the 64 request applies, and after both, 1;
+#     4-tracer exits the 64 request applies, and after both, 1; the cost
+#     of 1 in 4 on a busy ring is warned about, with the number;
 #  5. kaos-trace daemon --sample/--budget: accepted and applied (/metrics,
 #     restored on SIGTERM); bad values refused with one line and exit 2.
 set -euo pipefail
@@ -116,7 +117,8 @@ K=$TRACER_PID
 wait_sampling "$W" 64
 kill -KILL "$K"
 wait "$K" 2>/dev/null || true
-[ "$(sample_every "$W")" = 64 ] || fail "expected the killed tracer's 64 to stay until reclaimed"
+v=$(sample_every "$W")
+[ "$v" = 64 ] || fail "sample_every $v after the SIGKILL: expected the killed tracer's 64 until reclaimed"
 "$KT" -p "$W" -d 1.5 --sample 16 --json "$TMP/next.json" >"$TMP/next.txt" 2>"$TMP/next.err" ||
 	fail "kaos-trace failed"
 grep -q "pid $W: a stale sampling 1/64 left by pid $K was reclaimed" "$TMP/next.err" ||
@@ -138,6 +140,13 @@ KT_PIDS+=("$T4")
 wait_sampling "$W" 4
 # the 64-tracer reads the 4 in effect back and says whose it is
 wait_json "$TMP/t64.json" "l['processes'][0]['sample_every'] == 4 and l['processes'][0]['sample_by_pid'] == $T4 and l['processes'][0]['sample_asked'] == 64"
+# 1 in 4 on a busy ring costs far more than 10 %: said once, with the number
+for _ in $(seq 1 200); do
+	grep -Eq "pid $W: tracing cost [0-9.]+% of its CPU, above 10%" "$TMP/t4.err" && break
+	sleep 0.05
+done
+grep -Eq "pid $W: tracing cost [0-9.]+% of its CPU, above 10% \(sampling 1/4" "$TMP/t4.err" ||
+	fail "no cost warning from the 4-tracer"
 kill -INT "$T4"
 wait "$T4" || fail "the 4-tracer exited non-zero"
 json_check "$TMP/t4.json" 'final["processes"][0]["sample_every"] == 4'
