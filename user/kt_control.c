@@ -272,9 +272,15 @@ static int lock_take(const struct kt_control *c, const char *path)
 
 		if (mkdir(c->lock_dir, 0700) && errno != EEXIST)
 			return -errno;
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 		if (fd < 0)
 			return -errno;
+		/*
+		 * Whoever can enter the directory (0700: its owner, root) may lock:
+		 * a root one-shot tracer's file must stay usable by the daemon's
+		 * service user (deploy/kaos-trace.service), whatever the umask.
+		 */
+		(void)fchmod(fd, 0666);
 		if (flock(fd, LOCK_EX | LOCK_NB)) {
 			int e = errno;
 
