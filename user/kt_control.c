@@ -116,7 +116,7 @@ static int write_sample_every(pid_t pid, uint64_t ctl_addr, uint32_t every)
 			    sizeof(v));
 }
 
-uint64_t kt_control_find(pid_t pid, char *msg, size_t msglen)
+uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
 {
 	char path[64], line[4096];
 	char seen[16][1024];
@@ -157,13 +157,14 @@ uint64_t kt_control_find(pid_t pid, char *msg, size_t msglen)
 			continue;
 		struct kaos_probe_control ctl;
 
-		if (read_remote(pid, addr, &ctl, sizeof(ctl)) ||
+		if (read_remote(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
 		    ctl.magic != KAOS_PROBE_CONTROL_MAGIC) {
 			snprintf(msg, msglen, "%s in pid %d has a bad magic",
 				 KAOS_PROBE_CONTROL_SYMBOL, (int)pid);
 			continue;
 		}
 		fclose(f);
+		*objsize = size;
 		return addr;
 	}
 	fclose(f);
@@ -210,7 +211,8 @@ static bool request_is_self(const struct kt_control *c, const struct kaos_probe_
 	return r->tracer_pid == c->self_pid && r->tracer_start == c->self_start;
 }
 
-int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, char *msg, size_t msglen)
+int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, uint64_t objsize, char *msg,
+		       size_t msglen)
 {
 	struct kaos_probe_control ctl;
 
@@ -237,19 +239,33 @@ int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, char *msg
 	c->nslots = ctl.version >= 2 ? ctl.nslots : 0;
 	if (c->nslots > KAOS_PROBE_CONTROL_SLOTS)
 		c->nslots = KAOS_PROBE_CONTROL_SLOTS;
+	/*
+	 * Never past the object: a program built against version 1 that names the
+	 * symbol has a 16-byte copy of it (copy relocation) with version 2's first
+	 * bytes in it, and the bytes after it are the program's own data.
+	 */
+	if (objsize < offsetof(struct kaos_probe_control, slots) ||
+	    c->nslots > (objsize - offsetof(struct kaos_probe_control, slots)) /
+				sizeof(struct kaos_probe_request))
+		c->nslots = objsize < offsetof(struct kaos_probe_control, slots)
+				    ? 0
+				    : (uint32_t)((objsize -
+						  offsetof(struct kaos_probe_control, slots)) /
+						 sizeof(struct kaos_probe_request));
 	return 0;
 }
 
 int kt_control_open(struct kt_control *c, pid_t pid, char *msg, size_t msglen)
 {
-	uint64_t addr = kt_control_find(pid, msg, msglen);
+	uint64_t objsize = 0;
+	uint64_t addr = kt_control_find(pid, &objsize, msg, msglen);
 
 	if (!addr) {
 		memset(c, 0, sizeof(*c));
 		/* no libkaos in it (e.g. a --func target) is not a failure to say */
 		return strncmp(msg, "no mapped object", 16) ? -1 : -ENOENT;
 	}
-	return kt_control_open_at(c, pid, addr, msg, msglen);
+	return kt_control_open_at(c, pid, addr, objsize, msg, msglen);
 }
 
 /* ---------------------------------------------------------------- the lock */

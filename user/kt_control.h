@@ -41,7 +41,7 @@ struct kt_control {
 	pid_t pid;	     /* the traced process */
 	uint64_t addr;	     /* kaos_probe_control's address in it (0: not found) */
 	uint32_t version;    /* of its control; 1: no slots (one writer) */
-	uint32_t nslots;     /* slots it has (<= KAOS_PROBE_CONTROL_SLOTS) */
+	uint32_t nslots;     /* slots it has and its object holds (0: one writer) */
 	uint64_t proc_start; /* its start time: names the lock file */
 	int32_t self_pid;    /* this tracer, as written into its slot */
 	uint64_t self_start;
@@ -64,18 +64,21 @@ struct kt_control_state {
 
 /*
  * Finds kaos_probe_control in process pid (in whichever mapped object
- * defines it) and returns its runtime address, or 0 with msg set.
+ * defines it) and returns its runtime address and its size (st_size), or 0
+ * with msg set.
  */
-uint64_t kt_control_find(pid_t pid, char *msg, size_t msglen);
+uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen);
 
 /*
  * Prepares c for process pid: finds its control (kt_control_open) or takes
- * the given address (kt_control_open_at), reads its version, and this
+ * the given address and object size (kt_control_open_at), reads its
+ * version (only the slots that fit in the object are used), and this
  * tracer's identity. 0, or -1 with msg set (kt_control_open: -ENOENT when
  * no object of the process defines the control). Nothing is written.
  */
 int kt_control_open(struct kt_control *c, pid_t pid, char *msg, size_t msglen);
-int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, char *msg, size_t msglen);
+int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, uint64_t objsize, char *msg,
+		       size_t msglen);
 
 /*
  * Registers (or changes) this tracer's request for 1 in every operations

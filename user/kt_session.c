@@ -469,11 +469,12 @@ static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 		}
 		return false;
 	}
-	if (p->ctl.version < 2)
+	if (!p->ctl.nslots)
 		note(s, true,
-		     "pid %u: its libkaos has sampling control version %u (no slots): one tracer "
-		     "at a time, another tracer's sampling would be overwritten",
-		     p->pid, p->ctl.version);
+		     "pid %u: its sampling control (version %u%s) has no slots: one tracer at a "
+		     "time, another tracer's sampling would be overwritten",
+		     p->pid, p->ctl.version,
+		     p->ctl.version >= 2 ? ", a copy of version 1's size in the program" : "");
 	return true;
 }
 

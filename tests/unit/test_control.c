@@ -190,7 +190,7 @@ static void open_self(struct kt_control *c, int who)
 	char msg[256];
 
 	assert_int_equal(kt_control_open_at(c, getpid(), (uint64_t)(uintptr_t)&kaos_probe_control,
-					    msg, sizeof(msg)),
+					    sizeof(kaos_probe_control), msg, sizeof(msg)),
 			 0);
 	c->lock_dir = lock_dir;
 	if (who) { /* a second live tracer: the parent (a shell or make) is alive */
@@ -418,8 +418,9 @@ static void test_version1_one_writer(void **state)
 	char msg[256];
 
 	(void)state;
-	assert_int_equal(
-		kt_control_open_at(&c, getpid(), (uint64_t)(uintptr_t)&v1, msg, sizeof(msg)), 0);
+	assert_int_equal(kt_control_open_at(&c, getpid(), (uint64_t)(uintptr_t)&v1, sizeof(v1), msg,
+					    sizeof(msg)),
+			 0);
 	c.lock_dir = lock_dir;
 	assert_int_equal(c.version, 1);
 	assert_int_equal(c.nslots, 0);
@@ -430,6 +431,43 @@ static void test_version1_one_writer(void **state)
 	assert_int_equal(kt_control_release(&c, &st, msg, sizeof(msg)), 0);
 	assert_int_equal(v1.sample_every, 1);
 	assert_false(lock_file_exists());
+}
+
+/*
+ * A program built against version 1 that names the symbol holds a 16-byte
+ * copy of it (copy relocation) whose bytes say version 2 with 8 slots: the
+ * slots are not there, and the program's data after the copy is left alone.
+ */
+static void test_copy_of_v1_size_no_slots(void **state)
+{
+	static struct {
+		uint32_t magic, version, sample_every, nslots;
+		unsigned char after[64]; /* the program's own data */
+	} copy = {KAOS_PROBE_CONTROL_MAGIC, 2, 1, KAOS_PROBE_CONTROL_SLOTS, {0}};
+	struct kt_control c;
+	struct kt_control_state st;
+	unsigned char zero[64] = {0};
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(kt_control_open_at(&c, getpid(), (uint64_t)(uintptr_t)&copy,
+					    KAOS_PROBE_CONTROL_V1_SIZE, msg, sizeof(msg)),
+			 0);
+	c.lock_dir = lock_dir;
+	assert_int_equal(c.nslots, 0);
+	assert_int_equal(kt_control_request(&c, 16, &st, msg, sizeof(msg)), 0);
+	assert_int_equal(copy.sample_every, 16);
+	assert_memory_equal(copy.after, zero, sizeof(zero));
+	assert_int_equal(kt_control_release(&c, &st, msg, sizeof(msg)), 0);
+	assert_int_equal(copy.sample_every, 1);
+	assert_memory_equal(copy.after, zero, sizeof(zero));
+	/* an object with room for 2 slots gets 2 */
+	assert_int_equal(kt_control_open_at(&c, getpid(), (uint64_t)(uintptr_t)&kaos_probe_control,
+					    offsetof(struct kaos_probe_control, slots) +
+						    2 * sizeof(struct kaos_probe_request),
+					    msg, sizeof(msg)),
+			 0);
+	assert_int_equal(c.nslots, 2);
 }
 
 /* Another tracer holding the lock: the request gives up (bounded) and changes nothing. */
@@ -494,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_orphan_period_reset),
 		cmocka_unit_test(test_slots_full),
 		cmocka_unit_test(test_version1_one_writer),
+		cmocka_unit_test(test_copy_of_v1_size_no_slots),
 		cmocka_unit_test(test_lock_held_elsewhere),
 		cmocka_unit_test(test_sampling_policy),
 	};
