@@ -211,6 +211,15 @@ static bool request_is_self(const struct kt_control *c, const struct kaos_probe_
 	return r->tracer_pid == c->self_pid && r->tracer_start == c->self_start;
 }
 
+/* Slots an object of objsize bytes (st_size) holds. */
+static uint32_t slots_that_fit(uint64_t objsize)
+{
+	uint64_t head = offsetof(struct kaos_probe_control, slots);
+
+	return objsize < head ? 0
+			      : (uint32_t)((objsize - head) / sizeof(struct kaos_probe_request));
+}
+
 int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, uint64_t objsize, char *msg,
 		       size_t msglen)
 {
@@ -244,14 +253,8 @@ int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, uint64_t 
 	 * symbol has a 16-byte copy of it (copy relocation) with version 2's first
 	 * bytes in it, and the bytes after it are the program's own data.
 	 */
-	if (objsize < offsetof(struct kaos_probe_control, slots) ||
-	    c->nslots > (objsize - offsetof(struct kaos_probe_control, slots)) /
-				sizeof(struct kaos_probe_request))
-		c->nslots = objsize < offsetof(struct kaos_probe_control, slots)
-				    ? 0
-				    : (uint32_t)((objsize -
-						  offsetof(struct kaos_probe_control, slots)) /
-						 sizeof(struct kaos_probe_request));
+	if (c->nslots > slots_that_fit(objsize))
+		c->nslots = slots_that_fit(objsize);
 	return 0;
 }
 
