@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "kt_control.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -318,6 +319,33 @@ static int lock_take(const struct kt_control *c, const char *path)
 	return -EWOULDBLOCK;
 }
 
+/*
+ * Removes lock files of processes that no longer exist (pid gone, or reused
+ * with another start time): left when a tracer was SIGKILLed and its
+ * process then exited with no other tracer to clean up. Nobody can need
+ * them: they name a process that cannot be traced any more.
+ */
+static void sweep_dead_locks(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		unsigned long long start;
+		char path[PATH_MAX];
+		int pid, n = 0;
+
+		if (sscanf(e->d_name, "control-%d-%llu.lock%n", &pid, &start, &n) != 2 ||
+		    e->d_name[n] || pid <= 0 || kt_proc_start_time(pid) == start)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
 /* Unlocks; removes the file first (still locked) when no request is left. */
 static void lock_drop(int fd, const char *path, bool remove)
 {
@@ -458,6 +486,8 @@ int kt_control_request(struct kt_control *c, uint32_t every, struct kt_control_s
 
 	memset(st, 0, sizeof(*st));
 	every = every ? kt_pow2_floor(every) : 0;
+	if (every && !c->requested)
+		sweep_dead_locks(c->lock_dir); /* once per registration: rare, and cheap */
 	lock_path(c, path, sizeof(path));
 	fd = lock_take(c, path);
 	if (fd < 0) {

@@ -251,6 +251,51 @@ static void test_request_then_release_restores(void **state)
 		assert_int_equal(kaos_probe_control.slots[i].tracer_pid, 0);
 }
 
+/* A pid that existed and is gone, with the start time it had. */
+static pid_t dead_pid(uint64_t *start)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	*start = kt_proc_start_time(pid);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return pid;
+}
+
+/* Lock files of processes that are gone are swept by the next registration; live ones stay. */
+static void test_dead_lock_files_swept(void **state)
+{
+	struct kt_control c;
+	struct kt_control_state st;
+	char dead_path[256], live_path[256], msg[256];
+	uint64_t start;
+	pid_t dead = dead_pid(&start);
+	int fd;
+
+	(void)state;
+	reset_control();
+	snprintf(dead_path, sizeof(dead_path), "%s/control-%d-%llu.lock", lock_dir, (int)dead,
+		 (unsigned long long)start);
+	snprintf(live_path, sizeof(live_path), "%s/control-%d-%llu.lock", lock_dir, (int)getppid(),
+		 (unsigned long long)kt_proc_start_time(getppid()));
+	assert_true((fd = open(dead_path, O_CREAT | O_WRONLY, 0600)) >= 0);
+	close(fd);
+	assert_true((fd = open(live_path, O_CREAT | O_WRONLY, 0600)) >= 0);
+	close(fd);
+	open_self(&c, 0);
+	assert_int_equal(kt_control_request(&c, 4, &st, msg, sizeof(msg)), 0);
+	assert_int_equal(access(dead_path, F_OK), -1);
+	assert_int_equal(access(live_path, F_OK), 0);
+	assert_int_equal(kt_control_release(&c, &st, msg, sizeof(msg)), 0);
+	unlink(live_path);
+}
+
 /* Two tracers asking 64 and 4: 4 is in effect; when its tracer leaves, 64. */
 static void test_two_tracers_finest_wins(void **state)
 {
@@ -281,23 +326,6 @@ static void test_two_tracers_finest_wins(void **state)
 	assert_int_equal(kt_control_release(&a, &st, msg, sizeof(msg)), 0);
 	assert_int_equal(kaos_probe_control.sample_every, 1);
 	assert_false(lock_file_exists());
-}
-
-/* A pid that existed and is gone, with the start time it had. */
-static pid_t dead_pid(uint64_t *start)
-{
-	pid_t pid = fork();
-	int status;
-
-	if (pid == 0) {
-		pause();
-		_exit(0);
-	}
-	assert_true(pid > 0);
-	*start = kt_proc_start_time(pid);
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return pid;
 }
 
 /* A SIGKILLed tracer's request is seen as stale, and reclaimed by the next one, who says so. */
@@ -528,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_request_then_release_restores),
 		cmocka_unit_test(test_two_tracers_finest_wins),
 		cmocka_unit_test(test_dead_tracer_reclaimed),
+		cmocka_unit_test(test_dead_lock_files_swept),
 		cmocka_unit_test(test_inherited_by_fork_reclaimed),
 		cmocka_unit_test(test_orphan_period_reset),
 		cmocka_unit_test(test_slots_full),
