@@ -75,6 +75,21 @@ KAOS_TRACE_TEST_BREAK_LOAD=1 "$KT" -b "$B/libkaos.so" -d 1 >/dev/null 2>"$TMP/lo
 [ $rc -ne 0 ] || fail "broken load: exit 0"
 grep -q "BPF load failed" "$TMP/load.err" || fail "broken load: $(cat "$TMP/load.err")"
 grep -q '^  | ' "$TMP/load.err" || fail "broken load: no verifier lines: $(cat "$TMP/load.err")"
+# unprivileged (nobody, no capabilities): a permission refusal is named as one, with what is needed
+command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all "$@"; }
+as_nobody "$KT" features >"$TMP/nobody_features.out" 2>&1 || true
+grep -q '^ringbuf: unknown (check refused: permission)$' "$TMP/nobody_features.out" ||
+	fail "features as nobody: $(cat "$TMP/nobody_features.out")"
+grep -q 'refused for permission.*CAP_SYS_ADMIN' "$TMP/nobody_features.out" ||
+	fail "features as nobody does not name the capability: $(cat "$TMP/nobody_features.out")"
+! grep -q 'ring buffer is missing' "$TMP/nobody_features.out" || fail "features as nobody: says missing"
+sleep 30 &
+rootpid=$!
+expect_error nobody_pid "cannot read /proc/$rootpid/maps: Permission denied \\(pid $rootpid belongs to another user: CAP_SYS_PTRACE or root is needed\\)" \
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$KT" -p "$rootpid" -d 1
+kill "$rootpid"
+
 # write failures: stdout on a full device is exit 1 with one line, never 0
 expect_error full_help "write stdout: No space left" sh -c '"$1" --help >/dev/full' sh "$KT"
 expect_error full_features "write stdout: No space left" sh -c '"$1" features >/dev/full' sh "$KT"
