@@ -95,7 +95,7 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 	$(APPS) $(PROGS) $(PROG_LIBS)
 
 # ---------------------------------------------------------------- packages
-DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
+DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev libdw-dev libbz2-dev zlib1g-dev libpfm4-dev \
 	libc6-dbg libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin libbpf-tools \
 	prometheus curl
 deps:

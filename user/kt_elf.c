@@ -565,3 +565,47 @@ int kt_elf_soname(struct kt_elf *e, char *out, size_t outlen)
 	}
 	return -KT_ELF_ENOSYM;
 }
+
+/* The machine's R_*_IRELATIVE type, or 0 where we do not know it. */
+static unsigned int irelative_type(const GElf_Ehdr *eh)
+{
+	switch (eh->e_machine) {
+	case EM_X86_64:
+		return R_X86_64_IRELATIVE;
+	case EM_AARCH64:
+		return R_AARCH64_IRELATIVE;
+	default:
+		return 0;
+	}
+}
+
+int kt_elf_find_irelative(struct kt_elf *e, uint64_t resolver, uint64_t *slot)
+{
+	unsigned int type;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+
+	if (!e || !slot)
+		return -KT_ELF_EINVAL;
+	type = irelative_type(&e->ehdr);
+	while (type && (scn = elf_nextscn(e->elf, scn)) != NULL) {
+		size_t entsz = gelf_fsize(e->elf, ELF_T_RELA, 1, EV_CURRENT);
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_RELA || !entsz)
+			continue;
+		data = section_data(e, scn, &shdr);
+		if (!data)
+			return -KT_ELF_ETRUNC;
+		for (size_t i = 0; i < data->d_size / entsz; i++) {
+			GElf_Rela r;
+
+			if (gelf_getrela(data, (int)i, &r) &&
+			    GELF_R_TYPE(r.r_info) == type && (uint64_t)r.r_addend == resolver) {
+				*slot = r.r_offset;
+				return 0;
+			}
+		}
+	}
+	return -KT_ELF_ENOSYM;
+}
