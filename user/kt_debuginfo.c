@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 
 #include "kt_debuginfo.h"
@@ -35,17 +34,17 @@ static const Dwfl_Callbacks offline_callbacks = {
  * The path of e's debug file through libdwfl, or NULL. The module is
  * reported from a duplicate of e's descriptor (libdwfl closes it), so it is
  * the very inode e was opened from; path only places the debuglink search.
+ * The search runs inside dwfl_module_getsymtab(), which records the file it
+ * found in the module: calling dwfl_standard_find_debuginfo() directly
+ * leaves the module's debug descriptor unset and dwfl_end() then closes
+ * descriptor 0 (elfutils 0.188).
  */
 static char *find_debug_file(struct kt_elf *e, const char *path)
 {
 	Dwfl *dwfl = dwfl_begin(&offline_callbacks);
+	const char *debugfile = NULL;
 	Dwfl_Module *mod;
 	char *found = NULL;
-	const char *link;
-	GElf_Word crc = 0;
-	GElf_Addr bias;
-	void **userdata;
-	Elf *elf;
 	int fd;
 
 	if (!dwfl)
@@ -58,16 +57,9 @@ static char *find_debug_file(struct kt_elf *e, const char *path)
 		goto out;
 	}
 	dwfl_report_end(dwfl, NULL, NULL);
-	elf = dwfl_module_getelf(mod, &bias);
-	dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
-	link = elf ? dwelf_elf_gnu_debuglink(elf, &crc) : NULL;
-	fd = dwfl_standard_find_debuginfo(mod, userdata, "", 0, path, link, crc, &found);
-	if (fd >= 0) {
-		close(fd);
-	} else {
-		free(found); /* NULL unless libdwfl set it before failing */
-		found = NULL;
-	}
+	if (dwfl_module_getsymtab(mod) > 0 &&
+	    dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, &debugfile) && debugfile)
+		found = strdup(debugfile);
 out:
 	dwfl_end(dwfl);
 	return found;

@@ -530,7 +530,8 @@ int kt_elf_find_needed(const char *path, const char *prefix, char *out, size_t o
 	if ((!runpath[0] && !search_dirs(rpath, origin, needed, out, outlen)) ||
 	    !search_dirs(getenv("LD_LIBRARY_PATH"), origin, needed, out, outlen) ||
 	    !search_dirs(runpath, origin, needed, out, outlen) ||
-	    !search_dirs("/lib/" KT_MULTIARCH ":/usr/lib/" KT_MULTIARCH ":/usr/local/lib:/lib:/usr/lib",
+	    !search_dirs("/lib/" KT_MULTIARCH ":/usr/lib/" KT_MULTIARCH
+			 ":/usr/local/lib:/lib:/usr/lib",
 			 origin, needed, out, outlen))
 		return 0;
 	return -KT_ELF_EOPEN;
@@ -600,8 +601,8 @@ int kt_elf_find_irelative(struct kt_elf *e, uint64_t resolver, uint64_t *slot)
 		for (size_t i = 0; i < data->d_size / entsz; i++) {
 			GElf_Rela r;
 
-			if (gelf_getrela(data, (int)i, &r) &&
-			    GELF_R_TYPE(r.r_info) == type && (uint64_t)r.r_addend == resolver) {
+			if (gelf_getrela(data, (int)i, &r) && GELF_R_TYPE(r.r_info) == type &&
+			    (uint64_t)r.r_addend == resolver) {
 				*slot = r.r_offset;
 				return 0;
 			}

@@ -96,6 +96,8 @@ struct kt_func_fn {
 	ino_t ino;
 	enum kt_func_kind kind;
 	bool dynsym;	     /* found in .dynsym (no .symtab) */
+	bool debug_file;     /* symbol from the file's separate debug file */
+	char *ifunc;	     /* reached through this IFUNC (its implementation); or NULL */
 	const char *refused; /* list only: why it cannot be probed */
 };
 
