@@ -60,7 +60,7 @@ endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
 USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iuser $(PROBE_CFLAGS) -pthread
-LDLIBS_KT := -lbpf -lpfm -ldw -lelf -lz -lm -pthread
+LDLIBS_KT := -lbpf -lpfm -lelf -lz -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -95,7 +95,7 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 	$(APPS) $(PROGS) $(PROG_LIBS)
 
 # ---------------------------------------------------------------- packages
-DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev libdw-dev libbz2-dev zlib1g-dev libpfm4-dev \
+DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
 	libc6-dbg libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin libbpf-tools \
 	prometheus curl
 deps:
@@ -292,7 +292,7 @@ GUEST_PROGS := kt_workload $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
-KT_STATIC_LIBS := -static -lbpf -lpfm -ldw -lelf -lz -llzma -lbz2 -ldl -lm -pthread
+KT_STATIC_LIBS := -static -lbpf -lpfm -lelf -lz -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 

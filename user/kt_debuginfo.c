@@ -2,10 +2,19 @@
 /*
  * kt_debuginfo: finds an ELF file's separate debug file (see kt_debuginfo.h).
  * Owns the libdwfl session used for the search; reads no DWARF.
+ *
+ * libdw is opened with dlopen() the first time a file without .symtab is
+ * met, not linked: with its compression libraries it cost every start of
+ * kaos-trace ~1.8 ms of CPU (measured on this project's VM), and most runs
+ * (USDT counting, no stacks) never need it. A static kaos-trace (the VM
+ * guests) does not load it: a shared libdw would bring a second C library
+ * into the process; there, files without .symtab keep their .dynsym.
  */
-#include <errno.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <elfutils/libdwfl.h>
@@ -20,15 +29,46 @@ bool kt_debuginfo_has_symtab(struct kt_elf *e)
 	       sh.sh_size > 0;
 }
 
+/* The libdwfl calls we make, resolved from libdw.so.1 at first use. */
+static struct {
+	__typeof__(&dwfl_begin) begin;
+	__typeof__(&dwfl_report_offline) report_offline;
+	__typeof__(&dwfl_report_end) report_end;
+	__typeof__(&dwfl_module_getsymtab) getsymtab;
+	__typeof__(&dwfl_module_info) info;
+	__typeof__(&dwfl_end) end;
+	Dwfl_Callbacks callbacks;
+	bool ok;
+} dw;
+static pthread_once_t dw_once = PTHREAD_ONCE_INIT;
 /* NULL: libdwfl's default path (":.debug:/usr/lib/debug"). */
 static char *debuginfo_path;
 
-static const Dwfl_Callbacks offline_callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-	.section_address = dwfl_offline_section_address,
-	.debuginfo_path = &debuginfo_path,
-};
+#define DW_SYM(field, name) (*(void **)&(field) = dlsym(lib, name)) != NULL
+
+static void dw_load(void)
+{
+	void *lib;
+
+	/* no program interpreter: a static executable (see the top) */
+	if (getauxval(AT_BASE) == 0)
+		return;
+	lib = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return;
+	dw.ok = DW_SYM(dw.begin, "dwfl_begin") &&
+		DW_SYM(dw.report_offline, "dwfl_report_offline") &&
+		DW_SYM(dw.report_end, "dwfl_report_end") &&
+		DW_SYM(dw.getsymtab, "dwfl_module_getsymtab") &&
+		DW_SYM(dw.info, "dwfl_module_info") && DW_SYM(dw.end, "dwfl_end") &&
+		DW_SYM(dw.callbacks.find_elf, "dwfl_build_id_find_elf") &&
+		DW_SYM(dw.callbacks.find_debuginfo, "dwfl_standard_find_debuginfo") &&
+		DW_SYM(dw.callbacks.section_address, "dwfl_offline_section_address");
+	dw.callbacks.debuginfo_path = &debuginfo_path;
+	if (!dw.ok)
+		dlclose(lib);
+	/* else kept open for the life of the process: its functions are in use */
+}
 
 /*
  * The path of e's debug file through libdwfl, or NULL. The module is
@@ -41,27 +81,28 @@ static const Dwfl_Callbacks offline_callbacks = {
  */
 static char *find_debug_file(struct kt_elf *e, const char *path)
 {
-	Dwfl *dwfl = dwfl_begin(&offline_callbacks);
 	const char *debugfile = NULL;
 	Dwfl_Module *mod;
 	char *found = NULL;
+	Dwfl *dwfl;
 	int fd;
 
-	if (!dwfl)
+	pthread_once(&dw_once, dw_load);
+	if (!dw.ok || !(dwfl = dw.begin(&dw.callbacks)))
 		return NULL;
 	fd = dup(e->fd);
-	mod = fd < 0 ? NULL : dwfl_report_offline(dwfl, "", path, fd);
+	mod = fd < 0 ? NULL : dw.report_offline(dwfl, "", path, fd);
 	if (!mod) {
 		if (fd >= 0)
 			close(fd);
 		goto out;
 	}
-	dwfl_report_end(dwfl, NULL, NULL);
-	if (dwfl_module_getsymtab(mod) > 0 &&
-	    dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, &debugfile) && debugfile)
+	dw.report_end(dwfl, NULL, NULL);
+	if (dw.getsymtab(mod) > 0 && dw.info(mod, NULL, NULL, NULL, NULL, NULL, NULL, &debugfile) &&
+	    debugfile)
 		found = strdup(debugfile);
 out:
-	dwfl_end(dwfl);
+	dw.end(dwfl);
 	return found;
 }
 

@@ -246,6 +246,7 @@ struct candidate {
 struct ifunc {
 	char name[512];
 	uint64_t resolver;
+	uint64_t size; /* of the resolver */
 };
 
 struct scan {
@@ -397,14 +398,17 @@ static int consider(struct scan *s, const char *name, const GElf_Sym *sym, const
 }
 
 /* Keeps an IFUNC for resolution after the walk (once per resolver). */
-static int defer_ifunc(struct scan *s, const char *name, uint64_t resolver)
+static int defer_ifunc(struct scan *s, const char *name, const GElf_Sym *sym)
 {
+	uint64_t resolver = sym->st_value;
+
 	for (uint32_t i = 0; i < s->nifuncs; i++)
 		if (s->ifuncs[i].resolver == resolver)
 			return 0;
 	if (grow((void **)&s->ifuncs, &s->capifuncs, s->nifuncs, sizeof(*s->ifuncs)))
 		return s->err = -ENOMEM, 1;
 	snprintf(s->ifuncs[s->nifuncs].name, sizeof(s->ifuncs[0].name), "%s", name);
+	s->ifuncs[s->nifuncs].size = sym->st_size;
 	s->ifuncs[s->nifuncs++].resolver = resolver;
 	return 0;
 }
@@ -432,7 +436,7 @@ static int scan_symbol(const char *raw, const GElf_Sym *sym, void *ctx)
 	if (!name[0] || fnmatch(s->glob, name, 0) != 0)
 		return 0;
 	if (type == STT_GNU_IFUNC && sym->st_size > 0)
-		return defer_ifunc(s, name, sym->st_value);
+		return defer_ifunc(s, name, sym);
 	return consider(s, name, sym, kt_func_refusal(name, type, sym->st_size));
 }
 
@@ -536,6 +540,7 @@ static int resolve_ifuncs(struct scan *s)
 		why = ifunc_target(s, ifn->resolver, &who, &na.vaddr);
 		if (why) {
 			sym.st_value = ifn->resolver;
+			sym.st_size = ifn->size;
 			consider(s, ifn->name, &sym, why);
 			continue;
 		}

@@ -265,9 +265,7 @@ cmd_sysroot() { # arch dir
 	# -dev packages for headers and static archives, runtime ones for the .so links
 	(cd "$tmp" && apt_run apt-get -qq download libbpf-dev:"$darch" libbpf1:"$darch" \
 		libelf-dev:"$darch" libelf1:"$darch" zlib1g-dev:"$darch" zlib1g:"$darch" \
-		libpfm4-dev:"$darch" libpfm4:"$darch" libdw-dev:"$darch" libdw1:"$darch" \
-		liblzma-dev:"$darch" liblzma5:"$darch" libbz2-dev:"$darch" libbz2-1.0:"$darch" \
-		>/dev/null) ||
+		libpfm4-dev:"$darch" libpfm4:"$darch" >/dev/null) ||
 		die "sysroot: apt-get download failed"
 	for deb in "$tmp"/*.deb; do
 		dpkg-deb -x "$deb" "$2"
