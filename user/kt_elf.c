@@ -610,3 +610,71 @@ int kt_elf_find_irelative(struct kt_elf *e, uint64_t resolver, uint64_t *slot)
 	}
 	return -KT_ELF_ENOSYM;
 }
+
+/* The machine's R_*_JUMP_SLOT and R_*_GLOB_DAT types (0 where unknown). */
+static void got_types(const GElf_Ehdr *eh, unsigned int *jump_slot, unsigned int *glob_dat)
+{
+	*jump_slot = *glob_dat = 0;
+	if (eh->e_machine == EM_X86_64) {
+		*jump_slot = R_X86_64_JUMP_SLOT;
+		*glob_dat = R_X86_64_GLOB_DAT;
+	} else if (eh->e_machine == EM_AARCH64) {
+		*jump_slot = R_AARCH64_JUMP_SLOT;
+		*glob_dat = R_AARCH64_GLOB_DAT;
+	}
+}
+
+/* Appends to slots the GOT slots of one SHT_RELA section that name binds. */
+static int got_refs_in(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr, const char *name,
+		       uint64_t *slots, size_t cap, size_t *n)
+{
+	size_t entsz = gelf_fsize(e->elf, ELF_T_RELA, 1, EV_CURRENT), len = strlen(name);
+	Elf_Scn *symscn = elf_getscn(e->elf, shdr->sh_link);
+	GElf_Shdr symsh;
+	Elf_Data *data = section_data(e, scn, shdr), *syms;
+	unsigned int js, gd;
+
+	got_types(&e->ehdr, &js, &gd);
+	if (!data || !entsz || !symscn || !gelf_getshdr(symscn, &symsh) ||
+	    symsh.sh_type != SHT_DYNSYM || !(syms = section_data(e, symscn, &symsh)))
+		return -KT_ELF_ETRUNC;
+	for (size_t i = 0; i < data->d_size / entsz; i++) {
+		unsigned int type;
+		const char *sname;
+		GElf_Rela r;
+		GElf_Sym sym;
+
+		if (!gelf_getrela(data, (int)i, &r))
+			continue;
+		type = (unsigned int)GELF_R_TYPE(r.r_info);
+		if ((type != js && type != gd) || !GELF_R_SYM(r.r_info) ||
+		    !gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &sym))
+			continue;
+		sname = elf_strptr(e->elf, symsh.sh_link, sym.st_name);
+		if (!sname || strncmp(sname, name, len) || (sname[len] && sname[len] != '@'))
+			continue;
+		if (*n < cap)
+			slots[*n] = r.r_offset;
+		(*n)++;
+	}
+	return 0;
+}
+
+int kt_elf_find_got_refs(struct kt_elf *e, const char *name, uint64_t *slots, size_t cap)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	size_t n = 0;
+
+	if (!e || !name || !*name)
+		return -KT_ELF_EINVAL;
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_RELA || !shdr.sh_link)
+			continue;
+		int ret = got_refs_in(e, scn, &shdr, name, slots, cap, &n);
+
+		if (ret)
+			return ret;
+	}
+	return n > INT32_MAX ? INT32_MAX : (int)n;
+}

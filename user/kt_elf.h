@@ -128,4 +128,12 @@ int kt_elf_soname(struct kt_elf *e, char *out, size_t outlen);
  */
 int kt_elf_find_irelative(struct kt_elf *e, uint64_t resolver, uint64_t *slot);
 
+/*
+ * The GOT slots (virtual addresses) that R_*_JUMP_SLOT and R_*_GLOB_DAT
+ * relocations against the dynamic symbol name ("name" or "name@VER") fill:
+ * where this object keeps the address of a function another object defines.
+ * Copies up to cap into slots; returns how many there are, or -KT_ELF_E*.
+ */
+int kt_elf_find_got_refs(struct kt_elf *e, const char *name, uint64_t *slots, size_t cap);
+
 #endif /* KT_ELF_H */

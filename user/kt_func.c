@@ -467,37 +467,110 @@ static int name_at_cb(const char *raw, const GElf_Sym *sym, void *ctx)
 	return 0;
 }
 
+static void rooted(pid_t pid, const char *path, char *out, size_t n);
+static void maps_file(const char *line, char *perms, size_t plen, char *file, size_t flen);
+
+/* One pointer of pid's memory at addr (the tracer's own when pid is ours). 0 or -1. */
+static int read_word(pid_t pid, uint64_t addr, uint64_t *word)
+{
+	struct iovec local = {word, sizeof(*word)};
+	struct iovec remote = {(void *)(uintptr_t)addr, sizeof(*word)};
+
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof(*word) ? 0 : -1;
+}
+
+/*
+ * The implementation in the GOT slots that the file use, mapped by pid,
+ * keeps for name (JUMP_SLOT, GLOB_DAT): an address in the IFUNC's file
+ * (load bias base) other than the resolver. A lazily bound JUMP_SLOT still
+ * points into its own object's PLT until the first call: not an answer.
+ */
+static bool got_choice(const struct scan *s, pid_t pid, const char *use, const struct ifunc *ifn,
+		       uint64_t base, uint64_t *impl)
+{
+	uint64_t slots[16], rt, target;
+	struct kt_elf *e;
+	int n;
+
+	if (kt_elf_open(use, &e))
+		return false;
+	n = kt_elf_find_got_refs(e, ifn->name, slots, 16);
+	kt_elf_close(e);
+	for (int i = 0; i < n && i < 16; i++) {
+		if (kt_sym_runtime_addr(pid, use, slots[i], &rt) || read_word(pid, rt, &target))
+			continue;
+		if (target - base != ifn->resolver && in_exec_segment(s, target - base)) {
+			*impl = target - base;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* got_choice() over every executable file pid maps (the IFUNC's callers). */
+static bool callers_choice(const struct scan *s, pid_t pid, const struct ifunc *ifn, uint64_t base,
+			   uint64_t *impl)
+{
+	char path[64], line[PATH_MAX + 256], last[PATH_MAX] = "";
+	bool found = false;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	while (!found && fgets(line, sizeof(line), fp)) {
+		char perms[8], file[PATH_MAX], use[PATH_MAX];
+
+		maps_file(line, perms, sizeof(perms), file, sizeof(file));
+		if (!file[0] || perms[2] != 'x' || !strcmp(file, last))
+			continue;
+		snprintf(last, sizeof(last), "%s", file);
+		rooted(pid, file, use, sizeof(use));
+		found = got_choice(s, pid, use, ifn, base, impl);
+	}
+	fclose(fp);
+	return found;
+}
+
 /*
  * The implementation an IFUNC resolved to, as a virtual address of the same
- * file: the dynamic linker runs the resolver at load and stores its answer
- * in the GOT slot of the object's own IRELATIVE relocation, so that slot,
- * read in a live process, is the choice that process made (-p PID). By
- * path (-b) the process may not exist yet: the choice kaos-trace's own
- * loader made for the same file on this CPU stands in for it. Calling the
- * resolver ourselves would run code of the target in the tracer, and the
- * resolver's answer also depends on the loader's state (hwcaps, tunables).
- * NULL with *impl and *who, or why not.
+ * file. The dynamic linker runs the resolver at load and stores its answer
+ * in GOT slots, so the slots, read in a live process, are the choice that
+ * process made (-p PID): the slot of the object's own IRELATIVE relocation
+ * (its own calls), else the JUMP_SLOT/GLOB_DAT slots of the objects that
+ * call it. By path (-b) the process may not exist yet: the choice
+ * kaos-trace's own loader made for the same file on this CPU stands in for
+ * it (IRELATIVE only). Calling the resolver ourselves would run code of the
+ * target in the tracer, and its answer depends on the loader's state
+ * (hwcaps, tunables). NULL with *impl and *who, or why not.
  */
-static const char *ifunc_target(const struct scan *s, uint64_t resolver, pid_t *who, uint64_t *impl)
+static const char *ifunc_target(const struct scan *s, const struct ifunc *ifn, pid_t *who,
+				uint64_t *impl)
 {
 	pid_t pid = s->c->pid > 0 ? s->c->pid : getpid();
-	uint64_t slot, rt, target = 0;
-	struct iovec local = {&target, sizeof(target)}, remote;
+	uint64_t slot, rt, base, target = 0;
+	bool own = kt_elf_find_irelative(s->e, ifn->resolver, &slot) == 0;
 
 	if (s->e->ehdr.e_ident[EI_CLASS] != ELFCLASS64)
 		return "IFUNC in a 32-bit object: not supported, probe its implementation by name";
-	if (kt_elf_find_irelative(s->e, resolver, &slot))
+	if (!own && s->c->pid <= 0)
 		return "IFUNC its own object never calls (no IRELATIVE slot records the choice): "
-		       "probe its implementation by name (list --func shows them)";
-	if (kt_sym_runtime_addr(pid, s->c->attach_path, resolver, &rt))
+		       "give -p PID of a process calling it, or probe its implementation by name";
+	if (kt_sym_runtime_addr(pid, s->c->attach_path, ifn->resolver, &rt))
 		return s->c->pid > 0
 			       ? "IFUNC: the file is not mapped by the process"
 			       : "IFUNC of a file kaos-trace does not map itself: give -p PID "
 				 "of a process using it, or probe its implementation by name";
-	remote = (struct iovec){(void *)(uintptr_t)(rt - resolver + slot), sizeof(target)};
-	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(target))
-		return "IFUNC: cannot read the process's choice (process_vm_readv failed)";
-	*impl = target - (rt - resolver);
+	base = rt - ifn->resolver;
+	if (own) {
+		if (read_word(pid, base + slot, &target))
+			return "IFUNC: cannot read the process's choice (process_vm_readv failed)";
+		*impl = target - base;
+	} else if (!callers_choice(s, pid, ifn, base, impl)) {
+		return "IFUNC that the process has not bound yet (no GOT slot holds an "
+		       "implementation: lazily bound until its first call)";
+	}
 	if (!in_exec_segment(s, *impl))
 		return "IFUNC not resolved yet in the process, or to code outside its file";
 	*who = pid;
@@ -537,7 +610,7 @@ static int resolve_ifuncs(struct scan *s)
 		const char *why;
 		pid_t who = 0;
 
-		why = ifunc_target(s, ifn->resolver, &who, &na.vaddr);
+		why = ifunc_target(s, ifn, &who, &na.vaddr);
 		if (why) {
 			sym.st_value = ifn->resolver;
 			sym.st_size = ifn->size;

@@ -23,7 +23,8 @@
  * whatever is on top of the stack), IFUNCs whose implementation cannot be
  * told and symbols outside executable segments. An IFUNC is probed at the
  * implementation its process uses: the GOT slot of the object's IRELATIVE
- * relocation, read in the -p process (by path: in kaos-trace itself). A glob skips them with one
+ * relocation or of a caller's JUMP_SLOT/GLOB_DAT one, read in the -p
+ * process (by path: the IRELATIVE slot in kaos-trace itself). A glob skips them with one
  * note; a pattern that matches nothing else is an error.
  *
  * The probes' own cost depends on the function's first instruction (the

@@ -7,10 +7,15 @@
 #     --func shows the same implementation, by pid and by path (kaos-trace's
 #     own choice on this CPU). Before: memcpy probed the unused compatibility
 #     symbol memcpy@GLIBC_2.2.5 and counted 0, strlen was refused.
-#  2. A static function of a stripped executable whose .symtab lives in a
+#  2. An IFUNC of a test library that the library never calls itself
+#     (libkt_ifunc.so: kt_ifunc_sum, resolved to sum_unrolled): with -p PID
+#     the choice is read from the caller's GOT slot and the calls counted
+#     exactly; by path it is refused with the reason. Before: refused both
+#     ways.
+#  3. A static function of a stripped executable whose .symtab lives in a
 #     separate debug file (objcopy --only-keep-debug, .gnu_debuglink): --func
 #     finds it and counts exactly.
-#  3. Folded stacks of calls made in a thread of that stripped executable
+#  4. Folded stacks of calls made in a thread of that stripped executable
 #     read start_thread (libc's debug file, libc6-dbg, by build-id) and the
 #     executable's static functions (its debug file, by debuglink), not
 #     libc.so.6+0x... and kt_symbols+0x....
@@ -67,7 +72,30 @@ grep -q '(.symtab of its separate debug file)' "$TMP/list_pid.txt" ||
 	fail "list does not say libc's symbols come from its debug file"
 echo "ok: strlen and memcpy counted in the implementations the process uses"
 
-echo "== 2. a static function of a stripped executable, through its debug file"
+echo "== 2. an IFUNC only its callers' GOT slots resolve"
+coproc W { "$PROG" --wait --ifunc 3000; }
+cpid=$W_PID
+read -r ready wpid <&"${W[0]}"
+[ "$ready" = ready ] || fail "kt_symbols did not start"
+start_tracer lib -p "$wpid" --func 'libkt_ifunc.so:kt_ifunc_sum' --json "$TMP/lib.json"
+echo go >&"${W[1]}"
+cat <&"${W[0]}" >"$TMP/prog_lib.txt"
+wait "$cpid" || fail "kt_symbols failed"
+rc=0
+wait "$TRACER_PID" || rc=$?
+[ $rc -eq 0 ] || fail "kaos-trace -p exited with $rc"
+grep -Eq "^kaos-trace: --func 'libkt_ifunc.so:kt_ifunc_sum': kt_ifunc_sum is an IFUNC: probing sum_unrolled at libkt_ifunc.so\+0x[0-9a-f]+ \(file offset 0x[0-9a-f]+\), the implementation pid $wpid uses$" "$TMP/lib.err" ||
+	fail "no line naming sum_unrolled"
+[ "$(calls "$TMP/prog_lib.txt" kt_ifunc_sum)" = 3000 ] || fail "the program did not make 3000 calls"
+[ "$(fcalls "$TMP/lib.json" sum_unrolled)" = 3000 ] ||
+	fail "sum_unrolled: $(fcalls "$TMP/lib.json" sum_unrolled) calls counted, expected 3000"
+rc=0
+"$KT" list --func 'libkt_ifunc.so:kt_ifunc_sum' "$PROG" >"$TMP/list_lib.txt" 2>&1 || rc=$?
+grep -q "kt_ifunc_sum .* refused: IFUNC its own object never calls .*give -p PID" "$TMP/list_lib.txt" ||
+	fail "by path: no refusal with the reason: $(cat "$TMP/list_lib.txt")"
+echo "ok: kt_ifunc_sum -> sum_unrolled through the caller's GOT slot, 3000 calls; refused by path"
+
+echo "== 3. a static function of a stripped executable, through its debug file"
 mkdir "$TMP/dbg"
 objcopy --only-keep-debug "$PROG" "$TMP/dbg/kt_symbols.debug"
 objcopy --strip-all --add-gnu-debuglink="$TMP/dbg/kt_symbols.debug" "$PROG" "$TMP/dbg/kt_symbols"
@@ -77,15 +105,15 @@ nm -D "$TMP/dbg/kt_symbols" | grep -q local_busy && fail "local_busy is exported
 grep -q "(.symtab of its separate debug file)" "$TMP/list2.txt" || fail "list does not name the debug file"
 start_tracer local -b "$TMP/dbg/kt_symbols" --func local_busy --json "$TMP/local.json" \
 	--folded "$TMP/local.folded"
-# the copy lost its $ORIGIN rpath to libkaos.so
-LD_LIBRARY_PATH=$PWD/$B "$TMP/dbg/kt_symbols" --local 2000 --thread >"$TMP/prog2.txt" ||
+# the copy lost its $ORIGIN rpath to libkaos.so and libkt_ifunc.so
+LD_LIBRARY_PATH=$PWD/$B:$PWD/$B/tests/progs "$TMP/dbg/kt_symbols" --local 2000 --thread >"$TMP/prog2.txt" ||
 	fail "stripped kt_symbols failed"
 stop_tracer
 [ "$(fcalls "$TMP/local.json" local_busy)" = 2000 ] ||
 	fail "local_busy: $(fcalls "$TMP/local.json" local_busy) calls counted, expected 2000"
 echo "ok: local_busy found in the debug file, 2000 calls"
 
-echo "== 3. folded stacks through libc and the stripped executable"
+echo "== 4. folded stacks through libc and the stripped executable"
 cat "$TMP/local.folded"
 grep -Eq '^\[local_busy\];kt_symbols;start_thread;run [0-9]+$' "$TMP/local.folded" ||
 	fail "no [local_busy];kt_symbols;start_thread;run stack: $(head -3 "$TMP/local.folded")"

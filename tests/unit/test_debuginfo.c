@@ -5,7 +5,9 @@
  * own .symtab needs none; the search leaves the process's descriptors as
  * they were (elfutils closed descriptor 0 when driven the wrong way).
  * kt_elf_find_irelative: the GOT slot of libc's strlen IFUNC holds, in this
- * very process, the implementation that a pointer to strlen points to.
+ * very process, the implementation dlsym() gives for libc's strlen.
+ * kt_elf_find_got_refs: this program's GOT slot for fcntl, once called,
+ * holds fcntl's address.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
@@ -102,14 +105,13 @@ static void test_own_symtab_needs_none(void **state)
 	kt_elf_close(e);
 }
 
-static size_t (*volatile strlen_ptr)(const char *) = strlen;
-
 static void test_irelative_slot_holds_the_choice(void **state)
 {
 	struct libc_info l;
 	struct kt_elf *e;
 	uint64_t resolver, slot;
 	uintptr_t chosen;
+	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
 
 	(void)state;
 	find_libc(&l);
@@ -118,9 +120,39 @@ static void test_irelative_slot_holds_the_choice(void **state)
 	assert_int_equal(kt_elf_find_symbol(e, "strlen", &resolver, NULL), 0);
 	assert_int_equal(kt_elf_find_irelative(e, resolver, &slot), 0);
 	memcpy(&chosen, (const void *)(l.base + slot), sizeof(chosen));
-	assert_true(chosen == (uintptr_t)strlen_ptr);
+	/* from libc's handle: under ASan the global strlen is its interceptor */
+	assert_non_null(libc);
+	assert_true(chosen == (uintptr_t)dlsym(libc, "strlen"));
+	dlclose(libc);
 	assert_true(chosen != l.base + resolver);
 	assert_int_equal(kt_elf_find_irelative(e, resolver + 1, &slot), -KT_ELF_ENOSYM);
+	kt_elf_close(e);
+}
+
+static int exe_base_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	*(uintptr_t *)arg = info->dlpi_addr; /* the first object is the executable */
+	return 1;
+}
+
+static void test_got_slot_of_a_called_function(void **state)
+{
+	struct kt_elf *e;
+	uint64_t slots[8];
+	uintptr_t base = 0, bound;
+	int n;
+
+	(void)state;
+	assert_true(fcntl(1, F_GETFD) >= -1); /* binds a lazy PLT slot */
+	dl_iterate_phdr(exe_base_cb, &base);
+	assert_int_equal(kt_elf_open("/proc/self/exe", &e), 0);
+	n = kt_elf_find_got_refs(e, "fcntl", slots, 8);
+	assert_true(n >= 1 && n <= 8);
+	memcpy(&bound, (const void *)(base + slots[0]), sizeof(bound));
+	assert_true(bound == (uintptr_t)dlsym(RTLD_DEFAULT, "fcntl"));
+	assert_int_equal(kt_elf_find_got_refs(e, "no_such_function_kt", slots, 8), 0);
+	assert_int_equal(kt_elf_find_got_refs(e, "", slots, 8), -KT_ELF_EINVAL);
 	kt_elf_close(e);
 }
 
@@ -130,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_libc_debug_file),
 		cmocka_unit_test(test_own_symtab_needs_none),
 		cmocka_unit_test(test_irelative_slot_holds_the_choice),
+		cmocka_unit_test(test_got_slot_of_a_called_function),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
