@@ -289,11 +289,80 @@ int kt_elf_find_section(struct kt_elf *e, const char *name, Elf_Scn **scn, GElf_
 }
 
 /* Walks the first non-empty section of type `type`; -KT_ELF_ENOSYMTAB if none. */
+/* The version name of index ndx in .gnu.version_d (NULL if none). */
+static const char *verdef_name(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr,
+			       unsigned int ndx)
+{
+	Elf_Data *d = section_data(e, scn, shdr);
+	size_t off = 0;
+
+	for (GElf_Word i = 0; d && i < shdr->sh_info; i++) {
+		GElf_Verdef vd;
+		GElf_Verdaux va;
+
+		if (!gelf_getverdef(d, (int)off, &vd))
+			break;
+		if (vd.vd_ndx == ndx && gelf_getverdaux(d, (int)(off + vd.vd_aux), &va))
+			return elf_strptr(e->elf, shdr->sh_link, va.vda_name);
+		if (!vd.vd_next)
+			break;
+		off += vd.vd_next;
+	}
+	return NULL;
+}
+
+/* .dynsym's symbol versions: .gnu.version and .gnu.version_d. */
+struct dyn_versions {
+	Elf_Data *versym;
+	Elf_Scn *verdef;
+	GElf_Shdr verdef_sh;
+};
+
+static void find_versions(struct kt_elf *e, size_t dynsym_ndx, struct dyn_versions *v)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	memset(v, 0, sizeof(*v));
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_GNU_versym && sh.sh_link == dynsym_ndx)
+			v->versym = section_data(e, scn, &sh);
+		else if (sh.sh_type == SHT_GNU_verdef) { /* its link is the string table */
+			v->verdef = scn;
+			v->verdef_sh = sh;
+		}
+	}
+}
+
+/*
+ * The name .symtab would give symbol i of .dynsym: "name@VERSION" for a
+ * non-default (hidden) version, kept for old binaries (memcpy@GLIBC_2.2.5
+ * beside memcpy@@GLIBC_2.14); else the plain name.
+ */
+static const char *dynsym_name(struct kt_elf *e, const struct dyn_versions *v, size_t i,
+			       const char *name, char *buf, size_t n)
+{
+	GElf_Versym ver;
+	const char *vname;
+
+	if (!v->versym || !v->verdef || !gelf_getversym(v->versym, (int)i, &ver) ||
+	    !(ver & 0x8000) || (ver & 0x7fff) <= 1)
+		return name;
+	vname = verdef_name(e, v->verdef, &v->verdef_sh, ver & 0x7fff);
+	if (!vname || (size_t)snprintf(buf, n, "%s@%s", name, vname) >= n)
+		return name;
+	return buf;
+}
+
 static int walk_symbols(struct kt_elf *e, Elf64_Word type, kt_elf_symbol_fn cb, void *ctx)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr shdr;
 	size_t entsz = gelf_fsize(e->elf, ELF_T_SYM, 1, EV_CURRENT);
+	struct dyn_versions v = {0};
+	char buf[1024];
 
 	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
 		Elf_Data *data;
@@ -305,6 +374,8 @@ static int walk_symbols(struct kt_elf *e, Elf64_Word type, kt_elf_symbol_fn cb, 
 		data = section_data(e, scn, &shdr);
 		if (!data || !entsz)
 			return -KT_ELF_ETRUNC;
+		if (type == SHT_DYNSYM)
+			find_versions(e, elf_ndxscn(scn), &v);
 		n = data->d_size / entsz;
 		for (size_t i = 1; i < n; i++) { /* entry 0 is the null symbol */
 			GElf_Sym sym;
@@ -314,6 +385,8 @@ static int walk_symbols(struct kt_elf *e, Elf64_Word type, kt_elf_symbol_fn cb, 
 			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
 				continue;
 			name = elf_strptr(e->elf, shdr.sh_link, sym.st_name);
+			if (name && type == SHT_DYNSYM)
+				name = dynsym_name(e, &v, i, name, buf, sizeof(buf));
 			ret = cb(name ? name : "", &sym, ctx);
 			if (ret)
 				return ret;
