@@ -65,9 +65,14 @@ static void dw_load(void)
 		DW_SYM(dw.callbacks.find_debuginfo, "dwfl_standard_find_debuginfo") &&
 		DW_SYM(dw.callbacks.section_address, "dwfl_offline_section_address");
 	dw.callbacks.debuginfo_path = &debuginfo_path;
+	/*
+	 * Kept until exit: its functions are in use (valgrind sees the
+	 * loader's blocks as still reachable: tests/valgrind/dlopen.supp).
+	 * A dlclose() from a destructor would not help, glibc unloads nothing
+	 * while it runs the finalizers.
+	 */
 	if (!dw.ok)
 		dlclose(lib);
-	/* else kept open for the life of the process: its functions are in use */
 }
 
 /*
