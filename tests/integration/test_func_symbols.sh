@@ -13,8 +13,8 @@
 #     exactly; by path it is refused with the reason. Before: refused both
 #     ways.
 #  3. A static function of a stripped executable whose .symtab lives in a
-#     separate debug file (objcopy --only-keep-debug, .gnu_debuglink): --func
-#     finds it and counts exactly.
+#     separate debug file (objcopy --only-keep-debug, .gnu_debuglink, beside
+#     it or in .debug/): --func finds it and counts exactly.
 #  4. Folded stacks of calls made in a thread of that stripped executable
 #     read start_thread (libc's debug file, libc6-dbg, by build-id) and the
 #     executable's static functions (its debug file, by debuglink), not
@@ -103,6 +103,12 @@ readelf -S "$TMP/dbg/kt_symbols" | grep -q '\.symtab' && fail "objcopy left a .s
 nm -D "$TMP/dbg/kt_symbols" | grep -q local_busy && fail "local_busy is exported"
 "$KT" list --func local_busy "$TMP/dbg/kt_symbols" >"$TMP/list2.txt" || fail "list: $(cat "$TMP/list2.txt")"
 grep -q "(.symtab of its separate debug file)" "$TMP/list2.txt" || fail "list does not name the debug file"
+# the other place of a debuglink name: the .debug/ directory beside the file
+mkdir -p "$TMP/dbg2/.debug"
+cp "$TMP/dbg/kt_symbols" "$TMP/dbg2/kt_symbols"
+cp "$TMP/dbg/kt_symbols.debug" "$TMP/dbg2/.debug/"
+"$KT" list --func local_busy "$TMP/dbg2/kt_symbols" >"$TMP/list2b.txt" || fail "list (.debug/): $(cat "$TMP/list2b.txt")"
+grep -Eq "^  local_busy .* ok$" "$TMP/list2b.txt" || fail "local_busy not found through .debug/"
 start_tracer local -b "$TMP/dbg/kt_symbols" --func local_busy --json "$TMP/local.json" \
 	--folded "$TMP/local.folded"
 # the copy lost its $ORIGIN rpath to libkaos.so and libkt_ifunc.so

@@ -6,6 +6,8 @@
  * they were (elfutils closed descriptor 0 when driven the wrong way).
  * kt_elf_find_irelative: the GOT slot of libc's strlen IFUNC holds, in this
  * very process, the implementation dlsym() gives for libc's strlen.
+ * A file with no debug file anywhere is answered without libdwfl's
+ * fallback, which loads libdebuginfod and ~40 libraries (40-60 ms).
  * kt_elf_find_got_refs: this program's GOT slot for fcntl, once called,
  * holds fcntl's address.
  */
@@ -20,6 +22,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -92,6 +95,44 @@ static void test_libc_debug_file(void **state)
 	}
 }
 
+static bool mapped(const char *name)
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, name) != NULL;
+	fclose(f);
+	return found;
+}
+
+static int find_libz_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	if (!strstr(info->dlpi_name, "/libz.so"))
+		return 0;
+	snprintf(arg, 4096, "%s", info->dlpi_name);
+	return 1;
+}
+
+static void test_no_debug_file_no_debuginfod(void **state)
+{
+	char path[4096] = "";
+	struct kt_elf *e, *dbg;
+
+	(void)state;
+	unsetenv("DEBUGINFOD_URLS");
+	assert_int_equal(dl_iterate_phdr(find_libz_cb, path), 1); /* linked for libelf */
+	assert_int_equal(kt_elf_open(path, &e), 0);
+	assert_false(kt_debuginfo_has_symtab(e));
+	assert_int_equal(kt_debuginfo_open(e, path, &dbg), -KT_ELF_ENOSYMTAB);
+	assert_null(dbg);
+	assert_false(mapped("libdebuginfod"));
+	kt_elf_close(e);
+}
+
 static void test_own_symtab_needs_none(void **state)
 {
 	struct kt_elf *e, *dbg = (struct kt_elf *)1;
@@ -161,6 +202,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_libc_debug_file),
 		cmocka_unit_test(test_own_symtab_needs_none),
+		cmocka_unit_test(test_no_debug_file_no_debuginfod),
 		cmocka_unit_test(test_irelative_slot_holds_the_choice),
 		cmocka_unit_test(test_got_slot_of_a_called_function),
 	};
