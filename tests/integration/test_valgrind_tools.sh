@@ -16,7 +16,8 @@ need "$KT" "$WORK" "$FUNCS" "$B/kaos-pipeline"
 command -v valgrind >/dev/null || fail "valgrind is missing (make deps)"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=all
-	--errors-for-leak-kinds=all --suppressions=tests/valgrind/libbpf.supp)
+	--errors-for-leak-kinds=all --suppressions=tests/valgrind/libbpf.supp \
+	--suppressions=tests/valgrind/dlopen.supp)
 
 # vg_check NAME RC: the valgrind run NAME exited RC; its log is $TMP/NAME.err
 vg_check() {
