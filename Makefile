@@ -293,7 +293,10 @@ VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-a
 GUEST := $(B)/vm/guest
 # kt_funcs: functions of known call counts for the --func test (once it exists);
 # kt_offcpu: a consumer blocked in a known function (--off-cpu)
-GUEST_PROGS := kt_workload $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_offcpu
+# kt_fork: forks and execs while traced (test_fork.sh); kt_probe_cost: a hit on the
+# build's site, next to the measuring-only nop5 and nop1 variants
+GUEST_PROGS := kt_workload $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_offcpu kt_fork \
+	kt_probe_cost
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
@@ -341,7 +344,8 @@ $(PROBE_NOP_STAMP): FORCE
 	$(Q)echo $(PROBE_NOP) >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 $(CORE_OBJ) $(KT_OBJ) $(B)/user/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
 	$(SAN_SRC:%.c=$(B)/asan/%.o) $(SAN_SRC:%.c=$(B)/tsan/%.o) \
-	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload: $(PROBE_NOP_STAMP)
+	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload $(GUEST)/bin/kt_fork \
+	$(GUEST)/bin/kt_probe_cost: $(PROBE_NOP_STAMP)
 .PHONY: FORCE
 FORCE:
 
