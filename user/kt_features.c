@@ -47,7 +47,8 @@
  * each here) is not waited for: it was forked twice and init reaps it.
  */
 #if defined(__x86_64__)
-extern const char kt_feat_at0[], kt_feat_at1[], kt_feat_nop5_at[], kt_feat_redzone_at[];
+extern const char kt_feat_at0[], kt_feat_at1[], kt_feat_nop5_at[], kt_feat_redzone_at[],
+	kt_feat_redzone5_at[], kt_feat_nop5_b_at[];
 
 #define COMBINED_SITE ".byte 0x90, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00\n"
 
@@ -74,23 +75,44 @@ __attribute__((noinline, noclone, used)) static void site_nop5(void)
 }
 
 /*
- * A leaf that keeps two values at -8(%rsp) and -16(%rsp), the red zone,
- * across a combined site: 1 if either changed. In one asm statement, so the
+ * Leaves that keep two values at -8(%rsp) and -16(%rsp), the red zone,
+ * across a probe site: 1 if either changed. In one asm statement, so the
  * compiler cannot put anything between the stores, the site and the loads.
  */
-__attribute__((noinline, noclone)) static int redzone_once(uint64_t a, uint64_t b)
-{
-	uint64_t ra, rb;
+#define REDZONE_LEAF(fn, label, site)                                                        \
+	__attribute__((noinline, noclone)) static int fn(uint64_t a, uint64_t b)             \
+	{                                                                                    \
+		uint64_t ra, rb;                                                             \
+                                                                                             \
+		__asm__ __volatile__("movq %[a], -8(%%rsp)\n\tmovq %[b], -16(%%rsp)\n"       \
+				     ".globl " label "\n.hidden " label "\n" label ": " site \
+				     "\tmovq -8(%%rsp), %[ra]\n\tmovq -16(%%rsp), %[rb]\n"   \
+				     : [ra] "=&r"(ra), [rb] "=&r"(rb)                        \
+				     : [a] "r"(a), [b] "r"(b)                                \
+				     : "memory");                                            \
+		return ra != a || rb != b;                                                   \
+	}
+REDZONE_LEAF(redzone_combined, "kt_feat_redzone_at", COMBINED_SITE)
+/* for kt_features_test_nop5_as_at1(): the 6.18 hazard, which the checks must catch */
+REDZONE_LEAF(redzone_nop5, "kt_feat_redzone5_at", ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n")
 
-	__asm__ __volatile__("movq %[a], -8(%%rsp)\n\tmovq %[b], -16(%%rsp)\n"
-			     ".globl kt_feat_redzone_at\n.hidden kt_feat_redzone_at\n"
-			     "kt_feat_redzone_at: " COMBINED_SITE
-			     "\tmovq -8(%%rsp), %[ra]\n\tmovq -16(%%rsp), %[rb]\n"
-			     : [ra] "=&r"(ra), [rb] "=&r"(rb)
-			     : [a] "r"(a), [b] "r"(b)
-			     : "memory");
-	return ra != a || rb != b;
+__attribute__((noinline, noclone, used)) static void site_nop5_b(void)
+{
+	__asm__ __volatile__(".globl kt_feat_nop5_b_at\n.hidden kt_feat_nop5_b_at\n"
+			     "kt_feat_nop5_b_at: .byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n" ::
+				     : "memory");
 }
+
+/* The site the self-test checks as "+1", with its red-zone twin. */
+struct at1_site {
+	const char *at, *redzone_at;
+	void (*pass)(void);
+	int (*redzone)(uint64_t, uint64_t);
+};
+static const struct at1_site combined_at1 = {kt_feat_at1 + 1, kt_feat_redzone_at + 1, site_at1,
+					     redzone_combined};
+static const struct at1_site nop5_as_at1 = {kt_feat_nop5_b_at, kt_feat_redzone5_at, site_nop5_b,
+					    redzone_nop5};
 
 /* File and file offset of a code address of this process, from /proc/self/maps. */
 static int addr_to_file(uintptr_t addr, char *path, size_t pathlen, uint64_t *off)
@@ -184,13 +206,13 @@ struct site_report {
 };
 
 /* Forks after the hits at +1; the grandchild passes the site again. */
-static int fork_after_hits(void)
+static int fork_after_hits(const struct at1_site *s)
 {
 	int st = -1;
 	pid_t g = fork();
 
 	if (g == 0) {
-		site_at1();
+		s->pass();
 		_exit(0);
 	}
 	if (g < 0 || waitpid(g, &st, 0) != g)
@@ -205,19 +227,20 @@ static int fork_after_hits(void)
  * against it unless `full`, the nop5 site only if `full` (features) or a
  * target has nop5 sites (`nop5`).
  */
-static void run_site_test(int type, bool full, bool nop5, struct site_report *r)
+static void run_site_test(int type, const struct at1_site *at1, bool full, bool nop5,
+			  struct site_report *r)
 {
-	int fd = open_uprobe(type, kt_feat_at1 + 1);
+	int fd = open_uprobe(type, at1->at);
 
 	r->fork_status = -1;
 	if (fd < 0) {
 		r->at1_err = fd;
 	} else {
-		r->at1_ns = ns_per_hit(site_at1);
-		r->fork_status = fork_after_hits();
-		if (open_uprobe(type, kt_feat_redzone_at + 1) >= 0)
+		r->at1_ns = ns_per_hit(at1->pass);
+		r->fork_status = fork_after_hits(at1);
+		if (open_uprobe(type, at1->redzone_at) >= 0)
 			for (uint64_t i = 0; i < 64; i++)
-				r->redzone_bad += (unsigned)redzone_once(i ^ 0xa5a5a5a5deadbeefull,
+				r->redzone_bad += (unsigned)at1->redzone(i ^ 0xa5a5a5a5deadbeefull,
 									 i ^ 0x5a5a5a5acafef00dull);
 	}
 	if ((full || nop5 || !r->at1_err) && open_uprobe(type, kt_feat_at0) >= 0)
@@ -255,7 +278,7 @@ static struct {
 	pid_t worker; /* the grandchild, once known */
 } site_test = {-1, -1};
 
-static void site_test_start(bool full, bool nop5)
+static void site_test_start(const struct at1_site *at1, bool full, bool nop5)
 {
 	struct site_report r = {.fork_status = -1};
 	int type, pfd[2], st;
@@ -270,7 +293,7 @@ static void site_test_start(bool full, bool nop5)
 
 		if (w == 0) {
 			close(pfd[0]);
-			run_site_test(type, full, nop5, &r);
+			run_site_test(type, at1, full, nop5, &r);
 			_exit(write(pfd[1], &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
 		}
 		/* the worker's pid first, so the parent can stop a stuck one */
@@ -351,7 +374,7 @@ void kt_features_probe_start(struct kt_features *f, unsigned tests)
 #if defined(__x86_64__)
 	f->nop5 = KT_NOP5_UNKNOWN;
 	if ((tests & KT_PROBE_SITES) && f->uprobe_pmu)
-		site_test_start(tests & KT_PROBE_ALL, tests & KT_PROBE_NOP5);
+		site_test_start(&combined_at1, tests & KT_PROBE_ALL, tests & KT_PROBE_NOP5);
 #else
 	(void)tests;
 	f->nop5 = KT_NOP5_NOT_X86;
@@ -361,6 +384,18 @@ void kt_features_probe_start(struct kt_features *f, unsigned tests)
 void kt_features_probe_finish(struct kt_features *f)
 {
 #if defined(__x86_64__)
+	site_test_finish(f);
+#endif
+	kt_features_choose_site(f);
+}
+
+void kt_features_test_nop5_as_at1(struct kt_features *f)
+{
+	kt_features_probe_now(f);
+#if defined(__x86_64__)
+	f->nop5 = KT_NOP5_UNKNOWN;
+	if (f->uprobe_pmu)
+		site_test_start(&nop5_as_at1, true, true);
 	site_test_finish(f);
 #endif
 	kt_features_choose_site(f);

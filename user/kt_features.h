@@ -87,6 +87,13 @@ void kt_features_probe_finish(struct kt_features *f);
  */
 void kt_features_choose_site(struct kt_features *f);
 
+/*
+ * For tests: the same self-test with a plain 5-byte nop in place of +1 (the
+ * site Linux 6.18 turns into a CALL that crashes forked children), to show
+ * that its fork and red-zone checks catch such a site (x86-64).
+ */
+void kt_features_test_nop5_as_at1(struct kt_features *f);
+
 /* Classifies measured hit costs (ns) of a nop5 and a nop1 site; UNKNOWN if either is <= 0. */
 enum kt_nop5 kt_features_classify_nop5(double nop5_ns, double nop1_ns);
 const char *kt_nop5_name(enum kt_nop5 n);
