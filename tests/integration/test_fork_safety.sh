@@ -57,6 +57,9 @@ for mode in p b; do
 	target=(-p "$FK_PID")
 	[ $mode = b ] && target=(-b "$FORK")
 	start_tracer "$mode-1" "${target[@]}" --sample 1
+	# the attach point on the combined sites, and why, is said at start
+	grep -Eq '^kaos-trace: probe sites: attaching at \+[01] \(.*\): .+' "$TMP/$mode-1.err" ||
+		fail "-$mode: no 'probe sites: attaching at' line"
 	round_attached
 	stop_tracer
 	if [ $mode = b ]; then
@@ -115,6 +118,8 @@ daemon_traced() { wait_log "process: pid ${1:-[0-9]+} \(kt_fork\) traced" 20; }
 if has_mode daemon; then
 fk_start d "$FORK" --ops $N
 daemon_round d-1
+grep -Eq 'start: probe sites: attaching at \+[01] \(.*\): .+' "$DERR" ||
+	fail "daemon: no 'probe sites: attaching at' line"
 round_attached
 daemon_traced
 stop_daemon
