@@ -212,6 +212,7 @@ static int fork_after_hits(const struct at1_site *s)
 	pid_t g = fork();
 
 	if (g == 0) {
+		alarm(5); /* whatever the site does, this child ends */
 		s->pass();
 		_exit(0);
 	}
@@ -293,6 +294,7 @@ static void site_test_start(const struct at1_site *at1, bool full, bool nop5)
 
 		if (w == 0) {
 			close(pfd[0]);
+			alarm(10); /* never outlives a stuck test; kaos-trace waits 3 s */
 			run_site_test(type, at1, full, nop5, &r);
 			_exit(write(pfd[1], &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
 		}
