@@ -141,7 +141,6 @@ static int addr_to_file(uintptr_t addr, char *path, size_t pathlen, uint64_t *of
 	fclose(m);
 	return ret;
 }
-#endif
 
 static int read_int_file(const char *path, int *v)
 {
@@ -155,7 +154,6 @@ static int read_int_file(const char *path, int *v)
 	return ok ? 0 : -EINVAL;
 }
 
-#if defined(__x86_64__)
 /* A perf uprobe event (no BPF program) on this process at the site: fd or -errno. */
 static int open_uprobe(int pmu_type, const char *site)
 {
@@ -410,7 +408,10 @@ void kt_features_choose_site(struct kt_features *f)
 
 	f->site_at = 0;
 	if (f->nop5 == KT_NOP5_NOT_X86)
-		snprintf(why, len, "%s: nops are emulated", f->machine[0] ? f->machine : "not x86");
+		snprintf(why, len, "%s: nops are emulated",
+			 !strcmp(f->machine, "aarch64") ? "arm64"
+			 : f->machine[0]		? f->machine
+							: "not x86");
 	else if (!f->site_tested)
 		snprintf(why, len, "the note's address; the +1 self-test did not run");
 	else if (f->at1_err)
@@ -438,6 +439,10 @@ void kt_features_choose_site(struct kt_features *f)
 
 void kt_features_site_line(const struct kt_features *f, char *buf, size_t len)
 {
+	if (f->nop5 == KT_NOP5_NOT_X86) { /* one nop at the note, no combined site */
+		snprintf(buf, len, "+0 (%s)", f->site_why);
+		return;
+	}
 	snprintf(buf, len, "+%d (%s): %s", f->site_at,
 		 f->site_at ? "the 10-byte nop" : "the 1-byte nop, emulated", f->site_why);
 }

@@ -182,7 +182,7 @@ static void test_choose_site(void **state)
 	assert_site(&f, 0, "self-test did not run");
 	f.nop5 = KT_NOP5_NOT_X86;
 	strcpy(f.machine, "aarch64");
-	assert_site(&f, 0, "aarch64: nops are emulated");
+	assert_site(&f, 0, "+0 (arm64: nops are emulated)");
 
 	f = at1_probed(0, 0);
 	f.at1_err = -524; /* 6.18 refuses a uprobe on the cs-prefixed nop10 */
