@@ -16,6 +16,7 @@
 
 #include "kt_alert.h"
 #include "kt_config.h"
+#include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_http.h"
 #include "kt_log.h"
@@ -1177,12 +1178,21 @@ int kt_daemon_main(int argc, char **argv)
 		kt_config_free(&c);
 		return 1;
 	}
+	struct kt_features feat;
+
+	/* where to attach on combined probe sites: a self-test in a child, while BPF loads */
+	kt_features_probe_now(&feat);
+	kt_features_probe_start(&feat, c.probe_cost_ns > 0 ? 0 : KT_PROBE_SITES);
 	if (kt_session_open(&d.s, &so, err, sizeof(err))) {
 		kt_log(KT_LOG_ERROR, "start", "%s", err);
 		kt_session_print_bpf_log(stderr);
+		kt_features_probe_finish(&feat);
 		kt_config_free(&c);
 		return 1;
 	}
+	kt_features_probe_finish(&feat);
+	kt_features_site_line(&feat, err, sizeof(err));
+	kt_log(KT_LOG_INFO, "start", "probe sites: attaching at %s", err);
 	d.stacks = so.stacks;
 	if (c.off_cpu && kt_offcpu_open(&d.offcpu, c.off_cpu_min_ns, d.s.sym, err, sizeof(err))) {
 		kt_log(KT_LOG_ERROR, "start", "%s", err);

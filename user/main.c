@@ -759,6 +759,8 @@ int main(int argc, char **argv)
 			die(1, "%s", err);
 	}
 
+	/* Where to attach on combined probe sites: the self-test ran meanwhile (kt_features.h). */
+	kt_features_site_finish();
 	/* Attach every probe of every target (watch-only targets have no path). */
 	for (int i = 0; i < t.targets.n; i++) {
 		struct kt_target *tg = &t.targets.v[i];
