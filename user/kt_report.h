@@ -19,11 +19,13 @@ struct kt_report_totals {
 	uint64_t lost;	    /* reservations that failed: counted, never silent */
 	uint64_t filtered;
 	uint64_t stack_errors;
-	double hit_ns;	   /* measured cost of one probe hit */
+	double hit_ns;			  /* measured cost of one probe hit */
 	bool func_calibrated;		  /* --func: probe costs were measured */
 	uint64_t func_stats[KT_FSTAT_NR]; /* --func: kernel-side anomalies (enum kt_func_stat) */
-	double elapsed_s;  /* since attach */
-	double interval_s; /* length of this interval */
+	const char *scope;     /* which processes are traced, in words (NULL: not said) */
+	uint64_t out_of_scope; /* probe hits in processes out of that scope, ignored */
+	double elapsed_s;      /* since attach */
+	double interval_s;     /* length of this interval */
 	bool final;
 	/* if set, kt_report_json calls it to add members (e.g. "off_cpu") at the end */
 	int (*json_extra)(struct kt_json *w, void *ctx);
@@ -31,8 +33,8 @@ struct kt_report_totals {
 };
 
 /* interval: report this interval's counts and histograms instead of the totals. */
-void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
-		    bool hist, bool interval);
+void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t, bool hist,
+		    bool interval);
 void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
 		    bool interval);
 
