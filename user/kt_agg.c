@@ -383,7 +383,8 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	return r;
 }
 
-void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
+/* Drops pid's images: every one (all) or exec_gen only. */
+static void forget(struct kt_agg *a, uint32_t pid, bool all, uint32_t exec_gen)
 {
 	struct kt_ring_agg **rp = &a->rings;
 	struct kt_proc **pp = &a->procs;
@@ -391,7 +392,7 @@ void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
 	while (*rp) {
 		struct kt_ring_agg *r = *rp;
 
-		if (r->pid != pid) {
+		if (r->pid != pid || (!all && r->exec_gen != exec_gen)) {
 			rp = &r->next;
 			continue;
 		}
@@ -404,7 +405,7 @@ void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
 	while (*pp) {
 		struct kt_proc *p = *pp;
 
-		if (p->pid != pid) {
+		if (p->pid != pid || (!all && p->exec_gen != exec_gen)) {
 			pp = &p->next;
 			continue;
 		}
@@ -412,6 +413,16 @@ void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
 		free(p);
 		a->nprocs--;
 	}
+}
+
+void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
+{
+	forget(a, pid, true, 0);
+}
+
+void kt_agg_forget_image(struct kt_agg *a, uint32_t pid, uint32_t exec_gen)
+{
+	forget(a, pid, false, exec_gen);
 }
 
 void kt_agg_interval_reset(struct kt_agg *a)

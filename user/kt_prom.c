@@ -64,16 +64,30 @@ static void family(struct pw *w, const char *name, const char *type, const char 
 	fprintf(w->f, "# HELP %.*s %s\n# TYPE %.*s %s\n", len, name, help, len, name, type);
 }
 
+/*
+ * exec="N" on the series of a process image after its Nth exec (ring ids
+ * and counters restart in a new image): absent for the image found first,
+ * so a process that never execs keeps its series, and only the execs seen
+ * add series.
+ */
+static void exec_label(FILE *f, uint32_t exec_gen)
+{
+	if (exec_gen)
+		fprintf(f, ",exec=\"%u\"", exec_gen);
+}
+
 static void ring_labels(FILE *f, const struct kt_agg *a, const struct kt_ring_agg *r)
 {
 	const char *comm = "?";
 
 	for (const struct kt_proc *p = a->procs; p; p = p->next)
-		if (p->pid == r->pid)
+		if (kt_ring_of(r, p))
 			comm = p->comm;
 	fprintf(f, "pid=\"%u\",process=\"", r->pid);
 	label_value(f, comm);
-	fputs("\",ring=\"", f);
+	fputc('"', f);
+	exec_label(f, r->exec_gen);
+	fputs(",ring=\"", f);
 	label_value(f, r->name);
 	fprintf(f, "\",ring_id=\"%u\"", r->ring_id);
 }
@@ -257,14 +271,18 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		fprintf(f, "kaos_trace_process_probe_hits_total{pid=\"%u\",process=\"", p->pid);
 		label_value(f, p->comm);
-		fprintf(f, "\"} %" PRIu64 "\n", p->hits);
+		fputc('"', f);
+		exec_label(f, p->exec_gen);
+		fprintf(f, "} %" PRIu64 "\n", p->hits);
 	}
 	family(&w, "kaos_trace_process_running", "gauge",
-	       "1 while a traced process runs, 0 after it exited.");
+	       "1 while a traced process image runs, 0 after it exited or exec'd.");
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		fprintf(f, "kaos_trace_process_running{pid=\"%u\",process=\"", p->pid);
 		label_value(f, p->comm);
-		fprintf(f, "\"} %d\n", !p->exited);
+		fputc('"', f);
+		exec_label(f, p->exec_gen);
+		fprintf(f, "} %d\n", !p->exited && !p->execed);
 	}
 
 	family(&w, "kaos_ring_messages_total", "counter",

@@ -148,6 +148,7 @@ static const char doc[] =
 	"Examples:\n"
 	"  kaos-trace -p 1234 -d 10            trace one process for 10 s\n"
 	"  kaos-trace -b build/libkaos.so -i 1 every process using the library\n"
+	"  kaos-trace -b ./app -i 1           the processes of ./app only (and their children)\n"
 	"  kaos-trace -p 1234 --stacks --folded out.folded --weight latency\n"
 	"  kaos-trace -H -- ./app --flag       start ./app, trace it until it exits\n"
 	"  kaos-trace list 1234                list the probes of a process\n"
@@ -160,7 +161,9 @@ static const char doc[] =
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
 	{"binary", 'b', "PATH", 0,
-	 "Trace every process mapping PATH (program or libkaos.so), now and later (repeatable)", 0},
+	 "PATH a program: trace its processes (now and later, children included), wherever "
+	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
+	 0},
 	{"duration", 'd', "SECONDS", 0, "Stop after SECONDS", 0},
 	{"interval", 'i', "SECONDS", 0, "Print a summary every SECONDS", 0},
 	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
