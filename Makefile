@@ -288,7 +288,7 @@ VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-a
 GUEST := $(B)/vm/guest
 # kt_funcs: functions of known call counts for the --func test (once it exists);
 # kt_offcpu: a consumer blocked in a known function (--off-cpu)
-GUEST_PROGS := kt_workload $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_offcpu
+GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_offcpu
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
