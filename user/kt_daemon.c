@@ -269,6 +269,7 @@ struct daemon {
 	bool stacks;		  /* fixed at start: the BPF object is loaded once */
 	struct kt_offcpu *offcpu; /* off_cpu = yes: fixed at start too */
 	uint64_t reloads, reload_failures;
+	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
 	int nexited, capexited;
 	uint32_t *announced;
@@ -831,11 +832,32 @@ static uint64_t retain_ns(const struct daemon *d)
 	return longest > MIN_RETAIN_NS ? longest : MIN_RETAIN_NS;
 }
 
+/* Says (once per housekeeping pass, when they grew) what the scope and exec tracking missed. */
+static void log_scope_losses(struct daemon *d)
+{
+	uint64_t sc[KT_SCOPE_STAT_NR];
+
+	kt_session_scope_stats(&d->s, sc);
+	if (sc[KT_SCOPE_FULL] > d->scope_said[KT_SCOPE_FULL])
+		kt_log(KT_LOG_WARN, "scope",
+		       "%llu processes or tasks could not join the scope (its map is full): their "
+		       "operations are not traced",
+		       (unsigned long long)(sc[KT_SCOPE_FULL] - d->scope_said[KT_SCOPE_FULL]));
+	if (sc[KT_SCOPE_EXEC_LOST] > d->scope_said[KT_SCOPE_EXEC_LOST])
+		kt_log(KT_LOG_WARN, "process",
+		       "%llu exec records lost (ring buffer full): an exec'd process may show its "
+		       "images merged",
+		       (unsigned long long)(sc[KT_SCOPE_EXEC_LOST] -
+					    d->scope_said[KT_SCOPE_EXEC_LOST]));
+	memcpy(d->scope_said, sc, sizeof(sc));
+}
+
 /* New processes are logged; exited ones are logged, then forgotten after retain. */
 static void track_processes(struct daemon *d, uint64_t now)
 {
 	kt_session_check_exited(&d->s);
 	kt_session_scope_sweep(&d->s);
+	log_scope_losses(d);
 	for (struct kt_proc *p = d->s.agg.procs; p; p = p->next) {
 		if (!pid_in(d->announced, d->nannounced, p->pid)) {
 			push_u32(&d->announced, &d->nannounced, &d->capannounced, p->pid);

@@ -237,6 +237,16 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				t->out_of_scope);
 		fputc('\n', f);
 	}
+	if (t->scope_full)
+		fprintf(f,
+			"warning: %" PRIu64 " processes or tasks could not join the scope (its map "
+			"was full): their operations were not traced\n",
+			t->scope_full);
+	if (t->exec_lost)
+		fprintf(f,
+			"warning: %" PRIu64 " exec records lost (ring buffer full): a process that "
+			"exec'd may show its images merged\n",
+			t->exec_lost);
 	if (t->lost)
 		fprintf(f,
 			"warning: %" PRIu64 " events lost: counts and histograms are lower bounds "
@@ -437,7 +447,11 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_string(&w, t->scope);
 		kt_json_key(&w, "out_of_scope_hits");
 		kt_json_u64(&w, t->out_of_scope);
+		kt_json_key(&w, "scope_full");
+		kt_json_u64(&w, t->scope_full);
 	}
+	kt_json_key(&w, "exec_lost");
+	kt_json_u64(&w, t->exec_lost);
 	if (a->nfuncs) {
 		kt_json_key(&w, "func");
 		kt_json_object_begin(&w);

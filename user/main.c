@@ -416,12 +416,12 @@ static void report(struct tracer *t, bool final)
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.final = final;
 	tot.scope = t->scope;
-	if (t->s.scope) {
-		uint64_t sc[KT_SCOPE_STAT_NR];
+	uint64_t sc[KT_SCOPE_STAT_NR];
 
-		kt_session_scope_stats(&t->s, sc);
-		tot.out_of_scope = sc[KT_SCOPE_OTHER];
-	}
+	kt_session_scope_stats(&t->s, sc);
+	tot.out_of_scope = sc[KT_SCOPE_OTHER];
+	tot.scope_full = sc[KT_SCOPE_FULL];
+	tot.exec_lost = sc[KT_SCOPE_EXEC_LOST];
 	if (final && t->json && t->offcpu) {
 		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
 		tot.json_extra = kt_offcpu_json;

@@ -9,10 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "../../user/kt_report.h"
 #include "../../user/kt_window.h"
 #include "kt_test_events.h"
 
@@ -155,6 +157,34 @@ static void test_windows_per_image(void **state)
 	kt_agg_free(&a);
 }
 
+/* The report says the scope, the hits it ignored and what it could not track. */
+static void test_report_scope_and_losses(void **state)
+{
+	struct kt_report_totals t = {.scope = "processes of ./app",
+				     .out_of_scope = 1234,
+				     .scope_full = 2,
+				     .exec_lost = 3,
+				     .elapsed_s = 1};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct kt_agg a;
+
+	(void)state;
+	kt_agg_init(&a, 0);
+	kt_report_text(f, &a, &t, false, false);
+	kt_report_json(f, &a, &t, false);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nscope: processes of ./app; 1234 probe hits in other "
+				    "processes ignored\n"));
+	assert_non_null(strstr(buf, "warning: 2 processes or tasks could not join the scope"));
+	assert_non_null(strstr(buf, "warning: 3 exec records lost"));
+	assert_non_null(strstr(buf, "\"scope\":\"processes of ./app\",\"out_of_scope_hits\":1234,"
+				    "\"scope_full\":2,\"exec_lost\":3"));
+	free(buf);
+	kt_agg_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_exec_of_untraced_pid),
 		cmocka_unit_test(test_forget_image),
 		cmocka_unit_test(test_windows_per_image),
+		cmocka_unit_test(test_report_scope_and_losses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
