@@ -155,6 +155,9 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	s->skel->rodata->scope_filter = o->scope;
 	s->scope = o->scope;
 	if (!o->scope) {
+		/* unused: no preallocated kernel memory for them */
+		bpf_map__set_max_entries(s->skel->maps.scope_tgids, 1);
+		bpf_map__set_max_entries(s->skel->maps.scope_tasks, 1);
 		bpf_program__set_autoload(s->skel->progs.kaos_scope_fork, false);
 		bpf_program__set_autoload(s->skel->progs.kaos_scope_exit, false);
 		bpf_program__set_autoload(s->skel->progs.kaos_scope_enter, false);

@@ -10,7 +10,7 @@ need "$KT" "$WORK" "$SCOPE"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 N=30000
 
-start_daemon scope --watch "$SCOPE" --listen 127.0.0.1:0 --windows 2s \
+start_daemon scope --watch "$SCOPE" --listen 127.0.0.1:0 --windows 2s --ringbuf-size 67108864 \
 	--alert 'ring=work.* send.count > 0' --alert-log "$TMP/alerts.jsonl" --eval-interval 100ms
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 wait_log "scope: processes of $SCOPE, now and later, children included \(0 running\)"

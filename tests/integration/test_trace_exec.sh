@@ -27,7 +27,7 @@ check() {
 		fail "$1: the report does not mark the first image"
 }
 
-"$KT" --json "$TMP/cmd.json" -- "$SCOPE" exec $N >"$TMP/cmd.txt" 2>"$TMP/cmd.err" ||
+"$KT" --ringbuf-size 67108864 --json "$TMP/cmd.json" -- "$SCOPE" exec $N >"$TMP/cmd.txt" 2>"$TMP/cmd.err" ||
 	fail "kaos-trace -- kt_scope exec failed"
 grep "scope.img" "$TMP/cmd.txt" >"$TMP/cmd.out"
 check cmd
@@ -35,7 +35,7 @@ check cmd
 for mode in prog lib; do
 	target=$SCOPE
 	[ $mode = lib ] && target=$B/libkaos.so
-	start_tracer $mode -b "$target" --json "$TMP/$mode.json"
+	start_tracer $mode -b "$target" --ringbuf-size 67108864 --json "$TMP/$mode.json"
 	"$SCOPE" exec $N >"$TMP/$mode.out" || fail "kt_scope exec failed"
 	stop_tracer
 	check $mode

@@ -19,7 +19,7 @@ cpid=$W_PID
 read -r ready early <&"${W[0]}"
 [ "$ready" = ready ] || fail "kt_scope wait did not start"
 
-start_tracer scope -b "$SCOPE" --json "$TMP/scope.json" \
+start_tracer scope -b "$SCOPE" --ringbuf-size 67108864 --json "$TMP/scope.json" \
 	--alert 'ring=work.* send.count > 0' --alert-log "$TMP/alerts.jsonl"
 grep -q "^kaos-trace: scope: processes of $SCOPE, now and later, children included (1 running)" \
 	"$TMP/scope.err" || fail "the start-up line does not say the scope"
@@ -53,7 +53,7 @@ if grep -q '"firing"' "$TMP/alerts.jsonl" 2>/dev/null; then
 fi
 
 # -b LIBRARY: every process mapping it, both programs.
-start_tracer lib -b "$B/libkaos.so" --json "$TMP/lib.json"
+start_tracer lib -b "$B/libkaos.so" --ringbuf-size 67108864 --json "$TMP/lib.json"
 "$WORK" --msgs 10000 --batch 1 >/dev/null || fail "workload failed"
 "$SCOPE" ops 10000 >/dev/null || fail "kt_scope ops failed"
 stop_tracer
