@@ -144,6 +144,8 @@ static __always_inline __u64 stat_inc(__u32 stat, __u32 type)
 	return v ? ++*v : 0;
 }
 
+#define KT_E2BIG 7 /* what a full hash map answers an insert (-E2BIG) */
+
 static __always_inline void scope_stat_inc(__u32 stat)
 {
 	__u64 *v = bpf_map_lookup_elem(&scope_stats, &stat);
@@ -159,7 +161,8 @@ static __always_inline void scope_add_tgid(__u32 tgid)
 
 	if (bpf_map_lookup_elem(&scope_tgids, &tgid))
 		return;
-	if (bpf_map_update_elem(&scope_tgids, &tgid, &by_program, BPF_NOEXIST))
+	/* NOEXIST: a pid pinned meanwhile stays pinned (that race is not a full map) */
+	if (bpf_map_update_elem(&scope_tgids, &tgid, &by_program, BPF_NOEXIST) == -KT_E2BIG)
 		scope_stat_inc(KT_SCOPE_FULL);
 }
 
@@ -174,7 +177,7 @@ static __always_inline bool in_scope(__u32 tgid)
 	task = bpf_get_current_task();
 	if (!bpf_map_lookup_elem(&scope_tasks, &task))
 		return false;
-	if (bpf_map_update_elem(&scope_tgids, &tgid, &by_program, BPF_ANY))
+	if (bpf_map_update_elem(&scope_tgids, &tgid, &by_program, BPF_NOEXIST) == -KT_E2BIG)
 		scope_stat_inc(KT_SCOPE_FULL);
 	return true;
 }

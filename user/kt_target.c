@@ -216,7 +216,7 @@ int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errle
 
 int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size_t errlen)
 {
-	const char *given = path, *program;
+	const char *program; /* path as given, if it is a program */
 	char lib[PATH_MAX];
 	struct stat st;
 	int r;
@@ -232,7 +232,7 @@ int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size
 	r = kaos_probe_count(path, err, errlen);
 	if (r < 0)
 		return -1;
-	program = is_program(path) == 1 ? given : "";
+	program = is_program(path) == 1 ? path : "";
 	if (r == 0) {
 		/* A program linked against libkaos.so: its probes live in the library. */
 		if (kt_elf_find_needed(path, "libkaos.so", lib, sizeof(lib)) != 0 ||
