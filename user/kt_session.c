@@ -570,9 +570,15 @@ int kt_session_scope_program(struct kt_session *s, const char *path, char *err, 
 	sp->dev = st.st_dev;
 	sp->ino = st.st_ino;
 	s->nscope++;
-	/* twice: a child forked by one found late in the first pass is in the second */
-	kt_program_pids(&st, scope_add_running, s);
+	/*
+	 * A process found is in scope and its forks from then on are tracked; a
+	 * child forked just before, and listed before it by /proc (pids wrapped),
+	 * is found by a second pass. None found: a process starting meanwhile
+	 * runs the entry point, attached first.
+	 */
 	n = kt_program_pids(&st, scope_add_running, s);
+	if (n > 0)
+		n = kt_program_pids(&st, scope_add_running, s);
 	if (n < 0) {
 		snprintf(err, errlen, "cannot read /proc: %s", strerror(errno));
 		return -1;

@@ -128,9 +128,10 @@ int kt_program_pids(const struct stat *exe, void (*fn)(void *ctx, pid_t pid), vo
 
 		if (*end || pid <= 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+		snprintf(path, sizeof(path), "%ld/exe", pid);
 		/* stat follows the link to the executable (kernel threads have none) */
-		if (stat(path, &st) || st.st_dev != exe->st_dev || st.st_ino != exe->st_ino)
+		if (fstatat(dirfd(d), path, &st, 0) || st.st_dev != exe->st_dev ||
+		    st.st_ino != exe->st_ino)
 			continue;
 		fn(ctx, (pid_t)pid);
 		n++;
