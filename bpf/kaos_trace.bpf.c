@@ -3,7 +3,9 @@
  * kaos-trace kernel side: one program per libkaos USDT probe. Each hit
  * becomes one kt_event in a BPF ringbuf (include/kt_event.h); every
  * reservation failure is counted, so delivered == fired - lost exactly
- * (userspace derives delivered: one map update less per hit).
+ * (userspace derives delivered: one map update less per hit). Besides the
+ * probes: an exec record per exec (process images, at the end of this
+ * file) and, for -b PROGRAM, the process scope (below).
  */
 /*
  * No CO-RE: nothing here depends on kernel struct layouts that vary (only
