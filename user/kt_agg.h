@@ -141,6 +141,8 @@ uint64_t kt_series_count_iv(const struct kt_series *s);
 void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid);
 /* Drops one image of a process (one replaced by exec) and its rings. */
 void kt_agg_forget_image(struct kt_agg *a, uint32_t pid, uint32_t exec_gen);
+/* Drops one ring of a process image (the daemon retires closed rings). */
+void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t exec_gen, uint32_t ring_id);
 
 /* Starts a new interval: interval histograms and counters are reset. */
 void kt_agg_interval_reset(struct kt_agg *a);

@@ -228,6 +228,21 @@ void kt_windows_forget_image(struct kt_windows *w, uint32_t pid, uint32_t exec_g
 	forget(w, pid, false, exec_gen);
 }
 
+void kt_windows_forget_ring(struct kt_windows *w, uint32_t pid, uint32_t exec_gen, uint32_t ring_id)
+{
+	struct kt_ring_agg key = {.pid = pid, .exec_gen = exec_gen, .ring_id = ring_id};
+
+	for (struct series **pp = &w->hash[hash_of(&key)]; *pp; pp = &(*pp)->next) {
+		struct series *s = *pp;
+
+		if (s->pid == pid && s->exec_gen == exec_gen && s->ring_id == ring_id) {
+			*pp = s->next;
+			series_free(s);
+			return;
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- sources */
 
 const struct kt_hist *kt_win_ring_cum_hist(const struct kt_ring_agg *r, enum kt_win_hist which)

@@ -385,6 +385,7 @@ struct tracer {
 	FILE *json;
 	int json_errno;		  /* first --json write error */
 	uint64_t t_iv;		  /* start of current interval */
+	uint64_t lost_iv0;	  /* events lost when the interval started */
 	struct kt_func *func;	  /* --func, or NULL */
 	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
@@ -414,6 +415,7 @@ static void report(struct tracer *t, bool final)
 	kt_func_stats(t->func, tot.func_stats);
 	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
+	tot.lost_iv0 = t->lost_iv0;
 	tot.final = final;
 	tot.scope = t->scope;
 	uint64_t sc[KT_SCOPE_STAT_NR];
@@ -435,6 +437,8 @@ static void report(struct tracer *t, bool final)
 			t->json_errno = errno ? errno : EIO;
 	}
 	fflush(stdout);
+	if (!final)
+		t->lost_iv0 = tot.lost; /* the next interval starts now */
 }
 
 static void check_exited(struct tracer *t)
