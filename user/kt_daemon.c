@@ -213,8 +213,17 @@ int kt_oneshot_finish(struct kt_oneshot *o)
 			(unsigned long long)kt_alerts_fired(o->alerts),
 			(unsigned long long)kt_alerts_resolved(o->alerts));
 	}
+	int werr;
+	uint64_t lost = kt_alerts_write_errors(o->alerts, &werr);
+	if (lost) {
+		/* each failed line was logged; the run must not end with 0 (docs promise it) */
+		fprintf(stderr, "kaos-trace: writing %s failed: %s (%llu alert line%s lost)\n",
+			o->alert_path ? o->alert_path : "stderr", strerror(werr),
+			(unsigned long long)lost, lost == 1 ? "" : "s");
+		rc = -1;
+	}
 	if (o->alert_out && o->alert_out != stderr) {
-		if (fclose(o->alert_out)) {
+		if (fclose(o->alert_out) && !lost) {
 			fprintf(stderr, "kaos-trace: writing %s failed: %s\n", o->alert_path,
 				strerror(errno));
 			rc = -1;
@@ -829,6 +838,39 @@ static void reload(struct daemon *d)
 	       kt_windows_count(d->win), kt_windows_count(d->win) == 1 ? "" : "s");
 }
 
+/*
+ * --check-config: what start-up would refuse beyond the config's syntax (a
+ * missing folded directory, an unwritable timeline, a listen address in use
+ * or not bindable), so that "config OK" means the daemon can start. 0 or -1
+ * with err.
+ */
+static int check_startable(const struct kt_config *c, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (c->folded_dir[0]) {
+		int e = stat(c->folded_dir, &st) != 0	   ? errno
+			: !S_ISDIR(st.st_mode)		   ? ENOTDIR
+			: access(c->folded_dir, W_OK) != 0 ? errno
+							   : 0;
+		if (e) {
+			snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(e));
+			return -1;
+		}
+	}
+	if (c->timeline[0] && !path_writable(c->timeline)) {
+		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
+		return -1;
+	}
+	if (c->listen[0]) {
+		struct kt_http *h = kt_http_listen(c->listen, http_handler, NULL, err, errlen);
+		if (!h)
+			return -1;
+		kt_http_close(h);
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------- housekeeping */
 
 static bool pid_in(const uint32_t *v, int n, uint32_t pid)
@@ -1164,6 +1206,8 @@ int kt_daemon_main(int argc, char **argv)
 		struct kt_targets tg;
 
 		rc = resolve_watches(&c, &tg, err, sizeof(err));
+		if (!rc)
+			rc = check_startable(&c, err, sizeof(err));
 		if (rc)
 			fprintf(stderr, "kaos-trace: %s\n", err);
 		else

@@ -174,6 +174,12 @@ int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errle
 	if (!f) {
 		if (errno == ENOENT)
 			snprintf(err, errlen, "no such process: %d", (int)pid);
+		else if (errno == EACCES || errno == EPERM)
+			/* ptrace access mode read: another user's process needs this */
+			snprintf(err, errlen,
+				 "cannot read %s: %s (pid %d belongs to another user: "
+				 "CAP_SYS_PTRACE or root is needed)",
+				 path, strerror(errno), (int)pid);
 		else
 			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
 		return -1;

@@ -654,6 +654,20 @@ static void setup_scope(struct tracer *t)
 
 /* ---------------------------------------------------------------- main */
 
+/*
+ * At exit, whatever the path (argp's --help exits from inside argp_parse):
+ * a report, list or --help that stdout did not take (a full disk,
+ * /dev/full) is a failure, never exit 0. _exit: exit() must not be called
+ * again from an atexit handler.
+ */
+static void check_stdout_at_exit(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "kaos-trace: write stdout: %s\n", errno ? strerror(errno) : "error");
+		_exit(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct argp argp = {options, parse_opt, args_doc, doc, NULL, NULL, NULL};
@@ -661,6 +675,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int e;
 
+	atexit(check_stdout_at_exit);
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return cmd_list(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "daemon")) {
