@@ -296,9 +296,10 @@ VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-a
 GUEST := $(B)/vm/guest
 # kt_funcs: functions of known call counts for the --func test (once it exists);
 # kt_offcpu: a consumer blocked in a known function (--off-cpu)
-# kt_fork: forks and execs while traced (test_fork.sh); kt_probe_cost: a hit on the
-# build's site, next to the measuring-only nop5 and nop1 variants
-GUEST_PROGS := kt_workload $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_offcpu kt_fork \
+# kt_scope: exec splits a pid into images (test_exec.sh); kt_fork: forks and execs while
+# traced (test_fork.sh); kt_probe_cost: a hit on the build's site, next to the
+# measuring-only nop5 and nop1 variants
+GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_offcpu kt_fork \
 	kt_probe_cost
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1

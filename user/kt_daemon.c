@@ -255,8 +255,11 @@ struct cli_setting {
 	const char *section, *key, *value, *flag;
 };
 
+/* A process that exited, or one image of it that exec replaced (image). */
 struct exited_proc {
 	uint32_t pid;
+	uint32_t exec_gen;
+	bool image;
 	uint64_t at;
 };
 
@@ -277,6 +280,7 @@ struct daemon {
 	bool stacks;		  /* fixed at start: the BPF object is loaded once */
 	struct kt_offcpu *offcpu; /* off_cpu = yes: fixed at start too */
 	uint64_t reloads, reload_failures;
+	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
 	int nexited, capexited;
 	uint32_t *announced;
@@ -330,7 +334,9 @@ static const struct argp_option daemon_options[] = {
 	{"config", OPT_CONFIG, "FILE", 0, "INI config (deploy/kaos-trace.conf); reread on SIGHUP",
 	 0},
 	{"watch", OPT_WATCH, "PATH", 0,
-	 "Trace every process mapping PATH (program or libkaos.so), now and later (repeatable)", 0},
+	 "PATH a program: trace its processes (now and later, children included), wherever "
+	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
+	 0},
 	{"listen", OPT_LISTEN, "ADDR:PORT", 0,
 	 "Serve /metrics here (default 127.0.0.1:9464; 'off': no endpoint)", 0},
 	{"log-format", OPT_LOG_FORMAT, "plain|json", 0, "Log line format on stderr", 0},
@@ -487,12 +493,12 @@ fail:
 
 static uint64_t retain_ns(const struct daemon *d);
 
-static void forget_ring(void *ctx, uint32_t pid, uint32_t ring_id)
+static void forget_ring(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t ring_id)
 {
 	struct daemon *d = ctx;
 
-	kt_agg_forget_ring(&d->s.agg, pid, ring_id);
-	kt_windows_forget_ring(d->win, pid, ring_id);
+	kt_agg_forget_ring(&d->s.agg, pid, exec_gen, ring_id);
+	kt_windows_forget_ring(d->win, pid, exec_gen, ring_id);
 }
 
 /*
@@ -623,6 +629,69 @@ static bool target_replaced(const struct kt_attachment *a)
 	return stat(a->path, &st) == 0 && (st.st_ino != a->ino || st.st_dev != a->dev);
 }
 
+static bool scope_has(const struct kt_session *s, const char *program)
+{
+	struct stat st;
+
+	if (stat(program, &st))
+		return false;
+	for (int i = 0; i < s->nscope; i++)
+		if (s->scope_progs[i].dev == st.st_dev && s->scope_progs[i].ino == st.st_ino)
+			return true;
+	return false;
+}
+
+/*
+ * Says which processes each new watch traces and, with the process scope
+ * loaded, adds new programs to it. The scope is chosen at load: a change
+ * of kind (a first library watch, a first program in a library) waits
+ * for a restart, and says so.
+ */
+static void apply_scope(struct daemon *d, const struct kt_targets *tg, bool first)
+{
+	char err[1024];
+
+	for (int i = 0; i < tg->n; i++) {
+		const struct kt_target *t = &tg->v[i];
+		int n;
+
+		if (!t->program[0]) {
+			if (!d->s.scope && first)
+				kt_log(KT_LOG_INFO, "scope", "every process mapping %s", t->path);
+			else if (d->s.scope)
+				kt_log(KT_LOG_WARN, "scope",
+				       "%s: only processes of the watched programs until a restart "
+				       "(the process scope is chosen at start)",
+				       t->path);
+			continue;
+		}
+		if (!d->s.scope && !first && !t->scoped)
+			continue;
+		if (!d->s.scope) {
+			if (t->scoped)
+				kt_log(KT_LOG_WARN, "scope",
+				       "%s: every process mapping %s (its probes are there; %s)",
+				       t->program, t->path,
+				       kt_targets_need_scope(tg)
+					       ? "only its processes after a restart"
+					       : "a library is watched too");
+			else
+				kt_log(KT_LOG_INFO, "scope", "processes of %s (its own probes)",
+				       t->program);
+			continue;
+		}
+		if (scope_has(&d->s, t->program))
+			continue;
+		n = kt_session_scope_program(&d->s, t->program, err, sizeof(err));
+		if (n < 0)
+			kt_log(KT_LOG_ERROR, "scope", "%s: not traced: %s", t->program, err);
+		else
+			kt_log(KT_LOG_INFO, "scope",
+			       "processes of %s, now and later, children included (%d running)",
+			       t->program, n);
+	}
+}
+
 static void restart_only(const struct kt_config *old, const struct kt_config *c)
 {
 	if (old->off_cpu != c->off_cpu || old->off_cpu_min_ns != c->off_cpu_min_ns)
@@ -722,9 +791,9 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 		i++;
 	}
 	for (int i = 0; i < nnew; i++)
-		kt_log(KT_LOG_INFO, "attach",
-		       "attached %d probes to %s (every process, now and later)",
-		       KT_SESSION_NPROBES, new_paths[i]);
+		kt_log(KT_LOG_INFO, "attach", "attached %d probes to %s", KT_SESSION_NPROBES,
+		       new_paths[i]);
+	apply_scope(d, &tg, first);
 	if (http != d->http) {
 		kt_http_close(d->http);
 		d->http = http;
@@ -875,21 +944,44 @@ static uint64_t retain_ns(const struct daemon *d)
 	return longest > MIN_RETAIN_NS ? longest : MIN_RETAIN_NS;
 }
 
+/* Says (once per housekeeping pass, when they grew) what the scope and exec tracking missed. */
+static void log_scope_losses(struct daemon *d)
+{
+	uint64_t sc[KT_SCOPE_STAT_NR];
+
+	kt_session_scope_stats(&d->s, sc);
+	if (sc[KT_SCOPE_FULL] > d->scope_said[KT_SCOPE_FULL])
+		kt_log(KT_LOG_WARN, "scope",
+		       "%llu processes or tasks could not join the scope (its map is full): their "
+		       "operations are not traced",
+		       (unsigned long long)(sc[KT_SCOPE_FULL] - d->scope_said[KT_SCOPE_FULL]));
+	if (sc[KT_SCOPE_EXEC_LOST] > d->scope_said[KT_SCOPE_EXEC_LOST])
+		kt_log(KT_LOG_WARN, "process",
+		       "%llu exec records lost (ring buffer full): an exec'd process may show its "
+		       "images merged",
+		       (unsigned long long)(sc[KT_SCOPE_EXEC_LOST] -
+					    d->scope_said[KT_SCOPE_EXEC_LOST]));
+	memcpy(d->scope_said, sc, sizeof(sc));
+}
+
 /* New processes are logged; exited ones are logged, then forgotten after retain. */
 static void track_processes(struct daemon *d, uint64_t now)
 {
 	kt_session_check_exited(&d->s);
+	kt_session_scope_sweep(&d->s);
+	log_scope_losses(d);
 	for (struct kt_proc *p = d->s.agg.procs; p; p = p->next) {
 		if (!pid_in(d->announced, d->nannounced, p->pid)) {
 			push_u32(&d->announced, &d->nannounced, &d->capannounced, p->pid);
 			kt_log(KT_LOG_INFO, "process", "pid %u (%s) traced", p->pid, p->comm);
 		}
-		if (!p->exited)
+		if (!p->exited && !p->execed)
 			continue;
 		bool known = false;
 
 		for (int i = 0; i < d->nexited; i++)
-			known |= d->exited[i].pid == p->pid;
+			known |= d->exited[i].pid == p->pid &&
+				 (!d->exited[i].image || d->exited[i].exec_gen == p->exec_gen);
 		if (known)
 			continue;
 		if (d->nexited == d->capexited) {
@@ -901,8 +993,14 @@ static void track_processes(struct daemon *d, uint64_t now)
 			d->exited = nv;
 			d->capexited = nc;
 		}
-		d->exited[d->nexited++] = (struct exited_proc){p->pid, now};
-		kt_log(KT_LOG_INFO, "process", "pid %u (%s) exited", p->pid, p->comm);
+		d->exited[d->nexited++] =
+			(struct exited_proc){p->pid, p->exec_gen, !p->exited, now};
+		if (p->exited)
+			kt_log(KT_LOG_INFO, "process", "pid %u (%s) exited", p->pid, p->comm);
+		else
+			kt_log(KT_LOG_INFO, "process",
+			       "pid %u (%s) exec'd: its new image's series carry exec=\"%u\"",
+			       p->pid, p->comm, p->exec_gen + 1);
 	}
 	uint64_t keep = retain_ns(d);
 
@@ -913,6 +1011,15 @@ static void track_processes(struct daemon *d, uint64_t now)
 		}
 		uint32_t pid = d->exited[i].pid;
 
+		if (d->exited[i].image) {
+			/* an image exec replaced: the process lives on */
+			kt_prom_rings_forget_image(d->prom_rings, &d->s.agg, pid,
+						   d->exited[i].exec_gen);
+			kt_agg_forget_image(&d->s.agg, pid, d->exited[i].exec_gen);
+			kt_windows_forget_image(d->win, pid, d->exited[i].exec_gen);
+			d->exited[i] = d->exited[--d->nexited];
+			continue;
+		}
 		kt_log(KT_LOG_DEBUG, "process", "pid %u forgotten (exited %.0f s ago)", pid,
 		       (double)(now - d->exited[i].at) / 1e9);
 		kt_prom_rings_forget_pid(d->prom_rings, &d->s.agg, pid);
@@ -1166,6 +1273,16 @@ int kt_daemon_main(int argc, char **argv)
 				     .weight_latency = c.folded_latency,
 				     .ringbuf_bytes = c.ringbuf_bytes,
 				     .verbose = c.verbose};
+	struct kt_targets watched;
+
+	/* the process scope is set at load: decided by the watches at start */
+	if (resolve_watches(&c, &watched, err, sizeof(err))) {
+		kt_log(KT_LOG_ERROR, "start", "%s", err);
+		kt_config_free(&c);
+		return 1;
+	}
+	so.scope = kt_targets_need_scope(&watched);
+	kt_targets_free(&watched);
 
 	if (c.folded_dir[0] && access(c.folded_dir, W_OK)) {
 		kt_log(KT_LOG_ERROR, "start", "folded dir %s: %s", c.folded_dir, strerror(errno));

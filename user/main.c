@@ -157,6 +157,7 @@ static const char doc[] =
 	"Examples:\n"
 	"  kaos-trace -p 1234 -d 10            trace one process for 10 s\n"
 	"  kaos-trace -b build/libkaos.so -i 1 every process using the library\n"
+	"  kaos-trace -b ./app -i 1           the processes of ./app only (and their children)\n"
 	"  kaos-trace -p 1234 --stacks --folded out.folded --weight latency\n"
 	"  kaos-trace -H -- ./app --flag       start ./app, trace it until it exits\n"
 	"  kaos-trace list 1234                list the probes of a process\n"
@@ -169,7 +170,9 @@ static const char doc[] =
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
 	{"binary", 'b', "PATH", 0,
-	 "Trace every process mapping PATH (program or libkaos.so), now and later (repeatable)", 0},
+	 "PATH a program: trace its processes (now and later, children included), wherever "
+	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
+	 0},
 	{"duration", 'd', "SECONDS", 0, "Stop after SECONDS", 0},
 	{"interval", 'i', "SECONDS", 0, "Print a summary every SECONDS", 0},
 	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
@@ -400,6 +403,7 @@ struct tracer {
 	pid_t child;		  /* -- COMMAND: its pid */
 	int child_go;		  /* write end of the pipe the child waits on before exec */
 	int child_status;	  /* its exit status, once reaped */
+	char scope[1024];	  /* which processes are traced, in words */
 };
 
 /* --func events are named after their function in folded stacks. */
@@ -424,6 +428,13 @@ static void report(struct tracer *t, bool final)
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.lost_iv0 = t->lost_iv0;
 	tot.final = final;
+	tot.scope = t->scope;
+	uint64_t sc[KT_SCOPE_STAT_NR];
+
+	kt_session_scope_stats(&t->s, sc);
+	tot.out_of_scope = sc[KT_SCOPE_OTHER];
+	tot.scope_full = sc[KT_SCOPE_FULL];
+	tot.exec_lost = sc[KT_SCOPE_EXEC_LOST];
 	if (final && t->json && t->offcpu) {
 		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
 		tot.json_extra = kt_offcpu_json;
@@ -605,6 +616,66 @@ static void start_command(struct tracer *t)
 	kt_targets_free(&found);
 }
 
+/* ---------------------------------------------------------------- scope */
+
+/* Appends one "; "-separated part to buf (truncated if it does not fit). */
+__attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t n, const char *fmt,
+							       ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len + 3 >= n)
+		return;
+	if (len)
+		len += (size_t)snprintf(buf + len, n - len, "; ");
+	va_start(ap, fmt);
+	vsnprintf(buf + len, n - len, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Says which processes are traced (the start-up line and the report), and
+ * with a scope (-b PROGRAM whose probes are in libkaos.so) adds the -p
+ * pids, the command and each program's processes to it.
+ */
+static void setup_scope(struct tracer *t)
+{
+	char err[1024];
+
+	for (int i = 0; i < t->targets.n; i++) {
+		const struct kt_target *tg = &t->targets.v[i];
+		int n;
+
+		if (tg->pid > 0) {
+			if (t->s.scope && kt_session_scope_pid(&t->s, tg->pid))
+				die(1, "pid %d: cannot add it to the process scope", (int)tg->pid);
+			if (i && tg->pid == t->targets.v[i - 1].pid)
+				continue; /* one pid, several objects */
+			if (tg->pid == t->child)
+				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)",
+					     (int)tg->pid);
+			else
+				scope_append(t->scope, sizeof(t->scope), "pid %d", (int)tg->pid);
+			continue;
+		}
+		if (!tg->path[0])
+			continue;
+		if (!tg->program[0]) {
+			scope_append(t->scope, sizeof(t->scope), "every process mapping %s",
+				     tg->path);
+			continue;
+		}
+		n = 0;
+		if (t->s.scope &&
+		    (n = kt_session_scope_program(&t->s, tg->program, err, sizeof(err))) < 0)
+			die(1, "%s", err);
+		scope_append(t->scope, sizeof(t->scope),
+			     "processes of %s, now and later, children included (%d running)",
+			     tg->program, n);
+	}
+}
+
 /* ---------------------------------------------------------------- main */
 
 /*
@@ -727,6 +798,7 @@ int main(int argc, char **argv)
 		.folded = opt.profile_hz > 0 || opt.off_cpu,
 		.pmu_nr = (uint32_t)pmu.n,
 		.pmu_ncpus = (uint32_t)pmu.ncpus,
+		.scope = kt_targets_need_scope(&t.targets),
 	};
 
 	if (kt_session_open(&t.s, &so, err, sizeof(err))) {
@@ -770,6 +842,7 @@ int main(int argc, char **argv)
 		if (kt_session_attach(&t.s, tg->pid > 0 ? tg->pid : -1, tg->path, err, sizeof(err)))
 			die(1, "%s", err);
 	}
+	setup_scope(&t);
 	kt_session_start(&t.s);
 	t.t_iv = t.s.t_start;
 	t.s.agg.npmu = pmu.n;
@@ -819,6 +892,7 @@ int main(int argc, char **argv)
 		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
 		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
 		t.s.hit_ns);
+	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
 	say_sampling(&t.s);
 	kt_session_update_sampling(&t.s, false);
 	if (t.child_go >= 0 && t.child) {
@@ -832,6 +906,7 @@ int main(int argc, char **argv)
 	uint64_t end = opt.duration_s > 0 ? t.s.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
 	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
 	uint64_t next_sample_update = t.s.t_start + 100000000ull;
+	uint64_t next_sweep = t.s.t_start + 1000000000ull;
 	int rc = 0;
 
 	while (!stop_signal) {
@@ -866,6 +941,10 @@ int main(int argc, char **argv)
 		if (extras)
 			kt_oneshot_tick(extras, now);
 		check_exited(&t);
+		if (t.s.scope && now >= next_sweep) {
+			kt_session_scope_sweep(&t.s);
+			next_sweep = now + 1000000000ull;
+		}
 		if ((end && now >= end) || all_pids_exited(&t))
 			break;
 	}
