@@ -28,13 +28,12 @@ MODES=${MODES:-p b cmd daemon bpftrace}
 has_mode() { [[ " $MODES " == *" $1 "* ]]; }
 trap 'bt_cleanup; cleanup' EXIT
 
-# probe_hits FILE PID: the probe hits the summary in FILE gives process PID
-# (ring rows are not used: ring ids restart at exec, issue 5; a child gone
-# before its name was read is "(?)").
+# probe_hits FILE PID: the probe hits the summary in FILE gives process PID,
+# summed over its images (an exec starts a new one: "pid N (kt_fork) after
+# exec #1: ..."); a child gone before its name was read is "(?)".
 probe_hits() {
-	local v
-	v=$(sed -En "s/^pid $2 \((kt_fork|\?)\)[^:]*: ([0-9]+) probe hits.*/\2/p" "$1" | tail -n 1)
-	echo "${v:-0}"
+	sed -En "s/^pid $2 \((kt_fork|\?)\)[^:]*: ([0-9]+) probe hits.*/\2/p" "$1" |
+		awk '{n += $1} END {print n + 0}'
 }
 
 # round_attached: the steps while a tracer is attached; leaves a held child.
