@@ -730,7 +730,32 @@ int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, s
 	return 0;
 }
 
-int kt_features_site_finish(void)
+/*
+ * A target whose sites are plain 5-byte nops is the fork hazard wherever the
+ * kernel optimises them (6.18): refused unless the user said it never forks,
+ * also when the self-test did not run (--no-calibrate) and so cannot tell.
+ */
+static int refuse_nop5(const char *path, char *err, size_t errlen)
+{
+	if (probed.nop5 == KT_NOP5_OPTIMISED)
+		snprintf(err, errlen,
+			 "%s: its probe sites are plain 5-byte nops, which this kernel (%s) turns "
+			 "into CALLs into a per-process mapping: a child it forks while traced "
+			 "would die with SIGSEGV; rebuild it with current libkaos, or pass "
+			 "--allow-nop5-sites if it never forks",
+			 path, probed.release);
+	else
+		snprintf(
+			err, errlen,
+			"%s: its probe sites are plain 5-byte nops, which kernels with the uprobe "
+			"nop5 optimisation turn into CALLs (a forked child dies with SIGSEGV), and "
+			"the self-test that tells did not run (--no-calibrate or --probe-cost); "
+			"rebuild it with current libkaos, or pass --allow-nop5-sites",
+			path);
+	return -1;
+}
+
+int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
 {
 	char msg[1024];
 	int n;
@@ -738,11 +763,15 @@ int kt_features_site_finish(void)
 	if (!checked)
 		return 0;
 	kt_features_probe_finish(&probed);
+	n = checked->n < 64 ? checked->n : 64;
+	for (int i = 0; i < n && !allow_nop5; i++)
+		if (checked_sites[i] == KT_SITE_NOP5 && probed.nop5 != KT_NOP5_SLOW &&
+		    probed.nop5 != KT_NOP5_EMULATED)
+			return refuse_nop5(checked->v[i].path, err, errlen);
 	if (checked_combined) {
 		kt_features_site_line(&probed, msg, sizeof(msg));
 		fprintf(stderr, "kaos-trace: probe sites: attaching at %s\n", msg);
 	}
-	n = checked->n < 64 ? checked->n : 64;
 	for (int i = 0; i < n; i++) {
 		bool dup = false;
 

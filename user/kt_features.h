@@ -139,9 +139,11 @@ int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, s
 /*
  * Before attaching: collects the self-test, prints where kaos-trace attaches
  * on combined sites and why (one line, if a target has them) and advice per
- * target. Returns the attach offset on combined sites (0 or 1).
+ * target. Returns the attach offset on combined sites (0 or 1), or -1 with
+ * err set when a target has plain 5-byte nop sites (the fork hazard on
+ * kernels that optimise them) and allow_nop5 is false.
  */
-int kt_features_site_finish(void);
+int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen);
 /* After a failed BPF load: one line of what the kernel offers, for context. */
 void kt_features_explain(FILE *out);
 /* `kaos-trace features`: probe, print, exit status 0 if nothing needed is missing. */

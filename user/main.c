@@ -68,6 +68,7 @@ struct options {
 	uint64_t ringbuf_bytes;
 	bool verbose;
 	bool no_calibrate;
+	bool allow_nop5; /* --allow-nop5-sites: the user says the target never forks */
 	double probe_cost_ns;		/* --probe-cost: skip calibration, use this */
 	char **cmd;			/* -- CMD ARGS: start it and trace it */
 	unsigned int profile_hz;	/* --profile: sample user stacks at this rate per CPU */
@@ -134,6 +135,7 @@ enum {
 	OPT_JSON,
 	OPT_RINGBUF,
 	OPT_NO_CALIBRATE,
+	OPT_ALLOW_NOP5,
 	OPT_PROBE_COST,
 	OPT_ALERT,
 	OPT_ALERT_LOG,
@@ -195,6 +197,10 @@ static const struct argp_option options[] = {
 	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0,
 	 "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
+	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
+	 "Trace a program built with old plain 5-byte-nop probe sites even where a child it "
+	 "forks could crash (only for programs that never fork)",
+	 0},
 	{"profile", OPT_PROFILE, "HZ", 0,
 	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
 	 "output",
@@ -312,6 +318,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		opt.ringbuf_bytes = parse_ull(arg, "ring buffer size", 4096, 1ull << 30);
 		if (opt.ringbuf_bytes & (opt.ringbuf_bytes - 1))
 			die(2, "invalid ring buffer size '%s' (must be a power of two)", arg);
+		break;
+	case OPT_ALLOW_NOP5:
+		opt.allow_nop5 = true;
 		break;
 	case OPT_NO_CALIBRATE:
 		opt.no_calibrate = true;
@@ -832,7 +841,8 @@ int main(int argc, char **argv)
 	}
 
 	/* Where to attach on combined probe sites: the self-test ran meanwhile (kt_features.h). */
-	kt_features_site_finish();
+	if (kt_features_site_finish(opt.allow_nop5, err, sizeof(err)) < 0)
+		die(1, "%s", err);
 	/* Attach every probe of every target (watch-only targets have no path). */
 	for (int i = 0; i < t.targets.n; i++) {
 		struct kt_target *tg = &t.targets.v[i];
