@@ -324,6 +324,7 @@ enum {
 	OPT_PROBE_COST,
 	OPT_CHECK,
 	OPT_OFF_CPU,
+	OPT_ALLOW_NOP5,
 	OPT_OFF_CPU_MIN,
 	OPT_SAMPLE,
 	OPT_BUDGET,
@@ -359,6 +360,10 @@ static const struct argp_option daemon_options[] = {
 	 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the probe cost instead of measuring it",
+	 0},
+	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
+	 "Attach to programs built with old plain 5-byte-nop probe sites (a child they fork "
+	 "while traced can crash: only for programs that never fork)",
 	 0},
 	{"off-cpu", OPT_OFF_CPU, NULL, 0,
 	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
@@ -437,6 +442,11 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 	}
 	if (key == 'v') {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "verbose", "yes", "-v"};
+		return 0;
+	}
+	if (key == OPT_ALLOW_NOP5) {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "allow_nop5_sites", "yes",
+							 "allow-nop5-sites"};
 		return 0;
 	}
 	if (key == OPT_OFF_CPU) {
@@ -774,6 +784,18 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 			continue;
 		if (a)
 			kt_session_detach(&d->s, -1, tg.v[i].path);
+		/* the fork hazard on kernels that optimise nop5 (docs/probes.md) */
+		if (!c->allow_nop5_sites &&
+		    kt_site_of(tg.v[i].path, "kaos", NULL) == KT_SITE_NOP5) {
+			snprintf(
+				err, errlen,
+				"%.512s: its probe sites are plain 5-byte nops, which kernels with "
+				"the uprobe nop5 optimisation turn into CALLs (a child it forks "
+				"while traced dies with SIGSEGV); rebuild it with current libkaos, "
+				"or set allow_nop5_sites (--allow-nop5-sites)",
+				tg.v[i].path);
+			goto fail_attach;
+		}
 		if (kt_session_attach(&d->s, -1, tg.v[i].path, err, errlen))
 			goto fail_attach;
 		new_paths[nnew++] = tg.v[i].path;

@@ -27,4 +27,22 @@ last = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
 sends = sum(r["send"]["ops"] for p in last["processes"] for r in p["rings"] if "send" in r)
 sys.exit(0 if sends >= 1000 else 1)
 PY
-echo "PASS: nop5 targets refused (with and without the self-test), traced with --allow-nop5-sites"
+# the daemon: a watched nop5 program stops the start with one error line
+rc=0
+timeout 60 "$KT" daemon --watch "$NOP5" --listen off --sample 1 >"$TMP/d.out" 2>"$TMP/d.err" || rc=$?
+[ $rc -eq 1 ] || fail "daemon --watch nop5: exit $rc, expected 1"
+grep -q 'error: .*plain 5-byte nops.*allow_nop5_sites' "$TMP/d.err" ||
+	fail "daemon --watch nop5: no refusal: $(cat "$TMP/d.err")"
+"$KT" daemon --watch "$NOP5" --listen off --sample 1 --allow-nop5-sites >"$TMP/d2.out" \
+	2>"$TMP/d2.err" &
+dpid=$!
+for _ in $(seq 1 300); do
+	grep -q 'running: .* probe links on 1 path' "$TMP/d2.err" && break
+	kill -0 $dpid 2>/dev/null || break
+	sleep 0.1
+done
+kill -TERM $dpid 2>/dev/null || true
+wait $dpid || true
+grep -q 'running: .* probe links on 1 path' "$TMP/d2.err" ||
+	fail "daemon --allow-nop5-sites did not attach: $(cat "$TMP/d2.err")"
+echo "PASS: nop5 targets refused (CLI with and without the self-test, daemon), traced with --allow-nop5-sites"
