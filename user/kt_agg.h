@@ -5,6 +5,11 @@
  * histograms from the sampled events, per-process probe-hit accounting.
  * KT_EV_FUNC events (kaos-trace --func) go to per-(process, function)
  * series: raw and probe-cost-corrected latency.
+ *
+ * A process is keyed by its image: pid and exec generation. An exec
+ * (KT_EV_EXEC, ordered after the old image's events) ends the current
+ * image and starts a new one whose rings count from zero: ring ids and
+ * counters restart in a new image, so merging them would mix two programs.
  */
 #ifndef KT_AGG_H
 #define KT_AGG_H
@@ -17,12 +22,12 @@
 
 struct kt_series {
 	bool seen;
-	uint64_t base;	   /* cumulative count before the first operation counted */
-	uint64_t last;	   /* highest cumulative count seen */
-	uint64_t last_iv;  /* `last` at the start of the current interval */
-	uint64_t events;   /* sampled events received (histogram samples) */
+	uint64_t base;	  /* cumulative count before the first operation counted */
+	uint64_t last;	  /* highest cumulative count seen */
+	uint64_t last_iv; /* `last` at the start of the current interval */
+	uint64_t events;  /* sampled events received (histogram samples) */
 	uint64_t events_iv;
-	uint64_t bytes;	   /* bytes carried by the counted operations (from events) */
+	uint64_t bytes;		/* bytes carried by the counted operations (from events) */
 	struct kt_hist *dur;	/* cumulative; duration (backpressure: wait) */
 	struct kt_hist *dur_iv; /* this interval */
 	struct kt_hist *soj;	/* recv only: time in ring (sojourn) */
@@ -34,6 +39,7 @@ struct kt_series {
 
 struct kt_ring_agg {
 	uint32_t pid;
+	uint32_t exec_gen; /* the image of pid it belongs to (kt_proc.exec_gen) */
 	uint32_t ring_id;
 	char name[KT_NAME_LEN];
 	uint64_t name_ptr; /* where the name lives in the traced process */
@@ -44,15 +50,24 @@ struct kt_ring_agg {
 
 struct kt_proc {
 	uint32_t pid;
+	uint32_t exec_gen; /* execs of pid seen since attach: 0 for the image found first */
 	char comm[16];
 	bool started_after_attach; /* counts start at 0: nothing was missed */
 	bool exited;
+	bool execed;	/* this image was replaced by an exec (the pid lives on as exec_gen + 1) */
 	bool sym_added; /* its maps are cached by the symbolizer */
-	uint64_t hits;	  /* probe hits delivered (each cost the process one probe) */
+	uint64_t hits;	/* probe hits delivered (each cost the process one probe) */
 	uint64_t hits_iv;
-	uint32_t sample_every; /* as last written to the process (0: unknown) */
-	uint64_t ctl_addr;     /* address of kaos_probe_control in the process (0: unknown) */
-	struct kt_budget budget; /* --budget: the rate estimate behind sample_every */
+	uint32_t sample_every;	 /* in effect, read back from the process (0: unknown) */
+	uint32_t sample_asked;	 /* this tracer's request (0: none yet) */
+	int32_t sample_by;	 /* pid of the tracer whose request is in effect (0: unknown) */
+	bool ctl_tried;		 /* its sampling control was looked for */
+	bool ctl_failed;	 /* ... and a failure was said (once) */
+	bool cost_warned;	 /* the last cost check warned (again only after it fell) */
+	struct kt_control ctl;	 /* its kaos_probe_control (ctl.addr 0: none) */
+	struct kt_budget budget; /* the budget's rate estimate behind sample_asked */
+	uint64_t cost_hits0;	 /* cost check: hits, CPU and wall time at its start */
+	uint64_t cost_cpu0, cost_wall0;
 	struct kt_proc *next;
 };
 
@@ -99,8 +114,20 @@ void kt_agg_free(struct kt_agg *a);
  */
 struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_t size);
 
+/* The current (newest) image of pid, created if new. */
 struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid);
+/* The ring of the current image of pid, created if new. */
 struct kt_ring_agg *kt_agg_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id);
+/* Does r belong to image p? */
+static inline bool kt_ring_of(const struct kt_ring_agg *r, const struct kt_proc *p)
+{
+	return r->pid == p->pid && r->exec_gen == p->exec_gen;
+}
+/*
+ * pid exec'd (comm: its new name, may be NULL): its current image ends and
+ * a new one starts. Returns the new image, or NULL if pid was not traced.
+ */
+struct kt_proc *kt_agg_exec(struct kt_agg *a, uint32_t pid, const char *comm);
 
 /* The functions KT_EV_FUNC events refer to (borrowed: must outlive a). */
 void kt_agg_set_funcs(struct kt_agg *a, const struct kt_func_desc *d, uint32_t n);
@@ -117,10 +144,12 @@ uint64_t kt_func_corrected_ns(uint64_t raw_ns, double bias_ns, uint64_t inner_co
 uint64_t kt_series_count(const struct kt_series *s);
 uint64_t kt_series_count_iv(const struct kt_series *s);
 
-/* Drops a process and its rings (a long-running tracer forgets exited processes). */
+/* Drops a process (every image) and its rings (a long-running tracer forgets exited processes). */
 void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid);
-/* Drops one ring (the daemon retires closed rings). */
-void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id);
+/* Drops one image of a process (one replaced by exec) and its rings. */
+void kt_agg_forget_image(struct kt_agg *a, uint32_t pid, uint32_t exec_gen);
+/* Drops one ring of a process image (the daemon retires closed rings). */
+void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t exec_gen, uint32_t ring_id);
 
 /* Starts a new interval: interval histograms and counters are reset. */
 void kt_agg_interval_reset(struct kt_agg *a);

@@ -55,10 +55,11 @@ enum kt_alert_transition kt_alert_step(struct kt_alert_sm *sm, bool cond, uint64
 
 /* ---------------------------------------------------------------- values */
 
-static const struct kt_proc *find_proc(const struct kt_agg *a, uint32_t pid)
+/* The process image ra belongs to (its comm: an exec may change it). */
+static const struct kt_proc *find_proc(const struct kt_agg *a, const struct kt_ring_agg *ra)
 {
 	for (const struct kt_proc *p = a->procs; p; p = p->next)
-		if (p->pid == pid)
+		if (kt_ring_of(ra, p))
 			return p;
 	return NULL;
 }
@@ -70,7 +71,7 @@ static bool matches(const struct kt_rule *r, const struct kt_agg *a, const struc
 	if (r->has_ring && fnmatch(r->ring, ra->name, 0) != 0)
 		return false;
 	if (r->has_process) {
-		const struct kt_proc *p = find_proc(a, ra->pid);
+		const struct kt_proc *p = find_proc(a, ra);
 
 		if (!p || fnmatch(r->process, p->comm, 0) != 0)
 			return false;
@@ -252,6 +253,8 @@ struct kt_alerts {
 	struct child children[KT_ALERT_MAX_CHILDREN];
 	int nchildren;
 	uint64_t fired, resolved;
+	uint64_t write_errors; /* alert lines the log did not take (a full disk...) */
+	int last_write_errno;
 };
 
 struct kt_alerts *kt_alerts_new(void)
@@ -501,9 +504,13 @@ int kt_alerts_eval(struct kt_alerts *a, const struct kt_alert_src *src)
 		const char *line = kt_json_buf(&w, &len);
 		FILE *out = a->out ? a->out : stderr;
 
-		if (fwrite(line, 1, len, out) != len || fflush(out))
+		if (fwrite(line, 1, len, out) != len || fflush(out)) {
+			a->write_errors++;
+			a->last_write_errno = errno;
 			kt_log(KT_LOG_ERROR, "alert", "cannot write the alert log: %s",
 			       strerror(errno));
+			clearerr(out); /* the next line is tried again */
+		}
 		if (out != stderr)
 			kt_log(KT_LOG_INFO, "alert", "%s: %s (value %g, threshold %g %s)",
 			       t == KT_ALERT_FIRED ? "firing" : "resolved", ar->rule.text,
@@ -542,6 +549,13 @@ bool kt_alerts_last_value(const struct kt_alerts *a, int i, double *v)
 uint64_t kt_alerts_fired(const struct kt_alerts *a)
 {
 	return a->fired;
+}
+
+uint64_t kt_alerts_write_errors(const struct kt_alerts *a, int *last_errno)
+{
+	if (last_errno)
+		*last_errno = a->last_write_errno;
+	return a->write_errors;
 }
 
 uint64_t kt_alerts_resolved(const struct kt_alerts *a)

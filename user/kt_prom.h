@@ -12,6 +12,7 @@
  *   kaos_ring_operation_duration_seconds{op}          histogram (sampled events)
  *   kaos_ring_sojourn_seconds, kaos_ring_backpressure_wait_seconds   histograms
  *   kaos_ring_*_window_seconds{window="10s",quantile} summaries over the rolling windows
+ *   kaos_trace_process_sample_every{pid,process}, kaos_trace_cost_warnings_total
  *   kaos_trace_alert_firing{rule}, kaos_trace_alert_transitions_total{transition}
  *   kaos_offcpu_{seconds,blocks}_total{pid,process,tid,thread}   with --off-cpu
  *   kaos_offcpu_dropped_total{reason}, kaos_offcpu_short_blocks_total, ...
@@ -64,11 +65,11 @@ void kt_prom_rings_free(struct kt_prom_rings *pr);
 void kt_prom_rings_set_max(struct kt_prom_rings *pr, int max_rings);
 int kt_prom_rings_max(const struct kt_prom_rings *pr);
 
-typedef void (*kt_prom_retire_fn)(void *ctx, uint32_t pid, uint32_t ring_id);
+typedef void (*kt_prom_retire_fn)(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t ring_id);
 
 /*
  * Registers a's new rings (admitted or folded), notes the closed ones, and
- * retires those closed at least grace_ns ago: fn(ctx, pid, ring_id) is
+ * retires those closed at least grace_ns ago: fn(ctx, pid, exec_gen, ring_id) is
  * called for each after the registry let go of it (fn may free the ring).
  * Returns how many were retired, or -ENOMEM (nothing lost: retried later).
  */
@@ -76,6 +77,9 @@ int kt_prom_rings_update(struct kt_prom_rings *pr, const struct kt_agg *a, uint6
 			 uint64_t grace_ns, kt_prom_retire_fn fn, void *ctx);
 /* Before a process is dropped from a: its folded rings' totals stay in the overflow. */
 void kt_prom_rings_forget_pid(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid);
+/* The same for one image of pid (replaced by exec). */
+void kt_prom_rings_forget_image(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid,
+				uint32_t exec_gen);
 
 uint64_t kt_prom_rings_folded(const struct kt_prom_rings *pr);	/* ring instances folded */
 uint64_t kt_prom_rings_retired(const struct kt_prom_rings *pr); /* ring instances retired */
@@ -90,6 +94,7 @@ struct kt_prom_src {
 	const struct kt_alerts *alerts;	    /* NULL: no alert families */
 	int links;			    /* BPF links attached */
 	uint64_t reloads, reload_failures;
+	uint64_t cost_warnings; /* tracing cost passed the budget or 10 % (kt_session_check_cost) */
 	/* off-CPU time (kaos-trace daemon --off-cpu); offcpu_stats NULL: no such families */
 	const struct kt_offcpu_thread *offcpu_threads;
 	size_t noffcpu_threads;

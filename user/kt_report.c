@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kt_classify.h"
 #include "kt_hist.h"
@@ -34,15 +35,18 @@ static const struct kt_hist *series_hist(const struct kt_series *s, bool soj, bo
 	return interval ? s->dur_iv : s->dur;
 }
 
-/* Calls of a process's probed functions and what their probes cost it (ns). */
-static uint64_t proc_func_calls(const struct kt_agg *a, uint32_t pid, bool interval,
+/*
+ * Calls of a process's probed functions and what their probes cost it (ns).
+ * --func counts per pid, not per image: they go with the current image.
+ */
+static uint64_t proc_func_calls(const struct kt_agg *a, const struct kt_proc *p, bool interval,
 				double *cost_ns)
 {
 	uint64_t calls = 0;
 
 	*cost_ns = 0;
-	for (const struct kt_func_agg *f = a->funcs; f; f = f->next) {
-		if (f->pid != pid || f->idx >= a->nfuncs)
+	for (const struct kt_func_agg *f = a->funcs; f && !p->execed; f = f->next) {
+		if (f->pid != p->pid || f->idx >= a->nfuncs)
 			continue;
 		uint64_t n = series_ops(&f->s, interval);
 
@@ -59,7 +63,7 @@ static void proc_cost(const struct kt_agg *a, const struct kt_proc *p,
 	uint64_t hits = interval ? p->hits_iv : p->hits;
 	double fcost;
 
-	proc_func_calls(a, p->pid, interval, &fcost);
+	proc_func_calls(a, p, interval, &fcost);
 	*pct = secs > 0 ? ((double)hits * t->hit_ns + fcost) / (secs * 1e9) * 100.0 : 0;
 }
 
@@ -214,6 +218,36 @@ static void print_hist(FILE *f, const struct kt_ring_agg *r, const char *what,
 	fputc('\n', f);
 }
 
+/*
+ * ", sampling 1 in N (why)": the period read back from the process, and
+ * whose request it is when another tracer's finer one is in effect.
+ */
+static void sampling_text(FILE *f, const struct kt_proc *p, const struct kt_report_totals *t)
+{
+	const struct kt_sampling *m = &t->sampling;
+
+	if (!p->sample_every) {
+		if (t->has_sampling && p->ctl_failed)
+			fputs(", sampling unknown (its control cannot be set)", f);
+		return;
+	}
+	if (p->sample_every == 1)
+		fputs(", sampling every operation", f);
+	else
+		fprintf(f, ", sampling 1 in %u", p->sample_every);
+	if (p->sample_by && p->sample_by != (int32_t)getpid())
+		fprintf(f, " (pid %d's finer request; this tracer asked 1 in %u)",
+			(int)p->sample_by, p->sample_asked);
+	else if (!t->has_sampling)
+		return;
+	else if (m->mode == KT_SAMPLING_FIXED)
+		fputs(" (--sample)", f);
+	else
+		fprintf(f, " (%s %g%%)",
+			m->mode == KT_SAMPLING_BUDGET ? "--budget" : "default budget",
+			m->budget_pct);
+}
+
 bool kt_report_counts_exact(const struct kt_report_totals *t)
 {
 	return t->lost == 0;
@@ -254,24 +288,46 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		t->fired, t->stack_errors ? " [some stacks unavailable]" : "",
 		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
 	print_loss(f, t, interval);
+	if (t->scope) {
+		fprintf(f, "scope: %s", t->scope);
+		if (t->out_of_scope)
+			fprintf(f, "; %" PRIu64 " probe hits in other processes ignored",
+				t->out_of_scope);
+		fputc('\n', f);
+	}
+	if (t->scope_full)
+		fprintf(f,
+			"warning: %" PRIu64 " processes or tasks could not join the scope (its map "
+			"was full): their operations were not traced\n",
+			t->scope_full);
+	if (t->exec_lost)
+		fprintf(f,
+			"warning: %" PRIu64 " exec records lost (ring buffer full): a process that "
+			"exec'd may show its images merged\n",
+			t->exec_lost);
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		double pct;
 		bool any = false;
 
 		double fcost;
-		uint64_t fcalls = proc_func_calls(a, p->pid, interval, &fcost);
+		uint64_t fcalls = proc_func_calls(a, p, interval, &fcost);
 
 		proc_cost(a, p, t, interval, &pct);
-		fprintf(f, "pid %u (%s)%s: %" PRIu64 " probe hits", p->pid, p->comm,
-			p->exited ? " [exited]" : "", interval ? p->hits_iv : p->hits);
+		fprintf(f, "pid %u (%s)", p->pid, p->comm);
+		if (p->exec_gen)
+			fprintf(f, " after exec #%u", p->exec_gen);
+		fprintf(f, "%s: %" PRIu64 " probe hits",
+			p->execed   ? " [replaced by exec]"
+			: p->exited ? " [exited]"
+				    : "",
+			interval ? p->hits_iv : p->hits);
 		if (fcalls)
 			fprintf(f, ", %" PRIu64 " probed function calls", fcalls);
 		fprintf(f, ", tracing cost %.3f%% of %.2f s", pct, secs);
-		if (p->sample_every > 1)
-			fprintf(f, ", sampling 1 in %u", p->sample_every);
+		sampling_text(f, p, t);
 		fputc('\n', f);
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (r->pid != p->pid)
+			if (!kt_ring_of(r, p))
 				continue;
 			if (!any) {
 				fprintf(f,
@@ -313,7 +369,7 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				row(f, r, "retransmit", nrt, secs, NULL, cls);
 			}
 		}
-		if (func_rows(f, a, t, p->pid, secs, hist, interval))
+		if (!p->execed && func_rows(f, a, t, p->pid, secs, hist, interval))
 			any = true;
 		if (!any)
 			fprintf(f, "  (no events yet)\n");
@@ -322,13 +378,13 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				"NAME", "COUNTER PER OP", "SAMPLES", "MIN", "P50", "P90", "P99",
 				"MAX", "MEAN");
 			for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
-				if (r->pid == p->pid)
+				if (kt_ring_of(r, p))
 					pmu_rows(f, a, r, interval);
 		}
 		if (!hist)
 			continue;
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (r->pid != p->pid)
+			if (!kt_ring_of(r, p))
 				continue;
 			print_hist(f, r, "send latency",
 				   series_hist(&r->s[KT_EV_SEND], false, interval));
@@ -445,6 +501,29 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	kt_json_bool(&w, kt_report_counts_exact(t));
 	kt_json_key(&w, "probe_hit_ns");
 	kt_json_double(&w, t->hit_ns);
+	if (t->has_sampling) {
+		kt_json_key(&w, "sampling");
+		kt_json_object_begin(&w);
+		kt_json_key(&w, "mode");
+		kt_json_string(&w, kt_sampling_mode_name(t->sampling.mode));
+		if (t->sampling.mode == KT_SAMPLING_FIXED) {
+			kt_json_kv_u64(&w, "period", t->sampling.period);
+		} else {
+			kt_json_key(&w, "budget_pct");
+			kt_json_double(&w, t->sampling.budget_pct);
+		}
+		kt_json_object_end(&w);
+	}
+	if (t->scope) {
+		kt_json_key(&w, "scope");
+		kt_json_string(&w, t->scope);
+		kt_json_key(&w, "out_of_scope_hits");
+		kt_json_u64(&w, t->out_of_scope);
+		kt_json_key(&w, "scope_full");
+		kt_json_u64(&w, t->scope_full);
+	}
+	kt_json_key(&w, "exec_lost");
+	kt_json_u64(&w, t->exec_lost);
 	if (a->nfuncs) {
 		kt_json_key(&w, "func");
 		kt_json_object_begin(&w);
@@ -467,18 +546,25 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_u64(&w, p->pid);
 		kt_json_key(&w, "comm");
 		kt_json_string(&w, p->comm);
+		kt_json_key(&w, "exec");
+		kt_json_u64(&w, p->exec_gen);
 		kt_json_key(&w, "exited");
 		kt_json_bool(&w, p->exited);
+		kt_json_key(&w, "replaced_by_exec");
+		kt_json_bool(&w, p->execed);
 		kt_json_key(&w, "probe_hits");
 		kt_json_u64(&w, interval ? p->hits_iv : p->hits);
 		kt_json_key(&w, "cost_pct");
 		kt_json_double(&w, pct);
 		kt_json_key(&w, "sample_every");
 		kt_json_u64(&w, p->sample_every ? p->sample_every : 1);
+		/* this tracer's request, and whose request is in effect (0: unknown) */
+		kt_json_kv_u64(&w, "sample_asked", p->sample_asked);
+		kt_json_kv_u64(&w, "sample_by_pid", p->sample_by > 0 ? (uint64_t)p->sample_by : 0);
 		kt_json_key(&w, "rings");
 		kt_json_array_begin(&w);
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (r->pid != p->pid)
+			if (!kt_ring_of(r, p))
 				continue;
 			kt_json_object_begin(&w);
 			kt_json_key(&w, "id");
@@ -506,7 +592,7 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_key(&w, "functions");
 		kt_json_array_begin(&w);
 		for (const struct kt_func_agg *fa = a->funcs; fa; fa = fa->next)
-			if (fa->pid == p->pid && fa->idx < a->nfuncs)
+			if (fa->pid == p->pid && fa->idx < a->nfuncs && !p->execed)
 				json_func(&w, a, fa, secs, interval);
 		kt_json_array_end(&w);
 		kt_json_object_end(&w);

@@ -45,7 +45,7 @@
 #include "kt_target.h"
 #include "kt_usdt.h"
 
-#define MAX_TARGETS 64
+#define MAX_TARGETS	64
 #define MAX_RING_FILTER 64
 
 struct options {
@@ -68,12 +68,13 @@ struct options {
 	uint64_t ringbuf_bytes;
 	bool verbose;
 	bool no_calibrate;
-	double probe_cost_ns; /* --probe-cost: skip calibration, use this */
-	char **cmd;		 /* -- CMD ARGS: start it and trace it */
-	unsigned int profile_hz; /* --profile: sample user stacks at this rate per CPU */
-	const char *pmu;	 /* --pmu EVENT[,EVENT] */
-	bool off_cpu;		 /* --off-cpu: blocked time by stack (kt_offcpu) */
-	long long off_cpu_min_us; /* --off-cpu-min-us; -1: not given (1 us) */
+	bool allow_nop5; /* --allow-nop5-sites: the user says the target never forks */
+	double probe_cost_ns;		/* --probe-cost: skip calibration, use this */
+	char **cmd;			/* -- CMD ARGS: start it and trace it */
+	unsigned int profile_hz;	/* --profile: sample user stacks at this rate per CPU */
+	const char *pmu;		/* --pmu EVENT[,EVENT] */
+	bool off_cpu;			/* --off-cpu: blocked time by stack (kt_offcpu) */
+	long long off_cpu_min_us;	/* --off-cpu-min-us; -1: not given (1 us) */
 	const char *funcs[MAX_TARGETS]; /* --func patterns */
 	int nfuncs;
 	uint32_t max_funcs;
@@ -95,6 +96,15 @@ static struct options opt = {
 };
 
 static volatile sig_atomic_t stop_signal;
+
+/* The session whose sampling requests die() withdraws on its way out. */
+static struct kt_session *sampling_session;
+
+static void release_sampling_at_exit(void)
+{
+	if (sampling_session)
+		kt_session_release_sampling(sampling_session);
+}
 
 static void on_signal(int sig)
 {
@@ -125,6 +135,7 @@ enum {
 	OPT_JSON,
 	OPT_RINGBUF,
 	OPT_NO_CALIBRATE,
+	OPT_ALLOW_NOP5,
 	OPT_PROBE_COST,
 	OPT_ALERT,
 	OPT_ALERT_LOG,
@@ -148,6 +159,7 @@ static const char doc[] =
 	"Examples:\n"
 	"  kaos-trace -p 1234 -d 10            trace one process for 10 s\n"
 	"  kaos-trace -b build/libkaos.so -i 1 every process using the library\n"
+	"  kaos-trace -b ./app -i 1           the processes of ./app only (and their children)\n"
 	"  kaos-trace -p 1234 --stacks --folded out.folded --weight latency\n"
 	"  kaos-trace -H -- ./app --flag       start ./app, trace it until it exits\n"
 	"  kaos-trace list 1234                list the probes of a process\n"
@@ -160,18 +172,23 @@ static const char doc[] =
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
 	{"binary", 'b', "PATH", 0,
-	 "Trace every process mapping PATH (program or libkaos.so), now and later (repeatable)", 0},
+	 "PATH a program: trace its processes (now and later, children included), wherever "
+	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
+	 0},
 	{"duration", 'd', "SECONDS", 0, "Stop after SECONDS", 0},
 	{"interval", 'i', "SECONDS", 0, "Print a summary every SECONDS", 0},
 	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
 	{"sample", OPT_SAMPLE, "N", 0,
 	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
-	 "exact)", 0},
-	{"budget", OPT_BUDGET, "PCT", 0,
-	 "Choose the sampling period per process so tracing costs it at most PCT % of time", 0},
-	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
-	{"folded", OPT_FOLDED, "FILE", 0, "Write folded stacks for flamegraph.pl (implies --stacks)",
+	 "exact); --sample 1: every operation",
 	 0},
+	{"budget", OPT_BUDGET, "PCT", 0,
+	 "Choose the sampling period per process so tracing costs it at most PCT % of its CPU "
+	 "time (default: 1 % unless --sample)",
+	 0},
+	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
+	{"folded", OPT_FOLDED, "FILE", 0,
+	 "Write folded stacks for flamegraph.pl (implies --stacks)", 0},
 	{"weight", OPT_WEIGHT, "count|latency", 0, "Folded stack weight (default count)", 0},
 	{"json", OPT_JSON, "FILE", 0, "Write one JSON summary line per interval to FILE", 0},
 	{"hist", 'H', NULL, 0, "Print ASCII latency histograms", 0},
@@ -180,9 +197,14 @@ static const struct argp_option options[] = {
 	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0,
 	 "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
+	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
+	 "Trace a program built with old plain 5-byte-nop probe sites even where a child it "
+	 "forks could crash (only for programs that never fork)",
+	 0},
 	{"profile", OPT_PROFILE, "HZ", 0,
 	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
-	 "output", 0},
+	 "output",
+	 0},
 	{"off-cpu", OPT_OFF_CPU, NULL, 0,
 	 "Time the traced threads spend blocked, by user stack (sched_switch); adds an "
 	 "[off-cpu] tower (weights: ns) to the folded output and a summary",
@@ -190,8 +212,7 @@ static const struct argp_option options[] = {
 	{"off-cpu-min-us", OPT_OFF_CPU_MIN, "US", 0,
 	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
 	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
-	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)",
-	 0},
+	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
 	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
 	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
 	 "the -b PATH) with an entry and a return uprobe (repeatable)",
@@ -298,6 +319,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (opt.ringbuf_bytes & (opt.ringbuf_bytes - 1))
 			die(2, "invalid ring buffer size '%s' (must be a power of two)", arg);
 		break;
+	case OPT_ALLOW_NOP5:
+		opt.allow_nop5 = true;
+		break;
 	case OPT_NO_CALIBRATE:
 		opt.no_calibrate = true;
 		break;
@@ -358,7 +382,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
 		break;
 	case ARGP_KEY_INIT:
-		/* getopt's own line names a bad option; argp's "Try --help" would be a second one */
+		/* getopt's own line names a bad option; argp's "Try --help" would be a second one
+		 */
 		state->err_stream = NULL;
 		break;
 	case ARGP_KEY_ARG:
@@ -378,15 +403,16 @@ struct tracer {
 	struct kt_session s;
 	struct kt_targets targets;
 	FILE *json;
-	int json_errno;		 /* first --json write error */
-	uint64_t t_iv;		 /* start of current interval */
-	uint64_t lost_iv0;	 /* events lost when the interval started */
-	struct kt_func *func;	 /* --func, or NULL */
-	struct kt_profile *prof; /* --profile */
+	int json_errno;		  /* first --json write error */
+	uint64_t t_iv;		  /* start of current interval */
+	uint64_t lost_iv0;	  /* events lost when the interval started */
+	struct kt_func *func;	  /* --func, or NULL */
+	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
-	pid_t child;		 /* -- COMMAND: its pid */
-	int child_go;		 /* write end of the pipe the child waits on before exec */
-	int child_status;	 /* its exit status, once reaped */
+	pid_t child;		  /* -- COMMAND: its pid */
+	int child_go;		  /* write end of the pipe the child waits on before exec */
+	int child_status;	  /* its exit status, once reaped */
+	char scope[1024];	  /* which processes are traced, in words */
 };
 
 /* --func events are named after their function in folded stacks. */
@@ -411,6 +437,13 @@ static void report(struct tracer *t, bool final)
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.lost_iv0 = t->lost_iv0;
 	tot.final = final;
+	tot.scope = t->scope;
+	uint64_t sc[KT_SCOPE_STAT_NR];
+
+	kt_session_scope_stats(&t->s, sc);
+	tot.out_of_scope = sc[KT_SCOPE_OTHER];
+	tot.scope_full = sc[KT_SCOPE_FULL];
+	tot.exec_lost = sc[KT_SCOPE_EXEC_LOST];
 	if (final && t->json && t->offcpu) {
 		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
 		tot.json_extra = kt_offcpu_json;
@@ -441,8 +474,8 @@ static void check_exited(struct tracer *t)
 			/* our own child: reap it (a zombie still answers kill(pid, 0)) */
 			if (waitpid(t->child, &status, WNOHANG) != t->child)
 				continue;
-			t->child_status = WIFEXITED(status) ? WEXITSTATUS(status)
-							    : 128 + WTERMSIG(status);
+			t->child_status =
+				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			for (int j = 0; j < t->targets.n; j++)
 				if (t->targets.v[j].pid == t->child)
 					t->targets.v[j].exited = true;
@@ -474,6 +507,19 @@ static bool all_pids_exited(struct tracer *t)
 		live += !t->targets.v[i].exited;
 	}
 	return live == 0;
+}
+
+/* The start-up line on sampling: which is in effect, and why. */
+static void say_sampling(const struct kt_session *s)
+{
+	char b[128];
+
+	fprintf(stderr, "kaos-trace: sampling: %s",
+		kt_sampling_describe(&s->sampling, b, sizeof(b)));
+	if (s->sampling.mode != KT_SAMPLING_FIXED && !(s->hit_ns > 0))
+		fprintf(stderr, "; probe cost not measured: priced at %.0f us a hit",
+			KT_BUDGET_ASSUMED_HIT_NS / 1000);
+	fputc('\n', stderr);
 }
 
 /* ---------------------------------------------------------------- list */
@@ -579,7 +625,81 @@ static void start_command(struct tracer *t)
 	kt_targets_free(&found);
 }
 
+/* ---------------------------------------------------------------- scope */
+
+/* Appends one "; "-separated part to buf (truncated if it does not fit). */
+__attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t n, const char *fmt,
+							       ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len + 3 >= n)
+		return;
+	if (len)
+		len += (size_t)snprintf(buf + len, n - len, "; ");
+	va_start(ap, fmt);
+	vsnprintf(buf + len, n - len, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Says which processes are traced (the start-up line and the report), and
+ * with a scope (-b PROGRAM whose probes are in libkaos.so) adds the -p
+ * pids, the command and each program's processes to it.
+ */
+static void setup_scope(struct tracer *t)
+{
+	char err[1024];
+
+	for (int i = 0; i < t->targets.n; i++) {
+		const struct kt_target *tg = &t->targets.v[i];
+		int n;
+
+		if (tg->pid > 0) {
+			if (t->s.scope && kt_session_scope_pid(&t->s, tg->pid))
+				die(1, "pid %d: cannot add it to the process scope", (int)tg->pid);
+			if (i && tg->pid == t->targets.v[i - 1].pid)
+				continue; /* one pid, several objects */
+			if (tg->pid == t->child)
+				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)",
+					     (int)tg->pid);
+			else
+				scope_append(t->scope, sizeof(t->scope), "pid %d", (int)tg->pid);
+			continue;
+		}
+		if (!tg->path[0])
+			continue;
+		if (!tg->program[0]) {
+			scope_append(t->scope, sizeof(t->scope), "every process mapping %s",
+				     tg->path);
+			continue;
+		}
+		n = 0;
+		if (t->s.scope &&
+		    (n = kt_session_scope_program(&t->s, tg->program, err, sizeof(err))) < 0)
+			die(1, "%s", err);
+		scope_append(t->scope, sizeof(t->scope),
+			     "processes of %s, now and later, children included (%d running)",
+			     tg->program, n);
+	}
+}
+
 /* ---------------------------------------------------------------- main */
+
+/*
+ * At exit, whatever the path (argp's --help exits from inside argp_parse):
+ * a report, list or --help that stdout did not take (a full disk,
+ * /dev/full) is a failure, never exit 0. _exit: exit() must not be called
+ * again from an atexit handler.
+ */
+static void check_stdout_at_exit(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "kaos-trace: write stdout: %s\n", errno ? strerror(errno) : "error");
+		_exit(1);
+	}
+}
 
 int main(int argc, char **argv)
 {
@@ -588,6 +708,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int e;
 
+	atexit(check_stdout_at_exit);
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return cmd_list(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "daemon")) {
@@ -686,6 +807,7 @@ int main(int argc, char **argv)
 		.folded = opt.profile_hz > 0 || opt.off_cpu,
 		.pmu_nr = (uint32_t)pmu.n,
 		.pmu_ncpus = (uint32_t)pmu.ncpus,
+		.scope = kt_targets_need_scope(&t.targets),
 	};
 
 	if (kt_session_open(&t.s, &so, err, sizeof(err))) {
@@ -696,6 +818,9 @@ int main(int argc, char **argv)
 	}
 	t.s.event_name = event_name;
 	t.s.event_name_ctx = &t;
+	t.s.sampling = kt_sampling_from_flags(opt.sample, opt.budget_pct);
+	sampling_session = &t.s;
+	atexit(release_sampling_at_exit); /* die() after a request leaves nothing behind */
 	if (pmu.n && (e = kt_pmu_fill_map(&pmu, bpf_map__fd(t.s.skel->maps.pmu_events))))
 		die(1, "--pmu: cannot give the counters to BPF: %s", strerror(-e));
 	if (opt.probe_cost_ns > 0)
@@ -715,6 +840,9 @@ int main(int argc, char **argv)
 			die(1, "%s", err);
 	}
 
+	/* Where to attach on combined probe sites: the self-test ran meanwhile (kt_features.h). */
+	if (kt_features_site_finish(opt.allow_nop5, err, sizeof(err)) < 0)
+		die(1, "%s", err);
 	/* Attach every probe of every target (watch-only targets have no path). */
 	for (int i = 0; i < t.targets.n; i++) {
 		struct kt_target *tg = &t.targets.v[i];
@@ -724,6 +852,7 @@ int main(int argc, char **argv)
 		if (kt_session_attach(&t.s, tg->pid > 0 ? tg->pid : -1, tg->path, err, sizeof(err)))
 			die(1, "%s", err);
 	}
+	setup_scope(&t);
 	kt_session_start(&t.s);
 	t.t_iv = t.s.t_start;
 	t.s.agg.npmu = pmu.n;
@@ -741,7 +870,8 @@ int main(int argc, char **argv)
 			kt_profile_add_pid(t.prof, (uint32_t)t.child);
 	}
 	if (opt.off_cpu) {
-		uint64_t min_ns = opt.off_cpu_min_us >= 0 ? (uint64_t)opt.off_cpu_min_us * 1000 : 1000;
+		uint64_t min_ns =
+			opt.off_cpu_min_us >= 0 ? (uint64_t)opt.off_cpu_min_us * 1000 : 1000;
 
 		if (kt_offcpu_open(&t.offcpu, min_ns, t.s.sym, err, sizeof(err)))
 			die(1, "%s", err);
@@ -762,13 +892,19 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
 	if (t.func)
 		kt_func_describe(t.func, stderr);
-	fprintf(stderr, "kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
+	fprintf(stderr,
+		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
 		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
 		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
 		t.s.hit_ns);
-	kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, false);
+	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
+	say_sampling(&t.s);
+	kt_session_update_sampling(&t.s, false);
 	if (t.child_go >= 0 && t.child) {
 		/* attached: let the command exec */
 		if (write(t.child_go, "g", 1) != 1)
@@ -780,6 +916,7 @@ int main(int argc, char **argv)
 	uint64_t end = opt.duration_s > 0 ? t.s.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
 	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
 	uint64_t next_sample_update = t.s.t_start + 100000000ull;
+	uint64_t next_sweep = t.s.t_start + 1000000000ull;
 	int rc = 0;
 
 	while (!stop_signal) {
@@ -791,11 +928,12 @@ int main(int argc, char **argv)
 		}
 		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
-		if ((opt.budget_pct || opt.sample) && now >= next_sample_update) {
-			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, false);
+		if (now >= next_sample_update) {
+			kt_session_update_sampling(&t.s, false);
+			kt_session_check_cost(&t.s);
 			next_sample_update = now + 100000000ull;
-		} else if (opt.budget_pct || opt.sample) {
-			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, true);
+		} else {
+			kt_session_update_sampling(&t.s, true);
 		}
 		kt_func_tick(t.func, &t.s.agg, now);
 		if (t.prof) {
@@ -813,6 +951,10 @@ int main(int argc, char **argv)
 		if (extras)
 			kt_oneshot_tick(extras, now);
 		check_exited(&t);
+		if (t.s.scope && now >= next_sweep) {
+			kt_session_scope_sweep(&t.s);
+			next_sweep = now + 1000000000ull;
+		}
 		if ((end && now >= end) || all_pids_exited(&t))
 			break;
 	}
@@ -826,7 +968,8 @@ int main(int argc, char **argv)
 
 		kt_profile_get_stats(t.prof, &ps);
 		fprintf(stderr,
-			"kaos-trace: profile: %llu samples at %u Hz on %d CPUs (%llu without a user "
+			"kaos-trace: profile: %llu samples at %u Hz on %d CPUs (%llu without a "
+			"user "
 			"stack, %llu lost)%s\n",
 			(unsigned long long)ps.samples, opt.profile_hz, ps.ncpus,
 			(unsigned long long)ps.stack_err, (unsigned long long)ps.lost,
@@ -860,8 +1003,8 @@ int main(int argc, char **argv)
 		}
 		if (folded_out) {
 			if (fclose(folded_out) != 0) {
-				fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.folded_path,
-					strerror(errno));
+				fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
+					opt.folded_path, strerror(errno));
 				rc = 1;
 			} else {
 				fprintf(stderr, "kaos-trace: wrote %d folded stacks to %s\n", nst,
@@ -875,6 +1018,7 @@ int main(int argc, char **argv)
 		rc = 1;
 	}
 	kt_session_close(&t.s);
+	sampling_session = NULL;
 	kt_func_free(t.func);
 	kt_pmu_close(&pmu);
 	kt_targets_free(&t.targets);

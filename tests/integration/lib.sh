@@ -20,6 +20,19 @@ fail() {
 	exit 1
 }
 
+# reachable FILE...: copies of FILEs that any user can run or read; prints the
+# folder. For tests that run something as another user (nobody): the clone may
+# live under a directory only its owner can enter (mktemp -d makes 0700).
+reachable() {
+	chmod 711 "$TMP"
+	mkdir -p -m 755 "$TMP/pub"
+	local f
+	for f in "$@"; do
+		cp "$f" "$TMP/pub/" && chmod a+rx "$TMP/pub/$(basename "$f")" || return 1
+	done
+	echo "$TMP/pub"
+}
+
 need() {
 	for b in "$@"; do
 		[ -x "$b" ] || fail "missing $b (run make first)"

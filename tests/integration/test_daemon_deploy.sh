@@ -15,13 +15,8 @@ lib_abs=$(cd "$B" && pwd)/libkaos.so
 # What the unprivileged user runs and reads, copied where it can reach them: the
 # clone may live under a directory only its owner can enter (mktemp -d makes 0700).
 # The workload maps the copied library, the one the daemon watches.
-chmod 711 "$TMP"
-pub=$TMP/pub
-mkdir -m 755 "$pub"
-cp "$KT" "$pub/kaos-trace"
+pub=$(reachable "$KT" "$WORK") || fail "cannot copy $KT, $WORK for nobody"
 cp "$(readlink -f "$lib_abs")" "$pub/libkaos.so.0"
-cp "$WORK" "$pub/kt_workload"
-chmod 755 "$pub"/*
 
 # the example config is valid (its library path swapped for the one built here)
 sed "s|^path = /usr/lib/x86_64-linux-gnu/libkaos.so.0|path = $lib_abs|" \
