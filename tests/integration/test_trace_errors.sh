@@ -78,8 +78,7 @@ grep -q '^  | ' "$TMP/load.err" || fail "broken load: no verifier lines: $(cat "
 # unprivileged (nobody, no capabilities): a permission refusal is named as one, with what is needed
 command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all "$@"; }
-KT_PUB=$(reachable "$KT")/kaos-trace || fail "cannot copy $KT for nobody"
-as_nobody "$KT_PUB" features >"$TMP/nobody_features.out" 2>&1 || true
+as_nobody "$KT" features >"$TMP/nobody_features.out" 2>&1 || true
 grep -q '^ringbuf: unknown (check refused: permission)$' "$TMP/nobody_features.out" ||
 	fail "features as nobody: $(cat "$TMP/nobody_features.out")"
 grep -q 'refused for permission.*CAP_SYS_ADMIN' "$TMP/nobody_features.out" ||
@@ -88,7 +87,7 @@ grep -q 'refused for permission.*CAP_SYS_ADMIN' "$TMP/nobody_features.out" ||
 sleep 30 &
 rootpid=$!
 expect_error nobody_pid "cannot read /proc/$rootpid/maps: Permission denied \\(pid $rootpid belongs to another user: CAP_SYS_PTRACE or root is needed\\)" \
-	setpriv --reuid=nobody --regid=nogroup --clear-groups "$KT_PUB" -p "$rootpid" -d 1
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$KT" -p "$rootpid" -d 1
 kill "$rootpid"
 
 # write failures: stdout on a full device is exit 1 with one line, never 0
