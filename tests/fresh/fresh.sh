@@ -79,6 +79,9 @@ build_root() { # root suite log
 
 mount_binds() { # root
 	local root=$1 d
+	# the root a mount point, as / is on a machine: `unshare -m` (test_pipeline_cli's
+	# full disk) changes the propagation of / and fails with EINVAL on a plain directory
+	mount --bind "$root" "$root" && mount --make-rslave "$root" || return 1
 	for d in proc sys dev; do
 		mount --rbind "/$d" "$root/$d" && mount --make-rslave "$root/$d" || return 1
 	done
