@@ -41,6 +41,8 @@
 #include "kaos/crc32c.h"
 #include "kaos/pipeline.h"
 #include "kaos/ring.h"
+#include "kaos/version.h"
+#include "kaos_build_version.h"
 
 #define PROG	       "kaos-pipeline"
 #define HDR_SIZE       32
@@ -99,6 +101,7 @@ static void usage(FILE *f)
 		"usage: " PROG " compress IN OUT [--workers N] [--chunk-size BYTES] "
 		"[--level 0-9]\n"
 		"       " PROG " decompress IN OUT [--workers N]\n"
+		"       " PROG " --help | --version\n"
 		"IN or OUT may be '-' (stdin/stdout). BYTES takes a k or m suffix (KiB, MiB).\n");
 }
 
@@ -680,6 +683,11 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		/* the libkaos.so it runs with may be another build than its headers */
+		printf(PROG " %s (libkaos %s)\n", KAOS_BUILD_VERSION, kaos_version());
 		return 0;
 	}
 	if (argc < 2)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_prom.h"
+#include "kt_version.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -222,6 +223,15 @@ static const struct {
 	 "Time senders waited for a free slot, per backpressure episode (sampled)."},
 };
 
+/* kaos_build_info{version} 1: which build serves these series (the info-metric idiom). */
+static void write_build_info(struct pw *w)
+{
+	family(w, "kaos_build_info", "gauge", "Always 1; the version label names this build.");
+	fputs("kaos_build_info{version=\"", w->f);
+	label_value(w->f, kt_version());
+	fputs("\"} 1\n", w->f);
+}
+
 int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 {
 	struct pw w = {.f = f, .om = om};
@@ -232,6 +242,7 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 
 	if (!h)
 		return -ENOMEM;
+	write_build_info(&w);
 	counter(&w, "kaos_trace_probe_fired_total", "Probe programs run past the filters.",
 		t->fired);
 	counter(&w, "kaos_trace_events_delivered_total", "Events delivered to kaos-trace.",
