@@ -130,6 +130,22 @@ deps:
 		|| { echo "deps: apt-get install failed for: $$missing" >&2; exit 1; }; \
 	fi
 
+# Packaging and install tests (make deb, tests/integration/test_install.sh): not
+# needed to build or run kaos, installed by `make deb-deps` (idempotent).
+PKG_DEB_PKGS := debhelper lintian dpkg-dev fakeroot bash-completion man-db
+.PHONY: deb-deps
+deb-deps:
+	$(Q)missing=$$(for p in $(PKG_DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+		|| echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deb-deps: installing $$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+		|| { echo "deb-deps: apt-get install failed for: $$missing" >&2; exit 1; }; \
+	fi
+
 # ---------------------------------------------------------------- libkaos
 $(B)/core/%.o: core/%.c | deps
 	@mkdir -p $(@D)
@@ -371,6 +387,27 @@ uninstall:
 	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/kaos $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/kaos-trace 2>/dev/null || true
 	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+# ---------------------------------------------------------------- Debian packages
+#   make deb   libkaos0, libkaos-dev and kaos-trace .debs in build/deb (debian/:
+#              debhelper, built from a copy of the tree so that the tree stays
+#              clean), then lintian: errors fail, warnings are listed
+DEB_DIR := build/deb
+DEB_SRC := $(DEB_DIR)/kaos-$(KAOS_VERSION)
+.PHONY: deb
+deb: deb-deps
+	$(Q)v=$$(dpkg-parsechangelog -l debian/changelog -SVersion); [ "$$v" = "$(KAOS_VERSION)" ] \
+		|| { echo "deb: debian/changelog is at $$v, VERSION at $(KAOS_VERSION)" >&2; exit 1; }
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
+	$(Q)tar -c --exclude=./build --exclude=./out --exclude=./.git . | tar -x -C $(DEB_SRC)
+	$(Q)echo "deb: dpkg-buildpackage in $(DEB_SRC) (log: $(DEB_DIR)/build.log)"
+	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 \
+		|| { tail -n 40 $(DEB_DIR)/build.log; exit 1; }
+	$(Q)rm -rf $(DEB_SRC)
+	$(Q)ls $(DEB_DIR)/*.deb
+	$(Q)lintian --fail-on error $(DEB_DIR)/*.changes >$(DEB_DIR)/lintian.txt 2>&1; rc=$$?; \
+		cat $(DEB_DIR)/lintian.txt; echo "lintian: $$(grep -c '^E:' $(DEB_DIR)/lintian.txt) errors,\
+		$$(grep -c '^W:' $(DEB_DIR)/lintian.txt) warnings"; exit $$rc
 
 # ---------------------------------------------------------------- run
 run: all

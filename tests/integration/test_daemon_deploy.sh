@@ -13,7 +13,7 @@ kt_abs=$(cd "$(dirname "$KT")" && pwd)/$(basename "$KT")
 lib_abs=$(cd "$B" && pwd)/libkaos.so
 
 # the example config is valid (its library path swapped for the one built here)
-sed "s|^path = /usr/lib/x86_64-linux-gnu/libkaos.so.0|path = $lib_abs|" \
+sed "s|^path = /usr/local/lib/libkaos.so.0$|path = $lib_abs|" \
 	"$root/deploy/kaos-trace.conf" >"$TMP/example.conf"
 "$KT" daemon --config "$TMP/example.conf" --check-config >"$TMP/check.txt" 2>&1 ||
 	fail "deploy/kaos-trace.conf: $(cat "$TMP/check.txt")"
