@@ -401,13 +401,15 @@ deb: deb-deps
 	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
 	$(Q)tar -c --exclude=./build --exclude=./out --exclude=./.git . | tar -x -C $(DEB_SRC)
 	$(Q)echo "deb: dpkg-buildpackage in $(DEB_SRC) (log: $(DEB_DIR)/build.log)"
-	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 \
+	$(Q)cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 \
 		|| { tail -n 40 $(DEB_DIR)/build.log; exit 1; }
 	$(Q)rm -rf $(DEB_SRC)
 	$(Q)ls $(DEB_DIR)/*.deb
 	$(Q)lintian --fail-on error $(DEB_DIR)/*.changes >$(DEB_DIR)/lintian.txt 2>&1; rc=$$?; \
-		cat $(DEB_DIR)/lintian.txt; echo "lintian: $$(grep -c '^E:' $(DEB_DIR)/lintian.txt) errors,\
-		$$(grep -c '^W:' $(DEB_DIR)/lintian.txt) warnings"; exit $$rc
+		cat $(DEB_DIR)/lintian.txt; e=$$(grep -c '^E:' $(DEB_DIR)/lintian.txt); \
+		w=$$(grep -c '^W:' $(DEB_DIR)/lintian.txt); echo "lintian: $$e errors, $$w warnings"; \
+		exit $$rc
 
 # ---------------------------------------------------------------- run
 run: all
