@@ -313,7 +313,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL ?= install
 
 HEADERS := $(wildcard include/kaos/*.h)
-MANPAGES := man/kaos-trace.8 man/kaos-pipeline.1 man/libkaos.3
+MANPAGES := man/man8/kaos-trace.8 man/man1/kaos-pipeline.1 man/man3/libkaos.3
 DOCS := $(wildcard docs/*.md)
 DIST := $(B)/dist
 # kaos-pipeline as installed: linked without the build tree's rpaths (it finds
@@ -359,9 +359,9 @@ install: $(INSTALL_FILES)
 	$(Q)$(INSTALL) -m 0644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/kaos/
 	$(Q)$(INSTALL) -m 0644 $(DIST)/gen/kaos.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	$(Q)$(INSTALL) -m 0755 $(B)/kaos-trace $(DIST)/kaos-pipeline $(DESTDIR)$(BINDIR)/
-	$(Q)$(INSTALL) -m 0644 man/kaos-pipeline.1 $(DESTDIR)$(MANDIR)/man1/
-	$(Q)$(INSTALL) -m 0644 man/libkaos.3 $(DESTDIR)$(MANDIR)/man3/
-	$(Q)$(INSTALL) -m 0644 man/kaos-trace.8 $(DESTDIR)$(MANDIR)/man8/
+	$(Q)$(INSTALL) -m 0644 man/man1/kaos-pipeline.1 $(DESTDIR)$(MANDIR)/man1/
+	$(Q)$(INSTALL) -m 0644 man/man3/libkaos.3 $(DESTDIR)$(MANDIR)/man3/
+	$(Q)$(INSTALL) -m 0644 man/man8/kaos-trace.8 $(DESTDIR)$(MANDIR)/man8/
 	$(Q)$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	$(Q)$(INSTALL) -m 0644 $(DIST)/gen/kaos-trace.service $(DESTDIR)$(UNITDIR)/
 	$(Q)$(INSTALL) -m 0644 deploy/kaos-trace.bash-completion $(DESTDIR)$(BASHCOMPDIR)/kaos-trace

@@ -24,6 +24,8 @@ if command -v systemd-analyze >/dev/null; then
 	mkdir -p "$TMP/unit"
 	sed "s|/usr/local/bin/kaos-trace|$kt_abs|; s|/etc/kaos-trace/kaos-trace.conf|$TMP/example.conf|" \
 		"$unit" >"$TMP/unit/kaos-trace.service"
+	# its Documentation= names man:kaos-trace(8): the page of this tree (man/man8)
+	export MANPATH=$root/man
 	out=$(systemd-analyze verify "$TMP/unit/kaos-trace.service" 2>&1) || fail "verify: $out"
 	[ -z "$out" ] || fail "systemd-analyze verify warns: $out"
 	sed 's/^ProtectSystem=strict/ProtectSytem=strict/' "$TMP/unit/kaos-trace.service" \
