@@ -313,7 +313,6 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL ?= install
 
 HEADERS := $(wildcard include/kaos/*.h)
-MANPAGES := man/man8/kaos-trace.8 man/man1/kaos-pipeline.1 man/man3/libkaos.3
 DOCS := $(wildcard docs/*.md)
 DIST := $(B)/dist
 # kaos-pipeline as installed: linked without the build tree's rpaths (it finds

@@ -104,6 +104,7 @@ for m in "$p"/share/man/man*/*; do
 	[ -z "$w" ] || fail "man ${m##*/}: $w"
 	name=${m##*/}
 	whatis=$(lexgrog "$m" 2>&1) || fail "no NAME entry in $name: $whatis"
+	grep -q "^\.TH .* \"kaos $version\" " "$m" || fail "$name: .TH does not say kaos $version"
 done
 MANPATH=$p/share/man man -w libkaos >/dev/null 2>&1 || fail "man libkaos not found in MANPATH"
 
