@@ -69,7 +69,7 @@ LD_LIBRARY_PATH=$r/usr/lib/$ma "$r/usr/bin/kaos-pipeline" compress "$TMP/in.txt"
 	fail "packaged kaos-pipeline"
 cmp -s "$TMP/in.txt" "$TMP/out.txt" || fail "kaos-pipeline round trip differs"
 
-flags=$(env -u PKG_CONFIG_PATH PKG_CONFIG_LIBDIR="$r/usr/lib/$ma/pkgconfig" \
+flags=$(env PKG_CONFIG_PATH="$r/usr/lib/$ma/pkgconfig" \
 	PKG_CONFIG_SYSROOT_DIR="$r" pkg-config --cflags --libs kaos) || fail "pkg-config kaos"
 # shellcheck disable=SC2086 # the flags are words
 cc -O2 -Wall -Wextra -Werror "$root/tests/install/kaos_app.c" -o "$TMP/kaos_app" $flags \

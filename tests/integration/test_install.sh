@@ -74,9 +74,9 @@ out=$(LD_LIBRARY_PATH=$p/lib "$p/bin/kaos-pipeline" --version)
 # ---------------------------------------------------------------- a program built outside the tree
 mkdir -p "$TMP/app"
 cp "$root/tests/install/kaos_app.c" "$TMP/app/"
-flags=$(env -u PKG_CONFIG_PATH PKG_CONFIG_LIBDIR="$p/lib/pkgconfig" \
+flags=$(env PKG_CONFIG_PATH="$p/lib/pkgconfig" \
 	PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --cflags --libs kaos) || fail "pkg-config kaos"
-[ "$(env PKG_CONFIG_LIBDIR="$p/lib/pkgconfig" pkg-config --modversion kaos)" = "$version" ] ||
+[ "$(env PKG_CONFIG_PATH="$p/lib/pkgconfig" pkg-config --modversion kaos)" = "$version" ] ||
 	fail "kaos.pc version"
 # shellcheck disable=SC2086 # the flags are words
 (cd "$TMP/app" && cc -O2 -Wall -Wextra -Werror kaos_app.c -o kaos_app $flags) \
