@@ -7,10 +7,11 @@
 #    `pkg-config --cflags --libs kaos` (pkg-config pointed into the DESTDIR),
 #    runs against the installed libkaos.so.0, and the installed kaos-trace
 #    traces it (real BPF, -- COMMAND, exact counts);
+#  - the installed daemon serves kaos_build_info{version="<its --version>"} 1;
 #  - the man pages format without warnings; bash completion completes
 #    subcommands and long options, and its lists are --help's options.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 need "$KT"
 make -s -C "$root" deb-deps >/dev/null || fail "make deb-deps"
@@ -97,6 +98,16 @@ json_check "$TMP/app.json" \
 	"[r['send']['ops'] for r in $ring] == [20016]" \
 	"[r['recv']['ops'] for r in $ring] == [20000]" \
 	"[r['backpressure']['ops'] for r in $ring] == [1]"
+
+# ---------------------------------------------------------------- the installed daemon's /metrics
+built=$("$p/bin/kaos-trace" --version)
+built=${built#kaos-trace }
+KT=$p/bin/kaos-trace start_daemon installed --watch "$p/lib/libkaos.so.0" --listen 127.0.0.1:0
+[ -n "$PORT" ] || fail "no /metrics port in the daemon's log"
+scrape >"$TMP/metrics.txt" || fail "GET /metrics"
+grep -qx "kaos_build_info{version=\"$built\"} 1" "$TMP/metrics.txt" ||
+	fail "no kaos_build_info for $built: $(grep build_info "$TMP/metrics.txt")"
+stop_daemon
 
 # ---------------------------------------------------------------- man pages
 for m in "$p"/share/man/man*/*; do
