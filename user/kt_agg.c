@@ -358,6 +358,22 @@ void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
 	}
 }
 
+void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id)
+{
+	for (struct kt_ring_agg **rp = &a->rings; *rp; rp = &(*rp)->next) {
+		struct kt_ring_agg *r = *rp;
+
+		if (r->pid != pid || r->ring_id != ring_id)
+			continue;
+		*rp = r->next;
+		for (int t = 0; t < KT_EV_TYPES; t++)
+			series_free(&r->s[t]);
+		free(r);
+		a->nrings--;
+		return;
+	}
+}
+
 void kt_agg_interval_reset(struct kt_agg *a)
 {
 	for (struct kt_ring_agg *r = a->rings; r; r = r->next) {

@@ -119,6 +119,8 @@ uint64_t kt_series_count_iv(const struct kt_series *s);
 
 /* Drops a process and its rings (a long-running tracer forgets exited processes). */
 void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid);
+/* Drops one ring (the daemon retires closed rings). */
+void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id);
 
 /* Starts a new interval: interval histograms and counters are reset. */
 void kt_agg_interval_reset(struct kt_agg *a);

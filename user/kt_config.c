@@ -125,6 +125,7 @@ void kt_config_init(struct kt_config *c)
 	c->folded_keep = 60;
 	c->timeline_max = 250000;
 	c->off_cpu_min_ns = 1000;
+	c->metrics_max_rings = 32; /* KT_PROM_DEFAULT_MAX_RINGS; docs/daemon.md has the bound */
 }
 
 static void free_argv(char **argv)
@@ -336,6 +337,14 @@ static int set_daemon(struct kt_config *c, const char *key, const char *v, char 
 		return set_duration(&c->eval_ns, key, v, 100000000ull, msg, n);
 	if (!strcmp(key, "retain"))
 		return set_duration(&c->retain_ns, key, v, 0, msg, n);
+	if (!strcmp(key, "metrics_max_rings")) {
+		uint64_t x;
+
+		if (set_u64(&x, key, v, 1, 100000, msg, n))
+			return -1;
+		c->metrics_max_rings = (uint32_t)x;
+		return 0;
+	}
 	if (!strcmp(key, "ringbuf_size")) {
 		if (set_u64(&c->ringbuf_bytes, key, v, 4096, 1ull << 30, msg, n))
 			return -1;

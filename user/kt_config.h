@@ -35,6 +35,7 @@ struct kt_config {
 	int nwindows;
 	uint64_t eval_ns;   /* alert evaluation interval */
 	uint64_t retain_ns; /* keep an exited process's series this long (0: longest window) */
+	uint32_t metrics_max_rings; /* rings with their own /metrics series; more: overflow */
 	uint64_t ringbuf_bytes;
 	uint32_t sample;
 	double budget_pct;

@@ -29,6 +29,7 @@
 #define TICK_NS	      100000000ull /* windows, exits, sampling */
 #define MAX_CLI	      512
 #define MIN_RETAIN_NS 60000000000ull
+#define LOSS_LOG_NS   10000000000ull /* at most one "events lost" line per 10 s */
 
 /* ---------------------------------------------------------------- shared helpers */
 
@@ -271,6 +272,8 @@ struct daemon {
 	uint32_t *announced;
 	int nannounced, capannounced;
 	uint64_t start;
+	uint64_t lost_logged, lost_logged_at; /* log_loss: what the last line said, when */
+	struct kt_prom_rings *prom_rings;     /* which rings have /metrics series (kt_prom.h) */
 };
 
 static volatile sig_atomic_t stop_sig, reload_req;
@@ -308,6 +311,7 @@ enum {
 	OPT_CHECK,
 	OPT_OFF_CPU,
 	OPT_OFF_CPU_MIN,
+	OPT_METRICS_MAX_RINGS,
 };
 
 static const struct argp_option daemon_options[] = {
@@ -342,6 +346,10 @@ static const struct argp_option daemon_options[] = {
 	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
 	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", 0,
 	 "Blocks shorter than this are not counted (default 1us)", 0},
+	{"metrics-max-rings", OPT_METRICS_MAX_RINGS, "N", 0,
+	 "Rings with their own /metrics series (default 32); more are folded into "
+	 "ring=\"_overflow\"",
+	 0},
 	{"check-config", OPT_CHECK, NULL, 0,
 	 "Check the config and the flags (watched paths included), print the result, exit", 0},
 	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
@@ -368,6 +376,7 @@ static const struct {
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
 	{OPT_PROBE_COST, "daemon", "probe_cost"},
 	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
+	{OPT_METRICS_MAX_RINGS, "daemon", "metrics_max_rings"},
 };
 
 /* Whether a file could be written at path: it is writable, or its directory is. */
@@ -454,6 +463,28 @@ fail:
 	return -1;
 }
 
+static uint64_t retain_ns(const struct daemon *d);
+
+static void forget_ring(void *ctx, uint32_t pid, uint32_t ring_id)
+{
+	struct daemon *d = ctx;
+
+	kt_agg_forget_ring(&d->s.agg, pid, ring_id);
+	kt_windows_forget_ring(d->win, pid, ring_id);
+}
+
+/*
+ * New rings get their /metrics series or the overflow's (kt_prom.h); a
+ * ring closed `retain` ago is forgotten, as an exited process is.
+ */
+static void retire_rings(struct daemon *d, uint64_t now)
+{
+	int n = kt_prom_rings_update(d->prom_rings, &d->s.agg, now, retain_ns(d), forget_ring, d);
+
+	if (n > 0)
+		kt_log(KT_LOG_DEBUG, "ring", "%d closed ring%s retired", n, n == 1 ? "" : "s");
+}
+
 /* ---------------------------------------------------------------- /metrics */
 
 static int http_handler(void *ctx, const char *method, const char *path, const char *accept,
@@ -488,7 +519,9 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 			}
 			kt_offcpu_get_stats(d->offcpu, &ost);
 		}
+		retire_rings(d, kt_now_ns(CLOCK_MONOTONIC)); /* rings seen since the tick */
 		struct kt_prom_src src = {.agg = &d->s.agg,
+					  .rings = d->prom_rings,
 					  .tot = &tot,
 					  .win = d->win,
 					  .now = kt_now_ns(CLOCK_MONOTONIC),
@@ -663,6 +696,7 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 		d->alert_out = alert_out;
 	}
 	kt_windows_set(d->win, lens, nw);
+	kt_prom_rings_set_max(d->prom_rings, (int)c->metrics_max_rings);
 	/* rules without "over": the shortest configured window */
 	uint64_t shortest = 0;
 
@@ -803,6 +837,7 @@ static void track_processes(struct daemon *d, uint64_t now)
 
 		kt_log(KT_LOG_DEBUG, "process", "pid %u forgotten (exited %.0f s ago)", pid,
 		       (double)(now - d->exited[i].at) / 1e9);
+		kt_prom_rings_forget_pid(d->prom_rings, &d->s.agg, pid);
 		kt_agg_forget_proc(&d->s.agg, pid);
 		kt_windows_forget_pid(d->win, pid);
 		if (d->offcpu && d->s.folded && d->cfg.folded_dir[0])
@@ -815,6 +850,29 @@ static void track_processes(struct daemon *d, uint64_t now)
 				d->announced[k] = d->announced[--d->nannounced];
 		d->exited[i] = d->exited[--d->nexited];
 	}
+}
+
+/*
+ * Events lost since the last line, at most one line per LOSS_LOG_NS with the
+ * numbers: a flood must be seen in the log without flooding it.
+ */
+static void log_loss(struct daemon *d, uint64_t now)
+{
+	struct kt_report_totals t;
+
+	kt_session_totals(&d->s, &t);
+	if (t.lost == d->lost_logged ||
+	    (d->lost_logged_at && now - d->lost_logged_at < LOSS_LOG_NS))
+		return;
+	kt_log(KT_LOG_WARN, "loss",
+	       "%llu events lost in the last %.1f s (%llu of %llu fired since start): ring "
+	       "counts are lower bounds (kaos_trace_counts_exact 0); raise ringbuf_size or "
+	       "sample",
+	       (unsigned long long)(t.lost - d->lost_logged),
+	       (double)(now - (d->lost_logged_at ? d->lost_logged_at : d->start)) / 1e9,
+	       (unsigned long long)t.lost, (unsigned long long)t.fired);
+	d->lost_logged = t.lost;
+	d->lost_logged_at = now;
 }
 
 static int cmp_names(const struct dirent **a, const struct dirent **b)
@@ -916,6 +974,8 @@ static int daemon_run(struct daemon *d)
 			global_counters(&d->s, g);
 			kt_windows_tick(d->win, &d->s.agg, g, now);
 			track_processes(d, now);
+			retire_rings(d, now);
+			log_loss(d, now);
 			kt_offcpu_tick(d->offcpu, &d->s.agg);
 			next_tick = now + TICK_NS;
 		}
@@ -1014,6 +1074,12 @@ int kt_daemon_main(int argc, char **argv)
 		kt_config_free(&c);
 		return 1;
 	}
+	/* /metrics holds many connections at once (kt_http.h): room for them */
+	long nofile = kt_http_raise_nofile();
+
+	if (nofile < 0)
+		kt_log(KT_LOG_WARN, "start", "cannot raise the open-file limit: %s",
+		       strerror((int)-nofile));
 	struct kt_session_opts so = {.stacks = c.folded_dir[0] != 0,
 				     .want_ts = c.timeline[0] != 0,
 				     .weight_latency = c.folded_latency,
@@ -1057,7 +1123,8 @@ int kt_daemon_main(int argc, char **argv)
 	kt_session_start(&d.s);
 	d.win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
 	d.alerts = kt_alerts_new();
-	if (!d.win || !d.alerts) {
+	d.prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
+	if (!d.win || !d.alerts || !d.prom_rings) {
 		kt_log(KT_LOG_ERROR, "start", "out of memory");
 		rc = 1;
 		goto out;
@@ -1120,6 +1187,7 @@ out:
 	if (d.alert_out && d.alert_out != stderr)
 		fclose(d.alert_out);
 	kt_windows_free(d.win);
+	kt_prom_rings_free(d.prom_rings);
 	kt_offcpu_free(d.offcpu);
 	kt_session_close(&d.s);
 	kt_config_free(&d.cfg);

@@ -10,27 +10,62 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* Accepts per service call: the listen socket cannot starve the rest of the loop. */
+#define ACCEPT_BATCH 256
 
 struct conn {
 	int fd;
 	uint64_t deadline;
-	char req[KT_HTTP_MAX_REQUEST + 1];
-	size_t rlen;
+	char *req; /* grown on demand: an idle connection holds no buffer */
+	size_t rlen, rcap;
 	char *out; /* head + body */
 	size_t olen, off;
+	bool done;
 };
 
+/* conns[] is kept in accept order: the first without a response is the oldest idle one. */
 struct kt_http {
 	int lfd;
 	char bound[80];
 	kt_http_handler fn;
 	void *ctx;
-	struct conn *conns[KT_HTTP_MAX_CONNS];
-	int nconns;
-	uint64_t requests;
+	struct conn **conns;
+	int nconns, max_conns;
+	uint64_t requests, evicted;
+	uint64_t accept_paused_until; /* out of fds with nothing to drop */
 };
+
+/* The cap that fits the open-file limit: half of it, the rest is the tracer's. */
+static int default_max_conns(void)
+{
+	struct rlimit rl;
+	rlim_t half;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return KT_HTTP_MAX_CONNS;
+	half = rl.rlim_cur / 2;
+	if (half < 16)
+		return 16;
+	return half > KT_HTTP_MAX_CONNS ? KT_HTTP_MAX_CONNS : (int)half;
+}
+
+long kt_http_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return -errno;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			return -errno;
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? (long)INT32_MAX : (long)rl.rlim_cur;
+}
 
 /* Splits "host:port" / "[v6]:port". */
 static int split_addr(const char *addr, char *host, size_t hl, char *port, size_t pl)
@@ -78,7 +113,7 @@ struct kt_http *kt_http_listen(const char *addr, kt_http_handler fn, void *ctx, 
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 64)) {
+	    bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, SOMAXCONN)) {
 		snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -87,7 +122,10 @@ struct kt_http *kt_http_listen(const char *addr, kt_http_handler fn, void *ctx, 
 	}
 	freeaddrinfo(res);
 	h = calloc(1, sizeof(*h));
-	if (!h) {
+	if (h)
+		h->conns = calloc(KT_HTTP_MAX_CONNS, sizeof(*h->conns));
+	if (!h || !h->conns) {
+		free(h);
 		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -95,6 +133,7 @@ struct kt_http *kt_http_listen(const char *addr, kt_http_handler fn, void *ctx, 
 	h->lfd = fd;
 	h->fn = fn;
 	h->ctx = ctx;
+	h->max_conns = default_max_conns();
 
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -122,6 +161,7 @@ struct kt_http *kt_http_listen(const char *addr, kt_http_handler fn, void *ctx, 
 static void conn_free(struct conn *c)
 {
 	close(c->fd);
+	free(c->req);
 	free(c->out);
 	free(c);
 }
@@ -132,6 +172,7 @@ void kt_http_close(struct kt_http *h)
 		return;
 	for (int i = 0; i < h->nconns; i++)
 		conn_free(h->conns[i]);
+	free(h->conns);
 	close(h->lfd);
 	free(h);
 }
@@ -146,15 +187,32 @@ uint64_t kt_http_requests(const struct kt_http *h)
 	return h->requests;
 }
 
+uint64_t kt_http_evicted(const struct kt_http *h)
+{
+	return h->evicted;
+}
+
+int kt_http_max_conns(const struct kt_http *h)
+{
+	return h->max_conns;
+}
+
+void kt_http_set_max_conns(struct kt_http *h, int n)
+{
+	h->max_conns = n < 1 ? 1 : n > KT_HTTP_MAX_CONNS ? KT_HTTP_MAX_CONNS : n;
+}
+
+/*
+ * p[0] is the listen socket, p[1 + i] is conns[i]: kt_http_service relies
+ * on that order (nothing changes conns[] in between).
+ */
 int kt_http_pollfds(struct kt_http *h, struct pollfd *p, int max)
 {
 	int n = 0;
 
 	if (max <= 0)
 		return 0;
-	/* at the connection limit, new ones wait in the backlog */
-	p[n++] =
-		(struct pollfd){.fd = h->lfd, .events = h->nconns < KT_HTTP_MAX_CONNS ? POLLIN : 0};
+	p[n++] = (struct pollfd){.fd = h->lfd, .events = POLLIN};
 	for (int i = 0; i < h->nconns && n < max; i++)
 		p[n++] = (struct pollfd){.fd = h->conns[i]->fd,
 					 .events = h->conns[i]->out ? POLLOUT : POLLIN};
@@ -193,7 +251,7 @@ static void respond(struct conn *c, int status, const char *ctype, const char *b
 
 	c->out = malloc((size_t)hl + blen);
 	if (!c->out) {
-		c->olen = 0;
+		c->done = true;
 		return;
 	}
 	memcpy(c->out, head, (size_t)hl);
@@ -208,33 +266,48 @@ static void simple(struct conn *c, int status, const char *msg)
 	respond(c, status, "text/plain; charset=utf-8", msg, strlen(msg), false);
 }
 
+/* The next line of the head at *pos, its CR LF or bare LF cut off; NULL at the end. */
+static char *next_line(char **pos)
+{
+	char *l = *pos, *nl = strchr(l, '\n');
+
+	if (!nl)
+		return NULL;
+	*nl = 0;
+	if (nl > l && nl[-1] == '\r')
+		nl[-1] = 0;
+	*pos = nl + 1;
+	return l;
+}
+
+/* The Accept header's value among the header lines at pos ("" if none). */
+static void find_accept(char *pos, char *accept, size_t n)
+{
+	char *l;
+
+	accept[0] = 0;
+	while ((l = next_line(&pos)) && *l) {
+		if (strncasecmp(l, "Accept:", 7))
+			continue;
+		l += 7;
+		while (*l == ' ' || *l == '\t')
+			l++;
+		snprintf(accept, n, "%s", l);
+	}
+}
+
 /* A complete request head is in c->req: parse and answer. */
 static void handle(struct kt_http *h, struct conn *c)
 {
-	char method[16], target[1024], version[16], accept[512] = "";
-	char *eol = strstr(c->req, "\r\n");
+	char method[16], target[1024], version[16], accept[512];
+	char *pos = c->req, *line = next_line(&pos);
 
-	if (!eol || sscanf(c->req, "%15s %1023s %15s", method, target, version) != 3 ||
+	if (!line || sscanf(line, "%15s %1023s %15s", method, target, version) != 3 ||
 	    strncmp(version, "HTTP/1.", 7)) {
 		simple(c, 400, "bad request\n");
 		return;
 	}
-	/* headers: only Accept matters */
-	for (char *l = eol + 2, *e; *l && strncmp(l, "\r\n", 2); l = e + 2) {
-		e = strstr(l, "\r\n");
-		if (!e)
-			break;
-		if (!strncasecmp(l, "Accept:", 7)) {
-			char *v = l + 7;
-
-			while (*v == ' ' || *v == '\t')
-				v++;
-			size_t n = (size_t)(e - v) < sizeof(accept) - 1 ? (size_t)(e - v)
-									: sizeof(accept) - 1;
-			memcpy(accept, v, n);
-			accept[n] = 0;
-		}
-	}
+	find_accept(pos, accept, sizeof(accept));
 	bool head = !strcmp(method, "HEAD");
 
 	if (strcmp(method, "GET") && !head) {
@@ -257,11 +330,130 @@ static void handle(struct kt_http *h, struct conn *c)
 	free(r.body);
 }
 
+/*
+ * Whether the bytes from..rlen can still be the start of an HTTP head: no
+ * NUL or control byte but CR, LF and TAB anywhere, and a request line that
+ * starts with an upper-case method followed by a space. Checked as bytes
+ * arrive, so that garbage gets its 400 at once, not at the timeout.
+ */
+static bool plausible(const struct conn *c, size_t from)
+{
+	for (size_t i = from; i < c->rlen; i++) {
+		unsigned char b = (unsigned char)c->req[i];
+
+		if ((b < 0x20 && b != '\r' && b != '\n' && b != '\t') || b == 0x7f)
+			return false;
+	}
+	for (size_t i = 0; i < c->rlen && c->req[i] != ' '; i++)
+		if (c->req[i] < 'A' || c->req[i] > 'Z' || i >= 15)
+			return false;
+	return c->rlen == 0 || c->req[0] != ' ';
+}
+
+/* Whether the head is complete: a blank line, CR LF or bare LF. */
+static bool head_complete(const struct conn *c)
+{
+	return strstr(c->req, "\n\r\n") || strstr(c->req, "\n\n");
+}
+
+/* Reads what is there; false when the connection is done (closed or failed). */
+static bool conn_read(struct kt_http *h, struct conn *c)
+{
+	if (c->rcap < KT_HTTP_MAX_REQUEST + 1 && c->rcap - c->rlen < 2) {
+		size_t cap = c->rcap ? c->rcap * 4 : 1024;
+		char *nb;
+
+		if (cap > KT_HTTP_MAX_REQUEST + 1)
+			cap = KT_HTTP_MAX_REQUEST + 1;
+		nb = realloc(c->req, cap);
+		if (!nb)
+			return false;
+		c->req = nb;
+		c->rcap = cap;
+	}
+	ssize_t r = recv(c->fd, c->req + c->rlen, c->rcap - 1 - c->rlen, 0);
+
+	if (r == 0)
+		return false;
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR;
+	size_t from = c->rlen;
+
+	c->rlen += (size_t)r;
+	c->req[c->rlen] = 0;
+	if (!plausible(c, from))
+		simple(c, 400, "bad request\n");
+	else if (head_complete(c))
+		handle(h, c);
+	else if (c->rlen == KT_HTTP_MAX_REQUEST)
+		simple(c, 431, "request head too large\n");
+	return !c->done;
+}
+
+/* Sends what the socket takes; false when the connection is done. */
+static bool conn_write(struct conn *c)
+{
+	while (c->off < c->olen) {
+		ssize_t w = send(c->fd, c->out + c->off, c->olen - c->off, MSG_NOSIGNAL);
+
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR;
+		c->off += (size_t)w;
+	}
+	shutdown(c->fd, SHUT_WR);
+	return false;
+}
+
+/* Returns false when the connection is done. */
+static bool conn_step(struct kt_http *h, struct conn *c, short revents)
+{
+	if (revents & (POLLERR | POLLNVAL))
+		return false;
+	if (!c->out && (revents & (POLLIN | POLLHUP)) && !conn_read(h, c))
+		return false;
+	/* a response just built is tried at once: most fit the socket buffer */
+	if (c->out && (revents & POLLOUT || c->off == 0))
+		return conn_write(c);
+	return true;
+}
+
+/* The oldest connection that has not sent a whole request, or -1. */
+static int oldest_idle(const struct kt_http *h)
+{
+	for (int i = 0; i < h->nconns; i++)
+		if (!h->conns[i]->out)
+			return i;
+	return -1;
+}
+
+static void drop_conn(struct kt_http *h, int i)
+{
+	conn_free(h->conns[i]);
+	memmove(&h->conns[i], &h->conns[i + 1], sizeof(h->conns[0]) * (size_t)(h->nconns - i - 1));
+	h->nconns--;
+}
+
 static void accept_new(struct kt_http *h, uint64_t now)
 {
-	while (h->nconns < KT_HTTP_MAX_CONNS) {
+	if (now < h->accept_paused_until)
+		return;
+	for (int k = 0; k < ACCEPT_BATCH; k++) {
+		bool full = h->nconns >= h->max_conns;
+
+		if (full && oldest_idle(h) < 0)
+			return; /* every one is being answered: the rest wait in the backlog */
 		int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* out of fds: free one, else leave the backlog alone for a while */
+			if (oldest_idle(h) >= 0) {
+				drop_conn(h, oldest_idle(h));
+				h->evicted++;
+				continue;
+			}
+			h->accept_paused_until = now + 100000000ull;
+			return;
+		}
 		if (fd < 0)
 			return; /* EAGAIN, or an error the next poll reports again */
 		struct conn *c = calloc(1, sizeof(*c));
@@ -270,72 +462,33 @@ static void accept_new(struct kt_http *h, uint64_t now)
 			close(fd);
 			return;
 		}
+		if (full) {
+			drop_conn(h, oldest_idle(h));
+			h->evicted++;
+		}
 		c->fd = fd;
 		c->deadline = now + KT_HTTP_TIMEOUT_NS;
 		h->conns[h->nconns++] = c;
 	}
 }
 
-/* Returns false when the connection is done. */
-static bool conn_step(struct kt_http *h, struct conn *c, short revents)
-{
-	if (revents & (POLLERR | POLLNVAL))
-		return false;
-	if (!c->out && (revents & (POLLIN | POLLHUP))) {
-		ssize_t r = recv(c->fd, c->req + c->rlen, KT_HTTP_MAX_REQUEST - c->rlen, 0);
-
-		if (r == 0)
-			return false;
-		if (r < 0)
-			return errno == EAGAIN || errno == EINTR;
-		c->rlen += (size_t)r;
-		c->req[c->rlen] = 0;
-		if (strstr(c->req, "\r\n\r\n"))
-			handle(h, c);
-		else if (c->rlen == KT_HTTP_MAX_REQUEST)
-			simple(c, 431, "request head too large\n");
-		else
-			return true;
-		if (!c->out)
-			return false;
-	}
-	if (c->out && (revents & POLLOUT || c->off == 0)) {
-		while (c->off < c->olen) {
-			ssize_t w = send(c->fd, c->out + c->off, c->olen - c->off, MSG_NOSIGNAL);
-
-			if (w < 0)
-				return errno == EAGAIN || errno == EINTR;
-			c->off += (size_t)w;
-		}
-		shutdown(c->fd, SHUT_WR);
-		return false;
-	}
-	return true;
-}
-
 void kt_http_service(struct kt_http *h, const struct pollfd *p, int n, uint64_t now)
 {
-	for (int k = 1; k < n; k++) {
-		for (int i = 0; i < h->nconns; i++) {
-			struct conn *c = h->conns[i];
+	int kept = 0;
 
-			if (c->fd != p[k].fd || !p[k].revents)
-				continue;
-			if (!conn_step(h, c, p[k].revents)) {
-				conn_free(c);
-				h->conns[i] = h->conns[--h->nconns];
-			}
-			break;
-		}
+	for (int i = 0; i < h->nconns; i++) {
+		struct conn *c = h->conns[i];
+		int k = i + 1; /* see kt_http_pollfds */
+		bool alive = now < c->deadline;
+
+		if (alive && k < n && p[k].fd == c->fd && p[k].revents)
+			alive = conn_step(h, c, p[k].revents);
+		if (alive)
+			h->conns[kept++] = c; /* order kept: oldest first */
+		else
+			conn_free(c);
 	}
-	for (int i = 0; i < h->nconns;) {
-		if (now >= h->conns[i]->deadline) {
-			conn_free(h->conns[i]);
-			h->conns[i] = h->conns[--h->nconns];
-			continue;
-		}
-		i++;
-	}
+	h->nconns = kept;
 	if (n > 0 && p[0].fd == h->lfd && (p[0].revents & POLLIN))
 		accept_new(h, now);
 }

@@ -4,11 +4,20 @@
  * daemon's own poll() loop (no threads: handlers run on the thread that
  * owns the tracer's state).
  *
+ * A scrape must be answered whatever other clients do (issue 11 item 8):
+ * connections are served concurrently over non-blocking sockets, each has
+ * one deadline from its accept (KT_HTTP_TIMEOUT_NS, not extended by a byte
+ * a second), and the number held is capped (kt_http_max_conns: at most
+ * KT_HTTP_MAX_CONNS, at most half the open-file limit). At the cap a new
+ * connection is still accepted: the oldest one that has not sent a whole
+ * request yet is dropped for it. Hence a client holding 1,000 idle
+ * sockets delays a scrape by one poll() round, not by the idle timeout.
+ *
  * One request per connection (Connection: close), GET and HEAD only,
- * request head at most KT_HTTP_MAX_REQUEST bytes, at most
- * KT_HTTP_MAX_CONNS connections at once (more wait in the listen
- * backlog), a connection idle for KT_HTTP_TIMEOUT_NS is dropped. All
- * sockets are non-blocking; a slow reader never stalls the loop.
+ * request head at most KT_HTTP_MAX_REQUEST bytes (then 431). The head ends
+ * at CRLF CRLF or at a bare LF LF (lines may end in LF alone). A request
+ * line that cannot be HTTP (a control byte, a NUL, binary, a method that
+ * is not upper-case letters) gets a 400 as soon as the byte arrives.
  */
 #ifndef KT_HTTP_H
 #define KT_HTTP_H
@@ -17,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KT_HTTP_MAX_CONNS   16
+#define KT_HTTP_MAX_CONNS   4096
 #define KT_HTTP_MAX_REQUEST 8192
 #define KT_HTTP_TIMEOUT_NS  10000000000ull
 
@@ -56,5 +65,18 @@ void kt_http_service(struct kt_http *h, const struct pollfd *p, int n, uint64_t 
 
 /* Well-formed GET/HEAD requests handed to the handler so far. */
 uint64_t kt_http_requests(const struct kt_http *h);
+/* Connections dropped at the cap to make room for a newer one. */
+uint64_t kt_http_evicted(const struct kt_http *h);
+
+/* The cap on connections held at once; kt_http_set_max_conns clamps to [1, KT_HTTP_MAX_CONNS]. */
+int kt_http_max_conns(const struct kt_http *h);
+void kt_http_set_max_conns(struct kt_http *h, int n);
+
+/*
+ * Raises this process' soft RLIMIT_NOFILE to its hard limit (a daemon
+ * holding many scrape connections needs more than the usual 1,024).
+ * Returns the soft limit now in force, or -errno.
+ */
+long kt_http_raise_nofile(void);
 
 #endif /* KT_HTTP_H */

@@ -34,6 +34,232 @@ void kt_prom_buckets(const struct kt_hist *h, uint64_t out[KT_PROM_NBUCKETS + 1]
 	out[KT_PROM_NBUCKETS] = h->count;
 }
 
+/* ---------------------------------------------------------------- ring registry */
+
+struct reg_entry {
+	uint32_t pid, ring_id;
+	bool folded;
+	bool seen;	    /* in the aggregation at the last update */
+	uint64_t closed_at; /* 0: open */
+};
+
+struct kt_prom_rings {
+	struct reg_entry *v; /* sorted by (pid, ring_id) */
+	size_t n, cap;
+	int max_rings, admitted;
+	uint64_t folded, retired;
+	/* totals of the folded rings no longer in the aggregation */
+	uint64_t gone_counts[KT_WIN_C_NR];
+	struct kt_hist *gone_hist[KT_WIN_H_NR];
+};
+
+struct kt_prom_rings *kt_prom_rings_new(int max_rings)
+{
+	struct kt_prom_rings *pr = calloc(1, sizeof(*pr));
+
+	if (pr)
+		kt_prom_rings_set_max(pr, max_rings);
+	return pr;
+}
+
+void kt_prom_rings_free(struct kt_prom_rings *pr)
+{
+	if (!pr)
+		return;
+	for (int k = 0; k < KT_WIN_H_NR; k++)
+		free(pr->gone_hist[k]);
+	free(pr->v);
+	free(pr);
+}
+
+void kt_prom_rings_set_max(struct kt_prom_rings *pr, int max_rings)
+{
+	pr->max_rings = max_rings < 1 ? 1 : max_rings;
+}
+
+int kt_prom_rings_max(const struct kt_prom_rings *pr)
+{
+	return pr->max_rings;
+}
+
+uint64_t kt_prom_rings_folded(const struct kt_prom_rings *pr)
+{
+	return pr->folded;
+}
+
+uint64_t kt_prom_rings_retired(const struct kt_prom_rings *pr)
+{
+	return pr->retired;
+}
+
+int kt_prom_rings_admitted(const struct kt_prom_rings *pr)
+{
+	return pr->admitted;
+}
+
+static int entry_cmp(uint32_t pid, uint32_t ring_id, const struct reg_entry *e)
+{
+	if (pid != e->pid)
+		return pid < e->pid ? -1 : 1;
+	return ring_id < e->ring_id ? -1 : ring_id > e->ring_id;
+}
+
+/* Index of (pid, ring_id), or of where it would go (*found false). */
+static size_t entry_find(const struct kt_prom_rings *pr, uint32_t pid, uint32_t ring_id,
+			 bool *found)
+{
+	size_t lo = 0, hi = pr->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = entry_cmp(pid, ring_id, &pr->v[mid]);
+
+		if (!c) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*found = false;
+	return lo;
+}
+
+static const struct reg_entry *entry_of(const struct kt_prom_rings *pr, const struct kt_ring_agg *r)
+{
+	bool found;
+	size_t i = entry_find(pr, r->pid, r->ring_id, &found);
+
+	return found ? &pr->v[i] : NULL;
+}
+
+/* New rings are admitted while there is room under the cap, else folded. */
+static int entry_add(struct kt_prom_rings *pr, size_t at, const struct kt_ring_agg *r)
+{
+	if (pr->n == pr->cap) {
+		size_t nc = pr->cap ? pr->cap * 2 : 64;
+		struct reg_entry *nv = realloc(pr->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		pr->v = nv;
+		pr->cap = nc;
+	}
+	memmove(&pr->v[at + 1], &pr->v[at], (pr->n - at) * sizeof(pr->v[0]));
+	pr->v[at] = (struct reg_entry){.pid = r->pid, .ring_id = r->ring_id};
+	pr->n++;
+	if (pr->admitted < pr->max_rings) {
+		pr->admitted++;
+	} else {
+		pr->v[at].folded = true;
+		pr->folded++;
+	}
+	return 0;
+}
+
+/* A folded ring leaves the aggregation: its totals stay in the overflow series. */
+static int keep_gone_totals(struct kt_prom_rings *pr, const struct kt_ring_agg *r)
+{
+	for (int c = 0; c < KT_WIN_C_NR; c++)
+		pr->gone_counts[c] += kt_win_ring_cum_count(r, (enum kt_win_count)c);
+	for (int k = 0; k < KT_WIN_H_NR; k++) {
+		const struct kt_hist *h = kt_win_ring_cum_hist(r, (enum kt_win_hist)k);
+
+		if (!h)
+			continue;
+		if (!pr->gone_hist[k]) {
+			pr->gone_hist[k] = malloc(sizeof(struct kt_hist));
+			if (!pr->gone_hist[k])
+				return -ENOMEM;
+			kt_hist_init(pr->gone_hist[k]);
+		}
+		kt_hist_merge(pr->gone_hist[k], h);
+	}
+	return 0;
+}
+
+static void entry_remove(struct kt_prom_rings *pr, size_t i)
+{
+	if (!pr->v[i].folded)
+		pr->admitted--;
+	memmove(&pr->v[i], &pr->v[i + 1], (pr->n - i - 1) * sizeof(pr->v[0]));
+	pr->n--;
+}
+
+/* Registers a's rings; returns how many are due for retirement (marked in ids). */
+static int register_rings(struct kt_prom_rings *pr, const struct kt_agg *a, uint64_t now,
+			  uint64_t grace_ns, uint32_t (*due)[2], int max_due)
+{
+	int ndue = 0;
+
+	for (size_t i = 0; i < pr->n; i++)
+		pr->v[i].seen = false;
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
+		bool found;
+		size_t i = entry_find(pr, r->pid, r->ring_id, &found);
+
+		if (!found && entry_add(pr, i, r))
+			return -ENOMEM;
+		struct reg_entry *e = &pr->v[i];
+
+		e->seen = true;
+		if (r->closed && !e->closed_at)
+			e->closed_at = now ? now : 1;
+		if (e->closed_at && now - e->closed_at >= grace_ns && ndue < max_due) {
+			if (e->folded && keep_gone_totals(pr, r))
+				continue; /* out of memory: stays, tried again later */
+			due[ndue][0] = r->pid;
+			due[ndue][1] = r->ring_id;
+			ndue++;
+		}
+	}
+	/* rings that went without the caller telling us (never expected) */
+	for (size_t i = pr->n; i-- > 0;)
+		if (!pr->v[i].seen)
+			entry_remove(pr, i);
+	return ndue;
+}
+
+int kt_prom_rings_update(struct kt_prom_rings *pr, const struct kt_agg *a, uint64_t now,
+			 uint64_t grace_ns, kt_prom_retire_fn fn, void *ctx)
+{
+	uint32_t due[256][2];
+	int ndue = register_rings(pr, a, now, grace_ns, due, 256);
+
+	if (ndue < 0)
+		return ndue;
+	for (int k = 0; k < ndue; k++) {
+		bool found;
+		size_t i = entry_find(pr, due[k][0], due[k][1], &found);
+
+		if (found)
+			entry_remove(pr, i);
+		pr->retired++;
+		if (fn)
+			fn(ctx, due[k][0], due[k][1]);
+	}
+	return ndue;
+}
+
+void kt_prom_rings_forget_pid(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid)
+{
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
+		bool found;
+		size_t i;
+
+		if (r->pid != pid)
+			continue;
+		i = entry_find(pr, r->pid, r->ring_id, &found);
+		if (!found)
+			continue;
+		if (pr->v[i].folded)
+			keep_gone_totals(pr, r); /* out of memory: the overflow loses them */
+		entry_remove(pr, i);
+	}
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 struct pw {
@@ -65,18 +291,40 @@ static void family(struct pw *w, const char *name, const char *type, const char 
 	fprintf(w->f, "# HELP %.*s %s\n# TYPE %.*s %s\n", len, name, help, len, name, type);
 }
 
-static void ring_labels(FILE *f, const struct kt_agg *a, const struct kt_ring_agg *r)
-{
-	const char *comm = "?";
+/*
+ * One ring series set as exported: a ring, or (r NULL) the overflow set
+ * that the rings beyond the cap are folded into. The labels of a ring are
+ * decided here and nowhere else.
+ */
+struct ring_view {
+	const struct kt_ring_agg *r;
+	const char *comm;
+	bool with_id; /* another exported ring of the process has the same name */
+};
 
-	for (const struct kt_proc *p = a->procs; p; p = p->next)
-		if (p->pid == r->pid)
-			comm = p->comm;
-	fprintf(f, "pid=\"%u\",process=\"", r->pid);
-	label_value(f, comm);
+static void ring_labels(FILE *f, const struct ring_view *v)
+{
+	if (!v->r) {
+		fputs("ring=\"" KT_PROM_OVERFLOW_RING "\"", f);
+		return;
+	}
+	fprintf(f, "pid=\"%u\",process=\"", v->r->pid);
+	label_value(f, v->comm);
 	fputs("\",ring=\"", f);
-	label_value(f, r->name);
-	fprintf(f, "\",ring_id=\"%u\"", r->ring_id);
+	label_value(f, v->r->name);
+	fputc('"', f);
+	if (v->with_id)
+		fprintf(f, ",ring_id=\"%u\"", v->r->ring_id);
+}
+
+/* "{labels[,op="op"]" without the closing brace. */
+static void open_labels(FILE *f, const char *name, const char *suffix, const struct ring_view *v,
+			const char *op)
+{
+	fprintf(f, "%s%s{", name, suffix);
+	ring_labels(f, v);
+	if (op)
+		fprintf(f, ",op=\"%s\"", op);
 }
 
 static void fmt_seconds(char *buf, size_t n, double s)
@@ -87,8 +335,8 @@ static void fmt_seconds(char *buf, size_t n, double s)
 		snprintf(buf, n, "%.9g", s);
 }
 
-static void write_hist(struct pw *w, const char *name, const struct kt_agg *a,
-		       const struct kt_ring_agg *r, const char *op, const struct kt_hist *h)
+static void write_hist(struct pw *w, const char *name, const struct ring_view *v, const char *op,
+		       const struct kt_hist *h)
 {
 	uint64_t b[KT_PROM_NBUCKETS + 1];
 	char le[32], sum[40];
@@ -99,49 +347,32 @@ static void write_hist(struct pw *w, const char *name, const struct kt_agg *a,
 			snprintf(le, sizeof(le), "%g", (double)KT_PROM_BUCKETS_NS[i] / 1e9);
 		else
 			snprintf(le, sizeof(le), "+Inf");
-		fprintf(w->f, "%s_bucket{", name);
-		ring_labels(w->f, a, r);
-		if (op)
-			fprintf(w->f, ",op=\"%s\"", op);
+		open_labels(w->f, name, "_bucket", v, op);
 		fprintf(w->f, ",le=\"%s\"} %" PRIu64 "\n", le, b[i]);
 	}
 	fmt_seconds(sum, sizeof(sum), (double)h->sum / 1e9);
-	fprintf(w->f, "%s_sum{", name);
-	ring_labels(w->f, a, r);
-	if (op)
-		fprintf(w->f, ",op=\"%s\"", op);
-	fprintf(w->f, "} %s\n%s_count{", sum, name);
-	ring_labels(w->f, a, r);
-	if (op)
-		fprintf(w->f, ",op=\"%s\"", op);
+	open_labels(w->f, name, "_sum", v, op);
+	fprintf(w->f, "} %s\n", sum);
+	open_labels(w->f, name, "_count", v, op);
 	fprintf(w->f, "} %" PRIu64 "\n", h->count);
 }
 
-static void write_summary(struct pw *w, const char *name, const struct kt_agg *a,
-			  const struct kt_ring_agg *r, const char *op, const char *window,
-			  const struct kt_hist *h)
+static void write_summary(struct pw *w, const char *name, const struct ring_view *v, const char *op,
+			  const char *window, const struct kt_hist *h)
 {
 	static const double qs[] = {0.5, 0.9, 0.99, 0.999};
-	char v[40];
+	char val[40];
 
 	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
-		fmt_seconds(v, sizeof(v),
+		fmt_seconds(val, sizeof(val),
 			    h->count ? (double)kt_hist_percentile(h, qs[i] * 100) / 1e9 : NAN);
-		fprintf(w->f, "%s{", name);
-		ring_labels(w->f, a, r);
-		if (op)
-			fprintf(w->f, ",op=\"%s\"", op);
-		fprintf(w->f, ",window=\"%s\",quantile=\"%g\"} %s\n", window, qs[i], v);
+		open_labels(w->f, name, "", v, op);
+		fprintf(w->f, ",window=\"%s\",quantile=\"%g\"} %s\n", window, qs[i], val);
 	}
-	fmt_seconds(v, sizeof(v), (double)h->sum / 1e9);
-	fprintf(w->f, "%s_sum{", name);
-	ring_labels(w->f, a, r);
-	if (op)
-		fprintf(w->f, ",op=\"%s\"", op);
-	fprintf(w->f, ",window=\"%s\"} %s\n%s_count{", window, v, name);
-	ring_labels(w->f, a, r);
-	if (op)
-		fprintf(w->f, ",op=\"%s\"", op);
+	fmt_seconds(val, sizeof(val), (double)h->sum / 1e9);
+	open_labels(w->f, name, "_sum", v, op);
+	fprintf(w->f, ",window=\"%s\"} %s\n", window, val);
+	open_labels(w->f, name, "_count", v, op);
 	fprintf(w->f, ",window=\"%s\"} %" PRIu64 "\n", window, h->count);
 }
 
@@ -223,6 +454,335 @@ static const struct {
 	 "Time senders waited for a free slot, per backpressure episode (sampled)."},
 };
 
+/* The ring series sets of one scrape: views[] (admitted rings, then the overflow). */
+struct ring_set {
+	struct ring_view *views;
+	size_t n;
+	const struct kt_ring_agg **folded; /* rings folded into the overflow view */
+	size_t nfolded;
+	const struct kt_prom_rings *pr;
+	const struct kt_windows *win;
+	struct kt_hist *tmp; /* scratch for the overflow's merges */
+};
+
+static int cmp_view_name(const void *x, const void *y)
+{
+	const struct ring_view *a = *(const struct ring_view *const *)x;
+	const struct ring_view *b = *(const struct ring_view *const *)y;
+
+	if (a->r->pid != b->r->pid)
+		return a->r->pid < b->r->pid ? -1 : 1;
+	return strncmp(a->r->name, b->r->name, KT_NAME_LEN);
+}
+
+/* ring_id where two exported rings of a process share a name. */
+static int mark_collisions(struct ring_view *v, size_t n)
+{
+	struct ring_view **byname = malloc((n ? n : 1) * sizeof(*byname));
+
+	if (!byname)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		byname[i] = &v[i];
+	qsort(byname, n, sizeof(*byname), cmp_view_name);
+	for (size_t i = 1; i < n; i++)
+		if (!cmp_view_name(&byname[i - 1], &byname[i]))
+			byname[i - 1]->with_id = byname[i]->with_id = true;
+	free(byname);
+	return 0;
+}
+
+static const char *comm_of(const struct kt_agg *a, uint32_t pid)
+{
+	for (const struct kt_proc *p = a->procs; p; p = p->next)
+		if (p->pid == pid)
+			return p->comm;
+	return "?";
+}
+
+static void ring_set_free(struct ring_set *rs)
+{
+	free(rs->views);
+	free(rs->folded);
+	free(rs->tmp);
+}
+
+static int ring_set_build(struct ring_set *rs, const struct kt_prom_src *src)
+{
+	const struct kt_agg *a = src->agg;
+	size_t nr = 0;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->pr = src->rings;
+	rs->win = src->win;
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
+		nr++;
+	rs->views = calloc(nr + 1, sizeof(*rs->views));
+	rs->folded = calloc(nr + 1, sizeof(*rs->folded));
+	rs->tmp = malloc(2 * sizeof(*rs->tmp));
+	if (!rs->views || !rs->folded || !rs->tmp)
+		return -ENOMEM;
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
+		const struct reg_entry *e = rs->pr ? entry_of(rs->pr, r) : NULL;
+
+		if (e && e->folded)
+			rs->folded[rs->nfolded++] = r;
+		else
+			rs->views[rs->n++] = (struct ring_view){.r = r, .comm = comm_of(a, r->pid)};
+	}
+	if (mark_collisions(rs->views, rs->n))
+		return -ENOMEM;
+	if (rs->pr && rs->pr->folded)
+		rs->views[rs->n++] = (struct ring_view){.r = NULL};
+	return 0;
+}
+
+static uint64_t view_count(const struct ring_set *rs, const struct ring_view *v,
+			   enum kt_win_count c)
+{
+	uint64_t sum;
+
+	if (v->r)
+		return kt_win_ring_cum_count(v->r, c);
+	sum = rs->pr->gone_counts[c];
+	for (size_t i = 0; i < rs->nfolded; i++)
+		sum += kt_win_ring_cum_count(rs->folded[i], c);
+	return sum;
+}
+
+/* The cumulative histogram of a view; NULL: the ring has none (no series). */
+static const struct kt_hist *view_hist(struct ring_set *rs, const struct ring_view *v,
+				       enum kt_win_hist which)
+{
+	if (v->r)
+		return kt_win_ring_cum_hist(v->r, which);
+	kt_hist_init(rs->tmp);
+	if (rs->pr->gone_hist[which])
+		kt_hist_merge(rs->tmp, rs->pr->gone_hist[which]);
+	for (size_t i = 0; i < rs->nfolded; i++) {
+		const struct kt_hist *h = kt_win_ring_cum_hist(rs->folded[i], which);
+
+		if (h)
+			kt_hist_merge(rs->tmp, h);
+	}
+	return rs->tmp;
+}
+
+static void view_window_hist(struct ring_set *rs, const struct ring_view *v, int wi,
+			     enum kt_win_hist which, struct kt_hist *out)
+{
+	if (v->r) {
+		kt_windows_ring_hist(rs->win, wi, v->r, which, out);
+		return;
+	}
+	kt_hist_init(out);
+	for (size_t i = 0; i < rs->nfolded; i++) {
+		kt_windows_ring_hist(rs->win, wi, rs->folded[i], which, &rs->tmp[1]);
+		kt_hist_merge(out, &rs->tmp[1]);
+	}
+}
+
+/* A count family: ops (send, recv) or one unlabelled op per view. */
+static void write_ring_counts(struct pw *w, struct ring_set *rs)
+{
+	static const char *const ops[] = {"send", "recv"};
+
+	family(w, "kaos_ring_messages_total", "counter",
+	       "Messages sent/received per ring, from the probes' cumulative counters: exact while "
+	       "kaos_trace_counts_exact is 1, else lower bounds.");
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct ring_view *v = &rs->views[i];
+
+		for (int k = 0; k < 2; k++) {
+			if (v->r && !v->r->s[k].seen)
+				continue;
+			open_labels(w->f, "kaos_ring_messages_total", "", v, ops[k]);
+			fprintf(w->f, "} %" PRIu64 "\n",
+				view_count(rs, v, k ? KT_WIN_C_RECV : KT_WIN_C_SEND));
+		}
+	}
+	family(w, "kaos_ring_backpressure_episodes_total", "counter",
+	       "Sends that found the ring full (exact while kaos_trace_counts_exact is 1, else "
+	       "lower bounds).");
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct ring_view *v = &rs->views[i];
+
+		if (v->r && !v->r->s[KT_EV_SEND].seen && !v->r->s[KT_EV_BACKPRESSURE].seen)
+			continue;
+		open_labels(w->f, "kaos_ring_backpressure_episodes_total", "", v, NULL);
+		fprintf(w->f, "} %" PRIu64 "\n", view_count(rs, v, KT_WIN_C_BACKPRESSURE));
+	}
+	family(w, "kaos_ring_retransmits_total", "counter",
+	       "Messages sent again (kaos_ring_note_retransmit; exact while "
+	       "kaos_trace_counts_exact is 1, else lower bounds).");
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct ring_view *v = &rs->views[i];
+
+		/* 0 for a sending ring without retransmits, as for backpressure */
+		if (v->r && !v->r->s[KT_EV_SEND].seen && !v->r->s[KT_EV_RETRANSMIT].seen)
+			continue;
+		open_labels(w->f, "kaos_ring_retransmits_total", "", v, NULL);
+		fprintf(w->f, "} %" PRIu64 "\n", view_count(rs, v, KT_WIN_C_RETRANSMIT));
+	}
+}
+
+static void write_ring_hists(struct pw *w, struct ring_set *rs, const struct kt_prom_src *src,
+			     struct kt_hist *h)
+{
+	/* histograms: one family each, all its series together */
+	for (size_t k = 0; k < sizeof(hists) / sizeof(hists[0]); k++) {
+		if (hists[k].help)
+			family(w, hists[k].name, "histogram", hists[k].help);
+		for (size_t i = 0; i < rs->n; i++) {
+			const struct kt_hist *cum = view_hist(rs, &rs->views[i], hists[k].which);
+
+			if (cum)
+				write_hist(w, hists[k].name, &rs->views[i], hists[k].op, cum);
+		}
+	}
+	/* rolling windows as summaries */
+	for (size_t k = 0; src->win && k < sizeof(hists) / sizeof(hists[0]); k++) {
+		char name[96], wname[32];
+
+		snprintf(name, sizeof(name), "%.*s_window_seconds",
+			 (int)(strlen(hists[k].name) - strlen("_seconds")), hists[k].name);
+		if (hists[k].help)
+			family(w, name, "summary",
+			       "The same over the rolling windows (window label): quantiles, sum "
+			       "and count of the last N seconds.");
+		for (int wi = 0; wi < kt_windows_count(src->win); wi++) {
+			kt_fmt_duration(wname, sizeof(wname), kt_windows_len(src->win, wi));
+			for (size_t i = 0; i < rs->n; i++) {
+				const struct ring_view *v = &rs->views[i];
+
+				if (v->r && !kt_win_ring_cum_hist(v->r, hists[k].which))
+					continue;
+				view_window_hist(rs, v, wi, hists[k].which, h);
+				write_summary(w, name, v, hists[k].op, wname, h);
+			}
+		}
+	}
+}
+
+/* How many ring series sets there are and what the cap folded or retired. */
+static void write_ring_bounds(struct pw *w, const struct kt_prom_rings *pr)
+{
+	family(w, "kaos_ring_series", "gauge",
+	       "Rings exported with their own series (the overflow set not counted).");
+	fprintf(w->f, "kaos_ring_series %d\n", pr->admitted);
+	family(w, "kaos_ring_series_max", "gauge",
+	       "The cap on rings with their own series (metrics_max_rings).");
+	fprintf(w->f, "kaos_ring_series_max %d\n", pr->max_rings);
+	counter(w, "kaos_ring_series_folded_total",
+		"Rings beyond the cap, folded into the ring=\"" KT_PROM_OVERFLOW_RING
+		"\" series since start.",
+		pr->folded);
+	counter(w, "kaos_ring_series_retired_total",
+		"Closed rings whose series were dropped after the grace period.", pr->retired);
+}
+
+static int write_rings(struct pw *w, const struct kt_prom_src *src)
+{
+	struct ring_set rs;
+	struct kt_hist *h = malloc(sizeof(*h));
+	int e = h ? ring_set_build(&rs, src) : -ENOMEM;
+
+	if (!e) {
+		write_ring_counts(w, &rs);
+		write_ring_hists(w, &rs, src, h);
+		if (src->rings)
+			write_ring_bounds(w, src->rings);
+	}
+	if (h)
+		ring_set_free(&rs);
+	free(h);
+	return e;
+}
+
+/* The tracer's own families: event accounting, probe cost, links, reloads. */
+static void write_globals(struct pw *w, const struct kt_prom_src *src)
+{
+	const struct kt_report_totals *t = src->tot;
+	FILE *f = w->f;
+	char buf[64];
+
+	counter(w, "kaos_trace_probe_fired_total", "Probe programs run past the filters.",
+		t->fired);
+	counter(w, "kaos_trace_events_delivered_total", "Events delivered to kaos-trace.",
+		t->delivered);
+	counter(w, "kaos_trace_events_lost_total",
+		"Events lost (ring buffer full): from the first one on, the ring counts are "
+		"lower bounds (kaos_trace_counts_exact 0) and histograms miss them.",
+		t->lost);
+	family(w, "kaos_trace_counts_exact", "gauge",
+	       "1 while no event was lost since the daemon attached: the ring counts are exact; "
+	       "0: they are lower bounds.");
+	fprintf(f, "kaos_trace_counts_exact %d\n", kt_report_counts_exact(t));
+	counter(w, "kaos_trace_events_filtered_total", "Probe hits dropped by the kernel filters.",
+		t->filtered);
+	family(w, "kaos_trace_probe_hit_seconds", "gauge", "Measured cost of one probe hit.");
+	fmt_seconds(buf, sizeof(buf), t->hit_ns / 1e9);
+	fprintf(f, "kaos_trace_probe_hit_seconds %s\n", buf);
+	family(w, "kaos_trace_links", "gauge", "BPF links attached (probe sites x targets).");
+	fprintf(f, "kaos_trace_links %d\n", src->links);
+	counter(w, "kaos_trace_config_reloads_total", "Configuration reloads applied.",
+		src->reloads);
+	counter(w, "kaos_trace_config_reload_failures_total",
+		"Configuration reloads rejected (the previous configuration stays).",
+		src->reload_failures);
+}
+
+static void write_processes(struct pw *w, const struct kt_agg *a)
+{
+	FILE *f = w->f;
+
+	family(w, "kaos_trace_process_probe_hits_total", "counter",
+	       "Probe events delivered per traced process.");
+	for (const struct kt_proc *p = a->procs; p; p = p->next) {
+		fprintf(f, "kaos_trace_process_probe_hits_total{pid=\"%u\",process=\"", p->pid);
+		label_value(f, p->comm);
+		fprintf(f, "\"} %" PRIu64 "\n", p->hits);
+	}
+	family(w, "kaos_trace_process_running", "gauge",
+	       "1 while a traced process runs, 0 after it exited.");
+	for (const struct kt_proc *p = a->procs; p; p = p->next) {
+		fprintf(f, "kaos_trace_process_running{pid=\"%u\",process=\"", p->pid);
+		label_value(f, p->comm);
+		fprintf(f, "\"} %d\n", !p->exited);
+	}
+}
+
+static void write_alerts(struct pw *w, const struct kt_alerts *al)
+{
+	FILE *f = w->f;
+
+	family(w, "kaos_trace_alert_firing", "gauge", "1 while an alert rule is firing, else 0.");
+	for (int i = 0; i < kt_alerts_nrules(al); i++) {
+		fputs("kaos_trace_alert_firing{rule=\"", f);
+		label_value(f, kt_alerts_rule(al, i)->text);
+		fprintf(f, "\"} %d\n", kt_alerts_state(al, i) == KT_ALERT_FIRING);
+	}
+	family(w, "kaos_trace_alert_value", "gauge",
+	       "A rule's value at its last evaluation (its unit: ns, count, per second or "
+	       "fraction); NaN without data.");
+	for (int i = 0; i < kt_alerts_nrules(al); i++) {
+		double v;
+
+		fputs("kaos_trace_alert_value{rule=\"", f);
+		label_value(f, kt_alerts_rule(al, i)->text);
+		if (kt_alerts_last_value(al, i, &v))
+			fprintf(f, "\"} %.17g\n", v);
+		else
+			fputs("\"} NaN\n", f);
+	}
+	family(w, "kaos_trace_alert_transitions_total", "counter",
+	       "Alert transitions written (fired, resolved).");
+	fprintf(f, "kaos_trace_alert_transitions_total{transition=\"fired\"} %" PRIu64 "\n",
+		kt_alerts_fired(al));
+	fprintf(f, "kaos_trace_alert_transitions_total{transition=\"resolved\"} %" PRIu64 "\n",
+		kt_alerts_resolved(al));
+}
+
 /* kaos_build_info{version} 1: which build serves these series (the info-metric idiom). */
 static void write_build_info(struct pw *w)
 {
@@ -235,146 +795,17 @@ static void write_build_info(struct pw *w)
 int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 {
 	struct pw w = {.f = f, .om = om};
-	const struct kt_agg *a = src->agg;
-	const struct kt_report_totals *t = src->tot;
-	struct kt_hist *h = malloc(sizeof(*h));
-	char buf[64];
 
-	if (!h)
-		return -ENOMEM;
 	write_build_info(&w);
-	counter(&w, "kaos_trace_probe_fired_total", "Probe programs run past the filters.",
-		t->fired);
-	counter(&w, "kaos_trace_events_delivered_total", "Events delivered to kaos-trace.",
-		t->delivered);
-	counter(&w, "kaos_trace_events_lost_total",
-		"Events lost (ring buffer full): counts stay exact, histograms miss them.",
-		t->lost);
-	counter(&w, "kaos_trace_events_filtered_total", "Probe hits dropped by the kernel filters.",
-		t->filtered);
-	family(&w, "kaos_trace_probe_hit_seconds", "gauge", "Measured cost of one probe hit.");
-	fmt_seconds(buf, sizeof(buf), t->hit_ns / 1e9);
-	fprintf(f, "kaos_trace_probe_hit_seconds %s\n", buf);
-	family(&w, "kaos_trace_links", "gauge", "BPF links attached (probe sites x targets).");
-	fprintf(f, "kaos_trace_links %d\n", src->links);
-	counter(&w, "kaos_trace_config_reloads_total", "Configuration reloads applied.",
-		src->reloads);
-	counter(&w, "kaos_trace_config_reload_failures_total",
-		"Configuration reloads rejected (the previous configuration stays).",
-		src->reload_failures);
-
-	family(&w, "kaos_trace_process_probe_hits_total", "counter",
-	       "Probe events delivered per traced process.");
-	for (const struct kt_proc *p = a->procs; p; p = p->next) {
-		fprintf(f, "kaos_trace_process_probe_hits_total{pid=\"%u\",process=\"", p->pid);
-		label_value(f, p->comm);
-		fprintf(f, "\"} %" PRIu64 "\n", p->hits);
-	}
-	family(&w, "kaos_trace_process_running", "gauge",
-	       "1 while a traced process runs, 0 after it exited.");
-	for (const struct kt_proc *p = a->procs; p; p = p->next) {
-		fprintf(f, "kaos_trace_process_running{pid=\"%u\",process=\"", p->pid);
-		label_value(f, p->comm);
-		fprintf(f, "\"} %d\n", !p->exited);
-	}
-
-	family(&w, "kaos_ring_messages_total", "counter",
-	       "Messages sent/received per ring (exact, from the probes' cumulative counters).");
-	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-		static const char *const ops[] = {"send", "recv"};
-
-		for (int k = 0; k < 2; k++) {
-			if (!r->s[k].seen)
-				continue;
-			fputs("kaos_ring_messages_total{", f);
-			ring_labels(f, a, r);
-			fprintf(f, ",op=\"%s\"} %" PRIu64 "\n", ops[k], kt_series_count(&r->s[k]));
-		}
-	}
-	family(&w, "kaos_ring_backpressure_episodes_total", "counter",
-	       "Sends that found the ring full (exact).");
-	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-		if (!r->s[KT_EV_SEND].seen && !r->s[KT_EV_BACKPRESSURE].seen)
-			continue;
-		fputs("kaos_ring_backpressure_episodes_total{", f);
-		ring_labels(f, a, r);
-		fprintf(f, "} %" PRIu64 "\n", kt_series_count(&r->s[KT_EV_BACKPRESSURE]));
-	}
-	family(&w, "kaos_ring_retransmits_total", "counter",
-	       "Messages sent again (kaos_ring_note_retransmit, exact).");
-	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-		/* 0 for a sending ring without retransmits, as for backpressure */
-		if (!r->s[KT_EV_SEND].seen && !r->s[KT_EV_RETRANSMIT].seen)
-			continue;
-		fputs("kaos_ring_retransmits_total{", f);
-		ring_labels(f, a, r);
-		fprintf(f, "} %" PRIu64 "\n", kt_series_count(&r->s[KT_EV_RETRANSMIT]));
-	}
-
-	/* histograms: one family each, all its series together */
-	for (size_t k = 0; k < sizeof(hists) / sizeof(hists[0]); k++) {
-		if (hists[k].help)
-			family(&w, hists[k].name, "histogram", hists[k].help);
-		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			const struct kt_hist *cum = kt_win_ring_cum_hist(r, hists[k].which);
-
-			if (cum)
-				write_hist(&w, hists[k].name, a, r, hists[k].op, cum);
-		}
-	}
-	/* rolling windows as summaries */
-	for (size_t k = 0; src->win && k < sizeof(hists) / sizeof(hists[0]); k++) {
-		char name[96], wname[32];
-
-		snprintf(name, sizeof(name), "%.*s_window_seconds",
-			 (int)(strlen(hists[k].name) - strlen("_seconds")), hists[k].name);
-		if (hists[k].help)
-			family(&w, name, "summary",
-			       "The same over the rolling windows (window label): quantiles, sum "
-			       "and count of the last N seconds.");
-		for (int wi = 0; wi < kt_windows_count(src->win); wi++) {
-			kt_fmt_duration(wname, sizeof(wname), kt_windows_len(src->win, wi));
-			for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-				if (!kt_win_ring_cum_hist(r, hists[k].which))
-					continue;
-				kt_windows_ring_hist(src->win, wi, r, hists[k].which, h);
-				write_summary(&w, name, a, r, hists[k].op, wname, h);
-			}
-		}
-	}
-	if (src->alerts) {
-		family(&w, "kaos_trace_alert_firing", "gauge",
-		       "1 while an alert rule is firing, else 0.");
-		for (int i = 0; i < kt_alerts_nrules(src->alerts); i++) {
-			fputs("kaos_trace_alert_firing{rule=\"", f);
-			label_value(f, kt_alerts_rule(src->alerts, i)->text);
-			fprintf(f, "\"} %d\n", kt_alerts_state(src->alerts, i) == KT_ALERT_FIRING);
-		}
-		family(&w, "kaos_trace_alert_value", "gauge",
-		       "A rule's value at its last evaluation (its unit: ns, count, per second or "
-		       "fraction); NaN without data.");
-		for (int i = 0; i < kt_alerts_nrules(src->alerts); i++) {
-			double v;
-
-			fputs("kaos_trace_alert_value{rule=\"", f);
-			label_value(f, kt_alerts_rule(src->alerts, i)->text);
-			if (kt_alerts_last_value(src->alerts, i, &v))
-				fprintf(f, "\"} %.17g\n", v);
-			else
-				fputs("\"} NaN\n", f);
-		}
-		family(&w, "kaos_trace_alert_transitions_total", "counter",
-		       "Alert transitions written (fired, resolved).");
-		fprintf(f, "kaos_trace_alert_transitions_total{transition=\"fired\"} %" PRIu64 "\n",
-			kt_alerts_fired(src->alerts));
-		fprintf(f,
-			"kaos_trace_alert_transitions_total{transition=\"resolved\"} %" PRIu64 "\n",
-			kt_alerts_resolved(src->alerts));
-	}
+	write_globals(&w, src);
+	write_processes(&w, src->agg);
+	if (write_rings(&w, src))
+		return -ENOMEM;
+	if (src->alerts)
+		write_alerts(&w, src->alerts);
 	if (src->offcpu_stats)
 		write_offcpu(&w, src);
 	if (om)
 		fputs("# EOF\n", f);
-	free(h);
 	return ferror(f) ? -EIO : 0;
 }

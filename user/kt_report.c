@@ -214,6 +214,33 @@ static void print_hist(FILE *f, const struct kt_ring_agg *r, const char *what,
 	fputc('\n', f);
 }
 
+bool kt_report_counts_exact(const struct kt_report_totals *t)
+{
+	return t->lost == 0;
+}
+
+/* "events lost: N" and whether the counts below are exact or lower bounds. */
+static void print_loss(FILE *f, const struct kt_report_totals *t, bool interval)
+{
+	uint64_t iv = t->lost >= t->lost_iv0 ? t->lost - t->lost_iv0 : t->lost;
+
+	if (kt_report_counts_exact(t)) {
+		fputs("events lost: 0; counts exact\n", f);
+		return;
+	}
+	if (interval)
+		fprintf(f,
+			"events lost: %" PRIu64 " (%" PRIu64 " in this interval); counts not "
+			"exact: totals are lower bounds, an interval may be short or catch up\n",
+			t->lost, iv);
+	else
+		fprintf(f, "events lost: %" PRIu64 "; counts are lower bounds\n", t->lost);
+	fprintf(f,
+		"warning: %" PRIu64 " events lost: counts and histograms are lower bounds "
+		"(raise --ringbuf-size or use --sample/--budget)\n",
+		t->lost);
+}
+
 void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t, bool hist,
 		    bool interval)
 {
@@ -226,12 +253,7 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		interval ? "-- interval" : "== kaos-trace summary,", secs, t->delivered, t->lost,
 		t->fired, t->stack_errors ? " [some stacks unavailable]" : "",
 		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
-	fprintf(f, "events lost: %" PRIu64 "\n", t->lost);
-	if (t->lost)
-		fprintf(f,
-			"warning: %" PRIu64 " events lost: counts and histograms are lower bounds "
-			"(raise --ringbuf-size or use --sample/--budget)\n",
-			t->lost);
+	print_loss(f, t, interval);
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		double pct;
 		bool any = false;
@@ -414,6 +436,13 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	kt_json_u64(&w, t->delivered);
 	kt_json_key(&w, "lost");
 	kt_json_u64(&w, t->lost);
+	if (interval) {
+		kt_json_key(&w, "lost_interval");
+		kt_json_u64(&w, t->lost >= t->lost_iv0 ? t->lost - t->lost_iv0 : t->lost);
+	}
+	/* false: events were lost, the counts below are lower bounds (kt_report.h) */
+	kt_json_key(&w, "counts_exact");
+	kt_json_bool(&w, kt_report_counts_exact(t));
 	kt_json_key(&w, "probe_hit_ns");
 	kt_json_double(&w, t->hit_ns);
 	if (a->nfuncs) {

@@ -17,22 +17,33 @@ struct kt_report_totals {
 	uint64_t fired;	    /* probe programs run (after filters) */
 	uint64_t delivered; /* records committed to the ring buffer */
 	uint64_t lost;	    /* reservations that failed: counted, never silent */
+	uint64_t lost_iv0;  /* `lost` when the current interval started */
 	uint64_t filtered;
 	uint64_t stack_errors;
-	double hit_ns;	   /* measured cost of one probe hit */
+	double hit_ns;			  /* measured cost of one probe hit */
 	bool func_calibrated;		  /* --func: probe costs were measured */
 	uint64_t func_stats[KT_FSTAT_NR]; /* --func: kernel-side anomalies (enum kt_func_stat) */
-	double elapsed_s;  /* since attach */
-	double interval_s; /* length of this interval */
+	double elapsed_s;		  /* since attach */
+	double interval_s;		  /* length of this interval */
 	bool final;
 	/* if set, kt_report_json calls it to add members (e.g. "off_cpu") at the end */
 	int (*json_extra)(struct kt_json *w, void *ctx);
 	void *json_extra_ctx;
 };
 
+/*
+ * Whether the counts of a report are exact. They come from the probes'
+ * cumulative counters, which ride on the events: when events are lost
+ * (ring buffer full) a ring's newest counter values may be among them, so
+ * the totals are lower bounds, and an interval's count (a difference of
+ * two such values) may be short or, after an earlier loss, catch up. Hence
+ * exact means no event lost since attach, for totals and intervals alike.
+ */
+bool kt_report_counts_exact(const struct kt_report_totals *t);
+
 /* interval: report this interval's counts and histograms instead of the totals. */
-void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
-		    bool hist, bool interval);
+void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t, bool hist,
+		    bool interval);
 void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
 		    bool interval);
 

@@ -216,6 +216,19 @@ void kt_windows_forget_pid(struct kt_windows *w, uint32_t pid)
 	}
 }
 
+void kt_windows_forget_ring(struct kt_windows *w, uint32_t pid, uint32_t ring_id)
+{
+	for (struct series **pp = &w->hash[hash_of(pid, ring_id)]; *pp; pp = &(*pp)->next) {
+		struct series *s = *pp;
+
+		if (s->pid == pid && s->ring_id == ring_id) {
+			*pp = s->next;
+			series_free(s);
+			return;
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- sources */
 
 const struct kt_hist *kt_win_ring_cum_hist(const struct kt_ring_agg *r, enum kt_win_hist which)

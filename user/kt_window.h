@@ -13,7 +13,8 @@
  *
  * Series are keyed by (pid, ring id) and follow the kt_agg they are fed
  * from: call kt_windows_tick() regularly (at least every shortest slot)
- * and kt_windows_forget_pid() when the aggregation drops a process.
+ * and kt_windows_forget_pid() / _forget_ring() when the aggregation drops
+ * a process or a ring.
  * A series that appeared within a window counts from zero.
  * KT_WIN_ALL as a window index means "everything since kt_windows_new".
  */
@@ -76,6 +77,7 @@ int kt_windows_find(const struct kt_windows *w, uint64_t len_ns);
 void kt_windows_tick(struct kt_windows *w, const struct kt_agg *a,
 		     const uint64_t global[KT_WIN_G_NR], uint64_t now_ns);
 void kt_windows_forget_pid(struct kt_windows *w, uint32_t pid);
+void kt_windows_forget_ring(struct kt_windows *w, uint32_t pid, uint32_t ring_id);
 
 /*
  * Seconds the window covers at now (KT_WIN_ALL: since kt_windows_new;

@@ -381,6 +381,7 @@ struct tracer {
 	FILE *json;
 	int json_errno;		 /* first --json write error */
 	uint64_t t_iv;		 /* start of current interval */
+	uint64_t lost_iv0;	 /* events lost when the interval started */
 	struct kt_func *func;	 /* --func, or NULL */
 	struct kt_profile *prof; /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
@@ -409,6 +410,7 @@ static void report(struct tracer *t, bool final)
 	kt_func_stats(t->func, tot.func_stats);
 	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
+	tot.lost_iv0 = t->lost_iv0;
 	tot.final = final;
 	if (final && t->json && t->offcpu) {
 		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
@@ -423,6 +425,8 @@ static void report(struct tracer *t, bool final)
 			t->json_errno = errno ? errno : EIO;
 	}
 	fflush(stdout);
+	if (!final)
+		t->lost_iv0 = tot.lost; /* the next interval starts now */
 }
 
 static void check_exited(struct tracer *t)

@@ -68,6 +68,8 @@ for w in ("w1", "w2", "w3"):
 lost = get("kaos_trace_events_lost_total")
 if lost != 0:
     bad.append(f"lost {lost}")
+if get("kaos_trace_counts_exact") != 1:
+    bad.append("kaos_trace_counts_exact is not 1 without loss")
 if bad:
     print("\n".join(bad), file=sys.stderr)
     sys.exit(1)

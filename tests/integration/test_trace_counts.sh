@@ -13,13 +13,15 @@ stop_tracer
 grep -q "^ring .* work.0 sent 1000000 recv 1000000" "$TMP/work1.txt" || fail "workload's own counters"
 json_check "$TMP/by_path.json" \
 	'final["lost"] == 0' \
+	'final["counts_exact"] is True' \
 	'final["delivered"] == final["fired"]' \
 	'final["fired"] >= 2001000' \
 	'[r["send"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "work.0"] == [1000000]' \
 	'[r["recv"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "work.0"] == [1000000]' \
 	'[r["send"]["samples"] for p in final["processes"] for r in p["rings"] if r["name"] == "work.0"] == [1000000]' \
 	'[r["backpressure"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "work.bp"] == [1000]'
-grep -q "events lost: 0" "$TMP/by_path.txt" || fail "summary does not report 'events lost: 0'"
+grep -q "events lost: 0; counts exact" "$TMP/by_path.txt" ||
+	fail "summary does not report 'events lost: 0; counts exact'"
 
 # -p: one running process; it waits for the tracer before starting.
 coproc W { "$WORK" --wait --msgs 200000 --batch 16 --bp 10; }

@@ -98,6 +98,7 @@ static void test_config_full(void **state)
 			   "windows = 5s, 1m\n"
 			   "eval_interval = 500ms\n"
 			   "retain = 20m\n"
+			   "metrics_max_rings = 100\n"
 			   "ringbuf_size = 16777216\n"
 			   "budget = 2.5\n"
 			   "off_cpu = yes\n"
@@ -125,6 +126,7 @@ static void test_config_full(void **state)
 	assert_int_equal(c.nwindows, 3);
 	assert_false(c.off_cpu);
 	assert_int_equal(c.off_cpu_min_ns, 1000);
+	assert_int_equal(c.metrics_max_rings, 32);
 	assert_int_equal(kt_config_parse(&c, text, "k.conf", err, sizeof(err)), 0);
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
 	assert_string_equal(c.listen, "[::1]:9100");
@@ -134,6 +136,7 @@ static void test_config_full(void **state)
 	assert_int_equal(c.windows[1], 60 * S);
 	assert_int_equal(c.eval_ns, S / 2);
 	assert_int_equal(c.retain_ns, 1200 * S);
+	assert_int_equal(c.metrics_max_rings, 100);
 	assert_int_equal(c.ringbuf_bytes, 16777216);
 	assert_true(c.budget_pct == 2.5);
 	assert_true(c.off_cpu);
@@ -195,6 +198,8 @@ static void test_config_errors(void **state)
 	expect_bad("[daemon]\nwindows = 1s,2s,3s,4s,5s,6s,7s,8s,9s\n", "at most 8 windows");
 	expect_bad("[daemon]\neval_interval = 10ms\n", "eval_interval: invalid duration");
 	expect_bad("[daemon]\nringbuf_size = 5000\n", "not a power of two");
+	expect_bad("[daemon]\nmetrics_max_rings = 0\n", "metrics_max_rings");
+	expect_bad("[daemon]\nmetrics_max_rings = 100001\n", "metrics_max_rings");
 	expect_bad("[daemon]\nringbuf_size = -4096\n", "expected a number");
 	expect_bad("[daemon]\nbudget = 200\n", "budget: expected a positive number");
 	expect_bad("[daemon]\noff_cpu = maybe\n", "off_cpu: expected yes or no");

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,6 +161,149 @@ static void test_requests(void **state)
 	kt_http_close(h);
 }
 
+static int connect_lo(struct kt_http *h)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port_of(h))};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Lines ending in a bare LF are a request like any other. */
+static void test_bare_lf(void **state)
+{
+	(void)state;
+	int calls = 0;
+	char err[256];
+	struct kt_http *h = kt_http_listen("127.0.0.1:0", handler, &calls, err, sizeof(err));
+	const char *get = "GET /metrics HTTP/1.1\nHost: a\nAccept: text/plain\n\n";
+
+	assert_non_null(h);
+	char *r = exchange(h, get, strlen(get));
+
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_string_equal(last_accept, "text/plain");
+	/* mixed endings */
+	get = "GET /metrics HTTP/1.1\r\nHost: a\n\r\n";
+	r = exchange(h, get, strlen(get));
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_int_equal(calls, 2);
+	kt_http_close(h);
+}
+
+/*
+ * Bytes that cannot start an HTTP request get a 400 at once, without a
+ * blank line and long before the idle timeout (exchange() gives up after
+ * about 2 s; the timeout is 10 s).
+ */
+static void test_garbage_is_rejected_at_once(void **state)
+{
+	(void)state;
+	int calls = 0;
+	char err[256];
+	struct kt_http *h = kt_http_listen("127.0.0.1:0", handler, &calls, err, sizeof(err));
+	static const char nul[] = "GET /metrics\0 HTTP/1.1";
+	static const char bin[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+	static const char lower[] = "get /metrics HTTP/1.1";
+	static const char ctl[] = "GET /m\x1b[31m";
+	const struct {
+		const char *b;
+		size_t n;
+	} cases[] = {{nul, sizeof(nul) - 1},
+		     {bin, sizeof(bin) - 1},
+		     {lower, sizeof(lower) - 1},
+		     {ctl, sizeof(ctl) - 1}};
+
+	assert_non_null(h);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t t0 = now_ns();
+		char *r = exchange(h, cases[i].b, cases[i].n);
+
+		assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request"));
+		assert_true(now_ns() - t0 < KT_HTTP_TIMEOUT_NS / 2);
+	}
+	assert_int_equal(calls, 0);
+	kt_http_close(h);
+}
+
+/*
+ * Idle and half-sent connections, more than the old limit of 16, do not
+ * keep a scrape waiting: it is answered in the same rounds as if alone.
+ */
+static void test_idle_connections_do_not_block(void **state)
+{
+	(void)state;
+	int calls = 0, idle[40];
+	char err[256];
+	struct kt_http *h = kt_http_listen("127.0.0.1:0", handler, &calls, err, sizeof(err));
+	const char *get = "GET /metrics HTTP/1.1\r\n\r\n";
+
+	assert_non_null(h);
+	for (int i = 0; i < 40; i++) {
+		idle[i] = connect_lo(h);
+		if (i % 2) /* a slow client: part of a request line */
+			assert_int_equal(send(idle[i], "GET /met", 8, 0), 8);
+	}
+	char *r = exchange(h, get, strlen(get));
+
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK"));
+	assert_int_equal(kt_http_evicted(h), 0);
+	for (int i = 0; i < 40; i++)
+		close(idle[i]);
+	kt_http_close(h);
+}
+
+/* Whether the i-th idle connection (from 0) was taken in, cap 4. */
+static bool held(struct kt_http *h, int i)
+{
+	struct pollfd p[8];
+
+	if (i < 4)
+		return kt_http_pollfds(h, p, 8) == 2 + i;
+	return kt_http_evicted(h) == (uint64_t)(i - 3);
+}
+
+/* At the cap the oldest idle connections are dropped for new ones; a scrape gets in. */
+static void test_cap_drops_oldest_idle(void **state)
+{
+	(void)state;
+	int calls = 0, idle[6];
+	char err[256], c;
+	struct kt_http *h = kt_http_listen("127.0.0.1:0", handler, &calls, err, sizeof(err));
+	const char *get = "GET /metrics HTTP/1.1\r\n\r\n";
+	struct pollfd p[8];
+	int n;
+
+	assert_non_null(h);
+	assert_true(kt_http_max_conns(h) >= 16);
+	kt_http_set_max_conns(h, 4);
+	assert_int_equal(kt_http_max_conns(h), 4);
+	for (int i = 0; i < 6; i++) {
+		idle[i] = connect_lo(h);
+		/* one at a time, so that the accept order is the connect order */
+		for (int k = 0; k < 100 && !held(h, i); k++) {
+			n = kt_http_pollfds(h, p, 8);
+			poll(p, (nfds_t)n, 10);
+			kt_http_service(h, p, n, now_ns());
+		}
+	}
+	assert_int_equal(kt_http_pollfds(h, p, 8), 5); /* listen + the cap */
+	assert_int_equal(kt_http_evicted(h), 2);
+	/* the first two were closed by the server, the last four are held */
+	assert_int_equal(recv(idle[0], &c, 1, 0), 0);
+	assert_int_equal(recv(idle[1], &c, 1, 0), 0);
+	assert_int_equal(recv(idle[5], &c, 1, MSG_DONTWAIT), -1);
+	char *r = exchange(h, get, strlen(get));
+
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK"));
+	assert_int_equal(kt_http_evicted(h), 3);
+	for (int i = 0; i < 6; i++)
+		close(idle[i]);
+	kt_http_close(h);
+}
+
 static void test_listen_errors(void **state)
 {
 	(void)state;
@@ -188,6 +332,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_bare_lf),
+		cmocka_unit_test(test_garbage_is_rejected_at_once),
+		cmocka_unit_test(test_idle_connections_do_not_block),
+		cmocka_unit_test(test_cap_drops_oldest_idle),
 		cmocka_unit_test(test_listen_errors),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);

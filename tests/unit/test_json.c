@@ -14,6 +14,8 @@
 
 #include "../../user/kt_hist.h"
 #include "../../user/kt_json.h"
+#include "../../user/kt_report.h"
+#include "kt_test_events.h"
 
 static void check_buf(struct kt_json *w, const char *want)
 {
@@ -447,6 +449,75 @@ static void test_hist_json(void **state)
 	kt_json_free(&w);
 }
 
+/* kt_report_json's output as a string (malloc'd). */
+static char *report_json(const struct kt_agg *a, const struct kt_report_totals *t, bool iv)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	kt_report_json(f, a, t, iv);
+	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+static char *report_text(const struct kt_agg *a, const struct kt_report_totals *t, bool iv)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	kt_report_text(f, a, t, false, iv);
+	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+/* Every figure set says whether its counts are exact: only without any loss since attach. */
+static void test_report_counts_exact(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_report_totals t = {.fired = 4, .delivered = 4, .elapsed_s = 1, .interval_s = 1};
+	char *s;
+
+	kt_agg_init(&a, 0);
+	kt_test_event(&a, KT_EV_SEND, 0, 4, 100, 0);
+	s = report_json(&a, &t, false);
+	assert_non_null(strstr(s, "\"lost\":0,\"counts_exact\":true,"));
+	assert_null(strstr(s, "lost_interval"));
+	free(s);
+	s = report_text(&a, &t, false);
+	assert_non_null(strstr(s, "events lost: 0; counts exact\n"));
+	free(s);
+
+	/* 3 lost before this interval, 2 in it */
+	t.lost = 5;
+	t.lost_iv0 = 3;
+	t.delivered = 4;
+	t.fired = 9;
+	s = report_json(&a, &t, true);
+	assert_non_null(strstr(s, "\"lost\":5,\"lost_interval\":2,\"counts_exact\":false,"));
+	free(s);
+	s = report_json(&a, &t, false);
+	assert_non_null(strstr(s, "\"lost\":5,\"counts_exact\":false,"));
+	free(s);
+	s = report_text(&a, &t, false);
+	assert_non_null(strstr(s, "events lost: 5; counts are lower bounds\n"));
+	assert_null(strstr(s, "counts exact"));
+	free(s);
+	s = report_text(&a, &t, true);
+	assert_non_null(strstr(s, "events lost: 5 (2 in this interval); counts not exact"));
+	free(s);
+	/* a loss before this interval only: still not exact (the interval may catch up) */
+	t.lost_iv0 = 5;
+	s = report_json(&a, &t, true);
+	assert_non_null(strstr(s, "\"lost_interval\":0,\"counts_exact\":false,"));
+	free(s);
+	kt_agg_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,7 +525,7 @@ int main(void)
 		cmocka_unit_test(test_utf8),	    cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_misuse),	    cmocka_unit_test(test_file_output),
 		cmocka_unit_test(test_write_error), cmocka_unit_test(test_growth_and_reset),
-		cmocka_unit_test(test_hist_json),
+		cmocka_unit_test(test_hist_json),   cmocka_unit_test(test_report_counts_exact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,13 +115,21 @@ static void test_exposition(void **state)
 	char *t = expose(&src, false);
 	char labels[256];
 
-	snprintf(labels, sizeof(labels),
-		 "pid=\"%d\",process=\"%s\",ring=\"we\\\"ird\\\\ring\",ring_id=\"4\"", pid,
-		 a.procs->comm);
+	snprintf(labels, sizeof(labels), "pid=\"%d\",process=\"%s\",ring=\"we\\\"ird\\\\ring\"",
+		 pid, a.procs->comm);
 	expect_line(t, "# TYPE kaos_trace_events_lost_total",
 		    "# TYPE kaos_trace_events_lost_total counter");
 	expect_line(t, "kaos_trace_events_lost_total ", "kaos_trace_events_lost_total 1");
 	expect_line(t, "kaos_trace_probe_fired_total ", "kaos_trace_probe_fired_total 10");
+	/* an event was lost: the counts are lower bounds, and nothing says "exact" alone */
+	expect_line(t, "kaos_trace_counts_exact ", "kaos_trace_counts_exact 0");
+	expect_line(t, "# TYPE kaos_trace_counts_exact", "# TYPE kaos_trace_counts_exact gauge");
+	expect_line(t, "# HELP kaos_ring_messages_total",
+		    "# HELP kaos_ring_messages_total Messages sent/received per ring, from the "
+		    "probes' cumulative counters: exact while kaos_trace_counts_exact is 1, else "
+		    "lower bounds.");
+	assert_null(strstr(t, "counts stay exact"));
+	assert_null(strstr(t, "(exact)"));
 	expect_line(t, "kaos_trace_probe_hit_seconds ", "kaos_trace_probe_hit_seconds 1.5e-06");
 	expect_line(t, "kaos_trace_links ", "kaos_trace_links 5");
 	expect_line(t, "kaos_trace_config_reload_failures_total ",
@@ -187,6 +195,13 @@ static void test_exposition(void **state)
 	size_t len = strlen(t);
 	assert_string_equal(t + len - 6, "# EOF\n");
 	free(t);
+
+	/* nothing lost: exact */
+	tot.lost = 0;
+	t = expose(&src, false);
+	expect_line(t, "kaos_trace_counts_exact ", "kaos_trace_counts_exact 1");
+	free(t);
+	tot.lost = 1;
 
 	/* empty window: NaN quantiles; no alerts: no alert families */
 	src.alerts = NULL;
@@ -269,12 +284,136 @@ static void test_offcpu(void **state)
 	kt_agg_free(&a);
 }
 
+struct retired {
+	struct kt_agg *a;
+	uint32_t ids[8];
+	int n;
+};
+
+static void retire_ring(void *ctx, uint32_t pid, uint32_t ring_id)
+{
+	struct retired *rt = ctx;
+
+	rt->ids[rt->n++] = ring_id;
+	kt_agg_forget_ring(rt->a, pid, ring_id);
+}
+
+/* Lines of t that start with prefix. */
+static int count_lines(const char *t, const char *prefix)
+{
+	int n = 0;
+
+	for (const char *l = t; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		n += !strncmp(l, prefix, strlen(prefix));
+	return n;
+}
+
+/*
+ * The ring series are bounded: labels by name (ring_id only where two rings
+ * of a process share one), at most max_rings rings with their own series,
+ * the rest folded into one overflow set and counted, closed rings retired
+ * after the grace period with the overflow's counters still monotonic.
+ */
+static void test_ring_bounds(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_report_totals tot = {0};
+	struct kt_prom_rings *pr = kt_prom_rings_new(2);
+	struct retired rt = {.a = &a};
+	char saved[KT_NAME_LEN], want[256];
+	int pid = getpid();
+
+	assert_non_null(pr);
+	kt_agg_init(&a, 0);
+	memcpy(saved, kt_test_names[1], KT_NAME_LEN);
+	snprintf(kt_test_names[1], KT_NAME_LEN, "work.0"); /* rings 1 and 2 share a name */
+	kt_test_event(&a, KT_EV_SEND, 0, 10, 100, 0);	   /* ring_id 1: admitted */
+	kt_test_event(&a, KT_EV_SEND, 1, 20, 100, 0);	   /* ring_id 2: admitted */
+	kt_test_event(&a, KT_EV_SEND, 2, 30, 100, 0);	   /* ring_id 3: folded */
+	kt_test_event(&a, KT_EV_SEND, 3, 40, 100, 0);	   /* ring_id 4: folded */
+	memcpy(kt_test_names[1], saved, KT_NAME_LEN);
+	assert_int_equal(kt_prom_rings_update(pr, &a, T0, 60 * S, retire_ring, &rt), 0);
+	assert_int_equal(kt_prom_rings_admitted(pr), 2);
+	assert_int_equal(kt_prom_rings_folded(pr), 2);
+
+	struct kt_prom_src src = {.agg = &a, .tot = &tot, .rings = pr};
+	char *t = expose(&src, false);
+
+	snprintf(want, sizeof(want),
+		 "kaos_ring_messages_total{pid=\"%d\",process=\"%s\",ring=\"work.0\",ring_id=\"1\","
+		 "op=\"send\"} 10",
+		 pid, a.procs->comm);
+	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want),
+		 "kaos_ring_messages_total{pid=\"%d\",process=\"%s\",ring=\"work.0\",ring_id=\"2\","
+		 "op=\"send\"} 20",
+		 pid, a.procs->comm);
+	assert_non_null(strstr(t, want));
+	expect_line(t, "kaos_ring_messages_total{ring=\"_overflow\",op=\"send\"}",
+		    "kaos_ring_messages_total{ring=\"_overflow\",op=\"send\"} 70");
+	expect_line(t, "kaos_ring_series ", "kaos_ring_series 2");
+	expect_line(t, "kaos_ring_series_max ", "kaos_ring_series_max 2");
+	expect_line(t, "kaos_ring_series_folded_total ", "kaos_ring_series_folded_total 2");
+	/* the two rings' send durations, the overflow's send and recv (it has every series) */
+	assert_int_equal(count_lines(t, "kaos_ring_operation_duration_seconds_count{"), 4);
+	assert_null(strstr(t, "ring=\"compress.in\""));
+	free(t);
+
+	/* ring 3 (folded) and ring 1 (admitted) close: retired one grace period later */
+	kt_test_event(&a, KT_EV_RING_CLOSE, 2, 31, 0, 0);
+	kt_test_event(&a, KT_EV_RING_CLOSE, 0, 10, 0, 0);
+	assert_int_equal(kt_prom_rings_update(pr, &a, T0 + S, 60 * S, retire_ring, &rt), 0);
+	assert_int_equal(kt_prom_rings_update(pr, &a, T0 + 60 * S, 60 * S, retire_ring, &rt), 0);
+	assert_int_equal(kt_prom_rings_update(pr, &a, T0 + 61 * S, 60 * S, retire_ring, &rt), 2);
+	assert_int_equal(rt.n, 2);
+	assert_int_equal(kt_prom_rings_retired(pr), 2);
+	assert_int_equal(kt_prom_rings_admitted(pr), 1);
+	/* a new ring takes the free place; the overflow keeps the retired ring's 31 */
+	kt_test_event(&a, KT_EV_SEND, 0, 5, 100, 0); /* ring_id 1 again: a new instance */
+	assert_int_equal(kt_prom_rings_update(pr, &a, T0 + 62 * S, 60 * S, retire_ring, &rt), 0);
+	assert_int_equal(kt_prom_rings_admitted(pr), 2);
+	t = expose(&src, false);
+	expect_line(t, "kaos_ring_messages_total{ring=\"_overflow\",op=\"send\"}",
+		    "kaos_ring_messages_total{ring=\"_overflow\",op=\"send\"} 71");
+	expect_line(t, "kaos_ring_series_retired_total ", "kaos_ring_series_retired_total 2");
+	/* the new ring 1 and ring 2 still share "work.0": told apart by ring_id */
+	snprintf(want, sizeof(want),
+		 "kaos_ring_messages_total{pid=\"%d\",process=\"%s\",ring=\"work.0\",ring_id=\"1\","
+		 "op=\"send\"} 5",
+		 pid, a.procs->comm);
+	assert_non_null(strstr(t, want));
+	/* a name of its own: no ring_id */
+	kt_agg_forget_ring(&a, (uint32_t)pid, 2);
+	kt_prom_rings_update(pr, &a, T0 + 62 * S, 60 * S, retire_ring, &rt);
+	free(t);
+	t = expose(&src, false);
+	snprintf(
+		want, sizeof(want),
+		"kaos_ring_messages_total{pid=\"%d\",process=\"%s\",ring=\"work.0\",op=\"send\"} 5",
+		pid, a.procs->comm);
+	assert_non_null(strstr(t, want));
+	free(t);
+
+	/* the process goes: the overflow still has what its folded ring counted */
+	kt_prom_rings_forget_pid(pr, &a, (uint32_t)pid);
+	kt_agg_forget_proc(&a, (uint32_t)pid);
+	t = expose(&src, false);
+	expect_line(t, "kaos_ring_messages_total{ring=\"_overflow\",op=\"send\"}",
+		    "kaos_ring_messages_total{ring=\"_overflow\",op=\"send\"} 71");
+	expect_line(t, "kaos_ring_series ", "kaos_ring_series 0");
+	free(t);
+	kt_prom_rings_free(pr);
+	kt_agg_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buckets),
 		cmocka_unit_test(test_exposition),
 		cmocka_unit_test(test_offcpu),
+		cmocka_unit_test(test_ring_bounds),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }
