@@ -40,11 +40,11 @@ expect kaos-trace /etc/kaos-trace/kaos-trace.conf /lib/systemd/system/kaos-trace
 	/usr/bin/kaos-pipeline /usr/bin/kaos-trace /usr/share/bash-completion/completions/kaos-trace \
 	"${docs[@]}" /usr/share/doc/kaos-trace/{changelog.gz,copyright} \
 	/usr/share/man/man1/kaos-pipeline.1.gz /usr/share/man/man8/kaos-trace.8.gz
-dpkg-deb -f "$debs/libkaos-dev_${version}_$arch.deb" Depends | grep -q "libkaos0 (= $version)" ||
+dpkg-deb -f "$debs/libkaos-dev_${version}_$arch.deb" Depends | grep -c "libkaos0 (= $version)" >/dev/null ||
 	fail "libkaos-dev must depend on the same libkaos0"
-dpkg-deb -f "$debs/kaos-trace_${version}_$arch.deb" Depends | grep -q "libkaos0" ||
+dpkg-deb -f "$debs/kaos-trace_${version}_$arch.deb" Depends | grep -c "libkaos0" >/dev/null ||
 	fail "kaos-trace (kaos-pipeline) must depend on libkaos0"
-dpkg-deb -I "$debs/kaos-trace_${version}_$arch.deb" conffiles | grep -qx /etc/kaos-trace/kaos-trace.conf ||
+dpkg-deb -I "$debs/kaos-trace_${version}_$arch.deb" conffiles | grep -cx /etc/kaos-trace/kaos-trace.conf >/dev/null ||
 	fail "the config is not a conffile"
 
 # ---------------------------------------------------------------- unpacked into a throwaway root

@@ -37,9 +37,11 @@ p=$dest/usr/local
 diff -u "$TMP/want.txt" "$TMP/got.txt" >"$TMP/files.err" || fail "installed files differ"
 [ "$(readlink "$p/lib/libkaos.so")" = libkaos.so.0 ] || fail "libkaos.so link"
 [ "$(readlink "$p/lib/libkaos.so.0")" = libkaos.so.0.1 ] || fail "libkaos.so.0 link"
-readelf -d "$p/lib/libkaos.so.0.1" | grep -q 'SONAME.*\[libkaos.so.0\]' || fail "soname"
+# (grep -c, not -q, after a pipe: -q exits at the first match and the writer's SIGPIPE
+# then fails the pipeline under pipefail)
+readelf -d "$p/lib/libkaos.so.0.1" | grep -c 'SONAME.*\[libkaos.so.0\]' >/dev/null || fail "soname"
 # installed kaos-pipeline finds libkaos where the system looks, not in the build tree
-if readelf -d "$p/bin/kaos-pipeline" | grep -Eq 'R(UN)?PATH'; then
+if readelf -d "$p/bin/kaos-pipeline" | grep -Ec 'R(UN)?PATH' >/dev/null; then
 	fail "kaos-pipeline has a build-tree rpath: $(readelf -d "$p/bin/kaos-pipeline" | grep PATH)"
 fi
 
@@ -82,8 +84,8 @@ flags=$(env PKG_CONFIG_PATH="$p/lib/pkgconfig" \
 # shellcheck disable=SC2086 # the flags are words
 (cd "$TMP/app" && cc -O2 -Wall -Wextra -Werror kaos_app.c -o kaos_app $flags) \
 	>"$TMP/cc.err" 2>&1 || fail "building against the installed libkaos ($flags)"
-LD_LIBRARY_PATH=$p/lib ldd "$TMP/app/kaos_app" | grep -q "=> $p/lib/libkaos.so.0 " ||
-	fail "kaos_app does not load the installed libkaos: $(LD_LIBRARY_PATH=$p/lib ldd "$TMP/app/kaos_app")"
+libs=$(LD_LIBRARY_PATH=$p/lib ldd "$TMP/app/kaos_app")
+grep -q "=> $p/lib/libkaos.so.0 " <<<"$libs" || fail "kaos_app does not load the installed libkaos: $libs"
 out=$(LD_LIBRARY_PATH=$p/lib "$TMP/app/kaos_app" 20000) || fail "kaos_app failed: $out"
 [ "$out" = "headers $version library $version
 sent 20016 received 20000" ] || fail "kaos_app printed: $out"
@@ -137,7 +139,7 @@ diff <(help_opts "$p/bin/kaos-trace" daemon) <(complete_words kaos-trace daemon 
 [ "$(complete_words kaos-trace --off-cpu-m)" = --off-cpu-min-us ] || fail "long option"
 [ "$(complete_words kaos-trace --weight l)" = latency ] || fail "--weight value"
 [ "$(complete_words kaos-trace pmu l)" = list ] || fail "pmu list"
-complete_words kaos-trace -p "$$" | grep -qx "$$" || fail "-p PID"
+complete_words kaos-trace -p "$$" | grep -cx "$$" >/dev/null || fail "-p PID"
 
 # ---------------------------------------------------------------- uninstall
 make -s -C "$root" B="$B" uninstall DESTDIR="$dest" >"$TMP/uninstall.txt" 2>&1 ||
