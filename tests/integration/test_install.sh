@@ -7,6 +7,7 @@
 #    `pkg-config --cflags --libs kaos` (pkg-config pointed into the DESTDIR),
 #    runs against the installed libkaos.so.0, and the installed kaos-trace
 #    traces it (real BPF, -- COMMAND, exact counts);
+#  - the same program builds against the build tree as docs/building.md says;
 #  - the installed daemon serves kaos_build_info{version="<its --version>"} 1;
 #  - the man pages format without warnings; bash completion completes
 #    subcommands and long options, and its lists are --help's options.
@@ -100,6 +101,17 @@ json_check "$TMP/app.json" \
 	"[r['send']['ops'] for r in $ring] == [20016]" \
 	"[r['recv']['ops'] for r in $ring] == [20000]" \
 	"[r['backpressure']['ops'] for r in $ring] == [1]"
+
+# the same program against the build tree, as docs/building.md shows (shared and static)
+bt=$(cd "$B" && pwd)
+cc -O2 -I"$root/include" "$root/tests/install/kaos_app.c" -o "$TMP/app/tree_so" -L"$bt" -lkaos \
+	-Wl,-rpath,"$bt" >"$TMP/cc.err" 2>&1 || fail "build-tree link against libkaos.so"
+cc -O2 -I"$root/include" "$root/tests/install/kaos_app.c" -o "$TMP/app/tree_a" "$bt/libkaos.a" \
+	-pthread >"$TMP/cc.err" 2>&1 || fail "build-tree link against libkaos.a"
+for a in tree_so tree_a; do
+	out=$(env -u LD_LIBRARY_PATH "$TMP/app/$a" 10) || fail "$a: $out"
+	[ "${out##*$'\n'}" = "sent 26 received 10" ] || fail "$a printed: $out"
+done
 
 # ---------------------------------------------------------------- the installed daemon's /metrics
 built=$("$p/bin/kaos-trace" --version)
