@@ -101,9 +101,13 @@ GIT_DESCRIBE := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(C
 	git describe --tags --always --dirty 2>/dev/null)
 BUILD_VERSION := $(KAOS_VERSION)$(if $(GIT_DESCRIBE),+git.$(GIT_DESCRIBE))
 BUILD_VERSION_H := $(B)/kaos_build_version.h
+# Rewritten only when the version changed. Where git cannot describe the tree
+# (`sudo make install` in a user's clone: git refuses a repository of another
+# user), a header of the same release is kept, so that nothing is rebuilt.
 $(BUILD_VERSION_H): FORCE
 	@mkdir -p $(@D)
-	$(Q)echo '#define KAOS_BUILD_VERSION "$(BUILD_VERSION)"' >$@.tmp; \
+	$(Q)$(if $(GIT_DESCRIBE),,grep -qs '"$(KAOS_VERSION)[+"]' $@ && exit 0;) \
+		echo '#define KAOS_BUILD_VERSION "$(BUILD_VERSION)"' >$@.tmp; \
 		cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 .PHONY: all deps run test test-unit test-asan test-tsan test-valgrind test-integration \
