@@ -325,32 +325,29 @@ $(DIST)/kaos-pipeline: apps/kaos-pipeline.c $(B)/libkaos.so $(BUILD_VERSION_H) |
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) $< -o $@ $(LDFLAGS) -L$(B) -lkaos -lz -lm
 
-# everything install copies; `make install-files` builds it without installing
+# everything install copies; `make install-files` builds it without installing.
+# `make` (all) builds it too: `sudo make install` then only copies.
 INSTALL_FILES := $(LIBKAOS_SO) $(LIBKAOS_A) $(B)/kaos-trace $(DIST)/kaos-pipeline
 .PHONY: install install-files uninstall
 install-files: $(INSTALL_FILES)
+all: $(INSTALL_FILES)
 
 DEPLOY_SED := sed -e 's|/usr/local/bin/kaos-trace|$(BINDIR)/kaos-trace|g' \
 	-e 's|/usr/local/lib/libkaos\.so|$(LIBDIR)/libkaos.so|g' \
 	-e 's|/usr/local/share/doc/kaos/|$(DOCDIR)/|g' \
 	-e 's|/usr/local/share/man|$(MANDIR)|g' \
 	-e 's|/etc/kaos-trace/|$(SYSCONFDIR)/kaos-trace/|g'
-# Generated for this install's paths (in $(DIST)/gen, rewritten every time).
-define install_gen
-	$(Q)rm -rf $(DIST)/gen && mkdir -p $(DIST)/gen
-	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
-		'Name: kaos' \
-		'Description: lock-free rings, shared-memory IPC and pipelines with USDT probes' \
-		'Version: $(KAOS_VERSION)' \
-		'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkaos' 'Libs.private: -pthread' \
-		>$(DIST)/gen/kaos.pc
-	$(Q)$(DEPLOY_SED) deploy/kaos-trace.service >$(DIST)/gen/kaos-trace.service
-	$(Q)$(DEPLOY_SED) deploy/kaos-trace.conf >$(DIST)/gen/kaos-trace.conf
-endef
+# Written for this install's paths straight into the destination (nothing is
+# written into the build tree: `sudo make install` leaves it the user's).
+KAOS_PC = printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	'Name: kaos' 'Description: lock-free rings, shared-memory IPC and pipelines with USDT probes' \
+	'Version: $(KAOS_VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkaos' \
+	'Libs.private: -pthread'
 CONF_DEST = $(DESTDIR)$(SYSCONFDIR)/kaos-trace/kaos-trace.conf
+# true when the installed config is the one this install writes (not edited)
+CONF_UNCHANGED = $(DEPLOY_SED) deploy/kaos-trace.conf | cmp -s - $(CONF_DEST)
 
 install: $(INSTALL_FILES)
-	$(call install_gen)
 	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(INCLUDEDIR)/kaos $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
@@ -360,22 +357,22 @@ install: $(INSTALL_FILES)
 	$(Q)ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libkaos.so
 	$(Q)$(INSTALL) -m 0644 $(LIBKAOS_A) $(DESTDIR)$(LIBDIR)/
 	$(Q)$(INSTALL) -m 0644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/kaos/
-	$(Q)$(INSTALL) -m 0644 $(DIST)/gen/kaos.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(Q)$(KAOS_PC) >$(DESTDIR)$(PKGCONFIGDIR)/kaos.pc && chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/kaos.pc
 	$(Q)$(INSTALL) -m 0755 $(B)/kaos-trace $(DIST)/kaos-pipeline $(DESTDIR)$(BINDIR)/
 	$(Q)$(INSTALL) -m 0644 man/man1/kaos-pipeline.1 $(DESTDIR)$(MANDIR)/man1/
 	$(Q)$(INSTALL) -m 0644 man/man3/libkaos.3 $(DESTDIR)$(MANDIR)/man3/
 	$(Q)$(INSTALL) -m 0644 man/man8/kaos-trace.8 $(DESTDIR)$(MANDIR)/man8/
 	$(Q)$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
-	$(Q)$(INSTALL) -m 0644 $(DIST)/gen/kaos-trace.service $(DESTDIR)$(UNITDIR)/
+	$(Q)$(DEPLOY_SED) deploy/kaos-trace.service >$(DESTDIR)$(UNITDIR)/kaos-trace.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/kaos-trace.service
 	$(Q)$(INSTALL) -m 0644 deploy/kaos-trace.bash-completion $(DESTDIR)$(BASHCOMPDIR)/kaos-trace
-	$(Q)if [ -e $(CONF_DEST) ] && ! cmp -s $(DIST)/gen/kaos-trace.conf $(CONF_DEST); then \
-		$(INSTALL) -m 0644 $(DIST)/gen/kaos-trace.conf $(CONF_DEST).new; \
+	$(Q)if [ -e $(CONF_DEST) ] && ! $(CONF_UNCHANGED); then \
+		$(DEPLOY_SED) deploy/kaos-trace.conf >$(CONF_DEST).new; chmod 0644 $(CONF_DEST).new; \
 		echo "install: $(CONF_DEST) was changed: kept it, the new one is $(CONF_DEST).new"; \
-	else $(INSTALL) -m 0644 $(DIST)/gen/kaos-trace.conf $(CONF_DEST); fi
+	else $(DEPLOY_SED) deploy/kaos-trace.conf >$(CONF_DEST); chmod 0644 $(CONF_DEST); fi
 	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
 uninstall:
-	$(call install_gen)
 	$(Q)rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(LIBKAOS_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 		$(DESTDIR)$(LIBDIR)/libkaos.so $(DESTDIR)$(LIBDIR)/libkaos.a \
 		$(HEADERS:include/kaos/%=$(DESTDIR)$(INCLUDEDIR)/kaos/%) \
@@ -385,7 +382,7 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/kaos-trace.8 $(DOCS:docs/%=$(DESTDIR)$(DOCDIR)/%) \
 		$(DESTDIR)$(UNITDIR)/kaos-trace.service $(DESTDIR)$(BASHCOMPDIR)/kaos-trace \
 		$(CONF_DEST).new
-	$(Q)if cmp -s $(DIST)/gen/kaos-trace.conf $(CONF_DEST); then rm -f $(CONF_DEST); \
+	$(Q)if $(CONF_UNCHANGED); then rm -f $(CONF_DEST); \
 	elif [ -e $(CONF_DEST) ]; then echo "uninstall: $(CONF_DEST) was changed: kept"; fi
 	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/kaos $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/kaos-trace 2>/dev/null || true

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make install / uninstall into a DESTDIR:
 #  - exactly the expected files, and uninstall removes them all again;
-#  - the systemd unit and the config name paths the install wrote;
+#  - the systemd unit and the config name paths the install wrote (also for
+#    another PREFIX/LIBDIR); an edited config is kept by install and uninstall;
 #  - --version of both programs says VERSION;
 #  - a program outside the tree builds with nothing but
 #    `pkg-config --cflags --libs kaos` (pkg-config pointed into the DESTDIR),
@@ -65,6 +66,17 @@ grep -qx 'path = /opt/kaos/lib64/libkaos.so.0' "$TMP/opt/etc/kaos-trace/kaos-tra
 	fail "config for LIBDIR=/opt/kaos/lib64"
 [ -e "$TMP/opt/opt/kaos/lib64/libkaos.so.0" ] || fail "LIBDIR=/opt/kaos/lib64 not used"
 grep -qx 'libdir=/opt/kaos/lib64' "$TMP/opt/opt/kaos/lib64/pkgconfig/kaos.pc" || fail "kaos.pc libdir"
+# an edited config survives install (the new one beside it) and uninstall
+optmk=(make -s -C "$root" B="$B" DESTDIR="$TMP/opt" PREFIX=/opt/kaos LIBDIR=/opt/kaos/lib64)
+echo "; edited" >>"$TMP/opt/etc/kaos-trace/kaos-trace.conf"
+"${optmk[@]}" install >"$TMP/install-opt.txt" 2>&1 || fail "reinstall: $(cat "$TMP/install-opt.txt")"
+grep -q 'was changed: kept it' "$TMP/install-opt.txt" || fail "reinstall did not say it kept the config"
+[ "$(tail -n 1 "$TMP/opt/etc/kaos-trace/kaos-trace.conf")" = '; edited' ] || fail "edited config replaced"
+cmp -s "$TMP/opt/etc/kaos-trace/kaos-trace.conf.new" <(sed '$d' "$TMP/opt/etc/kaos-trace/kaos-trace.conf") ||
+	fail "kaos-trace.conf.new is not the config this install writes"
+"${optmk[@]}" uninstall >"$TMP/uninstall-opt.txt" 2>&1 || fail "uninstall PREFIX=/opt/kaos"
+left=$(cd "$TMP/opt" && find . -type f -o -type l)
+[ "$left" = ./etc/kaos-trace/kaos-trace.conf ] || fail "after uninstall of an edited config: $left"
 
 # ---------------------------------------------------------------- versions
 out=$("$p/bin/kaos-trace" --version)
