@@ -119,8 +119,8 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 	$(APPS) $(PROGS) $(PROG_LIBS)
 
 # ---------------------------------------------------------------- packages
-DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev \
-	libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin libbpf-tools \
+DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
+	libc6-dbg libcmocka-dev bpftrace valgrind libck-dev libdpdk-dev pkg-config binutils python3 libcap2-bin libbpf-tools \
 	prometheus curl
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
@@ -213,6 +213,9 @@ $(B)/%: apps/%.c $(B)/libkaos.so | deps
 # *_rdynamic.c export their functions (.dynsym).
 $(B)/tests/progs/%_nopie: PROG_LDFLAGS := -no-pie
 $(B)/tests/progs/%_rdynamic: PROG_LDFLAGS := -rdynamic
+# kt_symbols calls an IFUNC of libkt_ifunc.so (linked, not dlopen()ed: its GOT holds the choice)
+$(B)/tests/progs/kt_symbols: PROG_LDFLAGS := -Wl,--no-as-needed -L$(B)/tests/progs -lkt_ifunc
+$(B)/tests/progs/kt_symbols: $(B)/tests/progs/libkt_ifunc.so
 $(B)/tests/progs/lib%.so: tests/progs/lib%.c | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -fPIC -shared -MMD -MP $< -o $@

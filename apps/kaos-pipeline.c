@@ -20,7 +20,12 @@
  *                bytes u64, reserved u32, crc32c u32 of the 28 bytes before it
  * Nothing may follow the end marker.
  *
- * Exit status: 0 done, 1 failed (I/O, damaged or foreign input), 2 bad usage.
+ * Output: OUT is written as a temporary file beside it and renamed onto it
+ * only when complete (see struct output), so a failure, SIGINT or SIGTERM
+ * leaves an existing OUT as it was and nothing partial behind.
+ *
+ * Exit status: 0 done, 1 failed (I/O, damaged or foreign input, OUT exists
+ * without --force), 2 bad usage; killed by SIGINT/SIGTERM/SIGHUP as usual.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +38,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,12 +103,13 @@ static __attribute__((format(printf, 1, 2), noreturn)) void usage_error(const ch
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: " PROG " compress IN OUT [--workers N] [--chunk-size BYTES] "
-		"[--level 0-9]\n"
-		"       " PROG " decompress IN OUT [--workers N]\n"
-		"       " PROG " --help | --version\n"
-		"IN or OUT may be '-' (stdin/stdout). BYTES takes a k or m suffix (KiB, MiB).\n");
+	fprintf(f, "usage: " PROG " compress IN OUT [--workers N] [--chunk-size BYTES] "
+		   "[--level 0-9] [--force]\n"
+		   "       " PROG " decompress IN OUT [--workers N] [--force]\n"
+		   "       " PROG " --help | --version\n"
+		   "IN or OUT may be '-' (stdin/stdout). BYTES takes a k or m suffix (KiB, MiB).\n"
+		   "An existing OUT is replaced only with --force (a symbolic link itself, never\n"
+		   "its target), and only once the whole output is written.\n");
 }
 
 static uint64_t now_ns(void)
@@ -492,8 +499,41 @@ static uint32_t max_u32(uint32_t a, uint32_t b)
 	return a > b ? a : b;
 }
 
-/* The output to remove if a mapped input is cut short under us (SIGBUS). */
-static const char *sigbus_unlink;
+/* ------------------------------------------------------------------ output */
+
+/*
+ * Never destroy user data: OUT is written under a temporary name in its own
+ * directory (created O_EXCL, mode 0600 until done), fsync'ed, given its final
+ * mode and renamed onto OUT only after the whole output is written. Until
+ * then an existing OUT is untouched; a failure, SIGINT, SIGTERM, SIGHUP or a
+ * SIGBUS (mapped input cut short) removes the temporary file. An existing OUT
+ * is replaced only with --force, like gzip; a symbolic link is never written
+ * through (rename replaces the link itself). A device, FIFO or socket OUT
+ * (/dev/null, a named pipe) is a stream, not a file to replace: it is
+ * written directly, and so is stdout ('-'). Only SIGKILL can leave a
+ * temporary file (".NAME.kaos-XXXXXX") behind; OUT is intact even then.
+ */
+struct output {
+	const char *path; /* OUT as given */
+	int fd;
+	bool replace; /* writing a temporary file to rename onto path */
+	mode_t mode;  /* the final mode of a replaced/created OUT */
+};
+
+/* The temporary file the signal handlers remove; armed only while it exists. */
+static char tmp_path[PATH_MAX];
+static volatile sig_atomic_t tmp_armed;
+
+static void on_fatal_signal(int sig)
+{
+	int saved = errno;
+
+	if (tmp_armed)
+		unlink(tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig); /* die of the signal, as the caller expects */
+	errno = saved;
+}
 
 static void on_sigbus(int sig)
 {
@@ -502,9 +542,169 @@ static void on_sigbus(int sig)
 
 	(void)sig;
 	(void)w;
-	if (sigbus_unlink)
-		unlink(sigbus_unlink);
+	if (tmp_armed)
+		unlink(tmp_path);
 	_exit(1);
+}
+
+static const int fatal_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void block_fatal_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		sigaddset(&set, fatal_signals[i]);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+static void install_signal_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
+		struct sigaction old;
+		/* a signal the caller ignores (nohup) stays ignored */
+		if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(fatal_signals[i], &sa, NULL);
+	}
+}
+
+/* "DIR/.BASE.kaos-XXXXXX" for OUT = "DIR/BASE"; false if it does not fit. */
+static bool tmp_name_for(const char *out, char *buf, size_t size)
+{
+	const char *slash = strrchr(out, '/');
+	const char *base = slash ? slash + 1 : out;
+	int dirlen = slash ? (int)(slash - out + 1) : 0;
+	/* keep the name under NAME_MAX whatever OUT's length */
+	int n = snprintf(buf, size, "%.*s.%.200s.kaos-XXXXXX", dirlen, out, base);
+
+	return n > 0 && (size_t)n < size;
+}
+
+/* The mode gzip gives: the input file's permissions, or 0666 less the umask for a stream. */
+static mode_t output_mode(int in_fd)
+{
+	struct stat st;
+	mode_t mask = umask(0);
+
+	umask(mask);
+	if (fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode))
+		return st.st_mode & 0777;
+	return 0666 & ~mask;
+}
+
+/* Creates the temporary file beside OUT, armed for removal by the signal handlers. */
+static int output_create_tmp(struct output *o)
+{
+	sigset_t old;
+	int err;
+
+	if (!tmp_name_for(o->path, tmp_path, sizeof(tmp_path))) {
+		fprintf(stderr, PROG ": %s: name too long\n", o->path);
+		return -1;
+	}
+	block_fatal_signals(&old); /* no window where the file exists unarmed */
+	o->fd = mkostemp(tmp_path, O_CLOEXEC);
+	err = errno;
+	tmp_armed = o->fd >= 0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (o->fd < 0) {
+		fprintf(stderr, PROG ": cannot create a file beside %s: %s\n", o->path,
+			strerror(err));
+		return -1;
+	}
+	o->replace = true;
+	return 0;
+}
+
+/*
+ * Opens OUT for writing: 0, or -1 after saying why (exit 1). in_fd is the
+ * input, to refuse writing onto it and to copy its mode.
+ */
+static int output_open(struct output *o, int in_fd, bool force)
+{
+	struct stat st, ist;
+
+	o->fd = -1;
+	o->replace = false;
+	if (!strcmp(o->path, "-")) {
+		o->fd = STDOUT_FILENO;
+		return 0;
+	}
+	if (lstat(o->path, &st) < 0) {
+		if (errno != ENOENT) {
+			fprintf(stderr, PROG ": %s: %s\n", o->path, strerror(errno));
+			return -1;
+		}
+	} else if (S_ISDIR(st.st_mode)) {
+		fprintf(stderr, PROG ": %s is a directory\n", o->path);
+		return -1;
+	} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
+		   S_ISSOCK(st.st_mode)) {
+		o->fd = open(o->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (o->fd < 0) {
+			fprintf(stderr, PROG ": cannot open %s: %s\n", o->path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	} else if (S_ISREG(st.st_mode) && fstat(in_fd, &ist) == 0 && st.st_dev == ist.st_dev &&
+		   st.st_ino == ist.st_ino) {
+		fprintf(stderr, PROG ": input and %s are the same file\n", o->path);
+		return -1;
+	} else if (!force) {
+		fprintf(stderr, PROG ": %s already exists; not overwritten (--force replaces it)\n",
+			o->path);
+		return -1;
+	}
+	o->mode = output_mode(in_fd);
+	return output_create_tmp(o);
+}
+
+/* The output is complete: flush it to disk and put it in place. 0, or -1 after saying why. */
+static int output_commit(struct output *o)
+{
+	sigset_t old;
+	int rc = 0;
+
+	if (!o->replace) {
+		if (o->fd != STDOUT_FILENO && close(o->fd) < 0) {
+			fprintf(stderr, PROG ": write %s: %s\n", o->path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (fchmod(o->fd, o->mode) < 0 || fsync(o->fd) < 0 || close(o->fd) < 0) {
+		fprintf(stderr, PROG ": write %s: %s\n", o->path, strerror(errno));
+		unlink(tmp_path);
+		tmp_armed = 0;
+		return -1;
+	}
+	block_fatal_signals(&old);
+	if (rename(tmp_path, o->path) < 0) {
+		fprintf(stderr, PROG ": cannot rename the output onto %s: %s\n", o->path,
+			strerror(errno));
+		unlink(tmp_path);
+		rc = -1;
+	}
+	tmp_armed = 0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* Failed: the temporary file goes; OUT (if it existed) was never touched. */
+static void output_abort(struct output *o)
+{
+	if (o->fd >= 0 && o->fd != STDOUT_FILENO)
+		close(o->fd);
+	if (o->replace) {
+		unlink(tmp_path);
+		tmp_armed = 0;
+	}
 }
 
 /*
@@ -666,28 +866,65 @@ static uint32_t default_workers(void)
 	return n < 1 ? 1 : n > (long)WORKERS_MAX ? WORKERS_MAX : (uint32_t)n;
 }
 
-static bool same_file(int a, int b)
+/* Opens IN (refusing a directory), then OUT, runs the job, and commits or aborts OUT. */
+static int run_job(struct job *j, bool compress, bool force)
 {
-	struct stat sa, sb;
+	struct output out = {.path = j->out_name};
+	struct stat st;
+	int rc;
 
-	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && S_ISREG(sa.st_mode) &&
-	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	j->in_fd = strcmp(j->in_name, "-") ? open(j->in_name, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (j->in_fd < 0) {
+		fprintf(stderr, PROG ": cannot open %s: %s\n", j->in_name, strerror(errno));
+		return 1;
+	}
+	if (fstat(j->in_fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, PROG ": %s is a directory\n", j->in_name);
+		return 1;
+	}
+	j->bound = (uint32_t)compressBound(j->chunk_size);
+	j->zs = aligned_alloc(64, j->workers * sizeof(*j->zs));
+	if (!j->zs) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	memset(j->zs, 0, j->workers * sizeof(*j->zs));
+	install_signal_handlers();
+	if (output_open(&out, j->in_fd, force) < 0)
+		return 1;
+	j->out_fd = out.fd;
+	rc = compress ? do_compress(j) : do_decompress(j);
+	if (rc == 0 && output_commit(&out) < 0)
+		rc = 1;
+	else if (rc)
+		output_abort(&out);
+	if (j->in_fd != STDIN_FILENO)
+		close(j->in_fd);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	struct job j = {.level = LEVEL_DEFAULT, .chunk_size = CHUNK_DEFAULT};
 	const char *pos[2] = {NULL, NULL};
-	bool compress;
+	bool compress, force = false;
 	int npos = 0;
 
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, PROG ": write stdout: %s\n", strerror(errno));
+			return 1;
+		}
 		return 0;
 	}
 	if (argc >= 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
 		/* the libkaos.so it runs with may be another build than its headers */
 		printf(PROG " %s (libkaos %s)\n", KAOS_BUILD_VERSION, kaos_version());
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, PROG ": write stdout: %s\n", strerror(errno));
+			return 1;
+		}
 		return 0;
 	}
 	if (argc < 2)
@@ -705,6 +942,10 @@ int main(int argc, char **argv)
 		const char *eq = strchr(a, '=');
 		char opt[32];
 
+		if (!strcmp(a, "--force") || !strcmp(a, "-f")) {
+			force = true;
+			continue;
+		}
 		if (a[0] != '-' || !strcmp(a, "-")) {
 			if (npos == 2)
 				usage_error("unexpected argument '%s'", a);
@@ -737,47 +978,5 @@ int main(int argc, char **argv)
 
 	j.in_name = pos[0];
 	j.out_name = pos[1];
-	j.in_fd = strcmp(j.in_name, "-") ? open(j.in_name, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
-	if (j.in_fd < 0) {
-		fprintf(stderr, PROG ": cannot open %s: %s\n", j.in_name, strerror(errno));
-		return 1;
-	}
-	bool out_is_file = strcmp(j.out_name, "-") != 0;
-	j.out_fd = out_is_file ? open(j.out_name, O_WRONLY | O_CREAT | O_CLOEXEC, 0666)
-			       : STDOUT_FILENO;
-	if (j.out_fd < 0) {
-		fprintf(stderr, PROG ": cannot open %s: %s\n", j.out_name, strerror(errno));
-		return 1;
-	}
-	if (same_file(j.in_fd, j.out_fd)) {
-		fprintf(stderr, PROG ": %s and %s are the same file\n", j.in_name, j.out_name);
-		return 1;
-	}
-	struct stat ost;
-	bool out_regular = out_is_file && fstat(j.out_fd, &ost) == 0 && S_ISREG(ost.st_mode);
-	if (out_regular && ftruncate(j.out_fd, 0) < 0) {
-		fprintf(stderr, PROG ": cannot truncate %s: %s\n", j.out_name, strerror(errno));
-		return 1;
-	}
-
-	if (out_regular)
-		sigbus_unlink = j.out_name;
-	j.bound = (uint32_t)compressBound(j.chunk_size);
-	j.zs = aligned_alloc(64, j.workers * sizeof(*j.zs));
-	if (j.zs)
-		memset(j.zs, 0, j.workers * sizeof(*j.zs));
-	if (!j.zs) {
-		fprintf(stderr, PROG ": out of memory\n");
-		return 1;
-	}
-	int rc = compress ? do_compress(&j) : do_decompress(&j);
-	if (out_is_file && close(j.out_fd) < 0 && rc == 0) {
-		fprintf(stderr, PROG ": write %s: %s\n", j.out_name, strerror(errno));
-		rc = 1;
-	}
-	if (rc && out_regular)
-		unlink(j.out_name); /* no half-written output left behind */
-	if (j.in_fd != STDIN_FILENO)
-		close(j.in_fd);
-	return rc;
+	return run_job(&j, compress, force);
 }

@@ -24,7 +24,7 @@ if [ ! -s "$in" ] || [ "$(($(stat -c %s "$in") / 1048576))" -ne "$MB" ]; then
 fi
 
 echo "== kaos-pipeline compress under kaos-trace (2 workers per stage, 1 MiB chunks)"
-"$B/kaos-trace" --stacks --folded "$OUT/stacks.folded" --weight latency --json "$OUT/summary.json" \
+"$B/kaos-trace" --sample 1 --stacks --folded "$OUT/stacks.folded" --weight latency --json "$OUT/summary.json" \
 	-- "$B/kaos-pipeline" compress "$in" "$OUT/input.kz" --workers 2 --chunk-size 1m --level 6
 
 echo

@@ -57,6 +57,14 @@ struct kaos_ipc {
 	struct kaos_ipc_hdr *hdr;
 	struct kaos_ipc_ep *self; /* NULL for KAOS_IPC_NONE */
 	size_t map_size;
+	/*
+	 * Consumer: the deaths already reported, per producer record (its owner
+	 * word and attach time when it was reported; 0: none). A reported death
+	 * is that producer's end of stream: reporting it again on every empty
+	 * ring would turn every later wait into a busy loop of -KAOS_EPEER.
+	 */
+	uint64_t dead_told[KAOS_IPC_MAX_PRODUCERS];
+	uint64_t dead_told_attach[KAOS_IPC_MAX_PRODUCERS];
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -857,13 +865,59 @@ static uint64_t waiter_now(struct waiter *w)
 	return now;
 }
 
-enum wait_verdict { WAIT_AGAIN, WAIT_TIMEOUT, WAIT_PEER_GONE, WAIT_EOF };
+enum wait_verdict { WAIT_AGAIN, WAIT_TIMEOUT, WAIT_PEER_GONE, WAIT_EOF, WAIT_STUCK };
+
+/* Whether this consumer already reported the death now recorded in producer record i. */
+static bool death_told(const struct kaos_ipc *ch, uint32_t i)
+{
+	struct kaos_ipc_ep *ep = &ch->hdr->producer[i];
+
+	return ch->dead_told[i] == atomic_load_explicit(&ep->owner, memory_order_acquire) &&
+	       ch->dead_told_attach[i] == atomic_load(&ep->attach_ns);
+}
+
+/*
+ * A consumer's view of its producers: a death not yet reported is news
+ * (WAIT_PEER_GONE); a reported death counts as that producer's end, like a
+ * clean close. EOF once every expected producer attached and each closed or
+ * died-and-was-reported; a live or never-attached producer keeps it waiting.
+ * If they are all done but the ring still counts messages that cannot be
+ * read, a dead producer claimed a slot and never published it (WAIT_STUCK).
+ */
+static enum wait_verdict consumer_verdict(struct kaos_ipc *ch, bool probe)
+{
+	bool waiting = false;
+
+	for (uint32_t i = 0; i < ch->hdr->producers; i++) {
+		uint32_t st = ep_state(&ch->hdr->producer[i], 0, probe);
+		if (st == KAOS_IPC_EP_DEAD && !death_told(ch, i))
+			return WAIT_PEER_GONE;
+		waiting |= st == KAOS_IPC_EP_FREE || st == KAOS_IPC_EP_ALIVE;
+	}
+	if (waiting)
+		return WAIT_AGAIN;
+	return kaos_ring_count(ch->ring) ? WAIT_STUCK : WAIT_EOF;
+}
+
+/* Marks the first unreported death as told: the consumer is returning -KAOS_EPEER for it. */
+static void death_tell(struct kaos_ipc *ch)
+{
+	for (uint32_t i = 0; i < ch->hdr->producers; i++) {
+		struct kaos_ipc_ep *ep = &ch->hdr->producer[i];
+		uint64_t w = atomic_load_explicit(&ep->owner, memory_order_acquire);
+		if (KAOS_IPC_EP_STATE(w) == KAOS_IPC_EP_DEAD && !death_told(ch, i)) {
+			ch->dead_told[i] = w;
+			ch->dead_told_attach[i] = atomic_load(&ep->attach_ns);
+			return;
+		}
+	}
+}
 
 /*
  * The peers' records; their pids at most once per PEER_CHECK_NS per handle
- * (a /proc read costs microseconds). A consumer's peers are gone when a producer died, or when
- * every expected producer closed (EOF); a producer's when the consumer died
- * or closed. Also this endpoint's heartbeat while it waits.
+ * (a /proc read costs microseconds). A consumer's peers: see
+ * consumer_verdict(); a producer's are gone when the consumer died or
+ * closed. Also this endpoint's heartbeat while it waits.
  */
 static enum wait_verdict check_peers(struct kaos_ipc *ch, uint64_t now)
 {
@@ -873,13 +927,31 @@ static enum wait_verdict check_peers(struct kaos_ipc *ch, uint64_t now)
 		ch->next_check = now + PEER_CHECK_NS;
 		ep_beat(ch->self);
 	}
+	if (ch->role == KAOS_IPC_CONSUMER)
+		return consumer_verdict(ch, probe);
 	switch (peers(ch, 0, probe)) {
 	case KAOS_IPC_PEER_DEAD:
-		return WAIT_PEER_GONE;
 	case KAOS_IPC_PEER_CLOSED:
-		return ch->role == KAOS_IPC_PRODUCER ? WAIT_PEER_GONE : WAIT_EOF;
+		return WAIT_PEER_GONE;
 	default:
 		return WAIT_AGAIN;
+	}
+}
+
+/* What a receive that found the ring empty ends with, after verdict v (not WAIT_AGAIN). */
+static int recv_verdict(struct kaos_ipc *ch, enum wait_verdict v, int empty_code)
+{
+	switch (v) {
+	case WAIT_TIMEOUT:
+		return empty_code;
+	case WAIT_EOF:
+		return KAOS_IPC_EOF;
+	case WAIT_STUCK:
+		return fail(-KAOS_EPEER, "%s is stuck at a slot a dead producer never published",
+			    ch->hdr->name);
+	default:
+		death_tell(ch);
+		return fail(-KAOS_EPEER, "a producer of %s died", ch->hdr->name);
 	}
 }
 
@@ -981,11 +1053,7 @@ static int wait_msgs(struct kaos_ipc *ch, struct waiter *w, bool *final)
 		*final = true; /* one more try before reporting */
 		return 0;
 	}
-	if (v == WAIT_TIMEOUT)
-		return -KAOS_EEMPTY;
-	if (v == WAIT_EOF)
-		return KAOS_IPC_EOF;
-	return fail(-KAOS_EPEER, "a producer of %s died", ch->hdr->name);
+	return recv_verdict(ch, v, -KAOS_EEMPTY);
 }
 
 /* timeout 0: no waiting, but a consumer that polls must still learn about EOF and deaths. */
@@ -993,11 +1061,11 @@ static int poll_verdict(struct kaos_ipc *ch, int empty_code)
 {
 	enum wait_verdict v = check_peers(ch, clock_ns(CLOCK_MONOTONIC));
 
-	if (v == WAIT_EOF)
-		return KAOS_IPC_EOF;
-	if (v == WAIT_PEER_GONE)
-		return fail(-KAOS_EPEER, "peer of %s is gone", ch->hdr->name);
-	return empty_code;
+	if (v == WAIT_AGAIN)
+		return empty_code;
+	if (ch->role == KAOS_IPC_CONSUMER)
+		return recv_verdict(ch, v, empty_code);
+	return fail(-KAOS_EPEER, "consumer of %s is gone", ch->hdr->name);
 }
 
 /* The ring was full: wait for room (or the timeout, or the consumer's end) and retry. */

@@ -17,12 +17,12 @@
 
 struct kt_series {
 	bool seen;
-	uint64_t base;	   /* cumulative count before the first operation counted */
-	uint64_t last;	   /* highest cumulative count seen */
-	uint64_t last_iv;  /* `last` at the start of the current interval */
-	uint64_t events;   /* sampled events received (histogram samples) */
+	uint64_t base;	  /* cumulative count before the first operation counted */
+	uint64_t last;	  /* highest cumulative count seen */
+	uint64_t last_iv; /* `last` at the start of the current interval */
+	uint64_t events;  /* sampled events received (histogram samples) */
 	uint64_t events_iv;
-	uint64_t bytes;	   /* bytes carried by the counted operations (from events) */
+	uint64_t bytes;		/* bytes carried by the counted operations (from events) */
 	struct kt_hist *dur;	/* cumulative; duration (backpressure: wait) */
 	struct kt_hist *dur_iv; /* this interval */
 	struct kt_hist *soj;	/* recv only: time in ring (sojourn) */
@@ -48,11 +48,18 @@ struct kt_proc {
 	bool started_after_attach; /* counts start at 0: nothing was missed */
 	bool exited;
 	bool sym_added; /* its maps are cached by the symbolizer */
-	uint64_t hits;	  /* probe hits delivered (each cost the process one probe) */
+	uint64_t hits;	/* probe hits delivered (each cost the process one probe) */
 	uint64_t hits_iv;
-	uint32_t sample_every; /* as last written to the process (0: unknown) */
-	uint64_t ctl_addr;     /* address of kaos_probe_control in the process (0: unknown) */
-	struct kt_budget budget; /* --budget: the rate estimate behind sample_every */
+	uint32_t sample_every;	 /* in effect, read back from the process (0: unknown) */
+	uint32_t sample_asked;	 /* this tracer's request (0: none yet) */
+	int32_t sample_by;	 /* pid of the tracer whose request is in effect (0: unknown) */
+	bool ctl_tried;		 /* its sampling control was looked for */
+	bool ctl_failed;	 /* ... and a failure was said (once) */
+	bool cost_warned;	 /* the last cost check warned (again only after it fell) */
+	struct kt_control ctl;	 /* its kaos_probe_control (ctl.addr 0: none) */
+	struct kt_budget budget; /* the budget's rate estimate behind sample_asked */
+	uint64_t cost_hits0;	 /* cost check: hits, CPU and wall time at its start */
+	uint64_t cost_cpu0, cost_wall0;
 	struct kt_proc *next;
 };
 

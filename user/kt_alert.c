@@ -252,6 +252,8 @@ struct kt_alerts {
 	struct child children[KT_ALERT_MAX_CHILDREN];
 	int nchildren;
 	uint64_t fired, resolved;
+	uint64_t write_errors; /* alert lines the log did not take (a full disk...) */
+	int last_write_errno;
 };
 
 struct kt_alerts *kt_alerts_new(void)
@@ -501,9 +503,13 @@ int kt_alerts_eval(struct kt_alerts *a, const struct kt_alert_src *src)
 		const char *line = kt_json_buf(&w, &len);
 		FILE *out = a->out ? a->out : stderr;
 
-		if (fwrite(line, 1, len, out) != len || fflush(out))
+		if (fwrite(line, 1, len, out) != len || fflush(out)) {
+			a->write_errors++;
+			a->last_write_errno = errno;
 			kt_log(KT_LOG_ERROR, "alert", "cannot write the alert log: %s",
 			       strerror(errno));
+			clearerr(out); /* the next line is tried again */
+		}
 		if (out != stderr)
 			kt_log(KT_LOG_INFO, "alert", "%s: %s (value %g, threshold %g %s)",
 			       t == KT_ALERT_FIRED ? "firing" : "resolved", ar->rule.text,
@@ -542,6 +548,13 @@ bool kt_alerts_last_value(const struct kt_alerts *a, int i, double *v)
 uint64_t kt_alerts_fired(const struct kt_alerts *a)
 {
 	return a->fired;
+}
+
+uint64_t kt_alerts_write_errors(const struct kt_alerts *a, int *last_errno)
+{
+	if (last_errno)
+		*last_errno = a->last_write_errno;
+	return a->write_errors;
 }
 
 uint64_t kt_alerts_resolved(const struct kt_alerts *a)

@@ -90,6 +90,8 @@ enum kt_alert_state kt_alerts_state(const struct kt_alerts *a, int i);
 bool kt_alerts_last_value(const struct kt_alerts *a, int i, double *v);
 uint64_t kt_alerts_fired(const struct kt_alerts *a);
 uint64_t kt_alerts_resolved(const struct kt_alerts *a);
+/* Alert lines the output did not take (write or flush failed), and the last errno. */
+uint64_t kt_alerts_write_errors(const struct kt_alerts *a, int *last_errno);
 int kt_alerts_running_actions(const struct kt_alerts *a);
 
 #endif /* KT_ALERT_H */

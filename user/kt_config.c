@@ -2,6 +2,7 @@
 #include "kt_config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,46 +489,78 @@ int kt_config_parse(struct kt_config *c, const char *text, const char *name, cha
 	return kt_ini_parse(text, name, ini_cb, c, err, errlen);
 }
 
+#define CONFIG_MAX (1 << 20)
+
+/*
+ * Reads a whole config file into a NUL-terminated buffer. Read until end of
+ * file, never trusting st_size: /proc files say 0, and a read error (EIO
+ * from /proc/self/mem) must be an error, not an empty config. 0 or -1 with err.
+ */
+static int read_config_text(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t len = 0;
+	char *text;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read config %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* a directory opens too; a FIFO would block a reload */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "config %s is not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	text = malloc(CONFIG_MAX + 1);
+	if (!text) {
+		snprintf(err, errlen, "cannot read config %s: out of memory", path);
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		ssize_t r = read(fd, text + len, CONFIG_MAX + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "cannot read config %s: %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0) {
+			close(fd);
+			text[len] = 0;
+			*out = text;
+			*out_len = len;
+			return 0;
+		}
+		len += (size_t)r;
+		if (len > CONFIG_MAX) {
+			snprintf(err, errlen, "config %s is larger than 1 MiB", path);
+			break;
+		}
+	}
+	close(fd);
+	free(text);
+	return -1;
+}
+
 int kt_config_load(struct kt_config *c, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	struct stat st;
+	size_t len;
 	char *text;
-	long len;
 	int rc;
 
-	if (!f) {
-		snprintf(err, errlen, "cannot read config %s: %s", path, strerror(errno));
+	if (read_config_text(path, &text, &len, err, errlen))
 		return -1;
-	}
-	/* a directory opens too, and its size would be read as garbage */
-	if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "config %s is not a regular file", path);
-		fclose(f);
-		return -1;
-	}
-	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-		snprintf(err, errlen, "cannot read config %s: %s", path, strerror(errno));
-		fclose(f);
-		return -1;
-	}
-	if (len > (1 << 20)) {
-		snprintf(err, errlen, "config %s is larger than 1 MiB", path);
-		fclose(f);
-		return -1;
-	}
-	text = malloc((size_t)len + 1);
-	if (!text || fread(text, 1, (size_t)len, f) != (size_t)len) {
-		snprintf(err, errlen, "cannot read config %s: %s", path,
-			 text ? "short read" : "out of memory");
-		free(text);
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	text[len] = 0;
-	if (strlen(text) != (size_t)len) {
+	if (strlen(text) != len) {
 		snprintf(err, errlen, "config %s: NUL byte in the file", path);
+		free(text);
+		return -1;
+	}
+	if (!len) {
+		/* an empty read is no config: taken as one, it silently meant the defaults */
+		snprintf(err, errlen, "config %s is empty", path);
 		free(text);
 		return -1;
 	}

@@ -213,8 +213,17 @@ int kt_oneshot_finish(struct kt_oneshot *o)
 			(unsigned long long)kt_alerts_fired(o->alerts),
 			(unsigned long long)kt_alerts_resolved(o->alerts));
 	}
+	int werr;
+	uint64_t lost = kt_alerts_write_errors(o->alerts, &werr);
+	if (lost) {
+		/* each failed line was logged; the run must not end with 0 (docs promise it) */
+		fprintf(stderr, "kaos-trace: writing %s failed: %s (%llu alert line%s lost)\n",
+			o->alert_path ? o->alert_path : "stderr", strerror(werr),
+			(unsigned long long)lost, lost == 1 ? "" : "s");
+		rc = -1;
+	}
 	if (o->alert_out && o->alert_out != stderr) {
-		if (fclose(o->alert_out)) {
+		if (fclose(o->alert_out) && !lost) {
 			fprintf(stderr, "kaos-trace: writing %s failed: %s\n", o->alert_path,
 				strerror(errno));
 			rc = -1;
@@ -311,6 +320,8 @@ enum {
 	OPT_CHECK,
 	OPT_OFF_CPU,
 	OPT_OFF_CPU_MIN,
+	OPT_SAMPLE,
+	OPT_BUDGET,
 	OPT_METRICS_MAX_RINGS,
 };
 
@@ -346,6 +357,14 @@ static const struct argp_option daemon_options[] = {
 	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
 	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", 0,
 	 "Blocks shorter than this are not counted (default 1us)", 0},
+	{"sample", OPT_SAMPLE, "N", 0,
+	 "Fire probes on every N-th operation (power of two; counts stay exact); 1: every "
+	 "operation",
+	 0},
+	{"budget", OPT_BUDGET, "PCT", 0,
+	 "Sampling period per process so tracing costs it at most PCT % of its CPU time "
+	 "(default 1 unless --sample)",
+	 0},
 	{"metrics-max-rings", OPT_METRICS_MAX_RINGS, "N", 0,
 	 "Rings with their own /metrics series (default 32); more are folded into "
 	 "ring=\"_overflow\"",
@@ -376,6 +395,8 @@ static const struct {
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
 	{OPT_PROBE_COST, "daemon", "probe_cost"},
 	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
+	{OPT_SAMPLE, "daemon", "sample"},
+	{OPT_BUDGET, "daemon", "budget"},
 	{OPT_METRICS_MAX_RINGS, "daemon", "metrics_max_rings"},
 };
 
@@ -529,6 +550,7 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 					  .links = kt_session_nlinks(&d->s),
 					  .reloads = d->reloads,
 					  .reload_failures = d->reload_failures,
+					  .cost_warnings = d->s.cost_warnings,
 					  .offcpu_threads = othr,
 					  .noffcpu_threads = (size_t)nothr,
 					  .offcpu_stats = d->offcpu ? &ost : NULL,
@@ -617,6 +639,27 @@ static void restart_only(const struct kt_config *old, const struct kt_config *c)
 		kt_log(KT_LOG_WARN, "reload", "the timeline file changes on restart only");
 	if (old->probe_cost_ns != c->probe_cost_ns)
 		kt_log(KT_LOG_WARN, "reload", "probe_cost changes on restart only");
+}
+
+/* Sampling notes (reclaimed requests, cost warnings) go to the log. */
+static void sampling_note(void *ctx, bool warning, const char *line)
+{
+	(void)ctx;
+	kt_log(warning ? KT_LOG_WARN : KT_LOG_INFO, "sampling", "%s", line);
+}
+
+/* The sampling of the config in force: logged at start and whenever a reload changes it. */
+static void set_sampling(struct daemon *d, bool first)
+{
+	struct kt_sampling m = kt_sampling_from_flags(d->cfg.sample, d->cfg.budget_pct);
+	char b[128];
+
+	d->s.note = sampling_note;
+	if (!first && m.mode == d->s.sampling.mode && m.period == d->s.sampling.period &&
+	    m.budget_pct == d->s.sampling.budget_pct)
+		return;
+	d->s.sampling = m;
+	kt_log(KT_LOG_INFO, "sampling", "%s", kt_sampling_describe(&m, b, sizeof(b)));
 }
 
 /*
@@ -722,6 +765,7 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 	kt_config_free(&d->cfg);
 	d->cfg = *c;
 	memset(c, 0, sizeof(*c));
+	set_sampling(d, first);
 	kt_targets_free(&tg);
 	return 0;
 
@@ -758,6 +802,39 @@ static void reload(struct daemon *d)
 	kt_log(KT_LOG_INFO, "reload", "applied: %d watch%s, %d rule%s, %d window%s", d->cfg.nwatch,
 	       d->cfg.nwatch == 1 ? "" : "es", d->cfg.nrules, d->cfg.nrules == 1 ? "" : "s",
 	       kt_windows_count(d->win), kt_windows_count(d->win) == 1 ? "" : "s");
+}
+
+/*
+ * --check-config: what start-up would refuse beyond the config's syntax (a
+ * missing folded directory, an unwritable timeline, a listen address in use
+ * or not bindable), so that "config OK" means the daemon can start. 0 or -1
+ * with err.
+ */
+static int check_startable(const struct kt_config *c, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (c->folded_dir[0]) {
+		int e = stat(c->folded_dir, &st) != 0	   ? errno
+			: !S_ISDIR(st.st_mode)		   ? ENOTDIR
+			: access(c->folded_dir, W_OK) != 0 ? errno
+							   : 0;
+		if (e) {
+			snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(e));
+			return -1;
+		}
+	}
+	if (c->timeline[0] && !path_writable(c->timeline)) {
+		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
+		return -1;
+	}
+	if (c->listen[0]) {
+		struct kt_http *h = kt_http_listen(c->listen, http_handler, NULL, err, errlen);
+		if (!h)
+			return -1;
+		kt_http_close(h);
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- housekeeping */
@@ -979,12 +1056,13 @@ static int daemon_run(struct daemon *d)
 			kt_offcpu_tick(d->offcpu, &d->s.agg);
 			next_tick = now + TICK_NS;
 		}
-		if ((d->cfg.sample || d->cfg.budget_pct) && now >= next_sampling) {
-			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct, false);
+		if (now >= next_sampling) {
+			kt_session_update_sampling(&d->s, false);
+			kt_session_check_cost(&d->s);
 			next_sampling = now + TICK_NS;
-		} else if (d->cfg.sample || d->cfg.budget_pct) {
+		} else {
 			/* a new process runs every operation traced until it is set up */
-			kt_session_update_sampling(&d->s, d->cfg.sample, d->cfg.budget_pct, true);
+			kt_session_update_sampling(&d->s, true);
 		}
 		if (now >= next_eval) {
 			uint64_t g[KT_WIN_G_NR];
@@ -1057,6 +1135,8 @@ int kt_daemon_main(int argc, char **argv)
 		struct kt_targets tg;
 
 		rc = resolve_watches(&c, &tg, err, sizeof(err));
+		if (!rc)
+			rc = check_startable(&c, err, sizeof(err));
 		if (rc)
 			fprintf(stderr, "kaos-trace: %s\n", err);
 		else

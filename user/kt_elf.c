@@ -289,11 +289,80 @@ int kt_elf_find_section(struct kt_elf *e, const char *name, Elf_Scn **scn, GElf_
 }
 
 /* Walks the first non-empty section of type `type`; -KT_ELF_ENOSYMTAB if none. */
+/* The version name of index ndx in .gnu.version_d (NULL if none). */
+static const char *verdef_name(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr,
+			       unsigned int ndx)
+{
+	Elf_Data *d = section_data(e, scn, shdr);
+	size_t off = 0;
+
+	for (GElf_Word i = 0; d && i < shdr->sh_info; i++) {
+		GElf_Verdef vd;
+		GElf_Verdaux va;
+
+		if (!gelf_getverdef(d, (int)off, &vd))
+			break;
+		if (vd.vd_ndx == ndx && gelf_getverdaux(d, (int)(off + vd.vd_aux), &va))
+			return elf_strptr(e->elf, shdr->sh_link, va.vda_name);
+		if (!vd.vd_next)
+			break;
+		off += vd.vd_next;
+	}
+	return NULL;
+}
+
+/* .dynsym's symbol versions: .gnu.version and .gnu.version_d. */
+struct dyn_versions {
+	Elf_Data *versym;
+	Elf_Scn *verdef;
+	GElf_Shdr verdef_sh;
+};
+
+static void find_versions(struct kt_elf *e, size_t dynsym_ndx, struct dyn_versions *v)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	memset(v, 0, sizeof(*v));
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_GNU_versym && sh.sh_link == dynsym_ndx)
+			v->versym = section_data(e, scn, &sh);
+		else if (sh.sh_type == SHT_GNU_verdef) { /* its link is the string table */
+			v->verdef = scn;
+			v->verdef_sh = sh;
+		}
+	}
+}
+
+/*
+ * The name .symtab would give symbol i of .dynsym: "name@VERSION" for a
+ * non-default (hidden) version, kept for old binaries (memcpy@GLIBC_2.2.5
+ * beside memcpy@@GLIBC_2.14); else the plain name.
+ */
+static const char *dynsym_name(struct kt_elf *e, const struct dyn_versions *v, size_t i,
+			       const char *name, char *buf, size_t n)
+{
+	GElf_Versym ver;
+	const char *vname;
+
+	if (!v->versym || !v->verdef || !gelf_getversym(v->versym, (int)i, &ver) ||
+	    !(ver & 0x8000) || (ver & 0x7fff) <= 1)
+		return name;
+	vname = verdef_name(e, v->verdef, &v->verdef_sh, ver & 0x7fff);
+	if (!vname || (size_t)snprintf(buf, n, "%s@%s", name, vname) >= n)
+		return name;
+	return buf;
+}
+
 static int walk_symbols(struct kt_elf *e, Elf64_Word type, kt_elf_symbol_fn cb, void *ctx)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr shdr;
 	size_t entsz = gelf_fsize(e->elf, ELF_T_SYM, 1, EV_CURRENT);
+	struct dyn_versions v = {0};
+	char buf[1024];
 
 	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
 		Elf_Data *data;
@@ -305,6 +374,8 @@ static int walk_symbols(struct kt_elf *e, Elf64_Word type, kt_elf_symbol_fn cb, 
 		data = section_data(e, scn, &shdr);
 		if (!data || !entsz)
 			return -KT_ELF_ETRUNC;
+		if (type == SHT_DYNSYM)
+			find_versions(e, elf_ndxscn(scn), &v);
 		n = data->d_size / entsz;
 		for (size_t i = 1; i < n; i++) { /* entry 0 is the null symbol */
 			GElf_Sym sym;
@@ -314,6 +385,8 @@ static int walk_symbols(struct kt_elf *e, Elf64_Word type, kt_elf_symbol_fn cb, 
 			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
 				continue;
 			name = elf_strptr(e->elf, shdr.sh_link, sym.st_name);
+			if (name && type == SHT_DYNSYM)
+				name = dynsym_name(e, &v, i, name, buf, sizeof(buf));
 			ret = cb(name ? name : "", &sym, ctx);
 			if (ret)
 				return ret;
@@ -530,7 +603,8 @@ int kt_elf_find_needed(const char *path, const char *prefix, char *out, size_t o
 	if ((!runpath[0] && !search_dirs(rpath, origin, needed, out, outlen)) ||
 	    !search_dirs(getenv("LD_LIBRARY_PATH"), origin, needed, out, outlen) ||
 	    !search_dirs(runpath, origin, needed, out, outlen) ||
-	    !search_dirs("/lib/" KT_MULTIARCH ":/usr/lib/" KT_MULTIARCH ":/usr/local/lib:/lib:/usr/lib",
+	    !search_dirs("/lib/" KT_MULTIARCH ":/usr/lib/" KT_MULTIARCH
+			 ":/usr/local/lib:/lib:/usr/lib",
 			 origin, needed, out, outlen))
 		return 0;
 	return -KT_ELF_EOPEN;
@@ -564,4 +638,116 @@ int kt_elf_soname(struct kt_elf *e, char *out, size_t outlen)
 		return 0;
 	}
 	return -KT_ELF_ENOSYM;
+}
+
+/* The machine's R_*_IRELATIVE type, or 0 where we do not know it. */
+static unsigned int irelative_type(const GElf_Ehdr *eh)
+{
+	switch (eh->e_machine) {
+	case EM_X86_64:
+		return R_X86_64_IRELATIVE;
+	case EM_AARCH64:
+		return R_AARCH64_IRELATIVE;
+	default:
+		return 0;
+	}
+}
+
+int kt_elf_find_irelative(struct kt_elf *e, uint64_t resolver, uint64_t *slot)
+{
+	unsigned int type;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+
+	if (!e || !slot)
+		return -KT_ELF_EINVAL;
+	type = irelative_type(&e->ehdr);
+	while (type && (scn = elf_nextscn(e->elf, scn)) != NULL) {
+		size_t entsz = gelf_fsize(e->elf, ELF_T_RELA, 1, EV_CURRENT);
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_RELA || !entsz)
+			continue;
+		data = section_data(e, scn, &shdr);
+		if (!data)
+			return -KT_ELF_ETRUNC;
+		for (size_t i = 0; i < data->d_size / entsz; i++) {
+			GElf_Rela r;
+
+			if (gelf_getrela(data, (int)i, &r) && GELF_R_TYPE(r.r_info) == type &&
+			    (uint64_t)r.r_addend == resolver) {
+				*slot = r.r_offset;
+				return 0;
+			}
+		}
+	}
+	return -KT_ELF_ENOSYM;
+}
+
+/* The machine's R_*_JUMP_SLOT and R_*_GLOB_DAT types (0 where unknown). */
+static void got_types(const GElf_Ehdr *eh, unsigned int *jump_slot, unsigned int *glob_dat)
+{
+	*jump_slot = *glob_dat = 0;
+	if (eh->e_machine == EM_X86_64) {
+		*jump_slot = R_X86_64_JUMP_SLOT;
+		*glob_dat = R_X86_64_GLOB_DAT;
+	} else if (eh->e_machine == EM_AARCH64) {
+		*jump_slot = R_AARCH64_JUMP_SLOT;
+		*glob_dat = R_AARCH64_GLOB_DAT;
+	}
+}
+
+/* Appends to slots the GOT slots of one SHT_RELA section that name binds. */
+static int got_refs_in(struct kt_elf *e, Elf_Scn *scn, const GElf_Shdr *shdr, const char *name,
+		       uint64_t *slots, size_t cap, size_t *n)
+{
+	size_t entsz = gelf_fsize(e->elf, ELF_T_RELA, 1, EV_CURRENT), len = strlen(name);
+	Elf_Scn *symscn = elf_getscn(e->elf, shdr->sh_link);
+	GElf_Shdr symsh;
+	Elf_Data *data = section_data(e, scn, shdr), *syms;
+	unsigned int js, gd;
+
+	got_types(&e->ehdr, &js, &gd);
+	if (!data || !entsz || !symscn || !gelf_getshdr(symscn, &symsh) ||
+	    symsh.sh_type != SHT_DYNSYM || !(syms = section_data(e, symscn, &symsh)))
+		return -KT_ELF_ETRUNC;
+	for (size_t i = 0; i < data->d_size / entsz; i++) {
+		unsigned int type;
+		const char *sname;
+		GElf_Rela r;
+		GElf_Sym sym;
+
+		if (!gelf_getrela(data, (int)i, &r))
+			continue;
+		type = (unsigned int)GELF_R_TYPE(r.r_info);
+		if ((type != js && type != gd) || !GELF_R_SYM(r.r_info) ||
+		    !gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &sym))
+			continue;
+		sname = elf_strptr(e->elf, symsh.sh_link, sym.st_name);
+		if (!sname || strncmp(sname, name, len) || (sname[len] && sname[len] != '@'))
+			continue;
+		if (*n < cap)
+			slots[*n] = r.r_offset;
+		(*n)++;
+	}
+	return 0;
+}
+
+int kt_elf_find_got_refs(struct kt_elf *e, const char *name, uint64_t *slots, size_t cap)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	size_t n = 0;
+
+	if (!e || !name || !*name)
+		return -KT_ELF_EINVAL;
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_RELA || !shdr.sh_link)
+			continue;
+		int ret = got_refs_in(e, scn, &shdr, name, slots, cap, &n);
+
+		if (ret)
+			return ret;
+	}
+	return n > INT32_MAX ? INT32_MAX : (int)n;
 }

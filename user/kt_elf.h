@@ -118,4 +118,22 @@ int kt_elf_find_needed(const char *path, const char *prefix, char *out, size_t o
 /* Copies the DT_SONAME of a shared object into out. 0, -KT_ELF_ENOSECTION or -KT_ELF_ENOSYM. */
 int kt_elf_soname(struct kt_elf *e, char *out, size_t outlen);
 
+/*
+ * The GOT slot (virtual address) that an R_*_IRELATIVE relocation with
+ * addend resolver fills: the dynamic linker calls the IFUNC resolver at
+ * load and stores the implementation it returns there, so the slot read in
+ * a live process tells which implementation that process uses (x86-64,
+ * aarch64). 0, -KT_ELF_ENOSYM (no such relocation: the object never calls
+ * the IFUNC itself) or -KT_ELF_ETRUNC.
+ */
+int kt_elf_find_irelative(struct kt_elf *e, uint64_t resolver, uint64_t *slot);
+
+/*
+ * The GOT slots (virtual addresses) that R_*_JUMP_SLOT and R_*_GLOB_DAT
+ * relocations against the dynamic symbol name ("name" or "name@VER") fill:
+ * where this object keeps the address of a function another object defines.
+ * Copies up to cap into slots; returns how many there are, or -KT_ELF_E*.
+ */
+int kt_elf_find_got_refs(struct kt_elf *e, const char *name, uint64_t *slots, size_t cap);
+
 #endif /* KT_ELF_H */

@@ -18,6 +18,7 @@
 
 #include <linux/perf_event.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "kt_target.h"
@@ -173,6 +174,18 @@ static int probe_result(int r)
 	return r > 0 ? 1 : r;
 }
 
+/* Whether this process may not use BPF at all: the simplest map is refused (EPERM). */
+static bool bpf_refused(void)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return errno == EPERM || errno == EACCES;
+}
+
 void kt_features_probe(struct kt_features *f, bool timing)
 {
 	struct utsname u;
@@ -187,6 +200,13 @@ void kt_features_probe(struct kt_features *f, bool timing)
 	f->ringbuf = probe_result(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL));
 	f->cookie = probe_result(
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, NULL));
+	if (bpf_refused()) {
+		/* libbpf says "not supported" when the probe was only refused */
+		if (f->ringbuf == 0)
+			f->ringbuf = -EPERM;
+		if (f->cookie == 0)
+			f->cookie = -EPERM;
+	}
 #if defined(__x86_64__)
 	f->nop5 = KT_NOP5_UNKNOWN;
 	if (timing && f->uprobe_pmu)
@@ -282,7 +302,14 @@ int kt_features_notes(const struct kt_features *f, char *buf, size_t len)
 		       "argument specs by instruction address instead");
 		n++;
 	}
-	if (f->ringbuf < 0) {
+	if (f->ringbuf == -EPERM || f->ringbuf == -EACCES) {
+		append(buf, len,
+		       "the BPF ring buffer check was refused for permission (%s): BPF needs "
+		       "CAP_BPF or CAP_SYS_ADMIN; attaching uprobes needs CAP_SYS_ADMIN "
+		       "(CAP_BPF + CAP_PERFMON are not enough on Linux 6.18): run as root",
+		       strerror(-f->ringbuf));
+		n++;
+	} else if (f->ringbuf < 0) {
 		append(buf, len, "could not probe for the BPF ring buffer: %s",
 		       strerror(-f->ringbuf));
 		n++;
@@ -374,7 +401,8 @@ void kt_features_print(FILE *out, const struct kt_features *f)
 	fprintf(out, "kernel: %s %s\n", f->release, f->machine);
 	fprintf(out, "btf: %s\n", yes_no(f->btf));
 	fprintf(out, "uprobes: %s\n", yes_no(f->uprobe_pmu));
-	fprintf(out, "ringbuf: %s\n", yes_no(f->ringbuf));
+	fprintf(out, "ringbuf: %s\n",
+		f->ringbuf == -EPERM ? "unknown (check refused: permission)" : yes_no(f->ringbuf));
 	fprintf(out, "bpf_cookie: %s\n", yes_no(f->cookie));
 	fprintf(out, "uprobe_nop5: %s", kt_nop5_name(f->nop5));
 	if (f->nop5_ns > 0 && f->nop1_ns > 0)

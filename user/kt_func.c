@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,9 +20,11 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/kaos_func.skel.h"
+#include "kt_debuginfo.h"
 #include "kt_elf.h"
 #include "kt_hist.h"
 #include "kt_percpu.h"
+#include "kt_sym.h"
 
 /* ---------------------------------------------------------------- pure helpers */
 
@@ -188,6 +191,7 @@ static void fn_free(struct kt_func_fn *x)
 	free(x->name);
 	free(x->path);
 	free(x->attach_path);
+	free(x->ifunc);
 }
 
 void kt_func_free(struct kt_func *f)
@@ -238,12 +242,22 @@ struct candidate {
 	pid_t pid;		    /* -1: by path, every process */
 };
 
+/* An IFUNC matched by the glob, resolved once the symbol walk is over. */
+struct ifunc {
+	char name[512];
+	uint64_t resolver;
+	uint64_t size; /* of the resolver */
+};
+
 struct scan {
 	struct kt_func *f;
 	const char *pattern; /* as given, for messages */
 	const char *glob;
 	const struct candidate *c;
-	struct kt_elf *e;
+	struct kt_elf *e;     /* the file probed: segments, offsets, code */
+	struct kt_elf *sym_e; /* where its symbols are: e, or its separate debug file */
+	struct ifunc *ifuncs;
+	uint32_t nifuncs, capifuncs;
 	GElf_Phdr segs[32];
 	int nsegs;
 	bool dynsym;
@@ -328,6 +342,7 @@ static int push_fn(struct kt_func_fn **v, uint32_t *n, uint32_t *cap, const stru
 	x->dev = s->st.st_dev;
 	x->ino = s->st.st_ino;
 	x->dynsym = s->dynsym;
+	x->debug_file = s->sym_e != s->e;
 	x->refused = why;
 	nc = why ? 0 : read_code(s->c->attach_path, off, code, sizeof(code));
 	x->kind = kt_func_classify(code, nc > 0 ? (size_t)nc : 0);
@@ -335,22 +350,12 @@ static int push_fn(struct kt_func_fn **v, uint32_t *n, uint32_t *cap, const stru
 	return 0;
 }
 
-static int scan_symbol(const char *raw, const GElf_Sym *sym, void *ctx)
+/* Lists a refused match (why) or adds a probeable one, once per address. */
+static int consider(struct scan *s, const char *name, const GElf_Sym *sym, const char *why)
 {
-	struct scan *s = ctx;
 	struct kt_func *f = s->f;
-	unsigned int type = GELF_ST_TYPE(sym->st_info);
-	char name[512];
-	const char *why;
 	uint64_t off = 0;
 
-	if (type != STT_FUNC && type != STT_GNU_IFUNC)
-		return 0;
-	/* .symtab may carry "name@@VERSION": match and show the plain name. */
-	snprintf(name, sizeof(name), "%.*s", (int)strcspn(raw, "@"), raw);
-	if (!name[0] || fnmatch(s->glob, name, 0) != 0)
-		return 0;
-	why = kt_func_refusal(name, type, sym->st_size);
 	if (!why && !in_exec_segment(s, sym->st_value))
 		why = "not in an executable segment";
 	if (!why && kt_elf_vaddr_to_offset(s->e, sym->st_value, &off) != 0)
@@ -392,10 +397,246 @@ static int scan_symbol(const char *raw, const GElf_Sym *sym, void *ctx)
 	return 0;
 }
 
+/* Keeps an IFUNC for resolution after the walk (once per resolver). */
+static int defer_ifunc(struct scan *s, const char *name, const GElf_Sym *sym)
+{
+	uint64_t resolver = sym->st_value;
+
+	for (uint32_t i = 0; i < s->nifuncs; i++)
+		if (s->ifuncs[i].resolver == resolver)
+			return 0;
+	if (grow((void **)&s->ifuncs, &s->capifuncs, s->nifuncs, sizeof(*s->ifuncs)))
+		return s->err = -ENOMEM, 1;
+	snprintf(s->ifuncs[s->nifuncs].name, sizeof(s->ifuncs[0].name), "%s", name);
+	s->ifuncs[s->nifuncs].size = sym->st_size;
+	s->ifuncs[s->nifuncs++].resolver = resolver;
+	return 0;
+}
+
+static int scan_symbol(const char *raw, const GElf_Sym *sym, void *ctx)
+{
+	struct scan *s = ctx;
+	unsigned int type = GELF_ST_TYPE(sym->st_info);
+	const char *at = strchr(raw, '@');
+	char name[512];
+
+	if (type != STT_FUNC && type != STT_GNU_IFUNC)
+		return 0;
+	/*
+	 * .symtab may carry "name@@VERSION" (the default version, what a
+	 * program linked today calls): match and show the plain name. A
+	 * "name@VERSION" is a compatibility version kept for old binaries
+	 * (memcpy@GLIBC_2.2.5): it keeps its version, so "memcpy" does not
+	 * reach it and "memcpy@*" does.
+	 */
+	if (at && at[1] != '@')
+		snprintf(name, sizeof(name), "%s", raw);
+	else
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(raw, "@"), raw);
+	if (!name[0] || fnmatch(s->glob, name, 0) != 0)
+		return 0;
+	if (type == STT_GNU_IFUNC && sym->st_size > 0)
+		return defer_ifunc(s, name, sym);
+	return consider(s, name, sym, kt_func_refusal(name, type, sym->st_size));
+}
+
+/* The public-looking name of the function at vaddr: fewest leading '_', then shortest. */
+struct name_at {
+	uint64_t vaddr;
+	uint64_t size;
+	char name[256];
+	bool found;
+};
+
+static int name_at_cb(const char *raw, const GElf_Sym *sym, void *ctx)
+{
+	struct name_at *n = ctx;
+	size_t len = strcspn(raw, "@"), u = strspn(raw, "_");
+
+	if (GELF_ST_TYPE(sym->st_info) != STT_FUNC || sym->st_value != n->vaddr || !len)
+		return 0;
+	if (n->found) {
+		size_t nlen = strlen(n->name), nu = strspn(n->name, "_");
+
+		if (u > nu || (u == nu && len >= nlen))
+			return 0;
+	}
+	snprintf(n->name, sizeof(n->name), "%.*s", (int)len, raw);
+	n->size = sym->st_size;
+	n->found = true;
+	return 0;
+}
+
+static void rooted(pid_t pid, const char *path, char *out, size_t n);
+static void maps_file(const char *line, char *perms, size_t plen, char *file, size_t flen);
+
+/* One pointer of pid's memory at addr (the tracer's own when pid is ours). 0 or -1. */
+static int read_word(pid_t pid, uint64_t addr, uint64_t *word)
+{
+	struct iovec local = {word, sizeof(*word)};
+	struct iovec remote = {(void *)(uintptr_t)addr, sizeof(*word)};
+
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof(*word) ? 0 : -1;
+}
+
+/*
+ * The implementation in the GOT slots that the file use, mapped by pid,
+ * keeps for name (JUMP_SLOT, GLOB_DAT): an address in the IFUNC's file
+ * (load bias base) other than the resolver. A lazily bound JUMP_SLOT still
+ * points into its own object's PLT until the first call: not an answer.
+ */
+static bool got_choice(const struct scan *s, pid_t pid, const char *use, const struct ifunc *ifn,
+		       uint64_t base, uint64_t *impl)
+{
+	uint64_t slots[16], rt, target;
+	struct kt_elf *e;
+	int n;
+
+	if (kt_elf_open(use, &e))
+		return false;
+	n = kt_elf_find_got_refs(e, ifn->name, slots, 16);
+	kt_elf_close(e);
+	for (int i = 0; i < n && i < 16; i++) {
+		if (kt_sym_runtime_addr(pid, use, slots[i], &rt) || read_word(pid, rt, &target))
+			continue;
+		if (target - base != ifn->resolver && in_exec_segment(s, target - base)) {
+			*impl = target - base;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* got_choice() over every executable file pid maps (the IFUNC's callers). */
+static bool callers_choice(const struct scan *s, pid_t pid, const struct ifunc *ifn, uint64_t base,
+			   uint64_t *impl)
+{
+	char path[64], line[PATH_MAX + 256], last[PATH_MAX] = "";
+	bool found = false;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	while (!found && fgets(line, sizeof(line), fp)) {
+		char perms[8], file[PATH_MAX], use[PATH_MAX];
+
+		maps_file(line, perms, sizeof(perms), file, sizeof(file));
+		if (!file[0] || perms[2] != 'x' || !strcmp(file, last))
+			continue;
+		snprintf(last, sizeof(last), "%s", file);
+		rooted(pid, file, use, sizeof(use));
+		found = got_choice(s, pid, use, ifn, base, impl);
+	}
+	fclose(fp);
+	return found;
+}
+
+/*
+ * The implementation an IFUNC resolved to, as a virtual address of the same
+ * file. The dynamic linker runs the resolver at load and stores its answer
+ * in GOT slots, so the slots, read in a live process, are the choice that
+ * process made (-p PID): the slot of the object's own IRELATIVE relocation
+ * (its own calls), else the JUMP_SLOT/GLOB_DAT slots of the objects that
+ * call it. By path (-b) the process may not exist yet: the choice
+ * kaos-trace's own loader made for the same file on this CPU stands in for
+ * it (IRELATIVE only). Calling the resolver ourselves would run code of the
+ * target in the tracer, and its answer depends on the loader's state
+ * (hwcaps, tunables). NULL with *impl and *who, or why not.
+ */
+static const char *ifunc_target(const struct scan *s, const struct ifunc *ifn, pid_t *who,
+				uint64_t *impl)
+{
+	pid_t pid = s->c->pid > 0 ? s->c->pid : getpid();
+	uint64_t slot, rt, base, target = 0;
+	bool own = kt_elf_find_irelative(s->e, ifn->resolver, &slot) == 0;
+
+	if (s->e->ehdr.e_ident[EI_CLASS] != ELFCLASS64)
+		return "IFUNC in a 32-bit object: not supported, probe its implementation by name";
+	if (!own && s->c->pid <= 0)
+		return "IFUNC its own object never calls (no IRELATIVE slot records the choice): "
+		       "give -p PID of a process calling it, or probe its implementation by name";
+	if (kt_sym_runtime_addr(pid, s->c->attach_path, ifn->resolver, &rt))
+		return s->c->pid > 0
+			       ? "IFUNC: the file is not mapped by the process"
+			       : "IFUNC of a file kaos-trace does not map itself: give -p PID "
+				 "of a process using it, or probe its implementation by name";
+	base = rt - ifn->resolver;
+	if (own) {
+		if (read_word(pid, base + slot, &target))
+			return "IFUNC: cannot read the process's choice (process_vm_readv failed)";
+		*impl = target - base;
+	} else if (!callers_choice(s, pid, ifn, base, impl)) {
+		return "IFUNC that the process has not bound yet (no GOT slot holds an "
+		       "implementation: lazily bound until its first call)";
+	}
+	if (!in_exec_segment(s, *impl))
+		return "IFUNC not resolved yet in the process, or to code outside its file";
+	*who = pid;
+	return NULL;
+}
+
+/* Queues the line that says which implementation of an IFUNC is probed. */
+static int note_ifunc(struct scan *s, const char *ifunc, const struct kt_func_fn *x, pid_t who)
+{
+	struct kt_func *f = s->f;
+	char *n = NULL;
+
+	if (f->list_mode)
+		return 0; /* list shows it in the function's row */
+	if (asprintf(&n,
+		     "--func '%s': %s is an IFUNC: probing %s at %s+0x%" PRIx64
+		     " (file offset 0x%" PRIx64 "), the implementation %s%d uses%s",
+		     s->pattern, ifunc, x->name, x->module, x->vaddr, x->offset,
+		     who == getpid() ? "kaos-trace itself (pid " : "pid ", (int)who,
+		     who == getpid() ? ") on this CPU" : "") < 0 ||
+	    grow((void **)&f->pending, &f->cappending, f->npending, sizeof(char *))) {
+		free(n);
+		return s->err = -ENOMEM, 1;
+	}
+	f->pending[f->npending++] = n;
+	return 0;
+}
+
+/* Probes (or refuses) the implementation of every IFUNC the glob matched. */
+static int resolve_ifuncs(struct scan *s)
+{
+	for (uint32_t i = 0; i < s->nifuncs && !s->err; i++) {
+		const struct ifunc *ifn = &s->ifuncs[i];
+		GElf_Sym sym = {.st_info = GELF_ST_INFO(STB_GLOBAL, STT_FUNC)};
+		struct name_at na = {0};
+		uint32_t before = s->f->nfn;
+		const char *why;
+		pid_t who = 0;
+
+		why = ifunc_target(s, ifn, &who, &na.vaddr);
+		if (why) {
+			sym.st_value = ifn->resolver;
+			sym.st_size = ifn->size;
+			consider(s, ifn->name, &sym, why);
+			continue;
+		}
+		kt_elf_for_each_symbol(s->sym_e, name_at_cb, &na, NULL);
+		sym.st_value = na.vaddr;
+		sym.st_size = na.size;
+		if (consider(s, na.found ? na.name : ifn->name, &sym, NULL) || s->f->nfn == before)
+			continue; /* error, or the implementation is already probed */
+		struct kt_func_fn *x = &s->f->fn[s->f->nfn - 1];
+
+		x->ifunc = strdup(ifn->name);
+		if (!x->ifunc)
+			return s->err = -ENOMEM, 1;
+		note_ifunc(s, ifn->name, x, who);
+	}
+	return s->err ? 1 : 0;
+}
+
 /* Matches glob in one file; counts what matched in *s. 0 or -1 with err. */
 static int scan_file(struct kt_func *f, const char *pattern, const char *glob,
 		     const struct candidate *c, struct scan *s, char *err, size_t errlen)
 {
+	struct kt_elf *dbg = NULL;
 	int r;
 
 	memset(s, 0, sizeof(*s));
@@ -410,13 +651,19 @@ static int scan_file(struct kt_func *f, const char *pattern, const char *glob,
 	}
 	s->st = s->e->st;
 	s->nsegs = kt_elf_load_segments(s->e, s->segs, 32);
-	/* kt_elf_for_each_symbol's rule: .symtab unless it is absent or empty */
-	GElf_Shdr sh;
-
-	s->dynsym = kt_elf_find_section(s->e, ".symtab", NULL, &sh) != 0 || sh.sh_size == 0;
-	r = kt_elf_for_each_symbol(s->e, scan_symbol, s, NULL);
+	/* a stripped file's static functions are in its separate debug file */
+	s->sym_e = s->e;
+	if (kt_debuginfo_open(s->e, c->path[0] == '/' ? c->path : c->attach_path, &dbg) == 0)
+		s->sym_e = dbg;
+	s->dynsym = !kt_debuginfo_has_symtab(s->sym_e);
+	r = kt_elf_for_each_symbol(s->sym_e, scan_symbol, s, NULL);
+	if (r >= 0 && !s->err)
+		resolve_ifuncs(s);
+	kt_elf_close(dbg);
 	kt_elf_close(s->e);
-	s->e = NULL;
+	s->e = s->sym_e = NULL;
+	free(s->ifuncs);
+	s->ifuncs = NULL;
 	if (s->err) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -1427,7 +1674,9 @@ int kt_func_cmd_list(int argc, char **argv, FILE *out, FILE *errf)
 
 			if (!last || strcmp(last, x->path)) {
 				fprintf(out, "%s (%s)\n", x->path,
-					x->dynsym ? ".dynsym" : ".symtab");
+					x->dynsym	? ".dynsym"
+					: x->debug_file ? ".symtab of its separate debug file"
+							: ".symtab");
 				fprintf(out, "  %-36s %-18s %-10s %8s  %-6s %s\n", "FUNCTION",
 					"ADDRESS", "OFFSET", "SIZE", "PROBE", "STATUS");
 				last = x->path;
@@ -1436,10 +1685,13 @@ int kt_func_cmd_list(int argc, char **argv, FILE *out, FILE *errf)
 
 			if (!x->refused)
 				snprintf(off, sizeof(off), "0x%" PRIx64, x->offset);
-			fprintf(out, "  %-36s 0x%016" PRIx64 " %-10s %8" PRIu64 "  %-6s %s%s\n",
+			fprintf(out, "  %-36s 0x%016" PRIx64 " %-10s %8" PRIu64 "  %-6s %s%s",
 				x->name, x->vaddr, off, x->size,
 				x->refused ? "-" : kt_func_kind_name(x->kind),
 				x->refused ? "refused: " : "ok", x->refused ? x->refused : "");
+			if (x->ifunc)
+				fprintf(out, " (the implementation of IFUNC %s in use)", x->ifunc);
+			fputc('\n', out);
 		}
 	}
 	fprintf(out, "%u function%s would be probed, %u refused\n", f->nfn, f->nfn == 1 ? "" : "s",

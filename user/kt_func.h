@@ -3,8 +3,9 @@
  * kt_func: kaos-trace --func, timing of arbitrary functions with plain
  * uprobes (an entry and a return uprobe per function, bpf/kaos_func.bpf.c).
  *
- * Patterns are "[LIB:]GLOB" (fnmatch(3) over symbol names of .symtab, or
- * .dynsym when there is no .symtab). Where LIB is looked up:
+ * Patterns are "[LIB:]GLOB" (fnmatch(3) over symbol names of .symtab, else
+ * of the .symtab of the file's separate debug file (kt_debuginfo), else of
+ * .dynsym). Where LIB is looked up:
  *   -p PID   a file the process maps executable, named by its file name or
  *            DT_SONAME ("libz.so.1" finds libz.so.1.2.13); a name followed
  *            by '.' in either also matches ("libkaos.so", "libz"); exact
@@ -19,9 +20,12 @@
  * Refused (they are listed with the reason by `kaos-trace list --func`):
  * symbols of size 0 (unknown extent), ".cold" fragments and process entry
  * points (entered by a jump, not a call: the return probe would overwrite
- * whatever is on top of the stack), IFUNC resolvers (run once at load) and
- * symbols outside executable segments. A glob skips them with one note; a
- * pattern that matches nothing else is an error.
+ * whatever is on top of the stack), IFUNCs whose implementation cannot be
+ * told and symbols outside executable segments. An IFUNC is probed at the
+ * implementation its process uses: the GOT slot of the object's IRELATIVE
+ * relocation or of a caller's JUMP_SLOT/GLOB_DAT one, read in the -p
+ * process (by path: the IRELATIVE slot in kaos-trace itself). A glob skips them with one
+ * note; a pattern that matches nothing else is an error.
  *
  * The probes' own cost depends on the function's first instruction (the
  * kernel emulates some, single-steps the others, and turns a 5-byte nop
@@ -96,6 +100,8 @@ struct kt_func_fn {
 	ino_t ino;
 	enum kt_func_kind kind;
 	bool dynsym;	     /* found in .dynsym (no .symtab) */
+	bool debug_file;     /* symbol from the file's separate debug file */
+	char *ifunc;	     /* reached through this IFUNC (its implementation); or NULL */
 	const char *refused; /* list only: why it cannot be probed */
 };
 

@@ -730,6 +730,9 @@ static void write_globals(struct pw *w, const struct kt_prom_src *src)
 	counter(w, "kaos_trace_config_reload_failures_total",
 		"Configuration reloads rejected (the previous configuration stays).",
 		src->reload_failures);
+	counter(w, "kaos_trace_cost_warnings_total",
+		"Times a traced process's tracing cost passed the budget or 10 % (each logged).",
+		src->cost_warnings);
 }
 
 static void write_processes(struct pw *w, const struct kt_agg *a)
@@ -749,6 +752,14 @@ static void write_processes(struct pw *w, const struct kt_agg *a)
 		fprintf(f, "kaos_trace_process_running{pid=\"%u\",process=\"", p->pid);
 		label_value(f, p->comm);
 		fprintf(f, "\"} %d\n", !p->exited);
+	}
+	family(w, "kaos_trace_process_sample_every", "gauge",
+	       "Sampling period in effect in a traced process (1 in N operations fire), read back "
+	       "from it.");
+	for (const struct kt_proc *p = a->procs; p; p = p->next) {
+		fprintf(f, "kaos_trace_process_sample_every{pid=\"%u\",process=\"", p->pid);
+		label_value(f, p->comm);
+		fprintf(f, "\"} %u\n", p->sample_every ? p->sample_every : 1);
 	}
 }
 

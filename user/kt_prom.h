@@ -13,6 +13,7 @@
  *   kaos_ring_operation_duration_seconds{op}          histogram (sampled events)
  *   kaos_ring_sojourn_seconds, kaos_ring_backpressure_wait_seconds   histograms
  *   kaos_ring_*_window_seconds{window="10s",quantile} summaries over the rolling windows
+ *   kaos_trace_process_sample_every{pid,process}, kaos_trace_cost_warnings_total
  *   kaos_trace_alert_firing{rule}, kaos_trace_alert_transitions_total{transition}
  *   kaos_offcpu_{seconds,blocks}_total{pid,process,tid,thread}   with --off-cpu
  *   kaos_offcpu_dropped_total{reason}, kaos_offcpu_short_blocks_total, ...
@@ -91,6 +92,7 @@ struct kt_prom_src {
 	const struct kt_alerts *alerts;	    /* NULL: no alert families */
 	int links;			    /* BPF links attached */
 	uint64_t reloads, reload_failures;
+	uint64_t cost_warnings; /* tracing cost passed the budget or 10 % (kt_session_check_cost) */
 	/* off-CPU time (kaos-trace daemon --off-cpu); offcpu_stats NULL: no such families */
 	const struct kt_offcpu_thread *offcpu_threads;
 	size_t noffcpu_threads;

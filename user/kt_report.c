@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kt_classify.h"
 #include "kt_hist.h"
@@ -214,6 +215,36 @@ static void print_hist(FILE *f, const struct kt_ring_agg *r, const char *what,
 	fputc('\n', f);
 }
 
+/*
+ * ", sampling 1 in N (why)": the period read back from the process, and
+ * whose request it is when another tracer's finer one is in effect.
+ */
+static void sampling_text(FILE *f, const struct kt_proc *p, const struct kt_report_totals *t)
+{
+	const struct kt_sampling *m = &t->sampling;
+
+	if (!p->sample_every) {
+		if (t->has_sampling && p->ctl_failed)
+			fputs(", sampling unknown (its control cannot be set)", f);
+		return;
+	}
+	if (p->sample_every == 1)
+		fputs(", sampling every operation", f);
+	else
+		fprintf(f, ", sampling 1 in %u", p->sample_every);
+	if (p->sample_by && p->sample_by != (int32_t)getpid())
+		fprintf(f, " (pid %d's finer request; this tracer asked 1 in %u)",
+			(int)p->sample_by, p->sample_asked);
+	else if (!t->has_sampling)
+		return;
+	else if (m->mode == KT_SAMPLING_FIXED)
+		fputs(" (--sample)", f);
+	else
+		fprintf(f, " (%s %g%%)",
+			m->mode == KT_SAMPLING_BUDGET ? "--budget" : "default budget",
+			m->budget_pct);
+}
+
 bool kt_report_counts_exact(const struct kt_report_totals *t)
 {
 	return t->lost == 0;
@@ -267,8 +298,7 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		if (fcalls)
 			fprintf(f, ", %" PRIu64 " probed function calls", fcalls);
 		fprintf(f, ", tracing cost %.3f%% of %.2f s", pct, secs);
-		if (p->sample_every > 1)
-			fprintf(f, ", sampling 1 in %u", p->sample_every);
+		sampling_text(f, p, t);
 		fputc('\n', f);
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
 			if (r->pid != p->pid)
@@ -445,6 +475,19 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	kt_json_bool(&w, kt_report_counts_exact(t));
 	kt_json_key(&w, "probe_hit_ns");
 	kt_json_double(&w, t->hit_ns);
+	if (t->has_sampling) {
+		kt_json_key(&w, "sampling");
+		kt_json_object_begin(&w);
+		kt_json_key(&w, "mode");
+		kt_json_string(&w, kt_sampling_mode_name(t->sampling.mode));
+		if (t->sampling.mode == KT_SAMPLING_FIXED) {
+			kt_json_kv_u64(&w, "period", t->sampling.period);
+		} else {
+			kt_json_key(&w, "budget_pct");
+			kt_json_double(&w, t->sampling.budget_pct);
+		}
+		kt_json_object_end(&w);
+	}
 	if (a->nfuncs) {
 		kt_json_key(&w, "func");
 		kt_json_object_begin(&w);
@@ -475,6 +518,9 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_double(&w, pct);
 		kt_json_key(&w, "sample_every");
 		kt_json_u64(&w, p->sample_every ? p->sample_every : 1);
+		/* this tracer's request, and whose request is in effect (0: unknown) */
+		kt_json_kv_u64(&w, "sample_asked", p->sample_asked);
+		kt_json_kv_u64(&w, "sample_by_pid", p->sample_by > 0 ? (uint64_t)p->sample_by : 0);
 		kt_json_key(&w, "rings");
 		kt_json_array_begin(&w);
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {

@@ -20,7 +20,9 @@ struct kt_report_totals {
 	uint64_t lost_iv0;  /* `lost` when the current interval started */
 	uint64_t filtered;
 	uint64_t stack_errors;
-	double hit_ns;			  /* measured cost of one probe hit */
+	double hit_ns;		     /* measured cost of one probe hit */
+	struct kt_sampling sampling; /* how this tracer chose the periods (if has_sampling) */
+	bool has_sampling;
 	bool func_calibrated;		  /* --func: probe costs were measured */
 	uint64_t func_stats[KT_FSTAT_NR]; /* --func: kernel-side anomalies (enum kt_func_stat) */
 	double elapsed_s;		  /* since attach */

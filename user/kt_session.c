@@ -104,6 +104,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	int e;
 
 	memset(s, 0, sizeof(*s));
+	s->sampling = kt_sampling_from_flags(0, 0); /* the default budget unless the caller says */
 	s->self = getpid();
 	s->weight_latency = o->weight_latency;
 	bpf_log_verbose = o->verbose;
@@ -168,7 +169,8 @@ void kt_session_start(struct kt_session *s)
 
 void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_TYPES])
 {
-	kt_percpu_sum_u64(bpf_map__fd(s->skel->maps.kt_stats), KT_STAT_NR * KT_EV_TYPES, &out[0][0]);
+	kt_percpu_sum_u64(bpf_map__fd(s->skel->maps.kt_stats), KT_STAT_NR * KT_EV_TYPES,
+			  &out[0][0]);
 	for (int st = 0; st < KT_STAT_NR; st++)
 		for (int ty = 0; ty < KT_EV_TYPES; ty++)
 			out[st][ty] -= s->stats_base[st][ty];
@@ -191,6 +193,8 @@ void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot)
 		tot->stack_errors += st[KT_STAT_STACK_ERR][ty];
 	}
 	tot->hit_ns = s->hit_ns;
+	tot->sampling = s->sampling;
+	tot->has_sampling = true;
 }
 
 /* ---------------------------------------------------------------- attach */
@@ -281,6 +285,8 @@ void kt_session_detach_all(struct kt_session *s)
 	for (int i = 0; i < s->natt; i++)
 		attachment_free(s->att[i]);
 	s->natt = 0;
+	/* after the links: released first, every operation would fire until they are gone */
+	kt_session_release_sampling(s);
 }
 
 int kt_session_nlinks(const struct kt_session *s)
@@ -410,38 +416,191 @@ static uint64_t proc_ops(const struct kt_agg *a, uint32_t pid)
 	return n;
 }
 
-void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
-				bool new_only)
+static void note(struct kt_session *s, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void note(struct kt_session *s, bool warning, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (s->note)
+		s->note(s->note_ctx, warning, line);
+	else
+		fprintf(stderr, "kaos-trace: %s\n", line);
+}
+
+/* Says what a change of the control found: stale requests reclaimed, an orphaned period. */
+static void note_change(struct kt_session *s, const struct kt_proc *p,
+			const struct kt_control_state *st)
+{
+	for (int i = 0; i < st->nreclaimed; i++)
+		note(s, true, "pid %u: a stale sampling 1/%u %s pid %d was reclaimed", p->pid,
+		     st->reclaimed_every[i],
+		     st->inherited ? "inherited from its parent, requested by" : "left by",
+		     (int)st->reclaimed_pid[i]);
+	if (st->orphan_every)
+		note(s, true,
+		     "pid %u: a stale sampling 1/%u without a live tracer's request was reset",
+		     p->pid, st->orphan_every);
+}
+
+/* Finds the control of p once; false if it has none (said once). */
+static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
+{
+	char msg[256];
+	int e;
+
+	if (p->ctl_tried)
+		return p->ctl.addr != 0;
+	p->ctl_tried = true;
+	e = kt_control_open(&p->ctl, (pid_t)p->pid, msg, sizeof(msg));
+	if (e) {
+		p->ctl.addr = 0;
+		p->exited = kill((pid_t)p->pid, 0) != 0 && errno == ESRCH;
+		/* a process without libkaos (a --func target) has nothing to sample */
+		if (!p->exited &&
+		    (e != -ENOENT || s->sampling.mode != KT_SAMPLING_DEFAULT_BUDGET)) {
+			note(s, true, "pid %u: cannot set sampling: %s", p->pid, msg);
+			p->ctl_failed = true;
+		}
+		return false;
+	}
+	if (!p->ctl.nslots)
+		note(s, true,
+		     "pid %u: its sampling control (version %u%s) has no slots: one tracer at a "
+		     "time, another tracer's sampling would be overwritten",
+		     p->pid, p->ctl.version,
+		     p->ctl.version >= 2 ? ", a copy of version 1's size in the program" : "");
+	return true;
+}
+
+/* The period this tracer asks for p now. */
+static uint32_t sampling_want(struct kt_session *s, struct kt_proc *p, uint64_t now)
+{
+	double price = s->hit_ns > 0 ? s->hit_ns : KT_BUDGET_ASSUMED_HIT_NS;
+
+	if (s->sampling.mode == KT_SAMPLING_FIXED)
+		return kt_pow2_floor(s->sampling.period);
+	return kt_budget_step(&p->budget, p->sample_asked, proc_ops(&s->agg, p->pid), now,
+			      kt_proc_cpu_ns((pid_t)p->pid), price, s->sampling.budget_pct);
+}
+
+void kt_session_update_sampling(struct kt_session *s, bool new_only)
 {
 	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
 	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
-		uint32_t want;
+		struct kt_control_state st = {0};
 		char msg[256];
+		uint32_t want;
+		int e = 0;
 
-		if (p->exited || (!sample && !budget_pct) || (new_only && p->ctl_addr))
-			continue;
-		if (!p->ctl_addr) {
-			p->ctl_addr = kt_control_find((pid_t)p->pid, msg, sizeof(msg));
-			if (!p->ctl_addr) {
-				fprintf(stderr, "kaos-trace: pid %u: cannot set sampling: %s\n",
-					p->pid, msg);
-				p->exited = kill((pid_t)p->pid, 0) != 0;
-				p->ctl_addr = 1; /* don't retry every interval */
-				continue;
-			}
+		if (p->exited && p->ctl.requested) {
+			/* gone: nothing to restore, but its lock file goes (kt_control_request) */
+			kt_control_release(&p->ctl, &st, msg, sizeof(msg));
+			p->ctl.requested = 0;
 		}
-		if (p->ctl_addr == 1)
+		if (p->exited || (new_only && p->ctl_tried) || !sampling_setup(s, p))
 			continue;
-		if (sample)
-			want = kt_pow2_floor(sample);
+		want = sampling_want(s, p, now);
+		/* a dead tracer's request is reclaimed as soon as it is seen */
+		if (want == p->sample_asked && (e = kt_control_read(&p->ctl, &st)) == 0 &&
+		    !st.nstale)
+			goto done;
+		if (!e)
+			e = kt_control_request(&p->ctl, want, &st, msg, sizeof(msg));
+		if (e == -ESRCH) {
+			p->exited = true;
+			continue;
+		}
+		if (e) {
+			if (!p->ctl_failed)
+				note(s, true, "pid %u: cannot set sampling: %s", p->pid, msg);
+			p->ctl_failed = true;
+			continue;
+		}
+		p->ctl_failed = false;
+		p->sample_asked = want;
+		note_change(s, p, &st);
+	done:
+		p->sample_every = st.effective;
+		p->sample_by = st.finest_pid;
+	}
+}
+
+void kt_session_check_cost(struct kt_session *s)
+{
+	double price = s->hit_ns > 0 ? s->hit_ns : KT_BUDGET_ASSUMED_HIT_NS;
+	double limit = kt_sampling_warn_pct(&s->sampling);
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
+
+	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
+		uint64_t cpu = kt_proc_cpu_ns((pid_t)p->pid), wall, spent;
+		double pct;
+
+		if (p->exited)
+			continue;
+		if (!p->cost_wall0 || cpu < p->cost_cpu0 || p->hits < p->cost_hits0) {
+			p->cost_wall0 = now;
+			p->cost_cpu0 = cpu;
+			p->cost_hits0 = p->hits;
+			continue;
+		}
+		wall = now - p->cost_wall0;
+		if (wall < 1000000000ull)
+			continue;
+		/* priced per second the process ran, as the budget is (per wall second without it)
+		 */
+		spent = cpu && p->cost_cpu0 && cpu - p->cost_cpu0 < wall ? cpu - p->cost_cpu0
+									 : wall;
+		pct = spent ? (double)(p->hits - p->cost_hits0) * price / (double)spent * 100.0 : 0;
+		p->cost_wall0 = now;
+		p->cost_cpu0 = cpu;
+		p->cost_hits0 = p->hits;
+		if (pct <= limit) {
+			p->cost_warned = false;
+			continue;
+		}
+		if (p->cost_warned)
+			continue;
+		p->cost_warned = true;
+		s->cost_warnings++;
+		if (p->sample_by && p->sample_by != (int32_t)getpid() &&
+		    p->sample_every < p->sample_asked)
+			note(s, true,
+			     "pid %u: tracing cost %.1f%% of its CPU, above %g%%: pid %d's "
+			     "finer sampling 1/%u is in effect (this tracer asked 1/%u)",
+			     p->pid, pct, limit, (int)p->sample_by, p->sample_every,
+			     p->sample_asked);
 		else
-			want = kt_budget_step(&p->budget, p->sample_every,
-					      proc_ops(&s->agg, p->pid), now,
-					      kt_proc_cpu_ns((pid_t)p->pid), s->hit_ns, budget_pct);
-		if (want != p->sample_every &&
-		    kt_control_write((pid_t)p->pid, p->ctl_addr, want) == 0)
-			p->sample_every = want;
+			note(s, true,
+			     "pid %u: tracing cost %.1f%% of its CPU, above %g%% (sampling "
+			     "1/%u%s)",
+			     p->pid, pct, limit, p->sample_every ? p->sample_every : 1,
+			     s->sampling.mode == KT_SAMPLING_FIXED
+				     ? "; a larger --sample costs less"
+				     : "");
+	}
+}
+
+void kt_session_release_sampling(struct kt_session *s)
+{
+	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
+		struct kt_control_state st;
+		char msg[256];
+		int e;
+
+		if (!p->ctl.addr || !p->ctl.requested)
+			continue;
+		e = kt_control_release(&p->ctl, &st, msg, sizeof(msg));
+		/* p->sample_every stays what was in effect while traced, for the final report */
+		if (e && e != -ESRCH)
+			note(s, true, "pid %u: cannot withdraw this tracer's sampling: %s", p->pid,
+			     msg);
 	}
 }
 

@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 #include "kt_agg.h"
+#include "kt_control.h"
 #include "kt_event.h"
 #include "kt_report.h"
 
@@ -98,6 +99,11 @@ struct kt_session {
 	int nhooks;
 	kt_session_name_fn event_name; /* optional */
 	void *event_name_ctx;
+	/* sampling: how periods are chosen, and where its notes go (one line each) */
+	struct kt_sampling sampling;
+	void (*note)(void *ctx, bool warning, const char *line); /* NULL: stderr */
+	void *note_ctx;
+	uint64_t cost_warnings; /* cost warnings given so far */
 };
 
 extern const char *const kt_session_probe_names[KT_SESSION_NPROBES];
@@ -149,15 +155,30 @@ void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_
 void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot);
 
 /*
- * Sampling control for the traced processes whose control can be reached:
- * a fixed period (sample > 0) or one chosen by kt_budget_step() to keep
- * the tracing cost under budget_pct of each process's time. new_only: only
- * processes not set up yet (one found through -b runs every operation
- * traced until then, so a poll loop calls this often, and in full every
- * ~100 ms).
+ * Sampling control of the traced processes whose control can be reached,
+ * as s->sampling says: a fixed period, or one chosen by kt_budget_step()
+ * to keep the tracing cost under the budget. Registers this tracer's
+ * request beside other tracers' (kt_control), reads back the period in
+ * effect into each kt_proc, reclaims requests of dead tracers and says so
+ * through s->note. new_only: only processes not set up yet (one found
+ * through -b runs every operation traced until then, so a poll loop calls
+ * this often, and in full every ~100 ms).
  */
-void kt_session_update_sampling(struct kt_session *s, uint32_t sample, double budget_pct,
-				bool new_only);
+void kt_session_update_sampling(struct kt_session *s, bool new_only);
+
+/*
+ * Warns (s->note) when a process's measured tracing cost over the last
+ * second or more passed the budget, or KT_COST_WARN_PCT: once, and again
+ * only after it fell back. Call every ~100 ms.
+ */
+void kt_session_check_cost(struct kt_session *s);
+
+/*
+ * Withdraws this tracer's sampling requests (each process goes back to
+ * the finest other live request, or every operation). Done by
+ * kt_session_detach_all() after the links are gone; safe to repeat.
+ */
+void kt_session_release_sampling(struct kt_session *s);
 
 /* Marks processes that no longer exist as exited; returns how many newly exited. */
 int kt_session_check_exited(struct kt_session *s);

@@ -2,6 +2,7 @@
 /* Symbolizer for user addresses of live processes (kt_sym.h). */
 #include "kt_sym.h"
 #include "kt_clock.h"
+#include "kt_debuginfo.h"
 #include "kt_elf.h"
 
 #include <errno.h>
@@ -224,9 +225,14 @@ static int fn_cmp(const void *a, const void *b, void *names)
 	return strcmp(sort_names + x->name, sort_names + y->name);
 }
 
-/* Loads the function symbols and load segments of an open ELF. */
-static int module_load(struct kt_module *m, struct kt_elf *e)
+/*
+ * Loads the function symbols and load segments of an open ELF; the symbols
+ * of its separate debug file when it has no .symtab (path: where the
+ * process sees it, for the .gnu_debuglink search).
+ */
+static int module_load(struct kt_module *m, struct kt_elf *e, const char *path)
 {
+	struct kt_elf *dbg = NULL;
 	struct fn_collect c = {.e = e, .m = m};
 	size_t out = 0;
 	int ret;
@@ -240,7 +246,13 @@ static int module_load(struct kt_module *m, struct kt_elf *e)
 			return -ENOMEM;
 		m->nsegs = (size_t)kt_elf_load_segments(e, m->segs, (size_t)ret);
 	}
-	ret = kt_elf_for_each_symbol(e, collect_fn_cb, &c, NULL);
+	ret = kt_debuginfo_open(e, path, &dbg);
+	if (ret == -KT_ELF_ENOMEM)
+		return ret;
+	if (dbg)
+		c.e = dbg; /* its section headers bound its size-0 symbols */
+	ret = kt_elf_for_each_symbol(c.e, collect_fn_cb, &c, NULL);
+	kt_elf_close(dbg);
 	if (c.err)
 		return c.err;
 	if (ret < 0 && ret != -KT_ELF_ENOSYMTAB)
@@ -340,8 +352,8 @@ static int open_mapping_elf(pid_t pid, const struct kt_mapping *mp, struct kt_el
 	char path[4096 + 64];
 	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid,
-		 mp->start, mp->end);
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, mp->start,
+		 mp->end);
 	ret = kt_elf_open(path, e);
 	if (ret == 0 || mp->deleted)
 		return ret;
@@ -391,7 +403,8 @@ static struct kt_module *bind_module(struct kt_sym *s, pid_t pid, const struct k
 		s->st.module_failures++;
 		return NULL;
 	}
-	ret = module_load(m, e);
+	snprintf(buf, sizeof(buf), "/proc/%d/root%s", (int)pid, mp->path);
+	ret = module_load(m, e, buf);
 	kt_elf_close(e);
 	if (ret < 0) {
 		module_free(m);

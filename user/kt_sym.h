@@ -5,7 +5,8 @@
  *
  * Per pid it keeps the executable file mappings of /proc/PID/maps and binds
  * each to a module: the function symbols of its ELF file (.symtab, else
- * .dynsym), sorted for binary search. Modules are cached by GNU build-id
+ * the .symtab of its separate debug file (kt_debuginfo), else .dynsym),
+ * sorted for binary search. Modules are cached by GNU build-id
  * (fallback: path + device + inode + mtime + size), so a library mapped by
  * many processes is loaded once. Files are read through
  * /proc/PID/map_files (the mapped inode itself; needs CAP_SYS_ADMIN), else

@@ -76,6 +76,12 @@ int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errle
 	if (!f) {
 		if (errno == ENOENT)
 			snprintf(err, errlen, "no such process: %d", (int)pid);
+		else if (errno == EACCES || errno == EPERM)
+			/* ptrace access mode read: another user's process needs this */
+			snprintf(err, errlen,
+				 "cannot read %s: %s (pid %d belongs to another user: "
+				 "CAP_SYS_PTRACE or root is needed)",
+				 path, strerror(errno), (int)pid);
 		else
 			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
 		return -1;
@@ -138,7 +144,8 @@ int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size
 		/* A program linked against libkaos.so: its probes live in the library. */
 		if (kt_elf_find_needed(path, "libkaos.so", lib, sizeof(lib)) != 0 ||
 		    kaos_probe_count(lib, err, errlen) != 1) {
-			snprintf(err, errlen, "%s: no kaos probes (neither in it nor in a libkaos.so it needs)",
+			snprintf(err, errlen,
+				 "%s: no kaos probes (neither in it nor in a libkaos.so it needs)",
 				 path);
 			return -1;
 		}

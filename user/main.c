@@ -46,7 +46,7 @@
 #include "kt_usdt.h"
 #include "kt_version.h"
 
-#define MAX_TARGETS 64
+#define MAX_TARGETS	64
 #define MAX_RING_FILTER 64
 
 struct options {
@@ -69,12 +69,12 @@ struct options {
 	uint64_t ringbuf_bytes;
 	bool verbose;
 	bool no_calibrate;
-	double probe_cost_ns; /* --probe-cost: skip calibration, use this */
-	char **cmd;		 /* -- CMD ARGS: start it and trace it */
-	unsigned int profile_hz; /* --profile: sample user stacks at this rate per CPU */
-	const char *pmu;	 /* --pmu EVENT[,EVENT] */
-	bool off_cpu;		 /* --off-cpu: blocked time by stack (kt_offcpu) */
-	long long off_cpu_min_us; /* --off-cpu-min-us; -1: not given (1 us) */
+	double probe_cost_ns;		/* --probe-cost: skip calibration, use this */
+	char **cmd;			/* -- CMD ARGS: start it and trace it */
+	unsigned int profile_hz;	/* --profile: sample user stacks at this rate per CPU */
+	const char *pmu;		/* --pmu EVENT[,EVENT] */
+	bool off_cpu;			/* --off-cpu: blocked time by stack (kt_offcpu) */
+	long long off_cpu_min_us;	/* --off-cpu-min-us; -1: not given (1 us) */
 	const char *funcs[MAX_TARGETS]; /* --func patterns */
 	int nfuncs;
 	uint32_t max_funcs;
@@ -96,6 +96,15 @@ static struct options opt = {
 };
 
 static volatile sig_atomic_t stop_signal;
+
+/* The session whose sampling requests die() withdraws on its way out. */
+static struct kt_session *sampling_session;
+
+static void release_sampling_at_exit(void)
+{
+	if (sampling_session)
+		kt_session_release_sampling(sampling_session);
+}
 
 static void on_signal(int sig)
 {
@@ -167,12 +176,15 @@ static const struct argp_option options[] = {
 	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
 	{"sample", OPT_SAMPLE, "N", 0,
 	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
-	 "exact)", 0},
-	{"budget", OPT_BUDGET, "PCT", 0,
-	 "Choose the sampling period per process so tracing costs it at most PCT % of time", 0},
-	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
-	{"folded", OPT_FOLDED, "FILE", 0, "Write folded stacks for flamegraph.pl (implies --stacks)",
+	 "exact); --sample 1: every operation",
 	 0},
+	{"budget", OPT_BUDGET, "PCT", 0,
+	 "Choose the sampling period per process so tracing costs it at most PCT % of its CPU "
+	 "time (default: 1 % unless --sample)",
+	 0},
+	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
+	{"folded", OPT_FOLDED, "FILE", 0,
+	 "Write folded stacks for flamegraph.pl (implies --stacks)", 0},
 	{"weight", OPT_WEIGHT, "count|latency", 0, "Folded stack weight (default count)", 0},
 	{"json", OPT_JSON, "FILE", 0, "Write one JSON summary line per interval to FILE", 0},
 	{"hist", 'H', NULL, 0, "Print ASCII latency histograms", 0},
@@ -183,7 +195,8 @@ static const struct argp_option options[] = {
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
 	{"profile", OPT_PROFILE, "HZ", 0,
 	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
-	 "output", 0},
+	 "output",
+	 0},
 	{"off-cpu", OPT_OFF_CPU, NULL, 0,
 	 "Time the traced threads spend blocked, by user stack (sched_switch); adds an "
 	 "[off-cpu] tower (weights: ns) to the folded output and a summary",
@@ -191,8 +204,7 @@ static const struct argp_option options[] = {
 	{"off-cpu-min-us", OPT_OFF_CPU_MIN, "US", 0,
 	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
 	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
-	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)",
-	 0},
+	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
 	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
 	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
 	 "the -b PATH) with an entry and a return uprobe (repeatable)",
@@ -359,7 +371,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
 		break;
 	case ARGP_KEY_INIT:
-		/* getopt's own line names a bad option; argp's "Try --help" would be a second one */
+		/* getopt's own line names a bad option; argp's "Try --help" would be a second one
+		 */
 		state->err_stream = NULL;
 		break;
 	case ARGP_KEY_ARG:
@@ -379,15 +392,15 @@ struct tracer {
 	struct kt_session s;
 	struct kt_targets targets;
 	FILE *json;
-	int json_errno;		 /* first --json write error */
-	uint64_t t_iv;		 /* start of current interval */
-	uint64_t lost_iv0;	 /* events lost when the interval started */
-	struct kt_func *func;	 /* --func, or NULL */
-	struct kt_profile *prof; /* --profile */
+	int json_errno;		  /* first --json write error */
+	uint64_t t_iv;		  /* start of current interval */
+	uint64_t lost_iv0;	  /* events lost when the interval started */
+	struct kt_func *func;	  /* --func, or NULL */
+	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
-	pid_t child;		 /* -- COMMAND: its pid */
-	int child_go;		 /* write end of the pipe the child waits on before exec */
-	int child_status;	 /* its exit status, once reaped */
+	pid_t child;		  /* -- COMMAND: its pid */
+	int child_go;		  /* write end of the pipe the child waits on before exec */
+	int child_status;	  /* its exit status, once reaped */
 };
 
 /* --func events are named after their function in folded stacks. */
@@ -442,8 +455,8 @@ static void check_exited(struct tracer *t)
 			/* our own child: reap it (a zombie still answers kill(pid, 0)) */
 			if (waitpid(t->child, &status, WNOHANG) != t->child)
 				continue;
-			t->child_status = WIFEXITED(status) ? WEXITSTATUS(status)
-							    : 128 + WTERMSIG(status);
+			t->child_status =
+				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			for (int j = 0; j < t->targets.n; j++)
 				if (t->targets.v[j].pid == t->child)
 					t->targets.v[j].exited = true;
@@ -475,6 +488,19 @@ static bool all_pids_exited(struct tracer *t)
 		live += !t->targets.v[i].exited;
 	}
 	return live == 0;
+}
+
+/* The start-up line on sampling: which is in effect, and why. */
+static void say_sampling(const struct kt_session *s)
+{
+	char b[128];
+
+	fprintf(stderr, "kaos-trace: sampling: %s",
+		kt_sampling_describe(&s->sampling, b, sizeof(b)));
+	if (s->sampling.mode != KT_SAMPLING_FIXED && !(s->hit_ns > 0))
+		fprintf(stderr, "; probe cost not measured: priced at %.0f us a hit",
+			KT_BUDGET_ASSUMED_HIT_NS / 1000);
+	fputc('\n', stderr);
 }
 
 /* ---------------------------------------------------------------- list */
@@ -582,6 +608,20 @@ static void start_command(struct tracer *t)
 
 /* ---------------------------------------------------------------- main */
 
+/*
+ * At exit, whatever the path (argp's --help exits from inside argp_parse):
+ * a report, list or --help that stdout did not take (a full disk,
+ * /dev/full) is a failure, never exit 0. _exit: exit() must not be called
+ * again from an atexit handler.
+ */
+static void check_stdout_at_exit(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "kaos-trace: write stdout: %s\n", errno ? strerror(errno) : "error");
+		_exit(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct argp argp = {options, parse_opt, args_doc, doc, NULL, NULL, NULL};
@@ -594,6 +634,7 @@ int main(int argc, char **argv)
 	/* argp prints it for --version, here and in `kaos-trace daemon` */
 	snprintf(version, sizeof(version), "kaos-trace %s", kt_version());
 	argp_program_version = version;
+	atexit(check_stdout_at_exit);
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return cmd_list(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "daemon")) {
@@ -702,6 +743,9 @@ int main(int argc, char **argv)
 	}
 	t.s.event_name = event_name;
 	t.s.event_name_ctx = &t;
+	t.s.sampling = kt_sampling_from_flags(opt.sample, opt.budget_pct);
+	sampling_session = &t.s;
+	atexit(release_sampling_at_exit); /* die() after a request leaves nothing behind */
 	if (pmu.n && (e = kt_pmu_fill_map(&pmu, bpf_map__fd(t.s.skel->maps.pmu_events))))
 		die(1, "--pmu: cannot give the counters to BPF: %s", strerror(-e));
 	if (opt.probe_cost_ns > 0)
@@ -747,7 +791,8 @@ int main(int argc, char **argv)
 			kt_profile_add_pid(t.prof, (uint32_t)t.child);
 	}
 	if (opt.off_cpu) {
-		uint64_t min_ns = opt.off_cpu_min_us >= 0 ? (uint64_t)opt.off_cpu_min_us * 1000 : 1000;
+		uint64_t min_ns =
+			opt.off_cpu_min_us >= 0 ? (uint64_t)opt.off_cpu_min_us * 1000 : 1000;
 
 		if (kt_offcpu_open(&t.offcpu, min_ns, t.s.sym, err, sizeof(err)))
 			die(1, "%s", err);
@@ -768,13 +813,18 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
 	if (t.func)
 		kt_func_describe(t.func, stderr);
-	fprintf(stderr, "kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
+	fprintf(stderr,
+		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
 		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
 		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
 		t.s.hit_ns);
-	kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, false);
+	say_sampling(&t.s);
+	kt_session_update_sampling(&t.s, false);
 	if (t.child_go >= 0 && t.child) {
 		/* attached: let the command exec */
 		if (write(t.child_go, "g", 1) != 1)
@@ -797,11 +847,12 @@ int main(int argc, char **argv)
 		}
 		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
-		if ((opt.budget_pct || opt.sample) && now >= next_sample_update) {
-			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, false);
+		if (now >= next_sample_update) {
+			kt_session_update_sampling(&t.s, false);
+			kt_session_check_cost(&t.s);
 			next_sample_update = now + 100000000ull;
-		} else if (opt.budget_pct || opt.sample) {
-			kt_session_update_sampling(&t.s, opt.sample, opt.budget_pct, true);
+		} else {
+			kt_session_update_sampling(&t.s, true);
 		}
 		kt_func_tick(t.func, &t.s.agg, now);
 		if (t.prof) {
@@ -832,7 +883,8 @@ int main(int argc, char **argv)
 
 		kt_profile_get_stats(t.prof, &ps);
 		fprintf(stderr,
-			"kaos-trace: profile: %llu samples at %u Hz on %d CPUs (%llu without a user "
+			"kaos-trace: profile: %llu samples at %u Hz on %d CPUs (%llu without a "
+			"user "
 			"stack, %llu lost)%s\n",
 			(unsigned long long)ps.samples, opt.profile_hz, ps.ncpus,
 			(unsigned long long)ps.stack_err, (unsigned long long)ps.lost,
@@ -866,8 +918,8 @@ int main(int argc, char **argv)
 		}
 		if (folded_out) {
 			if (fclose(folded_out) != 0) {
-				fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.folded_path,
-					strerror(errno));
+				fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
+					opt.folded_path, strerror(errno));
 				rc = 1;
 			} else {
 				fprintf(stderr, "kaos-trace: wrote %d folded stacks to %s\n", nst,
@@ -881,6 +933,7 @@ int main(int argc, char **argv)
 		rc = 1;
 	}
 	kt_session_close(&t.s);
+	sampling_session = NULL;
 	kt_func_free(t.func);
 	kt_pmu_close(&pmu);
 	kt_targets_free(&t.targets);

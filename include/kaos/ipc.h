@@ -18,8 +18,10 @@
  * peers while they wait: a peer process that died (pid gone, a zombie, or a
  * reused pid told apart by its start time) is reported as -KAOS_EPEER, never
  * a hang. Messages a dead producer had published are still delivered first.
- * A consumer sees KAOS_IPC_EOF once every expected producer attached, all of
- * them closed cleanly, and the ring is drained.
+ * A consumer is told of each producer's death once, then keeps waiting for
+ * the producers still alive (or expected). It sees KAOS_IPC_EOF once every
+ * expected producer attached and each one closed cleanly or died (and that
+ * death was reported to this handle), and the ring is drained.
  *
  * The ring itself is a normal struct kaos_ring (kaos_ipc_ring()), named
  * "ipc:NAME": its probe sites fire in both processes with the same ring id,
@@ -108,7 +110,10 @@ struct kaos_ring *kaos_ipc_ring(struct kaos_ipc *ch);
  *   waits, so a sender into a non-full ring is not told about a dead peer:
  *   ask kaos_ipc_peer_alive()).
  * recv: 0 with one message; KAOS_IPC_EOF; -KAOS_EEMPTY on timeout;
- *   -KAOS_EPEER if the ring is empty and a producer died.
+ *   -KAOS_EPEER once per producer death, when the ring is empty (later calls
+ *   wait for the live producers, or end with EOF); also -KAOS_EPEER, on
+ *   every call, if all producers are done but a dead one left a claimed
+ *   MPSC slot unpublished (the ring cannot move past it).
  * The batch forms move up to n messages and return how many (>= 1), or
  * the same codes when none moved; send_batch keeps going until all n are
  * sent or a timeout / peer death stops it, and then returns the count sent.

@@ -132,7 +132,7 @@ release_waiting() {
 file_addr() {
 	local file=$1 pid=$2 sym off='' type o v m range mo path
 	sym=$(readelf --dyn-syms -W "$file" |
-		awk '$8 == "kaos_probe_control" && $7 != "UND" && $3 == 16 { print $2 }')
+		awk '$8 == "kaos_probe_control" && $7 != "UND" && $3 >= 16 { print $2 }')
 	[ -n "$sym" ] || return 0
 	sym=$((16#$sym))
 	while read -r type o v _ _ m _; do

@@ -9,7 +9,7 @@ set -euo pipefail
 need "$KT" "$WORK"
 
 rule='ring=work.0 sojourn.p90 > 50us over 2s for 1s'
-start_daemon alert --watch "$WORK" --listen 127.0.0.1:0 --windows 2s,10s --eval-interval 500ms \
+start_daemon alert --sample 1 --watch "$WORK" --listen 127.0.0.1:0 --windows 2s,10s --eval-interval 500ms \
 	--alert "$rule" --alert 'lost > 0' --alert-log "$TMP/alerts.jsonl" \
 	--alert-exec "/usr/bin/tee -a $TMP/action.jsonl"
 "$WORK" --msgs 15000 --sojourn-us 200 >"$TMP/slow.txt" || fail "slow workload failed"
@@ -58,7 +58,7 @@ oneshot() { # NAME RULE WORKLOAD-ARGS... ; sets RC
 	local cpid=$W_PID wpid ready
 	read -r ready wpid <&"${W[0]}"
 	[ "$ready" = ready ] || fail "$name: workload did not start"
-	start_tracer "$name" -p "$wpid" --alert "$r" --fail-on-alert --alert-log "$TMP/$name.jsonl"
+	start_tracer "$name" --sample 1 -p "$wpid" --alert "$r" --fail-on-alert --alert-log "$TMP/$name.jsonl"
 	echo go >&"${W[1]}"
 	cat <&"${W[0]}" >/dev/null
 	wait "$cpid" || fail "$name: workload failed"

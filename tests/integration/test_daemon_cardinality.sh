@@ -14,7 +14,7 @@ need "$KT" "$CHURN"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
 
-start_daemon card --watch "$CHURN" --listen 127.0.0.1:0 --windows 2s --retain 3s \
+start_daemon card --sample 1 --watch "$CHURN" --listen 127.0.0.1:0 --windows 2s --retain 3s \
 	--metrics-max-rings 8
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 "$CHURN" --rings 200 --msgs 100 --names 3 --every-ms 10 --hold-ms 60000 >"$TMP/churn.txt" &

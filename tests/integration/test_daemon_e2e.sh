@@ -9,7 +9,7 @@ need "$KT" "$WORK"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
 
-start_daemon e2e --watch "$WORK" --listen 127.0.0.1:0 --windows 2s,10s \
+start_daemon e2e --sample 1 --watch "$WORK" --listen 127.0.0.1:0 --windows 2s,10s \
 	--timeline "$TMP/timeline.json" --timeline-max-events 30000
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 links=$(link_ids "$DPID")

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 need "$KT" "$WORK"
 
-start_daemon blind --watch "$WORK" --listen 127.0.0.1:0
+start_daemon blind --sample 1 --watch "$WORK" --listen 127.0.0.1:0
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 
 python3 - "$PORT" <<'PY' || fail "blinding test failed"

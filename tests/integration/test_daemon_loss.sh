@@ -10,7 +10,7 @@ need "$KT" "$WORK"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
 
-start_daemon loss --watch "$WORK" --listen 127.0.0.1:0 --ringbuf-size 4096 --windows 2s
+start_daemon loss --sample 1 --watch "$WORK" --listen 127.0.0.1:0 --ringbuf-size 4096 --windows 2s
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 t0=$SECONDS
 "$WORK" --msgs 300000 --batch 1 --rings 2 >"$TMP/work.txt" || fail "workload failed"

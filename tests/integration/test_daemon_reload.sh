@@ -29,7 +29,7 @@ write_conf() { # extra rule lines...
 	} >"$conf"
 }
 write_conf
-start_daemon reload --config "$conf"
+start_daemon reload --sample 1 --config "$conf"
 python3 - "$DERR" <<'PY' || fail "log lines are not JSON"
 import json, sys
 for l in open(sys.argv[1]):
@@ -81,4 +81,41 @@ n=$(find "$TMP/folded" -name 'kaos-trace-*.folded' | wc -l)
 [ "$n" = 2 ] || fail "$n folded files kept, expected 2"
 [ -z "$(find "$TMP/folded" -name '*.tmp')" ] || fail "temporary folded files left"
 stop_daemon
-echo "PASS: reload applies good configs, rejects bad ones (old config kept), folded rotation"
+
+# SIGHUP through a symlinked config (a Kubernetes ConfigMap: kaos.conf ->
+# ..data/kaos.conf, ..data -> a versioned directory swapped by rename), with
+# the watch given as a flag and listen = off in the file: each reload follows
+# the link to the new target, keeps listen off and the file's rules; a target
+# caught empty mid-rewrite is rejected (it used to apply as "0 rules" with the
+# default listen address).
+cm=$TMP/cm
+mkdir -p "$cm"
+cm_version() { # DIR RULE...: a config version in cm/DIR
+	mkdir -p "$cm/$1"
+	{
+		printf '[daemon]\nlisten = off\n[alerts]\n'
+		shift
+		for r in "$@"; do printf 'rule = %s\n' "$r"; done
+	} >"$cm/$1/kaos.conf"
+}
+cm_point() { ln -sfn "$1" "$cm/..data.tmp" && mv -T "$cm/..data.tmp" "$cm/..data"; }
+listening() { ss -ltnpH 2>/dev/null | grep -q "pid=$DPID,"; }
+cm_version v1 'lost > 0' 'send.count > 0 over 10s'
+cm_point v1
+ln -s ..data/kaos.conf "$cm/kaos.conf"
+start_daemon symlinked --config "$cm/kaos.conf" --watch "$WORK"
+grep -q 'running: .* 2 alert rules' "$DERR" || fail "symlinked config at start: $(cat "$DERR")"
+listening && fail "listen = off, but the daemon listens"
+cm_version v2 'lost > 0' 'send.count > 0 over 10s' 'recv.count > 0 over 10s'
+cm_point v2
+rm -rf "$cm/v1"
+kill -HUP "$DPID"
+wait_log 'reload: applied: 1 watch, 3 rules'
+listening && fail "listen = off turned on by a reload through the symlink"
+: >"$cm/v2/kaos.conf" # caught mid-rewrite
+kill -HUP "$DPID"
+wait_log "reload: rejected: config $cm/kaos.conf is empty; keeping the previous config"
+listening && fail "an empty config read turned listening on"
+grep -q 'applied: 1 watch, 0 rules' "$DERR" && fail "an empty config was applied"
+stop_daemon
+echo "PASS: reload applies good configs, rejects bad ones (old config kept), folded rotation, symlinked config"

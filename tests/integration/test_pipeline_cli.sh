@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # kaos-pipeline end to end: byte-exact round trips, damaged and foreign input
-# refused, unreadable input, write errors, bad arguments (exit 2).
+# refused, unreadable input, write errors, bad arguments (exit 2), and user
+# data never destroyed: an existing OUT is kept without --force and on every
+# failure (bad input, directory input, SIGINT/SIGTERM mid-compress, a full
+# disk), a symlinked OUT is never written through, nothing partial is left.
 set -u
 B=${B:-build}
 P=$B/kaos-pipeline
@@ -35,6 +38,7 @@ awk 'BEGIN { srand(42); for (i = 0; i < 120000; i++) { n = int(rand() * 12) + 3;
 roundtrip() {
 	local f=$1
 	shift
+	rm -f "$T/$f.kpz" "$T/$f.out"
 	if ! "$P" compress "$T/$f" "$T/$f.kpz" "$@" 2>"$T/err"; then
 		bad "compress $f $* ($(cat "$T/err"))"
 		return
@@ -159,6 +163,137 @@ refuse "compress to /dev/full" 1 "$P" compress "$T/text" /dev/full
 grep -q "No space left" "$T/err" && ok "/dev/full error names the cause" ||
 	bad "/dev/full message: $(cat "$T/err")"
 refuse "decompress to /dev/full" 1 "$P" decompress "$T/text.kpz" /dev/full
+
+# ---------------------------------------------------------------- user data
+# no_leftovers DIR WHAT: no temporary file of ours left in DIR
+no_leftovers() {
+	local left
+	left=$(find "$1" -maxdepth 1 -name '.*.kaos-*' | head -n 3)
+	[ -z "$left" ] && ok "$2: nothing partial left" || bad "$2: left behind: $left"
+}
+# intact FILE WHAT: FILE still holds the reference bytes in $T/keep.ref
+intact() {
+	cmp -s "$1" "$T/keep.ref" && ok "$2: existing file intact" || bad "$2: existing file changed"
+}
+printf 'precious user data\n' >"$T/keep.ref"
+D=$T/ud
+mkdir -p "$D"
+
+cp "$T/keep.ref" "$D/out"
+refuse "existing OUT without --force" 1 "$P" compress "$T/one" "$D/out"
+grep -q 'already exists' "$T/err" || bad "existing OUT message: $(cat "$T/err")"
+intact "$D/out" "no --force"
+refuse "existing OUT without --force (decompress)" 1 "$P" decompress "$T/one.kpz" "$D/out"
+intact "$D/out" "no --force (decompress)"
+
+refuse "foreign input into an existing OUT" 1 "$P" decompress "$T/random" "$D/out" --force
+intact "$D/out" "foreign input"
+no_leftovers "$D" "foreign input"
+refuse "damaged input into an existing OUT" 1 "$P" decompress "$T/dmg" "$D/out" --force
+intact "$D/out" "damaged input"
+refuse "directory input into an existing OUT" 1 "$P" compress "$T" "$D/out" --force
+grep -q 'is a directory' "$T/err" || bad "directory input message: $(cat "$T/err")"
+intact "$D/out" "directory input"
+no_leftovers "$D" "directory input"
+refuse "directory as OUT" 1 "$P" compress "$T/one" "$D" --force
+
+# --force replaces, with the input's permissions (as gzip gives them)
+chmod 640 "$T/text"
+if "$P" compress "$T/text" "$D/out" --force 2>"$T/err" && "$P" decompress "$D/out" - | cmp -s - "$T/text"; then
+	ok "--force replaces OUT"
+else
+	bad "--force replace ($(cat "$T/err"))"
+fi
+[ "$(stat -c %a "$D/out")" = 640 ] && ok "OUT has the input's mode" ||
+	bad "OUT mode $(stat -c %a "$D/out"), input 640"
+chmod 644 "$T/text"
+rm -f "$D/new"
+(umask 027 && cat "$T/one" | "$P" compress - "$D/new") 2>"$T/err" || bad "compress from stdin ($(cat "$T/err"))"
+[ "$(stat -c %a "$D/new")" = 640 ] && ok "OUT from stdin: 0666 less the umask" ||
+	bad "OUT from stdin mode $(stat -c %a "$D/new") under umask 027"
+no_leftovers "$D" "successful runs"
+
+# a symlinked OUT: never written through; with --force the link itself is replaced
+cp "$T/keep.ref" "$D/target"
+ln -sfn "$D/target" "$D/link"
+refuse "symlinked OUT without --force" 1 "$P" compress "$T/one" "$D/link"
+cmp -s "$D/target" "$T/keep.ref" && ok "link target intact" || bad "link target written through"
+ln -sfn "$D/missing-target" "$D/dangling"
+refuse "dangling symlink OUT without --force" 1 "$P" compress "$T/one" "$D/dangling"
+[ -e "$D/missing-target" ] && bad "created the dangling link's target" || ok "dangling link's target not created"
+if "$P" compress "$T/one" "$D/link" --force 2>"$T/err" && [ ! -L "$D/link" ] && [ -f "$D/link" ] &&
+	cmp -s "$D/target" "$T/keep.ref"; then
+	ok "--force replaces the link, not its target"
+else
+	bad "--force on a symlink ($(cat "$T/err")); link: $(ls -l "$D/link")"
+fi
+
+# SIGINT / SIGTERM mid-compress: the input is a FIFO whose writer stays open,
+# so the pipeline is certainly mid-stream (output begun, input not ended)
+interrupt() {
+	local sig=$1 want=$2 fifo=$T/fifo.$1
+	mkfifo "$fifo"
+	cp "$T/keep.ref" "$D/out"
+	# job control on: a background job of a script otherwise starts with SIGINT
+	# ignored (and kaos-pipeline, like gzip, keeps an ignored signal ignored)
+	set -m
+	"$P" compress "$fifo" "$D/out" --force --chunk-size 64k 2>"$T/err" &
+	local pid=$!
+	set +m
+	exec 7<>"$fifo" # read-write: never blocks, even if kaos-pipeline never opens it
+	cat "$T/random" >&7 &
+	local writer=$!
+	local tmp="" i
+	for i in $(seq 1 400); do # waits for a state, asserts nothing about time
+		tmp=$(find "$D" -maxdepth 1 -name '.out.kaos-*' -size +1k | head -n 1)
+		[ -n "$tmp" ] && break
+		sleep 0.05
+	done
+	[ -n "$tmp" ] || bad "SIG$sig: no output begun"
+	kill -"$sig" "$pid"
+	for i in $(seq 1 400); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "$pid" 2>/dev/null && { bad "SIG$sig: still running"; kill -KILL "$pid"; }
+	local rc=0
+	wait "$pid" || rc=$?
+	kill "$writer" 2>/dev/null
+	wait "$writer" 2>/dev/null
+	exec 7>&-
+	[ "$rc" -eq "$want" ] && ok "SIG$sig mid-compress -> exit $rc" || bad "SIG$sig: exit $rc, want $want"
+	intact "$D/out" "SIG$sig"
+	no_leftovers "$D" "SIG$sig"
+	rm -f "$fifo"
+}
+interrupt INT 130
+interrupt TERM 143
+
+# a full disk: a 256 KiB tmpfs in a private mount namespace
+if unshare -m true 2>/dev/null; then
+	mkdir -p "$T/small"
+	unshare -m bash -c '
+		mount -t tmpfs -o size=256k kaos-full "$1" || exit 9
+		cp "$2" "$1/out"
+		"$3" compress "$4" "$1/out" --force --level 0 2>"$5"; echo "rc=$?" >>"$5"
+		cmp -s "$1/out" "$2" && echo intact >>"$5"
+		"$3" compress "$4" "$1/new" --level 0 2>>"$5"; echo "rc=$?" >>"$5"
+		[ -e "$1/new" ] && echo "new exists" >>"$5"
+		ls -A "$1" | sed "s/^/file: /" >>"$5"
+	' full "$T/small" "$T/keep.ref" "$P" "$T/random" "$T/full.log"
+	if grep -q 'No space left' "$T/full.log" && [ "$(grep -c '^rc=1$' "$T/full.log")" -eq 2 ] &&
+		grep -q '^intact$' "$T/full.log" && ! grep -q 'new exists' "$T/full.log" && [ "$(grep '^file: ' "$T/full.log")" = "file: out" ]; then
+		ok "disk full: exit 1, OUT intact, nothing partial"
+	else
+		bad "disk full: $(tr '\n' ' ' <"$T/full.log")"
+	fi
+else
+	bad "disk full: cannot make a mount namespace (run as root)"
+fi
+
+# stdout: --help and output to a full device fail
+"$P" --help >/dev/full 2>"$T/err" && bad "--help to /dev/full exited 0" || ok "--help to /dev/full -> non-zero"
+refuse "compress to stdout on /dev/full" 1 sh -c '"$1" compress "$2" - >/dev/full' sh "$P" "$T/text"
 
 # ---------------------------------------------------------------- usage (exit 2)
 refuse "no arguments" 2 "$P"

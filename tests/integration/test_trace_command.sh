@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need "$KT" "$WORK"
 
-"$KT" --json "$TMP/cmd.json" -- "$WORK" --msgs 50000 --batch 4 --bp 3 >"$TMP/cmd.txt" 2>"$TMP/cmd.err" ||
+"$KT" --sample 1 --json "$TMP/cmd.json" -- "$WORK" --msgs 50000 --batch 4 --bp 3 >"$TMP/cmd.txt" 2>"$TMP/cmd.err" ||
 	fail "kaos-trace -- kt_workload exited non-zero"
 grep -q "command exited with status 0" "$TMP/cmd.err" || fail "no exit report"
 json_check "$TMP/cmd.json" \

@@ -6,7 +6,7 @@ set -euo pipefail
 need "$KT" "$WORK"
 
 # -b: every process mapping libkaos.so, started after the tracer.
-start_tracer by_path -b "$B/libkaos.so" --ringbuf-size 67108864 --json "$TMP/by_path.json"
+start_tracer by_path --sample 1 -b "$B/libkaos.so" --ringbuf-size 67108864 --json "$TMP/by_path.json"
 "$WORK" --msgs 1000000 --batch 1 --bp 1000 >"$TMP/work1.txt" || fail "workload failed"
 wpid=$(pgrep -n -f "$WORK" || true)
 stop_tracer
@@ -28,7 +28,7 @@ coproc W { "$WORK" --wait --msgs 200000 --batch 16 --bp 10; }
 cpid=$W_PID # bash unsets W_PID once the coprocess exits
 read -r ready wpid <&"${W[0]}"
 [ "$ready" = ready ] || fail "workload did not start"
-start_tracer by_pid -p "$wpid" --json "$TMP/by_pid.json"
+start_tracer by_pid --sample 1 -p "$wpid" --json "$TMP/by_pid.json"
 # Another process of the same library at the same time: the kernel runs the
 # probes' programs for the traced pid only (kaos-trace has no pid filter).
 "$WORK" --msgs 200000 --batch 16 --bp 10 >"$TMP/work_other.txt" &

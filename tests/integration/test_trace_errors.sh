@@ -75,4 +75,57 @@ KAOS_TRACE_TEST_BREAK_LOAD=1 "$KT" -b "$B/libkaos.so" -d 1 >/dev/null 2>"$TMP/lo
 [ $rc -ne 0 ] || fail "broken load: exit 0"
 grep -q "BPF load failed" "$TMP/load.err" || fail "broken load: $(cat "$TMP/load.err")"
 grep -q '^  | ' "$TMP/load.err" || fail "broken load: no verifier lines: $(cat "$TMP/load.err")"
+# unprivileged (nobody, no capabilities): a permission refusal is named as one, with what is needed
+command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all "$@"; }
+as_nobody "$KT" features >"$TMP/nobody_features.out" 2>&1 || true
+grep -q '^ringbuf: unknown (check refused: permission)$' "$TMP/nobody_features.out" ||
+	fail "features as nobody: $(cat "$TMP/nobody_features.out")"
+grep -q 'refused for permission.*CAP_SYS_ADMIN' "$TMP/nobody_features.out" ||
+	fail "features as nobody does not name the capability: $(cat "$TMP/nobody_features.out")"
+! grep -q 'ring buffer is missing' "$TMP/nobody_features.out" || fail "features as nobody: says missing"
+sleep 30 &
+rootpid=$!
+expect_error nobody_pid "cannot read /proc/$rootpid/maps: Permission denied \\(pid $rootpid belongs to another user: CAP_SYS_PTRACE or root is needed\\)" \
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$KT" -p "$rootpid" -d 1
+kill "$rootpid"
+
+# write failures: stdout on a full device is exit 1 with one line, never 0
+expect_error full_help "write stdout: No space left" sh -c '"$1" --help >/dev/full' sh "$KT"
+expect_error full_features "write stdout: No space left" sh -c '"$1" features >/dev/full' sh "$KT"
+expect_error full_list "write stdout: No space left" sh -c '"$1" list "$2" >/dev/full' sh "$KT" "$B/libkaos.so"
+rc=0
+"$KT" -b "$B/libkaos.so" -d 1 >/dev/full 2>"$TMP/full_report.err" || rc=$?
+[ $rc = 1 ] || fail "report to /dev/full: exit $rc"
+grep -q "write stdout: No space left" "$TMP/full_report.err" || fail "report to /dev/full: $(cat "$TMP/full_report.err")"
+# an alert log on a full device: the lost lines are said and the run fails
+rc=0
+"$KT" --sample 1 --alert 'send.count > 0' --alert-log /dev/full -- "$WORK" --msgs 2000 --hold-ms 1500 \
+	>/dev/null 2>"$TMP/full_alert.err" || rc=$?
+[ $rc = 1 ] || fail "--alert-log /dev/full: exit $rc: $(cat "$TMP/full_alert.err")"
+grep -q "writing /dev/full failed: No space left on device (1 alert line lost)" "$TMP/full_alert.err" ||
+	fail "--alert-log /dev/full: $(cat "$TMP/full_alert.err")"
+
+# --check-config says OK only for what can start: read errors, a missing folded
+# directory and a listen port in use fail as they would at start
+expect_error cc_procmem "cannot read config /proc/self/mem: Input/output error" \
+	"$KT" daemon --config /proc/self/mem --watch "$WORK" --check-config
+printf '[watch]\npath = %s\n[folded]\ndir = %s/no-such-dir\n' "$WORK" "$TMP" >"$TMP/cc_folded.conf"
+expect_error cc_folded "folded dir $TMP/no-such-dir: No such file or directory" \
+	"$KT" daemon --config "$TMP/cc_folded.conf" --listen off --check-config
+python3 - "$KT" "$WORK" "$TMP" <<'PY' || fail "check-config with the port in use"
+import socket, subprocess, sys
+kt, work, tmp = sys.argv[1:]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+port = s.getsockname()[1]
+r = subprocess.run([kt, "daemon", "--watch", work, "--listen", "127.0.0.1:%d" % port,
+                    "--check-config"], capture_output=True, text=True)
+want = "listen 127.0.0.1:%d: Address already in use" % port
+assert r.returncode != 0 and want in r.stderr and r.stderr.count("\n") == 1, (r.returncode, r.stderr)
+PY
+"$KT" daemon --watch "$WORK" --listen 127.0.0.1:0 --folded-dir "$TMP" --check-config >"$TMP/cc_ok.out" ||
+	fail "check-config of a startable config failed"
+grep -q "^config OK" "$TMP/cc_ok.out" || fail "check-config: $(cat "$TMP/cc_ok.out")"
 echo "PASS: errors are one line and non-zero"

@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need "$KT" "$WORK"
 
-start_tracer flood -b "$B/libkaos.so" --ringbuf-size 4096 -i 0.2 --json "$TMP/flood.json"
+start_tracer flood --sample 1 -b "$B/libkaos.so" --ringbuf-size 4096 -i 0.2 --json "$TMP/flood.json"
 "$WORK" --msgs 300000 --batch 1 --rings 2 >"$TMP/work.txt" || fail "workload failed"
 stop_tracer
 # 2 rings x (300000 sends + 300000 recvs) + 2 ring_close = probe hits of the workload

@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need "$KT" "$WORK"
 
-start_tracer lat -b "$B/libkaos.so" --json "$TMP/lat.json" -H
+start_tracer lat --sample 1 -b "$B/libkaos.so" --json "$TMP/lat.json" -H
 "$WORK" --msgs 2000 --sojourn-us 50 >"$TMP/work.txt" || fail "workload failed"
 stop_tracer
 json_check "$TMP/lat.json" \

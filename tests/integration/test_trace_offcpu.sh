@@ -18,7 +18,7 @@ need "$KT" "$OFF"
 bash -c 'while :; do sleep 0.01; done' &
 SLEEPER=$!
 KT_PIDS+=("$SLEEPER")
-"$KT" --off-cpu --folded "$TMP/off.folded" --json "$TMP/off.json" -- "$OFF" --ms 1500 \
+"$KT" --sample 1 --off-cpu --folded "$TMP/off.folded" --json "$TMP/off.json" -- "$OFF" --ms 1500 \
 	>"$TMP/off.txt" 2>"$TMP/off.err" ||
 	fail "kaos-trace --off-cpu failed"
 kill "$SLEEPER"
@@ -89,7 +89,7 @@ json_check "$TMP/off.json" \
 PROG=$!
 KT_PIDS+=("$PROG")
 sleep 0.3
-"$KT" -p "$PROG" -d 1 -i 0.4 --json "$TMP/p.json" --off-cpu --off-cpu-min-us 5000 --profile 997 \
+"$KT" --sample 1 -p "$PROG" -d 1 -i 0.4 --json "$TMP/p.json" --off-cpu --off-cpu-min-us 5000 --profile 997 \
 	>"$TMP/p.txt" 2>"$TMP/p.err" || fail "kaos-trace -p --off-cpu failed"
 wait "$PROG" || fail "the workload failed"
 grep -q '^\[off-cpu\];consumer;.*;wait_for_work;' "$TMP/p.txt" || fail "-p: no wait_for_work stacks on stdout"

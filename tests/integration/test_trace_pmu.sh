@@ -22,7 +22,7 @@ grep -Eq '^  CPU-CLOCK +yes$' "$TMP/list.txt" || fail "pmu list: CPU-CLOCK not o
 grep -Eq '^  (CYCLES|CPU-CYCLES) +(yes|no)$' "$TMP/list.txt" || fail "pmu list: no CYCLES line"
 
 # cycles where there is no PMU: one line naming what works, then carry on
-"$KT" --pmu cycles,cpu-clock --json "$TMP/pmu.json" -- "$WORK" --msgs 20000 --batch 1 \
+"$KT" --sample 1 --pmu cycles,cpu-clock --json "$TMP/pmu.json" -- "$WORK" --msgs 20000 --batch 1 \
 	>"$TMP/pmu.txt" 2>"$TMP/pmu.err" || fail "kaos-trace --pmu failed"
 if grep -Eq '^  CYCLES +no$' "$TMP/list.txt"; then
 	grep -q -- "--pmu cycles: cannot count it here.*software events that work: cpu-clock" \

@@ -11,7 +11,7 @@ need "$KT" "$HOT"
 bash -c 'while :; do :; done' &
 HOG=$!
 KT_PIDS+=("$HOG")
-"$KT" --profile 997 --folded "$TMP/prof.folded" -- "$HOT" --ms 1500 --spin-us 15000 --ops 50 >"$TMP/prof.txt" 2>"$TMP/prof.err" ||
+"$KT" --sample 1 --profile 997 --folded "$TMP/prof.folded" -- "$HOT" --ms 1500 --spin-us 15000 --ops 50 >"$TMP/prof.txt" 2>"$TMP/prof.err" ||
 	fail "kaos-trace --profile failed"
 kill "$HOG"
 grep -q '^hot_spin ' "$TMP/prof.txt" || fail "the workload did not finish"

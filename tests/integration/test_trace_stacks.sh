@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need "$KT" "$WORK"
 
-start_tracer st -b "$B/libkaos.so" --folded "$TMP/out.folded"
+start_tracer st --sample 1 -b "$B/libkaos.so" --folded "$TMP/out.folded"
 "$WORK" --msgs 20000 --batch 1 --hold-ms 500 >"$TMP/work.txt" || fail "workload failed"
 stop_tracer
 [ -s "$TMP/out.folded" ] || fail "no folded output"

@@ -16,7 +16,8 @@ need "$KT" "$WORK" "$FUNCS" "$B/kaos-pipeline"
 command -v valgrind >/dev/null || fail "valgrind is missing (make deps)"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=all
-	--errors-for-leak-kinds=all --suppressions=tests/valgrind/libbpf.supp)
+	--errors-for-leak-kinds=all --suppressions=tests/valgrind/libbpf.supp \
+	--suppressions=tests/valgrind/dlopen.supp)
 
 # vg_check NAME RC: the valgrind run NAME exited RC; its log is $TMP/NAME.err
 vg_check() {
@@ -38,7 +39,7 @@ wait_attached() {
 echo "== kaos-trace -- COMMAND"
 rc=0
 # valgrind slows the consumer ~30x: a ring buffer big enough for the whole run
-"${VG[@]}" "$KT" --probe-cost 1500 --ringbuf-size 67108864 --stacks --folded "$TMP/one.folded" \
+"${VG[@]}" "$KT" --sample 1 --probe-cost 1500 --ringbuf-size 67108864 --stacks --folded "$TMP/one.folded" \
 	--json "$TMP/one.json" -i 0.5 --off-cpu -- "$WORK" --msgs 20000 --bp 10 --hold-ms 300 \
 	>"$TMP/one.txt" 2>"$TMP/one.err" || rc=$?
 vg_check one $rc
@@ -68,7 +69,7 @@ json_check "$TMP/func.json" \
 
 echo "== kaos-trace daemon"
 DERR=$TMP/daemon.err
-"${VG[@]}" "$KT" daemon --probe-cost 1500 --watch "$WORK" --listen 127.0.0.1:0 \
+"${VG[@]}" "$KT" daemon --sample 1 --probe-cost 1500 --watch "$WORK" --listen 127.0.0.1:0 \
 	>"$TMP/daemon.out" 2>"$DERR" &
 DPID=$!
 KT_PIDS+=("$DPID")

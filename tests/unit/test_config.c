@@ -247,6 +247,42 @@ static void test_config_errors(void **state)
 	kt_config_free(&c);
 }
 
+/* Unwritable-as-config files: a read error, an empty file, a size the file does not tell. */
+static void test_config_load_reads(void **state)
+{
+	char err[512], path[] = "/tmp/kt-config-test.XXXXXX";
+	struct kt_config c;
+	int fd;
+	(void)state;
+
+	/* a read error is an error, not an empty config ("config OK" before) */
+	kt_config_init(&c);
+	assert_int_equal(kt_config_load(&c, "/proc/self/mem", err, sizeof(err)), -1);
+	assert_string_equal(err, "cannot read config /proc/self/mem: Input/output error");
+	kt_config_free(&c);
+
+	/* an empty file (one being rewritten when a SIGHUP came) is not "all defaults" */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	kt_config_init(&c);
+	assert_int_equal(kt_config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is empty"));
+	kt_config_free(&c);
+
+	/* NUL inside, and a file whose size says 0 while it has text (/proc) */
+	assert_int_equal(write(fd, "[daemon]\nlisten = off\n\0x", 24), 24);
+	kt_config_init(&c);
+	assert_int_equal(kt_config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "NUL byte"));
+	kt_config_free(&c);
+	kt_config_init(&c);
+	assert_int_equal(kt_config_load(&c, "/proc/self/comm", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":1: ")); /* its text was read and parsed */
+	kt_config_free(&c);
+	close(fd);
+	unlink(path);
+}
+
 static void test_split_argv(void **state)
 {
 	(void)state;
@@ -279,9 +315,8 @@ static void test_split_argv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ini),
-		cmocka_unit_test(test_config_full),
-		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_ini),	      cmocka_unit_test(test_config_full),
+		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_load_reads),
 		cmocka_unit_test(test_split_argv),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);

@@ -276,11 +276,66 @@ static void test_symbol_and_offsets(void **state)
 	kt_elf_close(e);
 }
 
+struct versions_seen {
+	int compat_memcpy; /* memcpy@GLIBC_2.2.5, the FUNC kept for old binaries */
+	int plain_memcpy;  /* memcpy, the default version (an IFUNC) */
+	int other;
+};
+
+static int versions_cb(const char *name, const GElf_Sym *sym, void *arg)
+{
+	struct versions_seen *v = arg;
+
+	if (!strcmp(name, "memcpy@GLIBC_2.2.5"))
+		v->compat_memcpy += GELF_ST_TYPE(sym->st_info) == STT_FUNC;
+	else if (!strcmp(name, "memcpy"))
+		v->plain_memcpy += GELF_ST_TYPE(sym->st_info) == STT_GNU_IFUNC;
+	else
+		v->other++;
+	return 0;
+}
+
+static int libc_path_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	const char *b = strrchr(info->dlpi_name, '/');
+
+	(void)size;
+	if (!b || strcmp(b + 1, "libc.so.6"))
+		return 0;
+	snprintf(arg, 4096, "%s", info->dlpi_name);
+	return 1;
+}
+
+/* .dynsym names a hidden (non-default) version "name@VERSION", as .symtab does. */
+static void test_dynsym_compat_versions(void **state)
+{
+	struct versions_seen v = {0};
+	char path[4096] = "";
+	struct kt_elf *e;
+	int table = 0;
+
+	(void)state;
+	assert_int_equal(dl_iterate_phdr(libc_path_cb, path), 1);
+	assert_int_equal(kt_elf_open(path, &e), 0);
+	assert_true(kt_elf_for_each_symbol(e, versions_cb, &v, &table) > 0);
+	assert_int_equal(table, SHT_DYNSYM); /* Debian strips libc's .symtab */
+	assert_true(v.other > 1000);
+#if defined(__x86_64__)
+	/* x86-64's memcpy changed in glibc 2.14; the old one stays for old binaries */
+	assert_int_equal(v.compat_memcpy, 1);
+	assert_int_equal(v.plain_memcpy, 1);
+#endif
+	kt_elf_close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_files),	   cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_build_id),	   cmocka_unit_test(test_sections),
+		cmocka_unit_test(test_dynsym_compat_versions),
+		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_build_id),
+		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_symbol_and_offsets),
 	};
 

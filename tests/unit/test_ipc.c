@@ -324,6 +324,117 @@ static void test_mpsc_dead_record_taken_over(void **state)
 	kaos_ipc_close(c);
 }
 
+/*
+ * Child body: attach as producer `id`, send `sent` messages, say so on
+ * `ready`, then wait on `hold` (to be killed; it never gets a byte).
+ */
+static void produce_and_hold(const char *name, uint32_t id, uint64_t sent, int ready, int hold)
+{
+	struct kaos_ipc *p;
+	char byte = 1;
+
+	alarm(60); /* not left behind if the test fails before killing it */
+	if (kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p))
+		_exit(10);
+	for (uint64_t i = 0; i < sent; i++) {
+		struct msg o = {i, check_word(id, i)};
+		if (kaos_ipc_send(p, &o, KAOS_IPC_FOREVER))
+			_exit(11);
+	}
+	if (write(ready, &byte, 1) != 1 || read(hold, &byte, 1) < 0)
+		_exit(13);
+	_exit(14);
+}
+
+/*
+ * Each producer's death is reported once; after that the consumer blocks
+ * for the producers still alive (it used to get -KAOS_EPEER at once on
+ * every empty ring, busy-polling, and never saw end-of-stream), and the
+ * stream ends when the live one closes.
+ */
+static void test_mpsc_death_told_once(void **state)
+{
+	const char *name = chan_name("toldonce");
+	struct kaos_ipc_config cfg = cfg_of(KAOS_RING_MPSC, 64, 3, KAOS_IPC_CONSUMER);
+	uint64_t n = 1000 * scale(), next = 0;
+	int attached[2], go[2], rc;
+	struct kaos_ipc *c;
+	struct msg m;
+	char byte = 1;
+	(void)state;
+
+	assert_int_equal(kaos_ipc_create(name, &cfg, &c), 0);
+	assert_int_equal(pipe(attached), 0);
+	assert_int_equal(pipe(go), 0);
+	/* the live producer attaches first, then two that are killed while attached */
+	pid_t live = fork();
+	assert_true(live >= 0);
+	if (live == 0) {
+		struct kaos_ipc *p;
+		alarm(60); /* not left behind if the test fails before "go" */
+		if (kaos_ipc_open(name, KAOS_IPC_PRODUCER, &p))
+			_exit(10);
+		if (write(attached[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1)
+			_exit(13);
+		for (uint64_t i = 0; i < n; i++) {
+			struct msg o = {i, check_word(3, i)};
+			if (kaos_ipc_send(p, &o, KAOS_IPC_FOREVER))
+				_exit(11);
+		}
+		kaos_ipc_close(p);
+		_exit(0);
+	}
+	assert_int_equal(read(attached[0], &byte, 1), 1);
+	pid_t doomed[2];
+	for (uint32_t k = 0; k < 2; k++) { /* the first sends one message */
+		doomed[k] = fork();
+		assert_true(doomed[k] >= 0);
+		if (doomed[k] == 0)
+			produce_and_hold(name, 1 + k, k == 0, attached[1], go[0]);
+		assert_int_equal(read(attached[0], &byte, 1), 1);
+	}
+	for (uint32_t k = 0; k < 2; k++) {
+		kill(doomed[k], SIGKILL);
+		assert_int_equal(child_status(doomed[k]), 128 + SIGKILL);
+	}
+
+	/* the dead one's message first, then each death once */
+	assert_int_equal(kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER), 0);
+	assert_int_equal(m.check, check_word(1, 0));
+	assert_int_equal(kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER), -KAOS_EPEER);
+	assert_int_equal(kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER), -KAOS_EPEER);
+	/* no more news: a poll finds the ring empty, a wait ends by its timeout */
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EEMPTY);
+	assert_int_equal(kaos_ipc_recv(c, &m, 20), -KAOS_EEMPTY);
+	struct msg four[4];
+	assert_int_equal(kaos_ipc_recv_batch(c, four, 4, 0), -KAOS_EEMPTY);
+	assert_int_equal(kaos_ipc_peer_state(c, 0), KAOS_IPC_PEER_DEAD); /* still the fact */
+
+	/* the live producer's stream, then end-of-stream, with no death reported again */
+	assert_int_equal(write(go[1], &byte, 1), 1);
+	while ((rc = kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER)) == 0) {
+		assert_int_equal(m.seq, next);
+		assert_int_equal(m.check, check_word(3, next));
+		next++;
+	}
+	assert_int_equal(rc, KAOS_IPC_EOF);
+	assert_int_equal(next, n);
+	assert_int_equal(child_status(live), 0);
+	assert_int_equal(kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER), KAOS_IPC_EOF);
+	for (int i = 0; i < 2; i++) {
+		close(attached[i]);
+		close(go[i]);
+	}
+	kaos_ipc_close(c);
+
+	/* a new consumer handle has not been told: it hears of both deaths */
+	assert_int_equal(kaos_ipc_open(name, KAOS_IPC_CONSUMER, &c), 0);
+	assert_int_equal(kaos_ipc_recv(c, &m, 0), -KAOS_EPEER);
+	assert_int_equal(kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER), -KAOS_EPEER);
+	assert_int_equal(kaos_ipc_recv(c, &m, KAOS_IPC_FOREVER), KAOS_IPC_EOF);
+	kaos_ipc_close(c);
+}
+
 /* --------------------------------------------------------------- probes */
 
 /* Set by the kernel while a tracer is attached; a test sets them itself. */
@@ -458,10 +569,10 @@ static void test_producer_death_detected(void **state)
 	assert_int_equal(ep[1].state, KAOS_IPC_PEER_DEAD);
 	assert_int_equal(ep[1].pid, pid);
 	assert_true(ep[1].heartbeats >= 1);
-	/* polling (timeout 0) reports it too, and keeps doing so */
-	assert_int_equal(kaos_ipc_recv(ch, &m, 0), -KAOS_EPEER);
+	/* the death was told once: the only producer is done, so the stream has ended */
+	assert_int_equal(kaos_ipc_recv(ch, &m, 0), KAOS_IPC_EOF);
 	assert_int_equal(child_status(pid), 128 + SIGKILL);
-	assert_int_equal(kaos_ipc_recv(ch, &m, 1000), -KAOS_EPEER);
+	assert_int_equal(kaos_ipc_recv(ch, &m, KAOS_IPC_FOREVER), KAOS_IPC_EOF);
 	kaos_ipc_close(ch);
 }
 
@@ -712,13 +823,16 @@ static void test_reopen_after_crash(void **state)
 	kaos_ipc_info(ch, &info);
 	assert_int_equal(info.creator_pid, pid);
 	assert_string_equal(info.name, name);
-	while (kaos_ipc_recv(ch, &m, 0) == 0) {
+	int rc;
+	while ((rc = kaos_ipc_recv(ch, &m, 0)) == 0) {
 		assert_int_equal(m.seq, next);
 		assert_int_equal(m.check, check_word(1, next));
 		next++;
 	}
 	assert_int_equal(next, 100);
-	assert_int_equal(kaos_ipc_recv(ch, &m, KAOS_IPC_FOREVER), -KAOS_EPEER);
+	assert_int_equal(rc, -KAOS_EPEER);
+	/* told once; with its only producer dead the stream has ended, until another attaches */
+	assert_int_equal(kaos_ipc_recv(ch, &m, KAOS_IPC_FOREVER), KAOS_IPC_EOF);
 
 	/* a new producer takes over the dead one's place and the stream goes on */
 	int sync[2];
@@ -740,11 +854,9 @@ static void test_reopen_after_crash(void **state)
 		kaos_ipc_close(p);
 		_exit(0);
 	}
-	/* until it has attached, the dead producer is still the news */
 	assert_int_equal(read(sync[0], &byte, 1), 1);
 	close(sync[0]);
 	close(sync[1]);
-	int rc;
 	while ((rc = kaos_ipc_recv(ch, &m, KAOS_IPC_FOREVER)) == 0) {
 		assert_int_equal(m.seq, next);
 		next++;
@@ -970,6 +1082,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mpsc_two_producers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mpsc_late_producer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mpsc_dead_record_taken_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mpsc_death_told_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spsc_fast_path_keeps_probes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spsc_heartbeat_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_death_detected, setup, teardown),

@@ -555,7 +555,9 @@ static void test_probe_control_exported(void **state)
 	assert_int_equal(init.magic, KAOS_PROBE_CONTROL_MAGIC);
 	assert_int_equal(init.version, KAOS_PROBE_CONTROL_VERSION);
 	assert_int_equal(init.sample_every, 1);
-	assert_int_equal(init.reserved, 0);
+	assert_int_equal(init.nslots, KAOS_PROBE_CONTROL_SLOTS);
+	for (int i = 0; i < KAOS_PROBE_CONTROL_SLOTS; i++) /* no tracer's request yet */
+		assert_int_equal(init.slots[i].tracer_pid, 0);
 }
 
 /* The probes of docs/probes.md; every one carries seven register arguments. */

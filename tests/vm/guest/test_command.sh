@@ -1,7 +1,7 @@
 # kaos-trace -- COMMAND: traced from its first operation, exact counts.
 . "$(dirname "$0")/lib.sh"
 
-"$KT" --json "$TMP/cmd.json" -- "$WORK" --msgs 5000 --bp 5 >"$TMP/cmd.txt" 2>"$TMP/cmd.err" ||
+"$KT" --sample 1 --json "$TMP/cmd.json" -- "$WORK" --msgs 5000 --bp 5 >"$TMP/cmd.txt" 2>"$TMP/cmd.err" ||
 	fail "kaos-trace -- COMMAND failed"
 f=$TMP/cmd.json
 expect lost "$(json_top "$f" lost)" 0

@@ -2,7 +2,7 @@
 # carries libkaos' probes itself) and by pid (-p).
 . "$(dirname "$0")/lib.sh"
 
-start_tracer by_path -b "$WORK" --ringbuf-size 16777216 --json "$TMP/by_path.json"
+start_tracer by_path --sample 1 -b "$WORK" --ringbuf-size 16777216 --json "$TMP/by_path.json"
 "$WORK" --msgs 40000 --batch 1 --bp 100 >"$TMP/work1.txt" || fail "workload failed"
 stop_tracer
 grep -q "^ring .* work.0 sent 40000 recv 40000" "$TMP/work1.txt" || fail "workload's own counters"
@@ -30,7 +30,7 @@ while ! grep -q '^ready ' "$TMP/work2.txt" 2>/dev/null; do
 	sleep 0.1
 done
 wpid=$(awk '/^ready/ {print $2}' "$TMP/work2.txt")
-start_tracer by_pid -p "$wpid" --json "$TMP/by_pid.json"
+start_tracer by_pid --sample 1 -p "$wpid" --json "$TMP/by_pid.json"
 # Another process with the same rings meanwhile: the kernel runs the probes'
 # programs for the traced pid only (kaos-trace has no pid filter of its own);
 # were it traced, json_ring would show two values below.

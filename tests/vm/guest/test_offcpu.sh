@@ -13,7 +13,7 @@
 OFF=$BIN/kt_offcpu
 [ -x "$OFF" ] || fail "missing $OFF"
 
-"$KT" --off-cpu --folded "$TMP/off.folded" -- "$OFF" --ms 1500 >"$TMP/off.txt" 2>"$TMP/off.err" ||
+"$KT" --sample 1 --off-cpu --folded "$TMP/off.folded" -- "$OFF" --ms 1500 >"$TMP/off.txt" 2>"$TMP/off.err" ||
 	fail "kaos-trace --off-cpu failed"
 line=$(grep '^consumer wait_for_work_ns' "$TMP/off.txt") || fail "the workload did not finish"
 measured=$(echo "$line" | awk '{print $3 + $5}')

@@ -19,7 +19,7 @@ for bin in "$BIN/kt_probe_cost-nop5" "$BIN/kt_probe_cost-nop1"; do
 		echo "${bin##*/} round $r: untraced"
 		u=$(elapsed "$bin") || fail "$bin failed"
 		echo "${bin##*/} round $r: traced"
-		start_tracer "cost-${bin##*-}-$r" -b "$bin" --no-calibrate --json "$TMP/cost$r.json"
+		start_tracer "cost-${bin##*-}-$r" -b "$bin" --sample 1 --no-calibrate --json "$TMP/cost$r.json"
 		t=$(elapsed "$bin") || fail "$bin failed (traced)"
 		echo "${bin##*/} round $r: stopping the tracer"
 		stop_tracer

@@ -2,7 +2,7 @@
 # executable: main -> pump -> libkaos' send, root first.
 . "$(dirname "$0")/lib.sh"
 
-start_tracer st -b "$WORK" --folded "$TMP/out.folded"
+start_tracer st --sample 1 -b "$WORK" --folded "$TMP/out.folded"
 "$WORK" --msgs 5000 --batch 1 --hold-ms 500 >"$TMP/work.txt" || fail "workload failed"
 stop_tracer
 [ -s "$TMP/out.folded" ] || fail "no folded output"
