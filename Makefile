@@ -39,8 +39,8 @@ WARN := -Wall -Wextra -Werror
 # Debian's hardening flags that way).
 BASE_CFLAGS := -O2 -g -fno-omit-frame-pointer $(WARN) -Iinclude -I$(B) -D_GNU_SOURCE \
 	$(CPPFLAGS) $(CFLAGS)
-# nop5 probe sites must not share the stack with red-zone data (include/kaos/probes.h);
-# kept for every x86 build so that objects of either PROBE_NOP mix safely.
+# A CALL-able probe site must not share the stack with red-zone data (include/kaos/probes.h);
+# kept for every x86 build (defence in depth) so that objects of any PROBE_NOP mix safely.
 ifeq ($(ARCH),x86_64)
 PROBE_CFLAGS := -mno-red-zone -DKAOS_NO_RED_ZONE
 BPF_ARCH := x86
@@ -48,17 +48,22 @@ else ifeq ($(ARCH),aarch64)
 PROBE_CFLAGS :=
 BPF_ARCH := arm64
 endif
-# The probe-site instruction of libkaos (docs/kernels.md has the numbers):
-#   PROBE_NOP=5 (default) a 5-byte nop: ~3x cheaper to trace on x86 kernels with
-#     the uprobe nop5 optimisation (6.18+, this machine), but single-stepped,
-#     3-7x dearer, on older ones;
-#   PROBE_NOP=1 a 1-byte nop, emulated by every kernel: for fleets on older kernels.
-# arm64 has one nop either way.
-PROBE_NOP ?= 5
+# The probe site of libkaos (include/kaos/probes.h, docs/kernels.md has the numbers):
+#   PROBE_NOP=combined (default) a 1-byte nop then a 10-byte nop, one note at the
+#     1-byte nop: safe on every kernel (attached at the note, it is emulated);
+#     kaos-trace attaches at the 10-byte nop only where a start-up self-test
+#     shows the kernel's fast path there is safe and cheaper;
+#   PROBE_NOP=1 a plain 1-byte nop, as <sys/sdt.h>.
+# arm64 has one nop either way. A plain 5-byte nop is no longer a build option: on
+# Linux 6.18 a traced one crashes the traced process's forked children (issue 11);
+# only the measuring variants below build it (libkaos-nop5.a).
+PROBE_NOP ?= combined
 ifeq ($(PROBE_NOP),1)
 PROBE_CFLAGS += -DKAOS_PROBE_NOP1
-else ifneq ($(PROBE_NOP),5)
-$(error PROBE_NOP must be 5 (5-byte nop, the default) or 1 (1-byte nop))
+else ifeq ($(PROBE_NOP),5)
+$(error PROBE_NOP=5 is gone: a traced 5-byte nop crashes forked children on Linux 6.18 (docs/probes.md); use the default (combined) or PROBE_NOP=1)
+else ifneq ($(PROBE_NOP),combined)
+$(error PROBE_NOP must be combined (1-byte + 10-byte nop, the default) or 1 (1-byte nop))
 endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
@@ -445,7 +450,11 @@ VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-a
 GUEST := $(B)/vm/guest
 # kt_funcs: functions of known call counts for the --func test (once it exists);
 # kt_offcpu: a consumer blocked in a known function (--off-cpu)
-GUEST_PROGS := kt_workload $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_offcpu
+# kt_scope: exec splits a pid into images (test_exec.sh); kt_fork: forks and execs while
+# traced (test_fork.sh); kt_probe_cost: a hit on the build's site, next to the
+# measuring-only nop5 and nop1 variants
+GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_funcs) kt_offcpu kt_fork \
+	kt_probe_cost
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
@@ -496,12 +505,15 @@ $(PROBE_NOP_STAMP): FORCE
 	$(Q)echo $(PROBE_NOP) >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 $(CORE_OBJ) $(KT_OBJ) $(B)/user/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
 	$(SAN_SRC:%.c=$(B)/asan/%.o) $(SAN_SRC:%.c=$(B)/tsan/%.o) \
-	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload: $(PROBE_NOP_STAMP)
+	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload $(GUEST)/bin/kt_fork \
+	$(GUEST)/bin/kt_probe_cost: $(PROBE_NOP_STAMP)
 .PHONY: FORCE
 FORCE:
 
-# libkaos with each probe-site instruction whatever PROBE_NOP says, to price a hit on both.
-NOP_VARIANT_CFLAGS = $(filter-out -DKAOS_PROBE_NOP1,$(1)) $(if $(filter nop1,$(2)),-DKAOS_PROBE_NOP1)
+# libkaos with each plain probe-site instruction whatever PROBE_NOP says, only to price a
+# hit on each (bench, the VM guests' cost report): never shipped.
+NOP_VARIANT_CFLAGS = $(filter-out -DKAOS_PROBE_NOP1,$(1)) $(if $(filter nop1,$(2)),-DKAOS_PROBE_NOP1) \
+	$(if $(filter nop5,$(2)),-DKAOS_PROBE_NOP5)
 $(B)/nop1/core/%.o: core/%.c | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(call NOP_VARIANT_CFLAGS,$(CORE_CFLAGS),nop1) -c $< -o $@

@@ -476,6 +476,24 @@ def frate(x):
                                               else f"{x / 1e3:.1f} k")
 
 
+def features_site():
+    """The chosen site and the nop1/nop5 hit costs, from `kaos-trace features`."""
+    out = {"site": "?", "nop5": "?", "short": "?"}
+    try:
+        text = subprocess.run([KT, "features"], capture_output=True, text=True,
+                              timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return dict(out, site=f"unknown ({e})")
+    for line in text.splitlines():
+        key, _, val = line.partition(": ")
+        if key == "probe_site":
+            out["site"] = val
+            out["short"] = val.split(":")[0]
+        elif key == "uprobe_nop5":
+            out["nop5"] = val
+    return out
+
+
 def summarize(runs, raw_path, elapsed):
     ok = [r for r in runs if "error" not in r and not r.get("aba")]
     aba = [r for r in runs if "error" not in r and r.get("aba")]
@@ -537,6 +555,12 @@ def summarize(runs, raw_path, elapsed):
     print("overhead/hit = (traced time - messages x untraced time per message of the same "
           "round) / probe hits.")
     print("=" * W)
+    # the probe site: where kaos-trace (and bpftrace, at the note) attach, and the plain
+    # nop1 vs nop5 hit costs side by side (kaos-trace's own self-test, perf uprobes, no BPF)
+    site = features_site()
+    res["meta"]["probe_site"] = site
+    print(f"\nProbe sites (libkaos' default combined site): kaos-trace attaches at {site['site']}")
+    print(f"  a bare uprobe hit, plain sites side by side: {site['nop5']}")
     for wl in ("local", "pair"):
         print(f"\n{wl}: {'one thread, send + recv per message' if wl == 'local' else 'two threads, per-message SPSC'}")
         print(f"  {'configuration':<50} {'msgs/s':>8} {'CPU/msg':>9} {'hits':>9} "
@@ -667,7 +691,7 @@ def summarize(runs, raw_path, elapsed):
         return med(xs), rng(xs)
 
     r, (lo, hi) = per_round_ratio("local", "kt-s1", "bt-bare", "per_hit_cpu")
-    target("kaos-trace per traced op <= 1.2x a bare USDT (nop5) hit", r,
+    target(f"kaos-trace per traced op <= 1.2x a bare USDT hit ({site['short']})", r,
            r is not None and r <= 1.2, f"{r:.2f}x" if r else "",
            f"per-round [{lo:.2f}..{hi:.2f}]" if r else "")
     r, (lo, hi) = per_round_ratio("local", "funclat", "kt-s1", "per_hit_cpu")

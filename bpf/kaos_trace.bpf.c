@@ -3,7 +3,9 @@
  * kaos-trace kernel side: one program per libkaos USDT probe. Each hit
  * becomes one kt_event in a BPF ringbuf (include/kt_event.h); every
  * reservation failure is counted, so delivered == fired - lost exactly
- * (userspace derives delivered: one map update less per hit).
+ * (userspace derives delivered: one map update less per hit). Besides the
+ * probes: an exec record per exec (process images, at the end of this
+ * file) and, for -b PROGRAM, the process scope (below).
  */
 /*
  * No CO-RE: nothing here depends on kernel struct layouts that vary (only
@@ -21,11 +23,13 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /*
  * Set by userspace before load (rodata: the verifier prunes dead branches).
- * No pid filter here: a uprobe attached for a pid runs its program only in
- * that process (the kernel compares the mm before calling it), and a probe
- * attached for every process (-b) traces every process by definition.
+ * No pid filter for -p: a uprobe attached for a pid runs its program only
+ * in that process (the kernel compares the mm before calling it). A probe
+ * attached for every process mapping a library (-b LIB) traces all of
+ * them, unless scope_filter is set (-b PROGRAM, see "Process scope" below).
  */
 const volatile bool filter_rings = false;
+const volatile bool scope_filter = false;
 const volatile bool want_stacks = false;
 /* ts_ns costs a clock read, ~60 ns a hit on a KVM guest (kvm-clock): only on request. */
 const volatile bool want_ts = false;
@@ -43,7 +47,7 @@ struct {
 /* Per-CPU counters: index = stat * KT_EV_TYPES + event type. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KT_STAT_NR * KT_EV_TYPES);
+	__uint(max_entries, KT_STAT_NR *KT_EV_TYPES);
 	__type(key, __u32);
 	__type(value, __u64);
 } kt_stats SEC(".maps");
@@ -79,6 +83,50 @@ struct {
 	__type(value, struct pmu_thread);
 } pmu_threads SEC(".maps");
 
+/*
+ * Process scope (-b PROGRAM where PROGRAM's probes live in a shared
+ * libkaos.so): the probes are attached to the library for every process,
+ * and only processes of PROGRAM pass. Membership is kept in the kernel so
+ * a process is in scope from its first instruction, with no userspace
+ * round trip that would lose its first operations:
+ *  - scope_tgids: processes in scope. Filled by userspace at start (a
+ *    /proc scan by PROGRAM's device and inode) and by kaos_scope_enter, a
+ *    uprobe on PROGRAM's entry point: a process that execs PROGRAM later
+ *    runs it before anything else (exec hands control to the entry point).
+ *  - scope_tasks: tasks created by a process in scope (fork, clone),
+ *    keyed by task pointer: a new task's pid cannot be read here without
+ *    kernel BTF (CO-RE costs ~50 ms at every start), but its first probe
+ *    hit sees the same pointer through bpf_get_current_task() and moves
+ *    its process into scope_tgids. Every task creation writes its entry
+ *    (set or cleared) and every task exit clears it: a reused pointer never
+ *    inherits a stale answer.
+ *  - exec clears the process (kaos_exec): a program exec'ing something
+ *    else leaves the scope; exec'ing PROGRAM re-enters it at the entry.
+ * scope_tgids entries of exited processes are swept by userspace; a reused
+ * pid goes through fork first, which sets the child's answer.
+ * Only raw tracepoints (no tracefs, no BTF) and plain helpers are used.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KT_SCOPE_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u8);
+} scope_tgids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KT_SCOPE_MAX_PROCS);
+	__type(key, __u64);
+	__type(value, __u8);
+} scope_tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KT_SCOPE_STAT_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} scope_stats SEC(".maps");
+
 /* Bytes of struct pt_regs that hold the general registers USDT arguments name. */
 #if defined(__TARGET_ARCH_x86)
 #define KT_REGS_BYTES sizeof(struct pt_regs)
@@ -96,6 +144,44 @@ static __always_inline __u64 stat_inc(__u32 stat, __u32 type)
 	__u64 *v = bpf_map_lookup_elem(&kt_stats, &key);
 
 	return v ? ++*v : 0;
+}
+
+#define KT_E2BIG 7 /* what a full hash map answers an insert (-E2BIG) */
+
+static __always_inline void scope_stat_inc(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&scope_stats, &stat);
+
+	if (v)
+		++*v;
+}
+
+/* Adds a process by program; one pinned by pid stays pinned. */
+static __always_inline void scope_add_tgid(__u32 tgid)
+{
+	__u8 by_program = KT_SCOPE_BY_PROGRAM;
+
+	if (bpf_map_lookup_elem(&scope_tgids, &tgid))
+		return;
+	/* NOEXIST: a pid pinned meanwhile stays pinned (that race is not a full map) */
+	if (bpf_map_update_elem(&scope_tgids, &tgid, &by_program, BPF_NOEXIST) == -KT_E2BIG)
+		scope_stat_inc(KT_SCOPE_FULL);
+}
+
+/* Is the current process in scope? A new task of one joins by its tgid here. */
+static __always_inline bool in_scope(__u32 tgid)
+{
+	__u8 by_program = KT_SCOPE_BY_PROGRAM;
+	__u64 task;
+
+	if (bpf_map_lookup_elem(&scope_tgids, &tgid))
+		return true;
+	task = bpf_get_current_task();
+	if (!bpf_map_lookup_elem(&scope_tasks, &task))
+		return false;
+	if (bpf_map_update_elem(&scope_tgids, &tgid, &by_program, BPF_NOEXIST) == -KT_E2BIG)
+		scope_stat_inc(KT_SCOPE_FULL);
+	return true;
 }
 
 /*
@@ -156,7 +242,8 @@ static __always_inline __u64 pmu_read(__u32 i, __u32 cpu)
  * the cumulative counter when that hit was of the same ring and kind, else
  * taken as 1 (exact when every operation fires: no --sample).
  */
-static __always_inline void pmu_fill(struct kt_event *e, __u32 tid, __u32 cpu, __u64 now[KT_PMU_MAX])
+static __always_inline void pmu_fill(struct kt_event *e, __u32 tid, __u32 cpu,
+				     __u64 now[KT_PMU_MAX])
 {
 	struct pmu_thread *th = bpf_map_lookup_elem(&pmu_threads, &tid);
 	struct pmu_thread nt = {};
@@ -194,6 +281,11 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 	__u64 a[7], pmu_now[KT_PMU_MAX] = {}, fired;
 	__u32 ring_id, cpu = bpf_get_smp_processor_id();
 
+	/* first: a process out of scope pays as little as possible */
+	if (scope_filter && !in_scope(tgid)) {
+		scope_stat_inc(KT_SCOPE_OTHER);
+		return 0;
+	}
 	if (read_args(ctx, a)) {
 		/* Unreadable arguments: still accounted as fired and lost. */
 		stat_inc(KT_STAT_FIRED, type);
@@ -295,4 +387,77 @@ SEC("usdt")
 int kaos_ring_close(struct pt_regs *ctx)
 {
 	return handle(ctx, KT_EV_RING_CLOSE);
+}
+
+/* ---------------------------------------------------------------- exec, scope */
+
+/*
+ * Every exec: a record in the event stream (after all of the old image's
+ * events), so the consumer keys what follows by the new image; and, with a
+ * scope, the process leaves it (kaos_scope_enter brings PROGRAM back).
+ * Costs one ring buffer record per exec on the machine, none per probe.
+ */
+SEC("raw_tp/sched_process_exec")
+int kaos_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct kt_event *e;
+
+	if (scope_filter) {
+		__u64 task = bpf_get_current_task();
+		__u8 *how = bpf_map_lookup_elem(&scope_tgids, &tgid);
+
+		if (how && *how == KT_SCOPE_BY_PROGRAM)
+			bpf_map_delete_elem(&scope_tgids, &tgid);
+		bpf_map_delete_elem(&scope_tasks, &task);
+	}
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		scope_stat_inc(KT_SCOPE_EXEC_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, KT_EVENT_BASE_SIZE);
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = KT_EV_EXEC;
+	e->pid = tgid;
+	e->tid = (__u32)pid_tgid;
+	e->cpu = bpf_get_smp_processor_id();
+	if (!bpf_get_current_comm(e->name, sizeof(e->name)))
+		e->flags = KT_EVF_NAME;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* A task created by a process in scope is in scope (args[1]: the child). */
+SEC("raw_tp/sched_process_fork")
+int kaos_scope_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 child = ctx->args[1];
+	__u8 one = 1;
+
+	if (!in_scope(bpf_get_current_pid_tgid() >> 32)) {
+		bpf_map_delete_elem(&scope_tasks, &child);
+		return 0;
+	}
+	if (bpf_map_update_elem(&scope_tasks, &child, &one, BPF_ANY))
+		scope_stat_inc(KT_SCOPE_FULL);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int kaos_scope_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 task = bpf_get_current_task();
+
+	bpf_map_delete_elem(&scope_tasks, &task);
+	return 0;
+}
+
+/* PROGRAM's entry point: the process runs PROGRAM (attached per program). */
+SEC("uprobe")
+int kaos_scope_enter(struct pt_regs *ctx)
+{
+	scope_add_tgid(bpf_get_current_pid_tgid() >> 32);
+	return 0;
 }

@@ -24,6 +24,15 @@ enum kt_event_type {
 	KT_EV_RING_CLOSE = 4,
 	KT_EV_FUNC = 5, /* plain uprobe entry->return (kaos-trace --func) */
 	KT_EV_TYPES = 6,
+	/*
+	 * Not a probe (outside the per-type arrays): a process replaced its
+	 * image (execve, same pid), from the sched_process_exec tracepoint.
+	 * Only pid, tid, cpu, ts_ns and name (the new comm, KT_EVF_NAME) are
+	 * set. In the ring buffer it follows every event of the old image, so
+	 * the consumer starts a new image of the pid exactly there: the new
+	 * image's rings restart their ids and counters.
+	 */
+	KT_EV_EXEC = 16,
 };
 
 /*
@@ -31,9 +40,9 @@ enum kt_event_type {
  * arguments (docs/probes.md) into ring_id..name_ptr unchanged.
  */
 struct kt_event {
-	__u64 ts_ns;	/* bpf_ktime_get_ns() at the probe; USDT events: 0 unless want_ts */
-	__u32 type;	/* enum kt_event_type */
-	__u32 pid;	/* tgid */
+	__u64 ts_ns; /* bpf_ktime_get_ns() at the probe; USDT events: 0 unless want_ts */
+	__u32 type;  /* enum kt_event_type */
+	__u32 pid;   /* tgid */
 	__u32 tid;
 	__u32 cpu;
 	__u32 ring_id;	/* KT_EV_FUNC: function index */
@@ -66,13 +75,29 @@ struct kt_event {
 
 /* Per-CPU counters indexed like this (map "kt_stats"). */
 enum kt_stat {
-	KT_STAT_FIRED = 0,	  /* probe programs that ran and passed the filters */
-	KT_STAT_DELIVERED = 1,	  /* records committed: FIRED - LOST (not counted in the map) */
-	KT_STAT_LOST = 2,	  /* ringbuf reservation failures */
-	KT_STAT_FILTERED = 3,	  /* dropped by the ring filter in the kernel */
-	KT_STAT_STACK_ERR = 4,	  /* bpf_get_stack failed (record sent without stack) */
+	KT_STAT_FIRED = 0,     /* probe programs that ran and passed the filters */
+	KT_STAT_DELIVERED = 1, /* records committed: FIRED - LOST (not counted in the map) */
+	KT_STAT_LOST = 2,      /* ringbuf reservation failures */
+	KT_STAT_FILTERED = 3,  /* dropped by the ring filter in the kernel */
+	KT_STAT_STACK_ERR = 4, /* bpf_get_stack failed (record sent without stack) */
 	KT_STAT_NR = 5,
 };
+
+/*
+ * Per-CPU counters of the process scope (map "scope_stats"): -b PROGRAM
+ * traces only that program's processes, filtered in the kernel.
+ */
+enum kt_scope_stat {
+	KT_SCOPE_OTHER = 0,	/* probe hits in processes out of scope (ignored) */
+	KT_SCOPE_FULL = 1,	/* a process could not be added: the scope map was full */
+	KT_SCOPE_EXEC_LOST = 2, /* exec records the ring buffer had no room for */
+	KT_SCOPE_STAT_NR = 3,
+};
+
+#define KT_SCOPE_MAX_PROCS 16384 /* processes (and new tasks) in scope at once */
+/* scope_tgids values: how a process entered the scope */
+#define KT_SCOPE_BY_PROGRAM 1 /* runs PROGRAM (or was forked by it): leaves at exec */
+#define KT_SCOPE_PINNED	    2 /* named by pid (-p, the -- command, kaos-trace): stays */
 
 /*
  * KT_EV_FUNC (kaos-trace --func, bpf/kaos_func.bpf.c): one record per timed

@@ -89,25 +89,47 @@ static uint64_t proc_start_ns(uint32_t pid)
 	if (!p)
 		return 0;
 	/* after ") " come fields 3..; starttime is field 22 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+	if (sscanf(p + 2,
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+		   "%llu",
 		   &start) != 1)
 		return 0;
 	return (uint64_t)start * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
 }
 
-struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid)
+/* The newest image of pid (new images go first in the list), or NULL. */
+static struct kt_proc *proc_find(const struct kt_agg *a, uint32_t pid)
 {
-	struct kt_proc *p;
-	char path[64];
-	FILE *f;
-
-	for (p = a->procs; p; p = p->next)
+	for (struct kt_proc *p = a->procs; p; p = p->next)
 		if (p->pid == pid)
 			return p;
-	p = calloc(1, sizeof(*p));
+	return NULL;
+}
+
+static struct kt_proc *proc_new(struct kt_agg *a, uint32_t pid)
+{
+	struct kt_proc *p = calloc(1, sizeof(*p));
+
 	if (!p)
 		return NULL;
 	p->pid = pid;
+	p->next = a->procs;
+	a->procs = p;
+	a->nprocs++;
+	return p;
+}
+
+struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid)
+{
+	struct kt_proc *p = proc_find(a, pid);
+	char path[64];
+	FILE *f;
+
+	if (p)
+		return p;
+	p = proc_new(a, pid);
+	if (!p)
+		return NULL;
 	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
 	f = fopen(path, "re");
 	if (f) {
@@ -121,18 +143,35 @@ struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid)
 	uint64_t start = proc_start_ns(pid);
 	uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
 	p->started_after_attach = start && start >= a->attach_ns + tick;
-	p->next = a->procs;
-	a->procs = p;
-	a->nprocs++;
 	return p;
 }
 
-struct kt_ring_agg *kt_agg_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id)
+struct kt_proc *kt_agg_exec(struct kt_agg *a, uint32_t pid, const char *comm)
+{
+	struct kt_proc *old = proc_find(a, pid), *p;
+
+	if (!old)
+		return NULL;
+	p = proc_new(a, pid);
+	if (!p)
+		return NULL;
+	old->execed = true;
+	p->exec_gen = old->exec_gen + 1;
+	/* A new image's rings start at zero: every operation is in the counts. */
+	p->started_after_attach = true;
+	snprintf(p->comm, sizeof(p->comm), "%s", comm && comm[0] ? comm : old->comm);
+	for (char *c = p->comm; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	return p;
+}
+
+static struct kt_ring_agg *ring_get(struct kt_agg *a, uint32_t pid, uint32_t gen, uint32_t ring_id)
 {
 	struct kt_ring_agg *r, **tail = &a->rings;
 
 	for (r = a->rings; r; r = r->next) {
-		if (r->pid == pid && r->ring_id == ring_id)
+		if (r->pid == pid && r->exec_gen == gen && r->ring_id == ring_id)
 			return r;
 		tail = &r->next;
 	}
@@ -140,10 +179,18 @@ struct kt_ring_agg *kt_agg_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id
 	if (!r)
 		return NULL;
 	r->pid = pid;
+	r->exec_gen = gen;
 	r->ring_id = ring_id;
 	*tail = r; /* keep first-seen order for stable output */
 	a->nrings++;
 	return r;
+}
+
+struct kt_ring_agg *kt_agg_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id)
+{
+	const struct kt_proc *p = proc_find(a, pid);
+
+	return ring_get(a, pid, p ? p->exec_gen : 0, ring_id);
 }
 
 /* Names come from the traced process: keep them printable. */
@@ -276,6 +323,15 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	struct kt_series *s;
 	struct kt_proc *p;
 
+	if (size >= KT_EVENT_BASE_SIZE && e->type == KT_EV_EXEC) {
+		bool named = (e->flags & KT_EVF_NAME) && size >= sizeof(*e);
+		char comm[sizeof(e->name)] = "";
+
+		if (named)
+			memcpy(comm, e->name, sizeof(comm) - 1);
+		kt_agg_exec(a, e->pid, comm);
+		return NULL;
+	}
 	if (size < KT_EVENT_BASE_SIZE || e->type >= KT_EV_TYPES ||
 	    (e->type == KT_EV_FUNC && e->ring_id >= a->nfuncs)) {
 		a->bad_events++;
@@ -288,7 +344,7 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	a->events++;
 	a->events_iv++;
 	p = kt_agg_proc(a, e->pid);
-	r = kt_agg_ring(a, e->pid, e->ring_id);
+	r = p ? ring_get(a, e->pid, p->exec_gen, e->ring_id) : NULL;
 	if (!p || !r)
 		return NULL;
 	p->hits++;
@@ -327,7 +383,8 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	return r;
 }
 
-void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
+/* Drops pid's images: every one (all) or exec_gen only. */
+static void forget(struct kt_agg *a, uint32_t pid, bool all, uint32_t exec_gen)
 {
 	struct kt_ring_agg **rp = &a->rings;
 	struct kt_proc **pp = &a->procs;
@@ -335,7 +392,7 @@ void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
 	while (*rp) {
 		struct kt_ring_agg *r = *rp;
 
-		if (r->pid != pid) {
+		if (r->pid != pid || (!all && r->exec_gen != exec_gen)) {
 			rp = &r->next;
 			continue;
 		}
@@ -348,7 +405,7 @@ void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
 	while (*pp) {
 		struct kt_proc *p = *pp;
 
-		if (p->pid != pid) {
+		if (p->pid != pid || (!all && p->exec_gen != exec_gen)) {
 			pp = &p->next;
 			continue;
 		}
@@ -358,12 +415,22 @@ void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
 	}
 }
 
-void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id)
+void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid)
+{
+	forget(a, pid, true, 0);
+}
+
+void kt_agg_forget_image(struct kt_agg *a, uint32_t pid, uint32_t exec_gen)
+{
+	forget(a, pid, false, exec_gen);
+}
+
+void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t exec_gen, uint32_t ring_id)
 {
 	for (struct kt_ring_agg **rp = &a->rings; *rp; rp = &(*rp)->next) {
 		struct kt_ring_agg *r = *rp;
 
-		if (r->pid != pid || r->ring_id != ring_id)
+		if (r->pid != pid || r->exec_gen != exec_gen || r->ring_id != ring_id)
 			continue;
 		*rp = r->next;
 		for (int t = 0; t < KT_EV_TYPES; t++)

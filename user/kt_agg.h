@@ -5,6 +5,11 @@
  * histograms from the sampled events, per-process probe-hit accounting.
  * KT_EV_FUNC events (kaos-trace --func) go to per-(process, function)
  * series: raw and probe-cost-corrected latency.
+ *
+ * A process is keyed by its image: pid and exec generation. An exec
+ * (KT_EV_EXEC, ordered after the old image's events) ends the current
+ * image and starts a new one whose rings count from zero: ring ids and
+ * counters restart in a new image, so merging them would mix two programs.
  */
 #ifndef KT_AGG_H
 #define KT_AGG_H
@@ -34,6 +39,7 @@ struct kt_series {
 
 struct kt_ring_agg {
 	uint32_t pid;
+	uint32_t exec_gen; /* the image of pid it belongs to (kt_proc.exec_gen) */
 	uint32_t ring_id;
 	char name[KT_NAME_LEN];
 	uint64_t name_ptr; /* where the name lives in the traced process */
@@ -44,9 +50,11 @@ struct kt_ring_agg {
 
 struct kt_proc {
 	uint32_t pid;
+	uint32_t exec_gen; /* execs of pid seen since attach: 0 for the image found first */
 	char comm[16];
 	bool started_after_attach; /* counts start at 0: nothing was missed */
 	bool exited;
+	bool execed;	/* this image was replaced by an exec (the pid lives on as exec_gen + 1) */
 	bool sym_added; /* its maps are cached by the symbolizer */
 	uint64_t hits;	/* probe hits delivered (each cost the process one probe) */
 	uint64_t hits_iv;
@@ -106,8 +114,20 @@ void kt_agg_free(struct kt_agg *a);
  */
 struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_t size);
 
+/* The current (newest) image of pid, created if new. */
 struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid);
+/* The ring of the current image of pid, created if new. */
 struct kt_ring_agg *kt_agg_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id);
+/* Does r belong to image p? */
+static inline bool kt_ring_of(const struct kt_ring_agg *r, const struct kt_proc *p)
+{
+	return r->pid == p->pid && r->exec_gen == p->exec_gen;
+}
+/*
+ * pid exec'd (comm: its new name, may be NULL): its current image ends and
+ * a new one starts. Returns the new image, or NULL if pid was not traced.
+ */
+struct kt_proc *kt_agg_exec(struct kt_agg *a, uint32_t pid, const char *comm);
 
 /* The functions KT_EV_FUNC events refer to (borrowed: must outlive a). */
 void kt_agg_set_funcs(struct kt_agg *a, const struct kt_func_desc *d, uint32_t n);
@@ -124,10 +144,12 @@ uint64_t kt_func_corrected_ns(uint64_t raw_ns, double bias_ns, uint64_t inner_co
 uint64_t kt_series_count(const struct kt_series *s);
 uint64_t kt_series_count_iv(const struct kt_series *s);
 
-/* Drops a process and its rings (a long-running tracer forgets exited processes). */
+/* Drops a process (every image) and its rings (a long-running tracer forgets exited processes). */
 void kt_agg_forget_proc(struct kt_agg *a, uint32_t pid);
-/* Drops one ring (the daemon retires closed rings). */
-void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t ring_id);
+/* Drops one image of a process (one replaced by exec) and its rings. */
+void kt_agg_forget_image(struct kt_agg *a, uint32_t pid, uint32_t exec_gen);
+/* Drops one ring of a process image (the daemon retires closed rings). */
+void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t exec_gen, uint32_t ring_id);
 
 /* Starts a new interval: interval histograms and counters are reset. */
 void kt_agg_interval_reset(struct kt_agg *a);

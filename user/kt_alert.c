@@ -55,10 +55,11 @@ enum kt_alert_transition kt_alert_step(struct kt_alert_sm *sm, bool cond, uint64
 
 /* ---------------------------------------------------------------- values */
 
-static const struct kt_proc *find_proc(const struct kt_agg *a, uint32_t pid)
+/* The process image ra belongs to (its comm: an exec may change it). */
+static const struct kt_proc *find_proc(const struct kt_agg *a, const struct kt_ring_agg *ra)
 {
 	for (const struct kt_proc *p = a->procs; p; p = p->next)
-		if (p->pid == pid)
+		if (kt_ring_of(ra, p))
 			return p;
 	return NULL;
 }
@@ -70,7 +71,7 @@ static bool matches(const struct kt_rule *r, const struct kt_agg *a, const struc
 	if (r->has_ring && fnmatch(r->ring, ra->name, 0) != 0)
 		return false;
 	if (r->has_process) {
-		const struct kt_proc *p = find_proc(a, ra->pid);
+		const struct kt_proc *p = find_proc(a, ra);
 
 		if (!p || fnmatch(r->process, p->comm, 0) != 0)
 			return false;

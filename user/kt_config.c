@@ -325,6 +325,8 @@ static int set_daemon(struct kt_config *c, const char *key, const char *v, char 
 		return set_bool(&c->verbose, key, v, msg, n);
 	if (!strcmp(key, "off_cpu"))
 		return set_bool(&c->off_cpu, key, v, msg, n);
+	if (!strcmp(key, "allow_nop5_sites"))
+		return set_bool(&c->allow_nop5_sites, key, v, msg, n);
 	if (!strcmp(key, "off_cpu_min_block")) {
 		if (set_duration(&c->off_cpu_min_ns, key, v, 0, msg, n))
 			return -1;

@@ -39,8 +39,10 @@ struct kt_config {
 	uint64_t ringbuf_bytes;
 	uint32_t sample;
 	double budget_pct;
-	double probe_cost_ns;	 /* > 0: skip calibration */
-	bool off_cpu;		 /* blocked time of the traced threads (kt_offcpu); restart only */
+	double probe_cost_ns;  /* > 0: skip calibration */
+	bool allow_nop5_sites; /* attach to old plain nop5 probe sites (fork hazard, docs/probes.md)
+				*/
+	bool off_cpu;	       /* blocked time of the traced threads (kt_offcpu); restart only */
 	uint64_t off_cpu_min_ns; /* blocks shorter than this are not charged */
 	/* [watch] */
 	char *watch[KT_CONFIG_MAX_WATCH];

@@ -16,6 +16,7 @@
 
 #include "kt_alert.h"
 #include "kt_config.h"
+#include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_http.h"
 #include "kt_log.h"
@@ -254,8 +255,11 @@ struct cli_setting {
 	const char *section, *key, *value, *flag;
 };
 
+/* A process that exited, or one image of it that exec replaced (image). */
 struct exited_proc {
 	uint32_t pid;
+	uint32_t exec_gen;
+	bool image;
 	uint64_t at;
 };
 
@@ -276,6 +280,7 @@ struct daemon {
 	bool stacks;		  /* fixed at start: the BPF object is loaded once */
 	struct kt_offcpu *offcpu; /* off_cpu = yes: fixed at start too */
 	uint64_t reloads, reload_failures;
+	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
 	int nexited, capexited;
 	uint32_t *announced;
@@ -319,6 +324,7 @@ enum {
 	OPT_PROBE_COST,
 	OPT_CHECK,
 	OPT_OFF_CPU,
+	OPT_ALLOW_NOP5,
 	OPT_OFF_CPU_MIN,
 	OPT_SAMPLE,
 	OPT_BUDGET,
@@ -329,7 +335,9 @@ static const struct argp_option daemon_options[] = {
 	{"config", OPT_CONFIG, "FILE", 0, "INI config (deploy/kaos-trace.conf); reread on SIGHUP",
 	 0},
 	{"watch", OPT_WATCH, "PATH", 0,
-	 "Trace every process mapping PATH (program or libkaos.so), now and later (repeatable)", 0},
+	 "PATH a program: trace its processes (now and later, children included), wherever "
+	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
+	 0},
 	{"listen", OPT_LISTEN, "ADDR:PORT", 0,
 	 "Serve /metrics here (default 127.0.0.1:9464; 'off': no endpoint)", 0},
 	{"log-format", OPT_LOG_FORMAT, "plain|json", 0, "Log line format on stderr", 0},
@@ -352,6 +360,10 @@ static const struct argp_option daemon_options[] = {
 	 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the probe cost instead of measuring it",
+	 0},
+	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
+	 "Attach to programs built with old plain 5-byte-nop probe sites (a child they fork "
+	 "while traced can crash: only for programs that never fork)",
 	 0},
 	{"off-cpu", OPT_OFF_CPU, NULL, 0,
 	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
@@ -432,6 +444,11 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "verbose", "yes", "-v"};
 		return 0;
 	}
+	if (key == OPT_ALLOW_NOP5) {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "allow_nop5_sites", "yes",
+							 "allow-nop5-sites"};
+		return 0;
+	}
 	if (key == OPT_OFF_CPU) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "off_cpu", "yes", "off-cpu"};
 		return 0;
@@ -486,12 +503,12 @@ fail:
 
 static uint64_t retain_ns(const struct daemon *d);
 
-static void forget_ring(void *ctx, uint32_t pid, uint32_t ring_id)
+static void forget_ring(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t ring_id)
 {
 	struct daemon *d = ctx;
 
-	kt_agg_forget_ring(&d->s.agg, pid, ring_id);
-	kt_windows_forget_ring(d->win, pid, ring_id);
+	kt_agg_forget_ring(&d->s.agg, pid, exec_gen, ring_id);
+	kt_windows_forget_ring(d->win, pid, exec_gen, ring_id);
 }
 
 /*
@@ -622,6 +639,69 @@ static bool target_replaced(const struct kt_attachment *a)
 	return stat(a->path, &st) == 0 && (st.st_ino != a->ino || st.st_dev != a->dev);
 }
 
+static bool scope_has(const struct kt_session *s, const char *program)
+{
+	struct stat st;
+
+	if (stat(program, &st))
+		return false;
+	for (int i = 0; i < s->nscope; i++)
+		if (s->scope_progs[i].dev == st.st_dev && s->scope_progs[i].ino == st.st_ino)
+			return true;
+	return false;
+}
+
+/*
+ * Says which processes each new watch traces and, with the process scope
+ * loaded, adds new programs to it. The scope is chosen at load: a change
+ * of kind (a first library watch, a first program in a library) waits
+ * for a restart, and says so.
+ */
+static void apply_scope(struct daemon *d, const struct kt_targets *tg, bool first)
+{
+	char err[1024];
+
+	for (int i = 0; i < tg->n; i++) {
+		const struct kt_target *t = &tg->v[i];
+		int n;
+
+		if (!t->program[0]) {
+			if (!d->s.scope && first)
+				kt_log(KT_LOG_INFO, "scope", "every process mapping %s", t->path);
+			else if (d->s.scope)
+				kt_log(KT_LOG_WARN, "scope",
+				       "%s: only processes of the watched programs until a restart "
+				       "(the process scope is chosen at start)",
+				       t->path);
+			continue;
+		}
+		if (!d->s.scope && !first && !t->scoped)
+			continue;
+		if (!d->s.scope) {
+			if (t->scoped)
+				kt_log(KT_LOG_WARN, "scope",
+				       "%s: every process mapping %s (its probes are there; %s)",
+				       t->program, t->path,
+				       kt_targets_need_scope(tg)
+					       ? "only its processes after a restart"
+					       : "a library is watched too");
+			else
+				kt_log(KT_LOG_INFO, "scope", "processes of %s (its own probes)",
+				       t->program);
+			continue;
+		}
+		if (scope_has(&d->s, t->program))
+			continue;
+		n = kt_session_scope_program(&d->s, t->program, err, sizeof(err));
+		if (n < 0)
+			kt_log(KT_LOG_ERROR, "scope", "%s: not traced: %s", t->program, err);
+		else
+			kt_log(KT_LOG_INFO, "scope",
+			       "processes of %s, now and later, children included (%d running)",
+			       t->program, n);
+	}
+}
+
 static void restart_only(const struct kt_config *old, const struct kt_config *c)
 {
 	if (old->off_cpu != c->off_cpu || old->off_cpu_min_ns != c->off_cpu_min_ns)
@@ -704,6 +784,18 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 			continue;
 		if (a)
 			kt_session_detach(&d->s, -1, tg.v[i].path);
+		/* the fork hazard on kernels that optimise nop5 (docs/probes.md) */
+		if (!c->allow_nop5_sites &&
+		    kt_site_of(tg.v[i].path, "kaos", NULL) == KT_SITE_NOP5) {
+			snprintf(
+				err, errlen,
+				"%.512s: its probe sites are plain 5-byte nops, which kernels with "
+				"the uprobe nop5 optimisation turn into CALLs (a child it forks "
+				"while traced dies with SIGSEGV); rebuild it with current libkaos, "
+				"or set allow_nop5_sites (--allow-nop5-sites)",
+				tg.v[i].path);
+			goto fail_attach;
+		}
 		if (kt_session_attach(&d->s, -1, tg.v[i].path, err, errlen))
 			goto fail_attach;
 		new_paths[nnew++] = tg.v[i].path;
@@ -721,9 +813,9 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 		i++;
 	}
 	for (int i = 0; i < nnew; i++)
-		kt_log(KT_LOG_INFO, "attach",
-		       "attached %d probes to %s (every process, now and later)",
-		       KT_SESSION_NPROBES, new_paths[i]);
+		kt_log(KT_LOG_INFO, "attach", "attached %d probes to %s", KT_SESSION_NPROBES,
+		       new_paths[i]);
+	apply_scope(d, &tg, first);
 	if (http != d->http) {
 		kt_http_close(d->http);
 		d->http = http;
@@ -874,21 +966,44 @@ static uint64_t retain_ns(const struct daemon *d)
 	return longest > MIN_RETAIN_NS ? longest : MIN_RETAIN_NS;
 }
 
+/* Says (once per housekeeping pass, when they grew) what the scope and exec tracking missed. */
+static void log_scope_losses(struct daemon *d)
+{
+	uint64_t sc[KT_SCOPE_STAT_NR];
+
+	kt_session_scope_stats(&d->s, sc);
+	if (sc[KT_SCOPE_FULL] > d->scope_said[KT_SCOPE_FULL])
+		kt_log(KT_LOG_WARN, "scope",
+		       "%llu processes or tasks could not join the scope (its map is full): their "
+		       "operations are not traced",
+		       (unsigned long long)(sc[KT_SCOPE_FULL] - d->scope_said[KT_SCOPE_FULL]));
+	if (sc[KT_SCOPE_EXEC_LOST] > d->scope_said[KT_SCOPE_EXEC_LOST])
+		kt_log(KT_LOG_WARN, "process",
+		       "%llu exec records lost (ring buffer full): an exec'd process may show its "
+		       "images merged",
+		       (unsigned long long)(sc[KT_SCOPE_EXEC_LOST] -
+					    d->scope_said[KT_SCOPE_EXEC_LOST]));
+	memcpy(d->scope_said, sc, sizeof(sc));
+}
+
 /* New processes are logged; exited ones are logged, then forgotten after retain. */
 static void track_processes(struct daemon *d, uint64_t now)
 {
 	kt_session_check_exited(&d->s);
+	kt_session_scope_sweep(&d->s);
+	log_scope_losses(d);
 	for (struct kt_proc *p = d->s.agg.procs; p; p = p->next) {
 		if (!pid_in(d->announced, d->nannounced, p->pid)) {
 			push_u32(&d->announced, &d->nannounced, &d->capannounced, p->pid);
 			kt_log(KT_LOG_INFO, "process", "pid %u (%s) traced", p->pid, p->comm);
 		}
-		if (!p->exited)
+		if (!p->exited && !p->execed)
 			continue;
 		bool known = false;
 
 		for (int i = 0; i < d->nexited; i++)
-			known |= d->exited[i].pid == p->pid;
+			known |= d->exited[i].pid == p->pid &&
+				 (!d->exited[i].image || d->exited[i].exec_gen == p->exec_gen);
 		if (known)
 			continue;
 		if (d->nexited == d->capexited) {
@@ -900,8 +1015,14 @@ static void track_processes(struct daemon *d, uint64_t now)
 			d->exited = nv;
 			d->capexited = nc;
 		}
-		d->exited[d->nexited++] = (struct exited_proc){p->pid, now};
-		kt_log(KT_LOG_INFO, "process", "pid %u (%s) exited", p->pid, p->comm);
+		d->exited[d->nexited++] =
+			(struct exited_proc){p->pid, p->exec_gen, !p->exited, now};
+		if (p->exited)
+			kt_log(KT_LOG_INFO, "process", "pid %u (%s) exited", p->pid, p->comm);
+		else
+			kt_log(KT_LOG_INFO, "process",
+			       "pid %u (%s) exec'd: its new image's series carry exec=\"%u\"",
+			       p->pid, p->comm, p->exec_gen + 1);
 	}
 	uint64_t keep = retain_ns(d);
 
@@ -912,6 +1033,15 @@ static void track_processes(struct daemon *d, uint64_t now)
 		}
 		uint32_t pid = d->exited[i].pid;
 
+		if (d->exited[i].image) {
+			/* an image exec replaced: the process lives on */
+			kt_prom_rings_forget_image(d->prom_rings, &d->s.agg, pid,
+						   d->exited[i].exec_gen);
+			kt_agg_forget_image(&d->s.agg, pid, d->exited[i].exec_gen);
+			kt_windows_forget_image(d->win, pid, d->exited[i].exec_gen);
+			d->exited[i] = d->exited[--d->nexited];
+			continue;
+		}
 		kt_log(KT_LOG_DEBUG, "process", "pid %u forgotten (exited %.0f s ago)", pid,
 		       (double)(now - d->exited[i].at) / 1e9);
 		kt_prom_rings_forget_pid(d->prom_rings, &d->s.agg, pid);
@@ -1165,6 +1295,16 @@ int kt_daemon_main(int argc, char **argv)
 				     .weight_latency = c.folded_latency,
 				     .ringbuf_bytes = c.ringbuf_bytes,
 				     .verbose = c.verbose};
+	struct kt_targets watched;
+
+	/* the process scope is set at load: decided by the watches at start */
+	if (resolve_watches(&c, &watched, err, sizeof(err))) {
+		kt_log(KT_LOG_ERROR, "start", "%s", err);
+		kt_config_free(&c);
+		return 1;
+	}
+	so.scope = kt_targets_need_scope(&watched);
+	kt_targets_free(&watched);
 
 	if (c.folded_dir[0] && access(c.folded_dir, W_OK)) {
 		kt_log(KT_LOG_ERROR, "start", "folded dir %s: %s", c.folded_dir, strerror(errno));
@@ -1177,12 +1317,21 @@ int kt_daemon_main(int argc, char **argv)
 		kt_config_free(&c);
 		return 1;
 	}
+	struct kt_features feat;
+
+	/* where to attach on combined probe sites: a self-test in a child, while BPF loads */
+	kt_features_probe_now(&feat);
+	kt_features_probe_start(&feat, c.probe_cost_ns > 0 ? 0 : KT_PROBE_SITES);
 	if (kt_session_open(&d.s, &so, err, sizeof(err))) {
 		kt_log(KT_LOG_ERROR, "start", "%s", err);
 		kt_session_print_bpf_log(stderr);
+		kt_features_probe_finish(&feat);
 		kt_config_free(&c);
 		return 1;
 	}
+	kt_features_probe_finish(&feat);
+	kt_features_site_line(&feat, err, sizeof(err));
+	kt_log(KT_LOG_INFO, "start", "probe sites: attaching at %s", err);
 	d.stacks = so.stacks;
 	if (c.off_cpu && kt_offcpu_open(&d.offcpu, c.off_cpu_min_ns, d.s.sym, err, sizeof(err))) {
 		kt_log(KT_LOG_ERROR, "start", "%s", err);

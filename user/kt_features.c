@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,31 +30,90 @@
 #define UPROBE_PMU_TYPE "/sys/bus/event_source/devices/uprobe/type"
 #define KERNEL_BTF	"/sys/kernel/btf/vmlinux"
 
-/* ---------------------------------------------------------------- sites to time */
+/* ---------------------------------------------------------------- site self-test */
 
-#if defined(__x86_64__)
 /*
- * Two probe sites of our own, one per instruction, each alone in a tiny
- * function. Labels inside asm: noinline/noclone keep them unique. These
- * functions use no stack, so the nop5 CALL path cannot clobber anything.
+ * Where kaos-trace attaches on a combined site (include/kaos/probes.h) is
+ * decided here, per kernel, by a self-test that never touches a traced
+ * process: in a child of kaos-trace, perf uprobe events (no BPF) go on
+ * sites in kaos-trace's own text, which the child then hits:
+ *   +0  the 1-byte nop (the note's address; emulated everywhere)
+ *   +1  the 10-byte nop: can the kernel probe it at all, does a
+ *       grandchild forked after the hits pass the site and exit normally,
+ *       does red-zone data survive it, and what does a hit cost
+ *   nop5 a plain 5-byte nop, priced for `features` and for targets built
+ *       with one (the nop5 fast path of 6.18 is the fork hazard)
+ * +1 is chosen only if it is safe AND clearly cheaper. The child reports
+ * through a pipe and exits; its exit (which unregisters the uprobes, ~40 ms
+ * each here) is not waited for: it was forked twice and init reaps it.
  */
-extern const char kt_feat_nop5_at[], kt_feat_nop1_at[];
+#if defined(__x86_64__)
+extern const char kt_feat_at0[], kt_feat_at1[], kt_feat_nop5_at[], kt_feat_redzone_at[],
+	kt_feat_redzone5_at[], kt_feat_nop5_b_at[];
+
+#define COMBINED_SITE ".byte 0x90, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00\n"
+
+/* One site per measurement: a uprobe on one must not slow another. No stack use. */
+__attribute__((noinline, noclone, used)) static void site_at0(void)
+{
+	__asm__ __volatile__(".globl kt_feat_at0\n.hidden kt_feat_at0\n"
+			     "kt_feat_at0: " COMBINED_SITE ::
+				     : "memory");
+}
+
+__attribute__((noinline, noclone, used)) static void site_at1(void)
+{
+	__asm__ __volatile__(".globl kt_feat_at1\n.hidden kt_feat_at1\n"
+			     "kt_feat_at1: " COMBINED_SITE ::
+				     : "memory");
+}
 
 __attribute__((noinline, noclone, used)) static void site_nop5(void)
 {
-	__asm__ __volatile__(".globl kt_feat_nop5_at\n"
-			     ".hidden kt_feat_nop5_at\n"
+	__asm__ __volatile__(".globl kt_feat_nop5_at\n.hidden kt_feat_nop5_at\n"
 			     "kt_feat_nop5_at: .byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n" ::
 				     : "memory");
 }
 
-__attribute__((noinline, noclone, used)) static void site_nop1(void)
+/*
+ * Leaves that keep two values at -8(%rsp) and -16(%rsp), the red zone,
+ * across a probe site: 1 if either changed. In one asm statement, so the
+ * compiler cannot put anything between the stores, the site and the loads.
+ */
+#define REDZONE_LEAF(fn, label, site)                                                        \
+	__attribute__((noinline, noclone)) static int fn(uint64_t a, uint64_t b)             \
+	{                                                                                    \
+		uint64_t ra, rb;                                                             \
+                                                                                             \
+		__asm__ __volatile__("movq %[a], -8(%%rsp)\n\tmovq %[b], -16(%%rsp)\n"       \
+				     ".globl " label "\n.hidden " label "\n" label ": " site \
+				     "\tmovq -8(%%rsp), %[ra]\n\tmovq -16(%%rsp), %[rb]\n"   \
+				     : [ra] "=&r"(ra), [rb] "=&r"(rb)                        \
+				     : [a] "r"(a), [b] "r"(b)                                \
+				     : "memory");                                            \
+		return ra != a || rb != b;                                                   \
+	}
+REDZONE_LEAF(redzone_combined, "kt_feat_redzone_at", COMBINED_SITE)
+/* for kt_features_test_nop5_as_at1(): the 6.18 hazard, which the checks must catch */
+REDZONE_LEAF(redzone_nop5, "kt_feat_redzone5_at", ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n")
+
+__attribute__((noinline, noclone, used)) static void site_nop5_b(void)
 {
-	__asm__ __volatile__(".globl kt_feat_nop1_at\n"
-			     ".hidden kt_feat_nop1_at\n"
-			     "kt_feat_nop1_at: .byte 0x90\n" ::
+	__asm__ __volatile__(".globl kt_feat_nop5_b_at\n.hidden kt_feat_nop5_b_at\n"
+			     "kt_feat_nop5_b_at: .byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n" ::
 				     : "memory");
 }
+
+/* The site the self-test checks as "+1", with its red-zone twin. */
+struct at1_site {
+	const char *at, *redzone_at;
+	void (*pass)(void);
+	int (*redzone)(uint64_t, uint64_t);
+};
+static const struct at1_site combined_at1 = {kt_feat_at1 + 1, kt_feat_redzone_at + 1, site_at1,
+					     redzone_combined};
+static const struct at1_site nop5_as_at1 = {kt_feat_nop5_b_at, kt_feat_redzone5_at, site_nop5_b,
+					    redzone_nop5};
 
 /* File and file offset of a code address of this process, from /proc/self/maps. */
 static int addr_to_file(uintptr_t addr, char *path, size_t pathlen, uint64_t *off)
@@ -93,7 +155,7 @@ static int read_int_file(const char *path, int *v)
 	return ok ? 0 : -EINVAL;
 }
 
-/* A perf uprobe event (no BPF program) on this process at the site. */
+/* A perf uprobe event (no BPF program) on this process at the site: fd or -errno. */
 static int open_uprobe(int pmu_type, const char *site)
 {
 	struct perf_event_attr a;
@@ -112,57 +174,171 @@ static int open_uprobe(int pmu_type, const char *site)
 	return e < 0 ? -errno : e;
 }
 
-static double ns_per_call(void (*fn)(void), int n)
+/* Best of a few rounds of hits, after a warm-up (a fast path is set up at the first hit). */
+static double ns_per_hit(void (*fn)(void))
 {
-	struct timespec a, b;
+	const int rounds = 3, hits = 100;
+	double best = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < 8; i++)
 		fn();
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / n;
+	for (int r = 0; r < rounds; r++) {
+		struct timespec a, b;
+		double ns;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (int i = 0; i < hits; i++)
+			fn();
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / hits;
+		best = r == 0 || ns < best ? ns : best;
+	}
+	return best;
 }
 
-/* The uprobe events of the last measurement (-1: none), see time_nops(). */
-static int kept_fds[2] = {-1, -1};
+/* What the self-test child reports through its pipe. */
+struct site_report {
+	int at1_err;	      /* 0, or -errno of the uprobe at +1 */
+	int fork_status;      /* wait status of the grandchild that passed +1; -1: not run */
+	unsigned redzone_bad; /* red-zone calls over a probed +1 that lost their data */
+	double at0_ns, at1_ns, nop5_ns;
+};
 
-/* Cost of one hit on each site: the best of a few alternating rounds. */
-static void time_nops(struct kt_features *f)
+/* Forks after the hits at +1; the grandchild passes the site again. */
+static int fork_after_hits(const struct at1_site *s)
 {
-	const int rounds = 3, hits = 200;
-	int type, fd5, fd1;
+	int st = -1;
+	pid_t g = fork();
 
-	if (read_int_file(UPROBE_PMU_TYPE, &type))
-		return;
-	fd5 = open_uprobe(type, kt_feat_nop5_at);
-	fd1 = open_uprobe(type, kt_feat_nop1_at);
-	if (fd5 >= 0 && fd1 >= 0) {
-		double best5 = 0, best1 = 0;
-
-		/* the first hit of a nop5 site takes the slow path and rewrites it */
-		ns_per_call(site_nop5, 8);
-		ns_per_call(site_nop1, 8);
-		for (int r = 0; r < rounds; r++) {
-			double c5 = ns_per_call(site_nop5, hits);
-			double c1 = ns_per_call(site_nop1, hits);
-
-			best5 = r == 0 || c5 < best5 ? c5 : best5;
-			best1 = r == 0 || c1 < best1 ? c1 : best1;
-		}
-		f->nop5_ns = best5;
-		f->nop1_ns = best1;
-		f->nop5 = kt_features_classify_nop5(best5, best1);
+	if (g == 0) {
+		alarm(5); /* whatever the site does, this child ends */
+		s->pass();
+		_exit(0);
 	}
-	/*
-	 * Closing a uprobe event waits for the kernel to unregister it: ~40 ms
-	 * each here, most of kaos-trace's start-up. The events stay open (their
-	 * sites are never hit again) until the next measurement or exit.
-	 */
-	for (int i = 0; i < 2; i++)
-		if (kept_fds[i] >= 0)
-			close(kept_fds[i]);
-	kept_fds[0] = fd5;
-	kept_fds[1] = fd1;
+	if (g < 0 || waitpid(g, &st, 0) != g)
+		return -1;
+	return st;
+}
+
+/*
+ * The self-test proper, in the child. Registering a uprobe costs tens of
+ * ms here, so only what the caller needs is measured: +1 first (refused at
+ * once by kernels that cannot probe it, such as 6.18), +0 only to price +1
+ * against it unless `full`, the nop5 site only if `full` (features) or a
+ * target has nop5 sites (`nop5`).
+ */
+static void run_site_test(int type, const struct at1_site *at1, bool full, bool nop5,
+			  struct site_report *r)
+{
+	int fd = open_uprobe(type, at1->at);
+
+	r->fork_status = -1;
+	if (fd < 0) {
+		r->at1_err = fd;
+	} else {
+		r->at1_ns = ns_per_hit(at1->pass);
+		r->fork_status = fork_after_hits(at1);
+		if (open_uprobe(type, at1->redzone_at) >= 0)
+			for (uint64_t i = 0; i < 64; i++)
+				r->redzone_bad += (unsigned)at1->redzone(i ^ 0xa5a5a5a5deadbeefull,
+									 i ^ 0x5a5a5a5acafef00dull);
+	}
+	if ((full || nop5 || !r->at1_err) && open_uprobe(type, kt_feat_at0) >= 0)
+		r->at0_ns = ns_per_hit(site_at0);
+	if ((full || nop5) && open_uprobe(type, kt_feat_nop5_at) >= 0)
+		r->nop5_ns = ns_per_hit(site_nop5);
+}
+
+/* Reads exactly len bytes within timeout_ms: 0, or -1. */
+static int read_within(int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return -1;
+		n = read(fd, (char *)buf + got, len - got);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The self-test runs in a grandchild while kaos-trace goes on starting
+ * (registering a uprobe, even one the kernel refuses, takes ~35 ms here):
+ * site_test_start() forks, site_test_finish() collects the report.
+ */
+static struct {
+	int fd;	      /* the report pipe, -1: no test under way */
+	pid_t worker; /* the grandchild, once known */
+} site_test = {-1, -1};
+
+static void site_test_start(const struct at1_site *at1, bool full, bool nop5)
+{
+	struct site_report r = {.fork_status = -1};
+	int type, pfd[2], st;
+	pid_t mid;
+
+	if (site_test.fd >= 0 || read_int_file(UPROBE_PMU_TYPE, &type) || pipe2(pfd, O_CLOEXEC))
+		return;
+	fflush(NULL); /* no buffered output may be written twice */
+	mid = fork();
+	if (mid == 0) {
+		pid_t w = fork();
+
+		if (w == 0) {
+			/* holds none of kaos-trace's files (a -- COMMAND's start pipe, say) */
+			if (dup2(pfd[1], 3) != 3)
+				_exit(1);
+			close_range(4, ~0u, 0);
+			alarm(10); /* never outlives a stuck test; kaos-trace waits 3 s */
+			run_site_test(type, at1, full, nop5, &r);
+			_exit(write(3, &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
+		}
+		/* the worker's pid first, so the parent can stop a stuck one */
+		_exit(write(pfd[1], &w, sizeof(w)) == (ssize_t)sizeof(w) ? 0 : 1);
+	}
+	close(pfd[1]);
+	if (mid < 0) {
+		close(pfd[0]);
+		return;
+	}
+	/* the middle child exits at once: the worker is reparented and never our zombie */
+	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+		;
+	site_test.fd = pfd[0];
+	if (read_within(site_test.fd, &site_test.worker, sizeof(pid_t), 1000))
+		site_test.worker = -1;
+}
+
+/* Collects the self-test's report into f (site_tested stays false without one). */
+static void site_test_finish(struct kt_features *f)
+{
+	struct site_report r;
+
+	if (site_test.fd < 0)
+		return;
+	if (site_test.worker > 0 && read_within(site_test.fd, &r, sizeof(r), 3000) == 0) {
+		f->site_tested = true;
+		f->at1_err = r.at1_err;
+		f->at1_fork_status = r.fork_status;
+		f->at1_redzone_bad = r.redzone_bad;
+		f->at0_ns = r.at0_ns;
+		f->at1_ns = r.at1_ns;
+		f->nop5_ns = r.nop5_ns;
+		f->nop1_ns = r.at0_ns; /* the same emulated 1-byte nop */
+		f->nop5 = kt_features_classify_nop5(f->nop5_ns, f->nop1_ns);
+	} else if (site_test.worker > 0) {
+		kill(site_test.worker, SIGKILL); /* stuck: the choice stays +0 */
+	}
+	close(site_test.fd);
+	site_test.fd = -1;
+	site_test.worker = -1;
 }
 #endif
 
@@ -186,7 +362,14 @@ static bool bpf_refused(void)
 	return errno == EPERM || errno == EACCES;
 }
 
-void kt_features_probe(struct kt_features *f, bool timing)
+void kt_features_probe(struct kt_features *f, unsigned tests)
+{
+	kt_features_probe_now(f);
+	kt_features_probe_start(f, tests);
+	kt_features_probe_finish(f);
+}
+
+void kt_features_probe_now(struct kt_features *f)
 {
 	struct utsname u;
 
@@ -207,14 +390,84 @@ void kt_features_probe(struct kt_features *f, bool timing)
 		if (f->cookie == 0)
 			f->cookie = -EPERM;
 	}
+}
+
+void kt_features_probe_start(struct kt_features *f, unsigned tests)
+{
 #if defined(__x86_64__)
 	f->nop5 = KT_NOP5_UNKNOWN;
-	if (timing && f->uprobe_pmu)
-		time_nops(f);
+	if ((tests & KT_PROBE_SITES) && f->uprobe_pmu)
+		site_test_start(&combined_at1, tests & KT_PROBE_ALL, tests & KT_PROBE_NOP5);
 #else
-	(void)timing;
+	(void)tests;
 	f->nop5 = KT_NOP5_NOT_X86;
 #endif
+}
+
+void kt_features_probe_finish(struct kt_features *f)
+{
+#if defined(__x86_64__)
+	site_test_finish(f);
+#endif
+	kt_features_choose_site(f);
+}
+
+void kt_features_test_nop5_as_at1(struct kt_features *f)
+{
+	kt_features_probe_now(f);
+#if defined(__x86_64__)
+	f->nop5 = KT_NOP5_UNKNOWN;
+	if (f->uprobe_pmu)
+		site_test_start(&nop5_as_at1, true, true);
+	site_test_finish(f);
+#endif
+	kt_features_choose_site(f);
+}
+
+void kt_features_choose_site(struct kt_features *f)
+{
+	char *why = f->site_why;
+	size_t len = sizeof(f->site_why);
+
+	f->site_at = 0;
+	if (f->nop5 == KT_NOP5_NOT_X86)
+		snprintf(why, len, "%s: nops are emulated",
+			 !strcmp(f->machine, "aarch64") ? "arm64"
+			 : f->machine[0]		? f->machine
+							: "not x86");
+	else if (!f->site_tested)
+		snprintf(why, len, "the note's address; the +1 self-test did not run");
+	else if (f->at1_err)
+		/* 524: the kernel's ENOTSUPP, which strerror() does not know */
+		snprintf(why, len, "the kernel refuses a uprobe on the 10-byte nop (%s)",
+			 f->at1_err == -524 ? "ENOTSUPP" : strerror(-f->at1_err));
+	else if (!WIFEXITED(f->at1_fork_status) || WEXITSTATUS(f->at1_fork_status))
+		snprintf(why, len, "a child forked after hits at +1 did not exit normally (%s %d)",
+			 WIFSIGNALED(f->at1_fork_status) ? "signal" : "status",
+			 WIFSIGNALED(f->at1_fork_status) ? WTERMSIG(f->at1_fork_status)
+							 : WEXITSTATUS(f->at1_fork_status));
+	else if (f->at1_redzone_bad)
+		snprintf(why, len, "a hit at +1 corrupted red-zone data (%u of 64 calls)",
+			 f->at1_redzone_bad);
+	else if (!(f->at1_ns > 0 && f->at0_ns > 0 && f->at1_ns <= 0.7 * f->at0_ns))
+		snprintf(why, len, "+1 is safe here but no cheaper (%.0f ns a hit against %.0f ns)",
+			 f->at1_ns, f->at0_ns);
+	else
+		/* libbpf 1.1's bpf_program__attach_usdt has no offset: the note's address */
+		snprintf(why, len,
+			 "+1 is safe and cheaper here (%.0f ns a hit against %.0f ns), but "
+			 "kaos-trace attaches through libbpf's USDT support, at the note's address",
+			 f->at1_ns, f->at0_ns);
+}
+
+void kt_features_site_line(const struct kt_features *f, char *buf, size_t len)
+{
+	if (f->nop5 == KT_NOP5_NOT_X86) { /* one nop at the note, no combined site */
+		snprintf(buf, len, "+0 (%s)", f->site_why);
+		return;
+	}
+	snprintf(buf, len, "+%d (%s): %s", f->site_at,
+		 f->site_at ? "the 10-byte nop" : "the 1-byte nop, emulated", f->site_why);
 }
 
 enum kt_nop5 kt_features_classify_nop5(double nop5_ns, double nop1_ns)
@@ -322,7 +575,11 @@ int kt_features_notes(const struct kt_features *f, char *buf, size_t len)
 enum kt_site kt_site_from_bytes(const uint8_t *b, size_t n)
 {
 	static const uint8_t nop5[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+	static const uint8_t combined[11] = {0x90, 0x66, 0x2e, 0x0f, 0x1f, 0x84,
+					     0x00, 0x00, 0x00, 0x00, 0x00};
 
+	if (n >= 11 && !memcmp(b, combined, 11))
+		return KT_SITE_COMBINED;
 	if (n >= 5 && !memcmp(b, nop5, 5))
 		return KT_SITE_NOP5;
 	if (n >= 1 && b[0] == 0x90)
@@ -335,7 +592,7 @@ enum kt_site kt_site_of(const char *path, const char *provider, const char *name
 	struct kt_usdt_list l;
 	const struct kt_usdt_probe *p;
 	enum kt_site s = KT_SITE_UNKNOWN;
-	uint8_t b[5];
+	uint8_t b[11];
 	ssize_t got;
 	int fd;
 
@@ -359,6 +616,8 @@ const char *kt_site_name(enum kt_site s)
 		return "1-byte nop";
 	case KT_SITE_NOP5:
 		return "5-byte nop";
+	case KT_SITE_COMBINED:
+		return "1-byte + 10-byte nop";
 	case KT_SITE_OTHER:
 		return "nop";
 	default:
@@ -370,20 +629,30 @@ int kt_features_site_advice(const struct kt_features *f, enum kt_site site, char
 {
 	if (len)
 		buf[0] = 0;
+	if (site == KT_SITE_NOP5 && f->nop5 == KT_NOP5_OPTIMISED) {
+		snprintf(buf, len,
+			 "WARNING: its probe sites are plain 5-byte nops, which this kernel (%s) "
+			 "turns into CALLs into a per-process mapping: a child it forks while "
+			 "traced dies with SIGSEGV at a probe site, even after kaos-trace has "
+			 "gone; rebuild it with current libkaos (the default combined site) or "
+			 "PROBE_NOP=1",
+			 f->release);
+		return 1;
+	}
 	if (site == KT_SITE_NOP5 && f->nop5 == KT_NOP5_SLOW) {
 		snprintf(buf, len,
 			 "its probe sites are 5-byte nops, which this kernel (%s) single-steps: "
-			 "a hit costs ~%.1f us against ~%.1f us on a 1-byte nop; libkaos built "
-			 "with PROBE_NOP=1 is cheaper to trace here",
+			 "a hit costs ~%.1f us against ~%.1f us on a 1-byte nop; current libkaos "
+			 "(the default combined site) or PROBE_NOP=1 is cheaper to trace here",
 			 f->release, f->nop5_ns / 1e3, f->nop1_ns / 1e3);
 		return 1;
 	}
-	if (site == KT_SITE_NOP1 && f->nop5 == KT_NOP5_OPTIMISED) {
+	if (site == KT_SITE_NOP1 && f->site_at == 1) {
 		snprintf(buf, len,
-			 "its probe sites are 1-byte nops; this kernel (%s) optimises 5-byte nop "
-			 "sites (~%.1f us a hit against ~%.1f us): libkaos built with "
-			 "PROBE_NOP=5 (the default) is cheaper to trace here",
-			 f->release, f->nop5_ns / 1e3, f->nop1_ns / 1e3);
+			 "its probe sites are 1-byte nops; this kernel (%s) runs the 10-byte nop "
+			 "of a combined site faster (~%.1f us a hit against ~%.1f us): libkaos "
+			 "built with the default PROBE_NOP is cheaper to trace here",
+			 f->release, f->at1_ns / 1e3, f->at0_ns / 1e3);
 		return 1;
 	}
 	return 0;
@@ -398,6 +667,8 @@ static const char *yes_no(int v)
 
 void kt_features_print(FILE *out, const struct kt_features *f)
 {
+	char line[256];
+
 	fprintf(out, "kernel: %s %s\n", f->release, f->machine);
 	fprintf(out, "btf: %s\n", yes_no(f->btf));
 	fprintf(out, "uprobes: %s\n", yes_no(f->uprobe_pmu));
@@ -408,25 +679,40 @@ void kt_features_print(FILE *out, const struct kt_features *f)
 	if (f->nop5_ns > 0 && f->nop1_ns > 0)
 		fprintf(out, " (hit on nop5 %.0f ns, on nop1 %.0f ns)", f->nop5_ns, f->nop1_ns);
 	fputc('\n', out);
+	if (f->site_tested && !f->at1_err)
+		fprintf(out, "combined_site_+1: hit %.0f ns, forked child %s, red zone %s\n",
+			f->at1_ns,
+			WIFEXITED(f->at1_fork_status) && !WEXITSTATUS(f->at1_fork_status) ? "ok"
+											  : "died",
+			f->at1_redzone_bad ? "corrupted" : "intact");
+	kt_features_site_line(f, line, sizeof(line));
+	fprintf(out, "probe_site: %s\n", line);
 }
 
 /* ---------------------------------------------------------------- kaos-trace glue */
 
 static struct kt_features probed;
 static bool have_probed;
+/* the targets kt_features_check saw, for kt_features_site_finish's advice */
+static const struct kt_targets *checked;
+static enum kt_site checked_sites[64];
+static bool checked_combined;
 
 int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, size_t errlen)
 {
-	enum kt_site sites[64];
-	bool x86_sites = false;
+	bool nop5 = false;
 	char msg[1024];
 	int n = ts->n < 64 ? ts->n : 64;
 
+	checked = ts;
+	checked_combined = false;
 	for (int i = 0; i < n; i++) {
-		sites[i] = kt_site_of(ts->v[i].path, "kaos", NULL);
-		x86_sites |= sites[i] == KT_SITE_NOP1 || sites[i] == KT_SITE_NOP5;
+		checked_sites[i] = kt_site_of(ts->v[i].path, "kaos", NULL);
+		checked_combined |= checked_sites[i] == KT_SITE_COMBINED;
+		/* nop5 sites: the self-test also says whether they are the fork hazard */
+		nop5 |= checked_sites[i] == KT_SITE_NOP5;
 	}
-	kt_features_probe(&probed, x86_sites && time_sites);
+	kt_features_probe_now(&probed);
 	have_probed = true;
 	if (kt_features_missing(&probed, err, errlen)) {
 		char tail[128];
@@ -439,15 +725,62 @@ int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, s
 	}
 	if (kt_features_notes(&probed, msg, sizeof(msg)))
 		fprintf(stderr, "kaos-trace: note: %s\n", msg);
+	if (time_sites && (nop5 || checked_combined))
+		kt_features_probe_start(&probed, KT_PROBE_SITES | (nop5 ? KT_PROBE_NOP5 : 0));
+	return 0;
+}
+
+/*
+ * A target whose sites are plain 5-byte nops is the fork hazard wherever the
+ * kernel optimises them (6.18): refused unless the user said it never forks,
+ * also when the self-test did not run (--no-calibrate) and so cannot tell.
+ */
+static int refuse_nop5(const char *path, char *err, size_t errlen)
+{
+	if (probed.nop5 == KT_NOP5_OPTIMISED)
+		snprintf(err, errlen,
+			 "%s: its probe sites are plain 5-byte nops, which this kernel (%s) turns "
+			 "into CALLs into a per-process mapping: a child it forks while traced "
+			 "would die with SIGSEGV; rebuild it with current libkaos, or pass "
+			 "--allow-nop5-sites if it never forks",
+			 path, probed.release);
+	else
+		snprintf(
+			err, errlen,
+			"%s: its probe sites are plain 5-byte nops, which kernels with the uprobe "
+			"nop5 optimisation turn into CALLs (a forked child dies with SIGSEGV), and "
+			"the self-test that tells did not run (--no-calibrate or --probe-cost); "
+			"rebuild it with current libkaos, or pass --allow-nop5-sites",
+			path);
+	return -1;
+}
+
+int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
+{
+	char msg[1024];
+	int n;
+
+	if (!checked)
+		return 0;
+	kt_features_probe_finish(&probed);
+	n = checked->n < 64 ? checked->n : 64;
+	for (int i = 0; i < n && !allow_nop5; i++)
+		if (checked_sites[i] == KT_SITE_NOP5 && probed.nop5 != KT_NOP5_SLOW &&
+		    probed.nop5 != KT_NOP5_EMULATED)
+			return refuse_nop5(checked->v[i].path, err, errlen);
+	if (checked_combined) {
+		kt_features_site_line(&probed, msg, sizeof(msg));
+		fprintf(stderr, "kaos-trace: probe sites: attaching at %s\n", msg);
+	}
 	for (int i = 0; i < n; i++) {
 		bool dup = false;
 
 		for (int j = 0; j < i; j++)
-			dup |= !strcmp(ts->v[i].path, ts->v[j].path);
-		if (!dup && kt_features_site_advice(&probed, sites[i], msg, sizeof(msg)))
-			fprintf(stderr, "kaos-trace: note: %s: %s\n", ts->v[i].path, msg);
+			dup |= !strcmp(checked->v[i].path, checked->v[j].path);
+		if (!dup && kt_features_site_advice(&probed, checked_sites[i], msg, sizeof(msg)))
+			fprintf(stderr, "kaos-trace: note: %s: %s\n", checked->v[i].path, msg);
 	}
-	return 0;
+	return probed.site_at;
 }
 
 void kt_features_explain(FILE *out)
@@ -467,7 +800,7 @@ int kt_features_cmd(void)
 	char msg[1024];
 	int missing;
 
-	kt_features_probe(&f, true);
+	kt_features_probe(&f, KT_PROBE_SITES | KT_PROBE_ALL);
 	kt_features_print(stdout, &f);
 	missing = kt_features_missing(&f, msg, sizeof(msg));
 	if (missing)

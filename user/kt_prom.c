@@ -37,14 +37,14 @@ void kt_prom_buckets(const struct kt_hist *h, uint64_t out[KT_PROM_NBUCKETS + 1]
 /* ---------------------------------------------------------------- ring registry */
 
 struct reg_entry {
-	uint32_t pid, ring_id;
+	uint32_t pid, exec_gen, ring_id; /* a ring of one process image */
 	bool folded;
 	bool seen;	    /* in the aggregation at the last update */
 	uint64_t closed_at; /* 0: open */
 };
 
 struct kt_prom_rings {
-	struct reg_entry *v; /* sorted by (pid, ring_id) */
+	struct reg_entry *v; /* sorted by (pid, exec_gen, ring_id) */
 	size_t n, cap;
 	int max_rings, admitted;
 	uint64_t folded, retired;
@@ -97,22 +97,24 @@ int kt_prom_rings_admitted(const struct kt_prom_rings *pr)
 	return pr->admitted;
 }
 
-static int entry_cmp(uint32_t pid, uint32_t ring_id, const struct reg_entry *e)
+static int entry_cmp(uint32_t pid, uint32_t gen, uint32_t ring_id, const struct reg_entry *e)
 {
 	if (pid != e->pid)
 		return pid < e->pid ? -1 : 1;
+	if (gen != e->exec_gen)
+		return gen < e->exec_gen ? -1 : 1;
 	return ring_id < e->ring_id ? -1 : ring_id > e->ring_id;
 }
 
-/* Index of (pid, ring_id), or of where it would go (*found false). */
-static size_t entry_find(const struct kt_prom_rings *pr, uint32_t pid, uint32_t ring_id,
-			 bool *found)
+/* Index of (pid, gen, ring_id), or of where it would go (*found false). */
+static size_t entry_find(const struct kt_prom_rings *pr, uint32_t pid, uint32_t gen,
+			 uint32_t ring_id, bool *found)
 {
 	size_t lo = 0, hi = pr->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = entry_cmp(pid, ring_id, &pr->v[mid]);
+		int c = entry_cmp(pid, gen, ring_id, &pr->v[mid]);
 
 		if (!c) {
 			*found = true;
@@ -130,7 +132,7 @@ static size_t entry_find(const struct kt_prom_rings *pr, uint32_t pid, uint32_t 
 static const struct reg_entry *entry_of(const struct kt_prom_rings *pr, const struct kt_ring_agg *r)
 {
 	bool found;
-	size_t i = entry_find(pr, r->pid, r->ring_id, &found);
+	size_t i = entry_find(pr, r->pid, r->exec_gen, r->ring_id, &found);
 
 	return found ? &pr->v[i] : NULL;
 }
@@ -148,7 +150,8 @@ static int entry_add(struct kt_prom_rings *pr, size_t at, const struct kt_ring_a
 		pr->cap = nc;
 	}
 	memmove(&pr->v[at + 1], &pr->v[at], (pr->n - at) * sizeof(pr->v[0]));
-	pr->v[at] = (struct reg_entry){.pid = r->pid, .ring_id = r->ring_id};
+	pr->v[at] =
+		(struct reg_entry){.pid = r->pid, .exec_gen = r->exec_gen, .ring_id = r->ring_id};
 	pr->n++;
 	if (pr->admitted < pr->max_rings) {
 		pr->admitted++;
@@ -190,7 +193,7 @@ static void entry_remove(struct kt_prom_rings *pr, size_t i)
 
 /* Registers a's rings; returns how many are due for retirement (marked in ids). */
 static int register_rings(struct kt_prom_rings *pr, const struct kt_agg *a, uint64_t now,
-			  uint64_t grace_ns, uint32_t (*due)[2], int max_due)
+			  uint64_t grace_ns, uint32_t (*due)[3], int max_due)
 {
 	int ndue = 0;
 
@@ -198,7 +201,7 @@ static int register_rings(struct kt_prom_rings *pr, const struct kt_agg *a, uint
 		pr->v[i].seen = false;
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
 		bool found;
-		size_t i = entry_find(pr, r->pid, r->ring_id, &found);
+		size_t i = entry_find(pr, r->pid, r->exec_gen, r->ring_id, &found);
 
 		if (!found && entry_add(pr, i, r))
 			return -ENOMEM;
@@ -211,7 +214,8 @@ static int register_rings(struct kt_prom_rings *pr, const struct kt_agg *a, uint
 			if (e->folded && keep_gone_totals(pr, r))
 				continue; /* out of memory: stays, tried again later */
 			due[ndue][0] = r->pid;
-			due[ndue][1] = r->ring_id;
+			due[ndue][1] = r->exec_gen;
+			due[ndue][2] = r->ring_id;
 			ndue++;
 		}
 	}
@@ -225,39 +229,52 @@ static int register_rings(struct kt_prom_rings *pr, const struct kt_agg *a, uint
 int kt_prom_rings_update(struct kt_prom_rings *pr, const struct kt_agg *a, uint64_t now,
 			 uint64_t grace_ns, kt_prom_retire_fn fn, void *ctx)
 {
-	uint32_t due[256][2];
+	uint32_t due[256][3];
 	int ndue = register_rings(pr, a, now, grace_ns, due, 256);
 
 	if (ndue < 0)
 		return ndue;
 	for (int k = 0; k < ndue; k++) {
 		bool found;
-		size_t i = entry_find(pr, due[k][0], due[k][1], &found);
+		size_t i = entry_find(pr, due[k][0], due[k][1], due[k][2], &found);
 
 		if (found)
 			entry_remove(pr, i);
 		pr->retired++;
 		if (fn)
-			fn(ctx, due[k][0], due[k][1]);
+			fn(ctx, due[k][0], due[k][1], due[k][2]);
 	}
 	return ndue;
 }
 
-void kt_prom_rings_forget_pid(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid)
+/* Forgets pid's rings: of every image (all) or of image gen only. */
+static void forget_rings(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid, bool all,
+			 uint32_t gen)
 {
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
 		bool found;
 		size_t i;
 
-		if (r->pid != pid)
+		if (r->pid != pid || (!all && r->exec_gen != gen))
 			continue;
-		i = entry_find(pr, r->pid, r->ring_id, &found);
+		i = entry_find(pr, r->pid, r->exec_gen, r->ring_id, &found);
 		if (!found)
 			continue;
 		if (pr->v[i].folded)
 			keep_gone_totals(pr, r); /* out of memory: the overflow loses them */
 		entry_remove(pr, i);
 	}
+}
+
+void kt_prom_rings_forget_pid(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid)
+{
+	forget_rings(pr, a, pid, true, 0);
+}
+
+void kt_prom_rings_forget_image(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid,
+				uint32_t exec_gen)
+{
+	forget_rings(pr, a, pid, false, exec_gen);
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -292,6 +309,18 @@ static void family(struct pw *w, const char *name, const char *type, const char 
 }
 
 /*
+ * exec="N" on the series of a process image after its Nth exec (ring ids
+ * and counters restart in a new image): absent for the image found first,
+ * so a process that never execs keeps its series, and only the execs seen
+ * add series.
+ */
+static void exec_label(FILE *f, uint32_t exec_gen)
+{
+	if (exec_gen)
+		fprintf(f, ",exec=\"%u\"", exec_gen);
+}
+
+/*
  * One ring series set as exported: a ring, or (r NULL) the overflow set
  * that the rings beyond the cap are folded into. The labels of a ring are
  * decided here and nowhere else.
@@ -310,7 +339,9 @@ static void ring_labels(FILE *f, const struct ring_view *v)
 	}
 	fprintf(f, "pid=\"%u\",process=\"", v->r->pid);
 	label_value(f, v->comm);
-	fputs("\",ring=\"", f);
+	fputc('"', f);
+	exec_label(f, v->r->exec_gen);
+	fputs(",ring=\"", f);
 	label_value(f, v->r->name);
 	fputc('"', f);
 	if (v->with_id)
@@ -472,10 +503,12 @@ static int cmp_view_name(const void *x, const void *y)
 
 	if (a->r->pid != b->r->pid)
 		return a->r->pid < b->r->pid ? -1 : 1;
+	if (a->r->exec_gen != b->r->exec_gen) /* images are told apart by exec="N" */
+		return a->r->exec_gen < b->r->exec_gen ? -1 : 1;
 	return strncmp(a->r->name, b->r->name, KT_NAME_LEN);
 }
 
-/* ring_id where two exported rings of a process share a name. */
+/* ring_id where two exported rings of a process image share a name. */
 static int mark_collisions(struct ring_view *v, size_t n)
 {
 	struct ring_view **byname = malloc((n ? n : 1) * sizeof(*byname));
@@ -492,10 +525,11 @@ static int mark_collisions(struct ring_view *v, size_t n)
 	return 0;
 }
 
-static const char *comm_of(const struct kt_agg *a, uint32_t pid)
+/* The comm of the process image r belongs to (an exec may change it). */
+static const char *comm_of(const struct kt_agg *a, const struct kt_ring_agg *r)
 {
 	for (const struct kt_proc *p = a->procs; p; p = p->next)
-		if (p->pid == pid)
+		if (kt_ring_of(r, p))
 			return p->comm;
 	return "?";
 }
@@ -528,7 +562,7 @@ static int ring_set_build(struct ring_set *rs, const struct kt_prom_src *src)
 		if (e && e->folded)
 			rs->folded[rs->nfolded++] = r;
 		else
-			rs->views[rs->n++] = (struct ring_view){.r = r, .comm = comm_of(a, r->pid)};
+			rs->views[rs->n++] = (struct ring_view){.r = r, .comm = comm_of(a, r)};
 	}
 	if (mark_collisions(rs->views, rs->n))
 		return -ENOMEM;
@@ -744,14 +778,18 @@ static void write_processes(struct pw *w, const struct kt_agg *a)
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		fprintf(f, "kaos_trace_process_probe_hits_total{pid=\"%u\",process=\"", p->pid);
 		label_value(f, p->comm);
-		fprintf(f, "\"} %" PRIu64 "\n", p->hits);
+		fputc('"', f);
+		exec_label(f, p->exec_gen);
+		fprintf(f, "} %" PRIu64 "\n", p->hits);
 	}
 	family(w, "kaos_trace_process_running", "gauge",
-	       "1 while a traced process runs, 0 after it exited.");
+	       "1 while a traced process image runs, 0 after it exited or exec'd.");
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		fprintf(f, "kaos_trace_process_running{pid=\"%u\",process=\"", p->pid);
 		label_value(f, p->comm);
-		fprintf(f, "\"} %d\n", !p->exited);
+		fputc('"', f);
+		exec_label(f, p->exec_gen);
+		fprintf(f, "} %d\n", !p->exited && !p->execed);
 	}
 	family(w, "kaos_trace_process_sample_every", "gauge",
 	       "Sampling period in effect in a traced process (1 in N operations fire), read back "

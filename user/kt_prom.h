@@ -66,11 +66,11 @@ void kt_prom_rings_free(struct kt_prom_rings *pr);
 void kt_prom_rings_set_max(struct kt_prom_rings *pr, int max_rings);
 int kt_prom_rings_max(const struct kt_prom_rings *pr);
 
-typedef void (*kt_prom_retire_fn)(void *ctx, uint32_t pid, uint32_t ring_id);
+typedef void (*kt_prom_retire_fn)(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t ring_id);
 
 /*
  * Registers a's new rings (admitted or folded), notes the closed ones, and
- * retires those closed at least grace_ns ago: fn(ctx, pid, ring_id) is
+ * retires those closed at least grace_ns ago: fn(ctx, pid, exec_gen, ring_id) is
  * called for each after the registry let go of it (fn may free the ring).
  * Returns how many were retired, or -ENOMEM (nothing lost: retried later).
  */
@@ -78,6 +78,9 @@ int kt_prom_rings_update(struct kt_prom_rings *pr, const struct kt_agg *a, uint6
 			 uint64_t grace_ns, kt_prom_retire_fn fn, void *ctx);
 /* Before a process is dropped from a: its folded rings' totals stay in the overflow. */
 void kt_prom_rings_forget_pid(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid);
+/* The same for one image of pid (replaced by exec). */
+void kt_prom_rings_forget_image(struct kt_prom_rings *pr, const struct kt_agg *a, uint32_t pid,
+				uint32_t exec_gen);
 
 uint64_t kt_prom_rings_folded(const struct kt_prom_rings *pr);	/* ring instances folded */
 uint64_t kt_prom_rings_retired(const struct kt_prom_rings *pr); /* ring instances retired */

@@ -35,15 +35,18 @@ static const struct kt_hist *series_hist(const struct kt_series *s, bool soj, bo
 	return interval ? s->dur_iv : s->dur;
 }
 
-/* Calls of a process's probed functions and what their probes cost it (ns). */
-static uint64_t proc_func_calls(const struct kt_agg *a, uint32_t pid, bool interval,
+/*
+ * Calls of a process's probed functions and what their probes cost it (ns).
+ * --func counts per pid, not per image: they go with the current image.
+ */
+static uint64_t proc_func_calls(const struct kt_agg *a, const struct kt_proc *p, bool interval,
 				double *cost_ns)
 {
 	uint64_t calls = 0;
 
 	*cost_ns = 0;
-	for (const struct kt_func_agg *f = a->funcs; f; f = f->next) {
-		if (f->pid != pid || f->idx >= a->nfuncs)
+	for (const struct kt_func_agg *f = a->funcs; f && !p->execed; f = f->next) {
+		if (f->pid != p->pid || f->idx >= a->nfuncs)
 			continue;
 		uint64_t n = series_ops(&f->s, interval);
 
@@ -60,7 +63,7 @@ static void proc_cost(const struct kt_agg *a, const struct kt_proc *p,
 	uint64_t hits = interval ? p->hits_iv : p->hits;
 	double fcost;
 
-	proc_func_calls(a, p->pid, interval, &fcost);
+	proc_func_calls(a, p, interval, &fcost);
 	*pct = secs > 0 ? ((double)hits * t->hit_ns + fcost) / (secs * 1e9) * 100.0 : 0;
 }
 
@@ -285,23 +288,46 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		t->fired, t->stack_errors ? " [some stacks unavailable]" : "",
 		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
 	print_loss(f, t, interval);
+	if (t->scope) {
+		fprintf(f, "scope: %s", t->scope);
+		if (t->out_of_scope)
+			fprintf(f, "; %" PRIu64 " probe hits in other processes ignored",
+				t->out_of_scope);
+		fputc('\n', f);
+	}
+	if (t->scope_full)
+		fprintf(f,
+			"warning: %" PRIu64 " processes or tasks could not join the scope (its map "
+			"was full): their operations were not traced\n",
+			t->scope_full);
+	if (t->exec_lost)
+		fprintf(f,
+			"warning: %" PRIu64 " exec records lost (ring buffer full): a process that "
+			"exec'd may show its images merged\n",
+			t->exec_lost);
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		double pct;
 		bool any = false;
 
 		double fcost;
-		uint64_t fcalls = proc_func_calls(a, p->pid, interval, &fcost);
+		uint64_t fcalls = proc_func_calls(a, p, interval, &fcost);
 
 		proc_cost(a, p, t, interval, &pct);
-		fprintf(f, "pid %u (%s)%s: %" PRIu64 " probe hits", p->pid, p->comm,
-			p->exited ? " [exited]" : "", interval ? p->hits_iv : p->hits);
+		fprintf(f, "pid %u (%s)", p->pid, p->comm);
+		if (p->exec_gen)
+			fprintf(f, " after exec #%u", p->exec_gen);
+		fprintf(f, "%s: %" PRIu64 " probe hits",
+			p->execed   ? " [replaced by exec]"
+			: p->exited ? " [exited]"
+				    : "",
+			interval ? p->hits_iv : p->hits);
 		if (fcalls)
 			fprintf(f, ", %" PRIu64 " probed function calls", fcalls);
 		fprintf(f, ", tracing cost %.3f%% of %.2f s", pct, secs);
 		sampling_text(f, p, t);
 		fputc('\n', f);
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (r->pid != p->pid)
+			if (!kt_ring_of(r, p))
 				continue;
 			if (!any) {
 				fprintf(f,
@@ -343,7 +369,7 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				row(f, r, "retransmit", nrt, secs, NULL, cls);
 			}
 		}
-		if (func_rows(f, a, t, p->pid, secs, hist, interval))
+		if (!p->execed && func_rows(f, a, t, p->pid, secs, hist, interval))
 			any = true;
 		if (!any)
 			fprintf(f, "  (no events yet)\n");
@@ -352,13 +378,13 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				"NAME", "COUNTER PER OP", "SAMPLES", "MIN", "P50", "P90", "P99",
 				"MAX", "MEAN");
 			for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
-				if (r->pid == p->pid)
+				if (kt_ring_of(r, p))
 					pmu_rows(f, a, r, interval);
 		}
 		if (!hist)
 			continue;
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (r->pid != p->pid)
+			if (!kt_ring_of(r, p))
 				continue;
 			print_hist(f, r, "send latency",
 				   series_hist(&r->s[KT_EV_SEND], false, interval));
@@ -488,6 +514,16 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		}
 		kt_json_object_end(&w);
 	}
+	if (t->scope) {
+		kt_json_key(&w, "scope");
+		kt_json_string(&w, t->scope);
+		kt_json_key(&w, "out_of_scope_hits");
+		kt_json_u64(&w, t->out_of_scope);
+		kt_json_key(&w, "scope_full");
+		kt_json_u64(&w, t->scope_full);
+	}
+	kt_json_key(&w, "exec_lost");
+	kt_json_u64(&w, t->exec_lost);
 	if (a->nfuncs) {
 		kt_json_key(&w, "func");
 		kt_json_object_begin(&w);
@@ -510,8 +546,12 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_u64(&w, p->pid);
 		kt_json_key(&w, "comm");
 		kt_json_string(&w, p->comm);
+		kt_json_key(&w, "exec");
+		kt_json_u64(&w, p->exec_gen);
 		kt_json_key(&w, "exited");
 		kt_json_bool(&w, p->exited);
+		kt_json_key(&w, "replaced_by_exec");
+		kt_json_bool(&w, p->execed);
 		kt_json_key(&w, "probe_hits");
 		kt_json_u64(&w, interval ? p->hits_iv : p->hits);
 		kt_json_key(&w, "cost_pct");
@@ -524,7 +564,7 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_key(&w, "rings");
 		kt_json_array_begin(&w);
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (r->pid != p->pid)
+			if (!kt_ring_of(r, p))
 				continue;
 			kt_json_object_begin(&w);
 			kt_json_key(&w, "id");
@@ -552,7 +592,7 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_key(&w, "functions");
 		kt_json_array_begin(&w);
 		for (const struct kt_func_agg *fa = a->funcs; fa; fa = fa->next)
-			if (fa->pid == p->pid && fa->idx < a->nfuncs)
+			if (fa->pid == p->pid && fa->idx < a->nfuncs && !p->execed)
 				json_func(&w, a, fa, secs, interval);
 		kt_json_array_end(&w);
 		kt_json_object_end(&w);

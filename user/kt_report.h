@@ -25,8 +25,12 @@ struct kt_report_totals {
 	bool has_sampling;
 	bool func_calibrated;		  /* --func: probe costs were measured */
 	uint64_t func_stats[KT_FSTAT_NR]; /* --func: kernel-side anomalies (enum kt_func_stat) */
-	double elapsed_s;		  /* since attach */
-	double interval_s;		  /* length of this interval */
+	const char *scope;     /* which processes are traced, in words (NULL: not said) */
+	uint64_t out_of_scope; /* probe hits in processes out of that scope, ignored */
+	uint64_t scope_full;   /* processes that could not join the scope (map full) */
+	uint64_t exec_lost;    /* exec records lost: a process's images may be merged */
+	double elapsed_s;      /* since attach */
+	double interval_s;     /* length of this interval */
 	bool final;
 	/* if set, kt_report_json calls it to add members (e.g. "off_cpu") at the end */
 	int (*json_extra)(struct kt_json *w, void *ctx);

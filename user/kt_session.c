@@ -19,6 +19,7 @@
 #include "kt_control.h"
 #include "kt_folded.h"
 #include "kt_sym.h"
+#include "kt_target.h"
 
 const char *const kt_session_probe_names[KT_SESSION_NPROBES] = {"send", "recv", "backpressure",
 								"retransmit", "ring_close"};
@@ -61,6 +62,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (size < KT_EVENT_BASE_SIZE || e->pid == (uint32_t)s->self)
 		return 0; /* calibration events of our own */
 	kt_agg_add(&s->agg, e, size);
+	if (e->type == KT_EV_EXEC)
+		return 0; /* not a probe: only splits the process into images */
 	if (s->folded && e->stack_sz && size >= sizeof(*e)) {
 		struct kt_proc *p = kt_agg_proc(&s->agg, e->pid);
 
@@ -97,6 +100,40 @@ int kt_session_add_hook(struct kt_session *s, kt_session_event_fn fn, void *ctx)
 
 /* ---------------------------------------------------------------- open */
 
+/*
+ * Exec (always: keys series by process image) and, with a scope, fork and
+ * exit. Raw tracepoints: attached by name, no tracefs, no kernel BTF.
+ */
+static int attach_tracepoints(struct kt_session *s, char *err, size_t errlen)
+{
+	s->exec_link =
+		bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_exec, "sched_process_exec");
+	if (!s->exec_link) {
+		snprintf(err, errlen, "cannot attach the sched_process_exec tracepoint: %s",
+			 strerror(errno));
+		return -1;
+	}
+	if (!s->scope)
+		return 0;
+	s->fork_link = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_scope_fork,
+							  "sched_process_fork");
+	s->exit_link = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_scope_exit,
+							  "sched_process_exit");
+	if (!s->fork_link || !s->exit_link) {
+		snprintf(err, errlen, "cannot attach the sched_process_fork/exit tracepoints: %s",
+			 strerror(errno));
+		return -1;
+	}
+	/* our own calibration probe must pass the scope */
+	int e = kt_session_scope_pid(s, s->self);
+
+	if (e) {
+		snprintf(err, errlen, "cannot set the process scope: %s", strerror(-e));
+		return -1;
+	}
+	return 0;
+}
+
 int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char *err, size_t errlen)
 {
 	uint64_t rb_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 2u << 20;
@@ -116,6 +153,16 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		return -1;
 	}
 	s->skel->rodata->filter_rings = o->nrings > 0;
+	s->skel->rodata->scope_filter = o->scope;
+	s->scope = o->scope;
+	if (!o->scope) {
+		/* unused: no preallocated kernel memory for them */
+		bpf_map__set_max_entries(s->skel->maps.scope_tgids, 1);
+		bpf_map__set_max_entries(s->skel->maps.scope_tasks, 1);
+		bpf_program__set_autoload(s->skel->progs.kaos_scope_fork, false);
+		bpf_program__set_autoload(s->skel->progs.kaos_scope_exit, false);
+		bpf_program__set_autoload(s->skel->progs.kaos_scope_enter, false);
+	}
 	s->skel->rodata->want_stacks = o->stacks;
 	s->skel->rodata->want_ts = o->want_ts;
 	s->skel->rodata->wakeup_bytes = rb_bytes / 16;
@@ -138,6 +185,10 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	for (int i = 0; i < o->nrings; i++)
 		bpf_map_update_elem(bpf_map__fd(s->skel->maps.ring_filter), &o->rings[i], &one,
 				    BPF_ANY);
+	if (attach_tracepoints(s, err, errlen)) {
+		kt_session_close(s);
+		return -1;
+	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
 	if (!s->rb) {
 		snprintf(err, errlen, "cannot create ring buffer consumer: %s", strerror(errno));
@@ -404,13 +455,13 @@ int kt_session_fd(const struct kt_session *s)
 
 /* ---------------------------------------------------------------- sampling */
 
-/* Send and receive operations of a process so far, exact (the probes' counters). */
-static uint64_t proc_ops(const struct kt_agg *a, uint32_t pid)
+/* Send and receive operations of a process image so far, exact (the probes' counters). */
+static uint64_t proc_ops(const struct kt_agg *a, const struct kt_proc *p)
 {
 	uint64_t n = 0;
 
 	for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
-		if (r->pid == pid)
+		if (kt_ring_of(r, p))
 			n += kt_series_count(&r->s[KT_EV_SEND]) +
 			     kt_series_count(&r->s[KT_EV_RECV]);
 	return n;
@@ -485,7 +536,7 @@ static uint32_t sampling_want(struct kt_session *s, struct kt_proc *p, uint64_t 
 
 	if (s->sampling.mode == KT_SAMPLING_FIXED)
 		return kt_pow2_floor(s->sampling.period);
-	return kt_budget_step(&p->budget, p->sample_asked, proc_ops(&s->agg, p->pid), now,
+	return kt_budget_step(&p->budget, p->sample_asked, proc_ops(&s->agg, p), now,
 			      kt_proc_cpu_ns((pid_t)p->pid), price, s->sampling.budget_pct);
 }
 
@@ -499,6 +550,12 @@ void kt_session_update_sampling(struct kt_session *s, bool new_only)
 		uint32_t want;
 		int e = 0;
 
+		if (p->execed) {
+			/* replaced by exec: the request died with the image; never write to the
+			 * new image on the old one's behalf (its own entry registers anew) */
+			p->ctl.requested = 0;
+			continue;
+		}
 		if (p->exited && p->ctl.requested) {
 			/* gone: nothing to restore, but its lock file goes (kt_control_request) */
 			kt_control_release(&p->ctl, &st, msg, sizeof(msg));
@@ -594,7 +651,7 @@ void kt_session_release_sampling(struct kt_session *s)
 		char msg[256];
 		int e;
 
-		if (!p->ctl.addr || !p->ctl.requested)
+		if (!p->ctl.addr || !p->ctl.requested || p->execed)
 			continue;
 		e = kt_control_release(&p->ctl, &st, msg, sizeof(msg));
 		/* p->sample_every stays what was in effect while traced, for the final report */
@@ -609,7 +666,7 @@ int kt_session_check_exited(struct kt_session *s)
 	int n = 0;
 
 	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
-		if (p->exited)
+		if (p->exited || p->execed)
 			continue;
 		if (kill((pid_t)p->pid, 0) != 0 && errno == ESRCH) {
 			p->exited = true;
@@ -619,11 +676,126 @@ int kt_session_check_exited(struct kt_session *s)
 	return n;
 }
 
+/* ---------------------------------------------------------------- scope */
+
+int kt_session_scope_pid(struct kt_session *s, pid_t pid)
+{
+	uint32_t tgid = (uint32_t)pid;
+	uint8_t pinned = KT_SCOPE_PINNED;
+
+	if (!s->scope)
+		return 0;
+	return bpf_map_update_elem(bpf_map__fd(s->skel->maps.scope_tgids), &tgid, &pinned, BPF_ANY)
+		       ? -errno
+		       : 0;
+}
+
+static void scope_add_running(void *ctx, pid_t pid)
+{
+	struct kt_session *s = ctx;
+	uint32_t tgid = (uint32_t)pid;
+	uint8_t by_program = KT_SCOPE_BY_PROGRAM;
+
+	/* NOEXIST: a process pinned by pid stays pinned */
+	bpf_map_update_elem(bpf_map__fd(s->skel->maps.scope_tgids), &tgid, &by_program,
+			    BPF_NOEXIST);
+}
+
+int kt_session_scope_program(struct kt_session *s, const char *path, char *err, size_t errlen)
+{
+	struct kt_scope_program *sp;
+	unsigned long entry;
+	struct stat st;
+	int n;
+
+	if (!s->scope || s->nscope == KT_SESSION_MAX_SCOPE) {
+		snprintf(err, errlen, "%s: %s", path,
+			 s->scope ? "too many programs in scope" : "no process scope loaded");
+		return -1;
+	}
+	if (stat(path, &st)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (kt_program_entry(path, &entry, err, errlen))
+		return -1;
+	sp = &s->scope_progs[s->nscope];
+	memset(sp, 0, sizeof(*sp));
+	/* the entry first: a process starting during the scan is not missed */
+	sp->enter =
+		bpf_program__attach_uprobe(s->skel->progs.kaos_scope_enter, false, -1, path, entry);
+	if (!sp->enter) {
+		snprintf(err, errlen, "cannot attach to the entry point of %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	snprintf(sp->path, sizeof(sp->path), "%s", path);
+	sp->dev = st.st_dev;
+	sp->ino = st.st_ino;
+	s->nscope++;
+	/*
+	 * A process found is in scope and its forks from then on are tracked; a
+	 * child forked just before, and listed before it by /proc (pids wrapped),
+	 * is found by a second pass. None found: a process starting meanwhile
+	 * runs the entry point, attached first.
+	 */
+	n = kt_program_pids(&st, scope_add_running, s);
+	if (n > 0)
+		n = kt_program_pids(&st, scope_add_running, s);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read /proc: %s", strerror(errno));
+		return -1;
+	}
+	return n;
+}
+
+int kt_session_scope_sweep(struct kt_session *s)
+{
+	int fd, n = 0, ndead = 0;
+	uint32_t key, next, dead[256];
+	uint32_t *prev = NULL;
+
+	if (!s->scope)
+		return 0;
+	fd = bpf_map__fd(s->skel->maps.scope_tgids);
+	while (ndead < 256 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (kill((pid_t)key, 0) != 0 && errno == ESRCH)
+			dead[ndead++] = key;
+	}
+	/*
+	 * A pid reused meanwhile went through fork, which set its own answer;
+	 * deleting it here would need the whole pid space to wrap in between.
+	 */
+	for (int i = 0; i < ndead; i++)
+		n += bpf_map_delete_elem(fd, &dead[i]) == 0;
+	return n;
+}
+
+void kt_session_scope_stats(struct kt_session *s, uint64_t out[KT_SCOPE_STAT_NR])
+{
+	memset(out, 0, sizeof(uint64_t) * KT_SCOPE_STAT_NR);
+	kt_percpu_sum_u64(bpf_map__fd(s->skel->maps.scope_stats), KT_SCOPE_STAT_NR, out);
+}
+
 /* ---------------------------------------------------------------- close */
+
+static void scope_close(struct kt_session *s)
+{
+	for (int i = 0; i < s->nscope; i++)
+		bpf_link__destroy(s->scope_progs[i].enter);
+	s->nscope = 0;
+	bpf_link__destroy(s->fork_link);
+	bpf_link__destroy(s->exit_link);
+	bpf_link__destroy(s->exec_link);
+	s->fork_link = s->exit_link = s->exec_link = NULL;
+}
 
 void kt_session_close(struct kt_session *s)
 {
 	kt_session_detach_all(s);
+	scope_close(s);
 	bpf_link__destroy(s->calib_link);
 	s->calib_link = NULL;
 	if (s->rb)

@@ -44,6 +44,7 @@ struct kt_folded;
 #define KT_SESSION_NPROBES    5 /* send, recv, backpressure, retransmit, ring_close */
 #define KT_SESSION_MAX_HOOKS  4
 #define KT_SESSION_MAX_ATTACH 256
+#define KT_SESSION_MAX_SCOPE  64 /* programs in the process scope */
 
 /*
  * No pid filter: kt_session_attach() for a pid makes the kernel run the
@@ -60,6 +61,13 @@ struct kt_session_opts {
 	bool folded;		/* a symbolizer and folded stacks even without stacks (--profile) */
 	uint32_t pmu_nr;	/* --pmu: counters read by the probes (kt_pmu), per CPU */
 	uint32_t pmu_ncpus;
+	/*
+	 * Process scope (-b PROGRAM): probes pass only in processes added with
+	 * kt_session_scope_program() / kt_session_scope_pid() (see the BPF
+	 * program's "Process scope"). Set at load: false keeps the probes'
+	 * cost as it was.
+	 */
+	bool scope;
 };
 
 /* Frame name of an event in folded stacks (default: its type, "send", ...). */
@@ -78,8 +86,22 @@ struct kt_attachment {
 	int nlinks;
 };
 
+/* A program in the process scope: its entry uprobe and its file. */
+struct kt_scope_program {
+	char path[PATH_MAX];
+	dev_t dev;
+	ino_t ino;
+	struct bpf_link *enter;
+};
+
 struct kt_session {
 	struct kaos_trace_bpf *skel;
+	bool scope;
+	struct bpf_link *exec_link; /* sched_process_exec: images (kt_agg_exec), scope exits */
+	struct bpf_link *fork_link; /* with a scope: new tasks of processes in scope */
+	struct bpf_link *exit_link;
+	struct kt_scope_program scope_progs[KT_SESSION_MAX_SCOPE];
+	int nscope;
 	struct ring_buffer *rb;
 	struct kt_agg agg;
 	struct kt_sym *sym;	  /* with stacks: symbolizer of the traced processes */
@@ -179,6 +201,19 @@ void kt_session_check_cost(struct kt_session *s);
  * kt_session_detach_all() after the links are gone; safe to repeat.
  */
 void kt_session_release_sampling(struct kt_session *s);
+
+/*
+ * Process scope (opts.scope): adds PROGRAM, i.e. every process running it
+ * now (a /proc scan by device and inode) and later (a uprobe on its entry
+ * point), and their children. Returns how many run now, or -1 with err.
+ */
+int kt_session_scope_program(struct kt_session *s, const char *path, char *err, size_t errlen);
+/* Adds one process to the scope for its whole life, execs included. 0 or -errno. */
+int kt_session_scope_pid(struct kt_session *s, pid_t pid);
+/* Forgets processes of the scope that exited; returns how many. */
+int kt_session_scope_sweep(struct kt_session *s);
+/* The scope's kernel counters (enum kt_scope_stat) summed over CPUs. */
+void kt_session_scope_stats(struct kt_session *s, uint64_t out[KT_SCOPE_STAT_NR]);
 
 /* Marks processes that no longer exist as exited; returns how many newly exited. */
 int kt_session_check_exited(struct kt_session *s);

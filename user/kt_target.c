@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "kt_target.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -21,10 +22,12 @@
 #define CAP_BPF 39
 #endif
 
-static int push(struct kt_targets *ts, pid_t pid, const char *path)
+static int push_program(struct kt_targets *ts, pid_t pid, const char *path, const char *program,
+			bool scoped)
 {
 	for (int i = 0; i < ts->n; i++)
-		if (ts->v[i].pid == pid && !strcmp(ts->v[i].path, path))
+		if (ts->v[i].pid == pid && !strcmp(ts->v[i].path, path) &&
+		    !strcmp(ts->v[i].program, program))
 			return 0;
 	if (ts->n == ts->cap) {
 		int cap = ts->cap ? ts->cap * 2 : 8;
@@ -38,8 +41,103 @@ static int push(struct kt_targets *ts, pid_t pid, const char *path)
 	memset(&ts->v[ts->n], 0, sizeof(ts->v[0]));
 	ts->v[ts->n].pid = pid;
 	snprintf(ts->v[ts->n].path, sizeof(ts->v[0].path), "%s", path);
+	snprintf(ts->v[ts->n].program, sizeof(ts->v[0].program), "%s", program);
+	ts->v[ts->n].scoped = scoped;
 	ts->n++;
 	return 0;
+}
+
+static int push(struct kt_targets *ts, pid_t pid, const char *path)
+{
+	return push_program(ts, pid, path, "", false);
+}
+
+/*
+ * 1 if path is an executable program, 0 if a library, -1 if unreadable.
+ * Programs: fixed-address (ET_EXEC), with an interpreter (dynamically
+ * linked), or position-independent without a soname (static-pie);
+ * shared libraries have a soname and no interpreter.
+ */
+static int is_program(const char *path)
+{
+	struct kt_elf *e;
+	char soname[256];
+	int r = 0;
+
+	if (kt_elf_open(path, &e))
+		return -1;
+	if (e->ehdr.e_type == ET_EXEC) {
+		r = 1;
+	} else if (e->ehdr.e_type == ET_DYN) {
+		for (size_t i = 0; i < e->phnum && !r; i++) {
+			GElf_Phdr ph;
+
+			if (gelf_getphdr(e->elf, (int)i, &ph) && ph.p_type == PT_INTERP)
+				r = 1;
+		}
+		if (!r && e->ehdr.e_entry && kt_elf_soname(e, soname, sizeof(soname)))
+			r = 1;
+	}
+	kt_elf_close(e);
+	return r;
+}
+
+bool kt_targets_need_scope(const struct kt_targets *ts)
+{
+	bool scoped = false;
+
+	for (int i = 0; i < ts->n; i++) {
+		if (ts->v[i].pid == 0 && ts->v[i].path[0] && !ts->v[i].program[0])
+			return false; /* -b LIBRARY: every process mapping it */
+		scoped |= ts->v[i].scoped;
+	}
+	return scoped;
+}
+
+int kt_program_entry(const char *program, unsigned long *offset, char *err, size_t errlen)
+{
+	struct kt_elf *e;
+	uint64_t off;
+	int r = kt_elf_open(program, &e);
+
+	if (!r) {
+		r = kt_elf_vaddr_to_offset(e, e->ehdr.e_entry, &off);
+		kt_elf_close(e);
+	}
+	if (r) {
+		snprintf(err, errlen, "%s: cannot locate the entry point: %s", program,
+			 kt_elf_strerror(r));
+		return -1;
+	}
+	*offset = (unsigned long)off;
+	return 0;
+}
+
+int kt_program_pids(const struct stat *exe, void (*fn)(void *ctx, pid_t pid), void *ctx)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char path[64], *end;
+		long pid = strtol(de->d_name, &end, 10);
+		struct stat st;
+
+		if (*end || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "%ld/exe", pid);
+		/* stat follows the link to the executable (kernel threads have none) */
+		if (fstatat(dirfd(d), path, &st, 0) || st.st_dev != exe->st_dev ||
+		    st.st_ino != exe->st_ino)
+			continue;
+		fn(ctx, (pid_t)pid);
+		n++;
+	}
+	closedir(d);
+	return n;
 }
 
 void kt_targets_free(struct kt_targets *ts)
@@ -125,6 +223,7 @@ int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errle
 
 int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size_t errlen)
 {
+	const char *program; /* path as given, if it is a program */
 	char lib[PATH_MAX];
 	struct stat st;
 	int r;
@@ -140,6 +239,7 @@ int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size
 	r = kaos_probe_count(path, err, errlen);
 	if (r < 0)
 		return -1;
+	program = is_program(path) == 1 ? path : "";
 	if (r == 0) {
 		/* A program linked against libkaos.so: its probes live in the library. */
 		if (kt_elf_find_needed(path, "libkaos.so", lib, sizeof(lib)) != 0 ||
@@ -151,7 +251,7 @@ int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size
 		}
 		path = lib;
 	}
-	if (push(ts, 0, path)) {
+	if (push_program(ts, 0, path, program, program[0] && path == lib)) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

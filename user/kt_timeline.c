@@ -86,14 +86,17 @@ static void note_thread(struct kt_timeline *t, uint32_t pid, uint32_t tid)
 	}
 }
 
+/* The ring's name in the process's current image (the last one listed: after an exec). */
 static const char *ring_name(const struct kt_timeline *t, uint32_t pid, uint32_t ring_id)
 {
+	const char *name = NULL;
+
 	if (!t->agg)
 		return NULL;
 	for (const struct kt_ring_agg *r = t->agg->rings; r; r = r->next)
 		if (r->pid == pid && r->ring_id == ring_id)
-			return r->name[0] ? r->name : NULL;
-	return NULL;
+			name = r->name[0] ? r->name : NULL;
+	return name;
 }
 
 static double us(const struct kt_timeline *t, uint64_t ns)

@@ -23,8 +23,8 @@ struct snap {
 };
 
 struct series {
-	uint32_t pid, ring_id;
-	struct snap *ring[KT_WIN_MAX]; /* NSNAP snapshots per window, lazily allocated */
+	uint32_t pid, exec_gen, ring_id; /* a ring of one process image (kt_ring_agg) */
+	struct snap *ring[KT_WIN_MAX];	 /* NSNAP snapshots per window, lazily allocated */
 	uint64_t first_gen[KT_WIN_MAX];
 	bool has[KT_WIN_MAX];
 	struct series *next;
@@ -46,9 +46,9 @@ struct kt_windows {
 	struct series *hash[NBUCKETS];
 };
 
-static unsigned int hash_of(uint32_t pid, uint32_t ring_id)
+static unsigned int hash_of(const struct kt_ring_agg *r)
 {
-	return (pid * 2654435761u ^ ring_id * 40503u) % NBUCKETS;
+	return (r->pid * 2654435761u ^ r->ring_id * 40503u ^ r->exec_gen * 97u) % NBUCKETS;
 }
 
 static void sparse_free(struct sparse *s)
@@ -173,32 +173,34 @@ int kt_windows_set(struct kt_windows *w, const uint64_t *len_ns, int n)
 	return 0;
 }
 
-static struct series *series_find(const struct kt_windows *w, uint32_t pid, uint32_t ring_id)
+static struct series *series_find(const struct kt_windows *w, const struct kt_ring_agg *r)
 {
-	for (struct series *s = w->hash[hash_of(pid, ring_id)]; s; s = s->next)
-		if (s->pid == pid && s->ring_id == ring_id)
+	for (struct series *s = w->hash[hash_of(r)]; s; s = s->next)
+		if (s->pid == r->pid && s->exec_gen == r->exec_gen && s->ring_id == r->ring_id)
 			return s;
 	return NULL;
 }
 
-static struct series *series_get(struct kt_windows *w, uint32_t pid, uint32_t ring_id)
+static struct series *series_get(struct kt_windows *w, const struct kt_ring_agg *r)
 {
-	struct series *s = series_find(w, pid, ring_id);
-	unsigned int b = hash_of(pid, ring_id);
+	struct series *s = series_find(w, r);
+	unsigned int b = hash_of(r);
 
 	if (s)
 		return s;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->pid = pid;
-	s->ring_id = ring_id;
+	s->pid = r->pid;
+	s->exec_gen = r->exec_gen;
+	s->ring_id = r->ring_id;
 	s->next = w->hash[b];
 	w->hash[b] = s;
 	return s;
 }
 
-void kt_windows_forget_pid(struct kt_windows *w, uint32_t pid)
+/* Forgets pid's series: every image (all) or image gen only. */
+static void forget(struct kt_windows *w, uint32_t pid, bool all, uint32_t gen)
 {
 	for (int b = 0; b < NBUCKETS; b++) {
 		struct series **pp = &w->hash[b];
@@ -206,7 +208,7 @@ void kt_windows_forget_pid(struct kt_windows *w, uint32_t pid)
 		while (*pp) {
 			struct series *s = *pp;
 
-			if (s->pid == pid) {
+			if (s->pid == pid && (all || s->exec_gen == gen)) {
 				*pp = s->next;
 				series_free(s);
 			} else {
@@ -216,12 +218,24 @@ void kt_windows_forget_pid(struct kt_windows *w, uint32_t pid)
 	}
 }
 
-void kt_windows_forget_ring(struct kt_windows *w, uint32_t pid, uint32_t ring_id)
+void kt_windows_forget_pid(struct kt_windows *w, uint32_t pid)
 {
-	for (struct series **pp = &w->hash[hash_of(pid, ring_id)]; *pp; pp = &(*pp)->next) {
+	forget(w, pid, true, 0);
+}
+
+void kt_windows_forget_image(struct kt_windows *w, uint32_t pid, uint32_t exec_gen)
+{
+	forget(w, pid, false, exec_gen);
+}
+
+void kt_windows_forget_ring(struct kt_windows *w, uint32_t pid, uint32_t exec_gen, uint32_t ring_id)
+{
+	struct kt_ring_agg key = {.pid = pid, .exec_gen = exec_gen, .ring_id = ring_id};
+
+	for (struct series **pp = &w->hash[hash_of(&key)]; *pp; pp = &(*pp)->next) {
 		struct series *s = *pp;
 
-		if (s->pid == pid && s->ring_id == ring_id) {
+		if (s->pid == pid && s->exec_gen == exec_gen && s->ring_id == ring_id) {
 			*pp = s->next;
 			series_free(s);
 			return;
@@ -340,7 +354,7 @@ void kt_windows_tick(struct kt_windows *w, const struct kt_agg *a,
 		win->t[idx] = now;
 		memcpy(win->g[idx], global, sizeof(win->g[idx]));
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			struct series *s = series_get(w, r->pid, r->ring_id);
+			struct series *s = series_get(w, r);
 
 			if (!s)
 				continue;
@@ -377,8 +391,8 @@ static bool oldest_gen(const struct window *win, uint64_t *g0)
 }
 
 /* The snapshot of s that window win subtracts, NULL: subtract nothing. */
-static const struct snap *base_snap(const struct kt_windows *w, int win, uint32_t pid,
-				    uint32_t ring_id)
+static const struct snap *base_snap(const struct kt_windows *w, int win,
+				    const struct kt_ring_agg *r)
 {
 	const struct window *wd;
 	struct series *s;
@@ -389,7 +403,7 @@ static const struct snap *base_snap(const struct kt_windows *w, int win, uint32_
 	wd = &w->win[win];
 	if (!oldest_gen(wd, &g0))
 		return NULL;
-	s = series_find(w, pid, ring_id);
+	s = series_find(w, r);
 	if (!s || !s->has[win] || !s->ring[win] || s->first_gen[win] > g0)
 		return NULL;
 	return &s->ring[win][g0 % NSNAP];
@@ -422,7 +436,7 @@ void kt_windows_ring_hist(const struct kt_windows *w, int win, const struct kt_r
 		return;
 	}
 	kt_hist_copy(out, cum);
-	b = base_snap(w, win, r->pid, r->ring_id);
+	b = base_snap(w, win, r);
 	if (!b || !b->h[which].count)
 		return;
 	sparse_expand(&b->h[which], &base);
@@ -434,7 +448,7 @@ uint64_t kt_windows_ring_count(const struct kt_windows *w, int win, const struct
 			       enum kt_win_count which)
 {
 	uint64_t cum = kt_win_ring_cum_count(r, which);
-	const struct snap *b = base_snap(w, win, r->pid, r->ring_id);
+	const struct snap *b = base_snap(w, win, r);
 
 	if (!b || b->counts[which] > cum)
 		return cum;

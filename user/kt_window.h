@@ -11,10 +11,11 @@
  * rates). Snapshots are sparse (only non-empty buckets), so a series costs
  * about (non-empty buckets x 12 bytes) per snapshot, not 8 KB.
  *
- * Series are keyed by (pid, ring id) and follow the kt_agg they are fed
- * from: call kt_windows_tick() regularly (at least every shortest slot)
- * and kt_windows_forget_pid() / _forget_ring() when the aggregation drops
- * a process or a ring.
+ * Series are keyed by (pid, exec generation, ring id), a ring of one
+ * process image, and follow the kt_agg they are fed from: call
+ * kt_windows_tick() regularly (at least every shortest slot) and
+ * kt_windows_forget_pid() / _image() / _ring() when the aggregation drops
+ * a process, an image or a ring.
  * A series that appeared within a window counts from zero.
  * KT_WIN_ALL as a window index means "everything since kt_windows_new".
  */
@@ -76,8 +77,10 @@ int kt_windows_find(const struct kt_windows *w, uint64_t len_ns);
 /* Takes the snapshots that are due at now (global: the current counters). */
 void kt_windows_tick(struct kt_windows *w, const struct kt_agg *a,
 		     const uint64_t global[KT_WIN_G_NR], uint64_t now_ns);
-void kt_windows_forget_pid(struct kt_windows *w, uint32_t pid);
-void kt_windows_forget_ring(struct kt_windows *w, uint32_t pid, uint32_t ring_id);
+void kt_windows_forget_pid(struct kt_windows *w, uint32_t pid); /* every image */
+void kt_windows_forget_image(struct kt_windows *w, uint32_t pid, uint32_t exec_gen);
+void kt_windows_forget_ring(struct kt_windows *w, uint32_t pid, uint32_t exec_gen,
+			    uint32_t ring_id);
 
 /*
  * Seconds the window covers at now (KT_WIN_ALL: since kt_windows_new;

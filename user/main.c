@@ -69,6 +69,7 @@ struct options {
 	uint64_t ringbuf_bytes;
 	bool verbose;
 	bool no_calibrate;
+	bool allow_nop5; /* --allow-nop5-sites: the user says the target never forks */
 	double probe_cost_ns;		/* --probe-cost: skip calibration, use this */
 	char **cmd;			/* -- CMD ARGS: start it and trace it */
 	unsigned int profile_hz;	/* --profile: sample user stacks at this rate per CPU */
@@ -135,6 +136,7 @@ enum {
 	OPT_JSON,
 	OPT_RINGBUF,
 	OPT_NO_CALIBRATE,
+	OPT_ALLOW_NOP5,
 	OPT_PROBE_COST,
 	OPT_ALERT,
 	OPT_ALERT_LOG,
@@ -158,6 +160,7 @@ static const char doc[] =
 	"Examples:\n"
 	"  kaos-trace -p 1234 -d 10            trace one process for 10 s\n"
 	"  kaos-trace -b build/libkaos.so -i 1 every process using the library\n"
+	"  kaos-trace -b ./app -i 1           the processes of ./app only (and their children)\n"
 	"  kaos-trace -p 1234 --stacks --folded out.folded --weight latency\n"
 	"  kaos-trace -H -- ./app --flag       start ./app, trace it until it exits\n"
 	"  kaos-trace list 1234                list the probes of a process\n"
@@ -170,7 +173,9 @@ static const char doc[] =
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
 	{"binary", 'b', "PATH", 0,
-	 "Trace every process mapping PATH (program or libkaos.so), now and later (repeatable)", 0},
+	 "PATH a program: trace its processes (now and later, children included), wherever "
+	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
+	 0},
 	{"duration", 'd', "SECONDS", 0, "Stop after SECONDS", 0},
 	{"interval", 'i', "SECONDS", 0, "Print a summary every SECONDS", 0},
 	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
@@ -193,6 +198,10 @@ static const struct argp_option options[] = {
 	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0,
 	 "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
 	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
+	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
+	 "Trace a program built with old plain 5-byte-nop probe sites even where a child it "
+	 "forks could crash (only for programs that never fork)",
+	 0},
 	{"profile", OPT_PROFILE, "HZ", 0,
 	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
 	 "output",
@@ -311,6 +320,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (opt.ringbuf_bytes & (opt.ringbuf_bytes - 1))
 			die(2, "invalid ring buffer size '%s' (must be a power of two)", arg);
 		break;
+	case OPT_ALLOW_NOP5:
+		opt.allow_nop5 = true;
+		break;
 	case OPT_NO_CALIBRATE:
 		opt.no_calibrate = true;
 		break;
@@ -401,6 +413,7 @@ struct tracer {
 	pid_t child;		  /* -- COMMAND: its pid */
 	int child_go;		  /* write end of the pipe the child waits on before exec */
 	int child_status;	  /* its exit status, once reaped */
+	char scope[1024];	  /* which processes are traced, in words */
 };
 
 /* --func events are named after their function in folded stacks. */
@@ -425,6 +438,13 @@ static void report(struct tracer *t, bool final)
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.lost_iv0 = t->lost_iv0;
 	tot.final = final;
+	tot.scope = t->scope;
+	uint64_t sc[KT_SCOPE_STAT_NR];
+
+	kt_session_scope_stats(&t->s, sc);
+	tot.out_of_scope = sc[KT_SCOPE_OTHER];
+	tot.scope_full = sc[KT_SCOPE_FULL];
+	tot.exec_lost = sc[KT_SCOPE_EXEC_LOST];
 	if (final && t->json && t->offcpu) {
 		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
 		tot.json_extra = kt_offcpu_json;
@@ -606,6 +626,66 @@ static void start_command(struct tracer *t)
 	kt_targets_free(&found);
 }
 
+/* ---------------------------------------------------------------- scope */
+
+/* Appends one "; "-separated part to buf (truncated if it does not fit). */
+__attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t n, const char *fmt,
+							       ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len + 3 >= n)
+		return;
+	if (len)
+		len += (size_t)snprintf(buf + len, n - len, "; ");
+	va_start(ap, fmt);
+	vsnprintf(buf + len, n - len, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Says which processes are traced (the start-up line and the report), and
+ * with a scope (-b PROGRAM whose probes are in libkaos.so) adds the -p
+ * pids, the command and each program's processes to it.
+ */
+static void setup_scope(struct tracer *t)
+{
+	char err[1024];
+
+	for (int i = 0; i < t->targets.n; i++) {
+		const struct kt_target *tg = &t->targets.v[i];
+		int n;
+
+		if (tg->pid > 0) {
+			if (t->s.scope && kt_session_scope_pid(&t->s, tg->pid))
+				die(1, "pid %d: cannot add it to the process scope", (int)tg->pid);
+			if (i && tg->pid == t->targets.v[i - 1].pid)
+				continue; /* one pid, several objects */
+			if (tg->pid == t->child)
+				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)",
+					     (int)tg->pid);
+			else
+				scope_append(t->scope, sizeof(t->scope), "pid %d", (int)tg->pid);
+			continue;
+		}
+		if (!tg->path[0])
+			continue;
+		if (!tg->program[0]) {
+			scope_append(t->scope, sizeof(t->scope), "every process mapping %s",
+				     tg->path);
+			continue;
+		}
+		n = 0;
+		if (t->s.scope &&
+		    (n = kt_session_scope_program(&t->s, tg->program, err, sizeof(err))) < 0)
+			die(1, "%s", err);
+		scope_append(t->scope, sizeof(t->scope),
+			     "processes of %s, now and later, children included (%d running)",
+			     tg->program, n);
+	}
+}
+
 /* ---------------------------------------------------------------- main */
 
 /*
@@ -733,6 +813,7 @@ int main(int argc, char **argv)
 		.folded = opt.profile_hz > 0 || opt.off_cpu,
 		.pmu_nr = (uint32_t)pmu.n,
 		.pmu_ncpus = (uint32_t)pmu.ncpus,
+		.scope = kt_targets_need_scope(&t.targets),
 	};
 
 	if (kt_session_open(&t.s, &so, err, sizeof(err))) {
@@ -765,6 +846,9 @@ int main(int argc, char **argv)
 			die(1, "%s", err);
 	}
 
+	/* Where to attach on combined probe sites: the self-test ran meanwhile (kt_features.h). */
+	if (kt_features_site_finish(opt.allow_nop5, err, sizeof(err)) < 0)
+		die(1, "%s", err);
 	/* Attach every probe of every target (watch-only targets have no path). */
 	for (int i = 0; i < t.targets.n; i++) {
 		struct kt_target *tg = &t.targets.v[i];
@@ -774,6 +858,7 @@ int main(int argc, char **argv)
 		if (kt_session_attach(&t.s, tg->pid > 0 ? tg->pid : -1, tg->path, err, sizeof(err)))
 			die(1, "%s", err);
 	}
+	setup_scope(&t);
 	kt_session_start(&t.s);
 	t.t_iv = t.s.t_start;
 	t.s.agg.npmu = pmu.n;
@@ -823,6 +908,7 @@ int main(int argc, char **argv)
 		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
 		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
 		t.s.hit_ns);
+	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
 	say_sampling(&t.s);
 	kt_session_update_sampling(&t.s, false);
 	if (t.child_go >= 0 && t.child) {
@@ -836,6 +922,7 @@ int main(int argc, char **argv)
 	uint64_t end = opt.duration_s > 0 ? t.s.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
 	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
 	uint64_t next_sample_update = t.s.t_start + 100000000ull;
+	uint64_t next_sweep = t.s.t_start + 1000000000ull;
 	int rc = 0;
 
 	while (!stop_signal) {
@@ -870,6 +957,10 @@ int main(int argc, char **argv)
 		if (extras)
 			kt_oneshot_tick(extras, now);
 		check_exited(&t);
+		if (t.s.scope && now >= next_sweep) {
+			kt_session_scope_sweep(&t.s);
+			next_sweep = now + 1000000000ull;
+		}
 		if ((end && now >= end) || all_pids_exited(&t))
 			break;
 	}

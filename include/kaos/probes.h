@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libkaos probe sites: USDT notes with semaphores and a 5-byte nop.
+ * libkaos probe sites: USDT notes with semaphores and, on x86_64, a
+ * combined nop site.
  *
  * Why our own macro instead of <sys/sdt.h>:
- *  - Debian's sdt.h always emits a 1-byte nop. A uprobe on it is emulated
- *    (~5 us a hit here); a 5-byte nop (0f 1f 44 00 00) is turned by recent
- *    x86 kernels (6.18 here) into a CALL to a trampoline (~1.5 us a hit).
+ *  - Debian's sdt.h always emits a 1-byte nop; we want a site a future
+ *    kernel can run faster (below) while staying safe on every kernel.
  *  - sdt.h lets the compiler pick memory operands such as -4@(%rax,%rdx,8);
  *    libbpf 1.1 cannot parse scaled-index operands. Every argument here is
  *    forced into a register ("r") and declared 8 bytes wide.
@@ -14,15 +14,37 @@
  * bpftrace and perf read them) with a semaphore in .probes that the kernel
  * increments while a tracer is attached (uprobe ref_ctr_offset).
  *
- * RED ZONE HAZARD (x86_64): the kernel's optimised nop5 path is a CALL, so
- * it pushes a return address at [rsp-8], inside the 128-byte red zone that
+ * THE SITE (x86_64, the default build): one combined site per probe,
+ *
+ *	+0: 90                             1-byte nop   <- the note's address
+ *	+1: 66 2e 0f 1f 84 00 00 00 00 00  10-byte nop
+ *
+ * Why not a 5-byte nop (0f 1f 44 00 00), kaos' old default: Linux 6.18
+ * rewrites a traced nop5 into a CALL to a per-process [uprobes-trampoline]
+ * mapping. A forked child inherits the rewritten page but not the mapping
+ * and dies with SIGSEGV at its first pass over the site, even after the
+ * tracer has gone (issue 11; docs/probes.md). The CALL also writes the
+ * return address into the red zone. The 1-byte nop at the note's address is
+ * emulated by every kernel: bpftrace, perf and libbpf, which attach there,
+ * are safe everywhere. The 10-byte nop is where newer kernels put their
+ * red-zone-safe fast path ("lea -0x80(%rsp),%rsp; call"); kaos-trace
+ * attaches at +1 only where its start-up self-test shows that path is
+ * there, safe across fork and for the red zone, and cheaper
+ * (user/kt_features.c). libbpf's own usdt.h emits the same pair of nops.
+ *
+ * Build options (the Makefile's PROBE_NOP):
+ *  - default: the combined site above; on arm64 the one nop.
+ *  - KAOS_PROBE_NOP1 (PROBE_NOP=1): a plain 1-byte nop, as sdt.h.
+ *  - KAOS_PROBE_NOP5: a plain 5-byte nop, ONLY to measure it (bench,
+ *    tests/progs/kt_probe_cost): never what a default build ships, as it
+ *    crashes forked children of a traced process on 6.18.
+ *
+ * RED ZONE (x86_64): a CALL pushes at [rsp-8], inside the 128-byte red zone
  * a leaf function may use without moving rsp. A traced nop5 in such a leaf
- * corrupted red-zone data on 199,999 of 200,000 calls on this machine.
- * Everything that carries these probes must therefore be compiled with
- * -mno-red-zone (the Makefile does so for libkaos and the test programs);
- * KAOS_PROBE_NOP1 selects the classic 1-byte nop instead, which is safe
- * with the red zone and cheaper on kernels without the nop5 optimisation.
- * tests/integration/test_redzone.sh keeps this honest.
+ * corrupted red-zone data on 199,999 of 200,000 calls on this machine. The
+ * nop10 fast path moves rsp first, and the emulated nop1 writes nothing, so
+ * only a nop5 site needs -mno-red-zone; the Makefile passes it for every
+ * x86 build anyway (defence in depth). tests/integration/test_redzone.sh.
  *
  * The probe ABI (names, arguments, units) is documented in docs/probes.md.
  */
@@ -31,16 +53,22 @@
 
 #include <stdint.h>
 
-#if defined(__x86_64__) && !defined(KAOS_PROBE_NOP1) && !defined(KAOS_NO_RED_ZONE)
+#if defined(KAOS_PROBE_NOP1) && defined(KAOS_PROBE_NOP5)
+#error "kaos probes: KAOS_PROBE_NOP1 and KAOS_PROBE_NOP5 are exclusive"
+#endif
+
+#if defined(__x86_64__) && defined(KAOS_PROBE_NOP5) && !defined(KAOS_NO_RED_ZONE)
 /* Compilers define no macro for -mno-red-zone; the build passes -DKAOS_NO_RED_ZONE with it. */
 #error "code carrying kaos nop5 probes must be built with -mno-red-zone -DKAOS_NO_RED_ZONE"
 #endif
 
-#if defined(KAOS_PROBE_NOP1)
+/* Written as bytes: the assembler would pick other encodings of the same nops. */
+#if defined(__x86_64__) && defined(KAOS_PROBE_NOP1)
 #define KAOS__PROBE_NOP "nop"
-#elif defined(__x86_64__)
-/* Written as bytes: the assembler would shorten nopl 0x0(%rax,%rax,1). */
+#elif defined(__x86_64__) && defined(KAOS_PROBE_NOP5)
 #define KAOS__PROBE_NOP ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00"
+#elif defined(__x86_64__)
+#define KAOS__PROBE_NOP ".byte 0x90, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00"
 #elif defined(__aarch64__)
 #define KAOS__PROBE_NOP "nop"
 #else
@@ -63,9 +91,9 @@
 /* True while at least one tracer is attached to provider:name. */
 #define KAOS_PROBE_ENABLED(provider, name) __builtin_expect(KAOS_PROBE_SEMA(provider, name) != 0, 0)
 
-/* The note, the nop and the (one-time) .stapsdt.base anchor. */
-#define KAOS__PROBE_ASM(provider, name, argfmt)                                             \
-	"990:	" KAOS__PROBE_NOP "\n"                                                      \
+/* The note, the site and the (one-time) .stapsdt.base anchor. */
+#define KAOS__PROBE_ASM(provider, name, argfmt)                                                   \
+	"990:	" KAOS__PROBE_NOP "\n"                                                            \
 	"	.pushsection .note.stapsdt,\"?\",\"note\"\n"                                      \
 	"	.balign 4\n"                                                                      \
 	"	.4byte 992f-991f, 994f-993f, 3\n"                                                 \

@@ -147,7 +147,7 @@ MANPATH=$p/share/man man -w libkaos >/dev/null 2>&1 || fail "man libkaos not fou
 
 # ---------------------------------------------------------------- bash completion
 comp=$p/share/bash-completion/completions/kaos-trace
-help_opts() { "$@" --help | sed -nE 's/^ +(-[^-], )?(--[a-z-]+).*/\2/p' | sort -u; }
+help_opts() { "$@" --help | sed -nE 's/^ +(-[^-], )?(--[a-z0-9-]+).*/\2/p' | sort -u; }
 complete_words() { # words of the command line (the last one is completed)
 	bash -c '. /usr/share/bash-completion/bash_completion; . "$1"; shift
 		COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))

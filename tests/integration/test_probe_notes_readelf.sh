@@ -2,7 +2,8 @@
 # Cross-check of tests/unit/test_probe_notes.c with other readers of the
 # same notes: binutils (readelf -n, objdump) and bpftrace's probe listing
 # must see in $B/libkaos.so exactly the kaos probes of docs/probes.md, seven
-# register arguments each, semaphores in .probes, a nop at every site.
+# register arguments each, semaphores in .probes, a nop at every site (on
+# x86 the combined 1-byte + 10-byte nop unless built with PROBE_NOP=1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/bpftrace_lib.sh
@@ -54,12 +55,14 @@ while read -r prov name loc sema rest; do
 	fi
 	sema_of[$name]=$sema
 	# the instruction at the site, as objdump decodes it
-	insn=$(objdump -d --start-address=$((loc)) --stop-address=$((loc + 5)) "$LIB" |
-		awk -F'\t' '/^ *[0-9a-f]+:\t/ { gsub(/ +$/, "", $2); print $2 "|" $3; exit }') ||
+	# the instructions at the site, as objdump decodes them ("bytes|insn;" each)
+	insn=$(objdump -d --insn-width=11 --start-address=$((loc)) --stop-address=$((loc + 11)) "$LIB" |
+		awk -F'\t' '/^ *[0-9a-f]+:\t/ { gsub(/ +$/, "", $2); printf "%s|%s;", $2, $3 }') ||
 		die "objdump -d $LIB failed at $loc"
 	case $insn in
+	"90|nop;66 2e 0f 1f 84 00 00 00 00 00|cs nopw"*) kind=combined ;;
 	"0f 1f 44 00 00|nopl"*) kind=nop5 ;;
-	"90|nop"*) kind=nop1 ;;
+	"90|nop;"*) kind=nop1 ;;
 	"d503201f|nop"* | "1f 20 03 d5|nop"*) kind=a64nop ;; # objdump prints arm64 words
 	*) die "$prov:$name at $loc is not a nop: '$insn'" ;;
 	esac
@@ -67,6 +70,11 @@ while read -r prov name loc sema rest; do
 done <<<"$notes"
 kinds=$(echo $nop_kinds | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')
 [ "$(echo $kinds | wc -w)" = 1 ] || die "sites mix nop kinds: $kinds"
+# a plain nop5 is what crashed forked children on 6.18 (issue 11): never in a build
+[ "$kinds" != nop5 ] || die "the sites are plain 5-byte nops"
+if [ "$(uname -m)" = x86_64 ] && [ "$(cat "$B/.probe-nop" 2>/dev/null)" != 1 ]; then
+	[ "$kinds" = combined ] || die "default x86 build: sites are $kinds, not the combined site"
+fi
 echo "ok: every site is a $kinds"
 dupes=$(printf '%s\n' "${sema_of[@]}" | sort | uniq -d)
 [ -z "$dupes" ] || die "probes share a semaphore: $dupes"

@@ -6,10 +6,11 @@
  * Sends and receives N messages, one at a time, through one SPSC ring
  * ("cost.0"; 2 probe hits a pair when traced) after a warm-up of 64 pairs
  * (the first hit of a 5-byte nop site is slow) and prints:
- *   pairs N warmup 64 ns T site nop1|nop5|nop
- * T covers the N timed pairs only. The site names the probe instruction
- * libkaos was built with: on x86-64 nop5 or nop1 (PROBE_NOP), elsewhere
- * the architecture's one nop whatever PROBE_NOP says.
+ *   pairs N warmup 64 ns T site combined|nop1|nop5|nop
+ * T covers the N timed pairs only. The site names the probe site libkaos
+ * was built with: on x86-64 the default combined site (1-byte + 10-byte
+ * nop), nop1 (PROBE_NOP=1) or nop5 (the measuring-only variant), elsewhere
+ * the architecture's one nop.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -73,8 +74,10 @@ int main(int argc, char **argv)
 	site = "nop";
 #elif defined(KAOS_PROBE_NOP1)
 	site = "nop1";
-#else
+#elif defined(KAOS_PROBE_NOP5)
 	site = "nop5";
+#else
+	site = "combined";
 #endif
 	e = kaos_ring_create(&cfg, &r);
 	if (e) {

@@ -2,27 +2,22 @@
 /*
  * Red-zone workload for tests/integration/test_redzone.sh.
  *
- * On x86_64 a recent kernel turns a traced 5-byte nop into a CALL to a
+ * On x86_64, Linux 6.18 turns a traced 5-byte nop into a CALL to a
  * trampoline; the CALL stores its return address at [rsp-8], inside the
  * 128-byte red zone below rsp that a leaf function may use without moving
- * rsp. The project's answer is to build all probe-carrying code with
- * -mno-red-zone (include/kaos/probes.h). Two variants run here, each behind
- * its own probe (provider kaos_redzone):
+ * rsp. libkaos' default site is therefore a combined one (a 1-byte nop, where
+ * the note points and tracers attach, then a 10-byte nop: include/kaos/probes.h),
+ * and the build keeps -mno-red-zone as a second line of defence. Two
+ * variants run here, each behind its own probe (provider kaos_redzone):
  *
  *  c_stack      A leaf function in plain C that keeps two volatile values in
- *               its stack frame across the probe. Built the project's way
- *               (the Makefile passes -mno-red-zone), the compiler must move
- *               rsp below them, so the CALL lands below live data: this is
- *               the property the project relies on and the one the test
- *               asserts (0 corruptions while traced). The script also builds
- *               this file without -mno-red-zone (see there) to show the flag,
- *               not luck, is what keeps this variant intact.
- *  asm_redzone  The control: one asm statement stores two values at
- *               -8(%rsp) and -16(%rsp), executes the probe nop, then
- *               reloads them, i.e. it uses the red zone whatever the
- *               compiler flags say. It shows that the hazard exists on the
- *               running kernel (informational: a kernel without the nop5
- *               optimisation does not corrupt it).
+ *               its stack frame across the probe.
+ *  asm_redzone  One asm statement stores two values at -8(%rsp) and
+ *               -16(%rsp), executes the probe site, then reloads them, i.e.
+ *               it uses the red zone whatever the compiler flags say.
+ *
+ * The script builds this file with each site (default, -DKAOS_PROBE_NOP1,
+ * -DKAOS_PROBE_NOP5) and with and without -mno-red-zone (see there).
  *
  * Each variant reports how many of its calls saw a changed value:
  *   usage: redzone CALLS

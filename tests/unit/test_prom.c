@@ -290,12 +290,12 @@ struct retired {
 	int n;
 };
 
-static void retire_ring(void *ctx, uint32_t pid, uint32_t ring_id)
+static void retire_ring(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t ring_id)
 {
 	struct retired *rt = ctx;
 
 	rt->ids[rt->n++] = ring_id;
-	kt_agg_forget_ring(rt->a, pid, ring_id);
+	kt_agg_forget_ring(rt->a, pid, exec_gen, ring_id);
 }
 
 /* Lines of t that start with prefix. */
@@ -384,7 +384,7 @@ static void test_ring_bounds(void **state)
 		 pid, a.procs->comm);
 	assert_non_null(strstr(t, want));
 	/* a name of its own: no ring_id */
-	kt_agg_forget_ring(&a, (uint32_t)pid, 2);
+	kt_agg_forget_ring(&a, (uint32_t)pid, 0, 2);
 	kt_prom_rings_update(pr, &a, T0 + 62 * S, 60 * S, retire_ring, &rt);
 	free(t);
 	t = expose(&src, false);
@@ -407,13 +407,55 @@ static void test_ring_bounds(void **state)
 	kt_agg_free(&a);
 }
 
+/*
+ * A process that exec'd: its new image's rings, with the same ids and names,
+ * are series of their own with exec="1", each with its exact count; the
+ * first image's series keep their labels, and it no longer runs.
+ */
+static void test_exec_images(void **state)
+{
+	struct kt_report_totals tot = {.hit_ns = 1500};
+	struct kt_prom_src src = {.tot = &tot};
+	struct kt_event e = {.type = KT_EV_EXEC, .pid = (uint32_t)getpid(), .flags = KT_EVF_NAME};
+	struct kt_agg a;
+	char want[256];
+	int pid = getpid();
+
+	(void)state;
+	kt_agg_init(&a, 0);
+	kt_test_event(&a, KT_EV_SEND, 0, 70, 100, 0);
+	snprintf(e.name, sizeof(e.name), "img2");
+	kt_agg_add(&a, &e, sizeof(e));
+	kt_test_event(&a, KT_EV_SEND, 0, 3, 100, 0);
+	src.agg = &a;
+	char *t = expose(&src, false);
+
+	snprintf(want, sizeof(want),
+		 "kaos_ring_messages_total{pid=\"%d\",process=\"%s\",ring=\"work.0\",op=\"send\"} "
+		 "70",
+		 pid, kt_agg_proc(&a, (uint32_t)pid)->next->comm);
+	expect_line(t, want, want);
+	snprintf(want, sizeof(want),
+		 "kaos_ring_messages_total{pid=\"%d\",process=\"img2\",exec=\"1\",ring=\"work.0\","
+		 "op=\"send\"} 3",
+		 pid);
+	expect_line(t, want, want);
+	snprintf(want, sizeof(want),
+		 "kaos_trace_process_running{pid=\"%d\",process=\"img2\",exec=\"1\"} 1", pid);
+	expect_line(t, want, want);
+	snprintf(want, sizeof(want), "kaos_trace_process_running{pid=\"%d\",process=\"%s\"} 0", pid,
+		 kt_agg_proc(&a, (uint32_t)pid)->next->comm);
+	expect_line(t, want, want);
+	free(t);
+	kt_agg_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buckets),
-		cmocka_unit_test(test_exposition),
-		cmocka_unit_test(test_offcpu),
-		cmocka_unit_test(test_ring_bounds),
+		cmocka_unit_test(test_buckets),	    cmocka_unit_test(test_exposition),
+		cmocka_unit_test(test_offcpu),	    cmocka_unit_test(test_ring_bounds),
+		cmocka_unit_test(test_exec_images),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

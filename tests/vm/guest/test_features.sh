@@ -12,4 +12,9 @@ case $(uname -m) in
 x86_64) grep -Eq '^uprobe_nop5: (optimised|emulated|single-stepped) \(' "$TMP/features.txt" ;;
 *) grep -q '^uprobe_nop5: not-x86$' "$TMP/features.txt" ;;
 esac || fail "bad uprobe_nop5 line"
+# where kaos-trace attaches on combined sites and why (arm64: one emulated nop)
+case $(uname -m) in
+x86_64) grep -Eq '^probe_site: \+[01] \(.+\): .+' "$TMP/features.txt" ;;
+*) grep -q '^probe_site: +0 (arm64: nops are emulated)$' "$TMP/features.txt" ;;
+esac || fail "bad probe_site line"
 echo "PASS: features"

@@ -1,5 +1,7 @@
-# Prices one probe hit for each probe-site build of libkaos (PROBE_NOP=5 and
-# PROBE_NOP=1; the same instruction on arm64): the same loop untraced and
+# Prices one probe hit for each probe-site build of libkaos (the build's own
+# site, the combined one by default, where kaos-trace attaches where its
+# self-test chose; the measuring-only plain nop5; PROBE_NOP=1's nop1; the
+# same instruction on arm64): the same loop untraced and
 # traced, best of 3, with exact counts checked so the figure is for real hits.
 # Prints "@@ COST <build> site=<insn> <ns per hit>" for the host's report:
 # no timed assertion.
@@ -11,7 +13,7 @@ elapsed() { # BIN -> ns for PAIRS pairs
 	echo "$out" | awk '{print $6}'
 }
 
-for bin in "$BIN/kt_probe_cost-nop5" "$BIN/kt_probe_cost-nop1"; do
+for bin in "$BIN/kt_probe_cost" "$BIN/kt_probe_cost-nop5" "$BIN/kt_probe_cost-nop1"; do
 	site=$("$bin" --pairs 1 | awk '{print $8}')
 	best_u=
 	best_t=
@@ -19,7 +21,10 @@ for bin in "$BIN/kt_probe_cost-nop5" "$BIN/kt_probe_cost-nop1"; do
 		echo "${bin##*/} round $r: untraced"
 		u=$(elapsed "$bin") || fail "$bin failed"
 		echo "${bin##*/} round $r: traced"
-		start_tracer "cost-${bin##*-}-$r" -b "$bin" --sample 1 --no-calibrate --json "$TMP/cost$r.json"
+		# the measuring-only nop5 twin is refused without the flag (it never forks)
+		allow=
+		case $bin in *-nop5) allow=--allow-nop5-sites ;; esac
+		start_tracer "cost-$site-$r" -b "$bin" --sample 1 --no-calibrate $allow --json "$TMP/cost$r.json"
 		t=$(elapsed "$bin") || fail "$bin failed (traced)"
 		echo "${bin##*/} round $r: stopping the tracer"
 		stop_tracer
@@ -30,7 +35,7 @@ for bin in "$BIN/kt_probe_cost-nop5" "$BIN/kt_probe_cost-nop1"; do
 		[ -z "$best_u" ] || [ "$u" -lt "$best_u" ] && best_u=$u
 		[ -z "$best_t" ] || [ "$t" -lt "$best_t" ] && best_t=$t
 	done
-	echo "@@ COST ${bin##*-} site=$site $(((best_t - best_u) / (2 * PAIRS))) ns/hit" \
+	echo "@@ COST ${bin##*/} site=$site $(((best_t - best_u) / (2 * PAIRS))) ns/hit" \
 		"(untraced $((best_u / PAIRS)) ns/pair)"
 done
 echo "PASS: probe cost measured"
