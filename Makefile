@@ -37,7 +37,10 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 
 WARN := -Wall -Wextra -Werror
-BASE_CFLAGS := -O2 -g -fno-omit-frame-pointer $(WARN) -Iinclude -I$(B) -D_GNU_SOURCE
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment come last (make deb passes
+# Debian's hardening flags that way).
+BASE_CFLAGS := -O2 -g -fno-omit-frame-pointer $(WARN) -Iinclude -I$(B) -D_GNU_SOURCE \
+	$(CPPFLAGS) $(CFLAGS)
 # A CALL-able probe site must not share the stack with red-zone data (include/kaos/probes.h);
 # kept for every x86 build (defence in depth) so that objects of any PROBE_NOP mix safely.
 ifeq ($(ARCH),x86_64)
@@ -93,6 +96,27 @@ SONAME := libkaos.so.0
 LIBKAOS_SO := $(B)/$(SONAME).1
 LIBKAOS_A := $(B)/libkaos.a
 
+# ---------------------------------------------------------------- version
+# VERSION is the release; include/kaos/version.h states the same for programs
+# built against libkaos (a mismatch stops the build). Built in a git checkout
+# of this tree, the programs' --version and /metrics also name the commit.
+KAOS_VERSION := $(shell cat VERSION)
+ifneq ($(KAOS_VERSION),$(shell sed -n 's/^\#define KAOS_VERSION[[:space:]]*"\(.*\)"$$/\1/p' include/kaos/version.h))
+$(error VERSION ($(KAOS_VERSION)) differs from KAOS_VERSION in include/kaos/version.h)
+endif
+GIT_DESCRIBE := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+	git describe --tags --always --dirty 2>/dev/null)
+BUILD_VERSION := $(KAOS_VERSION)$(if $(GIT_DESCRIBE),+git.$(GIT_DESCRIBE))
+BUILD_VERSION_H := $(B)/kaos_build_version.h
+# Rewritten only when the version changed. Where git cannot describe the tree
+# (`sudo make install` in a user's clone: git refuses a repository of another
+# user), a header of the same release is kept, so that nothing is rebuilt.
+$(BUILD_VERSION_H): FORCE
+	@mkdir -p $(@D)
+	$(Q)$(if $(GIT_DESCRIBE),,grep -qs '"$(KAOS_VERSION)[+"]' $@ && exit 0;) \
+		echo '#define KAOS_BUILD_VERSION "$(BUILD_VERSION)"' >$@.tmp; \
+		cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
 .PHONY: all deps test-deps bench-deps deps-all run test test-unit test-asan test-tsan \
 	test-valgrind test-integration bench fuzz clean format vmlinux test-fresh fresh-deps
 .DEFAULT_GOAL := all
@@ -108,7 +132,8 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 #   test-deps   make test: cmocka, valgrind, bpftrace (peer test), prometheus (promtool),
 #               curl (/metrics), python3 (JSON checks), libcap2-bin (capsh),
 #               systemd (systemd-analyze), procps (pgrep), libc6-dbg (libc's symbols from
-#               its debug file, test_func_symbols); vm-deps below for its kernel CI
+#               its debug file, test_func_symbols); deb-deps (test_deb, test_install) and
+#               vm-deps (kernel CI) below
 #   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
 #               libbpf-tools' funclatency (the tracers compared), python3 (the report)
 DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
@@ -137,11 +162,18 @@ endef
 
 deps:
 	$(call install_pkgs,deps,$(DEB_PKGS))
-test-deps: | deps
+test-deps: | deps deb-deps
 	$(call install_pkgs,test-deps,$(TEST_DEB_PKGS))
 bench-deps: | deps
 	$(call install_pkgs,bench-deps,$(BENCH_DEB_PKGS))
-deps-all: deps test-deps bench-deps vm-deps fresh-deps
+deps-all: deps test-deps deb-deps bench-deps vm-deps fresh-deps
+
+# Packaging and install tests (make deb, tests/integration/test_install.sh): not
+# needed to build or run kaos, installed by `make deb-deps` (idempotent).
+PKG_DEB_PKGS := debhelper lintian dpkg-dev fakeroot bash-completion man-db
+.PHONY: deb-deps
+deb-deps:
+	$(call install_pkgs,deb-deps,$(PKG_DEB_PKGS))
 
 # ---------------------------------------------------------------- libkaos
 $(B)/core/%.o: core/%.c | deps
@@ -152,7 +184,7 @@ $(LIBKAOS_A): $(CORE_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIBKAOS_SO): $(CORE_OBJ)
-	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -pthread -o $@ $^
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -pthread $(LDFLAGS) -o $@ $^
 
 # The same library with every probe site compiled out (bench: cost of untraced probes).
 $(B)/noprobes/core/%.o: core/%.c | deps
@@ -194,13 +226,13 @@ $(B)/libkt.a: $(KT_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/kaos-trace: $(B)/user/main.o $(B)/libkt.a $(LIBKAOS_A)
-	$(Q)$(CC) -o $@ $^ $(LDLIBS_KT)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_KT)
 
 # ---------------------------------------------------------------- apps, test programs
 # Dynamically linked against libkaos.so so that `kaos-trace -b libkaos.so` sees them.
 LINK_KAOS := -L$(B) -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..' -Wl,-rpath,'$$ORIGIN' -lkaos
 $(B)/%: apps/%.c $(B)/libkaos.so | deps
-	$(Q)$(CC) $(USER_CFLAGS) -MMD -MP $< -o $@ $(LINK_KAOS) -lz -lm
+	$(Q)$(CC) $(USER_CFLAGS) -MMD -MP $< -o $@ $(LDFLAGS) $(LINK_KAOS) -lz -lm
 
 # tests/progs/*_nopie.c link as classic fixed-address executables (ET_EXEC);
 # *_rdynamic.c export their functions (.dynsym).
@@ -293,6 +325,120 @@ fuzz: $(FUZZERS)
 		|| { tail -n 40 $(B)/fuzz/$$n.log; exit 1; }; \
 		grep -E '^(stat::number_of_executed_units|Done)' $(B)/fuzz/$$n.log; done
 
+# ---------------------------------------------------------------- install
+#   make install   [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=$(PREFIX)/lib] [BINDIR=...] ...
+#   make uninstall (the same variables): removes what install wrote, except a
+#                  config that was changed after install
+# deploy/'s unit and config name the default paths (PREFIX=/usr/local); installed
+# elsewhere, they are rewritten to the paths this install writes.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/kaos
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+
+HEADERS := $(wildcard include/kaos/*.h)
+DOCS := $(wildcard docs/*.md)
+DIST := $(B)/dist
+# kaos-pipeline as installed: linked without the build tree's rpaths (it finds
+# libkaos.so.0 where the system's loader looks, like any packaged program)
+$(DIST)/kaos-pipeline: apps/kaos-pipeline.c $(B)/libkaos.so $(BUILD_VERSION_H) | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) $< -o $@ $(LDFLAGS) -L$(B) -lkaos -lz -lm
+
+# everything install copies; `make install-files` builds it without installing.
+# `make` (all) builds it too: `sudo make install` then only copies.
+INSTALL_FILES := $(LIBKAOS_SO) $(LIBKAOS_A) $(B)/kaos-trace $(DIST)/kaos-pipeline
+.PHONY: install install-files uninstall
+install-files: $(INSTALL_FILES)
+all: $(INSTALL_FILES)
+
+DEPLOY_SED := sed -e 's|/usr/local/bin/kaos-trace|$(BINDIR)/kaos-trace|g' \
+	-e 's|/usr/local/lib/libkaos\.so|$(LIBDIR)/libkaos.so|g' \
+	-e 's|/usr/local/share/doc/kaos/|$(DOCDIR)/|g' \
+	-e 's|/usr/local/share/man|$(MANDIR)|g' \
+	-e 's|/etc/kaos-trace/|$(SYSCONFDIR)/kaos-trace/|g'
+# Written for this install's paths straight into the destination (nothing is
+# written into the build tree: `sudo make install` leaves it the user's).
+KAOS_PC = printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	'Name: kaos' 'Description: lock-free rings, shared-memory IPC and pipelines with USDT probes' \
+	'Version: $(KAOS_VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkaos' \
+	'Libs.private: -pthread'
+CONF_DEST = $(DESTDIR)$(SYSCONFDIR)/kaos-trace/kaos-trace.conf
+# true when the installed config is the one this install writes (not edited)
+CONF_UNCHANGED = $(DEPLOY_SED) deploy/kaos-trace.conf | cmp -s - $(CONF_DEST)
+
+install: $(INSTALL_FILES)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/kaos $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/kaos-trace
+	$(Q)$(INSTALL) -m 0755 $(LIBKAOS_SO) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sfn $(notdir $(LIBKAOS_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libkaos.so
+	$(Q)$(INSTALL) -m 0644 $(LIBKAOS_A) $(DESTDIR)$(LIBDIR)/
+	$(Q)$(INSTALL) -m 0644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/kaos/
+	$(Q)$(KAOS_PC) >$(DESTDIR)$(PKGCONFIGDIR)/kaos.pc && chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/kaos.pc
+	$(Q)$(INSTALL) -m 0755 $(B)/kaos-trace $(DIST)/kaos-pipeline $(DESTDIR)$(BINDIR)/
+	$(Q)$(INSTALL) -m 0644 man/man1/kaos-pipeline.1 $(DESTDIR)$(MANDIR)/man1/
+	$(Q)$(INSTALL) -m 0644 man/man3/libkaos.3 $(DESTDIR)$(MANDIR)/man3/
+	$(Q)$(INSTALL) -m 0644 man/man8/kaos-trace.8 $(DESTDIR)$(MANDIR)/man8/
+	$(Q)$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	$(Q)$(DEPLOY_SED) deploy/kaos-trace.service >$(DESTDIR)$(UNITDIR)/kaos-trace.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/kaos-trace.service
+	$(Q)$(INSTALL) -m 0644 deploy/kaos-trace.bash-completion $(DESTDIR)$(BASHCOMPDIR)/kaos-trace
+	$(Q)if [ -e $(CONF_DEST) ] && ! $(CONF_UNCHANGED); then \
+		$(DEPLOY_SED) deploy/kaos-trace.conf >$(CONF_DEST).new; chmod 0644 $(CONF_DEST).new; \
+		echo "install: $(CONF_DEST) was changed: kept it, the new one is $(CONF_DEST).new"; \
+	else $(DEPLOY_SED) deploy/kaos-trace.conf >$(CONF_DEST); chmod 0644 $(CONF_DEST); fi
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(LIBKAOS_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+		$(DESTDIR)$(LIBDIR)/libkaos.so $(DESTDIR)$(LIBDIR)/libkaos.a \
+		$(HEADERS:include/kaos/%=$(DESTDIR)$(INCLUDEDIR)/kaos/%) \
+		$(DESTDIR)$(PKGCONFIGDIR)/kaos.pc \
+		$(DESTDIR)$(BINDIR)/kaos-trace $(DESTDIR)$(BINDIR)/kaos-pipeline \
+		$(DESTDIR)$(MANDIR)/man1/kaos-pipeline.1 $(DESTDIR)$(MANDIR)/man3/libkaos.3 \
+		$(DESTDIR)$(MANDIR)/man8/kaos-trace.8 $(DOCS:docs/%=$(DESTDIR)$(DOCDIR)/%) \
+		$(DESTDIR)$(UNITDIR)/kaos-trace.service $(DESTDIR)$(BASHCOMPDIR)/kaos-trace \
+		$(CONF_DEST).new
+	$(Q)if $(CONF_UNCHANGED); then rm -f $(CONF_DEST); \
+	elif [ -e $(CONF_DEST) ]; then echo "uninstall: $(CONF_DEST) was changed: kept"; fi
+	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/kaos $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/kaos-trace 2>/dev/null || true
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+# ---------------------------------------------------------------- Debian packages
+#   make deb   libkaos0, libkaos-dev and kaos-trace .debs in build/deb (debian/:
+#              debhelper, built from a copy of the tree so that the tree stays
+#              clean), then lintian: errors fail, warnings are listed
+DEB_DIR := build/deb
+DEB_SRC := $(DEB_DIR)/kaos-$(KAOS_VERSION)
+.PHONY: deb
+deb: deb-deps
+	$(Q)v=$$(dpkg-parsechangelog -l debian/changelog -SVersion); [ "$$v" = "$(KAOS_VERSION)" ] \
+		|| { echo "deb: debian/changelog is at $$v, VERSION at $(KAOS_VERSION)" >&2; exit 1; }
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
+	$(Q)tar -c --exclude=./build --exclude=./out --exclude=./.git . | tar -x -C $(DEB_SRC)
+	$(Q)echo "deb: dpkg-buildpackage in $(DEB_SRC) (log: $(DEB_DIR)/build.log)"
+	$(Q)cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 \
+		|| { tail -n 40 $(DEB_DIR)/build.log; exit 1; }
+	$(Q)rm -rf $(DEB_SRC)
+	$(Q)ls $(DEB_DIR)/*.deb
+	$(Q)lintian --fail-on error $(DEB_DIR)/*.changes >$(DEB_DIR)/lintian.txt 2>&1; rc=$$?; \
+		cat $(DEB_DIR)/lintian.txt; e=$$(grep -c '^E:' $(DEB_DIR)/lintian.txt); \
+		w=$$(grep -c '^W:' $(DEB_DIR)/lintian.txt); echo "lintian: $$e errors, $$w warnings"; \
+		exit $$rc
+
 # ---------------------------------------------------------------- run
 run: all
 	$(Q)B=$(B) apps/run.sh
@@ -368,6 +514,9 @@ deps: vm-deps $(SYSROOT)/.done
 $(SYSROOT)/.done: tests/vm/debian.sh | vm-deps
 	$(Q)tests/vm/debian.sh sysroot $(ARCH) $(SYSROOT) && touch $@
 endif
+
+# The sources that include kaos_build_version.h (named for the first build; -MMD after).
+$(B)/user/kt_version.o $(B)/asan/user/kt_version.o $(APPS) $(FUZZERS): $(BUILD_VERSION_H)
 
 # Everything built with PROBE_CFLAGS is rebuilt when PROBE_NOP changes.
 PROBE_NOP_STAMP := $(B)/.probe-nop

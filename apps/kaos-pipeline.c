@@ -47,6 +47,8 @@
 #include "kaos/crc32c.h"
 #include "kaos/pipeline.h"
 #include "kaos/ring.h"
+#include "kaos/version.h"
+#include "kaos_build_version.h"
 
 #define PROG	       "kaos-pipeline"
 #define HDR_SIZE       32
@@ -104,6 +106,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: " PROG " compress IN OUT [--workers N] [--chunk-size BYTES] "
 		   "[--level 0-9] [--force]\n"
 		   "       " PROG " decompress IN OUT [--workers N] [--force]\n"
+		   "       " PROG " --help | --version\n"
 		   "IN or OUT may be '-' (stdin/stdout). BYTES takes a k or m suffix (KiB, MiB).\n"
 		   "An existing OUT is replaced only with --force (a symbolic link itself, never\n"
 		   "its target), and only once the whole output is written.\n");
@@ -909,6 +912,15 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, PROG ": write stdout: %s\n", strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		/* the libkaos.so it runs with may be another build than its headers */
+		printf(PROG " %s (libkaos %s)\n", KAOS_BUILD_VERSION, kaos_version());
 		if (fflush(stdout) != 0 || ferror(stdout)) {
 			fprintf(stderr, PROG ": write stdout: %s\n", strerror(errno));
 			return 1;

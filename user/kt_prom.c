@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_prom.h"
+#include "kt_version.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -831,10 +832,20 @@ static void write_alerts(struct pw *w, const struct kt_alerts *al)
 		kt_alerts_resolved(al));
 }
 
+/* kaos_build_info{version} 1: which build serves these series (the info-metric idiom). */
+static void write_build_info(struct pw *w)
+{
+	family(w, "kaos_build_info", "gauge", "Always 1; the version label names this build.");
+	fputs("kaos_build_info{version=\"", w->f);
+	label_value(w->f, kt_version());
+	fputs("\"} 1\n", w->f);
+}
+
 int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 {
 	struct pw w = {.f = f, .om = om};
 
+	write_build_info(&w);
 	write_globals(&w, src);
 	write_processes(&w, src->agg);
 	if (write_rings(&w, src))

@@ -4,6 +4,7 @@
  * 0.0.4) or OpenMetrics text 1.0, for GET /metrics.
  *
  * Families (docs/daemon.md has the full list):
+ *   kaos_build_info{version}                          1, the version of kaos-trace
  *   kaos_trace_events_{delivered,lost,filtered}_total, kaos_trace_probe_fired_total,
  *   kaos_trace_counts_exact
  *   kaos_ring_messages_total{op="send|recv"}          from the probes' counters: exact

@@ -44,6 +44,7 @@
 #include "kt_session.h"
 #include "kt_target.h"
 #include "kt_usdt.h"
+#include "kt_version.h"
 
 #define MAX_TARGETS	64
 #define MAX_RING_FILTER 64
@@ -708,6 +709,11 @@ int main(int argc, char **argv)
 	char err[1024];
 	int e;
 
+	char version[128];
+
+	/* argp prints it for --version, here and in `kaos-trace daemon` */
+	snprintf(version, sizeof(version), "kaos-trace %s", kt_version());
+	argp_program_version = version;
 	atexit(check_stdout_at_exit);
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return cmd_list(argc, argv);

@@ -222,7 +222,7 @@ flags=(-std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE -pthread)
 mkdir -p "$(dirname "$twin")"
 "${CC:-gcc}" "${flags[@]}" -DPROBE_COUNTS_DIRECT_CONTROL tests/progs/probe_counts.c -o "$twin" \
 	-L"$B" -Wl,-rpath,"$(dirname "$LIB")" -lkaos || die "cannot build $twin"
-if readelf -rW "$twin" | grep -q 'COPY.*kaos_probe_control'; then
+if readelf -rW "$twin" | grep -c 'COPY.*kaos_probe_control' >/dev/null; then
 	echo "$twin has a copy relocation of kaos_probe_control"
 else
 	echo "note: the toolchain made no copy relocation; the library's object is used"

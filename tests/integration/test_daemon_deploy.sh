@@ -19,7 +19,7 @@ pub=$(reachable "$KT" "$WORK") || fail "cannot copy $KT, $WORK for nobody"
 cp "$(readlink -f "$lib_abs")" "$pub/libkaos.so.0"
 
 # the example config is valid (its library path swapped for the one built here)
-sed "s|^path = /usr/lib/x86_64-linux-gnu/libkaos.so.0|path = $lib_abs|" \
+sed "s|^path = /usr/local/lib/libkaos.so.0$|path = $lib_abs|" \
 	"$root/deploy/kaos-trace.conf" >"$TMP/example.conf"
 "$KT" daemon --config "$TMP/example.conf" --check-config >"$TMP/check.txt" 2>&1 ||
 	fail "deploy/kaos-trace.conf: $(cat "$TMP/check.txt")"
@@ -30,6 +30,8 @@ if command -v systemd-analyze >/dev/null; then
 	mkdir -p "$TMP/unit"
 	sed "s|/usr/local/bin/kaos-trace|$kt_abs|; s|/etc/kaos-trace/kaos-trace.conf|$TMP/example.conf|" \
 		"$unit" >"$TMP/unit/kaos-trace.service"
+	# its Documentation= names man:kaos-trace(8): the page of this tree (man/man8)
+	export MANPATH=$root/man
 	out=$(systemd-analyze verify "$TMP/unit/kaos-trace.service" 2>&1) || fail "verify: $out"
 	[ -z "$out" ] || fail "systemd-analyze verify warns: $out"
 	sed 's/^ProtectSystem=strict/ProtectSytem=strict/' "$TMP/unit/kaos-trace.service" \

@@ -109,7 +109,7 @@ stop_daemon
 grep -Eq "stop: Terminated: detaching [0-9]+ probe links" "$DERR" || fail "no detach log line"
 left=$(bpftool link list 2>/dev/null | awk -F: '/^[0-9]+:/ {print $1}' | sort -n)
 for id in $links; do
-	if echo "$left" | grep -qx "$id"; then fail "BPF link $id is still there after SIGTERM"; fi
+	if echo "$left" | grep -cx "$id" >/dev/null; then fail "BPF link $id is still there after SIGTERM"; fi
 done
 
 # the timeline: valid JSON, capped, holding the first workload's sends and receives

@@ -99,7 +99,7 @@ cm_version() { # DIR RULE...: a config version in cm/DIR
 	} >"$cm/$1/kaos.conf"
 }
 cm_point() { ln -sfn "$1" "$cm/..data.tmp" && mv -T "$cm/..data.tmp" "$cm/..data"; }
-listening() { ss -ltnpH 2>/dev/null | grep -q "pid=$DPID,"; }
+listening() { ss -ltnpH 2>/dev/null | grep -c "pid=$DPID," >/dev/null; }
 cm_version v1 'lost > 0' 'send.count > 0 over 10s'
 cm_point v1
 ln -s ..data/kaos.conf "$cm/kaos.conf"
