@@ -132,14 +132,15 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 #   test-deps   make test: cmocka, valgrind, bpftrace (peer test), prometheus (promtool),
 #               curl (/metrics), python3 (JSON checks), libcap2-bin (capsh),
 #               systemd (systemd-analyze), procps (pgrep), libc6-dbg (libc's symbols from
-#               its debug file, test_func_symbols); deb-deps (test_deb, test_install) and
+#               its debug file, test_func_symbols), pkg-config (test_install); deb-deps
+#               (test_deb, test_install) and
 #               vm-deps (kernel CI) below
 #   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
 #               libbpf-tools' funclatency (the tracers compared), python3 (the report)
 DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
-	procps libc6-dbg
+	procps libc6-dbg pkg-config
 BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3
 
 # install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
@@ -170,7 +171,8 @@ deps-all: deps test-deps deb-deps bench-deps vm-deps fresh-deps
 
 # Packaging and install tests (make deb, tests/integration/test_install.sh): not
 # needed to build or run kaos, installed by `make deb-deps` (idempotent).
-PKG_DEB_PKGS := debhelper lintian dpkg-dev fakeroot bash-completion man-db
+# llvm and pkg-config: debian/control's Build-Depends (dpkg-buildpackage checks them)
+PKG_DEB_PKGS := debhelper lintian dpkg-dev fakeroot bash-completion man-db llvm pkg-config
 .PHONY: deb-deps
 deb-deps:
 	$(call install_pkgs,deb-deps,$(PKG_DEB_PKGS))
