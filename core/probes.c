@@ -24,5 +24,6 @@ _Static_assert(offsetof(struct kaos_probe_control, nslots) + 4 == KAOS_PROBE_CON
 	       "v1 layout");
 _Static_assert(offsetof(struct kaos_probe_control, owner_start) == KAOS_PROBE_CONTROL_V1_SIZE,
 	       "v2 layout");
-_Static_assert(offsetof(struct kaos_probe_control, slots) == 24, "v2 layout");
+_Static_assert(offsetof(struct kaos_probe_control, owner_pid) == 24, "v2 layout");
+_Static_assert(offsetof(struct kaos_probe_control, slots) == 32, "v2 layout");
 _Static_assert(sizeof(struct kaos_probe_request) == 16, "slot layout");

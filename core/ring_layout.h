@@ -64,11 +64,11 @@ struct kaos_ring_counters {
  * KAOS_RING_LAYOUT_VERSION (core/ring.c checks them at compile time).
  */
 struct kaos_ring_side {
-	_Atomic uint64_t pos; /* messages this side has moved (send or recv cursor) */
-	uint64_t peer;	      /* SPSC: cached copy of the other side's cursor */
-	uint64_t probe_at;    /* single side: position at which the probe slow path runs */
-	uint64_t pending;     /* SPSC: slots claimed (peeked) but not yet published (released) */
-	uint64_t limit;	      /* SPSC: min(probe_at, free/filled limit from peer); others: 0 */
+	_Atomic uint64_t pos;	   /* messages this side has moved (send or recv cursor) */
+	uint64_t peer;		   /* SPSC: cached copy of the other side's cursor */
+	_Atomic uint64_t probe_at; /* single side: position at which the probe slow path runs */
+	uint64_t pending; /* SPSC: slots claimed (peeked) but not yet published (released) */
+	uint64_t limit;	  /* SPSC: min(probe_at, free/filled limit from peer); others: 0 */
 	uint8_t pad[KAOS_RING_AREA - 40];
 };
 

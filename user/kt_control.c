@@ -368,7 +368,7 @@ static size_t control_len(const struct kt_control *c)
 /* The slots were written for another process: its parent, before a fork. */
 static bool inherited(const struct kt_control *c, const struct kaos_probe_control *ctl)
 {
-	return ctl->owner_start != c->proc_start;
+	return ctl->owner_start != c->proc_start || ctl->owner_pid != (int32_t)c->pid;
 }
 
 /* Fills st from a control read from the process (st->nreclaimed etc. untouched). */
@@ -471,6 +471,7 @@ static int update_slots(struct kt_control *c, uint32_t every, struct kaos_probe_
 	eff = finest_request(ctl, c->nslots);
 	/* the slots first, then the one word the hot path reads */
 	ctl->owner_start = c->proc_start;
+	ctl->owner_pid = (int32_t)c->pid;
 	if ((e = write_remote(c->pid, c->addr + KAOS_PROBE_CONTROL_V1_SIZE, &ctl->owner_start,
 			      len - KAOS_PROBE_CONTROL_V1_SIZE)))
 		return e;

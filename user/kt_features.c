@@ -47,6 +47,8 @@
  * through a pipe and exits; its exit (which unregisters the uprobes, ~40 ms
  * each here) is not waited for: it was forked twice and init reaps it.
  */
+#define SITE_CACHE_DIR "/run/kaos-trace" /* the self-test's per-boot cache (below) */
+
 #if defined(__x86_64__)
 extern const char kt_feat_at0[], kt_feat_at1[], kt_feat_nop5_at[], kt_feat_redzone_at[],
 	kt_feat_redzone5_at[], kt_feat_nop5_b_at[];
@@ -276,7 +278,96 @@ static int read_within(int fd, void *buf, size_t len, int timeout_ms)
 static struct {
 	int fd;	      /* the report pipe, -1: no test under way */
 	pid_t worker; /* the grandchild, once known */
-} site_test = {-1, -1};
+	bool cached;  /* the report came from this boot's cache: no test under way */
+	bool nop5;    /* the test (or the cache) covers the nop5 site */
+	bool full;    /* a full test (`features`): never cached */
+	struct site_report report;
+} site_test = {-1, -1, false, false, false, {0}};
+
+/*
+ * The self-test's answer depends on the kernel only, and costs ~35-60 ms of
+ * start-up (uprobe registration), more than the BPF load it runs beside: it
+ * is kept for the boot in root's run directory (tmpfs, gone at reboot) and
+ * used when boot id, kernel and the report's layout match. `features` always
+ * tests afresh. A missing or unwritable directory only means no cache.
+ */
+#define SITE_CACHE_MAGIC 0x6b747374u /* "ktst" */
+
+struct site_cache {
+	uint32_t magic, size; /* size: sizeof(struct site_cache), the layout's version */
+	char boot_id[40];
+	char release[65];
+	bool nop5;
+	struct site_report r;
+};
+
+static void site_cache_path(bool nop5, char *path, size_t len)
+{
+	snprintf(path, len, SITE_CACHE_DIR "/site-selftest%s", nop5 ? "-nop5" : "");
+}
+
+static void site_cache_key(struct site_cache *c, bool nop5)
+{
+	struct utsname u;
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+
+	memset(c, 0, sizeof(*c));
+	c->magic = SITE_CACHE_MAGIC;
+	c->size = sizeof(*c);
+	c->nop5 = nop5;
+	if (fd >= 0) {
+		if (read(fd, c->boot_id, sizeof(c->boot_id) - 1) < 0)
+			c->boot_id[0] = 0;
+		close(fd);
+	}
+	if (uname(&u) == 0)
+		snprintf(c->release, sizeof(c->release), "%s", u.release);
+}
+
+static bool site_cache_read(bool nop5, struct site_report *r)
+{
+	struct site_cache want, got;
+	char path[128];
+	struct stat st;
+	int fd;
+	bool ok;
+
+	site_cache_key(&want, nop5);
+	site_cache_path(nop5, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	/* only a cache root wrote may steer what kaos-trace reports */
+	ok = !want.boot_id[0] ? false
+			      : fstat(fd, &st) == 0 && st.st_uid == 0 && !(st.st_mode & 022) &&
+					read(fd, &got, sizeof(got)) == (ssize_t)sizeof(got) &&
+					!memcmp(&got, &want, offsetof(struct site_cache, r));
+	close(fd);
+	if (ok)
+		*r = got.r;
+	return ok;
+}
+
+static void site_cache_write(bool nop5, const struct site_report *r)
+{
+	struct site_cache c;
+	char path[128], tmp[160];
+	int fd;
+
+	site_cache_key(&c, nop5);
+	if (!c.boot_id[0] || geteuid() != 0)
+		return;
+	c.r = *r;
+	site_cache_path(nop5, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	if (mkdir(SITE_CACHE_DIR, 0700) && errno != EEXIST)
+		return;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, &c, sizeof(c)) != (ssize_t)sizeof(c) || close(fd) || rename(tmp, path))
+		unlink(tmp);
+}
 
 static void site_test_start(const struct at1_site *at1, bool full, bool nop5)
 {
@@ -284,7 +375,15 @@ static void site_test_start(const struct at1_site *at1, bool full, bool nop5)
 	int type, pfd[2], st;
 	pid_t mid;
 
-	if (site_test.fd >= 0 || read_int_file(UPROBE_PMU_TYPE, &type) || pipe2(pfd, O_CLOEXEC))
+	if (site_test.fd >= 0 || site_test.cached)
+		return;
+	site_test.nop5 = nop5;
+	site_test.full = full;
+	if (!full && site_cache_read(nop5, &site_test.report)) {
+		site_test.cached = true;
+		return;
+	}
+	if (read_int_file(UPROBE_PMU_TYPE, &type) || pipe2(pfd, O_CLOEXEC))
 		return;
 	fflush(NULL); /* no buffered output may be written twice */
 	mid = fork();
@@ -320,10 +419,21 @@ static void site_test_start(const struct at1_site *at1, bool full, bool nop5)
 static void site_test_finish(struct kt_features *f)
 {
 	struct site_report r;
+	bool have;
 
-	if (site_test.fd < 0)
+	if (site_test.cached) {
+		r = site_test.report;
+		site_test.cached = false;
+		f->site_cached = true;
+		have = true;
+	} else if (site_test.fd < 0) {
 		return;
-	if (site_test.worker > 0 && read_within(site_test.fd, &r, sizeof(r), 3000) == 0) {
+	} else {
+		have = site_test.worker > 0 && read_within(site_test.fd, &r, sizeof(r), 3000) == 0;
+		if (have && !site_test.full)
+			site_cache_write(site_test.nop5, &r);
+	}
+	if (have) {
 		f->site_tested = true;
 		f->at1_err = r.at1_err;
 		f->at1_fork_status = r.fork_status;
@@ -336,7 +446,8 @@ static void site_test_finish(struct kt_features *f)
 	} else if (site_test.worker > 0) {
 		kill(site_test.worker, SIGKILL); /* stuck: the choice stays +0 */
 	}
-	close(site_test.fd);
+	if (site_test.fd >= 0)
+		close(site_test.fd);
 	site_test.fd = -1;
 	site_test.worker = -1;
 }
@@ -466,8 +577,9 @@ void kt_features_site_line(const struct kt_features *f, char *buf, size_t len)
 		snprintf(buf, len, "+0 (%s)", f->site_why);
 		return;
 	}
-	snprintf(buf, len, "+%d (%s): %s", f->site_at,
-		 f->site_at ? "the 10-byte nop" : "the 1-byte nop, emulated", f->site_why);
+	snprintf(buf, len, "+%d (%s): %s%s", f->site_at,
+		 f->site_at ? "the 10-byte nop" : "the 1-byte nop, emulated", f->site_why,
+		 f->site_cached ? " (self-test of this boot, " SITE_CACHE_DIR ")" : "");
 }
 
 enum kt_nop5 kt_features_classify_nop5(double nop5_ns, double nop1_ns)

@@ -56,6 +56,7 @@ struct kt_features {
 	double nop1_ns; /* one uprobe hit on a 1-byte nop site (x86 only) */
 	double nop5_ns; /* ... on a 5-byte nop site */
 	/* the combined-site self-test (x86 only) */
+	bool site_cached;	  /* the self-test's report came from this boot's cache */
 	bool site_tested;	  /* it ran and reported */
 	int at1_err;		  /* 0, or -errno: the kernel refused a uprobe at +1 */
 	int at1_fork_status;	  /* wait status of a child forked after hits at +1; -1 none */

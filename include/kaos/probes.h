@@ -92,8 +92,8 @@
 #define KAOS_PROBE_ENABLED(provider, name) __builtin_expect(KAOS_PROBE_SEMA(provider, name) != 0, 0)
 
 /* The note, the site and the (one-time) .stapsdt.base anchor. */
-#define KAOS__PROBE_ASM(provider, name, argfmt)                                                   \
-	"990:	" KAOS__PROBE_NOP "\n"                                                            \
+#define KAOS__PROBE_ASM(provider, name, argfmt)                                             \
+	"990:	" KAOS__PROBE_NOP "\n"                                                      \
 	"	.pushsection .note.stapsdt,\"?\",\"note\"\n"                                      \
 	"	.balign 4\n"                                                                      \
 	"	.4byte 992f-991f, 994f-993f, 3\n"                                                 \
@@ -160,8 +160,8 @@ KAOS_PROBE_SEMA_DECLARE(kaos, ring_close);
  * slot is in use: every operation, which is what a tracer that does not
  * know this control, e.g. bpftrace, expects). A slot whose tracer is gone
  * (SIGKILL) is reclaimed by the next tracer. A child inherits its parent's
- * control by fork: owner_start (the traced process's start time, written
- * with the slots) then names another process, and the next tracer of the
+ * control by fork: owner_pid and owner_start (the traced process's pid and
+ * start time, written with the slots) then name another process, and the next tracer of the
  * child reclaims every inherited request. Tracers serialize their
  * read-modify-write of this struct with a lock file (docs/probes.md).
  * libkaos itself never writes here after start-up.
@@ -183,6 +183,9 @@ struct kaos_probe_control {
 	volatile uint32_t sample_every; /* in effect: the finest live request */
 	uint32_t nslots;		/* KAOS_PROBE_CONTROL_SLOTS (version 1: reserved, 0) */
 	uint64_t owner_start;		/* start time of the process the slots were written for */
+	int32_t owner_pid;		/* ... and its pid (a child forked in the same clock tick
+					   has its parent's start time) */
+	uint32_t reserved;
 	struct kaos_probe_request slots[KAOS_PROBE_CONTROL_SLOTS];
 };
 #define KAOS_PROBE_CONTROL_MAGIC   0x6b616f73u /* "kaos" */

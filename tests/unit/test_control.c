@@ -204,6 +204,7 @@ static void reset_control(void)
 {
 	memset(kaos_probe_control.slots, 0, sizeof(kaos_probe_control.slots));
 	kaos_probe_control.owner_start = kt_proc_start_time(getpid());
+	kaos_probe_control.owner_pid = getpid();
 	kaos_probe_control.sample_every = 1;
 }
 
@@ -366,7 +367,8 @@ static void test_dead_tracer_reclaimed(void **state)
 
 /*
  * A forked child inherits its parent's control: live tracers' requests
- * written for another process (owner_start) are stale here, and reclaimed.
+ * written for another process (owner_pid, owner_start) are stale here, and
+ * reclaimed, even when the child started in its parent's clock tick.
  */
 static void test_inherited_by_fork_reclaimed(void **state)
 {
@@ -378,6 +380,7 @@ static void test_inherited_by_fork_reclaimed(void **state)
 	(void)state;
 	reset_control();
 	kaos_probe_control.owner_start = pstart; /* as if written for the parent */
+	kaos_probe_control.owner_pid = getppid();
 	kaos_probe_control.slots[0] = (struct kaos_probe_request){getppid(), 64, pstart};
 	kaos_probe_control.sample_every = 64;
 	open_self(&c, 0);
@@ -390,6 +393,7 @@ static void test_inherited_by_fork_reclaimed(void **state)
 	assert_int_equal(st.reclaimed_every[0], 64);
 	assert_int_equal(kaos_probe_control.sample_every, 8);
 	assert_int_equal(kaos_probe_control.owner_start, kt_proc_start_time(getpid()));
+	assert_int_equal(kaos_probe_control.owner_pid, getpid());
 	assert_int_equal(kt_control_release(&c, &st, msg, sizeof(msg)), 0);
 	assert_int_equal(kaos_probe_control.sample_every, 1);
 	assert_false(lock_file_exists());
