@@ -20,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/bpftrace_lib.sh
+. tests/integration/control_lib.sh
 
 B=${B:-build}
 N=100000
@@ -125,43 +126,15 @@ release_waiting() {
 	[ "$rc" = 0 ] || die "$PROG --wait $N exited $rc"
 }
 
-# file_addr FILE PID: run-time address in PID of FILE's kaos_probe_control:
-# its .dynsym value -> file offset via the PT_LOAD holding it -> the mapping
-# of FILE in /proc/PID/maps that holds that offset. Empty if FILE does not
-# define the symbol.
-file_addr() {
-	local file=$1 pid=$2 sym off='' type o v m range mo path
-	sym=$(readelf --dyn-syms -W "$file" |
-		awk '$8 == "kaos_probe_control" && $7 != "UND" && $3 >= 16 { print $2 }')
-	[ -n "$sym" ] || return 0
-	sym=$((16#$sym))
-	while read -r type o v _ _ m _; do
-		if [ "$type" = LOAD ] && ((sym >= v && sym < v + m)); then
-			off=$((sym - v + o))
-			break
-		fi
-	done < <(readelf -lW "$file")
-	[ -n "$off" ] || die "no PT_LOAD of $file holds kaos_probe_control"
-	while read -r range _ mo _ _ path; do
-		[ "$path" = "$file" ] || continue
-		local s=$((16#${range%-*})) e=$((16#${range#*-}))
-		mo=$((16#$mo))
-		if ((off >= mo && off < mo + e - s)); then
-			printf '0x%x\n' $((s + off - mo))
-			return 0
-		fi
-	done <"/proc/$pid/maps"
-	die "no mapping of $file in /proc/$pid/maps holds file offset $off"
-}
-
 # control_addr PID: the live kaos_probe_control, found as the dynamic linker
 # binds it: the executable first (a program that names the symbol gets a
 # copy relocation and the library then uses that copy), then libkaos.so.
 control_addr() {
 	local exe addr
 	exe=$(readlink "/proc/$1/exe")
-	addr=$(file_addr "$exe" "$1")
-	[ -n "$addr" ] || addr=$(file_addr "$LIB" "$1")
+	addr=$(control_file_addr "$exe" "$1") || die "pid $1: cannot find kaos_probe_control"
+	[ -n "$addr" ] || addr=$(control_file_addr "$LIB" "$1") ||
+		die "pid $1: cannot find kaos_probe_control"
 	[ -n "$addr" ] || die "kaos_probe_control defined neither in $exe nor in $LIB"
 	echo "$addr"
 }

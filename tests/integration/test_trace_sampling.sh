@@ -15,44 +15,20 @@
 #     refused with one line and exit 2.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
+. "$(dirname "$0")/control_lib.sh"
 
 WL=$B/tests/progs/kt_bench_workload
 POKE=$B/tests/progs/probe_control_poke
 LIB=$PWD/$B/libkaos.so
 need "$KT" "$WL" "$POKE"
 
-# file_addr FILE PID: run-time address in PID of FILE's kaos_probe_control
-# (.dynsym value -> file offset -> the mapping of FILE holding it), or nothing.
-file_addr() {
-	local file=$1 pid=$2 sym off='' type o v m range mo path
-	sym=$(readelf --dyn-syms -W "$file" |
-		awk '$8 == "kaos_probe_control" && $7 != "UND" { print $2 }')
-	[ -n "$sym" ] || return 0
-	sym=$((16#$sym))
-	while read -r type o v _ _ m _; do
-		if [ "$type" = LOAD ] && ((sym >= v && sym < v + m)); then
-			off=$((sym - v + o))
-			break
-		fi
-	done < <(readelf -lW "$file")
-	[ -n "$off" ] || fail "no PT_LOAD of $file holds kaos_probe_control"
-	while read -r range _ mo _ _ path; do
-		[ "$path" = "$file" ] || continue
-		local s=$((16#${range%-*})) e=$((16#${range#*-}))
-		mo=$((16#$mo))
-		if ((off >= mo && off < mo + e - s)); then
-			printf '0x%x\n' $((s + off - mo))
-			return 0
-		fi
-	done <"/proc/$pid/maps"
-}
-
 # sample_every PID: kaos_probe_control.sample_every as the process has it.
 sample_every() {
 	local exe addr
 	exe=$(readlink "/proc/$1/exe")
-	addr=$(file_addr "$exe" "$1")
-	[ -n "$addr" ] || addr=$(file_addr "$(readlink -f "$LIB")" "$1")
+	addr=$(control_file_addr "$exe" "$1") || fail "pid $1: cannot find kaos_probe_control"
+	[ -n "$addr" ] || addr=$(control_file_addr "$(readlink -f "$LIB")" "$1") ||
+		fail "pid $1: cannot find kaos_probe_control"
 	[ -n "$addr" ] || fail "no kaos_probe_control in pid $1"
 	"$POKE" "$1" "$addr" | sed -n 's/.*sample_every=\([0-9]*\).*/\1/p'
 }
