@@ -11,8 +11,10 @@
 #
 # Sources are found by pattern; adding a file needs no Makefile edit:
 #   core/*.c               -> build/libkaos.{a,so}
-#   user/kt_*.c            -> build/libkt.a (tracer modules, unit-testable)
-#   user/main.c + libkt.a  -> build/kaos-trace
+#   user/*/kt_*.c          -> build/libkt.a (tracer modules by layer, unit-testable;
+#                             docs/architecture.md)
+#   user/cli/main.c + libkt.a -> build/kaos-trace
+#   abi/*.h                -> the BPF/userspace ABI, included by bpf/ and user/
 #   bpf/*.bpf.c            -> build/bpf/*.skel.h (embedded in kaos-trace)
 #   apps/*.c               -> build/<name>        (programs using libkaos)
 #   tests/unit/test_*.c    -> build/tests/unit/*  (+ build/tests/asan/*)
@@ -69,12 +71,15 @@ $(error PROBE_NOP must be combined (1-byte + 10-byte nop, the default) or 1 (1-b
 endif
 
 CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
-USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iuser $(PROBE_CFLAGS) -pthread
+# Every layer's folder is on the include path: a module includes another by its name.
+USER_LAYERS := $(sort $(dir $(wildcard user/*/*.c user/*/*.h)))
+USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iabi $(addprefix -I,$(USER_LAYERS:%/=%)) $(PROBE_CFLAGS) \
+	-pthread
 LDLIBS_KT := -lbpf -lpfm -lelf -lz -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
-KT_SRC := $(wildcard user/kt_*.c)
+KT_SRC := $(wildcard user/*/kt_*.c)
 KT_OBJ := $(KT_SRC:%.c=$(B)/%.o)
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_SKEL := $(BPF_SRC:bpf/%.bpf.c=$(B)/bpf/%.skel.h)
@@ -90,7 +95,7 @@ PROGS := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
 PROG_LIBS := $(patsubst tests/progs/%.c,$(B)/tests/progs/%.so,$(wildcard tests/progs/lib*.c))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
-HAVE_TRACER := $(wildcard user/main.c)
+HAVE_TRACER := $(wildcard user/cli/main.c)
 
 SONAME := libkaos.so.0
 LIBKAOS_SO := $(B)/$(SONAME).1
@@ -202,9 +207,9 @@ $(B)/libkaos.so: $(LIBKAOS_SO)
 # ---------------------------------------------------------------- BPF
 VMLINUX_H := vmlinux/$(ARCH)/vmlinux.h
 BPF_SYS_INC = -I/usr/include/$(ARCH)-linux-gnu
-$(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard include/kt_*.h) $(wildcard bpf/*.h) $(VMLINUX_H) | deps
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard abi/*.h) $(wildcard bpf/*.h) $(VMLINUX_H) | deps
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Iinclude -Ivmlinux/$(ARCH) $(BPF_SYS_INC) \
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Iabi -Ivmlinux/$(ARCH) $(BPF_SYS_INC) \
 		-Wall -Werror -c $< -o $@
 
 $(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
@@ -227,7 +232,7 @@ $(B)/user/%.o: user/%.c $(BPF_SKEL) | deps
 $(B)/libkt.a: $(KT_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/kaos-trace: $(B)/user/main.o $(B)/libkt.a $(LIBKAOS_A)
+$(B)/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a $(LIBKAOS_A)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_KT)
 
 # ---------------------------------------------------------------- apps, test programs
@@ -518,14 +523,14 @@ $(SYSROOT)/.done: tests/vm/debian.sh | vm-deps
 endif
 
 # The sources that include kaos_build_version.h (named for the first build; -MMD after).
-$(B)/user/kt_version.o $(B)/asan/user/kt_version.o $(APPS) $(FUZZERS): $(BUILD_VERSION_H)
+$(B)/user/service/kt_version.o $(B)/asan/user/service/kt_version.o $(APPS) $(FUZZERS): $(BUILD_VERSION_H)
 
 # Everything built with PROBE_CFLAGS is rebuilt when PROBE_NOP changes.
 PROBE_NOP_STAMP := $(B)/.probe-nop
 $(PROBE_NOP_STAMP): FORCE
 	@mkdir -p $(@D)
 	$(Q)echo $(PROBE_NOP) >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
-$(CORE_OBJ) $(KT_OBJ) $(B)/user/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
+$(CORE_OBJ) $(KT_OBJ) $(B)/user/cli/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN) $(STRESS) \
 	$(SAN_SRC:%.c=$(B)/asan/%.o) $(SAN_SRC:%.c=$(B)/tsan/%.o) \
 	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload $(GUEST)/bin/kt_fork \
 	$(GUEST)/bin/kt_probe_cost: $(PROBE_NOP_STAMP)
@@ -549,7 +554,7 @@ $(B)/libkaos-nop5.a: $(CORE_SRC:%.c=$(B)/nop5/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The guest has no libraries: everything is linked statically.
-$(GUEST)/bin/kaos-trace: $(B)/user/main.o $(B)/libkt.a $(LIBKAOS_A)
+$(GUEST)/bin/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a $(LIBKAOS_A)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(KT_STATIC_LIBS)
 

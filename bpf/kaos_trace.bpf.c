@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * kaos-trace kernel side: one program per libkaos USDT probe. Each hit
- * becomes one kt_event in a BPF ringbuf (include/kt_event.h); every
+ * becomes one kt_event in a BPF ringbuf (abi/kt_event.h); every
  * reservation failure is counted, so delivered == fired - lost exactly
  * (userspace derives delivered: one map update less per hit). Besides the
  * probes: an exec record per exec (process images, at the end of this

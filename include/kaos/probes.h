@@ -30,7 +30,7 @@
  * red-zone-safe fast path ("lea -0x80(%rsp),%rsp; call"); kaos-trace
  * attaches at +1 only where its start-up self-test shows that path is
  * there, safe across fork and for the red zone, and cheaper
- * (user/kt_features.c). libbpf's own usdt.h emits the same pair of nops.
+ * (user/engine/kt_features.c). libbpf's own usdt.h emits the same pair of nops.
  *
  * Build options (the Makefile's PROBE_NOP):
  *  - default: the combined site above; on arm64 the one nop.

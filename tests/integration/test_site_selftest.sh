@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kaos-trace's combined-site self-test (user/kt_features.c) must catch an
+# kaos-trace's combined-site self-test (user/engine/kt_features.c) must catch an
 # unsafe fast path, or its "+1 only if safe" means nothing. +1 cannot be
 # probed on this kernel (6.18 refuses the 10-byte nop), so the checks are run
 # on the one unsafe site known: a plain 5-byte nop, which 6.18 turns into a
@@ -49,7 +49,7 @@ int main(void)
 	return 0;
 }
 C
-${CC:-gcc} -O2 -D_GNU_SOURCE -Iuser -Iinclude "$TMP/harness.c" -o "$TMP/harness" \
+${CC:-gcc} -O2 -D_GNU_SOURCE -Iuser/engine -Iinclude "$TMP/harness.c" -o "$TMP/harness" \
 	"$B/libkt.a" "$B/libkaos.a" -lbpf -lpfm -lelf -lz -lm -pthread || fail "cannot build the harness"
 "$TMP/harness" >"$TMP/harness.txt" || fail "harness failed: $(cat "$TMP/harness.txt")"
 cat "$TMP/harness.txt"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../user/kt_agg.h"
+#include "kt_agg.h"
 
 /* Ring names live in this process: kt_agg reads them with process_vm_readv. */
 static char kt_test_names[4][KT_NAME_LEN] = {"work.0", "work.1", "compress.in", "other"};

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_report.h"
-#include "../../user/kt_window.h"
+#include "kt_report.h"
+#include "kt_window.h"
 #include "kt_test_events.h"
 
 #define S 1000000000ull

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_alert.h"
-#include "../../user/kt_log.h"
+#include "kt_alert.h"
+#include "kt_log.h"
 #include "kt_test_events.h"
 
 #define S  1000000000ull

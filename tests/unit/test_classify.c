@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_classify.h"
+#include "kt_classify.h"
 
 static void test_latency(void **state)
 {

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_config.h"
+#include "kt_config.h"
 
 #define S 1000000000ull
 

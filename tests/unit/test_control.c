@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_control.h"
+#include "kt_control.h"
 #include "kaos/probes.h"
 
 #define MS 1000000ull

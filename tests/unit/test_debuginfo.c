@@ -26,8 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../user/kt_debuginfo.h"
-#include "../../user/kt_elf.h"
+#include "kt_debuginfo.h"
+#include "kt_elf.h"
 
 struct libc_info {
 	char path[4096];

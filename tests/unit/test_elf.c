@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "kaos/probes.h"
-#include "../../user/kt_elf.h"
+#include "kt_elf.h"
 
 static char tmpdir[64];
 

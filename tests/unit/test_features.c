@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "kaos/ring.h"
-#include "../../user/kt_features.h"
+#include "kt_features.h"
 
 static struct kt_features all_there(void)
 {

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../user/kt_folded.h"
-#include "../../user/kt_sym.h"
+#include "kt_folded.h"
+#include "kt_sym.h"
 
 /* ------------------------------------------------------------ table symbolizer */
 

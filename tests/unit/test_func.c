@@ -19,10 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../user/kt_agg.h"
-#include "../../user/kt_elf.h"
-#include "../../user/kt_func.h"
-#include "../../user/kt_report.h"
+#include "kt_agg.h"
+#include "kt_elf.h"
+#include "kt_func.h"
+#include "kt_report.h"
 
 /*
  * Functions of this binary the resolver must find, one per kind of first

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_hist.h"
+#include "kt_hist.h"
 
 #define NVAL 20000
 

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_http.h"
+#include "kt_http.h"
 
 static char last_accept[256];
 

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_hist.h"
-#include "../../user/kt_json.h"
-#include "../../user/kt_report.h"
+#include "kt_hist.h"
+#include "kt_json.h"
+#include "kt_report.h"
 #include "kt_test_events.h"
 
 static void check_buf(struct kt_json *w, const char *want)

@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../user/kt_agg.h"
-#include "../../user/kt_folded.h"
-#include "../../user/kt_json.h"
-#include "../../user/kt_offcpu.h"
-#include "../../user/kt_report.h"
+#include "kt_agg.h"
+#include "kt_folded.h"
+#include "kt_json.h"
+#include "kt_offcpu.h"
+#include "kt_report.h"
 
 /* Table symbolizer: 0xN000..0xN0ff is function fn<N>. */
 static int fake_sym(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n)

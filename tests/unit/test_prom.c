@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_prom.h"
+#include "kt_prom.h"
 #include "kt_test_events.h"
 
 #define S  1000000000ull

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_rule.h"
+#include "kt_rule.h"
 
 static struct kt_rule parse_ok(const char *text)
 {

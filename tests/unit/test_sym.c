@@ -31,8 +31,8 @@
 #include <unistd.h>
 
 #include "kaos/probes.h"
-#include "../../user/kt_elf.h"
-#include "../../user/kt_sym.h"
+#include "kt_elf.h"
+#include "kt_sym.h"
 
 /* Functions the tests resolve; noinline and used so they exist with their own symbols. */
 __attribute__((noinline, used)) int kt_test_target_fn(int x)

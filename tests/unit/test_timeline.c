@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_timeline.h"
+#include "kt_timeline.h"
 #include "kt_test_events.h"
 
 static char *slurp(const char *path)

@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../user/kt_elf.h"
-#include "../../user/kt_usdt.h"
+#include "kt_elf.h"
+#include "kt_usdt.h"
 
 static char libkaos[512], callchain[512], tmpdir[64];
 

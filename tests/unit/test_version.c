@@ -15,8 +15,8 @@
 #include <cmocka.h>
 
 #include "kaos/version.h"
-#include "../../user/kt_prom.h"
-#include "../../user/kt_version.h"
+#include "kt_prom.h"
+#include "kt_version.h"
 
 static void test_header_macros_agree(void **state)
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../../user/kt_window.h"
+#include "kt_window.h"
 #include "kt_test_events.h"
 
 #define S  1000000000ull

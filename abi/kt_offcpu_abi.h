@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kaos-trace --off-cpu: the map layouts shared by bpf/kaos_offcpu.bpf.c and
- * user/kt_offcpu.c. Fixed-width types only.
+ * user/collectors/kt_offcpu.c. Fixed-width types only.
  */
 #ifndef KT_OFFCPU_ABI_H
 #define KT_OFFCPU_ABI_H

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kaos-trace --profile: the map layouts shared by bpf/kaos_profile.bpf.c and
- * user/kt_profile.c. Fixed-width types only.
+ * user/collectors/kt_profile.c. Fixed-width types only.
  */
 #ifndef KT_PROFILE_ABI_H
 #define KT_PROFILE_ABI_H
