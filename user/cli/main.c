@@ -36,6 +36,7 @@
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_func.h"
+#include "kt_gate.h"
 #include "kt_offcpu.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
@@ -989,13 +990,14 @@ int main(int argc, char **argv)
 			rc = 1;
 		kt_offcpu_free(t.offcpu);
 	}
-	if (extras) {
-		int fired = kt_oneshot_finish(extras);
+	struct kt_run_outcome outcome = {.command_status = -1};
 
-		if (fired < 0)
-			rc = 1;
-		else if (fired > 0 && opt.fail_on_alert && !rc)
-			rc = 3;
+	if (extras) {
+		int unmatched, fired = kt_oneshot_finish(extras, &unmatched);
+
+		rc = fired < 0 ? 1 : rc;
+		outcome.alert_fired = fired > 0 && opt.fail_on_alert;
+		outcome.alert_unmatched = unmatched > 0;
 	}
 	if (t.s.folded) {
 		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
@@ -1028,10 +1030,14 @@ int main(int argc, char **argv)
 	kt_func_free(t.func);
 	kt_pmu_close(&pmu);
 	kt_targets_free(&t.targets);
-	if (t.child && !rc) {
-		if (t.child_status < 0)
-			waitpid(t.child, &t.child_status, 0); /* stopped early: let it finish */
-		rc = t.child_status > 0 ? t.child_status : 0;
+	if (t.child) {
+		int ws;
+
+		/* stopped early: let it finish, its status comes first (kt_gate.h) */
+		if (t.child_status < 0 && waitpid(t.child, &ws, 0) == t.child)
+			t.child_status = kt_wait_status(ws);
+		outcome.command_status = t.child_status;
 	}
-	return rc;
+	outcome.failed = rc != 0;
+	return kt_exit_status(&outcome);
 }
