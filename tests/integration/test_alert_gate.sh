@@ -5,7 +5,8 @@
 # (-d); an alert that fired: 3; a rule whose ring selector has a typo: 4 and
 # one line naming the rings that were seen; a rule without selectors on a run
 # that saw no ring: 4. The firing line, in text and in the --alert-log JSON,
-# names the ring (name, pid, process), the value and the threshold.
+# names the ring (name, pid, process), the value and the threshold; the same
+# for --func functions (func= rules).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need "$KT" "$WORK"
@@ -68,4 +69,18 @@ run idle -d 1 -b "$B/libkaos.so" --alert 'send.p99 > 1us' --alert 'lost > 0'
 grep -qxF "kaos-trace: alert 'send.p99 > 1us' matched nothing: no ring was traced during the run" \
 	"$TMP/idle.err" || fail "idle line: $(cat "$TMP/idle.err")"
 [ "$(grep -c 'matched nothing' "$TMP/idle.err")" = 1 ] || fail "idle: lost > 0 said to match nothing"
-echo "PASS: exit status precedence (command 7 > alert 3 > unmatched 4), typo'd ring said, firing message names ring, value, threshold"
+# func rules: a --func function's latency fires naming the function; a typo'd func= is said
+PROG=$B/tests/progs/kt_funcs
+need "$PROG"
+start_tracer func -b "$PROG" --func 'busy_*' --alert 'func=busy_100us func.p50 > 50us' \
+	--alert 'func=bsuy_20us func.count > 0' --fail-on-alert --alert-log "$TMP/func.jsonl"
+"$PROG" --n20 10 --n100 20 >"$TMP/funcs_prog.txt" || fail "kt_funcs failed"
+kill -INT "$TRACER_PID"
+RC=0
+wait "$TRACER_PID" || RC=$?
+[ "$RC" = 3 ] || fail "func alert fired + func typo: exit $RC, expected 3"
+grep -Eq "fired: function kt_funcs:busy_100us \(pid [0-9]+, [^)]+\) func.p50 = [0-9.]+us > 50us\"" \
+	"$TMP/func.jsonl" || fail "func firing message: $(cat "$TMP/func.jsonl")"
+grep -q "^kaos-trace: alert 'func=bsuy_20us func.count > 0' matched nothing: no traced function fits func=bsuy_20us; functions probed: kt_funcs:busy_" \
+	"$TMP/func.err" || fail "func typo line: $(grep 'matched nothing' "$TMP/func.err")"
+echo "PASS: exit status precedence (command 7 > alert 3 > unmatched 4), typo'd ring said, firing message names ring or function, value, threshold"

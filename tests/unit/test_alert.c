@@ -569,6 +569,95 @@ static void test_unmatched_log(void **state)
 	fclose(logf);
 }
 
+/* One timed call of --func function idx in this process (count: its cumulative calls). */
+static void func_event(struct kt_agg *a, uint32_t idx, uint64_t count, uint64_t dur_ns)
+{
+	struct kt_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = KT_EV_FUNC;
+	e.pid = (uint32_t)getpid();
+	e.tid = e.pid;
+	e.ring_id = idx;
+	e.count = count;
+	e.dur_ns = dur_ns;
+	kt_agg_add(a, &e, KT_EVENT_BASE_SIZE);
+}
+
+/* func rules: values on --func functions, the function named when one fires, typos. */
+static void test_func_rules(void **state)
+{
+	(void)state;
+	static const struct kt_func_desc funcs[3] = {
+		{.name = "compress_block", .module = "app"},
+		{.name = "deflate", .module = "libz.so.1"},
+		{.name = "never_called", .module = "app"},
+	};
+	struct kt_agg a;
+	struct kt_alerts *al = kt_alerts_new();
+	FILE *out = tmpfile();
+	uint64_t g[KT_WIN_G_NR] = {0};
+	struct kt_alert_src src = {
+		.agg = &a, .win = NULL, .global = g, .now = T0, .default_win = KT_WIN_ALL};
+	struct kt_rule rules[5] = {
+		rule("func=compress_* func.p50 > 10us"), rule("func=libz.so.1:* func.count > 2"),
+		rule("func=compres_* func.count > 0"), rule("func=never_called func.count > 0"),
+		rule("send.count > 0")};
+	char want[512], why[512];
+	double v;
+	int n;
+
+	kt_agg_init(&a, 0);
+	kt_agg_set_funcs(&a, funcs, 3);
+	for (uint64_t i = 1; i <= 10; i++)
+		func_event(&a, 0, i, 40000); /* compress_block: 40 us */
+	for (uint64_t i = 1; i <= 5; i++)
+		func_event(&a, 1, i, 2000); /* deflate: 2 us */
+	assert_true(kt_alert_value(&rules[0], &src, &v, &n));
+	assert_true(v >= 39000 && v <= 41000);
+	assert_int_equal(n, 1);
+	assert_true(kt_alert_value(&rules[1], &src, &v, &n)); /* module:name glob */
+	assert_true(v == 5);
+	assert_int_equal(n, 1);
+	struct kt_rule all = rule("func.count > 0");
+
+	assert_true(kt_alert_value(&all, &src, &v, &n));
+	assert_true(v == 15);
+	assert_int_equal(n, 2);
+
+	assert_int_equal(kt_alerts_set_rules(al, rules, 5), 0);
+	assert_int_equal(kt_alerts_set_output(al, out, NULL, 0), 0);
+	assert_int_equal(kt_alerts_eval(al, &src), 2);
+	const char *txt = read_file(out);
+
+	printf("%s", txt);
+	snprintf(want, sizeof(want),
+		 "\"message\":\"alert 'func=compress_* func.p50 > 10us' fired: function "
+		 "app:compress_block (pid %d, %s) func.p50 = ",
+		 (int)getpid(), own_comm(&a));
+	assert_non_null(strstr(txt, want));
+	snprintf(want, sizeof(want), "\"worst\":{\"func\":\"libz.so.1:deflate\",\"pid\":%d,",
+		 (int)getpid());
+	assert_non_null(strstr(txt, want));
+	/* a typo matches nothing; a probed function never called is no typo */
+	assert_true(kt_alerts_unmatched(al, 2));
+	assert_false(kt_alerts_unmatched(al, 3));
+	assert_true(kt_alerts_unmatched(al, 4)); /* no ring at all */
+	kt_alert_unmatched_why(&rules[2], &a, why, sizeof(why));
+	assert_string_equal(why, "no traced function fits func=compres_*; functions probed: "
+				 "app:compress_block, libz.so.1:deflate, app:never_called");
+	struct kt_agg none;
+
+	kt_agg_init(&none, 0);
+	assert_string_equal(kt_alert_unmatched_why(&all, &none, why, sizeof(why)),
+			    "no function was probed (--func)");
+	kt_agg_free(&none);
+
+	kt_alerts_free(al);
+	kt_agg_free(&a);
+	fclose(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -580,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_fmt_value),
 		cmocka_unit_test(test_unmatched),
 		cmocka_unit_test(test_unmatched_log),
+		cmocka_unit_test(test_func_rules),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

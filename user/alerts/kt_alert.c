@@ -240,6 +240,104 @@ static bool rings_value(const struct kt_rule *r, const struct kt_alert_src *src,
 	return true;
 }
 
+/* The current image of pid (a function's process: its comm). */
+static const struct kt_proc *find_pid(const struct kt_agg *a, uint32_t pid)
+{
+	const struct kt_proc *found = NULL;
+
+	for (const struct kt_proc *p = a->procs; p; p = p->next)
+		if (p->pid == pid && (!found || p->exec_gen > found->exec_gen))
+			found = p;
+	return found;
+}
+
+/* Does a --func function fit func=: its name, or module:name when the glob has a ':'? */
+static bool func_name_fits(const struct kt_rule *r, const struct kt_func_desc *d)
+{
+	char full[2 * KT_RULE_NAME_MAX + 2];
+
+	if (!r->has_func)
+		return true;
+	if (!strchr(r->func, ':'))
+		return fnmatch(r->func, d->name, 0) == 0;
+	snprintf(full, sizeof(full), "%s:%s", d->module, d->name);
+	return fnmatch(r->func, full, 0) == 0;
+}
+
+static bool func_matches(const struct kt_rule *r, const struct kt_agg *a,
+			 const struct kt_func_agg *fa)
+{
+	if (fa->idx >= a->nfuncs || !func_name_fits(r, &a->func_desc[fa->idx]))
+		return false;
+	if (r->has_pid && fa->pid != r->pid)
+		return false;
+	if (r->has_process) {
+		const struct kt_proc *p = find_pid(a, fa->pid);
+
+		if (!p || fnmatch(r->process, p->comm, 0) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Latency with the probe time taken out where it was calibrated, else raw. */
+static const struct kt_hist *func_latency(const struct kt_func_agg *fa)
+{
+	return fa->corr ? fa->corr : fa->s.dur;
+}
+
+/* As rings_value, on --func functions (the whole run: windows keep no functions). */
+static bool funcs_value(const struct kt_rule *r, const struct kt_alert_src *src, int win,
+			const struct kt_func_agg *only, double *value, int *nseries)
+{
+	struct kt_hist *sum = NULL;
+	uint64_t calls = 0;
+	bool ok = true;
+
+	*nseries = 0;
+	if (r->stat <= KT_RULE_MEAN) {
+		sum = malloc(sizeof(*sum));
+		if (!sum)
+			return false;
+		kt_hist_init(sum);
+	}
+	for (const struct kt_func_agg *fa = src->agg->funcs; fa; fa = fa->next) {
+		if ((only && fa != only) || !func_matches(r, src->agg, fa))
+			continue;
+		(*nseries)++;
+		calls += kt_series_count(&fa->s);
+		if (sum && func_latency(fa))
+			kt_hist_merge(sum, func_latency(fa));
+	}
+	if (sum) {
+		ok = hist_value(r, sum, value);
+		free(sum);
+	} else if (r->stat == KT_RULE_COUNT) {
+		*value = (double)calls;
+	} else { /* rate */
+		double s = span_s(src, win);
+
+		ok = s > 0;
+		if (ok)
+			*value = (double)calls / s;
+	}
+	return ok;
+}
+
+/*
+ * func= fits a probed function (one never called has no aggregate yet, but
+ * its name is no typo).
+ */
+static bool func_probed(const struct kt_rule *r, const struct kt_agg *a)
+{
+	if (r->has_pid || r->has_process)
+		return false;
+	for (uint32_t i = 0; i < a->nfuncs; i++)
+		if (func_name_fits(r, &a->func_desc[i]))
+			return true;
+	return false;
+}
+
 bool kt_alert_value(const struct kt_rule *r, const struct kt_alert_src *src, double *value,
 		    int *nseries)
 {
@@ -252,33 +350,46 @@ bool kt_alert_value(const struct kt_rule *r, const struct kt_alert_src *src, dou
 			*nseries = 0;
 		return lost_value(r, src, win, value);
 	}
-	ok = rings_value(r, src, win, NULL, value, &n);
+	if (r->series == KT_RULE_FUNC)
+		ok = funcs_value(r, src, KT_WIN_ALL, NULL, value, &n);
+	else
+		ok = rings_value(r, src, win, NULL, value, &n);
 	if (nseries)
 		*nseries = n;
 	return ok;
 }
 
-const struct kt_ring_agg *kt_alert_worst_ring(const struct kt_rule *r,
-					      const struct kt_alert_src *src, double *value)
+/* Is v worse than the worst so far, for r's comparison? */
+static bool worse(const struct kt_rule *r, const struct kt_alert_culprit *c, double v)
 {
-	const struct kt_ring_agg *worst = NULL;
-	bool high = r->cmp == KT_RULE_GT || r->cmp == KT_RULE_GE;
-	int win = rule_window(r, src);
+	if (!c->ring && !c->func)
+		return true;
+	return r->cmp == KT_RULE_GT || r->cmp == KT_RULE_GE ? v > c->value : v < c->value;
+}
 
-	if (r->series == KT_RULE_LOST)
-		return NULL;
-	for (const struct kt_ring_agg *ra = src->agg->rings; ra; ra = ra->next) {
-		double v;
-		int n;
+bool kt_alert_culprit(const struct kt_rule *r, const struct kt_alert_src *src,
+		      struct kt_alert_culprit *c)
+{
+	int win = rule_window(r, src), n;
+	double v;
 
-		if (!matches(r, src->agg, ra) || !rings_value(r, src, win, ra, &v, &n))
-			continue;
-		if (!worst || (high ? v > *value : v < *value)) {
-			worst = ra;
-			*value = v;
-		}
+	memset(c, 0, sizeof(*c));
+	if (r->series == KT_RULE_FUNC) {
+		for (const struct kt_func_agg *fa = src->agg->funcs; fa; fa = fa->next)
+			if (func_matches(r, src->agg, fa) &&
+			    funcs_value(r, src, KT_WIN_ALL, fa, &v, &n) && worse(r, c, v)) {
+				c->func = fa;
+				c->value = v;
+			}
+	} else if (r->series != KT_RULE_LOST) {
+		for (const struct kt_ring_agg *ra = src->agg->rings; ra; ra = ra->next)
+			if (matches(r, src->agg, ra) && rings_value(r, src, win, ra, &v, &n) &&
+			    worse(r, c, v)) {
+				c->ring = ra;
+				c->value = v;
+			}
 	}
-	return worst;
+	return c->ring || c->func;
 }
 
 const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double v)
@@ -307,27 +418,37 @@ const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double 
 	return buf;
 }
 
-/* "ring work.0 (pid 123, kt_workload)" */
-static const char *ring_words(const struct kt_agg *a, const struct kt_ring_agg *ra, char *buf,
-			      size_t n)
+/* "ring work.0 (pid 123, kt_workload)", "function app:compress (pid 123, app)" */
+static const char *culprit_words(const struct kt_agg *a, const struct kt_alert_culprit *c,
+				 char *buf, size_t n)
 {
-	const struct kt_proc *p = find_proc(a, ra);
+	const struct kt_proc *p;
 
-	snprintf(buf, n, "ring %s (pid %u%s%s)", ra->name, ra->pid, p ? ", " : "",
-		 p ? p->comm : "");
+	if (c->ring) {
+		p = find_proc(a, c->ring);
+		snprintf(buf, n, "ring %s (pid %u%s%s)", c->ring->name, c->ring->pid, p ? ", " : "",
+			 p ? p->comm : "");
+	} else {
+		const struct kt_func_desc *d = &a->func_desc[c->func->idx];
+
+		p = find_pid(a, c->func->pid);
+		snprintf(buf, n, "function %s:%s (pid %u%s%s)", d->module, d->name, c->func->pid,
+			 p ? ", " : "", p ? p->comm : "");
+	}
 	return buf;
 }
 
 /*
  * The firing or resolved line, e.g. "alert 'send.p99 > 1us' fired: ring
- * orders (pid 123, app) send.p99 = 3.2us > 1us". worst: the matching ring
- * with the worst value of its own (NULL: none, or a lost rule).
+ * orders (pid 123, app) send.p99 = 3.2us > 1us". c: the matching ring or
+ * function with the worst value of its own (NULL: none, or a lost rule).
  */
 static void alert_message(char *buf, size_t n, const struct kt_rule *r, bool fired, bool has_value,
 			  double value, int nseries, const struct kt_agg *a,
-			  const struct kt_ring_agg *worst, double worst_value)
+			  const struct kt_alert_culprit *c)
 {
-	char v[32], t[32], wv[32], where[KT_NAME_LEN + 64] = "";
+	char v[32], t[32], cv[32], where[2 * KT_NAME_LEN + 64] = "";
+	const char *what = r->series == KT_RULE_FUNC ? "functions" : "rings";
 	size_t len;
 
 	kt_alert_fmt_value(v, sizeof(v), r->unit, value);
@@ -337,20 +458,20 @@ static void alert_message(char *buf, size_t n, const struct kt_rule *r, bool fir
 		return;
 	buf += len;
 	n -= len;
-	if (worst && nseries == 1)
-		ring_words(a, worst, where, sizeof(where));
+	if (c && nseries == 1)
+		culprit_words(a, c, where, sizeof(where));
 	if (!has_value)
 		snprintf(buf, n, "%s%s%s has no data", where, *where ? " " : "", r->metric);
 	else if (!fired)
 		snprintf(buf, n, "%s%s%s = %s", where, *where ? " " : "", r->metric, v);
-	else if (nseries <= 1 || !worst)
+	else if (nseries <= 1 || !c)
 		snprintf(buf, n, "%s%s%s = %s %s %s", where, *where ? " " : "", r->metric, v,
 			 kt_rule_cmp_str(r->cmp), t);
 	else
-		snprintf(buf, n, "%s = %s %s %s over %d rings (worst: %s %s)", r->metric, v,
-			 kt_rule_cmp_str(r->cmp), t, nseries,
-			 ring_words(a, worst, where, sizeof(where)),
-			 kt_alert_fmt_value(wv, sizeof(wv), r->unit, worst_value));
+		snprintf(buf, n, "%s = %s %s %s over %d %s (worst: %s %s)", r->metric, v,
+			 kt_rule_cmp_str(r->cmp), t, nseries, what,
+			 culprit_words(a, c, where, sizeof(where)),
+			 kt_alert_fmt_value(cv, sizeof(cv), r->unit, c->value));
 }
 
 /* Appends to buf at *len (never past n). */
@@ -368,37 +489,75 @@ __attribute__((format(printf, 4, 5))) static void append(char *buf, size_t n, si
 	*len = k < 0 ? n : *len + (size_t)k;
 }
 
-const char *kt_alert_unmatched_why(const struct kt_rule *r, const struct kt_agg *a, char *buf,
-				   size_t n)
+/* " ring=x process=y pid=1 func=z": the rule's selectors. */
+static void append_selectors(char *buf, size_t n, size_t *len, const struct kt_rule *r)
 {
-	size_t len = 0;
+	if (r->has_ring)
+		append(buf, n, len, " ring=%s", r->ring);
+	if (r->has_func)
+		append(buf, n, len, " func=%s", r->func);
+	if (r->has_process)
+		append(buf, n, len, " process=%s", r->process);
+	if (r->has_pid)
+		append(buf, n, len, " pid=%u", r->pid);
+}
+
+/* "; rings seen: a (pid 1, app), b (pid 2, app), ...": a typo shows next to the right name. */
+static void append_rings_seen(char *buf, size_t n, size_t *len, const struct kt_agg *a)
+{
 	int shown = 0;
 
-	buf[0] = 0;
-	if (!r->has_ring && !r->has_process && !r->has_pid) {
-		append(buf, n, &len, "no ring was traced during the run");
-		return buf;
-	}
-	append(buf, n, &len, "no traced ring fits");
-	if (r->has_ring)
-		append(buf, n, &len, " ring=%s", r->ring);
-	if (r->has_process)
-		append(buf, n, &len, " process=%s", r->process);
-	if (r->has_pid)
-		append(buf, n, &len, " pid=%u", r->pid);
-	/* what was there: a typo shows next to the right name */
 	for (const struct kt_ring_agg *ra = a->rings; ra; ra = ra->next, shown++) {
 		const struct kt_proc *p = find_proc(a, ra);
 
 		if (shown == 4) {
-			append(buf, n, &len, ", ...");
+			append(buf, n, len, ", ...");
 			break;
 		}
-		append(buf, n, &len, "%s%s (pid %u%s%s)", shown ? ", " : "; rings seen: ", ra->name,
+		append(buf, n, len, "%s%s (pid %u%s%s)", shown ? ", " : "; rings seen: ", ra->name,
 		       ra->pid, p ? ", " : "", p ? p->comm : "");
 	}
 	if (!shown)
-		append(buf, n, &len, "; no ring was traced");
+		append(buf, n, len, "; no ring was traced");
+}
+
+/* "; functions probed: app:compress, libz.so.1:deflate" */
+static void append_funcs_probed(char *buf, size_t n, size_t *len, const struct kt_agg *a)
+{
+	for (uint32_t i = 0; i < a->nfuncs; i++) {
+		if (i == 4) {
+			append(buf, n, len, ", ...");
+			break;
+		}
+		append(buf, n, len, "%s%s:%s",
+		       i ? ", " : "; functions probed: ", a->func_desc[i].module,
+		       a->func_desc[i].name);
+	}
+	if (!a->nfuncs)
+		append(buf, n, len, "; no function was probed (--func)");
+}
+
+const char *kt_alert_unmatched_why(const struct kt_rule *r, const struct kt_agg *a, char *buf,
+				   size_t n)
+{
+	bool func = r->series == KT_RULE_FUNC;
+	size_t len = 0;
+
+	buf[0] = 0;
+	if (!r->has_ring && !r->has_process && !r->has_pid && !r->has_func) {
+		if (func && !a->nfuncs)
+			append(buf, n, &len, "no function was probed (--func)");
+		else
+			append(buf, n, &len, "no %s was traced during the run",
+			       func ? "function" : "ring");
+		return buf;
+	}
+	append(buf, n, &len, "no traced %s fits", func ? "function" : "ring");
+	append_selectors(buf, n, &len, r);
+	if (func)
+		append_funcs_probed(buf, n, &len, a);
+	else
+		append_rings_seen(buf, n, &len, a);
 	return buf;
 }
 
@@ -522,22 +681,34 @@ static void json_opt_string(struct kt_json *w, const char *key, bool has, const 
 		kt_json_null(w);
 }
 
-/* "worst": the matching ring with the worst value of its own, or null. */
-static void json_worst(struct kt_json *w, const struct kt_agg *a, const struct kt_ring_agg *worst,
-		       double value)
+/* "worst": the matching ring or function with the worst value of its own, or null. */
+static void json_worst(struct kt_json *w, const struct kt_agg *a, const struct kt_alert_culprit *c)
 {
-	const struct kt_proc *p = worst ? find_proc(a, worst) : NULL;
+	const struct kt_proc *p = NULL;
+	uint32_t pid = 0;
 
 	kt_json_key(w, "worst");
-	if (!worst) {
+	if (!c->ring && !c->func) {
 		kt_json_null(w);
 		return;
 	}
 	kt_json_object_begin(w);
-	kt_json_kv_string(w, "ring", worst->name);
-	kt_json_kv_u64(w, "pid", worst->pid);
+	if (c->ring) {
+		p = find_proc(a, c->ring);
+		pid = c->ring->pid;
+		kt_json_kv_string(w, "ring", c->ring->name);
+	} else {
+		char name[256];
+		const struct kt_func_desc *d = &a->func_desc[c->func->idx];
+
+		p = find_pid(a, c->func->pid);
+		pid = c->func->pid;
+		snprintf(name, sizeof(name), "%s:%s", d->module, d->name);
+		kt_json_kv_string(w, "func", name);
+	}
+	kt_json_kv_u64(w, "pid", pid);
 	json_opt_string(w, "process", p != NULL, p ? p->comm : NULL);
-	kt_json_kv_double(w, "value", value);
+	kt_json_kv_double(w, "value", c->value);
 	kt_json_object_end(w);
 }
 
@@ -546,8 +717,7 @@ struct transition {
 	bool fired;
 	int nseries;
 	int win;
-	const struct kt_ring_agg *worst;
-	double worst_value;
+	struct kt_alert_culprit worst; /* firing: the worst ring or function */
 	char message[KT_RULE_TEXT_MAX + 2 * KT_NAME_LEN + 192];
 };
 
@@ -586,7 +756,7 @@ static void alert_json(struct kt_json *w, const struct alert_rule *ar, const str
 	else
 		kt_json_null(w);
 	kt_json_kv_u64(w, "series", (uint64_t)nseries);
-	json_worst(w, src->agg, t->worst, t->worst_value);
+	json_worst(w, src->agg, &t->worst);
 	kt_json_kv_string(w, "message", t->message);
 	kt_json_object_end(w);
 	kt_json_eol(w);
@@ -688,9 +858,10 @@ static void emit(struct kt_alerts *a, struct kt_json *w, const struct alert_rule
 	const char *line;
 	size_t len;
 
-	t->worst = t->fired ? kt_alert_worst_ring(r, src, &t->worst_value) : NULL;
+	bool culprit = t->fired && kt_alert_culprit(r, src, &t->worst);
+
 	alert_message(t->message, sizeof(t->message), r, t->fired, ar->has_value, ar->value,
-		      t->nseries, src->agg, t->worst, t->worst_value);
+		      t->nseries, src->agg, culprit ? &t->worst : NULL);
 	kt_json_reset(w);
 	alert_json(w, ar, t, src);
 	if (kt_json_error(w)) {
@@ -725,7 +896,9 @@ int kt_alerts_eval(struct kt_alerts *a, const struct kt_alert_src *src)
 		ar->value = ar->has_value ? v : 0;
 		ar->evaluated = true;
 		/* lost watches the tracer itself: there is nothing to match */
-		ar->matched_now = ar->rule.series == KT_RULE_LOST || t.nseries > 0;
+		ar->matched_now =
+			ar->rule.series == KT_RULE_LOST || t.nseries > 0 ||
+			(ar->rule.series == KT_RULE_FUNC && func_probed(&ar->rule, src->agg));
 		ar->matched_ever |= ar->matched_now;
 		if (ar->matched_now)
 			ar->unmatched_said = false;

@@ -16,6 +16,7 @@
  *    "metric":"send.p99","value":1520,"threshold":1000,"unit":"ns","window_s":10,
  *    "for_s":10,"process":null,"ring":null,"pid":null,"series":3,
  *    "worst":{"ring":"orders","pid":123,"process":"app","value":2210},
+ *    (func rules: "worst":{"func":"app:compress","pid":...})
  *    "message":"alert 'send.p99 > 1us for 10s' fired: send.p99 = 1.52us > 1us over 3 rings
  *               (worst: ring orders (pid 123, app) 2.21us)"}
  * ("worst": the matching ring with the worst value of its own, null when
@@ -24,9 +25,10 @@
  * started with posix_spawn (an argv, no shell) in its own process group,
  * killed if it outlives the timeout.
  *
- * A rule "matches nothing" when no traced ring fits its selectors (a rule
- * without selectors: when no ring was traced at all); lost rules always
- * match. A typo in a ring name must not keep a CI gate green: the one-shot
+ * A rule "matches nothing" when no traced ring (func rules: function) fits
+ * its selectors (a rule without selectors: when no ring was traced at all;
+ * a func rule whose func= fits a probed function matches, called or not);
+ * lost rules always match. A typo in a ring name must not keep a CI gate green: the one-shot
  * run fails when a rule matched nothing during the whole run
  * (kt_alerts_matched(..., true)); the daemon logs it and exports it.
  */
@@ -70,13 +72,20 @@ struct kt_alert_src {
 bool kt_alert_value(const struct kt_rule *r, const struct kt_alert_src *src, double *value,
 		    int *nseries);
 
+/* A matching ring or function, and its own value. */
+struct kt_alert_culprit {
+	const struct kt_ring_agg *ring; /* or */
+	const struct kt_func_agg *func;
+	double value;
+};
+
 /*
- * The matching ring whose own value is the worst (the highest for > and
- * >=, the lowest for < and <=), its value in *value; NULL when none has
+ * The matching ring (func rules: function) whose own value is the worst
+ * (the highest for > and >=, the lowest for < and <=): false when none has
  * data, and for lost rules.
  */
-const struct kt_ring_agg *kt_alert_worst_ring(const struct kt_rule *r,
-					      const struct kt_alert_src *src, double *value);
+bool kt_alert_culprit(const struct kt_rule *r, const struct kt_alert_src *src,
+		      struct kt_alert_culprit *c);
 
 /* "3.2us", "1500", "120/s", "2.5%": v (in u's base) for people; returns buf. */
 const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double v);
