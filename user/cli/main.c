@@ -226,7 +226,8 @@ static const struct argp_option options[] = {
 	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
 	{"alert", OPT_ALERT, "RULE", 0,
-	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; docs/daemon.md)",
+	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; exit 4 if it "
+	 "matches nothing; docs/daemon.md)",
 	 0},
 	{"alert-log", OPT_ALERT_LOG, "FILE", 0, "Alert transitions as JSON lines (default stderr)",
 	 0},
