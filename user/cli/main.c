@@ -927,7 +927,8 @@ int main(int argc, char **argv)
 		return run_subcommand(argc, argv);
 	command_word = first_after_dashdash(argc, argv);
 	argv[0] = (char *)"kaos-trace"; /* getopt's error lines start with it */
-	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
+	/* in order: a bare word is refused where it stands, before the options after it */
+	if (argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL))
 		return 2;
 	if (!opt.npids && !opt.npaths && !opt.cmd)
 		die(2, "nothing to trace: give -p PID, -b PATH or -- COMMAND (see --help)");
