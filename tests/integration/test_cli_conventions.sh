@@ -143,4 +143,23 @@ json_check "$TMP/ri.json" \
 usage_error ring_long "invalid ring 'a-name-much-longer-than-31-bytes-x'" \
 	"$KT" -r a-name-much-longer-than-31-bytes-x -- "$WORK"
 
+# ---------------------------------------------------------------- bash completion
+comp=$(dirname "$0")/../../deploy/kaos-trace.bash-completion
+[ -f /usr/share/bash-completion/bash_completion ] || fail "bash-completion is not installed"
+complete_words() { # words of the command line (the last one is completed)
+	bash -c '. /usr/share/bash-completion/bash_completion; . "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}
+		_kaos_trace kaos-trace "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+		printf "%s\n" "${COMPREPLY[@]}" | sort' _ "$comp" "$@"
+}
+for sub in list features pmu; do
+	[ "$(complete_words kaos-trace "$sub" --h)" = --help ] || fail "completion: $sub --help"
+	[ "$(complete_words kaos-trace "$sub" --v)" = --version ] || fail "completion: $sub --version"
+done
+for o in --json --folded --timeline; do
+	complete_words kaos-trace "$o" "" | grep -qx -- - || fail "completion: $o -"
+done
+[ "$(complete_words kaos-trace pmu l)" = list ] || fail "completion: pmu list"
+
 echo "PASS: help/version everywhere, unknown commands refused, '-' is stdout, durations with units, -r NAME"
