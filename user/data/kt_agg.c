@@ -336,11 +336,16 @@ static void agg_add_func(struct kt_agg *a, const struct kt_event *e)
 	}
 }
 
-static bool ring_skipped(const struct kt_agg *a, const struct kt_proc *p, uint32_t ring_id)
+/* An event of a ring the filter left out: counted as dropped (and as a probe hit). */
+static bool ring_skipped(struct kt_agg *a, struct kt_proc *p, uint32_t ring_id)
 {
 	for (const struct kt_ring_skip *k = a->skipped; k; k = k->next)
-		if (k->pid == p->pid && k->exec_gen == p->exec_gen && k->ring_id == ring_id)
+		if (k->pid == p->pid && k->exec_gen == p->exec_gen && k->ring_id == ring_id) {
+			p->hits++; /* the process paid for the probe all the same */
+			p->hits_iv++;
+			a->ring_filter->dropped++;
 			return true;
+		}
 	return false;
 }
 
@@ -372,6 +377,30 @@ static void ring_skip(struct kt_agg *a, struct kt_ring_agg *r)
 	kt_agg_forget_ring(a, r->pid, r->exec_gen, r->ring_id);
 }
 
+/*
+ * Names a ring from its event (the pointer into the traced process, or the
+ * name a close event carries) and, at its first event, lets the filter
+ * decide. False: the ring was left out (r is gone).
+ */
+static bool ring_admit(struct kt_agg *a, struct kt_ring_agg *r, const struct kt_event *e,
+		       size_t size)
+{
+	if (!r->name_ptr && e->name_ptr)
+		ring_read_name(r, e->name_ptr);
+	if (e->type == KT_EV_RING_CLOSE && !r->name[0] && (e->flags & KT_EVF_NAME) &&
+	    size >= sizeof(*e))
+		ring_set_name(r, e->name);
+	if (!a->ring_filter || r->filter_kept)
+		return true;
+	if (!ring_filter_keeps(a->ring_filter, r)) {
+		a->ring_filter->dropped++;
+		ring_skip(a, r);
+		return false;
+	}
+	r->filter_kept = true;
+	return true;
+}
+
 struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_t size)
 {
 	struct kt_ring_agg *r;
@@ -399,30 +428,15 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	a->events++;
 	a->events_iv++;
 	p = kt_agg_proc(a, e->pid);
-	if (p && a->ring_filter && ring_skipped(a, p, e->ring_id)) {
-		p->hits++; /* the process paid for the probe all the same */
-		p->hits_iv++;
-		a->ring_filter->dropped++;
+	if (p && a->ring_filter && ring_skipped(a, p, e->ring_id))
 		return NULL;
-	}
 	r = p ? ring_get(a, e->pid, p->exec_gen, e->ring_id) : NULL;
 	if (!p || !r)
 		return NULL;
 	p->hits++;
 	p->hits_iv++;
-	if (!r->name_ptr && e->name_ptr)
-		ring_read_name(r, e->name_ptr);
-	if (e->type == KT_EV_RING_CLOSE && !r->name[0] && (e->flags & KT_EVF_NAME) &&
-	    size >= sizeof(*e))
-		ring_set_name(r, e->name);
-	if (a->ring_filter && !r->filter_kept) {
-		if (!ring_filter_keeps(a->ring_filter, r)) {
-			a->ring_filter->dropped++;
-			ring_skip(a, r);
-			return NULL;
-		}
-		r->filter_kept = true;
-	}
+	if (!ring_admit(a, r, e, size))
+		return NULL;
 
 	if (e->type == KT_EV_RING_CLOSE) {
 		/* Final counters: exact counts even when sampling skipped the tail. */
