@@ -79,24 +79,6 @@ uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, u
 	return want < cur / 2 ? cur / 2 : want;
 }
 
-uint64_t kt_proc_cpu_ns(pid_t pid)
-{
-	struct timespec ts;
-	clockid_t clk;
-
-	if (clock_getcpuclockid(pid, &clk) || clock_gettime(clk, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int read_remote(pid_t pid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
-	ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
-
-	return n == (ssize_t)len ? 0 : (n < 0 ? -errno : -EIO);
-}
-
 static int write_remote(pid_t pid, uint64_t addr, const void *buf, size_t len)
 {
 	struct iovec l = {(void *)buf, len}, r = {(void *)(uintptr_t)addr, len};
@@ -158,7 +140,7 @@ uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
 			continue;
 		struct kaos_probe_control ctl;
 
-		if (read_remote(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
+		if (kt_proc_read_mem(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
 		    ctl.magic != KAOS_PROBE_CONTROL_MAGIC) {
 			snprintf(msg, msglen, "%s in pid %d has a bad magic",
 				 KAOS_PROBE_CONTROL_SYMBOL, (int)pid);
@@ -173,33 +155,6 @@ uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
 }
 
 /* ---------------------------------------------------------------- identity */
-
-uint64_t kt_proc_start_time(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long start = 0;
-	const char *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* comm may hold spaces and parentheses: fields resume after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1,
-			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-			 "%*d %*d %*d %llu",
-			 &start) != 1)
-		return 0;
-	return start;
-}
 
 static bool request_live(const struct kaos_probe_request *r)
 {
@@ -233,7 +188,7 @@ int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, uint64_t 
 	c->self_pid = (int32_t)getpid();
 	c->self_start = kt_proc_start_time(getpid());
 	c->proc_start = kt_proc_start_time(pid);
-	if (read_remote(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
+	if (kt_proc_read_mem(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
 	    ctl.magic != KAOS_PROBE_CONTROL_MAGIC) {
 		snprintf(msg, msglen, "%s in pid %d cannot be read", KAOS_PROBE_CONTROL_SYMBOL,
 			 (int)pid);
@@ -402,7 +357,7 @@ static int read_summary(const struct kt_control *c, struct kt_control_state *st)
 {
 	struct kaos_probe_control ctl = {0};
 	size_t len = control_len(c);
-	int e = read_remote(c->pid, c->addr, &ctl, len);
+	int e = kt_proc_read_mem(c->pid, c->addr, &ctl, len);
 
 	if (e)
 		return e;
@@ -440,7 +395,7 @@ static int update_slots(struct kt_control *c, uint32_t every, struct kaos_probe_
 	int mine = -1, free_slot = -1, e;
 	uint32_t eff = 0;
 
-	if ((e = read_remote(c->pid, c->addr, ctl, len)))
+	if ((e = kt_proc_read_mem(c->pid, c->addr, ctl, len)))
 		return e;
 	for (uint32_t i = 0; i < c->nslots; i++) {
 		struct kaos_probe_request *r = &ctl->slots[i];
