@@ -97,7 +97,7 @@ static void test_self_maps(void **state)
 	char exe[4096], path[4096];
 	int calls = 0;
 
-	assert_int_equal(kt_proc_maps_each(0, count_map, &c), 0);
+	assert_int_equal(kt_proc_maps_each(getpid(), count_map, &c), 0);
 	assert_true(c.maps > 5);
 	assert_true(c.exec_files >= 2); /* this program and libc */
 	assert_int_equal(c.unordered, 0);
@@ -105,12 +105,14 @@ static void test_self_maps(void **state)
 	assert_int_equal(calls, 3);
 
 	/* this function's code lies in this program's executable mapping */
-	assert_int_equal(kt_proc_exe(0, exe, sizeof(exe)), 0);
-	assert_int_equal(
-		kt_proc_map_at(0, (uint64_t)(uintptr_t)test_self_maps, &m, path, sizeof(path)), 0);
+	assert_int_equal(kt_proc_exe(getpid(), exe, sizeof(exe)), 0);
+	assert_int_equal(kt_proc_map_at(getpid(), (uint64_t)(uintptr_t)test_self_maps, &m, path,
+					sizeof(path)),
+			 0);
 	assert_string_equal(m.path, exe);
 	assert_true(kt_proc_map_exec(&m));
-	assert_int_equal(kt_proc_map_at(0, 0, &m, path, sizeof(path)), -ENOENT);
+	assert_int_equal(kt_proc_map_at(getpid(), 0, &m, path, sizeof(path)), -ENOENT);
+	assert_int_equal(kt_proc_maps_each(0, count_map, &c), -ENOENT);
 }
 
 static void *named_thread(void *arg)
@@ -128,7 +130,7 @@ static void test_self_names_and_times(void **state)
 	char comm[16], tcomm[16] = "unset";
 	pthread_t th;
 
-	assert_int_equal(kt_proc_comm(0, comm, sizeof(comm)), 0);
+	assert_int_equal(kt_proc_comm(getpid(), comm, sizeof(comm)), 0);
 	assert_string_equal(comm, "test_proc");
 	assert_int_equal(pthread_create(&th, NULL, named_thread, tcomm), 0);
 	pthread_join(th, NULL);
@@ -137,8 +139,10 @@ static void test_self_names_and_times(void **state)
 	assert_int_equal(kt_proc_thread_comm(getpid(), getpid(), comm, sizeof(comm)), 0);
 	assert_string_equal(comm, "test_proc");
 
-	assert_true(kt_proc_start_time(0) > 0);
-	assert_int_equal(kt_proc_start_time(0), kt_proc_start_time(getpid()));
+	assert_true(kt_proc_start_time(getpid()) > 0);
+	/* pid 0 is no process, never this one */
+	assert_int_equal(kt_proc_start_time(0), 0);
+	assert_int_equal(kt_proc_comm(0, comm, sizeof(comm)), -ENOENT);
 	assert_true(kt_proc_start_time(getppid()) <= kt_proc_start_time(getpid()));
 	assert_true(kt_proc_start_ns(getpid()) > 0);
 	assert_true(kt_proc_cpu_ns(getpid()) > 0);
@@ -182,7 +186,7 @@ static void test_child_then_dead(void **state)
 	/* the name's parentheses do not shift the stat fields */
 	assert_true(kt_proc_start_time(pid) >= kt_proc_start_time(getpid()));
 	assert_int_equal(kt_proc_exe(pid, cexe, sizeof(cexe)), 0);
-	assert_int_equal(kt_proc_exe(0, exe, sizeof(exe)), 0);
+	assert_int_equal(kt_proc_exe(getpid(), exe, sizeof(exe)), 0);
 	assert_string_equal(cexe, exe);
 	assert_int_equal(kt_proc_maps_each(pid, count_map, &c), 0);
 	assert_true(c.exec_files >= 2);
@@ -224,14 +228,16 @@ static void test_spaces_and_deleted(void **state)
 	assert_true(p != MAP_FAILED);
 	close(fd);
 
-	assert_int_equal(kt_proc_map_at(0, (uint64_t)(uintptr_t)p, &m, path, sizeof(path)), 0);
+	assert_int_equal(kt_proc_map_at(getpid(), (uint64_t)(uintptr_t)p, &m, path, sizeof(path)),
+			 0);
 	assert_string_equal(m.path, file);
 	assert_false(m.deleted);
 	assert_int_equal(m.start, (uint64_t)(uintptr_t)p);
 
 	assert_int_equal(unlink(file), 0);
 	assert_int_equal(rmdir(dir), 0);
-	assert_int_equal(kt_proc_map_at(0, (uint64_t)(uintptr_t)p, &m, path, sizeof(path)), 0);
+	assert_int_equal(kt_proc_map_at(getpid(), (uint64_t)(uintptr_t)p, &m, path, sizeof(path)),
+			 0);
 	assert_string_equal(m.path, file);
 	assert_true(m.deleted);
 	munmap(p, (size_t)pg);

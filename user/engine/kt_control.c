@@ -99,59 +99,71 @@ static int write_sample_every(pid_t pid, uint64_t ctl_addr, uint32_t every)
 			    sizeof(v));
 }
 
-uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
-{
-	char path[64], line[4096];
+/* The walk over a process's mapped files looking for its kaos_probe_control. */
+struct control_walk {
+	pid_t pid;
 	char seen[16][1024];
-	int nseen = 0;
-	FILE *f;
+	int nseen;
+	uint64_t addr, size;
+	char *msg;
+	size_t msglen;
+};
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
-	if (!f) {
-		snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
+/* The control's address in the process if file defines it (0 if not). */
+static uint64_t control_in_file(struct control_walk *w, const char *file, uint64_t *objsize)
+{
+	struct kaos_probe_control ctl;
+	struct kt_elf *elf;
+	uint64_t vaddr, size, addr;
+	int found;
+
+	if (kt_elf_open(file, &elf) != 0)
+		return 0;
+	found = kt_elf_find_symbol(elf, KAOS_PROBE_CONTROL_SYMBOL, &vaddr, &size) == 0 &&
+		size >= KAOS_PROBE_CONTROL_V1_SIZE;
+	kt_elf_close(elf);
+	if (!found || kt_sym_runtime_addr(w->pid, file, vaddr, &addr) != 0)
+		return 0;
+	if (kt_proc_read_mem(w->pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
+	    ctl.magic != KAOS_PROBE_CONTROL_MAGIC) {
+		snprintf(w->msg, w->msglen, "%s in pid %d has a bad magic",
+			 KAOS_PROBE_CONTROL_SYMBOL, (int)w->pid);
 		return 0;
 	}
+	*objsize = size;
+	return addr;
+}
+
+static int control_search(const struct kt_proc_map *m, void *arg)
+{
+	struct control_walk *w = arg;
+
+	if (!kt_proc_map_file(m))
+		return 0;
+	for (int i = 0; i < w->nseen; i++)
+		if (!strcmp(w->seen[i], m->path))
+			return 0;
+	if (w->nseen < 16)
+		snprintf(w->seen[w->nseen++], sizeof(w->seen[0]), "%s", m->path);
+	w->addr = control_in_file(w, m->path, &w->size);
+	return w->addr != 0;
+}
+
+uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
+{
+	struct control_walk w = {.pid = pid, .msg = msg, .msglen = msglen};
+	int e;
+
 	snprintf(msg, msglen, "no mapped object of pid %d defines %s", (int)pid,
 		 KAOS_PROBE_CONTROL_SYMBOL);
-	while (fgets(line, sizeof(line), f)) {
-		char file[1024];
-		uint64_t vaddr, addr;
-		int dup = 0;
-
-		if (sscanf(line, "%*x-%*x %*s %*x %*s %*u %1023s", file) != 1 || file[0] != '/')
-			continue;
-		for (int i = 0; i < nseen; i++)
-			dup |= !strcmp(seen[i], file);
-		if (dup)
-			continue;
-		if (nseen < 16)
-			snprintf(seen[nseen++], sizeof(seen[0]), "%s", file);
-		struct kt_elf *elf;
-		uint64_t size;
-		int found;
-
-		if (kt_elf_open(file, &elf) != 0)
-			continue;
-		found = kt_elf_find_symbol(elf, KAOS_PROBE_CONTROL_SYMBOL, &vaddr, &size) == 0 &&
-			size >= KAOS_PROBE_CONTROL_V1_SIZE;
-		kt_elf_close(elf);
-		if (!found || kt_sym_runtime_addr(pid, file, vaddr, &addr) != 0)
-			continue;
-		struct kaos_probe_control ctl;
-
-		if (kt_proc_read_mem(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
-		    ctl.magic != KAOS_PROBE_CONTROL_MAGIC) {
-			snprintf(msg, msglen, "%s in pid %d has a bad magic",
-				 KAOS_PROBE_CONTROL_SYMBOL, (int)pid);
-			continue;
-		}
-		fclose(f);
-		*objsize = size;
-		return addr;
+	e = kt_proc_maps_each(pid, control_search, &w);
+	if (e < 0) {
+		snprintf(msg, msglen, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-e));
+		return 0;
 	}
-	fclose(f);
-	return 0;
+	if (w.addr)
+		*objsize = w.size;
+	return w.addr;
 }
 
 /* ---------------------------------------------------------------- identity */

@@ -12,13 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* "/proc/PID/what", or "/proc/self/what" for pid 0. */
+/* "/proc/PID/what" (pid 0 is no process: it reads as -ENOENT, never as this one). */
 static void proc_path(char *buf, size_t len, pid_t pid, const char *what)
 {
-	if (pid)
-		snprintf(buf, len, "/proc/%d/%s", (int)pid, what);
-	else
-		snprintf(buf, len, "/proc/self/%s", what);
+	snprintf(buf, len, "/proc/%d/%s", (int)pid, what);
 }
 
 int kt_proc_map_parse(char *line, struct kt_proc_map *m)
@@ -202,7 +199,7 @@ uint64_t kt_proc_cpu_ns(pid_t pid)
 int kt_proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
-	ssize_t n = process_vm_readv(pid ? pid : getpid(), &l, 1, &r, 1, 0);
+	ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
 
 	return n == (ssize_t)len ? 0 : (n < 0 ? -errno : -EIO);
 }

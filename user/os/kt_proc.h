@@ -7,7 +7,8 @@
  * Every call returns an error (-errno) and prints nothing; every call is
  * safe from any thread (no shared state). The process may exit or exec at
  * any moment: a read gives what /proc showed at that instant, or -ENOENT /
- * -ESRCH once it is gone. pid 0 means the calling process.
+ * -ESRCH once it is gone. pid 0 is no process (an idle CPU's samples carry
+ * it): it never stands for the calling process, which is getpid().
  */
 #ifndef KT_PROC_H
 #define KT_PROC_H
