@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kt_array.h"
+
 #define INI_LINE_MAX 4096
 
 /* ---------------------------------------------------------------- INI */
@@ -394,11 +396,8 @@ static int set_alerts(struct kt_config *c, const char *key, const char *v, char 
 		}
 		if (c->nrules == KT_CONFIG_MAX_RULES)
 			return bad(msg, n, "more than 256 rules%s%s", "", "");
-		struct kt_rule *nr = realloc(c->rules, sizeof(*nr) * (size_t)(c->nrules + 1));
-
-		if (!nr)
+		if (kt_array_reserve(c->rules, c->rules_cap, (size_t)c->nrules + 1))
 			return bad(msg, n, "out of memory%s%s", "", "");
-		c->rules = nr;
 		c->rules[c->nrules++] = r;
 		return 0;
 	}
