@@ -115,6 +115,58 @@ static void test_self_maps(void **state)
 	assert_int_equal(kt_proc_maps_each(0, count_map, &c), -ENOENT);
 }
 
+/* Distinct files, as seen by kt_proc_files_each. */
+struct files {
+	char paths[64][256];
+	int n, dups, not_exec;
+};
+
+static int note_file(const struct kt_proc_map *m, void *arg)
+{
+	struct files *f = arg;
+
+	for (int i = 0; i < f->n; i++)
+		f->dups += !strcmp(f->paths[i], m->path);
+	f->not_exec += !kt_proc_map_exec(m);
+	if (f->n < 64)
+		snprintf(f->paths[f->n++], sizeof(f->paths[0]), "%s", m->path);
+	return 0;
+}
+
+static int note_distinct(const struct kt_proc_map *m, void *arg)
+{
+	struct files *f = arg;
+
+	if (!kt_proc_map_file(m))
+		return 0;
+	for (int i = 0; i < f->n; i++)
+		if (!strcmp(f->paths[i], m->path))
+			return 0;
+	return note_file(m, arg);
+}
+
+static void test_files_once(void **state)
+{
+	(void)state;
+	static struct files all, once, exec_once;
+	char exe[4096];
+
+	/* libc and this program are mapped several times each: listed once */
+	assert_int_equal(kt_proc_maps_each(getpid(), note_distinct, &all), 0);
+	assert_int_equal(kt_proc_files_each(getpid(), false, note_file, &once), 0);
+	assert_int_equal(once.dups, 0);
+	assert_int_equal(once.n, all.n);
+	for (int i = 0; i < all.n; i++)
+		assert_string_equal(once.paths[i], all.paths[i]);
+	/* exec_only: the first executable mapping of each, this program among them */
+	assert_int_equal(kt_proc_files_each(getpid(), true, note_file, &exec_once), 0);
+	assert_int_equal(exec_once.dups + exec_once.not_exec, 0);
+	assert_true(exec_once.n >= 2 && exec_once.n <= once.n);
+	assert_int_equal(kt_proc_exe(getpid(), exe, sizeof(exe)), 0);
+	assert_string_equal(exec_once.paths[0], exe);
+	assert_int_equal(kt_proc_files_each(0, false, note_file, &once), -ENOENT);
+}
+
 static void *named_thread(void *arg)
 {
 	char *name = arg;
@@ -246,9 +298,9 @@ static void test_spaces_and_deleted(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_lines),	     cmocka_unit_test(test_self_maps),
-		cmocka_unit_test(test_self_names_and_times), cmocka_unit_test(test_child_then_dead),
-		cmocka_unit_test(test_spaces_and_deleted),
+		cmocka_unit_test(test_parse_lines),	cmocka_unit_test(test_self_maps),
+		cmocka_unit_test(test_files_once),	cmocka_unit_test(test_self_names_and_times),
+		cmocka_unit_test(test_child_then_dead), cmocka_unit_test(test_spaces_and_deleted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,8 +102,6 @@ static int write_sample_every(pid_t pid, uint64_t ctl_addr, uint32_t every)
 /* The walk over a process's mapped files looking for its kaos_probe_control. */
 struct control_walk {
 	pid_t pid;
-	char seen[16][1024];
-	int nseen;
 	uint64_t addr, size;
 	char *msg;
 	size_t msglen;
@@ -138,13 +136,6 @@ static int control_search(const struct kt_proc_map *m, void *arg)
 {
 	struct control_walk *w = arg;
 
-	if (!kt_proc_map_file(m))
-		return 0;
-	for (int i = 0; i < w->nseen; i++)
-		if (!strcmp(w->seen[i], m->path))
-			return 0;
-	if (w->nseen < 16)
-		snprintf(w->seen[w->nseen++], sizeof(w->seen[0]), "%s", m->path);
 	w->addr = control_in_file(w, m->path, &w->size);
 	return w->addr != 0;
 }
@@ -156,7 +147,7 @@ uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
 
 	snprintf(msg, msglen, "no mapped object of pid %d defines %s", (int)pid,
 		 KAOS_PROBE_CONTROL_SYMBOL);
-	e = kt_proc_maps_each(pid, control_search, &w);
+	e = kt_proc_files_each(pid, false, control_search, &w);
 	if (e < 0) {
 		snprintf(msg, msglen, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-e));
 		return 0;

@@ -158,27 +158,20 @@ static int kaos_probe_count(const char *path, char *err, size_t errlen)
 	return n > 0;
 }
 
-/* The walk over a process's mappings looking for objects with kaos probes. */
+/* The walk over a process's mapped files looking for objects with kaos probes. */
 struct probed_walk {
 	struct kt_targets *ts;
 	pid_t pid;
-	char seen[32][PATH_MAX];
-	int nseen, found;
+	int found;
 };
 
-/* Each executable file once (the first 32): 0, or -ENOMEM. */
+/* Each executable file (once): 0, or -ENOMEM. */
 static int add_if_probed(const struct kt_proc_map *m, void *arg)
 {
 	struct probed_walk *w = arg;
 	char rooted[PATH_MAX + 32], ebuf[256];
 	const char *use;
 
-	if (!kt_proc_map_file(m) || !kt_proc_map_exec(m) || w->nseen == 32)
-		return 0;
-	for (int i = 0; i < w->nseen; i++)
-		if (!strcmp(w->seen[i], m->path))
-			return 0;
-	snprintf(w->seen[w->nseen++], PATH_MAX, "%s", m->path);
 	/* Prefer the process's own view of the file (containers). */
 	snprintf(rooted, sizeof(rooted), "/proc/%d/root%s", (int)w->pid, m->path);
 	use = access(rooted, R_OK) == 0 ? rooted : m->path;
@@ -208,24 +201,15 @@ static void maps_error(pid_t pid, int e, char *err, size_t errlen)
 
 int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errlen)
 {
-	struct probed_walk *w = calloc(1, sizeof(*w));
-	int e;
+	struct probed_walk w = {.ts = ts, .pid = pid};
+	int e = kt_proc_files_each(pid, true, add_if_probed, &w);
 
-	if (!w) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	w->ts = ts;
-	w->pid = pid;
-	e = kt_proc_maps_each(pid, add_if_probed, w);
 	if (e)
 		maps_error(pid, e, err, errlen);
-	else if (!w->found)
+	else if (!w.found)
 		snprintf(err, errlen, "pid %d maps no object with kaos probes (is libkaos loaded?)",
 			 (int)pid);
-	e = e || !w->found ? -1 : 0;
-	free(w);
-	return e;
+	return e || !w.found ? -1 : 0;
 }
 
 int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size_t errlen)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The one /proc reader (kt_proc.h). */
 #include "kt_proc.h"
+#include "kt_array.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +70,45 @@ int kt_proc_maps_each(pid_t pid, kt_proc_map_fn fn, void *arg)
 		ret = -EIO;
 	free(line);
 	fclose(f);
+	return ret;
+}
+
+/* The files seen so far by kt_proc_files_each. */
+struct files_walk {
+	bool exec_only;
+	kt_proc_map_fn fn;
+	void *arg;
+	char **seen;
+	size_t n, cap;
+};
+
+static int file_once(const struct kt_proc_map *m, void *arg)
+{
+	struct files_walk *w = arg;
+	char *copy;
+
+	if (!kt_proc_map_file(m) || (w->exec_only && !kt_proc_map_exec(m)))
+		return 0;
+	for (size_t i = 0; i < w->n; i++)
+		if (!strcmp(w->seen[i], m->path))
+			return 0;
+	if (kt_array_reserve(w->seen, w->cap, w->n + 1))
+		return -ENOMEM;
+	copy = strdup(m->path);
+	if (!copy)
+		return -ENOMEM;
+	w->seen[w->n++] = copy;
+	return w->fn(m, w->arg);
+}
+
+int kt_proc_files_each(pid_t pid, bool exec_only, kt_proc_map_fn fn, void *arg)
+{
+	struct files_walk w = {.exec_only = exec_only, .fn = fn, .arg = arg};
+	int ret = kt_proc_maps_each(pid, file_once, &w);
+
+	for (size_t i = 0; i < w.n; i++)
+		free(w.seen[i]);
+	free(w.seen);
 	return ret;
 }
 

@@ -57,6 +57,13 @@ typedef int (*kt_proc_map_fn)(const struct kt_proc_map *m, void *arg);
 int kt_proc_maps_each(pid_t pid, kt_proc_map_fn fn, void *arg);
 
 /*
+ * Calls fn once for each file pid maps (at its first mapping, or its first
+ * executable one with exec_only), in address order. Returns as
+ * kt_proc_maps_each does, or -ENOMEM.
+ */
+int kt_proc_files_each(pid_t pid, bool exec_only, kt_proc_map_fn fn, void *arg);
+
+/*
  * Parses one maps line into m (m->path points into line, which it edits):
  * 0, or -EINVAL for a line that is not a mapping.
  */
