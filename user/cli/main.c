@@ -729,7 +729,9 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "pmu")) {
 		if (argc != 3 || strcmp(argv[2], "list"))
 			die(2, "usage: kaos-trace pmu list");
-		return kt_pmu_list(stdout) ? 1 : 0;
+		if (kt_pmu_list(stdout, err, sizeof(err)))
+			die(1, "%s", err);
+		return 0;
 	}
 	argv[0] = (char *)"kaos-trace"; /* getopt's error lines start with it */
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
@@ -752,8 +754,8 @@ int main(int argc, char **argv)
 		die(2, "--off-cpu-min-us needs --off-cpu");
 	struct kt_pmu pmu = {0};
 
-	if (opt.pmu && kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err)))
-		die(2, "%s", err);
+	if (opt.pmu && (e = kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err))))
+		die(e == -ELIBACC || e == -ELIBBAD || e == -ENOSYS ? 1 : 2, "%s", err);
 
 	/* Resolve targets first: bad input fails before anything is loaded. */
 	if (opt.nfuncs) {
