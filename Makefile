@@ -234,7 +234,8 @@ $(B)/user/%.o: user/%.c $(BPF_SKEL) | deps
 $(B)/libkt.a: $(KT_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a $(LIBKAOS_A)
+# No libkaos in kaos-trace: it uses only the probe ABI (include/kaos/probes.h).
+$(B)/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_KT)
 
 # ---------------------------------------------------------------- apps, test programs
@@ -556,7 +557,7 @@ $(B)/libkaos-nop5.a: $(CORE_SRC:%.c=$(B)/nop5/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The guest has no libraries: everything is linked statically.
-$(GUEST)/bin/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a $(LIBKAOS_A)
+$(GUEST)/bin/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(KT_STATIC_LIBS)
 

@@ -14,7 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "kaos/ring.h"
+#include "kaos/probes.h"
 #include "bpf/kaos_trace.skel.h"
 #include "kt_control.h"
 #include "kt_folded.h"
@@ -351,14 +351,26 @@ int kt_session_nlinks(const struct kt_session *s)
 
 /* ---------------------------------------------------------------- calibration */
 
-/* Thread CPU time of n ring send+recv pairs: time slices lost to others do not count. */
-static uint64_t time_sends(struct kaos_ring *r, int n)
+/*
+ * The calibration site: a probe of kaos-trace's own, written with the probe
+ * ABI's macros (include/kaos/probes.h), so it is the same instruction and
+ * note as a libkaos site of this build and the same BPF program serves it.
+ * kaos-trace does not link libkaos for this: a ring of its own would measure
+ * a ring operation as well and tie the tracer to libkaos' ring API.
+ */
+KAOS_PROBE_SEMA_DEFINE(kaos_trace, calibrate);
+static const char calib_ring_name[] = "kaos-trace.calibrate";
+
+/* Thread CPU time of n passes over the site: time slices lost to others do not count. */
+static uint64_t time_hits(int n)
 {
-	uint64_t msg = 0, t0 = kt_now_ns(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t t0 = kt_now_ns(CLOCK_THREAD_CPUTIME_ID);
 
 	for (int i = 0; i < n; i++) {
-		kaos_ring_send(r, &msg);
-		kaos_ring_recv(r, &msg);
+		/* libkaos' arguments: ring id, count, messages, bytes, ns, extra, name */
+		if (KAOS_PROBE_ENABLED(kaos_trace, calibrate))
+			KAOS_PROBE7(kaos_trace, calibrate, 0, i + 1, 1, 8, 0, 0, calib_ring_name);
+		__asm__ __volatile__("" ::: "memory"); /* one check per pass */
 	}
 	return kt_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
 }
@@ -370,53 +382,43 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median of rounds of n send+recv pairs. */
-static uint64_t median_sends(struct kaos_ring *r, uint64_t *t, int rounds, int n)
+/* Median of rounds of n passes. */
+static uint64_t median_hits(uint64_t *t, int rounds, int n)
 {
 	for (int i = 0; i < rounds; i++)
-		t[i] = time_sends(r, n);
+		t[i] = time_hits(n);
 	qsort(t, (size_t)rounds, sizeof(t[0]), cmp_u64);
 	return t[rounds / 2];
 }
 
 /*
- * Ring sends in kaos-trace's own (statically linked) libkaos, untraced and
- * traced, in thread CPU time (the median of a few rounds: the wall clock
+ * Passes over kaos-trace's own probe site, untraced and traced by the send
+ * program, in thread CPU time (the median of a few rounds: the wall clock
  * also counted time slices lost to other processes, 2-4x the real cost on
  * a busy machine). Done once at start; the result prices every later hit.
- * The probe stays attached (it never fires again: no ring of ours runs)
- * until kt_session_close(): detaching a uprobe took ~65 ms here (the
- * kernel waits for handlers in flight), more than the whole start-up
- * takes without it.
+ * The probe stays attached (it never fires again) until
+ * kt_session_close(): detaching a uprobe took ~65 ms here (the kernel
+ * waits for handlers in flight), more than the whole start-up takes
+ * without it.
  */
 double kt_session_calibrate(struct kt_session *s)
 {
-	struct kaos_ring_config cfg = {.kind = KAOS_RING_SPSC,
-				       .slots = 1024,
-				       .slot_size = 8,
-				       .name = "kaos-trace.calibrate"};
 	enum { ROUNDS = 5, ITERS = 200 };
 	uint64_t t[ROUNDS], untraced, traced;
-	struct kaos_ring *r;
 	struct bpf_link *l;
 
-	if (s->calib_link || kaos_ring_create(&cfg, &r))
+	if (s->calib_link)
 		return s->hit_ns;
-	time_sends(r, ITERS); /* warm up */
-	untraced = median_sends(r, t, ROUNDS, ITERS);
-	kaos_ring_destroy(r);
-	l = bpf_program__attach_usdt(s->skel->progs.kaos_send, s->self, "/proc/self/exe", "kaos",
-				     "send", NULL);
-	/* A new ring checks the semaphore at its first operation (libkaos
-	 * re-checks it lazily, every 4096 operations, on a running ring). */
-	if (!l || kaos_ring_create(&cfg, &r)) {
-		bpf_link__destroy(l);
+	time_hits(ITERS); /* warm up */
+	untraced = median_hits(t, ROUNDS, ITERS);
+	l = bpf_program__attach_usdt(s->skel->progs.kaos_send, s->self, "/proc/self/exe",
+				     "kaos_trace", "calibrate", NULL);
+	if (!l)
 		return 0;
-	}
-	/* the first hit of a nop5 site goes through the slow path: warm up */
-	time_sends(r, 16);
-	traced = median_sends(r, t, ROUNDS, ITERS);
-	kaos_ring_destroy(r);
+	/* the semaphore is set by the attach (ref_ctr_offset); the first hit of a
+	 * site may take the kernel's slow path: warm up */
+	time_hits(16);
+	traced = median_hits(t, ROUNDS, ITERS);
 	s->calib_link = l;
 	ring_buffer__consume(s->rb); /* discards our own events */
 	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
