@@ -906,10 +906,10 @@ int main(int argc, char **argv)
 	if (t.func)
 		kt_func_describe(t.func, stderr);
 	fprintf(stderr,
-		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
+		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns%s\n",
 		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
 		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
-		t.s.hit_ns);
+		t.s.hit_ns, t.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
 	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
 	say_sampling(&t.s);
 	kt_session_update_sampling(&t.s, false);

@@ -16,7 +16,9 @@
 
 #include "kaos/probes.h"
 #include "bpf/kaos_trace.skel.h"
+#include "kt_bootcache.h"
 #include "kt_control.h"
+#include "kt_elf.h"
 #include "kt_folded.h"
 #include "kt_sym.h"
 #include "kt_target.h"
@@ -392,23 +394,58 @@ static uint64_t median_hits(uint64_t *t, int rounds, int n)
 }
 
 /*
+ * The probe cost depends on the kernel, this binary (its site, its BPF
+ * programs) and the options compiled into the programs: it is kept for the
+ * boot under a name with this build's id (builds side by side do not take
+ * turns replacing one file) and a key with those options.
+ */
+struct calib_key {
+	uint8_t build_id[KT_ELF_BUILD_ID_MAX];
+	uint32_t build_id_len;
+	uint32_t opts; /* CALIB_* */
+};
+
+enum { CALIB_STACKS = 1, CALIB_TS = 2, CALIB_SCOPE = 4, CALIB_FILTER = 8, CALIB_PMU_SHIFT = 8 };
+
+/* The key and the record's name; false if this binary has no build id. */
+static bool calib_key(const struct kt_session *s, struct calib_key *k, char *name, size_t len)
+{
+	const struct kaos_trace_bpf__rodata *ro = s->skel->rodata;
+	char hex[2 * KT_ELF_BUILD_ID_MAX + 1];
+	struct kt_elf *e;
+	int n;
+
+	memset(k, 0, sizeof(*k));
+	if (kt_elf_open("/proc/self/exe", &e))
+		return false;
+	n = kt_elf_build_id(e, k->build_id, sizeof(k->build_id));
+	kt_elf_close(e);
+	if (n <= 0)
+		return false;
+	k->build_id_len = (uint32_t)n;
+	k->opts = (ro->want_stacks ? CALIB_STACKS : 0) | (ro->want_ts ? CALIB_TS : 0) |
+		  (ro->scope_filter ? CALIB_SCOPE : 0) | (ro->filter_rings ? CALIB_FILTER : 0) |
+		  (uint32_t)ro->pmu_nr << CALIB_PMU_SHIFT;
+	kt_elf_hex(k->build_id, (size_t)n, hex);
+	snprintf(name, len, "probe-cost-%s-%x", hex, k->opts);
+	return true;
+}
+
+/*
  * Passes over kaos-trace's own probe site, untraced and traced by the send
  * program, in thread CPU time (the median of a few rounds: the wall clock
  * also counted time slices lost to other processes, 2-4x the real cost on
- * a busy machine). Done once at start; the result prices every later hit.
- * The probe stays attached (it never fires again) until
+ * a busy machine). The probe stays attached (it never fires again) until
  * kt_session_close(): detaching a uprobe took ~65 ms here (the kernel
  * waits for handlers in flight), more than the whole start-up takes
  * without it.
  */
-double kt_session_calibrate(struct kt_session *s)
+static double measure_hit(struct kt_session *s)
 {
 	enum { ROUNDS = 5, ITERS = 200 };
 	uint64_t t[ROUNDS], untraced, traced;
 	struct bpf_link *l;
 
-	if (s->calib_link)
-		return s->hit_ns;
 	time_hits(ITERS); /* warm up */
 	untraced = median_hits(t, ROUNDS, ITERS);
 	l = bpf_program__attach_usdt(s->skel->progs.kaos_send, s->self, "/proc/self/exe",
@@ -426,7 +463,32 @@ double kt_session_calibrate(struct kt_session *s)
 	memset(s->stats_base, 0, sizeof(s->stats_base));
 	kt_session_read_stats(s, base);
 	memcpy(s->stats_base, base, sizeof(base));
-	s->hit_ns = traced > untraced ? (double)(traced - untraced) / ITERS : 0;
+	return traced > untraced ? (double)(traced - untraced) / ITERS : 0;
+}
+
+/*
+ * Once at start; the result prices every later hit. An earlier start on
+ * this boot with this build and these options measured it already: its
+ * figure is used (the measurement's attach and ~1,000 hits cost 10-50 ms
+ * of start-up here).
+ */
+double kt_session_calibrate(struct kt_session *s)
+{
+	struct calib_key k;
+	char name[192];
+	bool keyed;
+
+	if (s->calib_link || s->hit_cached)
+		return s->hit_ns;
+	keyed = calib_key(s, &k, name, sizeof(name));
+	if (keyed && kt_bootcache_get(name, &k, sizeof(k), &s->hit_ns, sizeof(s->hit_ns)) &&
+	    s->hit_ns > 0) {
+		s->hit_cached = true;
+		return s->hit_ns;
+	}
+	s->hit_ns = measure_hit(s);
+	if (keyed && s->hit_ns > 0)
+		kt_bootcache_put(name, &k, sizeof(k), &s->hit_ns, sizeof(s->hit_ns));
 	return s->hit_ns;
 }
 
