@@ -694,6 +694,25 @@ static void setup_scope(struct tracer *t)
  * /dev/full) is a failure, never exit 0. _exit: exit() must not be called
  * again from an atexit handler.
  */
+/* The library's notes and warnings: one line each on stderr. */
+static void print_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "kaos-trace: %s\n", line);
+}
+
+/* -v: libbpf's lines as they come (each ends in its newline). */
+static void print_raw(const char *line)
+{
+	fputs(line, stderr);
+}
+
+static void print_note(void *ctx, bool warning, const char *line)
+{
+	(void)warning;
+	print_line(ctx, line);
+}
+
 static void check_stdout_at_exit(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -724,7 +743,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "features")) {
 		if (argc != 2)
 			die(2, "usage: kaos-trace features");
-		return kt_features_cmd();
+		return kt_features_cmd(stdout);
 	}
 	if (argc >= 2 && !strcmp(argv[1], "pmu")) {
 		if (argc != 3 || strcmp(argv[2], "list"))
@@ -801,8 +820,8 @@ int main(int argc, char **argv)
 		die(1, "--pmu: %s", strerror(-e));
 
 	/* --no-calibrate and --probe-cost skip every self-probe at start */
-	if (kt_features_check(&t.targets, !opt.no_calibrate && !(opt.probe_cost_ns > 0), err,
-			      sizeof(err)))
+	if (kt_features_check(&t.targets, !opt.no_calibrate && !(opt.probe_cost_ns > 0),
+			      print_line, NULL, err, sizeof(err)))
 		die(1, "%s", err);
 	struct kt_session_opts so = {
 		.rings = opt.rings,
@@ -811,7 +830,7 @@ int main(int argc, char **argv)
 		.want_ts = opt.timeline != NULL,
 		.weight_latency = opt.weight_latency,
 		.ringbuf_bytes = opt.ringbuf_bytes,
-		.verbose = opt.verbose,
+		.bpf_log = opt.verbose ? print_raw : NULL,
 		.folded = opt.profile_hz > 0 || opt.off_cpu,
 		.pmu_nr = (uint32_t)pmu.n,
 		.pmu_ncpus = (uint32_t)pmu.ncpus,
@@ -825,6 +844,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t.s.event_name = event_name;
+	t.s.note = print_note;
 	t.s.event_name_ctx = &t;
 	t.s.sampling = kt_sampling_from_flags(opt.sample, opt.budget_pct);
 	sampling_session = &t.s;
@@ -849,7 +869,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Where to attach on combined probe sites: the self-test ran meanwhile (kt_features.h). */
-	if (kt_features_site_finish(opt.allow_nop5, err, sizeof(err)) < 0)
+	if (kt_features_site_finish(opt.allow_nop5, print_line, NULL, err, sizeof(err)) < 0)
 		die(1, "%s", err);
 	/* Attach every probe of every target (watch-only targets have no path). */
 	for (int i = 0; i < t.targets.n; i++) {

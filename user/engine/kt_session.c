@@ -31,7 +31,7 @@ const char *const kt_session_probe_names[KT_SESSION_NPROBES] = {"send", "recv", 
 /* Keeps libbpf's last lines so a load failure can show the verifier's verdict. */
 static char bpf_log_tail[8][512];
 static int bpf_log_n;
-static bool bpf_log_verbose;
+static void (*bpf_log_verbose)(const char *line); /* the driver's, for -v */
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -41,7 +41,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (bpf_log_verbose)
-		fputs(line, stderr);
+		bpf_log_verbose(line);
 	snprintf(bpf_log_tail[bpf_log_n++ % 8], sizeof(bpf_log_tail[0]), "%s", line);
 	return 0;
 }
@@ -146,7 +146,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	s->sampling = kt_sampling_from_flags(0, 0); /* the default budget unless the caller says */
 	s->self = getpid();
 	s->weight_latency = o->weight_latency;
-	bpf_log_verbose = o->verbose;
+	bpf_log_verbose = o->bpf_log;
 	libbpf_set_print(libbpf_print);
 
 	s->skel = kaos_trace_bpf__open();
@@ -539,13 +539,12 @@ static void note(struct kt_session *s, bool warning, const char *fmt, ...)
 	char line[512];
 	va_list ap;
 
+	if (!s->note)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (s->note)
-		s->note(s->note_ctx, warning, line);
-	else
-		fprintf(stderr, "kaos-trace: %s\n", line);
+	s->note(s->note_ctx, warning, line);
 }
 
 /* Says what a change of the control found: stale requests reclaimed, an orphaned period. */

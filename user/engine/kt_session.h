@@ -56,10 +56,10 @@ struct kt_session_opts {
 	bool stacks;	     /* user stacks with each event, folded into s->folded */
 	bool want_ts;	     /* USDT events carry ts_ns (--timeline); else 0, ~60 ns less a hit */
 	bool weight_latency; /* folded weight: latency ns instead of 1 */
-	uint64_t ringbuf_bytes; /* power of two >= 4096; 0: 2 MiB */
-	bool verbose;		/* libbpf debug output on stderr */
-	bool folded;		/* a symbolizer and folded stacks even without stacks (--profile) */
-	uint32_t pmu_nr;	/* --pmu: counters read by the probes (kt_pmu), per CPU */
+	uint64_t ringbuf_bytes;		   /* power of two >= 4096; 0: 2 MiB */
+	void (*bpf_log)(const char *line); /* with it: libbpf's debug output, line by line */
+	bool folded;	 /* a symbolizer and folded stacks even without stacks (--profile) */
+	uint32_t pmu_nr; /* --pmu: counters read by the probes (kt_pmu), per CPU */
 	uint32_t pmu_ncpus;
 	/*
 	 * Process scope (-b PROGRAM): probes pass only in processes added with
@@ -124,7 +124,7 @@ struct kt_session {
 	void *event_name_ctx;
 	/* sampling: how periods are chosen, and where its notes go (one line each) */
 	struct kt_sampling sampling;
-	void (*note)(void *ctx, bool warning, const char *line); /* NULL: stderr */
+	void (*note)(void *ctx, bool warning, const char *line); /* the driver prints */
 	void *note_ctx;
 	uint64_t cost_warnings; /* cost warnings given so far */
 };
