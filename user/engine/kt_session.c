@@ -2,7 +2,9 @@
 #include "kt_session.h"
 #include "kt_percpu.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -173,10 +175,15 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		s->skel->rodata->pmu_nr = o->pmu_nr;
 		s->skel->rodata->pmu_ncpus = o->pmu_ncpus;
 		bpf_map__set_max_entries(s->skel->maps.pmu_events, KT_PMU_MAX * o->pmu_ncpus);
+	} else {
+		/* unused: preallocating 16,384 LRU entries took ~3 ms of start-up */
+		bpf_map__set_max_entries(s->skel->maps.pmu_threads, 1);
 	}
+	if (!o->nrings) /* unused: no preallocated kernel memory */
+		bpf_map__set_max_entries(s->skel->maps.ring_filter, 1);
 	/* Test hook: makes one program fail verification so the error path can be tested. */
 	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
-		bpf_program__set_type(s->skel->progs.kaos_send, BPF_PROG_TYPE_SOCKET_FILTER);
+		bpf_program__set_type(s->skel->progs.kaos_probe, BPF_PROG_TYPE_SOCKET_FILTER);
 	e = kaos_trace_bpf__load(s->skel);
 	if (e) {
 		snprintf(err, errlen, "BPF load failed: %s; libbpf said:", strerror(-e));
@@ -252,14 +259,14 @@ void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot)
 
 /* ---------------------------------------------------------------- attach */
 
-static struct bpf_program *probe_prog(struct kt_session *s, unsigned int i)
+/* libkaos' probe p (kt_session_probe_names[p], its event type: KT_EV_* == p) on path. */
+static struct bpf_link *attach_probe(struct kt_session *s, pid_t pid, const char *path,
+				     const char *provider, unsigned int p)
 {
-	struct bpf_program *progs[KT_SESSION_NPROBES] = {
-		s->skel->progs.kaos_send, s->skel->progs.kaos_recv,
-		s->skel->progs.kaos_backpressure, s->skel->progs.kaos_retransmit,
-		s->skel->progs.kaos_ring_close};
+	LIBBPF_OPTS(bpf_usdt_opts, uo, .usdt_cookie = p);
 
-	return progs[i];
+	return bpf_program__attach_usdt(s->skel->progs.kaos_probe, pid, path, provider,
+					kt_session_probe_names[p], &uo);
 }
 
 struct kt_attachment *kt_session_find(struct kt_session *s, pid_t pid, const char *path)
@@ -302,8 +309,7 @@ int kt_session_attach(struct kt_session *s, pid_t pid, const char *path, char *e
 		a->ino = st.st_ino;
 	}
 	for (unsigned int p = 0; p < KT_SESSION_NPROBES; p++) {
-		struct bpf_link *l = bpf_program__attach_usdt(probe_prog(s, p), pid, path, "kaos",
-							      kt_session_probe_names[p], NULL);
+		struct bpf_link *l = attach_probe(s, pid, path, "kaos", p);
 
 		if (!l) {
 			int e = errno;
@@ -407,26 +413,63 @@ struct calib_key {
 
 enum { CALIB_STACKS = 1, CALIB_TS = 2, CALIB_SCOPE = 4, CALIB_FILTER = 8, CALIB_PMU_SHIFT = 8 };
 
-/* The key and the record's name; false if this binary has no build id. */
+struct self_build_id {
+	uint8_t *buf;
+	size_t cap;
+	int len;
+};
+
+/* The GNU build-id note of the main program, read from its loaded PT_NOTE segments. */
+static int self_build_id_cb(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	struct self_build_id *id = ctx;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		size_t align = ph->p_align == 8 ? 8 : 4, off = 0;
+
+		while (ph->p_type == PT_NOTE && off + sizeof(ElfW(Nhdr)) <= ph->p_memsz) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(p + off);
+			size_t name = off + sizeof(*nh);
+			size_t desc = name + ((nh->n_namesz + align - 1) & ~(align - 1));
+
+			if (desc + nh->n_descsz > ph->p_memsz)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    !memcmp(p + name, "GNU", 4) && nh->n_descsz <= id->cap) {
+				memcpy(id->buf, p + desc, nh->n_descsz);
+				id->len = (int)nh->n_descsz;
+				return 1;
+			}
+			off = desc + ((nh->n_descsz + align - 1) & ~(align - 1));
+		}
+	}
+	return 1; /* the first object is the main program: stop there */
+}
+
+/*
+ * The key and the record's name; false if this binary has no build id. The
+ * id is read from memory: reading /proc/self/exe with libelf cost more than
+ * the rest of a cached calibration.
+ */
 static bool calib_key(const struct kt_session *s, struct calib_key *k, char *name, size_t len)
 {
 	const struct kaos_trace_bpf__rodata *ro = s->skel->rodata;
 	char hex[2 * KT_ELF_BUILD_ID_MAX + 1];
-	struct kt_elf *e;
-	int n;
+	struct self_build_id id;
 
 	memset(k, 0, sizeof(*k));
-	if (kt_elf_open("/proc/self/exe", &e))
+	id = (struct self_build_id){k->build_id, sizeof(k->build_id), 0};
+	dl_iterate_phdr(self_build_id_cb, &id);
+	if (id.len <= 0)
 		return false;
-	n = kt_elf_build_id(e, k->build_id, sizeof(k->build_id));
-	kt_elf_close(e);
-	if (n <= 0)
-		return false;
-	k->build_id_len = (uint32_t)n;
+	k->build_id_len = (uint32_t)id.len;
 	k->opts = (ro->want_stacks ? CALIB_STACKS : 0) | (ro->want_ts ? CALIB_TS : 0) |
 		  (ro->scope_filter ? CALIB_SCOPE : 0) | (ro->filter_rings ? CALIB_FILTER : 0) |
 		  (uint32_t)ro->pmu_nr << CALIB_PMU_SHIFT;
-	kt_elf_hex(k->build_id, (size_t)n, hex);
+	kt_elf_hex(k->build_id, (size_t)id.len, hex);
 	snprintf(name, len, "probe-cost-%s-%x", hex, k->opts);
 	return true;
 }
@@ -445,11 +488,13 @@ static double measure_hit(struct kt_session *s)
 	enum { ROUNDS = 5, ITERS = 200 };
 	uint64_t t[ROUNDS], untraced, traced;
 	struct bpf_link *l;
+	/* priced as a send: the same program as every probe, with a send's cookie */
+	LIBBPF_OPTS(bpf_usdt_opts, uo, .usdt_cookie = KT_EV_SEND);
 
 	time_hits(ITERS); /* warm up */
 	untraced = median_hits(t, ROUNDS, ITERS);
-	l = bpf_program__attach_usdt(s->skel->progs.kaos_send, s->self, "/proc/self/exe",
-				     "kaos_trace", "calibrate", NULL);
+	l = bpf_program__attach_usdt(s->skel->progs.kaos_probe, s->self, "/proc/self/exe",
+				     "kaos_trace", "calibrate", &uo);
 	if (!l)
 		return 0;
 	/* the semaphore is set by the attach (ref_ctr_offset); the first hit of a
