@@ -37,6 +37,7 @@
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_func.h"
+#include "kt_gate.h"
 #include "kt_offcpu.h"
 #include "kt_outfile.h"
 #include "kt_pmu.h"
@@ -243,7 +244,8 @@ static const struct argp_option options[] = {
 	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
 	{"alert", OPT_ALERT, "RULE", 0,
-	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; docs/daemon.md)",
+	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; exit 4 if it "
+	 "matches nothing; docs/daemon.md)",
 	 0},
 	{"alert-log", OPT_ALERT_LOG, "FILE", 0, "Alert transitions as JSON lines (default stderr)",
 	 0},
@@ -1202,13 +1204,14 @@ int main(int argc, char **argv)
 			rc = 1;
 		kt_offcpu_free(t.offcpu);
 	}
-	if (extras) {
-		int fired = kt_oneshot_finish(extras);
+	struct kt_run_outcome outcome = {.command_status = -1};
 
-		if (fired < 0)
-			rc = 1;
-		else if (fired > 0 && opt.fail_on_alert && !rc)
-			rc = 3;
+	if (extras) {
+		int unmatched, fired = kt_oneshot_finish(extras, &unmatched);
+
+		rc = fired < 0 ? 1 : rc;
+		outcome.alert_fired = fired > 0 && opt.fail_on_alert;
+		outcome.alert_unmatched = unmatched > 0;
 	}
 	if (t.s.folded) {
 		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
@@ -1242,10 +1245,14 @@ int main(int argc, char **argv)
 	kt_func_free(t.func);
 	kt_pmu_close(&pmu);
 	kt_targets_free(&t.targets);
-	if (t.child && !rc) {
-		if (t.child_status < 0)
-			waitpid(t.child, &t.child_status, 0); /* stopped early: let it finish */
-		rc = t.child_status > 0 ? t.child_status : 0;
+	if (t.child) {
+		int ws;
+
+		/* stopped early: let it finish, its status comes first (kt_gate.h) */
+		if (t.child_status < 0 && waitpid(t.child, &ws, 0) == t.child)
+			t.child_status = kt_wait_status(ws);
+		outcome.command_status = t.child_status;
 	}
-	return rc;
+	outcome.failed = rc != 0;
+	return kt_exit_status(&outcome);
 }
