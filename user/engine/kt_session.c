@@ -65,7 +65,11 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	if (size < KT_EVENT_BASE_SIZE || e->pid == (uint32_t)s->self)
 		return 0; /* calibration events of our own */
+	uint64_t dropped = s->agg.ring_filter ? s->agg.ring_filter->dropped : 0;
+
 	kt_agg_add(&s->agg, e, size);
+	if (s->agg.ring_filter && s->agg.ring_filter->dropped != dropped)
+		return 0; /* -r NAME left its ring out: no stack, timeline slice or alert either */
 	if (e->type == KT_EV_EXEC)
 		return 0; /* not a probe: only splits the process into images */
 	if (s->folded && e->stack_sz && size >= sizeof(*e)) {
