@@ -17,6 +17,7 @@ struct folded_entry {
 	uint64_t weight;
 	uint32_t pid;
 	uint32_t nframes;
+	bool probe; /* taken at a libkaos probe site: trimmed to the API frame */
 	char comm[KT_FOLDED_COMM_LEN];
 	char event[KT_FOLDED_EVENT_LEN];
 	uint64_t frames[];
@@ -27,6 +28,7 @@ struct kt_folded {
 	struct folded_entry **slots;
 	size_t cap;
 	size_t n;
+	kt_folded_api_fn api;
 };
 
 struct kt_folded *kt_folded_new(void)
@@ -81,6 +83,8 @@ static uint64_t entry_hash(const struct folded_entry *e)
 {
 	uint64_t h = mix(0x243f6a8885a308d3ull, (uint64_t)e->pid << 32 | e->nframes);
 
+	h = mix(h, e->probe);
+
 	h = bytes_hash(h, e->comm, sizeof(e->comm));
 	h = bytes_hash(h, e->event, sizeof(e->event));
 	for (uint32_t i = 0; i < e->nframes; i++)
@@ -91,7 +95,7 @@ static uint64_t entry_hash(const struct folded_entry *e)
 static bool entry_equal(const struct folded_entry *a, const struct folded_entry *b)
 {
 	return a->hash == b->hash && a->pid == b->pid && a->nframes == b->nframes &&
-	       !memcmp(a->comm, b->comm, sizeof(a->comm)) &&
+	       a->probe == b->probe && !memcmp(a->comm, b->comm, sizeof(a->comm)) &&
 	       !memcmp(a->event, b->event, sizeof(a->event)) &&
 	       !memcmp(a->frames, b->frames, a->nframes * sizeof(a->frames[0]));
 }
@@ -134,8 +138,8 @@ static void copy_field(char *dst, size_t size, const char *s)
 		strncpy(dst, s, size - 1);
 }
 
-int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
-		  const uint64_t *stack, size_t nframes, uint64_t weight)
+static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+		      const uint64_t *stack, size_t nframes, uint64_t weight, bool probe)
 {
 	struct folded_entry *e;
 	size_t n = 0, i;
@@ -156,6 +160,7 @@ int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const cha
 		return -ENOMEM;
 	e->pid = pid;
 	e->nframes = (uint32_t)n;
+	e->probe = probe;
 	copy_field(e->comm, sizeof(e->comm), comm);
 	copy_field(e->event, sizeof(e->event), event);
 	if (n)
@@ -172,6 +177,24 @@ int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const cha
 	f->slots[i] = e;
 	f->n++;
 	return 0;
+}
+
+int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+		  const uint64_t *stack, size_t nframes, uint64_t weight)
+{
+	return folded_add(f, pid, comm, event, stack, nframes, weight, false);
+}
+
+int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+			const uint64_t *stack, size_t nframes, uint64_t weight)
+{
+	return folded_add(f, pid, comm, event, stack, nframes, weight, true);
+}
+
+void kt_folded_set_api(struct kt_folded *f, kt_folded_api_fn api)
+{
+	if (f)
+		f->api = api;
 }
 
 /* ------------------------------------------------------------------ output */
@@ -247,10 +270,33 @@ static int line_cmp(const void *a, const void *b)
 	return strcmp(((const struct folded_line *)a)->s, ((const struct folded_line *)b)->s);
 }
 
-/* The folded line of one raw stack (malloc'd), or NULL on allocation failure. */
-static char *fold_entry(const struct folded_entry *e, unsigned int flags, kt_folded_sym_fn sym,
-			void *ctx)
+/* Return addresses point after the call: look up the call itself. */
+static uint64_t frame_addr(const struct folded_entry *e, uint32_t i)
 {
+	return i == 0 ? e->frames[i] : e->frames[i] - 1;
+}
+
+/*
+ * Index of the innermost public API frame of a probe stack: the frames
+ * below it are the probe path's internals. 0 (keep everything) when the
+ * stack is no probe stack or holds no API frame: nothing is hidden on a
+ * guess.
+ */
+static uint32_t api_frame(const struct kt_folded *f, const struct folded_entry *e, void *ctx)
+{
+	if (!e->probe || !f->api)
+		return 0;
+	for (uint32_t i = 0; i < e->nframes; i++)
+		if (f->api(ctx, e->pid, e->frames[0], frame_addr(e, i)))
+			return i;
+	return 0;
+}
+
+/* The folded line of one raw stack (malloc'd), or NULL on allocation failure. */
+static char *fold_entry(const struct kt_folded *f, const struct folded_entry *e, unsigned int flags,
+			kt_folded_sym_fn sym, void *ctx)
+{
+	uint32_t first = api_frame(f, e, ctx);
 	struct strbuf b = {0};
 	char name[FRAME_NAME_MAX];
 
@@ -270,12 +316,9 @@ static char *fold_entry(const struct folded_entry *e, unsigned int flags, kt_fol
 	}
 	if (e->nframes == 0)
 		sb_frame(&b, "[no-stack]");
-	for (uint32_t i = e->nframes; i-- > 0;) {
-		/* Return addresses point after the call: look up the call itself. */
-		uint64_t addr = i == 0 ? e->frames[i] : e->frames[i] - 1;
-
+	for (uint32_t i = e->nframes; i-- > first;) {
 		name[0] = '\0';
-		if (sym(ctx, e->pid, addr, name, sizeof(name)) < 0)
+		if (sym(ctx, e->pid, frame_addr(e, i), name, sizeof(name)) < 0)
 			name[0] = '\0';
 		name[sizeof(name) - 1] = '\0';
 		sb_frame(&b, name);
@@ -310,7 +353,7 @@ int kt_folded_write(struct kt_folded *f, FILE *out, unsigned int flags, kt_folde
 
 		if (!e)
 			continue;
-		lines[n].s = fold_entry(e, flags, sym, ctx);
+		lines[n].s = fold_entry(f, e, flags, sym, ctx);
 		lines[n].weight = e->weight;
 		if (!lines[n].s) {
 			ret = -ENOMEM;
@@ -344,4 +387,33 @@ out:
 int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n)
 {
 	return kt_sym_resolve(ctx, (pid_t)pid, addr, buf, n);
+}
+
+/*
+ * How the public API frame is recognised, and why so. libkaos' API is
+ * exactly its exported kaos_* functions: everything else in it is static or
+ * hidden, which the linker turns into local symbols. That holds for
+ * libkaos.so (.dynsym) and for a program linked with libkaos.a (the globals
+ * of its .symtab) alike, and needs nothing from libkaos but its naming
+ * rule. The alternatives: a list of internal names (fire_send,
+ * send1_probed_spsc...) rots with every refactoring of core/; a marker
+ * section or name prefix for the probe path would have to be kept by every
+ * function on it, and a missed one leaks into the output. The frame must
+ * lie in the probe site's own file, so that a program's kaos_* wrapper
+ * around libkaos.so is never taken for it. libkaos is built with
+ * -fno-optimize-sibling-calls (Makefile): a public function tail-calling
+ * its slow path would leave no frame to find.
+ */
+bool kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
+{
+	struct kt_sym_info info;
+	char leaf_module[256];
+
+	if (kt_sym_lookup(ctx, (pid_t)pid, leaf, &info) != KT_SYM_FUNC || !info.module)
+		return false;
+	snprintf(leaf_module, sizeof(leaf_module), "%s", info.module);
+	if (kt_sym_lookup(ctx, (pid_t)pid, addr, &info) != KT_SYM_FUNC || !info.module)
+		return false;
+	return info.exported && !strncmp(info.func, "kaos_", 5) &&
+	       !strcmp(info.module, leaf_module);
 }

@@ -30,10 +30,19 @@
  * address - 1, inside the call instruction, so that a call ending a
  * function (noreturn) is charged to its caller. A 0 address ends the stack
  * (bpf_get_stack zero-fills); a stack with no frames yields "[no-stack]".
+ *
+ * Probe stacks (kt_folded_add_probe, the USDT events): the frames below the
+ * innermost frame that the API callback (kt_folded_set_api) calls public
+ * API are libkaos' probe path (fire_send, send1_probed_spsc.cold...) and
+ * are left out, so the line ends with the call the user made:
+ *   [send];app;main;producer;kaos_ring_send
+ * A probe stack without such a frame is written whole. Stacks added with
+ * kt_folded_add (CPU and off-CPU samples) are never trimmed.
  */
 #ifndef KT_FOLDED_H
 #define KT_FOLDED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +69,19 @@ typedef int (*kt_folded_sym_fn)(void *ctx, uint32_t pid, uint64_t addr, char *bu
 /* kt_folded_sym_fn over a struct kt_sym (ctx): kt_sym_resolve(). */
 int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n);
 
+/*
+ * Is the frame at addr (already the call site for return addresses) a
+ * public API function of the library whose probe site is leaf (the first
+ * frame)? ctx is the symbolizer's.
+ */
+typedef bool (*kt_folded_api_fn)(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr);
+
+/*
+ * kt_folded_api_fn over a struct kt_sym (ctx): an exported kaos_* function
+ * of the probe site's own file (kt_folded.c says why).
+ */
+bool kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr);
+
 struct kt_folded *kt_folded_new(void);
 void kt_folded_free(struct kt_folded *f);
 
@@ -70,6 +92,16 @@ void kt_folded_free(struct kt_folded *f);
  */
 int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 		  const uint64_t *stack, size_t nframes, uint64_t weight);
+
+/*
+ * kt_folded_add for a stack taken at a libkaos probe site: written from
+ * its public API frame up (see above). Same returns.
+ */
+int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+			const uint64_t *stack, size_t nframes, uint64_t weight);
+
+/* The API-frame test for probe stacks (NULL, the default: never trimmed). */
+void kt_folded_set_api(struct kt_folded *f, kt_folded_api_fn api);
 
 /* Distinct raw stacks held. */
 size_t kt_folded_size(const struct kt_folded *f);

@@ -80,8 +80,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 		const char *ev = s->event_name ? s->event_name(s->event_name_ctx, e)
 					       : kt_event_type_name(e->type);
 
-		kt_folded_add(s->folded, e->pid, p ? p->comm : NULL, ev, (const uint64_t *)e->stack,
-			      nframes, w);
+		kt_folded_add_probe(s->folded, e->pid, p ? p->comm : NULL, ev,
+				    (const uint64_t *)e->stack, nframes, w);
 	}
 	for (int i = 0; i < s->nhooks; i++)
 		s->hooks[i].fn(s->hooks[i].ctx, e, size);
@@ -204,6 +204,8 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 			kt_session_close(s);
 			return -1;
 		}
+		/* event stacks end at the libkaos call, not in its probe path */
+		kt_folded_set_api(s->folded, kt_folded_api_kt);
 	}
 	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
 	return 0;
