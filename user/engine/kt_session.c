@@ -18,6 +18,7 @@
 #include "bpf/kaos_trace.skel.h"
 #include "kt_control.h"
 #include "kt_folded.h"
+#include "kt_waits.h"
 #include "kt_sym.h"
 #include "kt_target.h"
 
@@ -62,6 +63,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (size < KT_EVENT_BASE_SIZE || e->pid == (uint32_t)s->self)
 		return 0; /* calibration events of our own */
 	kt_agg_add(&s->agg, e, size);
+	/* every event, stack or not: a send's own time needs its waits */
+	uint64_t latency = s->waits ? kt_waits_weight(s->waits, e) : e->dur_ns;
 	if (e->type == KT_EV_EXEC)
 		return 0; /* not a probe: only splits the process into images */
 	if (s->folded && e->stack_sz && size >= sizeof(*e)) {
@@ -73,7 +76,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 			p->sym_added = true;
 		}
 		uint32_t nframes = e->stack_sz / sizeof(e->stack[0]);
-		uint64_t w = s->weight_latency ? e->dur_ns : 1;
+		uint64_t w = s->weight_latency ? latency : 1;
 
 		if (nframes > KT_MAX_STACK)
 			nframes = KT_MAX_STACK;
@@ -206,6 +209,12 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		}
 		/* event stacks end at the libkaos call, not in its probe path */
 		kt_folded_set_api(s->folded, kt_folded_api_kt);
+		s->waits = o->weight_latency ? kt_waits_new() : NULL;
+		if (o->weight_latency && !s->waits) {
+			snprintf(err, errlen, "out of memory");
+			kt_session_close(s);
+			return -1;
+		}
 	}
 	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
 	return 0;
@@ -805,6 +814,8 @@ void kt_session_close(struct kt_session *s)
 	if (s->skel)
 		kaos_trace_bpf__destroy(s->skel);
 	kt_folded_free(s->folded);
+	kt_waits_free(s->waits);
+	s->waits = NULL;
 	kt_sym_free(s->sym);
 	kt_agg_free(&s->agg);
 	s->rb = NULL;
