@@ -542,6 +542,13 @@ $(CORE_OBJ) $(KT_OBJ) $(B)/user/cli/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN)
 	$(SAN_SRC:%.c=$(B)/asan/%.o) $(SAN_SRC:%.c=$(B)/tsan/%.o) \
 	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload $(GUEST)/bin/kt_fork \
 	$(GUEST)/bin/kt_probe_cost: $(PROBE_NOP_STAMP)
+# libkaos is rebuilt when its flags change (e.g. -fno-optimize-sibling-calls: the frames
+# kaos-trace's folded stacks end at).
+CORE_FLAGS_STAMP := $(B)/.core-cflags
+$(CORE_FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	$(Q)echo '$(CORE_CFLAGS)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(CORE_OBJ) $(CORE_SRC:%.c=$(B)/noprobes/%.o): $(CORE_FLAGS_STAMP)
 .PHONY: FORCE
 FORCE:
 
