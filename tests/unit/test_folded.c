@@ -44,6 +44,8 @@ static const struct fake_fn fake_fns[] = {
 	{0xb000, 0xb100, "send1_probed_spsc.cold"},
 	{0xc000, 0xc100, "send_one"},
 	{0xd000, 0xd100, "kaos_ipc_send"},
+	{0xe000, 0xe100, "kaos_ring_claim.cold"},
+	{0xf000, 0xf100, "claim_wait"},
 };
 
 struct fake_ctx {
@@ -331,6 +333,7 @@ static void test_probe_stack_trimmed_at_api(void **state)
 	const uint64_t path[] = {0xa010, 0xb010, 0x9010, 0x2010, 0x3010};
 	const uint64_t no_api[] = {0xa010, 0xb010, 0x2010, 0x3010};
 	const uint64_t layered[] = {0xa010, 0xb010, 0x9010, 0xc010, 0xd010, 0x3010};
+	const uint64_t fragment[] = {0xf010, 0xe010, 0x2010, 0x3010};
 	char *out;
 	int ret;
 
@@ -341,9 +344,12 @@ static void test_probe_stack_trimmed_at_api(void **state)
 	assert_int_equal(kt_folded_add(f, 1, "app", "cpu", path, 5, 3), 0);
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "recv", no_api, 4, 5), 0);
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "ipc", layered, 6, 7), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "bp", fragment, 4, 11), 0);
 	out = write_folded(f, KT_FOLDED_EVENT_ROOT, NULL, &ret);
-	assert_int_equal(ret, 4);
+	assert_int_equal(ret, 5);
+	/* the API frame is named for the user's call, not its .cold fragment */
 	assert_string_equal(out,
+			    "[bp];root;mid;kaos_ring_claim 11\n"
 			    "[cpu];root;mid;kaos_ring_send;send1_probed_spsc.cold;fire_send 3\n"
 			    "[ipc];root;kaos_ipc_send;send_one;kaos_ring_send 7\n"
 			    "[recv];root;mid;send1_probed_spsc.cold;fire_send 5\n"
@@ -437,6 +443,17 @@ __attribute__((noinline, noipa)) size_t kaos_fold_test_api(uint64_t *out, size_t
 	return n;
 }
 
+/* A compiler fragment of an API function, as GCC names them (local). */
+__attribute__((noinline, noipa)) static size_t frag(uint64_t *out,
+						    size_t max) __asm__("kaos_fold_test_frag.cold");
+static size_t frag(uint64_t *out, size_t max)
+{
+	size_t n = kt_fold_probe_internal(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
 /* Not exported: its kaos_ name alone does not make it API. */
 __attribute__((noinline, noipa)) static size_t kaos_fold_test_local(uint64_t *out, size_t max)
 {
@@ -476,6 +493,12 @@ static void test_real_probe_stack_trimmed(void **state)
 	buf = fold_real(f, s);
 	assert_non_null(strstr(buf, ";test_real_probe_stack_trimmed;kaos_fold_test_api 1\n"));
 	assert_null(strstr(buf, "kt_fold_probe_internal"));
+	free(buf);
+	kt_folded_clear(f);
+	n = frag(stack, 32);
+	assert_int_equal(kt_folded_add_probe(f, (uint32_t)getpid(), "t", "send", stack, n, 1), 0);
+	buf = fold_real(f, s);
+	assert_non_null(strstr(buf, ";test_real_probe_stack_trimmed;kaos_fold_test_frag 1\n"));
 	free(buf);
 	kt_folded_clear(f);
 	/* A local kaos_* function is no API frame: the stack stays whole. */

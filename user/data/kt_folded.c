@@ -278,25 +278,26 @@ static uint64_t frame_addr(const struct folded_entry *e, uint32_t i)
 
 /*
  * Index of the innermost public API frame of a probe stack: the frames
- * below it are the probe path's internals. 0 (keep everything) when the
+ * below it are the probe path's internals. -1 (keep everything) when the
  * stack is no probe stack or holds no API frame: nothing is hidden on a
  * guess.
  */
-static uint32_t api_frame(const struct kt_folded *f, const struct folded_entry *e, void *ctx)
+static int64_t api_frame(const struct kt_folded *f, const struct folded_entry *e, void *ctx)
 {
 	if (!e->probe || !f->api)
-		return 0;
+		return -1;
 	for (uint32_t i = 0; i < e->nframes; i++)
 		if (f->api(ctx, e->pid, e->frames[0], frame_addr(e, i)))
 			return i;
-	return 0;
+	return -1;
 }
 
 /* The folded line of one raw stack (malloc'd), or NULL on allocation failure. */
 static char *fold_entry(const struct kt_folded *f, const struct folded_entry *e, unsigned int flags,
 			kt_folded_sym_fn sym, void *ctx)
 {
-	uint32_t first = api_frame(f, e, ctx);
+	int64_t api = api_frame(f, e, ctx);
+	uint32_t first = api < 0 ? 0 : (uint32_t)api;
 	struct strbuf b = {0};
 	char name[FRAME_NAME_MAX];
 
@@ -321,6 +322,8 @@ static char *fold_entry(const struct kt_folded *f, const struct folded_entry *e,
 		if (sym(ctx, e->pid, frame_addr(e, i), name, sizeof(name)) < 0)
 			name[0] = '\0';
 		name[sizeof(name) - 1] = '\0';
+		if (i == api) /* the call the user made, not a compiler fragment of it (.cold) */
+			name[strcspn(name, ".")] = '\0';
 		sb_frame(&b, name);
 	}
 	if (flags & KT_FOLDED_EVENT_LEAF)
@@ -402,7 +405,9 @@ int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n
  * lie in the probe site's own file, so that a program's kaos_* wrapper
  * around libkaos.so is never taken for it. libkaos is built with
  * -fno-optimize-sibling-calls (Makefile): a public function tail-calling
- * its slow path would leave no frame to find.
+ * its slow path would leave no frame to find. A compiler fragment of a
+ * kaos_* function (kaos_ring_claim.cold: local, a '.' no C name has) is its
+ * function's frame: libkaos has no static kaos_* functions.
  */
 bool kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
 {
@@ -414,6 +419,6 @@ bool kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
 	snprintf(leaf_module, sizeof(leaf_module), "%s", info.module);
 	if (kt_sym_lookup(ctx, (pid_t)pid, addr, &info) != KT_SYM_FUNC || !info.module)
 		return false;
-	return info.exported && !strncmp(info.func, "kaos_", 5) &&
+	return (info.exported || strchr(info.func, '.')) && !strncmp(info.func, "kaos_", 5) &&
 	       !strcmp(info.module, leaf_module);
 }

@@ -36,6 +36,8 @@
  * API are libkaos' probe path (fire_send, send1_probed_spsc.cold...) and
  * are left out, so the line ends with the call the user made:
  *   [send];app;main;producer;kaos_ring_send
+ * (the API frame's name cut at its first '.': kaos_ring_claim.cold is
+ * written kaos_ring_claim).
  * A probe stack without such a frame is written whole. Stacks added with
  * kt_folded_add (CPU and off-CPU samples) are never trimmed.
  */
