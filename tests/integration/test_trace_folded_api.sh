@@ -3,9 +3,10 @@
 # (kaos_ring_send, kaos_ring_recv, their _batch forms), with no frame of
 # libkaos' probe path below it (fire_send, send1_probed_spsc.cold,
 # send1_slow, send_wait...): with libkaos.so, per message and in batches, and
-# with libkaos.a linked into the program (its .symtab globals are the API).
+# with libkaos.a linked into the program (its .symtab globals are the API);
+# in the daemon's folded files too.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
 STATIC=$B/tests/progs/kt_workload_static
 need "$KT" "$WORK" "$STATIC"
 
@@ -40,4 +41,14 @@ f=$(folded static "$STATIC" --msgs 20000 --threads --bp 5)
 check "$f" "start_thread;producer" ""
 grep -Eq '^\[backpressure\];.*;main;kaos_ring_send [0-9]+$' "$f" ||
 	fail "no [backpressure] line ending main;kaos_ring_send: $(cat "$f")"
-echo "PASS: folded event stacks end at the libkaos API call (libkaos.so and libkaos.a)"
+
+# the daemon: its interval files of a watched program
+mkdir -p "$TMP/folded"
+start_daemon d --sample 1 --watch "$WORK" --folded-dir "$TMP/folded" --folded-interval 1s \
+	--probe-cost 1000
+"$WORK" --msgs 20000 --batch 1 --hold-ms 1500 >/dev/null || fail "workload failed"
+wait_log 'wrote [1-9][0-9]* stacks'
+stop_daemon
+cat "$TMP"/folded/*.folded >"$TMP/daemon.folded"
+check "$TMP/daemon.folded" "main;pump" ""
+echo "PASS: folded event stacks end at the libkaos API call (libkaos.so and libkaos.a, daemon)"
