@@ -4,11 +4,13 @@
 # libkaos' probe path below it (fire_send, send1_probed_spsc.cold,
 # send1_slow, send_wait...): with libkaos.so, per message and in batches, and
 # with libkaos.a linked into the program (its .symtab globals are the API);
-# in the daemon's folded files too.
+# through kaos_ipc_send (which calls kaos_ring_send); in the daemon's folded
+# files too.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 STATIC=$B/tests/progs/kt_workload_static
-need "$KT" "$WORK" "$STATIC"
+IPC=$B/tests/progs/kt_ipc_send
+need "$KT" "$WORK" "$STATIC" "$IPC"
 
 # folded NAME ARGS...: kaos-trace --folded over a command; prints the file.
 folded() {
@@ -41,6 +43,13 @@ f=$(folded static "$STATIC" --msgs 20000 --threads --bp 5)
 check "$f" "start_thread;producer" ""
 grep -Eq '^\[backpressure\];.*;main;kaos_ring_send [0-9]+$' "$f" ||
 	fail "no [backpressure] line ending main;kaos_ring_send: $(cat "$f")"
+
+# kaos_ipc_send sends with kaos_ring_send: the stack ends at the call the program made
+f=$(folded ipc "$IPC" --msgs 20000 --hold-ms 300)
+grep -Eq '^\[send\];.*;main;client;kaos_ipc_send [0-9]+$' "$f" ||
+	fail "no [send] line ending main;client;kaos_ipc_send: $(cat "$f")"
+inner=$(grep -E 'kaos_ring_send|send_one|fire_|_probed|\.cold' "$f" || true)
+[ -z "$inner" ] || fail "libkaos frames below kaos_ipc_send: $inner"
 
 # the daemon: its interval files of a watched program
 mkdir -p "$TMP/folded"

@@ -316,17 +316,25 @@ static void test_many_stacks(void **state)
 
 static uint64_t api_leaf_seen;
 
-/* The table's "public API": its kaos_* names. */
-static bool fake_api(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
+/* The table's "public API": its kaos_* names; internals: the probe path's 0x9000-0xffff. */
+static enum kt_folded_frame fake_api(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
 {
 	char name[64] = "";
 
 	(void)ctx;
 	api_leaf_seen = leaf;
-	return fake_sym(NULL, pid, addr, name, sizeof(name)) >= 0 && !strncmp(name, "kaos_", 5);
+	if (fake_sym(NULL, pid, addr, name, sizeof(name)) < 0)
+		return KT_FRAME_OTHER;
+	if (!strncmp(name, "kaos_", 5))
+		return KT_FRAME_API;
+	return addr >= 0x9000 && addr < 0x10000 ? KT_FRAME_INTERNAL : KT_FRAME_OTHER;
 }
 
-/* The probe path below the innermost API frame is left out of probe stacks only. */
+/*
+ * Probe stacks only: the probe path below the API frame is left out; an
+ * outer API frame reached through internal frames is the call (an API
+ * function built on another); a frame of the caller between them is not.
+ */
 static void test_probe_stack_trimmed_at_api(void **state)
 {
 	struct kt_folded *f = kt_folded_new();
@@ -334,6 +342,7 @@ static void test_probe_stack_trimmed_at_api(void **state)
 	const uint64_t no_api[] = {0xa010, 0xb010, 0x2010, 0x3010};
 	const uint64_t layered[] = {0xa010, 0xb010, 0x9010, 0xc010, 0xd010, 0x3010};
 	const uint64_t fragment[] = {0xf010, 0xe010, 0x2010, 0x3010};
+	const uint64_t apart[] = {0xa010, 0x9010, 0x2010, 0xd010, 0x3010};
 	char *out;
 	int ret;
 
@@ -345,15 +354,17 @@ static void test_probe_stack_trimmed_at_api(void **state)
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "recv", no_api, 4, 5), 0);
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "ipc", layered, 6, 7), 0);
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "bp", fragment, 4, 11), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "two", apart, 5, 13), 0);
 	out = write_folded(f, KT_FOLDED_EVENT_ROOT, NULL, &ret);
-	assert_int_equal(ret, 5);
+	assert_int_equal(ret, 6);
 	/* the API frame is named for the user's call, not its .cold fragment */
 	assert_string_equal(out,
 			    "[bp];root;mid;kaos_ring_claim 11\n"
 			    "[cpu];root;mid;kaos_ring_send;send1_probed_spsc.cold;fire_send 3\n"
-			    "[ipc];root;kaos_ipc_send;send_one;kaos_ring_send 7\n"
+			    "[ipc];root;kaos_ipc_send 7\n"
 			    "[recv];root;mid;send1_probed_spsc.cold;fire_send 5\n"
-			    "[send];root;mid;kaos_ring_send 2\n");
+			    "[send];root;mid;kaos_ring_send 2\n"
+			    "[two];root;kaos_ipc_send;mid;kaos_ring_send 13\n");
 	assert_int_equal(api_leaf_seen, 0xa010);
 	free(out);
 	/* Without an API test nothing is trimmed. */
@@ -443,6 +454,23 @@ __attribute__((noinline, noipa)) size_t kaos_fold_test_api(uint64_t *out, size_t
 	return n;
 }
 
+/* An API function built on another one through an internal step. */
+__attribute__((noinline, noipa)) static size_t kt_fold_outer_step(uint64_t *out, size_t max)
+{
+	size_t n = kaos_fold_test_api(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+__attribute__((noinline, noipa)) size_t kaos_fold_test_outer(uint64_t *out, size_t max)
+{
+	size_t n = kt_fold_outer_step(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
 /* A compiler fragment of an API function, as GCC names them (local). */
 __attribute__((noinline, noipa)) static size_t frag(uint64_t *out,
 						    size_t max) __asm__("kaos_fold_test_frag.cold");
@@ -495,6 +523,12 @@ static void test_real_probe_stack_trimmed(void **state)
 	assert_null(strstr(buf, "kt_fold_probe_internal"));
 	free(buf);
 	kt_folded_clear(f);
+	n = kaos_fold_test_outer(stack, 32);
+	assert_int_equal(kt_folded_add_probe(f, (uint32_t)getpid(), "t", "send", stack, n, 1), 0);
+	buf = fold_real(f, s);
+	assert_non_null(strstr(buf, ";test_real_probe_stack_trimmed;kaos_fold_test_outer 1\n"));
+	free(buf);
+	kt_folded_clear(f);
 	n = frag(stack, 32);
 	assert_int_equal(kt_folded_add_probe(f, (uint32_t)getpid(), "t", "send", stack, n, 1), 0);
 	buf = fold_real(f, s);
@@ -508,10 +542,18 @@ static void test_real_probe_stack_trimmed(void **state)
 	assert_non_null(strstr(buf, ";kaos_fold_test_local;kt_fold_probe_internal 1\n"));
 	free(buf);
 	/* An API frame of another file than the probe site's is not it either. */
-	assert_true(kt_folded_api_kt(s, (uint32_t)getpid(), stack[0],
-				     (uint64_t)(uintptr_t)kaos_fold_test_api + 1));
-	assert_false(kt_folded_api_kt(s, (uint32_t)getpid(), (uint64_t)(uintptr_t)getpid + 1,
-				      (uint64_t)(uintptr_t)kaos_fold_test_api + 1));
+	assert_int_equal(kt_folded_api_kt(s, (uint32_t)getpid(), stack[0],
+					  (uint64_t)(uintptr_t)kaos_fold_test_api + 1),
+			 KT_FRAME_API);
+	assert_int_equal(kt_folded_api_kt(s, (uint32_t)getpid(), stack[0],
+					  (uint64_t)(uintptr_t)kt_fold_outer_step + 1),
+			 KT_FRAME_INTERNAL);
+	assert_int_equal(kt_folded_api_kt(s, (uint32_t)getpid(), stack[0],
+					  (uint64_t)(uintptr_t)kt_fold_a + 1),
+			 KT_FRAME_OTHER); /* exported, not kaos_* */
+	assert_int_equal(kt_folded_api_kt(s, (uint32_t)getpid(), (uint64_t)(uintptr_t)getpid + 1,
+					  (uint64_t)(uintptr_t)kaos_fold_test_api + 1),
+			 KT_FRAME_OTHER);
 	kt_sym_free(s);
 	kt_folded_free(f);
 }

@@ -277,19 +277,27 @@ static uint64_t frame_addr(const struct folded_entry *e, uint32_t i)
 }
 
 /*
- * Index of the innermost public API frame of a probe stack: the frames
- * below it are the probe path's internals. -1 (keep everything) when the
+ * Index of the API frame a probe stack ends at: the innermost API frame,
+ * or an outer one reached through the library's internal frames only (an
+ * API function implemented with another). -1 (keep everything) when the
  * stack is no probe stack or holds no API frame: nothing is hidden on a
  * guess.
  */
 static int64_t api_frame(const struct kt_folded *f, const struct folded_entry *e, void *ctx)
 {
+	int64_t api = -1;
+
 	if (!e->probe || !f->api)
 		return -1;
-	for (uint32_t i = 0; i < e->nframes; i++)
-		if (f->api(ctx, e->pid, e->frames[0], frame_addr(e, i)))
-			return i;
-	return -1;
+	for (uint32_t i = 0; i < e->nframes; i++) {
+		enum kt_folded_frame k = f->api(ctx, e->pid, e->frames[0], frame_addr(e, i));
+
+		if (k == KT_FRAME_API)
+			api = i;
+		else if (k == KT_FRAME_OTHER && api >= 0)
+			break; /* the caller's code: the API call it made is found */
+	}
+	return api;
 }
 
 /* The folded line of one raw stack (malloc'd), or NULL on allocation failure. */
@@ -408,17 +416,28 @@ int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n
  * its slow path would leave no frame to find. A compiler fragment of a
  * kaos_* function (kaos_ring_claim.cold: local, a '.' no C name has) is its
  * function's frame: libkaos has no static kaos_* functions.
+ *
+ * Internal frames (the non-exported functions of that file) let the walk
+ * go on from kaos_ring_send to the kaos_ipc_send that called it. In a
+ * program linked with libkaos.a its own static functions look internal too;
+ * that merges nothing wrongly because no libkaos API function calls back
+ * into the program (the pipeline runs its callbacks on its own threads,
+ * under start_thread), so no program frame lies between two API frames.
  */
-bool kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
+enum kt_folded_frame kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
 {
 	struct kt_sym_info info;
 	char leaf_module[256];
+	bool kaos;
 
 	if (kt_sym_lookup(ctx, (pid_t)pid, leaf, &info) != KT_SYM_FUNC || !info.module)
-		return false;
+		return KT_FRAME_OTHER;
 	snprintf(leaf_module, sizeof(leaf_module), "%s", info.module);
-	if (kt_sym_lookup(ctx, (pid_t)pid, addr, &info) != KT_SYM_FUNC || !info.module)
-		return false;
-	return (info.exported || strchr(info.func, '.')) && !strncmp(info.func, "kaos_", 5) &&
-	       !strcmp(info.module, leaf_module);
+	if (kt_sym_lookup(ctx, (pid_t)pid, addr, &info) != KT_SYM_FUNC || !info.module ||
+	    strcmp(info.module, leaf_module))
+		return KT_FRAME_OTHER;
+	kaos = !strncmp(info.func, "kaos_", 5);
+	if (kaos && (info.exported || strchr(info.func, '.')))
+		return KT_FRAME_API;
+	return info.exported ? KT_FRAME_OTHER : KT_FRAME_INTERNAL;
 }

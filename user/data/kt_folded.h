@@ -31,15 +31,19 @@
  * function (noreturn) is charged to its caller. A 0 address ends the stack
  * (bpf_get_stack zero-fills); a stack with no frames yields "[no-stack]".
  *
- * Probe stacks (kt_folded_add_probe, the USDT events): the frames below the
- * innermost frame that the API callback (kt_folded_set_api) calls public
- * API are libkaos' probe path (fire_send, send1_probed_spsc.cold...) and
- * are left out, so the line ends with the call the user made:
+ * Probe stacks (kt_folded_add_probe, the USDT events) end at the call the
+ * user made. The frame classifier (kt_folded_set_api) sorts frames into
+ * public API, the library's internals and others. From the leaf: the
+ * innermost API frame; then, up through internal frames only, the outermost
+ * API frame (kaos_ipc_send calls kaos_ring_send through send_one). The
+ * frames below it are libkaos' own path (fire_send,
+ * send1_probed_spsc.cold...) and are left out:
  *   [send];app;main;producer;kaos_ring_send
+ *   [send];app;main;client;kaos_ipc_send
  * (the API frame's name cut at its first '.': kaos_ring_claim.cold is
- * written kaos_ring_claim).
- * A probe stack without such a frame is written whole. Stacks added with
- * kt_folded_add (CPU and off-CPU samples) are never trimmed.
+ * written kaos_ring_claim). A probe stack without an API frame is written
+ * whole. Stacks added with kt_folded_add (CPU and off-CPU samples) are
+ * never trimmed.
  */
 #ifndef KT_FOLDED_H
 #define KT_FOLDED_H
@@ -71,18 +75,26 @@ typedef int (*kt_folded_sym_fn)(void *ctx, uint32_t pid, uint64_t addr, char *bu
 /* kt_folded_sym_fn over a struct kt_sym (ctx): kt_sym_resolve(). */
 int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n);
 
-/*
- * Is the frame at addr (already the call site for return addresses) a
- * public API function of the library whose probe site is leaf (the first
- * frame)? ctx is the symbolizer's.
- */
-typedef bool (*kt_folded_api_fn)(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr);
+/* What a frame of a probe stack is, relative to the library of the probe site. */
+enum kt_folded_frame {
+	KT_FRAME_OTHER = 0,    /* another file's, an exported non-API function, unknown */
+	KT_FRAME_INTERNAL = 1, /* a non-exported function of the probe site's file */
+	KT_FRAME_API = 2,      /* a public API function of the probe site's file */
+};
 
 /*
- * kt_folded_api_fn over a struct kt_sym (ctx): an exported kaos_* function
- * of the probe site's own file (kt_folded.c says why).
+ * Classifies the frame at addr (already the call site for return
+ * addresses) of a stack whose probe site is leaf (the first frame). ctx is
+ * the symbolizer's.
  */
-bool kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr);
+typedef enum kt_folded_frame (*kt_folded_api_fn)(void *ctx, uint32_t pid, uint64_t leaf,
+						 uint64_t addr);
+
+/*
+ * kt_folded_api_fn over a struct kt_sym (ctx): API = an exported kaos_*
+ * function of the probe site's own file (kt_folded.c says why).
+ */
+enum kt_folded_frame kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr);
 
 struct kt_folded *kt_folded_new(void);
 void kt_folded_free(struct kt_folded *f);
@@ -102,7 +114,7 @@ int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const cha
 int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 			const uint64_t *stack, size_t nframes, uint64_t weight);
 
-/* The API-frame test for probe stacks (NULL, the default: never trimmed). */
+/* The frame classifier of probe stacks (NULL, the default: never trimmed). */
 void kt_folded_set_api(struct kt_folded *f, kt_folded_api_fn api);
 
 /* Distinct raw stacks held. */
