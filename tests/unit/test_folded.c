@@ -348,7 +348,7 @@ static void test_probe_stack_trimmed_at_api(void **state)
 
 	(void)state;
 	assert_non_null(f);
-	kt_folded_set_api(f, fake_api);
+	kt_folded_set_frame_fn(f, fake_api);
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "send", path, 5, 2), 0);
 	assert_int_equal(kt_folded_add(f, 1, "app", "cpu", path, 5, 3), 0);
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "recv", no_api, 4, 5), 0);
@@ -368,7 +368,7 @@ static void test_probe_stack_trimmed_at_api(void **state)
 	assert_int_equal(api_leaf_seen, 0xa010);
 	free(out);
 	/* Without an API test nothing is trimmed. */
-	kt_folded_set_api(f, NULL);
+	kt_folded_set_frame_fn(f, NULL);
 	out = write_folded(f, KT_FOLDED_EVENT_ROOT, NULL, &ret);
 	assert_non_null(
 		strstr(out, "[send];root;mid;kaos_ring_send;send1_probed_spsc.cold;fire_send 2\n"));
@@ -514,7 +514,7 @@ static void test_real_probe_stack_trimmed(void **state)
 	(void)state;
 	assert_non_null(f);
 	assert_non_null(s);
-	kt_folded_set_api(f, kt_folded_api_kt);
+	kt_folded_set_frame_fn(f, kt_folded_frame_kt);
 	n = kaos_fold_test_api(stack, 32);
 	assert_true(n >= 3);
 	assert_int_equal(kt_folded_add_probe(f, (uint32_t)getpid(), "t", "send", stack, n, 1), 0);
@@ -542,17 +542,17 @@ static void test_real_probe_stack_trimmed(void **state)
 	assert_non_null(strstr(buf, ";kaos_fold_test_local;kt_fold_probe_internal 1\n"));
 	free(buf);
 	/* An API frame of another file than the probe site's is not it either. */
-	assert_int_equal(kt_folded_api_kt(s, (uint32_t)getpid(), stack[0],
-					  (uint64_t)(uintptr_t)kaos_fold_test_api + 1),
+	assert_int_equal(kt_folded_frame_kt(s, (uint32_t)getpid(), stack[0],
+					    (uint64_t)(uintptr_t)kaos_fold_test_api + 1),
 			 KT_FRAME_API);
-	assert_int_equal(kt_folded_api_kt(s, (uint32_t)getpid(), stack[0],
-					  (uint64_t)(uintptr_t)kt_fold_outer_step + 1),
+	assert_int_equal(kt_folded_frame_kt(s, (uint32_t)getpid(), stack[0],
+					    (uint64_t)(uintptr_t)kt_fold_outer_step + 1),
 			 KT_FRAME_INTERNAL);
-	assert_int_equal(kt_folded_api_kt(s, (uint32_t)getpid(), stack[0],
-					  (uint64_t)(uintptr_t)kt_fold_a + 1),
+	assert_int_equal(kt_folded_frame_kt(s, (uint32_t)getpid(), stack[0],
+					    (uint64_t)(uintptr_t)kt_fold_a + 1),
 			 KT_FRAME_OTHER); /* exported, not kaos_* */
-	assert_int_equal(kt_folded_api_kt(s, (uint32_t)getpid(), (uint64_t)(uintptr_t)getpid + 1,
-					  (uint64_t)(uintptr_t)kaos_fold_test_api + 1),
+	assert_int_equal(kt_folded_frame_kt(s, (uint32_t)getpid(), (uint64_t)(uintptr_t)getpid + 1,
+					    (uint64_t)(uintptr_t)kaos_fold_test_api + 1),
 			 KT_FRAME_OTHER);
 	kt_sym_free(s);
 	kt_folded_free(f);

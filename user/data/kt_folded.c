@@ -28,7 +28,7 @@ struct kt_folded {
 	struct folded_entry **slots;
 	size_t cap;
 	size_t n;
-	kt_folded_api_fn api;
+	kt_folded_frame_fn frame_fn; /* probe stacks: classifies their frames */
 };
 
 struct kt_folded *kt_folded_new(void)
@@ -191,10 +191,10 @@ int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, con
 	return folded_add(f, pid, comm, event, stack, nframes, weight, true);
 }
 
-void kt_folded_set_api(struct kt_folded *f, kt_folded_api_fn api)
+void kt_folded_set_frame_fn(struct kt_folded *f, kt_folded_frame_fn fn)
 {
 	if (f)
-		f->api = api;
+		f->frame_fn = fn;
 }
 
 /* ------------------------------------------------------------------ output */
@@ -287,10 +287,10 @@ static int64_t api_frame(const struct kt_folded *f, const struct folded_entry *e
 {
 	int64_t api = -1;
 
-	if (!e->probe || !f->api)
+	if (!e->probe || !f->frame_fn)
 		return -1;
 	for (uint32_t i = 0; i < e->nframes; i++) {
-		enum kt_folded_frame k = f->api(ctx, e->pid, e->frames[0], frame_addr(e, i));
+		enum kt_folded_frame k = f->frame_fn(ctx, e->pid, e->frames[0], frame_addr(e, i));
 
 		if (k == KT_FRAME_API)
 			api = i;
@@ -424,7 +424,7 @@ int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n
  * into the program (the pipeline runs its callbacks on its own threads,
  * under start_thread), so no program frame lies between two API frames.
  */
-enum kt_folded_frame kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
+enum kt_folded_frame kt_folded_frame_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
 {
 	struct kt_sym_info info;
 	char leaf_module[256];

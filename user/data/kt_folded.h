@@ -32,7 +32,7 @@
  * (bpf_get_stack zero-fills); a stack with no frames yields "[no-stack]".
  *
  * Probe stacks (kt_folded_add_probe, the USDT events) end at the call the
- * user made. The frame classifier (kt_folded_set_api) sorts frames into
+ * user made. The frame classifier (kt_folded_set_frame_fn) sorts frames into
  * public API, the library's internals and others. From the leaf: the
  * innermost API frame; then, up through internal frames only, the outermost
  * API frame (kaos_ipc_send calls kaos_ring_send through send_one). The
@@ -87,14 +87,14 @@ enum kt_folded_frame {
  * addresses) of a stack whose probe site is leaf (the first frame). ctx is
  * the symbolizer's.
  */
-typedef enum kt_folded_frame (*kt_folded_api_fn)(void *ctx, uint32_t pid, uint64_t leaf,
-						 uint64_t addr);
+typedef enum kt_folded_frame (*kt_folded_frame_fn)(void *ctx, uint32_t pid, uint64_t leaf,
+						   uint64_t addr);
 
 /*
- * kt_folded_api_fn over a struct kt_sym (ctx): API = an exported kaos_*
+ * kt_folded_frame_fn over a struct kt_sym (ctx): API = an exported kaos_*
  * function of the probe site's own file (kt_folded.c says why).
  */
-enum kt_folded_frame kt_folded_api_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr);
+enum kt_folded_frame kt_folded_frame_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr);
 
 struct kt_folded *kt_folded_new(void);
 void kt_folded_free(struct kt_folded *f);
@@ -115,7 +115,7 @@ int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, con
 			const uint64_t *stack, size_t nframes, uint64_t weight);
 
 /* The frame classifier of probe stacks (NULL, the default: never trimmed). */
-void kt_folded_set_api(struct kt_folded *f, kt_folded_api_fn api);
+void kt_folded_set_frame_fn(struct kt_folded *f, kt_folded_frame_fn fn);
 
 /* Distinct raw stacks held. */
 size_t kt_folded_size(const struct kt_folded *f);

@@ -208,7 +208,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 			return -1;
 		}
 		/* event stacks end at the libkaos call, not in its probe path */
-		kt_folded_set_api(s->folded, kt_folded_api_kt);
+		kt_folded_set_frame_fn(s->folded, kt_folded_frame_kt);
 		s->waits = o->weight_latency ? kt_waits_new() : NULL;
 		if (o->weight_latency && !s->waits) {
 			snprintf(err, errlen, "out of memory");
