@@ -343,6 +343,8 @@ static void test_probe_stack_trimmed_at_api(void **state)
 	const uint64_t layered[] = {0xa010, 0xb010, 0x9010, 0xc010, 0xd010, 0x3010};
 	const uint64_t fragment[] = {0xf010, 0xe010, 0x2010, 0x3010};
 	const uint64_t apart[] = {0xa010, 0x9010, 0x2010, 0xd010, 0x3010};
+	/* an unknown frame on the probe path: the API frame above it is no proof */
+	const uint64_t gap[] = {0xa010, 0x123, 0x9010, 0x3010};
 	char *out;
 	int ret;
 
@@ -355,12 +357,14 @@ static void test_probe_stack_trimmed_at_api(void **state)
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "ipc", layered, 6, 7), 0);
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "bp", fragment, 4, 11), 0);
 	assert_int_equal(kt_folded_add_probe(f, 1, "app", "two", apart, 5, 13), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "gap", gap, 4, 17), 0);
 	out = write_folded(f, KT_FOLDED_EVENT_ROOT, NULL, &ret);
-	assert_int_equal(ret, 6);
+	assert_int_equal(ret, 7);
 	/* the API frame is named for the user's call, not its .cold fragment */
 	assert_string_equal(out,
 			    "[bp];root;mid;kaos_ring_claim 11\n"
 			    "[cpu];root;mid;kaos_ring_send;send1_probed_spsc.cold;fire_send 3\n"
+			    "[gap];root;kaos_ring_send;[unknown];fire_send 17\n"
 			    "[ipc];root;kaos_ipc_send 7\n"
 			    "[recv];root;mid;send1_probed_spsc.cold;fire_send 5\n"
 			    "[send];root;mid;kaos_ring_send 2\n"

@@ -277,11 +277,12 @@ static uint64_t frame_addr(const struct folded_entry *e, uint32_t i)
 }
 
 /*
- * Index of the API frame a probe stack ends at: the innermost API frame,
- * or an outer one reached through the library's internal frames only (an
- * API function implemented with another). -1 (keep everything) when the
- * stack is no probe stack or holds no API frame: nothing is hidden on a
- * guess.
+ * Index of the API frame a probe stack ends at: the outermost API frame
+ * reached from the probe site through the library's internal frames only
+ * (the innermost one, unless an API function is built on another). -1
+ * (keep everything) when the stack is no probe stack or the walk meets
+ * another frame first (frames missing, not symbolized): nothing is hidden
+ * on a guess.
  */
 static int64_t api_frame(const struct kt_folded *f, const struct folded_entry *e, void *ctx)
 {
@@ -294,8 +295,8 @@ static int64_t api_frame(const struct kt_folded *f, const struct folded_entry *e
 
 		if (k == KT_FRAME_API)
 			api = i;
-		else if (k == KT_FRAME_OTHER && api >= 0)
-			break; /* the caller's code: the API call it made is found */
+		else if (k == KT_FRAME_OTHER)
+			break; /* the caller's code (or unknown): the walk ends */
 	}
 	return api;
 }

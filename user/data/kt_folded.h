@@ -33,11 +33,11 @@
  *
  * Probe stacks (kt_folded_add_probe, the USDT events) end at the call the
  * user made. The frame classifier (kt_folded_set_frame_fn) sorts frames into
- * public API, the library's internals and others. From the leaf: the
- * innermost API frame; then, up through internal frames only, the outermost
- * API frame (kaos_ipc_send calls kaos_ring_send through send_one). The
- * frames below it are libkaos' own path (fire_send,
- * send1_probed_spsc.cold...) and are left out:
+ * public API, the library's internals and others. From the leaf, up
+ * through API and internal frames only: the outermost API frame
+ * (kaos_ipc_send calls kaos_ring_send through send_one). The frames below
+ * it are libkaos' own path (fire_send, send1_probed_spsc.cold...) and are
+ * left out:
  *   [send];app;main;producer;kaos_ring_send
  *   [send];app;main;client;kaos_ipc_send
  * (the API frame's name cut at its first '.': kaos_ring_claim.cold is
