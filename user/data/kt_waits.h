@@ -15,7 +15,7 @@
  * [count - n, count) hold those positions owns the waits. Nothing else
  * fires on a thread between a send's waits and the send (but --func
  * returns, which are left alone), so each thread keeps only the waits since
- * its previous other event (the last 32: a longer list holds waits of
+ * its previous other event (the last 16: a longer list holds waits of
  * unsampled sends).
  *
  * Sampling (--sample, the budget): backpressure is never sampled, sends
