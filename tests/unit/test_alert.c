@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -604,6 +605,7 @@ static void test_func_rules(void **state)
 		rule("func=compres_* func.count > 0"), rule("func=never_called func.count > 0"),
 		rule("send.count > 0")};
 	char want[512], why[512];
+	const char *txt;
 	double v;
 	int n;
 
@@ -628,7 +630,7 @@ static void test_func_rules(void **state)
 	assert_int_equal(kt_alerts_set_rules(al, rules, 5), 0);
 	assert_int_equal(kt_alerts_set_output(al, out, NULL, 0), 0);
 	assert_int_equal(kt_alerts_eval(al, &src), 2);
-	const char *txt = read_file(out);
+	txt = read_file(out);
 
 	printf("%s", txt);
 	snprintf(want, sizeof(want),
@@ -652,6 +654,36 @@ static void test_func_rules(void **state)
 	assert_string_equal(kt_alert_unmatched_why(&all, &none, why, sizeof(why)),
 			    "no function was probed (--func)");
 	kt_agg_free(&none);
+
+	/* a process gone before its events were read: its name is unknown, not "?" */
+	int ws;
+	pid_t gone = fork();
+
+	assert_true(gone >= 0);
+	if (gone == 0)
+		_exit(0);
+	assert_int_equal(waitpid(gone, &ws, 0), gone);
+	struct kt_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = KT_EV_FUNC;
+	e.pid = e.tid = (uint32_t)gone;
+	e.ring_id = 2;
+	e.count = 1;
+	e.dur_ns = 5000;
+	kt_agg_add(&a, &e, KT_EVENT_BASE_SIZE);
+	struct kt_rule late = rule("func=never_called func.max > 1us");
+
+	assert_int_equal(kt_alerts_set_rules(al, &late, 1), 0);
+	assert_int_equal(kt_alerts_eval(al, &src), 1);
+	txt = read_file(out);
+	snprintf(want, sizeof(want),
+		 "\"worst\":{\"func\":\"app:never_called\",\"pid\":%d,\"process\":null,",
+		 (int)gone);
+	assert_non_null(strstr(txt, want));
+	snprintf(want, sizeof(want),
+		 "fired: function app:never_called (pid %d) func.max = 5us > 1us\"}", (int)gone);
+	assert_non_null(strstr(txt, want));
 
 	kt_alerts_free(al);
 	kt_agg_free(&a);
