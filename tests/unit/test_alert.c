@@ -440,6 +440,13 @@ static void test_fmt_value(void **state)
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 1000), "1us");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 12.5e6), "12.5ms");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 2e9), "2s");
+	/* rounding never gives 1e+03 of the smaller unit */
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 999.7), "1us");
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 999700), "1ms");
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 999.4e6), "999ms");
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 90e9), "90s");
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_PER_S, 123456),
+			    "123456/s");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_COUNT, 1500), "1500");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_PER_S, 120), "120/s");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_FRACTION, 0.025), "2.5%");

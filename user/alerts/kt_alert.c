@@ -396,11 +396,12 @@ const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double 
 {
 	switch (u) {
 	case KT_RULE_UNIT_NS:
-		if (v < 1e3)
+		/* the unit is chosen after rounding to 3 digits: 999.7us is 1ms, not 1e+03us */
+		if (v < 999.5)
 			snprintf(buf, n, "%.3gns", v);
-		else if (v < 1e6)
+		else if (v < 999.5e3)
 			snprintf(buf, n, "%.3gus", v / 1e3);
-		else if (v < 1e9)
+		else if (v < 999.5e6)
 			snprintf(buf, n, "%.3gms", v / 1e6);
 		else
 			snprintf(buf, n, "%.4gs", v / 1e9);
@@ -409,7 +410,7 @@ const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double 
 		snprintf(buf, n, "%.10g", v);
 		break;
 	case KT_RULE_UNIT_PER_S:
-		snprintf(buf, n, "%.4g/s", v);
+		snprintf(buf, n, v < 1e4 ? "%.4g/s" : "%.0f/s", v);
 		break;
 	case KT_RULE_UNIT_FRACTION:
 		snprintf(buf, n, "%.3g%%", v * 100);
