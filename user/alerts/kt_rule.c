@@ -119,24 +119,6 @@ static size_t read_unit(struct cursor *c, char *buf, size_t n)
 	return j;
 }
 
-static const struct {
-	const char *name;
-	double ns;
-} time_units[] = {
-	{"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
-	{"s", 1e9}, {"m", 60e9}, {"min", 60e9},	     {"h", 3600e9},
-};
-
-static bool time_unit(const char *u, double *mul)
-{
-	for (size_t k = 0; k < sizeof(time_units) / sizeof(time_units[0]); k++)
-		if (!strcmp(u, time_units[k].name)) {
-			*mul = time_units[k].ns;
-			return true;
-		}
-	return false;
-}
-
 static bool si_prefix(const char **u, double *mul)
 {
 	*mul = 1;
@@ -150,52 +132,6 @@ static bool si_prefix(const char **u, double *mul)
 		return false;
 	(*u)++;
 	return true;
-}
-
-int kt_parse_duration(const char *s, uint64_t *ns)
-{
-	struct cursor c = {.s = s};
-	char unit[16];
-	double v, mul;
-
-	if (!read_number(&c, &v))
-		return -EINVAL;
-	read_unit(&c, unit, sizeof(unit));
-	if (s[c.i])
-		return -EINVAL;
-	if (!unit[0]) {
-		if (v != 0)
-			return -EINVAL;
-		*ns = 0;
-		return 0;
-	}
-	if (!time_unit(unit, &mul))
-		return -EINVAL;
-	v = v * mul;
-	if (!(v < 1.8e19))
-		return -EINVAL;
-	*ns = (uint64_t)llround(v);
-	return 0;
-}
-
-const char *kt_fmt_duration(char *buf, size_t n, uint64_t ns)
-{
-	static const struct {
-		uint64_t div;
-		const char *u;
-	} f[] = {{3600000000000ull, "h"},
-		 {60000000000ull, "m"},
-		 {1000000000ull, "s"},
-		 {1000000ull, "ms"},
-		 {1000ull, "us"}};
-
-	for (size_t k = 0; ns && k < sizeof(f) / sizeof(f[0]); k++)
-		if (ns % f[k].div == 0) {
-			snprintf(buf, n, "%llu%s", (unsigned long long)(ns / f[k].div), f[k].u);
-			return buf;
-		}
-	snprintf(buf, n, "%lluns", (unsigned long long)ns);
-	return buf;
 }
 
 /* ---------------------------------------------------------------- parts of a rule */
@@ -409,7 +345,7 @@ static int parse_value(struct cursor *c, struct kt_rule *r)
 		r->unit = KT_RULE_UNIT_NS;
 		if (!unit[0] && v == 0)
 			break;
-		if (!unit[0] || !time_unit(unit, &mul))
+		if (!unit[0] || !kt_units_time(unit, &mul))
 			return fail(c, upos,
 				    "expected a time unit (ns, us, ms, s) after the number");
 		v *= mul;

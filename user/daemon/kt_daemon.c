@@ -404,6 +404,7 @@ static const struct argp_option daemon_options[] = {
 	{"check-config", OPT_CHECK, NULL, 0,
 	 "Check the config and the flags (watched paths included), print the result, exit", 0},
 	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
+	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
 
@@ -455,6 +456,8 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 		d->check_only = true;
 		return 0;
 	}
+	if (key == 'h')
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP); /* exits 0, as -? does */
 	if (key == ARGP_KEY_INIT) {
 		/* getopt's own line names a bad option; argp's "Try --help" would be more */
 		state->err_stream = NULL;
