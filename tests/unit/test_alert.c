@@ -244,7 +244,8 @@ static void test_engine_fire_resolve(void **state)
 	assert_non_null(strstr(txt, "\"metric\":\"sojourn.p50\""));
 	assert_non_null(strstr(txt, "\"threshold\":20000,\"unit\":\"ns\",\"window_s\":2,"
 				    "\"for_s\":2,\"process\":null,\"ring\":\"work.0\","
-				    "\"pid\":null,\"series\":1,\"worst\":{\"ring\":\"work.0\""));
+				    "\"pid\":null,\"func\":null,\"series\":1,\"worst\":{\"ring\":"
+				    "\"work.0\""));
 	assert_true(strstr(txt, "\"value\":5") < strstr(txt, "resolved")); /* ~50 us */
 	assert_non_null(strstr(txt, "\"time\":\"20"));
 
@@ -645,6 +646,8 @@ static void test_func_rules(void **state)
 		 "app:compress_block (pid %d, %s) func.p50 = ",
 		 (int)getpid(), own_comm(&a));
 	assert_non_null(strstr(txt, want));
+	/* the func= selector is carried like ring=, process= and pid= */
+	assert_non_null(strstr(txt, "\"pid\":null,\"func\":\"libz.so.1:*\",\"series\":1,"));
 	snprintf(want, sizeof(want), "\"worst\":{\"func\":\"libz.so.1:deflate\",\"pid\":%d,",
 		 (int)getpid());
 	assert_non_null(strstr(txt, want));

@@ -766,6 +766,7 @@ static void alert_json(struct kt_json *w, const struct alert_rule *ar, const str
 		kt_json_u64(w, r->pid);
 	else
 		kt_json_null(w);
+	json_opt_string(w, "func", r->has_func, r->func);
 	kt_json_kv_u64(w, "series", (uint64_t)nseries);
 	json_worst(w, src->agg, &t->worst);
 	kt_json_kv_string(w, "message", t->message);
