@@ -618,6 +618,7 @@ static void test_func_rules(void **state)
 	int n;
 
 	kt_agg_init(&a, 0);
+	a.lookup = &kt_test_lookup; /* no ring event comes first to set it */
 	kt_agg_set_funcs(&a, funcs, 3);
 	for (uint64_t i = 1; i <= 10; i++)
 		func_event(&a, 0, i, 40000); /* compress_block: 40 us */
