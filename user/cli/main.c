@@ -48,6 +48,8 @@
 
 #define MAX_TARGETS	64
 #define MAX_RING_FILTER 64
+/* -b PROGRAM without kaos probes: how often /proc is searched for its new processes */
+#define WATCH_PROGRAMS_NS 200000000ull
 
 struct options {
 	pid_t pids[MAX_TARGETS];
@@ -69,13 +71,13 @@ struct options {
 	uint64_t ringbuf_bytes;
 	bool verbose;
 	bool no_calibrate;
-	bool allow_nop5; /* --allow-nop5-sites: the user says the target never forks */
-	double probe_cost_ns;		/* --probe-cost: skip calibration, use this */
-	char **cmd;			/* -- CMD ARGS: start it and trace it */
-	unsigned int profile_hz;	/* --profile: sample user stacks at this rate per CPU */
-	const char *pmu;		/* --pmu EVENT[,EVENT] */
-	bool off_cpu;			/* --off-cpu: blocked time by stack (kt_offcpu) */
-	long long off_cpu_min_us;	/* --off-cpu-min-us; -1: not given (1 us) */
+	bool allow_nop5;	  /* --allow-nop5-sites: the user says the target never forks */
+	double probe_cost_ns;	  /* --probe-cost: skip calibration, use this */
+	char **cmd;		  /* -- CMD ARGS: start it and trace it */
+	unsigned int profile_hz;  /* --profile: sample user stacks at this rate per CPU */
+	const char *pmu;	  /* --pmu EVENT[,EVENT] */
+	bool off_cpu;		  /* --off-cpu: blocked time by stack (kt_offcpu) */
+	long long off_cpu_min_us; /* --off-cpu-min-us; -1: not given (1 us) */
 	const char *funcs[MAX_TARGETS]; /* --func patterns */
 	int nfuncs;
 	uint32_t max_funcs;
@@ -411,6 +413,7 @@ struct tracer {
 	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
 	pid_t child;		  /* -- COMMAND: its pid */
+	char child_exe[PATH_MAX]; /* -- COMMAND: its executable, as execvp will find it */
 	int child_go;		  /* write end of the pipe the child waits on before exec */
 	int child_status;	  /* its exit status, once reaped */
 	char scope[1024];	  /* which processes are traced, in words */
@@ -588,18 +591,62 @@ static int which(const char *cmd, char *out, size_t n)
  * and targets its pid in the objects that carry probes (the program or
  * the libkaos.so it needs): tracing covers it from its first operation.
  */
-static void start_command(struct tracer *t)
+static void find_command(struct tracer *t)
 {
-	char exe[PATH_MAX], err[1024];
-	struct kt_targets found = {0};
-	int go[2];
-
-	if (which(opt.cmd[0], exe, sizeof(exe))) {
+	if (which(opt.cmd[0], t->child_exe, sizeof(t->child_exe))) {
 		if (strchr(opt.cmd[0], '/')) /* a path: say why access() refused it */
 			die(127, "%s: %s", opt.cmd[0], strerror(errno));
 		die(127, "%s: command not found", opt.cmd[0]);
 	}
-	if (kt_targets_add_path(&found, exe, err, sizeof(err)))
+}
+
+/* Collectors that need no kaos probes: a target without them is watched for them. */
+static bool usdt_optional(void)
+{
+	return opt.nfuncs || opt.profile_hz || opt.off_cpu;
+}
+
+/*
+ * -p, -b: their kaos probes, or (none there, a collector that needs none)
+ * watched only; the start-up line's scope says which.
+ */
+static void add_targets(struct tracer *t)
+{
+	char err[1024];
+	int r;
+
+	for (int i = 0; i < opt.npids; i++) {
+		r = opt.no_usdt ? KT_TARGET_NO_PROBES
+				: kt_targets_add_pid(&t->targets, opt.pids[i], err, sizeof(err));
+		if (r < 0 || (r > 0 && !usdt_optional()))
+			die(1, "%s", err);
+		if (r > 0 && kt_targets_watch_pid(&t->targets, opt.pids[i]))
+			die(1, "out of memory");
+	}
+	for (int i = 0; i < opt.npaths; i++) {
+		r = opt.no_usdt ? KT_TARGET_NO_PROBES
+				: kt_targets_add_path(&t->targets, opt.paths[i], err, sizeof(err));
+		if (r < 0 || (r > 0 && !usdt_optional()))
+			die(1, "%s", err);
+		if (r > 0 && kt_targets_watch_path(&t->targets, opt.paths[i]))
+			die(1, "out of memory");
+		if (r > 0 && !opt.nfuncs && !t->targets.v[t->targets.n - 1].program[0])
+			die(2,
+			    "-b %s: a library without kaos probes: --profile and --off-cpu follow "
+			    "processes (give its program or -p PID)",
+			    opt.paths[i]);
+	}
+}
+
+static void start_command(struct tracer *t)
+{
+	char err[1024];
+	struct kt_targets found = {0};
+	int go[2], r;
+
+	r = opt.no_usdt ? KT_TARGET_NO_PROBES
+			: kt_targets_add_path(&found, t->child_exe, err, sizeof(err));
+	if (r < 0 || (r > 0 && !usdt_optional()))
 		die(1, "%s", err);
 	if (pipe2(go, O_CLOEXEC))
 		die(1, "pipe: %s", strerror(errno));
@@ -623,6 +670,9 @@ static void start_command(struct tracer *t)
 		if (kt_targets_add_pid_path(&t->targets, t->child, found.v[i].path, err,
 					    sizeof(err)))
 			die(1, "%s", err);
+	if (r > 0 && kt_targets_watch_pid(&t->targets, t->child))
+		die(1, "out of memory");
+	kt_func_command_pid(t->func, t->child);
 	kt_targets_free(&found);
 }
 
@@ -644,6 +694,15 @@ __attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t
 	va_end(ap);
 }
 
+/* " (no kaos probes there: --func, --profile)": what traces a watch-only target. */
+static void probe_free_note(char *buf, size_t n)
+{
+	snprintf(buf, n, " (no kaos probes there: %s%s%s%s%s)", opt.nfuncs ? "--func" : "",
+		 opt.nfuncs && (opt.profile_hz || opt.off_cpu) ? ", " : "",
+		 opt.profile_hz ? "--profile" : "", opt.profile_hz && opt.off_cpu ? ", " : "",
+		 opt.off_cpu ? "--off-cpu" : "");
+}
+
 /*
  * Says which processes are traced (the start-up line and the report), and
  * with a scope (-b PROGRAM whose probes are in libkaos.so) adds the -p
@@ -651,10 +710,12 @@ __attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t
  */
 static void setup_scope(struct tracer *t)
 {
-	char err[1024];
+	char err[1024], none[96];
 
+	probe_free_note(none, sizeof(none));
 	for (int i = 0; i < t->targets.n; i++) {
 		const struct kt_target *tg = &t->targets.v[i];
+		bool watch = kt_target_watch_only(tg);
 		int n;
 
 		if (tg->pid > 0) {
@@ -663,13 +724,17 @@ static void setup_scope(struct tracer *t)
 			if (i && tg->pid == t->targets.v[i - 1].pid)
 				continue; /* one pid, several objects */
 			if (tg->pid == t->child)
-				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)",
-					     (int)tg->pid);
+				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)%s",
+					     (int)tg->pid, watch ? none : "");
 			else
-				scope_append(t->scope, sizeof(t->scope), "pid %d", (int)tg->pid);
+				scope_append(t->scope, sizeof(t->scope), "pid %d%s", (int)tg->pid,
+					     watch ? none : "");
 			continue;
 		}
-		if (!tg->path[0])
+		if (watch && tg->program[0])
+			scope_append(t->scope, sizeof(t->scope), "processes of %s, now and later%s",
+				     tg->program, none);
+		if (watch)
 			continue;
 		if (!tg->program[0]) {
 			scope_append(t->scope, sizeof(t->scope), "every process mapping %s",
@@ -686,6 +751,31 @@ static void setup_scope(struct tracer *t)
 	}
 }
 
+static void add_program_proc(void *agg, pid_t pid)
+{
+	kt_agg_proc(agg, (uint32_t)pid);
+}
+
+/*
+ * --profile and --off-cpu follow the processes in agg: a -b PROGRAM without
+ * kaos probes sends no event that would add its processes, so they are
+ * looked up in /proc (now, and by each later call).
+ */
+static void watch_programs(struct tracer *t)
+{
+	struct stat st;
+
+	if (!t->prof && !t->offcpu)
+		return;
+	for (int i = 0; i < t->targets.n; i++) {
+		const struct kt_target *tg = &t->targets.v[i];
+
+		if (!tg->pid && kt_target_watch_only(tg) && tg->program[0] &&
+		    !stat(tg->program, &st))
+			kt_program_pids(&st, add_program_proc, &t->s.agg);
+	}
+}
+
 /* ---------------------------------------------------------------- main */
 
 /*
@@ -697,7 +787,8 @@ static void setup_scope(struct tracer *t)
 static void check_stdout_at_exit(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "kaos-trace: write stdout: %s\n", errno ? strerror(errno) : "error");
+		fprintf(stderr, "kaos-trace: write stdout: %s\n",
+			errno ? strerror(errno) : "error");
 		_exit(1);
 	}
 }
@@ -756,6 +847,8 @@ int main(int argc, char **argv)
 		die(2, "%s", err);
 
 	/* Resolve targets first: bad input fails before anything is loaded. */
+	if (opt.cmd)
+		find_command(&t);
 	if (opt.nfuncs) {
 		struct kt_func_opts fo = {.patterns = opt.funcs,
 					  .npatterns = opt.nfuncs,
@@ -763,6 +856,7 @@ int main(int argc, char **argv)
 					  .npids = opt.npids,
 					  .paths = opt.paths,
 					  .npaths = opt.npaths,
+					  .command = opt.cmd ? t.child_exe : NULL,
 					  .max_funcs = opt.max_funcs,
 					  .max_rate = opt.max_rate,
 					  .warn_pct = opt.budget_pct,
@@ -774,16 +868,7 @@ int main(int argc, char **argv)
 		die(2, "--max-funcs, --max-rate and --no-usdt need --func");
 	}
 	/* With --func, libkaos' USDT probes are traced where they exist (unless --no-usdt). */
-	for (int i = 0; i < opt.npids; i++)
-		if ((opt.no_usdt ||
-		     kt_targets_add_pid(&t.targets, opt.pids[i], err, sizeof(err))) &&
-		    (!t.func || kt_targets_watch_pid(&t.targets, opt.pids[i])))
-			die(1, "%s", err);
-	for (int i = 0; i < opt.npaths; i++)
-		if ((opt.no_usdt ||
-		     kt_targets_add_path(&t.targets, opt.paths[i], err, sizeof(err))) &&
-		    (!t.func || kt_targets_watch_pid(&t.targets, 0)))
-			die(1, "%s", err);
+	add_targets(&t);
 	if (opt.cmd)
 		start_command(&t);
 	if (kt_check_privileges(err, sizeof(err)))
@@ -923,6 +1008,7 @@ int main(int argc, char **argv)
 	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
 	uint64_t next_sample_update = t.s.t_start + 100000000ull;
 	uint64_t next_sweep = t.s.t_start + 1000000000ull;
+	uint64_t next_watch = 0; /* watch_programs: now, then every WATCH_PROGRAMS_NS */
 	int rc = 0;
 
 	while (!stop_signal) {
@@ -942,6 +1028,10 @@ int main(int argc, char **argv)
 			kt_session_update_sampling(&t.s, true);
 		}
 		kt_func_tick(t.func, &t.s.agg, now);
+		if (now >= next_watch) {
+			watch_programs(&t);
+			next_watch = now + WATCH_PROGRAMS_NS;
+		}
 		if (t.prof) {
 			/* -p targets are known; -b processes once they produce events */
 			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)

@@ -133,9 +133,12 @@ const char *kt_func_refusal(const char *name, unsigned int st_type, uint64_t siz
 
 /* ---------------------------------------------------------------- state */
 
+/* Attachment pid of the -- COMMAND's functions until kt_func_command_pid(). */
+#define PID_COMMAND (-2)
+
 struct attachment {
 	uint32_t idx;
-	pid_t pid; /* -1: every process */
+	pid_t pid; /* -1: every process; PID_COMMAND: the command's, once known */
 };
 
 struct tick_ent {
@@ -239,7 +242,7 @@ const char *kt_func_name(const struct kt_func *f, uint32_t idx)
 struct candidate {
 	char path[PATH_MAX];	    /* as the user knows it */
 	char attach_path[PATH_MAX]; /* as we open it */
-	pid_t pid;		    /* -1: by path, every process */
+	pid_t pid;		    /* -1: by path, every process; PID_COMMAND */
 };
 
 /* An IFUNC matched by the glob, resolved once the symbol walk is over. */
@@ -870,7 +873,7 @@ static int resolve_pattern(struct kt_func *f, const char *pattern, char *err, si
 {
 	char lib[PATH_MAX], glob[512], where[512] = "";
 	struct candidate *c;
-	int nc = 0, cap = f->o.npids + f->o.npaths;
+	int nc = 0, cap = f->o.npids + f->o.npaths + 1;
 	uint32_t matched = 0, refused = 0;
 	char refused_names[256] = "";
 
@@ -897,6 +900,15 @@ static int resolve_pattern(struct kt_func *f, const char *pattern, char *err, si
 			goto fail;
 		nc += r;
 	}
+	if (f->o.command) {
+		int r = path_candidate(f->o.command, lib[0] ? lib : NULL, pattern, c + nc, err,
+				       errlen);
+
+		if (r < 0)
+			goto fail;
+		if (r)
+			c[nc++].pid = PID_COMMAND;
+	}
 	if (nc == 0) {
 		if (f->o.npids && !f->o.npaths)
 			snprintf(err, errlen,
@@ -907,7 +919,10 @@ static int resolve_pattern(struct kt_func *f, const char *pattern, char *err, si
 			snprintf(err, errlen,
 				 "--func '%s': '%s' is not %s nor a library it needs (give the "
 				 "library's path)",
-				 pattern, lib, f->o.npaths ? f->o.paths[0] : "a target");
+				 pattern, lib,
+				 f->o.npaths	? f->o.paths[0]
+				 : f->o.command ? f->o.command
+						: "a target");
 		goto fail;
 	}
 	for (int i = 0; i < nc; i++) {
@@ -983,8 +998,8 @@ static int resolve(const struct kt_func_opts *o, bool list_mode, struct kt_func 
 			 KT_FUNC_MAX - 1);
 		goto fail;
 	}
-	if (!o->npids && !o->npaths) {
-		snprintf(err, errlen, "--func needs a target: -p PID or -b PATH");
+	if (!o->npids && !o->npaths && !o->command) {
+		snprintf(err, errlen, "--func needs a target: -p PID, -b PATH or -- COMMAND");
 		goto fail;
 	}
 	for (int i = 0; i < o->npatterns; i++)
@@ -1023,6 +1038,13 @@ int kt_func_resolve(const struct kt_func_opts *o, struct kt_func **out, char *er
 }
 
 /* ---------------------------------------------------------------- BPF */
+
+void kt_func_command_pid(struct kt_func *f, pid_t pid)
+{
+	for (uint32_t i = 0; f && i < f->natt; i++)
+		if (f->att[i].pid == PID_COMMAND)
+			f->att[i].pid = pid;
+}
 
 int kt_func_load(struct kt_func *f, int events_fd, int stats_fd, uint64_t wakeup_bytes, char *err,
 		 size_t errlen)
