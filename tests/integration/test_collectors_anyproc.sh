@@ -13,6 +13,7 @@ need "$KT" "$PLAIN"
 readelf -d "$PLAIN" | grep -q 'libkaos' && fail "$PLAIN links libkaos"
 ZLIB=$(ldd "$PLAIN" | awk '$1 ~ /^libz\.so/ {print $3}')
 [ -f "$ZLIB" ] || fail "kt_plain's libz not found"
+CALL_ADDR=$(nm "$PLAIN" | awk '$3 == "plain_call" {sub(/^0+/, "", $1); print $1}')
 WORKLOAD=(--calls 5000 --zlib 300 --spin-ms 800 --block-ms 300)
 COLLECT=(--profile 199 --off-cpu --func plain_call --func 'libz.so.1:crc32')
 
@@ -38,6 +39,11 @@ check() {
 		[ "$(fcalls "$TMP/$n.json" $f)" = "$(calls "$TMP/$n.prog" $f)" ] ||
 			fail "$n: $f: $(fcalls "$TMP/$n.json" $f) calls counted, the program made $(calls "$TMP/$n.prog" $f)"
 	done
+	# --func names the symbol and address it probed (nm's, in the program itself)
+	grep -q "^kaos-trace: --func: probing plain_call at 0x$CALL_ADDR (file offset 0x[0-9a-f]*, .symtab) in $PLAIN$" "$TMP/$n.err" ||
+		fail "$n: no line naming plain_call and its address 0x$CALL_ADDR"
+	grep -Eq "^kaos-trace: --func: probing crc32 at 0x[0-9a-f]+ \(file offset 0x[0-9a-f]+, .dynsym\) in .*/libz\.so" "$TMP/$n.err" ||
+		fail "$n: no line naming crc32 in libz"
 	echo "ok: $n: plain_spin on CPU, plain_block off CPU, plain_call 5000 and crc32 300 calls exact"
 }
 
@@ -62,9 +68,12 @@ stop_tracer
 check path
 
 echo "== 3. -- COMMAND"
-"$KT" "${COLLECT[@]}" --folded "$TMP/cmd.folded" --json "$TMP/cmd.json" -- "$PLAIN" "${WORKLOAD[@]}" \
-	>"$TMP/cmd.prog" 2>"$TMP/cmd.err" || fail "kaos-trace -- COMMAND failed"
+"$KT" "${COLLECT[@]}" --func 'libc.so.6:memcpy' --folded "$TMP/cmd.folded" --json "$TMP/cmd.json" \
+	-- "$PLAIN" "${WORKLOAD[@]}" >"$TMP/cmd.prog" 2>"$TMP/cmd.err" || fail "kaos-trace -- COMMAND failed"
 check cmd
+# libc's memcpy by path (the command has not run yet): kaos-trace's own choice of IFUNC
+grep -Eq "memcpy is an IFUNC: probing [^ ]+ .*, the implementation kaos-trace itself \(pid [0-9]+\) uses on this CPU$" "$TMP/cmd.err" ||
+	fail "cmd: no note naming memcpy's implementation"
 
 echo "== 4. USDT tracing alone: still refused, with the reason"
 coproc W2 { "$PLAIN" --wait; }

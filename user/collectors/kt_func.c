@@ -590,10 +590,10 @@ static int note_ifunc(struct scan *s, const char *ifunc, const struct kt_func_fn
 		return 0; /* list shows it in the function's row */
 	if (asprintf(&n,
 		     "--func '%s': %s is an IFUNC: probing %s at %s+0x%" PRIx64
-		     " (file offset 0x%" PRIx64 "), the implementation %s%d uses%s",
+		     " (file offset 0x%" PRIx64 "), the implementation %s%d%s uses%s",
 		     s->pattern, ifunc, x->name, x->module, x->vaddr, x->offset,
 		     who == getpid() ? "kaos-trace itself (pid " : "pid ", (int)who,
-		     who == getpid() ? ") on this CPU" : "") < 0 ||
+		     who == getpid() ? ")" : "", who == getpid() ? " on this CPU" : "") < 0 ||
 	    grow((void **)&f->pending, &f->cappending, f->npending, sizeof(char *))) {
 		free(n);
 		return s->err = -ENOMEM, 1;
@@ -1432,6 +1432,35 @@ bool kt_func_calibrated(const struct kt_func *f)
 	return f && f->calibrated;
 }
 
+/* Functions named one by one at start; the rest are counted (list --func shows all). */
+#define DESCRIBE_MAX_FNS 16
+
+/* "--func: probing NAME at 0xVADDR (file offset 0xOFF, .symtab) in PATH". */
+static void describe_fn(const struct kt_func_fn *x, FILE *out)
+{
+	fprintf(out,
+		"kaos-trace: --func: probing %s at 0x%" PRIx64 " (file offset 0x%" PRIx64
+		", %s) in %s",
+		x->name, x->vaddr, x->offset,
+		x->dynsym	? ".dynsym"
+		: x->debug_file ? "its separate debug file"
+				: ".symtab",
+		x->path);
+	if (x->ifunc)
+		fprintf(out, ", the implementation of IFUNC %s in use", x->ifunc);
+	fputc('\n', out);
+}
+
+static void describe_fns(const struct kt_func *f, FILE *out)
+{
+	for (uint32_t i = 0; i < f->nfn && i < DESCRIBE_MAX_FNS; i++)
+		describe_fn(&f->fn[i], out);
+	if (f->nfn > DESCRIBE_MAX_FNS)
+		fprintf(out,
+			"kaos-trace: --func: and %u more (kaos-trace list --func shows them)\n",
+			f->nfn - DESCRIBE_MAX_FNS);
+}
+
 void kt_func_describe(const struct kt_func *f, FILE *out)
 {
 	bool used[KT_FUNC_NKINDS] = {0};
@@ -1443,6 +1472,7 @@ void kt_func_describe(const struct kt_func *f, FILE *out)
 		f->nfn == 1 ? "" : "s", f->nlinks);
 	if (!f->calibrated) {
 		fprintf(out, "probe cost not measured: corrected latency = raw\n");
+		describe_fns(f, out);
 		return;
 	}
 	fprintf(out, "a probed call costs");
@@ -1454,6 +1484,7 @@ void kt_func_describe(const struct kt_func *f, FILE *out)
 			kind_names[k], kt_fmt_ns(b[1], sizeof(b[1]), (uint64_t)f->bias[k]));
 	}
 	fputc('\n', out);
+	describe_fns(f, out);
 }
 
 /* ---------------------------------------------------------------- counts, sampling, cost */

@@ -146,7 +146,11 @@ int kt_func_calibrate(struct kt_func *f, char *err, size_t errlen);
 double kt_func_pair_ns(const struct kt_func *f, enum kt_func_kind k);
 double kt_func_bias_ns(const struct kt_func *f, enum kt_func_kind k);
 bool kt_func_calibrated(const struct kt_func *f);
-/* One line: functions, uprobes, calibrated costs of the kinds in use. */
+/*
+ * One line: functions, uprobes, calibrated costs of the kinds in use; then
+ * one line per function (the first 16): symbol, address, file offset,
+ * where the symbol was found, file, and the IFUNC it implements.
+ */
 void kt_func_describe(const struct kt_func *f, FILE *out);
 
 /* Attaches every function to every target. 0 or -1 with err naming the function. */
