@@ -218,7 +218,7 @@ static const struct argp_option options[] = {
 	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
 	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
 	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
-	 "the -b PATH) with an entry and a return uprobe (repeatable)",
+	 "the -b PATH or -- COMMAND) with an entry and a return uprobe (repeatable)",
 	 0},
 	{"max-funcs", OPT_MAX_FUNCS, "N", 0,
 	 "Refuse --func patterns matching more than N functions (default 64)", 0},
