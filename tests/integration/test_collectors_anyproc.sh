@@ -4,7 +4,8 @@
 # program's own functions (plain_spin on CPU, plain_block off CPU) and
 # --func counts exactly the calls the program says it made, in itself
 # (plain_call) and in a library it needs (libz's crc32; with -- COMMAND
-# found before the program runs). USDT tracing alone still refuses such a
+# found before the program runs; libc's strchr: not one call of
+# kaos-trace's own on the way to exec). USDT tracing alone still refuses such a
 # target with its one-line reason.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -74,6 +75,19 @@ check cmd
 # libc's memcpy by path (the command has not run yet): kaos-trace's own choice of IFUNC
 grep -Eq "memcpy is an IFUNC: probing [^ ]+ .*, the implementation kaos-trace itself \(pid [0-9]+\) uses on this CPU$" "$TMP/cmd.err" ||
 	fail "cmd: no note naming memcpy's implementation"
+
+# a libc function: only the command's own calls, none of kaos-trace's on the way to exec
+"$KT" --func 'libc.so.6:strchr' --json "$TMP/strchr.json" -- "$PLAIN" --strchr 100 >"$TMP/strchr.prog" 2>"$TMP/strchr.err" ||
+	fail "kaos-trace --func strchr -- COMMAND failed"
+[ "$(calls "$TMP/strchr.prog" strchr)" = 100 ] || fail "kt_plain did not call strchr 100 times"
+got=$(python3 - "$TMP/strchr.json" <<'PY'
+import json, sys
+final = json.loads([l for l in open(sys.argv[1]) if l.strip()][-1])
+print(sum(f["calls"] for p in final["processes"] for f in p["functions"]))
+PY
+)
+[ "$got" = 100 ] || fail "cmd: strchr: $got calls counted, the program made 100"
+echo "ok: cmd: libc's strchr: 100 calls, the program's own"
 
 echo "== 4. USDT tracing alone: still refused, with the reason"
 coproc W2 { "$PLAIN" --wait; }

@@ -3,10 +3,11 @@
  * A plain C program without libkaos (the Makefile links it without
  * -lkaos), for --profile, --off-cpu and --func on any process:
  *   kt_plain [--wait] [--calls N] [--spin-ms MS] [--block-ms MS] [--zlib N]
+ *            [--strchr N]
  * --calls: calls plain_call N times; --spin-ms: spins in plain_spin for MS
- * ms of CPU time; --block-ms: sleeps in plain_block for MS ms (10 ms
- * sleeps); --zlib: N crc32() calls into libz (a library it needs).
- * Prints "calls NAME=N" per function it called.
+ * ms of CPU time; --strchr: N calls of libc's strchr; --block-ms: sleeps in plain_block for MS ms
+ * (10 ms sleeps); --zlib: N crc32() calls into libz (a library it needs). Prints "calls NAME=N" per
+ * function it called.
  * --wait: prints "ready PID", waits for a line on stdin, then starts.
  */
 #include <stdint.h>
@@ -69,6 +70,9 @@ int main(int argc, char **argv)
 {
 	uint64_t calls = arg(argc, argv, "--calls"), spin = arg(argc, argv, "--spin-ms");
 	uint64_t block = arg(argc, argv, "--block-ms"), zcalls = arg(argc, argv, "--zlib");
+	uint64_t nstrchr = arg(argc, argv, "--strchr");
+	/* volatile: the compiler must not fold the calls away */
+	static char *volatile hay = "kaos";
 	char line[64];
 
 	for (int i = 1; i < argc; i++) {
@@ -87,6 +91,9 @@ int main(int argc, char **argv)
 		plain_block(block);
 	for (uint64_t i = 0; i < zcalls; i++)
 		sink += crc32(0, (const unsigned char *)line, 8);
+	for (uint64_t i = 0; i < nstrchr; i++)
+		sink += strchr(hay, 'o') != NULL;
+	printf("calls strchr=%llu\n", (unsigned long long)nstrchr);
 	printf("calls plain_call=%llu\n", (unsigned long long)calls);
 	printf("calls plain_spin=%d\n", spin ? 1 : 0);
 	printf("calls plain_block=%d\n", block ? 1 : 0);

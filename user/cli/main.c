@@ -413,7 +413,7 @@ struct tracer {
 	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
 	pid_t child;		  /* -- COMMAND: its pid */
-	char child_exe[PATH_MAX]; /* -- COMMAND: its executable, as execvp will find it */
+	char child_exe[PATH_MAX]; /* -- COMMAND: its executable, found as execvp would */
 	int child_go;		  /* write end of the pipe the child waits on before exec */
 	int child_status;	  /* its exit status, once reaped */
 	char scope[1024];	  /* which processes are traced, in words */
@@ -659,7 +659,14 @@ static void start_command(struct tracer *t)
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
 			_exit(127); /* the tracer gave up before attaching */
-		execvp(opt.cmd[0], opt.cmd);
+		/*
+		 * The file resolved above: execvp's own search would run libc
+		 * functions in the child after --func attached (counted as the
+		 * command's). A script without #! still goes to execvp's /bin/sh.
+		 */
+		execv(t->child_exe, opt.cmd);
+		if (errno == ENOEXEC)
+			execvp(opt.cmd[0], opt.cmd);
 		fprintf(stderr, "kaos-trace: cannot run %s: %s\n", opt.cmd[0], strerror(errno));
 		_exit(127);
 	}
