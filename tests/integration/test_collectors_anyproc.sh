@@ -92,6 +92,9 @@ echo "ok: cmd: libc's strchr: 100 calls, the program's own"
 echo "== 4. USDT tracing alone: still refused, with the reason"
 coproc W2 { "$PLAIN" --wait; }
 read -r ready ppid <&"${W2[0]}"
+# one collector alone (no --func) takes the same pid
+"$KT" -p "$ppid" --profile 99 -d 0.3 >/dev/null 2>"$TMP/alone.err" || fail "-p --profile alone failed"
+grep -q "scope: pid $ppid (no kaos probes there: --profile)$" "$TMP/alone.err" || fail "-p --profile alone: no scope line"
 rc=0
 "$KT" -p "$ppid" -d 1 >/dev/null 2>"$TMP/e1.err" || rc=$?
 echo go >&"${W2[1]}"
