@@ -40,6 +40,7 @@
 #include "kt_gate.h"
 #include "kt_offcpu.h"
 #include "kt_outfile.h"
+#include "kt_pprof.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
 #include "kt_report.h"
@@ -70,6 +71,7 @@ struct options {
 	double budget_pct;
 	bool stacks;
 	const char *folded_path;
+	const char *pprof_path; /* --pprof FILE (kt_pprof.h) */
 	bool weight_latency;
 	bool weight_given;
 	const char *json_path;
@@ -144,6 +146,7 @@ enum {
 	OPT_BUDGET,
 	OPT_STACKS,
 	OPT_FOLDED,
+	OPT_PPROF,
 	OPT_WEIGHT,
 	OPT_JSON,
 	OPT_RINGBUF,
@@ -211,6 +214,10 @@ static const struct argp_option options[] = {
 	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
 	{"folded", OPT_FOLDED, "FILE", 0,
 	 "Write folded stacks for flamegraph.pl (implies --stacks; - is stdout)", 0},
+	{"pprof", OPT_PPROF, "FILE", 0,
+	 "Write the stacks as a pprof profile (gzip'd profile.proto; implies --stacks; - is "
+	 "stdout)",
+	 0},
 	{"weight", OPT_WEIGHT, "count|latency", 0, "Folded stack weight (default count)", 0},
 	{"json", OPT_JSON, "FILE", 0,
 	 "Write one JSON summary line per interval to FILE (- is stdout)", 0},
@@ -440,6 +447,10 @@ static error_t parse_output_opt(int key, char *arg)
 		opt.folded_path = arg;
 		opt.stacks = true;
 		break;
+	case OPT_PPROF:
+		opt.pprof_path = arg;
+		opt.stacks = true;
+		break;
 	case OPT_WEIGHT:
 		opt.weight_given = true;
 		if (!strcmp(arg, "latency"))
@@ -557,6 +568,38 @@ struct tracer {
 	int child_status;	  /* its exit status, once reaped */
 	char scope[1024];	  /* which processes are traced, in words */
 };
+
+/* --pprof: the stacks gathered (kt_folded) as a profile; 0 or -errno, said on stderr. */
+static int write_pprof(struct tracer *t, struct kt_pprof_file *pf)
+{
+	uint64_t mono = kt_now_ns(CLOCK_MONOTONIC), span = mono - t->s.t_start;
+	struct kt_pprof_opts po = {
+		.cpu_period_ns = opt.profile_hz ? 1000000000ull / opt.profile_hz : 0,
+		.weight_latency = opt.weight_latency,
+		.time_ns = (int64_t)(kt_now_ns(CLOCK_REALTIME) - span),
+		.duration_ns = (int64_t)span,
+	};
+	void *buf = NULL;
+	size_t len = 0;
+	int e = -ENODATA;
+
+	if (t->s.folded)
+		e = kt_pprof_build(t->s.folded, &po, kt_pprof_sym_kt, t->s.sym, &buf, &len);
+	if (e) {
+		kt_pprof_file_abort(pf);
+		fprintf(stderr, "kaos-trace: writing the pprof profile failed: %s\n", strerror(-e));
+		return e;
+	}
+	e = kt_pprof_file_commit(pf, buf, len);
+	free(buf);
+	if (e)
+		fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
+			kt_outfile_name(opt.pprof_path), strerror(-e));
+	else
+		fprintf(stderr, "kaos-trace: wrote a pprof profile (%zu bytes) to %s\n", len,
+			kt_outfile_name(opt.pprof_path));
+	return e;
+}
 
 /* --func events are named after their function in folded stacks. */
 static const char *event_name(void *ctx, const struct kt_event *e)
@@ -1073,10 +1116,15 @@ int main(int argc, char **argv)
 	bool out_stdout;
 
 	/* One stream per output on stdout; the text report then goes to stderr. */
+	/* with --pprof, folded stacks are written only to an explicit --folded FILE */
 	if (kt_args_stdout_outputs(opt.json_path, opt.folded_path, opt.timeline,
-				   opt.stacks || opt.profile_hz || opt.off_cpu, &out_stdout, err,
-				   sizeof(err)))
+				   (opt.stacks || opt.profile_hz || opt.off_cpu) && !opt.pprof_path,
+				   &out_stdout, err, sizeof(err)))
 		die(2, "%s", err);
+	if (kt_args_is_stdout(opt.pprof_path) && out_stdout)
+		die(2, "--pprof - and another output would both write to stdout: give one of them "
+		       "a FILE");
+	out_stdout = out_stdout || kt_args_is_stdout(opt.pprof_path);
 	t.report_out = out_stdout ? stderr : stdout;
 	struct kt_pmu pmu = {0};
 
@@ -1115,6 +1163,10 @@ int main(int argc, char **argv)
 
 	if (opt.folded_path && !(folded_out = kt_outfile_open(opt.folded_path)))
 		die(1, "cannot write %s: %s", kt_outfile_name(opt.folded_path), strerror(errno));
+	struct kt_pprof_file pprof_out = {.fd = -1};
+
+	if (opt.pprof_path && (e = kt_pprof_file_open(&pprof_out, opt.pprof_path)))
+		die(1, "cannot write %s: %s", kt_outfile_name(opt.pprof_path), strerror(-e));
 	if (opt.json_path && !(t.json = kt_outfile_open(opt.json_path)))
 		die(1, "cannot write %s: %s", kt_outfile_name(opt.json_path), strerror(errno));
 	if (opt.pmu && (e = kt_pmu_open(&pmu, stderr)))
@@ -1335,7 +1387,9 @@ int main(int argc, char **argv)
 		outcome.alert_fired = fired > 0 && opt.fail_on_alert;
 		outcome.alert_unmatched = unmatched > 0;
 	}
-	if (t.s.folded) {
+	if (opt.pprof_path && write_pprof(&t, &pprof_out))
+		rc = 1;
+	if (t.s.folded && (folded_out || !opt.pprof_path)) {
 		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
 					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
 					  t.s.sym);

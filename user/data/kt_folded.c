@@ -385,6 +385,38 @@ out:
 	return ret ? ret : (int)written;
 }
 
+int kt_folded_foreach(struct kt_folded *f, void *sym_ctx, kt_folded_stack_fn fn, void *ctx)
+{
+	uint64_t *addrs;
+	int ret = 0;
+
+	if (!f || !fn)
+		return -EINVAL;
+	addrs = malloc(KT_FOLDED_MAX_FRAMES * sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->cap && ret >= 0; i++) {
+		const struct folded_entry *e = f->slots[i];
+		struct kt_folded_stack st;
+		int64_t api;
+
+		if (!e || !e->weight)
+			continue;
+		api = api_frame(f, e, sym_ctx);
+		st = (struct kt_folded_stack){.pid = e->pid,
+					      .comm = e->comm,
+					      .event = e->event,
+					      .addrs = addrs,
+					      .api_leaf = api >= 0,
+					      .weight = e->weight};
+		for (uint32_t j = api < 0 ? 0 : (uint32_t)api; j < e->nframes; j++)
+			addrs[st.naddrs++] = frame_addr(e, j);
+		ret = fn(ctx, &st);
+	}
+	free(addrs);
+	return ret < 0 ? ret : 0;
+}
+
 int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n)
 {
 	return kt_sym_resolve(ctx, (pid_t)pid, addr, buf, n);

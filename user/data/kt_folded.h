@@ -130,4 +130,29 @@ void kt_folded_clear(struct kt_folded *f);
 int kt_folded_write(struct kt_folded *f, FILE *out, unsigned int flags, kt_folded_sym_fn sym,
 		    void *ctx);
 
+/*
+ * One raw stack as kt_folded_foreach() hands it out (for other formats:
+ * pprof). addrs are lookup addresses, leaf first: the probe's IP, then
+ * return addresses - 1 (the call); a probe stack starts at its API frame,
+ * whose name is cut at its first '.' (api_leaf). Valid during the call.
+ */
+struct kt_folded_stack {
+	uint32_t pid;
+	const char *comm;  /* "" if unknown */
+	const char *event; /* "" if none */
+	const uint64_t *addrs;
+	size_t naddrs;
+	bool api_leaf;
+	uint64_t weight;
+};
+
+typedef int (*kt_folded_stack_fn)(void *ctx, const struct kt_folded_stack *st);
+
+/*
+ * Calls fn for every raw stack of non-zero weight, in no particular order;
+ * sym_ctx is the frame classifier's (see kt_folded_set_frame_fn). Stops at
+ * fn's first negative return and returns it; else 0, -EINVAL or -ENOMEM.
+ */
+int kt_folded_foreach(struct kt_folded *f, void *sym_ctx, kt_folded_stack_fn fn, void *ctx);
+
 #endif /* KT_FOLDED_H */

@@ -709,6 +709,12 @@ int kt_sym_lookup(struct kt_sym *s, pid_t pid, uint64_t addr, struct kt_sym_info
 	}
 	off = addr - mp->start + mp->pgoff;
 	info->kind = KT_SYM_MODULE;
+	info->path = mp->path;
+	info->map_start = mp->start;
+	info->map_end = mp->end;
+	info->map_pgoff = mp->pgoff;
+	if (mp->mod && !strncmp(mp->mod->key, "b:", 2))
+		info->build_id = mp->mod->key + 2;
 	info->module_off = off;
 	if (!mp->mod || kt_elf_segments_offset_to_vaddr(mp->mod->segs, mp->mod->nsegs, off,
 							s->page_size, &vaddr) != 0)

@@ -63,6 +63,14 @@ struct kt_sym_info {
 	 * object, and for a static program the globals of its .symtab.
 	 */
 	bool exported;
+	/*
+	 * KT_SYM_FUNC and KT_SYM_MODULE: the mapping the address lies in, as
+	 * in /proc/PID/maps (for pprof's mappings). path is NULL and the rest
+	 * 0 otherwise; build_id is hex, NULL if the file has none.
+	 */
+	const char *path;
+	const char *build_id;
+	uint64_t map_start, map_end, map_pgoff;
 };
 
 struct kt_sym_stats {
