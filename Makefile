@@ -300,7 +300,15 @@ $(B)/tests/tsan/%: tests/stress/%.c $(B)/libsan-tsan.a | test-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) $(TSAN_FLAGS) $< -o $@ $(B)/libsan-tsan.a -lcmocka -lm
 
-test: all test-deps $(UNIT) $(UNIT_ASAN) $(STRESS)
+# Go's pprof, the client test_pprof checks --pprof with: built offline from
+# Debian's sources (GOPATH mode: no module download), cached here.
+PPROF_TOOL := $(B)/tools/pprof
+$(PPROF_TOOL): | test-deps
+	@mkdir -p $(@D)
+	$(Q)GOPATH=/usr/share/gocode GO111MODULE=off GOPROXY=off GOFLAGS= \
+		GOCACHE=$(abspath $(B))/tools/gocache go build -o $@ github.com/google/pprof
+
+test: all test-deps $(UNIT) $(UNIT_ASAN) $(STRESS) $(PPROF_TOOL)
 	$(Q)B=$(B) ARCH=$(ARCH) tests/run.sh all
 
 test-unit: all test-deps $(UNIT)
@@ -311,7 +319,7 @@ test-tsan: all test-deps $(STRESS)
 	$(Q)B=$(B) tests/run.sh tsan
 test-valgrind: all test-deps $(UNIT)
 	$(Q)B=$(B) tests/run.sh valgrind
-test-integration: all test-deps
+test-integration: all test-deps $(PPROF_TOOL)
 	$(Q)B=$(B) tests/run.sh integration
 
 # ---------------------------------------------------------------- bench
