@@ -3,8 +3,9 @@
 # one run of a program spinning in hot_spin writes --folded and --pprof; the
 # share `pprof -top` gives hot_spin is the folded output's (within 2 points),
 # `pprof -raw` shows the program's build-id, the ring traffic's event stacks
-# are a send sample type ending at kaos_ring_send, and `--pprof -` writes to
-# stdout. Bad input: an unwritable FILE is one line and exit 1, a full
+# are a send sample type ending at kaos_ring_send, counting what the folded
+# output and the summary count, with a send_latency type beside it, and
+# `--pprof -` writes to stdout. Bad input: an unwritable FILE is one line and exit 1, a full
 # device is an error and exit 1, --pprof - next to --json - is refused.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -43,6 +44,15 @@ grep -q 'comm:\[kt_hotspin\]' "$TMP/raw.txt" || fail "no comm label"
 grep -q '^Type: send$' "$TMP/send.txt" || fail "no send sample type"
 awk '$NF == "kaos_ring_send" && $2 == "100%" {ok = 1} END {exit !ok}' "$TMP/send.txt" ||
 	fail "send stacks do not all end at kaos_ring_send"
+# counts and latencies both: the send count is the folded output's (which
+# --pprof leaves counting events) and the summary's
+sends=$(awk '/^\[send\];/ {t += $NF} END {print t + 0}' "$TMP/p.folded")
+grep -Eq "Total samples = $sends *\$" "$TMP/send.txt" || fail "pprof send total is not the folded $sends"
+grep -Eq "hotspin +send +$sends " "$TMP/run.txt" || fail "the summary's send count is not $sends"
+"$PPROF" -sample_index=send_latency -top "$TMP/p.pb.gz" >"$TMP/lat.txt" 2>"$TMP/lat.err" ||
+	fail "pprof -sample_index=send_latency failed"
+grep -q '^Type: send_latency$' "$TMP/lat.txt" || fail "no send_latency sample type"
+grep -Eq 'Total samples = [0-9.]+(ns|us|ms|s)( |$)' "$TMP/lat.txt" || fail "no send latency total in time units"
 
 # - is stdout; the text report then goes to stderr
 "$KT" --profile 97 --pprof - -- "$HOT" --ms 300 --spin-us 5000 --ops 5 >"$TMP/out.pb.gz" 2>"$TMP/out.err" ||

@@ -124,6 +124,32 @@ static void test_towers_columns(void **state)
 	kt_folded_free(f);
 }
 
+/*
+ * Latency weights: an event has two columns, its count (the adds) and its
+ * latency ns (the weight), types EVENT/count and EVENT_latency/nanoseconds.
+ */
+static void test_latency_columns(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t stack[] = {0x1010};
+	const uint8_t values[] = {0x12, 0x03, 0x02, 0x96, 0x01}; /* [2, 150] */
+	const uint8_t latency[] = {0x32, 0x0c, 's', 'e', 'n', 'd', '_',
+				   'l',	 'a',  't', 'e', 'n', 'c', 'y'};
+	struct kt_pprof_opts o = opts;
+	void *buf = NULL;
+	size_t len = 0;
+
+	(void)state;
+	o.weight_latency = true;
+	assert_int_equal(kt_folded_add_probe(f, 7, "a", "send", stack, 1, 100), 0);
+	assert_int_equal(kt_folded_add_probe(f, 7, "a", "send", stack, 1, 50), 0);
+	assert_int_equal(kt_pprof_build(f, &o, fake_sym, NULL, &buf, &len), 0);
+	assert_true(contains(buf, len, values, sizeof(values)));
+	assert_true(contains(buf, len, latency, sizeof(latency)));
+	free(buf);
+	kt_folded_free(f);
+}
+
 /* Without raw: a gzip stream that inflates to the same bytes. */
 static void test_gzip(void **state)
 {
@@ -212,9 +238,9 @@ static void test_file_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known_bytes), cmocka_unit_test(test_towers_columns),
-		cmocka_unit_test(test_gzip),	    cmocka_unit_test(test_file_replaced_whole),
-		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_known_bytes),	    cmocka_unit_test(test_towers_columns),
+		cmocka_unit_test(test_latency_columns),	    cmocka_unit_test(test_gzip),
+		cmocka_unit_test(test_file_replaced_whole), cmocka_unit_test(test_file_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

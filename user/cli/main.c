@@ -575,7 +575,7 @@ static int write_pprof(struct tracer *t, struct kt_pprof_file *pf)
 	uint64_t mono = kt_now_ns(CLOCK_MONOTONIC), span = mono - t->s.t_start;
 	struct kt_pprof_opts po = {
 		.cpu_period_ns = opt.profile_hz ? 1000000000ull / opt.profile_hz : 0,
-		.weight_latency = opt.weight_latency,
+		.weight_latency = true, /* the session's weights are latencies with --pprof */
 		.time_ns = (int64_t)(kt_now_ns(CLOCK_REALTIME) - span),
 		.duration_ns = (int64_t)span,
 	};
@@ -1182,7 +1182,8 @@ int main(int argc, char **argv)
 		.nrings = opt.nring_names ? 0 : opt.nrings,
 		.stacks = opt.stacks,
 		.want_ts = opt.timeline != NULL,
-		.weight_latency = opt.weight_latency,
+		/* --pprof has counts and latencies: the folded stacks count adds (events) */
+		.weight_latency = opt.weight_latency || opt.pprof_path,
 		.ringbuf_bytes = opt.ringbuf_bytes,
 		.bpf_log = opt.verbose ? print_raw : NULL,
 		.folded = opt.profile_hz > 0 || opt.off_cpu,
@@ -1390,9 +1391,11 @@ int main(int argc, char **argv)
 	if (opt.pprof_path && write_pprof(&t, &pprof_out))
 		rc = 1;
 	if (t.s.folded && (folded_out || !opt.pprof_path)) {
+		unsigned int adds =
+			opt.pprof_path && !opt.weight_latency ? KT_FOLDED_WEIGHT_ADDS : 0;
 		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
-					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
-					  t.s.sym);
+					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM | adds,
+					  kt_folded_sym_kt, t.s.sym);
 
 		if (nst < 0) {
 			fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n",

@@ -208,7 +208,8 @@ struct sample_type {
 	char name[KT_FOLDED_EVENT_LEN]; /* the folded event */
 	uint32_t event;			/* its string id */
 	uint32_t col;			/* first value column (set at the end) */
-	uint32_t ncols;			/* 2 for cpu (samples, nanoseconds), else 1 */
+	uint32_t ncols;			/* 2: cpu (samples, ns), events with latency (count, ns) */
+	bool cpu, offcpu;
 };
 
 struct builder {
@@ -354,7 +355,12 @@ static const struct sample_type *sample_type(struct builder *b, const char *even
 	t = &b->types[b->ntypes++];
 	snprintf(t->name, sizeof(t->name), "%s", event);
 	t->event = ev;
-	t->ncols = !strcmp(event, "cpu") && b->o->cpu_period_ns ? 2 : 1;
+	t->cpu = !strcmp(event, "cpu");
+	t->offcpu = !strcmp(event, "off-cpu");
+	if (t->cpu)
+		t->ncols = b->o->cpu_period_ns ? 2 : 1;
+	else
+		t->ncols = !t->offcpu && b->o->weight_latency ? 2 : 1;
 	return t;
 }
 
@@ -391,6 +397,7 @@ static int add_stack(void *ctx, const struct kt_folded_stack *st)
 		label(b, "comm", st->comm, 0);
 	pb_varint(&b->samples, (uint64_t)(t - b->types));
 	pb_varint(&b->samples, st->weight);
+	pb_varint(&b->samples, st->adds);
 	pb_varint(&b->samples, b->sub.len);
 	pb_put(&b->samples, b->sub.p, b->sub.len);
 	b->sub.len = 0;
@@ -423,6 +430,23 @@ static uint64_t read_varint(const uint8_t **p)
 	}
 }
 
+/*
+ * A sample's value in column c: its tower's (weight for cpu samples,
+ * off-cpu ns and events; cpu ns = samples x period; an event's count is
+ * its adds when the weights are latencies), 0 in the others.
+ */
+static uint64_t column_value(const struct builder *b, const struct sample_type *t, uint32_t c,
+			     uint64_t w, uint64_t adds)
+{
+	if (c == t->col && t->ncols == 2 && !t->cpu)
+		return value(adds);
+	if (c == t->col)
+		return value(w);
+	if (t->ncols == 2 && c == t->col + 1)
+		return value(t->cpu ? mul_sat(w, b->o->cpu_period_ns) : w);
+	return 0;
+}
+
 /* Writes the kept samples out with one value per column. */
 static void emit_samples(struct builder *b, struct pbuf *out)
 {
@@ -430,20 +454,13 @@ static void emit_samples(struct builder *b, struct pbuf *out)
 
 	while (p < end) {
 		const struct sample_type *t = &b->types[read_varint(&p)];
-		uint64_t w = read_varint(&p);
+		uint64_t w = read_varint(&p), adds = read_varint(&p);
 		size_t n = read_varint(&p);
 
 		pb_put(&b->sub, p, n);
 		p += n;
-		for (uint32_t c = 0; c < b->ncols; c++) {
-			uint64_t v = 0;
-
-			if (c == t->col)
-				v = value(w);
-			else if (t->ncols == 2 && c == t->col + 1) /* cpu nanoseconds */
-				v = value(mul_sat(w, b->o->cpu_period_ns));
-			pb_varint(&b->sub2, v);
-		}
+		for (uint32_t c = 0; c < b->ncols; c++)
+			pb_varint(&b->sub2, column_value(b, t, c, w, adds));
 		pb_msg(&b->sub, SAMPLE_VALUE, &b->sub2);
 		pb_msg(out, PROFILE_SAMPLE, &b->sub);
 	}
@@ -495,12 +512,15 @@ static void emit_header(struct builder *b, struct pbuf *out)
 			if (t->ncols == 2)
 				value_type(b, out, PROFILE_SAMPLE_TYPE, "cpu", "nanoseconds");
 		} else {
+			char latency[KT_FOLDED_EVENT_LEN + 16];
+
 			pb_uint(&b->sub, VALUETYPE_TYPE, t->event);
 			pb_uint(&b->sub, VALUETYPE_UNIT,
-				str_id(b, t->event == str_id(b, "off-cpu") || b->o->weight_latency
-						  ? "nanoseconds"
-						  : "count"));
+				str_id(b, t->offcpu ? "nanoseconds" : "count"));
 			pb_msg(out, PROFILE_SAMPLE_TYPE, &b->sub);
+			snprintf(latency, sizeof(latency), "%s_latency", t->name);
+			if (t->ncols == 2)
+				value_type(b, out, PROFILE_SAMPLE_TYPE, latency, "nanoseconds");
 		}
 	}
 	pb_uint(out, PROFILE_TIME_NANOS, (uint64_t)b->o->time_ns);

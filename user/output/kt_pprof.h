@@ -9,8 +9,8 @@
  *   cpu       samples/count and cpu/nanoseconds (count x cpu_period_ns);
  *             the default sample type when present
  *   off-cpu   off-cpu/nanoseconds
- *   any other (send, recv, a --func function...) EVENT/count, or
- *             EVENT/nanoseconds with weight_latency
+ *   any other (send, recv, a --func function...) EVENT/count, and with
+ *             weight_latency EVENT_latency/nanoseconds too
  * A sample carries its tower's values and 0 for the others; labels pid
  * (numeric) and comm. Locations are per (pid, address): a function
  * symbolized by the caller's kt_pprof_sym_fn and, where the address lies in
@@ -54,8 +54,9 @@ int kt_pprof_sym_kt(void *ctx, uint32_t pid, uint64_t addr, struct kt_pprof_loc 
 
 struct kt_pprof_opts {
 	uint64_t cpu_period_ns; /* ns per cpu sample (1e9 / HZ); 0: samples/count only */
-	bool weight_latency;	/* probe events weigh latency ns, not 1 */
-	int64_t time_ns;	/* wall-clock start of the profile (0: unknown) */
+	/* events other than cpu and off-cpu weigh latency ns: their adds count them */
+	bool weight_latency;
+	int64_t time_ns; /* wall-clock start of the profile (0: unknown) */
 	int64_t duration_ns;
 	bool raw; /* the bare profile.proto, not gzip-compressed (tests) */
 };
