@@ -150,6 +150,48 @@ static void test_latency_columns(void **state)
 	kt_folded_free(f);
 }
 
+/* A library above the program: /lib at 0x7000. */
+static int lib_sym(void *ctx, uint32_t pid, uint64_t addr, struct kt_pprof_loc *loc)
+{
+	if (addr < 0x7000)
+		return fake_sym(ctx, pid, addr, loc);
+	loc->func = "libfn";
+	loc->file = "/lib";
+	loc->map_start = 0x7000;
+	loc->map_limit = 0x8000;
+	return 0;
+}
+
+static long find(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (!memcmp(hay + i, needle, m))
+			return (long)i;
+	return -1;
+}
+
+/* Mappings sorted by address: the program (mapped lowest) first, as pprof's main binary. */
+static void test_mappings_by_address(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t stack[] = {0x7010, 0x2010};	/* the leaf in the library */
+	const uint8_t prog[] = {0x10, 0x80, 0x20};	/* memory_start 0x1000 */
+	const uint8_t lib[] = {0x10, 0x80, 0xe0, 0x01}; /* memory_start 0x7000 */
+	void *buf = NULL;
+	size_t len = 0;
+	long at_prog, at_lib;
+
+	(void)state;
+	assert_int_equal(kt_folded_add(f, 7, "a", "cpu", stack, 2, 1), 0);
+	assert_int_equal(kt_pprof_build(f, &opts, lib_sym, NULL, &buf, &len), 0);
+	at_prog = find(buf, len, prog, sizeof(prog));
+	at_lib = find(buf, len, lib, sizeof(lib));
+	assert_true(at_prog >= 0 && at_lib >= 0);
+	assert_true(at_prog < at_lib);
+	free(buf);
+	kt_folded_free(f);
+}
+
 /* Without raw: a gzip stream that inflates to the same bytes. */
 static void test_gzip(void **state)
 {
@@ -241,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_known_bytes),	    cmocka_unit_test(test_towers_columns),
 		cmocka_unit_test(test_latency_columns),	    cmocka_unit_test(test_gzip),
 		cmocka_unit_test(test_file_replaced_whole), cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_mappings_by_address),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -212,6 +212,11 @@ struct sample_type {
 	bool cpu, offcpu;
 };
 
+struct map_span {
+	uint64_t start;
+	size_t off, len;
+};
+
 struct builder {
 	const struct kt_pprof_opts *o;
 	kt_pprof_sym_fn sym;
@@ -220,6 +225,8 @@ struct builder {
 	uint32_t nstrings, nfuncs, nmaps, nlocs; /* ids given so far (strings from 0) */
 	/* encoded sections, joined at the end in profile.proto's field order */
 	struct pbuf strings, functions, mappings, locations, samples;
+	struct map_span *spans; /* where each mapping lies in mappings, to sort them */
+	size_t nspans, spans_cap;
 	struct pbuf sub, sub2;		     /* scratch for nested messages */
 	struct sample_type types[MAX_TYPES]; /* in order of first sight */
 	uint32_t order[MAX_TYPES];	     /* in column order (see sort_types) */
@@ -290,7 +297,14 @@ static uint32_t mapping_id(struct builder *b, uint32_t pid, const struct kt_ppro
 	pb_uint(&b->sub, MAPPING_FILENAME, str_id(b, l->file));
 	pb_uint(&b->sub, MAPPING_BUILD_ID, l->build_id ? str_id(b, l->build_id) : 0);
 	pb_uint(&b->sub, MAPPING_HAS_FUNCTIONS, 1);
+	if (kt_array_reserve(b->spans, b->spans_cap, b->nspans + 1)) {
+		b->err = -ENOMEM;
+		return id;
+	}
+	b->spans[b->nspans] = (struct map_span){.start = l->map_start, .off = b->mappings.len};
 	pb_msg(&b->mappings, PROFILE_MAPPING, &b->sub);
+	b->spans[b->nspans].len = b->mappings.len - b->spans[b->nspans].off;
+	b->nspans++;
 	return id;
 }
 
@@ -571,6 +585,7 @@ static void builder_free(struct builder *b)
 	free(b->strings.p);
 	free(b->functions.p);
 	free(b->mappings.p);
+	free(b->spans);
 	free(b->locations.p);
 	free(b->samples.p);
 	free(b->sub.p);
@@ -578,12 +593,33 @@ static void builder_free(struct builder *b)
 	free(b->locs);
 }
 
+static int span_cmp(const void *a, const void *b)
+{
+	const struct map_span *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Mappings by address: pprof takes the first for the main binary, and a
+ * program is mapped below its libraries (PIE at 0x55..., libraries and
+ * ld.so at 0x7f...), where the first one seen would often be ld.so.
+ */
+static void emit_mappings(struct builder *b, struct pbuf *out)
+{
+	if (b->mappings.oom)
+		return; /* the spans may lie beyond what was stored: -ENOMEM follows */
+	qsort(b->spans, b->nspans, sizeof(*b->spans), span_cmp);
+	for (size_t i = 0; i < b->nspans; i++)
+		pb_put(out, b->mappings.p + b->spans[i].off, b->spans[i].len);
+}
+
 /* Joins the sections in field order (string table last: the header adds strings). */
 static int assemble(struct builder *b, struct pbuf *out)
 {
 	emit_header(b, out);
 	emit_samples(b, out);
-	pb_put(out, b->mappings.p, b->mappings.len);
+	emit_mappings(b, out);
 	pb_put(out, b->locations.p, b->locations.len);
 	pb_put(out, b->functions.p, b->functions.len);
 	pb_put(out, b->strings.p, b->strings.len);
