@@ -867,7 +867,7 @@ static const char *first_after_dashdash(int argc, char **argv)
 static int run_subcommand(int argc, char **argv)
 {
 	enum kt_subcmd c = kt_args_subcmd(argv[1]);
-	char msg[512], exe[PATH_MAX];
+	char msg[512], exe[PATH_MAX], err[512];
 
 	if (c == KT_SUBCMD_NONE) {
 		bool program = strchr(argv[1], '/') || !which(argv[1], exe, sizeof(exe));
@@ -898,8 +898,8 @@ static int run_subcommand(int argc, char **argv)
 	}
 	if (argc != 3 || strcmp(argv[2], "list"))
 		die(2, "usage: kaos-trace pmu list");
-	if (kt_pmu_list(stdout, msg, sizeof(msg)))
-		die(1, "%s", msg);
+	if (kt_pmu_list(stdout, err, sizeof(err)))
+		die(1, "%s", err);
 	return 0;
 }
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,36 +85,6 @@ void kt_agg_free(struct kt_agg *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* Process start in CLOCK_BOOTTIME ns (/proc/PID/stat field 22), 0 if unknown. */
-static uint64_t proc_start_ns(uint32_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long start = 0;
-	FILE *f;
-	char *p;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return 0;
-	}
-	fclose(f);
-	/* comm may contain spaces and parentheses: fields restart after the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* after ") " come fields 3..; starttime is field 22 */
-	if (sscanf(p + 2,
-		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
-		   "%llu",
-		   &start) != 1)
-		return 0;
-	return (uint64_t)start * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
-}
-
 /* The newest image of pid (new images go first in the list), or NULL. */
 static struct kt_proc *proc_find(const struct kt_agg *a, uint32_t pid)
 {
@@ -138,30 +107,30 @@ static struct kt_proc *proc_new(struct kt_agg *a, uint32_t pid)
 	return p;
 }
 
+/* A new process's name and start, from the lookup (unknown without one). */
+static void proc_learn(const struct kt_agg *a, struct kt_proc *p)
+{
+	const struct kt_agg_lookup *l = a->lookup;
+	uint64_t start = l && l->start_ns ? l->start_ns((pid_t)p->pid) : 0;
+	/* One clock tick of slack: a process must have started clearly after attach. */
+	uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+
+	if (!l || !l->comm || l->comm((pid_t)p->pid, p->comm, sizeof(p->comm)))
+		p->comm[0] = 0;
+	if (!p->comm[0])
+		snprintf(p->comm, sizeof(p->comm), "?");
+	p->started_after_attach = start && start >= a->attach_ns + tick;
+}
+
 struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid)
 {
 	struct kt_proc *p = proc_find(a, pid);
-	char path[64];
-	FILE *f;
 
 	if (p)
 		return p;
 	p = proc_new(a, pid);
-	if (!p)
-		return NULL;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(p->comm, sizeof(p->comm), f))
-			p->comm[strcspn(p->comm, "\n")] = 0;
-		fclose(f);
-	}
-	if (!p->comm[0])
-		snprintf(p->comm, sizeof(p->comm), "?");
-	/* One clock tick of slack: a process must have started clearly after attach. */
-	uint64_t start = proc_start_ns(pid);
-	uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
-	p->started_after_attach = start && start >= a->attach_ns + tick;
+	if (p)
+		proc_learn(a, p);
 	return p;
 }
 
@@ -222,16 +191,14 @@ static void ring_set_name(struct kt_ring_agg *r, const char *name)
 			*c = '?';
 }
 
-static void ring_read_name(struct kt_ring_agg *r, uint64_t name_ptr)
+static void ring_read_name(const struct kt_agg *a, struct kt_ring_agg *r, uint64_t name_ptr)
 {
+	const struct kt_agg_lookup *l = a->lookup;
 	char buf[KT_NAME_LEN];
-	struct iovec local = {buf, sizeof(buf)};
-	struct iovec remote = {(void *)(uintptr_t)name_ptr, sizeof(buf)};
 
 	r->name_ptr = name_ptr;
-	if (!name_ptr)
-		return;
-	if (process_vm_readv((pid_t)r->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(buf))
+	if (!name_ptr || !l || !l->read_mem ||
+	    l->read_mem((pid_t)r->pid, name_ptr, buf, sizeof(buf)))
 		return;
 	ring_set_name(r, buf);
 }
@@ -386,7 +353,7 @@ static bool ring_admit(struct kt_agg *a, struct kt_ring_agg *r, const struct kt_
 		       size_t size)
 {
 	if (!r->name_ptr && e->name_ptr)
-		ring_read_name(r, e->name_ptr);
+		ring_read_name(a, r, e->name_ptr);
 	if (e->type == KT_EV_RING_CLOSE && !r->name[0] && (e->flags & KT_EVF_NAME) &&
 	    size >= sizeof(*e))
 		ring_set_name(r, e->name);

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "kt_control.h"
 #include "kt_event.h"
 #include "kt_hist.h"
@@ -114,7 +115,21 @@ struct kt_func_agg {
 	struct kt_func_agg *next;
 };
 
+/*
+ * What the aggregation learns from the traced processes themselves: the
+ * owner of the kt_agg (the session) asks the OS layer (kt_proc's readers
+ * fit), so that the aggregation never reads /proc or another process's
+ * memory. A NULL lookup or member means unknown: comm "?", start unknown,
+ * ring names only from events that carry them.
+ */
+struct kt_agg_lookup {
+	int (*comm)(pid_t pid, char *buf, size_t len);			  /* 0 or -errno */
+	uint64_t (*start_ns)(pid_t pid);				  /* boot ns; 0: unknown */
+	int (*read_mem)(pid_t pid, uint64_t addr, void *buf, size_t len); /* 0 or -errno */
+};
+
 struct kt_agg {
+	const struct kt_agg_lookup *lookup; /* borrowed; set after kt_agg_init (NULL: none) */
 	struct kt_ring_agg *rings;
 	struct kt_func_agg *funcs;
 	const struct kt_func_desc *func_desc; /* borrowed; kt_agg_set_funcs() */

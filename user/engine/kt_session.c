@@ -65,7 +65,11 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	if (size < KT_EVENT_BASE_SIZE || e->pid == (uint32_t)s->self)
 		return 0; /* calibration events of our own */
+	uint64_t dropped = s->agg.ring_filter ? s->agg.ring_filter->dropped : 0;
+
 	kt_agg_add(&s->agg, e, size);
+	if (s->agg.ring_filter && s->agg.ring_filter->dropped != dropped)
+		return 0; /* -r NAME left its ring out: no stack, timeline slice or alert either */
 	if (e->type == KT_EV_EXEC)
 		return 0; /* not a probe: only splits the process into images */
 	if (s->folded && e->stack_sz && size >= sizeof(*e)) {
@@ -103,6 +107,9 @@ int kt_session_add_hook(struct kt_session *s, kt_session_event_fn fn, void *ctx)
 }
 
 /* ---------------------------------------------------------------- open */
+
+/* The aggregation learns comm, start times and ring names through kt_proc. */
+static const struct kt_agg_lookup proc_lookup = {kt_proc_comm, kt_proc_start_ns, kt_proc_read_mem};
 
 /*
  * Exec (always: keys series by process image) and, with a scope, fork and
@@ -215,6 +222,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		}
 	}
 	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
+	s->agg.lookup = &proc_lookup;
 	return 0;
 }
 
@@ -223,6 +231,7 @@ void kt_session_start(struct kt_session *s)
 	s->t_start = kt_now_ns(CLOCK_MONOTONIC);
 	kt_agg_free(&s->agg);
 	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
+	s->agg.lookup = &proc_lookup;
 }
 
 /* ---------------------------------------------------------------- stats */

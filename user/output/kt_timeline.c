@@ -8,6 +8,7 @@
 
 #include "kt_json.h"
 #include "kt_outfile.h"
+#include "kt_proc.h"
 
 #define NTHREADS 8192 /* threads named in the metadata; more are left unnamed */
 
@@ -69,19 +70,10 @@ static void note_thread(struct kt_timeline *t, uint32_t pid, uint32_t tid)
 		if (th->tid == tid && th->pid == pid)
 			return;
 		if (th->tid == 0) {
-			char p[64];
-			FILE *f;
-
 			th->pid = pid;
 			th->tid = tid;
 			/* read while the thread lives: it may be gone by the end */
-			snprintf(p, sizeof(p), "/proc/%u/task/%u/comm", pid, tid);
-			f = fopen(p, "re");
-			if (f) {
-				if (fgets(th->name, sizeof(th->name), f))
-					th->name[strcspn(th->name, "\n")] = 0;
-				fclose(f);
-			}
+			kt_proc_thread_comm((pid_t)pid, (pid_t)tid, th->name, sizeof(th->name));
 			t->nthreads++;
 			return;
 		}

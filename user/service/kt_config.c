@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kt_array.h"
 #include "kt_units.h"
 
 #define INI_LINE_MAX 4096
@@ -418,11 +419,8 @@ static int set_alerts(struct kt_config *c, const char *key, const char *v, char 
 		}
 		if (c->nrules == KT_CONFIG_MAX_RULES)
 			return bad(msg, n, "more than 256 rules%s%s", "", "");
-		struct kt_rule *nr = realloc(c->rules, sizeof(*nr) * (size_t)(c->nrules + 1));
-
-		if (!nr)
+		if (kt_array_reserve(c->rules, c->rules_cap, (size_t)c->nrules + 1))
 			return bad(msg, n, "out of memory%s%s", "", "");
-		c->rules = nr;
 		c->rules[c->nrules++] = r;
 		return 0;
 	}
