@@ -188,6 +188,51 @@ static void test_report_scope_and_losses(void **state)
 	kt_agg_free(&a);
 }
 
+/*
+ * -r NAME: rings are kept by name (or id) at their first event, the others'
+ * events are counted as dropped, and the names that matched are noted.
+ */
+static void test_ring_filter_by_name(void **state)
+{
+	static const char *const names[] = {"compress.in", "no-such-ring"};
+	static const uint32_t ids[] = {2}; /* ring 1: "work.1" */
+	struct kt_ring_filter f = {.ids = ids, .nids = 1, .names = names, .nnames = 2};
+	struct kt_agg a;
+	int nr = 0;
+
+	(void)state;
+	kt_agg_init(&a, 0);
+	a.ring_filter = &f;
+	for (uint64_t i = 1; i <= 10; i++)
+		for (uint32_t ring = 0; ring < 4; ring++)
+			kt_test_event(&a, KT_EV_SEND, ring, i, 100, 0);
+	for (const struct kt_ring_agg *r = a.rings; r; r = r->next) {
+		assert_true(!strcmp(r->name, "compress.in") || !strcmp(r->name, "work.1"));
+		assert_int_equal(kt_series_count(&r->s[KT_EV_SEND]), 10);
+		nr++;
+	}
+	assert_int_equal(nr, 2);
+	assert_int_equal(a.nrings, 2);
+	assert_int_equal(f.dropped, 20); /* rings 0 and 3, 10 events each */
+	assert_int_equal(f.rings_dropped, 2);
+	assert_int_equal(f.matched, 1);	     /* names[0] only */
+	assert_int_equal(a.procs->hits, 40); /* every probe hit is accounted */
+	kt_agg_free(&a);
+}
+
+/* Without a filter every ring is kept, as before. */
+static void test_ring_filter_off(void **state)
+{
+	struct kt_agg a;
+
+	(void)state;
+	kt_agg_init(&a, 0);
+	for (uint32_t ring = 0; ring < 4; ring++)
+		kt_test_event(&a, KT_EV_SEND, ring, 1, 100, 0);
+	assert_int_equal(a.nrings, 4);
+	kt_agg_free(&a);
+}
+
 /* A lookup that answers for pid 4242 only, and counts what it was asked. */
 static int asked_comm, asked_start, asked_mem;
 
@@ -273,6 +318,8 @@ int main(void)
 		cmocka_unit_test(test_forget_image),
 		cmocka_unit_test(test_windows_per_image),
 		cmocka_unit_test(test_report_scope_and_losses),
+		cmocka_unit_test(test_ring_filter_by_name),
+		cmocka_unit_test(test_ring_filter_off),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -119,24 +119,6 @@ static size_t read_unit(struct cursor *c, char *buf, size_t n)
 	return j;
 }
 
-static const struct {
-	const char *name;
-	double ns;
-} time_units[] = {
-	{"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
-	{"s", 1e9}, {"m", 60e9}, {"min", 60e9},	     {"h", 3600e9},
-};
-
-static bool time_unit(const char *u, double *mul)
-{
-	for (size_t k = 0; k < sizeof(time_units) / sizeof(time_units[0]); k++)
-		if (!strcmp(u, time_units[k].name)) {
-			*mul = time_units[k].ns;
-			return true;
-		}
-	return false;
-}
-
 static bool si_prefix(const char **u, double *mul)
 {
 	*mul = 1;
@@ -150,52 +132,6 @@ static bool si_prefix(const char **u, double *mul)
 		return false;
 	(*u)++;
 	return true;
-}
-
-int kt_parse_duration(const char *s, uint64_t *ns)
-{
-	struct cursor c = {.s = s};
-	char unit[16];
-	double v, mul;
-
-	if (!read_number(&c, &v))
-		return -EINVAL;
-	read_unit(&c, unit, sizeof(unit));
-	if (s[c.i])
-		return -EINVAL;
-	if (!unit[0]) {
-		if (v != 0)
-			return -EINVAL;
-		*ns = 0;
-		return 0;
-	}
-	if (!time_unit(unit, &mul))
-		return -EINVAL;
-	v = v * mul;
-	if (!(v < 1.8e19))
-		return -EINVAL;
-	*ns = (uint64_t)llround(v);
-	return 0;
-}
-
-const char *kt_fmt_duration(char *buf, size_t n, uint64_t ns)
-{
-	static const struct {
-		uint64_t div;
-		const char *u;
-	} f[] = {{3600000000000ull, "h"},
-		 {60000000000ull, "m"},
-		 {1000000000ull, "s"},
-		 {1000000ull, "ms"},
-		 {1000ull, "us"}};
-
-	for (size_t k = 0; ns && k < sizeof(f) / sizeof(f[0]); k++)
-		if (ns % f[k].div == 0) {
-			snprintf(buf, n, "%llu%s", (unsigned long long)(ns / f[k].div), f[k].u);
-			return buf;
-		}
-	snprintf(buf, n, "%lluns", (unsigned long long)ns);
-	return buf;
 }
 
 /* ---------------------------------------------------------------- parts of a rule */
@@ -213,6 +149,9 @@ static int parse_selector(struct cursor *c, struct kt_rule *r, const char *key, 
 	} else if (!strcmp(key, "process")) {
 		dst = r->process;
 		has = &r->has_process;
+	} else if (!strcmp(key, "func")) {
+		dst = r->func;
+		has = &r->has_func;
 	} else {
 		dst = NULL;
 		has = &r->has_pid;
@@ -239,6 +178,7 @@ static int parse_selector(struct cursor *c, struct kt_rule *r, const char *key, 
 		return fail(c, vpos, "expected a %s after %s=",
 			    dst == r->ring	? "ring name"
 			    : dst == r->process ? "process name"
+			    : dst == r->func	? "function name"
 						: "process id",
 			    key);
 	if (len >= KT_RULE_NAME_MAX)
@@ -270,6 +210,7 @@ static const char *const series_names[] = {
 	[KT_RULE_BACKPRESSURE] = "backpressure",
 	[KT_RULE_RETRANSMIT] = "retransmit",
 	[KT_RULE_LOST] = "lost",
+	[KT_RULE_FUNC] = "func",
 };
 
 static int parse_pct(struct cursor *c, const char *st, size_t pos, double *pct)
@@ -318,13 +259,13 @@ static int parse_metric(struct cursor *c, struct kt_rule *r, const char *word, s
 	char ex[40];
 	int k;
 
-	for (k = 0; k <= KT_RULE_LOST; k++)
+	for (k = 0; k < KT_RULE_SERIES_NR; k++)
 		if (strlen(series_names[k]) == slen && !strncmp(word, series_names[k], slen))
 			break;
-	if (k > KT_RULE_LOST)
+	if (k == KT_RULE_SERIES_NR)
 		return fail(c, pos,
 			    "unknown metric %s: expected send, recv, sojourn, backpressure, "
-			    "retransmit or lost",
+			    "retransmit, lost or func",
 			    excerpt(c->s, pos, ex, sizeof(ex)));
 	r->series = (enum kt_rule_series)k;
 	snprintf(r->metric, sizeof(r->metric), "%.31s", word);
@@ -371,6 +312,8 @@ static int parse_metric(struct cursor *c, struct kt_rule *r, const char *word, s
 		return fail(c, st_pos, "retransmit has no latency: use count, rate or ratio");
 	if (r->series == KT_RULE_SOJOURN && r->stat >= KT_RULE_RATE)
 		return fail(c, st_pos, "sojourn takes latency statistics or count");
+	if (r->series == KT_RULE_FUNC && r->stat == KT_RULE_RATIO)
+		return fail(c, st_pos, "func takes latency statistics, count or rate");
 	if (r->stat == KT_RULE_RATIO && r->series != KT_RULE_BACKPRESSURE &&
 	    r->series != KT_RULE_RETRANSMIT)
 		return fail(c, st_pos,
@@ -402,7 +345,7 @@ static int parse_value(struct cursor *c, struct kt_rule *r)
 		r->unit = KT_RULE_UNIT_NS;
 		if (!unit[0] && v == 0)
 			break;
-		if (!unit[0] || !time_unit(unit, &mul))
+		if (!unit[0] || !kt_units_time(unit, &mul))
 			return fail(c, upos,
 				    "expected a time unit (ns, us, ms, s) after the number");
 		v *= mul;
@@ -443,6 +386,20 @@ static int parse_value(struct cursor *c, struct kt_rule *r)
 	return 0;
 }
 
+/* func= goes with the func series, ring= never does. */
+static int check_func_selectors(struct cursor *c, const struct kt_rule *r, size_t sel_pos,
+				size_t metric_pos)
+{
+	if (r->series == KT_RULE_FUNC && r->has_ring)
+		return fail(c, sel_pos, "func (a --func function) takes no ring=: use func=");
+	if (r->series != KT_RULE_FUNC && r->has_func)
+		return fail(c, metric_pos,
+			    "func= selects --func functions: use the func series (e.g. "
+			    "func.p99), not %s",
+			    r->metric);
+	return 0;
+}
+
 /* "over" / "for": a duration follows. */
 static int parse_clause(struct cursor *c, struct kt_rule *r, const char *kw, size_t kw_pos,
 			bool *seen)
@@ -469,6 +426,10 @@ static int parse_clause(struct cursor *c, struct kt_rule *r, const char *kw, siz
 		return fail(c, pos, "the window after 'over' must be 1s..24h");
 	if (!over && ns > 86400000000000ull)
 		return fail(c, pos, "the hold time after 'for' must be at most 24h");
+	if (over && r->series == KT_RULE_FUNC)
+		return fail(c, kw_pos,
+			    "func rules are computed on the whole run: windows keep ring series "
+			    "only, no 'over'");
 	if (over)
 		r->window_ns = ns;
 	else
@@ -534,14 +495,15 @@ static int parse_subject(struct cursor *c, struct kt_rule *r)
 			return -EINVAL;
 		after = c->i;
 		skip_space(c);
-		selector =
-			!strcmp(word, "ring") || !strcmp(word, "process") || !strcmp(word, "pid");
+		selector = !strcmp(word, "ring") || !strcmp(word, "process") ||
+			   !strcmp(word, "pid") || !strcmp(word, "func");
 		if (text[c->i] == '=' && (selector || !strchr(word, '.'))) {
 			if (!selector)
-				return fail(c, pos,
-					    "unknown selector '%s=': expected ring=, process= or "
-					    "pid=",
-					    word);
+				return fail(
+					c, pos,
+					"unknown selector '%s=': expected ring=, process=, pid= "
+					"or func=",
+					word);
 			if (sel_pos == SIZE_MAX)
 				sel_pos = pos;
 			if (parse_selector(c, r, word, pos))
@@ -555,7 +517,7 @@ static int parse_subject(struct cursor *c, struct kt_rule *r)
 			return fail(c, sel_pos,
 				    "lost counts the events of every process and ring: it takes "
 				    "no ring=, process= or pid=");
-		return 0;
+		return check_func_selectors(c, r, sel_pos, pos) ? -EINVAL : 0;
 	}
 }
 

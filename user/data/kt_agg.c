@@ -39,6 +39,24 @@ static void series_free(struct kt_series *s)
 	}
 }
 
+/* Forgets the left-out rings of pid (every image, or exec_gen only); every pid with everything. */
+static void forget_skipped(struct kt_agg *a, uint32_t pid, bool all, uint32_t exec_gen,
+			   bool everything)
+{
+	struct kt_ring_skip **kp = &a->skipped;
+
+	while (*kp) {
+		struct kt_ring_skip *k = *kp;
+
+		if (!everything && (k->pid != pid || (!all && k->exec_gen != exec_gen))) {
+			kp = &k->next;
+			continue;
+		}
+		*kp = k->next;
+		free(k);
+	}
+}
+
 void kt_agg_free(struct kt_agg *a)
 {
 	struct kt_ring_agg *r, *rn;
@@ -63,6 +81,7 @@ void kt_agg_free(struct kt_agg *a)
 		pn = p->next;
 		free(p);
 	}
+	forget_skipped(a, 0, true, 0, true);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -284,6 +303,71 @@ static void agg_add_func(struct kt_agg *a, const struct kt_event *e)
 	}
 }
 
+/* An event of a ring the filter left out: counted as dropped (and as a probe hit). */
+static bool ring_skipped(struct kt_agg *a, struct kt_proc *p, uint32_t ring_id)
+{
+	for (const struct kt_ring_skip *k = a->skipped; k; k = k->next)
+		if (k->pid == p->pid && k->exec_gen == p->exec_gen && k->ring_id == ring_id) {
+			p->hits++; /* the process paid for the probe all the same */
+			p->hits_iv++;
+			a->ring_filter->dropped++;
+			return true;
+		}
+	return false;
+}
+
+/* Does the filter keep r (its name known by now, if it has one)? Notes which names matched. */
+static bool ring_filter_keeps(struct kt_ring_filter *f, const struct kt_ring_agg *r)
+{
+	bool keep = false;
+
+	for (int i = 0; i < f->nids; i++)
+		keep |= f->ids[i] == r->ring_id;
+	for (int i = 0; r->name[0] && i < f->nnames && i < KT_RING_FILTER_MAX; i++)
+		if (!strcmp(f->names[i], r->name)) {
+			f->matched |= 1ull << i;
+			keep = true;
+		}
+	return keep;
+}
+
+/* Moves a ring the filter left out from a->rings to a->skipped (r is freed). */
+static void ring_skip(struct kt_agg *a, struct kt_ring_agg *r)
+{
+	struct kt_ring_skip *k = malloc(sizeof(*k));
+
+	if (k) { /* without it the ring is looked at again at its next event */
+		*k = (struct kt_ring_skip){r->pid, r->exec_gen, r->ring_id, a->skipped};
+		a->skipped = k;
+	}
+	a->ring_filter->rings_dropped++;
+	kt_agg_forget_ring(a, r->pid, r->exec_gen, r->ring_id);
+}
+
+/*
+ * Names a ring from its event (the pointer into the traced process, or the
+ * name a close event carries) and, at its first event, lets the filter
+ * decide. False: the ring was left out (r is gone).
+ */
+static bool ring_admit(struct kt_agg *a, struct kt_ring_agg *r, const struct kt_event *e,
+		       size_t size)
+{
+	if (!r->name_ptr && e->name_ptr)
+		ring_read_name(a, r, e->name_ptr);
+	if (e->type == KT_EV_RING_CLOSE && !r->name[0] && (e->flags & KT_EVF_NAME) &&
+	    size >= sizeof(*e))
+		ring_set_name(r, e->name);
+	if (!a->ring_filter || r->filter_kept)
+		return true;
+	if (!ring_filter_keeps(a->ring_filter, r)) {
+		a->ring_filter->dropped++;
+		ring_skip(a, r);
+		return false;
+	}
+	r->filter_kept = true;
+	return true;
+}
+
 struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_t size)
 {
 	struct kt_ring_agg *r;
@@ -311,19 +395,19 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	a->events++;
 	a->events_iv++;
 	p = kt_agg_proc(a, e->pid);
+	if (p && a->ring_filter && ring_skipped(a, p, e->ring_id))
+		return NULL;
 	r = p ? ring_get(a, e->pid, p->exec_gen, e->ring_id) : NULL;
 	if (!p || !r)
 		return NULL;
 	p->hits++;
 	p->hits_iv++;
-	if (!r->name_ptr && e->name_ptr)
-		ring_read_name(a, r, e->name_ptr);
+	if (!ring_admit(a, r, e, size))
+		return NULL;
 
 	if (e->type == KT_EV_RING_CLOSE) {
 		/* Final counters: exact counts even when sampling skipped the tail. */
 		r->closed = true;
-		if (!r->name[0] && (e->flags & KT_EVF_NAME) && size >= sizeof(*e))
-			ring_set_name(r, e->name);
 		series_count(&r->s[KT_EV_SEND], p, e->count, 0);
 		series_count(&r->s[KT_EV_RECV], p, e->extra, 0);
 		return r;
@@ -356,6 +440,7 @@ static void forget(struct kt_agg *a, uint32_t pid, bool all, uint32_t exec_gen)
 	struct kt_ring_agg **rp = &a->rings;
 	struct kt_proc **pp = &a->procs;
 
+	forget_skipped(a, pid, all, exec_gen, false);
 	while (*rp) {
 		struct kt_ring_agg *r = *rp;
 

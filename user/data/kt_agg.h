@@ -45,8 +45,33 @@ struct kt_ring_agg {
 	char name[KT_NAME_LEN];
 	uint64_t name_ptr; /* where the name lives in the traced process */
 	bool closed;
+	bool filter_kept; /* passed the ring filter (kt_ring_filter) */
 	struct kt_series s[KT_EV_TYPES];
 	struct kt_ring_agg *next;
+};
+
+/*
+ * -r NAME (kaos-trace): which rings to keep when one is named. A name is
+ * known only once a ring's events arrive, so the choice is made here, at a
+ * ring's first event, not in the kernel; a ring is kept if its id is in
+ * ids or its name in names. Events of the other rings are counted, not
+ * folded: nothing is dropped silently.
+ */
+#define KT_RING_FILTER_MAX 64
+struct kt_ring_filter {
+	const uint32_t *ids;
+	int nids;
+	const char *const *names;
+	int nnames;	  /* <= KT_RING_FILTER_MAX */
+	uint64_t matched; /* bit i: names[i] matched a ring */
+	uint64_t dropped; /* events of the rings left out */
+	uint32_t rings_dropped;
+};
+
+/* A ring the filter left out: its later events are dropped without a lookup of its name. */
+struct kt_ring_skip {
+	uint32_t pid, exec_gen, ring_id;
+	struct kt_ring_skip *next;
 };
 
 struct kt_proc {
@@ -118,6 +143,8 @@ struct kt_agg {
 	uint32_t nprocs;
 	int npmu; /* --pmu counters carried by the events (set by the caller) */
 	char pmu_names[KT_PMU_MAX][64];
+	struct kt_ring_filter *ring_filter; /* borrowed; NULL: every ring is kept */
+	struct kt_ring_skip *skipped;	    /* the rings it left out */
 };
 
 void kt_agg_init(struct kt_agg *a, uint64_t attach_ns);

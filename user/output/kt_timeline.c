@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kt_json.h"
+#include "kt_outfile.h"
 #include "kt_proc.h"
 
 #define NTHREADS 8192 /* threads named in the metadata; more are left unnamed */
@@ -38,15 +39,16 @@ struct kt_timeline *kt_timeline_open(const char *path, uint64_t max_events,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	t->f = fopen(path, "we");
+	t->f = kt_outfile_open(path); /* "-": stdout */
 	if (!t->f) {
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot write %s: %s", kt_outfile_name(path),
+			 strerror(errno));
 		free(t->threads);
 		free(t);
 		return NULL;
 	}
 	setvbuf(t->f, NULL, _IOFBF, 1 << 20);
-	snprintf(t->path, sizeof(t->path), "%s", path);
+	snprintf(t->path, sizeof(t->path), "%s", kt_outfile_name(path));
 	t->agg = agg;
 	t->max = max_events;
 	kt_json_init_file(&t->w, t->f);
