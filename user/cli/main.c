@@ -43,6 +43,7 @@
 #include "kt_rule.h"
 #include "kt_session.h"
 #include "kt_target.h"
+#include "kt_timeline.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
 
@@ -88,6 +89,8 @@ struct options {
 	bool fail_on_alert;
 	const char *timeline;
 	uint64_t timeline_max;
+	const char *timeline_mode; /* "first" (default) or "last" */
+	uint64_t timeline_last_ns; /* --timeline-last: implies mode last */
 };
 
 static struct options opt = {
@@ -110,6 +113,14 @@ static void release_sampling_at_exit(void)
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static volatile sig_atomic_t timeline_asked; /* SIGUSR1: write the timeline now */
+
+static void on_timeline_signal(int sig)
+{
+	(void)sig;
+	timeline_asked = 1;
 }
 
 /* One-line fatal error: "kaos-trace: ..." and a non-zero exit. */
@@ -143,6 +154,8 @@ enum {
 	OPT_FAIL_ON_ALERT,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX,
+	OPT_TIMELINE_MODE,
+	OPT_TIMELINE_LAST,
 	OPT_PROFILE,
 	OPT_PMU,
 	OPT_FUNC,
@@ -231,7 +244,12 @@ static const struct argp_option options[] = {
 	 0},
 	{"fail-on-alert", OPT_FAIL_ON_ALERT, NULL, 0, "Exit 3 if any alert fired", 0},
 	{"timeline", OPT_TIMELINE, "FILE", 0, "Write events as Chrome/Perfetto trace JSON", 0},
-	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
+	 "Timeline events held in memory, 64 bytes each (default 250000)", 0},
+	{"timeline-mode", OPT_TIMELINE_MODE, "first|last", 0,
+	 "Keep the first events (default) or the newest (flight recorder)", 0},
+	{"timeline-last", OPT_TIMELINE_LAST, "DURATION", 0,
+	 "Flight recorder: keep the last DURATION of events (10s; bare: seconds)", 0},
 	{},
 };
 
@@ -263,6 +281,41 @@ static unsigned long long parse_ull(const char *s, const char *what, unsigned lo
 	if (errno || end == s || *end || v < min || v > max)
 		die(2, "invalid %s '%s' (expected %llu..%llu)", what, s, min, max);
 	return v;
+}
+
+/* A duration with a unit (500ms, 10s, 1m) or bare seconds; more than 0, at most a day. */
+static uint64_t parse_span(const char *s, const char *what)
+{
+	char *end;
+	double v;
+	uint64_t ns;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!errno && end != s && !*end && v > 0 && v <= 86400)
+		return (uint64_t)(v * 1e9);
+	if (kt_parse_duration(s, &ns) || !ns || ns > 86400000000000ull)
+		die(2, "invalid %s '%s' (a duration up to 24h: 500ms, 10s, 1m; bare: seconds)",
+		    what, s);
+	return ns;
+}
+
+/* What --timeline keeps and what that may cost, said once at start. */
+static void say_timeline(void)
+{
+	struct kt_timeline_opts to = {.max_events = opt.timeline_max};
+	bool last = opt.timeline_last_ns || (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
+	char span[64] = "";
+
+	if (opt.timeline_last_ns)
+		snprintf(span, sizeof(span), " of the last %.3g s", opt.timeline_last_ns / 1e9);
+	fprintf(stderr,
+		"kaos-trace: timeline %s: holding the %s %llu events%s in memory (at most %.1f "
+		"MiB); written at exit and on SIGUSR1%s\n",
+		opt.timeline, last ? "newest" : "first",
+		(unsigned long long)(opt.timeline_max ? opt.timeline_max : KT_TIMELINE_DEFAULT_MAX),
+		span, (double)kt_timeline_mem_bytes(&to) / (1 << 20),
+		opt.nalerts ? " and when an alert fires" : "");
 }
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -381,6 +434,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_TIMELINE_MAX:
 		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
+		break;
+	case OPT_TIMELINE_MODE:
+		if (strcmp(arg, "first") && strcmp(arg, "last"))
+			die(2, "--timeline-mode: expected first or last, got '%s'", arg);
+		opt.timeline_mode = arg;
+		break;
+	case OPT_TIMELINE_LAST:
+		opt.timeline_last_ns = parse_span(arg, "--timeline-last");
 		break;
 	case ARGP_KEY_INIT:
 		/* getopt's own line names a bad option; argp's "Try --help" would be a second one
@@ -744,8 +805,11 @@ int main(int argc, char **argv)
 		die(2, "--fail-on-alert needs at least one --alert RULE");
 	if (opt.alert_log && !opt.nalerts)
 		die(2, "--alert-log needs at least one --alert RULE");
-	if (opt.timeline_max && !opt.timeline)
-		die(2, "--timeline-max-events needs --timeline FILE");
+	if ((opt.timeline_max || opt.timeline_mode || opt.timeline_last_ns) && !opt.timeline)
+		die(2, "--timeline-max-events, --timeline-mode and --timeline-last need --timeline "
+		       "FILE");
+	if (opt.timeline_last_ns && opt.timeline_mode && !strcmp(opt.timeline_mode, "first"))
+		die(2, "--timeline-last keeps the newest events: not with --timeline-mode first");
 	if (opt.weight_given && !opt.stacks)
 		die(2, "--weight needs --stacks or --folded FILE");
 	if (opt.off_cpu_min_us >= 0 && !opt.off_cpu)
@@ -887,8 +951,15 @@ int main(int argc, char **argv)
 	struct kt_oneshot *extras = NULL;
 
 	if (opt.nalerts || opt.timeline) {
-		struct kt_oneshot_opts oo = {opt.alerts, opt.nalerts, opt.alert_log, opt.timeline,
-					     opt.timeline_max};
+		bool keep_last = opt.timeline_last_ns ||
+				 (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
+		struct kt_oneshot_opts oo = {.rules = opt.alerts,
+					     .nrules = opt.nalerts,
+					     .alert_log = opt.alert_log,
+					     .timeline = opt.timeline,
+					     .timeline_max = opt.timeline_max,
+					     .timeline_keep_last = keep_last,
+					     .timeline_last_ns = opt.timeline_last_ns};
 
 		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
 			die(1, "%s", err);
@@ -901,6 +972,11 @@ int main(int argc, char **argv)
 	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
+	if (opt.timeline) {
+		struct sigaction su = {.sa_handler = on_timeline_signal};
+
+		sigaction(SIGUSR1, &su, NULL);
+	}
 	if (t.func)
 		kt_func_describe(t.func, stderr);
 	fprintf(stderr,
@@ -910,6 +986,8 @@ int main(int argc, char **argv)
 		t.s.hit_ns);
 	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
 	say_sampling(&t.s);
+	if (opt.timeline)
+		say_timeline();
 	kt_session_update_sampling(&t.s, false);
 	if (t.child_go >= 0 && t.child) {
 		/* attached: let the command exec */
@@ -956,6 +1034,10 @@ int main(int argc, char **argv)
 		}
 		if (extras)
 			kt_oneshot_tick(extras, now);
+		if (timeline_asked) {
+			timeline_asked = 0;
+			kt_oneshot_write_timeline(extras, "SIGUSR1");
+		}
 		check_exited(&t);
 		if (t.s.scope && now >= next_sweep) {
 			kt_session_scope_sweep(&t.s);

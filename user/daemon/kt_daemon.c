@@ -48,24 +48,32 @@ struct timeline_hook {
 	struct kt_timeline *t;
 	const char *path;
 	bool log_plain; /* one-shot: plain stderr line instead of kt_log */
+	bool failed;	/* one-shot: a write before the last failed (exit status 1) */
 };
 
 static void timeline_event(void *ctx, const struct kt_event *e, size_t size)
 {
 	struct timeline_hook *h = ctx;
+	unsigned long long n;
 
-	if (h->t && kt_timeline_add(h->t, e, size)) {
-		if (h->log_plain)
-			fprintf(stderr,
-				"kaos-trace: timeline %s: cap of %llu events reached; later events "
-				"are counted, not written (--timeline-max-events)\n",
-				h->path, (unsigned long long)kt_timeline_written(h->t));
-		else
-			kt_log(KT_LOG_WARN, "timeline",
-			       "%s: cap of %llu events reached; later events are counted, not "
-			       "written ([timeline] max_events)",
-			       h->path, (unsigned long long)kt_timeline_written(h->t));
-	}
+	if (!h->t || !kt_timeline_add(h->t, e, size))
+		return;
+	n = (unsigned long long)kt_timeline_written(h->t);
+	if (h->log_plain && kt_timeline_keeps_last(h->t))
+		fprintf(stderr,
+			"kaos-trace: timeline %s: %llu events held; older ones are now replaced "
+			"by newer (--timeline-max-events)\n",
+			h->path, n);
+	else if (h->log_plain)
+		fprintf(stderr,
+			"kaos-trace: timeline %s: cap of %llu events reached; later events "
+			"are counted, not written (--timeline-max-events)\n",
+			h->path, n);
+	else
+		kt_log(KT_LOG_WARN, "timeline",
+		       "%s: cap of %llu events reached; later events are counted, not "
+		       "written ([timeline] max_events)",
+		       h->path, n);
 }
 
 /* ---------------------------------------------------------------- one-shot */
@@ -78,18 +86,16 @@ struct kt_oneshot {
 	const char *alert_path;
 	struct timeline_hook tl;
 	uint64_t next_eval;
+	uint64_t fired_seen; /* alerts fired when the timeline was last written */
 };
 
 static void oneshot_free(struct kt_oneshot *o)
 {
-	char err[256];
-
 	kt_alerts_free(o->alerts);
 	kt_windows_free(o->win);
 	if (o->alert_out && o->alert_out != stderr)
 		fclose(o->alert_out);
-	if (o->tl.t)
-		kt_timeline_close(o->tl.t, err, sizeof(err));
+	kt_timeline_free(o->tl.t);
 	free(o);
 }
 
@@ -149,9 +155,10 @@ struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_onesho
 	}
 	kt_alerts_set_output(o->alerts, o->alert_out, NULL, 0);
 	if (opt->timeline) {
-		o->tl.t = kt_timeline_open(opt->timeline,
-					   opt->timeline_max ? opt->timeline_max : 250000, &s->agg,
-					   err, errlen);
+		struct kt_timeline_opts to = {opt->timeline_max, opt->timeline_keep_last,
+					      opt->timeline_last_ns};
+
+		o->tl.t = kt_timeline_open(opt->timeline, &to, &s->agg, err, errlen);
 		if (!o->tl.t)
 			goto fail;
 		o->tl.path = opt->timeline;
@@ -185,6 +192,27 @@ static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
 	kt_windows_tick(o->win, &o->s->agg, g, now);
 	if (kt_alerts_nrules(o->alerts))
 		kt_alerts_eval(o->alerts, &src);
+	if (o->tl.t && kt_alerts_fired(o->alerts) > o->fired_seen) {
+		/* the moments before an alert are what a flight recorder is for */
+		o->fired_seen = kt_alerts_fired(o->alerts);
+		kt_oneshot_write_timeline(o, "an alert fired");
+	}
+}
+
+int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why)
+{
+	char err[512];
+
+	if (!o || !o->tl.t)
+		return 0;
+	if (kt_timeline_write(o->tl.t, err, sizeof(err))) {
+		fprintf(stderr, "kaos-trace: timeline: %s\n", err);
+		o->tl.failed = true;
+		return -1;
+	}
+	fprintf(stderr, "kaos-trace: %s: wrote %llu events to timeline %s\n", why,
+		(unsigned long long)kt_timeline_last_written(o->tl.t), o->tl.path);
+	return 0;
 }
 
 void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
@@ -232,18 +260,20 @@ int kt_oneshot_finish(struct kt_oneshot *o)
 		o->alert_out = NULL;
 	}
 	if (o->tl.t) {
-		uint64_t written = kt_timeline_written(o->tl.t);
 		uint64_t dropped = kt_timeline_dropped(o->tl.t);
+		bool last = kt_timeline_keeps_last(o->tl.t);
 
-		if (kt_timeline_close(o->tl.t, err, sizeof(err))) {
+		if (kt_timeline_write(o->tl.t, err, sizeof(err))) {
 			fprintf(stderr, "kaos-trace: timeline: %s\n", err);
 			rc = -1;
 		} else {
 			fprintf(stderr, "kaos-trace: wrote %llu events to timeline %s%s\n",
-				(unsigned long long)written, o->tl.path,
-				dropped ? " (cap reached: some left out)" : "");
+				(unsigned long long)kt_timeline_last_written(o->tl.t), o->tl.path,
+				!dropped ? ""
+				: last	 ? " (the newest: older ones replaced)"
+					 : " (cap reached: some left out)");
 		}
-		o->tl.t = NULL;
+		rc = o->tl.failed ? -1 : rc;
 	}
 	oneshot_free(o);
 	return rc;
@@ -1368,8 +1398,9 @@ int kt_daemon_main(int argc, char **argv)
 		goto out;
 	}
 	if (d.cfg.timeline[0]) {
-		d.tl.t = kt_timeline_open(d.cfg.timeline, d.cfg.timeline_max, &d.s.agg, err,
-					  sizeof(err));
+		struct kt_timeline_opts to = {.max_events = d.cfg.timeline_max};
+
+		d.tl.t = kt_timeline_open(d.cfg.timeline, &to, &d.s.agg, err, sizeof(err));
 		d.tl.path = d.cfg.timeline;
 		if (!d.tl.t || kt_session_add_hook(&d.s, timeline_event, &d.tl)) {
 			kt_log(KT_LOG_ERROR, "start", "timeline: %s", err);

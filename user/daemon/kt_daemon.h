@@ -29,9 +29,11 @@ int kt_daemon_main(int argc, char **argv);
 struct kt_oneshot_opts {
 	const char *const *rules;
 	int nrules;
-	const char *alert_log; /* NULL or "-": stderr */
-	const char *timeline;  /* NULL: none */
-	uint64_t timeline_max; /* 0: default */
+	const char *alert_log;	   /* NULL or "-": stderr */
+	const char *timeline;	   /* NULL: none */
+	uint64_t timeline_max;	   /* 0: default */
+	bool timeline_keep_last;   /* flight recorder: the newest events (kt_timeline.h) */
+	uint64_t timeline_last_ns; /* and only those of the last ns (0: all held) */
 };
 
 struct kt_oneshot;
@@ -47,5 +49,11 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now_ns);
  * output could not be written (reported on stderr).
  */
 int kt_oneshot_finish(struct kt_oneshot *o);
+/*
+ * Writes the timeline now (SIGUSR1; also done when an alert fires): says
+ * so on stderr. 0, or -1 (said; the run's exit status becomes 1). No
+ * timeline: 0.
+ */
+int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why);
 
 #endif /* KT_DAEMON_H */
