@@ -806,8 +806,10 @@ int main(int argc, char **argv)
 	if (opt.alert_log && !opt.nalerts)
 		die(2, "--alert-log needs at least one --alert RULE");
 	if ((opt.timeline_max || opt.timeline_mode || opt.timeline_last_ns) && !opt.timeline)
-		die(2, "--timeline-max-events, --timeline-mode and --timeline-last need --timeline "
-		       "FILE");
+		die(2, "%s needs --timeline FILE",
+		    opt.timeline_max    ? "--timeline-max-events"
+		    : opt.timeline_mode ? "--timeline-mode"
+					: "--timeline-last");
 	if (opt.timeline_last_ns && opt.timeline_mode && !strcmp(opt.timeline_mode, "first"))
 		die(2, "--timeline-last keeps the newest events: not with --timeline-mode first");
 	if (opt.weight_given && !opt.stacks)
