@@ -468,6 +468,8 @@ struct tracer {
 	int json_errno;		  /* first --json write error */
 	uint64_t t_iv;		  /* start of current interval */
 	uint64_t lost_iv0;	  /* events lost when the interval started */
+	uint64_t fired_iv0;	  /* ... fired */
+	uint64_t delivered_iv0;	  /* ... delivered */
 	struct kt_func *func;	  /* --func, or NULL */
 	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
@@ -498,6 +500,8 @@ static void report(struct tracer *t, bool final)
 	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.lost_iv0 = t->lost_iv0;
+	tot.fired_iv0 = t->fired_iv0;
+	tot.delivered_iv0 = t->delivered_iv0;
 	tot.final = final;
 	tot.scope = t->scope;
 	uint64_t sc[KT_SCOPE_STAT_NR];
@@ -519,8 +523,12 @@ static void report(struct tracer *t, bool final)
 			t->json_errno = errno ? errno : EIO;
 	}
 	fflush(stdout);
-	if (!final)
-		t->lost_iv0 = tot.lost; /* the next interval starts now */
+	if (!final) {
+		/* the next interval starts now */
+		t->lost_iv0 = tot.lost;
+		t->fired_iv0 = tot.fired;
+		t->delivered_iv0 = tot.delivered;
+	}
 }
 
 static void check_exited(struct tracer *t)
