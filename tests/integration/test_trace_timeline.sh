@@ -84,7 +84,7 @@ kill -TERM "$W"
 wait "$W" 2>/dev/null || true
 
 echo "== 3. a backpressure wait lies inside its send"
-"$KT" --sample 1 --timeline "$TMP/nest.json" -- "$BENCH" pair --ms 300 --slots 8 \
+"$KT" --sample 1 --timeline "$TMP/nest.json" -- "$BENCH" pair --ms 600 --slots 8 \
 	>"$TMP/nest.txt" 2>"$TMP/nest.err" || fail "kaos-trace failed"
 python3 - "$TMP/nest.json" <<'PY' || fail "backpressure slices outside their sends"
 import bisect, json, sys

@@ -302,6 +302,50 @@ static void test_write_is_atomic(void **state)
 	unlink(path);
 }
 
+/*
+ * A background write: the file appears with what was held when it began,
+ * even if more events come meanwhile; its failure (the size limit, as a
+ * full disk) comes back as an error line, and nothing is left behind.
+ */
+static void test_background_write(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kt-timeline-bg.XXXXXX", path[64], err[256];
+	struct kt_timeline_opts o = {.max_events = 10000};
+	struct kt_timeline *t;
+	struct kt_event e = ev(KT_EV_SEND, 1000000, 500, 0);
+	struct rlimit old, lim;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.json", dir);
+	t = open_or_fail(path, &o);
+	assert_int_equal(kt_timeline_reap(t, true, err, sizeof(err)), 0); /* none under way */
+	for (int i = 0; i < 3; i++)
+		kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	assert_int_equal(kt_timeline_write_bg(t, err, sizeof(err)), 0);
+	kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE); /* after the snapshot */
+	assert_int_equal(kt_timeline_reap(t, true, err, sizeof(err)), 2);
+	assert_int_equal(kt_timeline_last_written(t), 3);
+	assert_int_equal(count(slurp(path), "\"cat\":\"kaos\""), 3);
+
+	for (int i = 0; i < 5000; i++)
+		kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 64 * 1024;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(kt_timeline_write_bg(t, err, sizeof(err)), 0);
+	setrlimit(RLIMIT_FSIZE, &old);
+	assert_int_equal(kt_timeline_reap(t, true, err, sizeof(err)), -1);
+	if (!strstr(err, "File too large"))
+		fail_msg("%s", err);
+	assert_int_equal(count(slurp(path), "\"cat\":\"kaos\""), 3); /* the previous file */
+	kt_timeline_free(t);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0); /* empty: no temporary file left */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_flight_recorder_last_span),
 		cmocka_unit_test(test_backpressure_nests_in_send),
 		cmocka_unit_test(test_write_is_atomic),
+		cmocka_unit_test(test_background_write),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -47,8 +47,11 @@ static void global_counters(struct kt_session *s, uint64_t g[KT_WIN_G_NR])
 struct timeline_hook {
 	struct kt_timeline *t;
 	const char *path;
-	bool log_plain; /* one-shot: plain stderr line instead of kt_log */
-	bool failed;	/* one-shot: a write before the last failed (exit status 1) */
+	bool log_plain;	     /* one-shot: plain stderr line instead of kt_log */
+	bool failed;	     /* one-shot: a write before the last failed (exit status 1) */
+	const char *pending; /* one-shot: why a write was asked while one ran (NULL: none) */
+	const char *running; /* one-shot: why the write under way was started */
+	bool finishing;	     /* one-shot: the final write follows: no other starts */
 };
 
 static void timeline_event(void *ctx, const struct kt_event *e, size_t size)
@@ -199,19 +202,45 @@ static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
 	}
 }
 
+/* Says how the background write ended, if it did; starts the one asked meanwhile. */
+static void timeline_reap(struct kt_oneshot *o, bool wait)
+{
+	struct timeline_hook *h = &o->tl;
+	char err[640];
+	int r = kt_timeline_reap(h->t, wait, err, sizeof(err));
+
+	if (r == 2)
+		fprintf(stderr, "kaos-trace: %s: wrote %llu events to timeline %s\n", h->running,
+			(unsigned long long)kt_timeline_last_written(h->t), h->path);
+	if (r == -1) {
+		fprintf(stderr, "kaos-trace: timeline: %s\n", err);
+		h->failed = true;
+	}
+	if ((r == 2 || r == -1) && h->pending && !h->finishing) {
+		const char *why = h->pending;
+
+		h->pending = NULL;
+		kt_oneshot_write_timeline(o, why);
+	}
+}
+
 int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why)
 {
 	char err[512];
+	int r;
 
-	if (!o || !o->tl.t)
+	if (!o || !o->tl.t || o->tl.finishing)
 		return 0;
-	if (kt_timeline_write(o->tl.t, err, sizeof(err))) {
+	r = kt_timeline_write_bg(o->tl.t, err, sizeof(err));
+	if (r == 1)
+		o->tl.pending = why; /* after the one under way: the newest events */
+	if (r == 0)
+		o->tl.running = why;
+	if (r < 0) {
 		fprintf(stderr, "kaos-trace: timeline: %s\n", err);
 		o->tl.failed = true;
 		return -1;
 	}
-	fprintf(stderr, "kaos-trace: %s: wrote %llu events to timeline %s\n", why,
-		(unsigned long long)kt_timeline_last_written(o->tl.t), o->tl.path);
 	return 0;
 }
 
@@ -227,6 +256,8 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
 		oneshot_eval(o, now);
 		o->next_eval = now + 1000000000ull;
 	}
+	if (o->tl.t)
+		timeline_reap(o, false);
 }
 
 int kt_oneshot_finish(struct kt_oneshot *o)
@@ -234,6 +265,7 @@ int kt_oneshot_finish(struct kt_oneshot *o)
 	char err[512];
 	int rc = 0;
 
+	o->tl.finishing = true; /* the final write below holds every alert's moments */
 	if (kt_alerts_nrules(o->alerts)) {
 		oneshot_eval(o, kt_now_ns(CLOCK_MONOTONIC));
 		rc = (int)kt_alerts_fired(o->alerts);
@@ -263,6 +295,7 @@ int kt_oneshot_finish(struct kt_oneshot *o)
 		uint64_t dropped = kt_timeline_dropped(o->tl.t);
 		bool last = kt_timeline_keeps_last(o->tl.t);
 
+		timeline_reap(o, true);
 		if (kt_timeline_write(o->tl.t, err, sizeof(err))) {
 			fprintf(stderr, "kaos-trace: timeline: %s\n", err);
 			rc = -1;

@@ -50,9 +50,10 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now_ns);
  */
 int kt_oneshot_finish(struct kt_oneshot *o);
 /*
- * Writes the timeline now (SIGUSR1; also done when an alert fires): says
- * so on stderr. 0, or -1 (said; the run's exit status becomes 1). No
- * timeline: 0.
+ * Writes the timeline now (SIGUSR1; also done when an alert fires), in the
+ * background (kt_timeline_write_bg): kt_oneshot_tick() says when it is
+ * done; asked while one runs, it follows that one. 0, or -1 (said; a
+ * failed write makes the run's exit status 1). No timeline: 0.
  */
 int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why);
 

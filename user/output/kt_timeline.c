@@ -2,9 +2,11 @@
 #include "kt_timeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kt_json.h"
@@ -35,6 +37,8 @@ struct kt_timeline {
 	uint64_t cap_ts;	   /* first: when the first event over the cap happened, */
 	uint32_t cap_pid, cap_tid; /* and where */
 	uint64_t last_written;
+	pid_t writer;		/* a background write under way (kt_timeline_write_bg), or 0 */
+	int writer_fd;		/* its report: "<events>\n" or the error line */
 	struct thread *threads; /* open addressing, NTHREADS slots */
 	uint32_t nthreads;
 };
@@ -97,8 +101,11 @@ oom:
 
 void kt_timeline_free(struct kt_timeline *t)
 {
+	char err[16];
+
 	if (!t)
 		return;
+	kt_timeline_reap(t, true, err, sizeof(err));
 	free(t->recs);
 	free(t->threads);
 	free(t);
@@ -465,6 +472,67 @@ fail:
 	if (f)
 		fclose(f);
 	unlink(tmp);
+	return -1;
+}
+
+int kt_timeline_write_bg(struct kt_timeline *t, char *err, size_t errlen)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (t->writer)
+		return 1;
+	if (pipe2(fds, O_CLOEXEC)) {
+		snprintf(err, errlen, "cannot start writing %s: %s", t->path, strerror(errno));
+		return -1;
+	}
+	fflush(NULL); /* nothing buffered is written twice */
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot start writing %s: %s", t->path, strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		char msg[600];
+		int rc = kt_timeline_write(t, msg, sizeof(msg));
+		int n;
+
+		if (!rc)
+			snprintf(msg, sizeof(msg), "%llu\n", (unsigned long long)t->last_written);
+		n = (int)strlen(msg);
+		_exit(write(fds[1], msg, (size_t)n) == n && !rc ? 0 : 1);
+	}
+	close(fds[1]);
+	t->writer = pid;
+	t->writer_fd = fds[0];
+	return 0;
+}
+
+int kt_timeline_reap(struct kt_timeline *t, bool wait, char *err, size_t errlen)
+{
+	char msg[600] = "";
+	int status = 0;
+	ssize_t n;
+	pid_t w;
+
+	if (!t->writer)
+		return 0;
+	while ((w = waitpid(t->writer, &status, wait ? 0 : WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (w == 0)
+		return 1;
+	n = read(t->writer_fd, msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = 0;
+	close(t->writer_fd);
+	t->writer = 0;
+	if (w > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		t->last_written = strtoull(msg, NULL, 10);
+		return 2;
+	}
+	msg[strcspn(msg, "\n")] = 0;
+	snprintf(err, errlen, "%s", msg[0] ? msg : "the background write of the timeline failed");
 	return -1;
 }
 
