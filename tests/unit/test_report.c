@@ -168,12 +168,38 @@ static void test_gone_process_leaves_intervals(void **state)
 	kt_agg_free(&a);
 }
 
+/* A --func function's calls in an interval line: the interval's, and the total beside. */
+static void test_func_calls_total(void **state)
+{
+	(void)state;
+	static const struct kt_func_desc desc[] = {{.name = "busy", .module = "prog"}};
+	struct kt_agg a;
+	struct kt_report_totals t = {.elapsed_s = 2, .interval_s = 1};
+	uint32_t pid = (uint32_t)getpid();
+	char *s;
+
+	kt_agg_init(&a, 0);
+	kt_agg_set_funcs(&a, desc, 1);
+	kt_agg_func_count(&a, pid, 0, 4000);
+	kt_agg_interval_reset(&a);
+	kt_agg_func_count(&a, pid, 0, 4100);
+	s = report(&a, &t, true, true);
+	has(s, "\"calls\":100,\"calls_rate\":100,\"calls_total\":4100,");
+	free(s);
+	s = report(&a, &t, true, false);
+	has(s, "\"calls\":4100,");
+	lacks(s, "calls_total");
+	free(s);
+	kt_agg_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interval_and_total_figures),
 		cmocka_unit_test(test_retired_ring_leaves_intervals),
 		cmocka_unit_test(test_gone_process_leaves_intervals),
+		cmocka_unit_test(test_func_calls_total),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -459,6 +459,8 @@ static void json_func(struct kt_json *w, const struct kt_agg *a, const struct kt
 	kt_json_kv_string(w, "module", d->module);
 	kt_json_kv_u64(w, "calls", n);
 	kt_json_kv_double(w, "calls_rate", secs > 0 ? (double)n / secs : 0);
+	if (interval)
+		kt_json_kv_u64(w, "calls_total", kt_series_count(&fa->s));
 	kt_json_kv_u64(w, "samples", raw ? kt_hist_count(raw) : 0);
 	kt_json_kv_u64(w, "sample_every", d->sample_every ? d->sample_every : 1);
 	kt_json_kv_double(w, "probe_bias_ns", d->bias_ns);
