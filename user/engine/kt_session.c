@@ -54,27 +54,16 @@ void kt_session_print_bpf_log(FILE *f)
 
 /* ---------------------------------------------------------------- events */
 
-/*
- * handle_event's "stop this drain": a process (or image) appeared whose
- * sampling is not set yet. libbpf's consumer keeps calling back while
- * records keep coming, and until the drain ends nobody sets the newcomer's
- * period, so it fires at every operation for as long as the drain lasts:
- * the longer, the slower the consumer (an event hook, a slow disk). The
- * record is consumed; kt_session_poll() takes this as progress.
- */
-#define KT_SESSION_NEW_PROC (-ECANCELED)
-
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct kt_session *s = ctx;
 	const struct kt_event *e = data;
-	uint32_t nprocs = s->agg.nprocs;
 
 	if (size < KT_EVENT_BASE_SIZE || e->pid == (uint32_t)s->self)
 		return 0; /* calibration events of our own */
 	kt_agg_add(&s->agg, e, size);
 	if (e->type == KT_EV_EXEC)
-		return s->agg.nprocs != nprocs ? KT_SESSION_NEW_PROC : 0;
+		return 0; /* not a probe: only splits the process into images */
 	if (s->folded && e->stack_sz && size >= sizeof(*e)) {
 		struct kt_proc *p = kt_agg_proc(&s->agg, e->pid);
 
@@ -96,7 +85,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 	}
 	for (int i = 0; i < s->nhooks; i++)
 		s->hooks[i].fn(s->hooks[i].ctx, e, size);
-	return s->agg.nprocs != nprocs ? KT_SESSION_NEW_PROC : 0;
+	return 0;
 }
 
 int kt_session_add_hook(struct kt_session *s, kt_session_event_fn fn, void *ctx)
@@ -445,15 +434,10 @@ int kt_session_poll(struct kt_session *s, int timeout_ms)
 {
 	int e = ring_buffer__poll(s->rb, timeout_ms);
 
-	/* a newcomer: back to the caller, whose loop sets its sampling (count unknown: 1) */
-	if (e == KT_SESSION_NEW_PROC)
-		return 1;
 	if (e < 0 && e != -EINTR)
 		return e;
 	int c = ring_buffer__consume(s->rb); /* records submitted without a wakeup */
 
-	if (c == KT_SESSION_NEW_PROC)
-		return 1;
 	if (c < 0)
 		return c;
 	return (e > 0 ? e : 0) + c;
@@ -461,11 +445,7 @@ int kt_session_poll(struct kt_session *s, int timeout_ms)
 
 int kt_session_consume(struct kt_session *s)
 {
-	int n = 0, c;
-
-	while ((c = ring_buffer__consume(s->rb)) == KT_SESSION_NEW_PROC)
-		n++;
-	return c < 0 ? c : n + c;
+	return ring_buffer__consume(s->rb);
 }
 
 int kt_session_fd(const struct kt_session *s)
