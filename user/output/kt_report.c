@@ -295,14 +295,14 @@ static void print_header(FILE *f, const struct kt_report_totals *t, bool interva
 	if (!interval) {
 		fprintf(f,
 			"\n== kaos-trace summary, %.2f s (figures: totals since attach): events "
-			"%" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64 ")\n",
+			"%" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64 ")",
 			t->elapsed_s, t->delivered, t->lost, t->fired);
 		return;
 	}
 	fprintf(f,
 		"\n-- interval %.2f s, to %.2f s after attach (figures: this interval): events "
 		"%" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64 "); since attach %" PRIu64
-		" delivered, %" PRIu64 " lost (fired %" PRIu64 ")\n",
+		" delivered, %" PRIu64 " lost (fired %" PRIu64 ")",
 		t->interval_s, t->elapsed_s, since(t->delivered, t->delivered_iv0),
 		since(t->lost, t->lost_iv0), since(t->fired, t->fired_iv0), t->delivered, t->lost,
 		t->fired);
@@ -315,7 +315,7 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	char hb[16];
 
 	print_header(f, t, interval);
-	fprintf(f, "%sprobe hit %s\n", t->stack_errors ? "[some stacks unavailable] " : "",
+	fprintf(f, "%s; probe hit %s\n", t->stack_errors ? " [some stacks unavailable]" : "",
 		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
 	print_loss(f, t, interval);
 	if (t->scope) {
