@@ -300,11 +300,17 @@ static uint64_t parse_span(const char *s, const char *what)
 	return ns;
 }
 
+/* --timeline-mode last, or --timeline-last: a flight recorder. */
+static bool timeline_keeps_last(void)
+{
+	return opt.timeline_last_ns || (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
+}
+
 /* What --timeline keeps and what that may cost, said once at start. */
 static void say_timeline(void)
 {
 	struct kt_timeline_opts to = {.max_events = opt.timeline_max};
-	bool last = opt.timeline_last_ns || (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
+	bool last = timeline_keeps_last();
 	char span[64] = "";
 
 	if (opt.timeline_last_ns)
@@ -815,7 +821,7 @@ int main(int argc, char **argv)
 		die(2, "--alert-log needs at least one --alert RULE");
 	if ((opt.timeline_max || opt.timeline_mode || opt.timeline_last_ns) && !opt.timeline)
 		die(2, "%s needs --timeline FILE",
-		    opt.timeline_max    ? "--timeline-max-events"
+		    opt.timeline_max	? "--timeline-max-events"
 		    : opt.timeline_mode ? "--timeline-mode"
 					: "--timeline-last");
 	if (opt.timeline_last_ns && opt.timeline_mode && !strcmp(opt.timeline_mode, "first"))
@@ -961,14 +967,12 @@ int main(int argc, char **argv)
 	struct kt_oneshot *extras = NULL;
 
 	if (opt.nalerts || opt.timeline) {
-		bool keep_last = opt.timeline_last_ns ||
-				 (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
 		struct kt_oneshot_opts oo = {.rules = opt.alerts,
 					     .nrules = opt.nalerts,
 					     .alert_log = opt.alert_log,
 					     .timeline = opt.timeline,
 					     .timeline_max = opt.timeline_max,
-					     .timeline_keep_last = keep_last,
+					     .timeline_keep_last = timeline_keeps_last(),
 					     .timeline_last_ns = opt.timeline_last_ns};
 
 		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
