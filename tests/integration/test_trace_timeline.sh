@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # --timeline (issue 16, "Timeline"), on real runs:
+#  0. its options' bad values: one line, exit 2;
 #  1. the flight recorder (--timeline-last) holds the newest events only: the
 #     file spans the last DURATION of the run, and says what it left out;
 #  2. SIGUSR1 writes the file while the tracer runs (a whole JSON document);
@@ -36,6 +37,22 @@ print("otherData:", d.get("otherData"), "events:", len(ev), file=sys.stderr)
 sys.exit(0 if ok else 1)
 PY
 }
+
+echo "== 0. bad values: one line, exit 2"
+bad() { # bad EXPECTED-LINE ARGS...
+	local want=$1 rc=0
+	shift
+	"$KT" "$@" >/dev/null 2>"$TMP/bad.err" || rc=$?
+	[ $rc -eq 2 ] || fail "$*: exit $rc, expected 2"
+	[ "$(wc -l <"$TMP/bad.err")" -eq 1 ] && grep -q "^kaos-trace: $want" "$TMP/bad.err" ||
+		fail "$*: $(cat "$TMP/bad.err")"
+}
+bad "--timeline-mode: expected first or last, got 'bogus'" --timeline "$TMP/x.json" --timeline-mode bogus -- true
+bad "invalid --timeline-last '1x'" --timeline "$TMP/x.json" --timeline-last 1x -- true
+bad "--timeline-last keeps the newest events: not with --timeline-mode first" \
+	--timeline "$TMP/x.json" --timeline-last 2s --timeline-mode first -- true
+bad "--timeline-last needs --timeline FILE" --timeline-last 2s -- true
+bad "--timeline-mode needs --timeline FILE" --timeline-mode last -- true
 
 echo "== 1. flight recorder: the last 300 ms"
 "$KT" --sample 16 --timeline "$TMP/last.json" --timeline-last 300ms \
