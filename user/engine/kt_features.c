@@ -24,6 +24,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kt_proc.h"
 #include "kt_target.h"
 #include "kt_usdt.h"
 
@@ -120,29 +121,15 @@ static const struct at1_site nop5_as_at1 = {kt_feat_nop5_b_at, kt_feat_redzone5_
 /* File and file offset of a code address of this process, from /proc/self/maps. */
 static int addr_to_file(uintptr_t addr, char *path, size_t pathlen, uint64_t *off)
 {
-	FILE *m = fopen("/proc/self/maps", "r");
-	char line[4096];
-	int ret = -ENOENT;
+	struct kt_proc_map m;
+	int e = kt_proc_map_at(getpid(), addr, &m, path, pathlen);
 
-	if (!m)
-		return -errno;
-	while (fgets(line, sizeof(line), m)) {
-		unsigned long start, end, foff;
-		int pos = 0;
-
-		if (sscanf(line, "%lx-%lx %*s %lx %*s %*s %n", &start, &end, &foff, &pos) < 3 ||
-		    !pos)
-			continue;
-		if (addr < start || addr >= end || line[pos] != '/')
-			continue;
-		line[strcspn(line, "\n")] = 0;
-		snprintf(path, pathlen, "%s", line + pos);
-		*off = addr - start + foff;
-		ret = 0;
-		break;
-	}
-	fclose(m);
-	return ret;
+	if (e)
+		return e;
+	if (!kt_proc_map_file(&m))
+		return -ENOENT;
+	*off = addr - m.start + m.offset;
+	return 0;
 }
 
 static int read_int_file(const char *path, int *v)

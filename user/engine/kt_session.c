@@ -100,6 +100,9 @@ int kt_session_add_hook(struct kt_session *s, kt_session_event_fn fn, void *ctx)
 
 /* ---------------------------------------------------------------- open */
 
+/* The aggregation learns comm, start times and ring names through kt_proc. */
+static const struct kt_agg_lookup proc_lookup = {kt_proc_comm, kt_proc_start_ns, kt_proc_read_mem};
+
 /*
  * Exec (always: keys series by process image) and, with a scope, fork and
  * exit. Raw tracepoints: attached by name, no tracefs, no kernel BTF.
@@ -206,6 +209,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		}
 	}
 	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
+	s->agg.lookup = &proc_lookup;
 	return 0;
 }
 
@@ -214,6 +218,7 @@ void kt_session_start(struct kt_session *s)
 	s->t_start = kt_now_ns(CLOCK_MONOTONIC);
 	kt_agg_free(&s->agg);
 	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
+	s->agg.lookup = &proc_lookup;
 }
 
 /* ---------------------------------------------------------------- stats */

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "kt_json.h"
+#include "kt_outfile.h"
+#include "kt_proc.h"
 
 #define NTHREADS 8192 /* threads named in the metadata; more are left unnamed */
 
@@ -39,6 +41,7 @@ struct kt_timeline {
 	uint64_t last_written;
 	pid_t writer;		/* a background write under way (kt_timeline_write_bg), or 0 */
 	int writer_fd;		/* its report: "<events>\n" or the error line */
+	bool to_stdout;		/* path "-": one document, at the end (kt_outfile) */
 	struct thread *threads; /* open addressing, NTHREADS slots */
 	uint32_t nthreads;
 };
@@ -76,7 +79,7 @@ struct kt_timeline *kt_timeline_open(const char *path, const struct kt_timeline_
 		snprintf(err, errlen, "timeline path too long");
 		return NULL;
 	}
-	if (check_writable(path, err, errlen))
+	if (strcmp(path, "-") && check_writable(path, err, errlen))
 		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -90,6 +93,7 @@ struct kt_timeline *kt_timeline_open(const char *path, const struct kt_timeline_
 	if (!t->recs || !t->threads)
 		goto oom;
 	snprintf(t->path, sizeof(t->path), "%s", path);
+	t->to_stdout = !strcmp(path, "-");
 	t->agg = agg;
 	return t;
 oom:
@@ -124,19 +128,10 @@ static struct thread *note_thread(struct kt_timeline *t, uint32_t pid, uint32_t 
 			continue;
 		if (t->nthreads >= NTHREADS / 2)
 			return NULL;
-		char p[64];
-		FILE *f;
-
 		th->pid = pid;
 		th->tid = tid;
 		/* read while the thread lives: it may be gone by the end */
-		snprintf(p, sizeof(p), "/proc/%u/task/%u/comm", pid, tid);
-		f = fopen(p, "re");
-		if (f) {
-			if (fgets(th->name, sizeof(th->name), f))
-				th->name[strcspn(th->name, "\n")] = 0;
-			fclose(f);
-		}
+		kt_proc_thread_comm((pid_t)pid, (pid_t)tid, th->name, sizeof(th->name));
 		t->nthreads++;
 		return th;
 	}
@@ -212,6 +207,11 @@ bool kt_timeline_add(struct kt_timeline *t, const struct kt_event *e, size_t siz
 	if (th && r.type == KT_EV_BACKPRESSURE)
 		th->bp_seq = seq + 1;
 	return t->o.keep_last && seq == t->o.max_events;
+}
+
+bool kt_timeline_to_stdout(const struct kt_timeline *t)
+{
+	return t->to_stdout;
 }
 
 bool kt_timeline_keeps_last(const struct kt_timeline *t)
@@ -429,6 +429,31 @@ static uint64_t write_doc(struct kt_json *w, const struct kt_timeline *t)
 	return n;
 }
 
+/* "-": the document on stdout (a duplicate of fd 1: fclose reports its errors). */
+static int write_stdout(struct kt_timeline *t, char *err, size_t errlen)
+{
+	FILE *f = kt_outfile_open("-");
+	struct kt_json w;
+	uint64_t n;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot write stdout: %s", strerror(errno));
+		return -1;
+	}
+	kt_json_init_file(&w, f);
+	errno = 0;
+	n = write_doc(&w, t);
+	if (kt_json_error(&w) || fclose(f)) {
+		snprintf(err, errlen, "writing stdout failed: %s",
+			 errno ? strerror(errno) : kt_json_strerror(&w));
+		if (kt_json_error(&w))
+			fclose(f);
+		return -1;
+	}
+	t->last_written = n;
+	return 0;
+}
+
 int kt_timeline_write(struct kt_timeline *t, char *err, size_t errlen)
 {
 	char tmp[4200];
@@ -436,6 +461,8 @@ int kt_timeline_write(struct kt_timeline *t, char *err, size_t errlen)
 	uint64_t n;
 	FILE *f;
 
+	if (t->to_stdout)
+		return write_stdout(t, err, errlen);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", t->path, (int)getpid());
 	f = fopen(tmp, "we");
 	if (!f) {
@@ -482,6 +509,10 @@ int kt_timeline_write_bg(struct kt_timeline *t, char *err, size_t errlen)
 
 	if (t->writer)
 		return 1;
+	if (t->to_stdout) {
+		snprintf(err, errlen, "the timeline goes to stdout: written once, at exit");
+		return -2;
+	}
 	if (pipe2(fds, O_CLOEXEC)) {
 		snprintf(err, errlen, "cannot start writing %s: %s", t->path, strerror(errno));
 		return -1;

@@ -52,7 +52,7 @@ struct kt_timeline;
 
 /*
  * Checks that path's directory takes a file (created and removed again);
- * nothing is written until kt_timeline_write(). agg (may be NULL) gives
+ * nothing is written until kt_timeline_write(). "-" is stdout. agg (may be NULL) gives
  * ring and process names at write time. NULL with err set.
  */
 struct kt_timeline *kt_timeline_open(const char *path, const struct kt_timeline_opts *o,
@@ -72,7 +72,9 @@ int kt_timeline_write(struct kt_timeline *t, char *err, size_t errlen);
  * now, so the caller's loop keeps consuming events while tens of MB are
  * formatted and fsync'd (about 1 s for 100,000 events here). The child
  * runs no atexit handlers and touches nothing but the new file. 0 started,
- * 1 not started (a write is already under way), -1 with err set (fork).
+ * 1 not started (a write is already under way), -1 with err set (fork),
+ * -2 with err set: not for stdout (path "-"), which gets one document, at
+ * the end.
  */
 int kt_timeline_write_bg(struct kt_timeline *t, char *err, size_t errlen);
 /*
@@ -83,6 +85,7 @@ int kt_timeline_write_bg(struct kt_timeline *t, char *err, size_t errlen);
 int kt_timeline_reap(struct kt_timeline *t, bool wait, char *err, size_t errlen);
 
 bool kt_timeline_keeps_last(const struct kt_timeline *t);
+bool kt_timeline_to_stdout(const struct kt_timeline *t);
 /* Events held now (first: at most max_events; what the next write holds before last_ns). */
 uint64_t kt_timeline_written(const struct kt_timeline *t);
 /* Events seen but not held (over the cap, or replaced by newer ones). */
