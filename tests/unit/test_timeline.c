@@ -346,6 +346,36 @@ static void test_background_write(void **state)
 	assert_int_equal(rmdir(dir), 0); /* empty: no temporary file left */
 }
 
+/* "-": one document on stdout when closed; no background write, said why. */
+static void test_stdout(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/kt-timeline-out.XXXXXX", err[256];
+	struct kt_timeline_opts o = {.max_events = 8, .keep_last = true};
+	struct kt_timeline *t = open_or_fail("-", &o);
+	struct kt_event e = ev(KT_EV_SEND, 1000000, 500, 0);
+	int fd = mkstemp(path), saved = dup(1);
+
+	assert_true(fd >= 0 && saved >= 0);
+	kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	assert_int_equal(kt_timeline_write_bg(t, err, sizeof(err)), -2);
+	assert_non_null(strstr(err, "stdout: written once, at exit"));
+	fflush(stdout);
+	assert_int_equal(dup2(fd, 1), 1);
+	int rc = kt_timeline_close(t, err, sizeof(err));
+
+	dup2(saved, 1);
+	close(saved);
+	close(fd);
+	assert_int_equal(rc, 0);
+	const char *s = slurp(path);
+
+	assert_int_equal(strncmp(s, "{\"traceEvents\":[", 16), 0);
+	assert_int_equal(count(s, "\"cat\":\"kaos\""), 1);
+	assert_int_equal(count(s, "{\"traceEvents\""), 1);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_backpressure_nests_in_send),
 		cmocka_unit_test(test_write_is_atomic),
 		cmocka_unit_test(test_background_write),
+		cmocka_unit_test(test_stdout),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }
