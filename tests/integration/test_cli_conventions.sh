@@ -135,6 +135,17 @@ grep -q "^ring filter (-r): [0-9]* events of 1 other rings dropped" "$TMP/ring_n
 [ "$(grep -c "matched no ring" "$TMP/ring_names.err")" -eq 1 ] &&
 	grep -q "warning: -r 'no-such-ring' matched no ring" "$TMP/ring_names.err" ||
 	fail "-r NAME matching nothing: $(cat "$TMP/ring_names.err")"
+# the rings left out feed no other output either: folded stacks and the timeline
+ok ring_names_out "$KT" --sample 1 -r work.1 --folded "$TMP/rn.folded" --timeline "$TMP/rn.tl.json" \
+	-- "$WORK" --msgs 2000 --rings 3
+python3 - "$TMP/rn.folded" "$TMP/rn.tl.json" <<'PY' || fail "-r NAME: other rings' events reached the folded stacks or the timeline"
+import json, sys
+folded = sum(int(l.rsplit(" ", 1)[1]) for l in open(sys.argv[1]) if l.strip())
+# work.1 alone: 2000 sends and 2000 receives (all three rings: 12000)
+assert 4000 <= folded <= 4001, folded
+tl = json.load(open(sys.argv[2]))
+assert 4000 <= tl["otherData"]["events"] <= 4001, tl["otherData"]["events"]
+PY
 # ids alone: still the kernel's filter, no userspace counting
 ok ring_ids "$KT" --sample 1 -r 3 --json "$TMP/ri.json" -- "$WORK" --msgs 3000 --rings 3
 json_check "$TMP/ri.json" \

@@ -253,10 +253,8 @@ static void test_func_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_examples),
-		cmocka_unit_test(test_selectors_and_clauses),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_func_rules),
+		cmocka_unit_test(test_examples), cmocka_unit_test(test_selectors_and_clauses),
+		cmocka_unit_test(test_errors),	 cmocka_unit_test(test_func_rules),
 		cmocka_unit_test(test_holds),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);

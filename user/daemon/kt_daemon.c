@@ -1328,6 +1328,14 @@ static int daemon_run(struct daemon *d)
 	return 0;
 }
 
+/* verbose: libbpf's debug lines as debug log records. */
+static void log_libbpf(const char *line)
+{
+	int n = (int)strcspn(line, "\n");
+
+	kt_log(KT_LOG_DEBUG, "libbpf", "%.*s", n, line);
+}
+
 int kt_daemon_main(int argc, char **argv)
 {
 	static const char doc[] =
@@ -1385,7 +1393,7 @@ int kt_daemon_main(int argc, char **argv)
 				     .want_ts = c.timeline[0] != 0,
 				     .weight_latency = c.folded_latency,
 				     .ringbuf_bytes = c.ringbuf_bytes,
-				     .verbose = c.verbose};
+				     .bpf_log = c.verbose ? log_libbpf : NULL};
 	struct kt_targets watched;
 
 	/* the process scope is set at load: decided by the watches at start */

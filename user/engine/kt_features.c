@@ -797,7 +797,25 @@ static const struct kt_targets *checked;
 static enum kt_site checked_sites[64];
 static bool checked_combined;
 
-int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, size_t errlen)
+/* One line to the driver's note function (kaos-trace's own lines, without the prefix). */
+static void say(kt_features_note_fn note, void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(kt_features_note_fn note, void *ctx, const char *fmt, ...)
+{
+	char line[1536];
+	va_list ap;
+
+	if (!note)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	note(ctx, line);
+}
+
+int kt_features_check(const struct kt_targets *ts, bool time_sites, kt_features_note_fn note,
+		      void *ctx, char *err, size_t errlen)
 {
 	bool nop5 = false;
 	char msg[1024];
@@ -823,7 +841,7 @@ int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, s
 		return -1;
 	}
 	if (kt_features_notes(&probed, msg, sizeof(msg)))
-		fprintf(stderr, "kaos-trace: note: %s\n", msg);
+		say(note, ctx, "note: %s", msg);
 	if (time_sites && (nop5 || checked_combined))
 		kt_features_probe_start(&probed, KT_PROBE_SITES | (nop5 ? KT_PROBE_NOP5 : 0));
 	return 0;
@@ -854,7 +872,8 @@ static int refuse_nop5(const char *path, char *err, size_t errlen)
 	return -1;
 }
 
-int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
+int kt_features_site_finish(bool allow_nop5, kt_features_note_fn note, void *ctx, char *err,
+			    size_t errlen)
 {
 	char msg[1024];
 	int n;
@@ -869,7 +888,7 @@ int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
 			return refuse_nop5(checked->v[i].path, err, errlen);
 	if (checked_combined) {
 		kt_features_site_line(&probed, msg, sizeof(msg));
-		fprintf(stderr, "kaos-trace: probe sites: attaching at %s\n", msg);
+		say(note, ctx, "probe sites: attaching at %s", msg);
 	}
 	for (int i = 0; i < n; i++) {
 		bool dup = false;
@@ -877,7 +896,7 @@ int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
 		for (int j = 0; j < i; j++)
 			dup |= !strcmp(checked->v[i].path, checked->v[j].path);
 		if (!dup && kt_features_site_advice(&probed, checked_sites[i], msg, sizeof(msg)))
-			fprintf(stderr, "kaos-trace: note: %s: %s\n", checked->v[i].path, msg);
+			say(note, ctx, "note: %s: %s", checked->v[i].path, msg);
 	}
 	return probed.site_at;
 }
@@ -893,18 +912,18 @@ void kt_features_explain(FILE *out)
 		yes_no(probed.ringbuf), yes_no(probed.cookie));
 }
 
-int kt_features_cmd(void)
+int kt_features_cmd(FILE *out)
 {
 	struct kt_features f;
 	char msg[1024];
 	int missing;
 
 	kt_features_probe(&f, KT_PROBE_SITES | KT_PROBE_ALL);
-	kt_features_print(stdout, &f);
+	kt_features_print(out, &f);
 	missing = kt_features_missing(&f, msg, sizeof(msg));
 	if (missing)
-		printf("missing: %s\n", msg);
+		fprintf(out, "missing: %s\n", msg);
 	if (kt_features_notes(&f, msg, sizeof(msg)))
-		printf("notes: %s\n", msg);
+		fprintf(out, "notes: %s\n", msg);
 	return missing ? 1 : 0;
 }
