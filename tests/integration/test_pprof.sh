@@ -4,8 +4,9 @@
 # share `pprof -top` gives hot_spin is the folded output's (within 2 points),
 # `pprof -raw` shows the program's build-id, the ring traffic's event stacks
 # are a send sample type ending at kaos_ring_send, counting what the folded
-# output and the summary count, with a send_latency type beside it, and
-# `--pprof -` writes to stdout. Bad input: an unwritable FILE is one line and exit 1, a full
+# output and the summary count, with a send_latency type beside it, --off-cpu
+# is an off-cpu type with the folded nanoseconds, and `--pprof -` writes to
+# stdout. Bad input: an unwritable FILE is one line and exit 1, a full
 # device is an error and exit 1, --pprof - next to --json - is refused.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -53,6 +54,19 @@ grep -Eq "hotspin +send +$sends " "$TMP/run.txt" || fail "the summary's send cou
 	fail "pprof -sample_index=send_latency failed"
 grep -q '^Type: send_latency$' "$TMP/lat.txt" || fail "no send_latency sample type"
 grep -Eq 'Total samples = [0-9.]+(ns|us|ms|s)( |$)' "$TMP/lat.txt" || fail "no send latency total in time units"
+
+# --off-cpu: an off-cpu/nanoseconds type (the first column without --profile)
+# holding the folded output's nanoseconds, thread names as comm labels
+OFF=$B/tests/progs/kt_offcpu
+need "$OFF"
+"$KT" --sample 1 --off-cpu --folded "$TMP/off.folded" --pprof "$TMP/off.pb.gz" -- "$OFF" --ms 800 \
+	>"$TMP/off.txt" 2>"$TMP/off.err" || fail "kaos-trace --off-cpu --pprof failed"
+"$PPROF" -raw "$TMP/off.pb.gz" >"$TMP/offraw.txt" 2>"$TMP/offraw.err" || fail "pprof -raw (off-cpu) failed"
+grep -q '^off-cpu/nanoseconds ' "$TMP/offraw.txt" || fail "off-cpu/nanoseconds is not the first sample type"
+pns=$(awk '/^Samples:/ {s = 1; next} /^Locations/ {s = 0} s && /^ +[0-9]+ .*:/ {t += $1} END {printf "%.0f", t}' "$TMP/offraw.txt")
+fns=$(awk '/^\[off-cpu\];/ {t += $NF} END {printf "%.0f", t}' "$TMP/off.folded")
+[ "$fns" -gt 0 ] && [ "$pns" = "$fns" ] || fail "off-cpu ns: pprof $pns, folded $fns"
+grep -q 'comm:\[consumer\]' "$TMP/offraw.txt" || fail "no comm label of the consumer thread"
 
 # - is stdout; the text report then goes to stderr
 "$KT" --profile 97 --pprof - -- "$HOT" --ms 300 --spin-us 5000 --ops 5 >"$TMP/out.pb.gz" 2>"$TMP/out.err" ||
