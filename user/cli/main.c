@@ -30,6 +30,7 @@
 
 #include "bpf/kaos_trace.skel.h"
 #include "kt_agg.h"
+#include "kt_addons.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
 #include "kt_event.h"
@@ -69,13 +70,13 @@ struct options {
 	uint64_t ringbuf_bytes;
 	bool verbose;
 	bool no_calibrate;
-	bool allow_nop5; /* --allow-nop5-sites: the user says the target never forks */
-	double probe_cost_ns;		/* --probe-cost: skip calibration, use this */
-	char **cmd;			/* -- CMD ARGS: start it and trace it */
-	unsigned int profile_hz;	/* --profile: sample user stacks at this rate per CPU */
-	const char *pmu;		/* --pmu EVENT[,EVENT] */
-	bool off_cpu;			/* --off-cpu: blocked time by stack (kt_offcpu) */
-	long long off_cpu_min_us;	/* --off-cpu-min-us; -1: not given (1 us) */
+	bool allow_nop5;	  /* --allow-nop5-sites: the user says the target never forks */
+	double probe_cost_ns;	  /* --probe-cost: skip calibration, use this */
+	char **cmd;		  /* -- CMD ARGS: start it and trace it */
+	unsigned int profile_hz;  /* --profile: sample user stacks at this rate per CPU */
+	const char *pmu;	  /* --pmu EVENT[,EVENT] */
+	bool off_cpu;		  /* --off-cpu: blocked time by stack (kt_offcpu) */
+	long long off_cpu_min_us; /* --off-cpu-min-us; -1: not given (1 us) */
 	const char *funcs[MAX_TARGETS]; /* --func patterns */
 	int nfuncs;
 	uint32_t max_funcs;
@@ -123,6 +124,14 @@ static void __attribute__((noreturn, format(printf, 2, 3))) die(int code, const 
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(code);
+}
+
+/* Notes of the library modules: one "kaos-trace: " line each on stderr. */
+static void print_note(void *ctx, bool warning, const char *line)
+{
+	(void)ctx;
+	(void)warning;
+	fprintf(stderr, "kaos-trace: %s\n", line);
 }
 
 /* ---------------------------------------------------------------- CLI */
@@ -231,7 +240,8 @@ static const struct argp_option options[] = {
 	 0},
 	{"fail-on-alert", OPT_FAIL_ON_ALERT, NULL, 0, "Exit 3 if any alert fired", 0},
 	{"timeline", OPT_TIMELINE, "FILE", 0, "Write events as Chrome/Perfetto trace JSON", 0},
-	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
+	 "Timeline cap (default " KT_STR(KT_TIMELINE_DEFAULT_MAX) ")", 0},
 	{},
 };
 
@@ -697,7 +707,8 @@ static void setup_scope(struct tracer *t)
 static void check_stdout_at_exit(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "kaos-trace: write stdout: %s\n", errno ? strerror(errno) : "error");
+		fprintf(stderr, "kaos-trace: write stdout: %s\n",
+			errno ? strerror(errno) : "error");
 		_exit(1);
 	}
 }
@@ -825,6 +836,7 @@ int main(int argc, char **argv)
 	t.s.event_name = event_name;
 	t.s.event_name_ctx = &t;
 	t.s.sampling = kt_sampling_from_flags(opt.sample, opt.budget_pct);
+	t.s.note = print_note;
 	sampling_session = &t.s;
 	atexit(release_sampling_at_exit); /* die() after a request leaves nothing behind */
 	if (pmu.n && (e = kt_pmu_fill_map(&pmu, bpf_map__fd(t.s.skel->maps.pmu_events))))
@@ -887,8 +899,9 @@ int main(int argc, char **argv)
 	struct kt_oneshot *extras = NULL;
 
 	if (opt.nalerts || opt.timeline) {
-		struct kt_oneshot_opts oo = {opt.alerts, opt.nalerts, opt.alert_log, opt.timeline,
-					     opt.timeline_max};
+		struct kt_oneshot_opts oo = {opt.alerts,   opt.nalerts,	     opt.alert_log,
+					     opt.timeline, opt.timeline_max, print_note,
+					     NULL};
 
 		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
 			die(1, "%s", err);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kt_addons.h"
 #include "kt_alert.h"
 #include "kt_config.h"
 #include "kt_features.h"
@@ -31,223 +32,6 @@
 #define MAX_CLI	      512
 #define MIN_RETAIN_NS 60000000000ull
 #define LOSS_LOG_NS   10000000000ull /* at most one "events lost" line per 10 s */
-
-/* ---------------------------------------------------------------- shared helpers */
-
-static void global_counters(struct kt_session *s, uint64_t g[KT_WIN_G_NR])
-{
-	struct kt_report_totals t;
-
-	kt_session_totals(s, &t);
-	g[KT_WIN_G_FIRED] = t.fired;
-	g[KT_WIN_G_DELIVERED] = t.delivered;
-	g[KT_WIN_G_LOST] = t.lost;
-}
-
-struct timeline_hook {
-	struct kt_timeline *t;
-	const char *path;
-	bool log_plain; /* one-shot: plain stderr line instead of kt_log */
-};
-
-static void timeline_event(void *ctx, const struct kt_event *e, size_t size)
-{
-	struct timeline_hook *h = ctx;
-
-	if (h->t && kt_timeline_add(h->t, e, size)) {
-		if (h->log_plain)
-			fprintf(stderr,
-				"kaos-trace: timeline %s: cap of %llu events reached; later events "
-				"are counted, not written (--timeline-max-events)\n",
-				h->path, (unsigned long long)kt_timeline_written(h->t));
-		else
-			kt_log(KT_LOG_WARN, "timeline",
-			       "%s: cap of %llu events reached; later events are counted, not "
-			       "written ([timeline] max_events)",
-			       h->path, (unsigned long long)kt_timeline_written(h->t));
-	}
-}
-
-/* ---------------------------------------------------------------- one-shot */
-
-struct kt_oneshot {
-	struct kt_session *s;
-	struct kt_windows *win;
-	struct kt_alerts *alerts;
-	FILE *alert_out;
-	const char *alert_path;
-	struct timeline_hook tl;
-	uint64_t next_eval;
-};
-
-static void oneshot_free(struct kt_oneshot *o)
-{
-	char err[256];
-
-	kt_alerts_free(o->alerts);
-	kt_windows_free(o->win);
-	if (o->alert_out && o->alert_out != stderr)
-		fclose(o->alert_out);
-	if (o->tl.t)
-		kt_timeline_close(o->tl.t, err, sizeof(err));
-	free(o);
-}
-
-struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_oneshot_opts *opt,
-				    char *err, size_t errlen)
-{
-	struct kt_oneshot *o = calloc(1, sizeof(*o));
-	struct kt_rule *rules = opt->nrules ? calloc((size_t)opt->nrules, sizeof(*rules)) : NULL;
-	uint64_t lens[KT_WIN_MAX];
-	int nw = 0;
-
-	if (!o || (opt->nrules && !rules)) {
-		free(o);
-		free(rules);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	o->s = s;
-	o->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
-	o->alerts = kt_alerts_new();
-	if (!o->win || !o->alerts)
-		goto oom;
-	for (int i = 0; i < opt->nrules; i++) {
-		struct kt_rule_error re;
-		char eb[256];
-
-		if (kt_rule_parse(opt->rules[i], &rules[i], &re)) {
-			snprintf(err, errlen, "--alert '%s': %s", opt->rules[i],
-				 kt_rule_strerror(&re, eb, sizeof(eb)));
-			goto fail;
-		}
-		bool dup = false;
-
-		for (int j = 0; j < nw; j++)
-			dup |= lens[j] == rules[i].window_ns;
-		if (!rules[i].window_ns || dup)
-			continue;
-		if (nw == KT_WIN_MAX) {
-			snprintf(err, errlen, "--alert: more than %d distinct 'over' windows",
-				 KT_WIN_MAX);
-			goto fail;
-		}
-		lens[nw++] = rules[i].window_ns;
-	}
-	if (kt_windows_set(o->win, lens, nw) || kt_alerts_set_rules(o->alerts, rules, opt->nrules))
-		goto oom;
-	o->alert_path = opt->alert_log;
-	if (opt->alert_log && strcmp(opt->alert_log, "-")) {
-		o->alert_out = fopen(opt->alert_log, "we");
-		if (!o->alert_out) {
-			snprintf(err, errlen, "cannot write %s: %s", opt->alert_log,
-				 strerror(errno));
-			goto fail;
-		}
-	} else {
-		o->alert_out = stderr;
-	}
-	kt_alerts_set_output(o->alerts, o->alert_out, NULL, 0);
-	if (opt->timeline) {
-		o->tl.t = kt_timeline_open(opt->timeline,
-					   opt->timeline_max ? opt->timeline_max : 250000, &s->agg,
-					   err, errlen);
-		if (!o->tl.t)
-			goto fail;
-		o->tl.path = opt->timeline;
-		o->tl.log_plain = true;
-		if (kt_session_add_hook(s, timeline_event, &o->tl)) {
-			snprintf(err, errlen, "too many event hooks");
-			goto fail;
-		}
-	}
-	o->next_eval = kt_now_ns(CLOCK_MONOTONIC) + 1000000000ull;
-	free(rules);
-	return o;
-oom:
-	snprintf(err, errlen, "out of memory");
-fail:
-	free(rules);
-	oneshot_free(o);
-	return NULL;
-}
-
-static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
-{
-	uint64_t g[KT_WIN_G_NR];
-	struct kt_alert_src src = {.agg = &o->s->agg,
-				   .win = o->win,
-				   .global = g,
-				   .now = now,
-				   .default_win = KT_WIN_ALL};
-
-	global_counters(o->s, g);
-	kt_windows_tick(o->win, &o->s->agg, g, now);
-	if (kt_alerts_nrules(o->alerts))
-		kt_alerts_eval(o->alerts, &src);
-}
-
-void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
-{
-	uint64_t g[KT_WIN_G_NR];
-
-	if (kt_windows_count(o->win)) {
-		global_counters(o->s, g);
-		kt_windows_tick(o->win, &o->s->agg, g, now);
-	}
-	if (now >= o->next_eval) {
-		oneshot_eval(o, now);
-		o->next_eval = now + 1000000000ull;
-	}
-}
-
-int kt_oneshot_finish(struct kt_oneshot *o)
-{
-	char err[512];
-	int rc = 0;
-
-	if (kt_alerts_nrules(o->alerts)) {
-		oneshot_eval(o, kt_now_ns(CLOCK_MONOTONIC));
-		rc = (int)kt_alerts_fired(o->alerts);
-		fprintf(stderr, "kaos-trace: alerts: %d rule%s, %llu fired, %llu resolved\n",
-			kt_alerts_nrules(o->alerts), kt_alerts_nrules(o->alerts) == 1 ? "" : "s",
-			(unsigned long long)kt_alerts_fired(o->alerts),
-			(unsigned long long)kt_alerts_resolved(o->alerts));
-	}
-	int werr;
-	uint64_t lost = kt_alerts_write_errors(o->alerts, &werr);
-	if (lost) {
-		/* each failed line was logged; the run must not end with 0 (docs promise it) */
-		fprintf(stderr, "kaos-trace: writing %s failed: %s (%llu alert line%s lost)\n",
-			o->alert_path ? o->alert_path : "stderr", strerror(werr),
-			(unsigned long long)lost, lost == 1 ? "" : "s");
-		rc = -1;
-	}
-	if (o->alert_out && o->alert_out != stderr) {
-		if (fclose(o->alert_out) && !lost) {
-			fprintf(stderr, "kaos-trace: writing %s failed: %s\n", o->alert_path,
-				strerror(errno));
-			rc = -1;
-		}
-		o->alert_out = NULL;
-	}
-	if (o->tl.t) {
-		uint64_t written = kt_timeline_written(o->tl.t);
-		uint64_t dropped = kt_timeline_dropped(o->tl.t);
-
-		if (kt_timeline_close(o->tl.t, err, sizeof(err))) {
-			fprintf(stderr, "kaos-trace: timeline: %s\n", err);
-			rc = -1;
-		} else {
-			fprintf(stderr, "kaos-trace: wrote %llu events to timeline %s%s\n",
-				(unsigned long long)written, o->tl.path,
-				dropped ? " (cap reached: some left out)" : "");
-		}
-		o->tl.t = NULL;
-	}
-	oneshot_free(o);
-	return rc;
-}
 
 /* ---------------------------------------------------------------- daemon state */
 
@@ -276,7 +60,7 @@ struct daemon {
 	struct kt_alerts *alerts;
 	FILE *alert_out;
 	struct kt_http *http;
-	struct timeline_hook tl;
+	struct kt_timeline_sink tl;
 	bool stacks;		  /* fixed at start: the BPF object is loaded once */
 	struct kt_offcpu *offcpu; /* off_cpu = yes: fixed at start too */
 	uint64_t reloads, reload_failures;
@@ -353,7 +137,8 @@ static const struct argp_option daemon_options[] = {
 	{"retain", OPT_RETAIN, "DURATION", 0,
 	 "Forget exited processes after this long (default: the longest window, >= 1m)", 0},
 	{"timeline", OPT_TIMELINE, "FILE", 0, "Write a Chrome/Perfetto trace-event timeline", 0},
-	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
+	 "Timeline cap (default " KT_STR(KT_TIMELINE_DEFAULT_MAX) ")", 0},
 	{"folded-dir", OPT_FOLDED_DIR, "DIR", 0,
 	 "Write folded stacks per interval into DIR (enables stack capture)", 0},
 	{"folded-interval", OPT_FOLDED_INTERVAL, "DURATION", 0, "Folded file rotation (default 1m)",
@@ -721,6 +506,13 @@ static void restart_only(const struct kt_config *old, const struct kt_config *c)
 		kt_log(KT_LOG_WARN, "reload", "probe_cost changes on restart only");
 }
 
+/* The timeline's cap line goes to the log. */
+static void timeline_note(void *ctx, bool warning, const char *line)
+{
+	(void)ctx;
+	kt_log(warning ? KT_LOG_WARN : KT_LOG_INFO, "timeline", "%s", line);
+}
+
 /* Sampling notes (reclaimed requests, cost warnings) go to the log. */
 static void sampling_note(void *ctx, bool warning, const char *line)
 {
@@ -764,16 +556,12 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 		if (!(http = kt_http_listen(c->listen, http_handler, d, err, errlen)))
 			goto fail_targets;
 	if (first || strcmp(c->alert_log, d->cfg.alert_log)) {
-		if (c->alert_log[0] && strcmp(c->alert_log, "-")) {
-			alert_out = fopen(c->alert_log, "ae");
-			if (!alert_out) {
-				snprintf(err, errlen, "alert log %.512s: %s", c->alert_log,
-					 strerror(errno));
-				goto fail_http;
-			}
-			setvbuf(alert_out, NULL, _IOLBF, 0);
-		} else {
-			alert_out = stderr;
+		char e[600];
+
+		alert_out = kt_alert_log_open(c->alert_log, true, e, sizeof(e));
+		if (!alert_out) {
+			snprintf(err, errlen, "alert log: %s", e);
+			goto fail_http;
 		}
 	}
 	/* attach what is new (or replaced on disk) */
@@ -826,8 +614,7 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 			kt_log(KT_LOG_INFO, "http", "metrics endpoint off");
 	}
 	if (alert_out != d->alert_out) {
-		if (d->alert_out && d->alert_out != stderr)
-			fclose(d->alert_out);
+		kt_alert_log_close(d->alert_out);
 		d->alert_out = alert_out;
 	}
 	kt_windows_set(d->win, lens, nw);
@@ -864,8 +651,8 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 fail_attach:
 	for (int i = 0; i < nnew; i++)
 		kt_session_detach(&d->s, -1, new_paths[i]);
-	if (alert_out != d->alert_out && alert_out != stderr)
-		fclose(alert_out);
+	if (alert_out != d->alert_out)
+		kt_alert_log_close(alert_out);
 fail_http:
 	if (http != d->http)
 		kt_http_close(http);
@@ -1178,7 +965,7 @@ static int daemon_run(struct daemon *d)
 		if (now >= next_tick) {
 			uint64_t g[KT_WIN_G_NR];
 
-			global_counters(&d->s, g);
+			kt_addons_global_counters(&d->s, g);
 			kt_windows_tick(d->win, &d->s.agg, g, now);
 			track_processes(d, now);
 			retire_rings(d, now);
@@ -1202,7 +989,7 @@ static int daemon_run(struct daemon *d)
 						   .now = now,
 						   .default_win = d->default_win};
 
-			global_counters(&d->s, g);
+			kt_addons_global_counters(&d->s, g);
 			kt_alerts_eval(d->alerts, &src);
 			next_eval = now + d->cfg.eval_ns;
 		}
@@ -1224,16 +1011,10 @@ static int daemon_run(struct daemon *d)
 		kt_offcpu_fold_since(d->offcpu, d->s.folded); /* the last blocks, if any */
 	if (d->cfg.folded_dir[0] && d->s.folded && kt_folded_size(d->s.folded))
 		rotate_folded(d);
-	if (d->tl.t) {
-		uint64_t written = kt_timeline_written(d->tl.t);
-
-		if (kt_timeline_close(d->tl.t, err, sizeof(err)))
-			kt_log(KT_LOG_ERROR, "timeline", "%s", err);
-		else
-			kt_log(KT_LOG_INFO, "timeline", "wrote %llu events to %s",
-			       (unsigned long long)written, d->cfg.timeline);
-		d->tl.t = NULL;
-	}
+	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
+		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
+	else if (err[0])
+		kt_log(KT_LOG_INFO, "timeline", "%s", err);
 	return 0;
 }
 
@@ -1368,10 +1149,10 @@ int kt_daemon_main(int argc, char **argv)
 		goto out;
 	}
 	if (d.cfg.timeline[0]) {
-		d.tl.t = kt_timeline_open(d.cfg.timeline, d.cfg.timeline_max, &d.s.agg, err,
-					  sizeof(err));
-		d.tl.path = d.cfg.timeline;
-		if (!d.tl.t || kt_session_add_hook(&d.s, timeline_event, &d.tl)) {
+		d.tl = (struct kt_timeline_sink){.cap_hint = "[timeline] max_events",
+						 .note = timeline_note};
+		if (kt_timeline_sink_open(&d.tl, &d.s, d.cfg.timeline, d.cfg.timeline_max, err,
+					  sizeof(err))) {
 			kt_log(KT_LOG_ERROR, "start", "timeline: %s", err);
 			rc = 1;
 			goto out;
@@ -1409,12 +1190,10 @@ int kt_daemon_main(int argc, char **argv)
 	rc = daemon_run(&d);
 	kt_log(KT_LOG_INFO, "stop", "exit %d", rc);
 out:
-	if (d.tl.t)
-		kt_timeline_close(d.tl.t, err, sizeof(err));
+	kt_timeline_sink_close(&d.tl, err, sizeof(err));
 	kt_http_close(d.http);
 	kt_alerts_free(d.alerts);
-	if (d.alert_out && d.alert_out != stderr)
-		fclose(d.alert_out);
+	kt_alert_log_close(d.alert_out);
 	kt_windows_free(d.win);
 	kt_prom_rings_free(d.prom_rings);
 	kt_offcpu_free(d.offcpu);

@@ -480,8 +480,6 @@ static void note(struct kt_session *s, bool warning, const char *fmt, ...)
 	va_end(ap);
 	if (s->note)
 		s->note(s->note_ctx, warning, line);
-	else
-		fprintf(stderr, "kaos-trace: %s\n", line);
 }
 
 /* Says what a change of the control found: stale requests reclaimed, an orphaned period. */

@@ -24,6 +24,9 @@
 
 struct kt_timeline;
 
+/* The default cap (--timeline-max-events, [timeline] max_events): about 1 s of a busy process. */
+#define KT_TIMELINE_DEFAULT_MAX 250000
+
 /* Creates path. agg (may be NULL) gives ring and process names. NULL with err set. */
 struct kt_timeline *kt_timeline_open(const char *path, uint64_t max_events,
 				     const struct kt_agg *agg, char *err, size_t errlen);

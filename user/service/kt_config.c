@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kt_timeline.h"
+
 #define INI_LINE_MAX 4096
 
 /* ---------------------------------------------------------------- INI */
@@ -124,7 +126,7 @@ void kt_config_init(struct kt_config *c)
 	c->exec_timeout_ns = 10000000000ull;
 	c->folded_interval_ns = 60000000000ull;
 	c->folded_keep = 60;
-	c->timeline_max = 250000;
+	c->timeline_max = KT_TIMELINE_DEFAULT_MAX;
 	c->off_cpu_min_ns = 1000;
 	c->metrics_max_rings = 32; /* KT_PROM_DEFAULT_MAX_RINGS; docs/daemon.md has the bound */
 }
