@@ -33,6 +33,7 @@
 #include "kt_addons.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
+#include "kt_engine.h"
 #include "kt_event.h"
 #include "kt_features.h"
 #include "kt_folded.h"
@@ -93,19 +94,17 @@ struct options {
 
 static struct options opt = {
 	.off_cpu_min_us = -1,
-	/* the ring buffer pages are mapped twice and count in RSS: 2 MiB = ~24,000 events */
-	.ringbuf_bytes = 2u << 20,
+	.ringbuf_bytes = KT_ENGINE_RINGBUF_DEFAULT,
 };
 
 static volatile sig_atomic_t stop_signal;
 
-/* The session whose sampling requests die() withdraws on its way out. */
-static struct kt_session *sampling_session;
+/* The one engine of a run; die() withdraws its sampling requests on the way out. */
+static struct kt_engine engine;
 
 static void release_sampling_at_exit(void)
 {
-	if (sampling_session)
-		kt_session_release_sampling(sampling_session);
+	kt_engine_release_sampling(&engine);
 }
 
 static void on_signal(int sig)
@@ -410,114 +409,34 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 /* ---------------------------------------------------------------- state */
 
-struct tracer {
-	struct kt_session s;
-	struct kt_targets targets;
+/* The outputs of a run: views of the engine's snapshots. */
+struct outputs {
 	FILE *json;
-	int json_errno;		  /* first --json write error */
-	uint64_t t_iv;		  /* start of current interval */
-	uint64_t lost_iv0;	  /* events lost when the interval started */
-	struct kt_func *func;	  /* --func, or NULL */
-	struct kt_profile *prof;  /* --profile */
-	struct kt_offcpu *offcpu; /* --off-cpu */
-	pid_t child;		  /* -- COMMAND: its pid */
-	int child_go;		  /* write end of the pipe the child waits on before exec */
-	int child_status;	  /* its exit status, once reaped */
-	char scope[1024];	  /* which processes are traced, in words */
+	int json_errno; /* first --json write error */
+	FILE *folded;	/* --folded FILE; NULL: stdout */
 };
 
-/* --func events are named after their function in folded stacks. */
-static const char *event_name(void *ctx, const struct kt_event *e)
+static void report(struct outputs *out, bool final)
 {
-	struct tracer *t = ctx;
+	struct kt_snapshot snap;
 
-	return e->type == KT_EV_FUNC ? kt_func_name(t->func, e->ring_id)
-				     : kt_event_type_name(e->type);
-}
-
-static void report(struct tracer *t, bool final)
-{
-	struct kt_report_totals tot;
-	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
-
-	kt_func_sync(t->func, &t->s.agg); /* exact counts from the kernel */
-	kt_session_totals(&t->s, &tot);
-	tot.func_calibrated = kt_func_calibrated(t->func);
-	kt_func_stats(t->func, tot.func_stats);
-	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
-	tot.interval_s = (double)(now - t->t_iv) / 1e9;
-	tot.lost_iv0 = t->lost_iv0;
-	tot.final = final;
-	tot.scope = t->scope;
-	uint64_t sc[KT_SCOPE_STAT_NR];
-
-	kt_session_scope_stats(&t->s, sc);
-	tot.out_of_scope = sc[KT_SCOPE_OTHER];
-	tot.scope_full = sc[KT_SCOPE_FULL];
-	tot.exec_lost = sc[KT_SCOPE_EXEC_LOST];
-	if (final && t->json && t->offcpu) {
+	kt_engine_snapshot(&engine, &snap);
+	snap.tot.final = final;
+	if (final && out->json && engine.offcpu) {
 		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
-		tot.json_extra = kt_offcpu_json;
-		tot.json_extra_ctx = t->offcpu;
+		snap.tot.json_extra = kt_offcpu_json;
+		snap.tot.json_extra_ctx = engine.offcpu;
 	}
-	kt_report_text(stdout, &t->s.agg, &tot, opt.hist, !final);
-	if (t->json) {
-		kt_report_json(t->json, &t->s.agg, &tot, !final);
+	kt_report_text(stdout, snap.agg, &snap.tot, opt.hist, !final);
+	if (out->json) {
+		kt_report_json(out->json, snap.agg, &snap.tot, !final);
 		/* each line is flushed: keep the first write error for the exit status */
-		if (ferror(t->json) && !t->json_errno)
-			t->json_errno = errno ? errno : EIO;
+		if (ferror(out->json) && !out->json_errno)
+			out->json_errno = errno ? errno : EIO;
 	}
 	fflush(stdout);
 	if (!final)
-		t->lost_iv0 = tot.lost; /* the next interval starts now */
-}
-
-static void check_exited(struct tracer *t)
-{
-	for (int i = 0; i < t->targets.n; i++) {
-		struct kt_target *tg = &t->targets.v[i];
-
-		int status;
-
-		if (tg->pid <= 0 || tg->exited)
-			continue;
-		if (tg->pid == t->child) {
-			/* our own child: reap it (a zombie still answers kill(pid, 0)) */
-			if (waitpid(t->child, &status, WNOHANG) != t->child)
-				continue;
-			t->child_status =
-				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-			for (int j = 0; j < t->targets.n; j++)
-				if (t->targets.v[j].pid == t->child)
-					t->targets.v[j].exited = true;
-			for (struct kt_proc *p = t->s.agg.procs; p; p = p->next)
-				if (p->pid == (uint32_t)t->child)
-					p->exited = true;
-			fprintf(stderr, "kaos-trace: command exited with status %d\n",
-				t->child_status);
-			continue;
-		}
-		if (kill(tg->pid, 0) != 0 && errno == ESRCH) {
-			tg->exited = true;
-			struct kt_proc *p = kt_agg_proc(&t->s.agg, (uint32_t)tg->pid);
-
-			if (p)
-				p->exited = true;
-			fprintf(stderr, "kaos-trace: pid %d exited\n", tg->pid);
-		}
-	}
-}
-
-static bool all_pids_exited(struct tracer *t)
-{
-	int live = 0;
-
-	for (int i = 0; i < t->targets.n; i++) {
-		if (t->targets.v[i].pid <= 0)
-			return false; /* a path target follows future processes */
-		live += !t->targets.v[i].exited;
-	}
-	return live == 0;
+		kt_engine_interval_reset(&engine, snap.now_ns);
 }
 
 /* The start-up line on sampling: which is in effect, and why. */
@@ -571,131 +490,6 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- -- COMMAND */
-
-/* Finds cmd on PATH the way execvp would (for resolving its probes). */
-static int which(const char *cmd, char *out, size_t n)
-{
-	const char *path = getenv("PATH");
-
-	if (strchr(cmd, '/')) {
-		snprintf(out, n, "%s", cmd);
-		return access(out, X_OK);
-	}
-	while (path && *path) {
-		size_t len = strcspn(path, ":");
-
-		snprintf(out, n, "%.*s/%s", (int)len, path, cmd);
-		if (access(out, X_OK) == 0)
-			return 0;
-		path += len + (path[len] == ':');
-	}
-	return -1;
-}
-
-/*
- * Forks the command, stopped before exec until the probes are attached,
- * and targets its pid in the objects that carry probes (the program or
- * the libkaos.so it needs): tracing covers it from its first operation.
- */
-static void start_command(struct tracer *t)
-{
-	char exe[PATH_MAX], err[1024];
-	struct kt_targets found = {0};
-	int go[2];
-
-	if (which(opt.cmd[0], exe, sizeof(exe))) {
-		if (strchr(opt.cmd[0], '/')) /* a path: say why access() refused it */
-			die(127, "%s: %s", opt.cmd[0], strerror(errno));
-		die(127, "%s: command not found", opt.cmd[0]);
-	}
-	if (kt_targets_add_path(&found, exe, err, sizeof(err)))
-		die(1, "%s", err);
-	if (pipe2(go, O_CLOEXEC))
-		die(1, "pipe: %s", strerror(errno));
-	t->child = fork();
-	if (t->child < 0)
-		die(1, "fork: %s", strerror(errno));
-	if (t->child == 0) {
-		char c;
-
-		close(go[1]);
-		if (read(go[0], &c, 1) != 1)
-			_exit(127); /* the tracer gave up before attaching */
-		execvp(opt.cmd[0], opt.cmd);
-		fprintf(stderr, "kaos-trace: cannot run %s: %s\n", opt.cmd[0], strerror(errno));
-		_exit(127);
-	}
-	close(go[0]);
-	t->child_go = go[1];
-	t->child_status = -1;
-	for (int i = 0; i < found.n; i++)
-		if (kt_targets_add_pid_path(&t->targets, t->child, found.v[i].path, err,
-					    sizeof(err)))
-			die(1, "%s", err);
-	kt_targets_free(&found);
-}
-
-/* ---------------------------------------------------------------- scope */
-
-/* Appends one "; "-separated part to buf (truncated if it does not fit). */
-__attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t n, const char *fmt,
-							       ...)
-{
-	size_t len = strlen(buf);
-	va_list ap;
-
-	if (len + 3 >= n)
-		return;
-	if (len)
-		len += (size_t)snprintf(buf + len, n - len, "; ");
-	va_start(ap, fmt);
-	vsnprintf(buf + len, n - len, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Says which processes are traced (the start-up line and the report), and
- * with a scope (-b PROGRAM whose probes are in libkaos.so) adds the -p
- * pids, the command and each program's processes to it.
- */
-static void setup_scope(struct tracer *t)
-{
-	char err[1024];
-
-	for (int i = 0; i < t->targets.n; i++) {
-		const struct kt_target *tg = &t->targets.v[i];
-		int n;
-
-		if (tg->pid > 0) {
-			if (t->s.scope && kt_session_scope_pid(&t->s, tg->pid))
-				die(1, "pid %d: cannot add it to the process scope", (int)tg->pid);
-			if (i && tg->pid == t->targets.v[i - 1].pid)
-				continue; /* one pid, several objects */
-			if (tg->pid == t->child)
-				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)",
-					     (int)tg->pid);
-			else
-				scope_append(t->scope, sizeof(t->scope), "pid %d", (int)tg->pid);
-			continue;
-		}
-		if (!tg->path[0])
-			continue;
-		if (!tg->program[0]) {
-			scope_append(t->scope, sizeof(t->scope), "every process mapping %s",
-				     tg->path);
-			continue;
-		}
-		n = 0;
-		if (t->s.scope &&
-		    (n = kt_session_scope_program(&t->s, tg->program, err, sizeof(err))) < 0)
-			die(1, "%s", err);
-		scope_append(t->scope, sizeof(t->scope),
-			     "processes of %s, now and later, children included (%d running)",
-			     tg->program, n);
-	}
-}
-
 /* ---------------------------------------------------------------- main */
 
 /*
@@ -713,13 +507,219 @@ static void check_stdout_at_exit(void)
 	}
 }
 
+/* Checks of the options only this driver has (the engine checks its own). */
+static void check_cli_opts(void)
+{
+	if (opt.fail_on_alert && !opt.nalerts)
+		die(2, "--fail-on-alert needs at least one --alert RULE");
+	if (opt.alert_log && !opt.nalerts)
+		die(2, "--alert-log needs at least one --alert RULE");
+	if (opt.timeline_max && !opt.timeline)
+		die(2, "--timeline-max-events needs --timeline FILE");
+	if (opt.weight_given && !opt.stacks)
+		die(2, "--weight needs --stacks or --folded FILE");
+	if (opt.off_cpu_min_us >= 0 && !opt.off_cpu)
+		die(2, "--off-cpu-min-us needs --off-cpu");
+}
+
+static struct kt_engine_opts engine_opts(void)
+{
+	return (struct kt_engine_opts){
+		.pids = opt.pids,
+		.npids = opt.npids,
+		.paths = opt.paths,
+		.npaths = opt.npaths,
+		.cmd = opt.cmd,
+		.rings = opt.rings,
+		.nrings = opt.nrings,
+		.sample = opt.sample,
+		.budget_pct = opt.budget_pct,
+		.stacks = opt.stacks,
+		.weight_latency = opt.weight_latency,
+		.want_ts = opt.timeline != NULL,
+		.ringbuf_bytes = opt.ringbuf_bytes,
+		.verbose = opt.verbose,
+		.no_calibrate = opt.no_calibrate,
+		.probe_cost_ns = opt.probe_cost_ns,
+		.allow_nop5 = opt.allow_nop5,
+		.profile_hz = opt.profile_hz,
+		.pmu = opt.pmu,
+		.off_cpu = opt.off_cpu,
+		.off_cpu_min_ns = opt.off_cpu_min_us >= 0 ? (uint64_t)opt.off_cpu_min_us * 1000 : 0,
+		.funcs = opt.funcs,
+		.nfuncs = opt.nfuncs,
+		.max_funcs = opt.max_funcs,
+		.max_rate = opt.max_rate,
+		.no_usdt = opt.no_usdt,
+		.note = print_note,
+	};
+}
+
+/* Before anything is loaded: an output that cannot be written fails first. */
+static void open_outputs(struct outputs *out)
+{
+	if (opt.folded_path && !(out->folded = fopen(opt.folded_path, "w")))
+		die(1, "cannot write %s: %s", opt.folded_path, strerror(errno));
+	if (opt.json_path && !(out->json = fopen(opt.json_path, "w")))
+		die(1, "cannot write %s: %s", opt.json_path, strerror(errno));
+}
+
+static void start_engine(void)
+{
+	char err[1024];
+	int rc = kt_engine_start(&engine, err, sizeof(err));
+
+	if (!rc)
+		return;
+	fprintf(stderr, "kaos-trace: %s\n", err);
+	if (engine.bpf_log) {
+		kt_session_print_bpf_log(stderr);
+		kt_features_explain(stderr);
+	}
+	exit(rc);
+}
+
+static struct kt_oneshot *start_addons(void)
+{
+	struct kt_oneshot_opts oo = {opt.alerts,       opt.nalerts, opt.alert_log, opt.timeline,
+				     opt.timeline_max, print_note,  NULL};
+	struct kt_oneshot *o;
+	char err[1024];
+
+	if (!opt.nalerts && !opt.timeline)
+		return NULL;
+	if (!(o = kt_oneshot_start(&engine.s, &oo, err, sizeof(err))))
+		die(1, "%s", err);
+	return o;
+}
+
+static void say_start(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	int ntg = engine.targets.n;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	if (engine.func)
+		kt_func_describe(engine.func, stderr);
+	fprintf(stderr,
+		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
+		kt_session_nlinks(&engine.s) + kt_func_nlinks(engine.func), ntg,
+		ntg == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
+		engine.s.hit_ns);
+	fprintf(stderr, "kaos-trace: scope: %s\n", engine.scope);
+	say_sampling(&engine.s);
+}
+
+/* Polls until the duration, a signal, or every traced process exited. 0 or 1. */
+static int run(struct outputs *out, struct kt_oneshot *extras)
+{
+	uint64_t start = engine.s.t_start;
+	uint64_t end = opt.duration_s > 0 ? start + (uint64_t)(opt.duration_s * 1e9) : 0;
+	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
+
+	while (!stop_signal) {
+		int e = kt_engine_poll(&engine, 50);
+
+		if (e < 0) {
+			fprintf(stderr, "kaos-trace: ring buffer poll failed: %s\n", strerror(-e));
+			return 1;
+		}
+		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
+		int done = kt_engine_tick(&engine, now);
+
+		if (iv_ns && now - engine.t_iv >= iv_ns)
+			report(out, false);
+		if (extras)
+			kt_oneshot_tick(extras, now);
+		if (done || (end && now >= end))
+			break;
+	}
+	return 0;
+}
+
+/* The folded stacks to --folded FILE or stdout. 0 or 1. */
+static int write_folded(struct outputs *out)
+{
+	int rc = 0, nst;
+
+	if (!engine.s.folded)
+		return 0;
+	nst = kt_folded_write(engine.s.folded, out->folded ? out->folded : stdout,
+			      KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
+			      engine.s.sym);
+	if (nst < 0) {
+		fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n", strerror(-nst));
+		rc = 1;
+	}
+	if (!out->folded)
+		return rc;
+	if (fclose(out->folded) != 0) {
+		fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.folded_path,
+			strerror(errno));
+		return 1;
+	}
+	fprintf(stderr, "kaos-trace: wrote %d folded stacks to %s\n", nst, opt.folded_path);
+	return rc;
+}
+
+/* After the loop: stop, final report and outputs; the exit status. */
+static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
+{
+	if (kt_engine_stop(&engine))
+		rc = 1;
+	report(out, true);
+	if (engine.offcpu && kt_offcpu_finish(engine.offcpu, engine.s.folded, stdout, stderr) < 0)
+		rc = 1;
+	if (extras) {
+		int fired = kt_oneshot_finish(extras);
+
+		if (fired < 0)
+			rc = 1;
+		else if (fired > 0 && opt.fail_on_alert && !rc)
+			rc = 3;
+	}
+	if (write_folded(out))
+		rc = 1;
+	if (out->json && (fclose(out->json) != 0 || out->json_errno)) {
+		fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.json_path,
+			strerror(out->json_errno ? out->json_errno : errno));
+		rc = 1;
+	}
+	/* the command's own status when the tracer itself did not fail */
+	int status = kt_engine_close(&engine, !rc);
+
+	return !rc && status > 0 ? status : rc;
+}
+
+/* A tracing run: the engine, its outputs, the loop. */
+static int trace(void)
+{
+	struct kt_engine_opts eo = engine_opts();
+	struct outputs out = {0};
+	struct kt_oneshot *extras;
+	char err[1024];
+	int rc;
+
+	atexit(release_sampling_at_exit); /* die() after a request leaves nothing behind */
+	if ((rc = kt_engine_open(&engine, &eo, err, sizeof(err))))
+		die(rc, "%s", err);
+	open_outputs(&out);
+	start_engine();
+	extras = start_addons();
+	say_start();
+	if (kt_engine_resume_command(&engine, err, sizeof(err)))
+		die(1, "%s", err);
+	rc = run(&out, extras);
+	return finish(&out, extras, rc);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct argp argp = {options, parse_opt, args_doc, doc, NULL, NULL, NULL};
-	struct tracer t = {.child_go = -1, .child_status = -1};
-	char err[1024];
-	int e;
-
 	char version[128];
 
 	/* argp prints it for --version, here and in `kaos-trace daemon` */
@@ -745,306 +745,6 @@ int main(int argc, char **argv)
 	argv[0] = (char *)"kaos-trace"; /* getopt's error lines start with it */
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
 		return 2;
-	if (!opt.npids && !opt.npaths && !opt.cmd)
-		die(2, "nothing to trace: give -p PID, -b PATH or -- COMMAND (see --help)");
-	if (opt.sample && opt.budget_pct)
-		die(2, "--sample and --budget are exclusive");
-	if (opt.budget_pct && opt.no_calibrate && !opt.probe_cost_ns)
-		die(2, "--budget needs the probe cost: drop --no-calibrate or give --probe-cost");
-	if (opt.fail_on_alert && !opt.nalerts)
-		die(2, "--fail-on-alert needs at least one --alert RULE");
-	if (opt.alert_log && !opt.nalerts)
-		die(2, "--alert-log needs at least one --alert RULE");
-	if (opt.timeline_max && !opt.timeline)
-		die(2, "--timeline-max-events needs --timeline FILE");
-	if (opt.weight_given && !opt.stacks)
-		die(2, "--weight needs --stacks or --folded FILE");
-	if (opt.off_cpu_min_us >= 0 && !opt.off_cpu)
-		die(2, "--off-cpu-min-us needs --off-cpu");
-	struct kt_pmu pmu = {0};
-
-	if (opt.pmu && kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err)))
-		die(2, "%s", err);
-
-	/* Resolve targets first: bad input fails before anything is loaded. */
-	if (opt.nfuncs) {
-		struct kt_func_opts fo = {.patterns = opt.funcs,
-					  .npatterns = opt.nfuncs,
-					  .pids = opt.pids,
-					  .npids = opt.npids,
-					  .paths = opt.paths,
-					  .npaths = opt.npaths,
-					  .max_funcs = opt.max_funcs,
-					  .max_rate = opt.max_rate,
-					  .warn_pct = opt.budget_pct,
-					  .stacks = opt.stacks};
-
-		if (kt_func_resolve(&fo, &t.func, err, sizeof(err)))
-			die(1, "%s", err);
-	} else if (opt.max_funcs || opt.max_rate || opt.no_usdt) {
-		die(2, "--max-funcs, --max-rate and --no-usdt need --func");
-	}
-	/* With --func, libkaos' USDT probes are traced where they exist (unless --no-usdt). */
-	for (int i = 0; i < opt.npids; i++)
-		if ((opt.no_usdt ||
-		     kt_targets_add_pid(&t.targets, opt.pids[i], err, sizeof(err))) &&
-		    (!t.func || kt_targets_watch_pid(&t.targets, opt.pids[i])))
-			die(1, "%s", err);
-	for (int i = 0; i < opt.npaths; i++)
-		if ((opt.no_usdt ||
-		     kt_targets_add_path(&t.targets, opt.paths[i], err, sizeof(err))) &&
-		    (!t.func || kt_targets_watch_pid(&t.targets, 0)))
-			die(1, "%s", err);
-	if (opt.cmd)
-		start_command(&t);
-	if (kt_check_privileges(err, sizeof(err)))
-		die(1, "%s", err);
-
-	FILE *folded_out = NULL;
-
-	if (opt.folded_path && !(folded_out = fopen(opt.folded_path, "w")))
-		die(1, "cannot write %s: %s", opt.folded_path, strerror(errno));
-	if (opt.json_path && !(t.json = fopen(opt.json_path, "w")))
-		die(1, "cannot write %s: %s", opt.json_path, strerror(errno));
-	if (opt.pmu && (e = kt_pmu_open(&pmu, stderr)))
-		die(1, "--pmu: %s", strerror(-e));
-
-	/* --no-calibrate and --probe-cost skip every self-probe at start */
-	if (kt_features_check(&t.targets, !opt.no_calibrate && !(opt.probe_cost_ns > 0), err,
-			      sizeof(err)))
-		die(1, "%s", err);
-	struct kt_session_opts so = {
-		.rings = opt.rings,
-		.nrings = opt.nrings,
-		.stacks = opt.stacks,
-		.want_ts = opt.timeline != NULL,
-		.weight_latency = opt.weight_latency,
-		.ringbuf_bytes = opt.ringbuf_bytes,
-		.verbose = opt.verbose,
-		.folded = opt.profile_hz > 0 || opt.off_cpu,
-		.pmu_nr = (uint32_t)pmu.n,
-		.pmu_ncpus = (uint32_t)pmu.ncpus,
-		.scope = kt_targets_need_scope(&t.targets),
-	};
-
-	if (kt_session_open(&t.s, &so, err, sizeof(err))) {
-		fprintf(stderr, "kaos-trace: %s\n", err);
-		kt_session_print_bpf_log(stderr);
-		kt_features_explain(stderr);
-		return 1;
-	}
-	t.s.event_name = event_name;
-	t.s.event_name_ctx = &t;
-	t.s.sampling = kt_sampling_from_flags(opt.sample, opt.budget_pct);
-	t.s.note = print_note;
-	sampling_session = &t.s;
-	atexit(release_sampling_at_exit); /* die() after a request leaves nothing behind */
-	if (pmu.n && (e = kt_pmu_fill_map(&pmu, bpf_map__fd(t.s.skel->maps.pmu_events))))
-		die(1, "--pmu: cannot give the counters to BPF: %s", strerror(-e));
-	if (opt.probe_cost_ns > 0)
-		t.s.hit_ns = opt.probe_cost_ns;
-	else if (!opt.no_calibrate)
-		kt_session_calibrate(&t.s);
-	if (t.func) {
-		if (kt_func_load(t.func, bpf_map__fd(t.s.skel->maps.events),
-				 bpf_map__fd(t.s.skel->maps.kt_stats), opt.ringbuf_bytes / 16, err,
-				 sizeof(err))) {
-			fprintf(stderr, "kaos-trace: %s; libbpf said:\n", err);
-			kt_session_print_bpf_log(stderr);
-			return 1;
-		}
-		if ((!opt.no_calibrate && kt_func_calibrate(t.func, err, sizeof(err))) ||
-		    kt_func_attach(t.func, err, sizeof(err)))
-			die(1, "%s", err);
-	}
-
-	/* Where to attach on combined probe sites: the self-test ran meanwhile (kt_features.h). */
-	if (kt_features_site_finish(opt.allow_nop5, err, sizeof(err)) < 0)
-		die(1, "%s", err);
-	/* Attach every probe of every target (watch-only targets have no path). */
-	for (int i = 0; i < t.targets.n; i++) {
-		struct kt_target *tg = &t.targets.v[i];
-
-		if (!tg->path[0])
-			continue;
-		if (kt_session_attach(&t.s, tg->pid > 0 ? tg->pid : -1, tg->path, err, sizeof(err)))
-			die(1, "%s", err);
-	}
-	setup_scope(&t);
-	kt_session_start(&t.s);
-	t.t_iv = t.s.t_start;
-	t.s.agg.npmu = pmu.n;
-	memcpy(t.s.agg.pmu_names, pmu.names, sizeof(t.s.agg.pmu_names));
-	if (t.func)
-		kt_func_bind(t.func, &t.s.agg);
-	/* Report traced pids even if they never fire (the command: once it runs). */
-	for (int i = 0; i < t.targets.n; i++)
-		if (t.targets.v[i].pid > 0 && t.targets.v[i].pid != t.child)
-			kt_agg_proc(&t.s.agg, (uint32_t)t.targets.v[i].pid);
-	if (opt.profile_hz) {
-		if (kt_profile_open(&t.prof, opt.profile_hz, t.s.sym, err, sizeof(err)))
-			die(1, "%s", err);
-		if (t.child)
-			kt_profile_add_pid(t.prof, (uint32_t)t.child);
-	}
-	if (opt.off_cpu) {
-		uint64_t min_ns =
-			opt.off_cpu_min_us >= 0 ? (uint64_t)opt.off_cpu_min_us * 1000 : 1000;
-
-		if (kt_offcpu_open(&t.offcpu, min_ns, t.s.sym, err, sizeof(err)))
-			die(1, "%s", err);
-		if (t.child)
-			kt_offcpu_add_pid(t.offcpu, (uint32_t)t.child);
-	}
-	struct kt_oneshot *extras = NULL;
-
-	if (opt.nalerts || opt.timeline) {
-		struct kt_oneshot_opts oo = {opt.alerts,   opt.nalerts,	     opt.alert_log,
-					     opt.timeline, opt.timeline_max, print_note,
-					     NULL};
-
-		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
-			die(1, "%s", err);
-	}
-
-	struct sigaction sa = {.sa_handler = on_signal};
-
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	if (t.func)
-		kt_func_describe(t.func, stderr);
-	fprintf(stderr,
-		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
-		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
-		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
-		t.s.hit_ns);
-	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
-	say_sampling(&t.s);
-	kt_session_update_sampling(&t.s, false);
-	if (t.child_go >= 0 && t.child) {
-		/* attached: let the command exec */
-		if (write(t.child_go, "g", 1) != 1)
-			die(1, "cannot start the command: %s", strerror(errno));
-		close(t.child_go);
-		t.child_go = -1;
-	}
-
-	uint64_t end = opt.duration_s > 0 ? t.s.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
-	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
-	uint64_t next_sample_update = t.s.t_start + 100000000ull;
-	uint64_t next_sweep = t.s.t_start + 1000000000ull;
-	int rc = 0;
-
-	while (!stop_signal) {
-		e = kt_session_poll(&t.s, 50);
-		if (e < 0) {
-			fprintf(stderr, "kaos-trace: ring buffer poll failed: %s\n", strerror(-e));
-			rc = 1;
-			break;
-		}
-		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
-
-		if (now >= next_sample_update) {
-			kt_session_update_sampling(&t.s, false);
-			kt_session_check_cost(&t.s);
-			next_sample_update = now + 100000000ull;
-		} else {
-			kt_session_update_sampling(&t.s, true);
-		}
-		kt_func_tick(t.func, &t.s.agg, now);
-		if (t.prof) {
-			/* -p targets are known; -b processes once they produce events */
-			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)
-				kt_profile_add_pid(t.prof, p->pid);
-			kt_profile_refresh(t.prof);
-		}
-		kt_offcpu_tick(t.offcpu, &t.s.agg);
-		if (iv_ns && now - t.t_iv >= iv_ns) {
-			report(&t, false);
-			kt_agg_interval_reset(&t.s.agg);
-			t.t_iv = now;
-		}
-		if (extras)
-			kt_oneshot_tick(extras, now);
-		check_exited(&t);
-		if (t.s.scope && now >= next_sweep) {
-			kt_session_scope_sweep(&t.s);
-			next_sweep = now + 1000000000ull;
-		}
-		if ((end && now >= end) || all_pids_exited(&t))
-			break;
-	}
-	/* Detach first, then drain what is left: nothing is lost on the way out. */
-	kt_session_detach_all(&t.s);
-	kt_func_detach(t.func);
-	kt_session_consume(&t.s);
-	if (t.prof) {
-		struct kt_profile_stats ps;
-		int np = kt_profile_collect(t.prof, t.s.folded);
-
-		kt_profile_get_stats(t.prof, &ps);
-		fprintf(stderr,
-			"kaos-trace: profile: %llu samples at %u Hz on %d CPUs (%llu without a "
-			"user "
-			"stack, %llu lost)%s\n",
-			(unsigned long long)ps.samples, opt.profile_hz, ps.ncpus,
-			(unsigned long long)ps.stack_err, (unsigned long long)ps.lost,
-			np < 0 ? ": collecting them failed" : "");
-		kt_profile_free(t.prof);
-		rc = np < 0 ? 1 : rc;
-	}
-	report(&t, true);
-	if (t.offcpu) {
-		if (kt_offcpu_finish(t.offcpu, t.s.folded, stdout, stderr) < 0)
-			rc = 1;
-		kt_offcpu_free(t.offcpu);
-	}
-	if (extras) {
-		int fired = kt_oneshot_finish(extras);
-
-		if (fired < 0)
-			rc = 1;
-		else if (fired > 0 && opt.fail_on_alert && !rc)
-			rc = 3;
-	}
-	if (t.s.folded) {
-		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
-					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
-					  t.s.sym);
-
-		if (nst < 0) {
-			fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n",
-				strerror(-nst));
-			rc = 1;
-		}
-		if (folded_out) {
-			if (fclose(folded_out) != 0) {
-				fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
-					opt.folded_path, strerror(errno));
-				rc = 1;
-			} else {
-				fprintf(stderr, "kaos-trace: wrote %d folded stacks to %s\n", nst,
-					opt.folded_path);
-			}
-		}
-	}
-	if (t.json && (fclose(t.json) != 0 || t.json_errno)) {
-		fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.json_path,
-			strerror(t.json_errno ? t.json_errno : errno));
-		rc = 1;
-	}
-	kt_session_close(&t.s);
-	sampling_session = NULL;
-	kt_func_free(t.func);
-	kt_pmu_close(&pmu);
-	kt_targets_free(&t.targets);
-	if (t.child && !rc) {
-		if (t.child_status < 0)
-			waitpid(t.child, &t.child_status, 0); /* stopped early: let it finish */
-		rc = t.child_status > 0 ? t.child_status : 0;
-	}
-	return rc;
+	check_cli_opts();
+	return trace();
 }
