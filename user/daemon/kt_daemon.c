@@ -17,18 +17,20 @@
 #include "kt_addons.h"
 #include "kt_alert.h"
 #include "kt_config.h"
+#include "kt_engine.h"
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_http.h"
 #include "kt_log.h"
 #include "kt_offcpu.h"
+#include "kt_profile.h"
 #include "kt_prom.h"
 #include "kt_sym.h"
 #include "kt_target.h"
 #include "kt_timeline.h"
 #include "kt_window.h"
 
-#define TICK_NS	      100000000ull /* windows, exits, sampling */
+#define TICK_NS	      100000000ull /* windows, the process log, ring retirement */
 #define MAX_CLI	      512
 #define MIN_RETAIN_NS 60000000000ull
 #define LOSS_LOG_NS   10000000000ull /* at most one "events lost" line per 10 s */
@@ -53,16 +55,14 @@ struct daemon {
 	struct cli_setting cli[MAX_CLI];
 	int ncli;
 	struct kt_config cfg; /* in force */
-	struct kt_session s;
-	bool session_open;
+	struct kt_engine e;   /* e.s: the session; e.offcpu: off_cpu = yes, fixed at start */
 	struct kt_windows *win;
 	int default_win;
 	struct kt_alerts *alerts;
 	FILE *alert_out;
 	struct kt_http *http;
 	struct kt_timeline_sink tl;
-	bool stacks;		  /* fixed at start: the BPF object is loaded once */
-	struct kt_offcpu *offcpu; /* off_cpu = yes: fixed at start too */
+	bool stacks; /* fixed at start: the BPF object is loaded once */
 	uint64_t reloads, reload_failures;
 	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
@@ -113,15 +113,23 @@ enum {
 	OPT_SAMPLE,
 	OPT_BUDGET,
 	OPT_METRICS_MAX_RINGS,
+	OPT_OFF_CPU_MIN_US,
+	OPT_FUNC,
+	OPT_MAX_FUNCS,
+	OPT_MAX_RATE,
+	OPT_NO_USDT,
+	OPT_PROFILE,
+	OPT_PMU,
 };
 
 static const struct argp_option daemon_options[] = {
 	{"config", OPT_CONFIG, "FILE", 0, "INI config (deploy/kaos-trace.conf); reread on SIGHUP",
 	 0},
-	{"watch", OPT_WATCH, "PATH", 0,
+	{"binary", 'b', "PATH", 0,
 	 "PATH a program: trace its processes (now and later, children included), wherever "
 	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
 	 0},
+	{"watch", OPT_WATCH, "PATH", 0, "-b's former name", 0},
 	{"listen", OPT_LISTEN, "ADDR:PORT", 0,
 	 "Serve /metrics here (default 127.0.0.1:9464; 'off': no endpoint)", 0},
 	{"log-format", OPT_LOG_FORMAT, "plain|json", 0, "Log line format on stderr", 0},
@@ -152,8 +160,27 @@ static const struct argp_option daemon_options[] = {
 	 0},
 	{"off-cpu", OPT_OFF_CPU, NULL, 0,
 	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
-	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", 0,
+	{"off-cpu-min-us", OPT_OFF_CPU_MIN_US, "US", 0,
+	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
+	/* the old name, kept for configs and scripts written for it */
+	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", OPTION_HIDDEN,
 	 "Blocks shorter than this are not counted (default 1us)", 0},
+	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
+	 "Time every function matching GLOB in LIB (default: the -b PATH) with an entry and a "
+	 "return uprobe (repeatable; folded stacks with --folded-dir)",
+	 0},
+	{"max-funcs", OPT_MAX_FUNCS, "N", 0,
+	 "Refuse --func patterns matching more than N functions (default 64)", 0},
+	{"max-rate", OPT_MAX_RATE, "N", 0,
+	 "Time at most ~N calls/s per --func function (1 in 2^k); counts stay exact", 0},
+	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
+	{"profile", OPT_PROFILE, "HZ", 0,
+	 "Sample the traced processes' user stacks at HZ per CPU: a [cpu] tower in the folded "
+	 "files (--folded-dir)",
+	 0},
+	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
+	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock; see `kaos-trace pmu list`)",
+	 0},
 	{"sample", OPT_SAMPLE, "N", 0,
 	 "Fire probes on every N-th operation (power of two; counts stay exact); 1: every "
 	 "operation",
@@ -176,7 +203,14 @@ static const struct {
 	int key;
 	const char *section, *name;
 } flag_map[] = {
+	{'b', "watch", "path"},
 	{OPT_WATCH, "watch", "path"},
+	{OPT_OFF_CPU_MIN_US, "daemon", "off_cpu_min_us"},
+	{OPT_FUNC, "daemon", "func"},
+	{OPT_MAX_FUNCS, "daemon", "max_funcs"},
+	{OPT_MAX_RATE, "daemon", "max_rate"},
+	{OPT_PROFILE, "daemon", "profile"},
+	{OPT_PMU, "daemon", "pmu"},
 	{OPT_LISTEN, "daemon", "listen"},
 	{OPT_LOG_FORMAT, "daemon", "log_format"},
 	{OPT_ALERT, "alerts", "rule"},
@@ -238,16 +272,21 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "off_cpu", "yes", "off-cpu"};
 		return 0;
 	}
+	if (key == OPT_NO_USDT) {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "no_usdt", "yes", "no-usdt"};
+		return 0;
+	}
 	if (key == ARGP_KEY_ARG) {
+		/* an error code ends argp_parse without exiting: main returns 2 */
 		fprintf(stderr, "kaos-trace daemon: unexpected argument '%s' (see --help)\n", arg);
-		exit(2);
+		return EINVAL;
 	}
 	for (size_t i = 0; i < sizeof(flag_map) / sizeof(flag_map[0]); i++) {
 		if (flag_map[i].key != key)
 			continue;
 		if (d->ncli == MAX_CLI) {
 			fprintf(stderr, "kaos-trace daemon: too many flags\n");
-			exit(2);
+			return E2BIG;
 		}
 		for (size_t j = 0; j < sizeof(daemon_options) / sizeof(daemon_options[0]); j++)
 			if (daemon_options[j].key == key)
@@ -292,7 +331,7 @@ static void forget_ring(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t rin
 {
 	struct daemon *d = ctx;
 
-	kt_agg_forget_ring(&d->s.agg, pid, exec_gen, ring_id);
+	kt_agg_forget_ring(&d->e.s.agg, pid, exec_gen, ring_id);
 	kt_windows_forget_ring(d->win, pid, exec_gen, ring_id);
 }
 
@@ -302,7 +341,7 @@ static void forget_ring(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t rin
  */
 static void retire_rings(struct daemon *d, uint64_t now)
 {
-	int n = kt_prom_rings_update(d->prom_rings, &d->s.agg, now, retain_ns(d), forget_ring, d);
+	int n = kt_prom_rings_update(d->prom_rings, &d->e.s.agg, now, retain_ns(d), forget_ring, d);
 
 	if (n > 0)
 		kt_log(KT_LOG_DEBUG, "ring", "%d closed ring%s retired", n, n == 1 ? "" : "s");
@@ -324,38 +363,38 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 
 		if (!f)
 			return -1;
-		kt_session_consume(&d->s); /* what is waiting counts too */
-		kt_session_totals(&d->s, &tot);
+		kt_session_consume(&d->e.s); /* what is waiting counts too */
+		kt_session_totals(&d->e.s, &tot);
 		struct kt_offcpu_stats ost;
 		const struct kt_offcpu_thread *othr = NULL;
 		int nothr = 0;
 
-		if (d->offcpu) {
+		if (d->e.offcpu) {
 			/* processes seen since the last tick */
-			kt_offcpu_tick(d->offcpu, &d->s.agg);
-			nothr = kt_offcpu_threads(d->offcpu, &othr);
+			kt_offcpu_tick(d->e.offcpu, &d->e.s.agg);
+			nothr = kt_offcpu_threads(d->e.offcpu, &othr);
 			if (nothr < 0) {
 				fclose(f);
 				free(r->body);
 				r->body = NULL;
 				return -1;
 			}
-			kt_offcpu_get_stats(d->offcpu, &ost);
+			kt_offcpu_get_stats(d->e.offcpu, &ost);
 		}
 		retire_rings(d, kt_now_ns(CLOCK_MONOTONIC)); /* rings seen since the tick */
-		struct kt_prom_src src = {.agg = &d->s.agg,
+		struct kt_prom_src src = {.agg = &d->e.s.agg,
 					  .rings = d->prom_rings,
 					  .tot = &tot,
 					  .win = d->win,
 					  .now = kt_now_ns(CLOCK_MONOTONIC),
 					  .alerts = d->alerts,
-					  .links = kt_session_nlinks(&d->s),
+					  .links = kt_session_nlinks(&d->e.s),
 					  .reloads = d->reloads,
 					  .reload_failures = d->reload_failures,
-					  .cost_warnings = d->s.cost_warnings,
+					  .cost_warnings = d->e.s.cost_warnings,
 					  .offcpu_threads = othr,
 					  .noffcpu_threads = (size_t)nothr,
-					  .offcpu_stats = d->offcpu ? &ost : NULL,
+					  .offcpu_stats = d->e.offcpu ? &ost : NULL,
 					  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns};
 		int e = kt_prom_write(f, &src, om);
 
@@ -391,15 +430,19 @@ static bool same_cstr(const char *a, const char *b)
 	return !strcmp(a ? a : "", b ? b : "");
 }
 
-/* The paths c's watches resolve to (each program's libkaos.so or itself). */
+/*
+ * The paths c's watches resolve to (each program's libkaos.so or itself).
+ * With func patterns a watch without kaos probes is traced by them alone
+ * (as the engine resolves it), and with no_usdt none is attached.
+ */
 static int resolve_watches(const struct kt_config *c, struct kt_targets *tg, char *err,
 			   size_t errlen)
 {
 	memset(tg, 0, sizeof(*tg));
-	for (int i = 0; i < c->nwatch; i++) {
+	for (int i = 0; i < c->nwatch && !(c->nfuncs && c->no_usdt); i++) {
 		char e[768];
 
-		if (kt_targets_add_path(tg, c->watch[i], e, sizeof(e))) {
+		if (kt_targets_add_path(tg, c->watch[i], e, sizeof(e)) && !c->nfuncs) {
 			snprintf(err, errlen, "watch %s: %s", c->watch[i], e);
 			kt_targets_free(tg);
 			return -1;
@@ -451,18 +494,18 @@ static void apply_scope(struct daemon *d, const struct kt_targets *tg, bool firs
 		int n;
 
 		if (!t->program[0]) {
-			if (!d->s.scope && first)
+			if (!d->e.s.scope && first)
 				kt_log(KT_LOG_INFO, "scope", "every process mapping %s", t->path);
-			else if (d->s.scope)
+			else if (d->e.s.scope)
 				kt_log(KT_LOG_WARN, "scope",
 				       "%s: only processes of the watched programs until a restart "
 				       "(the process scope is chosen at start)",
 				       t->path);
 			continue;
 		}
-		if (!d->s.scope && !first && !t->scoped)
+		if (!d->e.s.scope && !first && !t->scoped)
 			continue;
-		if (!d->s.scope) {
+		if (!d->e.s.scope) {
 			if (t->scoped)
 				kt_log(KT_LOG_WARN, "scope",
 				       "%s: every process mapping %s (its probes are there; %s)",
@@ -475,9 +518,9 @@ static void apply_scope(struct daemon *d, const struct kt_targets *tg, bool firs
 				       t->program);
 			continue;
 		}
-		if (scope_has(&d->s, t->program))
+		if (scope_has(&d->e.s, t->program))
 			continue;
-		n = kt_session_scope_program(&d->s, t->program, err, sizeof(err));
+		n = kt_session_scope_program(&d->e.s, t->program, err, sizeof(err));
 		if (n < 0)
 			kt_log(KT_LOG_ERROR, "scope", "%s: not traced: %s", t->program, err);
 		else
@@ -485,6 +528,45 @@ static void apply_scope(struct daemon *d, const struct kt_targets *tg, bool firs
 			       "processes of %s, now and later, children included (%d running)",
 			       t->program, n);
 	}
+}
+
+static bool same_funcs(const struct kt_config *a, const struct kt_config *b)
+{
+	if (a->nfuncs != b->nfuncs)
+		return false;
+	for (int i = 0; i < a->nfuncs; i++)
+		if (strcmp(a->funcs[i], b->funcs[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The collectors are loaded once, at start: a reload keeps those in force
+ * (c gets them; its own patterns go with the old config) and says so.
+ */
+static void keep_collectors(struct kt_config *old, struct kt_config *c)
+{
+	if (!same_funcs(old, c) || old->max_funcs != c->max_funcs || old->max_rate != c->max_rate ||
+	    old->no_usdt != c->no_usdt || old->profile_hz != c->profile_hz ||
+	    strcmp(old->pmu, c->pmu))
+		kt_log(KT_LOG_WARN, "reload",
+		       "func, max_funcs, max_rate, no_usdt, profile and pmu change on restart "
+		       "only: kept");
+	for (int i = 0; i < KT_CONFIG_MAX_FUNCS; i++) {
+		char *t = old->funcs[i];
+
+		old->funcs[i] = c->funcs[i];
+		c->funcs[i] = t;
+	}
+	int n = old->nfuncs;
+
+	old->nfuncs = c->nfuncs;
+	c->nfuncs = n;
+	c->max_funcs = old->max_funcs;
+	c->max_rate = old->max_rate;
+	c->no_usdt = old->no_usdt;
+	c->profile_hz = old->profile_hz;
+	memcpy(c->pmu, old->pmu, sizeof(c->pmu));
 }
 
 static void restart_only(const struct kt_config *old, const struct kt_config *c)
@@ -526,11 +608,11 @@ static void set_sampling(struct daemon *d, bool first)
 	struct kt_sampling m = kt_sampling_from_flags(d->cfg.sample, d->cfg.budget_pct);
 	char b[128];
 
-	d->s.note = sampling_note;
-	if (!first && m.mode == d->s.sampling.mode && m.period == d->s.sampling.period &&
-	    m.budget_pct == d->s.sampling.budget_pct)
+	d->e.s.note = sampling_note;
+	if (!first && m.mode == d->e.s.sampling.mode && m.period == d->e.s.sampling.period &&
+	    m.budget_pct == d->e.s.sampling.budget_pct)
 		return;
-	d->s.sampling = m;
+	d->e.s.sampling = m;
 	kt_log(KT_LOG_INFO, "sampling", "%s", kt_sampling_describe(&m, b, sizeof(b)));
 }
 
@@ -566,12 +648,12 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 	}
 	/* attach what is new (or replaced on disk) */
 	for (int i = 0; i < tg.n; i++) {
-		struct kt_attachment *a = kt_session_find(&d->s, -1, tg.v[i].path);
+		struct kt_attachment *a = kt_session_find(&d->e.s, -1, tg.v[i].path);
 
 		if (a && !target_replaced(a))
 			continue;
 		if (a)
-			kt_session_detach(&d->s, -1, tg.v[i].path);
+			kt_session_detach(&d->e.s, -1, tg.v[i].path);
 		/* the fork hazard on kernels that optimise nop5 (docs/probes.md) */
 		if (!c->allow_nop5_sites &&
 		    kt_site_of(tg.v[i].path, "kaos", NULL) == KT_SITE_NOP5) {
@@ -584,18 +666,18 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 				tg.v[i].path);
 			goto fail_attach;
 		}
-		if (kt_session_attach(&d->s, -1, tg.v[i].path, err, errlen))
+		if (kt_session_attach(&d->e.s, -1, tg.v[i].path, err, errlen))
 			goto fail_attach;
 		new_paths[nnew++] = tg.v[i].path;
 	}
 	nw = kt_config_windows(c, lens, KT_WIN_MAX);
 
 	/* nothing fails from here on */
-	for (int i = 0; i < d->s.natt;) {
-		if (!target_wanted(&tg, d->s.att[i]->path)) {
+	for (int i = 0; i < d->e.s.natt;) {
+		if (!target_wanted(&tg, d->e.s.att[i]->path)) {
 			kt_log(KT_LOG_INFO, "attach", "detached from %s (no longer watched)",
-			       d->s.att[i]->path);
-			kt_session_detach(&d->s, -1, d->s.att[i]->path);
+			       d->e.s.att[i]->path);
+			kt_session_detach(&d->e.s, -1, d->e.s.att[i]->path);
 			continue;
 		}
 		i++;
@@ -632,6 +714,7 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 	kt_log_setup(stderr, c->log_json, c->verbose ? KT_LOG_DEBUG : KT_LOG_INFO);
 	if (!first) {
 		restart_only(&d->cfg, c);
+		keep_collectors(&d->cfg, c);
 		/* keep what only a restart changes */
 		c->ringbuf_bytes = d->cfg.ringbuf_bytes;
 		c->probe_cost_ns = d->cfg.probe_cost_ns;
@@ -650,7 +733,7 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 
 fail_attach:
 	for (int i = 0; i < nnew; i++)
-		kt_session_detach(&d->s, -1, new_paths[i]);
+		kt_session_detach(&d->e.s, -1, new_paths[i]);
 	if (alert_out != d->alert_out)
 		kt_alert_log_close(alert_out);
 fail_http:
@@ -758,7 +841,7 @@ static void log_scope_losses(struct daemon *d)
 {
 	uint64_t sc[KT_SCOPE_STAT_NR];
 
-	kt_session_scope_stats(&d->s, sc);
+	kt_session_scope_stats(&d->e.s, sc);
 	if (sc[KT_SCOPE_FULL] > d->scope_said[KT_SCOPE_FULL])
 		kt_log(KT_LOG_WARN, "scope",
 		       "%llu processes or tasks could not join the scope (its map is full): their "
@@ -776,10 +859,9 @@ static void log_scope_losses(struct daemon *d)
 /* New processes are logged; exited ones are logged, then forgotten after retain. */
 static void track_processes(struct daemon *d, uint64_t now)
 {
-	kt_session_check_exited(&d->s);
-	kt_session_scope_sweep(&d->s);
+	/* the engine marked exits (kt_engine_tick): here they are said and forgotten */
 	log_scope_losses(d);
-	for (struct kt_proc *p = d->s.agg.procs; p; p = p->next) {
+	for (struct kt_proc *p = d->e.s.agg.procs; p; p = p->next) {
 		if (!pid_in(d->announced, d->nannounced, p->pid)) {
 			push_u32(&d->announced, &d->nannounced, &d->capannounced, p->pid);
 			kt_log(KT_LOG_INFO, "process", "pid %u (%s) traced", p->pid, p->comm);
@@ -822,23 +904,23 @@ static void track_processes(struct daemon *d, uint64_t now)
 
 		if (d->exited[i].image) {
 			/* an image exec replaced: the process lives on */
-			kt_prom_rings_forget_image(d->prom_rings, &d->s.agg, pid,
+			kt_prom_rings_forget_image(d->prom_rings, &d->e.s.agg, pid,
 						   d->exited[i].exec_gen);
-			kt_agg_forget_image(&d->s.agg, pid, d->exited[i].exec_gen);
+			kt_agg_forget_image(&d->e.s.agg, pid, d->exited[i].exec_gen);
 			kt_windows_forget_image(d->win, pid, d->exited[i].exec_gen);
 			d->exited[i] = d->exited[--d->nexited];
 			continue;
 		}
 		kt_log(KT_LOG_DEBUG, "process", "pid %u forgotten (exited %.0f s ago)", pid,
 		       (double)(now - d->exited[i].at) / 1e9);
-		kt_prom_rings_forget_pid(d->prom_rings, &d->s.agg, pid);
-		kt_agg_forget_proc(&d->s.agg, pid);
+		kt_prom_rings_forget_pid(d->prom_rings, &d->e.s.agg, pid);
+		kt_agg_forget_proc(&d->e.s.agg, pid);
 		kt_windows_forget_pid(d->win, pid);
-		if (d->offcpu && d->s.folded && d->cfg.folded_dir[0])
-			kt_offcpu_fold_since(d->offcpu, d->s.folded); /* its last blocks */
-		kt_offcpu_forget_pid(d->offcpu, pid);
-		if (d->s.sym)
-			kt_sym_forget_pid(d->s.sym, (pid_t)pid);
+		if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
+			kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* its last blocks */
+		kt_offcpu_forget_pid(d->e.offcpu, pid);
+		if (d->e.s.sym)
+			kt_sym_forget_pid(d->e.s.sym, (pid_t)pid);
 		for (int k = 0; k < d->nannounced; k++)
 			if (d->announced[k] == pid)
 				d->announced[k] = d->announced[--d->nannounced];
@@ -854,7 +936,7 @@ static void log_loss(struct daemon *d, uint64_t now)
 {
 	struct kt_report_totals t;
 
-	kt_session_totals(&d->s, &t);
+	kt_session_totals(&d->e.s, &t);
 	if (t.lost == d->lost_logged ||
 	    (d->lost_logged_at && now - d->lost_logged_at < LOSS_LOG_NS))
 		return;
@@ -891,10 +973,13 @@ static void rotate_folded(struct daemon *d)
 	FILE *f;
 	int n;
 
-	if (!d->s.folded || !d->cfg.folded_dir[0])
+	if (!d->e.s.folded || !d->cfg.folded_dir[0])
 		return;
-	if (d->offcpu && kt_offcpu_fold_since(d->offcpu, d->s.folded) < 0)
+	if (d->e.offcpu && kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded) < 0)
 		kt_log(KT_LOG_WARN, "folded", "off-cpu stacks: out of memory, some left out");
+	if (d->e.prof && (n = kt_profile_fold_since(d->e.prof, d->e.s.folded)) < 0)
+		kt_log(KT_LOG_WARN, "folded", "cpu profile: %s, some samples left out",
+		       strerror(-n));
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(path, sizeof(path), "%s/kaos-trace-%s.folded", d->cfg.folded_dir, stamp);
@@ -902,18 +987,18 @@ static void rotate_folded(struct daemon *d)
 	f = fopen(tmp, "we");
 	if (!f) {
 		kt_log(KT_LOG_ERROR, "folded", "cannot write %s: %s", tmp, strerror(errno));
-		kt_folded_clear(d->s.folded);
+		kt_folded_clear(d->e.s.folded);
 		return;
 	}
-	n = kt_folded_write(d->s.folded, f, KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
-			    d->s.sym);
+	n = kt_folded_write(d->e.s.folded, f, KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM,
+			    kt_folded_sym_kt, d->e.s.sym);
 	if (fclose(f) || n < 0 || rename(tmp, path)) {
 		kt_log(KT_LOG_ERROR, "folded", "writing %s failed: %s", path, strerror(errno));
 		unlink(tmp);
 	} else {
 		kt_log(KT_LOG_INFO, "folded", "wrote %d stacks to %s", n, path);
 	}
-	kt_folded_clear(d->s.folded);
+	kt_folded_clear(d->e.s.folded);
 
 	struct dirent **list;
 	int nf = scandir(d->cfg.folded_dir, &list, is_folded_file, cmp_names);
@@ -933,19 +1018,18 @@ static void rotate_folded(struct daemon *d)
 
 static int daemon_run(struct daemon *d)
 {
-	uint64_t next_tick, next_eval, next_folded, next_sampling;
+	uint64_t next_tick, next_eval, next_folded;
 	char err[1024];
 
 	d->start = kt_now_ns(CLOCK_MONOTONIC);
 	next_tick = d->start;
 	next_eval = d->start + d->cfg.eval_ns;
 	next_folded = d->start + d->cfg.folded_interval_ns;
-	next_sampling = d->start + TICK_NS;
 	while (!stop_sig) {
 		struct pollfd p[1 + KT_HTTP_MAX_CONNS + 1];
 		int nh = 0, e;
 
-		p[0] = (struct pollfd){.fd = kt_session_fd(&d->s), .events = POLLIN};
+		p[0] = (struct pollfd){.fd = kt_session_fd(&d->e.s), .events = POLLIN};
 		if (d->http)
 			nh = kt_http_pollfds(d->http, p + 1, KT_HTTP_MAX_CONNS + 1);
 		e = poll(p, (nfds_t)(1 + nh), 100);
@@ -953,43 +1037,36 @@ static int daemon_run(struct daemon *d)
 			kt_log(KT_LOG_ERROR, "poll", "%s", strerror(errno));
 			return 1;
 		}
-		e = kt_session_consume(&d->s);
+		e = kt_session_consume(&d->e.s);
 		if (e < 0) {
 			kt_log(KT_LOG_ERROR, "poll", "ring buffer: %s", strerror(-e));
 			return 1;
 		}
 		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
+		/* sampling, collectors, exits, scope: the engine's one cadence */
+		kt_engine_tick(&d->e, now);
 		if (d->http)
 			kt_http_service(d->http, p + 1, nh, now);
 		if (now >= next_tick) {
 			uint64_t g[KT_WIN_G_NR];
 
-			kt_addons_global_counters(&d->s, g);
-			kt_windows_tick(d->win, &d->s.agg, g, now);
+			kt_addons_global_counters(&d->e.s, g);
+			kt_windows_tick(d->win, &d->e.s.agg, g, now);
 			track_processes(d, now);
 			retire_rings(d, now);
 			log_loss(d, now);
-			kt_offcpu_tick(d->offcpu, &d->s.agg);
 			next_tick = now + TICK_NS;
-		}
-		if (now >= next_sampling) {
-			kt_session_update_sampling(&d->s, false);
-			kt_session_check_cost(&d->s);
-			next_sampling = now + TICK_NS;
-		} else {
-			/* a new process runs every operation traced until it is set up */
-			kt_session_update_sampling(&d->s, true);
 		}
 		if (now >= next_eval) {
 			uint64_t g[KT_WIN_G_NR];
-			struct kt_alert_src src = {.agg = &d->s.agg,
+			struct kt_alert_src src = {.agg = &d->e.s.agg,
 						   .win = d->win,
 						   .global = g,
 						   .now = now,
 						   .default_win = d->default_win};
 
-			kt_addons_global_counters(&d->s, g);
+			kt_addons_global_counters(&d->e.s, g);
 			kt_alerts_eval(d->alerts, &src);
 			next_eval = now + d->cfg.eval_ns;
 		}
@@ -1004,18 +1081,192 @@ static int daemon_run(struct daemon *d)
 		}
 	}
 	kt_log(KT_LOG_INFO, "stop", "%s: detaching %d probe links", strsignal(stop_sig),
-	       kt_session_nlinks(&d->s));
-	kt_session_detach_all(&d->s);
-	kt_session_consume(&d->s);
-	if (d->offcpu && d->s.folded && d->cfg.folded_dir[0])
-		kt_offcpu_fold_since(d->offcpu, d->s.folded); /* the last blocks, if any */
-	if (d->cfg.folded_dir[0] && d->s.folded && kt_folded_size(d->s.folded))
+	       kt_session_nlinks(&d->e.s));
+	kt_engine_stop(&d->e); /* detach, then drain */
+	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
+		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
+	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
 		rotate_folded(d);
 	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
 		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
 	else if (err[0])
 		kt_log(KT_LOG_INFO, "timeline", "%s", err);
 	return 0;
+}
+
+/* The engine's own lines (feature notes, the probe-site choice, a profile summary) go to the log.
+ */
+static void engine_note(void *ctx, bool warning, const char *line)
+{
+	(void)ctx;
+	kt_log(warning ? KT_LOG_WARN : KT_LOG_INFO, "trace", "%s", line);
+}
+
+/* The engine as the config asks: it loads once, the watches are attached by apply_config. */
+static struct kt_engine_opts engine_opts(const struct kt_config *c)
+{
+	return (struct kt_engine_opts){
+		.paths = (const char *const *)c->watch,
+		.npaths = c->nwatch,
+		.service = true,
+		.sample = c->sample,
+		.budget_pct = c->budget_pct,
+		.stacks = c->folded_dir[0] != 0,
+		.weight_latency = c->folded_latency,
+		.want_ts = c->timeline[0] != 0,
+		.ringbuf_bytes = c->ringbuf_bytes,
+		.verbose = c->verbose,
+		.probe_cost_ns = c->probe_cost_ns,
+		.allow_nop5 = c->allow_nop5_sites,
+		.off_cpu = c->off_cpu,
+		.off_cpu_min_ns = c->off_cpu_min_ns,
+		.funcs = (const char *const *)c->funcs,
+		.nfuncs = c->nfuncs,
+		.max_funcs = c->max_funcs,
+		.max_rate = c->max_rate,
+		.no_usdt = c->no_usdt,
+		.profile_hz = c->profile_hz,
+		.pmu = c->pmu[0] ? c->pmu : NULL,
+		.note = engine_note,
+	};
+}
+
+/* --check-config: the config, the watches and what start-up would refuse. 0 or 2. */
+static int check_only(struct kt_config *c)
+{
+	struct kt_targets tg;
+	char err[1024];
+	int rc = resolve_watches(c, &tg, err, sizeof(err));
+
+	if (!rc)
+		rc = check_startable(c, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "kaos-trace: %s\n", err);
+	else
+		printf("config OK: %d watch%s (%d object%s with probes), %d rule%s, listen %s\n",
+		       c->nwatch, c->nwatch == 1 ? "" : "es", tg.n, tg.n == 1 ? "" : "s", c->nrules,
+		       c->nrules == 1 ? "" : "s", c->listen[0] ? c->listen : "off");
+	kt_targets_free(&tg);
+	kt_config_free(c);
+	return rc ? 2 : 0;
+}
+
+/*
+ * Resolves the watches, checks the outputs, then loads and starts the
+ * engine (feature check, calibration, collectors). 0 or -1 with err.
+ */
+static int start_engine(struct daemon *d, const struct kt_config *c, char *err, size_t errlen)
+{
+	struct kt_engine_opts eo = engine_opts(c);
+
+	if (kt_engine_open(&d->e, &eo, err, errlen))
+		return -1;
+	if (c->folded_dir[0] && access(c->folded_dir, W_OK)) {
+		snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(errno));
+		return -1;
+	}
+	/* before any BPF is loaded: the file itself is opened once the session runs */
+	if (c->timeline[0] && !path_writable(c->timeline)) {
+		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
+		return -1;
+	}
+	if (kt_engine_start(&d->e, err, errlen)) {
+		if (d->e.bpf_log)
+			kt_session_print_bpf_log(stderr);
+		return -1;
+	}
+	d->stacks = eo.stacks;
+	if (d->e.offcpu) {
+		char b[32];
+
+		kt_log(KT_LOG_INFO, "start", "off-cpu: sched_switch traced, blocks >= %s counted",
+		       kt_fmt_duration(b, sizeof(b), c->off_cpu_min_ns));
+	}
+	return 0;
+}
+
+/* Windows, alerts, /metrics, the timeline: what runs on top of the engine. 0 or -1 with err. */
+static int start_service(struct daemon *d, struct kt_config *c, char *err, size_t errlen)
+{
+	d->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
+	d->alerts = kt_alerts_new();
+	d->prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
+	if (!d->win || !d->alerts || !d->prom_rings) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	kt_config_init(&d->cfg);
+	d->cfg.listen[0] = 0;
+	d->cfg.alert_log[0] = 0;
+	if (apply_config(d, c, true, err, errlen))
+		return -1;
+	if (!d->cfg.timeline[0])
+		return 0;
+	d->tl = (struct kt_timeline_sink){.cap_hint = "[timeline] max_events",
+					  .note = timeline_note};
+	if (kt_timeline_sink_open(&d->tl, &d->e.s, d->cfg.timeline, d->cfg.timeline_max, err,
+				  errlen)) {
+		size_t n = strlen(err);
+
+		if (n + 11 < errlen) { /* the log line says which output failed */
+			memmove(err + 10, err, n + 1);
+			memcpy(err, "timeline: ", 10);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* The running line: what is attached, the windows, the rules. */
+static void say_running(struct daemon *d)
+{
+	char wins[128] = "";
+
+	for (int i = 0; i < kt_windows_count(d->win); i++) {
+		char b[32];
+		size_t l = strlen(wins);
+
+		kt_fmt_duration(b, sizeof(b), kt_windows_len(d->win, i));
+		snprintf(wins + l, sizeof(wins) - l, "%s%s", i ? "," : "", b);
+	}
+	kt_log(KT_LOG_INFO, "start",
+	       "running: %d probe links on %d path%s, windows %s, %d alert rule%s, probe hit "
+	       "costs %.0f ns, pid %d",
+	       kt_session_nlinks(&d->e.s), d->e.s.natt, d->e.s.natt == 1 ? "" : "s", wins,
+	       d->cfg.nrules, d->cfg.nrules == 1 ? "" : "s", d->e.s.hit_ns, (int)getpid());
+}
+
+static void install_signals(void)
+{
+	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup},
+			 ign = {.sa_handler = SIG_IGN};
+
+	/*
+	 * Alert actions must not inherit our capabilities: a service granted them as
+	 * ambient capabilities (deploy/kaos-trace.service) would pass them on through
+	 * execve. Our own permitted/effective sets stay.
+	 */
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	sigaction(SIGTERM, &stop, NULL);
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGHUP, &hup, NULL);
+	sigaction(SIGPIPE, &ign, NULL);
+}
+
+static void daemon_free(struct daemon *d)
+{
+	char ignored[512];
+
+	kt_timeline_sink_close(&d->tl, ignored, sizeof(ignored));
+	kt_http_close(d->http);
+	kt_alerts_free(d->alerts);
+	kt_alert_log_close(d->alert_out);
+	kt_windows_free(d->win);
+	kt_prom_rings_free(d->prom_rings);
+	kt_engine_close(&d->e, false);
+	kt_config_free(&d->cfg);
+	free(d->exited);
+	free(d->announced);
 }
 
 int kt_daemon_main(int argc, char **argv)
@@ -1026,14 +1277,14 @@ int kt_daemon_main(int argc, char **argv)
 		"Signals: SIGHUP rereads the config (a bad one is rejected, the old one kept); "
 		"SIGTERM/SIGINT detach and exit 0.\n"
 		"Example:\n"
-		"  kaos-trace daemon --watch /usr/lib/x86_64-linux-gnu/libkaos.so.0 \\\n"
+		"  kaos-trace daemon -b /usr/lib/x86_64-linux-gnu/libkaos.so.0 \\\n"
 		"      --alert 'send.p99 > 1us for 10s' --listen 127.0.0.1:9464\n";
 	static const struct argp argp = {
 		daemon_options, daemon_parse_opt, NULL, doc, NULL, NULL, NULL};
 	static struct daemon d; /* big (cli table); one per process */
 	struct kt_config c;
 	char err[1024];
-	int rc;
+	int rc = 1;
 
 	memset(&d, 0, sizeof(d));
 	if (argp_parse(&argp, argc, argv, 0, NULL, &d))
@@ -1042,164 +1293,24 @@ int kt_daemon_main(int argc, char **argv)
 		fprintf(stderr, "kaos-trace: %s\n", err);
 		return 2;
 	}
-	if (d.check_only) {
-		struct kt_targets tg;
-
-		rc = resolve_watches(&c, &tg, err, sizeof(err));
-		if (!rc)
-			rc = check_startable(&c, err, sizeof(err));
-		if (rc)
-			fprintf(stderr, "kaos-trace: %s\n", err);
-		else
-			printf("config OK: %d watch%s (%d object%s with probes), %d rule%s, listen "
-			       "%s\n",
-			       c.nwatch, c.nwatch == 1 ? "" : "es", tg.n, tg.n == 1 ? "" : "s",
-			       c.nrules, c.nrules == 1 ? "" : "s", c.listen[0] ? c.listen : "off");
-		kt_targets_free(&tg);
-		kt_config_free(&c);
-		return rc ? 2 : 0;
-	}
+	if (d.check_only)
+		return check_only(&c);
 	kt_log_setup(stderr, c.log_json, c.verbose ? KT_LOG_DEBUG : KT_LOG_INFO);
-	if (kt_check_privileges(err, sizeof(err))) {
-		kt_log(KT_LOG_ERROR, "start", "%s", err);
-		kt_config_free(&c);
-		return 1;
-	}
 	/* /metrics holds many connections at once (kt_http.h): room for them */
 	long nofile = kt_http_raise_nofile();
 
 	if (nofile < 0)
 		kt_log(KT_LOG_WARN, "start", "cannot raise the open-file limit: %s",
 		       strerror((int)-nofile));
-	struct kt_session_opts so = {.stacks = c.folded_dir[0] != 0,
-				     .want_ts = c.timeline[0] != 0,
-				     .weight_latency = c.folded_latency,
-				     .ringbuf_bytes = c.ringbuf_bytes,
-				     .verbose = c.verbose};
-	struct kt_targets watched;
-
-	/* the process scope is set at load: decided by the watches at start */
-	if (resolve_watches(&c, &watched, err, sizeof(err))) {
+	if (start_engine(&d, &c, err, sizeof(err)) || start_service(&d, &c, err, sizeof(err))) {
 		kt_log(KT_LOG_ERROR, "start", "%s", err);
 		kt_config_free(&c);
-		return 1;
+	} else {
+		install_signals();
+		say_running(&d);
+		rc = daemon_run(&d);
+		kt_log(KT_LOG_INFO, "stop", "exit %d", rc);
 	}
-	so.scope = kt_targets_need_scope(&watched);
-	kt_targets_free(&watched);
-
-	if (c.folded_dir[0] && access(c.folded_dir, W_OK)) {
-		kt_log(KT_LOG_ERROR, "start", "folded dir %s: %s", c.folded_dir, strerror(errno));
-		kt_config_free(&c);
-		return 1;
-	}
-	if (c.timeline[0] && !path_writable(c.timeline)) {
-		/* before any BPF is loaded: the file itself is opened once the session runs */
-		kt_log(KT_LOG_ERROR, "start", "timeline %s: %s", c.timeline, strerror(errno));
-		kt_config_free(&c);
-		return 1;
-	}
-	struct kt_features feat;
-
-	/* where to attach on combined probe sites: a self-test in a child, while BPF loads */
-	kt_features_probe_now(&feat);
-	kt_features_probe_start(&feat, c.probe_cost_ns > 0 ? 0 : KT_PROBE_SITES);
-	if (kt_session_open(&d.s, &so, err, sizeof(err))) {
-		kt_log(KT_LOG_ERROR, "start", "%s", err);
-		kt_session_print_bpf_log(stderr);
-		kt_features_probe_finish(&feat);
-		kt_config_free(&c);
-		return 1;
-	}
-	kt_features_probe_finish(&feat);
-	kt_features_site_line(&feat, err, sizeof(err));
-	kt_log(KT_LOG_INFO, "start", "probe sites: attaching at %s", err);
-	d.stacks = so.stacks;
-	if (c.off_cpu && kt_offcpu_open(&d.offcpu, c.off_cpu_min_ns, d.s.sym, err, sizeof(err))) {
-		kt_log(KT_LOG_ERROR, "start", "%s", err);
-		kt_session_close(&d.s);
-		kt_config_free(&c);
-		return 1;
-	}
-	if (d.offcpu) {
-		char b[32];
-
-		kt_log(KT_LOG_INFO, "start", "off-cpu: sched_switch traced, blocks >= %s counted",
-		       kt_fmt_duration(b, sizeof(b), c.off_cpu_min_ns));
-	}
-	if (c.probe_cost_ns > 0)
-		d.s.hit_ns = c.probe_cost_ns;
-	else
-		kt_session_calibrate(&d.s);
-	kt_session_start(&d.s);
-	d.win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
-	d.alerts = kt_alerts_new();
-	d.prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
-	if (!d.win || !d.alerts || !d.prom_rings) {
-		kt_log(KT_LOG_ERROR, "start", "out of memory");
-		rc = 1;
-		goto out;
-	}
-	kt_config_init(&d.cfg);
-	d.cfg.listen[0] = 0;
-	d.cfg.alert_log[0] = 0;
-	if (apply_config(&d, &c, true, err, sizeof(err))) {
-		kt_log(KT_LOG_ERROR, "start", "%s", err);
-		kt_config_free(&c);
-		rc = 1;
-		goto out;
-	}
-	if (d.cfg.timeline[0]) {
-		d.tl = (struct kt_timeline_sink){.cap_hint = "[timeline] max_events",
-						 .note = timeline_note};
-		if (kt_timeline_sink_open(&d.tl, &d.s, d.cfg.timeline, d.cfg.timeline_max, err,
-					  sizeof(err))) {
-			kt_log(KT_LOG_ERROR, "start", "timeline: %s", err);
-			rc = 1;
-			goto out;
-		}
-	}
-
-	/*
-	 * Alert actions must not inherit our capabilities: a service granted them as
-	 * ambient capabilities (deploy/kaos-trace.service) would pass them on through
-	 * execve. Our own permitted/effective sets stay.
-	 */
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-
-	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup},
-			 ign = {.sa_handler = SIG_IGN};
-
-	sigaction(SIGTERM, &stop, NULL);
-	sigaction(SIGINT, &stop, NULL);
-	sigaction(SIGHUP, &hup, NULL);
-	sigaction(SIGPIPE, &ign, NULL);
-	char wins[128] = "";
-
-	for (int i = 0; i < kt_windows_count(d.win); i++) {
-		char b[32];
-		size_t l = strlen(wins);
-
-		kt_fmt_duration(b, sizeof(b), kt_windows_len(d.win, i));
-		snprintf(wins + l, sizeof(wins) - l, "%s%s", i ? "," : "", b);
-	}
-	kt_log(KT_LOG_INFO, "start",
-	       "running: %d probe links on %d path%s, windows %s, %d alert rule%s, probe hit "
-	       "costs %.0f ns, pid %d",
-	       kt_session_nlinks(&d.s), d.s.natt, d.s.natt == 1 ? "" : "s", wins, d.cfg.nrules,
-	       d.cfg.nrules == 1 ? "" : "s", d.s.hit_ns, (int)getpid());
-	rc = daemon_run(&d);
-	kt_log(KT_LOG_INFO, "stop", "exit %d", rc);
-out:
-	kt_timeline_sink_close(&d.tl, err, sizeof(err));
-	kt_http_close(d.http);
-	kt_alerts_free(d.alerts);
-	kt_alert_log_close(d.alert_out);
-	kt_windows_free(d.win);
-	kt_prom_rings_free(d.prom_rings);
-	kt_offcpu_free(d.offcpu);
-	kt_session_close(&d.s);
-	kt_config_free(&d.cfg);
-	free(d.exited);
-	free(d.announced);
+	daemon_free(&d);
 	return rc;
 }

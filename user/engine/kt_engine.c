@@ -68,7 +68,7 @@ const char *kt_engine_event_name(void *ctx, const struct kt_event *ev)
 /* Combinations of options that cannot work, before anything is resolved. */
 static int check_opts(const struct kt_engine_opts *o, char *err, size_t errlen)
 {
-	if (!o->npids && !o->npaths && !o->cmd)
+	if (!o->npids && !o->npaths && !o->cmd && !o->service)
 		return fail(KT_ENGINE_EBAD, err, errlen,
 			    "nothing to trace: give -p PID, -b PATH or -- COMMAND (see --help)");
 	if (o->sample && o->budget_pct)
@@ -246,6 +246,7 @@ static int load_session(struct kt_engine *e, char *err, size_t errlen)
 	if (o->pmu && (pe = kt_pmu_open(&e->pmu, stderr)))
 		return fail(KT_ENGINE_EFAIL, err, errlen, "--pmu: %s", strerror(-pe));
 	/* --no-calibrate and --probe-cost skip every self-probe at start */
+	kt_features_set_note(o->note, o->note_ctx);
 	if (kt_features_check(&e->targets, !o->no_calibrate && !priced, err, errlen))
 		return KT_ENGINE_EFAIL;
 	if (kt_session_open(&e->s, &so, err, errlen)) {
@@ -381,8 +382,11 @@ int kt_engine_start(struct kt_engine *e, char *err, size_t errlen)
 {
 	int rc;
 
-	if ((rc = load_session(e, err, errlen)) || (rc = load_func(e, err, errlen)) ||
-	    (rc = attach_targets(e, err, errlen)))
+	if ((rc = load_session(e, err, errlen)) || (rc = load_func(e, err, errlen)))
+		return rc;
+	if (e->o.service && kt_features_site_finish(e->o.allow_nop5, err, errlen) < 0)
+		return KT_ENGINE_EFAIL;
+	if (!e->o.service && (rc = attach_targets(e, err, errlen)))
 		return rc;
 	kt_session_start(&e->s);
 	e->t_iv = e->s.t_start;

@@ -100,7 +100,13 @@ struct kt_engine_opts {
 	uint32_t max_funcs;
 	uint64_t max_rate;
 	bool no_usdt;
-	bool folded;	 /* folded stacks even without any collector asking (a folded output) */
+	bool folded; /* folded stacks even without any collector asking (a folded output) */
+	/*
+	 * A service (the daemon): the paths are resolved for the feature check
+	 * and the scope, but the driver attaches and detaches them itself
+	 * (kt_session_attach, on each reload); it may start with none.
+	 */
+	bool service;
 	kt_note_fn note; /* every line the engine says (required) */
 	void *note_ctx;
 };

@@ -805,6 +805,31 @@ void kt_features_print(FILE *out, const struct kt_features *f)
 
 static struct kt_features probed;
 static bool have_probed;
+/* where the start-up notes go (kt_features_set_note); NULL: stderr */
+static void (*note_fn)(void *ctx, bool warning, const char *line);
+static void *note_ctx;
+
+void kt_features_set_note(void (*fn)(void *ctx, bool warning, const char *line), void *ctx)
+{
+	note_fn = fn;
+	note_ctx = ctx;
+}
+
+static void start_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void start_note(const char *fmt, ...)
+{
+	char line[1536];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (note_fn)
+		note_fn(note_ctx, false, line);
+	else
+		fprintf(stderr, "kaos-trace: %s\n", line);
+}
 /* the targets kt_features_check saw, for kt_features_site_finish's advice */
 static const struct kt_targets *checked;
 static enum kt_site checked_sites[64];
@@ -836,7 +861,7 @@ int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, s
 		return -1;
 	}
 	if (kt_features_notes(&probed, msg, sizeof(msg)))
-		fprintf(stderr, "kaos-trace: note: %s\n", msg);
+		start_note("note: %s", msg);
 	if (time_sites && (nop5 || checked_combined))
 		kt_features_probe_start(&probed, KT_PROBE_SITES | (nop5 ? KT_PROBE_NOP5 : 0));
 	return 0;
@@ -882,7 +907,7 @@ int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
 			return refuse_nop5(checked->v[i].path, err, errlen);
 	if (checked_combined) {
 		kt_features_site_line(&probed, msg, sizeof(msg));
-		fprintf(stderr, "kaos-trace: probe sites: attaching at %s\n", msg);
+		start_note("probe sites: attaching at %s", msg);
 	}
 	for (int i = 0; i < n; i++) {
 		bool dup = false;
@@ -890,7 +915,7 @@ int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
 		for (int j = 0; j < i; j++)
 			dup |= !strcmp(checked->v[i].path, checked->v[j].path);
 		if (!dup && kt_features_site_advice(&probed, checked_sites[i], msg, sizeof(msg)))
-			fprintf(stderr, "kaos-trace: note: %s: %s\n", checked->v[i].path, msg);
+			start_note("note: %s: %s", checked->v[i].path, msg);
 	}
 	return probed.site_at;
 }

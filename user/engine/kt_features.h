@@ -136,6 +136,8 @@ void kt_features_print(FILE *out, const struct kt_features *f);
  * outlive that call.
  */
 struct kt_targets;
+/* Where kt_features_check's and _site_finish's notes go (default: stderr). */
+void kt_features_set_note(void (*fn)(void *ctx, bool warning, const char *line), void *ctx);
 int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, size_t errlen);
 /*
  * Before attaching: collects the self-test, prints where kaos-trace attaches

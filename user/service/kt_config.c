@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kt_event.h"
 #include "kt_timeline.h"
 
 #define INI_LINE_MAX 4096
@@ -143,6 +144,8 @@ void kt_config_free(struct kt_config *c)
 {
 	for (int i = 0; i < c->nwatch; i++)
 		free(c->watch[i]);
+	for (int i = 0; i < c->nfuncs; i++)
+		free(c->funcs[i]);
 	free(c->rules);
 	free_argv(c->exec_argv);
 	memset(c, 0, sizeof(*c));
@@ -306,8 +309,58 @@ int kt_config_split_argv(const char *s, char **argv, int max, int *argc, char *m
 	return 0;
 }
 
+/* A number in [min, max] into a narrower field. */
+static int set_u32(uint32_t *dst, const char *key, const char *v, uint64_t min, uint64_t max,
+		   char *msg, size_t n)
+{
+	uint64_t x;
+
+	if (set_u64(&x, key, v, min, max, msg, n))
+		return -1;
+	*dst = (uint32_t)x;
+	return 0;
+}
+
+/* The collectors' keys, named as the CLI's options: 1 if key is not one of them. */
+static int set_collector(struct kt_config *c, const char *key, const char *v, char *msg, size_t n)
+{
+	uint64_t x;
+
+	if (!strcmp(key, "func")) {
+		if (!*v)
+			return bad(msg, n, "func: empty%s%s", "", "");
+		if (c->nfuncs == KT_CONFIG_MAX_FUNCS)
+			return bad(msg, n, "more than 64 func patterns%s%s", "", "");
+		if (!(c->funcs[c->nfuncs] = strdup(v)))
+			return bad(msg, n, "out of memory%s%s", "", "");
+		c->nfuncs++;
+		return 0;
+	}
+	if (!strcmp(key, "max_funcs"))
+		return set_u32(&c->max_funcs, key, v, 1, KT_FUNC_MAX - 1, msg, n);
+	if (!strcmp(key, "max_rate"))
+		return set_u64(&c->max_rate, key, v, 1, 1ull << 32, msg, n);
+	if (!strcmp(key, "no_usdt"))
+		return set_bool(&c->no_usdt, key, v, msg, n);
+	if (!strcmp(key, "profile"))
+		return set_u32(&c->profile_hz, key, v, 1, 100000, msg, n);
+	if (!strcmp(key, "pmu"))
+		return set_path(c->pmu, sizeof(c->pmu), key, v, msg, n);
+	if (!strcmp(key, "off_cpu_min_us")) {
+		if (set_u64(&x, key, v, 0, 60000000, msg, n))
+			return -1;
+		c->off_cpu_min_ns = x * 1000;
+		return 0;
+	}
+	return 1;
+}
+
 static int set_daemon(struct kt_config *c, const char *key, const char *v, char *msg, size_t n)
 {
+	int e = set_collector(c, key, v, msg, n);
+
+	if (e <= 0)
+		return e;
 	if (!strcmp(key, "listen")) {
 		if (!strcmp(v, "off")) {
 			c->listen[0] = 0;
@@ -432,7 +485,8 @@ int kt_config_set(struct kt_config *c, const char *section, const char *key, con
 	if (!strcmp(section, "daemon"))
 		return set_daemon(c, key, value, msg, n);
 	if (!strcmp(section, "watch")) {
-		if (strcmp(key, "path"))
+		/* binary: named as the CLI's -b/--binary */
+		if (strcmp(key, "path") && strcmp(key, "binary"))
 			return bad(msg, n, "unknown key '%s' in [watch] (expected path)%s", key,
 				   "");
 		if (!*value)
@@ -599,13 +653,19 @@ int kt_config_check(const struct kt_config *c, char *err, size_t errlen)
 	uint64_t w[KT_WIN_MAX + 1];
 
 	if (c->nwatch == 0) {
-		snprintf(err, errlen, "nothing to watch: give [watch] path = ... or --watch PATH");
+		snprintf(err, errlen, "nothing to watch: give [watch] path = ... or -b PATH");
 		return -1;
 	}
 	if (kt_config_windows(c, w, KT_WIN_MAX) > KT_WIN_MAX) {
 		snprintf(err, errlen,
 			 "more than %d distinct windows (windows + the rules' 'over'): use fewer",
 			 KT_WIN_MAX);
+		return -1;
+	}
+	if ((c->profile_hz || c->nfuncs) && !c->folded_dir[0]) {
+		/* the daemon shows their stacks in the folded files only */
+		snprintf(err, errlen, "%s needs [folded] dir (--folded-dir DIR)",
+			 c->profile_hz ? "profile" : "func");
 		return -1;
 	}
 	if (c->sample && c->budget_pct) {
