@@ -2,10 +2,11 @@
 /*
  * A libkaos workload with known counts, for kaos-trace's tests:
  *   kt_workload [--msgs N] [--batch B] [--bp K] [--sojourn-us D] [--threads]
- *               [--rings R] [--wait] [--hold-ms MS]
+ *               [--rings R] [--wait] [--hold-ms MS] [--exit STATUS]
  * Prints its own ring counters as one line per ring at the end:
  *   ring ID NAME sent S recv R bp B
  * --wait: print "ready PID" and wait for a line on stdin before starting.
+ * --exit: end with that status (a failing program under kaos-trace -- COMMAND).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -168,7 +169,7 @@ static uint64_t parse(const char *s)
 
 int main(int argc, char **argv)
 {
-	uint64_t msgs = 100000, bp = 0, soj_us = 0, rings = 1, hold_ms = 0;
+	uint64_t msgs = 100000, bp = 0, soj_us = 0, rings = 1, hold_ms = 0, status = 0;
 	uint32_t batch = 1;
 	int threads = 0, wait = 0;
 
@@ -191,6 +192,8 @@ int main(int argc, char **argv)
 			rings = parse(argv[++i]);
 		} else if (i + 1 < argc && !strcmp(a, "--hold-ms")) {
 			hold_ms = parse(argv[++i]);
+		} else if (i + 1 < argc && !strcmp(a, "--exit")) {
+			status = parse(argv[++i]) & 0xff;
 		} else {
 			fprintf(stderr, "kt_workload: unknown argument '%s'\n", a);
 			return 2;
@@ -250,5 +253,5 @@ int main(int argc, char **argv)
 		kaos_ring_destroy(rv[i]);
 	if (bpr)
 		kaos_ring_destroy(bpr);
-	return 0;
+	return (int)status;
 }

@@ -250,12 +250,42 @@ static void test_holds(void **state)
 	assert_string_equal(kt_rule_unit_str(KT_RULE_UNIT_PER_S), "per_s");
 }
 
+/* func: the --func functions, by name or module:name; whole run only, no ring=. */
+static void test_func_rules(void **state)
+{
+	(void)state;
+	struct kt_rule r = parse_ok("func=compress_* func.p99 > 50us for 5s");
+
+	assert_int_equal(r.series, KT_RULE_FUNC);
+	assert_int_equal(r.stat, KT_RULE_PCT);
+	assert_true(r.has_func);
+	assert_string_equal(r.func, "compress_*");
+	assert_true(r.threshold == 50000);
+	assert_int_equal(r.unit, KT_RULE_UNIT_NS);
+	assert_int_equal(r.hold_ns, 5000000000ull);
+	r = parse_ok("func=\"libz.so.1:deflate*\" process=app func.count >= 1k");
+	assert_string_equal(r.func, "libz.so.1:deflate*");
+	assert_true(r.has_process && r.threshold == 1000);
+	assert_int_equal(r.unit, KT_RULE_UNIT_COUNT);
+	r = parse_ok("func.rate > 10k/s");
+	assert_false(r.has_func);
+	assert_int_equal(r.unit, KT_RULE_UNIT_PER_S);
+
+	parse_bad("func=x func.p99 > 1us over 10s", 22, "no 'over'");
+	parse_bad("ring=work.0 func.p99 > 1us", 0, "takes no ring=: use func=");
+	parse_bad("func=compress send.p99 > 1us", 14, "use the func series");
+	parse_bad("func.ratio > 1%", 5, "func takes latency statistics, count or rate");
+	parse_bad("func=\"\" func.p99 > 1us", 6, "expected a function name after func=");
+	parse_bad("fnuc=x func.p99 > 1us", 0, "expected ring=, process=, pid= or func=");
+	parse_bad("fnuc.p99 > 1us", 0, "retransmit, lost or func");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_examples), cmocka_unit_test(test_selectors_and_clauses),
-		cmocka_unit_test(test_errors),	 cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_holds),
+		cmocka_unit_test(test_examples),  cmocka_unit_test(test_selectors_and_clauses),
+		cmocka_unit_test(test_errors),	  cmocka_unit_test(test_func_rules),
+		cmocka_unit_test(test_durations), cmocka_unit_test(test_holds),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -213,6 +213,9 @@ static int parse_selector(struct cursor *c, struct kt_rule *r, const char *key, 
 	} else if (!strcmp(key, "process")) {
 		dst = r->process;
 		has = &r->has_process;
+	} else if (!strcmp(key, "func")) {
+		dst = r->func;
+		has = &r->has_func;
 	} else {
 		dst = NULL;
 		has = &r->has_pid;
@@ -239,6 +242,7 @@ static int parse_selector(struct cursor *c, struct kt_rule *r, const char *key, 
 		return fail(c, vpos, "expected a %s after %s=",
 			    dst == r->ring	? "ring name"
 			    : dst == r->process ? "process name"
+			    : dst == r->func	? "function name"
 						: "process id",
 			    key);
 	if (len >= KT_RULE_NAME_MAX)
@@ -270,6 +274,7 @@ static const char *const series_names[] = {
 	[KT_RULE_BACKPRESSURE] = "backpressure",
 	[KT_RULE_RETRANSMIT] = "retransmit",
 	[KT_RULE_LOST] = "lost",
+	[KT_RULE_FUNC] = "func",
 };
 
 static int parse_pct(struct cursor *c, const char *st, size_t pos, double *pct)
@@ -318,13 +323,13 @@ static int parse_metric(struct cursor *c, struct kt_rule *r, const char *word, s
 	char ex[40];
 	int k;
 
-	for (k = 0; k <= KT_RULE_LOST; k++)
+	for (k = 0; k < KT_RULE_SERIES_NR; k++)
 		if (strlen(series_names[k]) == slen && !strncmp(word, series_names[k], slen))
 			break;
-	if (k > KT_RULE_LOST)
+	if (k == KT_RULE_SERIES_NR)
 		return fail(c, pos,
 			    "unknown metric %s: expected send, recv, sojourn, backpressure, "
-			    "retransmit or lost",
+			    "retransmit, lost or func",
 			    excerpt(c->s, pos, ex, sizeof(ex)));
 	r->series = (enum kt_rule_series)k;
 	snprintf(r->metric, sizeof(r->metric), "%.31s", word);
@@ -371,6 +376,8 @@ static int parse_metric(struct cursor *c, struct kt_rule *r, const char *word, s
 		return fail(c, st_pos, "retransmit has no latency: use count, rate or ratio");
 	if (r->series == KT_RULE_SOJOURN && r->stat >= KT_RULE_RATE)
 		return fail(c, st_pos, "sojourn takes latency statistics or count");
+	if (r->series == KT_RULE_FUNC && r->stat == KT_RULE_RATIO)
+		return fail(c, st_pos, "func takes latency statistics, count or rate");
 	if (r->stat == KT_RULE_RATIO && r->series != KT_RULE_BACKPRESSURE &&
 	    r->series != KT_RULE_RETRANSMIT)
 		return fail(c, st_pos,
@@ -443,6 +450,20 @@ static int parse_value(struct cursor *c, struct kt_rule *r)
 	return 0;
 }
 
+/* func= goes with the func series, ring= never does. */
+static int check_func_selectors(struct cursor *c, const struct kt_rule *r, size_t sel_pos,
+				size_t metric_pos)
+{
+	if (r->series == KT_RULE_FUNC && r->has_ring)
+		return fail(c, sel_pos, "func (a --func function) takes no ring=: use func=");
+	if (r->series != KT_RULE_FUNC && r->has_func)
+		return fail(c, metric_pos,
+			    "func= selects --func functions: use the func series (e.g. "
+			    "func.p99), not %s",
+			    r->metric);
+	return 0;
+}
+
 /* "over" / "for": a duration follows. */
 static int parse_clause(struct cursor *c, struct kt_rule *r, const char *kw, size_t kw_pos,
 			bool *seen)
@@ -469,6 +490,10 @@ static int parse_clause(struct cursor *c, struct kt_rule *r, const char *kw, siz
 		return fail(c, pos, "the window after 'over' must be 1s..24h");
 	if (!over && ns > 86400000000000ull)
 		return fail(c, pos, "the hold time after 'for' must be at most 24h");
+	if (over && r->series == KT_RULE_FUNC)
+		return fail(c, kw_pos,
+			    "func rules are computed on the whole run: windows keep ring series "
+			    "only, no 'over'");
 	if (over)
 		r->window_ns = ns;
 	else
@@ -533,15 +558,16 @@ int kt_rule_parse(const char *text, struct kt_rule *r, struct kt_rule_error *err
 		size_t after = c.i;
 
 		skip_space(&c);
-		bool selector =
-			!strcmp(word, "ring") || !strcmp(word, "process") || !strcmp(word, "pid");
+		bool selector = !strcmp(word, "ring") || !strcmp(word, "process") ||
+				!strcmp(word, "pid") || !strcmp(word, "func");
 
 		if (text[c.i] == '=' && (selector || !strchr(word, '.'))) {
 			if (!selector)
-				return fail(&c, pos,
-					    "unknown selector '%s=': expected ring=, process= or "
-					    "pid=",
-					    word);
+				return fail(
+					&c, pos,
+					"unknown selector '%s=': expected ring=, process=, pid= "
+					"or func=",
+					word);
 			if (sel_pos == SIZE_MAX)
 				sel_pos = pos;
 			if (parse_selector(&c, r, word, pos))
@@ -555,6 +581,8 @@ int kt_rule_parse(const char *text, struct kt_rule *r, struct kt_rule_error *err
 			return fail(&c, sel_pos,
 				    "lost counts the events of every process and ring: it takes "
 				    "no ring=, process= or pid=");
+		if (check_func_selectors(&c, r, sel_pos, pos))
+			return -EINVAL;
 		break;
 	}
 

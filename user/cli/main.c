@@ -38,6 +38,7 @@
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_func.h"
+#include "kt_gate.h"
 #include "kt_offcpu.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
@@ -233,7 +234,8 @@ static const struct argp_option options[] = {
 	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
 	{"alert", OPT_ALERT, "RULE", 0,
-	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; docs/daemon.md)",
+	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; exit 4 if it "
+	 "matches nothing; docs/daemon.md)",
 	 0},
 	{"alert-log", OPT_ALERT_LOG, "FILE", 0, "Alert transitions as JSON lines (default stderr)",
 	 0},
@@ -674,13 +676,14 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 	report(out, true);
 	if (engine.offcpu && kt_offcpu_finish(engine.offcpu, engine.s.folded, stdout, stderr) < 0)
 		rc = 1;
-	if (extras) {
-		int fired = kt_oneshot_finish(extras);
+	struct kt_run_outcome outcome = {.command_status = -1};
 
-		if (fired < 0)
-			rc = 1;
-		else if (fired > 0 && opt.fail_on_alert && !rc)
-			rc = 3;
+	if (extras) {
+		int unmatched, fired = kt_oneshot_finish(extras, &unmatched);
+
+		rc = fired < 0 ? 1 : rc;
+		outcome.alert_fired = fired > 0 && opt.fail_on_alert;
+		outcome.alert_unmatched = unmatched > 0;
 	}
 	if (write_folded(out))
 		rc = 1;
@@ -689,10 +692,10 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 			strerror(out->json_errno ? out->json_errno : errno));
 		rc = 1;
 	}
-	/* the command's own status when the tracer itself did not fail */
-	int status = kt_engine_close(&engine, !rc);
-
-	return !rc && status > 0 ? status : rc;
+	/* a command stopped early is let finish: its status comes first (kt_gate.h) */
+	outcome.command_status = kt_engine_close(&engine, true);
+	outcome.failed = rc != 0;
+	return kt_exit_status(&outcome);
 }
 
 /* A tracing run: the engine, its outputs, the loop. */

@@ -1068,6 +1068,7 @@ static int daemon_run(struct daemon *d)
 
 			kt_addons_global_counters(&d->e.s, g);
 			kt_alerts_eval(d->alerts, &src);
+			kt_alerts_note_unmatched(d->alerts, &d->e.s.agg, now);
 			next_eval = now + d->cfg.eval_ns;
 		}
 		kt_alerts_reap(d->alerts, now);

@@ -270,17 +270,37 @@ static int oneshot_close_alert_log(struct kt_oneshot *o)
 	return rc;
 }
 
-int kt_oneshot_finish(struct kt_oneshot *o)
+/* One line per rule that matched nothing during the whole run; returns how many. */
+static int say_unmatched(struct kt_oneshot *o)
+{
+	char why[512];
+	int n = 0;
+
+	for (int i = 0; i < kt_alerts_nrules(o->alerts); i++) {
+		if (kt_alerts_matched(o->alerts, i, true))
+			continue;
+		say(o->note, o->note_ctx, true, "alert '%s' matched nothing: %s",
+		    kt_alerts_rule(o->alerts, i)->text,
+		    kt_alert_unmatched_why(kt_alerts_rule(o->alerts, i), &o->s->agg, why,
+					   sizeof(why)));
+		n++;
+	}
+	return n;
+}
+
+int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched)
 {
 	char msg[768];
 	int rc = 0, nr = kt_alerts_nrules(o->alerts);
 
+	*unmatched = 0;
 	if (nr) {
 		oneshot_eval(o, kt_now_ns(CLOCK_MONOTONIC));
 		rc = (int)kt_alerts_fired(o->alerts);
 		say(o->note, o->note_ctx, false, "alerts: %d rule%s, %llu fired, %llu resolved", nr,
 		    nr == 1 ? "" : "s", (unsigned long long)kt_alerts_fired(o->alerts),
 		    (unsigned long long)kt_alerts_resolved(o->alerts));
+		*unmatched = say_unmatched(o);
 	}
 	if (oneshot_close_alert_log(o))
 		rc = -1;

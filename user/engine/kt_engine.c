@@ -22,6 +22,7 @@
 #include "bpf/kaos_trace.skel.h"
 #include "kt_features.h"
 #include "kt_func.h"
+#include "kt_gate.h"
 #include "kt_offcpu.h"
 #include "kt_profile.h"
 
@@ -445,7 +446,7 @@ static void reap_command(struct kt_engine *e)
 
 	if (!e->child || e->child_status >= 0 || waitpid(e->child, &status, WNOHANG) != e->child)
 		return;
-	e->child_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	e->child_status = kt_wait_status(status);
 	mark_exited(e, e->child);
 	say(e, false, "command exited with status %d", e->child_status);
 }
@@ -596,9 +597,9 @@ int kt_engine_close(struct kt_engine *e, bool wait)
 	if (e->child) {
 		int ws;
 
-		/* stopped early: let it finish, and give its status as reap_command does */
+		/* stopped early: let it finish */
 		if (e->child_status < 0 && wait && waitpid(e->child, &ws, 0) == e->child)
-			e->child_status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+			e->child_status = kt_wait_status(ws);
 		status = e->child_status > 0 ? e->child_status : 0;
 	}
 	memset(e, 0, sizeof(*e));

@@ -824,6 +824,13 @@ static void write_alerts(struct pw *w, const struct kt_alerts *al)
 		else
 			fputs("\"} NaN\n", f);
 	}
+	family(w, "kaos_trace_alert_unmatched", "gauge",
+	       "1 while a rule's selectors fit no traced ring (a typo in a ring name?), else 0.");
+	for (int i = 0; i < kt_alerts_nrules(al); i++) {
+		fputs("kaos_trace_alert_unmatched{rule=\"", f);
+		label_value(f, kt_alerts_rule(al, i)->text);
+		fprintf(f, "\"} %d\n", kt_alerts_unmatched(al, i));
+	}
 	family(w, "kaos_trace_alert_transitions_total", "counter",
 	       "Alert transitions written (fired, resolved).");
 	fprintf(f, "kaos_trace_alert_transitions_total{transition=\"fired\"} %" PRIu64 "\n",
