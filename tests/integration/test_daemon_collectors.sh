@@ -27,6 +27,7 @@ bad_flags nodir "profile needs \[folded\] dir \(--folded-dir DIR\)" -b "$PROG" -
 bad_flags funcnodir "func needs \[folded\] dir" -b "$PROG" --func 'busy_*'
 bad_flags minus "off_cpu_min_us: expected a number" -b "$OFF" --off-cpu --off-cpu-min-us 1ms
 bad_flags both "sample and budget are exclusive" -b "$OFF" --sample 4 --budget 1
+bad_flags pmu "start: --pmu: unknown event .bogus-event." -b "$OFF" --pmu bogus-event --listen off
 bad_flags maxfuncs "max_funcs: expected a number 1\.\.1023" -b "$PROG" --func x --max-funcs 0 \
 	--folded-dir "$TMP"
 

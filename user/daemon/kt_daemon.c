@@ -349,65 +349,64 @@ static void retire_rings(struct daemon *d, uint64_t now)
 
 /* ---------------------------------------------------------------- /metrics */
 
+/* /metrics: a view of the engine's snapshot, the windows, the alerts and off-CPU time. */
+static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_response *r)
+{
+	bool om = strstr(accept, "application/openmetrics-text") != NULL;
+	const struct kt_offcpu_thread *othr = NULL;
+	struct kt_offcpu_stats ost;
+	struct kt_snapshot snap;
+	size_t len = 0;
+	int nothr = 0, e;
+	FILE *f;
+
+	kt_session_consume(&d->e.s); /* what is waiting counts too */
+	kt_engine_snapshot(&d->e, &snap);
+	if (d->e.offcpu) {
+		/* processes seen since the last tick */
+		kt_offcpu_tick(d->e.offcpu, &d->e.s.agg);
+		if ((nothr = kt_offcpu_threads(d->e.offcpu, &othr)) < 0)
+			return -1;
+		kt_offcpu_get_stats(d->e.offcpu, &ost);
+	}
+	retire_rings(d, snap.now_ns); /* rings seen since the tick */
+	struct kt_prom_src src = {.agg = snap.agg,
+				  .rings = d->prom_rings,
+				  .tot = &snap.tot,
+				  .win = d->win,
+				  .now = snap.now_ns,
+				  .alerts = d->alerts,
+				  .links = kt_session_nlinks(&d->e.s),
+				  .reloads = d->reloads,
+				  .reload_failures = d->reload_failures,
+				  .cost_warnings = d->e.s.cost_warnings,
+				  .offcpu_threads = othr,
+				  .noffcpu_threads = (size_t)nothr,
+				  .offcpu_stats = d->e.offcpu ? &ost : NULL,
+				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns};
+
+	if (!(f = open_memstream(&r->body, &len)))
+		return -1;
+	e = kt_prom_write(f, &src, om);
+	if (fclose(f) || e) {
+		free(r->body);
+		r->body = NULL;
+		return -1;
+	}
+	r->len = len;
+	r->status = 200;
+	r->content_type = om ? KT_OPENMETRICS_CONTENT_TYPE : KT_PROM_CONTENT_TYPE;
+	return 0;
+}
+
 static int http_handler(void *ctx, const char *method, const char *path, const char *accept,
 			struct kt_http_response *r)
 {
 	struct daemon *d = ctx;
 
 	(void)method;
-	if (!strcmp(path, "/metrics")) {
-		struct kt_report_totals tot;
-		bool om = strstr(accept, "application/openmetrics-text") != NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&r->body, &len);
-
-		if (!f)
-			return -1;
-		kt_session_consume(&d->e.s); /* what is waiting counts too */
-		kt_session_totals(&d->e.s, &tot);
-		struct kt_offcpu_stats ost;
-		const struct kt_offcpu_thread *othr = NULL;
-		int nothr = 0;
-
-		if (d->e.offcpu) {
-			/* processes seen since the last tick */
-			kt_offcpu_tick(d->e.offcpu, &d->e.s.agg);
-			nothr = kt_offcpu_threads(d->e.offcpu, &othr);
-			if (nothr < 0) {
-				fclose(f);
-				free(r->body);
-				r->body = NULL;
-				return -1;
-			}
-			kt_offcpu_get_stats(d->e.offcpu, &ost);
-		}
-		retire_rings(d, kt_now_ns(CLOCK_MONOTONIC)); /* rings seen since the tick */
-		struct kt_prom_src src = {.agg = &d->e.s.agg,
-					  .rings = d->prom_rings,
-					  .tot = &tot,
-					  .win = d->win,
-					  .now = kt_now_ns(CLOCK_MONOTONIC),
-					  .alerts = d->alerts,
-					  .links = kt_session_nlinks(&d->e.s),
-					  .reloads = d->reloads,
-					  .reload_failures = d->reload_failures,
-					  .cost_warnings = d->e.s.cost_warnings,
-					  .offcpu_threads = othr,
-					  .noffcpu_threads = (size_t)nothr,
-					  .offcpu_stats = d->e.offcpu ? &ost : NULL,
-					  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns};
-		int e = kt_prom_write(f, &src, om);
-
-		if (fclose(f) || e) {
-			free(r->body);
-			r->body = NULL;
-			return -1;
-		}
-		r->len = len;
-		r->status = 200;
-		r->content_type = om ? KT_OPENMETRICS_CONTENT_TYPE : KT_PROM_CONTENT_TYPE;
-		return 0;
-	}
+	if (!strcmp(path, "/metrics"))
+		return serve_metrics(d, accept, r);
 	if (!strcmp(path, "/healthz")) {
 		r->status = 200;
 		r->body = strdup("ok\n");
@@ -449,22 +448,6 @@ static int resolve_watches(const struct kt_config *c, struct kt_targets *tg, cha
 		}
 	}
 	return 0;
-}
-
-static bool target_wanted(const struct kt_targets *tg, const char *path)
-{
-	for (int i = 0; i < tg->n; i++)
-		if (!strcmp(tg->v[i].path, path))
-			return true;
-	return false;
-}
-
-/* A watched file replaced on disk (an upgrade) needs a fresh attach. */
-static bool target_replaced(const struct kt_attachment *a)
-{
-	struct stat st;
-
-	return stat(a->path, &st) == 0 && (st.st_ino != a->ino || st.st_dev != a->dev);
 }
 
 static bool scope_has(const struct kt_session *s, const char *program)
@@ -617,93 +600,17 @@ static void set_sampling(struct daemon *d, bool first)
 }
 
 /*
- * Makes c the config in force. Everything that can fail is done before
- * anything is changed; on failure the old config stays whole.
+ * The part of a reload that cannot fail: windows, rules, the log; what
+ * only a restart changes is kept; c becomes the config in force (emptied).
  */
-static int apply_config(struct daemon *d, struct kt_config *c, bool first, char *err, size_t errlen)
+static void commit_config(struct daemon *d, struct kt_config *c, bool first, const uint64_t *lens,
+			  int nw)
 {
-	struct kt_targets tg;
-	struct kt_http *http = d->http;
-	FILE *alert_out = d->alert_out;
-	uint64_t lens[KT_WIN_MAX];
-	int nw;
-	char *new_paths[KT_SESSION_MAX_ATTACH];
-	int nnew = 0;
+	uint64_t shortest = 0;
 
-	if (resolve_watches(c, &tg, err, errlen))
-		return -1;
-	if (!c->listen[0])
-		http = NULL;
-	else if (first || !d->http || strcmp(c->listen, d->cfg.listen))
-		if (!(http = kt_http_listen(c->listen, http_handler, d, err, errlen)))
-			goto fail_targets;
-	if (first || strcmp(c->alert_log, d->cfg.alert_log)) {
-		char e[600];
-
-		alert_out = kt_alert_log_open(c->alert_log, true, e, sizeof(e));
-		if (!alert_out) {
-			snprintf(err, errlen, "alert log: %s", e);
-			goto fail_http;
-		}
-	}
-	/* attach what is new (or replaced on disk) */
-	for (int i = 0; i < tg.n; i++) {
-		struct kt_attachment *a = kt_session_find(&d->e.s, -1, tg.v[i].path);
-
-		if (a && !target_replaced(a))
-			continue;
-		if (a)
-			kt_session_detach(&d->e.s, -1, tg.v[i].path);
-		/* the fork hazard on kernels that optimise nop5 (docs/probes.md) */
-		if (!c->allow_nop5_sites &&
-		    kt_site_of(tg.v[i].path, "kaos", NULL) == KT_SITE_NOP5) {
-			snprintf(
-				err, errlen,
-				"%.512s: its probe sites are plain 5-byte nops, which kernels with "
-				"the uprobe nop5 optimisation turn into CALLs (a child it forks "
-				"while traced dies with SIGSEGV); rebuild it with current libkaos, "
-				"or set allow_nop5_sites (--allow-nop5-sites)",
-				tg.v[i].path);
-			goto fail_attach;
-		}
-		if (kt_session_attach(&d->e.s, -1, tg.v[i].path, err, errlen))
-			goto fail_attach;
-		new_paths[nnew++] = tg.v[i].path;
-	}
-	nw = kt_config_windows(c, lens, KT_WIN_MAX);
-
-	/* nothing fails from here on */
-	for (int i = 0; i < d->e.s.natt;) {
-		if (!target_wanted(&tg, d->e.s.att[i]->path)) {
-			kt_log(KT_LOG_INFO, "attach", "detached from %s (no longer watched)",
-			       d->e.s.att[i]->path);
-			kt_session_detach(&d->e.s, -1, d->e.s.att[i]->path);
-			continue;
-		}
-		i++;
-	}
-	for (int i = 0; i < nnew; i++)
-		kt_log(KT_LOG_INFO, "attach", "attached %d probes to %s", KT_SESSION_NPROBES,
-		       new_paths[i]);
-	apply_scope(d, &tg, first);
-	if (http != d->http) {
-		kt_http_close(d->http);
-		d->http = http;
-		if (http)
-			kt_log(KT_LOG_INFO, "http", "metrics on http://%s/metrics",
-			       kt_http_bound(http));
-		else
-			kt_log(KT_LOG_INFO, "http", "metrics endpoint off");
-	}
-	if (alert_out != d->alert_out) {
-		kt_alert_log_close(d->alert_out);
-		d->alert_out = alert_out;
-	}
 	kt_windows_set(d->win, lens, nw);
 	kt_prom_rings_set_max(d->prom_rings, (int)c->metrics_max_rings);
 	/* rules without "over": the shortest configured window */
-	uint64_t shortest = 0;
-
 	for (int i = 0; i < c->nwindows; i++)
 		if (!shortest || c->windows[i] < shortest)
 			shortest = c->windows[i];
@@ -728,12 +635,68 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 	d->cfg = *c;
 	memset(c, 0, sizeof(*c));
 	set_sampling(d, first);
+}
+
+/*
+ * Makes c the config in force. Everything that can fail is done before
+ * anything is changed; on failure the old config stays whole.
+ */
+static int apply_config(struct daemon *d, struct kt_config *c, bool first, char *err, size_t errlen)
+{
+	struct kt_targets tg;
+	struct kt_http *http = d->http;
+	FILE *alert_out = d->alert_out;
+	uint64_t lens[KT_WIN_MAX];
+	int nw;
+	const char *new_paths[KT_SESSION_MAX_ATTACH];
+	int nnew;
+
+	if (resolve_watches(c, &tg, err, errlen))
+		return -1;
+	if (!c->listen[0])
+		http = NULL;
+	else if (first || !d->http || strcmp(c->listen, d->cfg.listen))
+		if (!(http = kt_http_listen(c->listen, http_handler, d, err, errlen)))
+			goto fail_targets;
+	if (first || strcmp(c->alert_log, d->cfg.alert_log)) {
+		char e[600];
+
+		alert_out = kt_alert_log_open(c->alert_log, true, e, sizeof(e));
+		if (!alert_out) {
+			snprintf(err, errlen, "alert log: %s", e);
+			goto fail_http;
+		}
+	}
+	/* attach what is new (or replaced on disk) */
+	nnew = kt_engine_attach_paths(&d->e, &tg, c->allow_nop5_sites, new_paths, err, errlen);
+	if (nnew < 0)
+		goto fail_attach;
+	nw = kt_config_windows(c, lens, KT_WIN_MAX);
+
+	/* nothing fails from here on */
+	kt_engine_detach_unwanted(&d->e, &tg);
+	for (int i = 0; i < nnew; i++)
+		kt_log(KT_LOG_INFO, "attach", "attached %d probes to %s", KT_SESSION_NPROBES,
+		       new_paths[i]);
+	apply_scope(d, &tg, first);
+	if (http != d->http) {
+		kt_http_close(d->http);
+		d->http = http;
+		if (http)
+			kt_log(KT_LOG_INFO, "http", "metrics on http://%s/metrics",
+			       kt_http_bound(http));
+		else
+			kt_log(KT_LOG_INFO, "http", "metrics endpoint off");
+	}
+	if (alert_out != d->alert_out) {
+		kt_alert_log_close(d->alert_out);
+		d->alert_out = alert_out;
+	}
+	commit_config(d, c, first, lens, nw);
 	kt_targets_free(&tg);
 	return 0;
 
 fail_attach:
-	for (int i = 0; i < nnew; i++)
-		kt_session_detach(&d->e.s, -1, new_paths[i]);
 	if (alert_out != d->alert_out)
 		kt_alert_log_close(alert_out);
 fail_http:
@@ -1154,27 +1117,29 @@ static int check_only(struct kt_config *c)
 
 /*
  * Resolves the watches, checks the outputs, then loads and starts the
- * engine (feature check, calibration, collectors). 0 or -1 with err.
+ * engine (feature check, calibration, collectors). 0, or the exit status
+ * (2: bad input such as an unknown --pmu event, else 1) with err.
  */
 static int start_engine(struct daemon *d, const struct kt_config *c, char *err, size_t errlen)
 {
 	struct kt_engine_opts eo = engine_opts(c);
+	int rc = kt_engine_open(&d->e, &eo, err, errlen);
 
-	if (kt_engine_open(&d->e, &eo, err, errlen))
-		return -1;
+	if (rc)
+		return rc == KT_ENGINE_EBAD ? 2 : 1;
 	if (c->folded_dir[0] && access(c->folded_dir, W_OK)) {
 		snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(errno));
-		return -1;
+		return 1;
 	}
 	/* before any BPF is loaded: the file itself is opened once the session runs */
 	if (c->timeline[0] && !path_writable(c->timeline)) {
 		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
-		return -1;
+		return 1;
 	}
 	if (kt_engine_start(&d->e, err, errlen)) {
 		if (d->e.bpf_log)
 			kt_session_print_bpf_log(stderr);
-		return -1;
+		return 1;
 	}
 	d->stacks = eo.stacks;
 	if (d->e.offcpu) {
@@ -1285,7 +1250,7 @@ int kt_daemon_main(int argc, char **argv)
 	static struct daemon d; /* big (cli table); one per process */
 	struct kt_config c;
 	char err[1024];
-	int rc = 1;
+	int rc;
 
 	memset(&d, 0, sizeof(d));
 	if (argp_parse(&argp, argc, argv, 0, NULL, &d))
@@ -1303,7 +1268,10 @@ int kt_daemon_main(int argc, char **argv)
 	if (nofile < 0)
 		kt_log(KT_LOG_WARN, "start", "cannot raise the open-file limit: %s",
 		       strerror((int)-nofile));
-	if (start_engine(&d, &c, err, sizeof(err)) || start_service(&d, &c, err, sizeof(err))) {
+	rc = start_engine(&d, &c, err, sizeof(err));
+	if (!rc && start_service(&d, &c, err, sizeof(err)))
+		rc = 1;
+	if (rc) {
 		kt_log(KT_LOG_ERROR, "start", "%s", err);
 		kt_config_free(&c);
 	} else {

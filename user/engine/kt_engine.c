@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -417,6 +418,81 @@ int kt_engine_resume_command(struct kt_engine *e, char *err, size_t errlen)
 	close(e->child_go);
 	e->child_go = -1;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- reconfiguration */
+
+/* A file replaced on disk (an upgrade) needs a fresh attach. */
+static bool replaced_on_disk(const struct kt_attachment *a)
+{
+	struct stat st;
+
+	return stat(a->path, &st) == 0 && (st.st_ino != a->ino || st.st_dev != a->dev);
+}
+
+static bool in_targets(const struct kt_targets *tg, const char *path)
+{
+	for (int i = 0; i < tg->n; i++)
+		if (!strcmp(tg->v[i].path, path))
+			return true;
+	return false;
+}
+
+int kt_engine_attach_paths(struct kt_engine *e, const struct kt_targets *tg, bool allow_nop5,
+			   const char **added, char *err, size_t errlen)
+{
+	int n = 0;
+
+	for (int i = 0; i < tg->n; i++) {
+		const char *path = tg->v[i].path;
+		struct kt_attachment *a = kt_session_find(&e->s, -1, path);
+
+		if (a && !replaced_on_disk(a))
+			continue;
+		if (a)
+			kt_session_detach(&e->s, -1, path);
+		/* the fork hazard on kernels that optimise nop5 (docs/probes.md) */
+		if (!allow_nop5 && kt_site_of(path, "kaos", NULL) == KT_SITE_NOP5) {
+			snprintf(err, errlen,
+				 "%.512s: its probe sites are plain 5-byte nops, which kernels "
+				 "with the uprobe nop5 optimisation turn into CALLs (a child it "
+				 "forks while traced dies with SIGSEGV); rebuild it with current "
+				 "libkaos, or set allow_nop5_sites (--allow-nop5-sites)",
+				 path);
+			goto fail;
+		}
+		if (kt_session_attach(&e->s, -1, path, err, errlen))
+			goto fail;
+		added[n++] = path;
+	}
+	return n;
+fail:
+	kt_engine_detach_paths(e, added, n);
+	return -1;
+}
+
+void kt_engine_detach_paths(struct kt_engine *e, const char *const *paths, int n)
+{
+	for (int i = 0; i < n; i++)
+		kt_session_detach(&e->s, -1, paths[i]);
+}
+
+int kt_engine_detach_unwanted(struct kt_engine *e, const struct kt_targets *tg)
+{
+	int n = 0;
+
+	for (int i = 0; i < e->s.natt;) {
+		const char *path = e->s.att[i]->path;
+
+		if (in_targets(tg, path)) {
+			i++;
+			continue;
+		}
+		say(e, false, "detached from %s (no longer watched)", path);
+		kt_session_detach(&e->s, -1, path); /* moves the last attachment to i */
+		n++;
+	}
+	return n;
 }
 
 /* ---------------------------------------------------------------- running */

@@ -157,6 +157,22 @@ int kt_engine_start(struct kt_engine *e, char *err, size_t errlen);
 /* Lets the command exec (no-op without one): after the driver's hooks are in. */
 int kt_engine_resume_command(struct kt_engine *e, char *err, size_t errlen);
 
+/*
+ * Reconfiguration (a service, e.g. the daemon on SIGHUP): attaches every
+ * path of tg that is not attached yet, or was replaced on disk since (an
+ * upgrade: new inode), for every process mapping it. A path with plain
+ * 5-byte-nop sites is refused unless allow_nop5 (the fork hazard). All or
+ * nothing: on failure what this call attached is detached again. added[]
+ * (room for KT_SESSION_MAX_ATTACH) gets the paths attached (tg's strings).
+ * Returns how many, or -1 with err.
+ */
+int kt_engine_attach_paths(struct kt_engine *e, const struct kt_targets *tg, bool allow_nop5,
+			   const char **added, char *err, size_t errlen);
+/* Detaches paths (kt_engine_attach_paths' added, when a later step of a reload failed). */
+void kt_engine_detach_paths(struct kt_engine *e, const char *const *paths, int n);
+/* Detaches every path that is not in tg, each said through the note. Returns how many. */
+int kt_engine_detach_unwanted(struct kt_engine *e, const struct kt_targets *tg);
+
 /* Waits up to timeout_ms for events and aggregates them: how many, or -errno. */
 int kt_engine_poll(struct kt_engine *e, int timeout_ms);
 /*
