@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The daemon's collectors under the CLI's option names, real BPF:
 # -b (and its old name --watch), --func with --max-funcs, --profile, --off-cpu
+# (one table of options with the one-shot CLI: both --help list the same group),
 # with --off-cpu-min-us, --sample and --budget. --func on a program without
 # kaos probes times its functions into the folded files with exact counts,
 # --profile adds a [cpu] tower to the same files (folded per interval, not
@@ -11,6 +12,14 @@ set -euo pipefail
 PROG=$PWD/$B/tests/progs/kt_funcs
 OFF=$B/tests/progs/kt_offcpu
 need "$KT" "$PROG" "$OFF"
+
+# one table of shared options (kt_engine.h): the same names in both --help groups
+shared() {
+	"$KT" "$@" --help | sed -n '/^ Targets, collectors and sampling/,/^$/p' |
+		sed -nE 's/^ +(-[^-], )?(--[a-z0-9-]+).*/\2/p'
+}
+diff <(shared) <(shared daemon) >"$TMP/shared.diff" || fail "shared options differ: $(cat "$TMP/shared.diff")"
+[ "$(shared daemon | wc -l)" -eq 13 ] || fail "shared options: $(shared daemon | tr '\n' ' ')"
 
 # bad_flags NAME PATTERN ARGS...: one line matching PATTERN on stderr, exit 2
 bad_flags() {

@@ -137,29 +137,17 @@ static void print_note(void *ctx, bool warning, const char *line)
 /* ---------------------------------------------------------------- CLI */
 
 enum {
-	OPT_SAMPLE = 1000,
-	OPT_BUDGET,
-	OPT_STACKS,
+	OPT_STACKS = 1000,
 	OPT_FOLDED,
 	OPT_WEIGHT,
 	OPT_JSON,
 	OPT_RINGBUF,
 	OPT_NO_CALIBRATE,
-	OPT_ALLOW_NOP5,
-	OPT_PROBE_COST,
 	OPT_ALERT,
 	OPT_ALERT_LOG,
 	OPT_FAIL_ON_ALERT,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX,
-	OPT_PROFILE,
-	OPT_PMU,
-	OPT_FUNC,
-	OPT_MAX_FUNCS,
-	OPT_MAX_RATE,
-	OPT_NO_USDT,
-	OPT_OFF_CPU,
-	OPT_OFF_CPU_MIN,
 };
 
 static const char args_doc[] = "[-- COMMAND [ARG...]]";
@@ -181,21 +169,9 @@ static const char doc[] =
 
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
-	{"binary", 'b', "PATH", 0,
-	 "PATH a program: trace its processes (now and later, children included), wherever "
-	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
-	 0},
 	{"duration", 'd', "SECONDS", 0, "Stop after SECONDS", 0},
 	{"interval", 'i', "SECONDS", 0, "Print a summary every SECONDS", 0},
 	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
-	{"sample", OPT_SAMPLE, "N", 0,
-	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
-	 "exact); --sample 1: every operation",
-	 0},
-	{"budget", OPT_BUDGET, "PCT", 0,
-	 "Choose the sampling period per process so tracing costs it at most PCT % of its CPU "
-	 "time (default: 1 % unless --sample)",
-	 0},
 	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
 	{"folded", OPT_FOLDED, "FILE", 0,
 	 "Write folded stacks for flamegraph.pl (implies --stacks)", 0},
@@ -206,32 +182,6 @@ static const struct argp_option options[] = {
 	 "BPF ring buffer size (power of two, >= 4096; default 2 MiB)", 0},
 	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0,
 	 "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
-	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
-	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
-	 "Trace a program built with old plain 5-byte-nop probe sites even where a child it "
-	 "forks could crash (only for programs that never fork)",
-	 0},
-	{"profile", OPT_PROFILE, "HZ", 0,
-	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
-	 "output",
-	 0},
-	{"off-cpu", OPT_OFF_CPU, NULL, 0,
-	 "Time the traced threads spend blocked, by user stack (sched_switch); adds an "
-	 "[off-cpu] tower (weights: ns) to the folded output and a summary",
-	 0},
-	{"off-cpu-min-us", OPT_OFF_CPU_MIN, "US", 0,
-	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
-	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
-	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
-	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
-	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
-	 "the -b PATH) with an entry and a return uprobe (repeatable)",
-	 0},
-	{"max-funcs", OPT_MAX_FUNCS, "N", 0,
-	 "Refuse --func patterns matching more than N functions (default 64)", 0},
-	{"max-rate", OPT_MAX_RATE, "N", 0,
-	 "Time at most ~N calls/s per --func function (1 in 2^k); counts stay exact", 0},
-	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
 	{"alert", OPT_ALERT, "RULE", 0,
 	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; exit 4 if it "
@@ -300,10 +250,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			die(2, "too many -r (max %d)", MAX_RING_FILTER);
 		opt.rings[opt.nrings++] = (uint32_t)parse_ull(arg, "ring id", 0, UINT32_MAX);
 		break;
-	case OPT_SAMPLE:
+	case KT_OPT_SAMPLE:
 		opt.sample = (uint32_t)parse_ull(arg, "sample period", 1, 1u << 30);
 		break;
-	case OPT_BUDGET:
+	case KT_OPT_BUDGET:
 		opt.budget_pct = parse_double(arg, "budget", 0.0001, 100);
 		break;
 	case OPT_STACKS:
@@ -331,39 +281,39 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (opt.ringbuf_bytes & (opt.ringbuf_bytes - 1))
 			die(2, "invalid ring buffer size '%s' (must be a power of two)", arg);
 		break;
-	case OPT_ALLOW_NOP5:
+	case KT_OPT_ALLOW_NOP5:
 		opt.allow_nop5 = true;
 		break;
 	case OPT_NO_CALIBRATE:
 		opt.no_calibrate = true;
 		break;
-	case OPT_PROBE_COST:
+	case KT_OPT_PROBE_COST:
 		opt.probe_cost_ns = parse_double(arg, "probe cost", 0.001, 1e9);
 		break;
-	case OPT_PROFILE:
+	case KT_OPT_PROFILE:
 		opt.profile_hz = (unsigned int)parse_ull(arg, "profile frequency", 1, 100000);
 		break;
-	case OPT_PMU:
+	case KT_OPT_PMU:
 		opt.pmu = arg;
 		break;
-	case OPT_OFF_CPU:
+	case KT_OPT_OFF_CPU:
 		opt.off_cpu = true;
 		break;
-	case OPT_OFF_CPU_MIN:
+	case KT_OPT_OFF_CPU_MIN_US:
 		opt.off_cpu_min_us = (long long)parse_ull(arg, "--off-cpu-min-us", 0, 60000000);
 		break;
-	case OPT_FUNC:
+	case KT_OPT_FUNC:
 		if (opt.nfuncs == MAX_TARGETS)
 			die(2, "too many --func (max %d)", MAX_TARGETS);
 		opt.funcs[opt.nfuncs++] = arg;
 		break;
-	case OPT_MAX_FUNCS:
+	case KT_OPT_MAX_FUNCS:
 		opt.max_funcs = (uint32_t)parse_ull(arg, "--max-funcs", 1, KT_FUNC_MAX - 1);
 		break;
-	case OPT_MAX_RATE:
+	case KT_OPT_MAX_RATE:
 		opt.max_rate = parse_ull(arg, "--max-rate", 1, 1ull << 32);
 		break;
-	case OPT_NO_USDT:
+	case KT_OPT_NO_USDT:
 		opt.no_usdt = true;
 		break;
 	case 'v':
@@ -722,7 +672,14 @@ static int trace(void)
 
 int main(int argc, char **argv)
 {
-	static const struct argp argp = {options, parse_opt, args_doc, doc, NULL, NULL, NULL};
+	/* the options shared with `kaos-trace daemon`: one table (kt_engine.h) */
+	static const struct argp engine_argp = {
+		kt_engine_argp_options, parse_opt, NULL, NULL, NULL, NULL, NULL};
+	static const struct argp_child children[] = {
+		{&engine_argp, 0,
+		 "Targets, collectors and sampling (as in `kaos-trace daemon`):", 0},
+		{}};
+	static const struct argp argp = {options, parse_opt, args_doc, doc, children, NULL, NULL};
 	char version[128];
 
 	/* argp prints it for --version, here and in `kaos-trace daemon` */

@@ -105,29 +105,13 @@ enum {
 	OPT_FOLDED_DIR,
 	OPT_FOLDED_INTERVAL,
 	OPT_RINGBUF,
-	OPT_PROBE_COST,
 	OPT_CHECK,
-	OPT_OFF_CPU,
-	OPT_ALLOW_NOP5,
 	OPT_OFF_CPU_MIN,
-	OPT_SAMPLE,
-	OPT_BUDGET,
 	OPT_METRICS_MAX_RINGS,
-	OPT_OFF_CPU_MIN_US,
-	OPT_FUNC,
-	OPT_MAX_FUNCS,
-	OPT_MAX_RATE,
-	OPT_NO_USDT,
-	OPT_PROFILE,
-	OPT_PMU,
 };
 
 static const struct argp_option daemon_options[] = {
 	{"config", OPT_CONFIG, "FILE", 0, "INI config (deploy/kaos-trace.conf); reread on SIGHUP",
-	 0},
-	{"binary", 'b', "PATH", 0,
-	 "PATH a program: trace its processes (now and later, children included), wherever "
-	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
 	 0},
 	{"watch", OPT_WATCH, "PATH", 0, "-b's former name", 0},
 	{"listen", OPT_LISTEN, "ADDR:PORT", 0,
@@ -152,43 +136,9 @@ static const struct argp_option daemon_options[] = {
 	{"folded-interval", OPT_FOLDED_INTERVAL, "DURATION", 0, "Folded file rotation (default 1m)",
 	 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
-	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the probe cost instead of measuring it",
-	 0},
-	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
-	 "Attach to programs built with old plain 5-byte-nop probe sites (a child they fork "
-	 "while traced can crash: only for programs that never fork)",
-	 0},
-	{"off-cpu", OPT_OFF_CPU, NULL, 0,
-	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
-	{"off-cpu-min-us", OPT_OFF_CPU_MIN_US, "US", 0,
-	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
-	/* the old name, kept for configs and scripts written for it */
+	/* --off-cpu-min-us's old name, kept for configs and scripts written for it */
 	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", OPTION_HIDDEN,
 	 "Blocks shorter than this are not counted (default 1us)", 0},
-	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
-	 "Time every function matching GLOB in LIB (default: the -b PATH) with an entry and a "
-	 "return uprobe (repeatable; folded stacks with --folded-dir)",
-	 0},
-	{"max-funcs", OPT_MAX_FUNCS, "N", 0,
-	 "Refuse --func patterns matching more than N functions (default 64)", 0},
-	{"max-rate", OPT_MAX_RATE, "N", 0,
-	 "Time at most ~N calls/s per --func function (1 in 2^k); counts stay exact", 0},
-	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
-	{"profile", OPT_PROFILE, "HZ", 0,
-	 "Sample the traced processes' user stacks at HZ per CPU: a [cpu] tower in the folded "
-	 "files (--folded-dir)",
-	 0},
-	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
-	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock; see `kaos-trace pmu list`)",
-	 0},
-	{"sample", OPT_SAMPLE, "N", 0,
-	 "Fire probes on every N-th operation (power of two; counts stay exact); 1: every "
-	 "operation",
-	 0},
-	{"budget", OPT_BUDGET, "PCT", 0,
-	 "Sampling period per process so tracing costs it at most PCT % of its CPU time "
-	 "(default 1 unless --sample)",
-	 0},
 	{"metrics-max-rings", OPT_METRICS_MAX_RINGS, "N", 0,
 	 "Rings with their own /metrics series (default 32); more are folded into "
 	 "ring=\"_overflow\"",
@@ -205,12 +155,12 @@ static const struct {
 } flag_map[] = {
 	{'b', "watch", "path"},
 	{OPT_WATCH, "watch", "path"},
-	{OPT_OFF_CPU_MIN_US, "daemon", "off_cpu_min_us"},
-	{OPT_FUNC, "daemon", "func"},
-	{OPT_MAX_FUNCS, "daemon", "max_funcs"},
-	{OPT_MAX_RATE, "daemon", "max_rate"},
-	{OPT_PROFILE, "daemon", "profile"},
-	{OPT_PMU, "daemon", "pmu"},
+	{KT_OPT_OFF_CPU_MIN_US, "daemon", "off_cpu_min_us"},
+	{KT_OPT_FUNC, "daemon", "func"},
+	{KT_OPT_MAX_FUNCS, "daemon", "max_funcs"},
+	{KT_OPT_MAX_RATE, "daemon", "max_rate"},
+	{KT_OPT_PROFILE, "daemon", "profile"},
+	{KT_OPT_PMU, "daemon", "pmu"},
 	{OPT_LISTEN, "daemon", "listen"},
 	{OPT_LOG_FORMAT, "daemon", "log_format"},
 	{OPT_ALERT, "alerts", "rule"},
@@ -224,10 +174,10 @@ static const struct {
 	{OPT_FOLDED_DIR, "folded", "dir"},
 	{OPT_FOLDED_INTERVAL, "folded", "interval"},
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
-	{OPT_PROBE_COST, "daemon", "probe_cost"},
+	{KT_OPT_PROBE_COST, "daemon", "probe_cost"},
 	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
-	{OPT_SAMPLE, "daemon", "sample"},
-	{OPT_BUDGET, "daemon", "budget"},
+	{KT_OPT_SAMPLE, "daemon", "sample"},
+	{KT_OPT_BUDGET, "daemon", "budget"},
 	{OPT_METRICS_MAX_RINGS, "daemon", "metrics_max_rings"},
 };
 
@@ -240,6 +190,18 @@ static bool path_writable(const char *path)
 		return access(path, W_OK) == 0;
 	snprintf(dir, sizeof(dir), "%s", path);
 	return access(dirname(dir), W_OK) == 0;
+}
+
+/* The long name of an option key, in either table. */
+static const char *flag_name(int key)
+{
+	for (size_t j = 0; j < sizeof(daemon_options) / sizeof(daemon_options[0]); j++)
+		if (daemon_options[j].key == key && daemon_options[j].name)
+			return daemon_options[j].name;
+	for (const struct argp_option *o = kt_engine_argp_options; o->name; o++)
+		if (o->key == key)
+			return o->name;
+	return NULL;
 }
 
 static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
@@ -257,22 +219,24 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 	if (key == ARGP_KEY_INIT) {
 		/* getopt's own line names a bad option; argp's "Try --help" would be more */
 		state->err_stream = NULL;
+		if (state->child_inputs)
+			state->child_inputs[0] = d; /* the shared options (kt_engine.h) */
 		return 0;
 	}
 	if (key == 'v') {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "verbose", "yes", "-v"};
 		return 0;
 	}
-	if (key == OPT_ALLOW_NOP5) {
+	if (key == KT_OPT_ALLOW_NOP5) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "allow_nop5_sites", "yes",
 							 "allow-nop5-sites"};
 		return 0;
 	}
-	if (key == OPT_OFF_CPU) {
+	if (key == KT_OPT_OFF_CPU) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "off_cpu", "yes", "off-cpu"};
 		return 0;
 	}
-	if (key == OPT_NO_USDT) {
+	if (key == KT_OPT_NO_USDT) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "no_usdt", "yes", "no-usdt"};
 		return 0;
 	}
@@ -288,9 +252,7 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 			fprintf(stderr, "kaos-trace daemon: too many flags\n");
 			return E2BIG;
 		}
-		for (size_t j = 0; j < sizeof(daemon_options) / sizeof(daemon_options[0]); j++)
-			if (daemon_options[j].key == key)
-				d->cli[d->ncli].flag = daemon_options[j].name;
+		d->cli[d->ncli].flag = flag_name(key);
 		d->cli[d->ncli].section = flag_map[i].section;
 		d->cli[d->ncli].key = flag_map[i].name;
 		d->cli[d->ncli].value = arg;
@@ -1245,8 +1207,15 @@ int kt_daemon_main(int argc, char **argv)
 		"Example:\n"
 		"  kaos-trace daemon -b /usr/lib/x86_64-linux-gnu/libkaos.so.0 \\\n"
 		"      --alert 'send.p99 > 1us for 10s' --listen 127.0.0.1:9464\n";
+	/* the options shared with the one-shot CLI: one table (kt_engine.h) */
+	static const struct argp engine_argp = {
+		kt_engine_argp_options, daemon_parse_opt, NULL, NULL, NULL, NULL, NULL};
+	static const struct argp_child children[] = {
+		{&engine_argp, 0,
+		 "Targets, collectors and sampling (as in one-shot kaos-trace):", 0},
+		{}};
 	static const struct argp argp = {
-		daemon_options, daemon_parse_opt, NULL, doc, NULL, NULL, NULL};
+		daemon_options, daemon_parse_opt, NULL, doc, children, NULL, NULL};
 	static struct daemon d; /* big (cli table); one per process */
 	struct kt_config c;
 	char err[1024];

@@ -7,6 +7,7 @@
  */
 #include "kt_engine.h"
 
+#include <argp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -56,6 +57,49 @@ static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 	return code;
 }
+
+const struct argp_option kt_engine_argp_options[] = {
+	{"binary", 'b', "PATH", 0,
+	 "PATH a program: trace its processes (now and later, children included), wherever "
+	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
+	 0},
+	{"sample", KT_OPT_SAMPLE, "N", 0,
+	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
+	 "exact); --sample 1: every operation",
+	 0},
+	{"budget", KT_OPT_BUDGET, "PCT", 0,
+	 "Choose the sampling period per process so tracing costs it at most PCT % of its CPU "
+	 "time (default: 1 % unless --sample)",
+	 0},
+	{"probe-cost", KT_OPT_PROBE_COST, "NS", 0,
+	 "Use NS as the cost of one probe hit instead of measuring it at start", 0},
+	{"allow-nop5-sites", KT_OPT_ALLOW_NOP5, NULL, 0,
+	 "Trace a program built with old plain 5-byte-nop probe sites even where a child it "
+	 "forks could crash (only for programs that never fork)",
+	 0},
+	{"profile", KT_OPT_PROFILE, "HZ", 0,
+	 "Sample the traced processes' user stacks at HZ per CPU: a [cpu] tower in the folded "
+	 "stacks (the daemon's: --folded-dir)",
+	 0},
+	{"off-cpu", KT_OPT_OFF_CPU, NULL, 0,
+	 "Time the traced threads spend blocked, by user stack (sched_switch): an [off-cpu] "
+	 "tower (weights: ns) in the folded stacks, and a summary (the daemon: /metrics)",
+	 0},
+	{"off-cpu-min-us", KT_OPT_OFF_CPU_MIN_US, "US", 0,
+	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
+	{"pmu", KT_OPT_PMU, "EVENT[,EVENT]", 0,
+	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
+	{"func", KT_OPT_FUNC, "[LIB:]GLOB", 0,
+	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
+	 "the -b PATH) with an entry and a return uprobe (repeatable)",
+	 0},
+	{"max-funcs", KT_OPT_MAX_FUNCS, "N", 0,
+	 "Refuse --func patterns matching more than N functions (default 64)", 0},
+	{"max-rate", KT_OPT_MAX_RATE, "N", 0,
+	 "Time at most ~N calls/s per --func function (1 in 2^k); counts stay exact", 0},
+	{"no-usdt", KT_OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
+	{},
+};
 
 const char *kt_engine_event_name(void *ctx, const struct kt_event *ev)
 {

@@ -44,6 +44,7 @@
 #ifndef KT_ENGINE_H
 #define KT_ENGINE_H
 
+#include <argp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,31 @@ struct kt_offcpu;
 #define KT_ENGINE_RINGBUF_DEFAULT (2u << 20)
 /* --off-cpu-min-us's default: 1 us. */
 #define KT_ENGINE_OFFCPU_MIN_NS 1000ull
+
+/*
+ * The options both drivers take, one table (kt_engine_argp_options, an
+ * argp child of each driver's parser) so that their names, arguments and
+ * help cannot drift apart: -b, --sample, --budget, --probe-cost,
+ * --allow-nop5-sites, --profile, --off-cpu, --off-cpu-min-us, --pmu,
+ * --func, --max-funcs, --max-rate, --no-usdt. Each driver's parser handles
+ * these keys its own way (the CLI into its options, the daemon into config
+ * keys of the same names).
+ */
+enum {
+	KT_OPT_SAMPLE = 3000,
+	KT_OPT_BUDGET,
+	KT_OPT_PROBE_COST,
+	KT_OPT_ALLOW_NOP5,
+	KT_OPT_PROFILE,
+	KT_OPT_OFF_CPU,
+	KT_OPT_OFF_CPU_MIN_US,
+	KT_OPT_PMU,
+	KT_OPT_FUNC,
+	KT_OPT_MAX_FUNCS,
+	KT_OPT_MAX_RATE,
+	KT_OPT_NO_USDT,
+};
+extern const struct argp_option kt_engine_argp_options[];
 
 enum {
 	KT_ENGINE_EFAIL = 1,
