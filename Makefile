@@ -75,7 +75,9 @@ CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
 USER_LAYERS := $(sort $(dir $(wildcard user/*/*.c user/*/*.h)))
 USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iabi $(addprefix -I,$(USER_LAYERS:%/=%)) $(PROBE_CFLAGS) \
 	-pthread
-LDLIBS_KT := -lbpf -lpfm -lelf -lz -lm -pthread
+# libpfm4 (--pmu) and libdw (symbols from separate debug files) are dlopen()ed
+# at first use: not linked, so a run that needs neither maps neither.
+LDLIBS_KT := -lbpf -lelf -lz -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -232,7 +234,8 @@ $(B)/user/%.o: user/%.c $(BPF_SKEL) | deps
 $(B)/libkt.a: $(KT_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a $(LIBKAOS_A)
+# No libkaos in kaos-trace: it uses only the probe ABI (include/kaos/probes.h).
+$(B)/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_KT)
 
 # ---------------------------------------------------------------- apps, test programs
@@ -495,7 +498,7 @@ GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_f
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
-KT_STATIC_LIBS := -static -lbpf -lpfm -lelf -lz -lm -pthread
+KT_STATIC_LIBS := -static -lbpf -lelf -lz -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 
@@ -554,7 +557,7 @@ $(B)/libkaos-nop5.a: $(CORE_SRC:%.c=$(B)/nop5/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The guest has no libraries: everything is linked statically.
-$(GUEST)/bin/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a $(LIBKAOS_A)
+$(GUEST)/bin/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(KT_STATIC_LIBS)
 

@@ -201,36 +201,6 @@ static void test_errors(void **state)
 	parse_bad(longrule, KT_RULE_TEXT_MAX - 1, "rule longer than 255 bytes");
 }
 
-static void test_durations(void **state)
-{
-	(void)state;
-	uint64_t ns;
-	char buf[32];
-
-	assert_int_equal(kt_parse_duration("10s", &ns), 0);
-	assert_int_equal(ns, 10000000000ull);
-	assert_int_equal(kt_parse_duration("1.5m", &ns), 0);
-	assert_int_equal(ns, 90000000000ull);
-	assert_int_equal(kt_parse_duration("250ms", &ns), 0);
-	assert_int_equal(ns, 250000000ull);
-	assert_int_equal(kt_parse_duration("0", &ns), 0);
-	assert_int_equal(ns, 0);
-	assert_int_equal(kt_parse_duration("2h", &ns), 0);
-	assert_int_equal(ns, 7200000000000ull);
-	assert_int_equal(kt_parse_duration("10", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("s", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("-1s", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("1s ", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("99999999999999h", &ns), -EINVAL);
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 10000000000ull), "10s");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 60000000000ull), "1m");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 600000000000ull), "10m");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 1500000000ull), "1500ms");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 1001ull), "1001ns");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 0), "0ns");
-}
-
 static void test_holds(void **state)
 {
 	(void)state;
@@ -283,9 +253,9 @@ static void test_func_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_examples),  cmocka_unit_test(test_selectors_and_clauses),
-		cmocka_unit_test(test_errors),	  cmocka_unit_test(test_func_rules),
-		cmocka_unit_test(test_durations), cmocka_unit_test(test_holds),
+		cmocka_unit_test(test_examples), cmocka_unit_test(test_selectors_and_clauses),
+		cmocka_unit_test(test_errors),	 cmocka_unit_test(test_func_rules),
+		cmocka_unit_test(test_holds),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

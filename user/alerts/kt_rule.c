@@ -119,24 +119,6 @@ static size_t read_unit(struct cursor *c, char *buf, size_t n)
 	return j;
 }
 
-static const struct {
-	const char *name;
-	double ns;
-} time_units[] = {
-	{"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
-	{"s", 1e9}, {"m", 60e9}, {"min", 60e9},	     {"h", 3600e9},
-};
-
-static bool time_unit(const char *u, double *mul)
-{
-	for (size_t k = 0; k < sizeof(time_units) / sizeof(time_units[0]); k++)
-		if (!strcmp(u, time_units[k].name)) {
-			*mul = time_units[k].ns;
-			return true;
-		}
-	return false;
-}
-
 static bool si_prefix(const char **u, double *mul)
 {
 	*mul = 1;
@@ -150,52 +132,6 @@ static bool si_prefix(const char **u, double *mul)
 		return false;
 	(*u)++;
 	return true;
-}
-
-int kt_parse_duration(const char *s, uint64_t *ns)
-{
-	struct cursor c = {.s = s};
-	char unit[16];
-	double v, mul;
-
-	if (!read_number(&c, &v))
-		return -EINVAL;
-	read_unit(&c, unit, sizeof(unit));
-	if (s[c.i])
-		return -EINVAL;
-	if (!unit[0]) {
-		if (v != 0)
-			return -EINVAL;
-		*ns = 0;
-		return 0;
-	}
-	if (!time_unit(unit, &mul))
-		return -EINVAL;
-	v = v * mul;
-	if (!(v < 1.8e19))
-		return -EINVAL;
-	*ns = (uint64_t)llround(v);
-	return 0;
-}
-
-const char *kt_fmt_duration(char *buf, size_t n, uint64_t ns)
-{
-	static const struct {
-		uint64_t div;
-		const char *u;
-	} f[] = {{3600000000000ull, "h"},
-		 {60000000000ull, "m"},
-		 {1000000000ull, "s"},
-		 {1000000ull, "ms"},
-		 {1000ull, "us"}};
-
-	for (size_t k = 0; ns && k < sizeof(f) / sizeof(f[0]); k++)
-		if (ns % f[k].div == 0) {
-			snprintf(buf, n, "%llu%s", (unsigned long long)(ns / f[k].div), f[k].u);
-			return buf;
-		}
-	snprintf(buf, n, "%lluns", (unsigned long long)ns);
-	return buf;
 }
 
 /* ---------------------------------------------------------------- parts of a rule */
@@ -409,7 +345,7 @@ static int parse_value(struct cursor *c, struct kt_rule *r)
 		r->unit = KT_RULE_UNIT_NS;
 		if (!unit[0] && v == 0)
 			break;
-		if (!unit[0] || !time_unit(unit, &mul))
+		if (!unit[0] || !kt_units_time(unit, &mul))
 			return fail(c, upos,
 				    "expected a time unit (ns, us, ms, s) after the number");
 		v *= mul;
@@ -520,13 +456,127 @@ static void normalize(const char *s, char *out, size_t n)
 	out[j] = 0;
 }
 
+/* A word at the cursor into word (wsize bytes): its length, or -EINVAL (said). */
+static int read_word(struct cursor *c, char *word, size_t wsize)
+{
+	const char *text = c->s;
+	size_t pos = c->i, wl;
+	char ex[40];
+
+	if (!text[pos])
+		return fail(c, pos, "expected a metric (e.g. send.p99 > 1us), got end of rule");
+	while (is_word(text[c->i]))
+		c->i++;
+	wl = c->i - pos;
+	if (wl == 0)
+		return fail(c, pos, "expected a metric or a selector, got %s",
+			    excerpt(text, pos, ex, sizeof(ex)));
+	if (wl >= wsize)
+		return fail(c, pos, "name longer than %zu bytes", wsize - 1);
+	memcpy(word, text + pos, wl);
+	word[wl] = 0;
+	return (int)wl;
+}
+
+/* Selectors (ring=, process=, pid=), then the metric: 0 or -EINVAL (said). */
+static int parse_subject(struct cursor *c, struct kt_rule *r)
+{
+	const char *text = c->s;
+	size_t sel_pos = SIZE_MAX;
+	char word[64];
+
+	for (;;) {
+		size_t pos, after;
+		bool selector;
+
+		skip_space(c);
+		pos = c->i;
+		if (read_word(c, word, sizeof(word)) < 0)
+			return -EINVAL;
+		after = c->i;
+		skip_space(c);
+		selector = !strcmp(word, "ring") || !strcmp(word, "process") ||
+			   !strcmp(word, "pid") || !strcmp(word, "func");
+		if (text[c->i] == '=' && (selector || !strchr(word, '.'))) {
+			if (!selector)
+				return fail(c, pos,
+					    "unknown selector '%s=': expected ring=, process=, pid= "
+					    "or func=",
+					    word);
+			if (sel_pos == SIZE_MAX)
+				sel_pos = pos;
+			if (parse_selector(c, r, word, pos))
+				return -EINVAL;
+			continue;
+		}
+		c->i = after;
+		if (parse_metric(c, r, word, pos))
+			return -EINVAL;
+		if (r->series == KT_RULE_LOST && sel_pos != SIZE_MAX)
+			return fail(c, sel_pos,
+				    "lost counts the events of every process and ring: it takes "
+				    "no ring=, process= or pid=");
+		return check_func_selectors(c, r, sel_pos, pos) ? -EINVAL : 0;
+	}
+}
+
+/* The comparison and its value: 0 or -EINVAL (said). */
+static int parse_comparison(struct cursor *c, struct kt_rule *r)
+{
+	const char *text = c->s;
+	size_t cpos;
+	char ex[40];
+	bool eq;
+
+	skip_space(c);
+	cpos = c->i;
+	if (text[c->i] != '>' && text[c->i] != '<')
+		return fail(c, cpos, "expected a comparison (>, >=, <, <=) after '%s', got %s",
+			    r->metric, excerpt(text, cpos, ex, sizeof(ex)));
+	eq = text[c->i + 1] == '=';
+	r->cmp =
+		text[c->i] == '>' ? (eq ? KT_RULE_GE : KT_RULE_GT) : (eq ? KT_RULE_LE : KT_RULE_LT);
+	c->i += eq ? 2 : 1;
+	skip_space(c);
+	return parse_value(c, r) ? -EINVAL : 0;
+}
+
+/* "over WINDOW" and "for DURATION", each at most once, to the end: 0 or -EINVAL (said). */
+static int parse_clauses(struct cursor *c, struct kt_rule *r)
+{
+	const char *text = c->s;
+	bool seen_over = false, seen_for = false;
+	char ex[40];
+
+	for (;;) {
+		size_t pos, wl;
+		bool ends;
+
+		skip_space(c);
+		pos = c->i;
+		if (!text[pos])
+			return 0;
+		while (is_word(text[c->i]))
+			c->i++;
+		wl = c->i - pos;
+		ends = is_space(text[c->i]) || !text[c->i];
+		if (wl == 4 && !strncmp(text + pos, "over", 4) && ends) {
+			if (parse_clause(c, r, "over", pos, &seen_over))
+				return -EINVAL;
+		} else if (wl == 3 && !strncmp(text + pos, "for", 3) && ends) {
+			if (parse_clause(c, r, "for", pos, &seen_for))
+				return -EINVAL;
+		} else {
+			return fail(c, pos, "expected 'over', 'for' or the end of the rule, got %s",
+				    excerpt(text, pos, ex, sizeof(ex)));
+		}
+	}
+}
+
 int kt_rule_parse(const char *text, struct kt_rule *r, struct kt_rule_error *err)
 {
 	struct cursor c = {.s = text, .err = err};
-	char word[64], ex[40];
 	size_t len = strnlen(text, KT_RULE_TEXT_MAX);
-	bool seen_over = false, seen_for = false;
-	size_t sel_pos = SIZE_MAX;
 
 	memset(r, 0, sizeof(*r));
 	if (err)
@@ -535,100 +585,8 @@ int kt_rule_parse(const char *text, struct kt_rule *r, struct kt_rule_error *err
 		return fail(&c, KT_RULE_TEXT_MAX - 1, "rule longer than %d bytes",
 			    KT_RULE_TEXT_MAX - 1);
 	normalize(text, r->text, sizeof(r->text));
-
-	/* selectors, then the metric */
-	for (;;) {
-		size_t pos, wl;
-
-		skip_space(&c);
-		pos = c.i;
-		if (!text[pos])
-			return fail(&c, pos,
-				    "expected a metric (e.g. send.p99 > 1us), got end of rule");
-		while (is_word(text[c.i]))
-			c.i++;
-		wl = c.i - pos;
-		if (wl == 0)
-			return fail(&c, pos, "expected a metric or a selector, got %s",
-				    excerpt(text, pos, ex, sizeof(ex)));
-		if (wl >= sizeof(word))
-			return fail(&c, pos, "name longer than %zu bytes", sizeof(word) - 1);
-		memcpy(word, text + pos, wl);
-		word[wl] = 0;
-		size_t after = c.i;
-
-		skip_space(&c);
-		bool selector = !strcmp(word, "ring") || !strcmp(word, "process") ||
-				!strcmp(word, "pid") || !strcmp(word, "func");
-
-		if (text[c.i] == '=' && (selector || !strchr(word, '.'))) {
-			if (!selector)
-				return fail(
-					&c, pos,
-					"unknown selector '%s=': expected ring=, process=, pid= "
-					"or func=",
-					word);
-			if (sel_pos == SIZE_MAX)
-				sel_pos = pos;
-			if (parse_selector(&c, r, word, pos))
-				return -EINVAL;
-			continue;
-		}
-		c.i = after;
-		if (parse_metric(&c, r, word, pos))
-			return -EINVAL;
-		if (r->series == KT_RULE_LOST && sel_pos != SIZE_MAX)
-			return fail(&c, sel_pos,
-				    "lost counts the events of every process and ring: it takes "
-				    "no ring=, process= or pid=");
-		if (check_func_selectors(&c, r, sel_pos, pos))
-			return -EINVAL;
-		break;
-	}
-
-	/* comparison */
-	skip_space(&c);
-	size_t cpos = c.i;
-
-	if (text[c.i] == '>' || text[c.i] == '<') {
-		bool eq = text[c.i + 1] == '=';
-
-		r->cmp = text[c.i] == '>' ? (eq ? KT_RULE_GE : KT_RULE_GT)
-					  : (eq ? KT_RULE_LE : KT_RULE_LT);
-		c.i += eq ? 2 : 1;
-	} else {
-		return fail(&c, cpos, "expected a comparison (>, >=, <, <=) after '%s', got %s",
-			    r->metric, excerpt(text, cpos, ex, sizeof(ex)));
-	}
-	skip_space(&c);
-	if (parse_value(&c, r))
+	if (parse_subject(&c, r) || parse_comparison(&c, r) || parse_clauses(&c, r))
 		return -EINVAL;
-
-	/* clauses */
-	for (;;) {
-		size_t pos, wl;
-
-		skip_space(&c);
-		pos = c.i;
-		if (!text[pos])
-			break;
-		while (is_word(text[c.i]))
-			c.i++;
-		wl = c.i - pos;
-		if (wl == 4 && !strncmp(text + pos, "over", 4) &&
-		    (is_space(text[c.i]) || !text[c.i])) {
-			if (parse_clause(&c, r, "over", pos, &seen_over))
-				return -EINVAL;
-		} else if (wl == 3 && !strncmp(text + pos, "for", 3) &&
-			   (is_space(text[c.i]) || !text[c.i])) {
-			if (parse_clause(&c, r, "for", pos, &seen_for))
-				return -EINVAL;
-		} else {
-			return fail(&c, pos,
-				    "expected 'over', 'for' or the end of the rule, got %s",
-				    excerpt(text, pos, ex, sizeof(ex)));
-		}
-	}
 	return 0;
 }
 

@@ -49,6 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kt_units.h" /* durations: kt_parse_duration, kt_fmt_duration */
+
 #define KT_RULE_TEXT_MAX 256 /* longest rule accepted, bytes */
 #define KT_RULE_NAME_MAX 64  /* longest selector value */
 
@@ -117,15 +119,5 @@ bool kt_rule_holds(const struct kt_rule *r, double value);
 
 const char *kt_rule_cmp_str(enum kt_rule_cmp c);
 const char *kt_rule_unit_str(enum kt_rule_unit u); /* "ns", "count", "per_s", "fraction" */
-
-/*
- * Parses a duration "10s", "1.5m", "250ms", "1h" (units ns, us, µs, ms, s,
- * m, min, h; a bare 0 is 0) into ns. 0, or -EINVAL (negative, missing
- * unit, trailing text, overflow).
- */
-int kt_parse_duration(const char *s, uint64_t *ns);
-
-/* "10s", "1m", "250ms": the shortest exact spelling of ns. */
-const char *kt_fmt_duration(char *buf, size_t n, uint64_t ns);
 
 #endif /* KT_RULE_H */

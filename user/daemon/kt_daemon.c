@@ -146,6 +146,7 @@ static const struct argp_option daemon_options[] = {
 	{"check-config", OPT_CHECK, NULL, 0,
 	 "Check the config and the flags (watched paths included), print the result, exit", 0},
 	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
+	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
 
@@ -216,6 +217,8 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 		d->check_only = true;
 		return 0;
 	}
+	if (key == 'h')
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP); /* exits 0, as -? does */
 	if (key == ARGP_KEY_INIT) {
 		/* getopt's own line names a bad option; argp's "Try --help" would be more */
 		state->err_stream = NULL;
@@ -908,6 +911,10 @@ static void rotate_folded(struct daemon *d)
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(path, sizeof(path), "%s/kaos-trace-%s.folded", d->cfg.folded_dir, stamp);
+	/* two files in one second (the last interval at stop): never replace the first */
+	for (int k = 1; k < 100 && access(path, F_OK) == 0; k++)
+		snprintf(path, sizeof(path), "%s/kaos-trace-%s-%d.folded", d->cfg.folded_dir, stamp,
+			 k);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
 	if (!f) {
@@ -1020,6 +1027,14 @@ static int daemon_run(struct daemon *d)
 	return 0;
 }
 
+/* verbose: libbpf's debug lines as debug log records. */
+static void log_libbpf(const char *line)
+{
+	int n = (int)strcspn(line, "\n");
+
+	kt_log(KT_LOG_DEBUG, "libbpf", "%.*s", n, line);
+}
+
 /* The engine's own lines (feature notes, the probe-site choice, a profile summary) go to the log.
  */
 static void engine_note(void *ctx, bool warning, const char *line)
@@ -1041,7 +1056,7 @@ static struct kt_engine_opts engine_opts(const struct kt_config *c)
 		.weight_latency = c->folded_latency,
 		.want_ts = c->timeline[0] != 0,
 		.ringbuf_bytes = c->ringbuf_bytes,
-		.verbose = c->verbose,
+		.bpf_log = c->verbose ? log_libbpf : NULL,
 		.probe_cost_ns = c->probe_cost_ns,
 		.allow_nop5 = c->allow_nop5_sites,
 		.off_cpu = c->off_cpu,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Folded-stack aggregation (kt_folded.h). */
 #include "kt_folded.h"
+#include "kt_array.h"
 #include "kt_sym.h"
 
 #include <errno.h>
@@ -184,21 +185,9 @@ struct strbuf {
 
 static void sb_reserve(struct strbuf *b, size_t more)
 {
-	size_t cap;
-	char *p;
-
-	if (b->oom || b->len + more + 1 <= b->cap)
-		return;
-	cap = b->cap ? b->cap : 256;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	p = realloc(b->s, cap);
-	if (!p) {
+	if (!b->oom &&
+	    (more > SIZE_MAX - 1 - b->len || kt_array_reserve(b->s, b->cap, b->len + more + 1)))
 		b->oom = true;
-		return;
-	}
-	b->s = p;
-	b->cap = cap;
 }
 
 /* Appends one frame, sanitized for the folded format, after a ';' if not first. */

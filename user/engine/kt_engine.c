@@ -67,12 +67,14 @@ const struct argp_option kt_engine_argp_options[] = {
 	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
 	 "exact); --sample 1: every operation",
 	 0},
-	{"budget", KT_OPT_BUDGET, "PCT", 0,
+	{"budget", KT_OPT_BUDGET, "PCT[%]", 0,
 	 "Choose the sampling period per process so tracing costs it at most PCT % of its CPU "
 	 "time (default: 1 % unless --sample)",
 	 0},
 	{"probe-cost", KT_OPT_PROBE_COST, "NS", 0,
-	 "Use NS as the cost of one probe hit instead of measuring it at start", 0},
+	 "Use NS as the cost of one probe hit instead of measuring it at start (a bare number "
+	 "is ns; 1.5us)",
+	 0},
 	{"allow-nop5-sites", KT_OPT_ALLOW_NOP5, NULL, 0,
 	 "Trace a program built with old plain 5-byte-nop probe sites even where a child it "
 	 "forks could crash (only for programs that never fork)",
@@ -85,8 +87,10 @@ const struct argp_option kt_engine_argp_options[] = {
 	 "Time the traced threads spend blocked, by user stack (sched_switch): an [off-cpu] "
 	 "tower (weights: ns) in the folded stacks, and a summary (the daemon: /metrics)",
 	 0},
-	{"off-cpu-min-us", KT_OPT_OFF_CPU_MIN_US, "US", 0,
-	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
+	{"off-cpu-min-us", KT_OPT_OFF_CPU_MIN_US, "DURATION", 0,
+	 "With --off-cpu: skip blocks shorter than DURATION (5us, 1ms; bare: microseconds; "
+	 "default 1us)",
+	 0},
 	{"pmu", KT_OPT_PMU, "EVENT[,EVENT]", 0,
 	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
 	{"func", KT_OPT_FUNC, "[LIB:]GLOB", 0,
@@ -163,8 +167,7 @@ static int resolve_targets(struct kt_engine *e, char *err, size_t errlen)
 	return 0;
 }
 
-/* Finds cmd on PATH the way execvp would (for resolving its probes). */
-static int which(const char *cmd, char *out, size_t n)
+int kt_engine_which(const char *cmd, char *out, size_t n)
 {
 	const char *path = getenv("PATH");
 
@@ -184,11 +187,14 @@ static int which(const char *cmd, char *out, size_t n)
 }
 
 /* The child: waits for the go byte (none: the tracer gave up), then execs. */
-static void __attribute__((noreturn)) command_child(char *const *cmd, int go_read)
+static void __attribute__((noreturn)) command_child(char *const *cmd, int go_read, bool to_stderr)
 {
 	char c;
 
 	if (read(go_read, &c, 1) != 1)
+		_exit(127);
+	/* an output on stdout (FILE "-") keeps it to itself: the command's goes to stderr */
+	if (to_stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		_exit(127);
 	execvp(cmd[0], cmd);
 	/* the only way to tell the user: the child has no driver */
@@ -208,7 +214,7 @@ static int start_command(struct kt_engine *e, char *err, size_t errlen)
 	struct kt_targets found = {0};
 	int go[2], rc = 0;
 
-	if (which(cmd[0], exe, sizeof(exe))) {
+	if (kt_engine_which(cmd[0], exe, sizeof(exe))) {
 		if (strchr(cmd[0], '/')) /* a path: say why access() refused it */
 			return fail(KT_ENGINE_ENOCMD, err, errlen, "%s: %s", cmd[0],
 				    strerror(errno));
@@ -223,7 +229,7 @@ static int start_command(struct kt_engine *e, char *err, size_t errlen)
 	e->child = fork();
 	if (e->child == 0) {
 		close(go[1]);
-		command_child(cmd, go[0]);
+		command_child(cmd, go[0], e->o.command_stdout_to_stderr);
 	}
 	close(go[0]);
 	if (e->child < 0) {
@@ -254,8 +260,10 @@ int kt_engine_open(struct kt_engine *e, const struct kt_engine_opts *opts, char 
 		e->o.off_cpu_min_ns = KT_ENGINE_OFFCPU_MIN_NS;
 	if ((rc = check_opts(&e->o, err, errlen)))
 		return rc;
-	if (e->o.pmu && kt_pmu_parse(&e->pmu, e->o.pmu, err, errlen))
-		return KT_ENGINE_EBAD;
+	if (e->o.pmu && (rc = kt_pmu_parse(&e->pmu, e->o.pmu, err, errlen)))
+		/* libpfm missing or broken is the machine's fault, not the user's input */
+		return rc == -ELIBACC || rc == -ELIBBAD || rc == -ENOSYS ? KT_ENGINE_EFAIL
+									 : KT_ENGINE_EBAD;
 	/* resolve first: bad input fails before anything is loaded */
 	if ((rc = resolve_targets(e, err, errlen)))
 		return rc;
@@ -268,19 +276,26 @@ int kt_engine_open(struct kt_engine *e, const struct kt_engine_opts *opts, char 
 
 /* ---------------------------------------------------------------- start */
 
+/* kt_features' start-up lines, as the engine's notes. */
+static void features_note(void *ctx, const char *line)
+{
+	say(ctx, false, "%s", line);
+}
+
 /* Loads the BPF object (the self-test runs meanwhile) and prices a probe hit. */
 static int load_session(struct kt_engine *e, char *err, size_t errlen)
 {
 	const struct kt_engine_opts *o = &e->o;
 	bool priced = o->probe_cost_ns > 0;
 	struct kt_session_opts so = {
-		.rings = o->rings,
-		.nrings = o->nrings,
+		/* ids alone filter in the kernel; with a name every ring's events come up */
+		.rings = o->nring_names ? NULL : o->rings,
+		.nrings = o->nring_names ? 0 : o->nrings,
 		.stacks = o->stacks,
 		.want_ts = o->want_ts,
 		.weight_latency = o->weight_latency,
 		.ringbuf_bytes = o->ringbuf_bytes,
-		.verbose = o->verbose,
+		.bpf_log = o->bpf_log,
 		.folded = o->folded || o->profile_hz > 0 || o->off_cpu,
 		.pmu_nr = (uint32_t)e->pmu.n,
 		.pmu_ncpus = (uint32_t)e->pmu.ncpus,
@@ -292,8 +307,8 @@ static int load_session(struct kt_engine *e, char *err, size_t errlen)
 	if (o->pmu && (pe = kt_pmu_open(&e->pmu, stderr)))
 		return fail(KT_ENGINE_EFAIL, err, errlen, "--pmu: %s", strerror(-pe));
 	/* --no-calibrate and --probe-cost skip every self-probe at start */
-	kt_features_set_note(o->note, o->note_ctx);
-	if (kt_features_check(&e->targets, !o->no_calibrate && !priced, err, errlen))
+	if (kt_features_check(&e->targets, !o->no_calibrate && !priced, features_note, e, err,
+			      errlen))
 		return KT_ENGINE_EFAIL;
 	if (kt_session_open(&e->s, &so, err, errlen)) {
 		e->bpf_log = true;
@@ -394,7 +409,7 @@ static int setup_scope(struct kt_engine *e, char *err, size_t errlen)
 static int attach_targets(struct kt_engine *e, char *err, size_t errlen)
 {
 	/* where to attach on combined probe sites: the self-test ran meanwhile */
-	if (kt_features_site_finish(e->o.allow_nop5, err, errlen) < 0)
+	if (kt_features_site_finish(e->o.allow_nop5, features_note, e, err, errlen) < 0)
 		return KT_ENGINE_EFAIL;
 	for (int i = 0; i < e->targets.n; i++) {
 		struct kt_target *tg = &e->targets.v[i];
@@ -430,7 +445,8 @@ int kt_engine_start(struct kt_engine *e, char *err, size_t errlen)
 
 	if ((rc = load_session(e, err, errlen)) || (rc = load_func(e, err, errlen)))
 		return rc;
-	if (e->o.service && kt_features_site_finish(e->o.allow_nop5, err, errlen) < 0)
+	if (e->o.service &&
+	    kt_features_site_finish(e->o.allow_nop5, features_note, e, err, errlen) < 0)
 		return KT_ENGINE_EFAIL;
 	if (!e->o.service && (rc = attach_targets(e, err, errlen)))
 		return rc;
@@ -439,6 +455,12 @@ int kt_engine_start(struct kt_engine *e, char *err, size_t errlen)
 	e->next_sampling = e->s.t_start + KT_ENGINE_SAMPLING_NS;
 	e->next_sweep = e->s.t_start + KT_ENGINE_SWEEP_NS;
 	e->s.agg.npmu = e->pmu.n;
+	e->ring_filter = (struct kt_ring_filter){.ids = e->o.rings,
+						 .nids = e->o.nrings,
+						 .names = e->o.ring_names,
+						 .nnames = e->o.nring_names};
+	if (e->o.nring_names)
+		e->s.agg.ring_filter = &e->ring_filter;
 	memcpy(e->s.agg.pmu_names, e->pmu.names, sizeof(e->s.agg.pmu_names));
 	if (e->func)
 		kt_func_bind(e->func, &e->s.agg);

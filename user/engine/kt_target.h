@@ -29,7 +29,7 @@ struct kt_target {
 struct kt_targets {
 	struct kt_target *v;
 	int n;
-	int cap;
+	size_t cap;
 };
 
 /* Every mapped object of pid that carries kaos probes. 0 or -1 with err. */
