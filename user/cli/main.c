@@ -5,7 +5,7 @@
  *
  *   kaos-trace -p PID [-p PID...] [-b PATH...] [-d SEC] [-i SEC] ...
  *   kaos-trace [OPTIONS] -- COMMAND [ARG...]
- *   kaos-trace -p PID|-b PATH --func '[LIB:]GLOB' ...   (plain uprobes, user/collectors/kt_func.c)
+ *   kaos-trace -p PID|-b PATH --func '[LIB:]GLOB' ...   (plain uprobes, user/collectors/kt_func*.c)
  *   kaos-trace list PID|PATH
  *   kaos-trace list --func PATTERN PID|PATH
  *   kaos-trace pmu list

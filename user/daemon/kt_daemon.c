@@ -396,17 +396,21 @@ static bool same_cstr(const char *a, const char *b)
 
 /*
  * The paths c's watches resolve to (each program's libkaos.so or itself).
- * With func patterns a watch without kaos probes is traced by them alone
- * (as the engine resolves it), and with no_usdt none is attached.
+ * With func patterns, profile or off_cpu a watch without kaos probes is
+ * traced by them alone (as the engine resolves it); with no_usdt none is
+ * attached.
  */
 static int resolve_watches(const struct kt_config *c, struct kt_targets *tg, char *err,
 			   size_t errlen)
 {
+	bool optional = c->nfuncs || c->profile_hz || c->off_cpu; /* as the engine resolves */
+
 	memset(tg, 0, sizeof(*tg));
 	for (int i = 0; i < c->nwatch && !(c->nfuncs && c->no_usdt); i++) {
 		char e[768];
+		int r = kt_targets_add_path(tg, c->watch[i], e, sizeof(e));
 
-		if (kt_targets_add_path(tg, c->watch[i], e, sizeof(e)) && !c->nfuncs) {
+		if (r < 0 || (r > 0 && !optional)) {
 			snprintf(err, errlen, "watch %s: %s", c->watch[i], e);
 			kt_targets_free(tg);
 			return -1;

@@ -95,7 +95,7 @@ const struct argp_option kt_engine_argp_options[] = {
 	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
 	{"func", KT_OPT_FUNC, "[LIB:]GLOB", 0,
 	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
-	 "the -b PATH) with an entry and a return uprobe (repeatable)",
+	 "the -b PATH or -- COMMAND) with an entry and a return uprobe (repeatable)",
 	 0},
 	{"max-funcs", KT_OPT_MAX_FUNCS, "N", 0,
 	 "Refuse --func patterns matching more than N functions (default 64)", 0},
@@ -133,37 +133,72 @@ static int check_opts(const struct kt_engine_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* Collectors that need no kaos probes: a target without them is watched for them. */
+static bool usdt_optional(const struct kt_engine_opts *o)
+{
+	return o->nfuncs || o->profile_hz || o->off_cpu;
+}
+
+/* Finds the command's executable as execvp would (before anything resolves it). */
+static int find_command(struct kt_engine *e, char *err, size_t errlen)
+{
+	const char *cmd = e->o.cmd[0];
+
+	if (!kt_engine_which(cmd, e->child_exe, sizeof(e->child_exe)))
+		return 0;
+	if (strchr(cmd, '/')) /* a path: say why access() refused it */
+		return fail(KT_ENGINE_ENOCMD, err, errlen, "%s: %s", cmd, strerror(errno));
+	return fail(KT_ENGINE_ENOCMD, err, errlen, "%s: command not found", cmd);
+}
+
+static int resolve_funcs(struct kt_engine *e, char *err, size_t errlen)
+{
+	const struct kt_engine_opts *o = &e->o;
+	struct kt_func_opts fo = {.patterns = o->funcs,
+				  .npatterns = o->nfuncs,
+				  .pids = o->pids,
+				  .npids = o->npids,
+				  .paths = o->paths,
+				  .npaths = o->npaths,
+				  .command = o->cmd ? e->child_exe : NULL,
+				  .max_funcs = o->max_funcs,
+				  .max_rate = o->max_rate,
+				  .warn_pct = o->budget_pct,
+				  .stacks = o->stacks};
+
+	return o->nfuncs && kt_func_resolve(&fo, &e->func, err, errlen) ? KT_ENGINE_EFAIL : 0;
+}
+
 /*
- * The -p and -b targets. With --func, libkaos' USDT probes are traced
- * where they exist (unless --no-usdt); a target without them is watched.
+ * -p, -b: their kaos probes, or (none there, a collector that needs none)
+ * watched only; the start-up line's scope says which.
  */
 static int resolve_targets(struct kt_engine *e, char *err, size_t errlen)
 {
 	const struct kt_engine_opts *o = &e->o;
+	int r;
 
-	if (o->nfuncs) {
-		struct kt_func_opts fo = {.patterns = o->funcs,
-					  .npatterns = o->nfuncs,
-					  .pids = o->pids,
-					  .npids = o->npids,
-					  .paths = o->paths,
-					  .npaths = o->npaths,
-					  .max_funcs = o->max_funcs,
-					  .max_rate = o->max_rate,
-					  .warn_pct = o->budget_pct,
-					  .stacks = o->stacks};
-
-		if (kt_func_resolve(&fo, &e->func, err, errlen))
+	for (int i = 0; i < o->npids; i++) {
+		r = o->no_usdt ? KT_TARGET_NO_PROBES
+			       : kt_targets_add_pid(&e->targets, o->pids[i], err, errlen);
+		if (r < 0 || (r > 0 && !usdt_optional(o)))
 			return KT_ENGINE_EFAIL;
+		if (r > 0 && kt_targets_watch_pid(&e->targets, o->pids[i]))
+			return fail(KT_ENGINE_EFAIL, err, errlen, "out of memory");
 	}
-	for (int i = 0; i < o->npids; i++)
-		if ((o->no_usdt || kt_targets_add_pid(&e->targets, o->pids[i], err, errlen)) &&
-		    (!e->func || kt_targets_watch_pid(&e->targets, o->pids[i])))
+	for (int i = 0; i < o->npaths; i++) {
+		r = o->no_usdt ? KT_TARGET_NO_PROBES
+			       : kt_targets_add_path(&e->targets, o->paths[i], err, errlen);
+		if (r < 0 || (r > 0 && !usdt_optional(o)))
 			return KT_ENGINE_EFAIL;
-	for (int i = 0; i < o->npaths; i++)
-		if ((o->no_usdt || kt_targets_add_path(&e->targets, o->paths[i], err, errlen)) &&
-		    (!e->func || kt_targets_watch_pid(&e->targets, 0)))
-			return KT_ENGINE_EFAIL;
+		if (r > 0 && kt_targets_watch_path(&e->targets, o->paths[i]))
+			return fail(KT_ENGINE_EFAIL, err, errlen, "out of memory");
+		if (r > 0 && !o->nfuncs && !e->targets.v[e->targets.n - 1].program[0])
+			return fail(KT_ENGINE_EBAD, err, errlen,
+				    "-b %s: a library without kaos probes: --profile and --off-cpu "
+				    "follow processes (give its program or -p PID)",
+				    o->paths[i]);
+	}
 	return 0;
 }
 
@@ -187,7 +222,8 @@ int kt_engine_which(const char *cmd, char *out, size_t n)
 }
 
 /* The child: waits for the go byte (none: the tracer gave up), then execs. */
-static void __attribute__((noreturn)) command_child(char *const *cmd, int go_read, bool to_stderr)
+static void __attribute__((noreturn))
+command_child(const char *exe, char *const *cmd, int go_read, bool to_stderr)
 {
 	char c;
 
@@ -196,7 +232,14 @@ static void __attribute__((noreturn)) command_child(char *const *cmd, int go_rea
 	/* an output on stdout (FILE "-") keeps it to itself: the command's goes to stderr */
 	if (to_stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		_exit(127);
-	execvp(cmd[0], cmd);
+	/*
+	 * The file resolved before: execvp's own search would run libc functions
+	 * in the child after --func attached (counted as the command's). A
+	 * script without #! still goes to execvp's /bin/sh.
+	 */
+	execv(exe, cmd);
+	if (errno == ENOEXEC)
+		execvp(cmd[0], cmd);
 	/* the only way to tell the user: the child has no driver */
 	dprintf(STDERR_FILENO, "kaos-trace: cannot run %s: %s\n", cmd[0], strerror(errno));
 	_exit(127);
@@ -209,19 +252,16 @@ static void __attribute__((noreturn)) command_child(char *const *cmd, int go_rea
  */
 static int start_command(struct kt_engine *e, char *err, size_t errlen)
 {
-	char exe[PATH_MAX];
 	char *const *cmd = e->o.cmd;
 	struct kt_targets found = {0};
-	int go[2], rc = 0;
+	int go[2], rc = 0, r;
 
-	if (kt_engine_which(cmd[0], exe, sizeof(exe))) {
-		if (strchr(cmd[0], '/')) /* a path: say why access() refused it */
-			return fail(KT_ENGINE_ENOCMD, err, errlen, "%s: %s", cmd[0],
-				    strerror(errno));
-		return fail(KT_ENGINE_ENOCMD, err, errlen, "%s: command not found", cmd[0]);
-	}
-	if (kt_targets_add_path(&found, exe, err, errlen))
+	r = e->o.no_usdt ? KT_TARGET_NO_PROBES
+			 : kt_targets_add_path(&found, e->child_exe, err, errlen);
+	if (r < 0 || (r > 0 && !usdt_optional(&e->o))) {
+		kt_targets_free(&found);
 		return KT_ENGINE_EFAIL;
+	}
 	if (pipe2(go, O_CLOEXEC)) {
 		kt_targets_free(&found);
 		return fail(KT_ENGINE_EFAIL, err, errlen, "pipe: %s", strerror(errno));
@@ -229,7 +269,7 @@ static int start_command(struct kt_engine *e, char *err, size_t errlen)
 	e->child = fork();
 	if (e->child == 0) {
 		close(go[1]);
-		command_child(cmd, go[0], e->o.command_stdout_to_stderr);
+		command_child(e->child_exe, cmd, go[0], e->o.command_stdout_to_stderr);
 	}
 	close(go[0]);
 	if (e->child < 0) {
@@ -242,6 +282,9 @@ static int start_command(struct kt_engine *e, char *err, size_t errlen)
 	for (int i = 0; i < found.n && !rc; i++)
 		if (kt_targets_add_pid_path(&e->targets, e->child, found.v[i].path, err, errlen))
 			rc = KT_ENGINE_EFAIL;
+	if (!rc && r > 0 && kt_targets_watch_pid(&e->targets, e->child))
+		rc = fail(KT_ENGINE_EFAIL, err, errlen, "out of memory");
+	kt_func_command_pid(e->func, e->child);
 	kt_targets_free(&found);
 	return rc;
 }
@@ -265,7 +308,8 @@ int kt_engine_open(struct kt_engine *e, const struct kt_engine_opts *opts, char 
 		return rc == -ELIBACC || rc == -ELIBBAD || rc == -ENOSYS ? KT_ENGINE_EFAIL
 									 : KT_ENGINE_EBAD;
 	/* resolve first: bad input fails before anything is loaded */
-	if ((rc = resolve_targets(e, err, errlen)))
+	if ((e->o.cmd && (rc = find_command(e, err, errlen))) ||
+	    (rc = resolve_funcs(e, err, errlen)) || (rc = resolve_targets(e, err, errlen)))
 		return rc;
 	if (e->o.cmd && (rc = start_command(e, err, errlen)))
 		return rc;
@@ -363,6 +407,35 @@ __attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t
 	va_end(ap);
 }
 
+/* " (no kaos probes there: --func, --profile)": what traces a watch-only target. */
+static void probe_free_note(const struct kt_engine_opts *o, char *buf, size_t n)
+{
+	bool other = o->profile_hz || o->off_cpu;
+
+	snprintf(buf, n, " (no kaos probes there: %s%s%s%s%s)", o->nfuncs ? "--func" : "",
+		 o->nfuncs && other ? ", " : "", o->profile_hz ? "--profile" : "",
+		 o->profile_hz && o->off_cpu ? ", " : "", o->off_cpu ? "--off-cpu" : "");
+}
+
+/* A pid target: in the scope (with one), and said once per pid. */
+static int scope_pid(struct kt_engine *e, int i, const char *none, char *err, size_t errlen)
+{
+	const struct kt_target *tg = &e->targets.v[i];
+	const char *why = kt_target_watch_only(tg) ? none : "";
+
+	if (e->s.scope && kt_session_scope_pid(&e->s, tg->pid))
+		return fail(KT_ENGINE_EFAIL, err, errlen,
+			    "pid %d: cannot add it to the process scope", (int)tg->pid);
+	if (i && tg->pid == e->targets.v[i - 1].pid)
+		return 0; /* one pid, several objects */
+	if (tg->pid == e->child)
+		scope_append(e->scope, sizeof(e->scope), "the command (pid %d)%s", (int)tg->pid,
+			     why);
+	else
+		scope_append(e->scope, sizeof(e->scope), "pid %d%s", (int)tg->pid, why);
+	return 0;
+}
+
 /*
  * Says which processes are traced (the start-up line and the report), and
  * with a scope (-b PROGRAM whose probes are in libkaos.so) adds the -p
@@ -370,25 +443,23 @@ __attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t
  */
 static int setup_scope(struct kt_engine *e, char *err, size_t errlen)
 {
+	char none[96];
+
+	probe_free_note(&e->o, none, sizeof(none));
 	for (int i = 0; i < e->targets.n; i++) {
 		const struct kt_target *tg = &e->targets.v[i];
+		bool watch = kt_target_watch_only(tg);
 		int n = 0;
 
 		if (tg->pid > 0) {
-			if (e->s.scope && kt_session_scope_pid(&e->s, tg->pid))
-				return fail(KT_ENGINE_EFAIL, err, errlen,
-					    "pid %d: cannot add it to the process scope",
-					    (int)tg->pid);
-			if (i && tg->pid == e->targets.v[i - 1].pid)
-				continue; /* one pid, several objects */
-			if (tg->pid == e->child)
-				scope_append(e->scope, sizeof(e->scope), "the command (pid %d)",
-					     (int)tg->pid);
-			else
-				scope_append(e->scope, sizeof(e->scope), "pid %d", (int)tg->pid);
+			if (scope_pid(e, i, none, err, errlen))
+				return KT_ENGINE_EFAIL;
 			continue;
 		}
-		if (!tg->path[0])
+		if (watch && tg->program[0])
+			scope_append(e->scope, sizeof(e->scope), "processes of %s, now and later%s",
+				     tg->program, none);
+		if (watch)
 			continue;
 		if (!tg->program[0]) {
 			scope_append(e->scope, sizeof(e->scope), "every process mapping %s",
@@ -615,6 +686,31 @@ static void track_exits(struct kt_engine *e, bool full)
 		kt_session_check_exited(&e->s);
 }
 
+static void add_program_proc(void *agg, pid_t pid)
+{
+	kt_agg_proc(agg, (uint32_t)pid);
+}
+
+/*
+ * --profile and --off-cpu follow the processes in agg: a -b PROGRAM without
+ * kaos probes sends no event that would add its processes, so they are
+ * looked up in /proc (now, and by each later call).
+ */
+static void watch_programs(struct kt_engine *e)
+{
+	struct stat st;
+
+	if (!e->prof && !e->offcpu)
+		return;
+	for (int i = 0; i < e->targets.n; i++) {
+		const struct kt_target *tg = &e->targets.v[i];
+
+		if (!tg->pid && kt_target_watch_only(tg) && tg->program[0] &&
+		    !stat(tg->program, &st))
+			kt_program_pids(&st, add_program_proc, &e->s.agg);
+	}
+}
+
 /* 1 when every target is a process and each has exited. */
 static int all_exited(const struct kt_engine *e)
 {
@@ -639,6 +735,10 @@ int kt_engine_tick(struct kt_engine *e, uint64_t now)
 		e->next_sampling = now + KT_ENGINE_SAMPLING_NS;
 	}
 	kt_func_tick(e->func, &e->s.agg, now);
+	if (now >= e->next_watch) {
+		watch_programs(e);
+		e->next_watch = now + KT_ENGINE_WATCH_PROGRAMS_NS;
+	}
 	if (e->prof) {
 		/* -p targets are known; -b processes once they produce events */
 		for (struct kt_proc *p = e->s.agg.procs; p; p = p->next)

@@ -45,6 +45,7 @@
 #define KT_ENGINE_H
 
 #include <argp.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +62,8 @@ struct kt_offcpu;
 
 /* Sampling: the full update (and the cost check) this often; new processes at every tick. */
 #define KT_ENGINE_SAMPLING_NS 100000000ull
+/* -b PROGRAM without kaos probes: how often /proc is searched for its new processes. */
+#define KT_ENGINE_WATCH_PROGRAMS_NS 200000000ull
 /* The process scope forgets exited processes this often. */
 #define KT_ENGINE_SWEEP_NS 1000000000ull
 /*
@@ -154,14 +157,15 @@ struct kt_engine {
 	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
 	struct kt_pmu pmu;
-	pid_t child;	  /* -- COMMAND: its pid */
-	int child_go;	  /* write end of the pipe the child waits on before exec */
-	int child_status; /* its exit status once reaped, else -1 */
-	bool bpf_log;	  /* the last error was a BPF load: libbpf's log explains it */
-	char scope[1024]; /* which processes are traced, in words */
+	pid_t child;		  /* -- COMMAND: its pid */
+	int child_go;		  /* write end of the pipe the child waits on before exec */
+	int child_status;	  /* its exit status once reaped, else -1 */
+	bool bpf_log;		  /* the last error was a BPF load: libbpf's log explains it */
+	char scope[1024];	  /* which processes are traced, in words */
+	char child_exe[PATH_MAX]; /* -- COMMAND: its executable, found as execvp would */
 	struct kt_ring_filter ring_filter; /* -r NAME (with the ids beside them) */
 	uint64_t t_iv, lost_iv0;	   /* the current interval: start, events lost before it */
-	uint64_t next_sampling, next_sweep;
+	uint64_t next_sampling, next_sweep, next_watch;
 };
 
 /*
