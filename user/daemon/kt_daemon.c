@@ -62,7 +62,8 @@ struct daemon {
 	FILE *alert_out;
 	struct kt_http *http;
 	struct kt_timeline_sink tl;
-	bool stacks; /* fixed at start: the BPF object is loaded once */
+	bool stacks;  /* fixed at start: the BPF object is loaded once */
+	bool running; /* past start-up: the engine's lines are logged as "trace" */
 	uint64_t reloads, reload_failures;
 	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
@@ -1043,12 +1044,14 @@ static void log_libbpf(const char *line)
  */
 static void engine_note(void *ctx, bool warning, const char *line)
 {
-	(void)ctx;
-	kt_log(warning ? KT_LOG_WARN : KT_LOG_INFO, "trace", "%s", line);
+	const struct daemon *d = ctx;
+
+	/* start-up's lines (feature notes, the probe-site choice) under "start" */
+	kt_log(warning ? KT_LOG_WARN : KT_LOG_INFO, d->running ? "trace" : "start", "%s", line);
 }
 
 /* The engine as the config asks: it loads once, the watches are attached by apply_config. */
-static struct kt_engine_opts engine_opts(const struct kt_config *c)
+static struct kt_engine_opts engine_opts(struct daemon *d, const struct kt_config *c)
 {
 	return (struct kt_engine_opts){
 		.paths = (const char *const *)c->watch,
@@ -1073,6 +1076,7 @@ static struct kt_engine_opts engine_opts(const struct kt_config *c)
 		.profile_hz = c->profile_hz,
 		.pmu = c->pmu[0] ? c->pmu : NULL,
 		.note = engine_note,
+		.note_ctx = d,
 	};
 }
 
@@ -1103,7 +1107,7 @@ static int check_only(struct kt_config *c)
  */
 static int start_engine(struct daemon *d, const struct kt_config *c, char *err, size_t errlen)
 {
-	struct kt_engine_opts eo = engine_opts(c);
+	struct kt_engine_opts eo = engine_opts(d, c);
 	int rc = kt_engine_open(&d->e, &eo, err, errlen);
 
 	if (rc)
@@ -1265,6 +1269,7 @@ int kt_daemon_main(int argc, char **argv)
 	} else {
 		install_signals();
 		say_running(&d);
+		d.running = true;
 		rc = daemon_run(&d);
 		kt_log(KT_LOG_INFO, "stop", "exit %d", rc);
 	}
