@@ -48,6 +48,7 @@
 #include "kt_rule.h"
 #include "kt_session.h"
 #include "kt_target.h"
+#include "kt_timeline.h"
 #include "kt_units.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
@@ -96,6 +97,8 @@ struct options {
 	bool fail_on_alert;
 	const char *timeline;
 	uint64_t timeline_max;
+	const char *timeline_mode; /* "first" (default) or "last" */
+	uint64_t timeline_last_ns; /* --timeline-last: implies mode last */
 };
 
 static struct options opt = {
@@ -116,6 +119,14 @@ static void release_sampling_at_exit(void)
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static volatile sig_atomic_t timeline_asked; /* SIGUSR1: write the timeline now */
+
+static void on_timeline_signal(int sig)
+{
+	(void)sig;
+	timeline_asked = 1;
 }
 
 /* One-line fatal error: "kaos-trace: ..." and a non-zero exit. */
@@ -145,6 +156,8 @@ enum {
 	OPT_FAIL_ON_ALERT,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX,
+	OPT_TIMELINE_MODE,
+	OPT_TIMELINE_LAST,
 };
 
 static const char args_doc[] = "[-- COMMAND [ARG...]]";
@@ -200,7 +213,13 @@ static const struct argp_option options[] = {
 	{"timeline", OPT_TIMELINE, "FILE", 0,
 	 "Write events as Chrome/Perfetto trace JSON (- is stdout)", 0},
 	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
-	 "Timeline cap (default " KT_STR(KT_TIMELINE_DEFAULT_MAX) ")", 0},
+	 "Timeline events held in memory, 64 bytes each (default " KT_STR(
+		 KT_TIMELINE_DEFAULT_MAX) ")",
+	 0},
+	{"timeline-mode", OPT_TIMELINE_MODE, "first|last", 0,
+	 "Keep the first events (default) or the newest (flight recorder)", 0},
+	{"timeline-last", OPT_TIMELINE_LAST, "DURATION", 0,
+	 "Flight recorder: keep the last DURATION of events (10s; bare: seconds)", 0},
 	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
@@ -401,6 +420,15 @@ static error_t parse_output_opt(int key, char *arg)
 	case OPT_TIMELINE_MAX:
 		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
 		break;
+	case OPT_TIMELINE_MODE:
+		if (strcmp(arg, "first") && strcmp(arg, "last"))
+			die(2, "--timeline-mode: expected first or last, got '%s'", arg);
+		opt.timeline_mode = arg;
+		break;
+	case OPT_TIMELINE_LAST:
+		opt.timeline_last_ns = parse_duration_opt(arg, "--timeline-last", KT_NS_PER_S, 1,
+							  86400 * KT_NS_PER_S);
+		break;
 	case OPT_ALERT: {
 		struct kt_rule r;
 		struct kt_rule_error re;
@@ -478,6 +506,31 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	    (e = parse_output_opt(key, arg)) != ARGP_ERR_UNKNOWN)
 		return e;
 	return parse_collector_opt(key, arg);
+}
+
+/* --timeline-mode last, or --timeline-last: a flight recorder. */
+static bool timeline_keeps_last(void)
+{
+	return opt.timeline_last_ns || (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
+}
+
+/* What --timeline keeps and what that may cost, said once at start. */
+static void say_timeline(void)
+{
+	struct kt_timeline_opts to = {.max_events = opt.timeline_max};
+	bool last = timeline_keeps_last();
+	char span[64] = "";
+
+	if (opt.timeline_last_ns)
+		snprintf(span, sizeof(span), " of the last %.3g s", opt.timeline_last_ns / 1e9);
+	fprintf(stderr,
+		"kaos-trace: timeline %s: holding the %s %llu events%s in memory (at most %.1f "
+		"MiB); written at exit%s%s\n",
+		kt_outfile_name(opt.timeline), last ? "newest" : "first",
+		(unsigned long long)(opt.timeline_max ? opt.timeline_max : KT_TIMELINE_DEFAULT_MAX),
+		span, (double)kt_timeline_mem_bytes(&to) / (1 << 20),
+		strcmp(opt.timeline, "-") ? " and on SIGUSR1" : "",
+		opt.nalerts && strcmp(opt.timeline, "-") ? " and when an alert fires" : "");
 }
 
 /* ---------------------------------------------------------------- state */
@@ -679,8 +732,13 @@ static void check_cli_opts(void)
 		die(2, "--fail-on-alert needs at least one --alert RULE");
 	if (opt.alert_log && !opt.nalerts)
 		die(2, "--alert-log needs at least one --alert RULE");
-	if (opt.timeline_max && !opt.timeline)
-		die(2, "--timeline-max-events needs --timeline FILE");
+	if ((opt.timeline_max || opt.timeline_mode || opt.timeline_last_ns) && !opt.timeline)
+		die(2, "%s needs --timeline FILE",
+		    opt.timeline_max	? "--timeline-max-events"
+		    : opt.timeline_mode ? "--timeline-mode"
+					: "--timeline-last");
+	if (opt.timeline_last_ns && opt.timeline_mode && !strcmp(opt.timeline_mode, "first"))
+		die(2, "--timeline-last keeps the newest events: not with --timeline-mode first");
 	if (opt.weight_given && !opt.stacks)
 		die(2, "--weight needs --stacks or --folded FILE");
 	if (opt.off_cpu_min_ns >= 0 && !opt.off_cpu)
@@ -749,8 +807,14 @@ static void start_engine(void)
 
 static struct kt_oneshot *start_addons(void)
 {
-	struct kt_oneshot_opts oo = {opt.alerts,       opt.nalerts, opt.alert_log, opt.timeline,
-				     opt.timeline_max, print_note,  NULL};
+	struct kt_oneshot_opts oo = {.rules = opt.alerts,
+				     .nrules = opt.nalerts,
+				     .alert_log = opt.alert_log,
+				     .timeline = opt.timeline,
+				     .timeline_max = opt.timeline_max,
+				     .timeline_keep_last = timeline_keeps_last(),
+				     .timeline_last_ns = opt.timeline_last_ns,
+				     .note = print_note};
 	struct kt_oneshot *o;
 	char err[1024];
 
@@ -771,6 +835,11 @@ static void say_start(void)
 	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
+	if (opt.timeline) {
+		struct sigaction su = {.sa_handler = on_timeline_signal};
+
+		sigaction(SIGUSR1, &su, NULL);
+	}
 	if (engine.func)
 		kt_func_describe(engine.func, stderr);
 	fprintf(stderr,
@@ -780,6 +849,8 @@ static void say_start(void)
 		engine.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
 	fprintf(stderr, "kaos-trace: scope: %s\n", engine.scope);
 	say_sampling(&engine.s);
+	if (opt.timeline)
+		say_timeline();
 }
 
 /* Polls until the duration, a signal, or every traced process exited. 0 or 1. */
@@ -803,6 +874,10 @@ static int run(struct outputs *out, struct kt_oneshot *extras)
 			report(out, false);
 		if (extras)
 			kt_oneshot_tick(extras, now);
+		if (timeline_asked) {
+			timeline_asked = 0;
+			kt_oneshot_write_timeline(extras, "SIGUSR1");
+		}
 		if (done || (end && now >= end))
 			break;
 	}

@@ -1155,8 +1155,9 @@ static int start_service(struct daemon *d, struct kt_config *c, char *err, size_
 		return 0;
 	d->tl = (struct kt_timeline_sink){.cap_hint = "[timeline] max_events",
 					  .note = timeline_note};
-	if (kt_timeline_sink_open(&d->tl, &d->e.s, d->cfg.timeline, d->cfg.timeline_max, err,
-				  errlen)) {
+	struct kt_timeline_opts to = {.max_events = d->cfg.timeline_max};
+
+	if (kt_timeline_sink_open(&d->tl, &d->e.s, d->cfg.timeline, &to, err, errlen)) {
 		size_t n = strlen(err);
 
 		if (n + 11 < errlen) { /* the log line says which output failed */

@@ -47,7 +47,14 @@ static void timeline_event(void *ctx, const struct kt_event *e, size_t size)
 {
 	struct kt_timeline_sink *k = ctx;
 
-	if (k->t && kt_timeline_add(k->t, e, size))
+	if (!k->t || !kt_timeline_add(k->t, e, size))
+		return;
+	if (kt_timeline_keeps_last(k->t))
+		say(k->note, k->note_ctx, false,
+		    "timeline %s: %llu events held; older ones are now replaced by newer (%s)",
+		    k->path, (unsigned long long)kt_timeline_written(k->t),
+		    k->cap_hint ? k->cap_hint : "a higher cap");
+	else
 		say(k->note, k->note_ctx, true,
 		    "timeline %s: cap of %llu events reached; later events are counted, not "
 		    "written (%s)",
@@ -56,16 +63,14 @@ static void timeline_event(void *ctx, const struct kt_event *e, size_t size)
 }
 
 int kt_timeline_sink_open(struct kt_timeline_sink *k, struct kt_session *s, const char *path,
-			  uint64_t max, char *err, size_t errlen)
+			  const struct kt_timeline_opts *to, char *err, size_t errlen)
 {
-	k->t = kt_timeline_open(path, max ? max : KT_TIMELINE_DEFAULT_MAX, &s->agg, err, errlen);
+	k->t = kt_timeline_open(path, to, &s->agg, err, errlen);
 	if (!k->t)
 		return -1;
 	k->path = path;
 	if (kt_session_add_hook(s, timeline_event, k)) {
-		char ignored[64];
-
-		kt_timeline_close(k->t, ignored, sizeof(ignored));
+		kt_timeline_free(k->t);
 		k->t = NULL;
 		snprintf(err, errlen, "timeline %s: too many event hooks", path);
 		return -1;
@@ -75,24 +80,29 @@ int kt_timeline_sink_open(struct kt_timeline_sink *k, struct kt_session *s, cons
 
 int kt_timeline_sink_close(struct kt_timeline_sink *k, char *msg, size_t msglen)
 {
-	uint64_t written, dropped;
+	uint64_t dropped;
+	bool last;
 	char err[512];
-
-	msg[0] = 0;
-	if (!k->t)
-		return 0;
-	written = kt_timeline_written(k->t);
-	dropped = kt_timeline_dropped(k->t);
-	/* the hook may still be registered: it sees k->t NULL from here on */
 	struct kt_timeline *t = k->t;
 
-	k->t = NULL;
-	if (kt_timeline_close(t, err, sizeof(err))) {
+	msg[0] = 0;
+	if (!t)
+		return 0;
+	dropped = kt_timeline_dropped(t);
+	last = kt_timeline_keeps_last(t);
+	k->t = NULL; /* the hook may still be registered: it sees no timeline from here on */
+	kt_timeline_reap(t, true, err, sizeof(err));
+	if (kt_timeline_write(t, err, sizeof(err))) {
+		kt_timeline_free(t);
 		snprintf(msg, msglen, "timeline: %s", err);
 		return -1;
 	}
-	snprintf(msg, msglen, "wrote %llu events to timeline %s%s", (unsigned long long)written,
-		 k->path, dropped ? " (cap reached: some left out)" : "");
+	snprintf(msg, msglen, "wrote %llu events to timeline %s%s",
+		 (unsigned long long)kt_timeline_last_written(t), k->path,
+		 !dropped ? ""
+		 : last	  ? " (the newest: older ones replaced)"
+			  : " (cap reached: some left out)");
+	kt_timeline_free(t);
 	return 0;
 }
 
@@ -132,16 +142,15 @@ struct kt_oneshot {
 	kt_note_fn note;
 	void *note_ctx;
 	uint64_t next_eval;
+	uint64_t fired_seen; /* alerts fired when the timeline was last written */
 };
 
 static void oneshot_free(struct kt_oneshot *o)
 {
-	char ignored[256];
-
 	kt_alerts_free(o->alerts);
 	kt_windows_free(o->win);
 	kt_alert_log_close(o->alert_out);
-	kt_timeline_sink_close(&o->tl, ignored, sizeof(ignored));
+	kt_timeline_free(o->tl.t); /* not written: a failed start */
 	free(o);
 }
 
@@ -206,8 +215,10 @@ struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_onesho
 	if (!(o->alert_out = kt_alert_log_open(opt->alert_log, false, err, errlen)))
 		goto fail;
 	kt_alerts_set_output(o->alerts, o->alert_out, NULL, 0);
-	if (opt->timeline &&
-	    kt_timeline_sink_open(&o->tl, s, opt->timeline, opt->timeline_max, err, errlen))
+	struct kt_timeline_opts to = {opt->timeline_max, opt->timeline_keep_last,
+				      opt->timeline_last_ns};
+
+	if (opt->timeline && kt_timeline_sink_open(&o->tl, s, opt->timeline, &to, err, errlen))
 		goto fail;
 	o->next_eval = kt_now_ns(CLOCK_MONOTONIC) + KT_ONESHOT_EVAL_NS;
 	free(rules);
@@ -231,6 +242,57 @@ static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
 	kt_windows_tick(o->win, &o->s->agg, g, now);
 	if (kt_alerts_nrules(o->alerts))
 		kt_alerts_eval(o->alerts, &src);
+	if (o->tl.t && kt_alerts_fired(o->alerts) > o->fired_seen) {
+		/* the moments before an alert are what a flight recorder is for */
+		o->fired_seen = kt_alerts_fired(o->alerts);
+		kt_oneshot_write_timeline(o, "an alert fired");
+	}
+}
+
+/* Says how the background write ended, if it did; starts the one asked meanwhile. */
+static void timeline_reap(struct kt_oneshot *o, bool wait)
+{
+	struct kt_timeline_sink *h = &o->tl;
+	char err[640];
+	int r = kt_timeline_reap(h->t, wait, err, sizeof(err));
+
+	if (r == 2)
+		say(o->note, o->note_ctx, false, "%s: wrote %llu events to timeline %s", h->running,
+		    (unsigned long long)kt_timeline_last_written(h->t), h->path);
+	if (r == -1) {
+		say(o->note, o->note_ctx, true, "timeline: %s", err);
+		h->failed = true;
+	}
+	if ((r == 2 || r == -1) && h->pending && !h->finishing) {
+		const char *why = h->pending;
+
+		h->pending = NULL;
+		kt_oneshot_write_timeline(o, why);
+	}
+}
+
+int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why)
+{
+	char err[512];
+	int r;
+
+	if (!o || !o->tl.t || o->tl.finishing)
+		return 0;
+	r = kt_timeline_write_bg(o->tl.t, err, sizeof(err));
+	if (r == -2) {
+		say(o->note, o->note_ctx, false, "%s: %s", why, err); /* stdout: not now */
+		return 0;
+	}
+	if (r == 1)
+		o->tl.pending = why; /* after the one under way: the newest events */
+	if (r == 0)
+		o->tl.running = why;
+	if (r < 0) {
+		say(o->note, o->note_ctx, true, "timeline: %s", err);
+		o->tl.failed = true;
+		return -1;
+	}
+	return 0;
 }
 
 void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
@@ -245,6 +307,8 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
 		oneshot_eval(o, now);
 		o->next_eval = now + KT_ONESHOT_EVAL_NS;
 	}
+	if (o->tl.t)
+		timeline_reap(o, false);
 }
 
 /* Closes the alert log: -1 if a line could not be written (said). */
@@ -293,6 +357,7 @@ int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched)
 	char msg[768];
 	int rc = 0, nr = kt_alerts_nrules(o->alerts);
 
+	o->tl.finishing = true; /* the final write below holds every alert's moments */
 	*unmatched = 0;
 	if (nr) {
 		oneshot_eval(o, kt_now_ns(CLOCK_MONOTONIC));
@@ -304,9 +369,11 @@ int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched)
 	}
 	if (oneshot_close_alert_log(o))
 		rc = -1;
+	if (o->tl.t)
+		timeline_reap(o, true); /* says how a write under way ended */
 	bool tl_failed = kt_timeline_sink_close(&o->tl, msg, sizeof(msg)) != 0;
 
-	if (tl_failed)
+	if (tl_failed || o->tl.failed)
 		rc = -1;
 	if (msg[0])
 		say(o->note, o->note_ctx, tl_failed, "%s", msg);

@@ -38,17 +38,21 @@ struct kt_timeline_sink {
 	const char *cap_hint; /* the option that raises the cap, for the cap line */
 	kt_note_fn note;
 	void *note_ctx;
+	bool failed;	     /* a write before the last failed (exit status 1) */
+	const char *pending; /* why a write was asked while one ran (NULL: none) */
+	const char *running; /* why the write under way was started */
+	bool finishing;	     /* the final write follows: no other starts */
 };
 
 /*
- * Creates the timeline at path (max 0: the default cap) and hooks it to s.
- * 0, or -1 with err set (nothing left open).
+ * Holds a timeline of path (kt_timeline.h: in memory, written at the end or
+ * on request) fed by a hook on s. 0, or -1 with err set (nothing left open).
  */
 int kt_timeline_sink_open(struct kt_timeline_sink *k, struct kt_session *s, const char *path,
-			  uint64_t max, char *err, size_t errlen);
+			  const struct kt_timeline_opts *to, char *err, size_t errlen);
 /*
- * Completes and closes the file (no-op if none). 0 with the line to say in
- * msg ("" if none was open), or -1 with the error in msg.
+ * Writes the file and frees the timeline (no-op if none). 0 with the line to
+ * say in msg ("" if none was open), or -1 with the error in msg.
  */
 int kt_timeline_sink_close(struct kt_timeline_sink *k, char *msg, size_t msglen);
 
@@ -64,10 +68,12 @@ int kt_alert_log_close(FILE *f);
 struct kt_oneshot_opts {
 	const char *const *rules;
 	int nrules;
-	const char *alert_log; /* NULL or "-": stderr */
-	const char *timeline;  /* NULL: none */
-	uint64_t timeline_max; /* 0: KT_TIMELINE_DEFAULT_MAX */
-	kt_note_fn note;       /* the summary and error lines (required) */
+	const char *alert_log;	   /* NULL or "-": stderr */
+	const char *timeline;	   /* NULL: none */
+	uint64_t timeline_max;	   /* 0: KT_TIMELINE_DEFAULT_MAX */
+	bool timeline_keep_last;   /* flight recorder: the newest events (kt_timeline.h) */
+	uint64_t timeline_last_ns; /* and only those of the last ns (0: all held) */
+	kt_note_fn note;	   /* the summary and error lines (required) */
 	void *note_ctx;
 };
 
@@ -85,5 +91,12 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now_ns);
  * whose selectors fit no traced ring during the whole run (one note each).
  */
 int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched);
+/*
+ * Writes the timeline now (SIGUSR1; also done when an alert fires), in the
+ * background (kt_timeline_write_bg): kt_oneshot_tick() says when it is
+ * done; asked while one runs, it follows that one. 0, or -1 (said; a
+ * failed write makes the run's exit status 1). No timeline: 0.
+ */
+int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why);
 
 #endif /* KT_ADDONS_H */

@@ -767,6 +767,8 @@ void kt_engine_snapshot(struct kt_engine *e, struct kt_snapshot *snap)
 	tot->elapsed_s = (double)(snap->now_ns - e->s.t_start) / 1e9;
 	tot->interval_s = (double)(snap->now_ns - e->t_iv) / 1e9;
 	tot->lost_iv0 = e->lost_iv0;
+	tot->fired_iv0 = e->fired_iv0;
+	tot->delivered_iv0 = e->delivered_iv0;
 	tot->scope = e->scope;
 	kt_session_scope_stats(&e->s, sc);
 	tot->out_of_scope = sc[KT_SCOPE_OTHER];
@@ -783,7 +785,10 @@ void kt_engine_interval_reset(struct kt_engine *e, uint64_t now)
 
 	kt_session_totals(&e->s, &tot);
 	kt_agg_interval_reset(&e->s.agg);
-	e->lost_iv0 = tot.lost; /* the next interval starts now */
+	/* the next interval starts now */
+	e->lost_iv0 = tot.lost;
+	e->fired_iv0 = tot.fired;
+	e->delivered_iv0 = tot.delivered;
 	e->t_iv = now;
 }
 

@@ -163,8 +163,9 @@ struct kt_engine {
 	bool bpf_log;		  /* the last error was a BPF load: libbpf's log explains it */
 	char scope[1024];	  /* which processes are traced, in words */
 	char child_exe[PATH_MAX]; /* -- COMMAND: its executable, found as execvp would */
-	struct kt_ring_filter ring_filter; /* -r NAME (with the ids beside them) */
-	uint64_t t_iv, lost_iv0;	   /* the current interval: start, events lost before it */
+	struct kt_ring_filter ring_filter;	     /* -r NAME (with the ids beside them) */
+	uint64_t t_iv;				     /* the current interval's start */
+	uint64_t lost_iv0, fired_iv0, delivered_iv0; /* the counters when it started */
 	uint64_t next_sampling, next_sweep, next_watch;
 };
 
