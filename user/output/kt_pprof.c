@@ -464,8 +464,11 @@ static uint64_t column_value(const struct builder *b, const struct sample_type *
 /* Writes the kept samples out with one value per column. */
 static void emit_samples(struct builder *b, struct pbuf *out)
 {
-	const uint8_t *p = b->samples.p, *end = p + b->samples.len;
+	const uint8_t *p = b->samples.p, *end;
 
+	if (!p)
+		return; /* no samples (an empty profile) */
+	end = p + b->samples.len;
 	while (p < end) {
 		const struct sample_type *t = &b->types[read_varint(&p)];
 		uint64_t w = read_varint(&p), adds = read_varint(&p);
@@ -607,7 +610,7 @@ static int span_cmp(const void *a, const void *b)
  */
 static void emit_mappings(struct builder *b, struct pbuf *out)
 {
-	if (b->mappings.oom)
+	if (b->mappings.oom || !b->nspans)
 		return; /* the spans may lie beyond what was stored: -ENOMEM follows */
 	qsort(b->spans, b->nspans, sizeof(*b->spans), span_cmp);
 	for (size_t i = 0; i < b->nspans; i++)
