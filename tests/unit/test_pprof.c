@@ -192,6 +192,22 @@ static void test_mappings_by_address(void **state)
 	kt_folded_free(f);
 }
 
+/* No stacks: a valid profile, its times and the empty string only. */
+static void test_empty(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint8_t only[] = {0x48, 0x05, 0x50, 0x06, 0x32, 0x00};
+	void *buf = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(kt_pprof_build(f, &opts, fake_sym, NULL, &buf, &len), 0);
+	assert_int_equal(len, sizeof(only));
+	assert_memory_equal(buf, only, sizeof(only));
+	free(buf);
+	kt_folded_free(f);
+}
+
 /* Without raw: a gzip stream that inflates to the same bytes. */
 static void test_gzip(void **state)
 {
@@ -283,7 +299,7 @@ int main(void)
 		cmocka_unit_test(test_known_bytes),	    cmocka_unit_test(test_towers_columns),
 		cmocka_unit_test(test_latency_columns),	    cmocka_unit_test(test_gzip),
 		cmocka_unit_test(test_file_replaced_whole), cmocka_unit_test(test_file_errors),
-		cmocka_unit_test(test_mappings_by_address),
+		cmocka_unit_test(test_mappings_by_address), cmocka_unit_test(test_empty),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

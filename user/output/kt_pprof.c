@@ -516,14 +516,13 @@ static void sort_types(struct builder *b)
 /* The header fields: sample types, period, times; default type cpu. */
 static void emit_header(struct builder *b, struct pbuf *out)
 {
-	uint32_t cpu = str_id(b, "cpu");
 	const char *dflt = NULL;
 
 	sort_types(b);
 	for (uint32_t i = 0; i < b->ntypes; i++) {
 		const struct sample_type *t = &b->types[b->order[i]];
 
-		if (t->event == cpu) {
+		if (t->cpu) {
 			dflt = t->ncols == 2 ? "cpu" : "samples";
 			value_type(b, out, PROFILE_SAMPLE_TYPE, "samples", "count");
 			if (t->ncols == 2)
