@@ -31,15 +31,17 @@ extern "C" {
 /* Error codes (returned negated). */
 enum kaos_err {
 	KAOS_OK = 0,
-	KAOS_EINVAL = 1,   /* bad argument: NULL, size not a power of two, ... */
-	KAOS_ENOMEM = 2,   /* allocation failed */
-	KAOS_EFULL = 3,    /* ring full and the wait policy is fail-fast */
-	KAOS_EEMPTY = 4,   /* nothing to receive */
-	KAOS_EKIND = 5,    /* operation not supported by this ring kind */
-	KAOS_ESYS = 6,     /* a system call failed; errno is kept */
-	KAOS_ECORRUPT = 7, /* shared memory header is damaged or foreign */
-	KAOS_EPEER = 8,    /* the peer process died */
-	KAOS_EVERSION = 9, /* shared memory layout version mismatch */
+	KAOS_EINVAL = 1,     /* bad argument: NULL, size not a power of two, ... */
+	KAOS_ENOMEM = 2,     /* allocation failed */
+	KAOS_EFULL = 3,	     /* ring full and the wait policy is fail-fast */
+	KAOS_EEMPTY = 4,     /* nothing to receive */
+	KAOS_EKIND = 5,	     /* operation not supported by this ring kind */
+	KAOS_ESYS = 6,	     /* a system call failed; errno is kept */
+	KAOS_ECORRUPT = 7,   /* shared memory header is damaged or foreign */
+	KAOS_EPEER = 8,	     /* the peer process died */
+	KAOS_EVERSION = 9,   /* shared memory layout version mismatch */
+	KAOS_ETIMEDOUT = 10, /* the network peer went silent (kaos/udp.h) */
+	KAOS_ECLOSED = 11,   /* the network peer closed the connection */
 };
 
 const char *kaos_strerror(int err);
