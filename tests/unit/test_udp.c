@@ -134,7 +134,7 @@ static void messages_up_to_64k(void **state)
 
 static void seeded_loss_recovered_exactly_once(void **state)
 {
-	struct kaos_udp_config ca = {.drop_ppm = 30000, .drop_seed = 42};
+	struct kaos_udp_config ca = {.drop_ppm = 30000, .drop_seed = 42, .rto_min_ms = 20};
 	struct pair p;
 	struct kaos_udp_stats sa, sb;
 
