@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# libkaos' reliable UDP is a real source of the retransmit probe: under a
+# seeded in-process loss (drop_ppm) kaos-trace counts exactly the
+# retransmits the transport counted itself, on the sender's send-queue ring,
+# and classifies them; without loss both say 0.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+PROG=$B/tests/progs/kt_udp_loss
+need "$KT" "$PROG"
+
+run_traced() { # name, then kt_udp_loss's options
+	local name=$1
+	shift
+	LD_LIBRARY_PATH=$B "$KT" --sample 1 --json "$TMP/$name.json" -- "$PROG" "$@" \
+		>"$TMP/$name.txt" 2>"$TMP/$name.err" || fail "$name: kaos-trace -- kt_udp_loss failed: $(tail -3 "$TMP/$name.err")"
+	own=$(sed -n 's/^udp udpl.tx sent 20000 retransmits \([0-9]*\) .*/\1/p' "$TMP/$name.txt")
+	[ -n "$own" ] || fail "$name: no counters from kt_udp_loss: $(cat "$TMP/$name.txt")"
+}
+
+run_traced lossy --msgs 20000 --drop-ppm 20000 --seed 7
+lossy_own=$own
+[ "$own" -gt 100 ] || fail "lossy: only $own retransmits under 2 % loss"
+json_check "$TMP/lossy.json" \
+	'final["lost"] == 0' \
+	"[r[\"retransmit\"][\"ops\"] for p in final[\"processes\"] for r in p[\"rings\"] if r[\"name\"] == \"udpl.tx\"] == [$own]" \
+	'[r["send"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "udpl.tx"] == [20000]' \
+	'[r["recv"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "udpr.rx"] == [20000]'
+grep -Eq "udpl.tx +retransmit +$own .* high$" "$TMP/lossy.txt" || fail "lossy: retransmits not shown as high: $(grep retransmit "$TMP/lossy.txt")"
+
+run_traced clean --msgs 20000
+[ "$own" -eq 0 ] || fail "clean: $own retransmits without loss"
+json_check "$TMP/clean.json" \
+	'final["lost"] == 0' \
+	'[r.get("retransmit", {}).get("ops", 0) for p in final["processes"] for r in p["rings"] if r["name"] == "udpl.tx"] == [0]' \
+	'[r["send"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "udpl.tx"] == [20000]'
+echo "PASS: kaos-trace's retransmit count equals the transport's own ($lossy_own under loss, 0 without)"
