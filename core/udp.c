@@ -232,7 +232,8 @@ static void retransmit(struct kaos_udp *ep, struct tx_seg *s, bool fast, uint64_
 		ep->st.retransmits_fast++;
 	else
 		ep->st.retransmits_timeout++;
-	kaos_ring_note_retransmit(ep->txq, s->h.seq);
+	kaos_ring_note_retransmit_why(ep->txq, s->h.seq,
+				      fast ? KAOS_RETRANSMIT_FAST : KAOS_RETRANSMIT_TIMEOUT);
 	transmit(ep, s, now);
 }
 

@@ -125,8 +125,17 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n);
 int kaos_ring_peek(struct kaos_ring *r, uint32_t max, const void **slots);
 void kaos_ring_release(struct kaos_ring *r, uint32_t n);
 
+/* Why a transport sent something again (the retransmit probe's arg4). */
+enum kaos_retransmit_why {
+	KAOS_RETRANSMIT_UNSPECIFIED = 0,
+	KAOS_RETRANSMIT_TIMEOUT = 1, /* the retransmission timer expired */
+	KAOS_RETRANSMIT_FAST = 2,    /* duplicate acks / a SACK gap showed a loss */
+};
+
 /* A transport re-sent message seq on this ring: counted, fires the probe. */
 void kaos_ring_note_retransmit(struct kaos_ring *r, uint64_t seq);
+/* The same, saying why (kaos/udp.h uses it). */
+void kaos_ring_note_retransmit_why(struct kaos_ring *r, uint64_t seq, enum kaos_retransmit_why why);
 
 #ifdef __cplusplus
 }
