@@ -9,7 +9,8 @@
  * --recv/--send: one side each, for two processes (network namespaces).
  * The sender prints its own counters at the end:
  *   udp udpl.tx sent S retransmits R timeout T fast F dropped D
- * the receiver "udp udpr.rx received N" once all N arrived intact.
+ * the receiver "udp udpr.rx received N duplicates D garbage G" once all N
+ * arrived intact.
  */
 #include <poll.h>
 #include <stdint.h>
@@ -122,6 +123,7 @@ static int run_receiver(char *where)
 {
 	struct kaos_udp_config cfg = {.name = "udpr", .bind_addr = where};
 	static uint8_t buf[KAOS_UDP_MSG_MAX];
+	struct kaos_udp_stats st;
 	struct kaos_udp *b;
 	uint32_t got = 0;
 	int n;
@@ -137,7 +139,9 @@ static int run_receiver(char *where)
 			fail("recv", n);
 		got += (uint32_t)check_msg(buf, n, got);
 	}
-	printf("udp udpr.rx received %u\n", got);
+	kaos_udp_stats(b, &st);
+	printf("udp udpr.rx received %u duplicates %llu garbage %llu\n", got,
+	       (unsigned long long)st.duplicates, (unsigned long long)st.garbage);
 	fflush(stdout);
 	/* keep acking until the sender is done: its FIN, or silence if the FIN was lost */
 	while ((n = kaos_udp_recv_wait(b, buf, sizeof(buf), 60000)) >= 0 || n == -KAOS_EEMPTY)
