@@ -284,6 +284,54 @@ static void vanished_peer_ends_with_timeout(void **state)
 	kaos_udp_close(a);
 }
 
+/* A receiver that stays silent past the RTO: the sender resends by timeout, the
+ * receiver then finds each copy a duplicate and delivers the message once. */
+static void timeout_retransmit_then_duplicates_dropped(void **state)
+{
+	struct pair p;
+	struct kaos_udp_stats sa, sb;
+	uint8_t buf[16];
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	assert_int_equal(kaos_udp_send(p.a, "once", 4), 0);
+	assert_int_equal(kaos_udp_flush(p.a, 700), -KAOS_EEMPTY); /* b is not polled */
+	kaos_udp_stats(p.a, &sa);
+	assert_true(sa.retransmits_timeout >= 1);
+	assert_int_equal(sa.retransmits_fast, 0);
+	assert_true(sa.rto_us >= 400000); /* backed off */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(kaos_udp_poll(p.b), 0);
+		assert_int_equal(kaos_udp_poll(p.a), 0);
+	}
+	assert_int_equal(kaos_udp_recv(p.b, buf, sizeof(buf)), 4);
+	assert_int_equal(kaos_udp_recv(p.b, buf, sizeof(buf)), -KAOS_EEMPTY);
+	kaos_udp_stats(p.a, &sa);
+	kaos_udp_stats(p.b, &sb);
+	assert_int_equal(sb.duplicates, sa.retransmits);
+	assert_int_equal(sa.in_flight, 0);
+	close_pair(&p);
+}
+
+/* Nobody answers the SYN: retried with backoff, then a clear timeout. */
+static void connect_to_nobody_times_out(void **state)
+{
+	struct kaos_udp_config cfg = {.peer_timeout_ms = 300};
+	struct kaos_udp *a, *silent;
+	struct kaos_udp_stats st;
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(NULL, &silent), 0); /* bound, never polled */
+	assert_int_equal(kaos_udp_open(&cfg, &a), 0);
+	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", kaos_udp_port(silent)), 0);
+	assert_int_equal(kaos_udp_wait_connected(a, 10000), -KAOS_ETIMEDOUT);
+	assert_int_equal(kaos_udp_state(a), KAOS_UDP_DEAD);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.dgrams_sent, 1 + st.handshake_retries);
+	kaos_udp_close(a);
+	kaos_udp_close(silent);
+}
+
 static void bad_arguments_refused(void **state)
 {
 	struct kaos_udp_config bad = {.window = 1};
@@ -310,6 +358,8 @@ int main(void)
 		cmocka_unit_test(full_receive_queue_stops_the_sender),
 		cmocka_unit_test(fin_ends_with_closed_after_the_data),
 		cmocka_unit_test(vanished_peer_ends_with_timeout),
+		cmocka_unit_test(timeout_retransmit_then_duplicates_dropped),
+		cmocka_unit_test(connect_to_nobody_times_out),
 		cmocka_unit_test(bad_arguments_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
