@@ -70,7 +70,12 @@ else ifneq ($(PROBE_NOP),combined)
 $(error PROBE_NOP must be combined (1-byte + 10-byte nop, the default) or 1 (1-byte nop))
 endif
 
-CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
+# No sibling calls in libkaos: a public function that tail-calls its slow path
+# (kaos_ring_send -> send1_slow) leaves no frame, and stacks taken at a probe
+# would skip the call the user made; kaos-trace ends event stacks at that
+# frame (user/data/kt_folded.c). Only slow paths change (a frame around the
+# call): the fast paths compile to the same code.
+CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fno-optimize-sibling-calls -fPIC -pthread
 # Every layer's folder is on the include path: a module includes another by its name.
 USER_LAYERS := $(sort $(dir $(wildcard user/*/*.c user/*/*.h)))
 USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iabi $(addprefix -I,$(USER_LAYERS:%/=%)) $(PROBE_CFLAGS) \
@@ -248,6 +253,11 @@ $(B)/%: apps/%.c $(B)/libkaos.so | deps
 # *_rdynamic.c export their functions (.dynsym).
 $(B)/tests/progs/%_nopie: PROG_LDFLAGS := -no-pie
 $(B)/tests/progs/%_rdynamic: PROG_LDFLAGS := -rdynamic
+# *_static.c link libkaos.a in: libkaos' API is then the program's own .symtab globals.
+$(B)/tests/progs/%_static: LINK_KAOS := $(LIBKAOS_A) -pthread
+$(B)/tests/progs/%_static: $(LIBKAOS_A)
+# kt_plain: a program without libkaos (collectors on any process), with libz
+$(B)/tests/progs/kt_plain: LINK_KAOS := -Wl,--no-as-needed -lz
 # kt_symbols calls an IFUNC of libkt_ifunc.so (linked, not dlopen()ed: its GOT holds the choice)
 $(B)/tests/progs/kt_symbols: PROG_LDFLAGS := -Wl,--no-as-needed -L$(B)/tests/progs -lkt_ifunc
 $(B)/tests/progs/kt_symbols: $(B)/tests/progs/libkt_ifunc.so
@@ -537,6 +547,13 @@ $(CORE_OBJ) $(KT_OBJ) $(B)/user/cli/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN)
 	$(SAN_SRC:%.c=$(B)/asan/%.o) $(SAN_SRC:%.c=$(B)/tsan/%.o) \
 	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload $(GUEST)/bin/kt_fork \
 	$(GUEST)/bin/kt_probe_cost: $(PROBE_NOP_STAMP)
+# libkaos is rebuilt when its flags change (e.g. -fno-optimize-sibling-calls: the frames
+# kaos-trace's folded stacks end at).
+CORE_FLAGS_STAMP := $(B)/.core-cflags
+$(CORE_FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	$(Q)echo '$(CORE_CFLAGS)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(CORE_OBJ) $(CORE_SRC:%.c=$(B)/noprobes/%.o): $(CORE_FLAGS_STAMP)
 .PHONY: FORCE
 FORCE:
 

@@ -57,6 +57,8 @@ for f in strlen memcpy; do
 		fail "$f: no line naming the implementation probed"
 	impl=$(echo "$line" | sed 's/.* probing \([^ ]*\) at libc.so.6+\(0x[0-9a-f]*\) .*/\1/')
 	addr=$(echo "$line" | sed 's/.* probing \([^ ]*\) at libc.so.6+0x0*\([0-9a-f]*\) .*/\2/')
+	grep -Eq "^kaos-trace: --func: probing $impl at 0x0*$addr \(file offset 0x[0-9a-f]+, [^)]+\) in .*/libc\.so\.6, the implementation of IFUNC $f in use$" "$TMP/ifunc.err" ||
+		fail "$f: the start-up lines do not name $impl at 0x$addr"
 	want=$(calls "$TMP/prog1.txt" $f)
 	got=$(fcalls "$TMP/ifunc.json" "$impl")
 	echo "$f -> $impl at 0x$addr: $got calls counted, the program made $want"

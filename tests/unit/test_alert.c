@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -243,7 +244,8 @@ static void test_engine_fire_resolve(void **state)
 	assert_non_null(strstr(txt, "\"metric\":\"sojourn.p50\""));
 	assert_non_null(strstr(txt, "\"threshold\":20000,\"unit\":\"ns\",\"window_s\":2,"
 				    "\"for_s\":2,\"process\":null,\"ring\":\"work.0\","
-				    "\"pid\":null,\"series\":1,\"worst\":{\"ring\":\"work.0\""));
+				    "\"pid\":null,\"func\":null,\"series\":1,\"worst\":{\"ring\":"
+				    "\"work.0\""));
 	assert_true(strstr(txt, "\"value\":5") < strstr(txt, "resolved")); /* ~50 us */
 	assert_non_null(strstr(txt, "\"time\":\"20"));
 
@@ -439,6 +441,13 @@ static void test_fmt_value(void **state)
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 1000), "1us");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 12.5e6), "12.5ms");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 2e9), "2s");
+	/* rounding never gives 1e+03 of the smaller unit */
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 999.7), "1us");
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 999700), "1ms");
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 999.4e6), "999ms");
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_NS, 90e9), "90s");
+	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_PER_S, 123456),
+			    "123456/s");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_COUNT, 1500), "1500");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_PER_S, 120), "120/s");
 	assert_string_equal(kt_alert_fmt_value(b, sizeof(b), KT_RULE_UNIT_FRACTION, 0.025), "2.5%");
@@ -604,10 +613,12 @@ static void test_func_rules(void **state)
 		rule("func=compres_* func.count > 0"), rule("func=never_called func.count > 0"),
 		rule("send.count > 0")};
 	char want[512], why[512];
+	const char *txt;
 	double v;
 	int n;
 
 	kt_agg_init(&a, 0);
+	a.lookup = &kt_test_lookup; /* no ring event comes first to set it */
 	kt_agg_set_funcs(&a, funcs, 3);
 	for (uint64_t i = 1; i <= 10; i++)
 		func_event(&a, 0, i, 40000); /* compress_block: 40 us */
@@ -628,7 +639,7 @@ static void test_func_rules(void **state)
 	assert_int_equal(kt_alerts_set_rules(al, rules, 5), 0);
 	assert_int_equal(kt_alerts_set_output(al, out, NULL, 0), 0);
 	assert_int_equal(kt_alerts_eval(al, &src), 2);
-	const char *txt = read_file(out);
+	txt = read_file(out);
 
 	printf("%s", txt);
 	snprintf(want, sizeof(want),
@@ -636,6 +647,8 @@ static void test_func_rules(void **state)
 		 "app:compress_block (pid %d, %s) func.p50 = ",
 		 (int)getpid(), own_comm(&a));
 	assert_non_null(strstr(txt, want));
+	/* the func= selector is carried like ring=, process= and pid= */
+	assert_non_null(strstr(txt, "\"pid\":null,\"func\":\"libz.so.1:*\",\"series\":1,"));
 	snprintf(want, sizeof(want), "\"worst\":{\"func\":\"libz.so.1:deflate\",\"pid\":%d,",
 		 (int)getpid());
 	assert_non_null(strstr(txt, want));
@@ -652,6 +665,36 @@ static void test_func_rules(void **state)
 	assert_string_equal(kt_alert_unmatched_why(&all, &none, why, sizeof(why)),
 			    "no function was probed (--func)");
 	kt_agg_free(&none);
+
+	/* a process gone before its events were read: its name is unknown, not "?" */
+	int ws;
+	pid_t gone = fork();
+
+	assert_true(gone >= 0);
+	if (gone == 0)
+		_exit(0);
+	assert_int_equal(waitpid(gone, &ws, 0), gone);
+	struct kt_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = KT_EV_FUNC;
+	e.pid = e.tid = (uint32_t)gone;
+	e.ring_id = 2;
+	e.count = 1;
+	e.dur_ns = 5000;
+	kt_agg_add(&a, &e, KT_EVENT_BASE_SIZE);
+	struct kt_rule late = rule("func=never_called func.max > 1us");
+
+	assert_int_equal(kt_alerts_set_rules(al, &late, 1), 0);
+	assert_int_equal(kt_alerts_eval(al, &src), 1);
+	txt = read_file(out);
+	snprintf(want, sizeof(want),
+		 "\"worst\":{\"func\":\"app:never_called\",\"pid\":%d,\"process\":null,",
+		 (int)gone);
+	assert_non_null(strstr(txt, want));
+	snprintf(want, sizeof(want),
+		 "fired: function app:never_called (pid %d) func.max = 5us > 1us\"}", (int)gone);
+	assert_non_null(strstr(txt, want));
 
 	kt_alerts_free(al);
 	kt_agg_free(&a);

@@ -396,11 +396,12 @@ const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double 
 {
 	switch (u) {
 	case KT_RULE_UNIT_NS:
-		if (v < 1e3)
+		/* the unit is chosen after rounding to 3 digits: 999.7us is 1ms, not 1e+03us */
+		if (v < 999.5)
 			snprintf(buf, n, "%.3gns", v);
-		else if (v < 1e6)
+		else if (v < 999.5e3)
 			snprintf(buf, n, "%.3gus", v / 1e3);
-		else if (v < 1e9)
+		else if (v < 999.5e6)
 			snprintf(buf, n, "%.3gms", v / 1e6);
 		else
 			snprintf(buf, n, "%.4gs", v / 1e9);
@@ -409,7 +410,7 @@ const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double 
 		snprintf(buf, n, "%.10g", v);
 		break;
 	case KT_RULE_UNIT_PER_S:
-		snprintf(buf, n, "%.4g/s", v);
+		snprintf(buf, n, v < 1e4 ? "%.4g/s" : "%.0f/s", v);
 		break;
 	case KT_RULE_UNIT_FRACTION:
 		snprintf(buf, n, "%.3g%%", v * 100);
@@ -418,22 +419,29 @@ const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double 
 	return buf;
 }
 
+/* ", comm" for "(pid 123, comm)"; "" when the process's name is unknown (it exited first). */
+static const char *comm_part(const struct kt_proc *p, char *buf, size_t n)
+{
+	if (!p || !p->comm[0] || !strcmp(p->comm, "?"))
+		return "";
+	snprintf(buf, n, ", %s", p->comm);
+	return buf;
+}
+
 /* "ring work.0 (pid 123, kt_workload)", "function app:compress (pid 123, app)" */
 static const char *culprit_words(const struct kt_agg *a, const struct kt_alert_culprit *c,
 				 char *buf, size_t n)
 {
-	const struct kt_proc *p;
+	char cb[24];
 
 	if (c->ring) {
-		p = find_proc(a, c->ring);
-		snprintf(buf, n, "ring %s (pid %u%s%s)", c->ring->name, c->ring->pid, p ? ", " : "",
-			 p ? p->comm : "");
+		snprintf(buf, n, "ring %s (pid %u%s)", c->ring->name, c->ring->pid,
+			 comm_part(find_proc(a, c->ring), cb, sizeof(cb)));
 	} else {
 		const struct kt_func_desc *d = &a->func_desc[c->func->idx];
 
-		p = find_pid(a, c->func->pid);
-		snprintf(buf, n, "function %s:%s (pid %u%s%s)", d->module, d->name, c->func->pid,
-			 p ? ", " : "", p ? p->comm : "");
+		snprintf(buf, n, "function %s:%s (pid %u%s)", d->module, d->name, c->func->pid,
+			 comm_part(find_pid(a, c->func->pid), cb, sizeof(cb)));
 	}
 	return buf;
 }
@@ -508,14 +516,14 @@ static void append_rings_seen(char *buf, size_t n, size_t *len, const struct kt_
 	int shown = 0;
 
 	for (const struct kt_ring_agg *ra = a->rings; ra; ra = ra->next, shown++) {
-		const struct kt_proc *p = find_proc(a, ra);
+		char cb[24];
 
 		if (shown == 4) {
 			append(buf, n, len, ", ...");
 			break;
 		}
-		append(buf, n, len, "%s%s (pid %u%s%s)", shown ? ", " : "; rings seen: ", ra->name,
-		       ra->pid, p ? ", " : "", p ? p->comm : "");
+		append(buf, n, len, "%s%s (pid %u%s)", shown ? ", " : "; rings seen: ", ra->name,
+		       ra->pid, comm_part(find_proc(a, ra), cb, sizeof(cb)));
 	}
 	if (!shown)
 		append(buf, n, len, "; no ring was traced");
@@ -707,7 +715,10 @@ static void json_worst(struct kt_json *w, const struct kt_agg *a, const struct k
 		kt_json_kv_string(w, "func", name);
 	}
 	kt_json_kv_u64(w, "pid", pid);
-	json_opt_string(w, "process", p != NULL, p ? p->comm : NULL);
+	char cb[24];
+	const char *comm = comm_part(p, cb, sizeof(cb));
+
+	json_opt_string(w, "process", *comm, comm + 2); /* null when unknown */
 	kt_json_kv_double(w, "value", c->value);
 	kt_json_object_end(w);
 }
@@ -755,6 +766,7 @@ static void alert_json(struct kt_json *w, const struct alert_rule *ar, const str
 		kt_json_u64(w, r->pid);
 	else
 		kt_json_null(w);
+	json_opt_string(w, "func", r->has_func, r->func);
 	kt_json_kv_u64(w, "series", (uint64_t)nseries);
 	json_worst(w, src->agg, &t->worst);
 	kt_json_kv_string(w, "message", t->message);

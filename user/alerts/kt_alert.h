@@ -14,7 +14,7 @@
  * Each transition is one JSON line on the alert output:
  *   {"time":"2026-01-02T03:04:05.678Z","alert":"firing","rule":"send.p99 > 1us for 10s",
  *    "metric":"send.p99","value":1520,"threshold":1000,"unit":"ns","window_s":10,
- *    "for_s":10,"process":null,"ring":null,"pid":null,"series":3,
+ *    "for_s":10,"process":null,"ring":null,"pid":null,"func":null,"series":3,
  *    "worst":{"ring":"orders","pid":123,"process":"app","value":2210},
  *    (func rules: "worst":{"func":"app:compress","pid":...})
  *    "message":"alert 'send.p99 > 1us for 10s' fired: send.p99 = 1.52us > 1us over 3 rings

@@ -5,7 +5,7 @@
  *
  *   kaos-trace -p PID [-p PID...] [-b PATH...] [-d SEC] [-i SEC] ...
  *   kaos-trace [OPTIONS] -- COMMAND [ARG...]
- *   kaos-trace -p PID|-b PATH --func '[LIB:]GLOB' ...   (plain uprobes, user/collectors/kt_func.c)
+ *   kaos-trace -p PID|-b PATH --func '[LIB:]GLOB' ...   (plain uprobes, user/collectors/kt_func*.c)
  *   kaos-trace list PID|PATH
  *   kaos-trace list --func PATTERN PID|PATH
  *   kaos-trace pmu list
@@ -46,12 +46,15 @@
 #include "kt_rule.h"
 #include "kt_session.h"
 #include "kt_target.h"
+#include "kt_timeline.h"
 #include "kt_units.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
 
 #define MAX_TARGETS	64
 #define MAX_RING_FILTER KT_RING_FILTER_MAX
+/* -b PROGRAM without kaos probes: how often /proc is searched for its new processes */
+#define WATCH_PROGRAMS_NS 200000000ull
 
 struct options {
 	pid_t pids[MAX_TARGETS];
@@ -94,6 +97,8 @@ struct options {
 	bool fail_on_alert;
 	const char *timeline;
 	uint64_t timeline_max;
+	const char *timeline_mode; /* "first" (default) or "last" */
+	uint64_t timeline_last_ns; /* --timeline-last: implies mode last */
 };
 
 static struct options opt = {
@@ -120,6 +125,14 @@ static void release_sampling_at_exit(void)
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static volatile sig_atomic_t timeline_asked; /* SIGUSR1: write the timeline now */
+
+static void on_timeline_signal(int sig)
+{
+	(void)sig;
+	timeline_asked = 1;
 }
 
 /* One-line fatal error: "kaos-trace: ..." and a non-zero exit. */
@@ -153,6 +166,8 @@ enum {
 	OPT_FAIL_ON_ALERT,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX,
+	OPT_TIMELINE_MODE,
+	OPT_TIMELINE_LAST,
 	OPT_PROFILE,
 	OPT_PMU,
 	OPT_FUNC,
@@ -239,7 +254,7 @@ static const struct argp_option options[] = {
 	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
 	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
 	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
-	 "the -b PATH) with an entry and a return uprobe (repeatable)",
+	 "the -b PATH or -- COMMAND) with an entry and a return uprobe (repeatable)",
 	 0},
 	{"max-funcs", OPT_MAX_FUNCS, "N", 0,
 	 "Refuse --func patterns matching more than N functions (default 64)", 0},
@@ -256,7 +271,12 @@ static const struct argp_option options[] = {
 	{"fail-on-alert", OPT_FAIL_ON_ALERT, NULL, 0, "Exit 3 if any alert fired", 0},
 	{"timeline", OPT_TIMELINE, "FILE", 0,
 	 "Write events as Chrome/Perfetto trace JSON (- is stdout)", 0},
-	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
+	 "Timeline events held in memory, 64 bytes each (default 250000)", 0},
+	{"timeline-mode", OPT_TIMELINE_MODE, "first|last", 0,
+	 "Keep the first events (default) or the newest (flight recorder)", 0},
+	{"timeline-last", OPT_TIMELINE_LAST, "DURATION", 0,
+	 "Flight recorder: keep the last DURATION of events (10s; bare: seconds)", 0},
 	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
@@ -427,6 +447,31 @@ static error_t parse_cost_opt(int key, char *arg)
 	return 0;
 }
 
+/* --timeline-mode last, or --timeline-last: a flight recorder. */
+static bool timeline_keeps_last(void)
+{
+	return opt.timeline_last_ns || (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
+}
+
+/* What --timeline keeps and what that may cost, said once at start. */
+static void say_timeline(void)
+{
+	struct kt_timeline_opts to = {.max_events = opt.timeline_max};
+	bool last = timeline_keeps_last();
+	char span[64] = "";
+
+	if (opt.timeline_last_ns)
+		snprintf(span, sizeof(span), " of the last %.3g s", opt.timeline_last_ns / 1e9);
+	fprintf(stderr,
+		"kaos-trace: timeline %s: holding the %s %llu events%s in memory (at most %.1f "
+		"MiB); written at exit%s%s\n",
+		kt_outfile_name(opt.timeline), last ? "newest" : "first",
+		(unsigned long long)(opt.timeline_max ? opt.timeline_max : KT_TIMELINE_DEFAULT_MAX),
+		span, (double)kt_timeline_mem_bytes(&to) / (1 << 20),
+		strcmp(opt.timeline, "-") ? " and on SIGUSR1" : "",
+		opt.nalerts && strcmp(opt.timeline, "-") ? " and when an alert fires" : "");
+}
+
 /* Outputs: --stacks --folded --weight --json -H --timeline and the alerts. */
 static error_t parse_output_opt(int key, char *arg)
 {
@@ -456,6 +501,15 @@ static error_t parse_output_opt(int key, char *arg)
 		break;
 	case OPT_TIMELINE_MAX:
 		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
+		break;
+	case OPT_TIMELINE_MODE:
+		if (strcmp(arg, "first") && strcmp(arg, "last"))
+			die(2, "--timeline-mode: expected first or last, got '%s'", arg);
+		opt.timeline_mode = arg;
+		break;
+	case OPT_TIMELINE_LAST:
+		opt.timeline_last_ns =
+			parse_duration_opt(arg, "--timeline-last", KT_NS_PER_S, 1, 86400 * KT_NS_PER_S);
 		break;
 	case OPT_ALERT: {
 		struct kt_rule r;
@@ -546,10 +600,13 @@ struct tracer {
 	int json_errno;		  /* first --json write error */
 	uint64_t t_iv;		  /* start of current interval */
 	uint64_t lost_iv0;	  /* events lost when the interval started */
+	uint64_t fired_iv0;	  /* ... fired */
+	uint64_t delivered_iv0;	  /* ... delivered */
 	struct kt_func *func;	  /* --func, or NULL */
 	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
 	pid_t child;		  /* -- COMMAND: its pid */
+	char child_exe[PATH_MAX]; /* -- COMMAND: its executable, found as execvp would */
 	int child_go;		  /* write end of the pipe the child waits on before exec */
 	int child_status;	  /* its exit status, once reaped */
 	char scope[1024];	  /* which processes are traced, in words */
@@ -576,6 +633,8 @@ static void report(struct tracer *t, bool final)
 	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.lost_iv0 = t->lost_iv0;
+	tot.fired_iv0 = t->fired_iv0;
+	tot.delivered_iv0 = t->delivered_iv0;
 	tot.final = final;
 	tot.scope = t->scope;
 	uint64_t sc[KT_SCOPE_STAT_NR];
@@ -597,8 +656,12 @@ static void report(struct tracer *t, bool final)
 			t->json_errno = errno ? errno : EIO;
 	}
 	fflush(t->report_out);
-	if (!final)
-		t->lost_iv0 = tot.lost; /* the next interval starts now */
+	if (!final) {
+		/* the next interval starts now */
+		t->lost_iv0 = tot.lost;
+		t->fired_iv0 = tot.fired;
+		t->delivered_iv0 = tot.delivered;
+	}
 }
 
 static void check_exited(struct tracer *t)
@@ -747,18 +810,62 @@ static int which(const char *cmd, char *out, size_t n)
  * and targets its pid in the objects that carry probes (the program or
  * the libkaos.so it needs): tracing covers it from its first operation.
  */
-static void start_command(struct tracer *t)
+static void find_command(struct tracer *t)
 {
-	char exe[PATH_MAX], err[1024];
-	struct kt_targets found = {0};
-	int go[2];
-
-	if (which(opt.cmd[0], exe, sizeof(exe))) {
+	if (which(opt.cmd[0], t->child_exe, sizeof(t->child_exe))) {
 		if (strchr(opt.cmd[0], '/')) /* a path: say why access() refused it */
 			die(127, "%s: %s", opt.cmd[0], strerror(errno));
 		die(127, "%s: command not found", opt.cmd[0]);
 	}
-	if (kt_targets_add_path(&found, exe, err, sizeof(err)))
+}
+
+/* Collectors that need no kaos probes: a target without them is watched for them. */
+static bool usdt_optional(void)
+{
+	return opt.nfuncs || opt.profile_hz || opt.off_cpu;
+}
+
+/*
+ * -p, -b: their kaos probes, or (none there, a collector that needs none)
+ * watched only; the start-up line's scope says which.
+ */
+static void add_targets(struct tracer *t)
+{
+	char err[1024];
+	int r;
+
+	for (int i = 0; i < opt.npids; i++) {
+		r = opt.no_usdt ? KT_TARGET_NO_PROBES
+				: kt_targets_add_pid(&t->targets, opt.pids[i], err, sizeof(err));
+		if (r < 0 || (r > 0 && !usdt_optional()))
+			die(1, "%s", err);
+		if (r > 0 && kt_targets_watch_pid(&t->targets, opt.pids[i]))
+			die(1, "out of memory");
+	}
+	for (int i = 0; i < opt.npaths; i++) {
+		r = opt.no_usdt ? KT_TARGET_NO_PROBES
+				: kt_targets_add_path(&t->targets, opt.paths[i], err, sizeof(err));
+		if (r < 0 || (r > 0 && !usdt_optional()))
+			die(1, "%s", err);
+		if (r > 0 && kt_targets_watch_path(&t->targets, opt.paths[i]))
+			die(1, "out of memory");
+		if (r > 0 && !opt.nfuncs && !t->targets.v[t->targets.n - 1].program[0])
+			die(2,
+			    "-b %s: a library without kaos probes: --profile and --off-cpu follow "
+			    "processes (give its program or -p PID)",
+			    opt.paths[i]);
+	}
+}
+
+static void start_command(struct tracer *t)
+{
+	char err[1024];
+	struct kt_targets found = {0};
+	int go[2], r;
+
+	r = opt.no_usdt ? KT_TARGET_NO_PROBES
+			: kt_targets_add_path(&found, t->child_exe, err, sizeof(err));
+	if (r < 0 || (r > 0 && !usdt_optional()))
 		die(1, "%s", err);
 	if (pipe2(go, O_CLOEXEC))
 		die(1, "pipe: %s", strerror(errno));
@@ -775,7 +882,14 @@ static void start_command(struct tracer *t)
 		 */
 		if (t->report_out == stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 			_exit(127);
-		execvp(opt.cmd[0], opt.cmd);
+		/*
+		 * The file resolved above: execvp's own search would run libc
+		 * functions in the child after --func attached (counted as the
+		 * command's). A script without #! still goes to execvp's /bin/sh.
+		 */
+		execv(t->child_exe, opt.cmd);
+		if (errno == ENOEXEC)
+			execvp(opt.cmd[0], opt.cmd);
 		fprintf(stderr, "kaos-trace: cannot run %s: %s\n", opt.cmd[0], strerror(errno));
 		_exit(127);
 	}
@@ -786,6 +900,9 @@ static void start_command(struct tracer *t)
 		if (kt_targets_add_pid_path(&t->targets, t->child, found.v[i].path, err,
 					    sizeof(err)))
 			die(1, "%s", err);
+	if (r > 0 && kt_targets_watch_pid(&t->targets, t->child))
+		die(1, "out of memory");
+	kt_func_command_pid(t->func, t->child);
 	kt_targets_free(&found);
 }
 
@@ -807,6 +924,15 @@ __attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t
 	va_end(ap);
 }
 
+/* " (no kaos probes there: --func, --profile)": what traces a watch-only target. */
+static void probe_free_note(char *buf, size_t n)
+{
+	snprintf(buf, n, " (no kaos probes there: %s%s%s%s%s)", opt.nfuncs ? "--func" : "",
+		 opt.nfuncs && (opt.profile_hz || opt.off_cpu) ? ", " : "",
+		 opt.profile_hz ? "--profile" : "", opt.profile_hz && opt.off_cpu ? ", " : "",
+		 opt.off_cpu ? "--off-cpu" : "");
+}
+
 /*
  * Says which processes are traced (the start-up line and the report), and
  * with a scope (-b PROGRAM whose probes are in libkaos.so) adds the -p
@@ -814,10 +940,12 @@ __attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t
  */
 static void setup_scope(struct tracer *t)
 {
-	char err[1024];
+	char err[1024], none[96];
 
+	probe_free_note(none, sizeof(none));
 	for (int i = 0; i < t->targets.n; i++) {
 		const struct kt_target *tg = &t->targets.v[i];
+		bool watch = kt_target_watch_only(tg);
 		int n;
 
 		if (tg->pid > 0) {
@@ -826,13 +954,17 @@ static void setup_scope(struct tracer *t)
 			if (i && tg->pid == t->targets.v[i - 1].pid)
 				continue; /* one pid, several objects */
 			if (tg->pid == t->child)
-				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)",
-					     (int)tg->pid);
+				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)%s",
+					     (int)tg->pid, watch ? none : "");
 			else
-				scope_append(t->scope, sizeof(t->scope), "pid %d", (int)tg->pid);
+				scope_append(t->scope, sizeof(t->scope), "pid %d%s", (int)tg->pid,
+					     watch ? none : "");
 			continue;
 		}
-		if (!tg->path[0])
+		if (watch && tg->program[0])
+			scope_append(t->scope, sizeof(t->scope), "processes of %s, now and later%s",
+				     tg->program, none);
+		if (watch)
 			continue;
 		if (!tg->program[0]) {
 			scope_append(t->scope, sizeof(t->scope), "every process mapping %s",
@@ -846,6 +978,31 @@ static void setup_scope(struct tracer *t)
 		scope_append(t->scope, sizeof(t->scope),
 			     "processes of %s, now and later, children included (%d running)",
 			     tg->program, n);
+	}
+}
+
+static void add_program_proc(void *agg, pid_t pid)
+{
+	kt_agg_proc(agg, (uint32_t)pid);
+}
+
+/*
+ * --profile and --off-cpu follow the processes in agg: a -b PROGRAM without
+ * kaos probes sends no event that would add its processes, so they are
+ * looked up in /proc (now, and by each later call).
+ */
+static void watch_programs(struct tracer *t)
+{
+	struct stat st;
+
+	if (!t->prof && !t->offcpu)
+		return;
+	for (int i = 0; i < t->targets.n; i++) {
+		const struct kt_target *tg = &t->targets.v[i];
+
+		if (!tg->pid && kt_target_watch_only(tg) && tg->program[0] &&
+		    !stat(tg->program, &st))
+			kt_program_pids(&st, add_program_proc, &t->s.agg);
 	}
 }
 
@@ -967,8 +1124,13 @@ int main(int argc, char **argv)
 		die(2, "--fail-on-alert needs at least one --alert RULE");
 	if (opt.alert_log && !opt.nalerts)
 		die(2, "--alert-log needs at least one --alert RULE");
-	if (opt.timeline_max && !opt.timeline)
-		die(2, "--timeline-max-events needs --timeline FILE");
+	if ((opt.timeline_max || opt.timeline_mode || opt.timeline_last_ns) && !opt.timeline)
+		die(2, "%s needs --timeline FILE",
+		    opt.timeline_max	? "--timeline-max-events"
+		    : opt.timeline_mode ? "--timeline-mode"
+					: "--timeline-last");
+	if (opt.timeline_last_ns && opt.timeline_mode && !strcmp(opt.timeline_mode, "first"))
+		die(2, "--timeline-last keeps the newest events: not with --timeline-mode first");
 	if (opt.weight_given && !opt.stacks)
 		die(2, "--weight needs --stacks or --folded FILE");
 	if (opt.off_cpu_min_ns >= 0 && !opt.off_cpu)
@@ -987,6 +1149,8 @@ int main(int argc, char **argv)
 		die(e == -ELIBACC || e == -ELIBBAD || e == -ENOSYS ? 1 : 2, "%s", err);
 
 	/* Resolve targets first: bad input fails before anything is loaded. */
+	if (opt.cmd)
+		find_command(&t);
 	if (opt.nfuncs) {
 		struct kt_func_opts fo = {.patterns = opt.funcs,
 					  .npatterns = opt.nfuncs,
@@ -994,6 +1158,7 @@ int main(int argc, char **argv)
 					  .npids = opt.npids,
 					  .paths = opt.paths,
 					  .npaths = opt.npaths,
+					  .command = opt.cmd ? t.child_exe : NULL,
 					  .max_funcs = opt.max_funcs,
 					  .max_rate = opt.max_rate,
 					  .warn_pct = opt.budget_pct,
@@ -1005,16 +1170,7 @@ int main(int argc, char **argv)
 		die(2, "--max-funcs, --max-rate and --no-usdt need --func");
 	}
 	/* With --func, libkaos' USDT probes are traced where they exist (unless --no-usdt). */
-	for (int i = 0; i < opt.npids; i++)
-		if ((opt.no_usdt ||
-		     kt_targets_add_pid(&t.targets, opt.pids[i], err, sizeof(err))) &&
-		    (!t.func || kt_targets_watch_pid(&t.targets, opt.pids[i])))
-			die(1, "%s", err);
-	for (int i = 0; i < opt.npaths; i++)
-		if ((opt.no_usdt ||
-		     kt_targets_add_path(&t.targets, opt.paths[i], err, sizeof(err))) &&
-		    (!t.func || kt_targets_watch_pid(&t.targets, 0)))
-			die(1, "%s", err);
+	add_targets(&t);
 	if (opt.cmd)
 		start_command(&t);
 	if (kt_check_privileges(err, sizeof(err)))
@@ -1126,8 +1282,13 @@ int main(int argc, char **argv)
 	struct kt_oneshot *extras = NULL;
 
 	if (opt.nalerts || opt.timeline) {
-		struct kt_oneshot_opts oo = {opt.alerts, opt.nalerts, opt.alert_log, opt.timeline,
-					     opt.timeline_max};
+		struct kt_oneshot_opts oo = {.rules = opt.alerts,
+					     .nrules = opt.nalerts,
+					     .alert_log = opt.alert_log,
+					     .timeline = opt.timeline,
+					     .timeline_max = opt.timeline_max,
+					     .timeline_keep_last = timeline_keeps_last(),
+					     .timeline_last_ns = opt.timeline_last_ns};
 
 		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
 			die(1, "%s", err);
@@ -1140,6 +1301,11 @@ int main(int argc, char **argv)
 	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
+	if (opt.timeline) {
+		struct sigaction su = {.sa_handler = on_timeline_signal};
+
+		sigaction(SIGUSR1, &su, NULL);
+	}
 	if (t.func)
 		kt_func_describe(t.func, stderr);
 	fprintf(stderr,
@@ -1149,6 +1315,8 @@ int main(int argc, char **argv)
 		t.s.hit_ns, t.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
 	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
 	say_sampling(&t.s);
+	if (opt.timeline)
+		say_timeline();
 	kt_session_update_sampling(&t.s, false);
 	if (t.child_go >= 0 && t.child) {
 		/* attached: let the command exec */
@@ -1162,6 +1330,7 @@ int main(int argc, char **argv)
 	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
 	uint64_t next_sample_update = t.s.t_start + 100000000ull;
 	uint64_t next_sweep = t.s.t_start + 1000000000ull;
+	uint64_t next_watch = 0; /* watch_programs: now, then every WATCH_PROGRAMS_NS */
 	int rc = 0;
 
 	while (!stop_signal) {
@@ -1181,6 +1350,10 @@ int main(int argc, char **argv)
 			kt_session_update_sampling(&t.s, true);
 		}
 		kt_func_tick(t.func, &t.s.agg, now);
+		if (now >= next_watch) {
+			watch_programs(&t);
+			next_watch = now + WATCH_PROGRAMS_NS;
+		}
 		if (t.prof) {
 			/* -p targets are known; -b processes once they produce events */
 			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)
@@ -1195,6 +1368,10 @@ int main(int argc, char **argv)
 		}
 		if (extras)
 			kt_oneshot_tick(extras, now);
+		if (timeline_asked) {
+			timeline_asked = 0;
+			kt_oneshot_write_timeline(extras, "SIGUSR1");
+		}
 		check_exited(&t);
 		if (t.s.scope && now >= next_sweep) {
 			kt_session_scope_sweep(&t.s);

@@ -16,6 +16,10 @@
  *            found as the dynamic linker would. No LIB: PATH itself. A
  *            library function probed by path is traced in every process
  *            that maps the library, now or later (dlopen included).
+ *   -- COMMAND  its executable (found on PATH before it runs), as -b PATH;
+ *            probes only in the command's process (kt_func_command_pid()),
+ *            attached before it execs: its libraries are not mapped yet, so
+ *            LIB is found among the program's DT_NEEDED, like ld.so would.
  *
  * Refused (they are listed with the reason by `kaos-trace list --func`):
  * symbols of size 0 (unknown extent), ".cold" fragments and process entry
@@ -80,9 +84,10 @@ struct kt_func_opts {
 	int npids;
 	const char *const *paths;
 	int npaths;
-	uint32_t max_funcs; /* 0: KT_FUNC_MAX_FUNCS_DEFAULT */
-	uint64_t max_rate;  /* timed calls/s per function (all processes); 0: no limit */
-	double warn_pct;    /* warn when probes cost a process more (0: default) */
+	const char *command; /* -- COMMAND's executable, or NULL */
+	uint32_t max_funcs;  /* 0: KT_FUNC_MAX_FUNCS_DEFAULT */
+	uint64_t max_rate;   /* timed calls/s per function (all processes); 0: no limit */
+	double warn_pct;     /* warn when probes cost a process more (0: default) */
 	bool stacks;
 	FILE *notes; /* non-fatal notes (skipped functions, warnings); NULL: stderr */
 };
@@ -113,6 +118,8 @@ struct kt_func;
  * max_funcs. 0 or -1 with a one-line err.
  */
 int kt_func_resolve(const struct kt_func_opts *o, struct kt_func **out, char *err, size_t errlen);
+/* The -- COMMAND's pid (forked, not yet exec'd): its functions are probed in it only. */
+void kt_func_command_pid(struct kt_func *f, pid_t pid);
 void kt_func_free(struct kt_func *f);
 
 uint32_t kt_func_count(const struct kt_func *f);
@@ -139,7 +146,11 @@ int kt_func_calibrate(struct kt_func *f, char *err, size_t errlen);
 double kt_func_pair_ns(const struct kt_func *f, enum kt_func_kind k);
 double kt_func_bias_ns(const struct kt_func *f, enum kt_func_kind k);
 bool kt_func_calibrated(const struct kt_func *f);
-/* One line: functions, uprobes, calibrated costs of the kinds in use. */
+/*
+ * One line: functions, uprobes, calibrated costs of the kinds in use; then
+ * one line per function (the first 16): symbol, address, file offset,
+ * where the symbol was found, file, and the IFUNC it implements.
+ */
 void kt_func_describe(const struct kt_func *f, FILE *out);
 
 /* Attaches every function to every target. 0 or -1 with err naming the function. */

@@ -22,6 +22,7 @@
 #include "kt_control.h"
 #include "kt_elf.h"
 #include "kt_folded.h"
+#include "kt_waits.h"
 #include "kt_sym.h"
 #include "kt_target.h"
 
@@ -70,6 +71,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	kt_agg_add(&s->agg, e, size);
 	if (s->agg.ring_filter && s->agg.ring_filter->dropped != dropped)
 		return 0; /* -r NAME left its ring out: no stack, timeline slice or alert either */
+	/* every event, stack or not: a send's own time needs its waits */
+	uint64_t latency = s->waits ? kt_waits_weight(s->waits, e) : e->dur_ns;
 	if (e->type == KT_EV_EXEC)
 		return 0; /* not a probe: only splits the process into images */
 	if (s->folded && e->stack_sz && size >= sizeof(*e)) {
@@ -81,15 +84,15 @@ static int handle_event(void *ctx, void *data, size_t size)
 			p->sym_added = true;
 		}
 		uint32_t nframes = e->stack_sz / sizeof(e->stack[0]);
-		uint64_t w = s->weight_latency ? e->dur_ns : 1;
+		uint64_t w = s->weight_latency ? latency : 1;
 
 		if (nframes > KT_MAX_STACK)
 			nframes = KT_MAX_STACK;
 		const char *ev = s->event_name ? s->event_name(s->event_name_ctx, e)
 					       : kt_event_type_name(e->type);
 
-		kt_folded_add(s->folded, e->pid, p ? p->comm : NULL, ev, (const uint64_t *)e->stack,
-			      nframes, w);
+		kt_folded_add_probe(s->folded, e->pid, p ? p->comm : NULL, ev,
+				    (const uint64_t *)e->stack, nframes, w);
 	}
 	for (int i = 0; i < s->nhooks; i++)
 		s->hooks[i].fn(s->hooks[i].ctx, e, size);
@@ -216,6 +219,14 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		s->sym = kt_sym_new();
 		s->folded = kt_folded_new();
 		if (!s->sym || !s->folded) {
+			snprintf(err, errlen, "out of memory");
+			kt_session_close(s);
+			return -1;
+		}
+		/* event stacks end at the libkaos call, not in its probe path */
+		kt_folded_set_frame_fn(s->folded, kt_folded_frame_kt);
+		s->waits = o->weight_latency ? kt_waits_new() : NULL;
+		if (o->weight_latency && !s->waits) {
 			snprintf(err, errlen, "out of memory");
 			kt_session_close(s);
 			return -1;
@@ -920,6 +931,8 @@ void kt_session_close(struct kt_session *s)
 	if (s->skel)
 		kaos_trace_bpf__destroy(s->skel);
 	kt_folded_free(s->folded);
+	kt_waits_free(s->waits);
+	s->waits = NULL;
 	kt_sym_free(s->sym);
 	kt_agg_free(&s->agg);
 	s->rb = NULL;

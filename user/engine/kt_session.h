@@ -40,6 +40,7 @@ struct ring_buffer;
 struct bpf_link;
 struct kt_sym;
 struct kt_folded;
+struct kt_waits;
 
 #define KT_SESSION_NPROBES    5 /* send, recv, backpressure, retransmit, ring_close */
 #define KT_SESSION_MAX_HOOKS  4
@@ -106,6 +107,7 @@ struct kt_session {
 	struct kt_agg agg;
 	struct kt_sym *sym;	  /* with stacks: symbolizer of the traced processes */
 	struct kt_folded *folded; /* with stacks: folded stacks since start/clear */
+	struct kt_waits *waits;	  /* with --weight latency: a send's own time (kt_waits.h) */
 	bool weight_latency;
 	pid_t self;
 	double hit_ns;		     /* cost of one probe hit (calibrated or given) */

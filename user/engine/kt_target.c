@@ -173,8 +173,9 @@ static int add_if_probed(const struct kt_proc_map *m, void *arg)
 	const char *use;
 
 	/* Prefer the process's own view of the file (containers). */
-	snprintf(rooted, sizeof(rooted), "/proc/%d/root%s", (int)w->pid, m->path);
-	use = access(rooted, R_OK) == 0 ? rooted : m->path;
+	use = m->path;
+	if (!kt_proc_root_path(w->pid, m->path, rooted, sizeof(rooted)) && !access(rooted, R_OK))
+		use = rooted;
 	if (kaos_probe_count(use, ebuf, sizeof(ebuf)) != 1)
 		return 0;
 	if (push(w->ts, w->pid, use))
@@ -209,7 +210,9 @@ int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errle
 	else if (!w.found)
 		snprintf(err, errlen, "pid %d maps no object with kaos probes (is libkaos loaded?)",
 			 (int)pid);
-	return e || !w.found ? -1 : 0;
+	if (e)
+		return -1;
+	return w.found ? 0 : KT_TARGET_NO_PROBES;
 }
 
 int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size_t errlen)
@@ -238,7 +241,7 @@ int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size
 			snprintf(err, errlen,
 				 "%s: no kaos probes (neither in it nor in a libkaos.so it needs)",
 				 path);
-			return -1;
+			return KT_TARGET_NO_PROBES;
 		}
 		path = lib;
 	}
@@ -262,6 +265,16 @@ int kt_targets_add_pid_path(struct kt_targets *ts, pid_t pid, const char *path, 
 int kt_targets_watch_pid(struct kt_targets *ts, pid_t pid)
 {
 	return push(ts, pid, "");
+}
+
+int kt_targets_watch_path(struct kt_targets *ts, const char *path)
+{
+	return push_program(ts, 0, "", is_program(path) == 1 ? path : "", false);
+}
+
+bool kt_target_watch_only(const struct kt_target *tg)
+{
+	return !tg->path[0];
 }
 
 int kt_targets_add_spec(struct kt_targets *ts, const char *spec, char *err, size_t errlen)

@@ -14,7 +14,8 @@
 
 struct kt_target {
 	pid_t pid; /* > 0: that process only; 0: every process mapping path (but see program) */
-	char path[PATH_MAX]; /* "": a watched pid without kaos probes (kaos-trace --func) */
+	/* "": a watched pid or program without kaos probes (--func, --profile, --off-cpu) */
+	char path[PATH_MAX];
 	/*
 	 * -b PROGRAM (an executable, not a library): the processes of PROGRAM
 	 * only, now and later, whichever object carries the probes. "" for
@@ -32,9 +33,19 @@ struct kt_targets {
 	size_t cap;
 };
 
-/* Every mapped object of pid that carries kaos probes. 0 or -1 with err. */
+/*
+ * Returned (with err saying so) when a readable process or file has no kaos
+ * probes: an error for USDT tracing, a watch-only target for the collectors
+ * that need none (--func, --profile, --off-cpu).
+ */
+#define KT_TARGET_NO_PROBES 1
+
+/* Every mapped object of pid that carries kaos probes. 0, KT_TARGET_NO_PROBES or -1 with err. */
 int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errlen);
-/* PATH itself, or the libkaos.so it needs (DT_NEEDED) when it has no probes. */
+/*
+ * PATH itself, or the libkaos.so it needs (DT_NEEDED) when it has no probes.
+ * 0, KT_TARGET_NO_PROBES or -1 with err.
+ */
 int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size_t errlen);
 /* pid in path (e.g. a child about to exec path): no /proc lookup. */
 int kt_targets_add_pid_path(struct kt_targets *ts, pid_t pid, const char *path, char *err,
@@ -44,6 +55,13 @@ int kt_targets_add_pid_path(struct kt_targets *ts, pid_t pid, const char *path, 
  * is watched for its exit; pid 0 (-b PATH) keeps the tracer running.
  */
 int kt_targets_watch_pid(struct kt_targets *ts, pid_t pid);
+/*
+ * -b PATH without kaos probes: pid 0, no path; program = PATH when it is an
+ * executable (its processes are found by kt_program_pids), else "". 0 or -1.
+ */
+int kt_targets_watch_path(struct kt_targets *ts, const char *path);
+/* Is tg traced by other means only (no kaos probes attached for it)? */
+bool kt_target_watch_only(const struct kt_target *tg);
 /*
  * Do the targets need the kernel-side process scope? True when a -b
  * PROGRAM's probes live in a shared library (attached for every process

@@ -28,6 +28,7 @@ struct kt_fn {
 	uint32_t rank; /* lower is the better alias (see fn_rank) */
 	bool unsized;  /* st_size was 0: size is an upper bound, clamped to the next symbol */
 	bool boundary; /* not a function: only ends a preceding size-0 function (load time) */
+	bool exported; /* global or weak, default or protected visibility (see kt_sym_info) */
 };
 
 /* The function symbols of one ELF file, shared by every mapping of it. */
@@ -189,6 +190,9 @@ static int collect_fn_cb(const char *name, const GElf_Sym *sym, void *arg)
 	m->fns[m->nfns].rank = fn_rank(name, sym);
 	m->fns[m->nfns].unsized = sym->st_size == 0;
 	m->fns[m->nfns].boundary = boundary;
+	m->fns[m->nfns].exported = GELF_ST_BIND(sym->st_info) != STB_LOCAL &&
+				   (GELF_ST_VISIBILITY(sym->st_other) == STV_DEFAULT ||
+				    GELF_ST_VISIBILITY(sym->st_other) == STV_PROTECTED);
 	if (sym->st_size == 0 && !boundary)
 		m->fns[m->nfns].size = section_end(c->e, sym) - sym->st_value;
 	m->nfns++;
@@ -342,8 +346,7 @@ static int open_mapping_elf(pid_t pid, const struct kt_mapping *mp, struct kt_el
 	ret = kt_elf_open(path, e);
 	if (ret == 0 || mp->deleted)
 		return ret;
-	if ((size_t)snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, mp->path) <
-	    sizeof(path)) {
+	if (kt_proc_root_path(pid, mp->path, path, sizeof(path)) == 0) {
 		ret = kt_elf_open(path, e);
 		if (ret == 0)
 			return 0;
@@ -388,7 +391,8 @@ static struct kt_module *bind_module(struct kt_sym *s, pid_t pid, const struct k
 		s->st.module_failures++;
 		return NULL;
 	}
-	snprintf(buf, sizeof(buf), "/proc/%d/root%s", (int)pid, mp->path);
+	/* (a path cut short, never seen: its debug file is not found) */
+	kt_proc_root_path(pid, mp->path, buf, sizeof(buf));
 	ret = module_load(m, e, buf);
 	kt_elf_close(e);
 	if (ret < 0) {
@@ -715,6 +719,7 @@ int kt_sym_lookup(struct kt_sym *s, pid_t pid, uint64_t addr, struct kt_sym_info
 		info->kind = KT_SYM_FUNC;
 		info->func = mp->mod->names + fn->name;
 		info->func_off = vaddr - fn->addr;
+		info->exported = fn->exported;
 	}
 	return info->kind;
 }
