@@ -30,6 +30,7 @@
 #define RTO_MAX_NS  (60000 * NS_PER_MS)
 #define DUPACKS	    3u
 #define CWND_INIT   4u
+#define PACK_MAX    600u /* messages up to this size may share a datagram */
 
 _Static_assert(KAOS_UDP_FRAG_MAX == KAOS_UDP_WIRE_MAXFRAG, "one fragment size");
 _Static_assert(KAOS_UDP_MSG_MAX == KAOS_UDP_WIRE_MAXMSG, "one message limit");
@@ -49,6 +50,7 @@ struct tx_seg {
 
 struct rx_seg {
 	bool present;
+	uint16_t taken; /* PACKED: payload bytes already queued */
 	struct kaos_udp_hdr h;
 	uint8_t payload[KAOS_UDP_WIRE_MAXFRAG];
 };
@@ -237,7 +239,56 @@ static void retransmit(struct kaos_udp *ep, struct tx_seg *s, bool fast, uint64_
 	transmit(ep, s, now);
 }
 
-/* Cuts queued messages into fragments while send slots are free. */
+/* Length of the next queued message, without taking it; -1 if none. */
+static long next_len(struct kaos_udp *ep)
+{
+	const void *slot;
+	struct msg_desc d;
+
+	if (kaos_ring_peek(ep->txq, 1, &slot) < 1)
+		return -1;
+	memcpy(&d, slot, sizeof(d));
+	return (long)d.len;
+}
+
+static void append_record(struct tx_seg *s, const struct msg_desc *m)
+{
+	uint8_t *at = s->payload + s->h.payload_len;
+
+	at[0] = (uint8_t)m->len;
+	at[1] = (uint8_t)(m->len >> 8);
+	memcpy(at + 2, m->bytes, m->len);
+	s->h.payload_len = (uint16_t)(s->h.payload_len + 2 + m->len);
+	s->h.msg_len++;
+	free(m->bytes);
+}
+
+/*
+ * Packs ep->cur and the small messages queued after it into one PACKED
+ * datagram, if at least one more fits. Returns whether it did.
+ */
+static bool pack(struct kaos_udp *ep, struct tx_seg *s)
+{
+	long next = next_len(ep);
+	struct msg_desc m;
+
+	if (ep->cur.len > PACK_MAX || next < 0 || next > PACK_MAX ||
+	    ep->cur.len + 2 + (size_t)next + 2 > KAOS_UDP_WIRE_MAXFRAG)
+		return false;
+	s->h = (struct kaos_udp_hdr){.type = KAOS_UDP_T_DATA,
+				     .flags = KAOS_UDP_F_PACKED,
+				     .seq = ep->snd_nxt++,
+				     .frag_count = 1};
+	append_record(s, &ep->cur);
+	ep->cur_valid = false;
+	while ((next = next_len(ep)) >= 0 && next <= PACK_MAX &&
+	       s->h.payload_len + 2 + (size_t)next <= KAOS_UDP_WIRE_MAXFRAG &&
+	       kaos_ring_recv(ep->txq, &m) == 0)
+		append_record(s, &m);
+	return true;
+}
+
+/* Cuts queued messages into fragments (or packs small ones) while send slots are free. */
 static void segment(struct kaos_udp *ep)
 {
 	while (ep->snd_nxt - ep->snd_una < SLOTS) {
@@ -250,6 +301,10 @@ static void segment(struct kaos_udp *ep)
 			ep->cur_valid = true;
 			ep->cur_frag = 0;
 		}
+		s->tx_count = 0;
+		s->sacked = false;
+		if (ep->cur_frag == 0 && pack(ep, s))
+			continue;
 		frags = kaos_udp_wire_frags((uint32_t)ep->cur.len);
 		off = ep->cur_frag * KAOS_UDP_WIRE_MAXFRAG;
 		s->h = (struct kaos_udp_hdr){.type = KAOS_UDP_T_DATA,
@@ -261,8 +316,6 @@ static void segment(struct kaos_udp *ep)
 						      ? ep->cur.len - off
 						      : KAOS_UDP_WIRE_MAXFRAG);
 		memcpy(s->payload, ep->cur.bytes + off, s->h.payload_len);
-		s->tx_count = 0;
-		s->sacked = false;
 		if (++ep->cur_frag == frags) {
 			free(ep->cur.bytes);
 			ep->cur_valid = false;
@@ -391,12 +444,38 @@ static int corrupt(struct kaos_udp *ep)
 	return ep->err;
 }
 
+/*
+ * Queues the records of a PACKED datagram as the receive queue has room;
+ * s->taken remembers how far it got. 1: all queued, 0: queue full.
+ */
+static int take_packed(struct kaos_udp *ep, struct rx_seg *s)
+{
+	struct msg_desc m;
+
+	if (ep->asm_next)
+		return corrupt(ep); /* inside another message's fragments */
+	while (s->taken < s->h.payload_len) {
+		if (kaos_ring_count(ep->rxq) >= kaos_ring_capacity(ep->rxq))
+			return 0;
+		m.len = s->payload[s->taken] | (uint32_t)s->payload[s->taken + 1] << 8;
+		m.bytes = malloc(m.len ? m.len : 1);
+		if (!m.bytes)
+			return -KAOS_ENOMEM;
+		memcpy(m.bytes, s->payload + s->taken + 2, m.len);
+		kaos_ring_send(ep->rxq, &m); /* room was checked, one producer */
+		s->taken = (uint16_t)(s->taken + 2 + m.len);
+	}
+	return 1;
+}
+
 /* Takes one in-order fragment into the message under reassembly. 1: consumed, 0: queue full. */
-static int take_fragment(struct kaos_udp *ep, const struct rx_seg *s)
+static int take_fragment(struct kaos_udp *ep, struct rx_seg *s)
 {
 	const struct kaos_udp_hdr *h = &s->h;
 	bool last = h->frag_index + 1u == h->frag_count;
 
+	if (h->flags & KAOS_UDP_F_PACKED)
+		return take_packed(ep, s);
 	if (last && kaos_ring_count(ep->rxq) >= kaos_ring_capacity(ep->rxq))
 		return 0;
 	if (h->frag_index != ep->asm_next || (ep->asm_next && h->msg_len != ep->asm_msg.len))
@@ -448,6 +527,7 @@ static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint
 		return 0;
 	}
 	s->present = true;
+	s->taken = 0;
 	s->h = *h;
 	memcpy(s->payload, payload, h->payload_len);
 	if (d) { /* beyond a hole: tell the sender at once, with SACKs */

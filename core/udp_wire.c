@@ -8,6 +8,10 @@
 
 #define OFF_CSUM 32u
 
+_Static_assert(sizeof(struct kaos_udp_hdr) ==
+		       4 * 6 + 2 * 2 + 4 + KAOS_UDP_WIRE_NSACK * sizeof(struct kaos_udp_sack),
+	       "struct kaos_udp_hdr has no padding");
+
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
@@ -35,12 +39,30 @@ uint32_t kaos_udp_wire_frags(uint32_t msg_len)
 	return msg_len ? (msg_len + KAOS_UDP_WIRE_MAXFRAG - 1) / KAOS_UDP_WIRE_MAXFRAG : 1;
 }
 
+/* Records of a PACKED payload: exactly msg_len of them (>= 2), filling it. */
+static int check_packed(const struct kaos_udp_hdr *h, const uint8_t *payload)
+{
+	uint32_t off = 0, n = 0;
+
+	if (h->frag_count != 1 || h->frag_index || h->msg_len < 2)
+		return -KAOS_UDP_W_FRAGMENT;
+	while (off < h->payload_len) {
+		if (h->payload_len - off < 2u)
+			return -KAOS_UDP_W_FRAGMENT;
+		off += 2u + get16(payload + off);
+		n++;
+	}
+	return off == h->payload_len && n == h->msg_len ? 0 : -KAOS_UDP_W_FRAGMENT;
+}
+
 static int check_fragment(const struct kaos_udp_hdr *h)
 {
 	uint32_t last;
 
 	if (h->type != KAOS_UDP_T_DATA)
 		return h->msg_len || h->frag_index || h->frag_count ? -KAOS_UDP_W_FRAGMENT : 0;
+	if (h->flags & KAOS_UDP_F_PACKED)
+		return 0; /* check_packed(), which needs the payload */
 	if (h->msg_len > KAOS_UDP_WIRE_MAXMSG || h->frag_count != kaos_udp_wire_frags(h->msg_len) ||
 	    h->frag_index >= h->frag_count)
 		return -KAOS_UDP_W_FRAGMENT;
@@ -63,9 +85,10 @@ static int check_sacks(const struct kaos_udp_hdr *h)
 }
 
 /* Every check but the checksum; len is the whole datagram's size. */
-static int check_header(const struct kaos_udp_hdr *h, size_t len)
+static int check_header(const struct kaos_udp_hdr *h, size_t len, const uint8_t *payload)
 {
-	if (h->type < KAOS_UDP_T_SYN || h->type > KAOS_UDP_T_FIN)
+	if (h->type < KAOS_UDP_T_SYN || h->type > KAOS_UDP_T_FIN ||
+	    (h->flags & ~KAOS_UDP_F_PACKED) || (h->flags && h->type != KAOS_UDP_T_DATA))
 		return -KAOS_UDP_W_TYPE;
 	if (h->nsack > KAOS_UDP_WIRE_NSACK)
 		return -KAOS_UDP_W_SACK;
@@ -75,7 +98,7 @@ static int check_header(const struct kaos_udp_hdr *h, size_t len)
 		return -KAOS_UDP_W_LENGTH;
 	if (h->window > KAOS_UDP_WIRE_MAXWND)
 		return -KAOS_UDP_W_WINDOW;
-	if (check_fragment(h))
+	if (check_fragment(h) || ((h->flags & KAOS_UDP_F_PACKED) && check_packed(h, payload)))
 		return -KAOS_UDP_W_FRAGMENT;
 	return check_sacks(h);
 }
@@ -93,7 +116,7 @@ int kaos_udp_wire_write(const struct kaos_udp_hdr *h, const void *payload, void 
 {
 	size_t len = KAOS_UDP_WIRE_HDR + (size_t)h->nsack * KAOS_UDP_WIRE_SACK + h->payload_len;
 	uint8_t *p = out;
-	int e = check_header(h, len);
+	int e = check_header(h, len, payload);
 
 	if (e)
 		return e;
@@ -102,8 +125,8 @@ int kaos_udp_wire_write(const struct kaos_udp_hdr *h, const void *payload, void 
 	put16(p, KAOS_UDP_WIRE_MAGIC);
 	p[2] = KAOS_UDP_WIRE_VERSION;
 	p[3] = h->type;
-	p[4] = 0;
-	p[5] = h->nsack;
+	p[4] = h->flags;
+	p[5] = (uint8_t)h->nsack;
 	put16(p + 6, h->payload_len);
 	put32(p + 8, h->conn_id);
 	put32(p + 12, h->seq);
@@ -134,10 +157,9 @@ int kaos_udp_wire_parse(const void *buf, size_t len, struct kaos_udp_hdr *h,
 		return -KAOS_UDP_W_MAGIC;
 	if (p[2] != KAOS_UDP_WIRE_VERSION)
 		return -KAOS_UDP_W_VERSION;
-	if (p[4] != 0)
-		return -KAOS_UDP_W_TYPE;
 	memset(h, 0, sizeof(*h));
 	h->type = p[3];
+	h->flags = p[4];
 	h->nsack = p[5];
 	h->payload_len = get16(p + 6);
 	h->conn_id = get32(p + 8);
@@ -155,7 +177,8 @@ int kaos_udp_wire_parse(const void *buf, size_t len, struct kaos_udp_hdr *h,
 		h->sack[i].start = get32(p + KAOS_UDP_WIRE_HDR + 8 * i);
 		h->sack[i].end = get32(p + KAOS_UDP_WIRE_HDR + 8 * i + 4);
 	}
-	e = check_header(h, len);
+	/* the payload's start, once check_header() has seen that it fits */
+	e = check_header(h, len, len >= h->payload_len ? p + len - h->payload_len : p);
 	if (e)
 		return e;
 	if (get32(p + OFF_CSUM) != checksum(p, len))

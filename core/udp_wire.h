@@ -46,9 +46,16 @@ struct kaos_udp_sack {
 	uint32_t start, end; /* [start, end) received above ack */
 };
 
-struct kaos_udp_hdr {
+/*
+ * flags: PACKED marks a DATA datagram carrying several small messages: its
+ * payload is records { u16 length, bytes }, msg_len counts them (>= 2), and
+ * it is fragment 0 of 1. The records must fill the payload exactly.
+ */
+#define KAOS_UDP_F_PACKED 0x01u
+
+struct kaos_udp_hdr { /* no padding: tests compare it with memcmp */
 	uint8_t type;
-	uint8_t nsack;
+	uint8_t flags;
 	uint16_t payload_len;
 	uint32_t conn_id;
 	uint32_t seq;
@@ -57,6 +64,7 @@ struct kaos_udp_hdr {
 	uint32_t msg_len;
 	uint16_t frag_index;
 	uint16_t frag_count;
+	uint32_t nsack;
 	struct kaos_udp_sack sack[KAOS_UDP_WIRE_NSACK];
 };
 

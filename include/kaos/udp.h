@@ -20,6 +20,8 @@
  *    kaos_udp_poll() cuts queued messages into fragments of at most
  *    KAOS_UDP_FRAG_MAX bytes, one per DATA datagram, each with its own
  *    sequence number; fragments of a message have consecutive numbers.
+ *    Small messages (up to 600 bytes) queued together share one PACKED
+ *    DATA datagram, as records { u16 length, bytes }.
  *  - The receiver accepts sequence numbers in [rcv_nxt, rcv_nxt + window),
  *    reorders them, and when the in-order stream completes a message puts it
  *    on the receive queue, another SPSC ring (the recv probe fires when
@@ -30,16 +32,18 @@
  *
  * WIRE (all integers little-endian; core/udp_wire.h has the codec):
  *	 0 u16 magic 0x554b ("KU")    2 u8 version (1)    3 u8 type
- *	 4 u8  flags (0)              5 u8 nsack (0..4)   6 u16 payload length
+ *	 4 u8  flags (PACKED or 0)    5 u8 nsack (0..4)   6 u16 payload length
  *	 8 u32 connection id         12 u32 seq          16 u32 cumulative ack
  *	20 u32 window (datagrams)    24 u32 message length
+ *	   (PACKED: the number of records, >= 2)
  *	28 u16 fragment index        30 u16 fragment count
  *	32 u32 crc32c of the whole datagram with this field zero
  *	36 nsack x { u32 start, u32 end } (received ranges above ack, end excl.)
  *	.. payload
  *    Types: SYN, SYNACK, DATA, ACK, PING, FIN. Everything is checked: magic,
  *    version, type, flags, lengths adding up exactly, fragment fields
- *    consistent with the message length, SACK ranges non-empty and ahead of
+ *    consistent with the message length, PACKED records filling the payload
+ *    exactly, SACK ranges non-empty and ahead of
  *    the ack, the checksum. A datagram failing any check is counted
  *    (`garbage`) and dropped; one that parses but names another connection
  *    or lies outside the window is counted (`stale`) and dropped.
@@ -72,7 +76,7 @@
  * THREADS: an endpoint is used by one thread at a time. Functions return 0
  * (or a count/length) or a negative KAOS_E* code; kaos_strerror() names it.
  * Not yet here (later steps of issue 17): several peers per endpoint,
- * packing small messages into one datagram, path MTU discovery.
+ * path MTU discovery.
  */
 #ifndef KAOS_UDP_H
 #define KAOS_UDP_H

@@ -137,6 +137,42 @@ static void forged_fields_refused(void **state)
 	assert_int_equal(kaos_udp_wire_write(&h, NULL, dg, 10), -KAOS_UDP_W_LENGTH);
 }
 
+/* PACKED: records { u16 len, bytes } filling the payload exactly, msg_len of them. */
+static void packed_records_checked(void **state)
+{
+	uint8_t dg[KAOS_UDP_WIRE_MAX], back_pl[16];
+	const uint8_t recs[] = {3, 0, 'a', 'b', 'c', 0, 0, 1, 0, 'z'}; /* "abc", "", "z" */
+	struct kaos_udp_hdr h = {.type = KAOS_UDP_T_DATA,
+				 .flags = KAOS_UDP_F_PACKED,
+				 .seq = 5,
+				 .msg_len = 3,
+				 .frag_count = 1,
+				 .payload_len = sizeof(recs)},
+			    back;
+	const uint8_t *pl;
+	int n;
+
+	(void)state;
+	n = kaos_udp_wire_write(&h, recs, dg, sizeof(dg));
+	assert_int_equal(n, KAOS_UDP_WIRE_HDR + sizeof(recs));
+	assert_int_equal(kaos_udp_wire_parse(dg, (size_t)n, &back, &pl), 0);
+	assert_memory_equal(&back, &h, sizeof(h));
+	memcpy(back_pl, pl, sizeof(recs));
+	assert_memory_equal(back_pl, recs, sizeof(recs));
+	h.msg_len = 2; /* three records */
+	assert_int_equal(kaos_udp_wire_write(&h, recs, dg, sizeof(dg)), -KAOS_UDP_W_FRAGMENT);
+	h.msg_len = 3;
+	h.payload_len = sizeof(recs) - 1; /* the last record runs past the end */
+	assert_int_equal(kaos_udp_wire_write(&h, recs, dg, sizeof(dg)), -KAOS_UDP_W_FRAGMENT);
+	h.payload_len = 5; /* one record: not packed */
+	h.msg_len = 1;
+	assert_int_equal(kaos_udp_wire_write(&h, recs, dg, sizeof(dg)), -KAOS_UDP_W_FRAGMENT);
+	h = (struct kaos_udp_hdr){.type = KAOS_UDP_T_ACK, .flags = KAOS_UDP_F_PACKED};
+	assert_int_equal(kaos_udp_wire_write(&h, NULL, dg, sizeof(dg)), -KAOS_UDP_W_TYPE);
+	h.flags = 0x80;
+	assert_int_equal(kaos_udp_wire_write(&h, NULL, dg, sizeof(dg)), -KAOS_UDP_W_TYPE);
+}
+
 static void garbage_refused(void **state)
 {
 	uint8_t junk[200];
@@ -161,6 +197,7 @@ int main(void)
 		cmocka_unit_test(empty_message_is_one_fragment),
 		cmocka_unit_test(every_flip_and_truncation_refused),
 		cmocka_unit_test(forged_fields_refused),
+		cmocka_unit_test(packed_records_checked),
 		cmocka_unit_test(garbage_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
