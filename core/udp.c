@@ -76,7 +76,7 @@ struct kaos_udp {
 	uint32_t cur_frag;
 	bool cur_valid;
 	uint32_t cwnd, cwnd_acc, ssthresh, peer_wnd, dupacks, recover;
-	bool in_recovery;
+	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
 	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
 
 	/* receiver */
@@ -387,6 +387,7 @@ static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
 			top = q;
 	halve_cwnd(ep);
 	ep->in_recovery = true;
+	ep->rto_recovery = false;
 	ep->recover = ep->snd_sent;
 	for (uint32_t q = ep->snd_una; q == ep->snd_una || q - ep->snd_una < top - ep->snd_una; q++)
 		if (!ep->tx[q % SLOTS].sacked)
@@ -410,8 +411,8 @@ static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 	if (ep->in_recovery && ack - ep->recover < 0x80000000u)
 		ep->in_recovery = false;
 	else if (ep->in_recovery && ep->tx[ack % SLOTS].tx_count == 1 &&
-		 !ep->tx[ack % SLOTS].sacked) /* partial ack: the next hole */
-		retransmit(ep, &ep->tx[ack % SLOTS], true, now);
+		 !ep->tx[ack % SLOTS].sacked) /* partial ack: the next hole, same reason */
+		retransmit(ep, &ep->tx[ack % SLOTS], !ep->rto_recovery, now);
 }
 
 static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t now)
@@ -670,6 +671,7 @@ static void run_timers(struct kaos_udp *ep, uint64_t now)
 		halve_cwnd(ep);
 		ep->cwnd = 1;
 		ep->in_recovery = true; /* partial acks then resend the next holes */
+		ep->rto_recovery = true;
 		ep->recover = ep->snd_sent;
 		ep->rto_ns = ep->rto_ns * 2 < RTO_MAX_NS ? ep->rto_ns * 2 : RTO_MAX_NS;
 		ep->timer_ns = now;

@@ -67,7 +67,9 @@
  *    give samples.
  *  - Fast retransmit: the 3rd duplicate ack re-sends the first unacked
  *    datagram and every hole below the highest SACKed one, once per loss
- *    episode (until the ack passes what was in flight at its start).
+ *    episode (until the ack passes what was in flight at its start); in
+ *    an episode each partial ack re-sends the next hole, counted with the
+ *    reason that began the episode (timeout or fast).
  *  - Congestion: AIMD on a window counted in datagrams: slow start from 4
  *    up to ssthresh, then +1 per window; a fast retransmit halves it, a
  *    timeout sets it to 1. What is in flight is bounded by
