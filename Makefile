@@ -70,12 +70,19 @@ else ifneq ($(PROBE_NOP),combined)
 $(error PROBE_NOP must be combined (1-byte + 10-byte nop, the default) or 1 (1-byte nop))
 endif
 
-CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fPIC -pthread
+# No sibling calls in libkaos: a public function that tail-calls its slow path
+# (kaos_ring_send -> send1_slow) leaves no frame, and stacks taken at a probe
+# would skip the call the user made; kaos-trace ends event stacks at that
+# frame (user/data/kt_folded.c). Only slow paths change (a frame around the
+# call): the fast paths compile to the same code.
+CORE_CFLAGS := -std=c11 $(BASE_CFLAGS) $(PROBE_CFLAGS) -fno-optimize-sibling-calls -fPIC -pthread
 # Every layer's folder is on the include path: a module includes another by its name.
 USER_LAYERS := $(sort $(dir $(wildcard user/*/*.c user/*/*.h)))
 USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iabi $(addprefix -I,$(USER_LAYERS:%/=%)) $(PROBE_CFLAGS) \
 	-pthread
-LDLIBS_KT := -lbpf -lpfm -lelf -lz -lm -pthread
+# libpfm4 (--pmu) and libdw (symbols from separate debug files) are dlopen()ed
+# at first use: not linked, so a run that needs neither maps neither.
+LDLIBS_KT := -lbpf -lelf -lz -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -232,7 +239,8 @@ $(B)/user/%.o: user/%.c $(BPF_SKEL) | deps
 $(B)/libkt.a: $(KT_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a $(LIBKAOS_A)
+# No libkaos in kaos-trace: it uses only the probe ABI (include/kaos/probes.h).
+$(B)/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_KT)
 
 # ---------------------------------------------------------------- apps, test programs
@@ -247,6 +255,9 @@ $(B)/tests/progs/%_nopie: PROG_LDFLAGS := -no-pie
 $(B)/tests/progs/%_rdynamic: PROG_LDFLAGS := -rdynamic
 # kt_plain: a program without libkaos (collectors on any process), with libz
 $(B)/tests/progs/kt_plain: LINK_KAOS := -Wl,--no-as-needed -lz
+# *_static.c link libkaos.a in: libkaos' API is then the program's own .symtab globals.
+$(B)/tests/progs/%_static: LINK_KAOS := $(LIBKAOS_A) -pthread
+$(B)/tests/progs/%_static: $(LIBKAOS_A)
 # kt_symbols calls an IFUNC of libkt_ifunc.so (linked, not dlopen()ed: its GOT holds the choice)
 $(B)/tests/progs/kt_symbols: PROG_LDFLAGS := -Wl,--no-as-needed -L$(B)/tests/progs -lkt_ifunc
 $(B)/tests/progs/kt_symbols: $(B)/tests/progs/libkt_ifunc.so
@@ -497,7 +508,7 @@ GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_f
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
-KT_STATIC_LIBS := -static -lbpf -lpfm -lelf -lz -lm -pthread
+KT_STATIC_LIBS := -static -lbpf -lelf -lz -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 
@@ -536,6 +547,13 @@ $(CORE_OBJ) $(KT_OBJ) $(B)/user/cli/main.o $(APPS) $(PROGS) $(UNIT) $(UNIT_ASAN)
 	$(SAN_SRC:%.c=$(B)/asan/%.o) $(SAN_SRC:%.c=$(B)/tsan/%.o) \
 	$(CORE_SRC:%.c=$(B)/noprobes/%.o) $(BENCHES) $(GUEST)/bin/kt_workload $(GUEST)/bin/kt_fork \
 	$(GUEST)/bin/kt_probe_cost: $(PROBE_NOP_STAMP)
+# libkaos is rebuilt when its flags change (e.g. -fno-optimize-sibling-calls: the frames
+# kaos-trace's folded stacks end at).
+CORE_FLAGS_STAMP := $(B)/.core-cflags
+$(CORE_FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	$(Q)echo '$(CORE_CFLAGS)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(CORE_OBJ) $(CORE_SRC:%.c=$(B)/noprobes/%.o): $(CORE_FLAGS_STAMP)
 .PHONY: FORCE
 FORCE:
 
@@ -556,7 +574,7 @@ $(B)/libkaos-nop5.a: $(CORE_SRC:%.c=$(B)/nop5/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The guest has no libraries: everything is linked statically.
-$(GUEST)/bin/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a $(LIBKAOS_A)
+$(GUEST)/bin/kaos-trace: $(B)/user/cli/main.o $(B)/libkt.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(KT_STATIC_LIBS)
 

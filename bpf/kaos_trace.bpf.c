@@ -191,7 +191,7 @@ static __always_inline bool in_scope(__u32 tgid)
  * is copied once with plain loads (constant offsets into ctx) and indexed
  * on the stack, instead of one bpf_probe_read_kernel() per argument.
  */
-static __always_inline int read_args(struct pt_regs *ctx, __u64 a[7])
+static __always_inline int read_args(struct pt_regs *ctx, __u64 a[7], __u32 *type)
 {
 	struct __bpf_usdt_spec *spec;
 	int spec_id = __bpf_usdt_spec_id(ctx);
@@ -202,6 +202,8 @@ static __always_inline int read_args(struct pt_regs *ctx, __u64 a[7])
 	spec = bpf_map_lookup_elem(&__bpf_usdt_specs, &spec_id);
 	if (!spec || spec->arg_cnt < 7)
 		return -1;
+	/* the attach's cookie: which probe this is (bpf_usdt_cookie() without a second lookup) */
+	*type = (__u32)spec->usdt_cookie;
 	__builtin_memcpy(regs, ctx, sizeof(regs));
 #pragma unroll
 	for (int i = 0; i < 7; i++) {
@@ -273,21 +275,30 @@ static __always_inline void pmu_fill(struct kt_event *e, __u32 tid, __u32 cpu,
 	bpf_map_update_elem(&pmu_threads, &tid, &nt, BPF_ANY);
 }
 
-static __always_inline int handle(struct pt_regs *ctx, __u32 type)
+/*
+ * Every libkaos probe (send, recv, backpressure, retransmit, ring_close) runs
+ * this one program; the event type is the USDT cookie userspace gives each
+ * attach. One program instead of five: the verifier's work at start-up (its
+ * largest part) is done once, and a hit costs the same.
+ */
+SEC("usdt")
+int kaos_probe(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct kt_event *e;
 	__u64 a[7], pmu_now[KT_PMU_MAX] = {}, fired;
-	__u32 ring_id, cpu = bpf_get_smp_processor_id();
+	__u32 ring_id, type = KT_EV_SEND, cpu = bpf_get_smp_processor_id();
 
 	/* first: a process out of scope pays as little as possible */
 	if (scope_filter && !in_scope(tgid)) {
 		scope_stat_inc(KT_SCOPE_OTHER);
 		return 0;
 	}
-	if (read_args(ctx, a)) {
+	if (read_args(ctx, a, &type) || type > KT_EV_RING_CLOSE) {
 		/* Unreadable arguments: still accounted as fired and lost. */
+		if (type > KT_EV_RING_CLOSE)
+			type = KT_EV_SEND;
 		stat_inc(KT_STAT_FIRED, type);
 		stat_inc(KT_STAT_LOST, type);
 		return 0;
@@ -306,8 +317,16 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 				pmu_now[i] = pmu_read(i, cpu);
 	}
 
-	/* Reserve sizes must be constants: one reservation either way. */
-	if (want_stacks || type == KT_EV_RING_CLOSE)
+	/*
+	 * Reserve sizes must be constants: one reservation either way. The
+	 * writes past the base size below test `full` itself: the verifier
+	 * does not carry a test of the type over to a later one, and the
+	 * barrier keeps the compiler from turning them back into such tests.
+	 */
+	__u32 full = want_stacks || type == KT_EV_RING_CLOSE;
+
+	__asm__ __volatile__("" : "+r"(full));
+	if (full)
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	else
 		e = bpf_ringbuf_reserve(&events, KT_EVENT_BASE_SIZE, 0);
@@ -332,11 +351,11 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 	e->pmu[0] = e->pmu[1] = 0;
 	if (pmu_nr && type != KT_EV_RING_CLOSE)
 		pmu_fill(e, (__u32)pid_tgid, cpu, pmu_now);
-	if (type == KT_EV_RING_CLOSE) {
+	if (full && type == KT_EV_RING_CLOSE) {
 		/* The process may be gone before userspace could read the name. */
 		if (bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)a[6]) > 0)
 			e->flags = KT_EVF_NAME;
-	} else if (want_stacks) {
+	} else if (full && want_stacks) {
 		long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
 
 		if (n < 0) {
@@ -357,36 +376,6 @@ static __always_inline int handle(struct pt_regs *ctx, __u32 type)
 	else
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
-}
-
-SEC("usdt")
-int kaos_send(struct pt_regs *ctx)
-{
-	return handle(ctx, KT_EV_SEND);
-}
-
-SEC("usdt")
-int kaos_recv(struct pt_regs *ctx)
-{
-	return handle(ctx, KT_EV_RECV);
-}
-
-SEC("usdt")
-int kaos_backpressure(struct pt_regs *ctx)
-{
-	return handle(ctx, KT_EV_BACKPRESSURE);
-}
-
-SEC("usdt")
-int kaos_retransmit(struct pt_regs *ctx)
-{
-	return handle(ctx, KT_EV_RETRANSMIT);
-}
-
-SEC("usdt")
-int kaos_ring_close(struct pt_regs *ctx)
-{
-	return handle(ctx, KT_EV_RING_CLOSE);
 }
 
 /* ---------------------------------------------------------------- exec, scope */

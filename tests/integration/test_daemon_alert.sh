@@ -4,13 +4,15 @@
 # ring running fast again resolves it once; both transitions reach the
 # alert log and the exec action's stdin. One-shot: --fail-on-alert exits 3
 # when a rule fired and 0 when none did; a bad rule is a one-line error.
+# A rule with a typo'd ring name is logged once and exported as unmatched.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 need "$KT" "$WORK"
 
 rule='ring=work.0 sojourn.p90 > 50us over 2s for 1s'
 start_daemon alert --sample 1 --watch "$WORK" --listen 127.0.0.1:0 --windows 2s,10s --eval-interval 500ms \
-	--alert "$rule" --alert 'lost > 0' --alert-log "$TMP/alerts.jsonl" \
+	--alert "$rule" --alert 'lost > 0' --alert 'ring=wrok.0 send.count > 0' \
+	--alert-log "$TMP/alerts.jsonl" \
 	--alert-exec "/usr/bin/tee -a $TMP/action.jsonl"
 "$WORK" --msgs 15000 --sojourn-us 200 >"$TMP/slow.txt" || fail "slow workload failed"
 wait_file "$TMP/alerts.jsonl" '"alert":"firing"' 20
@@ -49,6 +51,15 @@ cmp -s "$TMP/alerts.jsonl" "$TMP/action.jsonl" || fail "action stdin differs fro
 grep -q "^kaos_trace_alert_transitions_total{transition=\"fired\"} 1$" "$TMP/metrics.txt" ||
 	fail "metrics do not count one firing"
 grep -q '^kaos_trace_alert_firing{rule="lost > 0"} 0$' "$TMP/metrics.txt" || fail "lost rule state"
+grep -qF 'kaos_trace_alert_unmatched{rule="ring=wrok.0 send.count > 0"} 1' "$TMP/metrics.txt" ||
+	fail "typo'd rule not exported as unmatched"
+grep -qF "kaos_trace_alert_unmatched{rule=\"$rule\"} 0" "$TMP/metrics.txt" ||
+	fail "matching rule exported as unmatched"
+# said once although every evaluation (500 ms) found nothing, with the ring that was there
+n=$(grep -c "warn: alert: rule 'ring=wrok.0 send.count > 0' matches nothing" "$DERR" || true)
+[ "$n" = 1 ] || fail "unmatched rule logged $n times, expected once"
+grep -q "info: alert: '$rule' fired: ring work.0 (pid [0-9]*, kt_workload) sojourn.p90 = " "$DERR" ||
+	fail "no firing text line"
 
 # one-shot: a CI gate. -p: the tracer stops when the workload exits.
 oneshot() { # NAME RULE WORKLOAD-ARGS... ; sets RC

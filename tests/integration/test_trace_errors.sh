@@ -42,7 +42,7 @@ expect_usage() {
 }
 expect_usage unknown_opt "^kaos-trace: unrecognized option '--bogus'" "$KT" --bogus
 expect_usage missing_arg "^kaos-trace: option requires an argument -- 'p'" "$KT" -p
-expect_usage duration_huge "invalid duration '1e99' \\(at most" "$KT" -b "$B/libkaos.so" -d 1e99
+expect_usage duration_huge "invalid duration '99999999999' \\(at most" "$KT" -b "$B/libkaos.so" -d 99999999999
 expect_usage interval_inf "invalid interval 'inf'" "$KT" -b "$B/libkaos.so" -i inf
 expect_usage alertlog_noalert "^kaos-trace: --alert-log needs at least one --alert" "$KT" -b "$B/libkaos.so" --alert-log "$TMP/a.log"
 expect_usage tlmax_notl "^kaos-trace: --timeline-max-events needs --timeline" "$KT" -b "$B/libkaos.so" --timeline-max-events 5

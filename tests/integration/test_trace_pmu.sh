@@ -16,6 +16,23 @@ rc=0
 grep -q "unknown event 'cycels'.*close matches:.*CYCLES" "$TMP/bad.err" ||
 	fail "no close matches: $(cat "$TMP/bad.err")"
 
+# libpfm4 is dlopen()ed only for --pmu and `pmu list`: not mapped by a plain run,
+# and a missing library is one line naming the package, exit 1, for both
+if ldd "$KT" | grep -q libpfm; then
+	fail "kaos-trace is linked against libpfm (it should dlopen it for --pmu)"
+fi
+for cmd in "--pmu cpu-clock -p 1" "pmu list"; do
+	rc=0
+	# shellcheck disable=SC2086 # the words of the command
+	KAOS_TRACE_TEST_LIBPFM=libpfm-missing.so.4 "$KT" $cmd >"$TMP/nolib.txt" \
+		2>"$TMP/nolib.err" || rc=$?
+	[ $rc -eq 1 ] || fail "$cmd without libpfm4: exit $rc, expected 1"
+	[ "$(wc -l <"$TMP/nolib.err")" -eq 1 ] ||
+		fail "$cmd without libpfm4: not one line: $(cat "$TMP/nolib.err")"
+	grep -q "cannot load libpfm4 (libpfm-missing.so.4: .*install the libpfm4 package" \
+		"$TMP/nolib.err" || fail "$cmd without libpfm4: $(cat "$TMP/nolib.err")"
+done
+
 # pmu list: the generic and software events, cpu-clock openable
 "$KT" pmu list >"$TMP/list.txt" || fail "pmu list failed"
 grep -Eq '^  CPU-CLOCK +yes$' "$TMP/list.txt" || fail "pmu list: CPU-CLOCK not openable"

@@ -31,7 +31,13 @@ wait "$cpid" || fail "kt_scope wait failed"
 # A child forked by PROGRAM is in scope; one that execs another program is not.
 "$SCOPE" fork 30000 >"$TMP/fork.txt" || fail "kt_scope fork failed"
 "$SCOPE" spawn "$WORK" --msgs 50000 --batch 1 >"$TMP/spawn.txt" || fail "kt_scope spawn failed"
-stop_tracer
+# the alert rule saw no work.* ring in scope: it matched nothing (exit 4, said)
+kill -INT "$TRACER_PID"
+rc=0
+wait "$TRACER_PID" || rc=$?
+[ $rc = 4 ] || fail "a rule that matched no ring in scope: exit $rc, expected 4"
+grep -q "^kaos-trace: alert 'ring=work.\* send.count > 0' matched nothing: no traced ring fits ring=work.\*; rings seen: scope." \
+	"$TMP/scope.err" || fail "the unmatched rule was not said: $(grep 'alert' "$TMP/scope.err")"
 grep -q "scope.child sent 30000" "$TMP/fork.txt" || fail "the forked child's own counters"
 child=$(awk '/scope.child/ {print $NF}' "$TMP/fork.txt")
 parent=$(awk '/scope.parent/ {print $NF}' "$TMP/fork.txt")

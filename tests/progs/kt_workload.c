@@ -2,13 +2,22 @@
 /*
  * A libkaos workload with known counts, for kaos-trace's tests:
  *   kt_workload [--msgs N] [--batch B] [--bp K] [--sojourn-us D] [--threads]
- *               [--rings R] [--wait] [--hold-ms MS]
+ *               [--rings R] [--wait] [--hold-ms MS] [--exit STATUS] [--block N]
  * Prints its own ring counters as one line per ring at the end:
  *   ring ID NAME sent S recv R bp B
  * --wait: print "ready PID" and wait for a line on stdin before starting.
+ * --exit: end with that status (a failing program under kaos-trace -- COMMAND).
+ * --block N: then N sends that block: a 4-slot ring ("work.block") whose
+ * consumer thread lets it fill and sleeps 1 ms each time it is full; prints
+ *   block sends N send_ns T bp_wait_ns W bp B
+ * T: the time spent in kaos_ring_send as this program measured it around
+ * each call, W: the ring's own backpressure wait total.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +161,57 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+struct blocker {
+	struct kaos_ring *r;
+	uint64_t n;
+	atomic_bool done;
+};
+
+/* Waits for the ring to fill, sleeps so that the producer waits, drains. */
+static void *block_consumer(void *arg)
+{
+	struct blocker *b = arg;
+	uint64_t got = 0, v;
+
+	while (got < b->n) {
+		while (kaos_ring_count(b->r) < kaos_ring_capacity(b->r) && !atomic_load(&b->done))
+			sched_yield();
+		if (kaos_ring_count(b->r) == kaos_ring_capacity(b->r))
+			usleep(1000);
+		while (kaos_ring_recv(b->r, &v) == 0) {
+			if (v != got)
+				fail("order", KAOS_EINVAL);
+			got++;
+		}
+	}
+	return NULL;
+}
+
+__attribute__((noinline)) static void block_sends(uint64_t n)
+{
+	struct blocker b = {make_ring(KAOS_RING_SPSC, 4, "work.block", KAOS_WAIT_YIELD), n, false};
+	struct kaos_ring_stats st;
+	uint64_t send_ns = 0;
+	pthread_t th;
+
+	pthread_create(&th, NULL, block_consumer, &b);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t t0 = now_ns();
+		int e = kaos_ring_send(b.r, &i);
+
+		send_ns += now_ns() - t0;
+		if (e)
+			fail("send", e);
+	}
+	atomic_store(&b.done, true);
+	pthread_join(th, NULL);
+	kaos_ring_stats(b.r, &st);
+	printf("block sends %llu send_ns %llu bp_wait_ns %llu bp %llu\n", (unsigned long long)n,
+	       (unsigned long long)send_ns, (unsigned long long)st.bp_wait_ns,
+	       (unsigned long long)st.bp_episodes);
+	kaos_ring_destroy(b.r);
+}
+
 static uint64_t parse(const char *s)
 {
 	char *end;
@@ -168,7 +228,7 @@ static uint64_t parse(const char *s)
 
 int main(int argc, char **argv)
 {
-	uint64_t msgs = 100000, bp = 0, soj_us = 0, rings = 1, hold_ms = 0;
+	uint64_t msgs = 100000, bp = 0, soj_us = 0, rings = 1, hold_ms = 0, status = 0, block = 0;
 	uint32_t batch = 1;
 	int threads = 0, wait = 0;
 
@@ -191,6 +251,10 @@ int main(int argc, char **argv)
 			rings = parse(argv[++i]);
 		} else if (i + 1 < argc && !strcmp(a, "--hold-ms")) {
 			hold_ms = parse(argv[++i]);
+		} else if (i + 1 < argc && !strcmp(a, "--exit")) {
+			status = parse(argv[++i]) & 0xff;
+		} else if (i + 1 < argc && !strcmp(a, "--block")) {
+			block = parse(argv[++i]);
 		} else {
 			fprintf(stderr, "kt_workload: unknown argument '%s'\n", a);
 			return 2;
@@ -239,6 +303,8 @@ int main(int argc, char **argv)
 		bpr = make_ring(KAOS_RING_SPSC, 4, "work.bp", KAOS_WAIT_FAIL);
 		force_backpressure(bpr, bp);
 	}
+	if (block)
+		block_sends(block);
 	if (hold_ms)
 		usleep((useconds_t)(hold_ms * 1000));
 	for (uint64_t i = 0; i < rings; i++)
@@ -250,5 +316,5 @@ int main(int argc, char **argv)
 		kaos_ring_destroy(rv[i]);
 	if (bpr)
 		kaos_ring_destroy(bpr);
-	return 0;
+	return (int)status;
 }

@@ -248,6 +248,38 @@ static void test_config_errors(void **state)
 }
 
 /* Unwritable-as-config files: a read error, an empty file, a size the file does not tell. */
+/* Sizes, percentages and probe costs take units (kt_units), bare numbers as before. */
+static void test_config_units(void **state)
+{
+	struct kt_config c;
+	char err[512];
+
+	(void)state;
+	kt_config_init(&c);
+	assert_int_equal(kt_config_parse(&c,
+					 "[daemon]\nringbuf_size = 16M\nbudget = 2.5%\n"
+					 "probe_cost = 1.5us\noff_cpu_min_block = 5us\n",
+					 "k.conf", err, sizeof(err)),
+			 0);
+	assert_int_equal(c.ringbuf_bytes, 16u << 20);
+	assert_true(c.budget_pct == 2.5);
+	assert_true(c.probe_cost_ns == 1500);
+	assert_int_equal(c.off_cpu_min_ns, 5000);
+	kt_config_free(&c);
+	kt_config_init(&c);
+	assert_int_equal(
+		kt_config_parse(&c, "[daemon]\nprobe_cost = 1500.5\n", "k.conf", err, sizeof(err)),
+		0);
+	assert_true(c.probe_cost_ns == 1500.5);
+	kt_config_free(&c);
+	expect_bad("[daemon]\nprobe_cost = 1x\n", "probe_cost: expected a positive number");
+	expect_bad("[daemon]\nprobe_cost = inf\n", "probe_cost: expected a positive number");
+	expect_bad("[daemon]\nbudget = nan\n", "budget: expected a positive number");
+	expect_bad("[daemon]\nbudget = 0%\n", "budget: expected a positive number");
+	expect_bad("[daemon]\nringbuf_size = 2X\n", "ringbuf_size: expected a number");
+	expect_bad("[daemon]\nringbuf_size = 2G\n", "ringbuf_size: expected a number");
+}
+
 static void test_config_load_reads(void **state)
 {
 	char err[512], path[] = "/tmp/kt-config-test.XXXXXX";
@@ -317,7 +349,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ini),	      cmocka_unit_test(test_config_full),
 		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_load_reads),
-		cmocka_unit_test(test_split_argv),
+		cmocka_unit_test(test_split_argv),    cmocka_unit_test(test_config_units),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

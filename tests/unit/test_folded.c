@@ -38,6 +38,14 @@ static const struct fake_fn fake_fns[] = {
 	{0x6000, 0x6100, "new\nline\ttab"},
 	{0x7000, 0x7100, ""},
 	{0x8000, 0x8100, "ctl\001char"},
+	/* a probe path: the API function, its internals, a second API layer */
+	{0x9000, 0x9100, "kaos_ring_send"},
+	{0xa000, 0xa100, "fire_send"},
+	{0xb000, 0xb100, "send1_probed_spsc.cold"},
+	{0xc000, 0xc100, "send_one"},
+	{0xd000, 0xd100, "kaos_ipc_send"},
+	{0xe000, 0xe100, "kaos_ring_claim.cold"},
+	{0xf000, 0xf100, "claim_wait"},
 };
 
 struct fake_ctx {
@@ -304,6 +312,74 @@ static void test_many_stacks(void **state)
 	kt_folded_free(f);
 }
 
+/* ------------------------------------------------------------ probe stacks */
+
+static uint64_t api_leaf_seen;
+
+/* The table's "public API": its kaos_* names; internals: the probe path's 0x9000-0xffff. */
+static enum kt_folded_frame fake_api(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
+{
+	char name[64] = "";
+
+	(void)ctx;
+	api_leaf_seen = leaf;
+	if (fake_sym(NULL, pid, addr, name, sizeof(name)) < 0)
+		return KT_FRAME_OTHER;
+	if (!strncmp(name, "kaos_", 5))
+		return KT_FRAME_API;
+	return addr >= 0x9000 && addr < 0x10000 ? KT_FRAME_INTERNAL : KT_FRAME_OTHER;
+}
+
+/*
+ * Probe stacks only: the probe path below the API frame is left out; an
+ * outer API frame reached through internal frames is the call (an API
+ * function built on another); a frame of the caller between them is not.
+ */
+static void test_probe_stack_trimmed_at_api(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t path[] = {0xa010, 0xb010, 0x9010, 0x2010, 0x3010};
+	const uint64_t no_api[] = {0xa010, 0xb010, 0x2010, 0x3010};
+	const uint64_t layered[] = {0xa010, 0xb010, 0x9010, 0xc010, 0xd010, 0x3010};
+	const uint64_t fragment[] = {0xf010, 0xe010, 0x2010, 0x3010};
+	const uint64_t apart[] = {0xa010, 0x9010, 0x2010, 0xd010, 0x3010};
+	/* an unknown frame on the probe path: the API frame above it is no proof */
+	const uint64_t gap[] = {0xa010, 0x123, 0x9010, 0x3010};
+	char *out;
+	int ret;
+
+	(void)state;
+	assert_non_null(f);
+	kt_folded_set_frame_fn(f, fake_api);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "send", path, 5, 2), 0);
+	assert_int_equal(kt_folded_add(f, 1, "app", "cpu", path, 5, 3), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "recv", no_api, 4, 5), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "ipc", layered, 6, 7), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "bp", fragment, 4, 11), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "two", apart, 5, 13), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "gap", gap, 4, 17), 0);
+	out = write_folded(f, KT_FOLDED_EVENT_ROOT, NULL, &ret);
+	assert_int_equal(ret, 7);
+	/* the API frame is named for the user's call, not its .cold fragment */
+	assert_string_equal(out,
+			    "[bp];root;mid;kaos_ring_claim 11\n"
+			    "[cpu];root;mid;kaos_ring_send;send1_probed_spsc.cold;fire_send 3\n"
+			    "[gap];root;kaos_ring_send;[unknown];fire_send 17\n"
+			    "[ipc];root;kaos_ipc_send 7\n"
+			    "[recv];root;mid;send1_probed_spsc.cold;fire_send 5\n"
+			    "[send];root;mid;kaos_ring_send 2\n"
+			    "[two];root;kaos_ipc_send;mid;kaos_ring_send 13\n");
+	assert_int_equal(api_leaf_seen, 0xa010);
+	free(out);
+	/* Without an API test nothing is trimmed. */
+	kt_folded_set_frame_fn(f, NULL);
+	out = write_folded(f, KT_FOLDED_EVENT_ROOT, NULL, &ret);
+	assert_non_null(
+		strstr(out, "[send];root;mid;kaos_ring_send;send1_probed_spsc.cold;fire_send 2\n"));
+	free(out);
+	kt_folded_free(f);
+}
+
 /* ------------------------------------------------------------ a real stack */
 
 /*
@@ -358,6 +434,132 @@ __attribute__((noinline)) size_t kt_fold_a(uint64_t *out, size_t max)
 
 	__asm__ volatile("" ::: "memory");
 	return n;
+}
+
+/*
+ * A probe path of this program: an exported kaos_* function (as libkaos'
+ * API is in a program linked with libkaos.a: globals of .symtab) calling a
+ * static internal one, where the "probe" captures the stack. noipa: else
+ * identical code folding merges them with the kt_fold_* chain below.
+ */
+__attribute__((noinline, noipa)) static size_t kt_fold_probe_internal(uint64_t *out, size_t max)
+{
+	size_t n = capture_fp_stack(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+__attribute__((noinline, noipa)) size_t kaos_fold_test_api(uint64_t *out, size_t max)
+{
+	size_t n = kt_fold_probe_internal(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+/* An API function built on another one through an internal step. */
+__attribute__((noinline, noipa)) static size_t kt_fold_outer_step(uint64_t *out, size_t max)
+{
+	size_t n = kaos_fold_test_api(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+__attribute__((noinline, noipa)) size_t kaos_fold_test_outer(uint64_t *out, size_t max)
+{
+	size_t n = kt_fold_outer_step(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+/* A compiler fragment of an API function, as GCC names them (local). */
+__attribute__((noinline, noipa)) static size_t frag(uint64_t *out,
+						    size_t max) __asm__("kaos_fold_test_frag.cold");
+static size_t frag(uint64_t *out, size_t max)
+{
+	size_t n = kt_fold_probe_internal(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+/* Not exported: its kaos_ name alone does not make it API. */
+__attribute__((noinline, noipa)) static size_t kaos_fold_test_local(uint64_t *out, size_t max)
+{
+	size_t n = kt_fold_probe_internal(out, max);
+
+	__asm__ volatile("" ::: "memory");
+	return n;
+}
+
+static char *fold_real(struct kt_folded *f, struct kt_sym *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	assert_non_null(out);
+	assert_int_equal(kt_folded_write(f, out, KT_FOLDED_EVENT_ROOT, kt_folded_sym_kt, s), 1);
+	fclose(out);
+	return buf;
+}
+
+static void test_real_probe_stack_trimmed(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	struct kt_sym *s = kt_sym_new();
+	uint64_t stack[32];
+	size_t n;
+	char *buf;
+
+	(void)state;
+	assert_non_null(f);
+	assert_non_null(s);
+	kt_folded_set_frame_fn(f, kt_folded_frame_kt);
+	n = kaos_fold_test_api(stack, 32);
+	assert_true(n >= 3);
+	assert_int_equal(kt_folded_add_probe(f, (uint32_t)getpid(), "t", "send", stack, n, 1), 0);
+	buf = fold_real(f, s);
+	assert_non_null(strstr(buf, ";test_real_probe_stack_trimmed;kaos_fold_test_api 1\n"));
+	assert_null(strstr(buf, "kt_fold_probe_internal"));
+	free(buf);
+	kt_folded_clear(f);
+	n = kaos_fold_test_outer(stack, 32);
+	assert_int_equal(kt_folded_add_probe(f, (uint32_t)getpid(), "t", "send", stack, n, 1), 0);
+	buf = fold_real(f, s);
+	assert_non_null(strstr(buf, ";test_real_probe_stack_trimmed;kaos_fold_test_outer 1\n"));
+	free(buf);
+	kt_folded_clear(f);
+	n = frag(stack, 32);
+	assert_int_equal(kt_folded_add_probe(f, (uint32_t)getpid(), "t", "send", stack, n, 1), 0);
+	buf = fold_real(f, s);
+	assert_non_null(strstr(buf, ";test_real_probe_stack_trimmed;kaos_fold_test_frag 1\n"));
+	free(buf);
+	kt_folded_clear(f);
+	/* A local kaos_* function is no API frame: the stack stays whole. */
+	n = kaos_fold_test_local(stack, 32);
+	assert_int_equal(kt_folded_add_probe(f, (uint32_t)getpid(), "t", "send", stack, n, 1), 0);
+	buf = fold_real(f, s);
+	assert_non_null(strstr(buf, ";kaos_fold_test_local;kt_fold_probe_internal 1\n"));
+	free(buf);
+	/* An API frame of another file than the probe site's is not it either. */
+	assert_int_equal(kt_folded_frame_kt(s, (uint32_t)getpid(), stack[0],
+					    (uint64_t)(uintptr_t)kaos_fold_test_api + 1),
+			 KT_FRAME_API);
+	assert_int_equal(kt_folded_frame_kt(s, (uint32_t)getpid(), stack[0],
+					    (uint64_t)(uintptr_t)kt_fold_outer_step + 1),
+			 KT_FRAME_INTERNAL);
+	assert_int_equal(kt_folded_frame_kt(s, (uint32_t)getpid(), stack[0],
+					    (uint64_t)(uintptr_t)kt_fold_a + 1),
+			 KT_FRAME_OTHER); /* exported, not kaos_* */
+	assert_int_equal(kt_folded_frame_kt(s, (uint32_t)getpid(), (uint64_t)(uintptr_t)getpid + 1,
+					    (uint64_t)(uintptr_t)kaos_fold_test_api + 1),
+			 KT_FRAME_OTHER);
+	kt_sym_free(s);
+	kt_folded_free(f);
 }
 
 static void test_real_call_chain(void **state)
@@ -416,6 +618,8 @@ int main(void)
 		cmocka_unit_test(test_zero_and_empty_stacks),
 		cmocka_unit_test(test_many_stacks),
 		cmocka_unit_test(test_real_call_chain),
+		cmocka_unit_test(test_probe_stack_trimmed_at_api),
+		cmocka_unit_test(test_real_probe_stack_trimmed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,7 +81,7 @@ static void test_exposition(void **state)
 	struct kt_report_totals tot = {
 		.fired = 10, .delivered = 9, .lost = 1, .filtered = 2, .hit_ns = 1500};
 	uint64_t lens[] = {10 * S}, g[KT_WIN_G_NR] = {0};
-	struct kt_rule r;
+	struct kt_rule r[2];
 	struct kt_rule_error re;
 	char want[512];
 	int pid = getpid();
@@ -94,8 +94,9 @@ static void test_exposition(void **state)
 	kt_test_event(&a, KT_EV_SEND, 3, 6, 3000, 0);
 	kt_test_event(&a, KT_EV_RECV, 3, 6, 50, 2000000);
 	kt_test_event(&a, KT_EV_BACKPRESSURE, 3, 1, 0, 6);
-	assert_int_equal(kt_rule_parse("ring=we* send.count > 1", &r, &re), 0);
-	assert_int_equal(kt_alerts_set_rules(al, &r, 1), 0);
+	assert_int_equal(kt_rule_parse("ring=we* send.count > 1", &r[0], &re), 0);
+	assert_int_equal(kt_rule_parse("ring=wierd* send.count > 1", &r[1], &re), 0); /* a typo */
+	assert_int_equal(kt_alerts_set_rules(al, r, 2), 0);
 	FILE *devnull = fopen("/dev/null", "w");
 
 	kt_alerts_set_output(al, devnull, NULL, 0);
@@ -177,6 +178,10 @@ static void test_exposition(void **state)
 		    "kaos_trace_alert_firing{rule=\"ring=we* send.count > 1\"} 1");
 	expect_line(t, "kaos_trace_alert_value{",
 		    "kaos_trace_alert_value{rule=\"ring=we* send.count > 1\"} 6");
+	expect_line(t, "kaos_trace_alert_unmatched{rule=\"ring=we*",
+		    "kaos_trace_alert_unmatched{rule=\"ring=we* send.count > 1\"} 0");
+	expect_line(t, "kaos_trace_alert_unmatched{rule=\"ring=wierd*",
+		    "kaos_trace_alert_unmatched{rule=\"ring=wierd* send.count > 1\"} 1");
 	expect_line(t, "kaos_trace_alert_transitions_total{transition=\"fired\"}",
 		    "kaos_trace_alert_transitions_total{transition=\"fired\"} 1");
 	assert_null(strstr(t, "# EOF"));

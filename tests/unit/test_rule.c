@@ -201,36 +201,6 @@ static void test_errors(void **state)
 	parse_bad(longrule, KT_RULE_TEXT_MAX - 1, "rule longer than 255 bytes");
 }
 
-static void test_durations(void **state)
-{
-	(void)state;
-	uint64_t ns;
-	char buf[32];
-
-	assert_int_equal(kt_parse_duration("10s", &ns), 0);
-	assert_int_equal(ns, 10000000000ull);
-	assert_int_equal(kt_parse_duration("1.5m", &ns), 0);
-	assert_int_equal(ns, 90000000000ull);
-	assert_int_equal(kt_parse_duration("250ms", &ns), 0);
-	assert_int_equal(ns, 250000000ull);
-	assert_int_equal(kt_parse_duration("0", &ns), 0);
-	assert_int_equal(ns, 0);
-	assert_int_equal(kt_parse_duration("2h", &ns), 0);
-	assert_int_equal(ns, 7200000000000ull);
-	assert_int_equal(kt_parse_duration("10", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("s", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("-1s", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("1s ", &ns), -EINVAL);
-	assert_int_equal(kt_parse_duration("99999999999999h", &ns), -EINVAL);
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 10000000000ull), "10s");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 60000000000ull), "1m");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 600000000000ull), "10m");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 1500000000ull), "1500ms");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 1001ull), "1001ns");
-	assert_string_equal(kt_fmt_duration(buf, sizeof(buf), 0), "0ns");
-}
-
 static void test_holds(void **state)
 {
 	(void)state;
@@ -250,11 +220,41 @@ static void test_holds(void **state)
 	assert_string_equal(kt_rule_unit_str(KT_RULE_UNIT_PER_S), "per_s");
 }
 
+/* func: the --func functions, by name or module:name; whole run only, no ring=. */
+static void test_func_rules(void **state)
+{
+	(void)state;
+	struct kt_rule r = parse_ok("func=compress_* func.p99 > 50us for 5s");
+
+	assert_int_equal(r.series, KT_RULE_FUNC);
+	assert_int_equal(r.stat, KT_RULE_PCT);
+	assert_true(r.has_func);
+	assert_string_equal(r.func, "compress_*");
+	assert_true(r.threshold == 50000);
+	assert_int_equal(r.unit, KT_RULE_UNIT_NS);
+	assert_int_equal(r.hold_ns, 5000000000ull);
+	r = parse_ok("func=\"libz.so.1:deflate*\" process=app func.count >= 1k");
+	assert_string_equal(r.func, "libz.so.1:deflate*");
+	assert_true(r.has_process && r.threshold == 1000);
+	assert_int_equal(r.unit, KT_RULE_UNIT_COUNT);
+	r = parse_ok("func.rate > 10k/s");
+	assert_false(r.has_func);
+	assert_int_equal(r.unit, KT_RULE_UNIT_PER_S);
+
+	parse_bad("func=x func.p99 > 1us over 10s", 22, "no 'over'");
+	parse_bad("ring=work.0 func.p99 > 1us", 0, "takes no ring=: use func=");
+	parse_bad("func=compress send.p99 > 1us", 14, "use the func series");
+	parse_bad("func.ratio > 1%", 5, "func takes latency statistics, count or rate");
+	parse_bad("func=\"\" func.p99 > 1us", 6, "expected a function name after func=");
+	parse_bad("fnuc=x func.p99 > 1us", 0, "expected ring=, process=, pid= or func=");
+	parse_bad("fnuc.p99 > 1us", 0, "retransmit, lost or func");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_examples), cmocka_unit_test(test_selectors_and_clauses),
-		cmocka_unit_test(test_errors),	 cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_errors),	 cmocka_unit_test(test_func_rules),
 		cmocka_unit_test(test_holds),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);

@@ -14,15 +14,29 @@
  * Each transition is one JSON line on the alert output:
  *   {"time":"2026-01-02T03:04:05.678Z","alert":"firing","rule":"send.p99 > 1us for 10s",
  *    "metric":"send.p99","value":1520,"threshold":1000,"unit":"ns","window_s":10,
- *    "for_s":10,"process":null,"ring":null,"pid":null,"series":3}
- * and, when an action is set, the same line on the stdin of a program
+ *    "for_s":10,"process":null,"ring":null,"pid":null,"func":null,"series":3,
+ *    "worst":{"ring":"orders","pid":123,"process":"app","value":2210},
+ *    (func rules: "worst":{"func":"app:compress","pid":...})
+ *    "message":"alert 'send.p99 > 1us for 10s' fired: send.p99 = 1.52us > 1us over 3 rings
+ *               (worst: ring orders (pid 123, app) 2.21us)"}
+ * ("worst": the matching ring with the worst value of its own, null when
+ * resolving and for lost), the message also as a text line on kt_log, and,
+ * when an action is set, the same line on the stdin of a program
  * started with posix_spawn (an argv, no shell) in its own process group,
  * killed if it outlives the timeout.
+ *
+ * A rule "matches nothing" when no traced ring (func rules: function) fits
+ * its selectors (a rule without selectors: when no ring was traced at all;
+ * a func rule whose func= fits a probed function matches, called or not);
+ * lost rules always match. A typo in a ring name must not keep a CI gate green: the one-shot
+ * run fails when a rule matched nothing during the whole run
+ * (kt_alerts_matched(..., true)); the daemon logs it and exports it.
  */
 #ifndef KT_ALERT_H
 #define KT_ALERT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -58,7 +72,35 @@ struct kt_alert_src {
 bool kt_alert_value(const struct kt_rule *r, const struct kt_alert_src *src, double *value,
 		    int *nseries);
 
+/* A matching ring or function, and its own value. */
+struct kt_alert_culprit {
+	const struct kt_ring_agg *ring; /* or */
+	const struct kt_func_agg *func;
+	double value;
+};
+
+/*
+ * The matching ring (func rules: function) whose own value is the worst
+ * (the highest for > and >=, the lowest for < and <=): false when none has
+ * data, and for lost rules.
+ */
+bool kt_alert_culprit(const struct kt_rule *r, const struct kt_alert_src *src,
+		      struct kt_alert_culprit *c);
+
+/* "3.2us", "1500", "120/s", "2.5%": v (in u's base) for people; returns buf. */
+const char *kt_alert_fmt_value(char *buf, size_t n, enum kt_rule_unit u, double v);
+
+/*
+ * Why r matches nothing in agg, in words: "no traced ring fits ring=ordres;
+ * rings seen: orders (pid 12, app)" or "no ring was traced"; returns buf.
+ */
+const char *kt_alert_unmatched_why(const struct kt_rule *r, const struct kt_agg *agg, char *buf,
+				   size_t n);
+
 struct kt_alerts;
+
+/* The daemon says a rule matches nothing once per spell, and at most this often. */
+#define KT_ALERT_UNMATCHED_LOG_NS (600 * 1000000000ull)
 
 #define KT_ALERT_MAX_CHILDREN 8
 
@@ -93,5 +135,21 @@ uint64_t kt_alerts_resolved(const struct kt_alerts *a);
 /* Alert lines the output did not take (write or flush failed), and the last errno. */
 uint64_t kt_alerts_write_errors(const struct kt_alerts *a, int *last_errno);
 int kt_alerts_running_actions(const struct kt_alerts *a);
+
+/*
+ * Did rule i's selectors fit a traced ring at the last evaluation (ever:
+ * at any evaluation since the rule was set; kept across a reload)? False
+ * before its first evaluation.
+ */
+bool kt_alerts_matched(const struct kt_alerts *a, int i, bool ever);
+/* Did rule i match nothing at its last evaluation? (False before the first.) */
+bool kt_alerts_unmatched(const struct kt_alerts *a, int i);
+/*
+ * For the daemon, after kt_alerts_eval: logs a warning for each rule that
+ * matched nothing at that evaluation, once per spell (again after it
+ * matched something) and at most every KT_ALERT_UNMATCHED_LOG_NS. Returns
+ * how many rules match nothing.
+ */
+int kt_alerts_note_unmatched(struct kt_alerts *a, const struct kt_agg *agg, uint64_t now_ns);
 
 #endif /* KT_ALERT_H */

@@ -119,24 +119,6 @@ static size_t read_unit(struct cursor *c, char *buf, size_t n)
 	return j;
 }
 
-static const struct {
-	const char *name;
-	double ns;
-} time_units[] = {
-	{"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
-	{"s", 1e9}, {"m", 60e9}, {"min", 60e9},	     {"h", 3600e9},
-};
-
-static bool time_unit(const char *u, double *mul)
-{
-	for (size_t k = 0; k < sizeof(time_units) / sizeof(time_units[0]); k++)
-		if (!strcmp(u, time_units[k].name)) {
-			*mul = time_units[k].ns;
-			return true;
-		}
-	return false;
-}
-
 static bool si_prefix(const char **u, double *mul)
 {
 	*mul = 1;
@@ -150,52 +132,6 @@ static bool si_prefix(const char **u, double *mul)
 		return false;
 	(*u)++;
 	return true;
-}
-
-int kt_parse_duration(const char *s, uint64_t *ns)
-{
-	struct cursor c = {.s = s};
-	char unit[16];
-	double v, mul;
-
-	if (!read_number(&c, &v))
-		return -EINVAL;
-	read_unit(&c, unit, sizeof(unit));
-	if (s[c.i])
-		return -EINVAL;
-	if (!unit[0]) {
-		if (v != 0)
-			return -EINVAL;
-		*ns = 0;
-		return 0;
-	}
-	if (!time_unit(unit, &mul))
-		return -EINVAL;
-	v = v * mul;
-	if (!(v < 1.8e19))
-		return -EINVAL;
-	*ns = (uint64_t)llround(v);
-	return 0;
-}
-
-const char *kt_fmt_duration(char *buf, size_t n, uint64_t ns)
-{
-	static const struct {
-		uint64_t div;
-		const char *u;
-	} f[] = {{3600000000000ull, "h"},
-		 {60000000000ull, "m"},
-		 {1000000000ull, "s"},
-		 {1000000ull, "ms"},
-		 {1000ull, "us"}};
-
-	for (size_t k = 0; ns && k < sizeof(f) / sizeof(f[0]); k++)
-		if (ns % f[k].div == 0) {
-			snprintf(buf, n, "%llu%s", (unsigned long long)(ns / f[k].div), f[k].u);
-			return buf;
-		}
-	snprintf(buf, n, "%lluns", (unsigned long long)ns);
-	return buf;
 }
 
 /* ---------------------------------------------------------------- parts of a rule */
@@ -213,6 +149,9 @@ static int parse_selector(struct cursor *c, struct kt_rule *r, const char *key, 
 	} else if (!strcmp(key, "process")) {
 		dst = r->process;
 		has = &r->has_process;
+	} else if (!strcmp(key, "func")) {
+		dst = r->func;
+		has = &r->has_func;
 	} else {
 		dst = NULL;
 		has = &r->has_pid;
@@ -239,6 +178,7 @@ static int parse_selector(struct cursor *c, struct kt_rule *r, const char *key, 
 		return fail(c, vpos, "expected a %s after %s=",
 			    dst == r->ring	? "ring name"
 			    : dst == r->process ? "process name"
+			    : dst == r->func	? "function name"
 						: "process id",
 			    key);
 	if (len >= KT_RULE_NAME_MAX)
@@ -270,6 +210,7 @@ static const char *const series_names[] = {
 	[KT_RULE_BACKPRESSURE] = "backpressure",
 	[KT_RULE_RETRANSMIT] = "retransmit",
 	[KT_RULE_LOST] = "lost",
+	[KT_RULE_FUNC] = "func",
 };
 
 static int parse_pct(struct cursor *c, const char *st, size_t pos, double *pct)
@@ -318,13 +259,13 @@ static int parse_metric(struct cursor *c, struct kt_rule *r, const char *word, s
 	char ex[40];
 	int k;
 
-	for (k = 0; k <= KT_RULE_LOST; k++)
+	for (k = 0; k < KT_RULE_SERIES_NR; k++)
 		if (strlen(series_names[k]) == slen && !strncmp(word, series_names[k], slen))
 			break;
-	if (k > KT_RULE_LOST)
+	if (k == KT_RULE_SERIES_NR)
 		return fail(c, pos,
 			    "unknown metric %s: expected send, recv, sojourn, backpressure, "
-			    "retransmit or lost",
+			    "retransmit, lost or func",
 			    excerpt(c->s, pos, ex, sizeof(ex)));
 	r->series = (enum kt_rule_series)k;
 	snprintf(r->metric, sizeof(r->metric), "%.31s", word);
@@ -371,6 +312,8 @@ static int parse_metric(struct cursor *c, struct kt_rule *r, const char *word, s
 		return fail(c, st_pos, "retransmit has no latency: use count, rate or ratio");
 	if (r->series == KT_RULE_SOJOURN && r->stat >= KT_RULE_RATE)
 		return fail(c, st_pos, "sojourn takes latency statistics or count");
+	if (r->series == KT_RULE_FUNC && r->stat == KT_RULE_RATIO)
+		return fail(c, st_pos, "func takes latency statistics, count or rate");
 	if (r->stat == KT_RULE_RATIO && r->series != KT_RULE_BACKPRESSURE &&
 	    r->series != KT_RULE_RETRANSMIT)
 		return fail(c, st_pos,
@@ -402,7 +345,7 @@ static int parse_value(struct cursor *c, struct kt_rule *r)
 		r->unit = KT_RULE_UNIT_NS;
 		if (!unit[0] && v == 0)
 			break;
-		if (!unit[0] || !time_unit(unit, &mul))
+		if (!unit[0] || !kt_units_time(unit, &mul))
 			return fail(c, upos,
 				    "expected a time unit (ns, us, ms, s) after the number");
 		v *= mul;
@@ -443,6 +386,20 @@ static int parse_value(struct cursor *c, struct kt_rule *r)
 	return 0;
 }
 
+/* func= goes with the func series, ring= never does. */
+static int check_func_selectors(struct cursor *c, const struct kt_rule *r, size_t sel_pos,
+				size_t metric_pos)
+{
+	if (r->series == KT_RULE_FUNC && r->has_ring)
+		return fail(c, sel_pos, "func (a --func function) takes no ring=: use func=");
+	if (r->series != KT_RULE_FUNC && r->has_func)
+		return fail(c, metric_pos,
+			    "func= selects --func functions: use the func series (e.g. "
+			    "func.p99), not %s",
+			    r->metric);
+	return 0;
+}
+
 /* "over" / "for": a duration follows. */
 static int parse_clause(struct cursor *c, struct kt_rule *r, const char *kw, size_t kw_pos,
 			bool *seen)
@@ -469,6 +426,10 @@ static int parse_clause(struct cursor *c, struct kt_rule *r, const char *kw, siz
 		return fail(c, pos, "the window after 'over' must be 1s..24h");
 	if (!over && ns > 86400000000000ull)
 		return fail(c, pos, "the hold time after 'for' must be at most 24h");
+	if (over && r->series == KT_RULE_FUNC)
+		return fail(c, kw_pos,
+			    "func rules are computed on the whole run: windows keep ring series "
+			    "only, no 'over'");
 	if (over)
 		r->window_ns = ns;
 	else
@@ -495,13 +456,127 @@ static void normalize(const char *s, char *out, size_t n)
 	out[j] = 0;
 }
 
+/* A word at the cursor into word (wsize bytes): its length, or -EINVAL (said). */
+static int read_word(struct cursor *c, char *word, size_t wsize)
+{
+	const char *text = c->s;
+	size_t pos = c->i, wl;
+	char ex[40];
+
+	if (!text[pos])
+		return fail(c, pos, "expected a metric (e.g. send.p99 > 1us), got end of rule");
+	while (is_word(text[c->i]))
+		c->i++;
+	wl = c->i - pos;
+	if (wl == 0)
+		return fail(c, pos, "expected a metric or a selector, got %s",
+			    excerpt(text, pos, ex, sizeof(ex)));
+	if (wl >= wsize)
+		return fail(c, pos, "name longer than %zu bytes", wsize - 1);
+	memcpy(word, text + pos, wl);
+	word[wl] = 0;
+	return (int)wl;
+}
+
+/* Selectors (ring=, process=, pid=), then the metric: 0 or -EINVAL (said). */
+static int parse_subject(struct cursor *c, struct kt_rule *r)
+{
+	const char *text = c->s;
+	size_t sel_pos = SIZE_MAX;
+	char word[64];
+
+	for (;;) {
+		size_t pos, after;
+		bool selector;
+
+		skip_space(c);
+		pos = c->i;
+		if (read_word(c, word, sizeof(word)) < 0)
+			return -EINVAL;
+		after = c->i;
+		skip_space(c);
+		selector = !strcmp(word, "ring") || !strcmp(word, "process") ||
+			   !strcmp(word, "pid") || !strcmp(word, "func");
+		if (text[c->i] == '=' && (selector || !strchr(word, '.'))) {
+			if (!selector)
+				return fail(c, pos,
+					    "unknown selector '%s=': expected ring=, process=, pid= "
+					    "or func=",
+					    word);
+			if (sel_pos == SIZE_MAX)
+				sel_pos = pos;
+			if (parse_selector(c, r, word, pos))
+				return -EINVAL;
+			continue;
+		}
+		c->i = after;
+		if (parse_metric(c, r, word, pos))
+			return -EINVAL;
+		if (r->series == KT_RULE_LOST && sel_pos != SIZE_MAX)
+			return fail(c, sel_pos,
+				    "lost counts the events of every process and ring: it takes "
+				    "no ring=, process= or pid=");
+		return check_func_selectors(c, r, sel_pos, pos) ? -EINVAL : 0;
+	}
+}
+
+/* The comparison and its value: 0 or -EINVAL (said). */
+static int parse_comparison(struct cursor *c, struct kt_rule *r)
+{
+	const char *text = c->s;
+	size_t cpos;
+	char ex[40];
+	bool eq;
+
+	skip_space(c);
+	cpos = c->i;
+	if (text[c->i] != '>' && text[c->i] != '<')
+		return fail(c, cpos, "expected a comparison (>, >=, <, <=) after '%s', got %s",
+			    r->metric, excerpt(text, cpos, ex, sizeof(ex)));
+	eq = text[c->i + 1] == '=';
+	r->cmp =
+		text[c->i] == '>' ? (eq ? KT_RULE_GE : KT_RULE_GT) : (eq ? KT_RULE_LE : KT_RULE_LT);
+	c->i += eq ? 2 : 1;
+	skip_space(c);
+	return parse_value(c, r) ? -EINVAL : 0;
+}
+
+/* "over WINDOW" and "for DURATION", each at most once, to the end: 0 or -EINVAL (said). */
+static int parse_clauses(struct cursor *c, struct kt_rule *r)
+{
+	const char *text = c->s;
+	bool seen_over = false, seen_for = false;
+	char ex[40];
+
+	for (;;) {
+		size_t pos, wl;
+		bool ends;
+
+		skip_space(c);
+		pos = c->i;
+		if (!text[pos])
+			return 0;
+		while (is_word(text[c->i]))
+			c->i++;
+		wl = c->i - pos;
+		ends = is_space(text[c->i]) || !text[c->i];
+		if (wl == 4 && !strncmp(text + pos, "over", 4) && ends) {
+			if (parse_clause(c, r, "over", pos, &seen_over))
+				return -EINVAL;
+		} else if (wl == 3 && !strncmp(text + pos, "for", 3) && ends) {
+			if (parse_clause(c, r, "for", pos, &seen_for))
+				return -EINVAL;
+		} else {
+			return fail(c, pos, "expected 'over', 'for' or the end of the rule, got %s",
+				    excerpt(text, pos, ex, sizeof(ex)));
+		}
+	}
+}
+
 int kt_rule_parse(const char *text, struct kt_rule *r, struct kt_rule_error *err)
 {
 	struct cursor c = {.s = text, .err = err};
-	char word[64], ex[40];
 	size_t len = strnlen(text, KT_RULE_TEXT_MAX);
-	bool seen_over = false, seen_for = false;
-	size_t sel_pos = SIZE_MAX;
 
 	memset(r, 0, sizeof(*r));
 	if (err)
@@ -510,97 +585,8 @@ int kt_rule_parse(const char *text, struct kt_rule *r, struct kt_rule_error *err
 		return fail(&c, KT_RULE_TEXT_MAX - 1, "rule longer than %d bytes",
 			    KT_RULE_TEXT_MAX - 1);
 	normalize(text, r->text, sizeof(r->text));
-
-	/* selectors, then the metric */
-	for (;;) {
-		size_t pos, wl;
-
-		skip_space(&c);
-		pos = c.i;
-		if (!text[pos])
-			return fail(&c, pos,
-				    "expected a metric (e.g. send.p99 > 1us), got end of rule");
-		while (is_word(text[c.i]))
-			c.i++;
-		wl = c.i - pos;
-		if (wl == 0)
-			return fail(&c, pos, "expected a metric or a selector, got %s",
-				    excerpt(text, pos, ex, sizeof(ex)));
-		if (wl >= sizeof(word))
-			return fail(&c, pos, "name longer than %zu bytes", sizeof(word) - 1);
-		memcpy(word, text + pos, wl);
-		word[wl] = 0;
-		size_t after = c.i;
-
-		skip_space(&c);
-		bool selector =
-			!strcmp(word, "ring") || !strcmp(word, "process") || !strcmp(word, "pid");
-
-		if (text[c.i] == '=' && (selector || !strchr(word, '.'))) {
-			if (!selector)
-				return fail(&c, pos,
-					    "unknown selector '%s=': expected ring=, process= or "
-					    "pid=",
-					    word);
-			if (sel_pos == SIZE_MAX)
-				sel_pos = pos;
-			if (parse_selector(&c, r, word, pos))
-				return -EINVAL;
-			continue;
-		}
-		c.i = after;
-		if (parse_metric(&c, r, word, pos))
-			return -EINVAL;
-		if (r->series == KT_RULE_LOST && sel_pos != SIZE_MAX)
-			return fail(&c, sel_pos,
-				    "lost counts the events of every process and ring: it takes "
-				    "no ring=, process= or pid=");
-		break;
-	}
-
-	/* comparison */
-	skip_space(&c);
-	size_t cpos = c.i;
-
-	if (text[c.i] == '>' || text[c.i] == '<') {
-		bool eq = text[c.i + 1] == '=';
-
-		r->cmp = text[c.i] == '>' ? (eq ? KT_RULE_GE : KT_RULE_GT)
-					  : (eq ? KT_RULE_LE : KT_RULE_LT);
-		c.i += eq ? 2 : 1;
-	} else {
-		return fail(&c, cpos, "expected a comparison (>, >=, <, <=) after '%s', got %s",
-			    r->metric, excerpt(text, cpos, ex, sizeof(ex)));
-	}
-	skip_space(&c);
-	if (parse_value(&c, r))
+	if (parse_subject(&c, r) || parse_comparison(&c, r) || parse_clauses(&c, r))
 		return -EINVAL;
-
-	/* clauses */
-	for (;;) {
-		size_t pos, wl;
-
-		skip_space(&c);
-		pos = c.i;
-		if (!text[pos])
-			break;
-		while (is_word(text[c.i]))
-			c.i++;
-		wl = c.i - pos;
-		if (wl == 4 && !strncmp(text + pos, "over", 4) &&
-		    (is_space(text[c.i]) || !text[c.i])) {
-			if (parse_clause(&c, r, "over", pos, &seen_over))
-				return -EINVAL;
-		} else if (wl == 3 && !strncmp(text + pos, "for", 3) &&
-			   (is_space(text[c.i]) || !text[c.i])) {
-			if (parse_clause(&c, r, "for", pos, &seen_for))
-				return -EINVAL;
-		} else {
-			return fail(&c, pos,
-				    "expected 'over', 'for' or the end of the rule, got %s",
-				    excerpt(text, pos, ex, sizeof(ex)));
-		}
-	}
 	return 0;
 }
 

@@ -3,9 +3,9 @@
  * kt_rule: the alert rule language of kaos-trace (docs/daemon.md).
  *
  *   rule     = { selector } metric cmp value [ "over" duration ] [ "for" duration ]
- *   selector = ( "ring" | "process" | "pid" ) "=" ( word | '"' text '"' )
+ *   selector = ( "ring" | "process" | "pid" | "func" ) "=" ( word | '"' text '"' )
  *   metric   = "lost" [ ".rate" ] | series "." stat
- *   series   = "send" | "recv" | "sojourn" | "backpressure" | "retransmit"
+ *   series   = "send" | "recv" | "sojourn" | "backpressure" | "retransmit" | "func"
  *   stat     = "p" digits | "p" digits "." digits | "min" | "max" | "mean"
  *            | "count" | "rate" | "ratio"
  *   cmp      = ">" | ">=" | "<" | "<="
@@ -18,6 +18,7 @@
  *   retransmit.ratio > 1%
  *   process=ingest* sojourn.p50 >= 200us for 30s
  *   lost > 0
+ *   func=compress_* func.p99 > 50us
  *
  * Percentiles: p50 = 50, p99 = 99, p999 = 99.9, p9999 = 99.99 (the first
  * two digits are the integer part; p100 = max), or explicit p99.5.
@@ -30,6 +31,13 @@
  * pid= a process id. Without selectors a rule looks at every traced ring
  * of every process at once (histograms merged, counts summed).
  *
+ * func: the functions timed with kaos-trace --func (latency with the probe
+ * time taken out where it was calibrated; count and rate of calls, exact).
+ * func= is a glob on the symbol name, or on "module:name" when it holds a
+ * ':'; it goes with the func series only, and func rules take no ring= and
+ * no "over" (windows keep ring series only: they are computed on the whole
+ * run).
+ *
  * kt_rule_parse() never reads past the NUL and never allocates; on error
  * it says where (0-based byte offset; printed 1-based as "column N") and
  * what it expected.
@@ -41,6 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kt_units.h" /* durations: kt_parse_duration, kt_fmt_duration */
+
 #define KT_RULE_TEXT_MAX 256 /* longest rule accepted, bytes */
 #define KT_RULE_NAME_MAX 64  /* longest selector value */
 
@@ -51,6 +61,8 @@ enum kt_rule_series {
 	KT_RULE_BACKPRESSURE,
 	KT_RULE_RETRANSMIT,
 	KT_RULE_LOST,
+	KT_RULE_FUNC,
+	KT_RULE_SERIES_NR,
 };
 
 enum kt_rule_stat {
@@ -76,8 +88,9 @@ enum kt_rule_unit {
 struct kt_rule {
 	char text[KT_RULE_TEXT_MAX]; /* the rule, whitespace runs collapsed: its identity */
 	char metric[32];	     /* e.g. "send.p99" */
-	bool has_ring, has_process, has_pid;
+	bool has_ring, has_process, has_pid, has_func;
 	char ring[KT_RULE_NAME_MAX];	/* glob on the ring name */
+	char func[KT_RULE_NAME_MAX];	/* glob on the function (name, or module:name) */
 	char process[KT_RULE_NAME_MAX]; /* glob on the process name (comm) */
 	uint32_t pid;
 	enum kt_rule_series series;
@@ -106,15 +119,5 @@ bool kt_rule_holds(const struct kt_rule *r, double value);
 
 const char *kt_rule_cmp_str(enum kt_rule_cmp c);
 const char *kt_rule_unit_str(enum kt_rule_unit u); /* "ns", "count", "per_s", "fraction" */
-
-/*
- * Parses a duration "10s", "1.5m", "250ms", "1h" (units ns, us, µs, ms, s,
- * m, min, h; a bare 0 is 0) into ns. 0, or -EINVAL (negative, missing
- * unit, trailing text, overflow).
- */
-int kt_parse_duration(const char *s, uint64_t *ns);
-
-/* "10s", "1m", "250ms": the shortest exact spelling of ns. */
-const char *kt_fmt_duration(char *buf, size_t n, uint64_t ns);
 
 #endif /* KT_RULE_H */

@@ -30,24 +30,28 @@
 
 #include "bpf/kaos_trace.skel.h"
 #include "kt_agg.h"
+#include "kt_args.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
 #include "kt_event.h"
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_func.h"
+#include "kt_gate.h"
 #include "kt_offcpu.h"
+#include "kt_outfile.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
 #include "kt_report.h"
 #include "kt_rule.h"
 #include "kt_session.h"
 #include "kt_target.h"
+#include "kt_units.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
 
 #define MAX_TARGETS	64
-#define MAX_RING_FILTER 64
+#define MAX_RING_FILTER KT_RING_FILTER_MAX
 /* -b PROGRAM without kaos probes: how often /proc is searched for its new processes */
 #define WATCH_PROGRAMS_NS 200000000ull
 
@@ -56,8 +60,10 @@ struct options {
 	int npids;
 	const char *paths[MAX_TARGETS];
 	int npaths;
-	uint32_t rings[MAX_RING_FILTER];
+	uint32_t rings[MAX_RING_FILTER]; /* -r ID */
 	int nrings;
+	const char *ring_names[MAX_RING_FILTER]; /* -r NAME */
+	int nring_names;
 	double duration_s;
 	double interval_s;
 	uint32_t sample;
@@ -77,7 +83,7 @@ struct options {
 	unsigned int profile_hz;  /* --profile: sample user stacks at this rate per CPU */
 	const char *pmu;	  /* --pmu EVENT[,EVENT] */
 	bool off_cpu;		  /* --off-cpu: blocked time by stack (kt_offcpu) */
-	long long off_cpu_min_us; /* --off-cpu-min-us; -1: not given (1 us) */
+	long long off_cpu_min_ns; /* --off-cpu-min-us; -1: not given (1 us) */
 	const char *funcs[MAX_TARGETS]; /* --func patterns */
 	int nfuncs;
 	uint32_t max_funcs;
@@ -93,9 +99,13 @@ struct options {
 };
 
 static struct options opt = {
-	.off_cpu_min_us = -1,
-	/* the ring buffer pages are mapped twice and count in RSS: 2 MiB = ~24,000 events */
-	.ringbuf_bytes = 2u << 20,
+	.off_cpu_min_ns = -1,
+	/*
+	 * The ring buffer pages are mapped twice and count in RSS (the budget is
+	 * 8 MB): 1 MiB = ~12,000 events. --sample 1 on bench_trace's workloads,
+	 * with and without --stacks, lost none at 512 KiB here (~70,000 events/s).
+	 */
+	.ringbuf_bytes = 1u << 20,
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -160,17 +170,23 @@ static const char args_doc[] = "[-- COMMAND [ARG...]]";
 static const char doc[] =
 	"Trace libkaos rings: send/recv latency, sojourn, backpressure, retransmits.\v"
 	"Examples:\n"
-	"  kaos-trace -p 1234 -d 10            trace one process for 10 s\n"
+	"  kaos-trace -p 1234 -d 10            trace one process for 10 s (also -d 500ms, 2m)\n"
 	"  kaos-trace -b build/libkaos.so -i 1 every process using the library\n"
 	"  kaos-trace -b ./app -i 1           the processes of ./app only (and their children)\n"
 	"  kaos-trace -p 1234 --stacks --folded out.folded --weight latency\n"
 	"  kaos-trace -H -- ./app --flag       start ./app, trace it until it exits\n"
+	"  kaos-trace -p 1234 -r orders -r 3   only the ring named orders and ring id 3\n"
+	"  kaos-trace -p 1234 -d 5 --json - | jq .   JSON lines on stdout (the report: stderr)\n"
 	"  kaos-trace list 1234                list the probes of a process\n"
 	"  kaos-trace -p 1234 --func 'libkaos.so:kaos_ring_*'  time functions (uprobes)\n"
 	"  kaos-trace list --func 'compress_*' ./pipeline      what --func would probe\n"
 	"  kaos-trace -b build/libkaos.so -d 30 --alert 'send.p99 > 1us' \\\n"
 	"      --fail-on-alert                 a CI gate: exit 3 if it fired\n"
-	"  kaos-trace daemon --help            run as a service (docs/daemon.md)\n";
+	"  kaos-trace daemon --help            run as a service (docs/daemon.md)\n"
+	"\nDurations take a unit (250us, 500ms, 2s, 1m, 1h); a bare number is seconds for -d "
+	"and -i, microseconds for --off-cpu-min-us, ns for --probe-cost. FILE \"-\" is "
+	"stdout (then the text report goes to stderr). Commands: list, features, pmu, "
+	"daemon (each takes --help).\n";
 
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
@@ -178,28 +194,33 @@ static const struct argp_option options[] = {
 	 "PATH a program: trace its processes (now and later, children included), wherever "
 	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
 	 0},
-	{"duration", 'd', "SECONDS", 0, "Stop after SECONDS", 0},
-	{"interval", 'i', "SECONDS", 0, "Print a summary every SECONDS", 0},
-	{"ring", 'r', "ID", 0, "Only this ring id (repeatable; filtered in the kernel)", 0},
+	{"duration", 'd', "DURATION", 0, "Stop after DURATION (2s, 500ms, 1m; bare: seconds)", 0},
+	{"interval", 'i', "DURATION", 0, "Print a summary every DURATION (bare: seconds)", 0},
+	{"ring", 'r', "ID|NAME", 0,
+	 "Only this ring (repeatable): ids alone are filtered in the kernel, names (and ids "
+	 "beside them) by kaos-trace as events arrive, the others' events counted as dropped",
+	 0},
 	{"sample", OPT_SAMPLE, "N", 0,
 	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
 	 "exact); --sample 1: every operation",
 	 0},
-	{"budget", OPT_BUDGET, "PCT", 0,
+	{"budget", OPT_BUDGET, "PCT[%]", 0,
 	 "Choose the sampling period per process so tracing costs it at most PCT % of its CPU "
 	 "time (default: 1 % unless --sample)",
 	 0},
 	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
 	{"folded", OPT_FOLDED, "FILE", 0,
-	 "Write folded stacks for flamegraph.pl (implies --stacks)", 0},
+	 "Write folded stacks for flamegraph.pl (implies --stacks; - is stdout)", 0},
 	{"weight", OPT_WEIGHT, "count|latency", 0, "Folded stack weight (default count)", 0},
-	{"json", OPT_JSON, "FILE", 0, "Write one JSON summary line per interval to FILE", 0},
+	{"json", OPT_JSON, "FILE", 0,
+	 "Write one JSON summary line per interval to FILE (- is stdout)", 0},
 	{"hist", 'H', NULL, 0, "Print ASCII latency histograms", 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0,
-	 "BPF ring buffer size (power of two, >= 4096; default 2 MiB)", 0},
+	 "BPF ring buffer size (power of two, >= 4096, e.g. 4M; default 2M)", 0},
 	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0,
 	 "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
-	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the cost of one probe hit", 0},
+	{"probe-cost", OPT_PROBE_COST, "NS", 0,
+	 "Use NS as the cost of one probe hit (a bare number is ns; 1.5us)", 0},
 	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
 	 "Trace a program built with old plain 5-byte-nop probe sites even where a child it "
 	 "forks could crash (only for programs that never fork)",
@@ -212,8 +233,10 @@ static const struct argp_option options[] = {
 	 "Time the traced threads spend blocked, by user stack (sched_switch); adds an "
 	 "[off-cpu] tower (weights: ns) to the folded output and a summary",
 	 0},
-	{"off-cpu-min-us", OPT_OFF_CPU_MIN, "US", 0,
-	 "With --off-cpu: skip blocks shorter than US microseconds (default 1)", 0},
+	{"off-cpu-min-us", OPT_OFF_CPU_MIN, "DURATION", 0,
+	 "With --off-cpu: skip blocks shorter than DURATION (5us, 1ms; bare: microseconds; "
+	 "default 1us)",
+	 0},
 	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
 	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
 	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
@@ -227,13 +250,16 @@ static const struct argp_option options[] = {
 	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
 	{"alert", OPT_ALERT, "RULE", 0,
-	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; docs/daemon.md)",
+	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; exit 4 if it "
+	 "matches nothing; docs/daemon.md)",
 	 0},
 	{"alert-log", OPT_ALERT_LOG, "FILE", 0, "Alert transitions as JSON lines (default stderr)",
 	 0},
 	{"fail-on-alert", OPT_FAIL_ON_ALERT, NULL, 0, "Exit 3 if any alert fired", 0},
-	{"timeline", OPT_TIMELINE, "FILE", 0, "Write events as Chrome/Perfetto trace JSON", 0},
+	{"timeline", OPT_TIMELINE, "FILE", 0,
+	 "Write events as Chrome/Perfetto trace JSON (- is stdout)", 0},
 	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
 
@@ -267,7 +293,62 @@ static unsigned long long parse_ull(const char *s, const char *what, unsigned lo
 	return v;
 }
 
-static error_t parse_opt(int key, char *arg, struct argp_state *state)
+/* A duration option: with a unit (kt_units.h), or a bare number in bare_unit. */
+static uint64_t parse_duration_opt(const char *s, const char *what, uint64_t bare_unit,
+				   uint64_t min_ns, uint64_t max_ns)
+{
+	const char *bare = bare_unit == KT_NS_PER_S    ? "a number of seconds, or "
+			   : bare_unit == KT_NS_PER_US ? "a number of microseconds, or "
+						       : "";
+	char b[32];
+	uint64_t ns;
+	int e = kt_parse_duration_in(s, bare_unit, &ns);
+
+	if (e == -EINVAL)
+		die(2, "invalid %s '%s' (%sa number with a unit: 250us, 500ms, 2s, 1m, 1h)", what,
+		    s, bare);
+	if (e || ns > max_ns)
+		die(2, "invalid %s '%s' (at most %s)", what, s,
+		    kt_fmt_duration(b, sizeof(b), max_ns));
+	if (ns < min_ns)
+		die(2, "invalid %s '%s' (at least %s)", what, s,
+		    kt_fmt_duration(b, sizeof(b), min_ns));
+	return ns;
+}
+
+/* --probe-cost: a bare number is fractional ns (as before), a duration is rounded to 1 ns. */
+static double parse_probe_cost(const char *s)
+{
+	size_t len = strlen(s);
+	uint64_t ns;
+
+	if (!len || (s[len - 1] >= '0' && s[len - 1] <= '9'))
+		return parse_double(s, "probe cost", 0.001, 1e9);
+	ns = parse_duration_opt(s, "probe cost", 0, 1, KT_NS_PER_S);
+	return (double)ns;
+}
+
+static void add_ring_filter(const char *arg)
+{
+	char msg[256];
+	uint32_t id;
+	bool is_id;
+
+	if (opt.nrings + opt.nring_names == MAX_RING_FILTER)
+		die(2, "too many -r (max %d)", MAX_RING_FILTER);
+	if (kt_args_ring(arg, &is_id, &id, msg, sizeof(msg)))
+		die(2, "%s", msg);
+	if (is_id)
+		opt.rings[opt.nrings++] = id;
+	else
+		opt.ring_names[opt.nring_names++] = arg;
+}
+
+/* Set by main before parsing: the word after the first "--", the command to run. */
+static const char *command_word;
+
+/* What to trace, for how long, which rings: -p -b -d -i -r, the command. */
+static error_t parse_target_opt(int key, char *arg, struct argp_state *state)
 {
 	switch (key) {
 	case 'p':
@@ -281,22 +362,77 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		opt.paths[opt.npaths++] = arg;
 		break;
 	case 'd':
-		opt.duration_s = parse_double(arg, "duration", 0.001, 1e9);
+		opt.duration_s =
+			(double)parse_duration_opt(arg, "duration", KT_NS_PER_S, KT_NS_PER_MS,
+						   1000000000 * KT_NS_PER_S) /
+			1e9;
 		break;
 	case 'i':
-		opt.interval_s = parse_double(arg, "interval", 0.01, 1e9);
+		opt.interval_s =
+			(double)parse_duration_opt(arg, "interval", KT_NS_PER_S, 10 * KT_NS_PER_MS,
+						   1000000000 * KT_NS_PER_S) /
+			1e9;
 		break;
 	case 'r':
-		if (opt.nrings == MAX_RING_FILTER)
-			die(2, "too many -r (max %d)", MAX_RING_FILTER);
-		opt.rings[opt.nrings++] = (uint32_t)parse_ull(arg, "ring id", 0, UINT32_MAX);
+		add_ring_filter(arg);
 		break;
+	case ARGP_KEY_ARG:
+		/* Only the words after "--" are a command: a bare word is a typo or a missing -- */
+		if (arg != command_word)
+			die(2,
+			    "unexpected argument '%s': to trace a command, put -- before it "
+			    "(kaos-trace [OPTIONS] -- %s ...)",
+			    arg, arg);
+		opt.cmd = &state->argv[state->next - 1];
+		state->next = state->argc;
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* Sampling and probe cost: --sample --budget --ringbuf-size --probe-cost --no-calibrate. */
+static error_t parse_cost_opt(int key, char *arg)
+{
+	switch (key) {
 	case OPT_SAMPLE:
 		opt.sample = (uint32_t)parse_ull(arg, "sample period", 1, 1u << 30);
 		break;
 	case OPT_BUDGET:
-		opt.budget_pct = parse_double(arg, "budget", 0.0001, 100);
+		if (kt_parse_percent(arg, &opt.budget_pct) || opt.budget_pct < 0.0001 ||
+		    opt.budget_pct > 100)
+			die(2, "invalid budget '%s' (a percentage 0.0001..100, e.g. 1 or 0.5%%)",
+			    arg);
 		break;
+	case OPT_RINGBUF:
+		if (kt_parse_size(arg, &opt.ringbuf_bytes) || opt.ringbuf_bytes < 4096 ||
+		    opt.ringbuf_bytes > (1ull << 30) ||
+		    (opt.ringbuf_bytes & (opt.ringbuf_bytes - 1)))
+			die(2, "invalid ring buffer size '%s' (a power of two, 4K..1G)", arg);
+		break;
+	case OPT_ALLOW_NOP5:
+		opt.allow_nop5 = true;
+		break;
+	case OPT_NO_CALIBRATE:
+		opt.no_calibrate = true;
+		break;
+	case OPT_PROBE_COST:
+		opt.probe_cost_ns = parse_probe_cost(arg);
+		break;
+	case 'v':
+		opt.verbose = true;
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* Outputs: --stacks --folded --weight --json -H --timeline and the alerts. */
+static error_t parse_output_opt(int key, char *arg)
+{
+	switch (key) {
 	case OPT_STACKS:
 		opt.stacks = true;
 		break;
@@ -317,48 +453,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'H':
 		opt.hist = true;
 		break;
-	case OPT_RINGBUF:
-		opt.ringbuf_bytes = parse_ull(arg, "ring buffer size", 4096, 1ull << 30);
-		if (opt.ringbuf_bytes & (opt.ringbuf_bytes - 1))
-			die(2, "invalid ring buffer size '%s' (must be a power of two)", arg);
+	case OPT_TIMELINE:
+		opt.timeline = arg;
 		break;
-	case OPT_ALLOW_NOP5:
-		opt.allow_nop5 = true;
-		break;
-	case OPT_NO_CALIBRATE:
-		opt.no_calibrate = true;
-		break;
-	case OPT_PROBE_COST:
-		opt.probe_cost_ns = parse_double(arg, "probe cost", 0.001, 1e9);
-		break;
-	case OPT_PROFILE:
-		opt.profile_hz = (unsigned int)parse_ull(arg, "profile frequency", 1, 100000);
-		break;
-	case OPT_PMU:
-		opt.pmu = arg;
-		break;
-	case OPT_OFF_CPU:
-		opt.off_cpu = true;
-		break;
-	case OPT_OFF_CPU_MIN:
-		opt.off_cpu_min_us = (long long)parse_ull(arg, "--off-cpu-min-us", 0, 60000000);
-		break;
-	case OPT_FUNC:
-		if (opt.nfuncs == MAX_TARGETS)
-			die(2, "too many --func (max %d)", MAX_TARGETS);
-		opt.funcs[opt.nfuncs++] = arg;
-		break;
-	case OPT_MAX_FUNCS:
-		opt.max_funcs = (uint32_t)parse_ull(arg, "--max-funcs", 1, KT_FUNC_MAX - 1);
-		break;
-	case OPT_MAX_RATE:
-		opt.max_rate = parse_ull(arg, "--max-rate", 1, 1ull << 32);
-		break;
-	case OPT_NO_USDT:
-		opt.no_usdt = true;
-		break;
-	case 'v':
-		opt.verbose = true;
+	case OPT_TIMELINE_MAX:
+		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
 		break;
 	case OPT_ALERT: {
 		struct kt_rule r;
@@ -378,26 +477,65 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_FAIL_ON_ALERT:
 		opt.fail_on_alert = true;
 		break;
-	case OPT_TIMELINE:
-		opt.timeline = arg;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* Collectors: --profile --pmu --off-cpu --func and theirs. */
+static error_t parse_collector_opt(int key, char *arg)
+{
+	switch (key) {
+	case OPT_PROFILE:
+		opt.profile_hz = (unsigned int)parse_ull(arg, "profile frequency", 1, 100000);
 		break;
-	case OPT_TIMELINE_MAX:
-		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
+	case OPT_PMU:
+		opt.pmu = arg;
 		break;
-	case ARGP_KEY_INIT:
-		/* getopt's own line names a bad option; argp's "Try --help" would be a second one
-		 */
-		state->err_stream = NULL;
+	case OPT_OFF_CPU:
+		opt.off_cpu = true;
 		break;
-	case ARGP_KEY_ARG:
-		/* The rest of the line is a command to start and trace. */
-		opt.cmd = &state->argv[state->next - 1];
-		state->next = state->argc;
+	case OPT_OFF_CPU_MIN:
+		opt.off_cpu_min_ns = (long long)parse_duration_opt(
+			arg, "--off-cpu-min-us", KT_NS_PER_US, 0, 60 * KT_NS_PER_S);
+		break;
+	case OPT_FUNC:
+		if (opt.nfuncs == MAX_TARGETS)
+			die(2, "too many --func (max %d)", MAX_TARGETS);
+		opt.funcs[opt.nfuncs++] = arg;
+		break;
+	case OPT_MAX_FUNCS:
+		opt.max_funcs = (uint32_t)parse_ull(arg, "--max-funcs", 1, KT_FUNC_MAX - 1);
+		break;
+	case OPT_MAX_RATE:
+		opt.max_rate = parse_ull(arg, "--max-rate", 1, 1ull << 32);
+		break;
+	case OPT_NO_USDT:
+		opt.no_usdt = true;
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
+}
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	error_t e;
+
+	if (key == ARGP_KEY_INIT) {
+		/* getopt's own line names a bad option; argp's "Try --help" would be a second */
+		state->err_stream = NULL;
+		return 0;
+	}
+	if (key == 'h')
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP); /* exits 0, as -? does */
+	if ((e = parse_target_opt(key, arg, state)) != ARGP_ERR_UNKNOWN ||
+	    (e = parse_cost_opt(key, arg)) != ARGP_ERR_UNKNOWN ||
+	    (e = parse_output_opt(key, arg)) != ARGP_ERR_UNKNOWN)
+		return e;
+	return parse_collector_opt(key, arg);
 }
 
 /* ---------------------------------------------------------------- state */
@@ -406,6 +544,7 @@ struct tracer {
 	struct kt_session s;
 	struct kt_targets targets;
 	FILE *json;
+	FILE *report_out;	  /* the text report: stdout, or stderr when an output takes it */
 	int json_errno;		  /* first --json write error */
 	uint64_t t_iv;		  /* start of current interval */
 	uint64_t lost_iv0;	  /* events lost when the interval started */
@@ -453,14 +592,14 @@ static void report(struct tracer *t, bool final)
 		tot.json_extra = kt_offcpu_json;
 		tot.json_extra_ctx = t->offcpu;
 	}
-	kt_report_text(stdout, &t->s.agg, &tot, opt.hist, !final);
+	kt_report_text(t->report_out, &t->s.agg, &tot, opt.hist, !final);
 	if (t->json) {
 		kt_report_json(t->json, &t->s.agg, &tot, !final);
 		/* each line is flushed: keep the first write error for the exit status */
 		if (ferror(t->json) && !t->json_errno)
 			t->json_errno = errno ? errno : EIO;
 	}
-	fflush(stdout);
+	fflush(t->report_out);
 	if (!final)
 		t->lost_iv0 = tot.lost; /* the next interval starts now */
 }
@@ -511,6 +650,26 @@ static bool all_pids_exited(struct tracer *t)
 		live += !t->targets.v[i].exited;
 	}
 	return live == 0;
+}
+
+/* -r NAME that matched no ring by the end of the run: one line naming them. */
+static void warn_unmatched_rings(const struct kt_ring_filter *f)
+{
+	char names[512] = "";
+	int n = 0;
+
+	for (int i = 0; i < f->nnames; i++)
+		if (!(f->matched & (1ull << i))) {
+			size_t len = strlen(names);
+
+			snprintf(names + len, sizeof(names) - len, "%s'%s'", n ? ", " : "",
+				 f->names[i]);
+			n++;
+		}
+	if (n)
+		fprintf(stderr,
+			"kaos-trace: warning: -r %s matched no ring of the traced processes\n",
+			names);
 }
 
 /* The start-up line on sampling: which is in effect, and why. */
@@ -659,6 +818,10 @@ static void start_command(struct tracer *t)
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
 			_exit(127); /* the tracer gave up before attaching */
+		/* an output on stdout (FILE "-") keeps it to itself: the command's goes to stderr
+		 */
+		if (t->report_out == stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+			_exit(127);
 		/*
 		 * The file resolved above: execvp's own search would run libc
 		 * functions in the child after --func attached (counted as the
@@ -785,12 +948,83 @@ static void watch_programs(struct tracer *t)
 
 /* ---------------------------------------------------------------- main */
 
+/* The word after the first "--": the command to run (NULL: none). */
+static const char *first_after_dashdash(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--"))
+			return i + 1 < argc ? argv[i + 1] : NULL;
+	return NULL;
+}
+
+/*
+ * kaos-trace WORD ...: a subcommand (each takes -h/--help and --version),
+ * or an error: a word before any option is never a program to run.
+ */
+static int run_subcommand(int argc, char **argv)
+{
+	enum kt_subcmd c = kt_args_subcmd(argv[1]);
+	char msg[512], exe[PATH_MAX], err[512];
+
+	if (c == KT_SUBCMD_NONE) {
+		bool program = strchr(argv[1], '/') || !which(argv[1], exe, sizeof(exe));
+
+		kt_args_unknown_cmd(argv[1], program, msg, sizeof(msg));
+		die(2, "%s", msg);
+	}
+	if (c == KT_SUBCMD_DAEMON) {
+		argv[1] = (char *)"kaos-trace daemon"; /* argp's name in its usage and errors */
+		return kt_daemon_main(argc - 1, argv + 1);
+	}
+	switch (kt_args_asks(argc - 1, argv + 1)) {
+	case KT_ARGS_HELP:
+		fputs(kt_args_usage(c), stdout);
+		return 0;
+	case KT_ARGS_VERSION:
+		printf("%s\n", argp_program_version);
+		return 0;
+	case KT_ARGS_RUN:
+		break;
+	}
+	if (c == KT_SUBCMD_LIST)
+		return cmd_list(argc, argv);
+	if (c == KT_SUBCMD_FEATURES) {
+		if (argc != 2)
+			die(2, "usage: kaos-trace features");
+		return kt_features_cmd(stdout);
+	}
+	if (argc != 3 || strcmp(argv[2], "list"))
+		die(2, "usage: kaos-trace pmu list");
+	if (kt_pmu_list(stdout, err, sizeof(err)))
+		die(1, "%s", err);
+	return 0;
+}
+
 /*
  * At exit, whatever the path (argp's --help exits from inside argp_parse):
  * a report, list or --help that stdout did not take (a full disk,
  * /dev/full) is a failure, never exit 0. _exit: exit() must not be called
  * again from an atexit handler.
  */
+/* The library's notes and warnings: one line each on stderr. */
+static void print_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "kaos-trace: %s\n", line);
+}
+
+/* -v: libbpf's lines as they come (each ends in its newline). */
+static void print_raw(const char *line)
+{
+	fputs(line, stderr);
+}
+
+static void print_note(void *ctx, bool warning, const char *line)
+{
+	(void)warning;
+	print_line(ctx, line);
+}
+
 static void check_stdout_at_exit(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -813,24 +1047,12 @@ int main(int argc, char **argv)
 	snprintf(version, sizeof(version), "kaos-trace %s", kt_version());
 	argp_program_version = version;
 	atexit(check_stdout_at_exit);
-	if (argc >= 2 && !strcmp(argv[1], "list"))
-		return cmd_list(argc, argv);
-	if (argc >= 2 && !strcmp(argv[1], "daemon")) {
-		argv[1] = (char *)"kaos-trace daemon"; /* argp's name in its usage and errors */
-		return kt_daemon_main(argc - 1, argv + 1);
-	}
-	if (argc >= 2 && !strcmp(argv[1], "features")) {
-		if (argc != 2)
-			die(2, "usage: kaos-trace features");
-		return kt_features_cmd();
-	}
-	if (argc >= 2 && !strcmp(argv[1], "pmu")) {
-		if (argc != 3 || strcmp(argv[2], "list"))
-			die(2, "usage: kaos-trace pmu list");
-		return kt_pmu_list(stdout) ? 1 : 0;
-	}
+	if (argc >= 2 && argv[1][0] != '-')
+		return run_subcommand(argc, argv);
+	command_word = first_after_dashdash(argc, argv);
 	argv[0] = (char *)"kaos-trace"; /* getopt's error lines start with it */
-	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
+	/* in order: a bare word is refused where it stands, before the options after it */
+	if (argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL))
 		return 2;
 	if (!opt.npids && !opt.npaths && !opt.cmd)
 		die(2, "nothing to trace: give -p PID, -b PATH or -- COMMAND (see --help)");
@@ -846,12 +1068,20 @@ int main(int argc, char **argv)
 		die(2, "--timeline-max-events needs --timeline FILE");
 	if (opt.weight_given && !opt.stacks)
 		die(2, "--weight needs --stacks or --folded FILE");
-	if (opt.off_cpu_min_us >= 0 && !opt.off_cpu)
+	if (opt.off_cpu_min_ns >= 0 && !opt.off_cpu)
 		die(2, "--off-cpu-min-us needs --off-cpu");
+	bool out_stdout;
+
+	/* One stream per output on stdout; the text report then goes to stderr. */
+	if (kt_args_stdout_outputs(opt.json_path, opt.folded_path, opt.timeline,
+				   opt.stacks || opt.profile_hz || opt.off_cpu, &out_stdout, err,
+				   sizeof(err)))
+		die(2, "%s", err);
+	t.report_out = out_stdout ? stderr : stdout;
 	struct kt_pmu pmu = {0};
 
-	if (opt.pmu && kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err)))
-		die(2, "%s", err);
+	if (opt.pmu && (e = kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err))))
+		die(e == -ELIBACC || e == -ELIBBAD || e == -ENOSYS ? 1 : 2, "%s", err);
 
 	/* Resolve targets first: bad input fails before anything is loaded. */
 	if (opt.cmd)
@@ -883,25 +1113,26 @@ int main(int argc, char **argv)
 
 	FILE *folded_out = NULL;
 
-	if (opt.folded_path && !(folded_out = fopen(opt.folded_path, "w")))
-		die(1, "cannot write %s: %s", opt.folded_path, strerror(errno));
-	if (opt.json_path && !(t.json = fopen(opt.json_path, "w")))
-		die(1, "cannot write %s: %s", opt.json_path, strerror(errno));
+	if (opt.folded_path && !(folded_out = kt_outfile_open(opt.folded_path)))
+		die(1, "cannot write %s: %s", kt_outfile_name(opt.folded_path), strerror(errno));
+	if (opt.json_path && !(t.json = kt_outfile_open(opt.json_path)))
+		die(1, "cannot write %s: %s", kt_outfile_name(opt.json_path), strerror(errno));
 	if (opt.pmu && (e = kt_pmu_open(&pmu, stderr)))
 		die(1, "--pmu: %s", strerror(-e));
 
 	/* --no-calibrate and --probe-cost skip every self-probe at start */
-	if (kt_features_check(&t.targets, !opt.no_calibrate && !(opt.probe_cost_ns > 0), err,
-			      sizeof(err)))
+	if (kt_features_check(&t.targets, !opt.no_calibrate && !(opt.probe_cost_ns > 0), print_line,
+			      NULL, err, sizeof(err)))
 		die(1, "%s", err);
 	struct kt_session_opts so = {
-		.rings = opt.rings,
-		.nrings = opt.nrings,
+		/* ids alone filter in the kernel; with a name every ring's events come up */
+		.rings = opt.nring_names ? NULL : opt.rings,
+		.nrings = opt.nring_names ? 0 : opt.nrings,
 		.stacks = opt.stacks,
 		.want_ts = opt.timeline != NULL,
 		.weight_latency = opt.weight_latency,
 		.ringbuf_bytes = opt.ringbuf_bytes,
-		.verbose = opt.verbose,
+		.bpf_log = opt.verbose ? print_raw : NULL,
 		.folded = opt.profile_hz > 0 || opt.off_cpu,
 		.pmu_nr = (uint32_t)pmu.n,
 		.pmu_ncpus = (uint32_t)pmu.ncpus,
@@ -915,6 +1146,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t.s.event_name = event_name;
+	t.s.note = print_note;
 	t.s.event_name_ctx = &t;
 	t.s.sampling = kt_sampling_from_flags(opt.sample, opt.budget_pct);
 	sampling_session = &t.s;
@@ -939,7 +1171,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Where to attach on combined probe sites: the self-test ran meanwhile (kt_features.h). */
-	if (kt_features_site_finish(opt.allow_nop5, err, sizeof(err)) < 0)
+	if (kt_features_site_finish(opt.allow_nop5, print_line, NULL, err, sizeof(err)) < 0)
 		die(1, "%s", err);
 	/* Attach every probe of every target (watch-only targets have no path). */
 	for (int i = 0; i < t.targets.n; i++) {
@@ -954,6 +1186,13 @@ int main(int argc, char **argv)
 	kt_session_start(&t.s);
 	t.t_iv = t.s.t_start;
 	t.s.agg.npmu = pmu.n;
+	struct kt_ring_filter ring_filter = {.ids = opt.rings,
+					     .nids = opt.nrings,
+					     .names = opt.ring_names,
+					     .nnames = opt.nring_names};
+
+	if (opt.nring_names)
+		t.s.agg.ring_filter = &ring_filter;
 	memcpy(t.s.agg.pmu_names, pmu.names, sizeof(t.s.agg.pmu_names));
 	if (t.func)
 		kt_func_bind(t.func, &t.s.agg);
@@ -968,8 +1207,7 @@ int main(int argc, char **argv)
 			kt_profile_add_pid(t.prof, (uint32_t)t.child);
 	}
 	if (opt.off_cpu) {
-		uint64_t min_ns =
-			opt.off_cpu_min_us >= 0 ? (uint64_t)opt.off_cpu_min_us * 1000 : 1000;
+		uint64_t min_ns = opt.off_cpu_min_ns >= 0 ? (uint64_t)opt.off_cpu_min_ns : 1000;
 
 		if (kt_offcpu_open(&t.offcpu, min_ns, t.s.sym, err, sizeof(err)))
 			die(1, "%s", err);
@@ -996,10 +1234,10 @@ int main(int argc, char **argv)
 	if (t.func)
 		kt_func_describe(t.func, stderr);
 	fprintf(stderr,
-		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns\n",
+		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns%s\n",
 		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
 		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
-		t.s.hit_ns);
+		t.s.hit_ns, t.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
 	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
 	say_sampling(&t.s);
 	kt_session_update_sampling(&t.s, false);
@@ -1081,18 +1319,21 @@ int main(int argc, char **argv)
 		rc = np < 0 ? 1 : rc;
 	}
 	report(&t, true);
+	if (opt.nring_names)
+		warn_unmatched_rings(&ring_filter);
 	if (t.offcpu) {
-		if (kt_offcpu_finish(t.offcpu, t.s.folded, stdout, stderr) < 0)
+		if (kt_offcpu_finish(t.offcpu, t.s.folded, t.report_out, stderr) < 0)
 			rc = 1;
 		kt_offcpu_free(t.offcpu);
 	}
-	if (extras) {
-		int fired = kt_oneshot_finish(extras);
+	struct kt_run_outcome outcome = {.command_status = -1};
 
-		if (fired < 0)
-			rc = 1;
-		else if (fired > 0 && opt.fail_on_alert && !rc)
-			rc = 3;
+	if (extras) {
+		int unmatched, fired = kt_oneshot_finish(extras, &unmatched);
+
+		rc = fired < 0 ? 1 : rc;
+		outcome.alert_fired = fired > 0 && opt.fail_on_alert;
+		outcome.alert_unmatched = unmatched > 0;
 	}
 	if (t.s.folded) {
 		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
@@ -1107,16 +1348,17 @@ int main(int argc, char **argv)
 		if (folded_out) {
 			if (fclose(folded_out) != 0) {
 				fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
-					opt.folded_path, strerror(errno));
+					kt_outfile_name(opt.folded_path), strerror(errno));
 				rc = 1;
 			} else {
 				fprintf(stderr, "kaos-trace: wrote %d folded stacks to %s\n", nst,
-					opt.folded_path);
+					kt_outfile_name(opt.folded_path));
 			}
 		}
 	}
 	if (t.json && (fclose(t.json) != 0 || t.json_errno)) {
-		fprintf(stderr, "kaos-trace: writing %s failed: %s\n", opt.json_path,
+		fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
+			kt_outfile_name(opt.json_path),
 			strerror(t.json_errno ? t.json_errno : errno));
 		rc = 1;
 	}
@@ -1125,10 +1367,14 @@ int main(int argc, char **argv)
 	kt_func_free(t.func);
 	kt_pmu_close(&pmu);
 	kt_targets_free(&t.targets);
-	if (t.child && !rc) {
-		if (t.child_status < 0)
-			waitpid(t.child, &t.child_status, 0); /* stopped early: let it finish */
-		rc = t.child_status > 0 ? t.child_status : 0;
+	if (t.child) {
+		int ws;
+
+		/* stopped early: let it finish, its status comes first (kt_gate.h) */
+		if (t.child_status < 0 && waitpid(t.child, &ws, 0) == t.child)
+			t.child_status = kt_wait_status(ws);
+		outcome.command_status = t.child_status;
 	}
-	return rc;
+	outcome.failed = rc != 0;
+	return kt_exit_status(&outcome);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_offcpu.h"
+#include "kt_array.h"
 #include "kt_clock.h"
 
 #include <errno.h>
@@ -45,15 +46,8 @@ int kt_offcpu_data_add(struct kt_offcpu_data *d, const struct kt_offcpu_rec *r)
 			return 0;
 		}
 	}
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct kt_offcpu_rec *v = realloc(d->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		d->v = v;
-		d->cap = cap;
-	}
+	if (kt_array_reserve(d->v, d->cap, d->n + 1))
+		return -ENOMEM;
 	e = &d->v[d->n];
 	*e = *r;
 	e->comm[KT_OFFCPU_COMM_LEN - 1] = 0;
@@ -524,15 +518,8 @@ int kt_offcpu_add_pid(struct kt_offcpu *o, uint32_t pid)
 		return -EINVAL;
 	if (pid_find(o, pid))
 		return 0;
-	if (o->npids == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 16;
-		struct off_pid *v = realloc(o->pids, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		o->pids = v;
-		o->cap = cap;
-	}
+	if (kt_array_reserve(o->pids, o->cap, o->npids + 1))
+		return -ENOMEM;
 	if (bpf_map_update_elem(bpf_map__fd(o->skel->maps.off_pids), &pid, &one, BPF_ANY))
 		return -errno;
 	o->pids[o->npids++] = (struct off_pid){.pid = pid};
@@ -719,15 +706,8 @@ static struct kt_offcpu_thread *live_get(struct kt_offcpu *o, uint32_t tgid, uin
 	for (size_t i = 0; i < o->nlive; i++)
 		if (o->live[i].tgid == tgid && o->live[i].tid == tid)
 			return &o->live[i];
-	if (o->nlive == o->caplive) {
-		size_t cap = o->caplive ? o->caplive * 2 : 16;
-		struct kt_offcpu_thread *v = realloc(o->live, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		o->live = v;
-		o->caplive = cap;
-	}
+	if (kt_array_reserve(o->live, o->caplive, o->nlive + 1))
+		return NULL;
 	o->live[o->nlive] = (struct kt_offcpu_thread){.tgid = tgid, .tid = tid};
 	return &o->live[o->nlive++];
 }
@@ -826,15 +806,8 @@ void kt_offcpu_forget_pid(struct kt_offcpu *o, uint32_t pid)
 		prev = &key;
 		if (key.tgid != pid)
 			continue;
-		if (ndead == capdead) {
-			size_t cap = capdead ? capdead * 2 : 16;
-			struct kt_off_key *v = realloc(dead, cap * sizeof(*v));
-
-			if (!v)
-				break;
-			dead = v;
-			capdead = cap;
-		}
+		if (kt_array_reserve(dead, capdead, ndead + 1))
+			break;
 		dead[ndead++] = key;
 	}
 	for (size_t i = 0; i < ndead; i++)

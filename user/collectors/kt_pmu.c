@@ -2,7 +2,9 @@
 #include "kt_pmu.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,13 +19,68 @@
 /* Software events BPF can read per CPU (checked by `kaos-trace pmu list`). */
 static const char sw_ok[] = "cpu-clock, task-clock, page-faults, context-switches, cpu-migrations";
 
-static int pfm_ready(void)
-{
-	static int rc = -1;
+/*
+ * libpfm4 is opened with dlopen() when --pmu or `pmu list` first needs it,
+ * not linked: its event tables are ~2 MB of relocated data, resident in
+ * every kaos-trace that never counts a PMU event (the max RSS budget is
+ * 8 MB). KAOS_TRACE_TEST_LIBPFM names another file to open (tests: a
+ * missing library).
+ */
+#define LIBPFM_SONAME "libpfm.so.4"
 
-	if (rc < 0)
-		rc = pfm_initialize() == PFM_SUCCESS ? 0 : 1;
-	return rc ? -ENOSYS : 0;
+static struct {
+	int (*initialize)(void);
+	int (*get_os_event_encoding)(const char *, int, pfm_os_t, void *);
+	const char *(*strerror)(int);
+	int (*get_pmu_info)(pfm_pmu_t, pfm_pmu_info_t *);
+	int (*get_event_next)(int);
+	int (*get_event_info)(int, pfm_os_t, pfm_event_info_t *);
+} pfm;
+
+#define PFM_SYM(lib, field, name) ((*(void **)&pfm.field = dlsym(lib, name)) != NULL)
+
+static int pfm_load(char *err, size_t n)
+{
+	const char *name = getenv("KAOS_TRACE_TEST_LIBPFM");
+	void *lib;
+
+	if (!name || !*name)
+		name = LIBPFM_SONAME;
+	lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		snprintf(err, n, "cannot load libpfm4 (%s): install the libpfm4 package",
+			 dlerror());
+		return -ELIBACC;
+	}
+	if (!PFM_SYM(lib, initialize, "pfm_initialize") ||
+	    !PFM_SYM(lib, get_os_event_encoding, "pfm_get_os_event_encoding") ||
+	    !PFM_SYM(lib, strerror, "pfm_strerror") ||
+	    !PFM_SYM(lib, get_pmu_info, "pfm_get_pmu_info") ||
+	    !PFM_SYM(lib, get_event_next, "pfm_get_event_next") ||
+	    !PFM_SYM(lib, get_event_info, "pfm_get_event_info")) {
+		snprintf(err, n, "%s lacks a libpfm4 function kaos-trace needs: %s", name,
+			 dlerror());
+		dlclose(lib);
+		return -ELIBBAD;
+	}
+	if (pfm.initialize() != PFM_SUCCESS) {
+		snprintf(err, n, "libpfm4 failed to initialize");
+		return -ENOSYS;
+	}
+	return 0;
+}
+
+/* Loads and initializes libpfm4 once; 0, or -errno with one line in err. */
+static int pfm_ready(char *err, size_t n)
+{
+	static int rc = 1;
+	static char why[256];
+
+	if (rc > 0)
+		rc = pfm_load(why, sizeof(why));
+	if (rc)
+		snprintf(err, n, "%s", why);
+	return rc;
 }
 
 size_t kt_pmu_edit_distance(const char *a, const char *b)
@@ -39,7 +96,8 @@ size_t kt_pmu_edit_distance(const char *a, const char *b)
 		row[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
 			size_t up = row[j];
-			size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			size_t cost = tolower((unsigned char)a[i - 1]) !=
+				      tolower((unsigned char)b[j - 1]);
 			size_t best = diag + cost;
 
 			if (up + 1 < best)
@@ -62,12 +120,12 @@ static void for_each_event(void (*fn)(void *ctx, const char *pmu, const char *ev
 	{
 		pfm_pmu_info_t pi = {.size = sizeof(pi)};
 
-		if (pfm_get_pmu_info(pmu, &pi) != PFM_SUCCESS || !pi.is_present)
+		if (pfm.get_pmu_info(pmu, &pi) != PFM_SUCCESS || !pi.is_present)
 			continue;
-		for (int i = pi.first_event; i != -1; i = pfm_get_event_next(i)) {
+		for (int i = pi.first_event; i != -1; i = pfm.get_event_next(i)) {
 			pfm_event_info_t ei = {.size = sizeof(ei)};
 
-			if (pfm_get_event_info(i, PFM_OS_PERF_EVENT_EXT, &ei) == PFM_SUCCESS)
+			if (pfm.get_event_info(i, PFM_OS_PERF_EVENT_EXT, &ei) == PFM_SUCCESS)
 				fn(ctx, pi.name, ei.name);
 		}
 	}
@@ -95,8 +153,10 @@ static void suggest_one(void *ctx, const char *pmu, const char *ev)
 	}
 	for (int k = 0; k < NSUGGEST; k++) {
 		if (!s->best[k][0] || d < s->dist[k]) {
-			memmove(&s->best[k + 1], &s->best[k], (NSUGGEST - 1 - k) * sizeof(s->best[0]));
-			memmove(&s->dist[k + 1], &s->dist[k], (NSUGGEST - 1 - k) * sizeof(s->dist[0]));
+			memmove(&s->best[k + 1], &s->best[k],
+				(NSUGGEST - 1 - k) * sizeof(s->best[0]));
+			memmove(&s->dist[k + 1], &s->dist[k],
+				(NSUGGEST - 1 - k) * sizeof(s->dist[0]));
 			snprintf(s->best[k], sizeof(s->best[k]), "%s", ev);
 			s->dist[k] = d;
 			return;
@@ -109,10 +169,13 @@ int kt_pmu_parse(struct kt_pmu *p, const char *list, char *err, size_t n)
 {
 	char buf[512], *save = NULL;
 
+	char why[256];
+	int e;
+
 	memset(p, 0, sizeof(*p));
-	if (pfm_ready()) {
-		snprintf(err, n, "--pmu: libpfm4 failed to initialize");
-		return -ENOSYS;
+	if ((e = pfm_ready(why, sizeof(why)))) {
+		snprintf(err, n, "--pmu: %s", why);
+		return e;
 	}
 	if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf)) {
 		snprintf(err, n, "--pmu: event list too long");
@@ -127,14 +190,15 @@ int kt_pmu_parse(struct kt_pmu *p, const char *list, char *err, size_t n)
 			snprintf(err, n, "--pmu: at most %d events", KT_PMU_MAX);
 			return -E2BIG;
 		}
-		rc = pfm_get_os_event_encoding(tok, PFM_PLM0 | PFM_PLM3, PFM_OS_PERF_EVENT_EXT, &arg);
+		rc = pfm.get_os_event_encoding(tok, PFM_PLM0 | PFM_PLM3, PFM_OS_PERF_EVENT_EXT,
+					       &arg);
 		if (rc != PFM_SUCCESS) {
 			struct suggest s = {.want = tok};
 			size_t off;
 
 			for_each_event(suggest_one, &s);
 			off = (size_t)snprintf(err, n, "--pmu: unknown event '%s' (%s)", tok,
-					       pfm_strerror(rc));
+					       pfm.strerror(rc));
 			for (int k = 0; k < NSUGGEST && s.best[k][0] && off < n; k++)
 				off += (size_t)snprintf(err + off, n - off, "%s%s",
 							k ? ", " : "; close matches: ", s.best[k]);
@@ -206,8 +270,8 @@ int kt_pmu_open(struct kt_pmu *p, FILE *warn)
 		close_event(p, i);
 		if (warn)
 			fprintf(warn,
-				"kaos-trace: --pmu %s: cannot count it here (%s%s); software events "
-				"that work: %s; going on without it\n",
+				"kaos-trace: --pmu %s: cannot count it here (%s%s); "
+				"software events that work: %s; going on without it\n",
 				p->names[i], strerror(e ? e : ENODEV),
 				p->attr[i].type == PERF_TYPE_HARDWARE ||
 						p->attr[i].type == PERF_TYPE_HW_CACHE ||
@@ -272,7 +336,7 @@ static void list_one(void *ctx, const char *pmu, const char *ev)
 		l->pmu = pmu;
 	}
 	snprintf(full, sizeof(full), "%s::%s", pmu, ev);
-	if (pfm_get_os_event_encoding(full, PFM_PLM0 | PFM_PLM3, PFM_OS_PERF_EVENT_EXT, &arg) ==
+	if (pfm.get_os_event_encoding(full, PFM_PLM0 | PFM_PLM3, PFM_OS_PERF_EVENT_EXT, &arg) ==
 	    PFM_SUCCESS) {
 		attr.size = sizeof(attr);
 		attr.inherit = 0;
@@ -288,15 +352,15 @@ static void list_one(void *ctx, const char *pmu, const char *ev)
 	l->openable += ok;
 }
 
-int kt_pmu_list(FILE *out)
+int kt_pmu_list(FILE *out, char *err, size_t n)
 {
 	struct lister l = {.out = out};
+	int e = pfm_ready(err, n);
 
-	if (pfm_ready()) {
-		fprintf(stderr, "kaos-trace: libpfm4 failed to initialize\n");
-		return -ENOSYS;
-	}
-	fprintf(out, "Events of the PMUs present (libpfm4 names), OPEN: perf_event_open on CPU 0\n");
+	if (e)
+		return e;
+	fprintf(out,
+		"Events of the PMUs present (libpfm4 names), OPEN: perf_event_open on CPU 0\n");
 	fprintf(out, "  %-44s %s\n", "EVENT", "OPEN");
 	for_each_event(list_one, &l);
 	fprintf(out, "\n%d events, %d can be opened here\n", l.shown, l.openable);

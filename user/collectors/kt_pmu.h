@@ -22,16 +22,18 @@
 #define KT_PMU_NAME_LEN 64
 
 struct kt_pmu {
-	int n;					   /* events kept (opened on every CPU) */
-	char names[KT_PMU_MAX][KT_PMU_NAME_LEN];   /* as given on the command line */
-	int ncpus;				   /* possible CPUs (map index stride) */
-	int *fds;				   /* [i * ncpus + cpu], -1 if not opened */
+	int n;					 /* events kept (opened on every CPU) */
+	char names[KT_PMU_MAX][KT_PMU_NAME_LEN]; /* as given on the command line */
+	int ncpus;				 /* possible CPUs (map index stride) */
+	int *fds;				 /* [i * ncpus + cpu], -1 if not opened */
 	struct perf_event_attr attr[KT_PMU_MAX];
 };
 
 /*
  * Resolves a comma-separated list of event names. An unknown name fails
- * with one line listing close matches among libpfm4's names. 0 or -errno.
+ * with one line listing close matches among libpfm4's names. 0 or -errno:
+ * -ELIBACC when libpfm4 cannot be loaded (loaded here, at first use, with
+ * dlopen), -ENOENT/-EINVAL/-E2BIG for a bad list.
  */
 int kt_pmu_parse(struct kt_pmu *p, const char *list, char *err, size_t n);
 
@@ -46,8 +48,11 @@ int kt_pmu_fill_map(const struct kt_pmu *p, int map_fd);
 
 void kt_pmu_close(struct kt_pmu *p);
 
-/* `kaos-trace pmu list`: the present PMUs' events, marking which open on CPU 0. */
-int kt_pmu_list(FILE *out);
+/*
+ * `kaos-trace pmu list`: the present PMUs' events, marking which open on CPU 0.
+ * 0, or -errno with one line in err (libpfm4 missing or not initialized).
+ */
+int kt_pmu_list(FILE *out, char *err, size_t n);
 
 /* Edit distance between a and b, case-insensitive (for "did you mean"). */
 size_t kt_pmu_edit_distance(const char *a, const char *b);

@@ -16,7 +16,9 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/kaos_profile.skel.h"
+#include "kt_array.h"
 #include "kt_percpu.h"
+#include "kt_proc.h"
 #include "kt_profile_abi.h"
 
 #define REFRESH_NS 200000000ull /* kt_profile_refresh: at most every 200 ms */
@@ -52,15 +54,8 @@ static struct prof_pid *pid_get(struct kt_profile *p, uint32_t pid)
 
 	if (e)
 		return e;
-	if (p->npids == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-		struct prof_pid *v = realloc(p->pids, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		p->pids = v;
-		p->cap = cap;
-	}
+	if (kt_array_reserve(p->pids, p->cap, p->npids + 1))
+		return NULL;
 	e = &p->pids[p->npids++];
 	memset(e, 0, sizeof(*e));
 	e->pid = pid;
@@ -70,18 +65,9 @@ static struct prof_pid *pid_get(struct kt_profile *p, uint32_t pid)
 /* The process's name and maps, read while it lives (after its exec). */
 static void pid_capture(struct kt_profile *p, struct prof_pid *e)
 {
-	char path[64];
-	FILE *f;
-
 	if (e->sym_added)
 		return;
-	snprintf(path, sizeof(path), "/proc/%u/comm", e->pid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(e->comm, sizeof(e->comm), f))
-			e->comm[strcspn(e->comm, "\n")] = 0;
-		fclose(f);
-	}
+	kt_proc_comm((pid_t)e->pid, e->comm, sizeof(e->comm));
 	if (p->sym)
 		kt_sym_add_pid(p->sym, (pid_t)e->pid);
 	e->sym_added = true;
@@ -139,7 +125,8 @@ int kt_profile_open(struct kt_profile **out, unsigned int hz, struct kt_sym *sym
 			kt_profile_free(p);
 			return e;
 		}
-		p->links[c] = bpf_program__attach_perf_event(p->skel->progs.kaos_profile, p->fds[c]);
+		p->links[c] =
+			bpf_program__attach_perf_event(p->skel->progs.kaos_profile, p->fds[c]);
 		if (!p->links[c]) {
 			e = -errno;
 			snprintf(err, n, "profile: cannot attach to cpu %d: %s", c, strerror(-e));

@@ -201,11 +201,30 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
 	}
 }
 
-int kt_oneshot_finish(struct kt_oneshot *o)
+/* One line per rule that matched nothing during the whole run; returns how many. */
+static int say_unmatched(struct kt_oneshot *o)
+{
+	char why[512];
+	int n = 0;
+
+	for (int i = 0; i < kt_alerts_nrules(o->alerts); i++) {
+		if (kt_alerts_matched(o->alerts, i, true))
+			continue;
+		fprintf(stderr, "kaos-trace: alert '%s' matched nothing: %s\n",
+			kt_alerts_rule(o->alerts, i)->text,
+			kt_alert_unmatched_why(kt_alerts_rule(o->alerts, i), &o->s->agg, why,
+					       sizeof(why)));
+		n++;
+	}
+	return n;
+}
+
+int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched)
 {
 	char err[512];
 	int rc = 0;
 
+	*unmatched = 0;
 	if (kt_alerts_nrules(o->alerts)) {
 		oneshot_eval(o, kt_now_ns(CLOCK_MONOTONIC));
 		rc = (int)kt_alerts_fired(o->alerts);
@@ -213,6 +232,7 @@ int kt_oneshot_finish(struct kt_oneshot *o)
 			kt_alerts_nrules(o->alerts), kt_alerts_nrules(o->alerts) == 1 ? "" : "s",
 			(unsigned long long)kt_alerts_fired(o->alerts),
 			(unsigned long long)kt_alerts_resolved(o->alerts));
+		*unmatched = say_unmatched(o);
 	}
 	int werr;
 	uint64_t lost = kt_alerts_write_errors(o->alerts, &werr);
@@ -384,6 +404,7 @@ static const struct argp_option daemon_options[] = {
 	{"check-config", OPT_CHECK, NULL, 0,
 	 "Check the config and the flags (watched paths included), print the result, exit", 0},
 	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
+	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
 
@@ -435,6 +456,8 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 		d->check_only = true;
 		return 0;
 	}
+	if (key == 'h')
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP); /* exits 0, as -? does */
 	if (key == ARGP_KEY_INIT) {
 		/* getopt's own line names a bad option; argp's "Try --help" would be more */
 		state->err_stream = NULL;
@@ -1204,6 +1227,7 @@ static int daemon_run(struct daemon *d)
 
 			global_counters(&d->s, g);
 			kt_alerts_eval(d->alerts, &src);
+			kt_alerts_note_unmatched(d->alerts, &d->s.agg, now);
 			next_eval = now + d->cfg.eval_ns;
 		}
 		kt_alerts_reap(d->alerts, now);
@@ -1235,6 +1259,14 @@ static int daemon_run(struct daemon *d)
 		d->tl.t = NULL;
 	}
 	return 0;
+}
+
+/* verbose: libbpf's debug lines as debug log records. */
+static void log_libbpf(const char *line)
+{
+	int n = (int)strcspn(line, "\n");
+
+	kt_log(KT_LOG_DEBUG, "libbpf", "%.*s", n, line);
 }
 
 int kt_daemon_main(int argc, char **argv)
@@ -1294,7 +1326,7 @@ int kt_daemon_main(int argc, char **argv)
 				     .want_ts = c.timeline[0] != 0,
 				     .weight_latency = c.folded_latency,
 				     .ringbuf_bytes = c.ringbuf_bytes,
-				     .verbose = c.verbose};
+				     .bpf_log = c.verbose ? log_libbpf : NULL};
 	struct kt_targets watched;
 
 	/* the process scope is set at load: decided by the watches at start */

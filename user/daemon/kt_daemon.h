@@ -44,8 +44,10 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now_ns);
 /*
  * After the final drain: one last evaluation, outputs closed, o freed.
  * Returns the number of alerts that fired during the run, or -1 if an
- * output could not be written (reported on stderr).
+ * output could not be written (reported on stderr). *unmatched: rules
+ * whose selectors fit no traced ring during the whole run (one line each
+ * on stderr).
  */
-int kt_oneshot_finish(struct kt_oneshot *o);
+int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched);
 
 #endif /* KT_DAEMON_H */

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +39,24 @@ static void series_free(struct kt_series *s)
 	}
 }
 
+/* Forgets the left-out rings of pid (every image, or exec_gen only); every pid with everything. */
+static void forget_skipped(struct kt_agg *a, uint32_t pid, bool all, uint32_t exec_gen,
+			   bool everything)
+{
+	struct kt_ring_skip **kp = &a->skipped;
+
+	while (*kp) {
+		struct kt_ring_skip *k = *kp;
+
+		if (!everything && (k->pid != pid || (!all && k->exec_gen != exec_gen))) {
+			kp = &k->next;
+			continue;
+		}
+		*kp = k->next;
+		free(k);
+	}
+}
+
 void kt_agg_free(struct kt_agg *a)
 {
 	struct kt_ring_agg *r, *rn;
@@ -64,37 +81,8 @@ void kt_agg_free(struct kt_agg *a)
 		pn = p->next;
 		free(p);
 	}
+	forget_skipped(a, 0, true, 0, true);
 	memset(a, 0, sizeof(*a));
-}
-
-/* Process start in CLOCK_BOOTTIME ns (/proc/PID/stat field 22), 0 if unknown. */
-static uint64_t proc_start_ns(uint32_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long start = 0;
-	FILE *f;
-	char *p;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return 0;
-	}
-	fclose(f);
-	/* comm may contain spaces and parentheses: fields restart after the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* after ") " come fields 3..; starttime is field 22 */
-	if (sscanf(p + 2,
-		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
-		   "%llu",
-		   &start) != 1)
-		return 0;
-	return (uint64_t)start * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
 }
 
 /* The newest image of pid (new images go first in the list), or NULL. */
@@ -119,30 +107,30 @@ static struct kt_proc *proc_new(struct kt_agg *a, uint32_t pid)
 	return p;
 }
 
+/* A new process's name and start, from the lookup (unknown without one). */
+static void proc_learn(const struct kt_agg *a, struct kt_proc *p)
+{
+	const struct kt_agg_lookup *l = a->lookup;
+	uint64_t start = l && l->start_ns ? l->start_ns((pid_t)p->pid) : 0;
+	/* One clock tick of slack: a process must have started clearly after attach. */
+	uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+
+	if (!l || !l->comm || l->comm((pid_t)p->pid, p->comm, sizeof(p->comm)))
+		p->comm[0] = 0;
+	if (!p->comm[0])
+		snprintf(p->comm, sizeof(p->comm), "?");
+	p->started_after_attach = start && start >= a->attach_ns + tick;
+}
+
 struct kt_proc *kt_agg_proc(struct kt_agg *a, uint32_t pid)
 {
 	struct kt_proc *p = proc_find(a, pid);
-	char path[64];
-	FILE *f;
 
 	if (p)
 		return p;
 	p = proc_new(a, pid);
-	if (!p)
-		return NULL;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(p->comm, sizeof(p->comm), f))
-			p->comm[strcspn(p->comm, "\n")] = 0;
-		fclose(f);
-	}
-	if (!p->comm[0])
-		snprintf(p->comm, sizeof(p->comm), "?");
-	/* One clock tick of slack: a process must have started clearly after attach. */
-	uint64_t start = proc_start_ns(pid);
-	uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
-	p->started_after_attach = start && start >= a->attach_ns + tick;
+	if (p)
+		proc_learn(a, p);
 	return p;
 }
 
@@ -203,16 +191,14 @@ static void ring_set_name(struct kt_ring_agg *r, const char *name)
 			*c = '?';
 }
 
-static void ring_read_name(struct kt_ring_agg *r, uint64_t name_ptr)
+static void ring_read_name(const struct kt_agg *a, struct kt_ring_agg *r, uint64_t name_ptr)
 {
+	const struct kt_agg_lookup *l = a->lookup;
 	char buf[KT_NAME_LEN];
-	struct iovec local = {buf, sizeof(buf)};
-	struct iovec remote = {(void *)(uintptr_t)name_ptr, sizeof(buf)};
 
 	r->name_ptr = name_ptr;
-	if (!name_ptr)
-		return;
-	if (process_vm_readv((pid_t)r->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(buf))
+	if (!name_ptr || !l || !l->read_mem ||
+	    l->read_mem((pid_t)r->pid, name_ptr, buf, sizeof(buf)))
 		return;
 	ring_set_name(r, buf);
 }
@@ -317,6 +303,71 @@ static void agg_add_func(struct kt_agg *a, const struct kt_event *e)
 	}
 }
 
+/* An event of a ring the filter left out: counted as dropped (and as a probe hit). */
+static bool ring_skipped(struct kt_agg *a, struct kt_proc *p, uint32_t ring_id)
+{
+	for (const struct kt_ring_skip *k = a->skipped; k; k = k->next)
+		if (k->pid == p->pid && k->exec_gen == p->exec_gen && k->ring_id == ring_id) {
+			p->hits++; /* the process paid for the probe all the same */
+			p->hits_iv++;
+			a->ring_filter->dropped++;
+			return true;
+		}
+	return false;
+}
+
+/* Does the filter keep r (its name known by now, if it has one)? Notes which names matched. */
+static bool ring_filter_keeps(struct kt_ring_filter *f, const struct kt_ring_agg *r)
+{
+	bool keep = false;
+
+	for (int i = 0; i < f->nids; i++)
+		keep |= f->ids[i] == r->ring_id;
+	for (int i = 0; r->name[0] && i < f->nnames && i < KT_RING_FILTER_MAX; i++)
+		if (!strcmp(f->names[i], r->name)) {
+			f->matched |= 1ull << i;
+			keep = true;
+		}
+	return keep;
+}
+
+/* Moves a ring the filter left out from a->rings to a->skipped (r is freed). */
+static void ring_skip(struct kt_agg *a, struct kt_ring_agg *r)
+{
+	struct kt_ring_skip *k = malloc(sizeof(*k));
+
+	if (k) { /* without it the ring is looked at again at its next event */
+		*k = (struct kt_ring_skip){r->pid, r->exec_gen, r->ring_id, a->skipped};
+		a->skipped = k;
+	}
+	a->ring_filter->rings_dropped++;
+	kt_agg_forget_ring(a, r->pid, r->exec_gen, r->ring_id);
+}
+
+/*
+ * Names a ring from its event (the pointer into the traced process, or the
+ * name a close event carries) and, at its first event, lets the filter
+ * decide. False: the ring was left out (r is gone).
+ */
+static bool ring_admit(struct kt_agg *a, struct kt_ring_agg *r, const struct kt_event *e,
+		       size_t size)
+{
+	if (!r->name_ptr && e->name_ptr)
+		ring_read_name(a, r, e->name_ptr);
+	if (e->type == KT_EV_RING_CLOSE && !r->name[0] && (e->flags & KT_EVF_NAME) &&
+	    size >= sizeof(*e))
+		ring_set_name(r, e->name);
+	if (!a->ring_filter || r->filter_kept)
+		return true;
+	if (!ring_filter_keeps(a->ring_filter, r)) {
+		a->ring_filter->dropped++;
+		ring_skip(a, r);
+		return false;
+	}
+	r->filter_kept = true;
+	return true;
+}
+
 struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_t size)
 {
 	struct kt_ring_agg *r;
@@ -344,19 +395,19 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	a->events++;
 	a->events_iv++;
 	p = kt_agg_proc(a, e->pid);
+	if (p && a->ring_filter && ring_skipped(a, p, e->ring_id))
+		return NULL;
 	r = p ? ring_get(a, e->pid, p->exec_gen, e->ring_id) : NULL;
 	if (!p || !r)
 		return NULL;
 	p->hits++;
 	p->hits_iv++;
-	if (!r->name_ptr && e->name_ptr)
-		ring_read_name(r, e->name_ptr);
+	if (!ring_admit(a, r, e, size))
+		return NULL;
 
 	if (e->type == KT_EV_RING_CLOSE) {
 		/* Final counters: exact counts even when sampling skipped the tail. */
 		r->closed = true;
-		if (!r->name[0] && (e->flags & KT_EVF_NAME) && size >= sizeof(*e))
-			ring_set_name(r, e->name);
 		series_count(&r->s[KT_EV_SEND], p, e->count, 0);
 		series_count(&r->s[KT_EV_RECV], p, e->extra, 0);
 		return r;
@@ -389,6 +440,7 @@ static void forget(struct kt_agg *a, uint32_t pid, bool all, uint32_t exec_gen)
 	struct kt_ring_agg **rp = &a->rings;
 	struct kt_proc **pp = &a->procs;
 
+	forget_skipped(a, pid, all, exec_gen, false);
 	while (*rp) {
 		struct kt_ring_agg *r = *rp;
 

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "kt_control.h"
 #include "kt_event.h"
 #include "kt_hist.h"
@@ -44,8 +45,33 @@ struct kt_ring_agg {
 	char name[KT_NAME_LEN];
 	uint64_t name_ptr; /* where the name lives in the traced process */
 	bool closed;
+	bool filter_kept; /* passed the ring filter (kt_ring_filter) */
 	struct kt_series s[KT_EV_TYPES];
 	struct kt_ring_agg *next;
+};
+
+/*
+ * -r NAME (kaos-trace): which rings to keep when one is named. A name is
+ * known only once a ring's events arrive, so the choice is made here, at a
+ * ring's first event, not in the kernel; a ring is kept if its id is in
+ * ids or its name in names. Events of the other rings are counted, not
+ * folded: nothing is dropped silently.
+ */
+#define KT_RING_FILTER_MAX 64
+struct kt_ring_filter {
+	const uint32_t *ids;
+	int nids;
+	const char *const *names;
+	int nnames;	  /* <= KT_RING_FILTER_MAX */
+	uint64_t matched; /* bit i: names[i] matched a ring */
+	uint64_t dropped; /* events of the rings left out */
+	uint32_t rings_dropped;
+};
+
+/* A ring the filter left out: its later events are dropped without a lookup of its name. */
+struct kt_ring_skip {
+	uint32_t pid, exec_gen, ring_id;
+	struct kt_ring_skip *next;
 };
 
 struct kt_proc {
@@ -89,7 +115,21 @@ struct kt_func_agg {
 	struct kt_func_agg *next;
 };
 
+/*
+ * What the aggregation learns from the traced processes themselves: the
+ * owner of the kt_agg (the session) asks the OS layer (kt_proc's readers
+ * fit), so that the aggregation never reads /proc or another process's
+ * memory. A NULL lookup or member means unknown: comm "?", start unknown,
+ * ring names only from events that carry them.
+ */
+struct kt_agg_lookup {
+	int (*comm)(pid_t pid, char *buf, size_t len);			  /* 0 or -errno */
+	uint64_t (*start_ns)(pid_t pid);				  /* boot ns; 0: unknown */
+	int (*read_mem)(pid_t pid, uint64_t addr, void *buf, size_t len); /* 0 or -errno */
+};
+
 struct kt_agg {
+	const struct kt_agg_lookup *lookup; /* borrowed; set after kt_agg_init (NULL: none) */
 	struct kt_ring_agg *rings;
 	struct kt_func_agg *funcs;
 	const struct kt_func_desc *func_desc; /* borrowed; kt_agg_set_funcs() */
@@ -103,6 +143,8 @@ struct kt_agg {
 	uint32_t nprocs;
 	int npmu; /* --pmu counters carried by the events (set by the caller) */
 	char pmu_names[KT_PMU_MAX][64];
+	struct kt_ring_filter *ring_filter; /* borrowed; NULL: every ring is kept */
+	struct kt_ring_skip *skipped;	    /* the rings it left out */
 };
 
 void kt_agg_init(struct kt_agg *a, uint64_t attach_ns);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Folded-stack aggregation (kt_folded.h). */
 #include "kt_folded.h"
+#include "kt_array.h"
 #include "kt_sym.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@ struct folded_entry {
 	uint64_t weight;
 	uint32_t pid;
 	uint32_t nframes;
+	bool probe; /* taken at a libkaos probe site: trimmed to the API frame */
 	char comm[KT_FOLDED_COMM_LEN];
 	char event[KT_FOLDED_EVENT_LEN];
 	uint64_t frames[];
@@ -27,6 +29,7 @@ struct kt_folded {
 	struct folded_entry **slots;
 	size_t cap;
 	size_t n;
+	kt_folded_frame_fn frame_fn; /* probe stacks: classifies their frames */
 };
 
 struct kt_folded *kt_folded_new(void)
@@ -81,6 +84,8 @@ static uint64_t entry_hash(const struct folded_entry *e)
 {
 	uint64_t h = mix(0x243f6a8885a308d3ull, (uint64_t)e->pid << 32 | e->nframes);
 
+	h = mix(h, e->probe);
+
 	h = bytes_hash(h, e->comm, sizeof(e->comm));
 	h = bytes_hash(h, e->event, sizeof(e->event));
 	for (uint32_t i = 0; i < e->nframes; i++)
@@ -91,7 +96,7 @@ static uint64_t entry_hash(const struct folded_entry *e)
 static bool entry_equal(const struct folded_entry *a, const struct folded_entry *b)
 {
 	return a->hash == b->hash && a->pid == b->pid && a->nframes == b->nframes &&
-	       !memcmp(a->comm, b->comm, sizeof(a->comm)) &&
+	       a->probe == b->probe && !memcmp(a->comm, b->comm, sizeof(a->comm)) &&
 	       !memcmp(a->event, b->event, sizeof(a->event)) &&
 	       !memcmp(a->frames, b->frames, a->nframes * sizeof(a->frames[0]));
 }
@@ -134,8 +139,8 @@ static void copy_field(char *dst, size_t size, const char *s)
 		strncpy(dst, s, size - 1);
 }
 
-int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
-		  const uint64_t *stack, size_t nframes, uint64_t weight)
+static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+		      const uint64_t *stack, size_t nframes, uint64_t weight, bool probe)
 {
 	struct folded_entry *e;
 	size_t n = 0, i;
@@ -156,6 +161,7 @@ int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const cha
 		return -ENOMEM;
 	e->pid = pid;
 	e->nframes = (uint32_t)n;
+	e->probe = probe;
 	copy_field(e->comm, sizeof(e->comm), comm);
 	copy_field(e->event, sizeof(e->event), event);
 	if (n)
@@ -174,6 +180,24 @@ int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const cha
 	return 0;
 }
 
+int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+		  const uint64_t *stack, size_t nframes, uint64_t weight)
+{
+	return folded_add(f, pid, comm, event, stack, nframes, weight, false);
+}
+
+int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+			const uint64_t *stack, size_t nframes, uint64_t weight)
+{
+	return folded_add(f, pid, comm, event, stack, nframes, weight, true);
+}
+
+void kt_folded_set_frame_fn(struct kt_folded *f, kt_folded_frame_fn fn)
+{
+	if (f)
+		f->frame_fn = fn;
+}
+
 /* ------------------------------------------------------------------ output */
 
 struct strbuf {
@@ -184,21 +208,9 @@ struct strbuf {
 
 static void sb_reserve(struct strbuf *b, size_t more)
 {
-	size_t cap;
-	char *p;
-
-	if (b->oom || b->len + more + 1 <= b->cap)
-		return;
-	cap = b->cap ? b->cap : 256;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	p = realloc(b->s, cap);
-	if (!p) {
+	if (!b->oom &&
+	    (more > SIZE_MAX - 1 - b->len || kt_array_reserve(b->s, b->cap, b->len + more + 1)))
 		b->oom = true;
-		return;
-	}
-	b->s = p;
-	b->cap = cap;
 }
 
 /* Appends one frame, sanitized for the folded format, after a ';' if not first. */
@@ -247,10 +259,43 @@ static int line_cmp(const void *a, const void *b)
 	return strcmp(((const struct folded_line *)a)->s, ((const struct folded_line *)b)->s);
 }
 
-/* The folded line of one raw stack (malloc'd), or NULL on allocation failure. */
-static char *fold_entry(const struct folded_entry *e, unsigned int flags, kt_folded_sym_fn sym,
-			void *ctx)
+/* Return addresses point after the call: look up the call itself. */
+static uint64_t frame_addr(const struct folded_entry *e, uint32_t i)
 {
+	return i == 0 ? e->frames[i] : e->frames[i] - 1;
+}
+
+/*
+ * Index of the API frame a probe stack ends at: the outermost API frame
+ * reached from the probe site through the library's internal frames only
+ * (the innermost one, unless an API function is built on another). -1
+ * (keep everything) when the stack is no probe stack or the walk meets
+ * another frame first (frames missing, not symbolized): nothing is hidden
+ * on a guess.
+ */
+static int64_t api_frame(const struct kt_folded *f, const struct folded_entry *e, void *ctx)
+{
+	int64_t api = -1;
+
+	if (!e->probe || !f->frame_fn)
+		return -1;
+	for (uint32_t i = 0; i < e->nframes; i++) {
+		enum kt_folded_frame k = f->frame_fn(ctx, e->pid, e->frames[0], frame_addr(e, i));
+
+		if (k == KT_FRAME_API)
+			api = i;
+		else if (k == KT_FRAME_OTHER)
+			break; /* the caller's code (or unknown): the walk ends */
+	}
+	return api;
+}
+
+/* The folded line of one raw stack (malloc'd), or NULL on allocation failure. */
+static char *fold_entry(const struct kt_folded *f, const struct folded_entry *e, unsigned int flags,
+			kt_folded_sym_fn sym, void *ctx)
+{
+	int64_t api = api_frame(f, e, ctx);
+	uint32_t first = api < 0 ? 0 : (uint32_t)api;
 	struct strbuf b = {0};
 	char name[FRAME_NAME_MAX];
 
@@ -270,14 +315,13 @@ static char *fold_entry(const struct folded_entry *e, unsigned int flags, kt_fol
 	}
 	if (e->nframes == 0)
 		sb_frame(&b, "[no-stack]");
-	for (uint32_t i = e->nframes; i-- > 0;) {
-		/* Return addresses point after the call: look up the call itself. */
-		uint64_t addr = i == 0 ? e->frames[i] : e->frames[i] - 1;
-
+	for (uint32_t i = e->nframes; i-- > first;) {
 		name[0] = '\0';
-		if (sym(ctx, e->pid, addr, name, sizeof(name)) < 0)
+		if (sym(ctx, e->pid, frame_addr(e, i), name, sizeof(name)) < 0)
 			name[0] = '\0';
 		name[sizeof(name) - 1] = '\0';
+		if (i == api) /* the call the user made, not a compiler fragment of it (.cold) */
+			name[strcspn(name, ".")] = '\0';
 		sb_frame(&b, name);
 	}
 	if (flags & KT_FOLDED_EVENT_LEAF)
@@ -310,7 +354,7 @@ int kt_folded_write(struct kt_folded *f, FILE *out, unsigned int flags, kt_folde
 
 		if (!e)
 			continue;
-		lines[n].s = fold_entry(e, flags, sym, ctx);
+		lines[n].s = fold_entry(f, e, flags, sym, ctx);
 		lines[n].weight = e->weight;
 		if (!lines[n].s) {
 			ret = -ENOMEM;
@@ -344,4 +388,46 @@ out:
 int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n)
 {
 	return kt_sym_resolve(ctx, (pid_t)pid, addr, buf, n);
+}
+
+/*
+ * How the public API frame is recognised, and why so. libkaos' API is
+ * exactly its exported kaos_* functions: everything else in it is static or
+ * hidden, which the linker turns into local symbols. That holds for
+ * libkaos.so (.dynsym) and for a program linked with libkaos.a (the globals
+ * of its .symtab) alike, and needs nothing from libkaos but its naming
+ * rule. The alternatives: a list of internal names (fire_send,
+ * send1_probed_spsc...) rots with every refactoring of core/; a marker
+ * section or name prefix for the probe path would have to be kept by every
+ * function on it, and a missed one leaks into the output. The frame must
+ * lie in the probe site's own file, so that a program's kaos_* wrapper
+ * around libkaos.so is never taken for it. libkaos is built with
+ * -fno-optimize-sibling-calls (Makefile): a public function tail-calling
+ * its slow path would leave no frame to find. A compiler fragment of a
+ * kaos_* function (kaos_ring_claim.cold: local, a '.' no C name has) is its
+ * function's frame: libkaos has no static kaos_* functions.
+ *
+ * Internal frames (the non-exported functions of that file) let the walk
+ * go on from kaos_ring_send to the kaos_ipc_send that called it. In a
+ * program linked with libkaos.a its own static functions look internal too;
+ * that merges nothing wrongly because no libkaos API function calls back
+ * into the program (the pipeline runs its callbacks on its own threads,
+ * under start_thread), so no program frame lies between two API frames.
+ */
+enum kt_folded_frame kt_folded_frame_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr)
+{
+	struct kt_sym_info info;
+	char leaf_module[256];
+	bool kaos;
+
+	if (kt_sym_lookup(ctx, (pid_t)pid, leaf, &info) != KT_SYM_FUNC || !info.module)
+		return KT_FRAME_OTHER;
+	snprintf(leaf_module, sizeof(leaf_module), "%s", info.module);
+	if (kt_sym_lookup(ctx, (pid_t)pid, addr, &info) != KT_SYM_FUNC || !info.module ||
+	    strcmp(info.module, leaf_module))
+		return KT_FRAME_OTHER;
+	kaos = !strncmp(info.func, "kaos_", 5);
+	if (kaos && (info.exported || strchr(info.func, '.')))
+		return KT_FRAME_API;
+	return info.exported ? KT_FRAME_OTHER : KT_FRAME_INTERNAL;
 }

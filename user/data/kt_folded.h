@@ -30,10 +30,25 @@
  * address - 1, inside the call instruction, so that a call ending a
  * function (noreturn) is charged to its caller. A 0 address ends the stack
  * (bpf_get_stack zero-fills); a stack with no frames yields "[no-stack]".
+ *
+ * Probe stacks (kt_folded_add_probe, the USDT events) end at the call the
+ * user made. The frame classifier (kt_folded_set_frame_fn) sorts frames into
+ * public API, the library's internals and others. From the leaf, up
+ * through API and internal frames only: the outermost API frame
+ * (kaos_ipc_send calls kaos_ring_send through send_one). The frames below
+ * it are libkaos' own path (fire_send, send1_probed_spsc.cold...) and are
+ * left out:
+ *   [send];app;main;producer;kaos_ring_send
+ *   [send];app;main;client;kaos_ipc_send
+ * (the API frame's name cut at its first '.': kaos_ring_claim.cold is
+ * written kaos_ring_claim). A probe stack without an API frame is written
+ * whole. Stacks added with kt_folded_add (CPU and off-CPU samples) are
+ * never trimmed.
  */
 #ifndef KT_FOLDED_H
 #define KT_FOLDED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +75,27 @@ typedef int (*kt_folded_sym_fn)(void *ctx, uint32_t pid, uint64_t addr, char *bu
 /* kt_folded_sym_fn over a struct kt_sym (ctx): kt_sym_resolve(). */
 int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n);
 
+/* What a frame of a probe stack is, relative to the library of the probe site. */
+enum kt_folded_frame {
+	KT_FRAME_OTHER = 0,    /* another file's, an exported non-API function, unknown */
+	KT_FRAME_INTERNAL = 1, /* a non-exported function of the probe site's file */
+	KT_FRAME_API = 2,      /* a public API function of the probe site's file */
+};
+
+/*
+ * Classifies the frame at addr (already the call site for return
+ * addresses) of a stack whose probe site is leaf (the first frame). ctx is
+ * the symbolizer's.
+ */
+typedef enum kt_folded_frame (*kt_folded_frame_fn)(void *ctx, uint32_t pid, uint64_t leaf,
+						   uint64_t addr);
+
+/*
+ * kt_folded_frame_fn over a struct kt_sym (ctx): API = an exported kaos_*
+ * function of the probe site's own file (kt_folded.c says why).
+ */
+enum kt_folded_frame kt_folded_frame_kt(void *ctx, uint32_t pid, uint64_t leaf, uint64_t addr);
+
 struct kt_folded *kt_folded_new(void);
 void kt_folded_free(struct kt_folded *f);
 
@@ -70,6 +106,16 @@ void kt_folded_free(struct kt_folded *f);
  */
 int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 		  const uint64_t *stack, size_t nframes, uint64_t weight);
+
+/*
+ * kt_folded_add for a stack taken at a libkaos probe site: written from
+ * its public API frame up (see above). Same returns.
+ */
+int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+			const uint64_t *stack, size_t nframes, uint64_t weight);
+
+/* The frame classifier of probe stacks (NULL, the default: never trimmed). */
+void kt_folded_set_frame_fn(struct kt_folded *f, kt_folded_frame_fn fn);
 
 /* Distinct raw stacks held. */
 size_t kt_folded_size(const struct kt_folded *f);

@@ -79,24 +79,6 @@ uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, u
 	return want < cur / 2 ? cur / 2 : want;
 }
 
-uint64_t kt_proc_cpu_ns(pid_t pid)
-{
-	struct timespec ts;
-	clockid_t clk;
-
-	if (clock_getcpuclockid(pid, &clk) || clock_gettime(clk, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int read_remote(pid_t pid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
-	ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
-
-	return n == (ssize_t)len ? 0 : (n < 0 ? -errno : -EIO);
-}
-
 static int write_remote(pid_t pid, uint64_t addr, const void *buf, size_t len)
 {
 	struct iovec l = {(void *)buf, len}, r = {(void *)(uintptr_t)addr, len};
@@ -117,89 +99,65 @@ static int write_sample_every(pid_t pid, uint64_t ctl_addr, uint32_t every)
 			    sizeof(v));
 }
 
-uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
-{
-	char path[64], line[4096];
-	char seen[16][1024];
-	int nseen = 0;
-	FILE *f;
+/* The walk over a process's mapped files looking for its kaos_probe_control. */
+struct control_walk {
+	pid_t pid;
+	uint64_t addr, size;
+	char *msg;
+	size_t msglen;
+};
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
-	if (!f) {
-		snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
+/* The control's address in the process if file defines it (0 if not). */
+static uint64_t control_in_file(struct control_walk *w, const char *file, uint64_t *objsize)
+{
+	struct kaos_probe_control ctl;
+	struct kt_elf *elf;
+	uint64_t vaddr, size, addr;
+	int found;
+
+	if (kt_elf_open(file, &elf) != 0)
+		return 0;
+	found = kt_elf_find_symbol(elf, KAOS_PROBE_CONTROL_SYMBOL, &vaddr, &size) == 0 &&
+		size >= KAOS_PROBE_CONTROL_V1_SIZE;
+	kt_elf_close(elf);
+	if (!found || kt_sym_runtime_addr(w->pid, file, vaddr, &addr) != 0)
+		return 0;
+	if (kt_proc_read_mem(w->pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
+	    ctl.magic != KAOS_PROBE_CONTROL_MAGIC) {
+		snprintf(w->msg, w->msglen, "%s in pid %d has a bad magic",
+			 KAOS_PROBE_CONTROL_SYMBOL, (int)w->pid);
 		return 0;
 	}
+	*objsize = size;
+	return addr;
+}
+
+static int control_search(const struct kt_proc_map *m, void *arg)
+{
+	struct control_walk *w = arg;
+
+	w->addr = control_in_file(w, m->path, &w->size);
+	return w->addr != 0;
+}
+
+uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
+{
+	struct control_walk w = {.pid = pid, .msg = msg, .msglen = msglen};
+	int e;
+
 	snprintf(msg, msglen, "no mapped object of pid %d defines %s", (int)pid,
 		 KAOS_PROBE_CONTROL_SYMBOL);
-	while (fgets(line, sizeof(line), f)) {
-		char file[1024];
-		uint64_t vaddr, addr;
-		int dup = 0;
-
-		if (sscanf(line, "%*x-%*x %*s %*x %*s %*u %1023s", file) != 1 || file[0] != '/')
-			continue;
-		for (int i = 0; i < nseen; i++)
-			dup |= !strcmp(seen[i], file);
-		if (dup)
-			continue;
-		if (nseen < 16)
-			snprintf(seen[nseen++], sizeof(seen[0]), "%s", file);
-		struct kt_elf *elf;
-		uint64_t size;
-		int found;
-
-		if (kt_elf_open(file, &elf) != 0)
-			continue;
-		found = kt_elf_find_symbol(elf, KAOS_PROBE_CONTROL_SYMBOL, &vaddr, &size) == 0 &&
-			size >= KAOS_PROBE_CONTROL_V1_SIZE;
-		kt_elf_close(elf);
-		if (!found || kt_sym_runtime_addr(pid, file, vaddr, &addr) != 0)
-			continue;
-		struct kaos_probe_control ctl;
-
-		if (read_remote(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
-		    ctl.magic != KAOS_PROBE_CONTROL_MAGIC) {
-			snprintf(msg, msglen, "%s in pid %d has a bad magic",
-				 KAOS_PROBE_CONTROL_SYMBOL, (int)pid);
-			continue;
-		}
-		fclose(f);
-		*objsize = size;
-		return addr;
+	e = kt_proc_files_each(pid, false, control_search, &w);
+	if (e < 0) {
+		snprintf(msg, msglen, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-e));
+		return 0;
 	}
-	fclose(f);
-	return 0;
+	if (w.addr)
+		*objsize = w.size;
+	return w.addr;
 }
 
 /* ---------------------------------------------------------------- identity */
-
-uint64_t kt_proc_start_time(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long start = 0;
-	const char *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* comm may hold spaces and parentheses: fields resume after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1,
-			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-			 "%*d %*d %*d %llu",
-			 &start) != 1)
-		return 0;
-	return start;
-}
 
 static bool request_live(const struct kaos_probe_request *r)
 {
@@ -233,7 +191,7 @@ int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, uint64_t 
 	c->self_pid = (int32_t)getpid();
 	c->self_start = kt_proc_start_time(getpid());
 	c->proc_start = kt_proc_start_time(pid);
-	if (read_remote(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
+	if (kt_proc_read_mem(pid, addr, &ctl, KAOS_PROBE_CONTROL_V1_SIZE) ||
 	    ctl.magic != KAOS_PROBE_CONTROL_MAGIC) {
 		snprintf(msg, msglen, "%s in pid %d cannot be read", KAOS_PROBE_CONTROL_SYMBOL,
 			 (int)pid);
@@ -402,7 +360,7 @@ static int read_summary(const struct kt_control *c, struct kt_control_state *st)
 {
 	struct kaos_probe_control ctl = {0};
 	size_t len = control_len(c);
-	int e = read_remote(c->pid, c->addr, &ctl, len);
+	int e = kt_proc_read_mem(c->pid, c->addr, &ctl, len);
 
 	if (e)
 		return e;
@@ -440,7 +398,7 @@ static int update_slots(struct kt_control *c, uint32_t every, struct kaos_probe_
 	int mine = -1, free_slot = -1, e;
 	uint32_t eff = 0;
 
-	if ((e = read_remote(c->pid, c->addr, ctl, len)))
+	if ((e = kt_proc_read_mem(c->pid, c->addr, ctl, len)))
 		return e;
 	for (uint32_t i = 0; i < c->nslots; i++) {
 		struct kaos_probe_request *r = &ctl->slots[i];

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "kaos/probes.h"
+#include "kt_proc.h" /* kt_proc_start_time, kt_proc_cpu_ns go with the control */
 
 /*
  * A traced process's sampling control (kaos_probe_control, version 2 in
@@ -96,9 +97,6 @@ int kt_control_release(struct kt_control *c, struct kt_control_state *st, char *
 /* Reads the control without changing it (no lock): 0 or -errno. */
 int kt_control_read(const struct kt_control *c, struct kt_control_state *st);
 
-/* Start time of process pid (/proc/PID/stat field 22, clock ticks since boot); 0 if unknown. */
-uint64_t kt_proc_start_time(pid_t pid);
-
 /*
  * How each traced process's sampling period is chosen. Without --sample or
  * --budget a tracer runs under KT_DEFAULT_BUDGET_PCT: 1 % of the process's
@@ -177,8 +175,5 @@ struct kt_budget {
  */
 uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, uint64_t now_ns,
 			uint64_t cpu_ns, double hit_ns, double budget_pct);
-
-/* CPU time (user + system, all threads) that process pid has used, in ns; 0 if unreadable. */
-uint64_t kt_proc_cpu_ns(pid_t pid);
 
 #endif /* KT_CONTROL_H */

@@ -24,6 +24,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kt_proc.h"
 #include "kt_target.h"
 #include "kt_usdt.h"
 
@@ -120,29 +121,15 @@ static const struct at1_site nop5_as_at1 = {kt_feat_nop5_b_at, kt_feat_redzone5_
 /* File and file offset of a code address of this process, from /proc/self/maps. */
 static int addr_to_file(uintptr_t addr, char *path, size_t pathlen, uint64_t *off)
 {
-	FILE *m = fopen("/proc/self/maps", "r");
-	char line[4096];
-	int ret = -ENOENT;
+	struct kt_proc_map m;
+	int e = kt_proc_map_at(getpid(), addr, &m, path, pathlen);
 
-	if (!m)
-		return -errno;
-	while (fgets(line, sizeof(line), m)) {
-		unsigned long start, end, foff;
-		int pos = 0;
-
-		if (sscanf(line, "%lx-%lx %*s %lx %*s %*s %n", &start, &end, &foff, &pos) < 3 ||
-		    !pos)
-			continue;
-		if (addr < start || addr >= end || line[pos] != '/')
-			continue;
-		line[strcspn(line, "\n")] = 0;
-		snprintf(path, pathlen, "%s", line + pos);
-		*off = addr - start + foff;
-		ret = 0;
-		break;
-	}
-	fclose(m);
-	return ret;
+	if (e)
+		return e;
+	if (!kt_proc_map_file(&m))
+		return -ENOENT;
+	*off = addr - m.start + m.offset;
+	return 0;
 }
 
 static int read_int_file(const char *path, int *v)
@@ -810,7 +797,25 @@ static const struct kt_targets *checked;
 static enum kt_site checked_sites[64];
 static bool checked_combined;
 
-int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, size_t errlen)
+/* One line to the driver's note function (kaos-trace's own lines, without the prefix). */
+static void say(kt_features_note_fn note, void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(kt_features_note_fn note, void *ctx, const char *fmt, ...)
+{
+	char line[1536];
+	va_list ap;
+
+	if (!note)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	note(ctx, line);
+}
+
+int kt_features_check(const struct kt_targets *ts, bool time_sites, kt_features_note_fn note,
+		      void *ctx, char *err, size_t errlen)
 {
 	bool nop5 = false;
 	char msg[1024];
@@ -836,7 +841,7 @@ int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, s
 		return -1;
 	}
 	if (kt_features_notes(&probed, msg, sizeof(msg)))
-		fprintf(stderr, "kaos-trace: note: %s\n", msg);
+		say(note, ctx, "note: %s", msg);
 	if (time_sites && (nop5 || checked_combined))
 		kt_features_probe_start(&probed, KT_PROBE_SITES | (nop5 ? KT_PROBE_NOP5 : 0));
 	return 0;
@@ -867,7 +872,8 @@ static int refuse_nop5(const char *path, char *err, size_t errlen)
 	return -1;
 }
 
-int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
+int kt_features_site_finish(bool allow_nop5, kt_features_note_fn note, void *ctx, char *err,
+			    size_t errlen)
 {
 	char msg[1024];
 	int n;
@@ -882,7 +888,7 @@ int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
 			return refuse_nop5(checked->v[i].path, err, errlen);
 	if (checked_combined) {
 		kt_features_site_line(&probed, msg, sizeof(msg));
-		fprintf(stderr, "kaos-trace: probe sites: attaching at %s\n", msg);
+		say(note, ctx, "probe sites: attaching at %s", msg);
 	}
 	for (int i = 0; i < n; i++) {
 		bool dup = false;
@@ -890,7 +896,7 @@ int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen)
 		for (int j = 0; j < i; j++)
 			dup |= !strcmp(checked->v[i].path, checked->v[j].path);
 		if (!dup && kt_features_site_advice(&probed, checked_sites[i], msg, sizeof(msg)))
-			fprintf(stderr, "kaos-trace: note: %s: %s\n", checked->v[i].path, msg);
+			say(note, ctx, "note: %s: %s", checked->v[i].path, msg);
 	}
 	return probed.site_at;
 }
@@ -906,18 +912,18 @@ void kt_features_explain(FILE *out)
 		yes_no(probed.ringbuf), yes_no(probed.cookie));
 }
 
-int kt_features_cmd(void)
+int kt_features_cmd(FILE *out)
 {
 	struct kt_features f;
 	char msg[1024];
 	int missing;
 
 	kt_features_probe(&f, KT_PROBE_SITES | KT_PROBE_ALL);
-	kt_features_print(stdout, &f);
+	kt_features_print(out, &f);
 	missing = kt_features_missing(&f, msg, sizeof(msg));
 	if (missing)
-		printf("missing: %s\n", msg);
+		fprintf(out, "missing: %s\n", msg);
 	if (kt_features_notes(&f, msg, sizeof(msg)))
-		printf("notes: %s\n", msg);
+		fprintf(out, "notes: %s\n", msg);
 	return missing ? 1 : 0;
 }

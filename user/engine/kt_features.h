@@ -128,26 +128,31 @@ void kt_features_site_line(const struct kt_features *f, char *buf, size_t len);
 /* The report of `kaos-trace features`: one "name: value" line each. */
 void kt_features_print(FILE *out, const struct kt_features *f);
 
+/* Receives kaos-trace's start-up notes, one line each ("note: ...", no newline). */
+typedef void (*kt_features_note_fn)(void *ctx, const char *line);
+
 /*
- * kaos-trace's start: probes the kernel, prints notes on stderr, returns -1
- * with err naming what is missing if kaos-trace cannot run here. If
- * time_sites and a target has combined (or nop5) sites on x86-64, starts
+ * kaos-trace's start: probes the kernel, gives notes to note (NULL: none),
+ * returns -1 with err naming what is missing if kaos-trace cannot run here.
+ * If time_sites and a target has combined (or nop5) sites on x86-64, starts
  * the site self-test, which kt_features_site_finish() collects. ts must
  * outlive that call.
  */
 struct kt_targets;
-int kt_features_check(const struct kt_targets *ts, bool time_sites, char *err, size_t errlen);
+int kt_features_check(const struct kt_targets *ts, bool time_sites, kt_features_note_fn note,
+		      void *ctx, char *err, size_t errlen);
 /*
- * Before attaching: collects the self-test, prints where kaos-trace attaches
- * on combined sites and why (one line, if a target has them) and advice per
- * target. Returns the attach offset on combined sites (0 or 1), or -1 with
- * err set when a target has plain 5-byte nop sites (the fork hazard on
- * kernels that optimise them) and allow_nop5 is false.
+ * Before attaching: collects the self-test, gives note where kaos-trace
+ * attaches on combined sites and why (one line, if a target has them) and
+ * advice per target. Returns the attach offset on combined sites (0 or 1),
+ * or -1 with err set when a target has plain 5-byte nop sites (the fork
+ * hazard on kernels that optimise them) and allow_nop5 is false.
  */
-int kt_features_site_finish(bool allow_nop5, char *err, size_t errlen);
+int kt_features_site_finish(bool allow_nop5, kt_features_note_fn note, void *ctx, char *err,
+			    size_t errlen);
 /* After a failed BPF load: one line of what the kernel offers, for context. */
 void kt_features_explain(FILE *out);
-/* `kaos-trace features`: probe, print, exit status 0 if nothing needed is missing. */
-int kt_features_cmd(void);
+/* `kaos-trace features`: probe, print to out, exit status 0 if nothing needed is missing. */
+int kt_features_cmd(FILE *out);
 
 #endif /* KT_FEATURES_H */

@@ -40,6 +40,7 @@ struct ring_buffer;
 struct bpf_link;
 struct kt_sym;
 struct kt_folded;
+struct kt_waits;
 
 #define KT_SESSION_NPROBES    5 /* send, recv, backpressure, retransmit, ring_close */
 #define KT_SESSION_MAX_HOOKS  4
@@ -56,10 +57,10 @@ struct kt_session_opts {
 	bool stacks;	     /* user stacks with each event, folded into s->folded */
 	bool want_ts;	     /* USDT events carry ts_ns (--timeline); else 0, ~60 ns less a hit */
 	bool weight_latency; /* folded weight: latency ns instead of 1 */
-	uint64_t ringbuf_bytes; /* power of two >= 4096; 0: 2 MiB */
-	bool verbose;		/* libbpf debug output on stderr */
-	bool folded;		/* a symbolizer and folded stacks even without stacks (--profile) */
-	uint32_t pmu_nr;	/* --pmu: counters read by the probes (kt_pmu), per CPU */
+	uint64_t ringbuf_bytes;		   /* power of two >= 4096; 0: 2 MiB */
+	void (*bpf_log)(const char *line); /* with it: libbpf's debug output, line by line */
+	bool folded;	 /* a symbolizer and folded stacks even without stacks (--profile) */
+	uint32_t pmu_nr; /* --pmu: counters read by the probes (kt_pmu), per CPU */
 	uint32_t pmu_ncpus;
 	/*
 	 * Process scope (-b PROGRAM): probes pass only in processes added with
@@ -106,9 +107,11 @@ struct kt_session {
 	struct kt_agg agg;
 	struct kt_sym *sym;	  /* with stacks: symbolizer of the traced processes */
 	struct kt_folded *folded; /* with stacks: folded stacks since start/clear */
+	struct kt_waits *waits;	  /* with --weight latency: a send's own time (kt_waits.h) */
 	bool weight_latency;
 	pid_t self;
 	double hit_ns;		     /* cost of one probe hit (calibrated or given) */
+	bool hit_cached;	     /* hit_ns is an earlier start's measurement (this boot) */
 	struct bpf_link *calib_link; /* the calibration's probe: detached at close only */
 	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
 	uint64_t t_start;			      /* CLOCK_MONOTONIC at kt_session_start */
@@ -123,7 +126,7 @@ struct kt_session {
 	void *event_name_ctx;
 	/* sampling: how periods are chosen, and where its notes go (one line each) */
 	struct kt_sampling sampling;
-	void (*note)(void *ctx, bool warning, const char *line); /* NULL: stderr */
+	void (*note)(void *ctx, bool warning, const char *line); /* the driver prints */
 	void *note_ctx;
 	uint64_t cost_warnings; /* cost warnings given so far */
 };
@@ -140,10 +143,12 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *opts, ch
 void kt_session_print_bpf_log(FILE *f);
 
 /*
- * Measures the cost of one probe hit on this machine (the same ring loop
- * traced and untraced, in this process's own libkaos) and sets s->hit_ns.
- * Call before attaching anything. Returns hit_ns (0 if it could not run).
- * Its probe (on this process only) stays attached until kt_session_close().
+ * Measures the cost of one probe hit on this machine (passes over a probe
+ * site of kaos-trace's own, traced and untraced) and sets s->hit_ns, or
+ * takes an earlier start's figure for this boot, build and options from
+ * /run/kaos-trace (s->hit_cached: kt_bootcache.h). Call before attaching
+ * anything. Returns hit_ns (0 if it could not run). Its probe (on this
+ * process only) stays attached until kt_session_close().
  */
 double kt_session_calibrate(struct kt_session *s);
 

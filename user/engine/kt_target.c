@@ -12,7 +12,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kt_array.h"
 #include "kt_elf.h"
+#include "kt_proc.h"
 #include "kt_usdt.h"
 
 #ifndef CAP_PERFMON
@@ -29,15 +31,8 @@ static int push_program(struct kt_targets *ts, pid_t pid, const char *path, cons
 		if (ts->v[i].pid == pid && !strcmp(ts->v[i].path, path) &&
 		    !strcmp(ts->v[i].program, program))
 			return 0;
-	if (ts->n == ts->cap) {
-		int cap = ts->cap ? ts->cap * 2 : 8;
-		struct kt_target *v = realloc(ts->v, sizeof(*v) * (size_t)cap);
-
-		if (!v)
-			return -1;
-		ts->v = v;
-		ts->cap = cap;
-	}
+	if (kt_array_reserve(ts->v, ts->cap, (size_t)ts->n + 1))
+		return -1;
 	memset(&ts->v[ts->n], 0, sizeof(ts->v[0]));
 	ts->v[ts->n].pid = pid;
 	snprintf(ts->v[ts->n].path, sizeof(ts->v[0].path), "%s", path);
@@ -163,62 +158,60 @@ static int kaos_probe_count(const char *path, char *err, size_t errlen)
 	return n > 0;
 }
 
+/* The walk over a process's mapped files looking for objects with kaos probes. */
+struct probed_walk {
+	struct kt_targets *ts;
+	pid_t pid;
+	int found;
+};
+
+/* Each executable file (once): 0, or -ENOMEM. */
+static int add_if_probed(const struct kt_proc_map *m, void *arg)
+{
+	struct probed_walk *w = arg;
+	char rooted[PATH_MAX + 32], ebuf[256];
+	const char *use;
+
+	/* Prefer the process's own view of the file (containers). */
+	snprintf(rooted, sizeof(rooted), "/proc/%d/root%s", (int)w->pid, m->path);
+	use = access(rooted, R_OK) == 0 ? rooted : m->path;
+	if (kaos_probe_count(use, ebuf, sizeof(ebuf)) != 1)
+		return 0;
+	if (push(w->ts, w->pid, use))
+		return -ENOMEM;
+	w->found++;
+	return 0;
+}
+
+static void maps_error(pid_t pid, int e, char *err, size_t errlen)
+{
+	if (e == -ENOENT)
+		snprintf(err, errlen, "no such process: %d", (int)pid);
+	else if (e == -EACCES || e == -EPERM)
+		/* ptrace access mode read: another user's process needs this */
+		snprintf(err, errlen,
+			 "cannot read /proc/%d/maps: %s (pid %d belongs to another user: "
+			 "CAP_SYS_PTRACE or root is needed)",
+			 (int)pid, strerror(-e), (int)pid);
+	else if (e == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	else
+		snprintf(err, errlen, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-e));
+}
+
 int kt_targets_add_pid(struct kt_targets *ts, pid_t pid, char *err, size_t errlen)
 {
-	char path[64], line[PATH_MAX + 256], seen[32][PATH_MAX];
-	int nseen = 0, found = 0;
-	FILE *f;
+	struct probed_walk w = {.ts = ts, .pid = pid};
+	int e = kt_proc_files_each(pid, true, add_if_probed, &w);
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
-	if (!f) {
-		if (errno == ENOENT)
-			snprintf(err, errlen, "no such process: %d", (int)pid);
-		else if (errno == EACCES || errno == EPERM)
-			/* ptrace access mode read: another user's process needs this */
-			snprintf(err, errlen,
-				 "cannot read %s: %s (pid %d belongs to another user: "
-				 "CAP_SYS_PTRACE or root is needed)",
-				 path, strerror(errno), (int)pid);
-		else
-			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char perms[8], file[PATH_MAX], ebuf[256];
-		int dup = 0;
-
-		if (sscanf(line, "%*x-%*x %7s %*x %*s %*u %4095s", perms, file) != 2)
-			continue;
-		if (file[0] != '/' || perms[2] != 'x')
-			continue;
-		for (int i = 0; i < nseen; i++)
-			dup |= !strcmp(seen[i], file);
-		if (dup || nseen == 32)
-			continue;
-		snprintf(seen[nseen++], PATH_MAX, "%s", file);
-		/* Prefer the process's own view of the file (containers). */
-		char rooted[PATH_MAX + 32];
-
-		snprintf(rooted, sizeof(rooted), "/proc/%d/root%s", (int)pid, file);
-		const char *use = access(rooted, R_OK) == 0 ? rooted : file;
-
-		if (kaos_probe_count(use, ebuf, sizeof(ebuf)) == 1) {
-			if (push(ts, pid, use)) {
-				fclose(f);
-				snprintf(err, errlen, "out of memory");
-				return -1;
-			}
-			found++;
-		}
-	}
-	fclose(f);
-	if (!found) {
+	if (e)
+		maps_error(pid, e, err, errlen);
+	else if (!w.found)
 		snprintf(err, errlen, "pid %d maps no object with kaos probes (is libkaos loaded?)",
 			 (int)pid);
-		return KT_TARGET_NO_PROBES;
-	}
-	return 0;
+	if (e)
+		return -1;
+	return w.found ? 0 : KT_TARGET_NO_PROBES;
 }
 
 int kt_targets_add_path(struct kt_targets *ts, const char *path, char *err, size_t errlen)

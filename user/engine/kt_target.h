@@ -30,7 +30,7 @@ struct kt_target {
 struct kt_targets {
 	struct kt_target *v;
 	int n;
-	int cap;
+	size_t cap;
 };
 
 /*

@@ -54,11 +54,47 @@ static int in_file(uint64_t off, uint64_t len, uint64_t fsize)
 	return off <= fsize && len <= fsize - off;
 }
 
+/*
+ * Reads the ELF and program headers of the open file e->fd, checking that
+ * the section and program header tables lie inside the file: 0 or
+ * -KT_ELF_ETRUNC.
+ */
+static int elf_read_headers(struct kt_elf *e)
+{
+	size_t shnum;
+
+	e->elf = elf_begin(e->fd, ELF_C_READ, NULL);
+	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF || !gelf_getehdr(e->elf, &e->ehdr))
+		return -KT_ELF_ETRUNC;
+	if (elf_getshdrnum(e->elf, &shnum) != 0 || elf_getphdrnum(e->elf, &e->phnum) != 0)
+		return -KT_ELF_ETRUNC;
+	/*
+	 * libelf quietly reports 0 sections when the table lies beyond the end
+	 * of the file: check the header's own figures too.
+	 */
+	if (e->ehdr.e_shoff != 0 && e->ehdr.e_shnum > shnum)
+		shnum = e->ehdr.e_shnum;
+	if (e->ehdr.e_shoff != 0 && shnum == 0)
+		shnum = 1; /* extended numbering: entry 0 holds the count */
+	if (e->ehdr.e_phnum > e->phnum && e->ehdr.e_phnum != PN_XNUM)
+		e->phnum = e->ehdr.e_phnum;
+	if ((shnum > 0 && e->ehdr.e_shentsize != gelf_fsize(e->elf, ELF_T_SHDR, 1, EV_CURRENT)) ||
+	    (e->phnum > 0 && e->ehdr.e_phentsize != gelf_fsize(e->elf, ELF_T_PHDR, 1, EV_CURRENT)))
+		return -KT_ELF_ETRUNC;
+	if (shnum > 0 && (!in_file(e->ehdr.e_shoff, (uint64_t)shnum * e->ehdr.e_shentsize,
+				   (uint64_t)e->st.st_size) ||
+			  elf_getshdrstrndx(e->elf, &e->shstrndx) != 0))
+		return -KT_ELF_ETRUNC;
+	if (e->phnum > 0 && !in_file(e->ehdr.e_phoff, (uint64_t)e->phnum * e->ehdr.e_phentsize,
+				     (uint64_t)e->st.st_size))
+		return -KT_ELF_ETRUNC;
+	return 0;
+}
+
 int kt_elf_open(const char *path, struct kt_elf **out)
 {
 	struct kt_elf *e;
 	unsigned char ident[EI_NIDENT];
-	size_t shnum;
 	int err, saved_errno;
 
 	if (!path || !out)
@@ -89,42 +125,9 @@ int kt_elf_open(const char *path, struct kt_elf **out)
 		err = -KT_ELF_ENOTELF;
 		goto fail;
 	}
-	e->elf = elf_begin(e->fd, ELF_C_READ, NULL);
-	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF || !gelf_getehdr(e->elf, &e->ehdr)) {
-		err = -KT_ELF_ETRUNC;
+	err = elf_read_headers(e);
+	if (err)
 		goto fail;
-	}
-	if (elf_getshdrnum(e->elf, &shnum) != 0 || elf_getphdrnum(e->elf, &e->phnum) != 0) {
-		err = -KT_ELF_ETRUNC;
-		goto fail;
-	}
-	/*
-	 * libelf quietly reports 0 sections when the table lies beyond the end
-	 * of the file: check the header's own figures too.
-	 */
-	if (e->ehdr.e_shoff != 0 && e->ehdr.e_shnum > shnum)
-		shnum = e->ehdr.e_shnum;
-	if (e->ehdr.e_shoff != 0 && shnum == 0)
-		shnum = 1; /* extended numbering: entry 0 holds the count */
-	if (e->ehdr.e_phnum > e->phnum && e->ehdr.e_phnum != PN_XNUM)
-		e->phnum = e->ehdr.e_phnum;
-	if ((shnum > 0 && e->ehdr.e_shentsize != gelf_fsize(e->elf, ELF_T_SHDR, 1, EV_CURRENT)) ||
-	    (e->phnum > 0 &&
-	     e->ehdr.e_phentsize != gelf_fsize(e->elf, ELF_T_PHDR, 1, EV_CURRENT))) {
-		err = -KT_ELF_ETRUNC;
-		goto fail;
-	}
-	if (shnum > 0 && (!in_file(e->ehdr.e_shoff, (uint64_t)shnum * e->ehdr.e_shentsize,
-				   (uint64_t)e->st.st_size) ||
-			  elf_getshdrstrndx(e->elf, &e->shstrndx) != 0)) {
-		err = -KT_ELF_ETRUNC;
-		goto fail;
-	}
-	if (e->phnum > 0 && !in_file(e->ehdr.e_phoff, (uint64_t)e->phnum * e->ehdr.e_phentsize,
-				     (uint64_t)e->st.st_size)) {
-		err = -KT_ELF_ETRUNC;
-		goto fail;
-	}
 	*out = e;
 	return 0;
 

@@ -4,6 +4,8 @@
 #include "kt_clock.h"
 #include "kt_debuginfo.h"
 #include "kt_elf.h"
+#include "kt_array.h"
+#include "kt_proc.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -26,6 +28,7 @@ struct kt_fn {
 	uint32_t rank; /* lower is the better alias (see fn_rank) */
 	bool unsized;  /* st_size was 0: size is an upper bound, clamped to the next symbol */
 	bool boundary; /* not a function: only ends a preceding size-0 function (load time) */
+	bool exported; /* global or weak, default or protected visibility (see kt_sym_info) */
 };
 
 /* The function symbols of one ELF file, shared by every mapping of it. */
@@ -105,18 +108,8 @@ static int64_t pool_add(struct kt_module *m, const char *name)
 	size_t len = strcspn(name, "@");
 	size_t off = m->names_len;
 
-	if (len + 1 > m->names_cap - m->names_len) {
-		size_t cap = m->names_cap ? m->names_cap * 2 : 4096;
-		char *p;
-
-		while (cap - m->names_len < len + 1)
-			cap *= 2;
-		p = realloc(m->names, cap);
-		if (!p)
-			return -1;
-		m->names = p;
-		m->names_cap = cap;
-	}
+	if (kt_array_reserve(m->names, m->names_cap, off + len + 1))
+		return -1;
 	memcpy(m->names + off, name, len);
 	m->names[off + len] = '\0';
 	m->names_len += len + 1;
@@ -182,16 +175,9 @@ static int collect_fn_cb(const char *name, const GElf_Sym *sym, void *arg)
 	if (sym->st_value == 0 || !*name || type == STT_SECTION || type == STT_FILE ||
 	    type == STT_TLS)
 		return 0;
-	if (m->nfns == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		struct kt_fn *p = realloc(m->fns, cap * sizeof(*p));
-
-		if (!p) {
-			c->err = -ENOMEM;
-			return 1;
-		}
-		m->fns = p;
-		c->cap = cap;
+	if (kt_array_reserve(m->fns, c->cap, m->nfns + 1)) {
+		c->err = -ENOMEM;
+		return 1;
 	}
 	off = boundary ? 0 : pool_add(m, name);
 	if (off < 0 || off > UINT32_MAX) {
@@ -204,6 +190,9 @@ static int collect_fn_cb(const char *name, const GElf_Sym *sym, void *arg)
 	m->fns[m->nfns].rank = fn_rank(name, sym);
 	m->fns[m->nfns].unsized = sym->st_size == 0;
 	m->fns[m->nfns].boundary = boundary;
+	m->fns[m->nfns].exported = GELF_ST_BIND(sym->st_info) != STB_LOCAL &&
+				   (GELF_ST_VISIBILITY(sym->st_other) == STV_DEFAULT ||
+				    GELF_ST_VISIBILITY(sym->st_other) == STV_PROTECTED);
 	if (sym->st_size == 0 && !boundary)
 		m->fns[m->nfns].size = section_end(c->e, sym) - sym->st_value;
 	m->nfns++;
@@ -434,54 +423,65 @@ static void maps_free(struct kt_mapping *maps, size_t n)
 	free(maps);
 }
 
-/* Parses one maps line into mp if it is an executable mapping; 1 if kept, 0 if not, <0 error. */
-static int parse_maps_line(char *line, struct kt_mapping *mp)
+/* The executable mapping m as mp: 1 if kept, 0 if not, -ENOMEM. */
+static int mapping_from(const struct kt_proc_map *m, struct kt_mapping *mp)
 {
-	unsigned long long start, end, pgoff, ino;
-	unsigned int major, minor;
-	char perms[8];
-	int pos = 0;
-	char *path;
-	size_t len;
-
-	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &pgoff, &major,
-		   &minor, &ino, &pos) < 7 ||
-	    pos == 0)
-		return 0;
-	if (strlen(perms) < 3 || perms[2] != 'x' || end <= start)
-		return 0;
 	memset(mp, 0, sizeof(*mp));
-	mp->start = start;
-	mp->end = end;
-	mp->pgoff = pgoff;
-	path = line + pos;
-	len = strlen(path);
-	while (len > 0 && (path[len - 1] == '\n' || path[len - 1] == ' '))
-		path[--len] = '\0';
-	if (len == 0 || !strncmp(path, "[anon", 5)) {
+	if (!kt_proc_map_exec(m) || m->end <= m->start)
+		return 0;
+	mp->start = m->start;
+	mp->end = m->end;
+	mp->pgoff = m->offset;
+	if (!m->path[0] || !strncmp(m->path, "[anon", 5)) {
 		mp->kind = MAP_ANON;
 		mp->bound = true;
 		return 1;
 	}
-	if (path[0] == '[') {
+	if (m->path[0] == '[') {
 		mp->kind = MAP_SPECIAL;
 		mp->bound = true;
-		mp->special = strdup(path);
-		if (!mp->special)
-			return -ENOMEM;
+		mp->special = strdup(m->path);
 		mp->name = mp->special;
-		return 1;
+		return mp->special ? 1 : -ENOMEM;
 	}
 	mp->kind = MAP_FILE;
-	if (len > 10 && !strcmp(path + len - 10, " (deleted)")) {
-		mp->deleted = true;
-		path[len - 10] = '\0';
-	}
-	mp->path = strdup(path);
+	mp->deleted = m->deleted;
+	mp->path = strdup(m->path);
 	if (!mp->path)
 		return -ENOMEM;
 	mp->name = strrchr(mp->path, '/') ? strrchr(mp->path, '/') + 1 : mp->path;
 	return 1;
+}
+
+/* The executable mappings of a process, being read. */
+struct maps_walk {
+	struct kt_mapping *maps;
+	size_t n, cap;
+	bool read; /* the maps could be opened */
+};
+
+static int maps_collect(const struct kt_proc_map *m, void *arg)
+{
+	struct maps_walk *w = arg;
+	struct kt_mapping mp;
+	int kept = mapping_from(m, &mp);
+
+	w->read = true;
+	if (kept <= 0) {
+		mapping_clear(&mp);
+		return kept;
+	}
+	/* The kernel lists mappings in address order; keep the array sorted anyway. */
+	if (w->n > 0 && mp.start < w->maps[w->n - 1].end) {
+		mapping_clear(&mp);
+		return 0;
+	}
+	if (kt_array_reserve(w->maps, w->cap, w->n + 1)) {
+		mapping_clear(&mp);
+		return -ENOMEM;
+	}
+	w->maps[w->n++] = mp;
+	return 0;
 }
 
 /* Index of the mapping containing addr, or -1. */
@@ -525,57 +525,22 @@ static const struct kt_mapping *maps_same(const struct kt_proc *p, const struct 
  */
 static int proc_read_maps(struct kt_sym *s, struct kt_proc *p)
 {
-	char path[64];
-	struct kt_mapping *maps = NULL;
-	size_t n = 0, cap = 0;
-	char *line = NULL;
-	size_t linecap = 0;
-	FILE *f;
-	int ret = 0;
+	struct maps_walk w = {0};
+	struct kt_mapping *maps;
+	size_t n;
+	int ret;
 
 	p->read_ns = kt_now_ns(CLOCK_MONOTONIC);
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)p->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	s->st.maps_reads++;
-	while (getline(&line, &linecap, f) > 0) {
-		struct kt_mapping mp;
-		int kept;
-
-		kept = parse_maps_line(line, &mp);
-		if (kept < 0) {
-			mapping_clear(&mp);
-			ret = kept;
-			break;
-		}
-		if (!kept)
-			continue;
-		/* The kernel lists mappings in address order; keep the array sorted anyway. */
-		if (n > 0 && mp.start < maps[n - 1].end) {
-			mapping_clear(&mp);
-			continue;
-		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			struct kt_mapping *q = realloc(maps, ncap * sizeof(*q));
-
-			if (!q) {
-				mapping_clear(&mp);
-				ret = -ENOMEM;
-				break;
-			}
-			maps = q;
-			cap = ncap;
-		}
-		maps[n++] = mp;
-	}
-	free(line);
-	fclose(f);
+	ret = kt_proc_maps_each(p->pid, maps_collect, &w);
+	/* an exited process not yet reaped has empty maps: a read all the same */
+	if (w.read || !ret)
+		s->st.maps_reads++;
 	if (ret < 0) {
-		maps_free(maps, n);
+		maps_free(w.maps, w.n);
 		return ret;
 	}
+	maps = w.maps;
+	n = w.n;
 	for (size_t i = 0; i < n; i++) {
 		struct kt_mapping *mp = &maps[i];
 		const struct kt_mapping *old;
@@ -754,6 +719,7 @@ int kt_sym_lookup(struct kt_sym *s, pid_t pid, uint64_t addr, struct kt_sym_info
 		info->kind = KT_SYM_FUNC;
 		info->func = mp->mod->names + fn->name;
 		info->func_off = vaddr - fn->addr;
+		info->exported = fn->exported;
 	}
 	return info->kind;
 }
@@ -795,16 +761,39 @@ void kt_sym_get_stats(const struct kt_sym *s, struct kt_sym_stats *st)
 		*st = s->st;
 }
 
+/* Looking for where a file's segments are mapped in a process. */
+struct bias_walk {
+	const struct kt_elf *e;
+	const GElf_Phdr *segs;
+	size_t nsegs;
+	uint64_t page, vaddr, addr;
+};
+
+static int bias_match(const struct kt_proc_map *m, void *arg)
+{
+	struct bias_walk *w = arg;
+
+	if (m->inode != w->e->st.st_ino || m->dev != w->e->st.st_dev)
+		return 0;
+	/*
+	 * The kernel maps each PT_LOAD from its page-aligned offset to its
+	 * page-aligned address: the segment mapped here gives the load bias.
+	 */
+	for (size_t i = 0; i < w->nsegs; i++) {
+		if ((w->segs[i].p_offset & ~(w->page - 1)) != m->offset)
+			continue;
+		w->addr = m->start - (w->segs[i].p_vaddr & ~(w->page - 1)) + w->vaddr;
+		return 1;
+	}
+	return 0;
+}
+
 int kt_sym_runtime_addr(pid_t pid, const char *path, uint64_t vaddr, uint64_t *addr)
 {
 	struct kt_elf *e = NULL;
 	GElf_Phdr segs[32];
-	char mpath[64];
-	char *line = NULL;
-	size_t linecap = 0, nsegs;
 	long pg = sysconf(_SC_PAGESIZE);
-	uint64_t page = pg > 0 ? (uint64_t)pg : 4096;
-	FILE *f;
+	struct bias_walk w = {.segs = segs, .page = pg > 0 ? (uint64_t)pg : 4096, .vaddr = vaddr};
 	int ret;
 
 	if (pid <= 0 || !path || !addr)
@@ -817,39 +806,11 @@ int kt_sym_runtime_addr(pid_t pid, const char *path, uint64_t vaddr, uint64_t *a
 		kt_elf_close(e);
 		return -EINVAL;
 	}
-	nsegs = (size_t)ret;
-	snprintf(mpath, sizeof(mpath), "/proc/%d/maps", (int)pid);
-	f = fopen(mpath, "re");
-	if (!f) {
-		ret = -errno;
-		kt_elf_close(e);
-		return ret;
-	}
-	ret = -ENOENT;
-	while (ret == -ENOENT && getline(&line, &linecap, f) > 0) {
-		unsigned long long start, end, pgoff, ino;
-		unsigned int major, minor;
-		char perms[8];
-
-		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &pgoff,
-			   &major, &minor, &ino) != 7)
-			continue;
-		if (ino != e->st.st_ino || makedev(major, minor) != e->st.st_dev)
-			continue;
-		/*
-		 * The kernel maps each PT_LOAD from its page-aligned offset to its
-		 * page-aligned address: the segment mapped here gives the load bias.
-		 */
-		for (size_t i = 0; i < nsegs; i++) {
-			if ((segs[i].p_offset & ~(page - 1)) != pgoff)
-				continue;
-			*addr = start - (segs[i].p_vaddr & ~(page - 1)) + vaddr;
-			ret = 0;
-			break;
-		}
-	}
-	free(line);
-	fclose(f);
+	w.e = e;
+	w.nsegs = (size_t)ret;
+	ret = kt_proc_maps_each(pid, bias_match, &w);
 	kt_elf_close(e);
-	return ret;
+	if (ret == 1)
+		*addr = w.addr;
+	return ret == 1 ? 0 : ret < 0 ? ret : -ENOENT;
 }

@@ -56,6 +56,13 @@ struct kt_sym_info {
 	uint64_t func_off;   /* KT_SYM_FUNC: address - symbol start */
 	const char *module;  /* basename of the mapped file or "[vdso]"; NULL if unknown */
 	uint64_t module_off; /* ELF virtual address (file offset if the ELF was unreadable) */
+	/*
+	 * KT_SYM_FUNC: the symbol is global or weak with default (or
+	 * protected) visibility. The linker turns hidden symbols into locals,
+	 * so in a linked file this is "exported": in .dynsym of a shared
+	 * object, and for a static program the globals of its .symtab.
+	 */
+	bool exported;
 };
 
 struct kt_sym_stats {

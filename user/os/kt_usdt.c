@@ -2,6 +2,7 @@
 /* USDT (.note.stapsdt) reader (kt_usdt.h). */
 #include "kt_usdt.h"
 #include "kt_elf.h"
+#include "kt_array.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -74,15 +75,8 @@ static int add_probe(struct kt_elf *e, struct usdt_ctx *c, const unsigned char *
 	}
 	if (!*strs[0] || !*strs[1])
 		return -KT_ELF_EBADNOTE;
-	if (c->l->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct kt_usdt_probe *q = realloc(c->l->probes, cap * sizeof(*q));
-
-		if (!q)
-			return -KT_ELF_ENOMEM;
-		c->l->probes = q;
-		c->cap = cap;
-	}
+	if (kt_array_reserve(c->l->probes, c->cap, c->l->n + 1))
+		return -KT_ELF_ENOMEM;
 	p = &c->l->probes[c->l->n];
 	memset(p, 0, sizeof(*p));
 	p->addr = read_addr(e, desc);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kt_array.h"
 #include "kt_hist.h"
 
 /* What each nesting level expects next. */
@@ -94,22 +95,13 @@ static void put(struct kt_json *w, const char *s, size_t n)
 			fail(w, -EIO, "write failed");
 		return;
 	}
-	if (n >= w->cap - w->len) { /* keep room for the NUL */
-		size_t cap = w->cap ? w->cap : 256;
-		while (n >= cap - w->len) {
-			if (cap > SIZE_MAX / 2) {
-				fail(w, -ENOMEM, "output too large");
-				return;
-			}
-			cap *= 2;
-		}
-		char *nb = realloc(w->buf, cap);
-		if (!nb) {
-			fail(w, -ENOMEM, "out of memory");
-			return;
-		}
-		w->buf = nb;
-		w->cap = cap;
+	if (n >= SIZE_MAX / 2 - w->len) {
+		fail(w, -ENOMEM, "output too large");
+		return;
+	}
+	if (kt_array_reserve(w->buf, w->cap, w->len + n + 1)) { /* keep room for the NUL */
+		fail(w, -ENOMEM, "out of memory");
+		return;
 	}
 	memcpy(w->buf + w->len, s, n);
 	w->len += n;

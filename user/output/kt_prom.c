@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "kt_prom.h"
+#include "kt_array.h"
 #include "kt_version.h"
 
 #include <errno.h>
@@ -140,15 +141,8 @@ static const struct reg_entry *entry_of(const struct kt_prom_rings *pr, const st
 /* New rings are admitted while there is room under the cap, else folded. */
 static int entry_add(struct kt_prom_rings *pr, size_t at, const struct kt_ring_agg *r)
 {
-	if (pr->n == pr->cap) {
-		size_t nc = pr->cap ? pr->cap * 2 : 64;
-		struct reg_entry *nv = realloc(pr->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		pr->v = nv;
-		pr->cap = nc;
-	}
+	if (kt_array_reserve(pr->v, pr->cap, pr->n + 1))
+		return -ENOMEM;
 	memmove(&pr->v[at + 1], &pr->v[at], (pr->n - at) * sizeof(pr->v[0]));
 	pr->v[at] =
 		(struct reg_entry){.pid = r->pid, .exec_gen = r->exec_gen, .ring_id = r->ring_id};
@@ -823,6 +817,13 @@ static void write_alerts(struct pw *w, const struct kt_alerts *al)
 			fprintf(f, "\"} %.17g\n", v);
 		else
 			fputs("\"} NaN\n", f);
+	}
+	family(w, "kaos_trace_alert_unmatched", "gauge",
+	       "1 while a rule's selectors fit no traced ring (a typo in a ring name?), else 0.");
+	for (int i = 0; i < kt_alerts_nrules(al); i++) {
+		fputs("kaos_trace_alert_unmatched{rule=\"", f);
+		label_value(f, kt_alerts_rule(al, i)->text);
+		fprintf(f, "\"} %d\n", kt_alerts_unmatched(al, i));
 	}
 	family(w, "kaos_trace_alert_transitions_total", "counter",
 	       "Alert transitions written (fired, resolved).");

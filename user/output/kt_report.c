@@ -295,6 +295,9 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				t->out_of_scope);
 		fputc('\n', f);
 	}
+	if (a->ring_filter)
+		fprintf(f, "ring filter (-r): %" PRIu64 " events of %u other rings dropped\n",
+			a->ring_filter->dropped, a->ring_filter->rings_dropped);
 	if (t->scope_full)
 		fprintf(f,
 			"warning: %" PRIu64 " processes or tasks could not join the scope (its map "
@@ -524,6 +527,10 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	}
 	kt_json_key(&w, "exec_lost");
 	kt_json_u64(&w, t->exec_lost);
+	if (a->ring_filter) { /* -r NAME: the events of the rings it left out */
+		kt_json_kv_u64(&w, "ring_filter_dropped_events", a->ring_filter->dropped);
+		kt_json_kv_u64(&w, "ring_filter_dropped_rings", a->ring_filter->rings_dropped);
+	}
 	if (a->nfuncs) {
 		kt_json_key(&w, "func");
 		kt_json_object_begin(&w);

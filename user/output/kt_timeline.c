@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "kt_json.h"
+#include "kt_outfile.h"
+#include "kt_proc.h"
 
 #define NTHREADS 8192 /* threads named in the metadata; more are left unnamed */
 
@@ -37,15 +39,16 @@ struct kt_timeline *kt_timeline_open(const char *path, uint64_t max_events,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	t->f = fopen(path, "we");
+	t->f = kt_outfile_open(path); /* "-": stdout */
 	if (!t->f) {
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot write %s: %s", kt_outfile_name(path),
+			 strerror(errno));
 		free(t->threads);
 		free(t);
 		return NULL;
 	}
 	setvbuf(t->f, NULL, _IOFBF, 1 << 20);
-	snprintf(t->path, sizeof(t->path), "%s", path);
+	snprintf(t->path, sizeof(t->path), "%s", kt_outfile_name(path));
 	t->agg = agg;
 	t->max = max_events;
 	kt_json_init_file(&t->w, t->f);
@@ -67,19 +70,10 @@ static void note_thread(struct kt_timeline *t, uint32_t pid, uint32_t tid)
 		if (th->tid == tid && th->pid == pid)
 			return;
 		if (th->tid == 0) {
-			char p[64];
-			FILE *f;
-
 			th->pid = pid;
 			th->tid = tid;
 			/* read while the thread lives: it may be gone by the end */
-			snprintf(p, sizeof(p), "/proc/%u/task/%u/comm", pid, tid);
-			f = fopen(p, "re");
-			if (f) {
-				if (fgets(th->name, sizeof(th->name), f))
-					th->name[strcspn(th->name, "\n")] = 0;
-				fclose(f);
-			}
+			kt_proc_thread_comm((pid_t)pid, (pid_t)tid, th->name, sizeof(th->name));
 			t->nthreads++;
 			return;
 		}

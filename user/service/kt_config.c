@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kt_array.h"
+#include "kt_units.h"
+
 #define INI_LINE_MAX 4096
 
 /* ---------------------------------------------------------------- INI */
@@ -191,6 +194,28 @@ static int set_u64(uint64_t *dst, const char *key, const char *v, uint64_t min, 
 	return 0;
 }
 
+/*
+ * budget: a percentage ("2.5", "2.5%"); probe_cost: ns, a bare number
+ * (fractional, as before) or a duration ("1.5us"). Both through kt_units.
+ */
+static int parse_positive(const char *key, const char *v, double *x)
+{
+	size_t len = strlen(v);
+	uint64_t ns;
+
+	if (!strcmp(key, "budget"))
+		return kt_parse_percent(v, x) || !(*x > 0) ? -1 : 0;
+	if (len && v[len - 1] >= '0' && v[len - 1] <= '9') {
+		if (kt_parse_percent(v, x)) /* a plain decimal (it ends in a digit: no '%') */
+			return -1;
+	} else if (kt_parse_duration(v, &ns)) {
+		return -1;
+	} else {
+		*x = (double)ns;
+	}
+	return *x > 0 && isfinite(*x) ? 0 : -1;
+}
+
 static int set_path(char *dst, size_t dlen, const char *key, const char *v, char *msg, size_t n)
 {
 	if (strlen(v) >= dlen)
@@ -349,8 +374,12 @@ static int set_daemon(struct kt_config *c, const char *key, const char *v, char 
 		return 0;
 	}
 	if (!strcmp(key, "ringbuf_size")) {
-		if (set_u64(&c->ringbuf_bytes, key, v, 4096, 1ull << 30, msg, n))
-			return -1;
+		/* kt_units: 16777216, 0x1000000 or 16M */
+		if (kt_parse_size(v, &c->ringbuf_bytes) || c->ringbuf_bytes < 4096 ||
+		    c->ringbuf_bytes > (1ull << 30))
+			return bad(msg, n,
+				   "ringbuf_size: expected a number 4096..1G (e.g. 2M), got '%s'%s",
+				   v, "");
 		if (c->ringbuf_bytes & (c->ringbuf_bytes - 1))
 			return bad(msg, n, "ringbuf_size: '%s' is not a power of two%s", v, "");
 		return 0;
@@ -364,13 +393,9 @@ static int set_daemon(struct kt_config *c, const char *key, const char *v, char 
 		return 0;
 	}
 	if (!strcmp(key, "budget") || !strcmp(key, "probe_cost")) {
-		char *end;
 		double x;
 
-		errno = 0;
-		x = strtod(v, &end);
-		if (!*v || *end || errno || !(x > 0) || !isfinite(x) ||
-		    (!strcmp(key, "budget") && x > 100))
+		if (parse_positive(key, v, &x) || (!strcmp(key, "budget") && x > 100))
 			return bad(msg, n, "%s: expected a positive number, got '%s'", key, v);
 		if (!strcmp(key, "budget"))
 			c->budget_pct = x;
@@ -394,11 +419,8 @@ static int set_alerts(struct kt_config *c, const char *key, const char *v, char 
 		}
 		if (c->nrules == KT_CONFIG_MAX_RULES)
 			return bad(msg, n, "more than 256 rules%s%s", "", "");
-		struct kt_rule *nr = realloc(c->rules, sizeof(*nr) * (size_t)(c->nrules + 1));
-
-		if (!nr)
+		if (kt_array_reserve(c->rules, c->rules_cap, (size_t)c->nrules + 1))
 			return bad(msg, n, "out of memory%s%s", "", "");
-		c->rules = nr;
 		c->rules[c->nrules++] = r;
 		return 0;
 	}

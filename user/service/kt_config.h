@@ -50,6 +50,7 @@ struct kt_config {
 	/* [alerts] */
 	struct kt_rule *rules;
 	int nrules;
+	size_t rules_cap;
 	char alert_log[PATH_MAX]; /* "" or "-": stderr */
 	char *exec_argv[KT_CONFIG_MAX_ARGS + 1];
 	uint64_t exec_timeout_ns;

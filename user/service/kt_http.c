@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kt_array.h"
+
 /* Accepts per service call: the listen socket cannot starve the rest of the loop. */
 #define ACCEPT_BATCH 256
 
@@ -360,16 +362,12 @@ static bool head_complete(const struct conn *c)
 static bool conn_read(struct kt_http *h, struct conn *c)
 {
 	if (c->rcap < KT_HTTP_MAX_REQUEST + 1 && c->rcap - c->rlen < 2) {
-		size_t cap = c->rcap ? c->rcap * 4 : 1024;
-		char *nb;
+		size_t want = c->rcap ? c->rcap * 4 : 1024;
 
-		if (cap > KT_HTTP_MAX_REQUEST + 1)
-			cap = KT_HTTP_MAX_REQUEST + 1;
-		nb = realloc(c->req, cap);
-		if (!nb)
+		if (want > KT_HTTP_MAX_REQUEST + 1)
+			want = KT_HTTP_MAX_REQUEST + 1;
+		if (kt_array_reserve(c->req, c->rcap, want))
 			return false;
-		c->req = nb;
-		c->rcap = cap;
 	}
 	ssize_t r = recv(c->fd, c->req + c->rlen, c->rcap - 1 - c->rlen, 0);
 
