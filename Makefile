@@ -253,11 +253,11 @@ $(B)/%: apps/%.c $(B)/libkaos.so | deps
 # *_rdynamic.c export their functions (.dynsym).
 $(B)/tests/progs/%_nopie: PROG_LDFLAGS := -no-pie
 $(B)/tests/progs/%_rdynamic: PROG_LDFLAGS := -rdynamic
-# kt_plain: a program without libkaos (collectors on any process), with libz
-$(B)/tests/progs/kt_plain: LINK_KAOS := -Wl,--no-as-needed -lz
 # *_static.c link libkaos.a in: libkaos' API is then the program's own .symtab globals.
 $(B)/tests/progs/%_static: LINK_KAOS := $(LIBKAOS_A) -pthread
 $(B)/tests/progs/%_static: $(LIBKAOS_A)
+# kt_plain: a program without libkaos (collectors on any process), with libz
+$(B)/tests/progs/kt_plain: LINK_KAOS := -Wl,--no-as-needed -lz
 # kt_symbols calls an IFUNC of libkt_ifunc.so (linked, not dlopen()ed: its GOT holds the choice)
 $(B)/tests/progs/kt_symbols: PROG_LDFLAGS := -Wl,--no-as-needed -L$(B)/tests/progs -lkt_ifunc
 $(B)/tests/progs/kt_symbols: $(B)/tests/progs/libkt_ifunc.so
