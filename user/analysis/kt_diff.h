@@ -98,6 +98,8 @@ int kt_diff_run_add(struct kt_diff_run *r, const char *comm, const char *ring, c
  * with one line in msg.
  */
 int kt_diff_load(const char *path, struct kt_diff_run *r, char *msg, size_t n);
+/* The same from an open file; path names it in msg. */
+int kt_diff_load_file(FILE *fp, const char *path, struct kt_diff_run *r, char *msg, size_t n);
 
 void kt_diff_init(struct kt_diff *d);
 void kt_diff_free(struct kt_diff *d);

@@ -187,8 +187,7 @@ static json_t *final_object(FILE *fp, const char *path, char *msg, size_t n)
 int kt_diff_load(const char *path, struct kt_diff_run *r, char *msg, size_t n)
 {
 	FILE *fp = fopen(path, "r");
-	json_t *final;
-	int err, missing = 0;
+	int err;
 
 	msg[0] = '\0';
 	if (!fp) {
@@ -196,8 +195,18 @@ int kt_diff_load(const char *path, struct kt_diff_run *r, char *msg, size_t n)
 		snprintf(msg, n, "%s: %s", path, strerror(-err));
 		return err;
 	}
-	final = final_object(fp, path, msg, n);
+	err = kt_diff_load_file(fp, path, r, msg, n);
 	fclose(fp);
+	return err;
+}
+
+int kt_diff_load_file(FILE *fp, const char *path, struct kt_diff_run *r, char *msg, size_t n)
+{
+	json_t *final;
+	int err, missing = 0;
+
+	msg[0] = '\0';
+	final = final_object(fp, path, msg, n);
 	if (!final)
 		return -EINVAL;
 	err = read_final(final, r, &missing);
