@@ -77,6 +77,13 @@ assert 30 < q["change_pct"] < 70 and q["change_pct_lo"] > 0, q
 assert q["before_lo"] <= q["before"] <= q["before_hi"], q
 PY
 
+# a stdout that does not take the report: exit 1, said once
+RC=0
+"$KT" diff "$TMP/base1.json" "$TMP/slow1.json" >/dev/full 2>"$TMP/full.err" || RC=$?
+[ "$RC" = 1 ] || fail "stdout on /dev/full: exit $RC, expected 1"
+[ "$(cat "$TMP/full.err")" = "kaos-trace: write stdout: No space left on device" ] ||
+	fail "/dev/full: $(cat "$TMP/full.err")"
+
 # a ring on one side only: reported, not an error
 d added "$TMP/base1.json" "$TMP/tworings.json"
 [ "$RC" = 0 ] || fail "added ring: exit $RC"

@@ -20,7 +20,9 @@ enum {
 /*
  * argv[1] is "diff". Writes the report on out and returns the exit status;
  * msg holds one line for stderr when not empty (an error, or the gate's
- * reason).
+ * reason). A failed write of out returns KT_DIFF_EXIT_FAILURE with msg
+ * empty: the caller owns out and says why (kaos-trace's exit handler
+ * reports a stdout that did not take its output).
  */
 int kt_diff_cmd(int argc, char **argv, FILE *out, char *msg, size_t n);
 
