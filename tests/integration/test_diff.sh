@@ -7,7 +7,8 @@
 # exit 0 (one case: the 20-pair detection and false-alarm rates are a
 # benchmark, not a test). A ring only in the after runs is "added", not an
 # error. Files of another kind (folded, garbage, empty), a report without
-# histograms, an empty run and bad arguments: one line, exit 2.
+# histograms, an empty run and bad arguments: one line, exit 2. --func
+# functions are compared by name.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need "$KT" "$WORK"
@@ -76,6 +77,18 @@ q = soj["quantiles"]["p50"]
 assert 30 < q["change_pct"] < 70 and q["change_pct_lo"] > 0, q
 assert q["before_lo"] <= q["before"] <= q["before_hi"], q
 PY
+
+# --func functions: by name, op "call" (the corrected latency)
+FUNCS=$B/tests/progs/kt_funcs
+need "$FUNCS"
+for i in 1 2; do
+	"$KT" --json "$TMP/func$i.json" --func 'busy_20us' -- "$FUNCS" --n20 500 \
+		>"$TMP/func$i.txt" 2>"$TMP/func$i.err" || fail "tracing --func run $i"
+done
+d func "$TMP/func1.json" "$TMP/func2.json"
+[ "$RC" = 0 ] || fail "--func diff: exit $RC"
+grep -q "^kt_funcs busy_20us call: .*(ops 500 -> 500" "$TMP/func.txt" ||
+	fail "--func diff: $(cat "$TMP/func.txt")"
 
 # a stdout that does not take the report: exit 1, said once
 RC=0
