@@ -47,6 +47,7 @@
 #include "kt_rule.h"
 #include "kt_session.h"
 #include "kt_target.h"
+#include "kt_timeline.h"
 #include "kt_units.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
@@ -97,6 +98,8 @@ struct options {
 	bool fail_on_alert;
 	const char *timeline;
 	uint64_t timeline_max;
+	const char *timeline_mode; /* "first" (default) or "last" */
+	uint64_t timeline_last_ns; /* --timeline-last: implies mode last */
 };
 
 static struct options opt = {
@@ -123,6 +126,14 @@ static void release_sampling_at_exit(void)
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static volatile sig_atomic_t timeline_asked; /* SIGUSR1: write the timeline now */
+
+static void on_timeline_signal(int sig)
+{
+	(void)sig;
+	timeline_asked = 1;
 }
 
 /* One-line fatal error: "kaos-trace: ..." and a non-zero exit. */
@@ -156,6 +167,8 @@ enum {
 	OPT_FAIL_ON_ALERT,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX,
+	OPT_TIMELINE_MODE,
+	OPT_TIMELINE_LAST,
 	OPT_PROFILE,
 	OPT_PMU,
 	OPT_FUNC,
@@ -259,7 +272,12 @@ static const struct argp_option options[] = {
 	{"fail-on-alert", OPT_FAIL_ON_ALERT, NULL, 0, "Exit 3 if any alert fired", 0},
 	{"timeline", OPT_TIMELINE, "FILE", 0,
 	 "Write events as Chrome/Perfetto trace JSON (- is stdout)", 0},
-	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
+	 "Timeline events held in memory, 64 bytes each (default 250000)", 0},
+	{"timeline-mode", OPT_TIMELINE_MODE, "first|last", 0,
+	 "Keep the first events (default) or the newest (flight recorder)", 0},
+	{"timeline-last", OPT_TIMELINE_LAST, "DURATION", 0,
+	 "Flight recorder: keep the last DURATION of events (10s; bare: seconds)", 0},
 	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
@@ -430,6 +448,31 @@ static error_t parse_cost_opt(int key, char *arg)
 	return 0;
 }
 
+/* --timeline-mode last, or --timeline-last: a flight recorder. */
+static bool timeline_keeps_last(void)
+{
+	return opt.timeline_last_ns || (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
+}
+
+/* What --timeline keeps and what that may cost, said once at start. */
+static void say_timeline(void)
+{
+	struct kt_timeline_opts to = {.max_events = opt.timeline_max};
+	bool last = timeline_keeps_last();
+	char span[64] = "";
+
+	if (opt.timeline_last_ns)
+		snprintf(span, sizeof(span), " of the last %.3g s", opt.timeline_last_ns / 1e9);
+	fprintf(stderr,
+		"kaos-trace: timeline %s: holding the %s %llu events%s in memory (at most %.1f "
+		"MiB); written at exit%s%s\n",
+		kt_outfile_name(opt.timeline), last ? "newest" : "first",
+		(unsigned long long)(opt.timeline_max ? opt.timeline_max : KT_TIMELINE_DEFAULT_MAX),
+		span, (double)kt_timeline_mem_bytes(&to) / (1 << 20),
+		strcmp(opt.timeline, "-") ? " and on SIGUSR1" : "",
+		opt.nalerts && strcmp(opt.timeline, "-") ? " and when an alert fires" : "");
+}
+
 /* Outputs: --stacks --folded --weight --json -H --timeline and the alerts. */
 static error_t parse_output_opt(int key, char *arg)
 {
@@ -459,6 +502,15 @@ static error_t parse_output_opt(int key, char *arg)
 		break;
 	case OPT_TIMELINE_MAX:
 		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
+		break;
+	case OPT_TIMELINE_MODE:
+		if (strcmp(arg, "first") && strcmp(arg, "last"))
+			die(2, "--timeline-mode: expected first or last, got '%s'", arg);
+		opt.timeline_mode = arg;
+		break;
+	case OPT_TIMELINE_LAST:
+		opt.timeline_last_ns =
+			parse_duration_opt(arg, "--timeline-last", KT_NS_PER_S, 1, 86400 * KT_NS_PER_S);
 		break;
 	case OPT_ALERT: {
 		struct kt_rule r;
@@ -549,6 +601,8 @@ struct tracer {
 	int json_errno;		  /* first --json write error */
 	uint64_t t_iv;		  /* start of current interval */
 	uint64_t lost_iv0;	  /* events lost when the interval started */
+	uint64_t fired_iv0;	  /* ... fired */
+	uint64_t delivered_iv0;	  /* ... delivered */
 	struct kt_func *func;	  /* --func, or NULL */
 	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
@@ -580,6 +634,8 @@ static void report(struct tracer *t, bool final)
 	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
 	tot.interval_s = (double)(now - t->t_iv) / 1e9;
 	tot.lost_iv0 = t->lost_iv0;
+	tot.fired_iv0 = t->fired_iv0;
+	tot.delivered_iv0 = t->delivered_iv0;
 	tot.final = final;
 	tot.scope = t->scope;
 	uint64_t sc[KT_SCOPE_STAT_NR];
@@ -601,8 +657,12 @@ static void report(struct tracer *t, bool final)
 			t->json_errno = errno ? errno : EIO;
 	}
 	fflush(t->report_out);
-	if (!final)
-		t->lost_iv0 = tot.lost; /* the next interval starts now */
+	if (!final) {
+		/* the next interval starts now */
+		t->lost_iv0 = tot.lost;
+		t->fired_iv0 = tot.fired;
+		t->delivered_iv0 = tot.delivered;
+	}
 }
 
 static void check_exited(struct tracer *t)
@@ -1072,8 +1132,13 @@ int main(int argc, char **argv)
 		die(2, "--fail-on-alert needs at least one --alert RULE");
 	if (opt.alert_log && !opt.nalerts)
 		die(2, "--alert-log needs at least one --alert RULE");
-	if (opt.timeline_max && !opt.timeline)
-		die(2, "--timeline-max-events needs --timeline FILE");
+	if ((opt.timeline_max || opt.timeline_mode || opt.timeline_last_ns) && !opt.timeline)
+		die(2, "%s needs --timeline FILE",
+		    opt.timeline_max	? "--timeline-max-events"
+		    : opt.timeline_mode ? "--timeline-mode"
+					: "--timeline-last");
+	if (opt.timeline_last_ns && opt.timeline_mode && !strcmp(opt.timeline_mode, "first"))
+		die(2, "--timeline-last keeps the newest events: not with --timeline-mode first");
 	if (opt.weight_given && !opt.stacks)
 		die(2, "--weight needs --stacks or --folded FILE");
 	if (opt.off_cpu_min_ns >= 0 && !opt.off_cpu)
@@ -1225,8 +1290,13 @@ int main(int argc, char **argv)
 	struct kt_oneshot *extras = NULL;
 
 	if (opt.nalerts || opt.timeline) {
-		struct kt_oneshot_opts oo = {opt.alerts, opt.nalerts, opt.alert_log, opt.timeline,
-					     opt.timeline_max};
+		struct kt_oneshot_opts oo = {.rules = opt.alerts,
+					     .nrules = opt.nalerts,
+					     .alert_log = opt.alert_log,
+					     .timeline = opt.timeline,
+					     .timeline_max = opt.timeline_max,
+					     .timeline_keep_last = timeline_keeps_last(),
+					     .timeline_last_ns = opt.timeline_last_ns};
 
 		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
 			die(1, "%s", err);
@@ -1239,6 +1309,11 @@ int main(int argc, char **argv)
 	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
+	if (opt.timeline) {
+		struct sigaction su = {.sa_handler = on_timeline_signal};
+
+		sigaction(SIGUSR1, &su, NULL);
+	}
 	if (t.func)
 		kt_func_describe(t.func, stderr);
 	fprintf(stderr,
@@ -1248,6 +1323,8 @@ int main(int argc, char **argv)
 		t.s.hit_ns, t.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
 	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
 	say_sampling(&t.s);
+	if (opt.timeline)
+		say_timeline();
 	kt_session_update_sampling(&t.s, false);
 	if (t.child_go >= 0 && t.child) {
 		/* attached: let the command exec */
@@ -1299,6 +1376,10 @@ int main(int argc, char **argv)
 		}
 		if (extras)
 			kt_oneshot_tick(extras, now);
+		if (timeline_asked) {
+			timeline_asked = 0;
+			kt_oneshot_write_timeline(extras, "SIGUSR1");
+		}
 		check_exited(&t);
 		if (t.s.scope && now >= next_sweep) {
 			kt_session_scope_sweep(&t.s);

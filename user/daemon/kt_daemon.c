@@ -47,25 +47,36 @@ static void global_counters(struct kt_session *s, uint64_t g[KT_WIN_G_NR])
 struct timeline_hook {
 	struct kt_timeline *t;
 	const char *path;
-	bool log_plain; /* one-shot: plain stderr line instead of kt_log */
+	bool log_plain;	     /* one-shot: plain stderr line instead of kt_log */
+	bool failed;	     /* one-shot: a write before the last failed (exit status 1) */
+	const char *pending; /* one-shot: why a write was asked while one ran (NULL: none) */
+	const char *running; /* one-shot: why the write under way was started */
+	bool finishing;	     /* one-shot: the final write follows: no other starts */
 };
 
 static void timeline_event(void *ctx, const struct kt_event *e, size_t size)
 {
 	struct timeline_hook *h = ctx;
+	unsigned long long n;
 
-	if (h->t && kt_timeline_add(h->t, e, size)) {
-		if (h->log_plain)
-			fprintf(stderr,
-				"kaos-trace: timeline %s: cap of %llu events reached; later events "
-				"are counted, not written (--timeline-max-events)\n",
-				h->path, (unsigned long long)kt_timeline_written(h->t));
-		else
-			kt_log(KT_LOG_WARN, "timeline",
-			       "%s: cap of %llu events reached; later events are counted, not "
-			       "written ([timeline] max_events)",
-			       h->path, (unsigned long long)kt_timeline_written(h->t));
-	}
+	if (!h->t || !kt_timeline_add(h->t, e, size))
+		return;
+	n = (unsigned long long)kt_timeline_written(h->t);
+	if (h->log_plain && kt_timeline_keeps_last(h->t))
+		fprintf(stderr,
+			"kaos-trace: timeline %s: %llu events held; older ones are now replaced "
+			"by newer (--timeline-max-events)\n",
+			h->path, n);
+	else if (h->log_plain)
+		fprintf(stderr,
+			"kaos-trace: timeline %s: cap of %llu events reached; later events "
+			"are counted, not written (--timeline-max-events)\n",
+			h->path, n);
+	else
+		kt_log(KT_LOG_WARN, "timeline",
+		       "%s: cap of %llu events reached; later events are counted, not "
+		       "written ([timeline] max_events)",
+		       h->path, n);
 }
 
 /* ---------------------------------------------------------------- one-shot */
@@ -78,18 +89,16 @@ struct kt_oneshot {
 	const char *alert_path;
 	struct timeline_hook tl;
 	uint64_t next_eval;
+	uint64_t fired_seen; /* alerts fired when the timeline was last written */
 };
 
 static void oneshot_free(struct kt_oneshot *o)
 {
-	char err[256];
-
 	kt_alerts_free(o->alerts);
 	kt_windows_free(o->win);
 	if (o->alert_out && o->alert_out != stderr)
 		fclose(o->alert_out);
-	if (o->tl.t)
-		kt_timeline_close(o->tl.t, err, sizeof(err));
+	kt_timeline_free(o->tl.t);
 	free(o);
 }
 
@@ -149,9 +158,10 @@ struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_onesho
 	}
 	kt_alerts_set_output(o->alerts, o->alert_out, NULL, 0);
 	if (opt->timeline) {
-		o->tl.t = kt_timeline_open(opt->timeline,
-					   opt->timeline_max ? opt->timeline_max : 250000, &s->agg,
-					   err, errlen);
+		struct kt_timeline_opts to = {opt->timeline_max, opt->timeline_keep_last,
+					      opt->timeline_last_ns};
+
+		o->tl.t = kt_timeline_open(opt->timeline, &to, &s->agg, err, errlen);
 		if (!o->tl.t)
 			goto fail;
 		o->tl.path = opt->timeline;
@@ -185,6 +195,57 @@ static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
 	kt_windows_tick(o->win, &o->s->agg, g, now);
 	if (kt_alerts_nrules(o->alerts))
 		kt_alerts_eval(o->alerts, &src);
+	if (o->tl.t && kt_alerts_fired(o->alerts) > o->fired_seen) {
+		/* the moments before an alert are what a flight recorder is for */
+		o->fired_seen = kt_alerts_fired(o->alerts);
+		kt_oneshot_write_timeline(o, "an alert fired");
+	}
+}
+
+/* Says how the background write ended, if it did; starts the one asked meanwhile. */
+static void timeline_reap(struct kt_oneshot *o, bool wait)
+{
+	struct timeline_hook *h = &o->tl;
+	char err[640];
+	int r = kt_timeline_reap(h->t, wait, err, sizeof(err));
+
+	if (r == 2)
+		fprintf(stderr, "kaos-trace: %s: wrote %llu events to timeline %s\n", h->running,
+			(unsigned long long)kt_timeline_last_written(h->t), h->path);
+	if (r == -1) {
+		fprintf(stderr, "kaos-trace: timeline: %s\n", err);
+		h->failed = true;
+	}
+	if ((r == 2 || r == -1) && h->pending && !h->finishing) {
+		const char *why = h->pending;
+
+		h->pending = NULL;
+		kt_oneshot_write_timeline(o, why);
+	}
+}
+
+int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why)
+{
+	char err[512];
+	int r;
+
+	if (!o || !o->tl.t || o->tl.finishing)
+		return 0;
+	r = kt_timeline_write_bg(o->tl.t, err, sizeof(err));
+	if (r == -2) {
+		fprintf(stderr, "kaos-trace: %s: %s\n", why, err); /* stdout: not now */
+		return 0;
+	}
+	if (r == 1)
+		o->tl.pending = why; /* after the one under way: the newest events */
+	if (r == 0)
+		o->tl.running = why;
+	if (r < 0) {
+		fprintf(stderr, "kaos-trace: timeline: %s\n", err);
+		o->tl.failed = true;
+		return -1;
+	}
+	return 0;
 }
 
 void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
@@ -199,6 +260,8 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
 		oneshot_eval(o, now);
 		o->next_eval = now + 1000000000ull;
 	}
+	if (o->tl.t)
+		timeline_reap(o, false);
 }
 
 /* One line per rule that matched nothing during the whole run; returns how many. */
@@ -224,6 +287,7 @@ int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched)
 	char err[512];
 	int rc = 0;
 
+	o->tl.finishing = true; /* the final write below holds every alert's moments */
 	*unmatched = 0;
 	if (kt_alerts_nrules(o->alerts)) {
 		oneshot_eval(o, kt_now_ns(CLOCK_MONOTONIC));
@@ -252,18 +316,21 @@ int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched)
 		o->alert_out = NULL;
 	}
 	if (o->tl.t) {
-		uint64_t written = kt_timeline_written(o->tl.t);
 		uint64_t dropped = kt_timeline_dropped(o->tl.t);
+		bool last = kt_timeline_keeps_last(o->tl.t);
 
-		if (kt_timeline_close(o->tl.t, err, sizeof(err))) {
+		timeline_reap(o, true);
+		if (kt_timeline_write(o->tl.t, err, sizeof(err))) {
 			fprintf(stderr, "kaos-trace: timeline: %s\n", err);
 			rc = -1;
 		} else {
 			fprintf(stderr, "kaos-trace: wrote %llu events to timeline %s%s\n",
-				(unsigned long long)written, o->tl.path,
-				dropped ? " (cap reached: some left out)" : "");
+				(unsigned long long)kt_timeline_last_written(o->tl.t), o->tl.path,
+				!dropped ? ""
+				: last	 ? " (the newest: older ones replaced)"
+					 : " (cap reached: some left out)");
 		}
-		o->tl.t = NULL;
+		rc = o->tl.failed ? -1 : rc;
 	}
 	oneshot_free(o);
 	return rc;
@@ -1400,8 +1467,9 @@ int kt_daemon_main(int argc, char **argv)
 		goto out;
 	}
 	if (d.cfg.timeline[0]) {
-		d.tl.t = kt_timeline_open(d.cfg.timeline, d.cfg.timeline_max, &d.s.agg, err,
-					  sizeof(err));
+		struct kt_timeline_opts to = {.max_events = d.cfg.timeline_max};
+
+		d.tl.t = kt_timeline_open(d.cfg.timeline, &to, &d.s.agg, err, sizeof(err));
 		d.tl.path = d.cfg.timeline;
 		if (!d.tl.t || kt_session_add_hook(&d.s, timeline_event, &d.tl)) {
 			kt_log(KT_LOG_ERROR, "start", "timeline: %s", err);

@@ -29,9 +29,11 @@ int kt_daemon_main(int argc, char **argv);
 struct kt_oneshot_opts {
 	const char *const *rules;
 	int nrules;
-	const char *alert_log; /* NULL or "-": stderr */
-	const char *timeline;  /* NULL: none */
-	uint64_t timeline_max; /* 0: default */
+	const char *alert_log;	   /* NULL or "-": stderr */
+	const char *timeline;	   /* NULL: none */
+	uint64_t timeline_max;	   /* 0: default */
+	bool timeline_keep_last;   /* flight recorder: the newest events (kt_timeline.h) */
+	uint64_t timeline_last_ns; /* and only those of the last ns (0: all held) */
 };
 
 struct kt_oneshot;
@@ -49,5 +51,12 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now_ns);
  * on stderr).
  */
 int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched);
+/*
+ * Writes the timeline now (SIGUSR1; also done when an alert fires), in the
+ * background (kt_timeline_write_bg): kt_oneshot_tick() says when it is
+ * done; asked while one runs, it follows that one. 0, or -1 (said; a
+ * failed write makes the run's exit status 1). No timeline: 0.
+ */
+int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why);
 
 #endif /* KT_DAEMON_H */
