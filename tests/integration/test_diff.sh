@@ -8,7 +8,9 @@
 # benchmark, not a test). A ring only in the after runs is "added", not an
 # error. Files of another kind (folded, garbage, empty), a report without
 # histograms, an empty run and bad arguments: one line, exit 2. --func
-# functions are compared by name.
+# functions are compared by name. --folded writes the differential folded
+# stacks of two real --folded files (flamegraph.pl is not packaged in
+# Debian: its rendering is not tested here).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need "$KT" "$WORK"
@@ -90,6 +92,27 @@ d func "$TMP/func1.json" "$TMP/func2.json"
 grep -q "^kt_funcs busy_20us call: .*(ops 500 -> 500" "$TMP/func.txt" ||
 	fail "--func diff: $(cat "$TMP/func.txt")"
 
+# --folded: real folded stacks in, "STACK BEFORE AFTER" out, the after counts
+# scaled to the before total (twice the messages after: every count halves)
+"$KT" --sample 1 --folded "$TMP/f1.folded" -- "$WORK" --msgs 2000 >/dev/null 2>"$TMP/f1.err" ||
+	fail "tracing for --folded"
+"$KT" --sample 1 --folded "$TMP/f2.folded" -- "$WORK" --msgs 4000 >/dev/null 2>"$TMP/f2.err" ||
+	fail "tracing for --folded (after)"
+d folded --folded "$TMP/f1.folded" "$TMP/f2.folded"
+[ "$RC" = 0 ] || fail "--folded: exit $RC"
+grep -Eq '^\[send\];kt_workload;.*;kaos_ring_send 2000 (19[89][0-9]|20[01][0-9])$' \
+	"$TMP/folded.txt" || fail "--folded: $(cat "$TMP/folded.txt")"
+[ "$(wc -l <"$TMP/folded.txt")" = "$(cat "$TMP/f1.folded" "$TMP/f2.folded" | sed 's/ [0-9]*$//' |
+	sort -u | wc -l)" ] || fail "--folded: not one line per stack"
+python3 - "$TMP/folded.txt" <<'PY' || fail "--folded: not three columns, or totals differ"
+import sys
+tb = ta = 0
+for l in open(sys.argv[1]):
+    stack, b, a = l.rsplit(" ", 2)
+    tb, ta = tb + int(b), ta + int(a)
+assert abs(tb - ta) <= tb / 100, (tb, ta)
+PY
+
 # a stdout that does not take the report: exit 1, said once
 RC=0
 "$KT" diff "$TMP/base1.json" "$TMP/slow1.json" >/dev/full 2>"$TMP/full.err" || RC=$?
@@ -140,6 +163,9 @@ bad norings "norings.json: empty run" "${B3[@]}" -- "$TMP/norings.json"
 bad missing "nope.json: No such file" "$TMP/base1.json" "$TMP/nope.json"
 bad one "usage: kaos-trace diff" "$TMP/base1.json"
 bad noafter "usage: kaos-trace diff" "$TMP/base1.json" --
+bad folded_json "base1.json: not folded stacks \(line 1" --folded "$TMP/f1.folded" "$TMP/base1.json"
+bad folded_empty "empty.json: empty file, no folded stacks" --folded "$TMP/f1.folded" "$TMP/empty.json"
+bad folded_gate "no --json, no --fail-if-slower" --folded --json "$TMP/f1.folded" "$TMP/f2.folded"
 bad gate "invalid --fail-if-slower 'x'" --fail-if-slower x "$TMP/base1.json" "$TMP/slow1.json"
 
 echo "PASS: diff detects a 50 % slower sojourn (exit 5), no false alarm on identical sides," \

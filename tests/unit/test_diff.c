@@ -267,6 +267,36 @@ static void test_cmd_usage(void **state)
 	assert_non_null(strstr(msg, "--frobnicate"));
 }
 
+static void test_folded(void **state)
+{
+	(void)state;
+	char b[64], a[64], msg[512], *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	const char *before[] = {b}, *after[] = {a};
+
+	assert_non_null(out);
+	snprintf(b, sizeof(b), "%s",
+		 write_tmp("app;main;send 30\napp;main;recv 10\napp;main;send 10\n"));
+	snprintf(a, sizeof(a), "%s", write_tmp("app;main;recv 60\napp;main;new frame 20\n"));
+	/* before total 50, after total 80: after scaled by 50/80, stacks sorted, a blank kept */
+	assert_int_equal(kt_diff_folded(out, before, 1, after, 1, msg, sizeof(msg)), 0);
+	fclose(out);
+	assert_string_equal(text,
+			    "app;main;new frame 0 13\napp;main;recv 10 38\napp;main;send 40 0\n");
+	free(text);
+	unlink(a);
+	snprintf(a, sizeof(a), "%s", write_tmp("{\"type\":\"final\"}\n"));
+	assert_int_equal(kt_diff_folded(stdout, before, 1, after, 1, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "not folded stacks (line 1"));
+	unlink(a);
+	snprintf(a, sizeof(a), "%s", write_tmp(""));
+	assert_int_equal(kt_diff_folded(stdout, before, 1, after, 1, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "empty file"));
+	unlink(a);
+	unlink(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_bad),
 		cmocka_unit_test(test_cmd_usage),
+		cmocka_unit_test(test_folded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

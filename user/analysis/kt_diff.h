@@ -121,6 +121,16 @@ bool kt_diff_gate(const struct kt_diff *d, double pct, int qi);
 /* Parses "PCT[@pNN]" (default p50). Returns 0 or -EINVAL with msg. */
 int kt_diff_parse_gate(const char *arg, double *pct, int *qi, char *msg, size_t n);
 
+/*
+ * --folded: the folded stacks files of each side (kaos-trace --folded),
+ * summed per side, written to out as "STACK BEFORE AFTER" lines sorted by
+ * stack, AFTER scaled to the before total (flamegraph.pl's differential
+ * input). Returns 0, -EINVAL (a line that is not "STACK COUNT", an empty
+ * file) or -errno with one line in msg, or -EIO (out failed; msg empty).
+ */
+int kt_diff_folded(FILE *out, const char *const *before, int nb, const char *const *after, int na,
+		   char *msg, size_t n);
+
 /* The report. Returns 0 or -EIO. */
 int kt_diff_print_text(FILE *f, const struct kt_diff *d);
 int kt_diff_print_json(FILE *f, const struct kt_diff *d);

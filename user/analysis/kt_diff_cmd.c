@@ -10,6 +10,7 @@
 
 struct diff_args {
 	bool json;
+	bool folded;
 	bool gate;
 	double gate_pct;
 	int gate_q;
@@ -27,6 +28,8 @@ static int parse_args(int argc, char **argv, struct diff_args *a, char *msg, siz
 
 		if (!strcmp(arg, "--json")) {
 			a->json = true;
+		} else if (!strcmp(arg, "--folded")) {
+			a->folded = true;
 		} else if (!strcmp(arg, "--fail-if-slower") ||
 			   !strncmp(arg, "--fail-if-slower=", 17)) {
 			const char *v = arg[16] == '=' ? arg + 17 : i + 1 < argc ? argv[++i] : NULL;
@@ -59,7 +62,23 @@ static int parse_args(int argc, char **argv, struct diff_args *a, char *msg, siz
 			 "(runs per side)");
 		return -EINVAL;
 	}
+	if (a->folded && (a->json || a->gate)) {
+		snprintf(msg, n,
+			 "diff --folded writes folded stacks: no --json, no --fail-if-slower");
+		return -EINVAL;
+	}
 	return 0;
+}
+
+/* --folded: the differential folded stacks. */
+static int folded_cmd(const struct diff_args *a, FILE *out, char *msg, size_t n)
+{
+	int err = kt_diff_folded(out, a->files[0], a->nfiles[0], a->files[1], a->nfiles[1], msg, n);
+
+	if (!err)
+		return KT_DIFF_EXIT_OK;
+	return err == -EINVAL || (err != -EIO && err != -ENOMEM) ? KT_DIFF_EXIT_USAGE
+								 : KT_DIFF_EXIT_FAILURE;
 }
 
 static int load_side(struct kt_diff *d, const struct diff_args *a, int side, char *msg, size_t n)
@@ -96,6 +115,8 @@ int kt_diff_cmd(int argc, char **argv, FILE *out, char *msg, size_t n)
 		status = KT_DIFF_EXIT_FAILURE;
 	} else if (parse_args(argc, argv, &a, msg, n)) {
 		status = KT_DIFF_EXIT_USAGE;
+	} else if (a.folded) {
+		status = folded_cmd(&a, out, msg, n);
 	} else if ((err = load_side(&d, &a, 0, msg, n)) || (err = load_side(&d, &a, 1, msg, n))) {
 		status = err == -ENOMEM ? KT_DIFF_EXIT_FAILURE : KT_DIFF_EXIT_USAGE;
 	} else {

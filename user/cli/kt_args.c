@@ -31,9 +31,13 @@ static const char *const subcmd_usage[KT_SUBCMD_NR] = {
 		"Usage: kaos-trace diff BEFORE.json AFTER.json [--json] [--fail-if-slower "
 		"PCT[@pNN]]\n"
 		"  or:  kaos-trace diff [OPTIONS] BEFORE.json... -- AFTER.json...\n"
+		"  or:  kaos-trace diff --folded BEFORE.folded... [--] AFTER.folded...\n"
 		"Compare the latency of each ring operation and --func function between runs\n"
 		"(kaos-trace --json FILE): p50/p90/p99/p99.9, change, 99 % interval, verdict.\n"
 		"  --json                     the comparison as JSON\n"
+		"  --folded                   folded stacks in, \"STACK BEFORE AFTER\" out (the\n"
+		"                             after counts scaled to the before total) for\n"
+		"                             flamegraph.pl's differential graph\n"
 		"  --fail-if-slower PCT[@pNN] exit 5 if significantly slower by more than PCT %\n"
 		"                             at pNN (p50, p90, p99, p99.9; default p50)\n",
 };
