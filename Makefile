@@ -144,7 +144,8 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 #   test-deps   make test: cmocka, valgrind, bpftrace (peer test), prometheus (promtool),
 #               curl (/metrics), python3 (JSON checks), libcap2-bin (capsh),
 #               systemd (systemd-analyze), procps (pgrep), libc6-dbg (libc's symbols from
-#               its debug file, test_func_symbols), pkg-config (test_install); deb-deps
+#               its debug file, test_func_symbols), pkg-config (test_install), iproute2
+#               (ip, tc: test_udp_loss); deb-deps
 #               (test_deb, test_install) and
 #               vm-deps (kernel CI) below
 #   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
@@ -153,7 +154,7 @@ DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g
 	libjansson-dev \
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
-	procps libc6-dbg pkg-config
+	procps libc6-dbg pkg-config iproute2
 BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3
 
 # install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
