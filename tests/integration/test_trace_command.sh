@@ -17,6 +17,11 @@ json_check "$TMP/cmd.json" \
 rc=0
 "$KT" -- "$WORK" --bogus >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "expected the command's status 2, got $rc"
+# stopped by -d while the command runs: the tracer waits for it and gives its status
+# (the raw wait status, 256 for exit 1, used to come back as 0)
+rc=0
+(sleep 1.5) | "$KT" -d 0.3 -- "$WORK" --wait >/dev/null 2>"$TMP/late.err" || rc=$?
+[ $rc -eq 1 ] || fail "command outliving -d: expected its status 1, got $rc"
 rc=0
 "$KT" -- /nonexistent/cmd >/dev/null 2>"$TMP/nf.err" || rc=$?
 [ $rc -eq 127 ] || fail "missing command: expected 127, got $rc"

@@ -315,6 +315,49 @@ static void test_config_load_reads(void **state)
 	unlink(path);
 }
 
+/* The collectors' keys mirror the CLI's long options (--func, --profile, ...). */
+static void test_config_collectors(void **state)
+{
+	(void)state;
+	static const char text[] = "[daemon]\n"
+				   "func = libkaos.so:kaos_ring_*\n"
+				   "func = busy_*\n"
+				   "max_funcs = 8\n"
+				   "max_rate = 1000\n"
+				   "no_usdt = yes\n"
+				   "profile = 99\n"
+				   "pmu = cpu-clock\n"
+				   "off_cpu_min_us = 25\n" /* bare: microseconds */
+				   "[watch]\n"
+				   "binary = /x\n"
+				   "path = /y\n";
+	struct kt_config c;
+	char err[256];
+
+	kt_config_init(&c);
+	assert_int_equal(kt_config_parse(&c, text, "k.conf", err, sizeof(err)), 0);
+	assert_int_equal(c.nfuncs, 2);
+	assert_string_equal(c.funcs[1], "busy_*");
+	assert_int_equal(c.max_funcs, 8);
+	assert_int_equal(c.max_rate, 1000);
+	assert_true(c.no_usdt);
+	assert_int_equal(c.profile_hz, 99);
+	assert_string_equal(c.pmu, "cpu-clock");
+	assert_int_equal(c.off_cpu_min_ns, 25000);
+	assert_int_equal(c.nwatch, 2);
+	assert_string_equal(c.watch[0], "/x");
+	/* their stacks are shown in the folded files only */
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "profile needs [folded] dir (--folded-dir DIR)");
+	assert_int_equal(kt_config_set(&c, "folded", "dir", "/tmp", err, sizeof(err)), 0);
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
+	kt_config_free(&c);
+	expect_bad("[daemon]\nprofile = 0\n", "profile: expected a number 1..100000");
+	expect_bad("[daemon]\nmax_funcs = 1024\n", "max_funcs: expected a number 1..1023");
+	expect_bad("[daemon]\noff_cpu_min_us = 5parsecs\n", "off_cpu_min_us: expected a duration");
+	expect_bad("[daemon]\nfunc =\n", "func: empty");
+}
+
 static void test_split_argv(void **state)
 {
 	(void)state;
@@ -350,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_ini),	      cmocka_unit_test(test_config_full),
 		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_load_reads),
 		cmocka_unit_test(test_split_argv),    cmocka_unit_test(test_config_units),
+		cmocka_unit_test(test_config_collectors),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -190,6 +190,7 @@ static void test_self_names_and_times(void **state)
 	/* the main thread keeps the process's name */
 	assert_int_equal(kt_proc_thread_comm(getpid(), getpid(), comm, sizeof(comm)), 0);
 	assert_string_equal(comm, "test_proc");
+	assert_true(kt_proc_thread_alive(getpid(), gettid()));
 
 	assert_true(kt_proc_start_time(getpid()) > 0);
 	/* pid 0 is no process, never this one */
@@ -246,6 +247,7 @@ static void test_child_then_dead(void **state)
 	assert_int_equal(v, 0x2222);
 	assert_int_equal(marker, 0x1111);
 
+	assert_true(kt_proc_thread_alive(pid, pid));
 	kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	c = (struct count){0};
@@ -257,11 +259,23 @@ static void test_child_then_dead(void **state)
 	assert_int_equal(kt_proc_exe(pid, exe, sizeof(exe)), -ENOENT);
 	assert_int_equal(kt_proc_start_time(pid), 0);
 	assert_int_equal(kt_proc_cpu_ns(pid), 0);
+	assert_false(kt_proc_thread_alive(pid, pid));
 	assert_int_equal(kt_proc_read_mem(pid, (uint64_t)(uintptr_t)&marker, &v, sizeof(v)),
 			 -ESRCH);
 }
 
 /* A mapped file whose name holds spaces, then the same once it is unlinked. */
+static void test_root_path(void **state)
+{
+	(void)state;
+	char buf[64], small[16];
+
+	assert_int_equal(kt_proc_root_path(42, "/usr/lib/x.so", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/proc/42/root/usr/lib/x.so");
+	assert_int_equal(kt_proc_root_path(42, "/usr/lib/x.so", small, sizeof(small)),
+			 -ENAMETOOLONG);
+}
+
 static void test_spaces_and_deleted(void **state)
 {
 	(void)state;
@@ -301,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_parse_lines),	cmocka_unit_test(test_self_maps),
 		cmocka_unit_test(test_files_once),	cmocka_unit_test(test_self_names_and_times),
 		cmocka_unit_test(test_child_then_dead), cmocka_unit_test(test_spaces_and_deleted),
+		cmocka_unit_test(test_root_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

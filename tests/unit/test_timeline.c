@@ -2,12 +2,14 @@
 /* kt_timeline: trace-event records, names, the cap and its report. */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -66,7 +68,8 @@ static void test_events_and_cap(void **state)
 	close(fd);
 	kt_agg_init(&a, 0);
 	kt_test_event(&a, KT_EV_SEND, 0, 1, 10, 0); /* names ring 1 "work.0" */
-	struct kt_timeline *t = kt_timeline_open(path, 4, &a, err, sizeof(err));
+	struct kt_timeline_opts o = {.max_events = 4};
+	struct kt_timeline *t = kt_timeline_open(path, &o, &a, err, sizeof(err));
 
 	assert_non_null(t);
 	struct kt_event e[] = {
@@ -114,14 +117,275 @@ static void test_events_and_cap(void **state)
 	kt_agg_free(&a);
 
 	/* unwritable */
-	assert_null(kt_timeline_open("/nonexistent-dir/t.json", 10, NULL, err, sizeof(err)));
+	assert_null(kt_timeline_open("/nonexistent-dir/t.json", &o, NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "cannot write /nonexistent-dir/t.json"));
+}
+
+/* A fresh path in /tmp (the file does not exist yet). */
+static void tmp_path(char *path, size_t n)
+{
+	static int k;
+
+	snprintf(path, n, "/tmp/kt-timeline-%d-%d.json", (int)getpid(), k++);
+	unlink(path);
+}
+
+static struct kt_timeline *open_or_fail(const char *path, const struct kt_timeline_opts *o)
+{
+	char err[256];
+	struct kt_timeline *t = kt_timeline_open(path, o, NULL, err, sizeof(err));
+
+	if (!t)
+		fail_msg("%s", err);
+	return t;
+}
+
+/* The flight recorder holds the newest max_events: the oldest are replaced, said once. */
+static void test_flight_recorder_keeps_newest(void **state)
+{
+	(void)state;
+	char path[64], err[256];
+	struct kt_timeline_opts o = {.max_events = 3, .keep_last = true};
+	struct kt_timeline *t;
+	bool said[5];
+
+	tmp_path(path, sizeof(path));
+	t = open_or_fail(path, &o);
+	for (int i = 0; i < 5; i++) {
+		/* sends 1..5 us long: each one's length tells which it is */
+		struct kt_event e =
+			ev(KT_EV_SEND, 1000000 + (uint64_t)i * 10000, 1000 * (uint64_t)(i + 1), 0);
+
+		said[i] = kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	}
+	assert_false(said[2]);
+	assert_true(said[3]); /* the first replacement */
+	assert_false(said[4]);
+	assert_int_equal(kt_timeline_written(t), 3);
+	assert_int_equal(kt_timeline_dropped(t), 2);
+	assert_int_equal(kt_timeline_close(t, err, sizeof(err)), 0);
+
+	const char *s = slurp(path);
+
+	assert_null(strstr(s, "\"dur\":1,"));
+	assert_null(strstr(s, "\"dur\":2,"));
+	assert_non_null(strstr(s, "\"ph\":\"X\",\"ts\":0,\"dur\":3,"));
+	assert_non_null(strstr(s, "\"dur\":4,"));
+	assert_non_null(strstr(s, "\"dur\":5,"));
+	assert_int_equal(count(s, "\"cat\":\"kaos\""), 3);
+	assert_int_equal(count(s, "timeline cap reached"), 0);
+	assert_non_null(strstr(s, "\"events\":3,\"events_dropped\":2,\"max_events\":3,"
+				  "\"keep\":\"last\""));
+	unlink(path);
+}
+
+/* With last_ns, only the events that start within it of the newest end are written. */
+static void test_flight_recorder_last_span(void **state)
+{
+	(void)state;
+	char path[64], err[256];
+	struct kt_timeline_opts o = {.max_events = 100, .keep_last = true, .last_ns = 25000};
+	struct kt_timeline *t;
+
+	tmp_path(path, sizeof(path));
+	t = open_or_fail(path, &o);
+	/* ends at 10, 20, ..., 50 us, each 1 us long: the newest ends at 50 us */
+	for (int i = 1; i <= 5; i++) {
+		struct kt_event e = ev(KT_EV_RECV, (uint64_t)i * 10000, 1000, 0);
+
+		kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	}
+	assert_int_equal(kt_timeline_write(t, err, sizeof(err)), 0);
+	/* starts 9, 19, 29, 39, 49 us; the span begins at 25 us: three are in it */
+	assert_int_equal(kt_timeline_last_written(t), 3);
+	const char *s = slurp(path);
+
+	assert_int_equal(count(s, "\"cat\":\"kaos\""), 3);
+	assert_non_null(strstr(s, "\"ts\":0,\"dur\":1,"));  /* 29 us is time 0 */
+	assert_non_null(strstr(s, "\"ts\":20,\"dur\":1,")); /* 49 us */
+	assert_non_null(strstr(s, "\"events\":3,\"events_dropped\":2,"));
+	assert_int_equal(kt_timeline_close(t, err, sizeof(err)), 0);
+	unlink(path);
+}
+
+/*
+ * A wait measured to start 9 ns before its send (the probes' end times
+ * differ) is drawn inside the send; its measured length stays in args.
+ * A wait that does not overlap the thread's next send is left alone.
+ */
+static void test_backpressure_nests_in_send(void **state)
+{
+	(void)state;
+	char path[64], err[256];
+	struct kt_timeline_opts o = {.max_events = 16};
+	struct kt_timeline *t;
+	struct kt_event e[] = {
+		ev(KT_EV_BACKPRESSURE, 1005000, 3000, 0), /* 1002000 .. 1005000 */
+		ev(KT_EV_SEND, 1006000, 3991, 0),	  /* 1002009 .. 1006000 */
+		ev(KT_EV_BACKPRESSURE, 1010000, 1000, 0), /* 1009000 .. 1010000 */
+		ev(KT_EV_SEND, 1020000, 5000, 0),	  /* 1015000: a later call */
+	};
+
+	tmp_path(path, sizeof(path));
+	t = open_or_fail(path, &o);
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++)
+		kt_timeline_add(t, &e[i], KT_EVENT_BASE_SIZE);
+	assert_int_equal(kt_timeline_close(t, err, sizeof(err)), 0);
+
+	const char *s = slurp(path);
+
+	/* time 0 is the send's start: the wait starts there too, 9 ns shorter */
+	assert_non_null(strstr(s, "{\"name\":\"backpressure\",\"cat\":\"kaos\",\"ph\":\"X\","
+				  "\"ts\":0,\"dur\":2.991,"));
+	assert_non_null(strstr(s, "\"episode\":9,\"wait_ns\":3000}"));
+	assert_non_null(strstr(
+		s, "{\"name\":\"send\",\"cat\":\"kaos\",\"ph\":\"X\",\"ts\":0,\"dur\":3.991,"));
+	assert_non_null(strstr(s, "{\"name\":\"backpressure\",\"cat\":\"kaos\",\"ph\":\"X\","
+				  "\"ts\":6.991,\"dur\":1,"));
+	assert_non_null(strstr(
+		s, "{\"name\":\"send\",\"cat\":\"kaos\",\"ph\":\"X\",\"ts\":12.991,\"dur\":5,"));
+	unlink(path);
+}
+
+static size_t file_size(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fclose(f);
+	return (size_t)n;
+}
+
+/*
+ * Each write replaces the file whole. A write that cannot complete (here
+ * the file size limit, as a full disk would) is an error and leaves the
+ * previous file as it was, with no temporary file behind.
+ */
+static void test_write_is_atomic(void **state)
+{
+	(void)state;
+	char path[64], tmp[96], err[256];
+	struct kt_timeline_opts o = {.max_events = 10000, .keep_last = true};
+	struct kt_timeline *t;
+	struct kt_event e = ev(KT_EV_SEND, 1000000, 500, 0);
+	struct rlimit old, lim;
+	size_t first;
+
+	tmp_path(path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	t = open_or_fail(path, &o);
+	assert_int_equal(access(tmp, F_OK), -1); /* the check at open left nothing */
+	kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	assert_int_equal(kt_timeline_write(t, err, sizeof(err)), 0);
+	first = file_size(path);
+	for (int i = 0; i < 5000; i++)
+		kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 64 * 1024;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(kt_timeline_write(t, err, sizeof(err)), -1);
+	setrlimit(RLIMIT_FSIZE, &old);
+	assert_non_null(strstr(err, "writing "));
+	if (!strstr(err, "File too large"))
+		fail_msg("%s", err);
+	assert_int_equal(file_size(path), first);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(kt_timeline_last_written(t), 1);
+	/* and the next write, with room again, holds them all */
+	assert_int_equal(kt_timeline_close(t, err, sizeof(err)), 0);
+	assert_true(file_size(path) > 64 * 1024);
+	unlink(path);
+}
+
+/*
+ * A background write: the file appears with what was held when it began,
+ * even if more events come meanwhile; its failure (the size limit, as a
+ * full disk) comes back as an error line, and nothing is left behind.
+ */
+static void test_background_write(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kt-timeline-bg.XXXXXX", path[64], err[256];
+	struct kt_timeline_opts o = {.max_events = 10000};
+	struct kt_timeline *t;
+	struct kt_event e = ev(KT_EV_SEND, 1000000, 500, 0);
+	struct rlimit old, lim;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.json", dir);
+	t = open_or_fail(path, &o);
+	assert_int_equal(kt_timeline_reap(t, true, err, sizeof(err)), 0); /* none under way */
+	for (int i = 0; i < 3; i++)
+		kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	assert_int_equal(kt_timeline_write_bg(t, err, sizeof(err)), 0);
+	kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE); /* after the snapshot */
+	assert_int_equal(kt_timeline_reap(t, true, err, sizeof(err)), 2);
+	assert_int_equal(kt_timeline_last_written(t), 3);
+	assert_int_equal(count(slurp(path), "\"cat\":\"kaos\""), 3);
+
+	for (int i = 0; i < 5000; i++)
+		kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 64 * 1024;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(kt_timeline_write_bg(t, err, sizeof(err)), 0);
+	setrlimit(RLIMIT_FSIZE, &old);
+	assert_int_equal(kt_timeline_reap(t, true, err, sizeof(err)), -1);
+	if (!strstr(err, "File too large"))
+		fail_msg("%s", err);
+	assert_int_equal(count(slurp(path), "\"cat\":\"kaos\""), 3); /* the previous file */
+	kt_timeline_free(t);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0); /* empty: no temporary file left */
+}
+
+/* "-": one document on stdout when closed; no background write, said why. */
+static void test_stdout(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/kt-timeline-out.XXXXXX", err[256];
+	struct kt_timeline_opts o = {.max_events = 8, .keep_last = true};
+	struct kt_timeline *t = open_or_fail("-", &o);
+	struct kt_event e = ev(KT_EV_SEND, 1000000, 500, 0);
+	int fd = mkstemp(path), saved = dup(1);
+
+	assert_true(fd >= 0 && saved >= 0);
+	kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+	assert_int_equal(kt_timeline_write_bg(t, err, sizeof(err)), -2);
+	assert_non_null(strstr(err, "stdout: written once, at exit"));
+	fflush(stdout);
+	assert_int_equal(dup2(fd, 1), 1);
+	int rc = kt_timeline_close(t, err, sizeof(err));
+
+	dup2(saved, 1);
+	close(saved);
+	close(fd);
+	assert_int_equal(rc, 0);
+	const char *s = slurp(path);
+
+	assert_int_equal(strncmp(s, "{\"traceEvents\":[", 16), 0);
+	assert_int_equal(count(s, "\"cat\":\"kaos\""), 1);
+	assert_int_equal(count(s, "{\"traceEvents\""), 1);
+	unlink(path);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_events_and_cap),
+		cmocka_unit_test(test_flight_recorder_keeps_newest),
+		cmocka_unit_test(test_flight_recorder_last_span),
+		cmocka_unit_test(test_backpressure_nests_in_send),
+		cmocka_unit_test(test_write_is_atomic),
+		cmocka_unit_test(test_background_write),
+		cmocka_unit_test(test_stdout),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

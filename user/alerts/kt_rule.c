@@ -499,10 +499,11 @@ static int parse_subject(struct cursor *c, struct kt_rule *r)
 			   !strcmp(word, "pid") || !strcmp(word, "func");
 		if (text[c->i] == '=' && (selector || !strchr(word, '.'))) {
 			if (!selector)
-				return fail(c, pos,
-					    "unknown selector '%s=': expected ring=, process=, pid= "
-					    "or func=",
-					    word);
+				return fail(
+					c, pos,
+					"unknown selector '%s=': expected ring=, process=, pid= "
+					"or func=",
+					word);
 			if (sel_pos == SIZE_MAX)
 				sel_pos = pos;
 			if (parse_selector(c, r, word, pos))

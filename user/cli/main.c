@@ -29,10 +29,12 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/kaos_trace.skel.h"
+#include "kt_addons.h"
 #include "kt_agg.h"
 #include "kt_args.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
+#include "kt_engine.h"
 #include "kt_event.h"
 #include "kt_features.h"
 #include "kt_folded.h"
@@ -46,14 +48,13 @@
 #include "kt_rule.h"
 #include "kt_session.h"
 #include "kt_target.h"
+#include "kt_timeline.h"
 #include "kt_units.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
 
 #define MAX_TARGETS	64
 #define MAX_RING_FILTER KT_RING_FILTER_MAX
-/* -b PROGRAM without kaos probes: how often /proc is searched for its new processes */
-#define WATCH_PROGRAMS_NS 200000000ull
 
 struct options {
 	pid_t pids[MAX_TARGETS];
@@ -96,32 +97,36 @@ struct options {
 	bool fail_on_alert;
 	const char *timeline;
 	uint64_t timeline_max;
+	const char *timeline_mode; /* "first" (default) or "last" */
+	uint64_t timeline_last_ns; /* --timeline-last: implies mode last */
 };
 
 static struct options opt = {
 	.off_cpu_min_ns = -1,
-	/*
-	 * The ring buffer pages are mapped twice and count in RSS (the budget is
-	 * 8 MB): 1 MiB = ~12,000 events. --sample 1 on bench_trace's workloads,
-	 * with and without --stacks, lost none at 512 KiB here (~70,000 events/s).
-	 */
-	.ringbuf_bytes = 1u << 20,
+	.ringbuf_bytes = KT_ENGINE_RINGBUF_DEFAULT,
 };
 
 static volatile sig_atomic_t stop_signal;
 
-/* The session whose sampling requests die() withdraws on its way out. */
-static struct kt_session *sampling_session;
+/* The one engine of a run; die() withdraws its sampling requests on the way out. */
+static struct kt_engine engine;
 
 static void release_sampling_at_exit(void)
 {
-	if (sampling_session)
-		kt_session_release_sampling(sampling_session);
+	kt_engine_release_sampling(&engine);
 }
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static volatile sig_atomic_t timeline_asked; /* SIGUSR1: write the timeline now */
+
+static void on_timeline_signal(int sig)
+{
+	(void)sig;
+	timeline_asked = 1;
 }
 
 /* One-line fatal error: "kaos-trace: ..." and a non-zero exit. */
@@ -140,29 +145,19 @@ static void __attribute__((noreturn, format(printf, 2, 3))) die(int code, const 
 /* ---------------------------------------------------------------- CLI */
 
 enum {
-	OPT_SAMPLE = 1000,
-	OPT_BUDGET,
-	OPT_STACKS,
+	OPT_STACKS = 1000,
 	OPT_FOLDED,
 	OPT_WEIGHT,
 	OPT_JSON,
 	OPT_RINGBUF,
 	OPT_NO_CALIBRATE,
-	OPT_ALLOW_NOP5,
-	OPT_PROBE_COST,
 	OPT_ALERT,
 	OPT_ALERT_LOG,
 	OPT_FAIL_ON_ALERT,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX,
-	OPT_PROFILE,
-	OPT_PMU,
-	OPT_FUNC,
-	OPT_MAX_FUNCS,
-	OPT_MAX_RATE,
-	OPT_NO_USDT,
-	OPT_OFF_CPU,
-	OPT_OFF_CPU_MIN,
+	OPT_TIMELINE_MODE,
+	OPT_TIMELINE_LAST,
 };
 
 static const char args_doc[] = "[-- COMMAND [ARG...]]";
@@ -190,23 +185,11 @@ static const char doc[] =
 
 static const struct argp_option options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
-	{"binary", 'b', "PATH", 0,
-	 "PATH a program: trace its processes (now and later, children included), wherever "
-	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
-	 0},
 	{"duration", 'd', "DURATION", 0, "Stop after DURATION (2s, 500ms, 1m; bare: seconds)", 0},
 	{"interval", 'i', "DURATION", 0, "Print a summary every DURATION (bare: seconds)", 0},
 	{"ring", 'r', "ID|NAME", 0,
 	 "Only this ring (repeatable): ids alone are filtered in the kernel, names (and ids "
 	 "beside them) by kaos-trace as events arrive, the others' events counted as dropped",
-	 0},
-	{"sample", OPT_SAMPLE, "N", 0,
-	 "Fire probes on every N-th operation (rounded down to a power of two; counts stay "
-	 "exact); --sample 1: every operation",
-	 0},
-	{"budget", OPT_BUDGET, "PCT[%]", 0,
-	 "Choose the sampling period per process so tracing costs it at most PCT % of its CPU "
-	 "time (default: 1 % unless --sample)",
 	 0},
 	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
 	{"folded", OPT_FOLDED, "FILE", 0,
@@ -219,35 +202,6 @@ static const struct argp_option options[] = {
 	 "BPF ring buffer size (power of two, >= 4096, e.g. 4M; default 2M)", 0},
 	{"no-calibrate", OPT_NO_CALIBRATE, NULL, 0,
 	 "Skip measuring probe costs at start (no probes on kaos-trace itself)", 0},
-	{"probe-cost", OPT_PROBE_COST, "NS", 0,
-	 "Use NS as the cost of one probe hit (a bare number is ns; 1.5us)", 0},
-	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
-	 "Trace a program built with old plain 5-byte-nop probe sites even where a child it "
-	 "forks could crash (only for programs that never fork)",
-	 0},
-	{"profile", OPT_PROFILE, "HZ", 0,
-	 "Sample the traced processes' user stacks at HZ per CPU; adds a [cpu] tower to the folded "
-	 "output",
-	 0},
-	{"off-cpu", OPT_OFF_CPU, NULL, 0,
-	 "Time the traced threads spend blocked, by user stack (sched_switch); adds an "
-	 "[off-cpu] tower (weights: ns) to the folded output and a summary",
-	 0},
-	{"off-cpu-min-us", OPT_OFF_CPU_MIN, "DURATION", 0,
-	 "With --off-cpu: skip blocks shorter than DURATION (5us, 1ms; bare: microseconds; "
-	 "default 1us)",
-	 0},
-	{"pmu", OPT_PMU, "EVENT[,EVENT]", 0,
-	 "Per-operation counter values (libpfm4 names, e.g. cpu-clock, cycles; see `pmu list`)", 0},
-	{"func", OPT_FUNC, "[LIB:]GLOB", 0,
-	 "Time every function matching GLOB in LIB (default: the -p process's executable or "
-	 "the -b PATH or -- COMMAND) with an entry and a return uprobe (repeatable)",
-	 0},
-	{"max-funcs", OPT_MAX_FUNCS, "N", 0,
-	 "Refuse --func patterns matching more than N functions (default 64)", 0},
-	{"max-rate", OPT_MAX_RATE, "N", 0,
-	 "Time at most ~N calls/s per --func function (1 in 2^k); counts stay exact", 0},
-	{"no-usdt", OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
 	{"verbose", 'v', NULL, 0, "libbpf debug output", 0},
 	{"alert", OPT_ALERT, "RULE", 0,
 	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'; exit 4 if it "
@@ -258,7 +212,14 @@ static const struct argp_option options[] = {
 	{"fail-on-alert", OPT_FAIL_ON_ALERT, NULL, 0, "Exit 3 if any alert fired", 0},
 	{"timeline", OPT_TIMELINE, "FILE", 0,
 	 "Write events as Chrome/Perfetto trace JSON (- is stdout)", 0},
-	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
+	 "Timeline events held in memory, 64 bytes each (default " KT_STR(
+		 KT_TIMELINE_DEFAULT_MAX) ")",
+	 0},
+	{"timeline-mode", OPT_TIMELINE_MODE, "first|last", 0,
+	 "Keep the first events (default) or the newest (flight recorder)", 0},
+	{"timeline-last", OPT_TIMELINE_LAST, "DURATION", 0,
+	 "Flight recorder: keep the last DURATION of events (10s; bare: seconds)", 0},
 	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
@@ -396,10 +357,10 @@ static error_t parse_target_opt(int key, char *arg, struct argp_state *state)
 static error_t parse_cost_opt(int key, char *arg)
 {
 	switch (key) {
-	case OPT_SAMPLE:
+	case KT_OPT_SAMPLE:
 		opt.sample = (uint32_t)parse_ull(arg, "sample period", 1, 1u << 30);
 		break;
-	case OPT_BUDGET:
+	case KT_OPT_BUDGET:
 		if (kt_parse_percent(arg, &opt.budget_pct) || opt.budget_pct < 0.0001 ||
 		    opt.budget_pct > 100)
 			die(2, "invalid budget '%s' (a percentage 0.0001..100, e.g. 1 or 0.5%%)",
@@ -411,13 +372,13 @@ static error_t parse_cost_opt(int key, char *arg)
 		    (opt.ringbuf_bytes & (opt.ringbuf_bytes - 1)))
 			die(2, "invalid ring buffer size '%s' (a power of two, 4K..1G)", arg);
 		break;
-	case OPT_ALLOW_NOP5:
+	case KT_OPT_ALLOW_NOP5:
 		opt.allow_nop5 = true;
 		break;
 	case OPT_NO_CALIBRATE:
 		opt.no_calibrate = true;
 		break;
-	case OPT_PROBE_COST:
+	case KT_OPT_PROBE_COST:
 		opt.probe_cost_ns = parse_probe_cost(arg);
 		break;
 	case 'v':
@@ -459,6 +420,15 @@ static error_t parse_output_opt(int key, char *arg)
 	case OPT_TIMELINE_MAX:
 		opt.timeline_max = parse_ull(arg, "timeline cap", 1, 100000000);
 		break;
+	case OPT_TIMELINE_MODE:
+		if (strcmp(arg, "first") && strcmp(arg, "last"))
+			die(2, "--timeline-mode: expected first or last, got '%s'", arg);
+		opt.timeline_mode = arg;
+		break;
+	case OPT_TIMELINE_LAST:
+		opt.timeline_last_ns = parse_duration_opt(arg, "--timeline-last", KT_NS_PER_S, 1,
+							  86400 * KT_NS_PER_S);
+		break;
 	case OPT_ALERT: {
 		struct kt_rule r;
 		struct kt_rule_error re;
@@ -487,31 +457,31 @@ static error_t parse_output_opt(int key, char *arg)
 static error_t parse_collector_opt(int key, char *arg)
 {
 	switch (key) {
-	case OPT_PROFILE:
+	case KT_OPT_PROFILE:
 		opt.profile_hz = (unsigned int)parse_ull(arg, "profile frequency", 1, 100000);
 		break;
-	case OPT_PMU:
+	case KT_OPT_PMU:
 		opt.pmu = arg;
 		break;
-	case OPT_OFF_CPU:
+	case KT_OPT_OFF_CPU:
 		opt.off_cpu = true;
 		break;
-	case OPT_OFF_CPU_MIN:
+	case KT_OPT_OFF_CPU_MIN_US:
 		opt.off_cpu_min_ns = (long long)parse_duration_opt(
 			arg, "--off-cpu-min-us", KT_NS_PER_US, 0, 60 * KT_NS_PER_S);
 		break;
-	case OPT_FUNC:
+	case KT_OPT_FUNC:
 		if (opt.nfuncs == MAX_TARGETS)
 			die(2, "too many --func (max %d)", MAX_TARGETS);
 		opt.funcs[opt.nfuncs++] = arg;
 		break;
-	case OPT_MAX_FUNCS:
+	case KT_OPT_MAX_FUNCS:
 		opt.max_funcs = (uint32_t)parse_ull(arg, "--max-funcs", 1, KT_FUNC_MAX - 1);
 		break;
-	case OPT_MAX_RATE:
+	case KT_OPT_MAX_RATE:
 		opt.max_rate = parse_ull(arg, "--max-rate", 1, 1ull << 32);
 		break;
-	case OPT_NO_USDT:
+	case KT_OPT_NO_USDT:
 		opt.no_usdt = true;
 		break;
 	default:
@@ -538,118 +508,62 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return parse_collector_opt(key, arg);
 }
 
+/* --timeline-mode last, or --timeline-last: a flight recorder. */
+static bool timeline_keeps_last(void)
+{
+	return opt.timeline_last_ns || (opt.timeline_mode && !strcmp(opt.timeline_mode, "last"));
+}
+
+/* What --timeline keeps and what that may cost, said once at start. */
+static void say_timeline(void)
+{
+	struct kt_timeline_opts to = {.max_events = opt.timeline_max};
+	bool last = timeline_keeps_last();
+	char span[64] = "";
+
+	if (opt.timeline_last_ns)
+		snprintf(span, sizeof(span), " of the last %.3g s", opt.timeline_last_ns / 1e9);
+	fprintf(stderr,
+		"kaos-trace: timeline %s: holding the %s %llu events%s in memory (at most %.1f "
+		"MiB); written at exit%s%s\n",
+		kt_outfile_name(opt.timeline), last ? "newest" : "first",
+		(unsigned long long)(opt.timeline_max ? opt.timeline_max : KT_TIMELINE_DEFAULT_MAX),
+		span, (double)kt_timeline_mem_bytes(&to) / (1 << 20),
+		strcmp(opt.timeline, "-") ? " and on SIGUSR1" : "",
+		opt.nalerts && strcmp(opt.timeline, "-") ? " and when an alert fires" : "");
+}
+
 /* ---------------------------------------------------------------- state */
 
-struct tracer {
-	struct kt_session s;
-	struct kt_targets targets;
+/* The outputs of a run: views of the engine's snapshots. */
+struct outputs {
 	FILE *json;
-	FILE *report_out;	  /* the text report: stdout, or stderr when an output takes it */
-	int json_errno;		  /* first --json write error */
-	uint64_t t_iv;		  /* start of current interval */
-	uint64_t lost_iv0;	  /* events lost when the interval started */
-	struct kt_func *func;	  /* --func, or NULL */
-	struct kt_profile *prof;  /* --profile */
-	struct kt_offcpu *offcpu; /* --off-cpu */
-	pid_t child;		  /* -- COMMAND: its pid */
-	char child_exe[PATH_MAX]; /* -- COMMAND: its executable, found as execvp would */
-	int child_go;		  /* write end of the pipe the child waits on before exec */
-	int child_status;	  /* its exit status, once reaped */
-	char scope[1024];	  /* which processes are traced, in words */
+	int json_errno;	  /* first --json write error */
+	FILE *folded;	  /* --folded FILE; NULL: stdout */
+	FILE *report_out; /* the text report: stdout, or stderr when an output takes it */
 };
 
-/* --func events are named after their function in folded stacks. */
-static const char *event_name(void *ctx, const struct kt_event *e)
+static void report(struct outputs *out, bool final)
 {
-	struct tracer *t = ctx;
+	struct kt_snapshot snap;
 
-	return e->type == KT_EV_FUNC ? kt_func_name(t->func, e->ring_id)
-				     : kt_event_type_name(e->type);
-}
-
-static void report(struct tracer *t, bool final)
-{
-	struct kt_report_totals tot;
-	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
-
-	kt_func_sync(t->func, &t->s.agg); /* exact counts from the kernel */
-	kt_session_totals(&t->s, &tot);
-	tot.func_calibrated = kt_func_calibrated(t->func);
-	kt_func_stats(t->func, tot.func_stats);
-	tot.elapsed_s = (double)(now - t->s.t_start) / 1e9;
-	tot.interval_s = (double)(now - t->t_iv) / 1e9;
-	tot.lost_iv0 = t->lost_iv0;
-	tot.final = final;
-	tot.scope = t->scope;
-	uint64_t sc[KT_SCOPE_STAT_NR];
-
-	kt_session_scope_stats(&t->s, sc);
-	tot.out_of_scope = sc[KT_SCOPE_OTHER];
-	tot.scope_full = sc[KT_SCOPE_FULL];
-	tot.exec_lost = sc[KT_SCOPE_EXEC_LOST];
-	if (final && t->json && t->offcpu) {
+	kt_engine_snapshot(&engine, &snap);
+	snap.tot.final = final;
+	if (final && out->json && engine.offcpu) {
 		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
-		tot.json_extra = kt_offcpu_json;
-		tot.json_extra_ctx = t->offcpu;
+		snap.tot.json_extra = kt_offcpu_json;
+		snap.tot.json_extra_ctx = engine.offcpu;
 	}
-	kt_report_text(t->report_out, &t->s.agg, &tot, opt.hist, !final);
-	if (t->json) {
-		kt_report_json(t->json, &t->s.agg, &tot, !final);
+	kt_report_text(out->report_out, snap.agg, &snap.tot, opt.hist, !final);
+	if (out->json) {
+		kt_report_json(out->json, snap.agg, &snap.tot, !final);
 		/* each line is flushed: keep the first write error for the exit status */
-		if (ferror(t->json) && !t->json_errno)
-			t->json_errno = errno ? errno : EIO;
+		if (ferror(out->json) && !out->json_errno)
+			out->json_errno = errno ? errno : EIO;
 	}
-	fflush(t->report_out);
+	fflush(out->report_out);
 	if (!final)
-		t->lost_iv0 = tot.lost; /* the next interval starts now */
-}
-
-static void check_exited(struct tracer *t)
-{
-	for (int i = 0; i < t->targets.n; i++) {
-		struct kt_target *tg = &t->targets.v[i];
-
-		int status;
-
-		if (tg->pid <= 0 || tg->exited)
-			continue;
-		if (tg->pid == t->child) {
-			/* our own child: reap it (a zombie still answers kill(pid, 0)) */
-			if (waitpid(t->child, &status, WNOHANG) != t->child)
-				continue;
-			t->child_status =
-				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-			for (int j = 0; j < t->targets.n; j++)
-				if (t->targets.v[j].pid == t->child)
-					t->targets.v[j].exited = true;
-			for (struct kt_proc *p = t->s.agg.procs; p; p = p->next)
-				if (p->pid == (uint32_t)t->child)
-					p->exited = true;
-			fprintf(stderr, "kaos-trace: command exited with status %d\n",
-				t->child_status);
-			continue;
-		}
-		if (kill(tg->pid, 0) != 0 && errno == ESRCH) {
-			tg->exited = true;
-			struct kt_proc *p = kt_agg_proc(&t->s.agg, (uint32_t)tg->pid);
-
-			if (p)
-				p->exited = true;
-			fprintf(stderr, "kaos-trace: pid %d exited\n", tg->pid);
-		}
-	}
-}
-
-static bool all_pids_exited(struct tracer *t)
-{
-	int live = 0;
-
-	for (int i = 0; i < t->targets.n; i++) {
-		if (t->targets.v[i].pid <= 0)
-			return false; /* a path target follows future processes */
-		live += !t->targets.v[i].exited;
-	}
-	return live == 0;
+		kt_engine_interval_reset(&engine, snap.now_ns);
 }
 
 /* -r NAME that matched no ring by the end of the run: one line naming them. */
@@ -723,229 +637,6 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- -- COMMAND */
-
-/* Finds cmd on PATH the way execvp would (for resolving its probes). */
-static int which(const char *cmd, char *out, size_t n)
-{
-	const char *path = getenv("PATH");
-
-	if (strchr(cmd, '/')) {
-		snprintf(out, n, "%s", cmd);
-		return access(out, X_OK);
-	}
-	while (path && *path) {
-		size_t len = strcspn(path, ":");
-
-		snprintf(out, n, "%.*s/%s", (int)len, path, cmd);
-		if (access(out, X_OK) == 0)
-			return 0;
-		path += len + (path[len] == ':');
-	}
-	return -1;
-}
-
-/*
- * Forks the command, stopped before exec until the probes are attached,
- * and targets its pid in the objects that carry probes (the program or
- * the libkaos.so it needs): tracing covers it from its first operation.
- */
-static void find_command(struct tracer *t)
-{
-	if (which(opt.cmd[0], t->child_exe, sizeof(t->child_exe))) {
-		if (strchr(opt.cmd[0], '/')) /* a path: say why access() refused it */
-			die(127, "%s: %s", opt.cmd[0], strerror(errno));
-		die(127, "%s: command not found", opt.cmd[0]);
-	}
-}
-
-/* Collectors that need no kaos probes: a target without them is watched for them. */
-static bool usdt_optional(void)
-{
-	return opt.nfuncs || opt.profile_hz || opt.off_cpu;
-}
-
-/*
- * -p, -b: their kaos probes, or (none there, a collector that needs none)
- * watched only; the start-up line's scope says which.
- */
-static void add_targets(struct tracer *t)
-{
-	char err[1024];
-	int r;
-
-	for (int i = 0; i < opt.npids; i++) {
-		r = opt.no_usdt ? KT_TARGET_NO_PROBES
-				: kt_targets_add_pid(&t->targets, opt.pids[i], err, sizeof(err));
-		if (r < 0 || (r > 0 && !usdt_optional()))
-			die(1, "%s", err);
-		if (r > 0 && kt_targets_watch_pid(&t->targets, opt.pids[i]))
-			die(1, "out of memory");
-	}
-	for (int i = 0; i < opt.npaths; i++) {
-		r = opt.no_usdt ? KT_TARGET_NO_PROBES
-				: kt_targets_add_path(&t->targets, opt.paths[i], err, sizeof(err));
-		if (r < 0 || (r > 0 && !usdt_optional()))
-			die(1, "%s", err);
-		if (r > 0 && kt_targets_watch_path(&t->targets, opt.paths[i]))
-			die(1, "out of memory");
-		if (r > 0 && !opt.nfuncs && !t->targets.v[t->targets.n - 1].program[0])
-			die(2,
-			    "-b %s: a library without kaos probes: --profile and --off-cpu follow "
-			    "processes (give its program or -p PID)",
-			    opt.paths[i]);
-	}
-}
-
-static void start_command(struct tracer *t)
-{
-	char err[1024];
-	struct kt_targets found = {0};
-	int go[2], r;
-
-	r = opt.no_usdt ? KT_TARGET_NO_PROBES
-			: kt_targets_add_path(&found, t->child_exe, err, sizeof(err));
-	if (r < 0 || (r > 0 && !usdt_optional()))
-		die(1, "%s", err);
-	if (pipe2(go, O_CLOEXEC))
-		die(1, "pipe: %s", strerror(errno));
-	t->child = fork();
-	if (t->child < 0)
-		die(1, "fork: %s", strerror(errno));
-	if (t->child == 0) {
-		char c;
-
-		close(go[1]);
-		if (read(go[0], &c, 1) != 1)
-			_exit(127); /* the tracer gave up before attaching */
-		/* an output on stdout (FILE "-") keeps it to itself: the command's goes to stderr
-		 */
-		if (t->report_out == stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
-			_exit(127);
-		/*
-		 * The file resolved above: execvp's own search would run libc
-		 * functions in the child after --func attached (counted as the
-		 * command's). A script without #! still goes to execvp's /bin/sh.
-		 */
-		execv(t->child_exe, opt.cmd);
-		if (errno == ENOEXEC)
-			execvp(opt.cmd[0], opt.cmd);
-		fprintf(stderr, "kaos-trace: cannot run %s: %s\n", opt.cmd[0], strerror(errno));
-		_exit(127);
-	}
-	close(go[0]);
-	t->child_go = go[1];
-	t->child_status = -1;
-	for (int i = 0; i < found.n; i++)
-		if (kt_targets_add_pid_path(&t->targets, t->child, found.v[i].path, err,
-					    sizeof(err)))
-			die(1, "%s", err);
-	if (r > 0 && kt_targets_watch_pid(&t->targets, t->child))
-		die(1, "out of memory");
-	kt_func_command_pid(t->func, t->child);
-	kt_targets_free(&found);
-}
-
-/* ---------------------------------------------------------------- scope */
-
-/* Appends one "; "-separated part to buf (truncated if it does not fit). */
-__attribute__((format(printf, 3, 4))) static void scope_append(char *buf, size_t n, const char *fmt,
-							       ...)
-{
-	size_t len = strlen(buf);
-	va_list ap;
-
-	if (len + 3 >= n)
-		return;
-	if (len)
-		len += (size_t)snprintf(buf + len, n - len, "; ");
-	va_start(ap, fmt);
-	vsnprintf(buf + len, n - len, fmt, ap);
-	va_end(ap);
-}
-
-/* " (no kaos probes there: --func, --profile)": what traces a watch-only target. */
-static void probe_free_note(char *buf, size_t n)
-{
-	snprintf(buf, n, " (no kaos probes there: %s%s%s%s%s)", opt.nfuncs ? "--func" : "",
-		 opt.nfuncs && (opt.profile_hz || opt.off_cpu) ? ", " : "",
-		 opt.profile_hz ? "--profile" : "", opt.profile_hz && opt.off_cpu ? ", " : "",
-		 opt.off_cpu ? "--off-cpu" : "");
-}
-
-/*
- * Says which processes are traced (the start-up line and the report), and
- * with a scope (-b PROGRAM whose probes are in libkaos.so) adds the -p
- * pids, the command and each program's processes to it.
- */
-static void setup_scope(struct tracer *t)
-{
-	char err[1024], none[96];
-
-	probe_free_note(none, sizeof(none));
-	for (int i = 0; i < t->targets.n; i++) {
-		const struct kt_target *tg = &t->targets.v[i];
-		bool watch = kt_target_watch_only(tg);
-		int n;
-
-		if (tg->pid > 0) {
-			if (t->s.scope && kt_session_scope_pid(&t->s, tg->pid))
-				die(1, "pid %d: cannot add it to the process scope", (int)tg->pid);
-			if (i && tg->pid == t->targets.v[i - 1].pid)
-				continue; /* one pid, several objects */
-			if (tg->pid == t->child)
-				scope_append(t->scope, sizeof(t->scope), "the command (pid %d)%s",
-					     (int)tg->pid, watch ? none : "");
-			else
-				scope_append(t->scope, sizeof(t->scope), "pid %d%s", (int)tg->pid,
-					     watch ? none : "");
-			continue;
-		}
-		if (watch && tg->program[0])
-			scope_append(t->scope, sizeof(t->scope), "processes of %s, now and later%s",
-				     tg->program, none);
-		if (watch)
-			continue;
-		if (!tg->program[0]) {
-			scope_append(t->scope, sizeof(t->scope), "every process mapping %s",
-				     tg->path);
-			continue;
-		}
-		n = 0;
-		if (t->s.scope &&
-		    (n = kt_session_scope_program(&t->s, tg->program, err, sizeof(err))) < 0)
-			die(1, "%s", err);
-		scope_append(t->scope, sizeof(t->scope),
-			     "processes of %s, now and later, children included (%d running)",
-			     tg->program, n);
-	}
-}
-
-static void add_program_proc(void *agg, pid_t pid)
-{
-	kt_agg_proc(agg, (uint32_t)pid);
-}
-
-/*
- * --profile and --off-cpu follow the processes in agg: a -b PROGRAM without
- * kaos probes sends no event that would add its processes, so they are
- * looked up in /proc (now, and by each later call).
- */
-static void watch_programs(struct tracer *t)
-{
-	struct stat st;
-
-	if (!t->prof && !t->offcpu)
-		return;
-	for (int i = 0; i < t->targets.n; i++) {
-		const struct kt_target *tg = &t->targets.v[i];
-
-		if (!tg->pid && kt_target_watch_only(tg) && tg->program[0] &&
-		    !stat(tg->program, &st))
-			kt_program_pids(&st, add_program_proc, &t->s.agg);
-	}
-}
-
 /* ---------------------------------------------------------------- main */
 
 /* The word after the first "--": the command to run (NULL: none). */
@@ -967,7 +658,7 @@ static int run_subcommand(int argc, char **argv)
 	char msg[512], exe[PATH_MAX], err[512];
 
 	if (c == KT_SUBCMD_NONE) {
-		bool program = strchr(argv[1], '/') || !which(argv[1], exe, sizeof(exe));
+		bool program = strchr(argv[1], '/') || !kt_engine_which(argv[1], exe, sizeof(exe));
 
 		kt_args_unknown_cmd(argv[1], program, msg, sizeof(msg));
 		die(2, "%s", msg);
@@ -1034,13 +725,266 @@ static void check_stdout_at_exit(void)
 	}
 }
 
+/* Checks of the options only this driver has (the engine checks its own first). */
+static void check_cli_opts(void)
+{
+	if (opt.fail_on_alert && !opt.nalerts)
+		die(2, "--fail-on-alert needs at least one --alert RULE");
+	if (opt.alert_log && !opt.nalerts)
+		die(2, "--alert-log needs at least one --alert RULE");
+	if ((opt.timeline_max || opt.timeline_mode || opt.timeline_last_ns) && !opt.timeline)
+		die(2, "%s needs --timeline FILE",
+		    opt.timeline_max	? "--timeline-max-events"
+		    : opt.timeline_mode ? "--timeline-mode"
+					: "--timeline-last");
+	if (opt.timeline_last_ns && opt.timeline_mode && !strcmp(opt.timeline_mode, "first"))
+		die(2, "--timeline-last keeps the newest events: not with --timeline-mode first");
+	if (opt.weight_given && !opt.stacks)
+		die(2, "--weight needs --stacks or --folded FILE");
+	if (opt.off_cpu_min_ns >= 0 && !opt.off_cpu)
+		die(2, "--off-cpu-min-us needs --off-cpu");
+}
+
+static struct kt_engine_opts engine_opts(bool out_stdout)
+{
+	return (struct kt_engine_opts){
+		.pids = opt.pids,
+		.npids = opt.npids,
+		.paths = opt.paths,
+		.npaths = opt.npaths,
+		.cmd = opt.cmd,
+		.rings = opt.rings,
+		.nrings = opt.nrings,
+		.ring_names = opt.ring_names,
+		.nring_names = opt.nring_names,
+		.sample = opt.sample,
+		.budget_pct = opt.budget_pct,
+		.stacks = opt.stacks,
+		.weight_latency = opt.weight_latency,
+		.want_ts = opt.timeline != NULL,
+		.ringbuf_bytes = opt.ringbuf_bytes,
+		.bpf_log = opt.verbose ? print_raw : NULL,
+		.no_calibrate = opt.no_calibrate,
+		.probe_cost_ns = opt.probe_cost_ns,
+		.allow_nop5 = opt.allow_nop5,
+		.profile_hz = opt.profile_hz,
+		.pmu = opt.pmu,
+		.off_cpu = opt.off_cpu,
+		.off_cpu_min_ns = opt.off_cpu_min_ns >= 0 ? (uint64_t)opt.off_cpu_min_ns : 0,
+		.funcs = opt.funcs,
+		.nfuncs = opt.nfuncs,
+		.max_funcs = opt.max_funcs,
+		.max_rate = opt.max_rate,
+		.no_usdt = opt.no_usdt,
+		.command_stdout_to_stderr = out_stdout,
+		.note = print_note,
+	};
+}
+
+/* Before anything is loaded: an output that cannot be written fails first. */
+static void open_outputs(struct outputs *out)
+{
+	if (opt.folded_path && !(out->folded = kt_outfile_open(opt.folded_path)))
+		die(1, "cannot write %s: %s", kt_outfile_name(opt.folded_path), strerror(errno));
+	if (opt.json_path && !(out->json = kt_outfile_open(opt.json_path)))
+		die(1, "cannot write %s: %s", kt_outfile_name(opt.json_path), strerror(errno));
+}
+
+static void start_engine(void)
+{
+	char err[1024];
+	int rc = kt_engine_start(&engine, err, sizeof(err));
+
+	if (!rc)
+		return;
+	fprintf(stderr, "kaos-trace: %s\n", err);
+	if (engine.bpf_log) {
+		kt_session_print_bpf_log(stderr);
+		kt_features_explain(stderr);
+	}
+	exit(rc);
+}
+
+static struct kt_oneshot *start_addons(void)
+{
+	struct kt_oneshot_opts oo = {.rules = opt.alerts,
+				     .nrules = opt.nalerts,
+				     .alert_log = opt.alert_log,
+				     .timeline = opt.timeline,
+				     .timeline_max = opt.timeline_max,
+				     .timeline_keep_last = timeline_keeps_last(),
+				     .timeline_last_ns = opt.timeline_last_ns,
+				     .note = print_note};
+	struct kt_oneshot *o;
+	char err[1024];
+
+	if (!opt.nalerts && !opt.timeline)
+		return NULL;
+	if (!(o = kt_oneshot_start(&engine.s, &oo, err, sizeof(err))))
+		die(1, "%s", err);
+	return o;
+}
+
+static void say_start(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	int ntg = engine.targets.n;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	if (opt.timeline) {
+		struct sigaction su = {.sa_handler = on_timeline_signal};
+
+		sigaction(SIGUSR1, &su, NULL);
+	}
+	if (engine.func)
+		kt_func_describe(engine.func, stderr);
+	fprintf(stderr,
+		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns%s\n",
+		kt_session_nlinks(&engine.s) + kt_func_nlinks(engine.func), ntg,
+		ntg == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)", engine.s.hit_ns,
+		engine.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
+	fprintf(stderr, "kaos-trace: scope: %s\n", engine.scope);
+	say_sampling(&engine.s);
+	if (opt.timeline)
+		say_timeline();
+}
+
+/* Polls until the duration, a signal, or every traced process exited. 0 or 1. */
+static int run(struct outputs *out, struct kt_oneshot *extras)
+{
+	uint64_t start = engine.s.t_start;
+	uint64_t end = opt.duration_s > 0 ? start + (uint64_t)(opt.duration_s * 1e9) : 0;
+	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
+
+	while (!stop_signal) {
+		int e = kt_engine_poll(&engine, 50);
+
+		if (e < 0) {
+			fprintf(stderr, "kaos-trace: ring buffer poll failed: %s\n", strerror(-e));
+			return 1;
+		}
+		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
+		int done = kt_engine_tick(&engine, now);
+
+		if (iv_ns && now - engine.t_iv >= iv_ns)
+			report(out, false);
+		if (extras)
+			kt_oneshot_tick(extras, now);
+		if (timeline_asked) {
+			timeline_asked = 0;
+			kt_oneshot_write_timeline(extras, "SIGUSR1");
+		}
+		if (done || (end && now >= end))
+			break;
+	}
+	return 0;
+}
+
+/* The folded stacks to --folded FILE or stdout. 0 or 1. */
+static int write_folded(struct outputs *out)
+{
+	const char *name;
+	int rc = 0, nst;
+
+	if (!engine.s.folded)
+		return 0;
+	name = opt.folded_path ? kt_outfile_name(opt.folded_path) : "stdout";
+	nst = kt_folded_write(engine.s.folded, out->folded ? out->folded : stdout,
+			      KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
+			      engine.s.sym);
+	if (nst < 0) {
+		fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n", strerror(-nst));
+		rc = 1;
+	}
+	if (!out->folded)
+		return rc;
+	if (fclose(out->folded) != 0) {
+		fprintf(stderr, "kaos-trace: writing %s failed: %s\n", name, strerror(errno));
+		return 1;
+	}
+	fprintf(stderr, "kaos-trace: wrote %d folded stacks to %s\n", nst, name);
+	return rc;
+}
+
+/* After the loop: stop, final report and outputs; the exit status (kt_gate.h). */
+static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
+{
+	struct kt_run_outcome outcome = {.command_status = -1};
+
+	if (kt_engine_stop(&engine))
+		rc = 1;
+	report(out, true);
+	if (opt.nring_names)
+		warn_unmatched_rings(&engine.ring_filter);
+	if (engine.offcpu &&
+	    kt_offcpu_finish(engine.offcpu, engine.s.folded, out->report_out, stderr) < 0)
+		rc = 1;
+	if (extras) {
+		int unmatched, fired = kt_oneshot_finish(extras, &unmatched);
+
+		rc = fired < 0 ? 1 : rc;
+		outcome.alert_fired = fired > 0 && opt.fail_on_alert;
+		outcome.alert_unmatched = unmatched > 0;
+	}
+	if (write_folded(out))
+		rc = 1;
+	if (out->json && (fclose(out->json) != 0 || out->json_errno)) {
+		fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
+			kt_outfile_name(opt.json_path),
+			strerror(out->json_errno ? out->json_errno : errno));
+		rc = 1;
+	}
+	/* a command stopped early is let finish: its status comes first */
+	outcome.command_status = kt_engine_close(&engine, true);
+	outcome.failed = rc != 0;
+	return kt_exit_status(&outcome);
+}
+
+/* A tracing run: the engine, its outputs, the loop. */
+static int trace(void)
+{
+	struct outputs out = {0};
+	struct kt_engine_opts eo;
+	struct kt_oneshot *extras;
+	bool out_stdout;
+	char err[1024];
+	int rc;
+
+	check_cli_opts();
+	/* one stream per output on stdout; the text report then goes to stderr */
+	if (kt_args_stdout_outputs(opt.json_path, opt.folded_path, opt.timeline,
+				   opt.stacks || opt.profile_hz || opt.off_cpu, &out_stdout, err,
+				   sizeof(err)))
+		die(2, "%s", err);
+	out.report_out = out_stdout ? stderr : stdout;
+	eo = engine_opts(out_stdout);
+	atexit(release_sampling_at_exit); /* die() after a request leaves nothing behind */
+	if ((rc = kt_engine_open(&engine, &eo, err, sizeof(err))))
+		die(rc, "%s", err);
+	open_outputs(&out);
+	start_engine();
+	extras = start_addons();
+	say_start();
+	if (kt_engine_resume_command(&engine, err, sizeof(err)))
+		die(1, "%s", err);
+	rc = run(&out, extras);
+	return finish(&out, extras, rc);
+}
+
 int main(int argc, char **argv)
 {
-	static const struct argp argp = {options, parse_opt, args_doc, doc, NULL, NULL, NULL};
-	struct tracer t = {.child_go = -1, .child_status = -1};
-	char err[1024];
-	int e;
-
+	/* the options shared with `kaos-trace daemon`: one table (kt_engine.h) */
+	static const struct argp engine_argp = {
+		kt_engine_argp_options, parse_opt, NULL, NULL, NULL, NULL, NULL};
+	static const struct argp_child children[] = {
+		{&engine_argp, 0,
+		 "Targets, collectors and sampling (as in `kaos-trace daemon`):", 0},
+		{}};
+	static const struct argp argp = {options, parse_opt, args_doc, doc, children, NULL, NULL};
 	char version[128];
 
 	/* argp prints it for --version, here and in `kaos-trace daemon` */
@@ -1054,327 +998,5 @@ int main(int argc, char **argv)
 	/* in order: a bare word is refused where it stands, before the options after it */
 	if (argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL))
 		return 2;
-	if (!opt.npids && !opt.npaths && !opt.cmd)
-		die(2, "nothing to trace: give -p PID, -b PATH or -- COMMAND (see --help)");
-	if (opt.sample && opt.budget_pct)
-		die(2, "--sample and --budget are exclusive");
-	if (opt.budget_pct && opt.no_calibrate && !opt.probe_cost_ns)
-		die(2, "--budget needs the probe cost: drop --no-calibrate or give --probe-cost");
-	if (opt.fail_on_alert && !opt.nalerts)
-		die(2, "--fail-on-alert needs at least one --alert RULE");
-	if (opt.alert_log && !opt.nalerts)
-		die(2, "--alert-log needs at least one --alert RULE");
-	if (opt.timeline_max && !opt.timeline)
-		die(2, "--timeline-max-events needs --timeline FILE");
-	if (opt.weight_given && !opt.stacks)
-		die(2, "--weight needs --stacks or --folded FILE");
-	if (opt.off_cpu_min_ns >= 0 && !opt.off_cpu)
-		die(2, "--off-cpu-min-us needs --off-cpu");
-	bool out_stdout;
-
-	/* One stream per output on stdout; the text report then goes to stderr. */
-	if (kt_args_stdout_outputs(opt.json_path, opt.folded_path, opt.timeline,
-				   opt.stacks || opt.profile_hz || opt.off_cpu, &out_stdout, err,
-				   sizeof(err)))
-		die(2, "%s", err);
-	t.report_out = out_stdout ? stderr : stdout;
-	struct kt_pmu pmu = {0};
-
-	if (opt.pmu && (e = kt_pmu_parse(&pmu, opt.pmu, err, sizeof(err))))
-		die(e == -ELIBACC || e == -ELIBBAD || e == -ENOSYS ? 1 : 2, "%s", err);
-
-	/* Resolve targets first: bad input fails before anything is loaded. */
-	if (opt.cmd)
-		find_command(&t);
-	if (opt.nfuncs) {
-		struct kt_func_opts fo = {.patterns = opt.funcs,
-					  .npatterns = opt.nfuncs,
-					  .pids = opt.pids,
-					  .npids = opt.npids,
-					  .paths = opt.paths,
-					  .npaths = opt.npaths,
-					  .command = opt.cmd ? t.child_exe : NULL,
-					  .max_funcs = opt.max_funcs,
-					  .max_rate = opt.max_rate,
-					  .warn_pct = opt.budget_pct,
-					  .stacks = opt.stacks};
-
-		if (kt_func_resolve(&fo, &t.func, err, sizeof(err)))
-			die(1, "%s", err);
-	} else if (opt.max_funcs || opt.max_rate || opt.no_usdt) {
-		die(2, "--max-funcs, --max-rate and --no-usdt need --func");
-	}
-	/* With --func, libkaos' USDT probes are traced where they exist (unless --no-usdt). */
-	add_targets(&t);
-	if (opt.cmd)
-		start_command(&t);
-	if (kt_check_privileges(err, sizeof(err)))
-		die(1, "%s", err);
-
-	FILE *folded_out = NULL;
-
-	if (opt.folded_path && !(folded_out = kt_outfile_open(opt.folded_path)))
-		die(1, "cannot write %s: %s", kt_outfile_name(opt.folded_path), strerror(errno));
-	if (opt.json_path && !(t.json = kt_outfile_open(opt.json_path)))
-		die(1, "cannot write %s: %s", kt_outfile_name(opt.json_path), strerror(errno));
-	if (opt.pmu && (e = kt_pmu_open(&pmu, stderr)))
-		die(1, "--pmu: %s", strerror(-e));
-
-	/* --no-calibrate and --probe-cost skip every self-probe at start */
-	if (kt_features_check(&t.targets, !opt.no_calibrate && !(opt.probe_cost_ns > 0),
-			      print_line, NULL, err, sizeof(err)))
-		die(1, "%s", err);
-	struct kt_session_opts so = {
-		/* ids alone filter in the kernel; with a name every ring's events come up */
-		.rings = opt.nring_names ? NULL : opt.rings,
-		.nrings = opt.nring_names ? 0 : opt.nrings,
-		.stacks = opt.stacks,
-		.want_ts = opt.timeline != NULL,
-		.weight_latency = opt.weight_latency,
-		.ringbuf_bytes = opt.ringbuf_bytes,
-		.bpf_log = opt.verbose ? print_raw : NULL,
-		.folded = opt.profile_hz > 0 || opt.off_cpu,
-		.pmu_nr = (uint32_t)pmu.n,
-		.pmu_ncpus = (uint32_t)pmu.ncpus,
-		.scope = kt_targets_need_scope(&t.targets),
-	};
-
-	if (kt_session_open(&t.s, &so, err, sizeof(err))) {
-		fprintf(stderr, "kaos-trace: %s\n", err);
-		kt_session_print_bpf_log(stderr);
-		kt_features_explain(stderr);
-		return 1;
-	}
-	t.s.event_name = event_name;
-	t.s.note = print_note;
-	t.s.event_name_ctx = &t;
-	t.s.sampling = kt_sampling_from_flags(opt.sample, opt.budget_pct);
-	sampling_session = &t.s;
-	atexit(release_sampling_at_exit); /* die() after a request leaves nothing behind */
-	if (pmu.n && (e = kt_pmu_fill_map(&pmu, bpf_map__fd(t.s.skel->maps.pmu_events))))
-		die(1, "--pmu: cannot give the counters to BPF: %s", strerror(-e));
-	if (opt.probe_cost_ns > 0)
-		t.s.hit_ns = opt.probe_cost_ns;
-	else if (!opt.no_calibrate)
-		kt_session_calibrate(&t.s);
-	if (t.func) {
-		if (kt_func_load(t.func, bpf_map__fd(t.s.skel->maps.events),
-				 bpf_map__fd(t.s.skel->maps.kt_stats), opt.ringbuf_bytes / 16, err,
-				 sizeof(err))) {
-			fprintf(stderr, "kaos-trace: %s; libbpf said:\n", err);
-			kt_session_print_bpf_log(stderr);
-			return 1;
-		}
-		if ((!opt.no_calibrate && kt_func_calibrate(t.func, err, sizeof(err))) ||
-		    kt_func_attach(t.func, err, sizeof(err)))
-			die(1, "%s", err);
-	}
-
-	/* Where to attach on combined probe sites: the self-test ran meanwhile (kt_features.h). */
-	if (kt_features_site_finish(opt.allow_nop5, print_line, NULL, err, sizeof(err)) < 0)
-		die(1, "%s", err);
-	/* Attach every probe of every target (watch-only targets have no path). */
-	for (int i = 0; i < t.targets.n; i++) {
-		struct kt_target *tg = &t.targets.v[i];
-
-		if (!tg->path[0])
-			continue;
-		if (kt_session_attach(&t.s, tg->pid > 0 ? tg->pid : -1, tg->path, err, sizeof(err)))
-			die(1, "%s", err);
-	}
-	setup_scope(&t);
-	kt_session_start(&t.s);
-	t.t_iv = t.s.t_start;
-	t.s.agg.npmu = pmu.n;
-	struct kt_ring_filter ring_filter = {.ids = opt.rings,
-					     .nids = opt.nrings,
-					     .names = opt.ring_names,
-					     .nnames = opt.nring_names};
-
-	if (opt.nring_names)
-		t.s.agg.ring_filter = &ring_filter;
-	memcpy(t.s.agg.pmu_names, pmu.names, sizeof(t.s.agg.pmu_names));
-	if (t.func)
-		kt_func_bind(t.func, &t.s.agg);
-	/* Report traced pids even if they never fire (the command: once it runs). */
-	for (int i = 0; i < t.targets.n; i++)
-		if (t.targets.v[i].pid > 0 && t.targets.v[i].pid != t.child)
-			kt_agg_proc(&t.s.agg, (uint32_t)t.targets.v[i].pid);
-	if (opt.profile_hz) {
-		if (kt_profile_open(&t.prof, opt.profile_hz, t.s.sym, err, sizeof(err)))
-			die(1, "%s", err);
-		if (t.child)
-			kt_profile_add_pid(t.prof, (uint32_t)t.child);
-	}
-	if (opt.off_cpu) {
-		uint64_t min_ns = opt.off_cpu_min_ns >= 0 ? (uint64_t)opt.off_cpu_min_ns : 1000;
-
-		if (kt_offcpu_open(&t.offcpu, min_ns, t.s.sym, err, sizeof(err)))
-			die(1, "%s", err);
-		if (t.child)
-			kt_offcpu_add_pid(t.offcpu, (uint32_t)t.child);
-	}
-	struct kt_oneshot *extras = NULL;
-
-	if (opt.nalerts || opt.timeline) {
-		struct kt_oneshot_opts oo = {opt.alerts, opt.nalerts, opt.alert_log, opt.timeline,
-					     opt.timeline_max};
-
-		if (!(extras = kt_oneshot_start(&t.s, &oo, err, sizeof(err))))
-			die(1, "%s", err);
-	}
-
-	struct sigaction sa = {.sa_handler = on_signal};
-
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	/* a closed terminal or pipe stops the run too: the sampling is withdrawn on the way out */
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	if (t.func)
-		kt_func_describe(t.func, stderr);
-	fprintf(stderr,
-		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns%s\n",
-		kt_session_nlinks(&t.s) + kt_func_nlinks(t.func), t.targets.n,
-		t.targets.n == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)",
-		t.s.hit_ns, t.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
-	fprintf(stderr, "kaos-trace: scope: %s\n", t.scope);
-	say_sampling(&t.s);
-	kt_session_update_sampling(&t.s, false);
-	if (t.child_go >= 0 && t.child) {
-		/* attached: let the command exec */
-		if (write(t.child_go, "g", 1) != 1)
-			die(1, "cannot start the command: %s", strerror(errno));
-		close(t.child_go);
-		t.child_go = -1;
-	}
-
-	uint64_t end = opt.duration_s > 0 ? t.s.t_start + (uint64_t)(opt.duration_s * 1e9) : 0;
-	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
-	uint64_t next_sample_update = t.s.t_start + 100000000ull;
-	uint64_t next_sweep = t.s.t_start + 1000000000ull;
-	uint64_t next_watch = 0; /* watch_programs: now, then every WATCH_PROGRAMS_NS */
-	int rc = 0;
-
-	while (!stop_signal) {
-		e = kt_session_poll(&t.s, 50);
-		if (e < 0) {
-			fprintf(stderr, "kaos-trace: ring buffer poll failed: %s\n", strerror(-e));
-			rc = 1;
-			break;
-		}
-		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
-
-		if (now >= next_sample_update) {
-			kt_session_update_sampling(&t.s, false);
-			kt_session_check_cost(&t.s);
-			next_sample_update = now + 100000000ull;
-		} else {
-			kt_session_update_sampling(&t.s, true);
-		}
-		kt_func_tick(t.func, &t.s.agg, now);
-		if (now >= next_watch) {
-			watch_programs(&t);
-			next_watch = now + WATCH_PROGRAMS_NS;
-		}
-		if (t.prof) {
-			/* -p targets are known; -b processes once they produce events */
-			for (struct kt_proc *p = t.s.agg.procs; p; p = p->next)
-				kt_profile_add_pid(t.prof, p->pid);
-			kt_profile_refresh(t.prof);
-		}
-		kt_offcpu_tick(t.offcpu, &t.s.agg);
-		if (iv_ns && now - t.t_iv >= iv_ns) {
-			report(&t, false);
-			kt_agg_interval_reset(&t.s.agg);
-			t.t_iv = now;
-		}
-		if (extras)
-			kt_oneshot_tick(extras, now);
-		check_exited(&t);
-		if (t.s.scope && now >= next_sweep) {
-			kt_session_scope_sweep(&t.s);
-			next_sweep = now + 1000000000ull;
-		}
-		if ((end && now >= end) || all_pids_exited(&t))
-			break;
-	}
-	/* Detach first, then drain what is left: nothing is lost on the way out. */
-	kt_session_detach_all(&t.s);
-	kt_func_detach(t.func);
-	kt_session_consume(&t.s);
-	if (t.prof) {
-		struct kt_profile_stats ps;
-		int np = kt_profile_collect(t.prof, t.s.folded);
-
-		kt_profile_get_stats(t.prof, &ps);
-		fprintf(stderr,
-			"kaos-trace: profile: %llu samples at %u Hz on %d CPUs (%llu without a "
-			"user "
-			"stack, %llu lost)%s\n",
-			(unsigned long long)ps.samples, opt.profile_hz, ps.ncpus,
-			(unsigned long long)ps.stack_err, (unsigned long long)ps.lost,
-			np < 0 ? ": collecting them failed" : "");
-		kt_profile_free(t.prof);
-		rc = np < 0 ? 1 : rc;
-	}
-	report(&t, true);
-	if (opt.nring_names)
-		warn_unmatched_rings(&ring_filter);
-	if (t.offcpu) {
-		if (kt_offcpu_finish(t.offcpu, t.s.folded, t.report_out, stderr) < 0)
-			rc = 1;
-		kt_offcpu_free(t.offcpu);
-	}
-	struct kt_run_outcome outcome = {.command_status = -1};
-
-	if (extras) {
-		int unmatched, fired = kt_oneshot_finish(extras, &unmatched);
-
-		rc = fired < 0 ? 1 : rc;
-		outcome.alert_fired = fired > 0 && opt.fail_on_alert;
-		outcome.alert_unmatched = unmatched > 0;
-	}
-	if (t.s.folded) {
-		int nst = kt_folded_write(t.s.folded, folded_out ? folded_out : stdout,
-					  KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
-					  t.s.sym);
-
-		if (nst < 0) {
-			fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n",
-				strerror(-nst));
-			rc = 1;
-		}
-		if (folded_out) {
-			if (fclose(folded_out) != 0) {
-				fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
-					kt_outfile_name(opt.folded_path), strerror(errno));
-				rc = 1;
-			} else {
-				fprintf(stderr, "kaos-trace: wrote %d folded stacks to %s\n", nst,
-					kt_outfile_name(opt.folded_path));
-			}
-		}
-	}
-	if (t.json && (fclose(t.json) != 0 || t.json_errno)) {
-		fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
-			kt_outfile_name(opt.json_path),
-			strerror(t.json_errno ? t.json_errno : errno));
-		rc = 1;
-	}
-	kt_session_close(&t.s);
-	sampling_session = NULL;
-	kt_func_free(t.func);
-	kt_pmu_close(&pmu);
-	kt_targets_free(&t.targets);
-	if (t.child) {
-		int ws;
-
-		/* stopped early: let it finish, its status comes first (kt_gate.h) */
-		if (t.child_status < 0 && waitpid(t.child, &ws, 0) == t.child)
-			t.child_status = kt_wait_status(ws);
-		outcome.command_status = t.child_status;
-	}
-	outcome.failed = rc != 0;
-	return kt_exit_status(&outcome);
+	return trace();
 }

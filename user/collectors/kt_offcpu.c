@@ -20,6 +20,7 @@
 #include "kt_json.h"
 #include "kt_offcpu_abi.h"
 #include "kt_percpu.h"
+#include "kt_proc.h"
 #include "kt_sym.h"
 
 #define REFRESH_NS	 200000000ull /* kt_offcpu_tick: symbols at most every 200 ms */
@@ -445,17 +446,11 @@ static struct off_pid *pid_find(struct kt_offcpu *o, uint32_t pid)
  */
 static void pid_capture(struct kt_offcpu *o, struct off_pid *e)
 {
-	char path[64], exe[PATH_MAX];
-	ssize_t len;
+	char exe[PATH_MAX];
 
 	if (e->sym_added || !o->sym)
 		return;
-	snprintf(path, sizeof(path), "/proc/%u/exe", e->pid);
-	len = readlink(path, exe, sizeof(exe) - 1);
-	if (len < 0)
-		return;
-	exe[len] = 0;
-	if (!strcmp(exe, o->self_exe))
+	if (kt_proc_exe((pid_t)e->pid, exe, sizeof(exe)) || !strcmp(exe, o->self_exe))
 		return;
 	if (kt_sym_add_pid(o->sym, (pid_t)e->pid) == 0)
 		e->sym_added = true;
@@ -465,7 +460,6 @@ int kt_offcpu_open(struct kt_offcpu **out, uint64_t min_block_ns, struct kt_sym 
 		   size_t n)
 {
 	struct kt_offcpu *o;
-	ssize_t len;
 	int e;
 
 	*out = NULL;
@@ -476,8 +470,7 @@ int kt_offcpu_open(struct kt_offcpu **out, uint64_t min_block_ns, struct kt_sym 
 	}
 	o->sym = sym;
 	o->min_block_ns = min_block_ns;
-	len = readlink("/proc/self/exe", o->self_exe, sizeof(o->self_exe) - 1);
-	o->self_exe[len > 0 ? len : 0] = 0;
+	kt_proc_exe(getpid(), o->self_exe, sizeof(o->self_exe));
 	o->skel = kaos_offcpu_bpf__open();
 	if (!o->skel) {
 		e = -errno;
@@ -583,14 +576,6 @@ static size_t read_stack(struct kt_offcpu *o, int32_t id, uint64_t *stack)
 	return nf;
 }
 
-static bool thread_alive(uint32_t tgid, uint32_t tid)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%u/task/%u", tgid, tid);
-	return access(path, F_OK) == 0;
-}
-
 int kt_offcpu_collect(struct kt_offcpu *o)
 {
 	int cfd = bpf_map__fd(o->skel->maps.off_counts);
@@ -630,7 +615,8 @@ int kt_offcpu_collect(struct kt_offcpu *o)
 		tid = ntid;
 		tprev = &tid;
 		if (bpf_map_lookup_elem(sfd, &tid, &st) || st.ts_ns > now ||
-		    now - st.ts_ns < o->min_block_ns || !thread_alive(st.tgid, tid))
+		    now - st.ts_ns < o->min_block_ns ||
+		    !kt_proc_thread_alive((pid_t)st.tgid, (pid_t)tid))
 			continue;
 		r = rec_of_start(tid, &st, now);
 		r.stack = stack;

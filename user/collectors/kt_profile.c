@@ -209,32 +209,68 @@ static void stop_sampling(struct kt_profile *p)
 	}
 }
 
+/* Adds the stack of one (pid, stack id) key with cnt samples to f. 0 or -errno. */
+static int fold_key(struct kt_profile *p, struct kt_folded *f, const struct kt_prof_key *key,
+		    uint64_t cnt)
+{
+	int sfd = bpf_map__fd(p->skel->maps.prof_stacks);
+	struct prof_pid *e = pid_find(p, key->pid);
+	uint64_t stack[KT_PROF_STACK_DEPTH];
+	size_t nframes = 0;
+
+	if (key->stack_id >= 0 && bpf_map_lookup_elem(sfd, &key->stack_id, stack) == 0)
+		nframes = KT_PROF_STACK_DEPTH; /* zero-filled past the last frame */
+	return kt_folded_add(f, key->pid, e && e->comm[0] ? e->comm : NULL, "cpu", stack, nframes,
+			     cnt);
+}
+
 int kt_profile_collect(struct kt_profile *p, struct kt_folded *f)
 {
 	int cfd = bpf_map__fd(p->skel->maps.prof_counts);
-	int sfd = bpf_map__fd(p->skel->maps.prof_stacks);
 	struct kt_prof_key key, next, *prev = NULL;
-	uint64_t stack[KT_PROF_STACK_DEPTH];
 	int lines = 0;
 
 	stop_sampling(p);
 	p->last_refresh = 0;
 	kt_profile_refresh(p);
 	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
-		struct prof_pid *e = pid_find(p, next.pid);
 		uint64_t cnt;
-		size_t nframes = 0;
 		int err;
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(cfd, &key, &cnt) || !cnt)
 			continue;
-		if (key.stack_id >= 0 && bpf_map_lookup_elem(sfd, &key.stack_id, stack) == 0)
-			nframes = KT_PROF_STACK_DEPTH; /* zero-filled past the last frame */
-		err = kt_folded_add(f, key.pid, e && e->comm[0] ? e->comm : NULL, "cpu", stack,
-				    nframes, cnt);
-		if (err)
+		if ((err = fold_key(p, f, &key, cnt)))
+			return err;
+		lines++;
+	}
+	return lines;
+}
+
+/*
+ * Each key is taken out of the map as it is read (lookup and delete in one
+ * call): a sample counted meanwhile starts a new key for the next interval.
+ * The pass is bounded by the map's size: new keys keep coming while it runs.
+ */
+int kt_profile_fold_since(struct kt_profile *p, struct kt_folded *f)
+{
+	int cfd = bpf_map__fd(p->skel->maps.prof_counts);
+	uint32_t max = bpf_map__max_entries(p->skel->maps.prof_counts);
+	struct kt_prof_key key;
+	int lines = 0;
+
+	p->last_refresh = 0;
+	kt_profile_refresh(p);
+	for (uint32_t i = 0; i < max && bpf_map_get_next_key(cfd, NULL, &key) == 0; i++) {
+		uint64_t cnt;
+		int err;
+
+		if (bpf_map_lookup_and_delete_elem(cfd, &key, &cnt))
+			return -errno;
+		if (!cnt)
+			continue;
+		if ((err = fold_key(p, f, &key, cnt)))
 			return err;
 		lines++;
 	}

@@ -51,6 +51,13 @@ void kt_profile_refresh(struct kt_profile *p);
 /* Stops sampling and adds every counted stack to f (event "cpu"). Lines added or -errno. */
 int kt_profile_collect(struct kt_profile *p, struct kt_folded *f);
 
+/*
+ * Moves the stacks counted so far into f (event "cpu") and starts counting
+ * anew, sampling on: a service's folded file per interval. Lines added or
+ * -errno.
+ */
+int kt_profile_fold_since(struct kt_profile *p, struct kt_folded *f);
+
 void kt_profile_get_stats(const struct kt_profile *p, struct kt_profile_stats *st);
 
 void kt_profile_free(struct kt_profile *p);

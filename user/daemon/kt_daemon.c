@@ -14,260 +14,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kt_addons.h"
 #include "kt_alert.h"
 #include "kt_config.h"
+#include "kt_engine.h"
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_http.h"
 #include "kt_log.h"
 #include "kt_offcpu.h"
+#include "kt_profile.h"
 #include "kt_prom.h"
 #include "kt_sym.h"
 #include "kt_target.h"
 #include "kt_timeline.h"
 #include "kt_window.h"
 
-#define TICK_NS	      100000000ull /* windows, exits, sampling */
+#define TICK_NS	      100000000ull /* windows, the process log, ring retirement */
 #define MAX_CLI	      512
 #define MIN_RETAIN_NS 60000000000ull
 #define LOSS_LOG_NS   10000000000ull /* at most one "events lost" line per 10 s */
-
-/* ---------------------------------------------------------------- shared helpers */
-
-static void global_counters(struct kt_session *s, uint64_t g[KT_WIN_G_NR])
-{
-	struct kt_report_totals t;
-
-	kt_session_totals(s, &t);
-	g[KT_WIN_G_FIRED] = t.fired;
-	g[KT_WIN_G_DELIVERED] = t.delivered;
-	g[KT_WIN_G_LOST] = t.lost;
-}
-
-struct timeline_hook {
-	struct kt_timeline *t;
-	const char *path;
-	bool log_plain; /* one-shot: plain stderr line instead of kt_log */
-};
-
-static void timeline_event(void *ctx, const struct kt_event *e, size_t size)
-{
-	struct timeline_hook *h = ctx;
-
-	if (h->t && kt_timeline_add(h->t, e, size)) {
-		if (h->log_plain)
-			fprintf(stderr,
-				"kaos-trace: timeline %s: cap of %llu events reached; later events "
-				"are counted, not written (--timeline-max-events)\n",
-				h->path, (unsigned long long)kt_timeline_written(h->t));
-		else
-			kt_log(KT_LOG_WARN, "timeline",
-			       "%s: cap of %llu events reached; later events are counted, not "
-			       "written ([timeline] max_events)",
-			       h->path, (unsigned long long)kt_timeline_written(h->t));
-	}
-}
-
-/* ---------------------------------------------------------------- one-shot */
-
-struct kt_oneshot {
-	struct kt_session *s;
-	struct kt_windows *win;
-	struct kt_alerts *alerts;
-	FILE *alert_out;
-	const char *alert_path;
-	struct timeline_hook tl;
-	uint64_t next_eval;
-};
-
-static void oneshot_free(struct kt_oneshot *o)
-{
-	char err[256];
-
-	kt_alerts_free(o->alerts);
-	kt_windows_free(o->win);
-	if (o->alert_out && o->alert_out != stderr)
-		fclose(o->alert_out);
-	if (o->tl.t)
-		kt_timeline_close(o->tl.t, err, sizeof(err));
-	free(o);
-}
-
-struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_oneshot_opts *opt,
-				    char *err, size_t errlen)
-{
-	struct kt_oneshot *o = calloc(1, sizeof(*o));
-	struct kt_rule *rules = opt->nrules ? calloc((size_t)opt->nrules, sizeof(*rules)) : NULL;
-	uint64_t lens[KT_WIN_MAX];
-	int nw = 0;
-
-	if (!o || (opt->nrules && !rules)) {
-		free(o);
-		free(rules);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	o->s = s;
-	o->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
-	o->alerts = kt_alerts_new();
-	if (!o->win || !o->alerts)
-		goto oom;
-	for (int i = 0; i < opt->nrules; i++) {
-		struct kt_rule_error re;
-		char eb[256];
-
-		if (kt_rule_parse(opt->rules[i], &rules[i], &re)) {
-			snprintf(err, errlen, "--alert '%s': %s", opt->rules[i],
-				 kt_rule_strerror(&re, eb, sizeof(eb)));
-			goto fail;
-		}
-		bool dup = false;
-
-		for (int j = 0; j < nw; j++)
-			dup |= lens[j] == rules[i].window_ns;
-		if (!rules[i].window_ns || dup)
-			continue;
-		if (nw == KT_WIN_MAX) {
-			snprintf(err, errlen, "--alert: more than %d distinct 'over' windows",
-				 KT_WIN_MAX);
-			goto fail;
-		}
-		lens[nw++] = rules[i].window_ns;
-	}
-	if (kt_windows_set(o->win, lens, nw) || kt_alerts_set_rules(o->alerts, rules, opt->nrules))
-		goto oom;
-	o->alert_path = opt->alert_log;
-	if (opt->alert_log && strcmp(opt->alert_log, "-")) {
-		o->alert_out = fopen(opt->alert_log, "we");
-		if (!o->alert_out) {
-			snprintf(err, errlen, "cannot write %s: %s", opt->alert_log,
-				 strerror(errno));
-			goto fail;
-		}
-	} else {
-		o->alert_out = stderr;
-	}
-	kt_alerts_set_output(o->alerts, o->alert_out, NULL, 0);
-	if (opt->timeline) {
-		o->tl.t = kt_timeline_open(opt->timeline,
-					   opt->timeline_max ? opt->timeline_max : 250000, &s->agg,
-					   err, errlen);
-		if (!o->tl.t)
-			goto fail;
-		o->tl.path = opt->timeline;
-		o->tl.log_plain = true;
-		if (kt_session_add_hook(s, timeline_event, &o->tl)) {
-			snprintf(err, errlen, "too many event hooks");
-			goto fail;
-		}
-	}
-	o->next_eval = kt_now_ns(CLOCK_MONOTONIC) + 1000000000ull;
-	free(rules);
-	return o;
-oom:
-	snprintf(err, errlen, "out of memory");
-fail:
-	free(rules);
-	oneshot_free(o);
-	return NULL;
-}
-
-static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
-{
-	uint64_t g[KT_WIN_G_NR];
-	struct kt_alert_src src = {.agg = &o->s->agg,
-				   .win = o->win,
-				   .global = g,
-				   .now = now,
-				   .default_win = KT_WIN_ALL};
-
-	global_counters(o->s, g);
-	kt_windows_tick(o->win, &o->s->agg, g, now);
-	if (kt_alerts_nrules(o->alerts))
-		kt_alerts_eval(o->alerts, &src);
-}
-
-void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
-{
-	uint64_t g[KT_WIN_G_NR];
-
-	if (kt_windows_count(o->win)) {
-		global_counters(o->s, g);
-		kt_windows_tick(o->win, &o->s->agg, g, now);
-	}
-	if (now >= o->next_eval) {
-		oneshot_eval(o, now);
-		o->next_eval = now + 1000000000ull;
-	}
-}
-
-/* One line per rule that matched nothing during the whole run; returns how many. */
-static int say_unmatched(struct kt_oneshot *o)
-{
-	char why[512];
-	int n = 0;
-
-	for (int i = 0; i < kt_alerts_nrules(o->alerts); i++) {
-		if (kt_alerts_matched(o->alerts, i, true))
-			continue;
-		fprintf(stderr, "kaos-trace: alert '%s' matched nothing: %s\n",
-			kt_alerts_rule(o->alerts, i)->text,
-			kt_alert_unmatched_why(kt_alerts_rule(o->alerts, i), &o->s->agg, why,
-					       sizeof(why)));
-		n++;
-	}
-	return n;
-}
-
-int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched)
-{
-	char err[512];
-	int rc = 0;
-
-	*unmatched = 0;
-	if (kt_alerts_nrules(o->alerts)) {
-		oneshot_eval(o, kt_now_ns(CLOCK_MONOTONIC));
-		rc = (int)kt_alerts_fired(o->alerts);
-		fprintf(stderr, "kaos-trace: alerts: %d rule%s, %llu fired, %llu resolved\n",
-			kt_alerts_nrules(o->alerts), kt_alerts_nrules(o->alerts) == 1 ? "" : "s",
-			(unsigned long long)kt_alerts_fired(o->alerts),
-			(unsigned long long)kt_alerts_resolved(o->alerts));
-		*unmatched = say_unmatched(o);
-	}
-	int werr;
-	uint64_t lost = kt_alerts_write_errors(o->alerts, &werr);
-	if (lost) {
-		/* each failed line was logged; the run must not end with 0 (docs promise it) */
-		fprintf(stderr, "kaos-trace: writing %s failed: %s (%llu alert line%s lost)\n",
-			o->alert_path ? o->alert_path : "stderr", strerror(werr),
-			(unsigned long long)lost, lost == 1 ? "" : "s");
-		rc = -1;
-	}
-	if (o->alert_out && o->alert_out != stderr) {
-		if (fclose(o->alert_out) && !lost) {
-			fprintf(stderr, "kaos-trace: writing %s failed: %s\n", o->alert_path,
-				strerror(errno));
-			rc = -1;
-		}
-		o->alert_out = NULL;
-	}
-	if (o->tl.t) {
-		uint64_t written = kt_timeline_written(o->tl.t);
-		uint64_t dropped = kt_timeline_dropped(o->tl.t);
-
-		if (kt_timeline_close(o->tl.t, err, sizeof(err))) {
-			fprintf(stderr, "kaos-trace: timeline: %s\n", err);
-			rc = -1;
-		} else {
-			fprintf(stderr, "kaos-trace: wrote %llu events to timeline %s%s\n",
-				(unsigned long long)written, o->tl.path,
-				dropped ? " (cap reached: some left out)" : "");
-		}
-		o->tl.t = NULL;
-	}
-	oneshot_free(o);
-	return rc;
-}
 
 /* ---------------------------------------------------------------- daemon state */
 
@@ -289,16 +55,15 @@ struct daemon {
 	struct cli_setting cli[MAX_CLI];
 	int ncli;
 	struct kt_config cfg; /* in force */
-	struct kt_session s;
-	bool session_open;
+	struct kt_engine e;   /* e.s: the session; e.offcpu: off_cpu = yes, fixed at start */
 	struct kt_windows *win;
 	int default_win;
 	struct kt_alerts *alerts;
 	FILE *alert_out;
 	struct kt_http *http;
-	struct timeline_hook tl;
-	bool stacks;		  /* fixed at start: the BPF object is loaded once */
-	struct kt_offcpu *offcpu; /* off_cpu = yes: fixed at start too */
+	struct kt_timeline_sink tl;
+	bool stacks;  /* fixed at start: the BPF object is loaded once */
+	bool running; /* past start-up: the engine's lines are logged as "trace" */
 	uint64_t reloads, reload_failures;
 	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
@@ -341,23 +106,15 @@ enum {
 	OPT_FOLDED_DIR,
 	OPT_FOLDED_INTERVAL,
 	OPT_RINGBUF,
-	OPT_PROBE_COST,
 	OPT_CHECK,
-	OPT_OFF_CPU,
-	OPT_ALLOW_NOP5,
 	OPT_OFF_CPU_MIN,
-	OPT_SAMPLE,
-	OPT_BUDGET,
 	OPT_METRICS_MAX_RINGS,
 };
 
 static const struct argp_option daemon_options[] = {
 	{"config", OPT_CONFIG, "FILE", 0, "INI config (deploy/kaos-trace.conf); reread on SIGHUP",
 	 0},
-	{"watch", OPT_WATCH, "PATH", 0,
-	 "PATH a program: trace its processes (now and later, children included), wherever "
-	 "its probes live; PATH a library (libkaos.so): every process mapping it (repeatable)",
-	 0},
+	{"watch", OPT_WATCH, "PATH", 0, "-b's former name", 0},
 	{"listen", OPT_LISTEN, "ADDR:PORT", 0,
 	 "Serve /metrics here (default 127.0.0.1:9464; 'off': no endpoint)", 0},
 	{"log-format", OPT_LOG_FORMAT, "plain|json", 0, "Log line format on stderr", 0},
@@ -373,30 +130,16 @@ static const struct argp_option daemon_options[] = {
 	{"retain", OPT_RETAIN, "DURATION", 0,
 	 "Forget exited processes after this long (default: the longest window, >= 1m)", 0},
 	{"timeline", OPT_TIMELINE, "FILE", 0, "Write a Chrome/Perfetto trace-event timeline", 0},
-	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0, "Timeline cap (default 250000)", 0},
+	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
+	 "Timeline cap (default " KT_STR(KT_TIMELINE_DEFAULT_MAX) ")", 0},
 	{"folded-dir", OPT_FOLDED_DIR, "DIR", 0,
 	 "Write folded stacks per interval into DIR (enables stack capture)", 0},
 	{"folded-interval", OPT_FOLDED_INTERVAL, "DURATION", 0, "Folded file rotation (default 1m)",
 	 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
-	{"probe-cost", OPT_PROBE_COST, "NS", 0, "Use NS as the probe cost instead of measuring it",
-	 0},
-	{"allow-nop5-sites", OPT_ALLOW_NOP5, NULL, 0,
-	 "Attach to programs built with old plain 5-byte-nop probe sites (a child they fork "
-	 "while traced can crash: only for programs that never fork)",
-	 0},
-	{"off-cpu", OPT_OFF_CPU, NULL, 0,
-	 "Also measure the time the traced processes' threads spend blocked (/metrics, folded)", 0},
-	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", 0,
+	/* --off-cpu-min-us's old name, kept for configs and scripts written for it */
+	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", OPTION_HIDDEN,
 	 "Blocks shorter than this are not counted (default 1us)", 0},
-	{"sample", OPT_SAMPLE, "N", 0,
-	 "Fire probes on every N-th operation (power of two; counts stay exact); 1: every "
-	 "operation",
-	 0},
-	{"budget", OPT_BUDGET, "PCT", 0,
-	 "Sampling period per process so tracing costs it at most PCT % of its CPU time "
-	 "(default 1 unless --sample)",
-	 0},
 	{"metrics-max-rings", OPT_METRICS_MAX_RINGS, "N", 0,
 	 "Rings with their own /metrics series (default 32); more are folded into "
 	 "ring=\"_overflow\"",
@@ -412,7 +155,14 @@ static const struct {
 	int key;
 	const char *section, *name;
 } flag_map[] = {
+	{'b', "watch", "path"},
 	{OPT_WATCH, "watch", "path"},
+	{KT_OPT_OFF_CPU_MIN_US, "daemon", "off_cpu_min_us"},
+	{KT_OPT_FUNC, "daemon", "func"},
+	{KT_OPT_MAX_FUNCS, "daemon", "max_funcs"},
+	{KT_OPT_MAX_RATE, "daemon", "max_rate"},
+	{KT_OPT_PROFILE, "daemon", "profile"},
+	{KT_OPT_PMU, "daemon", "pmu"},
 	{OPT_LISTEN, "daemon", "listen"},
 	{OPT_LOG_FORMAT, "daemon", "log_format"},
 	{OPT_ALERT, "alerts", "rule"},
@@ -426,10 +176,10 @@ static const struct {
 	{OPT_FOLDED_DIR, "folded", "dir"},
 	{OPT_FOLDED_INTERVAL, "folded", "interval"},
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
-	{OPT_PROBE_COST, "daemon", "probe_cost"},
+	{KT_OPT_PROBE_COST, "daemon", "probe_cost"},
 	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
-	{OPT_SAMPLE, "daemon", "sample"},
-	{OPT_BUDGET, "daemon", "budget"},
+	{KT_OPT_SAMPLE, "daemon", "sample"},
+	{KT_OPT_BUDGET, "daemon", "budget"},
 	{OPT_METRICS_MAX_RINGS, "daemon", "metrics_max_rings"},
 };
 
@@ -442,6 +192,18 @@ static bool path_writable(const char *path)
 		return access(path, W_OK) == 0;
 	snprintf(dir, sizeof(dir), "%s", path);
 	return access(dirname(dir), W_OK) == 0;
+}
+
+/* The long name of an option key, in either table. */
+static const char *flag_name(int key)
+{
+	for (size_t j = 0; j < sizeof(daemon_options) / sizeof(daemon_options[0]); j++)
+		if (daemon_options[j].key == key && daemon_options[j].name)
+			return daemon_options[j].name;
+	for (const struct argp_option *o = kt_engine_argp_options; o->name; o++)
+		if (o->key == key)
+			return o->name;
+	return NULL;
 }
 
 static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
@@ -461,35 +223,40 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 	if (key == ARGP_KEY_INIT) {
 		/* getopt's own line names a bad option; argp's "Try --help" would be more */
 		state->err_stream = NULL;
+		if (state->child_inputs)
+			state->child_inputs[0] = d; /* the shared options (kt_engine.h) */
 		return 0;
 	}
 	if (key == 'v') {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "verbose", "yes", "-v"};
 		return 0;
 	}
-	if (key == OPT_ALLOW_NOP5) {
+	if (key == KT_OPT_ALLOW_NOP5) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "allow_nop5_sites", "yes",
 							 "allow-nop5-sites"};
 		return 0;
 	}
-	if (key == OPT_OFF_CPU) {
+	if (key == KT_OPT_OFF_CPU) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "off_cpu", "yes", "off-cpu"};
 		return 0;
 	}
+	if (key == KT_OPT_NO_USDT) {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "no_usdt", "yes", "no-usdt"};
+		return 0;
+	}
 	if (key == ARGP_KEY_ARG) {
+		/* an error code ends argp_parse without exiting: main returns 2 */
 		fprintf(stderr, "kaos-trace daemon: unexpected argument '%s' (see --help)\n", arg);
-		exit(2);
+		return EINVAL;
 	}
 	for (size_t i = 0; i < sizeof(flag_map) / sizeof(flag_map[0]); i++) {
 		if (flag_map[i].key != key)
 			continue;
 		if (d->ncli == MAX_CLI) {
 			fprintf(stderr, "kaos-trace daemon: too many flags\n");
-			exit(2);
+			return E2BIG;
 		}
-		for (size_t j = 0; j < sizeof(daemon_options) / sizeof(daemon_options[0]); j++)
-			if (daemon_options[j].key == key)
-				d->cli[d->ncli].flag = daemon_options[j].name;
+		d->cli[d->ncli].flag = flag_name(key);
 		d->cli[d->ncli].section = flag_map[i].section;
 		d->cli[d->ncli].key = flag_map[i].name;
 		d->cli[d->ncli].value = arg;
@@ -530,7 +297,7 @@ static void forget_ring(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t rin
 {
 	struct daemon *d = ctx;
 
-	kt_agg_forget_ring(&d->s.agg, pid, exec_gen, ring_id);
+	kt_agg_forget_ring(&d->e.s.agg, pid, exec_gen, ring_id);
 	kt_windows_forget_ring(d->win, pid, exec_gen, ring_id);
 }
 
@@ -540,7 +307,7 @@ static void forget_ring(void *ctx, uint32_t pid, uint32_t exec_gen, uint32_t rin
  */
 static void retire_rings(struct daemon *d, uint64_t now)
 {
-	int n = kt_prom_rings_update(d->prom_rings, &d->s.agg, now, retain_ns(d), forget_ring, d);
+	int n = kt_prom_rings_update(d->prom_rings, &d->e.s.agg, now, retain_ns(d), forget_ring, d);
 
 	if (n > 0)
 		kt_log(KT_LOG_DEBUG, "ring", "%d closed ring%s retired", n, n == 1 ? "" : "s");
@@ -548,65 +315,64 @@ static void retire_rings(struct daemon *d, uint64_t now)
 
 /* ---------------------------------------------------------------- /metrics */
 
+/* /metrics: a view of the engine's snapshot, the windows, the alerts and off-CPU time. */
+static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_response *r)
+{
+	bool om = strstr(accept, "application/openmetrics-text") != NULL;
+	const struct kt_offcpu_thread *othr = NULL;
+	struct kt_offcpu_stats ost;
+	struct kt_snapshot snap;
+	size_t len = 0;
+	int nothr = 0, e;
+	FILE *f;
+
+	kt_session_consume(&d->e.s); /* what is waiting counts too */
+	kt_engine_snapshot(&d->e, &snap);
+	if (d->e.offcpu) {
+		/* processes seen since the last tick */
+		kt_offcpu_tick(d->e.offcpu, &d->e.s.agg);
+		if ((nothr = kt_offcpu_threads(d->e.offcpu, &othr)) < 0)
+			return -1;
+		kt_offcpu_get_stats(d->e.offcpu, &ost);
+	}
+	retire_rings(d, snap.now_ns); /* rings seen since the tick */
+	struct kt_prom_src src = {.agg = snap.agg,
+				  .rings = d->prom_rings,
+				  .tot = &snap.tot,
+				  .win = d->win,
+				  .now = snap.now_ns,
+				  .alerts = d->alerts,
+				  .links = kt_session_nlinks(&d->e.s),
+				  .reloads = d->reloads,
+				  .reload_failures = d->reload_failures,
+				  .cost_warnings = d->e.s.cost_warnings,
+				  .offcpu_threads = othr,
+				  .noffcpu_threads = (size_t)nothr,
+				  .offcpu_stats = d->e.offcpu ? &ost : NULL,
+				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns};
+
+	if (!(f = open_memstream(&r->body, &len)))
+		return -1;
+	e = kt_prom_write(f, &src, om);
+	if (fclose(f) || e) {
+		free(r->body);
+		r->body = NULL;
+		return -1;
+	}
+	r->len = len;
+	r->status = 200;
+	r->content_type = om ? KT_OPENMETRICS_CONTENT_TYPE : KT_PROM_CONTENT_TYPE;
+	return 0;
+}
+
 static int http_handler(void *ctx, const char *method, const char *path, const char *accept,
 			struct kt_http_response *r)
 {
 	struct daemon *d = ctx;
 
 	(void)method;
-	if (!strcmp(path, "/metrics")) {
-		struct kt_report_totals tot;
-		bool om = strstr(accept, "application/openmetrics-text") != NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&r->body, &len);
-
-		if (!f)
-			return -1;
-		kt_session_consume(&d->s); /* what is waiting counts too */
-		kt_session_totals(&d->s, &tot);
-		struct kt_offcpu_stats ost;
-		const struct kt_offcpu_thread *othr = NULL;
-		int nothr = 0;
-
-		if (d->offcpu) {
-			/* processes seen since the last tick */
-			kt_offcpu_tick(d->offcpu, &d->s.agg);
-			nothr = kt_offcpu_threads(d->offcpu, &othr);
-			if (nothr < 0) {
-				fclose(f);
-				free(r->body);
-				r->body = NULL;
-				return -1;
-			}
-			kt_offcpu_get_stats(d->offcpu, &ost);
-		}
-		retire_rings(d, kt_now_ns(CLOCK_MONOTONIC)); /* rings seen since the tick */
-		struct kt_prom_src src = {.agg = &d->s.agg,
-					  .rings = d->prom_rings,
-					  .tot = &tot,
-					  .win = d->win,
-					  .now = kt_now_ns(CLOCK_MONOTONIC),
-					  .alerts = d->alerts,
-					  .links = kt_session_nlinks(&d->s),
-					  .reloads = d->reloads,
-					  .reload_failures = d->reload_failures,
-					  .cost_warnings = d->s.cost_warnings,
-					  .offcpu_threads = othr,
-					  .noffcpu_threads = (size_t)nothr,
-					  .offcpu_stats = d->offcpu ? &ost : NULL,
-					  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns};
-		int e = kt_prom_write(f, &src, om);
-
-		if (fclose(f) || e) {
-			free(r->body);
-			r->body = NULL;
-			return -1;
-		}
-		r->len = len;
-		r->status = 200;
-		r->content_type = om ? KT_OPENMETRICS_CONTENT_TYPE : KT_PROM_CONTENT_TYPE;
-		return 0;
-	}
+	if (!strcmp(path, "/metrics"))
+		return serve_metrics(d, accept, r);
 	if (!strcmp(path, "/healthz")) {
 		r->status = 200;
 		r->body = strdup("ok\n");
@@ -629,37 +395,29 @@ static bool same_cstr(const char *a, const char *b)
 	return !strcmp(a ? a : "", b ? b : "");
 }
 
-/* The paths c's watches resolve to (each program's libkaos.so or itself). */
+/*
+ * The paths c's watches resolve to (each program's libkaos.so or itself).
+ * With func patterns, profile or off_cpu a watch without kaos probes is
+ * traced by them alone (as the engine resolves it); with no_usdt none is
+ * attached.
+ */
 static int resolve_watches(const struct kt_config *c, struct kt_targets *tg, char *err,
 			   size_t errlen)
 {
-	memset(tg, 0, sizeof(*tg));
-	for (int i = 0; i < c->nwatch; i++) {
-		char e[768];
+	bool optional = c->nfuncs || c->profile_hz || c->off_cpu; /* as the engine resolves */
 
-		if (kt_targets_add_path(tg, c->watch[i], e, sizeof(e))) {
+	memset(tg, 0, sizeof(*tg));
+	for (int i = 0; i < c->nwatch && !(c->nfuncs && c->no_usdt); i++) {
+		char e[768];
+		int r = kt_targets_add_path(tg, c->watch[i], e, sizeof(e));
+
+		if (r < 0 || (r > 0 && !optional)) {
 			snprintf(err, errlen, "watch %s: %s", c->watch[i], e);
 			kt_targets_free(tg);
 			return -1;
 		}
 	}
 	return 0;
-}
-
-static bool target_wanted(const struct kt_targets *tg, const char *path)
-{
-	for (int i = 0; i < tg->n; i++)
-		if (!strcmp(tg->v[i].path, path))
-			return true;
-	return false;
-}
-
-/* A watched file replaced on disk (an upgrade) needs a fresh attach. */
-static bool target_replaced(const struct kt_attachment *a)
-{
-	struct stat st;
-
-	return stat(a->path, &st) == 0 && (st.st_ino != a->ino || st.st_dev != a->dev);
 }
 
 static bool scope_has(const struct kt_session *s, const char *program)
@@ -689,18 +447,18 @@ static void apply_scope(struct daemon *d, const struct kt_targets *tg, bool firs
 		int n;
 
 		if (!t->program[0]) {
-			if (!d->s.scope && first)
+			if (!d->e.s.scope && first)
 				kt_log(KT_LOG_INFO, "scope", "every process mapping %s", t->path);
-			else if (d->s.scope)
+			else if (d->e.s.scope)
 				kt_log(KT_LOG_WARN, "scope",
 				       "%s: only processes of the watched programs until a restart "
 				       "(the process scope is chosen at start)",
 				       t->path);
 			continue;
 		}
-		if (!d->s.scope && !first && !t->scoped)
+		if (!d->e.s.scope && !first && !t->scoped)
 			continue;
-		if (!d->s.scope) {
+		if (!d->e.s.scope) {
 			if (t->scoped)
 				kt_log(KT_LOG_WARN, "scope",
 				       "%s: every process mapping %s (its probes are there; %s)",
@@ -713,9 +471,9 @@ static void apply_scope(struct daemon *d, const struct kt_targets *tg, bool firs
 				       t->program);
 			continue;
 		}
-		if (scope_has(&d->s, t->program))
+		if (scope_has(&d->e.s, t->program))
 			continue;
-		n = kt_session_scope_program(&d->s, t->program, err, sizeof(err));
+		n = kt_session_scope_program(&d->e.s, t->program, err, sizeof(err));
 		if (n < 0)
 			kt_log(KT_LOG_ERROR, "scope", "%s: not traced: %s", t->program, err);
 		else
@@ -723,6 +481,45 @@ static void apply_scope(struct daemon *d, const struct kt_targets *tg, bool firs
 			       "processes of %s, now and later, children included (%d running)",
 			       t->program, n);
 	}
+}
+
+static bool same_funcs(const struct kt_config *a, const struct kt_config *b)
+{
+	if (a->nfuncs != b->nfuncs)
+		return false;
+	for (int i = 0; i < a->nfuncs; i++)
+		if (strcmp(a->funcs[i], b->funcs[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The collectors are loaded once, at start: a reload keeps those in force
+ * (c gets them; its own patterns go with the old config) and says so.
+ */
+static void keep_collectors(struct kt_config *old, struct kt_config *c)
+{
+	if (!same_funcs(old, c) || old->max_funcs != c->max_funcs || old->max_rate != c->max_rate ||
+	    old->no_usdt != c->no_usdt || old->profile_hz != c->profile_hz ||
+	    strcmp(old->pmu, c->pmu))
+		kt_log(KT_LOG_WARN, "reload",
+		       "func, max_funcs, max_rate, no_usdt, profile and pmu change on restart "
+		       "only: kept");
+	for (int i = 0; i < KT_CONFIG_MAX_FUNCS; i++) {
+		char *t = old->funcs[i];
+
+		old->funcs[i] = c->funcs[i];
+		c->funcs[i] = t;
+	}
+	int n = old->nfuncs;
+
+	old->nfuncs = c->nfuncs;
+	c->nfuncs = n;
+	c->max_funcs = old->max_funcs;
+	c->max_rate = old->max_rate;
+	c->no_usdt = old->no_usdt;
+	c->profile_hz = old->profile_hz;
+	memcpy(c->pmu, old->pmu, sizeof(c->pmu));
 }
 
 static void restart_only(const struct kt_config *old, const struct kt_config *c)
@@ -744,6 +541,13 @@ static void restart_only(const struct kt_config *old, const struct kt_config *c)
 		kt_log(KT_LOG_WARN, "reload", "probe_cost changes on restart only");
 }
 
+/* The timeline's cap line goes to the log. */
+static void timeline_note(void *ctx, bool warning, const char *line)
+{
+	(void)ctx;
+	kt_log(warning ? KT_LOG_WARN : KT_LOG_INFO, "timeline", "%s", line);
+}
+
 /* Sampling notes (reclaimed requests, cost warnings) go to the log. */
 static void sampling_note(void *ctx, bool warning, const char *line)
 {
@@ -757,12 +561,50 @@ static void set_sampling(struct daemon *d, bool first)
 	struct kt_sampling m = kt_sampling_from_flags(d->cfg.sample, d->cfg.budget_pct);
 	char b[128];
 
-	d->s.note = sampling_note;
-	if (!first && m.mode == d->s.sampling.mode && m.period == d->s.sampling.period &&
-	    m.budget_pct == d->s.sampling.budget_pct)
+	d->e.s.note = sampling_note;
+	if (!first && m.mode == d->e.s.sampling.mode && m.period == d->e.s.sampling.period &&
+	    m.budget_pct == d->e.s.sampling.budget_pct)
 		return;
-	d->s.sampling = m;
+	d->e.s.sampling = m;
 	kt_log(KT_LOG_INFO, "sampling", "%s", kt_sampling_describe(&m, b, sizeof(b)));
+}
+
+/*
+ * The part of a reload that cannot fail: windows, rules, the log; what
+ * only a restart changes is kept; c becomes the config in force (emptied).
+ */
+static void commit_config(struct daemon *d, struct kt_config *c, bool first, const uint64_t *lens,
+			  int nw)
+{
+	uint64_t shortest = 0;
+
+	kt_windows_set(d->win, lens, nw);
+	kt_prom_rings_set_max(d->prom_rings, (int)c->metrics_max_rings);
+	/* rules without "over": the shortest configured window */
+	for (int i = 0; i < c->nwindows; i++)
+		if (!shortest || c->windows[i] < shortest)
+			shortest = c->windows[i];
+	d->default_win = kt_windows_find(d->win, shortest);
+	kt_alerts_set_rules(d->alerts, c->rules, c->nrules);
+	kt_alerts_set_output(d->alerts, d->alert_out, c->exec_argv[0] ? c->exec_argv : NULL,
+			     c->exec_timeout_ns);
+	kt_log_setup(stderr, c->log_json, c->verbose ? KT_LOG_DEBUG : KT_LOG_INFO);
+	if (!first) {
+		restart_only(&d->cfg, c);
+		keep_collectors(&d->cfg, c);
+		/* keep what only a restart changes */
+		c->ringbuf_bytes = d->cfg.ringbuf_bytes;
+		c->probe_cost_ns = d->cfg.probe_cost_ns;
+		c->off_cpu = d->cfg.off_cpu;
+		c->off_cpu_min_ns = d->cfg.off_cpu_min_ns;
+		if (!d->stacks)
+			c->folded_dir[0] = 0;
+		snprintf(c->timeline, sizeof(c->timeline), "%s", d->cfg.timeline);
+	}
+	kt_config_free(&d->cfg);
+	d->cfg = *c;
+	memset(c, 0, sizeof(*c));
+	set_sampling(d, first);
 }
 
 /*
@@ -776,8 +618,8 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 	FILE *alert_out = d->alert_out;
 	uint64_t lens[KT_WIN_MAX];
 	int nw;
-	char *new_paths[KT_SESSION_MAX_ATTACH];
-	int nnew = 0;
+	const char *new_paths[KT_SESSION_MAX_ATTACH];
+	int nnew;
 
 	if (resolve_watches(c, &tg, err, errlen))
 		return -1;
@@ -787,54 +629,22 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 		if (!(http = kt_http_listen(c->listen, http_handler, d, err, errlen)))
 			goto fail_targets;
 	if (first || strcmp(c->alert_log, d->cfg.alert_log)) {
-		if (c->alert_log[0] && strcmp(c->alert_log, "-")) {
-			alert_out = fopen(c->alert_log, "ae");
-			if (!alert_out) {
-				snprintf(err, errlen, "alert log %.512s: %s", c->alert_log,
-					 strerror(errno));
-				goto fail_http;
-			}
-			setvbuf(alert_out, NULL, _IOLBF, 0);
-		} else {
-			alert_out = stderr;
+		char e[600];
+
+		alert_out = kt_alert_log_open(c->alert_log, true, e, sizeof(e));
+		if (!alert_out) {
+			snprintf(err, errlen, "alert log: %s", e);
+			goto fail_http;
 		}
 	}
 	/* attach what is new (or replaced on disk) */
-	for (int i = 0; i < tg.n; i++) {
-		struct kt_attachment *a = kt_session_find(&d->s, -1, tg.v[i].path);
-
-		if (a && !target_replaced(a))
-			continue;
-		if (a)
-			kt_session_detach(&d->s, -1, tg.v[i].path);
-		/* the fork hazard on kernels that optimise nop5 (docs/probes.md) */
-		if (!c->allow_nop5_sites &&
-		    kt_site_of(tg.v[i].path, "kaos", NULL) == KT_SITE_NOP5) {
-			snprintf(
-				err, errlen,
-				"%.512s: its probe sites are plain 5-byte nops, which kernels with "
-				"the uprobe nop5 optimisation turn into CALLs (a child it forks "
-				"while traced dies with SIGSEGV); rebuild it with current libkaos, "
-				"or set allow_nop5_sites (--allow-nop5-sites)",
-				tg.v[i].path);
-			goto fail_attach;
-		}
-		if (kt_session_attach(&d->s, -1, tg.v[i].path, err, errlen))
-			goto fail_attach;
-		new_paths[nnew++] = tg.v[i].path;
-	}
+	nnew = kt_engine_attach_paths(&d->e, &tg, c->allow_nop5_sites, new_paths, err, errlen);
+	if (nnew < 0)
+		goto fail_attach;
 	nw = kt_config_windows(c, lens, KT_WIN_MAX);
 
 	/* nothing fails from here on */
-	for (int i = 0; i < d->s.natt;) {
-		if (!target_wanted(&tg, d->s.att[i]->path)) {
-			kt_log(KT_LOG_INFO, "attach", "detached from %s (no longer watched)",
-			       d->s.att[i]->path);
-			kt_session_detach(&d->s, -1, d->s.att[i]->path);
-			continue;
-		}
-		i++;
-	}
+	kt_engine_detach_unwanted(&d->e, &tg);
 	for (int i = 0; i < nnew; i++)
 		kt_log(KT_LOG_INFO, "attach", "attached %d probes to %s", KT_SESSION_NPROBES,
 		       new_paths[i]);
@@ -849,46 +659,16 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 			kt_log(KT_LOG_INFO, "http", "metrics endpoint off");
 	}
 	if (alert_out != d->alert_out) {
-		if (d->alert_out && d->alert_out != stderr)
-			fclose(d->alert_out);
+		kt_alert_log_close(d->alert_out);
 		d->alert_out = alert_out;
 	}
-	kt_windows_set(d->win, lens, nw);
-	kt_prom_rings_set_max(d->prom_rings, (int)c->metrics_max_rings);
-	/* rules without "over": the shortest configured window */
-	uint64_t shortest = 0;
-
-	for (int i = 0; i < c->nwindows; i++)
-		if (!shortest || c->windows[i] < shortest)
-			shortest = c->windows[i];
-	d->default_win = kt_windows_find(d->win, shortest);
-	kt_alerts_set_rules(d->alerts, c->rules, c->nrules);
-	kt_alerts_set_output(d->alerts, d->alert_out, c->exec_argv[0] ? c->exec_argv : NULL,
-			     c->exec_timeout_ns);
-	kt_log_setup(stderr, c->log_json, c->verbose ? KT_LOG_DEBUG : KT_LOG_INFO);
-	if (!first) {
-		restart_only(&d->cfg, c);
-		/* keep what only a restart changes */
-		c->ringbuf_bytes = d->cfg.ringbuf_bytes;
-		c->probe_cost_ns = d->cfg.probe_cost_ns;
-		c->off_cpu = d->cfg.off_cpu;
-		c->off_cpu_min_ns = d->cfg.off_cpu_min_ns;
-		if (!d->stacks)
-			c->folded_dir[0] = 0;
-		snprintf(c->timeline, sizeof(c->timeline), "%s", d->cfg.timeline);
-	}
-	kt_config_free(&d->cfg);
-	d->cfg = *c;
-	memset(c, 0, sizeof(*c));
-	set_sampling(d, first);
+	commit_config(d, c, first, lens, nw);
 	kt_targets_free(&tg);
 	return 0;
 
 fail_attach:
-	for (int i = 0; i < nnew; i++)
-		kt_session_detach(&d->s, -1, new_paths[i]);
-	if (alert_out != d->alert_out && alert_out != stderr)
-		fclose(alert_out);
+	if (alert_out != d->alert_out)
+		kt_alert_log_close(alert_out);
 fail_http:
 	if (http != d->http)
 		kt_http_close(http);
@@ -994,7 +774,7 @@ static void log_scope_losses(struct daemon *d)
 {
 	uint64_t sc[KT_SCOPE_STAT_NR];
 
-	kt_session_scope_stats(&d->s, sc);
+	kt_session_scope_stats(&d->e.s, sc);
 	if (sc[KT_SCOPE_FULL] > d->scope_said[KT_SCOPE_FULL])
 		kt_log(KT_LOG_WARN, "scope",
 		       "%llu processes or tasks could not join the scope (its map is full): their "
@@ -1012,10 +792,9 @@ static void log_scope_losses(struct daemon *d)
 /* New processes are logged; exited ones are logged, then forgotten after retain. */
 static void track_processes(struct daemon *d, uint64_t now)
 {
-	kt_session_check_exited(&d->s);
-	kt_session_scope_sweep(&d->s);
+	/* the engine marked exits (kt_engine_tick): here they are said and forgotten */
 	log_scope_losses(d);
-	for (struct kt_proc *p = d->s.agg.procs; p; p = p->next) {
+	for (struct kt_proc *p = d->e.s.agg.procs; p; p = p->next) {
 		if (!pid_in(d->announced, d->nannounced, p->pid)) {
 			push_u32(&d->announced, &d->nannounced, &d->capannounced, p->pid);
 			kt_log(KT_LOG_INFO, "process", "pid %u (%s) traced", p->pid, p->comm);
@@ -1058,23 +837,23 @@ static void track_processes(struct daemon *d, uint64_t now)
 
 		if (d->exited[i].image) {
 			/* an image exec replaced: the process lives on */
-			kt_prom_rings_forget_image(d->prom_rings, &d->s.agg, pid,
+			kt_prom_rings_forget_image(d->prom_rings, &d->e.s.agg, pid,
 						   d->exited[i].exec_gen);
-			kt_agg_forget_image(&d->s.agg, pid, d->exited[i].exec_gen);
+			kt_agg_forget_image(&d->e.s.agg, pid, d->exited[i].exec_gen);
 			kt_windows_forget_image(d->win, pid, d->exited[i].exec_gen);
 			d->exited[i] = d->exited[--d->nexited];
 			continue;
 		}
 		kt_log(KT_LOG_DEBUG, "process", "pid %u forgotten (exited %.0f s ago)", pid,
 		       (double)(now - d->exited[i].at) / 1e9);
-		kt_prom_rings_forget_pid(d->prom_rings, &d->s.agg, pid);
-		kt_agg_forget_proc(&d->s.agg, pid);
+		kt_prom_rings_forget_pid(d->prom_rings, &d->e.s.agg, pid);
+		kt_agg_forget_proc(&d->e.s.agg, pid);
 		kt_windows_forget_pid(d->win, pid);
-		if (d->offcpu && d->s.folded && d->cfg.folded_dir[0])
-			kt_offcpu_fold_since(d->offcpu, d->s.folded); /* its last blocks */
-		kt_offcpu_forget_pid(d->offcpu, pid);
-		if (d->s.sym)
-			kt_sym_forget_pid(d->s.sym, (pid_t)pid);
+		if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
+			kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* its last blocks */
+		kt_offcpu_forget_pid(d->e.offcpu, pid);
+		if (d->e.s.sym)
+			kt_sym_forget_pid(d->e.s.sym, (pid_t)pid);
 		for (int k = 0; k < d->nannounced; k++)
 			if (d->announced[k] == pid)
 				d->announced[k] = d->announced[--d->nannounced];
@@ -1090,7 +869,7 @@ static void log_loss(struct daemon *d, uint64_t now)
 {
 	struct kt_report_totals t;
 
-	kt_session_totals(&d->s, &t);
+	kt_session_totals(&d->e.s, &t);
 	if (t.lost == d->lost_logged ||
 	    (d->lost_logged_at && now - d->lost_logged_at < LOSS_LOG_NS))
 		return;
@@ -1127,29 +906,36 @@ static void rotate_folded(struct daemon *d)
 	FILE *f;
 	int n;
 
-	if (!d->s.folded || !d->cfg.folded_dir[0])
+	if (!d->e.s.folded || !d->cfg.folded_dir[0])
 		return;
-	if (d->offcpu && kt_offcpu_fold_since(d->offcpu, d->s.folded) < 0)
+	if (d->e.offcpu && kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded) < 0)
 		kt_log(KT_LOG_WARN, "folded", "off-cpu stacks: out of memory, some left out");
+	if (d->e.prof && (n = kt_profile_fold_since(d->e.prof, d->e.s.folded)) < 0)
+		kt_log(KT_LOG_WARN, "folded", "cpu profile: %s, some samples left out",
+		       strerror(-n));
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(path, sizeof(path), "%s/kaos-trace-%s.folded", d->cfg.folded_dir, stamp);
+	/* two files in one second (the last interval at stop): never replace the first */
+	for (int k = 1; k < 100 && access(path, F_OK) == 0; k++)
+		snprintf(path, sizeof(path), "%s/kaos-trace-%s-%d.folded", d->cfg.folded_dir, stamp,
+			 k);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
 	if (!f) {
 		kt_log(KT_LOG_ERROR, "folded", "cannot write %s: %s", tmp, strerror(errno));
-		kt_folded_clear(d->s.folded);
+		kt_folded_clear(d->e.s.folded);
 		return;
 	}
-	n = kt_folded_write(d->s.folded, f, KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
-			    d->s.sym);
+	n = kt_folded_write(d->e.s.folded, f, KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM,
+			    kt_folded_sym_kt, d->e.s.sym);
 	if (fclose(f) || n < 0 || rename(tmp, path)) {
 		kt_log(KT_LOG_ERROR, "folded", "writing %s failed: %s", path, strerror(errno));
 		unlink(tmp);
 	} else {
 		kt_log(KT_LOG_INFO, "folded", "wrote %d stacks to %s", n, path);
 	}
-	kt_folded_clear(d->s.folded);
+	kt_folded_clear(d->e.s.folded);
 
 	struct dirent **list;
 	int nf = scandir(d->cfg.folded_dir, &list, is_folded_file, cmp_names);
@@ -1169,19 +955,18 @@ static void rotate_folded(struct daemon *d)
 
 static int daemon_run(struct daemon *d)
 {
-	uint64_t next_tick, next_eval, next_folded, next_sampling;
+	uint64_t next_tick, next_eval, next_folded;
 	char err[1024];
 
 	d->start = kt_now_ns(CLOCK_MONOTONIC);
 	next_tick = d->start;
 	next_eval = d->start + d->cfg.eval_ns;
 	next_folded = d->start + d->cfg.folded_interval_ns;
-	next_sampling = d->start + TICK_NS;
 	while (!stop_sig) {
 		struct pollfd p[1 + KT_HTTP_MAX_CONNS + 1];
 		int nh = 0, e;
 
-		p[0] = (struct pollfd){.fd = kt_session_fd(&d->s), .events = POLLIN};
+		p[0] = (struct pollfd){.fd = kt_session_fd(&d->e.s), .events = POLLIN};
 		if (d->http)
 			nh = kt_http_pollfds(d->http, p + 1, KT_HTTP_MAX_CONNS + 1);
 		e = poll(p, (nfds_t)(1 + nh), 100);
@@ -1189,45 +974,38 @@ static int daemon_run(struct daemon *d)
 			kt_log(KT_LOG_ERROR, "poll", "%s", strerror(errno));
 			return 1;
 		}
-		e = kt_session_consume(&d->s);
+		e = kt_session_consume(&d->e.s);
 		if (e < 0) {
 			kt_log(KT_LOG_ERROR, "poll", "ring buffer: %s", strerror(-e));
 			return 1;
 		}
 		uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
+		/* sampling, collectors, exits, scope: the engine's one cadence */
+		kt_engine_tick(&d->e, now);
 		if (d->http)
 			kt_http_service(d->http, p + 1, nh, now);
 		if (now >= next_tick) {
 			uint64_t g[KT_WIN_G_NR];
 
-			global_counters(&d->s, g);
-			kt_windows_tick(d->win, &d->s.agg, g, now);
+			kt_addons_global_counters(&d->e.s, g);
+			kt_windows_tick(d->win, &d->e.s.agg, g, now);
 			track_processes(d, now);
 			retire_rings(d, now);
 			log_loss(d, now);
-			kt_offcpu_tick(d->offcpu, &d->s.agg);
 			next_tick = now + TICK_NS;
-		}
-		if (now >= next_sampling) {
-			kt_session_update_sampling(&d->s, false);
-			kt_session_check_cost(&d->s);
-			next_sampling = now + TICK_NS;
-		} else {
-			/* a new process runs every operation traced until it is set up */
-			kt_session_update_sampling(&d->s, true);
 		}
 		if (now >= next_eval) {
 			uint64_t g[KT_WIN_G_NR];
-			struct kt_alert_src src = {.agg = &d->s.agg,
+			struct kt_alert_src src = {.agg = &d->e.s.agg,
 						   .win = d->win,
 						   .global = g,
 						   .now = now,
 						   .default_win = d->default_win};
 
-			global_counters(&d->s, g);
+			kt_addons_global_counters(&d->e.s, g);
 			kt_alerts_eval(d->alerts, &src);
-			kt_alerts_note_unmatched(d->alerts, &d->s.agg, now);
+			kt_alerts_note_unmatched(d->alerts, &d->e.s.agg, now);
 			next_eval = now + d->cfg.eval_ns;
 		}
 		kt_alerts_reap(d->alerts, now);
@@ -1241,23 +1019,16 @@ static int daemon_run(struct daemon *d)
 		}
 	}
 	kt_log(KT_LOG_INFO, "stop", "%s: detaching %d probe links", strsignal(stop_sig),
-	       kt_session_nlinks(&d->s));
-	kt_session_detach_all(&d->s);
-	kt_session_consume(&d->s);
-	if (d->offcpu && d->s.folded && d->cfg.folded_dir[0])
-		kt_offcpu_fold_since(d->offcpu, d->s.folded); /* the last blocks, if any */
-	if (d->cfg.folded_dir[0] && d->s.folded && kt_folded_size(d->s.folded))
+	       kt_session_nlinks(&d->e.s));
+	kt_engine_stop(&d->e); /* detach, then drain */
+	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
+		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
+	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
 		rotate_folded(d);
-	if (d->tl.t) {
-		uint64_t written = kt_timeline_written(d->tl.t);
-
-		if (kt_timeline_close(d->tl.t, err, sizeof(err)))
-			kt_log(KT_LOG_ERROR, "timeline", "%s", err);
-		else
-			kt_log(KT_LOG_INFO, "timeline", "wrote %llu events to %s",
-			       (unsigned long long)written, d->cfg.timeline);
-		d->tl.t = NULL;
-	}
+	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
+		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
+	else if (err[0])
+		kt_log(KT_LOG_INFO, "timeline", "%s", err);
 	return 0;
 }
 
@@ -1269,6 +1040,187 @@ static void log_libbpf(const char *line)
 	kt_log(KT_LOG_DEBUG, "libbpf", "%.*s", n, line);
 }
 
+/* The engine's own lines (feature notes, the probe-site choice, a profile summary) go to the log.
+ */
+static void engine_note(void *ctx, bool warning, const char *line)
+{
+	const struct daemon *d = ctx;
+
+	/* start-up's lines (feature notes, the probe-site choice) under "start" */
+	kt_log(warning ? KT_LOG_WARN : KT_LOG_INFO, d->running ? "trace" : "start", "%s", line);
+}
+
+/* The engine as the config asks: it loads once, the watches are attached by apply_config. */
+static struct kt_engine_opts engine_opts(struct daemon *d, const struct kt_config *c)
+{
+	return (struct kt_engine_opts){
+		.paths = (const char *const *)c->watch,
+		.npaths = c->nwatch,
+		.service = true,
+		.sample = c->sample,
+		.budget_pct = c->budget_pct,
+		.stacks = c->folded_dir[0] != 0,
+		.weight_latency = c->folded_latency,
+		.want_ts = c->timeline[0] != 0,
+		.ringbuf_bytes = c->ringbuf_bytes,
+		.bpf_log = c->verbose ? log_libbpf : NULL,
+		.probe_cost_ns = c->probe_cost_ns,
+		.allow_nop5 = c->allow_nop5_sites,
+		.off_cpu = c->off_cpu,
+		.off_cpu_min_ns = c->off_cpu_min_ns,
+		.funcs = (const char *const *)c->funcs,
+		.nfuncs = c->nfuncs,
+		.max_funcs = c->max_funcs,
+		.max_rate = c->max_rate,
+		.no_usdt = c->no_usdt,
+		.profile_hz = c->profile_hz,
+		.pmu = c->pmu[0] ? c->pmu : NULL,
+		.note = engine_note,
+		.note_ctx = d,
+	};
+}
+
+/* --check-config: the config, the watches and what start-up would refuse. 0 or 2. */
+static int check_only(struct kt_config *c)
+{
+	struct kt_targets tg;
+	char err[1024];
+	int rc = resolve_watches(c, &tg, err, sizeof(err));
+
+	if (!rc)
+		rc = check_startable(c, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "kaos-trace: %s\n", err);
+	else
+		printf("config OK: %d watch%s (%d object%s with probes), %d rule%s, listen %s\n",
+		       c->nwatch, c->nwatch == 1 ? "" : "es", tg.n, tg.n == 1 ? "" : "s", c->nrules,
+		       c->nrules == 1 ? "" : "s", c->listen[0] ? c->listen : "off");
+	kt_targets_free(&tg);
+	kt_config_free(c);
+	return rc ? 2 : 0;
+}
+
+/*
+ * Resolves the watches, checks the outputs, then loads and starts the
+ * engine (feature check, calibration, collectors). 0, or the exit status
+ * (2: bad input such as an unknown --pmu event, else 1) with err.
+ */
+static int start_engine(struct daemon *d, const struct kt_config *c, char *err, size_t errlen)
+{
+	struct kt_engine_opts eo = engine_opts(d, c);
+	int rc = kt_engine_open(&d->e, &eo, err, errlen);
+
+	if (rc)
+		return rc == KT_ENGINE_EBAD ? 2 : 1;
+	if (c->folded_dir[0] && access(c->folded_dir, W_OK)) {
+		snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(errno));
+		return 1;
+	}
+	/* before any BPF is loaded: the file itself is opened once the session runs */
+	if (c->timeline[0] && !path_writable(c->timeline)) {
+		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
+		return 1;
+	}
+	if (kt_engine_start(&d->e, err, errlen)) {
+		if (d->e.bpf_log)
+			kt_session_print_bpf_log(stderr);
+		return 1;
+	}
+	d->stacks = eo.stacks;
+	if (d->e.offcpu) {
+		char b[32];
+
+		kt_log(KT_LOG_INFO, "start", "off-cpu: sched_switch traced, blocks >= %s counted",
+		       kt_fmt_duration(b, sizeof(b), c->off_cpu_min_ns));
+	}
+	return 0;
+}
+
+/* Windows, alerts, /metrics, the timeline: what runs on top of the engine. 0 or -1 with err. */
+static int start_service(struct daemon *d, struct kt_config *c, char *err, size_t errlen)
+{
+	d->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
+	d->alerts = kt_alerts_new();
+	d->prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
+	if (!d->win || !d->alerts || !d->prom_rings) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	kt_config_init(&d->cfg);
+	d->cfg.listen[0] = 0;
+	d->cfg.alert_log[0] = 0;
+	if (apply_config(d, c, true, err, errlen))
+		return -1;
+	if (!d->cfg.timeline[0])
+		return 0;
+	d->tl = (struct kt_timeline_sink){.cap_hint = "[timeline] max_events",
+					  .note = timeline_note};
+	struct kt_timeline_opts to = {.max_events = d->cfg.timeline_max};
+
+	if (kt_timeline_sink_open(&d->tl, &d->e.s, d->cfg.timeline, &to, err, errlen)) {
+		size_t n = strlen(err);
+
+		if (n + 11 < errlen) { /* the log line says which output failed */
+			memmove(err + 10, err, n + 1);
+			memcpy(err, "timeline: ", 10);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* The running line: what is attached, the windows, the rules. */
+static void say_running(struct daemon *d)
+{
+	char wins[128] = "";
+
+	for (int i = 0; i < kt_windows_count(d->win); i++) {
+		char b[32];
+		size_t l = strlen(wins);
+
+		kt_fmt_duration(b, sizeof(b), kt_windows_len(d->win, i));
+		snprintf(wins + l, sizeof(wins) - l, "%s%s", i ? "," : "", b);
+	}
+	kt_log(KT_LOG_INFO, "start",
+	       "running: %d probe links on %d path%s, windows %s, %d alert rule%s, probe hit "
+	       "costs %.0f ns, pid %d",
+	       kt_session_nlinks(&d->e.s), d->e.s.natt, d->e.s.natt == 1 ? "" : "s", wins,
+	       d->cfg.nrules, d->cfg.nrules == 1 ? "" : "s", d->e.s.hit_ns, (int)getpid());
+}
+
+static void install_signals(void)
+{
+	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup},
+			 ign = {.sa_handler = SIG_IGN};
+
+	/*
+	 * Alert actions must not inherit our capabilities: a service granted them as
+	 * ambient capabilities (deploy/kaos-trace.service) would pass them on through
+	 * execve. Our own permitted/effective sets stay.
+	 */
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	sigaction(SIGTERM, &stop, NULL);
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGHUP, &hup, NULL);
+	sigaction(SIGPIPE, &ign, NULL);
+}
+
+static void daemon_free(struct daemon *d)
+{
+	char ignored[512];
+
+	kt_timeline_sink_close(&d->tl, ignored, sizeof(ignored));
+	kt_http_close(d->http);
+	kt_alerts_free(d->alerts);
+	kt_alert_log_close(d->alert_out);
+	kt_windows_free(d->win);
+	kt_prom_rings_free(d->prom_rings);
+	kt_engine_close(&d->e, false);
+	kt_config_free(&d->cfg);
+	free(d->exited);
+	free(d->announced);
+}
+
 int kt_daemon_main(int argc, char **argv)
 {
 	static const char doc[] =
@@ -1277,10 +1229,17 @@ int kt_daemon_main(int argc, char **argv)
 		"Signals: SIGHUP rereads the config (a bad one is rejected, the old one kept); "
 		"SIGTERM/SIGINT detach and exit 0.\n"
 		"Example:\n"
-		"  kaos-trace daemon --watch /usr/lib/x86_64-linux-gnu/libkaos.so.0 \\\n"
+		"  kaos-trace daemon -b /usr/lib/x86_64-linux-gnu/libkaos.so.0 \\\n"
 		"      --alert 'send.p99 > 1us for 10s' --listen 127.0.0.1:9464\n";
+	/* the options shared with the one-shot CLI: one table (kt_engine.h) */
+	static const struct argp engine_argp = {
+		kt_engine_argp_options, daemon_parse_opt, NULL, NULL, NULL, NULL, NULL};
+	static const struct argp_child children[] = {
+		{&engine_argp, 0,
+		 "Targets, collectors and sampling (as in one-shot kaos-trace):", 0},
+		{}};
 	static const struct argp argp = {
-		daemon_options, daemon_parse_opt, NULL, doc, NULL, NULL, NULL};
+		daemon_options, daemon_parse_opt, NULL, doc, children, NULL, NULL};
 	static struct daemon d; /* big (cli table); one per process */
 	struct kt_config c;
 	char err[1024];
@@ -1293,166 +1252,28 @@ int kt_daemon_main(int argc, char **argv)
 		fprintf(stderr, "kaos-trace: %s\n", err);
 		return 2;
 	}
-	if (d.check_only) {
-		struct kt_targets tg;
-
-		rc = resolve_watches(&c, &tg, err, sizeof(err));
-		if (!rc)
-			rc = check_startable(&c, err, sizeof(err));
-		if (rc)
-			fprintf(stderr, "kaos-trace: %s\n", err);
-		else
-			printf("config OK: %d watch%s (%d object%s with probes), %d rule%s, listen "
-			       "%s\n",
-			       c.nwatch, c.nwatch == 1 ? "" : "es", tg.n, tg.n == 1 ? "" : "s",
-			       c.nrules, c.nrules == 1 ? "" : "s", c.listen[0] ? c.listen : "off");
-		kt_targets_free(&tg);
-		kt_config_free(&c);
-		return rc ? 2 : 0;
-	}
+	if (d.check_only)
+		return check_only(&c);
 	kt_log_setup(stderr, c.log_json, c.verbose ? KT_LOG_DEBUG : KT_LOG_INFO);
-	if (kt_check_privileges(err, sizeof(err))) {
-		kt_log(KT_LOG_ERROR, "start", "%s", err);
-		kt_config_free(&c);
-		return 1;
-	}
 	/* /metrics holds many connections at once (kt_http.h): room for them */
 	long nofile = kt_http_raise_nofile();
 
 	if (nofile < 0)
 		kt_log(KT_LOG_WARN, "start", "cannot raise the open-file limit: %s",
 		       strerror((int)-nofile));
-	struct kt_session_opts so = {.stacks = c.folded_dir[0] != 0,
-				     .want_ts = c.timeline[0] != 0,
-				     .weight_latency = c.folded_latency,
-				     .ringbuf_bytes = c.ringbuf_bytes,
-				     .bpf_log = c.verbose ? log_libbpf : NULL};
-	struct kt_targets watched;
-
-	/* the process scope is set at load: decided by the watches at start */
-	if (resolve_watches(&c, &watched, err, sizeof(err))) {
-		kt_log(KT_LOG_ERROR, "start", "%s", err);
-		kt_config_free(&c);
-		return 1;
-	}
-	so.scope = kt_targets_need_scope(&watched);
-	kt_targets_free(&watched);
-
-	if (c.folded_dir[0] && access(c.folded_dir, W_OK)) {
-		kt_log(KT_LOG_ERROR, "start", "folded dir %s: %s", c.folded_dir, strerror(errno));
-		kt_config_free(&c);
-		return 1;
-	}
-	if (c.timeline[0] && !path_writable(c.timeline)) {
-		/* before any BPF is loaded: the file itself is opened once the session runs */
-		kt_log(KT_LOG_ERROR, "start", "timeline %s: %s", c.timeline, strerror(errno));
-		kt_config_free(&c);
-		return 1;
-	}
-	struct kt_features feat;
-
-	/* where to attach on combined probe sites: a self-test in a child, while BPF loads */
-	kt_features_probe_now(&feat);
-	kt_features_probe_start(&feat, c.probe_cost_ns > 0 ? 0 : KT_PROBE_SITES);
-	if (kt_session_open(&d.s, &so, err, sizeof(err))) {
-		kt_log(KT_LOG_ERROR, "start", "%s", err);
-		kt_session_print_bpf_log(stderr);
-		kt_features_probe_finish(&feat);
-		kt_config_free(&c);
-		return 1;
-	}
-	kt_features_probe_finish(&feat);
-	kt_features_site_line(&feat, err, sizeof(err));
-	kt_log(KT_LOG_INFO, "start", "probe sites: attaching at %s", err);
-	d.stacks = so.stacks;
-	if (c.off_cpu && kt_offcpu_open(&d.offcpu, c.off_cpu_min_ns, d.s.sym, err, sizeof(err))) {
-		kt_log(KT_LOG_ERROR, "start", "%s", err);
-		kt_session_close(&d.s);
-		kt_config_free(&c);
-		return 1;
-	}
-	if (d.offcpu) {
-		char b[32];
-
-		kt_log(KT_LOG_INFO, "start", "off-cpu: sched_switch traced, blocks >= %s counted",
-		       kt_fmt_duration(b, sizeof(b), c.off_cpu_min_ns));
-	}
-	if (c.probe_cost_ns > 0)
-		d.s.hit_ns = c.probe_cost_ns;
-	else
-		kt_session_calibrate(&d.s);
-	kt_session_start(&d.s);
-	d.win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
-	d.alerts = kt_alerts_new();
-	d.prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
-	if (!d.win || !d.alerts || !d.prom_rings) {
-		kt_log(KT_LOG_ERROR, "start", "out of memory");
+	rc = start_engine(&d, &c, err, sizeof(err));
+	if (!rc && start_service(&d, &c, err, sizeof(err)))
 		rc = 1;
-		goto out;
-	}
-	kt_config_init(&d.cfg);
-	d.cfg.listen[0] = 0;
-	d.cfg.alert_log[0] = 0;
-	if (apply_config(&d, &c, true, err, sizeof(err))) {
+	if (rc) {
 		kt_log(KT_LOG_ERROR, "start", "%s", err);
 		kt_config_free(&c);
-		rc = 1;
-		goto out;
+	} else {
+		install_signals();
+		say_running(&d);
+		d.running = true;
+		rc = daemon_run(&d);
+		kt_log(KT_LOG_INFO, "stop", "exit %d", rc);
 	}
-	if (d.cfg.timeline[0]) {
-		d.tl.t = kt_timeline_open(d.cfg.timeline, d.cfg.timeline_max, &d.s.agg, err,
-					  sizeof(err));
-		d.tl.path = d.cfg.timeline;
-		if (!d.tl.t || kt_session_add_hook(&d.s, timeline_event, &d.tl)) {
-			kt_log(KT_LOG_ERROR, "start", "timeline: %s", err);
-			rc = 1;
-			goto out;
-		}
-	}
-
-	/*
-	 * Alert actions must not inherit our capabilities: a service granted them as
-	 * ambient capabilities (deploy/kaos-trace.service) would pass them on through
-	 * execve. Our own permitted/effective sets stay.
-	 */
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-
-	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup},
-			 ign = {.sa_handler = SIG_IGN};
-
-	sigaction(SIGTERM, &stop, NULL);
-	sigaction(SIGINT, &stop, NULL);
-	sigaction(SIGHUP, &hup, NULL);
-	sigaction(SIGPIPE, &ign, NULL);
-	char wins[128] = "";
-
-	for (int i = 0; i < kt_windows_count(d.win); i++) {
-		char b[32];
-		size_t l = strlen(wins);
-
-		kt_fmt_duration(b, sizeof(b), kt_windows_len(d.win, i));
-		snprintf(wins + l, sizeof(wins) - l, "%s%s", i ? "," : "", b);
-	}
-	kt_log(KT_LOG_INFO, "start",
-	       "running: %d probe links on %d path%s, windows %s, %d alert rule%s, probe hit "
-	       "costs %.0f ns, pid %d",
-	       kt_session_nlinks(&d.s), d.s.natt, d.s.natt == 1 ? "" : "s", wins, d.cfg.nrules,
-	       d.cfg.nrules == 1 ? "" : "s", d.s.hit_ns, (int)getpid());
-	rc = daemon_run(&d);
-	kt_log(KT_LOG_INFO, "stop", "exit %d", rc);
-out:
-	if (d.tl.t)
-		kt_timeline_close(d.tl.t, err, sizeof(err));
-	kt_http_close(d.http);
-	kt_alerts_free(d.alerts);
-	if (d.alert_out && d.alert_out != stderr)
-		fclose(d.alert_out);
-	kt_windows_free(d.win);
-	kt_prom_rings_free(d.prom_rings);
-	kt_offcpu_free(d.offcpu);
-	kt_session_close(&d.s);
-	kt_config_free(&d.cfg);
-	free(d.exited);
-	free(d.announced);
+	daemon_free(&d);
 	return rc;
 }

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kt_daemon: kaos-trace as a service (docs/daemon.md), and the alert and
- * timeline add-ons of one-shot runs. Both sit on kt_session: the events
- * are aggregated once, by the tracer's own kt_agg; windows, alerts,
- * /metrics and the timeline read from it.
+ * kt_daemon: kaos-trace as a service (docs/daemon.md). It sits on
+ * kt_session: the events are aggregated once, by the tracer's own kt_agg;
+ * windows, alerts, /metrics and the timeline read from it.
  *
  *   kaos-trace daemon [--config FILE] [--watch PATH]... [--listen ADDR:PORT] ...
  *
@@ -23,31 +22,5 @@
 
 /* argv[0] is "daemon". Returns the process exit status. */
 int kt_daemon_main(int argc, char **argv);
-
-/* One-shot add-ons: alert rules (evaluated on the whole run unless a rule says "over") and a
- * timeline. */
-struct kt_oneshot_opts {
-	const char *const *rules;
-	int nrules;
-	const char *alert_log; /* NULL or "-": stderr */
-	const char *timeline;  /* NULL: none */
-	uint64_t timeline_max; /* 0: default */
-};
-
-struct kt_oneshot;
-
-/* After kt_session_start(). NULL with err set. */
-struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_oneshot_opts *o,
-				    char *err, size_t errlen);
-/* Call from the poll loop: windows and a rule evaluation once a second. */
-void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now_ns);
-/*
- * After the final drain: one last evaluation, outputs closed, o freed.
- * Returns the number of alerts that fired during the run, or -1 if an
- * output could not be written (reported on stderr). *unmatched: rules
- * whose selectors fit no traced ring during the whole run (one line each
- * on stderr).
- */
-int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched);
 
 #endif /* KT_DAEMON_H */

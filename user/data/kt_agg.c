@@ -496,6 +496,7 @@ void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t exec_gen, uint3
 void kt_agg_interval_reset(struct kt_agg *a)
 {
 	for (struct kt_ring_agg *r = a->rings; r; r = r->next) {
+		r->closed_before_iv = r->closed;
 		for (int t = 0; t < KT_EV_TYPES; t++) {
 			struct kt_series *s = &r->s[t];
 
@@ -520,6 +521,30 @@ void kt_agg_interval_reset(struct kt_agg *a)
 	}
 	for (struct kt_proc *p = a->procs; p; p = p->next) {
 		p->hits_iv = 0;
+		p->gone_before_iv = p->exited || p->execed;
 	}
 	a->events_iv = 0;
+}
+
+static bool ring_active_iv(const struct kt_ring_agg *r)
+{
+	for (int t = 0; t < KT_EV_TYPES; t++)
+		if (r->s[t].events_iv || kt_series_count_iv(&r->s[t]))
+			return true;
+	return false;
+}
+
+bool kt_ring_in_interval(const struct kt_ring_agg *r)
+{
+	return !r->closed_before_iv || ring_active_iv(r);
+}
+
+bool kt_proc_in_interval(const struct kt_agg *a, const struct kt_proc *p)
+{
+	if (!p->gone_before_iv || p->hits_iv)
+		return true;
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
+		if (kt_ring_of(r, p) && ring_active_iv(r))
+			return true;
+	return false;
 }

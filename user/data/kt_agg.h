@@ -45,6 +45,7 @@ struct kt_ring_agg {
 	char name[KT_NAME_LEN];
 	uint64_t name_ptr; /* where the name lives in the traced process */
 	bool closed;
+	bool closed_before_iv; /* closed before the current interval began */
 	bool filter_kept; /* passed the ring filter (kt_ring_filter) */
 	struct kt_series s[KT_EV_TYPES];
 	struct kt_ring_agg *next;
@@ -80,9 +81,10 @@ struct kt_proc {
 	char comm[16];
 	bool started_after_attach; /* counts start at 0: nothing was missed */
 	bool exited;
-	bool execed;	/* this image was replaced by an exec (the pid lives on as exec_gen + 1) */
-	bool sym_added; /* its maps are cached by the symbolizer */
-	uint64_t hits;	/* probe hits delivered (each cost the process one probe) */
+	bool execed; /* this image was replaced by an exec (the pid lives on as exec_gen + 1) */
+	bool gone_before_iv; /* exited or exec'd before the current interval began */
+	bool sym_added;	     /* its maps are cached by the symbolizer */
+	uint64_t hits;	     /* probe hits delivered (each cost the process one probe) */
 	uint64_t hits_iv;
 	uint32_t sample_every;	 /* in effect, read back from the process (0: unknown) */
 	uint32_t sample_asked;	 /* this tracer's request (0: none yet) */
@@ -195,6 +197,15 @@ void kt_agg_forget_ring(struct kt_agg *a, uint32_t pid, uint32_t exec_gen, uint3
 
 /* Starts a new interval: interval histograms and counters are reset. */
 void kt_agg_interval_reset(struct kt_agg *a);
+/*
+ * Whether an interval's report shows r: a ring still open when the
+ * interval began (idle or not: an open ring with nothing to say is news),
+ * or one with operations in it. A ring closed in an earlier interval and
+ * quiet since is retired: it is left to the totals.
+ */
+bool kt_ring_in_interval(const struct kt_ring_agg *r);
+/* The same for a process image: gone (exited, exec'd) before the interval and quiet since. */
+bool kt_proc_in_interval(const struct kt_agg *a, const struct kt_proc *p);
 
 const char *kt_event_type_name(uint32_t type);
 

@@ -609,7 +609,8 @@ static void note(struct kt_session *s, bool warning, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	s->note(s->note_ctx, warning, line);
+	if (s->note)
+		s->note(s->note_ctx, warning, line);
 }
 
 /* Says what a change of the control found: stale requests reclaimed, an orphaned period. */

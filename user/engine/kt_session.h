@@ -71,6 +71,13 @@ struct kt_session_opts {
 	bool scope;
 };
 
+/*
+ * Where a library module's notes go (one line each, no prefix, no
+ * newline): the driver prints or logs them. warning: something the user
+ * should act on.
+ */
+typedef void (*kt_note_fn)(void *ctx, bool warning, const char *line);
+
 /* Frame name of an event in folded stacks (default: its type, "send", ...). */
 typedef const char *(*kt_session_name_fn)(void *ctx, const struct kt_event *e);
 
@@ -126,7 +133,7 @@ struct kt_session {
 	void *event_name_ctx;
 	/* sampling: how periods are chosen, and where its notes go (one line each) */
 	struct kt_sampling sampling;
-	void (*note)(void *ctx, bool warning, const char *line); /* the driver prints */
+	kt_note_fn note; /* NULL: notes are dropped (every driver sets one) */
 	void *note_ctx;
 	uint64_t cost_warnings; /* cost warnings given so far */
 };

@@ -173,8 +173,9 @@ static int add_if_probed(const struct kt_proc_map *m, void *arg)
 	const char *use;
 
 	/* Prefer the process's own view of the file (containers). */
-	snprintf(rooted, sizeof(rooted), "/proc/%d/root%s", (int)w->pid, m->path);
-	use = access(rooted, R_OK) == 0 ? rooted : m->path;
+	use = m->path;
+	if (!kt_proc_root_path(w->pid, m->path, rooted, sizeof(rooted)) && !access(rooted, R_OK))
+		use = rooted;
 	if (kaos_probe_count(use, ebuf, sizeof(ebuf)) != 1)
 		return 0;
 	if (push(w->ts, w->pid, use))

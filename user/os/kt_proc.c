@@ -200,6 +200,22 @@ int kt_proc_exe(pid_t pid, char *buf, size_t len)
 	return 0;
 }
 
+bool kt_proc_thread_alive(pid_t pid, pid_t tid)
+{
+	char what[48], path[96];
+
+	snprintf(what, sizeof(what), "task/%d", (int)tid);
+	proc_path(path, sizeof(path), pid, what);
+	return access(path, F_OK) == 0;
+}
+
+int kt_proc_root_path(pid_t pid, const char *path, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "/proc/%d/root%s", (int)pid, path);
+
+	return n >= 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
 uint64_t kt_proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024];

@@ -83,6 +83,16 @@ int kt_proc_thread_comm(pid_t pid, pid_t tid, char *buf, size_t len);
 /* The path of the process's executable (/proc/PID/exe): 0 or -errno. */
 int kt_proc_exe(pid_t pid, char *buf, size_t len);
 
+/* Is thread tid of process pid still there (a zombie counts)? */
+bool kt_proc_thread_alive(pid_t pid, pid_t tid);
+
+/*
+ * path (absolute) as process pid sees it, through its root (/proc/PID/root:
+ * another mount namespace, a container): 0, or -ENAMETOOLONG (buf is then
+ * cut short and must not be used).
+ */
+int kt_proc_root_path(pid_t pid, const char *path, char *buf, size_t len);
+
 /* Start time of process pid (/proc/PID/stat field 22, clock ticks since boot); 0 if unknown. */
 uint64_t kt_proc_start_time(pid_t pid);
 

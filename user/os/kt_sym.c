@@ -346,8 +346,7 @@ static int open_mapping_elf(pid_t pid, const struct kt_mapping *mp, struct kt_el
 	ret = kt_elf_open(path, e);
 	if (ret == 0 || mp->deleted)
 		return ret;
-	if ((size_t)snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, mp->path) <
-	    sizeof(path)) {
+	if (kt_proc_root_path(pid, mp->path, path, sizeof(path)) == 0) {
 		ret = kt_elf_open(path, e);
 		if (ret == 0)
 			return 0;
@@ -392,7 +391,8 @@ static struct kt_module *bind_module(struct kt_sym *s, pid_t pid, const struct k
 		s->st.module_failures++;
 		return NULL;
 	}
-	snprintf(buf, sizeof(buf), "/proc/%d/root%s", (int)pid, mp->path);
+	/* (a path cut short, never seen: its debug file is not found) */
+	kt_proc_root_path(pid, mp->path, buf, sizeof(buf));
 	ret = module_load(m, e, buf);
 	kt_elf_close(e);
 	if (ret < 0) {

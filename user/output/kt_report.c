@@ -275,17 +275,47 @@ static void print_loss(FILE *f, const struct kt_report_totals *t, bool interval)
 		t->lost);
 }
 
+/* Whether a report shows ring r under process p (an interval's: not a retired ring). */
+static bool shown(const struct kt_ring_agg *r, const struct kt_proc *p, bool interval)
+{
+	return kt_ring_of(r, p) && (!interval || kt_ring_in_interval(r));
+}
+
+static uint64_t since(uint64_t now, uint64_t then)
+{
+	return now >= then ? now - then : now;
+}
+
+/*
+ * The first line says which figures follow: an interval's (with the
+ * totals beside its event counts) or the run's totals (the final report).
+ */
+static void print_header(FILE *f, const struct kt_report_totals *t, bool interval)
+{
+	if (!interval) {
+		fprintf(f,
+			"\n== kaos-trace summary, %.2f s (figures: totals since attach): events "
+			"%" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64 ")",
+			t->elapsed_s, t->delivered, t->lost, t->fired);
+		return;
+	}
+	fprintf(f,
+		"\n-- interval %.2f s, to %.2f s after attach (figures: this interval): events "
+		"%" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64 "); since attach %" PRIu64
+		" delivered, %" PRIu64 " lost (fired %" PRIu64 ")",
+		t->interval_s, t->elapsed_s, since(t->delivered, t->delivered_iv0),
+		since(t->lost, t->lost_iv0), since(t->fired, t->fired_iv0), t->delivered, t->lost,
+		t->fired);
+}
+
 void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t, bool hist,
 		    bool interval)
 {
 	double secs = interval ? t->interval_s : t->elapsed_s;
 	char hb[16];
 
-	fprintf(f,
-		"\n%s %.2f s: events %" PRIu64 " delivered, %" PRIu64 " lost (fired %" PRIu64
-		")%s; probe hit %s\n",
-		interval ? "-- interval" : "== kaos-trace summary,", secs, t->delivered, t->lost,
-		t->fired, t->stack_errors ? " [some stacks unavailable]" : "",
+	print_header(f, t, interval);
+	fprintf(f, "%s; probe hit %s\n", t->stack_errors ? " [some stacks unavailable]" : "",
 		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
 	print_loss(f, t, interval);
 	if (t->scope) {
@@ -312,6 +342,9 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		double pct;
 		bool any = false;
 
+		if (interval && !kt_proc_in_interval(a, p))
+			continue; /* gone before this interval: in the totals only */
+
 		double fcost;
 		uint64_t fcalls = proc_func_calls(a, p, interval, &fcost);
 
@@ -330,7 +363,7 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		sampling_text(f, p, t);
 		fputc('\n', f);
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (!kt_ring_of(r, p))
+			if (!shown(r, p, interval))
 				continue;
 			if (!any) {
 				fprintf(f,
@@ -381,13 +414,13 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				"NAME", "COUNTER PER OP", "SAMPLES", "MIN", "P50", "P90", "P99",
 				"MAX", "MEAN");
 			for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
-				if (kt_ring_of(r, p))
+				if (shown(r, p, interval))
 					pmu_rows(f, a, r, interval);
 		}
 		if (!hist)
 			continue;
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (!kt_ring_of(r, p))
+			if (!shown(r, p, interval))
 				continue;
 			print_hist(f, r, "send latency",
 				   series_hist(&r->s[KT_EV_SEND], false, interval));
@@ -429,6 +462,8 @@ static void json_func(struct kt_json *w, const struct kt_agg *a, const struct kt
 	kt_json_kv_string(w, "module", d->module);
 	kt_json_kv_u64(w, "calls", n);
 	kt_json_kv_double(w, "calls_rate", secs > 0 ? (double)n / secs : 0);
+	if (interval)
+		kt_json_kv_u64(w, "calls_total", kt_series_count(&fa->s));
 	kt_json_kv_u64(w, "samples", raw ? kt_hist_count(raw) : 0);
 	kt_json_kv_u64(w, "sample_every", d->sample_every ? d->sample_every : 1);
 	kt_json_kv_double(w, "probe_bias_ns", d->bias_ns);
@@ -450,6 +485,8 @@ static void json_series(struct kt_json *w, const struct kt_agg *a, const char *k
 	kt_json_u64(w, count);
 	kt_json_key(w, "ops_rate");
 	kt_json_double(w, secs > 0 ? (double)count / secs : 0);
+	if (interval)
+		kt_json_kv_u64(w, "ops_total", kt_series_count(s));
 	kt_json_key(w, "samples");
 	kt_json_u64(w, h ? kt_hist_count(h) : 0);
 	if (!h) {
@@ -475,6 +512,25 @@ static void json_series(struct kt_json *w, const struct kt_agg *a, const char *k
 	kt_json_object_end(w);
 }
 
+/* "total": {fired, delivered, lost} since attach; an interval line adds "interval": {...}. */
+static void json_event_counts(struct kt_json *w, const struct kt_report_totals *t, bool interval)
+{
+	kt_json_key(w, "total");
+	kt_json_object_begin(w);
+	kt_json_kv_u64(w, "fired", t->fired);
+	kt_json_kv_u64(w, "delivered", t->delivered);
+	kt_json_kv_u64(w, "lost", t->lost);
+	kt_json_object_end(w);
+	if (!interval)
+		return;
+	kt_json_key(w, "interval");
+	kt_json_object_begin(w);
+	kt_json_kv_u64(w, "fired", since(t->fired, t->fired_iv0));
+	kt_json_kv_u64(w, "delivered", since(t->delivered, t->delivered_iv0));
+	kt_json_kv_u64(w, "lost", since(t->lost, t->lost_iv0));
+	kt_json_object_end(w);
+}
+
 void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
 		    bool interval)
 {
@@ -485,6 +541,9 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	kt_json_object_begin(&w);
 	kt_json_key(&w, "type");
 	kt_json_string(&w, interval ? "interval" : "final");
+	kt_json_kv_u64(&w, "schema", KT_REPORT_SCHEMA);
+	/* what processes[] hold: this interval's figures, or the totals since attach */
+	kt_json_kv_string(&w, "span", interval ? "interval" : "total");
 	kt_json_key(&w, "elapsed_s");
 	kt_json_double(&w, t->elapsed_s);
 	kt_json_key(&w, "interval_s");
@@ -502,6 +561,7 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	/* false: events were lost, the counts below are lower bounds (kt_report.h) */
 	kt_json_key(&w, "counts_exact");
 	kt_json_bool(&w, kt_report_counts_exact(t));
+	json_event_counts(&w, t, interval);
 	kt_json_key(&w, "probe_hit_ns");
 	kt_json_double(&w, t->hit_ns);
 	if (t->has_sampling) {
@@ -547,6 +607,8 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
 		double pct;
 
+		if (interval && !kt_proc_in_interval(a, p))
+			continue;
 		proc_cost(a, p, t, interval, &pct);
 		kt_json_object_begin(&w);
 		kt_json_key(&w, "pid");
@@ -561,6 +623,8 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_bool(&w, p->execed);
 		kt_json_key(&w, "probe_hits");
 		kt_json_u64(&w, interval ? p->hits_iv : p->hits);
+		if (interval)
+			kt_json_kv_u64(&w, "probe_hits_total", p->hits);
 		kt_json_key(&w, "cost_pct");
 		kt_json_double(&w, pct);
 		kt_json_key(&w, "sample_every");
@@ -571,7 +635,7 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_key(&w, "rings");
 		kt_json_array_begin(&w);
 		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (!kt_ring_of(r, p))
+			if (!shown(r, p, interval))
 				continue;
 			kt_json_object_begin(&w);
 			kt_json_key(&w, "id");

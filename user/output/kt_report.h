@@ -14,10 +14,11 @@
 struct kt_json;
 
 struct kt_report_totals {
-	uint64_t fired;	    /* probe programs run (after filters) */
-	uint64_t delivered; /* records committed to the ring buffer */
-	uint64_t lost;	    /* reservations that failed: counted, never silent */
-	uint64_t lost_iv0;  /* `lost` when the current interval started */
+	uint64_t fired;			   /* probe programs run (after filters) */
+	uint64_t delivered;		   /* records committed to the ring buffer */
+	uint64_t lost;			   /* reservations that failed: counted, never silent */
+	uint64_t lost_iv0;		   /* `lost` when the current interval started */
+	uint64_t fired_iv0, delivered_iv0; /* and `fired`, `delivered` */
 	uint64_t filtered;
 	uint64_t stack_errors;
 	double hit_ns;		     /* measured cost of one probe hit */
@@ -47,7 +48,19 @@ struct kt_report_totals {
  */
 bool kt_report_counts_exact(const struct kt_report_totals *t);
 
-/* interval: report this interval's counts and histograms instead of the totals. */
+/*
+ * The JSON lines' schema (KT_REPORT_SCHEMA; docs/kaos-trace.md "JSON"). 2:
+ * every line says its span and carries "total" (and an interval line
+ * "interval") counters; an interval line's processes and rings carry their
+ * totals beside the interval's figures; retired rings leave interval lines.
+ */
+#define KT_REPORT_SCHEMA 2
+
+/*
+ * interval: report this interval's counts and histograms instead of the
+ * totals (each labelled). An interval's report leaves out rings and
+ * processes gone before it began and quiet since (kt_ring_in_interval).
+ */
 void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t, bool hist,
 		    bool interval);
 void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,

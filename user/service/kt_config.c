@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "kt_array.h"
+#include "kt_event.h"
+#include "kt_timeline.h"
 #include "kt_units.h"
 
 #define INI_LINE_MAX 4096
@@ -127,7 +129,7 @@ void kt_config_init(struct kt_config *c)
 	c->exec_timeout_ns = 10000000000ull;
 	c->folded_interval_ns = 60000000000ull;
 	c->folded_keep = 60;
-	c->timeline_max = 250000;
+	c->timeline_max = KT_TIMELINE_DEFAULT_MAX;
 	c->off_cpu_min_ns = 1000;
 	c->metrics_max_rings = 32; /* KT_PROM_DEFAULT_MAX_RINGS; docs/daemon.md has the bound */
 }
@@ -144,6 +146,8 @@ void kt_config_free(struct kt_config *c)
 {
 	for (int i = 0; i < c->nwatch; i++)
 		free(c->watch[i]);
+	for (int i = 0; i < c->nfuncs; i++)
+		free(c->funcs[i]);
 	free(c->rules);
 	free_argv(c->exec_argv);
 	memset(c, 0, sizeof(*c));
@@ -329,8 +333,61 @@ int kt_config_split_argv(const char *s, char **argv, int max, int *argc, char *m
 	return 0;
 }
 
+/* A number in [min, max] into a narrower field. */
+static int set_u32(uint32_t *dst, const char *key, const char *v, uint64_t min, uint64_t max,
+		   char *msg, size_t n)
+{
+	uint64_t x;
+
+	if (set_u64(&x, key, v, min, max, msg, n))
+		return -1;
+	*dst = (uint32_t)x;
+	return 0;
+}
+
+/* The collectors' keys, named as the CLI's options: 1 if key is not one of them. */
+static int set_collector(struct kt_config *c, const char *key, const char *v, char *msg, size_t n)
+{
+	uint64_t x;
+
+	if (!strcmp(key, "func")) {
+		if (!*v)
+			return bad(msg, n, "func: empty%s%s", "", "");
+		if (c->nfuncs == KT_CONFIG_MAX_FUNCS)
+			return bad(msg, n, "more than 64 func patterns%s%s", "", "");
+		if (!(c->funcs[c->nfuncs] = strdup(v)))
+			return bad(msg, n, "out of memory%s%s", "", "");
+		c->nfuncs++;
+		return 0;
+	}
+	if (!strcmp(key, "max_funcs"))
+		return set_u32(&c->max_funcs, key, v, 1, KT_FUNC_MAX - 1, msg, n);
+	if (!strcmp(key, "max_rate"))
+		return set_u64(&c->max_rate, key, v, 1, 1ull << 32, msg, n);
+	if (!strcmp(key, "no_usdt"))
+		return set_bool(&c->no_usdt, key, v, msg, n);
+	if (!strcmp(key, "profile"))
+		return set_u32(&c->profile_hz, key, v, 1, 100000, msg, n);
+	if (!strcmp(key, "pmu"))
+		return set_path(c->pmu, sizeof(c->pmu), key, v, msg, n);
+	if (!strcmp(key, "off_cpu_min_us")) {
+		/* as the CLI's --off-cpu-min-us: a duration, a bare number in microseconds */
+		if (kt_parse_duration_in(v, KT_NS_PER_US, &x) || x > 60 * KT_NS_PER_S)
+			return bad(msg, n, "%s: expected a duration up to 1m (5us, 1ms; bare: us), "
+					   "got '%s'",
+				   key, v);
+		c->off_cpu_min_ns = x;
+		return 0;
+	}
+	return 1;
+}
+
 static int set_daemon(struct kt_config *c, const char *key, const char *v, char *msg, size_t n)
 {
+	int e = set_collector(c, key, v, msg, n);
+
+	if (e <= 0)
+		return e;
 	if (!strcmp(key, "listen")) {
 		if (!strcmp(v, "off")) {
 			c->listen[0] = 0;
@@ -452,7 +509,8 @@ int kt_config_set(struct kt_config *c, const char *section, const char *key, con
 	if (!strcmp(section, "daemon"))
 		return set_daemon(c, key, value, msg, n);
 	if (!strcmp(section, "watch")) {
-		if (strcmp(key, "path"))
+		/* binary: named as the CLI's -b/--binary */
+		if (strcmp(key, "path") && strcmp(key, "binary"))
 			return bad(msg, n, "unknown key '%s' in [watch] (expected path)%s", key,
 				   "");
 		if (!*value)
@@ -619,13 +677,19 @@ int kt_config_check(const struct kt_config *c, char *err, size_t errlen)
 	uint64_t w[KT_WIN_MAX + 1];
 
 	if (c->nwatch == 0) {
-		snprintf(err, errlen, "nothing to watch: give [watch] path = ... or --watch PATH");
+		snprintf(err, errlen, "nothing to watch: give [watch] path = ... or -b PATH");
 		return -1;
 	}
 	if (kt_config_windows(c, w, KT_WIN_MAX) > KT_WIN_MAX) {
 		snprintf(err, errlen,
 			 "more than %d distinct windows (windows + the rules' 'over'): use fewer",
 			 KT_WIN_MAX);
+		return -1;
+	}
+	if ((c->profile_hz || c->nfuncs) && !c->folded_dir[0]) {
+		/* the daemon shows their stacks in the folded files only */
+		snprintf(err, errlen, "%s needs [folded] dir (--folded-dir DIR)",
+			 c->profile_hz ? "profile" : "func");
 		return -1;
 	}
 	if (c->sample && c->budget_pct) {

@@ -25,6 +25,7 @@
 #define KT_CONFIG_MAX_WATCH 64
 #define KT_CONFIG_MAX_RULES 256
 #define KT_CONFIG_MAX_ARGS  32
+#define KT_CONFIG_MAX_FUNCS 64
 
 struct kt_config {
 	/* [daemon] */
@@ -44,6 +45,14 @@ struct kt_config {
 				*/
 	bool off_cpu;	       /* blocked time of the traced threads (kt_offcpu); restart only */
 	uint64_t off_cpu_min_ns; /* blocks shorter than this are not charged */
+	/* the collectors, keys named as the CLI's long options (restart only) */
+	char *funcs[KT_CONFIG_MAX_FUNCS]; /* func = [LIB:]GLOB (repeatable) */
+	int nfuncs;
+	uint32_t max_funcs;
+	uint64_t max_rate;
+	bool no_usdt;
+	unsigned int profile_hz; /* profile = HZ */
+	char pmu[256];		 /* pmu = EVENT[,EVENT] */
 	/* [watch] */
 	char *watch[KT_CONFIG_MAX_WATCH];
 	int nwatch;
