@@ -3,6 +3,7 @@
 #include "kt_clock.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct kt_profile {
 	struct prof_pid *pids;
 	size_t npids, cap;
 	uint64_t last_refresh;
+	char self_exe[PATH_MAX]; /* ours: a -- COMMAND before its exec */
 };
 
 static struct prof_pid *pid_find(struct kt_profile *p, uint32_t pid)
@@ -62,11 +64,25 @@ static struct prof_pid *pid_get(struct kt_profile *p, uint32_t pid)
 	return e;
 }
 
-/* The process's name and maps, read while it lives (after its exec). */
+/*
+ * The process's name and maps, read while it lives, once it runs its own
+ * program: a -- COMMAND forked by kaos-trace is still kaos-trace until its
+ * exec, and a capture then would name and symbolize it as kaos-trace.
+ */
 static void pid_capture(struct kt_profile *p, struct prof_pid *e)
 {
+	char path[64], exe[PATH_MAX];
+	ssize_t len;
+
 	if (e->sym_added)
 		return;
+	snprintf(path, sizeof(path), "/proc/%u/exe", e->pid);
+	len = readlink(path, exe, sizeof(exe) - 1);
+	if (len >= 0) {
+		exe[len] = 0;
+		if (!strcmp(exe, p->self_exe))
+			return;
+	}
 	kt_proc_comm((pid_t)e->pid, e->comm, sizeof(e->comm));
 	if (p->sym)
 		kt_sym_add_pid(p->sym, (pid_t)e->pid);
@@ -105,6 +121,9 @@ int kt_profile_open(struct kt_profile **out, unsigned int hz, struct kt_sym *sym
 		return -ENOMEM;
 	}
 	p->sym = sym;
+	ssize_t len = readlink("/proc/self/exe", p->self_exe, sizeof(p->self_exe) - 1);
+
+	p->self_exe[len > 0 ? len : 0] = 0;
 	for (int c = 0; c < ncpu; c++)
 		p->fds[c] = -1;
 	p->skel = kaos_profile_bpf__open_and_load();
