@@ -897,7 +897,6 @@ int kt_func_resolve_mode(const struct kt_func_opts *o, bool list_mode, struct kt
 		return -1;
 	}
 	f->o = *o;
-	f->notes = o->notes ? o->notes : stderr;
 	f->list_mode = list_mode;
 	if (!f->o.max_funcs)
 		f->o.max_funcs = KT_FUNC_MAX_FUNCS_DEFAULT;
@@ -932,7 +931,7 @@ int kt_func_resolve_mode(const struct kt_func_opts *o, bool list_mode, struct kt
 		f->desc[i].sample_every = 1;
 	}
 	for (uint32_t i = 0; i < f->npending; i++)
-		kt_func_note(f, "%s", f->pending[i]);
+		kt_func_note(f, false, "%s", f->pending[i]);
 	*out = f;
 	return 0;
 fail:
