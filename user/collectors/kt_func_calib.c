@@ -19,6 +19,7 @@
 #include "bpf/kaos_func.skel.h"
 #include "kt_clock.h"
 #include "kt_hist.h"
+#include "kt_proc.h"
 
 /* ---------------------------------------------------------------- calibration */
 
@@ -100,27 +101,16 @@ static uint64_t median(uint64_t *v, size_t n)
 	return v[n / 2];
 }
 
-/* File offset of code at address addr of this process (through /proc/self/maps). */
+/* File offset of code at address addr of this process (through its maps). */
 static int self_offset(const void *addr, uint64_t *off)
 {
-	char line[PATH_MAX + 256];
-	FILE *fp = fopen("/proc/self/maps", "re");
-	uintptr_t a = (uintptr_t)addr;
-	int r = -1;
+	struct kt_proc_map m;
+	char path[PATH_MAX];
 
-	if (!fp)
+	if (kt_proc_map_at(getpid(), (uintptr_t)addr, &m, path, sizeof(path)))
 		return -1;
-	while (fgets(line, sizeof(line), fp)) {
-		unsigned long lo, hi, pgoff;
-
-		if (sscanf(line, "%lx-%lx %*s %lx", &lo, &hi, &pgoff) == 3 && a >= lo && a < hi) {
-			*off = a - lo + pgoff;
-			r = 0;
-			break;
-		}
-	}
-	fclose(fp);
-	return r;
+	*off = (uintptr_t)addr - m.start + m.offset;
+	return 0;
 }
 
 struct calib_sink {

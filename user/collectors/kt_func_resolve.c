@@ -15,6 +15,7 @@
 
 #include "kt_debuginfo.h"
 #include "kt_elf.h"
+#include "kt_proc.h"
 #include "kt_sym.h"
 
 /* ---------------------------------------------------------------- pure helpers */
@@ -396,30 +397,32 @@ static bool got_choice(const struct scan *s, pid_t pid, const char *use, const s
 	return false;
 }
 
+struct callers {
+	const struct scan *s;
+	pid_t pid;
+	const struct ifunc *ifn;
+	uint64_t base, *impl;
+};
+
+/* 1 (stop) once this executable file's GOT holds the choice. */
+static int caller_choice(const struct kt_proc_map *m, void *arg)
+{
+	struct callers *c = arg;
+	char use[PATH_MAX];
+
+	if (!kt_proc_map_file(m))
+		return 0;
+	rooted(c->pid, m->path, use, sizeof(use));
+	return got_choice(c->s, c->pid, use, c->ifn, c->base, c->impl);
+}
+
 /* got_choice() over every executable file pid maps (the IFUNC's callers). */
 static bool callers_choice(const struct scan *s, pid_t pid, const struct ifunc *ifn, uint64_t base,
 			   uint64_t *impl)
 {
-	char path[64], line[PATH_MAX + 256], last[PATH_MAX] = "";
-	bool found = false;
-	FILE *fp;
+	struct callers c = {s, pid, ifn, base, impl};
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	fp = fopen(path, "re");
-	if (!fp)
-		return false;
-	while (!found && fgets(line, sizeof(line), fp)) {
-		char perms[8], file[PATH_MAX], use[PATH_MAX];
-
-		maps_file(line, perms, sizeof(perms), file, sizeof(file));
-		if (!file[0] || perms[2] != 'x' || !strcmp(file, last))
-			continue;
-		snprintf(last, sizeof(last), "%s", file);
-		rooted(pid, file, use, sizeof(use));
-		found = got_choice(s, pid, use, ifn, base, impl);
-	}
-	fclose(fp);
-	return found;
+	return kt_proc_files_each(pid, true, caller_choice, &c) == 1;
 }
 
 /*
