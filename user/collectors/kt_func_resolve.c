@@ -608,22 +608,17 @@ static void maps_file(const char *line, char *perms, size_t plen, char *file, si
 /* pid's main executable in *out: 1, or -1 with err. */
 static int pid_exe_candidate(pid_t pid, struct candidate *out, char *err, size_t errlen)
 {
-	char path[64], exe[PATH_MAX];
-	ssize_t l;
+	int e = kt_proc_exe(pid, out->path, sizeof(out->path));
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	l = readlink(path, exe, sizeof(exe) - 1);
-	if (l < 0) {
+	if (e) {
 		snprintf(err, errlen,
-			 errno == ENOENT ? "no such process: %d"
-					 : "pid %d: cannot read its executable",
+			 e == -ENOENT ? "no such process: %d"
+				      : "pid %d: cannot read its executable",
 			 (int)pid);
 		return -1;
 	}
-	exe[l] = 0;
-	snprintf(out->path, sizeof(out->path), "%s", exe);
 	/* The magic link reaches the exact inode (containers, replaced files). */
-	snprintf(out->attach_path, sizeof(out->attach_path), "%s", path);
+	snprintf(out->attach_path, sizeof(out->attach_path), "/proc/%d/exe", (int)pid);
 	out->pid = pid;
 	return 1;
 }
