@@ -32,6 +32,7 @@
 #include "kt_addons.h"
 #include "kt_agg.h"
 #include "kt_args.h"
+#include "kt_diff_cmd.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
 #include "kt_engine.h"
@@ -676,6 +677,13 @@ static int run_subcommand(int argc, char **argv)
 		return 0;
 	case KT_ARGS_RUN:
 		break;
+	}
+	if (c == KT_SUBCMD_DIFF) {
+		int status = kt_diff_cmd(argc, argv, stdout, msg, sizeof(msg));
+
+		if (msg[0])
+			fprintf(stderr, "kaos-trace: %s\n", msg);
+		return status;
 	}
 	if (c == KT_SUBCMD_LIST)
 		return cmd_list(argc, argv);
