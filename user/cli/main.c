@@ -866,7 +866,7 @@ static void say_start(void)
 		sigaction(SIGUSR1, &su, NULL);
 	}
 	if (engine.func)
-		kt_func_describe(engine.func, stderr);
+		kt_func_describe(engine.func, print_note, NULL);
 	fprintf(stderr,
 		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns%s\n",
 		kt_session_nlinks(&engine.s) + kt_func_nlinks(engine.func), ntg,
