@@ -14,7 +14,7 @@ HOT=$B/tests/progs/kt_hotspin
 PPROF=$B/tools/pprof
 need "$KT" "$HOT" "$PPROF"
 
-"$KT" --sample 1 --profile 997 --folded "$TMP/p.folded" --pprof "$TMP/p.pb.gz" -- "$HOT" --ms 1500 \
+"$KT" --sample 1 --profile 997 --folded "$TMP/p.folded" --pprof "$TMP/p.pb.gz" -- "$HOT" --cpu-ms 1500 \
 	--spin-us 15000 --ops 50 >"$TMP/run.txt" 2>"$TMP/run.err" || fail "kaos-trace --pprof failed"
 grep -q "wrote a pprof profile ([0-9]* bytes) to $TMP/p.pb.gz" "$TMP/run.err" || fail "no 'wrote' line"
 [ -z "$(find "$TMP" -name 'p.pb.gz.tmp*')" ] || fail "a temporary file was left"
@@ -69,25 +69,25 @@ if [ "$fns" -le 0 ] || [ "$pns" != "$fns" ]; then fail "off-cpu ns: pprof $pns, 
 grep -q 'comm:\[consumer\]' "$TMP/offraw.txt" || fail "no comm label of the consumer thread"
 
 # - is stdout; the text report then goes to stderr
-"$KT" --profile 97 --pprof - -- "$HOT" --ms 300 --spin-us 5000 --ops 5 >"$TMP/out.pb.gz" 2>"$TMP/out.err" ||
+"$KT" --profile 97 --pprof - -- "$HOT" --cpu-ms 300 --spin-us 5000 --ops 5 >"$TMP/out.pb.gz" 2>"$TMP/out.err" ||
 	fail "--pprof - failed"
 gzip -t "$TMP/out.pb.gz" || fail "--pprof - wrote no gzip stream to stdout"
 "$PPROF" -top "$TMP/out.pb.gz" >"$TMP/out-top.txt" 2>&1 || fail "pprof cannot read --pprof - output"
 
 # bad input
 rc=0
-"$KT" --profile 97 --pprof /nonexistent-dir/x.pb.gz -- "$HOT" --ms 100 >"$TMP/bad.txt" 2>"$TMP/bad.err" || rc=$?
+"$KT" --profile 97 --pprof /nonexistent-dir/x.pb.gz -- "$HOT" --cpu-ms 100 >"$TMP/bad.txt" 2>"$TMP/bad.err" || rc=$?
 [ "$rc" = 1 ] || fail "unwritable FILE: exit $rc, expected 1"
 [ "$(wc -l <"$TMP/bad.err")" = 1 ] || fail "unwritable FILE: not one line: $(cat "$TMP/bad.err")"
 grep -q '^kaos-trace: cannot write /nonexistent-dir/x.pb.gz: No such file or directory$' "$TMP/bad.err" ||
 	fail "unwritable FILE: $(cat "$TMP/bad.err")"
 rc=0
-"$KT" --profile 97 --pprof /dev/full -- "$HOT" --ms 300 --spin-us 5000 --ops 5 >"$TMP/full.txt" 2>"$TMP/full.err" || rc=$?
+"$KT" --profile 97 --pprof /dev/full -- "$HOT" --cpu-ms 300 --spin-us 5000 --ops 5 >"$TMP/full.txt" 2>"$TMP/full.err" || rc=$?
 [ "$rc" = 1 ] || fail "full device: exit $rc, expected 1"
 grep -q '^kaos-trace: writing /dev/full failed: No space left on device$' "$TMP/full.err" ||
 	fail "full device: $(cat "$TMP/full.err")"
 rc=0
-"$KT" --profile 97 --pprof - --json - -- "$HOT" --ms 100 >"$TMP/two.txt" 2>"$TMP/two.err" || rc=$?
+"$KT" --profile 97 --pprof - --json - -- "$HOT" --cpu-ms 100 >"$TMP/two.txt" 2>"$TMP/two.err" || rc=$?
 [ "$rc" = 2 ] || fail "--pprof - --json -: exit $rc, expected 2"
 grep -q 'would both write to stdout' "$TMP/two.err" || fail "--pprof - --json -: $(cat "$TMP/two.err")"
 echo "PASS: --pprof read by Go's pprof: hot_spin $pp % (folded $fp %), build-id, send stacks, stdout, errors"
