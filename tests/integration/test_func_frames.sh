@@ -32,14 +32,19 @@ json_check "$TMP/frames.json" \
 	'final["func"]["unmatched_returns"] == 0'
 # Corrected latency against what a call really lasted (busy_20us timed itself, probes
 # excluded): not a fixed 20 us, which load stretches (preemption inside the spin). 1 us
-# is under the probe bias (~2 us), so a correction left out or made twice fails.
+# is under the probe bias (1.5-2 us), so a correction left out or made twice fails.
+# tail_busy's correction also takes off busy_20us's calibrated pair (6-9 us), whose
+# noise moves it either way: 2.5 us above still fails if that inner cost is left out
+# (+5 us), one pair below if it is taken off twice.
 self_ns=$(sed -n 's/^self_p50_ns busy_20us=//p' "$TMP/prog.txt")
 [ -n "$self_ns" ] || fail "the program did not print its own busy_20us p50"
 F='lambda n: [f for p in final["processes"] for f in p["functions"] if f["name"] == n][0]'
+# the figures, for a failure's log
+json_check "$TMP/frames.json" "(lambda F: print('self p50 $self_ns raw/corrected p50, bias, pair:', *[(n, F(n)['latency_raw']['p50'], F(n)['latency_corrected']['p50'], F(n)['probe_bias_ns'], F(n)['probe_pair_ns']) for n in ('busy_20us', 'tail_busy')]))($F) is None"
 json_check "$TMP/frames.json" \
 	"(lambda F: abs(F('busy_20us')['latency_corrected']['p50'] - $self_ns) <= 1000)($F)" \
 	"(lambda F: F('tail_busy')['latency_raw']['p50'] > F('busy_20us')['latency_raw']['p50'])($F)" \
-	"(lambda F: $self_ns - F('busy_20us')['probe_pair_ns'] <= F('tail_busy')['latency_corrected']['p50'] <= $self_ns + 1000)($F)"
+	"(lambda F: $self_ns - F('busy_20us')['probe_pair_ns'] <= F('tail_busy')['latency_corrected']['p50'] <= $self_ns + 2500)($F)"
 grep -q "14 calls not timed (nested deeper than 64), 0 returns without entry, 149 calls that never returned" "$TMP/frames.txt" ||
 	fail "the summary does not report the untimed and abandoned calls"
 echo "PASS: longjmp()ed calls, tail calls and recursion past 64 levels"
