@@ -82,7 +82,7 @@ USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iabi $(addprefix -I,$(USER_LAYERS:%/=%
 	-pthread
 # libpfm4 (--pmu) and libdw (symbols from separate debug files) are dlopen()ed
 # at first use: not linked, so a run that needs neither maps neither.
-LDLIBS_KT := -lbpf -lelf -lz -lm -pthread
+LDLIBS_KT := -lbpf -lelf -lz -ljansson -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -144,15 +144,18 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 #   test-deps   make test: cmocka, valgrind, bpftrace (peer test), prometheus (promtool),
 #               curl (/metrics), python3 (JSON checks), libcap2-bin (capsh),
 #               systemd (systemd-analyze), procps (pgrep), libc6-dbg (libc's symbols from
-#               its debug file, test_func_symbols), pkg-config (test_install); deb-deps
+#               its debug file, test_func_symbols), pkg-config (test_install), iproute2
+#               (ip, tc: test_udp_loss), golang-go and golang-github-google-pprof-dev (Go's
+#               pprof built offline, test_pprof); deb-deps
 #               (test_deb, test_install) and
 #               vm-deps (kernel CI) below
 #   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
 #               libbpf-tools' funclatency (the tracers compared), python3 (the report)
 DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
+	libjansson-dev \
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
-	procps libc6-dbg pkg-config
+	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev
 BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3
 
 # install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
@@ -298,7 +301,15 @@ $(B)/tests/tsan/%: tests/stress/%.c $(B)/libsan-tsan.a | test-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) $(TSAN_FLAGS) $< -o $@ $(B)/libsan-tsan.a -lcmocka -lm
 
-test: all test-deps $(UNIT) $(UNIT_ASAN) $(STRESS)
+# Go's pprof, the client test_pprof checks --pprof with: built offline from
+# Debian's sources (GOPATH mode: no module download), cached here.
+PPROF_TOOL := $(B)/tools/pprof
+$(PPROF_TOOL): | test-deps
+	@mkdir -p $(@D)
+	$(Q)GOPATH=/usr/share/gocode GO111MODULE=off GOPROXY=off GOFLAGS= \
+		GOCACHE=$(abspath $(B))/tools/gocache go build -o $@ github.com/google/pprof
+
+test: all test-deps $(UNIT) $(UNIT_ASAN) $(STRESS) $(PPROF_TOOL)
 	$(Q)B=$(B) ARCH=$(ARCH) tests/run.sh all
 
 test-unit: all test-deps $(UNIT)
@@ -309,7 +320,7 @@ test-tsan: all test-deps $(STRESS)
 	$(Q)B=$(B) tests/run.sh tsan
 test-valgrind: all test-deps $(UNIT)
 	$(Q)B=$(B) tests/run.sh valgrind
-test-integration: all test-deps
+test-integration: all test-deps $(PPROF_TOOL)
 	$(Q)B=$(B) tests/run.sh integration
 
 # ---------------------------------------------------------------- bench
@@ -508,7 +519,7 @@ GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_f
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
-KT_STATIC_LIBS := -static -lbpf -lelf -lz -lm -pthread
+KT_STATIC_LIBS := -static -lbpf -lelf -lz -ljansson -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 

@@ -26,6 +26,10 @@ const char *kaos_strerror(int err)
 		return "peer process died";
 	case KAOS_EVERSION:
 		return "shared memory layout version mismatch";
+	case KAOS_ETIMEDOUT:
+		return "peer timed out (nothing heard from it)";
+	case KAOS_ECLOSED:
+		return "peer closed the connection";
 	default:
 		return "unknown error";
 	}

@@ -1133,10 +1133,15 @@ void kaos_ring_release(struct kaos_ring *r, uint32_t n)
 
 void kaos_ring_note_retransmit(struct kaos_ring *r, uint64_t seq)
 {
+	kaos_ring_note_retransmit_why(r, seq, KAOS_RETRANSMIT_UNSPECIFIED);
+}
+
+void kaos_ring_note_retransmit_why(struct kaos_ring *r, uint64_t seq, enum kaos_retransmit_why why)
+{
 	if (!r)
 		return;
 	uint64_t n = atomic_fetch_add_explicit(&r->cnt.retransmits, 1, RLX) + 1;
-	RING_FIRE(retransmit, r->hdr.id, n, 1, r->hdr.slot_size, 0, seq, r->hdr.name);
+	RING_FIRE(retransmit, r->hdr.id, n, 1, r->hdr.slot_size, why, seq, r->hdr.name);
 }
 
 uint32_t kaos_ring_id(const struct kaos_ring *r)

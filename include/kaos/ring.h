@@ -31,15 +31,17 @@ extern "C" {
 /* Error codes (returned negated). */
 enum kaos_err {
 	KAOS_OK = 0,
-	KAOS_EINVAL = 1,   /* bad argument: NULL, size not a power of two, ... */
-	KAOS_ENOMEM = 2,   /* allocation failed */
-	KAOS_EFULL = 3,    /* ring full and the wait policy is fail-fast */
-	KAOS_EEMPTY = 4,   /* nothing to receive */
-	KAOS_EKIND = 5,    /* operation not supported by this ring kind */
-	KAOS_ESYS = 6,     /* a system call failed; errno is kept */
-	KAOS_ECORRUPT = 7, /* shared memory header is damaged or foreign */
-	KAOS_EPEER = 8,    /* the peer process died */
-	KAOS_EVERSION = 9, /* shared memory layout version mismatch */
+	KAOS_EINVAL = 1,     /* bad argument: NULL, size not a power of two, ... */
+	KAOS_ENOMEM = 2,     /* allocation failed */
+	KAOS_EFULL = 3,	     /* ring full and the wait policy is fail-fast */
+	KAOS_EEMPTY = 4,     /* nothing to receive */
+	KAOS_EKIND = 5,	     /* operation not supported by this ring kind */
+	KAOS_ESYS = 6,	     /* a system call failed; errno is kept */
+	KAOS_ECORRUPT = 7,   /* shared memory header is damaged or foreign */
+	KAOS_EPEER = 8,	     /* the peer process died */
+	KAOS_EVERSION = 9,   /* shared memory layout version mismatch */
+	KAOS_ETIMEDOUT = 10, /* the network peer went silent (kaos/udp.h) */
+	KAOS_ECLOSED = 11,   /* the network peer closed the connection */
 };
 
 const char *kaos_strerror(int err);
@@ -123,8 +125,17 @@ void kaos_ring_publish(struct kaos_ring *r, uint32_t n);
 int kaos_ring_peek(struct kaos_ring *r, uint32_t max, const void **slots);
 void kaos_ring_release(struct kaos_ring *r, uint32_t n);
 
+/* Why a transport sent something again (the retransmit probe's arg4). */
+enum kaos_retransmit_why {
+	KAOS_RETRANSMIT_UNSPECIFIED = 0,
+	KAOS_RETRANSMIT_TIMEOUT = 1, /* the retransmission timer expired */
+	KAOS_RETRANSMIT_FAST = 2,    /* duplicate acks / a SACK gap showed a loss */
+};
+
 /* A transport re-sent message seq on this ring: counted, fires the probe. */
 void kaos_ring_note_retransmit(struct kaos_ring *r, uint64_t seq);
+/* The same, saying why (kaos/udp.h uses it). */
+void kaos_ring_note_retransmit_why(struct kaos_ring *r, uint64_t seq, enum kaos_retransmit_why why);
 
 #ifdef __cplusplus
 }

@@ -19,16 +19,21 @@ WORKLOAD=(--calls 5000 --zlib 300 --spin-ms 800 --block-ms 300)
 COLLECT=(--profile 199 --off-cpu --func plain_call --func 'libz.so.1:crc32')
 
 calls() { sed -n "s/^calls $2=\([0-9]*\)$/\1/p" "$1"; }
+# fcalls JSON NAME PID: the calls kaos-trace counted for function NAME in
+# process PID (a library probed by path with -b counts every process's)
 fcalls() {
-	python3 - "$1" "$2" <<'PY'
+	python3 - "$1" "$2" "$3" <<'PY'
 import json, sys
 final = json.loads([l for l in open(sys.argv[1]) if l.strip()][-1])
-print(sum(f["calls"] for p in final["processes"] for f in p["functions"] if f["name"] == sys.argv[2]))
+print(sum(f["calls"] for p in final["processes"] if p["pid"] == int(sys.argv[3])
+          for f in p["functions"] if f["name"] == sys.argv[2]))
 PY
 }
 # check NAME: the run's scope line, folded stacks and exact call counts
 check() {
-	local n=$1
+	local n=$1 pid
+	pid=$(sed -n 's/^pid \([0-9]*\)$/\1/p' "$TMP/$n.prog")
+	[ -n "$pid" ] || fail "$n: kt_plain did not print its pid"
 	grep -q 'scope: .*(no kaos probes there: --func, --profile, --off-cpu)' "$TMP/$n.err" ||
 		fail "$n: the start-up line does not say there are no kaos probes"
 	grep -Eq '^\[cpu\];kt_plain;.*;main;plain_spin[; ]' "$TMP/$n.folded" ||
@@ -37,8 +42,9 @@ check() {
 		fail "$n: no [off-cpu] stack through plain_block"
 	for f in plain_call crc32; do
 		[ "$(calls "$TMP/$n.prog" $f)" -gt 0 ] || fail "$n: the program did not call $f"
-		[ "$(fcalls "$TMP/$n.json" $f)" = "$(calls "$TMP/$n.prog" $f)" ] ||
-			fail "$n: $f: $(fcalls "$TMP/$n.json" $f) calls counted, the program made $(calls "$TMP/$n.prog" $f)"
+		got=$(fcalls "$TMP/$n.json" $f "$pid")
+		[ "$got" = "$(calls "$TMP/$n.prog" $f)" ] ||
+			fail "$n: $f: $got calls counted in pid $pid, the program made $(calls "$TMP/$n.prog" $f)"
 	done
 	# --func names the symbol and address it probed (nm's, in the program itself)
 	grep -q "^kaos-trace: --func: probing plain_call at 0x$CALL_ADDR (file offset 0x[0-9a-f]*, .symtab) in $PLAIN$" "$TMP/$n.err" ||

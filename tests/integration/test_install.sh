@@ -159,7 +159,12 @@ diff <(help_opts "$p/bin/kaos-trace") <(complete_words kaos-trace --) >"$TMP/com
 	fail "completion's options are not kaos-trace --help's"
 diff <(help_opts "$p/bin/kaos-trace" daemon) <(complete_words kaos-trace daemon --) \
 	>"$TMP/comp.err" || fail "completion's daemon options are not kaos-trace daemon --help's"
-[ "$(complete_words kaos-trace d)" = daemon ] || fail "subcommand: $(complete_words kaos-trace d)"
+[ "$(complete_words kaos-trace da)" = daemon ] || fail "subcommand: $(complete_words kaos-trace da)"
+[ "$(complete_words kaos-trace di)" = diff ] || fail "subcommand: $(complete_words kaos-trace di)"
+# diff's options: those its --help lists, and --help, --version
+diff <( (help_opts "$p/bin/kaos-trace" diff; printf '%s\n' --help --version) | sort -u) \
+	<(complete_words kaos-trace diff --) >"$TMP/comp.err" ||
+	fail "completion's diff options are not kaos-trace diff --help's: $(cat "$TMP/comp.err")"
 [ "$(complete_words kaos-trace --off-cpu-m)" = --off-cpu-min-us ] || fail "long option"
 [ "$(complete_words kaos-trace --weight l)" = latency ] || fail "--weight value"
 [ "$(complete_words kaos-trace pmu l)" = list ] || fail "pmu list"

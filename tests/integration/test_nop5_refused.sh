@@ -31,7 +31,7 @@ PY
 rc=0
 timeout 60 "$KT" daemon --watch "$NOP5" --listen off --sample 1 >"$TMP/d.out" 2>"$TMP/d.err" || rc=$?
 [ $rc -eq 1 ] || fail "daemon --watch nop5: exit $rc, expected 1"
-grep -q 'error: .*plain 5-byte nops.*allow_nop5_sites' "$TMP/d.err" ||
+grep -q 'error: .*plain 5-byte nops.*allow[-_]nop5[-_]sites' "$TMP/d.err" ||
 	fail "daemon --watch nop5: no refusal: $(cat "$TMP/d.err")"
 "$KT" daemon --watch "$NOP5" --listen off --sample 1 --allow-nop5-sites >"$TMP/d2.out" \
 	2>"$TMP/d2.err" &

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The probe-site self-test (~35-60 ms of uprobe registration at start) is
-# kept for the boot in /run/kaos-trace/site-selftest: a second start says it
+# kept for the boot in /run/kaos-trace/site-test (a kt_bootcache record): a second start says it
 # used it; a cache that is not root's, is group/other-writable, is cut short
 # or names another boot is ignored (a fresh test runs and replaces it);
 # `kaos-trace features` always tests afresh.
@@ -11,7 +11,7 @@ set -euo pipefail
 	exit 0
 }
 need "$KT"
-CACHE=/run/kaos-trace/site-selftest
+CACHE=/run/kaos-trace/site-test
 site_line() { # run kaos-trace briefly; print its probe-site line
 	"$KT" -d 0.1 --sample 1 -b "$B/libkaos.so" 2>&1 >/dev/null | grep '^kaos-trace: probe sites:' || true
 }
@@ -39,8 +39,8 @@ head -c 40 "$CACHE" >"$TMP/short" && cat "$TMP/short" >"$CACHE"
 l=$(site_line)
 fresh "$l" || fail "a cut-short cache was used: '$l'"
 cached "$(site_line)" || fail "the cut-short cache was not replaced"
-# another boot: the boot id is stored at offset 8
-printf 'ffffffff' | dd of="$CACHE" bs=1 seek=8 conv=notrunc status=none
+# another boot: the boot id is stored at offset 12 (kt_bootcache's header)
+printf 'ffffffff' | dd of="$CACHE" bs=1 seek=12 conv=notrunc status=none
 l=$(site_line)
 fresh "$l" || fail "a cache of another boot was used: '$l'"
 

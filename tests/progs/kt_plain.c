@@ -93,6 +93,7 @@ int main(int argc, char **argv)
 		sink += crc32(0, (const unsigned char *)line, 8);
 	for (uint64_t i = 0; i < nstrchr; i++)
 		sink += strchr(hay, 'o') != NULL;
+	printf("pid %d\n", (int)getpid());
 	printf("calls strchr=%llu\n", (unsigned long long)nstrchr);
 	printf("calls plain_call=%llu\n", (unsigned long long)calls);
 	printf("calls plain_spin=%d\n", spin ? 1 : 0);

@@ -22,6 +22,7 @@ static void test_subcommands(void **state)
 	assert_int_equal(kt_args_subcmd("features"), KT_SUBCMD_FEATURES);
 	assert_int_equal(kt_args_subcmd("pmu"), KT_SUBCMD_PMU);
 	assert_int_equal(kt_args_subcmd("daemon"), KT_SUBCMD_DAEMON);
+	assert_int_equal(kt_args_subcmd("diff"), KT_SUBCMD_DIFF);
 	assert_int_equal(kt_args_subcmd("help"), KT_SUBCMD_NONE);
 	assert_int_equal(kt_args_subcmd("List"), KT_SUBCMD_NONE);
 	assert_int_equal(kt_args_subcmd(""), KT_SUBCMD_NONE);

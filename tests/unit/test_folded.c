@@ -285,6 +285,33 @@ static void test_zero_and_empty_stacks(void **state)
 }
 
 /* Many distinct stacks: the table grows and keeps every weight. */
+/*
+ * KT_FOLDED_WEIGHT_ADDS: a probe stack weighs its number of adds (events,
+ * while the weights added are latencies, as --pprof has them); other
+ * stacks (CPU samples, added in batches) keep their weight.
+ */
+static void test_weight_adds(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t stack[] = {0x1000, 0x3010};
+	struct fake_ctx ctx = {.nseen = 0};
+	char *text;
+	int ret;
+
+	(void)state;
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "send", stack, 2, 100), 0);
+	assert_int_equal(kt_folded_add_probe(f, 1, "app", "send", stack, 2, 50), 0);
+	assert_int_equal(kt_folded_add(f, 1, "app", "cpu", stack, 2, 7), 0);
+	text = write_folded(f, KT_FOLDED_EVENT_ROOT | KT_FOLDED_WEIGHT_ADDS, &ctx, &ret);
+	assert_int_equal(ret, 2);
+	assert_string_equal(text, "[cpu];root;leaf 7\n[send];root;leaf 2\n");
+	free(text);
+	text = write_folded(f, KT_FOLDED_EVENT_ROOT, &ctx, &ret);
+	assert_string_equal(text, "[cpu];root;leaf 7\n[send];root;leaf 150\n");
+	free(text);
+	kt_folded_free(f);
+}
+
 static void test_many_stacks(void **state)
 {
 	struct kt_folded *f = kt_folded_new();
@@ -617,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_sanitize_and_prefixes),
 		cmocka_unit_test(test_zero_and_empty_stacks),
 		cmocka_unit_test(test_many_stacks),
+		cmocka_unit_test(test_weight_adds),
 		cmocka_unit_test(test_real_call_chain),
 		cmocka_unit_test(test_probe_stack_trimmed_at_api),
 		cmocka_unit_test(test_real_probe_stack_trimmed),

@@ -79,6 +79,13 @@ static const char *base(const char *p)
 	return s ? s + 1 : p;
 }
 
+/* The notes as the CLI prints them, one "kaos-trace: ..." line each on the FILE. */
+static void note_to_file(void *f, bool warning, const char *line)
+{
+	(void)warning;
+	fprintf(f, "kaos-trace: %s\n", line);
+}
+
 /* Resolves patterns against this binary by path; returns 0 or -1 (err filled). */
 static int resolve_self(const char *const *pat, int n, uint32_t max, struct kt_func **f, char *err,
 			size_t errlen, FILE *notes)
@@ -89,7 +96,8 @@ static int resolve_self(const char *const *pat, int n, uint32_t max, struct kt_f
 				 .paths = paths,
 				 .npaths = 1,
 				 .max_funcs = max,
-				 .notes = notes};
+				 .note = notes ? note_to_file : NULL,
+				 .note_ctx = notes};
 
 	return kt_func_resolve(&o, f, err, errlen);
 }

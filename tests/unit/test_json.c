@@ -475,6 +475,33 @@ static char *report_text(const struct kt_agg *a, const struct kt_report_totals *
 }
 
 /* Every figure set says whether its counts are exact: only without any loss since attach. */
+/* The non-empty buckets, lowest first, as [lo, count]; they rebuild the same histogram. */
+static void test_hist_buckets_json(void **state)
+{
+	(void)state;
+	static struct kt_hist h, back, empty;
+	kt_hist_init(&h);
+	kt_hist_init(&back);
+	kt_hist_init(&empty);
+	kt_hist_record_n(&h, 5, 3);
+	kt_hist_record(&h, 100);		   /* bucket [100, 101] */
+	kt_hist_record(&h, 101);		   /* same bucket */
+	kt_hist_record(&h, KT_HIST_MAX_VALUE + 7); /* overflow */
+
+	struct kt_json w;
+	kt_json_init_buf(&w);
+	kt_json_object_begin(&w);
+	kt_json_hist_buckets(&w, "b", &h);
+	kt_json_hist_buckets(&w, "e", &empty);
+	kt_json_object_end(&w);
+	check_buf(&w, "{\"b\":[[5,3],[100,2],[100000000001,1]],\"e\":[]}");
+	kt_json_free(&w);
+	kt_hist_record_n(&back, 5, 3);
+	kt_hist_record_n(&back, 100, 2);
+	kt_hist_record_n(&back, KT_HIST_MAX_VALUE + 1, 1);
+	assert_memory_equal(back.counts, h.counts, sizeof(h.counts));
+}
+
 static void test_report_counts_exact(void **state)
 {
 	(void)state;
@@ -521,11 +548,17 @@ static void test_report_counts_exact(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nesting),	    cmocka_unit_test(test_escaping),
-		cmocka_unit_test(test_utf8),	    cmocka_unit_test(test_numbers),
-		cmocka_unit_test(test_misuse),	    cmocka_unit_test(test_file_output),
-		cmocka_unit_test(test_write_error), cmocka_unit_test(test_growth_and_reset),
-		cmocka_unit_test(test_hist_json),   cmocka_unit_test(test_report_counts_exact),
+		cmocka_unit_test(test_nesting),
+		cmocka_unit_test(test_escaping),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_file_output),
+		cmocka_unit_test(test_write_error),
+		cmocka_unit_test(test_growth_and_reset),
+		cmocka_unit_test(test_hist_json),
+		cmocka_unit_test(test_hist_buckets_json),
+		cmocka_unit_test(test_report_counts_exact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -369,6 +369,48 @@ static void test_dlopen_deleted(void **state)
 	kt_sym_free(s);
 }
 
+/*
+ * kt_sym_add_pid on a pid already known re-reads its maps: a library mapped
+ * since resolves without waiting for a miss refresh (which an exited
+ * process no longer allows), and its mapping (path, range, build-id) is
+ * told.
+ */
+static void test_add_pid_rereads(void **state)
+{
+	struct kt_sym *s = kt_sym_new();
+	char dir[] = "/tmp/kt_sym_XXXXXX";
+	char src[PATH_MAX], lib[PATH_MAX + 32];
+	struct kt_sym_info info;
+	void *h, *fn;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(mkdtemp(dir));
+	snprintf(src, sizeof(src), "%s/libkaos.so", build_dir());
+	snprintf(lib, sizeof(lib), "%s/libkt_later.so", dir);
+	assert_int_equal(copy_file(src, lib), 0);
+
+	kt_sym_set_refresh_interval(s, UINT64_MAX);
+	assert_int_equal(kt_sym_add_pid(s, getpid()), 0);
+	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	fn = dlsym(h, "kaos_strerror");
+	assert_non_null(fn);
+	resolve_expect(s, (uint64_t)(uintptr_t)fn, "[unknown]", KT_SYM_UNKNOWN);
+	assert_int_equal(kt_sym_add_pid(s, getpid()), 0);
+	resolve_expect(s, (uint64_t)(uintptr_t)fn, "kaos_strerror", KT_SYM_FUNC);
+	assert_int_equal(kt_sym_lookup(s, getpid(), (uint64_t)(uintptr_t)fn, &info), KT_SYM_FUNC);
+	assert_string_equal(info.path, lib);
+	assert_non_null(info.build_id);
+	assert_true(strlen(info.build_id) >= 16);
+	assert_true(info.map_start <= (uint64_t)(uintptr_t)fn);
+	assert_true((uint64_t)(uintptr_t)fn < info.map_end);
+	dlclose(h);
+	unlink(lib);
+	rmdir(dir);
+	kt_sym_free(s);
+}
+
 /* A mapped path with spaces (maps pads and separates fields with spaces too). */
 static void test_path_with_spaces(void **state)
 {
@@ -565,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_vdso),
 		cmocka_unit_test(test_build_id_cache),
 		cmocka_unit_test(test_dlopen_deleted),
+		cmocka_unit_test(test_add_pid_rereads),
 		cmocka_unit_test(test_path_with_spaces),
 		cmocka_unit_test(test_runtime_addr),
 		cmocka_unit_test(test_other_process_pie),

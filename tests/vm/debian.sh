@@ -265,7 +265,8 @@ cmd_sysroot() { # arch dir
 	# -dev packages for headers and static archives, runtime ones for the .so links
 	(cd "$tmp" && apt_run apt-get -qq download libbpf-dev:"$darch" libbpf1:"$darch" \
 		libelf-dev:"$darch" libelf1:"$darch" zlib1g-dev:"$darch" zlib1g:"$darch" \
-		libpfm4-dev:"$darch" libpfm4:"$darch" >/dev/null) ||
+		libpfm4-dev:"$darch" libpfm4:"$darch" libjansson-dev:"$darch" libjansson4:"$darch" \
+		>/dev/null) ||
 		die "sysroot: apt-get download failed"
 	for deb in "$tmp"/*.deb; do
 		dpkg-deb -x "$deb" "$2"

@@ -10,10 +10,8 @@
 #include "kt_event.h" /* KT_NAME_LEN */
 
 static const char *const subcmd_names[KT_SUBCMD_NR] = {
-	[KT_SUBCMD_LIST] = "list",
-	[KT_SUBCMD_FEATURES] = "features",
-	[KT_SUBCMD_PMU] = "pmu",
-	[KT_SUBCMD_DAEMON] = "daemon",
+	[KT_SUBCMD_LIST] = "list",     [KT_SUBCMD_FEATURES] = "features", [KT_SUBCMD_PMU] = "pmu",
+	[KT_SUBCMD_DAEMON] = "daemon", [KT_SUBCMD_DIFF] = "diff",
 };
 
 static const char *const subcmd_usage[KT_SUBCMD_NR] = {
@@ -29,6 +27,19 @@ static const char *const subcmd_usage[KT_SUBCMD_NR] = {
 	[KT_SUBCMD_PMU] = "Usage: kaos-trace pmu list\n"
 			  "List the counters --pmu EVENT can read on this machine (libpfm4 "
 			  "names).\n",
+	[KT_SUBCMD_DIFF] =
+		"Usage: kaos-trace diff BEFORE.json AFTER.json [--json] [--fail-if-slower "
+		"PCT[@pNN]]\n"
+		"  or:  kaos-trace diff [OPTIONS] BEFORE.json... -- AFTER.json...\n"
+		"  or:  kaos-trace diff --folded BEFORE.folded... [--] AFTER.folded...\n"
+		"Compare the latency of each ring operation and --func function between runs\n"
+		"(kaos-trace --json FILE): p50/p90/p99/p99.9, change, 99 % interval, verdict.\n"
+		"  --json                     the comparison as JSON\n"
+		"  --folded                   folded stacks in, \"STACK BEFORE AFTER\" out (the\n"
+		"                             after counts scaled to the before total) for\n"
+		"                             flamegraph.pl's differential graph\n"
+		"  --fail-if-slower PCT[@pNN] exit 5 if significantly slower by more than PCT %\n"
+		"                             at pNN (p50, p90, p99, p99.9; default p50)\n",
 };
 
 enum kt_subcmd kt_args_subcmd(const char *word)
@@ -104,7 +115,7 @@ void kt_args_unknown_cmd(const char *word, bool is_program, char *msg, size_t n)
 		snprintf(msg, n, "unknown command '%s' (did you mean '%s'?)", word, near);
 	else
 		snprintf(msg, n,
-			 "unknown command '%s' (commands: list, features, pmu, daemon; see "
+			 "unknown command '%s' (commands: list, features, pmu, daemon, diff; see "
 			 "kaos-trace --help)",
 			 word);
 }

@@ -32,12 +32,14 @@
 #include "kt_addons.h"
 #include "kt_agg.h"
 #include "kt_args.h"
+#include "kt_diff_cmd.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
 #include "kt_engine.h"
 #include "kt_event.h"
 #include "kt_features.h"
 #include "kt_folded.h"
+#include "kt_pprof.h"
 #include "kt_func.h"
 #include "kt_gate.h"
 #include "kt_offcpu.h"
@@ -71,6 +73,7 @@ struct options {
 	double budget_pct;
 	bool stacks;
 	const char *folded_path;
+	const char *pprof_path; /* --pprof FILE (kt_pprof.h) */
 	bool weight_latency;
 	bool weight_given;
 	const char *json_path;
@@ -147,6 +150,7 @@ static void __attribute__((noreturn, format(printf, 2, 3))) die(int code, const 
 enum {
 	OPT_STACKS = 1000,
 	OPT_FOLDED,
+	OPT_PPROF,
 	OPT_WEIGHT,
 	OPT_JSON,
 	OPT_RINGBUF,
@@ -194,6 +198,10 @@ static const struct argp_option options[] = {
 	{"stacks", OPT_STACKS, NULL, 0, "Capture user stacks with each event", 0},
 	{"folded", OPT_FOLDED, "FILE", 0,
 	 "Write folded stacks for flamegraph.pl (implies --stacks; - is stdout)", 0},
+	{"pprof", OPT_PPROF, "FILE", 0,
+	 "Write the stacks as a pprof profile (gzip'd profile.proto; implies --stacks; - is "
+	 "stdout)",
+	 0},
 	{"weight", OPT_WEIGHT, "count|latency", 0, "Folded stack weight (default count)", 0},
 	{"json", OPT_JSON, "FILE", 0,
 	 "Write one JSON summary line per interval to FILE (- is stdout)", 0},
@@ -401,6 +409,10 @@ static error_t parse_output_opt(int key, char *arg)
 		opt.folded_path = arg;
 		opt.stacks = true;
 		break;
+	case OPT_PPROF:
+		opt.pprof_path = arg;
+		opt.stacks = true;
+		break;
 	case OPT_WEIGHT:
 		opt.weight_given = true;
 		if (!strcmp(arg, "latency"))
@@ -538,9 +550,10 @@ static void say_timeline(void)
 /* The outputs of a run: views of the engine's snapshots. */
 struct outputs {
 	FILE *json;
-	int json_errno;	  /* first --json write error */
-	FILE *folded;	  /* --folded FILE; NULL: stdout */
-	FILE *report_out; /* the text report: stdout, or stderr when an output takes it */
+	int json_errno;		    /* first --json write error */
+	FILE *folded;		    /* --folded FILE; NULL: stdout */
+	struct kt_pprof_file pprof; /* --pprof FILE */
+	FILE *report_out;	    /* the text report: stdout, or stderr when an output takes it */
 };
 
 static void report(struct outputs *out, bool final)
@@ -677,6 +690,13 @@ static int run_subcommand(int argc, char **argv)
 	case KT_ARGS_RUN:
 		break;
 	}
+	if (c == KT_SUBCMD_DIFF) {
+		int status = kt_diff_cmd(argc, argv, stdout, msg, sizeof(msg));
+
+		if (msg[0])
+			fprintf(stderr, "kaos-trace: %s\n", msg);
+		return status;
+	}
 	if (c == KT_SUBCMD_LIST)
 		return cmd_list(argc, argv);
 	if (c == KT_SUBCMD_FEATURES) {
@@ -760,7 +780,8 @@ static struct kt_engine_opts engine_opts(bool out_stdout)
 		.sample = opt.sample,
 		.budget_pct = opt.budget_pct,
 		.stacks = opt.stacks,
-		.weight_latency = opt.weight_latency,
+		/* --pprof has counts and latencies: the folded stacks count adds (events) */
+		.weight_latency = opt.weight_latency || opt.pprof_path,
 		.want_ts = opt.timeline != NULL,
 		.ringbuf_bytes = opt.ringbuf_bytes,
 		.bpf_log = opt.verbose ? print_raw : NULL,
@@ -788,6 +809,10 @@ static void open_outputs(struct outputs *out)
 		die(1, "cannot write %s: %s", kt_outfile_name(opt.folded_path), strerror(errno));
 	if (opt.json_path && !(out->json = kt_outfile_open(opt.json_path)))
 		die(1, "cannot write %s: %s", kt_outfile_name(opt.json_path), strerror(errno));
+	int e = opt.pprof_path ? kt_pprof_file_open(&out->pprof, opt.pprof_path) : 0;
+
+	if (e)
+		die(1, "cannot write %s: %s", kt_outfile_name(opt.pprof_path), strerror(-e));
 }
 
 static void start_engine(void)
@@ -841,7 +866,7 @@ static void say_start(void)
 		sigaction(SIGUSR1, &su, NULL);
 	}
 	if (engine.func)
-		kt_func_describe(engine.func, stderr);
+		kt_func_describe(engine.func, print_note, NULL);
 	fprintf(stderr,
 		"kaos-trace: attached %d probes to %d target%s%s; probe hit costs %.0f ns%s\n",
 		kt_session_nlinks(&engine.s) + kt_func_nlinks(engine.func), ntg,
@@ -884,18 +909,53 @@ static int run(struct outputs *out, struct kt_oneshot *extras)
 	return 0;
 }
 
+/* --pprof: the stacks gathered (kt_folded) as a profile. 0 or 1, said on stderr. */
+static int write_pprof(struct kt_pprof_file *pf)
+{
+	uint64_t span = kt_now_ns(CLOCK_MONOTONIC) - engine.s.t_start;
+	struct kt_pprof_opts po = {
+		.cpu_period_ns = opt.profile_hz ? 1000000000ull / opt.profile_hz : 0,
+		.weight_latency = true, /* with --pprof the session weighs by latency */
+		.time_ns = (int64_t)(kt_now_ns(CLOCK_REALTIME) - span),
+		.duration_ns = (int64_t)span,
+	};
+	void *buf = NULL;
+	size_t len = 0;
+	int e = -ENODATA;
+
+	if (engine.s.folded)
+		e = kt_pprof_build(engine.s.folded, &po, kt_pprof_sym_kt, engine.s.sym, &buf, &len);
+	if (e) {
+		kt_pprof_file_abort(pf);
+		fprintf(stderr, "kaos-trace: writing the pprof profile failed: %s\n", strerror(-e));
+		return 1;
+	}
+	e = kt_pprof_file_commit(pf, buf, len);
+	free(buf);
+	if (e)
+		fprintf(stderr, "kaos-trace: writing %s failed: %s\n",
+			kt_outfile_name(opt.pprof_path), strerror(-e));
+	else
+		fprintf(stderr, "kaos-trace: wrote a pprof profile (%zu bytes) to %s\n", len,
+			kt_outfile_name(opt.pprof_path));
+	return e ? 1 : 0;
+}
+
 /* The folded stacks to --folded FILE or stdout. 0 or 1. */
 static int write_folded(struct outputs *out)
 {
+	unsigned int flags = KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM;
 	const char *name;
 	int rc = 0, nst;
 
-	if (!engine.s.folded)
-		return 0;
+	if (!engine.s.folded || (opt.pprof_path && !out->folded))
+		return 0; /* with --pprof, folded stacks only to a --folded FILE */
 	name = opt.folded_path ? kt_outfile_name(opt.folded_path) : "stdout";
-	nst = kt_folded_write(engine.s.folded, out->folded ? out->folded : stdout,
-			      KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM, kt_folded_sym_kt,
-			      engine.s.sym);
+	/* --pprof made the weights latencies: count events, as --weight said */
+	if (opt.pprof_path && !opt.weight_latency)
+		flags |= KT_FOLDED_WEIGHT_ADDS;
+	nst = kt_folded_write(engine.s.folded, out->folded ? out->folded : stdout, flags,
+			      kt_folded_sym_kt, engine.s.sym);
 	if (nst < 0) {
 		fprintf(stderr, "kaos-trace: writing folded stacks failed: %s\n", strerror(-nst));
 		rc = 1;
@@ -930,6 +990,8 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 		outcome.alert_fired = fired > 0 && opt.fail_on_alert;
 		outcome.alert_unmatched = unmatched > 0;
 	}
+	if (opt.pprof_path && write_pprof(&out->pprof))
+		rc = 1;
 	if (write_folded(out))
 		rc = 1;
 	if (out->json && (fclose(out->json) != 0 || out->json_errno)) {
@@ -947,7 +1009,7 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 /* A tracing run: the engine, its outputs, the loop. */
 static int trace(void)
 {
-	struct outputs out = {0};
+	struct outputs out = {.pprof.fd = -1};
 	struct kt_engine_opts eo;
 	struct kt_oneshot *extras;
 	bool out_stdout;
@@ -956,10 +1018,15 @@ static int trace(void)
 
 	check_cli_opts();
 	/* one stream per output on stdout; the text report then goes to stderr */
+	/* with --pprof, folded stacks are written only to an explicit --folded FILE */
 	if (kt_args_stdout_outputs(opt.json_path, opt.folded_path, opt.timeline,
-				   opt.stacks || opt.profile_hz || opt.off_cpu, &out_stdout, err,
-				   sizeof(err)))
+				   (opt.stacks || opt.profile_hz || opt.off_cpu) && !opt.pprof_path,
+				   &out_stdout, err, sizeof(err)))
 		die(2, "%s", err);
+	if (kt_args_is_stdout(opt.pprof_path) && out_stdout)
+		die(2, "--pprof - and another output would both write to stdout: give one of them "
+		       "a FILE");
+	out_stdout = out_stdout || kt_args_is_stdout(opt.pprof_path);
 	out.report_out = out_stdout ? stderr : stdout;
 	eo = engine_opts(out_stdout);
 	atexit(release_sampling_at_exit); /* die() after a request leaves nothing behind */

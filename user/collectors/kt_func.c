@@ -30,15 +30,17 @@ int kt_func_grow(void **v, uint32_t *cap, uint32_t n, size_t elem)
 	return 0;
 }
 
-void kt_func_note(struct kt_func *f, const char *fmt, ...)
+void kt_func_note(struct kt_func *f, bool warning, const char *fmt, ...)
 {
+	char line[2048];
 	va_list ap;
 
-	fputs("kaos-trace: ", f->notes);
+	if (!f->o.note)
+		return;
 	va_start(ap, fmt);
-	vfprintf(f->notes, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', f->notes);
+	f->o.note(f->o.note_ctx, warning, line);
 }
 
 void kt_func_fn_free(struct kt_func_fn *x)

@@ -46,6 +46,7 @@
 #include <sys/types.h>
 
 #include "kt_agg.h"
+#include "kt_note.h"
 
 #define KT_FUNC_MAX_FUNCS_DEFAULT 64
 #define KT_FUNC_WARN_PCT_DEFAULT  5.0 /* cost warning threshold without --budget */
@@ -89,7 +90,9 @@ struct kt_func_opts {
 	uint64_t max_rate;   /* timed calls/s per function (all processes); 0: no limit */
 	double warn_pct;     /* warn when probes cost a process more (0: default) */
 	bool stacks;
-	FILE *notes; /* non-fatal notes (skipped functions, warnings); NULL: stderr */
+	/* non-fatal notes (skipped functions, cost warnings); NULL: dropped */
+	kt_note_fn note;
+	void *note_ctx;
 };
 
 /* One resolved function. */
@@ -149,9 +152,10 @@ bool kt_func_calibrated(const struct kt_func *f);
 /*
  * One line: functions, uprobes, calibrated costs of the kinds in use; then
  * one line per function (the first 16): symbol, address, file offset,
- * where the symbol was found, file, and the IFUNC it implements.
+ * where the symbol was found, file, and the IFUNC it implements. Each line
+ * goes to note (no prefix, no newline).
  */
-void kt_func_describe(const struct kt_func *f, FILE *out);
+void kt_func_describe(const struct kt_func *f, kt_note_fn note, void *ctx);
 
 /* Attaches every function to every target. 0 or -1 with err naming the function. */
 int kt_func_attach(struct kt_func *f, char *err, size_t errlen);

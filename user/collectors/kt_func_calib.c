@@ -19,6 +19,7 @@
 #include "bpf/kaos_func.skel.h"
 #include "kt_clock.h"
 #include "kt_hist.h"
+#include "kt_proc.h"
 
 /* ---------------------------------------------------------------- calibration */
 
@@ -100,27 +101,16 @@ static uint64_t median(uint64_t *v, size_t n)
 	return v[n / 2];
 }
 
-/* File offset of code at address addr of this process (through /proc/self/maps). */
+/* File offset of code at address addr of this process (through its maps). */
 static int self_offset(const void *addr, uint64_t *off)
 {
-	char line[PATH_MAX + 256];
-	FILE *fp = fopen("/proc/self/maps", "re");
-	uintptr_t a = (uintptr_t)addr;
-	int r = -1;
+	struct kt_proc_map m;
+	char path[PATH_MAX];
 
-	if (!fp)
+	if (kt_proc_map_at(getpid(), (uintptr_t)addr, &m, path, sizeof(path)))
 		return -1;
-	while (fgets(line, sizeof(line), fp)) {
-		unsigned long lo, hi, pgoff;
-
-		if (sscanf(line, "%lx-%lx %*s %lx", &lo, &hi, &pgoff) == 3 && a >= lo && a < hi) {
-			*off = a - lo + pgoff;
-			r = 0;
-			break;
-		}
-	}
-	fclose(fp);
-	return r;
+	*off = (uintptr_t)addr - m.start + m.offset;
+	return 0;
 }
 
 struct calib_sink {
@@ -269,53 +259,55 @@ bool kt_func_calibrated(const struct kt_func *f)
 #define DESCRIBE_MAX_FNS 16
 
 /* "--func: probing NAME at 0xVADDR (file offset 0xOFF, .symtab) in PATH". */
-static void describe_fn(const struct kt_func_fn *x, FILE *out)
+static void describe_fn(const struct kt_func_fn *x, kt_note_fn note, void *ctx)
 {
-	fprintf(out,
-		"kaos-trace: --func: probing %s at 0x%" PRIx64 " (file offset 0x%" PRIx64
-		", %s) in %s",
-		x->name, x->vaddr, x->offset,
-		x->dynsym	? ".dynsym"
-		: x->debug_file ? "its separate debug file"
-				: ".symtab",
-		x->path);
-	if (x->ifunc)
-		fprintf(out, ", the implementation of IFUNC %s in use", x->ifunc);
-	fputc('\n', out);
+	char line[1024];
+
+	snprintf(line, sizeof(line),
+		 "--func: probing %s at 0x%" PRIx64 " (file offset 0x%" PRIx64 ", %s) in %s%s%s%s",
+		 x->name, x->vaddr, x->offset,
+		 x->dynsym	 ? ".dynsym"
+		 : x->debug_file ? "its separate debug file"
+				 : ".symtab",
+		 x->path, x->ifunc ? ", the implementation of IFUNC " : "",
+		 x->ifunc ? x->ifunc : "", x->ifunc ? " in use" : "");
+	note(ctx, false, line);
 }
 
-static void describe_fns(const struct kt_func *f, FILE *out)
+static void describe_fns(const struct kt_func *f, kt_note_fn note, void *ctx)
 {
+	char line[128];
+
 	for (uint32_t i = 0; i < f->nfn && i < DESCRIBE_MAX_FNS; i++)
-		describe_fn(&f->fn[i], out);
-	if (f->nfn > DESCRIBE_MAX_FNS)
-		fprintf(out,
-			"kaos-trace: --func: and %u more (kaos-trace list --func shows them)\n",
-			f->nfn - DESCRIBE_MAX_FNS);
+		describe_fn(&f->fn[i], note, ctx);
+	if (f->nfn <= DESCRIBE_MAX_FNS)
+		return;
+	snprintf(line, sizeof(line), "--func: and %u more (kaos-trace list --func shows them)",
+		 f->nfn - DESCRIBE_MAX_FNS);
+	note(ctx, false, line);
 }
 
-void kt_func_describe(const struct kt_func *f, FILE *out)
+void kt_func_describe(const struct kt_func *f, kt_note_fn note, void *ctx)
 {
 	bool used[KT_FUNC_NKINDS] = {0};
-	char b[2][16];
+	char line[1024], b[2][16];
+	size_t len;
 
 	for (uint32_t i = 0; i < f->nfn; i++)
 		used[f->fn[i].kind] = true;
-	fprintf(out, "kaos-trace: --func: %u function%s, %d uprobes; ", f->nfn,
-		f->nfn == 1 ? "" : "s", f->nlinks);
-	if (!f->calibrated) {
-		fprintf(out, "probe cost not measured: corrected latency = raw\n");
-		describe_fns(f, out);
-		return;
-	}
-	fprintf(out, "a probed call costs");
-	for (int k = 0, n = 0; k < KT_FUNC_NKINDS; k++) {
-		if (!used[k])
+	len = (size_t)snprintf(line, sizeof(line), "--func: %u function%s, %d uprobes; %s", f->nfn,
+			       f->nfn == 1 ? "" : "s", f->nlinks,
+			       f->calibrated ? "a probed call costs"
+					     : "probe cost not measured: corrected latency = raw");
+	for (int k = 0, n = 0; f->calibrated && k < KT_FUNC_NKINDS; k++) {
+		if (!used[k] || len >= sizeof(line))
 			continue;
-		fprintf(out, "%s %s (first instruction %s; %s of it inside the measured latency)",
+		len += (size_t)snprintf(
+			line + len, sizeof(line) - len,
+			"%s %s (first instruction %s; %s of it inside the measured latency)",
 			n++ ? "," : "", kt_fmt_ns(b[0], sizeof(b[0]), (uint64_t)f->pair[k]),
 			kt_func_kind_name(k), kt_fmt_ns(b[1], sizeof(b[1]), (uint64_t)f->bias[k]));
 	}
-	fputc('\n', out);
-	describe_fns(f, out);
+	note(ctx, false, line);
+	describe_fns(f, note, ctx);
 }

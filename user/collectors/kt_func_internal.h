@@ -36,7 +36,6 @@ struct tick_ent {
 
 struct kt_func {
 	struct kt_func_opts o;
-	FILE *notes;
 	struct kt_func_fn *fn;
 	uint32_t nfn, capfn;
 	struct kt_func_fn *ref; /* refused */
@@ -66,8 +65,9 @@ struct kt_func {
 int kt_func_grow(void **v, uint32_t *cap, uint32_t n, size_t elem);
 /* Frees what x owns (not x). */
 void kt_func_fn_free(struct kt_func_fn *x);
-/* One "kaos-trace: ..." line on f's notes stream. */
-void kt_func_note(struct kt_func *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line to the driver's note callback (o.note; none: dropped). */
+void kt_func_note(struct kt_func *f, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* kt_func_resolve(), or for list --func (keeps refused functions, no limit). */
 int kt_func_resolve_mode(const struct kt_func_opts *o, bool list_mode, struct kt_func **out,
 			 char *err, size_t errlen);

@@ -51,12 +51,19 @@ static void print_list(const struct kt_func *f, FILE *out)
 		f->nref);
 }
 
+/* list's notes (skipped functions) as "kaos-trace: ..." lines on its error stream. */
+static void list_note(void *errf, bool warning, const char *line)
+{
+	(void)warning;
+	fprintf(errf, "kaos-trace: %s\n", line);
+}
+
 int kt_func_cmd_list(int argc, char **argv, FILE *out, FILE *errf)
 {
 	const char *patterns[64];
 	int np = 0;
 	const char *spec = NULL;
-	struct kt_func_opts o = {.notes = errf};
+	struct kt_func_opts o = {.note = list_note, .note_ctx = errf};
 	struct kt_func *f;
 	char err[1024];
 	pid_t pid;

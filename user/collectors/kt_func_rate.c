@@ -187,7 +187,7 @@ void kt_func_tick(struct kt_func *f, struct kt_agg *agg, uint64_t now_ns)
 		struct kt_proc *p = kt_agg_proc(agg, c.proc[i].pid);
 
 		kt_func_note(
-			f,
+			f, true,
 			"warning: pid %u (%s): probed functions run %.0f calls/s; at %s per probed "
 			"call (measured) tracing takes %.0f%% of its time, over the %.1f%% budget; "
 			"every call traps to count it exactly (--max-rate thins the timed samples, "

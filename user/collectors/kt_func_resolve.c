@@ -15,6 +15,7 @@
 
 #include "kt_debuginfo.h"
 #include "kt_elf.h"
+#include "kt_proc.h"
 #include "kt_sym.h"
 
 /* ---------------------------------------------------------------- pure helpers */
@@ -396,30 +397,32 @@ static bool got_choice(const struct scan *s, pid_t pid, const char *use, const s
 	return false;
 }
 
+struct callers {
+	const struct scan *s;
+	pid_t pid;
+	const struct ifunc *ifn;
+	uint64_t base, *impl;
+};
+
+/* 1 (stop) once this executable file's GOT holds the choice. */
+static int caller_choice(const struct kt_proc_map *m, void *arg)
+{
+	struct callers *c = arg;
+	char use[PATH_MAX];
+
+	if (!kt_proc_map_file(m))
+		return 0;
+	rooted(c->pid, m->path, use, sizeof(use));
+	return got_choice(c->s, c->pid, use, c->ifn, c->base, c->impl);
+}
+
 /* got_choice() over every executable file pid maps (the IFUNC's callers). */
 static bool callers_choice(const struct scan *s, pid_t pid, const struct ifunc *ifn, uint64_t base,
 			   uint64_t *impl)
 {
-	char path[64], line[PATH_MAX + 256], last[PATH_MAX] = "";
-	bool found = false;
-	FILE *fp;
+	struct callers c = {s, pid, ifn, base, impl};
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	fp = fopen(path, "re");
-	if (!fp)
-		return false;
-	while (!found && fgets(line, sizeof(line), fp)) {
-		char perms[8], file[PATH_MAX], use[PATH_MAX];
-
-		maps_file(line, perms, sizeof(perms), file, sizeof(file));
-		if (!file[0] || perms[2] != 'x' || !strcmp(file, last))
-			continue;
-		snprintf(last, sizeof(last), "%s", file);
-		rooted(pid, file, use, sizeof(use));
-		found = got_choice(s, pid, use, ifn, base, impl);
-	}
-	fclose(fp);
-	return found;
+	return kt_proc_files_each(pid, true, caller_choice, &c) == 1;
 }
 
 /*
@@ -605,22 +608,17 @@ static void maps_file(const char *line, char *perms, size_t plen, char *file, si
 /* pid's main executable in *out: 1, or -1 with err. */
 static int pid_exe_candidate(pid_t pid, struct candidate *out, char *err, size_t errlen)
 {
-	char path[64], exe[PATH_MAX];
-	ssize_t l;
+	int e = kt_proc_exe(pid, out->path, sizeof(out->path));
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	l = readlink(path, exe, sizeof(exe) - 1);
-	if (l < 0) {
+	if (e) {
 		snprintf(err, errlen,
-			 errno == ENOENT ? "no such process: %d"
-					 : "pid %d: cannot read its executable",
+			 e == -ENOENT ? "no such process: %d"
+				      : "pid %d: cannot read its executable",
 			 (int)pid);
 		return -1;
 	}
-	exe[l] = 0;
-	snprintf(out->path, sizeof(out->path), "%s", exe);
 	/* The magic link reaches the exact inode (containers, replaced files). */
-	snprintf(out->attach_path, sizeof(out->attach_path), "%s", path);
+	snprintf(out->attach_path, sizeof(out->attach_path), "/proc/%d/exe", (int)pid);
 	out->pid = pid;
 	return 1;
 }
@@ -897,7 +895,6 @@ int kt_func_resolve_mode(const struct kt_func_opts *o, bool list_mode, struct kt
 		return -1;
 	}
 	f->o = *o;
-	f->notes = o->notes ? o->notes : stderr;
 	f->list_mode = list_mode;
 	if (!f->o.max_funcs)
 		f->o.max_funcs = KT_FUNC_MAX_FUNCS_DEFAULT;
@@ -932,7 +929,7 @@ int kt_func_resolve_mode(const struct kt_func_opts *o, bool list_mode, struct kt
 		f->desc[i].sample_every = 1;
 	}
 	for (uint32_t i = 0; i < f->npending; i++)
-		kt_func_note(f, "%s", f->pending[i]);
+		kt_func_note(f, false, "%s", f->pending[i]);
 	*out = f;
 	return 0;
 fail:

@@ -237,7 +237,23 @@ static void close_event(struct kt_pmu *p, int i)
 	}
 }
 
-int kt_pmu_open(struct kt_pmu *p, FILE *warn)
+/* "--pmu EVENT: cannot count it here (...)" to note. */
+static void warn_dropped(const struct kt_pmu *p, int i, int err, kt_note_fn note, void *ctx)
+{
+	char line[512];
+	__u32 type = p->attr[i].type;
+	bool hw = type == PERF_TYPE_HARDWARE || type == PERF_TYPE_HW_CACHE || type == PERF_TYPE_RAW;
+
+	if (!note)
+		return;
+	snprintf(line, sizeof(line),
+		 "--pmu %s: cannot count it here (%s%s); software events that work: %s; "
+		 "going on without it",
+		 p->names[i], strerror(err), hw ? ": no hardware PMU on this machine" : "", sw_ok);
+	note(ctx, true, line);
+}
+
+int kt_pmu_open(struct kt_pmu *p, kt_note_fn note, void *ctx)
 {
 	int ncpu = libbpf_num_possible_cpus();
 
@@ -268,17 +284,7 @@ int kt_pmu_open(struct kt_pmu *p, FILE *warn)
 			continue;
 		}
 		close_event(p, i);
-		if (warn)
-			fprintf(warn,
-				"kaos-trace: --pmu %s: cannot count it here (%s%s); "
-				"software events that work: %s; going on without it\n",
-				p->names[i], strerror(e ? e : ENODEV),
-				p->attr[i].type == PERF_TYPE_HARDWARE ||
-						p->attr[i].type == PERF_TYPE_HW_CACHE ||
-						p->attr[i].type == PERF_TYPE_RAW
-					? ": no hardware PMU on this machine"
-					: "",
-				sw_ok);
+		warn_dropped(p, i, e ? e : ENODEV, note, ctx);
 		/* drop it: move the later events down */
 		for (int j = i; j + 1 < p->n; j++) {
 			p->attr[j] = p->attr[j + 1];

@@ -18,6 +18,7 @@
 #include <linux/perf_event.h>
 
 #include "kt_event.h"
+#include "kt_note.h"
 
 #define KT_PMU_NAME_LEN 64
 
@@ -39,9 +40,10 @@ int kt_pmu_parse(struct kt_pmu *p, const char *list, char *err, size_t n);
 
 /*
  * Opens the parsed events on every CPU. Events that cannot be opened are
- * dropped, with one line each on warn. 0 (p->n may then be 0) or -errno.
+ * dropped, with one warning line each to note (NULL: none). 0 (p->n may
+ * then be 0) or -errno.
  */
-int kt_pmu_open(struct kt_pmu *p, FILE *warn);
+int kt_pmu_open(struct kt_pmu *p, kt_note_fn note, void *ctx);
 
 /* Puts the opened events into a BPF_MAP_TYPE_PERF_EVENT_ARRAY. 0 or -errno. */
 int kt_pmu_fill_map(const struct kt_pmu *p, int map_fd);

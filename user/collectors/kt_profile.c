@@ -3,6 +3,7 @@
 #include "kt_clock.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@ struct kt_profile {
 	struct prof_pid *pids;
 	size_t npids, cap;
 	uint64_t last_refresh;
+	char self_exe[PATH_MAX]; /* ours: a -- COMMAND before its exec */
+	uint64_t unfolded; /* samples whose stack was gone when folded */
 };
 
 static struct prof_pid *pid_find(struct kt_profile *p, uint32_t pid)
@@ -62,11 +65,25 @@ static struct prof_pid *pid_get(struct kt_profile *p, uint32_t pid)
 	return e;
 }
 
-/* The process's name and maps, read while it lives (after its exec). */
+/*
+ * The process's name and maps, read while it lives, once it runs its own
+ * program: a -- COMMAND forked by kaos-trace is still kaos-trace until its
+ * exec, and a capture then would name and symbolize it as kaos-trace.
+ */
 static void pid_capture(struct kt_profile *p, struct prof_pid *e)
 {
+	char path[64], exe[PATH_MAX];
+	ssize_t len;
+
 	if (e->sym_added)
 		return;
+	snprintf(path, sizeof(path), "/proc/%u/exe", e->pid);
+	len = readlink(path, exe, sizeof(exe) - 1);
+	if (len >= 0) {
+		exe[len] = 0;
+		if (!strcmp(exe, p->self_exe))
+			return;
+	}
 	kt_proc_comm((pid_t)e->pid, e->comm, sizeof(e->comm));
 	if (p->sym)
 		kt_sym_add_pid(p->sym, (pid_t)e->pid);
@@ -86,8 +103,33 @@ static int perf_open_cpu(unsigned int hz, int cpu)
 	return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+/* The BPF object, its stack map sized max_stacks (0: KT_PROF_MAX_STACKS). NULL: errno. */
+static struct kaos_profile_bpf *load_skel(uint32_t max_stacks)
+{
+	struct kaos_profile_bpf *skel = kaos_profile_bpf__open();
+	int e;
+
+	if (!skel)
+		return NULL;
+	if (max_stacks && (e = bpf_map__set_max_entries(skel->maps.prof_stacks, max_stacks)))
+		goto fail;
+	if ((e = kaos_profile_bpf__load(skel)))
+		goto fail;
+	return skel;
+fail:
+	kaos_profile_bpf__destroy(skel);
+	errno = -e;
+	return NULL;
+}
+
 int kt_profile_open(struct kt_profile **out, unsigned int hz, struct kt_sym *sym, char *err,
 		    size_t n)
+{
+	return kt_profile_open_sized(out, hz, sym, 0, err, n);
+}
+
+int kt_profile_open_sized(struct kt_profile **out, unsigned int hz, struct kt_sym *sym,
+			  uint32_t max_stacks, char *err, size_t n)
 {
 	struct kt_profile *p;
 	int e, ncpu = libbpf_num_possible_cpus();
@@ -105,9 +147,12 @@ int kt_profile_open(struct kt_profile **out, unsigned int hz, struct kt_sym *sym
 		return -ENOMEM;
 	}
 	p->sym = sym;
+	ssize_t len = readlink("/proc/self/exe", p->self_exe, sizeof(p->self_exe) - 1);
+
+	p->self_exe[len > 0 ? len : 0] = 0;
 	for (int c = 0; c < ncpu; c++)
 		p->fds[c] = -1;
-	p->skel = kaos_profile_bpf__open_and_load();
+	p->skel = load_skel(max_stacks);
 	if (!p->skel) {
 		e = -errno;
 		snprintf(err, n, "profile: cannot load BPF program: %s", strerror(-e));
@@ -201,6 +246,8 @@ static int fold_key(struct kt_profile *p, struct kt_folded *f, const struct kt_p
 
 	if (key->stack_id >= 0 && bpf_map_lookup_elem(sfd, &key->stack_id, stack) == 0)
 		nframes = KT_PROF_STACK_DEPTH; /* zero-filled past the last frame */
+	else if (key->stack_id >= 0)
+		p->unfolded += cnt; /* freed by a fold while the sample was being counted */
 	return kt_folded_add(f, key->pid, e && e->comm[0] ? e->comm : NULL, "cpu", stack, nframes,
 			     cnt);
 }
@@ -229,33 +276,52 @@ int kt_profile_collect(struct kt_profile *p, struct kt_folded *f)
 	return lines;
 }
 
+/* Frees the stack ids folded, so that a long run does not fill the stack map. */
+static void free_stacks(struct kt_profile *p, const int32_t *ids, size_t n)
+{
+	int sfd = bpf_map__fd(p->skel->maps.prof_stacks);
+
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(sfd, &ids[i]); /* ENOENT: a duplicate, freed already */
+}
+
 /*
  * Each key is taken out of the map as it is read (lookup and delete in one
  * call): a sample counted meanwhile starts a new key for the next interval.
  * The pass is bounded by the map's size: new keys keep coming while it runs.
+ * The stack ids are freed after the pass (two pids may share one); a sample
+ * counted meanwhile on a freed id is folded next time as [no-stack] and
+ * counted in kt_profile_stats.unfolded.
  */
 int kt_profile_fold_since(struct kt_profile *p, struct kt_folded *f)
 {
 	int cfd = bpf_map__fd(p->skel->maps.prof_counts);
 	uint32_t max = bpf_map__max_entries(p->skel->maps.prof_counts);
 	struct kt_prof_key key;
-	int lines = 0;
+	int32_t *ids = NULL;
+	size_t nids = 0, cap = 0;
+	int lines = 0, err = 0;
 
 	p->last_refresh = 0;
 	kt_profile_refresh(p);
 	for (uint32_t i = 0; i < max && bpf_map_get_next_key(cfd, NULL, &key) == 0; i++) {
 		uint64_t cnt;
-		int err;
 
-		if (bpf_map_lookup_and_delete_elem(cfd, &key, &cnt))
-			return -errno;
+		if (bpf_map_lookup_and_delete_elem(cfd, &key, &cnt)) {
+			err = -errno;
+			break;
+		}
+		if (key.stack_id >= 0 && !kt_array_reserve(ids, cap, nids + 1))
+			ids[nids++] = key.stack_id; /* no room: it stays until the next pass */
 		if (!cnt)
 			continue;
 		if ((err = fold_key(p, f, &key, cnt)))
-			return err;
+			break;
 		lines++;
 	}
-	return lines;
+	free_stacks(p, ids, nids);
+	free(ids);
+	return err ? err : lines;
 }
 
 void kt_profile_get_stats(const struct kt_profile *p, struct kt_profile_stats *st)
@@ -268,6 +334,7 @@ void kt_profile_get_stats(const struct kt_profile *p, struct kt_profile_stats *s
 	st->samples = v[KT_PROF_STAT_SAMPLES];
 	st->stack_err = v[KT_PROF_STAT_STACK_ERR];
 	st->lost = v[KT_PROF_STAT_LOST];
+	st->unfolded = p->unfolded;
 }
 
 void kt_profile_free(struct kt_profile *p)

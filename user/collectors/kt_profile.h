@@ -28,6 +28,7 @@ struct kt_profile_stats {
 	uint64_t samples;   /* samples of profiled processes */
 	uint64_t stack_err; /* samples without a user stack */
 	uint64_t lost;	    /* samples dropped (count map full) */
+	uint64_t unfolded;  /* samples whose stack id was freed before it was folded */
 	int ncpus;	    /* CPUs sampled */
 };
 
@@ -38,6 +39,10 @@ struct kt_profile_stats {
  */
 int kt_profile_open(struct kt_profile **out, unsigned int hz, struct kt_sym *sym, char *err,
 		    size_t n);
+
+/* kt_profile_open with a stack map of max_stacks ids (0: the default); for tests. */
+int kt_profile_open_sized(struct kt_profile **out, unsigned int hz, struct kt_sym *sym,
+			  uint32_t max_stacks, char *err, size_t n);
 
 /* Samples this process (idempotent). 0 or -errno. */
 int kt_profile_add_pid(struct kt_profile *p, uint32_t pid);
@@ -53,8 +58,9 @@ int kt_profile_collect(struct kt_profile *p, struct kt_folded *f);
 
 /*
  * Moves the stacks counted so far into f (event "cpu") and starts counting
- * anew, sampling on: a service's folded file per interval. Lines added or
- * -errno.
+ * anew, sampling on: a service's folded file per interval. The stack ids
+ * folded are freed, so the stack map does not fill over a long run. Lines
+ * added or -errno.
  */
 int kt_profile_fold_since(struct kt_profile *p, struct kt_folded *f);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kt_addons.h"
+#include "kt_array.h"
 #include "kt_alert.h"
 #include "kt_config.h"
 #include "kt_engine.h"
@@ -67,9 +68,11 @@ struct daemon {
 	uint64_t reloads, reload_failures;
 	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
-	int nexited, capexited;
+	int nexited;
+	size_t capexited;
 	uint32_t *announced;
-	int nannounced, capannounced;
+	int nannounced;
+	size_t capannounced;
 	uint64_t start;
 	uint64_t lost_logged, lost_logged_at; /* log_loss: what the last line said, when */
 	struct kt_prom_rings *prom_rings;     /* which rings have /metrics series (kt_prom.h) */
@@ -742,17 +745,10 @@ static bool pid_in(const uint32_t *v, int n, uint32_t pid)
 	return false;
 }
 
-static void push_u32(uint32_t **v, int *n, int *cap, uint32_t x)
+static void push_u32(uint32_t **v, int *n, size_t *cap, uint32_t x)
 {
-	if (*n == *cap) {
-		int nc = *cap ? *cap * 2 : 64;
-		uint32_t *nv = realloc(*v, sizeof(*nv) * (size_t)nc);
-
-		if (!nv)
-			return;
-		*v = nv;
-		*cap = nc;
-	}
+	if (kt_array_reserve(*v, *cap, (size_t)*n + 1))
+		return; /* no memory: announced again next time */
 	(*v)[(*n)++] = x;
 }
 
@@ -808,15 +804,8 @@ static void track_processes(struct daemon *d, uint64_t now)
 				 (!d->exited[i].image || d->exited[i].exec_gen == p->exec_gen);
 		if (known)
 			continue;
-		if (d->nexited == d->capexited) {
-			int nc = d->capexited ? d->capexited * 2 : 64;
-			struct exited_proc *nv = realloc(d->exited, sizeof(*nv) * (size_t)nc);
-
-			if (!nv)
-				continue;
-			d->exited = nv;
-			d->capexited = nc;
-		}
+		if (kt_array_reserve(d->exited, d->capexited, (size_t)d->nexited + 1))
+			continue;
 		d->exited[d->nexited++] =
 			(struct exited_proc){p->pid, p->exec_gen, !p->exited, now};
 		if (p->exited)

@@ -12,10 +12,11 @@
 
 #define FRAME_NAME_MAX 512
 
-/* One distinct raw stack; the key is everything but hash and weight. */
+/* One distinct raw stack; the key is everything but hash, weight and adds. */
 struct folded_entry {
 	uint64_t hash;
 	uint64_t weight;
+	uint64_t adds; /* kt_folded_add calls summed into it */
 	uint32_t pid;
 	uint32_t nframes;
 	bool probe; /* taken at a libkaos probe site: trimmed to the API frame */
@@ -168,9 +169,11 @@ static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const
 		memcpy(e->frames, stack, n * sizeof(e->frames[0]));
 	e->hash = entry_hash(e);
 	e->weight = weight;
+	e->adds = 1;
 	for (i = e->hash & (f->cap - 1); f->slots[i]; i = (i + 1) & (f->cap - 1)) {
 		if (entry_equal(f->slots[i], e)) {
 			f->slots[i]->weight = add_sat(f->slots[i]->weight, weight);
+			f->slots[i]->adds++;
 			free(e);
 			return 0;
 		}
@@ -342,7 +345,7 @@ int kt_folded_write(struct kt_folded *f, FILE *out, unsigned int flags, kt_folde
 
 	if (!f || !out || !sym ||
 	    (flags & ~(unsigned int)(KT_FOLDED_EVENT_ROOT | KT_FOLDED_EVENT_LEAF | KT_FOLDED_COMM |
-				     KT_FOLDED_PID)))
+				     KT_FOLDED_PID | KT_FOLDED_WEIGHT_ADDS)))
 		return -EINVAL;
 	if (f->n == 0)
 		return 0;
@@ -355,7 +358,7 @@ int kt_folded_write(struct kt_folded *f, FILE *out, unsigned int flags, kt_folde
 		if (!e)
 			continue;
 		lines[n].s = fold_entry(f, e, flags, sym, ctx);
-		lines[n].weight = e->weight;
+		lines[n].weight = flags & KT_FOLDED_WEIGHT_ADDS && e->probe ? e->adds : e->weight;
 		if (!lines[n].s) {
 			ret = -ENOMEM;
 			goto out;
@@ -383,6 +386,39 @@ out:
 		free(lines[i].s);
 	free(lines);
 	return ret ? ret : (int)written;
+}
+
+int kt_folded_foreach(struct kt_folded *f, void *sym_ctx, kt_folded_stack_fn fn, void *ctx)
+{
+	uint64_t *addrs;
+	int ret = 0;
+
+	if (!f || !fn)
+		return -EINVAL;
+	addrs = malloc(KT_FOLDED_MAX_FRAMES * sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->cap && ret >= 0; i++) {
+		const struct folded_entry *e = f->slots[i];
+		struct kt_folded_stack st;
+		int64_t api;
+
+		if (!e)
+			continue;
+		api = api_frame(f, e, sym_ctx);
+		st = (struct kt_folded_stack){.pid = e->pid,
+					      .comm = e->comm,
+					      .event = e->event,
+					      .addrs = addrs,
+					      .api_leaf = api >= 0,
+					      .weight = e->weight,
+					      .adds = e->adds};
+		for (uint32_t j = api < 0 ? 0 : (uint32_t)api; j < e->nframes; j++)
+			addrs[st.naddrs++] = frame_addr(e, j);
+		ret = fn(ctx, &st);
+	}
+	free(addrs);
+	return ret < 0 ? ret : 0;
 }
 
 int kt_folded_sym_kt(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n)

@@ -23,6 +23,9 @@
  *   KT_FOLDED_COMM        the process name as the root of its stacks
  *                         (after the event root, if any)
  *   KT_FOLDED_PID         with KT_FOLDED_COMM: "comm-PID" (one tower per process)
+ *   KT_FOLDED_WEIGHT_ADDS the weight of a probe stack is the number of
+ *                         kt_folded_add_probe calls: event counts when the
+ *                         weights added are latencies (--pprof keeps both)
  * kaos-trace uses KT_FOLDED_EVENT_ROOT | KT_FOLDED_COMM.
  *
  * Frames: the first address is the probe's instruction pointer and is
@@ -64,6 +67,7 @@ enum kt_folded_flags {
 	KT_FOLDED_EVENT_LEAF = 1u << 1,
 	KT_FOLDED_COMM = 1u << 2,
 	KT_FOLDED_PID = 1u << 3,
+	KT_FOLDED_WEIGHT_ADDS = 1u << 4, /* probe stacks: the number of adds, not their sum */
 };
 
 /*
@@ -129,5 +133,31 @@ void kt_folded_clear(struct kt_folded *f);
  */
 int kt_folded_write(struct kt_folded *f, FILE *out, unsigned int flags, kt_folded_sym_fn sym,
 		    void *ctx);
+
+/*
+ * One raw stack as kt_folded_foreach() hands it out (for other formats:
+ * pprof). addrs are lookup addresses, leaf first: the probe's IP, then
+ * return addresses - 1 (the call); a probe stack starts at its API frame,
+ * whose name is cut at its first '.' (api_leaf). Valid during the call.
+ */
+struct kt_folded_stack {
+	uint32_t pid;
+	const char *comm;  /* "" if unknown */
+	const char *event; /* "" if none */
+	const uint64_t *addrs;
+	size_t naddrs;
+	bool api_leaf;
+	uint64_t weight;
+	uint64_t adds; /* the kt_folded_add calls summed into weight */
+};
+
+typedef int (*kt_folded_stack_fn)(void *ctx, const struct kt_folded_stack *st);
+
+/*
+ * Calls fn for every raw stack (weights 0 too), in no particular order;
+ * sym_ctx is the frame classifier's (see kt_folded_set_frame_fn). Stops at
+ * fn's first negative return and returns it; else 0, -EINVAL or -ENOMEM.
+ */
+int kt_folded_foreach(struct kt_folded *f, void *sym_ctx, kt_folded_stack_fn fn, void *ctx);
 
 #endif /* KT_FOLDED_H */

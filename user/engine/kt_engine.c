@@ -164,7 +164,9 @@ static int resolve_funcs(struct kt_engine *e, char *err, size_t errlen)
 				  .max_funcs = o->max_funcs,
 				  .max_rate = o->max_rate,
 				  .warn_pct = o->budget_pct,
-				  .stacks = o->stacks};
+				  .stacks = o->stacks,
+				  .note = o->note,
+				  .note_ctx = o->note_ctx};
 
 	return o->nfuncs && kt_func_resolve(&fo, &e->func, err, errlen) ? KT_ENGINE_EFAIL : 0;
 }
@@ -347,8 +349,7 @@ static int load_session(struct kt_engine *e, char *err, size_t errlen)
 	};
 	int pe;
 
-	/* kt_pmu's own lines (events dropped) still go to stderr: kt_pmu's to change */
-	if (o->pmu && (pe = kt_pmu_open(&e->pmu, stderr)))
+	if (o->pmu && (pe = kt_pmu_open(&e->pmu, o->note, o->note_ctx)))
 		return fail(KT_ENGINE_EFAIL, err, errlen, "--pmu: %s", strerror(-pe));
 	/* --no-calibrate and --probe-cost skip every self-probe at start */
 	if (kt_features_check(&e->targets, !o->no_calibrate && !priced, features_note, e, err,

@@ -24,6 +24,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kt_bootcache.h"
 #include "kt_proc.h"
 #include "kt_target.h"
 #include "kt_usdt.h"
@@ -48,7 +49,6 @@
  * through a pipe and exits; its exit (which unregisters the uprobes, ~40 ms
  * each here) is not waited for: it was forked twice and init reaps it.
  */
-#define SITE_CACHE_DIR "/run/kaos-trace" /* the self-test's per-boot cache (below) */
 
 #if defined(__x86_64__)
 extern const char kt_feat_at0[], kt_feat_at1[], kt_feat_nop5_at[], kt_feat_redzone_at[],
@@ -274,86 +274,27 @@ static struct {
 /*
  * The self-test's answer depends on the kernel only, and costs ~35-60 ms of
  * start-up (uprobe registration), more than the BPF load it runs beside: it
- * is kept for the boot in root's run directory (tmpfs, gone at reboot) and
- * used when boot id, kernel and the report's layout match. `features` always
- * tests afresh. A missing or unwritable directory only means no cache.
+ * is kept for the boot in kt_bootcache (root's /run/kaos-trace, tmpfs, gone
+ * at reboot), used when boot id, kernel and the report's layout (its size,
+ * the key) match. `features` always tests afresh.
  */
-#define SITE_CACHE_MAGIC 0x6b747374u /* "ktst" */
-
-struct site_cache {
-	uint32_t magic, size; /* size: sizeof(struct site_cache), the layout's version */
-	char boot_id[40];
-	char release[65];
-	bool nop5;
-	struct site_report r;
-};
-
-static void site_cache_path(bool nop5, char *path, size_t len)
+static const char *site_cache_name(bool nop5)
 {
-	snprintf(path, len, SITE_CACHE_DIR "/site-selftest%s", nop5 ? "-nop5" : "");
-}
-
-static void site_cache_key(struct site_cache *c, bool nop5)
-{
-	struct utsname u;
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-
-	memset(c, 0, sizeof(*c));
-	c->magic = SITE_CACHE_MAGIC;
-	c->size = sizeof(*c);
-	c->nop5 = nop5;
-	if (fd >= 0) {
-		if (read(fd, c->boot_id, sizeof(c->boot_id) - 1) < 0)
-			c->boot_id[0] = 0;
-		close(fd);
-	}
-	if (uname(&u) == 0)
-		snprintf(c->release, sizeof(c->release), "%s", u.release);
+	return nop5 ? "site-test-nop5" : "site-test"; /* kt_bootcache records (was site-selftest) */
 }
 
 static bool site_cache_read(bool nop5, struct site_report *r)
 {
-	struct site_cache want, got;
-	char path[128];
-	struct stat st;
-	int fd;
-	bool ok;
+	uint32_t layout = sizeof(*r);
 
-	site_cache_key(&want, nop5);
-	site_cache_path(nop5, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return false;
-	/* only a cache root wrote may steer what kaos-trace reports */
-	ok = !want.boot_id[0] ? false
-			      : fstat(fd, &st) == 0 && st.st_uid == 0 && !(st.st_mode & 022) &&
-					read(fd, &got, sizeof(got)) == (ssize_t)sizeof(got) &&
-					!memcmp(&got, &want, offsetof(struct site_cache, r));
-	close(fd);
-	if (ok)
-		*r = got.r;
-	return ok;
+	return kt_bootcache_get(site_cache_name(nop5), &layout, sizeof(layout), r, sizeof(*r));
 }
 
 static void site_cache_write(bool nop5, const struct site_report *r)
 {
-	struct site_cache c;
-	char path[128], tmp[160];
-	int fd;
+	uint32_t layout = sizeof(*r);
 
-	site_cache_key(&c, nop5);
-	if (!c.boot_id[0] || geteuid() != 0)
-		return;
-	c.r = *r;
-	site_cache_path(nop5, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
-	if (mkdir(SITE_CACHE_DIR, 0700) && errno != EEXIST)
-		return;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return;
-	if (write(fd, &c, sizeof(c)) != (ssize_t)sizeof(c) || close(fd) || rename(tmp, path))
-		unlink(tmp);
+	kt_bootcache_put(site_cache_name(nop5), &layout, sizeof(layout), r, sizeof(*r));
 }
 
 static void site_test_start(const struct at1_site *at1, bool full, bool nop5)
@@ -566,7 +507,7 @@ void kt_features_site_line(const struct kt_features *f, char *buf, size_t len)
 	}
 	snprintf(buf, len, "+%d (%s): %s%s", f->site_at,
 		 f->site_at ? "the 10-byte nop" : "the 1-byte nop, emulated", f->site_why,
-		 f->site_cached ? " (self-test of this boot, " SITE_CACHE_DIR ")" : "");
+		 f->site_cached ? " (self-test of this boot, " KT_BOOTCACHE_DIR ")" : "");
 }
 
 enum kt_nop5 kt_features_classify_nop5(double nop5_ns, double nop1_ns)

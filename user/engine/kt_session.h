@@ -33,6 +33,7 @@
 #include "kt_agg.h"
 #include "kt_control.h"
 #include "kt_event.h"
+#include "kt_note.h"
 #include "kt_report.h"
 
 struct kaos_trace_bpf;
@@ -70,13 +71,6 @@ struct kt_session_opts {
 	 */
 	bool scope;
 };
-
-/*
- * Where a library module's notes go (one line each, no prefix, no
- * newline): the driver prints or logs them. warning: something the user
- * should act on.
- */
-typedef void (*kt_note_fn)(void *ctx, bool warning, const char *line);
 
 /* Frame name of an event in folded stacks (default: its type, "send", ...). */
 typedef const char *(*kt_session_name_fn)(void *ctx, const struct kt_event *e);

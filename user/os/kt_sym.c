@@ -535,9 +535,10 @@ static int proc_read_maps(struct kt_sym *s, struct kt_proc *p)
 	/* an exited process not yet reaped has empty maps: a read all the same */
 	if (w.read || !ret)
 		s->st.maps_reads++;
-	if (ret < 0) {
+	/* a live process has mappings: none means it exited (a zombie), keep the old ones */
+	if (ret < 0 || (!w.n && p->n)) {
 		maps_free(w.maps, w.n);
-		return ret;
+		return ret < 0 ? ret : -ESRCH;
 	}
 	maps = w.maps;
 	n = w.n;
@@ -639,10 +640,13 @@ int kt_sym_add_pid(struct kt_sym *s, pid_t pid)
 {
 	int err;
 
+	struct kt_proc *p;
+
 	if (!s || pid <= 0)
 		return -EINVAL;
-	if (proc_find(s, pid))
-		return 0;
+	p = proc_find(s, pid);
+	if (p) /* seen before: re-read, it may have mapped libraries since (kt_sym.h) */
+		return proc_read_maps(s, p);
 	if (!proc_add(s, pid, &err))
 		return err;
 	if (err < 0) {
@@ -709,6 +713,12 @@ int kt_sym_lookup(struct kt_sym *s, pid_t pid, uint64_t addr, struct kt_sym_info
 	}
 	off = addr - mp->start + mp->pgoff;
 	info->kind = KT_SYM_MODULE;
+	info->path = mp->path;
+	info->map_start = mp->start;
+	info->map_end = mp->end;
+	info->map_pgoff = mp->pgoff;
+	if (mp->mod && !strncmp(mp->mod->key, "b:", 2))
+		info->build_id = mp->mod->key + 2;
 	info->module_off = off;
 	if (!mp->mod || kt_elf_segments_offset_to_vaddr(mp->mod->segs, mp->mod->nsegs, off,
 							s->page_size, &vaddr) != 0)

@@ -63,6 +63,14 @@ struct kt_sym_info {
 	 * object, and for a static program the globals of its .symtab.
 	 */
 	bool exported;
+	/*
+	 * KT_SYM_FUNC and KT_SYM_MODULE: the mapping the address lies in, as
+	 * in /proc/PID/maps (for pprof's mappings). path is NULL and the rest
+	 * 0 otherwise; build_id is hex, NULL if the file has none.
+	 */
+	const char *path;
+	const char *build_id;
+	uint64_t map_start, map_end, map_pgoff;
 };
 
 struct kt_sym_stats {
@@ -88,6 +96,10 @@ void kt_sym_set_refresh_interval(struct kt_sym *s, uint64_t ns);
  * Reads /proc/PID/maps and binds its modules now (call it when a pid is
  * first seen, so its frames can still be resolved after it exits).
  * 0, or -errno if the maps cannot be read (the pid is then not tracked).
+ * A pid already tracked is read again (call it when the pid is seen
+ * running code of a library it may have mapped since it was first seen,
+ * e.g. sampled in ld.so before libkaos.so was mapped); if that fails (it
+ * exited) its old maps are kept and -errno returned.
  */
 int kt_sym_add_pid(struct kt_sym *s, pid_t pid);
 

@@ -420,3 +420,19 @@ int kt_json_hist(struct kt_json *w, const char *key, const struct kt_hist *h, do
 	kt_json_kv_u64(w, "max", s.max);
 	return kt_json_object_end(w);
 }
+
+int kt_json_hist_buckets(struct kt_json *w, const char *key, const struct kt_hist *h)
+{
+	if (key && kt_json_key(w, key))
+		return w->err;
+	kt_json_array_begin(w);
+	for (size_t i = 0; i <= KT_HIST_OVERFLOW && !w->err; i++) {
+		if (!h->counts[i])
+			continue;
+		kt_json_array_begin(w);
+		kt_json_u64(w, kt_hist_bucket_lo(i));
+		kt_json_u64(w, h->counts[i]);
+		kt_json_array_end(w);
+	}
+	return kt_json_array_end(w);
+}

@@ -102,4 +102,12 @@ int kt_json_kv_bool(struct kt_json *w, const char *key, bool v);
  */
 int kt_json_hist(struct kt_json *w, const char *key, const struct kt_hist *h, double elapsed_s);
 
+/*
+ * The non-empty buckets of a histogram, lowest first, as [[lo_ns, count], ...]:
+ * lo_ns is the lowest value of the bucket (kt_hist_bucket_lo; the overflow
+ * bucket's is KT_HIST_MAX_VALUE + 1), so kt_hist_record_n(h, lo_ns, count)
+ * rebuilds the counts exactly (kaos-trace diff reads them back).
+ */
+int kt_json_hist_buckets(struct kt_json *w, const char *key, const struct kt_hist *h);
+
 #endif /* KT_JSON_H */

@@ -1,0 +1,1044 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reliable UDP (include/kaos/udp.h has the design). This file owns one
+ * socket and one connection's state; it never prints and never blocks
+ * except in the three *_wait/flush conveniences. Sequence numbers compare
+ * modulo 2^32 (u32 differences); windows are at most KAOS_UDP_WIRE_MAXWND,
+ * so the send and reorder slots are indexed by seq % SLOTS without collision.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kaos/ring.h"
+#include "kaos/udp.h"
+#include "udp_wire.h"
+
+#define SLOTS	    KAOS_UDP_WIRE_MAXWND
+#define BATCH	    64u
+#define NS_PER_MS   1000000ull
+#define RTO_INIT_NS (1000 * NS_PER_MS)
+#define RTO_MAX_NS  (60000 * NS_PER_MS)
+#define DUPACKS	    3u
+#define CWND_INIT   4u
+#define PACK_MAX    600u /* messages up to this size may share a datagram */
+
+_Static_assert(KAOS_UDP_FRAG_MAX == KAOS_UDP_WIRE_MAXFRAG, "one fragment size");
+_Static_assert(KAOS_UDP_MSG_MAX == KAOS_UDP_WIRE_MAXMSG, "one message limit");
+
+struct msg_desc { /* what the queue rings carry: a heap copy of one message */
+	uint8_t *bytes;
+	uint64_t len;
+};
+
+struct tx_seg {
+	struct kaos_udp_hdr h; /* DATA fields; ack/window filled at each send */
+	uint64_t sent_ns;
+	uint32_t tx_count;
+	bool sacked;
+	uint8_t payload[KAOS_UDP_WIRE_MAXFRAG];
+};
+
+struct rx_seg {
+	bool present;
+	uint16_t taken; /* PACKED: payload bytes already queued */
+	struct kaos_udp_hdr h;
+	uint8_t payload[KAOS_UDP_WIRE_MAXFRAG];
+};
+
+struct out_dgram {
+	uint8_t bytes[KAOS_UDP_WIRE_MAX];
+	size_t len;
+};
+
+struct kaos_udp {
+	int fd;
+	enum kaos_udp_state state;
+	int err; /* terminal error once CLOSED/DEAD (negative) */
+	struct kaos_udp_config cfg;
+	struct sockaddr_in peer;
+	uint32_t conn_id;
+	struct kaos_ring *txq, *rxq;
+
+	/* sender: una <= sent <= nxt; [una, nxt) occupy tx slots */
+	uint32_t snd_una, snd_sent, snd_nxt;
+	struct tx_seg *tx;
+	struct msg_desc cur; /* message being cut into fragments */
+	uint32_t cur_frag;
+	bool cur_valid;
+	uint32_t cwnd, cwnd_acc, ssthresh, peer_wnd, dupacks, recover;
+	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
+	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
+
+	/* receiver */
+	/* rcv_dlv <= rcv_nxt: [rcv_dlv, rcv_nxt) arrived in order (acked), not yet delivered */
+	uint32_t rcv_dlv, rcv_nxt, last_adv_wnd;
+	struct rx_seg *rx;
+	struct msg_desc asm_msg; /* message being reassembled */
+	uint32_t asm_next;	 /* next fragment index expected; 0 = none under way */
+	bool ack_pending;
+
+	uint64_t syn_ns, last_heard_ns, last_sent_ns, prng;
+	struct kaos_udp_stats st;
+
+	struct out_dgram *out;
+	unsigned nout;
+	uint8_t (
+		*in)[KAOS_UDP_WIRE_MAX + 1]; /* recvmmsg buffers, one byte more to see truncation */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t random32(void)
+{
+	uint32_t v = 0;
+
+	while (getrandom(&v, sizeof(v), 0) != sizeof(v) || v == 0)
+		;
+	return v;
+}
+
+/* ------------------------------------------------------------ output batch */
+
+static void flush_out(struct kaos_udp *ep)
+{
+	struct mmsghdr m[BATCH];
+	struct iovec iov[BATCH];
+	unsigned done = 0;
+
+	for (unsigned i = 0; i < ep->nout; i++) {
+		iov[i] = (struct iovec){ep->out[i].bytes, ep->out[i].len};
+		m[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &ep->peer,
+						    .msg_namelen = sizeof(ep->peer),
+						    .msg_iov = &iov[i],
+						    .msg_iovlen = 1}};
+	}
+	while (done < ep->nout) {
+		int n = sendmmsg(ep->fd, m + done, ep->nout - done, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <=
+		    0) { /* full socket buffer or a refused port: lost, retransmission covers it */
+			ep->st.send_errors += ep->nout - done;
+			break;
+		}
+		done += (unsigned)n;
+		ep->st.dgrams_sent += (uint64_t)n;
+	}
+	if (ep->nout) /* attempted counts: keepalive is for silence, not for loss */
+		ep->last_sent_ns = now_ns();
+	ep->nout = 0;
+}
+
+/* Seeded xorshift64*: drop_ppm's reproducible coin. */
+static bool test_drops(struct kaos_udp *ep)
+{
+	if (!ep->cfg.drop_ppm)
+		return false;
+	ep->prng ^= ep->prng >> 12;
+	ep->prng ^= ep->prng << 25;
+	ep->prng ^= ep->prng >> 27;
+	return (ep->prng * 0x2545f4914f6cdd1dull >> 32) % 1000000u < ep->cfg.drop_ppm;
+}
+
+static uint32_t adv_window(const struct kaos_udp *ep)
+{
+	return ep->cfg.window - (ep->rcv_nxt - ep->rcv_dlv);
+}
+
+static void emit(struct kaos_udp *ep, struct kaos_udp_hdr *h, const void *payload)
+{
+	int n;
+
+	h->conn_id = ep->conn_id;
+	h->ack = ep->rcv_nxt;
+	h->window = ep->last_adv_wnd = adv_window(ep);
+	if (h->type == KAOS_UDP_T_DATA && test_drops(ep)) {
+		ep->st.dropped_by_test++;
+		return;
+	}
+	if (ep->nout == BATCH)
+		flush_out(ep);
+	n = kaos_udp_wire_write(h, payload, ep->out[ep->nout].bytes, KAOS_UDP_WIRE_MAX);
+	if (n < 0) /* our own header is wrong: a bug, never sent */
+		return;
+	ep->out[ep->nout++].len = (size_t)n;
+	ep->ack_pending = false;
+}
+
+/* SACK blocks: runs of buffered datagrams above rcv_nxt, lowest first. */
+static void fill_sacks(const struct kaos_udp *ep, struct kaos_udp_hdr *h)
+{
+	uint32_t d = 1, reach = adv_window(ep);
+
+	while (d < reach && h->nsack < KAOS_UDP_WIRE_NSACK) {
+		uint32_t start;
+
+		while (d < reach && !ep->rx[(ep->rcv_nxt + d) % SLOTS].present)
+			d++;
+		if (d >= reach)
+			break;
+		start = d;
+		while (d < reach && ep->rx[(ep->rcv_nxt + d) % SLOTS].present)
+			d++;
+		h->sack[h->nsack++] = (struct kaos_udp_sack){ep->rcv_nxt + start, ep->rcv_nxt + d};
+	}
+}
+
+static void send_ctl(struct kaos_udp *ep, uint8_t type)
+{
+	struct kaos_udp_hdr h = {.type = type, .seq = ep->snd_sent};
+
+	if (type == KAOS_UDP_T_SYN || type == KAOS_UDP_T_SYNACK)
+		h.seq = ep->snd_una;
+	if (type == KAOS_UDP_T_ACK) {
+		fill_sacks(ep, &h);
+		ep->st.acks_sent++;
+	}
+	if (type == KAOS_UDP_T_PING)
+		ep->st.keepalives_sent++;
+	emit(ep, &h, NULL);
+}
+
+/* -------------------------------------------------------------- sender */
+
+static void transmit(struct kaos_udp *ep, struct tx_seg *s, uint64_t now)
+{
+	s->sent_ns = now;
+	s->tx_count++;
+	if (!ep->timer_ns)
+		ep->timer_ns = now;
+	emit(ep, &s->h, s->payload);
+}
+
+static void retransmit(struct kaos_udp *ep, struct tx_seg *s, bool fast, uint64_t now)
+{
+	ep->st.retransmits++;
+	if (fast)
+		ep->st.retransmits_fast++;
+	else
+		ep->st.retransmits_timeout++;
+	kaos_ring_note_retransmit_why(ep->txq, s->h.seq,
+				      fast ? KAOS_RETRANSMIT_FAST : KAOS_RETRANSMIT_TIMEOUT);
+	transmit(ep, s, now);
+}
+
+/* Length of the next queued message, without taking it; -1 if none. */
+static long next_len(struct kaos_udp *ep)
+{
+	const void *slot;
+	struct msg_desc d;
+
+	if (kaos_ring_peek(ep->txq, 1, &slot) < 1)
+		return -1;
+	memcpy(&d, slot, sizeof(d));
+	return (long)d.len;
+}
+
+static void append_record(struct tx_seg *s, const struct msg_desc *m)
+{
+	uint8_t *at = s->payload + s->h.payload_len;
+
+	at[0] = (uint8_t)m->len;
+	at[1] = (uint8_t)(m->len >> 8);
+	memcpy(at + 2, m->bytes, m->len);
+	s->h.payload_len = (uint16_t)(s->h.payload_len + 2 + m->len);
+	s->h.msg_len++;
+	free(m->bytes);
+}
+
+/*
+ * Packs ep->cur and the small messages queued after it into one PACKED
+ * datagram, if at least one more fits. Returns whether it did.
+ */
+static bool pack(struct kaos_udp *ep, struct tx_seg *s)
+{
+	long next = next_len(ep);
+	struct msg_desc m;
+
+	if (ep->cur.len > PACK_MAX || next < 0 || next > PACK_MAX ||
+	    ep->cur.len + 2 + (size_t)next + 2 > KAOS_UDP_WIRE_MAXFRAG)
+		return false;
+	s->h = (struct kaos_udp_hdr){.type = KAOS_UDP_T_DATA,
+				     .flags = KAOS_UDP_F_PACKED,
+				     .seq = ep->snd_nxt++,
+				     .frag_count = 1};
+	append_record(s, &ep->cur);
+	ep->cur_valid = false;
+	while ((next = next_len(ep)) >= 0 && next <= PACK_MAX &&
+	       s->h.payload_len + 2 + (size_t)next <= KAOS_UDP_WIRE_MAXFRAG &&
+	       kaos_ring_recv(ep->txq, &m) == 0)
+		append_record(s, &m);
+	return true;
+}
+
+/* Cuts queued messages into fragments (or packs small ones) while send slots are free. */
+static void segment(struct kaos_udp *ep)
+{
+	while (ep->snd_nxt - ep->snd_una < SLOTS) {
+		struct tx_seg *s = &ep->tx[ep->snd_nxt % SLOTS];
+		uint32_t frags, off;
+
+		if (!ep->cur_valid) {
+			if (kaos_ring_recv(ep->txq, &ep->cur) < 0)
+				return;
+			ep->cur_valid = true;
+			ep->cur_frag = 0;
+		}
+		s->tx_count = 0;
+		s->sacked = false;
+		if (ep->cur_frag == 0 && pack(ep, s))
+			continue;
+		frags = kaos_udp_wire_frags((uint32_t)ep->cur.len);
+		off = ep->cur_frag * KAOS_UDP_WIRE_MAXFRAG;
+		s->h = (struct kaos_udp_hdr){.type = KAOS_UDP_T_DATA,
+					     .seq = ep->snd_nxt++,
+					     .msg_len = (uint32_t)ep->cur.len,
+					     .frag_index = (uint16_t)ep->cur_frag,
+					     .frag_count = (uint16_t)frags};
+		s->h.payload_len = (uint16_t)(ep->cur.len - off < KAOS_UDP_WIRE_MAXFRAG
+						      ? ep->cur.len - off
+						      : KAOS_UDP_WIRE_MAXFRAG);
+		memcpy(s->payload, ep->cur.bytes + off, s->h.payload_len);
+		if (++ep->cur_frag == frags) {
+			free(ep->cur.bytes);
+			ep->cur_valid = false;
+		}
+	}
+}
+
+static void send_new(struct kaos_udp *ep, uint64_t now)
+{
+	uint32_t limit = ep->cwnd < ep->peer_wnd ? ep->cwnd : ep->peer_wnd;
+
+	while (ep->snd_sent != ep->snd_nxt && ep->snd_sent - ep->snd_una < limit) {
+		ep->st.data_sent++;
+		transmit(ep, &ep->tx[ep->snd_sent++ % SLOTS], now);
+	}
+}
+
+/* RFC 6298 (2.2, 2.3, 2.4 with a configurable floor). */
+static void rtt_sample(struct kaos_udp *ep, uint64_t r)
+{
+	uint64_t dev, var4;
+
+	if (!ep->srtt_ns) {
+		ep->srtt_ns = r;
+		ep->rttvar_ns = r / 2;
+	} else {
+		dev = ep->srtt_ns > r ? ep->srtt_ns - r : r - ep->srtt_ns;
+		ep->rttvar_ns = (3 * ep->rttvar_ns + dev) / 4;
+		ep->srtt_ns = (7 * ep->srtt_ns + r) / 8;
+	}
+	var4 = 4 * ep->rttvar_ns;
+	ep->rto_ns = ep->srtt_ns + (var4 > NS_PER_MS ? var4 : NS_PER_MS);
+	if (ep->rto_ns < ep->cfg.rto_min_ms * NS_PER_MS)
+		ep->rto_ns = ep->cfg.rto_min_ms * NS_PER_MS;
+	if (ep->rto_ns > RTO_MAX_NS)
+		ep->rto_ns = RTO_MAX_NS;
+}
+
+static void grow_cwnd(struct kaos_udp *ep, uint32_t acked)
+{
+	while (acked--) {
+		if (ep->cwnd < ep->ssthresh)
+			ep->cwnd++;
+		else if (++ep->cwnd_acc >= ep->cwnd) {
+			ep->cwnd++;
+			ep->cwnd_acc = 0;
+		}
+	}
+	if (ep->cwnd > SLOTS)
+		ep->cwnd = SLOTS;
+}
+
+static void halve_cwnd(struct kaos_udp *ep)
+{
+	uint32_t flight = ep->snd_sent - ep->snd_una;
+
+	ep->ssthresh = flight / 2 > 2 ? flight / 2 : 2;
+	ep->cwnd = ep->ssthresh;
+	ep->cwnd_acc = 0;
+}
+
+/* The first unacked datagram and every hole below the highest SACKed one. */
+static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
+{
+	uint32_t top = ep->snd_una;
+
+	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
+		if (ep->tx[q % SLOTS].sacked)
+			top = q;
+	halve_cwnd(ep);
+	ep->in_recovery = true;
+	ep->rto_recovery = false;
+	ep->recover = ep->snd_sent;
+	for (uint32_t q = ep->snd_una; q == ep->snd_una || q - ep->snd_una < top - ep->snd_una; q++)
+		if (!ep->tx[q % SLOTS].sacked)
+			retransmit(ep, &ep->tx[q % SLOTS], true, now);
+}
+
+/* Cumulative ack advanced to ack: frees slots, samples RTT (Karn), grows cwnd. */
+static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
+{
+	uint32_t n = ack - ep->snd_una;
+	bool resent = false;
+
+	for (uint32_t q = ep->snd_una; q != ack; q++)
+		resent |= ep->tx[q % SLOTS].tx_count > 1;
+	if (!resent) /* a hole filled by a retransmission would inflate the sample */
+		rtt_sample(ep, now - ep->tx[(ack - 1) % SLOTS].sent_ns);
+	ep->snd_una = ack;
+	ep->dupacks = 0;
+	grow_cwnd(ep, n);
+	ep->timer_ns = ep->snd_una != ep->snd_sent ? now : 0;
+	if (ep->in_recovery && ack - ep->recover < 0x80000000u)
+		ep->in_recovery = false;
+	else if (ep->in_recovery && ep->tx[ack % SLOTS].tx_count == 1 &&
+		 !ep->tx[ack % SLOTS].sacked) /* partial ack: the next hole, same reason */
+		retransmit(ep, &ep->tx[ack % SLOTS], !ep->rto_recovery, now);
+}
+
+static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t now)
+{
+	uint32_t adv = h->ack - ep->snd_una, flight = ep->snd_sent - ep->snd_una;
+
+	if (adv > flight) { /* acks what was never sent: forged or stale */
+		ep->st.stale++;
+		return;
+	}
+	ep->peer_wnd = h->window;
+	if (adv)
+		ack_advanced(ep, h->ack, now);
+	for (unsigned i = 0; i < h->nsack; i++)
+		for (uint32_t q = h->sack[i].start; q != h->sack[i].end; q++)
+			if (q - ep->snd_una < ep->snd_sent - ep->snd_una)
+				ep->tx[q % SLOTS].sacked = true;
+	/* a duplicate ack = the peer saw data beyond a hole (it carries SACKs) */
+	if (!adv && h->type == KAOS_UDP_T_ACK && h->nsack && flight && ++ep->dupacks >= DUPACKS &&
+	    !ep->in_recovery)
+		fast_retransmit(ep, now);
+}
+
+/* ------------------------------------------------------------ receiver */
+
+static int corrupt(struct kaos_udp *ep)
+{
+	ep->state = KAOS_UDP_DEAD;
+	ep->err = -KAOS_ECORRUPT;
+	return ep->err;
+}
+
+/*
+ * Queues the records of a PACKED datagram as the receive queue has room;
+ * s->taken remembers how far it got. 1: all queued, 0: queue full.
+ */
+static int take_packed(struct kaos_udp *ep, struct rx_seg *s)
+{
+	struct msg_desc m;
+
+	if (ep->asm_next)
+		return corrupt(ep); /* inside another message's fragments */
+	while (s->taken < s->h.payload_len) {
+		if (kaos_ring_count(ep->rxq) >= kaos_ring_capacity(ep->rxq))
+			return 0;
+		m.len = s->payload[s->taken] | (uint32_t)s->payload[s->taken + 1] << 8;
+		m.bytes = malloc(m.len ? m.len : 1);
+		if (!m.bytes)
+			return -KAOS_ENOMEM;
+		memcpy(m.bytes, s->payload + s->taken + 2, m.len);
+		kaos_ring_send(ep->rxq, &m); /* room was checked, one producer */
+		s->taken = (uint16_t)(s->taken + 2 + m.len);
+	}
+	return 1;
+}
+
+/* Takes one in-order fragment into the message under reassembly. 1: consumed, 0: queue full. */
+static int take_fragment(struct kaos_udp *ep, struct rx_seg *s)
+{
+	const struct kaos_udp_hdr *h = &s->h;
+	bool last = h->frag_index + 1u == h->frag_count;
+
+	if (h->flags & KAOS_UDP_F_PACKED)
+		return take_packed(ep, s);
+	if (last && kaos_ring_count(ep->rxq) >= kaos_ring_capacity(ep->rxq))
+		return 0;
+	if (h->frag_index != ep->asm_next || (ep->asm_next && h->msg_len != ep->asm_msg.len))
+		return corrupt(ep);
+	if (!ep->asm_next) {
+		ep->asm_msg.bytes = malloc(h->msg_len ? h->msg_len : 1);
+		if (!ep->asm_msg.bytes)
+			return -KAOS_ENOMEM;
+		ep->asm_msg.len = h->msg_len;
+	}
+	memcpy(ep->asm_msg.bytes + (size_t)h->frag_index * KAOS_UDP_WIRE_MAXFRAG, s->payload,
+	       h->payload_len);
+	ep->asm_next = last ? 0 : h->frag_index + 1u;
+	if (last && kaos_ring_send(ep->rxq, &ep->asm_msg) < 0) {
+		free(ep->asm_msg.bytes); /* unreachable: room was checked, one producer */
+		return -KAOS_EFULL;
+	}
+	return 1;
+}
+
+static int deliver_in_order(struct kaos_udp *ep)
+{
+	struct rx_seg *s;
+	int e;
+
+	while (ep->rcv_dlv != ep->rcv_nxt) {
+		s = &ep->rx[ep->rcv_dlv % SLOTS];
+		e = take_fragment(ep, s);
+		if (e <= 0)
+			return e;
+		s->present = false;
+		ep->rcv_dlv++;
+	}
+	return 0;
+}
+
+static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint8_t *payload)
+{
+	uint32_t d = h->seq - ep->rcv_nxt;
+	struct rx_seg *s = &ep->rx[h->seq % SLOTS];
+
+	if (d >= 0x80000000u || (d < adv_window(ep) && s->present)) {
+		ep->st.duplicates++;
+		send_ctl(ep, KAOS_UDP_T_ACK); /* our ack may have been lost */
+		return 0;
+	}
+	if (d >= adv_window(ep)) {
+		ep->st.stale++;
+		return 0;
+	}
+	s->present = true;
+	s->taken = 0;
+	s->h = *h;
+	memcpy(s->payload, payload, h->payload_len);
+	if (d) { /* beyond a hole: tell the sender at once, with SACKs */
+		send_ctl(ep, KAOS_UDP_T_ACK);
+		return 0;
+	}
+	while (ep->rcv_nxt - ep->rcv_dlv < ep->cfg.window && ep->rx[ep->rcv_nxt % SLOTS].present)
+		ep->rcv_nxt++; /* acked now, delivered when the receive queue has room */
+	ep->ack_pending = true;
+	return deliver_in_order(ep);
+}
+
+/* ------------------------------------------------------- state machine */
+
+static void start_connection(struct kaos_udp *ep, uint64_t now)
+{
+	ep->snd_una = ep->snd_sent = ep->snd_nxt = random32();
+	ep->cwnd = CWND_INIT;
+	ep->ssthresh = SLOTS;
+	ep->rto_ns = RTO_INIT_NS;
+	ep->last_heard_ns = ep->syn_ns = now;
+}
+
+static void on_syn(struct kaos_udp *ep, const struct kaos_udp_hdr *h,
+		   const struct sockaddr_in *from, uint64_t now)
+{
+	if (ep->state == KAOS_UDP_IDLE) {
+		ep->peer = *from;
+		ep->conn_id = h->conn_id;
+		ep->rcv_nxt = ep->rcv_dlv = h->seq;
+		ep->peer_wnd = h->window;
+		start_connection(ep, now);
+		ep->state = KAOS_UDP_ESTABLISHED;
+	} else if (h->conn_id != ep->conn_id || h->seq != ep->rcv_nxt) {
+		ep->st.stale++;
+		return;
+	}
+	send_ctl(ep, KAOS_UDP_T_SYNACK); /* again if our SYNACK was lost */
+}
+
+static int on_datagram(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint8_t *payload,
+		       const struct sockaddr_in *from, uint64_t now)
+{
+	if (h->type == KAOS_UDP_T_SYN && ep->state <= KAOS_UDP_ESTABLISHED &&
+	    ep->state != KAOS_UDP_SYN_SENT) {
+		on_syn(ep, h, from, now);
+		return 0;
+	}
+	if (ep->state == KAOS_UDP_IDLE || ep->state >= KAOS_UDP_CLOSED ||
+	    h->conn_id != ep->conn_id || from->sin_port != ep->peer.sin_port ||
+	    from->sin_addr.s_addr != ep->peer.sin_addr.s_addr || h->type == KAOS_UDP_T_SYN) {
+		ep->st.stale++;
+		return 0;
+	}
+	if (ep->state == KAOS_UDP_SYN_SENT) {
+		if (h->type != KAOS_UDP_T_SYNACK) {
+			ep->st.stale++;
+			return 0;
+		}
+		ep->rcv_nxt = ep->rcv_dlv = h->seq;
+		ep->state = KAOS_UDP_ESTABLISHED;
+		if (!ep->st.handshake_retries)
+			rtt_sample(ep, now - ep->syn_ns);
+		send_ctl(ep, KAOS_UDP_T_ACK);
+	}
+	ep->last_heard_ns = now;
+	on_ack(ep, h, now);
+	if (h->type == KAOS_UDP_T_PING)
+		send_ctl(ep, KAOS_UDP_T_ACK);
+	if (h->type == KAOS_UDP_T_FIN) {
+		ep->state = KAOS_UDP_CLOSED;
+		ep->err = -KAOS_ECLOSED;
+	}
+	return h->type == KAOS_UDP_T_DATA ? on_data(ep, h, payload) : 0;
+}
+
+static int read_socket(struct kaos_udp *ep)
+{
+	uint8_t(*bufs)[KAOS_UDP_WIRE_MAX + 1] = ep->in;
+	struct sockaddr_in from[BATCH];
+	struct iovec iov[BATCH];
+	struct mmsghdr m[BATCH];
+	int n, e;
+
+	for (;;) {
+		for (unsigned i = 0; i < BATCH; i++) {
+			iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+			m[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &from[i],
+							    .msg_namelen = sizeof(from[i]),
+							    .msg_iov = &iov[i],
+							    .msg_iovlen = 1}};
+		}
+		n = recvmmsg(ep->fd, m, BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED
+				       ? 0
+				       : -KAOS_ESYS;
+		for (int i = 0; i < n; i++) {
+			struct kaos_udp_hdr h;
+			const uint8_t *payload;
+			uint64_t now = now_ns();
+
+			ep->st.dgrams_received++;
+			if ((m[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+			    kaos_udp_wire_parse(bufs[i], m[i].msg_len, &h, &payload)) {
+				ep->st.garbage++;
+				continue;
+			}
+			e = on_datagram(ep, &h, payload, &from[i], now);
+			if (e < 0)
+				return e;
+		}
+		if ((unsigned)n < BATCH)
+			return 0;
+	}
+}
+
+/* RTO, SYN retries, keepalive, peer death. */
+static void run_timers(struct kaos_udp *ep, uint64_t now)
+{
+	if (now - ep->last_heard_ns >= ep->cfg.peer_timeout_ms * NS_PER_MS) {
+		ep->state = KAOS_UDP_DEAD;
+		ep->err = -KAOS_ETIMEDOUT;
+		return;
+	}
+	if (ep->state == KAOS_UDP_SYN_SENT && now - ep->syn_ns >= ep->rto_ns) {
+		ep->st.handshake_retries++;
+		ep->syn_ns = now;
+		ep->rto_ns = ep->rto_ns * 2 < RTO_MAX_NS ? ep->rto_ns * 2 : RTO_MAX_NS;
+		send_ctl(ep, KAOS_UDP_T_SYN);
+		return;
+	}
+	if (ep->state != KAOS_UDP_ESTABLISHED)
+		return;
+	if (ep->timer_ns && now - ep->timer_ns >= ep->rto_ns) {
+		uint32_t q = ep->snd_una;
+
+		while (q != ep->snd_sent && ep->tx[q % SLOTS].sacked)
+			q++;
+		halve_cwnd(ep);
+		ep->cwnd = 1;
+		ep->in_recovery = true; /* partial acks then resend the next holes */
+		ep->rto_recovery = true;
+		ep->recover = ep->snd_sent;
+		ep->rto_ns = ep->rto_ns * 2 < RTO_MAX_NS ? ep->rto_ns * 2 : RTO_MAX_NS;
+		ep->timer_ns = now;
+		if (q != ep->snd_sent)
+			retransmit(ep, &ep->tx[q % SLOTS], false, now);
+	}
+	if (now - ep->last_sent_ns >= ep->cfg.keepalive_ms * NS_PER_MS)
+		send_ctl(ep, KAOS_UDP_T_PING);
+}
+
+int kaos_udp_poll(struct kaos_udp *ep)
+{
+	uint64_t now;
+	int e;
+
+	if (!ep)
+		return -KAOS_EINVAL;
+	if (ep->state >= KAOS_UDP_CLOSED)
+		return ep->err;
+	e = read_socket(ep);
+	if (e < 0)
+		return e;
+	now = now_ns();
+	if (ep->state != KAOS_UDP_IDLE)
+		run_timers(ep, now);
+	if (ep->state == KAOS_UDP_ESTABLISHED) {
+		if ((e = deliver_in_order(ep)) < 0)
+			return e;
+		segment(ep);
+		send_new(ep, now);
+		if (ep->ack_pending || (!ep->last_adv_wnd && adv_window(ep)))
+			send_ctl(ep, KAOS_UDP_T_ACK);
+	}
+	flush_out(ep);
+	return ep->state >= KAOS_UDP_CLOSED ? ep->err : 0;
+}
+
+/* ------------------------------------------------------------ the API */
+
+static int make_queue(const struct kaos_udp *ep, const char *suffix, struct kaos_ring **out)
+{
+	char name[KAOS_RING_NAME_MAX];
+	struct kaos_ring_config rc = {.kind = KAOS_RING_SPSC,
+				      .slots = ep->cfg.queue_msgs,
+				      .slot_size = sizeof(struct msg_desc),
+				      .name = name,
+				      .wait = KAOS_WAIT_FAIL};
+
+	snprintf(name, sizeof(name), "%s.%s", ep->cfg.name, suffix);
+	return kaos_ring_create(&rc, out);
+}
+
+static int fill_defaults(struct kaos_udp_config *c)
+{
+	c->queue_msgs = c->queue_msgs ? c->queue_msgs : 1024;
+	c->window = c->window ? c->window : 64;
+	c->keepalive_ms = c->keepalive_ms ? c->keepalive_ms : 250;
+	c->peer_timeout_ms = c->peer_timeout_ms ? c->peer_timeout_ms : 5000;
+	c->rto_min_ms = c->rto_min_ms ? c->rto_min_ms : 200;
+	c->bind_addr = c->bind_addr ? c->bind_addr : "127.0.0.1";
+	c->name = c->name ? c->name : "udp";
+	if (c->window < 2 || c->window > KAOS_UDP_WIRE_MAXWND || c->drop_ppm > 1000000)
+		return -KAOS_EINVAL;
+	return 0;
+}
+
+static int open_socket(struct kaos_udp *ep)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(ep->cfg.port)};
+	int big = 4 << 20;
+
+	if (inet_pton(AF_INET, ep->cfg.bind_addr, &a.sin_addr) != 1)
+		return -KAOS_EINVAL;
+	ep->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ep->fd < 0)
+		return -KAOS_ESYS;
+	/* best effort (capped by net.core.rmem_max): a whole window must fit */
+	setsockopt(ep->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	setsockopt(ep->fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	if (bind(ep->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -KAOS_ESYS;
+	return 0;
+}
+
+int kaos_udp_open(const struct kaos_udp_config *cfg, struct kaos_udp **out)
+{
+	struct kaos_udp *ep;
+	int e;
+
+	if (!out)
+		return -KAOS_EINVAL;
+	*out = NULL;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -KAOS_ENOMEM;
+	ep->fd = -1;
+	ep->cfg = cfg ? *cfg : (struct kaos_udp_config){0};
+	ep->prng = ep->cfg.drop_seed ? ep->cfg.drop_seed : 0x9e3779b97f4a7c15ull;
+	e = fill_defaults(&ep->cfg);
+	if (!e) {
+		ep->tx = calloc(SLOTS, sizeof(*ep->tx));
+		ep->rx = calloc(SLOTS, sizeof(*ep->rx));
+		ep->out = calloc(BATCH, sizeof(*ep->out));
+		ep->in = calloc(BATCH, sizeof(*ep->in));
+		e = ep->tx && ep->rx && ep->out && ep->in ? 0 : -KAOS_ENOMEM;
+	}
+	if (!e)
+		e = make_queue(ep, "tx", &ep->txq);
+	if (!e)
+		e = make_queue(ep, "rx", &ep->rxq);
+	if (!e)
+		e = open_socket(ep);
+	if (e) {
+		int saved = errno;
+
+		kaos_udp_close(ep);
+		errno = saved;
+		return e;
+	}
+	*out = ep;
+	return 0;
+}
+
+static void drain_queue(struct kaos_ring *q)
+{
+	struct msg_desc d;
+
+	while (q && kaos_ring_recv(q, &d) == 0)
+		free(d.bytes);
+}
+
+void kaos_udp_close(struct kaos_udp *ep)
+{
+	if (!ep)
+		return;
+	if (ep->state == KAOS_UDP_ESTABLISHED && ep->fd >= 0) {
+		struct kaos_udp_hdr fin = {.type = KAOS_UDP_T_FIN, .seq = ep->snd_nxt};
+
+		emit(ep, &fin, NULL);
+		flush_out(ep);
+	}
+	if (ep->fd >= 0)
+		close(ep->fd);
+	drain_queue(ep->txq);
+	drain_queue(ep->rxq);
+	kaos_ring_destroy(ep->txq);
+	kaos_ring_destroy(ep->rxq);
+	if (ep->cur_valid)
+		free(ep->cur.bytes);
+	if (ep->asm_next)
+		free(ep->asm_msg.bytes);
+	free(ep->tx);
+	free(ep->rx);
+	free(ep->out);
+	free(ep->in);
+	free(ep);
+}
+
+int kaos_udp_connect(struct kaos_udp *ep, const char *host, uint16_t port)
+{
+	if (!ep || !host || !port || ep->state != KAOS_UDP_IDLE)
+		return -KAOS_EINVAL;
+	ep->peer = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(port)};
+	if (inet_pton(AF_INET, host, &ep->peer.sin_addr) != 1)
+		return -KAOS_EINVAL;
+	ep->conn_id = random32();
+	start_connection(ep, now_ns());
+	ep->peer_wnd = 0; /* known from the SYNACK */
+	ep->state = KAOS_UDP_SYN_SENT;
+	send_ctl(ep, KAOS_UDP_T_SYN);
+	flush_out(ep);
+	return 0;
+}
+
+int kaos_udp_fd(const struct kaos_udp *ep)
+{
+	return ep ? ep->fd : -KAOS_EINVAL;
+}
+
+uint16_t kaos_udp_port(const struct kaos_udp *ep)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	if (!ep || getsockname(ep->fd, (struct sockaddr *)&a, &len) < 0)
+		return 0;
+	return ntohs(a.sin_port);
+}
+
+enum kaos_udp_state kaos_udp_state(const struct kaos_udp *ep)
+{
+	return ep ? ep->state : KAOS_UDP_DEAD;
+}
+
+static uint64_t until(uint64_t now, uint64_t start, uint64_t span)
+{
+	return now - start >= span ? 0 : span - (now - start);
+}
+
+int kaos_udp_timeout_ms(const struct kaos_udp *ep)
+{
+	uint64_t now = now_ns(), t;
+
+	if (!ep || ep->state == KAOS_UDP_IDLE || ep->state >= KAOS_UDP_CLOSED)
+		return 1000;
+	t = until(now, ep->last_heard_ns, ep->cfg.peer_timeout_ms * NS_PER_MS);
+	if (ep->state == KAOS_UDP_SYN_SENT) {
+		uint64_t s = until(now, ep->syn_ns, ep->rto_ns);
+
+		t = s < t ? s : t;
+	} else {
+		uint64_t k = until(now, ep->last_sent_ns, ep->cfg.keepalive_ms * NS_PER_MS);
+
+		t = k < t ? k : t;
+		if (ep->timer_ns) {
+			uint64_t r = until(now, ep->timer_ns, ep->rto_ns);
+
+			t = r < t ? r : t;
+		}
+	}
+	return (int)((t + NS_PER_MS - 1) / NS_PER_MS);
+}
+
+int kaos_udp_send(struct kaos_udp *ep, const void *msg, size_t len)
+{
+	struct msg_desc d;
+	int e;
+
+	if (!ep || (!msg && len) || len > KAOS_UDP_MSG_MAX)
+		return -KAOS_EINVAL;
+	if (ep->state >= KAOS_UDP_CLOSED)
+		return ep->err;
+	d.bytes = malloc(len ? len : 1);
+	if (!d.bytes)
+		return -KAOS_ENOMEM;
+	if (len)
+		memcpy(d.bytes, msg, len);
+	d.len = len;
+	e = kaos_ring_send(ep->txq, &d);
+	if (e < 0) {
+		free(d.bytes);
+		return e;
+	}
+	ep->st.msgs_sent++;
+	ep->st.bytes_sent += len;
+	return 0;
+}
+
+int kaos_udp_recv(struct kaos_udp *ep, void *buf, size_t cap)
+{
+	const void *slot;
+	struct msg_desc d;
+
+	if (!ep || (!buf && cap))
+		return -KAOS_EINVAL;
+	if (kaos_ring_peek(ep->rxq, 1, &slot) < 1)
+		return ep->state >= KAOS_UDP_CLOSED ? ep->err : -KAOS_EEMPTY;
+	memcpy(&d, slot, sizeof(d));
+	if (d.len > cap)
+		return -KAOS_EINVAL;
+	kaos_ring_release(ep->rxq, 1);
+	if (d.len)
+		memcpy(buf, d.bytes, d.len);
+	free(d.bytes);
+	ep->st.msgs_received++;
+	ep->st.bytes_received += d.len;
+	return (int)d.len;
+}
+
+/* ------------------------------------------------ blocking conveniences */
+
+/* Polls until done(ep) is non-zero (returned), the deadline (-KAOS_EEMPTY) or an error. */
+static int wait_until(struct kaos_udp *ep, int (*done)(struct kaos_udp *, void *), void *arg,
+		      int timeout_ms)
+{
+	uint64_t start = now_ns();
+
+	for (;;) {
+		int e = kaos_udp_poll(ep), r = done(ep, arg), wait;
+		struct pollfd p = {.fd = ep->fd, .events = POLLIN};
+
+		if (r)
+			return r;
+		if (e < 0)
+			return e;
+		wait = kaos_udp_timeout_ms(ep);
+		if (timeout_ms >= 0) {
+			uint64_t left = until(now_ns(), start, (uint64_t)timeout_ms * NS_PER_MS);
+
+			if (!left)
+				return -KAOS_EEMPTY;
+			if ((uint64_t)wait * NS_PER_MS > left)
+				wait = (int)((left + NS_PER_MS - 1) / NS_PER_MS);
+		}
+		if (poll(&p, 1, wait) < 0 && errno != EINTR)
+			return -KAOS_ESYS;
+	}
+}
+
+struct recv_args {
+	void *buf;
+	size_t cap;
+};
+
+static int got_message(struct kaos_udp *ep, void *arg)
+{
+	struct recv_args *a = arg;
+	int n = kaos_udp_recv(ep, a->buf, a->cap);
+
+	if (n == -KAOS_EEMPTY)
+		return 0;
+	return n >= 0 ? n + 1 : n; /* 0 means "not yet": shift lengths by one */
+}
+
+int kaos_udp_recv_wait(struct kaos_udp *ep, void *buf, size_t cap, int timeout_ms)
+{
+	struct recv_args a = {buf, cap};
+	int r;
+
+	if (!ep)
+		return -KAOS_EINVAL;
+	r = wait_until(ep, got_message, &a, timeout_ms);
+	return r > 0 ? r - 1 : r;
+}
+
+static int connected(struct kaos_udp *ep, void *arg)
+{
+	(void)arg;
+	return ep->state == KAOS_UDP_ESTABLISHED;
+}
+
+int kaos_udp_wait_connected(struct kaos_udp *ep, int timeout_ms)
+{
+	int r;
+
+	if (!ep)
+		return -KAOS_EINVAL;
+	r = wait_until(ep, connected, NULL, timeout_ms);
+	return r > 0 ? 0 : r;
+}
+
+static int all_acked(struct kaos_udp *ep, void *arg)
+{
+	(void)arg;
+	return ep->state == KAOS_UDP_ESTABLISHED && !ep->cur_valid &&
+	       kaos_ring_count(ep->txq) == 0 && ep->snd_una == ep->snd_nxt;
+}
+
+int kaos_udp_flush(struct kaos_udp *ep, int timeout_ms)
+{
+	int r;
+
+	if (!ep)
+		return -KAOS_EINVAL;
+	r = wait_until(ep, all_acked, NULL, timeout_ms);
+	return r > 0 ? 0 : r;
+}
+
+void kaos_udp_stats(const struct kaos_udp *ep, struct kaos_udp_stats *out)
+{
+	if (!ep || !out)
+		return;
+	*out = ep->st;
+	out->srtt_us = (uint32_t)(ep->srtt_ns / 1000);
+	out->rttvar_us = (uint32_t)(ep->rttvar_ns / 1000);
+	out->rto_us = (uint32_t)(ep->rto_ns / 1000);
+	out->cwnd = ep->cwnd;
+	out->peer_window = ep->peer_wnd;
+	out->in_flight = ep->snd_sent - ep->snd_una;
+}

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reliable UDP (core/udp.c) on loopback: two endpoints in this process (one
+ * in a child where a peer must die). Exactly-once ordered delivery, 64 KiB
+ * messages, seeded loss, garbage, flow control, FIN and a vanished peer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kaos/ring.h"
+#include "kaos/udp.h"
+#include "../../core/udp_wire.h"
+
+struct pair {
+	struct kaos_udp *a, *b; /* a connects, b accepts */
+};
+
+static void open_pair(struct pair *p, const struct kaos_udp_config *ca,
+		      const struct kaos_udp_config *cb)
+{
+	assert_int_equal(kaos_udp_open(cb, &p->b), 0);
+	assert_int_equal(kaos_udp_open(ca, &p->a), 0);
+	assert_int_equal(kaos_udp_connect(p->a, "127.0.0.1", kaos_udp_port(p->b)), 0);
+	for (int i = 0; i < 1000 && kaos_udp_state(p->a) != KAOS_UDP_ESTABLISHED; i++) {
+		assert_int_equal(kaos_udp_poll(p->b), 0);
+		assert_int_equal(kaos_udp_poll(p->a), 0);
+	}
+	assert_int_equal(kaos_udp_state(p->a), KAOS_UDP_ESTABLISHED);
+	assert_int_equal(kaos_udp_state(p->b), KAOS_UDP_ESTABLISHED);
+}
+
+static void close_pair(struct pair *p)
+{
+	kaos_udp_close(p->a);
+	kaos_udp_close(p->b);
+}
+
+/* Message i: its length and bytes follow from i alone. */
+static size_t msg_len(uint32_t i, size_t max)
+{
+	return (i * 2654435761u) % (max + 1);
+}
+
+static void fill_msg(uint8_t *m, uint32_t i, size_t len)
+{
+	for (size_t k = 0; k < len; k++)
+		m[k] = (uint8_t)(i + k * 131);
+}
+
+static void check_msg(const uint8_t *m, int n, uint32_t i, size_t max)
+{
+	assert_int_equal(n, (int)msg_len(i, max));
+	for (int k = 0; k < n; k++)
+		if (m[k] != (uint8_t)(i + (size_t)k * 131))
+			fail_msg("message %u byte %d differs", i, k);
+}
+
+/* Sends count messages a -> b, polling both; checks order and contents on b. */
+static void transfer(struct pair *p, uint32_t count, size_t max)
+{
+	static uint8_t out[KAOS_UDP_MSG_MAX], in[KAOS_UDP_MSG_MAX];
+	uint32_t sent = 0, got = 0;
+	int n;
+
+	for (long round = 0; got < count; round++) {
+		assert_true(round < 50000000);
+		while (sent < count) {
+			size_t len = msg_len(sent, max);
+
+			fill_msg(out, sent, len);
+			n = kaos_udp_send(p->a, out, len);
+			if (n == -KAOS_EFULL)
+				break;
+			assert_int_equal(n, 0);
+			sent++;
+		}
+		assert_int_equal(kaos_udp_poll(p->a), 0);
+		assert_int_equal(kaos_udp_poll(p->b), 0);
+		while ((n = kaos_udp_recv(p->b, in, sizeof(in))) >= 0)
+			check_msg(in, n, got++, max);
+		assert_int_equal(n, -KAOS_EEMPTY);
+	}
+	assert_int_equal(kaos_udp_flush(p->a, 30000), 0);
+	assert_int_equal(kaos_udp_recv(p->b, in, sizeof(in)), -KAOS_EEMPTY);
+}
+
+static void many_small_messages_exactly_once_no_retransmit(void **state)
+{
+	struct pair p;
+	struct kaos_udp_stats sa, sb;
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	transfer(&p, 100000, 64);
+	kaos_udp_stats(p.a, &sa);
+	kaos_udp_stats(p.b, &sb);
+	assert_int_equal(sa.msgs_sent, 100000);
+	assert_int_equal(sb.msgs_received, 100000);
+	assert_int_equal(sa.retransmits, 0);
+	assert_true(sa.data_sent < 100000 / 10); /* small messages share datagrams */
+	assert_int_equal(sb.duplicates + sb.garbage + sb.stale, 0);
+	assert_int_equal(sa.garbage + sa.stale, 0);
+	assert_true(sa.srtt_us > 0 && sa.rto_us >= 200000);
+	close_pair(&p);
+}
+
+static void messages_up_to_64k(void **state)
+{
+	struct pair p;
+	struct kaos_udp_stats sa;
+	uint8_t big[8];
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	transfer(&p, 300, KAOS_UDP_MSG_MAX);
+	kaos_udp_stats(p.a, &sa);
+	assert_int_equal(sa.retransmits, 0);
+	assert_true(sa.data_sent > 300 * 20);
+	assert_int_equal(kaos_udp_send(p.a, big, KAOS_UDP_MSG_MAX + 1), -KAOS_EINVAL);
+	close_pair(&p);
+}
+
+static void seeded_loss_recovered_exactly_once(void **state)
+{
+	struct kaos_udp_config ca = {.drop_ppm = 30000, .drop_seed = 42, .rto_min_ms = 20};
+	struct pair p;
+	struct kaos_udp_stats sa, sb;
+
+	(void)state;
+	open_pair(&p, &ca, NULL);
+	transfer(&p, 20000, 3000);
+	kaos_udp_stats(p.a, &sa);
+	kaos_udp_stats(p.b, &sb);
+	assert_true(sa.dropped_by_test > 100);
+	assert_true(sa.retransmits >= sa.dropped_by_test);
+	assert_int_equal(sa.retransmits, sa.retransmits_fast + sa.retransmits_timeout);
+	assert_true(sa.retransmits_fast > 0);
+	assert_int_equal(sb.msgs_received, 20000);
+	assert_true(sa.cwnd >= 1);
+	close_pair(&p);
+}
+
+static void send_raw(uint16_t port, const void *buf, size_t len)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	assert_int_equal(sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)), (long)len);
+	close(fd);
+}
+
+static void garbage_counted_and_dropped(void **state)
+{
+	struct pair p;
+	struct kaos_udp_stats sb;
+	uint8_t dg[KAOS_UDP_WIRE_MAX + 100] = "not a kaos datagram";
+	struct kaos_udp_hdr forged = {.type = KAOS_UDP_T_DATA,
+				      .conn_id = 12345,
+				      .seq = 1,
+				      .msg_len = 3,
+				      .frag_count = 1,
+				      .payload_len = 3};
+	int n;
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	send_raw(kaos_udp_port(p.b), dg, 19);			 /* foreign */
+	send_raw(kaos_udp_port(p.b), dg, sizeof(dg));		 /* oversized */
+	n = kaos_udp_wire_write(&forged, "abc", dg, sizeof(dg)); /* valid, unknown connection */
+	assert_true(n > 0);
+	send_raw(kaos_udp_port(p.b), dg, (size_t)n);
+	send_raw(kaos_udp_port(p.b), dg, (size_t)n - 1); /* truncated */
+	dg[n - 1] ^= 1;
+	send_raw(kaos_udp_port(p.b), dg, (size_t)n); /* corrupted */
+	transfer(&p, 1000, 100);		     /* the connection is unharmed */
+	kaos_udp_stats(p.b, &sb);
+	assert_int_equal(sb.garbage, 4);
+	assert_int_equal(sb.stale, 1);
+	assert_int_equal(sb.msgs_received, 1000);
+	close_pair(&p);
+}
+
+/* A receiver that does not read stops the sender by its window: nothing lost, nothing resent. */
+static void full_receive_queue_stops_the_sender(void **state)
+{
+	struct kaos_udp_config cb = {.queue_msgs = 16};
+	struct pair p;
+	struct kaos_udp_stats sa;
+	uint8_t buf[700] = {0}; /* too big to share a datagram: one each */
+	int n, got = 0;
+
+	(void)state;
+	open_pair(&p, NULL, &cb);
+	for (int i = 0; i < 500; i++) {
+		memcpy(buf, &i, sizeof(i));
+		assert_int_equal(kaos_udp_send(p.a, buf, sizeof(buf)), 0);
+	}
+	for (int r = 0; r < 200; r++) {
+		assert_int_equal(kaos_udp_poll(p.a), 0);
+		assert_int_equal(kaos_udp_poll(p.b), 0);
+	}
+	kaos_udp_stats(p.a, &sa);
+	assert_int_equal(sa.peer_window, 0);
+	assert_true(sa.data_sent < 500);
+	while (got < 500) {
+		assert_int_equal(kaos_udp_poll(p.a), 0);
+		assert_int_equal(kaos_udp_poll(p.b), 0);
+		while ((n = kaos_udp_recv(p.b, buf, sizeof(buf))) >= 0) {
+			assert_int_equal(n, sizeof(buf));
+			assert_memory_equal(buf, &got, sizeof(int));
+			got++;
+		}
+	}
+	kaos_udp_stats(p.a, &sa);
+	assert_int_equal(sa.retransmits, 0);
+	assert_int_equal(kaos_udp_recv(p.b, buf, 2), -KAOS_EEMPTY);
+	close_pair(&p);
+}
+
+/* 500 tiny messages share a few datagrams; a 16-message queue takes them bit by bit. */
+static void packed_messages_into_a_small_queue(void **state)
+{
+	struct kaos_udp_config cb = {.queue_msgs = 16};
+	struct pair p;
+	struct kaos_udp_stats sa;
+	uint8_t buf[16];
+	int n, got = 0;
+
+	(void)state;
+	open_pair(&p, NULL, &cb);
+	for (int i = 0; i < 500; i++)
+		assert_int_equal(kaos_udp_send(p.a, &i, sizeof(i)), 0);
+	for (int r = 0; got < 500; r++) {
+		assert_true(r < 100000);
+		assert_int_equal(kaos_udp_poll(p.a), 0);
+		assert_int_equal(kaos_udp_poll(p.b), 0);
+		while ((n = kaos_udp_recv(p.b, buf, sizeof(buf))) >= 0) {
+			assert_int_equal(n, sizeof(int));
+			assert_memory_equal(buf, &got, sizeof(int));
+			got++;
+		}
+	}
+	kaos_udp_stats(p.a, &sa);
+	assert_true(sa.data_sent <= 500 / 100);
+	assert_int_equal(sa.retransmits, 0);
+	close_pair(&p);
+}
+
+static void fin_ends_with_closed_after_the_data(void **state)
+{
+	struct pair p;
+	uint8_t buf[16];
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	assert_int_equal(kaos_udp_send(p.a, "bye", 3), 0);
+	for (int i = 0; i < 100; i++) { /* both sides polled: b's ack reaches a */
+		assert_int_equal(kaos_udp_poll(p.a), 0);
+		assert_int_equal(kaos_udp_poll(p.b), 0);
+	}
+	assert_int_equal(kaos_udp_flush(p.a, 0), 0);
+	kaos_udp_close(p.a);
+	assert_int_equal(kaos_udp_recv_wait(p.b, buf, 2, 10000), -KAOS_EINVAL); /* too small */
+	assert_int_equal(kaos_udp_recv_wait(p.b, buf, sizeof(buf), 10000), 3);
+	assert_int_equal(kaos_udp_recv_wait(p.b, buf, sizeof(buf), 10000), -KAOS_ECLOSED);
+	assert_int_equal(kaos_udp_send(p.b, "x", 1), -KAOS_ECLOSED);
+	assert_string_equal(kaos_strerror(-KAOS_ECLOSED), "peer closed the connection");
+	kaos_udp_close(p.b);
+}
+
+static void vanished_peer_ends_with_timeout(void **state)
+{
+	struct kaos_udp_config cfg = {.peer_timeout_ms = 400, .keepalive_ms = 50};
+	struct kaos_udp *a;
+	uint8_t buf[16];
+	pid_t child;
+	int status;
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(&cfg, &a), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) { /* the peer: connects, says hello, then waits to be killed */
+		struct kaos_udp *b;
+
+		if (kaos_udp_open(&cfg, &b) || kaos_udp_connect(b, "127.0.0.1", kaos_udp_port(a)) ||
+		    kaos_udp_send(b, "hello", 5) || kaos_udp_flush(b, 10000))
+			_exit(1);
+		for (;;)
+			kaos_udp_recv_wait(b, buf, sizeof(buf), -1);
+	}
+	assert_int_equal(kaos_udp_recv_wait(a, buf, sizeof(buf), 10000), 5);
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(kaos_udp_send(a, "anyone?", 7), 0);
+	assert_int_equal(kaos_udp_flush(a, 30000), -KAOS_ETIMEDOUT);
+	assert_int_equal(kaos_udp_state(a), KAOS_UDP_DEAD);
+	assert_int_equal(kaos_udp_send(a, "x", 1), -KAOS_ETIMEDOUT);
+	assert_int_equal(kaos_udp_recv(a, buf, sizeof(buf)), -KAOS_ETIMEDOUT);
+	assert_int_equal(kaos_udp_poll(a), -KAOS_ETIMEDOUT);
+	kaos_udp_close(a);
+}
+
+/* A receiver that stays silent past the RTO: the sender resends by timeout, the
+ * receiver then finds each copy a duplicate and delivers the message once. */
+static void timeout_retransmit_then_duplicates_dropped(void **state)
+{
+	struct pair p;
+	struct kaos_udp_stats sa, sb;
+	uint8_t buf[16];
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	assert_int_equal(kaos_udp_send(p.a, "once", 4), 0);
+	assert_int_equal(kaos_udp_flush(p.a, 700), -KAOS_EEMPTY); /* b is not polled */
+	kaos_udp_stats(p.a, &sa);
+	assert_true(sa.retransmits_timeout >= 1);
+	assert_int_equal(sa.retransmits_fast, 0);
+	assert_true(sa.rto_us >= 400000); /* backed off */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(kaos_udp_poll(p.b), 0);
+		assert_int_equal(kaos_udp_poll(p.a), 0);
+	}
+	assert_int_equal(kaos_udp_recv(p.b, buf, sizeof(buf)), 4);
+	assert_int_equal(kaos_udp_recv(p.b, buf, sizeof(buf)), -KAOS_EEMPTY);
+	kaos_udp_stats(p.a, &sa);
+	kaos_udp_stats(p.b, &sb);
+	assert_int_equal(sb.duplicates, sa.retransmits);
+	assert_int_equal(sa.in_flight, 0);
+	close_pair(&p);
+}
+
+/* Nobody answers the SYN: retried with backoff, then a clear timeout. */
+static void connect_to_nobody_times_out(void **state)
+{
+	struct kaos_udp_config cfg = {.peer_timeout_ms = 300};
+	struct kaos_udp *a, *silent;
+	struct kaos_udp_stats st;
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(NULL, &silent), 0); /* bound, never polled */
+	assert_int_equal(kaos_udp_open(&cfg, &a), 0);
+	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", kaos_udp_port(silent)), 0);
+	assert_int_equal(kaos_udp_wait_connected(a, 10000), -KAOS_ETIMEDOUT);
+	assert_int_equal(kaos_udp_state(a), KAOS_UDP_DEAD);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.dgrams_sent, 1 + st.handshake_retries);
+	kaos_udp_close(a);
+	kaos_udp_close(silent);
+}
+
+static void bad_arguments_refused(void **state)
+{
+	struct kaos_udp_config bad = {.window = 1};
+	struct kaos_udp *ep;
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(&bad, &ep), -KAOS_EINVAL);
+	bad = (struct kaos_udp_config){.bind_addr = "not an address"};
+	assert_int_equal(kaos_udp_open(&bad, &ep), -KAOS_EINVAL);
+	assert_int_equal(kaos_udp_open(NULL, &ep), 0);
+	assert_int_equal(kaos_udp_connect(ep, "nowhere", 1), -KAOS_EINVAL);
+	assert_int_equal(kaos_udp_connect(ep, "127.0.0.1", 9), 0);
+	assert_int_equal(kaos_udp_connect(ep, "127.0.0.1", 9), -KAOS_EINVAL); /* not IDLE */
+	kaos_udp_close(ep);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(many_small_messages_exactly_once_no_retransmit),
+		cmocka_unit_test(messages_up_to_64k),
+		cmocka_unit_test(seeded_loss_recovered_exactly_once),
+		cmocka_unit_test(garbage_counted_and_dropped),
+		cmocka_unit_test(full_receive_queue_stops_the_sender),
+		cmocka_unit_test(packed_messages_into_a_small_queue),
+		cmocka_unit_test(fin_ends_with_closed_after_the_data),
+		cmocka_unit_test(vanished_peer_ends_with_timeout),
+		cmocka_unit_test(timeout_retransmit_then_duplicates_dropped),
+		cmocka_unit_test(connect_to_nobody_times_out),
+		cmocka_unit_test(bad_arguments_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/* kt_diff_cmd: `kaos-trace diff` from its arguments to its exit status (kt_diff_cmd.h). */
+#include "kt_diff_cmd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kt_diff.h"
+
+struct diff_args {
+	bool json;
+	bool folded;
+	bool gate;
+	double gate_pct;
+	int gate_q;
+	const char **files[2];
+	int nfiles[2];
+};
+
+static int parse_args(int argc, char **argv, struct diff_args *a, char *msg, size_t n)
+{
+	int side = 0;
+	bool dashdash = false;
+
+	for (int i = 2; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (!strcmp(arg, "--json")) {
+			a->json = true;
+		} else if (!strcmp(arg, "--folded")) {
+			a->folded = true;
+		} else if (!strcmp(arg, "--fail-if-slower") ||
+			   !strncmp(arg, "--fail-if-slower=", 17)) {
+			const char *v = arg[16] == '=' ? arg + 17 : i + 1 < argc ? argv[++i] : NULL;
+
+			if (!v) {
+				snprintf(msg, n, "--fail-if-slower needs PCT[@pNN]");
+				return -EINVAL;
+			}
+			if (kt_diff_parse_gate(v, &a->gate_pct, &a->gate_q, msg, n))
+				return -EINVAL;
+			a->gate = true;
+		} else if (!strcmp(arg, "--") && !dashdash) {
+			dashdash = true;
+			side = 1;
+		} else if (arg[0] == '-' && arg[1]) {
+			snprintf(msg, n, "diff: unknown option '%s' (see kaos-trace diff --help)",
+				 arg);
+			return -EINVAL;
+		} else {
+			a->files[side][a->nfiles[side]++] = arg;
+		}
+	}
+	if (!dashdash && a->nfiles[0] == 2) { /* diff BEFORE AFTER */
+		a->files[1][0] = a->files[0][1];
+		a->nfiles[0] = a->nfiles[1] = 1;
+	}
+	if (!a->nfiles[0] || !a->nfiles[1] || (!dashdash && a->nfiles[1] != 1)) {
+		snprintf(msg, n,
+			 "usage: kaos-trace diff BEFORE.json AFTER.json, or BEFORE... -- AFTER... "
+			 "(runs per side)");
+		return -EINVAL;
+	}
+	if (a->folded && (a->json || a->gate)) {
+		snprintf(msg, n,
+			 "diff --folded writes folded stacks: no --json, no --fail-if-slower");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --folded: the differential folded stacks. */
+static int folded_cmd(const struct diff_args *a, FILE *out, char *msg, size_t n)
+{
+	int err = kt_diff_folded(out, a->files[0], a->nfiles[0], a->files[1], a->nfiles[1], msg, n);
+
+	if (!err)
+		return KT_DIFF_EXIT_OK;
+	return err == -EINVAL || (err != -EIO && err != -ENOMEM) ? KT_DIFF_EXIT_USAGE
+								 : KT_DIFF_EXIT_FAILURE;
+}
+
+static int load_side(struct kt_diff *d, const struct diff_args *a, int side, char *msg, size_t n)
+{
+	for (int i = 0; i < a->nfiles[side]; i++) {
+		struct kt_diff_run r;
+		int err;
+
+		kt_diff_run_init(&r);
+		err = kt_diff_load(a->files[side][i], &r, msg, n);
+		if (!err)
+			err = kt_diff_add_run(d, (enum kt_diff_side)side, &r);
+		kt_diff_run_free(&r);
+		if (err == -ENOMEM && !msg[0])
+			snprintf(msg, n, "out of memory");
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int kt_diff_cmd(int argc, char **argv, FILE *out, char *msg, size_t n)
+{
+	struct diff_args a = {0};
+	struct kt_diff d;
+	int err, status = KT_DIFF_EXIT_OK;
+
+	msg[0] = '\0';
+	a.files[0] = calloc((size_t)argc, sizeof(char *));
+	a.files[1] = calloc((size_t)argc, sizeof(char *));
+	kt_diff_init(&d);
+	if (!a.files[0] || !a.files[1]) {
+		snprintf(msg, n, "out of memory");
+		status = KT_DIFF_EXIT_FAILURE;
+	} else if (parse_args(argc, argv, &a, msg, n)) {
+		status = KT_DIFF_EXIT_USAGE;
+	} else if (a.folded) {
+		status = folded_cmd(&a, out, msg, n);
+	} else if ((err = load_side(&d, &a, 0, msg, n)) || (err = load_side(&d, &a, 1, msg, n))) {
+		status = err == -ENOMEM ? KT_DIFF_EXIT_FAILURE : KT_DIFF_EXIT_USAGE;
+	} else {
+		kt_diff_compute(&d);
+		err = a.json ? kt_diff_print_json(out, &d) : kt_diff_print_text(out, &d);
+		if (err) {
+			status = KT_DIFF_EXIT_FAILURE; /* msg stays empty: see kt_diff_cmd.h */
+		} else if (a.gate && kt_diff_gate(&d, a.gate_pct, a.gate_q)) {
+			snprintf(msg, n, "slower by more than %g %% at %s (--fail-if-slower)",
+				 a.gate_pct, kt_diff_quantile_name(a.gate_q));
+			status = KT_DIFF_EXIT_SLOWER;
+		}
+	}
+	kt_diff_free(&d);
+	free(a.files[0]);
+	free(a.files[1]);
+	return status;
+}

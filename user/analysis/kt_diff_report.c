@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+/* kt_diff_report: the text and JSON reports of kaos-trace diff (kt_diff.h). */
+#include "kt_diff.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+
+#include "kt_json.h"
+
+static const char *const presence_names[] = {"both", "added", "removed"};
+
+static const char *fmt_ns(char *b, size_t n, double ns)
+{
+	if (isinf(ns)) {
+		snprintf(b, n, "inf"); /* an open end: too few samples */
+		return b;
+	}
+	return kt_fmt_ns(b, n, ns > 0 ? (uint64_t)llround(ns) : 0);
+}
+
+static void text_quantile(FILE *f, const struct kt_diff_quant *q, int i)
+{
+	char b[4][24];
+
+	fprintf(f, "  %-6s %10s -> %-10s %+7.1f%%  [%+.1f%%, %+.1f%%]  %s (before %s..%s)\n",
+		kt_diff_quantile_name(i), fmt_ns(b[0], sizeof(b[0]), q->before),
+		fmt_ns(b[1], sizeof(b[1]), q->after), q->change * 100, q->change_lo * 100,
+		q->change_hi * 100, kt_diff_verdict_name(q->verdict),
+		fmt_ns(b[2], sizeof(b[2]), q->b_lo), fmt_ns(b[3], sizeof(b[3]), q->b_hi));
+}
+
+static void text_series(FILE *f, const struct kt_diff_series *s)
+{
+	if (s->presence != KT_DIFF_BOTH) {
+		int side = s->presence == KT_DIFF_ADDED;
+
+		fprintf(f, "%s %s %s: %s (only %s: %" PRIu64 " ops, p50 %.0f ns)\n", s->comm,
+			s->ring, s->op, presence_names[s->presence], side ? "after" : "before",
+			s->ops[side], (double)kt_hist_percentile(s->merged[side], 50));
+		return;
+	}
+	fprintf(f,
+		"%s %s %s: %s (ops %" PRIu64 " -> %" PRIu64 ", samples %" PRIu64 " -> %" PRIu64
+		", runs %u -> %u)\n",
+		s->comm, s->ring, s->op, kt_diff_verdict_name(s->verdict), s->ops[0], s->ops[1],
+		kt_hist_count(s->merged[0]), kt_hist_count(s->merged[1]), s->runs[0], s->runs[1]);
+	for (int i = 0; i < KT_DIFF_NQ; i++)
+		text_quantile(f, &s->q[i], i);
+}
+
+int kt_diff_print_text(FILE *f, const struct kt_diff *d)
+{
+	fprintf(f, "kaos-trace diff: %u run%s before, %u after; %.0f %% intervals%s\n", d->nruns[0],
+		d->nruns[0] == 1 ? "" : "s", d->nruns[1], KT_DIFF_CONFIDENCE * 100,
+		d->nruns[0] < 2 || d->nruns[1] < 2
+			? " (one run on a side: run-to-run noise is not measured; give several)"
+			: "");
+	for (size_t i = 0; i < d->n; i++)
+		text_series(f, &d->v[i]);
+	fflush(f);
+	return ferror(f) ? -EIO : 0;
+}
+
+static void json_quantile(struct kt_json *w, const struct kt_diff_quant *q, int i)
+{
+	kt_json_key(w, kt_diff_quantile_name(i));
+	kt_json_object_begin(w);
+	kt_json_kv_double(w, "before", q->before);
+	kt_json_kv_double(w, "after", q->after);
+	kt_json_kv_double(w, "before_lo", q->b_lo);
+	kt_json_kv_double(w, "before_hi", q->b_hi);
+	kt_json_kv_double(w, "after_lo", q->a_lo);
+	kt_json_kv_double(w, "after_hi", q->a_hi);
+	kt_json_kv_double(w, "change_pct", q->change * 100);
+	kt_json_kv_double(w, "change_pct_lo", q->change_lo * 100);
+	kt_json_kv_double(w, "change_pct_hi", q->change_hi * 100);
+	kt_json_kv_string(w, "verdict", kt_diff_verdict_name(q->verdict));
+	kt_json_object_end(w);
+}
+
+static void json_series(struct kt_json *w, const struct kt_diff_series *s)
+{
+	kt_json_object_begin(w);
+	kt_json_kv_string(w, "comm", s->comm);
+	kt_json_kv_string(w, "ring", s->ring);
+	kt_json_kv_string(w, "op", s->op);
+	kt_json_kv_string(w, "presence", presence_names[s->presence]);
+	kt_json_kv_string(w, "verdict", kt_diff_verdict_name(s->verdict));
+	kt_json_kv_u64(w, "ops_before", s->ops[0]);
+	kt_json_kv_u64(w, "ops_after", s->ops[1]);
+	kt_json_kv_u64(w, "samples_before", s->merged[0] ? kt_hist_count(s->merged[0]) : 0);
+	kt_json_kv_u64(w, "samples_after", s->merged[1] ? kt_hist_count(s->merged[1]) : 0);
+	kt_json_kv_u64(w, "runs_before", s->runs[0]);
+	kt_json_kv_u64(w, "runs_after", s->runs[1]);
+	if (s->presence == KT_DIFF_BOTH) {
+		kt_json_key(w, "quantiles");
+		kt_json_object_begin(w);
+		for (int i = 0; i < KT_DIFF_NQ; i++)
+			json_quantile(w, &s->q[i], i);
+		kt_json_object_end(w);
+	}
+	kt_json_object_end(w);
+}
+
+int kt_diff_print_json(FILE *f, const struct kt_diff *d)
+{
+	struct kt_json w;
+
+	kt_json_init_file(&w, f);
+	kt_json_object_begin(&w);
+	kt_json_kv_string(&w, "type", "diff");
+	kt_json_kv_u64(&w, "runs_before", d->nruns[0]);
+	kt_json_kv_u64(&w, "runs_after", d->nruns[1]);
+	kt_json_kv_double(&w, "confidence", KT_DIFF_CONFIDENCE);
+	kt_json_key(&w, "series");
+	kt_json_array_begin(&w);
+	for (size_t i = 0; i < d->n; i++)
+		json_series(&w, &d->v[i]);
+	kt_json_array_end(&w);
+	kt_json_object_end(&w);
+	kt_json_eol(&w);
+	fflush(f);
+	return kt_json_error(&w) ? kt_json_error(&w) : ferror(f) ? -EIO : 0;
+}
