@@ -5,7 +5,25 @@ WORK=$B/tests/progs/kt_workload
 TMP=$(mktemp -d /tmp/kt-test.XXXXXX)
 KT_PIDS=()
 
+KT_FAILED=
+
+# show_logs: the tail of each log this test wrote, for the run's log.
+show_logs() {
+	for f in "$TMP"/*.err "$TMP"/*.txt; do
+		[ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
+	done
+	return 0
+}
+
+# cleanup [STATUS]: the EXIT trap (STATUS: the test's, when the trap ran
+# something before). A command failing under set -e ends the test with its
+# status and, when its stderr went to /dev/null, an empty log: name it.
 cleanup() {
+	local rc=${1:-$?}
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -z "$KT_FAILED" ]; then
+		echo "FAIL: exit status $rc without a FAIL line; last command: $BASH_COMMAND" >&2
+		show_logs
+	fi
 	for p in "${KT_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 	for p in "${KT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$TMP"
@@ -13,10 +31,9 @@ cleanup() {
 trap cleanup EXIT
 
 fail() {
+	KT_FAILED=1
 	echo "FAIL: $*" >&2
-	for f in "$TMP"/*.err "$TMP"/*.txt; do
-		[ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
-	done
+	show_logs
 	exit 1
 }
 

@@ -26,7 +26,7 @@ N=1000
 # MODES: a subset of the parts, to run one alone
 MODES=${MODES:-p b cmd daemon bpftrace}
 has_mode() { [[ " $MODES " == *" $1 "* ]]; }
-trap 'bt_cleanup; cleanup' EXIT
+trap 'kt_rc=$?; bt_cleanup; cleanup $kt_rc' EXIT
 
 # probe_hits FILE PID: the probe hits the summary in FILE gives process PID,
 # summed over its images (an exec starts a new one: "pid N (kt_fork) after

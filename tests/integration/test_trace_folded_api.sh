@@ -54,7 +54,7 @@ inner=$(grep -E 'kaos_ring_send|send_one|fire_|_probed|\.cold' "$f" || true)
 # the daemon: its interval files of a watched program
 mkdir -p "$TMP/folded"
 start_daemon d --sample 1 --watch "$WORK" --folded-dir "$TMP/folded" --folded-interval 1s \
-	--probe-cost 1000
+	--probe-cost 1000 --listen off
 "$WORK" --msgs 20000 --batch 1 --hold-ms 1500 >/dev/null || fail "workload failed"
 wait_log 'wrote [1-9][0-9]* stacks'
 stop_daemon

@@ -67,7 +67,7 @@ PY
 "$WL" local --ms 120000 >"$TMP/wl.out" &
 W=$!
 # SIGTERM: a background job of a script ignores lib.sh's SIGINT
-trap 'kill -TERM "$W" 2>/dev/null || true; cleanup' EXIT
+trap 'kt_rc=$?; kill -TERM "$W" 2>/dev/null || true; cleanup $kt_rc' EXIT
 wait_sampling "$W" 1
 
 echo "== 1. the default run is budgeted"

@@ -75,7 +75,7 @@ tl_check "$TMP/lastn.json" 'len(ev) == 500' 'd["otherData"]["events_dropped"] > 
 echo "== 2. SIGUSR1 writes the file during the run; so does an alert that fires"
 "$BENCH" local --ms 60000 >/dev/null &
 W=$!
-trap 'kill -TERM "$W" 2>/dev/null || true; cleanup' EXIT
+trap 'kt_rc=$?; kill -TERM "$W" 2>/dev/null || true; cleanup $kt_rc' EXIT
 start_tracer usr1 --sample 64 -p "$W" --timeline "$TMP/usr1.json" --timeline-mode last
 sleep 0.5
 [ ! -e "$TMP/usr1.json" ] || fail "the timeline was written before it was asked for"
