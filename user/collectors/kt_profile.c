@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/perf_event.h>
@@ -26,7 +27,10 @@
 
 struct prof_pid {
 	uint32_t pid;
+	bool sampled; /* it has samples: it ran */
 	bool sym_added;
+	dev_t exe_dev; /* the program its name and maps were read for */
+	ino_t exe_ino;
 	char comm[KT_FOLDED_COMM_LEN];
 };
 
@@ -40,7 +44,7 @@ struct kt_profile {
 	size_t npids, cap;
 	uint64_t last_refresh;
 	char self_exe[PATH_MAX]; /* ours: a -- COMMAND before its exec */
-	uint64_t unfolded; /* samples whose stack was gone when folded */
+	uint64_t unfolded;	 /* samples whose stack was gone when folded */
 };
 
 static struct prof_pid *pid_find(struct kt_profile *p, uint32_t pid)
@@ -68,16 +72,21 @@ static struct prof_pid *pid_get(struct kt_profile *p, uint32_t pid)
 /*
  * The process's name and maps, read while it lives, once it runs its own
  * program: a -- COMMAND forked by kaos-trace is still kaos-trace until its
- * exec, and a capture then would name and symbolize it as kaos-trace.
+ * exec, and a capture then would name and symbolize it as kaos-trace. Read
+ * again when it execs another program (a script's shim execs its
+ * interpreter): its stacks are symbolized with the program it ran last.
  */
 static void pid_capture(struct kt_profile *p, struct prof_pid *e)
 {
 	char path[64], exe[PATH_MAX];
+	struct stat st;
 	ssize_t len;
 
-	if (e->sym_added)
-		return;
 	snprintf(path, sizeof(path), "/proc/%u/exe", e->pid);
+	if (stat(path, &st))
+		return; /* gone (or a kernel thread): keep what was read */
+	if (e->sym_added && st.st_dev == e->exe_dev && st.st_ino == e->exe_ino)
+		return;
 	len = readlink(path, exe, sizeof(exe) - 1);
 	if (len >= 0) {
 		exe[len] = 0;
@@ -87,6 +96,8 @@ static void pid_capture(struct kt_profile *p, struct prof_pid *e)
 	kt_proc_comm((pid_t)e->pid, e->comm, sizeof(e->comm));
 	if (p->sym)
 		kt_sym_add_pid(p->sym, (pid_t)e->pid);
+	e->exe_dev = st.st_dev;
+	e->exe_ino = st.st_ino;
 	e->sym_added = true;
 }
 
@@ -213,15 +224,21 @@ void kt_profile_refresh(struct kt_profile *p)
 	if (now - p->last_refresh < REFRESH_NS)
 		return;
 	p->last_refresh = now;
-	/* A pid that has been sampled has run: capture its maps while it lives. */
+	/*
+	 * A pid that has been sampled has run: capture its maps while it lives,
+	 * and again after an exec (pid_capture compares the program).
+	 */
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		struct prof_pid *e = pid_find(p, next.pid);
 
-		if (e && !e->sym_added)
-			pid_capture(p, e);
+		if (e)
+			e->sampled = true;
 		key = next;
 		prev = &key;
 	}
+	for (size_t i = 0; i < p->npids; i++)
+		if (p->pids[i].sampled)
+			pid_capture(p, &p->pids[i]);
 }
 
 static void stop_sampling(struct kt_profile *p)

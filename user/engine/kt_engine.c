@@ -247,6 +247,18 @@ command_child(const char *exe, char *const *cmd, int go_read, bool to_stderr)
 	_exit(127);
 }
 
+/* Does path start with "#!" (the kernel runs its interpreter)? */
+static bool is_script(const char *path)
+{
+	char magic[2];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool script = fd >= 0 && read(fd, magic, 2) == 2 && magic[0] == '#' && magic[1] == '!';
+
+	if (fd >= 0)
+		close(fd);
+	return script;
+}
+
 /*
  * Forks the command, held before exec until the probes are attached, and
  * targets its pid in the objects that carry probes (the program or the
@@ -260,6 +272,9 @@ static int start_command(struct kt_engine *e, char *err, size_t errlen)
 
 	r = e->o.no_usdt ? KT_TARGET_NO_PROBES
 			 : kt_targets_add_path(&found, e->child_exe, err, errlen);
+	/* a script (pyenv's python3, ./run.sh): its interpreter has no kaos probes either */
+	if (r < 0 && usdt_optional(&e->o) && is_script(e->child_exe))
+		r = KT_TARGET_NO_PROBES;
 	if (r < 0 || (r > 0 && !usdt_optional(&e->o))) {
 		kt_targets_free(&found);
 		return KT_ENGINE_EFAIL;
