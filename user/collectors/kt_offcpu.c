@@ -380,7 +380,8 @@ int kt_offcpu_data_json(const struct kt_offcpu_data *d, struct kt_json *w,
 
 struct off_pid {
 	uint32_t pid;
-	bool sym_added;
+	bool blocked;		       /* it has off-CPU records: it ran */
+	struct kt_sym_program program; /* the program its maps were read for */
 };
 
 struct kt_offcpu {
@@ -440,20 +441,10 @@ static struct off_pid *pid_find(struct kt_offcpu *o, uint32_t pid)
 	return NULL;
 }
 
-/*
- * The pid's maps, once it runs its own program: a -- COMMAND forked by
- * kaos-trace is still kaos-trace until its exec.
- */
+/* The pid's maps, once it runs its own program, and again after an exec. */
 static void pid_capture(struct kt_offcpu *o, struct off_pid *e)
 {
-	char exe[PATH_MAX];
-
-	if (e->sym_added || !o->sym)
-		return;
-	if (kt_proc_exe((pid_t)e->pid, exe, sizeof(exe)) || !strcmp(exe, o->self_exe))
-		return;
-	if (kt_sym_add_pid(o->sym, (pid_t)e->pid) == 0)
-		e->sym_added = true;
+	kt_sym_follow_program(o->sym, (pid_t)e->pid, o->self_exe, &e->program);
 }
 
 int kt_offcpu_open(struct kt_offcpu **out, uint64_t min_block_ns, struct kt_sym *sym, char *err,
@@ -531,8 +522,8 @@ static void refresh_syms(struct kt_offcpu *o)
 	while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
 		struct off_pid *e = pid_find(o, next.tgid);
 
-		if (e && !e->sym_added)
-			pid_capture(o, e);
+		if (e)
+			e->blocked = true;
 		key = next;
 		prev = &key;
 	}
@@ -542,10 +533,13 @@ static void refresh_syms(struct kt_offcpu *o)
 		if (bpf_map_lookup_elem(sfd, &tid, &st) == 0) {
 			struct off_pid *e = pid_find(o, st.tgid);
 
-			if (e && !e->sym_added)
-				pid_capture(o, e);
+			if (e)
+				e->blocked = true;
 		}
 	}
+	for (size_t i = 0; i < o->npids; i++)
+		if (o->pids[i].blocked)
+			pid_capture(o, &o->pids[i]);
 }
 
 void kt_offcpu_tick(struct kt_offcpu *o, const struct kt_agg *agg)

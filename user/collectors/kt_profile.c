@@ -27,10 +27,8 @@
 
 struct prof_pid {
 	uint32_t pid;
-	bool sampled; /* it has samples: it ran */
-	bool sym_added;
-	dev_t exe_dev; /* the program its name and maps were read for */
-	ino_t exe_ino;
+	bool sampled;		       /* it has samples: it ran */
+	struct kt_sym_program program; /* the program its name and maps were read for */
 	char comm[KT_FOLDED_COMM_LEN];
 };
 
@@ -71,34 +69,12 @@ static struct prof_pid *pid_get(struct kt_profile *p, uint32_t pid)
 
 /*
  * The process's name and maps, read while it lives, once it runs its own
- * program: a -- COMMAND forked by kaos-trace is still kaos-trace until its
- * exec, and a capture then would name and symbolize it as kaos-trace. Read
- * again when it execs another program (a script's shim execs its
- * interpreter): its stacks are symbolized with the program it ran last.
+ * program, and again after it execs another (kt_sym_follow_program).
  */
 static void pid_capture(struct kt_profile *p, struct prof_pid *e)
 {
-	char path[64], exe[PATH_MAX];
-	struct stat st;
-	ssize_t len;
-
-	snprintf(path, sizeof(path), "/proc/%u/exe", e->pid);
-	if (stat(path, &st))
-		return; /* gone (or a kernel thread): keep what was read */
-	if (e->sym_added && st.st_dev == e->exe_dev && st.st_ino == e->exe_ino)
-		return;
-	len = readlink(path, exe, sizeof(exe) - 1);
-	if (len >= 0) {
-		exe[len] = 0;
-		if (!strcmp(exe, p->self_exe))
-			return;
-	}
-	kt_proc_comm((pid_t)e->pid, e->comm, sizeof(e->comm));
-	if (p->sym)
-		kt_sym_add_pid(p->sym, (pid_t)e->pid);
-	e->exe_dev = st.st_dev;
-	e->exe_ino = st.st_ino;
-	e->sym_added = true;
+	if (kt_sym_follow_program(p->sym, (pid_t)e->pid, p->self_exe, &e->program))
+		kt_proc_comm((pid_t)e->pid, e->comm, sizeof(e->comm));
 }
 
 static int perf_open_cpu(unsigned int hz, int cpu)

@@ -9,9 +9,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -654,6 +656,27 @@ int kt_sym_add_pid(struct kt_sym *s, pid_t pid)
 		return err;
 	}
 	return 0;
+}
+
+bool kt_sym_follow_program(struct kt_sym *s, pid_t pid, const char *self_exe,
+			   struct kt_sym_program *seen)
+{
+	char path[64], exe[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (!s || stat(path, &st))
+		return false; /* gone: keep what was read */
+	if (seen->added && st.st_dev == seen->dev && st.st_ino == seen->ino)
+		return false;
+	if (kt_proc_exe(pid, exe, sizeof(exe)) == 0 && !strcmp(exe, self_exe))
+		return false; /* still ours: a command before its exec */
+	if (kt_sym_add_pid(s, pid))
+		return false;
+	seen->added = true;
+	seen->dev = st.st_dev;
+	seen->ino = st.st_ino;
+	return true;
 }
 
 void kt_sym_forget_pid(struct kt_sym *s, pid_t pid)

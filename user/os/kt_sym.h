@@ -103,6 +103,26 @@ void kt_sym_set_refresh_interval(struct kt_sym *s, uint64_t ns);
  */
 int kt_sym_add_pid(struct kt_sym *s, pid_t pid);
 
+/*
+ * A sampling collector's view of one pid's program (--profile, --off-cpu):
+ * which program its maps were read for.
+ */
+struct kt_sym_program {
+	bool added;
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * Reads pid's maps (kt_sym_add_pid) once it runs a program other than
+ * self_exe (a -- COMMAND forked by kaos-trace is kaos-trace until its exec),
+ * and again after it execs another program (a script's shim execs its
+ * interpreter): its stacks are then symbolized with the program it ran
+ * last. Returns true when the maps were (re)read now.
+ */
+bool kt_sym_follow_program(struct kt_sym *s, pid_t pid, const char *self_exe,
+			   struct kt_sym_program *seen);
+
 /* Forgets a pid's mappings (it exited; the pid may be reused). Modules stay cached. */
 void kt_sym_forget_pid(struct kt_sym *s, pid_t pid);
 
