@@ -60,7 +60,7 @@ grep -q "trace: profile: [1-9][0-9]* samples at 997 Hz" "$DERR" || fail "no prof
 sum() { cat "$TMP"/folded/*.folded | awk -v t="$1" 'index($0, t) == 1 { n += $NF } END { print n + 0 }'; }
 [ "$(sum '[busy_20us];')" -eq 3000 ] || fail "busy_20us: $(sum '[busy_20us];') calls folded, expected 3000"
 [ "$(sum '[busy_100us];')" -eq 1000 ] || fail "busy_100us: $(sum '[busy_100us];') calls folded, expected 1000"
-[ "$(sum '[cpu];kt_funcs;')" -gt 0 ] || fail "no [cpu] samples of kt_funcs in the folded files"
+[ "$(sum "[cpu];kt_funcs;")" -gt 0 ] || fail "no [cpu] samples of kt_funcs in the folded files: $(cat "$TMP"/folded/*.folded | grep -v "^\[busy" | head -5)"
 
 # --off-cpu-min-us and --sample reach the engine
 start_daemon offcpu -b "$OFF" --off-cpu --off-cpu-min-us 2 --sample 4 --listen off

@@ -178,16 +178,19 @@ int kt_profile_open_sized(struct kt_profile **out, unsigned int hz, struct kt_sy
 
 int kt_profile_add_pid(struct kt_profile *p, uint32_t pid)
 {
+	struct prof_pid *e;
 	uint8_t one = 1;
 
 	if (!p || !pid)
 		return -EINVAL;
 	if (pid_find(p, pid))
 		return 0;
-	if (!pid_get(p, pid))
+	if (!(e = pid_get(p, pid)))
 		return -ENOMEM;
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.prof_pids), &pid, &one, BPF_ANY))
 		return -errno;
+	/* now, while it lives: a process shorter than a refresh would keep no name */
+	pid_capture(p, e);
 	return 0;
 }
 

@@ -90,6 +90,7 @@ struct kt_proc {
 	uint32_t sample_asked;	 /* this tracer's request (0: none yet) */
 	int32_t sample_by;	 /* pid of the tracer whose request is in effect (0: unknown) */
 	bool ctl_tried;		 /* its sampling control was looked for */
+	bool ctl_retry;		 /* ... not found before its first probe hit: again after it */
 	bool ctl_failed;	 /* ... and a failure was said (once) */
 	bool cost_warned;	 /* the last cost check warned (again only after it fell) */
 	struct kt_control ctl;	 /* its kaos_probe_control (ctl.addr 0: none) */

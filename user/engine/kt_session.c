@@ -634,10 +634,20 @@ static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 	char msg[256];
 	int e;
 
-	if (p->ctl_tried)
+	if (p->ctl_tried && (p->ctl.addr || !p->ctl_retry || !p->hits))
 		return p->ctl.addr != 0;
 	p->ctl_tried = true;
+	p->ctl_retry = false;
 	e = kt_control_open(&p->ctl, (pid_t)p->pid, msg, sizeof(msg));
+	if (e == -ENOENT && !p->hits) {
+		/*
+		 * Seen at its exec (a -- COMMAND, a -b program): ld.so may not have
+		 * mapped libkaos yet. Its first probe hit says it has: look again then.
+		 */
+		p->ctl.addr = 0;
+		p->ctl_retry = true;
+		return false;
+	}
 	if (e) {
 		p->ctl.addr = 0;
 		p->exited = kill((pid_t)p->pid, 0) != 0 && errno == ESRCH;
