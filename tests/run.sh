@@ -48,8 +48,10 @@ unit() { suite_dir "$B/tests/unit" unit; }
 asan() { ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 suite_dir "$B/tests/asan" asan; }
 tsan() { TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 suite_dir "$B/tests/tsan" tsan; }
 valgrind_suite() {
-	# libkaos' and the tracer modules' unit tests: 0 leaks, 0 errors.
+	# libkaos' and the tracer modules' unit tests: 0 leaks, 0 errors (the unit tests that
+	# load BPF go through libbpf: its bpf_attr false positives are suppressed, as for the tools).
 	suite_dir "$B/tests/unit" valgrind valgrind -q --error-exitcode=1 --leak-check=full \
+		--suppressions=tests/valgrind/libbpf.supp --suppressions=tests/valgrind/dlopen.supp \
 		--show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible
 }
 integration() {

@@ -176,6 +176,19 @@ static void *named_thread(void *arg)
 	return NULL;
 }
 
+/* readlink of /proc/PID/exe, without kt_proc */
+static const char *link_of(pid_t pid, char *buf, size_t n)
+{
+	char path[64];
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	len = readlink(path, buf, n - 1);
+	assert_true(len > 0);
+	buf[len] = 0;
+	return buf;
+}
+
 static void test_self_names_and_times(void **state)
 {
 	(void)state;
@@ -183,13 +196,19 @@ static void test_self_names_and_times(void **state)
 	pthread_t th;
 
 	assert_int_equal(kt_proc_comm(getpid(), comm, sizeof(comm)), 0);
-	assert_string_equal(comm, "test_proc");
+	/* the kernel's name: under valgrind the process is memcheck's (valgrind fakes
+	 * some /proc reads of its client, not all) */
+	bool valgrind = !strncmp(comm, "memcheck", 8);
+
+	if (!valgrind)
+		assert_string_equal(comm, "test_proc");
 	assert_int_equal(pthread_create(&th, NULL, named_thread, tcomm), 0);
 	pthread_join(th, NULL);
 	assert_string_equal(tcomm, "kt-worker");
 	/* the main thread keeps the process's name */
 	assert_int_equal(kt_proc_thread_comm(getpid(), getpid(), comm, sizeof(comm)), 0);
-	assert_string_equal(comm, "test_proc");
+	if (!valgrind)
+		assert_string_equal(comm, "test_proc");
 	assert_true(kt_proc_thread_alive(getpid(), gettid()));
 
 	assert_true(kt_proc_start_time(getpid()) > 0);
@@ -230,7 +249,7 @@ static void test_child_then_dead(void **state)
 	(void)state;
 	pid_t pid = start_child();
 	struct count c = {0};
-	char comm[16], exe[4096], cexe[4096];
+	char comm[16], exe[4096], cexe[4096], lexe[4096];
 	uint64_t v = 0;
 	int status;
 
@@ -240,7 +259,9 @@ static void test_child_then_dead(void **state)
 	assert_true(kt_proc_start_time(pid) >= kt_proc_start_time(getpid()));
 	assert_int_equal(kt_proc_exe(pid, cexe, sizeof(cexe)), 0);
 	assert_int_equal(kt_proc_exe(getpid(), exe, sizeof(exe)), 0);
-	assert_string_equal(cexe, exe);
+	/* what the kernel links (valgrind shows its client only to the process itself) */
+	assert_string_equal(cexe, link_of(pid, lexe, sizeof(lexe)));
+	assert_string_equal(exe, link_of(getpid(), lexe, sizeof(lexe)));
 	assert_int_equal(kt_proc_maps_each(pid, count_map, &c), 0);
 	assert_true(c.exec_files >= 2);
 	assert_int_equal(kt_proc_read_mem(pid, (uint64_t)(uintptr_t)&marker, &v, sizeof(v)), 0);
