@@ -76,6 +76,12 @@ echo "== 2. SIGUSR1 writes the file during the run; so does an alert that fires"
 "$BENCH" local --ms 60000 >/dev/null &
 W=$!
 trap 'kt_rc=$?; kill -TERM "$W" 2>/dev/null || true; cleanup $kt_rc' EXIT
+# -p needs the program running with libkaos mapped, not the shell's fork before its exec
+for _ in $(seq 1 100); do
+	grep -q 'libkaos\.so' "/proc/$W/maps" 2>/dev/null && break
+	sleep 0.05
+done
+grep -q 'libkaos\.so' "/proc/$W/maps" || fail "the workload did not start"
 start_tracer usr1 --sample 64 -p "$W" --timeline "$TMP/usr1.json" --timeline-mode last
 sleep 0.5
 [ ! -e "$TMP/usr1.json" ] || fail "the timeline was written before it was asked for"
