@@ -72,6 +72,7 @@ struct kt_alloc {
 	struct kaos_alloc_bpf *skel;
 	struct kt_alloc_opts o;
 	struct kt_sym *sym;
+	const struct kt_agg *agg; /* the rings charged at the end (borrowed) */
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
 	struct alloc_pid *pids;
@@ -496,6 +497,37 @@ static int collect_threads(struct kt_alloc *a)
 	return 0;
 }
 
+void kt_alloc_on_event(void *ctx, const struct kt_event *ev, size_t size)
+{
+	struct kt_alloc *a = ctx;
+
+	(void)size;
+	if (a && !a->collected && (ev->type == KT_EV_SEND || ev->type == KT_EV_RECV))
+		kt_alloc_data_ring_thread(&a->data, ev->pid, ev->tid, ev->ring_id);
+}
+
+void kt_alloc_bind(struct kt_alloc *a, const struct kt_agg *agg)
+{
+	if (a)
+		a->agg = agg;
+}
+
+/* Every ring of a traced process, with its messages and its threads' allocations. */
+static int collect_rings(struct kt_alloc *a)
+{
+	for (const struct kt_ring_agg *r = a->agg ? a->agg->rings : NULL; r; r = r->next) {
+		int e;
+
+		if (!pid_find(a, (pid_t)r->pid))
+			continue;
+		e = kt_alloc_data_add_ring(&a->data, r->pid, r->ring_id, r->name,
+					   kt_series_count(&r->s[KT_EV_SEND]));
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
 int kt_alloc_collect(struct kt_alloc *a)
 {
 	uint64_t stack[KT_ALLOC_STACK_DEPTH];
@@ -513,7 +545,7 @@ int kt_alloc_collect(struct kt_alloc *a)
 			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
 					      &a->pids[i].program);
 	if ((e = collect_procs(a)) || (e = collect_sites(a, stack)) ||
-	    (e = collect_leaks(a, stack)) || (e = collect_threads(a)))
+	    (e = collect_leaks(a, stack)) || (e = collect_threads(a)) || (e = collect_rings(a)))
 		return a->collect_err = e;
 	return (int)a->data.nsites;
 }

@@ -37,6 +37,7 @@
 struct kt_sym;
 struct kt_agg;
 struct kt_json;
+struct kt_event;
 struct kt_alloc;
 
 /* --alloc-lib: the allocator whose entry points are probed. */
@@ -78,6 +79,24 @@ struct kt_alloc_thread_rec {
 	uint64_t allocs, bytes;
 };
 
+/* A thread seen sending or receiving on a ring (from the USDT events). */
+struct kt_alloc_ring_thread {
+	uint32_t pid, tid, ring_id;
+};
+
+/*
+ * The hot-path question for one ring: the allocations made by the threads
+ * that send or receive on it, per message sent. A thread on several rings
+ * counts for each.
+ */
+struct kt_alloc_ring_rec {
+	uint32_t pid, ring_id;
+	char name[64];
+	uint64_t msgs;		/* messages sent (exact: the ring's counters) */
+	uint64_t allocs, bytes; /* by its threads */
+	uint32_t nthreads;
+};
+
 struct kt_alloc_data {
 	struct kt_alloc_proc_rec *procs;
 	size_t nprocs, capprocs;
@@ -85,6 +104,10 @@ struct kt_alloc_data {
 	size_t nsites, capsites;
 	struct kt_alloc_thread_rec *threads;
 	size_t nthreads, capthreads;
+	struct kt_alloc_ring_thread *ring_threads;
+	size_t nring_threads, capring_threads;
+	struct kt_alloc_ring_rec *rings;
+	size_t nrings, caprings;
 };
 
 /* The record of tgid (created zeroed if new), or NULL without memory. */
@@ -101,6 +124,15 @@ int kt_alloc_data_add_leak(struct kt_alloc_data *d, uint32_t tgid, int32_t stack
 			   const uint64_t *stack, size_t nframes, uint64_t size);
 int kt_alloc_data_add_thread(struct kt_alloc_data *d, uint32_t tgid, uint32_t tid, uint64_t allocs,
 			     uint64_t bytes);
+/* Thread tid of pid sends or receives on ring_id (idempotent). 0 or -ENOMEM. */
+int kt_alloc_data_ring_thread(struct kt_alloc_data *d, uint32_t pid, uint32_t tid,
+			      uint32_t ring_id);
+/*
+ * Adds the ring (pid, ring_id) that carried msgs messages, charged with the
+ * allocations of its threads (kt_alloc_data_add_thread before). 0 or -ENOMEM.
+ */
+int kt_alloc_data_add_ring(struct kt_alloc_data *d, uint32_t pid, uint32_t ring_id,
+			   const char *name, uint64_t msgs);
 void kt_alloc_data_free(struct kt_alloc_data *d);
 
 /* Adds [alloc] (weight: bytes allocated) and [leak] (outstanding bytes) stacks to f. */
@@ -157,6 +189,14 @@ struct kt_alloc_opts {
 	uint64_t short_ns; /* 0: KT_ALLOC_SHORT_NS_DEFAULT */
 	bool exact;	   /* every process traced from its start (-- COMMAND alone) */
 };
+
+/*
+ * The session's event hook (kt_session_add_hook, ctx: the kt_alloc): notes
+ * which threads send and receive on which ring, for the hot-path question.
+ */
+void kt_alloc_on_event(void *ctx, const struct kt_event *ev, size_t size);
+/* The aggregation whose rings are charged at the end (borrowed; NULL: none). */
+void kt_alloc_bind(struct kt_alloc *a, const struct kt_agg *agg);
 
 /* Loads the BPF object (nothing attached yet). 0, or -errno with one line in err. */
 int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct kt_sym *sym,

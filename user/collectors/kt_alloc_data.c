@@ -104,6 +104,50 @@ int kt_alloc_data_add_thread(struct kt_alloc_data *d, uint32_t tgid, uint32_t ti
 	return 0;
 }
 
+int kt_alloc_data_ring_thread(struct kt_alloc_data *d, uint32_t pid, uint32_t tid, uint32_t ring_id)
+{
+	/* newest first: a thread's events come in runs */
+	for (size_t i = d->nring_threads; i-- > 0;) {
+		const struct kt_alloc_ring_thread *t = &d->ring_threads[i];
+
+		if (t->tid == tid && t->pid == pid && t->ring_id == ring_id)
+			return 0;
+	}
+	if (kt_array_reserve(d->ring_threads, d->capring_threads, d->nring_threads + 1))
+		return -ENOMEM;
+	d->ring_threads[d->nring_threads++] =
+		(struct kt_alloc_ring_thread){.pid = pid, .tid = tid, .ring_id = ring_id};
+	return 0;
+}
+
+int kt_alloc_data_add_ring(struct kt_alloc_data *d, uint32_t pid, uint32_t ring_id,
+			   const char *name, uint64_t msgs)
+{
+	struct kt_alloc_ring_rec *r;
+
+	if (kt_array_reserve(d->rings, d->caprings, d->nrings + 1))
+		return -ENOMEM;
+	r = &d->rings[d->nrings++];
+	memset(r, 0, sizeof(*r));
+	r->pid = pid;
+	r->ring_id = ring_id;
+	r->msgs = msgs;
+	snprintf(r->name, sizeof(r->name), "%s", name && name[0] ? name : "?");
+	for (size_t i = 0; i < d->nring_threads; i++) {
+		const struct kt_alloc_ring_thread *t = &d->ring_threads[i];
+
+		if (t->pid != pid || t->ring_id != ring_id)
+			continue;
+		r->nthreads++;
+		for (size_t k = 0; k < d->nthreads; k++)
+			if (d->threads[k].tgid == pid && d->threads[k].tid == t->tid) {
+				r->allocs += d->threads[k].allocs;
+				r->bytes += d->threads[k].bytes;
+			}
+	}
+	return 0;
+}
+
 void kt_alloc_data_free(struct kt_alloc_data *d)
 {
 	if (!d)
@@ -113,6 +157,8 @@ void kt_alloc_data_free(struct kt_alloc_data *d)
 	free(d->sites);
 	free(d->procs);
 	free(d->threads);
+	free(d->ring_threads);
+	free(d->rings);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -263,6 +309,28 @@ static int print_top(const struct kt_alloc_data *d, enum site_order by, FILE *ou
 	return 0;
 }
 
+static double per_msg(const struct kt_alloc_ring_rec *r)
+{
+	return r->msgs ? (double)r->allocs / (double)r->msgs : 0.0;
+}
+
+/* The hot-path question, per ring. */
+static void print_rings(const struct kt_alloc_data *d, FILE *out)
+{
+	if (d->nrings)
+		fprintf(out, "  allocations per message (by the threads that send or receive on "
+			     "each ring):\n");
+	for (size_t i = 0; i < d->nrings; i++) {
+		const struct kt_alloc_ring_rec *r = &d->rings[i];
+
+		fprintf(out,
+			"  ring %s (pid %u): %.2f allocations per message (%llu allocations, "
+			"%llu bytes, %llu messages, %u threads)\n",
+			r->name, r->pid, per_msg(r), (unsigned long long)r->allocs,
+			(unsigned long long)r->bytes, (unsigned long long)r->msgs, r->nthreads);
+	}
+}
+
 int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_stats *st, FILE *out,
 			size_t top, kt_folded_sym_fn sym, void *ctx)
 {
@@ -279,6 +347,7 @@ int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_sta
 	for (int by = BY_CALLS; by <= BY_LEAK; by++)
 		if (print_top(d, (enum site_order)by, out, top, sym, ctx))
 			return -ENOMEM;
+	print_rings(d, out);
 	return 0;
 }
 
@@ -334,6 +403,23 @@ int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stat
 	kt_json_kv_u64(w, "blocks_untracked", st->block_lost);
 	kt_json_kv_u64(w, "sites_lost", st->site_lost);
 	kt_json_kv_u64(w, "stack_errors", st->stack_err);
+	kt_json_key(w, "rings");
+	kt_json_array_begin(w);
+	for (size_t i = 0; i < d->nrings; i++) {
+		const struct kt_alloc_ring_rec *r = &d->rings[i];
+
+		kt_json_object_begin(w);
+		kt_json_kv_u64(w, "pid", r->pid);
+		kt_json_kv_u64(w, "ring_id", r->ring_id);
+		kt_json_kv_string(w, "name", r->name);
+		kt_json_kv_u64(w, "messages", r->msgs);
+		kt_json_kv_u64(w, "allocs", r->allocs);
+		kt_json_kv_u64(w, "bytes", r->bytes);
+		kt_json_kv_u64(w, "threads", r->nthreads);
+		kt_json_kv_double(w, "allocs_per_message", per_msg(r));
+		kt_json_object_end(w);
+	}
+	kt_json_array_end(w);
 	kt_json_key(w, "processes");
 	kt_json_array_begin(w);
 	for (size_t i = 0; i < d->nprocs; i++) {

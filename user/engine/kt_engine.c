@@ -555,6 +555,9 @@ static int open_alloc(struct kt_engine *e, char *err, size_t errlen)
 	if (kt_alloc_open(&e->alloc, &ao, e->s.sym, err, errlen))
 		return KT_ENGINE_EFAIL;
 	kt_alloc_set_start(e->alloc, e->s.t_start);
+	kt_alloc_bind(e->alloc, &e->s.agg);
+	if (kt_session_add_hook(&e->s, kt_alloc_on_event, e->alloc))
+		return fail(KT_ENGINE_EFAIL, err, errlen, "alloc: too many event hooks");
 	for (int i = 0; i < e->o.npids; i++)
 		if (kt_alloc_resolve(ao.lib, e->o.pids[i], NULL, &t, err, errlen) ||
 		    kt_alloc_attach(e->alloc, e->o.pids[i], &t, err, errlen))
