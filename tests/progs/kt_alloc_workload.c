@@ -4,14 +4,15 @@
  * allocation tracers (kaos-trace --alloc, heaptrack, a bpftrace script):
  *   kt_alloc_workload [--allocs N] [--short N] [--leaks K] [--plateau BYTES]
  *                     [--free-null N] [--seed S] [--rounds R | --loop]
- *                     [--wait-start | --wait-file PATH] [--truth FILE]
+ *                     [--wait-start | --wait-file PATH] [--truth FILE] [--fns LIST]
  *
  * Each round runs, in this order (all sizes from a xorshift sequence seeded by S):
  *   leaks    K blocks never freed, from 4 distinct call sites (aw_leak_site_0..3)
  *            of fixed sizes 3001, 5003, 7007, 11011 bytes, cycled.
  *   mix      N allocations cycling through malloc, calloc, realloc,
- *            reallocarray, posix_memalign, aligned_alloc, memalign, valloc
- *            (sizes 1..4096) into 61 slots: a slot's block is freed when the slot
+ *            reallocarray, posix_memalign, aligned_alloc, memalign, valloc (or
+ *            the comma-separated LIST of them given by --fns, in that order),
+ *            of sizes 1..4096, into 61 slots: a slot's block is freed when the slot
  *            is reused (realloc and reallocarray resize it instead), all freed at
  *            the end of the phase.
  *   short    N malloc + free pairs (sizes 1..256), each freed at once.
@@ -34,7 +35,8 @@
  *   short_lived  blocks freed right after their allocation (the short phase)
  *
  * The program's own allocations are only those above: it uses no stdio (no
- * FILE buffers), and writes with write()/dprintf() from stack buffers. A
+ * FILE buffers; glibc's dprintf allocates one too), and writes with write()
+ * from stack buffers. A
  * tracer that sees every allocator call also counts glibc's and ld.so's own
  * (run with --allocs 0 --leaks 0 --plateau 0 --short 0 to see that baseline),
  * and, under an LD_PRELOAD tracer, those made before it was loaded are not
@@ -51,6 +53,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +103,8 @@ struct aw_opts {
 	uint64_t allocs, short_lived, leaks, plateau, free_null, seed, rounds;
 	int loop, wait_signal;
 	const char *wait_file, *truth_file;
+	enum aw_fn mix_fns[FN_ALLOC_COUNT]; /* the functions the mix phase cycles through */
+	unsigned mix_fn_count;
 };
 
 /* A block and the size it was requested with (what tracers record). */
@@ -131,9 +136,25 @@ static uint64_t rng_range(uint64_t lo, uint64_t hi)
 	return lo + rng_next() % (hi - lo + 1);
 }
 
+/* dprintf() without its heap buffer: the program's only allocations are the counted ones */
+__attribute__((format(printf, 2, 3))) static void say(int fd, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 1)
+		n = (int)sizeof(buf) - 1;
+	if (n > 0 && write(fd, buf, (size_t)n) < 0)
+		return; /* nowhere left to report it */
+}
+
 static void die_oom(const char *fn, uint64_t size)
 {
-	dprintf(2, "kt_alloc_workload: %s(%llu) failed\n", fn, (unsigned long long)size);
+	say(2, "kt_alloc_workload: %s(%llu) failed\n", fn, (unsigned long long)size);
 	exit(1);
 }
 
@@ -261,13 +282,13 @@ AW_FN static void phase_leaks(uint64_t k)
 	}
 }
 
-AW_FN static void phase_mix(uint64_t n)
+AW_FN static void phase_mix(uint64_t n, const enum aw_fn *fns, unsigned fn_count)
 {
 	struct aw_block slots[MIX_SLOTS] = {{0}};
 
 	for (uint64_t i = 0; i < n; i++) {
 		struct aw_block *b = &slots[i % MIX_SLOTS];
-		enum aw_fn fn = (enum aw_fn)(i % FN_ALLOC_COUNT);
+		enum aw_fn fn = fns[i % fn_count];
 		uint64_t size = rng_range(1, MIX_MAX);
 
 		if (fn == FN_REALLOC || fn == FN_REALLOCARRAY) {
@@ -345,7 +366,7 @@ static int wait_start(const struct aw_opts *o)
 	sigaddset(&set, SIGUSR1);
 	/* blocked before "ready" is printed: a SIGUSR1 sent right after is not lost */
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	dprintf(1, "ready %d\n", (int)getpid());
+	say(1, "ready %d\n", (int)getpid());
 	if (o->wait_signal) {
 		int sig;
 
@@ -407,6 +428,31 @@ static int parse_u64(const char *s, uint64_t *out)
 	return (errno || end == s || *end || *s == '-') ? -1 : 0;
 }
 
+/* --fns malloc,calloc,...: the mix phase's functions, in that order */
+static int parse_fns(char *list, struct aw_opts *o)
+{
+	char *save = NULL;
+
+	o->mix_fn_count = 0;
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		int fn = 0;
+
+		while (fn < FN_ALLOC_COUNT && strcmp(fn_names[fn], name))
+			fn++;
+		if (fn == FN_ALLOC_COUNT || o->mix_fn_count == FN_ALLOC_COUNT) {
+			say(2, "kt_alloc_workload: --fns: '%s' is not an allocating function\n",
+			    name);
+			return -1;
+		}
+		o->mix_fns[o->mix_fn_count++] = (enum aw_fn)fn;
+	}
+	if (!o->mix_fn_count) {
+		say(2, "kt_alloc_workload: --fns: the list is empty\n");
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct aw_opts *o)
 {
 	static const struct option longopts[] = {{"allocs", required_argument, NULL, 'a'},
@@ -420,6 +466,7 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 						 {"wait-start", no_argument, NULL, 'w'},
 						 {"wait-file", required_argument, NULL, 'f'},
 						 {"truth", required_argument, NULL, 't'},
+						 {"fns", required_argument, NULL, 'F'},
 						 {NULL, 0, NULL, 0}};
 	uint64_t *dest[128] = {['a'] = &o->allocs,  ['s'] = &o->short_lived, ['k'] = &o->leaks,
 			       ['p'] = &o->plateau, ['n'] = &o->free_null,   ['S'] = &o->seed,
@@ -432,7 +479,10 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 			      .plateau = 8 << 20,
 			      .free_null = 16,
 			      .seed = 1,
-			      .rounds = 1};
+			      .rounds = 1,
+			      .mix_fn_count = FN_ALLOC_COUNT};
+	for (int fn = 0; fn < FN_ALLOC_COUNT; fn++)
+		o->mix_fns[fn] = (enum aw_fn)fn;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'l') {
 			o->loop = 1;
@@ -442,9 +492,12 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 			o->wait_file = optarg;
 		} else if (c == 't') {
 			o->truth_file = optarg;
+		} else if (c == 'F') {
+			if (parse_fns(optarg, o))
+				return -1;
 		} else if (c > 0 && c < 128 && dest[c]) {
 			if (parse_u64(optarg, dest[c])) {
-				dprintf(2, "kt_alloc_workload: bad number '%s'\n", optarg);
+				say(2, "kt_alloc_workload: bad number '%s'\n", optarg);
 				return -1;
 			}
 		} else {
@@ -452,7 +505,7 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 		}
 	}
 	if (optind < argc || !o->seed) {
-		dprintf(2, "kt_alloc_workload: bad arguments (the seed must not be 0)\n");
+		say(2, "kt_alloc_workload: bad arguments (the seed must not be 0)\n");
 		return -1;
 	}
 	return 0;
@@ -466,7 +519,7 @@ int main(int argc, char **argv)
 	if (parse_opts(argc, argv, &o))
 		return 2;
 	if ((o.wait_signal || o.wait_file) && wait_start(&o)) {
-		dprintf(2, "kt_alloc_workload: waiting for the start failed\n");
+		say(2, "kt_alloc_workload: waiting for the start failed\n");
 		return 1;
 	}
 	signal(SIGINT, on_stop);
@@ -474,13 +527,13 @@ int main(int argc, char **argv)
 	rng_state = o.seed;
 	for (r = 0; o.loop ? !stop_requested : r < o.rounds; r++) {
 		phase_leaks(o.leaks);
-		phase_mix(o.allocs);
+		phase_mix(o.allocs, o.mix_fns, o.mix_fn_count);
 		phase_short(o.short_lived);
 		phase_plateau(o.plateau);
 		phase_free_null(o.free_null);
 	}
 	if (write_truth(&o, r)) {
-		dprintf(2, "kt_alloc_workload: cannot write the ground truth\n");
+		say(2, "kt_alloc_workload: cannot write the ground truth\n");
 		return 1;
 	}
 	return 0;
