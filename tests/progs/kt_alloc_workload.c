@@ -33,6 +33,7 @@
  *   leaked_blocks, leaked_bytes   still held at exit (the leak set)
  *   plateau_bytes  bytes held by the plateau phase alone
  *   short_lived  blocks freed right after their allocation (the short phase)
+ *   run_ns       the rounds' wall time (not a count: what a tracer costs the program)
  *
  * The program's own allocations are only those above: it uses no stdio (no
  * FILE buffers; glibc's dprintf allocates one too), and writes with write()
@@ -97,6 +98,7 @@ struct aw_truth {
 	uint64_t held, peak_bytes;
 	uint64_t leaked_blocks, leaked_bytes;
 	uint64_t plateau_bytes, short_lived;
+	uint64_t run_ns; /* time in the rounds: the cost a tracer adds shows here */
 };
 
 struct aw_opts {
@@ -352,6 +354,14 @@ AW_FN static void phase_free_null(uint64_t n)
 	}
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -390,15 +400,16 @@ static int format_truth(char *buf, size_t len, uint64_t rounds)
 	for (int i = 0; i < FN_COUNT; i++)
 		n += snprintf(buf + n, len - (size_t)n, "%s\"%s\":%llu", i ? "," : "", fn_names[i],
 			      (unsigned long long)truth.calls[i]);
-	n += snprintf(
-		buf + n, len - (size_t)n,
-		"},\"allocs\":%llu,\"frees\":%llu,\"bytes_allocated\":%llu,"
-		"\"peak_bytes\":%llu,\"leaked_blocks\":%llu,\"leaked_bytes\":%llu,"
-		"\"plateau_bytes\":%llu,\"short_lived\":%llu}\n",
-		(unsigned long long)truth.allocs, (unsigned long long)truth.frees,
-		(unsigned long long)truth.bytes_allocated, (unsigned long long)truth.peak_bytes,
-		(unsigned long long)truth.leaked_blocks, (unsigned long long)truth.leaked_bytes,
-		(unsigned long long)truth.plateau_bytes, (unsigned long long)truth.short_lived);
+	n += snprintf(buf + n, len - (size_t)n,
+		      "},\"allocs\":%llu,\"frees\":%llu,\"bytes_allocated\":%llu,"
+		      "\"peak_bytes\":%llu,\"leaked_blocks\":%llu,\"leaked_bytes\":%llu,"
+		      "\"plateau_bytes\":%llu,\"short_lived\":%llu,\"run_ns\":%llu}\n",
+		      (unsigned long long)truth.allocs, (unsigned long long)truth.frees,
+		      (unsigned long long)truth.bytes_allocated,
+		      (unsigned long long)truth.peak_bytes, (unsigned long long)truth.leaked_blocks,
+		      (unsigned long long)truth.leaked_bytes,
+		      (unsigned long long)truth.plateau_bytes,
+		      (unsigned long long)truth.short_lived, (unsigned long long)truth.run_ns);
 	return n;
 }
 
@@ -514,7 +525,7 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 int main(int argc, char **argv)
 {
 	struct aw_opts o;
-	uint64_t r;
+	uint64_t r, t0;
 
 	if (parse_opts(argc, argv, &o))
 		return 2;
@@ -525,6 +536,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	rng_state = o.seed;
+	t0 = monotonic_ns();
 	for (r = 0; o.loop ? !stop_requested : r < o.rounds; r++) {
 		phase_leaks(o.leaks);
 		phase_mix(o.allocs, o.mix_fns, o.mix_fn_count);
@@ -532,6 +544,7 @@ int main(int argc, char **argv)
 		phase_plateau(o.plateau);
 		phase_free_null(o.free_null);
 	}
+	truth.run_ns = monotonic_ns() - t0;
 	if (write_truth(&o, r)) {
 		say(2, "kt_alloc_workload: cannot write the ground truth\n");
 		return 1;
