@@ -429,6 +429,7 @@ static int collect_procs(struct kt_alloc *a)
 		r->freed_before = v.freed_before;
 		r->short_lived = v.short_lived;
 		r->failed = v.failed;
+		r->free_calls = v.free_calls;
 	}
 	return 0;
 }
