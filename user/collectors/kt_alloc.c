@@ -401,6 +401,12 @@ static size_t read_stack(struct kt_alloc *a, int32_t id, uint64_t *stack)
 		return 0;
 	while (nf < KT_ALLOC_STACK_DEPTH && stack[nf])
 		nf++;
+	/*
+	 * Taken at the return: even the leaf is a return address. Its call
+	 * (addr - 1) is what symbolizes right, as kt_folded expects of a leaf.
+	 */
+	if (nf)
+		stack[0]--;
 	return nf;
 }
 

@@ -70,7 +70,11 @@ struct kt_alloc_site_rec {
 	int32_t stack_id; /* -1: no stack */
 	uint64_t allocs, bytes;
 	uint64_t leaked_blocks, leaked_bytes;
-	uint64_t *stack; /* nframes user addresses, leaf (the caller of malloc) first; owned */
+	/*
+	 * nframes user addresses, leaf first: the call in the allocator's caller
+	 * (a lookup address), then return addresses, as kt_folded_add takes them. Owned.
+	 */
+	uint64_t *stack;
 	size_t nframes;
 };
 

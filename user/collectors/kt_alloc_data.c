@@ -187,11 +187,11 @@ bool kt_alloc_stats_dropped(const struct kt_alloc_stats *st)
 
 /* ---------------------------------------------------------------- views */
 
-/* The name of frame i of s: every frame is a return address (taken at malloc's return). */
+/* The name of frame i of s (see kt_alloc_site_rec.stack). */
 static void frame_name(const struct kt_alloc_site_rec *s, size_t i, kt_folded_sym_fn sym, void *ctx,
 		       char *name, size_t n)
 {
-	uint64_t addr = s->stack[i] - 1;
+	uint64_t addr = i ? s->stack[i] - 1 : s->stack[i]; /* a lookup address, then returns */
 
 	name[0] = 0;
 	if (!sym || sym(ctx, s->tgid, addr, name, n) < 0 || !name[0])
