@@ -131,11 +131,15 @@ bad unknown-lib "--alloc-lib foo: unknown allocator (glibc, jemalloc, tcmalloc)"
 bad absent-lib "--alloc: $WORK: no jemalloc allocator found (no libjemalloc.so* loaded)" \
 	--alloc --alloc-lib jemalloc -- "$WORK" --msgs 10
 bad lib-alone "--alloc-lib and --alloc-short need --alloc" --alloc-lib glibc -- "$WORK" --msgs 10
-coproc SP { exec "$STATIC" --wait; }
-KT_PIDS+=("$SP_PID")
-read -r _ spid <&"${SP[0]}" || fail "the static workload did not start"
-bad static-pid "--alloc: pid $spid: static binary: no allocator to probe" --alloc -p "$spid" -d 1
-echo go >&"${SP[1]}"
-wait "$SP_PID" || true
+"$STATIC" --wait < <(sleep 60) >"$TMP/static.out" &
+SPID=$!
+KT_PIDS+=("$SPID")
+for _ in $(seq 1 100); do
+	grep -q '^ready' "$TMP/static.out" && break
+	sleep 0.05
+done
+grep -q "^ready $SPID\$" "$TMP/static.out" || fail "the static program did not start"
+bad static-pid "--alloc: pid $SPID: static binary: no allocator to probe" --alloc -p "$SPID" -d 1
+kill "$SPID"
 
 echo "PASS: exact counts, bytes, peak and leaks from the start; frees before tracing apart mid-run; 0.00 and 1.00 allocations per message, sites, towers and JSON agree, bad input refused"
