@@ -4,7 +4,8 @@
 #    point, a leak set, a plateau that is the peak) gives the program's own
 #    ground truth exactly: allocations, bytes, free() calls, peak, leaked
 #    blocks and bytes; the leaks' stack is the leak phase's, in the [leak]
-#    tower; nothing is "freed, allocated before tracing";
+#    tower; nothing is "freed, allocated before tracing"; the cost of one
+#    traced allocation, measured at start, is printed;
 #  - attached mid-run (-p, --loop): frees of blocks allocated before are
 #    counted apart, the outstanding bytes never go negative, not exact;
 #  - the hot-path question: a ring workload whose hot path allocates nothing
@@ -27,6 +28,8 @@ need "$KT" "$WORK" "$STATIC" "$AW"
 echo "truth: $(cat "$TMP/truth.json")"
 grep -A4 '^alloc: heap' "$TMP/aw.txt"
 grep -q 'exact: traced from the start$' "$TMP/aw.txt" || fail "not exact from the start"
+grep -E '^  cost to the process: ~[0-9]+ us per allocation \(measured here\)$' "$TMP/aw.txt" ||
+	fail "no measured cost per allocation"
 AL='final["alloc"]'
 P="$AL['processes'][0]"
 python3 - "$TMP/aw.json" "$TMP/truth.json" <<'PY' || fail "--alloc disagrees with the program's ground truth"
@@ -51,6 +54,7 @@ leaks = p["top_leaks"]
 assert sum(s["leaked_bytes"] for s in leaks) == truth["leaked_bytes"], leaks
 assert all("phase_leaks" in s["stack"] for s in leaks), [s["stack"] for s in leaks]
 assert p["peak_time_ns"] > 0
+assert a["cost_ns_per_alloc"] > 0, a["cost_ns_per_alloc"]
 PY
 grep -Eq "^\[leak\];.*;main;phase_leaks $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["leaked_bytes"])' "$TMP/truth.json")\$" \
 	"$TMP/aw.folded" || fail "no [leak] tower of phase_leaks with the leaked bytes"

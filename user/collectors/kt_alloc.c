@@ -82,6 +82,7 @@ struct kt_alloc {
 	struct kt_alloc_data data;
 	bool collected;
 	int collect_err;
+	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
 };
 
 /* ---------------------------------------------------------------- resolving */
@@ -240,6 +241,8 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 		kt_alloc_free(a);
 		return e;
 	}
+	if (!a->o.no_cost)
+		a->cost_ns = kt_alloc_measure_cost();
 	*out = a;
 	return 0;
 }
@@ -585,6 +588,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->short_ns = a->o.short_ns;
 	st->exact = a->o.exact;
 	st->lib = kt_alloc_lib_name(a->o.lib);
+	st->cost_ns = a->cost_ns;
 }
 
 int kt_alloc_json(struct kt_json *w, void *alloc)

@@ -193,6 +193,7 @@ struct kt_alloc_opts {
 	enum kt_alloc_lib lib;
 	uint64_t short_ns; /* 0: KT_ALLOC_SHORT_NS_DEFAULT */
 	bool exact;	   /* every process traced from its start (-- COMMAND alone) */
+	bool no_cost;	   /* do not measure the cost per allocation (kt_alloc_measure_cost) */
 };
 
 /*
@@ -235,6 +236,12 @@ int kt_alloc_json(struct kt_json *w, void *alloc);
 
 /* kaos-trace's end of run: collect, fold into f (may be NULL), report to out, drops to diag. */
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag);
+
+/*
+ * Measures here what one traced allocation (with its free) costs a process:
+ * ns, or 0 if it could not be measured (kt_alloc_cost.c). A few ms; forks.
+ */
+double kt_alloc_measure_cost(void);
 
 void kt_alloc_free(struct kt_alloc *a);
 
