@@ -11,7 +11,8 @@
 #  - the hot-path question: a ring workload whose hot path allocates nothing
 #    reports 0.00 allocations per message on its ring, one whose producer
 #    mallocs per message 1.00; the per-message site is the producer's, with
-#    its stack symbolized; [alloc] and [leak] towers in the folded file; the
+#    its stack symbolized; of the allocations, only kaos_ring_create's is
+#    inside a ring call; [alloc] and [leak] towers in the folded file; the
 #    final JSON's "alloc" agrees with the text report;
 #  - bad input: a static binary (-- COMMAND and -p), an unknown --alloc-lib,
 #    an --alloc-lib whose allocator is not there, --alloc-lib without
@@ -117,6 +118,7 @@ json_check "$TMP/per-msg.json" \
 	"$P['peak_bytes'] >= $lbytes and $P['short_lived'] >= 3900" \
 	"[s['stack'][-2:] for s in $P['top_sites'] if s['allocs'] == 4000] == [['start_thread', 'producer']]" \
 	"[s['bytes'] for s in $P['top_sites']] == sorted((s['bytes'] for s in $P['top_sites']), reverse=True)" \
+	"$P['allocs_in_ring_calls'] == 1" \
 	"[(r['name'], r['messages'], round(r['allocs_per_message'], 2)) for r in $AL['rings']] == [('work.0', 4000, 1.0)]"
 
 # ---------------------------------------------------------------- bad input
