@@ -8,6 +8,7 @@
 #    traced allocation, measured at start, is printed;
 #  - attached mid-run (-p, --loop): frees of blocks allocated before are
 #    counted apart, the outstanding bytes never go negative, not exact;
+#    each interval's JSON has the heap then (alloc_heap);
 #  - the hot-path question: a ring workload whose hot path allocates nothing
 #    reports 0.00 allocations per message on its ring, one whose producer
 #    mallocs per message 1.00; the per-message site is the producer's, with
@@ -67,7 +68,7 @@ LP=$!
 KT_PIDS+=("$LP")
 touch "$TMP/go"
 sleep 0.5 # rounds are running: blocks of the mix phase are held when the probes attach
-"$KT" --alloc -p "$LP" -d 1.5 --json "$TMP/mid.json" >"$TMP/mid.txt" 2>"$TMP/mid.err" ||
+"$KT" --alloc -p "$LP" -d 1.5 -i 0.4 --json "$TMP/mid.json" >"$TMP/mid.txt" 2>"$TMP/mid.err" ||
 	fail "kaos-trace --alloc -p failed"
 kill -INT "$LP"
 wait "$LP" || fail "kt_alloc_workload --loop failed"
@@ -77,7 +78,10 @@ json_check "$TMP/mid.json" \
 	"$AL['exact'] is False and $AL['dropped'] is False" \
 	"$P['pid'] == $LP and $P['allocs'] > 0 and $P['freed_before_tracing'] > 0" \
 	"$P['peak_bytes'] <= $P['bytes_allocated'] and $P['leaked_bytes'] <= $P['bytes_allocated']" \
-	"$P['bytes_freed'] <= $P['bytes_allocated']"
+	"$P['bytes_freed'] <= $P['bytes_allocated']" \
+	"len(lines) >= 2 and all([h['pid'] for h in l['alloc_heap']] == [$LP] for l in lines[:-1])" \
+	"all(h['bytes'] <= h['peak_bytes'] <= $P['peak_bytes'] for l in lines[:-1] for h in l['alloc_heap'])" \
+	"'alloc_heap' not in final"
 
 # ---------------------------------------------------------------- allocations per message
 for mode in none per-msg; do

@@ -604,6 +604,33 @@ int kt_alloc_json(struct kt_json *w, void *alloc)
 				  a->sym ? kt_folded_sym_kt : NULL, a->sym);
 }
 
+int kt_alloc_json_interval(struct kt_json *w, void *alloc)
+{
+	struct kt_alloc *a = alloc;
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+	uint32_t key, next, *prev = NULL;
+
+	kt_json_key(w, "alloc_heap");
+	kt_json_array_begin(w);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_proc v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		kt_json_object_begin(w);
+		kt_json_kv_u64(w, "pid", key);
+		kt_json_kv_u64(w, "bytes", v.cur_bytes);
+		kt_json_kv_u64(w, "peak_bytes", v.peak_bytes);
+		kt_json_kv_u64(w, "allocs", v.allocs);
+		kt_json_kv_u64(w, "frees", v.frees);
+		kt_json_object_end(w);
+	}
+	kt_json_array_end(w);
+	return kt_json_error(w);
+}
+
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag)
 {
 	struct kt_alloc_stats st;

@@ -234,6 +234,13 @@ void kt_alloc_set_start(struct kt_alloc *a, uint64_t t_start_ns);
 /* kaos-trace's final JSON: collects, writes "alloc". Signature of kt_report_totals.json_extra. */
 int kt_alloc_json(struct kt_json *w, void *alloc);
 
+/*
+ * An interval's heap, read live (tracing on): writes "alloc_heap": [{pid,
+ * bytes (outstanding now), peak_bytes, allocs, frees}] into w's open object.
+ * Signature of kt_report_totals.json_extra. 0 or -errno.
+ */
+int kt_alloc_json_interval(struct kt_json *w, void *alloc);
+
 /* kaos-trace's end of run: collect, fold into f (may be NULL), report to out, drops to diag. */
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag);
 
