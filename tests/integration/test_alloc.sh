@@ -6,6 +6,8 @@
 #    blocks and bytes; the leaks' stack is the leak phase's, in the [leak]
 #    tower; nothing is "freed, allocated before tracing"; the cost of one
 #    traced allocation, measured at start, is printed;
+#  - an exec (bash -c 'exec kt_alloc_workload'): the blocks bash held are
+#    released with its image, not leaks; the leaks are exactly the workload's;
 #  - attached mid-run (-p, --loop): frees of blocks allocated before are
 #    counted apart, the outstanding bytes never go negative, not exact;
 #    each interval's JSON has the heap then (alloc_heap);
@@ -61,6 +63,24 @@ PY
 grep -Eq "^\[leak\];.*;main;phase_leaks $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["leaked_bytes"])' "$TMP/truth.json")\$" \
 	"$TMP/aw.folded" || fail "no [leak] tower of phase_leaks with the leaked bytes"
 grep -q '^\[alloc\];.*;main;phase_plateau;block_alloc ' "$TMP/aw.folded" || fail "no [alloc] stack of the plateau"
+
+# ---------------------------------------------------------------- an exec
+# bash allocates, then execs the workload: bash's outstanding blocks go with
+# its image (released by the exec, not leaks); the leaks are the workload's
+"$KT" --alloc --json "$TMP/ex.json" -- bash -c "exec '$AW' --leaks 5 --truth '$TMP/ex.truth'" \
+	>"$TMP/ex.txt" 2>"$TMP/ex.err" || fail "kaos-trace --alloc -- bash -c 'exec ...' failed"
+grep -E '^    released by an exec' "$TMP/ex.txt" || fail "no blocks released by the exec"
+python3 - "$TMP/ex.json" "$TMP/ex.truth" <<'PY' || fail "leaks after an exec are not the new image's"
+import json, sys
+p = json.loads([l for l in open(sys.argv[1]) if l.strip()][-1])["alloc"]["processes"][0]
+truth = json.load(open(sys.argv[2]))
+print("exec: released %d blocks, %d bytes; leaked %d blocks, %d bytes (truth %d, %d)" % (
+    p["exec_released_blocks"], p["exec_released_bytes"], p["leaked_blocks"], p["leaked_bytes"],
+    truth["leaked_blocks"], truth["leaked_bytes"]))
+assert p["exec_released_blocks"] > 0 and p["exec_released_bytes"] > 0
+assert (p["leaked_blocks"], p["leaked_bytes"]) == (truth["leaked_blocks"], truth["leaked_bytes"])
+assert p["allocs"] > truth["allocs"]  # bash's count too: one process
+PY
 
 # ---------------------------------------------------------------- attached mid-run
 "$AW" --loop --wait-file "$TMP/go" --truth "$TMP/loop.truth" >"$TMP/loop.out" &

@@ -80,6 +80,7 @@ struct kt_alloc {
 	uint64_t last_refresh, t_start_ns;
 	char self_exe[PATH_MAX];
 	struct kt_alloc_data data;
+	struct bpf_link *exec_link; /* sched_process_exec: an exec releases the image's blocks */
 	bool collected;
 	int collect_err;
 	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
@@ -238,6 +239,13 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 	e = kaos_alloc_bpf__load(a->skel);
 	if (e) {
 		snprintf(err, n, "alloc: cannot load the allocator probes: %s", strerror(-e));
+		kt_alloc_free(a);
+		return e;
+	}
+	a->exec_link = bpf_program__attach(a->skel->progs.kaos_alloc_exec);
+	if (!a->exec_link) {
+		e = -errno;
+		snprintf(err, n, "alloc: cannot attach to sched_process_exec: %s", strerror(-e));
 		kt_alloc_free(a);
 		return e;
 	}
@@ -439,6 +447,8 @@ static int collect_procs(struct kt_alloc *a)
 		r->short_lived = v.short_lived;
 		r->failed = v.failed;
 		r->free_calls = v.free_calls;
+		r->exec_blocks = v.exec_blocks;
+		r->exec_bytes = v.exec_bytes;
 	}
 	return 0;
 }
@@ -550,6 +560,8 @@ int kt_alloc_collect(struct kt_alloc *a)
 	for (size_t i = 0; i < a->nlinks; i++)
 		bpf_link__destroy(a->links[i]);
 	a->nlinks = 0;
+	bpf_link__destroy(a->exec_link);
+	a->exec_link = NULL;
 	for (size_t i = 0; i < a->npids; i++)
 		if (!a->pids[i].failed)
 			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
@@ -659,6 +671,7 @@ void kt_alloc_free(struct kt_alloc *a)
 	for (size_t i = 0; i < a->nlinks; i++)
 		bpf_link__destroy(a->links[i]);
 	free(a->links);
+	bpf_link__destroy(a->exec_link);
 	kaos_alloc_bpf__destroy(a->skel);
 	kt_alloc_data_free(&a->data);
 	free(a->pids);

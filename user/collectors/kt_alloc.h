@@ -61,6 +61,7 @@ struct kt_alloc_proc_rec {
 	uint64_t peak_bytes, peak_ns; /* peak_ns: CLOCK_MONOTONIC */
 	uint64_t freed_before, short_lived, failed;
 	uint64_t free_calls; /* free() calls (frees: blocks released, by realloc too) */
+	uint64_t exec_blocks, exec_bytes;     /* outstanding at an exec: released with the image */
 	uint64_t leaked_blocks, leaked_bytes; /* outstanding at the end (tracked blocks) */
 };
 

@@ -309,6 +309,11 @@ static void print_proc(const struct kt_alloc_proc_rec *p, const struct kt_alloc_
 	if (p->failed)
 		fprintf(out, "; failed allocations: %llu", (unsigned long long)p->failed);
 	fputc('\n', out);
+	if (p->exec_blocks)
+		fprintf(out,
+			"    released by an exec (outstanding then, not leaks): %llu blocks, %llu "
+			"bytes\n",
+			(unsigned long long)p->exec_blocks, (unsigned long long)p->exec_bytes);
 }
 
 static int print_top(const struct kt_alloc_data *d, enum site_order by, FILE *out, size_t top,
@@ -421,6 +426,8 @@ static void json_proc(struct kt_json *w, const struct kt_alloc_proc_rec *p,
 	kt_json_kv_u64(w, "freed_before_tracing", p->freed_before);
 	kt_json_kv_u64(w, "short_lived", p->short_lived);
 	kt_json_kv_u64(w, "failed", p->failed);
+	kt_json_kv_u64(w, "exec_released_blocks", p->exec_blocks);
+	kt_json_kv_u64(w, "exec_released_bytes", p->exec_bytes);
 }
 
 int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
