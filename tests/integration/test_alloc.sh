@@ -8,6 +8,8 @@
 #    traced allocation, measured at start, is printed;
 #  - an exec (bash -c 'exec kt_alloc_workload'): the blocks bash held are
 #    released with its image, not leaks; the leaks are exactly the workload's;
+#  - --alloc-lib jemalloc and tcmalloc (preloaded, -p before the first
+#    allocation): exact against the program's truth too;
 #  - attached mid-run (-p, --loop): frees of blocks allocated before are
 #    counted apart, the outstanding bytes never go negative, not exact;
 #    each interval's JSON has the heap then (alloc_heap);
@@ -144,6 +146,40 @@ json_check "$TMP/per-msg.json" \
 	"[s['bytes'] for s in $P['top_sites']] == sorted((s['bytes'] for s in $P['top_sites']), reverse=True)" \
 	"$P['allocs_in_ring_calls'] == 1" \
 	"[(r['name'], r['messages'], round(r['allocs_per_message'], 2)) for r in $AL['rings']] == [('work.0', 4000, 1.0)]"
+
+# ---------------------------------------------------------------- --alloc-lib jemalloc, tcmalloc
+# the workload with the allocator preloaded, attached with -p before its first
+# allocation: exact too (reallocarray and valloc left out: glibc's
+# reallocarray would call glibc's own realloc under a preloaded allocator)
+for spec in jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
+	lib=${spec%%:*}
+	so=$(ldconfig -p | awk -v f="${spec#*:}" '$1 == f {p = $NF} END {print p}')
+	[ -n "$so" ] || fail "${spec#*:} is not installed (make test-deps)"
+	rm -f "$TMP/go"
+	LD_PRELOAD=$so "$AW" --fns malloc,calloc,realloc,posix_memalign,aligned_alloc,memalign \
+		--wait-file "$TMP/go" --truth "$TMP/$lib.truth" >"$TMP/$lib.out" &
+	JP=$!
+	KT_PIDS+=("$JP")
+	for _ in $(seq 1 100); do
+		grep -q '^ready' "$TMP/$lib.out" && break
+		sleep 0.05
+	done
+	start_tracer "$lib" --alloc --alloc-lib "$lib" -p "$JP" --json "$TMP/$lib.json"
+	touch "$TMP/go"
+	wait "$JP" || fail "kt_alloc_workload under $lib failed"
+	wait "$TRACER_PID" || fail "kaos-trace --alloc-lib $lib failed"
+	grep -q "^alloc: heap of the traced processes ($lib allocator)" "$TMP/$lib.txt" ||
+		fail "no $lib report"
+	python3 - "$TMP/$lib.json" "$TMP/$lib.truth" "$lib" <<'PY' || fail "--alloc-lib $lib disagrees with the truth"
+import json, sys
+p = json.loads([l for l in open(sys.argv[1]) if l.strip()][-1])["alloc"]["processes"][0]
+t = json.load(open(sys.argv[2]))
+got = [p[k] for k in ("allocs", "bytes_allocated", "free_calls", "peak_bytes", "leaked_blocks", "leaked_bytes")]
+want = [t[k] for k in ("allocs", "bytes_allocated", "frees", "peak_bytes", "leaked_blocks", "leaked_bytes")]
+print("%s: kaos-trace %s, truth %s" % (sys.argv[3], got, want))
+assert got == want
+PY
+done
 
 # ---------------------------------------------------------------- bad input
 bad() { # NAME EXPECTED-LINE ARGS...: exit 2 and that one line on stderr
