@@ -30,6 +30,7 @@
 #define REFRESH_NS     200000000ull /* kt_alloc_tick: symbols at most every 200 ms */
 #define JSON_TOP_SITES 10
 #define REPORT_TOP     10
+#define RESOLVE_TRIES  20 /* kt_alloc_tick: polls a process's allocator is looked for */
 
 /* The entry points, in kt_alloc_target.off order. */
 enum entry {
@@ -68,6 +69,11 @@ struct alloc_pid {
 	struct kt_sym_program program;
 };
 
+struct resolve_try {
+	pid_t pid;
+	unsigned int tries;
+};
+
 struct kt_alloc {
 	struct kaos_alloc_bpf *skel;
 	struct kt_alloc_opts o;
@@ -77,6 +83,8 @@ struct kt_alloc {
 	size_t nlinks, caplinks;
 	struct alloc_pid *pids;
 	size_t npids, cappids;
+	struct resolve_try *tries; /* pids whose allocator was not found yet */
+	size_t ntries, captries;
 	uint64_t last_refresh, t_start_ns;
 	char self_exe[PATH_MAX];
 	struct kt_alloc_data data;
@@ -313,6 +321,14 @@ static struct alloc_pid *pid_find(struct kt_alloc *a, pid_t pid)
 	return NULL;
 }
 
+/* pid is not traced, and not tried again. */
+static void give_up_pid(struct kt_alloc *a, pid_t pid)
+{
+	if (pid_find(a, pid) || kt_array_reserve(a->pids, a->cappids, a->npids + 1))
+		return;
+	a->pids[a->npids++] = (struct alloc_pid){.pid = pid, .failed = true};
+}
+
 int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target *t, char *err,
 		    size_t n)
 {
@@ -367,29 +383,47 @@ static void capture_first(struct kt_alloc *a)
 	}
 }
 
+/* A pid whose allocator was not found yet (seen at its exec: ld.so maps libc after). */
+static struct resolve_try *try_get(struct kt_alloc *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->ntries; i++)
+		if (a->tries[i].pid == pid)
+			return &a->tries[i];
+	if (kt_array_reserve(a->tries, a->captries, a->ntries + 1))
+		return NULL;
+	a->tries[a->ntries] = (struct resolve_try){.pid = pid};
+	return &a->tries[a->ntries++];
+}
+
+/* -b processes once they are known (from then on: not exact), each attached once. */
+static void follow_procs(struct kt_alloc *a, const struct kt_agg *agg)
+{
+	for (const struct kt_proc *p = agg ? agg->procs : NULL; p; p = p->next) {
+		struct kt_alloc_target t;
+		struct resolve_try *r;
+		char err[256];
+
+		if (p->exited || pid_find(a, (pid_t)p->pid))
+			continue;
+		if (!kt_alloc_resolve(a->o.lib, (pid_t)p->pid, NULL, &t, err, sizeof(err))) {
+			kt_alloc_attach(a, (pid_t)p->pid, &t, err,
+					sizeof(err)); /* failed: marked */
+			continue;
+		}
+		r = try_get(a, (pid_t)p->pid);
+		if (!r ||
+		    ++r->tries >= RESOLVE_TRIES) /* no allocator (a static program): given up */
+			give_up_pid(a, (pid_t)p->pid);
+	}
+}
+
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 {
 	uint64_t now;
 
 	if (!a || a->collected)
 		return;
-	/* -b processes once they are known (from then on: not exact) */
-	for (const struct kt_proc *p = agg ? agg->procs : NULL; p; p = p->next) {
-		struct kt_alloc_target t;
-		char err[256];
-
-		if (pid_find(a, (pid_t)p->pid))
-			continue;
-		if (kt_alloc_resolve(a->o.lib, (pid_t)p->pid, NULL, &t, err, sizeof(err)) ||
-		    kt_alloc_attach(a, (pid_t)p->pid, &t, err, sizeof(err))) {
-			struct alloc_pid *e = pid_find(a, (pid_t)p->pid);
-
-			if (!e && !kt_array_reserve(a->pids, a->cappids, a->npids + 1))
-				a->pids[a->npids++] = (struct alloc_pid){.pid = (pid_t)p->pid};
-			if ((e = pid_find(a, (pid_t)p->pid)))
-				e->failed = true;
-		}
-	}
+	follow_procs(a, agg);
 	capture_first(a);
 	now = kt_now_ns(CLOCK_MONOTONIC);
 	if (now - a->last_refresh < REFRESH_NS)
@@ -675,5 +709,6 @@ void kt_alloc_free(struct kt_alloc *a)
 	kaos_alloc_bpf__destroy(a->skel);
 	kt_alloc_data_free(&a->data);
 	free(a->pids);
+	free(a->tries);
 	free(a);
 }
