@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <string.h>
 
 #include "kt_json.h"
 
@@ -88,6 +89,8 @@ static void json_series(struct kt_json *w, const struct kt_diff_series *s)
 {
 	kt_json_object_begin(w);
 	kt_json_kv_string(w, "comm", s->comm);
+	/* a --func function's series: its name in "ring", op "call" */
+	kt_json_kv_string(w, "kind", strcmp(s->op, "call") ? "ring" : "function");
 	kt_json_kv_string(w, "ring", s->ring);
 	kt_json_kv_string(w, "op", s->op);
 	kt_json_kv_string(w, "presence", presence_names[s->presence]);
