@@ -145,7 +145,7 @@ static void copy_field(char *dst, size_t size, const char *s)
 
 static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 		      const char *ring, const uint64_t *stack, size_t nframes, uint64_t weight,
-		      bool probe)
+		      uint64_t adds, bool probe)
 {
 	struct folded_entry *e;
 	size_t n = 0, i;
@@ -174,11 +174,11 @@ static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const
 		memcpy(e->frames, stack, n * sizeof(e->frames[0]));
 	e->hash = entry_hash(e);
 	e->weight = weight;
-	e->adds = 1;
+	e->adds = adds;
 	for (i = e->hash & (f->cap - 1); f->slots[i]; i = (i + 1) & (f->cap - 1)) {
 		if (entry_equal(f->slots[i], e)) {
 			f->slots[i]->weight = add_sat(f->slots[i]->weight, weight);
-			f->slots[i]->adds++;
+			f->slots[i]->adds = add_sat(f->slots[i]->adds, adds);
 			free(e);
 			return 0;
 		}
@@ -191,20 +191,56 @@ static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const
 int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 		  const uint64_t *stack, size_t nframes, uint64_t weight)
 {
-	return folded_add(f, pid, comm, event, NULL, stack, nframes, weight, false);
+	return folded_add(f, pid, comm, event, NULL, stack, nframes, weight, 1, false);
 }
 
 int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 			const uint64_t *stack, size_t nframes, uint64_t weight)
 {
-	return folded_add(f, pid, comm, event, NULL, stack, nframes, weight, true);
+	return folded_add(f, pid, comm, event, NULL, stack, nframes, weight, 1, true);
 }
 
 int kt_folded_add_probe_ring(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 			     const char *ring, const uint64_t *stack, size_t nframes,
 			     uint64_t weight)
 {
-	return folded_add(f, pid, comm, event, ring, stack, nframes, weight, true);
+	return folded_add(f, pid, comm, event, ring, stack, nframes, weight, 1, true);
+}
+
+/* Whether e would be a new entry of f. */
+static bool folded_has(const struct kt_folded *f, const struct folded_entry *e)
+{
+	if (!f->cap)
+		return false;
+	for (size_t i = e->hash & (f->cap - 1); f->slots[i]; i = (i + 1) & (f->cap - 1))
+		if (entry_equal(f->slots[i], e))
+			return true;
+	return false;
+}
+
+int kt_folded_merge(struct kt_folded *dst, const struct kt_folded *src, const char *event,
+		    size_t max)
+{
+	int left_out = 0;
+
+	if (!dst || !src)
+		return -EINVAL;
+	for (size_t i = 0; i < src->cap; i++) {
+		const struct folded_entry *e = src->slots[i];
+		int ret;
+
+		if (!e || (event && strncmp(e->event, event, sizeof(e->event))))
+			continue;
+		if (max && dst->n >= max && !folded_has(dst, e)) {
+			left_out++;
+			continue;
+		}
+		ret = folded_add(dst, e->pid, e->comm, e->event, e->ring, e->frames, e->nframes,
+				 e->weight, e->adds, e->probe);
+		if (ret)
+			return ret;
+	}
+	return left_out;
 }
 
 void kt_folded_set_frame_fn(struct kt_folded *f, kt_folded_frame_fn fn)

@@ -131,6 +131,14 @@ int kt_folded_add_probe_ring(struct kt_folded *f, uint32_t pid, const char *comm
 /* The frame classifier of probe stacks (NULL, the default: never trimmed). */
 void kt_folded_set_frame_fn(struct kt_folded *f, kt_folded_frame_fn fn);
 
+/*
+ * Adds src's stacks (of event only; NULL: all) to dst, weights and adds
+ * summed; with max > 0, a stack new to a dst holding max is left out.
+ * The number left out, or -EINVAL, -ENOMEM.
+ */
+int kt_folded_merge(struct kt_folded *dst, const struct kt_folded *src, const char *event,
+		    size_t max);
+
 /* Distinct raw stacks held. */
 size_t kt_folded_size(const struct kt_folded *f);
 

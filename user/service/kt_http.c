@@ -19,6 +19,9 @@
 /* Accepts per service call: the listen socket cannot starve the rest of the loop. */
 #define ACCEPT_BATCH 256
 
+/* Request ids, unique in the process: a listener replaced on reload reuses none. */
+static uint64_t next_request_id;
+
 struct conn {
 	int fd;
 	uint64_t deadline;
@@ -40,7 +43,6 @@ struct kt_http {
 	struct conn **conns;
 	int nconns, max_conns;
 	uint64_t requests, evicted;
-	uint64_t next_id;
 	uint64_t now;		      /* of the current (or last) kt_http_service call */
 	uint64_t accept_paused_until; /* out of fds with nothing to drop */
 };
@@ -331,7 +333,7 @@ static void handle(struct kt_http *h, struct conn *c)
 	struct kt_http_response r = {.status = 500,
 				     .content_type = "text/plain; charset=utf-8",
 				     .query = q ? q : "",
-				     .id = ++h->next_id};
+				     .id = ++next_request_id};
 
 	h->requests++;
 	if (h->fn(h->ctx, method, target, accept, &r) < 0 || (!r.body && r.len)) {
