@@ -8,6 +8,7 @@
 # line), a kind the daemon does not collect -> 503, alloc -> 404, a fifth
 # profile at once -> 429 while /metrics is still served, and the profiles
 # pending at SIGTERM -> 503 with a clear body, the daemon exiting 0.
+# /debug/pprof/off-cpu has the blocked time of kt_offcpu's consumer thread.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 HOT=$PWD/$B/tests/progs/kt_hotspin
@@ -78,13 +79,15 @@ for i in 1 2 3 4; do
 	LONG[$i]=$!
 	BG+=($!)
 done
-# the four reach the daemon in a few ms; a fifth that came first ends in 1 s
-got=
-for _ in $(seq 1 10); do
-	code=$(curl -s --max-time 20 -o "$TMP/fifth.txt" -w '%{http_code}' "$URL/profile?seconds=1") || true
-	[ "$code" = 429 ] && got=1 && break
+# once the four are pending (the index page counts them)
+for _ in $(seq 1 200); do
+	scrape /debug/pprof/ | grep -q '^4 of at most 4 profiles being taken$' && break
+	sleep 0.05
 done
-[ -n "$got" ] || fail "no 429 with four profiles pending (last: $code)"
+scrape /debug/pprof/ | grep -q '^4 of at most 4 profiles being taken$' ||
+	fail "the four profiles are not pending: $(scrape /debug/pprof/ | tail -1)"
+code=$(curl -s --max-time 20 -o "$TMP/fifth.txt" -w '%{http_code}' "$URL/profile?seconds=1") || true
+[ "$code" = 429 ] || fail "a fifth profile: HTTP $code, expected 429"
 grep -q '^too many profiles being taken (at most 4 at once): retry later$' "$TMP/fifth.txt" ||
 	fail "429 body: $(cat "$TMP/fifth.txt")"
 scrape /metrics >"$TMP/metrics.txt" || fail "/metrics not served while profiles are pending"
@@ -98,4 +101,22 @@ for i in 1 2 3 4; do
 	grep -q '^kaos-trace is shutting down: no profile$' "$TMP/long$i.txt" ||
 		fail "pending profile $i: body '$(cat "$TMP/long$i.txt")'"
 done
-echo "PASS: /debug/pprof: hot_spin $pp % in a 2 s window, build-id, latency by ring, 400/404/503/429, 503 at shutdown"
+# off-cpu, without a folded dir: the consumer thread's blocked time; no CPU
+# profile nor event stacks there: 503 saying which setting turns them on
+OFF=$PWD/$B/tests/progs/kt_offcpu
+need "$OFF"
+start_daemon off -b "$OFF" --sample 1 --off-cpu --listen 127.0.0.1:0
+[ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
+URL=http://127.0.0.1:$PORT/debug/pprof
+"$OFF" --ms 30000 >"$TMP/off.txt" &
+BG+=($!)
+wait_log "process: pid [0-9]+ \(kt_offcpu\) traced"
+curl -sf --max-time 20 -o "$TMP/off.pb.gz" "$URL/off-cpu?seconds=1" || fail "curl off-cpu failed"
+"$PPROF" -raw "$TMP/off.pb.gz" >"$TMP/offraw.txt" 2>"$TMP/offraw.err" || fail "pprof -raw (off-cpu) failed"
+grep -q '^off-cpu/nanoseconds' "$TMP/offraw.txt" || fail "no off-cpu/nanoseconds type"
+grep -q 'comm:\[consumer\]' "$TMP/offraw.txt" || fail "no off-cpu sample of the consumer thread"
+status 503 '^no CPU profile: .*profile = HZ' "/profile?seconds=1"
+status 503 '^no latency profile: event stacks are off' "/latency?seconds=1"
+stop_daemon
+
+echo "PASS: /debug/pprof: hot_spin $pp % in a 2 s window, build-id, latency by ring, off-cpu, 400/404/503/429, 503 at shutdown"

@@ -195,7 +195,11 @@ bool kt_pprof_http_handle(struct kt_pprof_http *p, const char *path, uint64_t no
 	if (strncmp(path, "/debug/pprof", 12) || (path[12] && path[12] != '/'))
 		return false;
 	if (!path[12] || !path[13]) {
-		respond_text(r, 200, index_page);
+		char page[sizeof(index_page) + 64];
+
+		snprintf(page, sizeof(page), "%s%d of at most %d profiles being taken\n",
+			 index_page, p->nreq, KT_PPROF_HTTP_MAX_PENDING);
+		respond_text(r, 200, page);
 		return true;
 	}
 	if (p->stopping) {
