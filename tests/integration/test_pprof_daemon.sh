@@ -8,7 +8,8 @@
 # line), a kind the daemon does not collect -> 503, alloc -> 404, a fifth
 # profile at once -> 429 while /metrics is still served, and the profiles
 # pending at SIGTERM -> 503 with a clear body, the daemon exiting 0.
-# /debug/pprof/off-cpu has the blocked time of kt_offcpu's consumer thread.
+# /debug/pprof/off-cpu has the blocked time of kt_offcpu's consumer thread;
+# --profile without a folded dir serves /debug/pprof/profile.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 HOT=$PWD/$B/tests/progs/kt_hotspin
@@ -101,11 +102,12 @@ for i in 1 2 3 4; do
 	grep -q '^kaos-trace is shutting down: no profile$' "$TMP/long$i.txt" ||
 		fail "pending profile $i: body '$(cat "$TMP/long$i.txt")'"
 done
-# off-cpu, without a folded dir: the consumer thread's blocked time; no CPU
-# profile nor event stacks there: 503 saying which setting turns them on
+# off-cpu and --profile without a folded dir (the endpoint alone takes the
+# CPU stacks): the consumer thread's blocked time, a cpu profile; no event
+# stacks there: 503 saying which setting turns them on
 OFF=$PWD/$B/tests/progs/kt_offcpu
 need "$OFF"
-start_daemon off -b "$OFF" --sample 1 --off-cpu --listen 127.0.0.1:0
+start_daemon off -b "$OFF" --sample 1 --off-cpu --profile 997 --listen 127.0.0.1:0
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 URL=http://127.0.0.1:$PORT/debug/pprof
 "$OFF" --ms 30000 >"$TMP/off.txt" &
@@ -115,7 +117,9 @@ curl -sf --max-time 20 -o "$TMP/off.pb.gz" "$URL/off-cpu?seconds=1" || fail "cur
 "$PPROF" -raw "$TMP/off.pb.gz" >"$TMP/offraw.txt" 2>"$TMP/offraw.err" || fail "pprof -raw (off-cpu) failed"
 grep -q '^off-cpu/nanoseconds' "$TMP/offraw.txt" || fail "no off-cpu/nanoseconds type"
 grep -q 'comm:\[consumer\]' "$TMP/offraw.txt" || fail "no off-cpu sample of the consumer thread"
-status 503 '^no CPU profile: .*profile = HZ' "/profile?seconds=1"
+curl -sf --max-time 20 -o "$TMP/offcpu-cpu.pb.gz" "$URL/profile?seconds=1" || fail "curl profile (no folded dir) failed"
+"$PPROF" -raw "$TMP/offcpu-cpu.pb.gz" >"$TMP/offcpuraw.txt" 2>&1 || fail "pprof -raw (cpu, no folded dir) failed"
+grep -q '^samples/count cpu/nanoseconds' "$TMP/offcpuraw.txt" || fail "no cpu sample types: $(head -3 "$TMP/offcpuraw.txt")"
 status 503 '^no latency profile: event stacks are off' "/latency?seconds=1"
 stop_daemon
 

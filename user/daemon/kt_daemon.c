@@ -1138,7 +1138,7 @@ static int start_service(struct daemon *d, struct kt_config *c, char *err, size_
 	d->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
 	d->alerts = kt_alerts_new();
 	d->prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
-	d->pprof = kt_pprof_http_new(&d->e);
+	d->pprof = kt_pprof_http_new(&d->e, c->folded_dir[0] != 0);
 	if (!d->win || !d->alerts || !d->prom_rings || !d->pprof) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

@@ -19,6 +19,8 @@
 
 /* Collectors are read at most this often while requests wait (and when one is due). */
 #define DRAIN_NS 200000000ull
+/* Without folded files, CPU samples nobody asked for are dropped this often. */
+#define IDLE_DRAIN_NS 1000000000ull
 
 enum kind { KIND_CPU, KIND_OFFCPU, KIND_LATENCY };
 
@@ -38,6 +40,7 @@ struct kt_pprof_http {
 	struct pending req[KT_PPROF_HTTP_MAX_PENDING];
 	int nreq;
 	uint64_t last_drain;
+	bool to_folded; /* the daemon writes folded files: drained stacks go there too */
 	bool stopping;
 };
 
@@ -107,7 +110,7 @@ static void drain(struct kt_pprof_http *p, uint64_t now)
 		n = kt_folded_merge(q->f, p->drain, kind_event[q->kind], KT_PPROF_HTTP_MAX_STACKS);
 		q->left_out += n > 0 ? (uint64_t)n : 0;
 	}
-	if (e->s.folded)
+	if (p->to_folded && e->s.folded)
 		kt_folded_merge(e->s.folded, p->drain, NULL, 0);
 	kt_folded_clear(p->drain);
 }
@@ -279,6 +282,12 @@ void kt_pprof_http_tick(struct kt_pprof_http *p, struct kt_http *h, uint64_t now
 {
 	bool due = false;
 
+	if (!p->nreq && !p->to_folded && p->e->prof && now - p->last_drain >= IDLE_DRAIN_NS) {
+		/* no folded files: the counts nobody asked for are dropped, the map kept free */
+		p->last_drain = now;
+		if (kt_profile_fold_since(p->e->prof, p->drain) >= 0)
+			kt_folded_clear(p->drain);
+	}
 	if (!p->nreq)
 		return;
 	for (int i = 0; i < p->nreq; i++)
@@ -309,13 +318,14 @@ void kt_pprof_http_shutdown(struct kt_pprof_http *p, struct kt_http *h)
 	}
 }
 
-struct kt_pprof_http *kt_pprof_http_new(struct kt_engine *e)
+struct kt_pprof_http *kt_pprof_http_new(struct kt_engine *e, bool to_folded)
 {
 	struct kt_pprof_http *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return NULL;
 	p->e = e;
+	p->to_folded = to_folded;
 	p->drain = kt_folded_new();
 	if (!p->drain || kt_session_add_hook(&e->s, on_event, p)) {
 		kt_folded_free(p->drain);

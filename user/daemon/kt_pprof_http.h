@@ -37,8 +37,14 @@
 struct kt_engine;
 struct kt_pprof_http;
 
-/* For the daemon's engine e (outlives it); registers the event hook. NULL: out of memory. */
-struct kt_pprof_http *kt_pprof_http_new(struct kt_engine *e);
+/*
+ * For the daemon's engine e (outlives it); registers the event hook.
+ * to_folded: the daemon writes folded files (e's folded stacks), which get
+ * the collectors' counts drained for requests too; without, CPU samples
+ * nobody asked for are dropped now and then (the kernel's map kept free).
+ * NULL: out of memory.
+ */
+struct kt_pprof_http *kt_pprof_http_new(struct kt_engine *e, bool to_folded);
 void kt_pprof_http_free(struct kt_pprof_http *p);
 
 /*

@@ -373,8 +373,9 @@ static int set_collector(struct kt_config *c, const char *key, const char *v, ch
 	if (!strcmp(key, "off_cpu_min_us")) {
 		/* as the CLI's --off-cpu-min-us: a duration, a bare number in microseconds */
 		if (kt_parse_duration_in(v, KT_NS_PER_US, &x) || x > 60 * KT_NS_PER_S)
-			return bad(msg, n, "%s: expected a duration up to 1m (5us, 1ms; bare: us), "
-					   "got '%s'",
+			return bad(msg, n,
+				   "%s: expected a duration up to 1m (5us, 1ms; bare: us), "
+				   "got '%s'",
 				   key, v);
 		c->off_cpu_min_ns = x;
 		return 0;
@@ -686,10 +687,16 @@ int kt_config_check(const struct kt_config *c, char *err, size_t errlen)
 			 KT_WIN_MAX);
 		return -1;
 	}
-	if ((c->profile_hz || c->nfuncs) && !c->folded_dir[0]) {
+	if (c->nfuncs && !c->folded_dir[0]) {
 		/* the daemon shows their stacks in the folded files only */
-		snprintf(err, errlen, "%s needs [folded] dir (--folded-dir DIR)",
-			 c->profile_hz ? "profile" : "func");
+		snprintf(err, errlen, "func needs [folded] dir (--folded-dir DIR)");
+		return -1;
+	}
+	if (c->profile_hz && !c->folded_dir[0] && !c->listen[0]) {
+		/* CPU stacks go to the folded files or /debug/pprof/profile */
+		snprintf(err, errlen,
+			 "profile needs [folded] dir (--folded-dir DIR) or a listen address "
+			 "(/debug/pprof/profile)");
 		return -1;
 	}
 	if (c->sample && c->budget_pct) {
