@@ -980,6 +980,10 @@ int kaos_udp_recv(struct kaos_udp *ep, void *buf, size_t cap)
 
 	if (!ep || (!buf && cap))
 		return -KAOS_EINVAL;
+	/* acked data waiting for queue room is the peer's too after its FIN or silence */
+	if ((ep->err == -KAOS_ECLOSED || ep->err == -KAOS_ETIMEDOUT) &&
+	    ep->rcv_dlv != ep->rcv_nxt && deliver_in_order(ep) < 0)
+		return ep->err;
 	if (kaos_ring_peek(ep->rxq, 1, &slot) < 1)
 		return ep->state >= KAOS_UDP_CLOSED ? ep->err : -KAOS_EEMPTY;
 	memcpy(&d, slot, sizeof(d));

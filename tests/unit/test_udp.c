@@ -386,6 +386,36 @@ static void window_acked_every_second_datagram(void **state)
 	close_pair(&p);
 }
 
+/* Data acked while the receive queue was full is delivered after the peer's FIN. */
+static void acked_data_delivered_after_fin(void **state)
+{
+	static uint8_t m[1000];
+	struct kaos_udp_config cb = {.queue_msgs = 2};
+	struct kaos_udp_stats sa;
+	struct pair p;
+	int n = 0, got;
+
+	(void)state;
+	open_pair(&p, NULL, &cb);
+	for (int i = 0; i < 8; i++) /* not packed: one datagram each */
+		assert_int_equal(kaos_udp_send(p.a, m, sizeof(m)), 0);
+	do { /* b acks all 8 and queues 2 */
+		assert_int_equal(kaos_udp_poll(p.a), 0);
+		assert_int_equal(kaos_udp_poll(p.b), 0);
+		kaos_udp_stats(p.a, &sa);
+	} while ((sa.in_flight || sa.data_sent < 8) && ++n < 100000);
+	assert_int_equal(sa.in_flight, 0);
+	kaos_udp_close(p.a); /* FIN */
+	for (n = 0; n < 100000 && kaos_udp_state(p.b) != KAOS_UDP_CLOSED; n++)
+		kaos_udp_poll(p.b);
+	assert_int_equal(kaos_udp_state(p.b), KAOS_UDP_CLOSED);
+	for (n = 0; (got = kaos_udp_recv(p.b, m, sizeof(m))) == (int)sizeof(m); n++)
+		;
+	assert_int_equal(n, 8);
+	assert_int_equal(got, -KAOS_ECLOSED);
+	kaos_udp_close(p.b);
+}
+
 static void bad_arguments_refused(void **state)
 {
 	struct kaos_udp_config bad = {.window = 1};
@@ -416,6 +446,7 @@ int main(void)
 		cmocka_unit_test(timeout_retransmit_then_duplicates_dropped),
 		cmocka_unit_test(connect_to_nobody_times_out),
 		cmocka_unit_test(window_acked_every_second_datagram),
+		cmocka_unit_test(acked_data_delivered_after_fin),
 		cmocka_unit_test(bad_arguments_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
