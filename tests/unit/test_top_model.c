@@ -163,11 +163,25 @@ static void test_detail_copies_histograms(void **state)
 	kt_top_model_set_detail(&f->m, row_named(&f->m, "work.0"));
 	kt_top_model_update(&f->m, &f->a, 1.0, 0, 0);
 	assert_true(f->m.detail_ok);
-	assert_int_equal(kt_hist_count(&f->m.detail_send), 21);
-	assert_int_equal(kt_hist_count(&f->m.detail_soj), 21);
+	assert_int_equal(kt_hist_count(&f->m.detail_iv[KT_TOP_H_SEND]), 21);
+	assert_int_equal(kt_hist_count(&f->m.detail_iv[KT_TOP_H_SOJ]), 21);
+	/* a quiet interval: nothing in it, the totals since attach kept */
+	kt_agg_interval_reset(&f->a);
+	kt_test_event(&f->a, KT_EV_SEND, 0, 22, 300, 0);
+	kt_top_model_update(&f->m, &f->a, 1.0, 0, 0);
+	assert_int_equal(kt_hist_count(&f->m.detail_iv[KT_TOP_H_SEND]), 1);
+	assert_int_equal(kt_hist_count(&f->m.detail_iv[KT_TOP_H_RECV]), 0);
+	assert_int_equal(kt_hist_count(&f->m.detail_all[KT_TOP_H_SEND]), 22);
+	assert_int_equal(kt_hist_count(&f->m.detail_all[KT_TOP_H_RECV]), 21);
+	/* the detail follows its ring, not a position: re-sorting does not change it */
+	kt_top_model_set_sort(&f->m, KT_TOP_SORT_NAME, true);
+	assert_string_equal(kt_top_model_detail_row(&f->m)->name, "work.0");
+	kt_top_model_set_sort(&f->m, KT_TOP_SORT_NAME, false);
+	assert_string_equal(kt_top_model_detail_row(&f->m)->name, "work.0");
 	kt_top_model_set_detail(&f->m, NULL);
 	kt_top_model_update(&f->m, &f->a, 1.0, 0, 0);
 	assert_false(f->m.detail_ok);
+	assert_null(kt_top_model_detail_row(&f->m));
 }
 
 static void test_spark_scaling(void **state)

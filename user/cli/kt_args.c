@@ -11,7 +11,7 @@
 
 static const char *const subcmd_names[KT_SUBCMD_NR] = {
 	[KT_SUBCMD_LIST] = "list",     [KT_SUBCMD_FEATURES] = "features", [KT_SUBCMD_PMU] = "pmu",
-	[KT_SUBCMD_DAEMON] = "daemon", [KT_SUBCMD_DIFF] = "diff",
+	[KT_SUBCMD_DAEMON] = "daemon", [KT_SUBCMD_DIFF] = "diff",	  [KT_SUBCMD_TOP] = "top",
 };
 
 static const char *const subcmd_usage[KT_SUBCMD_NR] = {
@@ -115,7 +115,8 @@ void kt_args_unknown_cmd(const char *word, bool is_program, char *msg, size_t n)
 		snprintf(msg, n, "unknown command '%s' (did you mean '%s'?)", word, near);
 	else
 		snprintf(msg, n,
-			 "unknown command '%s' (commands: list, features, pmu, daemon, diff; see "
+			 "unknown command '%s' (commands: list, features, pmu, daemon, diff, top; "
+			 "see "
 			 "kaos-trace --help)",
 			 word);
 }

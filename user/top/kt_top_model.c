@@ -9,9 +9,10 @@
 void kt_top_model_init(struct kt_top_model *m)
 {
 	memset(m, 0, sizeof(*m));
-	kt_hist_init(&m->detail_send);
-	kt_hist_init(&m->detail_recv);
-	kt_hist_init(&m->detail_soj);
+	for (int i = 0; i < KT_TOP_NH; i++) {
+		kt_hist_init(&m->detail_iv[i]);
+		kt_hist_init(&m->detail_all[i]);
+	}
 }
 
 void kt_top_model_free(struct kt_top_model *m)
@@ -111,6 +112,13 @@ static void copy_hist(struct kt_hist *dst, const struct kt_hist *src)
 		kt_hist_reset(dst);
 }
 
+static void copy_detail(struct kt_top_model *m, int i, const struct kt_hist *iv,
+			const struct kt_hist *all)
+{
+	copy_hist(&m->detail_iv[i], iv);
+	copy_hist(&m->detail_all[i], all);
+}
+
 /* The interval's figures of one ring into its row. */
 static void fill_ring(struct kt_top_row *row, const struct kt_ring_agg *r, double secs)
 {
@@ -177,9 +185,11 @@ static int add_rings(struct kt_top_model *m, const struct kt_agg *a, double secs
 		fill_ring(row, r, secs);
 		row->seen = true;
 		if (detail_is(m, KT_TOP_RING, r->pid, r->exec_gen, r->ring_id)) {
-			copy_hist(&m->detail_send, r->s[KT_EV_SEND].dur_iv);
-			copy_hist(&m->detail_recv, r->s[KT_EV_RECV].dur_iv);
-			copy_hist(&m->detail_soj, r->s[KT_EV_RECV].soj_iv);
+			const struct kt_series *snd = &r->s[KT_EV_SEND], *rcv = &r->s[KT_EV_RECV];
+
+			copy_detail(m, KT_TOP_H_SEND, snd->dur_iv, snd->dur);
+			copy_detail(m, KT_TOP_H_RECV, rcv->dur_iv, rcv->dur);
+			copy_detail(m, KT_TOP_H_SOJ, rcv->soj_iv, rcv->soj);
 			m->detail_ok = true;
 		}
 	}
@@ -201,9 +211,9 @@ static int add_funcs(struct kt_top_model *m, const struct kt_agg *a, double secs
 		fill_func(row, a, f, secs);
 		row->seen = true;
 		if (detail_is(m, KT_TOP_FUNC, f->pid, 0, f->idx)) {
-			copy_hist(&m->detail_send, f->s.dur_iv);
-			kt_hist_reset(&m->detail_recv);
-			kt_hist_reset(&m->detail_soj);
+			copy_detail(m, KT_TOP_H_SEND, f->s.dur_iv, f->s.dur);
+			copy_detail(m, KT_TOP_H_RECV, NULL, NULL);
+			copy_detail(m, KT_TOP_H_SOJ, NULL, NULL);
 			m->detail_ok = true;
 		}
 	}
@@ -349,7 +359,17 @@ void kt_top_model_set_detail(struct kt_top_model *m, const struct kt_top_row *r)
 	m->detail_pid = r->pid;
 	m->detail_gen = r->exec_gen;
 	m->detail_id = r->id;
-	kt_hist_reset(&m->detail_send);
-	kt_hist_reset(&m->detail_recv);
-	kt_hist_reset(&m->detail_soj);
+	for (int i = 0; i < KT_TOP_NH; i++)
+		copy_detail(m, i, NULL, NULL);
+}
+
+const struct kt_top_row *kt_top_model_detail_row(const struct kt_top_model *m)
+{
+	for (int i = 0; m->detail_on && i < m->nrows; i++) {
+		const struct kt_top_row *r = &m->rows[i];
+
+		if (detail_is(m, r->kind, r->pid, r->exec_gen, r->id))
+			return r;
+	}
+	return NULL;
 }

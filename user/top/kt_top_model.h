@@ -34,6 +34,8 @@ enum kt_top_kind { KT_TOP_RING, KT_TOP_FUNC };
 
 /* Latency percentiles of one interval: p50, p99, p99.9 (ns; 0: no sample). */
 enum { KT_TOP_P50, KT_TOP_P99, KT_TOP_P999, KT_TOP_NP };
+/* The histograms of a ring in the detail view. */
+enum { KT_TOP_H_SEND, KT_TOP_H_RECV, KT_TOP_H_SOJ, KT_TOP_NH };
 
 struct kt_top_row {
 	enum kt_top_kind kind;
@@ -77,11 +79,15 @@ struct kt_top_model {
 	uint64_t lost_iv, lost; /* events lost in the ring buffer: last interval, total */
 	uint64_t events_iv;
 	uint64_t updates;
-	/* the ring asked for in detail: its last interval's histograms (detail_ok: found) */
+	/*
+	 * The row asked for in detail: its histograms (send, recv, sojourn; a
+	 * function: its calls in [0]) of the last interval and since attach,
+	 * copied at each update (detail_ok: it was found).
+	 */
 	bool detail_on, detail_ok;
 	uint32_t detail_pid, detail_gen, detail_id;
 	enum kt_top_kind detail_kind;
-	struct kt_hist detail_send, detail_recv, detail_soj;
+	struct kt_hist detail_iv[KT_TOP_NH], detail_all[KT_TOP_NH];
 };
 
 void kt_top_model_init(struct kt_top_model *m);
@@ -111,6 +117,9 @@ void kt_top_model_refresh(struct kt_top_model *m);
 
 /* Asks for the histograms of one row (copied at each update); NULL: none. */
 void kt_top_model_set_detail(struct kt_top_model *m, const struct kt_top_row *r);
+
+/* The row asked for with kt_top_model_set_detail, wherever the sort put it (NULL: gone). */
+const struct kt_top_row *kt_top_model_detail_row(const struct kt_top_model *m);
 
 /* Columns of the table, in display order. */
 enum kt_top_col {
