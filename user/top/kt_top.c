@@ -453,9 +453,16 @@ static int refresh_model(struct top *t, uint64_t now)
 		return 0;
 	}
 	clock_text(clk, sizeof(clk));
-	if (kt_top_plain(stdout, &t->m, plain_width(), clk) < 0)
-		return errno == EPIPE ? -1 : 1; /* a reader that stopped (| head) ends top */
-	return 0;
+	if (kt_top_plain(stdout, &t->m, plain_width(), clk) == 0)
+		return 0;
+	if (errno != EPIPE) {
+		fprintf(stderr, "kaos-trace: top: write stdout: %s\n", strerror(errno));
+		return 1;
+	}
+	/* a reader that stopped (| head) ends top, quietly: nothing is left to write */
+	if (!freopen("/dev/null", "w", stdout))
+		return 1;
+	return -1;
 }
 
 static void start_filter(struct top *t)

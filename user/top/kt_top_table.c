@@ -12,7 +12,7 @@ static const struct {
 	const char *title;
 	int width;
 } cols[KT_TOP_COL_NR] = {
-	[KT_TOP_COL_PID] = {"PID", 7},		[KT_TOP_COL_COMM] = {"COMM", 10},
+	[KT_TOP_COL_PID] = {"PID", 7},		[KT_TOP_COL_COMM] = {"COMM", 15},
 	[KT_TOP_COL_NAME] = {"RING/FUNC", 14},	[KT_TOP_COL_RATE] = {"MSGS/S", 7},
 	[KT_TOP_COL_SEND50] = {"SEND50", 8},	[KT_TOP_COL_SEND99] = {"SEND99", 8},
 	[KT_TOP_COL_SEND999] = {"SEND99.9", 8}, [KT_TOP_COL_RECV50] = {"RECV50", 8},
