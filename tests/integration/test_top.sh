@@ -137,4 +137,20 @@ timeout 60 "$KT" top -p "$P1" 2>"$TMP/head.err" | head -n 3 >"$TMP/head.txt" ||
 if "$KT" top -d 0s -p "$P1" 2>"$TMP/bad.err"; then fail "top -d 0s was accepted"; fi
 [ "$(wc -l <"$TMP/bad.err")" = 1 ] && grep -q "invalid interval" "$TMP/bad.err" ||
 	fail "bad -d: $(cat "$TMP/bad.err")"
+if "$KT" top --profile 99 -p "$P1" 2>"$TMP/bad.err"; then fail "top --profile was accepted"; fi
+grep -q "top has no view of stacks" "$TMP/bad.err" || fail "--profile: $(cat "$TMP/bad.err")"
+
+# bash completion: the subcommand, and top's options are those of its --help
+comp=$(dirname "$0")/../../deploy/kaos-trace.bash-completion
+complete_words() { # words of the command line (the last one is completed)
+	bash -c '. /usr/share/bash-completion/bash_completion; . "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}
+		_kaos_trace kaos-trace "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+		printf "%s\n" "${COMPREPLY[@]}" | sort' _ "$comp" "$@"
+}
+[ "$(complete_words kaos-trace to)" = top ] || fail "completion: top"
+diff <("$KT" top --help | sed -nE 's/^ +(-[^-], )?(--[a-z0-9-]+).*/\2/p' | sort -u) \
+	<(complete_words kaos-trace top --) >"$TMP/comp.err" ||
+	fail "completion's top options are not top --help's: $(cat "$TMP/comp.err")"
 echo "PASS: test_top"

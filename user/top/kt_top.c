@@ -236,11 +236,11 @@ static int parse_engine_opt(struct top_opts *o, int key, char *arg)
 		o->eo.no_usdt = true;
 		return 0;
 	case KT_OPT_PMU:
-		o->eo.pmu = arg;
-		return 0;
+		return bad("%s: top has no view of counters (use kaos-trace --pmu)", "--pmu");
 	case KT_OPT_PROFILE:
 	case KT_OPT_OFF_CPU:
 	case KT_OPT_OFF_CPU_MIN_US:
+		/* refused, not ignored: nothing top would show, and the collector costs */
 		return bad("%s: top has no view of stacks (use kaos-trace --folded FILE)",
 			   key == KT_OPT_PROFILE ? "--profile" : "--off-cpu");
 	default:
