@@ -150,13 +150,14 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 #               (test_deb, test_install) and
 #               vm-deps (kernel CI) below
 #   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
-#               libbpf-tools' funclatency (the tracers compared), python3 (the report)
+#               libbpf-tools' funclatency (the tracers compared), python3 (the report),
+#               tmux (bench_top.sh: kaos-trace top on a screen)
 DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
 	libjansson-dev libncurses-dev \
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
 	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev tmux
-BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3
+BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3 tmux
 
 # install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
 # installed yet. Serialised by a lock (with make -j two lists may install at once), and
