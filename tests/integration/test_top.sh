@@ -65,6 +65,22 @@ wait_pane "^ *$P1 work\.1 " "no row for work.1 of pid $P1"
 wait_pane "^ *$P2 work\.0 " "no row for work.0 of pid $P2"
 [ "$(row_pids | wc -l)" = 3 ] || fail "expected 3 rows: $(pane)"
 
+# pause: said in the header, and undone
+tm send-keys -t top Space
+wait_pane '\[PAUSED\]' "Space did not pause"
+tm send-keys -t top Space
+for _ in $(seq 1 100); do pane | grep -q PAUSED || break; sleep 0.1; done
+if pane | grep -q PAUSED; then fail "Space did not resume"; fi
+
+# resize: narrower, the sparkline drops out and the rows stay; back, it returns
+tm resize-window -t top -x 50 -y 20
+for _ in $(seq 1 100); do pane | grep -q 'P99 TREND' || break; sleep 0.1; done
+if pane | grep -q 'P99 TREND'; then fail "50 columns still show the sparkline: $(pane)"; fi
+wait_pane "^ *work\.1 " "no work.1 row at 50 columns"
+[ "$(pane | awk 'length > 50' | wc -l)" = 0 ] || fail "lines wider than 50 columns: $(pane)"
+tm resize-window -t top -x 80 -y 24
+wait_pane 'P99 TREND' "the sparkline did not come back at 80 columns"
+
 # sort: s five times from msgs/s is pid (lowest first); S reverses it
 lo=$((P1 < P2 ? P1 : P2)) hi=$((P1 < P2 ? P2 : P1))
 tm send-keys -t top s s s s s
