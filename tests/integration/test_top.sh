@@ -131,11 +131,14 @@ wait_pane '^done2$'
 cmp -s "$TMP/stty.before" "$TMP/stty.after2" || fail "stty settings changed after SIGTERM"
 
 # -- COMMAND: its exit leaves the last frame up, saying so; q gives its status
-tm send-keys -t top "clear; $KT top --sample 1 -- $WORK --msgs 2000 --exit 3 2>$TMP/top3.err; echo rc=\$?" Enter
+# (its output goes to --command-output, not over the screen)
+tm send-keys -t top "clear; $KT top --sample 1 --command-output $TMP/cmd.out -- $WORK --msgs 2000 --exit 3 2>$TMP/top3.err; echo rc=\$?" Enter
 wait_pane 'the command exited \(status 3\): q to quit' "no line for the command's exit"
 pane | grep -q 'work\.0' || fail "the last frame lost the command's ring: $(pane)"
 tm send-keys -t top q
 wait_pane '^rc=3$' "top did not exit with the command's status"
+grep -q '^ring 1 work.0 sent 2000 ' "$TMP/cmd.out" || fail "the command's output: $(cat "$TMP/cmd.out")"
+if pane | grep -q '^ring 1 work'; then fail "the command wrote on the screen: $(pane)"; fi
 stop_tmux
 
 # no terminal: one plain block per refresh; a reader that goes away ends top

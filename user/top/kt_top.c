@@ -70,8 +70,9 @@ struct top {
 	struct kt_engine e;
 	struct kt_top_model m;
 	struct kt_top_view v;
-	bool screen; /* curses (else plain text) */
-	bool ended;  /* every traced process exited: no more refreshes */
+	bool screen;	/* curses (else plain text) */
+	bool fds_moved; /* our stderr is the command's for a moment: notes wait */
+	bool ended;	/* every traced process exited: no more refreshes */
 	uint64_t refreshes;
 };
 
@@ -95,7 +96,7 @@ static void note(void *ctx, bool warning, const char *line)
 
 	(void)warning;
 	snprintf(t->v.status, sizeof(t->v.status), "%s", line);
-	if (!t->v.active)
+	if (!t->v.active && !t->fds_moved)
 		fprintf(stderr, "kaos-trace: %s\n", line);
 }
 
@@ -361,6 +362,7 @@ static int open_engine(struct top *t, char *err, size_t n)
 		return kt_engine_open(&t->e, &t->o.eo, err, n);
 	fflush(stdout);
 	fflush(stderr);
+	t->fds_moved = true;
 	if ((e = redirect(0, "/dev/null", O_RDONLY, &saved[0])) ||
 	    (e = redirect(1, out, O_WRONLY | O_CREAT | O_APPEND, &saved[1])) ||
 	    (e = redirect(2, out, O_WRONLY | O_CREAT | O_APPEND, &saved[2])))
@@ -372,6 +374,9 @@ static int open_engine(struct top *t, char *err, size_t n)
 			dup2(saved[fd], fd);
 			close(saved[fd]);
 		}
+	t->fds_moved = false;
+	if (t->v.status[0]) /* the last note said while stderr was the command's */
+		fprintf(stderr, "kaos-trace: %s\n", t->v.status);
 	if (e)
 		snprintf(err, n, "--command-output %s: %s", out, strerror(-e));
 	return rc;
