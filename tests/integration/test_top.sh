@@ -55,7 +55,7 @@ done
 tm new-session -d -s top -x 80 -y 24 "env -i PATH=$PATH TERM=xterm HOME=$HOME bash --norc --noprofile"
 tm send-keys -t top "PS1='PROMPT\$ '; stty -a >$TMP/stty.before; clear" Enter
 wait_pane '^PROMPT\$ ?$' "no shell prompt in the pane"
-tm send-keys -t top "$KT top --sample 1 -p $P1 -p $P2 2>$TMP/top.err; echo rc=\$?" Enter
+tm send-keys -t top "$KT top --sample 1 -p $P1 -p $P2 --alert 'send.p99 > 1ns' --alert 'recv.p99 > 1h' 2>$TMP/top.err; echo rc=\$?" Enter
 wait_pane 'RING/FUNC' "top's table never appeared"
 [ "$(alt_screen)" = 1 ] || fail "top does not use the alternate screen"
 echo go >&5
@@ -64,6 +64,9 @@ echo go >&6
 wait_pane "^ *$P1 work\.1 " "no row for work.1 of pid $P1"
 wait_pane "^ *$P2 work\.0 " "no row for work.0 of pid $P2"
 [ "$(row_pids | wc -l)" = 3 ] || fail "expected 3 rows: $(pane)"
+# the alert states: a line of their own above the status line
+wait_pane '^alerts: 1 firing, 0 pending, 1 ok; send\.p99 > 1ns FIRING \(' "no alert line"
+[ "$(pane | sed -n 23p | cut -c1-7)" = alerts: ] || fail "the alert line is not line 23: $(pane)"
 
 # pause: said in the header, and undone
 tm send-keys -t top Space

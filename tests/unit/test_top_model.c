@@ -10,7 +10,10 @@
 
 #include <cmocka.h>
 
+#include "kt_alert.h"
+#include "kt_rule.h"
 #include "kt_test_events.h"
+#include "kt_window.h"
 #include "kt_top_model.h"
 
 /* n sends on ring (counter from..from+n-1), each taking dur ns; recvs with sojourn too. */
@@ -309,6 +312,42 @@ static void test_plain_block(void **state)
 	free(text);
 }
 
+static void test_alert_line(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const texts[] = {"send.p99 > 1us", "recv.p99 > 1ms"};
+	struct kt_rule rules[2];
+	struct kt_rule_error re;
+	struct kt_alerts *al = kt_alerts_new();
+	uint64_t g[KT_WIN_G_NR] = {0};
+	struct kt_alert_src src = {
+		.agg = &f->a, .global = g, .now = 1000000000ull, .default_win = KT_WIN_ALL};
+	FILE *devnull = fopen("/dev/null", "w");
+	char line[512];
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(kt_rule_parse(texts[i], &rules[i], &re), 0);
+	assert_int_equal(kt_alerts_set_rules(al, rules, 2), 0);
+	kt_alerts_set_output(al, devnull, NULL, 0);
+	/* no rules: no line */
+	assert_int_equal(kt_top_alert_line(&f->m, line, sizeof(line)), KT_ALERT_OK);
+	assert_string_equal(line, "");
+	traffic(&f->a, 0, 1, 50, 2000);
+	kt_alerts_eval(al, &src);
+	kt_top_model_set_alerts(&f->m, al);
+	assert_int_equal(f->m.nalerts, 2);
+	assert_int_equal(kt_top_alert_line(&f->m, line, sizeof(line)), KT_ALERT_FIRING);
+	assert_non_null(strstr(line, "alerts: 1 firing, 0 pending, 1 ok; send.p99 > 1us FIRING ("));
+	assert_null(strstr(line, "recv.p99")); /* ok rules are only counted */
+	/* a short buffer is cut, never overrun */
+	assert_int_equal(kt_top_alert_line(&f->m, line, 12), KT_ALERT_FIRING);
+	assert_int_equal(strlen(line), 11);
+	kt_top_model_set_alerts(&f->m, NULL);
+	assert_int_equal(f->m.nalerts, 0);
+	kt_alerts_free(al);
+	fclose(devnull);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_columns_for_width),
 		cmocka_unit_test(test_cells),
 		cmocka_unit_test_setup_teardown(test_plain_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alert_line, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,10 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kt_addons.h"
 #include "kt_args.h"
 #include "kt_clock.h"
 #include "kt_engine.h"
 #include "kt_features.h"
+#include "kt_rule.h"
 #include "kt_top_model.h"
 #include "kt_top_view.h"
 #include "kt_units.h"
@@ -62,6 +64,9 @@ struct top_opts {
 	uint64_t iterations; /* -n: stop after this many refreshes (0: never) */
 	bool plain;
 	const char *cmd_output;
+	const char *alerts[TOP_MAX]; /* --alert RULE */
+	int nalerts;
+	const char *alert_log;
 	struct kt_engine_opts eo; /* the shared engine options as parsed */
 };
 
@@ -70,9 +75,10 @@ struct top {
 	struct kt_engine e;
 	struct kt_top_model m;
 	struct kt_top_view v;
-	bool screen;	/* curses (else plain text) */
-	bool fds_moved; /* our stderr is the command's for a moment: notes wait */
-	bool ended;	/* every traced process exited: no more refreshes */
+	struct kt_oneshot *extras; /* --alert: the one-shot's rules and windows */
+	bool screen;		   /* curses (else plain text) */
+	bool fds_moved;		   /* our stderr is the command's for a moment: notes wait */
+	bool ended;		   /* every traced process exited: no more refreshes */
 	uint64_t refreshes;
 };
 
@@ -102,7 +108,7 @@ static void note(void *ctx, bool warning, const char *line)
 
 /* ---------------------------------------------------------------- options */
 
-enum { OPT_PLAIN = 4000, OPT_CMD_OUTPUT };
+enum { OPT_PLAIN = 4000, OPT_CMD_OUTPUT, OPT_ALERT, OPT_ALERT_LOG };
 
 static const struct argp_option top_options[] = {
 	{"pid", 'p', "PID", 0, "Trace this process (repeatable)", 0},
@@ -112,6 +118,12 @@ static const struct argp_option top_options[] = {
 	{"plain", OPT_PLAIN, NULL, 0, "Plain text blocks even on a terminal", 0},
 	{"command-output", OPT_CMD_OUTPUT, "FILE", 0,
 	 "With a screen, where the output of -- COMMAND goes (default /dev/null)", 0},
+	{"alert", OPT_ALERT, "RULE", 0,
+	 "Alert rule, e.g. 'send.p99 > 1us' (repeatable; whole run unless 'over'): its state "
+	 "on a line of its own",
+	 0},
+	{"alert-log", OPT_ALERT_LOG, "FILE", 0,
+	 "Alert transitions as JSON lines (default: stderr in plain mode, none on a screen)", 0},
 	{NULL, 'h', NULL, 0, "Give this help list (as -?, --help)", -1},
 	{},
 };
@@ -184,6 +196,24 @@ static int parse_top_opt(struct top_opts *o, int key, char *arg)
 		return 0;
 	case OPT_CMD_OUTPUT:
 		o->cmd_output = arg;
+		return 0;
+	case OPT_ALERT: {
+		struct kt_rule r;
+		struct kt_rule_error re;
+		char eb[256];
+
+		if (o->nalerts == TOP_MAX)
+			return bad("too many --alert (max %s)", "64");
+		if (kt_rule_parse(arg, &r, &re)) {
+			fprintf(stderr, "kaos-trace top: --alert '%s': %s\n", arg,
+				kt_rule_strerror(&re, eb, sizeof(eb)));
+			return EINVAL;
+		}
+		o->alerts[o->nalerts++] = arg;
+		return 0;
+	}
+	case OPT_ALERT_LOG:
+		o->alert_log = arg;
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -303,6 +333,8 @@ static int parse_args(struct top_opts *o, int argc, char **argv)
 		return bad("%s", "nothing to trace: give -p PID, -b PATH or -- COMMAND"), 2;
 	if (o->cmd_output && !o->cmd)
 		return bad("%s", "--command-output needs -- COMMAND"), 2;
+	if (o->alert_log && !o->nalerts)
+		return bad("%s", "--alert-log needs at least one --alert RULE"), 2;
 	return 0;
 }
 
@@ -382,6 +414,21 @@ static int open_engine(struct top *t, char *err, size_t n)
 	return rc;
 }
 
+/* --alert: the one-shot's rules (windows for 'over'), evaluated every second. */
+static int start_alerts(struct top *t, char *err, size_t n)
+{
+	/* on a screen the states are shown; the transitions go to a log only if asked */
+	const char *log = t->o.alert_log ? t->o.alert_log : t->screen ? "/dev/null" : NULL;
+	struct kt_oneshot_opts oo = {.rules = t->o.alerts,
+				     .nrules = t->o.nalerts,
+				     .alert_log = log,
+				     .note = note,
+				     .note_ctx = t};
+
+	t->extras = kt_oneshot_start(&t->e.s, &oo, err, n);
+	return t->extras ? 0 : -1;
+}
+
 static int start(struct top *t)
 {
 	char err[1024];
@@ -397,6 +444,10 @@ static int start(struct top *t)
 		if (t->e.bpf_log)
 			kt_features_explain(stderr);
 		return rc;
+	}
+	if (t->o.nalerts && start_alerts(t, err, sizeof(err))) {
+		fprintf(stderr, "kaos-trace: %s\n", err);
+		return 1;
 	}
 	if (kt_engine_resume_command(&t->e, err, sizeof(err))) {
 		fprintf(stderr, "kaos-trace: %s\n", err);
@@ -450,6 +501,7 @@ static int refresh_model(struct top *t, uint64_t now)
 
 		if (kt_top_model_update(&t->m, snap.agg, secs, snap.tot.lost, snap.tot.lost_iv0))
 			note(t, true, "out of memory: some rows are not shown");
+		kt_top_model_set_alerts(&t->m, kt_oneshot_alerts(t->extras));
 	}
 	kt_engine_interval_reset(&t->e, now);
 	t->refreshes++;
@@ -612,6 +664,8 @@ static int run(struct top *t)
 			return 1;
 		}
 		now = kt_now_ns(CLOCK_MONOTONIC);
+		if (t->extras && !t->ended)
+			kt_oneshot_tick(t->extras, now);
 		if (!t->ended && kt_engine_tick(&t->e, now) > 0) {
 			if (!t->screen)
 				return refresh_model(t, now) > 0;
@@ -647,6 +701,13 @@ static int finish(struct top *t, int rc)
 	if (kt_engine_stop(&t->e))
 		rc = 1;
 	kt_top_view_close(&t->v);
+	if (t->extras) { /* its summary and unmatched rules: notes, on stderr now */
+		int unmatched;
+
+		if (kt_oneshot_finish(t->extras, &unmatched) < 0)
+			rc = 1;
+		t->extras = NULL;
+	}
 	running = t->e.child > 0 && t->e.child_status < 0;
 	if (running)
 		fprintf(stderr, "kaos-trace: top: the command (pid %d) still runs, untraced\n",

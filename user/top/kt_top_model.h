@@ -23,12 +23,14 @@
 #include <stdio.h>
 
 #include "kt_agg.h"
+#include "kt_alert.h"
 #include "kt_classify.h"
 #include "kt_hist.h"
 
 #define KT_TOP_SPARK	60 /* p99 history: the last 60 intervals (a minute at 1 s) */
 #define KT_TOP_FILTER	64 /* filter text, NUL included */
 #define KT_TOP_MAX_ROWS 4096
+#define KT_TOP_ALERTS	16 /* --alert rules shown */
 
 enum kt_top_kind { KT_TOP_RING, KT_TOP_FUNC };
 
@@ -67,7 +69,18 @@ enum kt_top_sort {
 	KT_TOP_SORT_NR,
 };
 
+/* An --alert rule as the last evaluation left it. */
+struct kt_top_alert {
+	char rule[KT_RULE_TEXT_MAX];
+	enum kt_alert_state state;
+	bool has_value;
+	double value; /* in unit's base */
+	enum kt_rule_unit unit;
+};
+
 struct kt_top_model {
+	struct kt_top_alert alerts[KT_TOP_ALERTS];
+	int nalerts;
 	struct kt_top_row *rows;
 	int nrows, cap;
 	int *vis; /* rows passing the filter, in sort order */
@@ -120,6 +133,16 @@ void kt_top_model_set_detail(struct kt_top_model *m, const struct kt_top_row *r)
 
 /* The row asked for with kt_top_model_set_detail, wherever the sort put it (NULL: gone). */
 const struct kt_top_row *kt_top_model_detail_row(const struct kt_top_model *m);
+
+/* The --alert rules' states (a NULL a: none), copied for the screen. */
+void kt_top_model_set_alerts(struct kt_top_model *m, const struct kt_alerts *a);
+/*
+ * The alerts in one line: "alerts: 1 firing, 1 pending, 2 ok; RULE FIRING
+ * (VALUE); RULE pending (VALUE)", firing rules first, then pending ones
+ * (cut at n); "" without rules. Returns the worst state (KT_ALERT_OK
+ * without rules).
+ */
+enum kt_alert_state kt_top_alert_line(const struct kt_top_model *m, char *buf, size_t n);
 
 /* Columns of the table, in display order. */
 enum kt_top_col {

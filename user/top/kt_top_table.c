@@ -224,6 +224,12 @@ int kt_top_plain(FILE *fp, const struct kt_top_model *m, int width, const char *
 		clock, m->interval_s, m->nvis, (unsigned long long)m->lost_iv,
 		(unsigned long long)m->lost, kt_top_sort_name(m->sort),
 		m->reverse ? " (reversed)" : "");
+	if (m->nalerts) {
+		char line[1024];
+
+		kt_top_alert_line(m, line, sizeof(line));
+		fprintf(fp, "%s\n", line);
+	}
 	for (int i = 0; i < nc; i++) {
 		int w = cs[i] == KT_TOP_COL_SPARK ? spark_w : kt_top_col_width(cs[i]);
 		bool left = cs[i] == KT_TOP_COL_NAME || cs[i] == KT_TOP_COL_COMM ||
@@ -240,4 +246,58 @@ int kt_top_plain(FILE *fp, const struct kt_top_model *m, int width, const char *
 	if (fflush(fp) || ferror(fp))
 		return -EIO;
 	return 0;
+}
+
+void kt_top_model_set_alerts(struct kt_top_model *m, const struct kt_alerts *a)
+{
+	int n = a ? kt_alerts_nrules(a) : 0;
+
+	m->nalerts = n < KT_TOP_ALERTS ? n : KT_TOP_ALERTS;
+	for (int i = 0; i < m->nalerts; i++) {
+		struct kt_top_alert *t = &m->alerts[i];
+		const struct kt_rule *r = kt_alerts_rule(a, i);
+
+		snprintf(t->rule, sizeof(t->rule), "%s", r->text);
+		t->unit = r->unit;
+		t->state = kt_alerts_state(a, i);
+		t->has_value = kt_alerts_last_value(a, i, &t->value);
+	}
+}
+
+/* Appends the rules in state st to buf at *len. */
+static void alerts_in(const struct kt_top_model *m, enum kt_alert_state st, char *buf, size_t n,
+		      size_t *len)
+{
+	static const char *const word[] = {"ok", "pending", "FIRING"};
+
+	for (int i = 0; i < m->nalerts && *len < n; i++) {
+		const struct kt_top_alert *t = &m->alerts[i];
+		char v[32] = "no data";
+
+		if (t->state != st)
+			continue;
+		if (t->has_value)
+			kt_alert_fmt_value(v, sizeof(v), t->unit, t->value);
+		*len += (size_t)snprintf(buf + *len, n - *len, "; %s %s (%s)", t->rule, word[st],
+					 v);
+	}
+}
+
+enum kt_alert_state kt_top_alert_line(const struct kt_top_model *m, char *buf, size_t n)
+{
+	int count[3] = {0};
+	size_t len;
+
+	buf[0] = 0;
+	if (!m->nalerts)
+		return KT_ALERT_OK;
+	for (int i = 0; i < m->nalerts; i++)
+		count[m->alerts[i].state <= KT_ALERT_FIRING ? m->alerts[i].state : 0]++;
+	len = (size_t)snprintf(buf, n, "alerts: %d firing, %d pending, %d ok",
+			       count[KT_ALERT_FIRING], count[KT_ALERT_PENDING], count[KT_ALERT_OK]);
+	alerts_in(m, KT_ALERT_FIRING, buf, n, &len);
+	alerts_in(m, KT_ALERT_PENDING, buf, n, &len);
+	return count[KT_ALERT_FIRING]	 ? KT_ALERT_FIRING
+	       : count[KT_ALERT_PENDING] ? KT_ALERT_PENDING
+					 : KT_ALERT_OK;
 }

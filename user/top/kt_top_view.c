@@ -138,6 +138,22 @@ static void draw_header(const struct kt_top_view *v, const struct kt_top_model *
 	clrtoeol();
 }
 
+/* The --alert rules' line, above the status line, in the worst state's colour. */
+static void draw_alerts(const struct kt_top_view *v, const struct kt_top_model *m)
+{
+	static const enum kt_severity sev[] = {KT_SEV_OK, KT_SEV_WARN, KT_SEV_BAD};
+	char line[1024];
+	enum kt_alert_state worst = kt_top_alert_line(m, line, sizeof(line));
+	attr_t a = sev_attr(v, sev[worst <= KT_ALERT_FIRING ? worst : 0]);
+
+	if (!m->nalerts)
+		return;
+	attron(a);
+	mvprintw(LINES - 2, 0, "%.*s", COLS, line);
+	attroff(a);
+	clrtoeol();
+}
+
 static void draw_status(const struct kt_top_view *v)
 {
 	move(LINES - 1, 0);
@@ -185,7 +201,7 @@ static void draw_table(struct kt_top_view *v, const struct kt_top_model *m)
 	enum kt_top_col cs[KT_TOP_COL_NR];
 	int spark_w, nc = kt_top_columns(COLS, cs, &spark_w);
 
-	v->page = LINES - 3;
+	v->page = LINES - 3 - (m->nalerts ? 1 : 0);
 	clamp(v, m);
 	draw_headings(cs, nc, spark_w);
 	for (int i = 0; i < v->page; i++) {
@@ -294,6 +310,7 @@ void kt_top_view_draw(struct kt_top_view *v, const struct kt_top_model *m)
 		draw_detail(m);
 	else
 		draw_table(v, m);
+	draw_alerts(v, m);
 	draw_status(v);
 	refresh();
 }
