@@ -312,6 +312,32 @@ static void test_plain_block(void **state)
 	free(text);
 }
 
+/* --func: a row per (process, function), its calls per second from the exact counts. */
+static void test_func_rows(void **state)
+{
+	struct fixture *f = *state;
+	static const struct kt_func_desc desc[] = {{.name = "busy", .module = "prog"}};
+	uint32_t pid = (uint32_t)getpid();
+	const struct kt_top_row *r;
+	char b[64];
+
+	kt_agg_set_funcs(&f->a, desc, 1);
+	traffic(&f->a, 0, 1, 5, 100);
+	kt_agg_func_count(&f->a, pid, 0, 4000);
+	kt_agg_interval_reset(&f->a);
+	kt_agg_func_count(&f->a, pid, 0, 4100);
+	assert_int_equal(kt_top_model_update(&f->m, &f->a, 2.0, 0, 0), 0);
+	assert_non_null(r = row_named(&f->m, "busy()"));
+	assert_int_equal(r->kind, KT_TOP_FUNC);
+	assert_int_equal(r->pid, pid);
+	assert_true(r->rate > 49.9 && r->rate < 50.1);
+	assert_string_equal(kt_top_cell(r, KT_TOP_COL_BP, b, sizeof(b)), "-");
+	assert_string_equal(r->comm, f->m.rows[0].comm); /* the process's name, as its rings' */
+	kt_top_model_set_filter(&f->m, "BUS");
+	assert_int_equal(f->m.nvis, 1);
+	assert_string_equal(vis_name(&f->m, 0), "busy()");
+}
+
 static void test_alert_line(void **state)
 {
 	struct fixture *f = *state;
@@ -360,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_columns_for_width),
 		cmocka_unit_test(test_cells),
 		cmocka_unit_test_setup_teardown(test_plain_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_func_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alert_line, setup, teardown),
 	};
 
