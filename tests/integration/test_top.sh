@@ -152,6 +152,16 @@ timeout 60 "$KT" top --sample 1 -n 2 -- "$WORK" --msgs 3000 --rings 2 --hold-ms 
 grep -Eq '^ *PID .*RING/FUNC +MSGS/S' "$TMP/plain.txt" || fail "no column headings"
 grep -Eq "^ *[0-9]+ +kt_workload +work\.1 " "$TMP/plain.txt" || fail "no row for work.1"
 if grep -q $'\e' "$TMP/plain.txt"; then fail "escape sequences in the plain text"; fi
+# --func: a row per function, its calls per second, named NAME()
+FUNCS=$B/tests/progs/kt_funcs
+if [ -x "$FUNCS" ]; then
+	timeout 60 "$KT" top -n 1 --func 'busy_*' -- "$FUNCS" --n20 2000 --hold-ms 3000 \
+		>"$TMP/func.txt" 2>"$TMP/func.err" || fail "top --func failed"
+	grep -Eq '^ *[0-9]+ +kt_funcs +busy_20us\(\) +[0-9.]+k? ' "$TMP/func.txt" ||
+		fail "no --func row: $(cat "$TMP/func.txt")"
+else
+	fail "missing $FUNCS (make)"
+fi
 timeout 60 "$KT" top -p "$P1" 2>"$TMP/head.err" | head -n 3 >"$TMP/head.txt" ||
 	fail "top | head did not end"
 [ "$(wc -l <"$TMP/head.txt")" = 3 ] || fail "top | head: $(cat "$TMP/head.txt")"
