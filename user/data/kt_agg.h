@@ -46,7 +46,7 @@ struct kt_ring_agg {
 	uint64_t name_ptr; /* where the name lives in the traced process */
 	bool closed;
 	bool closed_before_iv; /* closed before the current interval began */
-	bool filter_kept; /* passed the ring filter (kt_ring_filter) */
+	bool filter_kept;      /* passed the ring filter (kt_ring_filter) */
 	struct kt_series s[KT_EV_TYPES];
 	struct kt_ring_agg *next;
 };
@@ -106,6 +106,7 @@ struct kt_func_desc {
 	const char *module; /* basename of its file */
 	double bias_ns;	    /* probe time inside each measured latency (calibrated; 0: unknown) */
 	double pair_ns;	    /* what one probed call costs the process (calibrated; 0: unknown) */
+	double tail_ns;	    /* the same for a tail call of it (its entry probe: 0: unknown) */
 	uint32_t sample_every; /* 1 in N calls timed (--max-rate); counts are exact regardless */
 };
 
