@@ -540,11 +540,12 @@ static double measure_hit(struct kt_session *s)
 }
 
 /*
- * Once at start; the result prices every later hit. An earlier start on
- * this boot with this build and these options measured it already: its
- * figure is used (the measurement's attach and ~1,000 hits cost 10-50 ms
- * of start-up here).
+ * Once at start; the result prices every later hit. Earlier starts on this
+ * boot with this build and these options measured it already: their lowest
+ * figure is used once settled (kt_bootcache_min_get: the measurement's
+ * attach and ~1,000 hits cost 10-50 ms of start-up here).
  */
+#define CALIB_RECORDS_KEPT 16 /* builds of kaos-trace: the newest records */
 double kt_session_calibrate(struct kt_session *s)
 {
 	struct calib_key k;
@@ -554,14 +555,16 @@ double kt_session_calibrate(struct kt_session *s)
 	if (s->calib_link || s->hit_cached)
 		return s->hit_ns;
 	keyed = calib_key(s, &k, name, sizeof(name));
-	if (keyed && kt_bootcache_get(name, &k, sizeof(k), &s->hit_ns, sizeof(s->hit_ns)) &&
-	    s->hit_ns > 0) {
+	if (keyed && kt_bootcache_min_get(name, &k, sizeof(k), &s->hit_ns)) {
 		s->hit_cached = true;
 		return s->hit_ns;
 	}
 	s->hit_ns = measure_hit(s);
-	if (keyed && s->hit_ns > 0)
-		kt_bootcache_put(name, &k, sizeof(k), &s->hit_ns, sizeof(s->hit_ns));
+	if (keyed && s->hit_ns > 0) {
+		/* the lowest figure of this boot: one measured under load reads high */
+		s->hit_ns = kt_bootcache_min_put(name, &k, sizeof(k), s->hit_ns);
+		kt_bootcache_prune("probe-cost-", CALIB_RECORDS_KEPT);
+	}
 	return s->hit_ns;
 }
 

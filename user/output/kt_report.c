@@ -473,6 +473,7 @@ static void json_func(struct kt_json *w, const struct kt_agg *a, const struct kt
 	kt_json_kv_u64(w, "sample_every", d->sample_every ? d->sample_every : 1);
 	kt_json_kv_double(w, "probe_bias_ns", d->bias_ns);
 	kt_json_kv_double(w, "probe_pair_ns", d->pair_ns);
+	kt_json_kv_double(w, "probe_tail_ns", d->tail_ns);
 	kt_json_hist(w, "latency_raw", raw ? raw : &empty, secs);
 	kt_json_hist(w, "latency_corrected", corr ? corr : &empty, secs);
 	kt_json_hist_buckets(w, "latency_corrected_buckets", corr ? corr : &empty);
