@@ -10,6 +10,7 @@
  *   kaos-trace list --func PATTERN PID|PATH
  *   kaos-trace pmu list
  *   kaos-trace daemon ...                               (user/daemon/kt_daemon.c)
+ *   kaos-trace top ...                                  (user/top/kt_top.c)
  */
 #include <argp.h>
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include "kt_addons.h"
 #include "kt_agg.h"
 #include "kt_args.h"
+#include "kt_compare.h"
 #include "kt_diff_cmd.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
@@ -52,6 +54,7 @@
 #include "kt_session.h"
 #include "kt_target.h"
 #include "kt_timeline.h"
+#include "kt_top.h"
 #include "kt_units.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
@@ -709,6 +712,10 @@ static int run_subcommand(int argc, char **argv)
 		argv[1] = (char *)"kaos-trace daemon"; /* argp's name in its usage and errors */
 		return kt_daemon_main(argc - 1, argv + 1);
 	}
+	if (c == KT_SUBCMD_TOP) {
+		argv[1] = (char *)"kaos-trace top";
+		return kt_top_main(argc - 1, argv + 1);
+	}
 	switch (kt_args_asks(argc - 1, argv + 1)) {
 	case KT_ARGS_HELP:
 		fputs(kt_args_usage(c), stdout);
@@ -721,6 +728,13 @@ static int run_subcommand(int argc, char **argv)
 	}
 	if (c == KT_SUBCMD_DIFF) {
 		int status = kt_diff_cmd(argc, argv, stdout, msg, sizeof(msg));
+
+		if (msg[0])
+			fprintf(stderr, "kaos-trace: %s\n", msg);
+		return status;
+	}
+	if (c == KT_SUBCMD_COMPARE) {
+		int status = kt_compare_cmd(argc, argv, stdout, msg, sizeof(msg));
 
 		if (msg[0])
 			fprintf(stderr, "kaos-trace: %s\n", msg);

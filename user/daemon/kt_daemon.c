@@ -22,6 +22,8 @@
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_http.h"
+#include "kt_jsondir.h"
+#include "kt_pprof_http.h"
 #include "kt_log.h"
 #include "kt_offcpu.h"
 #include "kt_profile.h"
@@ -62,6 +64,7 @@ struct daemon {
 	struct kt_alerts *alerts;
 	FILE *alert_out;
 	struct kt_http *http;
+	struct kt_pprof_http *pprof; /* /debug/pprof on the same listener */
 	struct kt_timeline_sink tl;
 	bool stacks;  /* fixed at start: the BPF object is loaded once */
 	bool running; /* past start-up: the engine's lines are logged as "trace" */
@@ -108,6 +111,8 @@ enum {
 	OPT_TIMELINE_MAX,
 	OPT_FOLDED_DIR,
 	OPT_FOLDED_INTERVAL,
+	OPT_JSON_DIR,
+	OPT_JSON_INTERVAL,
 	OPT_RINGBUF,
 	OPT_CHECK,
 	OPT_OFF_CPU_MIN,
@@ -139,6 +144,11 @@ static const struct argp_option daemon_options[] = {
 	 "Write folded stacks per interval into DIR (enables stack capture)", 0},
 	{"folded-interval", OPT_FOLDED_INTERVAL, "DURATION", 0, "Folded file rotation (default 1m)",
 	 0},
+	{"json-dir", OPT_JSON_DIR, "DIR", 0,
+	 "Write an interval JSON report (histograms included: kaos-trace diff reads it) per "
+	 "interval into DIR",
+	 0},
+	{"json-interval", OPT_JSON_INTERVAL, "DURATION", 0, "JSON report interval (default 1m)", 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
 	/* --off-cpu-min-us's old name, kept for configs and scripts written for it */
 	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", OPTION_HIDDEN,
@@ -180,6 +190,8 @@ static const struct {
 	{OPT_TIMELINE_MAX, "timeline", "max_events"},
 	{OPT_FOLDED_DIR, "folded", "dir"},
 	{OPT_FOLDED_INTERVAL, "folded", "interval"},
+	{OPT_JSON_DIR, "json", "dir"},
+	{OPT_JSON_INTERVAL, "json", "interval"},
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
 	{KT_OPT_PROBE_COST, "daemon", "probe_cost"},
 	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
@@ -382,6 +394,8 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 	(void)method;
 	if (!strcmp(path, "/metrics"))
 		return serve_metrics(d, accept, r);
+	if (d->pprof && kt_pprof_http_handle(d->pprof, path, kt_now_ns(CLOCK_MONOTONIC), r))
+		return r->body || r->defer_ns ? 0 : -1;
 	if (!strcmp(path, "/healthz")) {
 		r->status = 200;
 		r->body = strdup("ok\n");
@@ -389,7 +403,8 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 		return r->body ? 0 : -1;
 	}
 	static const char index_page[] =
-		"kaos-trace daemon\n  /metrics  Prometheus/OpenMetrics text\n  /healthz  ok\n";
+		"kaos-trace daemon\n  /metrics  Prometheus/OpenMetrics text\n  /healthz  ok\n"
+		"  /debug/pprof/  pprof profiles of the next N seconds\n";
 
 	r->status = strcmp(path, "/") ? 404 : 200;
 	r->body = strdup(r->status == 200 ? index_page : "not found\n");
@@ -731,6 +746,10 @@ static int check_startable(const struct kt_config *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (c->json_dir[0] && access(c->json_dir, W_OK)) {
+		snprintf(err, errlen, "json dir %.512s: %s", c->json_dir, strerror(errno));
+		return -1;
+	}
 	if (c->timeline[0] && !path_writable(c->timeline)) {
 		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
 		return -1;
@@ -949,17 +968,35 @@ static void rotate_folded(struct daemon *d)
 		free(list);
 }
 
+/* --json-dir: this interval's report into a new file, then a new interval. */
+static void write_json(struct daemon *d)
+{
+	char path[PATH_MAX + 64];
+	struct kt_snapshot snap;
+	int err;
+
+	kt_engine_snapshot(&d->e, &snap);
+	err = kt_jsondir_write(d->cfg.json_dir, d->cfg.json_keep, snap.agg, &snap.tot, path,
+			       sizeof(path));
+	if (err)
+		kt_log(KT_LOG_ERROR, "json", "cannot write %s: %s", path, strerror(-err));
+	else
+		kt_log(KT_LOG_DEBUG, "json", "wrote %s", path);
+	kt_engine_interval_reset(&d->e, snap.now_ns);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int daemon_run(struct daemon *d)
 {
-	uint64_t next_tick, next_eval, next_folded;
+	uint64_t next_tick, next_eval, next_folded, next_json;
 	char err[1024];
 
 	d->start = kt_now_ns(CLOCK_MONOTONIC);
 	next_tick = d->start;
 	next_eval = d->start + d->cfg.eval_ns;
 	next_folded = d->start + d->cfg.folded_interval_ns;
+	next_json = d->start + d->cfg.json_interval_ns;
 	while (!stop_sig) {
 		struct pollfd p[1 + KT_HTTP_MAX_CONNS + 1];
 		int nh = 0, e;
@@ -983,6 +1020,7 @@ static int daemon_run(struct daemon *d)
 		kt_engine_tick(&d->e, now);
 		if (d->http)
 			kt_http_service(d->http, p + 1, nh, now);
+		kt_pprof_http_tick(d->pprof, d->http, now);
 		if (now >= next_tick) {
 			uint64_t g[KT_WIN_G_NR];
 
@@ -1011,6 +1049,10 @@ static int daemon_run(struct daemon *d)
 			rotate_folded(d);
 			next_folded = now + d->cfg.folded_interval_ns;
 		}
+		if (d->cfg.json_dir[0] && now >= next_json) {
+			write_json(d);
+			next_json = now + d->cfg.json_interval_ns;
+		}
 		if (reload_req) {
 			reload_req = 0;
 			reload(d);
@@ -1018,11 +1060,14 @@ static int daemon_run(struct daemon *d)
 	}
 	kt_log(KT_LOG_INFO, "stop", "%s: detaching %d probe links", strsignal(stop_sig),
 	       kt_session_nlinks(&d->e.s));
-	kt_engine_stop(&d->e); /* detach, then drain */
+	kt_pprof_http_shutdown(d->pprof, d->http); /* profiles being taken: 503 */
+	kt_engine_stop(&d->e);			   /* detach, then drain */
 	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
 		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
 	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
 		rotate_folded(d);
+	if (d->cfg.json_dir[0])
+		write_json(d); /* the last interval */
 	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
 		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
 	else if (err[0])
@@ -1117,6 +1162,10 @@ static int start_engine(struct daemon *d, const struct kt_config *c, char *err, 
 		snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(errno));
 		return 1;
 	}
+	if (c->json_dir[0] && access(c->json_dir, W_OK)) {
+		snprintf(err, errlen, "json dir %.512s: %s", c->json_dir, strerror(errno));
+		return 1;
+	}
 	/* before any BPF is loaded: the file itself is opened once the session runs */
 	if (c->timeline[0] && !path_writable(c->timeline)) {
 		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
@@ -1143,7 +1192,8 @@ static int start_service(struct daemon *d, struct kt_config *c, char *err, size_
 	d->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
 	d->alerts = kt_alerts_new();
 	d->prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
-	if (!d->win || !d->alerts || !d->prom_rings) {
+	d->pprof = kt_pprof_http_new(&d->e, c->folded_dir[0] != 0);
+	if (!d->win || !d->alerts || !d->prom_rings || !d->pprof) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -1212,6 +1262,7 @@ static void daemon_free(struct daemon *d)
 
 	kt_timeline_sink_close(&d->tl, ignored, sizeof(ignored));
 	kt_http_close(d->http);
+	kt_pprof_http_free(d->pprof);
 	kt_alerts_free(d->alerts);
 	kt_alert_log_close(d->alert_out);
 	kt_windows_free(d->win);
