@@ -274,6 +274,10 @@ static int parse_engine_opt(struct top_opts *o, int key, char *arg)
 		/* refused, not ignored: nothing top would show, and the collector costs */
 		return bad("%s: top has no view of stacks (use kaos-trace --folded FILE)",
 			   key == KT_OPT_PROFILE ? "--profile" : "--off-cpu");
+	case KT_OPT_ALLOC:
+	case KT_OPT_ALLOC_LIB:
+	case KT_OPT_ALLOC_SHORT:
+		return bad("%s: top has no view of the heap (use kaos-trace --alloc)", "--alloc");
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
