@@ -5,7 +5,8 @@
 #    ground truth exactly: allocations, bytes, free() calls, peak, leaked
 #    blocks and bytes; the leaks' stack is the leak phase's, in the [leak]
 #    tower; nothing is "freed, allocated before tracing"; the cost of one
-#    traced allocation, measured at start, is printed;
+#    traced allocation, measured at start, is printed; the process's entry
+#    in the final JSON has the same "alloc" object;
 #  - an exec (bash -c 'exec kt_alloc_workload'): the blocks bash held are
 #    released with its image, not leaks; the leaks are exactly the workload's;
 #  - --alloc-lib jemalloc and tcmalloc (preloaded, -p before the first
@@ -61,6 +62,11 @@ assert sum(s["leaked_bytes"] for s in leaks) == truth["leaked_bytes"], leaks
 assert all("phase_leaks" in s["stack"] for s in leaks), [s["stack"] for s in leaks]
 assert p["peak_time_ns"] > 0
 assert a["cost_ns_per_alloc"] > 0, a["cost_ns_per_alloc"]
+# the same figures in the process's own object of the final JSON
+procs = [q for q in final["processes"] if q["pid"] == truth["pid"]]
+assert len(procs) == 1 and "alloc" in procs[0], final["processes"]
+pa = procs[0]["alloc"]
+assert pa["exact"] is True and all(pa[k] == p[k] for k in p), (pa, p)
 PY
 grep -Eq "^\[leak\];.*;main;phase_leaks $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["leaked_bytes"])' "$TMP/truth.json")\$" \
 	"$TMP/aw.folded" || fail "no [leak] tower of phase_leaks with the leaked bytes"

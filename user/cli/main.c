@@ -594,6 +594,10 @@ static void report(struct outputs *out, bool final)
 	snap.tot.final = final;
 	if (final && out->json && (engine.offcpu || engine.alloc))
 		snap.tot.json_extra = json_collectors;
+	if (final && out->json && engine.alloc) {
+		snap.tot.json_proc_extra = kt_alloc_json_proc;
+		snap.tot.json_proc_extra_ctx = engine.alloc;
+	}
 	if (!final && out->json && engine.alloc) {
 		/* each interval: the heap now (the kernel's live sums) */
 		snap.tot.json_extra = kt_alloc_json_interval;

@@ -417,6 +417,13 @@ static void follow_procs(struct kt_alloc *a, const struct kt_agg *agg)
 	}
 }
 
+bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid)
+{
+	struct alloc_pid *p = a ? pid_find(a, pid) : NULL;
+
+	return p && p->symbols;
+}
+
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 {
 	uint64_t now;
@@ -648,6 +655,19 @@ int kt_alloc_json(struct kt_json *w, void *alloc)
 	kt_alloc_get_stats(a, &st);
 	return kt_alloc_data_json(&a->data, &st, w, JSON_TOP_SITES,
 				  a->sym ? kt_folded_sym_kt : NULL, a->sym);
+}
+
+int kt_alloc_json_proc(struct kt_json *w, uint32_t pid, void *alloc)
+{
+	struct kt_alloc *a = alloc;
+	struct kt_alloc_stats st;
+	int n = kt_alloc_collect(a);
+
+	if (n < 0)
+		return n;
+	kt_alloc_get_stats(a, &st);
+	return kt_alloc_data_json_proc(&a->data, &st, w, pid, JSON_TOP_SITES,
+				       a->sym ? kt_folded_sym_kt : NULL, a->sym);
 }
 
 int kt_alloc_json_interval(struct kt_json *w, void *alloc)

@@ -173,6 +173,15 @@ int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_sta
 int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
 		       struct kt_json *w, size_t top, kt_folded_sym_fn sym, void *ctx);
 
+/*
+ * Writes "alloc": {allocator, exact, dropped, the process's totals, its top
+ * sites and leaks} for pid into w's open object (nothing if pid was not
+ * traced): the member of each process of the final JSON. 0 or -errno.
+ */
+int kt_alloc_data_json_proc(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
+			    struct kt_json *w, uint32_t pid, size_t top, kt_folded_sym_fn sym,
+			    void *ctx);
+
 /* ---------------------------------------------------------------- the BPF side */
 
 /* Where a process's allocator lives: its file and its entry points' file offsets. */
@@ -224,6 +233,9 @@ int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target 
  */
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg);
 
+/* pid is traced and has allocated (its maps were read then). */
+bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid);
+
 /* Detaches and reads the maps (once). Sites or -errno. */
 int kt_alloc_collect(struct kt_alloc *a);
 const struct kt_alloc_data *kt_alloc_data(const struct kt_alloc *a);
@@ -234,6 +246,9 @@ void kt_alloc_set_start(struct kt_alloc *a, uint64_t t_start_ns);
 
 /* kaos-trace's final JSON: collects, writes "alloc". Signature of kt_report_totals.json_extra. */
 int kt_alloc_json(struct kt_json *w, void *alloc);
+
+/* kaos-trace's final JSON, per process: collects, writes its "alloc" (json_proc_extra). */
+int kt_alloc_json_proc(struct kt_json *w, uint32_t pid, void *alloc);
 
 /*
  * An interval's heap, read live (tracing on): writes "alloc_heap": [{pid,

@@ -823,6 +823,9 @@ int kt_engine_tick(struct kt_engine *e, uint64_t now)
 	}
 	kt_offcpu_tick(e->offcpu, &e->s.agg);
 	kt_alloc_tick(e->alloc, &e->s.agg);
+	/* a command without kaos probes joins the report (its "alloc") once it allocates */
+	if (e->child && kt_alloc_pid_allocated(e->alloc, e->child))
+		kt_agg_proc(&e->s.agg, (uint32_t)e->child);
 	track_exits(e, full);
 	if (e->s.scope && now >= e->next_sweep) {
 		kt_session_scope_sweep(&e->s);
