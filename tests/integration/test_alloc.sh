@@ -6,7 +6,8 @@
 #    blocks and bytes; the leaks' stack is the leak phase's, in the [leak]
 #    tower; nothing is "freed, allocated before tracing"; the cost of one
 #    traced allocation, measured at start, is printed; the process's entry
-#    in the final JSON has the same "alloc" object;
+#    in the final JSON has the same "alloc" object, also when the command
+#    never allocates (zeros);
 #  - an exec (bash -c 'exec kt_alloc_workload'): the blocks bash held are
 #    released with its image, not leaks; the leaks are exactly the workload's;
 #  - --alloc-lib jemalloc and tcmalloc (preloaded, -p before the first
@@ -71,6 +72,13 @@ PY
 grep -Eq "^\[leak\];.*;main;phase_leaks $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["leaked_bytes"])' "$TMP/truth.json")\$" \
 	"$TMP/aw.folded" || fail "no [leak] tower of phase_leaks with the leaked bytes"
 grep -q '^\[alloc\];.*;main;phase_plateau;block_alloc ' "$TMP/aw.folded" || fail "no [alloc] stack of the plateau"
+
+# a command that never allocates (every phase off): listed, with zeros
+"$KT" --alloc --json "$TMP/zero.json" -- "$AW" --allocs 0 --leaks 0 --plateau 0 --short 0 \
+	--free-null 0 --truth "$TMP/zero.truth" >"$TMP/zero.txt" 2>"$TMP/zero.err" ||
+	fail "kaos-trace --alloc on a program that does not allocate failed"
+json_check "$TMP/zero.json" \
+	"[(p['comm'], p['alloc']['allocs'], p['alloc']['leaked_blocks']) for p in final['processes']] == [('kt_alloc_worklo', 0, 0)]"
 
 # ---------------------------------------------------------------- an exec
 # bash allocates, then execs the workload: bash's outstanding blocks go with

@@ -800,6 +800,16 @@ static int all_exited(const struct kt_engine *e)
 	return live == 0;
 }
 
+/* --alloc: the command in the report (named after its program if it is gone). */
+static void add_alloc_command(struct kt_engine *e)
+{
+	struct kt_proc *p = kt_agg_proc(&e->s.agg, (uint32_t)e->child);
+	const char *base = strrchr(e->child_exe, '/');
+
+	if (p && (!p->comm[0] || !strcmp(p->comm, "?")))
+		snprintf(p->comm, sizeof(p->comm), "%.15s", base ? base + 1 : e->child_exe);
+}
+
 int kt_engine_tick(struct kt_engine *e, uint64_t now)
 {
 	bool full = now >= e->next_sampling;
@@ -825,7 +835,7 @@ int kt_engine_tick(struct kt_engine *e, uint64_t now)
 	kt_alloc_tick(e->alloc, &e->s.agg);
 	/* a command without kaos probes joins the report (its "alloc") once it allocates */
 	if (e->child && kt_alloc_pid_allocated(e->alloc, e->child))
-		kt_agg_proc(&e->s.agg, (uint32_t)e->child);
+		add_alloc_command(e);
 	track_exits(e, full);
 	if (e->s.scope && now >= e->next_sweep) {
 		kt_session_scope_sweep(&e->s);
@@ -885,6 +895,8 @@ int kt_engine_stop(struct kt_engine *e)
 	kt_session_detach_all(&e->s);
 	kt_func_detach(e->func);
 	kt_session_consume(&e->s);
+	if (e->alloc && e->child) /* in the report even if it never allocated */
+		add_alloc_command(e);
 	if (!e->prof)
 		return 0;
 	np = kt_profile_collect(e->prof, e->s.folded);
