@@ -73,12 +73,15 @@ grep -Eq "^\[leak\];.*;main;phase_leaks $(python3 -c 'import json,sys; print(jso
 	"$TMP/aw.folded" || fail "no [leak] tower of phase_leaks with the leaked bytes"
 grep -q '^\[alloc\];.*;main;phase_plateau;block_alloc ' "$TMP/aw.folded" || fail "no [alloc] stack of the plateau"
 
-# a command that never allocates (every phase off): listed, with zeros
-"$KT" --alloc --json "$TMP/zero.json" -- "$AW" --allocs 0 --leaks 0 --plateau 0 --short 0 \
+# a command that never allocates (every phase off): listed, with zeros;
+# --no-calibrate: no cost measured
+"$KT" --alloc --no-calibrate --json "$TMP/zero.json" -- "$AW" --allocs 0 --leaks 0 --plateau 0 --short 0 \
 	--free-null 0 --truth "$TMP/zero.truth" >"$TMP/zero.txt" 2>"$TMP/zero.err" ||
 	fail "kaos-trace --alloc on a program that does not allocate failed"
 json_check "$TMP/zero.json" \
-	"[(p['comm'], p['alloc']['allocs'], p['alloc']['leaked_blocks']) for p in final['processes']] == [('kt_alloc_worklo', 0, 0)]"
+	"[(p['comm'], p['alloc']['allocs'], p['alloc']['leaked_blocks']) for p in final['processes']] == [('kt_alloc_worklo', 0, 0)]" \
+	"final['alloc']['cost_ns_per_alloc'] is None"
+if grep -q 'cost to the process' "$TMP/zero.txt"; then fail "--no-calibrate: the cost was measured"; fi
 
 # ---------------------------------------------------------------- an exec
 # bash allocates, then execs the workload: bash's outstanding blocks go with
