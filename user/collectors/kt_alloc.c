@@ -589,6 +589,17 @@ static int collect_rings(struct kt_alloc *a)
 	return 0;
 }
 
+/*
+ * Newest first: each pid's entry probes go before its return probes, so no
+ * call is entered without a return probe to close it (a stashed call left
+ * open would make the thread's next calls look nested).
+ */
+static void detach_all(struct kt_alloc *a)
+{
+	while (a->nlinks)
+		bpf_link__destroy(a->links[--a->nlinks]);
+}
+
 int kt_alloc_collect(struct kt_alloc *a)
 {
 	uint64_t stack[KT_ALLOC_STACK_DEPTH];
@@ -598,9 +609,7 @@ int kt_alloc_collect(struct kt_alloc *a)
 		return a->collect_err ? a->collect_err : (int)a->data.nsites;
 	a->collected = true;
 	/* detach first: the sums stop moving while they are read */
-	for (size_t i = 0; i < a->nlinks; i++)
-		bpf_link__destroy(a->links[i]);
-	a->nlinks = 0;
+	detach_all(a);
 	bpf_link__destroy(a->exec_link);
 	a->exec_link = NULL;
 	for (size_t i = 0; i < a->npids; i++)
@@ -722,8 +731,7 @@ void kt_alloc_free(struct kt_alloc *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->nlinks; i++)
-		bpf_link__destroy(a->links[i]);
+	detach_all(a);
 	free(a->links);
 	bpf_link__destroy(a->exec_link);
 	kaos_alloc_bpf__destroy(a->skel);
