@@ -248,6 +248,8 @@ static void test_json_proc(void **state)
 	assert_non_null(strstr(s, "{\"alloc\":{\"allocator\":\"jemalloc\",\"exact\":true,"
 				  "\"dropped\":false,\"pid\":7,\"allocs\":102,"));
 	assert_null(strstr(s, "\"rings\"")); /* the rings are the top-level object's */
+	st.stale = 1; /* a call never seen returning: lower bounds */
+	assert_true(kt_alloc_stats_dropped(&st));
 	assert_non_null(strstr(s, "\"top_leaks\":[{"));
 	kt_json_free(&w);
 	kt_alloc_data_free(&d);

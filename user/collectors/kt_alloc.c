@@ -646,6 +646,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->proc_lost = v[KT_ALLOC_STAT_PROC_LOST];
 	st->nested = v[KT_ALLOC_STAT_NESTED];
 	st->thread_lost = v[KT_ALLOC_STAT_THREAD_LOST];
+	st->stale = v[KT_ALLOC_STAT_STALE];
 	st->t_start_ns = a->t_start_ns;
 	st->short_ns = a->o.short_ns;
 	st->exact = a->o.exact;
@@ -719,9 +720,10 @@ int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *di
 					a->sym ? kt_folded_sym_kt : NULL, a->sym);
 	fprintf(diag,
 		"kaos-trace: alloc: %llu calls lost, %llu blocks untracked, %llu calls not "
-		"charged to a stack, %llu without a user stack%s%s\n",
+		"charged to a stack, %llu without a user stack, %llu never seen returning%s%s\n",
 		(unsigned long long)st.call_lost, (unsigned long long)st.block_lost,
 		(unsigned long long)st.site_lost, (unsigned long long)st.stack_err,
+		(unsigned long long)st.stale,
 		kt_alloc_stats_dropped(&st) ? ": the figures are lower bounds" : "",
 		n < 0 ? ": collecting them failed" : "");
 	return n < 0 ? n : e;

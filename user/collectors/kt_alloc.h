@@ -147,6 +147,7 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f);
 /* What the report and the JSON say besides the data. */
 struct kt_alloc_stats {
 	uint64_t call_lost, block_lost, site_lost, stack_err, proc_lost, nested, thread_lost;
+	uint64_t stale;	     /* stashed calls never seen returning */
 	uint64_t t_start_ns; /* tracing started (CLOCK_MONOTONIC): peaks are relative */
 	uint64_t short_ns;   /* --alloc-short */
 	double cost_ns;	     /* measured cost of one traced allocation (0: unknown) */

@@ -182,7 +182,8 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f)
 
 bool kt_alloc_stats_dropped(const struct kt_alloc_stats *st)
 {
-	return st->call_lost || st->block_lost || st->site_lost || st->proc_lost || st->thread_lost;
+	return st->call_lost || st->block_lost || st->site_lost || st->proc_lost ||
+	       st->thread_lost || st->stale;
 }
 
 /* ---------------------------------------------------------------- views */
@@ -495,6 +496,7 @@ int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stat
 	kt_json_kv_u64(w, "blocks_untracked", st->block_lost);
 	kt_json_kv_u64(w, "sites_lost", st->site_lost);
 	kt_json_kv_u64(w, "stack_errors", st->stack_err);
+	kt_json_kv_u64(w, "calls_unreturned", st->stale);
 	json_rings(w, d);
 	kt_json_key(w, "processes");
 	kt_json_array_begin(w);
