@@ -227,19 +227,19 @@ static char **run_argv(const struct compare_args *a, int side, char *json)
 static int run_side(struct compare_run *c, int side, unsigned int r, char *msg, size_t n)
 {
 	char json[PATH_MAX + 32], log[PATH_MAX + 32], why[64], last[600];
-	char **argv;
+	char **argv, *copy;
 	int ws;
 
 	snprintf(json, sizeof(json), "%s/%c-round%u.json", c->dir, "AB"[side], r);
 	snprintf(log, sizeof(log), "%s/%c-round%u.log", c->dir, "AB"[side], r);
-	c->files[side][c->nfiles[side]] = strdup(json);
-	argv = run_argv(c->a, side, json);
-	if (!argv || !c->files[side][c->nfiles[side]]) {
-		free(argv);
+	copy = strdup(json);
+	if (copy)
+		c->files[side][c->nfiles[side]++] = copy; /* freed with the others */
+	argv = copy ? run_argv(c->a, side, json) : NULL;
+	if (!argv) {
 		snprintf(msg, n, "out of memory");
 		return KT_DIFF_EXIT_FAILURE;
 	}
-	c->nfiles[side]++;
 	ws = run_traced(argv, log);
 	free(argv);
 	if (stop_signal)
@@ -248,8 +248,8 @@ static int run_side(struct compare_run *c, int side, unsigned int r, char *msg, 
 		return 0;
 	describe_status(ws, why, sizeof(why));
 	last_words(log, last, sizeof(last));
-	snprintf(msg, n, "compare: CMD_%c (%s, round %u of %u) failed, %s: %s", "AB"[side],
-		 c -> a -> cmd[side][0], r, c -> a -> rounds, why, last);
+	snprintf(msg, n, "compare: CMD_%c (%s, round %u of %u) failed, %s: %s", side ? 'B' : 'A',
+		 c->a->cmd[side][0], r, c->a->rounds, why, last);
 	return KT_DIFF_EXIT_FAILURE;
 }
 
