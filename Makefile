@@ -158,7 +158,7 @@ DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
 	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev heaptrack zstd \
-	tmux
+	tmux libjemalloc2 libtcmalloc-minimal4
 BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3 heaptrack zstd \
 	tmux libenet-dev
 

@@ -90,6 +90,9 @@ struct kt_alloc_proc {
 	__u64 short_lived;     /* blocks freed within short_ns of their allocation */
 	__u64 failed;	       /* allocation calls that returned NULL/an error */
 	__u64 free_calls;      /* free() of a non-NULL pointer (frees: realloc's releases too) */
+	__u64 execs;	       /* execs of the process since it was traced */
+	__u64 exec_blocks;     /* blocks still outstanding at an exec: released with its image */
+	__u64 exec_bytes;
 };
 
 enum kt_alloc_stat {

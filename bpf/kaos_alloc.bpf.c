@@ -19,6 +19,10 @@
  * inside another allocator call is counted once, by the outer one (depth).
  * Large blocks that glibc serves with mmap (above M_MMAP_THRESHOLD) are
  * still malloc calls: they are seen here.
+ *
+ * An exec replaces the address space: the blocks of the image before are
+ * released with it (counted as such, not leaks), and the probes, filtered by
+ * pid, follow the new image if it maps the same allocator.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -308,5 +312,40 @@ int BPF_KPROBE(kaos_alloc_free, __u64 addr)
 	}
 	__sync_fetch_and_add(&p->free_calls, 1);
 	on_free(p, tgid, addr);
+	return 0;
+}
+
+struct exec_sweep {
+	__u32 tgid;
+	__u64 blocks, bytes;
+};
+
+static long sweep_block(struct bpf_map *map, struct kt_alloc_block_key *k, struct kt_alloc_block *b,
+			struct exec_sweep *sw)
+{
+	if (k->tgid != sw->tgid)
+		return 0;
+	sw->blocks++;
+	sw->bytes += b->size;
+	bpf_map_delete_elem(map, k);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(kaos_alloc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct exec_sweep sw = {.tgid = id >> 32};
+	struct kt_alloc_proc *pr = proc_of(sw.tgid);
+	__u32 tid = (__u32)id;
+
+	if (!pr)
+		return 0;
+	bpf_map_delete_elem(&alloc_calls, &tid);
+	bpf_for_each_map_elem(&alloc_blocks, sweep_block, &sw, 0);
+	__sync_fetch_and_add(&pr->execs, 1);
+	__sync_fetch_and_add(&pr->exec_blocks, sw.blocks);
+	__sync_fetch_and_add(&pr->exec_bytes, sw.bytes);
+	__sync_fetch_and_add(&pr->cur_bytes, -sw.bytes);
 	return 0;
 }

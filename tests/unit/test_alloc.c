@@ -5,7 +5,7 @@
  * process; allocations per message charged from the threads seen on each
  * ring only; the [alloc] and [leak] towers; the report (order, symbolized
  * sites, lower bounds, the per-ring line) and the JSON object; --alloc-lib
- * names.
+ * names; allocations inside kaos_ring_* calls found by their stacks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,14 +22,17 @@
 #include "kt_folded.h"
 #include "kt_json.h"
 
-/* Table symbolizer: 0xN000..0xN0ff is function fn<N>. */
+/* Table symbolizer: 0xN000..0xN0ff is function fn<N>, 0x9000..0x90ff kaos_ring_send. */
 static int fake_sym(void *ctx, uint32_t pid, uint64_t addr, char *buf, size_t n)
 {
 	(void)ctx;
 	(void)pid;
 	if (addr < 0x1000 || addr >= 0x10000 || (addr & 0xf00))
 		return -1;
-	snprintf(buf, n, "fn%llu", (unsigned long long)(addr >> 12));
+	if (addr >> 12 == 9)
+		snprintf(buf, n, "kaos_ring_send");
+	else
+		snprintf(buf, n, "fn%llu", (unsigned long long)(addr >> 12));
 	return 1;
 }
 
@@ -132,11 +135,12 @@ static void test_fold_towers(void **state)
 static struct kt_alloc_data sample_data(void)
 {
 	struct kt_alloc_data d = {0};
-	uint64_t a[2] = {0x1010, 0x2020}, b[1] = {0x4010};
+	uint64_t a[2] = {0x1010, 0x2020}, b[1] = {0x4010}, r[3] = {0x5010, 0x9020, 0x2020};
 	struct kt_alloc_proc_rec *p;
 
 	add_site(&d, 7, 1, a, 2, 100, 800);   /* many small */
 	add_site(&d, 7, 2, b, 1, 2, 1 << 20); /* few big */
+	add_site(&d, 7, 3, r, 3, 3, 24);      /* inside kaos_ring_send (its caller) */
 	assert_int_equal(kt_alloc_data_add_leak(&d, 7, 2, b, 1, 1 << 19), 0);
 	p = kt_alloc_data_proc(&d, 7);
 	p->allocs = 102;
@@ -176,6 +180,8 @@ static void test_report(void **state)
 	assert_non_null(strstr(buf, "peak heap: 1048576 bytes outstanding, 500.00ms after"));
 	assert_non_null(strstr(buf, "1 blocks, 524288 bytes"));
 	assert_non_null(strstr(buf, "freed, allocated before tracing: 3"));
+	assert_non_null(
+		strstr(buf, "inside kaos_ring_*/kaos_ipc_* calls (their stacks): 3 allocations"));
 	assert_non_null(strstr(buf, "cost to the process: ~21 us per allocation"));
 	calls = strstr(buf, "top allocators by calls");
 	bytes = strstr(buf, "top allocators by bytes");
@@ -215,6 +221,7 @@ static void test_json(void **state)
 	assert_non_null(strstr(s, "\"peak_bytes\":1048576,\"peak_time_ns\":500000000"));
 	assert_non_null(strstr(
 		s, "\"leaked_blocks\":1,\"leaked_bytes\":524288,\"freed_before_tracing\":3"));
+	assert_non_null(strstr(s, "\"allocs_in_ring_calls\":3,"));
 	/* top 1 by bytes: the big site; its stack root first */
 	assert_non_null(strstr(s, "\"top_sites\":[{\"allocs\":2,\"bytes\":1048576"));
 	assert_null(strstr(s, "\"bytes\":800,"));

@@ -430,6 +430,30 @@ static void test_split_argv(void **state)
 	assert_non_null(strstr(msg, "expected a program"));
 }
 
+/* --alloc's keys: alloc, alloc_lib (three names), alloc_short (a duration). */
+static void test_config_alloc(void **state)
+{
+	struct kt_config c;
+	char err[256];
+
+	(void)state;
+	kt_config_init(&c);
+	assert_false(c.alloc);
+	assert_int_equal(kt_config_parse(&c,
+					 "[daemon]\nalloc = yes\nalloc_lib = jemalloc\n"
+					 "alloc_short = 250us\n",
+					 "k.conf", err, sizeof(err)),
+			 0);
+	assert_true(c.alloc);
+	assert_string_equal(c.alloc_lib, "jemalloc");
+	assert_int_equal(c.alloc_short_ns, 250000);
+	kt_config_free(&c);
+	expect_bad("[daemon]\nalloc_lib = mimalloc\n",
+		   "alloc_lib: expected glibc, jemalloc or tcmalloc, got 'mimalloc'");
+	expect_bad("[daemon]\nalloc_short = 0\n", "alloc_short");
+	expect_bad("[daemon]\nalloc = maybe\n", "alloc");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_config_units),
 		cmocka_unit_test(test_config_collectors),
 		cmocka_unit_test(test_config_json),
+		cmocka_unit_test(test_config_alloc),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

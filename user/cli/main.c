@@ -594,6 +594,11 @@ static void report(struct outputs *out, bool final)
 	snap.tot.final = final;
 	if (final && out->json && (engine.offcpu || engine.alloc))
 		snap.tot.json_extra = json_collectors;
+	if (!final && out->json && engine.alloc) {
+		/* each interval: the heap now (the kernel's live sums) */
+		snap.tot.json_extra = kt_alloc_json_interval;
+		snap.tot.json_extra_ctx = engine.alloc;
+	}
 	kt_report_text(out->report_out, snap.agg, &snap.tot, opt.hist, !final);
 	if (out->json) {
 		kt_report_json(out->json, snap.agg, &snap.tot, !final);

@@ -30,6 +30,7 @@
 #define REFRESH_NS     200000000ull /* kt_alloc_tick: symbols at most every 200 ms */
 #define JSON_TOP_SITES 10
 #define REPORT_TOP     10
+#define RESOLVE_TRIES  20 /* kt_alloc_tick: polls a process's allocator is looked for */
 
 /* The entry points, in kt_alloc_target.off order. */
 enum entry {
@@ -68,6 +69,11 @@ struct alloc_pid {
 	struct kt_sym_program program;
 };
 
+struct resolve_try {
+	pid_t pid;
+	unsigned int tries;
+};
+
 struct kt_alloc {
 	struct kaos_alloc_bpf *skel;
 	struct kt_alloc_opts o;
@@ -77,11 +83,15 @@ struct kt_alloc {
 	size_t nlinks, caplinks;
 	struct alloc_pid *pids;
 	size_t npids, cappids;
+	struct resolve_try *tries; /* pids whose allocator was not found yet */
+	size_t ntries, captries;
 	uint64_t last_refresh, t_start_ns;
 	char self_exe[PATH_MAX];
 	struct kt_alloc_data data;
+	struct bpf_link *exec_link; /* sched_process_exec: an exec releases the image's blocks */
 	bool collected;
 	int collect_err;
+	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
 };
 
 /* ---------------------------------------------------------------- resolving */
@@ -240,6 +250,15 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 		kt_alloc_free(a);
 		return e;
 	}
+	a->exec_link = bpf_program__attach(a->skel->progs.kaos_alloc_exec);
+	if (!a->exec_link) {
+		e = -errno;
+		snprintf(err, n, "alloc: cannot attach to sched_process_exec: %s", strerror(-e));
+		kt_alloc_free(a);
+		return e;
+	}
+	if (!a->o.no_cost)
+		a->cost_ns = kt_alloc_measure_cost();
 	*out = a;
 	return 0;
 }
@@ -302,6 +321,14 @@ static struct alloc_pid *pid_find(struct kt_alloc *a, pid_t pid)
 	return NULL;
 }
 
+/* pid is not traced, and not tried again. */
+static void give_up_pid(struct kt_alloc *a, pid_t pid)
+{
+	if (pid_find(a, pid) || kt_array_reserve(a->pids, a->cappids, a->npids + 1))
+		return;
+	a->pids[a->npids++] = (struct alloc_pid){.pid = pid, .failed = true};
+}
+
 int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target *t, char *err,
 		    size_t n)
 {
@@ -356,29 +383,47 @@ static void capture_first(struct kt_alloc *a)
 	}
 }
 
+/* A pid whose allocator was not found yet (seen at its exec: ld.so maps libc after). */
+static struct resolve_try *try_get(struct kt_alloc *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->ntries; i++)
+		if (a->tries[i].pid == pid)
+			return &a->tries[i];
+	if (kt_array_reserve(a->tries, a->captries, a->ntries + 1))
+		return NULL;
+	a->tries[a->ntries] = (struct resolve_try){.pid = pid};
+	return &a->tries[a->ntries++];
+}
+
+/* -b processes once they are known (from then on: not exact), each attached once. */
+static void follow_procs(struct kt_alloc *a, const struct kt_agg *agg)
+{
+	for (const struct kt_proc *p = agg ? agg->procs : NULL; p; p = p->next) {
+		struct kt_alloc_target t;
+		struct resolve_try *r;
+		char err[256];
+
+		if (p->exited || pid_find(a, (pid_t)p->pid))
+			continue;
+		if (!kt_alloc_resolve(a->o.lib, (pid_t)p->pid, NULL, &t, err, sizeof(err))) {
+			kt_alloc_attach(a, (pid_t)p->pid, &t, err,
+					sizeof(err)); /* failed: marked */
+			continue;
+		}
+		r = try_get(a, (pid_t)p->pid);
+		if (!r ||
+		    ++r->tries >= RESOLVE_TRIES) /* no allocator (a static program): given up */
+			give_up_pid(a, (pid_t)p->pid);
+	}
+}
+
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 {
 	uint64_t now;
 
 	if (!a || a->collected)
 		return;
-	/* -b processes once they are known (from then on: not exact) */
-	for (const struct kt_proc *p = agg ? agg->procs : NULL; p; p = p->next) {
-		struct kt_alloc_target t;
-		char err[256];
-
-		if (pid_find(a, (pid_t)p->pid))
-			continue;
-		if (kt_alloc_resolve(a->o.lib, (pid_t)p->pid, NULL, &t, err, sizeof(err)) ||
-		    kt_alloc_attach(a, (pid_t)p->pid, &t, err, sizeof(err))) {
-			struct alloc_pid *e = pid_find(a, (pid_t)p->pid);
-
-			if (!e && !kt_array_reserve(a->pids, a->cappids, a->npids + 1))
-				a->pids[a->npids++] = (struct alloc_pid){.pid = (pid_t)p->pid};
-			if ((e = pid_find(a, (pid_t)p->pid)))
-				e->failed = true;
-		}
-	}
+	follow_procs(a, agg);
 	capture_first(a);
 	now = kt_now_ns(CLOCK_MONOTONIC);
 	if (now - a->last_refresh < REFRESH_NS)
@@ -436,6 +481,8 @@ static int collect_procs(struct kt_alloc *a)
 		r->short_lived = v.short_lived;
 		r->failed = v.failed;
 		r->free_calls = v.free_calls;
+		r->exec_blocks = v.exec_blocks;
+		r->exec_bytes = v.exec_bytes;
 	}
 	return 0;
 }
@@ -547,6 +594,8 @@ int kt_alloc_collect(struct kt_alloc *a)
 	for (size_t i = 0; i < a->nlinks; i++)
 		bpf_link__destroy(a->links[i]);
 	a->nlinks = 0;
+	bpf_link__destroy(a->exec_link);
+	a->exec_link = NULL;
 	for (size_t i = 0; i < a->npids; i++)
 		if (!a->pids[i].failed)
 			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
@@ -585,6 +634,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->short_ns = a->o.short_ns;
 	st->exact = a->o.exact;
 	st->lib = kt_alloc_lib_name(a->o.lib);
+	st->cost_ns = a->cost_ns;
 }
 
 int kt_alloc_json(struct kt_json *w, void *alloc)
@@ -598,6 +648,33 @@ int kt_alloc_json(struct kt_json *w, void *alloc)
 	kt_alloc_get_stats(a, &st);
 	return kt_alloc_data_json(&a->data, &st, w, JSON_TOP_SITES,
 				  a->sym ? kt_folded_sym_kt : NULL, a->sym);
+}
+
+int kt_alloc_json_interval(struct kt_json *w, void *alloc)
+{
+	struct kt_alloc *a = alloc;
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+	uint32_t key, next, *prev = NULL;
+
+	kt_json_key(w, "alloc_heap");
+	kt_json_array_begin(w);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_proc v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		kt_json_object_begin(w);
+		kt_json_kv_u64(w, "pid", key);
+		kt_json_kv_u64(w, "bytes", v.cur_bytes);
+		kt_json_kv_u64(w, "peak_bytes", v.peak_bytes);
+		kt_json_kv_u64(w, "allocs", v.allocs);
+		kt_json_kv_u64(w, "frees", v.frees);
+		kt_json_object_end(w);
+	}
+	kt_json_array_end(w);
+	return kt_json_error(w);
 }
 
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag)
@@ -628,8 +705,10 @@ void kt_alloc_free(struct kt_alloc *a)
 	for (size_t i = 0; i < a->nlinks; i++)
 		bpf_link__destroy(a->links[i]);
 	free(a->links);
+	bpf_link__destroy(a->exec_link);
 	kaos_alloc_bpf__destroy(a->skel);
 	kt_alloc_data_free(&a->data);
 	free(a->pids);
+	free(a->tries);
 	free(a);
 }

@@ -61,6 +61,7 @@ struct kt_alloc_proc_rec {
 	uint64_t peak_bytes, peak_ns; /* peak_ns: CLOCK_MONOTONIC */
 	uint64_t freed_before, short_lived, failed;
 	uint64_t free_calls; /* free() calls (frees: blocks released, by realloc too) */
+	uint64_t exec_blocks, exec_bytes;     /* outstanding at an exec: released with the image */
 	uint64_t leaked_blocks, leaked_bytes; /* outstanding at the end (tracked blocks) */
 };
 
@@ -193,6 +194,7 @@ struct kt_alloc_opts {
 	enum kt_alloc_lib lib;
 	uint64_t short_ns; /* 0: KT_ALLOC_SHORT_NS_DEFAULT */
 	bool exact;	   /* every process traced from its start (-- COMMAND alone) */
+	bool no_cost;	   /* do not measure the cost per allocation (kt_alloc_measure_cost) */
 };
 
 /*
@@ -233,8 +235,21 @@ void kt_alloc_set_start(struct kt_alloc *a, uint64_t t_start_ns);
 /* kaos-trace's final JSON: collects, writes "alloc". Signature of kt_report_totals.json_extra. */
 int kt_alloc_json(struct kt_json *w, void *alloc);
 
+/*
+ * An interval's heap, read live (tracing on): writes "alloc_heap": [{pid,
+ * bytes (outstanding now), peak_bytes, allocs, frees}] into w's open object.
+ * Signature of kt_report_totals.json_extra. 0 or -errno.
+ */
+int kt_alloc_json_interval(struct kt_json *w, void *alloc);
+
 /* kaos-trace's end of run: collect, fold into f (may be NULL), report to out, drops to diag. */
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag);
+
+/*
+ * Measures here what one traced allocation (with its free) costs a process:
+ * ns, or 0 if it could not be measured (kt_alloc_cost.c). A few ms; forks.
+ */
+double kt_alloc_measure_cost(void);
 
 void kt_alloc_free(struct kt_alloc *a);
 

@@ -261,6 +261,32 @@ static int sorted_sites(const struct kt_alloc_data *d, uint32_t tgid, enum site_
 	return (int)n;
 }
 
+/* Does a frame of s name a libkaos ring or IPC call (kaos_ring_*, kaos_ipc_*)? */
+static bool site_in_ring_call(const struct kt_alloc_site_rec *s, kt_folded_sym_fn sym, void *ctx)
+{
+	char name[FRAME_SZ];
+
+	for (size_t i = 0; sym && i < s->nframes; i++) {
+		frame_name(s, i, sym, ctx, name, sizeof(name));
+		if (!strncmp(name, "kaos_ring_", 10) || !strncmp(name, "kaos_ipc_", 9))
+			return true;
+	}
+	return false;
+}
+
+/* The allocations of tgid made inside libkaos ring/IPC calls (by their stacks). */
+static uint64_t allocs_in_ring_calls(const struct kt_alloc_data *d, uint32_t tgid,
+				     kt_folded_sym_fn sym, void *ctx)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < d->nsites; i++)
+		if (d->sites[i].tgid == tgid && d->sites[i].allocs &&
+		    site_in_ring_call(&d->sites[i], sym, ctx))
+			n += d->sites[i].allocs;
+	return n;
+}
+
 static void print_proc(const struct kt_alloc_proc_rec *p, const struct kt_alloc_stats *st,
 		       FILE *out)
 {
@@ -283,6 +309,11 @@ static void print_proc(const struct kt_alloc_proc_rec *p, const struct kt_alloc_
 	if (p->failed)
 		fprintf(out, "; failed allocations: %llu", (unsigned long long)p->failed);
 	fputc('\n', out);
+	if (p->exec_blocks)
+		fprintf(out,
+			"    released by an exec (outstanding then, not leaks): %llu blocks, %llu "
+			"bytes\n",
+			(unsigned long long)p->exec_blocks, (unsigned long long)p->exec_bytes);
 }
 
 static int print_top(const struct kt_alloc_data *d, enum site_order by, FILE *out, size_t top,
@@ -341,8 +372,13 @@ int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_sta
 		kt_alloc_stats_dropped(st) ? ", LOWER BOUNDS: events were dropped" : "");
 	if (!d->nprocs)
 		fprintf(out, "  (no allocation seen)\n");
-	for (size_t i = 0; i < d->nprocs; i++)
+	for (size_t i = 0; i < d->nprocs; i++) {
 		print_proc(&d->procs[i], st, out);
+		fprintf(out,
+			"    inside kaos_ring_*/kaos_ipc_* calls (their stacks): %llu "
+			"allocations\n",
+			(unsigned long long)allocs_in_ring_calls(d, d->procs[i].tgid, sym, ctx));
+	}
 	if (st->cost_ns > 0)
 		fprintf(out, "  cost to the process: ~%.0f us per allocation (measured here)\n",
 			st->cost_ns / 1000.0);
@@ -390,6 +426,8 @@ static void json_proc(struct kt_json *w, const struct kt_alloc_proc_rec *p,
 	kt_json_kv_u64(w, "freed_before_tracing", p->freed_before);
 	kt_json_kv_u64(w, "short_lived", p->short_lived);
 	kt_json_kv_u64(w, "failed", p->failed);
+	kt_json_kv_u64(w, "exec_released_blocks", p->exec_blocks);
+	kt_json_kv_u64(w, "exec_released_bytes", p->exec_bytes);
 }
 
 int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
@@ -431,6 +469,8 @@ int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stat
 
 		kt_json_object_begin(w);
 		json_proc(w, &d->procs[i], st);
+		kt_json_kv_u64(w, "allocs_in_ring_calls",
+			       allocs_in_ring_calls(d, d->procs[i].tgid, sym, ctx));
 		for (int by = BY_BYTES; by <= BY_LEAK; by++) {
 			if ((n = sorted_sites(d, d->procs[i].tgid, (enum site_order)by, &v)) < 0)
 				return n;
