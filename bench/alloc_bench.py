@@ -86,7 +86,7 @@ def kaos_totals(path, pid):
         if proc.get("pid") == pid and "alloc" in proc:
             a = proc["alloc"]
             return dict(allocs=a["allocs"], bytes=a["bytes_allocated"], peak=a["peak_bytes"],
-                        frees=a.get("frees"), leaked_blocks=a["leaked_blocks"],
+                        leaked_blocks=a["leaked_blocks"],
                         leaked_bytes=a["leaked_bytes"])
     raise ValueError(f"{path}: no alloc object for pid {pid}")
 
