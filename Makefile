@@ -259,6 +259,9 @@ $(B)/tests/progs/%_rdynamic: PROG_LDFLAGS := -rdynamic
 # *_static.c link libkaos.a in: libkaos' API is then the program's own .symtab globals.
 $(B)/tests/progs/%_static: LINK_KAOS := $(LIBKAOS_A) -pthread
 $(B)/tests/progs/%_static: $(LIBKAOS_A)
+# kt_static_alloc: fully static (no libkaos, no libc.so): --alloc has no allocator to probe
+$(B)/tests/progs/kt_static_alloc: PROG_LDFLAGS := -static
+$(B)/tests/progs/kt_static_alloc: LINK_KAOS :=
 # kt_plain: a program without libkaos (collectors on any process), with libz
 $(B)/tests/progs/kt_plain: LINK_KAOS := -Wl,--no-as-needed -lz
 # kt_alloc_workload: known allocations for heap tracers, no libkaos; -fno-builtin keeps

@@ -166,6 +166,8 @@ static const struct {
 	{KT_OPT_MAX_RATE, "daemon", "max_rate"},
 	{KT_OPT_PROFILE, "daemon", "profile"},
 	{KT_OPT_PMU, "daemon", "pmu"},
+	{KT_OPT_ALLOC_LIB, "daemon", "alloc_lib"},
+	{KT_OPT_ALLOC_SHORT, "daemon", "alloc_short"},
 	{OPT_LISTEN, "daemon", "listen"},
 	{OPT_LOG_FORMAT, "daemon", "log_format"},
 	{OPT_ALERT, "alerts", "rule"},
@@ -241,6 +243,10 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 	}
 	if (key == KT_OPT_OFF_CPU) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "off_cpu", "yes", "off-cpu"};
+		return 0;
+	}
+	if (key == KT_OPT_ALLOC) {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "alloc", "yes", "alloc"};
 		return 0;
 	}
 	if (key == KT_OPT_NO_USDT) {
@@ -407,7 +413,7 @@ static bool same_cstr(const char *a, const char *b)
 static int resolve_watches(const struct kt_config *c, struct kt_targets *tg, char *err,
 			   size_t errlen)
 {
-	bool optional = c->nfuncs || c->profile_hz || c->off_cpu; /* as the engine resolves */
+	bool optional = c->nfuncs || c->profile_hz || c->off_cpu || c->alloc; /* as the engine */
 
 	memset(tg, 0, sizeof(*tg));
 	for (int i = 0; i < c->nwatch && !(c->nfuncs && c->no_usdt); i++) {
@@ -523,6 +529,9 @@ static void keep_collectors(struct kt_config *old, struct kt_config *c)
 	c->no_usdt = old->no_usdt;
 	c->profile_hz = old->profile_hz;
 	memcpy(c->pmu, old->pmu, sizeof(c->pmu));
+	c->alloc = old->alloc;
+	memcpy(c->alloc_lib, old->alloc_lib, sizeof(c->alloc_lib));
+	c->alloc_short_ns = old->alloc_short_ns;
 }
 
 static void restart_only(const struct kt_config *old, const struct kt_config *c)
@@ -1063,6 +1072,9 @@ static struct kt_engine_opts engine_opts(struct daemon *d, const struct kt_confi
 		.max_rate = c->max_rate,
 		.no_usdt = c->no_usdt,
 		.profile_hz = c->profile_hz,
+		.alloc = c->alloc,
+		.alloc_lib = c->alloc_lib[0] ? c->alloc_lib : NULL,
+		.alloc_short_ns = c->alloc_short_ns,
 		.pmu = c->pmu[0] ? c->pmu : NULL,
 		.note = engine_note,
 		.note_ctx = d,

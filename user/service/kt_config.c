@@ -370,6 +370,17 @@ static int set_collector(struct kt_config *c, const char *key, const char *v, ch
 		return set_u32(&c->profile_hz, key, v, 1, 100000, msg, n);
 	if (!strcmp(key, "pmu"))
 		return set_path(c->pmu, sizeof(c->pmu), key, v, msg, n);
+	if (!strcmp(key, "alloc"))
+		return set_bool(&c->alloc, key, v, msg, n);
+	if (!strcmp(key, "alloc_lib")) {
+		if (strcmp(v, "glibc") && strcmp(v, "jemalloc") && strcmp(v, "tcmalloc"))
+			return bad(msg, n,
+				   "alloc_lib: expected glibc, jemalloc or tcmalloc, got '%s'%s", v,
+				   "");
+		return set_path(c->alloc_lib, sizeof(c->alloc_lib), key, v, msg, n);
+	}
+	if (!strcmp(key, "alloc_short"))
+		return set_duration(&c->alloc_short_ns, key, v, 1, msg, n);
 	if (!strcmp(key, "off_cpu_min_us")) {
 		/* as the CLI's --off-cpu-min-us: a duration, a bare number in microseconds */
 		if (kt_parse_duration_in(v, KT_NS_PER_US, &x) || x > 60 * KT_NS_PER_S)
