@@ -77,25 +77,32 @@ def heaptrack_print_calls(path):
 
 
 def kaos_totals(path, pid):
-    """The `alloc` object of the process in kaos-trace's final --json line."""
+    """The alloc figures of the process in kaos-trace's final --json line
+    (the top-level `alloc` object's processes[]); `leak_sites` maps the leaf
+    frame of each top leak to its leaked blocks."""
     with open(path) as fh:
         lines = [l for l in fh if l.strip()]
     if not lines:
         raise ValueError(f"{path} is empty")
-    for proc in json.loads(lines[-1]).get("processes", []):
-        if proc.get("pid") == pid and "alloc" in proc:
-            a = proc["alloc"]
-            return dict(allocs=a["allocs"], bytes=a["bytes_allocated"], peak=a["peak_bytes"],
-                        leaked_blocks=a["leaked_blocks"],
-                        leaked_bytes=a["leaked_bytes"])
-    raise ValueError(f"{path}: no alloc object for pid {pid}")
+    final = json.loads(lines[-1])
+    for a in final.get("alloc", {}).get("processes", []):
+        if a.get("pid") != pid:
+            continue
+        sites = {}
+        for leak in a.get("top_leaks", []):
+            leaf = leak["stack"][-1] if leak.get("stack") else "?"
+            sites[leaf] = sites.get(leaf, 0) + leak["leaked_blocks"]
+        return dict(allocs=a["allocs"], bytes=a["bytes_allocated"], peak=a["peak_bytes"],
+                    frees=a["frees"], leaked_blocks=a["leaked_blocks"],
+                    leaked_bytes=a["leaked_bytes"], leak_sites=sites)
+    raise ValueError(f"{path}: no alloc figures for pid {pid}")
 
 
 def kaos_available():
     if not os.access(KT, os.X_OK):
         return False
     r = subprocess.run([KT, "--help"], capture_output=True, text=True)
-    return "--alloc" in r.stdout + r.stderr
+    return "--alloc" in r.stdout
 
 
 def libc_path():

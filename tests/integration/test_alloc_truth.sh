@@ -9,8 +9,8 @@
 #    says. heaptrack 1.4 does not see memalign: these runs leave it out.
 #  - bench/alloc_peer.bt (bpftrace uprobes on libc, every function, memalign
 #    and free(NULL) included): all of the above exactly, and free(NULL).
-#  - kaos-trace --alloc -- COMMAND, once it has --alloc: exact counts, bytes
-#    and leaks, the peak within 1 %.
+#  - kaos-trace --alloc -- COMMAND (every function): exact counts, bytes,
+#    blocks released, leaks and leak sites, the peak within 1 %.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/bpftrace_lib.sh"
@@ -117,10 +117,7 @@ done
 echo "bpftrace agrees with the truth (every allocator function, free(NULL))"
 
 # kaos-trace --alloc, traced from the start: exact but for the peak (within 1 %)
-if ! "$KT" --help 2>&1 | grep -q -- '--alloc'; then
-	echo "NOTE: $KT has no --alloc yet: its check against the truth is not run" >&2
-	exit 0
-fi
+need "$KT"
 for n in a b; do
 	[ $n = a ] && args=("${CASE_A[@]}") || args=("${CASE_B[@]}")
 	"$KT" --alloc --json "$TMP/kt$n.json" -- "$AW" "${args[@]}" --truth "$TMP/kt$n.truth" \
@@ -129,5 +126,12 @@ for n in a b; do
 	python3 "$BENCH/alloc_bench.py" kaos-totals "$TMP/kt$n.json" "$pid" >"$TMP/kt$n.totals" ||
 		fail "kt$n: no alloc totals for pid $pid"
 	compare "kt$n" "$TMP/kt$n.totals" "$TMP/zero.json" within1pct
+	python3 - "$TMP/kt$n.truth" "$TMP/kt$n.totals" <<'PY' || fail "kt$n: the leak sites differ"
+import json, sys
+truth, kt = (json.load(open(f)) for f in sys.argv[1:3])
+want = {s["site"]: s["blocks"] for s in truth["leak_sites"] if s["blocks"]}
+if kt["leak_sites"] != want:
+    sys.exit(f"  kaos-trace {kt['leak_sites']}, truth {want}")
+PY
 done
 echo "kaos-trace --alloc agrees with the truth"
