@@ -89,6 +89,7 @@ struct kt_alloc_proc {
 	__u64 freed_before;    /* frees of blocks not seen allocated (before tracing) */
 	__u64 short_lived;     /* blocks freed within short_ns of their allocation */
 	__u64 failed;	       /* allocation calls that returned NULL/an error */
+	__u64 free_calls;      /* free() of a non-NULL pointer (frees: realloc's releases too) */
 };
 
 enum kt_alloc_stat {

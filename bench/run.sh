@@ -13,7 +13,9 @@
 # default the first two allowed), IPC_BENCH (1; 0 skips build/bench/bench_ipc, whose
 # knobs are in bench/bench_ipc.c), TRACE_BENCH (1; 0 skips bench/bench_trace.sh,
 # which runs after the rings and has its own knobs), ALLOC_BENCH (1; 0 skips
-# bench/bench_alloc.sh, heap tracers on one program, which runs last).
+# bench/bench_alloc.sh, heap tracers on one program), DIFF_BENCH (1; 0 skips
+# bench/bench_diff.sh, kaos-trace diff's detection and false-alarm rates, which
+# runs last and has its own knobs).
 # Exit status: 0, or 1 if a run failed verification or hung, 2 on bad set-up.
 set -u
 B=${B:-build}
@@ -307,5 +309,10 @@ fi
 # Heap tracers (heaptrack, bpftrace, kaos-trace --alloc) on one deterministic program.
 if [ "${ALLOC_BENCH:-1}" = 1 ]; then
 	"$(dirname "$0")/bench_alloc.sh" || status=1
+fi
+
+# Then whether kaos-trace diff tells a 10 % slowdown from noise.
+if [ "${DIFF_BENCH:-1}" = 1 ]; then
+	"$(dirname "$0")/bench_diff.sh" || status=1
 fi
 exit $status

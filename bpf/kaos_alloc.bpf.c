@@ -306,6 +306,7 @@ int BPF_KPROBE(kaos_alloc_free, __u64 addr)
 		stat_add(KT_ALLOC_STAT_NESTED); /* realloc(p, 0): realloc counts it */
 		return 0;
 	}
+	__sync_fetch_and_add(&p->free_calls, 1);
 	on_free(p, tgid, addr);
 	return 0;
 }

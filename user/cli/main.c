@@ -32,6 +32,7 @@
 #include "kt_addons.h"
 #include "kt_agg.h"
 #include "kt_args.h"
+#include "kt_compare.h"
 #include "kt_diff_cmd.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
@@ -716,6 +717,13 @@ static int run_subcommand(int argc, char **argv)
 	}
 	if (c == KT_SUBCMD_DIFF) {
 		int status = kt_diff_cmd(argc, argv, stdout, msg, sizeof(msg));
+
+		if (msg[0])
+			fprintf(stderr, "kaos-trace: %s\n", msg);
+		return status;
+	}
+	if (c == KT_SUBCMD_COMPARE) {
+		int status = kt_compare_cmd(argc, argv, stdout, msg, sizeof(msg));
 
 		if (msg[0])
 			fprintf(stderr, "kaos-trace: %s\n", msg);

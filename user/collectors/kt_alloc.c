@@ -401,6 +401,12 @@ static size_t read_stack(struct kt_alloc *a, int32_t id, uint64_t *stack)
 		return 0;
 	while (nf < KT_ALLOC_STACK_DEPTH && stack[nf])
 		nf++;
+	/*
+	 * Taken at the return: even the leaf is a return address. Its call
+	 * (addr - 1) is what symbolizes right, as kt_folded expects of a leaf.
+	 */
+	if (nf)
+		stack[0]--;
 	return nf;
 }
 
@@ -429,6 +435,7 @@ static int collect_procs(struct kt_alloc *a)
 		r->freed_before = v.freed_before;
 		r->short_lived = v.short_lived;
 		r->failed = v.failed;
+		r->free_calls = v.free_calls;
 	}
 	return 0;
 }

@@ -60,6 +60,7 @@ struct kt_alloc_proc_rec {
 	uint64_t allocs, frees, bytes_allocated, bytes_freed, cur_bytes;
 	uint64_t peak_bytes, peak_ns; /* peak_ns: CLOCK_MONOTONIC */
 	uint64_t freed_before, short_lived, failed;
+	uint64_t free_calls; /* free() calls (frees: blocks released, by realloc too) */
 	uint64_t leaked_blocks, leaked_bytes; /* outstanding at the end (tracked blocks) */
 };
 
@@ -69,7 +70,11 @@ struct kt_alloc_site_rec {
 	int32_t stack_id; /* -1: no stack */
 	uint64_t allocs, bytes;
 	uint64_t leaked_blocks, leaked_bytes;
-	uint64_t *stack; /* nframes user addresses, leaf (the caller of malloc) first; owned */
+	/*
+	 * nframes user addresses, leaf first: the call in the allocator's caller
+	 * (a lookup address), then return addresses, as kt_folded_add takes them. Owned.
+	 */
+	uint64_t *stack;
 	size_t nframes;
 };
 

@@ -187,11 +187,11 @@ bool kt_alloc_stats_dropped(const struct kt_alloc_stats *st)
 
 /* ---------------------------------------------------------------- views */
 
-/* The name of frame i of s: every frame is a return address (taken at malloc's return). */
+/* The name of frame i of s (see kt_alloc_site_rec.stack). */
 static void frame_name(const struct kt_alloc_site_rec *s, size_t i, kt_folded_sym_fn sym, void *ctx,
 		       char *name, size_t n)
 {
-	uint64_t addr = s->stack[i] - 1;
+	uint64_t addr = i ? s->stack[i] - 1 : s->stack[i]; /* a lookup address, then returns */
 
 	name[0] = 0;
 	if (!sym || sym(ctx, s->tgid, addr, name, n) < 0 || !name[0])
@@ -267,9 +267,11 @@ static void print_proc(const struct kt_alloc_proc_rec *p, const struct kt_alloc_
 	char b[32];
 	uint64_t at = p->peak_ns > st->t_start_ns ? p->peak_ns - st->t_start_ns : 0;
 
-	fprintf(out, "  pid %u: %llu allocations, %llu bytes allocated, %llu frees\n", p->tgid,
-		(unsigned long long)p->allocs, (unsigned long long)p->bytes_allocated,
-		(unsigned long long)p->frees);
+	fprintf(out,
+		"  pid %u: %llu allocations, %llu bytes allocated, %llu frees (%llu by free(), "
+		"the rest by realloc)\n",
+		p->tgid, (unsigned long long)p->allocs, (unsigned long long)p->bytes_allocated,
+		(unsigned long long)p->frees, (unsigned long long)p->free_calls);
 	fprintf(out, "    peak heap: %llu bytes outstanding, %s after tracing started\n",
 		(unsigned long long)p->peak_bytes, kt_fmt_ns(b, sizeof(b), at));
 	fprintf(out, "    outstanding at the end (leak candidates): %llu blocks, %llu bytes\n",
@@ -378,6 +380,7 @@ static void json_proc(struct kt_json *w, const struct kt_alloc_proc_rec *p,
 	kt_json_kv_u64(w, "allocs", p->allocs);
 	kt_json_kv_u64(w, "frees", p->frees);
 	kt_json_kv_u64(w, "bytes_allocated", p->bytes_allocated);
+	kt_json_kv_u64(w, "free_calls", p->free_calls);
 	kt_json_kv_u64(w, "bytes_freed", p->bytes_freed);
 	kt_json_kv_u64(w, "peak_bytes", p->peak_bytes);
 	kt_json_kv_u64(w, "peak_time_ns",

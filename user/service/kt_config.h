@@ -71,6 +71,10 @@ struct kt_config {
 	uint64_t folded_interval_ns;
 	int folded_keep;
 	bool folded_latency;
+	/* [json]: interval reports (kaos-trace diff reads them) */
+	char json_dir[PATH_MAX]; /* "": none */
+	uint64_t json_interval_ns;
+	int json_keep;
 	/* [timeline] */
 	char timeline[PATH_MAX];
 	uint64_t timeline_max;
