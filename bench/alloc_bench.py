@@ -93,7 +93,8 @@ def kaos_totals(path, pid):
             leaf = leak["stack"][-1] if leak.get("stack") else "?"
             sites[leaf] = sites.get(leaf, 0) + leak["leaked_blocks"]
         return dict(allocs=a["allocs"], bytes=a["bytes_allocated"], peak=a["peak_bytes"],
-                    frees=a["frees"], leaked_blocks=a["leaked_blocks"],
+                    frees=a["frees"], free_calls=a.get("free_calls"),
+                    leaked_blocks=a["leaked_blocks"],
                     leaked_bytes=a["leaked_bytes"], leak_sites=sites)
     raise ValueError(f"{path}: no alloc figures for pid {pid}")
 

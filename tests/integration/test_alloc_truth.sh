@@ -10,7 +10,7 @@
 #  - bench/alloc_peer.bt (bpftrace uprobes on libc, every function, memalign
 #    and free(NULL) included): all of the above exactly, and free(NULL).
 #  - kaos-trace --alloc -- COMMAND (every function): exact counts, bytes,
-#    blocks released, leaks and leak sites, the peak within 1 %.
+#    blocks released, free() calls, leaks and leak sites, the peak within 1 %.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/bpftrace_lib.sh"
@@ -126,12 +126,14 @@ for n in a b; do
 	python3 "$BENCH/alloc_bench.py" kaos-totals "$TMP/kt$n.json" "$pid" >"$TMP/kt$n.totals" ||
 		fail "kt$n: no alloc totals for pid $pid"
 	compare "kt$n" "$TMP/kt$n.totals" "$TMP/zero.json" within1pct
-	python3 - "$TMP/kt$n.truth" "$TMP/kt$n.totals" <<'PY' || fail "kt$n: the leak sites differ"
+	python3 - "$TMP/kt$n.truth" "$TMP/kt$n.totals" <<'PY' || fail "kt$n: leak sites or free() calls differ"
 import json, sys
 truth, kt = (json.load(open(f)) for f in sys.argv[1:3])
 want = {s["site"]: s["blocks"] for s in truth["leak_sites"] if s["blocks"]}
 if kt["leak_sites"] != want:
     sys.exit(f"  kaos-trace {kt['leak_sites']}, truth {want}")
+if kt["free_calls"] != truth["calls"]["free"]:
+    sys.exit(f"  free() calls: kaos-trace {kt['free_calls']}, truth {truth['calls']['free']}")
 PY
 done
 echo "kaos-trace --alloc agrees with the truth"
