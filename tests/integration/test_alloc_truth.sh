@@ -7,6 +7,8 @@
 #    released, leaked blocks and bytes, and the peak within 1 %; the leaks
 #    come from the four aw_leak_site_N call sites with the blocks the program
 #    says. heaptrack 1.4 does not see memalign: these runs leave it out.
+#  - valgrind (memcheck's heap summary, every function): allocations, blocks
+#    released, bytes, leaked blocks and bytes, and no memory error.
 #  - bench/alloc_peer.bt (bpftrace uprobes on libc, every function, memalign
 #    and free(NULL) included): all of the above exactly, and free(NULL).
 #  - kaos-trace --alloc -- COMMAND (every function): exact counts, bytes,
@@ -89,6 +91,25 @@ ht b "${CASE_B[@]}" --fns "$HT_FNS"
 compare b "$TMP/b.ht" "$TMP/base.ht" within1pct
 leak_sites b
 echo "heaptrack agrees with the truth (cases a and b)"
+
+# valgrind's memcheck replaces every allocator function (memalign included):
+# its heap summary is the truth's, with no memory error on the way
+command -v valgrind >/dev/null || fail "valgrind not installed (make test-deps)"
+valgrind --error-exitcode=3 "$AW" "${CASE_B[@]}" --truth "$TMP/vg.truth" >/dev/null 2>"$TMP/vg.err" ||
+	fail "vg: valgrind found errors or the program failed"
+python3 - "$TMP/vg.truth" "$TMP/vg.err" <<'PY' || fail "vg: valgrind's heap summary differs from the truth"
+import json, re, sys
+truth = json.load(open(sys.argv[1]))
+text = open(sys.argv[2]).read().replace(",", "")
+use = re.search(r"in use at exit: (\d+) bytes in (\d+) blocks", text)
+tot = re.search(r"total heap usage: (\d+) allocs (\d+) frees (\d+) bytes allocated", text)
+got = tuple(map(int, use.groups() + tot.groups()))
+want = (truth["leaked_bytes"], truth["leaked_blocks"], truth["allocs"],
+        truth["allocs"] - truth["leaked_blocks"], truth["bytes_allocated"])
+if got != want:
+    sys.exit(f"  valgrind {got}, truth {want} (leaked bytes, blocks, allocs, frees, bytes)")
+PY
+echo "valgrind agrees with the truth"
 
 # bpftrace on every allocator function (the program's default: memalign included)
 LIBC=$(ldd "$AW" | awk '$1 == "libc.so.6" {print $3}')
