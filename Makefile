@@ -82,7 +82,7 @@ USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iabi $(addprefix -I,$(USER_LAYERS:%/=%
 	-pthread
 # libpfm4 (--pmu) and libdw (symbols from separate debug files) are dlopen()ed
 # at first use: not linked, so a run that needs neither maps neither.
-LDLIBS_KT := -lbpf -lelf -lz -ljansson -lm -pthread
+LDLIBS_KT := -lbpf -lelf -lz -ljansson -lncursesw -ltinfo -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -150,13 +150,16 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 #               (test_deb, test_install) and
 #               vm-deps (kernel CI) below
 #   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
-#               libbpf-tools' funclatency (the tracers compared), python3 (the report)
+#               libbpf-tools' funclatency (the tracers compared), python3 (the report),
+#               tmux (bench_top.sh: kaos-trace top on a screen)
 DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
-	libjansson-dev \
+	libjansson-dev libncurses-dev \
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
-	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev heaptrack zstd
-BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3 heaptrack zstd
+	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev heaptrack zstd \
+	tmux
+BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3 heaptrack zstd \
+	tmux
 
 # install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
 # installed yet. Serialised by a lock (with make -j two lists may install at once), and
@@ -527,7 +530,7 @@ GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_f
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
-KT_STATIC_LIBS := -static -lbpf -lelf -lz -ljansson -lm -pthread
+KT_STATIC_LIBS := -static -lbpf -lelf -lz -ljansson -lncursesw -ltinfo -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 

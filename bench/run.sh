@@ -14,8 +14,9 @@
 # knobs are in bench/bench_ipc.c), TRACE_BENCH (1; 0 skips bench/bench_trace.sh,
 # which runs after the rings and has its own knobs), ALLOC_BENCH (1; 0 skips
 # bench/bench_alloc.sh, heap tracers on one program), DIFF_BENCH (1; 0 skips
-# bench/bench_diff.sh, kaos-trace diff's detection and false-alarm rates, which
-# runs last and has its own knobs).
+# bench/bench_diff.sh, kaos-trace diff's detection and false-alarm rates),
+# TOP_BENCH (1; 0 skips bench/bench_top.sh, kaos-trace top's own CPU, last; its
+# knobs are its own).
 # Exit status: 0, or 1 if a run failed verification or hung, 2 on bad set-up.
 set -u
 B=${B:-build}
@@ -314,5 +315,10 @@ fi
 # Then whether kaos-trace diff tells a 10 % slowdown from noise.
 if [ "${DIFF_BENCH:-1}" = 1 ]; then
 	"$(dirname "$0")/bench_diff.sh" || status=1
+fi
+
+# The live view's own cost: kaos-trace top's CPU at its default refresh.
+if [ "${TOP_BENCH:-1}" = 1 ]; then
+	"$(dirname "$0")/bench_top.sh" || status=1
 fi
 exit $status

@@ -346,9 +346,19 @@ static void test_config_collectors(void **state)
 	assert_int_equal(c.off_cpu_min_ns, 25000);
 	assert_int_equal(c.nwatch, 2);
 	assert_string_equal(c.watch[0], "/x");
-	/* their stacks are shown in the folded files only */
+	/* func stacks are shown in the folded files only */
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
-	assert_string_equal(err, "profile needs [folded] dir (--folded-dir DIR)");
+	assert_string_equal(err, "func needs [folded] dir (--folded-dir DIR)");
+	int nfuncs = c.nfuncs;
+
+	c.nfuncs = 0;
+	/* cpu stacks in the folded files, or on /debug/pprof/profile */
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(kt_config_set(&c, "daemon", "listen", "off", err, sizeof(err)), 0);
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "profile needs [folded] dir (--folded-dir DIR) or a listen "
+				 "address (/debug/pprof/profile)");
+	c.nfuncs = nfuncs;
 	assert_int_equal(kt_config_set(&c, "folded", "dir", "/tmp", err, sizeof(err)), 0);
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
 	kt_config_free(&c);
@@ -422,9 +432,12 @@ static void test_split_argv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ini),	      cmocka_unit_test(test_config_full),
-		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_load_reads),
-		cmocka_unit_test(test_split_argv),    cmocka_unit_test(test_config_units),
+		cmocka_unit_test(test_ini),
+		cmocka_unit_test(test_config_full),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_load_reads),
+		cmocka_unit_test(test_split_argv),
+		cmocka_unit_test(test_config_units),
 		cmocka_unit_test(test_config_collectors),
 		cmocka_unit_test(test_config_json),
 	};

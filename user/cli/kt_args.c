@@ -10,9 +10,9 @@
 #include "kt_event.h" /* KT_NAME_LEN */
 
 static const char *const subcmd_names[KT_SUBCMD_NR] = {
-	[KT_SUBCMD_LIST] = "list", [KT_SUBCMD_FEATURES] = "features",
-	[KT_SUBCMD_PMU] = "pmu",   [KT_SUBCMD_DAEMON] = "daemon",
-	[KT_SUBCMD_DIFF] = "diff", [KT_SUBCMD_COMPARE] = "compare",
+	[KT_SUBCMD_LIST] = "list",     [KT_SUBCMD_FEATURES] = "features", [KT_SUBCMD_PMU] = "pmu",
+	[KT_SUBCMD_DAEMON] = "daemon", [KT_SUBCMD_DIFF] = "diff",	  [KT_SUBCMD_COMPARE] = "compare",
+	[KT_SUBCMD_TOP] = "top",
 };
 
 static const char *const subcmd_usage[KT_SUBCMD_NR] = {
@@ -126,7 +126,7 @@ void kt_args_unknown_cmd(const char *word, bool is_program, char *msg, size_t n)
 	else
 		snprintf(msg, n,
 			 "unknown command '%s' (commands: list, features, pmu, daemon, diff, "
-			 "compare; see "
+			 "compare, top; see "
 			 "kaos-trace --help)",
 			 word);
 }

@@ -10,6 +10,7 @@
  *   kaos-trace list --func PATTERN PID|PATH
  *   kaos-trace pmu list
  *   kaos-trace daemon ...                               (user/daemon/kt_daemon.c)
+ *   kaos-trace top ...                                  (user/top/kt_top.c)
  */
 #include <argp.h>
 #include <errno.h>
@@ -53,6 +54,7 @@
 #include "kt_session.h"
 #include "kt_target.h"
 #include "kt_timeline.h"
+#include "kt_top.h"
 #include "kt_units.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
@@ -704,6 +706,10 @@ static int run_subcommand(int argc, char **argv)
 	if (c == KT_SUBCMD_DAEMON) {
 		argv[1] = (char *)"kaos-trace daemon"; /* argp's name in its usage and errors */
 		return kt_daemon_main(argc - 1, argv + 1);
+	}
+	if (c == KT_SUBCMD_TOP) {
+		argv[1] = (char *)"kaos-trace top";
+		return kt_top_main(argc - 1, argv + 1);
 	}
 	switch (kt_args_asks(argc - 1, argv + 1)) {
 	case KT_ARGS_HELP:

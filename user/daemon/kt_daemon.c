@@ -23,6 +23,7 @@
 #include "kt_folded.h"
 #include "kt_http.h"
 #include "kt_jsondir.h"
+#include "kt_pprof_http.h"
 #include "kt_log.h"
 #include "kt_offcpu.h"
 #include "kt_profile.h"
@@ -63,6 +64,7 @@ struct daemon {
 	struct kt_alerts *alerts;
 	FILE *alert_out;
 	struct kt_http *http;
+	struct kt_pprof_http *pprof; /* /debug/pprof on the same listener */
 	struct kt_timeline_sink tl;
 	bool stacks;  /* fixed at start: the BPF object is loaded once */
 	bool running; /* past start-up: the engine's lines are logged as "trace" */
@@ -392,6 +394,8 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 	(void)method;
 	if (!strcmp(path, "/metrics"))
 		return serve_metrics(d, accept, r);
+	if (d->pprof && kt_pprof_http_handle(d->pprof, path, kt_now_ns(CLOCK_MONOTONIC), r))
+		return r->body || r->defer_ns ? 0 : -1;
 	if (!strcmp(path, "/healthz")) {
 		r->status = 200;
 		r->body = strdup("ok\n");
@@ -399,7 +403,8 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 		return r->body ? 0 : -1;
 	}
 	static const char index_page[] =
-		"kaos-trace daemon\n  /metrics  Prometheus/OpenMetrics text\n  /healthz  ok\n";
+		"kaos-trace daemon\n  /metrics  Prometheus/OpenMetrics text\n  /healthz  ok\n"
+		"  /debug/pprof/  pprof profiles of the next N seconds\n";
 
 	r->status = strcmp(path, "/") ? 404 : 200;
 	r->body = strdup(r->status == 200 ? index_page : "not found\n");
@@ -1015,6 +1020,7 @@ static int daemon_run(struct daemon *d)
 		kt_engine_tick(&d->e, now);
 		if (d->http)
 			kt_http_service(d->http, p + 1, nh, now);
+		kt_pprof_http_tick(d->pprof, d->http, now);
 		if (now >= next_tick) {
 			uint64_t g[KT_WIN_G_NR];
 
@@ -1054,7 +1060,8 @@ static int daemon_run(struct daemon *d)
 	}
 	kt_log(KT_LOG_INFO, "stop", "%s: detaching %d probe links", strsignal(stop_sig),
 	       kt_session_nlinks(&d->e.s));
-	kt_engine_stop(&d->e); /* detach, then drain */
+	kt_pprof_http_shutdown(d->pprof, d->http); /* profiles being taken: 503 */
+	kt_engine_stop(&d->e);			   /* detach, then drain */
 	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
 		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
 	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
@@ -1185,7 +1192,8 @@ static int start_service(struct daemon *d, struct kt_config *c, char *err, size_
 	d->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
 	d->alerts = kt_alerts_new();
 	d->prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
-	if (!d->win || !d->alerts || !d->prom_rings) {
+	d->pprof = kt_pprof_http_new(&d->e, c->folded_dir[0] != 0);
+	if (!d->win || !d->alerts || !d->prom_rings || !d->pprof) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -1254,6 +1262,7 @@ static void daemon_free(struct daemon *d)
 
 	kt_timeline_sink_close(&d->tl, ignored, sizeof(ignored));
 	kt_http_close(d->http);
+	kt_pprof_http_free(d->pprof);
 	kt_alerts_free(d->alerts);
 	kt_alert_log_close(d->alert_out);
 	kt_windows_free(d->win);

@@ -68,7 +68,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		return 0; /* calibration events of our own */
 	uint64_t dropped = s->agg.ring_filter ? s->agg.ring_filter->dropped : 0;
 
-	kt_agg_add(&s->agg, e, size);
+	struct kt_ring_agg *ring = kt_agg_add(&s->agg, e, size);
 	if (s->agg.ring_filter && s->agg.ring_filter->dropped != dropped)
 		return 0; /* -r NAME left its ring out: no stack, timeline slice or alert either */
 	/* every event, stack or not: a send's own time needs its waits */
@@ -91,8 +91,16 @@ static int handle_event(void *ctx, void *data, size_t size)
 		const char *ev = s->event_name ? s->event_name(s->event_name_ctx, e)
 					       : kt_event_type_name(e->type);
 
-		kt_folded_add_probe(s->folded, e->pid, p ? p->comm : NULL, ev,
-				    (const uint64_t *)e->stack, nframes, w);
+		char ring_label[KT_NAME_LEN];
+
+		/* pprof's ring label: its name, its id until the name is known */
+		if (ring && ring->name[0])
+			snprintf(ring_label, sizeof(ring_label), "%s", ring->name);
+		else if (ring)
+			snprintf(ring_label, sizeof(ring_label), "%u", ring->ring_id);
+		kt_folded_add_probe_ring(s->folded, e->pid, p ? p->comm : NULL, ev,
+					 ring ? ring_label : NULL, (const uint64_t *)e->stack,
+					 nframes, w);
 	}
 	for (int i = 0; i < s->nhooks; i++)
 		s->hooks[i].fn(s->hooks[i].ctx, e, size);
@@ -532,11 +540,12 @@ static double measure_hit(struct kt_session *s)
 }
 
 /*
- * Once at start; the result prices every later hit. An earlier start on
- * this boot with this build and these options measured it already: its
- * figure is used (the measurement's attach and ~1,000 hits cost 10-50 ms
- * of start-up here).
+ * Once at start; the result prices every later hit. Earlier starts on this
+ * boot with this build and these options measured it already: their lowest
+ * figure is used once settled (kt_bootcache_min_get: the measurement's
+ * attach and ~1,000 hits cost 10-50 ms of start-up here).
  */
+#define CALIB_RECORDS_KEPT 16 /* builds of kaos-trace: the newest records */
 double kt_session_calibrate(struct kt_session *s)
 {
 	struct calib_key k;
@@ -546,14 +555,16 @@ double kt_session_calibrate(struct kt_session *s)
 	if (s->calib_link || s->hit_cached)
 		return s->hit_ns;
 	keyed = calib_key(s, &k, name, sizeof(name));
-	if (keyed && kt_bootcache_get(name, &k, sizeof(k), &s->hit_ns, sizeof(s->hit_ns)) &&
-	    s->hit_ns > 0) {
+	if (keyed && kt_bootcache_min_get(name, &k, sizeof(k), &s->hit_ns)) {
 		s->hit_cached = true;
 		return s->hit_ns;
 	}
 	s->hit_ns = measure_hit(s);
-	if (keyed && s->hit_ns > 0)
-		kt_bootcache_put(name, &k, sizeof(k), &s->hit_ns, sizeof(s->hit_ns));
+	if (keyed && s->hit_ns > 0) {
+		/* the lowest figure of this boot: one measured under load reads high */
+		s->hit_ns = kt_bootcache_min_put(name, &k, sizeof(k), s->hit_ns);
+		kt_bootcache_prune("probe-cost-", CALIB_RECORDS_KEPT);
+	}
 	return s->hit_ns;
 }
 

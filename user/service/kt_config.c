@@ -721,16 +721,18 @@ int kt_config_check(const struct kt_config *c, char *err, size_t errlen)
 			 KT_WIN_MAX);
 		return -1;
 	}
-	if (c->profile_hz && !c->folded_dir[0]) {
-		/* the daemon shows its stacks in the folded files only */
-		snprintf(err, errlen, "profile needs [folded] dir (--folded-dir DIR)");
-		return -1;
-	}
 	if (c->nfuncs && !c->folded_dir[0] && !c->json_dir[0]) {
 		/* --func's calls: in the folded files, its latencies in the JSON reports */
 		snprintf(
 			err, errlen,
 			"func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
+		return -1;
+	}
+	if (c->profile_hz && !c->folded_dir[0] && !c->listen[0]) {
+		/* CPU stacks go to the folded files or /debug/pprof/profile */
+		snprintf(err, errlen,
+			 "profile needs [folded] dir (--folded-dir DIR) or a listen address "
+			 "(/debug/pprof/profile)");
 		return -1;
 	}
 	if (c->sample && c->budget_pct) {
