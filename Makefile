@@ -269,9 +269,10 @@ $(B)/tests/progs/kt_static_alloc: LINK_KAOS :=
 # kt_plain: a program without libkaos (collectors on any process), with libz
 $(B)/tests/progs/kt_plain: LINK_KAOS := -Wl,--no-as-needed -lz
 # kt_alloc_workload: known allocations for heap tracers, no libkaos; -fno-builtin keeps
-# every malloc/free call (GCC may drop pairs it sees through)
+# every malloc/free call (GCC may drop pairs it sees through), no tail calls: each
+# allocation has its call site (aw_leak_site_N) on the stack
 $(B)/tests/progs/kt_alloc_workload: LINK_KAOS :=
-$(B)/tests/progs/kt_alloc_workload: PROG_LDFLAGS := -fno-builtin
+$(B)/tests/progs/kt_alloc_workload: PROG_LDFLAGS := -fno-builtin -fno-optimize-sibling-calls
 # kt_symbols calls an IFUNC of libkt_ifunc.so (linked, not dlopen()ed: its GOT holds the choice)
 $(B)/tests/progs/kt_symbols: PROG_LDFLAGS := -Wl,--no-as-needed -L$(B)/tests/progs -lkt_ifunc
 $(B)/tests/progs/kt_symbols: $(B)/tests/progs/libkt_ifunc.so
