@@ -19,7 +19,7 @@ shared() {
 		sed -nE 's/^ +(-[^-], )?(--[a-z0-9-]+).*/\2/p'
 }
 diff <(shared) <(shared daemon) >"$TMP/shared.diff" || fail "shared options differ: $(cat "$TMP/shared.diff")"
-[ "$(shared daemon | wc -l)" -eq 13 ] || fail "shared options: $(shared daemon | tr '\n' ' ')"
+[ "$(shared daemon | wc -l)" -eq 16 ] || fail "shared options: $(shared daemon | tr '\n' ' ')"
 
 # bad_flags NAME PATTERN ARGS...: one line matching PATTERN on stderr, exit 2
 bad_flags() {
