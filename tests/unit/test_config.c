@@ -346,10 +346,10 @@ static void test_config_collectors(void **state)
 	assert_int_equal(c.off_cpu_min_ns, 25000);
 	assert_int_equal(c.nwatch, 2);
 	assert_string_equal(c.watch[0], "/x");
-	/* func stacks are shown in the folded files, their latencies in the JSON reports */
+	/* func calls go to the folded files or the JSON reports */
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
-	assert_string_equal(err,
-			    "func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
+	assert_string_equal(
+		err, "func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
 	int nfuncs = c.nfuncs;
 
 	c.nfuncs = 0;
