@@ -156,8 +156,8 @@ DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g
 	libjansson-dev libncurses-dev \
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
-	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev tmux
-BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3 tmux
+	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev heaptrack zstd tmux
+BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3 heaptrack zstd tmux
 
 # install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
 # installed yet. Serialised by a lock (with make -j two lists may install at once), and
@@ -260,8 +260,15 @@ $(B)/tests/progs/%_rdynamic: PROG_LDFLAGS := -rdynamic
 # *_static.c link libkaos.a in: libkaos' API is then the program's own .symtab globals.
 $(B)/tests/progs/%_static: LINK_KAOS := $(LIBKAOS_A) -pthread
 $(B)/tests/progs/%_static: $(LIBKAOS_A)
+# kt_static_alloc: fully static (no libkaos, no libc.so): --alloc has no allocator to probe
+$(B)/tests/progs/kt_static_alloc: PROG_LDFLAGS := -static
+$(B)/tests/progs/kt_static_alloc: LINK_KAOS :=
 # kt_plain: a program without libkaos (collectors on any process), with libz
 $(B)/tests/progs/kt_plain: LINK_KAOS := -Wl,--no-as-needed -lz
+# kt_alloc_workload: known allocations for heap tracers, no libkaos; -fno-builtin keeps
+# every malloc/free call (GCC may drop pairs it sees through)
+$(B)/tests/progs/kt_alloc_workload: LINK_KAOS :=
+$(B)/tests/progs/kt_alloc_workload: PROG_LDFLAGS := -fno-builtin
 # kt_symbols calls an IFUNC of libkt_ifunc.so (linked, not dlopen()ed: its GOT holds the choice)
 $(B)/tests/progs/kt_symbols: PROG_LDFLAGS := -Wl,--no-as-needed -L$(B)/tests/progs -lkt_ifunc
 $(B)/tests/progs/kt_symbols: $(B)/tests/progs/libkt_ifunc.so

@@ -358,6 +358,38 @@ static void test_config_collectors(void **state)
 	expect_bad("[daemon]\nfunc =\n", "func: empty");
 }
 
+/* [json]: the daemon's interval reports; --func's latencies need no folded dir with them */
+static void test_config_json(void **state)
+{
+	(void)state;
+	const char *text = "[daemon]\n"
+			   "func = busy_*\n"
+			   "[json]\n"
+			   "dir = /tmp\n"
+			   "interval = 10s\n"
+			   "keep = 7\n"
+			   "[watch]\n"
+			   "binary = /x\n";
+	struct kt_config c;
+	char err[256];
+
+	kt_config_init(&c);
+	assert_int_equal(c.json_interval_ns, 60000000000ull); /* 1m by default */
+	assert_int_equal(kt_config_parse(&c, text, "k.conf", err, sizeof(err)), 0);
+	assert_string_equal(c.json_dir, "/tmp");
+	assert_int_equal(c.json_interval_ns, 10000000000ull);
+	assert_int_equal(c.json_keep, 7);
+	if (kt_config_check(&c, err, sizeof(err)))
+		fail_msg("check: %s", err);
+	c.json_dir[0] = '\0';
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "func needs [folded] dir or [json] dir"));
+	kt_config_free(&c);
+	expect_bad("[json]\ninterval = 10ms\n", "interval: invalid duration");
+	expect_bad("[json]\nkeep = 0\n", "keep: expected a number 1..100000");
+	expect_bad("[json]\nwhat = 1\n", "unknown key 'what' in [json]");
+}
+
 static void test_split_argv(void **state)
 {
 	(void)state;
@@ -394,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_load_reads),
 		cmocka_unit_test(test_split_argv),    cmocka_unit_test(test_config_units),
 		cmocka_unit_test(test_config_collectors),
+		cmocka_unit_test(test_config_json),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

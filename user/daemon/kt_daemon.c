@@ -22,6 +22,7 @@
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_http.h"
+#include "kt_jsondir.h"
 #include "kt_log.h"
 #include "kt_offcpu.h"
 #include "kt_profile.h"
@@ -108,6 +109,8 @@ enum {
 	OPT_TIMELINE_MAX,
 	OPT_FOLDED_DIR,
 	OPT_FOLDED_INTERVAL,
+	OPT_JSON_DIR,
+	OPT_JSON_INTERVAL,
 	OPT_RINGBUF,
 	OPT_CHECK,
 	OPT_OFF_CPU_MIN,
@@ -139,6 +142,11 @@ static const struct argp_option daemon_options[] = {
 	 "Write folded stacks per interval into DIR (enables stack capture)", 0},
 	{"folded-interval", OPT_FOLDED_INTERVAL, "DURATION", 0, "Folded file rotation (default 1m)",
 	 0},
+	{"json-dir", OPT_JSON_DIR, "DIR", 0,
+	 "Write an interval JSON report (histograms included: kaos-trace diff reads it) per "
+	 "interval into DIR",
+	 0},
+	{"json-interval", OPT_JSON_INTERVAL, "DURATION", 0, "JSON report interval (default 1m)", 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
 	/* --off-cpu-min-us's old name, kept for configs and scripts written for it */
 	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", OPTION_HIDDEN,
@@ -166,6 +174,8 @@ static const struct {
 	{KT_OPT_MAX_RATE, "daemon", "max_rate"},
 	{KT_OPT_PROFILE, "daemon", "profile"},
 	{KT_OPT_PMU, "daemon", "pmu"},
+	{KT_OPT_ALLOC_LIB, "daemon", "alloc_lib"},
+	{KT_OPT_ALLOC_SHORT, "daemon", "alloc_short"},
 	{OPT_LISTEN, "daemon", "listen"},
 	{OPT_LOG_FORMAT, "daemon", "log_format"},
 	{OPT_ALERT, "alerts", "rule"},
@@ -178,6 +188,8 @@ static const struct {
 	{OPT_TIMELINE_MAX, "timeline", "max_events"},
 	{OPT_FOLDED_DIR, "folded", "dir"},
 	{OPT_FOLDED_INTERVAL, "folded", "interval"},
+	{OPT_JSON_DIR, "json", "dir"},
+	{OPT_JSON_INTERVAL, "json", "interval"},
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
 	{KT_OPT_PROBE_COST, "daemon", "probe_cost"},
 	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
@@ -241,6 +253,10 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 	}
 	if (key == KT_OPT_OFF_CPU) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "off_cpu", "yes", "off-cpu"};
+		return 0;
+	}
+	if (key == KT_OPT_ALLOC) {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "alloc", "yes", "alloc"};
 		return 0;
 	}
 	if (key == KT_OPT_NO_USDT) {
@@ -407,7 +423,7 @@ static bool same_cstr(const char *a, const char *b)
 static int resolve_watches(const struct kt_config *c, struct kt_targets *tg, char *err,
 			   size_t errlen)
 {
-	bool optional = c->nfuncs || c->profile_hz || c->off_cpu; /* as the engine resolves */
+	bool optional = c->nfuncs || c->profile_hz || c->off_cpu || c->alloc; /* as the engine */
 
 	memset(tg, 0, sizeof(*tg));
 	for (int i = 0; i < c->nwatch && !(c->nfuncs && c->no_usdt); i++) {
@@ -523,6 +539,9 @@ static void keep_collectors(struct kt_config *old, struct kt_config *c)
 	c->no_usdt = old->no_usdt;
 	c->profile_hz = old->profile_hz;
 	memcpy(c->pmu, old->pmu, sizeof(c->pmu));
+	c->alloc = old->alloc;
+	memcpy(c->alloc_lib, old->alloc_lib, sizeof(c->alloc_lib));
+	c->alloc_short_ns = old->alloc_short_ns;
 }
 
 static void restart_only(const struct kt_config *old, const struct kt_config *c)
@@ -721,6 +740,10 @@ static int check_startable(const struct kt_config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(e));
 			return -1;
 		}
+	}
+	if (c->json_dir[0] && access(c->json_dir, W_OK)) {
+		snprintf(err, errlen, "json dir %.512s: %s", c->json_dir, strerror(errno));
+		return -1;
 	}
 	if (c->timeline[0] && !path_writable(c->timeline)) {
 		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
@@ -940,17 +963,35 @@ static void rotate_folded(struct daemon *d)
 		free(list);
 }
 
+/* --json-dir: this interval's report into a new file, then a new interval. */
+static void write_json(struct daemon *d)
+{
+	char path[PATH_MAX + 64];
+	struct kt_snapshot snap;
+	int err;
+
+	kt_engine_snapshot(&d->e, &snap);
+	err = kt_jsondir_write(d->cfg.json_dir, d->cfg.json_keep, snap.agg, &snap.tot, path,
+			       sizeof(path));
+	if (err)
+		kt_log(KT_LOG_ERROR, "json", "cannot write %s: %s", path, strerror(-err));
+	else
+		kt_log(KT_LOG_DEBUG, "json", "wrote %s", path);
+	kt_engine_interval_reset(&d->e, snap.now_ns);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int daemon_run(struct daemon *d)
 {
-	uint64_t next_tick, next_eval, next_folded;
+	uint64_t next_tick, next_eval, next_folded, next_json;
 	char err[1024];
 
 	d->start = kt_now_ns(CLOCK_MONOTONIC);
 	next_tick = d->start;
 	next_eval = d->start + d->cfg.eval_ns;
 	next_folded = d->start + d->cfg.folded_interval_ns;
+	next_json = d->start + d->cfg.json_interval_ns;
 	while (!stop_sig) {
 		struct pollfd p[1 + KT_HTTP_MAX_CONNS + 1];
 		int nh = 0, e;
@@ -1002,6 +1043,10 @@ static int daemon_run(struct daemon *d)
 			rotate_folded(d);
 			next_folded = now + d->cfg.folded_interval_ns;
 		}
+		if (d->cfg.json_dir[0] && now >= next_json) {
+			write_json(d);
+			next_json = now + d->cfg.json_interval_ns;
+		}
 		if (reload_req) {
 			reload_req = 0;
 			reload(d);
@@ -1014,6 +1059,8 @@ static int daemon_run(struct daemon *d)
 		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
 	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
 		rotate_folded(d);
+	if (d->cfg.json_dir[0])
+		write_json(d); /* the last interval */
 	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
 		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
 	else if (err[0])
@@ -1063,6 +1110,9 @@ static struct kt_engine_opts engine_opts(struct daemon *d, const struct kt_confi
 		.max_rate = c->max_rate,
 		.no_usdt = c->no_usdt,
 		.profile_hz = c->profile_hz,
+		.alloc = c->alloc,
+		.alloc_lib = c->alloc_lib[0] ? c->alloc_lib : NULL,
+		.alloc_short_ns = c->alloc_short_ns,
 		.pmu = c->pmu[0] ? c->pmu : NULL,
 		.note = engine_note,
 		.note_ctx = d,
@@ -1103,6 +1153,10 @@ static int start_engine(struct daemon *d, const struct kt_config *c, char *err, 
 		return rc == KT_ENGINE_EBAD ? 2 : 1;
 	if (c->folded_dir[0] && access(c->folded_dir, W_OK)) {
 		snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(errno));
+		return 1;
+	}
+	if (c->json_dir[0] && access(c->json_dir, W_OK)) {
+		snprintf(err, errlen, "json dir %.512s: %s", c->json_dir, strerror(errno));
 		return 1;
 	}
 	/* before any BPF is loaded: the file itself is opened once the session runs */
