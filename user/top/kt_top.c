@@ -268,6 +268,11 @@ static int parse_engine_opt(struct top_opts *o, int key, char *arg)
 		return 0;
 	case KT_OPT_PMU:
 		return bad("%s: top has no view of counters (use kaos-trace --pmu)", "--pmu");
+	case KT_OPT_ALLOC:
+	case KT_OPT_ALLOC_LIB:
+	case KT_OPT_ALLOC_SHORT:
+		return bad("%s: top has no view of allocations (use kaos-trace --alloc)",
+			   "--alloc");
 	case KT_OPT_PROFILE:
 	case KT_OPT_OFF_CPU:
 	case KT_OPT_OFF_CPU_MIN_US:
