@@ -354,9 +354,19 @@ static void test_config_collectors(void **state)
 	assert_int_equal(c.off_cpu_min_ns, 25000);
 	assert_int_equal(c.nwatch, 2);
 	assert_string_equal(c.watch[0], "/x");
-	/* their stacks are shown in the folded files only */
+	/* func stacks are shown in the folded files only */
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
-	assert_string_equal(err, "profile needs [folded] dir (--folded-dir DIR)");
+	assert_string_equal(err, "func needs [folded] dir (--folded-dir DIR)");
+	int nfuncs = c.nfuncs;
+
+	c.nfuncs = 0;
+	/* cpu stacks in the folded files, or on /debug/pprof/profile */
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(kt_config_set(&c, "daemon", "listen", "off", err, sizeof(err)), 0);
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "profile needs [folded] dir (--folded-dir DIR) or a listen "
+				 "address (/debug/pprof/profile)");
+	c.nfuncs = nfuncs;
 	assert_int_equal(kt_config_set(&c, "folded", "dir", "/tmp", err, sizeof(err)), 0);
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
 	kt_config_free(&c);
@@ -364,6 +374,38 @@ static void test_config_collectors(void **state)
 	expect_bad("[daemon]\nmax_funcs = 1024\n", "max_funcs: expected a number 1..1023");
 	expect_bad("[daemon]\noff_cpu_min_us = 5parsecs\n", "off_cpu_min_us: expected a duration");
 	expect_bad("[daemon]\nfunc =\n", "func: empty");
+}
+
+/* [json]: the daemon's interval reports; --func's latencies need no folded dir with them */
+static void test_config_json(void **state)
+{
+	(void)state;
+	const char *text = "[daemon]\n"
+			   "func = busy_*\n"
+			   "[json]\n"
+			   "dir = /tmp\n"
+			   "interval = 10s\n"
+			   "keep = 7\n"
+			   "[watch]\n"
+			   "binary = /x\n";
+	struct kt_config c;
+	char err[256];
+
+	kt_config_init(&c);
+	assert_int_equal(c.json_interval_ns, 60000000000ull); /* 1m by default */
+	assert_int_equal(kt_config_parse(&c, text, "k.conf", err, sizeof(err)), 0);
+	assert_string_equal(c.json_dir, "/tmp");
+	assert_int_equal(c.json_interval_ns, 10000000000ull);
+	assert_int_equal(c.json_keep, 7);
+	if (kt_config_check(&c, err, sizeof(err)))
+		fail_msg("check: %s", err);
+	c.json_dir[0] = '\0';
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "func needs [folded] dir or [json] dir"));
+	kt_config_free(&c);
+	expect_bad("[json]\ninterval = 10ms\n", "interval: invalid duration");
+	expect_bad("[json]\nkeep = 0\n", "keep: expected a number 1..100000");
+	expect_bad("[json]\nwhat = 1\n", "unknown key 'what' in [json]");
 }
 
 static void test_split_argv(void **state)
@@ -398,10 +440,14 @@ static void test_split_argv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ini),	      cmocka_unit_test(test_config_full),
-		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_load_reads),
-		cmocka_unit_test(test_split_argv),    cmocka_unit_test(test_config_units),
+		cmocka_unit_test(test_ini),
+		cmocka_unit_test(test_config_full),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_load_reads),
+		cmocka_unit_test(test_split_argv),
+		cmocka_unit_test(test_config_units),
 		cmocka_unit_test(test_config_collectors),
+		cmocka_unit_test(test_config_json),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -21,6 +21,8 @@
 #include "kt_event.h"
 #include "kt_hist.h"
 
+#define KT_RTX_WHY_N 3 /* libkaos' enum kaos_retransmit_why: unspecified, timeout, fast */
+
 struct kt_series {
 	bool seen;
 	uint64_t base;	  /* cumulative count before the first operation counted */
@@ -48,6 +50,8 @@ struct kt_ring_agg {
 	bool closed_before_iv; /* closed before the current interval began */
 	bool filter_kept;      /* passed the ring filter (kt_ring_filter) */
 	struct kt_series s[KT_EV_TYPES];
+	/* retransmit events by the probe's reason (arg4: 0 unspecified, 1 timeout, 2 fast) */
+	uint64_t rtx_why[KT_RTX_WHY_N], rtx_why_iv[KT_RTX_WHY_N];
 	struct kt_ring_agg *next;
 };
 

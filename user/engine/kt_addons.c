@@ -373,6 +373,11 @@ fail:
 	return NULL;
 }
 
+const struct kt_alerts *kt_oneshot_alerts(const struct kt_oneshot *o)
+{
+	return o ? o->alerts : NULL;
+}
+
 static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
 {
 	uint64_t g[KT_WIN_G_NR];

@@ -102,6 +102,8 @@ struct kt_oneshot;
 /* After kt_session_start(). NULL with err set. */
 struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_oneshot_opts *o,
 				    char *err, size_t errlen);
+/* The rules and their states (a live view shows them; NULL: o is NULL). */
+const struct kt_alerts *kt_oneshot_alerts(const struct kt_oneshot *o);
 /* Call from the poll loop: windows, and a rule evaluation every KT_ONESHOT_EVAL_NS. */
 void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now_ns);
 /*

@@ -68,7 +68,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		return 0; /* calibration events of our own */
 	uint64_t dropped = s->agg.ring_filter ? s->agg.ring_filter->dropped : 0;
 
-	kt_agg_add(&s->agg, e, size);
+	struct kt_ring_agg *ring = kt_agg_add(&s->agg, e, size);
 	if (s->agg.ring_filter && s->agg.ring_filter->dropped != dropped)
 		return 0; /* -r NAME left its ring out: no stack, timeline slice or alert either */
 	/* every event, stack or not: a send's own time needs its waits */
@@ -91,8 +91,16 @@ static int handle_event(void *ctx, void *data, size_t size)
 		const char *ev = s->event_name ? s->event_name(s->event_name_ctx, e)
 					       : kt_event_type_name(e->type);
 
-		kt_folded_add_probe(s->folded, e->pid, p ? p->comm : NULL, ev,
-				    (const uint64_t *)e->stack, nframes, w);
+		char ring_label[KT_NAME_LEN];
+
+		/* pprof's ring label: its name, its id until the name is known */
+		if (ring && ring->name[0])
+			snprintf(ring_label, sizeof(ring_label), "%s", ring->name);
+		else if (ring)
+			snprintf(ring_label, sizeof(ring_label), "%u", ring->ring_id);
+		kt_folded_add_probe_ring(s->folded, e->pid, p ? p->comm : NULL, ev,
+					 ring ? ring_label : NULL, (const uint64_t *)e->stack,
+					 nframes, w);
 	}
 	for (int i = 0; i < s->nhooks; i++)
 		s->hooks[i].fn(s->hooks[i].ctx, e, size);

@@ -53,6 +53,9 @@ struct kt_config {
 	bool no_usdt;
 	unsigned int profile_hz; /* profile = HZ */
 	char pmu[256];		 /* pmu = EVENT[,EVENT] */
+	bool alloc;		 /* alloc = yes: heap profiling (kt_alloc) */
+	char alloc_lib[16];	 /* alloc_lib = glibc|jemalloc|tcmalloc ("": glibc) */
+	uint64_t alloc_short_ns; /* alloc_short = DURATION (0: 1ms) */
 	/* [watch] */
 	char *watch[KT_CONFIG_MAX_WATCH];
 	int nwatch;
@@ -68,6 +71,10 @@ struct kt_config {
 	uint64_t folded_interval_ns;
 	int folded_keep;
 	bool folded_latency;
+	/* [json]: interval reports (kaos-trace diff reads them) */
+	char json_dir[PATH_MAX]; /* "": none */
+	uint64_t json_interval_ns;
+	int json_keep;
 	/* [timeline] */
 	char timeline[PATH_MAX];
 	uint64_t timeline_max;
