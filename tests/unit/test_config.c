@@ -354,9 +354,10 @@ static void test_config_collectors(void **state)
 	assert_int_equal(c.off_cpu_min_ns, 25000);
 	assert_int_equal(c.nwatch, 2);
 	assert_string_equal(c.watch[0], "/x");
-	/* func stacks are shown in the folded files only */
+	/* func stacks are shown in the folded files or the interval JSON only */
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
-	assert_string_equal(err, "func needs [folded] dir (--folded-dir DIR)");
+	assert_string_equal(
+		err, "func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
 	int nfuncs = c.nfuncs;
 
 	c.nfuncs = 0;
