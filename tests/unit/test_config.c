@@ -119,7 +119,9 @@ static void test_config_full(void **state)
 			   "weight = latency\n"
 			   "[timeline]\n"
 			   "file = /tmp/t.json\n"
-			   "max_events = 1000\n";
+			   "max_events = 1000\n"
+			   "last = 30s\n"
+			   "keep = 3\n";
 
 	kt_config_init(&c);
 	assert_string_equal(c.listen, "127.0.0.1:9464");
@@ -158,6 +160,9 @@ static void test_config_full(void **state)
 	assert_true(c.folded_latency);
 	assert_string_equal(c.timeline, "/tmp/t.json");
 	assert_int_equal(c.timeline_max, 1000);
+	assert_true(c.timeline_keep_last); /* last implies mode = last */
+	assert_int_equal(c.timeline_last_ns, 30 * S);
+	assert_int_equal(c.timeline_keep, 3);
 
 	uint64_t w[KT_WIN_MAX];
 
@@ -214,6 +219,9 @@ static void test_config_errors(void **state)
 	expect_bad("[folded]\nweight = bytes\n", "weight: expected count or latency");
 	expect_bad("[folded]\nkeep = 0\n", "keep: expected a number 1..100000");
 	expect_bad("[timeline]\nmax_events = lots\n", "max_events: expected a number");
+	expect_bad("[timeline]\nmode = middle\n", "mode: expected first or last, got 'middle'");
+	expect_bad("[timeline]\nlast = soon\n", "last: invalid duration");
+	expect_bad("[timeline]\nkeep = 0\n", "keep: expected a number 1..100000");
 
 	/* whole-config checks */
 	struct kt_config c;
