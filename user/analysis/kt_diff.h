@@ -84,6 +84,7 @@ struct kt_diff {
 	struct kt_diff_series *v;
 	size_t n, cap;
 	unsigned int nruns[2];
+	unsigned int quiet[2]; /* interval files without samples, not counted as runs */
 };
 
 void kt_diff_run_init(struct kt_diff_run *r);
@@ -93,9 +94,11 @@ int kt_diff_run_add(struct kt_diff_run *r, const char *comm, const char *ring, c
 		    const struct kt_hist *h, uint64_t ops);
 
 /*
- * Reads a kaos-trace --json FILE (its "type":"final" line) into r. Returns 0,
- * or -EINVAL (another kind of file, an empty run, no histograms) / -errno
- * with one line in msg.
+ * Reads a kaos-trace --json FILE into r: its last "type":"final" line, or in
+ * a file without one (the daemon's --json-dir) every "type":"interval" line,
+ * merged. Returns 0, -ENODATA (interval lines without a single sample: a
+ * quiet interval, no error), or -EINVAL (another kind of file, an empty run,
+ * no histograms) / -errno with one line in msg.
  */
 int kt_diff_load(const char *path, struct kt_diff_run *r, char *msg, size_t n);
 /* The same from an open file; path names it in msg. */

@@ -92,11 +92,22 @@ static int load_side(struct kt_diff *d, const struct diff_args *a, int side, cha
 		if (!err)
 			err = kt_diff_add_run(d, (enum kt_diff_side)side, &r);
 		kt_diff_run_free(&r);
+		if (err == -ENODATA) { /* a quiet interval of the daemon */
+			d->quiet[side]++;
+			continue;
+		}
 		if (err == -ENOMEM && !msg[0])
 			snprintf(msg, n, "out of memory");
 		if (err)
 			return err;
 	}
+	if (!d->nruns[side]) { /* only quiet intervals */
+		snprintf(msg, n, "no samples in the %d interval file%s of the %s side",
+			 a->nfiles[side], a->nfiles[side] == 1 ? "" : "s",
+			 side ? "after" : "before");
+		return -EINVAL;
+	}
+	msg[0] = '\0';
 	return 0;
 }
 

@@ -112,7 +112,8 @@ static int add_funcs(struct kt_diff_run *r, const char *comm, const json_t *func
 	return 0;
 }
 
-static int read_final(const json_t *top, struct kt_diff_run *r, int *missing)
+/* One report line's processes into r (a series seen again is merged). */
+static int read_report(const json_t *top, struct kt_diff_run *r, int *missing)
 {
 	const json_t *procs = json_object_get(top, "processes"), *p;
 	struct kt_hist *h = malloc(sizeof(*h));
@@ -141,16 +142,35 @@ static int read_final(const json_t *top, struct kt_diff_run *r, int *missing)
 	return err;
 }
 
-/* The last "type":"final" line of the file (NULL: none), or an error in msg. */
-static json_t *final_object(FILE *fp, const char *path, char *msg, size_t n)
+/* One parsed line into *final (the last "final") or appended to intervals. */
+static void keep_report_line(json_t *v, json_t **final, json_t *intervals)
+{
+	const char *type = json_string_value(json_object_get(v, "type"));
+
+	if (type && !strcmp(type, "final")) {
+		json_decref(*final);
+		*final = v;
+	} else if (type && !strcmp(type, "interval")) {
+		json_array_append_new(intervals, v);
+	} else {
+		json_decref(v);
+	}
+}
+
+/*
+ * The report lines to read: the last "type":"final" line (a one-shot run),
+ * or, in a file without one (the daemon's --json-dir files), every
+ * "type":"interval" line. NULL with msg: none, or not a report.
+ */
+static json_t *report_lines(FILE *fp, const char *path, char *msg, size_t n)
 {
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	json_t *final = NULL;
+	json_t *final = NULL, *lines = json_array();
 	unsigned long lineno = 0;
 
-	while ((len = getline(&line, &cap, fp)) >= 0) {
+	while (lines && (len = getline(&line, &cap, fp)) >= 0) {
 		json_error_t jerr;
 		json_t *v;
 
@@ -163,25 +183,29 @@ static json_t *final_object(FILE *fp, const char *path, char *msg, size_t n)
 				 lineno, v ? "not an object" : jerr.text);
 			json_decref(v);
 			json_decref(final);
-			final = NULL;
-			break;
+			json_decref(lines);
+			free(line);
+			return NULL;
 		}
-		const char *type = json_string_value(json_object_get(v, "type"));
-
-		if (type && !strcmp(type, "final")) {
-			json_decref(final);
-			final = v;
-		} else {
-			json_decref(v);
-		}
+		keep_report_line(v, &final, lines);
 	}
 	free(line);
-	if (!final && !msg[0])
+	if (final) {
+		json_array_clear(lines);
+		json_array_append_new(lines, final);
+	}
+	if (lines && !json_array_size(lines)) {
 		snprintf(msg, n,
-			 lineno ? "%s: not a kaos-trace JSON report (no \"type\":\"final\" line)"
+			 lineno ? "%s: not a kaos-trace JSON report (no \"type\":\"final\" or "
+				  "\"interval\" line)"
 				: "%s: empty file, not a kaos-trace JSON report",
 			 path);
-	return final;
+		json_decref(lines);
+		lines = NULL;
+	} else if (!lines) {
+		snprintf(msg, n, "%s: out of memory", path);
+	}
+	return lines;
 }
 
 int kt_diff_load(const char *path, struct kt_diff_run *r, char *msg, size_t n)
@@ -200,17 +224,35 @@ int kt_diff_load(const char *path, struct kt_diff_run *r, char *msg, size_t n)
 	return err;
 }
 
+static uint64_t run_samples(const struct kt_diff_run *r)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		n += kt_hist_count(r->v[i].h);
+	return n;
+}
+
 int kt_diff_load_file(FILE *fp, const char *path, struct kt_diff_run *r, char *msg, size_t n)
 {
-	json_t *final;
-	int err, missing = 0;
+	json_t *lines, *v;
+	size_t i;
+	int err = 0, missing = 0;
+	bool interval;
 
 	msg[0] = '\0';
-	final = final_object(fp, path, msg, n);
-	if (!final)
+	lines = report_lines(fp, path, msg, n);
+	if (!lines)
 		return -EINVAL;
-	err = read_final(final, r, &missing);
-	json_decref(final);
+	interval = !strcmp(json_string_value(json_object_get(json_array_get(lines, 0), "type")),
+			   "interval");
+	json_array_foreach(lines, i, v) if (!err) err = read_report(v, r, &missing);
+	json_decref(lines);
+	if (!err && interval && !missing && !run_samples(r)) {
+		/* a quiet interval of the daemon: no run, and no error */
+		snprintf(msg, n, "%s: an interval without samples", path);
+		return -ENODATA;
+	}
 	if (err == -EINVAL)
 		snprintf(msg, n, "%s: not a kaos-trace JSON report (malformed \"processes\")",
 			 path);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <string.h>
 
 #include "kt_json.h"
 
@@ -56,6 +57,11 @@ int kt_diff_print_text(FILE *f, const struct kt_diff *d)
 		d->nruns[0] < 2 || d->nruns[1] < 2
 			? " (one run on a side: run-to-run noise is not measured; give several)"
 			: "");
+	if (d->quiet[0] || d->quiet[1])
+		fprintf(f,
+			"(interval files without samples, not counted as runs: %u before, %u "
+			"after)\n",
+			d->quiet[0], d->quiet[1]);
 	for (size_t i = 0; i < d->n; i++)
 		text_series(f, &d->v[i]);
 	fflush(f);
@@ -83,6 +89,8 @@ static void json_series(struct kt_json *w, const struct kt_diff_series *s)
 {
 	kt_json_object_begin(w);
 	kt_json_kv_string(w, "comm", s->comm);
+	/* a --func function's series: its name in "ring", op "call" */
+	kt_json_kv_string(w, "kind", strcmp(s->op, "call") ? "ring" : "function");
 	kt_json_kv_string(w, "ring", s->ring);
 	kt_json_kv_string(w, "op", s->op);
 	kt_json_kv_string(w, "presence", presence_names[s->presence]);
@@ -112,6 +120,8 @@ int kt_diff_print_json(FILE *f, const struct kt_diff *d)
 	kt_json_kv_string(&w, "type", "diff");
 	kt_json_kv_u64(&w, "runs_before", d->nruns[0]);
 	kt_json_kv_u64(&w, "runs_after", d->nruns[1]);
+	kt_json_kv_u64(&w, "quiet_intervals_before", d->quiet[0]);
+	kt_json_kv_u64(&w, "quiet_intervals_after", d->quiet[1]);
 	kt_json_kv_double(&w, "confidence", KT_DIFF_CONFIDENCE);
 	kt_json_key(&w, "series");
 	kt_json_array_begin(&w);

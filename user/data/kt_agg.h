@@ -110,6 +110,7 @@ struct kt_func_desc {
 	const char *module; /* basename of its file */
 	double bias_ns;	    /* probe time inside each measured latency (calibrated; 0: unknown) */
 	double pair_ns;	    /* what one probed call costs the process (calibrated; 0: unknown) */
+	double tail_ns;	    /* the same for a tail call of it (its entry probe: 0: unknown) */
 	uint32_t sample_every; /* 1 in N calls timed (--max-rate); counts are exact regardless */
 };
 

@@ -473,10 +473,10 @@ static void json_func(struct kt_json *w, const struct kt_agg *a, const struct kt
 	kt_json_kv_u64(w, "sample_every", d->sample_every ? d->sample_every : 1);
 	kt_json_kv_double(w, "probe_bias_ns", d->bias_ns);
 	kt_json_kv_double(w, "probe_pair_ns", d->pair_ns);
+	kt_json_kv_double(w, "probe_tail_ns", d->tail_ns);
 	kt_json_hist(w, "latency_raw", raw ? raw : &empty, secs);
 	kt_json_hist(w, "latency_corrected", corr ? corr : &empty, secs);
-	if (!interval)
-		kt_json_hist_buckets(w, "latency_corrected_buckets", corr ? corr : &empty);
+	kt_json_hist_buckets(w, "latency_corrected_buckets", corr ? corr : &empty);
 	kt_json_object_end(w);
 }
 
@@ -517,8 +517,8 @@ static void json_series(struct kt_json *w, const struct kt_agg *a, const char *k
 		h = &empty;
 	}
 	kt_json_hist(w, "latency", h, secs);
-	if (!interval) /* the whole run's histogram, for kaos-trace diff */
-		kt_json_hist_buckets(w, "latency_buckets", h);
+	/* the histogram itself (the run's, or the interval's), for kaos-trace diff */
+	kt_json_hist_buckets(w, "latency_buckets", h);
 	if (rtx)
 		json_retransmit(w, rtx, count, interval);
 	if (a->npmu) {
@@ -685,7 +685,7 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 
 			if (soj)
 				kt_json_hist(&w, "sojourn", soj, secs);
-			if (soj && !interval)
+			if (soj)
 				kt_json_hist_buckets(&w, "sojourn_buckets", soj);
 			kt_json_object_end(&w);
 		}
