@@ -77,25 +77,33 @@ def heaptrack_print_calls(path):
 
 
 def kaos_totals(path, pid):
-    """The `alloc` object of the process in kaos-trace's final --json line."""
+    """The alloc figures of the process in kaos-trace's final --json line
+    (the top-level `alloc` object's processes[]); `leak_sites` maps the leaf
+    frame of each top leak to its leaked blocks."""
     with open(path) as fh:
         lines = [l for l in fh if l.strip()]
     if not lines:
         raise ValueError(f"{path} is empty")
-    for proc in json.loads(lines[-1]).get("processes", []):
-        if proc.get("pid") == pid and "alloc" in proc:
-            a = proc["alloc"]
-            return dict(allocs=a["allocs"], bytes=a["bytes_allocated"], peak=a["peak_bytes"],
-                        frees=a.get("frees"), leaked_blocks=a["leaked_blocks"],
-                        leaked_bytes=a["leaked_bytes"])
-    raise ValueError(f"{path}: no alloc object for pid {pid}")
+    final = json.loads(lines[-1])
+    for a in final.get("alloc", {}).get("processes", []):
+        if a.get("pid") != pid:
+            continue
+        sites = {}
+        for leak in a.get("top_leaks", []):
+            leaf = leak["stack"][-1] if leak.get("stack") else "?"
+            sites[leaf] = sites.get(leaf, 0) + leak["leaked_blocks"]
+        return dict(allocs=a["allocs"], bytes=a["bytes_allocated"], peak=a["peak_bytes"],
+                    frees=a["frees"], free_calls=a.get("free_calls"),
+                    leaked_blocks=a["leaked_blocks"],
+                    leaked_bytes=a["leaked_bytes"], leak_sites=sites)
+    raise ValueError(f"{path}: no alloc figures for pid {pid}")
 
 
 def kaos_available():
     if not os.access(KT, os.X_OK):
         return False
     r = subprocess.run([KT, "--help"], capture_output=True, text=True)
-    return "--alloc" in r.stdout + r.stderr
+    return "--alloc" in r.stdout
 
 
 def libc_path():
@@ -184,12 +192,16 @@ def measure(tools, bt_script):
     return rec
 
 
-def fmt_slowdown(rec, t, base_ns):
+def fmt_slowdown(rec, t, base_ns, calls):
+    """Slowdown against the same round's untraced run, and the time added per
+    allocator call (free and free(NULL) included): median of the rounds."""
     ratios = [a / b for a, b in zip(rec[t]["run_ns"], base_ns)]
     if not ratios:
-        return "", None
+        return "", None, None
     med = statistics.median(ratios)
-    return f"{med:7.2f}x [{min(ratios):.2f}..{max(ratios):.2f}]", med
+    per_call = statistics.median((a - b) / calls for a, b in zip(rec[t]["run_ns"], base_ns))
+    return (f"{med:7.2f}x [{min(ratios):.2f}..{max(ratios):.2f}] {per_call / 1e3:6.1f}",
+            med, per_call)
 
 
 def report(rec, tools):
@@ -202,24 +214,26 @@ def report(rec, tools):
     ht = rec.get("heaptrack", {})
     ref = own(ht["totals"][0], ht["baseline"]) if ht.get("totals") else None
     base_ns = rec["untraced"]["run_ns"]
+    calls = sum(truth["calls"].values())
     print(f"\nHeap tracers on {WORK} {' '.join(WORK_ARGS)}, {ROUNDS} interleaved rounds")
     print(f"untraced run time: median {statistics.median(base_ns) / 1e6:.1f} ms"
           if base_ns else "untraced: no run")
     hdr = f"{'':34} {'allocs':>8} {'bytes':>11} {'peak':>10} {'leaked':>6} {'leaked B':>8}"
-    print(hdr + f"  {'slowdown median [min..max]':>27}  agrees with heaptrack")
+    print(hdr + f"  {'slowdown median [min..max] us/call':>34}  agrees with heaptrack")
     t_row = rows["truth (the program's own)"]
     print(f"{'truth (the program)':34} " + " ".join(
-        f"{t_row[k]:>{w}}" for k, w in zip(KEYS, (8, 11, 10, 6, 8))) + f"  {'':27}  " +
+        f"{t_row[k]:>{w}}" for k, w in zip(KEYS, (8, 11, 10, 6, 8))) + f"  {'':34}  " +
           ("yes" if ref and not agrees(t_row, ref) else
            f"NO ({', '.join(agrees(t_row, ref))})" if ref else "-"))
     if ref and agrees(t_row, ref):
         status = 1
     for t in tools:
-        slow, med = fmt_slowdown(rec, t, base_ns)
-        entry = dict(run_ns=rec[t]["run_ns"], slowdown_median=med, errors=rec[t]["errors"])
+        slow, med, per_call = fmt_slowdown(rec, t, base_ns, calls)
+        entry = dict(run_ns=rec[t]["run_ns"], slowdown_median=med, added_ns_per_call=per_call,
+                     errors=rec[t]["errors"])
         res["tools"][t] = entry
         if t == "untraced":
-            print(f"{'untraced':34} {'':47}  {slow:>27}")
+            print(f"{'untraced':34} {'':47}  {slow:>34}")
             continue
         title = dict(heaptrack="heaptrack", bpftrace="bpftrace uprobes (alloc_peer.bt)",
                      kaos="kaos-trace --alloc")[t]
@@ -235,7 +249,7 @@ def report(rec, tools):
         entry.update(own=totals[0], baseline=rec[t]["baseline"], disagree=bad)
         print(f"{title:34} " + " ".join(f"{totals[0][k]:>{w}}" for k, w in
                                          zip(KEYS, (8, 11, 10, 6, 8))) +
-              f"  {slow:>27}  " + ("yes" if not bad else f"NO ({', '.join(bad)})"))
+              f"  {slow:>34}  " + ("yes" if not bad else f"NO ({', '.join(bad)})"))
         base = rec[t]["baseline"]
         if any(base[k] for k in KEYS):
             print(f"{'':4}(minus what it sees with every phase off: {base['allocs']} allocations,"

@@ -11,7 +11,8 @@
 # per run, WARM_MS (100) unrecorded warm-up, PROBE_ROUNDS (10) probes/noprobes
 # pairs of PROBE_DUR_MS (200) runs, SLOTS (4096) ring size, CPUS ("A,B",
 # default the first two allowed), IPC_BENCH (1; 0 skips build/bench/bench_ipc, whose
-# knobs are in bench/bench_ipc.c), TRACE_BENCH (1; 0 skips bench/bench_trace.sh,
+# knobs are in bench/bench_ipc.c), UDP_BENCH (1; 0 skips bench/bench_udp.sh, reliable
+# UDP vs ENet, its knobs there), TRACE_BENCH (1; 0 skips bench/bench_trace.sh,
 # which runs after the rings and has its own knobs), ALLOC_BENCH (1; 0 skips
 # bench/bench_alloc.sh, heap tracers on one program), DIFF_BENCH (1; 0 skips
 # bench/bench_diff.sh, kaos-trace diff's detection and false-alarm rates),
@@ -300,6 +301,12 @@ PY
 if [ "${IPC_BENCH:-1}" = 1 ]; then
 	echo
 	"$B/bench/bench_ipc" || status=1
+fi
+
+# libkaos' reliable UDP next to ENet (bench/bench_udp.sh has its own knobs).
+if [ "${UDP_BENCH:-1}" = 1 ]; then
+	echo
+	B="$B" "$(dirname "$0")/bench_udp.sh" || status=1
 fi
 
 # Then the cost of tracing: kaos-trace next to bpftrace and funclatency.

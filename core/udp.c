@@ -1050,7 +1050,10 @@ int kaos_udp_recv_wait(struct kaos_udp *ep, void *buf, size_t cap, int timeout_m
 
 	if (!ep)
 		return -KAOS_EINVAL;
-	r = wait_until(ep, got_message, &a, timeout_ms);
+	/* a queued message first: a recvmmsg per message (mostly EAGAIN) cost half the time */
+	r = got_message(ep, &a);
+	if (!r)
+		r = wait_until(ep, got_message, &a, timeout_ms);
 	return r > 0 ? r - 1 : r;
 }
 

@@ -70,7 +70,7 @@ status 400 '^seconds must be an integer from 1 to 300$' "/profile?seconds=abc"
 status 400 '^seconds must be an integer from 1 to 300$' "/profile?seconds=301"
 status 400 '^seconds must be an integer from 1 to 300$' "/profile?seconds=2x"
 status 503 '^no off-CPU profile: .*off_cpu = yes' "/off-cpu?seconds=1"
-status 404 '^no alloc profile' "/alloc?seconds=1"
+status 404 '^no alloc profile over HTTP yet' "/alloc?seconds=1"
 status 404 '^unknown profile' "/heap"
 
 # four long profiles at once; a fifth is refused, /metrics still answers

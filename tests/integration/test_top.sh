@@ -84,9 +84,11 @@ wait_pane "^ *work\.1 " "no work.1 row at 50 columns"
 tm resize-window -t top -x 80 -y 24
 wait_pane 'P99 TREND' "the sparkline did not come back at 80 columns"
 
-# sort: s five times from msgs/s is pid (lowest first); S reverses it
+# sort: F6 then s four times from msgs/s is pid (lowest first); S reverses it
 lo=$((P1 < P2 ? P1 : P2)) hi=$((P1 < P2 ? P2 : P1))
-tm send-keys -t top s s s s s
+tm send-keys -t top F6
+wait_pane 'sort send p99 ' "F6 did not go to the next sort column"
+tm send-keys -t top s s s s
 wait_pane 'sort pid ' "s did not reach the pid column"
 [ "$(row_pids | head -n 1)" = "$lo" ] || fail "sort pid: $lo is not first: $(pane)"
 tm send-keys -t top S
@@ -138,8 +140,8 @@ cmp -s "$TMP/stty.before" "$TMP/stty.after2" || fail "stty settings changed afte
 tm send-keys -t top "clear; $KT top --sample 1 --command-output $TMP/cmd.out -- $WORK --msgs 2000 --exit 3 2>$TMP/top3.err; echo rc=\$?" Enter
 wait_pane 'the command exited \(status 3\): q to quit' "no line for the command's exit"
 pane | grep -q 'work\.0' || fail "the last frame lost the command's ring: $(pane)"
-tm send-keys -t top q
-wait_pane '^rc=3$' "top did not exit with the command's status"
+tm send-keys -t top F10
+wait_pane '^rc=3$' "F10 did not end top with the command's status"
 grep -q '^ring 1 work.0 sent 2000 ' "$TMP/cmd.out" || fail "the command's output: $(cat "$TMP/cmd.out")"
 if pane | grep -q '^ring 1 work'; then fail "the command wrote on the screen: $(pane)"; fi
 stop_tmux
@@ -172,7 +174,7 @@ if "$KT" top -d 0s -p "$P1" 2>"$TMP/bad.err"; then fail "top -d 0s was accepted"
 if "$KT" top --profile 99 -p "$P1" 2>"$TMP/bad.err"; then fail "top --profile was accepted"; fi
 grep -q "top has no view of stacks" "$TMP/bad.err" || fail "--profile: $(cat "$TMP/bad.err")"
 if "$KT" top --alloc -p "$P1" 2>"$TMP/bad.err"; then fail "top --alloc was accepted"; fi
-grep -q "top has no view of the heap" "$TMP/bad.err" || fail "--alloc: $(cat "$TMP/bad.err")"
+grep -q "top has no view of allocations" "$TMP/bad.err" || fail "--alloc: $(cat "$TMP/bad.err")"
 
 # bash completion: the subcommand, and top's options are those of its --help
 comp=$(dirname "$0")/../../deploy/kaos-trace.bash-completion

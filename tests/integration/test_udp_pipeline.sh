@@ -26,6 +26,7 @@ transfer() {
 	local name=$1 rns=$2 sns=$3 at=$4 to=$5 rp
 	$rns "$P" recv "$at" "$TMP/out_$name" 2>"$TMP/recv_$name.err" &
 	rp=$!
+	KT_PIDS+=($rp) # the EXIT trap stops what is left (SIGINT)
 	$sns "$P" send "$TMP/in" "$to" 2>"$TMP/send_$name.err" || fail "$name: send failed"
 	wait "$rp" || fail "$name: recv failed"
 	cmp "$TMP/in" "$TMP/out_$name" || fail "$name: the file differs"

@@ -33,6 +33,7 @@
  *   leaked_blocks, leaked_bytes   still held at exit (the leak set)
  *   plateau_bytes  bytes held by the plateau phase alone
  *   short_lived  blocks freed right after their allocation (the short phase)
+ *   leak_sites   per leak call site: its function, block size and blocks leaked
  *   run_ns       the rounds' wall time (not a count: what a tracer costs the program)
  *
  * The program's own allocations are only those above: it uses no stdio (no
@@ -97,6 +98,7 @@ struct aw_truth {
 	uint64_t allocs, frees, bytes_allocated;
 	uint64_t held, peak_bytes;
 	uint64_t leaked_blocks, leaked_bytes;
+	uint64_t leaked_per_site[LEAK_SITES]; /* blocks leaked by aw_leak_site_N */
 	uint64_t plateau_bytes, short_lived;
 	uint64_t run_ns; /* time in the rounds: the cost a tracer adds shows here */
 };
@@ -281,6 +283,7 @@ AW_FN static void phase_leaks(uint64_t k)
 		leak_chain = p;
 		truth.leaked_blocks++;
 		truth.leaked_bytes += leak_sizes[site];
+		truth.leaked_per_site[site]++;
 	}
 }
 
@@ -400,22 +403,28 @@ static int format_truth(char *buf, size_t len, uint64_t rounds)
 	for (int i = 0; i < FN_COUNT; i++)
 		n += snprintf(buf + n, len - (size_t)n, "%s\"%s\":%llu", i ? "," : "", fn_names[i],
 			      (unsigned long long)truth.calls[i]);
-	n += snprintf(buf + n, len - (size_t)n,
-		      "},\"allocs\":%llu,\"frees\":%llu,\"bytes_allocated\":%llu,"
-		      "\"peak_bytes\":%llu,\"leaked_blocks\":%llu,\"leaked_bytes\":%llu,"
-		      "\"plateau_bytes\":%llu,\"short_lived\":%llu,\"run_ns\":%llu}\n",
-		      (unsigned long long)truth.allocs, (unsigned long long)truth.frees,
-		      (unsigned long long)truth.bytes_allocated,
-		      (unsigned long long)truth.peak_bytes, (unsigned long long)truth.leaked_blocks,
-		      (unsigned long long)truth.leaked_bytes,
-		      (unsigned long long)truth.plateau_bytes,
-		      (unsigned long long)truth.short_lived, (unsigned long long)truth.run_ns);
+	n += snprintf(
+		buf + n, len - (size_t)n,
+		"},\"allocs\":%llu,\"frees\":%llu,\"bytes_allocated\":%llu,"
+		"\"peak_bytes\":%llu,\"leaked_blocks\":%llu,\"leaked_bytes\":%llu,"
+		"\"plateau_bytes\":%llu,\"short_lived\":%llu,\"run_ns\":%llu,\"leak_sites\":[",
+		(unsigned long long)truth.allocs, (unsigned long long)truth.frees,
+		(unsigned long long)truth.bytes_allocated, (unsigned long long)truth.peak_bytes,
+		(unsigned long long)truth.leaked_blocks, (unsigned long long)truth.leaked_bytes,
+		(unsigned long long)truth.plateau_bytes, (unsigned long long)truth.short_lived,
+		(unsigned long long)truth.run_ns);
+	for (int i = 0; i < LEAK_SITES; i++)
+		n += snprintf(buf + n, len - (size_t)n,
+			      "%s{\"site\":\"aw_leak_site_%d\",\"size\":%llu,\"blocks\":%llu}",
+			      i ? "," : "", i, (unsigned long long)leak_sizes[i],
+			      (unsigned long long)truth.leaked_per_site[i]);
+	n += snprintf(buf + n, len - (size_t)n, "]}\n");
 	return n;
 }
 
 static int write_truth(const struct aw_opts *o, uint64_t rounds)
 {
-	char buf[1024];
+	char buf[2048];
 	int n = format_truth(buf, sizeof(buf), rounds), fd = 1, rc;
 
 	if (o->truth_file)

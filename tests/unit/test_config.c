@@ -119,7 +119,9 @@ static void test_config_full(void **state)
 			   "weight = latency\n"
 			   "[timeline]\n"
 			   "file = /tmp/t.json\n"
-			   "max_events = 1000\n";
+			   "max_events = 1000\n"
+			   "last = 30s\n"
+			   "keep = 3\n";
 
 	kt_config_init(&c);
 	assert_string_equal(c.listen, "127.0.0.1:9464");
@@ -158,6 +160,9 @@ static void test_config_full(void **state)
 	assert_true(c.folded_latency);
 	assert_string_equal(c.timeline, "/tmp/t.json");
 	assert_int_equal(c.timeline_max, 1000);
+	assert_true(c.timeline_keep_last); /* last implies mode = last */
+	assert_int_equal(c.timeline_last_ns, 30 * S);
+	assert_int_equal(c.timeline_keep, 3);
 
 	uint64_t w[KT_WIN_MAX];
 
@@ -214,6 +219,9 @@ static void test_config_errors(void **state)
 	expect_bad("[folded]\nweight = bytes\n", "weight: expected count or latency");
 	expect_bad("[folded]\nkeep = 0\n", "keep: expected a number 1..100000");
 	expect_bad("[timeline]\nmax_events = lots\n", "max_events: expected a number");
+	expect_bad("[timeline]\nmode = middle\n", "mode: expected first or last, got 'middle'");
+	expect_bad("[timeline]\nlast = soon\n", "last: invalid duration");
+	expect_bad("[timeline]\nkeep = 0\n", "keep: expected a number 1..100000");
 
 	/* whole-config checks */
 	struct kt_config c;
@@ -346,10 +354,10 @@ static void test_config_collectors(void **state)
 	assert_int_equal(c.off_cpu_min_ns, 25000);
 	assert_int_equal(c.nwatch, 2);
 	assert_string_equal(c.watch[0], "/x");
-	/* func stacks are shown in the folded files, their latencies in the JSON reports */
+	/* func calls go to the folded files or the JSON reports */
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
-	assert_string_equal(err,
-			    "func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
+	assert_string_equal(
+		err, "func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
 	int nfuncs = c.nfuncs;
 
 	c.nfuncs = 0;
@@ -464,8 +472,8 @@ int main(void)
 		cmocka_unit_test(test_split_argv),
 		cmocka_unit_test(test_config_units),
 		cmocka_unit_test(test_config_collectors),
-		cmocka_unit_test(test_config_alloc),
 		cmocka_unit_test(test_config_json),
+		cmocka_unit_test(test_config_alloc),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -151,7 +151,7 @@ static void last_words(const char *path, char *out, size_t n)
  * The child: its own process group, stdin and stdout (the tracer's report,
  * the command's output) on /dev/null, stderr to the log; never returns.
  */
-static void exec_run(char **argv, const char *log)
+static void exec_run(const char *exe, char **argv, const char *log)
 {
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -160,12 +160,12 @@ static void exec_run(char **argv, const char *log)
 	if (fd < 0 || null < 0 || dup2(null, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0 ||
 	    dup2(null, STDIN_FILENO) < 0)
 		_exit(127);
-	execv("/proc/self/exe", argv);
+	execv(exe, argv);
 	_exit(127);
 }
 
 /* Runs one traced command to its end; its wait status, or -errno. */
-static int run_traced(char **argv, const char *log)
+static int run_traced(const char *exe, char **argv, const char *log)
 {
 	int ws, sent = 0;
 	pid_t pid = fork();
@@ -173,7 +173,7 @@ static int run_traced(char **argv, const char *log)
 	if (pid < 0)
 		return -errno;
 	if (!pid)
-		exec_run(argv, log);
+		exec_run(exe, argv, log);
 	setpgid(pid, pid); /* also here: no window in which a signal finds no group */
 	for (;;) {
 		if (stop_signal && !sent) {
@@ -199,6 +199,7 @@ static void describe_status(int ws, char *b, size_t n)
 
 struct compare_run {
 	const struct compare_args *a;
+	char exe[PATH_MAX]; /* kaos-trace itself */
 	char dir[PATH_MAX];
 	char **files[2]; /* the runs' JSON reports, per side */
 	int nfiles[2];
@@ -227,20 +228,20 @@ static char **run_argv(const struct compare_args *a, int side, char *json)
 static int run_side(struct compare_run *c, int side, unsigned int r, char *msg, size_t n)
 {
 	char json[PATH_MAX + 32], log[PATH_MAX + 32], why[64], last[600];
-	char **argv;
+	char **argv, *copy;
 	int ws;
 
 	snprintf(json, sizeof(json), "%s/%c-round%u.json", c->dir, "AB"[side], r);
 	snprintf(log, sizeof(log), "%s/%c-round%u.log", c->dir, "AB"[side], r);
-	c->files[side][c->nfiles[side]] = strdup(json);
-	argv = run_argv(c->a, side, json);
-	if (!argv || !c->files[side][c->nfiles[side]]) {
-		free(argv);
+	copy = strdup(json);
+	if (copy)
+		c->files[side][c->nfiles[side]++] = copy; /* freed with the others */
+	argv = copy ? run_argv(c->a, side, json) : NULL;
+	if (!argv) {
 		snprintf(msg, n, "out of memory");
 		return KT_DIFF_EXIT_FAILURE;
 	}
-	c->nfiles[side]++;
-	ws = run_traced(argv, log);
+	ws = run_traced(c->exe, argv, log);
 	free(argv);
 	if (stop_signal)
 		return 128 + stop_signal;
@@ -248,8 +249,8 @@ static int run_side(struct compare_run *c, int side, unsigned int r, char *msg, 
 		return 0;
 	describe_status(ws, why, sizeof(why));
 	last_words(log, last, sizeof(last));
-	snprintf(msg, n, "compare: CMD_%c (%s, round %u of %u) failed, %s: %s", "AB"[side],
-		 c -> a -> cmd[side][0], r, c -> a -> rounds, why, last);
+	snprintf(msg, n, "compare: CMD_%c (%s, round %u of %u) failed, %s: %s", side ? 'B' : 'A',
+		 c->a->cmd[side][0], r, c->a->rounds, why, last);
 	return KT_DIFF_EXIT_FAILURE;
 }
 
@@ -340,12 +341,27 @@ static int compare_in_dir(struct compare_run *c, FILE *out, char *msg, size_t n)
 	return status;
 }
 
+/*
+ * The program to re-execute for each run: this one. Its path, read from
+ * /proc/self/exe (under valgrind: the client's, not valgrind's), or the link
+ * itself when the path is gone (an upgrade replaced the file).
+ */
+static void self_exe(char *exe, size_t n)
+{
+	ssize_t len = readlink("/proc/self/exe", exe, n - 1);
+
+	exe[len > 0 ? len : 0] = '\0';
+	if (len <= 0 || (size_t)len >= n - 1 || access(exe, X_OK))
+		snprintf(exe, n, "/proc/self/exe");
+}
+
 static int compare(const struct compare_args *a, FILE *out, char *msg, size_t n)
 {
 	struct compare_run c = {.a = a};
 	const char *tmp = getenv("TMPDIR");
 	int status;
 
+	self_exe(c.exe, sizeof(c.exe));
 	snprintf(c.dir, sizeof(c.dir), "%s/kaos-compare.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
 	if (!mkdtemp(c.dir)) {
 		snprintf(msg, n, "compare: temporary directory %s: %s", c.dir, strerror(errno));

@@ -1021,6 +1021,29 @@ static int write_folded(struct outputs *out)
 }
 
 /* After the loop: stop, final report and outputs; the exit status (kt_gate.h). */
+/* --off-cpu's end of run: its stacks into the report, its counters on stderr. 0 or -errno. */
+static int offcpu_finish(FILE *report_out)
+{
+	struct kt_offcpu *o = engine.offcpu;
+	uint64_t min_ns = kt_offcpu_min_block_ns(o);
+	struct kt_offcpu_stats st;
+	char b1[32], b2[32];
+	int n = kt_offcpu_finish(o, engine.s.folded, &st), e = 0;
+
+	if (n >= 0)
+		e = kt_offcpu_data_print(kt_offcpu_data(o), report_out, 10, min_ns,
+					 engine.s.sym ? kt_folded_sym_kt : NULL, engine.s.sym);
+	fprintf(stderr,
+		"kaos-trace: off-cpu: %llu blocks >= %s (%llu still blocked at the end), %llu "
+		"shorter skipped, %llu without a user stack, %llu lost (%s), %llu not timed%s\n",
+		(unsigned long long)st.blocks, kt_fmt_ns(b1, sizeof(b1), min_ns),
+		(unsigned long long)st.in_progress, (unsigned long long)st.short_blocks,
+		(unsigned long long)st.stack_err, (unsigned long long)st.lost,
+		kt_fmt_ns(b2, sizeof(b2), st.lost_ns), (unsigned long long)st.start_lost,
+		n < 0 ? ": collecting them failed" : "");
+	return n < 0 ? n : e;
+}
+
 static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 {
 	struct kt_run_outcome outcome = {.command_status = -1};
@@ -1030,8 +1053,7 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 	report(out, true);
 	if (opt.nring_names)
 		warn_unmatched_rings(&engine.ring_filter);
-	if (engine.offcpu &&
-	    kt_offcpu_finish(engine.offcpu, engine.s.folded, out->report_out, stderr) < 0)
+	if (engine.offcpu && offcpu_finish(out->report_out) < 0)
 		rc = 1;
 	if (engine.alloc &&
 	    kt_alloc_finish(engine.alloc, engine.s.folded, out->report_out, stderr) < 0)

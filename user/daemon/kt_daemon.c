@@ -66,8 +66,9 @@ struct daemon {
 	struct kt_http *http;
 	struct kt_pprof_http *pprof; /* /debug/pprof on the same listener */
 	struct kt_timeline_sink tl;
-	bool stacks;  /* fixed at start: the BPF object is loaded once */
-	bool running; /* past start-up: the engine's lines are logged as "trace" */
+	uint64_t fired_seen; /* alerts fired when the timeline was last written */
+	bool stacks;	     /* fixed at start: the BPF object is loaded once */
+	bool running;	     /* past start-up: the engine's lines are logged as "trace" */
 	uint64_t reloads, reload_failures;
 	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
@@ -81,7 +82,7 @@ struct daemon {
 	struct kt_prom_rings *prom_rings;     /* which rings have /metrics series (kt_prom.h) */
 };
 
-static volatile sig_atomic_t stop_sig, reload_req;
+static volatile sig_atomic_t stop_sig, reload_req, timeline_req;
 
 static void on_stop(int sig)
 {
@@ -92,6 +93,13 @@ static void on_hup(int sig)
 {
 	(void)sig;
 	reload_req = 1;
+}
+
+/* SIGUSR1: write the timeline now (as the one-shot does). */
+static void on_usr1(int sig)
+{
+	(void)sig;
+	timeline_req = 1;
 }
 
 /* ---------------------------------------------------------------- CLI */
@@ -109,6 +117,9 @@ enum {
 	OPT_RETAIN,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX,
+	OPT_TIMELINE_MODE,
+	OPT_TIMELINE_LAST,
+	OPT_TIMELINE_KEEP,
 	OPT_FOLDED_DIR,
 	OPT_FOLDED_INTERVAL,
 	OPT_JSON_DIR,
@@ -140,6 +151,14 @@ static const struct argp_option daemon_options[] = {
 	{"timeline", OPT_TIMELINE, "FILE", 0, "Write a Chrome/Perfetto trace-event timeline", 0},
 	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
 	 "Timeline cap (default " KT_STR(KT_TIMELINE_DEFAULT_MAX) ")", 0},
+	{"timeline-mode", OPT_TIMELINE_MODE, "first|last", 0,
+	 "Keep the first events (default) or the newest: a flight recorder, written to a new "
+	 "timestamped file on SIGUSR1, when an alert fires and at stop",
+	 0},
+	{"timeline-last", OPT_TIMELINE_LAST, "DURATION", 0,
+	 "Flight recorder of the last DURATION of events (implies --timeline-mode last)", 0},
+	{"timeline-keep", OPT_TIMELINE_KEEP, "N", 0,
+	 "Flight recorder: its newest N timestamped files are kept (default 10)", 0},
 	{"folded-dir", OPT_FOLDED_DIR, "DIR", 0,
 	 "Write folded stacks per interval into DIR (enables stack capture)", 0},
 	{"folded-interval", OPT_FOLDED_INTERVAL, "DURATION", 0, "Folded file rotation (default 1m)",
@@ -188,6 +207,9 @@ static const struct {
 	{OPT_RETAIN, "daemon", "retain"},
 	{OPT_TIMELINE, "timeline", "file"},
 	{OPT_TIMELINE_MAX, "timeline", "max_events"},
+	{OPT_TIMELINE_MODE, "timeline", "mode"},
+	{OPT_TIMELINE_LAST, "timeline", "last"},
+	{OPT_TIMELINE_KEEP, "timeline", "keep"},
 	{OPT_FOLDED_DIR, "folded", "dir"},
 	{OPT_FOLDED_INTERVAL, "folded", "interval"},
 	{OPT_JSON_DIR, "json", "dir"},
@@ -562,8 +584,11 @@ static void restart_only(const struct kt_config *old, const struct kt_config *c)
 		kt_log(KT_LOG_WARN, "reload",
 		       "turning folded stacks on or off needs a restart (stack capture is set at "
 		       "load)");
-	if (!same_cstr(old->timeline, c->timeline))
-		kt_log(KT_LOG_WARN, "reload", "the timeline file changes on restart only");
+	if (!same_cstr(old->timeline, c->timeline) ||
+	    old->timeline_keep_last != c->timeline_keep_last ||
+	    old->timeline_last_ns != c->timeline_last_ns || old->timeline_max != c->timeline_max)
+		kt_log(KT_LOG_WARN, "reload",
+		       "the timeline file, mode, last and max_events change on restart only");
 	if (old->probe_cost_ns != c->probe_cost_ns)
 		kt_log(KT_LOG_WARN, "reload", "probe_cost changes on restart only");
 }
@@ -627,6 +652,11 @@ static void commit_config(struct daemon *d, struct kt_config *c, bool first, con
 		if (!d->stacks)
 			c->folded_dir[0] = 0;
 		snprintf(c->timeline, sizeof(c->timeline), "%s", d->cfg.timeline);
+		c->timeline_keep_last = d->cfg.timeline_keep_last;
+		c->timeline_last_ns = d->cfg.timeline_last_ns;
+		c->timeline_max = d->cfg.timeline_max;
+		if (d->tl.keep) /* the flight recorder's files kept: takes effect now */
+			d->tl.keep = (unsigned int)c->timeline_keep;
 	}
 	kt_config_free(&d->cfg);
 	d->cfg = *c;
@@ -968,6 +998,26 @@ static void rotate_folded(struct daemon *d)
 		free(list);
 }
 
+/* The moments before an alert are what a flight recorder is for: written when one fires. */
+static void timeline_on_alert(struct daemon *d)
+{
+	uint64_t fired = kt_alerts_fired(d->alerts);
+
+	if (fired <= d->fired_seen)
+		return;
+	d->fired_seen = fired;
+	kt_timeline_sink_write(&d->tl, "an alert fired");
+}
+
+static void timeline_on_signal(struct daemon *d)
+{
+	if (!d->tl.t)
+		kt_log(KT_LOG_WARN, "timeline",
+		       "SIGUSR1: no timeline configured ([timeline] file)");
+	else
+		kt_timeline_sink_write(&d->tl, "SIGUSR1");
+}
+
 /* --json-dir: this interval's report into a new file, then a new interval. */
 static void write_json(struct daemon *d)
 {
@@ -1043,7 +1093,13 @@ static int daemon_run(struct daemon *d)
 			kt_alerts_eval(d->alerts, &src);
 			kt_alerts_note_unmatched(d->alerts, &d->e.s.agg, now);
 			next_eval = now + d->cfg.eval_ns;
+			timeline_on_alert(d);
 		}
+		if (timeline_req) {
+			timeline_req = 0;
+			timeline_on_signal(d);
+		}
+		kt_timeline_sink_reap(&d->tl, false);
 		kt_alerts_reap(d->alerts, now);
 		if (d->cfg.folded_dir[0] && now >= next_folded) {
 			rotate_folded(d);
@@ -1067,7 +1123,9 @@ static int daemon_run(struct daemon *d)
 	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
 		rotate_folded(d);
 	if (d->cfg.json_dir[0])
-		write_json(d); /* the last interval */
+		write_json(d);		     /* the last interval */
+	d->tl.finishing = true;		     /* the final write holds every moment */
+	kt_timeline_sink_reap(&d->tl, true); /* says how a write under way ended */
 	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
 		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
 	else if (err[0])
@@ -1204,9 +1262,12 @@ static int start_service(struct daemon *d, struct kt_config *c, char *err, size_
 		return -1;
 	if (!d->cfg.timeline[0])
 		return 0;
-	d->tl = (struct kt_timeline_sink){.cap_hint = "[timeline] max_events",
-					  .note = timeline_note};
-	struct kt_timeline_opts to = {.max_events = d->cfg.timeline_max};
+	d->tl = (struct kt_timeline_sink){
+		.cap_hint = "[timeline] max_events",
+		.note = timeline_note,
+		.keep = d->cfg.timeline_keep_last ? (unsigned int)d->cfg.timeline_keep : 0};
+	struct kt_timeline_opts to = {d->cfg.timeline_max, d->cfg.timeline_keep_last,
+				      d->cfg.timeline_last_ns};
 
 	if (kt_timeline_sink_open(&d->tl, &d->e.s, d->cfg.timeline, &to, err, errlen)) {
 		size_t n = strlen(err);
@@ -1242,7 +1303,7 @@ static void say_running(struct daemon *d)
 static void install_signals(void)
 {
 	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup},
-			 ign = {.sa_handler = SIG_IGN};
+			 usr1 = {.sa_handler = on_usr1}, ign = {.sa_handler = SIG_IGN};
 
 	/*
 	 * Alert actions must not inherit our capabilities: a service granted them as
@@ -1253,6 +1314,7 @@ static void install_signals(void)
 	sigaction(SIGTERM, &stop, NULL);
 	sigaction(SIGINT, &stop, NULL);
 	sigaction(SIGHUP, &hup, NULL);
+	sigaction(SIGUSR1, &usr1, NULL);
 	sigaction(SIGPIPE, &ign, NULL);
 }
 

@@ -175,7 +175,8 @@ static int path_kind(struct kt_pprof_http *p, const char *name, struct kt_http_r
 	} else if (!strcmp(name, "alloc")) {
 		respond_text(
 			r, 404,
-			"no alloc profile: this kaos-trace has no allocation tracing (--alloc)\n");
+			"no alloc profile over HTTP yet: the one-shot kaos-trace --alloc --pprof "
+			"FILE writes one\n");
 	} else {
 		respond_text(r, 404, "unknown profile: profile, off-cpu, latency (and alloc)\n");
 	}

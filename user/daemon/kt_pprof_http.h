@@ -8,7 +8,8 @@
  *   /debug/pprof/latency?seconds=N   send, recv, backpressure stacks: counts
  *                                    and nanoseconds (event stacks, captured
  *                                    with a folded dir)
- *   /debug/pprof/alloc               404 until kaos-trace has --alloc
+ *   /debug/pprof/alloc               404: not over HTTP yet (the one-shot's
+ *                                    --alloc --pprof FILE has it)
  *
  * The answer is the profile of the NEXT N seconds (1..KT_PPROF_HTTP_MAX_SECONDS,
  * default 30), from the request on: the request is deferred (kt_http) and

@@ -905,10 +905,11 @@ int kt_engine_stop(struct kt_engine *e)
 	kt_profile_get_stats(e->prof, &ps);
 	say(e, np < 0,
 	    "profile: %llu samples at %u Hz on %d CPUs (%llu without a user stack, %llu "
-	    "lost)%s",
+	    "lost, %llu unfolded: their stack was freed before it was read, folded as "
+	    "[no-stack])%s",
 	    (unsigned long long)ps.samples, e->o.profile_hz, ps.ncpus,
 	    (unsigned long long)ps.stack_err, (unsigned long long)ps.lost,
-	    np < 0 ? ": collecting them failed" : "");
+	    (unsigned long long)ps.unfolded, np < 0 ? ": collecting them failed" : "");
 	kt_profile_free(e->prof);
 	e->prof = NULL;
 	return np < 0 ? -1 : 0;

@@ -156,6 +156,36 @@ static int attach_tracepoints(struct kt_session *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* The BPF object's options and map sizes, before load: maps a run does not use stay tiny. */
+static void size_skel(struct kaos_trace_bpf *skel, const struct kt_session_opts *o,
+		      uint64_t rb_bytes)
+{
+	skel->rodata->filter_rings = o->nrings > 0;
+	skel->rodata->scope_filter = o->scope;
+	if (!o->scope) {
+		/* unused: no preallocated kernel memory for them */
+		bpf_map__set_max_entries(skel->maps.scope_tgids, 1);
+		bpf_map__set_max_entries(skel->maps.scope_tasks, 1);
+		bpf_program__set_autoload(skel->progs.kaos_scope_fork, false);
+		bpf_program__set_autoload(skel->progs.kaos_scope_exit, false);
+		bpf_program__set_autoload(skel->progs.kaos_scope_enter, false);
+	}
+	skel->rodata->want_stacks = o->stacks;
+	skel->rodata->want_ts = o->want_ts;
+	skel->rodata->wakeup_bytes = rb_bytes / 16;
+	bpf_map__set_max_entries(skel->maps.events, (uint32_t)rb_bytes);
+	if (o->pmu_nr) {
+		skel->rodata->pmu_nr = o->pmu_nr;
+		skel->rodata->pmu_ncpus = o->pmu_ncpus;
+		bpf_map__set_max_entries(skel->maps.pmu_events, KT_PMU_MAX * o->pmu_ncpus);
+	} else {
+		/* unused: preallocating 16,384 LRU entries took ~3 ms of start-up */
+		bpf_map__set_max_entries(skel->maps.pmu_threads, 1);
+	}
+	if (!o->nrings) /* unused: no preallocated kernel memory */
+		bpf_map__set_max_entries(skel->maps.ring_filter, 1);
+}
+
 int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char *err, size_t errlen)
 {
 	uint64_t rb_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 2u << 20;
@@ -174,31 +204,8 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
 		return -1;
 	}
-	s->skel->rodata->filter_rings = o->nrings > 0;
-	s->skel->rodata->scope_filter = o->scope;
 	s->scope = o->scope;
-	if (!o->scope) {
-		/* unused: no preallocated kernel memory for them */
-		bpf_map__set_max_entries(s->skel->maps.scope_tgids, 1);
-		bpf_map__set_max_entries(s->skel->maps.scope_tasks, 1);
-		bpf_program__set_autoload(s->skel->progs.kaos_scope_fork, false);
-		bpf_program__set_autoload(s->skel->progs.kaos_scope_exit, false);
-		bpf_program__set_autoload(s->skel->progs.kaos_scope_enter, false);
-	}
-	s->skel->rodata->want_stacks = o->stacks;
-	s->skel->rodata->want_ts = o->want_ts;
-	s->skel->rodata->wakeup_bytes = rb_bytes / 16;
-	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)rb_bytes);
-	if (o->pmu_nr) {
-		s->skel->rodata->pmu_nr = o->pmu_nr;
-		s->skel->rodata->pmu_ncpus = o->pmu_ncpus;
-		bpf_map__set_max_entries(s->skel->maps.pmu_events, KT_PMU_MAX * o->pmu_ncpus);
-	} else {
-		/* unused: preallocating 16,384 LRU entries took ~3 ms of start-up */
-		bpf_map__set_max_entries(s->skel->maps.pmu_threads, 1);
-	}
-	if (!o->nrings) /* unused: no preallocated kernel memory */
-		bpf_map__set_max_entries(s->skel->maps.ring_filter, 1);
+	size_skel(s->skel, o, rb_bytes);
 	/* Test hook: makes one program fail verification so the error path can be tested. */
 	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
 		bpf_program__set_type(s->skel->progs.kaos_probe, BPF_PROG_TYPE_SOCKET_FILTER);

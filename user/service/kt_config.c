@@ -132,6 +132,7 @@ void kt_config_init(struct kt_config *c)
 	c->json_interval_ns = 60000000000ull;
 	c->json_keep = 60;
 	c->timeline_max = KT_TIMELINE_DEFAULT_MAX;
+	c->timeline_keep = 10;
 	c->off_cpu_min_ns = 1000;
 	c->metrics_max_rings = 32; /* KT_PROM_DEFAULT_MAX_RINGS; docs/daemon.md has the bound */
 }
@@ -586,6 +587,18 @@ int kt_config_set(struct kt_config *c, const char *section, const char *key, con
 			return set_path(c->timeline, sizeof(c->timeline), key, value, msg, n);
 		if (!strcmp(key, "max_events"))
 			return set_u64(&c->timeline_max, key, value, 1, 100000000, msg, n);
+		if (!strcmp(key, "mode") && (!strcmp(value, "first") || !strcmp(value, "last"))) {
+			c->timeline_keep_last = !strcmp(value, "last");
+			return 0;
+		}
+		if (!strcmp(key, "mode"))
+			return bad(msg, n, "mode: expected first or last, got '%s'%s", value, "");
+		if (!strcmp(key, "last")) {
+			c->timeline_keep_last = true;
+			return set_duration(&c->timeline_last_ns, key, value, 1, msg, n);
+		}
+		if (!strcmp(key, "keep"))
+			return set_u64(&c->timeline_keep, key, value, 1, 100000, msg, n);
 		return bad(msg, n, "unknown key '%s' in [timeline]%s", key, "");
 	}
 	return bad(

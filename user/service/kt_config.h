@@ -78,6 +78,9 @@ struct kt_config {
 	/* [timeline] */
 	char timeline[PATH_MAX];
 	uint64_t timeline_max;
+	bool timeline_keep_last;   /* mode = last: a flight recorder */
+	uint64_t timeline_last_ns; /* last = DURATION (implies mode last; 0: all held) */
+	uint64_t timeline_keep;	   /* flight recorder: its timestamped files kept */
 };
 
 /* INI callback: 0 to go on, or -1 with msg (msglen bytes) set. */

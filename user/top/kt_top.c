@@ -268,16 +268,17 @@ static int parse_engine_opt(struct top_opts *o, int key, char *arg)
 		return 0;
 	case KT_OPT_PMU:
 		return bad("%s: top has no view of counters (use kaos-trace --pmu)", "--pmu");
+	case KT_OPT_ALLOC:
+	case KT_OPT_ALLOC_LIB:
+	case KT_OPT_ALLOC_SHORT:
+		return bad("%s: top has no view of allocations (use kaos-trace --alloc)",
+			   "--alloc");
 	case KT_OPT_PROFILE:
 	case KT_OPT_OFF_CPU:
 	case KT_OPT_OFF_CPU_MIN_US:
 		/* refused, not ignored: nothing top would show, and the collector costs */
 		return bad("%s: top has no view of stacks (use kaos-trace --folded FILE)",
 			   key == KT_OPT_PROFILE ? "--profile" : "--off-cpu");
-	case KT_OPT_ALLOC:
-	case KT_OPT_ALLOC_LIB:
-	case KT_OPT_ALLOC_SHORT:
-		return bad("%s: top has no view of the heap (use kaos-trace --alloc)", "--alloc");
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
