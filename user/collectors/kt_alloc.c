@@ -29,7 +29,6 @@
 
 #define REFRESH_NS     200000000ull /* kt_alloc_tick: symbols at most every 200 ms */
 #define JSON_TOP_SITES 10
-#define REPORT_TOP     10
 #define RESOLVE_TRIES  20 /* kt_alloc_tick: polls a process's allocator is looked for */
 
 /* The entry points, in kt_alloc_target.off order. */
@@ -707,26 +706,14 @@ int kt_alloc_json_interval(struct kt_json *w, void *alloc)
 	return kt_json_error(w);
 }
 
-int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag)
+int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st)
 {
-	struct kt_alloc_stats st;
-	int n = kt_alloc_collect(a), e = 0;
+	int n = kt_alloc_collect(a);
 
 	if (n >= 0 && f)
 		n = kt_alloc_data_fold(&a->data, f);
-	kt_alloc_get_stats(a, &st);
-	if (n >= 0)
-		e = kt_alloc_data_print(&a->data, &st, out, REPORT_TOP,
-					a->sym ? kt_folded_sym_kt : NULL, a->sym);
-	fprintf(diag,
-		"kaos-trace: alloc: %llu calls lost, %llu blocks untracked, %llu calls not "
-		"charged to a stack, %llu without a user stack, %llu never seen returning%s%s\n",
-		(unsigned long long)st.call_lost, (unsigned long long)st.block_lost,
-		(unsigned long long)st.site_lost, (unsigned long long)st.stack_err,
-		(unsigned long long)st.stale,
-		kt_alloc_stats_dropped(&st) ? ": the figures are lower bounds" : "",
-		n < 0 ? ": collecting them failed" : "");
-	return n < 0 ? n : e;
+	kt_alloc_get_stats(a, st);
+	return n;
 }
 
 void kt_alloc_free(struct kt_alloc *a)

@@ -258,8 +258,13 @@ int kt_alloc_json_proc(struct kt_json *w, uint32_t pid, void *alloc);
  */
 int kt_alloc_json_interval(struct kt_json *w, void *alloc);
 
-/* kaos-trace's end of run: collect, fold into f (may be NULL), report to out, drops to diag. */
-int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag);
+/*
+ * kaos-trace's end of run: collect, add the [alloc] and [leak] stacks to f
+ * (may be NULL) and fill *st (drops included), for the driver to print
+ * (kt_alloc_data_print on kt_alloc_data(a), the counters). Sites folded or
+ * -errno (*st is filled either way).
+ */
+int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st);
 
 /*
  * Measures here what one traced allocation (with its free) costs a process:
