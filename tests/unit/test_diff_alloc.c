@@ -174,6 +174,7 @@ static void test_not_in_top_sites(void **state)
 	kt_diff_init(&d);
 	kt_diff_run_init(&r);
 	assert_int_equal(kt_diff_run_add_alloc(&r, "aw", "main;gone", v), 0);
+	assert_int_equal(kt_diff_run_add_alloc(&r, "old", NULL, v), 0); /* a process total */
 	assert_int_equal(kt_diff_run_add_alloc(&r, "aw", "main;big", v), 0);
 	assert_int_equal(kt_diff_run_add_alloc(&r, "aw", "main;small", v), 0);
 	assert_int_equal(kt_diff_add_run(&d, KT_DIFF_BEFORE, &r), 0);
@@ -184,11 +185,12 @@ static void test_not_in_top_sites(void **state)
 	assert_int_equal(kt_diff_add_run(&d, KT_DIFF_AFTER, &r), 0);
 	kt_diff_run_free(&r);
 	kt_diff_compute(&d);
-	assert_int_equal(d.nalloc, 3);
-	assert_string_equal(d.alloc[0].stack, "main;big"); /* the biggest change first */
-	assert_string_equal(d.alloc[1].stack, "main;small");
-	assert_string_equal(d.alloc[2].stack, "main;gone");
-	assert_int_equal(d.alloc[2].presence, KT_DIFF_REMOVED);
+	assert_int_equal(d.nalloc, 4);
+	assert_null(d.alloc[0].stack);			   /* totals first */
+	assert_string_equal(d.alloc[1].stack, "main;big"); /* the biggest change first */
+	assert_string_equal(d.alloc[2].stack, "main;small");
+	assert_string_equal(d.alloc[3].stack, "main;gone");
+	assert_int_equal(d.alloc[3].presence, KT_DIFF_REMOVED);
 	assert_true(kt_diff_alloc_gate(&d, 1000));
 
 	assert_non_null(f = open_memstream(&text, &len));
@@ -199,6 +201,7 @@ static void test_not_in_top_sites(void **state)
 	assert_non_null(
 		strstr(text, "aw main;gone: not in the top sites after (before: 10 allocs"));
 	assert_null(strstr(text, "removed"));
+	assert_non_null(strstr(text, "old (process total): no such process after (before: 10"));
 	assert_non_null(f = open_memstream(&json, &len));
 	assert_int_equal(kt_diff_print_json(f, &d), 0);
 	fclose(f);
@@ -206,6 +209,7 @@ static void test_not_in_top_sites(void **state)
 				     "\"presence\":\"both\",\"verdict\":\"more\""));
 	assert_non_null(strstr(json, "\"presence\":\"not_in_top_sites_after\","
 				     "\"verdict\":\"not compared\""));
+	assert_non_null(strstr(json, "\"kind\":\"alloc_total\",\"presence\":\"removed\""));
 	free(text);
 	free(json);
 	kt_diff_free(&d);

@@ -79,8 +79,9 @@ static void text_alloc_row(FILE *f, const struct kt_diff_alloc_row *w)
 		int side = w->presence == KT_DIFF_ADDED;
 
 		/* outside a run's ten top sites is not "no allocation there" */
-		fprintf(f, "%s %s: not in the top sites %s (%s: %.0f allocs, %.0f bytes per run)\n",
-			w->comm, what, side ? "before" : "after", side ? "after" : "before",
+		fprintf(f, "%s %s: %s %s (%s: %.0f allocs, %.0f bytes per run)\n", w->comm, what,
+			w->stack ? "not in the top sites" : "no such process",
+			side ? "before" : "after", side ? "after" : "before",
 			w->sum[side][KT_DIFF_ALLOCS] / w->runs[side],
 			w->sum[side][KT_DIFF_BYTES] / w->runs[side]);
 		return;
@@ -205,7 +206,9 @@ static void json_alloc_row(struct kt_json *w, const struct kt_diff_alloc_row *r)
 	kt_json_kv_string(w, "kind", r->stack ? "alloc_site" : "alloc_total");
 	if (r->stack)
 		kt_json_kv_string(w, "stack", r->stack);
-	kt_json_kv_string(w, "presence", presence[r->presence]);
+	/* a process on one side only is added/removed; a site may be below the top 10 */
+	kt_json_kv_string(w, "presence",
+			  r->stack ? presence[r->presence] : presence_names[r->presence]);
 	kt_json_kv_string(w, "verdict",
 			  r->presence == KT_DIFF_BOTH
 				  ? kt_diff_count_verdict_name(r->c[KT_DIFF_ALLOCS].verdict)
