@@ -15,6 +15,7 @@ PPROF=$PWD/$B/tools/pprof
 need "$KT" "$HOT" "$PPROF"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 command -v python3 >/dev/null || fail "python3 is missing (make deps)"
+command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
 export PPROF_TMPDIR=$TMP/pprof-home
 
 # bad_flags NAME PATTERN ARGS...: one line matching PATTERN on stderr, exit 2
@@ -34,6 +35,9 @@ bad_flags format "push_format: expected pprof or folded, got 'json'" \
 bad_flags app "app_name: 'a b'" --pprof-push-url http://127.0.0.1:1/ingest --pprof-app-name 'a b'
 bad_flags interval "push_interval: invalid duration '0s'" \
 	--pprof-push-url http://127.0.0.1:1/ingest --pprof-push-interval 0s
+# --check-config: the push settings pass with the rest
+"$KT" daemon -b "$HOT" --profile 99 --listen off --check-config \
+	--pprof-push-url http://127.0.0.1:1/ingest >"$TMP/chk.out" 2>&1 || fail "check-config: $(cat "$TMP/chk.out")"
 
 # the receiver: saves N.body, then N.query (the request line's target)
 cat >"$TMP/recv.py" <<'EOF'
@@ -112,6 +116,13 @@ gzip -t "$body" || fail "the pushed profile is not gzip"
 grep -q '^Type: cpu$' "$TMP/top.txt" || fail "not a cpu profile: $(head "$TMP/top.txt")"
 awk '$NF == "hot_spin" {ok = 1} END {exit !ok}' "$TMP/top.txt" ||
 	fail "pprof -top does not name hot_spin: $(cat "$TMP/top.txt")"
+scrape >"$TMP/metrics.txt"
+promtool check metrics <"$TMP/metrics.txt" >"$TMP/promtool.txt" 2>&1 ||
+	fail "promtool check metrics: $(cat "$TMP/promtool.txt")"
+for k in cpu off-cpu latency; do
+	grep -q "^kaos_trace_pprof_push_dropped_total{kind=\"$k\"} 0$" "$TMP/metrics.txt" ||
+		fail "no dropped_total{kind=$k} 0"
+done
 sent=$(metric kaos_trace_pprof_push_sent_total)
 [ "${sent:-0}" -ge 2 ] || fail "sent_total $sent"
 [ "$(metric kaos_trace_pprof_push_failed_total)" = 0 ] || fail "failed pushes with a receiver"

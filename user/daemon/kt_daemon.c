@@ -416,7 +416,7 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 				  .noffcpu_threads = (size_t)nothr,
 				  .offcpu_stats = d->e.offcpu ? &ost : NULL,
 				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns,
-				  .push = &push};
+				  .push = d->cfg.pprof_push_url[0] ? &push : NULL};
 
 	if (!(f = open_memstream(&r->body, &len)))
 		return -1;
@@ -845,7 +845,10 @@ static int check_startable(const struct kt_config *c, char *err, size_t errlen)
 			return -1;
 		kt_http_close(h);
 	}
-	return 0;
+	struct kt_push_cfg pc = push_cfg(c);
+	struct kt_push_target pt;
+
+	return kt_push_target_resolve(&pc, &pt, err, errlen); /* the receiver's host is known */
 }
 
 /* ---------------------------------------------------------------- housekeeping */
