@@ -6,13 +6,15 @@
 # body is a gzip profile Go's pprof reads and names hot_spin. The receiver
 # killed: failed and dropped attempts grow in /metrics while the daemon
 # goes on serving and tracing; restarted on its port: pushes resume. With
-# --pprof-push-format folded the body is folded text. Bad push settings
+# --pprof-push-format folded the body is folded text, and the latency and
+# off-CPU kinds are pushed too. Bad push settings
 # (https, a bad URL, an unknown format) are one line and exit 2.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 HOT=$PWD/$B/tests/progs/kt_hotspin
+OFF=$PWD/$B/tests/progs/kt_offcpu
 PPROF=$PWD/$B/tools/pprof
-need "$KT" "$HOT" "$PPROF"
+need "$KT" "$HOT" "$OFF" "$PPROF"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 command -v python3 >/dev/null || fail "python3 is missing (make deps)"
 command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
@@ -151,14 +153,28 @@ wait_push "$TMP/r2" 1 'name=kaos-trace\.cpu'
 [ "$(metric kaos_trace_pprof_push_sent_total)" -gt "$sent" ] || fail "sent_total did not grow"
 stop_daemon
 
-# folded: text lines ending in a count, hot_spin among the frames
+# folded: text lines ending in a count, hot_spin among the frames; the
+# latency (event stacks, with a folded dir) and off-CPU (kt_offcpu) kinds pushed too
 start_recv "$TMP/r3" 0
-start_daemon pf -b "$HOT" --sample 1 --profile 997 --listen off --pprof-app-name my.app \
+mkdir -p "$TMP/folded"
+start_daemon pf -b "$HOT" -b "$OFF" --sample 1 --profile 997 --listen off --pprof-app-name my.app \
+	--folded-dir "$TMP/folded" --off-cpu \
 	--pprof-push-url "http://127.0.0.1:$RPORT/x/ingest?tenant=t1" --pprof-push-interval 1s \
 	--pprof-push-format folded
 wait_push "$TMP/r3" 1 '^/x/ingest\?tenant=t1&name=my\.app\.cpu&from=[0-9]+&until=[0-9]+&format=folded'
 q=$(grep -l 'name=my\.app\.cpu' "$TMP"/r3/*.query | head -1)
 grep -Eq '(^|;)hot_spin;?.* [0-9]+$|;hot_spin [0-9]+$' "${q%.query}.body" ||
 	fail "folded body lacks hot_spin: $(head -5 "${q%.query}.body")"
+wait_push "$TMP/r3" 1 'name=my\.app\.latency&.*&format=folded'
+q=$(grep -l 'name=my\.app\.latency' "$TMP"/r3/*.query | head -1)
+grep -Eq ';kaos_ring_send [0-9]+$' "${q%.query}.body" ||
+	fail "latency body lacks send stacks: $(head -5 "${q%.query}.body")"
+# kt_offcpu's consumer thread blocks
+"$OFF" --ms 30000 >"$TMP/off.txt" &
+BG+=($!)
+wait_push "$TMP/r3" 1 'name=my\.app\.off_cpu&.*&format=folded'
+q=$(grep -l 'name=my\.app\.off_cpu' "$TMP"/r3/*.query | head -1)
+grep -q '^consumer;start_thread;' "${q%.query}.body" ||
+	fail "off-cpu body lacks the consumer thread: $(head -5 "${q%.query}.body")"
 stop_daemon
 echo "ok: pprof push"
