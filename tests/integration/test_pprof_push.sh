@@ -7,8 +7,8 @@
 # killed: failed and dropped attempts grow in /metrics while the daemon
 # goes on serving and tracing; restarted on its port: pushes resume. With
 # --pprof-push-format folded the body is folded text, and the latency and
-# off-CPU kinds are pushed too. Bad push settings
-# (https, a bad URL, an unknown format) are one line and exit 2.
+# off-CPU kinds are pushed too. Bad push settings (https, a bad URL, an
+# unknown format) are one line and exit 2, and a reload with one is rejected.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 HOT=$PWD/$B/tests/progs/kt_hotspin
@@ -157,10 +157,13 @@ stop_daemon
 # latency (event stacks, with a folded dir) and off-CPU (kt_offcpu) kinds pushed too
 start_recv "$TMP/r3" 0
 mkdir -p "$TMP/folded"
-start_daemon pf -b "$HOT" -b "$OFF" --sample 1 --profile 997 --listen off --pprof-app-name my.app \
-	--folded-dir "$TMP/folded" --off-cpu \
-	--pprof-push-url "http://127.0.0.1:$RPORT/x/ingest?tenant=t1" --pprof-push-interval 1s \
-	--pprof-push-format folded
+conf() {
+	printf '[pprof]\npush_url = %s\npush_interval = 1s\npush_format = folded\napp_name = my.app\n' \
+		"$1" >"$TMP/push.conf"
+}
+conf "http://127.0.0.1:$RPORT/x/ingest?tenant=t1"
+start_daemon pf --config "$TMP/push.conf" -b "$HOT" -b "$OFF" --sample 1 --profile 997 \
+	--listen off --folded-dir "$TMP/folded" --off-cpu
 wait_push "$TMP/r3" 1 '^/x/ingest\?tenant=t1&name=my\.app\.cpu&from=[0-9]+&until=[0-9]+&format=folded'
 q=$(grep -l 'name=my\.app\.cpu' "$TMP"/r3/*.query | head -1)
 grep -Eq '(^|;)hot_spin;?.* [0-9]+$|;hot_spin [0-9]+$' "${q%.query}.body" ||
@@ -176,5 +179,11 @@ wait_push "$TMP/r3" 1 'name=my\.app\.off_cpu&.*&format=folded'
 q=$(grep -l 'name=my\.app\.off_cpu' "$TMP"/r3/*.query | head -1)
 grep -q '^consumer;start_thread;' "${q%.query}.body" ||
 	fail "off-cpu body lacks the consumer thread: $(head -5 "${q%.query}.body")"
+# SIGHUP with an https push_url: rejected in one line, the pushes go on
+conf "https://127.0.0.1:$RPORT/ingest"
+kill -HUP "$DPID"
+wait_log "reload: rejected: .*push_url 'https://127.0.0.1:$RPORT/ingest': https is not supported"
+n=$(ls "$TMP"/r3/*.query | wc -l)
+wait_push "$TMP/r3" $((n + 1)) 'name=my\.app\.'
 stop_daemon
 echo "ok: pprof push"

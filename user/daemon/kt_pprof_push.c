@@ -487,7 +487,7 @@ void kt_pprof_push_set(struct kt_pprof_push *p, const struct kt_push_target *t,
 {
 	bool was_on = p->t.on;
 
-	if (p->state != IDLE) { /* to the old receiver: given up */
+	if (p->state != IDLE && memcmp(&p->t, t, sizeof(*t))) { /* to the old receiver: given up */
 		p->dropped[p->cur.kind]++;
 		free(p->cur.body);
 		close_conn(p);
