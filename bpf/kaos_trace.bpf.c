@@ -481,7 +481,7 @@ struct {
 
 /* One record as its per-op event; bad: the buffer is not this process's (counted lost). */
 static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u64 pid_tgid,
-				       __u32 cpu, bool bad, bool last)
+				       __u32 cpu, bool bad, bool last, bool named)
 {
 	__u32 type = rec->type, ring_id = rec->ring_id;
 	struct kt_event *e;
@@ -499,7 +499,17 @@ static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u6
 		return;
 	}
 	stat_inc(KT_STAT_FIRED, type);
-	e = bpf_ringbuf_reserve(&events, KT_EVENT_BASE_SIZE, 0);
+	/*
+	 * The first record of a ring in a batch carries the ring's name: the
+	 * batch may come from a process that is exiting, too late to read it.
+	 */
+	__u32 full = named;
+
+	__asm__ __volatile__("" : "+r"(full));
+	if (full)
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	else
+		e = bpf_ringbuf_reserve(&events, KT_EVENT_BASE_SIZE, 0);
 	if (!e) {
 		stat_inc(KT_STAT_LOST, type);
 		return;
@@ -519,6 +529,8 @@ static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u6
 	e->stack_sz = 0;
 	e->flags = 0;
 	e->pmu[0] = e->pmu[1] = 0;
+	if (full && bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)rec->name) > 0)
+		e->flags = KT_EVF_NAME;
 	/* as kaos_probe: wake the consumer only when much waits (checked once a batch) */
 	if (last && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
@@ -534,7 +546,7 @@ static __always_inline void batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag)
 	struct batch_thread nt = {.buf = buf, .gen = gen, .pid = pid_tgid >> 32}, *t;
 	bool bad = tag != (__s32)(pid_tgid >> 32);
 	struct kaos_probe_record rec;
-	__u32 start = 0;
+	__u32 start = 0, prev_ring = 0;
 
 	t = bpf_map_lookup_elem(&batch_threads, &tid);
 	if (t && t->buf == buf && t->gen == gen)
@@ -554,7 +566,8 @@ static __always_inline void batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag)
 			stat_inc(KT_STAT_LOST, KT_EV_SEND);
 			continue;
 		}
-		batch_emit(&rec, pid_tgid, cpu, bad, i + 1 == n);
+		batch_emit(&rec, pid_tgid, cpu, bad, i + 1 == n, rec.ring_id != prev_ring);
+		prev_ring = rec.ring_id;
 	}
 	nt.done = n > start ? n : start;
 	bpf_map_update_elem(&batch_threads, &tid, &nt, BPF_ANY);
