@@ -539,38 +539,53 @@ static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u6
 }
 
 /* Sends records [already sent, n) of buffer buf's generation gen; remembers what was sent. */
-static __always_inline void batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag)
+/* State of one batch's loop (bpf_loop: its callback is verified once, not 32 times). */
+struct batch_loop {
+	__u64 buf;
+	__u64 pid_tgid;
+	__u32 n;
+	__u32 start;
+	__u32 cpu;
+	__u32 prev_ring;
+	bool bad;
+};
+
+static long batch_one(__u32 i, struct batch_loop *c)
+{
+	struct kaos_probe_record rec;
+
+	if (i >= c->n)
+		return 1;
+	if (i < c->start)
+		return 0;
+	if (bpf_probe_read_user(&rec, sizeof(rec),
+				(void *)(c->buf + __builtin_offsetof(struct kaos_probe_batch, rec) +
+					 (__u64)i * sizeof(rec)))) {
+		stat_inc(KT_STAT_FIRED, KT_EV_SEND);
+		stat_inc(KT_STAT_LOST, KT_EV_SEND);
+		return 0;
+	}
+	batch_emit(&rec, c->pid_tgid, c->cpu, c->bad, i + 1 == c->n, rec.ring_id != c->prev_ring);
+	c->prev_ring = rec.ring_id;
+	return 0;
+}
+
+static __noinline int batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid, cpu = bpf_get_smp_processor_id();
+	__u32 tid = (__u32)pid_tgid;
 	struct batch_thread nt = {.buf = buf, .gen = gen, .pid = pid_tgid >> 32}, *t;
-	bool bad = tag != (__s32)(pid_tgid >> 32);
-	struct kaos_probe_record rec;
-	__u32 start = 0, prev_ring = 0;
+	struct batch_loop c = {.buf = buf, .pid_tgid = pid_tgid, .cpu = bpf_get_smp_processor_id()};
 
+	c.bad = tag != (__s32)(pid_tgid >> 32);
 	t = bpf_map_lookup_elem(&batch_threads, &tid);
 	if (t && t->buf == buf && t->gen == gen)
-		start = t->done;
-	if (n > KAOS_PROBE_BATCH_RECORDS)
-		n = KAOS_PROBE_BATCH_RECORDS;
-	for (__u32 i = 0; i < KAOS_PROBE_BATCH_RECORDS; i++) {
-		if (i >= n)
-			break;
-		if (i < start)
-			continue;
-		if (bpf_probe_read_user(&rec, sizeof(rec),
-					(void *)(buf +
-						 __builtin_offsetof(struct kaos_probe_batch, rec) +
-						 i * sizeof(rec)))) {
-			stat_inc(KT_STAT_FIRED, KT_EV_SEND);
-			stat_inc(KT_STAT_LOST, KT_EV_SEND);
-			continue;
-		}
-		batch_emit(&rec, pid_tgid, cpu, bad, i + 1 == n, rec.ring_id != prev_ring);
-		prev_ring = rec.ring_id;
-	}
-	nt.done = n > start ? n : start;
+		c.start = t->done;
+	c.n = n > KAOS_PROBE_BATCH_RECORDS ? KAOS_PROBE_BATCH_RECORDS : n;
+	bpf_loop(KAOS_PROBE_BATCH_RECORDS, batch_one, &c, 0);
+	nt.done = c.n > c.start ? c.n : c.start;
 	bpf_map_update_elem(&batch_threads, &tid, &nt, BPF_ANY);
+	return 0;
 }
 
 SEC("usdt")

@@ -69,7 +69,6 @@ static void batch_thread_exit(void *arg)
 }
 
 /* A forked child holds a copy of the forking thread's pending records: the parent's to fire. */
-static void batch_fire(struct kaos_probe_batch *b);
 static void batch_atfork_child(void)
 {
 	if (!tls_batch_state)
@@ -85,11 +84,19 @@ static void batch_init_once(void)
 	pthread_atfork(NULL, NULL, batch_atfork_child);
 }
 
-/* The main thread's exit() runs no key destructor. */
+/*
+ * exit() (the main thread runs no key destructor) and dlclose(): fire what
+ * this thread holds, and delete the key, so that no thread ends by calling
+ * batch_thread_exit in an unloaded library.
+ */
 __attribute__((destructor)) static void batch_process_exit(void)
 {
 	if (tls_batch_state && tls_batch.n)
 		batch_fire(&tls_batch);
+	if (batch_key_ok) {
+		batch_key_ok = 0;
+		pthread_key_delete(batch_key);
+	}
 }
 
 /* First record of this thread: set the buffer up and announce its address (n == 0). */
@@ -123,6 +130,8 @@ void kaos_probe_batch_add(uint32_t type, uint64_t ring_id, uint64_t count, uint6
 		batch_start(b);
 	if (__builtin_expect(b->epoch != kaos_probe_control.batch_epoch, 0))
 		batch_new_epoch(b);
+	if (__builtin_expect(b->n >= KAOS_PROBE_BATCH_RECORDS, 0))
+		b->n = 0; /* only a signal handler's ops interleaved with ours get here: stay in bounds */
 	struct kaos_probe_record *r = &b->rec[b->n];
 	r->type = type;
 	r->ring_id = (uint32_t)ring_id;
