@@ -474,7 +474,7 @@ struct batch_thread {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 8192);
 	__type(key, __u32);
 	__type(value, struct batch_thread);
 } batch_threads SEC(".maps");
@@ -628,17 +628,14 @@ static __always_inline void batch_drain(bool forget)
 		bpf_map_delete_elem(&batch_threads, &tid);
 }
 
-SEC("raw_tp/sched_process_exit")
-int kaos_batch_exit(struct bpf_raw_tracepoint_args *ctx)
+/*
+ * One program for both tracepoints (one verification at start-up):
+ * sched_process_exit and sched_prepare_exec. After an exec the thread's
+ * buffer is the new image's, announced afresh: the entry goes either way.
+ */
+SEC("raw_tp")
+int kaos_batch_drain(struct bpf_raw_tracepoint_args *ctx)
 {
 	batch_drain(true);
-	return 0;
-}
-
-/* exec, past its point of no return, before the old memory goes (Linux 6.10+) */
-SEC("raw_tp/sched_prepare_exec")
-int kaos_batch_exec(struct bpf_raw_tracepoint_args *ctx)
-{
-	batch_drain(false);
 	return 0;
 }

@@ -120,9 +120,9 @@ static const struct kt_agg_lookup proc_lookup = {kt_proc_comm, kt_proc_start_ns,
  */
 static void attach_batch_drains(struct kt_session *s)
 {
-	s->batch_links[0] = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_batch_exit,
+	s->batch_links[0] = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_batch_drain,
 							       "sched_process_exit");
-	s->batch_links[1] = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_batch_exec,
+	s->batch_links[1] = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_batch_drain,
 							       "sched_prepare_exec");
 	if (s->batch_links[0] && s->batch_links[1])
 		return;
@@ -206,8 +206,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	if (!o->batch) {
 		bpf_map__set_max_entries(s->skel->maps.batch_threads, 1);
 		bpf_program__set_autoload(s->skel->progs.kaos_batch, false);
-		bpf_program__set_autoload(s->skel->progs.kaos_batch_exit, false);
-		bpf_program__set_autoload(s->skel->progs.kaos_batch_exec, false);
+		bpf_program__set_autoload(s->skel->progs.kaos_batch_drain, false);
 	}
 	s->skel->rodata->wakeup_bytes = rb_bytes / 16;
 	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)rb_bytes);
