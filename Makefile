@@ -82,7 +82,7 @@ USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iabi $(addprefix -I,$(USER_LAYERS:%/=%
 	-pthread
 # libpfm4 (--pmu) and libdw (symbols from separate debug files) are dlopen()ed
 # at first use: not linked, so a run that needs neither maps neither.
-LDLIBS_KT := -lbpf -lelf -lz -ljansson -lm -pthread
+LDLIBS_KT := -lbpf -lelf -lz -ljansson -lncursesw -ltinfo -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -150,13 +150,17 @@ all: deps $(LIBKAOS_A) $(LIBKAOS_SO) $(B)/libkaos.so $(if $(HAVE_TRACER),$(B)/ka
 #               (test_deb, test_install) and
 #               vm-deps (kernel CI) below
 #   bench-deps  make bench: DPDK and Concurrency Kit (the rings compared), bpftrace and
-#               libbpf-tools' funclatency (the tracers compared), python3 (the report)
+#               libbpf-tools' funclatency (the tracers compared), python3 (the report),
+#               tmux (bench_top.sh: kaos-trace top on a screen), ENet (the reliable UDP
+#               compared)
 DEB_PKGS := build-essential clang libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libpfm4-dev \
-	libjansson-dev \
+	libjansson-dev libncurses-dev \
 	binutils
 TEST_DEB_PKGS := libcmocka-dev valgrind bpftrace prometheus curl python3 libcap2-bin systemd \
-	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev
-BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3
+	procps libc6-dbg pkg-config iproute2 golang-go golang-github-google-pprof-dev heaptrack zstd \
+	tmux libjemalloc2 libtcmalloc-minimal4
+BENCH_DEB_PKGS := libdpdk-dev libck-dev pkg-config bpftrace libbpf-tools python3 heaptrack zstd \
+	tmux libenet-dev
 
 # install_pkgs LABEL,PACKAGES[,APT-GET OPTIONS]: apt-get install those of PACKAGES not
 # installed yet. Serialised by a lock (with make -j two lists may install at once), and
@@ -259,8 +263,16 @@ $(B)/tests/progs/%_rdynamic: PROG_LDFLAGS := -rdynamic
 # *_static.c link libkaos.a in: libkaos' API is then the program's own .symtab globals.
 $(B)/tests/progs/%_static: LINK_KAOS := $(LIBKAOS_A) -pthread
 $(B)/tests/progs/%_static: $(LIBKAOS_A)
+# kt_static_alloc: fully static (no libkaos, no libc.so): --alloc has no allocator to probe
+$(B)/tests/progs/kt_static_alloc: PROG_LDFLAGS := -static
+$(B)/tests/progs/kt_static_alloc: LINK_KAOS :=
 # kt_plain: a program without libkaos (collectors on any process), with libz
 $(B)/tests/progs/kt_plain: LINK_KAOS := -Wl,--no-as-needed -lz
+# kt_alloc_workload: known allocations for heap tracers, no libkaos; -fno-builtin keeps
+# every malloc/free call (GCC may drop pairs it sees through), no tail calls: each
+# allocation has its call site (aw_leak_site_N) on the stack
+$(B)/tests/progs/kt_alloc_workload: LINK_KAOS :=
+$(B)/tests/progs/kt_alloc_workload: PROG_LDFLAGS := -fno-builtin -fno-optimize-sibling-calls
 # kt_symbols calls an IFUNC of libkt_ifunc.so (linked, not dlopen()ed: its GOT holds the choice)
 $(B)/tests/progs/kt_symbols: PROG_LDFLAGS := -Wl,--no-as-needed -L$(B)/tests/progs -lkt_ifunc
 $(B)/tests/progs/kt_symbols: $(B)/tests/progs/libkt_ifunc.so
@@ -324,17 +336,19 @@ test-integration: all test-deps $(PPROF_TOOL)
 	$(Q)B=$(B) tests/run.sh integration
 
 # ---------------------------------------------------------------- bench
+# bench_udp compares libkaos' reliable UDP with ENet
+$(B)/bench/bench_udp $(B)/bench/bench_udp-noprobes: BENCH_LIBS := -lenet
 $(B)/bench/%: bench/%.c $(LIBKAOS_A) | bench-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -march=native -MMD -MP $< -o $@ $(LIBKAOS_A) \
-		$$(pkg-config --cflags --libs libdpdk 2>/dev/null) -lck -lm -pthread
+		$$(pkg-config --cflags --libs libdpdk 2>/dev/null) -lck $(BENCH_LIBS) -lm -pthread
 
 # Every benchmark is also linked against the probe-free library as <name>-noprobes.
 $(B)/bench/%-noprobes: bench/%.c $(B)/libkaos-noprobes.a | bench-deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -march=native -DKAOS_BENCH_NOPROBES -MMD -MP $< -o $@ \
 		$(B)/libkaos-noprobes.a \
-		$$(pkg-config --cflags --libs libdpdk 2>/dev/null) -lck -lm -pthread
+		$$(pkg-config --cflags --libs libdpdk 2>/dev/null) -lck $(BENCH_LIBS) -lm -pthread
 
 bench: all bench-deps $(BENCHES) $(BENCHES:%=%-noprobes)
 	$(Q)B=$(B) bench/run.sh
@@ -519,7 +533,7 @@ GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_f
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
-KT_STATIC_LIBS := -static -lbpf -lelf -lz -ljansson -lm -pthread
+KT_STATIC_LIBS := -static -lbpf -lelf -lz -ljansson -lncursesw -ltinfo -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
 

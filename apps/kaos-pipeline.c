@@ -27,9 +27,14 @@
  * Exit status: 0 done, 1 failed (I/O, damaged or foreign input, OUT exists
  * without --force), 2 bad usage; killed by SIGINT/SIGTERM/SIGHUP as usual.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,6 +52,7 @@
 #include "kaos/crc32c.h"
 #include "kaos/pipeline.h"
 #include "kaos/ring.h"
+#include "kaos/udp.h"
 #include "kaos/version.h"
 #include "kaos_build_version.h"
 
@@ -106,10 +112,15 @@ static void usage(FILE *f)
 	fprintf(f, "usage: " PROG " compress IN OUT [--workers N] [--chunk-size BYTES] "
 		   "[--level 0-9] [--force]\n"
 		   "       " PROG " decompress IN OUT [--workers N] [--force]\n"
+		   "       " PROG " send FILE HOST:PORT [--workers N] [--chunk-size BYTES] "
+		   "[--level 0-9]\n"
+		   "       " PROG " recv [HOST:]PORT OUT [--workers N] [--force]\n"
 		   "       " PROG " --help | --version\n"
 		   "IN or OUT may be '-' (stdin/stdout). BYTES takes a k or m suffix (KiB, MiB).\n"
 		   "An existing OUT is replaced only with --force (a symbolic link itself, never\n"
-		   "its target), and only once the whole output is written.\n");
+		   "its target), and only once the whole output is written.\n"
+		   "send/recv: compress on one machine, decompress on another; reliable UDP\n"
+		   "between (libkaos); recv keeps OUT only if the whole file arrived intact.\n");
 }
 
 static uint64_t now_ns(void)
@@ -446,6 +457,8 @@ static void progress(struct kaos_pipeline *p, uint64_t t0, bool final)
 	fflush(stderr);
 }
 
+static bool net_failed(void);
+
 static int run(const struct kaos_pipeline_config *cfg)
 {
 	struct kaos_pipeline *p;
@@ -471,7 +484,9 @@ static int run(const struct kaos_pipeline_config *cfg)
 	rc = rc ? rc : wrc;
 	if (rc) {
 		const struct kaos_pipeline_error *e = kaos_pipeline_error(p);
-		if (e->msg[0])
+		if (net_failed())
+			; /* the network's error caused this one: the caller says it */
+		else if (e->msg[0])
 			fprintf(stderr, PROG ": %s\n", e->msg);
 		else
 			fprintf(stderr, PROG ": stage %s failed on chunk %" PRIu64 ": %s\n",
@@ -866,6 +881,19 @@ static uint32_t default_workers(void)
 	return n < 1 ? 1 : n > (long)WORKERS_MAX ? WORKERS_MAX : (uint32_t)n;
 }
 
+/* The workers' zlib streams: 0, or -1 after saying why. */
+static int alloc_streams(struct job *j)
+{
+	j->bound = (uint32_t)compressBound(j->chunk_size);
+	j->zs = aligned_alloc(64, j->workers * sizeof(*j->zs));
+	if (!j->zs) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return -1;
+	}
+	memset(j->zs, 0, j->workers * sizeof(*j->zs));
+	return 0;
+}
+
 /* Opens IN (refusing a directory), then OUT, runs the job, and commits or aborts OUT. */
 static int run_job(struct job *j, bool compress, bool force)
 {
@@ -882,13 +910,8 @@ static int run_job(struct job *j, bool compress, bool force)
 		fprintf(stderr, PROG ": %s is a directory\n", j->in_name);
 		return 1;
 	}
-	j->bound = (uint32_t)compressBound(j->chunk_size);
-	j->zs = aligned_alloc(64, j->workers * sizeof(*j->zs));
-	if (!j->zs) {
-		fprintf(stderr, PROG ": out of memory\n");
+	if (alloc_streams(j) < 0)
 		return 1;
-	}
-	memset(j->zs, 0, j->workers * sizeof(*j->zs));
 	install_signal_handlers();
 	if (output_open(&out, j->in_fd, force) < 0)
 		return 1;
@@ -903,11 +926,420 @@ static int run_job(struct job *j, bool compress, bool force)
 	return rc;
 }
 
+/* ------------------------------------------------------------------ network (send / recv) */
+
+/*
+ * send: read -> compress -> checksum -> write into a pipe -> the network
+ * thread -> libkaos reliable UDP.  recv: UDP -> the network thread -> a pipe
+ * -> read frames -> decompress (verifies) -> write OUT. The stream on the
+ * wire is exactly the container format, cut into messages of up to 64 KiB;
+ * a zero-length message ends it. The receiver answers one byte once OUT is
+ * in place ('Y') or was not kept ('N'), so the sender exits 0 only when the
+ * file arrived intact. The network thread owns the endpoint; it polls it all
+ * along (acks, keepalives), so a slow disk never looks like a dead peer.
+ */
+#define NET_PIPE_SIZE	    (1 << 20)
+#define NET_PEER_TIMEOUT_MS 5000u /* silence that ends a connection */
+#define VERDICT_OK	    'Y'
+#define VERDICT_FAIL	    'N'
+
+struct net {
+	struct kaos_udp *ep;
+	const char *peer;   /* HOST:PORT as the user wrote it, for messages */
+	int pipe_fd;	    /* send: the pipe's read end; recv: its write end */
+	int verdict_fd;	    /* recv: the verdict from main (a pipe's read end) */
+	bool connected;	    /* the handshake was done once */
+	atomic_bool abort;  /* send: the pipeline failed, do not end the stream */
+	atomic_bool failed; /* err says why */
+	char err[256];
+	uint8_t *buf; /* one message */
+	pthread_t thread;
+};
+
+/* The network thread's failure, if any: main prints it instead of what it caused. */
+static struct net *active_net;
+
+static bool net_failed(void)
+{
+	return active_net && atomic_load(&active_net->failed);
+}
+
+static __attribute__((format(printf, 2, 3))) int net_fail(struct net *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(n->err, sizeof(n->err), fmt, ap);
+	va_end(ap);
+	atomic_store(&n->failed, true);
+	return -1;
+}
+
+/* A transport error as one line naming the peer. */
+static int net_error(struct net *n, int e)
+{
+	if (e == -KAOS_ETIMEDOUT && !n->connected)
+		return net_fail(n, "no answer from %s (is 'kaos-pipeline recv' running there?)",
+				n->peer);
+	if (e == -KAOS_ETIMEDOUT)
+		return net_fail(n, "connection to %s is dead: nothing heard from it for %u s",
+				n->peer, NET_PEER_TIMEOUT_MS / 1000);
+	if (e == -KAOS_ECLOSED)
+		return net_fail(n, "%s closed the connection before the end of the file", n->peer);
+	if (e == -KAOS_ESYS)
+		return net_fail(n, "network (%s): %s", n->peer, strerror(errno));
+	return net_fail(n, "connection to %s: %s", n->peer, kaos_strerror(e));
+}
+
+/* Polls the endpoint, then sleeps until the socket, fd (for events) or a timer has work. */
+static int net_wait(struct net *n, int fd, short events)
+{
+	struct pollfd p[2] = {{.fd = kaos_udp_fd(n->ep), .events = POLLIN},
+			      {.fd = fd, .events = events}};
+	int e = kaos_udp_poll(n->ep);
+
+	if (e == -KAOS_ESYS)
+		return net_error(n, e);
+	if (kaos_udp_state(n->ep) == KAOS_UDP_ESTABLISHED)
+		n->connected = true;
+	if (e < 0)
+		return e; /* terminal: the caller's recv/send reports it once drained */
+	if (poll(p, fd >= 0 ? 2 : 1, kaos_udp_timeout_ms(n->ep)) < 0 && errno != EINTR)
+		return net_fail(n, "poll: %s", strerror(errno));
+	return 0;
+}
+
+/* Queues one message, waiting while the send queue is full. */
+static int net_send_msg(struct net *n, const void *msg, size_t len)
+{
+	for (;;) {
+		int e = kaos_udp_send(n->ep, msg, len);
+
+		if (e == 0)
+			return 0;
+		if (e != -KAOS_EFULL)
+			return net_error(n, e);
+		e = net_wait(n, -1, 0);
+		if (e < 0)
+			return atomic_load(&n->failed) ? -1 : net_error(n, e);
+	}
+}
+
+/* send: the pipe's bytes as messages, then the zero-length end (unless aborted). */
+static int net_send_stream(struct net *n)
+{
+	for (;;) {
+		ssize_t r = read(n->pipe_fd, n->buf, KAOS_UDP_MSG_MAX);
+
+		if (r > 0) {
+			if (net_send_msg(n, n->buf, (size_t)r) < 0)
+				return -1;
+			continue;
+		}
+		if (r == 0)
+			break;
+		if (errno != EAGAIN && errno != EINTR)
+			return net_fail(n, "read the pipeline's output: %s", strerror(errno));
+		int e = net_wait(n, n->pipe_fd, POLLIN);
+		if (e < 0)
+			return atomic_load(&n->failed) ? -1 : net_error(n, e);
+	}
+	if (atomic_load(&n->abort))
+		return -1; /* main reports the pipeline's error; close() tells the peer */
+	return net_send_msg(n, "", 0);
+}
+
+/* send: everything acked, then the receiver's verdict. */
+static int net_send_finish(struct net *n)
+{
+	uint8_t v;
+	int e = kaos_udp_flush(n->ep, -1);
+
+	if (e == 0)
+		e = kaos_udp_recv_wait(n->ep, &v, 1, -1);
+	if (e < 0)
+		return net_error(n, e);
+	if (e != 1 || v != VERDICT_OK)
+		return net_fail(n, "the receiver at %s did not keep the file (it says why)",
+				n->peer);
+	return 0;
+}
+
+static void *net_send_thread(void *arg)
+{
+	struct net *n = arg;
+
+	if (net_send_stream(n) == 0)
+		net_send_finish(n);
+	close(n->pipe_fd); /* a pipeline still writing gets EPIPE and stops */
+	n->pipe_fd = -1;
+	return NULL;
+}
+
+/* recv: messages into the pipe until the zero-length end; 0 or -1. */
+static int net_recv_stream(struct net *n)
+{
+	size_t have = 0, off = 0;
+
+	for (;;) {
+		if (off < have) {
+			ssize_t w = write(n->pipe_fd, n->buf + off, have - off);
+			if (w > 0)
+				off += (size_t)w;
+			else if (w < 0 && errno == EPIPE)
+				off = have; /* the pipeline gave up (it says why): drain to the end
+					     */
+			else if (w < 0 && errno != EAGAIN && errno != EINTR)
+				return net_fail(n, "write into the pipeline: %s", strerror(errno));
+			if (w > 0 || off == have)
+				continue;
+		} else {
+			int m = kaos_udp_recv(n->ep, n->buf, KAOS_UDP_MSG_MAX);
+			if (m == 0)
+				return 0;
+			if (m > 0) {
+				have = (size_t)m, off = 0;
+				continue;
+			}
+			if (m != -KAOS_EEMPTY)
+				return net_error(n, m);
+		}
+		if (net_wait(n, off < have ? n->pipe_fd : -1, POLLOUT) < 0 &&
+		    atomic_load(&n->failed))
+			return -1;
+	}
+}
+
+/* recv: keeps the connection alive until main's verdict, sends it, waits for its ack. */
+static int net_recv_finish(struct net *n)
+{
+	uint8_t v;
+
+	for (;;) {
+		ssize_t r = read(n->verdict_fd, &v, 1);
+		if (r == 1)
+			break;
+		if (r == 0)
+			v = VERDICT_FAIL;
+		if (r == 0)
+			break;
+		int e = net_wait(n, n->verdict_fd, POLLIN);
+		if (e < 0)
+			return atomic_load(&n->failed) ? -1 : net_error(n, e);
+	}
+	int e = net_send_msg(n, &v, 1);
+	/* the sender closes only once it has the verdict: its FIN is an answer too */
+	if (e == 0 && (e = kaos_udp_flush(n->ep, -1)) < 0 && e != -KAOS_ECLOSED)
+		return net_error(n, e);
+	return e < 0 && e != -KAOS_ECLOSED ? e : 0;
+}
+
+static void *net_recv_thread(void *arg)
+{
+	struct net *n = arg;
+	int rc = net_recv_stream(n);
+
+	close(n->pipe_fd); /* the end of the stream, or a truncation the pipeline notices */
+	n->pipe_fd = -1;
+	if (rc == 0)
+		net_recv_finish(n);
+	return NULL;
+}
+
+/* "HOST:PORT" (HOST optional when allowed) -> an IPv4 literal and a port; usage error if malformed.
+ */
+static void parse_hostport(const char *s, bool need_host, char *addr, size_t cap, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	const char *ps = colon ? colon + 1 : s;
+	char host[256], *end;
+	unsigned long p;
+
+	if (!colon && need_host)
+		usage_error("'%s' is not HOST:PORT", s);
+	errno = 0;
+	p = strtoul(ps, &end, 10);
+	if (!*ps || *end || errno || p == 0 || p > 65535 || *ps == '-' || *ps == '+')
+		usage_error("'%s': the port must be 1..65535", s);
+	*port = (uint16_t)p;
+	if (!colon || colon == s) {
+		if (need_host)
+			usage_error("'%s' has no HOST", s);
+		snprintf(addr, cap, "0.0.0.0");
+		return;
+	}
+	if ((size_t)(colon - s) >= sizeof(host))
+		usage_error("'%s': host name too long", s);
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = 0;
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *ai;
+	int e = getaddrinfo(host, NULL, &hints, &ai);
+	if (e) {
+		fprintf(stderr, PROG ": cannot resolve %s: %s\n", host, gai_strerror(e));
+		exit(1);
+	}
+	inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, (socklen_t)cap);
+	freeaddrinfo(ai);
+}
+
+/* The endpoint and the buffer; 0, or -1 after saying why. */
+static int net_open(struct net *n, const char *peer, const char *bind_addr, uint16_t port)
+{
+	struct kaos_udp_config cfg = {
+		.bind_addr = bind_addr,
+		.port = port,
+		.queue_msgs = 64, /* 64 KiB messages: 4 MiB queued */
+		.window = 1024,	  /* a long fat pipe still fills */
+		.peer_timeout_ms = NET_PEER_TIMEOUT_MS,
+		.name = "pipeline",
+	};
+	int e;
+
+	memset(n, 0, sizeof(*n));
+	n->peer = peer;
+	n->pipe_fd = n->verdict_fd = -1;
+	n->buf = malloc(KAOS_UDP_MSG_MAX);
+	if (!n->buf) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return -1;
+	}
+	e = kaos_udp_open(&cfg, &n->ep);
+	if (e) {
+		fprintf(stderr, PROG ": cannot open a UDP socket on %s:%u: %s%s%s\n", bind_addr,
+			port, kaos_strerror(e), e == -KAOS_ESYS ? ": " : "",
+			e == -KAOS_ESYS ? strerror(errno) : "");
+		free(n->buf);
+		return -1;
+	}
+	return 0;
+}
+
+static void net_close(struct net *n)
+{
+	kaos_udp_close(n->ep); /* a FIN: a receiver still waiting learns the sender gave up */
+	free(n->buf);
+	active_net = NULL;
+}
+
+/* A pipe whose `nonblock_end` (0 or 1) the network thread uses without blocking. */
+static int net_pipe(int p[2], int nonblock_end)
+{
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	fcntl(p[0], F_SETPIPE_SZ, NET_PIPE_SIZE); /* fewer wakeups; the default works too */
+	fcntl(p[nonblock_end], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+static int net_start(struct net *n, void *(*fn)(void *))
+{
+	int e = pthread_create(&n->thread, NULL, fn, n);
+
+	if (e) {
+		fprintf(stderr, PROG ": cannot start the network thread: %s\n", strerror(e));
+		return -1;
+	}
+	active_net = n;
+	return 0;
+}
+
+/* kaos-pipeline send FILE HOST:PORT */
+static int run_send(struct job *j, const char *hostport)
+{
+	char addr[INET_ADDRSTRLEN];
+	uint16_t port;
+	struct net n;
+	int p[2], rc, e;
+
+	parse_hostport(hostport, true, addr, sizeof(addr), &port);
+	j->in_fd = strcmp(j->in_name, "-") ? open(j->in_name, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (j->in_fd < 0) {
+		fprintf(stderr, PROG ": cannot open %s: %s\n", j->in_name, strerror(errno));
+		return 1;
+	}
+	if (alloc_streams(j) < 0 || net_open(&n, hostport, "0.0.0.0", 0) < 0)
+		return 1;
+	if ((e = kaos_udp_connect(n.ep, addr, port))) {
+		fprintf(stderr, PROG ": cannot connect to %s: %s\n", hostport, kaos_strerror(e));
+		net_close(&n);
+		return 1;
+	}
+	if (net_pipe(p, 0) < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN); /* a dead connection is an EPIPE, reported as such */
+	n.pipe_fd = p[0];
+	j->out_fd = p[1];
+	j->out_name = hostport;
+	if (net_start(&n, net_send_thread) < 0)
+		return 1;
+	rc = do_compress(j);
+	atomic_store(&n.abort, rc != 0);
+	close(p[1]);
+	pthread_join(n.thread, NULL);
+	if (atomic_load(&n.failed)) {
+		fprintf(stderr, PROG ": %s\n", n.err);
+		rc = 1;
+	}
+	net_close(&n);
+	return rc;
+}
+
+/* kaos-pipeline recv [HOST:]PORT OUT */
+static int run_recv(struct job *j, const char *hostport, bool force)
+{
+	struct output out = {.path = j->out_name};
+	char addr[INET_ADDRSTRLEN];
+	uint16_t port;
+	struct net n;
+	int p[2], v[2], rc;
+	uint8_t verdict;
+
+	parse_hostport(hostport, false, addr, sizeof(addr), &port);
+	if (alloc_streams(j) < 0 || net_open(&n, "the sender", addr, port) < 0)
+		return 1;
+	if (net_pipe(p, 1) < 0 || net_pipe(v, 0) < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	install_signal_handlers();
+	if (output_open(&out, p[0], force) < 0) {
+		net_close(&n);
+		return 1;
+	}
+	n.pipe_fd = p[1];
+	n.verdict_fd = v[0];
+	j->in_fd = p[0];
+	j->in_name = "the stream";
+	j->out_fd = out.fd;
+	if (net_start(&n, net_recv_thread) < 0)
+		return 1;
+	rc = do_decompress(j);
+	close(p[0]); /* the network thread stops feeding a pipeline that gave up */
+	if (rc == 0 && output_commit(&out) < 0)
+		rc = 1;
+	else if (rc)
+		output_abort(&out);
+	verdict = rc ? VERDICT_FAIL : VERDICT_OK;
+	ssize_t w = write(v[1], &verdict, 1); /* if it could fail: EOF reads as a failure */
+	(void)w;
+	close(v[1]);
+	pthread_join(n.thread, NULL);
+	close(v[0]);
+	if (atomic_load(&n.failed) && rc)
+		fprintf(stderr, PROG ": %s\n", n.err);
+	else if (atomic_load(&n.failed))
+		fprintf(stderr, PROG ": %s is complete, but the sender did not hear so: %s\n",
+			j->out_name, n.err);
+	net_close(&n);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct job j = {.level = LEVEL_DEFAULT, .chunk_size = CHUNK_DEFAULT};
 	const char *pos[2] = {NULL, NULL};
-	bool compress, force = false;
+	bool compress, net, force = false;
 	int npos = 0;
 
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -928,12 +1360,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 2)
-		usage_error("missing command (compress or decompress)");
-	if (!strcmp(argv[1], "compress"))
-		compress = true;
-	else if (!strcmp(argv[1], "decompress"))
-		compress = false;
-	else
+		usage_error("missing command (compress, decompress, send or recv)");
+	/* send compresses onto the network, recv decompresses from it */
+	compress = !strcmp(argv[1], "compress") || !strcmp(argv[1], "send");
+	net = !strcmp(argv[1], "send") || !strcmp(argv[1], "recv");
+	if (!compress && !net && strcmp(argv[1], "decompress"))
 		usage_error("unknown command '%s'", argv[1]);
 	j.workers = default_workers();
 
@@ -942,7 +1373,7 @@ int main(int argc, char **argv)
 		const char *eq = strchr(a, '=');
 		char opt[32];
 
-		if (!strcmp(a, "--force") || !strcmp(a, "-f")) {
+		if ((!net || !compress) && (!strcmp(a, "--force") || !strcmp(a, "-f"))) {
 			force = true;
 			continue;
 		}
@@ -973,8 +1404,19 @@ int main(int argc, char **argv)
 		if (!eq)
 			i++;
 	}
+	if (npos != 2 && net)
+		usage_error("%s", compress ? "send needs FILE and HOST:PORT"
+					   : "recv needs [HOST:]PORT and OUT");
 	if (npos != 2)
 		usage_error("%s needs IN and OUT", argv[1]);
+	if (net && compress) {
+		j.in_name = pos[0];
+		return run_send(&j, pos[1]);
+	}
+	if (net) {
+		j.out_name = pos[1];
+		return run_recv(&j, pos[0], force);
+	}
 
 	j.in_name = pos[0];
 	j.out_name = pos[1];

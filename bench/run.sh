@@ -11,8 +11,13 @@
 # per run, WARM_MS (100) unrecorded warm-up, PROBE_ROUNDS (10) probes/noprobes
 # pairs of PROBE_DUR_MS (200) runs, SLOTS (4096) ring size, CPUS ("A,B",
 # default the first two allowed), IPC_BENCH (1; 0 skips build/bench/bench_ipc, whose
-# knobs are in bench/bench_ipc.c), TRACE_BENCH (1; 0 skips bench/bench_trace.sh,
-# which runs last and has its own knobs).
+# knobs are in bench/bench_ipc.c), UDP_BENCH (1; 0 skips bench/bench_udp.sh, reliable
+# UDP vs ENet, its knobs there), TRACE_BENCH (1; 0 skips bench/bench_trace.sh,
+# which runs after the rings and has its own knobs), ALLOC_BENCH (1; 0 skips
+# bench/bench_alloc.sh, heap tracers on one program), DIFF_BENCH (1; 0 skips
+# bench/bench_diff.sh, kaos-trace diff's detection and false-alarm rates),
+# TOP_BENCH (1; 0 skips bench/bench_top.sh, kaos-trace top's own CPU, last; its
+# knobs are its own).
 # Exit status: 0, or 1 if a run failed verification or hung, 2 on bad set-up.
 set -u
 B=${B:-build}
@@ -298,8 +303,29 @@ if [ "${IPC_BENCH:-1}" = 1 ]; then
 	"$B/bench/bench_ipc" || status=1
 fi
 
+# libkaos' reliable UDP next to ENet (bench/bench_udp.sh has its own knobs).
+if [ "${UDP_BENCH:-1}" = 1 ]; then
+	echo
+	B="$B" "$(dirname "$0")/bench_udp.sh" || status=1
+fi
+
 # Then the cost of tracing: kaos-trace next to bpftrace and funclatency.
 if [ "${TRACE_BENCH:-1}" = 1 ]; then
 	"$(dirname "$0")/bench_trace.sh" || status=1
+fi
+
+# Heap tracers (heaptrack, bpftrace, kaos-trace --alloc) on one deterministic program.
+if [ "${ALLOC_BENCH:-1}" = 1 ]; then
+	"$(dirname "$0")/bench_alloc.sh" || status=1
+fi
+
+# Then whether kaos-trace diff tells a 10 % slowdown from noise.
+if [ "${DIFF_BENCH:-1}" = 1 ]; then
+	"$(dirname "$0")/bench_diff.sh" || status=1
+fi
+
+# The live view's own cost: kaos-trace top's CPU at its default refresh.
+if [ "${TOP_BENCH:-1}" = 1 ]; then
+	"$(dirname "$0")/bench_top.sh" || status=1
 fi
 exit $status

@@ -28,6 +28,11 @@ const volatile __u64 wakeup_bytes = 64 * 1024;
 __u32 sample_every[KT_FUNC_MAX];
 /* Calibrated cost (ns) of one probed call of function idx, charged to its callers. */
 __u32 pair_cost_ns[KT_FUNC_MAX];
+/*
+ * The same for a tail call of idx: its entry probe and its return handler
+ * only, since its caller's return trap (charged to nobody) serves both.
+ */
+__u32 tail_cost_ns[KT_FUNC_MAX];
 
 /* Shared with kaos_trace.bpf.c: userspace passes its fds (bpf_map__reuse_fd). */
 struct {
@@ -187,10 +192,11 @@ int kt_func_entry(struct pt_regs *ctx)
 		fstat_inc(KT_FSTAT_UNTIMED);
 		return 0;
 	}
-	st->entries++;
-	st->cost += pair_cost_ns[idx & (KT_FUNC_MAX - 1)];
 	sp = PT_REGS_SP(ctx);
 	chained = tail_call(ctx, sp);
+	st->entries++;
+	st->cost += chained ? tail_cost_ns[idx & (KT_FUNC_MAX - 1)]
+			    : pair_cost_ns[idx & (KT_FUNC_MAX - 1)];
 	/* Drop the frames of calls that were left without returning. */
 	for (int i = 0; i < KT_FUNC_MAX_DEPTH; i++) {
 		struct frame *top;
@@ -202,7 +208,9 @@ int kt_func_entry(struct pt_regs *ctx)
 		if (top->sp > sp || (top->sp == sp && chained))
 			break;
 		st->depth = d - 1;
-		fstat_inc(KT_FSTAT_ABANDONED);
+		/* the calibration's entry-only round leaves frames on purpose */
+		if (top->idx != KT_FUNC_CALIB_IDX)
+			fstat_inc(KT_FSTAT_ABANDONED);
 	}
 	d = st->depth;
 	if (d >= KT_FUNC_MAX_DEPTH) {

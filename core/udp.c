@@ -78,6 +78,7 @@ struct kaos_udp {
 	uint32_t cwnd, cwnd_acc, ssthresh, peer_wnd, dupacks, recover;
 	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
 	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
+	uint64_t rto_base_ns;			       /* rto_ns before any backoff */
 
 	/* receiver */
 	/* rcv_dlv <= rcv_nxt: [rcv_dlv, rcv_nxt) arrived in order (acked), not yet delivered */
@@ -86,6 +87,7 @@ struct kaos_udp {
 	struct msg_desc asm_msg; /* message being reassembled */
 	uint32_t asm_next;	 /* next fragment index expected; 0 = none under way */
 	bool ack_pending;
+	uint32_t unacked_in_order; /* in-order DATA since our last ack */
 
 	uint64_t syn_ns, last_heard_ns, last_sent_ns, prng;
 	struct kaos_udp_stats st;
@@ -180,6 +182,7 @@ static void emit(struct kaos_udp *ep, struct kaos_udp_hdr *h, const void *payloa
 		return;
 	ep->out[ep->nout++].len = (size_t)n;
 	ep->ack_pending = false;
+	ep->unacked_in_order = 0;
 }
 
 /* SACK blocks: runs of buffered datagrams above rcv_nxt, lowest first. */
@@ -323,11 +326,20 @@ static void segment(struct kaos_udp *ep)
 	}
 }
 
+/*
+ * New datagrams go out while the estimated pipe (in flight less what the
+ * peer SACKed: those left the network, RFC 6675) is under cwnd, and the
+ * peer's window has room. In a loss episode this keeps data flowing, so a
+ * lost retransmission is found by SACKs of later data, not by the RTO.
+ */
 static void send_new(struct kaos_udp *ep, uint64_t now)
 {
-	uint32_t limit = ep->cwnd < ep->peer_wnd ? ep->cwnd : ep->peer_wnd;
+	uint32_t sacked = 0;
 
-	while (ep->snd_sent != ep->snd_nxt && ep->snd_sent - ep->snd_una < limit) {
+	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
+		sacked += ep->tx[q % SLOTS].sacked;
+	while (ep->snd_sent != ep->snd_nxt && ep->snd_sent - ep->snd_una - sacked < ep->cwnd &&
+	       ep->snd_sent - ep->snd_una < ep->peer_wnd) {
 		ep->st.data_sent++;
 		transmit(ep, &ep->tx[ep->snd_sent++ % SLOTS], now);
 	}
@@ -352,6 +364,7 @@ static void rtt_sample(struct kaos_udp *ep, uint64_t r)
 		ep->rto_ns = ep->cfg.rto_min_ms * NS_PER_MS;
 	if (ep->rto_ns > RTO_MAX_NS)
 		ep->rto_ns = RTO_MAX_NS;
+	ep->rto_base_ns = ep->rto_ns;
 }
 
 static void grow_cwnd(struct kaos_udp *ep, uint32_t acked)
@@ -394,6 +407,35 @@ static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
 			retransmit(ep, &ep->tx[q % SLOTS], true, now);
 }
 
+/*
+ * A hole whose last copy went out before a datagram the peer has since
+ * SACKed, by more than a quarter RTT (reordering), was lost (or lost
+ * again): resend it now rather than wait for 3 duplicate acks or the RTO
+ * (RACK, RFC 8985, in small). A resent copy carries a new time, so each
+ * SACK that proves it lost resends it once.
+ */
+static void resend_overtaken(struct kaos_udp *ep, uint64_t now)
+{
+	uint64_t newest = 0, reo = ep->srtt_ns / 4;
+
+	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
+		if (ep->tx[q % SLOTS].sacked && ep->tx[q % SLOTS].sent_ns > newest)
+			newest = ep->tx[q % SLOTS].sent_ns;
+	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++) {
+		struct tx_seg *s = &ep->tx[q % SLOTS];
+
+		if (s->sacked || s->sent_ns + reo >= newest)
+			continue;
+		if (!ep->in_recovery) { /* a new episode: the window halves once */
+			halve_cwnd(ep);
+			ep->in_recovery = true;
+			ep->rto_recovery = false;
+			ep->recover = ep->snd_sent;
+		}
+		retransmit(ep, s, !ep->rto_recovery, now);
+	}
+}
+
 /* Cumulative ack advanced to ack: frees slots, samples RTT (Karn), grows cwnd. */
 static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 {
@@ -404,6 +446,8 @@ static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 		resent |= ep->tx[q % SLOTS].tx_count > 1;
 	if (!resent) /* a hole filled by a retransmission would inflate the sample */
 		rtt_sample(ep, now - ep->tx[(ack - 1) % SLOTS].sent_ns);
+	else if (ep->rto_base_ns) /* the peer is alive: no backoff (as Linux); Karn: no sample */
+		ep->rto_ns = ep->rto_base_ns;
 	ep->snd_una = ack;
 	ep->dupacks = 0;
 	grow_cwnd(ep, n);
@@ -431,9 +475,15 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 			if (q - ep->snd_una < ep->snd_sent - ep->snd_una)
 				ep->tx[q % SLOTS].sacked = true;
 	/* a duplicate ack = the peer saw data beyond a hole (it carries SACKs) */
-	if (!adv && h->type == KAOS_UDP_T_ACK && h->nsack && flight && ++ep->dupacks >= DUPACKS &&
+	/* with under 4 in flight, fewer duplicates can come (early retransmit, RFC 5827) */
+	if (!adv && h->type == KAOS_UDP_T_ACK && h->nsack && flight &&
+	    ++ep->dupacks >= (flight > DUPACKS ? DUPACKS
+			      : flight - 1     ? flight - 1
+					       : 1) &&
 	    !ep->in_recovery)
 		fast_retransmit(ep, now);
+	else if (h->nsack && flight)
+		resend_overtaken(ep, now);
 }
 
 /* ------------------------------------------------------------ receiver */
@@ -538,6 +588,9 @@ static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint
 	while (ep->rcv_nxt - ep->rcv_dlv < ep->cfg.window && ep->rx[ep->rcv_nxt % SLOTS].present)
 		ep->rcv_nxt++; /* acked now, delivered when the receive queue has room */
 	ep->ack_pending = true;
+	/* every 2nd datagram, as TCP: one lost ack for a whole window would stall it */
+	if (++ep->unacked_in_order >= 2)
+		send_ctl(ep, KAOS_UDP_T_ACK);
 	return deliver_in_order(ep);
 }
 
@@ -927,6 +980,10 @@ int kaos_udp_recv(struct kaos_udp *ep, void *buf, size_t cap)
 
 	if (!ep || (!buf && cap))
 		return -KAOS_EINVAL;
+	/* acked data waiting for queue room is the peer's too after its FIN or silence */
+	if ((ep->err == -KAOS_ECLOSED || ep->err == -KAOS_ETIMEDOUT) &&
+	    ep->rcv_dlv != ep->rcv_nxt && deliver_in_order(ep) < 0)
+		return ep->err;
 	if (kaos_ring_peek(ep->rxq, 1, &slot) < 1)
 		return ep->state >= KAOS_UDP_CLOSED ? ep->err : -KAOS_EEMPTY;
 	memcpy(&d, slot, sizeof(d));
@@ -993,7 +1050,10 @@ int kaos_udp_recv_wait(struct kaos_udp *ep, void *buf, size_t cap, int timeout_m
 
 	if (!ep)
 		return -KAOS_EINVAL;
-	r = wait_until(ep, got_message, &a, timeout_ms);
+	/* a queued message first: a recvmmsg per message (mostly EAGAIN) cost half the time */
+	r = got_message(ep, &a);
+	if (!r)
+		r = wait_until(ep, got_message, &a, timeout_ms);
 	return r > 0 ? r - 1 : r;
 }
 

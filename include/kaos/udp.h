@@ -70,10 +70,17 @@
  *    episode (until the ack passes what was in flight at its start); in
  *    an episode each partial ack re-sends the next hole, counted with the
  *    reason that began the episode (timeout or fast).
+ *  - Loss found without the RTO wherever SACKs can show it: in-order data
+ *    is acked every 2nd datagram (one lost ack must not stall a window);
+ *    with under 4 in flight, fewer duplicate acks start a fast retransmit
+ *    (RFC 5827); a hole sent before a datagram the peer SACKed since, by
+ *    more than a quarter RTT, is resent (RACK, RFC 8985, in small: lost
+ *    retransmissions too); an ack that advances ends the RTO's backoff.
  *  - Congestion: AIMD on a window counted in datagrams: slow start from 4
  *    up to ssthresh, then +1 per window; a fast retransmit halves it, a
- *    timeout sets it to 1. What is in flight is bounded by
- *    min(cwnd, the peer's window), never unbounded.
+ *    timeout sets it to 1. New data goes out while the pipe (in flight less
+ *    SACKed, RFC 6675) is under cwnd and the flight under the peer's
+ *    window: never unbounded.
  *
  * THREADS: an endpoint is used by one thread at a time. Functions return 0
  * (or a count/length) or a negative KAOS_E* code; kaos_strerror() names it.

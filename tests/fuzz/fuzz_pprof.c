@@ -297,8 +297,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int i = 0; i < 3; i++)
 			weight = weight << 21 | (uint64_t)take(&in) << 13;
 		if (ev & 0x80)
-			kt_folded_add_probe(f, pid, ev & 0x40 ? "c" : NULL, events[ev % 4], stack,
-					    nf, weight);
+			kt_folded_add_probe_ring(f, pid, ev & 0x40 ? "c" : NULL, events[ev % 4],
+						 ev & 0x20 ? names[ev % 4] : NULL, stack, nf,
+						 weight);
 		else
 			kt_folded_add(f, pid, "comm", events[ev % 4], stack, nf, weight);
 	}

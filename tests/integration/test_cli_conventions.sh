@@ -31,7 +31,7 @@ for h in -h -? --help; do
 	ok "help$h" "$KT" "$h"
 	head -1 "$TMP/help$h.out" | grep -q '^Usage: kaos-trace ' || fail "$h: $(head -2 "$TMP/help$h.out")"
 	[ ! -s "$TMP/help$h.err" ] || fail "$h wrote to stderr"
-	for sub in list features pmu daemon diff; do
+	for sub in list features pmu daemon diff compare; do
 		ok "help-$sub$h" "$KT" "$sub" "$h"
 		head -1 "$TMP/help-$sub$h.out" | grep -q "^Usage: kaos-trace $sub" ||
 			fail "$sub $h: $(head -2 "$TMP/help-$sub$h.out")"
@@ -42,7 +42,7 @@ grep -q '^Usage: kaos-trace pmu list' "$TMP/help-pmu-list.out" || fail "pmu list
 grep -q -- '-h *Give this help list' "$TMP/help--help.out" || fail "--help does not list -h"
 ver=$("$KT" --version)
 [[ $ver == "kaos-trace "* ]] || fail "--version: $ver"
-for sub in list features pmu daemon diff; do
+for sub in list features pmu daemon diff compare; do
 	ok "version-$sub" "$KT" "$sub" --version
 	[ "$(cat "$TMP/version-$sub.out")" = "$ver" ] || fail "$sub --version: $(cat "$TMP/version-$sub.out")"
 done
@@ -164,7 +164,7 @@ complete_words() { # words of the command line (the last one is completed)
 		_kaos_trace kaos-trace "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 		printf "%s\n" "${COMPREPLY[@]}" | sort' _ "$comp" "$@"
 }
-for sub in list features pmu diff; do
+for sub in list features pmu diff compare; do
 	[ "$(complete_words kaos-trace "$sub" --h)" = --help ] || fail "completion: $sub --help"
 	[ "$(complete_words kaos-trace "$sub" --v)" = --version ] || fail "completion: $sub --version"
 done
@@ -172,8 +172,12 @@ for o in --json --folded --timeline; do
 	complete_words kaos-trace "$o" "" | grep -qx -- - || fail "completion: $o -"
 done
 [ "$(complete_words kaos-trace pmu l)" = list ] || fail "completion: pmu list"
-[ "$(complete_words kaos-trace diff --fa)" = --fail-if-slower ] || fail "completion: diff --fail-if-slower"
+[ "$(complete_words kaos-trace diff --fail-if-s)" = --fail-if-slower ] || fail "completion: diff --fail-if-slower"
+[ "$(complete_words kaos-trace diff --fail-if-m)" = --fail-if-more-allocs ] ||
+	fail "completion: diff --fail-if-more-allocs"
 [ "$(complete_words kaos-trace diff --fo)" = --folded ] || fail "completion: diff --folded"
 [ "$(complete_words kaos-trace diff a.json -- --j)" = --json ] || fail "completion: diff after --"
+[ "$(complete_words kaos-trace comp)" = compare ] || fail "completion: compare"
+[ "$(complete_words kaos-trace compare --ro)" = --rounds ] || fail "completion: compare --rounds"
 
 echo "PASS: help/version everywhere, unknown commands refused, '-' is stdout, durations with units, -r NAME"

@@ -19,7 +19,7 @@ shared() {
 		sed -nE 's/^ +(-[^-], )?(--[a-z0-9-]+).*/\2/p'
 }
 diff <(shared) <(shared daemon) >"$TMP/shared.diff" || fail "shared options differ: $(cat "$TMP/shared.diff")"
-[ "$(shared daemon | wc -l)" -eq 13 ] || fail "shared options: $(shared daemon | tr '\n' ' ')"
+[ "$(shared daemon | wc -l)" -eq 16 ] || fail "shared options: $(shared daemon | tr '\n' ' ')"
 
 # bad_flags NAME PATTERN ARGS...: one line matching PATTERN on stderr, exit 2
 bad_flags() {
@@ -32,7 +32,8 @@ bad_flags() {
 }
 bad_flags stray "unexpected argument 'stray'" -b "$PROG" stray
 bad_flags profile0 "profile: expected a number 1\.\.100000, got '0'" -b "$PROG" --profile 0 --folded-dir "$TMP"
-bad_flags nodir "profile needs \[folded\] dir \(--folded-dir DIR\)" -b "$PROG" --profile 99
+bad_flags nodir "profile needs \[folded\] dir \(--folded-dir DIR\) or a listen address" -b "$PROG" \
+	--profile 99 --listen off
 bad_flags funcnodir "func needs \[folded\] dir" -b "$PROG" --func 'busy_*'
 bad_flags minus "off_cpu_min_us: expected a duration" -b "$OFF" --off-cpu --off-cpu-min-us 5parsecs
 bad_flags both "sample and budget are exclusive" -b "$OFF" --sample 4 --budget 1

@@ -74,6 +74,7 @@ d = json.load(open(sys.argv[1]))
 assert d["type"] == "diff" and d["runs_before"] == 1 and d["runs_after"] == 1, d
 s = {(x["ring"], x["op"]): x for x in d["series"]}
 soj = s[("work.0", "sojourn")]
+assert soj["kind"] == "ring", soj
 assert soj["presence"] == "both" and soj["verdict"] == "slower", soj
 q = soj["quantiles"]["p50"]
 assert 30 < q["change_pct"] < 70 and q["change_pct_lo"] > 0, q
@@ -91,6 +92,12 @@ d func "$TMP/func1.json" "$TMP/func2.json"
 [ "$RC" = 0 ] || fail "--func diff: exit $RC"
 grep -q "^kt_funcs busy_20us call: .*(ops 500 -> 500" "$TMP/func.txt" ||
 	fail "--func diff: $(cat "$TMP/func.txt")"
+d funcjson --json "$TMP/func1.json" "$TMP/func2.json"
+python3 - "$TMP/funcjson.txt" <<'PY' || fail "--func diff --json: $(cat "$TMP/funcjson.txt")"
+import json, sys
+s = json.load(open(sys.argv[1]))["series"]
+assert [(x["kind"], x["ring"], x["op"]) for x in s] == [("function", "busy_20us", "call")], s
+PY
 
 # --folded: real folded stacks in, "STACK BEFORE AFTER" out, the after counts
 # scaled to the before total (twice the messages after: every count halves)
@@ -165,7 +172,7 @@ bad one "usage: kaos-trace diff" "$TMP/base1.json"
 bad noafter "usage: kaos-trace diff" "$TMP/base1.json" --
 bad folded_json "base1.json: not folded stacks \(line 1" --folded "$TMP/f1.folded" "$TMP/base1.json"
 bad folded_empty "empty.json: empty file, no folded stacks" --folded "$TMP/f1.folded" "$TMP/empty.json"
-bad folded_gate "no --json, no --fail-if-slower" --folded --json "$TMP/f1.folded" "$TMP/f2.folded"
+bad folded_gate "no --json, no --fail-if-\*" --folded --json "$TMP/f1.folded" "$TMP/f2.folded"
 bad gate "invalid --fail-if-slower 'x'" --fail-if-slower x "$TMP/base1.json" "$TMP/slow1.json"
 
 echo "PASS: diff detects a 50 % slower sojourn (exit 5), no false alarm on identical sides," \

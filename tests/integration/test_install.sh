@@ -165,6 +165,9 @@ diff <(help_opts "$p/bin/kaos-trace" daemon) <(complete_words kaos-trace daemon 
 diff <( (help_opts "$p/bin/kaos-trace" diff; printf '%s\n' --help --version) | sort -u) \
 	<(complete_words kaos-trace diff --) >"$TMP/comp.err" ||
 	fail "completion's diff options are not kaos-trace diff --help's: $(cat "$TMP/comp.err")"
+diff <( (help_opts "$p/bin/kaos-trace" compare; printf '%s\n' --help --version) | sort -u) \
+	<(complete_words kaos-trace compare --) >"$TMP/comp.err" ||
+	fail "completion's compare options are not kaos-trace compare --help's: $(cat "$TMP/comp.err")"
 [ "$(complete_words kaos-trace --off-cpu-m)" = --off-cpu-min-us ] || fail "long option"
 [ "$(complete_words kaos-trace --weight l)" = latency ] || fail "--weight value"
 [ "$(complete_words kaos-trace pmu l)" = list ] || fail "pmu list"

@@ -2,7 +2,8 @@
 # --pprof FILE, read back by Go's pprof (built by make from Debian's sources):
 # one run of a program spinning in hot_spin writes --folded and --pprof; the
 # share `pprof -top` gives hot_spin is the folded output's (within 2 points),
-# `pprof -raw` shows the program's build-id, the ring traffic's event stacks
+# `pprof -raw` shows the program's build-id and the labels (-tagfocus=ring=
+# keeps the ring's sends, another ring's none), the ring traffic's event stacks
 # are a send sample type ending at kaos_ring_send, counting what the folded
 # output and the summary count, with a send_latency type beside it, --off-cpu
 # is an off-cpu type with the folded nanoseconds, and `--pprof -` writes to
@@ -39,6 +40,13 @@ grep -Eq "kt_hotspin $id \[FN\]" "$TMP/raw.txt" || fail "pprof -raw lacks the ma
 grep -q 'pid:\[[0-9]*\]' "$TMP/raw.txt" || fail "no pid label"
 grep -q 'comm:\[kt_hotspin\]' "$TMP/raw.txt" || fail "no comm label"
 
+# labels ring and op: -tagfocus=ring=hotspin keeps every send, another ring none
+grep -q 'ring:\[hotspin\]' "$TMP/raw.txt" || fail "no ring label"
+grep -q 'op:\[send\]' "$TMP/raw.txt" || fail "no op label"
+"$PPROF" -sample_index=send -tagfocus=ring=hotspin -top "$TMP/p.pb.gz" >"$TMP/ring.txt" 2>&1 ||
+	fail "pprof -tagfocus=ring=hotspin failed: $(cat "$TMP/ring.txt")"
+"$PPROF" -sample_index=send -tagfocus=ring=other -top "$TMP/p.pb.gz" >"$TMP/noring.txt" 2>&1 || true
+
 # the event stacks: a send sample type, stacks ending at the API call
 "$PPROF" -sample_index=send -top "$TMP/p.pb.gz" >"$TMP/send.txt" 2>"$TMP/send.err" ||
 	fail "pprof -sample_index=send failed"
@@ -50,6 +58,11 @@ awk '$NF == "kaos_ring_send" && $2 == "100%" {ok = 1} END {exit !ok}' "$TMP/send
 sends=$(awk '/^\[send\];/ {t += $NF} END {print t + 0}' "$TMP/p.folded")
 grep -Eq "Total samples = $sends *\$" "$TMP/send.txt" || fail "pprof send total is not the folded $sends"
 grep -Eq "hotspin +send +$sends " "$TMP/run.txt" || fail "the summary's send count is not $sends"
+grep -q "^Showing nodes accounting for $sends, 100% of $sends total" "$TMP/ring.txt" ||
+	fail "-tagfocus=ring=hotspin does not keep the $sends sends"
+grep -q "^Showing nodes accounting for 0, 0% of $sends total" "$TMP/noring.txt" ||
+	fail "-tagfocus=ring=other kept sends"
+
 "$PPROF" -sample_index=send_latency -top "$TMP/p.pb.gz" >"$TMP/lat.txt" 2>"$TMP/lat.err" ||
 	fail "pprof -sample_index=send_latency failed"
 grep -q '^Type: send_latency$' "$TMP/lat.txt" || fail "no send_latency sample type"

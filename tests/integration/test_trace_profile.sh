@@ -19,6 +19,9 @@ KT_PIDS+=("$HOG")
 kill "$HOG"
 grep -q '^hot_spin ' "$TMP/prof.txt" || fail "the workload did not finish"
 grep -q 'profile: [0-9]* samples at 997 Hz' "$TMP/prof.err" || fail "no profile summary line"
+# every sample is accounted for: those whose stack was gone when folded too
+grep -Eq 'profile: [0-9]+ samples at 997 Hz on [0-9]+ CPUs \([0-9]+ without a user stack, [0-9]+ lost, [0-9]+ unfolded: ' \
+	"$TMP/prof.err" || fail "the profile line does not count unfolded samples: $(grep profile: "$TMP/prof.err")"
 bad=$(grep -Evc '^[^ ].* [0-9]+$' "$TMP/prof.folded" || true)
 [ "$bad" = 0 ] || fail "$bad lines do not match 'frame;frame;... count'"
 grep -q '^\[cpu\];' "$TMP/prof.folded" || fail "no [cpu] stacks"

@@ -4,6 +4,7 @@
  *   kt_funcs [--n20 N] [--n100 N] [--rec CALLS --depth D] [--threads CALLS]
  *            [--hot N] [--dlopen LIB --dl-calls N] [--wait] [--sleep-ms MS]
  *            [--nest N] [--tail N] [--migrate N] [--jumps N] [--hold-ms MS]
+ *            [--slower PCT]
  * busy_20us / busy_100us spin on the clock for 20 / 100 us from their own
  * entry; rec_busy(d) spins 50 us and recurses d times (level k lasts
  * (k + 1) * 50 us); nest_busy spins 50 us and calls busy_20us twice (90 us);
@@ -20,6 +21,8 @@
  * fragment) and nosize_busy (no size).
  * --wait: print "ready PID", wait for a line on stdin, then start.
  * --sleep-ms: sleep before the calls; --hold-ms: stay alive after them.
+ * --slower PCT: every spin lasts PCT percent longer (busy_20us spins 22 us
+ * with --slower 10): the known regression kaos-trace diff must detect.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -43,8 +46,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* 100 + --slower PCT: the spins' length in percent of their nominal one */
+static uint64_t spin_pct = 100;
+
 static void spin_ns(uint64_t t0, uint64_t ns)
 {
+	ns = ns * spin_pct / 100;
 	while (now_ns() - t0 < ns)
 		;
 }
@@ -204,6 +211,7 @@ int main(int argc, char **argv)
 	     hold_ms = 0;
 	long migrate = 0, migrated = 0, nest = 0, jumps = 0, tail = 0;
 	const char *dl = NULL;
+	long slower = 0;
 	int wait = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -233,6 +241,8 @@ int main(int argc, char **argv)
 			migrate = arg_long(argc, argv, &i);
 		else if (!strcmp(argv[i], "--hold-ms"))
 			hold_ms = arg_long(argc, argv, &i);
+		else if (!strcmp(argv[i], "--slower"))
+			slower = arg_long(argc, argv, &i);
 		else if (!strcmp(argv[i], "--dlopen") && i + 1 < argc)
 			dl = argv[++i];
 		else if (!strcmp(argv[i], "--wait"))
@@ -242,6 +252,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (slower <= -100) {
+		fprintf(stderr, "kt_funcs: --slower PCT must be above -100\n");
+		return 2;
+	}
+	spin_pct = (uint64_t)(100 + slower);
 	if (wait) {
 		char line[16];
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * Reliable UDP under seeded loss, for kaos-trace's retransmit view:
- *   kt_udp_loss [--msgs N] [--drop-ppm P] [--seed S]
+ *   kt_udp_loss [--msgs N] [--max-len BYTES] [--window W] [--drop-ppm P] [--seed S]
  *   kt_udp_loss --recv ADDR:PORT [--msgs N]
  *   kt_udp_loss --send ADDR:PORT --from ADDR [--msgs N]
  * Default: two endpoints on loopback in this process; "udpl" sends N
- * messages (up to 3000 bytes) to "udpr", which checks order and contents.
+ * messages (up to 3000 bytes, --max-len) to "udpr", which checks order and contents.
  * --recv/--send: one side each, for two processes (network namespaces).
  * The sender prints its own counters at the end:
  *   udp udpl.tx sent S retransmits R timeout T fast F dropped D
@@ -22,6 +22,8 @@
 #include "kaos/udp.h"
 
 static uint32_t msgs = 10000;
+static uint32_t window;		/* --window: receive window in datagrams (0: the default) */
+static uint32_t max_len = 3000; /* message i is (i * 2654435761) % (max_len + 1) bytes */
 
 static void fail(const char *what, int err)
 {
@@ -31,7 +33,7 @@ static void fail(const char *what, int err)
 
 static size_t msg_len(uint32_t i)
 {
-	return (i * 2654435761u) % 3001;
+	return (i * 2654435761u) % (max_len + 1);
 }
 
 static int check_msg(const uint8_t *buf, int n, uint32_t i);
@@ -114,6 +116,8 @@ static void wait_socket(struct kaos_udp *ep)
 	struct pollfd p = {.fd = kaos_udp_fd(ep), .events = POLLIN};
 	int e;
 
+	if ((e = kaos_udp_poll(ep)) < 0) /* send what is queued first: else nothing comes back */
+		fail("poll", e);
 	poll(&p, 1, kaos_udp_timeout_ms(ep));
 	if ((e = kaos_udp_poll(ep)) < 0)
 		fail("poll", e);
@@ -121,7 +125,7 @@ static void wait_socket(struct kaos_udp *ep)
 
 static int run_receiver(char *where)
 {
-	struct kaos_udp_config cfg = {.name = "udpr", .bind_addr = where};
+	struct kaos_udp_config cfg = {.name = "udpr", .bind_addr = where, .window = window};
 	static uint8_t buf[KAOS_UDP_MSG_MAX];
 	struct kaos_udp_stats st;
 	struct kaos_udp *b;
@@ -160,6 +164,7 @@ static int run_sender(char *to, const char *from, const struct kaos_udp_config *
 	int e;
 
 	cfg.bind_addr = from;
+	cfg.window = window;
 	cfg.rto_min_ms = 0; /* the default floor: a real link */
 	if ((e = kaos_udp_open(&cfg, &a)) || (e = kaos_udp_connect(a, to, port)) ||
 	    (e = kaos_udp_wait_connected(a, 30000)))
@@ -198,6 +203,10 @@ int main(int argc, char **argv)
 			from = argv[i + 1];
 		else if (!strcmp(argv[i], "--msgs"))
 			msgs = (uint32_t)strtoul(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--window"))
+			window = (uint32_t)strtoul(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--max-len"))
+			max_len = (uint32_t)strtoul(argv[i + 1], NULL, 0) % (KAOS_UDP_MSG_MAX + 1);
 		else if (!strcmp(argv[i], "--drop-ppm"))
 			ca.drop_ppm = (uint32_t)strtoul(argv[i + 1], NULL, 0);
 		else if (!strcmp(argv[i], "--seed"))

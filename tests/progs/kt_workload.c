@@ -3,6 +3,7 @@
  * A libkaos workload with known counts, for kaos-trace's tests:
  *   kt_workload [--msgs N] [--batch B] [--bp K] [--sojourn-us D] [--threads]
  *               [--rings R] [--wait] [--hold-ms MS] [--exit STATUS] [--block N]
+ *               [--malloc-per-msg]
  * Prints its own ring counters as one line per ring at the end:
  *   ring ID NAME sent S recv R bp B
  * --wait: print "ready PID" and wait for a line on stdin before starting.
@@ -12,6 +13,8 @@
  *   block sends N send_ns T bp_wait_ns W bp B
  * T: the time spent in kaos_ring_send as this program measured it around
  * each call, W: the ring's own backpressure wait total.
+ * --malloc-per-msg: with --threads, the producer allocates (and frees) one
+ * block per message it sends: a hot path that allocates (kaos-trace --alloc).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -146,6 +149,7 @@ static void sojourn(struct kaos_ring *r, uint64_t n, uint64_t d_ns)
 struct thr {
 	struct kaos_ring *r;
 	uint64_t n;
+	int malloc_per_msg;
 };
 
 static void *producer(void *arg)
@@ -153,8 +157,15 @@ static void *producer(void *arg)
 	struct thr *t = arg;
 
 	for (uint64_t i = 0; i < t->n; i++) {
-		int e = kaos_ring_send(t->r, &i);
+		uint64_t *m = t->malloc_per_msg ? malloc(sizeof(*m)) : &i;
+		int e;
 
+		if (!m)
+			fail("malloc", -KAOS_ENOMEM);
+		*m = i;
+		e = kaos_ring_send(t->r, m);
+		if (m != &i)
+			free(m);
 		if (e)
 			fail("send", e);
 	}
@@ -230,13 +241,15 @@ int main(int argc, char **argv)
 {
 	uint64_t msgs = 100000, bp = 0, soj_us = 0, rings = 1, hold_ms = 0, status = 0, block = 0;
 	uint32_t batch = 1;
-	int threads = 0, wait = 0;
+	int threads = 0, wait = 0, malloc_per_msg = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
 		if (!strcmp(a, "--threads")) {
 			threads = 1;
+		} else if (!strcmp(a, "--malloc-per-msg")) {
+			malloc_per_msg = 1;
 		} else if (!strcmp(a, "--wait")) {
 			wait = 1;
 		} else if (i + 1 < argc && !strcmp(a, "--msgs")) {
@@ -281,7 +294,7 @@ int main(int argc, char **argv)
 		if (soj_us)
 			sojourn(rv[i], msgs, soj_us * 1000);
 		else if (threads) {
-			struct thr t = {rv[i], msgs};
+			struct thr t = {rv[i], msgs, malloc_per_msg};
 			pthread_t th;
 			uint64_t v, got = 0;
 

@@ -119,7 +119,9 @@ static void test_config_full(void **state)
 			   "weight = latency\n"
 			   "[timeline]\n"
 			   "file = /tmp/t.json\n"
-			   "max_events = 1000\n";
+			   "max_events = 1000\n"
+			   "last = 30s\n"
+			   "keep = 3\n";
 
 	kt_config_init(&c);
 	assert_string_equal(c.listen, "127.0.0.1:9464");
@@ -158,6 +160,9 @@ static void test_config_full(void **state)
 	assert_true(c.folded_latency);
 	assert_string_equal(c.timeline, "/tmp/t.json");
 	assert_int_equal(c.timeline_max, 1000);
+	assert_true(c.timeline_keep_last); /* last implies mode = last */
+	assert_int_equal(c.timeline_last_ns, 30 * S);
+	assert_int_equal(c.timeline_keep, 3);
 
 	uint64_t w[KT_WIN_MAX];
 
@@ -214,6 +219,9 @@ static void test_config_errors(void **state)
 	expect_bad("[folded]\nweight = bytes\n", "weight: expected count or latency");
 	expect_bad("[folded]\nkeep = 0\n", "keep: expected a number 1..100000");
 	expect_bad("[timeline]\nmax_events = lots\n", "max_events: expected a number");
+	expect_bad("[timeline]\nmode = middle\n", "mode: expected first or last, got 'middle'");
+	expect_bad("[timeline]\nlast = soon\n", "last: invalid duration");
+	expect_bad("[timeline]\nkeep = 0\n", "keep: expected a number 1..100000");
 
 	/* whole-config checks */
 	struct kt_config c;
@@ -346,9 +354,20 @@ static void test_config_collectors(void **state)
 	assert_int_equal(c.off_cpu_min_ns, 25000);
 	assert_int_equal(c.nwatch, 2);
 	assert_string_equal(c.watch[0], "/x");
-	/* their stacks are shown in the folded files only */
+	/* func calls go to the folded files or the JSON reports */
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
-	assert_string_equal(err, "profile needs [folded] dir (--folded-dir DIR)");
+	assert_string_equal(
+		err, "func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
+	int nfuncs = c.nfuncs;
+
+	c.nfuncs = 0;
+	/* cpu stacks in the folded files, or on /debug/pprof/profile */
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(kt_config_set(&c, "daemon", "listen", "off", err, sizeof(err)), 0);
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "profile needs [folded] dir (--folded-dir DIR) or a listen "
+				 "address (/debug/pprof/profile)");
+	c.nfuncs = nfuncs;
 	assert_int_equal(kt_config_set(&c, "folded", "dir", "/tmp", err, sizeof(err)), 0);
 	assert_int_equal(kt_config_check(&c, err, sizeof(err)), 0);
 	kt_config_free(&c);
@@ -356,6 +375,38 @@ static void test_config_collectors(void **state)
 	expect_bad("[daemon]\nmax_funcs = 1024\n", "max_funcs: expected a number 1..1023");
 	expect_bad("[daemon]\noff_cpu_min_us = 5parsecs\n", "off_cpu_min_us: expected a duration");
 	expect_bad("[daemon]\nfunc =\n", "func: empty");
+}
+
+/* [json]: the daemon's interval reports; --func's latencies need no folded dir with them */
+static void test_config_json(void **state)
+{
+	(void)state;
+	const char *text = "[daemon]\n"
+			   "func = busy_*\n"
+			   "[json]\n"
+			   "dir = /tmp\n"
+			   "interval = 10s\n"
+			   "keep = 7\n"
+			   "[watch]\n"
+			   "binary = /x\n";
+	struct kt_config c;
+	char err[256];
+
+	kt_config_init(&c);
+	assert_int_equal(c.json_interval_ns, 60000000000ull); /* 1m by default */
+	assert_int_equal(kt_config_parse(&c, text, "k.conf", err, sizeof(err)), 0);
+	assert_string_equal(c.json_dir, "/tmp");
+	assert_int_equal(c.json_interval_ns, 10000000000ull);
+	assert_int_equal(c.json_keep, 7);
+	if (kt_config_check(&c, err, sizeof(err)))
+		fail_msg("check: %s", err);
+	c.json_dir[0] = '\0';
+	assert_int_equal(kt_config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "func needs [folded] dir or [json] dir"));
+	kt_config_free(&c);
+	expect_bad("[json]\ninterval = 10ms\n", "interval: invalid duration");
+	expect_bad("[json]\nkeep = 0\n", "keep: expected a number 1..100000");
+	expect_bad("[json]\nwhat = 1\n", "unknown key 'what' in [json]");
 }
 
 static void test_split_argv(void **state)
@@ -387,13 +438,42 @@ static void test_split_argv(void **state)
 	assert_non_null(strstr(msg, "expected a program"));
 }
 
+/* --alloc's keys: alloc, alloc_lib (three names), alloc_short (a duration). */
+static void test_config_alloc(void **state)
+{
+	struct kt_config c;
+	char err[256];
+
+	(void)state;
+	kt_config_init(&c);
+	assert_false(c.alloc);
+	assert_int_equal(kt_config_parse(&c,
+					 "[daemon]\nalloc = yes\nalloc_lib = jemalloc\n"
+					 "alloc_short = 250us\n",
+					 "k.conf", err, sizeof(err)),
+			 0);
+	assert_true(c.alloc);
+	assert_string_equal(c.alloc_lib, "jemalloc");
+	assert_int_equal(c.alloc_short_ns, 250000);
+	kt_config_free(&c);
+	expect_bad("[daemon]\nalloc_lib = mimalloc\n",
+		   "alloc_lib: expected glibc, jemalloc or tcmalloc, got 'mimalloc'");
+	expect_bad("[daemon]\nalloc_short = 0\n", "alloc_short");
+	expect_bad("[daemon]\nalloc = maybe\n", "alloc");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ini),	      cmocka_unit_test(test_config_full),
-		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_load_reads),
-		cmocka_unit_test(test_split_argv),    cmocka_unit_test(test_config_units),
+		cmocka_unit_test(test_ini),
+		cmocka_unit_test(test_config_full),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_load_reads),
+		cmocka_unit_test(test_split_argv),
+		cmocka_unit_test(test_config_units),
 		cmocka_unit_test(test_config_collectors),
+		cmocka_unit_test(test_config_json),
+		cmocka_unit_test(test_config_alloc),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -222,6 +222,38 @@ static void test_load(void **state)
 	kt_diff_run_free(&r);
 }
 
+#define INTERVAL_LINE(OPS, BUCKETS)                                                               \
+	"{\"type\":\"interval\",\"processes\":[{\"pid\":1,\"comm\":\"app\",\"rings\":[{\"id\":1," \
+	"\"name\":\"w\",\"send\":{\"ops\":" OPS ",\"latency\":{},\"latency_buckets\":" BUCKETS    \
+	"}}]}]}\n"
+
+/* The daemon's --json-dir files: interval lines only, merged; a quiet one is no run. */
+static void test_load_intervals(void **state)
+{
+	(void)state;
+	struct kt_diff_run r;
+	char msg[512];
+
+	assert_int_equal(load_text(INTERVAL_LINE("4", "[[100,4]]") INTERVAL_LINE("5", "[[300,5]]"),
+				   &r, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.v[0].ops, 9);
+	assert_int_equal(kt_hist_count(r.v[0].h), 9);
+	kt_diff_run_free(&r);
+	/* a final line wins: the intervals before it are in it already */
+	assert_int_equal(load_text(INTERVAL_LINE("4", "[[100,4]]") REPORT_HEAD
+				   "{\"name\":\"w\",\"send\":{\"ops\":6,\"latency\":{},"
+				   "\"latency_buckets\":[[100,6]]}}]}]}\n",
+				   &r, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(r.v[0].ops, 6);
+	kt_diff_run_free(&r);
+	assert_int_equal(load_text(INTERVAL_LINE("0", "[]"), &r, msg, sizeof(msg)), -ENODATA);
+	assert_non_null(strstr(msg, "an interval without samples"));
+	kt_diff_run_free(&r);
+}
+
 static void test_load_bad(void **state)
 {
 	(void)state;
@@ -232,7 +264,8 @@ static void test_load_bad(void **state)
 		{"main;work;kaos_ring_send 12\n", "not a kaos-trace JSON report (line 1"},
 		{"\x01\x02garbage", "not a kaos-trace JSON report"},
 		{"[1,2]\n", "not an object"},
-		{"{\"type\":\"interval\"}\n", "no \"type\":\"final\""},
+		{"{\"type\":\"x\"}\n", "no \"type\":\"final\" or \"interval\" line"},
+		{"{\"type\":\"interval\"}\n", "malformed"},
 		{"{\"type\":\"final\"}\n", "malformed"},
 		{REPORT_HEAD "]}]}\n", "empty run"},
 		{REPORT_HEAD "{\"name\":\"w\",\"send\":{\"ops\":1,\"latency\":{}}}]}]}\n",
@@ -307,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_added_removed),
 		cmocka_unit_test(test_gate_arg),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_load_intervals),
 		cmocka_unit_test(test_load_bad),
 		cmocka_unit_test(test_cmd_usage),
 		cmocka_unit_test(test_folded),

@@ -635,6 +635,58 @@ static void test_real_call_chain(void **state)
 	kt_folded_free(f);
 }
 
+/* kt_folded_foreach callback: sums weights and adds, counts stacks with a ring. */
+struct sums {
+	uint64_t weight, adds;
+	int stacks, with_ring;
+};
+
+static int sum_stack(void *ctx, const struct kt_folded_stack *st)
+{
+	struct sums *s = ctx;
+
+	s->weight += st->weight;
+	s->adds += st->adds;
+	s->stacks++;
+	s->with_ring += st->ring[0] != 0;
+	return 0;
+}
+
+/*
+ * kt_folded_merge: weights and adds summed into dst, rings kept, only the
+ * event asked for, and no new stack past max (counted as left out).
+ */
+static void test_folded_merge(void **state)
+{
+	struct kt_folded *src = kt_folded_new(), *dst = kt_folded_new();
+	const uint64_t a[] = {0x1000}, b[] = {0x2000}, c[] = {0x3000};
+	struct sums s = {0};
+
+	(void)state;
+	assert_int_equal(kt_folded_add(src, 1, "x", "cpu", a, 1, 5), 0);
+	assert_int_equal(kt_folded_add(src, 1, "x", "cpu", a, 1, 5), 0);
+	assert_int_equal(kt_folded_add(src, 1, "x", "cpu", b, 1, 7), 0);
+	assert_int_equal(kt_folded_add(src, 1, "x", "off-cpu", c, 1, 100), 0);
+	assert_int_equal(kt_folded_add_probe_ring(src, 1, "x", "send", "r", a, 1, 3), 0);
+	assert_int_equal(kt_folded_add(dst, 1, "x", "cpu", a, 1, 1), 0);
+	/* cpu only, room for 1 stack: a (held) is summed, b is left out */
+	assert_int_equal(kt_folded_merge(dst, src, "cpu", 1), 1);
+	assert_int_equal(kt_folded_foreach(dst, NULL, sum_stack, &s), 0);
+	assert_int_equal(s.stacks, 1);
+	assert_int_equal(s.weight, 11);
+	assert_int_equal(s.adds, 3);
+	/* everything, no cap */
+	assert_int_equal(kt_folded_merge(dst, src, NULL, 0), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(kt_folded_foreach(dst, NULL, sum_stack, &s), 0);
+	assert_int_equal(s.stacks, 4);
+	assert_int_equal(s.weight, 11 + 10 + 7 + 100 + 3);
+	assert_int_equal(s.with_ring, 1);
+	assert_int_equal(kt_folded_merge(NULL, src, NULL, 0), -EINVAL);
+	kt_folded_free(src);
+	kt_folded_free(dst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_real_call_chain),
 		cmocka_unit_test(test_probe_stack_trimmed_at_api),
 		cmocka_unit_test(test_real_probe_stack_trimmed),
+		cmocka_unit_test(test_folded_merge),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -328,6 +328,92 @@ static void test_listen_errors(void **state)
 	}
 }
 
+/* /later?x=1 is deferred: the handler keeps its id and query. */
+static uint64_t deferred_id;
+static char deferred_query[64];
+
+static int defer_handler(void *ctx, const char *method, const char *path, const char *accept,
+			 struct kt_http_response *r)
+{
+	(void)ctx;
+	(void)method;
+	(void)accept;
+	if (strcmp(path, "/later"))
+		return handler(ctx, method, path, accept, r);
+	deferred_id = r->id;
+	snprintf(deferred_query, sizeof(deferred_query), "%s", r->query);
+	r->defer_ns = 60000000000ull;
+	return 0;
+}
+
+static void serve_once(struct kt_http *h, uint64_t now)
+{
+	struct pollfd p[KT_HTTP_MAX_CONNS + 1];
+	int n = kt_http_pollfds(h, p, KT_HTTP_MAX_CONNS + 1);
+
+	poll(p, (nfds_t)n, 10);
+	kt_http_service(h, p, n, now);
+}
+
+/*
+ * A deferred request waits past the usual timeout (its own deadline),
+ * is not dropped at the cap as an idle one, is answered by
+ * kt_http_complete, and a client that closed it first makes complete fail.
+ */
+static void test_deferred(void **state)
+{
+	(void)state;
+	int calls = 0;
+	char err[256], buf[512] = "";
+	struct kt_http *h = kt_http_listen("127.0.0.1:0", defer_handler, &calls, err, sizeof(err));
+	const char *req = "GET /later?seconds=2 HTTP/1.1\r\n\r\n";
+	int fd;
+	ssize_t got = 0;
+
+	assert_non_null(h);
+	kt_http_set_max_conns(h, 1);
+	fd = connect_lo(h);
+	assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+	for (int i = 0; i < 50 && !deferred_id; i++)
+		serve_once(h, now_ns());
+	assert_true(deferred_id > 0);
+	assert_string_equal(deferred_query, "seconds=2");
+	/* past the usual timeout, and a new connection at the cap: still held */
+	serve_once(h, now_ns() + KT_HTTP_TIMEOUT_NS + 1);
+	int other = connect_lo(h);
+
+	for (int i = 0; i < 5; i++)
+		serve_once(h, now_ns() + KT_HTTP_TIMEOUT_NS + 1);
+	assert_int_equal(kt_http_complete(h, deferred_id, 503, "text/plain", "bye\n", 4), 0);
+	for (int i = 0; i < 50; i++) {
+		ssize_t r = recv(fd, buf + got, sizeof(buf) - 1 - (size_t)got, MSG_DONTWAIT);
+
+		if (r == 0)
+			break;
+		if (r > 0)
+			got += r;
+		serve_once(h, now_ns() + KT_HTTP_TIMEOUT_NS + 1);
+	}
+	buf[got] = 0;
+	assert_non_null(strstr(buf, "HTTP/1.1 503 Service Unavailable\r\n"));
+	assert_non_null(strstr(buf, "\r\n\r\nbye\n"));
+	assert_int_equal(kt_http_complete(h, deferred_id, 200, "text/plain", "", 0), -ENOENT);
+	close(fd);
+	close(other);
+	/* the client goes away while it waits: the request is dropped */
+	deferred_id = 0;
+	fd = connect_lo(h);
+	assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+	for (int i = 0; i < 50 && !deferred_id; i++)
+		serve_once(h, now_ns());
+	assert_true(deferred_id > 0);
+	close(fd);
+	for (int i = 0; i < 5; i++)
+		serve_once(h, now_ns());
+	assert_int_equal(kt_http_complete(h, deferred_id, 200, "text/plain", "", 0), -ENOENT);
+	kt_http_close(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_idle_connections_do_not_block),
 		cmocka_unit_test(test_cap_drops_oldest_idle),
 		cmocka_unit_test(test_listen_errors),
+		cmocka_unit_test(test_deferred),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -150,6 +150,43 @@ static void test_latency_columns(void **state)
 	kt_folded_free(f);
 }
 
+/*
+ * Labels ring and op (pprof -tagfocus=ring=jobs): one sample per ring even
+ * where the stacks are the same; no ring label on a stack without a ring.
+ */
+static void test_ring_op_labels(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t stack[] = {0x1010};
+	const uint8_t ring_jobs[] = {0x32, 0x04, 'j', 'o', 'b', 's'};
+	const uint8_t ring_acks[] = {0x32, 0x04, 'a', 'c', 'k', 's'};
+	const uint8_t key_ring[] = {0x32, 0x04, 'r', 'i', 'n', 'g'};
+	const uint8_t key_op[] = {0x32, 0x02, 'o', 'p'};
+	void *buf = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(kt_folded_add_probe_ring(f, 7, "a", "send", "jobs", stack, 1, 1), 0);
+	assert_int_equal(kt_folded_add_probe_ring(f, 7, "a", "send", "acks", stack, 1, 1), 0);
+	assert_int_equal(kt_folded_add_probe_ring(f, 7, "a", "send", "jobs", stack, 1, 1), 0);
+	assert_int_equal(kt_folded_size(f), 2);
+	assert_int_equal(kt_pprof_build(f, &opts, fake_sym, NULL, &buf, &len), 0);
+	assert_true(contains(buf, len, ring_jobs, sizeof(ring_jobs)));
+	assert_true(contains(buf, len, ring_acks, sizeof(ring_acks)));
+	assert_true(contains(buf, len, key_ring, sizeof(key_ring)));
+	assert_true(contains(buf, len, key_op, sizeof(key_op)));
+	free(buf);
+	kt_folded_free(f);
+	/* a cpu sample: neither label */
+	f = kt_folded_new();
+	assert_int_equal(kt_folded_add(f, 7, "a", "cpu", stack, 1, 1), 0);
+	assert_int_equal(kt_pprof_build(f, &opts, fake_sym, NULL, &buf, &len), 0);
+	assert_false(contains(buf, len, key_ring, sizeof(key_ring)));
+	assert_false(contains(buf, len, key_op, sizeof(key_op)));
+	free(buf);
+	kt_folded_free(f);
+}
+
 /* A library above the program: /lib at 0x7000. */
 static int lib_sym(void *ctx, uint32_t pid, uint64_t addr, struct kt_pprof_loc *loc)
 {
@@ -300,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_latency_columns),	    cmocka_unit_test(test_gzip),
 		cmocka_unit_test(test_file_replaced_whole), cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_mappings_by_address), cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_ring_op_labels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,6 +194,36 @@ static void test_func_calls_total(void **state)
 	kt_agg_free(&a);
 }
 
+/* Retransmits by the probe's reason (arg4: 1 timeout, 2 fast), in the text and the JSON, with the
+ * class. */
+static void test_retransmit_reasons(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_report_totals t = {.fired = 10, .delivered = 10, .elapsed_s = 1, .interval_s = 1};
+	char *s;
+
+	kt_agg_init(&a, 0);
+	kt_test_event(&a, KT_EV_SEND, 0, 10, 100, 0);
+	kt_test_event(&a, KT_EV_SEND, 0, 110, 100, 0); /* 100 sends */
+	kt_test_event(&a, KT_EV_RETRANSMIT, 0, 1, 1, 5);
+	kt_test_event(&a, KT_EV_RETRANSMIT, 0, 2, 2, 6);
+	kt_test_event(&a, KT_EV_RETRANSMIT, 0, 3, 2, 7);
+	kt_agg_interval_reset(&a);
+	kt_test_event(&a, KT_EV_RETRANSMIT, 0, 4, 2, 8);
+
+	s = report(&a, &t, true, false);
+	has(s, "\"class\":\"high\",\"reasons\":{\"timeout\":1,\"fast\":3,\"unspecified\":0}");
+	free(s);
+	s = report(&a, &t, true, true); /* the interval: one fast */
+	has(s, "\"reasons\":{\"timeout\":0,\"fast\":1,\"unspecified\":0}");
+	free(s);
+	s = report(&a, &t, false, false);
+	has(s, "high (timeout 1, fast 3)");
+	free(s);
+	kt_agg_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_retired_ring_leaves_intervals),
 		cmocka_unit_test(test_gone_process_leaves_intervals),
 		cmocka_unit_test(test_func_calls_total),
+		cmocka_unit_test(test_retransmit_reasons),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -363,6 +363,83 @@ static void connect_to_nobody_times_out(void **state)
 	kaos_udp_close(silent);
 }
 
+/* A window that arrives in one batch is acked every 2nd datagram, not once per
+ * poll: one lost ack must not leave the whole window to the RTO. */
+static void window_acked_every_second_datagram(void **state)
+{
+	static uint8_t m[KAOS_UDP_FRAG_MAX];
+	struct kaos_udp_stats sa, sb0, sb;
+	struct pair p;
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	kaos_udp_stats(p.b, &sb0);
+	for (int i = 0; i < 4; i++) /* too big to share a datagram: 4 datagrams = cwnd */
+		assert_int_equal(kaos_udp_send(p.a, m, sizeof(m)), 0);
+	assert_int_equal(kaos_udp_poll(p.a), 0);
+	kaos_udp_stats(p.a, &sa);
+	assert_int_equal(sa.data_sent, 4);
+	assert_int_equal(kaos_udp_poll(p.b), 0); /* loopback: all 4 are waiting */
+	kaos_udp_stats(p.b, &sb);
+	assert_int_equal(sb.msgs_received + kaos_udp_recv(p.b, m, sizeof(m)), 1200);
+	assert_int_equal(sb.acks_sent - sb0.acks_sent, 2);
+	close_pair(&p);
+}
+
+/* Data acked while the receive queue was full is delivered after the peer's FIN. */
+static void acked_data_delivered_after_fin(void **state)
+{
+	static uint8_t m[1000];
+	struct kaos_udp_config cb = {.queue_msgs = 2};
+	struct kaos_udp_stats sa;
+	struct pair p;
+	int n = 0, got;
+
+	(void)state;
+	open_pair(&p, NULL, &cb);
+	for (int i = 0; i < 8; i++) /* not packed: one datagram each */
+		assert_int_equal(kaos_udp_send(p.a, m, sizeof(m)), 0);
+	do { /* b acks all 8 and queues 2 */
+		assert_int_equal(kaos_udp_poll(p.a), 0);
+		assert_int_equal(kaos_udp_poll(p.b), 0);
+		kaos_udp_stats(p.a, &sa);
+	} while ((sa.in_flight || sa.data_sent < 8) && ++n < 100000);
+	assert_int_equal(sa.in_flight, 0);
+	kaos_udp_close(p.a); /* FIN */
+	for (n = 0; n < 100000 && kaos_udp_state(p.b) != KAOS_UDP_CLOSED; n++)
+		kaos_udp_poll(p.b);
+	assert_int_equal(kaos_udp_state(p.b), KAOS_UDP_CLOSED);
+	for (n = 0; (got = kaos_udp_recv(p.b, m, sizeof(m))) == (int)sizeof(m); n++)
+		;
+	assert_int_equal(n, 8);
+	assert_int_equal(got, -KAOS_ECLOSED);
+	kaos_udp_close(p.b);
+}
+
+/* kaos_udp_recv_wait takes a queued message without reading the socket first
+ * (a recvmmsg per message, mostly EAGAIN, halved the receive rate). */
+static void recv_wait_takes_queued_message_first(void **state)
+{
+	struct kaos_udp_stats s0, s1;
+	struct pair p;
+	uint8_t buf[8];
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	assert_int_equal(kaos_udp_send(p.a, "one", 3), 0);
+	assert_int_equal(kaos_udp_poll(p.a), 0);
+	assert_int_equal(kaos_udp_poll(p.b), 0); /* "one" queued on b */
+	assert_int_equal(kaos_udp_send(p.a, "two", 3), 0);
+	assert_int_equal(kaos_udp_poll(p.a), 0); /* "two" waits in b's socket */
+	kaos_udp_stats(p.b, &s0);
+	assert_int_equal(kaos_udp_recv_wait(p.b, buf, sizeof(buf), 1000), 3);
+	kaos_udp_stats(p.b, &s1);
+	assert_int_equal(s1.dgrams_received, s0.dgrams_received);
+	assert_int_equal(kaos_udp_recv_wait(p.b, buf, sizeof(buf), 1000), 3);
+	assert_memory_equal(buf, "two", 3);
+	close_pair(&p);
+}
+
 static void bad_arguments_refused(void **state)
 {
 	struct kaos_udp_config bad = {.window = 1};
@@ -392,6 +469,9 @@ int main(void)
 		cmocka_unit_test(vanished_peer_ends_with_timeout),
 		cmocka_unit_test(timeout_retransmit_then_duplicates_dropped),
 		cmocka_unit_test(connect_to_nobody_times_out),
+		cmocka_unit_test(window_acked_every_second_datagram),
+		cmocka_unit_test(acked_data_delivered_after_fin),
+		cmocka_unit_test(recv_wait_takes_queued_message_first),
 		cmocka_unit_test(bad_arguments_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

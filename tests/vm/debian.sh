@@ -266,6 +266,7 @@ cmd_sysroot() { # arch dir
 	(cd "$tmp" && apt_run apt-get -qq download libbpf-dev:"$darch" libbpf1:"$darch" \
 		libelf-dev:"$darch" libelf1:"$darch" zlib1g-dev:"$darch" zlib1g:"$darch" \
 		libpfm4-dev:"$darch" libpfm4:"$darch" libjansson-dev:"$darch" libjansson4:"$darch" \
+		libncurses-dev:"$darch" libncursesw6:"$darch" libtinfo6:"$darch" \
 		>/dev/null) ||
 		die "sysroot: apt-get download failed"
 	for deb in "$tmp"/*.deb; do

@@ -112,7 +112,118 @@ static int add_funcs(struct kt_diff_run *r, const char *comm, const json_t *func
 	return 0;
 }
 
-static int read_final(const json_t *top, struct kt_diff_run *r, int *missing)
+/*
+ * The comm of an alloc process: its own "comm", else its pid's in the
+ * report's processes, else "?" (a pid differs from run to run: its stacks
+ * still match).
+ */
+static const char *alloc_comm(const json_t *top, const json_t *ap)
+{
+	const json_t *procs = json_object_get(top, "processes"), *p;
+	const char *comm = json_string_value(json_object_get(ap, "comm"));
+	json_int_t pid = json_integer_value(json_object_get(ap, "pid"));
+	size_t i;
+
+	if (comm)
+		return comm;
+	json_array_foreach(procs, i, p)
+	{
+		comm = json_string_value(json_object_get(p, "comm"));
+		if (comm && json_integer_value(json_object_get(p, "pid")) == pid)
+			return comm;
+	}
+	return "?";
+}
+
+/* A site's stack, root first, ";"-joined (the folded format's order). */
+static char *join_stack(const json_t *stack)
+{
+	size_t i, len = 1;
+	const json_t *f;
+	char *s;
+
+	if (!json_is_array(stack))
+		return NULL;
+	json_array_foreach(stack, i, f)
+	{
+		if (!json_is_string(f))
+			return NULL;
+		len += strlen(json_string_value(f)) + 1;
+	}
+	s = calloc(1, len);
+	json_array_foreach(stack, i, f)
+	{
+		if (!s)
+			break;
+		if (i)
+			strcat(s, ";");
+		strcat(s, json_string_value(f));
+	}
+	return s;
+}
+
+static int add_alloc_sites(struct kt_diff_run *r, const char *comm, const json_t *sites)
+{
+	size_t i;
+	const json_t *site;
+	int err = 0;
+
+	json_array_foreach(sites, i, site)
+	{
+		double v[KT_DIFF_NMETRICS] = {
+			[KT_DIFF_ALLOCS] =
+				(double)json_integer_value(json_object_get(site, "allocs")),
+			[KT_DIFF_BYTES] =
+				(double)json_integer_value(json_object_get(site, "bytes")),
+		};
+		char *stack = join_stack(json_object_get(site, "stack"));
+
+		if (!stack)
+			return -EINVAL;
+		err = kt_diff_run_add_alloc(r, comm, stack, v);
+		free(stack);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* --alloc: each process's totals and top sites (by bytes) into r. */
+static int read_alloc(const json_t *top, struct kt_diff_run *r)
+{
+	const json_t *alloc = json_object_get(top, "alloc"), *procs, *p;
+	size_t i;
+	int err = 0;
+
+	if (!alloc)
+		return 0;
+	procs = json_object_get(alloc, "processes");
+	if (!json_is_array(procs))
+		return -EINVAL;
+	r->has_alloc = true;
+	json_array_foreach(procs, i, p)
+	{
+		static const char *const keys[KT_DIFF_NMETRICS] = {"allocs", "bytes_allocated",
+								   "peak_bytes", "leaked_bytes"};
+		double v[KT_DIFF_NMETRICS];
+		const char *comm = alloc_comm(top, p);
+		const json_t *sites = json_object_get(p, "top_sites");
+
+		for (int m = 0; m < KT_DIFF_NMETRICS; m++)
+			v[m] = (double)json_integer_value(json_object_get(p, keys[m]));
+		if (!json_is_array(sites))
+			return -EINVAL;
+		err = kt_diff_run_add_alloc(r, comm, NULL, v);
+		if (!err)
+			err = add_alloc_sites(r, comm, sites);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* One report line's processes into r (a series seen again is merged). */
+static int read_report(const json_t *top, struct kt_diff_run *r, int *missing)
 {
 	const json_t *procs = json_object_get(top, "processes"), *p;
 	struct kt_hist *h = malloc(sizeof(*h));
@@ -138,19 +249,38 @@ static int read_final(const json_t *top, struct kt_diff_run *r, int *missing)
 			err = add_funcs(r, comm, json_object_get(p, "functions"), h, missing);
 	}
 	free(h);
-	return err;
+	return err ? err : read_alloc(top, r);
 }
 
-/* The last "type":"final" line of the file (NULL: none), or an error in msg. */
-static json_t *final_object(FILE *fp, const char *path, char *msg, size_t n)
+/* One parsed line into *final (the last "final") or appended to intervals. */
+static void keep_report_line(json_t *v, json_t **final, json_t *intervals)
+{
+	const char *type = json_string_value(json_object_get(v, "type"));
+
+	if (type && !strcmp(type, "final")) {
+		json_decref(*final);
+		*final = v;
+	} else if (type && !strcmp(type, "interval")) {
+		json_array_append_new(intervals, v);
+	} else {
+		json_decref(v);
+	}
+}
+
+/*
+ * The report lines to read: the last "type":"final" line (a one-shot run),
+ * or, in a file without one (the daemon's --json-dir files), every
+ * "type":"interval" line. NULL with msg: none, or not a report.
+ */
+static json_t *report_lines(FILE *fp, const char *path, char *msg, size_t n)
 {
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	json_t *final = NULL;
+	json_t *final = NULL, *lines = json_array();
 	unsigned long lineno = 0;
 
-	while ((len = getline(&line, &cap, fp)) >= 0) {
+	while (lines && (len = getline(&line, &cap, fp)) >= 0) {
 		json_error_t jerr;
 		json_t *v;
 
@@ -163,25 +293,29 @@ static json_t *final_object(FILE *fp, const char *path, char *msg, size_t n)
 				 lineno, v ? "not an object" : jerr.text);
 			json_decref(v);
 			json_decref(final);
-			final = NULL;
-			break;
+			json_decref(lines);
+			free(line);
+			return NULL;
 		}
-		const char *type = json_string_value(json_object_get(v, "type"));
-
-		if (type && !strcmp(type, "final")) {
-			json_decref(final);
-			final = v;
-		} else {
-			json_decref(v);
-		}
+		keep_report_line(v, &final, lines);
 	}
 	free(line);
-	if (!final && !msg[0])
+	if (final) {
+		json_array_clear(lines);
+		json_array_append_new(lines, final);
+	}
+	if (lines && !json_array_size(lines)) {
 		snprintf(msg, n,
-			 lineno ? "%s: not a kaos-trace JSON report (no \"type\":\"final\" line)"
+			 lineno ? "%s: not a kaos-trace JSON report (no \"type\":\"final\" or "
+				  "\"interval\" line)"
 				: "%s: empty file, not a kaos-trace JSON report",
 			 path);
-	return final;
+		json_decref(lines);
+		lines = NULL;
+	} else if (!lines) {
+		snprintf(msg, n, "%s: out of memory", path);
+	}
+	return lines;
 }
 
 int kt_diff_load(const char *path, struct kt_diff_run *r, char *msg, size_t n)
@@ -200,29 +334,49 @@ int kt_diff_load(const char *path, struct kt_diff_run *r, char *msg, size_t n)
 	return err;
 }
 
+static uint64_t run_samples(const struct kt_diff_run *r)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		n += kt_hist_count(r->v[i].h);
+	return n;
+}
+
 int kt_diff_load_file(FILE *fp, const char *path, struct kt_diff_run *r, char *msg, size_t n)
 {
-	json_t *final;
-	int err, missing = 0;
+	json_t *lines, *v;
+	size_t i;
+	int err = 0, missing = 0;
+	bool interval;
 
 	msg[0] = '\0';
-	final = final_object(fp, path, msg, n);
-	if (!final)
+	lines = report_lines(fp, path, msg, n);
+	if (!lines)
 		return -EINVAL;
-	err = read_final(final, r, &missing);
-	json_decref(final);
+	interval = !strcmp(json_string_value(json_object_get(json_array_get(lines, 0), "type")),
+			   "interval");
+	json_array_foreach(lines, i, v) if (!err) err = read_report(v, r, &missing);
+	json_decref(lines);
+	if (!err && interval && !missing && !run_samples(r)) {
+		/* a quiet interval of the daemon: no run, and no error */
+		snprintf(msg, n, "%s: an interval without samples", path);
+		return -ENODATA;
+	}
 	if (err == -EINVAL)
-		snprintf(msg, n, "%s: not a kaos-trace JSON report (malformed \"processes\")",
+		snprintf(msg, n,
+			 "%s: not a kaos-trace JSON report (malformed \"processes\" or \"alloc\")",
 			 path);
 	else if (err)
 		snprintf(msg, n, "%s: %s", path, strerror(-err));
-	else if (!r->n && missing)
+	else if (!r->n && !r->has_alloc && missing)
 		snprintf(msg, n,
 			 "%s: no latency histograms (\"latency_buckets\"): written by a kaos-trace "
 			 "older than diff",
 			 path);
-	else if (!r->n)
-		snprintf(msg, n, "%s: empty run: no ring operation or function call recorded",
+	else if (!r->n && !r->has_alloc)
+		snprintf(msg, n,
+			 "%s: empty run: no ring operation, function call or allocation recorded",
 			 path);
-	return err ? err : r->n ? 0 : -EINVAL;
+	return err ? err : r->n || r->has_alloc ? 0 : -EINVAL;
 }

@@ -11,7 +11,8 @@
 
 static const char *const subcmd_names[KT_SUBCMD_NR] = {
 	[KT_SUBCMD_LIST] = "list",     [KT_SUBCMD_FEATURES] = "features", [KT_SUBCMD_PMU] = "pmu",
-	[KT_SUBCMD_DAEMON] = "daemon", [KT_SUBCMD_DIFF] = "diff",
+	[KT_SUBCMD_DAEMON] = "daemon", [KT_SUBCMD_DIFF] = "diff",	  [KT_SUBCMD_COMPARE] = "compare",
+	[KT_SUBCMD_TOP] = "top",
 };
 
 static const char *const subcmd_usage[KT_SUBCMD_NR] = {
@@ -33,13 +34,27 @@ static const char *const subcmd_usage[KT_SUBCMD_NR] = {
 		"  or:  kaos-trace diff [OPTIONS] BEFORE.json... -- AFTER.json...\n"
 		"  or:  kaos-trace diff --folded BEFORE.folded... [--] AFTER.folded...\n"
 		"Compare the latency of each ring operation and --func function between runs\n"
-		"(kaos-trace --json FILE): p50/p90/p99/p99.9, change, 99 % interval, verdict.\n"
+		"(kaos-trace --json FILE): p50/p90/p99/p99.9, change, 99 % interval, verdict;\n"
+		"with --alloc runs, each allocation site (comm + stack) and process's heap\n"
+		"totals too.\n"
 		"  --json                     the comparison as JSON\n"
 		"  --folded                   folded stacks in, \"STACK BEFORE AFTER\" out (the\n"
 		"                             after counts scaled to the before total) for\n"
 		"                             flamegraph.pl's differential graph\n"
 		"  --fail-if-slower PCT[@pNN] exit 5 if significantly slower by more than PCT %\n"
-		"                             at pNN (p50, p90, p99, p99.9; default p50)\n",
+		"                             at pNN (p50, p90, p99, p99.9; default p50)\n"
+		"  --fail-if-more-allocs PCT  exit 6 if an allocation site or process total\n"
+		"                             (--alloc runs) has more allocations by more than\n"
+		"                             PCT %\n",
+	[KT_SUBCMD_COMPARE] =
+		"Usage: kaos-trace compare [OPTIONS] [TRACER OPTIONS] -- CMD_A ... ::: CMD_B ...\n"
+		"Run CMD_A and CMD_B in interleaved rounds (A B, B A, ...), each traced with the\n"
+		"TRACER OPTIONS (e.g. --func PATTERN), and compare them as kaos-trace diff does\n"
+		"(CMD_A before, CMD_B after). The commands' output goes to a temporary log.\n"
+		"  --rounds N                 runs of each command (default 5)\n"
+		"  --json                     the comparison as JSON\n"
+		"  --fail-if-slower PCT[@pNN] exit 5 if CMD_B is significantly slower by more\n"
+		"                             than PCT % at pNN (p50, p90, p99, p99.9)\n",
 };
 
 enum kt_subcmd kt_args_subcmd(const char *word)
@@ -115,7 +130,8 @@ void kt_args_unknown_cmd(const char *word, bool is_program, char *msg, size_t n)
 		snprintf(msg, n, "unknown command '%s' (did you mean '%s'?)", word, near);
 	else
 		snprintf(msg, n,
-			 "unknown command '%s' (commands: list, features, pmu, daemon, diff; see "
+			 "unknown command '%s' (commands: list, features, pmu, daemon, diff, "
+			 "compare, top; see "
 			 "kaos-trace --help)",
 			 word);
 }

@@ -20,6 +20,8 @@ enum kt_subcmd {
 	KT_SUBCMD_PMU,
 	KT_SUBCMD_DAEMON,
 	KT_SUBCMD_DIFF,
+	KT_SUBCMD_COMPARE,
+	KT_SUBCMD_TOP, /* the live view (user/top/kt_top.c): its own argp, like the daemon */
 	KT_SUBCMD_NR,
 };
 

@@ -10,6 +10,7 @@
  *   kaos-trace list --func PATTERN PID|PATH
  *   kaos-trace pmu list
  *   kaos-trace daemon ...                               (user/daemon/kt_daemon.c)
+ *   kaos-trace top ...                                  (user/top/kt_top.c)
  */
 #include <argp.h>
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include "kt_addons.h"
 #include "kt_agg.h"
 #include "kt_args.h"
+#include "kt_compare.h"
 #include "kt_diff_cmd.h"
 #include "kt_daemon.h"
 #include "kt_elf.h"
@@ -43,6 +45,7 @@
 #include "kt_func.h"
 #include "kt_gate.h"
 #include "kt_offcpu.h"
+#include "kt_alloc.h"
 #include "kt_outfile.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
@@ -51,6 +54,7 @@
 #include "kt_session.h"
 #include "kt_target.h"
 #include "kt_timeline.h"
+#include "kt_top.h"
 #include "kt_units.h"
 #include "kt_usdt.h"
 #include "kt_version.h"
@@ -88,6 +92,9 @@ struct options {
 	const char *pmu;	  /* --pmu EVENT[,EVENT] */
 	bool off_cpu;		  /* --off-cpu: blocked time by stack (kt_offcpu) */
 	long long off_cpu_min_ns; /* --off-cpu-min-us; -1: not given (1 us) */
+	bool alloc;		  /* --alloc: heap profiling (kt_alloc) */
+	const char *alloc_lib;	  /* --alloc-lib */
+	uint64_t alloc_short_ns;  /* --alloc-short (0: not given) */
 	const char *funcs[MAX_TARGETS]; /* --func patterns */
 	int nfuncs;
 	uint32_t max_funcs;
@@ -496,6 +503,16 @@ static error_t parse_collector_opt(int key, char *arg)
 	case KT_OPT_NO_USDT:
 		opt.no_usdt = true;
 		break;
+	case KT_OPT_ALLOC:
+		opt.alloc = true;
+		break;
+	case KT_OPT_ALLOC_LIB:
+		opt.alloc_lib = arg;
+		break;
+	case KT_OPT_ALLOC_SHORT:
+		opt.alloc_short_ns = parse_duration_opt(arg, "--alloc-short", KT_NS_PER_US, 1,
+							3600 * KT_NS_PER_S);
+		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
@@ -556,16 +573,35 @@ struct outputs {
 	FILE *report_out;	    /* the text report: stdout, or stderr when an output takes it */
 };
 
+/* The final JSON's collector objects: "off_cpu" and "alloc" (collected there, reused after). */
+static int json_collectors(struct kt_json *w, void *ctx)
+{
+	int e = 0;
+
+	(void)ctx;
+	if (engine.offcpu)
+		e = kt_offcpu_json(w, engine.offcpu);
+	if (!e && engine.alloc)
+		e = kt_alloc_json(w, engine.alloc);
+	return e;
+}
+
 static void report(struct outputs *out, bool final)
 {
 	struct kt_snapshot snap;
 
 	kt_engine_snapshot(&engine, &snap);
 	snap.tot.final = final;
-	if (final && out->json && engine.offcpu) {
-		/* the final JSON gets "off_cpu": collected there, reused by kt_offcpu_finish */
-		snap.tot.json_extra = kt_offcpu_json;
-		snap.tot.json_extra_ctx = engine.offcpu;
+	if (final && out->json && (engine.offcpu || engine.alloc))
+		snap.tot.json_extra = json_collectors;
+	if (final && out->json && engine.alloc) {
+		snap.tot.json_proc_extra = kt_alloc_json_proc;
+		snap.tot.json_proc_extra_ctx = engine.alloc;
+	}
+	if (!final && out->json && engine.alloc) {
+		/* each interval: the heap now (the kernel's live sums) */
+		snap.tot.json_extra = kt_alloc_json_interval;
+		snap.tot.json_extra_ctx = engine.alloc;
 	}
 	kt_report_text(out->report_out, snap.agg, &snap.tot, opt.hist, !final);
 	if (out->json) {
@@ -680,6 +716,10 @@ static int run_subcommand(int argc, char **argv)
 		argv[1] = (char *)"kaos-trace daemon"; /* argp's name in its usage and errors */
 		return kt_daemon_main(argc - 1, argv + 1);
 	}
+	if (c == KT_SUBCMD_TOP) {
+		argv[1] = (char *)"kaos-trace top";
+		return kt_top_main(argc - 1, argv + 1);
+	}
 	switch (kt_args_asks(argc - 1, argv + 1)) {
 	case KT_ARGS_HELP:
 		fputs(kt_args_usage(c), stdout);
@@ -692,6 +732,13 @@ static int run_subcommand(int argc, char **argv)
 	}
 	if (c == KT_SUBCMD_DIFF) {
 		int status = kt_diff_cmd(argc, argv, stdout, msg, sizeof(msg));
+
+		if (msg[0])
+			fprintf(stderr, "kaos-trace: %s\n", msg);
+		return status;
+	}
+	if (c == KT_SUBCMD_COMPARE) {
+		int status = kt_compare_cmd(argc, argv, stdout, msg, sizeof(msg));
 
 		if (msg[0])
 			fprintf(stderr, "kaos-trace: %s\n", msg);
@@ -797,6 +844,9 @@ static struct kt_engine_opts engine_opts(bool out_stdout)
 		.max_funcs = opt.max_funcs,
 		.max_rate = opt.max_rate,
 		.no_usdt = opt.no_usdt,
+		.alloc = opt.alloc,
+		.alloc_lib = opt.alloc_lib,
+		.alloc_short_ns = opt.alloc_short_ns,
 		.command_stdout_to_stderr = out_stdout,
 		.note = print_note,
 	};
@@ -971,6 +1021,49 @@ static int write_folded(struct outputs *out)
 }
 
 /* After the loop: stop, final report and outputs; the exit status (kt_gate.h). */
+/* --off-cpu's end of run: its stacks into the report, its counters on stderr. 0 or -errno. */
+static int offcpu_finish(FILE *report_out)
+{
+	struct kt_offcpu *o = engine.offcpu;
+	uint64_t min_ns = kt_offcpu_min_block_ns(o);
+	struct kt_offcpu_stats st;
+	char b1[32], b2[32];
+	int n = kt_offcpu_finish(o, engine.s.folded, &st), e = 0;
+
+	if (n >= 0)
+		e = kt_offcpu_data_print(kt_offcpu_data(o), report_out, 10, min_ns,
+					 engine.s.sym ? kt_folded_sym_kt : NULL, engine.s.sym);
+	fprintf(stderr,
+		"kaos-trace: off-cpu: %llu blocks >= %s (%llu still blocked at the end), %llu "
+		"shorter skipped, %llu without a user stack, %llu lost (%s), %llu not timed%s\n",
+		(unsigned long long)st.blocks, kt_fmt_ns(b1, sizeof(b1), min_ns),
+		(unsigned long long)st.in_progress, (unsigned long long)st.short_blocks,
+		(unsigned long long)st.stack_err, (unsigned long long)st.lost,
+		kt_fmt_ns(b2, sizeof(b2), st.lost_ns), (unsigned long long)st.start_lost,
+		n < 0 ? ": collecting them failed" : "");
+	return n < 0 ? n : e;
+}
+
+/* --alloc's end of run: its report, its drop counters on stderr. 0 or -errno. */
+static int alloc_finish(FILE *report_out)
+{
+	struct kt_alloc_stats st;
+	int n = kt_alloc_finish(engine.alloc, engine.s.folded, &st), e = 0;
+
+	if (n >= 0)
+		e = kt_alloc_data_print(kt_alloc_data(engine.alloc), &st, report_out, 10,
+					engine.s.sym ? kt_folded_sym_kt : NULL, engine.s.sym);
+	fprintf(stderr,
+		"kaos-trace: alloc: %llu calls lost, %llu blocks untracked, %llu calls not "
+		"charged to a stack, %llu without a user stack, %llu never seen returning%s%s\n",
+		(unsigned long long)st.call_lost, (unsigned long long)st.block_lost,
+		(unsigned long long)st.site_lost, (unsigned long long)st.stack_err,
+		(unsigned long long)st.stale,
+		kt_alloc_stats_dropped(&st) ? ": the figures are lower bounds" : "",
+		n < 0 ? ": collecting them failed" : "");
+	return n < 0 ? n : e;
+}
+
 static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 {
 	struct kt_run_outcome outcome = {.command_status = -1};
@@ -980,8 +1073,9 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 	report(out, true);
 	if (opt.nring_names)
 		warn_unmatched_rings(&engine.ring_filter);
-	if (engine.offcpu &&
-	    kt_offcpu_finish(engine.offcpu, engine.s.folded, out->report_out, stderr) < 0)
+	if (engine.offcpu && offcpu_finish(out->report_out) < 0)
+		rc = 1;
+	if (engine.alloc && alloc_finish(out->report_out) < 0)
 		rc = 1;
 	if (extras) {
 		int unmatched, fired = kt_oneshot_finish(extras, &unmatched);
@@ -1020,7 +1114,8 @@ static int trace(void)
 	/* one stream per output on stdout; the text report then goes to stderr */
 	/* with --pprof, folded stacks are written only to an explicit --folded FILE */
 	if (kt_args_stdout_outputs(opt.json_path, opt.folded_path, opt.timeline,
-				   (opt.stacks || opt.profile_hz || opt.off_cpu) && !opt.pprof_path,
+				   (opt.stacks || opt.profile_hz || opt.off_cpu || opt.alloc) &&
+					   !opt.pprof_path,
 				   &out_stdout, err, sizeof(err)))
 		die(2, "%s", err);
 	if (kt_args_is_stdout(opt.pprof_path) && out_stdout)

@@ -162,8 +162,10 @@ int kt_func_attach(struct kt_func *f, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (uint32_t i = 0; i < f->nfn; i++)
+	for (uint32_t i = 0; i < f->nfn; i++) {
 		f->skel->bss->pair_cost_ns[i] = (uint32_t)(kt_func_pair_ns(f, f->fn[i].kind) + 0.5);
+		f->skel->bss->tail_cost_ns[i] = (uint32_t)(kt_func_tail_ns(f, f->fn[i].kind) + 0.5);
+	}
 	for (uint32_t i = 0; i < f->natt; i++) {
 		const struct kt_func_fn *x = &f->fn[f->att[i].idx];
 

@@ -148,6 +148,8 @@ int kt_func_calibrate(struct kt_func *f, char *err, size_t errlen);
 /* Calibrated figures of a kind (0 if not calibrated). */
 double kt_func_pair_ns(const struct kt_func *f, enum kt_func_kind k);
 double kt_func_bias_ns(const struct kt_func *f, enum kt_func_kind k);
+/* The part of the pair a tail call adds (its caller's return trap serves both). */
+double kt_func_tail_ns(const struct kt_func *f, enum kt_func_kind k);
 bool kt_func_calibrated(const struct kt_func *f);
 /*
  * One line: functions, uprobes, calibrated costs of the kinds in use; then

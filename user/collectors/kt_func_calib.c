@@ -146,31 +146,49 @@ static uint64_t timed_round(void (*fn)(void), uint64_t *t, struct ring_buffer *r
 	return median(t, CALIB_CALLS);
 }
 
+/* The lowest of CALIB_ROUNDS round medians of fn's calls (rb drained as they go). */
+static uint64_t lowest_round(void (*fn)(void), uint64_t *t, struct ring_buffer *rb)
+{
+	uint64_t low = UINT64_MAX, m;
+
+	for (int r = 0; r < CALIB_ROUNDS; r++)
+		if ((m = timed_round(fn, t, rb)) < low)
+			low = m;
+	return low;
+}
+
+/* Calls fn a few times (a 5-byte nop is optimised after its first hit), drops those events. */
+static void warm_up(void (*fn)(void), struct ring_buffer *rb)
+{
+	for (int i = 0; i < 32; i++)
+		fn();
+	ring_buffer__consume(rb);
+}
+
 /*
  * Each figure is the lowest of CALIB_ROUNDS round medians: a round that met
- * contention (other uprobe users, preemption) does not set it.
+ * contention (other uprobe users, preemption) does not set it. The entry
+ * probe alone is timed first: what a tail call adds, since the return trap
+ * it shares with its caller is paid once.
  */
 static int calibrate_kind(struct kt_func *f, struct ring_buffer *rb, struct calib_sink *sink,
 			  enum kt_func_kind k, uint64_t *t, struct bpf_link **l)
 {
 	void (*fn)(void) = calib_target[k];
-	uint64_t off, untraced = UINT64_MAX, traced = UINT64_MAX, bias = UINT64_MAX, m;
+	uint64_t off, untraced, entry, traced = UINT64_MAX, bias = UINT64_MAX, m;
 
 	if (self_offset((const void *)fn, &off))
 		return -1;
-	for (int r = 0; r < CALIB_ROUNDS; r++)
-		if ((m = timed_round(fn, t, NULL)) < untraced)
-			untraced = m;
+	untraced = lowest_round(fn, t, NULL);
 	l[0] = kt_func_attach_pair(f, false, getpid(), "/proc/self/exe", off, KT_FUNC_CALIB_IDX);
-	l[1] = l[0] ? kt_func_attach_pair(f, true, getpid(), "/proc/self/exe", off,
-					  KT_FUNC_CALIB_IDX)
-		    : NULL;
+	if (!l[0])
+		return -1;
+	warm_up(fn, rb);
+	entry = lowest_round(fn, t, rb);
+	l[1] = kt_func_attach_pair(f, true, getpid(), "/proc/self/exe", off, KT_FUNC_CALIB_IDX);
 	if (!l[1])
 		return -1;
-	/* warm up (a 5-byte nop is optimised after its first hit), then drop those events */
-	for (int i = 0; i < 32; i++)
-		fn();
-	ring_buffer__consume(rb);
+	warm_up(fn, rb);
 	for (int r = 0; r < CALIB_ROUNDS; r++) {
 		sink->n = 0;
 		if ((m = timed_round(fn, t, rb)) < traced)
@@ -183,6 +201,9 @@ static int calibrate_kind(struct kt_func *f, struct ring_buffer *rb, struct cali
 	if (bias == UINT64_MAX)
 		return -1;
 	f->pair[k] = traced > untraced ? (double)(traced - untraced) : 0;
+	f->tail[k] = entry > untraced ? (double)(entry - untraced) : 0;
+	if (f->tail[k] > f->pair[k])
+		f->tail[k] = f->pair[k]; /* noise: a part never costs more than the whole */
 	f->bias[k] = (double)bias;
 	return 0;
 }
@@ -213,6 +234,7 @@ int kt_func_calibrate(struct kt_func *f, char *err, size_t errlen)
 		if (!calib_target[k]) {
 			/* other architectures: one kind */
 			f->pair[k] = f->pair[KT_FUNC_KIND_STEP];
+			f->tail[k] = f->tail[KT_FUNC_KIND_STEP];
 			f->bias[k] = f->bias[KT_FUNC_KIND_STEP];
 			continue;
 		}
@@ -236,13 +258,19 @@ int kt_func_calibrate(struct kt_func *f, char *err, size_t errlen)
 	free(sink.dur);
 	f->calibrated = ret == 0;
 	if (ret)
-		memset(f->pair, 0, sizeof(f->pair)), memset(f->bias, 0, sizeof(f->bias));
+		memset(f->pair, 0, sizeof(f->pair)), memset(f->bias, 0, sizeof(f->bias)),
+			memset(f->tail, 0, sizeof(f->tail));
 	return ret;
 }
 
 double kt_func_pair_ns(const struct kt_func *f, enum kt_func_kind k)
 {
 	return f && (unsigned int)k < KT_FUNC_NKINDS ? f->pair[k] : 0;
+}
+
+double kt_func_tail_ns(const struct kt_func *f, enum kt_func_kind k)
+{
+	return f && (unsigned int)k < KT_FUNC_NKINDS ? f->tail[k] : 0;
 }
 
 double kt_func_bias_ns(const struct kt_func *f, enum kt_func_kind k)

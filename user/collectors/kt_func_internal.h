@@ -53,6 +53,7 @@ struct kt_func {
 
 	bool calibrated;
 	double pair[KT_FUNC_NKINDS], bias[KT_FUNC_NKINDS];
+	double tail[KT_FUNC_NKINDS]; /* a tail call's part of pair: its entry probe */
 
 	uint64_t win_start, next_tick;
 	struct tick_ent *tk;

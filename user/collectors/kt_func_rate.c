@@ -27,6 +27,7 @@ void kt_func_bind(struct kt_func *f, struct kt_agg *agg)
 	for (uint32_t i = 0; i < f->nfn; i++) {
 		f->desc[i].bias_ns = kt_func_bias_ns(f, f->fn[i].kind);
 		f->desc[i].pair_ns = kt_func_pair_ns(f, f->fn[i].kind);
+		f->desc[i].tail_ns = kt_func_tail_ns(f, f->fn[i].kind);
 	}
 	kt_agg_set_funcs(agg, f->desc, f->nfn);
 }

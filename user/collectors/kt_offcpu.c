@@ -656,27 +656,14 @@ int kt_offcpu_json(struct kt_json *w, void *offcpu)
 				   o->sym ? kt_folded_sym_kt : NULL, o->sym);
 }
 
-int kt_offcpu_finish(struct kt_offcpu *o, struct kt_folded *f, FILE *out, FILE *diag)
+int kt_offcpu_finish(struct kt_offcpu *o, struct kt_folded *f, struct kt_offcpu_stats *st)
 {
-	struct kt_offcpu_stats st;
-	char b1[32], b2[32];
 	int n = kt_offcpu_collect(o), e = 0;
 
 	if (n >= 0 && f)
-		n = kt_offcpu_data_fold(&o->data, f);
-	if (n >= 0)
-		e = kt_offcpu_data_print(&o->data, out, 10, o->min_block_ns,
-					 o->sym ? kt_folded_sym_kt : NULL, o->sym);
-	kt_offcpu_get_stats(o, &st);
-	fprintf(diag,
-		"kaos-trace: off-cpu: %llu blocks >= %s (%llu still blocked at the end), %llu "
-		"shorter skipped, %llu without a user stack, %llu lost (%s), %llu not timed%s\n",
-		(unsigned long long)st.blocks, kt_fmt_ns(b1, sizeof(b1), o->min_block_ns),
-		(unsigned long long)st.in_progress, (unsigned long long)st.short_blocks,
-		(unsigned long long)st.stack_err, (unsigned long long)st.lost,
-		kt_fmt_ns(b2, sizeof(b2), st.lost_ns), (unsigned long long)st.start_lost,
-		n < 0 ? ": collecting them failed" : "");
-	return n < 0 ? n : e;
+		e = kt_offcpu_data_fold(&o->data, f);
+	kt_offcpu_get_stats(o, st);
+	return n < 0 ? n : e < 0 ? e : n;
 }
 
 /* ---------------------------------------------------------------- the daemon's live view */

@@ -170,10 +170,12 @@ uint64_t kt_offcpu_min_block_ns(const struct kt_offcpu *o);
 int kt_offcpu_json(struct kt_json *w, void *offcpu);
 
 /*
- * kaos-trace's end of run: collect, add the stacks to f, print the summary
- * to out and one line of counters (drops included) to diag. 0 or -errno.
+ * kaos-trace's end of run: collect, add the stacks to f (may be NULL) and
+ * fill *st (drops included), for the driver to print (kt_offcpu_data_print
+ * on kt_offcpu_data(o), the counters). Records collected or -errno (*st is
+ * filled either way).
  */
-int kt_offcpu_finish(struct kt_offcpu *o, struct kt_folded *f, FILE *out, FILE *diag);
+int kt_offcpu_finish(struct kt_offcpu *o, struct kt_folded *f, struct kt_offcpu_stats *st);
 
 void kt_offcpu_free(struct kt_offcpu *o);
 

@@ -22,6 +22,8 @@
 #include "kt_features.h"
 #include "kt_folded.h"
 #include "kt_http.h"
+#include "kt_jsondir.h"
+#include "kt_pprof_http.h"
 #include "kt_log.h"
 #include "kt_offcpu.h"
 #include "kt_profile.h"
@@ -62,9 +64,11 @@ struct daemon {
 	struct kt_alerts *alerts;
 	FILE *alert_out;
 	struct kt_http *http;
+	struct kt_pprof_http *pprof; /* /debug/pprof on the same listener */
 	struct kt_timeline_sink tl;
-	bool stacks;  /* fixed at start: the BPF object is loaded once */
-	bool running; /* past start-up: the engine's lines are logged as "trace" */
+	uint64_t fired_seen; /* alerts fired when the timeline was last written */
+	bool stacks;	     /* fixed at start: the BPF object is loaded once */
+	bool running;	     /* past start-up: the engine's lines are logged as "trace" */
 	uint64_t reloads, reload_failures;
 	uint64_t scope_said[KT_SCOPE_STAT_NR]; /* scope counters already logged */
 	struct exited_proc *exited;
@@ -78,7 +82,7 @@ struct daemon {
 	struct kt_prom_rings *prom_rings;     /* which rings have /metrics series (kt_prom.h) */
 };
 
-static volatile sig_atomic_t stop_sig, reload_req;
+static volatile sig_atomic_t stop_sig, reload_req, timeline_req;
 
 static void on_stop(int sig)
 {
@@ -89,6 +93,13 @@ static void on_hup(int sig)
 {
 	(void)sig;
 	reload_req = 1;
+}
+
+/* SIGUSR1: write the timeline now (as the one-shot does). */
+static void on_usr1(int sig)
+{
+	(void)sig;
+	timeline_req = 1;
 }
 
 /* ---------------------------------------------------------------- CLI */
@@ -106,8 +117,13 @@ enum {
 	OPT_RETAIN,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX,
+	OPT_TIMELINE_MODE,
+	OPT_TIMELINE_LAST,
+	OPT_TIMELINE_KEEP,
 	OPT_FOLDED_DIR,
 	OPT_FOLDED_INTERVAL,
+	OPT_JSON_DIR,
+	OPT_JSON_INTERVAL,
 	OPT_RINGBUF,
 	OPT_CHECK,
 	OPT_OFF_CPU_MIN,
@@ -135,10 +151,23 @@ static const struct argp_option daemon_options[] = {
 	{"timeline", OPT_TIMELINE, "FILE", 0, "Write a Chrome/Perfetto trace-event timeline", 0},
 	{"timeline-max-events", OPT_TIMELINE_MAX, "N", 0,
 	 "Timeline cap (default " KT_STR(KT_TIMELINE_DEFAULT_MAX) ")", 0},
+	{"timeline-mode", OPT_TIMELINE_MODE, "first|last", 0,
+	 "Keep the first events (default) or the newest: a flight recorder, written to a new "
+	 "timestamped file on SIGUSR1, when an alert fires and at stop",
+	 0},
+	{"timeline-last", OPT_TIMELINE_LAST, "DURATION", 0,
+	 "Flight recorder of the last DURATION of events (implies --timeline-mode last)", 0},
+	{"timeline-keep", OPT_TIMELINE_KEEP, "N", 0,
+	 "Flight recorder: its newest N timestamped files are kept (default 10)", 0},
 	{"folded-dir", OPT_FOLDED_DIR, "DIR", 0,
 	 "Write folded stacks per interval into DIR (enables stack capture)", 0},
 	{"folded-interval", OPT_FOLDED_INTERVAL, "DURATION", 0, "Folded file rotation (default 1m)",
 	 0},
+	{"json-dir", OPT_JSON_DIR, "DIR", 0,
+	 "Write an interval JSON report (histograms included: kaos-trace diff reads it) per "
+	 "interval into DIR",
+	 0},
+	{"json-interval", OPT_JSON_INTERVAL, "DURATION", 0, "JSON report interval (default 1m)", 0},
 	{"ringbuf-size", OPT_RINGBUF, "BYTES", 0, "BPF ring buffer size (power of two)", 0},
 	/* --off-cpu-min-us's old name, kept for configs and scripts written for it */
 	{"off-cpu-min-block", OPT_OFF_CPU_MIN, "DURATION", OPTION_HIDDEN,
@@ -166,6 +195,8 @@ static const struct {
 	{KT_OPT_MAX_RATE, "daemon", "max_rate"},
 	{KT_OPT_PROFILE, "daemon", "profile"},
 	{KT_OPT_PMU, "daemon", "pmu"},
+	{KT_OPT_ALLOC_LIB, "daemon", "alloc_lib"},
+	{KT_OPT_ALLOC_SHORT, "daemon", "alloc_short"},
 	{OPT_LISTEN, "daemon", "listen"},
 	{OPT_LOG_FORMAT, "daemon", "log_format"},
 	{OPT_ALERT, "alerts", "rule"},
@@ -176,8 +207,13 @@ static const struct {
 	{OPT_RETAIN, "daemon", "retain"},
 	{OPT_TIMELINE, "timeline", "file"},
 	{OPT_TIMELINE_MAX, "timeline", "max_events"},
+	{OPT_TIMELINE_MODE, "timeline", "mode"},
+	{OPT_TIMELINE_LAST, "timeline", "last"},
+	{OPT_TIMELINE_KEEP, "timeline", "keep"},
 	{OPT_FOLDED_DIR, "folded", "dir"},
 	{OPT_FOLDED_INTERVAL, "folded", "interval"},
+	{OPT_JSON_DIR, "json", "dir"},
+	{OPT_JSON_INTERVAL, "json", "interval"},
 	{OPT_RINGBUF, "daemon", "ringbuf_size"},
 	{KT_OPT_PROBE_COST, "daemon", "probe_cost"},
 	{OPT_OFF_CPU_MIN, "daemon", "off_cpu_min_block"},
@@ -241,6 +277,10 @@ static error_t daemon_parse_opt(int key, char *arg, struct argp_state *state)
 	}
 	if (key == KT_OPT_OFF_CPU) {
 		d->cli[d->ncli++] = (struct cli_setting){"daemon", "off_cpu", "yes", "off-cpu"};
+		return 0;
+	}
+	if (key == KT_OPT_ALLOC) {
+		d->cli[d->ncli++] = (struct cli_setting){"daemon", "alloc", "yes", "alloc"};
 		return 0;
 	}
 	if (key == KT_OPT_NO_USDT) {
@@ -376,6 +416,8 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 	(void)method;
 	if (!strcmp(path, "/metrics"))
 		return serve_metrics(d, accept, r);
+	if (d->pprof && kt_pprof_http_handle(d->pprof, path, kt_now_ns(CLOCK_MONOTONIC), r))
+		return r->body || r->defer_ns ? 0 : -1;
 	if (!strcmp(path, "/healthz")) {
 		r->status = 200;
 		r->body = strdup("ok\n");
@@ -383,7 +425,8 @@ static int http_handler(void *ctx, const char *method, const char *path, const c
 		return r->body ? 0 : -1;
 	}
 	static const char index_page[] =
-		"kaos-trace daemon\n  /metrics  Prometheus/OpenMetrics text\n  /healthz  ok\n";
+		"kaos-trace daemon\n  /metrics  Prometheus/OpenMetrics text\n  /healthz  ok\n"
+		"  /debug/pprof/  pprof profiles of the next N seconds\n";
 
 	r->status = strcmp(path, "/") ? 404 : 200;
 	r->body = strdup(r->status == 200 ? index_page : "not found\n");
@@ -407,7 +450,7 @@ static bool same_cstr(const char *a, const char *b)
 static int resolve_watches(const struct kt_config *c, struct kt_targets *tg, char *err,
 			   size_t errlen)
 {
-	bool optional = c->nfuncs || c->profile_hz || c->off_cpu; /* as the engine resolves */
+	bool optional = c->nfuncs || c->profile_hz || c->off_cpu || c->alloc; /* as the engine */
 
 	memset(tg, 0, sizeof(*tg));
 	for (int i = 0; i < c->nwatch && !(c->nfuncs && c->no_usdt); i++) {
@@ -523,6 +566,9 @@ static void keep_collectors(struct kt_config *old, struct kt_config *c)
 	c->no_usdt = old->no_usdt;
 	c->profile_hz = old->profile_hz;
 	memcpy(c->pmu, old->pmu, sizeof(c->pmu));
+	c->alloc = old->alloc;
+	memcpy(c->alloc_lib, old->alloc_lib, sizeof(c->alloc_lib));
+	c->alloc_short_ns = old->alloc_short_ns;
 }
 
 static void restart_only(const struct kt_config *old, const struct kt_config *c)
@@ -538,8 +584,11 @@ static void restart_only(const struct kt_config *old, const struct kt_config *c)
 		kt_log(KT_LOG_WARN, "reload",
 		       "turning folded stacks on or off needs a restart (stack capture is set at "
 		       "load)");
-	if (!same_cstr(old->timeline, c->timeline))
-		kt_log(KT_LOG_WARN, "reload", "the timeline file changes on restart only");
+	if (!same_cstr(old->timeline, c->timeline) ||
+	    old->timeline_keep_last != c->timeline_keep_last ||
+	    old->timeline_last_ns != c->timeline_last_ns || old->timeline_max != c->timeline_max)
+		kt_log(KT_LOG_WARN, "reload",
+		       "the timeline file, mode, last and max_events change on restart only");
 	if (old->probe_cost_ns != c->probe_cost_ns)
 		kt_log(KT_LOG_WARN, "reload", "probe_cost changes on restart only");
 }
@@ -603,6 +652,11 @@ static void commit_config(struct daemon *d, struct kt_config *c, bool first, con
 		if (!d->stacks)
 			c->folded_dir[0] = 0;
 		snprintf(c->timeline, sizeof(c->timeline), "%s", d->cfg.timeline);
+		c->timeline_keep_last = d->cfg.timeline_keep_last;
+		c->timeline_last_ns = d->cfg.timeline_last_ns;
+		c->timeline_max = d->cfg.timeline_max;
+		if (d->tl.keep) /* the flight recorder's files kept: takes effect now */
+			d->tl.keep = (unsigned int)c->timeline_keep;
 	}
 	kt_config_free(&d->cfg);
 	d->cfg = *c;
@@ -721,6 +775,10 @@ static int check_startable(const struct kt_config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(e));
 			return -1;
 		}
+	}
+	if (c->json_dir[0] && access(c->json_dir, W_OK)) {
+		snprintf(err, errlen, "json dir %.512s: %s", c->json_dir, strerror(errno));
+		return -1;
 	}
 	if (c->timeline[0] && !path_writable(c->timeline)) {
 		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
@@ -940,17 +998,55 @@ static void rotate_folded(struct daemon *d)
 		free(list);
 }
 
+/* The moments before an alert are what a flight recorder is for: written when one fires. */
+static void timeline_on_alert(struct daemon *d)
+{
+	uint64_t fired = kt_alerts_fired(d->alerts);
+
+	if (fired <= d->fired_seen)
+		return;
+	d->fired_seen = fired;
+	kt_timeline_sink_write(&d->tl, "an alert fired");
+}
+
+static void timeline_on_signal(struct daemon *d)
+{
+	if (!d->tl.t)
+		kt_log(KT_LOG_WARN, "timeline",
+		       "SIGUSR1: no timeline configured ([timeline] file)");
+	else
+		kt_timeline_sink_write(&d->tl, "SIGUSR1");
+}
+
+/* --json-dir: this interval's report into a new file, then a new interval. */
+static void write_json(struct daemon *d)
+{
+	char path[PATH_MAX + 64];
+	struct kt_snapshot snap;
+	int err;
+
+	kt_engine_snapshot(&d->e, &snap);
+	err = kt_jsondir_write(d->cfg.json_dir, d->cfg.json_keep, snap.agg, &snap.tot, path,
+			       sizeof(path));
+	if (err)
+		kt_log(KT_LOG_ERROR, "json", "cannot write %s: %s", path, strerror(-err));
+	else
+		kt_log(KT_LOG_DEBUG, "json", "wrote %s", path);
+	kt_engine_interval_reset(&d->e, snap.now_ns);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int daemon_run(struct daemon *d)
 {
-	uint64_t next_tick, next_eval, next_folded;
+	uint64_t next_tick, next_eval, next_folded, next_json;
 	char err[1024];
 
 	d->start = kt_now_ns(CLOCK_MONOTONIC);
 	next_tick = d->start;
 	next_eval = d->start + d->cfg.eval_ns;
 	next_folded = d->start + d->cfg.folded_interval_ns;
+	next_json = d->start + d->cfg.json_interval_ns;
 	while (!stop_sig) {
 		struct pollfd p[1 + KT_HTTP_MAX_CONNS + 1];
 		int nh = 0, e;
@@ -974,6 +1070,7 @@ static int daemon_run(struct daemon *d)
 		kt_engine_tick(&d->e, now);
 		if (d->http)
 			kt_http_service(d->http, p + 1, nh, now);
+		kt_pprof_http_tick(d->pprof, d->http, now);
 		if (now >= next_tick) {
 			uint64_t g[KT_WIN_G_NR];
 
@@ -996,11 +1093,21 @@ static int daemon_run(struct daemon *d)
 			kt_alerts_eval(d->alerts, &src);
 			kt_alerts_note_unmatched(d->alerts, &d->e.s.agg, now);
 			next_eval = now + d->cfg.eval_ns;
+			timeline_on_alert(d);
 		}
+		if (timeline_req) {
+			timeline_req = 0;
+			timeline_on_signal(d);
+		}
+		kt_timeline_sink_reap(&d->tl, false);
 		kt_alerts_reap(d->alerts, now);
 		if (d->cfg.folded_dir[0] && now >= next_folded) {
 			rotate_folded(d);
 			next_folded = now + d->cfg.folded_interval_ns;
+		}
+		if (d->cfg.json_dir[0] && now >= next_json) {
+			write_json(d);
+			next_json = now + d->cfg.json_interval_ns;
 		}
 		if (reload_req) {
 			reload_req = 0;
@@ -1009,11 +1116,16 @@ static int daemon_run(struct daemon *d)
 	}
 	kt_log(KT_LOG_INFO, "stop", "%s: detaching %d probe links", strsignal(stop_sig),
 	       kt_session_nlinks(&d->e.s));
-	kt_engine_stop(&d->e); /* detach, then drain */
+	kt_pprof_http_shutdown(d->pprof, d->http); /* profiles being taken: 503 */
+	kt_engine_stop(&d->e);			   /* detach, then drain */
 	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
 		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
 	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
 		rotate_folded(d);
+	if (d->cfg.json_dir[0])
+		write_json(d);		     /* the last interval */
+	d->tl.finishing = true;		     /* the final write holds every moment */
+	kt_timeline_sink_reap(&d->tl, true); /* says how a write under way ended */
 	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
 		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
 	else if (err[0])
@@ -1063,6 +1175,9 @@ static struct kt_engine_opts engine_opts(struct daemon *d, const struct kt_confi
 		.max_rate = c->max_rate,
 		.no_usdt = c->no_usdt,
 		.profile_hz = c->profile_hz,
+		.alloc = c->alloc,
+		.alloc_lib = c->alloc_lib[0] ? c->alloc_lib : NULL,
+		.alloc_short_ns = c->alloc_short_ns,
 		.pmu = c->pmu[0] ? c->pmu : NULL,
 		.note = engine_note,
 		.note_ctx = d,
@@ -1105,6 +1220,10 @@ static int start_engine(struct daemon *d, const struct kt_config *c, char *err, 
 		snprintf(err, errlen, "folded dir %.512s: %s", c->folded_dir, strerror(errno));
 		return 1;
 	}
+	if (c->json_dir[0] && access(c->json_dir, W_OK)) {
+		snprintf(err, errlen, "json dir %.512s: %s", c->json_dir, strerror(errno));
+		return 1;
+	}
 	/* before any BPF is loaded: the file itself is opened once the session runs */
 	if (c->timeline[0] && !path_writable(c->timeline)) {
 		snprintf(err, errlen, "timeline %.512s: %s", c->timeline, strerror(errno));
@@ -1131,7 +1250,8 @@ static int start_service(struct daemon *d, struct kt_config *c, char *err, size_
 	d->win = kt_windows_new(kt_now_ns(CLOCK_MONOTONIC));
 	d->alerts = kt_alerts_new();
 	d->prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
-	if (!d->win || !d->alerts || !d->prom_rings) {
+	d->pprof = kt_pprof_http_new(&d->e, c->folded_dir[0] != 0);
+	if (!d->win || !d->alerts || !d->prom_rings || !d->pprof) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -1142,9 +1262,12 @@ static int start_service(struct daemon *d, struct kt_config *c, char *err, size_
 		return -1;
 	if (!d->cfg.timeline[0])
 		return 0;
-	d->tl = (struct kt_timeline_sink){.cap_hint = "[timeline] max_events",
-					  .note = timeline_note};
-	struct kt_timeline_opts to = {.max_events = d->cfg.timeline_max};
+	d->tl = (struct kt_timeline_sink){
+		.cap_hint = "[timeline] max_events",
+		.note = timeline_note,
+		.keep = d->cfg.timeline_keep_last ? (unsigned int)d->cfg.timeline_keep : 0};
+	struct kt_timeline_opts to = {d->cfg.timeline_max, d->cfg.timeline_keep_last,
+				      d->cfg.timeline_last_ns};
 
 	if (kt_timeline_sink_open(&d->tl, &d->e.s, d->cfg.timeline, &to, err, errlen)) {
 		size_t n = strlen(err);
@@ -1180,7 +1303,7 @@ static void say_running(struct daemon *d)
 static void install_signals(void)
 {
 	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup},
-			 ign = {.sa_handler = SIG_IGN};
+			 usr1 = {.sa_handler = on_usr1}, ign = {.sa_handler = SIG_IGN};
 
 	/*
 	 * Alert actions must not inherit our capabilities: a service granted them as
@@ -1191,6 +1314,7 @@ static void install_signals(void)
 	sigaction(SIGTERM, &stop, NULL);
 	sigaction(SIGINT, &stop, NULL);
 	sigaction(SIGHUP, &hup, NULL);
+	sigaction(SIGUSR1, &usr1, NULL);
 	sigaction(SIGPIPE, &ign, NULL);
 }
 
@@ -1200,6 +1324,7 @@ static void daemon_free(struct daemon *d)
 
 	kt_timeline_sink_close(&d->tl, ignored, sizeof(ignored));
 	kt_http_close(d->http);
+	kt_pprof_http_free(d->pprof);
 	kt_alerts_free(d->alerts);
 	kt_alert_log_close(d->alert_out);
 	kt_windows_free(d->win);

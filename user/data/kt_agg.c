@@ -413,6 +413,12 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 		return r;
 	}
 	s = &r->s[e->type];
+	if (e->type == KT_EV_RETRANSMIT) { /* dur_ns carries the reason, not a duration */
+		uint64_t why = e->dur_ns < KT_RTX_WHY_N ? e->dur_ns : 0;
+
+		r->rtx_why[why]++;
+		r->rtx_why_iv[why]++;
+	}
 	series_count(s, p, e->count, e->n);
 	s->events++;
 	s->events_iv++;
@@ -497,6 +503,7 @@ void kt_agg_interval_reset(struct kt_agg *a)
 {
 	for (struct kt_ring_agg *r = a->rings; r; r = r->next) {
 		r->closed_before_iv = r->closed;
+		memset(r->rtx_why_iv, 0, sizeof(r->rtx_why_iv));
 		for (int t = 0; t < KT_EV_TYPES; t++) {
 			struct kt_series *s = &r->s[t];
 

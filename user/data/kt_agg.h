@@ -21,6 +21,8 @@
 #include "kt_event.h"
 #include "kt_hist.h"
 
+#define KT_RTX_WHY_N 3 /* libkaos' enum kaos_retransmit_why: unspecified, timeout, fast */
+
 struct kt_series {
 	bool seen;
 	uint64_t base;	  /* cumulative count before the first operation counted */
@@ -46,8 +48,10 @@ struct kt_ring_agg {
 	uint64_t name_ptr; /* where the name lives in the traced process */
 	bool closed;
 	bool closed_before_iv; /* closed before the current interval began */
-	bool filter_kept; /* passed the ring filter (kt_ring_filter) */
+	bool filter_kept;      /* passed the ring filter (kt_ring_filter) */
 	struct kt_series s[KT_EV_TYPES];
+	/* retransmit events by the probe's reason (arg4: 0 unspecified, 1 timeout, 2 fast) */
+	uint64_t rtx_why[KT_RTX_WHY_N], rtx_why_iv[KT_RTX_WHY_N];
 	struct kt_ring_agg *next;
 };
 
@@ -106,6 +110,7 @@ struct kt_func_desc {
 	const char *module; /* basename of its file */
 	double bias_ns;	    /* probe time inside each measured latency (calibrated; 0: unknown) */
 	double pair_ns;	    /* what one probed call costs the process (calibrated; 0: unknown) */
+	double tail_ns;	    /* the same for a tail call of it (its entry probe: 0: unknown) */
 	uint32_t sample_every; /* 1 in N calls timed (--max-rate); counts are exact regardless */
 };
 

@@ -22,6 +22,7 @@ struct folded_entry {
 	bool probe; /* taken at a libkaos probe site: trimmed to the API frame */
 	char comm[KT_FOLDED_COMM_LEN];
 	char event[KT_FOLDED_EVENT_LEN];
+	char ring[KT_FOLDED_RING_LEN]; /* probe stacks: the ring's name ("" if none) */
 	uint64_t frames[];
 };
 
@@ -89,6 +90,7 @@ static uint64_t entry_hash(const struct folded_entry *e)
 
 	h = bytes_hash(h, e->comm, sizeof(e->comm));
 	h = bytes_hash(h, e->event, sizeof(e->event));
+	h = bytes_hash(h, e->ring, sizeof(e->ring));
 	for (uint32_t i = 0; i < e->nframes; i++)
 		h = mix(h, e->frames[i]);
 	return h;
@@ -99,6 +101,7 @@ static bool entry_equal(const struct folded_entry *a, const struct folded_entry 
 	return a->hash == b->hash && a->pid == b->pid && a->nframes == b->nframes &&
 	       a->probe == b->probe && !memcmp(a->comm, b->comm, sizeof(a->comm)) &&
 	       !memcmp(a->event, b->event, sizeof(a->event)) &&
+	       !memcmp(a->ring, b->ring, sizeof(a->ring)) &&
 	       !memcmp(a->frames, b->frames, a->nframes * sizeof(a->frames[0]));
 }
 
@@ -141,7 +144,8 @@ static void copy_field(char *dst, size_t size, const char *s)
 }
 
 static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
-		      const uint64_t *stack, size_t nframes, uint64_t weight, bool probe)
+		      const char *ring, const uint64_t *stack, size_t nframes, uint64_t weight,
+		      uint64_t adds, bool probe)
 {
 	struct folded_entry *e;
 	size_t n = 0, i;
@@ -165,15 +169,16 @@ static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const
 	e->probe = probe;
 	copy_field(e->comm, sizeof(e->comm), comm);
 	copy_field(e->event, sizeof(e->event), event);
+	copy_field(e->ring, sizeof(e->ring), ring);
 	if (n)
 		memcpy(e->frames, stack, n * sizeof(e->frames[0]));
 	e->hash = entry_hash(e);
 	e->weight = weight;
-	e->adds = 1;
+	e->adds = adds;
 	for (i = e->hash & (f->cap - 1); f->slots[i]; i = (i + 1) & (f->cap - 1)) {
 		if (entry_equal(f->slots[i], e)) {
 			f->slots[i]->weight = add_sat(f->slots[i]->weight, weight);
-			f->slots[i]->adds++;
+			f->slots[i]->adds = add_sat(f->slots[i]->adds, adds);
 			free(e);
 			return 0;
 		}
@@ -186,13 +191,56 @@ static int folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const
 int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 		  const uint64_t *stack, size_t nframes, uint64_t weight)
 {
-	return folded_add(f, pid, comm, event, stack, nframes, weight, false);
+	return folded_add(f, pid, comm, event, NULL, stack, nframes, weight, 1, false);
 }
 
 int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 			const uint64_t *stack, size_t nframes, uint64_t weight)
 {
-	return folded_add(f, pid, comm, event, stack, nframes, weight, true);
+	return folded_add(f, pid, comm, event, NULL, stack, nframes, weight, 1, true);
+}
+
+int kt_folded_add_probe_ring(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+			     const char *ring, const uint64_t *stack, size_t nframes,
+			     uint64_t weight)
+{
+	return folded_add(f, pid, comm, event, ring, stack, nframes, weight, 1, true);
+}
+
+/* Whether e would be a new entry of f. */
+static bool folded_has(const struct kt_folded *f, const struct folded_entry *e)
+{
+	if (!f->cap)
+		return false;
+	for (size_t i = e->hash & (f->cap - 1); f->slots[i]; i = (i + 1) & (f->cap - 1))
+		if (entry_equal(f->slots[i], e))
+			return true;
+	return false;
+}
+
+int kt_folded_merge(struct kt_folded *dst, const struct kt_folded *src, const char *event,
+		    size_t max)
+{
+	int left_out = 0;
+
+	if (!dst || !src)
+		return -EINVAL;
+	for (size_t i = 0; i < src->cap; i++) {
+		const struct folded_entry *e = src->slots[i];
+		int ret;
+
+		if (!e || (event && strncmp(e->event, event, sizeof(e->event))))
+			continue;
+		if (max && dst->n >= max && !folded_has(dst, e)) {
+			left_out++;
+			continue;
+		}
+		ret = folded_add(dst, e->pid, e->comm, e->event, e->ring, e->frames, e->nframes,
+				 e->weight, e->adds, e->probe);
+		if (ret)
+			return ret;
+	}
+	return left_out;
 }
 
 void kt_folded_set_frame_fn(struct kt_folded *f, kt_folded_frame_fn fn)
@@ -409,6 +457,7 @@ int kt_folded_foreach(struct kt_folded *f, void *sym_ctx, kt_folded_stack_fn fn,
 		st = (struct kt_folded_stack){.pid = e->pid,
 					      .comm = e->comm,
 					      .event = e->event,
+					      .ring = e->ring,
 					      .addrs = addrs,
 					      .api_leaf = api >= 0,
 					      .weight = e->weight,

@@ -61,6 +61,7 @@ struct kt_folded;
 #define KT_FOLDED_MAX_FRAMES 1024
 #define KT_FOLDED_COMM_LEN   16 /* TASK_COMM_LEN: longer names are truncated */
 #define KT_FOLDED_EVENT_LEN  32
+#define KT_FOLDED_RING_LEN   32 /* KT_NAME_LEN, as libkaos stores ring names */
 
 enum kt_folded_flags {
 	KT_FOLDED_EVENT_ROOT = 1u << 0,
@@ -118,8 +119,25 @@ int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const cha
 int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 			const uint64_t *stack, size_t nframes, uint64_t weight);
 
+/*
+ * kt_folded_add_probe for an event of a ring: ring (its name, or NULL) is
+ * part of the key, so that other formats can label stacks by ring (pprof);
+ * the folded lines do not show it, and merge across rings.
+ */
+int kt_folded_add_probe_ring(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+			     const char *ring, const uint64_t *stack, size_t nframes,
+			     uint64_t weight);
+
 /* The frame classifier of probe stacks (NULL, the default: never trimmed). */
 void kt_folded_set_frame_fn(struct kt_folded *f, kt_folded_frame_fn fn);
+
+/*
+ * Adds src's stacks (of event only; NULL: all) to dst, weights and adds
+ * summed; with max > 0, a stack new to a dst holding max is left out.
+ * The number left out, or -EINVAL, -ENOMEM.
+ */
+int kt_folded_merge(struct kt_folded *dst, const struct kt_folded *src, const char *event,
+		    size_t max);
 
 /* Distinct raw stacks held. */
 size_t kt_folded_size(const struct kt_folded *f);
@@ -144,6 +162,7 @@ struct kt_folded_stack {
 	uint32_t pid;
 	const char *comm;  /* "" if unknown */
 	const char *event; /* "" if none */
+	const char *ring;  /* the ring's name, "" if none (kt_folded_add_probe_ring) */
 	const uint64_t *addrs;
 	size_t naddrs;
 	bool api_leaf;

@@ -6,10 +6,13 @@
  */
 #include "kt_addons.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kt_alert.h"
 #include "kt_rule.h"
@@ -78,31 +81,172 @@ int kt_timeline_sink_open(struct kt_timeline_sink *k, struct kt_session *s, cons
 	return 0;
 }
 
+/* The stamp's length in a stamped name: YYYYMMDDTHHMMSS.mmmZ */
+#define STAMP_LEN 20
+
+/* Where path's extension starts in its last component (its end if none). */
+static const char *path_ext(const char *path)
+{
+	const char *base = strrchr(path, '/'), *ext;
+
+	base = base ? base + 1 : path;
+	ext = strrchr(base, '.');
+	return ext && ext != base ? ext : path + strlen(path);
+}
+
+void kt_timeline_stamped_path(const char *path, char *out, size_t len)
+{
+	const char *ext = path_ext(path);
+	struct timespec ts;
+	char stamp[32];
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	snprintf(out, len, "%.*s-%s.%03ldZ%s", (int)(ext - path), path, stamp, ts.tv_nsec / 1000000,
+		 ext);
+}
+
+/* Whether name (in path's directory) is one of path's stamped files. */
+static bool is_stamped(const char *path, const char *name)
+{
+	const char *base = strrchr(path, '/'), *ext = path_ext(path);
+	size_t blen, elen = strlen(ext), n = strlen(name);
+
+	base = base ? base + 1 : path;
+	blen = (size_t)(ext - base);
+	return n == blen + 1 + STAMP_LEN + elen && !strncmp(name, base, blen) &&
+	       name[blen] == '-' && !strcmp(name + n - elen, ext) &&
+	       name[blen + 1 + STAMP_LEN - 1] == 'Z';
+}
+
+/* Removes all but the newest k->keep stamped files (the stamps sort by time). */
+static void prune_stamped(struct kt_timeline_sink *k)
+{
+	char dir[4096], file[4096 + 256];
+	const char *slash = strrchr(k->path, '/');
+	struct dirent **list;
+	int n, kept = 0;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == k->path ? 1 : (int)(slash - k->path),
+			 k->path);
+	n = scandir(dir, &list, NULL, alphasort);
+	for (int i = n - 1; i >= 0; i--) {
+		if (is_stamped(k->path, list[i]->d_name) && ++kept > (int)k->keep) {
+			snprintf(file, sizeof(file), "%s/%s", dir, list[i]->d_name);
+			unlink(file);
+		}
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+}
+
+/* Points the timeline at a new stamped file (keep > 0). */
+static void stamp_next(struct kt_timeline_sink *k)
+{
+	char path[4096];
+
+	if (!k->keep)
+		return;
+	kt_timeline_stamped_path(k->path, path, sizeof(path));
+	kt_timeline_set_path(k->t, path);
+}
+
+void kt_timeline_sink_reap(struct kt_timeline_sink *k, bool wait)
+{
+	char err[640];
+	int r = k->t ? kt_timeline_reap(k->t, wait, err, sizeof(err)) : 0;
+
+	if (r == 2)
+		say(k->note, k->note_ctx, false, "%s: wrote %llu events to timeline %s", k->running,
+		    (unsigned long long)kt_timeline_last_written(k->t), kt_timeline_path(k->t));
+	if (r == -1) {
+		say(k->note, k->note_ctx, true, "timeline: %s", err);
+		k->failed = true;
+	}
+	if (r == 2 || r == -1) {
+		k->running = NULL;
+		if (k->keep)
+			prune_stamped(k);
+	}
+	if ((r == 2 || r == -1) && k->pending && !k->finishing) {
+		const char *why = k->pending;
+
+		k->pending = NULL;
+		kt_timeline_sink_write(k, why);
+	}
+}
+
+int kt_timeline_sink_write(struct kt_timeline_sink *k, const char *why)
+{
+	char err[512];
+	int r;
+
+	if (!k->t || k->finishing)
+		return 0;
+	if (k->running) {
+		k->pending = why; /* after the one under way: the newest events */
+		return 0;
+	}
+	if (!kt_timeline_to_stdout(k->t))
+		stamp_next(k);
+	r = kt_timeline_write_bg(k->t, err, sizeof(err));
+	if (r == -2) {
+		say(k->note, k->note_ctx, false, "%s: %s", why, err); /* stdout: not now */
+		return 0;
+	}
+	if (r == 1)
+		k->pending = why;
+	if (r == 0)
+		k->running = why;
+	if (r < 0) {
+		say(k->note, k->note_ctx, true, "timeline: %s", err);
+		k->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
 int kt_timeline_sink_close(struct kt_timeline_sink *k, char *msg, size_t msglen)
 {
+	char err[512];
 	uint64_t dropped;
 	bool last;
-	char err[512];
-	struct kt_timeline *t = k->t;
 
 	msg[0] = 0;
-	if (!t)
+	if (!k->t)
 		return 0;
+	struct kt_timeline *t = k->t;
+
+	k->finishing = true;
 	dropped = kt_timeline_dropped(t);
 	last = kt_timeline_keeps_last(t);
 	k->t = NULL; /* the hook may still be registered: it sees no timeline from here on */
 	kt_timeline_reap(t, true, err, sizeof(err));
+	if (k->keep && !kt_timeline_to_stdout(t)) {
+		char path[4096];
+
+		kt_timeline_stamped_path(k->path, path, sizeof(path));
+		kt_timeline_set_path(t, path);
+	}
 	if (kt_timeline_write(t, err, sizeof(err))) {
 		kt_timeline_free(t);
 		snprintf(msg, msglen, "timeline: %s", err);
 		return -1;
 	}
 	snprintf(msg, msglen, "wrote %llu events to timeline %s%s",
-		 (unsigned long long)kt_timeline_last_written(t), k->path,
+		 (unsigned long long)kt_timeline_last_written(t), kt_timeline_path(t),
 		 !dropped ? ""
 		 : last	  ? " (the newest: older ones replaced)"
 			  : " (cap reached: some left out)");
 	kt_timeline_free(t);
+	if (k->keep)
+		prune_stamped(k);
 	return 0;
 }
 
@@ -229,6 +373,11 @@ fail:
 	return NULL;
 }
 
+const struct kt_alerts *kt_oneshot_alerts(const struct kt_oneshot *o)
+{
+	return o ? o->alerts : NULL;
+}
+
 static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
 {
 	uint64_t g[KT_WIN_G_NR];
@@ -249,50 +398,9 @@ static void oneshot_eval(struct kt_oneshot *o, uint64_t now)
 	}
 }
 
-/* Says how the background write ended, if it did; starts the one asked meanwhile. */
-static void timeline_reap(struct kt_oneshot *o, bool wait)
-{
-	struct kt_timeline_sink *h = &o->tl;
-	char err[640];
-	int r = kt_timeline_reap(h->t, wait, err, sizeof(err));
-
-	if (r == 2)
-		say(o->note, o->note_ctx, false, "%s: wrote %llu events to timeline %s", h->running,
-		    (unsigned long long)kt_timeline_last_written(h->t), h->path);
-	if (r == -1) {
-		say(o->note, o->note_ctx, true, "timeline: %s", err);
-		h->failed = true;
-	}
-	if ((r == 2 || r == -1) && h->pending && !h->finishing) {
-		const char *why = h->pending;
-
-		h->pending = NULL;
-		kt_oneshot_write_timeline(o, why);
-	}
-}
-
 int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why)
 {
-	char err[512];
-	int r;
-
-	if (!o || !o->tl.t || o->tl.finishing)
-		return 0;
-	r = kt_timeline_write_bg(o->tl.t, err, sizeof(err));
-	if (r == -2) {
-		say(o->note, o->note_ctx, false, "%s: %s", why, err); /* stdout: not now */
-		return 0;
-	}
-	if (r == 1)
-		o->tl.pending = why; /* after the one under way: the newest events */
-	if (r == 0)
-		o->tl.running = why;
-	if (r < 0) {
-		say(o->note, o->note_ctx, true, "timeline: %s", err);
-		o->tl.failed = true;
-		return -1;
-	}
-	return 0;
+	return o ? kt_timeline_sink_write(&o->tl, why) : 0;
 }
 
 void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
@@ -307,8 +415,7 @@ void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
 		oneshot_eval(o, now);
 		o->next_eval = now + KT_ONESHOT_EVAL_NS;
 	}
-	if (o->tl.t)
-		timeline_reap(o, false);
+	kt_timeline_sink_reap(&o->tl, false);
 }
 
 /* Closes the alert log: -1 if a line could not be written (said). */
@@ -369,8 +476,7 @@ int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched)
 	}
 	if (oneshot_close_alert_log(o))
 		rc = -1;
-	if (o->tl.t)
-		timeline_reap(o, true); /* says how a write under way ended */
+	kt_timeline_sink_reap(&o->tl, true); /* says how a write under way ended */
 	bool tl_failed = kt_timeline_sink_close(&o->tl, msg, sizeof(msg)) != 0;
 
 	if (tl_failed || o->tl.failed)

@@ -4,7 +4,9 @@
  * the drivers (one-shot CLI, daemon):
  *
  *   - a timeline sink: a kt_timeline fed by a session event hook, its cap
- *     said once through a note, its closing line made here;
+ *     said once through a note, written on request in the background (a
+ *     SIGUSR1, an alert) and at the end, to one file or (the daemon's
+ *     flight recorder) to a new timestamped file per write, the newest kept;
  *   - the alert log: a file (or stderr) of alert transitions;
  *   - kt_oneshot: the one-shot's alert rules (evaluated on the whole run
  *     unless a rule says "over") and timeline.
@@ -42,6 +44,12 @@ struct kt_timeline_sink {
 	const char *pending; /* why a write was asked while one ran (NULL: none) */
 	const char *running; /* why the write under way was started */
 	bool finishing;	     /* the final write follows: no other starts */
+	/*
+	 * 0: every write replaces path. N: each write goes to a new file beside
+	 * it, DIR/BASE-YYYYMMDDTHHMMSS.mmmZ.EXT for path DIR/BASE.EXT, and only
+	 * the newest N of those are kept.
+	 */
+	unsigned int keep;
 };
 
 /*
@@ -55,6 +63,18 @@ int kt_timeline_sink_open(struct kt_timeline_sink *k, struct kt_session *s, cons
  * say in msg ("" if none was open), or -1 with the error in msg.
  */
 int kt_timeline_sink_close(struct kt_timeline_sink *k, char *msg, size_t msglen);
+
+/*
+ * Writes the timeline now, in the background (kt_timeline_write_bg), why
+ * saying what asked ("SIGUSR1", "an alert fired"); asked while one runs, it
+ * follows that one. 0, or -1 (said; k->failed set). No timeline, or a
+ * stdout one (said: written at the end only): 0.
+ */
+int kt_timeline_sink_write(struct kt_timeline_sink *k, const char *why);
+/* From the poll loop: says how a background write ended and starts the one asked meanwhile. */
+void kt_timeline_sink_reap(struct kt_timeline_sink *k, bool wait);
+/* The stamped file name for a write now (keep > 0): see kt_timeline_sink.keep. */
+void kt_timeline_stamped_path(const char *path, char *out, size_t len);
 
 /*
  * Opens the alert log: NULL, "" or "-" is stderr; a file is appended to
@@ -82,6 +102,8 @@ struct kt_oneshot;
 /* After kt_session_start(). NULL with err set. */
 struct kt_oneshot *kt_oneshot_start(struct kt_session *s, const struct kt_oneshot_opts *o,
 				    char *err, size_t errlen);
+/* The rules and their states (a live view shows them; NULL: o is NULL). */
+const struct kt_alerts *kt_oneshot_alerts(const struct kt_oneshot *o);
 /* Call from the poll loop: windows, and a rule evaluation every KT_ONESHOT_EVAL_NS. */
 void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now_ns);
 /*

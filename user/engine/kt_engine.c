@@ -26,6 +26,7 @@
 #include "kt_func.h"
 #include "kt_gate.h"
 #include "kt_offcpu.h"
+#include "kt_alloc.h"
 #include "kt_profile.h"
 
 static void say(struct kt_engine *e, bool warning, const char *fmt, ...)
@@ -102,6 +103,14 @@ const struct argp_option kt_engine_argp_options[] = {
 	{"max-rate", KT_OPT_MAX_RATE, "N", 0,
 	 "Time at most ~N calls/s per --func function (1 in 2^k); counts stay exact", 0},
 	{"no-usdt", KT_OPT_NO_USDT, NULL, 0, "With --func: leave libkaos' USDT probes alone", 0},
+	{"alloc", KT_OPT_ALLOC, NULL, 0,
+	 "Heap profiling (uprobes on the allocator): allocations, bytes, peak heap, leaks by "
+	 "stack; [alloc] and [leak] towers in the folded stacks",
+	 0},
+	{"alloc-lib", KT_OPT_ALLOC_LIB, "LIB", 0,
+	 "With --alloc: the allocator to probe: glibc (default), jemalloc, tcmalloc", 0},
+	{"alloc-short", KT_OPT_ALLOC_SHORT, "DURATION", 0,
+	 "With --alloc: blocks freed within DURATION are short-lived (default 1ms)", 0},
 	{},
 };
 
@@ -130,13 +139,16 @@ static int check_opts(const struct kt_engine_opts *o, char *err, size_t errlen)
 	if (!o->nfuncs && (o->max_funcs || o->max_rate || o->no_usdt))
 		return fail(KT_ENGINE_EBAD, err, errlen,
 			    "--max-funcs, --max-rate and --no-usdt need --func");
+	if (!o->alloc && (o->alloc_lib || o->alloc_short_ns))
+		return fail(KT_ENGINE_EBAD, err, errlen,
+			    "--alloc-lib and --alloc-short need --alloc");
 	return 0;
 }
 
 /* Collectors that need no kaos probes: a target without them is watched for them. */
 static bool usdt_optional(const struct kt_engine_opts *o)
 {
-	return o->nfuncs || o->profile_hz || o->off_cpu;
+	return o->nfuncs || o->profile_hz || o->off_cpu || o->alloc;
 }
 
 /* Finds the command's executable as execvp would (before anything resolves it). */
@@ -201,6 +213,27 @@ static int resolve_targets(struct kt_engine *e, char *err, size_t errlen)
 				    "follow processes (give its program or -p PID)",
 				    o->paths[i]);
 	}
+	return 0;
+}
+
+/* --alloc: each process and program has an allocator to probe (else one line, before loading). */
+static int resolve_alloc(struct kt_engine *e, char *err, size_t errlen)
+{
+	const struct kt_engine_opts *o = &e->o;
+	struct kt_alloc_target t;
+	enum kt_alloc_lib lib = KT_ALLOC_LIB_GLIBC;
+
+	if (!o->alloc)
+		return 0;
+	if (o->alloc_lib && kt_alloc_lib_parse(o->alloc_lib, &lib))
+		return fail(KT_ENGINE_EBAD, err, errlen,
+			    "--alloc-lib %s: unknown allocator (glibc, jemalloc, tcmalloc)",
+			    o->alloc_lib);
+	for (int i = 0; i < o->npids; i++)
+		if (kt_alloc_resolve(lib, o->pids[i], NULL, &t, err, errlen))
+			return KT_ENGINE_EBAD;
+	if (o->cmd && kt_alloc_resolve(lib, 0, e->child_exe, &t, err, errlen))
+		return KT_ENGINE_EBAD;
 	return 0;
 }
 
@@ -326,7 +359,8 @@ int kt_engine_open(struct kt_engine *e, const struct kt_engine_opts *opts, char 
 									 : KT_ENGINE_EBAD;
 	/* resolve first: bad input fails before anything is loaded */
 	if ((e->o.cmd && (rc = find_command(e, err, errlen))) ||
-	    (rc = resolve_funcs(e, err, errlen)) || (rc = resolve_targets(e, err, errlen)))
+	    (rc = resolve_funcs(e, err, errlen)) || (rc = resolve_targets(e, err, errlen)) ||
+	    (rc = resolve_alloc(e, err, errlen)))
 		return rc;
 	if (e->o.cmd && (rc = start_command(e, err, errlen)))
 		return rc;
@@ -357,7 +391,7 @@ static int load_session(struct kt_engine *e, char *err, size_t errlen)
 		.weight_latency = o->weight_latency,
 		.ringbuf_bytes = o->ringbuf_bytes,
 		.bpf_log = o->bpf_log,
-		.folded = o->folded || o->profile_hz > 0 || o->off_cpu,
+		.folded = o->folded || o->profile_hz > 0 || o->off_cpu || o->alloc,
 		.pmu_nr = (uint32_t)e->pmu.n,
 		.pmu_ncpus = (uint32_t)e->pmu.ncpus,
 		.scope = kt_targets_need_scope(&e->targets),
@@ -435,9 +469,10 @@ static void probe_free_note(const struct kt_engine_opts *o, char *buf, size_t n)
 {
 	bool other = o->profile_hz || o->off_cpu;
 
-	snprintf(buf, n, " (no kaos probes there: %s%s%s%s%s)", o->nfuncs ? "--func" : "",
+	snprintf(buf, n, " (no kaos probes there: %s%s%s%s%s%s%s)", o->nfuncs ? "--func" : "",
 		 o->nfuncs && other ? ", " : "", o->profile_hz ? "--profile" : "",
-		 o->profile_hz && o->off_cpu ? ", " : "", o->off_cpu ? "--off-cpu" : "");
+		 o->profile_hz && o->off_cpu ? ", " : "", o->off_cpu ? "--off-cpu" : "",
+		 o->alloc && (o->nfuncs || other) ? ", " : "", o->alloc ? "--alloc" : "");
 }
 
 /* A pid target: in the scope (with one), and said once per pid. */
@@ -515,6 +550,33 @@ static int attach_targets(struct kt_engine *e, char *err, size_t errlen)
 	return setup_scope(e, err, errlen);
 }
 
+/* --alloc: the -p pids and the command (held before exec: exact) now, -b processes as they come. */
+static int open_alloc(struct kt_engine *e, char *err, size_t errlen)
+{
+	struct kt_alloc_opts ao = {.short_ns = e->o.alloc_short_ns,
+				   .exact = e->o.cmd && !e->o.npids && !e->o.npaths,
+				   .no_cost =
+					   e->o.no_calibrate}; /* the cost is measured by probing */
+	struct kt_alloc_target t;
+
+	if (e->o.alloc_lib)
+		kt_alloc_lib_parse(e->o.alloc_lib, &ao.lib);
+	if (kt_alloc_open(&e->alloc, &ao, e->s.sym, err, errlen))
+		return KT_ENGINE_EFAIL;
+	kt_alloc_set_start(e->alloc, e->s.t_start);
+	kt_alloc_bind(e->alloc, &e->s.agg);
+	if (kt_session_add_hook(&e->s, kt_alloc_on_event, e->alloc))
+		return fail(KT_ENGINE_EFAIL, err, errlen, "alloc: too many event hooks");
+	for (int i = 0; i < e->o.npids; i++)
+		if (kt_alloc_resolve(ao.lib, e->o.pids[i], NULL, &t, err, errlen) ||
+		    kt_alloc_attach(e->alloc, e->o.pids[i], &t, err, errlen))
+			return KT_ENGINE_EFAIL;
+	if (e->child && (kt_alloc_resolve(ao.lib, 0, e->child_exe, &t, err, errlen) ||
+			 kt_alloc_attach(e->alloc, e->child, &t, err, errlen)))
+		return KT_ENGINE_EFAIL;
+	return 0;
+}
+
 /* The stack collectors: -p targets now, the command once it runs, -b ones as they appear. */
 static int open_collectors(struct kt_engine *e, char *err, size_t errlen)
 {
@@ -530,7 +592,7 @@ static int open_collectors(struct kt_engine *e, char *err, size_t errlen)
 		if (e->child)
 			kt_offcpu_add_pid(e->offcpu, (uint32_t)e->child);
 	}
-	return 0;
+	return e->o.alloc ? open_alloc(e, err, errlen) : 0;
 }
 
 int kt_engine_start(struct kt_engine *e, char *err, size_t errlen)
@@ -723,7 +785,7 @@ static void watch_programs(struct kt_engine *e)
 {
 	struct stat st;
 
-	if (!e->prof && !e->offcpu)
+	if (!e->prof && !e->offcpu && !e->alloc)
 		return;
 	for (int i = 0; i < e->targets.n; i++) {
 		const struct kt_target *tg = &e->targets.v[i];
@@ -745,6 +807,16 @@ static int all_exited(const struct kt_engine *e)
 		live += !e->targets.v[i].exited;
 	}
 	return live == 0;
+}
+
+/* --alloc: the command in the report (named after its program if it is gone). */
+static void add_alloc_command(struct kt_engine *e)
+{
+	struct kt_proc *p = kt_agg_proc(&e->s.agg, (uint32_t)e->child);
+	const char *base = strrchr(e->child_exe, '/');
+
+	if (p && (!p->comm[0] || !strcmp(p->comm, "?")))
+		snprintf(p->comm, sizeof(p->comm), "%.15s", base ? base + 1 : e->child_exe);
 }
 
 int kt_engine_tick(struct kt_engine *e, uint64_t now)
@@ -769,6 +841,10 @@ int kt_engine_tick(struct kt_engine *e, uint64_t now)
 		kt_profile_refresh(e->prof);
 	}
 	kt_offcpu_tick(e->offcpu, &e->s.agg);
+	kt_alloc_tick(e->alloc, &e->s.agg);
+	/* a command without kaos probes joins the report (its "alloc") once it allocates */
+	if (e->child && kt_alloc_pid_allocated(e->alloc, e->child))
+		add_alloc_command(e);
 	track_exits(e, full);
 	if (e->s.scope && now >= e->next_sweep) {
 		kt_session_scope_sweep(&e->s);
@@ -828,16 +904,19 @@ int kt_engine_stop(struct kt_engine *e)
 	kt_session_detach_all(&e->s);
 	kt_func_detach(e->func);
 	kt_session_consume(&e->s);
+	if (e->alloc && e->child) /* in the report even if it never allocated */
+		add_alloc_command(e);
 	if (!e->prof)
 		return 0;
 	np = kt_profile_collect(e->prof, e->s.folded);
 	kt_profile_get_stats(e->prof, &ps);
 	say(e, np < 0,
 	    "profile: %llu samples at %u Hz on %d CPUs (%llu without a user stack, %llu "
-	    "lost)%s",
+	    "lost, %llu unfolded: their stack was freed before it was read, folded as "
+	    "[no-stack])%s",
 	    (unsigned long long)ps.samples, e->o.profile_hz, ps.ncpus,
 	    (unsigned long long)ps.stack_err, (unsigned long long)ps.lost,
-	    np < 0 ? ": collecting them failed" : "");
+	    (unsigned long long)ps.unfolded, np < 0 ? ": collecting them failed" : "");
 	kt_profile_free(e->prof);
 	e->prof = NULL;
 	return np < 0 ? -1 : 0;
@@ -858,6 +937,7 @@ int kt_engine_close(struct kt_engine *e, bool wait)
 	e->child_go = -1;
 	kt_profile_free(e->prof);
 	kt_offcpu_free(e->offcpu);
+	kt_alloc_free(e->alloc);
 	if (e->session_open)
 		kt_session_close(&e->s);
 	e->session_open = false;

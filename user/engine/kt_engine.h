@@ -59,6 +59,7 @@
 struct kt_func;
 struct kt_profile;
 struct kt_offcpu;
+struct kt_alloc;
 
 /* Sampling: the full update (and the cost check) this often; new processes at every tick. */
 #define KT_ENGINE_SAMPLING_NS 100000000ull
@@ -97,6 +98,9 @@ enum {
 	KT_OPT_MAX_FUNCS,
 	KT_OPT_MAX_RATE,
 	KT_OPT_NO_USDT,
+	KT_OPT_ALLOC,
+	KT_OPT_ALLOC_LIB,
+	KT_OPT_ALLOC_SHORT,
 };
 extern const struct argp_option kt_engine_argp_options[];
 
@@ -135,6 +139,9 @@ struct kt_engine_opts {
 	uint32_t max_funcs;
 	uint64_t max_rate;
 	bool no_usdt;
+	bool alloc;		 /* --alloc: heap profiling (kt_alloc) */
+	const char *alloc_lib;	 /* --alloc-lib (NULL: glibc) */
+	uint64_t alloc_short_ns; /* --alloc-short (0: KT_ALLOC_SHORT_NS_DEFAULT) */
 	bool folded; /* folded stacks even without any collector asking (a folded output) */
 	/*
 	 * A service (the daemon): the paths are resolved for the feature check
@@ -156,6 +163,7 @@ struct kt_engine {
 	struct kt_func *func;	  /* --func, or NULL */
 	struct kt_profile *prof;  /* --profile */
 	struct kt_offcpu *offcpu; /* --off-cpu */
+	struct kt_alloc *alloc;	  /* --alloc */
 	struct kt_pmu pmu;
 	pid_t child;		  /* -- COMMAND: its pid */
 	int child_go;		  /* write end of the pipe the child waits on before exec */

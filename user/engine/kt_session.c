@@ -68,7 +68,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		return 0; /* calibration events of our own */
 	uint64_t dropped = s->agg.ring_filter ? s->agg.ring_filter->dropped : 0;
 
-	kt_agg_add(&s->agg, e, size);
+	struct kt_ring_agg *ring = kt_agg_add(&s->agg, e, size);
 	if (s->agg.ring_filter && s->agg.ring_filter->dropped != dropped)
 		return 0; /* -r NAME left its ring out: no stack, timeline slice or alert either */
 	/* every event, stack or not: a send's own time needs its waits */
@@ -91,8 +91,16 @@ static int handle_event(void *ctx, void *data, size_t size)
 		const char *ev = s->event_name ? s->event_name(s->event_name_ctx, e)
 					       : kt_event_type_name(e->type);
 
-		kt_folded_add_probe(s->folded, e->pid, p ? p->comm : NULL, ev,
-				    (const uint64_t *)e->stack, nframes, w);
+		char ring_label[KT_NAME_LEN];
+
+		/* pprof's ring label: its name, its id until the name is known */
+		if (ring && ring->name[0])
+			snprintf(ring_label, sizeof(ring_label), "%s", ring->name);
+		else if (ring)
+			snprintf(ring_label, sizeof(ring_label), "%u", ring->ring_id);
+		kt_folded_add_probe_ring(s->folded, e->pid, p ? p->comm : NULL, ev,
+					 ring ? ring_label : NULL, (const uint64_t *)e->stack,
+					 nframes, w);
 	}
 	for (int i = 0; i < s->nhooks; i++)
 		s->hooks[i].fn(s->hooks[i].ctx, e, size);
@@ -169,6 +177,43 @@ static int attach_tracepoints(struct kt_session *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* The BPF object's options and map sizes, before load: maps a run does not use stay tiny. */
+static void size_skel(struct kaos_trace_bpf *skel, const struct kt_session_opts *o,
+		      uint64_t rb_bytes)
+{
+	skel->rodata->filter_rings = o->nrings > 0;
+	skel->rodata->scope_filter = o->scope;
+	if (!o->scope) {
+		/* unused: no preallocated kernel memory for them */
+		bpf_map__set_max_entries(skel->maps.scope_tgids, 1);
+		bpf_map__set_max_entries(skel->maps.scope_tasks, 1);
+		bpf_program__set_autoload(skel->progs.kaos_scope_fork, false);
+		bpf_program__set_autoload(skel->progs.kaos_scope_exit, false);
+		bpf_program__set_autoload(skel->progs.kaos_scope_enter, false);
+	}
+	skel->rodata->want_stacks = o->stacks;
+	skel->rodata->want_ts = o->want_ts;
+	skel->rodata->wakeup_bytes = rb_bytes / 16;
+	bpf_map__set_max_entries(skel->maps.events, (uint32_t)rb_bytes);
+	if (o->pmu_nr) {
+		skel->rodata->pmu_nr = o->pmu_nr;
+		skel->rodata->pmu_ncpus = o->pmu_ncpus;
+		bpf_map__set_max_entries(skel->maps.pmu_events, KT_PMU_MAX * o->pmu_ncpus);
+	} else {
+		/* unused: preallocating 16,384 LRU entries took ~3 ms of start-up */
+		bpf_map__set_max_entries(skel->maps.pmu_threads, 1);
+	}
+	if (!o->nrings) /* unused: no preallocated kernel memory */
+		bpf_map__set_max_entries(skel->maps.ring_filter, 1);
+	/* a previous tracer's leftovers are older than this (same clock as libkaos' records) */
+	skel->rodata->batch_since_ns = kt_now_ns(CLOCK_MONOTONIC);
+	if (!o->batch) {
+		bpf_map__set_max_entries(skel->maps.batch_threads, 1);
+		bpf_program__set_autoload(skel->progs.kaos_batch, false);
+		bpf_program__set_autoload(skel->progs.kaos_batch_drain, false);
+	}
+}
+
 int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char *err, size_t errlen)
 {
 	uint64_t rb_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 2u << 20;
@@ -187,39 +232,9 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
 		return -1;
 	}
-	s->skel->rodata->filter_rings = o->nrings > 0;
-	s->skel->rodata->scope_filter = o->scope;
 	s->scope = o->scope;
-	if (!o->scope) {
-		/* unused: no preallocated kernel memory for them */
-		bpf_map__set_max_entries(s->skel->maps.scope_tgids, 1);
-		bpf_map__set_max_entries(s->skel->maps.scope_tasks, 1);
-		bpf_program__set_autoload(s->skel->progs.kaos_scope_fork, false);
-		bpf_program__set_autoload(s->skel->progs.kaos_scope_exit, false);
-		bpf_program__set_autoload(s->skel->progs.kaos_scope_enter, false);
-	}
-	s->skel->rodata->want_stacks = o->stacks;
-	s->skel->rodata->want_ts = o->want_ts;
+	size_skel(s->skel, o, rb_bytes);
 	s->batch = o->batch;
-	/* a previous tracer's leftovers are older than this (same clock as libkaos' records) */
-	s->skel->rodata->batch_since_ns = kt_now_ns(CLOCK_MONOTONIC);
-	if (!o->batch) {
-		bpf_map__set_max_entries(s->skel->maps.batch_threads, 1);
-		bpf_program__set_autoload(s->skel->progs.kaos_batch, false);
-		bpf_program__set_autoload(s->skel->progs.kaos_batch_drain, false);
-	}
-	s->skel->rodata->wakeup_bytes = rb_bytes / 16;
-	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)rb_bytes);
-	if (o->pmu_nr) {
-		s->skel->rodata->pmu_nr = o->pmu_nr;
-		s->skel->rodata->pmu_ncpus = o->pmu_ncpus;
-		bpf_map__set_max_entries(s->skel->maps.pmu_events, KT_PMU_MAX * o->pmu_ncpus);
-	} else {
-		/* unused: preallocating 16,384 LRU entries took ~3 ms of start-up */
-		bpf_map__set_max_entries(s->skel->maps.pmu_threads, 1);
-	}
-	if (!o->nrings) /* unused: no preallocated kernel memory */
-		bpf_map__set_max_entries(s->skel->maps.ring_filter, 1);
 	/* Test hook: makes one program fail verification so the error path can be tested. */
 	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
 		bpf_program__set_type(s->skel->progs.kaos_probe, BPF_PROG_TYPE_SOCKET_FILTER);
@@ -627,11 +642,12 @@ static double measure_hit(struct kt_session *s)
 }
 
 /*
- * Once at start; the result prices every later hit. An earlier start on
- * this boot with this build and these options measured it already: its
- * figure is used (the measurement's attach and ~1,000 hits cost 10-50 ms
- * of start-up here).
+ * Once at start; the result prices every later hit. Earlier starts on this
+ * boot with this build and these options measured it already: their lowest
+ * figure is used once settled (kt_bootcache_min_get: the measurement's
+ * attach and ~1,000 hits cost 10-50 ms of start-up here).
  */
+#define CALIB_RECORDS_KEPT 16 /* builds of kaos-trace: the newest records */
 double kt_session_calibrate(struct kt_session *s)
 {
 	struct calib_key k;
@@ -641,14 +657,16 @@ double kt_session_calibrate(struct kt_session *s)
 	if (s->calib_link || s->hit_cached)
 		return s->hit_ns;
 	keyed = calib_key(s, &k, name, sizeof(name));
-	if (keyed && kt_bootcache_get(name, &k, sizeof(k), &s->hit_ns, sizeof(s->hit_ns)) &&
-	    s->hit_ns > 0) {
+	if (keyed && kt_bootcache_min_get(name, &k, sizeof(k), &s->hit_ns)) {
 		s->hit_cached = true;
 		return s->hit_ns;
 	}
 	s->hit_ns = measure_hit(s);
-	if (keyed && s->hit_ns > 0)
-		kt_bootcache_put(name, &k, sizeof(k), &s->hit_ns, sizeof(s->hit_ns));
+	if (keyed && s->hit_ns > 0) {
+		/* the lowest figure of this boot: one measured under load reads high */
+		s->hit_ns = kt_bootcache_min_put(name, &k, sizeof(k), s->hit_ns);
+		kt_bootcache_prune("probe-cost-", CALIB_RECORDS_KEPT);
+	}
 	return s->hit_ns;
 }
 

@@ -4,6 +4,7 @@
  */
 #include "kt_bootcache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -12,7 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "kt_array.h"
 
 #define BOOTCACHE_MAGIC 0x6b74626bu /* "ktbk" */
 #define BOOTCACHE_MAX	4096	    /* key + value: these are small measurements */
@@ -102,4 +106,109 @@ void kt_bootcache_put(const char *name, const void *key, size_t klen, const void
 
 	if (close(fd) || w != (ssize_t)size || rename(tmp, path))
 		unlink(tmp);
+}
+
+/* The value of a kt_bootcache_min record. */
+struct min_record {
+	double value;
+	uint32_t runs;
+	uint32_t pad;
+	int64_t at_s; /* CLOCK_REALTIME of the last measurement */
+};
+
+static int64_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+bool kt_bootcache_min_get(const char *name, const void *key, size_t klen, double *value)
+{
+	struct min_record r;
+	int64_t age;
+
+	if (!kt_bootcache_get(name, key, klen, &r, sizeof(r)) || !(r.value > 0))
+		return false;
+	age = now_s() - r.at_s;
+	/* a clock set back (age < 0) makes the date meaningless: measure again */
+	if (r.runs < KT_BOOTCACHE_SETTLE || age < 0 || age >= KT_BOOTCACHE_REFRESH_S)
+		return false;
+	*value = r.value;
+	return true;
+}
+
+double kt_bootcache_min_put(const char *name, const void *key, size_t klen, double measured)
+{
+	struct min_record r;
+
+	if (kt_bootcache_get(name, key, klen, &r, sizeof(r)) && r.value > 0) {
+		if (measured > 0 && measured < r.value)
+			r.value = measured;
+		r.runs = r.runs < UINT32_MAX ? r.runs + 1 : r.runs;
+	} else {
+		r = (struct min_record){.value = measured, .runs = 1};
+	}
+	r.pad = 0;
+	r.at_s = now_s();
+	if (r.value > 0)
+		kt_bootcache_put(name, key, klen, &r, sizeof(r));
+	return r.value;
+}
+
+struct aged_record {
+	struct timespec mtime;
+	char name[256];
+};
+
+/* Newest first. */
+static int cmp_newest(const void *a, const void *b)
+{
+	const struct timespec *x = &((const struct aged_record *)a)->mtime;
+	const struct timespec *y = &((const struct aged_record *)b)->mtime;
+
+	if (x->tv_sec != y->tv_sec)
+		return x->tv_sec < y->tv_sec ? 1 : -1;
+	return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+/* The records named prefix* in d (not temporary files: "NAME.PID"). */
+static size_t list_records(DIR *d, const char *prefix, struct aged_record **v)
+{
+	size_t plen = strlen(prefix), n = 0, cap = 0;
+	struct dirent *de;
+	struct stat st;
+
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, plen) || strchr(de->d_name + plen, '.') ||
+		    strlen(de->d_name) >= sizeof((*v)->name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+			continue;
+		if (kt_array_reserve(*v, cap, n + 1))
+			break; /* out of memory: prune what was listed */
+		(*v)[n].mtime = st.st_mtim;
+		snprintf((*v)[n].name, sizeof((*v)[n].name), "%s", de->d_name);
+		n++;
+	}
+	return n;
+}
+
+void kt_bootcache_prune(const char *prefix, unsigned int keep)
+{
+	struct aged_record *v = NULL;
+	DIR *d;
+	size_t n;
+
+	if (geteuid() != 0 || !(d = opendir(KT_BOOTCACHE_DIR)))
+		return;
+	n = list_records(d, prefix, &v);
+	if (n > keep) {
+		qsort(v, n, sizeof(*v), cmp_newest);
+		for (size_t i = keep; i < n; i++)
+			unlinkat(dirfd(d), v[i].name, 0);
+	}
+	free(v);
+	closedir(d);
 }

@@ -27,4 +27,32 @@ bool kt_bootcache_get(const char *name, const void *key, size_t klen, void *val,
 /* Stores val under name for key (as root only: others' records are never trusted). */
 void kt_bootcache_put(const char *name, const void *key, size_t klen, const void *val, size_t vlen);
 
+/*
+ * Measurements that only ever read high under contention (a probe's cost:
+ * preemption, other uprobe users) are kept as the minimum of the runs that
+ * measured them. A record is settled after KT_BOOTCACHE_SETTLE runs and
+ * trusted for KT_BOOTCACHE_REFRESH_S seconds; then one run measures again
+ * (a figure taken under load is lowered by a later quiet run instead of
+ * staying until reboot).
+ */
+#define KT_BOOTCACHE_SETTLE    3
+#define KT_BOOTCACHE_REFRESH_S 3600
+
+/* True (and *value) if name holds a settled, recent minimum for key: no need to measure. */
+bool kt_bootcache_min_get(const char *name, const void *key, size_t klen, double *value);
+
+/*
+ * Merges a fresh measurement into name's record for key (root only): the
+ * minimum of it and the record's, one run more, dated now. Returns the
+ * figure to use (that minimum; measured if there was no valid record).
+ */
+double kt_bootcache_min_put(const char *name, const void *key, size_t klen, double measured);
+
+/*
+ * Bounds the records whose names start with prefix to the newest keep (by
+ * modification time; root only): one record per build of kaos-trace would
+ * otherwise pile up until reboot.
+ */
+void kt_bootcache_prune(const char *prefix, unsigned int keep);
+
 #endif /* KT_BOOTCACHE_H */

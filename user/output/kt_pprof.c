@@ -409,6 +409,10 @@ static int add_stack(void *ctx, const struct kt_folded_stack *st)
 	label(b, "pid", NULL, st->pid);
 	if (st->comm[0])
 		label(b, "comm", st->comm, 0);
+	if (st->ring && st->ring[0])
+		label(b, "ring", st->ring, 0);
+	if (!t->cpu && !t->offcpu) /* a traced operation: send, recv, a --func function */
+		label(b, "op", t->name, 0);
 	pb_varint(&b->samples, (uint64_t)(t - b->types));
 	pb_varint(&b->samples, st->weight);
 	pb_varint(&b->samples, st->adds);

@@ -12,7 +12,9 @@
  *   any other (send, recv, a --func function...) EVENT/count, and with
  *             weight_latency EVENT_latency/nanoseconds too
  * A sample carries its tower's values and 0 for the others; labels pid
- * (numeric) and comm. Locations are per (pid, address): a function
+ * (numeric), comm, ring (its name, or its id until the name is known; the
+ * stacks of kt_folded_add_probe_ring) and op (the event, but for cpu and
+ * off-cpu samples). Locations are per (pid, address): a function
  * symbolized by the caller's kt_pprof_sym_fn and, where the address lies in
  * a file mapping, that mapping (path, range, file offset, build-id) with
  * has_functions set, so that pprof does not try to symbolize it again.

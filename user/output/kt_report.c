@@ -400,8 +400,13 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 				    series_hist(bp, false, interval), cls);
 			}
 			if (rt->seen) {
-				snprintf(cls, sizeof(cls), "%s",
-					 kt_rtx_class_label(kt_classify_retransmit(nrt, nsend)));
+				const uint64_t *why = interval ? r->rtx_why_iv : r->rtx_why;
+
+				/* the probe's reason (retransmits are never sampled: exact) */
+				snprintf(cls, sizeof(cls),
+					 "%s (timeout %" PRIu64 ", fast %" PRIu64 ")",
+					 kt_rtx_class_label(kt_classify_retransmit(nrt, nsend)),
+					 why[1], why[2]);
 				row(f, r, "retransmit", nrt, secs, NULL, cls);
 			}
 		}
@@ -468,16 +473,32 @@ static void json_func(struct kt_json *w, const struct kt_agg *a, const struct kt
 	kt_json_kv_u64(w, "sample_every", d->sample_every ? d->sample_every : 1);
 	kt_json_kv_double(w, "probe_bias_ns", d->bias_ns);
 	kt_json_kv_double(w, "probe_pair_ns", d->pair_ns);
+	kt_json_kv_double(w, "probe_tail_ns", d->tail_ns);
 	kt_json_hist(w, "latency_raw", raw ? raw : &empty, secs);
 	kt_json_hist(w, "latency_corrected", corr ? corr : &empty, secs);
-	if (!interval)
-		kt_json_hist_buckets(w, "latency_corrected_buckets", corr ? corr : &empty);
+	kt_json_hist_buckets(w, "latency_corrected_buckets", corr ? corr : &empty);
+	kt_json_object_end(w);
+}
+
+/* retransmit: the class (kt_classify) and the events by the probe's reason */
+static void json_retransmit(struct kt_json *w, const struct kt_ring_agg *r, uint64_t count,
+			    bool interval)
+{
+	const uint64_t *why = interval ? r->rtx_why_iv : r->rtx_why;
+	uint64_t sends = series_ops(&r->s[KT_EV_SEND], interval);
+
+	kt_json_kv_string(w, "class", kt_rtx_class_label(kt_classify_retransmit(count, sends)));
+	kt_json_key(w, "reasons");
+	kt_json_object_begin(w);
+	kt_json_kv_u64(w, "timeout", why[1]);
+	kt_json_kv_u64(w, "fast", why[2]);
+	kt_json_kv_u64(w, "unspecified", why[0]);
 	kt_json_object_end(w);
 }
 
 static void json_series(struct kt_json *w, const struct kt_agg *a, const char *key,
 			const struct kt_series *s, const struct kt_hist *h, uint64_t count,
-			double secs, bool interval)
+			double secs, bool interval, const struct kt_ring_agg *rtx)
 {
 	struct kt_hist empty;
 
@@ -496,8 +517,10 @@ static void json_series(struct kt_json *w, const struct kt_agg *a, const char *k
 		h = &empty;
 	}
 	kt_json_hist(w, "latency", h, secs);
-	if (!interval) /* the whole run's histogram, for kaos-trace diff */
-		kt_json_hist_buckets(w, "latency_buckets", h);
+	/* the histogram itself (the run's, or the interval's), for kaos-trace diff */
+	kt_json_hist_buckets(w, "latency_buckets", h);
+	if (rtx)
+		json_retransmit(w, rtx, count, interval);
 	if (a->npmu) {
 		/* per-operation counter values, in the counter's unit */
 		kt_json_key(w, "pmu");
@@ -655,13 +678,14 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 					continue;
 				json_series(&w, a, kt_event_type_name(types[i]), s,
 					    series_hist(s, false, interval),
-					    series_ops(s, interval), secs, interval);
+					    series_ops(s, interval), secs, interval,
+					    types[i] == KT_EV_RETRANSMIT ? r : NULL);
 			}
 			const struct kt_hist *soj = series_hist(&r->s[KT_EV_RECV], true, interval);
 
 			if (soj)
 				kt_json_hist(&w, "sojourn", soj, secs);
-			if (soj && !interval)
+			if (soj)
 				kt_json_hist_buckets(&w, "sojourn_buckets", soj);
 			kt_json_object_end(&w);
 		}
@@ -672,6 +696,8 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			if (fa->pid == p->pid && fa->idx < a->nfuncs && !p->execed)
 				json_func(&w, a, fa, secs, interval);
 		kt_json_array_end(&w);
+		if (t->json_proc_extra && !p->execed)
+			t->json_proc_extra(&w, p->pid, t->json_proc_extra_ctx);
 		kt_json_object_end(&w);
 	}
 	kt_json_array_end(&w);

@@ -502,6 +502,19 @@ fail:
 	return -1;
 }
 
+int kt_timeline_set_path(struct kt_timeline *t, const char *path)
+{
+	if (t->to_stdout || !strcmp(path, "-") || strlen(path) >= sizeof(t->path) - 32)
+		return -1;
+	snprintf(t->path, sizeof(t->path), "%s", path);
+	return 0;
+}
+
+const char *kt_timeline_path(const struct kt_timeline *t)
+{
+	return t->path;
+}
+
 int kt_timeline_write_bg(struct kt_timeline *t, char *err, size_t errlen)
 {
 	int fds[2];

@@ -84,6 +84,12 @@ int kt_timeline_write_bg(struct kt_timeline *t, char *err, size_t errlen);
  */
 int kt_timeline_reap(struct kt_timeline *t, bool wait, char *err, size_t errlen);
 
+/*
+ * Where the next write goes (a flight recorder's file per write). Not for a
+ * stdout timeline. 0, or -1 (stdout, "-", or too long).
+ */
+int kt_timeline_set_path(struct kt_timeline *t, const char *path);
+const char *kt_timeline_path(const struct kt_timeline *t);
 bool kt_timeline_keeps_last(const struct kt_timeline *t);
 bool kt_timeline_to_stdout(const struct kt_timeline *t);
 /* Events held now (first: at most max_events; what the next write holds before last_ns). */

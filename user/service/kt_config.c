@@ -129,7 +129,10 @@ void kt_config_init(struct kt_config *c)
 	c->exec_timeout_ns = 10000000000ull;
 	c->folded_interval_ns = 60000000000ull;
 	c->folded_keep = 60;
+	c->json_interval_ns = 60000000000ull;
+	c->json_keep = 60;
 	c->timeline_max = KT_TIMELINE_DEFAULT_MAX;
+	c->timeline_keep = 10;
 	c->off_cpu_min_ns = 1000;
 	c->metrics_max_rings = 32; /* KT_PROM_DEFAULT_MAX_RINGS; docs/daemon.md has the bound */
 }
@@ -370,11 +373,23 @@ static int set_collector(struct kt_config *c, const char *key, const char *v, ch
 		return set_u32(&c->profile_hz, key, v, 1, 100000, msg, n);
 	if (!strcmp(key, "pmu"))
 		return set_path(c->pmu, sizeof(c->pmu), key, v, msg, n);
+	if (!strcmp(key, "alloc"))
+		return set_bool(&c->alloc, key, v, msg, n);
+	if (!strcmp(key, "alloc_lib")) {
+		if (strcmp(v, "glibc") && strcmp(v, "jemalloc") && strcmp(v, "tcmalloc"))
+			return bad(msg, n,
+				   "alloc_lib: expected glibc, jemalloc or tcmalloc, got '%s'%s", v,
+				   "");
+		return set_path(c->alloc_lib, sizeof(c->alloc_lib), key, v, msg, n);
+	}
+	if (!strcmp(key, "alloc_short"))
+		return set_duration(&c->alloc_short_ns, key, v, 1, msg, n);
 	if (!strcmp(key, "off_cpu_min_us")) {
 		/* as the CLI's --off-cpu-min-us: a duration, a bare number in microseconds */
 		if (kt_parse_duration_in(v, KT_NS_PER_US, &x) || x > 60 * KT_NS_PER_S)
-			return bad(msg, n, "%s: expected a duration up to 1m (5us, 1ms; bare: us), "
-					   "got '%s'",
+			return bad(msg, n,
+				   "%s: expected a duration up to 1m (5us, 1ms; bare: us), "
+				   "got '%s'",
 				   key, v);
 		c->off_cpu_min_ns = x;
 		return 0;
@@ -463,6 +478,24 @@ static int set_daemon(struct kt_config *c, const char *key, const char *v, char 
 	return bad(msg, n, "unknown key '%s' in [daemon]%s", key, "");
 }
 
+/* [json] dir, interval, keep: the daemon's interval reports (--json-dir). */
+static int set_json(struct kt_config *c, const char *key, const char *v, char *msg, size_t n)
+{
+	uint64_t k;
+
+	if (!strcmp(key, "dir"))
+		return set_path(c->json_dir, sizeof(c->json_dir), key, v, msg, n);
+	if (!strcmp(key, "interval"))
+		return set_duration(&c->json_interval_ns, key, v, 1000000000ull, msg, n);
+	if (!strcmp(key, "keep")) {
+		if (set_u64(&k, key, v, 1, 100000, msg, n))
+			return -1;
+		c->json_keep = (int)k;
+		return 0;
+	}
+	return bad(msg, n, "unknown key '%s' in [json]%s", key, "");
+}
+
 static int set_alerts(struct kt_config *c, const char *key, const char *v, char *msg, size_t n)
 {
 	if (!strcmp(key, "rule")) {
@@ -547,16 +580,31 @@ int kt_config_set(struct kt_config *c, const char *section, const char *key, con
 		}
 		return bad(msg, n, "unknown key '%s' in [folded]%s", key, "");
 	}
+	if (!strcmp(section, "json"))
+		return set_json(c, key, value, msg, n);
 	if (!strcmp(section, "timeline")) {
 		if (!strcmp(key, "file"))
 			return set_path(c->timeline, sizeof(c->timeline), key, value, msg, n);
 		if (!strcmp(key, "max_events"))
 			return set_u64(&c->timeline_max, key, value, 1, 100000000, msg, n);
+		if (!strcmp(key, "mode") && (!strcmp(value, "first") || !strcmp(value, "last"))) {
+			c->timeline_keep_last = !strcmp(value, "last");
+			return 0;
+		}
+		if (!strcmp(key, "mode"))
+			return bad(msg, n, "mode: expected first or last, got '%s'%s", value, "");
+		if (!strcmp(key, "last")) {
+			c->timeline_keep_last = true;
+			return set_duration(&c->timeline_last_ns, key, value, 1, msg, n);
+		}
+		if (!strcmp(key, "keep"))
+			return set_u64(&c->timeline_keep, key, value, 1, 100000, msg, n);
 		return bad(msg, n, "unknown key '%s' in [timeline]%s", key, "");
 	}
-	return bad(msg, n,
-		   "unknown section [%s] (expected daemon, watch, alerts, folded, timeline)%s",
-		   section, "");
+	return bad(
+		msg, n,
+		"unknown section [%s] (expected daemon, watch, alerts, folded, json, timeline)%s",
+		section, "");
 }
 
 static int ini_cb(void *ctx, const char *section, const char *key, const char *value, char *msg,
@@ -686,10 +734,18 @@ int kt_config_check(const struct kt_config *c, char *err, size_t errlen)
 			 KT_WIN_MAX);
 		return -1;
 	}
-	if ((c->profile_hz || c->nfuncs) && !c->folded_dir[0]) {
-		/* the daemon shows their stacks in the folded files only */
-		snprintf(err, errlen, "%s needs [folded] dir (--folded-dir DIR)",
-			 c->profile_hz ? "profile" : "func");
+	if (c->nfuncs && !c->folded_dir[0] && !c->json_dir[0]) {
+		/* --func's calls: in the folded files, its latencies in the JSON reports */
+		snprintf(
+			err, errlen,
+			"func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
+		return -1;
+	}
+	if (c->profile_hz && !c->folded_dir[0] && !c->listen[0]) {
+		/* CPU stacks go to the folded files or /debug/pprof/profile */
+		snprintf(err, errlen,
+			 "profile needs [folded] dir (--folded-dir DIR) or a listen address "
+			 "(/debug/pprof/profile)");
 		return -1;
 	}
 	if (c->sample && c->budget_pct) {

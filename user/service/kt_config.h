@@ -53,6 +53,9 @@ struct kt_config {
 	bool no_usdt;
 	unsigned int profile_hz; /* profile = HZ */
 	char pmu[256];		 /* pmu = EVENT[,EVENT] */
+	bool alloc;		 /* alloc = yes: heap profiling (kt_alloc) */
+	char alloc_lib[16];	 /* alloc_lib = glibc|jemalloc|tcmalloc ("": glibc) */
+	uint64_t alloc_short_ns; /* alloc_short = DURATION (0: 1ms) */
 	/* [watch] */
 	char *watch[KT_CONFIG_MAX_WATCH];
 	int nwatch;
@@ -68,9 +71,16 @@ struct kt_config {
 	uint64_t folded_interval_ns;
 	int folded_keep;
 	bool folded_latency;
+	/* [json]: interval reports (kaos-trace diff reads them) */
+	char json_dir[PATH_MAX]; /* "": none */
+	uint64_t json_interval_ns;
+	int json_keep;
 	/* [timeline] */
 	char timeline[PATH_MAX];
 	uint64_t timeline_max;
+	bool timeline_keep_last;   /* mode = last: a flight recorder */
+	uint64_t timeline_last_ns; /* last = DURATION (implies mode last; 0: all held) */
+	uint64_t timeline_keep;	   /* flight recorder: its timestamped files kept */
 };
 
 /* INI callback: 0 to go on, or -1 with msg (msglen bytes) set. */

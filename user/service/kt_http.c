@@ -19,6 +19,9 @@
 /* Accepts per service call: the listen socket cannot starve the rest of the loop. */
 #define ACCEPT_BATCH 256
 
+/* Request ids, unique in the process: a listener replaced on reload reuses none. */
+static uint64_t next_request_id;
+
 struct conn {
 	int fd;
 	uint64_t deadline;
@@ -27,6 +30,8 @@ struct conn {
 	char *out; /* head + body */
 	size_t olen, off;
 	bool done;
+	bool head_only;	   /* HEAD: a deferred response goes without its body */
+	uint64_t deferred; /* the id of the request waiting for kt_http_complete, 0: none */
 };
 
 /* conns[] is kept in accept order: the first without a response is the oldest idle one. */
@@ -38,6 +43,7 @@ struct kt_http {
 	struct conn **conns;
 	int nconns, max_conns;
 	uint64_t requests, evicted;
+	uint64_t now;		      /* of the current (or last) kt_http_service call */
 	uint64_t accept_paused_until; /* out of fds with nothing to drop */
 };
 
@@ -230,6 +236,10 @@ static const char *reason(int status)
 		return "Bad Request";
 	case 404:
 		return "Not Found";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
 	case 405:
 		return "Method Not Allowed";
 	case 431:
@@ -319,13 +329,22 @@ static void handle(struct kt_http *h, struct conn *c)
 	char *q = strchr(target, '?');
 
 	if (q)
-		*q = 0;
-	struct kt_http_response r = {.status = 500, .content_type = "text/plain; charset=utf-8"};
+		*q++ = 0;
+	struct kt_http_response r = {.status = 500,
+				     .content_type = "text/plain; charset=utf-8",
+				     .query = q ? q : "",
+				     .id = ++next_request_id};
 
 	h->requests++;
 	if (h->fn(h->ctx, method, target, accept, &r) < 0 || (!r.body && r.len)) {
 		free(r.body);
 		simple(c, 500, "internal error\n");
+		return;
+	}
+	if (r.defer_ns && !r.body) {
+		c->deferred = r.id;
+		c->head_only = head;
+		c->deadline = h->now + r.defer_ns;
 		return;
 	}
 	respond(c, r.status, r.content_type, r.body ? r.body : "", r.len, head);
@@ -402,11 +421,22 @@ static bool conn_write(struct conn *c)
 	return false;
 }
 
+/* A deferred request's client may only close: false then; other bytes are dropped. */
+static bool conn_wait(struct conn *c)
+{
+	char buf[512];
+	ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
+
+	return r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR));
+}
+
 /* Returns false when the connection is done. */
 static bool conn_step(struct kt_http *h, struct conn *c, short revents)
 {
 	if (revents & (POLLERR | POLLNVAL))
 		return false;
+	if (c->deferred)
+		return !(revents & (POLLIN | POLLHUP)) || conn_wait(c);
 	if (!c->out && (revents & (POLLIN | POLLHUP)) && !conn_read(h, c))
 		return false;
 	/* a response just built is tried at once: most fit the socket buffer */
@@ -419,7 +449,7 @@ static bool conn_step(struct kt_http *h, struct conn *c, short revents)
 static int oldest_idle(const struct kt_http *h)
 {
 	for (int i = 0; i < h->nconns; i++)
-		if (!h->conns[i]->out)
+		if (!h->conns[i]->out && !h->conns[i]->deferred)
 			return i;
 	return -1;
 }
@@ -474,10 +504,11 @@ void kt_http_service(struct kt_http *h, const struct pollfd *p, int n, uint64_t 
 {
 	int kept = 0;
 
+	h->now = now;
 	for (int i = 0; i < h->nconns; i++) {
 		struct conn *c = h->conns[i];
 		int k = i + 1; /* see kt_http_pollfds */
-		bool alive = now < c->deadline;
+		bool alive = now < c->deadline && !c->done;
 
 		if (alive && k < n && p[k].fd == c->fd && p[k].revents)
 			alive = conn_step(h, c, p[k].revents);
@@ -489,4 +520,26 @@ void kt_http_service(struct kt_http *h, const struct pollfd *p, int n, uint64_t 
 	h->nconns = kept;
 	if (n > 0 && p[0].fd == h->lfd && (p[0].revents & POLLIN))
 		accept_new(h, now);
+}
+
+int kt_http_complete(struct kt_http *h, uint64_t id, int status, const char *content_type,
+		     const void *body, size_t len)
+{
+	if (!id)
+		return -ENOENT;
+	for (int i = 0; i < h->nconns; i++) {
+		struct conn *c = h->conns[i];
+
+		if (c->deferred != id || c->done)
+			continue;
+		c->deferred = 0;
+		respond(c, status, content_type, body, len, c->head_only);
+		/* the rest of a big body: from the service loop, in the usual time */
+		if (c->deadline < h->now + KT_HTTP_TIMEOUT_NS)
+			c->deadline = h->now + KT_HTTP_TIMEOUT_NS;
+		if (!c->done && !conn_write(c))
+			c->done = true;
+		return 0;
+	}
+	return -ENOENT;
 }

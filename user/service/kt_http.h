@@ -35,6 +35,15 @@ struct kt_http_response {
 	const char *content_type; /* static string */
 	char *body;		  /* malloc'd, freed by kt_http */
 	size_t len;
+	/* set by kt_http before the handler runs */
+	const char *query; /* the target after its '?' ("" if none) */
+	uint64_t id;	   /* this request, for kt_http_complete */
+	/*
+	 * Set by the handler to answer later (a profile of the next N
+	 * seconds): the connection waits, without a body, until
+	 * kt_http_complete(id) or defer_ns from now (then it is closed).
+	 */
+	uint64_t defer_ns;
 };
 
 /*
@@ -62,6 +71,15 @@ const char *kt_http_bound(const struct kt_http *h);
 int kt_http_pollfds(struct kt_http *h, struct pollfd *p, int max);
 /* Handles what poll() reported on those fds, and timeouts at now (CLOCK_MONOTONIC ns). */
 void kt_http_service(struct kt_http *h, const struct pollfd *p, int n, uint64_t now_ns);
+
+/*
+ * Answers the deferred request id (status, a static content type, body of
+ * len bytes, copied). -ENOENT if it is gone (the client closed it, or
+ * its time ran out). The response is sent at once as far as the socket
+ * takes it, the rest from kt_http_service.
+ */
+int kt_http_complete(struct kt_http *h, uint64_t id, int status, const char *content_type,
+		     const void *body, size_t len);
 
 /* Well-formed GET/HEAD requests handed to the handler so far. */
 uint64_t kt_http_requests(const struct kt_http *h);

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libkaos' reliable UDP next to ENet (both reliable, ordered; issue 17):
+ *   bench_udp rate kaos|enet SIZE COUNT   COUNT messages of SIZE bytes, one
+ *                                          way on loopback, two threads: msgs/s
+ *   bench_udp lat kaos|enet COUNT         ping-pong of 64-byte messages on
+ *                                          loopback: one-way p50/p99 (RTT / 2)
+ *   bench_udp recv kaos|enet ADDR:PORT BYTES SIZE
+ *   bench_udp send kaos|enet ADDR:PORT BYTES SIZE FROM
+ *                                          goodput between two processes (the
+ *                                          namespaces of bench/bench_udp.sh)
+ * One line per run on stdout, "udp <what> <impl> ... key value" (bench_udp.sh
+ * reads them); errors on stderr, exit 1.
+ */
+#include <arpa/inet.h>
+#include <enet/enet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kaos/ring.h"
+#include "kaos/udp.h"
+
+#define LAT_SIZE 64
+#define WAIT_MS	 30000
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "bench_udp: %s: %s\n", what, err ? kaos_strerror(err) : "failed");
+	exit(1);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ------------------------------------------------------------------ kaos */
+
+static struct kaos_udp *kaos_open(const char *addr, uint16_t port)
+{
+	struct kaos_udp_config c = {.bind_addr = addr,
+				    .port = port,
+				    .queue_msgs = 4096,
+				    .window = 1024,
+				    .name = "bench"};
+	struct kaos_udp *ep;
+	int e = kaos_udp_open(&c, &ep);
+
+	if (e)
+		die("kaos_udp_open", e);
+	return ep;
+}
+
+/* Sends what the windows allow, sleeps on the socket until there is work, does it. */
+static void kaos_wait(struct kaos_udp *ep)
+{
+	struct pollfd p = {.fd = kaos_udp_fd(ep), .events = POLLIN};
+	int e;
+
+	if ((e = kaos_udp_poll(ep)) < 0) /* first send what is queued, then sleep */
+		die("kaos_udp_poll", e);
+	poll(&p, 1, kaos_udp_timeout_ms(ep));
+	if ((e = kaos_udp_poll(ep)) < 0)
+		die("kaos_udp_poll", e);
+}
+
+static void kaos_send_all(struct kaos_udp *ep, const void *msg, size_t size, uint64_t count)
+{
+	for (uint64_t i = 0; i < count;) {
+		int e = kaos_udp_send(ep, msg, size);
+
+		if (e == -KAOS_EFULL)
+			kaos_wait(ep);
+		else if (e < 0)
+			die("kaos_udp_send", e);
+		else
+			i++;
+	}
+	int e = kaos_udp_poll(ep);
+	if (e < 0)
+		die("kaos_udp_poll", e);
+}
+
+struct kaos_rx {
+	struct kaos_udp *ep;
+	uint64_t count, first_ns, last_ns;
+	bool echo;
+};
+
+static void *kaos_rx_thread(void *arg)
+{
+	struct kaos_rx *r = arg;
+	static uint8_t buf[KAOS_UDP_MSG_MAX];
+
+	for (uint64_t n = 0; n < r->count; n++) {
+		int m = kaos_udp_recv_wait(r->ep, buf, sizeof(buf), WAIT_MS);
+
+		if (m < 0)
+			die("kaos_udp_recv_wait", m);
+		if (!n)
+			r->first_ns = now_ns();
+		if (r->echo && (kaos_udp_send(r->ep, buf, (size_t)m) || kaos_udp_poll(r->ep) < 0))
+			die("echo", 0);
+	}
+	r->last_ns = now_ns();
+	kaos_udp_flush(r->ep, 1000); /* the last echo, the acks */
+	return NULL;
+}
+
+/* A connected pair on loopback, b served by a thread running kaos_rx_thread. */
+static struct kaos_udp *kaos_pair(struct kaos_rx *r, pthread_t *t)
+{
+	struct kaos_udp *a = kaos_open("127.0.0.1", 0);
+	int e;
+
+	r->ep = kaos_open("127.0.0.1", 0);
+	if ((e = kaos_udp_connect(a, "127.0.0.1", kaos_udp_port(r->ep))))
+		die("kaos_udp_connect", e);
+	pthread_create(t, NULL, kaos_rx_thread, r);
+	if ((e = kaos_udp_wait_connected(a, WAIT_MS)))
+		die("connect", e);
+	return a;
+}
+
+static double kaos_rate(size_t size, uint64_t count)
+{
+	static uint8_t msg[KAOS_UDP_MSG_MAX];
+	struct kaos_rx r = {.count = count};
+	pthread_t t;
+	struct kaos_udp *a = kaos_pair(&r, &t);
+	uint64_t t0 = now_ns();
+
+	kaos_send_all(a, msg, size, count);
+	while (!__atomic_load_n(&r.last_ns, __ATOMIC_ACQUIRE))
+		kaos_wait(a);
+	pthread_join(t, NULL);
+	kaos_udp_close(a);
+	kaos_udp_close(r.ep);
+	return (double)count / ((double)(r.last_ns - t0) / 1e9);
+}
+
+static void kaos_lat(uint64_t count, uint64_t *rtt)
+{
+	uint8_t msg[LAT_SIZE] = {0}, buf[LAT_SIZE];
+	struct kaos_rx r = {.count = count, .echo = true};
+	pthread_t t;
+	struct kaos_udp *a = kaos_pair(&r, &t);
+
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t t0 = now_ns();
+		int e = kaos_udp_send(a, msg, sizeof(msg));
+
+		if (e || (e = kaos_udp_poll(a)) < 0 ||
+		    (e = kaos_udp_recv_wait(a, buf, sizeof(buf), WAIT_MS)) < 0)
+			die("ping", e);
+		rtt[i] = now_ns() - t0;
+	}
+	pthread_join(t, NULL);
+	kaos_udp_close(a);
+	kaos_udp_close(r.ep);
+}
+
+/* ------------------------------------------------------------------ ENet */
+
+static ENetHost *enet_open(const char *addr, uint16_t port)
+{
+	ENetAddress a = {.host = ENET_HOST_ANY, .port = port};
+	ENetHost *h;
+
+	if (addr)
+		enet_address_set_host_ip(&a, addr);
+	h = enet_host_create(addr ? &a : NULL, 1, 1, 0, 0);
+	if (!h)
+		die("enet_host_create", 0);
+	return h;
+}
+
+/* Services h until an event of type comes (other events handled: receive counted). */
+static ENetEvent enet_wait(ENetHost *h, ENetEventType type)
+{
+	ENetEvent ev;
+
+	for (;;) {
+		int n = enet_host_service(h, &ev, WAIT_MS);
+
+		if (n < 0)
+			die("enet_host_service", 0);
+		if (n == 0)
+			die("ENet: nothing heard", 0);
+		if (ev.type == type)
+			return ev;
+		if (ev.type == ENET_EVENT_TYPE_RECEIVE)
+			enet_packet_destroy(ev.packet);
+		if (ev.type == ENET_EVENT_TYPE_DISCONNECT)
+			die("ENet: peer disconnected", 0);
+	}
+}
+
+static void enet_send(ENetPeer *p, const void *msg, size_t size)
+{
+	ENetPacket *pk = enet_packet_create(msg, size, ENET_PACKET_FLAG_RELIABLE);
+
+	if (!pk || enet_peer_send(p, 0, pk) < 0)
+		die("enet_peer_send", 0);
+}
+
+struct enet_rx {
+	ENetHost *h;
+	uint64_t count, first_ns;
+	_Atomic uint64_t last_ns;
+	bool echo;
+};
+
+static void *enet_rx_thread(void *arg)
+{
+	struct enet_rx *r = arg;
+
+	enet_wait(r->h, ENET_EVENT_TYPE_CONNECT);
+	for (uint64_t n = 0; n < r->count; n++) {
+		ENetEvent ev = enet_wait(r->h, ENET_EVENT_TYPE_RECEIVE);
+
+		if (!n)
+			r->first_ns = now_ns();
+		if (r->echo) {
+			enet_send(ev.peer, ev.packet->data, ev.packet->dataLength);
+			enet_host_flush(r->h);
+		}
+		enet_packet_destroy(ev.packet);
+	}
+	atomic_store(&r->last_ns, now_ns());
+	for (int i = 0; i < 10; i++) { /* the last acks */
+		ENetEvent ev;
+		enet_host_service(r->h, &ev, 10);
+	}
+	return NULL;
+}
+
+static ENetHost *enet_pair(struct enet_rx *r, pthread_t *t, ENetPeer **peer)
+{
+	ENetHost *a = enet_open(NULL, 0);
+	ENetAddress to;
+
+	r->h = enet_open("127.0.0.1", 0);
+	enet_address_set_host_ip(&to, "127.0.0.1");
+	to.port = r->h->address.port;
+	*peer = enet_host_connect(a, &to, 1, 0);
+	if (!*peer)
+		die("enet_host_connect", 0);
+	pthread_create(t, NULL, enet_rx_thread, r);
+	enet_wait(a, ENET_EVENT_TYPE_CONNECT);
+	return a;
+}
+
+/* ENet queues without limit: keep about a window queued, service in between. */
+static void enet_send_all(ENetHost *h, ENetPeer *p, const void *msg, size_t size, uint64_t count)
+{
+	ENetEvent ev;
+
+	for (uint64_t i = 0; i < count; i++) {
+		enet_send(p, msg, size);
+		if (i % 64 == 63)
+			while (enet_host_service(h, &ev, 0) > 0)
+				if (ev.type == ENET_EVENT_TYPE_RECEIVE)
+					enet_packet_destroy(ev.packet);
+	}
+	enet_host_flush(h);
+}
+
+static double enet_rate(size_t size, uint64_t count)
+{
+	static uint8_t msg[KAOS_UDP_MSG_MAX];
+	struct enet_rx r = {.count = count};
+	ENetPeer *p;
+	pthread_t t;
+	ENetHost *a = enet_pair(&r, &t, &p);
+	uint64_t t0 = now_ns();
+	ENetEvent ev;
+
+	enet_send_all(a, p, msg, size, count);
+	while (!atomic_load(&r.last_ns))
+		if (enet_host_service(a, &ev, 1) > 0 && ev.type == ENET_EVENT_TYPE_RECEIVE)
+			enet_packet_destroy(ev.packet);
+	pthread_join(t, NULL);
+	enet_host_destroy(a);
+	enet_host_destroy(r.h);
+	return (double)count / ((double)(r.last_ns - t0) / 1e9);
+}
+
+static void enet_lat(uint64_t count, uint64_t *rtt)
+{
+	uint8_t msg[LAT_SIZE] = {0};
+	struct enet_rx r = {.count = count, .echo = true};
+	ENetPeer *p;
+	pthread_t t;
+	ENetHost *a = enet_pair(&r, &t, &p);
+
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t t0 = now_ns();
+
+		enet_send(p, msg, sizeof(msg));
+		enet_host_flush(a);
+		ENetEvent ev = enet_wait(a, ENET_EVENT_TYPE_RECEIVE);
+		rtt[i] = now_ns() - t0;
+		enet_packet_destroy(ev.packet);
+	}
+	pthread_join(t, NULL);
+	enet_host_destroy(a);
+	enet_host_destroy(r.h);
+}
+
+/* ------------------------------------------------------------------ goodput */
+
+/* "ADDR:PORT" split in place. */
+static uint16_t split(char *s)
+{
+	char *c = strrchr(s, ':');
+
+	if (!c)
+		die("expected ADDR:PORT", 0);
+	*c = 0;
+	return (uint16_t)atoi(c + 1);
+}
+
+/* Receives BYTES in SIZE messages, prints the goodput, answers one "done" message. */
+static void goodput_recv(bool kaos, char *at, uint64_t bytes, size_t size)
+{
+	static uint8_t buf[KAOS_UDP_MSG_MAX];
+	uint64_t count = bytes / size, t0 = 0, got = 0;
+	uint16_t port = split(at);
+
+	printf("ready\n");
+	fflush(stdout);
+	if (kaos) {
+		struct kaos_udp *ep = kaos_open(at, port);
+
+		for (; got < count; got++) {
+			int m = kaos_udp_recv_wait(ep, buf, sizeof(buf), WAIT_MS);
+			if (m < 0)
+				die("recv", m);
+			t0 = t0 ? t0 : now_ns();
+		}
+		uint64_t t1 = now_ns();
+		kaos_udp_send(ep, "d", 1);
+		kaos_udp_flush(ep, 5000);
+		kaos_udp_close(ep);
+		printf("udp goodput kaos size %zu MBps %.2f\n", size,
+		       (double)(count - 1) * (double)size / ((double)(t1 - t0) / 1e3));
+		return;
+	}
+	ENetHost *h = enet_open(at, port);
+	ENetEvent ev = enet_wait(h, ENET_EVENT_TYPE_CONNECT);
+	ENetPeer *p = ev.peer;
+	for (; got < count; got++) {
+		ev = enet_wait(h, ENET_EVENT_TYPE_RECEIVE);
+		t0 = t0 ? t0 : now_ns();
+		enet_packet_destroy(ev.packet);
+	}
+	uint64_t t1 = now_ns();
+	enet_send(p, "d", 1);
+	for (int i = 0; i < 50; i++)
+		enet_host_service(h, &ev, 10);
+	enet_host_destroy(h);
+	printf("udp goodput enet size %zu MBps %.2f\n", size,
+	       (double)(count - 1) * (double)size / ((double)(t1 - t0) / 1e3));
+}
+
+static void goodput_send(bool kaos, char *to, uint64_t bytes, size_t size, const char *from)
+{
+	static uint8_t msg[KAOS_UDP_MSG_MAX], buf[16];
+	uint64_t count = bytes / size;
+	uint16_t port = split(to);
+	int e;
+
+	if (kaos) {
+		struct kaos_udp *ep = kaos_open(from, 0);
+
+		if ((e = kaos_udp_connect(ep, to, port)) ||
+		    (e = kaos_udp_wait_connected(ep, WAIT_MS)))
+			die("connect", e);
+		kaos_send_all(ep, msg, size, count);
+		if ((e = kaos_udp_recv_wait(ep, buf, sizeof(buf), 10 * WAIT_MS)) != 1)
+			die("no answer", e);
+		kaos_udp_close(ep);
+		return;
+	}
+	ENetHost *h = enet_open(from, 0);
+	ENetAddress a = {.port = port};
+	enet_address_set_host_ip(&a, to);
+	ENetPeer *p = enet_host_connect(h, &a, 1, 0);
+	if (!p)
+		die("enet_host_connect", 0);
+	enet_wait(h, ENET_EVENT_TYPE_CONNECT);
+	enet_send_all(h, p, msg, size, count);
+	ENetEvent ev = enet_wait(h, ENET_EVENT_TYPE_RECEIVE);
+	enet_packet_destroy(ev.packet);
+	enet_host_destroy(h);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_udp rate kaos|enet SIZE COUNT | lat kaos|enet COUNT |\n"
+			"       recv kaos|enet ADDR:PORT BYTES SIZE | send kaos|enet ADDR:PORT "
+			"BYTES SIZE FROM\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4 || (strcmp(argv[2], "kaos") && strcmp(argv[2], "enet")))
+		usage();
+	bool kaos = !strcmp(argv[2], "kaos");
+
+	if (enet_initialize())
+		die("enet_initialize", 0);
+	if (!strcmp(argv[1], "rate") && argc == 5) {
+		size_t size = strtoul(argv[3], NULL, 0);
+		uint64_t count = strtoull(argv[4], NULL, 0);
+		double r = kaos ? kaos_rate(size, count) : enet_rate(size, count);
+
+		printf("udp rate %s size %zu msgs_per_s %.0f\n", argv[2], size, r);
+	} else if (!strcmp(argv[1], "lat") && argc == 4) {
+		uint64_t count = strtoull(argv[3], NULL, 0);
+		uint64_t *rtt = calloc(count, sizeof(*rtt));
+
+		if (!rtt || !count)
+			die("calloc", 0);
+		kaos ? kaos_lat(count, rtt) : enet_lat(count, rtt);
+		qsort(rtt, count, sizeof(*rtt), cmp_u64);
+		printf("udp lat %s p50_us %.1f p99_us %.1f\n", argv[2], rtt[count / 2] / 2e3,
+		       rtt[count * 99 / 100] / 2e3);
+		free(rtt);
+	} else if (!strcmp(argv[1], "recv") && argc == 6) {
+		goodput_recv(kaos, argv[3], strtoull(argv[4], NULL, 0), strtoul(argv[5], NULL, 0));
+	} else if (!strcmp(argv[1], "send") && argc == 7) {
+		goodput_send(kaos, argv[3], strtoull(argv[4], NULL, 0), strtoul(argv[5], NULL, 0),
+			     argv[6]);
+	} else {
+		usage();
+	}
+	enet_deinitialize();
+	return 0;
+}

@@ -1,0 +1,750 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kt_alloc's BPF side: finds the allocator of each traced process, attaches
+ * the uprobes of bpf/kaos_alloc.bpf.c per process, and at the end reads the
+ * kernel's sums into a struct kt_alloc_data (kt_alloc_data.c).
+ */
+#include "kt_alloc.h"
+#include "kt_array.h"
+#include "kt_clock.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/kaos_alloc.skel.h"
+#include "kt_agg.h"
+#include "kt_alloc_abi.h"
+#include "kt_elf.h"
+#include "kt_json.h"
+#include "kt_percpu.h"
+#include "kt_proc.h"
+#include "kt_sym.h"
+
+#define REFRESH_NS     200000000ull /* kt_alloc_tick: symbols at most every 200 ms */
+#define JSON_TOP_SITES 10
+#define RESOLVE_TRIES  20 /* kt_alloc_tick: polls a process's allocator is looked for */
+
+/* The entry points, in kt_alloc_target.off order. */
+enum entry {
+	E_MALLOC,
+	E_CALLOC,
+	E_REALLOC,
+	E_REALLOCARRAY,
+	E_FREE,
+	E_POSIX_MEMALIGN,
+	E_ALIGNED_ALLOC,
+	E_MEMALIGN,
+	E_VALLOC,
+	E_PVALLOC,
+};
+_Static_assert(E_PVALLOC + 1 == KT_ALLOC_NFUNCS, "entry points");
+
+static const char *const entry_names[KT_ALLOC_NFUNCS] = {
+	"malloc",	  "calloc",	   "realloc",  "reallocarray", "free",
+	"posix_memalign", "aligned_alloc", "memalign", "valloc",       "pvalloc",
+};
+
+/* The allocator's file, by the start of its name, and its symbols' prefixes to try. */
+static const struct lib_set {
+	const char *file_prefix;
+	const char *sym_prefix[2];
+} lib_sets[] = {
+	[KT_ALLOC_LIB_GLIBC] = {"libc.so", {"", NULL}},
+	[KT_ALLOC_LIB_JEMALLOC] = {"libjemalloc.so", {"", "je_"}},
+	[KT_ALLOC_LIB_TCMALLOC] = {"libtcmalloc", {"tc_", ""}},
+};
+
+struct alloc_pid {
+	pid_t pid;
+	bool failed;  /* could not be attached: not retried */
+	bool symbols; /* maps read after its first allocation (its libraries are mapped) */
+	struct kt_sym_program program;
+	char comm[16]; /* read with its maps: the process may be gone at the report */
+};
+
+struct resolve_try {
+	pid_t pid;
+	unsigned int tries;
+};
+
+struct kt_alloc {
+	struct kaos_alloc_bpf *skel;
+	struct kt_alloc_opts o;
+	struct kt_sym *sym;
+	const struct kt_agg *agg; /* the rings charged at the end (borrowed) */
+	struct bpf_link **links;
+	size_t nlinks, caplinks;
+	struct alloc_pid *pids;
+	size_t npids, cappids;
+	struct resolve_try *tries; /* pids whose allocator was not found yet */
+	size_t ntries, captries;
+	uint64_t last_refresh, t_start_ns;
+	char self_exe[PATH_MAX];
+	struct kt_alloc_data data;
+	struct bpf_link *exec_link; /* sched_process_exec: an exec releases the image's blocks */
+	bool collected;
+	int collect_err;
+	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
+};
+
+/* ---------------------------------------------------------------- resolving */
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+/* 1 when path is a program without an interpreter (static), 0 if not, -1 unreadable. */
+static int is_static_program(const char *path)
+{
+	struct kt_elf *e;
+	int r;
+
+	if (kt_elf_open(path, &e))
+		return -1;
+	r = e->ehdr.e_type == ET_EXEC || e->ehdr.e_type == ET_DYN;
+	for (size_t i = 0; i < e->phnum && r; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(e->elf, (int)i, &ph) &&
+		    (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC))
+			r = 0;
+	}
+	kt_elf_close(e);
+	return r;
+}
+
+/* Fills t->off from the symbols of t->path. The number found, or -errno. */
+static int find_entries(enum kt_alloc_lib lib, struct kt_alloc_target *t)
+{
+	struct kt_elf *e;
+	int found = 0;
+
+	if (kt_elf_open(t->path, &e))
+		return -ENOENT;
+	for (int i = 0; i < KT_ALLOC_NFUNCS; i++) {
+		t->off[i] = 0;
+		for (int k = 0; k < 2 && !t->off[i] && lib_sets[lib].sym_prefix[k]; k++) {
+			char name[64];
+			uint64_t addr, off;
+
+			snprintf(name, sizeof(name), "%s%s", lib_sets[lib].sym_prefix[k],
+				 entry_names[i]);
+			if (!kt_elf_find_symbol(e, name, &addr, NULL) && addr &&
+			    !kt_elf_vaddr_to_offset(e, addr, &off) && off) {
+				t->off[i] = off;
+				found++;
+			}
+		}
+	}
+	kt_elf_close(e);
+	return found;
+}
+
+struct map_search {
+	const char *prefix;
+	char path[PATH_MAX];
+};
+
+static int match_map(const struct kt_proc_map *m, void *arg)
+{
+	struct map_search *s = arg;
+
+	if (!kt_proc_map_file(m) || strncmp(base_name(m->path), s->prefix, strlen(s->prefix)))
+		return 0;
+	snprintf(s->path, sizeof(s->path), "%s", m->path);
+	return 1;
+}
+
+/* The allocator's file for pid (its maps) or exe (DT_NEEDED) into t->path; 0 or -ENOENT. */
+static int find_file(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct kt_alloc_target *t)
+{
+	struct map_search s = {.prefix = lib_sets[lib].file_prefix};
+
+	if (pid <= 0)
+		return kt_elf_find_needed(exe, s.prefix, t->path, sizeof(t->path)) ? -ENOENT : 0;
+	if (kt_proc_files_each(pid, true, match_map, &s) <= 0 || !s.path[0])
+		return -ENOENT;
+	return kt_proc_root_path(pid, s.path, t->path, sizeof(t->path)) ? -ENAMETOOLONG : 0;
+}
+
+int kt_alloc_resolve(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct kt_alloc_target *t,
+		     char *err, size_t n)
+{
+	char who[PATH_MAX + 32], pexe[64];
+	const char *prog = exe;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if (pid > 0) {
+		snprintf(who, sizeof(who), "pid %d", (int)pid);
+		snprintf(pexe, sizeof(pexe), "/proc/%d/exe", (int)pid);
+		prog = pexe;
+	} else {
+		snprintf(who, sizeof(who), "%s", exe);
+	}
+	if (is_static_program(prog) == 1) {
+		snprintf(err, n, "--alloc: %s: static binary: no allocator to probe", who);
+		return -ENOEXEC;
+	}
+	if (find_file(lib, pid, exe, t)) {
+		/* jemalloc and tcmalloc may be linked into the program itself */
+		if (lib == KT_ALLOC_LIB_GLIBC ||
+		    snprintf(t->path, sizeof(t->path), "%s", prog) >= (int)sizeof(t->path) ||
+		    find_entries(lib, t) <= 0) {
+			snprintf(err, n, "--alloc: %s: no %s allocator found (no %s* loaded)", who,
+				 kt_alloc_lib_name(lib), lib_sets[lib].file_prefix);
+			return -ENOENT;
+		}
+	}
+	r = find_entries(lib, t);
+	if (r < 0 || !t->off[E_MALLOC] || !t->off[E_FREE]) {
+		snprintf(err, n, "--alloc-lib %s: %s has no %smalloc and %sfree to probe",
+			 kt_alloc_lib_name(lib), t->path, lib_sets[lib].sym_prefix[0],
+			 lib_sets[lib].sym_prefix[0]);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- attaching */
+
+int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct kt_sym *sym,
+		  char *err, size_t n)
+{
+	struct kt_alloc *a;
+	int e;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(err, n, "alloc: out of memory");
+		return -ENOMEM;
+	}
+	a->o = *o;
+	if (!a->o.short_ns)
+		a->o.short_ns = KT_ALLOC_SHORT_NS_DEFAULT;
+	a->sym = sym;
+	a->t_start_ns = kt_now_ns(CLOCK_MONOTONIC);
+	kt_proc_exe(getpid(), a->self_exe, sizeof(a->self_exe));
+	a->skel = kaos_alloc_bpf__open();
+	if (!a->skel) {
+		e = -errno;
+		snprintf(err, n, "alloc: cannot open BPF object: %s", strerror(-e));
+		kt_alloc_free(a);
+		return e;
+	}
+	a->skel->rodata->short_ns = a->o.short_ns;
+	e = kaos_alloc_bpf__load(a->skel);
+	if (e) {
+		snprintf(err, n, "alloc: cannot load the allocator probes: %s", strerror(-e));
+		kt_alloc_free(a);
+		return e;
+	}
+	a->exec_link = bpf_program__attach(a->skel->progs.kaos_alloc_exec);
+	if (!a->exec_link) {
+		e = -errno;
+		snprintf(err, n, "alloc: cannot attach to sched_process_exec: %s", strerror(-e));
+		kt_alloc_free(a);
+		return e;
+	}
+	if (!a->o.no_cost)
+		a->cost_ns = kt_alloc_measure_cost();
+	*out = a;
+	return 0;
+}
+
+static struct bpf_program *entry_prog(struct kt_alloc *a, int i)
+{
+	switch (i) {
+	case E_CALLOC:
+		return a->skel->progs.kaos_alloc_calloc;
+	case E_REALLOC:
+		return a->skel->progs.kaos_alloc_realloc;
+	case E_REALLOCARRAY:
+		return a->skel->progs.kaos_alloc_reallocarray;
+	case E_FREE:
+		return a->skel->progs.kaos_alloc_free;
+	case E_POSIX_MEMALIGN:
+		return a->skel->progs.kaos_alloc_posix_memalign;
+	case E_ALIGNED_ALLOC:
+	case E_MEMALIGN:
+		return a->skel->progs.kaos_alloc_memalign;
+	default: /* malloc, valloc, pvalloc: (size) */
+		return a->skel->progs.kaos_alloc_malloc;
+	}
+}
+
+/* Entry points sharing an address (glibc's aligned_alloc is memalign) are probed once. */
+static bool first_at(const struct kt_alloc_target *t, int i)
+{
+	for (int k = 0; k < i; k++)
+		if (t->off[k] == t->off[i])
+			return false;
+	return t->off[i] != 0;
+}
+
+static int attach_one(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target *t, int i,
+		      bool ret, char *err, size_t n)
+{
+	struct bpf_program *p = ret ? a->skel->progs.kaos_alloc_return : entry_prog(a, i);
+	struct bpf_link *l;
+	int e;
+
+	if (kt_array_reserve(a->links, a->caplinks, a->nlinks + 1))
+		return -ENOMEM;
+	l = bpf_program__attach_uprobe(p, ret, pid, t->path, t->off[i]);
+	if (!l) {
+		e = -errno;
+		snprintf(err, n, "--alloc: pid %d: cannot attach to %s in %s: %s", (int)pid,
+			 entry_names[i], t->path, strerror(-e));
+		return e;
+	}
+	a->links[a->nlinks++] = l;
+	return 0;
+}
+
+static struct alloc_pid *pid_find(struct kt_alloc *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->npids; i++)
+		if (a->pids[i].pid == pid)
+			return &a->pids[i];
+	return NULL;
+}
+
+/* pid is not traced, and not tried again. */
+static void give_up_pid(struct kt_alloc *a, pid_t pid)
+{
+	if (pid_find(a, pid) || kt_array_reserve(a->pids, a->cappids, a->npids + 1))
+		return;
+	a->pids[a->npids++] = (struct alloc_pid){.pid = pid, .failed = true};
+}
+
+int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target *t, char *err,
+		    size_t n)
+{
+	struct kt_alloc_proc zero = {0};
+	uint32_t key = (uint32_t)pid;
+	int e = 0;
+
+	if (pid <= 0 || a->collected)
+		return -EINVAL;
+	if (pid_find(a, pid))
+		return 0;
+	if (kt_array_reserve(a->pids, a->cappids, a->npids + 1))
+		return -ENOMEM;
+	a->pids[a->npids++] = (struct alloc_pid){.pid = pid};
+	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.alloc_procs), &key, &zero, BPF_NOEXIST)) {
+		e = -errno;
+		snprintf(err, n, "--alloc: pid %d: cannot trace more processes (%d at most)",
+			 (int)pid, KT_ALLOC_MAX_PIDS);
+		a->pids[a->npids - 1].failed = true;
+		return e;
+	}
+	/* returns first: a call whose entry is seen is then always seen returning */
+	for (int i = 0; !e && i < KT_ALLOC_NFUNCS; i++)
+		if (i != E_FREE && first_at(t, i))
+			e = attach_one(a, pid, t, i, true, err, n);
+	for (int i = 0; !e && i < KT_ALLOC_NFUNCS; i++)
+		if (first_at(t, i))
+			e = attach_one(a, pid, t, i, false, err, n);
+	if (e)
+		a->pids[a->npids - 1].failed = true;
+	return e;
+}
+
+/*
+ * A process's maps as soon as it has allocated (every poll: a short command
+ * may be gone by the next refresh): its allocator, so its libraries, are
+ * mapped by then.
+ */
+static void capture_first(struct kt_alloc *a)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+
+	for (size_t i = 0; i < a->npids; i++) {
+		struct alloc_pid *p = &a->pids[i];
+		uint32_t key = (uint32_t)p->pid;
+		struct kt_alloc_proc v;
+
+		if (p->failed || p->symbols || bpf_map_lookup_elem(fd, &key, &v) || !v.allocs)
+			continue;
+		p->symbols = true;
+		kt_sym_add_pid(a->sym, p->pid);
+		kt_proc_comm(p->pid, p->comm, sizeof(p->comm));
+	}
+}
+
+/* A pid whose allocator was not found yet (seen at its exec: ld.so maps libc after). */
+static struct resolve_try *try_get(struct kt_alloc *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->ntries; i++)
+		if (a->tries[i].pid == pid)
+			return &a->tries[i];
+	if (kt_array_reserve(a->tries, a->captries, a->ntries + 1))
+		return NULL;
+	a->tries[a->ntries] = (struct resolve_try){.pid = pid};
+	return &a->tries[a->ntries++];
+}
+
+/* -b processes once they are known (from then on: not exact), each attached once. */
+static void follow_procs(struct kt_alloc *a, const struct kt_agg *agg)
+{
+	for (const struct kt_proc *p = agg ? agg->procs : NULL; p; p = p->next) {
+		struct kt_alloc_target t;
+		struct resolve_try *r;
+		char err[256];
+
+		if (p->exited || pid_find(a, (pid_t)p->pid))
+			continue;
+		if (!kt_alloc_resolve(a->o.lib, (pid_t)p->pid, NULL, &t, err, sizeof(err))) {
+			kt_alloc_attach(a, (pid_t)p->pid, &t, err,
+					sizeof(err)); /* failed: marked */
+			continue;
+		}
+		r = try_get(a, (pid_t)p->pid);
+		if (!r ||
+		    ++r->tries >= RESOLVE_TRIES) /* no allocator (a static program): given up */
+			give_up_pid(a, (pid_t)p->pid);
+	}
+}
+
+bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid)
+{
+	struct alloc_pid *p = a ? pid_find(a, pid) : NULL;
+
+	return p && p->symbols;
+}
+
+void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
+{
+	uint64_t now;
+
+	if (!a || a->collected)
+		return;
+	follow_procs(a, agg);
+	capture_first(a);
+	now = kt_now_ns(CLOCK_MONOTONIC);
+	if (now - a->last_refresh < REFRESH_NS)
+		return;
+	a->last_refresh = now;
+	for (size_t i = 0; i < a->npids; i++)
+		if (!a->pids[i].failed)
+			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
+					      &a->pids[i].program);
+}
+
+/* ---------------------------------------------------------------- collecting */
+
+/* The stack of id, zero-trimmed; 0 frames if it is gone or -1. */
+static size_t read_stack(struct kt_alloc *a, int32_t id, uint64_t *stack)
+{
+	size_t nf = 0;
+
+	if (id < 0 || bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.alloc_stacks), &id, stack))
+		return 0;
+	while (nf < KT_ALLOC_STACK_DEPTH && stack[nf])
+		nf++;
+	/*
+	 * Taken at the return: even the leaf is a return address. Its call
+	 * (addr - 1) is what symbolizes right, as kt_folded expects of a leaf.
+	 */
+	if (nf)
+		stack[0]--;
+	return nf;
+}
+
+/*
+ * Its name read at its first allocation (the pid may be reused by the
+ * report), else now.
+ */
+static void proc_comm(const struct kt_alloc *a, pid_t pid, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->npids; i++)
+		if (a->pids[i].pid == pid && a->pids[i].comm[0]) {
+			snprintf(buf, n, "%s", a->pids[i].comm);
+			return;
+		}
+	if (kt_proc_comm(pid, buf, n))
+		buf[0] = '\0';
+}
+
+static int collect_procs(struct kt_alloc *a)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+	uint32_t key, next, *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_proc v;
+		struct kt_alloc_proc_rec *r;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (!(r = kt_alloc_data_proc(&a->data, key)))
+			return -ENOMEM;
+		r->allocs = v.allocs;
+		r->frees = v.frees;
+		r->bytes_allocated = v.bytes_allocated;
+		r->bytes_freed = v.bytes_freed;
+		r->cur_bytes = v.cur_bytes;
+		r->peak_bytes = v.peak_bytes;
+		r->peak_ns = v.peak_ns;
+		r->freed_before = v.freed_before;
+		r->short_lived = v.short_lived;
+		r->failed = v.failed;
+		r->free_calls = v.free_calls;
+		r->exec_blocks = v.exec_blocks;
+		r->exec_bytes = v.exec_bytes;
+		proc_comm(a, (pid_t)key, r->comm, sizeof(r->comm));
+	}
+	return 0;
+}
+
+static int collect_sites(struct kt_alloc *a, uint64_t *stack)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_sites);
+	struct kt_alloc_site_key key, next, *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_site v;
+		struct kt_alloc_site_rec *s;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		s = kt_alloc_data_site(&a->data, key.tgid, key.stack_id, stack,
+				       read_stack(a, key.stack_id, stack));
+		if (!s)
+			return -ENOMEM;
+		s->allocs += v.allocs;
+		s->bytes += v.bytes;
+	}
+	return 0;
+}
+
+/* Every block still outstanding: a leak candidate of its site. */
+static int collect_leaks(struct kt_alloc *a, uint64_t *stack)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_blocks);
+	struct kt_alloc_block_key key, next, *prev = NULL;
+	int e;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_block b;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &b))
+			continue;
+		e = kt_alloc_data_add_leak(&a->data, key.tgid, b.stack_id, stack,
+					   read_stack(a, b.stack_id, stack), b.size);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+static int collect_threads(struct kt_alloc *a)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_threads);
+	struct kt_alloc_thread_key key, next, *prev = NULL;
+	int e;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_thread v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if ((e = kt_alloc_data_add_thread(&a->data, key.tgid, key.tid, v.allocs, v.bytes)))
+			return e;
+	}
+	return 0;
+}
+
+void kt_alloc_on_event(void *ctx, const struct kt_event *ev, size_t size)
+{
+	struct kt_alloc *a = ctx;
+
+	(void)size;
+	if (a && !a->collected && (ev->type == KT_EV_SEND || ev->type == KT_EV_RECV))
+		kt_alloc_data_ring_thread(&a->data, ev->pid, ev->tid, ev->ring_id);
+}
+
+void kt_alloc_bind(struct kt_alloc *a, const struct kt_agg *agg)
+{
+	if (a)
+		a->agg = agg;
+}
+
+/* Every ring of a traced process, with its messages and its threads' allocations. */
+static int collect_rings(struct kt_alloc *a)
+{
+	for (const struct kt_ring_agg *r = a->agg ? a->agg->rings : NULL; r; r = r->next) {
+		int e;
+
+		if (!pid_find(a, (pid_t)r->pid))
+			continue;
+		e = kt_alloc_data_add_ring(&a->data, r->pid, r->ring_id, r->name,
+					   kt_series_count(&r->s[KT_EV_SEND]));
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+/*
+ * Newest first: each pid's entry probes go before its return probes, so no
+ * call is entered without a return probe to close it (a stashed call left
+ * open would make the thread's next calls look nested).
+ */
+static void detach_all(struct kt_alloc *a)
+{
+	while (a->nlinks)
+		bpf_link__destroy(a->links[--a->nlinks]);
+}
+
+int kt_alloc_collect(struct kt_alloc *a)
+{
+	uint64_t stack[KT_ALLOC_STACK_DEPTH];
+	int e;
+
+	if (a->collected)
+		return a->collect_err ? a->collect_err : (int)a->data.nsites;
+	a->collected = true;
+	/* detach first: the sums stop moving while they are read */
+	detach_all(a);
+	bpf_link__destroy(a->exec_link);
+	a->exec_link = NULL;
+	for (size_t i = 0; i < a->npids; i++)
+		if (!a->pids[i].failed)
+			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
+					      &a->pids[i].program);
+	if ((e = collect_procs(a)) || (e = collect_sites(a, stack)) ||
+	    (e = collect_leaks(a, stack)) || (e = collect_threads(a)) || (e = collect_rings(a)))
+		return a->collect_err = e;
+	return (int)a->data.nsites;
+}
+
+const struct kt_alloc_data *kt_alloc_data(const struct kt_alloc *a)
+{
+	return &a->data;
+}
+
+void kt_alloc_set_start(struct kt_alloc *a, uint64_t t_start_ns)
+{
+	if (a)
+		a->t_start_ns = t_start_ns;
+}
+
+void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
+{
+	uint64_t v[KT_ALLOC_STAT_NR];
+
+	kt_percpu_sum_u64(bpf_map__fd(a->skel->maps.alloc_stats), KT_ALLOC_STAT_NR, v);
+	memset(st, 0, sizeof(*st));
+	st->call_lost = v[KT_ALLOC_STAT_CALL_LOST];
+	st->block_lost = v[KT_ALLOC_STAT_BLOCK_LOST];
+	st->site_lost = v[KT_ALLOC_STAT_SITE_LOST];
+	st->stack_err = v[KT_ALLOC_STAT_STACK_ERR];
+	st->proc_lost = v[KT_ALLOC_STAT_PROC_LOST];
+	st->nested = v[KT_ALLOC_STAT_NESTED];
+	st->thread_lost = v[KT_ALLOC_STAT_THREAD_LOST];
+	st->stale = v[KT_ALLOC_STAT_STALE];
+	st->t_start_ns = a->t_start_ns;
+	st->short_ns = a->o.short_ns;
+	st->exact = a->o.exact;
+	st->lib = kt_alloc_lib_name(a->o.lib);
+	st->cost_ns = a->cost_ns;
+}
+
+int kt_alloc_json(struct kt_json *w, void *alloc)
+{
+	struct kt_alloc *a = alloc;
+	struct kt_alloc_stats st;
+	int n = kt_alloc_collect(a);
+
+	if (n < 0)
+		return n;
+	kt_alloc_get_stats(a, &st);
+	return kt_alloc_data_json(&a->data, &st, w, JSON_TOP_SITES,
+				  a->sym ? kt_folded_sym_kt : NULL, a->sym);
+}
+
+int kt_alloc_json_proc(struct kt_json *w, uint32_t pid, void *alloc)
+{
+	struct kt_alloc *a = alloc;
+	struct kt_alloc_stats st;
+	int n = kt_alloc_collect(a);
+
+	if (n < 0)
+		return n;
+	kt_alloc_get_stats(a, &st);
+	return kt_alloc_data_json_proc(&a->data, &st, w, pid, JSON_TOP_SITES,
+				       a->sym ? kt_folded_sym_kt : NULL, a->sym);
+}
+
+int kt_alloc_json_interval(struct kt_json *w, void *alloc)
+{
+	struct kt_alloc *a = alloc;
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+	uint32_t key, next, *prev = NULL;
+
+	kt_json_key(w, "alloc_heap");
+	kt_json_array_begin(w);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_proc v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		kt_json_object_begin(w);
+		kt_json_kv_u64(w, "pid", key);
+		kt_json_kv_u64(w, "bytes", v.cur_bytes);
+		kt_json_kv_u64(w, "peak_bytes", v.peak_bytes);
+		kt_json_kv_u64(w, "allocs", v.allocs);
+		kt_json_kv_u64(w, "frees", v.frees);
+		kt_json_object_end(w);
+	}
+	kt_json_array_end(w);
+	return kt_json_error(w);
+}
+
+int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st)
+{
+	int n = kt_alloc_collect(a);
+
+	if (n >= 0 && f)
+		n = kt_alloc_data_fold(&a->data, f);
+	kt_alloc_get_stats(a, st);
+	return n;
+}
+
+void kt_alloc_free(struct kt_alloc *a)
+{
+	if (!a)
+		return;
+	detach_all(a);
+	free(a->links);
+	bpf_link__destroy(a->exec_link);
+	kaos_alloc_bpf__destroy(a->skel);
+	kt_alloc_data_free(&a->data);
+	free(a->pids);
+	free(a->tries);
+	free(a);
+}
