@@ -72,6 +72,8 @@ mkdir -p "$work/root"/{bin,dev,proc,sys,tmp,tests}
 cp "$guest"/bin/* "$work/root/bin/"
 cp "$guest"/init "$work/root/init"
 cp "$guest"/lib.sh "$guest"/test_*.sh "$work/root/tests/"
+# the dynamic programs' loader and libraries, at the target's paths
+[ ! -d "$guest/root" ] || cp -R "$guest/root/." "$work/root/"
 tests/vm/debian.sh busybox "$arch" "$work/root/bin/busybox" || {
 	echo "FAIL  vmtest $arch $kernel: no busybox-static for $arch" >&2
 	exit 1
