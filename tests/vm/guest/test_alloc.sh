@@ -40,11 +40,12 @@ t=$TMP/truth.json
 json_final "$f" | grep -q '"alloc":{"allocator":"glibc","exact":true,"dropped":false' ||
 	fail "the alloc object is not glibc's, exact and without drops"
 expect pid "$(alloc_proc "$f" pid)" "$(truth "$t" pid)"
+seen=
 for k in allocs:allocs bytes_allocated:bytes_allocated free_calls:frees \
 	leaked_blocks:leaked_blocks leaked_bytes:leaked_bytes; do
 	got=$(alloc_proc "$f" "${k%%:*}")
 	want=$(truth "$t" "${k#*:}")
-	echo "@@ ALLOC ${k%%:*} kaos-trace $got truth $want"
+	seen="$seen ${k%%:*} $got/$want"
 	[ -n "$want" ] && [ "$want" -gt 0 ] || fail "${k#*:}: no number in the ground truth"
 	expect "${k%%:*}" "$got" "$want"
 done
@@ -53,7 +54,7 @@ for k in freed_before_tracing failed; do
 done
 got=$(alloc_proc "$f" peak_bytes)
 want=$(truth "$t" peak_bytes)
-echo "@@ ALLOC peak_bytes kaos-trace $got truth $want"
+echo "@@ ALLOC kaos-trace/truth:$seen peak_bytes $got/$want"
 [ -n "$got" ] && [ "${want:-0}" -gt 0 ] || fail "no peak_bytes"
 awk -v g="$got" -v w="$want" 'BEGIN {d = g - w; if (d < 0) d = -d; exit !(100 * d <= w)}' ||
 	fail "peak_bytes: kaos-trace $got, truth $want: more than 1 % apart"
