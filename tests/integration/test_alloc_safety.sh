@@ -40,10 +40,10 @@ BP=$!
 KT_PIDS+=("$BP")
 # found and attached when an interval's heap lists it; then it allocates
 for _ in $(seq 1 400); do
-	grep -q "\"alloc_heap\":\[[^]]*\"pid\":$BP[,}]" "$TMP/b.json" 2>/dev/null && break
+	grep -q "\"alloc_heap\":\[[^]]*\"pid\":${BP}[,}]" "$TMP/b.json" 2>/dev/null && break
 	sleep 0.05
 done
-grep -q "\"alloc_heap\":\[[^]]*\"pid\":$BP[,}]" "$TMP/b.json" || fail "-b: the process started after kaos-trace was not attached"
+grep -q "\"alloc_heap\":\[[^]]*\"pid\":${BP}[,}]" "$TMP/b.json" || fail "-b: the process started after kaos-trace was not attached"
 touch "$TMP/go"
 wait "$BP" || fail "-b: kt_alloc_workload failed"
 stop_tracer
