@@ -706,6 +706,29 @@ int kt_alloc_json_interval(struct kt_json *w, void *alloc)
 	return kt_json_error(w);
 }
 
+size_t kt_alloc_live_procs(struct kt_alloc *a, struct kt_alloc_live *out, size_t max)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+	uint32_t key, next, *prev = NULL;
+	size_t n = 0;
+
+	while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_proc v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		out[n++] = (struct kt_alloc_live){.pid = key,
+						  .cur_bytes = v.cur_bytes,
+						  .peak_bytes = v.peak_bytes,
+						  .allocs = v.allocs,
+						  .frees = v.frees,
+						  .bytes_allocated = v.bytes_allocated};
+	}
+	return n;
+}
+
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st)
 {
 	int n = kt_alloc_collect(a);

@@ -17,6 +17,8 @@
 #include "kt_addons.h"
 #include "kt_array.h"
 #include "kt_alert.h"
+#include "kt_alloc.h"
+#include "kt_alloc_abi.h"
 #include "kt_config.h"
 #include "kt_engine.h"
 #include "kt_features.h"
@@ -365,7 +367,8 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 	const struct kt_offcpu_thread *othr = NULL;
 	struct kt_offcpu_stats ost;
 	struct kt_snapshot snap;
-	size_t len = 0;
+	struct kt_alloc_live *heap = NULL;
+	size_t len = 0, nheap = 0;
 	int nothr = 0, e;
 	FILE *f;
 
@@ -377,6 +380,12 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 		if ((nothr = kt_offcpu_threads(d->e.offcpu, &othr)) < 0)
 			return -1;
 		kt_offcpu_get_stats(d->e.offcpu, &ost);
+	}
+	if (d->e.alloc) {
+		kt_alloc_tick(d->e.alloc, &d->e.s.agg); /* -b processes seen since the tick */
+		if (!(heap = calloc(KT_ALLOC_MAX_PIDS, sizeof(*heap))))
+			return -1;
+		nheap = kt_alloc_live_procs(d->e.alloc, heap, KT_ALLOC_MAX_PIDS);
 	}
 	retire_rings(d, snap.now_ns); /* rings seen since the tick */
 	struct kt_prom_src src = {.agg = snap.agg,
@@ -392,11 +401,15 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 				  .offcpu_threads = othr,
 				  .noffcpu_threads = (size_t)nothr,
 				  .offcpu_stats = d->e.offcpu ? &ost : NULL,
-				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns};
+				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns,
+				  .alloc_procs = heap,
+				  .nalloc_procs = nheap};
 
-	if (!(f = open_memstream(&r->body, &len)))
+	f = open_memstream(&r->body, &len);
+	e = f ? kt_prom_write(f, &src, om) : -ENOMEM;
+	free(heap);
+	if (!f)
 		return -1;
-	e = kt_prom_write(f, &src, om);
 	if (fclose(f) || e) {
 		free(r->body);
 		r->body = NULL;

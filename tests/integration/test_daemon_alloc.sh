@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The daemon with --alloc, real BPF: it follows tests/progs/kt_alloc_workload
+# by path and attaches to it before its first allocation (the program waits
+# for a file); /metrics then has, per traced process (pid and process labels),
+# kaos_alloc_heap_bytes and kaos_alloc_peak_bytes (gauges),
+# kaos_alloc_allocs_total, kaos_alloc_frees_total and
+# kaos_alloc_allocated_bytes_total (counters), which after the program's run
+# agree with its own ground truth (attached before the first allocation:
+# every call of the program seen); the families pass promtool; SIGTERM exits 0.
+set -euo pipefail
+. "$(dirname "$0")/daemon_lib.sh"
+AW=$B/tests/progs/kt_alloc_workload
+need "$KT" "$AW"
+command -v curl >/dev/null || fail "curl is missing (make deps)"
+command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
+
+start_daemon alloc --watch "$AW" --alloc --listen 127.0.0.1:0
+[ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
+scrape >"$TMP/m0.txt" || fail "scrape 0 failed"
+if grep -q '^kaos_alloc_heap_bytes{' "$TMP/m0.txt"; then fail "heap series before any process"; fi
+
+rm -f "$TMP/go"
+"$AW" --wait-file "$TMP/go" --truth "$TMP/truth.json" >"$TMP/aw.out" &
+AP=$!
+KT_PIDS+=("$AP")
+# attached when /metrics lists it (the probes go in before its first allocation)
+for _ in $(seq 1 400); do
+	scrape >"$TMP/m1.txt" || fail "scrape 1 failed"
+	grep -q "^kaos_alloc_heap_bytes{pid=\"$AP\",process=\"kt_alloc_worklo\"} " "$TMP/m1.txt" && break
+	kill -0 "$DPID" || fail "the daemon died"
+	sleep 0.05
+done
+grep -q "^kaos_alloc_heap_bytes{pid=\"$AP\"," "$TMP/m1.txt" || fail "no heap series of the workload: $(grep alloc "$TMP/m1.txt")"
+touch "$TMP/go"
+wait "$AP" || fail "kt_alloc_workload failed"
+scrape >"$TMP/m2.txt" || fail "scrape 2 failed"
+python3 - "$TMP/m2.txt" "$TMP/truth.json" "$AP" <<'PY' || fail "/metrics disagrees with the program's truth"
+import json, re, sys
+t = json.load(open(sys.argv[2]))
+pid = sys.argv[3]
+v = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'^(kaos_alloc_\w+)\{pid="(\d+)",process="[^"]*"\} (\d+)$', line)
+    if m and m.group(2) == pid:
+        v[m.group(1)] = int(m.group(3))
+print("metrics %s; truth allocs %d frees %d bytes %d peak %d leaked %d" % (
+    v, t["allocs"], t["frees"], t["bytes_allocated"], t["peak_bytes"], t["leaked_bytes"]))
+assert v["kaos_alloc_allocs_total"] == t["allocs"], v
+assert v["kaos_alloc_allocated_bytes_total"] == t["bytes_allocated"], v
+assert v["kaos_alloc_peak_bytes"] == t["peak_bytes"], v
+# frees: free() calls and realloc's releases; what is left is the leak set
+assert v["kaos_alloc_frees_total"] >= t["frees"], v
+assert v["kaos_alloc_heap_bytes"] == t["leaked_bytes"], v
+PY
+promtool check metrics <"$TMP/m2.txt" >"$TMP/promtool.txt" 2>&1 ||
+	fail "promtool check metrics: $(cat "$TMP/promtool.txt")"
+stop_daemon
+echo "PASS: daemon --alloc: per-process heap, peak, allocation and free counters in /metrics agree with the program, promtool ok, SIGTERM exit 0"
