@@ -6,7 +6,10 @@
 # kaos_alloc_allocs_total, kaos_alloc_frees_total and
 # kaos_alloc_allocated_bytes_total (counters), which after the program's run
 # agree with its own ground truth (attached before the first allocation:
-# every call of the program seen); the families pass promtool; SIGTERM exits 0.
+# every call of the program seen); the families pass promtool; the --json-dir
+# interval reports have the heap then ("alloc_heap", as the one-shot's -i
+# lines): one written after the program's exit has its final figures;
+# SIGTERM exits 0.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 AW=$B/tests/progs/kt_alloc_workload
@@ -14,7 +17,8 @@ need "$KT" "$AW"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
 
-start_daemon alloc --watch "$AW" --alloc --listen 127.0.0.1:0
+mkdir -p "$TMP/json"
+start_daemon alloc --watch "$AW" --alloc --listen 127.0.0.1:0 --json-dir "$TMP/json" --json-interval 1s
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 scrape >"$TMP/m0.txt" || fail "scrape 0 failed"
 if grep -q '^kaos_alloc_heap_bytes{' "$TMP/m0.txt"; then fail "heap series before any process"; fi
@@ -54,5 +58,29 @@ assert v["kaos_alloc_heap_bytes"] == t["leaked_bytes"], v
 PY
 promtool check metrics <"$TMP/m2.txt" >"$TMP/promtool.txt" 2>&1 ||
 	fail "promtool check metrics: $(cat "$TMP/promtool.txt")"
+# a report written after the exit holds the program's final heap (leaks, peak, calls)
+final_heap() {
+	python3 - "$TMP/truth.json" "$TMP"/json/*.json <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+for path in sys.argv[2:]:
+    try:
+        r = json.load(open(path))
+    except (OSError, ValueError):
+        continue
+    for h in r.get("alloc_heap", []):
+        if h["pid"] == t["pid"] and (h["bytes"], h["peak_bytes"], h["allocs"]) == (
+                t["leaked_bytes"], t["peak_bytes"], t["allocs"]):
+            print("json-dir %s: alloc_heap %s" % (path.rsplit("/", 1)[-1], h))
+            sys.exit(0)
+sys.exit(1)
+PY
+}
+for _ in $(seq 1 200); do
+	final_heap && break
+	kill -0 "$DPID" || fail "the daemon died"
+	sleep 0.1
+done
+final_heap || fail "no --json-dir report with the program's final heap: $(grep -ho '"alloc_heap":[^]]*]' "$TMP"/json/*.json | tail -2)"
 stop_daemon
-echo "PASS: daemon --alloc: per-process heap, peak, allocation and free counters in /metrics agree with the program, promtool ok, SIGTERM exit 0"
+echo "PASS: daemon --alloc: per-process heap, peak, allocation and free counters in /metrics agree with the program, promtool ok, alloc_heap in --json-dir, SIGTERM exit 0"

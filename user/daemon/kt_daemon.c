@@ -1039,6 +1039,10 @@ static void write_json(struct daemon *d)
 	int err;
 
 	kt_engine_snapshot(&d->e, &snap);
+	if (d->e.alloc) { /* the heap now, as the one-shot's intervals (alloc_heap) */
+		snap.tot.json_extra = kt_alloc_json_interval;
+		snap.tot.json_extra_ctx = d->e.alloc;
+	}
 	err = kt_jsondir_write(d->cfg.json_dir, d->cfg.json_keep, snap.agg, &snap.tot, path,
 			       sizeof(path));
 	if (err)
