@@ -9,7 +9,10 @@
 # every call of the program seen); the families pass promtool; the --json-dir
 # interval reports have the heap then ("alloc_heap", as the one-shot's -i
 # lines): one written after the program's exit has its final figures;
-# SIGTERM exits 0.
+# the folded files (--folded-dir) have [alloc] towers (bytes allocated in
+# each file's interval: summed over the files, the program's bytes) and a
+# [leak] tower (bytes outstanding at the file's end: in the last file, the
+# leak set under phase_leaks); SIGTERM exits 0.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 AW=$B/tests/progs/kt_alloc_workload
@@ -17,8 +20,9 @@ need "$KT" "$AW"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
 
-mkdir -p "$TMP/json"
-start_daemon alloc --watch "$AW" --alloc --listen 127.0.0.1:0 --json-dir "$TMP/json" --json-interval 1s
+mkdir -p "$TMP/json" "$TMP/folded"
+start_daemon alloc --watch "$AW" --alloc --listen 127.0.0.1:0 --json-dir "$TMP/json" --json-interval 1s \
+	--folded-dir "$TMP/folded" --folded-interval 1s
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 scrape >"$TMP/m0.txt" || fail "scrape 0 failed"
 if grep -q '^kaos_alloc_heap_bytes{' "$TMP/m0.txt"; then fail "heap series before any process"; fi
@@ -83,4 +87,23 @@ for _ in $(seq 1 200); do
 done
 final_heap || fail "no --json-dir report with the program's final heap: $(grep -ho '"alloc_heap":[^]]*]' "$TMP"/json/*.json | tail -2)"
 stop_daemon
-echo "PASS: daemon --alloc: per-process heap, peak, allocation and free counters in /metrics agree with the program, promtool ok, alloc_heap in --json-dir, SIGTERM exit 0"
+python3 - "$TMP/truth.json" "$TMP"/folded/*.folded <<'PY' || fail "the folded files' [alloc] and [leak] towers disagree with the program"
+import json, sys
+t = json.load(open(sys.argv[1]))
+files = sorted(sys.argv[2:])
+def tower(path, name):
+    out = []
+    for line in open(path):
+        stack, _, w = line.rstrip("\n").rpartition(" ")
+        if stack.startswith("[%s];" % name):
+            out.append((stack, int(w)))
+    return out
+alloc = sum(w for f in files for _, w in tower(f, "alloc"))
+leak = [(s, w) for s, w in tower(files[-1], "leak")]
+in_phase = sum(w for s, w in leak if ";main;phase_leaks;aw_leak_site_" in s)
+print("folded: %d files, [alloc] %d bytes (truth %d), last [leak] %d bytes under phase_leaks (truth %d)" % (
+    len(files), alloc, t["bytes_allocated"], in_phase, t["leaked_bytes"]))
+assert alloc == t["bytes_allocated"]
+assert in_phase == t["leaked_bytes"], leak
+PY
+echo "PASS: daemon --alloc: per-process heap, peak, allocation and free counters in /metrics agree with the program, promtool ok, alloc_heap in --json-dir, [alloc] and [leak] folded towers, SIGTERM exit 0"

@@ -970,6 +970,8 @@ static void rotate_folded(struct daemon *d)
 		return;
 	if (d->e.offcpu && kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded) < 0)
 		kt_log(KT_LOG_WARN, "folded", "off-cpu stacks: out of memory, some left out");
+	if (d->e.alloc && (n = kt_alloc_fold_since(d->e.alloc, d->e.s.folded)) < 0)
+		kt_log(KT_LOG_WARN, "folded", "alloc stacks: %s, some left out", strerror(-n));
 	if (d->e.prof && (n = kt_profile_fold_since(d->e.prof, d->e.s.folded)) < 0)
 		kt_log(KT_LOG_WARN, "folded", "cpu profile: %s, some samples left out",
 		       strerror(-n));
@@ -1137,8 +1139,8 @@ static int daemon_run(struct daemon *d)
 	kt_engine_stop(&d->e);			   /* detach, then drain */
 	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
 		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
-	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
-		rotate_folded(d);
+	if (d->cfg.folded_dir[0] && d->e.s.folded && (kt_folded_size(d->e.s.folded) || d->e.alloc))
+		rotate_folded(d); /* --alloc: its towers are folded there */
 	if (d->cfg.json_dir[0])
 		write_json(d);		     /* the last interval */
 	d->tl.finishing = true;		     /* the final write holds every moment */
