@@ -66,6 +66,7 @@ struct alloc_pid {
 	bool failed;  /* could not be attached: not retried */
 	bool symbols; /* maps read after its first allocation (its libraries are mapped) */
 	struct kt_sym_program program;
+	char comm[16]; /* read with its maps: the process may be gone at the report */
 };
 
 struct resolve_try {
@@ -380,6 +381,7 @@ static void capture_first(struct kt_alloc *a)
 			continue;
 		p->symbols = true;
 		kt_sym_add_pid(a->sym, p->pid);
+		kt_proc_comm(p->pid, p->comm, sizeof(p->comm));
 	}
 }
 
@@ -462,6 +464,22 @@ static size_t read_stack(struct kt_alloc *a, int32_t id, uint64_t *stack)
 	return nf;
 }
 
+/*
+ * Its name read at its first allocation (the pid may be reused by the
+ * report), else now.
+ */
+static void proc_comm(const struct kt_alloc *a, pid_t pid, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->npids; i++)
+		if (a->pids[i].pid == pid && a->pids[i].comm[0]) {
+			snprintf(buf, n, "%s", a->pids[i].comm);
+			return;
+		}
+	if (kt_proc_comm(pid, buf, n))
+		buf[0] = '\0';
+}
+
 static int collect_procs(struct kt_alloc *a)
 {
 	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
@@ -490,6 +508,7 @@ static int collect_procs(struct kt_alloc *a)
 		r->free_calls = v.free_calls;
 		r->exec_blocks = v.exec_blocks;
 		r->exec_bytes = v.exec_bytes;
+		proc_comm(a, (pid_t)key, r->comm, sizeof(r->comm));
 	}
 	return 0;
 }

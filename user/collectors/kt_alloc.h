@@ -63,6 +63,7 @@ struct kt_alloc_proc_rec {
 	uint64_t free_calls; /* free() calls (frees: blocks released, by realloc too) */
 	uint64_t exec_blocks, exec_bytes;     /* outstanding at an exec: released with the image */
 	uint64_t leaked_blocks, leaked_bytes; /* outstanding at the end (tracked blocks) */
+	char comm[16];			      /* "" if unknown */
 };
 
 /* One allocating user stack of one process. */

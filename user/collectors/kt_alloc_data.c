@@ -414,6 +414,8 @@ static void json_proc(struct kt_json *w, const struct kt_alloc_proc_rec *p,
 		      const struct kt_alloc_stats *st)
 {
 	kt_json_kv_u64(w, "pid", p->tgid);
+	if (p->comm[0]) /* kaos-trace diff matches sites by comm + stack */
+		kt_json_kv_string(w, "comm", p->comm);
 	kt_json_kv_u64(w, "allocs", p->allocs);
 	kt_json_kv_u64(w, "frees", p->frees);
 	kt_json_kv_u64(w, "bytes_allocated", p->bytes_allocated);

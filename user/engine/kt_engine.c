@@ -395,6 +395,13 @@ static int load_session(struct kt_engine *e, char *err, size_t errlen)
 		.pmu_nr = (uint32_t)e->pmu.n,
 		.pmu_ncpus = (uint32_t)e->pmu.ncpus,
 		.scope = kt_targets_need_scope(&e->targets),
+		/*
+		 * 32 ops a trap where no per-op stack, counter or kernel time is
+		 * needed; not with a process scope (-b PROGRAM), which counts the
+		 * hits it ignores per op
+		 */
+		.batch = !o->stacks && !o->want_ts && !o->weight_latency && !o->pmu &&
+			 !kt_targets_need_scope(&e->targets) && !getenv("KAOS_TRACE_NO_BATCH"),
 	};
 	int pe;
 

@@ -87,6 +87,15 @@ uint64_t kt_prom_rings_folded(const struct kt_prom_rings *pr);	/* ring instances
 uint64_t kt_prom_rings_retired(const struct kt_prom_rings *pr); /* ring instances retired */
 int kt_prom_rings_admitted(const struct kt_prom_rings *pr);	/* with their own series now */
 
+/* The daemon's pprof push ([pprof] push_url), per profile kind. */
+#define KT_PROM_PUSH_KINDS 3
+struct kt_prom_push {
+	const char *kind[KT_PROM_PUSH_KINDS];
+	uint64_t sent[KT_PROM_PUSH_KINDS];    /* profiles accepted (2xx) */
+	uint64_t failed[KT_PROM_PUSH_KINDS];  /* attempts that failed */
+	uint64_t dropped[KT_PROM_PUSH_KINDS]; /* profiles given up (retries spent, queue full) */
+};
+
 struct kt_prom_src {
 	const struct kt_agg *agg;
 	const struct kt_prom_rings *rings;  /* NULL: every ring its own series set */
@@ -105,6 +114,7 @@ struct kt_prom_src {
 	/* heap of the traced processes (kaos-trace daemon --alloc); NULL: no such families */
 	const struct kt_alloc_live *alloc_procs;
 	size_t nalloc_procs;
+	const struct kt_prom_push *push; /* NULL: no push families */
 };
 
 /* Writes the whole exposition. 0 or -EIO. */
