@@ -67,6 +67,16 @@ struct alloc_pid {
 	bool symbols; /* maps read after its first allocation (its libraries are mapped) */
 	struct kt_sym_program program;
 	char comm[16]; /* read with its maps: the process may be gone at the report */
+	struct bpf_link *links[2 * KT_ALLOC_NFUNCS]; /* returns first, then entries */
+	size_t nlinks;
+	struct kt_alloc_target target; /* kept to re-attach (--budget duty cycle) */
+	/* --budget duty cycle (CLOCK_MONOTONIC ns) */
+	double duty;			   /* fraction of each cycle attached (1: always) */
+	uint64_t cycle_start, attached_at; /* attached_at: 0 while detached */
+	uint64_t attached_ns;		   /* in total, for the report */
+	uint64_t t0, t_end;		   /* first attached, detached for good (0: not yet) */
+	uint64_t window_allocs;		   /* allocs when this attached window began */
+	bool sampled;			   /* ever detached by the budget */
 };
 
 struct resolve_try {
@@ -79,8 +89,6 @@ struct kt_alloc {
 	struct kt_alloc_opts o;
 	struct kt_sym *sym;
 	const struct kt_agg *agg; /* the rings charged at the end (borrowed) */
-	struct bpf_link **links;
-	size_t nlinks, caplinks;
 	struct alloc_pid *pids;
 	size_t npids, cappids;
 	struct resolve_try *tries; /* pids whose allocator was not found yet */
@@ -294,15 +302,17 @@ static bool first_at(const struct kt_alloc_target *t, int i)
 	return t->off[i] != 0;
 }
 
-static int attach_one(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target *t, int i,
-		      bool ret, char *err, size_t n)
+static int attach_one(struct kt_alloc *a, struct alloc_pid *ap, int i, bool ret, char *err,
+		      size_t n)
 {
 	struct bpf_program *p = ret ? a->skel->progs.kaos_alloc_return : entry_prog(a, i);
+	const struct kt_alloc_target *t = &ap->target;
+	pid_t pid = ap->pid;
 	struct bpf_link *l;
 	int e;
 
-	if (kt_array_reserve(a->links, a->caplinks, a->nlinks + 1))
-		return -ENOMEM;
+	if (ap->nlinks >= 2 * KT_ALLOC_NFUNCS)
+		return -ENOSPC;
 	l = bpf_program__attach_uprobe(p, ret, pid, t->path, t->off[i]);
 	if (!l) {
 		e = -errno;
@@ -310,8 +320,32 @@ static int attach_one(struct kt_alloc *a, pid_t pid, const struct kt_alloc_targe
 			 entry_names[i], t->path, strerror(-e));
 		return e;
 	}
-	a->links[a->nlinks++] = l;
+	ap->links[ap->nlinks++] = l;
 	return 0;
+}
+
+/* Entries first: a call whose entry was seen keeps its return probe to the last. */
+static void detach_pid(struct alloc_pid *ap)
+{
+	while (ap->nlinks)
+		bpf_link__destroy(ap->links[--ap->nlinks]);
+}
+
+/* Returns first: a call whose entry is seen is then always seen returning. */
+static int attach_pid(struct kt_alloc *a, struct alloc_pid *ap, char *err, size_t n)
+{
+	const struct kt_alloc_target *t = &ap->target;
+	int e = 0;
+
+	for (int i = 0; !e && i < KT_ALLOC_NFUNCS; i++)
+		if (i != E_FREE && first_at(t, i))
+			e = attach_one(a, ap, i, true, err, n);
+	for (int i = 0; !e && i < KT_ALLOC_NFUNCS; i++)
+		if (first_at(t, i))
+			e = attach_one(a, ap, i, false, err, n);
+	if (e)
+		detach_pid(ap);
+	return e;
 }
 
 static struct alloc_pid *pid_find(struct kt_alloc *a, pid_t pid)
@@ -335,6 +369,7 @@ int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target 
 {
 	struct kt_alloc_proc zero = {0};
 	uint32_t key = (uint32_t)pid;
+	struct alloc_pid *ap;
 	int e = 0;
 
 	if (pid <= 0 || a->collected)
@@ -343,23 +378,20 @@ int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target 
 		return 0;
 	if (kt_array_reserve(a->pids, a->cappids, a->npids + 1))
 		return -ENOMEM;
-	a->pids[a->npids++] = (struct alloc_pid){.pid = pid};
+	ap = &a->pids[a->npids++];
+	*ap = (struct alloc_pid){.pid = pid, .target = *t, .duty = 1.0};
 	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.alloc_procs), &key, &zero, BPF_NOEXIST)) {
 		e = -errno;
 		snprintf(err, n, "--alloc: pid %d: cannot trace more processes (%d at most)",
 			 (int)pid, KT_ALLOC_MAX_PIDS);
-		a->pids[a->npids - 1].failed = true;
+		ap->failed = true;
 		return e;
 	}
-	/* returns first: a call whose entry is seen is then always seen returning */
-	for (int i = 0; !e && i < KT_ALLOC_NFUNCS; i++)
-		if (i != E_FREE && first_at(t, i))
-			e = attach_one(a, pid, t, i, true, err, n);
-	for (int i = 0; !e && i < KT_ALLOC_NFUNCS; i++)
-		if (first_at(t, i))
-			e = attach_one(a, pid, t, i, false, err, n);
+	e = attach_pid(a, ap, err, n);
 	if (e)
-		a->pids[a->npids - 1].failed = true;
+		ap->failed = true;
+	else
+		ap->t0 = ap->cycle_start = ap->attached_at = kt_now_ns(CLOCK_MONOTONIC);
 	return e;
 }
 
@@ -426,6 +458,63 @@ bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid)
 	return p && p->symbols;
 }
 
+static uint64_t pid_allocs(struct kt_alloc *a, pid_t pid)
+{
+	uint32_t key = (uint32_t)pid;
+	struct kt_alloc_proc v;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.alloc_procs), &key, &v))
+		return 0;
+	return v.allocs;
+}
+
+/* End of an attached window: the duty for the next cycles, from this window's rate. */
+static void window_end(struct kt_alloc *a, struct alloc_pid *ap, uint64_t now)
+{
+	uint64_t allocs = pid_allocs(a, ap->pid), win = now - ap->attached_at;
+
+	ap->duty = kt_alloc_duty(allocs - ap->window_allocs, win, a->cost_ns, a->o.budget_pct);
+	ap->attached_ns += win;
+	if (ap->duty >= 1.0) { /* under the budget: stay attached, a new cycle */
+		ap->cycle_start = ap->attached_at = now;
+		ap->window_allocs = allocs;
+		return;
+	}
+	detach_pid(ap);
+	ap->attached_at = 0;
+	ap->sampled = true;
+	/* the detached rest of a cycle in which this window was the attached part */
+	ap->cycle_start = now - (uint64_t)(ap->duty * (double)KT_ALLOC_DUTY_CYCLE_NS);
+}
+
+/*
+ * --budget: attached duty x each cycle, detached for the rest. A process
+ * that cannot be attached again (gone) stays detached.
+ */
+static void duty_step(struct kt_alloc *a, struct alloc_pid *ap, uint64_t now)
+{
+	uint64_t in_cycle = now - ap->cycle_start;
+	char err[256];
+
+	if (ap->failed || !ap->target.path[0] || !ap->t0)
+		return;
+	if (ap->attached_at) {
+		if (in_cycle >= (ap->duty < 1.0
+					 ? (uint64_t)(ap->duty * (double)KT_ALLOC_DUTY_CYCLE_NS)
+					 : KT_ALLOC_DUTY_CHECK_NS))
+			window_end(a, ap, now);
+		return;
+	}
+	if (in_cycle < KT_ALLOC_DUTY_CYCLE_NS)
+		return;
+	if (attach_pid(a, ap, err, sizeof(err))) {
+		ap->target.path[0] = '\0';
+		return;
+	}
+	ap->cycle_start = ap->attached_at = now;
+	ap->window_allocs = pid_allocs(a, ap->pid);
+}
+
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 {
 	uint64_t now;
@@ -435,6 +524,9 @@ void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 	follow_procs(a, agg);
 	capture_first(a);
 	now = kt_now_ns(CLOCK_MONOTONIC);
+	if (a->o.budget_pct > 0 && a->cost_ns > 0)
+		for (size_t i = 0; i < a->npids; i++)
+			duty_step(a, &a->pids[i], now);
 	if (now - a->last_refresh < REFRESH_NS)
 		return;
 	a->last_refresh = now;
@@ -615,8 +707,18 @@ static int collect_rings(struct kt_alloc *a)
  */
 static void detach_all(struct kt_alloc *a)
 {
-	while (a->nlinks)
-		bpf_link__destroy(a->links[--a->nlinks]);
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
+
+	for (size_t i = 0; i < a->npids; i++) {
+		struct alloc_pid *ap = &a->pids[i];
+
+		if (ap->attached_at)
+			ap->attached_ns += now - ap->attached_at;
+		ap->attached_at = 0;
+		if (!ap->t_end)
+			ap->t_end = now;
+		detach_pid(ap);
+	}
 }
 
 int kt_alloc_collect(struct kt_alloc *a)
@@ -653,6 +755,29 @@ void kt_alloc_set_start(struct kt_alloc *a, uint64_t t_start_ns)
 		a->t_start_ns = t_start_ns;
 }
 
+/* The least attached of the duty-cycled processes: what the report's fraction means. */
+static void sampled_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
+{
+	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
+
+	st->attached_fraction = 1.0;
+	for (size_t i = 0; i < a->npids; i++) {
+		const struct alloc_pid *ap = &a->pids[i];
+		uint64_t end = ap->t_end ? ap->t_end : now;
+		uint64_t on = ap->attached_ns + (ap->attached_at ? now - ap->attached_at : 0);
+		double f;
+
+		if (!ap->sampled || end <= ap->t0)
+			continue;
+		st->sampled = true;
+		f = (double)on / (double)(end - ap->t0);
+		if (f < st->attached_fraction)
+			st->attached_fraction = f;
+	}
+	if (st->sampled)
+		st->exact = false;
+}
+
 void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 {
 	uint64_t v[KT_ALLOC_STAT_NR];
@@ -672,6 +797,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->exact = a->o.exact;
 	st->lib = kt_alloc_lib_name(a->o.lib);
 	st->cost_ns = a->cost_ns;
+	sampled_stats(a, st);
 }
 
 int kt_alloc_json(struct kt_json *w, void *alloc)
@@ -800,7 +926,6 @@ void kt_alloc_free(struct kt_alloc *a)
 	if (!a)
 		return;
 	detach_all(a);
-	free(a->links);
 	bpf_link__destroy(a->exec_link);
 	kaos_alloc_bpf__destroy(a->skel);
 	kt_alloc_data_free(&a->data);

@@ -148,12 +148,14 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f);
 /* What the report and the JSON say besides the data. */
 struct kt_alloc_stats {
 	uint64_t call_lost, block_lost, site_lost, stack_err, proc_lost, nested, thread_lost;
-	uint64_t stale;	     /* stashed calls never seen returning */
-	uint64_t t_start_ns; /* tracing started (CLOCK_MONOTONIC): peaks are relative */
-	uint64_t short_ns;   /* --alloc-short */
-	double cost_ns;	     /* measured cost of one traced allocation (0: unknown) */
-	bool exact;	     /* traced from the start (-- COMMAND) and nothing dropped */
-	const char *lib;     /* the allocator probed */
+	uint64_t stale;		  /* stashed calls never seen returning */
+	uint64_t t_start_ns;	  /* tracing started (CLOCK_MONOTONIC): peaks are relative */
+	uint64_t short_ns;	  /* --alloc-short */
+	double cost_ns;		  /* measured cost of one traced allocation (0: unknown) */
+	bool exact;		  /* traced from the start (-- COMMAND) and nothing dropped */
+	bool sampled;		  /* --budget duty-cycled the probes: the counts are a sample */
+	double attached_fraction; /* of the tracing time the probes were attached (1: always) */
+	const char *lib;	  /* the allocator probed */
 };
 
 /* Any drop: the figures are lower bounds. */
@@ -206,7 +208,21 @@ struct kt_alloc_opts {
 	uint64_t short_ns; /* 0: KT_ALLOC_SHORT_NS_DEFAULT */
 	bool exact;	   /* every process traced from its start (-- COMMAND alone) */
 	bool no_cost;	   /* do not measure the cost per allocation (kt_alloc_measure_cost) */
+	double budget_pct; /* --budget: above it, duty-cycle the probes (0: always attached) */
 };
+
+/* --budget duty cycle: attached a fraction of each cycle, never less than the floor. */
+#define KT_ALLOC_DUTY_CYCLE_NS 1000000000ull
+#define KT_ALLOC_DUTY_FLOOR    0.01
+/* Under the budget, the rate is checked this often: a burst is cut short. */
+#define KT_ALLOC_DUTY_CHECK_NS 100000000ull
+
+/*
+ * The fraction of time to stay attached so that allocs (counted over
+ * attached_ns, while attached) at cost_ns each cost at most budget_pct of the
+ * process's wall time: 1 under the budget, never below KT_ALLOC_DUTY_FLOOR.
+ */
+double kt_alloc_duty(uint64_t allocs, uint64_t attached_ns, double cost_ns, double budget_pct);
 
 /*
  * The session's event hook (kt_session_add_hook, ctx: the kt_alloc): notes

@@ -127,3 +127,15 @@ out:
 	kaos_alloc_bpf__destroy(skel);
 	return traced > plain ? (double)(traced - plain) : 0.0;
 }
+
+double kt_alloc_duty(uint64_t allocs, uint64_t attached_ns, double cost_ns, double budget_pct)
+{
+	double frac, duty;
+
+	if (!allocs || !attached_ns || !(cost_ns > 0) || !(budget_pct > 0))
+		return 1.0;
+	/* the share of the process's wall time the probes take while attached */
+	frac = (double)allocs * cost_ns / (double)attached_ns;
+	duty = budget_pct / 100.0 / frac;
+	return duty >= 1.0 ? 1.0 : duty < KT_ALLOC_DUTY_FLOOR ? KT_ALLOC_DUTY_FLOOR : duty;
+}

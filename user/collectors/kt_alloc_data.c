@@ -384,6 +384,13 @@ int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_sta
 	if (st->cost_ns > 0)
 		fprintf(out, "  cost to the process: ~%.0f us per allocation (measured here)\n",
 			st->cost_ns / 1000.0);
+	if (st->sampled)
+		fprintf(out,
+			"  SAMPLED (--budget): probes attached %.0f%% of the time "
+			"(attached_fraction "
+			"%.3f); counts are a sample, outstanding/leaks are upper bounds (blocks "
+			"freed while detached still look outstanding)\n",
+			st->attached_fraction * 100.0, st->attached_fraction);
 	for (int by = BY_CALLS; by <= BY_LEAK; by++)
 		if (print_top(d, (enum site_order)by, out, top, sym, ctx))
 			return -ENOMEM;
@@ -483,6 +490,8 @@ static void json_flags(struct kt_json *w, const struct kt_alloc_stats *st)
 	kt_json_kv_string(w, "allocator", st->lib ? st->lib : "glibc");
 	kt_json_kv_bool(w, "exact", st->exact && !kt_alloc_stats_dropped(st));
 	kt_json_kv_bool(w, "dropped", kt_alloc_stats_dropped(st));
+	kt_json_kv_bool(w, "sampled", st->sampled);
+	kt_json_kv_double(w, "attached_fraction", st->sampled ? st->attached_fraction : 1.0);
 }
 
 int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,

@@ -556,7 +556,8 @@ static int open_alloc(struct kt_engine *e, char *err, size_t errlen)
 	struct kt_alloc_opts ao = {.short_ns = e->o.alloc_short_ns,
 				   .exact = e->o.cmd && !e->o.npids && !e->o.npaths,
 				   .no_cost =
-					   e->o.no_calibrate}; /* the cost is measured by probing */
+					   e->o.no_calibrate, /* the cost is measured by probing */
+				   .budget_pct = e->o.budget_pct};
 	struct kt_alloc_target t;
 
 	if (e->o.alloc_lib)
