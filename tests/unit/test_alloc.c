@@ -9,6 +9,7 @@
  */
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -246,9 +247,10 @@ static void test_json_proc(void **state)
 	kt_json_object_end(&w);
 	s = kt_json_buf(&w, NULL);
 	assert_non_null(strstr(s, "{\"alloc\":{\"allocator\":\"jemalloc\",\"exact\":true,"
-				  "\"dropped\":false,\"pid\":7,\"allocs\":102,"));
+				  "\"dropped\":false,\"sampled\":false,\"attached_fraction\":1,"
+				  "\"pid\":7,\"allocs\":102,"));
 	assert_null(strstr(s, "\"rings\"")); /* the rings are the top-level object's */
-	st.stale = 1; /* a call never seen returning: lower bounds */
+	st.stale = 1;			     /* a call never seen returning: lower bounds */
 	assert_true(kt_alloc_stats_dropped(&st));
 	assert_non_null(strstr(s, "\"top_leaks\":[{"));
 	kt_json_free(&w);
@@ -269,6 +271,24 @@ static void test_lib_names(void **state)
 	assert_int_equal(kt_alloc_lib_parse(NULL, &lib), -EINVAL);
 }
 
+/* --budget: the attached share fits the budget, never above 1 or below the floor. */
+static void test_duty(void **state)
+{
+	(void)state;
+	/* 1000 allocs/s x 10 us = 1 % of the time: exactly at a 1 % budget */
+	assert_true(kt_alloc_duty(1000, 1000000000ull, 10000.0, 1.0) == 1.0);
+	/* 100000 allocs/s x 10 us = 100 %: attached 1 % keeps it to 1 % */
+	assert_true(fabs(kt_alloc_duty(100000, 1000000000ull, 10000.0, 1.0) - 0.01) < 1e-9);
+	/* 20000 allocs/s x 10 us = 20 %: 5 % of the time */
+	assert_true(fabs(kt_alloc_duty(20000, 1000000000ull, 10000.0, 1.0) - 0.05) < 1e-9);
+	/* far over: the floor */
+	assert_true(kt_alloc_duty(1000000, 1000000000ull, 10000.0, 1.0) == KT_ALLOC_DUTY_FLOOR);
+	/* unknown cost, no budget or no window: always attached */
+	assert_true(kt_alloc_duty(100000, 1000000000ull, 0.0, 1.0) == 1.0);
+	assert_true(kt_alloc_duty(100000, 1000000000ull, 10000.0, 0.0) == 1.0);
+	assert_true(kt_alloc_duty(100000, 0, 10000.0, 1.0) == 1.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_lib_names),
 		cmocka_unit_test(test_json_proc),
+		cmocka_unit_test(test_duty),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
