@@ -512,7 +512,7 @@ static int collect_procs(struct kt_alloc *a)
 	return 0;
 }
 
-static int collect_sites(struct kt_alloc *a, uint64_t *stack)
+static int collect_sites(struct kt_alloc *a, struct kt_alloc_data *d, uint64_t *stack)
 {
 	int fd = bpf_map__fd(a->skel->maps.alloc_sites);
 	struct kt_alloc_site_key key, next, *prev = NULL;
@@ -525,7 +525,7 @@ static int collect_sites(struct kt_alloc *a, uint64_t *stack)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue;
-		s = kt_alloc_data_site(&a->data, key.tgid, key.stack_id, stack,
+		s = kt_alloc_data_site(d, key.tgid, key.stack_id, stack,
 				       read_stack(a, key.stack_id, stack));
 		if (!s)
 			return -ENOMEM;
@@ -536,7 +536,7 @@ static int collect_sites(struct kt_alloc *a, uint64_t *stack)
 }
 
 /* Every block still outstanding: a leak candidate of its site. */
-static int collect_leaks(struct kt_alloc *a, uint64_t *stack)
+static int collect_leaks(struct kt_alloc *a, struct kt_alloc_data *d, uint64_t *stack)
 {
 	int fd = bpf_map__fd(a->skel->maps.alloc_blocks);
 	struct kt_alloc_block_key key, next, *prev = NULL;
@@ -549,7 +549,7 @@ static int collect_leaks(struct kt_alloc *a, uint64_t *stack)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &b))
 			continue;
-		e = kt_alloc_data_add_leak(&a->data, key.tgid, b.stack_id, stack,
+		e = kt_alloc_data_add_leak(d, key.tgid, b.stack_id, stack,
 					   read_stack(a, b.stack_id, stack), b.size);
 		if (e)
 			return e;
@@ -634,8 +634,9 @@ int kt_alloc_collect(struct kt_alloc *a)
 		if (!a->pids[i].failed)
 			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
 					      &a->pids[i].program);
-	if ((e = collect_procs(a)) || (e = collect_sites(a, stack)) ||
-	    (e = collect_leaks(a, stack)) || (e = collect_threads(a)) || (e = collect_rings(a)))
+	if ((e = collect_procs(a)) || (e = collect_sites(a, &a->data, stack)) ||
+	    (e = collect_leaks(a, &a->data, stack)) || (e = collect_threads(a)) ||
+	    (e = collect_rings(a)))
 		return a->collect_err = e;
 	return (int)a->data.nsites;
 }
@@ -733,6 +734,18 @@ int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_sta
 		n = kt_alloc_data_fold(&a->data, f);
 	kt_alloc_get_stats(a, st);
 	return n;
+}
+
+int kt_alloc_read_sites(struct kt_alloc *a, struct kt_alloc_data *d)
+{
+	uint64_t stack[KT_ALLOC_STACK_DEPTH];
+	int e;
+
+	if (a->collected)
+		return -ESRCH; /* detached: the sums no longer move */
+	if ((e = collect_sites(a, d, stack)) || (e = collect_leaks(a, d, stack)))
+		return e;
+	return (int)d->nsites;
 }
 
 void kt_alloc_free(struct kt_alloc *a)

@@ -8,8 +8,12 @@
  *   /debug/pprof/latency?seconds=N   send, recv, backpressure stacks: counts
  *                                    and nanoseconds (event stacks, captured
  *                                    with a folded dir)
- *   /debug/pprof/alloc               404: not over HTTP yet (the one-shot's
- *                                    --alloc --pprof FILE has it)
+ *   /debug/pprof/alloc?seconds=N     heap (alloc = yes): allocations of the
+ *                                    window (alloc_objects, alloc_space) and
+ *                                    blocks outstanding at its end
+ *                                    (inuse_objects, inuse_space), Go's names;
+ *                                    the collector's per-stack sums are read
+ *                                    at the request and at the answer
  *
  * The answer is the profile of the NEXT N seconds (1..KT_PPROF_HTTP_MAX_SECONDS,
  * default 30), from the request on: the request is deferred (kt_http) and
