@@ -88,6 +88,19 @@ gzip -t "$TMP/out.pb.gz" || fail "--pprof - wrote no gzip stream to stdout"
 "$PPROF" -top "$TMP/out.pb.gz" >"$TMP/out-top.txt" 2>&1 || fail "pprof cannot read --pprof - output"
 
 # bad input
+# --alloc's towers as Go's heap profile: alloc_objects/alloc_space, inuse_* for the leaks;
+# the totals are the workload's own (traced from the start: exact)
+AW=$B/tests/progs/kt_alloc_workload
+need "$AW"
+"$KT" --alloc --pprof "$TMP/heap.pb.gz" -- "$AW" --truth "$TMP/truth.json" >"$TMP/heap.txt" 2>"$TMP/heap.err" ||
+	fail "--alloc --pprof failed: $(tail -3 "$TMP/heap.err")"
+"$PPROF" -raw "$TMP/heap.pb.gz" >"$TMP/heap.raw" 2>/dev/null || fail "pprof -raw of the heap profile failed"
+grep -q '^alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes$' "$TMP/heap.raw" ||
+	fail "heap sample types: $(grep -A1 '^Samples:' "$TMP/heap.raw")"
+sums=$(awk '/^Samples:/ {s = 1; next} s && /^ *[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+:/ {
+	a += $1; b += $2; c += $3; d += $4 } /^Locations/ {s = 0} END {print a, b, c, d}' "$TMP/heap.raw")
+want=$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print(t["allocs"], t["bytes_allocated"], t["leaked_blocks"], t["leaked_bytes"])' "$TMP/truth.json")
+[ "$sums" = "$want" ] || fail "heap profile sums (objects bytes leaked-objects leaked-bytes) $sums, truth $want"
 rc=0
 "$KT" --profile 97 --pprof /nonexistent-dir/x.pb.gz -- "$HOT" --cpu-ms 100 >"$TMP/bad.txt" 2>"$TMP/bad.err" || rc=$?
 [ "$rc" = 1 ] || fail "unwritable FILE: exit $rc, expected 1"
@@ -103,4 +116,4 @@ rc=0
 "$KT" --profile 97 --pprof - --json - -- "$HOT" --cpu-ms 100 >"$TMP/two.txt" 2>"$TMP/two.err" || rc=$?
 [ "$rc" = 2 ] || fail "--pprof - --json -: exit $rc, expected 2"
 grep -q 'would both write to stdout' "$TMP/two.err" || fail "--pprof - --json -: $(cat "$TMP/two.err")"
-echo "PASS: --pprof read by Go's pprof: hot_spin $pp % (folded $fp %), build-id, send stacks, stdout, errors"
+echo "PASS: --pprof read by Go's pprof: hot_spin $pp % (folded $fp %), build-id, send stacks, heap profile = the truth ($want), stdout, errors"

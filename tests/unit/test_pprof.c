@@ -151,6 +151,37 @@ static void test_latency_columns(void **state)
 }
 
 /*
+ * --alloc's towers as Go's heap profile: alloc_objects/count and
+ * alloc_space/bytes, inuse_objects and inuse_space for the leaks; the
+ * objects are the blocks summed into the stack, not the one add.
+ */
+static void test_heap_columns(void **state)
+{
+	struct kt_folded *f = kt_folded_new();
+	const uint64_t stack[] = {0x1010};
+	const uint8_t alloc[] = {0x12, 0x05, 0x05, 0xd0, 0x0f, 0x00, 0x00}; /* 5 blocks, 2000 B */
+	const uint8_t leak[] = {0x12, 0x05, 0x00, 0x00, 0x02, 0x90, 0x03};  /* 2 blocks, 400 B */
+	const uint8_t space[] = {0x32, 0x0b, 'a', 'l', 'l', 'o', 'c', '_', 's', 'p', 'a', 'c', 'e'};
+	const uint8_t inuse[] = {0x32, 0x0d, 'i', 'n', 'u', 's', 'e', '_',
+				 'o',  'b',  'j', 'e', 'c', 't', 's'};
+	const uint8_t bytes[] = {0x32, 0x05, 'b', 'y', 't', 'e', 's'};
+	void *buf = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(kt_folded_add_counted(f, 7, "a", "alloc", stack, 1, 2000, 5), 0);
+	assert_int_equal(kt_folded_add_counted(f, 7, "a", "leak", stack, 1, 400, 2), 0);
+	assert_int_equal(kt_pprof_build(f, &opts, fake_sym, NULL, &buf, &len), 0);
+	assert_true(contains(buf, len, alloc, sizeof(alloc)));
+	assert_true(contains(buf, len, leak, sizeof(leak)));
+	assert_true(contains(buf, len, space, sizeof(space)));
+	assert_true(contains(buf, len, inuse, sizeof(inuse)));
+	assert_true(contains(buf, len, bytes, sizeof(bytes)));
+	free(buf);
+	kt_folded_free(f);
+}
+
+/*
  * Labels ring and op (pprof -tagfocus=ring=jobs): one sample per ring even
  * where the stacks are the same; no ring label on a stack without a ring.
  */
@@ -333,10 +364,15 @@ static void test_file_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known_bytes),	    cmocka_unit_test(test_towers_columns),
-		cmocka_unit_test(test_latency_columns),	    cmocka_unit_test(test_gzip),
-		cmocka_unit_test(test_file_replaced_whole), cmocka_unit_test(test_file_errors),
-		cmocka_unit_test(test_mappings_by_address), cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_known_bytes),
+		cmocka_unit_test(test_towers_columns),
+		cmocka_unit_test(test_latency_columns),
+		cmocka_unit_test(test_heap_columns),
+		cmocka_unit_test(test_gzip),
+		cmocka_unit_test(test_file_replaced_whole),
+		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_mappings_by_address),
+		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_ring_op_labels),
 	};
 

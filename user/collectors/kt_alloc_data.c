@@ -169,12 +169,13 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f)
 	for (size_t i = 0; !e && i < d->nsites; i++) {
 		const struct kt_alloc_site_rec *s = &d->sites[i];
 
+		/* weighted by bytes, counted by blocks (pprof's objects columns) */
 		if (s->bytes)
-			e = kt_folded_add(f, s->tgid, NULL, "alloc", s->stack, s->nframes,
-					  s->bytes);
+			e = kt_folded_add_counted(f, s->tgid, NULL, "alloc", s->stack, s->nframes,
+						  s->bytes, s->allocs);
 		if (!e && s->leaked_bytes)
-			e = kt_folded_add(f, s->tgid, NULL, "leak", s->stack, s->nframes,
-					  s->leaked_bytes);
+			e = kt_folded_add_counted(f, s->tgid, NULL, "leak", s->stack, s->nframes,
+						  s->leaked_bytes, s->leaked_blocks);
 		n++;
 	}
 	return e ? e : n;

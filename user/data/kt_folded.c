@@ -194,6 +194,12 @@ int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const cha
 	return folded_add(f, pid, comm, event, NULL, stack, nframes, weight, 1, false);
 }
 
+int kt_folded_add_counted(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+			  const uint64_t *stack, size_t nframes, uint64_t weight, uint64_t count)
+{
+	return folded_add(f, pid, comm, event, NULL, stack, nframes, weight, count, false);
+}
+
 int kt_folded_add_probe(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
 			const uint64_t *stack, size_t nframes, uint64_t weight)
 {

@@ -113,6 +113,15 @@ int kt_folded_add(struct kt_folded *f, uint32_t pid, const char *comm, const cha
 		  const uint64_t *stack, size_t nframes, uint64_t weight);
 
 /*
+ * kt_folded_add of a sum made elsewhere: weight (e.g. bytes) of count
+ * events (e.g. allocations) at once, so that formats with a count column
+ * (pprof's alloc_objects beside alloc_space) show the events, not 1. Same
+ * returns.
+ */
+int kt_folded_add_counted(struct kt_folded *f, uint32_t pid, const char *comm, const char *event,
+			  const uint64_t *stack, size_t nframes, uint64_t weight, uint64_t count);
+
+/*
  * kt_folded_add for a stack taken at a libkaos probe site: written from
  * its public API frame up (see above). Same returns.
  */

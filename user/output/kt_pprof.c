@@ -210,6 +210,8 @@ struct sample_type {
 	uint32_t col;			/* first value column (set at the end) */
 	uint32_t ncols;			/* 2: cpu (samples, ns), events with latency (count, ns) */
 	bool cpu, offcpu;
+	/* --alloc's towers, as Go's heap profile names them: objects (count), space (bytes) */
+	const char *objects, *space;
 };
 
 struct map_span {
@@ -371,7 +373,17 @@ static const struct sample_type *sample_type(struct builder *b, const char *even
 	t->event = ev;
 	t->cpu = !strcmp(event, "cpu");
 	t->offcpu = !strcmp(event, "off-cpu");
-	if (t->cpu)
+	if (!strcmp(event, "alloc")) {
+		t->objects = "alloc_objects";
+		t->space = "alloc_space";
+	} else if (!strcmp(event, "leak")) {
+		/* outstanding at the end: what pprof calls in use */
+		t->objects = "inuse_objects";
+		t->space = "inuse_space";
+	}
+	if (t->objects)
+		t->ncols = 2; /* the blocks (the stack's count), their bytes (its weight) */
+	else if (t->cpu)
 		t->ncols = b->o->cpu_period_ns ? 2 : 1;
 	else
 		t->ncols = !t->offcpu && b->o->weight_latency ? 2 : 1;
@@ -536,7 +548,10 @@ static void emit_header(struct builder *b, struct pbuf *out)
 	for (uint32_t i = 0; i < b->ntypes; i++) {
 		const struct sample_type *t = &b->types[b->order[i]];
 
-		if (t->cpu) {
+		if (t->objects) {
+			value_type(b, out, PROFILE_SAMPLE_TYPE, t->objects, "count");
+			value_type(b, out, PROFILE_SAMPLE_TYPE, t->space, "bytes");
+		} else if (t->cpu) {
 			dflt = t->ncols == 2 ? "cpu" : "samples";
 			value_type(b, out, PROFILE_SAMPLE_TYPE, "samples", "count");
 			if (t->ncols == 2)
