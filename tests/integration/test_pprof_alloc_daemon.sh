@@ -17,7 +17,8 @@ start_daemon al -b "$AW" --sample 1 --alloc --listen 127.0.0.1:0
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 URL=http://127.0.0.1:$PORT/debug/pprof
 BG=()
-trap 'rc=$?; for p in "${BG[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; cleanup $rc' EXIT
+# the workload writes its truth into $TMP when it ends: waited for before cleanup removes $TMP
+trap 'rc=$?; for p in "${BG[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; cleanup $rc' EXIT
 "$AW" --loop --allocs 2000 --truth "$TMP/aw.truth" >"$TMP/aw.out" &
 BG+=($!)
 wait_log "process: pid [0-9]+ \(kt_alloc_worklo\) traced"
@@ -31,6 +32,9 @@ grep -Eq '^Duration: 2(\.[0-9]+)?s?$' "$TMP/raw.txt" || fail "not a 2 s window: 
 	fail "pprof -top: $(cat "$TMP/top.txt")"
 grep -q 'Type: alloc_space' "$TMP/top.txt" || fail "not alloc_space: $(head -5 "$TMP/top.txt")"
 grep -Eq ' block_alloc$' "$TMP/top.txt" || fail "pprof -top does not name block_alloc: $(cat "$TMP/top.txt")"
+kill -TERM "${BG[0]}"
+wait "${BG[0]}" || fail "kt_alloc_workload --loop failed"
+BG=()
 stop_daemon
 
 # without alloc: 503 naming the setting

@@ -155,20 +155,29 @@ static const struct kt_alloc_site_rec *site_in(const struct kt_alloc_data *d,
 	return NULL;
 }
 
-/* Adds one site's towers (Go's heap profile's sample types) to f. */
+/*
+ * Adds one site's towers to f: [alloc] the window's bytes of its calls,
+ * [leak] its blocks outstanding now (kt_pprof: Go's alloc_* and inuse_*).
+ */
 static int alloc_site_fold(struct kt_pprof_http *p, struct kt_folded *f,
 			   const struct kt_alloc_site_rec *s, const struct kt_alloc_site_rec *s0)
 {
 	struct kt_proc *proc = kt_agg_proc(&p->e->s.agg, s->tgid);
 	const char *comm = proc && proc->comm[0] ? proc->comm : NULL;
-	const char *names[] = {"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"};
-	uint64_t v[] = {s->allocs - (s0 ? s0->allocs : 0), s->bytes - (s0 ? s0->bytes : 0),
-			s->leaked_blocks, s->leaked_bytes};
+	uint64_t calls = s->allocs, bytes = s->bytes;
 	int e = 0;
 
-	for (int i = 0; !e && i < 4; i++)
-		if (v[i] && v[i] < (1ull << 63)) /* < 2^63: a pid reused, its site reset */
-			e = kt_folded_add(f, s->tgid, comm, names[i], s->stack, s->nframes, v[i]);
+	/* a site that shrank: its pid reused, the sums restarted */
+	if (s0 && s0->allocs <= calls && s0->bytes <= bytes) {
+		calls -= s0->allocs;
+		bytes -= s0->bytes;
+	}
+	if (bytes)
+		e = kt_folded_add_counted(f, s->tgid, comm, "alloc", s->stack, s->nframes, bytes,
+					  calls);
+	if (!e && s->leaked_bytes)
+		e = kt_folded_add_counted(f, s->tgid, comm, "leak", s->stack, s->nframes,
+					  s->leaked_bytes, s->leaked_blocks);
 	return e;
 }
 

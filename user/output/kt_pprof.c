@@ -529,16 +529,6 @@ static void sort_types(struct builder *b)
 	}
 }
 
-/* Go's heap profile names its byte sums *_space (alloc_space, inuse_space). */
-static const char *event_unit(const struct sample_type *t)
-{
-	size_t n = strlen(t->name);
-
-	if (t->offcpu)
-		return "nanoseconds";
-	return n > 6 && !strcmp(t->name + n - 6, "_space") ? "bytes" : "count";
-}
-
 /* The header fields: sample types, period, times; default type cpu. */
 static void emit_header(struct builder *b, struct pbuf *out)
 {
@@ -560,7 +550,8 @@ static void emit_header(struct builder *b, struct pbuf *out)
 			char latency[KT_FOLDED_EVENT_LEN + 16];
 
 			pb_uint(&b->sub, VALUETYPE_TYPE, t->event);
-			pb_uint(&b->sub, VALUETYPE_UNIT, str_id(b, event_unit(t)));
+			pb_uint(&b->sub, VALUETYPE_UNIT,
+				str_id(b, t->offcpu ? "nanoseconds" : "count"));
 			pb_msg(out, PROFILE_SAMPLE_TYPE, &b->sub);
 			snprintf(latency, sizeof(latency), "%s_latency", t->name);
 			if (t->ncols == 2)
