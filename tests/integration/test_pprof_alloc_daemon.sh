@@ -3,7 +3,8 @@
 # profiling kt_alloc_workload --loop answers /debug/pprof/alloc?seconds=2
 # with Go's heap sample types (alloc_objects, alloc_space in bytes,
 # inuse_objects, inuse_space); `pprof -sample_index=alloc_space -top` names
-# the workload's allocating function (block_alloc), the window is 2 s.
+# the workload's allocating function (block_alloc), with its calls
+# (alloc_objects) counted, the window is 2 s.
 # Without alloc the daemon answers 503 naming the setting.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
@@ -32,6 +33,11 @@ grep -Eq '^Duration: 2(\.[0-9]+)?s?$' "$TMP/raw.txt" || fail "not a 2 s window: 
 	fail "pprof -top: $(cat "$TMP/top.txt")"
 grep -q 'Type: alloc_space' "$TMP/top.txt" || fail "not alloc_space: $(head -5 "$TMP/top.txt")"
 grep -Eq ' block_alloc$' "$TMP/top.txt" || fail "pprof -top does not name block_alloc: $(cat "$TMP/top.txt")"
+# objects are the window's calls (2000+ a round), not one per stack
+"$PPROF" -sample_index=alloc_objects -top "$TMP/pprof-home"/pprof.* >"$TMP/objs.txt" 2>&1 ||
+	fail "pprof -top alloc_objects: $(cat "$TMP/objs.txt")"
+awk '$NF == "block_alloc" && $1 + 0 >= 1000 {ok = 1} END {exit !ok}' "$TMP/objs.txt" ||
+	fail "block_alloc's alloc_objects under 1000: $(cat "$TMP/objs.txt")"
 kill -TERM "${BG[0]}"
 wait "${BG[0]}" || fail "kt_alloc_workload --loop failed"
 BG=()
