@@ -3,7 +3,8 @@
 # hot_spin POSTs each interval's CPU profile to a Pyroscope-style /ingest
 # (a python3 http.server on loopback, started and killed here, that saves
 # bodies and query strings): the query has name, from, until, format, the
-# body is a gzip profile Go's pprof reads and names hot_spin. The receiver
+# body is multipart: a gzip profile Go's pprof reads and names hot_spin,
+# and a JSON sample_type_config naming its sample types. The receiver
 # killed: failed and dropped attempts grow in /metrics while the daemon
 # goes on serving and tracing; restarted on its port: pushes resume. With
 # --pprof-push-format folded the body is folded text, and the latency and
@@ -41,18 +42,30 @@ bad_flags interval "push_interval: invalid duration '0s'" \
 "$KT" daemon -b "$HOT" --profile 99 --listen off --check-config \
 	--pprof-push-url http://127.0.0.1:1/ingest >"$TMP/chk.out" 2>&1 || fail "check-config: $(cat "$TMP/chk.out")"
 
-# the receiver: saves N.body, then N.query (the request line's target)
+# the receiver: saves N.body (a multipart body's "profile" part), N.config
+# (its "sample_type_config" part), then N.query: the request line's target,
+# and for multipart " types=" the config's sample types
 cat >"$TMP/recv.py" <<'EOF'
-import http.server, os, sys
+import email.parser, email.policy, http.server, json, os, sys
 d, port = sys.argv[1], int(sys.argv[2])
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         n = len([f for f in os.listdir(d) if f.endswith(".query")])
+        ctype, query = self.headers.get("Content-Type", ""), self.path
+        if ctype.startswith("multipart/form-data"):
+            msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
+            parts = {p.get_param("name", header="content-disposition"): p.get_payload(decode=True)
+                     for p in msg.iter_parts()}
+            body, config = parts["profile"], parts["sample_type_config"]
+            with open(f"{d}/{n}.config", "wb") as f:
+                f.write(config)
+            query += " types=" + ",".join(json.loads(config))
         with open(f"{d}/{n}.body", "wb") as f:
             f.write(body)
         with open(f"{d}/tmp", "w") as f:
-            f.write(self.path + "\n")
+            f.write(query + "\n")
         os.rename(f"{d}/tmp", f"{d}/{n}.query")
         self.send_response(200)
         self.send_header("Content-Length", "0")
@@ -103,13 +116,21 @@ start_daemon pp -b "$HOT" --sample 1 --profile 997 --listen 127.0.0.1:0 \
 [ -n "$PORT" ] || fail "no 'metrics on http://127.0.0.1:PORT' log line"
 wait_log "push: profiles pushed to http://127.0.0.1:$RPORT/ingest every 1s as pprof"
 wait_log "process: pid [0-9]+ \(kt_hotspin\) traced"
-wait_push "$TMP/r1" 2 'name=kaos-trace\.cpu'
+CPU='name=kaos-trace%7B%7D&.* types=samples,cpu$'
+wait_push "$TMP/r1" 2 "$CPU"
 
-# the last cpu push: its query and a profile pprof reads, hot_spin on top
-q=$(grep -l 'name=kaos-trace\.cpu' "$TMP"/r1/*.query | sort -V | tail -1)
+# the last cpu push: its query (the app name as Pyroscope's prefix), a
+# profile pprof reads, hot_spin on top, and its sample types' config
+q=$(grep -El "$CPU" "$TMP"/r1/*.query | sort -V | tail -1)
 body=${q%.query}.body
-grep -Eq '^/ingest\?name=kaos-trace\.cpu&from=[0-9]{10}&until=[0-9]{10}&format=pprof&sampleRate=997' \
+grep -Eq '^/ingest\?name=kaos-trace%7B%7D&from=[0-9]{10}&until=[0-9]{10}&format=pprof&spyName=kaos-trace types=samples,cpu$' \
 	"$q" || fail "query: $(cat "$q")"
+python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["cpu"] == {"units": "samples", "aggregation": "sum", "display-name": "cpu", "sampled": True}, c
+assert c["samples"]["display-name"] == "cpu_samples", c
+' "${q%.query}.config" || fail "sample_type_config: $(cat "${q%.query}.config")"
 from=$(grep -o 'from=[0-9]*' "$q" | cut -d= -f2)
 until=$(grep -o 'until=[0-9]*' "$q" | cut -d= -f2)
 [ $((until - from)) -ge 0 ] && [ $((until - from)) -le 3 ] || fail "from $from until $until"
@@ -149,7 +170,7 @@ s2=$(scrape /metrics | awk '$1 == "kaos_trace_probe_fired_total" {print $2}')
 
 # back on the same port: pushes resume
 start_recv "$TMP/r2" "$RPORT"
-wait_push "$TMP/r2" 1 'name=kaos-trace\.cpu'
+wait_push "$TMP/r2" 1 "$CPU"
 [ "$(metric kaos_trace_pprof_push_sent_total)" -gt "$sent" ] || fail "sent_total did not grow"
 stop_daemon
 
@@ -164,18 +185,18 @@ conf() {
 conf "http://127.0.0.1:$RPORT/x/ingest?tenant=t1"
 start_daemon pf --config "$TMP/push.conf" -b "$HOT" -b "$OFF" --sample 1 --profile 997 \
 	--listen off --folded-dir "$TMP/folded" --off-cpu
-wait_push "$TMP/r3" 1 '^/x/ingest\?tenant=t1&name=my\.app\.cpu&from=[0-9]+&until=[0-9]+&format=folded'
+wait_push "$TMP/r3" 1 '^/x/ingest\?tenant=t1&name=my\.app\.cpu&from=[0-9]+&until=[0-9]+&format=folded&units=samples&aggregationType=sum&sampleRate=997&spyName=kaos-trace$'
 q=$(grep -l 'name=my\.app\.cpu' "$TMP"/r3/*.query | head -1)
 grep -Eq '(^|;)hot_spin;?.* [0-9]+$|;hot_spin [0-9]+$' "${q%.query}.body" ||
 	fail "folded body lacks hot_spin: $(head -5 "${q%.query}.body")"
-wait_push "$TMP/r3" 1 'name=my\.app\.latency&.*&format=folded'
+wait_push "$TMP/r3" 1 'name=my\.app\.latency&.*&format=folded&units=samples&aggregationType=sum&sampleRate=1000000000&'
 q=$(grep -l 'name=my\.app\.latency' "$TMP"/r3/*.query | head -1)
 grep -Eq ';kaos_ring_send [0-9]+$' "${q%.query}.body" ||
 	fail "latency body lacks send stacks: $(head -5 "${q%.query}.body")"
 # kt_offcpu's consumer thread blocks
 "$OFF" --ms 30000 >"$TMP/off.txt" &
 BG+=($!)
-wait_push "$TMP/r3" 1 'name=my\.app\.off_cpu&.*&format=folded'
+wait_push "$TMP/r3" 1 'name=my\.app\.off_cpu&.*&format=folded&units=samples&aggregationType=sum&sampleRate=1000000000&'
 q=$(grep -l 'name=my\.app\.off_cpu' "$TMP"/r3/*.query | head -1)
 grep -q '^consumer;start_thread;' "${q%.query}.body" ||
 	fail "off-cpu body lacks the consumer thread: $(head -5 "${q%.query}.body")"

@@ -5,6 +5,7 @@
  *   kt_alloc_workload [--allocs N] [--short N] [--leaks K] [--plateau BYTES]
  *                     [--free-null N] [--seed S] [--rounds R | --loop]
  *                     [--wait-start | --wait-file PATH] [--truth FILE] [--fns LIST]
+ *                     [--fork N]
  *
  * Each round runs, in this order (all sizes from a xorshift sequence seeded by S):
  *   leaks    K blocks never freed, from 4 distinct call sites (aw_leak_site_0..3)
@@ -49,6 +50,11 @@
  * attach with -p before the first allocation.
  * --loop: runs rounds until SIGINT or SIGTERM, finishes the round, then
  * writes the truth and exits 0.
+ * --fork N: after the first round's leaks phase (the parent has allocated
+ * under a tracer by then), forks N children that each run the mix, short
+ * and plateau phases and exit 0; the parent waits for them before writing
+ * its truth (its own calls only: fork and waitpid do not allocate) and
+ * exits 1 if a child did not exit 0 ("child PID status S" on stderr).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define AW_FN	      __attribute__((noinline))
@@ -104,7 +111,7 @@ struct aw_truth {
 };
 
 struct aw_opts {
-	uint64_t allocs, short_lived, leaks, plateau, free_null, seed, rounds;
+	uint64_t allocs, short_lived, leaks, plateau, free_null, seed, rounds, forks;
 	int loop, wait_signal;
 	const char *wait_file, *truth_file;
 	enum aw_fn mix_fns[FN_ALLOC_COUNT]; /* the functions the mix phase cycles through */
@@ -487,10 +494,11 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 						 {"wait-file", required_argument, NULL, 'f'},
 						 {"truth", required_argument, NULL, 't'},
 						 {"fns", required_argument, NULL, 'F'},
+						 {"fork", required_argument, NULL, 'K'},
 						 {NULL, 0, NULL, 0}};
 	uint64_t *dest[128] = {['a'] = &o->allocs,  ['s'] = &o->short_lived, ['k'] = &o->leaks,
 			       ['p'] = &o->plateau, ['n'] = &o->free_null,   ['S'] = &o->seed,
-			       ['r'] = &o->rounds};
+			       ['r'] = &o->rounds,  ['K'] = &o->forks};
 	int c;
 
 	*o = (struct aw_opts){.allocs = 10000,
@@ -531,6 +539,39 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 	return 0;
 }
 
+/* --fork: N children that allocate as the parent does, then exit 0. */
+static int fork_children(const struct aw_opts *o)
+{
+	for (uint64_t i = 0; i < o->forks; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return -1;
+		if (pid == 0) {
+			phase_mix(o->allocs, o->mix_fns, o->mix_fn_count);
+			phase_short(o->short_lived);
+			phase_plateau(o->plateau);
+			_exit(0);
+		}
+	}
+	return 0;
+}
+
+/* The children of --fork: 0 if every one exited 0. */
+static int wait_children(void)
+{
+	int status, bad = 0;
+	pid_t pid;
+
+	while ((pid = wait(&status)) > 0) {
+		if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+			say(2, "kt_alloc_workload: child %d status %d\n", (int)pid, status);
+			bad = 1;
+		}
+	}
+	return bad ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct aw_opts o;
@@ -548,12 +589,18 @@ int main(int argc, char **argv)
 	t0 = monotonic_ns();
 	for (r = 0; o.loop ? !stop_requested : r < o.rounds; r++) {
 		phase_leaks(o.leaks);
+		if (r == 0 && o.forks && fork_children(&o)) {
+			say(2, "kt_alloc_workload: fork failed\n");
+			return 1;
+		}
 		phase_mix(o.allocs, o.mix_fns, o.mix_fn_count);
 		phase_short(o.short_lived);
 		phase_plateau(o.plateau);
 		phase_free_null(o.free_null);
 	}
 	truth.run_ns = monotonic_ns() - t0;
+	if (o.forks && wait_children())
+		return 1;
 	if (write_truth(&o, r)) {
 		say(2, "kt_alloc_workload: cannot write the ground truth\n");
 		return 1;

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* kt_pprof_push: the push URL, app names, the bounded queue, the [pprof] config keys. */
+/*
+ * kt_pprof_push: the push URL, app names, the bounded queue, the [pprof] config keys,
+ * the request: Pyroscope's multipart pprof (profile + sample_type_config) or folded.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,12 +215,115 @@ static void test_resolve(void **state)
 	assert_non_null(strstr(err, "https is not supported"));
 }
 
+static void test_type_config(void **state)
+{
+	const char *cpu[] = {"cpu"}, *off[] = {"off-cpu"}, *lat[] = {"send", "a\"b c"};
+	char *j;
+
+	(void)state;
+	j = kt_push_type_config(cpu, 1, true, false);
+	assert_string_equal(j, "{\"samples\":{\"units\":\"samples\",\"aggregation\":\"sum\","
+			       "\"display-name\":\"cpu_samples\",\"sampled\":true},"
+			       "\"cpu\":{\"units\":\"samples\",\"aggregation\":\"sum\","
+			       "\"display-name\":\"cpu\",\"sampled\":true}}");
+	free(j);
+	j = kt_push_type_config(cpu, 1, false, false);
+	assert_non_null(strstr(j, "\"samples\":{"));
+	assert_null(strstr(j, "\"cpu\":{"));
+	free(j);
+	j = kt_push_type_config(off, 1, true, false);
+	assert_string_equal(j, "{\"off-cpu\":{\"units\":\"samples\",\"aggregation\":\"sum\","
+			       "\"display-name\":\"off_cpu\",\"sampled\":false}}");
+	free(j);
+	/* keys as JSON strings, display-names as app-name characters */
+	j = kt_push_type_config(lat, 2, true, true);
+	assert_non_null(strstr(j, "{\"send\":{\"units\":\"samples\",\"aggregation\":\"sum\","
+				  "\"display-name\":\"send_count\",\"sampled\":false},"
+				  "\"send_latency\":{"));
+	assert_non_null(strstr(j, "\"display-name\":\"send_latency\""));
+	assert_non_null(strstr(j, "\"a\\\"b c\":{"));
+	assert_non_null(strstr(j, "\"display-name\":\"a_b_c_count\""));
+	assert_non_null(strstr(j, "\"a\\\"b c_latency\":{"));
+	free(j);
+}
+
+static void test_multipart(void **state)
+{
+	char b[KT_PUSH_BOUNDARY_LEN + 1], b2[KT_PUSH_BOUNDARY_LEN + 1], want[1024];
+	char prof[64] = "\x1f\x8b gzip";
+	void *out;
+	size_t len;
+	int n;
+
+	(void)state;
+	assert_int_equal(kt_push_multipart(prof, 7, "{}", b, &out, &len), 0);
+	assert_int_equal(strlen(b), KT_PUSH_BOUNDARY_LEN);
+	assert_memory_equal(b, "kaos-trace-", 11);
+	n = snprintf(want, sizeof(want),
+		     "--%s\r\nContent-Disposition: form-data; name=\"profile\"; "
+		     "filename=\"profile.pprof\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+		     "\x1f\x8b gzip\r\n--%s\r\nContent-Disposition: form-data; "
+		     "name=\"sample_type_config\"; filename=\"sample_type_config.json\"\r\n"
+		     "Content-Type: application/json\r\n\r\n{}\r\n--%s--\r\n",
+		     b, b, b);
+	assert_int_equal(len, (size_t)n);
+	assert_memory_equal(out, want, len);
+	free(out);
+	/* the boundary found in the profile, then in the config: another one */
+	memcpy(prof + 20, b, KT_PUSH_BOUNDARY_LEN);
+	assert_int_equal(kt_push_multipart(prof, sizeof(prof), "{}", b2, &out, &len), 0);
+	assert_string_not_equal(b, b2);
+	assert_null(memmem(prof, sizeof(prof), b2, KT_PUSH_BOUNDARY_LEN));
+	free(out);
+	snprintf(want, sizeof(want), "{\"%s\":1}", b);
+	assert_int_equal(kt_push_multipart("x", 1, want, b2, &out, &len), 0);
+	assert_string_not_equal(b, b2);
+	free(out);
+}
+
+static void test_request_head(void **state)
+{
+	struct kt_push_url u;
+	struct kt_push_item it = {
+		.kind = KT_PUSH_OFFCPU, .len = 42, .from = 1700000000, .until = 1700000015};
+	char msg[128], buf[2048];
+	int n;
+
+	(void)state;
+	assert_int_equal(
+		kt_push_url_parse("http://[::1]:4040/x/ingest?tenant=a", &u, msg, sizeof(msg)), 0);
+	/* pprof: the app name as Pyroscope's prefix, multipart with our boundary */
+	snprintf(it.boundary, sizeof(it.boundary), "kaos-trace-0123456789abcdef");
+	n = kt_push_request_head(buf, sizeof(buf), &u, "my.app", 997, &it);
+	assert_int_equal(n, (int)strlen(buf));
+	assert_non_null(strstr(buf, "POST /x/ingest?tenant=a&name=my.app%7B%7D&from=1700000000"
+				    "&until=1700000015&format=pprof&spyName=kaos-trace HTTP/1.1\r\n"
+				    "Host: [::1]:4040\r\n"));
+	assert_non_null(strstr(buf, "\r\nContent-Type: multipart/form-data; "
+				    "boundary=kaos-trace-0123456789abcdef\r\n"
+				    "Content-Length: 42\r\nConnection: close\r\n\r\n"));
+	/* folded: the full name, ns weights as samples at 1e9/s; cpu at its rate */
+	it.boundary[0] = 0;
+	assert_true(kt_push_request_head(buf, sizeof(buf), &u, "my.app", 997, &it) > 0);
+	assert_non_null(strstr(buf,
+			       "?tenant=a&name=my.app.off_cpu&from=1700000000"
+			       "&until=1700000015&format=folded&units=samples"
+			       "&aggregationType=sum&sampleRate=1000000000&spyName=kaos-trace "));
+	assert_non_null(strstr(buf, "\r\nContent-Type: text/plain\r\n"));
+	it.kind = KT_PUSH_CPU;
+	assert_true(kt_push_request_head(buf, sizeof(buf), &u, "my.app", 997, &it) > 0);
+	assert_non_null(strstr(buf, "name=my.app.cpu&"));
+	assert_non_null(strstr(buf, "&sampleRate=997&"));
+	assert_int_equal(kt_push_request_head(buf, 64, &u, "my.app", 997, &it), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_url),	cmocka_unit_test(test_app_name),
-		cmocka_unit_test(test_queue),	cmocka_unit_test(test_config),
-		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_url),	  cmocka_unit_test(test_app_name),
+		cmocka_unit_test(test_queue),	  cmocka_unit_test(test_config),
+		cmocka_unit_test(test_resolve),	  cmocka_unit_test(test_type_config),
+		cmocka_unit_test(test_multipart), cmocka_unit_test(test_request_head),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,7 @@
 
 static char *slurp(const char *path)
 {
-	static char buf[1 << 16];
+	static char buf[1 << 24]; /* 65,536 counter samples fit */
 	FILE *f = fopen(path, "r");
 	size_t n;
 
@@ -177,6 +177,45 @@ static void test_flight_recorder_keeps_newest(void **state)
 	assert_non_null(strstr(s, "\"events\":3,\"events_dropped\":2,\"max_events\":3,"
 				  "\"keep\":\"last\""));
 	unlink(path);
+}
+
+/*
+ * Counter samples: a "C" event each, timed against the events' base; beyond
+ * KT_TIMELINE_MAX_COUNTERS the first mode keeps the first and the flight
+ * recorder the newest, the others counted as dropped.
+ */
+static void test_counters(void **state)
+{
+	(void)state;
+	for (int last = 0; last < 2; last++) {
+		char path[64], err[256], want[128];
+		struct kt_timeline_opts o = {.max_events = 4, .keep_last = last};
+		struct kt_timeline *t;
+		struct kt_event e = ev(KT_EV_SEND, 1000000, 1000, 0);
+
+		tmp_path(path, sizeof(path));
+		t = open_or_fail(path, &o);
+		kt_timeline_add(t, &e, KT_EVENT_BASE_SIZE);
+		for (uint64_t i = 0; i < KT_TIMELINE_MAX_COUNTERS + 3; i++)
+			kt_timeline_add_counter(t, "heap_bytes", 42, 1000000 + i * 1000, i);
+		assert_int_equal(kt_timeline_close(t, err, sizeof(err)), 0);
+
+		const char *s = slurp(path);
+
+		assert_int_equal(count(s, "\"ph\":\"C\""), KT_TIMELINE_MAX_COUNTERS);
+		assert_non_null(strstr(s, "\"counters_dropped\":3"));
+		/* the first kept: value 0 at 1 us (first), value 3 at 4 us (last); the send began 1
+		 * us before sample 0 */
+		snprintf(want, sizeof(want),
+			 "{\"name\":\"heap_bytes\",\"cat\":\"kaos\",\"ph\":\"C\",\"ts\":%d,"
+			 "\"pid\":42,\"args\":{\"heap_bytes\":%d}}",
+			 last ? 4 : 1, last ? 3 : 0);
+		assert_non_null(strstr(s, want));
+		snprintf(want, sizeof(want), "\"heap_bytes\":%d}",
+			 last ? 2 : KT_TIMELINE_MAX_COUNTERS);
+		assert_null(strstr(s, want));
+		unlink(path);
+	}
 }
 
 /* With last_ns, only the events that start within it of the newest end are written. */
@@ -386,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_write_is_atomic),
 		cmocka_unit_test(test_background_write),
 		cmocka_unit_test(test_stdout),
+		cmocka_unit_test(test_counters),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

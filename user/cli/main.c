@@ -46,6 +46,7 @@
 #include "kt_gate.h"
 #include "kt_offcpu.h"
 #include "kt_alloc.h"
+#include "kt_alloc_abi.h"
 #include "kt_outfile.h"
 #include "kt_pmu.h"
 #include "kt_profile.h"
@@ -928,12 +929,30 @@ static void say_start(void)
 		say_timeline();
 }
 
+/* --alloc with --timeline: the heap bytes of each process, sampled this often as a counter track.
+ */
+#define HEAP_SAMPLE_NS (100 * KT_NS_PER_MS)
+
+static void sample_heap(struct kt_oneshot *extras, uint64_t now)
+{
+	static struct kt_alloc_live heap[KT_ALLOC_MAX_PIDS];
+	struct kt_timeline *tl = kt_oneshot_timeline(extras);
+	size_t n;
+
+	if (!tl || !engine.alloc)
+		return;
+	n = kt_alloc_live_procs(engine.alloc, heap, KT_ALLOC_MAX_PIDS);
+	for (size_t i = 0; i < n; i++)
+		kt_timeline_add_counter(tl, "heap_bytes", heap[i].pid, now, heap[i].cur_bytes);
+}
+
 /* Polls until the duration, a signal, or every traced process exited. 0 or 1. */
 static int run(struct outputs *out, struct kt_oneshot *extras)
 {
 	uint64_t start = engine.s.t_start;
 	uint64_t end = opt.duration_s > 0 ? start + (uint64_t)(opt.duration_s * 1e9) : 0;
 	uint64_t iv_ns = opt.interval_s > 0 ? (uint64_t)(opt.interval_s * 1e9) : 0;
+	uint64_t next_heap = 0;
 
 	while (!stop_signal) {
 		int e = kt_engine_poll(&engine, 50);
@@ -949,6 +968,10 @@ static int run(struct outputs *out, struct kt_oneshot *extras)
 			report(out, false);
 		if (extras)
 			kt_oneshot_tick(extras, now);
+		if (now >= next_heap) {
+			sample_heap(extras, now);
+			next_heap = now + HEAP_SAMPLE_NS;
+		}
 		if (timeline_asked) {
 			timeline_asked = 0;
 			kt_oneshot_write_timeline(extras, "SIGUSR1");
@@ -1075,6 +1098,7 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 		warn_unmatched_rings(&engine.ring_filter);
 	if (engine.offcpu && offcpu_finish(out->report_out) < 0)
 		rc = 1;
+	sample_heap(extras, kt_now_ns(CLOCK_MONOTONIC)); /* the heap at the end (the leaks) */
 	if (engine.alloc && alloc_finish(out->report_out) < 0)
 		rc = 1;
 	if (extras) {

@@ -88,7 +88,8 @@ struct kt_alloc {
 	uint64_t last_refresh, t_start_ns;
 	char self_exe[PATH_MAX];
 	struct kt_alloc_data data;
-	struct bpf_link *exec_link; /* sched_process_exec: an exec releases the image's blocks */
+	struct kt_alloc_data folded; /* kt_alloc_fold_since: bytes per site folded so far */
+	struct bpf_link *exec_link;  /* sched_process_exec: an exec releases the image's blocks */
 	bool collected;
 	int collect_err;
 	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
@@ -726,6 +727,64 @@ int kt_alloc_json_interval(struct kt_json *w, void *alloc)
 	return kt_json_error(w);
 }
 
+/* The [alloc] bytes of each live site since the last call, and the [leak] bytes now. */
+static int fold_live(struct kt_alloc *a, const struct kt_alloc_data *live, struct kt_folded *f)
+{
+	int e = 0;
+
+	for (size_t i = 0; !e && i < live->nsites; i++) {
+		const struct kt_alloc_site_rec *s = &live->sites[i];
+		struct kt_alloc_site_rec *done =
+			kt_alloc_data_site(&a->folded, s->tgid, s->stack_id, s->stack, s->nframes);
+
+		if (!done)
+			return -ENOMEM;
+		if (s->bytes > done->bytes)
+			e = kt_folded_add(f, s->tgid, NULL, "alloc", s->stack, s->nframes,
+					  s->bytes - done->bytes);
+		done->bytes = s->bytes;
+		if (!e && s->leaked_bytes)
+			e = kt_folded_add(f, s->tgid, NULL, "leak", s->stack, s->nframes,
+					  s->leaked_bytes);
+	}
+	return e;
+}
+
+int kt_alloc_fold_since(struct kt_alloc *a, struct kt_folded *f)
+{
+	uint64_t stack[KT_ALLOC_STACK_DEPTH];
+	struct kt_alloc_data live = {0};
+	int e;
+
+	if (!(e = collect_sites(a, &live, stack)) && !(e = collect_leaks(a, &live, stack)))
+		e = fold_live(a, &live, f);
+	kt_alloc_data_free(&live);
+	return e;
+}
+
+size_t kt_alloc_live_procs(struct kt_alloc *a, struct kt_alloc_live *out, size_t max)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+	uint32_t key, next, *prev = NULL;
+	size_t n = 0;
+
+	while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_proc v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		out[n++] = (struct kt_alloc_live){.pid = key,
+						  .cur_bytes = v.cur_bytes,
+						  .peak_bytes = v.peak_bytes,
+						  .allocs = v.allocs,
+						  .frees = v.frees,
+						  .bytes_allocated = v.bytes_allocated};
+	}
+	return n;
+}
+
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st)
 {
 	int n = kt_alloc_collect(a);
@@ -757,6 +816,7 @@ void kt_alloc_free(struct kt_alloc *a)
 	bpf_link__destroy(a->exec_link);
 	kaos_alloc_bpf__destroy(a->skel);
 	kt_alloc_data_free(&a->data);
+	kt_alloc_data_free(&a->folded);
 	free(a->pids);
 	free(a->tries);
 	free(a);

@@ -260,6 +260,22 @@ int kt_alloc_json_proc(struct kt_json *w, uint32_t pid, void *alloc);
 int kt_alloc_json_interval(struct kt_json *w, void *alloc);
 
 /*
+ * The daemon's folded files: adds to f the [alloc] bytes per stack allocated
+ * since the last call (the first: since attach) and the [leak] bytes per
+ * stack outstanding now, read live from the kernel's maps. 0 or -errno.
+ */
+int kt_alloc_fold_since(struct kt_alloc *a, struct kt_folded *f);
+
+/* One traced process's totals, read live (the daemon's /metrics). */
+struct kt_alloc_live {
+	uint32_t pid;
+	uint64_t cur_bytes, peak_bytes, allocs, frees, bytes_allocated;
+};
+
+/* The traced processes' totals now (tracing on), at most max of them. Count. */
+size_t kt_alloc_live_procs(struct kt_alloc *a, struct kt_alloc_live *out, size_t max);
+
+/*
  * kaos-trace's end of run: collect, add the [alloc] and [leak] stacks to f
  * (may be NULL) and fill *st (drops included), for the driver to print
  * (kt_alloc_data_print on kt_alloc_data(a), the counters). Sites folded or

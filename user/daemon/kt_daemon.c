@@ -17,6 +17,8 @@
 #include "kt_addons.h"
 #include "kt_array.h"
 #include "kt_alert.h"
+#include "kt_alloc.h"
+#include "kt_alloc_abi.h"
 #include "kt_config.h"
 #include "kt_engine.h"
 #include "kt_features.h"
@@ -385,7 +387,8 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 	const struct kt_offcpu_thread *othr = NULL;
 	struct kt_offcpu_stats ost;
 	struct kt_snapshot snap;
-	size_t len = 0;
+	struct kt_alloc_live *heap = NULL;
+	size_t len = 0, nheap = 0;
 	int nothr = 0, e;
 	FILE *f;
 
@@ -397,6 +400,12 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 		if ((nothr = kt_offcpu_threads(d->e.offcpu, &othr)) < 0)
 			return -1;
 		kt_offcpu_get_stats(d->e.offcpu, &ost);
+	}
+	if (d->e.alloc) {
+		kt_alloc_tick(d->e.alloc, &d->e.s.agg); /* -b processes seen since the tick */
+		if (!(heap = calloc(KT_ALLOC_MAX_PIDS, sizeof(*heap))))
+			return -1;
+		nheap = kt_alloc_live_procs(d->e.alloc, heap, KT_ALLOC_MAX_PIDS);
 	}
 	retire_rings(d, snap.now_ns); /* rings seen since the tick */
 	struct kt_prom_push push;
@@ -416,11 +425,15 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 				  .noffcpu_threads = (size_t)nothr,
 				  .offcpu_stats = d->e.offcpu ? &ost : NULL,
 				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns,
+				  .alloc_procs = heap,
+				  .nalloc_procs = nheap,
 				  .push = d->cfg.pprof_push_url[0] ? &push : NULL};
 
-	if (!(f = open_memstream(&r->body, &len)))
+	f = open_memstream(&r->body, &len);
+	e = f ? kt_prom_write(f, &src, om) : -ENOMEM;
+	free(heap);
+	if (!f)
 		return -1;
-	e = kt_prom_write(f, &src, om);
 	if (fclose(f) || e) {
 		free(r->body);
 		r->body = NULL;
@@ -1015,6 +1028,8 @@ static void rotate_folded(struct daemon *d)
 		return;
 	if (d->e.offcpu && kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded) < 0)
 		kt_log(KT_LOG_WARN, "folded", "off-cpu stacks: out of memory, some left out");
+	if (d->e.alloc && (n = kt_alloc_fold_since(d->e.alloc, d->e.s.folded)) < 0)
+		kt_log(KT_LOG_WARN, "folded", "alloc stacks: %s, some left out", strerror(-n));
 	if (d->e.prof && (n = kt_profile_fold_since(d->e.prof, d->e.s.folded)) < 0)
 		kt_log(KT_LOG_WARN, "folded", "cpu profile: %s, some samples left out",
 		       strerror(-n));
@@ -1084,6 +1099,10 @@ static void write_json(struct daemon *d)
 	int err;
 
 	kt_engine_snapshot(&d->e, &snap);
+	if (d->e.alloc) { /* the heap now, as the one-shot's intervals (alloc_heap) */
+		snap.tot.json_extra = kt_alloc_json_interval;
+		snap.tot.json_extra_ctx = d->e.alloc;
+	}
 	err = kt_jsondir_write(d->cfg.json_dir, d->cfg.json_keep, snap.agg, &snap.tot, path,
 			       sizeof(path));
 	if (err)
@@ -1179,8 +1198,8 @@ static int daemon_run(struct daemon *d)
 	kt_engine_stop(&d->e);			   /* detach, then drain */
 	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
 		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
-	if (d->cfg.folded_dir[0] && d->e.s.folded && kt_folded_size(d->e.s.folded))
-		rotate_folded(d);
+	if (d->cfg.folded_dir[0] && d->e.s.folded && (kt_folded_size(d->e.s.folded) || d->e.alloc))
+		rotate_folded(d); /* --alloc: its towers are folded there */
 	if (d->cfg.json_dir[0])
 		write_json(d);		     /* the last interval */
 	d->tl.finishing = true;		     /* the final write holds every moment */

@@ -24,6 +24,12 @@ static const char *const kind_name[KT_PUSH_NKINDS] = {"cpu", "off-cpu", "latency
 /* Pyroscope's application name suffix (its legacy APP.cpu convention) */
 static const char *const kind_suffix[KT_PUSH_NKINDS] = {"cpu", "off_cpu", "latency"};
 
+static bool app_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
 /* ------------------------------------------------------------- URL */
 
 static int bad(char *msg, size_t n, const char *what, const char *url)
@@ -123,8 +129,7 @@ bool kt_push_app_name_ok(const char *name)
 	if (!*name || strlen(name) >= KT_PUSH_APP_MAX)
 		return false;
 	for (const char *c = name; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		      (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
+		if (!app_char_ok(*c))
 			return false;
 	return true;
 }
@@ -208,6 +213,137 @@ int kt_push_target_resolve(const struct kt_push_cfg *c, struct kt_push_target *t
 	return 0;
 }
 
+/* ------------------------------------------------------------- format */
+
+/* s as the inside of a JSON string. */
+static void json_str(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+}
+
+/* Pyroscope appends display to the app name: app name characters only. */
+static void type_entry(FILE *f, bool *first, const char *type, const char *display, bool sampled)
+{
+	fputs(*first ? "\"" : ",\"", f);
+	json_str(f, type);
+	fputs("\":{\"units\":\"samples\",\"aggregation\":\"sum\",\"display-name\":\"", f);
+	for (const char *c = display; *c; c++)
+		fputc(app_char_ok(*c) ? *c : '_', f);
+	fprintf(f, "\",\"sampled\":%s}", sampled ? "true" : "false");
+	*first = false;
+}
+
+char *kt_push_type_config(const char *const *events, size_t n, bool cpu_ns, bool weight_latency)
+{
+	char *buf = NULL, t[KT_FOLDED_EVENT_LEN + 16];
+	size_t len;
+	bool first = true;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fputc('{', f);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(events[i], "cpu")) {
+			type_entry(f, &first, "samples", cpu_ns ? "cpu_samples" : "cpu", true);
+			if (cpu_ns)
+				type_entry(f, &first, "cpu", "cpu", true);
+		} else if (!strcmp(events[i], "off-cpu")) {
+			type_entry(f, &first, "off-cpu", "off_cpu", false);
+		} else {
+			snprintf(t, sizeof(t), "%s_count", events[i]);
+			type_entry(f, &first, events[i], t, false);
+			snprintf(t, sizeof(t), "%s_latency", events[i]);
+			if (weight_latency)
+				type_entry(f, &first, t, t, false);
+		}
+	}
+	fputc('}', f);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+int kt_push_multipart(const void *profile, size_t len, const char *config,
+		      char boundary[KT_PUSH_BOUNDARY_LEN + 1], void **out, size_t *outlen)
+{
+	/* fixed start (reproducible requests), moved on while it occurs in a part */
+	uint64_t seed = 0x6b616f732d747263ull;
+	char *buf = NULL;
+	size_t blen;
+	FILE *f;
+
+	for (;; seed = seed * 6364136223846793005ull + 1442695040888963407ull) {
+		snprintf(boundary, KT_PUSH_BOUNDARY_LEN + 1, "kaos-trace-%016" PRIx64, seed);
+		if (!memmem(profile, len, boundary, KT_PUSH_BOUNDARY_LEN) &&
+		    !strstr(config, boundary))
+			break;
+	}
+	f = open_memstream(&buf, &blen);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f,
+		"--%s\r\nContent-Disposition: form-data; name=\"profile\"; "
+		"filename=\"profile.pprof\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+		boundary);
+	fwrite(profile, 1, len, f);
+	fprintf(f,
+		"\r\n--%s\r\nContent-Disposition: form-data; name=\"sample_type_config\"; "
+		"filename=\"sample_type_config.json\"\r\nContent-Type: application/json\r\n\r\n"
+		"%s\r\n--%s--\r\n",
+		boundary, config, boundary);
+	if (fclose(f)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	*outlen = blen;
+	return 0;
+}
+
+int kt_push_request_head(char *buf, size_t n, const struct kt_push_url *u, const char *app,
+			 unsigned int hz, const struct kt_push_item *it)
+{
+	const char *sep = strchr(u->path, '?') ? "&" : "?";
+	bool v6 = strchr(u->host, ':');
+	char query[KT_PUSH_APP_MAX + 192], ctype[64 + KT_PUSH_BOUNDARY_LEN];
+	int hl;
+
+	if (it->boundary[0]) { /* name: Pyroscope's prefix APP{labels} */
+		snprintf(query, sizeof(query),
+			 "name=%s%%7B%%7D&from=%" PRId64 "&until=%" PRId64 "&format=pprof", app,
+			 it->from, it->until);
+		snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", it->boundary);
+	} else { /* ns weights: samples at 1e9/s, shown as seconds */
+		snprintf(query, sizeof(query),
+			 "name=%s.%s&from=%" PRId64 "&until=%" PRId64
+			 "&format=folded&units=samples&aggregationType=sum&sampleRate=%u",
+			 app, kind_suffix[it->kind], it->from, it->until,
+			 it->kind != KT_PUSH_CPU ? 1000000000u
+			 : hz			 ? hz
+						 : 100);
+		snprintf(ctype, sizeof(ctype), "text/plain");
+	}
+	hl = snprintf(buf, n,
+		      "POST %s%s%s&spyName=kaos-trace HTTP/1.1\r\n"
+		      "Host: %s%s%s:%s\r\nUser-Agent: kaos-trace/%s\r\n"
+		      "Content-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		      u->path, sep, query, v6 ? "[" : "", u->host, v6 ? "]" : "", u->port,
+		      kt_version(), ctype, it->len);
+	return hl < 0 || (size_t)hl >= n ? -1 : hl;
+}
+
 /* ------------------------------------------------------------- client */
 
 enum conn_state { IDLE, CONNECTING, SENDING, RECEIVING };
@@ -280,21 +416,9 @@ static void finish(struct kt_pprof_push *p, bool ok, const char *why, uint64_t n
 static int build_request(struct kt_pprof_push *p, const struct kt_push_item *it)
 {
 	char head[1024 + KT_PUSH_URL_MAX];
-	const char *sep = strchr(p->t.url.path, '?') ? "&" : "?";
-	int hl;
+	int hl = kt_push_request_head(head, sizeof(head), &p->t.url, p->app, p->hz, it);
 
-	hl = snprintf(head, sizeof(head),
-		      "POST %s%sname=%s.%s&from=%" PRId64 "&until=%" PRId64
-		      "&format=%s&sampleRate=%u&spyName=kaos-trace HTTP/1.1\r\n"
-		      "Host: %s%s%s:%s\r\nUser-Agent: kaos-trace/%s\r\n"
-		      "Content-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		      p->t.url.path, sep, p->app, kind_suffix[it->kind], it->from, it->until,
-		      p->folded ? "folded" : "pprof",
-		      it->kind == KT_PUSH_CPU && p->hz ? p->hz : 100,
-		      strchr(p->t.url.host, ':') ? "[" : "", p->t.url.host,
-		      strchr(p->t.url.host, ':') ? "]" : "", p->t.url.port, kt_version(),
-		      p->folded ? "text/plain" : "application/octet-stream", it->len);
-	if (hl < 0 || (size_t)hl >= sizeof(head))
+	if (hl < 0)
 		return -1;
 	p->req = malloc((size_t)hl + it->len);
 	if (!p->req)
@@ -406,34 +530,67 @@ static void step(struct kt_pprof_push *p, uint64_t now)
 
 /* ------------------------------------------------------------- intervals */
 
-/* The profile of kind's stacks, or NULL (none, or it could not be built). */
-static void *encode(struct kt_pprof_push *p, int kind, uint64_t now, size_t *len)
+/* The distinct events of a kind's stacks (kt_pprof's towers). */
+struct events {
+	char name[64][KT_FOLDED_EVENT_LEN];
+	const char *ptr[64];
+	size_t n;
+};
+
+static int add_event(void *ctx, const struct kt_folded_stack *st)
 {
-	struct kt_engine *e = p->e;
+	struct events *ev = ctx;
+
+	for (size_t i = 0; i < ev->n; i++)
+		if (!strcmp(ev->name[i], st->event))
+			return 0;
+	if (ev->n == sizeof(ev->name) / sizeof(ev->name[0]))
+		return -E2BIG; /* kt_pprof_build refuses it too */
+	snprintf(ev->name[ev->n], sizeof(ev->name[0]), "%s", st->event);
+	ev->ptr[ev->n] = ev->name[ev->n];
+	ev->n++;
+	return 0;
+}
+
+static void *encode_folded(struct kt_pprof_push *p, int kind, size_t *len)
+{
 	void *buf = NULL;
+	FILE *f = open_memstream((char **)&buf, len);
 	int ret;
 
-	if (p->folded) {
-		FILE *f = open_memstream((char **)&buf, len);
-
-		if (!f)
-			return NULL;
-		ret = kt_folded_write(p->stacks[kind], f, KT_FOLDED_COMM, kt_folded_sym_kt,
-				      e->s.sym);
-		if (fclose(f) || ret < 0) {
-			free(buf);
-			return NULL;
-		}
-		return buf;
+	if (!f)
+		return NULL;
+	ret = kt_folded_write(p->stacks[kind], f, KT_FOLDED_COMM, kt_folded_sym_kt, p->e->s.sym);
+	if (fclose(f) || ret < 0) {
+		free(buf);
+		return NULL;
 	}
+	return buf;
+}
+
+/* The multipart body of kind's profile and its sample_type_config, or NULL. */
+static void *encode_pprof(struct kt_pprof_push *p, int kind, uint64_t now, size_t *len,
+			  char *boundary)
+{
 	struct kt_pprof_opts o = {.cpu_period_ns = p->hz ? 1000000000ull / p->hz : 0,
 				  .weight_latency = kind == KT_PUSH_LATENCY,
 				  .time_ns = p->interval_start_real,
 				  .duration_ns =
 					  (int64_t)(now - (p->interval_end - p->interval_ns))};
+	struct events *ev = calloc(1, sizeof(*ev));
+	void *gz = NULL, *out = NULL;
+	char *config = NULL;
+	size_t gzlen;
 
-	ret = kt_pprof_build(p->stacks[kind], &o, kt_pprof_sym_kt, e->s.sym, &buf, len);
-	return ret ? NULL : buf;
+	if (ev && !kt_folded_foreach(p->stacks[kind], p->e->s.sym, add_event, ev) &&
+	    !kt_pprof_build(p->stacks[kind], &o, kt_pprof_sym_kt, p->e->s.sym, &gz, &gzlen) &&
+	    (config = kt_push_type_config(ev->ptr, ev->n, o.cpu_period_ns, o.weight_latency)) &&
+	    kt_push_multipart(gz, gzlen, config, boundary, &out, len))
+		out = NULL;
+	free(config);
+	free(gz);
+	free(ev);
+	return out;
 }
 
 static void end_interval(struct kt_pprof_push *p, uint64_t now)
@@ -447,7 +604,8 @@ static void end_interval(struct kt_pprof_push *p, uint64_t now)
 
 		if (!p->stacks[k] || !kt_folded_size(p->stacks[k]))
 			continue;
-		it.body = encode(p, k, now, &it.len);
+		it.body = p->folded ? encode_folded(p, k, &it.len)
+				    : encode_pprof(p, k, now, &it.len, it.boundary);
 		kt_folded_clear(p->stacks[k]);
 		if (!it.body) {
 			p->dropped[k]++;

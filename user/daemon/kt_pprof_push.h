@@ -5,10 +5,21 @@
  * pyroscope.receive_http): every push_interval, one POST per kind collected
  * (cpu, off-cpu, latency), as
  *
- *   POST PATH?name=APP.KIND&from=UNIX&until=UNIX&format=pprof|folded
- *        &sampleRate=HZ&spyName=kaos-trace
+ *   pprof:  POST PATH?name=APP%7B%7D&from=UNIX&until=UNIX&format=pprof
+ *                &spyName=kaos-trace
+ *           multipart/form-data: "profile" (gzip profile.proto) and
+ *           "sample_type_config" (JSON naming each of its sample types)
+ *   folded: POST PATH?name=APP.KIND&from=UNIX&until=UNIX&format=folded
+ *                &units=samples&aggregationType=sum&sampleRate=HZ
+ *                &spyName=kaos-trace
+ *           the folded text as the body
  *
- * with the profile (gzip profile.proto, or folded text) as the body.
+ * Pyroscope's pprof ingestion takes name as a prefix (APP{labels}) and
+ * appends each sample type's display-name itself; it only knows Go's
+ * sample types, so ours (off-cpu ns, event counts and latencies) come with
+ * a sample_type_config. Folded has no nanoseconds unit: off-cpu and
+ * latency weights (ns) go as samples at sampleRate 1000000000, which
+ * Pyroscope shows as seconds.
  *
  * The client is a small hand-written HTTP/1.1 one: libcurl would be a new
  * runtime dependency (and its TLS stack) for one POST. Plain http only; the
@@ -50,10 +61,15 @@ int kt_push_url_parse(const char *url, struct kt_push_url *u, char *msg, size_t 
 /* app_name: letters, digits, '.', '_', '-' (it goes into the query as is). */
 bool kt_push_app_name_ok(const char *name);
 
+/* Boundary of a multipart body: "kaos-trace-" and 16 hex digits. */
+#define KT_PUSH_BOUNDARY_LEN 27
+
 /* One profile waiting to be pushed. */
 struct kt_push_item {
 	enum kt_push_kind kind;
 	void *body; /* malloc'd, owned by the queue */
+	/* multipart (pprof) body's boundary; "": a folded body */
+	char boundary[KT_PUSH_BOUNDARY_LEN + 1];
 	size_t len;
 	int64_t from, until; /* unix seconds */
 	int tries;	     /* attempts made */
@@ -75,6 +91,29 @@ int kt_push_queue_add(struct kt_push_queue *q, const struct kt_push_item *it, bo
 const struct kt_push_item *kt_push_queue_peek(const struct kt_push_queue *q);
 bool kt_push_queue_take(struct kt_push_queue *q, struct kt_push_item *out);
 void kt_push_queue_clear(struct kt_push_queue *q);
+
+/*
+ * Pyroscope's sample_type_config for a profile of kt_pprof_build (the same
+ * rules, kt_pprof.h) holding the events given: cpu -> samples (and cpu, ns,
+ * with cpu_ns), off-cpu, any other EVENT (and EVENT_latency, ns, with
+ * weight_latency). malloc'd JSON, NULL: out of memory.
+ */
+char *kt_push_type_config(const char *const *events, size_t n, bool cpu_ns, bool weight_latency);
+
+/*
+ * The multipart/form-data body of a pprof push: part "profile" (profile.gz)
+ * and part "sample_type_config" (config.json). The boundary (written to
+ * boundary) is one that occurs in neither. 0 or -ENOMEM.
+ */
+int kt_push_multipart(const void *profile, size_t len, const char *config,
+		      char boundary[KT_PUSH_BOUNDARY_LEN + 1], void **out, size_t *outlen);
+
+/*
+ * The request line and headers of it to u for app (folded: with it->boundary
+ * ""); hz: the cpu sampling rate. Its length, or -1 if it does not fit.
+ */
+int kt_push_request_head(char *buf, size_t n, const struct kt_push_url *u, const char *app,
+			 unsigned int hz, const struct kt_push_item *it);
 
 /* What the daemon's config says (kt_config's [pprof] section). */
 struct kt_push_cfg {

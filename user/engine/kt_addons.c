@@ -403,6 +403,11 @@ int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why)
 	return o ? kt_timeline_sink_write(&o->tl, why) : 0;
 }
 
+struct kt_timeline *kt_oneshot_timeline(struct kt_oneshot *o)
+{
+	return o ? o->tl.t : NULL;
+}
+
 void kt_oneshot_tick(struct kt_oneshot *o, uint64_t now)
 {
 	uint64_t g[KT_WIN_G_NR];

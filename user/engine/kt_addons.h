@@ -120,5 +120,7 @@ int kt_oneshot_finish(struct kt_oneshot *o, int *unmatched);
  * failed write makes the run's exit status 1). No timeline: 0.
  */
 int kt_oneshot_write_timeline(struct kt_oneshot *o, const char *why);
+/* The --timeline being held (for counter samples), or NULL. */
+struct kt_timeline *kt_oneshot_timeline(struct kt_oneshot *o);
 
 #endif /* KT_ADDONS_H */

@@ -4,6 +4,7 @@
 #include "kt_version.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -463,6 +464,53 @@ static void write_offcpu(struct pw *w, const struct kt_prom_src *src)
 	fprintf(w->f, "kaos_offcpu_min_block_seconds %s\n", buf);
 }
 
+/* ---------------------------------------------------------------- the heap (--alloc) */
+
+static void alloc_labels(FILE *f, const struct kt_agg *a, uint32_t pid)
+{
+	const struct kt_proc *p = a ? a->procs : NULL;
+
+	while (p && (p->pid != pid || p->execed))
+		p = p->next;
+	fprintf(f, "{pid=\"%u\",process=\"", pid);
+	label_value(f, p ? p->comm : "");
+	fputs("\"}", f);
+}
+
+/* The per-process families, one series per traced process (at most KT_ALLOC_MAX_PIDS). */
+static void write_alloc(struct pw *w, const struct kt_prom_src *src)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} fams[] = {
+		{"kaos_alloc_heap_bytes", "gauge",
+		 "Bytes outstanding in blocks allocated since tracing began (not freed yet).",
+		 offsetof(struct kt_alloc_live, cur_bytes)},
+		{"kaos_alloc_peak_bytes", "gauge", "The most kaos_alloc_heap_bytes ever was.",
+		 offsetof(struct kt_alloc_live, peak_bytes)},
+		{"kaos_alloc_allocs_total", "counter",
+		 "Successful allocation calls (realloc included).",
+		 offsetof(struct kt_alloc_live, allocs)},
+		{"kaos_alloc_frees_total", "counter",
+		 "Blocks released (free, realloc's old block).",
+		 offsetof(struct kt_alloc_live, frees)},
+		{"kaos_alloc_allocated_bytes_total", "counter", "Bytes of every allocation.",
+		 offsetof(struct kt_alloc_live, bytes_allocated)},
+	};
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(w, fams[f].name, fams[f].type, fams[f].help);
+		for (size_t i = 0; i < src->nalloc_procs; i++) {
+			const char *rec = (const char *)&src->alloc_procs[i];
+
+			fputs(fams[f].name, w->f);
+			alloc_labels(w->f, src->agg, src->alloc_procs[i].pid);
+			fprintf(w->f, " %" PRIu64 "\n", *(const uint64_t *)(rec + fams[f].off));
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- the exposition */
 
 /* The latency families: which histogram, its name, op label. */
@@ -874,6 +922,8 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 		write_alerts(&w, src->alerts);
 	if (src->offcpu_stats)
 		write_offcpu(&w, src);
+	if (src->alloc_procs)
+		write_alloc(&w, src);
 	if (src->push)
 		write_push(&w, src->push);
 	if (om)

@@ -45,6 +45,7 @@
 
 #include "kt_agg.h"
 #include "kt_alert.h"
+#include "kt_alloc.h"
 #include "kt_offcpu.h"
 #include "kt_report.h"
 #include "kt_window.h"
@@ -110,6 +111,9 @@ struct kt_prom_src {
 	size_t noffcpu_threads;
 	const struct kt_offcpu_stats *offcpu_stats;
 	uint64_t offcpu_min_block_ns;
+	/* heap of the traced processes (kaos-trace daemon --alloc); NULL: no such families */
+	const struct kt_alloc_live *alloc_procs;
+	size_t nalloc_procs;
 	const struct kt_prom_push *push; /* NULL: no push families */
 };
 

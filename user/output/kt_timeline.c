@@ -24,6 +24,13 @@ struct rec {
 };
 _Static_assert(sizeof(struct rec) == KT_TIMELINE_REC_BYTES, "KT_TIMELINE_REC_BYTES");
 
+/* A counter sample (kt_timeline_add_counter). */
+struct counter {
+	const char *name;
+	uint64_t ts_ns, value;
+	uint32_t pid;
+};
+
 struct thread {
 	uint32_t pid, tid;
 	char name[16];
@@ -44,6 +51,8 @@ struct kt_timeline {
 	bool to_stdout;		/* path "-": one document, at the end (kt_outfile) */
 	struct thread *threads; /* open addressing, NTHREADS slots */
 	uint32_t nthreads;
+	struct counter *counters; /* KT_TIMELINE_MAX_COUNTERS, a ring when keep_last */
+	uint64_t ncounters;	  /* samples added */
 };
 
 uint64_t kt_timeline_mem_bytes(const struct kt_timeline_opts *o)
@@ -112,6 +121,7 @@ void kt_timeline_free(struct kt_timeline *t)
 	kt_timeline_reap(t, true, err, sizeof(err));
 	free(t->recs);
 	free(t->threads);
+	free(t->counters);
 	free(t);
 }
 
@@ -249,6 +259,32 @@ static const char *ring_name(const struct kt_timeline *t, uint32_t pid, uint32_t
 	return name;
 }
 
+void kt_timeline_add_counter(struct kt_timeline *t, const char *name, uint32_t pid, uint64_t ts_ns,
+			     uint64_t value)
+{
+	if (!t->counters && !(t->counters = calloc(KT_TIMELINE_MAX_COUNTERS, sizeof(*t->counters))))
+		return; /* not held: counted as dropped below */
+	if (t->ncounters < KT_TIMELINE_MAX_COUNTERS || t->o.keep_last)
+		t->counters[t->ncounters % KT_TIMELINE_MAX_COUNTERS] =
+			(struct counter){.name = name, .ts_ns = ts_ns, .value = value, .pid = pid};
+	t->ncounters++;
+}
+
+/* The counter samples held: [from, to) of t->ncounters. */
+static uint64_t counters_held(const struct kt_timeline *t)
+{
+	if (!t->counters)
+		return 0;
+	return t->ncounters < KT_TIMELINE_MAX_COUNTERS ? t->ncounters : KT_TIMELINE_MAX_COUNTERS;
+}
+
+static const struct counter *counter_at(const struct kt_timeline *t, uint64_t i)
+{
+	uint64_t first = t->o.keep_last ? t->ncounters - counters_held(t) : 0;
+
+	return &t->counters[(first + i) % KT_TIMELINE_MAX_COUNTERS];
+}
+
 /* What a write covers: seqs [from, to) that start at or after min_start. */
 struct span {
 	uint64_t from, to, min_start, base_ns;
@@ -277,6 +313,12 @@ static struct span span_of(const struct kt_timeline *t)
 
 		if (r->start_ns >= sp.min_start && r->start_ns < sp.base_ns)
 			sp.base_ns = r->start_ns;
+	}
+	for (uint64_t i = 0; i < counters_held(t); i++) {
+		const struct counter *c = counter_at(t, i);
+
+		if (c->ts_ns >= sp.min_start && c->ts_ns < sp.base_ns)
+			sp.base_ns = c->ts_ns;
 	}
 	return sp;
 }
@@ -358,6 +400,29 @@ static void write_cap_mark(struct kt_json *w, const struct kt_timeline *t, const
 	kt_json_object_end(w);
 }
 
+/* The counter tracks: one "C" event per sample, {"NAME": value} (Perfetto draws a track per pid and
+ * name). */
+static void write_counters(struct kt_json *w, const struct kt_timeline *t, const struct span *sp)
+{
+	for (uint64_t i = 0; i < counters_held(t); i++) {
+		const struct counter *c = counter_at(t, i);
+
+		if (c->ts_ns < sp->min_start)
+			continue;
+		kt_json_object_begin(w);
+		kt_json_kv_string(w, "name", c->name);
+		kt_json_kv_string(w, "cat", "kaos");
+		kt_json_kv_string(w, "ph", "C");
+		kt_json_kv_double(w, "ts", us(sp, c->ts_ns));
+		kt_json_kv_u64(w, "pid", c->pid);
+		kt_json_key(w, "args");
+		kt_json_object_begin(w);
+		kt_json_kv_u64(w, c->name, c->value);
+		kt_json_object_end(w);
+		kt_json_object_end(w);
+	}
+}
+
 static void meta(struct kt_json *w, const char *what, uint32_t pid, uint32_t tid, const char *name)
 {
 	kt_json_object_begin(w);
@@ -398,6 +463,8 @@ static void write_other(struct kt_json *w, const struct kt_timeline *t, uint64_t
 		kt_json_kv_string(w, "keep", "last");
 		kt_json_kv_double(w, "last_s", (double)t->o.last_ns / 1e9);
 	}
+	if (t->ncounters)
+		kt_json_kv_u64(w, "counters_dropped", t->ncounters - counters_held(t));
 	kt_json_object_end(w);
 }
 
@@ -420,6 +487,7 @@ static uint64_t write_doc(struct kt_json *w, const struct kt_timeline *t)
 	}
 	if (!t->o.keep_last && t->seen > t->o.max_events)
 		write_cap_mark(w, t, &sp);
+	write_counters(w, t, &sp);
 	write_names(w, t);
 	kt_json_array_end(w);
 	kt_json_kv_string(w, "displayTimeUnit", "ns");

@@ -64,6 +64,16 @@ struct kt_timeline *kt_timeline_open(const char *path, const struct kt_timeline_
  */
 bool kt_timeline_add(struct kt_timeline *t, const struct kt_event *e, size_t size);
 
+/*
+ * A counter sample (a "ph": "C" track per process in the document), e.g. the
+ * heap bytes of --alloc: name must outlive t, ts_ns is CLOCK_MONOTONIC as the
+ * events' stamps. At most KT_TIMELINE_MAX_COUNTERS are held (keep_last: the
+ * newest), the others counted in otherData.counters_dropped.
+ */
+#define KT_TIMELINE_MAX_COUNTERS 65536
+void kt_timeline_add_counter(struct kt_timeline *t, const char *name, uint32_t pid, uint64_t ts_ns,
+			     uint64_t value);
+
 /* Writes what is held now to the path (replacing it atomically). 0, or -1 with err set. */
 int kt_timeline_write(struct kt_timeline *t, char *err, size_t errlen);
 
