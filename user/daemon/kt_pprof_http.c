@@ -159,10 +159,11 @@ static const struct kt_alloc_site_rec *site_in(const struct kt_alloc_data *d,
  * Adds one site's towers to f: [alloc] the window's bytes of its calls,
  * [leak] its blocks outstanding now (kt_pprof: Go's alloc_* and inuse_*).
  */
-static int alloc_site_fold(struct kt_pprof_http *p, struct kt_folded *f,
-			   const struct kt_alloc_site_rec *s, const struct kt_alloc_site_rec *s0)
+static int alloc_site_fold(struct kt_engine *eng, struct kt_folded *f,
+			   const struct kt_alloc_site_rec *s, const struct kt_alloc_site_rec *s0,
+			   bool with_leak)
 {
-	struct kt_proc *proc = kt_agg_proc(&p->e->s.agg, s->tgid);
+	struct kt_proc *proc = kt_agg_proc(&eng->s.agg, s->tgid);
 	const char *comm = proc && proc->comm[0] ? proc->comm : NULL;
 	uint64_t calls = s->allocs, bytes = s->bytes;
 	int e = 0;
@@ -175,10 +176,27 @@ static int alloc_site_fold(struct kt_pprof_http *p, struct kt_folded *f,
 	if (bytes)
 		e = kt_folded_add_counted(f, s->tgid, comm, "alloc", s->stack, s->nframes, bytes,
 					  calls);
-	if (!e && s->leaked_bytes)
+	if (!e && with_leak && s->leaked_bytes)
 		e = kt_folded_add_counted(f, s->tgid, comm, "leak", s->stack, s->nframes,
 					  s->leaked_bytes, s->leaked_blocks);
 	return e;
+}
+
+int kt_pprof_alloc_diff(struct kt_engine *e, const struct kt_alloc_data *now,
+			const struct kt_alloc_data *then, bool with_leak, struct kt_folded *f,
+			uint64_t *left_out)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < now->nsites; i++) {
+		if (kt_folded_size(f) >= KT_PPROF_HTTP_MAX_STACKS) {
+			*left_out += now->nsites - i;
+			break;
+		}
+		ret = alloc_site_fold(e, f, &now->sites[i],
+				      then ? site_in(then, &now->sites[i]) : NULL, with_leak);
+	}
+	return ret < 0 ? ret : 0;
 }
 
 /* KIND_ALLOC: the sums now less those at the request, into q's stacks. 0 or -errno. */
@@ -187,18 +205,11 @@ static int alloc_fold(struct kt_pprof_http *p, struct pending *q)
 	struct kt_alloc_data now = {0};
 	int e = kt_alloc_read_sites(p->e->alloc, &now);
 
-	for (size_t i = 0; e >= 0 && i < now.nsites; i++) {
-		if (kt_folded_size(q->f) >= KT_PPROF_HTTP_MAX_STACKS) {
-			q->left_out += now.nsites - i;
-			break;
-		}
-		e = alloc_site_fold(p, q->f, &now.sites[i], site_in(q->alloc0, &now.sites[i]));
-	}
+	if (e >= 0)
+		e = kt_pprof_alloc_diff(p->e, &now, q->alloc0, true, q->f, &q->left_out);
 	kt_alloc_data_free(&now);
 	return e < 0 ? e : 0;
 }
-
-/* --------------------------------------------------------- requests */
 
 static void respond_text(struct kt_http_response *r, int status, const char *msg)
 {
