@@ -520,8 +520,10 @@ VM_MATRIX := tests/vm/matrix
 VM_ARCHES := $(sort $(shell awk '!/^\#/ && NF {print $$1}' $(VM_MATRIX) 2>/dev/null))
 # libc6-dev-arm64-cross: the arm64 kernel headers (asm/errno.h for the BPF build) and the
 # C library the static guest programs link; --no-install-recommends leaves it out otherwise.
+# libc6-arm64-cross (which libc6-dev-arm64-cross pulls in): the arm64 ld.so and libc.so.6
+# of the guest's dynamically linked kt_alloc_workload.
 VM_DEB_PKGS := qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-	busybox-static cpio xz-utils zstd gzip
+	libc6-arm64-cross busybox-static cpio xz-utils zstd gzip
 GUEST := $(B)/vm/guest
 # kt_funcs: functions of known call counts for the --func test (once it exists);
 # kt_offcpu: a consumer blocked in a known function (--off-cpu)
@@ -533,6 +535,11 @@ GUEST_PROGS := kt_workload kt_scope $(if $(wildcard tests/progs/kt_funcs.c),kt_f
 GUEST_BINS := $(GUEST)/bin/kaos-trace $(GUEST_PROGS:%=$(GUEST)/bin/%) \
 	$(GUEST)/bin/kt_probe_cost-nop5 $(GUEST)/bin/kt_probe_cost-nop1
 GUEST_SCRIPTS := $(patsubst tests/vm/guest/%,$(GUEST)/%,$(wildcard tests/vm/guest/*))
+# kt_alloc_workload is dynamically linked (--alloc probes libc.so.6 and refuses static
+# binaries): its loader and libc go into $(GUEST)/root at the target's own paths.
+GUEST_LD_SO := $(if $(filter aarch64,$(ARCH)),/lib/ld-linux-aarch64.so.1,/lib64/ld-linux-x86-64.so.2)
+GUEST_RUNTIME := $(GUEST)/root$(GUEST_LD_SO) $(GUEST)/root/lib/$(ARCH)-linux-gnu/libc.so.6
+GUEST_BINS += $(GUEST)/bin/kt_alloc_workload $(GUEST_RUNTIME)
 KT_STATIC_LIBS := -static -lbpf -lelf -lz -ljansson -lncursesw -ltinfo -lm -pthread
 
 .PHONY: vmtest vmtest-all vm-guest vm-deps vm-prep
@@ -615,6 +622,18 @@ $(GUEST)/bin/%-nop5: tests/progs/%.c $(B)/libkaos-nop5.a | deps
 $(GUEST)/bin/%: tests/progs/%.c $(LIBKAOS_A) | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -static $< -o $@ $(LIBKAOS_A) -lm -pthread
+
+# the Makefile's flags of tests/progs/kt_alloc_workload, without libkaos or -static
+$(GUEST)/bin/kt_alloc_workload: tests/progs/kt_alloc_workload.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) -fno-builtin -fno-optimize-sibling-calls $< -o $@
+
+# the toolchain's own copy (the host's for x86_64, libc6-arm64-cross's for arm64)
+$(GUEST)/root/%: | deps
+	@mkdir -p $(@D)
+	$(Q)f=$$($(CC) -print-file-name=$(notdir $@)) && [ -f "$$f" ] || \
+		{ echo "no $(notdir $@) for $(ARCH) (make vm-deps)" >&2; exit 1; }; \
+		cp -L "$$f" $@
 
 $(GUEST)/%: tests/vm/guest/%
 	@mkdir -p $(@D)

@@ -37,6 +37,7 @@ struct kt_alloc_call {
 	__u64 size;  /* bytes asked for */
 	__u64 old;   /* realloc: the block it replaces */
 	__u64 outp;  /* posix_memalign: where the result is written */
+	__u64 ts_ns; /* bpf_ktime_get_ns() at the entry */
 	__u32 kind;  /* enum kt_alloc_kind */
 	__u32 depth; /* nested allocator calls inside this one (realloc(NULL) -> malloc) */
 };
@@ -103,7 +104,8 @@ enum kt_alloc_stat {
 	KT_ALLOC_STAT_PROC_LOST = 4,   /* alloc_procs full: a call not counted */
 	KT_ALLOC_STAT_NESTED = 5,      /* allocator calls made inside another (not counted twice) */
 	KT_ALLOC_STAT_THREAD_LOST = 6, /* alloc_threads full: a call not charged to its thread */
-	KT_ALLOC_STAT_NR = 7,
+	KT_ALLOC_STAT_STALE = 7,       /* a stashed call never seen returning: dropped */
+	KT_ALLOC_STAT_NR = 8,
 };
 
 #endif /* KT_ALLOC_ABI_H */

@@ -31,6 +31,14 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
+/*
+ * A stashed call older than this never returned as seen (its return probe
+ * was missed: a longjmp out of a signal handler, a detach in between): it
+ * is dropped and counted, else the thread's later calls would all look
+ * nested and go uncounted.
+ */
+#define STALE_NS 1000000000ull
+
 /* Set by userspace before load: blocks freed sooner than this are short-lived. */
 const volatile __u64 short_ns = 1000000;
 
@@ -108,7 +116,12 @@ static __always_inline int enter(__u32 kind, __u64 size, __u64 old, __u64 outp)
 
 	if (!proc_of(id >> 32))
 		return 0;
+	c.ts_ns = bpf_ktime_get_ns();
 	cur = bpf_map_lookup_elem(&alloc_calls, &tid);
+	if (cur && c.ts_ns - cur->ts_ns > STALE_NS) {
+		stat_add(KT_ALLOC_STAT_STALE);
+		cur = NULL; /* replaced below */
+	}
 	if (cur) {
 		cur->depth++;
 		stat_add(KT_ALLOC_STAT_NESTED);

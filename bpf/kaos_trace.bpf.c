@@ -18,6 +18,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 #include "kt_event.h"
+#include "../include/kaos/probe_batch.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -35,6 +36,8 @@ const volatile bool want_stacks = false;
 const volatile bool want_ts = false;
 /* Wake the consumer only once this many bytes wait; it also polls on a timer. */
 const volatile __u64 wakeup_bytes = 64 * 1024;
+/* Batching (kaos:batch): records older than the tracer's start are a previous tracer's. */
+const volatile __u64 batch_since_ns = 0;
 /* --pmu: counters per CPU in pmu_events at [i * pmu_ncpus + cpu], i < pmu_nr. */
 const volatile __u32 pmu_nr = 0;
 const volatile __u32 pmu_ncpus = 1;
@@ -448,5 +451,191 @@ SEC("uprobe")
 int kaos_scope_enter(struct pt_regs *ctx)
 {
 	scope_add_tgid(bpf_get_current_pid_tgid() >> 32);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- batched probe */
+
+/*
+ * kaos:batch (include/kaos/probe_batch.h): a thread's buffer of up to 32
+ * records, fired when full, old or at thread exit. Each record becomes the
+ * kt_event its per-op probe would have sent (no stack, no PMU: batching is
+ * used only without them). Per thread, the map keeps the buffer's address
+ * and how much of which generation was already sent, so a drain at exit or
+ * exec (below) and a later fire of the same generation never send a record
+ * twice.
+ */
+struct batch_thread {
+	__u64 buf;
+	__u64 gen;  /* generation last sent from */
+	__u32 done; /* records of gen already sent */
+	__u32 pid;  /* the thread's process (userspace drains through it at stop) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct batch_thread);
+} batch_threads SEC(".maps");
+
+/* One record as its per-op event; bad: the buffer is not this process's (counted lost). */
+static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u64 pid_tgid,
+				       __u32 cpu, bool bad, bool last, bool named)
+{
+	__u32 type = rec->type, ring_id = rec->ring_id;
+	struct kt_event *e;
+
+	if (type > KT_EV_BACKPRESSURE)
+		type = KT_EV_SEND;
+	if (bad) {
+		stat_inc(KT_STAT_FIRED, type);
+		stat_inc(KT_STAT_LOST, type);
+		return;
+	}
+	if (rec->ts_ns < batch_since_ns ||
+	    (filter_rings && !bpf_map_lookup_elem(&ring_filter, &ring_id))) {
+		stat_inc(KT_STAT_FILTERED, type);
+		return;
+	}
+	stat_inc(KT_STAT_FIRED, type);
+	/*
+	 * The first record of a ring in a batch carries the ring's name: the
+	 * batch may come from a process that is exiting, too late to read it.
+	 */
+	__u32 full = named;
+
+	__asm__ __volatile__("" : "+r"(full));
+	if (full)
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	else
+		e = bpf_ringbuf_reserve(&events, KT_EVENT_BASE_SIZE, 0);
+	if (!e) {
+		stat_inc(KT_STAT_LOST, type);
+		return;
+	}
+	e->ts_ns = want_ts ? rec->ts_ns : 0;
+	e->type = type;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->cpu = cpu;
+	e->ring_id = ring_id;
+	e->n = rec->n;
+	e->count = rec->count;
+	e->bytes = rec->bytes;
+	e->dur_ns = rec->dur_ns;
+	e->extra = rec->extra;
+	e->name_ptr = rec->name;
+	e->stack_sz = 0;
+	e->flags = 0;
+	e->pmu[0] = e->pmu[1] = 0;
+	if (full && bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)rec->name) > 0)
+		e->flags = KT_EVF_NAME;
+	/* as kaos_probe: wake the consumer only when much waits (checked once a batch) */
+	if (last && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	else
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/* Sends records [already sent, n) of buffer buf's generation gen; remembers what was sent. */
+/* State of one batch's loop (bpf_loop: its callback is verified once, not 32 times). */
+struct batch_loop {
+	__u64 buf;
+	__u64 pid_tgid;
+	__u32 n;
+	__u32 start;
+	__u32 cpu;
+	__u32 prev_ring;
+	bool bad;
+};
+
+static long batch_one(__u32 i, struct batch_loop *c)
+{
+	struct kaos_probe_record rec;
+
+	if (i >= c->n)
+		return 1;
+	if (i < c->start)
+		return 0;
+	if (bpf_probe_read_user(&rec, sizeof(rec),
+				(void *)(c->buf + __builtin_offsetof(struct kaos_probe_batch, rec) +
+					 (__u64)i * sizeof(rec)))) {
+		stat_inc(KT_STAT_FIRED, KT_EV_SEND);
+		stat_inc(KT_STAT_LOST, KT_EV_SEND);
+		return 0;
+	}
+	batch_emit(&rec, c->pid_tgid, c->cpu, c->bad, i + 1 == c->n, rec.ring_id != c->prev_ring);
+	c->prev_ring = rec.ring_id;
+	return 0;
+}
+
+static __noinline int batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct batch_thread nt = {.buf = buf, .gen = gen, .pid = pid_tgid >> 32}, *t;
+	struct batch_loop c = {.buf = buf, .pid_tgid = pid_tgid, .cpu = bpf_get_smp_processor_id()};
+
+	c.bad = tag != (__s32)(pid_tgid >> 32);
+	t = bpf_map_lookup_elem(&batch_threads, &tid);
+	if (t && t->buf == buf && t->gen == gen)
+		c.start = t->done;
+	c.n = n > KAOS_PROBE_BATCH_RECORDS ? KAOS_PROBE_BATCH_RECORDS : n;
+	bpf_loop(KAOS_PROBE_BATCH_RECORDS, batch_one, &c, 0);
+	nt.done = c.n > c.start ? c.n : c.start;
+	bpf_map_update_elem(&batch_threads, &tid, &nt, BPF_ANY);
+	return 0;
+}
+
+SEC("usdt")
+int kaos_batch(struct pt_regs *ctx)
+{
+	long buf = 0, n = 0, gen = 0, tag = 0;
+
+	if (scope_filter && !in_scope(bpf_get_current_pid_tgid() >> 32)) {
+		scope_stat_inc(KT_SCOPE_OTHER);
+		return 0;
+	}
+	if (bpf_usdt_arg(ctx, 0, &buf) || bpf_usdt_arg(ctx, 1, &n) || bpf_usdt_arg(ctx, 2, &gen) ||
+	    bpf_usdt_arg(ctx, 3, &tag))
+		return 0;
+	batch_send(buf, (__u32)n, gen, (__s32)tag);
+	return 0;
+}
+
+/*
+ * Drains the current thread's buffer before its memory goes: at exit
+ * (_exit, a signal; on this kernel sched_process_exit runs before exit_mm)
+ * and at exec (the new image has no such buffer). Were the records ever
+ * fired again, the map says they were sent and the fire skips them.
+ */
+static __always_inline void batch_drain(bool forget)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct batch_thread *t = bpf_map_lookup_elem(&batch_threads, &tid);
+	struct {
+		__u32 n;
+		__s32 pid;
+		__u64 gen;
+	} hdr; /* the head of struct kaos_probe_batch */
+
+	if (!t)
+		return;
+	if (!bpf_probe_read_user(&hdr, sizeof(hdr), (void *)t->buf))
+		batch_send(t->buf, hdr.n, hdr.gen, hdr.pid);
+	if (forget)
+		bpf_map_delete_elem(&batch_threads, &tid);
+}
+
+/*
+ * One program for both tracepoints (one verification at start-up):
+ * sched_process_exit and sched_prepare_exec. After an exec the thread's
+ * buffer is the new image's, announced afresh: the entry goes either way.
+ */
+SEC("raw_tp")
+int kaos_batch_drain(struct bpf_raw_tracepoint_args *ctx)
+{
+	batch_drain(true);
 	return 0;
 }

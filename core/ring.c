@@ -28,6 +28,7 @@
 #include "kaos/probes.h"
 #include "kaos/ring.h"
 #include "kaos/ring_inline.h"
+#include "probes_internal.h"
 #include "ring_internal.h"
 #include "ring_layout.h"
 
@@ -67,6 +68,8 @@ _Static_assert(sizeof(((struct kaos_ring *)0)->prod.pos) == 8, "inline ABI");
 			(void)(a4), (void)(a5), (void)(a6);             \
 		}                                                       \
 	} while (0)
+#define RING_EMIT(name, rec, ts, a0, a1, a2, a3, a4, a5, a6) \
+	RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)
 #else
 #define RING_PROBES 1
 #define RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6)                          \
@@ -74,7 +77,21 @@ _Static_assert(sizeof(((struct kaos_ring *)0)->prod.pos) == 8, "inline ABI");
 		if (KAOS_PROBE_ENABLED(kaos, name))                          \
 			KAOS_PROBE7(kaos, name, a0, a1, a2, a3, a4, a5, a6); \
 	} while (0)
+/*
+ * send, recv and backpressure: the per-op probe for tracers attached to it,
+ * and a record in the thread's batch for those attached to kaos:batch
+ * (include/kaos/probes.h). ts is the op's end (CLOCK_MONOTONIC).
+ */
+#define RING_EMIT(name, rec, ts, a0, a1, a2, a3, a4, a5, a6)                                \
+	do {                                                                                \
+		RING_FIRE(name, a0, a1, a2, a3, a4, a5, a6);                                \
+		if (KAOS_PROBE_ENABLED(kaos, batch))                                        \
+			kaos_probe_batch_add(rec, a0, a1, a2, a3, a4, a5, KAOS__A(a6), ts); \
+	} while (0)
 #endif
+/* Semaphores as the ring paths need them: a batching tracer wants every kind of op. */
+#define SEND_PROBED() (KAOS_PROBE_ENABLED(kaos, send) || KAOS_PROBE_ENABLED(kaos, batch))
+#define RECV_PROBED() (KAOS_PROBE_ENABLED(kaos, recv) || KAOS_PROBE_ENABLED(kaos, batch))
 
 static _Atomic uint32_t next_ring_id = 1;
 
@@ -257,7 +274,7 @@ static slow_path uint64_t bp_begin(struct kaos_ring *r)
 	uint64_t ep = atomic_fetch_add_explicit(&r->cnt.bp_episodes, 1, RLX) + 1;
 
 	if (r->hdr.wait == KAOS_WAIT_FAIL) {
-		RING_FIRE(backpressure, r->hdr.id, ep, 1, 0, 0,
+		RING_EMIT(backpressure, KAOS_REC_BACKPRESSURE, now_ns(), r->hdr.id, ep, 1, 0, 0,
 			  atomic_load_explicit(&r->prod.pos, RLX), r->hdr.name);
 		return 0;
 	}
@@ -282,8 +299,9 @@ static slow_path uint64_t bp_end(struct kaos_ring *r, uint64_t t_begin)
 	uint64_t wait = t1 > t_begin ? t1 - t_begin : 0;
 
 	atomic_fetch_add_explicit(&r->cnt.bp_wait_ns, wait, RLX);
-	RING_FIRE(backpressure, r->hdr.id, atomic_load_explicit(&r->cnt.bp_episodes, RLX), 1, 0,
-		  wait, atomic_load_explicit(&r->prod.pos, RLX), r->hdr.name);
+	RING_EMIT(backpressure, KAOS_REC_BACKPRESSURE, t1, r->hdr.id,
+		  atomic_load_explicit(&r->cnt.bp_episodes, RLX), 1, 0, wait,
+		  atomic_load_explicit(&r->prod.pos, RLX), r->hdr.name);
 	return t1;
 }
 
@@ -292,7 +310,7 @@ static slow_path uint64_t bp_end(struct kaos_ring *r, uint64_t t_begin)
 /* Semaphore state as the producer needs it: stamps serve the recv probe's sojourn too. */
 static always_inline bool send_traced(void)
 {
-	return KAOS_PROBE_ENABLED(kaos, send) || KAOS_PROBE_ENABLED(kaos, recv);
+	return SEND_PROBED() || RECV_PROBED();
 }
 
 static always_inline uint64_t probe_at(struct kaos_ring_side *side)
@@ -675,12 +693,12 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
 
 static slow_path void fire_send(struct kaos_ring *r, struct probe_ctx *pc, uint64_t count, int done)
 {
-	if (!KAOS_PROBE_ENABLED(kaos, send)) /* only recv traced: the stamps were the point */
+	if (!SEND_PROBED()) /* only recv traced: the stamps were the point */
 		return;
 	uint64_t t1 = now_ns();
 	uint64_t n = (uint64_t)done;
 
-	RING_FIRE(send, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0,
+	RING_EMIT(send, KAOS_REC_SEND, t1, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0,
 		  atomic_load_explicit(&r->cnt.bp_episodes, RLX), r->hdr.name);
 }
 
@@ -690,7 +708,8 @@ static slow_path void fire_recv(struct kaos_ring *r, struct probe_ctx *pc, uint6
 	uint64_t n = (uint64_t)done;
 	uint64_t soj = pc->stamp_ts && t1 > pc->stamp_ts ? t1 - pc->stamp_ts : 0;
 
-	RING_FIRE(recv, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0, soj, r->hdr.name);
+	RING_EMIT(recv, KAOS_REC_RECV, t1, r->hdr.id, count, n, n * r->hdr.slot_size, t1 - pc->t0,
+		  soj, r->hdr.name);
 }
 
 /*
@@ -731,7 +750,7 @@ static always_inline int recv_probed(struct kaos_ring *r, int kind, void *msgs, 
 	uint64_t pos = atomic_load_explicit(&r->cons.pos, RLX);
 	uint64_t span = batch ? max : 1;
 
-	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
+	if (!RECV_PROBED()) {
 		set_cons_probe_at(r, pos + PROBE_RECHECK);
 		return recv_body(r, kind, msgs, max, batch, NULL, pos, false);
 	}
@@ -794,7 +813,7 @@ static traced_path void cons_claimed_traced(struct kaos_ring *r, uint64_t pos, u
 					    void *dst, bool batch)
 {
 	uint64_t mask = 0;
-	bool traced = KAOS_PROBE_ENABLED(kaos, recv);
+	bool traced = RECV_PROBED();
 
 	set_cons_probe_at(r, traced ? 0 : pos + k + PROBE_RECHECK);
 	if (traced)
@@ -1003,7 +1022,7 @@ static traced_path void release_probed(struct kaos_ring *r, uint64_t pos, uint32
 {
 	struct probe_ctx pc;
 
-	if (!KAOS_PROBE_ENABLED(kaos, recv)) {
+	if (!RECV_PROBED()) {
 		set_cons_probe_at(r, pos + PROBE_RECHECK);
 		cons_release(r, KIND_SPSC, pos, n);
 		return;
@@ -1348,6 +1367,9 @@ void kaos_ring_destroy(struct kaos_ring *r)
 	uint64_t sent = atomic_load_explicit(&r->prod.pos, RLX);
 	uint64_t recv = atomic_load_explicit(&r->cons.pos, RLX);
 	uint64_t wait = atomic_load_explicit(&r->cnt.bp_wait_ns, RLX);
+	if (RING_PROBES && KAOS_PROBE_ENABLED(kaos, batch))
+		kaos_probe_batch_flush(); /* this thread's records of the ring come before its close
+					   */
 	RING_FIRE(ring_close, r->hdr.id, sent, 0, sent * r->hdr.slot_size, wait, recv, r->hdr.name);
 	if (r->hdr.flags & KAOS_RING_F_OWNED) {
 		r->hdr.magic = 0; /* a stale pointer fails validation instead of looking alive */

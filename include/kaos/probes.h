@@ -124,6 +124,12 @@
 #define KAOS_PROBE1(provider, name, x0) \
 	__asm__ __volatile__(KAOS__PROBE_ASM(provider, name, "8@%[a0]")::[a0] "r"(KAOS__A(x0)))
 
+#define KAOS_PROBE4(provider, name, x0, x1, x2, x3)                                        \
+	__asm__ __volatile__(                                                              \
+		KAOS__PROBE_ASM(provider, name,                                            \
+				"8@%[a0] 8@%[a1] 8@%[a2] 8@%[a3]")::[a0] "r"(KAOS__A(x0)), \
+		[a1] "r"(KAOS__A(x1)), [a2] "r"(KAOS__A(x2)), [a3] "r"(KAOS__A(x3)))
+
 #define KAOS_PROBE7(provider, name, x0, x1, x2, x3, x4, x5, x6)                                   \
 	__asm__ __volatile__(KAOS__PROBE_ASM(provider, name,                                      \
 					     "8@%[a0] 8@%[a1] 8@%[a2] 8@%[a3] 8@%[a4] 8@%[a5] "   \
@@ -142,6 +148,22 @@ KAOS_PROBE_SEMA_DECLARE(kaos, recv);
 KAOS_PROBE_SEMA_DECLARE(kaos, backpressure);
 KAOS_PROBE_SEMA_DECLARE(kaos, retransmit);
 KAOS_PROBE_SEMA_DECLARE(kaos, ring_close);
+KAOS_PROBE_SEMA_DECLARE(kaos, batch);
+
+/*
+ * Batched probe (docs/probes.md, "Batching"): while kaos:batch is attached,
+ * each thread records its send, recv and backpressure operations in a
+ * thread-local struct kaos_probe_batch and fires
+ *   kaos:batch(arg0 buffer address, arg1 records n, arg2 generation, arg3 pid tag)
+ * once per KAOS_PROBE_BATCH_RECORDS records, when the oldest pending record
+ * is KAOS_PROBE_BATCH_AGE_NS old (checked at the next operation), and at
+ * thread exit: one trap instead of 32. A fire with n == 0 only announces the
+ * buffer's address (the thread's first record), so a tracer can drain it
+ * at exit or exec. After a fire the records are gone (n = 0) and the
+ * generation moves on; the per-op probes above fire as before for tracers
+ * attached to them, so a per-op tracer and a batching one see the same ops.
+ */
+#include "kaos/probe_batch.h"
 
 /*
  * Per-process sampling control, written by tracers at run time (with
@@ -185,7 +207,12 @@ struct kaos_probe_control {
 	uint64_t owner_start;		/* start time of the process the slots were written for */
 	int32_t owner_pid;		/* ... and its pid (a child forked in the same clock tick
 					   has its parent's start time) */
-	uint32_t reserved;
+	/*
+	 * Bumped by a batching tracer when it starts: a thread that sees a new
+	 * value fires its pending records and announces its buffer at its
+	 * next operation (0 until then; libkaos only reads it).
+	 */
+	volatile uint32_t batch_epoch;
 	struct kaos_probe_request slots[KAOS_PROBE_CONTROL_SLOTS];
 };
 #define KAOS_PROBE_CONTROL_MAGIC   0x6b616f73u /* "kaos" */

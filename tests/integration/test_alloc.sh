@@ -5,7 +5,9 @@
 #    ground truth exactly: allocations, bytes, free() calls, peak, leaked
 #    blocks and bytes; the leaks' stack is the leak phase's, in the [leak]
 #    tower; nothing is "freed, allocated before tracing"; the cost of one
-#    traced allocation, measured at start, is printed;
+#    traced allocation, measured at start, is printed; the process's entry
+#    in the final JSON has the same "alloc" object, also when the command
+#    never allocates (zeros);
 #  - an exec (bash -c 'exec kt_alloc_workload'): the blocks bash held are
 #    released with its image, not leaks; the leaks are exactly the workload's;
 #  - --alloc-lib jemalloc and tcmalloc (preloaded, -p before the first
@@ -34,6 +36,7 @@ need "$KT" "$WORK" "$STATIC" "$AW"
 echo "truth: $(cat "$TMP/truth.json")"
 grep -A4 '^alloc: heap' "$TMP/aw.txt"
 grep -q 'exact: traced from the start$' "$TMP/aw.txt" || fail "not exact from the start"
+grep -q 'without a user stack, 0 never seen returning$' "$TMP/aw.err" || fail "calls never seen returning"
 grep -E '^  cost to the process: ~[0-9]+ us per allocation \(measured here\)$' "$TMP/aw.txt" ||
 	fail "no measured cost per allocation"
 AL='final["alloc"]'
@@ -61,12 +64,27 @@ assert sum(s["leaked_bytes"] for s in leaks) == truth["leaked_bytes"], leaks
 assert all("phase_leaks" in s["stack"] for s in leaks), [s["stack"] for s in leaks]
 assert p["peak_time_ns"] > 0
 assert a["cost_ns_per_alloc"] > 0, a["cost_ns_per_alloc"]
+# the same figures in the process's own object of the final JSON
+procs = [q for q in final["processes"] if q["pid"] == truth["pid"]]
+assert len(procs) == 1 and "alloc" in procs[0], final["processes"]
+pa = procs[0]["alloc"]
+assert pa["exact"] is True and all(pa[k] == p[k] for k in p), (pa, p)
 PY
 # the [leak] tower: the four leak sites (aw_leak_site_N, called by phase_leaks) hold the leaked bytes
 [ "$(sed -n 's/^\[leak\];.*;main;phase_leaks;aw_leak_site_[0-3] \([0-9]*\)$/\1/p' "$TMP/aw.folded" |
 	awk '{s += $1} END {print s + 0}')" = "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["leaked_bytes"])' "$TMP/truth.json")" ] ||
 	fail "no [leak] tower of the aw_leak_site_N under phase_leaks with the leaked bytes"
 grep -q '^\[alloc\];.*;main;phase_plateau;block_alloc ' "$TMP/aw.folded" || fail "no [alloc] stack of the plateau"
+
+# a command that never allocates (every phase off): listed, with zeros;
+# --no-calibrate: no cost measured
+"$KT" --alloc --no-calibrate --json "$TMP/zero.json" -- "$AW" --allocs 0 --leaks 0 --plateau 0 --short 0 \
+	--free-null 0 --truth "$TMP/zero.truth" >"$TMP/zero.txt" 2>"$TMP/zero.err" ||
+	fail "kaos-trace --alloc on a program that does not allocate failed"
+json_check "$TMP/zero.json" \
+	"[(p['comm'], p['alloc']['allocs'], p['alloc']['leaked_blocks']) for p in final['processes']] == [('kt_alloc_worklo', 0, 0)]" \
+	"final['alloc']['cost_ns_per_alloc'] is None"
+if grep -q 'cost to the process' "$TMP/zero.txt"; then fail "--no-calibrate: the cost was measured"; fi
 
 # ---------------------------------------------------------------- an exec
 # bash allocates, then execs the workload: bash's outstanding blocks go with

@@ -112,11 +112,16 @@ fresh "$l" || fail "a record of another kernel was used: '$l'"
 replaced || fail "the stale record was not replaced"
 
 # pruning: 40 old records of other builds (distinct dates, oldest last) and a temporary file
+# (dated in a directory beside the records, then renamed in: another tracer's prune never
+# sees a fake with a fresh date)
 D=/run/kaos-trace
+mkdir -p "$D/kttestprune.d"
 for i in $(seq 10 49); do
-	: >"$D/probe-cost-kttestprune$i-0"
-	touch -d "@$(($(date +%s) - 86400 - i * 60))" "$D/probe-cost-kttestprune$i-0"
+	: >"$D/kttestprune.d/probe-cost-kttestprune$i-0"
+	touch -d "@$(($(date +%s) - 86400 - i * 60))" "$D/kttestprune.d/probe-cost-kttestprune$i-0"
+	mv "$D/kttestprune.d/probe-cost-kttestprune$i-0" "$D/"
 done
+rmdir "$D/kttestprune.d"
 : >"$D/probe-cost-kttestprune-0.123" && touch -d '@1000000000' "$D/probe-cost-kttestprune-0.123"
 rm -f "$CACHE"
 fresh "$(cost_line)" || fail "no measurement without a record"

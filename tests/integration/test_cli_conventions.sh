@@ -172,7 +172,9 @@ for o in --json --folded --timeline; do
 	complete_words kaos-trace "$o" "" | grep -qx -- - || fail "completion: $o -"
 done
 [ "$(complete_words kaos-trace pmu l)" = list ] || fail "completion: pmu list"
-[ "$(complete_words kaos-trace diff --fa)" = --fail-if-slower ] || fail "completion: diff --fail-if-slower"
+[ "$(complete_words kaos-trace diff --fail-if-s)" = --fail-if-slower ] || fail "completion: diff --fail-if-slower"
+[ "$(complete_words kaos-trace diff --fail-if-m)" = --fail-if-more-allocs ] ||
+	fail "completion: diff --fail-if-more-allocs"
 [ "$(complete_words kaos-trace diff --fo)" = --folded ] || fail "completion: diff --folded"
 [ "$(complete_words kaos-trace diff a.json -- --j)" = --json ] || fail "completion: diff after --"
 [ "$(complete_words kaos-trace comp)" = compare ] || fail "completion: compare"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 
 B=${B:-build}
 LIB=$B/libkaos.so
-EXPECTED="kaos:backpressure kaos:recv kaos:retransmit kaos:ring_close kaos:send"
+EXPECTED="kaos:backpressure kaos:batch kaos:recv kaos:retransmit kaos:ring_close kaos:send"
 
 [ -e "$LIB" ] || die "$LIB missing: run make first"
 for t in readelf objdump; do
@@ -22,6 +22,7 @@ aarch64) REG='x([0-9]|[12][0-9]|30)' ;;
 *) die "unsupported architecture $(uname -m)" ;;
 esac
 ARGS_RE="^(8@$REG ){6}8@$REG\$"
+BATCH_ARGS_RE="^(8@$REG ){3}8@$REG\$" # kaos:batch: buffer, records, generation, pid tag
 
 # One line per note: provider name location semaphore |arguments
 notes=$(readelf -n --wide "$LIB" | awk '
@@ -46,7 +47,11 @@ nop_kinds=""
 declare -A sema_of
 while read -r prov name loc sema rest; do
 	args=${rest#|}
-	[[ $args =~ $ARGS_RE ]] || die "$prov:$name at $loc: arguments '$args' are not 7 x 8@register"
+	if [ "$name" = batch ]; then
+		[[ $args =~ $BATCH_ARGS_RE ]] || die "$prov:$name at $loc: arguments '$args' are not 4 x 8@register"
+	else
+		[[ $args =~ $ARGS_RE ]] || die "$prov:$name at $loc: arguments '$args' are not 7 x 8@register"
+	fi
 	s=$((sema))
 	((s >= probes_lo && s + 2 <= probes_hi && s % 2 == 0)) ||
 		die "$prov:$name semaphore $sema not an aligned short inside .probes"

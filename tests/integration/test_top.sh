@@ -173,6 +173,8 @@ if "$KT" top -d 0s -p "$P1" 2>"$TMP/bad.err"; then fail "top -d 0s was accepted"
 	fail "bad -d: $(cat "$TMP/bad.err")"
 if "$KT" top --profile 99 -p "$P1" 2>"$TMP/bad.err"; then fail "top --profile was accepted"; fi
 grep -q "top has no view of stacks" "$TMP/bad.err" || fail "--profile: $(cat "$TMP/bad.err")"
+if "$KT" top --alloc -p "$P1" 2>"$TMP/bad.err"; then fail "top --alloc was accepted"; fi
+grep -q "top has no view of allocations" "$TMP/bad.err" || fail "--alloc: $(cat "$TMP/bad.err")"
 
 # bash completion: the subcommand, and top's options are those of its --help
 comp=$(dirname "$0")/../../deploy/kaos-trace.bash-completion

@@ -98,11 +98,13 @@ static uint64_t wait_for_probes(void)
 {
 	volatile unsigned short *snd = dlsym(RTLD_DEFAULT, "kaos_send_semaphore");
 	volatile unsigned short *rcv = dlsym(RTLD_DEFAULT, "kaos_recv_semaphore");
+	/* a batching tracer enables kaos:batch instead (docs/probes.md) */
+	volatile unsigned short *bat = dlsym(RTLD_DEFAULT, "kaos_batch_semaphore");
 	uint64_t t0 = now_ns();
 
 	if (!snd || !rcv)
 		die("--wait-probes", "libkaos exports no probe semaphores");
-	for (int i = 0; !(*snd && *rcv); i++) {
+	for (int i = 0; !(*snd && *rcv) && !(bat && *bat); i++) {
 		if (i == 10000)
 			die("--wait-probes", "send/recv probes not enabled within 10 s");
 		usleep(1000);

@@ -230,6 +230,31 @@ static void test_json(void **state)
 	kt_alloc_data_free(&d);
 }
 
+/* The member of one process's entry: its figures only; nothing for a pid not traced. */
+static void test_json_proc(void **state)
+{
+	struct kt_alloc_data d = sample_data();
+	struct kt_alloc_stats st = {.exact = true, .lib = "jemalloc"};
+	struct kt_json w;
+	const char *s;
+
+	(void)state;
+	kt_json_init_buf(&w);
+	kt_json_object_begin(&w);
+	assert_int_equal(kt_alloc_data_json_proc(&d, &st, &w, 99, 10, fake_sym, NULL), 0);
+	assert_int_equal(kt_alloc_data_json_proc(&d, &st, &w, 7, 10, fake_sym, NULL), 0);
+	kt_json_object_end(&w);
+	s = kt_json_buf(&w, NULL);
+	assert_non_null(strstr(s, "{\"alloc\":{\"allocator\":\"jemalloc\",\"exact\":true,"
+				  "\"dropped\":false,\"pid\":7,\"allocs\":102,"));
+	assert_null(strstr(s, "\"rings\"")); /* the rings are the top-level object's */
+	st.stale = 1; /* a call never seen returning: lower bounds */
+	assert_true(kt_alloc_stats_dropped(&st));
+	assert_non_null(strstr(s, "\"top_leaks\":[{"));
+	kt_json_free(&w);
+	kt_alloc_data_free(&d);
+}
+
 static void test_lib_names(void **state)
 {
 	enum kt_alloc_lib lib;
@@ -253,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_lib_names),
+		cmocka_unit_test(test_json_proc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,8 @@ mkdir -p "$work/root"/{bin,dev,proc,sys,tmp,tests}
 cp "$guest"/bin/* "$work/root/bin/"
 cp "$guest"/init "$work/root/init"
 cp "$guest"/lib.sh "$guest"/test_*.sh "$work/root/tests/"
+# the dynamic programs' loader and libraries, at the target's paths
+[ ! -d "$guest/root" ] || cp -R "$guest/root/." "$work/root/"
 tests/vm/debian.sh busybox "$arch" "$work/root/bin/busybox" || {
 	echo "FAIL  vmtest $arch $kernel: no busybox-static for $arch" >&2
 	exit 1
@@ -111,7 +113,7 @@ log=$work/console.log
 boot_vm() {
 	t_boot=$SECONDS
 	timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$log" |
-		awk '/^@@ (PASS|FAIL|COST|SKIP|STACK|SITE)/ {printf "  %s\n", substr($0, 4); fflush()}
+		awk '/^@@ (PASS|FAIL|COST|SKIP|STACK|SITE|ALLOC)/ {printf "  %s\n", substr($0, 4); fflush()}
 		     /^@@\| / {printf "      | %s\n", substr($0, 5); fflush()}'
 	qrc=${PIPESTATUS[0]}
 	t_run=$((SECONDS - t_boot))
@@ -136,7 +138,7 @@ boot=$(grep -a '^@@ BOOT ' "$log" | awk '{print $3}')
 	echo "boot_to_init_s ${boot:-?}"
 	echo "vm_wall_s $t_run"
 	echo "fetch_s $t_fetch"
-	grep -a '^@@ \(PASS\|FAIL\|COST\|FEATURE\|STACK\|SITE\)' "$log" | sed 's/^@@ //'
+	grep -a '^@@ \(PASS\|FAIL\|COST\|FEATURE\|STACK\|SITE\|ALLOC\)' "$log" | sed 's/^@@ //'
 	echo "summary ${summary:-none}"
 } >"$work/results.txt"
 cp "$work/results.txt" "$B/vm/results-$arch-$release.txt"

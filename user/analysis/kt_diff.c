@@ -29,6 +29,9 @@ void kt_diff_run_free(struct kt_diff_run *r)
 	for (size_t i = 0; i < r->n; i++)
 		free(r->v[i].h);
 	free(r->v);
+	for (size_t i = 0; i < r->nalloc; i++)
+		free(r->alloc[i].stack);
+	free(r->alloc);
 	kt_diff_run_init(r);
 }
 
@@ -79,6 +82,7 @@ void kt_diff_free(struct kt_diff *d)
 		free(d->v[i].merged[1]);
 	}
 	free(d->v);
+	kt_diff_alloc_free(d);
 	kt_diff_init(d);
 }
 
@@ -167,7 +171,7 @@ int kt_diff_add_run(struct kt_diff *d, enum kt_diff_side side, const struct kt_d
 		}
 	}
 	d->nruns[side]++;
-	return 0;
+	return kt_diff_add_alloc(d, side, r);
 }
 
 static void compare_quantile(struct kt_diff_series *s, int i)
@@ -239,6 +243,7 @@ void kt_diff_compute(struct kt_diff *d)
 		compare_series(&d->v[i]);
 	if (d->n)
 		qsort(d->v, d->n, sizeof(d->v[0]), by_impact);
+	kt_diff_alloc_compute(d);
 }
 
 const char *kt_diff_quantile_name(int i)

@@ -49,10 +49,58 @@ struct kt_diff_hist {
 	struct kt_hist *h;
 };
 
+/*
+ * Heap profiling (--alloc): a row is an allocation site, comm + its
+ * symbolized stack (root first, ";"-joined; the JSON keeps each process's ten
+ * top sites by bytes), or a process total (stack NULL), keyed by comm.
+ */
+enum kt_diff_alloc_metric {
+	KT_DIFF_ALLOCS,	      /* allocations */
+	KT_DIFF_BYTES,	      /* bytes allocated */
+	KT_DIFF_PEAK_BYTES,   /* totals only */
+	KT_DIFF_LEAKED_BYTES, /* totals only */
+	KT_DIFF_NMETRICS,
+};
+#define KT_DIFF_SITE_METRICS 2 /* a site has allocs and bytes */
+
+struct kt_diff_alloc_rec {
+	char comm[KT_DIFF_COMM_LEN];
+	char *stack; /* NULL: the process total */
+	double v[KT_DIFF_NMETRICS];
+};
+
 /* One run: its series (a key seen twice, two processes of one comm, is merged). */
 struct kt_diff_run {
 	struct kt_diff_hist *v;
 	size_t n, cap;
+	bool has_alloc; /* the file has an "alloc" object (--alloc) */
+	struct kt_diff_alloc_rec *alloc;
+	size_t nalloc, capalloc;
+};
+
+/*
+ * A count compared: mean per run on each side, the envelope of the runs'
+ * values (counts are exact, so one run a side has a zero-width interval and
+ * any difference is a change), the change and its interval as fractions.
+ */
+enum kt_diff_count_verdict { KT_DIFF_NO_CHANGE, KT_DIFF_MORE, KT_DIFF_FEWER };
+struct kt_diff_count {
+	double before, after;
+	double b_lo, b_hi, a_lo, a_hi;
+	double change, change_lo, change_hi; /* +inf: from 0 to more */
+	enum kt_diff_count_verdict verdict;
+};
+
+struct kt_diff_alloc_row {
+	char comm[KT_DIFF_COMM_LEN];
+	char *stack;	      /* NULL: the process total */
+	unsigned int runs[2]; /* runs of each side that have the row */
+	double sum[2][KT_DIFF_NMETRICS];
+	double lo[2][KT_DIFF_NMETRICS], hi[2][KT_DIFF_NMETRICS];
+	/* kt_diff_compute() fills these */
+	enum kt_diff_presence presence; /* a site: ADDED/REMOVED = not in the top sites */
+	struct kt_diff_count c[KT_DIFF_NMETRICS];
+	double impact;
 };
 
 struct kt_diff_quant {
@@ -84,7 +132,10 @@ struct kt_diff {
 	struct kt_diff_series *v;
 	size_t n, cap;
 	unsigned int nruns[2];
-	unsigned int quiet[2]; /* interval files without samples, not counted as runs */
+	unsigned int quiet[2];	    /* interval files without samples, not counted as runs */
+	unsigned int alloc_runs[2]; /* runs with an "alloc" object */
+	struct kt_diff_alloc_row *alloc;
+	size_t nalloc, capalloc;
 };
 
 void kt_diff_run_init(struct kt_diff_run *r);
@@ -92,6 +143,9 @@ void kt_diff_run_free(struct kt_diff_run *r);
 /* Adds (merges) one histogram of ops operations under (comm, ring, op). */
 int kt_diff_run_add(struct kt_diff_run *r, const char *comm, const char *ring, const char *op,
 		    const struct kt_hist *h, uint64_t ops);
+/* Adds (sums) a site (stack: ";"-joined, root first) or a total (stack NULL). */
+int kt_diff_run_add_alloc(struct kt_diff_run *r, const char *comm, const char *stack,
+			  const double v[KT_DIFF_NMETRICS]);
 
 /*
  * Reads a kaos-trace --json FILE into r: its last "type":"final" line, or in
@@ -109,6 +163,18 @@ void kt_diff_free(struct kt_diff *d);
 int kt_diff_add_run(struct kt_diff *d, enum kt_diff_side side, const struct kt_diff_run *r);
 /* Verdicts, then sorts the series: added/removed last, by impact otherwise. */
 void kt_diff_compute(struct kt_diff *d);
+
+/* kt_diff_alloc.c: the allocation rows of a run into d, and their verdicts. */
+int kt_diff_add_alloc(struct kt_diff *d, enum kt_diff_side side, const struct kt_diff_run *r);
+void kt_diff_alloc_compute(struct kt_diff *d);
+void kt_diff_alloc_free(struct kt_diff *d);
+const char *kt_diff_count_verdict_name(enum kt_diff_count_verdict v);
+const char *kt_diff_metric_name(enum kt_diff_alloc_metric m);
+/*
+ * --fail-if-more-allocs PCT: true when a site or process total present on
+ * both sides has significantly more allocations, by more than pct percent.
+ */
+bool kt_diff_alloc_gate(const struct kt_diff *d, double pct);
 
 /* "p50" etc. for quantile index i; kt_diff_quantile_index("p99.9") or "p999": 3; -1 if none. */
 const char *kt_diff_quantile_name(int i);

@@ -3,6 +3,7 @@
 #include "kt_diff_cmd.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,31 @@ struct diff_args {
 	bool gate;
 	double gate_pct;
 	int gate_q;
+	bool alloc_gate;
+	double alloc_pct;
 	const char **files[2];
 	int nfiles[2];
 };
+
+/* --fail-if-more-allocs PCT: a percentage, 0 or more ("10" or "10%"). */
+static int parse_pct(const char *v, double *pct, char *msg, size_t n)
+{
+	char *end;
+
+	if (!v) {
+		snprintf(msg, n, "--fail-if-more-allocs needs PCT");
+		return -EINVAL;
+	}
+	errno = 0;
+	*pct = strtod(v, &end);
+	if (end > v && *end == '%')
+		end++;
+	if (errno || end == v || *end || !(*pct >= 0) || *pct == HUGE_VAL) {
+		snprintf(msg, n, "invalid --fail-if-more-allocs '%s' (expected PCT, e.g. 10)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct diff_args *a, char *msg, size_t n)
 {
@@ -41,6 +64,13 @@ static int parse_args(int argc, char **argv, struct diff_args *a, char *msg, siz
 			if (kt_diff_parse_gate(v, &a->gate_pct, &a->gate_q, msg, n))
 				return -EINVAL;
 			a->gate = true;
+		} else if (!strcmp(arg, "--fail-if-more-allocs") ||
+			   !strncmp(arg, "--fail-if-more-allocs=", 22)) {
+			const char *v = arg[21] == '=' ? arg + 22 : i + 1 < argc ? argv[++i] : NULL;
+
+			if (parse_pct(v, &a->alloc_pct, msg, n))
+				return -EINVAL;
+			a->alloc_gate = true;
 		} else if (!strcmp(arg, "--") && !dashdash) {
 			dashdash = true;
 			side = 1;
@@ -62,9 +92,8 @@ static int parse_args(int argc, char **argv, struct diff_args *a, char *msg, siz
 			 "(runs per side)");
 		return -EINVAL;
 	}
-	if (a->folded && (a->json || a->gate)) {
-		snprintf(msg, n,
-			 "diff --folded writes folded stacks: no --json, no --fail-if-slower");
+	if (a->folded && (a->json || a->gate || a->alloc_gate)) {
+		snprintf(msg, n, "diff --folded writes folded stacks: no --json, no --fail-if-*");
 		return -EINVAL;
 	}
 	return 0;
@@ -139,6 +168,11 @@ int kt_diff_cmd(int argc, char **argv, FILE *out, char *msg, size_t n)
 			snprintf(msg, n, "slower by more than %g %% at %s (--fail-if-slower)",
 				 a.gate_pct, kt_diff_quantile_name(a.gate_q));
 			status = KT_DIFF_EXIT_SLOWER;
+		} else if (a.alloc_gate && kt_diff_alloc_gate(&d, a.alloc_pct)) {
+			snprintf(msg, n,
+				 "more allocations by more than %g %% (--fail-if-more-allocs)",
+				 a.alloc_pct);
+			status = KT_DIFF_EXIT_MORE_ALLOCS;
 		}
 	}
 	kt_diff_free(&d);

@@ -2,6 +2,7 @@
 /*
  * kt_diff_cmd: the `kaos-trace diff` subcommand.
  *   kaos-trace diff BEFORE.json AFTER.json [--json] [--fail-if-slower PCT[@pNN]]
+ *                   [--fail-if-more-allocs PCT]
  *   kaos-trace diff [OPTIONS] B1.json B2.json ... -- A1.json A2.json ...
  */
 #ifndef KT_DIFF_CMD_H
@@ -15,6 +16,8 @@ enum {
 	KT_DIFF_EXIT_FAILURE = 1, /* out of memory, stdout not written */
 	KT_DIFF_EXIT_USAGE = 2,	  /* bad arguments or input files */
 	KT_DIFF_EXIT_SLOWER = 5,  /* --fail-if-slower: a significant slowdown beyond PCT */
+	/* --fail-if-more-allocs: significantly more allocations beyond PCT (5 wins) */
+	KT_DIFF_EXIT_MORE_ALLOCS = 6,
 };
 
 /*

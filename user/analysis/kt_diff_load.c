@@ -112,6 +112,116 @@ static int add_funcs(struct kt_diff_run *r, const char *comm, const json_t *func
 	return 0;
 }
 
+/*
+ * The comm of an alloc process: its own "comm", else its pid's in the
+ * report's processes, else "?" (a pid differs from run to run: its stacks
+ * still match).
+ */
+static const char *alloc_comm(const json_t *top, const json_t *ap)
+{
+	const json_t *procs = json_object_get(top, "processes"), *p;
+	const char *comm = json_string_value(json_object_get(ap, "comm"));
+	json_int_t pid = json_integer_value(json_object_get(ap, "pid"));
+	size_t i;
+
+	if (comm)
+		return comm;
+	json_array_foreach(procs, i, p)
+	{
+		comm = json_string_value(json_object_get(p, "comm"));
+		if (comm && json_integer_value(json_object_get(p, "pid")) == pid)
+			return comm;
+	}
+	return "?";
+}
+
+/* A site's stack, root first, ";"-joined (the folded format's order). */
+static char *join_stack(const json_t *stack)
+{
+	size_t i, len = 1;
+	const json_t *f;
+	char *s;
+
+	if (!json_is_array(stack))
+		return NULL;
+	json_array_foreach(stack, i, f)
+	{
+		if (!json_is_string(f))
+			return NULL;
+		len += strlen(json_string_value(f)) + 1;
+	}
+	s = calloc(1, len);
+	json_array_foreach(stack, i, f)
+	{
+		if (!s)
+			break;
+		if (i)
+			strcat(s, ";");
+		strcat(s, json_string_value(f));
+	}
+	return s;
+}
+
+static int add_alloc_sites(struct kt_diff_run *r, const char *comm, const json_t *sites)
+{
+	size_t i;
+	const json_t *site;
+	int err = 0;
+
+	json_array_foreach(sites, i, site)
+	{
+		double v[KT_DIFF_NMETRICS] = {
+			[KT_DIFF_ALLOCS] =
+				(double)json_integer_value(json_object_get(site, "allocs")),
+			[KT_DIFF_BYTES] =
+				(double)json_integer_value(json_object_get(site, "bytes")),
+		};
+		char *stack = join_stack(json_object_get(site, "stack"));
+
+		if (!stack)
+			return -EINVAL;
+		err = kt_diff_run_add_alloc(r, comm, stack, v);
+		free(stack);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* --alloc: each process's totals and top sites (by bytes) into r. */
+static int read_alloc(const json_t *top, struct kt_diff_run *r)
+{
+	const json_t *alloc = json_object_get(top, "alloc"), *procs, *p;
+	size_t i;
+	int err = 0;
+
+	if (!alloc)
+		return 0;
+	procs = json_object_get(alloc, "processes");
+	if (!json_is_array(procs))
+		return -EINVAL;
+	r->has_alloc = true;
+	json_array_foreach(procs, i, p)
+	{
+		static const char *const keys[KT_DIFF_NMETRICS] = {"allocs", "bytes_allocated",
+								   "peak_bytes", "leaked_bytes"};
+		double v[KT_DIFF_NMETRICS];
+		const char *comm = alloc_comm(top, p);
+		const json_t *sites = json_object_get(p, "top_sites");
+
+		for (int m = 0; m < KT_DIFF_NMETRICS; m++)
+			v[m] = (double)json_integer_value(json_object_get(p, keys[m]));
+		if (!json_is_array(sites))
+			return -EINVAL;
+		err = kt_diff_run_add_alloc(r, comm, NULL, v);
+		if (!err)
+			err = add_alloc_sites(r, comm, sites);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* One report line's processes into r (a series seen again is merged). */
 static int read_report(const json_t *top, struct kt_diff_run *r, int *missing)
 {
@@ -139,7 +249,7 @@ static int read_report(const json_t *top, struct kt_diff_run *r, int *missing)
 			err = add_funcs(r, comm, json_object_get(p, "functions"), h, missing);
 	}
 	free(h);
-	return err;
+	return err ? err : read_alloc(top, r);
 }
 
 /* One parsed line into *final (the last "final") or appended to intervals. */
@@ -254,17 +364,19 @@ int kt_diff_load_file(FILE *fp, const char *path, struct kt_diff_run *r, char *m
 		return -ENODATA;
 	}
 	if (err == -EINVAL)
-		snprintf(msg, n, "%s: not a kaos-trace JSON report (malformed \"processes\")",
+		snprintf(msg, n,
+			 "%s: not a kaos-trace JSON report (malformed \"processes\" or \"alloc\")",
 			 path);
 	else if (err)
 		snprintf(msg, n, "%s: %s", path, strerror(-err));
-	else if (!r->n && missing)
+	else if (!r->n && !r->has_alloc && missing)
 		snprintf(msg, n,
 			 "%s: no latency histograms (\"latency_buckets\"): written by a kaos-trace "
 			 "older than diff",
 			 path);
-	else if (!r->n)
-		snprintf(msg, n, "%s: empty run: no ring operation or function call recorded",
+	else if (!r->n && !r->has_alloc)
+		snprintf(msg, n,
+			 "%s: empty run: no ring operation, function call or allocation recorded",
 			 path);
-	return err ? err : r->n ? 0 : -EINVAL;
+	return err ? err : r->n || r->has_alloc ? 0 : -EINVAL;
 }

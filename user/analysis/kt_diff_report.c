@@ -50,13 +50,78 @@ static void text_series(FILE *f, const struct kt_diff_series *s)
 		text_quantile(f, &s->q[i], i);
 }
 
+/* A count's change in percent; "new" from 0, "-" when both are 0. */
+static const char *fmt_pct(char *b, size_t n, double change)
+{
+	if (isinf(change))
+		snprintf(b, n, change > 0 ? "new" : "gone");
+	else
+		snprintf(b, n, "%+.1f%%", change * 100);
+	return b;
+}
+
+static void text_count(FILE *f, const struct kt_diff_count *c, int m)
+{
+	char p[3][16];
+
+	fprintf(f, "  %-12s %12.0f -> %-12.0f %7s  [%s, %s]  %s\n", kt_diff_metric_name(m),
+		c->before, c->after, fmt_pct(p[0], sizeof(p[0]), c->change),
+		fmt_pct(p[1], sizeof(p[1]), c->change_lo),
+		fmt_pct(p[2], sizeof(p[2]), c->change_hi), kt_diff_count_verdict_name(c->verdict));
+}
+
+static void text_alloc_row(FILE *f, const struct kt_diff_alloc_row *w)
+{
+	int nm = w->stack ? KT_DIFF_SITE_METRICS : KT_DIFF_NMETRICS;
+	const char *what = w->stack ? w->stack : "(process total)";
+
+	if (w->presence != KT_DIFF_BOTH) {
+		int side = w->presence == KT_DIFF_ADDED;
+
+		/* outside a run's ten top sites is not "no allocation there" */
+		fprintf(f, "%s %s: %s %s (%s: %.0f allocs, %.0f bytes per run)\n", w->comm, what,
+			w->stack ? "not in the top sites" : "no such process",
+			side ? "before" : "after", side ? "after" : "before",
+			w->sum[side][KT_DIFF_ALLOCS] / w->runs[side],
+			w->sum[side][KT_DIFF_BYTES] / w->runs[side]);
+		return;
+	}
+	fprintf(f, "%s %s: %s (runs %u -> %u)\n", w->comm, what,
+		w->c[KT_DIFF_ALLOCS].verdict == KT_DIFF_MORE	? "more allocations"
+		: w->c[KT_DIFF_ALLOCS].verdict == KT_DIFF_FEWER ? "fewer allocations"
+								: "no change in allocations",
+		w->runs[0], w->runs[1]);
+	for (int m = 0; m < nm; m++)
+		text_count(f, &w->c[m], m);
+}
+
+static void text_alloc(FILE *f, const struct kt_diff *d)
+{
+	if (!d->alloc_runs[0] && !d->alloc_runs[1])
+		return;
+	fprintf(f,
+		"allocations (--alloc): %u run%s before, %u after; mean per run, interval = the "
+		"runs' min..max (exact counts: with one run a side any difference is a change); "
+		"sites are comm + stack, from each process's top sites by bytes\n",
+		d->alloc_runs[0], d->alloc_runs[0] == 1 ? "" : "s", d->alloc_runs[1]);
+	if (!d->alloc_runs[0] || !d->alloc_runs[1])
+		fprintf(f, "(only the %s runs traced allocations: nothing to compare)\n",
+			d->alloc_runs[0] ? "before" : "after");
+	else
+		for (size_t i = 0; i < d->nalloc; i++)
+			text_alloc_row(f, &d->alloc[i]);
+}
+
 int kt_diff_print_text(FILE *f, const struct kt_diff *d)
 {
-	fprintf(f, "kaos-trace diff: %u run%s before, %u after; %.0f %% intervals%s\n", d->nruns[0],
-		d->nruns[0] == 1 ? "" : "s", d->nruns[1], KT_DIFF_CONFIDENCE * 100,
-		d->nruns[0] < 2 || d->nruns[1] < 2
-			? " (one run on a side: run-to-run noise is not measured; give several)"
-			: "");
+	if (d->n)
+		fprintf(f, "kaos-trace diff: %u run%s before, %u after; %.0f %% intervals%s\n",
+			d->nruns[0], d->nruns[0] == 1 ? "" : "s", d->nruns[1],
+			KT_DIFF_CONFIDENCE * 100,
+			d->nruns[0] < 2 || d->nruns[1] < 2
+				? " (one run on a side: run-to-run noise is not measured; give "
+				  "several)"
+				: "");
 	if (d->quiet[0] || d->quiet[1])
 		fprintf(f,
 			"(interval files without samples, not counted as runs: %u before, %u "
@@ -64,6 +129,7 @@ int kt_diff_print_text(FILE *f, const struct kt_diff *d)
 			d->quiet[0], d->quiet[1]);
 	for (size_t i = 0; i < d->n; i++)
 		text_series(f, &d->v[i]);
+	text_alloc(f, d);
 	fflush(f);
 	return ferror(f) ? -EIO : 0;
 }
@@ -111,6 +177,60 @@ static void json_series(struct kt_json *w, const struct kt_diff_series *s)
 	kt_json_object_end(w);
 }
 
+static void json_count(struct kt_json *w, const struct kt_diff_count *c, int m)
+{
+	kt_json_key(w, kt_diff_metric_name(m));
+	kt_json_object_begin(w);
+	kt_json_kv_double(w, "before", c->before);
+	kt_json_kv_double(w, "after", c->after);
+	kt_json_kv_double(w, "before_lo", c->b_lo);
+	kt_json_kv_double(w, "before_hi", c->b_hi);
+	kt_json_kv_double(w, "after_lo", c->a_lo);
+	kt_json_kv_double(w, "after_hi", c->a_hi);
+	/* null when the before side is 0 (no percentage) */
+	kt_json_kv_double(w, "change_pct", c->change * 100);
+	kt_json_kv_double(w, "change_pct_lo", c->change_lo * 100);
+	kt_json_kv_double(w, "change_pct_hi", c->change_hi * 100);
+	kt_json_kv_string(w, "verdict", kt_diff_count_verdict_name(c->verdict));
+	kt_json_object_end(w);
+}
+
+static void json_alloc_row(struct kt_json *w, const struct kt_diff_alloc_row *r)
+{
+	int nm = r->stack ? KT_DIFF_SITE_METRICS : KT_DIFF_NMETRICS;
+	static const char *const presence[] = {"both", "not_in_top_sites_before",
+					       "not_in_top_sites_after"};
+
+	kt_json_object_begin(w);
+	kt_json_kv_string(w, "comm", r->comm);
+	kt_json_kv_string(w, "kind", r->stack ? "alloc_site" : "alloc_total");
+	if (r->stack)
+		kt_json_kv_string(w, "stack", r->stack);
+	/* a process on one side only is added/removed; a site may be below the top 10 */
+	kt_json_kv_string(w, "presence",
+			  r->stack ? presence[r->presence] : presence_names[r->presence]);
+	kt_json_kv_string(w, "verdict",
+			  r->presence == KT_DIFF_BOTH
+				  ? kt_diff_count_verdict_name(r->c[KT_DIFF_ALLOCS].verdict)
+				  : "not compared");
+	kt_json_kv_u64(w, "runs_before", r->runs[0]);
+	kt_json_kv_u64(w, "runs_after", r->runs[1]);
+	kt_json_key(w, "counts");
+	kt_json_object_begin(w);
+	for (int m = 0; m < nm && r->presence == KT_DIFF_BOTH; m++)
+		json_count(w, &r->c[m], m);
+	for (int m = 0; m < nm && r->presence != KT_DIFF_BOTH; m++) {
+		int side = r->presence == KT_DIFF_ADDED;
+
+		kt_json_key(w, kt_diff_metric_name(m));
+		kt_json_object_begin(w);
+		kt_json_kv_double(w, side ? "after" : "before", r->sum[side][m] / r->runs[side]);
+		kt_json_object_end(w);
+	}
+	kt_json_object_end(w);
+	kt_json_object_end(w);
+}
+
 int kt_diff_print_json(FILE *f, const struct kt_diff *d)
 {
 	struct kt_json w;
@@ -123,10 +243,15 @@ int kt_diff_print_json(FILE *f, const struct kt_diff *d)
 	kt_json_kv_u64(&w, "quiet_intervals_before", d->quiet[0]);
 	kt_json_kv_u64(&w, "quiet_intervals_after", d->quiet[1]);
 	kt_json_kv_double(&w, "confidence", KT_DIFF_CONFIDENCE);
+	kt_json_kv_u64(&w, "alloc_runs_before", d->alloc_runs[0]);
+	kt_json_kv_u64(&w, "alloc_runs_after", d->alloc_runs[1]);
 	kt_json_key(&w, "series");
 	kt_json_array_begin(&w);
 	for (size_t i = 0; i < d->n; i++)
 		json_series(&w, &d->v[i]);
+	/* allocation rows only when both sides traced allocations */
+	for (size_t i = 0; d->alloc_runs[0] && d->alloc_runs[1] && i < d->nalloc; i++)
+		json_alloc_row(&w, &d->alloc[i]);
 	kt_json_array_end(&w);
 	kt_json_object_end(&w);
 	kt_json_eol(&w);

@@ -34,13 +34,18 @@ static const char *const subcmd_usage[KT_SUBCMD_NR] = {
 		"  or:  kaos-trace diff [OPTIONS] BEFORE.json... -- AFTER.json...\n"
 		"  or:  kaos-trace diff --folded BEFORE.folded... [--] AFTER.folded...\n"
 		"Compare the latency of each ring operation and --func function between runs\n"
-		"(kaos-trace --json FILE): p50/p90/p99/p99.9, change, 99 % interval, verdict.\n"
+		"(kaos-trace --json FILE): p50/p90/p99/p99.9, change, 99 % interval, verdict;\n"
+		"with --alloc runs, each allocation site (comm + stack) and process's heap\n"
+		"totals too.\n"
 		"  --json                     the comparison as JSON\n"
 		"  --folded                   folded stacks in, \"STACK BEFORE AFTER\" out (the\n"
 		"                             after counts scaled to the before total) for\n"
 		"                             flamegraph.pl's differential graph\n"
 		"  --fail-if-slower PCT[@pNN] exit 5 if significantly slower by more than PCT %\n"
-		"                             at pNN (p50, p90, p99, p99.9; default p50)\n",
+		"                             at pNN (p50, p90, p99, p99.9; default p50)\n"
+		"  --fail-if-more-allocs PCT  exit 6 if an allocation site or process total\n"
+		"                             (--alloc runs) has more allocations by more than\n"
+		"                             PCT %\n",
 	[KT_SUBCMD_COMPARE] =
 		"Usage: kaos-trace compare [OPTIONS] [TRACER OPTIONS] -- CMD_A ... ::: CMD_B ...\n"
 		"Run CMD_A and CMD_B in interleaved rounds (A B, B A, ...), each traced with the\n"

@@ -594,6 +594,10 @@ static void report(struct outputs *out, bool final)
 	snap.tot.final = final;
 	if (final && out->json && (engine.offcpu || engine.alloc))
 		snap.tot.json_extra = json_collectors;
+	if (final && out->json && engine.alloc) {
+		snap.tot.json_proc_extra = kt_alloc_json_proc;
+		snap.tot.json_proc_extra_ctx = engine.alloc;
+	}
 	if (!final && out->json && engine.alloc) {
 		/* each interval: the heap now (the kernel's live sums) */
 		snap.tot.json_extra = kt_alloc_json_interval;
@@ -1040,6 +1044,26 @@ static int offcpu_finish(FILE *report_out)
 	return n < 0 ? n : e;
 }
 
+/* --alloc's end of run: its report, its drop counters on stderr. 0 or -errno. */
+static int alloc_finish(FILE *report_out)
+{
+	struct kt_alloc_stats st;
+	int n = kt_alloc_finish(engine.alloc, engine.s.folded, &st), e = 0;
+
+	if (n >= 0)
+		e = kt_alloc_data_print(kt_alloc_data(engine.alloc), &st, report_out, 10,
+					engine.s.sym ? kt_folded_sym_kt : NULL, engine.s.sym);
+	fprintf(stderr,
+		"kaos-trace: alloc: %llu calls lost, %llu blocks untracked, %llu calls not "
+		"charged to a stack, %llu without a user stack, %llu never seen returning%s%s\n",
+		(unsigned long long)st.call_lost, (unsigned long long)st.block_lost,
+		(unsigned long long)st.site_lost, (unsigned long long)st.stack_err,
+		(unsigned long long)st.stale,
+		kt_alloc_stats_dropped(&st) ? ": the figures are lower bounds" : "",
+		n < 0 ? ": collecting them failed" : "");
+	return n < 0 ? n : e;
+}
+
 static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 {
 	struct kt_run_outcome outcome = {.command_status = -1};
@@ -1051,8 +1075,7 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 		warn_unmatched_rings(&engine.ring_filter);
 	if (engine.offcpu && offcpu_finish(out->report_out) < 0)
 		rc = 1;
-	if (engine.alloc &&
-	    kt_alloc_finish(engine.alloc, engine.s.folded, out->report_out, stderr) < 0)
+	if (engine.alloc && alloc_finish(out->report_out) < 0)
 		rc = 1;
 	if (extras) {
 		int unmatched, fired = kt_oneshot_finish(extras, &unmatched);

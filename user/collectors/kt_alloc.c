@@ -29,7 +29,6 @@
 
 #define REFRESH_NS     200000000ull /* kt_alloc_tick: symbols at most every 200 ms */
 #define JSON_TOP_SITES 10
-#define REPORT_TOP     10
 #define RESOLVE_TRIES  20 /* kt_alloc_tick: polls a process's allocator is looked for */
 
 /* The entry points, in kt_alloc_target.off order. */
@@ -67,6 +66,7 @@ struct alloc_pid {
 	bool failed;  /* could not be attached: not retried */
 	bool symbols; /* maps read after its first allocation (its libraries are mapped) */
 	struct kt_sym_program program;
+	char comm[16]; /* read with its maps: the process may be gone at the report */
 };
 
 struct resolve_try {
@@ -380,6 +380,7 @@ static void capture_first(struct kt_alloc *a)
 			continue;
 		p->symbols = true;
 		kt_sym_add_pid(a->sym, p->pid);
+		kt_proc_comm(p->pid, p->comm, sizeof(p->comm));
 	}
 }
 
@@ -415,6 +416,13 @@ static void follow_procs(struct kt_alloc *a, const struct kt_agg *agg)
 		    ++r->tries >= RESOLVE_TRIES) /* no allocator (a static program): given up */
 			give_up_pid(a, (pid_t)p->pid);
 	}
+}
+
+bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid)
+{
+	struct alloc_pid *p = a ? pid_find(a, pid) : NULL;
+
+	return p && p->symbols;
 }
 
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
@@ -455,6 +463,22 @@ static size_t read_stack(struct kt_alloc *a, int32_t id, uint64_t *stack)
 	return nf;
 }
 
+/*
+ * Its name read at its first allocation (the pid may be reused by the
+ * report), else now.
+ */
+static void proc_comm(const struct kt_alloc *a, pid_t pid, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->npids; i++)
+		if (a->pids[i].pid == pid && a->pids[i].comm[0]) {
+			snprintf(buf, n, "%s", a->pids[i].comm);
+			return;
+		}
+	if (kt_proc_comm(pid, buf, n))
+		buf[0] = '\0';
+}
+
 static int collect_procs(struct kt_alloc *a)
 {
 	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
@@ -483,6 +507,7 @@ static int collect_procs(struct kt_alloc *a)
 		r->free_calls = v.free_calls;
 		r->exec_blocks = v.exec_blocks;
 		r->exec_bytes = v.exec_bytes;
+		proc_comm(a, (pid_t)key, r->comm, sizeof(r->comm));
 	}
 	return 0;
 }
@@ -582,6 +607,17 @@ static int collect_rings(struct kt_alloc *a)
 	return 0;
 }
 
+/*
+ * Newest first: each pid's entry probes go before its return probes, so no
+ * call is entered without a return probe to close it (a stashed call left
+ * open would make the thread's next calls look nested).
+ */
+static void detach_all(struct kt_alloc *a)
+{
+	while (a->nlinks)
+		bpf_link__destroy(a->links[--a->nlinks]);
+}
+
 int kt_alloc_collect(struct kt_alloc *a)
 {
 	uint64_t stack[KT_ALLOC_STACK_DEPTH];
@@ -591,9 +627,7 @@ int kt_alloc_collect(struct kt_alloc *a)
 		return a->collect_err ? a->collect_err : (int)a->data.nsites;
 	a->collected = true;
 	/* detach first: the sums stop moving while they are read */
-	for (size_t i = 0; i < a->nlinks; i++)
-		bpf_link__destroy(a->links[i]);
-	a->nlinks = 0;
+	detach_all(a);
 	bpf_link__destroy(a->exec_link);
 	a->exec_link = NULL;
 	for (size_t i = 0; i < a->npids; i++)
@@ -630,6 +664,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->proc_lost = v[KT_ALLOC_STAT_PROC_LOST];
 	st->nested = v[KT_ALLOC_STAT_NESTED];
 	st->thread_lost = v[KT_ALLOC_STAT_THREAD_LOST];
+	st->stale = v[KT_ALLOC_STAT_STALE];
 	st->t_start_ns = a->t_start_ns;
 	st->short_ns = a->o.short_ns;
 	st->exact = a->o.exact;
@@ -648,6 +683,19 @@ int kt_alloc_json(struct kt_json *w, void *alloc)
 	kt_alloc_get_stats(a, &st);
 	return kt_alloc_data_json(&a->data, &st, w, JSON_TOP_SITES,
 				  a->sym ? kt_folded_sym_kt : NULL, a->sym);
+}
+
+int kt_alloc_json_proc(struct kt_json *w, uint32_t pid, void *alloc)
+{
+	struct kt_alloc *a = alloc;
+	struct kt_alloc_stats st;
+	int n = kt_alloc_collect(a);
+
+	if (n < 0)
+		return n;
+	kt_alloc_get_stats(a, &st);
+	return kt_alloc_data_json_proc(&a->data, &st, w, pid, JSON_TOP_SITES,
+				       a->sym ? kt_folded_sym_kt : NULL, a->sym);
 }
 
 int kt_alloc_json_interval(struct kt_json *w, void *alloc)
@@ -677,33 +725,21 @@ int kt_alloc_json_interval(struct kt_json *w, void *alloc)
 	return kt_json_error(w);
 }
 
-int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag)
+int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st)
 {
-	struct kt_alloc_stats st;
-	int n = kt_alloc_collect(a), e = 0;
+	int n = kt_alloc_collect(a);
 
 	if (n >= 0 && f)
 		n = kt_alloc_data_fold(&a->data, f);
-	kt_alloc_get_stats(a, &st);
-	if (n >= 0)
-		e = kt_alloc_data_print(&a->data, &st, out, REPORT_TOP,
-					a->sym ? kt_folded_sym_kt : NULL, a->sym);
-	fprintf(diag,
-		"kaos-trace: alloc: %llu calls lost, %llu blocks untracked, %llu calls not "
-		"charged to a stack, %llu without a user stack%s%s\n",
-		(unsigned long long)st.call_lost, (unsigned long long)st.block_lost,
-		(unsigned long long)st.site_lost, (unsigned long long)st.stack_err,
-		kt_alloc_stats_dropped(&st) ? ": the figures are lower bounds" : "",
-		n < 0 ? ": collecting them failed" : "");
-	return n < 0 ? n : e;
+	kt_alloc_get_stats(a, st);
+	return n;
 }
 
 void kt_alloc_free(struct kt_alloc *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->nlinks; i++)
-		bpf_link__destroy(a->links[i]);
+	detach_all(a);
 	free(a->links);
 	bpf_link__destroy(a->exec_link);
 	kaos_alloc_bpf__destroy(a->skel);

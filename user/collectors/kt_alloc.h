@@ -63,6 +63,7 @@ struct kt_alloc_proc_rec {
 	uint64_t free_calls; /* free() calls (frees: blocks released, by realloc too) */
 	uint64_t exec_blocks, exec_bytes;     /* outstanding at an exec: released with the image */
 	uint64_t leaked_blocks, leaked_bytes; /* outstanding at the end (tracked blocks) */
+	char comm[16];			      /* "" if unknown */
 };
 
 /* One allocating user stack of one process. */
@@ -147,6 +148,7 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f);
 /* What the report and the JSON say besides the data. */
 struct kt_alloc_stats {
 	uint64_t call_lost, block_lost, site_lost, stack_err, proc_lost, nested, thread_lost;
+	uint64_t stale;	     /* stashed calls never seen returning */
 	uint64_t t_start_ns; /* tracing started (CLOCK_MONOTONIC): peaks are relative */
 	uint64_t short_ns;   /* --alloc-short */
 	double cost_ns;	     /* measured cost of one traced allocation (0: unknown) */
@@ -172,6 +174,15 @@ int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_sta
  */
 int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
 		       struct kt_json *w, size_t top, kt_folded_sym_fn sym, void *ctx);
+
+/*
+ * Writes "alloc": {allocator, exact, dropped, the process's totals, its top
+ * sites and leaks} for pid into w's open object (nothing if pid was not
+ * traced): the member of each process of the final JSON. 0 or -errno.
+ */
+int kt_alloc_data_json_proc(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
+			    struct kt_json *w, uint32_t pid, size_t top, kt_folded_sym_fn sym,
+			    void *ctx);
 
 /* ---------------------------------------------------------------- the BPF side */
 
@@ -224,6 +235,9 @@ int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target 
  */
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg);
 
+/* pid is traced and has allocated (its maps were read then). */
+bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid);
+
 /* Detaches and reads the maps (once). Sites or -errno. */
 int kt_alloc_collect(struct kt_alloc *a);
 const struct kt_alloc_data *kt_alloc_data(const struct kt_alloc *a);
@@ -235,6 +249,9 @@ void kt_alloc_set_start(struct kt_alloc *a, uint64_t t_start_ns);
 /* kaos-trace's final JSON: collects, writes "alloc". Signature of kt_report_totals.json_extra. */
 int kt_alloc_json(struct kt_json *w, void *alloc);
 
+/* kaos-trace's final JSON, per process: collects, writes its "alloc" (json_proc_extra). */
+int kt_alloc_json_proc(struct kt_json *w, uint32_t pid, void *alloc);
+
 /*
  * An interval's heap, read live (tracing on): writes "alloc_heap": [{pid,
  * bytes (outstanding now), peak_bytes, allocs, frees}] into w's open object.
@@ -242,8 +259,13 @@ int kt_alloc_json(struct kt_json *w, void *alloc);
  */
 int kt_alloc_json_interval(struct kt_json *w, void *alloc);
 
-/* kaos-trace's end of run: collect, fold into f (may be NULL), report to out, drops to diag. */
-int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, FILE *out, FILE *diag);
+/*
+ * kaos-trace's end of run: collect, add the [alloc] and [leak] stacks to f
+ * (may be NULL) and fill *st (drops included), for the driver to print
+ * (kt_alloc_data_print on kt_alloc_data(a), the counters). Sites folded or
+ * -errno (*st is filled either way).
+ */
+int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st);
 
 /*
  * Measures here what one traced allocation (with its free) costs a process:

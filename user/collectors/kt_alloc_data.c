@@ -182,7 +182,8 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f)
 
 bool kt_alloc_stats_dropped(const struct kt_alloc_stats *st)
 {
-	return st->call_lost || st->block_lost || st->site_lost || st->proc_lost || st->thread_lost;
+	return st->call_lost || st->block_lost || st->site_lost || st->proc_lost ||
+	       st->thread_lost || st->stale;
 }
 
 /* ---------------------------------------------------------------- views */
@@ -413,6 +414,8 @@ static void json_proc(struct kt_json *w, const struct kt_alloc_proc_rec *p,
 		      const struct kt_alloc_stats *st)
 {
 	kt_json_kv_u64(w, "pid", p->tgid);
+	if (p->comm[0]) /* kaos-trace diff matches sites by comm + stack */
+		kt_json_kv_string(w, "comm", p->comm);
 	kt_json_kv_u64(w, "allocs", p->allocs);
 	kt_json_kv_u64(w, "frees", p->frees);
 	kt_json_kv_u64(w, "bytes_allocated", p->bytes_allocated);
@@ -430,20 +433,8 @@ static void json_proc(struct kt_json *w, const struct kt_alloc_proc_rec *p,
 	kt_json_kv_u64(w, "exec_released_bytes", p->exec_bytes);
 }
 
-int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
-		       struct kt_json *w, size_t top, kt_folded_sym_fn sym, void *ctx)
+static void json_rings(struct kt_json *w, const struct kt_alloc_data *d)
 {
-	kt_json_key(w, "alloc");
-	kt_json_object_begin(w);
-	kt_json_kv_string(w, "allocator", st->lib ? st->lib : "glibc");
-	kt_json_kv_bool(w, "exact", st->exact && !kt_alloc_stats_dropped(st));
-	kt_json_kv_bool(w, "dropped", kt_alloc_stats_dropped(st));
-	kt_json_kv_u64(w, "short_ns", st->short_ns);
-	kt_json_kv_double(w, "cost_ns_per_alloc", st->cost_ns > 0 ? st->cost_ns : 0.0 / 0.0);
-	kt_json_kv_u64(w, "calls_lost", st->call_lost);
-	kt_json_kv_u64(w, "blocks_untracked", st->block_lost);
-	kt_json_kv_u64(w, "sites_lost", st->site_lost);
-	kt_json_kv_u64(w, "stack_errors", st->stack_err);
 	kt_json_key(w, "rings");
 	kt_json_array_begin(w);
 	for (size_t i = 0; i < d->nrings; i++) {
@@ -461,29 +452,82 @@ int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stat
 		kt_json_object_end(w);
 	}
 	kt_json_array_end(w);
+}
+
+/* The members of one process: totals, then its top sites by bytes and top leaks. */
+static int json_proc_members(struct kt_json *w, const struct kt_alloc_data *d,
+			     const struct kt_alloc_proc_rec *p, const struct kt_alloc_stats *st,
+			     size_t top, kt_folded_sym_fn sym, void *ctx)
+{
+	const struct kt_alloc_site_rec **v;
+	int n;
+
+	json_proc(w, p, st);
+	kt_json_kv_u64(w, "allocs_in_ring_calls", allocs_in_ring_calls(d, p->tgid, sym, ctx));
+	for (int by = BY_BYTES; by <= BY_LEAK; by++) {
+		if ((n = sorted_sites(d, p->tgid, (enum site_order)by, &v)) < 0)
+			return n;
+		kt_json_key(w, by == BY_BYTES ? "top_sites" : "top_leaks");
+		kt_json_array_begin(w);
+		for (size_t k = 0; k < (size_t)n && k < top; k++)
+			json_site(w, v[k], sym, ctx);
+		kt_json_array_end(w);
+		free(v);
+	}
+	return 0;
+}
+
+static void json_flags(struct kt_json *w, const struct kt_alloc_stats *st)
+{
+	kt_json_kv_string(w, "allocator", st->lib ? st->lib : "glibc");
+	kt_json_kv_bool(w, "exact", st->exact && !kt_alloc_stats_dropped(st));
+	kt_json_kv_bool(w, "dropped", kt_alloc_stats_dropped(st));
+}
+
+int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
+		       struct kt_json *w, size_t top, kt_folded_sym_fn sym, void *ctx)
+{
+	int e;
+
+	kt_json_key(w, "alloc");
+	kt_json_object_begin(w);
+	json_flags(w, st);
+	kt_json_kv_u64(w, "short_ns", st->short_ns);
+	kt_json_kv_double(w, "cost_ns_per_alloc", st->cost_ns > 0 ? st->cost_ns : 0.0 / 0.0);
+	kt_json_kv_u64(w, "calls_lost", st->call_lost);
+	kt_json_kv_u64(w, "blocks_untracked", st->block_lost);
+	kt_json_kv_u64(w, "sites_lost", st->site_lost);
+	kt_json_kv_u64(w, "stack_errors", st->stack_err);
+	kt_json_kv_u64(w, "calls_unreturned", st->stale);
+	json_rings(w, d);
 	kt_json_key(w, "processes");
 	kt_json_array_begin(w);
 	for (size_t i = 0; i < d->nprocs; i++) {
-		const struct kt_alloc_site_rec **v;
-		int n;
-
 		kt_json_object_begin(w);
-		json_proc(w, &d->procs[i], st);
-		kt_json_kv_u64(w, "allocs_in_ring_calls",
-			       allocs_in_ring_calls(d, d->procs[i].tgid, sym, ctx));
-		for (int by = BY_BYTES; by <= BY_LEAK; by++) {
-			if ((n = sorted_sites(d, d->procs[i].tgid, (enum site_order)by, &v)) < 0)
-				return n;
-			kt_json_key(w, by == BY_BYTES ? "top_sites" : "top_leaks");
-			kt_json_array_begin(w);
-			for (size_t k = 0; k < (size_t)n && k < top; k++)
-				json_site(w, v[k], sym, ctx);
-			kt_json_array_end(w);
-			free(v);
-		}
+		if ((e = json_proc_members(w, d, &d->procs[i], st, top, sym, ctx)))
+			return e;
 		kt_json_object_end(w);
 	}
 	kt_json_array_end(w);
 	kt_json_object_end(w);
+	return kt_json_error(w);
+}
+
+int kt_alloc_data_json_proc(const struct kt_alloc_data *d, const struct kt_alloc_stats *st,
+			    struct kt_json *w, uint32_t pid, size_t top, kt_folded_sym_fn sym,
+			    void *ctx)
+{
+	int e;
+
+	for (size_t i = 0; i < d->nprocs; i++) {
+		if (d->procs[i].tgid != pid)
+			continue;
+		kt_json_key(w, "alloc");
+		kt_json_object_begin(w);
+		json_flags(w, st);
+		if ((e = json_proc_members(w, d, &d->procs[i], st, top, sym, ctx)))
+			return e;
+		kt_json_object_end(w);
+	}
 	return kt_json_error(w);
 }

@@ -24,6 +24,7 @@
 #include "kt_http.h"
 #include "kt_jsondir.h"
 #include "kt_pprof_http.h"
+#include "kt_pprof_push.h"
 #include "kt_log.h"
 #include "kt_offcpu.h"
 #include "kt_profile.h"
@@ -65,6 +66,7 @@ struct daemon {
 	FILE *alert_out;
 	struct kt_http *http;
 	struct kt_pprof_http *pprof; /* /debug/pprof on the same listener */
+	struct kt_pprof_push *push;  /* [pprof] push_url */
 	struct kt_timeline_sink tl;
 	uint64_t fired_seen; /* alerts fired when the timeline was last written */
 	bool stacks;	     /* fixed at start: the BPF object is loaded once */
@@ -128,6 +130,10 @@ enum {
 	OPT_CHECK,
 	OPT_OFF_CPU_MIN,
 	OPT_METRICS_MAX_RINGS,
+	OPT_PUSH_URL,
+	OPT_PUSH_INTERVAL,
+	OPT_PUSH_FORMAT,
+	OPT_APP_NAME,
 };
 
 static const struct argp_option daemon_options[] = {
@@ -176,6 +182,16 @@ static const struct argp_option daemon_options[] = {
 	 "Rings with their own /metrics series (default 32); more are folded into "
 	 "ring=\"_overflow\"",
 	 0},
+	{"pprof-push-url", OPT_PUSH_URL, "URL", 0,
+	 "Push each interval's profiles to a Pyroscope-compatible http://HOST:PORT/ingest", 0},
+	{"pprof-push-interval", OPT_PUSH_INTERVAL, "DURATION", 0,
+	 "Profile push interval (default 15s)", 0},
+	{"pprof-push-format", OPT_PUSH_FORMAT, "pprof|folded", 0,
+	 "Pushed profile format (default pprof)", 0},
+	{"pprof-app-name", OPT_APP_NAME, "NAME", 0,
+	 "Application name of pushed profiles (default kaos-trace): NAME.cpu, NAME.off_cpu, "
+	 "NAME.latency",
+	 0},
 	{"check-config", OPT_CHECK, NULL, 0,
 	 "Check the config and the flags (watched paths included), print the result, exit", 0},
 	{"verbose", 'v', NULL, 0, "Debug log lines and libbpf output", 0},
@@ -220,6 +236,10 @@ static const struct {
 	{KT_OPT_SAMPLE, "daemon", "sample"},
 	{KT_OPT_BUDGET, "daemon", "budget"},
 	{OPT_METRICS_MAX_RINGS, "daemon", "metrics_max_rings"},
+	{OPT_PUSH_URL, "pprof", "push_url"},
+	{OPT_PUSH_INTERVAL, "pprof", "push_interval"},
+	{OPT_PUSH_FORMAT, "pprof", "push_format"},
+	{OPT_APP_NAME, "pprof", "app_name"},
 };
 
 /* Whether a file could be written at path: it is writable, or its directory is. */
@@ -379,6 +399,9 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 		kt_offcpu_get_stats(d->e.offcpu, &ost);
 	}
 	retire_rings(d, snap.now_ns); /* rings seen since the tick */
+	struct kt_prom_push push;
+
+	kt_pprof_push_stats(d->push, &push);
 	struct kt_prom_src src = {.agg = snap.agg,
 				  .rings = d->prom_rings,
 				  .tot = &snap.tot,
@@ -392,7 +415,8 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 				  .offcpu_threads = othr,
 				  .noffcpu_threads = (size_t)nothr,
 				  .offcpu_stats = d->e.offcpu ? &ost : NULL,
-				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns};
+				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns,
+				  .push = d->cfg.pprof_push_url[0] ? &push : NULL};
 
 	if (!(f = open_memstream(&r->body, &len)))
 		return -1;
@@ -664,6 +688,32 @@ static void commit_config(struct daemon *d, struct kt_config *c, bool first, con
 	set_sampling(d, first);
 }
 
+static struct kt_push_cfg push_cfg(const struct kt_config *c)
+{
+	return (struct kt_push_cfg){.url = c->pprof_push_url,
+				    .interval_ns = c->pprof_push_interval_ns,
+				    .folded = c->pprof_push_folded,
+				    .app_name = c->pprof_app_name,
+				    .profile_hz = c->profile_hz};
+}
+
+/* The push of the config in force (d->cfg), to the receiver t. */
+static void set_push(struct daemon *d, const struct kt_push_target *t)
+{
+	struct kt_push_cfg pc = push_cfg(&d->cfg);
+	struct kt_folded *sink[KT_PUSH_NKINDS];
+
+	kt_pprof_push_set(d->push, t, &pc, kt_now_ns(CLOCK_MONOTONIC));
+	kt_pprof_push_sinks(d->push, sink);
+	kt_pprof_http_set_push(d->pprof, sink);
+	if (t->on)
+		kt_log(KT_LOG_INFO, "push",
+		       "profiles pushed to http://%s%s%s:%s%s every %.0fs as %s",
+		       strchr(t->url.host, ':') ? "[" : "", t->url.host,
+		       strchr(t->url.host, ':') ? "]" : "", t->url.port, t->url.path,
+		       pc.interval_ns / 1e9, pc.folded ? "folded" : "pprof");
+}
+
 /*
  * Makes c the config in force. Everything that can fail is done before
  * anything is changed; on failure the old config stays whole.
@@ -677,9 +727,13 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 	int nw;
 	const char *new_paths[KT_SESSION_MAX_ATTACH];
 	int nnew;
+	struct kt_push_cfg pc = push_cfg(c);
+	struct kt_push_target pt;
 
 	if (resolve_watches(c, &tg, err, errlen))
 		return -1;
+	if (kt_push_target_resolve(&pc, &pt, err, errlen))
+		goto fail_targets;
 	if (!c->listen[0])
 		http = NULL;
 	else if (first || !d->http || strcmp(c->listen, d->cfg.listen))
@@ -720,6 +774,7 @@ static int apply_config(struct daemon *d, struct kt_config *c, bool first, char 
 		d->alert_out = alert_out;
 	}
 	commit_config(d, c, first, lens, nw);
+	set_push(d, &pt);
 	kt_targets_free(&tg);
 	return 0;
 
@@ -790,7 +845,10 @@ static int check_startable(const struct kt_config *c, char *err, size_t errlen)
 			return -1;
 		kt_http_close(h);
 	}
-	return 0;
+	struct kt_push_cfg pc = push_cfg(c);
+	struct kt_push_target pt;
+
+	return kt_push_target_resolve(&pc, &pt, err, errlen); /* the receiver's host is known */
 }
 
 /* ---------------------------------------------------------------- housekeeping */
@@ -1071,6 +1129,7 @@ static int daemon_run(struct daemon *d)
 		if (d->http)
 			kt_http_service(d->http, p + 1, nh, now);
 		kt_pprof_http_tick(d->pprof, d->http, now);
+		kt_pprof_push_tick(d->push, now);
 		if (now >= next_tick) {
 			uint64_t g[KT_WIN_G_NR];
 
@@ -1251,7 +1310,8 @@ static int start_service(struct daemon *d, struct kt_config *c, char *err, size_
 	d->alerts = kt_alerts_new();
 	d->prom_rings = kt_prom_rings_new(KT_PROM_DEFAULT_MAX_RINGS);
 	d->pprof = kt_pprof_http_new(&d->e, c->folded_dir[0] != 0);
-	if (!d->win || !d->alerts || !d->prom_rings || !d->pprof) {
+	d->push = kt_pprof_push_new(&d->e);
+	if (!d->win || !d->alerts || !d->prom_rings || !d->pprof || !d->push) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -1325,6 +1385,7 @@ static void daemon_free(struct daemon *d)
 	kt_timeline_sink_close(&d->tl, ignored, sizeof(ignored));
 	kt_http_close(d->http);
 	kt_pprof_http_free(d->pprof);
+	kt_pprof_push_free(d->push);
 	kt_alerts_free(d->alerts);
 	kt_alert_log_close(d->alert_out);
 	kt_windows_free(d->win);

@@ -42,6 +42,8 @@ struct kt_pprof_http {
 	uint64_t last_drain;
 	bool to_folded; /* the daemon writes folded files: drained stacks go there too */
 	bool stopping;
+	struct kt_folded *push[3]; /* [pprof] push_url: stacks by kind (kt_pprof_push) */
+	bool pushing;
 };
 
 static const char *const kind_event[] = {[KIND_CPU] = "cpu", [KIND_OFFCPU] = "off-cpu"};
@@ -58,13 +60,15 @@ static void on_event(void *ctx, const struct kt_event *e, size_t size)
 	if (!e->stack_sz || size < sizeof(*e) ||
 	    (e->type != KT_EV_SEND && e->type != KT_EV_RECV && e->type != KT_EV_BACKPRESSURE))
 		return;
-	for (int i = 0; i < p->nreq; i++) {
-		struct pending *q = &p->req[i];
+	for (int i = 0; i <= p->nreq; i++) {
+		/* last: the push's stacks */
+		struct pending push = {.kind = KIND_LATENCY, .f = p->push[KIND_LATENCY]};
+		struct pending *q = i < p->nreq ? &p->req[i] : &push;
 		struct kt_ring_agg *r = NULL;
 		struct kt_proc *proc;
 		uint32_t nframes = e->stack_sz / sizeof(e->stack[0]);
 
-		if (q->kind != KIND_LATENCY)
+		if (!q->f || q->kind != KIND_LATENCY)
 			continue;
 		if (kt_folded_size(q->f) >= KT_PPROF_HTTP_MAX_STACKS) {
 			q->left_out++; /* a new stack, or one held: not told apart, counted */
@@ -110,6 +114,10 @@ static void drain(struct kt_pprof_http *p, uint64_t now)
 		n = kt_folded_merge(q->f, p->drain, kind_event[q->kind], KT_PPROF_HTTP_MAX_STACKS);
 		q->left_out += n > 0 ? (uint64_t)n : 0;
 	}
+	for (int k = KIND_CPU; k <= KIND_OFFCPU; k++)
+		if (p->push[k])
+			kt_folded_merge(p->push[k], p->drain, kind_event[k],
+					KT_PPROF_HTTP_MAX_STACKS);
 	if (p->to_folded && e->s.folded)
 		kt_folded_merge(e->s.folded, p->drain, NULL, 0);
 	kt_folded_clear(p->drain);
@@ -283,13 +291,14 @@ void kt_pprof_http_tick(struct kt_pprof_http *p, struct kt_http *h, uint64_t now
 {
 	bool due = false;
 
-	if (!p->nreq && !p->to_folded && p->e->prof && now - p->last_drain >= IDLE_DRAIN_NS) {
+	if (!p->nreq && !p->pushing && !p->to_folded && p->e->prof &&
+	    now - p->last_drain >= IDLE_DRAIN_NS) {
 		/* no folded files: the counts nobody asked for are dropped, the map kept free */
 		p->last_drain = now;
 		if (kt_profile_fold_since(p->e->prof, p->drain) >= 0)
 			kt_folded_clear(p->drain);
 	}
-	if (!p->nreq)
+	if (!p->nreq && !p->pushing)
 		return;
 	for (int i = 0; i < p->nreq; i++)
 		due |= now >= p->req[i].due;
@@ -303,6 +312,15 @@ void kt_pprof_http_tick(struct kt_pprof_http *p, struct kt_http *h, uint64_t now
 		}
 		answer(p, &p->req[i], h, now);
 		drop(p, i);
+	}
+}
+
+void kt_pprof_http_set_push(struct kt_pprof_http *p, struct kt_folded *sink[3])
+{
+	p->pushing = false;
+	for (int k = 0; k < 3; k++) {
+		p->push[k] = sink[k];
+		p->pushing |= sink[k] != NULL;
 	}
 }
 

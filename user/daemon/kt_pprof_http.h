@@ -36,6 +36,7 @@
 #define KT_PPROF_HTTP_MAX_STACKS      65536
 
 struct kt_engine;
+struct kt_folded;
 struct kt_pprof_http;
 
 /*
@@ -57,6 +58,12 @@ bool kt_pprof_http_handle(struct kt_pprof_http *p, const char *path, uint64_t no
 
 /* Moves new stacks to the pending requests and answers those due on h. */
 void kt_pprof_http_tick(struct kt_pprof_http *p, struct kt_http *h, uint64_t now);
+
+/*
+ * [pprof] push_url: drained stacks also go to sink[kind] (cpu, off-cpu,
+ * latency; NULL: none), each DRAIN_NS. All NULL: push off.
+ */
+void kt_pprof_http_set_push(struct kt_pprof_http *p, struct kt_folded *sink[3]);
 
 /* The daemon stops: pending requests get a 503, later ones too. */
 void kt_pprof_http_shutdown(struct kt_pprof_http *p, struct kt_http *h);

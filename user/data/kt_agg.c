@@ -354,8 +354,8 @@ static bool ring_admit(struct kt_agg *a, struct kt_ring_agg *r, const struct kt_
 {
 	if (!r->name_ptr && e->name_ptr)
 		ring_read_name(a, r, e->name_ptr);
-	if (e->type == KT_EV_RING_CLOSE && !r->name[0] && (e->flags & KT_EVF_NAME) &&
-	    size >= sizeof(*e))
+	/* a close, or a batched record (the process may be gone: the name came with it) */
+	if (!r->name[0] && (e->flags & KT_EVF_NAME) && size >= sizeof(*e))
 		ring_set_name(r, e->name);
 	if (!a->ring_filter || r->filter_kept)
 		return true;

@@ -395,6 +395,13 @@ static int load_session(struct kt_engine *e, char *err, size_t errlen)
 		.pmu_nr = (uint32_t)e->pmu.n,
 		.pmu_ncpus = (uint32_t)e->pmu.ncpus,
 		.scope = kt_targets_need_scope(&e->targets),
+		/*
+		 * 32 ops a trap where no per-op stack, counter or kernel time is
+		 * needed; not with a process scope (-b PROGRAM), which counts the
+		 * hits it ignores per op
+		 */
+		.batch = !o->stacks && !o->want_ts && !o->weight_latency && !o->pmu &&
+			 !kt_targets_need_scope(&e->targets) && !getenv("KAOS_TRACE_NO_BATCH"),
 	};
 	int pe;
 
@@ -547,7 +554,9 @@ static int attach_targets(struct kt_engine *e, char *err, size_t errlen)
 static int open_alloc(struct kt_engine *e, char *err, size_t errlen)
 {
 	struct kt_alloc_opts ao = {.short_ns = e->o.alloc_short_ns,
-				   .exact = e->o.cmd && !e->o.npids && !e->o.npaths};
+				   .exact = e->o.cmd && !e->o.npids && !e->o.npaths,
+				   .no_cost =
+					   e->o.no_calibrate}; /* the cost is measured by probing */
 	struct kt_alloc_target t;
 
 	if (e->o.alloc_lib)
@@ -800,6 +809,16 @@ static int all_exited(const struct kt_engine *e)
 	return live == 0;
 }
 
+/* --alloc: the command in the report (named after its program if it is gone). */
+static void add_alloc_command(struct kt_engine *e)
+{
+	struct kt_proc *p = kt_agg_proc(&e->s.agg, (uint32_t)e->child);
+	const char *base = strrchr(e->child_exe, '/');
+
+	if (p && (!p->comm[0] || !strcmp(p->comm, "?")))
+		snprintf(p->comm, sizeof(p->comm), "%.15s", base ? base + 1 : e->child_exe);
+}
+
 int kt_engine_tick(struct kt_engine *e, uint64_t now)
 {
 	bool full = now >= e->next_sampling;
@@ -823,6 +842,9 @@ int kt_engine_tick(struct kt_engine *e, uint64_t now)
 	}
 	kt_offcpu_tick(e->offcpu, &e->s.agg);
 	kt_alloc_tick(e->alloc, &e->s.agg);
+	/* a command without kaos probes joins the report (its "alloc") once it allocates */
+	if (e->child && kt_alloc_pid_allocated(e->alloc, e->child))
+		add_alloc_command(e);
 	track_exits(e, full);
 	if (e->s.scope && now >= e->next_sweep) {
 		kt_session_scope_sweep(&e->s);
@@ -882,6 +904,8 @@ int kt_engine_stop(struct kt_engine *e)
 	kt_session_detach_all(&e->s);
 	kt_func_detach(e->func);
 	kt_session_consume(&e->s);
+	if (e->alloc && e->child) /* in the report even if it never allocated */
+		add_alloc_command(e);
 	if (!e->prof)
 		return 0;
 	np = kt_profile_collect(e->prof, e->s.folded);

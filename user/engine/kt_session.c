@@ -123,6 +123,25 @@ int kt_session_add_hook(struct kt_session *s, kt_session_event_fn fn, void *ctx)
 static const struct kt_agg_lookup proc_lookup = {kt_proc_comm, kt_proc_start_ns, kt_proc_read_mem};
 
 /*
+ * With batching: a thread's pending records are sent before its memory goes
+ * (exit; exec, Linux 6.10+). Without both tracepoints: per-op probes.
+ */
+static void attach_batch_drains(struct kt_session *s)
+{
+	s->batch_links[0] = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_batch_drain,
+							       "sched_process_exit");
+	s->batch_links[1] = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_batch_drain,
+							       "sched_prepare_exec");
+	if (s->batch_links[0] && s->batch_links[1])
+		return;
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(s->batch_links[i]);
+		s->batch_links[i] = NULL;
+	}
+	s->batch = false;
+}
+
+/*
  * Exec (always: keys series by process image) and, with a scope, fork and
  * exit. Raw tracepoints: attached by name, no tracefs, no kernel BTF.
  */
@@ -135,6 +154,8 @@ static int attach_tracepoints(struct kt_session *s, char *err, size_t errlen)
 			 strerror(errno));
 		return -1;
 	}
+	if (s->batch)
+		attach_batch_drains(s);
 	if (!s->scope)
 		return 0;
 	s->fork_link = bpf_program__attach_raw_tracepoint(s->skel->progs.kaos_scope_fork,
@@ -184,6 +205,13 @@ static void size_skel(struct kaos_trace_bpf *skel, const struct kt_session_opts 
 	}
 	if (!o->nrings) /* unused: no preallocated kernel memory */
 		bpf_map__set_max_entries(skel->maps.ring_filter, 1);
+	/* a previous tracer's leftovers are older than this (same clock as libkaos' records) */
+	skel->rodata->batch_since_ns = kt_now_ns(CLOCK_MONOTONIC);
+	if (!o->batch) {
+		bpf_map__set_max_entries(skel->maps.batch_threads, 1);
+		bpf_program__set_autoload(skel->progs.kaos_batch, false);
+		bpf_program__set_autoload(skel->progs.kaos_batch_drain, false);
+	}
 }
 
 int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char *err, size_t errlen)
@@ -206,6 +234,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	}
 	s->scope = o->scope;
 	size_skel(s->skel, o, rb_bytes);
+	s->batch = o->batch;
 	/* Test hook: makes one program fail verification so the error path can be tested. */
 	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
 		bpf_program__set_type(s->skel->progs.kaos_probe, BPF_PROG_TYPE_SOCKET_FILTER);
@@ -269,6 +298,8 @@ void kt_session_read_stats(struct kt_session *s, uint64_t out[KT_STAT_NR][KT_EV_
 	for (int st = 0; st < KT_STAT_NR; st++)
 		for (int ty = 0; ty < KT_EV_TYPES; ty++)
 			out[st][ty] -= s->stats_base[st][ty];
+	for (int ty = 0; ty < KT_EV_TYPES; ty++) /* read by the tracer itself at stop */
+		out[KT_STAT_FIRED][ty] += s->batch_drained[ty];
 	/* The BPF side counts fired and lost only: every other fired hit was delivered. */
 	for (int ty = 0; ty < KT_EV_TYPES; ty++)
 		out[KT_STAT_DELIVERED][ty] = out[KT_STAT_FIRED][ty] - out[KT_STAT_LOST][ty];
@@ -343,7 +374,13 @@ int kt_session_attach(struct kt_session *s, pid_t pid, const char *path, char *e
 		a->dev = st.st_dev;
 		a->ino = st.st_ino;
 	}
-	for (unsigned int p = 0; p < KT_SESSION_NPROBES; p++) {
+	/* batched where the object has kaos:batch (an older libkaos: per op) */
+	struct bpf_link *bl = s->batch ? bpf_program__attach_usdt(s->skel->progs.kaos_batch, pid,
+								  path, "kaos", "batch", NULL)
+				       : NULL;
+	if (bl)
+		a->links[a->nlinks++] = bl;
+	for (unsigned int p = bl ? KT_EV_RETRANSMIT : 0; p < KT_SESSION_NPROBES; p++) {
 		struct bpf_link *l = attach_probe(s, pid, path, "kaos", p);
 
 		if (!l) {
@@ -374,11 +411,69 @@ int kt_session_detach(struct kt_session *s, pid_t pid, const char *path)
 	return -ENOENT;
 }
 
+/* The map's idea of a thread's buffer (bpf/kaos_trace.bpf.c). */
+struct batch_thread {
+	uint64_t buf;
+	uint64_t gen;
+	uint32_t done;
+	uint32_t pid;
+};
+
+/* One record of a live thread's buffer, as the BPF side would have sent it. */
+static void batch_record_event(struct kt_session *s, const struct kaos_probe_record *r,
+			       uint32_t pid, uint32_t tid)
+{
+	struct kt_event e = {0};
+
+	e.ts_ns = s->skel->rodata->want_ts ? r->ts_ns : 0;
+	e.type = r->type <= KT_EV_BACKPRESSURE ? r->type : KT_EV_SEND;
+	e.pid = pid;
+	e.tid = tid;
+	e.ring_id = r->ring_id;
+	e.n = (uint32_t)r->n;
+	e.count = r->count;
+	e.bytes = r->bytes;
+	e.dur_ns = r->dur_ns;
+	e.extra = r->extra;
+	e.name_ptr = r->name;
+	if (r->ts_ns < s->skel->rodata->batch_since_ns)
+		return; /* a previous tracer's */
+	s->batch_drained[e.type]++;
+	handle_event(s, &e, KT_EVENT_BASE_SIZE);
+}
+
+/*
+ * After the probes are gone (libkaos then keeps pending records in place):
+ * reads what live threads still hold and was not sent, through their
+ * process's memory. A thread gone meanwhile was drained at its exit.
+ */
+static void batch_drain_live(struct kt_session *s)
+{
+	int fd = bpf_map__fd(s->skel->maps.batch_threads);
+	uint32_t key, next, *prev = NULL;
+	struct kaos_probe_batch b;
+	struct batch_thread t;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &t) ||
+		    kt_proc_read_mem((pid_t)t.pid, t.buf, &b, sizeof(b)) || b.pid != (int32_t)t.pid)
+			continue;
+		uint32_t start = b.gen == t.gen ? t.done : 0;
+
+		for (uint32_t i = start; i < b.n && i < KAOS_PROBE_BATCH_RECORDS; i++)
+			batch_record_event(s, &b.rec[i], t.pid, key);
+	}
+}
+
 void kt_session_detach_all(struct kt_session *s)
 {
 	for (int i = 0; i < s->natt; i++)
 		attachment_free(s->att[i]);
 	s->natt = 0;
+	if (s->batch)
+		batch_drain_live(s);
 	/* after the links: released first, every operation would fire until they are gone */
 	kt_session_release_sampling(s);
 }
@@ -947,6 +1042,10 @@ static void scope_close(struct kt_session *s)
 	bpf_link__destroy(s->exit_link);
 	bpf_link__destroy(s->exec_link);
 	s->fork_link = s->exit_link = s->exec_link = NULL;
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(s->batch_links[i]);
+		s->batch_links[i] = NULL;
+	}
 }
 
 void kt_session_close(struct kt_session *s)

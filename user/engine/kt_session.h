@@ -70,6 +70,12 @@ struct kt_session_opts {
 	 * cost as it was.
 	 */
 	bool scope;
+	/*
+	 * Batched probes (kaos:batch, docs/probes.md): send, recv and
+	 * backpressure arrive 32 to a trap. Only without per-event stacks,
+	 * PMU counters or timestamps taken in the kernel at the op.
+	 */
+	bool batch;
 };
 
 /* Frame name of an event in folded stacks (default: its type, "send", ...). */
@@ -84,7 +90,7 @@ struct kt_attachment {
 	char path[PATH_MAX];
 	dev_t dev; /* of path when attached: a replaced file needs a new attach */
 	ino_t ino;
-	struct bpf_link *links[KT_SESSION_NPROBES];
+	struct bpf_link *links[KT_SESSION_NPROBES + 1]; /* + kaos:batch */
 	int nlinks;
 };
 
@@ -102,6 +108,9 @@ struct kt_session {
 	struct bpf_link *exec_link; /* sched_process_exec: images (kt_agg_exec), scope exits */
 	struct bpf_link *fork_link; /* with a scope: new tasks of processes in scope */
 	struct bpf_link *exit_link;
+	bool batch;			     /* kaos:batch replaces send, recv and backpressure */
+	struct bpf_link *batch_links[2];     /* drains at exit and exec */
+	uint64_t batch_drained[KT_EV_TYPES]; /* records read from live threads at stop */
 	struct kt_scope_program scope_progs[KT_SESSION_MAX_SCOPE];
 	int nscope;
 	struct ring_buffer *rb;

@@ -842,6 +842,25 @@ static void write_build_info(struct pw *w)
 	fputs("\"} 1\n", w->f);
 }
 
+static void push_family(struct pw *w, const char *name, const char *help,
+			const struct kt_prom_push *p, const uint64_t *v)
+{
+	family(w, name, "counter", help);
+	for (int i = 0; i < KT_PROM_PUSH_KINDS; i++)
+		fprintf(w->f, "%s{kind=\"%s\"} %" PRIu64 "\n", name, p->kind[i], v[i]);
+}
+
+static void write_push(struct pw *w, const struct kt_prom_push *p)
+{
+	push_family(w, "kaos_trace_pprof_push_sent_total",
+		    "Profiles pushed to [pprof] push_url and accepted.", p, p->sent);
+	push_family(w, "kaos_trace_pprof_push_failed_total",
+		    "Push attempts that failed (connect, timeout, non-2xx).", p, p->failed);
+	push_family(w, "kaos_trace_pprof_push_dropped_total",
+		    "Profiles given up: retries spent or pushed out of the full queue.", p,
+		    p->dropped);
+}
+
 int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 {
 	struct pw w = {.f = f, .om = om};
@@ -855,6 +874,8 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 		write_alerts(&w, src->alerts);
 	if (src->offcpu_stats)
 		write_offcpu(&w, src);
+	if (src->push)
+		write_push(&w, src->push);
 	if (om)
 		fputs("# EOF\n", f);
 	return ferror(f) ? -EIO : 0;

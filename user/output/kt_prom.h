@@ -86,6 +86,15 @@ uint64_t kt_prom_rings_folded(const struct kt_prom_rings *pr);	/* ring instances
 uint64_t kt_prom_rings_retired(const struct kt_prom_rings *pr); /* ring instances retired */
 int kt_prom_rings_admitted(const struct kt_prom_rings *pr);	/* with their own series now */
 
+/* The daemon's pprof push ([pprof] push_url), per profile kind. */
+#define KT_PROM_PUSH_KINDS 3
+struct kt_prom_push {
+	const char *kind[KT_PROM_PUSH_KINDS];
+	uint64_t sent[KT_PROM_PUSH_KINDS];    /* profiles accepted (2xx) */
+	uint64_t failed[KT_PROM_PUSH_KINDS];  /* attempts that failed */
+	uint64_t dropped[KT_PROM_PUSH_KINDS]; /* profiles given up (retries spent, queue full) */
+};
+
 struct kt_prom_src {
 	const struct kt_agg *agg;
 	const struct kt_prom_rings *rings;  /* NULL: every ring its own series set */
@@ -101,6 +110,7 @@ struct kt_prom_src {
 	size_t noffcpu_threads;
 	const struct kt_offcpu_stats *offcpu_stats;
 	uint64_t offcpu_min_block_ns;
+	const struct kt_prom_push *push; /* NULL: no push families */
 };
 
 /* Writes the whole exposition. 0 or -EIO. */

@@ -696,6 +696,8 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			if (fa->pid == p->pid && fa->idx < a->nfuncs && !p->execed)
 				json_func(&w, a, fa, secs, interval);
 		kt_json_array_end(&w);
+		if (t->json_proc_extra && !p->execed)
+			t->json_proc_extra(&w, p->pid, t->json_proc_extra_ctx);
 		kt_json_object_end(&w);
 	}
 	kt_json_array_end(&w);

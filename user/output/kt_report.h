@@ -36,6 +36,9 @@ struct kt_report_totals {
 	/* if set, kt_report_json calls it to add members (e.g. "off_cpu") at the end */
 	int (*json_extra)(struct kt_json *w, void *ctx);
 	void *json_extra_ctx;
+	/* if set, called at the end of each process's object (its current image): e.g. "alloc" */
+	int (*json_proc_extra)(struct kt_json *w, uint32_t pid, void *ctx);
+	void *json_proc_extra_ctx;
 };
 
 /*

@@ -12,6 +12,7 @@
 
 #include "kt_array.h"
 #include "kt_event.h"
+#include "kt_pprof_push.h"
 #include "kt_timeline.h"
 #include "kt_units.h"
 
@@ -134,6 +135,8 @@ void kt_config_init(struct kt_config *c)
 	c->timeline_max = KT_TIMELINE_DEFAULT_MAX;
 	c->timeline_keep = 10;
 	c->off_cpu_min_ns = 1000;
+	c->pprof_push_interval_ns = KT_PUSH_DEFAULT_INTERVAL_NS;
+	snprintf(c->pprof_app_name, sizeof(c->pprof_app_name), "kaos-trace");
 	c->metrics_max_rings = 32; /* KT_PROM_DEFAULT_MAX_RINGS; docs/daemon.md has the bound */
 }
 
@@ -536,6 +539,42 @@ static int set_alerts(struct kt_config *c, const char *key, const char *v, char 
 	return bad(msg, n, "unknown key '%s' in [alerts]%s", key, "");
 }
 
+static int set_pprof(struct kt_config *c, const char *key, const char *v, char *msg, size_t n)
+{
+	if (!strcmp(key, "push_url")) {
+		struct kt_push_url u;
+
+		if (*v && kt_push_url_parse(v, &u, msg, n))
+			return -1;
+		if (strlen(v) >= sizeof(c->pprof_push_url))
+			return bad(msg, n, "push_url: longer than 511 bytes%s%s", "", "");
+		snprintf(c->pprof_push_url, sizeof(c->pprof_push_url), "%s", v);
+		return 0;
+	}
+	if (!strcmp(key, "push_interval"))
+		return set_duration(&c->pprof_push_interval_ns, key, v, 1000000000ull, msg, n);
+	if (!strcmp(key, "push_format")) {
+		if (strcmp(v, "pprof") && strcmp(v, "folded"))
+			return bad(msg, n, "push_format: expected pprof or folded, got '%s'%s", v,
+				   "");
+		c->pprof_push_folded = !strcmp(v, "folded");
+		return 0;
+	}
+	if (!strcmp(key, "app_name")) {
+		if (!kt_push_app_name_ok(v))
+			return bad(msg, n,
+				   "app_name: '%s': expected 1 to 127 letters, digits, '.', '_', "
+				   "'-'%s",
+				   v, "");
+		snprintf(c->pprof_app_name, sizeof(c->pprof_app_name), "%s", v);
+		return 0;
+	}
+	return bad(msg, n,
+		   "unknown key '%s' in [pprof] (expected push_url, push_interval, "
+		   "push_format, app_name)%s",
+		   key, "");
+}
+
 int kt_config_set(struct kt_config *c, const char *section, const char *key, const char *value,
 		  char *msg, size_t n)
 {
@@ -582,6 +621,8 @@ int kt_config_set(struct kt_config *c, const char *section, const char *key, con
 	}
 	if (!strcmp(section, "json"))
 		return set_json(c, key, value, msg, n);
+	if (!strcmp(section, "pprof"))
+		return set_pprof(c, key, value, msg, n);
 	if (!strcmp(section, "timeline")) {
 		if (!strcmp(key, "file"))
 			return set_path(c->timeline, sizeof(c->timeline), key, value, msg, n);
@@ -601,10 +642,10 @@ int kt_config_set(struct kt_config *c, const char *section, const char *key, con
 			return set_u64(&c->timeline_keep, key, value, 1, 100000, msg, n);
 		return bad(msg, n, "unknown key '%s' in [timeline]%s", key, "");
 	}
-	return bad(
-		msg, n,
-		"unknown section [%s] (expected daemon, watch, alerts, folded, json, timeline)%s",
-		section, "");
+	return bad(msg, n,
+		   "unknown section [%s] (expected daemon, watch, alerts, folded, json, pprof, "
+		   "timeline)%s",
+		   section, "");
 }
 
 static int ini_cb(void *ctx, const char *section, const char *key, const char *value, char *msg,
@@ -741,7 +782,14 @@ int kt_config_check(const struct kt_config *c, char *err, size_t errlen)
 			"func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
 		return -1;
 	}
-	if (c->profile_hz && !c->folded_dir[0] && !c->listen[0]) {
+	if (c->pprof_push_url[0] && !c->profile_hz && !c->off_cpu && !c->folded_dir[0]) {
+		/* the kinds pushed: cpu, off-cpu, latency (event stacks) */
+		snprintf(err, errlen,
+			 "push_url has nothing to push: it needs profile, off_cpu or [folded] dir "
+			 "(--profile HZ, --off-cpu, --folded-dir DIR)");
+		return -1;
+	}
+	if (c->profile_hz && !c->folded_dir[0] && !c->listen[0] && !c->pprof_push_url[0]) {
 		/* CPU stacks go to the folded files or /debug/pprof/profile */
 		snprintf(err, errlen,
 			 "profile needs [folded] dir (--folded-dir DIR) or a listen address "

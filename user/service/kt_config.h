@@ -75,6 +75,11 @@ struct kt_config {
 	char json_dir[PATH_MAX]; /* "": none */
 	uint64_t json_interval_ns;
 	int json_keep;
+	/* [pprof]: push to a Pyroscope-compatible /ingest (kt_pprof_push.h) */
+	char pprof_push_url[512]; /* "": no push */
+	uint64_t pprof_push_interval_ns;
+	bool pprof_push_folded; /* push_format = folded (default pprof) */
+	char pprof_app_name[128];
 	/* [timeline] */
 	char timeline[PATH_MAX];
 	uint64_t timeline_max;
