@@ -23,14 +23,16 @@
 #include "kaos/udp.h"
 #include "udp_wire.h"
 
-#define SLOTS	    KAOS_UDP_WIRE_MAXWND
-#define BATCH	    64u
-#define NS_PER_MS   1000000ull
-#define RTO_INIT_NS (1000 * NS_PER_MS)
-#define RTO_MAX_NS  (60000 * NS_PER_MS)
-#define DUPACKS	    3u
-#define CWND_INIT   4u
-#define PACK_MAX    600u /* messages up to this size may share a datagram */
+#define SLOTS	     KAOS_UDP_WIRE_MAXWND
+#define BATCH	     64u
+#define NS_PER_MS    1000000ull
+#define RTO_INIT_NS  (1000 * NS_PER_MS)
+#define RTO_MAX_NS   (60000 * NS_PER_MS)
+#define DUPACKS	     3u
+#define CWND_INIT    4u
+#define PACK_MAX     600u /* messages up to this size may share a datagram */
+#define REO_MULT_MAX 4u	  /* reordering window: at most 4 x srtt/4 */
+#define REO_DECAY    16u  /* loss episodes without a spurious retransmit before it shrinks */
 
 _Static_assert(KAOS_UDP_FRAG_MAX == KAOS_UDP_WIRE_MAXFRAG, "one fragment size");
 _Static_assert(KAOS_UDP_MSG_MAX == KAOS_UDP_WIRE_MAXMSG, "one message limit");
@@ -44,6 +46,8 @@ struct tx_seg {
 	struct kaos_udp_hdr h; /* DATA fields; ack/window filled at each send */
 	uint64_t sent_ns;
 	uint32_t tx_count;
+	uint32_t dsacked; /* copies the peer reported as duplicates */
+	uint32_t episode; /* loss episode of the last fast retransmit */
 	bool sacked;
 	uint8_t payload[KAOS_UDP_WIRE_MAXFRAG];
 };
@@ -79,6 +83,11 @@ struct kaos_udp {
 	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
 	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
 	uint64_t rto_base_ns;			       /* rto_ns before any backoff */
+	/* undo (RFC 2883/3522 ideas): the episode's prior window and its fast retransmits */
+	uint32_t episode, prior_cwnd, prior_ssthresh, undo_retrans;
+	bool undo_valid;
+	uint32_t reo_mult, calm_episodes; /* reordering window in srtt/4; episodes since spurious */
+	bool peer_v1;			  /* the peer speaks wire version 1: no DSACK */
 
 	/* receiver */
 	/* rcv_dlv <= rcv_nxt: [rcv_dlv, rcv_nxt) arrived in order (acked), not yet delivered */
@@ -169,6 +178,7 @@ static void emit(struct kaos_udp *ep, struct kaos_udp_hdr *h, const void *payloa
 	int n;
 
 	h->conn_id = ep->conn_id;
+	h->v1 |= ep->peer_v1;
 	h->ack = ep->rcv_nxt;
 	h->window = ep->last_adv_wnd = adv_window(ep);
 	if (h->type == KAOS_UDP_T_DATA && test_drops(ep)) {
@@ -210,12 +220,33 @@ static void send_ctl(struct kaos_udp *ep, uint8_t type)
 
 	if (type == KAOS_UDP_T_SYN || type == KAOS_UDP_T_SYNACK)
 		h.seq = ep->snd_una;
+	if (type == KAOS_UDP_T_SYN) /* every 2nd retry as version 1, for an older listener */
+		h.v1 = ep->st.handshake_retries & 1;
 	if (type == KAOS_UDP_T_ACK) {
 		fill_sacks(ep, &h);
 		ep->st.acks_sent++;
 	}
 	if (type == KAOS_UDP_T_PING)
 		ep->st.keepalives_sent++;
+	emit(ep, &h, NULL);
+}
+
+/* An ack naming seq as received twice (DSACK) before the usual SACKs. */
+static void send_dsack(struct kaos_udp *ep, uint32_t seq)
+{
+	struct kaos_udp_hdr h = {.type = KAOS_UDP_T_ACK,
+				 .flags = KAOS_UDP_F_DSACK,
+				 .seq = ep->snd_sent,
+				 .nsack = 1,
+				 .sack = {{seq, seq + 1}}};
+
+	if (ep->peer_v1) {
+		send_ctl(ep, KAOS_UDP_T_ACK);
+		return;
+	}
+	fill_sacks(ep, &h);
+	ep->st.acks_sent++;
+	ep->st.dsacks_sent++;
 	emit(ep, &h, NULL);
 }
 
@@ -239,6 +270,10 @@ static void retransmit(struct kaos_udp *ep, struct tx_seg *s, bool fast, uint64_
 		ep->st.retransmits_timeout++;
 	kaos_ring_note_retransmit_why(ep->txq, s->h.seq,
 				      fast ? KAOS_RETRANSMIT_FAST : KAOS_RETRANSMIT_TIMEOUT);
+	if (fast && ep->undo_valid && s->episode != ep->episode) {
+		s->episode = ep->episode;
+		ep->undo_retrans++;
+	}
 	transmit(ep, s, now);
 }
 
@@ -305,6 +340,8 @@ static void segment(struct kaos_udp *ep)
 			ep->cur_frag = 0;
 		}
 		s->tx_count = 0;
+		s->dsacked = 0;
+		s->episode = 0;
 		s->sacked = false;
 		if (ep->cur_frag == 0 && pack(ep, s))
 			continue;
@@ -390,6 +427,78 @@ static void halve_cwnd(struct kaos_udp *ep)
 	ep->cwnd_acc = 0;
 }
 
+/*
+ * A new loss episode (once per window: it ends when recover is acked). A fast
+ * one remembers the window it cut, to restore it if every fast retransmit
+ * of the episode turns out spurious; a timeout one is not undone.
+ */
+static void enter_recovery(struct kaos_udp *ep, bool timeout)
+{
+	ep->prior_cwnd = ep->cwnd;
+	ep->prior_ssthresh = ep->ssthresh;
+	ep->episode++;
+	ep->undo_retrans = 0;
+	ep->undo_valid = !timeout;
+	if (ep->reo_mult > 1 && ++ep->calm_episodes >= REO_DECAY) {
+		ep->reo_mult--; /* reordering not seen for a while: react faster again */
+		ep->calm_episodes = 0;
+	}
+	halve_cwnd(ep);
+	ep->in_recovery = true;
+	ep->rto_recovery = timeout;
+	ep->recover = ep->snd_sent;
+}
+
+/* How much later a SACKed datagram must have been sent for a hole to count as lost. */
+static uint64_t reorder_window(const struct kaos_udp *ep)
+{
+	uint64_t w = ep->srtt_ns / 4 * ep->reo_mult;
+
+	return w < ep->srtt_ns ? w : ep->srtt_ns;
+}
+
+/* The last fast retransmit of the episode was a duplicate: the cut was for nothing. */
+static void undo_episode(struct kaos_udp *ep)
+{
+	if (ep->cwnd < ep->prior_cwnd)
+		ep->cwnd = ep->prior_cwnd;
+	if (ep->ssthresh < ep->prior_ssthresh)
+		ep->ssthresh = ep->prior_ssthresh;
+	ep->undo_valid = false;
+	ep->in_recovery = false;
+	ep->st.cwnd_undos++;
+}
+
+/*
+ * The peer received [start, end) twice. A copy we resent is spurious: count
+ * it, widen the reordering window (once per episode), and undo the episode's
+ * cut once all its fast retransmits are found spurious. A duplicate the
+ * network made (never resent) proves nothing.
+ */
+static void on_dsack(struct kaos_udp *ep, uint32_t start, uint32_t end)
+{
+	for (uint32_t q = start; q != end; q++) {
+		struct tx_seg *s = &ep->tx[q % SLOTS];
+		bool known =
+			ep->snd_una - q <= SLOTS || q - ep->snd_una < ep->snd_sent - ep->snd_una;
+
+		if (!known || s->h.seq != q || s->tx_count <= 1 + s->dsacked)
+			continue;
+		s->dsacked++;
+		ep->st.spurious_retransmits++;
+		if (!ep->undo_valid || s->episode != ep->episode)
+			continue;
+		if (ep->calm_episodes || ep->reo_mult < 2) {
+			ep->reo_mult =
+				ep->reo_mult < REO_MULT_MAX ? ep->reo_mult + 1 : REO_MULT_MAX;
+			ep->calm_episodes = 0;
+		}
+		s->episode = 0; /* counted once */
+		if (--ep->undo_retrans == 0)
+			undo_episode(ep);
+	}
+}
+
 /* The first unacked datagram and every hole below the highest SACKed one. */
 static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
 {
@@ -398,10 +507,7 @@ static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
 	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
 		if (ep->tx[q % SLOTS].sacked)
 			top = q;
-	halve_cwnd(ep);
-	ep->in_recovery = true;
-	ep->rto_recovery = false;
-	ep->recover = ep->snd_sent;
+	enter_recovery(ep, false);
 	for (uint32_t q = ep->snd_una; q == ep->snd_una || q - ep->snd_una < top - ep->snd_una; q++)
 		if (!ep->tx[q % SLOTS].sacked)
 			retransmit(ep, &ep->tx[q % SLOTS], true, now);
@@ -416,7 +522,7 @@ static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
  */
 static void resend_overtaken(struct kaos_udp *ep, uint64_t now)
 {
-	uint64_t newest = 0, reo = ep->srtt_ns / 4;
+	uint64_t newest = 0, reo = reorder_window(ep);
 
 	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
 		if (ep->tx[q % SLOTS].sacked && ep->tx[q % SLOTS].sent_ns > newest)
@@ -426,12 +532,8 @@ static void resend_overtaken(struct kaos_udp *ep, uint64_t now)
 
 		if (s->sacked || s->sent_ns + reo >= newest)
 			continue;
-		if (!ep->in_recovery) { /* a new episode: the window halves once */
-			halve_cwnd(ep);
-			ep->in_recovery = true;
-			ep->rto_recovery = false;
-			ep->recover = ep->snd_sent;
-		}
+		if (!ep->in_recovery) /* a new episode: the window is cut once */
+			enter_recovery(ep, false);
 		retransmit(ep, s, !ep->rto_recovery, now);
 	}
 }
@@ -454,7 +556,7 @@ static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 	ep->timer_ns = ep->snd_una != ep->snd_sent ? now : 0;
 	if (ep->in_recovery && ack - ep->recover < 0x80000000u)
 		ep->in_recovery = false;
-	else if (ep->in_recovery && ep->tx[ack % SLOTS].tx_count == 1 &&
+	else if (ep->in_recovery && ep->reo_mult < 2 && ep->tx[ack % SLOTS].tx_count == 1 &&
 		 !ep->tx[ack % SLOTS].sacked) /* partial ack: the next hole, same reason */
 		retransmit(ep, &ep->tx[ack % SLOTS], !ep->rto_recovery, now);
 }
@@ -467,22 +569,27 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 		ep->st.stale++;
 		return;
 	}
+	unsigned first = h->flags & KAOS_UDP_F_DSACK ? 1 : 0, nsack = h->nsack - first;
+
 	ep->peer_wnd = h->window;
 	if (adv)
 		ack_advanced(ep, h->ack, now);
-	for (unsigned i = 0; i < h->nsack; i++)
+	if (first)
+		on_dsack(ep, h->sack[0].start, h->sack[0].end);
+	for (unsigned i = first; i < h->nsack; i++)
 		for (uint32_t q = h->sack[i].start; q != h->sack[i].end; q++)
 			if (q - ep->snd_una < ep->snd_sent - ep->snd_una)
 				ep->tx[q % SLOTS].sacked = true;
 	/* a duplicate ack = the peer saw data beyond a hole (it carries SACKs) */
 	/* with under 4 in flight, fewer duplicates can come (early retransmit, RFC 5827) */
-	if (!adv && h->type == KAOS_UDP_T_ACK && h->nsack && flight &&
+	/* once reordering was seen, holes are lost by time alone (RACK), not by count */
+	if (!adv && h->type == KAOS_UDP_T_ACK && nsack && flight &&
 	    ++ep->dupacks >= (flight > DUPACKS ? DUPACKS
 			      : flight - 1     ? flight - 1
 					       : 1) &&
-	    !ep->in_recovery)
+	    !ep->in_recovery && ep->reo_mult < 2)
 		fast_retransmit(ep, now);
-	else if (h->nsack && flight)
+	else if (nsack && flight)
 		resend_overtaken(ep, now);
 }
 
@@ -570,7 +677,7 @@ static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint
 
 	if (d >= 0x80000000u || (d < adv_window(ep) && s->present)) {
 		ep->st.duplicates++;
-		send_ctl(ep, KAOS_UDP_T_ACK); /* our ack may have been lost */
+		send_dsack(ep, h->seq); /* our ack may have been lost; or the copy was spurious */
 		return 0;
 	}
 	if (d >= adv_window(ep)) {
@@ -602,6 +709,7 @@ static void start_connection(struct kaos_udp *ep, uint64_t now)
 	ep->cwnd = CWND_INIT;
 	ep->ssthresh = SLOTS;
 	ep->rto_ns = RTO_INIT_NS;
+	ep->reo_mult = 1;
 	ep->last_heard_ns = ep->syn_ns = now;
 }
 
@@ -613,11 +721,14 @@ static void on_syn(struct kaos_udp *ep, const struct kaos_udp_hdr *h,
 		ep->conn_id = h->conn_id;
 		ep->rcv_nxt = ep->rcv_dlv = h->seq;
 		ep->peer_wnd = h->window;
+		ep->peer_v1 = h->v1;
 		start_connection(ep, now);
 		ep->state = KAOS_UDP_ESTABLISHED;
 	} else if (h->conn_id != ep->conn_id || h->seq != ep->rcv_nxt) {
 		ep->st.stale++;
 		return;
+	} else if (!h->v1) {
+		ep->peer_v1 = false; /* a version 2 retry of the SYN: the newer wire */
 	}
 	send_ctl(ep, KAOS_UDP_T_SYNACK); /* again if our SYNACK was lost */
 }
@@ -642,6 +753,7 @@ static int on_datagram(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const 
 			return 0;
 		}
 		ep->rcv_nxt = ep->rcv_dlv = h->seq;
+		ep->peer_v1 = h->v1;
 		ep->state = KAOS_UDP_ESTABLISHED;
 		if (!ep->st.handshake_retries)
 			rtt_sample(ep, now - ep->syn_ns);
@@ -721,11 +833,8 @@ static void run_timers(struct kaos_udp *ep, uint64_t now)
 
 		while (q != ep->snd_sent && ep->tx[q % SLOTS].sacked)
 			q++;
-		halve_cwnd(ep);
+		enter_recovery(ep, true); /* partial acks then resend the next holes */
 		ep->cwnd = 1;
-		ep->in_recovery = true; /* partial acks then resend the next holes */
-		ep->rto_recovery = true;
-		ep->recover = ep->snd_sent;
 		ep->rto_ns = ep->rto_ns * 2 < RTO_MAX_NS ? ep->rto_ns * 2 : RTO_MAX_NS;
 		ep->timer_ns = now;
 		if (q != ep->snd_sent)
@@ -1101,4 +1210,5 @@ void kaos_udp_stats(const struct kaos_udp *ep, struct kaos_udp_stats *out)
 	out->cwnd = ep->cwnd;
 	out->peer_window = ep->peer_wnd;
 	out->in_flight = ep->snd_sent - ep->snd_una;
+	out->reorder_window_us = (uint32_t)(reorder_window(ep) / 1000);
 }

@@ -2,6 +2,7 @@
 /* The reliable-UDP datagram codec (core/udp_wire.h): explicit little-endian bytes, no casts. */
 #include "udp_wire.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "kaos/crc32c.h"
@@ -9,7 +10,7 @@
 #define OFF_CSUM 32u
 
 _Static_assert(sizeof(struct kaos_udp_hdr) ==
-		       4 * 6 + 2 * 2 + 4 + KAOS_UDP_WIRE_NSACK * sizeof(struct kaos_udp_sack),
+		       4 * 6 + 2 * 2 + 2 * 2 + KAOS_UDP_WIRE_NSACK * sizeof(struct kaos_udp_sack),
 	       "struct kaos_udp_hdr has no padding");
 
 static void put16(uint8_t *p, uint16_t v)
@@ -72,26 +73,45 @@ static int check_fragment(const struct kaos_udp_hdr *h)
 	return 0;
 }
 
-/* A block names datagrams received beyond a hole: [start, end) strictly after ack, in reach. */
+/*
+ * A block names datagrams received beyond a hole: [start, end) strictly after
+ * ack, in reach. A DSACK block (the first) may lie anywhere: only its length is checked.
+ */
 static int check_sacks(const struct kaos_udp_hdr *h)
 {
 	for (unsigned i = 0; i < h->nsack; i++) {
 		uint32_t from = h->sack[i].start - h->ack, to = h->sack[i].end - h->ack;
+		uint32_t len = h->sack[i].end - h->sack[i].start;
 
-		if (from == 0 || to <= from || to > KAOS_UDP_WIRE_MAXWND)
+		if (i == 0 && (h->flags & KAOS_UDP_F_DSACK)) {
+			if (len == 0 || len > KAOS_UDP_WIRE_MAXWND)
+				return -KAOS_UDP_W_SACK;
+		} else if (from == 0 || to <= from || to > KAOS_UDP_WIRE_MAXWND) {
 			return -KAOS_UDP_W_SACK;
+		}
 	}
 	return 0;
+}
+
+/* PACKED on DATA; DSACK on a version 2 ACK with its block; nothing else. */
+static bool flags_valid(const struct kaos_udp_hdr *h)
+{
+	if (h->v1 > 1)
+		return false;
+	if (h->type == KAOS_UDP_T_DATA)
+		return !(h->flags & ~KAOS_UDP_F_PACKED);
+	if (h->type == KAOS_UDP_T_ACK && !h->v1)
+		return !(h->flags & ~KAOS_UDP_F_DSACK) && (!h->flags || h->nsack);
+	return !h->flags;
 }
 
 /* Every check but the checksum; len is the whole datagram's size. */
 static int check_header(const struct kaos_udp_hdr *h, size_t len, const uint8_t *payload)
 {
-	if (h->type < KAOS_UDP_T_SYN || h->type > KAOS_UDP_T_FIN ||
-	    (h->flags & ~KAOS_UDP_F_PACKED) || (h->flags && h->type != KAOS_UDP_T_DATA))
-		return -KAOS_UDP_W_TYPE;
 	if (h->nsack > KAOS_UDP_WIRE_NSACK)
 		return -KAOS_UDP_W_SACK;
+	if (h->type < KAOS_UDP_T_SYN || h->type > KAOS_UDP_T_FIN || !flags_valid(h))
+		return -KAOS_UDP_W_TYPE;
 	if (h->payload_len > KAOS_UDP_WIRE_MAXFRAG ||
 	    (h->type != KAOS_UDP_T_DATA && h->payload_len) ||
 	    len != KAOS_UDP_WIRE_HDR + h->nsack * KAOS_UDP_WIRE_SACK + (size_t)h->payload_len)
@@ -123,7 +143,7 @@ int kaos_udp_wire_write(const struct kaos_udp_hdr *h, const void *payload, void 
 	if (cap < len)
 		return -KAOS_UDP_W_LENGTH;
 	put16(p, KAOS_UDP_WIRE_MAGIC);
-	p[2] = KAOS_UDP_WIRE_VERSION;
+	p[2] = h->v1 ? 1u : KAOS_UDP_WIRE_VERSION;
 	p[3] = h->type;
 	p[4] = h->flags;
 	p[5] = (uint8_t)h->nsack;
@@ -155,9 +175,10 @@ int kaos_udp_wire_parse(const void *buf, size_t len, struct kaos_udp_hdr *h,
 		return -KAOS_UDP_W_SHORT;
 	if (get16(p) != KAOS_UDP_WIRE_MAGIC)
 		return -KAOS_UDP_W_MAGIC;
-	if (p[2] != KAOS_UDP_WIRE_VERSION)
+	if (p[2] != 1u && p[2] != KAOS_UDP_WIRE_VERSION)
 		return -KAOS_UDP_W_VERSION;
 	memset(h, 0, sizeof(*h));
+	h->v1 = p[2] == 1u;
 	h->type = p[3];
 	h->flags = p[4];
 	h->nsack = p[5];

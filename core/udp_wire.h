@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define KAOS_UDP_WIRE_MAGIC   0x554bu
-#define KAOS_UDP_WIRE_VERSION 1u
+#define KAOS_UDP_WIRE_VERSION 2u /* 2 = 1 + the ACK flag DSACK */
 #define KAOS_UDP_WIRE_HDR     36u
 #define KAOS_UDP_WIRE_SACK    8u /* bytes per SACK block */
 #define KAOS_UDP_WIRE_NSACK   4u
@@ -52,6 +52,12 @@ struct kaos_udp_sack {
  * it is fragment 0 of 1. The records must fill the payload exactly.
  */
 #define KAOS_UDP_F_PACKED 0x01u
+/*
+ * DSACK (version 2, ACK only): sack[0] names data received twice (RFC 2883),
+ * below or above ack, 1 to KAOS_UDP_WIRE_MAXWND datagrams; the other blocks
+ * are ordinary SACKs. It lets the sender find its retransmits spurious.
+ */
+#define KAOS_UDP_F_DSACK 0x02u
 
 struct kaos_udp_hdr { /* no padding: tests compare it with memcmp */
 	uint8_t type;
@@ -64,7 +70,8 @@ struct kaos_udp_hdr { /* no padding: tests compare it with memcmp */
 	uint32_t msg_len;
 	uint16_t frag_index;
 	uint16_t frag_count;
-	uint32_t nsack;
+	uint16_t nsack;
+	uint16_t v1; /* a version 1 datagram (0: the current version) */
 	struct kaos_udp_sack sack[KAOS_UDP_WIRE_NSACK];
 };
 

@@ -76,6 +76,14 @@
  *    (RFC 5827); a hole sent before a datagram the peer SACKed since, by
  *    more than a quarter RTT, is resent (RACK, RFC 8985, in small: lost
  *    retransmissions too); an ack that advances ends the RTO's backoff.
+ *  - Reordering (wire version 2): a receiver reports each DATA it got
+ *    twice in a DSACK block (RFC 2883). A resent datagram so reported was
+ *    spurious: counted, the reordering window (a quarter RTT above) grows
+ *    by a quarter RTT up to one RTT, duplicate-ack counting stops (holes
+ *    are lost by time alone), and when every fast retransmit of a loss
+ *    episode proves spurious the episode's window cut is undone (Eifel,
+ *    RFC 3522, in idea). Version 1 peers still connect (a SYN retry goes
+ *    as version 1; a version 1 SYN is answered in version 1, without DSACK).
  *  - Congestion: AIMD on a window counted in datagrams: slow start from 4
  *    up to ssthresh, then +1 per window; a fast retransmit halves it, a
  *    timeout sets it to 1. New data goes out while the pipe (in flight less
@@ -146,6 +154,11 @@ struct kaos_udp_stats {
 	uint32_t cwnd;	      /* datagrams */
 	uint32_t peer_window; /* datagrams */
 	uint32_t in_flight;   /* DATA datagrams sent and not yet acked */
+	/* reordering (version 2 peers): the receiver reports data received twice (DSACK) */
+	uint32_t reorder_window_us;    /* a hole is lost once data sent this much later is SACKed */
+	uint64_t dsacks_sent;	       /* acks reporting a duplicate */
+	uint64_t spurious_retransmits; /* retransmits the peer reported as duplicates */
+	uint64_t cwnd_undos; /* loss episodes undone: every fast retransmit was spurious */
 };
 
 struct kaos_udp;

@@ -104,6 +104,22 @@ assert (p["leaked_blocks"], p["leaked_bytes"]) == (truth["leaked_blocks"], truth
 assert p["allocs"] > truth["allocs"]  # bash's count too: one process
 PY
 
+# ---------------------------------------------------------------- a script
+# a #! script (pyenv's python3 is one): the allocator is its interpreter's libc, and the
+# probes follow the exec into the workload (it was "no glibc allocator found" before)
+printf '#!/usr/bin/env bash\nexec "%s" --leaks 3 --truth "%s"\n' "$AW" "$TMP/sc.truth" >"$TMP/run.sh"
+chmod +x "$TMP/run.sh"
+"$KT" --alloc --json "$TMP/sc.json" -- "$TMP/run.sh" >"$TMP/sc.txt" 2>"$TMP/sc.err" ||
+	fail "kaos-trace --alloc -- SCRIPT failed: $(tail -2 "$TMP/sc.err")"
+python3 - "$TMP/sc.json" "$TMP/sc.truth" <<'PY' || fail "a script's workload: leaks are not its own"
+import json, sys
+p = json.loads([l for l in open(sys.argv[1]) if l.strip()][-1])["alloc"]["processes"][0]
+truth = json.load(open(sys.argv[2]))
+print("script: leaked %d blocks, %d bytes (truth %d, %d)" % (
+    p["leaked_blocks"], p["leaked_bytes"], truth["leaked_blocks"], truth["leaked_bytes"]))
+assert (p["leaked_blocks"], p["leaked_bytes"]) == (truth["leaked_blocks"], truth["leaked_bytes"])
+PY
+
 # ---------------------------------------------------------------- attached mid-run
 "$AW" --loop --wait-file "$TMP/go" --truth "$TMP/loop.truth" >"$TMP/loop.out" &
 LP=$!

@@ -5,7 +5,7 @@
 # profile covers the 2 s after the request (its duration), `pprof -raw`
 # shows the program's build-id; /debug/pprof/latency has the send stacks
 # labelled with their ring. Bad input and limits: bad seconds -> 400 (one
-# line), a kind the daemon does not collect -> 503, alloc -> 404, a fifth
+# line), a kind the daemon does not collect (off-cpu, alloc) -> 503, a fifth
 # profile at once -> 429 while /metrics is still served, and the profiles
 # pending at SIGTERM -> 503 with a clear body, the daemon exiting 0.
 # /debug/pprof/off-cpu has the blocked time of kt_offcpu's consumer thread;
@@ -70,7 +70,7 @@ status 400 '^seconds must be an integer from 1 to 300$' "/profile?seconds=abc"
 status 400 '^seconds must be an integer from 1 to 300$' "/profile?seconds=301"
 status 400 '^seconds must be an integer from 1 to 300$' "/profile?seconds=2x"
 status 503 '^no off-CPU profile: .*off_cpu = yes' "/off-cpu?seconds=1"
-status 404 '^no alloc profile over HTTP yet' "/alloc?seconds=1"
+status 503 '^no alloc profile: .*alloc = yes' "/alloc?seconds=1"
 status 404 '^unknown profile' "/heap"
 
 # four long profiles at once; a fifth is refused, /metrics still answers

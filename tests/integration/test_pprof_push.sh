@@ -10,12 +10,16 @@
 # --pprof-push-format folded the body is folded text, and the latency and
 # off-CPU kinds are pushed too. Bad push settings (https, a bad URL, an
 # unknown format) are one line and exit 2, and a reload with one is rejected.
+# With --alloc (and nothing else to push), each interval pushes an alloc
+# profile too: Go's four heap types named in its config, block_alloc on top
+# of its alloc_space.
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 HOT=$PWD/$B/tests/progs/kt_hotspin
 OFF=$PWD/$B/tests/progs/kt_offcpu
+AW=$PWD/$B/tests/progs/kt_alloc_workload
 PPROF=$PWD/$B/tools/pprof
-need "$KT" "$HOT" "$OFF" "$PPROF"
+need "$KT" "$HOT" "$OFF" "$AW" "$PPROF"
 command -v curl >/dev/null || fail "curl is missing (make deps)"
 command -v python3 >/dev/null || fail "python3 is missing (make deps)"
 command -v promtool >/dev/null || fail "promtool is missing (make deps installs prometheus)"
@@ -142,7 +146,7 @@ awk '$NF == "hot_spin" {ok = 1} END {exit !ok}' "$TMP/top.txt" ||
 scrape >"$TMP/metrics.txt"
 promtool check metrics <"$TMP/metrics.txt" >"$TMP/promtool.txt" 2>&1 ||
 	fail "promtool check metrics: $(cat "$TMP/promtool.txt")"
-for k in cpu off-cpu latency; do
+for k in cpu off-cpu latency alloc; do
 	grep -q "^kaos_trace_pprof_push_dropped_total{kind=\"$k\"} 0$" "$TMP/metrics.txt" ||
 		fail "no dropped_total{kind=$k} 0"
 done
@@ -206,5 +210,30 @@ kill -HUP "$DPID"
 wait_log "reload: rejected: .*push_url 'https://127.0.0.1:$RPORT/ingest': https is not supported"
 n=$(ls "$TMP"/r3/*.query | wc -l)
 wait_push "$TMP/r3" $((n + 1)) 'name=my\.app\.'
+stop_daemon
+
+# --alloc: the interval's allocations of kt_alloc_workload, pushed as pprof
+start_recv "$TMP/r4" 0
+start_daemon pa -b "$AW" --sample 1 --alloc --listen off \
+	--pprof-push-url "http://127.0.0.1:$RPORT/ingest" --pprof-push-interval 1s
+"$AW" --loop --allocs 2000 >"$TMP/aw.out" &
+BG+=($!)
+wait_log "process: pid [0-9]+ \(kt_alloc_worklo\) traced"
+HEAP='name=kaos-trace%7B%7D&.*&format=pprof&.* types=[a-z_,]*alloc_space'
+wait_push "$TMP/r4" 2 "$HEAP"
+q=$(grep -El "$HEAP" "$TMP"/r4/*.query | sort -V | tail -1)
+python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["alloc_space"] == {"units": "bytes", "aggregation": "sum", "display-name": "alloc_space", "sampled": False}, c
+assert c["alloc_objects"]["units"] == "objects" and c["alloc_objects"]["aggregation"] == "sum", c
+assert c["inuse_space"]["units"] == "bytes" and c["inuse_space"]["aggregation"] == "average", c
+assert c["inuse_objects"]["units"] == "objects" and c["inuse_objects"]["aggregation"] == "average", c
+' "${q%.query}.config" || fail "alloc sample_type_config: $(cat "${q%.query}.config")"
+"$PPROF" -sample_index=alloc_space -top "${q%.query}.body" >"$TMP/atop.txt" 2>&1 ||
+	fail "pprof -top of the alloc push: $(cat "$TMP/atop.txt")"
+grep -q 'Type: alloc_space' "$TMP/atop.txt" || fail "not alloc_space: $(head -5 "$TMP/atop.txt")"
+grep -Eq ' block_alloc$' "$TMP/atop.txt" ||
+	fail "the alloc push does not name block_alloc: $(cat "$TMP/atop.txt")"
 stop_daemon
 echo "ok: pprof push"

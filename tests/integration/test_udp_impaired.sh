@@ -26,9 +26,10 @@ need "$KT" "$PROG" "$RELAY" "$P"
 MSGS=${UDP_IMPAIRED_MSGS:-1000000} MIB=${UDP_IMPAIRED_MIB:-32}
 
 # wait_ready FILE PID WHAT: until the program printed "ready"
+# the file may not be there yet: the background job makes it (-s: no complaint)
 wait_ready() {
 	for _ in $(seq 300); do
-		grep -q '^ready$' "$1" && return 0
+		grep -qs '^ready$' "$1" && return 0
 		kill -0 "$2" 2>/dev/null || fail "$3 exited early"
 		sleep 0.1
 	done

@@ -195,6 +195,13 @@ static void test_config(void **state)
 			       err, sizeof(err)),
 			 0);
 	kt_config_free(&c);
+	/* --alloc with only a push: its alloc profile is pushed */
+	assert_int_equal(parse(&c,
+			       "[watch]\npath = /bin/true\n[daemon]\nalloc = yes\nlisten = off\n"
+			       "[pprof]\npush_url = http://h/ingest\n",
+			       err, sizeof(err)),
+			 0);
+	kt_config_free(&c);
 }
 
 static void test_resolve(void **state)
@@ -217,7 +224,8 @@ static void test_resolve(void **state)
 
 static void test_type_config(void **state)
 {
-	const char *cpu[] = {"cpu"}, *off[] = {"off-cpu"}, *lat[] = {"send", "a\"b c"};
+	const char *cpu[] = {"cpu"}, *off[] = {"off-cpu"}, *lat[] = {"send", "a\"b c"},
+		   *heap[] = {"alloc", "leak"};
 	char *j;
 
 	(void)state;
@@ -244,6 +252,17 @@ static void test_type_config(void **state)
 	assert_non_null(strstr(j, "\"a\\\"b c\":{"));
 	assert_non_null(strstr(j, "\"display-name\":\"a_b_c_count\""));
 	assert_non_null(strstr(j, "\"a\\\"b c_latency\":{"));
+	free(j);
+	/* --alloc: Go's four heap types, objects/bytes, alloc_* summed, inuse_* averaged */
+	j = kt_push_type_config(heap, 2, true, false);
+	assert_string_equal(j, "{\"alloc_objects\":{\"units\":\"objects\",\"aggregation\":\"sum\","
+			       "\"display-name\":\"alloc_objects\",\"sampled\":false},"
+			       "\"alloc_space\":{\"units\":\"bytes\",\"aggregation\":\"sum\","
+			       "\"display-name\":\"alloc_space\",\"sampled\":false},"
+			       "\"inuse_objects\":{\"units\":\"objects\",\"aggregation\":"
+			       "\"average\",\"display-name\":\"inuse_objects\",\"sampled\":false},"
+			       "\"inuse_space\":{\"units\":\"bytes\",\"aggregation\":\"average\","
+			       "\"display-name\":\"inuse_space\",\"sampled\":false}}");
 	free(j);
 }
 
@@ -315,6 +334,12 @@ static void test_request_head(void **state)
 	assert_non_null(strstr(buf, "name=my.app.cpu&"));
 	assert_non_null(strstr(buf, "&sampleRate=997&"));
 	assert_int_equal(kt_push_request_head(buf, 64, &u, "my.app", 997, &it), -1);
+	/* alloc folded: the alloc_space tower, in bytes */
+	it.kind = KT_PUSH_ALLOC;
+	assert_true(kt_push_request_head(buf, sizeof(buf), &u, "my.app", 997, &it) > 0);
+	assert_non_null(
+		strstr(buf, "?tenant=a&name=my.app.alloc&from=1700000000&until=1700000015"
+			    "&format=folded&units=bytes&aggregationType=sum&spyName=kaos-trace "));
 }
 
 int main(void)

@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -340,6 +341,9 @@ static void timeout_retransmit_then_duplicates_dropped(void **state)
 	kaos_udp_stats(p.a, &sa);
 	kaos_udp_stats(p.b, &sb);
 	assert_int_equal(sb.duplicates, sa.retransmits);
+	assert_int_equal(sb.dsacks_sent, sb.duplicates); /* each reported (DSACK) */
+	assert_int_equal(sa.spurious_retransmits, sa.retransmits);
+	assert_int_equal(sa.cwnd_undos, 0); /* a timeout's cut is not undone */
 	assert_int_equal(sa.in_flight, 0);
 	close_pair(&p);
 }
@@ -456,6 +460,178 @@ static void bad_arguments_refused(void **state)
 	kaos_udp_close(ep);
 }
 
+/* ----------------------------------------------------- a scripted peer */
+
+static int fake_open(uint16_t *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct timeval tv = {.tv_sec = 5};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* The next datagram of the given type (others skipped), its sender in *from. */
+static void fake_recv(int fd, uint8_t type, struct kaos_udp_hdr *h, struct sockaddr_in *from)
+{
+	static uint8_t dg[KAOS_UDP_WIRE_MAX];
+	const uint8_t *pl;
+
+	do {
+		socklen_t len = sizeof(*from);
+		long n = recvfrom(fd, dg, sizeof(dg), 0, (struct sockaddr *)from, &len);
+
+		assert_true(n > 0);
+		assert_int_equal(kaos_udp_wire_parse(dg, (size_t)n, h, &pl), 0);
+	} while (h->type != type);
+}
+
+static void fake_send(int fd, const struct sockaddr_in *to, const struct kaos_udp_hdr *h,
+		      const void *payload)
+{
+	uint8_t dg[KAOS_UDP_WIRE_MAX];
+	int n = kaos_udp_wire_write(h, payload, dg, sizeof(dg));
+
+	assert_true(n > 0);
+	assert_int_equal(sendto(fd, dg, (size_t)n, 0, (const struct sockaddr *)to, sizeof(*to)), n);
+}
+
+/* Acks up to ack with one SACK block [from, to), and DSACK [dup, dup + 1) if dup. */
+static void fake_ack(int fd, const struct sockaddr_in *to, uint32_t conn, uint32_t ack,
+		     uint32_t from, uint32_t end, uint32_t dup)
+{
+	struct kaos_udp_hdr h = {.type = KAOS_UDP_T_ACK, .conn_id = conn, .ack = ack, .window = 64};
+
+	if (dup) {
+		h.flags = KAOS_UDP_F_DSACK;
+		h.sack[h.nsack++] = (struct kaos_udp_sack){dup, dup + 1};
+	}
+	if (end != from)
+		h.sack[h.nsack++] = (struct kaos_udp_sack){from, end};
+	fake_send(fd, to, &h, NULL);
+}
+
+/*
+ * Datagram s is only late, not lost: three duplicate acks make the sender
+ * resend it and cut its window; the peer then reports the copy as a
+ * duplicate (DSACK): the cut is undone, the retransmit counted spurious, and
+ * the next reordering of the same kind (holes sent with the SACKed data) is
+ * no longer taken for loss.
+ */
+static void reordered_not_lost_keeps_cwnd(void **state)
+{
+	static uint8_t m[KAOS_UDP_FRAG_MAX];
+	struct kaos_udp_hdr h, synack = {.type = KAOS_UDP_T_SYNACK, .seq = 77, .window = 64};
+	struct kaos_udp_stats st;
+	struct sockaddr_in from;
+	struct kaos_udp *a;
+	uint16_t port;
+	uint32_t s, conn;
+	int f = fake_open(&port);
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(NULL, &a), 0);
+	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", port), 0);
+	fake_recv(f, KAOS_UDP_T_SYN, &h, &from);
+	assert_false(h.v1);
+	s = synack.ack = h.seq;
+	conn = synack.conn_id = h.conn_id;
+	fake_send(f, &from, &synack, NULL);
+	assert_int_equal(kaos_udp_wait_connected(a, 5000), 0);
+	for (int i = 0; i < 8; i++) /* one datagram each; cwnd 4 sends the first 4 */
+		assert_int_equal(kaos_udp_send(a, m, sizeof(m)), 0);
+	assert_int_equal(kaos_udp_poll(a), 0);
+	for (uint32_t i = 0; i < 4; i++) {
+		fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
+		assert_int_equal(h.seq, s + i);
+	}
+	for (uint32_t i = 2; i <= 4; i++) /* s is late: 3 duplicate acks */
+		fake_ack(f, &from, conn, s, s + 1, s + i, 0);
+	assert_int_equal(kaos_udp_poll(a), 0);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.retransmits_fast, 1);
+	assert_int_equal(st.cwnd, 2);
+	fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
+	assert_int_equal(h.seq, s);
+	fake_ack(f, &from, conn, s + 4, 0, 0, 0); /* the original arrived */
+	fake_ack(f, &from, conn, s + 4, 0, 0, s); /* then the copy: a duplicate */
+	assert_int_equal(kaos_udp_poll(a), 0);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.spurious_retransmits, 1);
+	assert_int_equal(st.cwnd_undos, 1);
+	assert_true(st.cwnd >= 4);
+	for (uint32_t i = 4; i < 8; i++) { /* the rest went out at once */
+		fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
+		assert_int_equal(h.seq, s + i);
+	}
+	for (uint32_t i = 6; i <= 8; i++) /* s + 4 is late again */
+		fake_ack(f, &from, conn, s + 4, s + 5, s + i, 0);
+	assert_int_equal(kaos_udp_poll(a), 0);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.retransmits, 1);
+	assert_true(st.cwnd >= 4);
+	fake_ack(f, &from, conn, s + 8, 0, 0, 0);
+	assert_int_equal(kaos_udp_poll(a), 0);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.in_flight, 0);
+	assert_int_equal(st.retransmits, 1);
+	kaos_udp_close(a);
+	close(f);
+}
+
+/*
+ * A version 1 peer (before DSACK) still connects: its SYN gets a version 1
+ * SYNACK, and a duplicate gets a plain ack it can parse.
+ */
+static void version_1_peer_gets_no_dsack(void **state)
+{
+	uint8_t x = 'x';
+	struct kaos_udp_hdr h,
+		syn = {.type = KAOS_UDP_T_SYN, .v1 = 1, .conn_id = 9, .seq = 500, .window = 64};
+	struct kaos_udp_hdr data = {.type = KAOS_UDP_T_DATA,
+				    .v1 = 1,
+				    .conn_id = 9,
+				    .seq = 500,
+				    .window = 64,
+				    .msg_len = 1,
+				    .frag_count = 1,
+				    .payload_len = 1};
+	struct kaos_udp_stats st;
+	struct sockaddr_in to = {.sin_family = AF_INET}, from;
+	struct kaos_udp *b;
+	uint16_t port;
+	int f = fake_open(&port);
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(NULL, &b), 0);
+	to.sin_port = htons(kaos_udp_port(b));
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	fake_send(f, &to, &syn, NULL);
+	assert_int_equal(kaos_udp_poll(b), 0);
+	fake_recv(f, KAOS_UDP_T_SYNACK, &h, &from);
+	assert_true(h.v1);
+	data.ack = h.seq;
+	fake_send(f, &to, &data, &x);
+	fake_send(f, &to, &data, &x);
+	assert_int_equal(kaos_udp_poll(b), 0);
+	fake_recv(f, KAOS_UDP_T_ACK, &h, &from);
+	assert_true(h.v1);
+	assert_int_equal(h.flags, 0);
+	kaos_udp_stats(b, &st);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.dsacks_sent, 0);
+	assert_int_equal(kaos_udp_recv(b, &x, 1), 1);
+	kaos_udp_close(b);
+	close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +649,8 @@ int main(void)
 		cmocka_unit_test(acked_data_delivered_after_fin),
 		cmocka_unit_test(recv_wait_takes_queued_message_first),
 		cmocka_unit_test(bad_arguments_refused),
+		cmocka_unit_test(reordered_not_lost_keeps_cwnd),
+		cmocka_unit_test(version_1_peer_gets_no_dsack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

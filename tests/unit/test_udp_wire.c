@@ -182,11 +182,59 @@ static void garbage_refused(void **state)
 	(void)state;
 	memset(junk, 0, sizeof(junk));
 	assert_int_equal(kaos_udp_wire_parse(junk, sizeof(junk), &back, &pl), -KAOS_UDP_W_MAGIC);
-	junk[0] = 0x4b, junk[1] = 0x55, junk[2] = 2;
+	junk[0] = 0x4b, junk[1] = 0x55, junk[2] = 3; /* versions 1 and 2 are known */
 	assert_int_equal(kaos_udp_wire_parse(junk, sizeof(junk), &back, &pl), -KAOS_UDP_W_VERSION);
 	junk[2] = 1, junk[3] = KAOS_UDP_T_PING, junk[5] = 200;
 	assert_int_equal(kaos_udp_wire_parse(junk, sizeof(junk), &back, &pl), -KAOS_UDP_W_SACK);
 	assert_string_equal(kaos_udp_wire_strerror(-KAOS_UDP_W_CHECKSUM), "checksum mismatch");
+}
+
+/*
+ * Version 2's DSACK: the first block may lie below the ack (data received
+ * twice); version 1 datagrams still parse (and say so), but carry no DSACK.
+ */
+static void dsack_version_2_only(void **state)
+{
+	uint8_t dg[KAOS_UDP_WIRE_MAX];
+	struct kaos_udp_hdr h = {.type = KAOS_UDP_T_ACK,
+				 .flags = KAOS_UDP_F_DSACK,
+				 .nsack = 2,
+				 .conn_id = 1,
+				 .ack = 3,
+				 .window = 64,
+				 .sack = {{0xfffffffeu, 1}, {5, 7}}},
+			    back;
+	const uint8_t *pl;
+	int n;
+
+	(void)state;
+	n = kaos_udp_wire_write(&h, NULL, dg, sizeof(dg));
+	assert_int_equal(n, KAOS_UDP_WIRE_HDR + 2 * KAOS_UDP_WIRE_SACK);
+	assert_int_equal(dg[2], 2);
+	assert_int_equal(kaos_udp_wire_parse(dg, (size_t)n, &back, &pl), 0);
+	assert_memory_equal(&back, &h, sizeof(h));
+	h.sack[0] = (struct kaos_udp_sack){4, 4}; /* empty */
+	assert_int_equal(kaos_udp_wire_write(&h, NULL, dg, sizeof(dg)), -KAOS_UDP_W_SACK);
+	h.sack[0] = (struct kaos_udp_sack){4, 4 + 1025}; /* beyond any window */
+	assert_int_equal(kaos_udp_wire_write(&h, NULL, dg, sizeof(dg)), -KAOS_UDP_W_SACK);
+	h.sack[0] = (struct kaos_udp_sack){1, 2};
+	h.v1 = 1; /* version 1 has no DSACK */
+	assert_int_equal(kaos_udp_wire_write(&h, NULL, dg, sizeof(dg)), -KAOS_UDP_W_TYPE);
+	h.v1 = 0;
+	h.nsack = 0; /* the flag without its block */
+	assert_int_equal(kaos_udp_wire_write(&h, NULL, dg, sizeof(dg)), -KAOS_UDP_W_TYPE);
+	h = data_hdr(10, 0);
+	h.flags = KAOS_UDP_F_DSACK; /* DATA never */
+	assert_int_equal(kaos_udp_wire_write(&h, payload, dg, sizeof(dg)), -KAOS_UDP_W_TYPE);
+	h.flags = 0;
+	h.v1 = 1; /* a version 1 peer's datagram round-trips as version 1 */
+	n = kaos_udp_wire_write(&h, payload, dg, sizeof(dg));
+	assert_true(n > 0);
+	assert_int_equal(dg[2], 1);
+	assert_int_equal(kaos_udp_wire_parse(dg, (size_t)n, &back, &pl), 0);
+	assert_memory_equal(&back, &h, sizeof(h));
+	dg[2] = 3; /* a later version is refused */
+	assert_int_equal(kaos_udp_wire_parse(dg, (size_t)n, &back, &pl), -KAOS_UDP_W_VERSION);
 }
 
 int main(void)
@@ -194,6 +242,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(roundtrip_data),
 		cmocka_unit_test(roundtrip_ack_with_sacks),
+		cmocka_unit_test(dsack_version_2_only),
 		cmocka_unit_test(empty_message_is_one_fragment),
 		cmocka_unit_test(every_flip_and_truncation_refused),
 		cmocka_unit_test(forged_fields_refused),

@@ -9,6 +9,7 @@
 #include "kt_clock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <stdlib.h>
@@ -186,18 +187,54 @@ static int find_file(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct k
 	return kt_proc_root_path(pid, s.path, t->path, sizeof(t->path)) ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * A script's interpreter ("#!/usr/bin/env bash" -> /usr/bin/env) into buf:
+ * true if path is a script. The command's allocator is that of the program
+ * the kernel runs: pyenv's python3 is a shell script whose env, bash and
+ * python all map the same libc, which the probes follow across the execs.
+ */
+static bool script_interpreter(const char *path, char *buf, size_t n)
+{
+	char line[PATH_MAX];
+	ssize_t len;
+	size_t i = 2, j = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	len = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (len < 3 || line[0] != '#' || line[1] != '!')
+		return false;
+	line[len] = '\0';
+	while (line[i] == ' ' || line[i] == '\t')
+		i++;
+	while (line[i] && line[i] != ' ' && line[i] != '\t' && line[i] != '\n' && j + 1 < n)
+		buf[j++] = line[i++];
+	buf[j] = '\0';
+	return j > 0;
+}
+
 int kt_alloc_resolve(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct kt_alloc_target *t,
 		     char *err, size_t n)
 {
-	char who[PATH_MAX + 32], pexe[64];
-	const char *prog = exe;
+	char who[PATH_MAX + 32], pexe[64], interp[4][PATH_MAX];
+	const char *prog = exe, *named = exe;
 	int r;
 
 	memset(t, 0, sizeof(*t));
+	/* a script runs its interpreter (at most 4 deep, as the kernel allows) */
+	for (int depth = 0; pid <= 0 && exe && depth < 4; depth++) {
+		if (!script_interpreter(exe, interp[depth], sizeof(interp[depth])))
+			break;
+		exe = prog = interp[depth];
+	}
 	if (pid > 0) {
 		snprintf(who, sizeof(who), "pid %d", (int)pid);
 		snprintf(pexe, sizeof(pexe), "/proc/%d/exe", (int)pid);
 		prog = pexe;
+	} else if (named != exe) {
+		snprintf(who, sizeof(who), "%s (a script run by %s)", named, exe);
 	} else {
 		snprintf(who, sizeof(who), "%s", exe);
 	}
@@ -919,6 +956,18 @@ int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_sta
 		n = kt_alloc_data_fold(&a->data, f);
 	kt_alloc_get_stats(a, st);
 	return n;
+}
+
+int kt_alloc_read_sites(struct kt_alloc *a, struct kt_alloc_data *d)
+{
+	uint64_t stack[KT_ALLOC_STACK_DEPTH];
+	int e;
+
+	if (a->collected)
+		return -ESRCH; /* detached: the sums no longer move */
+	if ((e = collect_sites(a, d, stack)) || (e = collect_leaks(a, d, stack)))
+		return e;
+	return (int)d->nsites;
 }
 
 void kt_alloc_free(struct kt_alloc *a)

@@ -305,6 +305,13 @@ int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_sta
  */
 double kt_alloc_measure_cost(void);
 
+/*
+ * Reads the per-stack sums live (tracing on) into d (zeroed by the caller,
+ * kt_alloc_data_free after): each site's calls and bytes so far and its
+ * blocks outstanding now (leaked_*). Sites or -errno (-ESRCH: collected).
+ */
+int kt_alloc_read_sites(struct kt_alloc *a, struct kt_alloc_data *d);
+
 void kt_alloc_free(struct kt_alloc *a);
 
 #endif /* KT_ALLOC_H */

@@ -2,6 +2,7 @@
 /* kt_pprof_http: the daemon's /debug/pprof endpoints (kt_pprof_http.h). */
 #include "kt_pprof_http.h"
 #include "kt_agg.h"
+#include "kt_alloc.h"
 #include "kt_clock.h"
 #include "kt_engine.h"
 #include "kt_folded.h"
@@ -22,7 +23,7 @@
 /* Without folded files, CPU samples nobody asked for are dropped this often. */
 #define IDLE_DRAIN_NS 1000000000ull
 
-enum kind { KIND_CPU, KIND_OFFCPU, KIND_LATENCY };
+enum kind { KIND_CPU, KIND_OFFCPU, KIND_LATENCY, KIND_ALLOC };
 
 struct pending {
 	uint64_t id; /* kt_http's request id */
@@ -30,8 +31,9 @@ struct pending {
 	uint64_t due;	    /* CLOCK_MONOTONIC ns */
 	int64_t start_real; /* CLOCK_REALTIME ns at the request */
 	uint64_t seconds;
-	struct kt_folded *f; /* the stacks of its window */
-	uint64_t left_out;   /* stacks beyond KT_PPROF_HTTP_MAX_STACKS */
+	struct kt_folded *f;	      /* the stacks of its window */
+	uint64_t left_out;	      /* stacks beyond KT_PPROF_HTTP_MAX_STACKS */
+	struct kt_alloc_data *alloc0; /* KIND_ALLOC: the sums at the request */
 };
 
 struct kt_pprof_http {
@@ -109,7 +111,7 @@ static void drain(struct kt_pprof_http *p, uint64_t now)
 	for (int i = 0; i < p->nreq; i++) {
 		struct pending *q = &p->req[i];
 
-		if (q->kind == KIND_LATENCY)
+		if (q->kind == KIND_LATENCY || q->kind == KIND_ALLOC)
 			continue;
 		n = kt_folded_merge(q->f, p->drain, kind_event[q->kind], KT_PPROF_HTTP_MAX_STACKS);
 		q->left_out += n > 0 ? (uint64_t)n : 0;
@@ -123,7 +125,91 @@ static void drain(struct kt_pprof_http *p, uint64_t now)
 	kt_folded_clear(p->drain);
 }
 
-/* --------------------------------------------------------- requests */
+/* -------------------------------------------------------------- alloc */
+
+/* KIND_ALLOC: the sums at the request, subtracted at the answer. 0 or -errno. */
+static int alloc_start(struct kt_pprof_http *p, struct pending *q)
+{
+	int n;
+
+	q->alloc0 = calloc(1, sizeof(*q->alloc0));
+	if (!q->alloc0)
+		return -ENOMEM;
+	n = kt_alloc_read_sites(p->e->alloc, q->alloc0);
+	if (n >= 0)
+		return 0;
+	kt_log(KT_LOG_WARN, "pprof", "alloc: reading the sums: %s", strerror(-n));
+	kt_alloc_data_free(q->alloc0);
+	free(q->alloc0);
+	q->alloc0 = NULL;
+	return n;
+}
+
+/* The site of s's stack in d, NULL if it was not there. */
+static const struct kt_alloc_site_rec *site_in(const struct kt_alloc_data *d,
+					       const struct kt_alloc_site_rec *s)
+{
+	for (size_t i = 0; i < d->nsites; i++)
+		if (d->sites[i].tgid == s->tgid && d->sites[i].stack_id == s->stack_id)
+			return &d->sites[i];
+	return NULL;
+}
+
+/*
+ * Adds one site's towers to f: [alloc] the window's bytes of its calls,
+ * [leak] its blocks outstanding now (kt_pprof: Go's alloc_* and inuse_*).
+ */
+static int alloc_site_fold(struct kt_engine *eng, struct kt_folded *f,
+			   const struct kt_alloc_site_rec *s, const struct kt_alloc_site_rec *s0,
+			   bool with_leak)
+{
+	struct kt_proc *proc = kt_agg_proc(&eng->s.agg, s->tgid);
+	const char *comm = proc && proc->comm[0] ? proc->comm : NULL;
+	uint64_t calls = s->allocs, bytes = s->bytes;
+	int e = 0;
+
+	/* a site that shrank: its pid reused, the sums restarted */
+	if (s0 && s0->allocs <= calls && s0->bytes <= bytes) {
+		calls -= s0->allocs;
+		bytes -= s0->bytes;
+	}
+	if (bytes)
+		e = kt_folded_add_counted(f, s->tgid, comm, "alloc", s->stack, s->nframes, bytes,
+					  calls);
+	if (!e && with_leak && s->leaked_bytes)
+		e = kt_folded_add_counted(f, s->tgid, comm, "leak", s->stack, s->nframes,
+					  s->leaked_bytes, s->leaked_blocks);
+	return e;
+}
+
+int kt_pprof_alloc_diff(struct kt_engine *e, const struct kt_alloc_data *now,
+			const struct kt_alloc_data *then, bool with_leak, struct kt_folded *f,
+			uint64_t *left_out)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < now->nsites; i++) {
+		if (kt_folded_size(f) >= KT_PPROF_HTTP_MAX_STACKS) {
+			*left_out += now->nsites - i;
+			break;
+		}
+		ret = alloc_site_fold(e, f, &now->sites[i],
+				      then ? site_in(then, &now->sites[i]) : NULL, with_leak);
+	}
+	return ret < 0 ? ret : 0;
+}
+
+/* KIND_ALLOC: the sums now less those at the request, into q's stacks. 0 or -errno. */
+static int alloc_fold(struct kt_pprof_http *p, struct pending *q)
+{
+	struct kt_alloc_data now = {0};
+	int e = kt_alloc_read_sites(p->e->alloc, &now);
+
+	if (e >= 0)
+		e = kt_pprof_alloc_diff(p->e, &now, q->alloc0, true, q->f, &q->left_out);
+	kt_alloc_data_free(&now);
+	return e < 0 ? e : 0;
+}
 
 static void respond_text(struct kt_http_response *r, int status, const char *msg)
 {
@@ -181,10 +267,11 @@ static int path_kind(struct kt_pprof_http *p, const char *name, struct kt_http_r
 			     "no latency profile: event stacks are off (they are captured with "
 			     "[folded] dir, or --folded-dir DIR)\n");
 	} else if (!strcmp(name, "alloc")) {
-		respond_text(
-			r, 404,
-			"no alloc profile over HTTP yet: the one-shot kaos-trace --alloc --pprof "
-			"FILE writes one\n");
+		if (p->e->alloc)
+			return KIND_ALLOC;
+		respond_text(r, 503,
+			     "no alloc profile: the daemon runs without heap profiling "
+			     "([daemon] alloc = yes, or --alloc)\n");
 	} else {
 		respond_text(r, 404, "unknown profile: profile, off-cpu, latency (and alloc)\n");
 	}
@@ -195,7 +282,9 @@ static const char index_page[] =
 	"kaos-trace /debug/pprof: the profile of the next N seconds (seconds=1..300, default 30)\n"
 	"  /debug/pprof/profile?seconds=N  CPU\n"
 	"  /debug/pprof/off-cpu?seconds=N  off-CPU time\n"
-	"  /debug/pprof/latency?seconds=N  send, recv, backpressure stacks\n";
+	"  /debug/pprof/latency?seconds=N  send, recv, backpressure stacks\n"
+	"  /debug/pprof/alloc?seconds=N    allocations (alloc_*), outstanding at the end "
+	"(inuse_*)\n";
 
 bool kt_pprof_http_handle(struct kt_pprof_http *p, const char *path, uint64_t now,
 			  struct kt_http_response *r)
@@ -239,6 +328,11 @@ bool kt_pprof_http_handle(struct kt_pprof_http *p, const char *path, uint64_t no
 		return true;
 	}
 	kt_folded_set_frame_fn(q->f, kt_folded_frame_kt);
+	if (kind == KIND_ALLOC && alloc_start(p, q)) {
+		kt_folded_free(q->f);
+		respond_text(r, 503, "cannot read the heap profiler's sums\n");
+		return true;
+	}
 	/* the window starts now: what was counted before goes elsewhere */
 	drain(p, now);
 	p->nreq++;
@@ -259,12 +353,16 @@ static void answer(struct kt_pprof_http *p, struct pending *q, struct kt_http *h
 		.duration_ns = (int64_t)(now - (q->due - q->seconds * 1000000000ull))};
 	void *buf = NULL;
 	size_t len = 0;
-	int ret = kt_pprof_build(q->f, &o, kt_pprof_sym_kt, e->s.sym, &buf, &len);
+	int ret = q->kind == KIND_ALLOC ? alloc_fold(p, q) : 0;
+
+	if (!ret)
+		ret = kt_pprof_build(q->f, &o, kt_pprof_sym_kt, e->s.sym, &buf, &len);
 
 	if (q->left_out)
 		kt_log(KT_LOG_WARN, "pprof", "%s profile of %llus: %llu stacks left out (over %d)",
 		       q->kind == KIND_CPU	? "cpu"
 		       : q->kind == KIND_OFFCPU ? "off-cpu"
+		       : q->kind == KIND_ALLOC	? "alloc"
 						: "latency",
 		       (unsigned long long)q->seconds, (unsigned long long)q->left_out,
 		       KT_PPROF_HTTP_MAX_STACKS);
@@ -284,6 +382,9 @@ static void answer(struct kt_pprof_http *p, struct pending *q, struct kt_http *h
 static void drop(struct kt_pprof_http *p, int i)
 {
 	kt_folded_free(p->req[i].f);
+	if (p->req[i].alloc0)
+		kt_alloc_data_free(p->req[i].alloc0);
+	free(p->req[i].alloc0);
 	p->req[i] = p->req[--p->nreq];
 }
 

@@ -8,8 +8,12 @@
  *   /debug/pprof/latency?seconds=N   send, recv, backpressure stacks: counts
  *                                    and nanoseconds (event stacks, captured
  *                                    with a folded dir)
- *   /debug/pprof/alloc               404: not over HTTP yet (the one-shot's
- *                                    --alloc --pprof FILE has it)
+ *   /debug/pprof/alloc?seconds=N     heap (alloc = yes): allocations of the
+ *                                    window (alloc_objects, alloc_space) and
+ *                                    blocks outstanding at its end
+ *                                    (inuse_objects, inuse_space), Go's names;
+ *                                    the collector's per-stack sums are read
+ *                                    at the request and at the answer
  *
  * The answer is the profile of the NEXT N seconds (1..KT_PPROF_HTTP_MAX_SECONDS,
  * default 30), from the request on: the request is deferred (kt_http) and
@@ -66,6 +70,18 @@ void kt_pprof_http_tick(struct kt_pprof_http *p, struct kt_http *h, uint64_t now
 void kt_pprof_http_set_push(struct kt_pprof_http *p, struct kt_folded *sink[3]);
 
 /* The daemon stops: pending requests get a 503, later ones too. */
+/*
+ * The --alloc sums now less those of then (NULL: none) into f, as kt_pprof's
+ * [alloc] towers (the calls and bytes in between) and, with_leak, [leak]
+ * ones (outstanding in now). At most KT_PPROF_HTTP_MAX_STACKS stacks in f,
+ * the sites beyond added to *left_out. Shared by /debug/pprof/alloc and
+ * the alloc push. 0 or -errno.
+ */
+struct kt_alloc_data;
+int kt_pprof_alloc_diff(struct kt_engine *e, const struct kt_alloc_data *now,
+			const struct kt_alloc_data *then, bool with_leak, struct kt_folded *f,
+			uint64_t *left_out);
+
 void kt_pprof_http_shutdown(struct kt_pprof_http *p, struct kt_http *h);
 
 #endif /* KT_PPROF_HTTP_H */

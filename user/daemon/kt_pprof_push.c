@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /* kt_pprof_push: profiles pushed to a Pyroscope /ingest (kt_pprof_push.h). */
 #include "kt_pprof_push.h"
+#include "kt_alloc.h"
 #include "kt_clock.h"
 #include "kt_engine.h"
 #include "kt_folded.h"
 #include "kt_log.h"
 #include "kt_pprof.h"
+#include "kt_pprof_http.h"
 #include "kt_version.h"
 
 #include <errno.h>
@@ -20,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const kind_name[KT_PUSH_NKINDS] = {"cpu", "off-cpu", "latency"};
+static const char *const kind_name[KT_PUSH_NKINDS] = {"cpu", "off-cpu", "latency", "alloc"};
 /* Pyroscope's application name suffix (its legacy APP.cpu convention) */
-static const char *const kind_suffix[KT_PUSH_NKINDS] = {"cpu", "off_cpu", "latency"};
+static const char *const kind_suffix[KT_PUSH_NKINDS] = {"cpu", "off_cpu", "latency", "alloc"};
 
 static bool app_char_ok(char c)
 {
@@ -231,15 +233,33 @@ static void json_str(FILE *f, const char *s)
 }
 
 /* Pyroscope appends display to the app name: app name characters only. */
-static void type_entry(FILE *f, bool *first, const char *type, const char *display, bool sampled)
+static void type_entry_as(FILE *f, bool *first, const char *type, const char *units,
+			  const char *aggregation, const char *display, bool sampled)
 {
 	fputs(*first ? "\"" : ",\"", f);
 	json_str(f, type);
-	fputs("\":{\"units\":\"samples\",\"aggregation\":\"sum\",\"display-name\":\"", f);
+	fprintf(f, "\":{\"units\":\"%s\",\"aggregation\":\"%s\",\"display-name\":\"", units,
+		aggregation);
 	for (const char *c = display; *c; c++)
 		fputc(app_char_ok(*c) ? *c : '_', f);
 	fprintf(f, "\",\"sampled\":%s}", sampled ? "true" : "false");
 	*first = false;
+}
+
+static void type_entry(FILE *f, bool *first, const char *type, const char *display, bool sampled)
+{
+	type_entry_as(f, first, type, "samples", "sum", display, sampled);
+}
+
+/* alloc_* are sums over the interval, inuse_* a level: averaged across pushes */
+static void heap_entries(FILE *f, bool *first, const char *what, const char *aggregation)
+{
+	char objects[32], space[32];
+
+	snprintf(objects, sizeof(objects), "%s_objects", what);
+	snprintf(space, sizeof(space), "%s_space", what);
+	type_entry_as(f, first, objects, "objects", aggregation, objects, false);
+	type_entry_as(f, first, space, "bytes", aggregation, space, false);
 }
 
 char *kt_push_type_config(const char *const *events, size_t n, bool cpu_ns, bool weight_latency)
@@ -259,6 +279,10 @@ char *kt_push_type_config(const char *const *events, size_t n, bool cpu_ns, bool
 				type_entry(f, &first, "cpu", "cpu", true);
 		} else if (!strcmp(events[i], "off-cpu")) {
 			type_entry(f, &first, "off-cpu", "off_cpu", false);
+		} else if (!strcmp(events[i], "alloc")) {
+			heap_entries(f, &first, "alloc", "sum");
+		} else if (!strcmp(events[i], "leak")) {
+			heap_entries(f, &first, "inuse", "average");
 		} else {
 			snprintf(t, sizeof(t), "%s_count", events[i]);
 			type_entry(f, &first, events[i], t, false);
@@ -325,6 +349,12 @@ int kt_push_request_head(char *buf, size_t n, const struct kt_push_url *u, const
 			 "name=%s%%7B%%7D&from=%" PRId64 "&until=%" PRId64 "&format=pprof", app,
 			 it->from, it->until);
 		snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", it->boundary);
+	} else if (it->kind == KT_PUSH_ALLOC) { /* the alloc_space tower only */
+		snprintf(query, sizeof(query),
+			 "name=%s.%s&from=%" PRId64 "&until=%" PRId64
+			 "&format=folded&units=bytes&aggregationType=sum",
+			 app, kind_suffix[it->kind], it->from, it->until);
+		snprintf(ctype, sizeof(ctype), "text/plain");
 	} else { /* ns weights: samples at 1e9/s, shown as seconds */
 		snprintf(query, sizeof(query),
 			 "name=%s.%s&from=%" PRId64 "&until=%" PRId64
@@ -357,6 +387,7 @@ struct kt_pprof_push {
 	uint64_t interval_ns, interval_end;
 	int64_t interval_start_real; /* unix ns */
 	struct kt_folded *stacks[KT_PUSH_NKINDS];
+	struct kt_alloc_data *alloc0; /* --alloc's sums at the previous push, NULL: none read */
 	struct kt_push_queue q;
 	/* the profile being sent */
 	struct kt_push_item cur;
@@ -593,9 +624,54 @@ static void *encode_pprof(struct kt_pprof_push *p, int kind, uint64_t now, size_
 	return out;
 }
 
+/* The alloc sums now, kept for the next push. NULL: not read (logged). */
+static struct kt_alloc_data *read_alloc(struct kt_pprof_push *p)
+{
+	struct kt_alloc_data *d = calloc(1, sizeof(*d));
+	int e = d ? kt_alloc_read_sites(p->e->alloc, d) : -ENOMEM;
+
+	if (e >= 0)
+		return d;
+	kt_log(KT_LOG_WARN, "push", "alloc: reading the sums: %s", strerror(-e));
+	if (d)
+		kt_alloc_data_free(d);
+	free(d);
+	return NULL;
+}
+
+static void free_alloc0(struct kt_pprof_push *p)
+{
+	if (p->alloc0)
+		kt_alloc_data_free(p->alloc0);
+	free(p->alloc0);
+	p->alloc0 = NULL;
+}
+
+/* The alloc stacks of the interval: the sums now less those of the last push. */
+static void fold_alloc(struct kt_pprof_push *p)
+{
+	struct kt_alloc_data *now = read_alloc(p);
+	uint64_t left_out = 0;
+
+	if (!now)
+		return;
+	/* no baseline (it could not be read): the interval is unknown, only the next one counts */
+	if (p->alloc0 && kt_pprof_alloc_diff(p->e, now, p->alloc0, !p->folded,
+					     p->stacks[KT_PUSH_ALLOC], &left_out))
+		kt_log(KT_LOG_WARN, "push", "alloc: folding the sums failed");
+	if (left_out)
+		kt_log(KT_LOG_WARN, "push", "alloc profile: %llu stacks left out",
+		       (unsigned long long)left_out);
+	free_alloc0(p);
+	p->alloc0 = now;
+}
+
 static void end_interval(struct kt_pprof_push *p, uint64_t now)
 {
 	int64_t until = (int64_t)kt_now_ns(CLOCK_REALTIME);
+
+	if (p->stacks[KT_PUSH_ALLOC])
+		fold_alloc(p);
 
 	for (int k = 0; k < KT_PUSH_NKINDS; k++) {
 		struct kt_push_item it = {.kind = k,
@@ -663,13 +739,20 @@ void kt_pprof_push_set(struct kt_pprof_push *p, const struct kt_push_target *t,
 			free(it.body);
 		}
 		free_stacks(p);
+		free_alloc0(p);
 		return;
 	}
 	if (!was_on) {
 		p->interval_start_real = (int64_t)kt_now_ns(CLOCK_REALTIME);
 		p->interval_end = now + p->interval_ns;
 	}
-	bool want[KT_PUSH_NKINDS] = {p->e->prof != NULL, p->e->offcpu != NULL, p->e->o.stacks};
+	bool want[KT_PUSH_NKINDS] = {p->e->prof != NULL, p->e->offcpu != NULL, p->e->o.stacks,
+				     p->e->alloc != NULL};
+
+	if (want[KT_PUSH_ALLOC] && !p->alloc0) /* the first interval's baseline */
+		p->alloc0 = read_alloc(p);
+	if (!want[KT_PUSH_ALLOC])
+		free_alloc0(p);
 
 	for (int k = 0; k < KT_PUSH_NKINDS; k++) {
 		if (want[k] && !p->stacks[k] && (p->stacks[k] = kt_folded_new()))
@@ -684,7 +767,7 @@ void kt_pprof_push_set(struct kt_pprof_push *p, const struct kt_push_target *t,
 void kt_pprof_push_sinks(struct kt_pprof_push *p, struct kt_folded *sink[KT_PUSH_NKINDS])
 {
 	for (int k = 0; k < KT_PUSH_NKINDS; k++)
-		sink[k] = p && p->t.on ? p->stacks[k] : NULL;
+		sink[k] = p && p->t.on && k != KT_PUSH_ALLOC ? p->stacks[k] : NULL;
 }
 
 void kt_pprof_push_stats(const struct kt_pprof_push *p, struct kt_prom_push *out)
@@ -717,5 +800,6 @@ void kt_pprof_push_free(struct kt_pprof_push *p)
 	close_conn(p);
 	kt_push_queue_clear(&p->q);
 	free_stacks(p);
+	free_alloc0(p);
 	free(p);
 }

@@ -3,7 +3,7 @@
  * kt_pprof_push: [pprof] push_url, the daemon's profiles pushed to a
  * Pyroscope-compatible /ingest endpoint (Pyroscope, Grafana Alloy's
  * pyroscope.receive_http): every push_interval, one POST per kind collected
- * (cpu, off-cpu, latency), as
+ * (cpu, off-cpu, latency, alloc), as
  *
  *   pprof:  POST PATH?name=APP%7B%7D&from=UNIX&until=UNIX&format=pprof
  *                &spyName=kaos-trace
@@ -47,7 +47,8 @@
 #define KT_PUSH_URL_MAX		    512
 #define KT_PUSH_APP_MAX		    128
 
-enum kt_push_kind { KT_PUSH_CPU, KT_PUSH_OFFCPU, KT_PUSH_LATENCY, KT_PUSH_NKINDS };
+/* alloc: --alloc's sums, the difference since the previous push (kt_pprof_alloc_diff) */
+enum kt_push_kind { KT_PUSH_CPU, KT_PUSH_OFFCPU, KT_PUSH_LATENCY, KT_PUSH_ALLOC, KT_PUSH_NKINDS };
 
 struct kt_push_url {
 	char host[256];		    /* a name, an IPv4 address, or an IPv6 one without [] */
@@ -95,8 +96,9 @@ void kt_push_queue_clear(struct kt_push_queue *q);
 /*
  * Pyroscope's sample_type_config for a profile of kt_pprof_build (the same
  * rules, kt_pprof.h) holding the events given: cpu -> samples (and cpu, ns,
- * with cpu_ns), off-cpu, any other EVENT (and EVENT_latency, ns, with
- * weight_latency). malloc'd JSON, NULL: out of memory.
+ * with cpu_ns), off-cpu, alloc -> alloc_objects, alloc_space (summed),
+ * leak -> inuse_objects, inuse_space (averaged), any other EVENT (and
+ * EVENT_latency, ns, with weight_latency). malloc'd JSON, NULL: out of memory.
  */
 char *kt_push_type_config(const char *const *events, size_t n, bool cpu_ns, bool weight_latency);
 
@@ -149,7 +151,8 @@ void kt_pprof_push_set(struct kt_pprof_push *p, const struct kt_push_target *t,
 
 /*
  * Where the stacks of each kind go (kt_pprof_http_set_push): NULL where
- * push is off or the engine does not collect that kind.
+ * push is off or the engine does not collect that kind (always for alloc:
+ * its sums are read at each push, not streamed).
  */
 void kt_pprof_push_sinks(struct kt_pprof_push *p, struct kt_folded *sink[KT_PUSH_NKINDS]);
 

@@ -88,7 +88,7 @@ uint64_t kt_prom_rings_retired(const struct kt_prom_rings *pr); /* ring instance
 int kt_prom_rings_admitted(const struct kt_prom_rings *pr);	/* with their own series now */
 
 /* The daemon's pprof push ([pprof] push_url), per profile kind. */
-#define KT_PROM_PUSH_KINDS 3
+#define KT_PROM_PUSH_KINDS 4
 struct kt_prom_push {
 	const char *kind[KT_PROM_PUSH_KINDS];
 	uint64_t sent[KT_PROM_PUSH_KINDS];    /* profiles accepted (2xx) */

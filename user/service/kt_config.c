@@ -782,11 +782,13 @@ int kt_config_check(const struct kt_config *c, char *err, size_t errlen)
 			"func needs [folded] dir or [json] dir (--folded-dir DIR, --json-dir DIR)");
 		return -1;
 	}
-	if (c->pprof_push_url[0] && !c->profile_hz && !c->off_cpu && !c->folded_dir[0]) {
-		/* the kinds pushed: cpu, off-cpu, latency (event stacks) */
+	if (c->pprof_push_url[0] && !c->profile_hz && !c->off_cpu && !c->folded_dir[0] &&
+	    !c->alloc) {
+		/* the kinds pushed: cpu, off-cpu, latency (event stacks), alloc */
 		snprintf(err, errlen,
-			 "push_url has nothing to push: it needs profile, off_cpu or [folded] dir "
-			 "(--profile HZ, --off-cpu, --folded-dir DIR)");
+			 "push_url has nothing to push: it needs profile, off_cpu, alloc or "
+			 "[folded] "
+			 "dir (--profile HZ, --off-cpu, --alloc, --folded-dir DIR)");
 		return -1;
 	}
 	if (c->profile_hz && !c->folded_dir[0] && !c->listen[0] && !c->pprof_push_url[0]) {
