@@ -234,9 +234,10 @@ int kt_alloc_resolve(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct k
 		snprintf(pexe, sizeof(pexe), "/proc/%d/exe", (int)pid);
 		prog = pexe;
 	} else if (named != exe) {
-		snprintf(who, sizeof(who), "%s (a script run by %s)", named, exe);
+		/* bounded: who names a file in a one-line error */
+		snprintf(who, sizeof(who), "%.2000s (a script run by %.2000s)", named, exe);
 	} else {
-		snprintf(who, sizeof(who), "%s", exe);
+		snprintf(who, sizeof(who), "%.4000s", exe);
 	}
 	if (is_static_program(prog) == 1) {
 		snprintf(err, n, "--alloc: %s: static binary: no allocator to probe", who);
