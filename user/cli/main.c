@@ -587,6 +587,9 @@ static int json_collectors(struct kt_json *w, void *ctx)
 	return e;
 }
 
+/* errno of the first failed write of a report to stdout (0: none) */
+static int stdout_errno;
+
 static void report(struct outputs *out, bool final)
 {
 	struct kt_snapshot snap;
@@ -611,7 +614,9 @@ static void report(struct outputs *out, bool final)
 		if (ferror(out->json) && !out->json_errno)
 			out->json_errno = errno ? errno : EIO;
 	}
-	fflush(out->report_out);
+	/* the first failed write's errno, before later calls overwrite it (exit says it) */
+	if (fflush(out->report_out) && out->report_out == stdout && !stdout_errno)
+		stdout_errno = errno ? errno : EIO;
 	if (!final)
 		kt_engine_interval_reset(&engine, snap.now_ns);
 }
@@ -786,7 +791,11 @@ static void print_note(void *ctx, bool warning, const char *line)
 
 static void check_stdout_at_exit(void)
 {
-	if (fflush(stdout) != 0 || ferror(stdout)) {
+	int failed = fflush(stdout) != 0 || ferror(stdout);
+
+	if (failed && stdout_errno)
+		errno = stdout_errno; /* the write that failed, not what ran since */
+	if (failed) {
 		fprintf(stderr, "kaos-trace: write stdout: %s\n",
 			errno ? strerror(errno) : "error");
 		_exit(1);
