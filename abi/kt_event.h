@@ -98,6 +98,11 @@ enum kt_scope_stat {
 /* scope_tgids values: how a process entered the scope */
 #define KT_SCOPE_BY_PROGRAM 1 /* runs PROGRAM (or was forked by it): leaves at exec */
 #define KT_SCOPE_PINNED	    2 /* named by pid (-p, the -- command, kaos-trace): stays */
+/*
+ * Set by BPF at the image's first probe hit, which wakes the consumer: a
+ * short-lived process's maps and sampling control are read while it lives.
+ */
+#define KT_SCOPE_WOKEN 0x80
 
 /*
  * KT_EV_FUNC (kaos-trace --func, bpf/kaos_func.bpf.c): one record per timed

@@ -39,6 +39,13 @@ const volatile __u64 wakeup_bytes = 64 * 1024;
 /* Batching (kaos:batch): records older than the tracer's start are a previous tracer's. */
 const volatile __u64 batch_since_ns = 0;
 /* --pmu: counters per CPU in pmu_events at [i * pmu_ncpus + cpu], i < pmu_nr. */
+/*
+ * The -- COMMAND's pid until its first probe hit, which wakes the consumer
+ * at once (then 0): a command that runs a few ms must not be gone before
+ * its maps and its sampling control are read.
+ */
+__u32 first_hit_tgid = 0;
+
 const volatile __u32 pmu_nr = 0;
 const volatile __u32 pmu_ncpus = 1;
 
@@ -171,20 +178,34 @@ static __always_inline void scope_add_tgid(__u32 tgid)
 		scope_stat_inc(KT_SCOPE_FULL);
 }
 
-/* Is the current process in scope? A new task of one joins by its tgid here. */
-static __always_inline bool in_scope(__u32 tgid)
+/*
+ * Is the current process in scope? A new task of one joins by its tgid here.
+ * 0: out of scope; 1: in; 2: in, and the image's first probe hit (the
+ * flag's race between threads costs at most one more wakeup).
+ */
+static __always_inline int scope_check(__u32 tgid)
 {
-	__u8 by_program = KT_SCOPE_BY_PROGRAM;
+	__u8 by_program = KT_SCOPE_BY_PROGRAM, *how;
 	__u64 task;
 
-	if (bpf_map_lookup_elem(&scope_tgids, &tgid))
-		return true;
+	how = bpf_map_lookup_elem(&scope_tgids, &tgid);
+	if (how) {
+		if (*how & KT_SCOPE_WOKEN)
+			return 1;
+		*how |= KT_SCOPE_WOKEN;
+		return 2;
+	}
 	task = bpf_get_current_task();
 	if (!bpf_map_lookup_elem(&scope_tasks, &task))
-		return false;
+		return 0;
 	if (bpf_map_update_elem(&scope_tgids, &tgid, &by_program, BPF_NOEXIST) == -KT_E2BIG)
 		scope_stat_inc(KT_SCOPE_FULL);
-	return true;
+	return 2;
+}
+
+static __always_inline bool in_scope(__u32 tgid)
+{
+	return scope_check(tgid) != 0;
 }
 
 /*
@@ -292,9 +313,10 @@ int kaos_probe(struct pt_regs *ctx)
 	struct kt_event *e;
 	__u64 a[7], pmu_now[KT_PMU_MAX] = {}, fired;
 	__u32 ring_id, type = KT_EV_SEND, cpu = bpf_get_smp_processor_id();
+	int scoped = 1;
 
 	/* first: a process out of scope pays as little as possible */
-	if (scope_filter && !in_scope(tgid)) {
+	if (scope_filter && !(scoped = scope_check(tgid))) {
 		scope_stat_inc(KT_SCOPE_OTHER);
 		return 0;
 	}
@@ -372,9 +394,15 @@ int kaos_probe(struct pt_regs *ctx)
 	 * level is checked on every 64th event only: reading the consumer's
 	 * position costs a cache miss while it drains on another CPU.
 	 * Delivered is not counted: userspace derives it as fired - lost.
+	 * A scoped image's first hit, and the command's, wake it at once: a
+	 * process that lives a few ms must not be gone before its maps are read.
 	 */
-	if (fired % KT_WAKEUP_CHECK_EVERY == 0 &&
-	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (first_hit_tgid == tgid) {
+		first_hit_tgid = 0;
+		scoped = 2;
+	}
+	if (scoped == 2 || (fired % KT_WAKEUP_CHECK_EVERY == 0 &&
+			    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes))
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	else
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
@@ -400,8 +428,10 @@ int kaos_exec(struct bpf_raw_tracepoint_args *ctx)
 		__u64 task = bpf_get_current_task();
 		__u8 *how = bpf_map_lookup_elem(&scope_tgids, &tgid);
 
-		if (how && *how == KT_SCOPE_BY_PROGRAM)
+		if (how && (*how & ~KT_SCOPE_WOKEN) == KT_SCOPE_BY_PROGRAM)
 			bpf_map_delete_elem(&scope_tgids, &tgid);
+		else if (how)
+			*how &= ~KT_SCOPE_WOKEN; /* pinned: the new image's first hit wakes */
 		bpf_map_delete_elem(&scope_tasks, &task);
 	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -532,7 +562,10 @@ static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u6
 	if (full && bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)rec->name) > 0)
 		e->flags = KT_EVF_NAME;
 	/* as kaos_probe: wake the consumer only when much waits (checked once a batch) */
-	if (last && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (last && first_hit_tgid == (__u32)(pid_tgid >> 32)) {
+		first_hit_tgid = 0;
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	} else if (last && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	else
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);

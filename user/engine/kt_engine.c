@@ -635,6 +635,8 @@ int kt_engine_resume_command(struct kt_engine *e, char *err, size_t errlen)
 {
 	if (e->child_go < 0 || !e->child)
 		return 0;
+	if (e->s.skel)
+		kt_session_wake_at_first_hit(&e->s, e->child);
 	if (write(e->child_go, "g", 1) != 1)
 		return fail(KT_ENGINE_EFAIL, err, errlen, "cannot start the command: %s",
 			    strerror(errno));

@@ -942,6 +942,12 @@ int kt_session_scope_pid(struct kt_session *s, pid_t pid)
 		       : 0;
 }
 
+void kt_session_wake_at_first_hit(struct kt_session *s, pid_t pid)
+{
+	if (s->skel && s->skel->bss)
+		s->skel->bss->first_hit_tgid = (uint32_t)pid;
+}
+
 static void scope_add_running(void *ctx, pid_t pid)
 {
 	struct kt_session *s = ctx;

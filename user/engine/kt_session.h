@@ -225,6 +225,9 @@ void kt_session_release_sampling(struct kt_session *s);
 int kt_session_scope_program(struct kt_session *s, const char *path, char *err, size_t errlen);
 /* Adds one process to the scope for its whole life, execs included. 0 or -errno. */
 int kt_session_scope_pid(struct kt_session *s, pid_t pid);
+
+/* pid's first probe hit wakes the consumer at once (a command about to start). */
+void kt_session_wake_at_first_hit(struct kt_session *s, pid_t pid);
 /* Forgets processes of the scope that exited; returns how many. */
 int kt_session_scope_sweep(struct kt_session *s);
 /* The scope's kernel counters (enum kt_scope_stat) summed over CPUs. */

@@ -24,7 +24,12 @@ for bin in "$BIN/kt_probe_cost" "$BIN/kt_probe_cost-nop5" "$BIN/kt_probe_cost-no
 		# the measuring-only nop5 twin is refused without the flag (it never forks)
 		allow=
 		case $bin in *-nop5) allow=--allow-nop5-sites ;; esac
-		start_tracer "cost-$site-$r" -b "$bin" --sample 1 --no-calibrate $allow --json "$TMP/cost$r.json"
+		# A run's 20,000 records come in about 10 ms (a hit costs ~500 ns on
+		# the host) and the default 2 MiB ring holds about that many, so a
+		# consumer descheduled for a few ms (a busy host, an emulated guest)
+		# lost some. 16 MiB holds them all: the counts below stay exact.
+		start_tracer "cost-$site-$r" -b "$bin" --sample 1 --no-calibrate $allow \
+			--ringbuf-size 16M --json "$TMP/cost$r.json"
 		t=$(elapsed "$bin") || fail "$bin failed (traced)"
 		echo "${bin##*/} round $r: stopping the tracer"
 		stop_tracer
