@@ -944,15 +944,16 @@ static void say_start(void)
 
 static void sample_heap(struct kt_oneshot *extras, uint64_t now)
 {
-	static struct kt_alloc_live heap[KT_ALLOC_MAX_PIDS];
 	struct kt_timeline *tl = kt_oneshot_timeline(extras);
-	size_t n;
+	struct kt_alloc_live *heap;
+	int n;
 
 	if (!tl || !engine.alloc)
 		return;
-	n = kt_alloc_live_procs(engine.alloc, heap, KT_ALLOC_MAX_PIDS);
-	for (size_t i = 0; i < n; i++)
+	n = kt_alloc_live_procs(engine.alloc, false, &heap); /* -ENOMEM: this sample is skipped */
+	for (int i = 0; i < n; i++)
 		kt_timeline_add_counter(tl, "heap_bytes", heap[i].pid, now, heap[i].cur_bytes);
+	free(heap);
 }
 
 /* Polls until the duration, a signal, or every traced process exited. 0 or 1. */

@@ -3,6 +3,14 @@
  * kt_alloc's BPF side: finds the allocator of each traced process, attaches
  * the uprobes of bpf/kaos_alloc.bpf.c per process, and at the end reads the
  * kernel's sums into a struct kt_alloc_data (kt_alloc_data.c).
+ *
+ * Processes come and go (a daemon runs for days): when a traced process's
+ * last thread exits, the kernel stamps it (exit_ns, group_exits) and the
+ * next tick moves its totals, sites, outstanding blocks (its leaks at exit)
+ * and threads out of the maps into a->data, detaches its probes and frees
+ * its slots. a->data then holds the gone processes, the maps the live ones:
+ * every reader joins the two. The daemon drops a gone process for good with
+ * kt_alloc_forget_pid when it retires the process.
  */
 #include "kt_alloc.h"
 #include "kt_array.h"
@@ -99,8 +107,13 @@ struct kt_alloc {
 	struct kt_alloc_data data;
 	struct kt_alloc_data folded; /* kt_alloc_fold_since: bytes per site folded so far */
 	struct bpf_link *exec_link;  /* sched_process_exec: an exec releases the image's blocks */
+	struct bpf_link *exit_link;  /* sched_process_exit: a gone process's slots are freed */
 	bool collected;
 	int collect_err;
+	uint64_t exits_seen;	  /* group_exits at the last harvest */
+	uint64_t procs_untracked; /* no room in alloc_procs */
+	bool gone_sampled;	  /* a harvested process was duty-cycled (--budget) */
+	double gone_fraction;	  /* the least attached fraction of those */
 	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
 };
 
@@ -265,6 +278,29 @@ int kt_alloc_resolve(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct k
 
 /* ---------------------------------------------------------------- attaching */
 
+/*
+ * alloc_procs' size, load-time: KAOS_TRACE_ALLOC_MAX_PROCS (default
+ * KT_ALLOC_MAX_PIDS) bounds the processes traced at once (gone ones leave).
+ */
+static int set_max_procs(struct kt_alloc *a, char *err, size_t n)
+{
+	const char *s = getenv("KAOS_TRACE_ALLOC_MAX_PROCS");
+	unsigned long v = KT_ALLOC_MAX_PIDS;
+	char *end;
+
+	if (s) {
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (errno || end == s || *end || v < 1 || v > 1048576) {
+			snprintf(err, n,
+				 "KAOS_TRACE_ALLOC_MAX_PROCS=%.32s: not a count from 1 to 1048576",
+				 s);
+			return -EINVAL;
+		}
+	}
+	return bpf_map__set_max_entries(a->skel->maps.alloc_procs, (uint32_t)v);
+}
+
 int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct kt_sym *sym,
 		  char *err, size_t n)
 {
@@ -291,6 +327,10 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 		return e;
 	}
 	a->skel->rodata->short_ns = a->o.short_ns;
+	if ((e = set_max_procs(a, err, n))) {
+		kt_alloc_free(a);
+		return e;
+	}
 	e = kaos_alloc_bpf__load(a->skel);
 	if (e) {
 		snprintf(err, n, "alloc: cannot load the allocator probes: %s", strerror(-e));
@@ -301,6 +341,13 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 	if (!a->exec_link) {
 		e = -errno;
 		snprintf(err, n, "alloc: cannot attach to sched_process_exec: %s", strerror(-e));
+		kt_alloc_free(a);
+		return e;
+	}
+	a->exit_link = bpf_program__attach(a->skel->progs.kaos_alloc_exit);
+	if (!a->exit_link) {
+		e = -errno;
+		snprintf(err, n, "alloc: cannot attach to sched_process_exit: %s", strerror(-e));
 		kt_alloc_free(a);
 		return e;
 	}
@@ -420,9 +467,10 @@ int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target 
 	*ap = (struct alloc_pid){.pid = pid, .target = *t, .duty = 1.0};
 	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.alloc_procs), &key, &zero, BPF_NOEXIST)) {
 		e = -errno;
-		snprintf(err, n, "--alloc: pid %d: cannot trace more processes (%d at most)",
-			 (int)pid, KT_ALLOC_MAX_PIDS);
+		snprintf(err, n, "--alloc: pid %d: cannot trace more processes (%u at once)",
+			 (int)pid, bpf_map__max_entries(a->skel->maps.alloc_procs));
 		ap->failed = true;
+		a->procs_untracked++; /* said in the report: never silently untracked */
 		return e;
 	}
 	e = attach_pid(a, ap, err, n);
@@ -455,6 +503,15 @@ static void capture_first(struct kt_alloc *a)
 	}
 }
 
+/* pid was traced and is gone: its sums were moved out of the maps (harvest). */
+static bool gone(const struct kt_alloc *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->data.nprocs; i++)
+		if (a->data.procs[i].tgid == (uint32_t)pid)
+			return true;
+	return false;
+}
+
 /* A pid whose allocator was not found yet (seen at its exec: ld.so maps libc after). */
 static struct resolve_try *try_get(struct kt_alloc *a, pid_t pid)
 {
@@ -475,7 +532,7 @@ static void follow_procs(struct kt_alloc *a, const struct kt_agg *agg)
 		struct resolve_try *r;
 		char err[256];
 
-		if (p->exited || pid_find(a, (pid_t)p->pid))
+		if (p->exited || pid_find(a, (pid_t)p->pid) || gone(a, (pid_t)p->pid))
 			continue;
 		if (!kt_alloc_resolve(a->o.lib, (pid_t)p->pid, NULL, &t, err, sizeof(err))) {
 			kt_alloc_attach(a, (pid_t)p->pid, &t, err,
@@ -493,7 +550,12 @@ bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid)
 {
 	struct alloc_pid *p = a ? pid_find(a, pid) : NULL;
 
-	return p && p->symbols;
+	if (p)
+		return p->symbols;
+	for (size_t i = 0; a && i < a->data.nprocs; i++) /* gone, harvested */
+		if (a->data.procs[i].tgid == (uint32_t)pid)
+			return a->data.procs[i].allocs > 0;
+	return false;
 }
 
 static uint64_t pid_allocs(struct kt_alloc *a, pid_t pid)
@@ -553,6 +615,8 @@ static void duty_step(struct kt_alloc *a, struct alloc_pid *ap, uint64_t now)
 	ap->window_allocs = pid_allocs(a, ap->pid);
 }
 
+static void harvest(struct kt_alloc *a);
+
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 {
 	uint64_t now;
@@ -561,6 +625,7 @@ void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 		return;
 	follow_procs(a, agg);
 	capture_first(a);
+	harvest(a);
 	now = kt_now_ns(CLOCK_MONOTONIC);
 	if (a->o.budget_pct > 0 && a->cost_ns > 0)
 		for (size_t i = 0; i < a->npids; i++)
@@ -610,6 +675,31 @@ static void proc_comm(const struct kt_alloc *a, pid_t pid, char *buf, size_t n)
 		buf[0] = '\0';
 }
 
+/* The kernel's totals of pid into its record of a->data (its leaks are added apart). */
+static int fill_proc(struct kt_alloc *a, uint32_t key, const struct kt_alloc_proc *pv)
+{
+	struct kt_alloc_proc_rec *r = kt_alloc_data_proc(&a->data, key);
+	struct kt_alloc_proc v = *pv;
+
+	if (!r)
+		return -ENOMEM;
+	r->allocs = v.allocs;
+	r->frees = v.frees;
+	r->bytes_allocated = v.bytes_allocated;
+	r->bytes_freed = v.bytes_freed;
+	r->cur_bytes = v.cur_bytes;
+	r->peak_bytes = v.peak_bytes;
+	r->peak_ns = v.peak_ns;
+	r->freed_before = v.freed_before;
+	r->short_lived = v.short_lived;
+	r->failed = v.failed;
+	r->free_calls = v.free_calls;
+	r->exec_blocks = v.exec_blocks;
+	r->exec_bytes = v.exec_bytes;
+	proc_comm(a, (pid_t)key, r->comm, sizeof(r->comm));
+	return 0;
+}
+
 static int collect_procs(struct kt_alloc *a)
 {
 	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
@@ -617,28 +707,14 @@ static int collect_procs(struct kt_alloc *a)
 
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		struct kt_alloc_proc v;
-		struct kt_alloc_proc_rec *r;
+		int e;
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue;
-		if (!(r = kt_alloc_data_proc(&a->data, key)))
-			return -ENOMEM;
-		r->allocs = v.allocs;
-		r->frees = v.frees;
-		r->bytes_allocated = v.bytes_allocated;
-		r->bytes_freed = v.bytes_freed;
-		r->cur_bytes = v.cur_bytes;
-		r->peak_bytes = v.peak_bytes;
-		r->peak_ns = v.peak_ns;
-		r->freed_before = v.freed_before;
-		r->short_lived = v.short_lived;
-		r->failed = v.failed;
-		r->free_calls = v.free_calls;
-		r->exec_blocks = v.exec_blocks;
-		r->exec_bytes = v.exec_bytes;
-		proc_comm(a, (pid_t)key, r->comm, sizeof(r->comm));
+		if ((e = fill_proc(a, key, &v)))
+			return e;
 	}
 	return 0;
 }
@@ -707,6 +783,244 @@ static int collect_threads(struct kt_alloc *a)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- gone processes */
+
+struct pid_set {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static bool set_has(const struct pid_set *s, uint32_t x)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == x)
+			return true;
+	return false;
+}
+
+static int set_add(struct pid_set *s, uint32_t x)
+{
+	if (kt_array_reserve(s->v, s->cap, s->n + 1))
+		return -ENOMEM;
+	s->v[s->n++] = x;
+	return 0;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* The processes whose last thread exited, their totals copied into a->data. */
+static int find_dead(struct kt_alloc *a, struct pid_set *dead)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs), e;
+	uint32_t key, next, *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_proc v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v) || !v.exit_ns)
+			continue;
+		if ((e = fill_proc(a, key, &v)) || (e = set_add(dead, key)))
+			return e;
+	}
+	return 0;
+}
+
+struct site_kv {
+	struct kt_alloc_site_key k;
+	struct kt_alloc_site v;
+};
+
+/*
+ * The dead's sites into a->data, out of the map; the stacks only they used
+ * leave alloc_stacks (the stack map is shared: a live site's stack stays).
+ */
+static int harvest_sites(struct kt_alloc *a, const struct pid_set *dead, uint64_t *stack)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_sites), e = 0;
+	struct kt_alloc_site_key key, next, *prev = NULL;
+	struct pid_set live = {0};
+	struct site_kv *kv = NULL;
+	size_t nkv = 0, cap = 0;
+
+	while (!e && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_site v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (!set_has(dead, key.tgid))
+			e = key.stack_id >= 0 ? set_add(&live, (uint32_t)key.stack_id) : 0;
+		else if (!(e = kt_array_reserve(kv, cap, nkv + 1) ? -ENOMEM : 0))
+			kv[nkv++] = (struct site_kv){key, v};
+	}
+	qsort(live.v, live.n, sizeof(*live.v), cmp_u32);
+	for (size_t i = 0; !e && i < nkv; i++) {
+		int32_t id = kv[i].k.stack_id;
+		struct kt_alloc_site_rec *s = kt_alloc_data_site(&a->data, kv[i].k.tgid, id, stack,
+								 read_stack(a, id, stack));
+
+		if (!s) {
+			e = -ENOMEM;
+			break;
+		}
+		s->allocs += kv[i].v.allocs;
+		s->bytes += kv[i].v.bytes;
+		bpf_map_delete_elem(fd, &kv[i].k);
+		if (id >= 0 && !bsearch(&id, live.v, live.n, sizeof(*live.v), cmp_u32))
+			bpf_map_delete_elem(bpf_map__fd(a->skel->maps.alloc_stacks), &id);
+	}
+	free(live.v);
+	free(kv);
+	return e;
+}
+
+struct block_kv {
+	struct kt_alloc_block_key k;
+	struct kt_alloc_block v;
+};
+
+/* The dead's outstanding blocks: their leaks at exit, into a->data (before their stacks go). */
+static int harvest_blocks(struct kt_alloc *a, const struct pid_set *dead, uint64_t *stack)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_blocks), e = 0;
+	struct kt_alloc_block_key key, next, *prev = NULL;
+	struct block_kv *kv = NULL;
+	size_t nkv = 0, cap = 0;
+
+	while (!e && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_block v;
+
+		key = next;
+		prev = &key;
+		if (!set_has(dead, key.tgid) || bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (kt_array_reserve(kv, cap, nkv + 1))
+			e = -ENOMEM;
+		else
+			kv[nkv++] = (struct block_kv){key, v};
+	}
+	for (size_t i = 0; !e && i < nkv; i++) {
+		e = kt_alloc_data_add_leak(&a->data, kv[i].k.tgid, kv[i].v.stack_id, stack,
+					   read_stack(a, kv[i].v.stack_id, stack), kv[i].v.size);
+		if (!e)
+			bpf_map_delete_elem(fd, &kv[i].k);
+	}
+	free(kv);
+	return e;
+}
+
+static int harvest_threads(struct kt_alloc *a, const struct pid_set *dead)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_threads), e = 0;
+	struct kt_alloc_thread_key key, next, *prev = NULL, *keys = NULL;
+	size_t nkeys = 0, cap = 0;
+
+	while (!e && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (!set_has(dead, key.tgid))
+			continue;
+		if (kt_array_reserve(keys, cap, nkeys + 1))
+			e = -ENOMEM;
+		else
+			keys[nkeys++] = key;
+	}
+	for (size_t i = 0; !e && i < nkeys; i++) {
+		struct kt_alloc_thread v;
+
+		if (bpf_map_lookup_elem(fd, &keys[i], &v))
+			continue;
+		e = kt_alloc_data_add_thread(&a->data, keys[i].tgid, keys[i].tid, v.allocs,
+					     v.bytes);
+		if (!e)
+			bpf_map_delete_elem(fd, &keys[i]);
+	}
+	free(keys);
+	return e;
+}
+
+/* The fraction of its traced time pid was attached (--budget), or -1 if never detached. */
+static double pid_fraction(const struct alloc_pid *ap, uint64_t now)
+{
+	uint64_t end = ap->t_end ? ap->t_end : now;
+	uint64_t on = ap->attached_ns + (ap->attached_at ? now - ap->attached_at : 0);
+
+	if (!ap->sampled || end <= ap->t0)
+		return -1;
+	return (double)on / (double)(end - ap->t0);
+}
+
+/*
+ * pid's probes and bookkeeping go (the daemon's forgetting, a harvested
+ * process); its duty cycle still says the counts were sampled.
+ */
+static void drop_pid(struct kt_alloc *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->npids; i++)
+		if (a->pids[i].pid == pid) {
+			double f = pid_fraction(&a->pids[i], kt_now_ns(CLOCK_MONOTONIC));
+
+			if (f >= 0 && (!a->gone_sampled || f < a->gone_fraction))
+				a->gone_fraction = f;
+			a->gone_sampled |= f >= 0;
+			detach_pid(&a->pids[i]);
+			a->pids[i] = a->pids[--a->npids];
+			break;
+		}
+	for (size_t i = 0; i < a->ntries; i++)
+		if (a->tries[i].pid == pid) {
+			a->tries[i] = a->tries[--a->ntries];
+			break;
+		}
+}
+
+/*
+ * Moves the processes that exited out of the kernel's maps into a->data
+ * (kt_alloc_tick): their slots are free for new processes. Only when
+ * group_exits moved (read from the mmapped .bss: no syscall per tick). On
+ * an error, retried at the next tick: nothing is deleted before it is copied.
+ */
+static void harvest(struct kt_alloc *a)
+{
+	uint64_t exits = __atomic_load_n(&a->skel->bss->group_exits, __ATOMIC_RELAXED);
+	uint64_t stack[KT_ALLOC_STACK_DEPTH];
+	struct pid_set dead = {0};
+	int e;
+
+	if (exits == a->exits_seen)
+		return;
+	if (!(e = find_dead(a, &dead)) && dead.n && !(e = harvest_blocks(a, &dead, stack)) &&
+	    !(e = harvest_sites(a, &dead, stack)))
+		e = harvest_threads(a, &dead);
+	if (e) {
+		free(dead.v);
+		return;
+	}
+	for (size_t i = 0; i < dead.n; i++) {
+		bpf_map_delete_elem(bpf_map__fd(a->skel->maps.alloc_procs), &dead.v[i]);
+		drop_pid(a, (pid_t)dead.v[i]);
+	}
+	a->exits_seen = exits;
+	free(dead.v);
+}
+
+void kt_alloc_forget_pid(struct kt_alloc *a, uint32_t pid)
+{
+	if (!a || a->collected)
+		return;
+	drop_pid(a, (pid_t)pid);
+	kt_alloc_data_forget_pid(&a->data, pid);
+	kt_alloc_data_forget_pid(&a->folded, pid);
+}
+
 void kt_alloc_on_event(void *ctx, const struct kt_event *ev, size_t size)
 {
 	struct kt_alloc *a = ctx;
@@ -728,7 +1042,7 @@ static int collect_rings(struct kt_alloc *a)
 	for (const struct kt_ring_agg *r = a->agg ? a->agg->rings : NULL; r; r = r->next) {
 		int e;
 
-		if (!pid_find(a, (pid_t)r->pid))
+		if (!pid_find(a, (pid_t)r->pid) && !gone(a, (pid_t)r->pid))
 			continue;
 		e = kt_alloc_data_add_ring(&a->data, r->pid, r->ring_id, r->name,
 					   kt_series_count(&r->s[KT_EV_SEND]));
@@ -771,6 +1085,8 @@ int kt_alloc_collect(struct kt_alloc *a)
 	detach_all(a);
 	bpf_link__destroy(a->exec_link);
 	a->exec_link = NULL;
+	bpf_link__destroy(a->exit_link);
+	a->exit_link = NULL;
 	for (size_t i = 0; i < a->npids; i++)
 		if (!a->pids[i].failed)
 			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
@@ -798,17 +1114,14 @@ static void sampled_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 {
 	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
-	st->attached_fraction = 1.0;
+	st->sampled = a->gone_sampled;
+	st->attached_fraction = a->gone_sampled ? a->gone_fraction : 1.0;
 	for (size_t i = 0; i < a->npids; i++) {
-		const struct alloc_pid *ap = &a->pids[i];
-		uint64_t end = ap->t_end ? ap->t_end : now;
-		uint64_t on = ap->attached_ns + (ap->attached_at ? now - ap->attached_at : 0);
-		double f;
+		double f = pid_fraction(&a->pids[i], now);
 
-		if (!ap->sampled || end <= ap->t0)
+		if (f < 0)
 			continue;
 		st->sampled = true;
-		f = (double)on / (double)(end - ap->t0);
 		if (f < st->attached_fraction)
 			st->attached_fraction = f;
 	}
@@ -830,6 +1143,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->nested = v[KT_ALLOC_STAT_NESTED];
 	st->thread_lost = v[KT_ALLOC_STAT_THREAD_LOST];
 	st->stale = v[KT_ALLOC_STAT_STALE];
+	st->procs_untracked = a->procs_untracked;
 	st->t_start_ns = a->t_start_ns;
 	st->short_ns = a->o.short_ns;
 	st->exact = a->o.exact;
@@ -887,8 +1201,37 @@ int kt_alloc_json_interval(struct kt_json *w, void *alloc)
 		kt_json_kv_u64(w, "frees", v.frees);
 		kt_json_object_end(w);
 	}
+	for (size_t i = 0; !a->collected && i < a->data.nprocs; i++) {
+		const struct kt_alloc_proc_rec *r = &a->data.procs[i]; /* gone: at its exit */
+
+		kt_json_object_begin(w);
+		kt_json_kv_u64(w, "pid", r->tgid);
+		kt_json_kv_u64(w, "bytes", r->cur_bytes);
+		kt_json_kv_u64(w, "peak_bytes", r->peak_bytes);
+		kt_json_kv_u64(w, "allocs", r->allocs);
+		kt_json_kv_u64(w, "frees", r->frees);
+		kt_json_object_end(w);
+	}
 	kt_json_array_end(w);
 	return kt_json_error(w);
+}
+
+/* The gone processes' sites (a->data, before the collection) joined to live ones in d. */
+static int join_gone_sites(const struct kt_alloc *a, struct kt_alloc_data *d)
+{
+	for (size_t i = 0; !a->collected && i < a->data.nsites; i++) {
+		const struct kt_alloc_site_rec *g = &a->data.sites[i];
+		struct kt_alloc_site_rec *s =
+			kt_alloc_data_site(d, g->tgid, g->stack_id, g->stack, g->nframes);
+
+		if (!s)
+			return -ENOMEM;
+		s->allocs += g->allocs;
+		s->bytes += g->bytes;
+		s->leaked_blocks += g->leaked_blocks;
+		s->leaked_bytes += g->leaked_bytes;
+	}
+	return 0;
 }
 
 /* The [alloc] bytes of each live site since the last call, and the [leak] bytes now. */
@@ -920,33 +1263,59 @@ int kt_alloc_fold_since(struct kt_alloc *a, struct kt_folded *f)
 	struct kt_alloc_data live = {0};
 	int e;
 
-	if (!(e = collect_sites(a, &live, stack)) && !(e = collect_leaks(a, &live, stack)))
+	if (!(e = collect_sites(a, &live, stack)) && !(e = collect_leaks(a, &live, stack)) &&
+	    !(e = join_gone_sites(a, &live)))
 		e = fold_live(a, &live, f);
 	kt_alloc_data_free(&live);
 	return e;
 }
 
-size_t kt_alloc_live_procs(struct kt_alloc *a, struct kt_alloc_live *out, size_t max)
+static int live_add(struct kt_alloc_live **out, size_t *n, size_t *cap, uint32_t pid,
+		    const struct kt_alloc_proc_rec *r)
+{
+	if (kt_array_reserve(*out, *cap, *n + 1))
+		return -ENOMEM;
+	(*out)[(*n)++] = (struct kt_alloc_live){.pid = pid,
+						.cur_bytes = r->cur_bytes,
+						.peak_bytes = r->peak_bytes,
+						.allocs = r->allocs,
+						.frees = r->frees,
+						.bytes_allocated = r->bytes_allocated};
+	return 0;
+}
+
+int kt_alloc_live_procs(struct kt_alloc *a, bool with_gone, struct kt_alloc_live **out)
 {
 	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
 	uint32_t key, next, *prev = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 
-	while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+	*out = NULL;
+	while (!a->collected && bpf_map_get_next_key(fd, prev, &next) == 0) {
 		struct kt_alloc_proc v;
+		struct kt_alloc_proc_rec r;
 
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v))
+		if (bpf_map_lookup_elem(fd, &key, &v) || (v.exit_ns && !with_gone))
 			continue;
-		out[n++] = (struct kt_alloc_live){.pid = key,
-						  .cur_bytes = v.cur_bytes,
-						  .peak_bytes = v.peak_bytes,
-						  .allocs = v.allocs,
-						  .frees = v.frees,
-						  .bytes_allocated = v.bytes_allocated};
+		r = (struct kt_alloc_proc_rec){.cur_bytes = v.cur_bytes,
+					       .peak_bytes = v.peak_bytes,
+					       .allocs = v.allocs,
+					       .frees = v.frees,
+					       .bytes_allocated = v.bytes_allocated};
+		if (live_add(out, &n, &cap, key, &r))
+			goto nomem;
 	}
-	return n;
+	/* collected: a->data holds every process; else the gone ones */
+	for (size_t i = 0; (with_gone || a->collected) && i < a->data.nprocs; i++)
+		if (live_add(out, &n, &cap, a->data.procs[i].tgid, &a->data.procs[i]))
+			goto nomem;
+	return (int)n;
+nomem:
+	free(*out);
+	*out = NULL;
+	return -ENOMEM;
 }
 
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st)
@@ -966,7 +1335,8 @@ int kt_alloc_read_sites(struct kt_alloc *a, struct kt_alloc_data *d)
 
 	if (a->collected)
 		return -ESRCH; /* detached: the sums no longer move */
-	if ((e = collect_sites(a, d, stack)) || (e = collect_leaks(a, d, stack)))
+	if ((e = collect_sites(a, d, stack)) || (e = collect_leaks(a, d, stack)) ||
+	    (e = join_gone_sites(a, d)))
 		return e;
 	return (int)d->nsites;
 }
@@ -977,6 +1347,7 @@ void kt_alloc_free(struct kt_alloc *a)
 		return;
 	detach_all(a);
 	bpf_link__destroy(a->exec_link);
+	bpf_link__destroy(a->exit_link);
 	kaos_alloc_bpf__destroy(a->skel);
 	kt_alloc_data_free(&a->data);
 	kt_alloc_data_free(&a->folded);
