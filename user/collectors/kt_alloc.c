@@ -200,6 +200,134 @@ static int find_file(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct k
 	return kt_proc_root_path(pid, s.path, t->path, sizeof(t->path)) ? -ENAMETOOLONG : 0;
 }
 
+/* ---------------------------------------------------------------- preloaded allocators */
+
+#if defined(__x86_64__)
+#define MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define MULTIARCH "aarch64-linux-gnu"
+#else
+#define MULTIARCH "."
+#endif
+
+/* Appends the value of LD_PRELOAD in pid's initial environment (pid <= 0: ours) to buf. */
+static void preload_env(pid_t pid, char *buf, size_t n)
+{
+	char path[64], env[65536];
+	const char *v = NULL;
+	ssize_t len;
+	int fd;
+
+	if (pid <= 0) {
+		v = getenv("LD_PRELOAD"); /* the command inherits our environment */
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		len = fd < 0 ? -1 : read(fd, env, sizeof(env) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (len > 0)
+			env[len] = '\0';
+		for (ssize_t i = 0; len > 0 && i < len; i += (ssize_t)strlen(env + i) + 1) {
+			if (!strncmp(env + i, "LD_PRELOAD=", 11))
+				v = env + i + 11;
+		}
+	}
+	if (v)
+		snprintf(buf + strlen(buf), n - strlen(buf), "%s ", v);
+}
+
+/* Appends /etc/ld.so.preload (as pid sees it) to buf. */
+static void preload_file(pid_t pid, char *buf, size_t n)
+{
+	char path[PATH_MAX];
+	size_t used = strlen(buf);
+	ssize_t len;
+	int fd;
+
+	if (pid > 0 ? kt_proc_root_path(pid, "/etc/ld.so.preload", path, sizeof(path))
+		    : snprintf(path, sizeof(path), "/etc/ld.so.preload") < 0)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	len = read(fd, buf + used, n - used - 1);
+	close(fd);
+	buf[used + (len > 0 ? (size_t)len : 0)] = '\0';
+}
+
+struct map_name {
+	const char *base;
+	char path[PATH_MAX];
+};
+
+static int match_base(const struct kt_proc_map *m, void *arg)
+{
+	struct map_name *s = arg;
+
+	if (!kt_proc_map_file(m) || strcmp(base_name(m->path), s->base))
+		return 0;
+	snprintf(s->path, sizeof(s->path), "%s", m->path);
+	return 1;
+}
+
+/*
+ * The file a preload entry names, as ld.so finds it: in pid's maps (pid >
+ * 0), else the path itself or, for a bare name, the library directories.
+ * 0 or -ENOENT.
+ */
+static int preload_path(pid_t pid, const char *name, char *out, size_t n)
+{
+	static const char dirs[] = "/lib/" MULTIARCH ":/usr/lib/" MULTIARCH ":/lib:/usr/lib";
+	const char *lp = getenv("LD_LIBRARY_PATH");
+	char list[8192];
+
+	if (pid > 0) {
+		struct map_name s = {.base = base_name(name)};
+
+		if (kt_proc_files_each(pid, true, match_base, &s) <= 0 || !s.path[0])
+			return -ENOENT;
+		return kt_proc_root_path(pid, s.path, out, n) ? -ENOENT : 0;
+	}
+	if (strchr(name, '/'))
+		return snprintf(out, n, "%s", name) >= (int)n || access(out, R_OK) ? -ENOENT : 0;
+	snprintf(list, sizeof(list), "%s%s%s", lp ? lp : "", lp ? ":" : "", dirs);
+	for (char *save = NULL, *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		if (snprintf(out, n, "%s/%s", d, name) < (int)n && !access(out, R_OK))
+			return 0;
+	return -ENOENT;
+}
+
+/*
+ * The allocator a preload puts in front of the program's own: ld.so binds
+ * malloc to the first object defining it, and LD_PRELOAD's, then
+ * /etc/ld.so.preload's objects come before the program's libraries. glibc
+ * (the default): the first preload defining malloc and free (a wrapper or
+ * an allocator of its own); jemalloc, tcmalloc: the first preload of that
+ * name. 0 with t->path set, or -ENOENT (none: the program's own).
+ */
+static int find_preload(enum kt_alloc_lib lib, pid_t pid, struct kt_alloc_target *t)
+{
+	const char *prefix = lib_sets[lib].file_prefix;
+	char list[16384] = "";
+
+	preload_env(pid, list, sizeof(list));
+	preload_file(pid, list, sizeof(list));
+	for (char *save = NULL, *tok = strtok_r(list, " :\t\n", &save); tok;
+	     tok = strtok_r(NULL, " :\t\n", &save)) {
+		if (preload_path(pid, tok, t->path, sizeof(t->path)))
+			continue;
+		if (lib != KT_ALLOC_LIB_GLIBC) {
+			if (!strncmp(base_name(t->path), prefix, strlen(prefix)))
+				return 0;
+		} else if (find_entries(lib, t) > 0 && t->off[E_MALLOC] && t->off[E_FREE]) {
+			return 0;
+		}
+	}
+	t->path[0] = '\0';
+	return -ENOENT;
+}
+
 /*
  * A script's interpreter ("#!/usr/bin/env bash" -> /usr/bin/env) into buf:
  * true if path is a script. The command's allocator is that of the program
@@ -256,7 +384,7 @@ int kt_alloc_resolve(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct k
 		snprintf(err, n, "--alloc: %s: static binary: no allocator to probe", who);
 		return -ENOEXEC;
 	}
-	if (find_file(lib, pid, exe, t)) {
+	if (find_preload(lib, pid, t) && find_file(lib, pid, exe, t)) {
 		/* jemalloc and tcmalloc may be linked into the program itself */
 		if (lib == KT_ALLOC_LIB_GLIBC ||
 		    snprintf(t->path, sizeof(t->path), "%s", prog) >= (int)sizeof(t->path) ||
