@@ -123,6 +123,10 @@ struct kt_session {
 	double hit_ns;		     /* cost of one probe hit (calibrated or given) */
 	bool hit_cached;	     /* hit_ns is an earlier start's measurement (this boot) */
 	struct bpf_link *calib_link; /* the calibration's probe: detached at close only */
+	double batch_trap_ns;	     /* a kaos:batch fire (calibrated; 0: not measured) */
+	double batch_record_ns;	     /* a batched operation (calibrated; 0: priced as a hit) */
+	bool batch_cached;	     /* both are an earlier start's measurement (this boot) */
+	struct bpf_link *calib_batch_link; /* the batch calibration's probe, as calib_link */
 	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
 	uint64_t t_start;			      /* CLOCK_MONOTONIC at kt_session_start */
 	struct kt_attachment *att[KT_SESSION_MAX_ATTACH];
