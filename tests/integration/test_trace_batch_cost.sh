@@ -24,7 +24,7 @@ phase() {
 }
 
 phase p1
-start_tracer cost -p "$wl_pid" --sample 1 --json "$TMP/cost.json"
+start_tracer cost -p "$wl_pid" --sample "${SAMPLE:-1}" --json "$TMP/cost.json"
 grep -q "attached 3 probes" "$TMP/cost.err" ||
 	fail "not batched (kaos:batch, retransmit, ring_close): $(grep attached "$TMP/cost.err")"
 echo >&"${WL[1]}"

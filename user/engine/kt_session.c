@@ -787,7 +787,7 @@ static void calibrate_batch(struct kt_session *s, const struct calib_key *k, con
  * figure is used once settled (kt_bootcache_min_get: the measurement's
  * attach and ~1,000 hits cost 10-50 ms of start-up here).
  */
-#define CALIB_RECORDS_KEPT 48 /* 3 records (hit, batch trap and record) of the newest builds */
+#define CALIB_RECORDS_KEPT 16 /* the newest records: ~5 builds (a hit, a batch trap and record) */
 double kt_session_calibrate(struct kt_session *s)
 {
 	struct calib_key k;
