@@ -905,7 +905,8 @@ static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 	}
 	if (e) {
 		p->ctl.addr = 0;
-		p->exited = kill((pid_t)p->pid, 0) != 0 && errno == ESRCH;
+		/* a zombie (the -- COMMAND not yet reaped) has no memory left to sample */
+		p->exited = !kt_proc_running((pid_t)p->pid);
 		/* a process without libkaos (a --func target) has nothing to sample */
 		if (!p->exited &&
 		    (e != -ENOENT || s->sampling.mode != KT_SAMPLING_DEFAULT_BUDGET)) {
