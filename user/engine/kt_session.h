@@ -162,7 +162,10 @@ void kt_session_print_bpf_log(FILE *f);
  * takes an earlier start's figure for this boot, build and options from
  * /run/kaos-trace (s->hit_cached: kt_bootcache.h). Call before attaching
  * anything. Returns hit_ns (0 if it could not run). Its probe (on this
- * process only) stays attached until kt_session_close().
+ * process only) stays attached until kt_session_close(). With batching
+ * (s->batch) it also prices kaos:batch: s->batch_trap_ns a fire and
+ * s->batch_record_ns an operation (both 0 if that could not be measured:
+ * records are then priced as hits), measured or cached the same way.
  */
 double kt_session_calibrate(struct kt_session *s);
 
