@@ -942,7 +942,7 @@ static void say_start(void)
  */
 #define HEAP_SAMPLE_NS (100 * KT_NS_PER_MS)
 
-static void sample_heap(struct kt_oneshot *extras, uint64_t now)
+static void sample_heap(struct kt_oneshot *extras, uint64_t now, bool at_end)
 {
 	struct kt_timeline *tl = kt_oneshot_timeline(extras);
 	struct kt_alloc_live *heap;
@@ -950,7 +950,8 @@ static void sample_heap(struct kt_oneshot *extras, uint64_t now)
 
 	if (!tl || !engine.alloc)
 		return;
-	n = kt_alloc_live_procs(engine.alloc, false, &heap); /* -ENOMEM: this sample is skipped */
+	/* at the end, the exited processes too: their heap at exit (the leaks) */
+	n = kt_alloc_live_procs(engine.alloc, at_end, &heap); /* -ENOMEM: this sample is skipped */
 	for (int i = 0; i < n; i++)
 		kt_timeline_add_counter(tl, "heap_bytes", heap[i].pid, now, heap[i].cur_bytes);
 	free(heap);
@@ -979,7 +980,7 @@ static int run(struct outputs *out, struct kt_oneshot *extras)
 		if (extras)
 			kt_oneshot_tick(extras, now);
 		if (now >= next_heap) {
-			sample_heap(extras, now);
+			sample_heap(extras, now, false);
 			next_heap = now + HEAP_SAMPLE_NS;
 		}
 		if (timeline_asked) {
@@ -1108,7 +1109,7 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 		warn_unmatched_rings(&engine.ring_filter);
 	if (engine.offcpu && offcpu_finish(out->report_out) < 0)
 		rc = 1;
-	sample_heap(extras, kt_now_ns(CLOCK_MONOTONIC)); /* the heap at the end (the leaks) */
+	sample_heap(extras, kt_now_ns(CLOCK_MONOTONIC), true); /* the heap at the end (the leaks) */
 	if (engine.alloc && alloc_finish(out->report_out) < 0)
 		rc = 1;
 	if (extras) {
