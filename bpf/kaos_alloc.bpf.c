@@ -53,6 +53,8 @@ const volatile __u64 short_ns = 1000000;
 
 /* Traced processes whose last thread exited (read by userspace from the mmapped .bss). */
 __u64 group_exits;
+/* Execs of traced processes: userspace checks whether the new image maps another allocator. */
+__u64 execs_total;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -369,6 +371,7 @@ int BPF_PROG(kaos_alloc_exec, struct task_struct *p, pid_t old_pid, struct linux
 	bpf_map_delete_elem(&alloc_calls, &tid);
 	bpf_for_each_map_elem(&alloc_blocks, sweep_block, &sw, 0);
 	__sync_fetch_and_add(&pr->execs, 1);
+	__sync_fetch_and_add(&execs_total, 1);
 	__sync_fetch_and_add(&pr->exec_blocks, sw.blocks);
 	__sync_fetch_and_add(&pr->exec_bytes, sw.bytes);
 	__sync_fetch_and_add(&pr->cur_bytes, -sw.bytes);

@@ -7,8 +7,10 @@
 # from the start: allocations, bytes, peak and leaks exact), and with -p PID
 # of a process started with the preload (its LD_PRELOAD read from
 # /proc/PID/environ, the file found in its maps; attached before its first
-# allocation: allocations and bytes exact). Before the fix both reported 0
-# allocations.
+# allocation: allocations and bytes exact), and set by the command for the
+# program it execs (-- env LD_PRELOAD=X PROG: the probes move after the exec,
+# said, and the report is not exact). Before the fix all three reported 0
+# allocations of the program.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 AW=$B/tests/progs/kt_alloc_workload
@@ -56,4 +58,36 @@ wait "$AP" || fail "kt_alloc_workload failed"
 wait "$KP" || fail "kaos-trace -p failed: $(cat "$TMP/pid.err")"
 check "$TMP/pid.json" "$TMP/pid.truth" allocs bytes_allocated ||
 	fail "-p PID with LD_PRELOAD: the report disagrees with the program"
-echo "PASS: --alloc probes an LD_PRELOAD allocator: -- COMMAND exact (allocs, bytes, peak, leaks), -p PID exact allocs and bytes"
+# 3. a preload the command sets for the program it execs (env LD_PRELOAD=...): the
+# probes, on env's libc first, move to the new image's allocator after the exec
+# (said); the program waits until then, so its allocations are all seen
+rm -f "$TMP/go"
+"$KT" --alloc --json "$TMP/env.json" -- env LD_PRELOAD="$SHIM" "$AW" --wait-file "$TMP/go" \
+	--truth "$TMP/env.truth" >"$TMP/env.txt" 2>"$TMP/env.err" &
+KP=$!
+KT_PIDS+=("$KP")
+for _ in $(seq 1 400); do
+	grep -q "exec'd into another allocator" "$TMP/env.err" 2>/dev/null && break
+	kill -0 "$KP" 2>/dev/null || fail "kaos-trace -- env exited: $(cat "$TMP/env.err")"
+	sleep 0.05
+done
+grep -q "exec'd into another allocator (.*libkt_malloc_shim.so)" "$TMP/env.err" ||
+	fail "the probes did not follow the exec to the preload: $(cat "$TMP/env.err")"
+touch "$TMP/go"
+wait "$KP" || fail "kaos-trace -- env failed: $(cat "$TMP/env.err")"
+python3 - "$TMP/env.json" "$TMP/env.truth" <<'PY' || fail "-- env LD_PRELOAD=...: the report misses the program's allocations"
+import json, sys
+j, t = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+a = j["alloc"]
+p = [p for p in a["processes"] if p["pid"] == t["pid"]][0]
+# env's own few allocations come before the exec: at least the program's, not much more
+print("after the exec: allocs %d (truth %d), bytes %d (truth %d), moved %d, exact %s" % (
+    p["allocs"], t["allocs"], p["bytes_allocated"], t["bytes_allocated"],
+    a["processes_moved_at_exec"], a["exact"]))
+assert t["allocs"] <= p["allocs"] < t["allocs"] + 1000
+assert t["bytes_allocated"] <= p["bytes_allocated"]
+assert a["processes_moved_at_exec"] == 1 and a["exact"] is False
+PY
+grep -q "1 processes exec'd into another allocator: probed from then on, not exact" "$TMP/env.txt" ||
+	fail "the report does not say the probes moved"
+echo "PASS: --alloc probes an LD_PRELOAD allocator: -- COMMAND exact (allocs, bytes, peak, leaks), -p PID exact allocs and bytes, a preload set by the command followed across its exec (said, not exact)"

@@ -327,11 +327,12 @@ static void test_forget_pid(void **state)
 	kt_alloc_data_free(&d);
 }
 
-/* Processes that found no slot make the figures lower bounds, said in the report and JSON. */
+/* Processes that found no slot make the figures lower bounds; moved probes are said. */
 static void test_untracked_said(void **state)
 {
 	struct kt_alloc_data d = {0};
-	struct kt_alloc_stats st = {.lib = "glibc", .exact = true, .procs_untracked = 3};
+	struct kt_alloc_stats st = {
+		.lib = "glibc", .exact = true, .procs_untracked = 3, .moved = 2};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -342,6 +343,8 @@ static void test_untracked_said(void **state)
 	fclose(f);
 	assert_non_null(strstr(buf, "3 processes not traced: no room in the map"));
 	assert_non_null(strstr(buf, "LOWER BOUNDS"));
+	assert_non_null(
+		strstr(buf, "2 processes exec'd into another allocator: probed from then on"));
 	free(buf);
 }
 

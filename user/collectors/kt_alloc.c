@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +87,8 @@ struct alloc_pid {
 	uint64_t t0, t_end;		   /* first attached, detached for good (0: not yet) */
 	uint64_t window_allocs;		   /* allocs when this attached window began */
 	bool sampled;			   /* ever detached by the budget */
+	uint64_t execs;			   /* execs followed (kt_alloc_proc.execs) */
+	unsigned int exec_tries;	   /* polls its new image's allocator was looked for */
 };
 
 struct resolve_try {
@@ -110,10 +113,15 @@ struct kt_alloc {
 	struct bpf_link *exit_link;  /* sched_process_exit: a gone process's slots are freed */
 	bool collected;
 	int collect_err;
-	uint64_t exits_seen;	  /* group_exits at the last harvest */
-	uint64_t procs_untracked; /* no room in alloc_procs */
-	bool gone_sampled;	  /* a harvested process was duty-cycled (--budget) */
-	double gone_fraction;	  /* the least attached fraction of those */
+	uint64_t exits_seen;	    /* group_exits at the last harvest */
+	uint64_t procs_untracked;   /* no room in alloc_procs */
+	bool gone_sampled;	    /* a harvested process was duty-cycled (--budget) */
+	uint64_t execs_seen;	    /* execs_total when the execs were last followed */
+	size_t exec_pending;	    /* execs whose new image has no allocator mapped yet */
+	uint64_t moved, moved_said; /* processes whose exec mapped another allocator */
+	pid_t moved_pid;
+	char moved_path[PATH_MAX];
+	double gone_fraction; /* the least attached fraction of those */
 	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
 };
 
@@ -743,6 +751,80 @@ static void duty_step(struct kt_alloc *a, struct alloc_pid *ap, uint64_t now)
 	ap->window_allocs = pid_allocs(a, ap->pid);
 }
 
+/* The same allocator: the same file (by inode: paths differ through /proc/PID/root) and entries. */
+static bool same_target(const struct kt_alloc_target *x, const struct kt_alloc_target *y)
+{
+	struct stat sx, sy;
+
+	if (memcmp(x->off, y->off, sizeof(x->off)) || stat(x->path, &sx) || stat(y->path, &sy))
+		return !memcmp(x->off, y->off, sizeof(x->off)) && !strcmp(x->path, y->path);
+	return sx.st_dev == sy.st_dev && sx.st_ino == sy.st_ino;
+}
+
+/*
+ * After an exec: the new image's allocator (its LD_PRELOAD may differ, or
+ * the program links another). Another one: the probes move there, from
+ * then on (the calls between the exec and now are not seen: not exact).
+ * -EAGAIN while ld.so has not mapped it yet.
+ */
+static int follow_exec(struct kt_alloc *a, struct alloc_pid *ap)
+{
+	struct kt_alloc_target t;
+	char err[256];
+	int e = kt_alloc_resolve(a->o.lib, ap->pid, NULL, &t, err, sizeof(err));
+
+	if (e && e != -ENOEXEC && ++ap->exec_tries < RESOLVE_TRIES)
+		return -EAGAIN;
+	ap->exec_tries = 0;
+	if (e || same_target(&t, &ap->target))
+		return 0; /* a static image, or none found: the probes stay */
+	detach_pid(ap);
+	ap->target = t;
+	if (ap->attached_at && attach_pid(a, ap, err, sizeof(err))) {
+		ap->failed = true;
+		a->procs_untracked++;
+	}
+	a->moved++;
+	a->moved_pid = ap->pid;
+	snprintf(a->moved_path, sizeof(a->moved_path), "%s", t.path);
+	return 0;
+}
+
+/* The traced processes that exec'd since the last poll (execs_total moved), or still pending. */
+static void follow_execs(struct kt_alloc *a)
+{
+	uint64_t execs = __atomic_load_n(&a->skel->bss->execs_total, __ATOMIC_RELAXED);
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+
+	if (execs == a->execs_seen && !a->exec_pending)
+		return;
+	a->execs_seen = execs;
+	a->exec_pending = 0;
+	for (size_t i = 0; i < a->npids; i++) {
+		struct alloc_pid *ap = &a->pids[i];
+		uint32_t key = (uint32_t)ap->pid;
+		struct kt_alloc_proc v;
+
+		if (ap->failed || !ap->t0 || bpf_map_lookup_elem(fd, &key, &v) ||
+		    v.execs == ap->execs)
+			continue;
+		if (follow_exec(a, ap) == -EAGAIN)
+			a->exec_pending++;
+		else
+			ap->execs = v.execs;
+	}
+}
+
+bool kt_alloc_next_move(struct kt_alloc *a, pid_t *pid, char *path, size_t n)
+{
+	if (!a || a->moved == a->moved_said)
+		return false;
+	a->moved_said = a->moved;
+	*pid = a->moved_pid;
+	snprintf(path, n, "%s", a->moved_path);
+	return true;
+}
+
 static void harvest(struct kt_alloc *a);
 
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
@@ -753,6 +835,7 @@ void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 		return;
 	follow_procs(a, agg);
 	capture_first(a);
+	follow_execs(a);
 	harvest(a);
 	now = kt_now_ns(CLOCK_MONOTONIC);
 	if (a->o.budget_pct > 0 && a->cost_ns > 0)
@@ -1253,8 +1336,9 @@ static void sampled_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 		if (f < st->attached_fraction)
 			st->attached_fraction = f;
 	}
-	if (st->sampled)
-		st->exact = false;
+	if (st->sampled || a->moved)
+		st->exact = false; /* a moved process's calls between its exec and the move were not
+				      seen */
 }
 
 void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
@@ -1272,6 +1356,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->thread_lost = v[KT_ALLOC_STAT_THREAD_LOST];
 	st->stale = v[KT_ALLOC_STAT_STALE];
 	st->procs_untracked = a->procs_untracked;
+	st->moved = a->moved;
 	st->t_start_ns = a->t_start_ns;
 	st->short_ns = a->o.short_ns;
 	st->exact = a->o.exact;

@@ -152,6 +152,7 @@ struct kt_alloc_stats {
 	uint64_t call_lost, block_lost, site_lost, stack_err, proc_lost, nested, thread_lost;
 	uint64_t stale;		  /* stashed calls never seen returning */
 	uint64_t procs_untracked; /* processes not traced: alloc_procs was full */
+	uint64_t moved;		  /* processes whose exec mapped another allocator: probes moved */
 	uint64_t t_start_ns;	  /* tracing started (CLOCK_MONOTONIC): peaks are relative */
 	uint64_t short_ns;	  /* --alloc-short */
 	double cost_ns;		  /* measured cost of one traced allocation (0: unknown) */
@@ -254,6 +255,14 @@ int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target 
  * the readers below still see them); cheap (rate-limited). NULL a: nothing.
  */
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg);
+
+/*
+ * A traced process exec'd into an image whose allocator is another (an
+ * LD_PRELOAD the command set for the program it runs, say): its probes
+ * moved there (kt_alloc_tick), counted from then on. True once per move
+ * (the latest: pid and the allocator's file), for the driver to say.
+ */
+bool kt_alloc_next_move(struct kt_alloc *a, pid_t *pid, char *path, size_t n);
 
 /* pid is traced and has allocated (its maps were read then). */
 bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid);

@@ -411,6 +411,11 @@ int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_sta
 	fprintf(out, "\nalloc: heap of the traced processes (%s allocator)%s%s\n",
 		st->lib ? st->lib : "glibc", st->exact ? ", exact: traced from the start" : "",
 		kt_alloc_stats_dropped(st) ? ", LOWER BOUNDS: events were dropped" : "");
+	if (st->moved)
+		fprintf(out,
+			"  %llu processes exec'd into another allocator: probed from then on, not "
+			"exact\n",
+			(unsigned long long)st->moved);
 	if (st->procs_untracked)
 		fprintf(out,
 			"  %llu processes not traced: no room in the map of traced processes "
@@ -554,6 +559,7 @@ int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stat
 	kt_json_kv_u64(w, "stack_errors", st->stack_err);
 	kt_json_kv_u64(w, "calls_unreturned", st->stale);
 	kt_json_kv_u64(w, "processes_untracked", st->procs_untracked);
+	kt_json_kv_u64(w, "processes_moved_at_exec", st->moved);
 	json_rings(w, d);
 	kt_json_key(w, "processes");
 	kt_json_array_begin(w);

@@ -822,6 +822,18 @@ static void add_alloc_command(struct kt_engine *e)
 		snprintf(p->comm, sizeof(p->comm), "%.15s", base ? base + 1 : e->child_exe);
 }
 
+/* --alloc: a process whose exec mapped another allocator (the probes followed it) is said. */
+static void say_alloc_moves(struct kt_engine *e)
+{
+	char path[4096];
+	pid_t pid;
+
+	while (kt_alloc_next_move(e->alloc, &pid, path, sizeof(path)))
+		say(e, false,
+		    "alloc: pid %d exec'd into another allocator (%s): probed from now on",
+		    (int)pid, path);
+}
+
 int kt_engine_tick(struct kt_engine *e, uint64_t now)
 {
 	bool full = now >= e->next_sampling;
@@ -845,6 +857,7 @@ int kt_engine_tick(struct kt_engine *e, uint64_t now)
 	}
 	kt_offcpu_tick(e->offcpu, &e->s.agg);
 	kt_alloc_tick(e->alloc, &e->s.agg);
+	say_alloc_moves(e);
 	/* a command without kaos probes joins the report (its "alloc") once it allocates */
 	if (e->child && kt_alloc_pid_allocated(e->alloc, e->child))
 		add_alloc_command(e);
