@@ -1099,25 +1099,49 @@ struct block_kv {
 };
 
 /* The dead's outstanding blocks: their leaks at exit, into a->data (before their stacks go). */
+#define BLOCK_BATCH 1024
+
+/*
+ * The blocks of the dead into kv: read BLOCK_BATCH at a time (a long-lived
+ * process may hold 100,000s of blocks: one syscall per batch, not two per
+ * block, each time a process exits).
+ */
+static int dead_blocks(int fd, const struct pid_set *dead, struct block_kv **kv, size_t *nkv)
+{
+	struct kt_alloc_block_key keys[BLOCK_BATCH];
+	struct kt_alloc_block vals[BLOCK_BATCH];
+	uint64_t in = 0, out = 0; /* the kernel's cursor (a hash bucket) */
+	size_t cap = 0;
+	bool first = true;
+	int r;
+
+	do {
+		__u32 count = BLOCK_BATCH;
+
+		r = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
+		first = false;
+		if (r < 0 && r != -ENOENT)
+			return r;
+		for (__u32 i = 0; i < count; i++) {
+			if (!set_has(dead, keys[i].tgid))
+				continue;
+			if (kt_array_reserve(*kv, cap, *nkv + 1))
+				return -ENOMEM;
+			(*kv)[(*nkv)++] = (struct block_kv){keys[i], vals[i]};
+		}
+		in = out;
+	} while (!r);
+	return 0;
+}
+
+/* The dead's outstanding blocks: their leaks at exit, into a->data (before their stacks go). */
 static int harvest_blocks(struct kt_alloc *a, const struct pid_set *dead, uint64_t *stack)
 {
-	int fd = bpf_map__fd(a->skel->maps.alloc_blocks), e = 0;
-	struct kt_alloc_block_key key, next, *prev = NULL;
+	int fd = bpf_map__fd(a->skel->maps.alloc_blocks), e;
 	struct block_kv *kv = NULL;
-	size_t nkv = 0, cap = 0;
+	size_t nkv = 0;
 
-	while (!e && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct kt_alloc_block v;
-
-		key = next;
-		prev = &key;
-		if (!set_has(dead, key.tgid) || bpf_map_lookup_elem(fd, &key, &v))
-			continue;
-		if (kt_array_reserve(kv, cap, nkv + 1))
-			e = -ENOMEM;
-		else
-			kv[nkv++] = (struct block_kv){key, v};
-	}
+	e = dead_blocks(fd, dead, &kv, &nkv);
 	for (size_t i = 0; !e && i < nkv; i++) {
 		e = kt_alloc_data_add_leak(&a->data, kv[i].k.tgid, kv[i].v.stack_id, stack,
 					   read_stack(a, kv[i].v.stack_id, stack), kv[i].v.size);
