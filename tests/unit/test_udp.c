@@ -639,6 +639,79 @@ static void version_1_peer_gets_no_dsack(void **state)
 	close(f);
 }
 
+/* b's next ack after data seq arrives: its cumulative ack and SACK blocks. */
+static void data_then_ack(int f, const struct sockaddr_in *to, struct kaos_udp *b, uint32_t seq,
+			  struct kaos_udp_hdr *ack)
+{
+	uint8_t x = 'x';
+	struct kaos_udp_hdr data = {.type = KAOS_UDP_T_DATA,
+				    .conn_id = 9,
+				    .seq = seq,
+				    .window = 64,
+				    .msg_len = 1,
+				    .frag_count = 1,
+				    .payload_len = 1};
+	struct sockaddr_in from;
+
+	fake_send(f, to, &data, &x);
+	assert_int_equal(kaos_udp_poll(b), 0);
+	fake_recv(f, KAOS_UDP_T_ACK, ack, &from);
+}
+
+/*
+ * The SACK blocks name exactly the datagrams buffered beyond the hole, as
+ * holes fill and new ones open, up to the window's last slot (the receiver
+ * tracks the highest one instead of scanning the whole window per ack).
+ */
+static void sack_blocks_follow_buffered_data(void **state)
+{
+	struct kaos_udp_config cb = {.window = 1024};
+	struct kaos_udp_hdr h,
+		syn = {.type = KAOS_UDP_T_SYN, .conn_id = 9, .seq = 500, .window = 64};
+	struct sockaddr_in to = {.sin_family = AF_INET}, from;
+	struct kaos_udp *b;
+	uint16_t port;
+	int f = fake_open(&port);
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(&cb, &b), 0);
+	to.sin_port = htons(kaos_udp_port(b));
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	fake_send(f, &to, &syn, NULL);
+	assert_int_equal(kaos_udp_poll(b), 0);
+	fake_recv(f, KAOS_UDP_T_SYNACK, &h, &from);
+	data_then_ack(f, &to, b, 502, &h);
+	assert_int_equal(h.ack, 500);
+	assert_int_equal(h.nsack, 1);
+	assert_int_equal(h.sack[0].start, 502);
+	assert_int_equal(h.sack[0].end, 503);
+	data_then_ack(f, &to, b, 505, &h);
+	assert_int_equal(h.nsack, 2);
+	assert_int_equal(h.sack[1].start, 505);
+	assert_int_equal(h.sack[1].end, 506);
+	data_then_ack(f, &to, b, 500, &h);
+	assert_int_equal(h.ack, 501);
+	assert_int_equal(h.nsack, 2);
+	data_then_ack(f, &to, b, 501, &h); /* 502 joins: the first block is gone */
+	assert_int_equal(h.ack, 503);
+	assert_int_equal(h.nsack, 1);
+	assert_int_equal(h.sack[0].start, 505);
+	data_then_ack(f, &to, b, 503, &h);
+	data_then_ack(f, &to, b, 504, &h); /* every hole filled */
+	assert_int_equal(h.ack, 506);
+	assert_int_equal(h.nsack, 0);
+	data_then_ack(f, &to, b, 506 + 1022, &h); /* the window's last slot */
+	assert_int_equal(h.ack, 506);
+	assert_int_equal(h.nsack, 1);
+	assert_int_equal(h.sack[0].start, 506 + 1022);
+	data_then_ack(f, &to, b, 510, &h); /* a lower one: both, lowest first */
+	assert_int_equal(h.nsack, 2);
+	assert_int_equal(h.sack[0].start, 510);
+	assert_int_equal(h.sack[1].start, 506 + 1022);
+	kaos_udp_close(b);
+	close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -658,6 +731,7 @@ int main(void)
 		cmocka_unit_test(bad_arguments_refused),
 		cmocka_unit_test(reordered_not_lost_keeps_cwnd),
 		cmocka_unit_test(version_1_peer_gets_no_dsack),
+		cmocka_unit_test(sack_blocks_follow_buffered_data),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
