@@ -440,6 +440,19 @@ static void goodput_recv(bool kaos, char *at, uint64_t bytes, size_t size)
 	       (double)(count - 1) * (double)size / ((double)(t1 - t0) / 1e3));
 }
 
+/* The sender's view of a goodput run: how loss was recovered. */
+static void print_send_stats(const struct kaos_udp *ep)
+{
+	struct kaos_udp_stats st;
+
+	kaos_udp_stats(ep, &st);
+	printf("udp send kaos data %lu retransmits %lu timeout %lu fast %lu spurious %lu "
+	       "cwnd %u srtt_us %u\n",
+	       (unsigned long)st.data_sent, (unsigned long)st.retransmits,
+	       (unsigned long)st.retransmits_timeout, (unsigned long)st.retransmits_fast,
+	       (unsigned long)st.spurious_retransmits, st.cwnd, st.srtt_us);
+}
+
 static void goodput_send(bool kaos, char *to, uint64_t bytes, size_t size, const char *from)
 {
 	static uint8_t msg[KAOS_UDP_MSG_MAX], buf[16];
@@ -456,6 +469,7 @@ static void goodput_send(bool kaos, char *to, uint64_t bytes, size_t size, const
 		kaos_send_all(ep, msg, size, count);
 		if ((e = kaos_udp_recv_wait(ep, buf, sizeof(buf), 10 * WAIT_MS)) != 1)
 			die("no answer", e);
+		print_send_stats(ep);
 		kaos_udp_close(ep);
 		return;
 	}

@@ -33,6 +33,7 @@
 #define PACK_MAX     600u /* messages up to this size may share a datagram */
 #define REO_MULT_MAX 4u	  /* reordering window: at most 4 x srtt/4 */
 #define REO_DECAY    16u  /* loss episodes without a spurious retransmit before it shrinks */
+#define PTO_MIN_NS   (10 * NS_PER_MS) /* loss probe floor: scheduling stalls are not loss */
 
 _Static_assert(KAOS_UDP_FRAG_MAX == KAOS_UDP_WIRE_MAXFRAG, "one fragment size");
 _Static_assert(KAOS_UDP_MSG_MAX == KAOS_UDP_WIRE_MAXMSG, "one message limit");
@@ -84,6 +85,8 @@ struct kaos_udp {
 	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
 	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
 	uint64_t rto_base_ns;			       /* rto_ns before any backoff */
+	uint64_t probe_ns; /* the loss probe's clock: last progress or first send */
+	bool probed;	   /* a probe went out since: no other until progress */
 	/* undo (RFC 2883/3522 ideas): the episode's prior window and its fast retransmits */
 	uint32_t episode, prior_cwnd, prior_ssthresh, undo_retrans;
 	bool undo_valid;
@@ -265,8 +268,10 @@ static void transmit(struct kaos_udp *ep, struct tx_seg *s, uint64_t now)
 {
 	s->sent_ns = now;
 	s->tx_count++;
-	if (!ep->timer_ns)
-		ep->timer_ns = now;
+	if (!ep->timer_ns) { /* the flight was empty */
+		ep->timer_ns = ep->probe_ns = now;
+		ep->probed = false;
+	}
 	emit(ep, &s->h, s->payload);
 }
 
@@ -561,6 +566,8 @@ static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 	ep->dupacks = 0;
 	grow_cwnd(ep, n);
 	ep->timer_ns = ep->snd_una != ep->snd_sent ? now : 0;
+	ep->probe_ns = now;
+	ep->probed = false;
 	if (ep->in_recovery && ack - ep->recover < 0x80000000u)
 		ep->in_recovery = false;
 	else if (ep->in_recovery && ep->reo_mult < 2 && ep->tx[ack % SLOTS].tx_count == 1 &&
@@ -589,6 +596,8 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 			    !ep->tx[q % SLOTS].sacked) {
 				ep->tx[q % SLOTS].sacked = true;
 				ep->nsacked++;
+				ep->probe_ns = now; /* progress: no probe yet */
+				ep->probed = false;
 			}
 	/* a duplicate ack = the peer saw data beyond a hole (it carries SACKs) */
 	/* with under 4 in flight, fewer duplicates can come (early retransmit, RFC 5827) */
@@ -825,6 +834,49 @@ static int read_socket(struct kaos_udp *ep)
 	}
 }
 
+/*
+ * Loss probe timeout: twice the smoothed RTT (RFC 8985), or more where the
+ * RTT varies (srtt + 4 rttvar, as the RTO), at least PTO_MIN_NS; 0 (none)
+ * before an RTT sample or once a probe is out.
+ */
+static uint64_t pto(const struct kaos_udp *ep)
+{
+	uint64_t t = 2 * ep->srtt_ns, v = ep->srtt_ns + 4 * ep->rttvar_ns;
+
+	if (!ep->srtt_ns || ep->probed)
+		return 0;
+	t = t > v ? t : v;
+	return t > PTO_MIN_NS ? t : PTO_MIN_NS;
+}
+
+/*
+ * Tail loss probe (RFC 8985, section 7, in small): data in flight and
+ * nothing heard of it for a PTO. The last datagrams of a flight, a lost
+ * retransmission or the only ack of a small window leave no later SACK to
+ * reveal them, and the RTO (200 ms floor) would stall the connection for
+ * thousands of round trips. Resending the highest datagram not SACKed gets
+ * an ack with SACKs (or a DSACK) that repairs the rest by the usual rules.
+ * No window cut (one datagram per PTO); the RTO stays as the backstop.
+ */
+static void loss_probe(struct kaos_udp *ep, uint64_t now)
+{
+	uint32_t q = ep->snd_sent;
+	struct tx_seg *s;
+
+	ep->probed = true;
+	while (q != ep->snd_una && ep->tx[(q - 1) % SLOTS].sacked)
+		q--;
+	if (q == ep->snd_una)
+		return;
+	s = &ep->tx[(q - 1) % SLOTS];
+	s->episode = 0; /* a probe is no fast retransmit to undo */
+	ep->st.retransmits++;
+	ep->st.retransmits_fast++;
+	ep->st.loss_probes++;
+	kaos_ring_note_retransmit_why(ep->txq, s->h.seq, KAOS_RETRANSMIT_FAST);
+	transmit(ep, s, now);
+}
+
 /* RTO, SYN retries, keepalive, peer death. */
 static void run_timers(struct kaos_udp *ep, uint64_t now)
 {
@@ -842,6 +894,9 @@ static void run_timers(struct kaos_udp *ep, uint64_t now)
 	}
 	if (ep->state != KAOS_UDP_ESTABLISHED)
 		return;
+	if (ep->timer_ns && now - ep->timer_ns < ep->rto_ns && pto(ep) &&
+	    now - ep->probe_ns >= pto(ep))
+		loss_probe(ep, now);
 	if (ep->timer_ns && now - ep->timer_ns >= ep->rto_ns) {
 		uint32_t q = ep->snd_una;
 
@@ -850,7 +905,7 @@ static void run_timers(struct kaos_udp *ep, uint64_t now)
 		enter_recovery(ep, true); /* partial acks then resend the next holes */
 		ep->cwnd = 1;
 		ep->rto_ns = ep->rto_ns * 2 < RTO_MAX_NS ? ep->rto_ns * 2 : RTO_MAX_NS;
-		ep->timer_ns = now;
+		ep->timer_ns = now; /* no probe after a timeout until the peer answers */
 		if (q != ep->snd_sent)
 			retransmit(ep, &ep->tx[q % SLOTS], false, now);
 	}
@@ -1065,6 +1120,8 @@ int kaos_udp_timeout_ms(const struct kaos_udp *ep)
 		if (ep->timer_ns) {
 			uint64_t r = until(now, ep->timer_ns, ep->rto_ns);
 
+			t = r < t ? r : t;
+			r = pto(ep) ? until(now, ep->probe_ns, pto(ep)) : t;
 			t = r < t ? r : t;
 		}
 	}
