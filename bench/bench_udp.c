@@ -446,11 +446,12 @@ static void print_send_stats(const struct kaos_udp *ep)
 	struct kaos_udp_stats st;
 
 	kaos_udp_stats(ep, &st);
-	printf("udp send kaos data %lu retransmits %lu timeout %lu fast %lu spurious %lu "
-	       "cwnd %u srtt_us %u\n",
+	printf("udp send kaos data %lu retransmits %lu timeout %lu fast %lu probes %lu "
+	       "spurious %lu cwnd %u srtt_us %u\n",
 	       (unsigned long)st.data_sent, (unsigned long)st.retransmits,
 	       (unsigned long)st.retransmits_timeout, (unsigned long)st.retransmits_fast,
-	       (unsigned long)st.spurious_retransmits, st.cwnd, st.srtt_us);
+	       (unsigned long)st.loss_probes, (unsigned long)st.spurious_retransmits, st.cwnd,
+	       st.srtt_us);
 }
 
 static void goodput_send(bool kaos, char *to, uint64_t bytes, size_t size, const char *from)

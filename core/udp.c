@@ -33,7 +33,6 @@
 #define PACK_MAX     600u /* messages up to this size may share a datagram */
 #define REO_MULT_MAX 4u	  /* reordering window: at most 4 x srtt/4 */
 #define REO_DECAY    16u  /* loss episodes without a spurious retransmit before it shrinks */
-#define PTO_MIN_NS   (10 * NS_PER_MS) /* loss probe floor: scheduling stalls are not loss */
 
 _Static_assert(KAOS_UDP_FRAG_MAX == KAOS_UDP_WIRE_MAXFRAG, "one fragment size");
 _Static_assert(KAOS_UDP_MSG_MAX == KAOS_UDP_WIRE_MAXMSG, "one message limit");
@@ -836,17 +835,20 @@ static int read_socket(struct kaos_udp *ep)
 
 /*
  * Loss probe timeout: twice the smoothed RTT (RFC 8985), or more where the
- * RTT varies (srtt + 4 rttvar, as the RTO), at least PTO_MIN_NS; 0 (none)
- * before an RTT sample or once a probe is out.
+ * RTT varies (srtt + 4 rttvar, as the RTO), at least a quarter of the RTO
+ * floor (50 ms by default: a peer descheduled that long on a loaded machine
+ * is not loss; 10 ms gave clean links a spurious probe now and then); 0
+ * (none) before an RTT sample or once a probe is out.
  */
 static uint64_t pto(const struct kaos_udp *ep)
 {
 	uint64_t t = 2 * ep->srtt_ns, v = ep->srtt_ns + 4 * ep->rttvar_ns;
+	uint64_t floor = ep->cfg.rto_min_ms * NS_PER_MS / 4;
 
 	if (!ep->srtt_ns || ep->probed)
 		return 0;
 	t = t > v ? t : v;
-	return t > PTO_MIN_NS ? t : PTO_MIN_NS;
+	return t > floor ? t : floor;
 }
 
 /*

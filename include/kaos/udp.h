@@ -85,7 +85,7 @@
  *    RFC 3522, in idea). Version 1 peers still connect (a SYN retry goes
  *    as version 1; a version 1 SYN is answered in version 1, without DSACK).
  *  - Tail loss probe (RFC 8985, in small): data in flight and no ack for a
- *    PTO (2 srtt or srtt + 4 rttvar, >= 10 ms) resends the highest datagram
+ *    PTO (2 srtt or srtt + 4 rttvar, >= rto_min_ms / 4) resends the highest datagram
  *    not SACKed, once until the peer answers (`loss_probes`, counted as fast
  *    retransmits): a lost last datagram, lost retransmission or lost only
  *    ack is then found by SACKs instead of the RTO (200 ms floor).

@@ -716,7 +716,7 @@ static void sack_blocks_follow_buffered_data(void **state)
 
 /*
  * The last datagram of a flight is lost and nothing follows it: no SACK can
- * reveal the hole. The sender probes after a PTO (twice the RTT, >= 10 ms)
+ * reveal the hole. The sender probes after a PTO (twice the RTT, >= 50 ms)
  * with that datagram instead of waiting out the 200 ms RTO; one probe only.
  */
 static void tail_loss_probed_before_the_rto(void **state)
