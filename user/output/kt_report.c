@@ -394,7 +394,7 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			uint64_t nsend = series_ops(snd, interval),
 				 nrecv = series_ops(rcv, interval);
 			uint64_t nbp = series_ops(bp, interval), nrt = series_ops(rt, interval);
-			char cls[64];
+			char cls[112];
 
 			if (snd->seen)
 				latency_row(f, r, "send", nsend, secs,
@@ -417,11 +417,18 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			if (rt->seen) {
 				const uint64_t *why = interval ? r->rtx_why_iv : r->rtx_why;
 
-				/* the probe's reason (retransmits are never sampled: exact) */
+				/* the probe's reason (retransmits are never sampled: exact); the
+				   ratio is per message sent: a transport's retransmits count
+				   datagrams, which may pack many messages or carry a fragment */
+				char pct[40] = "no msgs sent";
+
+				if (nsend)
+					snprintf(pct, sizeof(pct), "%.2f %% of msgs sent",
+						 100.0 * (double)nrt / (double)nsend);
 				snprintf(cls, sizeof(cls),
-					 "%s (timeout %" PRIu64 ", fast %" PRIu64 ")",
+					 "%s (timeout %" PRIu64 ", fast %" PRIu64 "; %s)",
 					 kt_rtx_class_label(kt_classify_retransmit(nrt, nsend)),
-					 why[1], why[2]);
+					 why[1], why[2], pct);
 				row(f, r, "retransmit", nrt, secs, NULL, cls);
 			}
 		}
