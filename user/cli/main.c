@@ -30,6 +30,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/kaos_trace.skel.h"
+#include "kt_phase.h"
 #include "kt_addons.h"
 #include "kt_agg.h"
 #include "kt_args.h"
@@ -932,6 +933,8 @@ static void say_start(void)
 		kt_session_nlinks(&engine.s) + kt_func_nlinks(engine.func), ntg,
 		ntg == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)", engine.s.hit_ns,
 		engine.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
+	kt_phase("attached line");
+	kt_phase_print(stderr);
 	fprintf(stderr, "kaos-trace: scope: %s\n", engine.scope);
 	say_sampling(&engine.s);
 	if (opt.timeline)
@@ -1163,8 +1166,10 @@ static int trace(void)
 	if ((rc = kt_engine_open(&engine, &eo, err, sizeof(err))))
 		die(rc, "%s", err);
 	open_outputs(&out);
+	kt_phase("outputs");
 	start_engine();
 	extras = start_addons();
+	kt_phase("addons");
 	say_start();
 	if (kt_engine_resume_command(&engine, err, sizeof(err)))
 		die(1, "%s", err);
@@ -1184,6 +1189,7 @@ int main(int argc, char **argv)
 	static const struct argp argp = {options, parse_opt, args_doc, doc, children, NULL, NULL};
 	char version[128];
 
+	kt_phase("main");
 	/* argp prints it for --version, here and in `kaos-trace daemon` */
 	snprintf(version, sizeof(version), "kaos-trace %s", kt_version());
 	argp_program_version = version;
@@ -1195,5 +1201,6 @@ int main(int argc, char **argv)
 	/* in order: a bare word is refused where it stands, before the options after it */
 	if (argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL))
 		return 2;
+	kt_phase("options");
 	return trace();
 }

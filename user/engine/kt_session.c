@@ -22,7 +22,9 @@
 #include "kt_bootcache.h"
 #include "kt_control.h"
 #include "kt_elf.h"
+#include "kt_features.h"
 #include "kt_folded.h"
+#include "kt_phase.h"
 #include "kt_waits.h"
 #include "kt_sym.h"
 #include "kt_target.h"
@@ -178,10 +180,30 @@ static int attach_tracepoints(struct kt_session *s, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Hash maps whose entries come and go at run time, allocated as they are
+ * inserted instead of all at creation: preallocating batch_threads' 8,192
+ * entries took ~5 ms of start-up, libbpf's USDT ip map (1,024, unused
+ * where the kernel has BPF cookies) and ring_filter's ~0.5 ms each. Linux
+ * 6.1 allocates safely in any BPF context (bpf_mem_alloc); an older kernel
+ * warns once about it in tracing programs: preallocated there.
+ */
+static void alloc_on_insert(struct kaos_trace_bpf *skel)
+{
+	struct bpf_map *maps[] = {skel->maps.batch_threads, skel->maps.__bpf_usdt_ip_to_spec_id,
+				  skel->maps.ring_filter};
+
+	if (!kt_kernel_at_least(6, 1))
+		return;
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		bpf_map__set_map_flags(maps[i], bpf_map__map_flags(maps[i]) | BPF_F_NO_PREALLOC);
+}
+
 /* The BPF object's options and map sizes, before load: maps a run does not use stay tiny. */
 static void size_skel(struct kaos_trace_bpf *skel, const struct kt_session_opts *o,
 		      uint64_t rb_bytes)
 {
+	alloc_on_insert(skel);
 	skel->rodata->filter_rings = o->nrings > 0;
 	skel->rodata->scope_filter = o->scope;
 	if (!o->scope) {
@@ -228,6 +250,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	bpf_log_verbose = o->bpf_log;
 	libbpf_set_print(libbpf_print);
 
+	kt_phase("session init");
 	s->skel = kaos_trace_bpf__open();
 	if (!s->skel) {
 		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
@@ -239,7 +262,9 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	/* Test hook: makes one program fail verification so the error path can be tested. */
 	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
 		bpf_program__set_type(s->skel->progs.kaos_probe, BPF_PROG_TYPE_SOCKET_FILTER);
+	kt_phase("skeleton open");
 	e = kaos_trace_bpf__load(s->skel);
+	kt_phase("bpf load (maps, progs)");
 	if (e) {
 		snprintf(err, errlen, "BPF load failed: %s; libbpf said:", strerror(-e));
 		kaos_trace_bpf__destroy(s->skel);
@@ -253,6 +278,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		kt_session_close(s);
 		return -1;
 	}
+	kt_phase("tracepoints");
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
 	if (!s->rb) {
 		snprintf(err, errlen, "cannot create ring buffer consumer: %s", strerror(errno));
@@ -279,6 +305,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	}
 	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
 	s->agg.lookup = &proc_lookup;
+	kt_phase("ringbuf, session");
 	return 0;
 }
 
