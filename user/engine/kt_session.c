@@ -1192,6 +1192,11 @@ int kt_session_scope_program(struct kt_session *s, const char *path, char *err, 
 	}
 	if (kt_program_entry(path, &entry, err, errlen))
 		return -1;
+	if (!s->scope_progs &&
+	    !(s->scope_progs = calloc(KT_SESSION_MAX_SCOPE, sizeof(*s->scope_progs)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	sp = &s->scope_progs[s->nscope];
 	memset(sp, 0, sizeof(*sp));
 	/* the entry first: a process starting during the scan is not missed */
@@ -1259,6 +1264,8 @@ static void scope_close(struct kt_session *s)
 	for (int i = 0; i < s->nscope; i++)
 		bpf_link__destroy(s->scope_progs[i].enter);
 	s->nscope = 0;
+	free(s->scope_progs);
+	s->scope_progs = NULL;
 	bpf_link__destroy(s->fork_link);
 	bpf_link__destroy(s->exit_link);
 	bpf_link__destroy(s->exec_link);

@@ -111,7 +111,8 @@ struct kt_session {
 	bool batch;			     /* kaos:batch replaces send, recv and backpressure */
 	struct bpf_link *batch_links[2];     /* drains at exit and exec */
 	uint64_t batch_drained[KT_EV_TYPES]; /* records read from live threads at stop */
-	struct kt_scope_program scope_progs[KT_SESSION_MAX_SCOPE];
+	/* KT_SESSION_MAX_SCOPE of them once used (260 KB zeroed at every start otherwise) */
+	struct kt_scope_program *scope_progs;
 	int nscope;
 	struct ring_buffer *rb;
 	struct kt_agg agg;
