@@ -88,8 +88,17 @@ enum kt_stat {
 	KT_STAT_LOST = 2,      /* ringbuf reservation failures */
 	KT_STAT_FILTERED = 3,  /* dropped by the ring filter in the kernel */
 	KT_STAT_STACK_ERR = 4, /* bpf_get_stack failed (record sent without stack) */
-	KT_STAT_NR = 5,
+	/*
+	 * kaos:batch fires whose thread could not be remembered (batch_threads
+	 * full or out of kernel memory; counted under KT_EV_SEND): records that
+	 * thread holds at an abnormal exit are not drained, so counts become
+	 * lower bounds.
+	 */
+	KT_STAT_BATCH_UNTRACKED = 5,
+	KT_STAT_NR = 6,
 };
+
+#define KT_BATCH_THREADS_MAX 8192 /* threads with a kaos:batch buffer remembered at once */
 
 /*
  * Per-CPU counters of the process scope (map "scope_stats"): -b PROGRAM

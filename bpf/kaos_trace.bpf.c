@@ -504,7 +504,7 @@ struct batch_thread {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, KT_BATCH_THREADS_MAX);
 	__type(key, __u32);
 	__type(value, struct batch_thread);
 } batch_threads SEC(".maps");
@@ -621,7 +621,8 @@ static __noinline int batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag, bool 
 	c.n = n > KAOS_PROBE_BATCH_RECORDS ? KAOS_PROBE_BATCH_RECORDS : n;
 	bpf_loop(KAOS_PROBE_BATCH_RECORDS, batch_one, &c, 0);
 	nt.done = c.n > c.start ? c.n : c.start;
-	bpf_map_update_elem(&batch_threads, &tid, &nt, BPF_ANY);
+	if (bpf_map_update_elem(&batch_threads, &tid, &nt, BPF_ANY))
+		stat_inc(KT_STAT_BATCH_UNTRACKED, KT_EV_SEND);
 	return 0;
 }
 

@@ -274,6 +274,32 @@ static void test_batched_cost(void **state)
 	kt_agg_free(&a);
 }
 
+/* Batched fires from threads not remembered: no event lost, but counts are lower bounds. */
+static void test_batch_untracked_not_exact(void **state)
+{
+	struct kt_agg a;
+	struct kt_report_totals t = {.fired = 10, .delivered = 10, .elapsed_s = 1, .final = true};
+	char *s;
+
+	(void)state;
+	kt_agg_init(&a, 0);
+	assert_true(kt_report_counts_exact(&t));
+	s = report(&a, &t, false, false);
+	has(s, "events lost: 0; counts exact");
+	lacks(s, "could not remember");
+	free(s);
+	t.batch_untracked = 3;
+	assert_false(kt_report_counts_exact(&t));
+	s = report(&a, &t, false, false);
+	has(s, "warning: 3 batched probe fires came from threads kaos-trace could not remember");
+	has(s, "events lost: 0; counts are lower bounds");
+	free(s);
+	s = report(&a, &t, true, false);
+	has(s, "\"batch_untracked\":3,\"counts_exact\":false");
+	free(s);
+	kt_agg_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_func_calls_total),
 		cmocka_unit_test(test_retransmit_reasons),
 		cmocka_unit_test(test_batched_cost),
+		cmocka_unit_test(test_batch_untracked_not_exact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -230,6 +230,13 @@ static void size_skel(struct kaos_trace_bpf *skel, const struct kt_session_opts 
 		bpf_map__set_max_entries(skel->maps.ring_filter, 1);
 	/* a previous tracer's leftovers are older than this (same clock as libkaos' records) */
 	skel->rodata->batch_since_ns = kt_now_ns(CLOCK_MONOTONIC);
+	if (o->batch && getenv("KAOS_TRACE_BATCH_THREADS")) {
+		/* a smaller map, to check the count of untracked threads (docs/probes.md) */
+		unsigned long n = strtoul(getenv("KAOS_TRACE_BATCH_THREADS"), NULL, 10);
+
+		if (n >= 1 && n <= KT_BATCH_THREADS_MAX)
+			bpf_map__set_max_entries(skel->maps.batch_threads, (uint32_t)n);
+	}
 	if (!o->batch) {
 		bpf_map__set_max_entries(skel->maps.batch_threads, 1);
 		bpf_program__set_autoload(skel->progs.kaos_batch, false);
@@ -345,6 +352,7 @@ void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot)
 		tot->lost += st[KT_STAT_LOST][ty];
 		tot->filtered += st[KT_STAT_FILTERED][ty];
 		tot->stack_errors += st[KT_STAT_STACK_ERR][ty];
+		tot->batch_untracked += st[KT_STAT_BATCH_UNTRACKED][ty];
 	}
 	tot->hit_ns = s->hit_ns;
 	tot->batch_trap_ns = s->batch_trap_ns;

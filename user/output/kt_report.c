@@ -256,7 +256,7 @@ static void sampling_text(FILE *f, const struct kt_proc *p, const struct kt_repo
 
 bool kt_report_counts_exact(const struct kt_report_totals *t)
 {
-	return t->lost == 0;
+	return t->lost == 0 && t->batch_untracked == 0;
 }
 
 /* "events lost: N" and whether the counts below are exact or lower bounds. */
@@ -266,6 +266,16 @@ static void print_loss(FILE *f, const struct kt_report_totals *t, bool interval)
 
 	if (kt_report_counts_exact(t)) {
 		fputs("events lost: 0; counts exact\n", f);
+		return;
+	}
+	if (t->batch_untracked)
+		fprintf(f,
+			"warning: %" PRIu64 " batched probe fires came from threads kaos-trace "
+			"could not remember (over 8192 threads at once, or kernel memory): "
+			"what such a thread holds when it is killed is lost uncounted\n",
+			t->batch_untracked);
+	if (!t->lost) {
+		fputs("events lost: 0; counts are lower bounds\n", f);
 		return;
 	}
 	if (interval)
@@ -606,6 +616,10 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	if (interval) {
 		kt_json_key(&w, "lost_interval");
 		kt_json_u64(&w, t->lost >= t->lost_iv0 ? t->lost - t->lost_iv0 : t->lost);
+	}
+	if (t->batch_untracked) {
+		kt_json_key(&w, "batch_untracked");
+		kt_json_u64(&w, t->batch_untracked);
 	}
 	/* false: events were lost, the counts below are lower bounds (kt_report.h) */
 	kt_json_key(&w, "counts_exact");

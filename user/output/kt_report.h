@@ -21,6 +21,7 @@ struct kt_report_totals {
 	uint64_t fired_iv0, delivered_iv0; /* and `fired`, `delivered` */
 	uint64_t filtered;
 	uint64_t stack_errors;
+	uint64_t batch_untracked; /* kaos:batch fires whose thread was not remembered */
 	double hit_ns;		     /* measured cost of one probe hit */
 	double batch_trap_ns;	     /* ... of one kaos:batch fire (0: not measured) */
 	double batch_record_ns;	     /* ... of one batched operation (0: priced as a hit) */
