@@ -276,6 +276,9 @@ $(B)/tests/progs/kt_alloc_workload: PROG_LDFLAGS := -fno-builtin -fno-optimize-s
 # kt_symbols calls an IFUNC of libkt_ifunc.so (linked, not dlopen()ed: its GOT holds the choice)
 $(B)/tests/progs/kt_symbols: PROG_LDFLAGS := -Wl,--no-as-needed -L$(B)/tests/progs -lkt_ifunc
 $(B)/tests/progs/kt_symbols: $(B)/tests/progs/libkt_ifunc.so
+# libkt_malloc_shim: an LD_PRELOAD allocator of its own (test_alloc_preload); -fno-builtin:
+# its calloc must not be turned into a call to calloc
+$(B)/tests/progs/libkt_malloc_shim.so: USER_CFLAGS += -fno-builtin
 $(B)/tests/progs/lib%.so: tests/progs/lib%.c | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -fPIC -shared -MMD -MP $< -o $@

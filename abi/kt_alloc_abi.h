@@ -20,8 +20,8 @@
 #define KT_ALLOC_MAX_SITES   16384  /* distinct (process, stack) pairs */
 #define KT_ALLOC_MAX_THREADS 16384  /* threads inside an allocator call at once */
 #define KT_ALLOC_MAX_BLOCKS  262144 /* blocks outstanding at once (~100 B of kernel memory each) */
-#define KT_ALLOC_MAX_PIDS    1024
-#define KT_ALLOC_MAX_TIDS    16384 /* allocating threads (alloc_threads) */
+#define KT_ALLOC_MAX_PIDS    1024   /* alloc_procs' default size (KAOS_TRACE_ALLOC_MAX_PROCS) */
+#define KT_ALLOC_MAX_TIDS    16384  /* allocating threads (alloc_threads) */
 
 /* Which entry point a thread is in (kt_alloc_call.kind). */
 enum kt_alloc_kind {
@@ -94,6 +94,7 @@ struct kt_alloc_proc {
 	__u64 execs;	       /* execs of the process since it was traced */
 	__u64 exec_blocks;     /* blocks still outstanding at an exec: released with its image */
 	__u64 exec_bytes;
+	__u64 exit_ns; /* bpf_ktime_get_ns() when its last thread exited (0: alive) */
 };
 
 enum kt_alloc_stat {

@@ -70,6 +70,14 @@ struct kt_event {
 
 #define KT_EVF_NAME 1u /* name[] holds the ring's name */
 #define KT_EVF_PMU  2u /* pmu[] holds per-operation counter values */
+/*
+ * A record of a kaos:batch buffer, not a per-op probe hit: the process paid
+ * for writing and sending it, and for a share of one trap. KT_EVF_TRAP marks
+ * the first record a kaos:batch fire sent (one trap; drains at exit and
+ * exec are not traps): the tracer prices traps and records apart.
+ */
+#define KT_EVF_BATCHED 4u
+#define KT_EVF_TRAP    8u
 
 #define KT_EVENT_BASE_SIZE ((unsigned long)&((struct kt_event *)0)->stack)
 

@@ -3,8 +3,9 @@
  * libkaos' reliable UDP next to ENet (both reliable, ordered; issue 17):
  *   bench_udp rate kaos|enet SIZE COUNT   COUNT messages of SIZE bytes, one
  *                                          way on loopback, two threads: msgs/s
- *   bench_udp lat kaos|enet COUNT         ping-pong of 64-byte messages on
- *                                          loopback: one-way p50/p99 (RTT / 2)
+ *   bench_udp lat both COUNT              ping-pong of 64-byte messages on
+ *                                          loopback through both, interleaved:
+ *                                          one-way p50/p99 (RTT / 2) of each
  *   bench_udp recv kaos|enet ADDR:PORT BYTES SIZE
  *   bench_udp send kaos|enet ADDR:PORT BYTES SIZE FROM
  *                                          goodput between two processes (the
@@ -27,8 +28,9 @@
 #include "kaos/ring.h"
 #include "kaos/udp.h"
 
-#define LAT_SIZE 64
-#define WAIT_MS	 30000
+#define LAT_SIZE  64
+#define WAIT_MS	  30000
+#define LAT_BLOCK 100 /* pings in a row through one transport */
 
 static uint64_t now_ns(void)
 {
@@ -156,25 +158,37 @@ static double kaos_rate(size_t size, uint64_t count)
 	return (double)count / ((double)(r.last_ns - t0) / 1e9);
 }
 
-static void kaos_lat(uint64_t count, uint64_t *rtt)
+/* A ping-pong pair: the pinging side a, the echoing side served by a thread. */
+struct kaos_lat {
+	struct kaos_rx r;
+	pthread_t t;
+	struct kaos_udp *a;
+};
+
+static void kaos_lat_open(struct kaos_lat *l, uint64_t count)
+{
+	l->r = (struct kaos_rx){.count = count, .echo = true};
+	l->a = kaos_pair(&l->r, &l->t);
+}
+
+/* One 64-byte message there and back: the round trip in ns. */
+static uint64_t kaos_ping(struct kaos_lat *l)
 {
 	uint8_t msg[LAT_SIZE] = {0}, buf[LAT_SIZE];
-	struct kaos_rx r = {.count = count, .echo = true};
-	pthread_t t;
-	struct kaos_udp *a = kaos_pair(&r, &t);
+	uint64_t t0 = now_ns();
+	int e = kaos_udp_send(l->a, msg, sizeof(msg));
 
-	for (uint64_t i = 0; i < count; i++) {
-		uint64_t t0 = now_ns();
-		int e = kaos_udp_send(a, msg, sizeof(msg));
+	if (e || (e = kaos_udp_poll(l->a)) < 0 ||
+	    (e = kaos_udp_recv_wait(l->a, buf, sizeof(buf), WAIT_MS)) < 0)
+		die("ping", e);
+	return now_ns() - t0;
+}
 
-		if (e || (e = kaos_udp_poll(a)) < 0 ||
-		    (e = kaos_udp_recv_wait(a, buf, sizeof(buf), WAIT_MS)) < 0)
-			die("ping", e);
-		rtt[i] = now_ns() - t0;
-	}
-	pthread_join(t, NULL);
-	kaos_udp_close(a);
-	kaos_udp_close(r.ep);
+static void kaos_lat_close(struct kaos_lat *l)
+{
+	pthread_join(l->t, NULL);
+	kaos_udp_close(l->a);
+	kaos_udp_close(l->r.ep);
 }
 
 /* ------------------------------------------------------------------ ENet */
@@ -303,26 +317,71 @@ static double enet_rate(size_t size, uint64_t count)
 	return (double)count / ((double)(r.last_ns - t0) / 1e9);
 }
 
-static void enet_lat(uint64_t count, uint64_t *rtt)
+struct enet_lat {
+	struct enet_rx r;
+	pthread_t t;
+	ENetPeer *p;
+	ENetHost *a;
+};
+
+static void enet_lat_open(struct enet_lat *l, uint64_t count)
+{
+	l->r = (struct enet_rx){.count = count, .echo = true};
+	l->a = enet_pair(&l->r, &l->t, &l->p);
+}
+
+static uint64_t enet_ping(struct enet_lat *l)
 {
 	uint8_t msg[LAT_SIZE] = {0};
-	struct enet_rx r = {.count = count, .echo = true};
-	ENetPeer *p;
-	pthread_t t;
-	ENetHost *a = enet_pair(&r, &t, &p);
+	uint64_t t0 = now_ns();
 
-	for (uint64_t i = 0; i < count; i++) {
-		uint64_t t0 = now_ns();
+	enet_send(l->p, msg, sizeof(msg));
+	enet_host_flush(l->a);
+	ENetEvent ev = enet_wait(l->a, ENET_EVENT_TYPE_RECEIVE);
+	uint64_t rtt = now_ns() - t0;
 
-		enet_send(p, msg, sizeof(msg));
-		enet_host_flush(a);
-		ENetEvent ev = enet_wait(a, ENET_EVENT_TYPE_RECEIVE);
-		rtt[i] = now_ns() - t0;
-		enet_packet_destroy(ev.packet);
+	enet_packet_destroy(ev.packet);
+	return rtt;
+}
+
+static void enet_lat_close(struct enet_lat *l)
+{
+	pthread_join(l->t, NULL);
+	enet_host_destroy(l->a);
+	enet_host_destroy(l->r.h);
+}
+
+/*
+ * Ping-pong through both transports at once, in alternating blocks of
+ * LAT_BLOCK: the same load, the same CPUs, one message in flight for both
+ * (the same offered load). Prints each one's one-way p50/p99 (RTT / 2).
+ */
+static void lat_both(uint64_t count)
+{
+	uint64_t *rtt[2] = {calloc(count, sizeof(uint64_t)), calloc(count, sizeof(uint64_t))};
+	struct kaos_lat k;
+	struct enet_lat e;
+
+	if (!rtt[0] || !rtt[1] || !count)
+		die("calloc", 0);
+	kaos_lat_open(&k, count);
+	enet_lat_open(&e, count);
+	for (uint64_t i = 0; i < count; i += LAT_BLOCK) {
+		uint64_t end = i + LAT_BLOCK < count ? i + LAT_BLOCK : count;
+
+		for (uint64_t j = i; j < end; j++)
+			rtt[0][j] = kaos_ping(&k);
+		for (uint64_t j = i; j < end; j++)
+			rtt[1][j] = enet_ping(&e);
 	}
-	pthread_join(t, NULL);
-	enet_host_destroy(a);
-	enet_host_destroy(r.h);
+	kaos_lat_close(&k);
+	enet_lat_close(&e);
+	for (int w = 0; w < 2; w++) {
+		qsort(rtt[w], count, sizeof(uint64_t), cmp_u64);
+		printf("udp lat %s p50_us %.1f p99_us %.1f\n", w ? "enet" : "kaos",
+		       rtt[w][count / 2] / 2e3, rtt[w][count * 99 / 100] / 2e3);
+		free(rtt[w]);
+	}
 }
 
 /* ------------------------------------------------------------------ goodput */
@@ -381,6 +440,20 @@ static void goodput_recv(bool kaos, char *at, uint64_t bytes, size_t size)
 	       (double)(count - 1) * (double)size / ((double)(t1 - t0) / 1e3));
 }
 
+/* The sender's view of a goodput run: how loss was recovered. */
+static void print_send_stats(const struct kaos_udp *ep)
+{
+	struct kaos_udp_stats st;
+
+	kaos_udp_stats(ep, &st);
+	printf("udp send kaos data %lu retransmits %lu timeout %lu fast %lu probes %lu "
+	       "spurious %lu cwnd %u srtt_us %u\n",
+	       (unsigned long)st.data_sent, (unsigned long)st.retransmits,
+	       (unsigned long)st.retransmits_timeout, (unsigned long)st.retransmits_fast,
+	       (unsigned long)st.loss_probes, (unsigned long)st.spurious_retransmits, st.cwnd,
+	       st.srtt_us);
+}
+
 static void goodput_send(bool kaos, char *to, uint64_t bytes, size_t size, const char *from)
 {
 	static uint8_t msg[KAOS_UDP_MSG_MAX], buf[16];
@@ -397,6 +470,7 @@ static void goodput_send(bool kaos, char *to, uint64_t bytes, size_t size, const
 		kaos_send_all(ep, msg, size, count);
 		if ((e = kaos_udp_recv_wait(ep, buf, sizeof(buf), 10 * WAIT_MS)) != 1)
 			die("no answer", e);
+		print_send_stats(ep);
 		kaos_udp_close(ep);
 		return;
 	}
@@ -417,7 +491,7 @@ static void goodput_send(bool kaos, char *to, uint64_t bytes, size_t size, const
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_udp rate kaos|enet SIZE COUNT | lat kaos|enet COUNT |\n"
+	fprintf(stderr, "usage: bench_udp rate kaos|enet SIZE COUNT | lat both COUNT |\n"
 			"       recv kaos|enet ADDR:PORT BYTES SIZE | send kaos|enet ADDR:PORT "
 			"BYTES SIZE FROM\n");
 	exit(2);
@@ -425,7 +499,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 4 || (strcmp(argv[2], "kaos") && strcmp(argv[2], "enet")))
+	if (argc < 4 ||
+	    (strcmp(argv[2], "kaos") && strcmp(argv[2], "enet") && strcmp(argv[2], "both")))
 		usage();
 	bool kaos = !strcmp(argv[2], "kaos");
 
@@ -438,16 +513,7 @@ int main(int argc, char **argv)
 
 		printf("udp rate %s size %zu msgs_per_s %.0f\n", argv[2], size, r);
 	} else if (!strcmp(argv[1], "lat") && argc == 4) {
-		uint64_t count = strtoull(argv[3], NULL, 0);
-		uint64_t *rtt = calloc(count, sizeof(*rtt));
-
-		if (!rtt || !count)
-			die("calloc", 0);
-		kaos ? kaos_lat(count, rtt) : enet_lat(count, rtt);
-		qsort(rtt, count, sizeof(*rtt), cmp_u64);
-		printf("udp lat %s p50_us %.1f p99_us %.1f\n", argv[2], rtt[count / 2] / 2e3,
-		       rtt[count * 99 / 100] / 2e3);
-		free(rtt);
+		lat_both(strtoull(argv[3], NULL, 0));
 	} else if (!strcmp(argv[1], "recv") && argc == 6) {
 		goodput_recv(kaos, argv[3], strtoull(argv[4], NULL, 0), strtoul(argv[5], NULL, 0));
 	} else if (!strcmp(argv[1], "send") && argc == 7) {

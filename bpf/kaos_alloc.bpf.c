@@ -23,10 +23,19 @@
  * An exec replaces the address space: the blocks of the image before are
  * released with it (counted as such, not leaks), and the probes, filtered by
  * pid, follow the new image if it maps the same allocator.
+ *
+ * An exit: each exiting thread's stashed call is dropped (a thread killed
+ * inside malloc would hold its alloc_calls slot for good), and when the
+ * last thread goes, the process is stamped exited (exit_ns) and group_exits
+ * moves: userspace then moves its sums out of the maps (kt_alloc.c,
+ * harvest), so that a daemon seeing processes come and go keeps room for
+ * new ones. The sweep is left to userspace: the exiting process pays one
+ * map lookup here, not a walk of every outstanding block.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "kt_alloc_abi.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -41,6 +50,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Set by userspace before load: blocks freed sooner than this are short-lived. */
 const volatile __u64 short_ns = 1000000;
+
+/* Traced processes whose last thread exited (read by userspace from the mmapped .bss). */
+__u64 group_exits;
+/* Execs of traced processes: userspace checks whether the new image maps another allocator. */
+__u64 execs_total;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -357,8 +371,27 @@ int BPF_PROG(kaos_alloc_exec, struct task_struct *p, pid_t old_pid, struct linux
 	bpf_map_delete_elem(&alloc_calls, &tid);
 	bpf_for_each_map_elem(&alloc_blocks, sweep_block, &sw, 0);
 	__sync_fetch_and_add(&pr->execs, 1);
+	__sync_fetch_and_add(&execs_total, 1);
 	__sync_fetch_and_add(&pr->exec_blocks, sw.blocks);
 	__sync_fetch_and_add(&pr->exec_bytes, sw.bytes);
 	__sync_fetch_and_add(&pr->cur_bytes, -sw.bytes);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(kaos_alloc_exit, struct task_struct *task)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct kt_alloc_proc *pr = proc_of(id >> 32);
+	__u32 tid = (__u32)id;
+
+	if (!pr)
+		return 0;
+	bpf_map_delete_elem(&alloc_calls, &tid);
+	/* do_exit() drops signal->live before this tracepoint: 0 once the last thread is here */
+	if (BPF_CORE_READ(task, signal, live.counter) || pr->exit_ns)
+		return 0;
+	pr->exit_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&group_exits, 1);
 	return 0;
 }

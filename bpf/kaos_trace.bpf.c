@@ -511,7 +511,7 @@ struct {
 
 /* One record as its per-op event; bad: the buffer is not this process's (counted lost). */
 static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u64 pid_tgid,
-				       __u32 cpu, bool bad, bool last, bool named)
+				       __u32 cpu, bool bad, bool last, bool named, bool *trap)
 {
 	__u32 type = rec->type, ring_id = rec->ring_id;
 	struct kt_event *e;
@@ -557,10 +557,11 @@ static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u6
 	e->extra = rec->extra;
 	e->name_ptr = rec->name;
 	e->stack_sz = 0;
-	e->flags = 0;
+	e->flags = KT_EVF_BATCHED | (*trap ? KT_EVF_TRAP : 0); /* the tracer prices traps apart */
+	*trap = false;
 	e->pmu[0] = e->pmu[1] = 0;
 	if (full && bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)rec->name) > 0)
-		e->flags = KT_EVF_NAME;
+		e->flags |= KT_EVF_NAME;
 	/* as kaos_probe: wake the consumer only when much waits (checked once a batch) */
 	if (last && first_hit_tgid == (__u32)(pid_tgid >> 32)) {
 		first_hit_tgid = 0;
@@ -581,6 +582,7 @@ struct batch_loop {
 	__u32 cpu;
 	__u32 prev_ring;
 	bool bad;
+	bool trap; /* a kaos:batch fire whose trap no sent record carries yet */
 };
 
 static long batch_one(__u32 i, struct batch_loop *c)
@@ -598,17 +600,19 @@ static long batch_one(__u32 i, struct batch_loop *c)
 		stat_inc(KT_STAT_LOST, KT_EV_SEND);
 		return 0;
 	}
-	batch_emit(&rec, c->pid_tgid, c->cpu, c->bad, i + 1 == c->n, rec.ring_id != c->prev_ring);
+	batch_emit(&rec, c->pid_tgid, c->cpu, c->bad, i + 1 == c->n, rec.ring_id != c->prev_ring,
+		   &c->trap);
 	c->prev_ring = rec.ring_id;
 	return 0;
 }
 
-static __noinline int batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag)
+static __noinline int batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag, bool trap)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
 	struct batch_thread nt = {.buf = buf, .gen = gen, .pid = pid_tgid >> 32}, *t;
-	struct batch_loop c = {.buf = buf, .pid_tgid = pid_tgid, .cpu = bpf_get_smp_processor_id()};
+	struct batch_loop c = {
+		.buf = buf, .pid_tgid = pid_tgid, .cpu = bpf_get_smp_processor_id(), .trap = trap};
 
 	c.bad = tag != (__s32)(pid_tgid >> 32);
 	t = bpf_map_lookup_elem(&batch_threads, &tid);
@@ -633,7 +637,7 @@ int kaos_batch(struct pt_regs *ctx)
 	if (bpf_usdt_arg(ctx, 0, &buf) || bpf_usdt_arg(ctx, 1, &n) || bpf_usdt_arg(ctx, 2, &gen) ||
 	    bpf_usdt_arg(ctx, 3, &tag))
 		return 0;
-	batch_send(buf, (__u32)n, gen, (__s32)tag);
+	batch_send(buf, (__u32)n, gen, (__s32)tag, true);
 	return 0;
 }
 
@@ -656,7 +660,7 @@ static __always_inline void batch_drain(bool forget)
 	if (!t)
 		return;
 	if (!bpf_probe_read_user(&hdr, sizeof(hdr), (void *)t->buf))
-		batch_send(t->buf, hdr.n, hdr.gen, hdr.pid);
+		batch_send(t->buf, hdr.n, hdr.gen, hdr.pid, false);
 	if (forget)
 		bpf_map_delete_elem(&batch_threads, &tid);
 }

@@ -80,9 +80,12 @@ struct kaos_udp {
 	uint32_t cur_frag;
 	bool cur_valid;
 	uint32_t cwnd, cwnd_acc, ssthresh, peer_wnd, dupacks, recover;
+	uint32_t nsacked;		/* datagrams in [una, sent) the peer SACKed */
 	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
 	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
 	uint64_t rto_base_ns;			       /* rto_ns before any backoff */
+	uint64_t probe_ns; /* the loss probe's clock: last progress or first send */
+	bool probed;	   /* a probe went out since: no other until progress */
 	/* undo (RFC 2883/3522 ideas): the episode's prior window and its fast retransmits */
 	uint32_t episode, prior_cwnd, prior_ssthresh, undo_retrans;
 	bool undo_valid;
@@ -92,6 +95,7 @@ struct kaos_udp {
 	/* receiver */
 	/* rcv_dlv <= rcv_nxt: [rcv_dlv, rcv_nxt) arrived in order (acked), not yet delivered */
 	uint32_t rcv_dlv, rcv_nxt, last_adv_wnd;
+	uint32_t rcv_top; /* one past the highest datagram buffered beyond a hole */
 	struct rx_seg *rx;
 	struct msg_desc asm_msg; /* message being reassembled */
 	uint32_t asm_next;	 /* next fragment index expected; 0 = none under way */
@@ -195,10 +199,17 @@ static void emit(struct kaos_udp *ep, struct kaos_udp_hdr *h, const void *payloa
 	ep->unacked_in_order = 0;
 }
 
-/* SACK blocks: runs of buffered datagrams above rcv_nxt, lowest first. */
+/*
+ * SACK blocks: runs of buffered datagrams above rcv_nxt, lowest first. The
+ * scan stops at rcv_top, not at the window's end: a slot is 1.2 KiB, and
+ * walking a 1024-datagram window on every ack cost microseconds of cache
+ * misses (the top user-space symbol of a ping-pong profile).
+ */
 static void fill_sacks(const struct kaos_udp *ep, struct kaos_udp_hdr *h)
 {
-	uint32_t d = 1, reach = adv_window(ep);
+	uint32_t d = 1, top = ep->rcv_top - ep->rcv_nxt, reach = adv_window(ep);
+
+	reach = top < reach ? top : reach;
 
 	while (d < reach && h->nsack < KAOS_UDP_WIRE_NSACK) {
 		uint32_t start;
@@ -256,8 +267,10 @@ static void transmit(struct kaos_udp *ep, struct tx_seg *s, uint64_t now)
 {
 	s->sent_ns = now;
 	s->tx_count++;
-	if (!ep->timer_ns)
-		ep->timer_ns = now;
+	if (!ep->timer_ns) { /* the flight was empty */
+		ep->timer_ns = ep->probe_ns = now;
+		ep->probed = false;
+	}
 	emit(ep, &s->h, s->payload);
 }
 
@@ -371,11 +384,7 @@ static void segment(struct kaos_udp *ep)
  */
 static void send_new(struct kaos_udp *ep, uint64_t now)
 {
-	uint32_t sacked = 0;
-
-	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
-		sacked += ep->tx[q % SLOTS].sacked;
-	while (ep->snd_sent != ep->snd_nxt && ep->snd_sent - ep->snd_una - sacked < ep->cwnd &&
+	while (ep->snd_sent != ep->snd_nxt && ep->snd_sent - ep->snd_una - ep->nsacked < ep->cwnd &&
 	       ep->snd_sent - ep->snd_una < ep->peer_wnd) {
 		ep->st.data_sent++;
 		transmit(ep, &ep->tx[ep->snd_sent++ % SLOTS], now);
@@ -544,8 +553,10 @@ static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 	uint32_t n = ack - ep->snd_una;
 	bool resent = false;
 
-	for (uint32_t q = ep->snd_una; q != ack; q++)
+	for (uint32_t q = ep->snd_una; q != ack; q++) {
 		resent |= ep->tx[q % SLOTS].tx_count > 1;
+		ep->nsacked -= ep->tx[q % SLOTS].sacked;
+	}
 	if (!resent) /* a hole filled by a retransmission would inflate the sample */
 		rtt_sample(ep, now - ep->tx[(ack - 1) % SLOTS].sent_ns);
 	else if (ep->rto_base_ns) /* the peer is alive: no backoff (as Linux); Karn: no sample */
@@ -554,6 +565,8 @@ static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 	ep->dupacks = 0;
 	grow_cwnd(ep, n);
 	ep->timer_ns = ep->snd_una != ep->snd_sent ? now : 0;
+	ep->probe_ns = now;
+	ep->probed = false;
 	if (ep->in_recovery && ack - ep->recover < 0x80000000u)
 		ep->in_recovery = false;
 	else if (ep->in_recovery && ep->reo_mult < 2 && ep->tx[ack % SLOTS].tx_count == 1 &&
@@ -578,8 +591,13 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 		on_dsack(ep, h->sack[0].start, h->sack[0].end);
 	for (unsigned i = first; i < h->nsack; i++)
 		for (uint32_t q = h->sack[i].start; q != h->sack[i].end; q++)
-			if (q - ep->snd_una < ep->snd_sent - ep->snd_una)
+			if (q - ep->snd_una < ep->snd_sent - ep->snd_una &&
+			    !ep->tx[q % SLOTS].sacked) {
 				ep->tx[q % SLOTS].sacked = true;
+				ep->nsacked++;
+				ep->probe_ns = now; /* progress: no probe yet */
+				ep->probed = false;
+			}
 	/* a duplicate ack = the peer saw data beyond a hole (it carries SACKs) */
 	/* with under 4 in flight, fewer duplicates can come (early retransmit, RFC 5827) */
 	/* once reordering was seen, holes are lost by time alone (RACK), not by count */
@@ -689,11 +707,15 @@ static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint
 	s->h = *h;
 	memcpy(s->payload, payload, h->payload_len);
 	if (d) { /* beyond a hole: tell the sender at once, with SACKs */
+		if (d + 1 > ep->rcv_top - ep->rcv_nxt)
+			ep->rcv_top = h->seq + 1;
 		send_ctl(ep, KAOS_UDP_T_ACK);
 		return 0;
 	}
 	while (ep->rcv_nxt - ep->rcv_dlv < ep->cfg.window && ep->rx[ep->rcv_nxt % SLOTS].present)
 		ep->rcv_nxt++; /* acked now, delivered when the receive queue has room */
+	if (ep->rcv_top - ep->rcv_nxt >= 0x80000000u) /* kept within the window */
+		ep->rcv_top = ep->rcv_nxt;
 	ep->ack_pending = true;
 	/* every 2nd datagram, as TCP: one lost ack for a whole window would stall it */
 	if (++ep->unacked_in_order >= 2)
@@ -719,7 +741,7 @@ static void on_syn(struct kaos_udp *ep, const struct kaos_udp_hdr *h,
 	if (ep->state == KAOS_UDP_IDLE) {
 		ep->peer = *from;
 		ep->conn_id = h->conn_id;
-		ep->rcv_nxt = ep->rcv_dlv = h->seq;
+		ep->rcv_nxt = ep->rcv_dlv = ep->rcv_top = h->seq;
 		ep->peer_wnd = h->window;
 		ep->peer_v1 = h->v1;
 		start_connection(ep, now);
@@ -752,7 +774,7 @@ static int on_datagram(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const 
 			ep->st.stale++;
 			return 0;
 		}
-		ep->rcv_nxt = ep->rcv_dlv = h->seq;
+		ep->rcv_nxt = ep->rcv_dlv = ep->rcv_top = h->seq;
 		ep->peer_v1 = h->v1;
 		ep->state = KAOS_UDP_ESTABLISHED;
 		if (!ep->st.handshake_retries)
@@ -811,6 +833,52 @@ static int read_socket(struct kaos_udp *ep)
 	}
 }
 
+/*
+ * Loss probe timeout: twice the smoothed RTT (RFC 8985), or more where the
+ * RTT varies (srtt + 4 rttvar, as the RTO), at least a quarter of the RTO
+ * floor (50 ms by default: a peer descheduled that long on a loaded machine
+ * is not loss; 10 ms gave clean links a spurious probe now and then); 0
+ * (none) before an RTT sample or once a probe is out.
+ */
+static uint64_t pto(const struct kaos_udp *ep)
+{
+	uint64_t t = 2 * ep->srtt_ns, v = ep->srtt_ns + 4 * ep->rttvar_ns;
+	uint64_t floor = ep->cfg.rto_min_ms * NS_PER_MS / 4;
+
+	if (!ep->srtt_ns || ep->probed)
+		return 0;
+	t = t > v ? t : v;
+	return t > floor ? t : floor;
+}
+
+/*
+ * Tail loss probe (RFC 8985, section 7, in small): data in flight and
+ * nothing heard of it for a PTO. The last datagrams of a flight, a lost
+ * retransmission or the only ack of a small window leave no later SACK to
+ * reveal them, and the RTO (200 ms floor) would stall the connection for
+ * thousands of round trips. Resending the highest datagram not SACKed gets
+ * an ack with SACKs (or a DSACK) that repairs the rest by the usual rules.
+ * No window cut (one datagram per PTO); the RTO stays as the backstop.
+ */
+static void loss_probe(struct kaos_udp *ep, uint64_t now)
+{
+	uint32_t q = ep->snd_sent;
+	struct tx_seg *s;
+
+	ep->probed = true;
+	while (q != ep->snd_una && ep->tx[(q - 1) % SLOTS].sacked)
+		q--;
+	if (q == ep->snd_una)
+		return;
+	s = &ep->tx[(q - 1) % SLOTS];
+	s->episode = 0; /* a probe is no fast retransmit to undo */
+	ep->st.retransmits++;
+	ep->st.retransmits_fast++;
+	ep->st.loss_probes++;
+	kaos_ring_note_retransmit_why(ep->txq, s->h.seq, KAOS_RETRANSMIT_FAST);
+	transmit(ep, s, now);
+}
+
 /* RTO, SYN retries, keepalive, peer death. */
 static void run_timers(struct kaos_udp *ep, uint64_t now)
 {
@@ -828,6 +896,9 @@ static void run_timers(struct kaos_udp *ep, uint64_t now)
 	}
 	if (ep->state != KAOS_UDP_ESTABLISHED)
 		return;
+	if (ep->timer_ns && now - ep->timer_ns < ep->rto_ns && pto(ep) &&
+	    now - ep->probe_ns >= pto(ep))
+		loss_probe(ep, now);
 	if (ep->timer_ns && now - ep->timer_ns >= ep->rto_ns) {
 		uint32_t q = ep->snd_una;
 
@@ -836,7 +907,7 @@ static void run_timers(struct kaos_udp *ep, uint64_t now)
 		enter_recovery(ep, true); /* partial acks then resend the next holes */
 		ep->cwnd = 1;
 		ep->rto_ns = ep->rto_ns * 2 < RTO_MAX_NS ? ep->rto_ns * 2 : RTO_MAX_NS;
-		ep->timer_ns = now;
+		ep->timer_ns = now; /* no probe after a timeout until the peer answers */
 		if (q != ep->snd_sent)
 			retransmit(ep, &ep->tx[q % SLOTS], false, now);
 	}
@@ -1051,6 +1122,8 @@ int kaos_udp_timeout_ms(const struct kaos_udp *ep)
 		if (ep->timer_ns) {
 			uint64_t r = until(now, ep->timer_ns, ep->rto_ns);
 
+			t = r < t ? r : t;
+			r = pto(ep) ? until(now, ep->probe_ns, pto(ep)) : t;
 			t = r < t ? r : t;
 		}
 	}

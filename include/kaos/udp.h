@@ -84,6 +84,11 @@
  *    episode proves spurious the episode's window cut is undone (Eifel,
  *    RFC 3522, in idea). Version 1 peers still connect (a SYN retry goes
  *    as version 1; a version 1 SYN is answered in version 1, without DSACK).
+ *  - Tail loss probe (RFC 8985, in small): data in flight and no ack for a
+ *    PTO (2 srtt or srtt + 4 rttvar, >= rto_min_ms / 4) resends the highest datagram
+ *    not SACKed, once until the peer answers (`loss_probes`, counted as fast
+ *    retransmits): a lost last datagram, lost retransmission or lost only
+ *    ack is then found by SACKs instead of the RTO (200 ms floor).
  *  - Congestion: AIMD on a window counted in datagrams: slow start from 4
  *    up to ssthresh, then +1 per window; a fast retransmit halves it, a
  *    timeout sets it to 1. New data goes out while the pipe (in flight less
@@ -158,7 +163,8 @@ struct kaos_udp_stats {
 	uint32_t reorder_window_us;    /* a hole is lost once data sent this much later is SACKed */
 	uint64_t dsacks_sent;	       /* acks reporting a duplicate */
 	uint64_t spurious_retransmits; /* retransmits the peer reported as duplicates */
-	uint64_t cwnd_undos; /* loss episodes undone: every fast retransmit was spurious */
+	uint64_t cwnd_undos;  /* loss episodes undone: every fast retransmit was spurious */
+	uint64_t loss_probes; /* tail loss probes (in retransmits_fast): a PTO without an ack */
 };
 
 struct kaos_udp;

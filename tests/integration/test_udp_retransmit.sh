@@ -27,8 +27,10 @@ json_check "$TMP/lossy.json" \
 	'[r["recv"]["ops"] for p in final["processes"] for r in p["rings"] if r["name"] == "udpr.rx"] == [20000]'
 # the class, and the retransmits by the probe's reason as the transport counted them
 read -r tmo fast < <(sed -n 's/^udp udpl.tx sent 20000 retransmits [0-9]* timeout \([0-9]*\) fast \([0-9]*\) .*/\1 \2/p' "$TMP/lossy.txt")
-grep -Eq "udpl.tx +retransmit +$own .* high \(timeout $tmo, fast $fast\)$" "$TMP/lossy.txt" ||
-	fail "lossy: retransmits not shown as high (timeout $tmo, fast $fast): $(grep retransmit "$TMP/lossy.txt")"
+# and the ratio's unit: retransmitted datagrams per message sent (not per datagram)
+pct=$(python3 -c "print('%.2f' % (100.0 * $own / 20000))")
+grep -Eq "udpl.tx +retransmit +$own .* high \(timeout $tmo, fast $fast; $pct % of msgs sent\)$" "$TMP/lossy.txt" ||
+	fail "lossy: retransmits not shown as high (timeout $tmo, fast $fast; $pct % of msgs sent): $(grep retransmit "$TMP/lossy.txt")"
 
 run_traced clean --msgs 20000
 [ "$own" -eq 0 ] || fail "clean: $own retransmits without loss"

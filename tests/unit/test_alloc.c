@@ -289,6 +289,65 @@ static void test_duty(void **state)
 	assert_true(kt_alloc_duty(100000, 0, 10000.0, 1.0) == 1.0);
 }
 
+/* A retired process leaves every table; the others' records stay whole. */
+static void test_forget_pid(void **state)
+{
+	struct kt_alloc_data d = {0};
+	uint64_t st[2] = {0x1010, 0x2020};
+
+	(void)state;
+	add_site(&d, 7, 1, st, 2, 3, 300);
+	add_site(&d, 8, 1, st, 2, 4, 400);
+	add_site(&d, 7, 2, st, 1, 5, 500);
+	assert_int_equal(kt_alloc_data_add_leak(&d, 7, 1, st, 2, 64), 0);
+	assert_int_equal(kt_alloc_data_add_leak(&d, 8, 1, st, 2, 32), 0);
+	assert_int_equal(kt_alloc_data_add_thread(&d, 7, 70, 3, 300), 0);
+	assert_int_equal(kt_alloc_data_add_thread(&d, 8, 80, 4, 400), 0);
+	assert_int_equal(kt_alloc_data_ring_thread(&d, 7, 70, 1), 0);
+	assert_int_equal(kt_alloc_data_ring_thread(&d, 8, 80, 1), 0);
+	assert_int_equal(kt_alloc_data_add_ring(&d, 7, 1, "r7", 10), 0);
+	assert_int_equal(kt_alloc_data_add_ring(&d, 8, 1, "r8", 10), 0);
+	kt_alloc_data_forget_pid(&d, 7);
+	assert_int_equal(d.nsites, 1);
+	assert_int_equal(d.sites[0].tgid, 8);
+	assert_int_equal(d.sites[0].allocs, 4);
+	assert_int_equal(d.sites[0].leaked_bytes, 32);
+	assert_int_equal(d.sites[0].nframes, 2);
+	assert_int_equal(d.sites[0].stack[1], 0x2020);
+	assert_int_equal(d.nprocs, 1);
+	assert_int_equal(d.procs[0].tgid, 8);
+	assert_int_equal(d.nthreads, 1);
+	assert_int_equal(d.threads[0].tid, 80);
+	assert_int_equal(d.nring_threads, 1);
+	assert_int_equal(d.ring_threads[0].pid, 8);
+	assert_int_equal(d.nrings, 1);
+	assert_string_equal(d.rings[0].name, "r8");
+	kt_alloc_data_forget_pid(&d, 8);
+	assert_int_equal(d.nsites + d.nprocs + d.nthreads + d.nring_threads + d.nrings, 0);
+	kt_alloc_data_free(&d);
+}
+
+/* Processes that found no slot make the figures lower bounds; moved probes are said. */
+static void test_untracked_said(void **state)
+{
+	struct kt_alloc_data d = {0};
+	struct kt_alloc_stats st = {
+		.lib = "glibc", .exact = true, .procs_untracked = 3, .moved = 2};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	assert_true(kt_alloc_stats_dropped(&st));
+	assert_int_equal(kt_alloc_data_print(&d, &st, f, 10, NULL, NULL), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "3 processes not traced: no room in the map"));
+	assert_non_null(strstr(buf, "LOWER BOUNDS"));
+	assert_non_null(
+		strstr(buf, "2 processes exec'd into another allocator: probed from then on"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +359,8 @@ int main(void)
 		cmocka_unit_test(test_lib_names),
 		cmocka_unit_test(test_json_proc),
 		cmocka_unit_test(test_duty),
+		cmocka_unit_test(test_forget_pid),
+		cmocka_unit_test(test_untracked_said),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,11 @@
 #include <cmocka.h>
 
 #include "kt_control.h"
+#include "kaos/probe_batch.h"
 #include "kaos/probes.h"
+
+/* A per-op price of ns a hit, as the budget takes it. */
+#define HIT(ns) (&(struct kt_budget_price){&(struct kt_price){.hit_ns = (ns)}, false})
 
 #define MS 1000000ull
 
@@ -51,7 +55,7 @@ static void test_budget_period_is_smallest_fit(void **state)
 	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++)
 		for (size_t j = 0; j < sizeof(hits) / sizeof(hits[0]); j++)
 			for (size_t k = 0; k < sizeof(pcts) / sizeof(pcts[0]); k++) {
-				uint32_t n = kt_budget_period(rates[i], hits[j], pcts[k]);
+				uint32_t n = kt_budget_period(rates[i], HIT(hits[j]), pcts[k]);
 				double allowed = pcts[k] / 100 * 1e9;
 
 				assert_true(n >= 1 && !(n & (n - 1)));
@@ -60,10 +64,68 @@ static void test_budget_period_is_smallest_fit(void **state)
 					assert_true(rates[i] / (n / 2) * hits[j] > allowed);
 			}
 	/* 1e8 ops/s at 2 us a hit under 3 %: 6,667 would do, so 8,192 */
-	assert_int_equal(kt_budget_period(1e8, 2000, 3), 8192);
+	assert_int_equal(kt_budget_period(1e8, HIT(2000), 3), 8192);
 	/* nothing known: every operation */
-	assert_int_equal(kt_budget_period(0, 2000, 3), 1);
-	assert_int_equal(kt_budget_period(1e8, 0, 3), 1);
+	assert_int_equal(kt_budget_period(0, HIT(2000), 3), 1);
+	assert_int_equal(kt_budget_period(1e8, HIT(0), 3), 1);
+}
+
+/*
+ * Batched operations cost their record and a share of a trap, per-op hits a
+ * trap each: 800,000 ops in 25,000 fires at 500 ns a record and 5 us a trap
+ * cost 0.525 s, not 800,000 hits (4 s, the ~10x claimed before).
+ */
+static void test_price_traps_and_records(void **state)
+{
+	struct kt_price pr = {.hit_ns = 5000, .trap_ns = 5000, .record_ns = 500};
+
+	(void)state;
+	assert_float_equal(kt_price_cost_ns(&pr, 800000, 800000, 25000), 0.525e9, 1);
+	/* per-op hits keep their price; a mix adds up */
+	assert_float_equal(kt_price_cost_ns(&pr, 1000, 0, 0), 5e6, 1e-6);
+	assert_float_equal(kt_price_cost_ns(&pr, 1032, 32, 1), 5e6 + 5000 + 32 * 500, 1e-6);
+	/* the batch path unmeasured: every record priced as a hit, as before */
+	pr.record_ns = 0;
+	assert_float_equal(kt_price_cost_ns(&pr, 64, 64, 2), 64 * 5000, 1e-6);
+}
+
+/* The budget's price of a sampled op: a full buffer a fire when fast, fewer when slow. */
+static void test_price_op_by_rate(void **state)
+{
+	struct kt_price pr = {.hit_ns = 5000, .trap_ns = 3200, .record_ns = 400};
+
+	(void)state;
+	assert_float_equal(kt_price_op_ns(&pr, false, 1e6), 5000, 1e-9);
+	/* >= 31 ops within the 1 ms age: 32 a fire */
+	assert_float_equal(kt_price_op_ns(&pr, true, 1e6), 400 + 3200.0 / 32, 1e-9);
+	/* 3 ops a ms: a fire every 4 */
+	assert_float_equal(kt_price_op_ns(&pr, true, 3000), 400 + 3200.0 / 4, 1e-9);
+	/* rare ops: near a trap each */
+	assert_float_equal(kt_price_op_ns(&pr, true, 1), 400 + 3200.0 / 1.001, 1e-6);
+	pr.record_ns = 0;
+	assert_float_equal(kt_price_op_ns(&pr, true, 1e6), 5000, 1e-9);
+}
+
+/*
+ * --budget 3 on 1e8 ops/s: priced per hit (5 us) it samples 1/32768; the
+ * batched price (400 ns + 3.2 us / 32 = 500 ns) allows 1/2048, and that
+ * period's cost fits the budget.
+ */
+static void test_budget_period_batched(void **state)
+{
+	struct kt_price pr = {.hit_ns = 5000, .trap_ns = 3200, .record_ns = 400};
+	struct kt_budget_price batched = {&pr, true}, per_op = {&pr, false};
+	uint32_t n = kt_budget_period(1e8, &batched, 3);
+
+	(void)state;
+	assert_int_equal(kt_budget_period(1e8, &per_op, 3), 32768);
+	assert_int_equal(n, 2048);
+	assert_true(1e8 / n * kt_price_op_ns(&pr, true, 1e8 / n) <= 3e7);
+	assert_true(1e8 / (n / 2) * kt_price_op_ns(&pr, true, 1e8 / (n / 2)) > 3e7);
+	/* slow processes pay more a record (fewer a trap): still the smallest fit */
+	n = kt_budget_period(2e5, &batched, 0.5);
+	assert_true(2e5 / n * kt_price_op_ns(&pr, true, 2e5 / n) <= 5e6);
+	assert_true(n == 1 || 2e5 / (n / 2) * kt_price_op_ns(&pr, true, 2e5 / (n / 2)) > 5e6);
 }
 
 /* The first step only starts the estimate: a new process runs sparse. */
@@ -72,29 +134,31 @@ static void test_step_starts_sparse(void **state)
 	struct kt_budget b = {0};
 
 	(void)state;
-	assert_int_equal(kt_budget_step(&b, 0, 0, 1000 * MS, 0, 2000, 3), KT_BUDGET_START_PERIOD);
-	assert_int_equal(kt_budget_step(&b, KT_BUDGET_START_PERIOD, 5000000, 1050 * MS, 0, 2000, 3),
-			 KT_BUDGET_START_PERIOD); /* 50 ms: too early to decide */
+	assert_int_equal(kt_budget_step(&b, 0, 0, 1000 * MS, 0, HIT(2000), 3),
+			 KT_BUDGET_START_PERIOD);
+	assert_int_equal(
+		kt_budget_step(&b, KT_BUDGET_START_PERIOD, 5000000, 1050 * MS, 0, HIT(2000), 3),
+		KT_BUDGET_START_PERIOD); /* 50 ms: too early to decide */
 }
 
 /* 1e8 ops/s of wall time, the process on a CPU all along: as kt_budget_period says. */
 static void test_step_rate_per_wall_second(void **state)
 {
 	struct kt_budget b = {0};
-	uint32_t cur = kt_budget_step(&b, 0, 0, 1000 * MS, 5000 * MS, 2000, 3);
+	uint32_t cur = kt_budget_step(&b, 0, 0, 1000 * MS, 5000 * MS, HIT(2000), 3);
 
 	(void)state;
 	/* 100 ms later: 1e7 more operations, 100 ms more CPU */
-	cur = kt_budget_step(&b, cur, 10000000, 1100 * MS, 5100 * MS, 2000, 3);
+	cur = kt_budget_step(&b, cur, 10000000, 1100 * MS, 5100 * MS, HIT(2000), 3);
 	assert_int_equal(cur, 32768); /* falls by half at most from 65536 */
-	cur = kt_budget_step(&b, cur, 20000000, 1200 * MS, 5200 * MS, 2000, 3);
+	cur = kt_budget_step(&b, cur, 20000000, 1200 * MS, 5200 * MS, HIT(2000), 3);
 	assert_int_equal(cur, 16384);
-	cur = kt_budget_step(&b, cur, 30000000, 1300 * MS, 5300 * MS, 2000, 3);
-	assert_int_equal(cur, 8192); /* kt_budget_period(1e8, 2000, 3) */
-	cur = kt_budget_step(&b, cur, 40000000, 1400 * MS, 5400 * MS, 2000, 3);
+	cur = kt_budget_step(&b, cur, 30000000, 1300 * MS, 5300 * MS, HIT(2000), 3);
+	assert_int_equal(cur, 8192); /* kt_budget_period(1e8, HIT(2000), 3) */
+	cur = kt_budget_step(&b, cur, 40000000, 1400 * MS, 5400 * MS, HIT(2000), 3);
 	assert_int_equal(cur, 8192); /* steady */
 	/* the rate quadruples: the period follows at once */
-	cur = kt_budget_step(&b, cur, 80000000, 1500 * MS, 5500 * MS, 2000, 3);
+	cur = kt_budget_step(&b, cur, 80000000, 1500 * MS, 5500 * MS, HIT(2000), 3);
 	assert_int_equal(cur, 32768);
 }
 
@@ -105,19 +169,19 @@ static void test_step_rate_per_cpu_second(void **state)
 	uint32_t cur = 8192, wall_only;
 
 	(void)state;
-	kt_budget_step(&b, cur, 0, 1000 * MS, 5000 * MS, 2000, 3);
-	cur = kt_budget_step(&b, cur, 2500000, 1100 * MS, 5025 * MS, 2000, 3);
-	assert_int_equal(cur, kt_budget_period(1e8, 2000, 3)); /* 2.5e6 ops in 25 ms */
+	kt_budget_step(&b, cur, 0, 1000 * MS, 5000 * MS, HIT(2000), 3);
+	cur = kt_budget_step(&b, cur, 2500000, 1100 * MS, 5025 * MS, HIT(2000), 3);
+	assert_int_equal(cur, kt_budget_period(1e8, HIT(2000), 3)); /* 2.5e6 ops in 25 ms */
 	/* the same counts without a CPU clock: priced per wall second */
-	kt_budget_step(&w, 8192, 0, 1000 * MS, 0, 2000, 3);
-	wall_only = kt_budget_step(&w, 8192, 2500000, 1100 * MS, 0, 2000, 3);
+	kt_budget_step(&w, 8192, 0, 1000 * MS, 0, HIT(2000), 3);
+	wall_only = kt_budget_step(&w, 8192, 2500000, 1100 * MS, 0, HIT(2000), 3);
 	assert_int_equal(wall_only, 4096); /* 2.5e7 ops/s: 2,048 would do; halving limit */
 	/* several threads (CPU time > wall time): per wall second, the higher rate */
 	struct kt_budget m = {0};
 
-	kt_budget_step(&m, 8192, 0, 1000 * MS, 5000 * MS, 2000, 3);
-	assert_int_equal(kt_budget_step(&m, 8192, 10000000, 1100 * MS, 5200 * MS, 2000, 3),
-			 kt_budget_period(1e8, 2000, 3));
+	kt_budget_step(&m, 8192, 0, 1000 * MS, 5000 * MS, HIT(2000), 3);
+	assert_int_equal(kt_budget_step(&m, 8192, 10000000, 1100 * MS, 5200 * MS, HIT(2000), 3),
+			 kt_budget_period(1e8, HIT(2000), 3));
 }
 
 /* Counts arrive with sampled events: wait for about two periods of them, at most 1 s. */
@@ -127,26 +191,26 @@ static void test_step_waits_for_enough_operations(void **state)
 	uint32_t cur = 65536;
 
 	(void)state;
-	kt_budget_step(&b, cur, 0, 1000 * MS, 0, 2000, 3);
-	assert_int_equal(kt_budget_step(&b, cur, 65536, 1100 * MS, 0, 2000, 3), cur);
-	assert_int_equal(kt_budget_step(&b, cur, 65536, 1200 * MS, 0, 2000, 3), cur);
+	kt_budget_step(&b, cur, 0, 1000 * MS, 0, HIT(2000), 3);
+	assert_int_equal(kt_budget_step(&b, cur, 65536, 1100 * MS, 0, HIT(2000), 3), cur);
+	assert_int_equal(kt_budget_step(&b, cur, 65536, 1200 * MS, 0, HIT(2000), 3), cur);
 	/* 131072 ops over 300 ms (4.4e5/s): cheap enough for every op, but one halving a step */
-	assert_int_equal(kt_budget_step(&b, cur, 131072, 1300 * MS, 0, 2000, 3), 32768);
+	assert_int_equal(kt_budget_step(&b, cur, 131072, 1300 * MS, 0, HIT(2000), 3), 32768);
 	/*
 	 * idle for a second: fewer than 32768 ops/s (else one would have fired),
 	 * which at 2 us a hit under 3 % would allow 4: it falls 16x a step
 	 */
-	assert_int_equal(kt_budget_step(&b, 32768, 131072, 2400 * MS, 0, 2000, 3), 2048);
-	assert_int_equal(kt_budget_step(&b, 2048, 131072, 3400 * MS, 0, 2000, 3), 128);
-	assert_int_equal(kt_budget_step(&b, 128, 131072, 4400 * MS, 0, 2000, 3), 8);
+	assert_int_equal(kt_budget_step(&b, 32768, 131072, 2400 * MS, 0, HIT(2000), 3), 2048);
+	assert_int_equal(kt_budget_step(&b, 2048, 131072, 3400 * MS, 0, HIT(2000), 3), 128);
+	assert_int_equal(kt_budget_step(&b, 128, 131072, 4400 * MS, 0, HIT(2000), 3), 8);
 	/* 8 ops/s at most: every operation fits in the budget */
-	assert_int_equal(kt_budget_step(&b, 8, 131072, 5400 * MS, 0, 2000, 3), 1);
-	assert_int_equal(kt_budget_step(&b, 1, 131072, 6400 * MS, 0, 2000, 3), 1);
+	assert_int_equal(kt_budget_step(&b, 8, 131072, 5400 * MS, 0, HIT(2000), 3), 1);
+	assert_int_equal(kt_budget_step(&b, 1, 131072, 6400 * MS, 0, HIT(2000), 3), 1);
 	/* under a tiny budget the bound can keep a period: never raised by silence */
 	struct kt_budget t = {0};
 
-	kt_budget_step(&t, 64, 0, 1000 * MS, 0, 2000, 3);
-	assert_int_equal(kt_budget_step(&t, 64, 0, 2100 * MS, 0, 2000, 0.0001), 64);
+	kt_budget_step(&t, 64, 0, 1000 * MS, 0, HIT(2000), 3);
+	assert_int_equal(kt_budget_step(&t, 64, 0, 2100 * MS, 0, HIT(2000), 0.0001), 64);
 }
 
 static void test_proc_cpu_clock(void **state)
@@ -551,6 +615,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pow2_floor),
 		cmocka_unit_test(test_budget_period_is_smallest_fit),
+		cmocka_unit_test(test_price_traps_and_records),
+		cmocka_unit_test(test_price_op_by_rate),
+		cmocka_unit_test(test_budget_period_batched),
 		cmocka_unit_test(test_step_starts_sparse),
 		cmocka_unit_test(test_step_rate_per_wall_second),
 		cmocka_unit_test(test_step_rate_per_cpu_second),

@@ -269,8 +269,15 @@ static void test_child_then_dead(void **state)
 	assert_int_equal(marker, 0x1111);
 
 	assert_true(kt_proc_thread_alive(pid, pid));
+	assert_true(kt_proc_running(pid));
 	kill(pid, SIGKILL);
+	/* a zombie, not yet reaped: there, but no longer running */
+	siginfo_t si;
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_true(kt_proc_thread_alive(pid, pid));
+	assert_false(kt_proc_running(pid));
 	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_false(kt_proc_running(pid));
 	c = (struct count){0};
 	assert_int_equal(kt_proc_maps_each(pid, count_map, &c), -ENOENT);
 	assert_int_equal(c.maps, 0);

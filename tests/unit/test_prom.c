@@ -132,6 +132,11 @@ static void test_exposition(void **state)
 	assert_null(strstr(t, "counts stay exact"));
 	assert_null(strstr(t, "(exact)"));
 	expect_line(t, "kaos_trace_probe_hit_seconds ", "kaos_trace_probe_hit_seconds 1.5e-06");
+	/* 4 per-op hits at 1.5 us (batched operations: kt_price_cost_ns, test_control) */
+	snprintf(want, sizeof(want),
+		 "kaos_trace_process_tracing_cost_seconds_total{pid=\"%d\",process=\"%s\"} 6e-06",
+		 pid, a.procs->comm);
+	expect_line(t, "kaos_trace_process_tracing_cost_seconds_total{", want);
 	expect_line(t, "kaos_trace_links ", "kaos_trace_links 5");
 	expect_line(t, "kaos_trace_config_reload_failures_total ",
 		    "kaos_trace_config_reload_failures_total 1");

@@ -219,7 +219,57 @@ static void test_retransmit_reasons(void **state)
 	has(s, "\"reasons\":{\"timeout\":0,\"fast\":1,\"unspecified\":0}");
 	free(s);
 	s = report(&a, &t, false, false);
-	has(s, "high (timeout 1, fast 3)");
+	has(s, "high (timeout 1, fast 3; 3.64 % of msgs sent)"); /* 4 of 110 sends */
+	free(s);
+	kt_agg_free(&a);
+}
+
+/*
+ * 64 batched operations in 2 kaos:batch fires and 1 per-op hit: the cost is
+ * 2 traps + 64 records + 1 hit (issue 16), not 65 hits; the text says how
+ * many were batched, the JSON gives the counts, the prices and cost_ns.
+ */
+static void test_batched_cost(void **state)
+{
+	struct kt_agg a;
+	struct kt_report_totals t = {.fired = 65,
+				     .delivered = 65,
+				     .elapsed_s = 1,
+				     .hit_ns = 5000,
+				     .batch_trap_ns = 6000,
+				     .batch_record_ns = 250,
+				     .final = true};
+	struct kt_event e = {0};
+	char *s;
+
+	(void)state;
+	kt_agg_init(&a, 0);
+	a.lookup = &kt_test_lookup;
+	e.pid = e.tid = (uint32_t)getpid();
+	e.ring_id = 1;
+	e.n = 1;
+	e.name_ptr = (uint64_t)(uintptr_t)kt_test_names[0];
+	for (uint32_t i = 0; i < 64; i++) {
+		e.type = i % 2 ? KT_EV_RECV : KT_EV_SEND;
+		e.count = i / 2 + 1;
+		e.flags = KT_EVF_BATCHED | (i % 32 == 0 ? KT_EVF_TRAP : 0);
+		kt_agg_add(&a, &e, KT_EVENT_BASE_SIZE);
+	}
+	e.type = KT_EV_SEND; /* a per-op hit: an older libkaos' site */
+	e.count = 33;
+	e.flags = 0;
+	kt_agg_add(&a, &e, KT_EVENT_BASE_SIZE);
+	assert_int_equal(a.procs->batched, 64);
+	assert_int_equal(a.procs->traps, 2);
+
+	s = report(&a, &t, false, false);
+	has(s, "probe hit 5.00us, batched 250ns an op + 6.00us a trap");
+	/* 2 * 6000 + 64 * 250 + 5000 = 33,000 ns of 1 s */
+	has(s, ": 65 probe hits (64 batched, 2 traps), tracing cost 0.003% of 1.00 s");
+	free(s);
+	s = report(&a, &t, true, false);
+	has(s, "\"batch_trap_ns\":6000,\"batch_record_ns\":250,");
+	has(s, "\"probe_hits\":65,\"batched\":64,\"batch_traps\":2,\"cost_ns\":33000,");
 	free(s);
 	kt_agg_free(&a);
 }
@@ -232,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_gone_process_leaves_intervals),
 		cmocka_unit_test(test_func_calls_total),
 		cmocka_unit_test(test_retransmit_reasons),
+		cmocka_unit_test(test_batched_cost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

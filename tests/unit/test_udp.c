@@ -316,8 +316,9 @@ static void vanished_peer_ends_with_timeout(void **state)
 	kaos_udp_close(a);
 }
 
-/* A receiver that stays silent past the RTO: the sender resends by timeout, the
- * receiver then finds each copy a duplicate and delivers the message once. */
+/* A receiver that stays silent past the RTO: the sender probes once (PTO), then
+ * resends by timeout; the receiver finds each copy a duplicate and delivers the
+ * message once. */
 static void timeout_retransmit_then_duplicates_dropped(void **state)
 {
 	struct pair p;
@@ -330,7 +331,8 @@ static void timeout_retransmit_then_duplicates_dropped(void **state)
 	assert_int_equal(kaos_udp_flush(p.a, 700), -KAOS_EEMPTY); /* b is not polled */
 	kaos_udp_stats(p.a, &sa);
 	assert_true(sa.retransmits_timeout >= 1);
-	assert_int_equal(sa.retransmits_fast, 0);
+	assert_int_equal(sa.loss_probes, 1); /* one probe, no other until the peer answers */
+	assert_int_equal(sa.retransmits_fast, 1);
 	assert_true(sa.rto_us >= 400000); /* backed off */
 	for (int i = 0; i < 10; i++) {
 		assert_int_equal(kaos_udp_poll(p.b), 0);
@@ -639,6 +641,125 @@ static void version_1_peer_gets_no_dsack(void **state)
 	close(f);
 }
 
+/* b's next ack after data seq arrives: its cumulative ack and SACK blocks. */
+static void data_then_ack(int f, const struct sockaddr_in *to, struct kaos_udp *b, uint32_t seq,
+			  struct kaos_udp_hdr *ack)
+{
+	uint8_t x = 'x';
+	struct kaos_udp_hdr data = {.type = KAOS_UDP_T_DATA,
+				    .conn_id = 9,
+				    .seq = seq,
+				    .window = 64,
+				    .msg_len = 1,
+				    .frag_count = 1,
+				    .payload_len = 1};
+	struct sockaddr_in from;
+
+	fake_send(f, to, &data, &x);
+	assert_int_equal(kaos_udp_poll(b), 0);
+	fake_recv(f, KAOS_UDP_T_ACK, ack, &from);
+}
+
+/*
+ * The SACK blocks name exactly the datagrams buffered beyond the hole, as
+ * holes fill and new ones open, up to the window's last slot (the receiver
+ * tracks the highest one instead of scanning the whole window per ack).
+ */
+static void sack_blocks_follow_buffered_data(void **state)
+{
+	struct kaos_udp_config cb = {.window = 1024};
+	struct kaos_udp_hdr h,
+		syn = {.type = KAOS_UDP_T_SYN, .conn_id = 9, .seq = 500, .window = 64};
+	struct sockaddr_in to = {.sin_family = AF_INET}, from;
+	struct kaos_udp *b;
+	uint16_t port;
+	int f = fake_open(&port);
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(&cb, &b), 0);
+	to.sin_port = htons(kaos_udp_port(b));
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	fake_send(f, &to, &syn, NULL);
+	assert_int_equal(kaos_udp_poll(b), 0);
+	fake_recv(f, KAOS_UDP_T_SYNACK, &h, &from);
+	data_then_ack(f, &to, b, 502, &h);
+	assert_int_equal(h.ack, 500);
+	assert_int_equal(h.nsack, 1);
+	assert_int_equal(h.sack[0].start, 502);
+	assert_int_equal(h.sack[0].end, 503);
+	data_then_ack(f, &to, b, 505, &h);
+	assert_int_equal(h.nsack, 2);
+	assert_int_equal(h.sack[1].start, 505);
+	assert_int_equal(h.sack[1].end, 506);
+	data_then_ack(f, &to, b, 500, &h);
+	assert_int_equal(h.ack, 501);
+	assert_int_equal(h.nsack, 2);
+	data_then_ack(f, &to, b, 501, &h); /* 502 joins: the first block is gone */
+	assert_int_equal(h.ack, 503);
+	assert_int_equal(h.nsack, 1);
+	assert_int_equal(h.sack[0].start, 505);
+	data_then_ack(f, &to, b, 503, &h);
+	data_then_ack(f, &to, b, 504, &h); /* every hole filled */
+	assert_int_equal(h.ack, 506);
+	assert_int_equal(h.nsack, 0);
+	data_then_ack(f, &to, b, 506 + 1022, &h); /* the window's last slot */
+	assert_int_equal(h.ack, 506);
+	assert_int_equal(h.nsack, 1);
+	assert_int_equal(h.sack[0].start, 506 + 1022);
+	data_then_ack(f, &to, b, 510, &h); /* a lower one: both, lowest first */
+	assert_int_equal(h.nsack, 2);
+	assert_int_equal(h.sack[0].start, 510);
+	assert_int_equal(h.sack[1].start, 506 + 1022);
+	kaos_udp_close(b);
+	close(f);
+}
+
+/*
+ * The last datagram of a flight is lost and nothing follows it: no SACK can
+ * reveal the hole. The sender probes after a PTO (twice the RTT, >= 50 ms)
+ * with that datagram instead of waiting out the 200 ms RTO; one probe only.
+ */
+static void tail_loss_probed_before_the_rto(void **state)
+{
+	static uint8_t m[KAOS_UDP_FRAG_MAX];
+	struct kaos_udp_hdr h, synack = {.type = KAOS_UDP_T_SYNACK, .seq = 77, .window = 64};
+	struct kaos_udp_stats st;
+	struct sockaddr_in from;
+	struct kaos_udp *a;
+	uint16_t port;
+	uint32_t s;
+	int f = fake_open(&port);
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(NULL, &a), 0);
+	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", port), 0);
+	fake_recv(f, KAOS_UDP_T_SYN, &h, &from);
+	s = synack.ack = h.seq;
+	synack.conn_id = h.conn_id;
+	fake_send(f, &from, &synack, NULL);
+	assert_int_equal(kaos_udp_wait_connected(a, 5000), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(kaos_udp_send(a, m, sizeof(m)), 0);
+	assert_int_equal(kaos_udp_poll(a), 0);
+	for (uint32_t i = 0; i < 4; i++)
+		fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
+	fake_ack(f, &from, synack.conn_id, s + 3, 0, 0, 0);	/* s + 3 was lost */
+	assert_int_equal(kaos_udp_flush(a, 100), -KAOS_EEMPTY); /* within the 200 ms RTO */
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.loss_probes, 1);
+	assert_int_equal(st.retransmits, 1);
+	assert_int_equal(st.retransmits_timeout, 0);
+	fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
+	assert_int_equal(h.seq, s + 3);
+	fake_ack(f, &from, synack.conn_id, s + 4, 0, 0, 0);
+	assert_int_equal(kaos_udp_flush(a, 1000), 0);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.in_flight, 0);
+	assert_int_equal(st.retransmits, 1);
+	kaos_udp_close(a);
+	close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -658,6 +779,8 @@ int main(void)
 		cmocka_unit_test(bad_arguments_refused),
 		cmocka_unit_test(reordered_not_lost_keeps_cwnd),
 		cmocka_unit_test(version_1_peer_gets_no_dsack),
+		cmocka_unit_test(sack_blocks_follow_buffered_data),
+		cmocka_unit_test(tail_loss_probed_before_the_rto),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

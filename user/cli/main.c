@@ -30,6 +30,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/kaos_trace.skel.h"
+#include "kt_phase.h"
 #include "kt_addons.h"
 #include "kt_agg.h"
 #include "kt_args.h"
@@ -932,6 +933,8 @@ static void say_start(void)
 		kt_session_nlinks(&engine.s) + kt_func_nlinks(engine.func), ntg,
 		ntg == 1 ? "" : "s", opt.duration_s > 0 ? "" : " (Ctrl-C to stop)", engine.s.hit_ns,
 		engine.s.hit_cached ? " (measured earlier this boot, /run/kaos-trace)" : "");
+	kt_phase("attached line");
+	kt_phase_print(stderr);
 	fprintf(stderr, "kaos-trace: scope: %s\n", engine.scope);
 	say_sampling(&engine.s);
 	if (opt.timeline)
@@ -942,17 +945,19 @@ static void say_start(void)
  */
 #define HEAP_SAMPLE_NS (100 * KT_NS_PER_MS)
 
-static void sample_heap(struct kt_oneshot *extras, uint64_t now)
+static void sample_heap(struct kt_oneshot *extras, uint64_t now, bool at_end)
 {
-	static struct kt_alloc_live heap[KT_ALLOC_MAX_PIDS];
 	struct kt_timeline *tl = kt_oneshot_timeline(extras);
-	size_t n;
+	struct kt_alloc_live *heap;
+	int n;
 
 	if (!tl || !engine.alloc)
 		return;
-	n = kt_alloc_live_procs(engine.alloc, heap, KT_ALLOC_MAX_PIDS);
-	for (size_t i = 0; i < n; i++)
+	/* at the end, the exited processes too: their heap at exit (the leaks) */
+	n = kt_alloc_live_procs(engine.alloc, at_end, &heap); /* -ENOMEM: this sample is skipped */
+	for (int i = 0; i < n; i++)
 		kt_timeline_add_counter(tl, "heap_bytes", heap[i].pid, now, heap[i].cur_bytes);
+	free(heap);
 }
 
 /* Polls until the duration, a signal, or every traced process exited. 0 or 1. */
@@ -978,7 +983,7 @@ static int run(struct outputs *out, struct kt_oneshot *extras)
 		if (extras)
 			kt_oneshot_tick(extras, now);
 		if (now >= next_heap) {
-			sample_heap(extras, now);
+			sample_heap(extras, now, false);
 			next_heap = now + HEAP_SAMPLE_NS;
 		}
 		if (timeline_asked) {
@@ -1107,7 +1112,7 @@ static int finish(struct outputs *out, struct kt_oneshot *extras, int rc)
 		warn_unmatched_rings(&engine.ring_filter);
 	if (engine.offcpu && offcpu_finish(out->report_out) < 0)
 		rc = 1;
-	sample_heap(extras, kt_now_ns(CLOCK_MONOTONIC)); /* the heap at the end (the leaks) */
+	sample_heap(extras, kt_now_ns(CLOCK_MONOTONIC), true); /* the heap at the end (the leaks) */
 	if (engine.alloc && alloc_finish(out->report_out) < 0)
 		rc = 1;
 	if (extras) {
@@ -1161,8 +1166,10 @@ static int trace(void)
 	if ((rc = kt_engine_open(&engine, &eo, err, sizeof(err))))
 		die(rc, "%s", err);
 	open_outputs(&out);
+	kt_phase("outputs");
 	start_engine();
 	extras = start_addons();
+	kt_phase("addons");
 	say_start();
 	if (kt_engine_resume_command(&engine, err, sizeof(err)))
 		die(1, "%s", err);
@@ -1182,6 +1189,7 @@ int main(int argc, char **argv)
 	static const struct argp argp = {options, parse_opt, args_doc, doc, children, NULL, NULL};
 	char version[128];
 
+	kt_phase("main");
 	/* argp prints it for --version, here and in `kaos-trace daemon` */
 	snprintf(version, sizeof(version), "kaos-trace %s", kt_version());
 	argp_program_version = version;
@@ -1193,5 +1201,6 @@ int main(int argc, char **argv)
 	/* in order: a bare word is refused where it stands, before the options after it */
 	if (argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL))
 		return 2;
+	kt_phase("options");
 	return trace();
 }

@@ -3,6 +3,14 @@
  * kt_alloc's BPF side: finds the allocator of each traced process, attaches
  * the uprobes of bpf/kaos_alloc.bpf.c per process, and at the end reads the
  * kernel's sums into a struct kt_alloc_data (kt_alloc_data.c).
+ *
+ * Processes come and go (a daemon runs for days): when a traced process's
+ * last thread exits, the kernel stamps it (exit_ns, group_exits) and the
+ * next tick moves its totals, sites, outstanding blocks (its leaks at exit)
+ * and threads out of the maps into a->data, detaches its probes and frees
+ * its slots. a->data then holds the gone processes, the maps the live ones:
+ * every reader joins the two. The daemon drops a gone process for good with
+ * kt_alloc_forget_pid when it retires the process.
  */
 #include "kt_alloc.h"
 #include "kt_array.h"
@@ -13,6 +21,7 @@
 #include <limits.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +87,8 @@ struct alloc_pid {
 	uint64_t t0, t_end;		   /* first attached, detached for good (0: not yet) */
 	uint64_t window_allocs;		   /* allocs when this attached window began */
 	bool sampled;			   /* ever detached by the budget */
+	uint64_t execs;			   /* execs followed (kt_alloc_proc.execs) */
+	unsigned int exec_tries;	   /* polls its new image's allocator was looked for */
 };
 
 struct resolve_try {
@@ -99,8 +110,18 @@ struct kt_alloc {
 	struct kt_alloc_data data;
 	struct kt_alloc_data folded; /* kt_alloc_fold_since: bytes per site folded so far */
 	struct bpf_link *exec_link;  /* sched_process_exec: an exec releases the image's blocks */
+	struct bpf_link *exit_link;  /* sched_process_exit: a gone process's slots are freed */
 	bool collected;
 	int collect_err;
+	uint64_t exits_seen;	    /* group_exits at the last harvest */
+	uint64_t procs_untracked;   /* no room in alloc_procs */
+	bool gone_sampled;	    /* a harvested process was duty-cycled (--budget) */
+	uint64_t execs_seen;	    /* execs_total when the execs were last followed */
+	size_t exec_pending;	    /* execs whose new image has no allocator mapped yet */
+	uint64_t moved, moved_said; /* processes whose exec mapped another allocator */
+	pid_t moved_pid;
+	char moved_path[PATH_MAX];
+	double gone_fraction; /* the least attached fraction of those */
 	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
 };
 
@@ -187,6 +208,134 @@ static int find_file(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct k
 	return kt_proc_root_path(pid, s.path, t->path, sizeof(t->path)) ? -ENAMETOOLONG : 0;
 }
 
+/* ---------------------------------------------------------------- preloaded allocators */
+
+#if defined(__x86_64__)
+#define MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define MULTIARCH "aarch64-linux-gnu"
+#else
+#define MULTIARCH "."
+#endif
+
+/* Appends the value of LD_PRELOAD in pid's initial environment (pid <= 0: ours) to buf. */
+static void preload_env(pid_t pid, char *buf, size_t n)
+{
+	char path[64], env[65536];
+	const char *v = NULL;
+	ssize_t len;
+	int fd;
+
+	if (pid <= 0) {
+		v = getenv("LD_PRELOAD"); /* the command inherits our environment */
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		len = fd < 0 ? -1 : read(fd, env, sizeof(env) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (len > 0)
+			env[len] = '\0';
+		for (ssize_t i = 0; len > 0 && i < len; i += (ssize_t)strlen(env + i) + 1) {
+			if (!strncmp(env + i, "LD_PRELOAD=", 11))
+				v = env + i + 11;
+		}
+	}
+	if (v)
+		snprintf(buf + strlen(buf), n - strlen(buf), "%s ", v);
+}
+
+/* Appends /etc/ld.so.preload (as pid sees it) to buf. */
+static void preload_file(pid_t pid, char *buf, size_t n)
+{
+	char path[PATH_MAX];
+	size_t used = strlen(buf);
+	ssize_t len;
+	int fd;
+
+	if (pid > 0 ? kt_proc_root_path(pid, "/etc/ld.so.preload", path, sizeof(path))
+		    : snprintf(path, sizeof(path), "/etc/ld.so.preload") < 0)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	len = read(fd, buf + used, n - used - 1);
+	close(fd);
+	buf[used + (len > 0 ? (size_t)len : 0)] = '\0';
+}
+
+struct map_name {
+	const char *base;
+	char path[PATH_MAX];
+};
+
+static int match_base(const struct kt_proc_map *m, void *arg)
+{
+	struct map_name *s = arg;
+
+	if (!kt_proc_map_file(m) || strcmp(base_name(m->path), s->base))
+		return 0;
+	snprintf(s->path, sizeof(s->path), "%s", m->path);
+	return 1;
+}
+
+/*
+ * The file a preload entry names, as ld.so finds it: in pid's maps (pid >
+ * 0), else the path itself or, for a bare name, the library directories.
+ * 0 or -ENOENT.
+ */
+static int preload_path(pid_t pid, const char *name, char *out, size_t n)
+{
+	static const char dirs[] = "/lib/" MULTIARCH ":/usr/lib/" MULTIARCH ":/lib:/usr/lib";
+	const char *lp = getenv("LD_LIBRARY_PATH");
+	char list[8192];
+
+	if (pid > 0) {
+		struct map_name s = {.base = base_name(name)};
+
+		if (kt_proc_files_each(pid, true, match_base, &s) <= 0 || !s.path[0])
+			return -ENOENT;
+		return kt_proc_root_path(pid, s.path, out, n) ? -ENOENT : 0;
+	}
+	if (strchr(name, '/'))
+		return snprintf(out, n, "%s", name) >= (int)n || access(out, R_OK) ? -ENOENT : 0;
+	snprintf(list, sizeof(list), "%s%s%s", lp ? lp : "", lp ? ":" : "", dirs);
+	for (char *save = NULL, *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		if (snprintf(out, n, "%s/%s", d, name) < (int)n && !access(out, R_OK))
+			return 0;
+	return -ENOENT;
+}
+
+/*
+ * The allocator a preload puts in front of the program's own: ld.so binds
+ * malloc to the first object defining it, and LD_PRELOAD's, then
+ * /etc/ld.so.preload's objects come before the program's libraries. glibc
+ * (the default): the first preload defining malloc and free (a wrapper or
+ * an allocator of its own); jemalloc, tcmalloc: the first preload of that
+ * name. 0 with t->path set, or -ENOENT (none: the program's own).
+ */
+static int find_preload(enum kt_alloc_lib lib, pid_t pid, struct kt_alloc_target *t)
+{
+	const char *prefix = lib_sets[lib].file_prefix;
+	char list[16384] = "";
+
+	preload_env(pid, list, sizeof(list));
+	preload_file(pid, list, sizeof(list));
+	for (char *save = NULL, *tok = strtok_r(list, " :\t\n", &save); tok;
+	     tok = strtok_r(NULL, " :\t\n", &save)) {
+		if (preload_path(pid, tok, t->path, sizeof(t->path)))
+			continue;
+		if (lib != KT_ALLOC_LIB_GLIBC) {
+			if (!strncmp(base_name(t->path), prefix, strlen(prefix)))
+				return 0;
+		} else if (find_entries(lib, t) > 0 && t->off[E_MALLOC] && t->off[E_FREE]) {
+			return 0;
+		}
+	}
+	t->path[0] = '\0';
+	return -ENOENT;
+}
+
 /*
  * A script's interpreter ("#!/usr/bin/env bash" -> /usr/bin/env) into buf:
  * true if path is a script. The command's allocator is that of the program
@@ -243,7 +392,7 @@ int kt_alloc_resolve(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct k
 		snprintf(err, n, "--alloc: %s: static binary: no allocator to probe", who);
 		return -ENOEXEC;
 	}
-	if (find_file(lib, pid, exe, t)) {
+	if (find_preload(lib, pid, t) && find_file(lib, pid, exe, t)) {
 		/* jemalloc and tcmalloc may be linked into the program itself */
 		if (lib == KT_ALLOC_LIB_GLIBC ||
 		    snprintf(t->path, sizeof(t->path), "%s", prog) >= (int)sizeof(t->path) ||
@@ -264,6 +413,29 @@ int kt_alloc_resolve(enum kt_alloc_lib lib, pid_t pid, const char *exe, struct k
 }
 
 /* ---------------------------------------------------------------- attaching */
+
+/*
+ * alloc_procs' size, load-time: KAOS_TRACE_ALLOC_MAX_PROCS (default
+ * KT_ALLOC_MAX_PIDS) bounds the processes traced at once (gone ones leave).
+ */
+static int set_max_procs(struct kt_alloc *a, char *err, size_t n)
+{
+	const char *s = getenv("KAOS_TRACE_ALLOC_MAX_PROCS");
+	unsigned long v = KT_ALLOC_MAX_PIDS;
+	char *end;
+
+	if (s) {
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (errno || end == s || *end || v < 1 || v > 1048576) {
+			snprintf(err, n,
+				 "KAOS_TRACE_ALLOC_MAX_PROCS=%.32s: not a count from 1 to 1048576",
+				 s);
+			return -EINVAL;
+		}
+	}
+	return bpf_map__set_max_entries(a->skel->maps.alloc_procs, (uint32_t)v);
+}
 
 int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct kt_sym *sym,
 		  char *err, size_t n)
@@ -291,6 +463,10 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 		return e;
 	}
 	a->skel->rodata->short_ns = a->o.short_ns;
+	if ((e = set_max_procs(a, err, n))) {
+		kt_alloc_free(a);
+		return e;
+	}
 	e = kaos_alloc_bpf__load(a->skel);
 	if (e) {
 		snprintf(err, n, "alloc: cannot load the allocator probes: %s", strerror(-e));
@@ -301,6 +477,13 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 	if (!a->exec_link) {
 		e = -errno;
 		snprintf(err, n, "alloc: cannot attach to sched_process_exec: %s", strerror(-e));
+		kt_alloc_free(a);
+		return e;
+	}
+	a->exit_link = bpf_program__attach(a->skel->progs.kaos_alloc_exit);
+	if (!a->exit_link) {
+		e = -errno;
+		snprintf(err, n, "alloc: cannot attach to sched_process_exit: %s", strerror(-e));
 		kt_alloc_free(a);
 		return e;
 	}
@@ -420,9 +603,10 @@ int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target 
 	*ap = (struct alloc_pid){.pid = pid, .target = *t, .duty = 1.0};
 	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.alloc_procs), &key, &zero, BPF_NOEXIST)) {
 		e = -errno;
-		snprintf(err, n, "--alloc: pid %d: cannot trace more processes (%d at most)",
-			 (int)pid, KT_ALLOC_MAX_PIDS);
+		snprintf(err, n, "--alloc: pid %d: cannot trace more processes (%u at once)",
+			 (int)pid, bpf_map__max_entries(a->skel->maps.alloc_procs));
 		ap->failed = true;
+		a->procs_untracked++; /* said in the report: never silently untracked */
 		return e;
 	}
 	e = attach_pid(a, ap, err, n);
@@ -455,6 +639,15 @@ static void capture_first(struct kt_alloc *a)
 	}
 }
 
+/* pid was traced and is gone: its sums were moved out of the maps (harvest). */
+static bool gone(const struct kt_alloc *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->data.nprocs; i++)
+		if (a->data.procs[i].tgid == (uint32_t)pid)
+			return true;
+	return false;
+}
+
 /* A pid whose allocator was not found yet (seen at its exec: ld.so maps libc after). */
 static struct resolve_try *try_get(struct kt_alloc *a, pid_t pid)
 {
@@ -475,7 +668,7 @@ static void follow_procs(struct kt_alloc *a, const struct kt_agg *agg)
 		struct resolve_try *r;
 		char err[256];
 
-		if (p->exited || pid_find(a, (pid_t)p->pid))
+		if (p->exited || pid_find(a, (pid_t)p->pid) || gone(a, (pid_t)p->pid))
 			continue;
 		if (!kt_alloc_resolve(a->o.lib, (pid_t)p->pid, NULL, &t, err, sizeof(err))) {
 			kt_alloc_attach(a, (pid_t)p->pid, &t, err,
@@ -493,7 +686,12 @@ bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid)
 {
 	struct alloc_pid *p = a ? pid_find(a, pid) : NULL;
 
-	return p && p->symbols;
+	if (p)
+		return p->symbols;
+	for (size_t i = 0; a && i < a->data.nprocs; i++) /* gone, harvested */
+		if (a->data.procs[i].tgid == (uint32_t)pid)
+			return a->data.procs[i].allocs > 0;
+	return false;
 }
 
 static uint64_t pid_allocs(struct kt_alloc *a, pid_t pid)
@@ -553,6 +751,82 @@ static void duty_step(struct kt_alloc *a, struct alloc_pid *ap, uint64_t now)
 	ap->window_allocs = pid_allocs(a, ap->pid);
 }
 
+/* The same allocator: the same file (by inode: paths differ through /proc/PID/root) and entries. */
+static bool same_target(const struct kt_alloc_target *x, const struct kt_alloc_target *y)
+{
+	struct stat sx, sy;
+
+	if (memcmp(x->off, y->off, sizeof(x->off)) || stat(x->path, &sx) || stat(y->path, &sy))
+		return !memcmp(x->off, y->off, sizeof(x->off)) && !strcmp(x->path, y->path);
+	return sx.st_dev == sy.st_dev && sx.st_ino == sy.st_ino;
+}
+
+/*
+ * After an exec: the new image's allocator (its LD_PRELOAD may differ, or
+ * the program links another). Another one: the probes move there, from
+ * then on (the calls between the exec and now are not seen: not exact).
+ * -EAGAIN while ld.so has not mapped it yet.
+ */
+static int follow_exec(struct kt_alloc *a, struct alloc_pid *ap)
+{
+	struct kt_alloc_target t;
+	char err[256];
+	int e = kt_alloc_resolve(a->o.lib, ap->pid, NULL, &t, err, sizeof(err));
+
+	if (e && e != -ENOEXEC && ++ap->exec_tries < RESOLVE_TRIES)
+		return -EAGAIN;
+	ap->exec_tries = 0;
+	if (e || same_target(&t, &ap->target))
+		return 0; /* a static image, or none found: the probes stay */
+	detach_pid(ap);
+	ap->target = t;
+	if (ap->attached_at && attach_pid(a, ap, err, sizeof(err))) {
+		ap->failed = true;
+		a->procs_untracked++;
+	}
+	a->moved++;
+	a->moved_pid = ap->pid;
+	snprintf(a->moved_path, sizeof(a->moved_path), "%s", t.path);
+	return 0;
+}
+
+/* The traced processes that exec'd since the last poll (execs_total moved), or still pending. */
+static void follow_execs(struct kt_alloc *a)
+{
+	uint64_t execs = __atomic_load_n(&a->skel->bss->execs_total, __ATOMIC_RELAXED);
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
+
+	if (execs == a->execs_seen && !a->exec_pending)
+		return;
+	a->execs_seen = execs;
+	a->exec_pending = 0;
+	for (size_t i = 0; i < a->npids; i++) {
+		struct alloc_pid *ap = &a->pids[i];
+		uint32_t key = (uint32_t)ap->pid;
+		struct kt_alloc_proc v;
+
+		if (ap->failed || !ap->t0 || bpf_map_lookup_elem(fd, &key, &v) ||
+		    v.execs == ap->execs)
+			continue;
+		if (follow_exec(a, ap) == -EAGAIN)
+			a->exec_pending++;
+		else
+			ap->execs = v.execs;
+	}
+}
+
+bool kt_alloc_next_move(struct kt_alloc *a, pid_t *pid, char *path, size_t n)
+{
+	if (!a || a->moved == a->moved_said)
+		return false;
+	a->moved_said = a->moved;
+	*pid = a->moved_pid;
+	snprintf(path, n, "%s", a->moved_path);
+	return true;
+}
+
+static void harvest(struct kt_alloc *a);
+
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 {
 	uint64_t now;
@@ -561,6 +835,8 @@ void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 		return;
 	follow_procs(a, agg);
 	capture_first(a);
+	follow_execs(a);
+	harvest(a);
 	now = kt_now_ns(CLOCK_MONOTONIC);
 	if (a->o.budget_pct > 0 && a->cost_ns > 0)
 		for (size_t i = 0; i < a->npids; i++)
@@ -610,6 +886,31 @@ static void proc_comm(const struct kt_alloc *a, pid_t pid, char *buf, size_t n)
 		buf[0] = '\0';
 }
 
+/* The kernel's totals of pid into its record of a->data (its leaks are added apart). */
+static int fill_proc(struct kt_alloc *a, uint32_t key, const struct kt_alloc_proc *pv)
+{
+	struct kt_alloc_proc_rec *r = kt_alloc_data_proc(&a->data, key);
+	struct kt_alloc_proc v = *pv;
+
+	if (!r)
+		return -ENOMEM;
+	r->allocs = v.allocs;
+	r->frees = v.frees;
+	r->bytes_allocated = v.bytes_allocated;
+	r->bytes_freed = v.bytes_freed;
+	r->cur_bytes = v.cur_bytes;
+	r->peak_bytes = v.peak_bytes;
+	r->peak_ns = v.peak_ns;
+	r->freed_before = v.freed_before;
+	r->short_lived = v.short_lived;
+	r->failed = v.failed;
+	r->free_calls = v.free_calls;
+	r->exec_blocks = v.exec_blocks;
+	r->exec_bytes = v.exec_bytes;
+	proc_comm(a, (pid_t)key, r->comm, sizeof(r->comm));
+	return 0;
+}
+
 static int collect_procs(struct kt_alloc *a)
 {
 	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
@@ -617,28 +918,14 @@ static int collect_procs(struct kt_alloc *a)
 
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		struct kt_alloc_proc v;
-		struct kt_alloc_proc_rec *r;
+		int e;
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue;
-		if (!(r = kt_alloc_data_proc(&a->data, key)))
-			return -ENOMEM;
-		r->allocs = v.allocs;
-		r->frees = v.frees;
-		r->bytes_allocated = v.bytes_allocated;
-		r->bytes_freed = v.bytes_freed;
-		r->cur_bytes = v.cur_bytes;
-		r->peak_bytes = v.peak_bytes;
-		r->peak_ns = v.peak_ns;
-		r->freed_before = v.freed_before;
-		r->short_lived = v.short_lived;
-		r->failed = v.failed;
-		r->free_calls = v.free_calls;
-		r->exec_blocks = v.exec_blocks;
-		r->exec_bytes = v.exec_bytes;
-		proc_comm(a, (pid_t)key, r->comm, sizeof(r->comm));
+		if ((e = fill_proc(a, key, &v)))
+			return e;
 	}
 	return 0;
 }
@@ -707,6 +994,268 @@ static int collect_threads(struct kt_alloc *a)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- gone processes */
+
+struct pid_set {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static bool set_has(const struct pid_set *s, uint32_t x)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == x)
+			return true;
+	return false;
+}
+
+static int set_add(struct pid_set *s, uint32_t x)
+{
+	if (kt_array_reserve(s->v, s->cap, s->n + 1))
+		return -ENOMEM;
+	s->v[s->n++] = x;
+	return 0;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* The processes whose last thread exited, their totals copied into a->data. */
+static int find_dead(struct kt_alloc *a, struct pid_set *dead)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_procs), e;
+	uint32_t key, next, *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_proc v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v) || !v.exit_ns)
+			continue;
+		if ((e = fill_proc(a, key, &v)) || (e = set_add(dead, key)))
+			return e;
+	}
+	return 0;
+}
+
+struct site_kv {
+	struct kt_alloc_site_key k;
+	struct kt_alloc_site v;
+};
+
+/*
+ * The dead's sites into a->data, out of the map; the stacks only they used
+ * leave alloc_stacks (the stack map is shared: a live site's stack stays).
+ */
+static int harvest_sites(struct kt_alloc *a, const struct pid_set *dead, uint64_t *stack)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_sites), e = 0;
+	struct kt_alloc_site_key key, next, *prev = NULL;
+	struct pid_set live = {0};
+	struct site_kv *kv = NULL;
+	size_t nkv = 0, cap = 0;
+
+	while (!e && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kt_alloc_site v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (!set_has(dead, key.tgid))
+			e = key.stack_id >= 0 ? set_add(&live, (uint32_t)key.stack_id) : 0;
+		else if (!(e = kt_array_reserve(kv, cap, nkv + 1) ? -ENOMEM : 0))
+			kv[nkv++] = (struct site_kv){key, v};
+	}
+	qsort(live.v, live.n, sizeof(*live.v), cmp_u32);
+	for (size_t i = 0; !e && i < nkv; i++) {
+		int32_t id = kv[i].k.stack_id;
+		struct kt_alloc_site_rec *s = kt_alloc_data_site(&a->data, kv[i].k.tgid, id, stack,
+								 read_stack(a, id, stack));
+
+		if (!s) {
+			e = -ENOMEM;
+			break;
+		}
+		s->allocs += kv[i].v.allocs;
+		s->bytes += kv[i].v.bytes;
+		bpf_map_delete_elem(fd, &kv[i].k);
+		if (id >= 0 && !bsearch(&id, live.v, live.n, sizeof(*live.v), cmp_u32))
+			bpf_map_delete_elem(bpf_map__fd(a->skel->maps.alloc_stacks), &id);
+	}
+	free(live.v);
+	free(kv);
+	return e;
+}
+
+struct block_kv {
+	struct kt_alloc_block_key k;
+	struct kt_alloc_block v;
+};
+
+/* The dead's outstanding blocks: their leaks at exit, into a->data (before their stacks go). */
+#define BLOCK_BATCH 1024
+
+/*
+ * The blocks of the dead into kv: read BLOCK_BATCH at a time (a long-lived
+ * process may hold 100,000s of blocks: one syscall per batch, not two per
+ * block, each time a process exits).
+ */
+static int dead_blocks(int fd, const struct pid_set *dead, struct block_kv **kv, size_t *nkv)
+{
+	struct kt_alloc_block_key keys[BLOCK_BATCH];
+	struct kt_alloc_block vals[BLOCK_BATCH];
+	uint64_t in = 0, out = 0; /* the kernel's cursor (a hash bucket) */
+	size_t cap = 0;
+	bool first = true;
+	int r;
+
+	do {
+		__u32 count = BLOCK_BATCH;
+
+		r = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
+		first = false;
+		if (r < 0 && r != -ENOENT)
+			return r;
+		for (__u32 i = 0; i < count; i++) {
+			if (!set_has(dead, keys[i].tgid))
+				continue;
+			if (kt_array_reserve(*kv, cap, *nkv + 1))
+				return -ENOMEM;
+			(*kv)[(*nkv)++] = (struct block_kv){keys[i], vals[i]};
+		}
+		in = out;
+	} while (!r);
+	return 0;
+}
+
+/* The dead's outstanding blocks: their leaks at exit, into a->data (before their stacks go). */
+static int harvest_blocks(struct kt_alloc *a, const struct pid_set *dead, uint64_t *stack)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_blocks), e;
+	struct block_kv *kv = NULL;
+	size_t nkv = 0;
+
+	e = dead_blocks(fd, dead, &kv, &nkv);
+	for (size_t i = 0; !e && i < nkv; i++) {
+		e = kt_alloc_data_add_leak(&a->data, kv[i].k.tgid, kv[i].v.stack_id, stack,
+					   read_stack(a, kv[i].v.stack_id, stack), kv[i].v.size);
+		if (!e)
+			bpf_map_delete_elem(fd, &kv[i].k);
+	}
+	free(kv);
+	return e;
+}
+
+static int harvest_threads(struct kt_alloc *a, const struct pid_set *dead)
+{
+	int fd = bpf_map__fd(a->skel->maps.alloc_threads), e = 0;
+	struct kt_alloc_thread_key key, next, *prev = NULL, *keys = NULL;
+	size_t nkeys = 0, cap = 0;
+
+	while (!e && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (!set_has(dead, key.tgid))
+			continue;
+		if (kt_array_reserve(keys, cap, nkeys + 1))
+			e = -ENOMEM;
+		else
+			keys[nkeys++] = key;
+	}
+	for (size_t i = 0; !e && i < nkeys; i++) {
+		struct kt_alloc_thread v;
+
+		if (bpf_map_lookup_elem(fd, &keys[i], &v))
+			continue;
+		e = kt_alloc_data_add_thread(&a->data, keys[i].tgid, keys[i].tid, v.allocs,
+					     v.bytes);
+		if (!e)
+			bpf_map_delete_elem(fd, &keys[i]);
+	}
+	free(keys);
+	return e;
+}
+
+/* The fraction of its traced time pid was attached (--budget), or -1 if never detached. */
+static double pid_fraction(const struct alloc_pid *ap, uint64_t now)
+{
+	uint64_t end = ap->t_end ? ap->t_end : now;
+	uint64_t on = ap->attached_ns + (ap->attached_at ? now - ap->attached_at : 0);
+
+	if (!ap->sampled || end <= ap->t0)
+		return -1;
+	return (double)on / (double)(end - ap->t0);
+}
+
+/*
+ * pid's probes and bookkeeping go (the daemon's forgetting, a harvested
+ * process); its duty cycle still says the counts were sampled.
+ */
+static void drop_pid(struct kt_alloc *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->npids; i++)
+		if (a->pids[i].pid == pid) {
+			double f = pid_fraction(&a->pids[i], kt_now_ns(CLOCK_MONOTONIC));
+
+			if (f >= 0 && (!a->gone_sampled || f < a->gone_fraction))
+				a->gone_fraction = f;
+			a->gone_sampled |= f >= 0;
+			detach_pid(&a->pids[i]);
+			a->pids[i] = a->pids[--a->npids];
+			break;
+		}
+	for (size_t i = 0; i < a->ntries; i++)
+		if (a->tries[i].pid == pid) {
+			a->tries[i] = a->tries[--a->ntries];
+			break;
+		}
+}
+
+/*
+ * Moves the processes that exited out of the kernel's maps into a->data
+ * (kt_alloc_tick): their slots are free for new processes. Only when
+ * group_exits moved (read from the mmapped .bss: no syscall per tick). On
+ * an error, retried at the next tick: nothing is deleted before it is copied.
+ */
+static void harvest(struct kt_alloc *a)
+{
+	uint64_t exits = __atomic_load_n(&a->skel->bss->group_exits, __ATOMIC_RELAXED);
+	uint64_t stack[KT_ALLOC_STACK_DEPTH];
+	struct pid_set dead = {0};
+	int e;
+
+	if (exits == a->exits_seen)
+		return;
+	if (!(e = find_dead(a, &dead)) && dead.n && !(e = harvest_blocks(a, &dead, stack)) &&
+	    !(e = harvest_sites(a, &dead, stack)))
+		e = harvest_threads(a, &dead);
+	if (e) {
+		free(dead.v);
+		return;
+	}
+	for (size_t i = 0; i < dead.n; i++) {
+		bpf_map_delete_elem(bpf_map__fd(a->skel->maps.alloc_procs), &dead.v[i]);
+		drop_pid(a, (pid_t)dead.v[i]);
+	}
+	a->exits_seen = exits;
+	free(dead.v);
+}
+
+void kt_alloc_forget_pid(struct kt_alloc *a, uint32_t pid)
+{
+	if (!a || a->collected)
+		return;
+	drop_pid(a, (pid_t)pid);
+	kt_alloc_data_forget_pid(&a->data, pid);
+	kt_alloc_data_forget_pid(&a->folded, pid);
+}
+
 void kt_alloc_on_event(void *ctx, const struct kt_event *ev, size_t size)
 {
 	struct kt_alloc *a = ctx;
@@ -728,7 +1277,7 @@ static int collect_rings(struct kt_alloc *a)
 	for (const struct kt_ring_agg *r = a->agg ? a->agg->rings : NULL; r; r = r->next) {
 		int e;
 
-		if (!pid_find(a, (pid_t)r->pid))
+		if (!pid_find(a, (pid_t)r->pid) && !gone(a, (pid_t)r->pid))
 			continue;
 		e = kt_alloc_data_add_ring(&a->data, r->pid, r->ring_id, r->name,
 					   kt_series_count(&r->s[KT_EV_SEND]));
@@ -771,6 +1320,8 @@ int kt_alloc_collect(struct kt_alloc *a)
 	detach_all(a);
 	bpf_link__destroy(a->exec_link);
 	a->exec_link = NULL;
+	bpf_link__destroy(a->exit_link);
+	a->exit_link = NULL;
 	for (size_t i = 0; i < a->npids; i++)
 		if (!a->pids[i].failed)
 			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
@@ -798,22 +1349,20 @@ static void sampled_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 {
 	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
-	st->attached_fraction = 1.0;
+	st->sampled = a->gone_sampled;
+	st->attached_fraction = a->gone_sampled ? a->gone_fraction : 1.0;
 	for (size_t i = 0; i < a->npids; i++) {
-		const struct alloc_pid *ap = &a->pids[i];
-		uint64_t end = ap->t_end ? ap->t_end : now;
-		uint64_t on = ap->attached_ns + (ap->attached_at ? now - ap->attached_at : 0);
-		double f;
+		double f = pid_fraction(&a->pids[i], now);
 
-		if (!ap->sampled || end <= ap->t0)
+		if (f < 0)
 			continue;
 		st->sampled = true;
-		f = (double)on / (double)(end - ap->t0);
 		if (f < st->attached_fraction)
 			st->attached_fraction = f;
 	}
-	if (st->sampled)
-		st->exact = false;
+	if (st->sampled || a->moved)
+		st->exact = false; /* a moved process's calls between its exec and the move were not
+				      seen */
 }
 
 void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
@@ -830,6 +1379,8 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->nested = v[KT_ALLOC_STAT_NESTED];
 	st->thread_lost = v[KT_ALLOC_STAT_THREAD_LOST];
 	st->stale = v[KT_ALLOC_STAT_STALE];
+	st->procs_untracked = a->procs_untracked;
+	st->moved = a->moved;
 	st->t_start_ns = a->t_start_ns;
 	st->short_ns = a->o.short_ns;
 	st->exact = a->o.exact;
@@ -887,8 +1438,37 @@ int kt_alloc_json_interval(struct kt_json *w, void *alloc)
 		kt_json_kv_u64(w, "frees", v.frees);
 		kt_json_object_end(w);
 	}
+	for (size_t i = 0; !a->collected && i < a->data.nprocs; i++) {
+		const struct kt_alloc_proc_rec *r = &a->data.procs[i]; /* gone: at its exit */
+
+		kt_json_object_begin(w);
+		kt_json_kv_u64(w, "pid", r->tgid);
+		kt_json_kv_u64(w, "bytes", r->cur_bytes);
+		kt_json_kv_u64(w, "peak_bytes", r->peak_bytes);
+		kt_json_kv_u64(w, "allocs", r->allocs);
+		kt_json_kv_u64(w, "frees", r->frees);
+		kt_json_object_end(w);
+	}
 	kt_json_array_end(w);
 	return kt_json_error(w);
+}
+
+/* The gone processes' sites (a->data, before the collection) joined to live ones in d. */
+static int join_gone_sites(const struct kt_alloc *a, struct kt_alloc_data *d)
+{
+	for (size_t i = 0; !a->collected && i < a->data.nsites; i++) {
+		const struct kt_alloc_site_rec *g = &a->data.sites[i];
+		struct kt_alloc_site_rec *s =
+			kt_alloc_data_site(d, g->tgid, g->stack_id, g->stack, g->nframes);
+
+		if (!s)
+			return -ENOMEM;
+		s->allocs += g->allocs;
+		s->bytes += g->bytes;
+		s->leaked_blocks += g->leaked_blocks;
+		s->leaked_bytes += g->leaked_bytes;
+	}
+	return 0;
 }
 
 /* The [alloc] bytes of each live site since the last call, and the [leak] bytes now. */
@@ -920,33 +1500,59 @@ int kt_alloc_fold_since(struct kt_alloc *a, struct kt_folded *f)
 	struct kt_alloc_data live = {0};
 	int e;
 
-	if (!(e = collect_sites(a, &live, stack)) && !(e = collect_leaks(a, &live, stack)))
+	if (!(e = collect_sites(a, &live, stack)) && !(e = collect_leaks(a, &live, stack)) &&
+	    !(e = join_gone_sites(a, &live)))
 		e = fold_live(a, &live, f);
 	kt_alloc_data_free(&live);
 	return e;
 }
 
-size_t kt_alloc_live_procs(struct kt_alloc *a, struct kt_alloc_live *out, size_t max)
+static int live_add(struct kt_alloc_live **out, size_t *n, size_t *cap, uint32_t pid,
+		    const struct kt_alloc_proc_rec *r)
+{
+	if (kt_array_reserve(*out, *cap, *n + 1))
+		return -ENOMEM;
+	(*out)[(*n)++] = (struct kt_alloc_live){.pid = pid,
+						.cur_bytes = r->cur_bytes,
+						.peak_bytes = r->peak_bytes,
+						.allocs = r->allocs,
+						.frees = r->frees,
+						.bytes_allocated = r->bytes_allocated};
+	return 0;
+}
+
+int kt_alloc_live_procs(struct kt_alloc *a, bool with_gone, struct kt_alloc_live **out)
 {
 	int fd = bpf_map__fd(a->skel->maps.alloc_procs);
 	uint32_t key, next, *prev = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 
-	while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+	*out = NULL;
+	while (!a->collected && bpf_map_get_next_key(fd, prev, &next) == 0) {
 		struct kt_alloc_proc v;
+		struct kt_alloc_proc_rec r;
 
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v))
+		if (bpf_map_lookup_elem(fd, &key, &v) || (v.exit_ns && !with_gone))
 			continue;
-		out[n++] = (struct kt_alloc_live){.pid = key,
-						  .cur_bytes = v.cur_bytes,
-						  .peak_bytes = v.peak_bytes,
-						  .allocs = v.allocs,
-						  .frees = v.frees,
-						  .bytes_allocated = v.bytes_allocated};
+		r = (struct kt_alloc_proc_rec){.cur_bytes = v.cur_bytes,
+					       .peak_bytes = v.peak_bytes,
+					       .allocs = v.allocs,
+					       .frees = v.frees,
+					       .bytes_allocated = v.bytes_allocated};
+		if (live_add(out, &n, &cap, key, &r))
+			goto nomem;
 	}
-	return n;
+	/* collected: a->data holds every process; else the gone ones */
+	for (size_t i = 0; (with_gone || a->collected) && i < a->data.nprocs; i++)
+		if (live_add(out, &n, &cap, a->data.procs[i].tgid, &a->data.procs[i]))
+			goto nomem;
+	return (int)n;
+nomem:
+	free(*out);
+	*out = NULL;
+	return -ENOMEM;
 }
 
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st)
@@ -966,7 +1572,8 @@ int kt_alloc_read_sites(struct kt_alloc *a, struct kt_alloc_data *d)
 
 	if (a->collected)
 		return -ESRCH; /* detached: the sums no longer move */
-	if ((e = collect_sites(a, d, stack)) || (e = collect_leaks(a, d, stack)))
+	if ((e = collect_sites(a, d, stack)) || (e = collect_leaks(a, d, stack)) ||
+	    (e = join_gone_sites(a, d)))
 		return e;
 	return (int)d->nsites;
 }
@@ -977,6 +1584,7 @@ void kt_alloc_free(struct kt_alloc *a)
 		return;
 	detach_all(a);
 	bpf_link__destroy(a->exec_link);
+	bpf_link__destroy(a->exit_link);
 	kaos_alloc_bpf__destroy(a->skel);
 	kt_alloc_data_free(&a->data);
 	kt_alloc_data_free(&a->folded);

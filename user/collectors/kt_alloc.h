@@ -141,6 +141,8 @@ int kt_alloc_data_ring_thread(struct kt_alloc_data *d, uint32_t pid, uint32_t ti
 int kt_alloc_data_add_ring(struct kt_alloc_data *d, uint32_t pid, uint32_t ring_id,
 			   const char *name, uint64_t msgs);
 void kt_alloc_data_free(struct kt_alloc_data *d);
+/* Removes everything of pid (its totals, sites, threads, rings). */
+void kt_alloc_data_forget_pid(struct kt_alloc_data *d, uint32_t pid);
 
 /* Adds [alloc] (weight: bytes allocated) and [leak] (outstanding bytes) stacks to f. */
 int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f);
@@ -149,6 +151,8 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f);
 struct kt_alloc_stats {
 	uint64_t call_lost, block_lost, site_lost, stack_err, proc_lost, nested, thread_lost;
 	uint64_t stale;		  /* stashed calls never seen returning */
+	uint64_t procs_untracked; /* processes not traced: alloc_procs was full */
+	uint64_t moved;		  /* processes whose exec mapped another allocator: probes moved */
 	uint64_t t_start_ns;	  /* tracing started (CLOCK_MONOTONIC): peaks are relative */
 	uint64_t short_ns;	  /* --alloc-short */
 	double cost_ns;		  /* measured cost of one traced allocation (0: unknown) */
@@ -246,10 +250,19 @@ int kt_alloc_attach(struct kt_alloc *a, pid_t pid, const struct kt_alloc_target 
 
 /*
  * Follows the processes of agg (-b processes as they appear: resolved and
- * attached) and captures the symbols of traced pids; cheap (rate-limited).
- * NULL a: nothing.
+ * attached), captures the symbols of traced pids, and moves the processes
+ * that exited out of the kernel's maps (their figures are kept: reports and
+ * the readers below still see them); cheap (rate-limited). NULL a: nothing.
  */
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg);
+
+/*
+ * A traced process exec'd into an image whose allocator is another (an
+ * LD_PRELOAD the command set for the program it runs, say): its probes
+ * moved there (kt_alloc_tick), counted from then on. True once per move
+ * (the latest: pid and the allocator's file), for the driver to say.
+ */
+bool kt_alloc_next_move(struct kt_alloc *a, pid_t *pid, char *path, size_t n);
 
 /* pid is traced and has allocated (its maps were read then). */
 bool kt_alloc_pid_allocated(struct kt_alloc *a, pid_t pid);
@@ -288,8 +301,19 @@ struct kt_alloc_live {
 	uint64_t cur_bytes, peak_bytes, allocs, frees, bytes_allocated;
 };
 
-/* The traced processes' totals now (tracing on), at most max of them. Count. */
-size_t kt_alloc_live_procs(struct kt_alloc *a, struct kt_alloc_live *out, size_t max);
+/*
+ * The traced processes' totals now, into *out (malloc'd, the caller frees):
+ * with_gone, also those that exited and are not forgotten yet (their figures
+ * at exit; the daemon's /metrics retires them with the process). The count,
+ * or -ENOMEM.
+ */
+int kt_alloc_live_procs(struct kt_alloc *a, bool with_gone, struct kt_alloc_live **out);
+
+/*
+ * Forgets pid for good (the daemon, when it retires an exited process): its
+ * figures kept since its exit and its probes, if any are left.
+ */
+void kt_alloc_forget_pid(struct kt_alloc *a, uint32_t pid);
 
 /*
  * kaos-trace's end of run: collect, add the [alloc] and [leak] stacks to f

@@ -8,6 +8,7 @@
 #include "kt_array.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,7 +185,45 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f)
 bool kt_alloc_stats_dropped(const struct kt_alloc_stats *st)
 {
 	return st->call_lost || st->block_lost || st->site_lost || st->proc_lost ||
-	       st->thread_lost || st->stale;
+	       st->thread_lost || st->stale || st->procs_untracked;
+}
+
+/* Removes from v (n elements of size sz) those whose u32 at offset off is pid. */
+static size_t drop_pid(void *v, size_t n, size_t sz, size_t off, uint32_t pid)
+{
+	char *base = v;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t x;
+
+		memcpy(&x, base + i * sz + off, sizeof(x));
+		if (x == pid)
+			continue;
+		if (kept != i)
+			memcpy(base + kept * sz, base + i * sz, sz);
+		kept++;
+	}
+	return kept;
+}
+
+void kt_alloc_data_forget_pid(struct kt_alloc_data *d, uint32_t pid)
+{
+	for (size_t i = 0; i < d->nsites; i++)
+		if (d->sites[i].tgid == pid) {
+			free(d->sites[i].stack);
+			d->sites[i].stack = NULL;
+		}
+	d->nsites = drop_pid(d->sites, d->nsites, sizeof(d->sites[0]),
+			     offsetof(struct kt_alloc_site_rec, tgid), pid);
+	d->nprocs = drop_pid(d->procs, d->nprocs, sizeof(d->procs[0]),
+			     offsetof(struct kt_alloc_proc_rec, tgid), pid);
+	d->nthreads = drop_pid(d->threads, d->nthreads, sizeof(d->threads[0]),
+			       offsetof(struct kt_alloc_thread_rec, tgid), pid);
+	d->nring_threads = drop_pid(d->ring_threads, d->nring_threads, sizeof(d->ring_threads[0]),
+				    offsetof(struct kt_alloc_ring_thread, pid), pid);
+	d->nrings = drop_pid(d->rings, d->nrings, sizeof(d->rings[0]),
+			     offsetof(struct kt_alloc_ring_rec, pid), pid);
 }
 
 /* ---------------------------------------------------------------- views */
@@ -372,6 +411,16 @@ int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_sta
 	fprintf(out, "\nalloc: heap of the traced processes (%s allocator)%s%s\n",
 		st->lib ? st->lib : "glibc", st->exact ? ", exact: traced from the start" : "",
 		kt_alloc_stats_dropped(st) ? ", LOWER BOUNDS: events were dropped" : "");
+	if (st->moved)
+		fprintf(out,
+			"  %llu processes exec'd into another allocator: probed from then on, not "
+			"exact\n",
+			(unsigned long long)st->moved);
+	if (st->procs_untracked)
+		fprintf(out,
+			"  %llu processes not traced: no room in the map of traced processes "
+			"(KAOS_TRACE_ALLOC_MAX_PROCS)\n",
+			(unsigned long long)st->procs_untracked);
 	if (!d->nprocs)
 		fprintf(out, "  (no allocation seen)\n");
 	for (size_t i = 0; i < d->nprocs; i++) {
@@ -509,6 +558,8 @@ int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stat
 	kt_json_kv_u64(w, "sites_lost", st->site_lost);
 	kt_json_kv_u64(w, "stack_errors", st->stack_err);
 	kt_json_kv_u64(w, "calls_unreturned", st->stale);
+	kt_json_kv_u64(w, "processes_untracked", st->procs_untracked);
+	kt_json_kv_u64(w, "processes_moved_at_exec", st->moved);
 	json_rings(w, d);
 	kt_json_key(w, "processes");
 	kt_json_array_begin(w);

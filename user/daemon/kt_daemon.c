@@ -83,6 +83,7 @@ struct daemon {
 	size_t capannounced;
 	uint64_t start;
 	uint64_t lost_logged, lost_logged_at; /* log_loss: what the last line said, when */
+	uint64_t alloc_untracked_said;	      /* --alloc: processes without a slot, logged */
 	struct kt_prom_rings *prom_rings;     /* which rings have /metrics series (kt_prom.h) */
 };
 
@@ -388,8 +389,8 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 	struct kt_offcpu_stats ost;
 	struct kt_snapshot snap;
 	struct kt_alloc_live *heap = NULL;
-	size_t len = 0, nheap = 0;
-	int nothr = 0, e;
+	size_t len = 0;
+	int nothr = 0, nheap = 0, e;
 	FILE *f;
 
 	kt_session_consume(&d->e.s); /* what is waiting counts too */
@@ -403,9 +404,9 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 	}
 	if (d->e.alloc) {
 		kt_alloc_tick(d->e.alloc, &d->e.s.agg); /* -b processes seen since the tick */
-		if (!(heap = calloc(KT_ALLOC_MAX_PIDS, sizeof(*heap))))
+		/* gone processes keep their figures at exit until retired (track_processes) */
+		if ((nheap = kt_alloc_live_procs(d->e.alloc, true, &heap)) < 0)
 			return -1;
-		nheap = kt_alloc_live_procs(d->e.alloc, heap, KT_ALLOC_MAX_PIDS);
 	}
 	retire_rings(d, snap.now_ns); /* rings seen since the tick */
 	struct kt_prom_push push;
@@ -426,7 +427,7 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 				  .offcpu_stats = d->e.offcpu ? &ost : NULL,
 				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns,
 				  .alloc_procs = heap,
-				  .nalloc_procs = nheap,
+				  .nalloc_procs = (size_t)nheap,
 				  .push = d->cfg.pprof_push_url[0] ? &push : NULL};
 
 	f = open_memstream(&r->body, &len);
@@ -914,11 +915,28 @@ static void log_scope_losses(struct daemon *d)
 	memcpy(d->scope_said, sc, sizeof(sc));
 }
 
+/* --alloc: a process that found no slot in the kernel's map is said, never silently untraced. */
+static void log_alloc_untracked(struct daemon *d)
+{
+	struct kt_alloc_stats st;
+
+	if (!d->e.alloc)
+		return;
+	kt_alloc_get_stats(d->e.alloc, &st);
+	if (st.procs_untracked > d->alloc_untracked_said)
+		kt_log(KT_LOG_WARN, "alloc",
+		       "%llu processes not traced: the map of traced processes is full "
+		       "(KAOS_TRACE_ALLOC_MAX_PROCS)",
+		       (unsigned long long)(st.procs_untracked - d->alloc_untracked_said));
+	d->alloc_untracked_said = st.procs_untracked;
+}
+
 /* New processes are logged; exited ones are logged, then forgotten after retain. */
 static void track_processes(struct daemon *d, uint64_t now)
 {
 	/* the engine marked exits (kt_engine_tick): here they are said and forgotten */
 	log_scope_losses(d);
+	log_alloc_untracked(d);
 	for (struct kt_proc *p = d->e.s.agg.procs; p; p = p->next) {
 		if (!pid_in(d->announced, d->nannounced, p->pid)) {
 			push_u32(&d->announced, &d->nannounced, &d->capannounced, p->pid);
@@ -970,6 +988,7 @@ static void track_processes(struct daemon *d, uint64_t now)
 		if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
 			kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* its last blocks */
 		kt_offcpu_forget_pid(d->e.offcpu, pid);
+		kt_alloc_forget_pid(d->e.alloc, pid);
 		if (d->e.s.sym)
 			kt_sym_forget_pid(d->e.s.sym, (pid_t)pid);
 		for (int k = 0; k < d->nannounced; k++)

@@ -303,13 +303,27 @@ static void agg_add_func(struct kt_agg *a, const struct kt_event *e)
 	}
 }
 
+/* One probe hit the process paid for: a per-op hit, or a batched record (and its trap). */
+static void proc_count_hit(struct kt_proc *p, const struct kt_event *e)
+{
+	p->hits++;
+	p->hits_iv++;
+	if (e->flags & KT_EVF_BATCHED) {
+		p->batched++;
+		p->batched_iv++;
+	}
+	if (e->flags & KT_EVF_TRAP) {
+		p->traps++;
+		p->traps_iv++;
+	}
+}
+
 /* An event of a ring the filter left out: counted as dropped (and as a probe hit). */
-static bool ring_skipped(struct kt_agg *a, struct kt_proc *p, uint32_t ring_id)
+static bool ring_skipped(struct kt_agg *a, struct kt_proc *p, const struct kt_event *e)
 {
 	for (const struct kt_ring_skip *k = a->skipped; k; k = k->next)
-		if (k->pid == p->pid && k->exec_gen == p->exec_gen && k->ring_id == ring_id) {
-			p->hits++; /* the process paid for the probe all the same */
-			p->hits_iv++;
+		if (k->pid == p->pid && k->exec_gen == p->exec_gen && k->ring_id == e->ring_id) {
+			proc_count_hit(p, e); /* the process paid for the probe all the same */
 			a->ring_filter->dropped++;
 			return true;
 		}
@@ -395,13 +409,12 @@ struct kt_ring_agg *kt_agg_add(struct kt_agg *a, const struct kt_event *e, size_
 	a->events++;
 	a->events_iv++;
 	p = kt_agg_proc(a, e->pid);
-	if (p && a->ring_filter && ring_skipped(a, p, e->ring_id))
+	if (p && a->ring_filter && ring_skipped(a, p, e))
 		return NULL;
 	r = p ? ring_get(a, e->pid, p->exec_gen, e->ring_id) : NULL;
 	if (!p || !r)
 		return NULL;
-	p->hits++;
-	p->hits_iv++;
+	proc_count_hit(p, e);
 	if (!ring_admit(a, r, e, size))
 		return NULL;
 
@@ -527,7 +540,7 @@ void kt_agg_interval_reset(struct kt_agg *a)
 			kt_hist_reset(f->corr_iv);
 	}
 	for (struct kt_proc *p = a->procs; p; p = p->next) {
-		p->hits_iv = 0;
+		p->hits_iv = p->batched_iv = p->traps_iv = 0;
 		p->gone_before_iv = p->exited || p->execed;
 	}
 	a->events_iv = 0;

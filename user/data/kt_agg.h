@@ -90,6 +90,10 @@ struct kt_proc {
 	bool sym_added;	     /* its maps are cached by the symbolizer */
 	uint64_t hits;	     /* probe hits delivered (each cost the process one probe) */
 	uint64_t hits_iv;
+	uint64_t batched; /* of the hits, kaos:batch records (KT_EVF_BATCHED): no trap each */
+	uint64_t batched_iv;
+	uint64_t traps; /* kaos:batch fires that carried them (KT_EVF_TRAP) */
+	uint64_t traps_iv;
 	uint32_t sample_every;	 /* in effect, read back from the process (0: unknown) */
 	uint32_t sample_asked;	 /* this tracer's request (0: none yet) */
 	int32_t sample_by;	 /* pid of the tracer whose request is in effect (0: unknown) */
@@ -101,6 +105,7 @@ struct kt_proc {
 	struct kt_budget budget; /* the budget's rate estimate behind sample_asked */
 	uint64_t cost_hits0;	 /* cost check: hits, CPU and wall time at its start */
 	uint64_t cost_cpu0, cost_wall0;
+	double cost_ns0; /* ... and the tracing cost then (kt_price_cost_ns) */
 	struct kt_proc *next;
 };
 

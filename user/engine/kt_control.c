@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kaos/probe_batch.h"
 #include "kaos/probes.h"
 #include "kt_elf.h"
 #include "kt_sym.h"
@@ -28,22 +29,48 @@ uint32_t kt_pow2_floor(uint64_t n)
 	return p;
 }
 
-uint32_t kt_budget_period(double ops_per_s, double hit_ns, double budget_pct)
+double kt_price_cost_ns(const struct kt_price *pr, uint64_t hits, uint64_t batched, uint64_t traps)
+{
+	if (batched > hits)
+		batched = hits;
+	if (!(pr->record_ns > 0)) /* the batch path was not measured: every record a hit */
+		return (double)hits * pr->hit_ns;
+	return (double)(hits - batched) * pr->hit_ns + (double)traps * pr->trap_ns +
+	       (double)batched * pr->record_ns;
+}
+
+double kt_price_op_ns(const struct kt_price *pr, bool batched, double ops_per_s)
+{
+	double per_trap;
+
+	if (!batched || !(pr->record_ns > 0))
+		return pr->hit_ns;
+	/* a fire when the buffer is full, or at the first record past the oldest's age */
+	per_trap = 1.0 + ops_per_s * (double)KAOS_PROBE_BATCH_AGE_NS / 1e9;
+	if (per_trap > KAOS_PROBE_BATCH_RECORDS)
+		per_trap = KAOS_PROBE_BATCH_RECORDS;
+	return pr->record_ns + pr->trap_ns / per_trap;
+}
+
+uint32_t kt_budget_period(double ops_per_s, const struct kt_budget_price *bp, double budget_pct)
 {
 	double allowed_ns = budget_pct / 100.0 * 1e9; /* per second of wall time */
 	uint64_t n = 1;
 
-	if (ops_per_s <= 0 || hit_ns <= 0)
+	if (ops_per_s <= 0 || !(kt_price_op_ns(bp->price, bp->batched, ops_per_s) > 0))
 		return 1;
 	if (budget_pct <= 0)
 		return 1u << 30;
-	while (ops_per_s / (double)n * hit_ns > allowed_ns && n < (1u << 30))
+	while (ops_per_s / (double)n *
+			       kt_price_op_ns(bp->price, bp->batched, ops_per_s / (double)n) >
+		       allowed_ns &&
+	       n < (1u << 30))
 		n *= 2;
 	return (uint32_t)n;
 }
 
 uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, uint64_t now_ns,
-			uint64_t cpu_ns, double hit_ns, double budget_pct)
+			uint64_t cpu_ns, const struct kt_budget_price *bp, double budget_pct)
 {
 	uint64_t ops, wall, cpu;
 	uint32_t want;
@@ -70,12 +97,12 @@ uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, u
 		 * falling by at most KT_BUDGET_IDLE_FALL a step: a process too slow to
 		 * show up at the sparse start period is not left unsampled.
 		 */
-		want = kt_budget_period((double)cur * 1e9 / (double)wall, hit_ns, budget_pct);
+		want = kt_budget_period((double)cur * 1e9 / (double)wall, bp, budget_pct);
 		return want < cur / KT_BUDGET_IDLE_FALL ? cur / KT_BUDGET_IDLE_FALL
 		       : want < cur			? want
 							: cur;
 	}
-	want = kt_budget_period(rate, hit_ns, budget_pct);
+	want = kt_budget_period(rate, bp, budget_pct);
 	return want < cur / 2 ? cur / 2 : want;
 }
 

@@ -140,12 +140,46 @@ const char *kt_sampling_mode_name(enum kt_sampling_mode mode);
 uint32_t kt_pow2_floor(uint64_t n);
 
 /*
- * Sampling period for a process doing ops_per_s probed operations a second
- * when one probe hit costs hit_ns and tracing may take budget_pct percent
- * of one CPU's time: the smallest power of two N with
- * ops_per_s / N * hit_ns <= budget_pct / 100 * 1e9.
+ * What probing costs a traced process, measured at start
+ * (kt_session_calibrate). A per-op probe hit is one trap (~5 us here: the
+ * emulated 1-byte nop) and its program. With kaos:batch an operation costs
+ * its record (libkaos writing it, the program sending it on) and a share of
+ * one trap: a fire carries up to KAOS_PROBE_BATCH_RECORDS records, fewer
+ * when a thread's records age out first (KAOS_PROBE_BATCH_AGE_NS).
  */
-uint32_t kt_budget_period(double ops_per_s, double hit_ns, double budget_pct);
+struct kt_price {
+	double hit_ns;	  /* one per-op probe hit (0: not measured) */
+	double trap_ns;	  /* one kaos:batch fire: its trap and the program's fixed part */
+	double record_ns; /* one batched operation (0: not measured: priced as a hit) */
+};
+
+/*
+ * ns that hits probe hits cost the process, when batched of them were
+ * kaos:batch records carried by traps fires (the rest: per-op hits).
+ */
+double kt_price_cost_ns(const struct kt_price *pr, uint64_t hits, uint64_t batched, uint64_t traps);
+
+/*
+ * The price of one sampled operation for a process doing ops_per_s of them
+ * a second (the budget's model): hit_ns per op, or batched, record_ns plus
+ * trap_ns shared by the records of a fire: all of them at high rates, the
+ * ones a thread makes within KAOS_PROBE_BATCH_AGE_NS at low ones.
+ */
+double kt_price_op_ns(const struct kt_price *pr, bool batched, double ops_per_s);
+
+/* How a --budget prices a process's sampled operations. */
+struct kt_budget_price {
+	const struct kt_price *price;
+	bool batched; /* its operations come through kaos:batch */
+};
+
+/*
+ * Sampling period for a process doing ops_per_s probed operations a second
+ * when tracing may take budget_pct percent of one CPU's time: the smallest
+ * power of two N with ops_per_s / N * kt_price_op_ns(ops_per_s / N) <=
+ * budget_pct / 100 * 1e9 (that cost rises with the sampled rate).
+ */
+uint32_t kt_budget_period(double ops_per_s, const struct kt_budget_price *bp, double budget_pct);
 
 /* --budget state of one traced process (all zero: nothing measured yet). */
 struct kt_budget {
@@ -174,6 +208,6 @@ struct kt_budget {
  * one slow interval does not make the next one dense.
  */
 uint32_t kt_budget_step(struct kt_budget *b, uint32_t cur, uint64_t ops_total, uint64_t now_ns,
-			uint64_t cpu_ns, double hit_ns, double budget_pct);
+			uint64_t cpu_ns, const struct kt_budget_price *bp, double budget_pct);
 
 #endif /* KT_CONTROL_H */

@@ -23,6 +23,7 @@
 
 #include "bpf/kaos_trace.skel.h"
 #include "kt_features.h"
+#include "kt_phase.h"
 #include "kt_func.h"
 #include "kt_gate.h"
 #include "kt_offcpu.h"
@@ -353,6 +354,7 @@ int kt_engine_open(struct kt_engine *e, const struct kt_engine_opts *opts, char 
 		e->o.off_cpu_min_ns = KT_ENGINE_OFFCPU_MIN_NS;
 	if ((rc = check_opts(&e->o, err, errlen)))
 		return rc;
+	kt_phase("engine opts");
 	if (e->o.pmu && (rc = kt_pmu_parse(&e->pmu, e->o.pmu, err, errlen)))
 		/* libpfm missing or broken is the machine's fault, not the user's input */
 		return rc == -ELIBACC || rc == -ELIBBAD || rc == -ENOSYS ? KT_ENGINE_EFAIL
@@ -362,10 +364,13 @@ int kt_engine_open(struct kt_engine *e, const struct kt_engine_opts *opts, char 
 	    (rc = resolve_funcs(e, err, errlen)) || (rc = resolve_targets(e, err, errlen)) ||
 	    (rc = resolve_alloc(e, err, errlen)))
 		return rc;
+	kt_phase("resolve targets");
 	if (e->o.cmd && (rc = start_command(e, err, errlen)))
 		return rc;
+	kt_phase("start command");
 	if (kt_check_privileges(err, errlen))
 		return KT_ENGINE_EFAIL;
+	kt_phase("privileges");
 	return 0;
 }
 
@@ -411,6 +416,7 @@ static int load_session(struct kt_engine *e, char *err, size_t errlen)
 	if (kt_features_check(&e->targets, !o->no_calibrate && !priced, features_note, e, err,
 			      errlen))
 		return KT_ENGINE_EFAIL;
+	kt_phase("features check");
 	if (kt_session_open(&e->s, &so, err, errlen)) {
 		e->bpf_log = true;
 		return KT_ENGINE_EFAIL;
@@ -428,6 +434,7 @@ static int load_session(struct kt_engine *e, char *err, size_t errlen)
 		e->s.hit_ns = o->probe_cost_ns;
 	else if (!o->no_calibrate)
 		kt_session_calibrate(&e->s);
+	kt_phase("calibrate");
 	return 0;
 }
 
@@ -540,12 +547,14 @@ static int attach_targets(struct kt_engine *e, char *err, size_t errlen)
 	/* where to attach on combined probe sites: the self-test ran meanwhile */
 	if (kt_features_site_finish(e->o.allow_nop5, features_note, e, err, errlen) < 0)
 		return KT_ENGINE_EFAIL;
+	kt_phase("site test finish");
 	for (int i = 0; i < e->targets.n; i++) {
 		struct kt_target *tg = &e->targets.v[i];
 
 		if (tg->path[0] &&
 		    kt_session_attach(&e->s, tg->pid > 0 ? tg->pid : -1, tg->path, err, errlen))
 			return KT_ENGINE_EFAIL;
+		kt_phase("attach target");
 	}
 	return setup_scope(e, err, errlen);
 }
@@ -627,7 +636,9 @@ int kt_engine_start(struct kt_engine *e, char *err, size_t errlen)
 			kt_agg_proc(&e->s.agg, (uint32_t)e->targets.v[i].pid);
 	if ((rc = open_collectors(e, err, errlen)))
 		return rc;
+	kt_phase("scope, collectors");
 	kt_session_update_sampling(&e->s, false);
+	kt_phase("sampling request");
 	return 0;
 }
 
@@ -822,6 +833,18 @@ static void add_alloc_command(struct kt_engine *e)
 		snprintf(p->comm, sizeof(p->comm), "%.15s", base ? base + 1 : e->child_exe);
 }
 
+/* --alloc: a process whose exec mapped another allocator (the probes followed it) is said. */
+static void say_alloc_moves(struct kt_engine *e)
+{
+	char path[4096];
+	pid_t pid;
+
+	while (kt_alloc_next_move(e->alloc, &pid, path, sizeof(path)))
+		say(e, false,
+		    "alloc: pid %d exec'd into another allocator (%s): probed from now on",
+		    (int)pid, path);
+}
+
 int kt_engine_tick(struct kt_engine *e, uint64_t now)
 {
 	bool full = now >= e->next_sampling;
@@ -845,6 +868,7 @@ int kt_engine_tick(struct kt_engine *e, uint64_t now)
 	}
 	kt_offcpu_tick(e->offcpu, &e->s.agg);
 	kt_alloc_tick(e->alloc, &e->s.agg);
+	say_alloc_moves(e);
 	/* a command without kaos probes joins the report (its "alloc") once it allocates */
 	if (e->child && kt_alloc_pid_allocated(e->alloc, e->child))
 		add_alloc_command(e);

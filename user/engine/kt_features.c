@@ -431,6 +431,16 @@ void kt_features_probe_now(struct kt_features *f)
 	}
 }
 
+bool kt_kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
 void kt_features_probe_start(struct kt_features *f, unsigned tests)
 {
 #if defined(__x86_64__)

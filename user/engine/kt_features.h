@@ -76,6 +76,9 @@ void kt_features_probe(struct kt_features *f, unsigned tests);
 /* The same in steps: what is there (fast), then the tests started in a
  * child and collected later, so that start-up goes on meanwhile. */
 void kt_features_probe_now(struct kt_features *f);
+
+/* Is the running kernel release (uname) at least major.minor? */
+bool kt_kernel_at_least(int major, int minor);
 void kt_features_probe_start(struct kt_features *f, unsigned tests);
 void kt_features_probe_finish(struct kt_features *f);
 

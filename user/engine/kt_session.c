@@ -16,12 +16,15 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kaos/probe_batch.h"
 #include "kaos/probes.h"
 #include "bpf/kaos_trace.skel.h"
 #include "kt_bootcache.h"
 #include "kt_control.h"
 #include "kt_elf.h"
+#include "kt_features.h"
 #include "kt_folded.h"
+#include "kt_phase.h"
 #include "kt_waits.h"
 #include "kt_sym.h"
 #include "kt_target.h"
@@ -177,10 +180,30 @@ static int attach_tracepoints(struct kt_session *s, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Hash maps whose entries come and go at run time, allocated as they are
+ * inserted instead of all at creation: preallocating batch_threads' 8,192
+ * entries took ~5 ms of start-up, libbpf's USDT ip map (1,024, unused
+ * where the kernel has BPF cookies) and ring_filter's ~0.5 ms each. Linux
+ * 6.1 allocates safely in any BPF context (bpf_mem_alloc); an older kernel
+ * warns once about it in tracing programs: preallocated there.
+ */
+static void alloc_on_insert(struct kaos_trace_bpf *skel)
+{
+	struct bpf_map *maps[] = {skel->maps.batch_threads, skel->maps.__bpf_usdt_ip_to_spec_id,
+				  skel->maps.ring_filter};
+
+	if (!kt_kernel_at_least(6, 1))
+		return;
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		bpf_map__set_map_flags(maps[i], bpf_map__map_flags(maps[i]) | BPF_F_NO_PREALLOC);
+}
+
 /* The BPF object's options and map sizes, before load: maps a run does not use stay tiny. */
 static void size_skel(struct kaos_trace_bpf *skel, const struct kt_session_opts *o,
 		      uint64_t rb_bytes)
 {
+	alloc_on_insert(skel);
 	skel->rodata->filter_rings = o->nrings > 0;
 	skel->rodata->scope_filter = o->scope;
 	if (!o->scope) {
@@ -227,6 +250,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	bpf_log_verbose = o->bpf_log;
 	libbpf_set_print(libbpf_print);
 
+	kt_phase("session init");
 	s->skel = kaos_trace_bpf__open();
 	if (!s->skel) {
 		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
@@ -238,7 +262,9 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	/* Test hook: makes one program fail verification so the error path can be tested. */
 	if (getenv("KAOS_TRACE_TEST_BREAK_LOAD"))
 		bpf_program__set_type(s->skel->progs.kaos_probe, BPF_PROG_TYPE_SOCKET_FILTER);
+	kt_phase("skeleton open");
 	e = kaos_trace_bpf__load(s->skel);
+	kt_phase("bpf load (maps, progs)");
 	if (e) {
 		snprintf(err, errlen, "BPF load failed: %s; libbpf said:", strerror(-e));
 		kaos_trace_bpf__destroy(s->skel);
@@ -252,6 +278,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 		kt_session_close(s);
 		return -1;
 	}
+	kt_phase("tracepoints");
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
 	if (!s->rb) {
 		snprintf(err, errlen, "cannot create ring buffer consumer: %s", strerror(errno));
@@ -278,6 +305,7 @@ int kt_session_open(struct kt_session *s, const struct kt_session_opts *o, char 
 	}
 	kt_agg_init(&s->agg, kt_now_ns(CLOCK_BOOTTIME));
 	s->agg.lookup = &proc_lookup;
+	kt_phase("ringbuf, session");
 	return 0;
 }
 
@@ -319,6 +347,8 @@ void kt_session_totals(struct kt_session *s, struct kt_report_totals *tot)
 		tot->stack_errors += st[KT_STAT_STACK_ERR][ty];
 	}
 	tot->hit_ns = s->hit_ns;
+	tot->batch_trap_ns = s->batch_trap_ns;
+	tot->batch_record_ns = s->batch_record_ns;
 	tot->sampling = s->sampling;
 	tot->has_sampling = true;
 }
@@ -436,6 +466,7 @@ static void batch_record_event(struct kt_session *s, const struct kaos_probe_rec
 	e.dur_ns = r->dur_ns;
 	e.extra = r->extra;
 	e.name_ptr = r->name;
+	e.flags = KT_EVF_BATCHED; /* read from outside: no trap */
 	if (r->ts_ns < s->skel->rodata->batch_since_ns)
 		return; /* a previous tracer's */
 	s->batch_drained[e.type]++;
@@ -604,6 +635,17 @@ static bool calib_key(const struct kt_session *s, struct calib_key *k, char *nam
 	return true;
 }
 
+/* After a measurement: its events are discarded and its counts are not the traced processes'. */
+static void calib_stats_base(struct kt_session *s)
+{
+	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
+
+	ring_buffer__consume(s->rb); /* our own events: handle_event drops them */
+	memset(s->stats_base, 0, sizeof(s->stats_base));
+	kt_session_read_stats(s, base);
+	memcpy(s->stats_base, base, sizeof(base));
+}
+
 /*
  * Passes over kaos-trace's own probe site, untraced and traced by the send
  * program, in thread CPU time (the median of a few rounds: the wall clock
@@ -632,13 +674,165 @@ static double measure_hit(struct kt_session *s)
 	time_hits(16);
 	traced = median_hits(t, ROUNDS, ITERS);
 	s->calib_link = l;
-	ring_buffer__consume(s->rb); /* discards our own events */
-	uint64_t base[KT_STAT_NR][KT_EV_TYPES];
-
-	memset(s->stats_base, 0, sizeof(s->stats_base));
-	kt_session_read_stats(s, base);
-	memcpy(s->stats_base, base, sizeof(base));
+	calib_stats_base(s);
 	return traced > untraced ? (double)(traced - untraced) / ITERS : 0;
+}
+
+/*
+ * The batched path (kaos:batch, docs/probes.md "Batching") costs a process
+ * per operation its record (libkaos writes it, the program reads and sends
+ * it) and per fire one trap: a hit's price for each would claim ~10x what
+ * it costs. Measured here as for a hit, with a buffer of kaos-trace's own
+ * in libkaos' layout fired by a site of its own: operations recorded 32 to
+ * a fire and 1 to a fire give both prices.
+ */
+KAOS_PROBE_SEMA_DEFINE(kaos_trace, calibrate_batch);
+static struct kaos_probe_batch calib_batch __attribute__((aligned(64)));
+
+/* As libkaos' batch_fire. */
+static __attribute__((noinline)) void calib_batch_fire(struct kaos_probe_batch *b)
+{
+	KAOS_PROBE4(kaos_trace, calibrate_batch, b, b->n, b->gen, b->pid);
+	b->n = 0;
+	b->gen++;
+}
+
+/*
+ * One operation as libkaos records it while kaos:batch is attached: the
+ * clock read at its start and end (its duration, the record's time) and
+ * the record (kaos_probe_batch_add()), the buffer fired every per_fire.
+ * Records before since (the tracer's start) would be filtered, not sent.
+ */
+static __attribute__((noinline)) void calib_batch_add(struct kaos_probe_batch *b, uint64_t i,
+						      uint64_t since, uint32_t per_fire)
+{
+	uint64_t t0 = kt_now_ns(CLOCK_MONOTONIC), ts = kt_now_ns(CLOCK_MONOTONIC);
+
+	b->rec[b->n] = (struct kaos_probe_record){.type = KT_EV_SEND,
+						  .ring_id = 1, /* named, as a ring's first */
+						  .count = i + 1,
+						  .n = 1,
+						  .bytes = 8,
+						  .dur_ns = ts - t0,
+						  .name = (uintptr_t)calib_ring_name,
+						  .ts_ns = ts > since ? ts : since};
+	if (!b->n)
+		b->oldest_ns = ts;
+	if (++b->n >= per_fire)
+		calib_batch_fire(b);
+}
+
+/* Thread CPU time of n operations; ts: their records' time (past the tracer's start). */
+static uint64_t time_batch_ops(int n, uint32_t per_fire, uint64_t ts)
+{
+	uint64_t t0 = kt_now_ns(CLOCK_THREAD_CPUTIME_ID);
+
+	for (int i = 0; i < n; i++) {
+		if (KAOS_PROBE_ENABLED(kaos_trace, calibrate_batch))
+			calib_batch_add(&calib_batch, (uint64_t)i, ts, per_fire);
+		__asm__ __volatile__("" ::: "memory"); /* one check per operation */
+	}
+	return kt_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+}
+
+/*
+ * Median thread CPU time of rounds of n operations. Traced (rb set), the
+ * ring buffer is emptied before each round: full of our own unread events
+ * it would make every fire force a wakeup of its reader (a self-IPI, a VM
+ * exit here) that a traced process, whose events are read, seldom pays.
+ */
+static uint64_t median_batch_ops(struct ring_buffer *rb, int n, uint32_t per_fire, uint64_t ts)
+{
+	enum { ROUNDS = 5 };
+	uint64_t t[ROUNDS];
+
+	for (int i = 0; i < ROUNDS; i++) {
+		if (rb)
+			ring_buffer__consume(rb);
+		t[i] = time_batch_ops(n, per_fire, ts);
+	}
+	qsort(t, ROUNDS, sizeof(t[0]), cmp_u64);
+	return t[ROUNDS / 2];
+}
+
+static double per_op(uint64_t traced, uint64_t untraced, int n)
+{
+	return traced > untraced ? (double)(traced - untraced) / n : 0;
+}
+
+/*
+ * Per operation, A = trap/32 + record with 32 records a fire and B = trap +
+ * record with one: trap = (B - A) * 32/31, record = A - trap/32. Noise can
+ * make that nonsense (a negative price): false then.
+ */
+static bool batch_prices(double a, double b, double *trap, double *record)
+{
+	enum { FULL = KAOS_PROBE_BATCH_RECORDS };
+
+	*trap = (b - a) * FULL / (FULL - 1);
+	*record = a - *trap / FULL;
+	return a > 0 && *trap > 0 && *record > 0;
+}
+
+/*
+ * Operations recorded untraced and traced by kaos_batch, 32 and 1 to a
+ * fire. Up to 3 tries for sensible prices; then, if a full fire's cost per
+ * operation was measured, that alone is the record's price (trap 0: the
+ * fires' price is spread over full ones). False if nothing was measured:
+ * records are priced as hits.
+ */
+static bool measure_batch(struct kt_session *s)
+{
+	enum { FULL = KAOS_PROBE_BATCH_RECORDS, FULL_OPS = 20 * FULL, SINGLE_OPS = 200 };
+	uint64_t ts = kt_now_ns(CLOCK_MONOTONIC), untraced_full, untraced_single;
+	double a = 0, b, trap = 0, record = 0;
+	struct bpf_link *l;
+	bool ok = false;
+
+	calib_batch = (struct kaos_probe_batch){.pid = (int32_t)getpid()};
+	time_batch_ops(FULL_OPS, FULL, ts); /* warm up */
+	untraced_full = median_batch_ops(NULL, FULL_OPS, FULL, ts);
+	untraced_single = median_batch_ops(NULL, SINGLE_OPS, 1, ts);
+	l = bpf_program__attach_usdt(s->skel->progs.kaos_batch, s->self, "/proc/self/exe",
+				     "kaos_trace", "calibrate_batch", NULL);
+	if (!l)
+		return false;
+	s->calib_batch_link = l;
+	time_batch_ops(2 * FULL, FULL, ts); /* the site's first hits may take a slow path */
+	for (int i = 0; i < 3 && !ok; i++) {
+		a = per_op(median_batch_ops(s->rb, FULL_OPS, FULL, ts), untraced_full, FULL_OPS);
+		b = per_op(median_batch_ops(s->rb, SINGLE_OPS, 1, ts), untraced_single, SINGLE_OPS);
+		ok = batch_prices(a, b, &trap, &record);
+	}
+	calib_batch.n = 0; /* nothing for the drain at stop */
+	calib_stats_base(s);
+	if (!ok && !(a > 0))
+		return false;
+	s->batch_trap_ns = ok ? trap : 0;
+	s->batch_record_ns = ok ? record : a;
+	return true;
+}
+
+/*
+ * The batch prices, as the hit's: kept for the boot under the hit's name
+ * and key (one record each), measured when either is missing.
+ */
+static void calibrate_batch(struct kt_session *s, const struct calib_key *k, const char *name)
+{
+	char trap_name[224], rec_name[224];
+
+	snprintf(trap_name, sizeof(trap_name), "%s-batch-trap", name);
+	snprintf(rec_name, sizeof(rec_name), "%s-batch-record", name);
+	if (k && kt_bootcache_min_get(trap_name, k, sizeof(*k), &s->batch_trap_ns) &&
+	    kt_bootcache_min_get(rec_name, k, sizeof(*k), &s->batch_record_ns)) {
+		s->batch_cached = true;
+		return;
+	}
+	s->batch_trap_ns = s->batch_record_ns = 0;
+	if (!measure_batch(s) || !k)
+		return;
+	s->batch_trap_ns = kt_bootcache_min_put(trap_name, k, sizeof(*k), s->batch_trap_ns);
+	s->batch_record_ns = kt_bootcache_min_put(rec_name, k, sizeof(*k), s->batch_record_ns);
 }
 
 /*
@@ -647,7 +841,7 @@ static double measure_hit(struct kt_session *s)
  * figure is used once settled (kt_bootcache_min_get: the measurement's
  * attach and ~1,000 hits cost 10-50 ms of start-up here).
  */
-#define CALIB_RECORDS_KEPT 16 /* builds of kaos-trace: the newest records */
+#define CALIB_RECORDS_KEPT 16 /* the newest records: ~5 builds (a hit, a batch trap and record) */
 double kt_session_calibrate(struct kt_session *s)
 {
 	struct calib_key k;
@@ -659,14 +853,16 @@ double kt_session_calibrate(struct kt_session *s)
 	keyed = calib_key(s, &k, name, sizeof(name));
 	if (keyed && kt_bootcache_min_get(name, &k, sizeof(k), &s->hit_ns)) {
 		s->hit_cached = true;
-		return s->hit_ns;
-	}
-	s->hit_ns = measure_hit(s);
-	if (keyed && s->hit_ns > 0) {
+	} else {
+		s->hit_ns = measure_hit(s);
 		/* the lowest figure of this boot: one measured under load reads high */
-		s->hit_ns = kt_bootcache_min_put(name, &k, sizeof(k), s->hit_ns);
-		kt_bootcache_prune("probe-cost-", CALIB_RECORDS_KEPT);
+		if (keyed && s->hit_ns > 0)
+			s->hit_ns = kt_bootcache_min_put(name, &k, sizeof(k), s->hit_ns);
 	}
+	if (s->batch && !s->calib_batch_link)
+		calibrate_batch(s, keyed ? &k : NULL, name);
+	if (keyed && (s->calib_link || s->calib_batch_link)) /* something was measured */
+		kt_bootcache_prune("probe-cost-", CALIB_RECORDS_KEPT);
 	return s->hit_ns;
 }
 
@@ -763,7 +959,8 @@ static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 	}
 	if (e) {
 		p->ctl.addr = 0;
-		p->exited = kill((pid_t)p->pid, 0) != 0 && errno == ESRCH;
+		/* a zombie (the -- COMMAND not yet reaped) has no memory left to sample */
+		p->exited = !kt_proc_running((pid_t)p->pid);
 		/* a process without libkaos (a --func target) has nothing to sample */
 		if (!p->exited &&
 		    (e != -ENOENT || s->sampling.mode != KT_SAMPLING_DEFAULT_BUDGET)) {
@@ -781,15 +978,30 @@ static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 	return true;
 }
 
+/* What probing costs the traced processes (a hit unmeasured: the slowest site's price). */
+static struct kt_price session_price(const struct kt_session *s)
+{
+	return (struct kt_price){s->hit_ns > 0 ? s->hit_ns : KT_BUDGET_ASSUMED_HIT_NS,
+				 s->batch_trap_ns, s->batch_record_ns};
+}
+
+/* What p's tracing has cost it so far, by what it paid: per-op hits, traps and records. */
+static double proc_cost_ns(const struct kt_price *pr, const struct kt_proc *p)
+{
+	return kt_price_cost_ns(pr, p->hits, p->batched, p->traps);
+}
+
 /* The period this tracer asks for p now. */
 static uint32_t sampling_want(struct kt_session *s, struct kt_proc *p, uint64_t now)
 {
-	double price = s->hit_ns > 0 ? s->hit_ns : KT_BUDGET_ASSUMED_HIT_NS;
+	struct kt_price price = session_price(s);
+	/* an object without kaos:batch (an older libkaos) is traced per op */
+	struct kt_budget_price bp = {&price, s->batch && (p->batched || !p->hits)};
 
 	if (s->sampling.mode == KT_SAMPLING_FIXED)
 		return kt_pow2_floor(s->sampling.period);
 	return kt_budget_step(&p->budget, p->sample_asked, proc_ops(&s->agg, p), now,
-			      kt_proc_cpu_ns((pid_t)p->pid), price, s->sampling.budget_pct);
+			      kt_proc_cpu_ns((pid_t)p->pid), &bp, s->sampling.budget_pct);
 }
 
 void kt_session_update_sampling(struct kt_session *s, bool new_only)
@@ -843,13 +1055,13 @@ void kt_session_update_sampling(struct kt_session *s, bool new_only)
 
 void kt_session_check_cost(struct kt_session *s)
 {
-	double price = s->hit_ns > 0 ? s->hit_ns : KT_BUDGET_ASSUMED_HIT_NS;
+	struct kt_price price = session_price(s);
 	double limit = kt_sampling_warn_pct(&s->sampling);
 	uint64_t now = kt_now_ns(CLOCK_MONOTONIC);
 
 	for (struct kt_proc *p = s->agg.procs; p; p = p->next) {
 		uint64_t cpu = kt_proc_cpu_ns((pid_t)p->pid), wall, spent;
-		double pct;
+		double pct, cost;
 
 		if (p->exited)
 			continue;
@@ -857,6 +1069,7 @@ void kt_session_check_cost(struct kt_session *s)
 			p->cost_wall0 = now;
 			p->cost_cpu0 = cpu;
 			p->cost_hits0 = p->hits;
+			p->cost_ns0 = proc_cost_ns(&price, p);
 			continue;
 		}
 		wall = now - p->cost_wall0;
@@ -866,10 +1079,12 @@ void kt_session_check_cost(struct kt_session *s)
 		 */
 		spent = cpu && p->cost_cpu0 && cpu - p->cost_cpu0 < wall ? cpu - p->cost_cpu0
 									 : wall;
-		pct = spent ? (double)(p->hits - p->cost_hits0) * price / (double)spent * 100.0 : 0;
+		cost = proc_cost_ns(&price, p);
+		pct = spent ? (cost - p->cost_ns0) / (double)spent * 100.0 : 0;
 		p->cost_wall0 = now;
 		p->cost_cpu0 = cpu;
 		p->cost_hits0 = p->hits;
+		p->cost_ns0 = cost;
 		if (pct <= limit) {
 			p->cost_warned = false;
 			continue;
@@ -977,6 +1192,11 @@ int kt_session_scope_program(struct kt_session *s, const char *path, char *err, 
 	}
 	if (kt_program_entry(path, &entry, err, errlen))
 		return -1;
+	if (!s->scope_progs &&
+	    !(s->scope_progs = calloc(KT_SESSION_MAX_SCOPE, sizeof(*s->scope_progs)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	sp = &s->scope_progs[s->nscope];
 	memset(sp, 0, sizeof(*sp));
 	/* the entry first: a process starting during the scan is not missed */
@@ -1044,6 +1264,8 @@ static void scope_close(struct kt_session *s)
 	for (int i = 0; i < s->nscope; i++)
 		bpf_link__destroy(s->scope_progs[i].enter);
 	s->nscope = 0;
+	free(s->scope_progs);
+	s->scope_progs = NULL;
 	bpf_link__destroy(s->fork_link);
 	bpf_link__destroy(s->exit_link);
 	bpf_link__destroy(s->exec_link);
@@ -1060,6 +1282,8 @@ void kt_session_close(struct kt_session *s)
 	scope_close(s);
 	bpf_link__destroy(s->calib_link);
 	s->calib_link = NULL;
+	bpf_link__destroy(s->calib_batch_link);
+	s->calib_batch_link = NULL;
 	if (s->rb)
 		ring_buffer__free(s->rb);
 	if (s->skel)

@@ -111,7 +111,8 @@ struct kt_session {
 	bool batch;			     /* kaos:batch replaces send, recv and backpressure */
 	struct bpf_link *batch_links[2];     /* drains at exit and exec */
 	uint64_t batch_drained[KT_EV_TYPES]; /* records read from live threads at stop */
-	struct kt_scope_program scope_progs[KT_SESSION_MAX_SCOPE];
+	/* KT_SESSION_MAX_SCOPE of them once used (260 KB zeroed at every start otherwise) */
+	struct kt_scope_program *scope_progs;
 	int nscope;
 	struct ring_buffer *rb;
 	struct kt_agg agg;
@@ -123,6 +124,10 @@ struct kt_session {
 	double hit_ns;		     /* cost of one probe hit (calibrated or given) */
 	bool hit_cached;	     /* hit_ns is an earlier start's measurement (this boot) */
 	struct bpf_link *calib_link; /* the calibration's probe: detached at close only */
+	double batch_trap_ns;	     /* a kaos:batch fire (calibrated; 0: not measured) */
+	double batch_record_ns;	     /* a batched operation (calibrated; 0: priced as a hit) */
+	bool batch_cached;	     /* both are an earlier start's measurement (this boot) */
+	struct bpf_link *calib_batch_link; /* the batch calibration's probe, as calib_link */
 	uint64_t stats_base[KT_STAT_NR][KT_EV_TYPES]; /* calibration's share */
 	uint64_t t_start;			      /* CLOCK_MONOTONIC at kt_session_start */
 	struct kt_attachment *att[KT_SESSION_MAX_ATTACH];
@@ -158,7 +163,10 @@ void kt_session_print_bpf_log(FILE *f);
  * takes an earlier start's figure for this boot, build and options from
  * /run/kaos-trace (s->hit_cached: kt_bootcache.h). Call before attaching
  * anything. Returns hit_ns (0 if it could not run). Its probe (on this
- * process only) stays attached until kt_session_close().
+ * process only) stays attached until kt_session_close(). With batching
+ * (s->batch) it also prices kaos:batch: s->batch_trap_ns a fire and
+ * s->batch_record_ns an operation (both 0 if that could not be measured:
+ * records are then priced as hits), measured or cached the same way.
  */
 double kt_session_calibrate(struct kt_session *s);
 

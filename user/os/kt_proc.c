@@ -200,6 +200,19 @@ int kt_proc_exe(pid_t pid, char *buf, size_t len)
 	return 0;
 }
 
+bool kt_proc_running(pid_t pid)
+{
+	char path[64], buf[1024];
+	const char *p;
+
+	proc_path(path, sizeof(path), pid, "stat");
+	if (read_line(path, buf, sizeof(buf)))
+		return false;
+	/* the state follows the comm, which may hold spaces and parentheses */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 bool kt_proc_thread_alive(pid_t pid, pid_t tid)
 {
 	char what[48], path[96];

@@ -83,6 +83,9 @@ int kt_proc_thread_comm(pid_t pid, pid_t tid, char *buf, size_t len);
 /* The path of the process's executable (/proc/PID/exe): 0 or -errno. */
 int kt_proc_exe(pid_t pid, char *buf, size_t len);
 
+/* Does process pid still run: there, and not a zombie (exited, its memory gone)? */
+bool kt_proc_running(pid_t pid);
+
 /* Is thread tid of process pid still there (a zombie counts)? */
 bool kt_proc_thread_alive(pid_t pid, pid_t tid);
 

@@ -811,6 +811,28 @@ static void write_globals(struct pw *w, const struct kt_prom_src *src)
 		src->cost_warnings);
 }
 
+/* What tracing has cost each process, as kaos-trace prices it (per-op hits, batches). */
+static void write_process_cost(struct pw *w, const struct kt_agg *a,
+			       const struct kt_report_totals *t)
+{
+	struct kt_price pr = {t->hit_ns, t->batch_trap_ns, t->batch_record_ns};
+	char buf[64];
+
+	family(w, "kaos_trace_process_tracing_cost_seconds_total", "counter",
+	       "What probing has cost a traced process: per-op hits, batched operations and "
+	       "kaos:batch traps at their measured prices.");
+	for (const struct kt_proc *p = a->procs; p; p = p->next) {
+		fmt_seconds(buf, sizeof(buf),
+			    kt_price_cost_ns(&pr, p->hits, p->batched, p->traps) / 1e9);
+		fprintf(w->f, "kaos_trace_process_tracing_cost_seconds_total{pid=\"%u\",process=\"",
+			p->pid);
+		label_value(w->f, p->comm);
+		fputc('"', w->f);
+		exec_label(w->f, p->exec_gen);
+		fprintf(w->f, "} %s\n", buf);
+	}
+}
+
 static void write_processes(struct pw *w, const struct kt_agg *a)
 {
 	FILE *f = w->f;
@@ -916,6 +938,7 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 	write_build_info(&w);
 	write_globals(&w, src);
 	write_processes(&w, src->agg);
+	write_process_cost(&w, src->agg, src->tot);
 	if (write_rings(&w, src))
 		return -ENOMEM;
 	if (src->alerts)

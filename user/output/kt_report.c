@@ -56,15 +56,21 @@ static uint64_t proc_func_calls(const struct kt_agg *a, const struct kt_proc *p,
 	return calls;
 }
 
-static void proc_cost(const struct kt_agg *a, const struct kt_proc *p,
-		      const struct kt_report_totals *t, bool interval, double *pct)
+/* What tracing cost p (ns; *pct of the time): per-op hits, batched records and traps, --func. */
+static double proc_cost(const struct kt_agg *a, const struct kt_proc *p,
+			const struct kt_report_totals *t, bool interval, double *pct)
 {
 	double secs = interval ? t->interval_s : t->elapsed_s;
-	uint64_t hits = interval ? p->hits_iv : p->hits;
-	double fcost;
+	struct kt_price pr = {t->hit_ns, t->batch_trap_ns, t->batch_record_ns};
+	double fcost, cost;
 
 	proc_func_calls(a, p, interval, &fcost);
-	*pct = secs > 0 ? ((double)hits * t->hit_ns + fcost) / (secs * 1e9) * 100.0 : 0;
+	cost = kt_price_cost_ns(&pr, interval ? p->hits_iv : p->hits,
+				interval ? p->batched_iv : p->batched,
+				interval ? p->traps_iv : p->traps) +
+	       fcost;
+	*pct = secs > 0 ? cost / (secs * 1e9) * 100.0 : 0;
+	return cost;
 }
 
 static const struct kt_hist *func_hist(const struct kt_func_agg *f, bool corrected, bool interval)
@@ -312,11 +318,16 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		    bool interval)
 {
 	double secs = interval ? t->interval_s : t->elapsed_s;
-	char hb[16];
+	char hb[16], tb[16];
 
 	print_header(f, t, interval);
-	fprintf(f, "%s; probe hit %s\n", t->stack_errors ? " [some stacks unavailable]" : "",
+	fprintf(f, "%s; probe hit %s", t->stack_errors ? " [some stacks unavailable]" : "",
 		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
+	if (t->batch_record_ns > 0)
+		fprintf(f, ", batched %s an op + %s a trap",
+			kt_fmt_ns(hb, sizeof(hb), (uint64_t)(t->batch_record_ns + 0.5)),
+			kt_fmt_ns(tb, sizeof(tb), (uint64_t)t->batch_trap_ns));
+	fputc('\n', f);
 	print_loss(f, t, interval);
 	if (t->scope) {
 		fprintf(f, "scope: %s", t->scope);
@@ -357,6 +368,10 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			: p->exited ? " [exited]"
 				    : "",
 			interval ? p->hits_iv : p->hits);
+		if (interval ? p->batched_iv : p->batched)
+			fprintf(f, " (%" PRIu64 " batched, %" PRIu64 " traps)",
+				interval ? p->batched_iv : p->batched,
+				interval ? p->traps_iv : p->traps);
 		if (fcalls)
 			fprintf(f, ", %" PRIu64 " probed function calls", fcalls);
 		fprintf(f, ", tracing cost %.3f%% of %.2f s", pct, secs);
@@ -379,7 +394,7 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			uint64_t nsend = series_ops(snd, interval),
 				 nrecv = series_ops(rcv, interval);
 			uint64_t nbp = series_ops(bp, interval), nrt = series_ops(rt, interval);
-			char cls[64];
+			char cls[112];
 
 			if (snd->seen)
 				latency_row(f, r, "send", nsend, secs,
@@ -402,11 +417,18 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			if (rt->seen) {
 				const uint64_t *why = interval ? r->rtx_why_iv : r->rtx_why;
 
-				/* the probe's reason (retransmits are never sampled: exact) */
+				/* the probe's reason (retransmits are never sampled: exact); the
+				   ratio is per message sent: a transport's retransmits count
+				   datagrams, which may pack many messages or carry a fragment */
+				char pct[40] = "no msgs sent";
+
+				if (nsend)
+					snprintf(pct, sizeof(pct), "%.2f %% of msgs sent",
+						 100.0 * (double)nrt / (double)nsend);
 				snprintf(cls, sizeof(cls),
-					 "%s (timeout %" PRIu64 ", fast %" PRIu64 ")",
+					 "%s (timeout %" PRIu64 ", fast %" PRIu64 "; %s)",
 					 kt_rtx_class_label(kt_classify_retransmit(nrt, nsend)),
-					 why[1], why[2]);
+					 why[1], why[2], pct);
 				row(f, r, "retransmit", nrt, secs, NULL, cls);
 			}
 		}
@@ -591,6 +613,11 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	json_event_counts(&w, t, interval);
 	kt_json_key(&w, "probe_hit_ns");
 	kt_json_double(&w, t->hit_ns);
+	/* kaos:batch: a fire's trap and a batched op (0: not measured, priced as a hit) */
+	kt_json_key(&w, "batch_trap_ns");
+	kt_json_double(&w, t->batch_trap_ns);
+	kt_json_key(&w, "batch_record_ns");
+	kt_json_double(&w, t->batch_record_ns);
 	if (t->has_sampling) {
 		kt_json_key(&w, "sampling");
 		kt_json_object_begin(&w);
@@ -632,11 +659,11 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 	kt_json_key(&w, "processes");
 	kt_json_array_begin(&w);
 	for (const struct kt_proc *p = a->procs; p; p = p->next) {
-		double pct;
+		double pct, cost;
 
 		if (interval && !kt_proc_in_interval(a, p))
 			continue;
-		proc_cost(a, p, t, interval, &pct);
+		cost = proc_cost(a, p, t, interval, &pct);
 		kt_json_object_begin(&w);
 		kt_json_key(&w, "pid");
 		kt_json_u64(&w, p->pid);
@@ -652,6 +679,10 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 		kt_json_u64(&w, interval ? p->hits_iv : p->hits);
 		if (interval)
 			kt_json_kv_u64(&w, "probe_hits_total", p->hits);
+		kt_json_kv_u64(&w, "batched", interval ? p->batched_iv : p->batched);
+		kt_json_kv_u64(&w, "batch_traps", interval ? p->traps_iv : p->traps);
+		kt_json_key(&w, "cost_ns"); /* what tracing cost it, as cost_pct prices it */
+		kt_json_double(&w, cost);
 		kt_json_key(&w, "cost_pct");
 		kt_json_double(&w, pct);
 		kt_json_key(&w, "sample_every");

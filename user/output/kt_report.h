@@ -22,6 +22,8 @@ struct kt_report_totals {
 	uint64_t filtered;
 	uint64_t stack_errors;
 	double hit_ns;		     /* measured cost of one probe hit */
+	double batch_trap_ns;	     /* ... of one kaos:batch fire (0: not measured) */
+	double batch_record_ns;	     /* ... of one batched operation (0: priced as a hit) */
 	struct kt_sampling sampling; /* how this tracer chose the periods (if has_sampling) */
 	bool has_sampling;
 	bool func_calibrated;		  /* --func: probe costs were measured */
