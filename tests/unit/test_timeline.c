@@ -30,12 +30,18 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+/* memmem, not strstr: ASan's strstr reads the whole rest of the string at each
+ * call, which made counting 65,536 counter samples take minutes. */
 static int count(const char *s, const char *needle)
 {
+	const char *end = s + strlen(s), *p = s;
+	size_t len = strlen(needle);
 	int n = 0;
 
-	for (const char *p = s; (p = strstr(p, needle)); p++)
+	while ((p = memmem(p, (size_t)(end - p), needle, len))) {
 		n++;
+		p++;
+	}
 	return n;
 }
 

@@ -52,6 +52,10 @@ fi
 	}
 
 t_start=$SECONDS
+# Runs at once (tests/run.sh vm) share the cache: one fetches (kernel, busybox) at a time.
+mkdir -p "$VM_CACHE"
+exec 8>"$VM_CACHE/.fetch.lock"
+flock 8
 kdir=$(tests/vm/debian.sh kernel "$arch" "$kernel")
 rc=$?
 if [ $rc -eq 77 ]; then
@@ -78,6 +82,7 @@ tests/vm/debian.sh busybox "$arch" "$work/root/bin/busybox" || {
 	echo "FAIL  vmtest $arch $kernel: no busybox-static for $arch" >&2
 	exit 1
 }
+exec 8>&- # the fetch lock
 chmod 755 "$work/root/init" "$work/root/bin"/*
 (cd "$work/root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
 
