@@ -2,7 +2,7 @@
 # exact count, samples never above it (the exec tracepoint on this kernel).
 . "$(dirname "$0")/lib.sh"
 
-"$KT" --sample 1 --json "$TMP/exec.json" -- "$BIN/kt_scope" exec 5000 >"$TMP/exec.txt" 2>"$TMP/exec.err" ||
+"$KT" --sample 1 --ringbuf-size 16M --json "$TMP/exec.json" -- "$BIN/kt_scope" exec 5000 >"$TMP/exec.txt" 2>"$TMP/exec.err" ||
 	fail "kaos-trace -- kt_scope exec failed"
 f=$TMP/exec.json
 expect lost "$(json_top "$f" lost)" 0
