@@ -156,6 +156,20 @@ static __always_inline __u64 stat_inc(__u32 stat, __u32 type)
 	return v ? ++*v : 0;
 }
 
+/* n records fired and lost at once (their types unread: counted as sends) */
+static __always_inline void stat_add_lost(__u32 n)
+{
+	__u32 fired = KT_STAT_FIRED * KT_EV_TYPES + KT_EV_SEND;
+	__u32 lost = KT_STAT_LOST * KT_EV_TYPES + KT_EV_SEND;
+	__u64 *v = bpf_map_lookup_elem(&kt_stats, &fired);
+
+	if (v)
+		*v += n;
+	v = bpf_map_lookup_elem(&kt_stats, &lost);
+	if (v)
+		*v += n;
+}
+
 #define KT_E2BIG 7 /* what a full hash map answers an insert (-E2BIG) */
 
 static __always_inline void scope_stat_inc(__u32 stat)
@@ -509,20 +523,35 @@ struct {
 	__type(value, struct batch_thread);
 } batch_threads SEC(".maps");
 
-/* One record as its per-op event; bad: the buffer is not this process's (counted lost). */
+/*
+ * As kaos_probe: wake the consumer only when much waits, checked at a
+ * batch's last record, or at the command's first batch. One submit call
+ * with a computed flag keeps the verifier's paths few (start-up time).
+ */
+static __always_inline __u64 batch_wakeup(bool last, __u64 pid_tgid)
+{
+	if (!last)
+		return BPF_RB_NO_WAKEUP;
+	if (first_hit_tgid == (__u32)(pid_tgid >> 32)) {
+		first_hit_tgid = 0;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									     : BPF_RB_NO_WAKEUP;
+}
+
+/*
+ * One record as its per-op event. Branches here multiply the verifier's
+ * work (bpf_loop's callback): flags are computed, not branched on.
+ */
 static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u64 pid_tgid,
-				       __u32 cpu, bool bad, bool last, bool named, bool *trap)
+				       __u32 cpu, bool last, bool named, __u32 *trap)
 {
 	__u32 type = rec->type, ring_id = rec->ring_id;
 	struct kt_event *e;
 
 	if (type > KT_EV_BACKPRESSURE)
 		type = KT_EV_SEND;
-	if (bad) {
-		stat_inc(KT_STAT_FIRED, type);
-		stat_inc(KT_STAT_LOST, type);
-		return;
-	}
 	if (rec->ts_ns < batch_since_ns ||
 	    (filter_rings && !bpf_map_lookup_elem(&ring_filter, &ring_id))) {
 		stat_inc(KT_STAT_FILTERED, type);
@@ -557,19 +586,12 @@ static __always_inline void batch_emit(const struct kaos_probe_record *rec, __u6
 	e->extra = rec->extra;
 	e->name_ptr = rec->name;
 	e->stack_sz = 0;
-	e->flags = KT_EVF_BATCHED | (*trap ? KT_EVF_TRAP : 0); /* the tracer prices traps apart */
-	*trap = false;
+	e->flags = KT_EVF_BATCHED | *trap; /* the tracer prices traps apart */
+	*trap = 0;
 	e->pmu[0] = e->pmu[1] = 0;
 	if (full && bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)rec->name) > 0)
 		e->flags |= KT_EVF_NAME;
-	/* as kaos_probe: wake the consumer only when much waits (checked once a batch) */
-	if (last && first_hit_tgid == (__u32)(pid_tgid >> 32)) {
-		first_hit_tgid = 0;
-		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
-	} else if (last && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
-	else
-		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, batch_wakeup(last, pid_tgid));
 }
 
 /* Sends records [already sent, n) of buffer buf's generation gen; remembers what was sent. */
@@ -582,7 +604,7 @@ struct batch_loop {
 	__u32 cpu;
 	__u32 prev_ring;
 	bool bad;
-	bool trap; /* a kaos:batch fire whose trap no sent record carries yet */
+	__u32 trap; /* KT_EVF_TRAP until a sent record carries this fire's trap, then 0 */
 };
 
 static long batch_one(__u32 i, struct batch_loop *c)
@@ -600,8 +622,7 @@ static long batch_one(__u32 i, struct batch_loop *c)
 		stat_inc(KT_STAT_LOST, KT_EV_SEND);
 		return 0;
 	}
-	batch_emit(&rec, c->pid_tgid, c->cpu, c->bad, i + 1 == c->n, rec.ring_id != c->prev_ring,
-		   &c->trap);
+	batch_emit(&rec, c->pid_tgid, c->cpu, i + 1 == c->n, rec.ring_id != c->prev_ring, &c->trap);
 	c->prev_ring = rec.ring_id;
 	return 0;
 }
@@ -611,15 +632,20 @@ static __noinline int batch_send(__u64 buf, __u32 n, __u64 gen, __s32 tag, bool 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
 	struct batch_thread nt = {.buf = buf, .gen = gen, .pid = pid_tgid >> 32}, *t;
-	struct batch_loop c = {
-		.buf = buf, .pid_tgid = pid_tgid, .cpu = bpf_get_smp_processor_id(), .trap = trap};
+	struct batch_loop c = {.buf = buf,
+			       .pid_tgid = pid_tgid,
+			       .cpu = bpf_get_smp_processor_id(),
+			       .trap = trap ? KT_EVF_TRAP : 0};
 
 	c.bad = tag != (__s32)(pid_tgid >> 32);
 	t = bpf_map_lookup_elem(&batch_threads, &tid);
 	if (t && t->buf == buf && t->gen == gen)
 		c.start = t->done;
 	c.n = n > KAOS_PROBE_BATCH_RECORDS ? KAOS_PROBE_BATCH_RECORDS : n;
-	bpf_loop(KAOS_PROBE_BATCH_RECORDS, batch_one, &c, 0);
+	if (c.bad) /* not this process's buffer: counted lost, never sent as its own */
+		stat_add_lost(c.n > c.start ? c.n - c.start : 0);
+	else
+		bpf_loop(KAOS_PROBE_BATCH_RECORDS, batch_one, &c, 0);
 	nt.done = c.n > c.start ? c.n : c.start;
 	if (bpf_map_update_elem(&batch_threads, &tid, &nt, BPF_ANY))
 		stat_inc(KT_STAT_BATCH_UNTRACKED, KT_EV_SEND);
