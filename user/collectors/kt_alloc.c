@@ -1415,6 +1415,19 @@ int kt_alloc_json_proc(struct kt_json *w, uint32_t pid, void *alloc)
 				       a->sym ? kt_folded_sym_kt : NULL, a->sym);
 }
 
+/* One process's heap in the interval JSON's alloc_heap array. */
+static void json_heap(struct kt_json *w, uint32_t pid, uint64_t bytes, uint64_t peak,
+		      uint64_t allocs, uint64_t frees)
+{
+	kt_json_object_begin(w);
+	kt_json_kv_u64(w, "pid", pid);
+	kt_json_kv_u64(w, "bytes", bytes);
+	kt_json_kv_u64(w, "peak_bytes", peak);
+	kt_json_kv_u64(w, "allocs", allocs);
+	kt_json_kv_u64(w, "frees", frees);
+	kt_json_object_end(w);
+}
+
 int kt_alloc_json_interval(struct kt_json *w, void *alloc)
 {
 	struct kt_alloc *a = alloc;
@@ -1430,24 +1443,12 @@ int kt_alloc_json_interval(struct kt_json *w, void *alloc)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue;
-		kt_json_object_begin(w);
-		kt_json_kv_u64(w, "pid", key);
-		kt_json_kv_u64(w, "bytes", v.cur_bytes);
-		kt_json_kv_u64(w, "peak_bytes", v.peak_bytes);
-		kt_json_kv_u64(w, "allocs", v.allocs);
-		kt_json_kv_u64(w, "frees", v.frees);
-		kt_json_object_end(w);
+		json_heap(w, key, v.cur_bytes, v.peak_bytes, v.allocs, v.frees);
 	}
 	for (size_t i = 0; !a->collected && i < a->data.nprocs; i++) {
 		const struct kt_alloc_proc_rec *r = &a->data.procs[i]; /* gone: at its exit */
 
-		kt_json_object_begin(w);
-		kt_json_kv_u64(w, "pid", r->tgid);
-		kt_json_kv_u64(w, "bytes", r->cur_bytes);
-		kt_json_kv_u64(w, "peak_bytes", r->peak_bytes);
-		kt_json_kv_u64(w, "allocs", r->allocs);
-		kt_json_kv_u64(w, "frees", r->frees);
-		kt_json_object_end(w);
+		json_heap(w, r->tgid, r->cur_bytes, r->peak_bytes, r->allocs, r->frees);
 	}
 	kt_json_array_end(w);
 	return kt_json_error(w);

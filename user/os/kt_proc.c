@@ -200,17 +200,28 @@ int kt_proc_exe(pid_t pid, char *buf, size_t len)
 	return 0;
 }
 
-bool kt_proc_running(pid_t pid)
+/*
+ * /proc/PID/stat from its third field (the state) on: comm may hold spaces
+ * and parentheses, so the fields resume after the last ')'. NULL if gone.
+ */
+static const char *stat_after_comm(pid_t pid, char *buf, size_t len)
 {
-	char path[64], buf[1024];
+	char path[64];
 	const char *p;
 
 	proc_path(path, sizeof(path), pid, "stat");
-	if (read_line(path, buf, sizeof(buf)))
-		return false;
-	/* the state follows the comm, which may hold spaces and parentheses */
+	if (read_line(path, buf, len))
+		return NULL;
 	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
+bool kt_proc_running(pid_t pid)
+{
+	char buf[1024];
+	const char *p = stat_after_comm(pid, buf, sizeof(buf));
+
+	return p && *p != 'Z' && *p != 'X';
 }
 
 bool kt_proc_thread_alive(pid_t pid, pid_t tid)
@@ -231,17 +242,12 @@ int kt_proc_root_path(pid_t pid, const char *path, char *buf, size_t len)
 
 uint64_t kt_proc_start_time(pid_t pid)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	unsigned long long start = 0;
-	const char *p;
+	const char *p = stat_after_comm(pid, buf, sizeof(buf));
 
-	proc_path(path, sizeof(path), pid, "stat");
-	if (read_line(path, buf, sizeof(buf)))
-		return 0;
-	/* comm may hold spaces and parentheses: fields resume after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1,
-			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+	if (!p || sscanf(p,
+			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
 			 "%*d %*d %*d %llu",
 			 &start) != 1)
 		return 0;
