@@ -21,6 +21,7 @@
 
 #include "kaos/ring.h"
 #include "kaos/udp.h"
+#include "udp_cc.h"
 #include "udp_wire.h"
 
 #define SLOTS	     KAOS_UDP_WIRE_MAXWND
@@ -79,15 +80,19 @@ struct kaos_udp {
 	struct msg_desc cur; /* message being cut into fragments */
 	uint32_t cur_frag;
 	bool cur_valid;
-	uint32_t cwnd, cwnd_acc, ssthresh, peer_wnd, dupacks, recover;
+	struct kaos_udp_cc cc; /* the congestion window (core/udp_cc.h) */
+	uint32_t peer_wnd, dupacks, recover;
 	uint32_t nsacked;		/* datagrams in [una, sent) the peer SACKed */
 	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
 	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
 	uint64_t rto_base_ns;			       /* rto_ns before any backoff */
 	uint64_t probe_ns; /* the loss probe's clock: last progress or first send */
-	bool probed;	   /* a probe went out since: no other until progress */
-	/* undo (RFC 2883/3522 ideas): the episode's prior window and its fast retransmits */
-	uint32_t episode, prior_cwnd, prior_ssthresh, undo_retrans;
+	uint64_t rack_ns; /* when a hole overtaken within the reordering window ages out; 0: none */
+	uint64_t rack_rtt_ns; /* RTT of the datagram sent once that the peer got last (queues
+				 included) */
+	bool probed;	      /* a probe went out since: no other until progress */
+	/* undo (RFC 2883/3522 ideas): the episode's retransmits not yet proved spurious */
+	uint32_t episode, undo_retrans;
 	bool undo_valid;
 	uint32_t reo_mult, calm_episodes; /* reordering window in srtt/4; episodes since spurious */
 	bool peer_v1;			  /* the peer speaks wire version 1: no DSACK */
@@ -283,7 +288,8 @@ static void retransmit(struct kaos_udp *ep, struct tx_seg *s, bool fast, uint64_
 		ep->st.retransmits_timeout++;
 	kaos_ring_note_retransmit_why(ep->txq, s->h.seq,
 				      fast ? KAOS_RETRANSMIT_FAST : KAOS_RETRANSMIT_TIMEOUT);
-	if (fast && ep->undo_valid && s->episode != ep->episode) {
+	kaos_udp_cc_lost(&ep->cc);
+	if (ep->undo_valid && s->episode != ep->episode) {
 		s->episode = ep->episode;
 		ep->undo_retrans++;
 	}
@@ -384,7 +390,8 @@ static void segment(struct kaos_udp *ep)
  */
 static void send_new(struct kaos_udp *ep, uint64_t now)
 {
-	while (ep->snd_sent != ep->snd_nxt && ep->snd_sent - ep->snd_una - ep->nsacked < ep->cwnd &&
+	while (ep->snd_sent != ep->snd_nxt &&
+	       ep->snd_sent - ep->snd_una - ep->nsacked < ep->cc.cwnd &&
 	       ep->snd_sent - ep->snd_una < ep->peer_wnd) {
 		ep->st.data_sent++;
 		transmit(ep, &ep->tx[ep->snd_sent++ % SLOTS], now);
@@ -413,46 +420,25 @@ static void rtt_sample(struct kaos_udp *ep, uint64_t r)
 	ep->rto_base_ns = ep->rto_ns;
 }
 
-static void grow_cwnd(struct kaos_udp *ep, uint32_t acked)
-{
-	while (acked--) {
-		if (ep->cwnd < ep->ssthresh)
-			ep->cwnd++;
-		else if (++ep->cwnd_acc >= ep->cwnd) {
-			ep->cwnd++;
-			ep->cwnd_acc = 0;
-		}
-	}
-	if (ep->cwnd > SLOTS)
-		ep->cwnd = SLOTS;
-}
-
-static void halve_cwnd(struct kaos_udp *ep)
-{
-	uint32_t flight = ep->snd_sent - ep->snd_una;
-
-	ep->ssthresh = flight / 2 > 2 ? flight / 2 : 2;
-	ep->cwnd = ep->ssthresh;
-	ep->cwnd_acc = 0;
-}
-
 /*
- * A new loss episode (once per window: it ends when recover is acked). A fast
- * one remembers the window it cut, to restore it if every fast retransmit
- * of the episode turns out spurious; a timeout one is not undone.
+ * A new loss episode (once per window: it ends when recover is acked). It
+ * remembers the window, to restore it if every retransmit of the episode
+ * turns out spurious (fast: reordering; timeout: a delay spike, the originals
+ * arrived). A timeout repeated without progress stays in its episode: undo
+ * then goes back to the window before the first one.
  */
-static void enter_recovery(struct kaos_udp *ep, bool timeout)
+static void enter_recovery(struct kaos_udp *ep, bool timeout, bool repeated)
 {
-	ep->prior_cwnd = ep->cwnd;
-	ep->prior_ssthresh = ep->ssthresh;
-	ep->episode++;
-	ep->undo_retrans = 0;
-	ep->undo_valid = !timeout;
+	if (!repeated) {
+		kaos_udp_cc_episode(&ep->cc);
+		ep->episode++;
+		ep->undo_retrans = 0;
+		ep->undo_valid = true;
+	}
 	if (ep->reo_mult > 1 && ++ep->calm_episodes >= REO_DECAY) {
 		ep->reo_mult--; /* reordering not seen for a while: react faster again */
 		ep->calm_episodes = 0;
 	}
-	halve_cwnd(ep);
 	ep->in_recovery = true;
 	ep->rto_recovery = timeout;
 	ep->recover = ep->snd_sent;
@@ -466,13 +452,14 @@ static uint64_t reorder_window(const struct kaos_udp *ep)
 	return w < ep->srtt_ns ? w : ep->srtt_ns;
 }
 
-/* The last fast retransmit of the episode was a duplicate: the cut was for nothing. */
+/* The last retransmit of the episode was a duplicate: the cut was for nothing. */
 static void undo_episode(struct kaos_udp *ep)
 {
-	if (ep->cwnd < ep->prior_cwnd)
-		ep->cwnd = ep->prior_cwnd;
-	if (ep->ssthresh < ep->prior_ssthresh)
-		ep->ssthresh = ep->prior_ssthresh;
+	kaos_udp_cc_undo(&ep->cc);
+	if (ep->rto_recovery) { /* a spurious timeout (RFC 3708's DSACK detection) */
+		ep->st.rto_undos++;
+		ep->rto_ns = ep->rto_base_ns ? ep->rto_base_ns : ep->rto_ns;
+	}
 	ep->undo_valid = false;
 	ep->in_recovery = false;
 	ep->st.cwnd_undos++;
@@ -495,13 +482,16 @@ static void on_dsack(struct kaos_udp *ep, uint32_t start, uint32_t end)
 			continue;
 		s->dsacked++;
 		ep->st.spurious_retransmits++;
-		if (!ep->undo_valid || s->episode != ep->episode)
-			continue;
-		if (ep->calm_episodes || ep->reo_mult < 2) {
+		kaos_udp_cc_spurious(&ep->cc);
+		/* whatever episode it was in: under steady loss a new one begins every
+		   round, before the DSACKs of the last one come back */
+		if (!ep->rto_recovery && (ep->calm_episodes || ep->reo_mult < 2)) {
 			ep->reo_mult =
 				ep->reo_mult < REO_MULT_MAX ? ep->reo_mult + 1 : REO_MULT_MAX;
 			ep->calm_episodes = 0;
 		}
+		if (!ep->undo_valid || s->episode != ep->episode)
+			continue;
 		s->episode = 0; /* counted once */
 		if (--ep->undo_retrans == 0)
 			undo_episode(ep);
@@ -516,7 +506,7 @@ static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
 	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
 		if (ep->tx[q % SLOTS].sacked)
 			top = q;
-	enter_recovery(ep, false);
+	enter_recovery(ep, false, false);
 	for (uint32_t q = ep->snd_una; q == ep->snd_una || q - ep->snd_una < top - ep->snd_una; q++)
 		if (!ep->tx[q % SLOTS].sacked)
 			retransmit(ep, &ep->tx[q % SLOTS], true, now);
@@ -524,46 +514,65 @@ static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
 
 /*
  * A hole whose last copy went out before a datagram the peer has since
- * SACKed, by more than a quarter RTT (reordering), was lost (or lost
- * again): resend it now rather than wait for 3 duplicate acks or the RTO
- * (RACK, RFC 8985, in small). A resent copy carries a new time, so each
- * SACK that proves it lost resends it once.
+ * SACKed was lost (or lost again) once either the SACKed one was sent more
+ * than the reordering window later, or the hole is older than srtt + the
+ * window: resend it now rather than wait for 3 duplicate acks or the RTO
+ * (RACK, RFC 8985, in small). The second rule is a timer (rack_ns): when the
+ * pipe is full of holes and SACKed data, no later SACK comes to prove the
+ * first rule (4 SACK blocks show only the lowest runs), and without it the
+ * RTO, 200 ms, found them. A resent copy carries a new time, so each proof
+ * resends it once.
  */
 static void resend_overtaken(struct kaos_udp *ep, uint64_t now)
 {
-	uint64_t newest = 0, reo = reorder_window(ep);
+	uint64_t newest = 0, reo = reorder_window(ep), age = reo, next = 0;
+	uint32_t newest_q = ep->snd_una; /* a burst shares one time: then seq orders it */
+
+	/* the latest RTT, not srtt: a queue building up must not age every hole out at once */
+	age += ep->rack_rtt_ns > ep->srtt_ns ? ep->rack_rtt_ns : ep->srtt_ns;
 
 	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
-		if (ep->tx[q % SLOTS].sacked && ep->tx[q % SLOTS].sent_ns > newest)
+		if (ep->tx[q % SLOTS].sacked && ep->tx[q % SLOTS].sent_ns >= newest) {
 			newest = ep->tx[q % SLOTS].sent_ns;
+			newest_q = q;
+		}
 	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++) {
 		struct tx_seg *s = &ep->tx[q % SLOTS];
 
-		if (s->sacked || s->sent_ns + reo >= newest)
+		if (s->sacked || s->sent_ns > newest ||
+		    (s->sent_ns == newest && q - ep->snd_una >= newest_q - ep->snd_una))
 			continue;
+		if (s->sent_ns + reo >= newest && now - s->sent_ns < age) {
+			next = !next || s->sent_ns + age < next ? s->sent_ns + age : next;
+			continue;
+		}
 		if (!ep->in_recovery) /* a new episode: the window is cut once */
-			enter_recovery(ep, false);
+			enter_recovery(ep, false, false);
 		retransmit(ep, s, !ep->rto_recovery, now);
 	}
+	ep->rack_ns = next;
 }
 
 /* Cumulative ack advanced to ack: frees slots, samples RTT (Karn), grows cwnd. */
 static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 {
-	uint32_t n = ack - ep->snd_una;
+	uint32_t n = ack - ep->snd_una, nsacked_before = ep->nsacked;
 	bool resent = false;
 
 	for (uint32_t q = ep->snd_una; q != ack; q++) {
 		resent |= ep->tx[q % SLOTS].tx_count > 1;
 		ep->nsacked -= ep->tx[q % SLOTS].sacked;
 	}
-	if (!resent) /* a hole filled by a retransmission would inflate the sample */
-		rtt_sample(ep, now - ep->tx[(ack - 1) % SLOTS].sent_ns);
-	else if (ep->rto_base_ns) /* the peer is alive: no backoff (as Linux); Karn: no sample */
+	kaos_udp_cc_delivered(&ep->cc, n - (nsacked_before - ep->nsacked));
+	if (!resent) { /* a hole filled by a retransmission would inflate the sample */
+		ep->rack_rtt_ns = now - ep->tx[(ack - 1) % SLOTS].sent_ns;
+		rtt_sample(ep, ep->rack_rtt_ns);
+	} else if (ep->rto_base_ns) /* the peer is alive: no backoff (as Linux); Karn: no sample */
 		ep->rto_ns = ep->rto_base_ns;
 	ep->snd_una = ack;
 	ep->dupacks = 0;
-	grow_cwnd(ep, n);
+	kaos_udp_cc_acked(&ep->cc, n);
+	kaos_udp_cc_ack_seq(&ep->cc, ack, ep->snd_sent);
 	ep->timer_ns = ep->snd_una != ep->snd_sent ? now : 0;
 	ep->probe_ns = now;
 	ep->probed = false;
@@ -595,6 +604,9 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 			    !ep->tx[q % SLOTS].sacked) {
 				ep->tx[q % SLOTS].sacked = true;
 				ep->nsacked++;
+				if (ep->tx[q % SLOTS].tx_count == 1)
+					ep->rack_rtt_ns = now - ep->tx[q % SLOTS].sent_ns;
+				kaos_udp_cc_delivered(&ep->cc, 1);
 				ep->probe_ns = now; /* progress: no probe yet */
 				ep->probed = false;
 			}
@@ -728,8 +740,7 @@ static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint
 static void start_connection(struct kaos_udp *ep, uint64_t now)
 {
 	ep->snd_una = ep->snd_sent = ep->snd_nxt = random32();
-	ep->cwnd = CWND_INIT;
-	ep->ssthresh = SLOTS;
+	kaos_udp_cc_init(&ep->cc, CWND_INIT, SLOTS, ep->snd_una);
 	ep->rto_ns = RTO_INIT_NS;
 	ep->reo_mult = 1;
 	ep->last_heard_ns = ep->syn_ns = now;
@@ -896,16 +907,19 @@ static void run_timers(struct kaos_udp *ep, uint64_t now)
 	}
 	if (ep->state != KAOS_UDP_ESTABLISHED)
 		return;
+	if (ep->rack_ns && now >= ep->rack_ns && ep->snd_una != ep->snd_sent)
+		resend_overtaken(ep, now);
 	if (ep->timer_ns && now - ep->timer_ns < ep->rto_ns && pto(ep) &&
 	    now - ep->probe_ns >= pto(ep))
 		loss_probe(ep, now);
 	if (ep->timer_ns && now - ep->timer_ns >= ep->rto_ns) {
 		uint32_t q = ep->snd_una;
+		bool repeated = ep->in_recovery && ep->rto_recovery && ep->rto_ns > ep->rto_base_ns;
 
 		while (q != ep->snd_sent && ep->tx[q % SLOTS].sacked)
 			q++;
-		enter_recovery(ep, true); /* partial acks then resend the next holes */
-		ep->cwnd = 1;
+		enter_recovery(ep, true, repeated); /* partial acks then resend the next holes */
+		kaos_udp_cc_timeout(&ep->cc, repeated);
 		ep->rto_ns = ep->rto_ns * 2 < RTO_MAX_NS ? ep->rto_ns * 2 : RTO_MAX_NS;
 		ep->timer_ns = now; /* no probe after a timeout until the peer answers */
 		if (q != ep->snd_sent)
@@ -1125,6 +1139,8 @@ int kaos_udp_timeout_ms(const struct kaos_udp *ep)
 			t = r < t ? r : t;
 			r = pto(ep) ? until(now, ep->probe_ns, pto(ep)) : t;
 			t = r < t ? r : t;
+			r = !ep->rack_ns ? t : ep->rack_ns > now ? ep->rack_ns - now : 0;
+			t = r < t ? r : t;
 		}
 	}
 	return (int)((t + NS_PER_MS - 1) / NS_PER_MS);
@@ -1280,7 +1296,9 @@ void kaos_udp_stats(const struct kaos_udp *ep, struct kaos_udp_stats *out)
 	out->srtt_us = (uint32_t)(ep->srtt_ns / 1000);
 	out->rttvar_us = (uint32_t)(ep->rttvar_ns / 1000);
 	out->rto_us = (uint32_t)(ep->rto_ns / 1000);
-	out->cwnd = ep->cwnd;
+	out->cwnd = ep->cc.cwnd;
+	out->congestion_cuts = ep->cc.cuts;
+	out->loss_share_ppm = ep->cc.loss_ppm;
 	out->peer_window = ep->peer_wnd;
 	out->in_flight = ep->snd_sent - ep->snd_una;
 	out->reorder_window_us = (uint32_t)(reorder_window(ep) / 1000);

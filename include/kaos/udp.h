@@ -165,6 +165,10 @@ struct kaos_udp_stats {
 	uint64_t spurious_retransmits; /* retransmits the peer reported as duplicates */
 	uint64_t cwnd_undos;  /* loss episodes undone: every fast retransmit was spurious */
 	uint64_t loss_probes; /* tail loss probes (in retransmits_fast): a PTO without an ack */
+	/* congestion (core/udp_cc.h): loss is congestion only at a high enough rate */
+	uint64_t rto_undos;	  /* timeouts undone: the peer got the originals (DSACK) */
+	uint64_t congestion_cuts; /* rounds (or timeouts) read as congestion: window cut */
+	uint32_t loss_share_ppm;  /* resent share of the rounds, smoothed, per million */
 };
 
 struct kaos_udp;

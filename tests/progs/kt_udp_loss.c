@@ -8,7 +8,8 @@
  * messages (up to 3000 bytes, --max-len) to "udpr", which checks order and contents.
  * --recv/--send: one side each, for two processes (network namespaces).
  * The sender prints its own counters at the end:
- *   udp udpl.tx sent S retransmits R timeout T fast F dropped D
+ *   udp udpl.tx sent S retransmits R timeout T fast F dropped D data N cwnd C
+ *       cuts K rto_undos U probes P spurious X srtt_us T
  * the receiver "udp udpr.rx received N duplicates D garbage G" once all N
  * arrived intact.
  */
@@ -93,10 +94,14 @@ static void print_sender(struct kaos_udp *a)
 	struct kaos_udp_stats st;
 
 	kaos_udp_stats(a, &st);
-	printf("udp udpl.tx sent %llu retransmits %llu timeout %llu fast %llu dropped %llu\n",
+	printf("udp udpl.tx sent %llu retransmits %llu timeout %llu fast %llu dropped %llu"
+	       " data %llu cwnd %u cuts %llu rto_undos %llu probes %llu spurious %llu srtt_us %u\n",
 	       (unsigned long long)st.msgs_sent, (unsigned long long)st.retransmits,
 	       (unsigned long long)st.retransmits_timeout, (unsigned long long)st.retransmits_fast,
-	       (unsigned long long)st.dropped_by_test);
+	       (unsigned long long)st.dropped_by_test, (unsigned long long)st.data_sent, st.cwnd,
+	       (unsigned long long)st.congestion_cuts, (unsigned long long)st.rto_undos,
+	       (unsigned long long)st.loss_probes, (unsigned long long)st.spurious_retransmits,
+	       st.srtt_us);
 }
 
 /* "ADDR:PORT" split in place. */

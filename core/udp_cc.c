@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/* Loss-rate-aware AIMD for the reliable UDP (core/udp_cc.h has the why). */
+#include "udp_cc.h"
+
+#define BETA_PCT 70u /* a congested round keeps 70 % of the window (CUBIC's beta) */
+#define CWND_MIN 2u
+
+static uint32_t scaled(uint32_t w)
+{
+	uint32_t v = (uint32_t)((uint64_t)w * BETA_PCT / 100);
+
+	return v > CWND_MIN ? v : CWND_MIN;
+}
+
+/* Lost share of a round of acked + lost datagrams, in parts per million. */
+static uint32_t share_ppm(uint32_t acked, uint32_t lost)
+{
+	return acked + lost ? (uint32_t)((uint64_t)lost * 1000000u / (acked + lost)) : 0;
+}
+
+void kaos_udp_cc_init(struct kaos_udp_cc *cc, uint32_t cwnd, uint32_t cwnd_max, uint32_t seq)
+{
+	*cc = (struct kaos_udp_cc){.cwnd = cwnd,
+				   .ssthresh = cwnd_max,
+				   .cwnd_max = cwnd_max,
+				   .round_end = seq,
+				   .prior_cwnd = cwnd,
+				   .prior_ssthresh = cwnd_max};
+}
+
+void kaos_udp_cc_acked(struct kaos_udp_cc *cc, uint32_t n)
+{
+	while (n--) {
+		if (cc->cwnd < cc->ssthresh)
+			cc->cwnd++;
+		else if (++cc->cwnd_acc >= cc->cwnd) {
+			cc->cwnd++;
+			cc->cwnd_acc = 0;
+		}
+	}
+	if (cc->cwnd > cc->cwnd_max)
+		cc->cwnd = cc->cwnd_max;
+}
+
+void kaos_udp_cc_delivered(struct kaos_udp_cc *cc, uint32_t n)
+{
+	cc->round_acked += n;
+}
+
+void kaos_udp_cc_lost(struct kaos_udp_cc *cc)
+{
+	cc->round_lost++;
+}
+
+void kaos_udp_cc_spurious(struct kaos_udp_cc *cc)
+{
+	cc->round_lost -= cc->round_lost > 0;
+}
+
+bool kaos_udp_cc_ack_seq(struct kaos_udp_cc *cc, uint32_t ack, uint32_t snd_sent)
+{
+	bool cut;
+
+	if (ack - cc->round_end >= 0x80000000u || ack == cc->round_end)
+		return false;
+	/* smoothed (gain 1/4): one reordered datagram can make a round's worth of spurious
+	   resends; the round after a cut still carries the flight from before it */
+	cc->loss_ppm =
+		cc->loss_ppm - cc->loss_ppm / 4 + share_ppm(cc->round_acked, cc->round_lost) / 4;
+	cut = !cc->cut_last && cc->round_lost >= KAOS_UDP_CC_LOSS_MIN &&
+	      cc->loss_ppm > KAOS_UDP_CC_LOSS_PPM;
+	cc->cut_last = cut;
+	if (cut) {
+		cc->cwnd = cc->ssthresh = scaled(cc->cwnd);
+		cc->cwnd_acc = 0;
+		cc->cuts++;
+	}
+	cc->round_end = snd_sent;
+	cc->round_acked = cc->round_lost = 0;
+	return cut;
+}
+
+void kaos_udp_cc_episode(struct kaos_udp_cc *cc)
+{
+	cc->prior_cwnd = cc->cwnd;
+	cc->prior_ssthresh = cc->ssthresh;
+}
+
+/*
+ * Random loss seldom takes a whole flight's tail and the probe sent for it:
+ * a timeout is read as congestion (an overflowing buffer loses whole bursts),
+ * but mildly (0.7, not Reno's half) and undone when it proves spurious.
+ */
+void kaos_udp_cc_timeout(struct kaos_udp_cc *cc, bool repeated)
+{
+	if (repeated) /* no answer since the last timeout: back off further */
+		cc->ssthresh = cc->ssthresh / 2 > CWND_MIN ? cc->ssthresh / 2 : CWND_MIN;
+	else
+		cc->ssthresh = scaled(cc->prior_cwnd);
+	cc->cuts++;
+	cc->cwnd = 1;
+	cc->cwnd_acc = 0;
+}
+
+void kaos_udp_cc_undo(struct kaos_udp_cc *cc)
+{
+	if (cc->cwnd < cc->prior_cwnd)
+		cc->cwnd = cc->prior_cwnd;
+	if (cc->ssthresh < cc->prior_ssthresh)
+		cc->ssthresh = cc->prior_ssthresh;
+}

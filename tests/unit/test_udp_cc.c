@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reliable UDP's congestion window (core/udp_cc.c), driven round by
+ * round: random loss at issue 17's 5 % keeps the window; rounds losing more
+ * than 15 % (smoothed; a bottleneck's tail drop) cut it to 0.7; timeouts; undo.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../core/udp_cc.h"
+
+/* One round of n datagrams from seq, lost of them lost (resent), then acked; the next
+ * round ends at the next ack. */
+static bool round_of(struct kaos_udp_cc *cc, uint32_t *seq, uint32_t n, uint32_t lost)
+{
+	for (uint32_t i = 0; i < lost; i++)
+		kaos_udp_cc_lost(cc);
+	kaos_udp_cc_delivered(cc, n);
+	kaos_udp_cc_acked(cc, n);
+	*seq += n;
+	return kaos_udp_cc_ack_seq(cc, *seq, *seq);
+}
+
+static void random_loss_keeps_the_window(void **state)
+{
+	struct kaos_udp_cc cc;
+	uint32_t seq = 0xfffffff0u; /* rounds across the wrap */
+
+	(void)state;
+	kaos_udp_cc_init(&cc, 4, 1024, seq);
+	kaos_udp_cc_ack_seq(&cc, seq + 1, seq + 1); /* the first round: nothing in it */
+	seq += 1;
+	for (int r = 0; r < 40; r++) {
+		uint32_t n = cc.cwnd;
+
+		assert_false(round_of(&cc, &seq, n, n / 20)); /* 5 % */
+	}
+	assert_int_equal(cc.cwnd, 1024); /* slow start all the way: Reno would be near 6 */
+	assert_int_equal(cc.cuts, 0);
+	assert_true(cc.loss_ppm > 40000 && cc.loss_ppm < 60000);
+	assert_false(round_of(&cc, &seq, 100, 3));    /* 3 of 100 in a small round: no proof */
+	assert_false(round_of(&cc, &seq, 1000, 150)); /* 150 of 1150 = 13 %: still random */
+}
+
+static void heavy_loss_is_congestion(void **state)
+{
+	struct kaos_udp_cc cc;
+	uint32_t seq = 100, w;
+
+	(void)state;
+	kaos_udp_cc_init(&cc, 200, 1024, seq);
+	kaos_udp_cc_ack_seq(&cc, seq + 1, seq + 1);
+	seq++;
+	/* one round losing a third (one reordered datagram's spurious resends): smoothed, no cut */
+	assert_false(round_of(&cc, &seq, 100, 50));
+	assert_false(round_of(&cc, &seq, 100, 5));
+	/* a tail-dropping queue: 30 % round after round; the second crosses 15 % smoothed */
+	assert_false(round_of(&cc, &seq, 140, 60));
+	w = cc.cwnd + 140;
+	assert_true(round_of(&cc, &seq, 140, 60));
+	assert_int_equal(cc.cwnd, w * 7 / 10);
+	assert_int_equal(cc.ssthresh, cc.cwnd); /* then additive */
+	assert_int_equal(cc.cuts, 1);
+	w = cc.cwnd;
+	assert_false(round_of(&cc, &seq, 140, 60)); /* the round after a cut: the old flight */
+	assert_int_equal(cc.cwnd, w);		    /* 140 acked: under a window, no growth */
+	assert_true(round_of(&cc, &seq, 140, 60));  /* still congested: cut again */
+	assert_int_equal(cc.cwnd, w * 7 / 10);
+	assert_false(kaos_udp_cc_ack_seq(&cc, seq, seq)); /* no new round: no second cut */
+	assert_false(round_of(&cc, &seq, 10, 3));	  /* fewer than 4 losses prove nothing */
+}
+
+static void timeout_cuts_mildly_and_undoes(void **state)
+{
+	struct kaos_udp_cc cc;
+
+	(void)state;
+	kaos_udp_cc_init(&cc, 300, 1024, 0);
+	kaos_udp_cc_episode(&cc);
+	kaos_udp_cc_timeout(&cc, false);
+	assert_int_equal(cc.cwnd, 1);
+	assert_int_equal(cc.ssthresh, 210); /* slow start back to 0.7 */
+	assert_int_equal(cc.cuts, 1);
+	kaos_udp_cc_timeout(&cc, true); /* again without progress: back off */
+	assert_int_equal(cc.ssthresh, 105);
+	assert_int_equal(cc.cuts, 2);
+	kaos_udp_cc_undo(&cc); /* the originals arrived after all */
+	assert_int_equal(cc.cwnd, 300);
+	assert_int_equal(cc.ssthresh, 1024);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(random_loss_keeps_the_window),
+		cmocka_unit_test(heavy_loss_is_congestion),
+		cmocka_unit_test(timeout_cuts_mildly_and_undoes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
