@@ -606,6 +606,9 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 				ep->nsacked++;
 				if (ep->tx[q % SLOTS].tx_count == 1)
 					ep->rack_rtt_ns = now - ep->tx[q % SLOTS].sent_ns;
+				/* a round ends when data sent since it began arrives: in
+				   heavy loss the cumulative ack lags many RTTs behind */
+				kaos_udp_cc_ack_seq(&ep->cc, q + 1, ep->snd_sent);
 				kaos_udp_cc_delivered(&ep->cc, 1);
 				ep->probe_ns = now; /* progress: no probe yet */
 				ep->probed = false;

@@ -57,21 +57,35 @@ void kaos_udp_cc_spurious(struct kaos_udp_cc *cc)
 	cc->round_lost -= cc->round_lost > 0;
 }
 
+/*
+ * Congested: the smoothed share above LOSS_PPM; or, in slow start, one round
+ * losing twice that (the window doubles each round: waiting for the average
+ * would overflow a queue for rounds more). Never two rounds in a row.
+ */
+static bool congested(const struct kaos_udp_cc *cc, uint32_t round_ppm)
+{
+	if (cc->cut_last || cc->round_lost < KAOS_UDP_CC_LOSS_MIN)
+		return false;
+	return cc->loss_ppm > KAOS_UDP_CC_LOSS_PPM ||
+	       (cc->cwnd < cc->ssthresh && round_ppm > 2 * KAOS_UDP_CC_LOSS_PPM);
+}
+
 bool kaos_udp_cc_ack_seq(struct kaos_udp_cc *cc, uint32_t ack, uint32_t snd_sent)
 {
+	uint32_t round_ppm = share_ppm(cc->round_acked, cc->round_lost);
 	bool cut;
 
 	if (ack - cc->round_end >= 0x80000000u || ack == cc->round_end)
 		return false;
 	/* smoothed (gain 1/4): one reordered datagram can make a round's worth of spurious
 	   resends; the round after a cut still carries the flight from before it */
-	cc->loss_ppm =
-		cc->loss_ppm - cc->loss_ppm / 4 + share_ppm(cc->round_acked, cc->round_lost) / 4;
-	cut = !cc->cut_last && cc->round_lost >= KAOS_UDP_CC_LOSS_MIN &&
-	      cc->loss_ppm > KAOS_UDP_CC_LOSS_PPM;
+	cc->loss_ppm = cc->loss_ppm - cc->loss_ppm / 4 + round_ppm / 4;
+	cut = congested(cc, round_ppm);
 	cc->cut_last = cut;
-	if (cut) {
-		cc->cwnd = cc->ssthresh = scaled(cc->cwnd);
+	if (cut) { /* from what the path took in the round, if under the window */
+		uint32_t took = cc->round_acked > CWND_MIN ? cc->round_acked : CWND_MIN;
+
+		cc->cwnd = cc->ssthresh = scaled(took < cc->cwnd ? took : cc->cwnd);
 		cc->cwnd_acc = 0;
 		cc->cuts++;
 	}
@@ -93,8 +107,13 @@ void kaos_udp_cc_episode(struct kaos_udp_cc *cc)
  */
 void kaos_udp_cc_timeout(struct kaos_udp_cc *cc, bool repeated)
 {
+	bool hot = cc->loss_ppm > KAOS_UDP_CC_LOSS_PPM ||
+		   share_ppm(cc->round_acked, cc->round_lost) > KAOS_UDP_CC_LOSS_PPM;
+
 	if (repeated) /* no answer since the last timeout: back off further */
 		cc->ssthresh = cc->ssthresh / 2 > CWND_MIN ? cc->ssthresh / 2 : CWND_MIN;
+	else if (hot) /* after heavy loss: as Reno */
+		cc->ssthresh = cc->prior_cwnd / 2 > CWND_MIN ? cc->prior_cwnd / 2 : CWND_MIN;
 	else
 		cc->ssthresh = scaled(cc->prior_cwnd);
 	cc->cuts++;

@@ -2,7 +2,7 @@
 /*
  * Reliable UDP under seeded loss, for kaos-trace's retransmit view:
  *   kt_udp_loss [--msgs N] [--max-len BYTES] [--window W] [--drop-ppm P] [--seed S]
- *   kt_udp_loss --recv ADDR:PORT [--msgs N]
+ *   kt_udp_loss --recv ADDR:PORT [--msgs N] [--progress K]
  *   kt_udp_loss --send ADDR:PORT --from ADDR [--msgs N]
  * Default: two endpoints on loopback in this process; "udpl" sends N
  * messages (up to 3000 bytes, --max-len) to "udpr", which checks order and contents.
@@ -11,7 +11,7 @@
  *   udp udpl.tx sent S retransmits R timeout T fast F dropped D data N cwnd C
  *       cuts K rto_undos U probes P spurious X srtt_us T
  * the receiver "udp udpr.rx received N duplicates D garbage G" once all N
- * arrived intact.
+ * arrived intact (with --progress K, "got N" every K messages before).
  */
 #include <poll.h>
 #include <stdint.h>
@@ -25,6 +25,7 @@
 static uint32_t msgs = 10000;
 static uint32_t window;		/* --window: receive window in datagrams (0: the default) */
 static uint32_t max_len = 3000; /* message i is (i * 2654435761) % (max_len + 1) bytes */
+static uint32_t progress;	/* --progress K: the receiver prints "got N" every K messages */
 
 static void fail(const char *what, int err)
 {
@@ -147,6 +148,10 @@ static int run_receiver(char *where)
 		if (n < 0)
 			fail("recv", n);
 		got += (uint32_t)check_msg(buf, n, got);
+		if (progress && got % progress == 0) {
+			printf("got %u\n", got);
+			fflush(stdout);
+		}
 	}
 	kaos_udp_stats(b, &st);
 	printf("udp udpr.rx received %u duplicates %llu garbage %llu\n", got,
@@ -212,6 +217,8 @@ int main(int argc, char **argv)
 			window = (uint32_t)strtoul(argv[i + 1], NULL, 0);
 		else if (!strcmp(argv[i], "--max-len"))
 			max_len = (uint32_t)strtoul(argv[i + 1], NULL, 0) % (KAOS_UDP_MSG_MAX + 1);
+		else if (!strcmp(argv[i], "--progress"))
+			progress = (uint32_t)strtoul(argv[i + 1], NULL, 0);
 		else if (!strcmp(argv[i], "--drop-ppm"))
 			ca.drop_ppm = (uint32_t)strtoul(argv[i + 1], NULL, 0);
 		else if (!strcmp(argv[i], "--seed"))

@@ -10,8 +10,10 @@
  * reordering, as a link queue), except that R % of them are sent at once,
  * ahead of everything queued: those are the reordered ones. Prints "ready"
  * once bound; on SIGTERM/SIGINT it prints its counts and exits 0:
- *   relay fwd N back M reordered R overflow O
- * (overflow: dropped because the delay queue was full, counted).
+ *   relay fwd N back M reordered R overflow O fwd_bytes B fwd_span_us S
+ * (overflow: dropped because the delay queue was full, counted; B bytes
+ * came in to --listen between the first and the last, S us apart: the rate
+ * a bottleneck before the relay let through).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +47,7 @@ struct dir { /* one direction's delay queue, a FIFO: due times never decrease */
 
 static volatile sig_atomic_t stop;
 static uint64_t prng, delay_ns, jitter_ns, reorder_ppm, reordered, overflow;
+static uint64_t fwd_bytes, fwd_first_ns, fwd_last_ns;
 
 static void on_signal(int sig)
 {
@@ -167,9 +170,15 @@ static void drain(int fd, struct dir *d, struct sockaddr_in *from)
 			return;
 		if (n < 0)
 			die("recvfrom");
-		if (from)
+		uint64_t now = now_ns();
+
+		if (from) { /* the forward direction: what the link before us let through */
 			*from = a;
-		admit(d, buf, (size_t)n, now_ns());
+			fwd_bytes += (uint64_t)n;
+			fwd_first_ns = fwd_first_ns ? fwd_first_ns : now;
+			fwd_last_ns = now;
+		}
+		admit(d, buf, (size_t)n, now);
 	}
 }
 
@@ -228,8 +237,11 @@ int main(int argc, char **argv)
 		drain(lfd, &fwd, &client);
 		drain(ifd, &back, NULL); /* before anyone spoke: nowhere to go, dropped */
 	}
-	printf("relay fwd %llu back %llu reordered %llu overflow %llu\n",
+	printf("relay fwd %llu back %llu reordered %llu overflow %llu fwd_bytes %llu fwd_span_us "
+	       "%llu\n",
 	       (unsigned long long)fwd.count, (unsigned long long)back.count,
-	       (unsigned long long)reordered, (unsigned long long)overflow);
+	       (unsigned long long)reordered, (unsigned long long)overflow,
+	       (unsigned long long)fwd_bytes,
+	       (unsigned long long)(fwd_last_ns - fwd_first_ns) / 1000);
 	return 0;
 }

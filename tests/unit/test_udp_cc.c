@@ -54,21 +54,25 @@ static void heavy_loss_is_congestion(void **state)
 	kaos_udp_cc_init(&cc, 200, 1024, seq);
 	kaos_udp_cc_ack_seq(&cc, seq + 1, seq + 1);
 	seq++;
+	assert_true(round_of(&cc, &seq, 100, 50));  /* slow start: a third lost at once is a cut */
+	assert_int_equal(cc.cwnd, 70);		    /* 0.7 of what the path took, 100 */
+	assert_false(round_of(&cc, &seq, 100, 50)); /* never two rounds in a row */
+	kaos_udp_cc_init(&cc, 200, 1024, seq);
+	cc.ssthresh = 200; /* congestion avoidance */
 	/* one round losing a third (one reordered datagram's spurious resends): smoothed, no cut */
 	assert_false(round_of(&cc, &seq, 100, 50));
 	assert_false(round_of(&cc, &seq, 100, 5));
 	/* a tail-dropping queue: 30 % round after round; the second crosses 15 % smoothed */
 	assert_false(round_of(&cc, &seq, 140, 60));
-	w = cc.cwnd + 140;
 	assert_true(round_of(&cc, &seq, 140, 60));
-	assert_int_equal(cc.cwnd, w * 7 / 10);
-	assert_int_equal(cc.ssthresh, cc.cwnd); /* then additive */
+	assert_int_equal(cc.cwnd, 140 * 7 / 10); /* 0.7 of what the path took (under cwnd) */
+	assert_int_equal(cc.ssthresh, cc.cwnd);	 /* then additive */
 	assert_int_equal(cc.cuts, 1);
 	w = cc.cwnd;
-	assert_false(round_of(&cc, &seq, 140, 60)); /* the round after a cut: the old flight */
-	assert_int_equal(cc.cwnd, w);		    /* 140 acked: under a window, no growth */
-	assert_true(round_of(&cc, &seq, 140, 60));  /* still congested: cut again */
-	assert_int_equal(cc.cwnd, w * 7 / 10);
+	assert_false(round_of(&cc, &seq, 140, 60));  /* the round after a cut: the old flight */
+	assert_int_equal(cc.cwnd, w + 1);	     /* 140 acked: one window, +1 */
+	assert_true(round_of(&cc, &seq, 140, 60));   /* still congested: cut again */
+	assert_int_equal(cc.cwnd, (w + 2) * 7 / 10); /* it grew by one more first */
 	assert_false(kaos_udp_cc_ack_seq(&cc, seq, seq)); /* no new round: no second cut */
 	assert_false(round_of(&cc, &seq, 10, 3));	  /* fewer than 4 losses prove nothing */
 }
