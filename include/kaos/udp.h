@@ -11,7 +11,7 @@
  * SHAPE (ideas from ENet: one socket, a peer state machine, per-datagram
  * sequence numbers, fragments carrying their index and the total; ENet's
  * per-command acks and throttle are replaced by TCP's cumulative ack + SACK,
- * RFC 6298 RTO and AIMD, which are better understood under loss):
+ * RFC 6298 RTO and a loss-rate-aware AIMD, which are better understood under loss):
  *  - One endpoint = one UDP socket = at most one connection. An endpoint
  *    either connects (kaos_udp_connect) or accepts the first valid SYN.
  *  - kaos_udp_send() copies a message (0..KAOS_UDP_MSG_MAX bytes) and puts
@@ -75,25 +75,32 @@
  *    with under 4 in flight, fewer duplicate acks start a fast retransmit
  *    (RFC 5827); a hole sent before a datagram the peer SACKed since, by
  *    more than a quarter RTT, is resent (RACK, RFC 8985, in small: lost
- *    retransmissions too); an ack that advances ends the RTO's backoff.
+ *    retransmissions too), and so is one older than the latest RTT + that
+ *    window (a timer: a pipe full of holes gets no later SACK); an ack that
+ *    advances ends the RTO's backoff.
  *  - Reordering (wire version 2): a receiver reports each DATA it got
  *    twice in a DSACK block (RFC 2883). A resent datagram so reported was
  *    spurious: counted, the reordering window (a quarter RTT above) grows
  *    by a quarter RTT up to one RTT, duplicate-ack counting stops (holes
- *    are lost by time alone), and when every fast retransmit of a loss
- *    episode proves spurious the episode's window cut is undone (Eifel,
- *    RFC 3522, in idea). Version 1 peers still connect (a SYN retry goes
- *    as version 1; a version 1 SYN is answered in version 1, without DSACK).
+ *    are lost by time alone), and when every retransmit of a loss episode
+ *    proves spurious the episode's window cut is undone (Eifel, RFC 3522,
+ *    in idea); for a timeout the RTO's backoff too (`rto_undos`). Version 1 peers still connect (a
+ *SYN retry goes as version 1; a version 1 SYN is answered in version 1, without DSACK).
  *  - Tail loss probe (RFC 8985, in small): data in flight and no ack for a
  *    PTO (2 srtt or srtt + 4 rttvar, >= rto_min_ms / 4) resends the highest datagram
  *    not SACKed, once until the peer answers (`loss_probes`, counted as fast
  *    retransmits): a lost last datagram, lost retransmission or lost only
  *    ack is then found by SACKs instead of the RTO (200 ms floor).
- *  - Congestion: AIMD on a window counted in datagrams: slow start from 4
- *    up to ssthresh, then +1 per window; a fast retransmit halves it, a
- *    timeout sets it to 1. New data goes out while the pipe (in flight less
- *    SACKed, RFC 6675) is under cwnd and the flight under the peer's
- *    window: never unbounded.
+ *  - Congestion (core/udp_cc.h): a window counted in datagrams, slow start
+ *    from 4 up to ssthresh, then +1 per window. Loss is congestion only at
+ *    a rate: a round (until data sent since it began is acked or SACKed)
+ *    whose resent share, smoothed over rounds, exceeds 15 % (3x issue 17's
+ *    5 % random loss) cuts the window to 0.7 of what the round delivered,
+ *    at most every other round (in slow start one round over 30 % does);
+ *    random loss below that is repaired without a cut. A timeout sets it to
+ *    1 and slow start climbs back to 0.7 (half after heavy loss). New data
+ *    goes out while the pipe (in flight less SACKed, RFC 6675) is under
+ *    cwnd and the flight under the peer's window: never unbounded.
  *
  * THREADS: an endpoint is used by one thread at a time. Functions return 0
  * (or a count/length) or a negative KAOS_E* code; kaos_strerror() names it.
