@@ -88,8 +88,7 @@ struct kaos_udp {
 	uint64_t rto_base_ns;			       /* rto_ns before any backoff */
 	uint64_t probe_ns; /* the loss probe's clock: last progress or first send */
 	uint64_t rack_ns; /* when a hole overtaken within the reordering window ages out; 0: none */
-	uint64_t rack_rtt_ns; /* RTT of the datagram sent once that the peer got last (queues
-				 included) */
+	uint64_t rack_rtt_ns; /* the latest RTT sample, queues included */
 	bool probed;	      /* a probe went out since: no other until progress */
 	/* undo (RFC 2883/3522 ideas): the episode's retransmits not yet proved spurious */
 	uint32_t episode, undo_retrans;
@@ -515,8 +514,8 @@ static void fast_retransmit(struct kaos_udp *ep, uint64_t now)
 /*
  * A hole whose last copy went out before a datagram the peer has since
  * SACKed was lost (or lost again) once either the SACKed one was sent more
- * than the reordering window later, or the hole is older than srtt + the
- * window: resend it now rather than wait for 3 duplicate acks or the RTO
+ * than the reordering window later, or the hole is older than the latest
+ * RTT (srtt if larger) + the window: resend it now rather than wait for 3 duplicate acks or the RTO
  * (RACK, RFC 8985, in small). The second rule is a timer (rack_ns): when the
  * pipe is full of holes and SACKed data, no later SACK comes to prove the
  * first rule (4 SACK blocks show only the lowest runs), and without it the
