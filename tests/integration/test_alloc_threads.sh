@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# --alloc on a long-lived process whose threads come and go: each exiting
+# thread's per-thread entry leaves the kernel's alloc_threads map at its exit
+# (the sched_process_exit hook sees its tid and queues its sums for
+# kaos-trace), so the map stays bounded while the process lives, and the
+# process's totals stay exact. Real BPF: kt_alloc_workload --threads 2000
+# creates and joins 2000 threads one after another, each allocating 2 blocks,
+# then holds (--hold-file) while the tracer's map is counted with bpftool.
+# Before the sweep the map held one entry per thread that ever allocated
+# (2001 here; at 16,384 it is full and later threads' calls are dropped).
+# glibc allocates on its own for the first thread (its TLS vector): a run
+# with 1 thread gives that baseline, the same for 2000 threads.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+AW=$B/tests/progs/kt_alloc_workload
+need "$KT" "$AW"
+command -v bpftool >/dev/null || fail "bpftool is missing (make deps)"
+NT=2000
+ZERO=(--allocs 0 --short 0 --leaks 0 --plateau 0 --free-null 0)
+
+# map_entries PID NAME: entries in the BPF map NAME held by process PID
+map_entries() {
+	local id
+	for f in /proc/"$1"/fdinfo/*; do
+		awk '/^map_id:/ {print $2}' "$f" 2>/dev/null || true
+	done | sort -un | while read -r id; do
+		if bpftool map show id "$id" 2>/dev/null | grep -q "name $2 "; then
+			bpftool -j map dump id "$id" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
+		fi
+	done
+}
+
+# 1. the baseline: one thread (glibc's own allocations for a first thread)
+"$KT" --alloc --json "$TMP/one.json" -- "$AW" "${ZERO[@]}" --threads 1 --truth "$TMP/one.truth" \
+	>"$TMP/one.txt" 2>"$TMP/one.err" || fail "kaos-trace --threads 1 failed"
+
+# held_fail MSG: fail, releasing the held workload first (else its tracer waits for it)
+held_fail() {
+	touch "$TMP/hold"
+	fail "$@"
+}
+
+# 2. 2000 threads; the map counted while the process still runs
+"$KT" --alloc --json "$TMP/many.json" -- "$AW" "${ZERO[@]}" --threads $NT \
+	--truth "$TMP/many.truth" --hold-file "$TMP/hold" >"$TMP/many.txt" 2>"$TMP/many.err" &
+TRACER_PID=$!
+KT_PIDS+=("$TRACER_PID")
+for _ in $(seq 1 1200); do # traced, the threads take a few seconds
+	[ -s "$TMP/many.truth" ] && break
+	kill -0 "$TRACER_PID" || held_fail "kaos-trace exited early: $(cat "$TMP/many.err")"
+	sleep 0.05
+done
+[ -s "$TMP/many.truth" ] || held_fail "the workload did not finish its threads within 60 s"
+n=$(map_entries "$TRACER_PID" alloc_threads)
+echo "alloc_threads entries after $NT threads came and went (the process alive): $n"
+[ -n "$n" ] || held_fail "the tracer's alloc_threads map not found"
+[ "$n" -le 2 ] || held_fail "alloc_threads holds $n entries after $NT threads exited (want <= 2)"
+touch "$TMP/hold"
+wait "$TRACER_PID" || fail "kaos-trace exited non-zero: $(tail -3 "$TMP/many.err")"
+
+python3 - "$TMP" "$NT" <<'PY' || fail "--alloc totals disagree with the program's truth"
+import json, sys
+tmp, nt = sys.argv[1], int(sys.argv[2])
+def run(name):
+    final = json.loads([l for l in open("%s/%s.json" % (tmp, name)) if l.strip()][-1])
+    a = final["alloc"]
+    assert a["exact"] is True and a["dropped"] is False, a
+    return a["processes"][0], json.load(open("%s/%s.truth" % (tmp, name)))
+p1, t1 = run("one")
+p, t = run("many")
+assert t["allocs"] == 2 * nt, t["allocs"]
+for k in ("allocs", "bytes_allocated", "peak_bytes", "leaked_blocks", "leaked_bytes"):
+    extra = p1[k] - t1[k]  # glibc's own, for its first thread
+    print("%-16s kaos-trace %9d  truth %9d + glibc's %d" % (k, p[k], t[k], extra))
+    assert p[k] == t[k] + extra, (k, p[k], t[k], extra)
+# the threads' own calls, by their stack: every one of the 2 x 2000
+mine = [s for s in p["top_sites"] if "thread_allocs" in s["stack"]]
+assert sum(s["allocs"] for s in mine) == 2 * nt, mine
+print("%d threads: totals exact, %d allocations under thread_allocs" % (nt, 2 * nt))
+PY
+echo "PASS: --alloc: $NT threads came and went, alloc_threads held at most 2 entries, totals exact"
