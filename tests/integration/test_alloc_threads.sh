@@ -10,6 +10,8 @@
 # (2001 here; at 16,384 it is full and later threads' calls are dropped).
 # glibc allocates on its own for the first thread (its TLS vector): a run
 # with 1 thread gives that baseline, the same for 2000 threads.
+# Then two tracers on the one process (-p): each sweeps its own map and
+# counts every call.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 AW=$B/tests/progs/kt_alloc_workload
@@ -78,4 +80,47 @@ mine = [s for s in p["top_sites"] if "thread_allocs" in s["stack"]]
 assert sum(s["allocs"] for s in mine) == 2 * nt, mine
 print("%d threads: totals exact, %d allocations under thread_allocs" % (nt, 2 * nt))
 PY
-echo "PASS: --alloc: $NT threads came and went, alloc_threads held at most 2 entries, totals exact"
+
+# 3. two tracers on the one process (-p, both attached before its first
+# allocation): each sweeps its own map, each counts every call
+"$AW" "${ZERO[@]}" --threads $NT --wait-file "$TMP/go2" --truth "$TMP/two.truth" \
+	--hold-file "$TMP/hold2" >/dev/null &
+WP=$!
+KT_PIDS+=("$WP")
+start_tracer ta --alloc --no-calibrate -p "$WP" --json "$TMP/ta.json"
+TA=$TRACER_PID
+start_tracer tb --alloc --no-calibrate -p "$WP" --json "$TMP/tb.json"
+TB=$TRACER_PID
+touch "$TMP/go2"
+for _ in $(seq 1 2400); do # two tracers: twice the traps
+	[ -s "$TMP/two.truth" ] && break
+	kill -0 "$WP" || fail "the workload exited early"
+	sleep 0.05
+done
+[ -s "$TMP/two.truth" ] || { touch "$TMP/hold2"; fail "the workload did not finish its threads within 120 s"; }
+na=$(map_entries "$TA" alloc_threads)
+nb=$(map_entries "$TB" alloc_threads)
+touch "$TMP/hold2"
+echo "two tracers: alloc_threads entries $na and $nb"
+[ -n "$na" ] && [ "$na" -le 2 ] && [ -n "$nb" ] && [ "$nb" -le 2 ] ||
+	fail "two tracers: alloc_threads holds '$na' and '$nb' entries (want <= 2 each)"
+wait "$WP" || fail "the workload exited non-zero under two tracers"
+wait "$TA" || fail "tracer a exited non-zero: $(tail -3 "$TMP/ta.err")"
+wait "$TB" || fail "tracer b exited non-zero: $(tail -3 "$TMP/tb.err")"
+python3 - "$TMP" <<'PY' || fail "two tracers: a tracer's totals disagree with the truth"
+import json, sys
+tmp = sys.argv[1]
+def proc(name):
+    return json.loads([l for l in open("%s/%s.json" % (tmp, name)) if l.strip()][-1])["alloc"]
+one = proc("one")["processes"][0]
+t1 = json.load(open("%s/one.truth" % tmp))
+t = json.load(open("%s/two.truth" % tmp))
+for name in ("ta", "tb"):
+    a = proc(name)
+    assert a["dropped"] is False, a
+    p = [q for q in a["processes"] if q["pid"] == t["pid"]][0]
+    for k in ("allocs", "bytes_allocated", "peak_bytes"):
+        assert p[k] == t[k] + one[k] - t1[k], (name, k, p[k], t[k])
+print("two tracers: each counted %d allocations" % p["allocs"])
+PY
+echo "PASS: --alloc: $NT threads came and went, alloc_threads held at most 2 entries, totals exact, also with two tracers on one process"
