@@ -20,16 +20,29 @@ command -v bpftool >/dev/null || fail "bpftool is missing (make deps)"
 NT=2000
 ZERO=(--allocs 0 --short 0 --leaks 0 --plateau 0 --free-null 0)
 
-# map_entries PID NAME: entries in the BPF map NAME held by process PID
-map_entries() {
-	local id
+# map_ids PID: the ids of the BPF maps process PID holds (its fds)
+map_ids() {
 	for f in /proc/"$1"/fdinfo/*; do
 		awk '/^map_id:/ {print $2}' "$f" 2>/dev/null || true
-	done | sort -un | while read -r id; do
-		if bpftool map show id "$id" 2>/dev/null | grep -q "name $2 "; then
-			bpftool -j map dump id "$id" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
-		fi
+	done | sort -un
+}
+
+# map_entries PID NAME: entries in the BPF map NAME held by process PID (a
+# bpftool call that fails, as one did 1 run in 4 at load, is retried; its
+# errors are kept in $TMP/bpftool.err)
+map_entries() {
+	local id n
+	for _ in 1 2 3 4 5; do
+		for id in $(map_ids "$1"); do
+			bpftool -j map show id "$id" 2>>"$TMP/bpftool.err" |
+				grep -q "\"name\":\"$2\"" || continue
+			n=$(bpftool -j map dump id "$id" 2>>"$TMP/bpftool.err" |
+				python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>>"$TMP/bpftool.err") &&
+				[ -n "$n" ] && { echo "$n"; return 0; }
+		done
+		sleep 0.2
 	done
+	echo "map_entries $1 $2: not found among maps $(map_ids "$1" | tr '\n' ' ')" >>"$TMP/bpftool.err"
 }
 
 # 1. the baseline: one thread (glibc's own allocations for a first thread)
