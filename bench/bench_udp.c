@@ -409,7 +409,10 @@ static uint64_t enet_ping(struct lat_pair *l)
 static uint64_t lat_close(struct lat_pair *l, double dgrams[2])
 {
 	struct kaos_udp_stats a, b;
+	int e;
 
+	if ((e = kaos_udp_poll(l->ka)) < 0) /* the last echo's ack (held for a reply) */
+		die("kaos_udp_poll", e);
 	pthread_join(l->t, NULL);
 	kaos_udp_stats(l->ka, &a);
 	kaos_udp_stats(l->kb, &b);
