@@ -193,7 +193,8 @@ enum kaos_udp_state kaos_udp_state(const struct kaos_udp *ep);
  * when the peer broke the protocol), or -KAOS_ESYS.
  */
 int kaos_udp_poll(struct kaos_udp *ep);
-/* Milliseconds until kaos_udp_poll() has timer work (for epoll_wait), >= 0. */
+/* Milliseconds until kaos_udp_poll() has timer work (for epoll_wait), >= 0; 0 while an
+ * ack waits for that next poll. */
 int kaos_udp_timeout_ms(const struct kaos_udp *ep);
 
 /*
