@@ -3,13 +3,13 @@
 # thread's per-thread entry leaves the kernel's alloc_threads map at its exit
 # (the sched_process_exit hook sees its tid and queues its sums for
 # kaos-trace), so the map stays bounded while the process lives, and the
-# process's totals stay exact. Real BPF: kt_alloc_workload --threads 2000
-# creates and joins 2000 threads one after another, each allocating 2 blocks,
+# process's totals stay exact. Real BPF: kt_alloc_workload --threads 500
+# creates and joins 500 threads one after another, each allocating 2 blocks,
 # then holds (--hold-file) while the tracer's map is counted with bpftool.
 # Before the sweep the map held one entry per thread that ever allocated
-# (2001 here; at 16,384 it is full and later threads' calls are dropped).
+# (501 here; at 16,384 it is full and later threads' calls are dropped).
 # glibc allocates on its own for the first thread (its TLS vector): a run
-# with 1 thread gives that baseline, the same for 2000 threads.
+# with 1 thread gives that baseline, the same for 500 threads.
 # Then two tracers on the one process (-p): each sweeps its own map and
 # counts every call.
 set -euo pipefail
@@ -17,7 +17,7 @@ set -euo pipefail
 AW=$B/tests/progs/kt_alloc_workload
 need "$KT" "$AW"
 command -v bpftool >/dev/null || fail "bpftool is missing (make deps)"
-NT=2000
+NT=500
 ZERO=(--allocs 0 --short 0 --leaks 0 --plateau 0 --free-null 0)
 
 # map_ids PID: the ids of the BPF maps process PID holds (its fds)
