@@ -233,28 +233,18 @@ int kt_func_entry(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uretprobe")
-int kt_func_exit(struct pt_regs *ctx)
+/*
+ * The top frame is normally this return's call. Frames deeper in the stack
+ * (lower sp) than this return were left without returning (longjmp): drop
+ * them. A frame above it means this call was never seen: NULL. *depth is the
+ * matched frame's depth + 1.
+ */
+static __always_inline struct frame *pop_frame(struct thread_stack *st, __u64 sp, __u32 idx,
+					       __u32 *depth)
 {
-	__u64 now = bpf_ktime_get_ns(); /* first, for the same reason */
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 idx = (__u32)bpf_get_attach_cookie(ctx);
-	__u64 sp = PT_REGS_SP(ctx) - RET_SP_DELTA;
-	struct thread_stack *st;
-	struct kt_event *e;
 	struct frame *fr = NULL;
 	__u32 d = 0;
 
-	st = bpf_task_storage_get(&func_stack, bpf_get_current_task_btf(), 0, 0);
-	if (!st) {
-		fstat_inc(KT_FSTAT_UNMATCHED);
-		return 0;
-	}
-	/*
-	 * The top frame is normally this call. Frames deeper in the stack
-	 * (lower sp) than this return were left without returning (longjmp):
-	 * drop them. A frame above it means this call was never seen.
-	 */
 	for (int i = 0; i < KT_FUNC_MAX_DEPTH; i++) {
 		struct frame *top;
 
@@ -271,13 +261,19 @@ int kt_func_exit(struct pt_regs *ctx)
 		st->depth = d - 1;
 		fstat_inc(KT_FSTAT_ABANDONED);
 	}
-	if (!fr) {
-		fstat_inc(KT_FSTAT_UNMATCHED);
-		return 0;
-	}
+	if (!fr)
+		return NULL;
 	st->depth = d - 1;
-	if (!fr->timed)
-		return 0;
+	*depth = d;
+	return fr;
+}
+
+/* One KT_EV_FUNC record for a timed call that returned at now. */
+static __always_inline void emit_call(struct pt_regs *ctx, const struct thread_stack *st,
+				      const struct frame *fr, __u32 idx, __u32 depth, __u64 now)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct kt_event *e;
 
 	stat_inc(KT_STAT_FIRED, idx);
 	if (want_stacks)
@@ -286,7 +282,7 @@ int kt_func_exit(struct pt_regs *ctx)
 		e = bpf_ringbuf_reserve(&events, KT_EVENT_BASE_SIZE, 0);
 	if (!e) {
 		stat_inc(KT_STAT_LOST, idx);
-		return 0;
+		return;
 	}
 	struct func_key k = {.pid = pid_tgid >> 32, .idx = idx};
 	__u64 *cnt = bpf_map_lookup_elem(&func_counts, &k);
@@ -301,7 +297,7 @@ int kt_func_exit(struct pt_regs *ctx)
 	e->count = cnt ? *cnt : 0;
 	e->bytes = st->cost - fr->cost0;
 	e->dur_ns = now - fr->ts;
-	e->extra = d - 1;
+	e->extra = depth - 1;
 	e->name_ptr = 0;
 	e->stack_sz = 0;
 	e->flags = 0;
@@ -319,5 +315,29 @@ int kt_func_exit(struct pt_regs *ctx)
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	else
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+SEC("uretprobe")
+int kt_func_exit(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_ns(); /* first, for the same reason */
+	__u32 idx = (__u32)bpf_get_attach_cookie(ctx);
+	__u64 sp = PT_REGS_SP(ctx) - RET_SP_DELTA;
+	struct thread_stack *st;
+	struct frame *fr;
+	__u32 depth = 0;
+
+	st = bpf_task_storage_get(&func_stack, bpf_get_current_task_btf(), 0, 0);
+	if (!st) {
+		fstat_inc(KT_FSTAT_UNMATCHED);
+		return 0;
+	}
+	fr = pop_frame(st, sp, idx, &depth);
+	if (!fr) {
+		fstat_inc(KT_FSTAT_UNMATCHED);
+		return 0;
+	}
+	if (fr->timed)
+		emit_call(ctx, st, fr, idx, depth, now);
 	return 0;
 }

@@ -403,15 +403,12 @@ static int queue_init(struct queue *q, const char *owner, const char *suffix, ui
 	return kaos_ring_create(&rc, &q->ring);
 }
 
-int kaos_pipeline_create(const struct kaos_pipeline_config *cfg, struct kaos_pipeline **out)
+/* Checks cfg; counts the stage workers in all and of the widest stage. */
+static int check_config(const struct kaos_pipeline_config *cfg, uint32_t *total_workers,
+			uint32_t *max_workers)
 {
-	struct kaos_pipeline *p;
-	uint32_t total_workers = 0, max_workers = 1;
-	int rc;
-
-	if (!out)
-		return -KAOS_EINVAL;
-	*out = NULL;
+	*total_workers = 0;
+	*max_workers = 1;
 	if (!cfg || !cfg->source || !cfg->sink || cfg->nstages > KAOS_PIPELINE_MAX_STAGES ||
 	    (cfg->nstages && !cfg->stages) || cfg->chunk_size == 0 ||
 	    cfg->chunk_size > KAOS_PIPELINE_MAX_CHUNK || cfg->chunks > KAOS_PIPELINE_MAX_CHUNKS)
@@ -420,14 +417,16 @@ int kaos_pipeline_create(const struct kaos_pipeline_config *cfg, struct kaos_pip
 		uint32_t w = cfg->stages[k].workers ? cfg->stages[k].workers : 1;
 		if (!cfg->stages[k].fn || w > KAOS_PIPELINE_MAX_WORKERS)
 			return -KAOS_EINVAL;
-		total_workers += w;
-		if (w > max_workers)
-			max_workers = w;
+		*total_workers += w;
+		if (w > *max_workers)
+			*max_workers = w;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return -KAOS_ENOMEM;
-	pthread_mutex_init(&p->err_lock, NULL);
+	return 0;
+}
+
+static void copy_config(struct kaos_pipeline *p, const struct kaos_pipeline_config *cfg,
+			uint32_t total_workers)
+{
 	p->chunk_size = cfg->chunk_size;
 	p->nchunks = cfg->chunks ? cfg->chunks : 2 * total_workers + 2;
 	if (p->nchunks > KAOS_PIPELINE_MAX_CHUNKS)
@@ -447,12 +446,14 @@ int kaos_pipeline_create(const struct kaos_pipeline_config *cfg, struct kaos_pip
 		p->stage[k].workers = sd->workers ? sd->workers : 1;
 	}
 	p->err.stage_name = "";
+}
 
-	rc = -KAOS_ENOMEM;
+static int alloc_chunks(struct kaos_pipeline *p)
+{
 	p->slots = calloc(p->nchunks, sizeof(*p->slots));
 	p->held = calloc(p->nchunks, sizeof(*p->held));
 	if (!p->slots || !p->held)
-		goto fail;
+		return -KAOS_ENOMEM;
 	for (uint32_t i = 0; i < p->nchunks; i++) {
 		struct kaos_chunk *c = &p->slots[i].c;
 		c->index = i;
@@ -460,33 +461,63 @@ int kaos_pipeline_create(const struct kaos_pipeline_config *cfg, struct kaos_pip
 		c->data = malloc(p->chunk_size);
 		c->scratch = malloc(p->chunk_size);
 		if (!c->data || !c->scratch)
-			goto fail;
+			return -KAOS_ENOMEM;
 	}
+	return 0;
+}
+
+/* The stage queues and the free queue, which starts full of every chunk. */
+static int create_queues(struct kaos_pipeline *p, uint32_t max_workers)
+{
 	/* every descriptor of the pool plus every end marker fits in every ring */
 	uint32_t slots = pow2_at_least(p->nchunks + max_workers);
+	int rc;
+
 	for (uint32_t k = 0; k <= p->nstages; k++) {
 		uint32_t prod = k == 0 ? 1 : p->stage[k - 1].workers;
 		const char *owner = k < p->nstages ? p->stage[k].name : p->sink_name;
 		rc = queue_init(&p->q[k], owner, ".in", slots, prod, consumers_of(p, k));
 		if (rc)
-			goto fail;
+			return rc;
 	}
 	/* producers: the sink, and the source giving back its unused chunk at the end */
 	rc = queue_init(&p->freeq, p->source_name, ".free", slots, 2, 1);
 	if (rc)
-		goto fail;
+		return rc;
 	for (uint32_t i = 0; i < p->nchunks; i++) {
 		struct desc d = {.seq = 0, .index = i, .len = 0};
-		if (kaos_ring_send(p->freeq.ring, &d) != 0) {
-			rc = -KAOS_EINVAL;
-			goto fail;
-		}
+		if (kaos_ring_send(p->freeq.ring, &d) != 0)
+			return -KAOS_EINVAL;
+	}
+	return 0;
+}
+
+int kaos_pipeline_create(const struct kaos_pipeline_config *cfg, struct kaos_pipeline **out)
+{
+	struct kaos_pipeline *p;
+	uint32_t total_workers, max_workers;
+	int rc;
+
+	if (!out)
+		return -KAOS_EINVAL;
+	*out = NULL;
+	rc = check_config(cfg, &total_workers, &max_workers);
+	if (rc)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -KAOS_ENOMEM;
+	pthread_mutex_init(&p->err_lock, NULL);
+	copy_config(p, cfg, total_workers);
+	rc = alloc_chunks(p);
+	if (!rc)
+		rc = create_queues(p, max_workers);
+	if (rc) {
+		kaos_pipeline_destroy(p);
+		return rc;
 	}
 	*out = p;
 	return 0;
-fail:
-	kaos_pipeline_destroy(p);
-	return rc;
 }
 
 int kaos_pipeline_start(struct kaos_pipeline *p)
