@@ -82,13 +82,7 @@ USER_CFLAGS := -std=gnu11 $(BASE_CFLAGS) -Iabi $(addprefix -I,$(USER_LAYERS:%/=%
 	-pthread
 # libpfm4 (--pmu) and libdw (symbols from separate debug files) are dlopen()ed
 # at first use: not linked, so a run that needs neither maps neither.
-# libbpf, libelf and jansson are linked in: ld.so mapping and relocating them
-# cost ~0.6 ms of CPU at every start (issue #16: start to attached; paired
-# execs, median). zlib and ncurses stay shared: Debian forbids embedding them
-# (lintian: embedded-library); all six static would save ~1.6 ms. libpfm and
-# libdw are dlopen()ed: libc stays shared.
-LDLIBS_KT := -Wl,-Bstatic -lbpf -lelf -ljansson -Wl,-Bdynamic -lz -lncursesw -ltinfo -lm \
-	-pthread
+LDLIBS_KT := -lbpf -lelf -lz -ljansson -lncursesw -ltinfo -lm -pthread
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
