@@ -22,6 +22,7 @@
 #define KT_ALLOC_MAX_BLOCKS  262144 /* blocks outstanding at once (~100 B of kernel memory each) */
 #define KT_ALLOC_MAX_PIDS    1024   /* alloc_procs' default size (KAOS_TRACE_ALLOC_MAX_PROCS) */
 #define KT_ALLOC_MAX_TIDS    16384  /* allocating threads (alloc_threads) */
+#define KT_ALLOC_MAX_EXITS   4096   /* exited threads not read yet (alloc_thread_exits) */
 
 /* Which entry point a thread is in (kt_alloc_call.kind). */
 enum kt_alloc_kind {
@@ -78,6 +79,17 @@ struct kt_alloc_thread {
 	__u64 bytes;
 };
 
+/*
+ * alloc_thread_exits value: an exited thread's sums, moved out of
+ * alloc_threads by the exit hook for userspace to read (a queue).
+ */
+struct kt_alloc_thread_exit {
+	__u32 tgid;
+	__u32 tid;
+	__u64 allocs;
+	__u64 bytes;
+};
+
 /* alloc_procs value: one process's totals. */
 struct kt_alloc_proc {
 	__u64 allocs;	       /* successful allocation calls (realloc included) */
@@ -106,7 +118,9 @@ enum kt_alloc_stat {
 	KT_ALLOC_STAT_NESTED = 5,      /* allocator calls made inside another (not counted twice) */
 	KT_ALLOC_STAT_THREAD_LOST = 6, /* alloc_threads full: a call not charged to its thread */
 	KT_ALLOC_STAT_STALE = 7,       /* a stashed call never seen returning: dropped */
-	KT_ALLOC_STAT_NR = 8,
+	KT_ALLOC_STAT_THREAD_KEPT = 8, /* alloc_thread_exits full: an exited thread left in
+					  alloc_threads (read with its process: not a loss) */
+	KT_ALLOC_STAT_NR = 9,
 };
 
 #endif /* KT_ALLOC_ABI_H */

@@ -28,9 +28,10 @@
 #include "kaos/ring.h"
 #include "kaos/udp.h"
 
-#define LAT_SIZE  64
-#define WAIT_MS	  30000
-#define LAT_BLOCK 100 /* pings in a row through one transport */
+#define LAT_SIZE      64
+#define WAIT_MS	      30000
+#define ENET_SLICE_MS 1	   /* enet_host_service() timeout: its timers run only when it wakes */
+#define LAT_CHUNK     1000 /* ping pairs per p99 ratio (lat_chunks) */
 
 static uint64_t now_ns(void)
 {
@@ -103,7 +104,6 @@ static void kaos_send_all(struct kaos_udp *ep, const void *msg, size_t size, uin
 struct kaos_rx {
 	struct kaos_udp *ep;
 	uint64_t count, first_ns, last_ns;
-	bool echo;
 };
 
 static void *kaos_rx_thread(void *arg)
@@ -118,11 +118,9 @@ static void *kaos_rx_thread(void *arg)
 			die("kaos_udp_recv_wait", m);
 		if (!n)
 			r->first_ns = now_ns();
-		if (r->echo && (kaos_udp_send(r->ep, buf, (size_t)m) || kaos_udp_poll(r->ep) < 0))
-			die("echo", 0);
 	}
 	r->last_ns = now_ns();
-	kaos_udp_flush(r->ep, 1000); /* the last echo, the acks */
+	kaos_udp_flush(r->ep, 1000); /* the acks */
 	return NULL;
 }
 
@@ -158,39 +156,6 @@ static double kaos_rate(size_t size, uint64_t count)
 	return (double)count / ((double)(r.last_ns - t0) / 1e9);
 }
 
-/* A ping-pong pair: the pinging side a, the echoing side served by a thread. */
-struct kaos_lat {
-	struct kaos_rx r;
-	pthread_t t;
-	struct kaos_udp *a;
-};
-
-static void kaos_lat_open(struct kaos_lat *l, uint64_t count)
-{
-	l->r = (struct kaos_rx){.count = count, .echo = true};
-	l->a = kaos_pair(&l->r, &l->t);
-}
-
-/* One 64-byte message there and back: the round trip in ns. */
-static uint64_t kaos_ping(struct kaos_lat *l)
-{
-	uint8_t msg[LAT_SIZE] = {0}, buf[LAT_SIZE];
-	uint64_t t0 = now_ns();
-	int e = kaos_udp_send(l->a, msg, sizeof(msg));
-
-	if (e || (e = kaos_udp_poll(l->a)) < 0 ||
-	    (e = kaos_udp_recv_wait(l->a, buf, sizeof(buf), WAIT_MS)) < 0)
-		die("ping", e);
-	return now_ns() - t0;
-}
-
-static void kaos_lat_close(struct kaos_lat *l)
-{
-	pthread_join(l->t, NULL);
-	kaos_udp_close(l->a);
-	kaos_udp_close(l->r.ep);
-}
-
 /* ------------------------------------------------------------------ ENet */
 
 static ENetHost *enet_open(const char *addr, uint16_t port)
@@ -206,18 +171,28 @@ static ENetHost *enet_open(const char *addr, uint16_t port)
 	return h;
 }
 
-/* Services h until an event of type comes (other events handled: receive counted). */
-static ENetEvent enet_wait(ENetHost *h, ENetEventType type)
+/*
+ * Services h until an event of type comes (other events handled: receive
+ * counted), at most timeout_ms. In slices of 1 ms: enet_host_service()
+ * sleeps on the socket for the whole timeout it is given and runs its
+ * retransmission timers only when it wakes. Given 30 s, a sender whose last
+ * datagrams or acks were lost slept through every resend, heard nothing and
+ * gave up (ENet's "goodput under 1 % loss" was 0 in this harness).
+ */
+static ENetEvent enet_wait_ms(ENetHost *h, ENetEventType type, int timeout_ms)
 {
+	uint64_t start = now_ns();
 	ENetEvent ev;
 
 	for (;;) {
-		int n = enet_host_service(h, &ev, WAIT_MS);
+		int n = enet_host_service(h, &ev, ENET_SLICE_MS);
 
 		if (n < 0)
 			die("enet_host_service", 0);
-		if (n == 0)
+		if (n == 0 && now_ns() - start >= (uint64_t)timeout_ms * 1000000u)
 			die("ENet: nothing heard", 0);
+		if (n == 0)
+			continue;
 		if (ev.type == type)
 			return ev;
 		if (ev.type == ENET_EVENT_TYPE_RECEIVE)
@@ -225,6 +200,11 @@ static ENetEvent enet_wait(ENetHost *h, ENetEventType type)
 		if (ev.type == ENET_EVENT_TYPE_DISCONNECT)
 			die("ENet: peer disconnected", 0);
 	}
+}
+
+static ENetEvent enet_wait(ENetHost *h, ENetEventType type)
+{
+	return enet_wait_ms(h, type, WAIT_MS);
 }
 
 static void enet_send(ENetPeer *p, const void *msg, size_t size)
@@ -239,7 +219,6 @@ struct enet_rx {
 	ENetHost *h;
 	uint64_t count, first_ns;
 	_Atomic uint64_t last_ns;
-	bool echo;
 };
 
 static void *enet_rx_thread(void *arg)
@@ -252,10 +231,6 @@ static void *enet_rx_thread(void *arg)
 
 		if (!n)
 			r->first_ns = now_ns();
-		if (r->echo) {
-			enet_send(ev.peer, ev.packet->data, ev.packet->dataLength);
-			enet_host_flush(r->h);
-		}
 		enet_packet_destroy(ev.packet);
 	}
 	atomic_store(&r->last_ns, now_ns());
@@ -317,69 +292,232 @@ static double enet_rate(size_t size, uint64_t count)
 	return (double)count / ((double)(r.last_ns - t0) / 1e9);
 }
 
-struct enet_lat {
-	struct enet_rx r;
+/* ------------------------------------------------------------------ latency */
+
+/*
+ * Both ping-pongs: one pinging thread (the caller) and one echoing thread
+ * (echo_thread) serve kaos and ENet alike, so both see the same two threads
+ * on the same CPUs. With an echo thread each, one transport's echo could sit
+ * on a vCPU busy with other work for a whole run: p50 twice the other's, in
+ * either direction from run to run; pinned to one CPU the two were level.
+ */
+struct lat_pair {
+	struct kaos_udp *ka, *kb; /* ka pings, kb echoes */
+	ENetHost *ea, *eb;
+	ENetPeer *ep; /* ea's peer: eb */
+	uint64_t count;
 	pthread_t t;
-	ENetPeer *p;
-	ENetHost *a;
 };
 
-static void enet_lat_open(struct enet_lat *l, uint64_t count)
+/* Echoes what kb holds; the number echoed. */
+static uint64_t kaos_echo(struct kaos_udp *kb)
 {
-	l->r = (struct enet_rx){.count = count, .echo = true};
-	l->a = enet_pair(&l->r, &l->t, &l->p);
+	uint8_t buf[LAT_SIZE];
+	uint64_t n = 0;
+	int m, e;
+
+	if ((e = kaos_udp_poll(kb)) < 0)
+		die("kaos_udp_poll", e);
+	while ((m = kaos_udp_recv(kb, buf, sizeof(buf))) >= 0) {
+		if ((e = kaos_udp_send(kb, buf, (size_t)m)) || (e = kaos_udp_poll(kb)) < 0)
+			die("kaos echo", e);
+		n++;
+	}
+	if (m != -KAOS_EEMPTY)
+		die("kaos_udp_recv", m);
+	return n;
 }
 
-static uint64_t enet_ping(struct enet_lat *l)
+/* Echoes what eb has received; the number echoed. */
+static uint64_t enet_echo(ENetHost *eb)
+{
+	uint64_t n = 0;
+	ENetEvent ev;
+	int r;
+
+	while ((r = enet_host_service(eb, &ev, 0)) > 0) {
+		if (ev.type != ENET_EVENT_TYPE_RECEIVE)
+			continue;
+		enet_send(ev.peer, ev.packet->data, ev.packet->dataLength);
+		enet_host_flush(eb);
+		enet_packet_destroy(ev.packet);
+		n++;
+	}
+	if (r < 0)
+		die("enet_host_service", 0);
+	return n;
+}
+
+/* Serves both echoing ends until each echoed count pings; sleeps on both sockets. */
+static void *echo_thread(void *arg)
+{
+	struct lat_pair *l = arg;
+	uint64_t kn = 0, en = 0;
+
+	while (kn < l->count || en < l->count) {
+		struct pollfd p[2] = {{.fd = kaos_udp_fd(l->kb), .events = POLLIN},
+				      {.fd = l->eb->socket, .events = POLLIN}};
+		int wait;
+
+		kn += kaos_echo(l->kb);
+		en += enet_echo(l->eb);
+		wait = kaos_udp_timeout_ms(l->kb);
+		/* ENet runs its timers (resends) only when serviced: every ENET_SLICE_MS */
+		poll(p, 2, wait < ENET_SLICE_MS ? wait : ENET_SLICE_MS);
+	}
+	kaos_udp_flush(l->kb, 1000); /* the last acks */
+	for (int i = 0; i < 10; i++) {
+		ENetEvent ev;
+		enet_host_service(l->eb, &ev, 10);
+	}
+	return NULL;
+}
+
+static void lat_open(struct lat_pair *l, uint64_t count)
+{
+	ENetAddress to;
+	int e;
+
+	l->count = count;
+	l->kb = kaos_open("127.0.0.1", 0);
+	l->ka = kaos_open("127.0.0.1", 0);
+	l->eb = enet_open("127.0.0.1", 0);
+	l->ea = enet_open(NULL, 0);
+	enet_address_set_host_ip(&to, "127.0.0.1");
+	to.port = l->eb->address.port;
+	if ((e = kaos_udp_connect(l->ka, "127.0.0.1", kaos_udp_port(l->kb))))
+		die("kaos_udp_connect", e);
+	if (!(l->ep = enet_host_connect(l->ea, &to, 1, 0)))
+		die("enet_host_connect", 0);
+	pthread_create(&l->t, NULL, echo_thread, l);
+	if ((e = kaos_udp_wait_connected(l->ka, WAIT_MS)))
+		die("connect", e);
+	enet_wait(l->ea, ENET_EVENT_TYPE_CONNECT);
+}
+
+/* One 64-byte message there and back: the round trip in ns. */
+static uint64_t kaos_ping(struct lat_pair *l)
+{
+	uint8_t msg[LAT_SIZE] = {0}, buf[LAT_SIZE];
+	uint64_t t0 = now_ns();
+	int e = kaos_udp_send(l->ka, msg, sizeof(msg));
+
+	if (e || (e = kaos_udp_poll(l->ka)) < 0 ||
+	    (e = kaos_udp_recv_wait(l->ka, buf, sizeof(buf), WAIT_MS)) < 0)
+		die("ping", e);
+	return now_ns() - t0;
+}
+
+static uint64_t enet_ping(struct lat_pair *l)
 {
 	uint8_t msg[LAT_SIZE] = {0};
 	uint64_t t0 = now_ns();
 
-	enet_send(l->p, msg, sizeof(msg));
-	enet_host_flush(l->a);
-	ENetEvent ev = enet_wait(l->a, ENET_EVENT_TYPE_RECEIVE);
+	enet_send(l->ep, msg, sizeof(msg));
+	enet_host_flush(l->ea);
+	ENetEvent ev = enet_wait(l->ea, ENET_EVENT_TYPE_RECEIVE);
 	uint64_t rtt = now_ns() - t0;
 
 	enet_packet_destroy(ev.packet);
 	return rtt;
 }
 
-static void enet_lat_close(struct enet_lat *l)
+/* Ends both pairs; datagrams sent per round trip to dgrams[], kaos' retransmits returned. */
+static uint64_t lat_close(struct lat_pair *l, double dgrams[2])
 {
+	struct kaos_udp_stats a, b;
+	int e;
+
+	if ((e = kaos_udp_poll(l->ka)) < 0) /* the last echo's ack (held for a reply) */
+		die("kaos_udp_poll", e);
 	pthread_join(l->t, NULL);
-	enet_host_destroy(l->a);
-	enet_host_destroy(l->r.h);
+	kaos_udp_stats(l->ka, &a);
+	kaos_udp_stats(l->kb, &b);
+	dgrams[0] = (double)(a.dgrams_sent + b.dgrams_sent) / (double)l->count;
+	dgrams[1] = (double)(l->ea->totalSentPackets + l->eb->totalSentPackets) / (double)l->count;
+	kaos_udp_close(l->ka);
+	kaos_udp_close(l->kb);
+	enet_host_destroy(l->ea);
+	enet_host_destroy(l->eb);
+	return a.retransmits + b.retransmits;
+}
+
+/* p99 of n round trips (sorts them), one-way in us */
+static double p99_us(uint64_t *rtt, uint64_t n)
+{
+	qsort(rtt, n, sizeof(uint64_t), cmp_u64);
+	return rtt[n * 99 / 100] / 2e3;
 }
 
 /*
- * Ping-pong through both transports at once, in alternating blocks of
- * LAT_BLOCK: the same load, the same CPUs, one message in flight for both
- * (the same offered load). Prints each one's one-way p50/p99 (RTT / 2).
+ * The paired statistic: the pings cut in chunks of LAT_CHUNK pairs (a few
+ * ms each, as long as one scheduler stall), kaos' p99 over ENet's in each;
+ * their median and quartiles. A stall hits both pings of a pair, or
+ * neither, whichever transport went first.
+ */
+static void lat_chunks(const uint64_t *const rtt[2], uint64_t count)
+{
+	uint64_t n = count / LAT_CHUNK, *r = calloc(n ? n : 1, sizeof(uint64_t)), c[LAT_CHUNK];
+
+	if (!r)
+		die("calloc", 0);
+	for (uint64_t i = 0; i < n; i++) {
+		double p[2];
+
+		for (int w = 0; w < 2; w++) {
+			memcpy(c, rtt[w] + i * LAT_CHUNK, sizeof(c));
+			p[w] = p99_us(c, LAT_CHUNK);
+		}
+		r[i] = (uint64_t)(p[0] / p[1] * 1e6); /* ratios in ppm: sorted as integers */
+	}
+	qsort(r, n, sizeof(uint64_t), cmp_u64);
+	if (n)
+		printf("udp lat pairs chunks %lu of %u p99_ratio_q1 %.2f p99_ratio_median %.2f "
+		       "p99_ratio_q3 %.2f\n",
+		       (unsigned long)n, LAT_CHUNK, r[n / 4] / 1e6, r[n / 2] / 1e6,
+		       r[n * 3 / 4] / 1e6);
+	free(r);
+}
+
+/*
+ * Ping-pong through both transports at once, one ping of each in turn (which
+ * one first: a seeded coin): the same load, the same CPUs, one message in
+ * flight for both (the same offered load). Blocks of 100 pings of one, then
+ * of the other, let a stall of a few ms fall on one transport's block: a
+ * slow ping makes its block last longer, so it takes the whole stall.
+ * Prints each one's one-way p50/p99 (RTT / 2), the datagrams each sent per
+ * round trip, then the paired statistic (lat_chunks).
  */
 static void lat_both(uint64_t count)
 {
 	uint64_t *rtt[2] = {calloc(count, sizeof(uint64_t)), calloc(count, sizeof(uint64_t))};
-	struct kaos_lat k;
-	struct enet_lat e;
+	uint64_t coin = 0x9e3779b97f4a7c15ull, retransmits;
+	double dgrams[2];
+	struct lat_pair l;
 
 	if (!rtt[0] || !rtt[1] || !count)
 		die("calloc", 0);
-	kaos_lat_open(&k, count);
-	enet_lat_open(&e, count);
-	for (uint64_t i = 0; i < count; i += LAT_BLOCK) {
-		uint64_t end = i + LAT_BLOCK < count ? i + LAT_BLOCK : count;
-
-		for (uint64_t j = i; j < end; j++)
-			rtt[0][j] = kaos_ping(&k);
-		for (uint64_t j = i; j < end; j++)
-			rtt[1][j] = enet_ping(&e);
+	lat_open(&l, count);
+	for (uint64_t i = 0; i < count; i++) {
+		coin ^= coin << 13, coin ^= coin >> 7, coin ^= coin << 17;
+		if (coin & 1) {
+			rtt[0][i] = kaos_ping(&l);
+			rtt[1][i] = enet_ping(&l);
+		} else {
+			rtt[1][i] = enet_ping(&l);
+			rtt[0][i] = kaos_ping(&l);
+		}
 	}
-	kaos_lat_close(&k);
-	enet_lat_close(&e);
+	retransmits = lat_close(&l, dgrams);
+	lat_chunks((const uint64_t *const *)rtt, count);
 	for (int w = 0; w < 2; w++) {
-		qsort(rtt[w], count, sizeof(uint64_t), cmp_u64);
-		printf("udp lat %s p50_us %.1f p99_us %.1f\n", w ? "enet" : "kaos",
-		       rtt[w][count / 2] / 2e3, rtt[w][count * 99 / 100] / 2e3);
+		double p99 = p99_us(rtt[w], count); /* sorts */
+
+		printf("udp lat %s p50_us %.1f p99_us %.1f dgrams_per_rtt %.2f",
+		       w ? "enet" : "kaos", rtt[w][count / 2] / 2e3, p99, dgrams[w]);
+		if (!w)
+			printf(" retransmits %lu", (unsigned long)retransmits);
+		printf("\n");
 		free(rtt[w]);
 	}
 }
@@ -482,7 +620,7 @@ static void goodput_send(bool kaos, char *to, uint64_t bytes, size_t size, const
 		die("enet_host_connect", 0);
 	enet_wait(h, ENET_EVENT_TYPE_CONNECT);
 	enet_send_all(h, p, msg, size, count);
-	ENetEvent ev = enet_wait(h, ENET_EVENT_TYPE_RECEIVE);
+	ENetEvent ev = enet_wait_ms(h, ENET_EVENT_TYPE_RECEIVE, 10 * WAIT_MS);
 	enet_packet_destroy(ev.packet);
 	enet_host_destroy(h);
 }

@@ -2,11 +2,12 @@
 # make bench (UDP_BENCH=1, the default): libkaos' reliable UDP next to ENet.
 # Loopback: msgs/s for 64 B and 1 KiB messages (median of UDP_RUNS runs,
 # kaos and ENet interleaved), one-way p50/p99 latency (ping-pong, RTT / 2, both
-# in one process in alternating blocks; median of UDP_RUNS);
+# in one process, one ping of each in turn; per run the p99 ratio and a paired
+# chunk statistic; medians of UDP_RUNS);
 # between two network namespaces (root; veth, tc BPF drop: see
 # tests/integration/udp_netns.sh): goodput of 1 KiB messages without loss and
 # under 1 % loss each way, UDP_GP_RUNS interleaved pairs in the same
-# namespaces, the median of the pairs' ratios. Prints the ratios against the
+# namespaces (kaos and ENet in turn), the median of the pairs' ratios. Prints the ratios against the
 # targets of issue 17: msg rate >= 2x ENet's, p99 no worse than ENet's,
 # goodput under 1 % loss >= 90 % of loss-free. Knobs: UDP_RUNS (5), UDP_MSGS
 # (200000), UDP_LAT (20000), UDP_MIB (64, per goodput run), UDP_GP_RUNS (5).
@@ -36,18 +37,40 @@ for size in 64 1024; do
 		rm -f "/tmp/bench_udp.$$.$impl.$size"
 	done
 done
-# one process, both transports in alternating blocks of 100 pings: same load, same offered
-# load (one message in flight); the median over UDP_RUNS runs of each percentile
-echo "bench_udp: one-way latency, $RUNS runs of $LAT ping-pongs each (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-for _ in $(seq "$RUNS"); do
-	timeout 300 "$BIN" lat both "$LAT" >>"/tmp/bench_udp.$$.lat" || status=1
+# One process, one pinging and one echoing thread for both transports, one ping of each in
+# turn (same load, same offered load: one message in flight). Per run: each one's pooled
+# p50/p99 and their ratio (paired: same run), and the median over chunks of 1000 ping pairs
+# of the p99 ratio with its quartiles. Reported: the median over runs of each figure, the
+# ratios' range over runs, and the load (1-min average) at each run.
+echo "bench_udp: one-way latency, $RUNS runs of $LAT ping pairs each" >&2
+: >"/tmp/bench_udp.$$.lat"
+: >"/tmp/bench_udp.$$.ratio"
+for run in $(seq "$RUNS"); do
+	out=$(timeout 300 "$BIN" lat both "$LAT") || status=1
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	echo "$out" >>"/tmp/bench_udp.$$.lat"
+	k=$(echo "$out" | grep " kaos " | field p99_us) e=$(echo "$out" | grep " enet " | field p99_us)
+	echo "$out" | awk -v r="$run" -v k="${k:-0}" -v e="${e:-0}" -v l="$load" '
+		/ pairs / { for (i = 1; i < NF; i++) v[$i] = $(i + 1) }
+		/ kaos / { for (i = 1; i < NF; i++) if ($i == "retransmits") rt = $(i + 1) }
+		END {
+			f = "bench_udp: lat run %d (load %s): p99 kaos / ENet %s / %s us = %.2f, "
+			f = f "chunk median %.2f [q1 %.2f, q3 %.2f], kaos retransmits %d\n"
+			printf f, r, l, k, e, (e > 0 ? k / e : 0), v["p99_ratio_median"],
+				v["p99_ratio_q1"], v["p99_ratio_q3"], rt
+		}' >&2
+	echo "$k $e" | awk '$2 > 0 {print $1 / $2}' >>"/tmp/bench_udp.$$.ratio"
 done
 for impl in kaos enet; do
 	for q in p50 p99; do
 		R[$impl.$q]=$(grep " $impl " "/tmp/bench_udp.$$.lat" | field ${q}_us | median)
 	done
 done
-rm -f "/tmp/bench_udp.$$.lat"
+R[lat.ratio]=$(median <"/tmp/bench_udp.$$.ratio")
+R[lat.ratio_min]=$(sort -n "/tmp/bench_udp.$$.ratio" | head -1)
+R[lat.ratio_max]=$(sort -n "/tmp/bench_udp.$$.ratio" | tail -1)
+R[lat.chunks]=$(grep " pairs " "/tmp/bench_udp.$$.lat" | field p99_ratio_median | median)
+rm -f "/tmp/bench_udp.$$.lat" "/tmp/bench_udp.$$.ratio"
 
 # Two namespaces joined by a veth, made once for every goodput run; the 1 % drop
 # filter (both ways) is attached for a lossy run and removed after it.
@@ -107,23 +130,26 @@ if [ "$(id -u)" = 0 ] && command -v tc >/dev/null && command -v clang >/dev/null
 		-I/usr/include/$(uname -m)-linux-gnu -c "$TMPD/impair.bpf.c" -o "$OBJ" ||
 		{ echo "bench_udp: clang -target bpf failed" >&2; status=1; }
 	netns_up || { echo "bench_udp: cannot make the namespaces" >&2; exit 1; }
-	# kaos: UDP_GP_RUNS pairs (loss-free, then 1 % loss) in the same namespaces; the ratio
-	# of each pair (adjacent runs see about the same load), the median of the pairs
-	echo "bench_udp: goodput between namespaces, $MIB MiB per run, $GP_RUNS pairs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-	: >"$TMPD/pairs"
+	# UDP_GP_RUNS rounds of a pair (loss-free, then 1 % loss) of kaos, then of ENet, in the same
+	# namespaces; the ratio of each pair (adjacent runs see about the same load), the median of
+	# the pairs
+	echo "bench_udp: goodput between namespaces, $MIB MiB per run, $GP_RUNS pairs each (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+	: >"$TMPD/kaos.pairs"
+	: >"$TMPD/enet.pairs"
 	for _ in $(seq "$GP_RUNS"); do
-		c=$(goodput kaos off)
-		l=$(goodput kaos on)
-		echo "$c $l" >>"$TMPD/pairs"
-		echo "bench_udp: kaos goodput $c / $l MB/s (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+		for impl in kaos enet; do
+			c=$(goodput $impl off)
+			l=$(goodput $impl on)
+			echo "$c $l" >>"$TMPD/$impl.pairs"
+			echo "bench_udp: $impl goodput $c / $l MB/s (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+		done
 	done
-	R[kaos.clean]=$(cut -d' ' -f1 "$TMPD/pairs" | median)
-	R[kaos.loss]=$(cut -d' ' -f2 "$TMPD/pairs" | median)
-	R[kaos.ratio]=$(awk '$1 > 0 {print $2 / $1}' "$TMPD/pairs" | median)
+	for impl in kaos enet; do
+		R[$impl.clean]=$(cut -d' ' -f1 "$TMPD/$impl.pairs" | median)
+		R[$impl.loss]=$(cut -d' ' -f2 "$TMPD/$impl.pairs" | median)
+		R[$impl.ratio]=$(awk '$1 > 0 {print $2 / $1}' "$TMPD/$impl.pairs" | median)
+	done
 	grep kaos "$TMPD/sends" | sed 's/^/bench_udp: /' >&2
-	# ENet once each, for reference (under loss it has stalled in this harness)
-	R[enet.clean]=$(goodput enet off)
-	R[enet.loss]=$(goodput enet on)
 else
 	echo "bench_udp: goodput between namespaces skipped (needs root, tc and clang)" >&2
 fi
@@ -145,15 +171,21 @@ for size in ("64", "1024"):
     k, e = g(f"kaos.{size}"), g(f"enet.{size}")
     r = ratio(k, e)
     print(f"{'msgs/s, ' + size + ' B, loopback':34} {k:12.0f} {e:12.0f} {r:7.2f}  >= 2x ENet: {verdict(r >= 2)}")
-for q in ("p50", "p99"):
-    k, e = g(f"kaos.{q}"), g(f"enet.{q}")
-    r = ratio(k, e)
-    t = f"no worse than ENet: {verdict(r <= 1)}" if q == "p99" else ""
-    print(f"{'one-way ' + q + ' us, 64 B, loopback':34} {k:12.1f} {e:12.1f} {r:7.2f}  {t}")
+k, e = g("kaos.p50"), g("enet.p50")
+print(f"{'one-way p50 us, 64 B, loopback':34} {k:12.1f} {e:12.1f} {ratio(k, e):7.2f}")
+# p99: the median over runs of each run's own ratio (paired), its range over runs; then the
+# median over runs of the chunk-pair medians
+r = g("lat.ratio")
+print(f"{'one-way p99 us, 64 B, loopback':34} {g('kaos.p99'):12.1f} {g('enet.p99'):12.1f} {r:7.2f}"
+      f"  no worse than ENet: {verdict(0 < r <= 1)}"
+      f" (runs {g('lat.ratio_min'):.2f}..{g('lat.ratio_max'):.2f})")
+c = g("lat.chunks")
+print(f"{'  p99 ratio, median of 1000-pair chunks':34} {'':12} {'':12} {c:7.2f}"
+      f"  no worse than ENet: {verdict(0 < c <= 1)}")
 for impl in ("kaos", "enet"):
     c, l = g(f"{impl}.clean"), g(f"{impl}.loss")
     if c:
-        r = g("kaos.ratio") if impl == "kaos" else ratio(l, c)
+        r = g(f"{impl}.ratio")
         print(f"{impl + ' goodput MB/s, 1 KiB, 0 / 1 % loss':34} {c:12.1f} {l:12.1f} {r:7.2f}  "
               + (f">= 0.9 of loss-free: {verdict(r >= 0.9)}" if impl == "kaos" else "(ENet, for reference)"))
 PY

@@ -192,8 +192,11 @@ def run_one(cfg, wl, rnd, tmp):
     if cfg["cmd"]:
         argv = cfg["cmd"](pid, tmp)
         t0 = time.monotonic()
+        # kaos-trace: its CPU time to 'attached' too (phase lines on stderr, after it):
+        # far less noisy than wall time on a shared machine
+        env = dict(os.environ, KAOS_TRACE_TIMING="1") if cfg["tool"] == "kt" else None
         tr = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+                              start_new_session=True, env=env)
         ro, re_ = Reader(tr.stdout, cfg["marker"]), Reader(tr.stderr, cfg["marker"])
         hwm = HwmSampler(tr.pid)
         deadline = t0 + 30
@@ -247,7 +250,19 @@ def run_one(cfg, wl, rnd, tmp):
         if ru:
             rec["tracer_cpu_s"] = ru.ru_utime + ru.ru_stime
         rec.update(parse_tool(cfg, ro.text(), re_.text(), tmp, rec))
+        cpu = startup_cpu_ms(re_.text())
+        if cpu is not None:
+            rec["startup_cpu_ms"] = cpu
     return rec
+
+
+def startup_cpu_ms(err):
+    """kaos-trace's CPU time from exec to 'attached' (KAOS_TRACE_TIMING lines), or None."""
+    before = re.search(r"timing: main\s+at \S+ \(CLOCK_MONOTONIC\) cpu\s+([\d.]+) ms", err)
+    after = re.search(r"timing: total \(main on\)\s+wall\s+[\d.]+ ms cpu\s+([\d.]+) ms", err)
+    if not before or not after:
+        return None
+    return float(before.group(1)) + float(after.group(1))
 
 
 def log2_p50(buckets):
@@ -597,6 +612,7 @@ def summarize(runs, raw_path, elapsed):
                 "tput_ratio_cpu_median": med(r.get("tput_ratio_cpu") for r in rs),
                 "tput_ratio_wall_median": med(r.get("tput_ratio_wall") for r in rs),
                 "startup_ms_median": med(r.get("startup_ms") for r in rs),
+                "startup_cpu_ms_median": med(r.get("startup_cpu_ms") for r in rs),
                 "tracer_rss_kb_max": max((r.get("tracer_rss_kb") or 0) for r in rs) or None,
                 "tracer_cpu_per_hit_median": med(r.get("tracer_cpu_per_hit") for r in rs)})
         print("  ('vs untraced': throughput per CPU-second for local, per wall second for "
@@ -724,9 +740,11 @@ def summarize(runs, raw_path, elapsed):
     target("every kaos-trace run: exact send/recv counts", len(ex) if ex else None,
            ex and all(ex), f"{sum(map(bool, ex))}/{len(ex)} runs")
     s = med(r.get("startup_ms") for r in kt_runs)
+    sc = med(r.get("startup_cpu_ms") for r in kt_runs)
     # issue 16's targets
     target("kaos-trace startup to attached < 25 ms (median)", s, s is not None and s < 25,
-           f"{s:.1f} ms" if s else "")
+           (f"{s:.1f} ms" if s else "")
+           + (f"; its own CPU to attached {sc:.1f} ms" if sc is not None else ""))
     rss = max((r.get("tracer_rss_kb") or 0) for r in kt_runs) if kt_runs else None
     target("kaos-trace max RSS < 8 MB (worst run)", rss, rss is not None and rss < 8192,
            f"{rss / 1024:.1f} MB" if rss else "")

@@ -25,9 +25,11 @@
  * pid, follow the new image if it maps the same allocator.
  *
  * An exit: each exiting thread's stashed call is dropped (a thread killed
- * inside malloc would hold its alloc_calls slot for good), and when the
- * last thread goes, the process is stamped exited (exit_ns) and group_exits
- * moves: userspace then moves its sums out of the maps (kt_alloc.c,
+ * inside malloc would hold its alloc_calls slot for good), its sums leave
+ * alloc_threads for a queue userspace drains (alloc_thread_exits: a process
+ * whose threads come and go keeps the map bounded; its totals, in
+ * alloc_procs, are untouched), and when the last thread goes, the process is stamped exited
+ * (exit_ns) and group_exits moves: userspace then moves its sums out of the maps (kt_alloc.c,
  * harvest), so that a daemon seeing processes come and go keeps room for
  * new ones. The sweep is left to userspace: the exiting process pays one
  * map lookup here, not a walk of every outstanding block.
@@ -55,6 +57,8 @@ const volatile __u64 short_ns = 1000000;
 __u64 group_exits;
 /* Execs of traced processes: userspace checks whether the new image maps another allocator. */
 __u64 execs_total;
+/* Exited threads queued in alloc_thread_exits: userspace drains the queue when this moves. */
+__u64 thread_exits;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -90,6 +94,13 @@ struct {
 	__type(key, struct kt_alloc_thread_key);
 	__type(value, struct kt_alloc_thread);
 } alloc_threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, KT_ALLOC_MAX_EXITS);
+	__uint(key_size, 0);
+	__uint(value_size, sizeof(struct kt_alloc_thread_exit));
+} alloc_thread_exits SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -378,6 +389,29 @@ int BPF_PROG(kaos_alloc_exec, struct task_struct *p, pid_t old_pid, struct linux
 	return 0;
 }
 
+/*
+ * An exiting thread's sums move to the queue (only the thread itself
+ * charges its entry, and it allocates no more). Queue full: the entry
+ * stays, read with its process or at the end; counted.
+ */
+static __always_inline void sweep_thread(__u32 tgid, __u32 tid)
+{
+	struct kt_alloc_thread_key k = {.tgid = tgid, .tid = tid};
+	struct kt_alloc_thread *t = bpf_map_lookup_elem(&alloc_threads, &k);
+	struct kt_alloc_thread_exit x = {.tgid = tgid, .tid = tid};
+
+	if (!t)
+		return;
+	x.allocs = t->allocs;
+	x.bytes = t->bytes;
+	if (bpf_map_push_elem(&alloc_thread_exits, &x, 0)) {
+		stat_add(KT_ALLOC_STAT_THREAD_KEPT);
+		return;
+	}
+	bpf_map_delete_elem(&alloc_threads, &k);
+	__sync_fetch_and_add(&thread_exits, 1);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(kaos_alloc_exit, struct task_struct *task)
 {
@@ -388,6 +422,7 @@ int BPF_PROG(kaos_alloc_exit, struct task_struct *task)
 	if (!pr)
 		return 0;
 	bpf_map_delete_elem(&alloc_calls, &tid);
+	sweep_thread(id >> 32, tid);
 	/* do_exit() drops signal->live before this tracepoint: 0 once the last thread is here */
 	if (BPF_CORE_READ(task, signal, live.counter) || pr->exit_ns)
 		return 0;

@@ -931,8 +931,18 @@ static void run_timers(struct kaos_udp *ep, uint64_t now)
 		send_ctl(ep, KAOS_UDP_T_PING);
 }
 
+/*
+ * An ack for in-order data is held for one poll: an application that
+ * answers what it received sends its reply (carrying the ack) before it
+ * polls again, one datagram instead of two and one wakeup of the peer
+ * instead of two (a ping-pong sent 4 datagrams a round trip). Out-of-order
+ * data and every 2nd datagram are still acked at once (on_data); a held ack
+ * makes kaos_udp_timeout_ms() 0, so a caller sleeping on the socket sends
+ * it first.
+ */
 int kaos_udp_poll(struct kaos_udp *ep)
 {
+	bool ack_due;
 	uint64_t now;
 	int e;
 
@@ -940,6 +950,7 @@ int kaos_udp_poll(struct kaos_udp *ep)
 		return -KAOS_EINVAL;
 	if (ep->state >= KAOS_UDP_CLOSED)
 		return ep->err;
+	ack_due = ep->ack_pending;
 	e = read_socket(ep);
 	if (e < 0)
 		return e;
@@ -951,7 +962,7 @@ int kaos_udp_poll(struct kaos_udp *ep)
 			return e;
 		segment(ep);
 		send_new(ep, now);
-		if (ep->ack_pending || (!ep->last_adv_wnd && adv_window(ep)))
+		if ((ack_due && ep->ack_pending) || (!ep->last_adv_wnd && adv_window(ep)))
 			send_ctl(ep, KAOS_UDP_T_ACK);
 	}
 	flush_out(ep);
@@ -1126,6 +1137,8 @@ int kaos_udp_timeout_ms(const struct kaos_udp *ep)
 
 	if (!ep || ep->state == KAOS_UDP_IDLE || ep->state >= KAOS_UDP_CLOSED)
 		return 1000;
+	if (ep->ack_pending) /* held for one poll (kaos_udp_poll) */
+		return 0;
 	t = until(now, ep->last_heard_ns, ep->cfg.peer_timeout_ms * NS_PER_MS);
 	if (ep->state == KAOS_UDP_SYN_SENT) {
 		uint64_t s = until(now, ep->syn_ns, ep->rto_ns);

@@ -59,7 +59,10 @@
  * RELIABILITY:
  *  - Cumulative ack (next expected seq) on every datagram, SACK blocks on
  *    ACKs when data arrived out of order; an out-of-order or duplicate DATA
- *    is acked at once, in-order data at the end of the poll.
+ *    is acked at once, in-order data by whatever the endpoint sends before
+ *    its next poll (a reply carries it) or by an ACK on that next poll
+ *    (kaos_udp_timeout_ms() is 0 meanwhile): an endpoint that stops
+ *    polling stops acking, as it stops retransmitting.
  *  - RTO as RFC 6298: first sample R: SRTT = R, RTTVAR = R/2; then
  *    RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R|, SRTT = 7/8 SRTT + 1/8 R;
  *    RTO = SRTT + max(1 ms, 4 RTTVAR), clamped to [rto_min_ms, 60 s],
@@ -201,7 +204,8 @@ enum kaos_udp_state kaos_udp_state(const struct kaos_udp *ep);
  * when the peer broke the protocol), or -KAOS_ESYS.
  */
 int kaos_udp_poll(struct kaos_udp *ep);
-/* Milliseconds until kaos_udp_poll() has timer work (for epoll_wait), >= 0. */
+/* Milliseconds until kaos_udp_poll() has timer work (for epoll_wait), >= 0; 0 while an
+ * ack waits for that next poll. */
 int kaos_udp_timeout_ms(const struct kaos_udp *ep);
 
 /*

@@ -11,6 +11,9 @@
 # Then, with --retain 1s, the series of gone processes disappear, the
 # daemon's alloc maps hold no entry, it holds no more BPF links than before
 # the processes ran, and its RSS does not grow with the number of processes.
+# Last, the one-shot -b PROGRAM: nine processes through three slots, each
+# exact in its final JSON, and the tracer's maps empty once they are gone
+# (the engine's tick sweeps them, as the daemon's).
 set -euo pipefail
 . "$(dirname "$0")/daemon_lib.sh"
 AW=$B/tests/progs/kt_alloc_workload
@@ -107,4 +110,61 @@ echo "links before $links0 after $links1; RSS after 4 processes ${rss1} kB, afte
 awk '$2 != 0 {bad = 1} END {exit bad}' "$TMP/maps2.txt" || fail "the kernel's maps still hold gone processes"
 [ $((rss2 - rss1)) -lt 4096 ] || fail "RSS grew by $((rss2 - rss1)) kB over 12 processes"
 stop_daemon
-echo "PASS: --alloc daemon: $N processes through a map of 3 each traced exactly; gone processes leave the kernel's maps at exit and /metrics at retain; links and RSS flat"
+
+# 3. the one-shot -b PROGRAM sweeps gone processes the same way (the engine's tick):
+# nine processes through a map of three, each exact in the final JSON, and the
+# kernel's maps empty once they are gone, while the tracer still runs
+KAOS_TRACE_ALLOC_MAX_PROCS=3 "$KT" --alloc -b "$AW" -d 120 -i 0.1 --json "$TMP/os.json" \
+	>"$TMP/os.txt" 2>"$TMP/os.err" &
+DPID=$!
+KT_PIDS+=("$DPID")
+for _ in $(seq 1 200); do
+	grep -q "attached" "$TMP/os.err" 2>/dev/null && break
+	kill -0 "$DPID" || fail "kaos-trace exited: $(cat "$TMP/os.err")"
+	sleep 0.05
+done
+# os_run I: one workload process, attached (in an interval's alloc_heap) before it allocates
+os_run() {
+	local i=$1 pid
+	rm -f "$TMP/go"
+	"$AW" "${AWARGS[@]}" --wait-file "$TMP/go" --truth "$TMP/truth.os$i.json" >/dev/null &
+	pid=$!
+	KT_PIDS+=("$pid")
+	for _ in $(seq 1 400); do
+		tail -n 1 "$TMP/os.json" | python3 -c '
+import json, sys
+h = json.loads(sys.stdin.read()).get("alloc_heap", [])
+sys.exit(0 if any(x["pid"] == int(sys.argv[1]) for x in h) else 1)' "$pid" 2>/dev/null && break
+		kill -0 "$DPID" || fail "kaos-trace exited: $(cat "$TMP/os.err")"
+		sleep 0.05
+	done
+	touch "$TMP/go"
+	wait "$pid" || fail "kt_alloc_workload os$i failed"
+}
+for i in $(seq 1 $N); do os_run "$i"; done
+for _ in $(seq 1 100); do # the tick after the last exit moves it out
+	alloc_entries >"$TMP/maps3.txt"
+	awk '$2 != 0 {bad = 1} END {exit bad}' "$TMP/maps3.txt" && break
+	sleep 0.1
+done
+echo "one-shot, after $N processes: $(tr '\n' ' ' <"$TMP/maps3.txt")"
+[ "$(wc -l <"$TMP/maps3.txt")" -eq 5 ] || fail "the tracer's alloc maps not found: $(cat "$TMP/maps3.txt")"
+awk '$2 != 0 {bad = 1} END {exit bad}' "$TMP/maps3.txt" ||
+	fail "the one-shot's maps still hold gone processes: $(tr '\n' ' ' <"$TMP/maps3.txt")"
+kill -INT "$DPID"
+wait "$DPID" || fail "kaos-trace exited non-zero: $(tail -3 "$TMP/os.err")"
+python3 - "$TMP/os.json" "$TMP" "$N" <<'PY' || fail "the one-shot's JSON disagrees with the processes' truth"
+import json, sys
+final = json.loads([l for l in open(sys.argv[1]) if l.strip()][-1])
+a, tmp, n = final["alloc"], sys.argv[2], int(sys.argv[3])
+assert a["processes_untracked"] == 0 and not a["dropped"], a
+procs = {p["pid"]: p for p in a["processes"]}
+for i in range(1, n + 1):
+    t = json.load(open("%s/truth.os%d.json" % (tmp, i)))
+    p = procs.get(t["pid"])
+    assert p, "process %d (pid %d) missing" % (i, t["pid"])
+    for k in ("allocs", "bytes_allocated", "peak_bytes", "leaked_blocks", "leaked_bytes"):
+        assert p[k] == t[k], (i, k, p[k], t[k])
+print("one-shot: %d processes through a map of 3, each exact" % n)
+PY
+echo "PASS: --alloc daemon: $N processes through a map of 3 each traced exactly; gone processes leave the kernel's maps at exit and /metrics at retain; links and RSS flat; the one-shot -b sweeps them too"

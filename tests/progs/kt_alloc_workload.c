@@ -5,7 +5,7 @@
  *   kt_alloc_workload [--allocs N] [--short N] [--leaks K] [--plateau BYTES]
  *                     [--free-null N] [--seed S] [--rounds R | --loop]
  *                     [--wait-start | --wait-file PATH] [--truth FILE] [--fns LIST]
- *                     [--fork N]
+ *                     [--fork N] [--threads N] [--hold-file PATH]
  *
  * Each round runs, in this order (all sizes from a xorshift sequence seeded by S):
  *   leaks    K blocks never freed, from 4 distinct call sites (aw_leak_site_0..3)
@@ -55,6 +55,12 @@
  * and plateau phases and exit 0; the parent waits for them before writing
  * its truth (its own calls only: fork and waitpid do not allocate) and
  * exits 1 if a child did not exit 0 ("child PID status S" on stderr).
+ * --threads N: after the rounds, N threads one after another (each joined
+ * before the next starts), each allocating 2 blocks (malloc and calloc,
+ * counted like the rest) and freeing them: a long-lived process whose
+ * threads come and go.
+ * --hold-file PATH: after the truth is written, waits until PATH exists
+ * before exiting (a tracer can look at the process's state then).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,9 +118,9 @@ struct aw_truth {
 };
 
 struct aw_opts {
-	uint64_t allocs, short_lived, leaks, plateau, free_null, seed, rounds, forks;
+	uint64_t allocs, short_lived, leaks, plateau, free_null, seed, rounds, forks, threads;
 	int loop, wait_signal;
-	const char *wait_file, *truth_file;
+	const char *wait_file, *truth_file, *hold_file;
 	enum aw_fn mix_fns[FN_ALLOC_COUNT]; /* the functions the mix phase cycles through */
 	unsigned mix_fn_count;
 };
@@ -364,6 +371,34 @@ AW_FN static void phase_free_null(uint64_t n)
 	}
 }
 
+/*
+ * One short-lived thread's allocations. Threads run one at a time (the
+ * creator joins each before the next): truth needs no lock.
+ */
+AW_FN static void *thread_allocs(void *arg)
+{
+	struct aw_block b[2];
+
+	block_alloc(&b[0], FN_MALLOC, 24 + (uintptr_t)arg % 1000);
+	block_alloc(&b[1], FN_CALLOC, 64);
+	block_free(&b[1]);
+	block_free(&b[0]);
+	return NULL;
+}
+
+/* --threads N: threads come and go; 0, or -1 if one could not be created. */
+static int phase_threads(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, thread_allocs, (void *)(uintptr_t)i) ||
+		    pthread_join(t, NULL))
+			return -1;
+	}
+	return 0;
+}
+
 static uint64_t monotonic_ns(void)
 {
 	struct timespec ts;
@@ -376,6 +411,19 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
+}
+
+/* Until path exists: 0, or -1 if it cannot be looked up. */
+static int wait_file(const char *path)
+{
+	while (access(path, F_OK)) {
+		struct timespec ts = {0, 1000000L};
+
+		if (errno != ENOENT)
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }
 
 static int wait_start(const struct aw_opts *o)
@@ -392,14 +440,7 @@ static int wait_start(const struct aw_opts *o)
 
 		return sigwait(&set, &sig) ? -1 : 0;
 	}
-	while (access(o->wait_file, F_OK)) {
-		struct timespec ts = {0, 1000000L};
-
-		if (errno != ENOENT)
-			return -1;
-		nanosleep(&ts, NULL);
-	}
-	return 0;
+	return wait_file(o->wait_file);
 }
 
 static int format_truth(char *buf, size_t len, uint64_t rounds)
@@ -495,10 +536,12 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 						 {"truth", required_argument, NULL, 't'},
 						 {"fns", required_argument, NULL, 'F'},
 						 {"fork", required_argument, NULL, 'K'},
+						 {"threads", required_argument, NULL, 'T'},
+						 {"hold-file", required_argument, NULL, 'H'},
 						 {NULL, 0, NULL, 0}};
 	uint64_t *dest[128] = {['a'] = &o->allocs,  ['s'] = &o->short_lived, ['k'] = &o->leaks,
 			       ['p'] = &o->plateau, ['n'] = &o->free_null,   ['S'] = &o->seed,
-			       ['r'] = &o->rounds,  ['K'] = &o->forks};
+			       ['r'] = &o->rounds,  ['K'] = &o->forks,	     ['T'] = &o->threads};
 	int c;
 
 	*o = (struct aw_opts){.allocs = 10000,
@@ -520,6 +563,8 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 			o->wait_file = optarg;
 		} else if (c == 't') {
 			o->truth_file = optarg;
+		} else if (c == 'H') {
+			o->hold_file = optarg;
 		} else if (c == 'F') {
 			if (parse_fns(optarg, o))
 				return -1;
@@ -598,11 +643,19 @@ int main(int argc, char **argv)
 		phase_plateau(o.plateau);
 		phase_free_null(o.free_null);
 	}
+	if (phase_threads(o.threads)) {
+		say(2, "kt_alloc_workload: --threads: cannot create or join a thread\n");
+		return 1;
+	}
 	truth.run_ns = monotonic_ns() - t0;
 	if (o.forks && wait_children())
 		return 1;
 	if (write_truth(&o, r)) {
 		say(2, "kt_alloc_workload: cannot write the ground truth\n");
+		return 1;
+	}
+	if (o.hold_file && wait_file(o.hold_file)) {
+		say(2, "kt_alloc_workload: --hold-file: cannot look it up\n");
 		return 1;
 	}
 	return 0;

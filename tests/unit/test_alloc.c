@@ -107,6 +107,31 @@ static void test_allocs_per_message(void **state)
 	kt_alloc_data_free(&d);
 }
 
+/* Exited threads: a ring thread stays itself (its ring's figure), the rest fold into tid 0. */
+static void test_exited_threads(void **state)
+{
+	struct kt_alloc_data d = {0};
+
+	(void)state;
+	assert_int_equal(kt_alloc_data_ring_thread(&d, 5, 50, 1), 0);
+	assert_int_equal(kt_alloc_data_add_exited_thread(&d, 5, 50, 10, 100), 0);
+	for (uint32_t tid = 100; tid < 2100; tid++) /* 2000 threads on no ring: one record */
+		assert_int_equal(kt_alloc_data_add_exited_thread(&d, 5, tid, 2, 16), 0);
+	assert_int_equal(kt_alloc_data_add_exited_thread(&d, 6, 50, 1, 1), 0); /* not pid 5's */
+	assert_int_equal(kt_alloc_data_add_thread(&d, 5, 50, 5, 50), 0); /* live, at the end */
+	assert_int_equal(d.nthreads, 3);
+	assert_int_equal(d.threads[0].tid, 50);
+	assert_int_equal(d.threads[0].allocs, 15);
+	assert_int_equal(d.threads[1].tid, 0);
+	assert_int_equal(d.threads[1].allocs, 4000);
+	assert_int_equal(d.threads[1].bytes, 32000);
+	assert_int_equal(d.threads[2].tgid, 6);
+	assert_int_equal(d.threads[2].tid, 0);
+	assert_int_equal(kt_alloc_data_add_ring(&d, 5, 1, "in", 15), 0);
+	assert_int_equal(d.rings[0].allocs, 15); /* the folded threads are on no ring */
+	kt_alloc_data_free(&d);
+}
+
 static void test_fold_towers(void **state)
 {
 	struct kt_alloc_data d = {0};
@@ -353,6 +378,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sites_and_leaks),
 		cmocka_unit_test(test_allocs_per_message),
+		cmocka_unit_test(test_exited_threads),
 		cmocka_unit_test(test_fold_towers),
 		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_json),

@@ -294,6 +294,37 @@ static void test_offcpu(void **state)
 	kt_agg_free(&a);
 }
 
+/* --alloc: the untracked-process counter and the exactness gauge, present with the stats only. */
+static void test_alloc_untracked(void **state)
+{
+	(void)state;
+	struct kt_agg a;
+	struct kt_report_totals tot = {0};
+	struct kt_alloc_stats st = {0};
+	struct kt_prom_src src = {.agg = &a, .tot = &tot};
+	char *t;
+
+	kt_agg_init(&a, 0);
+	t = expose(&src, false);
+	assert_null(strstr(t, "kaos_trace_alloc"));
+	free(t);
+	src.alloc_stats = &st;
+	t = expose(&src, false);
+	expect_line(t, "kaos_trace_alloc_processes_untracked_total ",
+		    "kaos_trace_alloc_processes_untracked_total 0");
+	expect_line(t, "kaos_trace_alloc_counts_exact ", "kaos_trace_alloc_counts_exact 1");
+	free(t);
+	st.procs_untracked = 3;
+	t = expose(&src, true);
+	expect_line(t, "# TYPE kaos_trace_alloc_processes_untracked ",
+		    "# TYPE kaos_trace_alloc_processes_untracked counter");
+	expect_line(t, "kaos_trace_alloc_processes_untracked_total ",
+		    "kaos_trace_alloc_processes_untracked_total 3");
+	expect_line(t, "kaos_trace_alloc_counts_exact ", "kaos_trace_alloc_counts_exact 0");
+	free(t);
+	kt_agg_free(&a);
+}
+
 struct retired {
 	struct kt_agg *a;
 	uint32_t ids[8];
@@ -464,8 +495,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buckets),	    cmocka_unit_test(test_exposition),
-		cmocka_unit_test(test_offcpu),	    cmocka_unit_test(test_ring_bounds),
-		cmocka_unit_test(test_exec_images),
+		cmocka_unit_test(test_offcpu),	    cmocka_unit_test(test_alloc_untracked),
+		cmocka_unit_test(test_ring_bounds), cmocka_unit_test(test_exec_images),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

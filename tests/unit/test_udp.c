@@ -94,6 +94,7 @@ static void transfer(struct pair *p, uint32_t count, size_t max)
 			check_msg(in, n, got++, max);
 		assert_int_equal(n, -KAOS_EEMPTY);
 	}
+	assert_int_equal(kaos_udp_poll(p->b), 0); /* the ack held for a reply (none comes) */
 	assert_int_equal(kaos_udp_flush(p->a, 30000), 0);
 	assert_int_equal(kaos_udp_recv(p->b, in, sizeof(in)), -KAOS_EEMPTY);
 }
@@ -420,6 +421,51 @@ static void window_acked_every_second_datagram(void **state)
 	close_pair(&p);
 }
 
+/*
+ * A request answered before the next poll: the reply carries the ack, one
+ * datagram each way (a separate ack each way cost a syscall and a wakeup of
+ * the peer per message). An ack nothing carried goes out on the next poll,
+ * and a caller sleeping on the socket is told not to sleep before it.
+ */
+static void reply_carries_the_ack(void **state)
+{
+	uint8_t m[64] = {0};
+	struct kaos_udp_stats sa0, sb0, sa, sb;
+	struct pair p;
+
+	(void)state;
+	open_pair(&p, NULL, NULL);
+	for (int i = 0; i < 3; i++) /* the handshake's acks settle */
+		assert_int_equal(kaos_udp_poll(p.b) | kaos_udp_poll(p.a), 0);
+	kaos_udp_stats(p.a, &sa0);
+	kaos_udp_stats(p.b, &sb0);
+	assert_int_equal(kaos_udp_send(p.a, m, sizeof(m)), 0);
+	assert_int_equal(kaos_udp_poll(p.a), 0);
+	assert_int_equal(kaos_udp_poll(p.b), 0); /* the request arrives: its ack is held */
+	kaos_udp_stats(p.b, &sb);
+	assert_int_equal(sb.dgrams_sent, sb0.dgrams_sent);
+	assert_int_equal(kaos_udp_timeout_ms(p.b), 0);
+	assert_int_equal(kaos_udp_recv(p.b, m, sizeof(m)), sizeof(m));
+	assert_int_equal(kaos_udp_send(p.b, m, sizeof(m)), 0);
+	assert_int_equal(kaos_udp_poll(p.b), 0); /* the reply, carrying the ack */
+	kaos_udp_stats(p.b, &sb);
+	assert_int_equal(sb.dgrams_sent - sb0.dgrams_sent, 1);
+	assert_int_equal(sb.acks_sent, sb0.acks_sent);
+	assert_int_equal(kaos_udp_poll(p.a), 0);
+	kaos_udp_stats(p.a, &sa);
+	assert_int_equal(sa.in_flight, 0); /* the request is acked */
+	assert_int_equal(kaos_udp_recv(p.a, m, sizeof(m)), sizeof(m));
+	assert_int_equal(kaos_udp_poll(p.a), 0); /* no answer to the reply: its ack now */
+	kaos_udp_stats(p.a, &sa);
+	assert_int_equal(sa.dgrams_sent - sa0.dgrams_sent, 2);
+	assert_int_equal(sa.acks_sent - sa0.acks_sent, 1);
+	assert_int_equal(kaos_udp_poll(p.b), 0);
+	kaos_udp_stats(p.b, &sb);
+	assert_int_equal(sb.in_flight, 0);
+	assert_int_equal(sa.retransmits + sb.retransmits, 0);
+	close_pair(&p);
+}
+
 /* Data acked while the receive queue was full is delivered after the peer's FIN. */
 static void acked_data_delivered_after_fin(void **state)
 {
@@ -670,7 +716,8 @@ static void version_1_peer_gets_no_dsack(void **state)
 	close(f);
 }
 
-/* b's next ack after data seq arrives: its cumulative ack and SACK blocks. */
+/* b's next ack after data seq arrives (in-order data: on its next poll), its
+ * cumulative ack and SACK blocks. */
 static void data_then_ack(int f, const struct sockaddr_in *to, struct kaos_udp *b, uint32_t seq,
 			  struct kaos_udp_hdr *ack)
 {
@@ -685,6 +732,7 @@ static void data_then_ack(int f, const struct sockaddr_in *to, struct kaos_udp *
 	struct sockaddr_in from;
 
 	fake_send(f, to, &data, &x);
+	assert_int_equal(kaos_udp_poll(b), 0);
 	assert_int_equal(kaos_udp_poll(b), 0);
 	fake_recv(f, KAOS_UDP_T_ACK, ack, &from);
 }
@@ -803,6 +851,7 @@ int main(void)
 		cmocka_unit_test(timeout_retransmit_then_duplicates_dropped),
 		cmocka_unit_test(connect_to_nobody_times_out),
 		cmocka_unit_test(window_acked_every_second_datagram),
+		cmocka_unit_test(reply_carries_the_ack),
 		cmocka_unit_test(acked_data_delivered_after_fin),
 		cmocka_unit_test(recv_wait_takes_queued_message_first),
 		cmocka_unit_test(bad_arguments_refused),

@@ -1092,10 +1092,11 @@ static int alloc_finish(FILE *report_out)
 					engine.s.sym ? kt_folded_sym_kt : NULL, engine.s.sym);
 	fprintf(stderr,
 		"kaos-trace: alloc: %llu calls lost, %llu blocks untracked, %llu calls not "
-		"charged to a stack, %llu without a user stack, %llu never seen returning%s%s\n",
+		"charged to a stack, %llu without a user stack, %llu never seen returning, %llu "
+		"processes untracked%s%s\n",
 		(unsigned long long)st.call_lost, (unsigned long long)st.block_lost,
 		(unsigned long long)st.site_lost, (unsigned long long)st.stack_err,
-		(unsigned long long)st.stale,
+		(unsigned long long)st.stale, (unsigned long long)st.procs_untracked,
 		kt_alloc_stats_dropped(&st) ? ": the figures are lower bounds" : "",
 		n < 0 ? ": collecting them failed" : "");
 	return n < 0 ? n : e;

@@ -10,7 +10,9 @@
  * and threads out of the maps into a->data, detaches its probes and frees
  * its slots. a->data then holds the gone processes, the maps the live ones:
  * every reader joins the two. The daemon drops a gone process for good with
- * kt_alloc_forget_pid when it retires the process.
+ * kt_alloc_forget_pid when it retires the process. Threads come and go in
+ * a live process too: the kernel queues an exiting thread's sums
+ * (alloc_thread_exits), and each tick moves them into a->data's threads.
  */
 #include "kt_alloc.h"
 #include "kt_array.h"
@@ -114,6 +116,13 @@ struct kt_alloc {
 	bool collected;
 	int collect_err;
 	uint64_t exits_seen;	    /* group_exits at the last harvest */
+	uint64_t thread_exits_seen; /* thread_exits when the queue was last drained */
+	/*
+	 * Exited threads read from the queue, charged at the next tick: their
+	 * ring events, sent before they exited, have been consumed by then.
+	 */
+	struct kt_alloc_thread_rec *exited;
+	size_t nexited, capexited;
 	uint64_t procs_untracked;   /* no room in alloc_procs */
 	bool gone_sampled;	    /* a harvested process was duty-cycled (--budget) */
 	uint64_t execs_seen;	    /* execs_total when the execs were last followed */
@@ -826,6 +835,7 @@ bool kt_alloc_next_move(struct kt_alloc *a, pid_t *pid, char *path, size_t n)
 }
 
 static void harvest(struct kt_alloc *a);
+static void drain_thread_exits(struct kt_alloc *a, bool all);
 
 void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 {
@@ -836,6 +846,7 @@ void kt_alloc_tick(struct kt_alloc *a, const struct kt_agg *agg)
 	follow_procs(a, agg);
 	capture_first(a);
 	follow_execs(a);
+	drain_thread_exits(a, false); /* first: a gone process's threads are all read after */
 	harvest(a);
 	now = kt_now_ns(CLOCK_MONOTONIC);
 	if (a->o.budget_pct > 0 && a->cost_ns > 0)
@@ -1182,6 +1193,46 @@ static int harvest_threads(struct kt_alloc *a, const struct pid_set *dead)
 	return e;
 }
 
+/* The exited threads read at an earlier tick into a->data; on -ENOMEM the rest wait. */
+static void charge_exited(struct kt_alloc *a)
+{
+	size_t i = 0;
+
+	for (; i < a->nexited; i++) {
+		const struct kt_alloc_thread_rec *t = &a->exited[i];
+
+		if (kt_alloc_data_add_exited_thread(&a->data, t->tgid, t->tid, t->allocs, t->bytes))
+			break;
+	}
+	memmove(a->exited, a->exited + i, (a->nexited - i) * sizeof(*a->exited));
+	a->nexited -= i;
+}
+
+/*
+ * The exited threads' sums the kernel queued (all, or only when
+ * thread_exits moved: no syscall per tick otherwise), after charging those
+ * read before. Each is peeked, kept, then popped: without memory it stays
+ * queued for the next call.
+ */
+static void drain_thread_exits(struct kt_alloc *a, bool all)
+{
+	uint64_t n = __atomic_load_n(&a->skel->bss->thread_exits, __ATOMIC_RELAXED);
+	int fd = bpf_map__fd(a->skel->maps.alloc_thread_exits);
+	struct kt_alloc_thread_exit x;
+
+	charge_exited(a);
+	if (n == a->thread_exits_seen && !all)
+		return;
+	while (!bpf_map_lookup_elem(fd, NULL, &x)) {
+		if (kt_array_reserve(a->exited, a->capexited, a->nexited + 1))
+			return;
+		a->exited[a->nexited++] = (struct kt_alloc_thread_rec){
+			.tgid = x.tgid, .tid = x.tid, .allocs = x.allocs, .bytes = x.bytes};
+		bpf_map_lookup_and_delete_elem(fd, NULL, &x);
+	}
+	a->thread_exits_seen = n;
+}
+
 /* The fraction of its traced time pid was attached (--budget), or -1 if never detached. */
 static double pid_fraction(const struct alloc_pid *ap, uint64_t now)
 {
@@ -1252,6 +1303,9 @@ void kt_alloc_forget_pid(struct kt_alloc *a, uint32_t pid)
 	if (!a || a->collected)
 		return;
 	drop_pid(a, (pid_t)pid);
+	for (size_t i = a->nexited; i-- > 0;) /* its exited threads not charged yet */
+		if (a->exited[i].tgid == pid)
+			a->exited[i] = a->exited[--a->nexited];
 	kt_alloc_data_forget_pid(&a->data, pid);
 	kt_alloc_data_forget_pid(&a->folded, pid);
 }
@@ -1326,6 +1380,8 @@ int kt_alloc_collect(struct kt_alloc *a)
 		if (!a->pids[i].failed)
 			kt_sym_follow_program(a->sym, a->pids[i].pid, a->self_exe,
 					      &a->pids[i].program);
+	drain_thread_exits(a, true); /* the hook is gone: whatever is queued is read now */
+	charge_exited(a);
 	if ((e = collect_procs(a)) || (e = collect_sites(a, &a->data, stack)) ||
 	    (e = collect_leaks(a, &a->data, stack)) || (e = collect_threads(a)) ||
 	    (e = collect_rings(a)))
@@ -1591,5 +1647,6 @@ void kt_alloc_free(struct kt_alloc *a)
 	kt_alloc_data_free(&a->folded);
 	free(a->pids);
 	free(a->tries);
+	free(a->exited);
 	free(a);
 }

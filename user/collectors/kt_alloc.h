@@ -131,6 +131,14 @@ int kt_alloc_data_add_leak(struct kt_alloc_data *d, uint32_t tgid, int32_t stack
 			   const uint64_t *stack, size_t nframes, uint64_t size);
 int kt_alloc_data_add_thread(struct kt_alloc_data *d, uint32_t tgid, uint32_t tid, uint64_t allocs,
 			     uint64_t bytes);
+/*
+ * A thread that exited while its process lives on: charged as itself if it
+ * was seen on a ring (kt_alloc_data_ring_thread before), else folded into
+ * the process's tid 0 record (only ring threads are ever asked for, and a
+ * process that runs thousands of threads keeps one record). 0 or -ENOMEM.
+ */
+int kt_alloc_data_add_exited_thread(struct kt_alloc_data *d, uint32_t tgid, uint32_t tid,
+				    uint64_t allocs, uint64_t bytes);
 /* Thread tid of pid sends or receives on ring_id (idempotent). 0 or -ENOMEM. */
 int kt_alloc_data_ring_thread(struct kt_alloc_data *d, uint32_t pid, uint32_t tid,
 			      uint32_t ring_id);

@@ -105,6 +105,16 @@ int kt_alloc_data_add_thread(struct kt_alloc_data *d, uint32_t tgid, uint32_t ti
 	return 0;
 }
 
+int kt_alloc_data_add_exited_thread(struct kt_alloc_data *d, uint32_t tgid, uint32_t tid,
+				    uint64_t allocs, uint64_t bytes)
+{
+	bool on_ring = false;
+
+	for (size_t i = 0; i < d->nring_threads && !on_ring; i++)
+		on_ring = d->ring_threads[i].pid == tgid && d->ring_threads[i].tid == tid;
+	return kt_alloc_data_add_thread(d, tgid, on_ring ? tid : 0, allocs, bytes);
+}
+
 int kt_alloc_data_ring_thread(struct kt_alloc_data *d, uint32_t pid, uint32_t tid, uint32_t ring_id)
 {
 	/* newest first: a thread's events come in runs */

@@ -389,6 +389,7 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 	struct kt_offcpu_stats ost;
 	struct kt_snapshot snap;
 	struct kt_alloc_live *heap = NULL;
+	struct kt_alloc_stats ast;
 	size_t len = 0;
 	int nothr = 0, nheap = 0, e;
 	FILE *f;
@@ -407,6 +408,7 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 		/* gone processes keep their figures at exit until retired (track_processes) */
 		if ((nheap = kt_alloc_live_procs(d->e.alloc, true, &heap)) < 0)
 			return -1;
+		kt_alloc_get_stats(d->e.alloc, &ast);
 	}
 	retire_rings(d, snap.now_ns); /* rings seen since the tick */
 	struct kt_prom_push push;
@@ -428,6 +430,7 @@ static int serve_metrics(struct daemon *d, const char *accept, struct kt_http_re
 				  .offcpu_min_block_ns = d->cfg.off_cpu_min_ns,
 				  .alloc_procs = heap,
 				  .nalloc_procs = (size_t)nheap,
+				  .alloc_stats = d->e.alloc ? &ast : NULL,
 				  .push = d->cfg.pprof_push_url[0] ? &push : NULL};
 
 	f = open_memstream(&r->body, &len);

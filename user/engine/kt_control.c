@@ -132,6 +132,9 @@ struct control_walk {
 	uint64_t addr, size;
 	char *msg;
 	size_t msglen;
+	const uint64_t *hints; /* inodes of the objects to look in (and the program) */
+	int nhints;
+	bool past_program, skipped, rest;
 };
 
 /* The control's address in the process if file defines it (0 if not). */
@@ -159,25 +162,69 @@ static uint64_t control_in_file(struct control_walk *w, const char *file, uint64
 	return addr;
 }
 
+/*
+ * With hints, the first walk looks in the program (the first file mapped)
+ * and the hinted objects only, the second (rest) in the others only.
+ */
+static bool control_may_define(struct control_walk *w, const struct kt_proc_map *m)
+{
+	bool hinted = !w->past_program;
+
+	w->past_program = true;
+	if (!w->hints)
+		return true;
+	for (int i = 0; i < w->nhints && !hinted; i++)
+		hinted = w->hints[i] == m->inode;
+	if (w->rest)
+		return !hinted;
+	w->skipped |= !hinted;
+	return hinted;
+}
+
 static int control_search(const struct kt_proc_map *m, void *arg)
 {
 	struct control_walk *w = arg;
 
+	if (!control_may_define(w, m))
+		return 0;
 	w->addr = control_in_file(w, m->path, &w->size);
 	return w->addr != 0;
 }
 
-uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
+static uint64_t control_walk(struct control_walk *w)
 {
-	struct control_walk w = {.pid = pid, .msg = msg, .msglen = msglen};
-	int e;
+	int e = kt_proc_files_each(w->pid, false, control_search, w);
+	if (e < 0) {
+		snprintf(w->msg, w->msglen, "cannot read /proc/%d/maps: %s", (int)w->pid,
+			 strerror(-e));
+		return 0;
+	}
+	return w->addr;
+}
+
+uint64_t kt_control_find(pid_t pid, const uint64_t *hints, int nhints, uint64_t *objsize, char *msg,
+			 size_t msglen)
+{
+	struct control_walk w = {
+		.pid = pid, .msg = msg, .msglen = msglen, .hints = hints, .nhints = nhints};
 
 	snprintf(msg, msglen, "no mapped object of pid %d defines %s", (int)pid,
 		 KAOS_PROBE_CONTROL_SYMBOL);
-	e = kt_proc_files_each(pid, false, control_search, &w);
-	if (e < 0) {
-		snprintf(msg, msglen, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-e));
-		return 0;
+	/*
+	 * Looking the symbol up in every mapped object cost ~1 ms of each start
+	 * (libc's 3,000 dynamic symbols read and compared): the objects the
+	 * probes are in come first. The program is looked in first as ld.so
+	 * does (a copy relocation puts the live control there); the others
+	 * only if those lack it.
+	 */
+	if (!control_walk(&w) && w.skipped) {
+		w = (struct control_walk){.pid = pid,
+					  .msg = msg,
+					  .msglen = msglen,
+					  .hints = hints,
+					  .nhints = nhints,
+					  .rest = true};
+		control_walk(&w);
 	}
 	if (w.addr)
 		*objsize = w.size;
@@ -244,10 +291,11 @@ int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, uint64_t 
 	return 0;
 }
 
-int kt_control_open(struct kt_control *c, pid_t pid, char *msg, size_t msglen)
+int kt_control_open(struct kt_control *c, pid_t pid, const uint64_t *hints, int nhints, char *msg,
+		    size_t msglen)
 {
 	uint64_t objsize = 0;
-	uint64_t addr = kt_control_find(pid, &objsize, msg, msglen);
+	uint64_t addr = kt_control_find(pid, hints, nhints, &objsize, msg, msglen);
 
 	if (!addr) {
 		memset(c, 0, sizeof(*c));

@@ -66,9 +66,11 @@ struct kt_control_state {
 /*
  * Finds kaos_probe_control in process pid (in whichever mapped object
  * defines it) and returns its runtime address and its size (st_size), or 0
- * with msg set.
+ * with msg set. hints (nhints inodes, may be NULL): the objects likely to
+ * define it (those with the probes), looked in first, after the program.
  */
-uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen);
+uint64_t kt_control_find(pid_t pid, const uint64_t *hints, int nhints, uint64_t *objsize, char *msg,
+			 size_t msglen);
 
 /*
  * Prepares c for process pid: finds its control (kt_control_open) or takes
@@ -77,7 +79,8 @@ uint64_t kt_control_find(pid_t pid, uint64_t *objsize, char *msg, size_t msglen)
  * tracer's identity. 0, or -1 with msg set (kt_control_open: -ENOENT when
  * no object of the process defines the control). Nothing is written.
  */
-int kt_control_open(struct kt_control *c, pid_t pid, char *msg, size_t msglen);
+int kt_control_open(struct kt_control *c, pid_t pid, const uint64_t *hints, int nhints, char *msg,
+		    size_t msglen);
 int kt_control_open_at(struct kt_control *c, pid_t pid, uint64_t addr, uint64_t objsize, char *msg,
 		       size_t msglen);
 

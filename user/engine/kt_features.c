@@ -408,17 +408,9 @@ void kt_features_probe(struct kt_features *f, unsigned tests)
 	kt_features_probe_finish(f);
 }
 
-void kt_features_probe_now(struct kt_features *f)
+/* The ring buffer and cookie probes: answers of the kernel, the same for the whole boot. */
+static void probe_bpf(struct kt_features *f)
 {
-	struct utsname u;
-
-	memset(f, 0, sizeof(*f));
-	if (uname(&u) == 0) {
-		snprintf(f->release, sizeof(f->release), "%s", u.release);
-		snprintf(f->machine, sizeof(f->machine), "%s", u.machine);
-	}
-	f->btf = access(KERNEL_BTF, R_OK) == 0;
-	f->uprobe_pmu = access(UPROBE_PMU_TYPE, R_OK) == 0;
 	f->ringbuf = probe_result(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL));
 	f->cookie = probe_result(
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, NULL));
@@ -429,6 +421,54 @@ void kt_features_probe_now(struct kt_features *f)
 		if (f->cookie == 0)
 			f->cookie = -EPERM;
 	}
+}
+
+/*
+ * The probes above cost ~1 ms of CPU and more of wall time at every start
+ * (three BPF loads and two map creations, freed by the kernel's workers):
+ * both "yes" answers are kept for the boot in kt_bootcache, like the
+ * self-test. Anything else is never stored: a missing feature or a refusal
+ * is probed afresh and explained at each start. `features` always probes.
+ */
+#define BPF_CACHE_NAME "bpf-features"
+
+static void probe_bpf_cached(struct kt_features *f)
+{
+	uint32_t layout = 1; /* the record's version: 2 ints, ringbuf then cookie */
+	int got[2];
+
+	if (kt_bootcache_get(BPF_CACHE_NAME, &layout, sizeof(layout), got, sizeof(got)) &&
+	    got[0] == 1 && got[1] == 1) {
+		f->ringbuf = f->cookie = 1;
+		return;
+	}
+	probe_bpf(f);
+	if (f->ringbuf == 1 && f->cookie == 1) {
+		got[0] = got[1] = 1;
+		kt_bootcache_put(BPF_CACHE_NAME, &layout, sizeof(layout), got, sizeof(got));
+	}
+}
+
+static void probe_now(struct kt_features *f, bool cached)
+{
+	struct utsname u;
+
+	memset(f, 0, sizeof(*f));
+	if (uname(&u) == 0) {
+		snprintf(f->release, sizeof(f->release), "%s", u.release);
+		snprintf(f->machine, sizeof(f->machine), "%s", u.machine);
+	}
+	f->btf = access(KERNEL_BTF, R_OK) == 0;
+	f->uprobe_pmu = access(UPROBE_PMU_TYPE, R_OK) == 0;
+	if (cached)
+		probe_bpf_cached(f);
+	else
+		probe_bpf(f);
+}
+
+void kt_features_probe_now(struct kt_features *f)
+{
+	probe_now(f, false);
 }
 
 bool kt_kernel_at_least(int major, int minor)
@@ -780,7 +820,7 @@ int kt_features_check(const struct kt_targets *ts, bool time_sites, kt_features_
 		/* nop5 sites: the self-test also says whether they are the fork hazard */
 		nop5 |= checked_sites[i] == KT_SITE_NOP5;
 	}
-	kt_features_probe_now(&probed);
+	probe_now(&probed, true);
 	have_probed = true;
 	if (kt_features_missing(&probed, err, errlen)) {
 		char tail[128];

@@ -945,9 +945,21 @@ static void note_change(struct kt_session *s, const struct kt_proc *p,
 		     p->pid, st->orphan_every);
 }
 
+/* The inodes of the objects attached for pid (or for any process): where its control likely is. */
+static int control_hints(const struct kt_session *s, uint32_t pid, uint64_t *ino)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->natt; i++)
+		if (s->att[i]->pid == -1 || s->att[i]->pid == (pid_t)pid)
+			ino[n++] = s->att[i]->ino;
+	return n;
+}
+
 /* Finds the control of p once; false if it has none (said once). */
 static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 {
+	uint64_t hints[KT_SESSION_MAX_ATTACH];
 	char msg[256];
 	int e;
 
@@ -955,7 +967,8 @@ static bool sampling_setup(struct kt_session *s, struct kt_proc *p)
 		return p->ctl.addr != 0;
 	p->ctl_tried = true;
 	p->ctl_retry = false;
-	e = kt_control_open(&p->ctl, (pid_t)p->pid, msg, sizeof(msg));
+	e = kt_control_open(&p->ctl, (pid_t)p->pid, hints, control_hints(s, p->pid, hints), msg,
+			    sizeof(msg));
 	if (e == -ENOENT && !p->hits) {
 		/*
 		 * Seen at its exec (a -- COMMAND, a -b program): ld.so may not have

@@ -509,6 +509,19 @@ static void write_alloc(struct pw *w, const struct kt_prom_src *src)
 			fprintf(w->f, " %" PRIu64 "\n", *(const uint64_t *)(rec + fams[f].off));
 		}
 	}
+	if (!src->alloc_stats)
+		return;
+	counter(w, "kaos_trace_alloc_processes_untracked_total",
+		"Processes --alloc could not trace: the map of traced processes was full "
+		"(KAOS_TRACE_ALLOC_MAX_PROCS). From the first one on, "
+		"kaos_trace_alloc_counts_exact "
+		"is 0.",
+		src->alloc_stats->procs_untracked);
+	family(w, "kaos_trace_alloc_counts_exact", "gauge",
+	       "1 while --alloc dropped nothing (no call, block, site or process untracked): the "
+	       "kaos_alloc_* figures are exact since attach; 0: lower bounds.");
+	fprintf(w->f, "kaos_trace_alloc_counts_exact %d\n",
+		!kt_alloc_stats_dropped(src->alloc_stats));
 }
 
 /* ---------------------------------------------------------------- the exposition */
@@ -945,7 +958,7 @@ int kt_prom_write(FILE *f, const struct kt_prom_src *src, bool om)
 		write_alerts(&w, src->alerts);
 	if (src->offcpu_stats)
 		write_offcpu(&w, src);
-	if (src->alloc_procs)
+	if (src->alloc_procs || src->alloc_stats)
 		write_alloc(&w, src);
 	if (src->push)
 		write_push(&w, src->push);

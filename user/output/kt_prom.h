@@ -114,7 +114,8 @@ struct kt_prom_src {
 	/* heap of the traced processes (kaos-trace daemon --alloc); NULL: no such families */
 	const struct kt_alloc_live *alloc_procs;
 	size_t nalloc_procs;
-	const struct kt_prom_push *push; /* NULL: no push families */
+	const struct kt_alloc_stats *alloc_stats; /* its drops; NULL: no such families */
+	const struct kt_prom_push *push;	  /* NULL: no push families */
 };
 
 /* Writes the whole exposition. 0 or -EIO. */
