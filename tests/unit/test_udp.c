@@ -671,6 +671,56 @@ static void reordered_not_lost_keeps_cwnd(void **state)
 }
 
 /*
+ * A burst of 4 goes out at one time; the peer SACKs the last 3 once. The
+ * first is lost: it was sent before them (same time, lower seq) and ages
+ * out after the latest RTT + the reordering window, well before the loss
+ * probe (2 srtt): a RACK timer resends it (the old code had no timer and
+ * took a burst's shared time for "not sent before": it waited for the
+ * probe, 200 ms here, or the RTO).
+ */
+static void hole_in_a_burst_resent_by_age(void **state)
+{
+	static uint8_t m[KAOS_UDP_FRAG_MAX];
+	struct kaos_udp_hdr h, synack = {.type = KAOS_UDP_T_SYNACK, .seq = 77, .window = 64};
+	struct kaos_udp_stats st;
+	struct sockaddr_in from;
+	struct kaos_udp *a;
+	uint16_t port;
+	uint32_t s, conn;
+	int f = fake_open(&port), wait;
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(NULL, &a), 0);
+	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", port), 0);
+	fake_recv(f, KAOS_UDP_T_SYN, &h, &from);
+	s = synack.ack = h.seq;
+	conn = synack.conn_id = h.conn_id;
+	usleep(100 * 1000); /* srtt 100 ms: PTO 200 ms, reordering window 25 ms */
+	fake_send(f, &from, &synack, NULL);
+	assert_int_equal(kaos_udp_wait_connected(a, 5000), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(kaos_udp_send(a, m, sizeof(m)), 0);
+	assert_int_equal(kaos_udp_poll(a), 0);
+	for (uint32_t i = 0; i < 4; i++) {
+		fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
+		assert_int_equal(h.seq, s + i);
+	}
+	fake_ack(f, &from, conn, s, s + 1, s + 4, 0); /* one duplicate ack: no fast retransmit */
+	assert_int_equal(kaos_udp_poll(a), 0);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.retransmits, 0);
+	wait = kaos_udp_timeout_ms(a); /* the RACK timer: ~ RTT (0) + 25 ms, not the PTO */
+	assert_true(wait <= 130);
+	assert_int_equal(kaos_udp_recv_wait(a, m, sizeof(m), wait + 20), -KAOS_EEMPTY);
+	kaos_udp_stats(a, &st);
+	assert_true(st.retransmits_fast >= 1);
+	fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
+	assert_int_equal(h.seq, s); /* the hole first */
+	kaos_udp_close(a);
+	close(f);
+}
+
+/*
  * A version 1 peer (before DSACK) still connects: its SYN gets a version 1
  * SYNACK, and a duplicate gets a plain ack it can parse.
  */
@@ -860,6 +910,7 @@ int main(void)
 		cmocka_unit_test(sack_blocks_follow_buffered_data),
 		cmocka_unit_test(tail_loss_probed_before_the_rto),
 		cmocka_unit_test(random_loss_is_not_congestion),
+		cmocka_unit_test(hole_in_a_burst_resent_by_age),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
