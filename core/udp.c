@@ -288,6 +288,7 @@ static void retransmit(struct kaos_udp *ep, struct tx_seg *s, bool fast, uint64_
 	kaos_ring_note_retransmit_why(ep->txq, s->h.seq,
 				      fast ? KAOS_RETRANSMIT_FAST : KAOS_RETRANSMIT_TIMEOUT);
 	kaos_udp_cc_lost(&ep->cc);
+	kaos_udp_cc_lost_seq(&ep->cc, s->h.seq);
 	if (ep->undo_valid && s->episode != ep->episode) {
 		s->episode = ep->episode;
 		ep->undo_retrans++;
@@ -566,6 +567,7 @@ static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 	if (!resent) { /* a hole filled by a retransmission would inflate the sample */
 		ep->rack_rtt_ns = now - ep->tx[(ack - 1) % SLOTS].sent_ns;
 		rtt_sample(ep, ep->rack_rtt_ns);
+		kaos_udp_cc_rtt(&ep->cc, ep->rack_rtt_ns);
 	} else if (ep->rto_base_ns) /* the peer is alive: no backoff (as Linux); Karn: no sample */
 		ep->rto_ns = ep->rto_base_ns;
 	ep->snd_una = ack;
@@ -603,8 +605,10 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 			    !ep->tx[q % SLOTS].sacked) {
 				ep->tx[q % SLOTS].sacked = true;
 				ep->nsacked++;
-				if (ep->tx[q % SLOTS].tx_count == 1)
+				if (ep->tx[q % SLOTS].tx_count == 1) {
 					ep->rack_rtt_ns = now - ep->tx[q % SLOTS].sent_ns;
+					kaos_udp_cc_rtt(&ep->cc, ep->rack_rtt_ns);
+				}
 				/* a round ends when data sent since it began arrives: in
 				   heavy loss the cumulative ack lags many RTTs behind */
 				kaos_udp_cc_ack_seq(&ep->cc, q + 1, ep->snd_sent);

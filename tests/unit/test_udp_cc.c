@@ -2,7 +2,9 @@
 /*
  * The reliable UDP's congestion window (core/udp_cc.c), driven round by
  * round: random loss at issue 17's 5 % keeps the window; rounds losing more
- * than 15 % (smoothed; a bottleneck's tail drop) cut it to 0.7; timeouts; undo.
+ * than 15 % (smoothed; a bottleneck's tail drop) cut it to 0.7; so does any loss while
+ * a queue shows (the round's lowest RTT far above the path's, or a run of 3 lost);
+ * timeouts; undo.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -77,6 +79,90 @@ static void heavy_loss_is_congestion(void **state)
 	assert_false(round_of(&cc, &seq, 10, 3));	  /* fewer than 4 losses prove nothing */
 }
 
+#define MS 1000000ull
+
+/* A round of n datagrams from *seq whose fastest took rtt_ns; every step-th of them lost
+ * (step 0: none), a run of run more lost at its start. Returns whether it cut. */
+static bool round_rtt(struct kaos_udp_cc *cc, uint32_t *seq, uint32_t n, uint64_t rtt_ns,
+		      uint32_t step, uint32_t run)
+{
+	uint32_t lost = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (i < run || (step && i % step == step - 1)) {
+			kaos_udp_cc_lost(cc);
+			kaos_udp_cc_lost_seq(cc, *seq + i);
+			lost++;
+		} else
+			kaos_udp_cc_rtt(cc, rtt_ns + i * 100000ull); /* the rest later */
+	}
+	kaos_udp_cc_delivered(cc, n - lost);
+	kaos_udp_cc_acked(cc, n - lost);
+	*seq += n;
+	return kaos_udp_cc_ack_seq(cc, *seq, *seq);
+}
+
+/* Congestion avoidance at window w, one empty round at the path's lowest RTT min_ns. */
+static uint32_t avoiding(struct kaos_udp_cc *cc, uint32_t w, uint64_t min_ns)
+{
+	uint32_t seq = 1000;
+
+	kaos_udp_cc_init(cc, w, 1024, seq);
+	cc->ssthresh = w;
+	kaos_udp_cc_rtt(cc, min_ns);
+	kaos_udp_cc_ack_seq(cc, seq + 1, seq + 1);
+	return seq + 1;
+}
+
+/* A tail-drop queue: the round's fastest waited 40 ms over the path's 20: one loss in 30 cuts. */
+static void queue_delay_with_little_loss_cuts(void **state)
+{
+	struct kaos_udp_cc cc;
+	uint32_t seq = avoiding(&cc, 100, 20 * MS);
+
+	(void)state;
+	assert_false(round_rtt(&cc, &seq, 100, 45 * MS, 30, 0)); /* 45: under 20 + 30, no cut */
+	assert_false(round_rtt(&cc, &seq, 100, 60 * MS, 0, 0));	 /* queued, nothing lost */
+	assert_true(round_rtt(&cc, &seq, 100, 60 * MS, 30, 0));	 /* 3 % lost, queued: cut */
+	assert_int_equal(cc.cwnd, 97 * 7 / 10);			 /* 0.7 of what arrived */
+	assert_int_equal(cc.cuts, 1);
+	assert_false(round_rtt(&cc, &seq, 100, 60 * MS, 30, 0)); /* never twice in a row */
+	assert_true(round_rtt(&cc, &seq, 100, 60 * MS, 30, 0));
+	/* a long path (100 ms): its own lowest RTT is the margin, not 30 ms */
+	seq = avoiding(&cc, 100, 100 * MS);
+	assert_false(round_rtt(&cc, &seq, 100, 190 * MS, 30, 0));
+	assert_true(round_rtt(&cc, &seq, 100, 210 * MS, 30, 0));
+}
+
+/* Burst: three datagrams in a row lost is a queue that was full, even with flat RTT. */
+static void lost_run_cuts(void **state)
+{
+	struct kaos_udp_cc cc;
+	uint32_t seq = avoiding(&cc, 100, 20 * MS);
+
+	(void)state;
+	assert_false(round_rtt(&cc, &seq, 100, 20 * MS, 0, 2)); /* two in a row: may be chance */
+	assert_true(round_rtt(&cc, &seq, 100, 20 * MS, 0, 3));
+	assert_int_equal(cc.cuts, 1);
+}
+
+/*
+ * Issue 17's relay: 5 % independent loss, the path's lowest RTT 0.1 ms (a datagram and its
+ * ack both sent ahead), ordinary rounds' lowest 5-25 ms: never a cut.
+ */
+static void random_loss_with_jitter_keeps_the_window(void **state)
+{
+	struct kaos_udp_cc cc;
+	uint32_t seq = avoiding(&cc, 400, 100000);
+
+	(void)state;
+	for (int r = 0; r < 200; r++)
+		assert_false(round_rtt(&cc, &seq, 400, (5 + r % 21) * MS, 20, 0));
+	assert_int_equal(cc.cuts, 0);
+	assert_true(cc.cwnd > 400);
+	assert_true(round_rtt(&cc, &seq, 400, 35 * MS, 20, 0)); /* 35 ms over 0.1: a queue */
+}
+
 static void timeout_cuts_mildly_and_undoes(void **state)
 {
 	struct kaos_udp_cc cc;
@@ -101,6 +187,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(random_loss_keeps_the_window),
 		cmocka_unit_test(heavy_loss_is_congestion),
+		cmocka_unit_test(queue_delay_with_little_loss_cuts),
+		cmocka_unit_test(lost_run_cuts),
+		cmocka_unit_test(random_loss_with_jitter_keeps_the_window),
 		cmocka_unit_test(timeout_cuts_mildly_and_undoes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
