@@ -288,7 +288,6 @@ static void retransmit(struct kaos_udp *ep, struct tx_seg *s, bool fast, uint64_
 	kaos_ring_note_retransmit_why(ep->txq, s->h.seq,
 				      fast ? KAOS_RETRANSMIT_FAST : KAOS_RETRANSMIT_TIMEOUT);
 	kaos_udp_cc_lost(&ep->cc);
-	kaos_udp_cc_lost_seq(&ep->cc, s->h.seq);
 	if (ep->undo_valid && s->episode != ep->episode) {
 		s->episode = ep->episode;
 		ep->undo_retrans++;

@@ -52,14 +52,6 @@ void kaos_udp_cc_lost(struct kaos_udp_cc *cc)
 	cc->round_lost++;
 }
 
-void kaos_udp_cc_lost_seq(struct kaos_udp_cc *cc, uint32_t seq)
-{
-	cc->run = cc->run && seq == cc->last_lost + 1 ? cc->run + 1 : 1;
-	cc->last_lost = seq;
-	if (cc->run > cc->round_run)
-		cc->round_run = cc->run;
-}
-
 void kaos_udp_cc_rtt(struct kaos_udp_cc *cc, uint64_t rtt_ns)
 {
 	if (!rtt_ns)
@@ -78,15 +70,13 @@ void kaos_udp_cc_spurious(struct kaos_udp_cc *cc)
 /*
  * A queue shows: even the round's fastest datagram waited over QUEUE_NS (or
  * the path's lowest RTT, if larger: a long path's RTT varies more) more than
- * the path's fastest; or the round lost a run of datagrams.
+ * the path's fastest.
  */
-static bool queued(const struct kaos_udp_cc *cc)
+static bool delayed(const struct kaos_udp_cc *cc)
 {
 	uint64_t floor =
 		cc->min_rtt_ns > KAOS_UDP_CC_QUEUE_NS ? cc->min_rtt_ns : KAOS_UDP_CC_QUEUE_NS;
 
-	if (cc->round_run >= KAOS_UDP_CC_BURST)
-		return true;
 	return cc->min_rtt_ns && cc->round_rtt_ns && cc->round_rtt_ns - cc->min_rtt_ns > floor;
 }
 
@@ -100,7 +90,7 @@ static bool congested(const struct kaos_udp_cc *cc, uint32_t round_ppm)
 {
 	if (cc->cut_last || !cc->round_lost)
 		return false;
-	if (queued(cc))
+	if (delayed(cc))
 		return true;
 	if (cc->round_lost < KAOS_UDP_CC_LOSS_MIN)
 		return false;
@@ -128,7 +118,7 @@ bool kaos_udp_cc_ack_seq(struct kaos_udp_cc *cc, uint32_t ack, uint32_t snd_sent
 		cc->cuts++;
 	}
 	cc->round_end = snd_sent;
-	cc->round_acked = cc->round_lost = cc->round_run = 0;
+	cc->round_acked = cc->round_lost = 0;
 	cc->round_rtt_ns = 0;
 	return cut;
 }

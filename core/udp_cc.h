@@ -26,10 +26,11 @@
  *    (DSACK) gets its prior window back.
  *  - but a round that lost anything is also congestion when a queue shows:
  *    its lowest RTT exceeds the path's lowest by more than max(path's
- *    lowest, QUEUE_NS), or it lost BURST consecutive datagrams. A tail-drop
- *    queue fills (delay) before it drops and drops what arrives while full
- *    (runs); random loss does neither. The 15 % share alone let a bottleneck
- *    settle at ~15 % loss, which starves TCP sharing it.
+ *    lowest, QUEUE_NS). A tail-drop queue fills (delay) before it drops;
+ *    random loss leaves the RTT alone. The 15 % share alone let a bottleneck
+ *    settle at ~15 % loss, which starves TCP sharing it. Not runs of
+ *    consecutive losses: the relay's reordering makes runs of 20-50 holes
+ *    (docs/udp.md).
  */
 #ifndef KAOS_UDP_CC_H
 #define KAOS_UDP_CC_H
@@ -55,11 +56,6 @@
  * is left to the burst and share rules.
  */
 #define KAOS_UDP_CC_QUEUE_NS 30000000u
-/*
- * 3 datagrams in a row: independent 5 % loss does that at 1.2e-4 of the
- * positions; a full queue drops every datagram of a burst that finds it full.
- */
-#define KAOS_UDP_CC_BURST 3u
 
 struct kaos_udp_cc {
 	uint32_t cwnd, ssthresh, cwnd_acc, cwnd_max;
@@ -68,7 +64,6 @@ struct kaos_udp_cc {
 	uint32_t loss_ppm;		     /* lost share of the rounds, smoothed */
 	bool cut_last;			     /* the last round ended in a cut */
 	uint64_t min_rtt_ns, round_rtt_ns;   /* lowest RTT: of the path, of this round (0 none) */
-	uint32_t last_lost, run, round_run;  /* the last lost seq, its run, this round's longest */
 	uint32_t prior_cwnd, prior_ssthresh; /* before the episode, for undo */
 	uint64_t cuts;			     /* rounds read as congestion */
 };
@@ -81,8 +76,6 @@ KAOS_UDP_INTERNAL void kaos_udp_cc_acked(struct kaos_udp_cc *cc, uint32_t n);
 KAOS_UDP_INTERNAL void kaos_udp_cc_delivered(struct kaos_udp_cc *cc, uint32_t n);
 /* A datagram was found lost (resent). */
 KAOS_UDP_INTERNAL void kaos_udp_cc_lost(struct kaos_udp_cc *cc);
-/* The datagram seq was found lost: runs of consecutive losses (call after _lost). */
-KAOS_UDP_INTERNAL void kaos_udp_cc_lost_seq(struct kaos_udp_cc *cc, uint32_t seq);
 /* An RTT sample (of a datagram sent once). */
 KAOS_UDP_INTERNAL void kaos_udp_cc_rtt(struct kaos_udp_cc *cc, uint64_t rtt_ns);
 /* The peer reported a resent datagram as a duplicate (DSACK): one loss fewer. */
