@@ -102,7 +102,7 @@
  *    at most every other round (in slow start one round over 30 % does);
  *    random loss below that is repaired without a cut. Any loss cuts in a
  *    round whose lowest RTT is a queue's: over the path's lowest by more
- *    than max(the path's lowest, 30 ms), too. A timeout sets it to
+ *    than max(the path's lowest, 45 ms), too. A timeout sets it to
  *    1 and slow start climbs back to 0.7 (half after heavy loss). New data
  *    goes out while the pipe (in flight less SACKed, RFC 6675) is under
  *    cwnd and the flight under the peer's window: never unbounded.
