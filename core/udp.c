@@ -86,7 +86,7 @@ struct kaos_udp {
 	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
 	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
 	uint64_t rto_base_ns;			       /* rto_ns before any backoff */
-	uint64_t probe_ns; /* the loss probe's clock: last progress or first send */
+	uint64_t probe_ns; /* the loss probe's clock: last progress or newest send */
 	uint64_t rack_ns; /* when a hole overtaken within the reordering window ages out; 0: none */
 	uint64_t rack_rtt_ns; /* the latest RTT sample, queues included */
 	bool probed;	      /* a probe went out since: no other until progress */
@@ -394,6 +394,9 @@ static void send_new(struct kaos_udp *ep, uint64_t now)
 	       ep->snd_sent - ep->snd_una < ep->peer_wnd) {
 		ep->st.data_sent++;
 		transmit(ep, &ep->tx[ep->snd_sent++ % SLOTS], now);
+		/* the probe resends the newest datagram: no ack for it can come
+		   before a round trip from now (RFC 8985, 7.2) */
+		ep->probe_ns = now;
 	}
 }
 

@@ -887,6 +887,51 @@ static void tail_loss_probed_before_the_rto(void **state)
 	close(f);
 }
 
+/*
+ * The probe timer restarts when new data goes out (RFC 8985, 7.2): the
+ * probe resends the newest datagram, which cannot be acked before a round
+ * trip from its sending. Here the last ack came 150 ms before new data (a
+ * window reopened, the application had a lull); timed from that ack, the
+ * probe (PTO 250 ms: rto_min_ms 1000) came 100 ms after the new datagram
+ * left, a spurious retransmit on a slow but clean path.
+ */
+static void probe_timed_from_the_newest_send(void **state)
+{
+	static uint8_t m[KAOS_UDP_FRAG_MAX];
+	struct kaos_udp_config cfg = {.rto_min_ms = 1000};
+	struct kaos_udp_hdr h, synack = {.type = KAOS_UDP_T_SYNACK, .seq = 77, .window = 64};
+	struct kaos_udp_stats st;
+	struct sockaddr_in from;
+	struct kaos_udp *a;
+	uint16_t port;
+	uint32_t s;
+	int f = fake_open(&port), wait;
+
+	(void)state;
+	assert_int_equal(kaos_udp_open(&cfg, &a), 0);
+	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", port), 0);
+	fake_recv(f, KAOS_UDP_T_SYN, &h, &from);
+	s = synack.ack = h.seq;
+	synack.conn_id = h.conn_id;
+	fake_send(f, &from, &synack, NULL);
+	assert_int_equal(kaos_udp_wait_connected(a, 5000), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(kaos_udp_send(a, m, sizeof(m)), 0);
+	assert_int_equal(kaos_udp_poll(a), 0);
+	for (uint32_t i = 0; i < 2; i++)
+		fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
+	fake_ack(f, &from, synack.conn_id, s + 1, 0, 0, 0); /* s + 1 still on its way */
+	assert_int_equal(kaos_udp_recv_wait(a, m, sizeof(m), 150), -KAOS_EEMPTY);
+	assert_int_equal(kaos_udp_send(a, m, sizeof(m)), 0);
+	assert_int_equal(kaos_udp_poll(a), 0);
+	wait = kaos_udp_timeout_ms(a); /* was 250 - 150 = 100 ms */
+	assert_true(wait > 175);
+	kaos_udp_stats(a, &st);
+	assert_int_equal(st.loss_probes, 0);
+	kaos_udp_close(a);
+	close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -911,6 +956,7 @@ int main(void)
 		cmocka_unit_test(tail_loss_probed_before_the_rto),
 		cmocka_unit_test(random_loss_is_not_congestion),
 		cmocka_unit_test(hole_in_a_burst_resent_by_age),
+		cmocka_unit_test(probe_timed_from_the_newest_send),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
