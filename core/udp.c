@@ -95,6 +95,7 @@ struct kaos_udp {
 	bool undo_valid;
 	uint32_t reo_mult, calm_episodes; /* reordering window in srtt/4; episodes since spurious */
 	bool peer_v1;			  /* the peer speaks wire version 1: no DSACK */
+	bool sacks_full; /* the last ack had every SACK block: more runs may be unreported */
 
 	/* receiver */
 	/* rcv_dlv <= rcv_nxt: [rcv_dlv, rcv_nxt) arrived in order (acked), not yet delivered */
@@ -529,22 +530,32 @@ static void resend_overtaken(struct kaos_udp *ep, uint64_t now)
 {
 	uint64_t newest = 0, reo = reorder_window(ep), age = reo, next = 0;
 	uint32_t newest_q = ep->snd_una; /* a burst shares one time: then seq orders it */
+	uint32_t top = ep->snd_una;	 /* the highest SACKed */
 
 	/* the latest RTT, not srtt: a queue building up must not age every hole out at once */
 	age += ep->rack_rtt_ns > ep->srtt_ns ? ep->rack_rtt_ns : ep->srtt_ns;
 
-	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
-		if (ep->tx[q % SLOTS].sacked && ep->tx[q % SLOTS].sent_ns >= newest) {
+	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++) {
+		if (!ep->tx[q % SLOTS].sacked)
+			continue;
+		top = q;
+		if (ep->tx[q % SLOTS].sent_ns >= newest) {
 			newest = ep->tx[q % SLOTS].sent_ns;
 			newest_q = q;
 		}
+	}
 	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++) {
 		struct tx_seg *s = &ep->tx[q % SLOTS];
+		/* the peer reports its lowest runs (4 blocks): with every block
+		   used, data above the highest SACKed may have arrived unreported;
+		   a SACKed retransmission (low seq, sent late) proves it lost only
+		   by age */
+		bool unreported = ep->sacks_full && q - ep->snd_una > top - ep->snd_una;
 
 		if (s->sacked || s->sent_ns > newest ||
 		    (s->sent_ns == newest && q - ep->snd_una >= newest_q - ep->snd_una))
 			continue;
-		if (s->sent_ns + reo >= newest && now - s->sent_ns < age) {
+		if ((unreported || s->sent_ns + reo >= newest) && now - s->sent_ns < age) {
 			next = !next || s->sent_ns + age < next ? s->sent_ns + age : next;
 			continue;
 		}
@@ -596,6 +607,7 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 	unsigned first = h->flags & KAOS_UDP_F_DSACK ? 1 : 0, nsack = h->nsack - first;
 
 	ep->peer_wnd = h->window;
+	ep->sacks_full = h->nsack == KAOS_UDP_WIRE_NSACK;
 	if (adv)
 		ack_advanced(ep, h->ack, now);
 	if (first)
