@@ -86,7 +86,7 @@ struct kaos_udp {
 	bool in_recovery, rto_recovery; /* a loss episode, and whether a timeout began it */
 	uint64_t srtt_ns, rttvar_ns, rto_ns, timer_ns; /* timer_ns: 0 = not armed */
 	uint64_t rto_base_ns;			       /* rto_ns before any backoff */
-	uint64_t probe_ns; /* the loss probe's clock: last progress or first send */
+	uint64_t probe_ns; /* the loss probe's clock: last progress or newest send */
 	uint64_t rack_ns; /* when a hole overtaken within the reordering window ages out; 0: none */
 	uint64_t rack_rtt_ns; /* the latest RTT sample, queues included */
 	bool probed;	      /* a probe went out since: no other until progress */
@@ -95,6 +95,7 @@ struct kaos_udp {
 	bool undo_valid;
 	uint32_t reo_mult, calm_episodes; /* reordering window in srtt/4; episodes since spurious */
 	bool peer_v1;			  /* the peer speaks wire version 1: no DSACK */
+	bool sacks_full; /* the last ack had every SACK block: more runs may be unreported */
 
 	/* receiver */
 	/* rcv_dlv <= rcv_nxt: [rcv_dlv, rcv_nxt) arrived in order (acked), not yet delivered */
@@ -394,6 +395,9 @@ static void send_new(struct kaos_udp *ep, uint64_t now)
 	       ep->snd_sent - ep->snd_una < ep->peer_wnd) {
 		ep->st.data_sent++;
 		transmit(ep, &ep->tx[ep->snd_sent++ % SLOTS], now);
+		/* the probe resends the newest datagram: no ack for it can come
+		   before a round trip from now (RFC 8985, 7.2) */
+		ep->probe_ns = now;
 	}
 }
 
@@ -526,22 +530,32 @@ static void resend_overtaken(struct kaos_udp *ep, uint64_t now)
 {
 	uint64_t newest = 0, reo = reorder_window(ep), age = reo, next = 0;
 	uint32_t newest_q = ep->snd_una; /* a burst shares one time: then seq orders it */
+	uint32_t top = ep->snd_una;	 /* the highest SACKed */
 
 	/* the latest RTT, not srtt: a queue building up must not age every hole out at once */
 	age += ep->rack_rtt_ns > ep->srtt_ns ? ep->rack_rtt_ns : ep->srtt_ns;
 
-	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++)
-		if (ep->tx[q % SLOTS].sacked && ep->tx[q % SLOTS].sent_ns >= newest) {
+	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++) {
+		if (!ep->tx[q % SLOTS].sacked)
+			continue;
+		top = q;
+		if (ep->tx[q % SLOTS].sent_ns >= newest) {
 			newest = ep->tx[q % SLOTS].sent_ns;
 			newest_q = q;
 		}
+	}
 	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++) {
 		struct tx_seg *s = &ep->tx[q % SLOTS];
+		/* the peer reports its lowest runs (4 blocks): with every block
+		   used, data above the highest SACKed may have arrived unreported;
+		   a SACKed retransmission (low seq, sent late) proves it lost only
+		   by age */
+		bool unreported = ep->sacks_full && q - ep->snd_una > top - ep->snd_una;
 
 		if (s->sacked || s->sent_ns > newest ||
 		    (s->sent_ns == newest && q - ep->snd_una >= newest_q - ep->snd_una))
 			continue;
-		if (s->sent_ns + reo >= newest && now - s->sent_ns < age) {
+		if ((unreported || s->sent_ns + reo >= newest) && now - s->sent_ns < age) {
 			next = !next || s->sent_ns + age < next ? s->sent_ns + age : next;
 			continue;
 		}
@@ -594,6 +608,7 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 	unsigned first = h->flags & KAOS_UDP_F_DSACK ? 1 : 0, nsack = h->nsack - first;
 
 	ep->peer_wnd = h->window;
+	ep->sacks_full = h->nsack == KAOS_UDP_WIRE_NSACK;
 	if (adv)
 		ack_advanced(ep, h->ack, now);
 	if (first)

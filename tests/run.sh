@@ -58,13 +58,56 @@ suite_dir() { # dir, label prefix, [wrapper...]
 	done
 }
 
+# suite_dir_jobs JOBS DIR PREFIX [WRAPPER...]: as suite_dir, JOBS tests at a
+# time (each runs alone in its process; the labels name their logs), reported
+# in the directory's order as soon as the ones before have finished
+suite_dir_jobs() {
+	local jobs=$1 dir=$2 prefix=$3
+	shift 3
+	[ -d "$dir" ] || return 0
+	local tests=() pids=() t i st
+	for t in "$dir"/*; do
+		[ -x "$t" ] && [ -f "$t" ] && tests+=("$t")
+	done
+	st=$(mktemp -d "$logdir/.jobs.XXXXXX")
+	jobs_next=0
+	for i in "${!tests[@]}"; do
+		while [ $((i - $(find "$st" -name '[0-9]*' | wc -l))) -ge "$jobs" ]; do
+			wait -n || true
+			jobs_report "$st" "$prefix" "${tests[@]}"
+		done
+		(
+			t0=$SECONDS
+			run_cmd "$prefix/$(basename "${tests[$i]}")" "$@" "${tests[$i]}"
+			echo "$RC $((SECONDS - t0))" >"$st/.$i" && mv "$st/.$i" "$st/$i"
+		) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	jobs_report "$st" "$prefix" "${tests[@]}"
+	rm -rf "$st"
+}
+
+# jobs_report STATUS-DIR PREFIX TESTS...: reports the finished tests from jobs_next on
+jobs_report() {
+	local st=$1 prefix=$2 rc secs
+	shift 2
+	local tests=("$@")
+	while [ -f "$st/$jobs_next" ]; do
+		read -r rc secs <"$st/$jobs_next"
+		report "$prefix/$(basename "${tests[$jobs_next]}")" "$rc" "$secs"
+		jobs_next=$((jobs_next + 1))
+	done
+}
+
 unit() { suite_dir "$B/tests/unit" unit; }
 asan() { ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 suite_dir "$B/tests/asan" asan; }
 tsan() { TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 suite_dir "$B/tests/tsan" tsan; }
 valgrind_suite() {
 	# libkaos' and the tracer modules' unit tests: 0 leaks, 0 errors (the unit tests that
 	# load BPF go through libbpf: its bpf_attr false positives are suppressed, as for the tools).
-	suite_dir "$B/tests/unit" valgrind valgrind -q --error-exitcode=1 --leak-check=full \
+	# One test at a time per CPU: valgrind runs a program's threads one at a time.
+	suite_dir_jobs "$(nproc)" "$B/tests/unit" valgrind valgrind -q --error-exitcode=1 --leak-check=full \
 		--suppressions=tests/valgrind/libbpf.supp --suppressions=tests/valgrind/dlopen.supp \
 		--show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible
 }

@@ -24,9 +24,12 @@ sleep 2
 scrape /metrics >"$TMP/metrics.txt" || fail "scrape failed"
 stop_daemon
 
-python3 - "$TMP/alerts.jsonl" "$rule" <<'PY' || fail "alert lines"
+max_ns=$(sed -n 's/^sojourn max_ns \([0-9]*\)$/\1/p' "$TMP/slow.txt")
+[ -n "$max_ns" ] || fail "the slow workload did not say its longest sojourn"
+python3 - "$TMP/alerts.jsonl" "$rule" "$max_ns" <<'PY' || fail "alert lines"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
+max_ns = int(sys.argv[3])
 assert [l["alert"] for l in lines] == ["firing", "resolved"], [l["alert"] for l in lines]
 f, r = lines
 for l in lines:
@@ -35,7 +38,9 @@ for l in lines:
     assert l["threshold"] == 50000 and l["unit"] == "ns", l
     assert l["window_s"] == 2 and l["for_s"] == 1 and l["series"] >= 1, l
     assert l["time"].endswith("Z"), l
-assert 150000 <= f["value"] <= 260000, f          # ~200 us in the ring
+# every message waits 200 us in the ring; none longer than the workload's own
+# longest (a loaded machine preempts the wait), + 10 % for a histogram bucket
+assert 150000 <= f["value"] <= max(260000, max_ns * 1.1), (f, max_ns)
 assert r["value"] is None or r["value"] < 50000, r  # fast again (or no data left)
 PY
 # the action saw the same two lines on its stdin

@@ -6,6 +6,8 @@
  *               [--malloc-per-msg]
  * Prints its own ring counters as one line per ring at the end:
  *   ring ID NAME sent S recv R bp B
+ * and with --sojourn-us, the longest sojourn a message had (see sojourn()):
+ *   sojourn max_ns N
  * --wait: print "ready PID" and wait for a line on stdin before starting.
  * --exit: end with that status (a failing program under kaos-trace -- COMMAND).
  * --block N: then N sends that block: a 4-slot ring ("work.block") whose
@@ -131,8 +133,15 @@ static void force_backpressure(struct kaos_ring *r, uint64_t k)
 }
 
 /* Each message waits d_ns in the ring: the sojourn tracers must report. */
-static void sojourn(struct kaos_ring *r, uint64_t n, uint64_t d_ns)
+/*
+ * Each message waits d_ns in the ring. Returns the longest time from before
+ * a send to after its recv: no message's sojourn, as a tracer sees it
+ * between the two probes, can be longer (a loaded machine preempts the wait).
+ */
+static uint64_t sojourn(struct kaos_ring *r, uint64_t n, uint64_t d_ns)
 {
+	uint64_t max_ns = 0;
+
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t t0 = now_ns(), v = i;
 		int e = kaos_ring_send(r, &v);
@@ -143,7 +152,10 @@ static void sojourn(struct kaos_ring *r, uint64_t n, uint64_t d_ns)
 			;
 		if (kaos_ring_recv(r, &v) || v != i)
 			fail("recv", KAOS_EEMPTY);
+		if (now_ns() - t0 > max_ns)
+			max_ns = now_ns() - t0;
 	}
+	return max_ns;
 }
 
 struct thr {
@@ -239,7 +251,8 @@ static uint64_t parse(const char *s)
 
 int main(int argc, char **argv)
 {
-	uint64_t msgs = 100000, bp = 0, soj_us = 0, rings = 1, hold_ms = 0, status = 0, block = 0;
+	uint64_t msgs = 100000, bp = 0, soj_us = 0, soj_max_ns = 0, rings = 1, hold_ms = 0,
+		 status = 0, block = 0;
 	uint32_t batch = 1;
 	int threads = 0, wait = 0, malloc_per_msg = 0;
 
@@ -291,9 +304,11 @@ int main(int argc, char **argv)
 	for (uint64_t i = 0; i < rings; i++) {
 		snprintf(name, sizeof(name), "work.%llu", (unsigned long long)i);
 		rv[i] = make_ring(KAOS_RING_SPSC, 1024, name, KAOS_WAIT_SPIN);
-		if (soj_us)
-			sojourn(rv[i], msgs, soj_us * 1000);
-		else if (threads) {
+		if (soj_us) {
+			uint64_t m = sojourn(rv[i], msgs, soj_us * 1000);
+
+			soj_max_ns = m > soj_max_ns ? m : soj_max_ns;
+		} else if (threads) {
 			struct thr t = {rv[i], msgs, malloc_per_msg};
 			pthread_t th;
 			uint64_t v, got = 0;
@@ -324,6 +339,8 @@ int main(int argc, char **argv)
 		report(rv[i]);
 	if (bpr)
 		report(bpr);
+	if (soj_us)
+		printf("sojourn max_ns %llu\n", (unsigned long long)soj_max_ns);
 	fflush(stdout);
 	for (uint64_t i = 0; i < rings; i++)
 		kaos_ring_destroy(rv[i]);
