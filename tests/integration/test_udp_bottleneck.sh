@@ -23,15 +23,6 @@ need "$PROG" "$RELAY"
 N1=${UDP_BOTTLENECK_MSGS:-3000} N2=${UDP_BOTTLENECK_MSGS2:-2000}
 LATE_PCT=2 # drops at the queue once slow start is over (the last two thirds of one transfer)
 
-wait_ready() { # FILE PID WHAT
-	for _ in $(seq 300); do
-		grep -qs '^ready$' "$1" && return 0
-		kill -0 "$2" 2>/dev/null || fail "$3 exited early"
-		sleep 0.1
-	done
-	fail "$3 did not start"
-}
-
 bottleneck() { # a fresh tbf (counters at 0) on the sender's side
 	tc -n "$NSA" qdisc del dev vA root 2>/dev/null || true
 	tc -n "$NSA" qdisc add dev vA root tbf rate 8mbit burst 4000 limit 64000

@@ -25,17 +25,6 @@ PROG=$PWD/$B/tests/progs/kt_udp_loss RELAY=$PWD/$B/tests/progs/kt_udp_relay P=$P
 need "$KT" "$PROG" "$RELAY" "$P"
 MSGS=${UDP_IMPAIRED_MSGS:-1000000} MIB=${UDP_IMPAIRED_MIB:-256}
 
-# wait_ready FILE PID WHAT: until the program printed "ready"
-# the file may not be there yet: the background job makes it (-s: no complaint)
-wait_ready() {
-	for _ in $(seq 300); do
-		grep -qs '^ready$' "$1" && return 0
-		kill -0 "$2" 2>/dev/null || fail "$3 exited early"
-		sleep 0.1
-	done
-	fail "$3 did not start"
-}
-
 # messages NAME NS_RECV NS_SEND RELAY_LISTEN RELAY_TO SENDER_FROM RELAY_ARGS...:
 # MSGS messages through the relay; leaves $TMP/NAME.{json,sender.txt}
 messages() {
