@@ -34,6 +34,8 @@
 #define PACK_MAX     600u /* messages up to this size may share a datagram */
 #define REO_MULT_MAX 4u	  /* reordering window: at most 4 x srtt/4 */
 #define REO_DECAY    16u  /* loss episodes without a spurious retransmit before it shrinks */
+/* runs of the latest arrivals an ack names; one block is left for the lowest */
+#define RECENT_RUNS (KAOS_UDP_WIRE_NSACK - 1)
 
 _Static_assert(KAOS_UDP_FRAG_MAX == KAOS_UDP_WIRE_MAXFRAG, "one fragment size");
 _Static_assert(KAOS_UDP_MSG_MAX == KAOS_UDP_WIRE_MAXMSG, "one message limit");
@@ -95,12 +97,15 @@ struct kaos_udp {
 	bool undo_valid;
 	uint32_t reo_mult, calm_episodes; /* reordering window in srtt/4; episodes since spurious */
 	bool peer_v1;			  /* the peer speaks wire version 1: no DSACK */
-	bool sacks_full; /* the last ack had every SACK block: more runs may be unreported */
+	/* a version 1 peer's last ack had every SACK block: it reports its
+	   lowest runs only, so more may be unreported */
+	bool sacks_full;
 
 	/* receiver */
 	/* rcv_dlv <= rcv_nxt: [rcv_dlv, rcv_nxt) arrived in order (acked), not yet delivered */
 	uint32_t rcv_dlv, rcv_nxt, last_adv_wnd;
-	uint32_t rcv_top; /* one past the highest datagram buffered beyond a hole */
+	uint32_t rcv_top;		  /* one past the highest datagram buffered beyond a hole */
+	uint32_t rcv_recent[RECENT_RUNS]; /* the latest datagrams beyond a hole, newest first */
 	struct rx_seg *rx;
 	struct msg_desc asm_msg; /* message being reassembled */
 	uint32_t asm_next;	 /* next fragment index expected; 0 = none under way */
@@ -204,18 +209,71 @@ static void emit(struct kaos_udp *ep, struct kaos_udp_hdr *h, const void *payloa
 	ep->unacked_in_order = 0;
 }
 
+/* The run of buffered datagrams around d (d - rcv_nxt), as a SACK block. */
+static struct kaos_udp_sack run_around(const struct kaos_udp *ep, uint32_t d, uint32_t reach)
+{
+	uint32_t start = d, end = d + 1;
+
+	while (start > 1 && ep->rx[(ep->rcv_nxt + start - 1) % SLOTS].present)
+		start--;
+	while (end < reach && ep->rx[(ep->rcv_nxt + end) % SLOTS].present)
+		end++;
+	return (struct kaos_udp_sack){ep->rcv_nxt + start, ep->rcv_nxt + end};
+}
+
+/* seq arrived beyond a hole: the newest of the runs the next acks name. */
+static void note_recent(struct kaos_udp *ep, uint32_t seq)
+{
+	if (seq - 1 != ep->rcv_recent[0]) /* else it grew the newest run */
+		memmove(&ep->rcv_recent[1], &ep->rcv_recent[0],
+			(RECENT_RUNS - 1) * sizeof(ep->rcv_recent[0]));
+	ep->rcv_recent[0] = seq;
+}
+
+/* The peer's first datagram will be seq. */
+static void start_receiving(struct kaos_udp *ep, uint32_t seq)
+{
+	ep->rcv_nxt = ep->rcv_dlv = ep->rcv_top = seq;
+	for (unsigned i = 0; i < RECENT_RUNS; i++)
+		ep->rcv_recent[i] = seq; /* none: at rcv_nxt */
+}
+
+/* Whether h has a block starting at start (from block from on). */
+static bool has_block(const struct kaos_udp_hdr *h, unsigned from, uint32_t start)
+{
+	for (unsigned i = from; i < h->nsack; i++)
+		if (h->sack[i].start == start)
+			return true;
+	return false;
+}
+
 /*
- * SACK blocks: runs of buffered datagrams above rcv_nxt, lowest first. The
- * scan stops at rcv_top, not at the window's end: a slot is 1.2 KiB, and
+ * SACK blocks (RFC 2018): first the runs holding the latest datagrams that
+ * arrived beyond a hole, newest first, then runs above rcv_nxt, lowest
+ * first. Every such arrival sends an ack, and the next few acks repeat it:
+ * one lost ack hides nothing. Lowest-first alone hid every run above the
+ * 4th: the sender had to guess them lost by age, and under 5 % loss 9 in 10
+ * of those guesses resent data that had arrived.
+ * The scan stops at rcv_top, not at the window's end: a slot is 1.2 KiB, and
  * walking a 1024-datagram window on every ack cost microseconds of cache
  * misses (the top user-space symbol of a ping-pong profile).
  */
 static void fill_sacks(const struct kaos_udp *ep, struct kaos_udp_hdr *h)
 {
 	uint32_t d = 1, top = ep->rcv_top - ep->rcv_nxt, reach = adv_window(ep);
+	unsigned from = h->nsack; /* after a DSACK block */
 
 	reach = top < reach ? top : reach;
+	for (unsigned i = 0; i < RECENT_RUNS && h->nsack < KAOS_UDP_WIRE_NSACK; i++) {
+		uint32_t r = ep->rcv_recent[i] - ep->rcv_nxt;
+		struct kaos_udp_sack b;
 
+		if (!r || r >= reach || !ep->rx[ep->rcv_recent[i] % SLOTS].present)
+			continue;
+		b = run_around(ep, r, reach);
+		if (!has_block(h, from, b.start))
+			h->sack[h->nsack++] = b;
+	}
 	while (d < reach && h->nsack < KAOS_UDP_WIRE_NSACK) {
 		uint32_t start;
 
@@ -226,7 +284,9 @@ static void fill_sacks(const struct kaos_udp *ep, struct kaos_udp_hdr *h)
 		start = d;
 		while (d < reach && ep->rx[(ep->rcv_nxt + d) % SLOTS].present)
 			d++;
-		h->sack[h->nsack++] = (struct kaos_udp_sack){ep->rcv_nxt + start, ep->rcv_nxt + d};
+		if (!has_block(h, from, ep->rcv_nxt + start))
+			h->sack[h->nsack++] =
+				(struct kaos_udp_sack){ep->rcv_nxt + start, ep->rcv_nxt + d};
 	}
 }
 
@@ -546,10 +606,10 @@ static void resend_overtaken(struct kaos_udp *ep, uint64_t now)
 	}
 	for (uint32_t q = ep->snd_una; q != ep->snd_sent; q++) {
 		struct tx_seg *s = &ep->tx[q % SLOTS];
-		/* the peer reports its lowest runs (4 blocks): with every block
-		   used, data above the highest SACKed may have arrived unreported;
-		   a SACKed retransmission (low seq, sent late) proves it lost only
-		   by age */
+		/* a version 1 peer reports its lowest runs (4 blocks): with every
+		   block used, data above the highest SACKed may have arrived
+		   unreported; a SACKed retransmission (low seq, sent late) proves
+		   it lost only by age */
 		bool unreported = ep->sacks_full && q - ep->snd_una > top - ep->snd_una;
 
 		if (s->sacked || s->sent_ns > newest ||
@@ -608,7 +668,7 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 	unsigned first = h->flags & KAOS_UDP_F_DSACK ? 1 : 0, nsack = h->nsack - first;
 
 	ep->peer_wnd = h->window;
-	ep->sacks_full = h->nsack == KAOS_UDP_WIRE_NSACK;
+	ep->sacks_full = ep->peer_v1 && h->nsack == KAOS_UDP_WIRE_NSACK;
 	if (adv)
 		ack_advanced(ep, h->ack, now);
 	if (first)
@@ -741,6 +801,7 @@ static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint
 	if (d) { /* beyond a hole: tell the sender at once, with SACKs */
 		if (d + 1 > ep->rcv_top - ep->rcv_nxt)
 			ep->rcv_top = h->seq + 1;
+		note_recent(ep, h->seq);
 		send_ctl(ep, KAOS_UDP_T_ACK);
 		return 0;
 	}
@@ -772,7 +833,7 @@ static void on_syn(struct kaos_udp *ep, const struct kaos_udp_hdr *h,
 	if (ep->state == KAOS_UDP_IDLE) {
 		ep->peer = *from;
 		ep->conn_id = h->conn_id;
-		ep->rcv_nxt = ep->rcv_dlv = ep->rcv_top = h->seq;
+		start_receiving(ep, h->seq);
 		ep->peer_wnd = h->window;
 		ep->peer_v1 = h->v1;
 		start_connection(ep, now);
@@ -805,7 +866,7 @@ static int on_datagram(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const 
 			ep->st.stale++;
 			return 0;
 		}
-		ep->rcv_nxt = ep->rcv_dlv = ep->rcv_top = h->seq;
+		start_receiving(ep, h->seq);
 		ep->peer_v1 = h->v1;
 		ep->state = KAOS_UDP_ESTABLISHED;
 		if (!ep->st.handshake_retries)

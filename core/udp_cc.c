@@ -98,6 +98,28 @@ static bool congested(const struct kaos_udp_cc *cc, uint32_t round_ppm)
 	       (cc->cwnd < cc->ssthresh && round_ppm > 2 * KAOS_UDP_CC_LOSS_PPM);
 }
 
+/*
+ * Smoothed (gain 1/4): one reordered datagram can make a round's worth of
+ * spurious resends; the round after a cut still carries the flight from
+ * before it. A round smaller than a recent one weighs in proportion: holes
+ * of a large burst are found a round later, often in a small round (a
+ * bursty sender's rounds were 36 acked and 33 lost under 5 % random loss,
+ * which alone crossed LOSS_PPM).
+ */
+static void smooth_loss(struct kaos_udp_cc *cc, uint32_t round_ppm)
+{
+	uint64_t n = (uint64_t)cc->round_acked + cc->round_lost;
+	uint64_t ref = cc->round_ref - cc->round_ref / 8;
+
+	cc->round_ref = (uint32_t)(n > ref ? n : ref);
+	if (!cc->round_ref)
+		return;
+	if (round_ppm >= cc->loss_ppm)
+		cc->loss_ppm += (uint32_t)((round_ppm - cc->loss_ppm) * n / (4 * cc->round_ref));
+	else
+		cc->loss_ppm -= (uint32_t)((cc->loss_ppm - round_ppm) * n / (4 * cc->round_ref));
+}
+
 bool kaos_udp_cc_ack_seq(struct kaos_udp_cc *cc, uint32_t ack, uint32_t snd_sent)
 {
 	uint32_t round_ppm = share_ppm(cc->round_acked, cc->round_lost);
@@ -105,9 +127,7 @@ bool kaos_udp_cc_ack_seq(struct kaos_udp_cc *cc, uint32_t ack, uint32_t snd_sent
 
 	if (ack - cc->round_end >= 0x80000000u || ack == cc->round_end)
 		return false;
-	/* smoothed (gain 1/4): one reordered datagram can make a round's worth of spurious
-	   resends; the round after a cut still carries the flight from before it */
-	cc->loss_ppm = cc->loss_ppm - cc->loss_ppm / 4 + round_ppm / 4;
+	smooth_loss(cc, round_ppm);
 	cut = congested(cc, round_ppm);
 	cc->cut_last = cut;
 	if (cut) { /* from what the path took in the round, if under the window */

@@ -13,11 +13,13 @@
  *  - a round is one window: until the ack passes what was sent when it
  *    began. Its lost share is resent / (resent + delivered), less the
  *    resends the peer reported as duplicates, smoothed over rounds (gain
- *    1/4). A round with at least LOSS_MIN losses that leaves the smoothed
- *    share above LOSS_PPM is congestion: the window goes to 0.7 of itself
- *    (CUBIC's beta), at most every other round (the round after a cut still
- *    carries the flight from before it), and growth turns additive. Below
- *    that, loss is repaired and the window kept;
+ *    1/4, less for a round smaller than recent ones: its losses may
+ *    have been sent in a larger burst a round before). A round with at
+ *    least LOSS_MIN losses that leaves the smoothed share above LOSS_PPM
+ *    is congestion: the window goes to 0.7 of itself (CUBIC's beta), at
+ *    most every other round (the round after a cut still carries the
+ *    flight from before it), and growth turns additive. Below that, loss
+ *    is repaired and the window kept;
  *  - a timeout sets the window to 1 (the path may be gone) and slow start
  *    climbs back to 0.7 of where it was (half again for each repeated
  *    timeout): random loss seldom takes a whole tail and its probe, an
@@ -63,6 +65,7 @@ struct kaos_udp_cc {
 	uint32_t round_end;		     /* the round ends when the ack passes this seq */
 	uint32_t round_acked, round_lost;    /* datagrams this round */
 	uint32_t loss_ppm;		     /* lost share of the rounds, smoothed */
+	uint32_t round_ref;		     /* a recent full round's datagrams (decaying max) */
 	bool cut_last;			     /* the last round ended in a cut */
 	uint64_t min_rtt_ns, round_rtt_ns;   /* lowest RTT: of the path, of this round (0 none) */
 	uint32_t prior_cwnd, prior_ssthresh; /* before the episode, for undo */

@@ -793,7 +793,8 @@ static void data_then_ack(int f, const struct sockaddr_in *to, struct kaos_udp *
 /*
  * The SACK blocks name exactly the datagrams buffered beyond the hole, as
  * holes fill and new ones open, up to the window's last slot (the receiver
- * tracks the highest one instead of scanning the whole window per ack).
+ * tracks the highest one instead of scanning the whole window per ack); the
+ * newest arrival's run comes first, however many runs there are.
  */
 static void sack_blocks_follow_buffered_data(void **state)
 {
@@ -817,10 +818,11 @@ static void sack_blocks_follow_buffered_data(void **state)
 	assert_int_equal(h.nsack, 1);
 	assert_int_equal(h.sack[0].start, 502);
 	assert_int_equal(h.sack[0].end, 503);
-	data_then_ack(f, &to, b, 505, &h);
+	data_then_ack(f, &to, b, 505, &h); /* the newest arrival's run first */
 	assert_int_equal(h.nsack, 2);
-	assert_int_equal(h.sack[1].start, 505);
-	assert_int_equal(h.sack[1].end, 506);
+	assert_int_equal(h.sack[0].start, 505);
+	assert_int_equal(h.sack[0].end, 506);
+	assert_int_equal(h.sack[1].start, 502);
 	data_then_ack(f, &to, b, 500, &h);
 	assert_int_equal(h.ack, 501);
 	assert_int_equal(h.nsack, 2);
@@ -836,10 +838,27 @@ static void sack_blocks_follow_buffered_data(void **state)
 	assert_int_equal(h.ack, 506);
 	assert_int_equal(h.nsack, 1);
 	assert_int_equal(h.sack[0].start, 506 + 1022);
-	data_then_ack(f, &to, b, 510, &h); /* a lower one: both, lowest first */
+	data_then_ack(f, &to, b, 510, &h); /* a lower one: both */
 	assert_int_equal(h.nsack, 2);
 	assert_int_equal(h.sack[0].start, 510);
 	assert_int_equal(h.sack[1].start, 506 + 1022);
+	/* more runs than blocks: each arrival is named at once (first) and again
+	   in the next acks (one may be lost), then the lowest runs fill up;
+	   lowest-first alone never named 516 .. 520 */
+	for (uint32_t q = 512; q <= 520; q += 2) {
+		data_then_ack(f, &to, b, q, &h);
+		assert_int_equal(h.nsack, q < 516 ? (q - 510) / 2 + 2 : KAOS_UDP_WIRE_NSACK);
+		assert_int_equal(h.sack[0].start, q);
+		assert_int_equal(h.sack[0].end, q + 1);
+		assert_int_equal(h.sack[1].start, q - 2);
+		assert_int_equal(h.sack[2].start, q == 512 ? 506 + 1022 : q - 4);
+	}
+	data_then_ack(f, &to, b, 519, &h); /* joins 518 and 520: one block, then the lowest */
+	assert_int_equal(h.sack[0].start, 518);
+	assert_int_equal(h.sack[0].end, 521);
+	assert_int_equal(h.sack[1].start, 510);
+	assert_int_equal(h.sack[2].start, 512);
+	assert_int_equal(h.sack[3].start, 514);
 	kaos_udp_close(b);
 	close(f);
 }
@@ -947,9 +966,10 @@ static void fake_sack_runs(int fd, const struct sockaddr_in *to, uint32_t conn, 
 }
 
 /*
- * The peer reports its lowest 4 runs only: data above them may have arrived
- * unreported. 12 datagrams go out at once; the odd ones arrive (s + 11 as a
- * 6th run, unreported). The 4 holes below the reported ones are resent; of
+ * A version 1 peer reports its lowest 4 runs only (version 2 names the
+ * newest arrival first: sack_blocks_follow_buffered_data): data above them
+ * may have arrived unreported. 12 datagrams go out at once; the odd ones
+ * arrive (s + 11 as a 6th run, unreported). The 4 holes below the reported ones are resent; of
  * those only s + 2 arrives: its SACK (a datagram sent late, low seq) then
  * made everything older and unreported look lost at once, s + 11 too (under
  * 1 % loss in bench_udp.sh, 2/3 of all resends were such duplicates). When
@@ -961,7 +981,8 @@ static void unreported_data_above_the_sacks_not_resent(void **state)
 	static uint8_t m[KAOS_UDP_FRAG_MAX];
 	static uint8_t dg[KAOS_UDP_WIRE_MAX];
 	struct kaos_udp_config cfg = {.rto_min_ms = 1000}; /* PTO 250 ms, RTO 1 s */
-	struct kaos_udp_hdr h, synack = {.type = KAOS_UDP_T_SYNACK, .seq = 77, .window = 64};
+	struct kaos_udp_hdr h,
+		synack = {.type = KAOS_UDP_T_SYNACK, .v1 = 1, .seq = 77, .window = 64};
 	struct kaos_udp_stats st;
 	struct sockaddr_in from;
 	struct kaos_udp *a;
