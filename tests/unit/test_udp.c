@@ -965,6 +965,21 @@ static void fake_sack_runs(int fd, const struct sockaddr_in *to, uint32_t conn, 
 	fake_send(fd, to, &h, NULL);
 }
 
+/* Polls a until it sends something to the fake peer f (at most 2 s). */
+static void poll_until_sent(struct kaos_udp *a, int f)
+{
+	uint8_t m[16];
+
+	for (int i = 0; i < 400; i++) {
+		uint8_t dg[1];
+
+		if (recv(f, dg, sizeof(dg), MSG_PEEK | MSG_DONTWAIT) >= 0)
+			return;
+		assert_int_equal(kaos_udp_recv_wait(a, m, sizeof(m), 5), -KAOS_EEMPTY);
+	}
+	fail_msg("nothing sent in 2 s");
+}
+
 /*
  * A version 1 peer reports its lowest 4 runs only (version 2 names the
  * newest arrival first: sack_blocks_follow_buffered_data): data above them
@@ -1009,6 +1024,7 @@ static void unreported_data_above_the_sacks_not_resent(void **state)
 		for (uint32_t i = 0; i < n; i++)
 			fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
 		s += n;
+		usleep(40000); /* RTT 40 ms: reordering window 10 ms (see the end) */
 		fake_ack(f, &from, conn, s, 0, 0, 0);
 		assert_int_equal(kaos_udp_poll(a), 0);
 		kaos_udp_stats(a, &st);
@@ -1023,13 +1039,16 @@ static void unreported_data_above_the_sacks_not_resent(void **state)
 	fake_sack_runs(f, &from, conn, s,
 		       (uint32_t[]){s + 1, s + 2, s + 3, s + 4, s + 5, s + 6, s + 7, s + 8, 0});
 	for (uint32_t i = 0; i < 8; i += 2) { /* the RACK timer: s .. s + 6, in order */
-		assert_int_equal(kaos_udp_recv_wait(a, m, sizeof(m), 20), -KAOS_EEMPTY);
+		poll_until_sent(a, f);
 		fake_recv(f, KAOS_UDP_T_DATA, &h, &from);
 		assert_int_equal(h.seq, s + i);
 	}
 	fake_sack_runs(f, &from, conn, s, /* s + 2 arrived: s + 1 .. s + 3 is one run */
 		       (uint32_t[]){s + 1, s + 4, s + 5, s + 6, s + 7, s + 8, s + 9, s + 10, 0});
-	assert_int_equal(kaos_udp_poll(a), 0); /* (the RACK timer may resend it later, by age) */
+	/* s + 11 waits for its age: the latest RTT (now) + the reordering
+	   window. (The timer may resend it later; with the 40 ms RTT above, a
+	   10 ms stall of this process after the ack is read would do it now.) */
+	assert_int_equal(kaos_udp_poll(a), 0);
 	while ((got = recv(f, dg, sizeof(dg), MSG_DONTWAIT)) > 0) {
 		assert_int_equal(kaos_udp_wire_parse(dg, (size_t)got, &h, &pl), 0);
 		assert_true(h.type != KAOS_UDP_T_DATA || h.seq != s + 11);
