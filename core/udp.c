@@ -22,6 +22,7 @@
 #include "kaos/ring.h"
 #include "kaos/udp.h"
 #include "udp_cc.h"
+#include "udp_pool.h"
 #include "udp_wire.h"
 
 #define SLOTS	     KAOS_UDP_WIRE_MAXWND
@@ -75,6 +76,7 @@ struct kaos_udp {
 	struct sockaddr_in peer;
 	uint32_t conn_id;
 	struct kaos_ring *txq, *rxq;
+	struct kaos_udp_pool pool; /* buffers of the messages in txq and rxq */
 
 	/* sender: una <= sent <= nxt; [una, nxt) occupy tx slots */
 	uint32_t snd_una, snd_sent, snd_nxt;
@@ -368,7 +370,7 @@ static long next_len(struct kaos_udp *ep)
 	return (long)d.len;
 }
 
-static void append_record(struct tx_seg *s, const struct msg_desc *m)
+static void append_record(struct kaos_udp *ep, struct tx_seg *s, const struct msg_desc *m)
 {
 	uint8_t *at = s->payload + s->h.payload_len;
 
@@ -377,7 +379,7 @@ static void append_record(struct tx_seg *s, const struct msg_desc *m)
 	memcpy(at + 2, m->bytes, m->len);
 	s->h.payload_len = (uint16_t)(s->h.payload_len + 2 + m->len);
 	s->h.msg_len++;
-	free(m->bytes);
+	kaos_udp_pool_put(&ep->pool, m->bytes, m->len);
 }
 
 /*
@@ -396,12 +398,12 @@ static bool pack(struct kaos_udp *ep, struct tx_seg *s)
 				     .flags = KAOS_UDP_F_PACKED,
 				     .seq = ep->snd_nxt++,
 				     .frag_count = 1};
-	append_record(s, &ep->cur);
+	append_record(ep, s, &ep->cur);
 	ep->cur_valid = false;
 	while ((next = next_len(ep)) >= 0 && next <= PACK_MAX &&
 	       s->h.payload_len + 2 + (size_t)next <= KAOS_UDP_WIRE_MAXFRAG &&
 	       kaos_ring_recv(ep->txq, &m) == 0)
-		append_record(s, &m);
+		append_record(ep, s, &m);
 	return true;
 }
 
@@ -436,7 +438,7 @@ static void segment(struct kaos_udp *ep)
 						      : KAOS_UDP_WIRE_MAXFRAG);
 		memcpy(s->payload, ep->cur.bytes + off, s->h.payload_len);
 		if (++ep->cur_frag == frags) {
-			free(ep->cur.bytes);
+			kaos_udp_pool_put(&ep->pool, ep->cur.bytes, ep->cur.len);
 			ep->cur_valid = false;
 		}
 	}
@@ -726,7 +728,7 @@ static int take_packed(struct kaos_udp *ep, struct rx_seg *s)
 		if (kaos_ring_count(ep->rxq) >= kaos_ring_capacity(ep->rxq))
 			return 0;
 		m.len = s->payload[s->taken] | (uint32_t)s->payload[s->taken + 1] << 8;
-		m.bytes = malloc(m.len ? m.len : 1);
+		m.bytes = kaos_udp_pool_get(&ep->pool, m.len);
 		if (!m.bytes)
 			return -KAOS_ENOMEM;
 		memcpy(m.bytes, s->payload + s->taken + 2, m.len);
@@ -749,7 +751,7 @@ static int take_fragment(struct kaos_udp *ep, struct rx_seg *s)
 	if (h->frag_index != ep->asm_next || (ep->asm_next && h->msg_len != ep->asm_msg.len))
 		return corrupt(ep);
 	if (!ep->asm_next) {
-		ep->asm_msg.bytes = malloc(h->msg_len ? h->msg_len : 1);
+		ep->asm_msg.bytes = kaos_udp_pool_get(&ep->pool, h->msg_len);
 		if (!ep->asm_msg.bytes)
 			return -KAOS_ENOMEM;
 		ep->asm_msg.len = h->msg_len;
@@ -1162,6 +1164,7 @@ void kaos_udp_close(struct kaos_udp *ep)
 		free(ep->cur.bytes);
 	if (ep->asm_next)
 		free(ep->asm_msg.bytes);
+	kaos_udp_pool_drain(&ep->pool);
 	free(ep->tx);
 	free(ep->rx);
 	free(ep->out);
@@ -1249,7 +1252,7 @@ int kaos_udp_send(struct kaos_udp *ep, const void *msg, size_t len)
 		return -KAOS_EINVAL;
 	if (ep->state >= KAOS_UDP_CLOSED)
 		return ep->err;
-	d.bytes = malloc(len ? len : 1);
+	d.bytes = kaos_udp_pool_get(&ep->pool, len);
 	if (!d.bytes)
 		return -KAOS_ENOMEM;
 	if (len)
@@ -1257,7 +1260,7 @@ int kaos_udp_send(struct kaos_udp *ep, const void *msg, size_t len)
 	d.len = len;
 	e = kaos_ring_send(ep->txq, &d);
 	if (e < 0) {
-		free(d.bytes);
+		kaos_udp_pool_put(&ep->pool, d.bytes, len);
 		return e;
 	}
 	ep->st.msgs_sent++;
@@ -1284,7 +1287,7 @@ int kaos_udp_recv(struct kaos_udp *ep, void *buf, size_t cap)
 	kaos_ring_release(ep->rxq, 1);
 	if (d.len)
 		memcpy(buf, d.bytes, d.len);
-	free(d.bytes);
+	kaos_udp_pool_put(&ep->pool, d.bytes, d.len);
 	ep->st.msgs_received++;
 	ep->st.bytes_received += d.len;
 	return (int)d.len;
