@@ -35,6 +35,7 @@
 #define PACK_MAX     600u /* messages up to this size may share a datagram */
 #define REO_MULT_MAX 4u	  /* reordering window: at most 4 x srtt/4 */
 #define REO_DECAY    16u  /* loss episodes without a spurious retransmit before it shrinks */
+#define SACK_EVERY   8u	  /* datagrams extending a run beyond a hole per ack, at most */
 /* runs of the latest arrivals an ack names; one block is left for the lowest */
 #define RECENT_RUNS (KAOS_UDP_WIRE_NSACK - 1)
 
@@ -113,6 +114,8 @@ struct kaos_udp {
 	uint32_t asm_next;	 /* next fragment index expected; 0 = none under way */
 	bool ack_pending;
 	uint32_t unacked_in_order; /* in-order DATA since our last ack */
+	uint32_t unacked_sacked;   /* DATA beyond a hole since our last ack with SACKs */
+	bool sack_due;		   /* such DATA arrived: ack at the end of this read */
 
 	uint64_t syn_ns, last_heard_ns, last_sent_ns, prng;
 	struct kaos_udp_stats st;
@@ -303,6 +306,8 @@ static void send_ctl(struct kaos_udp *ep, uint8_t type)
 	if (type == KAOS_UDP_T_ACK) {
 		fill_sacks(ep, &h);
 		ep->st.acks_sent++;
+		ep->unacked_sacked = 0;
+		ep->sack_due = false;
 	}
 	if (type == KAOS_UDP_T_PING)
 		ep->st.keepalives_sent++;
@@ -325,6 +330,8 @@ static void send_dsack(struct kaos_udp *ep, uint32_t seq)
 	fill_sacks(ep, &h);
 	ep->st.acks_sent++;
 	ep->st.dsacks_sent++;
+	ep->unacked_sacked = 0;
+	ep->sack_due = false;
 	emit(ep, &h, NULL);
 }
 
@@ -659,6 +666,12 @@ static void ack_advanced(struct kaos_udp *ep, uint32_t ack, uint64_t now)
 		retransmit(ep, &ep->tx[ack % SLOTS], !ep->rto_recovery, now);
 }
 
+/* Duplicate acks (or SACKed datagrams) that prove the first hole lost. */
+static uint32_t dupthresh(uint32_t flight)
+{
+	return flight > DUPACKS ? DUPACKS : flight > 1 ? flight - 1 : 1;
+}
+
 static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t now)
 {
 	uint32_t adv = h->ack - ep->snd_una, flight = ep->snd_sent - ep->snd_una;
@@ -692,13 +705,13 @@ static void on_ack(struct kaos_udp *ep, const struct kaos_udp_hdr *h, uint64_t n
 				ep->probe_ns = now; /* progress: no probe yet */
 				ep->probed = false;
 			}
-	/* a duplicate ack = the peer saw data beyond a hole (it carries SACKs) */
+	/* a duplicate ack = the peer saw data beyond a hole (it carries SACKs);
+	   as many SACKed datagrams say the same (RFC 6675: the peer acks a run
+	   once per 8 datagrams or per read) */
 	/* with under 4 in flight, fewer duplicates can come (early retransmit, RFC 5827) */
 	/* once reordering was seen, holes are lost by time alone (RACK), not by count */
 	if (!adv && h->type == KAOS_UDP_T_ACK && nsack && flight &&
-	    ++ep->dupacks >= (flight > DUPACKS ? DUPACKS
-			      : flight - 1     ? flight - 1
-					       : 1) &&
+	    (++ep->dupacks >= dupthresh(flight) || ep->nsacked >= dupthresh(flight)) &&
 	    !ep->in_recovery && ep->reo_mult < 2)
 		fast_retransmit(ep, now);
 	else if (nsack && flight)
@@ -782,6 +795,21 @@ static int deliver_in_order(struct kaos_udp *ep)
 	return 0;
 }
 
+/*
+ * seq arrived beyond a hole. The first datagram of a run (a new hole below
+ * it) is acked at once: the sender's loss detection waits on it. The rest
+ * of a run, every 8th and at the end of the read: under 1 % loss a hole is
+ * open nearly all the time, and an ack per datagram (twice the in-order
+ * rate) cost the bench's receiver a fifth of its CPU in sendmsg.
+ */
+static void ack_sacked(struct kaos_udp *ep, uint32_t seq)
+{
+	if (!ep->rx[(seq - 1) % SLOTS].present || ++ep->unacked_sacked >= SACK_EVERY)
+		send_ctl(ep, KAOS_UDP_T_ACK);
+	else
+		ep->sack_due = true;
+}
+
 static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint8_t *payload)
 {
 	uint32_t d = h->seq - ep->rcv_nxt;
@@ -800,11 +828,11 @@ static int on_data(struct kaos_udp *ep, const struct kaos_udp_hdr *h, const uint
 	s->taken = 0;
 	s->h = *h;
 	memcpy(s->payload, payload, h->payload_len);
-	if (d) { /* beyond a hole: tell the sender at once, with SACKs */
+	if (d) { /* beyond a hole: SACK it */
 		if (d + 1 > ep->rcv_top - ep->rcv_nxt)
 			ep->rcv_top = h->seq + 1;
 		note_recent(ep, h->seq);
-		send_ctl(ep, KAOS_UDP_T_ACK);
+		ack_sacked(ep, h->seq);
 		return 0;
 	}
 	while (ep->rcv_nxt - ep->rcv_dlv < ep->cfg.window && ep->rx[ep->rcv_nxt % SLOTS].present)
@@ -1035,6 +1063,8 @@ int kaos_udp_poll(struct kaos_udp *ep)
 	e = read_socket(ep);
 	if (e < 0)
 		return e;
+	if (ep->sack_due)
+		send_ctl(ep, KAOS_UDP_T_ACK);
 	now = now_ns();
 	if (ep->state != KAOS_UDP_IDLE)
 		run_timers(ep, now);
