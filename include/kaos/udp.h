@@ -58,11 +58,13 @@
  *
  * RELIABILITY:
  *  - Cumulative ack (next expected seq) on every datagram, SACK blocks on
- *    ACKs when data arrived out of order; an out-of-order or duplicate DATA
- *    is acked at once, in-order data by whatever the endpoint sends before
- *    its next poll (a reply carries it) or by an ACK on that next poll
- *    (kaos_udp_timeout_ms() is 0 meanwhile): an endpoint that stops
- *    polling stops acking, as it stops retransmitting.
+ *    ACKs when data arrived out of order (the newest arrivals' runs first,
+ *    then the lowest); a duplicate DATA, or the first of a run beyond a
+ *    hole, is acked at once, the rest of such a run every 8th datagram and
+ *    at the end of the poll's read; in-order data by whatever the endpoint
+ *    sends before its next poll (a reply carries it) or by an ACK on that
+ *    next poll (kaos_udp_timeout_ms() is 0 meanwhile): an endpoint that
+ *    stops polling stops acking, as it stops retransmitting.
  *  - RTO as RFC 6298: first sample R: SRTT = R, RTTVAR = R/2; then
  *    RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R|, SRTT = 7/8 SRTT + 1/8 R;
  *    RTO = SRTT + max(1 ms, 4 RTTVAR), clamped to [rto_min_ms, 60 s],
