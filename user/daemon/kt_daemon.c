@@ -1136,10 +1136,59 @@ static void write_json(struct daemon *d)
 
 /* ---------------------------------------------------------------- main */
 
+/* Every TICK_NS: windows, processes, retired rings, loss. */
+static void tick(struct daemon *d, uint64_t now)
+{
+	uint64_t g[KT_WIN_G_NR];
+
+	kt_addons_global_counters(&d->e.s, g);
+	kt_windows_tick(d->win, &d->e.s.agg, g, now);
+	track_processes(d, now);
+	retire_rings(d, now);
+	log_loss(d, now);
+}
+
+static void eval_alerts(struct daemon *d, uint64_t now)
+{
+	uint64_t g[KT_WIN_G_NR];
+	struct kt_alert_src src = {.agg = &d->e.s.agg,
+				   .win = d->win,
+				   .global = g,
+				   .now = now,
+				   .default_win = d->default_win};
+
+	kt_addons_global_counters(&d->e.s, g);
+	kt_alerts_eval(d->alerts, &src);
+	kt_alerts_note_unmatched(d->alerts, &d->e.s.agg, now);
+	timeline_on_alert(d);
+}
+
+/* Stopped: detach, then the last outputs. */
+static void finish(struct daemon *d)
+{
+	char err[1024];
+
+	kt_log(KT_LOG_INFO, "stop", "%s: detaching %d probe links", strsignal(stop_sig),
+	       kt_session_nlinks(&d->e.s));
+	kt_pprof_http_shutdown(d->pprof, d->http); /* profiles being taken: 503 */
+	kt_engine_stop(&d->e);			   /* detach, then drain */
+	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
+		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
+	if (d->cfg.folded_dir[0] && d->e.s.folded && (kt_folded_size(d->e.s.folded) || d->e.alloc))
+		rotate_folded(d); /* --alloc: its towers are folded there */
+	if (d->cfg.json_dir[0])
+		write_json(d);		     /* the last interval */
+	d->tl.finishing = true;		     /* the final write holds every moment */
+	kt_timeline_sink_reap(&d->tl, true); /* says how a write under way ended */
+	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
+		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
+	else if (err[0])
+		kt_log(KT_LOG_INFO, "timeline", "%s", err);
+}
+
 static int daemon_run(struct daemon *d)
 {
 	uint64_t next_tick, next_eval, next_folded, next_json;
-	char err[1024];
 
 	d->start = kt_now_ns(CLOCK_MONOTONIC);
 	next_tick = d->start;
@@ -1172,28 +1221,12 @@ static int daemon_run(struct daemon *d)
 		kt_pprof_http_tick(d->pprof, d->http, now);
 		kt_pprof_push_tick(d->push, now);
 		if (now >= next_tick) {
-			uint64_t g[KT_WIN_G_NR];
-
-			kt_addons_global_counters(&d->e.s, g);
-			kt_windows_tick(d->win, &d->e.s.agg, g, now);
-			track_processes(d, now);
-			retire_rings(d, now);
-			log_loss(d, now);
+			tick(d, now);
 			next_tick = now + TICK_NS;
 		}
 		if (now >= next_eval) {
-			uint64_t g[KT_WIN_G_NR];
-			struct kt_alert_src src = {.agg = &d->e.s.agg,
-						   .win = d->win,
-						   .global = g,
-						   .now = now,
-						   .default_win = d->default_win};
-
-			kt_addons_global_counters(&d->e.s, g);
-			kt_alerts_eval(d->alerts, &src);
-			kt_alerts_note_unmatched(d->alerts, &d->e.s.agg, now);
+			eval_alerts(d, now);
 			next_eval = now + d->cfg.eval_ns;
-			timeline_on_alert(d);
 		}
 		if (timeline_req) {
 			timeline_req = 0;
@@ -1214,22 +1247,7 @@ static int daemon_run(struct daemon *d)
 			reload(d);
 		}
 	}
-	kt_log(KT_LOG_INFO, "stop", "%s: detaching %d probe links", strsignal(stop_sig),
-	       kt_session_nlinks(&d->e.s));
-	kt_pprof_http_shutdown(d->pprof, d->http); /* profiles being taken: 503 */
-	kt_engine_stop(&d->e);			   /* detach, then drain */
-	if (d->e.offcpu && d->e.s.folded && d->cfg.folded_dir[0])
-		kt_offcpu_fold_since(d->e.offcpu, d->e.s.folded); /* the last blocks, if any */
-	if (d->cfg.folded_dir[0] && d->e.s.folded && (kt_folded_size(d->e.s.folded) || d->e.alloc))
-		rotate_folded(d); /* --alloc: its towers are folded there */
-	if (d->cfg.json_dir[0])
-		write_json(d);		     /* the last interval */
-	d->tl.finishing = true;		     /* the final write holds every moment */
-	kt_timeline_sink_reap(&d->tl, true); /* says how a write under way ended */
-	if (kt_timeline_sink_close(&d->tl, err, sizeof(err)))
-		kt_log(KT_LOG_ERROR, "timeline", "%s", err);
-	else if (err[0])
-		kt_log(KT_LOG_INFO, "timeline", "%s", err);
+	finish(d);
 	return 0;
 }
 
