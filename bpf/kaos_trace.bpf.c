@@ -313,6 +313,68 @@ static __always_inline void pmu_fill(struct kt_event *e, __u32 tid, __u32 cpu,
 	bpf_map_update_elem(&pmu_threads, &tid, &nt, BPF_ANY);
 }
 
+/* The base fields of a probe's event, from its arguments a[]. */
+static __always_inline void fill_event(struct kt_event *e, const __u64 *a, __u32 type,
+				       __u64 pid_tgid, __u32 cpu)
+{
+	e->ts_ns = want_ts ? bpf_ktime_get_ns() : 0;
+	e->type = type;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->cpu = cpu;
+	e->ring_id = a[0];
+	e->n = a[2];
+	e->count = a[1];
+	e->bytes = a[3];
+	e->dur_ns = a[4];
+	e->extra = a[5];
+	e->name_ptr = a[6];
+	e->stack_sz = 0;
+	e->flags = 0;
+	e->pmu[0] = e->pmu[1] = 0;
+}
+
+/* A full-size event's tail: a closing ring's name, or the user stack. */
+static __always_inline void fill_full_event(struct pt_regs *ctx, struct kt_event *e, __u32 type,
+					    __u64 name_ptr)
+{
+	if (type == KT_EV_RING_CLOSE) {
+		/* The process may be gone before userspace could read the name. */
+		if (bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)name_ptr) > 0)
+			e->flags = KT_EVF_NAME;
+	} else if (want_stacks) {
+		long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
+
+		if (n < 0) {
+			stat_inc(KT_STAT_STACK_ERR, type);
+			n = 0;
+		}
+		e->stack_sz = n;
+	}
+}
+
+/*
+ * Batch wakeups: the consumer also drains on a short timer. The fill
+ * level is checked on every 64th event only: reading the consumer's
+ * position costs a cache miss while it drains on another CPU.
+ * Delivered is not counted: userspace derives it as fired - lost.
+ * A scoped image's first hit (scoped 2), and the command's, wake it at
+ * once: a process that lives a few ms must not be gone before its maps are
+ * read.
+ */
+static __always_inline void submit_event(struct kt_event *e, __u32 tgid, __u64 fired, int scoped)
+{
+	if (first_hit_tgid == tgid) {
+		first_hit_tgid = 0;
+		scoped = 2;
+	}
+	if (scoped == 2 || (fired % KT_WAKEUP_CHECK_EVERY == 0 &&
+			    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes))
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	else
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
 /*
  * Every libkaos probe (send, recv, backpressure, retransmit, ring_close) runs
  * this one program; the event type is the USDT cookie userspace gives each
@@ -373,53 +435,12 @@ int kaos_probe(struct pt_regs *ctx)
 		stat_inc(KT_STAT_LOST, type);
 		return 0;
 	}
-	e->ts_ns = want_ts ? bpf_ktime_get_ns() : 0;
-	e->type = type;
-	e->pid = tgid;
-	e->tid = (__u32)pid_tgid;
-	e->cpu = cpu;
-	e->ring_id = ring_id;
-	e->n = a[2];
-	e->count = a[1];
-	e->bytes = a[3];
-	e->dur_ns = a[4];
-	e->extra = a[5];
-	e->name_ptr = a[6];
-	e->stack_sz = 0;
-	e->flags = 0;
-	e->pmu[0] = e->pmu[1] = 0;
+	fill_event(e, a, type, pid_tgid, cpu);
 	if (pmu_nr && type != KT_EV_RING_CLOSE)
 		pmu_fill(e, (__u32)pid_tgid, cpu, pmu_now);
-	if (full && type == KT_EV_RING_CLOSE) {
-		/* The process may be gone before userspace could read the name. */
-		if (bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)a[6]) > 0)
-			e->flags = KT_EVF_NAME;
-	} else if (full && want_stacks) {
-		long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
-
-		if (n < 0) {
-			stat_inc(KT_STAT_STACK_ERR, type);
-			n = 0;
-		}
-		e->stack_sz = n;
-	}
-	/*
-	 * Batch wakeups: the consumer also drains on a short timer. The fill
-	 * level is checked on every 64th event only: reading the consumer's
-	 * position costs a cache miss while it drains on another CPU.
-	 * Delivered is not counted: userspace derives it as fired - lost.
-	 * A scoped image's first hit, and the command's, wake it at once: a
-	 * process that lives a few ms must not be gone before its maps are read.
-	 */
-	if (first_hit_tgid == tgid) {
-		first_hit_tgid = 0;
-		scoped = 2;
-	}
-	if (scoped == 2 || (fired % KT_WAKEUP_CHECK_EVERY == 0 &&
-			    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes))
-		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
-	else
-		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	if (full)
+		fill_full_event(ctx, e, type, a[6]);
+	submit_event(e, tgid, fired, scoped);
 	return 0;
 }
 
