@@ -324,21 +324,9 @@ static void print_header(FILE *f, const struct kt_report_totals *t, bool interva
 		t->fired);
 }
 
-void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t, bool hist,
-		    bool interval)
+/* What the report leaves out or cannot vouch for: scope, ring filter, full maps. */
+static void print_coverage(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t)
 {
-	double secs = interval ? t->interval_s : t->elapsed_s;
-	char hb[16], tb[16];
-
-	print_header(f, t, interval);
-	fprintf(f, "%s; probe hit %s", t->stack_errors ? " [some stacks unavailable]" : "",
-		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
-	if (t->batch_record_ns > 0)
-		fprintf(f, ", batched %s an op + %s a trap",
-			kt_fmt_ns(hb, sizeof(hb), (uint64_t)(t->batch_record_ns + 0.5)),
-			kt_fmt_ns(tb, sizeof(tb), (uint64_t)t->batch_trap_ns));
-	fputc('\n', f);
-	print_loss(f, t, interval);
 	if (t->scope) {
 		fprintf(f, "scope: %s", t->scope);
 		if (t->out_of_scope)
@@ -359,115 +347,142 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			"warning: %" PRIu64 " exec records lost (ring buffer full): a process that "
 			"exec'd may show its images merged\n",
 			t->exec_lost);
-	for (const struct kt_proc *p = a->procs; p; p = p->next) {
-		double pct;
-		bool any = false;
+}
 
-		if (interval && !kt_proc_in_interval(a, p))
-			continue; /* gone before this interval: in the totals only */
+/* A process's first line: hits, batching, probed calls, cost, sampling. */
+static void print_proc_line(FILE *f, const struct kt_agg *a, const struct kt_proc *p,
+			    const struct kt_report_totals *t, double secs, bool interval)
+{
+	double pct, fcost;
+	uint64_t fcalls = proc_func_calls(a, p, interval, &fcost);
 
-		double fcost;
-		uint64_t fcalls = proc_func_calls(a, p, interval, &fcost);
+	proc_cost(a, p, t, interval, &pct);
+	fprintf(f, "pid %u (%s)", p->pid, p->comm);
+	if (p->exec_gen)
+		fprintf(f, " after exec #%u", p->exec_gen);
+	fprintf(f, "%s: %" PRIu64 " probe hits",
+		p->execed   ? " [replaced by exec]"
+		: p->exited ? " [exited]"
+			    : "",
+		interval ? p->hits_iv : p->hits);
+	if (interval ? p->batched_iv : p->batched)
+		fprintf(f, " (%" PRIu64 " batched, %" PRIu64 " traps)",
+			interval ? p->batched_iv : p->batched, interval ? p->traps_iv : p->traps);
+	if (fcalls)
+		fprintf(f, ", %" PRIu64 " probed function calls", fcalls);
+	fprintf(f, ", tracing cost %.3f%% of %.2f s", pct, secs);
+	sampling_text(f, p, t);
+	fputc('\n', f);
+}
 
-		proc_cost(a, p, t, interval, &pct);
-		fprintf(f, "pid %u (%s)", p->pid, p->comm);
-		if (p->exec_gen)
-			fprintf(f, " after exec #%u", p->exec_gen);
-		fprintf(f, "%s: %" PRIu64 " probe hits",
-			p->execed   ? " [replaced by exec]"
-			: p->exited ? " [exited]"
-				    : "",
-			interval ? p->hits_iv : p->hits);
-		if (interval ? p->batched_iv : p->batched)
-			fprintf(f, " (%" PRIu64 " batched, %" PRIu64 " traps)",
-				interval ? p->batched_iv : p->batched,
-				interval ? p->traps_iv : p->traps);
-		if (fcalls)
-			fprintf(f, ", %" PRIu64 " probed function calls", fcalls);
-		fprintf(f, ", tracing cost %.3f%% of %.2f s", pct, secs);
-		sampling_text(f, p, t);
-		fputc('\n', f);
-		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (!shown(r, p, interval))
-				continue;
-			if (!any) {
-				fprintf(f,
-					"  %5s %-20s %-12s %10s %9s %9s %8s %8s %8s %8s %8s %8s  "
-					"%s\n",
-					"RING", "NAME", "OP", "COUNT", "RATE/s", "SAMPLES", "MIN",
-					"P50", "P90", "P99", "P99.9", "MAX", "CLASS");
-				any = true;
-			}
-			const struct kt_series *snd = &r->s[KT_EV_SEND], *rcv = &r->s[KT_EV_RECV];
-			const struct kt_series *bp = &r->s[KT_EV_BACKPRESSURE];
-			const struct kt_series *rt = &r->s[KT_EV_RETRANSMIT];
-			uint64_t nsend = series_ops(snd, interval),
-				 nrecv = series_ops(rcv, interval);
-			uint64_t nbp = series_ops(bp, interval), nrt = series_ops(rt, interval);
-			char cls[112];
+/* A retransmit row: the probe's reason, and the share of messages sent. */
+static void retransmit_row(FILE *f, const struct kt_ring_agg *r, uint64_t nrt, uint64_t nsend,
+			   double secs, bool interval)
+{
+	const uint64_t *why = interval ? r->rtx_why_iv : r->rtx_why;
+	/* the probe's reason (retransmits are never sampled: exact); the ratio is
+	   per message sent: a transport's retransmits count datagrams, which may
+	   pack many messages or carry a fragment */
+	char pct[40] = "no msgs sent", cls[112];
 
-			if (snd->seen)
-				latency_row(f, r, "send", nsend, secs,
-					    series_hist(snd, false, interval));
-			if (rcv->seen) {
-				const struct kt_hist *h;
+	if (nsend)
+		snprintf(pct, sizeof(pct), "%.2f %% of msgs sent",
+			 100.0 * (double)nrt / (double)nsend);
+	snprintf(cls, sizeof(cls), "%s (timeout %" PRIu64 ", fast %" PRIu64 "; %s)",
+		 kt_rtx_class_label(kt_classify_retransmit(nrt, nsend)), why[1], why[2], pct);
+	row(f, r, "retransmit", nrt, secs, NULL, cls);
+}
 
-				latency_row(f, r, "recv", nrecv, secs,
-					    series_hist(rcv, false, interval));
-				h = series_hist(rcv, true, interval);
-				if (h && kt_hist_count(h))
-					row(f, r, "sojourn", kt_hist_count(h), secs, h, NULL);
-			}
-			if (bp->seen || snd->seen) {
-				snprintf(cls, sizeof(cls), "%s",
-					 kt_bp_class_label(kt_classify_backpressure(nbp, nsend)));
-				row(f, r, "backpressure", nbp, secs,
-				    series_hist(bp, false, interval), cls);
-			}
-			if (rt->seen) {
-				const uint64_t *why = interval ? r->rtx_why_iv : r->rtx_why;
+/* One ring's rows: send, recv, sojourn, backpressure, retransmit. */
+static void ring_rows(FILE *f, const struct kt_ring_agg *r, double secs, bool interval)
+{
+	const struct kt_series *snd = &r->s[KT_EV_SEND], *rcv = &r->s[KT_EV_RECV];
+	const struct kt_series *bp = &r->s[KT_EV_BACKPRESSURE];
+	const struct kt_series *rt = &r->s[KT_EV_RETRANSMIT];
+	uint64_t nsend = series_ops(snd, interval), nrecv = series_ops(rcv, interval);
+	uint64_t nbp = series_ops(bp, interval), nrt = series_ops(rt, interval);
+	char cls[112];
 
-				/* the probe's reason (retransmits are never sampled: exact); the
-				   ratio is per message sent: a transport's retransmits count
-				   datagrams, which may pack many messages or carry a fragment */
-				char pct[40] = "no msgs sent";
+	if (snd->seen)
+		latency_row(f, r, "send", nsend, secs, series_hist(snd, false, interval));
+	if (rcv->seen) {
+		const struct kt_hist *h;
 
-				if (nsend)
-					snprintf(pct, sizeof(pct), "%.2f %% of msgs sent",
-						 100.0 * (double)nrt / (double)nsend);
-				snprintf(cls, sizeof(cls),
-					 "%s (timeout %" PRIu64 ", fast %" PRIu64 "; %s)",
-					 kt_rtx_class_label(kt_classify_retransmit(nrt, nsend)),
-					 why[1], why[2], pct);
-				row(f, r, "retransmit", nrt, secs, NULL, cls);
-			}
-		}
-		if (!p->execed && func_rows(f, a, t, p->pid, secs, hist, interval))
-			any = true;
-		if (!any)
-			fprintf(f, "  (no events yet)\n");
-		if (any && a->npmu) {
-			fprintf(f, "  %5s %-20s %-28s %9s %10s %10s %10s %10s %10s %10s\n", "RING",
-				"NAME", "COUNTER PER OP", "SAMPLES", "MIN", "P50", "P90", "P99",
-				"MAX", "MEAN");
-			for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
-				if (shown(r, p, interval))
-					pmu_rows(f, a, r, interval);
-		}
-		if (!hist)
-			continue;
-		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (!shown(r, p, interval))
-				continue;
-			print_hist(f, r, "send latency",
-				   series_hist(&r->s[KT_EV_SEND], false, interval));
-			print_hist(f, r, "recv latency",
-				   series_hist(&r->s[KT_EV_RECV], false, interval));
-			print_hist(f, r, "sojourn", series_hist(&r->s[KT_EV_RECV], true, interval));
-			print_hist(f, r, "backpressure wait",
-				   series_hist(&r->s[KT_EV_BACKPRESSURE], false, interval));
-		}
+		latency_row(f, r, "recv", nrecv, secs, series_hist(rcv, false, interval));
+		h = series_hist(rcv, true, interval);
+		if (h && kt_hist_count(h))
+			row(f, r, "sojourn", kt_hist_count(h), secs, h, NULL);
 	}
+	if (bp->seen || snd->seen) {
+		snprintf(cls, sizeof(cls), "%s",
+			 kt_bp_class_label(kt_classify_backpressure(nbp, nsend)));
+		row(f, r, "backpressure", nbp, secs, series_hist(bp, false, interval), cls);
+	}
+	if (rt->seen)
+		retransmit_row(f, r, nrt, nsend, secs, interval);
+}
+
+/* A process's ring table; whether it had any row. */
+static bool proc_rings(FILE *f, const struct kt_agg *a, const struct kt_proc *p, double secs,
+		       bool interval)
+{
+	bool any = false;
+
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
+		if (!shown(r, p, interval))
+			continue;
+		if (!any) {
+			fprintf(f,
+				"  %5s %-20s %-12s %10s %9s %9s %8s %8s %8s %8s %8s %8s  "
+				"%s\n",
+				"RING", "NAME", "OP", "COUNT", "RATE/s", "SAMPLES", "MIN", "P50",
+				"P90", "P99", "P99.9", "MAX", "CLASS");
+			any = true;
+		}
+		ring_rows(f, r, secs, interval);
+	}
+	return any;
+}
+
+static void proc_hists(FILE *f, const struct kt_agg *a, const struct kt_proc *p, bool interval)
+{
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
+		if (!shown(r, p, interval))
+			continue;
+		print_hist(f, r, "send latency", series_hist(&r->s[KT_EV_SEND], false, interval));
+		print_hist(f, r, "recv latency", series_hist(&r->s[KT_EV_RECV], false, interval));
+		print_hist(f, r, "sojourn", series_hist(&r->s[KT_EV_RECV], true, interval));
+		print_hist(f, r, "backpressure wait",
+			   series_hist(&r->s[KT_EV_BACKPRESSURE], false, interval));
+	}
+}
+
+/* One process: its line, rings, functions, counters and histograms. */
+static void print_proc(FILE *f, const struct kt_agg *a, const struct kt_proc *p,
+		       const struct kt_report_totals *t, double secs, bool hist, bool interval)
+{
+	bool any;
+
+	print_proc_line(f, a, p, t, secs, interval);
+	any = proc_rings(f, a, p, secs, interval);
+	if (!p->execed && func_rows(f, a, t, p->pid, secs, hist, interval))
+		any = true;
+	if (!any)
+		fprintf(f, "  (no events yet)\n");
+	if (any && a->npmu) {
+		fprintf(f, "  %5s %-20s %-28s %9s %10s %10s %10s %10s %10s %10s\n", "RING", "NAME",
+			"COUNTER PER OP", "SAMPLES", "MIN", "P50", "P90", "P99", "MAX", "MEAN");
+		for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
+			if (shown(r, p, interval))
+				pmu_rows(f, a, r, interval);
+	}
+	if (hist)
+		proc_hists(f, a, p, interval);
+}
+
+/* What --func could not time or count, and events that made no sense. */
+static void print_func_stats(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t)
+{
 	const uint64_t *fs = t->func_stats;
 
 	if (fs[KT_FSTAT_UNTIMED] || fs[KT_FSTAT_UNMATCHED] || fs[KT_FSTAT_ABANDONED] ||
@@ -480,6 +495,28 @@ void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 			fs[KT_FSTAT_ABANDONED], fs[KT_FSTAT_NOCOUNT]);
 	if (a->bad_events)
 		fprintf(f, "malformed events: %" PRIu64 "\n", a->bad_events);
+}
+
+void kt_report_text(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t, bool hist,
+		    bool interval)
+{
+	double secs = interval ? t->interval_s : t->elapsed_s;
+	char hb[16], tb[16];
+
+	print_header(f, t, interval);
+	fprintf(f, "%s; probe hit %s", t->stack_errors ? " [some stacks unavailable]" : "",
+		t->hit_ns > 0 ? kt_fmt_ns(hb, sizeof(hb), (uint64_t)t->hit_ns) : "not measured");
+	if (t->batch_record_ns > 0)
+		fprintf(f, ", batched %s an op + %s a trap",
+			kt_fmt_ns(hb, sizeof(hb), (uint64_t)(t->batch_record_ns + 0.5)),
+			kt_fmt_ns(tb, sizeof(tb), (uint64_t)t->batch_trap_ns));
+	fputc('\n', f);
+	print_loss(f, t, interval);
+	print_coverage(f, a, t);
+	for (const struct kt_proc *p = a->procs; p; p = p->next)
+		if (!interval || kt_proc_in_interval(a, p)) /* else gone before it: totals only */
+			print_proc(f, a, p, t, secs, hist, interval);
+	print_func_stats(f, a, t);
 }
 
 /* One --func function: exact calls, calibration figures, raw and corrected latency. */
