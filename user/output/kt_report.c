@@ -627,6 +627,175 @@ static void json_event_counts(struct kt_json *w, const struct kt_report_totals *
 	kt_json_object_end(w);
 }
 
+/* Sampling, scope, the ring filter and --func's own counts. */
+static void json_coverage(struct kt_json *w, const struct kt_agg *a,
+			  const struct kt_report_totals *t)
+{
+	if (t->has_sampling) {
+		kt_json_key(w, "sampling");
+		kt_json_object_begin(w);
+		kt_json_key(w, "mode");
+		kt_json_string(w, kt_sampling_mode_name(t->sampling.mode));
+		if (t->sampling.mode == KT_SAMPLING_FIXED) {
+			kt_json_kv_u64(w, "period", t->sampling.period);
+		} else {
+			kt_json_key(w, "budget_pct");
+			kt_json_double(w, t->sampling.budget_pct);
+		}
+		kt_json_object_end(w);
+	}
+	if (t->scope) {
+		kt_json_key(w, "scope");
+		kt_json_string(w, t->scope);
+		kt_json_key(w, "out_of_scope_hits");
+		kt_json_u64(w, t->out_of_scope);
+		kt_json_key(w, "scope_full");
+		kt_json_u64(w, t->scope_full);
+	}
+	kt_json_key(w, "exec_lost");
+	kt_json_u64(w, t->exec_lost);
+	if (a->ring_filter) { /* -r NAME: the events of the rings it left out */
+		kt_json_kv_u64(w, "ring_filter_dropped_events", a->ring_filter->dropped);
+		kt_json_kv_u64(w, "ring_filter_dropped_rings", a->ring_filter->rings_dropped);
+	}
+	if (a->nfuncs) {
+		kt_json_key(w, "func");
+		kt_json_object_begin(w);
+		kt_json_kv_bool(w, "calibrated", t->func_calibrated);
+		kt_json_kv_u64(w, "untimed", t->func_stats[KT_FSTAT_UNTIMED]);
+		kt_json_kv_u64(w, "unmatched_returns", t->func_stats[KT_FSTAT_UNMATCHED]);
+		kt_json_kv_u64(w, "abandoned", t->func_stats[KT_FSTAT_ABANDONED]);
+		kt_json_kv_u64(w, "not_counted", t->func_stats[KT_FSTAT_NOCOUNT]);
+		kt_json_kv_u64(w, "sampled_out", t->func_stats[KT_FSTAT_SAMPLED_OUT]);
+		kt_json_object_end(w);
+	}
+}
+
+/* The run's figures: span, events, loss, probe cost, sampling, scope, filters. */
+static void json_run(struct kt_json *w, const struct kt_agg *a, const struct kt_report_totals *t,
+		     bool interval)
+{
+	kt_json_key(w, "type");
+	kt_json_string(w, interval ? "interval" : "final");
+	kt_json_kv_u64(w, "schema", KT_REPORT_SCHEMA);
+	/* what processes[] hold: this interval's figures, or the totals since attach */
+	kt_json_kv_string(w, "span", interval ? "interval" : "total");
+	kt_json_key(w, "elapsed_s");
+	kt_json_double(w, t->elapsed_s);
+	kt_json_key(w, "interval_s");
+	kt_json_double(w, interval ? t->interval_s : t->elapsed_s);
+	kt_json_key(w, "fired");
+	kt_json_u64(w, t->fired);
+	kt_json_key(w, "delivered");
+	kt_json_u64(w, t->delivered);
+	kt_json_key(w, "lost");
+	kt_json_u64(w, t->lost);
+	if (interval) {
+		kt_json_key(w, "lost_interval");
+		kt_json_u64(w, t->lost >= t->lost_iv0 ? t->lost - t->lost_iv0 : t->lost);
+	}
+	if (t->batch_untracked) {
+		kt_json_key(w, "batch_untracked");
+		kt_json_u64(w, t->batch_untracked);
+	}
+	/* false: events were lost, the counts below are lower bounds (kt_report.h) */
+	kt_json_key(w, "counts_exact");
+	kt_json_bool(w, kt_report_counts_exact(t));
+	json_event_counts(w, t, interval);
+	kt_json_key(w, "probe_hit_ns");
+	kt_json_double(w, t->hit_ns);
+	/* kaos:batch: a fire's trap and a batched op (0: not measured, priced as a hit) */
+	kt_json_key(w, "batch_trap_ns");
+	kt_json_double(w, t->batch_trap_ns);
+	kt_json_key(w, "batch_record_ns");
+	kt_json_double(w, t->batch_record_ns);
+	json_coverage(w, a, t);
+}
+
+/* One ring of a process: its series and the sojourn. */
+static void json_ring(struct kt_json *w, const struct kt_agg *a, const struct kt_ring_agg *r,
+		      double secs, bool interval)
+{
+	static const uint32_t types[] = {KT_EV_SEND, KT_EV_RECV, KT_EV_BACKPRESSURE,
+					 KT_EV_RETRANSMIT};
+	const struct kt_hist *soj = series_hist(&r->s[KT_EV_RECV], true, interval);
+
+	kt_json_object_begin(w);
+	kt_json_key(w, "id");
+	kt_json_u64(w, r->ring_id);
+	kt_json_key(w, "name");
+	kt_json_string(w, r->name);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		const struct kt_series *s = &r->s[types[i]];
+
+		if (!s->seen)
+			continue;
+		json_series(w, a, kt_event_type_name(types[i]), s, series_hist(s, false, interval),
+			    series_ops(s, interval), secs, interval,
+			    types[i] == KT_EV_RETRANSMIT ? r : NULL);
+	}
+	if (soj) {
+		kt_json_hist(w, "sojourn", soj, secs);
+		kt_json_hist_buckets(w, "sojourn_buckets", soj);
+	}
+	kt_json_object_end(w);
+}
+
+/* A process's own figures: hits, batching, cost, sampling. */
+static void json_proc_head(struct kt_json *w, const struct kt_agg *a, const struct kt_proc *p,
+			   const struct kt_report_totals *t, bool interval)
+{
+	double pct, cost = proc_cost(a, p, t, interval, &pct);
+
+	kt_json_key(w, "pid");
+	kt_json_u64(w, p->pid);
+	kt_json_key(w, "comm");
+	kt_json_string(w, p->comm);
+	kt_json_key(w, "exec");
+	kt_json_u64(w, p->exec_gen);
+	kt_json_key(w, "exited");
+	kt_json_bool(w, p->exited);
+	kt_json_key(w, "replaced_by_exec");
+	kt_json_bool(w, p->execed);
+	kt_json_key(w, "probe_hits");
+	kt_json_u64(w, interval ? p->hits_iv : p->hits);
+	if (interval)
+		kt_json_kv_u64(w, "probe_hits_total", p->hits);
+	kt_json_kv_u64(w, "batched", interval ? p->batched_iv : p->batched);
+	kt_json_kv_u64(w, "batch_traps", interval ? p->traps_iv : p->traps);
+	kt_json_key(w, "cost_ns"); /* what tracing cost it, as cost_pct prices it */
+	kt_json_double(w, cost);
+	kt_json_key(w, "cost_pct");
+	kt_json_double(w, pct);
+	kt_json_key(w, "sample_every");
+	kt_json_u64(w, p->sample_every ? p->sample_every : 1);
+	/* this tracer's request, and whose request is in effect (0: unknown) */
+	kt_json_kv_u64(w, "sample_asked", p->sample_asked);
+	kt_json_kv_u64(w, "sample_by_pid", p->sample_by > 0 ? (uint64_t)p->sample_by : 0);
+}
+
+static void json_proc(struct kt_json *w, const struct kt_agg *a, const struct kt_proc *p,
+		      const struct kt_report_totals *t, double secs, bool interval)
+{
+	kt_json_object_begin(w);
+	json_proc_head(w, a, p, t, interval);
+	kt_json_key(w, "rings");
+	kt_json_array_begin(w);
+	for (const struct kt_ring_agg *r = a->rings; r; r = r->next)
+		if (shown(r, p, interval))
+			json_ring(w, a, r, secs, interval);
+	kt_json_array_end(w);
+	kt_json_key(w, "functions");
+	kt_json_array_begin(w);
+	for (const struct kt_func_agg *fa = a->funcs; fa; fa = fa->next)
+		if (fa->pid == p->pid && fa->idx < a->nfuncs && !p->execed)
+			json_func(w, a, fa, secs, interval);
+	kt_json_array_end(w);
+	if (t->json_proc_extra && !p->execed)
+		t->json_proc_extra(w, p->pid, t->json_proc_extra_ctx);
+	kt_json_object_end(w);
+}
+
 void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_totals *t,
 		    bool interval)
 {
@@ -635,153 +804,12 @@ void kt_report_json(FILE *f, const struct kt_agg *a, const struct kt_report_tota
 
 	kt_json_init_file(&w, f);
 	kt_json_object_begin(&w);
-	kt_json_key(&w, "type");
-	kt_json_string(&w, interval ? "interval" : "final");
-	kt_json_kv_u64(&w, "schema", KT_REPORT_SCHEMA);
-	/* what processes[] hold: this interval's figures, or the totals since attach */
-	kt_json_kv_string(&w, "span", interval ? "interval" : "total");
-	kt_json_key(&w, "elapsed_s");
-	kt_json_double(&w, t->elapsed_s);
-	kt_json_key(&w, "interval_s");
-	kt_json_double(&w, secs);
-	kt_json_key(&w, "fired");
-	kt_json_u64(&w, t->fired);
-	kt_json_key(&w, "delivered");
-	kt_json_u64(&w, t->delivered);
-	kt_json_key(&w, "lost");
-	kt_json_u64(&w, t->lost);
-	if (interval) {
-		kt_json_key(&w, "lost_interval");
-		kt_json_u64(&w, t->lost >= t->lost_iv0 ? t->lost - t->lost_iv0 : t->lost);
-	}
-	if (t->batch_untracked) {
-		kt_json_key(&w, "batch_untracked");
-		kt_json_u64(&w, t->batch_untracked);
-	}
-	/* false: events were lost, the counts below are lower bounds (kt_report.h) */
-	kt_json_key(&w, "counts_exact");
-	kt_json_bool(&w, kt_report_counts_exact(t));
-	json_event_counts(&w, t, interval);
-	kt_json_key(&w, "probe_hit_ns");
-	kt_json_double(&w, t->hit_ns);
-	/* kaos:batch: a fire's trap and a batched op (0: not measured, priced as a hit) */
-	kt_json_key(&w, "batch_trap_ns");
-	kt_json_double(&w, t->batch_trap_ns);
-	kt_json_key(&w, "batch_record_ns");
-	kt_json_double(&w, t->batch_record_ns);
-	if (t->has_sampling) {
-		kt_json_key(&w, "sampling");
-		kt_json_object_begin(&w);
-		kt_json_key(&w, "mode");
-		kt_json_string(&w, kt_sampling_mode_name(t->sampling.mode));
-		if (t->sampling.mode == KT_SAMPLING_FIXED) {
-			kt_json_kv_u64(&w, "period", t->sampling.period);
-		} else {
-			kt_json_key(&w, "budget_pct");
-			kt_json_double(&w, t->sampling.budget_pct);
-		}
-		kt_json_object_end(&w);
-	}
-	if (t->scope) {
-		kt_json_key(&w, "scope");
-		kt_json_string(&w, t->scope);
-		kt_json_key(&w, "out_of_scope_hits");
-		kt_json_u64(&w, t->out_of_scope);
-		kt_json_key(&w, "scope_full");
-		kt_json_u64(&w, t->scope_full);
-	}
-	kt_json_key(&w, "exec_lost");
-	kt_json_u64(&w, t->exec_lost);
-	if (a->ring_filter) { /* -r NAME: the events of the rings it left out */
-		kt_json_kv_u64(&w, "ring_filter_dropped_events", a->ring_filter->dropped);
-		kt_json_kv_u64(&w, "ring_filter_dropped_rings", a->ring_filter->rings_dropped);
-	}
-	if (a->nfuncs) {
-		kt_json_key(&w, "func");
-		kt_json_object_begin(&w);
-		kt_json_kv_bool(&w, "calibrated", t->func_calibrated);
-		kt_json_kv_u64(&w, "untimed", t->func_stats[KT_FSTAT_UNTIMED]);
-		kt_json_kv_u64(&w, "unmatched_returns", t->func_stats[KT_FSTAT_UNMATCHED]);
-		kt_json_kv_u64(&w, "abandoned", t->func_stats[KT_FSTAT_ABANDONED]);
-		kt_json_kv_u64(&w, "not_counted", t->func_stats[KT_FSTAT_NOCOUNT]);
-		kt_json_kv_u64(&w, "sampled_out", t->func_stats[KT_FSTAT_SAMPLED_OUT]);
-		kt_json_object_end(&w);
-	}
+	json_run(&w, a, t, interval);
 	kt_json_key(&w, "processes");
 	kt_json_array_begin(&w);
-	for (const struct kt_proc *p = a->procs; p; p = p->next) {
-		double pct, cost;
-
-		if (interval && !kt_proc_in_interval(a, p))
-			continue;
-		cost = proc_cost(a, p, t, interval, &pct);
-		kt_json_object_begin(&w);
-		kt_json_key(&w, "pid");
-		kt_json_u64(&w, p->pid);
-		kt_json_key(&w, "comm");
-		kt_json_string(&w, p->comm);
-		kt_json_key(&w, "exec");
-		kt_json_u64(&w, p->exec_gen);
-		kt_json_key(&w, "exited");
-		kt_json_bool(&w, p->exited);
-		kt_json_key(&w, "replaced_by_exec");
-		kt_json_bool(&w, p->execed);
-		kt_json_key(&w, "probe_hits");
-		kt_json_u64(&w, interval ? p->hits_iv : p->hits);
-		if (interval)
-			kt_json_kv_u64(&w, "probe_hits_total", p->hits);
-		kt_json_kv_u64(&w, "batched", interval ? p->batched_iv : p->batched);
-		kt_json_kv_u64(&w, "batch_traps", interval ? p->traps_iv : p->traps);
-		kt_json_key(&w, "cost_ns"); /* what tracing cost it, as cost_pct prices it */
-		kt_json_double(&w, cost);
-		kt_json_key(&w, "cost_pct");
-		kt_json_double(&w, pct);
-		kt_json_key(&w, "sample_every");
-		kt_json_u64(&w, p->sample_every ? p->sample_every : 1);
-		/* this tracer's request, and whose request is in effect (0: unknown) */
-		kt_json_kv_u64(&w, "sample_asked", p->sample_asked);
-		kt_json_kv_u64(&w, "sample_by_pid", p->sample_by > 0 ? (uint64_t)p->sample_by : 0);
-		kt_json_key(&w, "rings");
-		kt_json_array_begin(&w);
-		for (const struct kt_ring_agg *r = a->rings; r; r = r->next) {
-			if (!shown(r, p, interval))
-				continue;
-			kt_json_object_begin(&w);
-			kt_json_key(&w, "id");
-			kt_json_u64(&w, r->ring_id);
-			kt_json_key(&w, "name");
-			kt_json_string(&w, r->name);
-			static const uint32_t types[] = {KT_EV_SEND, KT_EV_RECV, KT_EV_BACKPRESSURE,
-							 KT_EV_RETRANSMIT};
-			for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-				const struct kt_series *s = &r->s[types[i]];
-
-				if (!s->seen)
-					continue;
-				json_series(&w, a, kt_event_type_name(types[i]), s,
-					    series_hist(s, false, interval),
-					    series_ops(s, interval), secs, interval,
-					    types[i] == KT_EV_RETRANSMIT ? r : NULL);
-			}
-			const struct kt_hist *soj = series_hist(&r->s[KT_EV_RECV], true, interval);
-
-			if (soj)
-				kt_json_hist(&w, "sojourn", soj, secs);
-			if (soj)
-				kt_json_hist_buckets(&w, "sojourn_buckets", soj);
-			kt_json_object_end(&w);
-		}
-		kt_json_array_end(&w);
-		kt_json_key(&w, "functions");
-		kt_json_array_begin(&w);
-		for (const struct kt_func_agg *fa = a->funcs; fa; fa = fa->next)
-			if (fa->pid == p->pid && fa->idx < a->nfuncs && !p->execed)
-				json_func(&w, a, fa, secs, interval);
-		kt_json_array_end(&w);
-		if (t->json_proc_extra && !p->execed)
-			t->json_proc_extra(&w, p->pid, t->json_proc_extra_ctx);
-		kt_json_object_end(&w);
-	}
+	for (const struct kt_proc *p = a->procs; p; p = p->next)
+		if (!interval || kt_proc_in_interval(a, p))
+			json_proc(&w, a, p, t, secs, interval);
 	kt_json_array_end(&w);
 	if (t->json_extra)
 		t->json_extra(&w, t->json_extra_ctx);
