@@ -80,6 +80,8 @@ def run(name):
     final = json.loads([l for l in open("%s/%s.json" % (tmp, name)) if l.strip()][-1])
     a = final["alloc"]
     assert a["exact"] is True and a["dropped"] is False, a
+    # every exit went through the exits queue: none waited in alloc_threads
+    assert a["exited_threads_kept"] == 0 and a["calls_not_charged_to_thread"] == 0, a
     return a["processes"][0], json.load(open("%s/%s.truth" % (tmp, name)))
 p1, t1 = run("one")
 p, t = run("many")

@@ -1435,6 +1435,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->nested = v[KT_ALLOC_STAT_NESTED];
 	st->thread_lost = v[KT_ALLOC_STAT_THREAD_LOST];
 	st->stale = v[KT_ALLOC_STAT_STALE];
+	st->thread_kept = v[KT_ALLOC_STAT_THREAD_KEPT];
 	st->procs_untracked = a->procs_untracked;
 	st->moved = a->moved;
 	st->t_start_ns = a->t_start_ns;

@@ -159,6 +159,7 @@ int kt_alloc_data_fold(const struct kt_alloc_data *d, struct kt_folded *f);
 struct kt_alloc_stats {
 	uint64_t call_lost, block_lost, site_lost, stack_err, proc_lost, nested, thread_lost;
 	uint64_t stale;		  /* stashed calls never seen returning */
+	uint64_t thread_kept;	  /* exited threads left in alloc_threads (not a loss) */
 	uint64_t procs_untracked; /* processes not traced: alloc_procs was full */
 	uint64_t moved;		  /* processes whose exec mapped another allocator: probes moved */
 	uint64_t t_start_ns;	  /* tracing started (CLOCK_MONOTONIC): peaks are relative */

@@ -568,6 +568,10 @@ int kt_alloc_data_json(const struct kt_alloc_data *d, const struct kt_alloc_stat
 	kt_json_kv_u64(w, "sites_lost", st->site_lost);
 	kt_json_kv_u64(w, "stack_errors", st->stack_err);
 	kt_json_kv_u64(w, "calls_unreturned", st->stale);
+	kt_json_kv_u64(w, "calls_nested", st->nested); /* inside another: counted once */
+	kt_json_kv_u64(w, "calls_not_charged_to_thread", st->thread_lost);
+	/* exited threads whose entries wait for their process's end: not a loss */
+	kt_json_kv_u64(w, "exited_threads_kept", st->thread_kept);
 	kt_json_kv_u64(w, "processes_untracked", st->procs_untracked);
 	kt_json_kv_u64(w, "processes_moved_at_exec", st->moved);
 	json_rings(w, d);
