@@ -722,6 +722,23 @@ static void hole_in_a_burst_resent_by_age(void **state)
 	close(f);
 }
 
+/* A listening endpoint (cfg) the fake peer f connects to with syn; to: its address. */
+static struct kaos_udp *accept_fake(int f, const struct kaos_udp_config *cfg,
+				    const struct kaos_udp_hdr *syn, struct sockaddr_in *to,
+				    struct kaos_udp_hdr *synack)
+{
+	struct sockaddr_in from;
+	struct kaos_udp *b;
+
+	assert_int_equal(kaos_udp_open(cfg, &b), 0);
+	*to = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(kaos_udp_port(b))};
+	inet_pton(AF_INET, "127.0.0.1", &to->sin_addr);
+	fake_send(f, to, syn, NULL);
+	assert_int_equal(kaos_udp_poll(b), 0);
+	fake_recv(f, KAOS_UDP_T_SYNACK, synack, &from);
+	return b;
+}
+
 /*
  * A version 1 peer (before DSACK) still connects: its SYN gets a version 1
  * SYNACK, and a duplicate gets a plain ack it can parse.
@@ -740,18 +757,13 @@ static void version_1_peer_gets_no_dsack(void **state)
 				    .frag_count = 1,
 				    .payload_len = 1};
 	struct kaos_udp_stats st;
-	struct sockaddr_in to = {.sin_family = AF_INET}, from;
+	struct sockaddr_in to, from;
 	struct kaos_udp *b;
 	uint16_t port;
 	int f = fake_open(&port);
 
 	(void)state;
-	assert_int_equal(kaos_udp_open(NULL, &b), 0);
-	to.sin_port = htons(kaos_udp_port(b));
-	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-	fake_send(f, &to, &syn, NULL);
-	assert_int_equal(kaos_udp_poll(b), 0);
-	fake_recv(f, KAOS_UDP_T_SYNACK, &h, &from);
+	b = accept_fake(f, NULL, &syn, &to, &h);
 	assert_true(h.v1);
 	data.ack = h.seq;
 	fake_send(f, &to, &data, &x);
@@ -800,18 +812,13 @@ static void sack_blocks_follow_buffered_data(void **state)
 	struct kaos_udp_config cb = {.window = 1024};
 	struct kaos_udp_hdr h,
 		syn = {.type = KAOS_UDP_T_SYN, .conn_id = 9, .seq = 500, .window = 64};
-	struct sockaddr_in to = {.sin_family = AF_INET}, from;
+	struct sockaddr_in to;
 	struct kaos_udp *b;
 	uint16_t port;
 	int f = fake_open(&port);
 
 	(void)state;
-	assert_int_equal(kaos_udp_open(&cb, &b), 0);
-	to.sin_port = htons(kaos_udp_port(b));
-	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-	fake_send(f, &to, &syn, NULL);
-	assert_int_equal(kaos_udp_poll(b), 0);
-	fake_recv(f, KAOS_UDP_T_SYNACK, &h, &from);
+	b = accept_fake(f, &cb, &syn, &to, &h);
 	data_then_ack(f, &to, b, 502, &h);
 	assert_int_equal(h.ack, 500);
 	assert_int_equal(h.nsack, 1);
@@ -880,7 +887,7 @@ static void run_beyond_a_hole_acked_every_8th(void **state)
 				    .msg_len = 1,
 				    .frag_count = 1,
 				    .payload_len = 1};
-	struct sockaddr_in to = {.sin_family = AF_INET}, from;
+	struct sockaddr_in to;
 	struct kaos_udp *b;
 	const uint8_t *pl;
 	uint16_t port;
@@ -888,12 +895,7 @@ static void run_beyond_a_hole_acked_every_8th(void **state)
 	int f = fake_open(&port), acks = 0;
 
 	(void)state;
-	assert_int_equal(kaos_udp_open(NULL, &b), 0);
-	to.sin_port = htons(kaos_udp_port(b));
-	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-	fake_send(f, &to, &syn, NULL);
-	assert_int_equal(kaos_udp_poll(b), 0);
-	fake_recv(f, KAOS_UDP_T_SYNACK, &h, &from);
+	b = accept_fake(f, NULL, &syn, &to, &h);
 	data_then_ack(f, &to, b, 501, &h); /* 500 lost: a new run, acked at once */
 	assert_int_equal(h.nsack, 1);
 	for (uint32_t q = 502; q <= 520; q++) {
