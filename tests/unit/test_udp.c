@@ -722,6 +722,24 @@ static void hole_in_a_burst_resent_by_age(void **state)
 	close(f);
 }
 
+/* An endpoint (cfg) connected to the fake peer f on port: synack (its ack,
+ * conn_id set from the SYN) answered it; from: the endpoint's address. */
+static struct kaos_udp *connect_fake(int f, uint16_t port, const struct kaos_udp_config *cfg,
+				     struct kaos_udp_hdr *synack, struct sockaddr_in *from)
+{
+	struct kaos_udp_hdr h;
+	struct kaos_udp *a;
+
+	assert_int_equal(kaos_udp_open(cfg, &a), 0);
+	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", port), 0);
+	fake_recv(f, KAOS_UDP_T_SYN, &h, from);
+	synack->ack = h.seq;
+	synack->conn_id = h.conn_id;
+	fake_send(f, from, synack, NULL);
+	assert_int_equal(kaos_udp_wait_connected(a, 5000), 0);
+	return a;
+}
+
 /* A listening endpoint (cfg) the fake peer f connects to with syn; to: its address. */
 static struct kaos_udp *accept_fake(int f, const struct kaos_udp_config *cfg,
 				    const struct kaos_udp_hdr *syn, struct sockaddr_in *to,
@@ -934,13 +952,8 @@ static void tail_loss_probed_before_the_rto(void **state)
 	int f = fake_open(&port);
 
 	(void)state;
-	assert_int_equal(kaos_udp_open(NULL, &a), 0);
-	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", port), 0);
-	fake_recv(f, KAOS_UDP_T_SYN, &h, &from);
-	s = synack.ack = h.seq;
-	synack.conn_id = h.conn_id;
-	fake_send(f, &from, &synack, NULL);
-	assert_int_equal(kaos_udp_wait_connected(a, 5000), 0);
+	a = connect_fake(f, port, NULL, &synack, &from);
+	s = synack.ack;
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(kaos_udp_send(a, m, sizeof(m)), 0);
 	assert_int_equal(kaos_udp_poll(a), 0);
@@ -984,13 +997,8 @@ static void probe_timed_from_the_newest_send(void **state)
 	int f = fake_open(&port), wait;
 
 	(void)state;
-	assert_int_equal(kaos_udp_open(&cfg, &a), 0);
-	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", port), 0);
-	fake_recv(f, KAOS_UDP_T_SYN, &h, &from);
-	s = synack.ack = h.seq;
-	synack.conn_id = h.conn_id;
-	fake_send(f, &from, &synack, NULL);
-	assert_int_equal(kaos_udp_wait_connected(a, 5000), 0);
+	a = connect_fake(f, port, &cfg, &synack, &from);
+	s = synack.ack;
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(kaos_udp_send(a, m, sizeof(m)), 0);
 	assert_int_equal(kaos_udp_poll(a), 0);
@@ -1062,13 +1070,9 @@ static void unreported_data_above_the_sacks_not_resent(void **state)
 	int f = fake_open(&port);
 
 	(void)state;
-	assert_int_equal(kaos_udp_open(&cfg, &a), 0);
-	assert_int_equal(kaos_udp_connect(a, "127.0.0.1", port), 0);
-	fake_recv(f, KAOS_UDP_T_SYN, &h, &from);
-	s = synack.ack = h.seq;
-	conn = synack.conn_id = h.conn_id;
-	fake_send(f, &from, &synack, NULL);
-	assert_int_equal(kaos_udp_wait_connected(a, 5000), 0);
+	a = connect_fake(f, port, &cfg, &synack, &from);
+	s = synack.ack;
+	conn = synack.conn_id;
 	do { /* slow start until 12 fit in the window */
 		kaos_udp_stats(a, &st);
 		n = st.cwnd;
