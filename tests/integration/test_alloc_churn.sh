@@ -114,15 +114,8 @@ stop_daemon
 # 3. the one-shot -b PROGRAM sweeps gone processes the same way (the engine's tick):
 # nine processes through a map of three, each exact in the final JSON, and the
 # kernel's maps empty once they are gone, while the tracer still runs
-KAOS_TRACE_ALLOC_MAX_PROCS=3 "$KT" --alloc -b "$AW" -d 120 -i 0.1 --json "$TMP/os.json" \
-	>"$TMP/os.txt" 2>"$TMP/os.err" &
-DPID=$!
-KT_PIDS+=("$DPID")
-for _ in $(seq 1 200); do
-	grep -q "attached" "$TMP/os.err" 2>/dev/null && break
-	kill -0 "$DPID" || fail "kaos-trace exited: $(cat "$TMP/os.err")"
-	sleep 0.05
-done
+KAOS_TRACE_ALLOC_MAX_PROCS=3 start_tracer os --alloc -b "$AW" -d 120 -i 0.1 --json "$TMP/os.json"
+DPID=$TRACER_PID
 # os_run I: one workload process, attached (in an interval's alloc_heap) before it allocates
 os_run() {
 	local i=$1 pid

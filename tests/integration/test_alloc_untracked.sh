@@ -102,14 +102,7 @@ logged=$(sed -n 's/.*alloc: \([0-9]*\) processes not traced: .*/\1/p' "$DERR" | 
 stop_daemon
 
 # 2. the one-shot -b: final JSON, stderr drop line, report
-KAOS_TRACE_ALLOC_MAX_PROCS=$SLOTS "$KT" --alloc -b "$AW" -d 60 -i 0.1 --json "$TMP/o.json" >"$TMP/o.txt" 2>"$TMP/o.err" &
-TRACER_PID=$!
-KT_PIDS+=("$TRACER_PID")
-for _ in $(seq 1 200); do
-	grep -q "attached" "$TMP/o.err" 2>/dev/null && break
-	kill -0 "$TRACER_PID" || fail "kaos-trace exited: $(cat "$TMP/o.err")"
-	sleep 0.05
-done
+KAOS_TRACE_ALLOC_MAX_PROCS=$SLOTS start_tracer o --alloc -b "$AW" -d 60 -i 0.1 --json "$TMP/o.json"
 start_all o
 # every one of them seen (an interval line lists it: the tick that found it tried to attach it)
 for _ in $(seq 1 400); do
