@@ -25,6 +25,18 @@ cleanup() {
 		show_logs
 	fi
 	for p in "${KT_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	# A script's background job ignores SIGINT (bash sets it so for jobs of a
+	# shell without job control): a workload still waiting for its go file
+	# would keep the wait below, and the test, from ending. After 10 s what
+	# still runs gets SIGKILL.
+	local i p alive
+	for i in $(seq 1 100); do
+		alive=
+		for p in "${KT_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -n "$alive" ] || break
+		sleep 0.1
+	done
+	for p in "${KT_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	for p in "${KT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$TMP"
 }
@@ -54,6 +66,18 @@ need() {
 	for b in "$@"; do
 		[ -x "$b" ] || fail "missing $b (run make first)"
 	done
+}
+
+# wait_ready FILE PID: waits until the workload PID (its stdout in FILE) has
+# printed "ready": it has exec'd and mapped its libraries, so -p PID finds
+# them (before that, PID may still be the shell's fork).
+wait_ready() {
+	for _ in $(seq 1 200); do
+		grep -q '^ready' "$1" 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || fail "the workload (pid $2) exited before it was ready"
+		sleep 0.05
+	done
+	fail "the workload (pid $2) did not print ready within 10 s"
 }
 
 # start_tracer NAME ARGS...: kaos-trace in the background, waits until attached.

@@ -124,6 +124,7 @@ PY
 "$AW" --loop --wait-file "$TMP/go" --truth "$TMP/loop.truth" >"$TMP/loop.out" &
 LP=$!
 KT_PIDS+=("$LP")
+wait_ready "$TMP/loop.out" "$LP"
 touch "$TMP/go"
 sleep 0.5 # rounds are running: blocks of the mix phase are held when the probes attach
 "$KT" --alloc -p "$LP" -d 1.5 -i 0.4 --json "$TMP/mid.json" >"$TMP/mid.txt" 2>"$TMP/mid.err" ||
@@ -196,10 +197,7 @@ for spec in jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
 		--wait-file "$TMP/go" --truth "$TMP/$lib.truth" >"$TMP/$lib.out" &
 	JP=$!
 	KT_PIDS+=("$JP")
-	for _ in $(seq 1 100); do
-		grep -q '^ready' "$TMP/$lib.out" && break
-		sleep 0.05
-	done
+	wait_ready "$TMP/$lib.out" "$JP"
 	start_tracer "$lib" --alloc --alloc-lib "$lib" -p "$JP" --json "$TMP/$lib.json"
 	touch "$TMP/go"
 	wait "$JP" || fail "kt_alloc_workload under $lib failed"

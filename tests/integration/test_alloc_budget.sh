@@ -24,6 +24,7 @@ loop_run() {
 	"$AW" --loop --wait-file "$TMP/$name.go" --truth "$TMP/$name.truth" >"$TMP/$name.out" &
 	lp=$!
 	KT_PIDS+=("$lp")
+	wait_ready "$TMP/$name.out" "$lp"
 	touch "$TMP/$name.go"
 	sleep 0.3
 	if [ $# -gt 0 ]; then

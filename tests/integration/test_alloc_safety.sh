@@ -67,6 +67,7 @@ rm -f "$TMP/go"
 "$AW" --loop --wait-file "$TMP/go" --truth "$TMP/kill.truth" >"$TMP/kill.out" &
 LP=$!
 KT_PIDS+=("$LP")
+wait_ready "$TMP/kill.out" "$LP"
 touch "$TMP/go"
 start_tracer kill --alloc --no-calibrate -p "$LP"
 kill -KILL "$TRACER_PID"

@@ -99,9 +99,10 @@ PY
 # 3. two tracers on the one process (-p, both attached before its first
 # allocation): each sweeps its own map, each counts every call
 "$AW" "${ZERO[@]}" --threads $NT --wait-file "$TMP/go2" --truth "$TMP/two.truth" \
-	--hold-file "$TMP/hold2" >/dev/null &
+	--hold-file "$TMP/hold2" >"$TMP/two.out" &
 WP=$!
 KT_PIDS+=("$WP")
+wait_ready "$TMP/two.out" "$WP"
 start_tracer ta --alloc --no-calibrate -p "$WP" --json "$TMP/ta.json"
 TA=$TRACER_PID
 start_tracer tb --alloc --no-calibrate -p "$WP" --json "$TMP/tb.json"

@@ -413,13 +413,14 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
-/* Until path exists: 0, or -1 if it cannot be looked up. */
+/* Until path exists: 0, or -1 if it cannot be looked up or SIGINT/SIGTERM
+ * came first (a test that failed before creating it stops us that way). */
 static int wait_file(const char *path)
 {
 	while (access(path, F_OK)) {
 		struct timespec ts = {0, 1000000L};
 
-		if (errno != ENOENT)
+		if (errno != ENOENT || stop_requested)
 			return -1;
 		nanosleep(&ts, NULL);
 	}
@@ -438,7 +439,15 @@ static int wait_start(const struct aw_opts *o)
 	if (o->wait_signal) {
 		int sig;
 
-		return sigwait(&set, &sig) ? -1 : 0;
+		/* SIGINT/SIGTERM end the wait too (the test gave up on us) */
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		if (sigwait(&set, &sig) || sig != SIGUSR1)
+			return -1;
+		sigdelset(&set, SIGUSR1);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		return 0;
 	}
 	return wait_file(o->wait_file);
 }
@@ -624,12 +633,13 @@ int main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &o))
 		return 2;
-	if ((o.wait_signal || o.wait_file) && wait_start(&o)) {
-		say(2, "kt_alloc_workload: waiting for the start failed\n");
-		return 1;
-	}
+	/* before the waits: a background job of a script inherits SIGINT ignored */
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
+	if ((o.wait_signal || o.wait_file) && wait_start(&o)) {
+		say(2, "kt_alloc_workload: stopped or failed while waiting for the start\n");
+		return 1;
+	}
 	rng_state = o.seed;
 	t0 = monotonic_ns();
 	for (r = 0; o.loop ? !stop_requested : r < o.rounds; r++) {
@@ -655,7 +665,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (o.hold_file && wait_file(o.hold_file)) {
-		say(2, "kt_alloc_workload: --hold-file: cannot look it up\n");
+		say(2, "kt_alloc_workload: --hold-file: stopped, or cannot look it up\n");
 		return 1;
 	}
 	return 0;
