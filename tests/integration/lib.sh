@@ -68,16 +68,30 @@ need() {
 	done
 }
 
-# wait_ready FILE PID: waits until the workload PID (its stdout in FILE) has
-# printed "ready": it has exec'd and mapped its libraries, so -p PID finds
-# them (before that, PID may still be the shell's fork).
+# wait_ready FILE PID [WHAT]: waits until the program PID (its stdout in
+# FILE) has printed a line starting "ready": it has exec'd and mapped its
+# libraries, so -p PID finds them (before that, PID may still be the shell's
+# fork), or it listens.
 wait_ready() {
+	local what=${3:-the workload (pid $2)}
+	for _ in $(seq 1 300); do
+		grep -qs '^ready' "$1" && return 0
+		kill -0 "$2" 2>/dev/null || fail "$what exited before it was ready"
+		sleep 0.1
+	done
+	fail "$what did not print ready within 30 s"
+}
+
+# wait_mapped PID REGEX: waits until process PID maps a file matching REGEX
+# (it has exec'd and ld.so has loaded it), for a program that prints no
+# ready line.
+wait_mapped() {
 	for _ in $(seq 1 200); do
-		grep -q '^ready' "$1" 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || fail "the workload (pid $2) exited before it was ready"
+		grep -Eq "$2" "/proc/$1/maps" 2>/dev/null && return 0
+		kill -0 "$1" 2>/dev/null || fail "pid $1 exited before mapping $2"
 		sleep 0.05
 	done
-	fail "the workload (pid $2) did not print ready within 10 s"
+	fail "pid $1 did not map $2 within 10 s"
 }
 
 # start_tracer NAME ARGS...: kaos-trace in the background, waits until attached.

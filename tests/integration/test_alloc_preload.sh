@@ -45,10 +45,7 @@ LD_PRELOAD=$SHIM "$AW" --wait-file "$TMP/go" --truth "$TMP/pid.truth" >/dev/null
 AP=$!
 KT_PIDS+=("$AP")
 # -p reads what the process has mapped: wait until ld.so has mapped libc
-for _ in $(seq 1 200); do
-	grep -q 'libc\.so' "/proc/$AP/maps" 2>/dev/null && break
-	sleep 0.05
-done
+wait_mapped "$AP" 'libc\.so'
 "$KT" --alloc -p "$AP" --json "$TMP/pid.json" >"$TMP/pid.txt" 2>"$TMP/pid.err" &
 KP=$!
 KT_PIDS+=("$KP")

@@ -158,7 +158,9 @@ sampling_run() {
 	addr=$(control_addr "$PROG_PID")
 	"$PWD/$B/tests/progs/probe_control_poke" "$PROG_PID" "$addr" 4 ||
 		die "could not set sample_every in pid $PROG_PID at $addr"
-	bt_start "$tmp/bt-$name" "$ALL_PROBES"
+	# -p: only this process's hits (another program using the library beside
+	# the test would add its own)
+	bt_start "$tmp/bt-$name" "$ALL_PROBES" -p "$PROG_PID"
 	release_waiting
 	bt_stop "$tmp/bt-$name"
 	cat "$tmp/$name.out"

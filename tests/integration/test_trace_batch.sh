@@ -72,7 +72,7 @@ FORK=$B/tests/progs/kt_fork
 need "$FORK"
 coproc W { exec "$FORK" --ops 5000; }
 cpid=$W_PID
-for _ in $(seq 100); do grep -q libkaos "/proc/$cpid/maps" 2>/dev/null && break; sleep 0.05; done
+wait_mapped "$cpid" libkaos
 start_tracer k1 --sample 1 -p "$cpid"
 echo ops >&"${W[1]}"
 read -r line <&"${W[0]}"

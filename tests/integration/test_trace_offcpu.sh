@@ -88,7 +88,7 @@ json_check "$TMP/off.json" \
 "$OFF" --ms 2500 >"$TMP/p.prog" &
 PROG=$!
 KT_PIDS+=("$PROG")
-sleep 0.3
+wait_mapped "$PROG" 'libkaos\.so'
 "$KT" --sample 1 -p "$PROG" -d 1 -i 0.4 --json "$TMP/p.json" --off-cpu --off-cpu-min-us 5000 --profile 997 \
 	>"$TMP/p.txt" 2>"$TMP/p.err" || fail "kaos-trace -p --off-cpu failed"
 wait "$PROG" || fail "the workload failed"

@@ -84,13 +84,3 @@ udp_netns_up() {
 	done
 }
 
-# wait_ready FILE PID WHAT: until the program printed "ready" (the file may
-# not be there yet: the background job makes it; grep -s: no complaint)
-wait_ready() {
-	for _ in $(seq 300); do
-		grep -qs '^ready$' "$1" && return 0
-		kill -0 "$2" 2>/dev/null || fail "$3 exited early"
-		sleep 0.1
-	done
-	fail "$3 did not start"
-}
