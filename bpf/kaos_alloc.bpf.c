@@ -369,26 +369,6 @@ static long sweep_block(struct bpf_map *map, struct kt_alloc_block_key *k, struc
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(kaos_alloc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct exec_sweep sw = {.tgid = id >> 32};
-	struct kt_alloc_proc *pr = proc_of(sw.tgid);
-	__u32 tid = (__u32)id;
-
-	if (!pr)
-		return 0;
-	bpf_map_delete_elem(&alloc_calls, &tid);
-	bpf_for_each_map_elem(&alloc_blocks, sweep_block, &sw, 0);
-	__sync_fetch_and_add(&pr->execs, 1);
-	__sync_fetch_and_add(&execs_total, 1);
-	__sync_fetch_and_add(&pr->exec_blocks, sw.blocks);
-	__sync_fetch_and_add(&pr->exec_bytes, sw.bytes);
-	__sync_fetch_and_add(&pr->cur_bytes, -sw.bytes);
-	return 0;
-}
-
 /*
  * An exiting thread's sums move to the queue (only the thread itself
  * charges its entry, and it allocates no more). Queue full: the entry
@@ -410,6 +390,36 @@ static __always_inline void sweep_thread(__u32 tgid, __u32 tid)
 	}
 	bpf_map_delete_elem(&alloc_threads, &k);
 	__sync_fetch_and_add(&thread_exits, 1);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(kaos_alloc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct exec_sweep sw = {.tgid = id >> 32};
+	struct kt_alloc_proc *pr = proc_of(sw.tgid);
+	__u32 tid = (__u32)id;
+
+	if (!pr)
+		return 0;
+	bpf_map_delete_elem(&alloc_calls, &tid);
+	/*
+	 * A thread other than the leader exec'd: it now has the leader's pid,
+	 * and no exit will name its old one; its sums leave under that one.
+	 */
+	if ((__u32)old_pid != tid) {
+		__u32 old_tid = (__u32)old_pid;
+
+		bpf_map_delete_elem(&alloc_calls, &old_tid);
+		sweep_thread(sw.tgid, old_tid);
+	}
+	bpf_for_each_map_elem(&alloc_blocks, sweep_block, &sw, 0);
+	__sync_fetch_and_add(&pr->execs, 1);
+	__sync_fetch_and_add(&execs_total, 1);
+	__sync_fetch_and_add(&pr->exec_blocks, sw.blocks);
+	__sync_fetch_and_add(&pr->exec_bytes, sw.bytes);
+	__sync_fetch_and_add(&pr->cur_bytes, -sw.bytes);
+	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")

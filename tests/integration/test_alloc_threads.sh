@@ -11,7 +11,9 @@
 # glibc allocates on its own for the first thread (its TLS vector): a run
 # with 1 thread gives that baseline, the same for 500 threads.
 # Then two tracers on the one process (-p): each sweeps its own map and
-# counts every call.
+# counts every call. Last, a thread other than the main one execs: the
+# kernel gives it the process's pid, and its entry under its old tid leaves
+# the map at the exec (no exit ever names that tid).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 AW=$B/tests/progs/kt_alloc_workload
@@ -27,22 +29,25 @@ map_ids() {
 	done | sort -un
 }
 
-# map_entries PID NAME: entries in the BPF map NAME held by process PID (a
+# map_dump PID NAME: the JSON dump of the BPF map NAME held by process PID (a
 # bpftool call that fails, as one did 1 run in 4 at load, is retried; its
 # errors are kept in $TMP/bpftool.err)
-map_entries() {
-	local id n
+map_dump() {
+	local id
 	for _ in 1 2 3 4 5; do
 		for id in $(map_ids "$1"); do
 			bpftool -j map show id "$id" 2>>"$TMP/bpftool.err" |
 				grep -q "\"name\":\"$2\"" || continue
-			n=$(bpftool -j map dump id "$id" 2>>"$TMP/bpftool.err" |
-				python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>>"$TMP/bpftool.err") &&
-				[ -n "$n" ] && { echo "$n"; return 0; }
+			bpftool -j map dump id "$id" 2>>"$TMP/bpftool.err" && return 0
 		done
 		sleep 0.2
 	done
-	echo "map_entries $1 $2: not found among maps $(map_ids "$1" | tr '\n' ' ')" >>"$TMP/bpftool.err"
+	echo "map_dump $1 $2: not found among maps $(map_ids "$1" | tr '\n' ' ')" >>"$TMP/bpftool.err"
+}
+
+# map_entries PID NAME: entries in the BPF map NAME held by process PID
+map_entries() {
+	map_dump "$@" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>>"$TMP/bpftool.err"
 }
 
 # 1. the baseline: one thread (glibc's own allocations for a first thread)
@@ -139,4 +144,33 @@ for name in ("ta", "tb"):
         assert p[k] == t[k] + one[k] - t1[k], (name, k, p[k], t[k])
 print("two tracers: each counted %d allocations" % p["allocs"])
 PY
-echo "PASS: --alloc: $NT threads came and went, alloc_threads held at most 2 entries, totals exact, also with two tracers on one process"
+# 4. an exec from a second thread: no entry left under the thread's old tid
+"$KT" --alloc --json "$TMP/ex.json" -- "$AW" "${ZERO[@]}" --truth "$TMP/ex.truth" \
+	--thread-exec "$TMP/ex2.truth" --hold-file "$TMP/hold3" >"$TMP/ex.txt" 2>"$TMP/ex.err" &
+TRACER_PID=$!
+KT_PIDS+=("$TRACER_PID")
+for _ in $(seq 1 600); do
+	[ -s "$TMP/ex2.truth" ] && break
+	kill -0 "$TRACER_PID" || fail "kaos-trace exited early: $(cat "$TMP/ex.err")"
+	sleep 0.05
+done
+[ -s "$TMP/ex2.truth" ] || { touch "$TMP/hold3"; fail "the workload's exec from a thread did not run within 30 s"; }
+map_dump "$TRACER_PID" alloc_threads >"$TMP/ex.map" || true
+touch "$TMP/hold3"
+wait "$TRACER_PID" || fail "kaos-trace exited non-zero: $(tail -3 "$TMP/ex.err")"
+python3 - "$TMP" <<'PY' || fail "an exec from a thread left its old tid's entry in alloc_threads"
+import json, sys
+tmp = sys.argv[1]
+pid = json.load(open("%s/ex2.truth" % tmp))["pid"]
+entries = json.load(open("%s/ex.map" % tmp))
+stale = [e["formatted"]["key"] for e in entries if e["formatted"]["key"]["tid"] != pid]
+print("after an exec from a thread of pid %d: alloc_threads keys %s" % (
+    pid, [e["formatted"]["key"] for e in entries]))
+assert not stale, stale
+final = json.loads([l for l in open("%s/ex.json" % tmp) if l.strip()][-1])["alloc"]
+p = final["processes"][0]
+# glibc's TLS block for the second thread, then its 2 blocks (24 and 64 bytes)
+assert (p["allocs"], p["bytes_allocated"]) == (3, 272 + 24 + 64), p
+assert final["exited_threads_kept"] == 0 and final["calls_not_charged_to_thread"] == 0, final
+PY
+echo "PASS: --alloc: $NT threads came and went, alloc_threads held at most 2 entries, totals exact, also with two tracers on one process; an exec from a thread leaves no entry behind"

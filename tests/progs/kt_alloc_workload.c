@@ -6,6 +6,7 @@
  *                     [--free-null N] [--seed S] [--rounds R | --loop]
  *                     [--wait-start | --wait-file PATH] [--truth FILE] [--fns LIST]
  *                     [--fork N] [--threads N] [--hold-file PATH]
+ *                     [--thread-exec TRUTH2]
  *
  * Each round runs, in this order (all sizes from a xorshift sequence seeded by S):
  *   leaks    K blocks never freed, from 4 distinct call sites (aw_leak_site_0..3)
@@ -61,6 +62,11 @@
  * threads come and go.
  * --hold-file PATH: after the truth is written, waits until PATH exists
  * before exiting (a tracer can look at the process's state then).
+ * --thread-exec TRUTH2: after the truth is written, a second thread
+ * allocates 2 blocks (not in the truth) and execs this program again from
+ * that thread (the kernel kills the main thread and gives the exec'ing
+ * thread the process's pid); the new image runs no phases, writes its truth
+ * to TRUTH2 and waits for the same --hold-file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -120,7 +126,7 @@ struct aw_truth {
 struct aw_opts {
 	uint64_t allocs, short_lived, leaks, plateau, free_null, seed, rounds, forks, threads;
 	int loop, wait_signal;
-	const char *wait_file, *truth_file, *hold_file;
+	const char *wait_file, *truth_file, *hold_file, *exec_truth;
 	enum aw_fn mix_fns[FN_ALLOC_COUNT]; /* the functions the mix phase cycles through */
 	unsigned mix_fn_count;
 };
@@ -386,6 +392,25 @@ AW_FN static void *thread_allocs(void *arg)
 	return NULL;
 }
 
+/* --thread-exec: allocates from this thread, then execs the program again
+ * with no phases; returns only if the exec failed. */
+static void *thread_exec(void *arg)
+{
+	const struct aw_opts *o = arg;
+	char *argv[] = {"kt_alloc_workload",
+			"--rounds",
+			"0",
+			"--truth",
+			(char *)o->exec_truth,
+			o->hold_file ? "--hold-file" : NULL,
+			(char *)o->hold_file,
+			NULL};
+
+	thread_allocs(NULL);
+	execv("/proc/self/exe", argv);
+	return NULL;
+}
+
 /* --threads N: threads come and go; 0, or -1 if one could not be created. */
 static int phase_threads(uint64_t n)
 {
@@ -547,6 +572,7 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 						 {"fork", required_argument, NULL, 'K'},
 						 {"threads", required_argument, NULL, 'T'},
 						 {"hold-file", required_argument, NULL, 'H'},
+						 {"thread-exec", required_argument, NULL, 'X'},
 						 {NULL, 0, NULL, 0}};
 	uint64_t *dest[128] = {['a'] = &o->allocs,  ['s'] = &o->short_lived, ['k'] = &o->leaks,
 			       ['p'] = &o->plateau, ['n'] = &o->free_null,   ['S'] = &o->seed,
@@ -574,6 +600,8 @@ static int parse_opts(int argc, char **argv, struct aw_opts *o)
 			o->truth_file = optarg;
 		} else if (c == 'H') {
 			o->hold_file = optarg;
+		} else if (c == 'X') {
+			o->exec_truth = optarg;
 		} else if (c == 'F') {
 			if (parse_fns(optarg, o))
 				return -1;
@@ -662,6 +690,15 @@ int main(int argc, char **argv)
 		return 1;
 	if (write_truth(&o, r)) {
 		say(2, "kt_alloc_workload: cannot write the ground truth\n");
+		return 1;
+	}
+	if (o.exec_truth) {
+		pthread_t t;
+
+		/* the exec ends this thread too; the join returns only if it failed */
+		if (!pthread_create(&t, NULL, thread_exec, &o))
+			pthread_join(t, NULL);
+		say(2, "kt_alloc_workload: --thread-exec: cannot exec from a thread\n");
 		return 1;
 	}
 	if (o.hold_file && wait_file(o.hold_file)) {
