@@ -24,6 +24,11 @@ run_cmd() {
 	# a hung test fails instead of stalling the run (TEST_TIMEOUT seconds each;
 	# the slowest passes in ~90 s here, so 600 s leaves a slow host room)
 	timeout --kill-after=10 "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1 || RC=$?
+	# 124: timeout sent SIGTERM; 137: SIGKILL 10 s later. Said last, so the
+	# tail shown for a failure names the cause.
+	case $RC in
+	124 | 137) echo "tests/run.sh: stopped after ${TEST_TIMEOUT:-600} s (exit $RC): it hung" >>"$log" ;;
+	esac
 }
 
 run_one() { # label, command...
