@@ -35,6 +35,7 @@
 #include "kt_alloc_abi.h"
 #include "kt_elf.h"
 #include "kt_json.h"
+#include "kt_link_closer.h"
 #include "kt_percpu.h"
 #include "kt_proc.h"
 #include "kt_sym.h"
@@ -88,6 +89,7 @@ struct alloc_pid {
 	uint64_t attached_ns;		   /* in total, for the report */
 	uint64_t t0, t_end;		   /* first attached, detached for good (0: not yet) */
 	uint64_t window_allocs;		   /* allocs when this attached window began */
+	uint64_t detach_ticket;		   /* its links queued to the closer (kt_link_closer) */
 	bool sampled;			   /* ever detached by the budget */
 	uint64_t execs;			   /* execs followed (kt_alloc_proc.execs) */
 	unsigned int exec_tries;	   /* polls its new image's allocator was looked for */
@@ -102,7 +104,8 @@ struct kt_alloc {
 	struct kaos_alloc_bpf *skel;
 	struct kt_alloc_opts o;
 	struct kt_sym *sym;
-	const struct kt_agg *agg; /* the rings charged at the end (borrowed) */
+	struct kt_link_closer *closer; /* detaches off the event loop (NULL: here) */
+	const struct kt_agg *agg;      /* the rings charged at the end (borrowed) */
 	struct alloc_pid *pids;
 	size_t npids, cappids;
 	struct resolve_try *tries; /* pids whose allocator was not found yet */
@@ -498,6 +501,7 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 	}
 	if (!a->o.no_cost)
 		a->cost_ns = kt_alloc_measure_cost();
+	kt_link_closer_open(&a->closer); /* none: links are destroyed here, slower */
 	*out = a;
 	return 0;
 }
@@ -559,6 +563,23 @@ static void detach_pid(struct alloc_pid *ap)
 {
 	while (ap->nlinks)
 		bpf_link__destroy(ap->links[--ap->nlinks]);
+}
+
+/*
+ * The same, on the closer's thread: a uprobe link takes ~70 ms to go, and a
+ * process has up to 17. The caller does not attach pid again before
+ * detach_ticket is done (two sets of probes would count calls twice).
+ */
+static void detach_pid_later(struct kt_alloc *a, struct alloc_pid *ap)
+{
+	for (size_t i = 0, j = ap->nlinks; i + 1 < j; i++, j--) { /* newest first */
+		struct bpf_link *l = ap->links[i];
+
+		ap->links[i] = ap->links[j - 1];
+		ap->links[j - 1] = l;
+	}
+	ap->detach_ticket = kt_link_closer_put(a->closer, ap->links, ap->nlinks);
+	ap->nlinks = 0;
 }
 
 /* Returns first: a call whose entry is seen is then always seen returning. */
@@ -725,7 +746,7 @@ static void window_end(struct kt_alloc *a, struct alloc_pid *ap, uint64_t now)
 		ap->window_allocs = allocs;
 		return;
 	}
-	detach_pid(ap);
+	detach_pid_later(a, ap);
 	ap->attached_at = 0;
 	ap->sampled = true;
 	/* the detached rest of a cycle in which this window was the attached part */
@@ -750,7 +771,7 @@ static void duty_step(struct kt_alloc *a, struct alloc_pid *ap, uint64_t now)
 			window_end(a, ap, now);
 		return;
 	}
-	if (in_cycle < KT_ALLOC_DUTY_CYCLE_NS)
+	if (in_cycle < KT_ALLOC_DUTY_CYCLE_NS || !kt_link_closer_done(a->closer, ap->detach_ticket))
 		return;
 	if (attach_pid(a, ap, err, sizeof(err))) {
 		ap->target.path[0] = '\0';
@@ -1257,7 +1278,7 @@ static void drop_pid(struct kt_alloc *a, pid_t pid)
 			if (f >= 0 && (!a->gone_sampled || f < a->gone_fraction))
 				a->gone_fraction = f;
 			a->gone_sampled |= f >= 0;
-			detach_pid(&a->pids[i]);
+			detach_pid_later(a, &a->pids[i]);
 			a->pids[i] = a->pids[--a->npids];
 			break;
 		}
@@ -1344,7 +1365,9 @@ static int collect_rings(struct kt_alloc *a)
 /*
  * Newest first: each pid's entry probes go before its return probes, so no
  * call is entered without a return probe to close it (a stashed call left
- * open would make the thread's next calls look nested).
+ * open would make the thread's next calls look nested). The pids' batches
+ * go on the closer's threads at once, and are waited for: the sums stop
+ * moving. Links of gone processes still queued are not waited for.
  */
 static void detach_all(struct kt_alloc *a)
 {
@@ -1358,8 +1381,11 @@ static void detach_all(struct kt_alloc *a)
 		ap->attached_at = 0;
 		if (!ap->t_end)
 			ap->t_end = now;
-		detach_pid(ap);
+		if (ap->nlinks)
+			detach_pid_later(a, ap);
 	}
+	for (size_t i = 0; i < a->npids; i++)
+		kt_link_closer_wait(a->closer, a->pids[i].detach_ticket);
 }
 
 int kt_alloc_collect(struct kt_alloc *a)
@@ -1641,6 +1667,7 @@ void kt_alloc_free(struct kt_alloc *a)
 	if (!a)
 		return;
 	detach_all(a);
+	kt_link_closer_close(a->closer); /* gone processes' links still queued */
 	bpf_link__destroy(a->exec_link);
 	bpf_link__destroy(a->exit_link);
 	kaos_alloc_bpf__destroy(a->skel);
