@@ -135,6 +135,7 @@ struct kt_alloc {
 	char moved_path[PATH_MAX];
 	double gone_fraction; /* the least attached fraction of those */
 	double cost_ns; /* one traced allocation with its free, measured at open (0: unknown) */
+	bool cost_cached;
 };
 
 /* ---------------------------------------------------------------- resolving */
@@ -500,7 +501,7 @@ int kt_alloc_open(struct kt_alloc **out, const struct kt_alloc_opts *o, struct k
 		return e;
 	}
 	if (!a->o.no_cost)
-		a->cost_ns = kt_alloc_measure_cost();
+		a->cost_ns = kt_alloc_cost(&a->cost_cached);
 	kt_link_closer_open(&a->closer); /* none: links are destroyed here, slower */
 	*out = a;
 	return 0;
@@ -1469,6 +1470,7 @@ void kt_alloc_get_stats(const struct kt_alloc *a, struct kt_alloc_stats *st)
 	st->exact = a->o.exact;
 	st->lib = kt_alloc_lib_name(a->o.lib);
 	st->cost_ns = a->cost_ns;
+	st->cost_cached = a->cost_cached;
 	sampled_stats(a, st);
 }
 

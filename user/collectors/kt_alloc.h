@@ -165,6 +165,7 @@ struct kt_alloc_stats {
 	uint64_t t_start_ns;	  /* tracing started (CLOCK_MONOTONIC): peaks are relative */
 	uint64_t short_ns;	  /* --alloc-short */
 	double cost_ns;		  /* measured cost of one traced allocation (0: unknown) */
+	bool cost_cached;	  /* ... measured by an earlier run on this boot */
 	bool exact;		  /* traced from the start (-- COMMAND) and nothing dropped */
 	bool sampled;		  /* --budget duty-cycled the probes: the counts are a sample */
 	double attached_fraction; /* of the tracing time the probes were attached (1: always) */
@@ -220,7 +221,7 @@ struct kt_alloc_opts {
 	enum kt_alloc_lib lib;
 	uint64_t short_ns; /* 0: KT_ALLOC_SHORT_NS_DEFAULT */
 	bool exact;	   /* every process traced from its start (-- COMMAND alone) */
-	bool no_cost;	   /* do not measure the cost per allocation (kt_alloc_measure_cost) */
+	bool no_cost;	   /* do not measure the cost per allocation (kt_alloc_cost) */
 	double budget_pct; /* --budget: above it, duty-cycle the probes (0: always attached) */
 };
 
@@ -333,10 +334,11 @@ void kt_alloc_forget_pid(struct kt_alloc *a, uint32_t pid);
 int kt_alloc_finish(struct kt_alloc *a, struct kt_folded *f, struct kt_alloc_stats *st);
 
 /*
- * Measures here what one traced allocation (with its free) costs a process:
- * ns, or 0 if it could not be measured (kt_alloc_cost.c). A few ms; forks.
+ * What one traced allocation (with its free) costs a process: ns, or 0 if
+ * it could not be measured (kt_alloc_cost.c). Measured (forks, ~330 ms)
+ * unless an earlier run on this boot settled it: then *cached.
  */
-double kt_alloc_measure_cost(void);
+double kt_alloc_cost(bool *cached);
 
 /*
  * Reads the per-stack sums live (tracing on) into d (zeroed by the caller,

@@ -7,11 +7,16 @@
  * the cost of one traced allocation with its free: an entry and a return
  * uprobe on malloc, an entry uprobe on free. Each iteration is timed and the
  * medians are compared: a loaded machine preempts some iterations, not
- * most. ~2 x 150 iterations of tens of microseconds: a few ms.
+ * most. ~2 x 150 iterations of tens of microseconds, but with the second
+ * BPF object's load and the probes' detach (RCU grace periods) ~330 ms of
+ * start-up here: the figure is kept for the boot (kt_bootcache, the lowest
+ * of the runs that measured it, as the probe cost), per build of
+ * kaos-trace.
  */
 #include "kt_alloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +28,9 @@
 
 #include "bpf/kaos_alloc.skel.h"
 #include "kt_alloc_abi.h"
+#include "kt_bootcache.h"
 #include "kt_clock.h"
+#include "kt_elf.h"
 
 #define COST_LOOPS 150
 
@@ -90,7 +97,7 @@ static int cost_attach(struct kaos_alloc_bpf *skel, pid_t pid, struct bpf_link *
 	return links[0] && links[1] && links[2] ? 0 : -EIO;
 }
 
-double kt_alloc_measure_cost(void)
+static double measure_cost(void)
 {
 	struct kaos_alloc_bpf *skel = kaos_alloc_bpf__open_and_load();
 	struct bpf_link *links[3] = {0};
@@ -138,4 +145,35 @@ double kt_alloc_duty(uint64_t allocs, uint64_t attached_ns, double cost_ns, doub
 	frac = (double)allocs * cost_ns / (double)attached_ns;
 	duty = budget_pct / 100.0 / frac;
 	return duty >= 1.0 ? 1.0 : duty < KT_ALLOC_DUTY_FLOOR ? KT_ALLOC_DUTY_FLOOR : duty;
+}
+
+#define COST_RECORDS_KEPT 4 /* the newest records: one per build of kaos-trace */
+double kt_alloc_cost(bool *cached)
+{
+	struct {
+		uint8_t build_id[KT_ELF_BUILD_ID_MAX];
+		uint32_t len;
+	} k;
+	char hex[2 * KT_ELF_BUILD_ID_MAX + 1], name[sizeof(hex) + 16];
+	int len;
+	double ns;
+
+	*cached = false;
+	memset(&k, 0, sizeof(k));
+	len = kt_elf_self_build_id(k.build_id, sizeof(k.build_id));
+	if (len <= 0)
+		return measure_cost();
+	k.len = (uint32_t)len;
+	kt_elf_hex(k.build_id, (size_t)len, hex);
+	snprintf(name, sizeof(name), "alloc-cost-%s", hex);
+	if (kt_bootcache_min_get(name, &k, sizeof(k), &ns)) {
+		*cached = true;
+		return ns;
+	}
+	ns = measure_cost();
+	if (ns <= 0)
+		return ns;
+	ns = kt_bootcache_min_put(name, &k, sizeof(k), ns);
+	kt_bootcache_prune("alloc-cost-", COST_RECORDS_KEPT);
+	return ns;
 }

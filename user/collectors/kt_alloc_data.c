@@ -441,8 +441,10 @@ int kt_alloc_data_print(const struct kt_alloc_data *d, const struct kt_alloc_sta
 			(unsigned long long)allocs_in_ring_calls(d, d->procs[i].tgid, sym, ctx));
 	}
 	if (st->cost_ns > 0)
-		fprintf(out, "  cost to the process: ~%.0f us per allocation (measured here)\n",
-			st->cost_ns / 1000.0);
+		fprintf(out, "  cost to the process: ~%.0f us per allocation (%s)\n",
+			st->cost_ns / 1000.0,
+			st->cost_cached ? "measured earlier this boot, /run/kaos-trace"
+					: "measured here");
 	if (st->sampled)
 		fprintf(out,
 			"  SAMPLED (--budget): probes attached %.0f%% of the time "

@@ -582,42 +582,6 @@ struct calib_key {
 
 enum { CALIB_STACKS = 1, CALIB_TS = 2, CALIB_SCOPE = 4, CALIB_FILTER = 8, CALIB_PMU_SHIFT = 8 };
 
-struct self_build_id {
-	uint8_t *buf;
-	size_t cap;
-	int len;
-};
-
-/* The GNU build-id note of the main program, read from its loaded PT_NOTE segments. */
-static int self_build_id_cb(struct dl_phdr_info *info, size_t size, void *ctx)
-{
-	struct self_build_id *id = ctx;
-
-	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
-		size_t align = ph->p_align == 8 ? 8 : 4, off = 0;
-
-		while (ph->p_type == PT_NOTE && off + sizeof(ElfW(Nhdr)) <= ph->p_memsz) {
-			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(p + off);
-			size_t name = off + sizeof(*nh);
-			size_t desc = name + ((nh->n_namesz + align - 1) & ~(align - 1));
-
-			if (desc + nh->n_descsz > ph->p_memsz)
-				break;
-			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-			    !memcmp(p + name, "GNU", 4) && nh->n_descsz <= id->cap) {
-				memcpy(id->buf, p + desc, nh->n_descsz);
-				id->len = (int)nh->n_descsz;
-				return 1;
-			}
-			off = desc + ((nh->n_descsz + align - 1) & ~(align - 1));
-		}
-	}
-	return 1; /* the first object is the main program: stop there */
-}
-
 /*
  * The key and the record's name; false if this binary has no build id. The
  * id is read from memory: reading /proc/self/exe with libelf cost more than
@@ -627,18 +591,17 @@ static bool calib_key(const struct kt_session *s, struct calib_key *k, char *nam
 {
 	const struct kaos_trace_bpf__rodata *ro = s->skel->rodata;
 	char hex[2 * KT_ELF_BUILD_ID_MAX + 1];
-	struct self_build_id id;
+	int len_id;
 
 	memset(k, 0, sizeof(*k));
-	id = (struct self_build_id){k->build_id, sizeof(k->build_id), 0};
-	dl_iterate_phdr(self_build_id_cb, &id);
-	if (id.len <= 0)
+	len_id = kt_elf_self_build_id(k->build_id, sizeof(k->build_id));
+	if (len_id <= 0)
 		return false;
-	k->build_id_len = (uint32_t)id.len;
+	k->build_id_len = (uint32_t)len_id;
 	k->opts = (ro->want_stacks ? CALIB_STACKS : 0) | (ro->want_ts ? CALIB_TS : 0) |
 		  (ro->scope_filter ? CALIB_SCOPE : 0) | (ro->filter_rings ? CALIB_FILTER : 0) |
 		  (uint32_t)ro->pmu_nr << CALIB_PMU_SHIFT;
-	kt_elf_hex(k->build_id, (size_t)id.len, hex);
+	kt_elf_hex(k->build_id, (size_t)len_id, hex);
 	snprintf(name, len, "probe-cost-%s-%x", hex, k->opts);
 	return true;
 }

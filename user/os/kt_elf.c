@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -219,6 +220,50 @@ int kt_elf_build_id(struct kt_elf *e, uint8_t *buf, size_t cap)
 			return ret;
 	}
 	return -KT_ELF_ENOBUILDID;
+}
+
+struct self_build_id {
+	uint8_t *buf;
+	size_t cap;
+	int len;
+};
+
+/* The GNU build-id note of the main program, read from its loaded PT_NOTE segments. */
+static int self_build_id_cb(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	struct self_build_id *id = ctx;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		size_t align = ph->p_align == 8 ? 8 : 4, off = 0;
+
+		while (ph->p_type == PT_NOTE && off + sizeof(ElfW(Nhdr)) <= ph->p_memsz) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(p + off);
+			size_t name = off + sizeof(*nh);
+			size_t desc = name + ((nh->n_namesz + align - 1) & ~(align - 1));
+
+			if (desc + nh->n_descsz > ph->p_memsz)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    !memcmp(p + name, "GNU", 4) && nh->n_descsz <= id->cap) {
+				memcpy(id->buf, p + desc, nh->n_descsz);
+				id->len = (int)nh->n_descsz;
+				return 1;
+			}
+			off = desc + ((nh->n_descsz + align - 1) & ~(align - 1));
+		}
+	}
+	return 1; /* the first object is the main program: stop there */
+}
+
+int kt_elf_self_build_id(uint8_t *buf, size_t cap)
+{
+	struct self_build_id id = {buf, cap, 0};
+
+	dl_iterate_phdr(self_build_id_cb, &id);
+	return id.len > 0 ? id.len : -KT_ELF_ENOBUILDID;
 }
 
 void kt_elf_hex(const uint8_t *id, size_t len, char *out)

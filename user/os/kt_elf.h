@@ -60,6 +60,12 @@ void kt_elf_close(struct kt_elf *e);
 /* Copies the GNU build-id into buf (cap bytes); returns its length. */
 int kt_elf_build_id(struct kt_elf *e, uint8_t *buf, size_t cap);
 
+/*
+ * The running program's own GNU build-id (from its loaded notes: no file
+ * read), into buf; its length, or a negative error.
+ */
+int kt_elf_self_build_id(uint8_t *buf, size_t cap);
+
 /* Formats a build-id as lowercase hex into out (2 * len + 1 bytes). */
 void kt_elf_hex(const uint8_t *id, size_t len, char *out);
 
