@@ -177,6 +177,11 @@ static void test_build_id(void **state)
 	assert_memory_equal(id, mem.id, 20);
 	assert_int_equal(kt_elf_build_id(e, id, 4), -KT_ELF_EINVAL);
 	kt_elf_close(e);
+	/* the running program's, from its loaded notes: the file's */
+	memset(id, 0, sizeof(id));
+	assert_int_equal(kt_elf_self_build_id(id, sizeof(id)), 20);
+	assert_memory_equal(id, mem.id, 20);
+	assert_true(kt_elf_self_build_id(id, 4) < 0); /* does not fit */
 
 	kt_elf_hex((const uint8_t *)"\x01\xab\xff", 3, hex);
 	assert_string_equal(hex, "01abff");
