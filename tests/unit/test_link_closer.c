@@ -10,6 +10,8 @@
  * uprobe detach, so the caller's thread is seen not waiting.
  */
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -211,6 +213,48 @@ static void test_without_a_closer(void **state)
 	kt_link_closer_close(NULL);
 }
 
+static atomic_int int_on;    /* SIGINT's handler ran ... */
+static pthread_t int_thread; /* ... on this thread */
+
+static void on_int(int sig)
+{
+	(void)sig;
+	int_thread = pthread_self();
+	atomic_store(&int_on, 1);
+}
+
+/*
+ * The closer's threads block every signal: with the caller's thread
+ * blocking SIGINT too, a SIGINT sent to the process waits for it (else a
+ * closer thread would run the handler, and the event loop not wake).
+ */
+static void test_threads_block_signals(void **state)
+{
+	(void)state;
+	struct kt_link_closer *c;
+	struct sigaction sa = {.sa_handler = on_int}, old;
+	struct bpf_link *v[1] = {fake(1)};
+	sigset_t intr;
+
+	assert_int_equal(kt_link_closer_open_with(&c, fake_destroy), 0);
+	assert_int_equal(sigaction(SIGINT, &sa, &old), 0);
+	atomic_store(&blocked, true);
+	kt_link_closer_put(c, v, 1); /* one closer thread busy, the others idle */
+	sigemptyset(&intr);
+	sigaddset(&intr, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &intr, NULL);
+	atomic_store(&int_on, 0);
+	kill(getpid(), SIGINT);
+	nap_us(50000);
+	assert_int_equal(atomic_load(&int_on), 0); /* no closer thread took it */
+	pthread_sigmask(SIG_UNBLOCK, &intr, NULL); /* delivered here, now */
+	assert_int_equal(atomic_load(&int_on), 1);
+	assert_true(pthread_equal(int_thread, pthread_self()));
+	atomic_store(&blocked, false);
+	kt_link_closer_close(c);
+	sigaction(SIGINT, &old, NULL);
+}
+
 /* an empty closer drains and closes at once; a real one opens and closes */
 static void test_idle(void **state)
 {
@@ -230,6 +274,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ticket_waits_for_earlier_batches, reset),
 		cmocka_unit_test_setup(test_close_destroys_the_queue, reset),
 		cmocka_unit_test_setup(test_full_queue_waits, reset),
+		cmocka_unit_test_setup(test_threads_block_signals, reset),
 		cmocka_unit_test_setup(test_without_a_closer, reset),
 		cmocka_unit_test_setup(test_idle, reset),
 	};

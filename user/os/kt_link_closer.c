@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,15 +107,21 @@ int kt_link_closer_open(struct kt_link_closer **out)
 	return kt_link_closer_open_with(out, destroy_link);
 }
 
+/* A thread with every signal blocked: SIGINT and the like stay the event loop's. */
 static int start_thread(struct kt_link_closer *c)
 {
 	struct closer_thread *t = malloc(sizeof(*t));
+	sigset_t all, old;
 	int e;
 
 	if (!t)
 		return -ENOMEM;
 	*t = (struct closer_thread){c, c->nthreads};
-	if ((e = pthread_create(&c->threads[c->nthreads], NULL, closer_main, t))) {
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&c->threads[c->nthreads], NULL, closer_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
 		free(t);
 		return -e;
 	}
