@@ -1367,8 +1367,8 @@ static int collect_rings(struct kt_alloc *a)
  * Newest first: each pid's entry probes go before its return probes, so no
  * call is entered without a return probe to close it (a stashed call left
  * open would make the thread's next calls look nested). The pids' batches
- * go on the closer's threads at once, and are waited for: the sums stop
- * moving. Links of gone processes still queued are not waited for.
+ * go on the closer's threads at once, and are waited for (with whatever
+ * was queued before them): the sums stop moving.
  */
 static void detach_all(struct kt_alloc *a)
 {
