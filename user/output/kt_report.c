@@ -573,14 +573,11 @@ static void json_series(struct kt_json *w, const struct kt_agg *a, const char *k
 
 	kt_json_key(w, key);
 	kt_json_object_begin(w);
-	kt_json_key(w, "ops");
-	kt_json_u64(w, count);
-	kt_json_key(w, "ops_rate");
-	kt_json_double(w, secs > 0 ? (double)count / secs : 0);
+	kt_json_kv_u64(w, "ops", count);
+	kt_json_kv_double(w, "ops_rate", secs > 0 ? (double)count / secs : 0);
 	if (interval)
 		kt_json_kv_u64(w, "ops_total", kt_series_count(s));
-	kt_json_key(w, "samples");
-	kt_json_u64(w, h ? kt_hist_count(h) : 0);
+	kt_json_kv_u64(w, "samples", h ? kt_hist_count(h) : 0);
 	if (!h) {
 		kt_hist_init(&empty);
 		h = &empty;
@@ -634,26 +631,20 @@ static void json_coverage(struct kt_json *w, const struct kt_agg *a,
 	if (t->has_sampling) {
 		kt_json_key(w, "sampling");
 		kt_json_object_begin(w);
-		kt_json_key(w, "mode");
-		kt_json_string(w, kt_sampling_mode_name(t->sampling.mode));
+		kt_json_kv_string(w, "mode", kt_sampling_mode_name(t->sampling.mode));
 		if (t->sampling.mode == KT_SAMPLING_FIXED) {
 			kt_json_kv_u64(w, "period", t->sampling.period);
 		} else {
-			kt_json_key(w, "budget_pct");
-			kt_json_double(w, t->sampling.budget_pct);
+			kt_json_kv_double(w, "budget_pct", t->sampling.budget_pct);
 		}
 		kt_json_object_end(w);
 	}
 	if (t->scope) {
-		kt_json_key(w, "scope");
-		kt_json_string(w, t->scope);
-		kt_json_key(w, "out_of_scope_hits");
-		kt_json_u64(w, t->out_of_scope);
-		kt_json_key(w, "scope_full");
-		kt_json_u64(w, t->scope_full);
+		kt_json_kv_string(w, "scope", t->scope);
+		kt_json_kv_u64(w, "out_of_scope_hits", t->out_of_scope);
+		kt_json_kv_u64(w, "scope_full", t->scope_full);
 	}
-	kt_json_key(w, "exec_lost");
-	kt_json_u64(w, t->exec_lost);
+	kt_json_kv_u64(w, "exec_lost", t->exec_lost);
 	if (a->ring_filter) { /* -r NAME: the events of the rings it left out */
 		kt_json_kv_u64(w, "ring_filter_dropped_events", a->ring_filter->dropped);
 		kt_json_kv_u64(w, "ring_filter_dropped_rings", a->ring_filter->rings_dropped);
@@ -675,40 +666,29 @@ static void json_coverage(struct kt_json *w, const struct kt_agg *a,
 static void json_run(struct kt_json *w, const struct kt_agg *a, const struct kt_report_totals *t,
 		     bool interval)
 {
-	kt_json_key(w, "type");
-	kt_json_string(w, interval ? "interval" : "final");
+	kt_json_kv_string(w, "type", interval ? "interval" : "final");
 	kt_json_kv_u64(w, "schema", KT_REPORT_SCHEMA);
 	/* what processes[] hold: this interval's figures, or the totals since attach */
 	kt_json_kv_string(w, "span", interval ? "interval" : "total");
-	kt_json_key(w, "elapsed_s");
-	kt_json_double(w, t->elapsed_s);
-	kt_json_key(w, "interval_s");
-	kt_json_double(w, interval ? t->interval_s : t->elapsed_s);
-	kt_json_key(w, "fired");
-	kt_json_u64(w, t->fired);
-	kt_json_key(w, "delivered");
-	kt_json_u64(w, t->delivered);
-	kt_json_key(w, "lost");
-	kt_json_u64(w, t->lost);
+	kt_json_kv_double(w, "elapsed_s", t->elapsed_s);
+	kt_json_kv_double(w, "interval_s", interval ? t->interval_s : t->elapsed_s);
+	kt_json_kv_u64(w, "fired", t->fired);
+	kt_json_kv_u64(w, "delivered", t->delivered);
+	kt_json_kv_u64(w, "lost", t->lost);
 	if (interval) {
-		kt_json_key(w, "lost_interval");
-		kt_json_u64(w, t->lost >= t->lost_iv0 ? t->lost - t->lost_iv0 : t->lost);
+		kt_json_kv_u64(w, "lost_interval",
+			       t->lost >= t->lost_iv0 ? t->lost - t->lost_iv0 : t->lost);
 	}
 	if (t->batch_untracked) {
-		kt_json_key(w, "batch_untracked");
-		kt_json_u64(w, t->batch_untracked);
+		kt_json_kv_u64(w, "batch_untracked", t->batch_untracked);
 	}
 	/* false: events were lost, the counts below are lower bounds (kt_report.h) */
-	kt_json_key(w, "counts_exact");
-	kt_json_bool(w, kt_report_counts_exact(t));
+	kt_json_kv_bool(w, "counts_exact", kt_report_counts_exact(t));
 	json_event_counts(w, t, interval);
-	kt_json_key(w, "probe_hit_ns");
-	kt_json_double(w, t->hit_ns);
+	kt_json_kv_double(w, "probe_hit_ns", t->hit_ns);
 	/* kaos:batch: a fire's trap and a batched op (0: not measured, priced as a hit) */
-	kt_json_key(w, "batch_trap_ns");
-	kt_json_double(w, t->batch_trap_ns);
-	kt_json_key(w, "batch_record_ns");
-	kt_json_double(w, t->batch_record_ns);
+	kt_json_kv_double(w, "batch_trap_ns", t->batch_trap_ns);
+	kt_json_kv_double(w, "batch_record_ns", t->batch_record_ns);
 	json_coverage(w, a, t);
 }
 
@@ -721,10 +701,8 @@ static void json_ring(struct kt_json *w, const struct kt_agg *a, const struct kt
 	const struct kt_hist *soj = series_hist(&r->s[KT_EV_RECV], true, interval);
 
 	kt_json_object_begin(w);
-	kt_json_key(w, "id");
-	kt_json_u64(w, r->ring_id);
-	kt_json_key(w, "name");
-	kt_json_string(w, r->name);
+	kt_json_kv_u64(w, "id", r->ring_id);
+	kt_json_kv_string(w, "name", r->name);
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		const struct kt_series *s = &r->s[types[i]];
 
@@ -747,28 +725,19 @@ static void json_proc_head(struct kt_json *w, const struct kt_agg *a, const stru
 {
 	double pct, cost = proc_cost(a, p, t, interval, &pct);
 
-	kt_json_key(w, "pid");
-	kt_json_u64(w, p->pid);
-	kt_json_key(w, "comm");
-	kt_json_string(w, p->comm);
-	kt_json_key(w, "exec");
-	kt_json_u64(w, p->exec_gen);
-	kt_json_key(w, "exited");
-	kt_json_bool(w, p->exited);
-	kt_json_key(w, "replaced_by_exec");
-	kt_json_bool(w, p->execed);
-	kt_json_key(w, "probe_hits");
-	kt_json_u64(w, interval ? p->hits_iv : p->hits);
+	kt_json_kv_u64(w, "pid", p->pid);
+	kt_json_kv_string(w, "comm", p->comm);
+	kt_json_kv_u64(w, "exec", p->exec_gen);
+	kt_json_kv_bool(w, "exited", p->exited);
+	kt_json_kv_bool(w, "replaced_by_exec", p->execed);
+	kt_json_kv_u64(w, "probe_hits", interval ? p->hits_iv : p->hits);
 	if (interval)
 		kt_json_kv_u64(w, "probe_hits_total", p->hits);
 	kt_json_kv_u64(w, "batched", interval ? p->batched_iv : p->batched);
 	kt_json_kv_u64(w, "batch_traps", interval ? p->traps_iv : p->traps);
-	kt_json_key(w, "cost_ns"); /* what tracing cost it, as cost_pct prices it */
-	kt_json_double(w, cost);
-	kt_json_key(w, "cost_pct");
-	kt_json_double(w, pct);
-	kt_json_key(w, "sample_every");
-	kt_json_u64(w, p->sample_every ? p->sample_every : 1);
+	kt_json_kv_double(w, "cost_ns", cost); /* what tracing cost it, as cost_pct prices it */
+	kt_json_kv_double(w, "cost_pct", pct);
+	kt_json_kv_u64(w, "sample_every", p->sample_every ? p->sample_every : 1);
 	/* this tracer's request, and whose request is in effect (0: unknown) */
 	kt_json_kv_u64(w, "sample_asked", p->sample_asked);
 	kt_json_kv_u64(w, "sample_by_pid", p->sample_by > 0 ? (uint64_t)p->sample_by : 0);
