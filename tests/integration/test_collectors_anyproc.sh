@@ -58,10 +58,14 @@ echo "== 1. -p PID"
 coproc W { "$PLAIN" --wait "${WORKLOAD[@]}"; }
 cpid=$W_PID
 read -r ready ppid <&"${W[0]}"
+# a copy: bash closes and unsets W once it reaps the coprocess, which
+# can be before the cat below (a short workload, once it has its go)
+exec {W_OUT}<&"${W[0]}"
 [ "$ready" = ready ] || fail "kt_plain did not start"
 start_tracer pid -p "$ppid" "${COLLECT[@]}" --folded "$TMP/pid.folded" --json "$TMP/pid.json"
 echo go >&"${W[1]}"
-cat <&"${W[0]}" >"$TMP/pid.prog"
+cat <&"$W_OUT" >"$TMP/pid.prog"
+exec {W_OUT}<&-
 wait "$cpid" || fail "kt_plain failed"
 rc=0
 wait "$TRACER_PID" || rc=$?

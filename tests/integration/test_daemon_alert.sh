@@ -73,10 +73,14 @@ oneshot() { # NAME RULE WORKLOAD-ARGS... ; sets RC
 	coproc W { "$WORK" --wait "$@"; }
 	local cpid=$W_PID wpid ready
 	read -r ready wpid <&"${W[0]}"
+	# a copy: bash closes and unsets W once it reaps the coprocess, which
+	# can be before the cat below (a short workload, once it has its go)
+	exec {W_OUT}<&"${W[0]}"
 	[ "$ready" = ready ] || fail "$name: workload did not start"
 	start_tracer "$name" --sample 1 -p "$wpid" --alert "$r" --fail-on-alert --alert-log "$TMP/$name.jsonl"
 	echo go >&"${W[1]}"
-	cat <&"${W[0]}" >/dev/null
+	cat <&"$W_OUT" >/dev/null
+	exec {W_OUT}<&-
 	wait "$cpid" || fail "$name: workload failed"
 	RC=0
 	wait "$TRACER_PID" || RC=$?

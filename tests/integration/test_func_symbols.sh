@@ -41,13 +41,17 @@ echo "== 1. IFUNCs: the implementation the process uses"
 coproc W { "$PROG" --wait --strlen 5000 --memcpy 3000; }
 cpid=$W_PID
 read -r ready wpid <&"${W[0]}"
+# a copy: bash closes and unsets W once it reaps the coprocess, which
+# can be before the cat below (a short workload, once it has its go)
+exec {W_OUT}<&"${W[0]}"
 [ "$ready" = ready ] || fail "kt_symbols did not start"
 "$KT" list --func 'libc.so.6:strlen' --func 'libc.so.6:memcpy' "$wpid" >"$TMP/list_pid.txt" ||
 	fail "list by pid failed"
 start_tracer ifunc -p "$wpid" --func 'libc.so.6:strlen' --func 'libc.so.6:memcpy' \
 	--json "$TMP/ifunc.json"
 echo go >&"${W[1]}"
-cat <&"${W[0]}" >"$TMP/prog1.txt"
+cat <&"$W_OUT" >"$TMP/prog1.txt"
+exec {W_OUT}<&-
 wait "$cpid" || fail "kt_symbols failed"
 rc=0
 wait "$TRACER_PID" || rc=$?
@@ -78,10 +82,14 @@ echo "== 2. an IFUNC only its callers' GOT slots resolve"
 coproc W { "$PROG" --wait --ifunc 3000; }
 cpid=$W_PID
 read -r ready wpid <&"${W[0]}"
+# a copy: bash closes and unsets W once it reaps the coprocess, which
+# can be before the cat below (a short workload, once it has its go)
+exec {W_OUT}<&"${W[0]}"
 [ "$ready" = ready ] || fail "kt_symbols did not start"
 start_tracer lib -p "$wpid" --func 'libkt_ifunc.so:kt_ifunc_sum' --json "$TMP/lib.json"
 echo go >&"${W[1]}"
-cat <&"${W[0]}" >"$TMP/prog_lib.txt"
+cat <&"$W_OUT" >"$TMP/prog_lib.txt"
+exec {W_OUT}<&-
 wait "$cpid" || fail "kt_symbols failed"
 rc=0
 wait "$TRACER_PID" || rc=$?

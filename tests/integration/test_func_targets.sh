@@ -29,11 +29,15 @@ echo "== 1. -p PID: libkaos by name prefix and by soname, with its USDT probes"
 coproc W { "$WORK" --wait --msgs 20000 --batch 1; }
 cpid=$W_PID
 read -r ready wpid <&"${W[0]}"
+# a copy: bash closes and unsets W once it reaps the coprocess, which
+# can be before the cat below (a short workload, once it has its go)
+exec {W_OUT}<&"${W[0]}"
 [ "$ready" = ready ] || fail "workload did not start"
 start_tracer pid -p "$wpid" --func 'libkaos.so:kaos_ring_send' --func 'libkaos.so.0:kaos_ring_recv' \
 	--func 'pump' --json "$TMP/pid.json"
 echo go >&"${W[1]}"
-cat <&"${W[0]}" >"$TMP/work.txt"
+cat <&"$W_OUT" >"$TMP/work.txt"
+exec {W_OUT}<&-
 wait "$cpid" || fail "workload failed"
 rc=0
 wait "$TRACER_PID" || rc=$?

@@ -15,11 +15,15 @@ cp -L "$B/libkaos.so.0" "$dir/libkaos.so.0"
 coproc W { "$dir/kt_workload" --wait --msgs 20000 --batch 16; }
 cpid=$W_PID # bash unsets W_PID once the coprocess exits
 read -r ready wpid <&"${W[0]}"
+# a copy: bash closes and unsets W once it reaps the coprocess, which
+# can be before the cat below (a short workload, once it has its go)
+exec {W_OUT}<&"${W[0]}"
 [ "$ready" = ready ] || fail "workload did not start"
 grep -qF "$dir/libkaos.so.0" "/proc/$wpid/maps" || fail "libkaos not mapped from '$dir'"
 start_tracer spaces --sample 2 -p "$wpid" --json "$TMP/spaces.json"
 echo go >&"${W[1]}"
-cat <&"${W[0]}" >"$TMP/work.txt"
+cat <&"$W_OUT" >"$TMP/work.txt"
+exec {W_OUT}<&-
 wait "$cpid" || fail "workload failed"
 rc=0
 wait "$TRACER_PID" || rc=$?
